@@ -1,0 +1,49 @@
+// Library-wide settings and introspection: ISA, threads, build information.
+#include <pybind11/stl.h>
+
+#include "cnnnative/isa.h"
+#include "cnnnative/threads.h"
+#include "registry.h"
+
+#ifndef CNNNATIVE_VERSION
+#define CNNNATIVE_VERSION "0.0.0"
+#endif
+#ifndef CNNNATIVE_COMPILER
+#define CNNNATIVE_COMPILER "unknown"
+#endif
+#ifndef CNNNATIVE_CXX_FLAGS
+#define CNNNATIVE_CXX_FLAGS ""
+#endif
+#ifndef CNNNATIVE_NATIVE_BUILD
+#define CNNNATIVE_NATIVE_BUILD 0
+#endif
+
+namespace py = pybind11;
+using namespace cnnnative;
+
+CNNNATIVE_BINDINGS(core) {
+  // Read CNNNATIVE_ISA now, so a bad value fails the import with its message.
+  active_isa();
+  m.attr("__version__") = CNNNATIVE_VERSION;
+  m.def("build_info", [] {
+    py::dict d;
+    d["version"] = CNNNATIVE_VERSION;
+    d["compiler"] = CNNNATIVE_COMPILER;
+    d["flags"] = CNNNATIVE_CXX_FLAGS;
+    d["native_build"] = static_cast<bool>(CNNNATIVE_NATIVE_BUILD);
+    d["openmp"] = openmp_enabled();
+    return d;
+  }, "Compiler, flags and options this binary was built with.");
+  m.def("get_isa", [] { return std::string(isa_name(active_isa())); },
+        "The instruction set kernels use now: 'scalar', 'avx2' or 'avx512'.");
+  m.def("set_isa", [](const std::string& name) { set_active_isa(parse_isa(name)); },
+        py::arg("isa"), "Force kernels onto an ISA this CPU supports (ValueError otherwise).");
+  m.def("best_isa", [] { return std::string(isa_name(best_isa())); });
+  m.def("available_isas", [] {
+    std::vector<std::string> v;
+    for (Isa i : available_isas()) v.push_back(isa_name(i));
+    return v;
+  });
+  m.def("get_num_threads", &num_threads, "Threads every kernel uses.");
+  m.def("set_num_threads", &set_num_threads, py::arg("n"), "Set the threads every kernel uses (n >= 1).");
+}

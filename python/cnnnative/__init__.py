@@ -1,0 +1,80 @@
+"""cnnnative: convolutional neural networks on a native C++ engine.
+
+Tensors are numpy arrays: NCHW float32, C-contiguous; convolution weights OIHW, as in
+PyTorch, so weights move across unchanged. Inputs that are not float32 or not
+C-contiguous are converted (copied) before a kernel runs.
+"""
+from __future__ import annotations
+
+import os as _os
+
+from . import _core
+from . import ops
+
+__version__ = _core.__version__
+
+__all__ = [
+    "__version__",
+    "info",
+    "ops",
+    "set_num_threads",
+    "get_num_threads",
+    "set_isa",
+    "get_isa",
+]
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads every kernel uses (n >= 1). Starts at OMP_NUM_THREADS,
+    or the number of processors."""
+    _core.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """Threads every kernel uses."""
+    return _core.get_num_threads()
+
+
+def set_isa(name: str) -> None:
+    """Force kernels onto 'scalar', 'avx2' or 'avx512' (never one the CPU lacks).
+    The start value is the best the CPU has, or the environment's CNNNATIVE_ISA."""
+    _core.set_isa(name)
+
+
+def get_isa() -> str:
+    """The instruction set kernels use now."""
+    return _core.get_isa()
+
+
+def _cuda_info() -> dict:
+    try:
+        from . import cuda  # noqa: F401  (optional backend)
+    except ImportError:
+        return {"built": False, "available": False, "reason": "cnnnative.cuda is not present"}
+    try:
+        return {"built": cuda.is_built(), "available": cuda.is_available(),
+                "reason": cuda.why_unavailable()}
+    except Exception as e:  # a broken optional backend must not break info()
+        return {"built": False, "available": False, "reason": str(e)}
+
+
+def info() -> dict:
+    """What this build is and what it will use: version, ISA chosen and available,
+    threads, OpenMP, CUDA built/available, compiler and flags."""
+    build = _core.build_info()
+    cuda = _cuda_info()
+    return {
+        "version": __version__,
+        "isa": _core.get_isa(),
+        "isa_best": _core.best_isa(),
+        "isas_available": list(_core.available_isas()),
+        "isa_env": _os.environ.get("CNNNATIVE_ISA"),
+        "threads": _core.get_num_threads(),
+        "openmp": build["openmp"],
+        "cuda_built": cuda["built"],
+        "cuda_available": cuda["available"],
+        "cuda_reason": cuda["reason"],
+        "compiler": build["compiler"],
+        "flags": build["flags"],
+        "native_build": build["native_build"],
+    }

@@ -1,0 +1,2 @@
+"""conv operations (filled in by their area)."""
+__all__: list[str] = []

@@ -1,0 +1,2 @@
+"""optim operations (filled in by their area)."""
+__all__: list[str] = []
