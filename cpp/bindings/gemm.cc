@@ -1,4 +1,6 @@
 // sgemm: C = alpha * op(A) @ op(B) + beta * C.
+#include <pybind11/stl.h>
+
 #include <optional>
 
 #include "arrays.h"

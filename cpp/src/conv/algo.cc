@@ -1,0 +1,79 @@
+// The convolution algorithm registry and the public entry points.
+//
+// Algorithms register themselves (see conv.h); this file validates the descriptor,
+// resolves "auto" or a forced name, and runs the choice. CNNNATIVE_ALGO in the
+// environment, when set, replaces "auto" (users who need bitwise-stable results set
+// it to "im2col").
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+#include "cnnnative/conv.h"
+#include "cnnnative/errors.h"
+
+namespace cnnnative {
+namespace {
+
+std::map<std::string, ConvAlgorithm>& registry() {
+  static std::map<std::string, ConvAlgorithm> r;
+  return r;
+}
+
+std::string known_names() {
+  std::string s = "auto";
+  for (auto& [name, a] : registry()) s += ", " + name;
+  return s;
+}
+
+// Resolve `algo` for this shape; throws ValueError naming the reason when it cannot run.
+const ConvAlgorithm& resolve(const ConvParams& p, const std::string& algo, bool need_backward_input) {
+  std::string name = algo;
+  if (name == "auto") {
+    const char* env = std::getenv("CNNNATIVE_ALGO");
+    name = (env && *env && std::string(env) != "auto") ? std::string(env) : choose_conv_algorithm(p);
+  }
+  const ConvAlgorithm* a = find_conv_algorithm(name);
+  CN_CHECK(a != nullptr, "unknown convolution algorithm '", name, "'; choose one of ", known_names());
+  std::string why;
+  CN_CHECK(a->supports(p, &why), "algorithm '", name, "' does not support ", p.to_string(), ": ", why);
+  CN_CHECK(!need_backward_input || a->backward_input != nullptr, "algorithm '", name,
+           "' has no input-gradient implementation");
+  return *a;
+}
+
+}  // namespace
+
+void register_conv_algorithm(const ConvAlgorithm& algo) { registry()[algo.name] = algo; }
+
+const ConvAlgorithm* find_conv_algorithm(const std::string& name) {
+  auto it = registry().find(name);
+  return it == registry().end() ? nullptr : &it->second;
+}
+
+std::vector<const ConvAlgorithm*> conv_algorithms() {
+  std::vector<const ConvAlgorithm*> v;
+  for (auto& [name, a] : registry()) v.push_back(&a);
+  return v;
+}
+
+// The heuristic behind algo="auto". Algorithms other than im2col add their rules here
+// as they land; the rules are measured on the benchmark layers (see benchmarks/).
+std::string choose_conv_algorithm(const ConvParams& p) { return "im2col"; }
+
+void conv2d_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
+                    float* y, const std::string& algo) {
+  p.validate();
+  const ConvAlgorithm& a = resolve(p, algo, false);
+  if (p.N == 0) return;
+  a.forward(p, x, w, bias, y);
+}
+
+void conv2d_backward_input(const ConvParams& p, const float* dy, const float* w, float* dx,
+                           const std::string& algo) {
+  p.validate();
+  const ConvAlgorithm& a = resolve(p, algo, true);
+  if (p.N == 0) return;
+  a.backward_input(p, dy, w, dx);
+}
+
+}  // namespace cnnnative
