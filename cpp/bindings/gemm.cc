@@ -94,8 +94,19 @@ CNNNATIVE_BINDINGS(gemm) {
         py::arg("clamp_max") = INFINITY, py::arg("single_thread") = false,
         "C = clamp(alpha * op(a) @ op(b) + beta * out + row_bias[:, None] + col_bias[None, :]).\n"
         "a, b: 2-D float32 (converted if not); out: float32 C-contiguous writeable (M, N).");
-  m.def("sgemm_kernel_name", [] { return std::string(sgemm_kernel_name()); },
-        "The SGEMM microkernel the active ISA uses, e.g. '14x32__avx512'.");
+  m.def("sgemm_blocking", [] {
+          const SgemmBlocking b = sgemm_blocking();
+          py::dict d;
+          d["kernel"] = b.kernel;
+          d["mr"] = b.mr;
+          d["nr"] = b.nr;
+          d["mc"] = b.mc;
+          d["kc"] = b.kc;
+          d["nc"] = b.nc;
+          return d;
+        }, "Tile (mr, nr), cache blocks (mc, kc, nc) and kernel name of the active ISA's SGEMM.");
+  m.def("_set_sgemm_poison_scratch", &set_sgemm_poison_scratch, py::arg("on"),
+        "Testing aid: fill SGEMM pack buffers with NaN before each call.");
   m.def("measure_fma_peak",
         [](double seconds, std::optional<int> threads) {
           const int n = threads ? *threads : num_threads();

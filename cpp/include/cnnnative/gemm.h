@@ -60,8 +60,18 @@ void sgemm_ex_single_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, in
                             int64_t ldb, float beta, float* C, int64_t ldc,
                             const GemmEpilogue& epilogue);
 
-// Name of the microkernel the active ISA uses, e.g. "14x32__avx512" (for reports).
-const char* sgemm_kernel_name();
+// The tile and cache blocking the active ISA's SGEMM uses (for reports and for tests
+// that pick sizes around the tile and block edges).
+struct SgemmBlocking {
+  const char* kernel;  // e.g. "14x32__avx512"
+  int mr, nr;          // register tile
+  int64_t mc, kc, nc;  // cache blocks
+};
+SgemmBlocking sgemm_blocking();
+
+// Debugging aid for tests: when on, the pack buffers are filled with NaN before each
+// call, so a kernel that read scratch it had not written would produce NaN. Off by default.
+void set_sgemm_poison_scratch(bool on);
 
 // Peak FP32 FMA throughput of this machine in GFLOP/s, measured by running independent
 // FMA chains in registers for about `seconds` on `threads` threads (the best ISA the CPU

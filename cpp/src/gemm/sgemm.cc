@@ -18,6 +18,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <new>
 
@@ -61,6 +63,11 @@ class PackBuffer {
 // Holds the B block and every thread's A block of one call. Allocated by the calling
 // thread before the team starts, so nothing inside the parallel region can throw.
 thread_local PackBuffer tl_pack;
+
+std::atomic<bool>& poison_scratch() {
+  static std::atomic<bool> on{false};
+  return on;
+}
 
 struct Problem {
   bool ta, tb;
@@ -233,6 +240,8 @@ void run(const Problem& p, bool allow_threads) {
   const int64_t a_rows = std::min(t.mc, ceil_div(ceil_div(p.M, t.mr), g.tm) * t.mr);
   const int64_t a_floats = ceil_div(kb * a_rows, 16) * 16;
   float* scratch = tl_pack.get(b_floats + threads * a_floats);
+  if (poison_scratch().load(std::memory_order_relaxed))
+    std::fill(scratch, scratch + b_floats + threads * a_floats, std::nanf(""));
   if (threads == 1) {
     run_thread(p, t, g, 0, 1, false, scratch, scratch + b_floats);
     return;
@@ -277,6 +286,11 @@ void sgemm_ex_single_thread(bool ta, bool tb, int64_t M, int64_t N, int64_t K, f
       false);
 }
 
-const char* sgemm_kernel_name() { return gemm_detail::gemm_kernel_table(active_isa()).name; }
+SgemmBlocking sgemm_blocking() {
+  const GemmKernelTable& t = gemm_detail::gemm_kernel_table(active_isa());
+  return SgemmBlocking{t.name, t.mr, t.nr, t.mc, t.kc, t.nc};
+}
+
+void set_sgemm_poison_scratch(bool on) { poison_scratch().store(on); }
 
 }  // namespace cnnnative
