@@ -8,6 +8,8 @@ that thread count, and the ratio cnnnative / torch (> 1: cnnnative faster).
     python benchmarks/bench_gemm.py                 # human-readable
     python benchmarks/bench_gemm.py --markdown      # table for benchmarks/RESULTS.md
     python benchmarks/bench_gemm.py --quick         # fewer shapes, for a smoke run
+    python benchmarks/bench_gemm.py --variants      # every AVX-512 tile on every shape,
+                                                    # 1 thread: how the tiles were chosen
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ SHAPES = [
 QUICK = {"square 256", "square 1024", "conv res2 3x3 (64x3136x576)", "conv res5 3x3 (512x49x4608)"}
 
 
-def median_seconds(fns, warmup: int, repeats: int) -> list:
+def median_seconds(fns, warmup: int, repeats: int, clock=time.perf_counter) -> list:
     """Median time of each function. Runs are interleaved (a, b, a, b, ...) so that both
     libraries see the same background load on a shared machine."""
     for _ in range(warmup):
@@ -49,10 +51,45 @@ def median_seconds(fns, warmup: int, repeats: int) -> list:
     times = [[] for _ in fns]
     for _ in range(repeats):
         for fn, ts in zip(fns, times):
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
-            ts.append(time.perf_counter() - t0)
+            ts.append(clock() - t0)
     return [statistics.median(ts) for ts in times]
+
+
+def compare_variants(args) -> None:
+    """Single-thread GFLOP/s of every tile/blocking compiled for the active ISA, runs
+    interleaved; the automatic choice for each shape is marked with *. Timed by the
+    calling thread's CPU time (it does all the work on one thread), so time the OS gives
+    to other processes on a shared machine is not counted."""
+    _core.set_num_threads(1)
+    isa = _core.get_isa()
+    names = [n for n in _core._sgemm_variants() if n.split("/")[0].endswith("__" + isa)]
+    rng = np.random.default_rng(0)
+    print(f"isa={isa}, 1 thread, median of {args.repeats} (thread CPU time), GFLOP/s "
+          f"(* = chosen automatically); 1-thread FMA peak {_core.measure_fma_peak(0.3, 1):.1f}")
+    print(f"{'shape':34s} " + " ".join(f"{n.replace('__' + isa, ''):>11s}" for n in names))
+    for label, M, N, K, ta, tb in SHAPES:
+        if args.quick and label not in QUICK:
+            continue
+        a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
+        b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
+        c = np.empty((M, N), np.float32)
+        chosen = _core.sgemm_blocking(M, N)["kernel"]
+
+        def forced(name):
+            def fn():
+                _core._force_sgemm_kernel(name)
+                _core.gemm(a, b, ta, tb, 1.0, 0.0, c)
+            return fn
+
+        try:
+            medians = median_seconds([forced(n) for n in names], args.warmup, args.repeats,
+                                     clock=time.thread_time)
+        finally:
+            _core._force_sgemm_kernel("")
+        cells = [f"{2.0 * M * N * K / t / 1e9:10.1f}{'*' if n == chosen else ' '}" for n, t in zip(names, medians)]
+        print(f"{label:34s} " + " ".join(cells))
 
 
 def main() -> None:
@@ -62,7 +99,12 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--quick", action="store_true", help="only a few shapes")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--variants", action="store_true",
+                        help="compare every compiled tile/blocking on one thread instead")
     args = parser.parse_args()
+    if args.variants:
+        compare_variants(args)
+        return
     thread_counts = [int(t) for t in args.threads.split(",")]
 
     try:

@@ -6,8 +6,8 @@ namespace cnnnative {
 namespace gemm_detail {
 
 const GemmKernelTable& gemm_table_14x32__avx512() {
-  // KC rows of a 32-column B panel (128*KC bytes) stay in the 48 KiB L1 while A panels
-  // stream past; the MC x KC A block stays in the 1 MiB L2; B blocks are sized in sgemm.cc.
+  // The KC x 32 B panel (32 KiB at KC = 256) is reused by every A panel of the MC block
+  // and stays in the 48 KiB L1; the MC x KC A block (336 KiB) stays in the 1 MiB L2.
   static const GemmKernelTable table =
       avx512_table<14, 2>("14x32__avx512", /*mc=*/14 * 24, /*kc=*/256, /*nc=*/4096);
   return table;

@@ -6,8 +6,8 @@ namespace cnnnative {
 namespace gemm_detail {
 
 const GemmKernelTable& gemm_table_8x48__avx512() {
-  // KC rows of a 48-column B panel (192*KC bytes) stay in the 48 KiB L1 while A panels
-  // stream past; the MC x KC A block stays in the 1 MiB L2; B blocks are sized in sgemm.cc.
+  // The KC x 48 B panel (48 KiB) is reused by every A panel of the MC block from L1/L2;
+  // the MC x KC A block (320 KiB) stays in the 1 MiB L2.
   static const GemmKernelTable table =
       avx512_table<8, 3>("8x48__avx512", /*mc=*/8 * 40, /*kc=*/256, /*nc=*/6144);
   return table;
