@@ -69,7 +69,7 @@ const GemmKernelTable& gemm_table_6x64__avx512();
 const std::vector<GemmKernelTable>& gemm_tuning_variants_avx512();
 
 // The tables an ISA chooses from for each call (kernel_select.cc), best first on ties.
-std::vector<const GemmKernelTable*> gemm_kernel_tables(Isa isa);
+const std::vector<const GemmKernelTable*>& gemm_kernel_tables(Isa isa);
 // The table for this product on this ISA: the tile that wastes the least work on padding
 // (M and N rounded up to whole tiles), unless a benchmark forced one by name.
 const GemmKernelTable& choose_gemm_kernel(Isa isa, int64_t M, int64_t N);

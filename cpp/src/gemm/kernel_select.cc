@@ -33,12 +33,15 @@ std::atomic<int>& forced_table() {
 
 }  // namespace
 
-std::vector<const GemmKernelTable*> gemm_kernel_tables(Isa isa) {
+const std::vector<const GemmKernelTable*>& gemm_kernel_tables(Isa isa) {
+  static const std::vector<const GemmKernelTable*> avx512{
+      &gemm_table_6x64__avx512(), &gemm_table_8x48__avx512(), &gemm_table_14x32__avx512()};
+  static const std::vector<const GemmKernelTable*> avx2{&gemm_table_6x16__avx2()};
+  static const std::vector<const GemmKernelTable*> scalar{&gemm_table_4x4__scalar()};
   switch (isa) {
-    case Isa::avx512:
-      return {&gemm_table_6x64__avx512(), &gemm_table_8x48__avx512(), &gemm_table_14x32__avx512()};
-    case Isa::avx2: return {&gemm_table_6x16__avx2()};
-    default: return {&gemm_table_4x4__scalar()};
+    case Isa::avx512: return avx512;
+    case Isa::avx2: return avx2;
+    default: return scalar;
   }
 }
 
