@@ -240,7 +240,8 @@ def test_out_may_alias_an_input(isa, rng):
                                    (512 // 4, 49, 4608 // 8), (301, 277, 263), (13, 5, 600)])
 def test_single_thread_equals_multi_thread(isa, rng, shape):
     """Every C element is computed by the same tile over the same packed K blocks whatever
-    the thread split, so the results are bitwise identical."""
+    the thread split, so the results are bitwise identical. (K < 2048 here: longer K with
+    few tiles is split across threads instead, see the split-K test.)"""
     M, N, K = shape
     before = _core.get_num_threads()
     try:
@@ -254,6 +255,25 @@ def test_single_thread_equals_multi_thread(isa, rng, shape):
             np.testing.assert_array_equal(single, two)
             np.testing.assert_array_equal(single, three)
             check(two, a, b, ta, tb)
+    finally:
+        _core.set_num_threads(before)
+
+
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_split_k_for_few_tiles_and_long_k(isa, rng, ta, tb):
+    """Few C tiles and a long K (a conv weight gradient's shape) split K across threads;
+    the partial sums, beta and the epilogue must combine correctly."""
+    before = _core.get_num_threads()
+    try:
+        _core.set_num_threads(2)
+        for M, N, K in [(5, 7, 5000), (6, 25, 2048), (1, 1, 4099)]:
+            a, b = operands(rng, M, N, K, ta, tb)
+            c0 = rng.standard_normal((M, N)).astype(np.float32)
+            rb = rng.standard_normal(M).astype(np.float32)
+            c = run(a, b, ta, tb, out=np.full((M, N), np.nan, np.float32))
+            check(c, a, b, ta, tb)
+            c = run(a, b, ta, tb, alpha=0.5, beta=-1.0, out=c0.copy(), row_bias=rb, activation="relu")
+            check(c, a, b, ta, tb, alpha=0.5, beta=-1.0, c0=c0, row_bias=rb, clamp=(0.0, np.inf))
     finally:
         _core.set_num_threads(before)
 

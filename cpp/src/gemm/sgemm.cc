@@ -17,6 +17,8 @@
 // K at once so that threads meet once per N block, not twice per K block: on a busy
 // machine every barrier waits for the slowest thread. The first K block applies the
 // caller's beta, later ones accumulate (beta = 1); the epilogue runs with the last.
+// When there are too few C tiles for the threads but K is long, K is split instead
+// (run_split_k).
 #include <omp.h>
 
 #include <algorithm>
@@ -65,6 +67,11 @@ class PackBuffer {
 // Holds the B block and every thread's A block of one call. Allocated by the calling
 // thread before the team starts, so nothing inside the parallel region can throw.
 thread_local PackBuffer tl_pack;
+// Partial C matrices of a split-K call (run_split_k), also owned by the calling thread.
+thread_local PackBuffer tl_partial;
+
+// Shortest K worth splitting across threads when there are too few C tiles to share.
+constexpr int64_t kSplitKMin = 2048;
 
 std::atomic<bool>& poison_scratch() {
   static std::atomic<bool> on{false};
@@ -227,6 +234,56 @@ void validate(const Problem& p) {
   }
 }
 
+void run(const Problem& p, bool allow_threads);
+
+// Few C tiles but a long K (conv weight gradients: M = out channels, N = C*R*S, K =
+// batch*OH*OW) leaves threads idle when only M and N are split. Then each thread
+// multiplies one K slice into its own partial C, and the partials are summed (with beta
+// and the epilogue) afterwards. Deterministic for a given thread count, but the sum is
+// ordered differently from the one-thread result, so the two may differ by rounding.
+void run_split_k(const Problem& p, int parts) {
+  const int64_t mn = p.M * p.N;
+  float* partial = tl_partial.get(checked_mul(parts, mn));
+  bool failed = false;
+#pragma omp parallel num_threads(parts)
+  {
+    const int team = omp_get_num_threads();
+    for (int part = omp_get_thread_num(); part < parts; part += team) {
+      const int64_t k0 = split_begin(p.K, parts, part), k1 = split_begin(p.K, parts, part + 1);
+      Problem slice = p;
+      slice.K = k1 - k0;
+      slice.A = p.ta ? p.A + k0 * p.lda : p.A + k0;
+      slice.B = p.tb ? p.B + k0 : p.B + k0 * p.ldb;
+      slice.beta = 0.f;
+      slice.C = partial + part * mn;
+      slice.ldc = p.N;
+      slice.ep = nullptr;
+      try {
+        run(slice, false);
+      } catch (...) {  // exceptions must not leave the parallel region
+#pragma omp atomic write
+        failed = true;
+      }
+    }
+  }
+  if (failed) throw std::bad_alloc();
+#pragma omp parallel for num_threads(parts) schedule(static)
+  for (int64_t i = 0; i < p.M; ++i) {
+    float* c = p.C + i * p.ldc;
+    for (int64_t j = 0; j < p.N; ++j) {
+      float v = 0.f;
+      for (int part = 0; part < parts; ++part) v += partial[part * mn + i * p.N + j];
+      if (p.beta != 0.f) v += p.beta * c[j];
+      if (p.ep) {
+        if (p.ep->row_bias) v += p.ep->row_bias[i];
+        if (p.ep->col_bias) v += p.ep->col_bias[j];
+        if (p.ep->has_clamp()) v = std::min(std::max(v, p.ep->clamp_min), p.ep->clamp_max);
+      }
+      c[j] = v;
+    }
+  }
+}
+
 void run(const Problem& p, bool allow_threads) {
   validate(p);
   if (p.M == 0 || p.N == 0) return;
@@ -235,6 +292,11 @@ void run(const Problem& p, bool allow_threads) {
     return;
   }
   const GemmKernelTable& t = gemm_detail::choose_gemm_kernel(active_isa(), p.M, p.N);
+  if (allow_threads && num_threads() > 1 && p.K >= kSplitKMin &&
+      ceil_div(p.M, t.mr) * ceil_div(p.N, t.nr) < 4 * num_threads()) {
+    run_split_k(p, num_threads());
+    return;
+  }
 
   // Small products are not worth waking a thread team for.
   int threads = 1;
