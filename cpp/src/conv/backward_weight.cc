@@ -14,6 +14,7 @@
 #include "cnnnative/gemm.h"
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
+#include "conv/im2col_small_gemm.h"
 #include "conv/im2col_units.h"
 
 namespace cnnnative {
@@ -74,7 +75,9 @@ void weight_gradient(const ConvParams& p, const float* x, const float* dy, float
     }
     float* acc = (plan.parallel_units ? partials.data() + slot * dw_numel : dw) +
                  u.g * plan.Kg * plan.CRS;
-    if (threaded)
+    if (plan.Kg * plan.CRS <= kDotGemmMaxMN)  // depthwise: a few long dot products
+      dot_gemm_nt(plan.Kg, plan.CRS, reduction, A, lda, B, ldb, acc, plan.CRS);
+    else if (threaded)
       sgemm(false, true, plan.Kg, plan.CRS, reduction, 1.f, A, lda, B, ldb, 1.f, acc, plan.CRS);
     else
       sgemm_single_thread(false, true, plan.Kg, plan.CRS, reduction, 1.f, A, lda, B, ldb, 1.f,

@@ -8,15 +8,22 @@
 #include "cnnnative/gemm.h"
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
+#include "conv/im2col_small_gemm.h"
 #include "conv/im2col_units.h"
 
 namespace cnnnative {
 namespace im2col {
 namespace {
 
+// C = op(A) * B (+ epilogue row bias), C write-only. Thin products (depthwise layers)
+// skip the packed GEMM, whose 14x32 tile they would mostly leave empty.
 void gemm(bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A,
           int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
           const GemmEpilogue& epilogue = GemmEpilogue::none()) {
+  if (!tb && M <= kAxpyGemmMaxM && K <= kAxpyGemmMaxK) {
+    axpy_gemm(M, N, K, A, ta ? 1 : lda, ta ? lda : 1, B, ldb, C, ldc, epilogue.row_bias);
+    return;
+  }
   if (threaded)
     sgemm_ex(ta, tb, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc, epilogue);
   else
