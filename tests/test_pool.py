@@ -280,3 +280,45 @@ def test_pool_backward_bad_inputs(rng):
         ops.avg_pool2d_backward(out[:, :, :2], x.shape, 2)
     with pytest.raises(ValueError, match="grad_output has shape"):
         ops.global_avg_pool2d_backward(out, x.shape)
+
+
+def test_empty_dilated_window_matches_torch_and_backward_refuses(rng):
+    # k=2, dilation=3, padding=1 on a 2x2 input: the only window's taps (-1 and 2) are both
+    # outside. PyTorch gives -inf and index 6 (outside the plane); so do we, and the
+    # backward refuses that index with a ValueError instead of writing out of bounds.
+    x = rng.standard_normal((1, 1, 2, 2)).astype(np.float32)
+    out, idx = ops.max_pool2d(x, 2, 1, 1, 3, return_indices=True)
+    assert out[0, 0, 0, 0] == -np.inf and idx[0, 0, 0, 0] == 6
+    with pytest.raises(ValueError, match="outside the input plane"):
+        ops.max_pool2d_backward(np.ones_like(out), idx, x.shape)
+
+
+def test_pool_same_result_for_any_thread_count_and_concurrent_callers(rng):
+    import threading
+
+    from cnnnative import _core
+    x = rng.standard_normal((4, 6, 23, 29)).astype(np.float32)
+    before = _core.get_num_threads()
+    try:
+        _core.set_num_threads(1)
+        one = ops.max_pool2d(x, 3, 2, 1, return_indices=True), ops.avg_pool2d(x, 3, 2, 1)
+        _core.set_num_threads(2)
+        two = ops.max_pool2d(x, 3, 2, 1, return_indices=True), ops.avg_pool2d(x, 3, 2, 1)
+    finally:
+        _core.set_num_threads(before)
+    np.testing.assert_array_equal(one[0][0], two[0][0])
+    np.testing.assert_array_equal(one[0][1], two[0][1])
+    np.testing.assert_array_equal(one[1], two[1])
+    # Reentrant kernels, GIL released: several Python threads at once get the same answers.
+    results = [None] * 4
+
+    def work(i):
+        results[i] = ops.avg_pool2d(x, 3, 2, 1)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        np.testing.assert_array_equal(r, two[1])
