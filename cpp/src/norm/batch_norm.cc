@@ -116,7 +116,8 @@ void batch_norm_forward(const NormShape& s, const float* x, const float* weight,
            s.N, ", C=", s.C, ", spatial size ", s.S);
   const Kernels& k = kernels();
   std::vector<double> mean(s.C, 0.0), var(s.C, 0.0), invstd(s.C), scale(s.C), shift(s.C);
-  if (training) channel_stats(k, s, x, mean, var);
+  const bool empty = s.numel() == 0;
+  if (training && !empty) channel_stats(k, s, x, mean, var);
   for (int64_t c = 0; c < s.C; ++c) {
     if (training) {
       invstd[c] = count > 0 ? 1.0 / std::sqrt(var[c] + eps) : 0.0;
@@ -137,7 +138,7 @@ void batch_norm_forward(const NormShape& s, const float* x, const float* weight,
   }
   // Normalize about the float mean that is saved for the backward.
   for (int64_t c = 0; c < s.C; ++c) mean[c] = save_mean[c];
-  apply_scale_shift(k, s, x, y, mean, scale, shift);
+  if (!empty) apply_scale_shift(k, s, x, y, mean, scale, shift);
 }
 
 // With xmu = x - mean, g = dy and M = N * S values per channel:
@@ -151,7 +152,8 @@ void batch_norm_backward(const NormShape& s, const float* dy, const float* x, co
   s.validate();
   const int64_t count = checked_mul(s.N, s.S), row = s.C * s.S;
   const Kernels& k = kernels();
-  const bool need_sums = training || grad_weight || grad_bias;
+  const bool empty = s.numel() == 0;
+  const bool need_sums = !empty && (training || grad_weight || grad_bias);
   std::vector<double> sum_g(s.C, 0.0), sum_g_xmu(s.C, 0.0), mean(s.C);
   for (int64_t c = 0; c < s.C; ++c) mean[c] = save_mean[c];
 
@@ -189,6 +191,7 @@ void batch_norm_backward(const NormShape& s, const float* dy, const float* x, co
     }
   }
 
+  if (empty) return;
   if (!use_columns(s)) {
 #pragma omp parallel for num_threads(threads_for(s)) schedule(static)
     for (int64_t c = 0; c < s.C; ++c)
