@@ -519,6 +519,46 @@ def test_thread_count_does_not_change_results(rng):
             assert_close(a, b, 1e-6)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_parallel_paths_match_reference(isa, rng, threads):
+    # Shapes above the single-thread cutoff (32768 elements), with thread counts that do
+    # not divide the rows / channels evenly.
+    before = cnnnative.get_num_threads()
+    cnnnative.set_num_threads(threads)
+    try:
+        for shape in [(5, 7, 33, 37), (2001, 17)]:  # batch norm: spans path, columns path
+            x = rng.standard_normal(shape).astype(np.float32) + 4
+            dy = rng.standard_normal(shape).astype(np.float32)
+            w, b = affine(rng, shape[1], True)
+            rm, rv = np.zeros(shape[1], np.float32), np.ones(shape[1], np.float32)
+            exp = ref.batch_norm(x, rm, rv, w, b, True, 0.1, 1e-5)
+            y, m, i = ops.batch_norm_forward(x, rm, rv, w, b, True)
+            for got, e, what in zip((y, m, i, rm, rv), exp, ("y", "mean", "invstd", "rm", "rv")):
+                assert_close(got, e, FWD_TOL, f"batch_norm {shape} {what}")
+            for got, e in zip(ops.batch_norm_backward(dy, x, w, m, i), ref.batch_norm_backward(dy, x, w, m, i, True)):
+                assert_close(got, e, GRAD_TOL, f"batch_norm backward {shape}", grad_scale(dy, w, i))
+        x = rng.standard_normal((3, 12, 31, 37)).astype(np.float32)
+        dy = rng.standard_normal(x.shape).astype(np.float32)
+        w, b = affine(rng, 12, True)
+        y, m, r = ops.group_norm_forward(x, 4, w, b)
+        assert_close(y, ref.group_norm(x, 4, w, b, 1e-5)[0], FWD_TOL, "group_norm")
+        for got, e in zip(ops.group_norm_backward(dy, x, 4, m, r, w), ref.group_norm_backward(dy, x, 4, m, r, w)):
+            assert_close(got, e, GRAD_TOL, "group_norm backward")
+        lw, lb = rng.standard_normal((31, 37)).astype(np.float32), rng.standard_normal((31, 37)).astype(np.float32)
+        y, m, r = ops.layer_norm_forward(x, (31, 37), lw, lb)
+        assert_close(y, ref.layer_norm(x, (31, 37), lw, lb, 1e-5)[0], FWD_TOL, "layer_norm")
+        for got, e in zip(ops.layer_norm_backward(dy, x, (31, 37), m, r, lw),
+                          ref.layer_norm_backward(dy, x, (31, 37), m, r, lw)):
+            assert_close(got, e, GRAD_TOL, "layer_norm backward", grad_scale(dy, lw, r))
+        assert_close(ops.local_response_norm(x, 5, 0.5), ref.local_response_norm(x, 5, 0.5, 0.75, 1.0),
+                     LRN_TOL, "local_response_norm")
+        assert_close(ops.local_response_norm_backward(dy, x, 5, 0.5),
+                     ref.local_response_norm_backward(dy, x, 5, 0.5, 0.75, 1.0), GRAD_TOL,
+                     "local_response_norm backward")
+    finally:
+        cnnnative.set_num_threads(before)
+
+
 def test_concurrent_python_threads(rng):
     # Kernels release the GIL and keep no global state: calls from several Python threads
     # at once give the single-threaded answers.
