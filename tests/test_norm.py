@@ -126,6 +126,17 @@ def test_batch_norm_matches_reference(isa, rng, shape, training, with_affine):
         assert dw is None and db is None
 
 
+def test_eval_running_stats_may_be_any_array_like(rng):
+    x = rng.standard_normal((4, 3, 5)).astype(np.float32)
+    rm, rv = rng.standard_normal(3), rng.uniform(0.5, 2, 3)  # float64
+    exp = ref.batch_norm(x, rm.astype(np.float32), rv.astype(np.float32), None, None, False, 0.1, 1e-5)[0]
+    readonly = np.broadcast_to(np.float32(1.0), (3,))
+    assert_close(ops.batch_norm(x, rm, rv), exp, FWD_TOL)
+    assert_close(ops.batch_norm(x, list(rm), rv[::-1][::-1]), exp, FWD_TOL)
+    assert ops.batch_norm(x, readonly, readonly).shape == x.shape
+    assert_close(ops.instance_norm(x, rm, rv, use_input_stats=False), exp, FWD_TOL)
+
+
 def test_batch_norm_training_without_running_stats(rng):
     x = rng.standard_normal((4, 3, 5)).astype(np.float32)
     y = ops.batch_norm(x, None, None, training=True)
@@ -417,10 +428,11 @@ BAD_CALLS = [
     ("bn weight size", lambda: ops.batch_norm(_x(2, 3, 4), None, None, _x(4), training=True), ValueError, "weight"),
     ("bn bias size", lambda: ops.batch_norm(_x(2, 3, 4), None, None, None, _x(2), training=True), ValueError, "bias"),
     ("bn running size", lambda: ops.batch_norm(_x(2, 3, 4), _x(4), _x(3)), ValueError, "running_mean"),
-    ("bn running dtype", lambda: ops.batch_norm(_x(2, 3, 4), np.zeros(3), _x(3)), ValueError, "running_mean"),
-    ("bn running readonly", lambda: ops.batch_norm(_x(2, 3, 4), np.broadcast_to(np.float32(0), (3,)), _x(3)),
+    ("bn running dtype", lambda: ops.batch_norm(_x(2, 3, 4), np.zeros(3), _x(3), training=True), ValueError, "running_mean"),
+    ("bn running readonly", lambda: ops.batch_norm(_x(2, 3, 4), np.broadcast_to(np.float32(0), (3,)), _x(3),
+                                                                 training=True),
      ValueError, "running_mean"),
-    ("bn running strided", lambda: ops.batch_norm(_x(2, 3, 4), _x(6)[::2], _x(3)), ValueError, "running_mean"),
+    ("bn running strided", lambda: ops.batch_norm(_x(2, 3, 4), _x(6)[::2], _x(3), training=True), ValueError, "running_mean"),
     ("bn eval no stats", lambda: ops.batch_norm(_x(2, 3, 4), None, None), ValueError, "running"),
     ("bn one value", lambda: ops.batch_norm(_x(1, 3, 1, 1), None, None, training=True), ValueError,
      "more than 1 value"),
@@ -431,6 +443,8 @@ BAD_CALLS = [
      "grad_output"),
     ("bn save size", lambda: ops.batch_norm_backward(_x(2, 3), _x(2, 3), None, _x(4), _x(3)), ValueError,
      "save_mean"),
+    ("in running dtype", lambda: ops.instance_norm(_x(2, 3, 4), np.zeros(3), np.ones(3)), ValueError,
+     "running_mean"),
     ("gn groups divide", lambda: ops.group_norm(_x(2, 6, 3), 4), ValueError, "num_groups"),
     ("gn groups zero", lambda: ops.group_norm(_x(2, 6, 3), 0), ValueError, "num_groups"),
     ("gn weight", lambda: ops.group_norm(_x(2, 6, 3), 3, _x(5)), ValueError, "weight"),
