@@ -1,5 +1,5 @@
 // The span kernels of kernels.h, written once over a small vector type `S` and
-// compiled per ISA: kernels__<isa>.cc defines S (width S::W, load/store/arithmetic)
+// compiled per ISA: norm_kernels__<isa>.cc defines S (width S::W, load/store/arithmetic)
 // and includes this file.
 //
 // Everything here has internal linkage (anonymous namespace) and uses no standard
