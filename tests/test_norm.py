@@ -144,7 +144,7 @@ def test_batch_norm_training_without_running_stats(rng):
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_gradients_by_finite_differences(rng, training):
+def test_batch_norm_gradients_by_finite_differences(isa, rng, training):
     x = rng.standard_normal((3, 2, 2, 3))
     w = rng.uniform(0.5, 1.5, 2)
     b = rng.standard_normal(2)
@@ -191,7 +191,7 @@ def test_group_norm_matches_reference(isa, rng, shape, groups, with_affine):
         assert dw is None and db is None
 
 
-def test_group_norm_gradients_by_finite_differences(rng):
+def test_group_norm_gradients_by_finite_differences(isa, rng):
     x = rng.standard_normal((2, 4, 3))
     w, b = rng.uniform(0.5, 1.5, 4), rng.standard_normal(4)
     r = rng.standard_normal(x.shape)
@@ -229,7 +229,7 @@ def test_instance_norm_matches_reference(isa, rng, shape):
     assert_close(y2, ref.batch_norm(x, rm, rv, w, b, False, 0.1, 1e-5)[0], FWD_TOL, "eval output")
 
 
-def test_instance_norm_gradients_by_finite_differences(rng):
+def test_instance_norm_gradients_by_finite_differences(isa, rng):
     x = rng.standard_normal((2, 2, 5))
     w, b = rng.uniform(0.5, 1.5, 2), rng.standard_normal(2)
     r = rng.standard_normal(x.shape)
@@ -271,7 +271,7 @@ def test_layer_norm_matches_reference(isa, rng, shape, normalized, with_affine):
         assert dw is None and db is None
 
 
-def test_layer_norm_gradients_by_finite_differences(rng):
+def test_layer_norm_gradients_by_finite_differences(isa, rng):
     x = rng.standard_normal((3, 2, 3))
     w, b = rng.uniform(0.5, 1.5, (2, 3)), rng.standard_normal((2, 3))
     r = rng.standard_normal(x.shape)
@@ -306,7 +306,7 @@ def test_local_response_norm_matches_reference(isa, rng, shape, size, beta):
 
 
 @pytest.mark.parametrize("size", [1, 2, 3])
-def test_local_response_norm_gradient_by_finite_differences(rng, size):
+def test_local_response_norm_gradient_by_finite_differences(isa, rng, size):
     x = rng.standard_normal((2, 4, 3))
     r = rng.standard_normal(x.shape)
     loss = lambda x_: float((r * ref.local_response_norm(x_, size, 0.5, 0.75, 1.0)).sum())
