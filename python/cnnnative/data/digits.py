@@ -14,7 +14,7 @@ DIGITS_PATH = os.path.join(os.path.dirname(__file__), "digits.npz")
 
 
 def load_digits(split: str = "train") -> Dataset:
-    """split "train" (1,437 images), "test" (360) or "all" (1,797): images (N, 1, 8, 8)
+    """split "train" (1,433 images), "test" (364) or "all" (1,797): images (N, 1, 8, 8)
     uint8 0..16, normalised to [0, 1] per batch. The fixed split is stratified: within
     each class, in file order, every fifth image (rank % 5 == 0) goes to the test set."""
     with np.load(DIGITS_PATH, allow_pickle=False) as z:
