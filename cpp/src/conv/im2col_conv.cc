@@ -15,11 +15,12 @@ namespace im2col {
 namespace {
 
 void gemm(bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A,
-          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+          int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
+          const GemmEpilogue& epilogue = GemmEpilogue::none()) {
   if (threaded)
-    sgemm(ta, tb, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc);
+    sgemm_ex(ta, tb, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc, epilogue);
   else
-    sgemm_single_thread(ta, tb, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc);
+    sgemm_ex_single_thread(ta, tb, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc, epilogue);
 }
 
 bool supports(const ConvParams&, std::string*) { return true; }
@@ -45,15 +46,11 @@ void forward(const ConvParams& p, const float* x, const float* w, const float* b
       ldb = len;
     }
     float* yg = y + (u.n * p.K + u.g * plan.Kg) * plan.P + p0;
+    // The bias is added by the GEMM's epilogue while C is still in registers.
+    GemmEpilogue epilogue;
+    epilogue.row_bias = bias ? bias + u.g * plan.Kg : nullptr;
     gemm(threaded, false, false, plan.Kg, len, plan.CRS, w + u.g * plan.Kg * plan.CRS, plan.CRS,
-         cols, ldb, 0.f, yg, plan.P);
-    if (bias) {
-      const float* bg = bias + u.g * plan.Kg;
-      for (int64_t k = 0; k < plan.Kg; ++k) {
-        float* row = yg + k * plan.P;
-        for (int64_t i = 0; i < len; ++i) row[i] += bg[k];
-      }
-    }
+         cols, ldb, yg, plan.P, epilogue);
   });
 }
 
@@ -71,7 +68,7 @@ void backward_input(const ConvParams& p, const float* dy, const float* w, float*
     const float* dyg = dy + (u.n * p.K + u.g * plan.Kg) * plan.P;
     const float* wg = w + u.g * plan.Kg * plan.CRS;
     if (plan.pointwise) {  // dx_g = w_g^T * dy_g directly
-      gemm(threaded, true, false, Cg, plan.P, plan.Kg, wg, plan.CRS, dyg, plan.P, 0.f, dxg, HW);
+      gemm(threaded, true, false, Cg, plan.P, plan.Kg, wg, plan.CRS, dyg, plan.P, dxg, HW);
       return;
     }
     std::fill(dxg, dxg + Cg * HW, 0.f);
@@ -79,8 +76,7 @@ void backward_input(const ConvParams& p, const float* dy, const float* w, float*
     for (int64_t b = 0; b < bands; ++b) {
       const int64_t oh0 = b * plan.band_rows, oh1 = std::min(plan.OH, oh0 + plan.band_rows);
       const int64_t p0 = oh0 * plan.OW, len = (oh1 - oh0) * plan.OW;
-      gemm(threaded, true, false, plan.CRS, len, plan.Kg, wg, plan.CRS, dyg + p0, plan.P, 0.f, ws,
-           len);
+      gemm(threaded, true, false, plan.CRS, len, plan.Kg, wg, plan.CRS, dyg + p0, plan.P, ws, len);
       col2im_band(p, ws, oh0, oh1, dxg, threaded);
     }
   });
