@@ -87,7 +87,7 @@ def check_fd(analytic, numeric, what):
 
 # ---- batch norm ---------------------------------------------------------------------
 
-BN_SHAPES = [(2, 3), (7, 17), (1, 5, 1), (3, 17, 5), (2, 16, 3, 3), (1, 33, 4, 5), (2, 15, 1, 1),
+BN_SHAPES = [(2, 3), (7, 17), (300, 5), (1, 5, 1), (3, 17, 5), (2, 16, 3, 3), (1, 33, 4, 5), (2, 15, 1, 1),
              (2, 3, 17, 19), (1, 2, 64, 65)]
 
 
@@ -500,7 +500,10 @@ def test_thread_count_does_not_change_results(rng):
             cnnnative.set_num_threads(n)
             y, m, i = ops.batch_norm_forward(x, None, None, training=True)
             _, lm, lr = ops.layer_norm_forward(x, (24, 24), w)
-            results.append((y, ops.batch_norm_backward(dy, x, None, m, i)[0],
+            x2 = x.reshape(-1, 48)  # (N, C) rows: batch norm's column path
+            _, m2, i2 = ops.batch_norm_forward(x2, None, None, training=True)
+            results.append((y, ops.batch_norm_backward(dy, x, None, m, i)[0], m2, i2,
+                            ops.batch_norm_backward(dy.reshape(x2.shape), x2, np.ones(48), m2, i2)[1],
                             ops.group_norm(x, 4), ops.layer_norm_backward(dy, x, (24, 24), lm, lr, w)[1],
                             ops.local_response_norm_backward(dy, x, 5, 0.5)))
     finally:

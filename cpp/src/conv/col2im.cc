@@ -11,15 +11,15 @@
 namespace cnnnative {
 namespace im2col {
 
-void col2im_channels(const ConvParams& p, const float* cols, int64_t oh0, int64_t oh1,
-                     int64_t c0, int64_t c1, float* dxg) {
-  const int64_t OW = p.output_w(), len = (oh1 - oh0) * OW;
+void col2im_channels(const ConvParams& p, const float* cols, int64_t ld, int64_t oh0,
+                     int64_t oh1, int64_t c0, int64_t c1, float* dxg) {
+  const int64_t OW = p.output_w();
   const int64_t sw = p.stride_w;
   for (int64_t c = c0; c < c1; ++c) {
     float* dxc = dxg + c * p.H * p.W;
     for (int64_t kr = 0; kr < p.R; ++kr) {
       for (int64_t ks = 0; ks < p.S; ++ks) {
-        const float* src = cols + ((c * p.R + kr) * p.S + ks) * len;
+        const float* src = cols + ((c * p.R + kr) * p.S + ks) * ld;
         const ValidRange v = valid_output_range(ks * p.dilation_w - p.pad_left, sw, p.W, OW);
         const int64_t iw0 = v.lo * sw + ks * p.dilation_w - p.pad_left;
         for (int64_t oh = oh0; oh < oh1; ++oh, src += OW) {
@@ -39,17 +39,17 @@ void col2im_channels(const ConvParams& p, const float* cols, int64_t oh0, int64_
   }
 }
 
-void col2im_band(const ConvParams& p, const float* cols, int64_t oh0, int64_t oh1, float* dxg,
-                 bool threaded) {
+void col2im_band(const ConvParams& p, const float* cols, int64_t ld, int64_t oh0, int64_t oh1,
+                 float* dxg, bool threaded) {
   const int64_t Cg = p.channels_per_group();
   if (!threaded) {
-    col2im_channels(p, cols, oh0, oh1, 0, Cg, dxg);
+    col2im_channels(p, cols, ld, oh0, oh1, 0, Cg, dxg);
     return;
   }
 #pragma omp parallel num_threads(cnnnative::num_threads())
   {
     const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    col2im_channels(p, cols, oh0, oh1, Cg * t / nt, Cg * (t + 1) / nt, dxg);
+    col2im_channels(p, cols, ld, oh0, oh1, Cg * t / nt, Cg * (t + 1) / nt, dxg);
   }
 }
 

@@ -22,13 +22,13 @@ bool is_pointwise(const ConvParams& p) {
 }
 
 void im2col_rows(const ConvParams& p, const float* xg, int64_t oh0, int64_t oh1, int64_t r0,
-                 int64_t r1, float* cols) {
-  const int64_t OW = p.output_w(), len = (oh1 - oh0) * OW, RS = p.R * p.S;
+                 int64_t r1, float* cols, int64_t ld) {
+  const int64_t OW = p.output_w(), RS = p.R * p.S;
   const int64_t sw = p.stride_w;
   for (int64_t row = r0; row < r1; ++row) {
     const int64_t c = row / RS, kr = (row / p.S) % p.R, ks = row % p.S;
     const float* xc = xg + c * p.H * p.W;
-    float* out = cols + row * len;
+    float* out = cols + row * ld;
     const ValidRange v = valid_output_range(ks * p.dilation_w - p.pad_left, sw, p.W, OW);
     const int64_t iw0 = v.lo * sw + ks * p.dilation_w - p.pad_left;  // input column of ow = lo
     for (int64_t oh = oh0; oh < oh1; ++oh, out += OW) {
@@ -50,17 +50,17 @@ void im2col_rows(const ConvParams& p, const float* xg, int64_t oh0, int64_t oh1,
 }
 
 void im2col_band(const ConvParams& p, const float* xg, int64_t oh0, int64_t oh1, float* cols,
-                 bool threaded) {
+                 int64_t ld, bool threaded) {
   const int64_t rows = p.channels_per_group() * p.R * p.S;
   if (!threaded) {
-    im2col_rows(p, xg, oh0, oh1, 0, rows, cols);
+    im2col_rows(p, xg, oh0, oh1, 0, rows, cols, ld);
     return;
   }
 #pragma omp parallel num_threads(cnnnative::num_threads())
   {
     const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
     const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
-    im2col_rows(p, xg, oh0, oh1, r0, r1, cols);
+    im2col_rows(p, xg, oh0, oh1, r0, r1, cols, ld);
   }
 }
 

@@ -234,7 +234,7 @@ void run(const Problem& p, bool allow_threads) {
     scale_only(p, allow_threads && p.M * p.N >= (1 << 16));
     return;
   }
-  const GemmKernelTable& t = gemm_detail::gemm_kernel_table(active_isa());
+  const GemmKernelTable& t = gemm_detail::choose_gemm_kernel(active_isa(), p.M, p.N);
 
   // Small products are not worth waking a thread team for.
   int threads = 1;
@@ -298,11 +298,6 @@ void sgemm_ex_single_thread(bool ta, bool tb, int64_t M, int64_t N, int64_t K, f
                             float* C, int64_t ldc, const GemmEpilogue& ep) {
   run(Problem{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep.empty() ? nullptr : &ep},
       false);
-}
-
-SgemmBlocking sgemm_blocking() {
-  const GemmKernelTable& t = gemm_detail::gemm_kernel_table(active_isa());
-  return SgemmBlocking{t.name, t.mr, t.nr, t.mc, t.kc, t.nc};
 }
 
 void set_sgemm_poison_scratch(bool on) { poison_scratch().store(on); }
