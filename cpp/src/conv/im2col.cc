@@ -1,0 +1,58 @@
+// im2col: one band of output rows' column matrix from one group's input channels.
+//
+// Row (c, r, s) of the column matrix, at output pixel (oh, ow), holds
+//   x[c, oh*stride_h - pad_top + r*dilation_h, ow*stride_w - pad_left + s*dilation_w]
+// or 0 where that lands in the padding. The per-row work (zeros, copy, zeros) is
+// gather_row (im2col_row.h).
+#include <omp.h>
+
+
+#include "cnnnative/threads.h"
+#include "conv/im2col.h"
+#include "conv/im2col_range.h"
+#include "conv/im2col_row.h"
+
+namespace cnnnative {
+namespace im2col {
+
+bool is_pointwise(const ConvParams& p) {
+  return p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+         p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+}
+
+void im2col_rows(const ConvParams& p, const float* xg, int64_t oh0, int64_t oh1, int64_t r0,
+                 int64_t r1, float* cols, int64_t ld) {
+  const int64_t OW = p.output_w(), RS = p.R * p.S;
+  for (int64_t row = r0; row < r1; ++row) {
+    const int64_t c = row / RS, kr = (row / p.S) % p.R, ks = row % p.S;
+    const float* xc = xg + c * p.H * p.W;
+    float* out = cols + row * ld;
+    const int64_t offset = ks * p.dilation_w - p.pad_left;  // iw = ow * stride_w + offset
+    const ValidRange v = valid_output_range(offset, p.stride_w, p.W, OW);
+    for (int64_t oh = oh0; oh < oh1; ++oh, out += OW) {
+      const int64_t ih = oh * p.stride_h - p.pad_top + kr * p.dilation_h;
+      if (ih < 0 || ih >= p.H)  // the whole output row reads padding
+        std::fill(out, out + OW, 0.f);
+      else
+        gather_row(xc + ih * p.W, offset, p.stride_w, v.lo, v.hi, OW, out);
+    }
+  }
+}
+
+void im2col_band(const ConvParams& p, const float* xg, int64_t oh0, int64_t oh1, float* cols,
+                 int64_t ld, bool threaded) {
+  const int64_t rows = p.channels_per_group() * p.R * p.S;
+  if (!threaded) {
+    im2col_rows(p, xg, oh0, oh1, 0, rows, cols, ld);
+    return;
+  }
+#pragma omp parallel num_threads(cnnnative::num_threads())
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    im2col_rows(p, xg, oh0, oh1, r0, r1, cols, ld);
+  }
+}
+
+}  // namespace im2col
+}  // namespace cnnnative
