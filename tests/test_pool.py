@@ -322,3 +322,35 @@ def test_pool_same_result_for_any_thread_count_and_concurrent_callers(rng):
         t.join()
     for r in results:
         np.testing.assert_array_equal(r, two[1])
+
+
+def test_pool_random_shapes_against_reference():
+    """Random shapes and arguments (bounded, derandomized) against the float64 reference."""
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+
+    @hypothesis.settings(max_examples=40, deadline=None, derandomize=True)
+    @hypothesis.given(st.integers(1, 9), st.integers(1, 19), st.integers(1, 4), st.integers(1, 4),
+                      st.integers(1, 3), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2),
+                      st.booleans(), st.booleans(), st.integers(0, 2**31 - 1))
+    def check(H, W, kh, kw, sh, sw, pad, dil, ceil, cip, seed):
+        ph, pw = min(pad, kh // 2), min(pad, kw // 2)
+        x = np.random.default_rng(seed).standard_normal((2, 3, H, W)).astype(np.float32)
+        args = ((kh, kw), (sh, sw), (ph, pw))
+        try:
+            r_out, r_idx = ref.max_pool2d(x, *args, (dil, dil), ceil)
+            ok = r_out.size > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            with pytest.raises(ValueError):
+                ops.max_pool2d(x, *args, dil, ceil)
+            return
+        out, idx = ops.max_pool2d(x, *args, dil, ceil, return_indices=True)
+        np.testing.assert_array_equal(out, r_out.astype(np.float32))
+        np.testing.assert_array_equal(idx, r_idx)
+        if ref.pool_out_size(H, kh, sh, ph, 1, ceil) >= 1 and ref.pool_out_size(W, kw, sw, pw, 1, ceil) >= 1:
+            np.testing.assert_allclose(ops.avg_pool2d(x, *args, ceil, cip),
+                                       ref.avg_pool2d(x, *args, ceil, cip), rtol=0, atol=kh * kw * 2e-7)
+
+    check()
