@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "norm/kernels.h"
+#include "norm/merge.h"
 
 namespace cnnnative {
 namespace norm {
@@ -76,6 +77,22 @@ Sums dev_sums(const float* x, int64_t n, float mu) {
       },
       out);
   return {out[0], out[1]};
+}
+
+template <class S>
+Sums mean_m2(const float* x, int64_t n) {
+  double count = 0.0, mean = 0.0, m2 = 0.0;
+  for (int64_t start = 0; start < n; start += kSumBlock) {
+    const int64_t len = min_i64(kSumBlock, n - start);
+    const float* block = x + start;
+    const float mu = static_cast<float>(sum<S>(block, len) / len);
+    const Sums d = dev_sums<S>(block, len, mu);  // the block is still in L1
+    // d.first / len is the part of the block's mean lost when mu was rounded to float.
+    const double m2_block = d.second - d.first * d.first / len;
+    merge_mean_m2(count, mean, m2, static_cast<double>(len), mu + d.first / len,
+                  m2_block > 0.0 ? m2_block : 0.0);
+  }
+  return {mean, m2};
 }
 
 template <class S>
@@ -356,8 +373,7 @@ template <class S>
 Kernels make_kernels(const char* isa) {
   Kernels k;
   k.isa = isa;
-  k.sum = &sum<S>;
-  k.dev_sums = &dev_sums<S>;
+  k.mean_m2 = &mean_m2<S>;
   k.scale_shift = &scale_shift<S>;
   k.normalize_affine = &normalize_affine<S>;
   k.grad_sums = &grad_sums<S>;
