@@ -305,6 +305,32 @@ def test_local_response_norm_matches_reference(isa, rng, shape, size, beta):
                  "grad_input")
 
 
+@pytest.mark.parametrize("beta", [0.6, 1.3, 2.0, 0.25, 3.7])
+def test_local_response_norm_power_is_accurate_over_a_wide_range(isa, rng, beta):
+    # Any beta other than 0.75 / 0.5 goes through the vector log2/exp2 polynomials:
+    # d = k + alpha/size * sum(x^2) from ~1e-6 to ~1e8 here, relative error ~1e-6.
+    x = (rng.standard_normal((2, 11, 7, 9)) * 10.0 ** rng.uniform(-3, 3, (2, 11, 7, 9))).astype(np.float32)
+    for k in (1e-6, 1.0, 3e3):
+        y = ops.local_response_norm(x, 3, 1.0, beta, k)
+        exp = ref.local_response_norm(x, 3, 1.0, beta, k)
+        assert np.isfinite(y).all()
+        np.testing.assert_allclose(y, exp, rtol=1e-5, atol=0, err_msg=f"k={k}")
+
+
+def test_local_response_norm_zero_denominator_lanes(isa):
+    # k = 0 and an all-zero window: 0 / 0^beta is NaN in PyTorch too; the other lanes of
+    # the same vector must still be right (the kernel falls back to powf for that vector).
+    x = np.ones((1, 3, 40), np.float32)
+    x[:, :, 5] = 0.0
+    y = ops.local_response_norm(x, 3, 1.0, 0.6, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exp = ref.local_response_norm(x, 3, 1.0, 0.6, 0.0)
+    assert np.isnan(y[:, :, 5]).all()
+    mask = np.ones(40, bool)
+    mask[5] = False
+    np.testing.assert_allclose(y[:, :, mask], exp[:, :, mask], rtol=1e-5)
+
+
 @pytest.mark.parametrize("size", [1, 2, 3])
 def test_local_response_norm_gradient_by_finite_differences(isa, rng, size):
     x = rng.standard_normal((2, 4, 3))
