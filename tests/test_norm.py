@@ -344,18 +344,21 @@ def test_local_response_norm_gradient_by_finite_differences(isa, rng, size):
 
 # ---- accuracy on hard data ----------------------------------------------------------
 
-def test_large_mean_offset_keeps_variance_accurate(isa, rng):
+@pytest.mark.parametrize("shape", [(4, 3, 30, 31), (3, 2, 150, 151)], ids=str)
+def test_large_mean_offset_keeps_variance_accurate(isa, rng, shape):
     # 1e4 + unit noise: E[x^2] - E[x]^2 in float32 would lose every digit of the variance.
-    x = (1e4 + rng.standard_normal((4, 3, 30, 31))).astype(np.float32)
+    # The second shape has 67950 values per channel: above stats.h's kTwoPassMaxCount, so
+    # batch norm takes the per-block (mean, M2) path.
+    x = (1e4 + rng.standard_normal(shape)).astype(np.float32)
+    c, hw = shape[1], shape[2:]
     exp_var = np.asarray(x, np.float64).var(axis=(0, 2, 3))
     _, m, i = ops.batch_norm_forward(x, None, None, training=True, eps=0.0)
     np.testing.assert_allclose(1.0 / np.asarray(i, np.float64) ** 2, exp_var, rtol=1e-5)
     assert_close(ops.batch_norm(x, None, None, training=True),
                  ref.batch_norm(x, None, None, None, None, True, 0.1, 1e-5)[0], FWD_TOL * 10, "bn")
-    assert_close(ops.group_norm(x, 3), ref.group_norm(x, 3, None, None, 1e-5)[0], FWD_TOL * 10, "gn")
-    assert_close(ops.instance_norm(x), ref.group_norm(x, 3, None, None, 1e-5)[0], FWD_TOL * 10, "in")
-    assert_close(ops.layer_norm(x, (30, 31)), ref.layer_norm(x, (30, 31), None, None, 1e-5)[0],
-                 FWD_TOL * 10, "ln")
+    assert_close(ops.group_norm(x, 1), ref.group_norm(x, 1, None, None, 1e-5)[0], FWD_TOL * 10, "gn")
+    assert_close(ops.instance_norm(x), ref.group_norm(x, c, None, None, 1e-5)[0], FWD_TOL * 10, "in")
+    assert_close(ops.layer_norm(x, hw), ref.layer_norm(x, hw, None, None, 1e-5)[0], FWD_TOL * 10, "ln")
     dy = rng.standard_normal(x.shape).astype(np.float32)
     dx = ops.batch_norm_backward(dy, x, None, m, i, True)[0]
     assert_close(dx, ref.batch_norm_backward(dy, x, None, m, i, True)[0], GRAD_TOL, "bn grad")

@@ -416,6 +416,8 @@ template <class S>
 Kernels make_kernels(const char* isa) {
   Kernels k;
   k.isa = isa;
+  k.sum = &sum<S>;
+  k.dev_sums = &dev_sums<S>;
   k.mean_m2 = &mean_m2<S>;
   k.scale_shift = &scale_shift<S>;
   k.normalize_affine = &normalize_affine<S>;
