@@ -383,6 +383,7 @@ def _torch_grads(torch, fn, dy, *arrays):
     return y.detach().numpy(), [None if t is None else t.grad.numpy() for t in ts]
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_matches_torch(rng, training):
     torch = pytest.importorskip("torch")
@@ -404,6 +405,7 @@ def test_batch_norm_matches_torch(rng, training):
     assert_close(db, tdb, GRAD_TOL, "grad_bias")
 
 
+@pytest.mark.torch
 def test_group_layer_instance_norm_match_torch(rng):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
@@ -435,6 +437,7 @@ def test_group_layer_instance_norm_match_torch(rng):
         assert_close(got, exp, GRAD_TOL, "layer_norm grads")
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("size", [1, 2, 5])
 def test_local_response_norm_matches_torch(rng, size):
     torch = pytest.importorskip("torch")
