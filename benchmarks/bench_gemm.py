@@ -61,7 +61,8 @@ def compare_variants(args) -> None:
     """Single-thread GFLOP/s of every tile/blocking compiled for the active ISA, runs
     interleaved; the automatic choice for each shape is marked with *. Timed by the
     calling thread's CPU time (it does all the work on one thread), so time the OS gives
-    to other processes on a shared machine is not counted."""
+    to other processes on a shared machine is not counted. A forced tile always computes
+    C directly; where the automatic choice computes C^T instead, that is noted."""
     _core.set_num_threads(1)
     isa = _core.get_isa()
     names = [n for n in _core._sgemm_variants() if n.split("/")[0].endswith("__" + isa)]
@@ -75,7 +76,8 @@ def compare_variants(args) -> None:
         a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
         b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
         c = np.empty((M, N), np.float32)
-        chosen = _core.sgemm_blocking(M, N)["kernel"]
+        plan = _core.sgemm_blocking(M, N, K)
+        chosen = "" if plan["transposed"] else plan["kernel"]
 
         def forced(name):
             def fn():
@@ -89,7 +91,8 @@ def compare_variants(args) -> None:
         finally:
             _core._force_sgemm_kernel("")
         cells = [f"{2.0 * M * N * K / t / 1e9:10.1f}{'*' if n == chosen else ' '}" for n, t in zip(names, medians)]
-        print(f"{label:34s} " + " ".join(cells))
+        note = f"  (automatic: C^T with {plan['kernel']})" if plan["transposed"] else ""
+        print(f"{label:34s} " + " ".join(cells) + note)
 
 
 def main() -> None:

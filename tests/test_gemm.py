@@ -150,9 +150,31 @@ def test_tile_choice_follows_padding():
         assert blk["mc"] % blk["mr"] == 0 and blk["nc"] % blk["nr"] == 0
     if _core.get_isa() == "avx512":
         assert _core.sgemm_blocking(64, 3136)["kernel"] == "8x48__avx512"
-        assert _core.sgemm_blocking(256, 196)["kernel"] == "14x32__avx512"
+        assert _core.sgemm_blocking(256, 196, 8)["kernel"] == "14x32__avx512"
     with pytest.raises(ValueError, match="unknown sgemm kernel"):
         _core._force_sgemm_kernel("3x3__nothing")
+
+
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_transposed_path_for_narrow_n(isa, rng, ta, tb):
+    """Narrow N (conv's 512 x 49) is computed as C^T = op(B)^T op(A)^T when that pads
+    less; beta, alpha and the epilogue must still land on C correctly."""
+    shapes = [(512, 49, 300), (256, 196, 70), (100, 3, 129), (30, 1, 64)]
+    if isa == "avx512":
+        assert _core.sgemm_blocking(512, 49, 4608)["transposed"]
+        assert not _core.sgemm_blocking(1024, 1024, 1024)["transposed"]
+        assert not _core.sgemm_blocking(512, 49, 8)["transposed"]  # short K: not worth it
+    for M, N, K in shapes:
+        a, b = operands(rng, M, N, K, ta, tb)
+        c0 = rng.standard_normal((M, N)).astype(np.float32)
+        rb = rng.standard_normal(M).astype(np.float32)
+        cb = rng.standard_normal(N).astype(np.float32)
+        c = run(a, b, ta, tb, out=np.full((M, N), np.nan, np.float32))
+        check(c, a, b, ta, tb)
+        c = run(a, b, ta, tb, alpha=-2.0, beta=0.5, out=c0.copy(), row_bias=rb, col_bias=cb,
+                activation="relu6")
+        check(c, a, b, ta, tb, alpha=-2.0, beta=0.5, c0=c0, row_bias=rb, col_bias=cb,
+              clamp=(0.0, 6.0))
 
 
 def test_tuning_variants(rng):
