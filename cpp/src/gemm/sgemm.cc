@@ -287,8 +287,8 @@ void run_split_k(const Problem& p, int parts) {
   }
 }
 
-// Narrow products such as conv's 512 x 49 waste a quarter of every tile on padding N
-// up to whole vectors, while their transpose (49 x 512) pads only M, by a few rows.
+// Narrow products such as 256 x 196 waste an eighth of every tile on padding N
+// up to whole vectors, while their transpose (196 x 256) pads nothing.
 // When that is clearly less work, compute C^T = op(B)^T op(A)^T into scratch and
 // transpose it into C, applying beta and the epilogue on the way.
 void run_transposed(const Problem& p, bool allow_threads) {
