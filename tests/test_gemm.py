@@ -157,12 +157,12 @@ def test_tile_choice_follows_padding():
 
 @pytest.mark.parametrize("ta,tb", TRANS)
 def test_transposed_path_for_narrow_n(isa, rng, ta, tb):
-    """Narrow N (conv's 512 x 49) is computed as C^T = op(B)^T op(A)^T when that pads
+    """Narrow N (e.g. 256 x 196) is computed as C^T = op(B)^T op(A)^T when that pads
     less; beta, alpha and the epilogue must still land on C correctly."""
-    shapes = [(512, 49, 300), (256, 196, 70), (100, 3, 129), (30, 1, 64)]
+    shapes = [(300, 100, 200), (256, 196, 70), (1000, 97, 65)]
     if isa == "avx512":
         assert _core.sgemm_blocking(256, 196, 2304)["transposed"]
-        assert _core.sgemm_blocking(512, 49, 300)["transposed"]
+        assert _core.sgemm_blocking(300, 100, 200)["transposed"]
         assert not _core.sgemm_blocking(512, 49, 4608)["transposed"]  # A too big to repack
         assert not _core.sgemm_blocking(1024, 1024, 1024)["transposed"]
         assert not _core.sgemm_blocking(512, 49, 8)["transposed"]  # short K: not worth it

@@ -70,11 +70,12 @@ const GemmKernelTable& choose_gemm_kernel(Isa isa, int64_t M, int64_t N) {
 bool prefer_transposed(Isa isa, int64_t M, int64_t N, int64_t K) {
   if (forced_table().load(std::memory_order_relaxed) >= 0) return false;  // tests: as asked
   if (K < 64) return false;  // the extra pass over C would cost about what it saves
-  // Transposed, A becomes the B operand, which is packed for all of K at once. Once that
-  // outgrows the caches (conv's 512 x 49 x 4608: 9 MB) the extra memory traffic cost more
-  // than the padding saved (measured: 61 vs 72 GFLOP/s direct on one thread), so only
-  // take it while A is at most 4 MB (256 x 196 x 2304: 97 vs 85 GFLOP/s).
-  if (static_cast<double>(M) * static_cast<double>(K) > (1 << 20)) return false;
+  // Transposed, A becomes the B operand, which is packed for all of K at once and then
+  // used by only N rows. When A outgrows the caches or N is small, that packing traffic
+  // costs more than the padding saved (measured on one thread: 512 x 49 x 4608 61 vs 72
+  // GFLOP/s direct, 1024 x 49 x 1024 64 vs 70), so only take it for A up to 4 MB and
+  // N >= 96 (256 x 196 x 2304: 95 vs 85 GFLOP/s direct).
+  if (N < 96 || static_cast<double>(M) * static_cast<double>(K) > (1 << 20)) return false;
   const double direct = padded_area(choose_gemm_kernel(isa, M, N), M, N);
   const double transposed = padded_area(choose_gemm_kernel(isa, N, M), N, M);
   return transposed < 0.92 * direct;
