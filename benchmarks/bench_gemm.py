@@ -68,7 +68,8 @@ def compare_variants(args) -> None:
     names = [n for n in _core._sgemm_variants() if n.split("/")[0].endswith("__" + isa)]
     rng = np.random.default_rng(0)
     print(f"isa={isa}, 1 thread, median of {args.repeats} (thread CPU time), GFLOP/s "
-          f"(* = chosen automatically); 1-thread FMA peak {_core.measure_fma_peak(0.3, 1):.1f}")
+          f"(* = chosen automatically); 1-thread FMA peak "
+          f"{_core.measure_fma_peak(0.3, 1, thread_cpu_time=True):.1f} (thread CPU time)")
     print(f"{'shape':34s} " + " ".join(f"{n.replace('__' + isa, ''):>11s}" for n in names))
     for label, M, N, K, ta, tb in SHAPES:
         if args.quick and label not in QUICK:
@@ -118,11 +119,11 @@ def main() -> None:
     except ImportError:
         torch = None
 
-    peaks = {t: _core.measure_fma_peak(0.3, t) for t in thread_counts}
-    blk = _core.sgemm_blocking()
+    # The peak each row is compared with is timed by the same clock as the row.
+    peaks = {t: _core.measure_fma_peak(0.3, t, thread_cpu_time=(args.cpu_time and t == 1))
+             for t in thread_counts}
     header = (f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-              f"cnnnative isa={_core.get_isa()} kernel={blk['kernel']} "
-              f"(mc={blk['mc']} kc={blk['kc']} nc={blk['nc']}); "
+              f"cnnnative isa={_core.get_isa()} tiles={'/'.join(_core.sgemm_kernels())} (chosen per shape); "
               f"torch {torch.__version__ if torch else 'not installed'}; "
               f"median of {args.repeats} after {args.warmup} warm-up, runs interleaved; "
               f"{'1-thread rows timed by thread CPU time, others by wall clock' if args.cpu_time else 'wall clock'}")
@@ -155,7 +156,8 @@ def main() -> None:
                          theirs / ours if theirs else None))
 
     if args.markdown:
-        print(f"<!-- python benchmarks/bench_gemm.py --markdown -->\n\n{header}\n\n{peak_line}\n")
+        command = "python benchmarks/bench_gemm.py " + " ".join(sys.argv[1:])
+        print(f"Command: `{command}`\n\n{header}\n\n{peak_line}\n")
         print("| shape (M x N x K) | threads | cnnnative GFLOP/s | % of peak | torch GFLOP/s | % of peak | ratio (torch time / ours) |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for label, t, ours, theirs, peak, ratio in rows:

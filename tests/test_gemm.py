@@ -399,3 +399,6 @@ def test_fma_peak_probe():
         _core.measure_fma_peak(0.0, 1)
     with pytest.raises(ValueError, match="threads"):
         _core.measure_fma_peak(0.01, 0)
+    assert _core.measure_fma_peak(0.05, 1, thread_cpu_time=True) > 0.1
+    with pytest.raises(ValueError, match="one thread"):
+        _core.measure_fma_peak(0.01, 2, thread_cpu_time=True)

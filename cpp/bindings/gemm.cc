@@ -117,11 +117,13 @@ CNNNATIVE_BINDINGS(gemm) {
   m.def("_set_sgemm_poison_scratch", &set_sgemm_poison_scratch, py::arg("on"),
         "Testing aid: fill SGEMM pack buffers with NaN before each call.");
   m.def("measure_fma_peak",
-        [](double seconds, std::optional<int> threads) {
+        [](double seconds, std::optional<int> threads, bool thread_cpu_time) {
           const int n = threads ? *threads : num_threads();
           py::gil_scoped_release release;
-          return measure_fma_peak(seconds, n);
+          return measure_fma_peak(seconds, n, thread_cpu_time);
         },
         py::arg("seconds") = 0.2, py::arg("threads") = py::none(),
-        "Peak FP32 FMA rate in GFLOP/s on `threads` threads (default: the library's).");
+        py::arg("thread_cpu_time") = false,
+        "Peak FP32 FMA rate in GFLOP/s on `threads` threads (default: the library's).\n"
+        "thread_cpu_time=True (threads=1 only) times by the thread's CPU time.");
 }

@@ -87,6 +87,8 @@ void force_sgemm_kernel(const std::string& name);
 // Peak FP32 FMA throughput of this machine in GFLOP/s, measured by running independent
 // FMA chains in registers for about `seconds` on `threads` threads (the best ISA the CPU
 // supports). The yardstick that GEMM and conv benchmarks report "% of peak" against.
-double measure_fma_peak(double seconds, int threads);
+// thread_cpu_time (threads == 1 only): time by the calling thread's CPU time instead of
+// the wall clock, so a busy machine does not lower the figure.
+double measure_fma_peak(double seconds, int threads, bool thread_cpu_time = false);
 
 }  // namespace cnnnative
