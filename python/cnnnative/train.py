@@ -46,7 +46,8 @@ class _Progress:
             from tqdm.auto import tqdm
         except ImportError:
             return
-        self.bar = tqdm(total=total, desc=desc, unit="img", leave=False, file=sys.stderr)
+        # disable=None: no bar when stderr is not a terminal (logs, CI).
+        self.bar = tqdm(total=total, desc=desc, unit="img", leave=False, file=sys.stderr, disable=None)
 
     def update(self, n, **postfix):
         if self.bar is not None:
