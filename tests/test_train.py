@@ -77,3 +77,20 @@ def test_fit_accepts_arrays_and_reports(capsys):
         cnnnative.Trainer(tr.model, tr.optimizer, loss="mse")
     with pytest.raises(TypeError, match="Dataset"):
         tr.fit(x, epochs=1)
+
+
+def test_plain_progress_without_tqdm(monkeypatch):
+    import io
+    import sys
+
+    class FakeTTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails -> plain fallback
+    x, y = data.load_digits("test").arrays()
+    tr = make(quiet=False, log=lambda msg: None)
+    tr.fit((x[:64], y[:64]), epochs=1, batch_size=32)
+    assert "epoch 1: 64/64" in err.getvalue() and "loss" in err.getvalue()
