@@ -43,7 +43,7 @@ def _torch_seed_mnist_net(torch):
     "conv2d", "max_pool2d", "linear", "linear_backward", "cross_entropy", "cross_entropy_backward")),
     reason="ops not all merged yet")
 @pytest.mark.parametrize("batch", [1, 5])
-def test_seed_mnist_net_matches_pytorch(rng, batch):
+def test_seed_mnist_net_matches_pytorch(rng, batch, isa):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     tm = _torch_seed_mnist_net(torch)

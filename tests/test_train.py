@@ -94,3 +94,20 @@ def test_plain_progress_without_tqdm(monkeypatch):
     tr = make(quiet=False, log=lambda msg: None)
     tr.fit((x[:64], y[:64]), epochs=1, batch_size=32)
     assert "epoch 1: 64/64" in err.getvalue() and "loss" in err.getvalue()
+
+
+def test_bad_batches_raise_clear_errors_and_empty_batch_works():
+    tr = make()
+    x = np.zeros((4, 1, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="3 labels but input has 4 rows"):
+        tr.step(x, np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="not a class index"):
+        tr.step(x, np.array([0, 1, 2, 10]))
+    with pytest.raises(ValueError, match="Conv2d.*3 channels, expected 1"):
+        tr.step(np.zeros((4, 3, 8, 8), np.float32), np.array([0, 1, 2, 3]))
+    before = [p.data.copy() for p in tr.model.parameters()]
+    tr.model.eval()
+    assert tr.model.forward(np.zeros((0, 1, 8, 8), np.float32)).shape == (0, 10)
+    assert np.isnan(tr.evaluate((np.zeros((0, 1, 8, 8), np.float32), np.zeros(0, np.int64)))["accuracy"])
+    for a, p in zip(before, tr.model.parameters()):
+        np.testing.assert_array_equal(a, p.data)
