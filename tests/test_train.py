@@ -22,11 +22,11 @@ def make(seed=0, lr=0.05, epochs=4, quiet=True, log=None):
 
 
 def test_short_digits_run_reaches_95_percent():
-    """digits_net, 4 epochs, batch 32, SGD lr 0.05 momentum 0.9, cosine: >= 95% on the
-    364 test images (it typically reaches ~97-98%; 95% leaves room for seeds/ISAs)."""
-    tr = make(epochs=4)
-    hist = tr.fit(data.load_digits("train"), data.load_digits("test"), epochs=4, batch_size=32)
-    assert len(hist) == 4 and hist[-1]["loss"] < hist[0]["loss"]
+    """digits_net, 3 epochs, batch 32, SGD lr 0.1 momentum 0.9, cosine: >= 95% on the
+    364 test images (seeds 0-4 gave 96.7-98.1%; 95% leaves room for ISAs and threads)."""
+    tr = make(lr=0.1, epochs=3)
+    hist = tr.fit(data.load_digits("train"), data.load_digits("test"), epochs=3, batch_size=32)
+    assert len(hist) == 3 and hist[-1]["loss"] < hist[0]["loss"]
     result = tr.evaluate(data.load_digits("test"))
     assert result["n"] == 364
     assert result["accuracy"] >= 0.95, hist
