@@ -159,13 +159,15 @@ def test_tile_choice_follows_padding():
 def test_transposed_path_for_narrow_n(isa, rng, ta, tb):
     """Narrow N (e.g. 256 x 196) is computed as C^T = op(B)^T op(A)^T when that pads
     less; beta, alpha and the epilogue must still land on C correctly."""
-    shapes = [(300, 100, 200), (256, 196, 70), (1000, 97, 65)]
+    shapes = [(300, 100, 200), (256, 196, 70), (1000, 97, 65), (64, 200, 300), (7, 130, 99)]
     if isa == "avx512":
         assert _core.sgemm_blocking(256, 196, 2304)["transposed"]
         assert _core.sgemm_blocking(300, 100, 200)["transposed"]
         assert not _core.sgemm_blocking(512, 49, 4608)["transposed"]  # A too big to repack
         assert not _core.sgemm_blocking(1024, 1024, 1024)["transposed"]
         assert not _core.sgemm_blocking(512, 49, 8)["transposed"]  # short K: not worth it
+        assert _core.sgemm_blocking(64, 576, 3136, True)["transposed"]  # big B^T packed as A
+        assert not _core.sgemm_blocking(64, 576, 3136, False)["transposed"]
     for M, N, K in shapes:
         a, b = operands(rng, M, N, K, ta, tb)
         c0 = rng.standard_normal((M, N)).astype(np.float32)

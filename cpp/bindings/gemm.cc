@@ -94,10 +94,10 @@ CNNNATIVE_BINDINGS(gemm) {
         py::arg("clamp_max") = INFINITY, py::arg("single_thread") = false,
         "C = clamp(alpha * op(a) @ op(b) + beta * out + row_bias[:, None] + col_bias[None, :]).\n"
         "a, b: 2-D float32 (converted if not); out: float32 C-contiguous writeable (M, N).");
-  m.def("sgemm_blocking", [](int64_t M, int64_t N, int64_t K) {
+  m.def("sgemm_blocking", [](int64_t M, int64_t N, int64_t K, bool trans_b) {
           CN_CHECK(M >= 0 && N >= 0 && K >= 0, "sgemm_blocking: M, N and K must be >= 0, got ", M,
                    ", ", N, ", ", K);
-          const SgemmBlocking b = sgemm_blocking(M, N, K);
+          const SgemmBlocking b = sgemm_blocking(M, N, K, trans_b);
           py::dict d;
           d["kernel"] = b.kernel;
           d["mr"] = b.mr;
@@ -108,6 +108,7 @@ CNNNATIVE_BINDINGS(gemm) {
           d["transposed"] = b.transposed;
           return d;
         }, py::arg("M") = 1024, py::arg("N") = 1024, py::arg("K") = 1024,
+        py::arg("trans_b") = false,
         "Tile (mr, nr), cache blocks (mc, kc, nc) and kernel name the active ISA's SGEMM uses\n"
         "for an M x N x K product; transposed: it computes C^T (N x M) and transposes it.");
   m.def("sgemm_kernels", &sgemm_kernels, "Tiles the active ISA chooses from, by name.");

@@ -70,7 +70,7 @@ struct SgemmBlocking {
   int64_t mc, kc, nc;  // cache blocks
   bool transposed;     // computes C^T = op(B)^T op(A)^T (N x M, tile applies to that)
 };
-SgemmBlocking sgemm_blocking(int64_t M, int64_t N, int64_t K);
+SgemmBlocking sgemm_blocking(int64_t M, int64_t N, int64_t K, bool trans_b = false);
 
 // Debugging aid for tests: when on, the pack buffers are filled with NaN before each
 // call, so a kernel that read scratch it had not written would produce NaN. Off by default.
