@@ -306,6 +306,25 @@ def test_split_k_for_few_tiles_and_long_k(isa, rng, ta, tb):
         _core.set_num_threads(before)
 
 
+@pytest.mark.parametrize("use_sgemm", [False, True])
+def test_called_inside_an_openmp_loop(isa, rng, use_sgemm):
+    """Conv code calls sgemm_single_thread from its own `omp parallel for`: each OpenMP
+    thread must use its own pack buffers. The threaded sgemm called there (nested) must
+    fall back to one thread, not deadlock at its barriers."""
+    before = _core.get_num_threads()
+    try:
+        _core.set_num_threads(2)
+        for batch, M, N, K in [(4, 70, 150, 100), (2, 30, 20, 2100), (4, 1, 1, 1), (0, 3, 4, 5)]:
+            a = rng.standard_normal((batch, M, K)).astype(np.float32)
+            b = rng.standard_normal((batch, K, N)).astype(np.float32)
+            c = _core._sgemm_batched_in_parallel(a, b, use_sgemm)
+            assert c.shape == (batch, M, N)
+            for i in range(batch):
+                check(c[i], a[i], b[i])
+    finally:
+        _core.set_num_threads(before)
+
+
 def test_concurrent_python_threads(rng):
     """8 Python threads running different GEMMs at once (the GIL is released inside):
     each gets its own pack buffers, so every result is right."""
