@@ -22,10 +22,6 @@ constexpr int64_t kMinParallelBandColumns = 256;
 // Images are stacked only while one image's output is narrower than this.
 constexpr int64_t kStackBelowPixels = 1024;
 constexpr int64_t kMaxImagesPerUnit = 64;
-// Forward units narrower than this with at least kTransposeMinOutputs output channels
-// compute y^T = cols^T * w^T instead (see Plan::transposed).
-constexpr int64_t kTransposeBelowColumns = 256;
-constexpr int64_t kTransposeMinOutputs = 32;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -111,10 +107,8 @@ Plan make_plan(const ConvParams& p, Pass pass, int threads) {
     }
   }
   const int64_t unit_columns = plan.images_per_unit * plan.band_rows * plan.OW;
-  plan.transposed = pass == Pass::forward && !plan.pointwise &&
-                    unit_columns < kTransposeBelowColumns && plan.Kg >= kTransposeMinOutputs;
   plan.column_floats = plan.pointwise ? 0 : plan.CRS * unit_columns;
-  plan.staging_floats = plan.images_per_unit > 1 || plan.transposed ? plan.Kg * unit_columns : 0;
+  plan.staging_floats = plan.images_per_unit > 1 ? plan.Kg * unit_columns : 0;
   return plan;
 }
 
