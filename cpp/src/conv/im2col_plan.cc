@@ -1,6 +1,5 @@
 // How the im2col convolution splits its work into bands and across threads.
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 #include <limits>
 
