@@ -84,14 +84,14 @@ void weight_gradient(const ConvParams& p, const float* x, const float* dy, float
   if (plan.parallel_units && checked_mul(dw_numel, plan.threads) > kMaxPartialFloats)
     plan.parallel_units = false;
 
-  std::vector<float> scratch, partials;
-  allocate_scratch(scratch, plan.slot_floats() * plan.workspace_slots());
+  const auto scratch = allocate_scratch(plan.slot_floats() * plan.workspace_slots());
+  std::vector<float> partials;
   if (plan.parallel_units) partials.assign(size_t(dw_numel * plan.threads), 0.f);
   std::fill(dw, dw + dw_numel, 0.f);
 
   const int64_t HW = p.H * p.W;
   run_units(plan, [&](const Unit& u, int slot, bool threaded) {
-    float* cols = scratch.data() + slot * plan.slot_floats();
+    float* cols = scratch.get() + slot * plan.slot_floats();
     float* staging = cols + plan.column_floats;
     const float* xg = x + (u.n0 * p.C + u.g * plan.Cg) * HW;
     const int64_t p0 = u.oh0 * plan.OW, len = (u.oh1 - u.oh0) * plan.OW;

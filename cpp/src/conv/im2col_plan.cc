@@ -124,12 +124,12 @@ bool debug_nan_enabled() {
   return env != nullptr && *env != '\0' && *env != '0';
 }
 
-void allocate_scratch(std::vector<float>& buffer, int64_t floats) {
+std::unique_ptr<float[]> allocate_scratch(int64_t floats) {
   checked_mul(floats, int64_t(sizeof(float)), "im2col workspace bytes");
+  std::unique_ptr<float[]> buffer(new float[size_t(floats)]);
   if (debug_nan_enabled())
-    buffer.assign(size_t(floats), std::numeric_limits<float>::quiet_NaN());
-  else
-    buffer.resize(size_t(floats));
+    std::fill(buffer.get(), buffer.get() + floats, std::numeric_limits<float>::quiet_NaN());
+  return buffer;
 }
 
 }  // namespace im2col
