@@ -11,7 +11,8 @@ The algorithms themselves run through ops.conv2d(..., algo=...):
 
 Error bounds (float32; asserted in tests/test_conv_fast.py), as
 max|y - y_exact| / (max|x| * max|w| * sqrt(C/groups * 9)):
-  direct, im2col ~1e-6;  winograd2x2 <= 4e-6;  winograd4x4 <= 1.6e-5;  winograd6x6 <= 2.56e-4.
+  measured (C up to 512): im2col 1.2e-7, F(2x2) 1.2e-7, F(4x4) 1.9e-6, F(6x6) 3.6e-6;
+  asserted bounds: winograd2x2 <= 1e-6, winograd4x4 <= 8e-6, winograd6x6 <= 2e-5.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ __all__ = [
     "winograd_conv2d_prepared",
 ]
 
-WINOGRAD_ERROR_BOUND = {"winograd2x2": 4e-6, "winograd4x4": 1.6e-5, "winograd6x6": 2.56e-4}
+WINOGRAD_ERROR_BOUND = {"winograd2x2": 1e-6, "winograd4x4": 8e-6, "winograd6x6": 2e-5}
 
 
 def set_fast_algorithms(winograd: bool = True, fft: bool = True) -> None:
