@@ -294,8 +294,8 @@ bool winograd_supports(const ConvParams& p, int tile, std::string* why) {
 
 int winograd_default_tile(const ConvParams& p) {
   // Estimated cost per tile size: transform-domain multiplies (C*K/g per point) plus
-  // transforms (~(C+K) * alpha^3 per tile), over the tiles that cover the output
-  // (partial tiles at the border cost as much as full ones). F(6x6) must win by 15%
+  // transforms (~4 (C+K) alpha^3 per tile, fitted to the benchmark layers), over the tiles that cover the output
+  // (partial tiles at the border cost as much as full ones). F(6x6) must win by 5%
   // to be chosen, because its error is larger.
   const int64_t OH = p.output_h(), OW = p.output_w();
   const double ck = double(p.C / p.groups) * double(p.K / p.groups) * double(p.groups);
@@ -303,10 +303,11 @@ int winograd_default_tile(const ConvParams& p) {
   double best = 0;
   int best_m = 4;
   for (int m : {4, 2, 6}) {
-    const double tiles = double(ceil_div(OH, m)) * double(ceil_div(OW, m));
+    // Tiles run in blocks of 32 lanes: a half-empty block costs a full one.
+    const double tiles = double(ceil_div(p.N * ceil_div(OH, m) * ceil_div(OW, m), kTileBlock) * kTileBlock);
     const double a = m + 2;
-    double cost = tiles * (a * a * ck + 2.0 * a * a * a * cpk);
-    if (m == 6) cost *= 1.15;
+    double cost = tiles * (a * a * ck + 4.0 * a * a * a * cpk);
+    if (m == 6) cost *= 1.05;
     if (m == 4 || cost < best) {
       best = cost;
       best_m = m;
