@@ -24,7 +24,7 @@ inline void axpy_row(float* __restrict acc, const float* __restrict in, float wv
   }
 }
 
-inline void forward_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y) {
+inline void forward_plane_rows(const ConvParams& p, const float* x, const float* w, float bias, float* y) {
   const int64_t OH = p.output_h(), OW = p.output_w();
   for (int64_t oh = 0; oh < OH; ++oh) {
     float* row = y + oh * OW;
@@ -40,6 +40,66 @@ inline void forward_plane(const ConvParams& p, const float* x, const float* w, f
         if (hi > lo) axpy_row(row + lo, xrow + lo * p.stride_w + off, w[r * p.S + s], hi - lo, p.stride_w);
       }
     }
+  }
+}
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+
+// One output pixel with every bound checked (the image border).
+inline float forward_pixel(const ConvParams& p, const float* x, const float* w, float bias, int64_t oh,
+                           int64_t ow) {
+  float acc = bias;
+  for (int64_t r = 0; r < p.R; ++r) {
+    const int64_t ih = oh * p.stride_h - p.pad_top + r * p.dilation_h;
+    if (ih < 0 || ih >= p.H) continue;
+    for (int64_t s = 0; s < p.S; ++s) {
+      const int64_t iw = ow - p.pad_left + s * p.dilation_w;
+      if (iw >= 0 && iw < p.W) acc += w[r * p.S + s] * x[ih * p.W + iw];
+    }
+  }
+  return acc;
+}
+
+// V accumulators of 16 pixels each: out[0..16V) = bias + sum over the taps, kept in
+// registers across all R*S taps (one store per pixel instead of one per tap).
+template <int V>
+inline void forward_chunk(const ConvParams& p, const float* x, const float* w, float bias, int64_t oh,
+                          int64_t ow0, float* out) {
+  v16 acc[V];
+  for (int v = 0; v < V; ++v) acc[v] = v16{} + bias;
+  for (int64_t r = 0; r < p.R; ++r) {
+    const int64_t ih = oh * p.stride_h - p.pad_top + r * p.dilation_h;
+    if (ih < 0 || ih >= p.H) continue;
+    const float* src = x + ih * p.W + ow0 - p.pad_left;
+    for (int64_t s = 0; s < p.S; ++s) {
+      const float wv = w[r * p.S + s];
+      const float* q = src + s * p.dilation_w;
+      for (int v = 0; v < V; ++v) acc[v] += wv * *reinterpret_cast<const v16u*>(q + 16 * v);
+    }
+  }
+  for (int v = 0; v < V; ++v) *reinterpret_cast<v16u*>(out + 16 * v) = acc[v];
+}
+
+inline void forward_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y) {
+  const int64_t OH = p.output_h(), OW = p.output_w();
+  // Columns whose every tap is inside the row: ow - pad_left >= 0 and
+  // ow - pad_left + (S-1)*dilation <= W-1.
+  int64_t lo = p.pad_left < OW ? p.pad_left : OW;
+  int64_t hi = p.W - (p.S - 1) * p.dilation_w + p.pad_left;
+  hi = hi < lo ? lo : (hi > OW ? OW : hi);
+  if (p.stride_w != 1 || hi - lo < 16) {  // strided or narrow: accumulate tap by tap
+    forward_plane_rows(p, x, w, bias, y);
+    return;
+  }
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    float* row = y + oh * OW;
+    for (int64_t ow = 0; ow < lo; ++ow) row[ow] = forward_pixel(p, x, w, bias, oh, ow);
+    int64_t ow = lo;
+    for (; ow + 64 <= hi; ow += 64) forward_chunk<4>(p, x, w, bias, oh, ow, row + ow);
+    for (; ow + 16 <= hi; ow += 16) forward_chunk<1>(p, x, w, bias, oh, ow, row + ow);
+    if (ow < hi) forward_chunk<1>(p, x, w, bias, oh, hi - 16, row + hi - 16);  // overlaps; same values
+    for (ow = hi; ow < OW; ++ow) row[ow] = forward_pixel(p, x, w, bias, oh, ow);
   }
 }
 
