@@ -7,12 +7,15 @@
 // copy of dw (so threads never write the same element) and the copies are added at the
 // end; when those copies would be too large, units run in order with threaded kernels and
 // accumulate into dw directly. The bias gradient is dy summed over N, OH, OW.
+#include <cstdlib>
+#include <string>
 #include <omp.h>
 
 #include <algorithm>
 #include <vector>
 
 #include "cnnnative/conv.h"
+#include "cnnnative/depthwise.h"
 #include "cnnnative/errors.h"
 #include "cnnnative/gemm.h"
 #include "cnnnative/threads.h"
@@ -143,6 +146,11 @@ void conv2d_backward_weight(const ConvParams& p, const float* x, const float* dy
     if (db) std::fill(db, db + p.K, 0.f);
     return;
   }
+  // Depthwise layers have one input channel per group: a direct kernel beats im2col's
+  // thin GEMMs by far. CNNNATIVE_ALGO=im2col keeps every pass on im2col.
+  const char* forced = std::getenv("CNNNATIVE_ALGO");
+  const bool im2col_only = forced && std::string(forced) == "im2col";
+  if (!im2col_only && depthwise_backward_weight(p, x, dy, dw, db)) return;
   weight_gradient(p, x, dy, dw);
   if (db) bias_gradient(p, dy, db);
 }
