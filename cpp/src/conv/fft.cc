@@ -180,7 +180,9 @@ int default_T(const ConvParams& p) {
     // whose dense-matrix cost grows as T^3 per channel (weight fitted on the 5x5 layer).
     const double per_lane = 4.0 * double(q.nf()) * double(q.Cg()) * double(q.Kg()) +
                             20.0 * double(T) * T * T * double(q.Cg() + q.Kg());
-    const double cost = double(ceil_div(q.tiles(), kLanes)) * kLanes * per_lane;
+    double cost = double(ceil_div(q.tiles(), kLanes)) * kLanes * per_lane;
+    // A block's V and M beyond ~1 MiB (the L2) fall out of cache between the phases.
+    if ((q.v_floats() + q.m_floats()) * 4 > (int64_t(1) << 20)) cost *= 1.3;
     if (T == 16 || cost < best) {
       best = cost;
       best_T = T;

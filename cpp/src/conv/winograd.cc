@@ -295,8 +295,8 @@ bool winograd_supports(const ConvParams& p, int tile, std::string* why) {
 int winograd_default_tile(const ConvParams& p) {
   // Estimated cost per tile size: transform-domain multiplies (C*K/g per point) plus
   // transforms (~4 (C+K) alpha^3 per tile, fitted to the benchmark layers), over the tiles that cover the output
-  // (partial tiles at the border cost as much as full ones). F(6x6) must win by 5%
-  // to be chosen, because its error is larger.
+  // (partial tiles at the border cost as much as full ones). Ties go to F(4x4), whose error is
+  // smaller (F(6x6) stays inside its documented bound, see winograd.h).
   const int64_t OH = p.output_h(), OW = p.output_w();
   const double ck = double(p.C / p.groups) * double(p.K / p.groups) * double(p.groups);
   const double cpk = double(p.C + p.K);
@@ -307,7 +307,6 @@ int winograd_default_tile(const ConvParams& p) {
     const double tiles = double(ceil_div(p.N * ceil_div(OH, m) * ceil_div(OW, m), kTileBlock) * kTileBlock);
     const double a = m + 2;
     double cost = tiles * (a * a * ck + 4.0 * a * a * a * cpk);
-    if (m == 6) cost *= 1.05;
     if (m == 4 || cost < best) {
       best = cost;
       best_m = m;
