@@ -66,12 +66,13 @@ void transform_filters(const Problem& q, Tap tap, float* U) {
 #pragma omp for schedule(static)
     for (int64_t gb = 0; gb < q.groups * KB; ++gb) {
       const int64_t g = gb / KB, kb = gb % KB;
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int64_t t = 0; t < taps; ++t)
-          for (int kr = 0; kr < kRows; ++kr) {
-            const int64_t k = kb * kRows + kr;
+      // Filter by filter, so the forward weights are read contiguously.
+      for (int kr = 0; kr < kRows; ++kr) {
+        const int64_t k = kb * kRows + kr;
+        for (int64_t c = 0; c < Cg; ++c)
+          for (int64_t t = 0; t < taps; ++t)
             f.data()[(c * taps + t) * kRows + kr] = k < Kg ? tap(g * Kg + k, c, t / q.S, t % q.S) : 0.f;
-          }
+      }
       fft::FilterArgs a;
       a.f = f.data();
       a.C = Cg;

@@ -71,12 +71,13 @@ void transform_filters(const Problem& q, Tap tap, float* U) {
 #pragma omp for schedule(static)
     for (int64_t gb = 0; gb < q.groups * KB; ++gb) {
       const int64_t g = gb / KB, kb = gb % KB;
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int tp = 0; tp < 9; ++tp)
-          for (int kr = 0; kr < kRowBlock; ++kr) {
-            const int64_t k = kb * kRowBlock + kr;
+      // Filter by filter, so the forward weights are read contiguously.
+      for (int kr = 0; kr < kRowBlock; ++kr) {
+        const int64_t k = kb * kRowBlock + kr;
+        for (int64_t c = 0; c < Cg; ++c)
+          for (int tp = 0; tp < 9; ++tp)
             f.data()[(c * 9 + tp) * kRowBlock + kr] = k < Kg ? tap(g * Kg + k, c, tp / 3, tp % 3) : 0.f;
-          }
+      }
       kern.filter_transform(f.data(), Cg, U + ((g * NXI) * KB + kb) * Cg * kRowBlock, KB * Cg * kRowBlock);
     }
   }
