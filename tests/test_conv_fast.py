@@ -367,3 +367,28 @@ def test_autotune_is_correct_cached_and_thread_safe(rng):
     finally:
         fastconv.set_autotune(False)
         fastconv.clear_autotune_cache()
+
+
+def test_fastconv_api_rejects_bad_input():
+    w = np.ones((4, 3, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="2, 4 or 6"):
+        fastconv.winograd_prepare(w, tile=3)
+    with pytest.raises(ValueError, match="3x3"):
+        fastconv.winograd_prepare(np.ones((4, 3, 5, 5), np.float32))
+    with pytest.raises(ValueError, match="4-D"):
+        fastconv.winograd_prepare(np.ones((4, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="groups"):
+        fastconv.winograd_prepare(np.ones((6, 3, 3, 3), np.float32), groups=4)
+    prepared = fastconv.winograd_prepare(w)
+    x = np.ones((2, 3, 6, 6), np.float32)
+    with pytest.raises(ValueError, match="activation"):
+        fastconv.winograd_conv2d_prepared(x, prepared, activation="gelu")
+    with pytest.raises(ValueError, match="bias"):
+        fastconv.winograd_conv2d_prepared(x, prepared, bias=np.ones(5, np.float32))
+    with pytest.raises(ValueError, match="residual"):
+        fastconv.winograd_conv2d_prepared(x, prepared, residual=np.ones((2, 4, 5, 6), np.float32))
+    with pytest.raises(ValueError, match="padding"):
+        fastconv.winograd_conv2d_prepared(x, prepared, padding=-1)
+    assert fastconv.winograd_conv2d_prepared(np.ones((0, 3, 6, 6), np.float32), prepared).shape == (0, 4, 6, 6)
+    with pytest.raises(OverflowError):
+        ops.conv2d(np.ones((1, 3, 3, 3), np.float32), w, padding=2**62, algo="winograd4x4")
