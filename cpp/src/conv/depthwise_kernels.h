@@ -34,16 +34,5 @@ inline const Kernels& kernels_for(Isa isa) {
   return isa == Isa::avx512 ? kernels_avx512() : isa == Isa::avx2 ? kernels_avx2() : kernels_scalar();
 }
 
-// Output columns [lo, hi) whose input column ow*stride + offset lies in [0, W).
-inline void valid_range(int64_t OW, int64_t W, int64_t stride, int64_t offset, int64_t* lo, int64_t* hi) {
-  // ow*stride + offset >= 0  <=>  ow >= ceil(-offset / stride)
-  int64_t l = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  // ow*stride + offset <= W-1  <=>  ow <= floor((W-1-offset) / stride)
-  int64_t h = (W - 1 - offset) < 0 ? 0 : (W - 1 - offset) / stride + 1;
-  *lo = l < OW ? l : OW;
-  *hi = h < OW ? h : OW;
-  if (*hi < *lo) *hi = *lo;
-}
-
 }  // namespace depthwise
 }  // namespace cnnnative

@@ -12,6 +12,26 @@ namespace cnnnative {
 namespace depthwise {
 namespace DEPTHWISE_ISA_NS {
 
+// Helpers live in this ISA's namespace: an inline function from a shared header,
+// compiled here with this ISA's flags, could be the copy the linker keeps for everyone.
+inline int64_t out_h(const ConvParams& p) {
+  return (p.H + p.pad_top + p.pad_bottom - p.dilation_h * (p.R - 1) - 1) / p.stride_h + 1;
+}
+inline int64_t out_w(const ConvParams& p) {
+  return (p.W + p.pad_left + p.pad_right - p.dilation_w * (p.S - 1) - 1) / p.stride_w + 1;
+}
+
+// Output columns [lo, hi) whose input column ow*stride + offset lies in [0, W).
+inline void valid_range(int64_t OW, int64_t W, int64_t stride, int64_t offset, int64_t* lo, int64_t* hi) {
+  // ow*stride + offset >= 0  <=>  ow >= ceil(-offset / stride)
+  int64_t l = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  // ow*stride + offset <= W-1  <=>  ow <= floor((W-1-offset) / stride)
+  int64_t h = (W - 1 - offset) < 0 ? 0 : (W - 1 - offset) / stride + 1;
+  *lo = l < OW ? l : OW;
+  *hi = h < OW ? h : OW;
+  if (*hi < *lo) *hi = *lo;
+}
+
 // One row: acc[ow] += wv * in[ow*stride] for ow in [0, n). Stride 1 gets its own loop so
 // it vectorises without gathers.
 inline void axpy_row(float* __restrict acc, const float* __restrict in, float wv, int64_t n, int64_t stride) {
@@ -25,7 +45,7 @@ inline void axpy_row(float* __restrict acc, const float* __restrict in, float wv
 }
 
 inline void forward_plane_rows(const ConvParams& p, const float* x, const float* w, float bias, float* y) {
-  const int64_t OH = p.output_h(), OW = p.output_w();
+  const int64_t OH = out_h(p), OW = out_w(p);
   for (int64_t oh = 0; oh < OH; ++oh) {
     float* row = y + oh * OW;
     for (int64_t ow = 0; ow < OW; ++ow) row[ow] = bias;
@@ -82,7 +102,7 @@ inline void forward_chunk(const ConvParams& p, const float* x, const float* w, f
 }
 
 inline void forward_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y) {
-  const int64_t OH = p.output_h(), OW = p.output_w();
+  const int64_t OH = out_h(p), OW = out_w(p);
   // Columns whose every tap is inside the row: ow - pad_left >= 0 and
   // ow - pad_left + (S-1)*dilation <= W-1.
   int64_t lo = p.pad_left < OW ? p.pad_left : OW;
@@ -104,7 +124,7 @@ inline void forward_plane(const ConvParams& p, const float* x, const float* w, f
 }
 
 inline void backward_input_plane(const ConvParams& p, const float* dy, const float* w, float* dx) {
-  const int64_t OH = p.output_h(), OW = p.output_w();
+  const int64_t OH = out_h(p), OW = out_w(p);
   const int64_t sw = p.stride_w;
   for (int64_t oh = 0; oh < OH; ++oh) {
     const float* dyrow = dy + oh * OW;
@@ -131,7 +151,7 @@ inline void backward_input_plane(const ConvParams& p, const float* dy, const flo
 }
 
 inline void backward_weight_plane(const ConvParams& p, const float* x, const float* dy, float* dw) {
-  const int64_t OH = p.output_h(), OW = p.output_w();
+  const int64_t OH = out_h(p), OW = out_w(p);
   const int64_t sw = p.stride_w;
   for (int64_t r = 0; r < p.R; ++r) {
     for (int64_t s = 0; s < p.S; ++s) {
