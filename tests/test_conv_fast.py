@@ -244,6 +244,9 @@ def test_fft_rejects_stride_dilation_and_large_kernels():
         ops.conv2d(x, np.ones((4, 3, 5, 5), np.float32), dilation=2, algo="fft16")
     with pytest.raises(ValueError, match="larger than the 8x8"):
         ops.conv2d(x, np.ones((4, 3, 11, 11), np.float32), algo="fft8")
+    # 16x16 DFTs of 512x512 3x3 filters would take 580 MiB: refused with the reason.
+    big = ops.conv_algorithms((1, 512, 7, 7), (512, 512, 3, 3), padding=1)["fft16"]
+    assert not big["supported"] and "MiB" in big["reason"]
     fastconv.set_fast_algorithms(winograd=True, fft=False)
     try:
         with pytest.raises(ValueError, match="switched off"):
