@@ -11,8 +11,14 @@ namespace cnnnative {
 namespace depthwise {
 
 // y_plane[OH,OW] = bias + sum_{r,s} w[r,s] * x_plane[oh*sh - pt + r*dh, ow*sw - pl + s*dw].
+// padded: scratch of padded_plane_floats(p) floats (the stride-1 path copies the plane
+// there with its zero border, so every output pixel runs the same vector code).
 using ForwardPlaneFn = void (*)(const ConvParams& p, const float* x_plane, const float* w, float bias,
-                                float* y_plane);
+                                float* y_plane, float* padded);
+
+inline int64_t padded_plane_floats(const ConvParams& p) {
+  return (p.H + p.pad_top + p.pad_bottom) * (p.W + p.pad_left + p.pad_right + 16);
+}
 // dx_plane[H,W] += sum over the kernel taps of w[r,s] * dy_plane (the transpose of forward).
 using BackwardInputPlaneFn = void (*)(const ConvParams& p, const float* dy_plane, const float* w,
                                       float* dx_plane);

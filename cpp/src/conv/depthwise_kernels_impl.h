@@ -66,21 +66,6 @@ inline void forward_plane_rows(const ConvParams& p, const float* x, const float*
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4)));
 
-// One output pixel with every bound checked (the image border).
-inline float forward_pixel(const ConvParams& p, const float* x, const float* w, float bias, int64_t oh,
-                           int64_t ow) {
-  float acc = bias;
-  for (int64_t r = 0; r < p.R; ++r) {
-    const int64_t ih = oh * p.stride_h - p.pad_top + r * p.dilation_h;
-    if (ih < 0 || ih >= p.H) continue;
-    for (int64_t s = 0; s < p.S; ++s) {
-      const int64_t iw = ow - p.pad_left + s * p.dilation_w;
-      if (iw >= 0 && iw < p.W) acc += w[r * p.S + s] * x[ih * p.W + iw];
-    }
-  }
-  return acc;
-}
-
 // V accumulators of 16 pixels each: out[0..16V) = bias + sum over the taps, kept in
 // registers across all R*S taps (one store per pixel instead of one per tap).
 template <int V>
@@ -101,25 +86,43 @@ inline void forward_chunk(const ConvParams& p, const float* x, const float* w, f
   for (int v = 0; v < V; ++v) *reinterpret_cast<v16u*>(out + 16 * v) = acc[v];
 }
 
-inline void forward_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y) {
+// Stride 1 on a zero-padded copy: no bounds checks at all; 64- and 16-pixel chunks, and
+// one last chunk that overlaps the previous one (recomputing identical values).
+inline void forward_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y,
+                          float* padded) {
   const int64_t OH = out_h(p), OW = out_w(p);
-  // Columns whose every tap is inside the row: ow - pad_left >= 0 and
-  // ow - pad_left + (S-1)*dilation <= W-1.
-  int64_t lo = p.pad_left < OW ? p.pad_left : OW;
-  int64_t hi = p.W - (p.S - 1) * p.dilation_w + p.pad_left;
-  hi = hi < lo ? lo : (hi > OW ? OW : hi);
-  if (p.stride_w != 1 || hi - lo < 16) {  // strided or narrow: accumulate tap by tap
+  if (p.stride_w != 1 || OW < 16) {  // strided or narrow: accumulate tap by tap
     forward_plane_rows(p, x, w, bias, y);
     return;
   }
+  const int64_t PH = p.H + p.pad_top + p.pad_bottom, PW = p.W + p.pad_left + p.pad_right;
+  const int64_t ld = PW + 16;  // row stride of the copy (every chunk load stays inside it)
+  for (int64_t i = 0; i < PH; ++i) {
+    float* dst = padded + i * ld;
+    const int64_t ih = i - p.pad_top;
+    if (ih < 0 || ih >= p.H) {
+      for (int64_t j = 0; j < ld; ++j) dst[j] = 0.f;
+      continue;
+    }
+    for (int64_t j = 0; j < p.pad_left; ++j) dst[j] = 0.f;
+    for (int64_t j = 0; j < p.W; ++j) dst[p.pad_left + j] = x[ih * p.W + j];
+    for (int64_t j = p.pad_left + p.W; j < ld; ++j) dst[j] = 0.f;
+  }
+  ConvParams q = p;  // the copy has no padding
+  q.H = PH;
+  q.W = ld;
+  q.pad_top = q.pad_bottom = q.pad_left = q.pad_right = 0;
   for (int64_t oh = 0; oh < OH; ++oh) {
     float* row = y + oh * OW;
-    for (int64_t ow = 0; ow < lo; ++ow) row[ow] = forward_pixel(p, x, w, bias, oh, ow);
-    int64_t ow = lo;
-    for (; ow + 64 <= hi; ow += 64) forward_chunk<4>(p, x, w, bias, oh, ow, row + ow);
-    for (; ow + 16 <= hi; ow += 16) forward_chunk<1>(p, x, w, bias, oh, ow, row + ow);
-    if (ow < hi) forward_chunk<1>(p, x, w, bias, oh, hi - 16, row + hi - 16);  // overlaps; same values
-    for (ow = hi; ow < OW; ++ow) row[ow] = forward_pixel(p, x, w, bias, oh, ow);
+    int64_t ow = 0;
+    for (; ow + 64 <= OW; ow += 64) forward_chunk<4>(q, padded, w, bias, oh, ow, row + ow);
+    // The rest (< 64) in one pass: whole vectors, then one overlapping vector.
+    const int64_t rest = (OW - ow) / 16;
+    if (rest == 3) forward_chunk<3>(q, padded, w, bias, oh, ow, row + ow);
+    if (rest == 2) forward_chunk<2>(q, padded, w, bias, oh, ow, row + ow);
+    if (rest == 1) forward_chunk<1>(q, padded, w, bias, oh, ow, row + ow);
+    ow += rest * 16;
+    if (ow < OW) forward_chunk<1>(q, padded, w, bias, oh, OW - 16, row + OW - 16);
   }
 }
 
