@@ -2,16 +2,17 @@
 //
 // Row (c, r, s) of the column matrix, at output pixel (oh, ow), holds
 //   x[c, oh*stride_h - pad_top + r*dilation_h, ow*stride_w - pad_left + s*dilation_w]
-// or 0 where that lands in the padding. With stride 1 the in-range part of each output
-// row is a contiguous slice of an input row, so it is one memcpy (vectorised by libc).
+// or 0 where that lands in the padding. The per-row work (zeros, copy, zeros) is
+// gather_row (im2col_row.h).
 #include <omp.h>
 
 #include <algorithm>
-#include <cstring>
+
 
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
 #include "conv/im2col_range.h"
+#include "conv/im2col_row.h"
 
 namespace cnnnative {
 namespace im2col {
@@ -24,27 +25,31 @@ bool is_pointwise(const ConvParams& p) {
 void im2col_rows(const ConvParams& p, const float* xg, int64_t oh0, int64_t oh1, int64_t r0,
                  int64_t r1, float* cols, int64_t ld) {
   const int64_t OW = p.output_w(), RS = p.R * p.S;
-  const int64_t sw = p.stride_w;
   for (int64_t row = r0; row < r1; ++row) {
     const int64_t c = row / RS, kr = (row / p.S) % p.R, ks = row % p.S;
     const float* xc = xg + c * p.H * p.W;
     float* out = cols + row * ld;
-    const ValidRange v = valid_output_range(ks * p.dilation_w - p.pad_left, sw, p.W, OW);
-    const int64_t iw0 = v.lo * sw + ks * p.dilation_w - p.pad_left;  // input column of ow = lo
+    const int64_t offset = ks * p.dilation_w - p.pad_left;  // iw = ow * stride_w + offset
+    const ValidRange v = valid_output_range(offset, p.stride_w, p.W, OW);
+    // Output rows whose input row lies inside the image: [oh_lo, oh_hi) of the band.
+    const ValidRange vh = valid_output_range(kr * p.dilation_h - p.pad_top, p.stride_h, p.H, oh1);
+    const int64_t oh_lo = std::max(oh0, vh.lo), oh_hi = std::max(oh_lo, vh.hi);
+    if (p.stride_w == 1 && v.lo == 0 && v.hi == OW) {
+      // The common interior case: padding rows are zeros, the rest plain copies.
+      std::fill(out, out + (oh_lo - oh0) * OW, 0.f);
+      const float* in = xc + (oh_lo * p.stride_h - p.pad_top + kr * p.dilation_h) * p.W + offset;
+      const int64_t in_step = p.stride_h * p.W;
+      float* o = out + (oh_lo - oh0) * OW;
+      for (int64_t oh = oh_lo; oh < oh_hi; ++oh, o += OW, in += in_step) copy_floats(in, OW, o);
+      std::fill(o, out + (oh1 - oh0) * OW, 0.f);
+      continue;
+    }
     for (int64_t oh = oh0; oh < oh1; ++oh, out += OW) {
       const int64_t ih = oh * p.stride_h - p.pad_top + kr * p.dilation_h;
-      if (ih < 0 || ih >= p.H) {
+      if (ih < 0 || ih >= p.H)  // the whole output row reads padding
         std::fill(out, out + OW, 0.f);
-        continue;
-      }
-      const float* in = xc + ih * p.W + iw0;
-      std::fill(out, out + v.lo, 0.f);
-      if (sw == 1) {
-        std::memcpy(out + v.lo, in, sizeof(float) * (v.hi - v.lo));
-      } else {
-        for (int64_t ow = v.lo; ow < v.hi; ++ow) out[ow] = in[(ow - v.lo) * sw];
-      }
-      std::fill(out + v.hi, out + OW, 0.f);
+      else
+        gather_row(xc + ih * p.W, offset, p.stride_w, v.lo, v.hi, OW, out);
     }
   }
 }

@@ -8,15 +8,22 @@
 #include "cnnnative/gemm.h"
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
+#include "conv/im2col_small_gemm.h"
 #include "conv/im2col_units.h"
 
 namespace cnnnative {
 namespace im2col {
 namespace {
 
+// C = op(A) * B (+ epilogue row bias), C write-only. Thin products (depthwise layers)
+// skip the packed GEMM, whose 14x32 tile they would mostly leave empty.
 void gemm(bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A,
           int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
           const GemmEpilogue& epilogue = GemmEpilogue::none()) {
+  if (!tb && M <= kAxpyGemmMaxM && K <= kAxpyGemmMaxK) {
+    axpy_gemm(M, N, K, A, ta ? 1 : lda, ta ? lda : 1, B, ldb, C, ldc, epilogue.row_bias);
+    return;
+  }
   if (threaded)
     sgemm_ex(ta, tb, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc, epilogue);
   else
@@ -28,11 +35,10 @@ bool supports(const ConvParams&, std::string*) { return true; }
 // y[n, g] band = w_g * cols (+ bias).
 void forward(const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
   const Plan plan = make_plan(p, Pass::forward, num_threads());
-  std::vector<float> scratch;
-  allocate_scratch(scratch, plan.slot_floats() * plan.workspace_slots());
+  const auto scratch = allocate_scratch(plan.slot_floats() * plan.workspace_slots());
   const int64_t HW = p.H * p.W;
   run_units(plan, [&](const Unit& u, int slot, bool threaded) {
-    float* cols = scratch.data() + slot * plan.slot_floats();
+    float* cols = scratch.get() + slot * plan.slot_floats();
     float* staging = cols + plan.column_floats;
     const int64_t p0 = u.oh0 * plan.OW, len = (u.oh1 - u.oh0) * plan.OW;
     const int64_t ld = u.images() * len;  // row stride of the column matrix
@@ -45,16 +51,22 @@ void forward(const ConvParams& p, const float* x, const float* w, const float* b
     if (plan.pointwise) {  // the input rows are the column matrix already
       gemm(threaded, false, false, plan.Kg, len, plan.CRS, wg, plan.CRS, xg + p0, HW, yg, plan.P,
            epilogue);
-    } else if (u.images() == 1) {
-      im2col_band(p, xg, u.oh0, u.oh1, cols, ld, threaded);
-      gemm(threaded, false, false, plan.Kg, len, plan.CRS, wg, plan.CRS, cols, ld, yg, plan.P,
-           epilogue);
-    } else {  // several whole images side by side, output staged
-      for (int64_t i = 0; i < u.images(); ++i)
-        im2col_band(p, xg + i * p.C * HW, 0, plan.OH, cols + i * plan.P, ld, threaded);
-      gemm(threaded, false, false, plan.Kg, ld, plan.CRS, wg, plan.CRS, cols, ld, staging, ld,
-           epilogue);
-      unstack_images(plan, u, p.K, staging, y);
+    } else {
+      // The column matrix: one band of one image, or several whole images side by side.
+      if (u.images() == 1) {
+        im2col_band(p, xg, u.oh0, u.oh1, cols, ld, threaded);
+      } else {
+        for (int64_t i = 0; i < u.images(); ++i)
+          im2col_band(p, xg + i * p.C * HW, 0, plan.OH, cols + i * plan.P, ld, threaded);
+      }
+      if (u.images() == 1) {
+        gemm(threaded, false, false, plan.Kg, len, plan.CRS, wg, plan.CRS, cols, ld, yg, plan.P,
+             epilogue);
+      } else {  // output staged as Kg x (images * P), then copied to each image
+        gemm(threaded, false, false, plan.Kg, ld, plan.CRS, wg, plan.CRS, cols, ld, staging, ld,
+             epilogue);
+        unstack_images(plan, u, p.K, staging, y);
+      }
     }
   });
 }
@@ -65,11 +77,10 @@ void backward_input(const ConvParams& p, const float* dy, const float* w, float*
   Plan plan = make_plan(p, Pass::backward_input, num_threads());
   const int64_t bands = plan.bands;
   plan.bands = 1;  // units are (images, g); the loop below walks the bands
-  std::vector<float> scratch;
-  allocate_scratch(scratch, plan.slot_floats() * plan.workspace_slots());
+  const auto scratch = allocate_scratch(plan.slot_floats() * plan.workspace_slots());
   const int64_t HW = p.H * p.W, Cg = plan.Cg;
   run_units(plan, [&](const Unit& u, int slot, bool threaded) {
-    float* cols = scratch.data() + slot * plan.slot_floats();
+    float* cols = scratch.get() + slot * plan.slot_floats();
     float* staging = cols + plan.column_floats;
     float* dxg = dx + (u.n0 * p.C + u.g * Cg) * HW;
     const float* dyg = dy + (u.n0 * p.K + u.g * plan.Kg) * plan.P;
