@@ -295,8 +295,9 @@ bool winograd_supports(const ConvParams& p, int tile, std::string* why) {
 
 int winograd_default_tile(const ConvParams& p) {
   // Estimated cost per tile size: transform-domain multiplies (C*K/g per point) plus
-  // transforms (~4 (C+K) alpha^3 per tile, fitted to the benchmark layers), over the tiles that cover the output
-  // (partial tiles at the border cost as much as full ones). Ties go to F(4x4), whose error is
+  // transforms (~4 (C+K) alpha^3 per tile, fitted to the benchmark layers), over the
+  // tiles that cover the output (partial tiles at the border, and the empty lanes of the
+  // last 32-tile block, cost as much as full ones). Ties go to F(4x4), whose error is
   // smaller (F(6x6) stays inside its documented bound, see winograd.h).
   const int64_t OH = p.output_h(), OW = p.output_w();
   const double ck = double(p.C / p.groups) * double(p.K / p.groups) * double(p.groups);
