@@ -69,8 +69,8 @@ std::vector<const ConvAlgorithm*> conv_algorithms() {
 // transform and 32-tile blocks only pay off with >= ~40 tiles (of 4x4, else of 2x2)
 // and >= 8 channels per group on both sides; stride-1 kernels of 5x5 and more with
 // >= 8 channels and enough windows run the tiled FFT (it measured 1.2-1.35x faster than
-// oneDNN on 5x5; for 3x3 it never beat Winograd); everything else runs im2col. With set_autotune(True)
-// the candidates are timed once per shape instead.
+// oneDNN on 5x5; for 3x3 it never beat Winograd); everything else runs im2col.
+// With set_autotune(True) the candidates are timed once per shape instead.
 std::string choose_conv_algorithm(const ConvParams& p) {
   if (autotune_enabled()) return autotuned_conv_algorithm(p);
   std::string why;
