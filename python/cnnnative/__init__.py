@@ -8,6 +8,15 @@ from __future__ import annotations
 
 import os as _os
 
+# Idle OpenMP workers spin for a while before sleeping (libgomp's default: ~300k spins).
+# On a machine where other processes compete for the cores that spinning starves them
+# and us, and between short kernels it dominates (measured: a digits training epoch
+# 36x slower under load). A short spin keeps back-to-back kernels fast on a quiet machine
+# and yields quickly on a busy one. An explicit OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+# This must be set before the OpenMP runtime starts, i.e. before _core is loaded.
+if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
+    _os.environ["GOMP_SPINCOUNT"] = "10000"
+
 from . import _core
 from . import ops
 
@@ -17,6 +26,7 @@ __version__ = _core.__version__
 from . import nn, optim, data, models  # noqa: E402
 from .train import Trainer  # noqa: E402
 from .io import save, load  # noqa: E402
+from .ops import set_autotune, get_autotune, set_fast_algorithms, get_fast_algorithms  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -33,6 +43,10 @@ __all__ = [
     "Trainer",
     "save",
     "load",
+    "set_autotune",
+    "get_autotune",
+    "set_fast_algorithms",
+    "get_fast_algorithms",
 ]
 
 
