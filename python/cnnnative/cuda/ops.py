@@ -1,0 +1,481 @@
+"""Functional ops on cnnnative.cuda.Tensor, with the names and signatures of cnnnative.ops
+(and so of torch.nn.functional). NCHW float32 activations, OIHW weights, int64 indices and
+labels, uint8 dropout masks. Arguments must already be on the GPU (a Tensor, or a CUDA
+array from PyTorch/CuPy, shared without a copy): host arrays are refused with a TypeError
+rather than silently copied. Results are new Tensors; the *_ functions work in place.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+from ..ops._args import pair, padding4
+
+__all__ = [
+    "conv2d", "conv2d_input", "conv2d_weight", "conv2d_bias", "conv_algorithms",
+    "gemm", "matmul", "linear", "linear_backward",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "global_avg_pool2d", "global_avg_pool2d_backward",
+    "relu", "relu_backward", "relu6", "relu6_backward", "leaky_relu", "leaky_relu_backward",
+    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
+    "softmax", "softmax_backward", "log_softmax", "log_softmax_backward", "add", "add_relu",
+    "cross_entropy", "cross_entropy_backward",
+    "dropout", "dropout_backward",
+    "batch_norm_forward", "batch_norm_backward", "batch_norm",
+    "group_norm_forward", "group_norm_backward", "group_norm",
+    "instance_norm_forward", "instance_norm_backward", "instance_norm",
+    "layer_norm_forward", "layer_norm_backward", "layer_norm",
+    "local_response_norm", "local_response_norm_backward",
+    "sgd_step", "scale_", "sum_of_squares",
+]
+
+
+def _c():
+    from . import _require
+    return _require()
+
+
+def _t(x, name):
+    from . import as_tensor
+    _c()
+    return as_tensor(x, name)
+
+
+def _opt(x, name):
+    return None if x is None else _t(x, name)
+
+
+def _size4(value, name):
+    try:
+        items = tuple(int(v) for v in value)
+    except TypeError:
+        raise ValueError(f"{name} must be a 4-tuple (N, C, H, W), got {value!r}") from None
+    if len(items) != 4:
+        raise ValueError(f"{name} must be a 4-tuple (N, C, H, W), got {value!r}")
+    return items
+
+
+def _geometry(stride, padding, dilation, groups):
+    return pair(stride, "stride"), padding4(padding), pair(dilation, "dilation"), int(groups)
+
+
+# --- convolution ---------------------------------------------------------------------------
+
+def conv_algorithms():
+    """Names accepted by conv2d(..., algo=...) on the GPU."""
+    return ["auto", "implicit_gemm", "depthwise"]
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto"):
+    """2-D convolution (cross-correlation). input (N, C, H, W); weight (K, C/groups, R, S);
+    bias (K,) or None. stride/dilation int or pair; padding int, pair or (top, bottom, left,
+    right). algo: "auto" (depthwise kernel when groups == C > 1, else implicit GEMM),
+    "implicit_gemm" or "depthwise". Returns (N, K, OH, OW)."""
+    x, w, b = _t(input, "input"), _t(weight, "weight"), _opt(bias, "bias")
+    return _c().conv2d(x, w, b, *_geometry(stride, padding, dilation, groups), str(algo))
+
+
+def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *, algo="auto"):
+    """Gradient of conv2d w.r.t. its input: input_size (N, C, H, W); weight (K, C/groups, R, S);
+    grad_output (N, K, OH, OW). Returns (N, C, H, W)."""
+    return _c().conv2d_input(_size4(input_size, "input_size"), _t(weight, "weight"),
+                             _t(grad_output, "grad_output"), *_geometry(stride, padding, dilation, groups))
+
+
+def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
+                  with_bias=False):
+    """Gradient of conv2d w.r.t. its weight: input (N, C, H, W); weight_size (K, C/groups, R, S);
+    grad_output (N, K, OH, OW). Returns (K, C/groups, R, S), or (dw, db) with with_bias."""
+    x, g = _t(input, "input"), _t(grad_output, "grad_output")
+    dw = _c().conv2d_weight(x, _size4(weight_size, "weight_size"), g,
+                            *_geometry(stride, padding, dilation, groups))
+    return (dw, _c().bias_grad(g)) if with_bias else dw
+
+
+def conv2d_bias(grad_output):
+    """Bias gradient: grad_output (N, K, ...) summed over every axis but 1 -> (K,)."""
+    return _c().bias_grad(_t(grad_output, "grad_output"))
+
+
+# --- GEMM and linear -----------------------------------------------------------------------
+
+def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, col_bias=None):
+    """C = alpha * op(a) @ op(b) + beta * out (+ col_bias[None, :]); a, b 2-D. out (M, N) is
+    written in place when given (needed for beta != 0). Returns C (M, N)."""
+    return _c().gemm(_t(a, "a"), _t(b, "b"), bool(trans_a), bool(trans_b), float(alpha), float(beta),
+                     None if out is None else _t(out, "out"), _opt(col_bias, "col_bias"))
+
+
+def matmul(a, b):
+    """a @ b for 2-D tensors: (M, K) x (K, N) -> (M, N)."""
+    return gemm(a, b)
+
+
+def linear(input, weight, bias=None):
+    """input (N, in) @ weight (out, in).T + bias (out,) -> (N, out)."""
+    return gemm(input, weight, trans_b=True, col_bias=bias)
+
+
+def linear_backward(grad_output, input, weight, need_bias=True):
+    """Gradients of linear: grad_output (N, out), input (N, in), weight (out, in) ->
+    (grad_input (N, in), grad_weight (out, in), grad_bias (out,) or None)."""
+    g, x, w = _t(grad_output, "grad_output"), _t(input, "input"), _t(weight, "weight")
+    gi = gemm(g, w)
+    gw = gemm(g, x, trans_a=True)
+    gb = _c().bias_grad(g) if need_bias else None
+    return gi, gw, gb
+
+
+# --- pooling -------------------------------------------------------------------------------
+
+def _stride(stride, kernel):
+    return kernel if stride is None else pair(stride, "stride")
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Max pooling (N, C, H, W) -> (N, C, OH, OW); with return_indices also int64 indices
+    ih * W + iw of each maximum in its plane (first maximum; NaN wins), as PyTorch."""
+    k = pair(kernel_size, "kernel_size")
+    y, idx = _c().max_pool2d(_t(input, "input"), k, _stride(stride, k), pair(padding, "padding"),
+                             pair(dilation, "dilation"), bool(ceil_mode), bool(return_indices))
+    return (y, idx) if return_indices else y
+
+
+def max_pool2d_backward(grad_output, indices, input_size):
+    """grad_output (N, C, OH, OW) added at `indices` into zeros of input_size (N, C, H, W)."""
+    return _c().max_pool2d_backward(_t(grad_output, "grad_output"), _t(indices, "indices"),
+                                    _size4(input_size, "input_size"))
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Average pooling (N, C, H, W) -> (N, C, OH, OW), PyTorch's divisor rules."""
+    k = pair(kernel_size, "kernel_size")
+    return _c().avg_pool2d(_t(input, "input"), k, _stride(stride, k), pair(padding, "padding"),
+                           bool(ceil_mode), bool(count_include_pad))
+
+
+def avg_pool2d_backward(grad_output, input_size, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True):
+    """Gradient of avg_pool2d: grad_output (N, C, OH, OW) -> (N, C, H, W)."""
+    k = pair(kernel_size, "kernel_size")
+    return _c().avg_pool2d_backward(_t(grad_output, "grad_output"), _size4(input_size, "input_size"), k,
+                                    _stride(stride, k), pair(padding, "padding"), bool(ceil_mode),
+                                    bool(count_include_pad))
+
+
+def global_avg_pool2d(input):
+    """Mean of each plane: (N, C, H, W) -> (N, C, 1, 1)."""
+    return _c().global_avg_pool2d(_t(input, "input"))
+
+
+def global_avg_pool2d_backward(grad_output, input_size):
+    """(N, C, 1, 1) -> (N, C, H, W), each element grad / (H*W)."""
+    return _c().global_avg_pool2d_backward(_t(grad_output, "grad_output"), _size4(input_size, "input_size"))
+
+
+# --- activations ---------------------------------------------------------------------------
+
+def relu(x):
+    """max(x, 0) elementwise (NaN stays NaN). Any shape."""
+    return _c().activation("relu", _t(x, "input"), 0.0)
+
+
+def relu_backward(grad_output, output):
+    """grad_output where relu's output > 0, else 0."""
+    return _c().activation_backward("relu", _t(grad_output, "grad_output"), _t(output, "output"), 0.0)
+
+
+def relu6(x):
+    """min(max(x, 0), 6) elementwise."""
+    return _c().activation("relu6", _t(x, "input"), 0.0)
+
+
+def relu6_backward(grad_output, output):
+    """grad_output where 0 < output < 6, else 0."""
+    return _c().activation_backward("relu6", _t(grad_output, "grad_output"), _t(output, "output"), 0.0)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, else x * negative_slope."""
+    return _c().activation("leaky_relu", _t(x, "input"), float(negative_slope))
+
+
+def leaky_relu_backward(grad_output, input, negative_slope=0.01):
+    """grad_output where the forward's input > 0, else grad_output * negative_slope."""
+    return _c().activation_backward("leaky_relu", _t(grad_output, "grad_output"), _t(input, "input"),
+                                    float(negative_slope))
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)) elementwise."""
+    return _c().activation("sigmoid", _t(x, "input"), 0.0)
+
+
+def sigmoid_backward(grad_output, output):
+    """grad_output * output * (1 - output)."""
+    return _c().activation_backward("sigmoid", _t(grad_output, "grad_output"), _t(output, "output"), 0.0)
+
+
+def tanh(x):
+    """tanh elementwise."""
+    return _c().activation("tanh", _t(x, "input"), 0.0)
+
+
+def tanh_backward(grad_output, output):
+    """grad_output * (1 - output**2)."""
+    return _c().activation_backward("tanh", _t(grad_output, "grad_output"), _t(output, "output"), 0.0)
+
+
+def softmax(x, dim=-1):
+    """exp(x) / sum(exp(x)) along dim (any dim; negative counts from the end)."""
+    return _c().softmax(_t(x, "input"), int(dim), False)
+
+
+def softmax_backward(grad_output, output, dim=-1):
+    """output * (grad_output - sum(grad_output * output, dim))."""
+    return _c().softmax_backward(_t(grad_output, "grad_output"), _t(output, "output"), int(dim), False)
+
+
+def log_softmax(x, dim=-1):
+    """x - logsumexp(x, dim)."""
+    return _c().softmax(_t(x, "input"), int(dim), True)
+
+
+def log_softmax_backward(grad_output, output, dim=-1):
+    """grad_output - exp(output) * sum(grad_output, dim)."""
+    return _c().softmax_backward(_t(grad_output, "grad_output"), _t(output, "output"), int(dim), True)
+
+
+def add(a, b):
+    """a + b elementwise, same shapes."""
+    return _c().add(_t(a, "a"), _t(b, "b"), False)
+
+
+def add_relu(a, b):
+    """relu(a + b) in one pass."""
+    return _c().add(_t(a, "a"), _t(b, "b"), True)
+
+
+# --- loss ----------------------------------------------------------------------------------
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _ce_scale(n, reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return 1.0 / n if (reduction == "mean" and n > 0) else 1.0
+
+
+def cross_entropy(input, target, reduction="mean"):
+    """Softmax cross-entropy: input logits (N, C) float32, target (N,) int64 class indices.
+    reduction "mean" / "sum" -> Python float (summed in float64 on the host), "none" -> (N,)
+    Tensor of per-sample losses. Labels outside [0, C) are a ValueError."""
+    x, t = _t(input, "input"), _t(target, "target")
+    _ce_scale(x.shape[0] if x.ndim else 0, reduction)
+    loss, _ = _c().cross_entropy(x, t, False, 1.0)
+    if reduction == "none":
+        return loss
+    losses = loss.numpy().astype("float64")
+    total = float(losses.sum())
+    return total / len(losses) if reduction == "mean" and len(losses) else (total if reduction == "sum" else math.nan)
+
+
+def cross_entropy_backward(input, target, reduction="mean"):
+    """Gradient of cross_entropy w.r.t. the logits: (softmax(input) - onehot(target)) / N for
+    "mean" (no 1/N for "sum"; per-sample for "none" with a unit upstream gradient). (N, C)."""
+    x, t = _t(input, "input"), _t(target, "target")
+    scale = _ce_scale(x.shape[0] if x.ndim else 0, reduction)
+    _, grad = _c().cross_entropy(x, t, True, scale)
+    return grad
+
+
+# --- dropout -------------------------------------------------------------------------------
+
+def dropout(input, p=0.5, training=True, *, seed=None, return_mask=False):
+    """Inverted dropout with the CPU's generator: for the same seed the GPU drops exactly the
+    elements the CPU drops. seed None draws the next seed of cnnnative.ops' process stream.
+    Returns out, or (out, mask uint8) with return_mask. p in [0, 1)."""
+    from ..ops import activation as _cpu_act
+    p = _cpu_act._check_p(p)
+    x = _t(input, "input")
+    if p == 0.0 or not training:
+        return (x, _ones_mask(x)) if return_mask else x
+    s = _cpu_act._next_seed() if seed is None else int(seed) & (2 ** 64 - 1)
+    y, mask = _c().dropout(x, p, s)
+    return (y, mask) if return_mask else y
+
+
+def _ones_mask(x):
+    # A mask of ones: dropout with p = 0 keeps everything.
+    _, mask = _c().dropout(x, 0.0, 0)
+    return mask
+
+
+def dropout_backward(grad_output, mask, p):
+    """grad_output * mask / (1 - p)."""
+    from ..ops import activation as _cpu_act
+    return _c().dropout_backward(_t(grad_output, "grad_output"), _t(mask, "mask"), _cpu_act._check_p(p))
+
+
+# --- normalisation -------------------------------------------------------------------------
+
+def batch_norm_forward(input, running_mean, running_var, weight=None, bias=None, training=True,
+                       momentum=0.1, eps=1e-5):
+    """Batch norm over (N, C, ...): per-channel statistics over N and the spatial axes.
+    training: batch statistics, running_mean/running_var (C,) updated in place when given
+    (unbiased variance, as PyTorch); else the running statistics are used.
+    Returns (y, mean (C,), invstd (C,)) for batch_norm_backward."""
+    return _c().batch_norm_forward(_t(input, "input"), _opt(running_mean, "running_mean"),
+                                   _opt(running_var, "running_var"), _opt(weight, "weight"),
+                                   _opt(bias, "bias"), bool(training), float(momentum), float(eps))
+
+
+def batch_norm_backward(grad_output, input, weight, mean, invstd, training=True):
+    """Gradients of batch norm: (grad_input, grad_weight (C,), grad_bias (C,))."""
+    return _c().batch_norm_backward(_t(grad_output, "grad_output"), _t(input, "input"),
+                                    _opt(weight, "weight"), _t(mean, "mean"), _t(invstd, "invstd"),
+                                    bool(training))
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+               eps=1e-5):
+    """torch.nn.functional.batch_norm: the normalised input only."""
+    return batch_norm_forward(input, running_mean, running_var, weight, bias, training, momentum, eps)[0]
+
+
+def group_norm_forward(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group norm over (N, C, ...): statistics per sample and group of C/num_groups channels.
+    Returns (y, mean (N, G), rstd (N, G))."""
+    return _c().group_norm_forward(_t(input, "input"), int(num_groups), _opt(weight, "weight"),
+                                   _opt(bias, "bias"), float(eps))
+
+
+def group_norm_backward(grad_output, input, num_groups, mean, rstd, weight=None):
+    """(grad_input, grad_weight (C,), grad_bias (C,))."""
+    return _c().group_norm_backward(_t(grad_output, "grad_output"), _t(input, "input"), int(num_groups),
+                                    _t(mean, "mean"), _t(rstd, "rstd"), _opt(weight, "weight"))
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """torch.nn.functional.group_norm."""
+    return group_norm_forward(input, num_groups, weight, bias, eps)[0]
+
+
+def instance_norm_forward(input, running_mean=None, running_var=None, weight=None, bias=None,
+                          use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Instance norm (N, C, ...): statistics per sample and channel (group norm with G = C).
+    running_mean/running_var (C,), when given, are updated in place with the batch average
+    of the per-instance mean and unbiased variance, as PyTorch. use_input_stats=False
+    (normalising with running statistics) is not implemented on the GPU.
+    Returns (y, mean (N, C), rstd (N, C))."""
+    x = _t(input, "input")
+    if x.ndim < 2:
+        raise ValueError(f"instance_norm: input must be (N, C, ...), got shape {x.shape}")
+    if not use_input_stats:
+        raise NotImplementedError("instance_norm with use_input_stats=False is not implemented on the GPU")
+    y, mean, rstd = group_norm_forward(x, x.shape[1], weight, bias, eps)
+    if running_mean is not None or running_var is not None:
+        _update_instance_running_stats(x, mean, rstd, running_mean, running_var, float(momentum), float(eps))
+    return y, mean, rstd
+
+
+def _update_instance_running_stats(x, mean, rstd, running_mean, running_var, momentum, eps):
+    # (N, C) statistics are small: update on the host, write back in place.
+    import numpy as np
+    hw = math.prod(x.shape[2:])
+    m = mean.numpy().astype(np.float64)
+    var = 1.0 / rstd.numpy().astype(np.float64) ** 2 - eps
+    if hw > 1:
+        var = var * hw / (hw - 1)
+    for t, batch_value in ((running_mean, m.mean(axis=0)), (running_var, var.mean(axis=0))):
+        if t is None:
+            continue
+        t = _t(t, "running statistics")
+        new = (1.0 - momentum) * t.numpy().astype(np.float64) + momentum * batch_value
+        _c().upload_into(t, np.ascontiguousarray(new, dtype=np.float32))
+
+
+def instance_norm_backward(grad_output, input, mean, rstd, weight=None):
+    """(grad_input, grad_weight (C,), grad_bias (C,))."""
+    x = _t(input, "input")
+    if x.ndim < 2:
+        raise ValueError(f"instance_norm_backward: input must be (N, C, ...), got shape {x.shape}")
+    return group_norm_backward(grad_output, x, x.shape[1], mean, rstd, weight)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """torch.nn.functional.instance_norm (input statistics only on the GPU)."""
+    return instance_norm_forward(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)[0]
+
+
+def _norm_numel(x, normalized_shape):
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, int) else tuple(int(d) for d in normalized_shape)
+    if len(shape) == 0 or len(shape) > x.ndim or tuple(x.shape[x.ndim - len(shape):]) != shape:
+        raise ValueError(f"layer_norm: normalized_shape {shape} must equal the trailing dimensions of "
+                         f"input shape {x.shape}")
+    return math.prod(shape)
+
+
+def layer_norm_forward(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer norm over the trailing dims `normalized_shape`; weight/bias of that shape.
+    Returns (y, mean (rows,), rstd (rows,)), rows = input.size / prod(normalized_shape)."""
+    x = _t(input, "input")
+    w, b = _opt(weight, "weight"), _opt(bias, "bias")
+    n = _norm_numel(x, normalized_shape)
+    w = None if w is None else w.reshape(n)
+    b = None if b is None else b.reshape(n)
+    return _c().layer_norm_forward(x, n, w, b, float(eps))
+
+
+def layer_norm_backward(grad_output, input, normalized_shape, mean, rstd, weight=None):
+    """(grad_input, grad_weight, grad_bias); the parameter gradients have normalized_shape."""
+    x = _t(input, "input")
+    n = _norm_numel(x, normalized_shape)
+    w = _opt(weight, "weight")
+    gi, gw, gb = _c().layer_norm_backward(_t(grad_output, "grad_output"), x, n, _t(mean, "mean"),
+                                          _t(rstd, "rstd"), None if w is None else w.reshape(n))
+    shape = x.shape[x.ndim - (1 if isinstance(normalized_shape, int) else len(tuple(normalized_shape))):]
+    return gi, gw.reshape(shape), gb.reshape(shape)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """torch.nn.functional.layer_norm."""
+    return layer_norm_forward(input, normalized_shape, weight, bias, eps)[0]
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Across-channel LRN, PyTorch semantics: x / (k + alpha/size * sum of x^2 over the
+    `size` channels around c) ** beta. input (N, C, ...)."""
+    return _c().local_response_norm(_t(input, "input"), int(size), float(alpha), float(beta), float(k))
+
+
+def local_response_norm_backward(grad_output, input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Gradient of local_response_norm w.r.t. its input (same shape)."""
+    return _c().local_response_norm_backward(_t(grad_output, "grad_output"), _t(input, "input"), int(size),
+                                             float(alpha), float(beta), float(k))
+
+
+# --- optimiser -----------------------------------------------------------------------------
+
+def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+             nesterov=False, first_step=False):
+    """PyTorch's SGD update, in place on param (and momentum_buffer, same shape as param):
+    d = grad + weight_decay * param; buf = d on the first step, else momentum * buf +
+    (1 - dampening) * d; d = d + momentum * buf if nesterov else buf; param -= lr * d."""
+    _c().sgd_step(_t(param, "param"), _t(grad, "grad"), _opt(momentum_buffer, "momentum_buffer"), float(lr),
+                  float(momentum), float(dampening), float(weight_decay), bool(nesterov), bool(first_step))
+    return param
+
+
+def scale_(x, alpha):
+    """x *= alpha in place; returns x."""
+    _c().scale_(_t(x, "input"), float(alpha))
+    return x
+
+
+def sum_of_squares(x):
+    """sum(x**2) as a Python float (accumulated in float64)."""
+    return _c().sum_of_squares(_t(x, "input"))
