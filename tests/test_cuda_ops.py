@@ -44,7 +44,7 @@ def call(device, name, *args, **kwargs):
     """Run op `name` on `device` with numpy inputs; numpy (or Python) results."""
     if device == "cpu":
         fn = getattr(ops, name, None)
-        if fn is None:
+        if not callable(fn):
             pytest.skip(f"cnnnative.ops.{name} has not landed on this branch")
         return fn(*args, **kwargs)
     fn = getattr(cc.ops, name)

@@ -61,9 +61,21 @@ def _geometry(stride, padding, dilation, groups):
 
 # --- convolution ---------------------------------------------------------------------------
 
-def conv_algorithms():
-    """Names accepted by conv2d(..., algo=...) on the GPU."""
-    return ["auto", "implicit_gemm", "depthwise"]
+def conv_algorithms(input_size, weight_size, stride=1, padding=0, dilation=1, groups=1) -> dict:
+    """Which GPU algorithms can run this convolution (as cnnnative.ops.conv_algorithms):
+    {name: {supported, reason, backward_input, workspace_bytes}, ..., "auto": the choice}.
+    input_size (N, C, H, W), weight_size (K, C/groups, R, S)."""
+    N, C, H, W = _size4(input_size, "input_size")
+    K, Cg, R, S = _size4(weight_size, "weight_size")
+    groups = int(groups)
+    depthwise = groups == C and groups > 1
+    table = {
+        "implicit_gemm": {"supported": True, "reason": "", "backward_input": True, "workspace_bytes": 0},
+        "depthwise": {"supported": depthwise, "reason": "" if depthwise else "needs groups == C > 1",
+                      "backward_input": False, "workspace_bytes": 0},
+    }
+    table["auto"] = "depthwise" if depthwise else "implicit_gemm"
+    return table
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto"):
