@@ -94,8 +94,9 @@ CNNNATIVE_BINDINGS(gemm) {
         py::arg("clamp_max") = INFINITY, py::arg("single_thread") = false,
         "C = clamp(alpha * op(a) @ op(b) + beta * out + row_bias[:, None] + col_bias[None, :]).\n"
         "a, b: 2-D float32 (converted if not); out: float32 C-contiguous writeable (M, N).");
-  m.def("sgemm_blocking", [] {
-          const SgemmBlocking b = sgemm_blocking();
+  m.def("sgemm_blocking", [](int64_t M, int64_t N) {
+          CN_CHECK(M >= 0 && N >= 0, "sgemm_blocking: M and N must be >= 0, got ", M, ", ", N);
+          const SgemmBlocking b = sgemm_blocking(M, N);
           py::dict d;
           d["kernel"] = b.kernel;
           d["mr"] = b.mr;
@@ -104,7 +105,13 @@ CNNNATIVE_BINDINGS(gemm) {
           d["kc"] = b.kc;
           d["nc"] = b.nc;
           return d;
-        }, "Tile (mr, nr), cache blocks (mc, kc, nc) and kernel name of the active ISA's SGEMM.");
+        }, py::arg("M") = 1024, py::arg("N") = 1024,
+        "Tile (mr, nr), cache blocks (mc, kc, nc) and kernel name the active ISA's SGEMM uses\n"
+        "for an M x N product.");
+  m.def("sgemm_kernels", &sgemm_kernels, "Tiles the active ISA chooses from, by name.");
+  m.def("_sgemm_variants", &sgemm_variants, "Testing aid: every SGEMM tile/blocking compiled in.");
+  m.def("_force_sgemm_kernel", &force_sgemm_kernel, py::arg("name"),
+        "Testing aid: force an SGEMM tile by name for calls on its ISA ('' = automatic).");
   m.def("_set_sgemm_poison_scratch", &set_sgemm_poison_scratch, py::arg("on"),
         "Testing aid: fill SGEMM pack buffers with NaN before each call.");
   m.def("measure_fma_peak",

@@ -62,6 +62,7 @@ def _parser():
     b.add_argument("--threads", type=int, default=None)
     b.add_argument("--repeats", type=int, default=5)
     b.add_argument("--no-torch", action="store_true")
+    b.add_argument("--layers", default=None, help="comma-separated layer names (default: all)")
     b.add_argument("--json", action="store_true")
     return p
 
@@ -211,7 +212,15 @@ def _predict(args):
 def _bench(args):
     from . import bench
 
-    rows = bench.run(repeats=args.repeats, threads=args.threads, with_torch=not args.no_torch)
+    layers = None
+    if args.layers:
+        wanted = args.layers.split(",")
+        known = {row[0]: row for row in bench.LAYERS}
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            raise SystemExit(f"cnnnative bench: unknown layers {unknown}; known: {sorted(known)}")
+        layers = [known[w] for w in wanted]
+    rows = bench.run(layers, repeats=args.repeats, threads=args.threads, with_torch=not args.no_torch)
     print(bench.format_table(rows))
     if args.json:
         print(json.dumps(rows))

@@ -35,7 +35,7 @@ _before_rename = None
 def _model_arrays(model):
     out = {}
     for k, v in model._state_items():
-        out["model/" + k] = np.ascontiguousarray(v)
+        out["model/" + k] = np.asarray(v)
     return out
 
 

@@ -14,6 +14,7 @@
 #include "cnnnative/gemm.h"
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
+#include "conv/im2col_small_gemm.h"
 #include "conv/im2col_units.h"
 
 namespace cnnnative {
@@ -45,32 +46,41 @@ void weight_gradient(const ConvParams& p, const float* x, const float* dy, float
     plan.parallel_units = false;
 
   std::vector<float> scratch, partials;
-  allocate_scratch(scratch, plan.workspace_floats * plan.workspace_slots());
+  allocate_scratch(scratch, plan.slot_floats() * plan.workspace_slots());
   if (plan.parallel_units) partials.assign(size_t(dw_numel * plan.threads), 0.f);
   std::fill(dw, dw + dw_numel, 0.f);
 
   const int64_t HW = p.H * p.W;
   run_units(plan, [&](const Unit& u, int slot, bool threaded) {
-    const float* xg = x + (u.n * p.C + u.g * plan.Cg) * HW;
+    float* cols = scratch.data() + slot * plan.slot_floats();
+    float* staging = cols + plan.column_floats;
+    const float* xg = x + (u.n0 * p.C + u.g * plan.Cg) * HW;
     const int64_t p0 = u.oh0 * plan.OW, len = (u.oh1 - u.oh0) * plan.OW;
-    const float* cols;
-    int64_t ldb;
+    const float* B = cols;     // the column matrix, CRS x reduction
+    const float* A;            // dy, Kg x reduction
+    int64_t ldb, lda, reduction;
     if (plan.pointwise) {
-      cols = xg + p0;
-      ldb = HW;
-    } else {
-      float* ws = scratch.data() + slot * plan.workspace_floats;
-      im2col_band(p, xg, u.oh0, u.oh1, ws, threaded);
-      cols = ws;
+      B = xg + p0, ldb = HW;
+      A = dy + (u.n0 * p.K + u.g * plan.Kg) * plan.P + p0, lda = plan.P, reduction = len;
+    } else if (u.images() == 1) {
+      im2col_band(p, xg, u.oh0, u.oh1, cols, len, threaded);
       ldb = len;
+      A = dy + (u.n0 * p.K + u.g * plan.Kg) * plan.P + p0, lda = plan.P, reduction = len;
+    } else {  // several whole images side by side: one GEMM reduces over all of them
+      reduction = ldb = lda = u.images() * plan.P;
+      for (int64_t i = 0; i < u.images(); ++i)
+        im2col_band(p, xg + i * p.C * HW, 0, plan.OH, cols + i * plan.P, ldb, threaded);
+      stack_images(plan, u, p.K, dy, staging);
+      A = staging;
     }
-    const float* dyg = dy + (u.n * p.K + u.g * plan.Kg) * plan.P + p0;
     float* acc = (plan.parallel_units ? partials.data() + slot * dw_numel : dw) +
                  u.g * plan.Kg * plan.CRS;
-    if (threaded)
-      sgemm(false, true, plan.Kg, plan.CRS, len, 1.f, dyg, plan.P, cols, ldb, 1.f, acc, plan.CRS);
+    if (plan.Kg * plan.CRS <= kDotGemmMaxMN)  // depthwise: a few long dot products
+      dot_gemm_nt(plan.Kg, plan.CRS, reduction, A, lda, B, ldb, acc, plan.CRS);
+    else if (threaded)
+      sgemm(false, true, plan.Kg, plan.CRS, reduction, 1.f, A, lda, B, ldb, 1.f, acc, plan.CRS);
     else
-      sgemm_single_thread(false, true, plan.Kg, plan.CRS, len, 1.f, dyg, plan.P, cols, ldb, 1.f,
+      sgemm_single_thread(false, true, plan.Kg, plan.CRS, reduction, 1.f, A, lda, B, ldb, 1.f,
                           acc, plan.CRS);
   });
 

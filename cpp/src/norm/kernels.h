@@ -4,8 +4,8 @@
 // contiguous spans of floats: "sum this span", "normalize this span", ... The loops
 // that decide WHICH spans (and the OpenMP threads) live in batch_norm.cc,
 // layer_norm.cc, group_norm.cc and local_response_norm.cc; the span work lives here,
-// written once in kernels_impl.h and compiled per ISA (kernels__scalar.cc,
-// kernels__avx2.cc, kernels__avx512.cc). `kernels()` picks the table for
+// written once in kernels_impl.h and compiled per ISA (norm_kernels__scalar.cc,
+// norm_kernels__avx2.cc, norm_kernels__avx512.cc). `kernels()` picks the table for
 // cnnnative::active_isa() on every call.
 //
 // Accuracy of reductions: sums are accumulated in float vector lanes over blocks of
@@ -49,6 +49,21 @@ struct Kernels {
   // dw[j] += dy[j] * (x[j] - mu) * rstd; db[j] += dy[j]   (layer norm's affine grads)
   void (*accumulate_affine_grads)(const float* dy, const float* x, int64_t n, float mu,
                                   float rstd, float* dw, float* db);
+
+  // Column forms for batch norm on (N, C) data and small spatial sizes: one row of n
+  // floats at a time, with a per-column mean / scale / ... vector.
+  // acc1[j] += x[j] - mu[j]; acc2[j] += (x[j] - mu[j])^2
+  void (*cols_dev_sums)(const float* x, const float* mu, int64_t n, float* acc1, float* acc2);
+  // acc1[j] += dy[j]; acc2[j] += dy[j] * (x[j] - mu[j])
+  void (*cols_grad_sums)(const float* dy, const float* x, const float* mu, int64_t n, float* acc1,
+                         float* acc2);
+  // y[j] = (x[j] - mu[j]) * scale[j] + shift[j]
+  void (*cols_scale_shift)(const float* x, float* y, int64_t n, const float* mu,
+                           const float* scale, const float* shift);
+  // dx[j] = a[j] * dy[j] + b[j] * (x[j] - mu[j]) + c[j]
+  void (*cols_grad_input)(const float* dy, const float* x, float* dx, int64_t n, const float* mu,
+                          const float* a, const float* b, const float* c);
+
   // Local response norm over channels for one column block: x, y point at channel 0
   // of the block, channels are `stride` floats apart, `len` floats per channel.
   // scratch: len floats.

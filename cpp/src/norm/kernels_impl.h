@@ -1,5 +1,5 @@
 // The span kernels of kernels.h, written once over a small vector type `S` and
-// compiled per ISA: kernels__<isa>.cc defines S (width S::W, load/store/arithmetic)
+// compiled per ISA: norm_kernels__<isa>.cc defines S (width S::W, load/store/arithmetic)
 // and includes this file.
 //
 // Everything here has internal linkage (anonymous namespace) and uses no standard
@@ -182,6 +182,60 @@ void accumulate_affine_grads(const float* dy, const float* x, int64_t n, float m
   }
 }
 
+// ---- column forms (batch norm with a small spatial size) ------------------------------
+
+template <class S>
+void cols_dev_sums(const float* x, const float* mu, int64_t n, float* acc1, float* acc2) {
+  int64_t i = 0;
+  for (; i + S::W <= n; i += S::W) {
+    const auto d = S::sub(S::load(x + i), S::load(mu + i));
+    S::store(acc1 + i, S::add(S::load(acc1 + i), d));
+    S::store(acc2 + i, S::fmadd(d, d, S::load(acc2 + i)));
+  }
+  for (; i < n; ++i) {
+    const float d = x[i] - mu[i];
+    acc1[i] += d;
+    acc2[i] += d * d;
+  }
+}
+
+template <class S>
+void cols_grad_sums(const float* dy, const float* x, const float* mu, int64_t n, float* acc1,
+                    float* acc2) {
+  int64_t i = 0;
+  for (; i + S::W <= n; i += S::W) {
+    const auto g = S::load(dy + i);
+    S::store(acc1 + i, S::add(S::load(acc1 + i), g));
+    S::store(acc2 + i, S::fmadd(g, S::sub(S::load(x + i), S::load(mu + i)), S::load(acc2 + i)));
+  }
+  for (; i < n; ++i) {
+    acc1[i] += dy[i];
+    acc2[i] += dy[i] * (x[i] - mu[i]);
+  }
+}
+
+template <class S>
+void cols_scale_shift(const float* x, float* y, int64_t n, const float* mu, const float* scale,
+                      const float* shift) {
+  int64_t i = 0;
+  for (; i + S::W <= n; i += S::W)
+    S::store(y + i, S::fmadd(S::sub(S::load(x + i), S::load(mu + i)), S::load(scale + i),
+                             S::load(shift + i)));
+  for (; i < n; ++i) y[i] = (x[i] - mu[i]) * scale[i] + shift[i];
+}
+
+template <class S>
+void cols_grad_input(const float* dy, const float* x, float* dx, int64_t n, const float* mu,
+                     const float* a, const float* b, const float* c) {
+  int64_t i = 0;
+  for (; i + S::W <= n; i += S::W) {
+    const auto xmu = S::sub(S::load(x + i), S::load(mu + i));
+    S::store(dx + i, S::fmadd(S::load(a + i), S::load(dy + i),
+                              S::fmadd(S::load(b + i), xmu, S::load(c + i))));
+  }
+  for (; i < n; ++i) dx[i] = a[i] * dy[i] + (b[i] * (x[i] - mu[i]) + c[i]);
+}
+
 // ---- local response norm -------------------------------------------------------------
 //
 // Channel c is divided by d_c^beta with d_c = k + alpha/size * sum of x^2 over the
@@ -309,6 +363,10 @@ Kernels make_kernels(const char* isa) {
   k.grad_sums = &grad_sums<S>;
   k.grad_input = &grad_input<S>;
   k.accumulate_affine_grads = &accumulate_affine_grads<S>;
+  k.cols_dev_sums = &cols_dev_sums<S>;
+  k.cols_grad_sums = &cols_grad_sums<S>;
+  k.cols_scale_shift = &cols_scale_shift<S>;
+  k.cols_grad_input = &cols_grad_input<S>;
   k.lrn_forward = &lrn_forward<S>;
   k.lrn_backward = &lrn_backward<S>;
   return k;

@@ -56,6 +56,7 @@ class Graph(Module):
         self._names: set[str] = set()
         self._counts: dict[str, int] = {}
         self._saved: dict[int, np.ndarray] = {}
+        self.peak_live = 0
 
     # -- building -------------------------------------------------------------------------
     def _new_name(self, name, stem):
@@ -185,6 +186,8 @@ class Graph(Module):
         remaining = self._consumers()
         keep = set(self._outputs)
         self._saved = {}
+        live = len(inputs)
+        self.peak_live = live  # most node values held at once (a memory diagnostic)
         for i, s in enumerate(self._specs):
             if s.kind == "input":
                 continue
@@ -200,10 +203,13 @@ class Graph(Module):
             else:  # concat
                 out = np.concatenate(args, axis=1) if len(args) > 1 else args[0]
             values[i] = out
+            live += 1
+            self.peak_live = max(self.peak_live, live)
             for j in s.inputs:  # free what no later node needs
                 remaining[j] -= 1
                 if remaining[j] == 0 and j not in keep:
                     values[j] = None
+                    live -= 1
         outs = tuple(values[i] for i in self._outputs)
         return outs[0] if len(outs) == 1 else outs
 
