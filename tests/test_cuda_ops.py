@@ -134,6 +134,33 @@ def test_conv2d_algorithms_agree_on_depthwise(rng, algo):
     close(y, conv2d_ref(x, w, b, (2, 2), (1, 1, 1, 1), (1, 1), 7), 9)
 
 
+# Winograd rounds more than direct summation: the transforms scale values by up to ~10
+# (F(4x4): entries 8 and 1/24 in A, G), so allow a larger multiple of the direct tolerance.
+WINOGRAD_SLACK = {"winograd_f2x3": 4, "winograd_f4x3": 40}
+
+
+@needs_gpu
+@pytest.mark.parametrize("algo", sorted(WINOGRAD_SLACK))
+@pytest.mark.parametrize("N,C,H,W,K,pad", [(1, 1, 3, 3, 1, (0, 0, 0, 0)), (2, 3, 7, 5, 5, (1, 1, 1, 1)),
+                                           (1, 8, 9, 10, 65, (1, 0, 2, 1)), (3, 17, 6, 13, 4, (2, 2, 0, 0))])
+def test_conv2d_winograd(rng, algo, N, C, H, W, K, pad):
+    x, w, b = f32(rng, N, C, H, W), f32(rng, K, C, 3, 3), f32(rng, K)
+    y = cc.ops.conv2d(cc.from_numpy(x), cc.from_numpy(w), cc.from_numpy(b), padding=pad, algo=algo).numpy()
+    close(y, conv2d_ref(x, w, b, (1, 1), pad), 9 * C * WINOGRAD_SLACK[algo] ** 2, algo)
+
+
+@needs_gpu
+def test_conv2d_auto_picks_winograd_for_wide_3x3(rng):
+    table = cc.ops.conv_algorithms((1, 64, 6, 6), (64, 64, 3, 3), padding=1)
+    assert table["auto"] == "winograd_f4x3" and table["winograd_f4x3"]["supported"]
+    assert not cc.ops.conv_algorithms((1, 64, 6, 6), (64, 64, 3, 3), stride=2)["winograd_f2x3"]["supported"]
+    x, w = f32(rng, 1, 64, 6, 6), f32(rng, 64, 64, 3, 3)
+    y = cc.ops.conv2d(cc.from_numpy(x), cc.from_numpy(w), padding=1).numpy()
+    close(y, conv2d_ref(x, w, None, (1, 1), (1, 1, 1, 1)), 9 * 64 * 40 ** 2)
+    with pytest.raises(ValueError, match="3x3"):
+        cc.ops.conv2d(cc.from_numpy(x), cc.from_numpy(w), stride=2, algo="winograd_f4x3")
+
+
 @needs_gpu
 def test_conv2d_gpu_matches_cpu(rng):
     x, w = f32(rng, 2, 16, 15, 15), f32(rng, 32, 16, 3, 3)

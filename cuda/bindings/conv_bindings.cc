@@ -40,6 +40,14 @@ void require_grad_output(const Tensor& dy, const ConvParams& p) {
            p.output_h(), ", ", p.output_w(), ") for ", p.to_string());
 }
 
+// auto: the direct depthwise kernel when each group is one channel; Winograd F(4x4, 3x3)
+// for 3x3 stride-1 layers wide enough for the transforms to pay off; else implicit GEMM.
+std::string auto_algorithm(const ConvParams& p) {
+  if (p.groups == p.C && p.groups > 1) return "depthwise";
+  if (winograd_supported(p) && p.C >= 64 && p.K >= 64) return "winograd_f4x3";
+  return "implicit_gemm";
+}
+
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, Pair stride, Pad4 pad, Pair dilation,
               int64_t groups, const std::string& algo) {
   require(x, 4, DType::float32, "input");
@@ -51,17 +59,27 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, Pair stride,
     require_same_device(x, *bias, "input", "bias");
     CN_CHECK(bias->shape[0] == p.K, "bias has ", bias->shape[0], " elements, expected ", p.K);
   }
-  const bool depthwise_ok = p.groups == p.C && p.groups > 1;
-  CN_CHECK(algo == "auto" || algo == "implicit_gemm" || algo == "depthwise",
-           "unknown CUDA convolution algorithm '", algo, "' (auto, implicit_gemm, depthwise)");
-  CN_CHECK(algo != "depthwise" || depthwise_ok, "algo 'depthwise' needs groups == C > 1: ", p.to_string());
-  const bool depthwise = algo == "depthwise" || (algo == "auto" && depthwise_ok);
+  const std::string chosen = algo == "auto" ? auto_algorithm(p) : algo;
+  CN_CHECK(chosen == "implicit_gemm" || chosen == "depthwise" || chosen == "winograd_f2x3" ||
+               chosen == "winograd_f4x3",
+           "unknown CUDA convolution algorithm '", algo,
+           "' (auto, implicit_gemm, depthwise, winograd_f2x3, winograd_f4x3)");
+  CN_CHECK(chosen != "depthwise" || (p.groups == p.C && p.groups > 1),
+           "algo 'depthwise' needs groups == C > 1: ", p.to_string());
+  const bool winograd = chosen.rfind("winograd", 0) == 0;
+  CN_CHECK(!winograd || winograd_supported(p), "algo '", chosen,
+           "' needs a 3x3 kernel, stride 1, dilation 1 and groups 1: ", p.to_string());
+  const int tile = chosen == "winograd_f4x3" ? 4 : 2;
   DeviceGuard guard(x.device);
   Tensor y = empty_tensor({p.N, p.K, p.output_h(), p.output_w()}, DType::float32, x.device);
+  Tensor workspace;
+  if (winograd) workspace = empty_tensor({winograd_workspace_floats(p, tile)}, DType::float32, x.device);
   const float* b = bias ? bias->ptr<float>() : nullptr;
   py::gil_scoped_release release;
-  if (depthwise)
+  if (chosen == "depthwise")
     conv2d_depthwise_forward(p, x.ptr<float>(), w.ptr<float>(), b, y.ptr<float>());
+  else if (winograd)
+    conv2d_winograd_forward(p, tile, x.ptr<float>(), w.ptr<float>(), b, y.ptr<float>(), workspace.ptr<float>());
   else
     conv2d_forward(p, x.ptr<float>(), w.ptr<float>(), b, y.ptr<float>());
   return y;
@@ -147,6 +165,10 @@ void bind_conv(py::module_& m) {
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"));
   m.def("conv2d_weight", &conv2d_weight, py::arg("input"), py::arg("weight_size"), py::arg("grad_output"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"));
+  m.def("conv_auto_algorithm", [](std::array<int64_t, 4> in, std::vector<int64_t> w, Pair stride, Pad4 pad,
+                                   Pair dilation, int64_t groups) {
+    return auto_algorithm(make_params(in, w, stride, pad, dilation, groups));
+  });
   m.def("bias_grad", &bias_grad, py::arg("grad_output"));
   m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"),
         py::arg("beta"), py::arg("out").none(true), py::arg("col_bias").none(true));

@@ -395,13 +395,19 @@ Tensor softmax_grad(const Tensor& dy, const Tensor& y, int64_t dim, bool log) {
 }
 
 // Returns (per-sample losses (N,), gradient or None). grad_scale multiplies the gradient.
-py::tuple cross_entropy_(const Tensor& logits, const Tensor& target, bool want_grad, float grad_scale) {
+py::tuple cross_entropy_(const Tensor& logits, const Tensor& target, bool want_grad, float grad_scale,
+                         const Tensor* row_scale) {
   require(logits, 2, DType::float32, "input");
   require(target, 1, DType::int64, "target");
   CN_CHECK(target.shape[0] == logits.shape[0], "cross_entropy: target has ", target.shape[0], " labels for ",
            logits.shape[0], " rows of input");
   CN_CHECK(logits.shape[1] >= 1, "cross_entropy: input needs at least one class");
   require_same_device(logits, target, "input", "target");
+  if (row_scale) {
+    require(*row_scale, 1, DType::float32, "grad");
+    CN_CHECK(row_scale->shape[0] == logits.shape[0], "cross_entropy_backward: grad has ", row_scale->shape[0],
+             " rows, expected ", logits.shape[0]);
+  }
   DeviceGuard guard(logits.device);
   const int64_t N = logits.shape[0], C = logits.shape[1];
   Tensor loss = empty_tensor({N}, DType::float32, logits.device);
@@ -413,7 +419,8 @@ py::tuple cross_entropy_(const Tensor& logits, const Tensor& target, bool want_g
     py::gil_scoped_release release;
     CNC_CUDA_CHECK(cudaMemsetAsync(bad.data, 0, sizeof(int)));
     cross_entropy(logits.ptr<float>(), target.ptr<int64_t>(), loss.ptr<float>(),
-                  want_grad ? grad.ptr<float>() : nullptr, N, C, grad_scale, bad.ptr<int>());
+                  want_grad ? grad.ptr<float>() : nullptr, N, C, grad_scale,
+                  row_scale ? row_scale->ptr<float>() : nullptr, bad.ptr<int>());
     bad_count = read_scalar<int>(bad);
   }
   CN_CHECK(bad_count == 0, "cross_entropy: ", bad_count, " target labels are outside [0, ", C, ")");
@@ -470,6 +477,8 @@ void sgd_step_(Tensor& param, const Tensor& grad, Tensor* buffer, float lr, floa
     require(*buffer, -1, DType::float32, "momentum_buffer");
     require_same_shape(param, *buffer, "param", "momentum_buffer");
   }
+  CN_CHECK(lr >= 0.0f && momentum >= 0.0f && weight_decay >= 0.0f, "sgd_step: lr (", lr, "), momentum (", momentum,
+           ") and weight_decay (", weight_decay, ") must be >= 0");
   CN_CHECK(!nesterov || (momentum > 0.0f && dampening == 0.0f), "sgd_step: nesterov needs momentum > 0 and dampening 0");
   DeviceGuard guard(param.device);
   float* buf = buffer ? buffer->ptr<float>() : nullptr;
@@ -507,7 +516,8 @@ void bind_misc_ops(py::module_& m) {
   m.def("add", &add_);
   m.def("softmax", &softmax_);
   m.def("softmax_backward", &softmax_grad);
-  m.def("cross_entropy", &cross_entropy_);
+  m.def("cross_entropy", &cross_entropy_, py::arg("input"), py::arg("target"), py::arg("want_grad"),
+        py::arg("grad_scale"), py::arg("row_scale").none(true));
   m.def("dropout", &dropout_);
   m.def("dropout_backward", &dropout_grad);
   m.def("sgd_step", &sgd_step_, py::arg("param"), py::arg("grad"), py::arg("momentum_buffer").none(true),

@@ -18,6 +18,12 @@ void conv2d_backward_weight(const ConvParams& p, const float* x, const float* dy
 // Direct kernel for groups == C (each output channel sees one input channel).
 void conv2d_depthwise_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
                               float* y);
+// Winograd F(m x m, 3 x 3), m = 2 or 4 (conv_winograd.cu): 3x3, stride 1, dilation 1,
+// groups 1. workspace: winograd_workspace_floats(p, m) floats of device memory.
+bool winograd_supported(const ConvParams& p);
+int64_t winograd_workspace_floats(const ConvParams& p, int m);
+void conv2d_winograd_forward(const ConvParams& p, int m, const float* x, const float* w, const float* bias, float* y,
+                             float* workspace);
 // db[k] = sum over n, hw of dy[n, k, hw]: bias gradient and batch-norm style channel sums.
 void channel_sum(const float* dy, float* db, int64_t N, int64_t C, int64_t HW);
 
@@ -101,9 +107,10 @@ void softmax_forward(const float* x, float* y, int64_t outer, int64_t dim, int64
 void softmax_backward(const float* dy, const float* y, float* dx, int64_t outer, int64_t dim,
                       int64_t inner, bool log);
 // logits (N, C), target (N) class indices. loss[i] = logsumexp(row) - row[target]; grad
-// (may be null) = (softmax(row) - onehot) * grad_scale. Bad targets counted in *bad.
+// (may be null) = (softmax(row) - onehot) * grad_scale * row_scale[i] (row_scale may be
+// null). Bad targets counted in *bad.
 void cross_entropy(const float* logits, const int64_t* target, float* loss, float* grad, int64_t N,
-                   int64_t C, float grad_scale, int* bad);
+                   int64_t C, float grad_scale, const float* row_scale, int* bad);
 
 }  // namespace cuda
 }  // namespace cnnnative

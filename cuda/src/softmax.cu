@@ -55,7 +55,7 @@ __global__ void softmax_backward_kernel(const float* __restrict__ dy, const floa
 
 __global__ void cross_entropy_kernel(const float* __restrict__ logits, const int64_t* __restrict__ target,
                                      float* __restrict__ loss, float* __restrict__ grad, int64_t N, int64_t C,
-                                     float grad_scale, int* bad) {
+                                     float grad_scale, const float* __restrict__ row_scale, int* bad) {
   for (int64_t row = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; row < N;
        row += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const float* x = logits + row * C;
@@ -74,8 +74,8 @@ __global__ void cross_entropy_kernel(const float* __restrict__ logits, const int
     const float lse = mx + logf(sum);
     loss[row] = lse - x[t];
     if (grad) {
-      for (int64_t c = 0; c < C; ++c)
-        grad[row * C + c] = (expf(x[c] - lse) - (c == t ? 1.0f : 0.0f)) * grad_scale;
+      const float s = grad_scale * (row_scale ? row_scale[row] : 1.0f);
+      for (int64_t c = 0; c < C; ++c) grad[row * C + c] = (expf(x[c] - lse) - (c == t ? 1.0f : 0.0f)) * s;
     }
   }
 }
@@ -98,9 +98,9 @@ void softmax_backward(const float* dy, const float* y, float* dx, int64_t outer,
 }
 
 void cross_entropy(const float* logits, const int64_t* target, float* loss, float* grad, int64_t N, int64_t C,
-                   float grad_scale, int* bad) {
+                   float grad_scale, const float* row_scale, int* bad) {
   if (N == 0) return;
-  cross_entropy_kernel<<<blocks_for(N, 128), 128>>>(logits, target, loss, grad, N, C, grad_scale, bad);
+  cross_entropy_kernel<<<blocks_for(N, 128), 128>>>(logits, target, loss, grad, N, C, grad_scale, row_scale, bad);
   check_launch("cross_entropy");
 }
 

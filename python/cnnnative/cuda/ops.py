@@ -67,22 +67,36 @@ def conv_algorithms(input_size, weight_size, stride=1, padding=0, dilation=1, gr
     input_size (N, C, H, W), weight_size (K, C/groups, R, S)."""
     N, C, H, W = _size4(input_size, "input_size")
     K, Cg, R, S = _size4(weight_size, "weight_size")
-    groups = int(groups)
+    st, pad, dil, groups = _geometry(stride, padding, dilation, groups)
     depthwise = groups == C and groups > 1
+    winograd = (R, S) == (3, 3) and st == (1, 1) and dil == (1, 1) and groups == 1
+    why_not_winograd = "" if winograd else "needs a 3x3 kernel, stride 1, dilation 1, groups 1"
+
+    def entry(ok, reason):
+        return {"supported": ok, "reason": reason, "backward_input": False, "workspace_bytes": 0}
     table = {
-        "implicit_gemm": {"supported": True, "reason": "", "backward_input": True, "workspace_bytes": 0},
-        "depthwise": {"supported": depthwise, "reason": "" if depthwise else "needs groups == C > 1",
-                      "backward_input": False, "workspace_bytes": 0},
+        "implicit_gemm": dict(entry(True, ""), backward_input=True),
+        "depthwise": entry(depthwise, "" if depthwise else "needs groups == C > 1"),
+        "winograd_f2x3": entry(winograd, why_not_winograd),
+        "winograd_f4x3": entry(winograd, why_not_winograd),
     }
-    table["auto"] = "depthwise" if depthwise else "implicit_gemm"
+    if winograd:
+        for m in (2, 4):
+            th, tw = -(-(H + pad[0] + pad[1] - 2) // m), -(-(W + pad[2] + pad[3] - 2) // m)
+            a2, tiles = (m + 2) ** 2, N * th * tw
+            table[f"winograd_f{m}x3"]["workspace_bytes"] = 4 * a2 * (K * C + C * tiles + K * tiles)
+    table["auto"] = ("depthwise" if depthwise else
+                     "winograd_f4x3" if winograd and C >= 64 and K >= 64 else "implicit_gemm")
     return table
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto"):
     """2-D convolution (cross-correlation). input (N, C, H, W); weight (K, C/groups, R, S);
     bias (K,) or None. stride/dilation int or pair; padding int, pair or (top, bottom, left,
-    right). algo: "auto" (depthwise kernel when groups == C > 1, else implicit GEMM),
-    "implicit_gemm" or "depthwise". Returns (N, K, OH, OW)."""
+    right). algo: "auto" (the direct depthwise kernel when groups == C > 1; Winograd F(4x4,
+    3x3) for 3x3 stride-1 layers with C, K >= 64; else implicit GEMM), or one of
+    "implicit_gemm", "depthwise", "winograd_f2x3", "winograd_f4x3" (see conv_algorithms).
+    Returns (N, K, OH, OW)."""
     x, w, b = _t(input, "input"), _t(weight, "weight"), _opt(bias, "bias")
     return _c().conv2d(x, w, b, *_geometry(stride, padding, dilation, groups), str(algo))
 
@@ -286,7 +300,7 @@ def cross_entropy(input, target, reduction="mean"):
     Tensor of per-sample losses. Labels outside [0, C) are a ValueError."""
     x, t = _t(input, "input"), _t(target, "target")
     _ce_scale(x.shape[0] if x.ndim else 0, reduction)
-    loss, _ = _c().cross_entropy(x, t, False, 1.0)
+    loss, _ = _c().cross_entropy(x, t, False, 1.0, None)
     if reduction == "none":
         return loss
     losses = loss.numpy().astype("float64")
@@ -294,13 +308,25 @@ def cross_entropy(input, target, reduction="mean"):
     return total / len(losses) if reduction == "mean" and len(losses) else (total if reduction == "sum" else math.nan)
 
 
-def cross_entropy_backward(input, target, reduction="mean"):
-    """Gradient of cross_entropy w.r.t. the logits: (softmax(input) - onehot(target)) / N for
-    "mean" (no 1/N for "sum"; per-sample for "none" with a unit upstream gradient). (N, C)."""
+def cross_entropy_backward(input, target, reduction="mean", grad=1.0):
+    """Gradient of cross_entropy w.r.t. the logits: (softmax(input) - onehot(target)) times
+    grad (and / N for "mean"). grad: the upstream gradient, a number, or for reduction
+    "none" also a (N,) array or Tensor of per-row gradients. Returns (N, C)."""
     x, t = _t(input, "input"), _t(target, "target")
-    scale = _ce_scale(x.shape[0] if x.ndim else 0, reduction)
-    _, grad = _c().cross_entropy(x, t, True, scale)
-    return grad
+    n = x.shape[0] if x.ndim else 0
+    scale = _ce_scale(n, reduction)
+    row_scale = None
+    if isinstance(grad, (int, float)):
+        scale *= float(grad)
+    elif reduction == "none":
+        from . import from_numpy, is_tensor
+        row_scale = grad if is_tensor(grad) else from_numpy(grad)
+        if row_scale.shape != (n,):
+            raise ValueError(f"cross_entropy_backward: grad must be a number or ({n},), got shape {row_scale.shape}")
+    else:
+        scale *= float(grad)
+    _, g = _c().cross_entropy(x, t, True, scale, row_scale)
+    return g
 
 
 # --- dropout -------------------------------------------------------------------------------
@@ -333,7 +359,7 @@ def dropout_backward(grad_output, mask, p):
 
 # --- normalisation -------------------------------------------------------------------------
 
-def batch_norm_forward(input, running_mean, running_var, weight=None, bias=None, training=True,
+def batch_norm_forward(input, running_mean, running_var, weight=None, bias=None, training=False,
                        momentum=0.1, eps=1e-5):
     """Batch norm over (N, C, ...): per-channel statistics over N and the spatial axes.
     training: batch statistics, running_mean/running_var (C,) updated in place when given
@@ -344,11 +370,12 @@ def batch_norm_forward(input, running_mean, running_var, weight=None, bias=None,
                                    _opt(bias, "bias"), bool(training), float(momentum), float(eps))
 
 
-def batch_norm_backward(grad_output, input, weight, mean, invstd, training=True):
-    """Gradients of batch norm: (grad_input, grad_weight (C,), grad_bias (C,))."""
+def batch_norm_backward(grad_output, input, weight, save_mean, save_invstd, training=True):
+    """Gradients of batch norm from the forward's (mean, invstd): (grad_input, grad_weight (C,),
+    grad_bias (C,)). training=False: the statistics were constants (running ones)."""
     return _c().batch_norm_backward(_t(grad_output, "grad_output"), _t(input, "input"),
-                                    _opt(weight, "weight"), _t(mean, "mean"), _t(invstd, "invstd"),
-                                    bool(training))
+                                    _opt(weight, "weight"), _t(save_mean, "save_mean"),
+                                    _t(save_invstd, "save_invstd"), bool(training))
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
@@ -482,10 +509,9 @@ def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0
     return param
 
 
-def scale_(x, alpha):
-    """x *= alpha in place; returns x."""
-    _c().scale_(_t(x, "input"), float(alpha))
-    return x
+def scale_(x, s):
+    """x *= s in place."""
+    _c().scale_(_t(x, "input"), float(s))
 
 
 def sum_of_squares(x):
