@@ -98,3 +98,31 @@ def test_cuda_ops_mirror_cpu_signatures():
 def test_every_public_cuda_op_has_a_docstring():
     for name in cc.ops.__all__:
         assert getattr(cc.ops, name).__doc__, name
+
+
+# --- integration: ops dispatch, Module.to, Trainer, CLI ------------------------------------
+
+def test_ops_dispatch_leaves_numpy_calls_alone():
+    x = np.array([[-1.0, 2.0]], np.float32)
+    np.testing.assert_array_equal(ops.relu(x), [[0.0, 2.0]])
+    assert inspect.signature(ops.conv2d) == inspect.signature(ops.conv.conv2d)
+
+
+def test_module_to_cpu_is_a_no_op_and_cuda_needs_a_gpu():
+    model = cnnnative.models.build("digits_net")
+    before = [p.data for p in model.parameters()]
+    assert model.to("cpu") is model and model.device == "cpu"
+    assert all(a is b for a, b in zip(before, (p.data for p in model.parameters())))
+    with pytest.raises(ValueError, match="device"):
+        model.to("tpu")
+    if not cc.is_available():
+        with pytest.raises(RuntimeError, match="CUDA backend unavailable"):
+            model.to("cuda")
+        assert model.device == "cpu"  # nothing moved
+
+
+@pytest.mark.skipif(cc.is_available(), reason="a GPU is present")
+def test_cli_train_device_cuda_fails_clearly_without_gpu(capsys):
+    from cnnnative import cli
+    with pytest.raises(SystemExit, match="CUDA backend unavailable"):
+        cli.main(["train", "--device", "cuda", "--epochs", "1", "--quiet", "--no-plots"])

@@ -608,3 +608,35 @@ def test_torch_interop_if_torch_has_cuda(rng):
     with torch.backends.cudnn.flags(allow_tf32=False):
         theirs = torch.nn.functional.conv2d(torch.from_numpy(x).cuda(), torch.from_numpy(w).cuda(), padding=1)
     close(ours, theirs.cpu().numpy().astype(np.float64), 27)
+
+
+# --- end to end: layers, optimizer and Trainer on the GPU against the CPU --------------------
+
+@needs_gpu
+def test_ops_dispatch_on_device(rng):
+    x = f32(rng, 2, 3, 5, 5)
+    w = f32(rng, 4, 3, 3, 3)
+    y = ops.conv2d(cc.from_numpy(x), cc.from_numpy(w), padding=1)
+    assert cc.is_tensor(y)
+    close(y.numpy(), conv2d_ref(x, w, None, (1, 1), (1, 1, 1, 1)), 27)
+
+
+@needs_gpu
+def test_trainer_on_gpu_matches_cpu():
+    import cnnnative
+    from cnnnative import models, nn, optim
+    from cnnnative.train import Trainer
+    data = cnnnative.data.load_dataset("digits", "train", None, False)
+    x, y = data.normalize(data.images[:64]), data.labels[:64]
+    histories = []
+    for device in ("cpu", "cuda"):
+        nn.init.manual_seed(0)
+        model = models.build("digits_net")
+        model.to(device)
+        trainer = Trainer(model, optim.SGD(model, lr=0.05, momentum=0.9), seed=0, quiet=True)
+        losses = [trainer.step(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+        model.to("cpu")
+        histories.append((losses, [p.data.copy() for p in model.parameters()]))
+    np.testing.assert_allclose(histories[0][0], histories[1][0], rtol=1e-3, atol=1e-4)
+    for a, b in zip(histories[0][1], histories[1][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)

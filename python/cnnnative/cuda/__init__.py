@@ -211,3 +211,7 @@ def memory_stats() -> dict:
 
 
 from . import ops  # noqa: E402  (functional ops; importable without the extension)
+
+if _cuda is not None:
+    # Gradient accumulation (Parameter.accumulate) adds tensors with +.
+    Tensor.__add__ = lambda a, b: ops.add(a, b)
