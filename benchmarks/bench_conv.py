@@ -8,6 +8,7 @@ the ratio torch_time / our_time (> 1: we are faster).
     python benchmarks/bench_conv.py                  # all layers, forward; LeNet fwd+bwd too
     python benchmarks/bench_conv.py --quick          # fewer repeats, batch-32 ResNet skipped
     python benchmarks/bench_conv.py --algo im2col --threads 2 --repeat 20 --markdown
+    python benchmarks/bench_conv.py --threads 1 --clock thread   # on a busy machine
 """
 from __future__ import annotations
 
@@ -55,14 +56,17 @@ def layers(quick):
     return out
 
 
+CLOCK = time.perf_counter
+
+
 def median_time(fn, repeat, min_seconds=0.05):
     fn()  # warm-up: page in buffers, pack caches, thread pools
     times = []
     start = time.perf_counter()
     while len(times) < repeat or (time.perf_counter() - start < min_seconds and len(times) < 10 * repeat):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(CLOCK() - t0)
     return statistics.median(times)
 
 
@@ -104,7 +108,15 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="batch 1 ResNet only, 3 repeats")
     ap.add_argument("--markdown", action="store_true", help="print a markdown table")
     ap.add_argument("--filter", default="", help="only layers whose name contains this")
+    ap.add_argument("--clock", choices=["wall", "thread"], default="wall",
+                    help="thread: CPU time of the calling thread (with --threads 1 only; "
+                         "steadier than wall time on a machine shared with other jobs)")
     args = ap.parse_args(argv)
+    if args.clock == "thread":
+        if args.threads != 1:
+            ap.error("--clock thread measures one thread: use it with --threads 1")
+        global CLOCK
+        CLOCK = time.thread_time
     repeat = 3 if args.quick else args.repeat
 
     cnnnative.set_num_threads(args.threads)
@@ -117,7 +129,7 @@ def main(argv=None):
 
     info = cnnnative.info()
     print(f"# cnnnative {info['version']} isa={info['isa']} threads={args.threads} algo={args.algo}"
-          f" repeat={repeat} (median); torch {torch.__version__ if torch else '-'}")
+          f" repeat={repeat} (median, {args.clock} clock); torch {torch.__version__ if torch else '-'}")
     rng = np.random.default_rng(0)
     rows = []
     for layer in layers(args.quick):

@@ -61,13 +61,15 @@ def compare_variants(args) -> None:
     """Single-thread GFLOP/s of every tile/blocking compiled for the active ISA, runs
     interleaved; the automatic choice for each shape is marked with *. Timed by the
     calling thread's CPU time (it does all the work on one thread), so time the OS gives
-    to other processes on a shared machine is not counted."""
+    to other processes on a shared machine is not counted. A forced tile always computes
+    C directly; where the automatic choice computes C^T instead, that is noted."""
     _core.set_num_threads(1)
     isa = _core.get_isa()
     names = [n for n in _core._sgemm_variants() if n.split("/")[0].endswith("__" + isa)]
     rng = np.random.default_rng(0)
     print(f"isa={isa}, 1 thread, median of {args.repeats} (thread CPU time), GFLOP/s "
-          f"(* = chosen automatically); 1-thread FMA peak {_core.measure_fma_peak(0.3, 1):.1f}")
+          f"(* = chosen automatically); 1-thread FMA peak "
+          f"{_core.measure_fma_peak(0.3, 1, thread_cpu_time=True):.1f} (thread CPU time)")
     print(f"{'shape':34s} " + " ".join(f"{n.replace('__' + isa, ''):>11s}" for n in names))
     for label, M, N, K, ta, tb in SHAPES:
         if args.quick and label not in QUICK:
@@ -75,7 +77,8 @@ def compare_variants(args) -> None:
         a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
         b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
         c = np.empty((M, N), np.float32)
-        chosen = _core.sgemm_blocking(M, N)["kernel"]
+        plan = _core.sgemm_blocking(M, N, K)
+        chosen = "" if plan["transposed"] else plan["kernel"]
 
         def forced(name):
             def fn():
@@ -89,7 +92,8 @@ def compare_variants(args) -> None:
         finally:
             _core._force_sgemm_kernel("")
         cells = [f"{2.0 * M * N * K / t / 1e9:10.1f}{'*' if n == chosen else ' '}" for n, t in zip(names, medians)]
-        print(f"{label:34s} " + " ".join(cells))
+        note = f"  (automatic: C^T with {plan['kernel']})" if plan["transposed"] else ""
+        print(f"{label:34s} " + " ".join(cells) + note)
 
 
 def main() -> None:
@@ -99,6 +103,9 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--quick", action="store_true", help="only a few shapes")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time 1-thread runs by the calling thread's CPU time (both libraries "
+                             "run them on the calling thread), robust to a busy machine")
     parser.add_argument("--variants", action="store_true",
                         help="compare every compiled tile/blocking on one thread instead")
     args = parser.parse_args()
@@ -112,13 +119,14 @@ def main() -> None:
     except ImportError:
         torch = None
 
-    peaks = {t: _core.measure_fma_peak(0.3, t) for t in thread_counts}
-    blk = _core.sgemm_blocking()
+    # The peak each row is compared with is timed by the same clock as the row.
+    peaks = {t: _core.measure_fma_peak(0.3, t, thread_cpu_time=(args.cpu_time and t == 1))
+             for t in thread_counts}
     header = (f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-              f"cnnnative isa={_core.get_isa()} kernel={blk['kernel']} "
-              f"(mc={blk['mc']} kc={blk['kc']} nc={blk['nc']}); "
+              f"cnnnative isa={_core.get_isa()} tiles={'/'.join(_core.sgemm_kernels())} (chosen per shape); "
               f"torch {torch.__version__ if torch else 'not installed'}; "
-              f"median of {args.repeats} after {args.warmup} warm-up")
+              f"median of {args.repeats} after {args.warmup} warm-up, runs interleaved; "
+              f"{'1-thread rows timed by thread CPU time, others by wall clock' if args.cpu_time else 'wall clock'}")
     peak_line = "FMA peak (GFLOP/s): " + ", ".join(f"{t} thread{'s' if t > 1 else ''} {peaks[t]:.1f}"
                                                     for t in thread_counts)
 
@@ -140,14 +148,16 @@ def main() -> None:
                 b_t = torch.from_numpy(b).T if tb else torch.from_numpy(b)
                 c_t = torch.from_numpy(np.empty_like(c))
                 fns.append(lambda: torch.matmul(a_t, b_t, out=c_t))
+            clock = time.thread_time if (args.cpu_time and t == 1) else time.perf_counter
             with torch.inference_mode() if torch is not None else _nullcontext():
-                medians = median_seconds(fns, args.warmup, args.repeats)
+                medians = median_seconds(fns, args.warmup, args.repeats, clock=clock)
             ours, theirs = medians[0], (medians[1] if len(medians) > 1 else None)
             rows.append((label, t, flops / ours / 1e9, flops / theirs / 1e9 if theirs else None, peaks[t],
                          theirs / ours if theirs else None))
 
     if args.markdown:
-        print(f"<!-- python benchmarks/bench_gemm.py --markdown -->\n\n{header}\n\n{peak_line}\n")
+        command = "python benchmarks/bench_gemm.py " + " ".join(sys.argv[1:])
+        print(f"Command: `{command}`\n\n{header}\n\n{peak_line}\n")
         print("| shape (M x N x K) | threads | cnnnative GFLOP/s | % of peak | torch GFLOP/s | % of peak | ratio (torch time / ours) |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for label, t, ours, theirs, peak, ratio in rows:

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+import cnnnative
 from cnnnative import cli, data, ops
 
 needs_training = pytest.mark.skipif(
@@ -18,7 +19,13 @@ needs_training = pytest.mark.skipif(
 @needs_training
 def test_train_json_then_predict(tmp_path, capsys):
     out = tmp_path / "run"
-    assert cli.main(["train", "--epochs", "2", "--out", str(out), "--json", "--seed", "1"]) == 0
+    threads = cnnnative.get_num_threads()
+    try:
+        assert cli.main(["train", "--epochs", "2", "--out", str(out), "--json", "--seed", "1",
+                         "--threads", "1"]) == 0
+        assert cnnnative.get_num_threads() == 1
+    finally:
+        cnnnative.set_num_threads(threads)
     lines = capsys.readouterr().out.strip().splitlines()
     summary = json.loads(lines[-1])
     assert {"test_accuracy", "epochs", "seconds", "images_per_second"} <= set(summary)

@@ -33,7 +33,7 @@ def small_dag():
 
 
 @needs(*CONV_OPS, "tanh", "tanh_backward")
-def test_whole_graph_gradients_by_central_differences(rng):
+def test_whole_graph_gradients_by_central_differences(rng, isa):
     """Every parameter and the input, through add, concat and a three-way fan-out."""
     g = small_dag()
     g.train()

@@ -177,3 +177,27 @@ def test_optimizer_state_mismatch(tmp_path):
         io.load(tmp_path / "b.npz", m, opt, optim.CosineAnnealingLR(opt, 3))
     meta = json.loads(str(np.load(tmp_path / "b.npz")["meta"]))
     assert meta["optimizer"]["step_count"] == 0 and meta["scheduler"]["class"] == "StepLR"
+
+
+@needs_training
+def test_resume_with_dropout_draws_the_same_masks(tmp_path):
+    def build():
+        nn.init.manual_seed(0)
+        m = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 10))
+        return m, optim.SGD(m, lr=0.1, momentum=0.9)
+
+    small = data.load_digits("train").subset(np.arange(128))
+    m, opt = build()
+    straight = cnnnative.Trainer(m, opt, seed=1, quiet=True)
+    straight.fit(small, epochs=2, batch_size=32)
+    m1, opt1 = build()
+    first = cnnnative.Trainer(m1, opt1, seed=1, quiet=True)
+    first.fit(small, epochs=1, batch_size=32)
+    first.save(tmp_path / "d.npz")
+    m2, opt2 = build()
+    m2[3].reseed(12345)  # a different generator state: the checkpoint must restore it
+    resumed = cnnnative.Trainer(m2, opt2, quiet=True)
+    resumed.load(tmp_path / "d.npz")
+    resumed.fit(small, epochs=1, batch_size=32)
+    for a, b in zip(m.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)

@@ -43,7 +43,7 @@ def _torch_seed_mnist_net(torch):
     "conv2d", "max_pool2d", "linear", "linear_backward", "cross_entropy", "cross_entropy_backward")),
     reason="ops not all merged yet")
 @pytest.mark.parametrize("batch", [1, 5])
-def test_seed_mnist_net_matches_pytorch(rng, batch):
+def test_seed_mnist_net_matches_pytorch(rng, batch, isa):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     tm = _torch_seed_mnist_net(torch)
@@ -68,3 +68,93 @@ def test_seed_mnist_net_matches_pytorch(rng, batch):
         scale = np.abs(tgrads[k]).max()
         assert scale > 0
         np.testing.assert_allclose(p.grad, tgrads[k], rtol=1e-3, atol=1e-4 * scale, err_msg=k)
+
+
+def _torch_resnet(torch, in_channels, num_classes, layers, width):
+    """A torchvision-style ResNet (same module names), written here so the test needs
+    only torch."""
+    tn = torch.nn
+
+    class Block(tn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = tn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = tn.BatchNorm2d(cout)
+            self.conv2 = tn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = tn.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = tn.Sequential(tn.Conv2d(cin, cout, 1, stride, bias=False), tn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+            return torch.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+    class Net(tn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = tn.Conv2d(in_channels, width, 7, 2, 3, bias=False)
+            self.bn1 = tn.BatchNorm2d(width)
+            cin = width
+            for s, n in enumerate(layers):
+                cout = width * 2 ** s
+                blocks = []
+                for b in range(n):
+                    blocks.append(Block(cin, cout, 2 if s > 0 and b == 0 else 1))
+                    cin = cout
+                setattr(self, f"layer{s + 1}", tn.Sequential(*blocks))
+            self.fc = tn.Linear(cin, num_classes)
+            self.n = len(layers)
+
+        def forward(self, x):
+            x = tn.functional.max_pool2d(torch.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+            for s in range(self.n):
+                x = getattr(self, f"layer{s + 1}")(x)
+            return self.fc(x.mean(dim=(2, 3)))
+
+    return Net()
+
+
+def test_resnet18_has_torchvision_names_and_size():
+    g = models.resnet18()
+    assert g.output_shape((3, 224, 224)) == (1000,)
+    assert g.num_parameters() == 11689512  # torchvision.models.resnet18's count
+    keys = list(g.state_dict())
+    assert len(keys) == 122 and keys[:2] == ["conv1.weight", "bn1.weight"]
+    assert "layer2.0.downsample.1.running_var" in keys and keys[-2:] == ["fc.weight", "fc.bias"]
+
+
+@pytest.mark.skipif(not all(callable(getattr(ops, n, None)) for n in (
+    "conv2d", "batch_norm_forward", "max_pool2d", "global_avg_pool2d", "add_relu", "linear")),
+    reason="ops not all merged yet")
+def test_resnet_graph_matches_pytorch_forward_and_backward(rng):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    tm = _torch_resnet(torch, 3, 5, (1, 2), 4)
+    g = models.resnet(3, 5, 20, layers=(1, 2), width=4)
+    tsd = {k: v.detach().numpy() for k, v in tm.state_dict().items()}
+    assert list(g.state_dict()) == list(tsd)
+    g.load_state_dict(tsd)
+    x = rng.standard_normal((3, 3, 20, 20)).astype(np.float32)
+    tx = torch.tensor(x)
+    for training in (False, True):
+        g.train(training)
+        tm.train(training)
+        out = g.forward(x)
+        tout = tm(tx)
+        np.testing.assert_allclose(out, tout.detach().numpy(), rtol=1e-3, atol=1e-4)
+    gy = rng.standard_normal(out.shape).astype(np.float32)
+    g.zero_grad()
+    g.backward(gy)
+    tout.backward(torch.tensor(gy))
+    tgrads = dict(tm.named_parameters())
+    for k, p in g.named_parameters():
+        ref = tgrads[k].grad.numpy()
+        scale = np.abs(ref).max()
+        assert scale > 0, k
+        # BatchNorm in training mode over 3x10x10 and smaller planes: float32 sums in a
+        # different order; 1e-3 of the largest entry.
+        np.testing.assert_allclose(p.grad, ref, rtol=1e-3, atol=1e-3 * scale, err_msg=k)
+    for k, v in tm.state_dict().items():  # running statistics updated alike
+        if "running" in k:
+            np.testing.assert_allclose(g.state_dict()[k], v.numpy(), rtol=1e-4, atol=1e-5, err_msg=k)

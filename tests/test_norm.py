@@ -221,7 +221,7 @@ def test_instance_norm_matches_reference(isa, rng, shape):
     dy = rng.standard_normal(shape).astype(np.float32)
     dx, dw, db = ops.instance_norm_backward(dy, x, m, r, w)
     exp_dx, exp_dw, exp_db = ref.group_norm_backward(dy, x, c, m, r, w)
-    assert_close(dx, exp_dx, GRAD_TOL, "grad_input")
+    assert_close(dx, exp_dx, GRAD_TOL, "grad_input", grad_scale(dy, w, r))
     assert_close(dw, exp_dw, GRAD_TOL, "grad_weight")
     assert_close(db, exp_db, GRAD_TOL, "grad_bias")
     # With running statistics: a per-channel affine map (batch norm in eval mode).
@@ -305,6 +305,32 @@ def test_local_response_norm_matches_reference(isa, rng, shape, size, beta):
                  "grad_input")
 
 
+@pytest.mark.parametrize("beta", [0.6, 1.3, 2.0, 0.25, 3.7])
+def test_local_response_norm_power_is_accurate_over_a_wide_range(isa, rng, beta):
+    # Any beta other than 0.75 / 0.5 goes through the vector log2/exp2 polynomials:
+    # d = k + alpha/size * sum(x^2) from ~1e-6 to ~1e8 here, relative error ~1e-6.
+    x = (rng.standard_normal((2, 11, 7, 9)) * 10.0 ** rng.uniform(-3, 3, (2, 11, 7, 9))).astype(np.float32)
+    for k in (1e-6, 1.0, 3e3):
+        y = ops.local_response_norm(x, 3, 1.0, beta, k)
+        exp = ref.local_response_norm(x, 3, 1.0, beta, k)
+        assert np.isfinite(y).all()
+        np.testing.assert_allclose(y, exp, rtol=1e-5, atol=0, err_msg=f"k={k}")
+
+
+def test_local_response_norm_zero_denominator_lanes(isa):
+    # k = 0 and an all-zero window: 0 / 0^beta is NaN in PyTorch too; the other lanes of
+    # the same vector must still be right (the kernel falls back to powf for that vector).
+    x = np.ones((1, 3, 40), np.float32)
+    x[:, :, 5] = 0.0
+    y = ops.local_response_norm(x, 3, 1.0, 0.6, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exp = ref.local_response_norm(x, 3, 1.0, 0.6, 0.0)
+    assert np.isnan(y[:, :, 5]).all()
+    mask = np.ones(40, bool)
+    mask[5] = False
+    np.testing.assert_allclose(y[:, :, mask], exp[:, :, mask], rtol=1e-5)
+
+
 @pytest.mark.parametrize("size", [1, 2, 3])
 def test_local_response_norm_gradient_by_finite_differences(isa, rng, size):
     x = rng.standard_normal((2, 4, 3))
@@ -318,18 +344,21 @@ def test_local_response_norm_gradient_by_finite_differences(isa, rng, size):
 
 # ---- accuracy on hard data ----------------------------------------------------------
 
-def test_large_mean_offset_keeps_variance_accurate(isa, rng):
+@pytest.mark.parametrize("shape", [(4, 3, 30, 31), (3, 2, 150, 151)], ids=str)
+def test_large_mean_offset_keeps_variance_accurate(isa, rng, shape):
     # 1e4 + unit noise: E[x^2] - E[x]^2 in float32 would lose every digit of the variance.
-    x = (1e4 + rng.standard_normal((4, 3, 30, 31))).astype(np.float32)
+    # The second shape has 67950 values per channel: above stats.h's kTwoPassMaxCount, so
+    # batch norm takes the per-block (mean, M2) path.
+    x = (1e4 + rng.standard_normal(shape)).astype(np.float32)
+    c, hw = shape[1], shape[2:]
     exp_var = np.asarray(x, np.float64).var(axis=(0, 2, 3))
     _, m, i = ops.batch_norm_forward(x, None, None, training=True, eps=0.0)
     np.testing.assert_allclose(1.0 / np.asarray(i, np.float64) ** 2, exp_var, rtol=1e-5)
     assert_close(ops.batch_norm(x, None, None, training=True),
                  ref.batch_norm(x, None, None, None, None, True, 0.1, 1e-5)[0], FWD_TOL * 10, "bn")
-    assert_close(ops.group_norm(x, 3), ref.group_norm(x, 3, None, None, 1e-5)[0], FWD_TOL * 10, "gn")
-    assert_close(ops.instance_norm(x), ref.group_norm(x, 3, None, None, 1e-5)[0], FWD_TOL * 10, "in")
-    assert_close(ops.layer_norm(x, (30, 31)), ref.layer_norm(x, (30, 31), None, None, 1e-5)[0],
-                 FWD_TOL * 10, "ln")
+    assert_close(ops.group_norm(x, 1), ref.group_norm(x, 1, None, None, 1e-5)[0], FWD_TOL * 10, "gn")
+    assert_close(ops.instance_norm(x), ref.group_norm(x, c, None, None, 1e-5)[0], FWD_TOL * 10, "in")
+    assert_close(ops.layer_norm(x, hw), ref.layer_norm(x, hw, None, None, 1e-5)[0], FWD_TOL * 10, "ln")
     dy = rng.standard_normal(x.shape).astype(np.float32)
     dx = ops.batch_norm_backward(dy, x, None, m, i, True)[0]
     assert_close(dx, ref.batch_norm_backward(dy, x, None, m, i, True)[0], GRAD_TOL, "bn grad")
@@ -354,6 +383,7 @@ def _torch_grads(torch, fn, dy, *arrays):
     return y.detach().numpy(), [None if t is None else t.grad.numpy() for t in ts]
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_matches_torch(rng, training):
     torch = pytest.importorskip("torch")
@@ -375,6 +405,7 @@ def test_batch_norm_matches_torch(rng, training):
     assert_close(db, tdb, GRAD_TOL, "grad_bias")
 
 
+@pytest.mark.torch
 def test_group_layer_instance_norm_match_torch(rng):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
@@ -406,6 +437,7 @@ def test_group_layer_instance_norm_match_torch(rng):
         assert_close(got, exp, GRAD_TOL, "layer_norm grads")
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("size", [1, 2, 5])
 def test_local_response_norm_matches_torch(rng, size):
     torch = pytest.importorskip("torch")

@@ -22,11 +22,11 @@ def make(seed=0, lr=0.05, epochs=4, quiet=True, log=None):
 
 
 def test_short_digits_run_reaches_95_percent():
-    """digits_net, 4 epochs, batch 32, SGD lr 0.05 momentum 0.9, cosine: >= 95% on the
-    364 test images (it typically reaches ~97-98%; 95% leaves room for seeds/ISAs)."""
-    tr = make(epochs=4)
-    hist = tr.fit(data.load_digits("train"), data.load_digits("test"), epochs=4, batch_size=32)
-    assert len(hist) == 4 and hist[-1]["loss"] < hist[0]["loss"]
+    """digits_net, 3 epochs, batch 32, SGD lr 0.1 momentum 0.9, cosine: >= 95% on the
+    364 test images (seeds 0-4 gave 96.7-98.1%; 95% leaves room for ISAs and threads)."""
+    tr = make(lr=0.1, epochs=3)
+    hist = tr.fit(data.load_digits("train"), data.load_digits("test"), epochs=3, batch_size=32)
+    assert len(hist) == 3 and hist[-1]["loss"] < hist[0]["loss"]
     result = tr.evaluate(data.load_digits("test"))
     assert result["n"] == 364
     assert result["accuracy"] >= 0.95, hist
@@ -77,3 +77,37 @@ def test_fit_accepts_arrays_and_reports(capsys):
         cnnnative.Trainer(tr.model, tr.optimizer, loss="mse")
     with pytest.raises(TypeError, match="Dataset"):
         tr.fit(x, epochs=1)
+
+
+def test_plain_progress_without_tqdm(monkeypatch):
+    import io
+    import sys
+
+    class FakeTTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails -> plain fallback
+    x, y = data.load_digits("test").arrays()
+    tr = make(quiet=False, log=lambda msg: None)
+    tr.fit((x[:64], y[:64]), epochs=1, batch_size=32)
+    assert "epoch 1: 64/64" in err.getvalue() and "loss" in err.getvalue()
+
+
+def test_bad_batches_raise_clear_errors_and_empty_batch_works():
+    tr = make()
+    x = np.zeros((4, 1, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="3 labels but input has 4 rows"):
+        tr.step(x, np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="not a class index"):
+        tr.step(x, np.array([0, 1, 2, 10]))
+    with pytest.raises(ValueError, match="Conv2d.*3 channels, expected 1"):
+        tr.step(np.zeros((4, 3, 8, 8), np.float32), np.array([0, 1, 2, 3]))
+    before = [p.data.copy() for p in tr.model.parameters()]
+    tr.model.eval()
+    assert tr.model.forward(np.zeros((0, 1, 8, 8), np.float32)).shape == (0, 10)
+    assert np.isnan(tr.evaluate((np.zeros((0, 1, 8, 8), np.float32), np.zeros(0, np.int64)))["accuracy"])
+    for a, p in zip(before, tr.model.parameters()):
+        np.testing.assert_array_equal(a, p.data)

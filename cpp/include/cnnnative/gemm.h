@@ -62,14 +62,15 @@ void sgemm_ex_single_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, in
                             int64_t ldb, float beta, float* C, int64_t ldc,
                             const GemmEpilogue& epilogue);
 
-// The tile and cache blocking the active ISA's SGEMM uses for an M x N product (for
+// The tile and cache blocking the active ISA's SGEMM uses for an M x N x K product (for
 // reports and for tests that pick sizes around the tile and block edges).
 struct SgemmBlocking {
   const char* kernel;  // e.g. "14x32__avx512"
   int mr, nr;          // register tile
   int64_t mc, kc, nc;  // cache blocks
+  bool transposed;     // computes C^T = op(B)^T op(A)^T (N x M, tile applies to that)
 };
-SgemmBlocking sgemm_blocking(int64_t M, int64_t N);
+SgemmBlocking sgemm_blocking(int64_t M, int64_t N, int64_t K);
 
 // Debugging aid for tests: when on, the pack buffers are filled with NaN before each
 // call, so a kernel that read scratch it had not written would produce NaN. Off by default.
@@ -86,6 +87,8 @@ void force_sgemm_kernel(const std::string& name);
 // Peak FP32 FMA throughput of this machine in GFLOP/s, measured by running independent
 // FMA chains in registers for about `seconds` on `threads` threads (the best ISA the CPU
 // supports). The yardstick that GEMM and conv benchmarks report "% of peak" against.
-double measure_fma_peak(double seconds, int threads);
+// thread_cpu_time (threads == 1 only): time by the calling thread's CPU time instead of
+// the wall clock, so a busy machine does not lower the figure.
+double measure_fma_peak(double seconds, int threads, bool thread_cpu_time = false);
 
 }  // namespace cnnnative

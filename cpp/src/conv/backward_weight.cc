@@ -1,6 +1,9 @@
 // Weight (and bias) gradient of conv2d by im2col + GEMM:
 //   dw_g[Kg, Cg*R*S] = sum over images n of dy[n, g][Kg, P] * cols(x[n, g])^T
-// accumulated band by band. When units run in parallel each thread sums into its own
+// accumulated band by band. Both dy and the column matrix are read along their rows
+// (the reduction runs over output pixels), so the product is a block of long dot
+// products: dot_gemm_nt (im2col_small_gemm.h), measured 1.1-3x faster here than the
+// packed GEMM, whose B = cols^T packing reads across rows. When units run in parallel each thread sums into its own
 // copy of dw (so threads never write the same element) and the copies are added at the
 // end; when those copies would be too large, units run in order with threaded kernels and
 // accumulate into dw directly. The bias gradient is dy summed over N, OH, OW.
@@ -22,6 +25,18 @@ namespace {
 
 // Per-thread copies of dw above this many floats (256 MiB in all) are not worth it.
 constexpr int64_t kMaxPartialFloats = int64_t(1) << 26;
+
+// dot_gemm_nt with the columns of C (the weight's C/g*R*S taps) split across threads.
+void dot_gemm_nt_threaded(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                          const float* B, int64_t ldb, float* C, int64_t ldc) {
+#pragma omp parallel num_threads(cnnnative::num_threads())
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t blocks = (N + 3) / 4;  // whole 4-column blocks per thread
+    const int64_t j0 = std::min(N, blocks * t / nt * 4), j1 = std::min(N, blocks * (t + 1) / nt * 4);
+    if (j1 > j0) im2col::dot_gemm_nt(M, j1 - j0, K, A, lda, B + j0 * ldb, ldb, C + j0, ldc);
+  }
+}
 
 void bias_gradient(const ConvParams& p, const float* dy, float* db) {
   const int64_t P = p.output_h() * p.output_w();
@@ -75,13 +90,10 @@ void weight_gradient(const ConvParams& p, const float* x, const float* dy, float
     }
     float* acc = (plan.parallel_units ? partials.data() + slot * dw_numel : dw) +
                  u.g * plan.Kg * plan.CRS;
-    if (plan.Kg * plan.CRS <= kDotGemmMaxMN)  // depthwise: a few long dot products
-      dot_gemm_nt(plan.Kg, plan.CRS, reduction, A, lda, B, ldb, acc, plan.CRS);
-    else if (threaded)
-      sgemm(false, true, plan.Kg, plan.CRS, reduction, 1.f, A, lda, B, ldb, 1.f, acc, plan.CRS);
+    if (threaded)
+      dot_gemm_nt_threaded(plan.Kg, plan.CRS, reduction, A, lda, B, ldb, acc, plan.CRS);
     else
-      sgemm_single_thread(false, true, plan.Kg, plan.CRS, reduction, 1.f, A, lda, B, ldb, 1.f,
-                          acc, plan.CRS);
+      dot_gemm_nt(plan.Kg, plan.CRS, reduction, A, lda, B, ldb, acc, plan.CRS);
   });
 
   if (plan.parallel_units) {

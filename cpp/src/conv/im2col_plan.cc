@@ -12,16 +12,20 @@ namespace cnnnative {
 namespace im2col {
 namespace {
 
-// Column-matrix scratch per unit: about 1 MiB, so a band stays in L2 (1 MiB per core on
-// the machines we measure) while the GEMM packs it, and the largest layers need a
-// bounded workspace.
-constexpr int64_t kBandTargetFloats = int64_t(1) << 18;
+// Column-matrix scratch per unit: about 2 MiB. Measured on ResNet-18's 3x3 layers (one
+// thread): 256 KiB-1 MiB bands make GEMMs too narrow, 4 MiB and more gain nothing and
+// leave L2; 2-4 MiB were best. The largest layers still need a bounded workspace.
+constexpr int64_t kBandTargetFloats = int64_t(1) << 19;
 // Units narrower than this many output pixels make GEMMs too thin to be worth running
 // in parallel; below it one unit at a time with a threaded GEMM does better.
 constexpr int64_t kMinParallelBandColumns = 256;
 // Images are stacked only while one image's output is narrower than this.
 constexpr int64_t kStackBelowPixels = 1024;
 constexpr int64_t kMaxImagesPerUnit = 64;
+// Forward units narrower than this with at least kTransposeMinOutputs output channels
+// compute y^T = cols^T * w^T instead (see Plan::transposed).
+constexpr int64_t kTransposeBelowColumns = 256;
+constexpr int64_t kTransposeMinOutputs = 32;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -89,19 +93,28 @@ Plan make_plan(const ConvParams& p, Pass pass, int threads) {
     }
     plan.parallel_units = static_imbalance(trial, T) <= 1.2;
   } else if (pass != Pass::backward_input) {
-    // Few images: split each image's rows into more bands so every thread gets some.
-    const int64_t want = ceil_div(std::max<int64_t>(plan.bands, ceil_div(T, image_units)), T) * T;
-    Plan trial = plan;
-    trial.band_rows = std::max<int64_t>(1, ceil_div(plan.OH, want));
-    trial.bands = ceil_div(plan.OH, trial.band_rows);
-    if (trial.band_rows * plan.OW >= kMinParallelBandColumns && static_imbalance(trial, T) <= 1.15) {
-      plan = trial;
-      plan.parallel_units = true;
+    // Few images: split each image's rows into a multiple of T bands so every thread gets
+    // an equal share. The fewest bands that meet the scratch target come first; if those
+    // bands are too thin for a good GEMM, fewer, wider ones (up to 4x the scratch).
+    for (int64_t m = ceil_div(plan.bands, T * image_units); m >= 1; --m) {
+      Plan trial = plan;
+      trial.band_rows = std::max<int64_t>(1, ceil_div(plan.OH, T * m));
+      trial.bands = ceil_div(plan.OH, trial.band_rows);
+      const bool wide = trial.band_rows * plan.OW >= kMinParallelBandColumns;
+      const bool fits = plan.CRS * trial.band_rows * plan.OW <= 4 * kBandTargetFloats;
+      if (wide && fits && static_imbalance(trial, T) <= 1.15) {
+        plan = trial;
+        plan.parallel_units = true;
+        break;
+      }
+      if (!fits) break;  // fewer bands would only be larger
     }
   }
   const int64_t unit_columns = plan.images_per_unit * plan.band_rows * plan.OW;
+  plan.transposed = pass == Pass::forward && !plan.pointwise &&
+                    unit_columns < kTransposeBelowColumns && plan.Kg >= kTransposeMinOutputs;
   plan.column_floats = plan.pointwise ? 0 : plan.CRS * unit_columns;
-  plan.staging_floats = plan.images_per_unit > 1 ? plan.Kg * unit_columns : 0;
+  plan.staging_floats = plan.images_per_unit > 1 || plan.transposed ? plan.Kg * unit_columns : 0;
   return plan;
 }
 

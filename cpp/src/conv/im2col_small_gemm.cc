@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "cnnnative/isa.h"
+
 namespace cnnnative {
 namespace im2col {
 
@@ -26,8 +28,8 @@ void axpy_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_row, i
   }
 }
 
-void dot_gemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                 int64_t ldb, float* C, int64_t ldc) {
+void dot_gemm_nt_scalar(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                        const float* B, int64_t ldb, float* C, int64_t ldc) {
   constexpr int kLanes = 16;
   for (int64_t i = 0; i < M; ++i) {
     const float* a = A + i * lda;
@@ -42,6 +44,21 @@ void dot_gemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, c
       for (int l = 0; l < kLanes; ++l) sum += part[l];
       C[i * ldc + j] += sum;
     }
+  }
+}
+
+}  // namespace im2col
+}  // namespace cnnnative
+
+namespace cnnnative {
+namespace im2col {
+
+void dot_gemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                 int64_t ldb, float* C, int64_t ldc) {
+  switch (active_isa()) {
+    case Isa::avx512: return dot_gemm_nt_avx512(M, N, K, A, lda, B, ldb, C, ldc);
+    case Isa::avx2: return dot_gemm_nt_avx2(M, N, K, A, lda, B, ldb, C, ldc);
+    default: return dot_gemm_nt_scalar(M, N, K, A, lda, B, ldb, C, ldc);
   }
 }
 

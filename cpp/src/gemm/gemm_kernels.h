@@ -58,6 +58,9 @@ struct GemmKernelTable {
 // Vectorised packing helper: pack_b_generic<16 * nv>(trans = true, ...) with 16 x 16
 // in-register transposes.
 void pack_b_trans__avx512(int nv, const float* b, int64_t ldb, int64_t k, int64_t n, float* dst);
+// pack_a_generic<mr> (mr <= 16) with 16 x 16 transposes / masked copies.
+void pack_a__avx512(int mr, bool trans, const float* a, int64_t lda, int64_t m, int64_t k,
+                    float alpha, float* dst);
 
 // One table per tile shape, each defined in its own source file.
 const GemmKernelTable& gemm_table_4x4__scalar();
@@ -73,6 +76,11 @@ const std::vector<const GemmKernelTable*>& gemm_kernel_tables(Isa isa);
 // The table for this product on this ISA: the tile that wastes the least work on padding
 // (M and N rounded up to whole tiles), unless a benchmark forced one by name.
 const GemmKernelTable& choose_gemm_kernel(Isa isa, int64_t M, int64_t N);
+// ceil(M/MR)*MR * ceil(N/NR)*NR: the work the tile does for an M x N product.
+double padded_area(const GemmKernelTable& t, int64_t M, int64_t N);
+// True when computing C^T (N x M) and transposing it is clearly less padded work than C
+// (never while a benchmark/test forces a tile).
+bool prefer_transposed(Isa isa, int64_t M, int64_t N, int64_t K);
 
 }  // namespace gemm_detail
 }  // namespace cnnnative

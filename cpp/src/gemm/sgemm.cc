@@ -18,7 +18,8 @@
 // machine every barrier waits for the slowest thread. The first K block applies the
 // caller's beta, later ones accumulate (beta = 1); the epilogue runs with the last.
 // When there are too few C tiles for the threads but K is long, K is split instead
-// (run_split_k).
+// (run_split_k); when the transposed product pads much less (N narrow), C^T is computed
+// and transposed into C (run_transposed).
 #include <omp.h>
 
 #include <algorithm>
@@ -69,6 +70,8 @@ class PackBuffer {
 thread_local PackBuffer tl_pack;
 // Partial C matrices of a split-K call (run_split_k), also owned by the calling thread.
 thread_local PackBuffer tl_partial;
+// C^T of a call computed transposed (run_transposed).
+thread_local PackBuffer tl_transposed;
 
 // Shortest K worth splitting across threads when there are too few C tiles to share.
 constexpr int64_t kSplitKMin = 2048;
@@ -284,6 +287,37 @@ void run_split_k(const Problem& p, int parts) {
   }
 }
 
+// Narrow products such as 256 x 196 waste an eighth of every tile on padding N
+// up to whole vectors, while their transpose (196 x 256) pads nothing.
+// When that is clearly less work, compute C^T = op(B)^T op(A)^T into scratch and
+// transpose it into C, applying beta and the epilogue on the way.
+void run_transposed(const Problem& p, bool allow_threads) {
+  const int64_t mn = checked_mul(p.M, p.N);
+  float* ct = tl_transposed.get(mn);
+  // op(B)^T is op'(B) with the transpose flag flipped, and likewise for A.
+  Problem q{!p.tb, !p.ta, p.N, p.M, p.K, p.alpha, p.B, p.ldb, p.A, p.lda, 0.f, ct, p.M, nullptr};
+  run(q, allow_threads);
+  auto row_job = [&p, ct](int64_t i) {
+    float* c = p.C + i * p.ldc;
+    for (int64_t j = 0; j < p.N; ++j) {
+      float v = ct[j * p.M + i];
+      if (p.beta != 0.f) v += p.beta * c[j];
+      if (p.ep) {
+        if (p.ep->row_bias) v += p.ep->row_bias[i];
+        if (p.ep->col_bias) v += p.ep->col_bias[j];
+        if (p.ep->has_clamp()) v = std::min(std::max(v, p.ep->clamp_min), p.ep->clamp_max);
+      }
+      c[j] = v;
+    }
+  };
+  if (allow_threads && mn >= (1 << 14)) {
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
+    for (int64_t i = 0; i < p.M; ++i) row_job(i);
+  } else {
+    for (int64_t i = 0; i < p.M; ++i) row_job(i);
+  }
+}
+
 void run(const Problem& p, bool allow_threads) {
   validate(p);
   if (p.M == 0 || p.N == 0) return;
@@ -292,6 +326,10 @@ void run(const Problem& p, bool allow_threads) {
     return;
   }
   const GemmKernelTable& t = gemm_detail::choose_gemm_kernel(active_isa(), p.M, p.N);
+  if (gemm_detail::prefer_transposed(active_isa(), p.M, p.N, p.K)) {
+    run_transposed(p, allow_threads);
+    return;
+  }
   if (allow_threads && num_threads() > 1 && p.K >= kSplitKMin &&
       ceil_div(p.M, t.mr) * ceil_div(p.N, t.nr) < 4 * num_threads()) {
     run_split_k(p, num_threads());

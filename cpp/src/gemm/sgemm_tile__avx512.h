@@ -102,7 +102,8 @@ void edge_tile(int64_t m, int64_t n, int64_t kc, const float* a, const float* b,
 template <int MR>
 void pack_a_avx512(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, float alpha,
                    float* dst) {
-  pack_a_generic<MR>(trans, a, lda, m, k, alpha, dst);
+  static_assert(MR <= 16, "pack_a__avx512 packs at most 16 rows per panel");
+  pack_a__avx512(MR, trans, a, lda, m, k, alpha, dst);
 }
 
 template <int NV>

@@ -11,11 +11,12 @@
 // Accuracy of reductions: sums are accumulated in float vector lanes over blocks of
 // at most kSumBlock elements and the block totals are added in double, so the error
 // does not grow with the span length (mean/variance over N*H*W of millions of
-// elements stays accurate). Variance is two-pass: the caller first takes the mean,
-// then dev_sums() returns sum(x - mu) and sum((x - mu)^2) about that mean. The first
-// sum corrects for the rounding of mu to float, and deviations about the mean keep the
-// variance exact-ish even when the data sit on a large offset (x ~ 1e4 + noise), where
-// the one-pass E[x^2] - E[x]^2 formula would cancel catastrophically.
+// elements stays accurate). Variance is always two-pass: first the mean, then the
+// squared deviations about it, which stay exact-ish when the data sit on a large
+// offset (x ~ 1e4 + noise) where the one-pass E[x^2] - E[x]^2 would cancel
+// catastrophically. See stats.h for how the two passes meet the memory: over a whole
+// set that fits in cache (sum, dev_sums), or per 8 KiB block (mean_m2) for large sets,
+// merging the blocks' (mean, M2) with Chan et al.'s update so memory is read once.
 #pragma once
 #include <cstdint>
 
@@ -36,6 +37,8 @@ struct Kernels {
   double (*sum)(const float* x, int64_t n);
   // {sum (x - mu), sum (x - mu)^2}
   Sums (*dev_sums)(const float* x, int64_t n, float mu);
+  // {mean, sum of (x - mean)^2} of x[0..n), n > 0, each kSumBlock block two-pass in L1
+  Sums (*mean_m2)(const float* x, int64_t n);
   // y = (x - mu) * scale + shift
   void (*scale_shift)(const float* x, float* y, int64_t n, float mu, float scale, float shift);
   // y[j] = (x[j] - mu) * rstd * w[j] + b[j]; w == nullptr means 1, b == nullptr means 0

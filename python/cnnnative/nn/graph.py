@@ -67,8 +67,10 @@ class Graph(Module):
                 self._counts[stem] += 1
                 name = f"{stem}{self._counts[stem]}"
         name = str(name)
-        if not name or "." in name:
-            raise ValueError(f"node name must be non-empty and contain no '.', got {name!r}")
+        # Dotted names ("layer1.0.conv1") are allowed: they become state_dict prefixes, so
+        # a graph can reproduce another framework's nested parameter names exactly.
+        if not name or any(not part for part in name.split(".")):
+            raise ValueError(f"node name must be non-empty without empty '.'-parts, got {name!r}")
         if name in self._names:
             raise ValueError(f"a node named {name!r} already exists in this graph")
         self._names.add(name)
@@ -108,7 +110,7 @@ class Graph(Module):
             self._names.discard(name)
             raise ValueError(f"graph node {name!r} ({type(module).__name__}) fed by {input.name!r} "
                              f"of shape {input.shape}: {e}") from None
-        self.add_module(name, module)
+        self._modules[name] = module
         return self._append("module", (i,), module, name, shape)
 
     layer = add_node

@@ -6,7 +6,7 @@ dims); inputs of another dtype or layout are converted to C-contiguous float32 f
 The exception: `running_mean` / `running_var` are updated IN PLACE, so they must already
 be C-contiguous, writeable float32 arrays of shape (C,) (else ValueError).
 
-Statistics are taken in two passes (mean, then squared deviations about it), with float
+Statistics are two-pass (mean, then squared deviations about it) over cache-sized blocks, with float
 lanes over short blocks and double across blocks, so long reductions (N*H*W values per
 channel) and data on a large offset (1e4 + noise) keep an accurate variance.
 """
