@@ -204,6 +204,19 @@ def test_gemm(rng, M, N, K, ta, tb):
     assert got.data_ptr == out.data_ptr
 
 
+@needs_gpu
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, True)])
+def test_gemm_tf32_tensor_cores(rng, ta, tb):
+    M, N, K = 37, 70, 29
+    a = f32(rng, *((K, M) if ta else (M, K)))
+    b = f32(rng, *((N, K) if tb else (K, N)))
+    ref = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b)
+    assert not cc.ops.get_allow_tf32()  # off by default
+    got = cc.ops.gemm(cc.from_numpy(a), cc.from_numpy(b), trans_a=ta, trans_b=tb, allow_tf32=True).numpy()
+    # TF32 keeps 10 mantissa bits: relative rounding 2^-11 per input, ~sqrt(K) growth.
+    np.testing.assert_allclose(got, ref, rtol=0, atol=2 * 2.0 ** -10 * np.sqrt(K) * np.abs(ref).max())
+
+
 def test_linear_and_backward(device, rng):
     x, w, b, = f32(rng, 5, 33), f32(rng, 7, 33), f32(rng, 7)
     y = call(device, "linear", x, w, b)

@@ -127,7 +127,7 @@ Tensor bias_grad(const Tensor& dy) {
 }
 
 Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, float alpha, float beta, py::object out,
-            const Tensor* col_bias) {
+            const Tensor* col_bias, bool tf32) {
   require(a, 2, DType::float32, "a");
   require(b, 2, DType::float32, "b");
   require_same_device(a, b, "a", "b");
@@ -151,8 +151,8 @@ Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, float 
   }
   const float* bias = col_bias ? col_bias->ptr<float>() : nullptr;
   py::gil_scoped_release release;
-  sgemm(trans_a, trans_b, M, N, K, alpha, a.ptr<float>(), a.shape[1], b.ptr<float>(), b.shape[1], beta,
-        c.ptr<float>(), N, bias);
+  (tf32 ? sgemm_tf32 : sgemm)(trans_a, trans_b, M, N, K, alpha, a.ptr<float>(), a.shape[1], b.ptr<float>(), b.shape[1],
+                              beta, c.ptr<float>(), N, bias);
   return c;
 }
 
@@ -171,7 +171,7 @@ void bind_conv(py::module_& m) {
   });
   m.def("bias_grad", &bias_grad, py::arg("grad_output"));
   m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"),
-        py::arg("beta"), py::arg("out").none(true), py::arg("col_bias").none(true));
+        py::arg("beta"), py::arg("out").none(true), py::arg("col_bias").none(true), py::arg("tf32") = false);
 }
 
 }  // namespace cuda

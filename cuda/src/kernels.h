@@ -32,6 +32,11 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
            const float* col_bias);
 
+// Same contract on the tensor cores with TF32 inputs (sgemm_tf32.cu; sm_80+, else ValueError).
+void sgemm_tf32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                const float* col_bias);
+
 // --- pooling (pool.cu); PoolParams validated by validate_pool_params -----------------------
 void max_pool2d_forward(const PoolParams& p, const float* x, float* y, int64_t* indices);
 // Indices outside their plane are skipped and counted in *bad (device int, zeroed first).

@@ -13,7 +13,7 @@ from ..ops._args import pair, padding4
 
 __all__ = [
     "conv2d", "conv2d_input", "conv2d_weight", "conv2d_bias", "conv_algorithms",
-    "gemm", "matmul", "linear", "linear_backward",
+    "gemm", "matmul", "linear", "linear_backward", "set_allow_tf32", "get_allow_tf32",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_backward",
     "relu", "relu_backward", "relu6", "relu6_backward", "leaky_relu", "leaky_relu_backward",
@@ -125,11 +125,27 @@ def conv2d_bias(grad_output):
 
 # --- GEMM and linear -----------------------------------------------------------------------
 
-def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, col_bias=None):
+_TF32 = {"allowed": False}
+
+
+def set_allow_tf32(allowed: bool) -> None:
+    """Let gemm/linear round inputs to TF32 and use the tensor cores (sm_80+); off by
+    default (as PyTorch's torch.backends.cuda.matmul.allow_tf32). ~1e-3 relative error."""
+    _TF32["allowed"] = bool(allowed)
+
+
+def get_allow_tf32() -> bool:
+    """Whether gemm/linear use the TF32 tensor-core path by default."""
+    return _TF32["allowed"]
+
+
+def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, col_bias=None, allow_tf32=None):
     """C = alpha * op(a) @ op(b) + beta * out (+ col_bias[None, :]); a, b 2-D. out (M, N) is
-    written in place when given (needed for beta != 0). Returns C (M, N)."""
+    written in place when given (needed for beta != 0). allow_tf32: None follows
+    set_allow_tf32 (off by default). Returns C (M, N)."""
+    tf32 = _TF32["allowed"] if allow_tf32 is None else bool(allow_tf32)
     return _c().gemm(_t(a, "a"), _t(b, "b"), bool(trans_a), bool(trans_b), float(alpha), float(beta),
-                     None if out is None else _t(out, "out"), _opt(col_bias, "col_bias"))
+                     None if out is None else _t(out, "out"), _opt(col_bias, "col_bias"), tf32)
 
 
 def matmul(a, b):
