@@ -564,8 +564,11 @@ def test_tensor_roundtrip_reshape_and_dtypes(rng):
     t = cc.from_numpy(np.arange(12, dtype=np.float32))
     v = t.reshape(3, -1)
     assert v.shape == (3, 4) and v.data_ptr == t.data_ptr
+    assert t.reshape((np.int64(6), 2)).shape == (6, 2) and t.reshape([12]).shape == (12,)
     with pytest.raises(ValueError):
         t.reshape(5, -1)
+    with pytest.raises(TypeError):
+        t.reshape(2.5, -1)
     with pytest.raises(TypeError):
         cc.from_numpy(np.zeros(3, np.complex64))
 

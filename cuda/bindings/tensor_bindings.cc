@@ -354,10 +354,15 @@ Shares memory without a copy through __cuda_array_interface__ and __dlpack__.)do
       })
       .def("numpy", &to_numpy, "Copy to a new numpy array (waits for pending kernels).")
       .def("reshape", [](const Tensor& t, py::args args) {
-        py::iterable it = args.size() == 1 && !py::isinstance<py::int_>(args[0]) ? py::iterable(args[0])
-                                                                                 : py::iterable(args);
+        // reshape(2, 3), reshape((2, 3)) and numpy integers all work.
+        py::iterable it = args.size() == 1 && py::hasattr(args[0], "__iter__") ? py::iterable(args[0])
+                                                                                : py::iterable(args);
         std::vector<int64_t> s;
-        for (auto v : it) s.push_back(py::cast<int64_t>(v));
+        for (auto v : it) {
+          PyObject* index = PyNumber_Index(v.ptr());  // ints and numpy integers, not floats
+          if (!index) throw py::error_already_set();
+          s.push_back(py::reinterpret_steal<py::object>(index).cast<int64_t>());
+        }
         return reshape(t, s);
       }, "A view with another shape and the same elements (one dimension may be -1).")
       .def("copy", &copy_of, "A new tensor with the same contents.")
