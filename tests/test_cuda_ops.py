@@ -574,6 +574,24 @@ def test_tensor_roundtrip_reshape_and_dtypes(rng):
 
 
 @needs_gpu
+def test_more_than_2_31_elements():
+    # int64 indexing: every element past 2^31 must be reached (8.6 GB per tensor).
+    n = 2 ** 31 + 3
+    if cc._cuda.mem_get_info()[0] < 3 * 4 * n:
+        pytest.skip("needs ~26 GB of free GPU memory")
+    t = cc.empty((n,))
+    cc._cuda.fill_(t, -2.0)
+    assert cc.ops.sum_of_squares(t) == 4.0 * n
+    y = cc.ops.relu(t)  # poisoned with NaN first: an unwritten element would show
+    assert cc.ops.sum_of_squares(y) == 0.0
+    del y
+    y = cc.ops.add(t, t)
+    assert cc.ops.sum_of_squares(y) == 16.0 * n
+    del t, y
+    cc.empty_cache()
+
+
+@needs_gpu
 def test_allocator_reuses_blocks():
     cc.empty_cache()
     a = cc.empty((1024, 1024))

@@ -395,6 +395,11 @@ Shares memory without a copy through __cuda_array_interface__ and __dlpack__.)do
     py::gil_scoped_release release;
     CNC_CUDA_CHECK(cudaDeviceSynchronize());
   }, "Wait for every queued kernel; raises if one failed.");
+  m.def("mem_get_info", []() {
+    size_t free_bytes = 0, total_bytes = 0;
+    CNC_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    return py::make_tuple(free_bytes, total_bytes);
+  }, "(free, total) bytes of the current device.");
   m.def("runtime_version", []() {
     int v = 0;
     cudaRuntimeGetVersion(&v);
