@@ -674,3 +674,18 @@ def test_trainer_on_gpu_matches_cpu():
     np.testing.assert_allclose(histories[0][0], histories[1][0], rtol=1e-3, atol=1e-4)
     for a, b in zip(histories[0][1], histories[1][1]):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+@needs_gpu
+def test_state_dict_roundtrip_on_gpu():
+    from cnnnative import models, nn
+    nn.init.manual_seed(1)
+    model = models.build("digits_net")
+    host = model.state_dict()
+    model.to("cuda")
+    on_gpu = model.state_dict()  # host copies of device memory
+    for k in host:
+        np.testing.assert_array_equal(on_gpu[k], host[k])
+    model.load_state_dict({k: np.zeros_like(v) for k, v in host.items()})
+    assert all(not np.any(v) for v in model.state_dict().values())
+    assert model.device == "cuda"

@@ -246,7 +246,8 @@ class Module:
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Copies of every parameter and buffer under PyTorch's keys and layouts
         (conv weight (K, C/groups, R, S), linear weight (out, in), ...)."""
-        return OrderedDict((k, np.array(v, copy=True)) for k, v in self._state_items())
+        return OrderedDict((k, v.numpy() if on_device(v) else np.array(v, copy=True))
+                           for k, v in self._state_items())
 
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy arrays into this module's parameters and buffers (shapes must match).
@@ -276,7 +277,11 @@ class Module:
                 raise TypeError(f"state_dict[{k!r}] has dtype {v.dtype}, expected a numeric array")
             arrays[k] = v
         for k, v in arrays.items():
-            np.copyto(own[k], v, casting="unsafe")
+            if on_device(own[k]):  # a model moved to the GPU: copy into its device memory
+                from .. import cuda
+                cuda._cuda.upload_into(own[k], np.ascontiguousarray(v, dtype=own[k].dtype))
+            else:
+                np.copyto(own[k], v, casting="unsafe")
         return missing, unexpected
 
     # -- printing -------------------------------------------------------------------------
