@@ -689,3 +689,48 @@ def test_state_dict_roundtrip_on_gpu():
     model.load_state_dict({k: np.zeros_like(v) for k, v in host.items()})
     assert all(not np.any(v) for v in model.state_dict().values())
     assert model.device == "cuda"
+
+
+@needs_gpu
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_concat_and_narrow(rng, axis):
+    parts = [f32(rng, 2, 3, 4), f32(rng, 2, 3, 4)]
+    parts[1] = np.concatenate([parts[1], parts[1]], axis=axis)  # a different extent on `axis`
+    got = cc.ops.concat([cc.from_numpy(p) for p in parts], axis=axis).numpy()
+    np.testing.assert_array_equal(got, np.concatenate(parts, axis=axis))
+    whole = cc.from_numpy(got)
+    n = got.shape[axis]
+    np.testing.assert_array_equal(cc.ops.narrow(whole, axis, 1, n - 2).numpy(),
+                                  np.take(got, range(1, n - 1), axis=axis))
+    with pytest.raises(ValueError, match="outside"):
+        cc.ops.narrow(whole, axis, 1, n)
+
+
+@needs_gpu
+def test_graph_with_concat_on_gpu_matches_cpu(rng):
+    from cnnnative import nn
+    x = f32(rng, 2, 2, 5, 4)
+    r = f32(rng, 2, 3, 5, 4)
+    results = []
+    for device in ("cpu", "cuda"):
+        nn.init.manual_seed(3)
+        g = nn.Graph()
+        inp = g.input((2, 5, 4))
+        a = g.add_node(nn.Conv2d(2, 3, 3, padding=1), inp, name="a")
+        b = g.add_node(nn.ReLU(), a, name="b")
+        c = g.add_node(nn.Conv2d(3, 3, 1), b, name="c")
+        f = g.concat([c, b], name="f")
+        h = g.add_node(nn.Conv2d(6, 3, 3, padding=1), f, name="h")
+        g.output(g.add(h, c, name="out"))
+        g.train()
+        g.to(device)
+        xin = cc.from_numpy(x) if device == "cuda" else x
+        y = g.forward(xin)
+        gx = g.backward(cc.from_numpy(r) if device == "cuda" else r)
+        g.to("cpu")
+        results.append((_down(y), _down(gx), [p.grad for p in g.parameters()]))
+    (y0, gx0, p0), (y1, gx1, p1) = results
+    np.testing.assert_allclose(y1, y0, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gx1, gx0, rtol=1e-4, atol=1e-4)
+    for a, b in zip(p0, p1):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)

@@ -9,6 +9,7 @@
 #include <cuda_runtime_api.h>
 #include <pybind11/numpy.h>
 
+#include <array>
 #include <cstring>
 
 #include "allocator.h"
@@ -309,6 +310,67 @@ Tensor from_pointer(uintptr_t ptr, const std::vector<int64_t>& shape, const std:
   return t;
 }
 
+// (outer, extent along axis, inner) of a shape.
+std::array<int64_t, 3> axis_view(const Tensor& t, int64_t axis) {
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i) outer *= t.shape[i];
+  for (int64_t i = axis + 1; i < t.ndim(); ++i) inner *= t.shape[i];
+  return {outer, t.shape[axis], inner};
+}
+
+int64_t normalize_axis(int64_t axis, int64_t ndim, const char* op) {
+  CN_CHECK(axis >= -ndim && axis < ndim, op, ": axis ", axis, " out of range for ", ndim, " dimensions");
+  return axis < 0 ? axis + ndim : axis;
+}
+
+// Concatenation along `axis`: one strided 2-D copy per input (rows = the outer extent).
+Tensor concat_tensors(const std::vector<Tensor>& parts, int64_t axis) {
+  CN_CHECK(!parts.empty(), "concat: no tensors");
+  const Tensor& first = parts[0];
+  axis = normalize_axis(axis, first.ndim(), "concat");
+  std::vector<int64_t> shape = first.shape;
+  shape[axis] = 0;
+  for (const Tensor& t : parts) {
+    CN_CHECK(t.dtype == first.dtype && t.device == first.device && t.ndim() == first.ndim(),
+             "concat: tensors differ in dtype, device or rank");
+    for (int64_t i = 0; i < t.ndim(); ++i)
+      CN_CHECK(i == axis || t.shape[i] == first.shape[i], "concat: shape ", t.shape_string(), " does not match ",
+               first.shape_string(), " outside axis ", axis);
+    shape[axis] = checked_add(shape[axis], t.shape[axis], "concat size");
+  }
+  DeviceGuard guard(first.device);
+  Tensor out = empty_tensor(shape, first.dtype, first.device);
+  const size_t item = dtype_size(first.dtype);
+  const auto [outer, total, inner] = axis_view(out, axis);
+  int64_t offset = 0;
+  for (const Tensor& t : parts) {
+    const int64_t width = t.shape[axis] * inner;
+    if (width > 0 && outer > 0)
+      CNC_CUDA_CHECK(cudaMemcpy2DAsync(static_cast<char*>(out.data) + offset * inner * item, total * inner * item,
+                                       t.data, width * item, width * item, outer, cudaMemcpyDeviceToDevice));
+    offset += t.shape[axis];
+  }
+  return out;
+}
+
+// A copy of [start, start + length) along `axis`.
+Tensor narrow_tensor(const Tensor& t, int64_t axis, int64_t start, int64_t length) {
+  axis = normalize_axis(axis, t.ndim(), "narrow");
+  CN_CHECK(start >= 0 && length >= 0 && start <= t.shape[axis] - length, "narrow: [", start, ", ", start, " + ",
+           length, ") is outside axis ", axis, " of shape ", t.shape_string());
+  std::vector<int64_t> shape = t.shape;
+  shape[axis] = length;
+  DeviceGuard guard(t.device);
+  Tensor out = empty_tensor(shape, t.dtype, t.device);
+  const size_t item = dtype_size(t.dtype);
+  const auto [outer, extent, inner] = axis_view(t, axis);
+  if (length > 0 && inner > 0 && outer > 0)
+    CNC_CUDA_CHECK(cudaMemcpy2DAsync(out.data, length * inner * item,
+                                     static_cast<const char*>(t.data) + start * inner * item, extent * inner * item,
+                                     length * inner * item, outer, cudaMemcpyDeviceToDevice));
+  return out;
+}
+
 std::string why_unavailable() {
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
@@ -431,6 +493,8 @@ Shares memory without a copy through __cuda_array_interface__ and __dlpack__.)do
   m.def("from_dlpack_capsule", &from_dlpack_capsule, py::arg("capsule"));
   m.def("from_pointer", &from_pointer, py::arg("ptr"), py::arg("shape"), py::arg("dtype"), py::arg("owner"),
         py::arg("stream") = py::none());
+  m.def("concat", &concat_tensors, py::arg("tensors"), py::arg("axis"));
+  m.def("narrow", &narrow_tensor, py::arg("tensor"), py::arg("axis"), py::arg("start"), py::arg("length"));
   m.def("empty_cache", []() { empty_cache(); }, "Give cached free device memory back to the driver.");
   m.def("memory_stats", []() {
     const AllocatorStats s = allocator_stats();

@@ -26,7 +26,7 @@ __all__ = [
     "instance_norm_forward", "instance_norm_backward", "instance_norm",
     "layer_norm_forward", "layer_norm_backward", "layer_norm",
     "local_response_norm", "local_response_norm_backward",
-    "sgd_step", "scale_", "sum_of_squares",
+    "sgd_step", "scale_", "sum_of_squares", "concat", "narrow",
 ]
 
 
@@ -533,3 +533,16 @@ def scale_(x, s):
 def sum_of_squares(x):
     """sum(x**2) as a Python float (accumulated in float64)."""
     return _c().sum_of_squares(_t(x, "input"))
+
+
+# --- layout ----------------------------------------------------------------------------------
+
+def concat(tensors, axis=1):
+    """Concatenate same-dtype tensors along `axis` (shapes equal elsewhere): numpy.concatenate."""
+    return _c().concat([_t(x, "tensors") for x in tensors], int(axis))
+
+
+def narrow(x, axis, start, length):
+    """A contiguous copy of x's [start, start + length) along `axis` (x[:, start:start+length]
+    for axis 1)."""
+    return _c().narrow(_t(x, "input"), int(axis), int(start), int(length))
