@@ -94,7 +94,10 @@ Tensor conv2d_input(std::array<int64_t, 4> input_size, const Tensor& w, const Te
   DeviceGuard guard(w.device);
   Tensor dx = empty_tensor({p.N, p.C, p.H, p.W}, DType::float32, w.device);
   py::gil_scoped_release release;
-  conv2d_backward_input(p, w.ptr<float>(), dy.ptr<float>(), dx.ptr<float>());
+  if (depthwise_applies(p))
+    conv2d_depthwise_backward_input(p, w.ptr<float>(), dy.ptr<float>(), dx.ptr<float>());
+  else
+    conv2d_backward_input(p, w.ptr<float>(), dy.ptr<float>(), dx.ptr<float>());
   return dx;
 }
 
@@ -108,7 +111,10 @@ Tensor conv2d_weight(const Tensor& x, std::array<int64_t, 4> weight_size, const 
   DeviceGuard guard(x.device);
   Tensor dw = empty_tensor(ws, DType::float32, x.device);
   py::gil_scoped_release release;
-  conv2d_backward_weight(p, x.ptr<float>(), dy.ptr<float>(), dw.ptr<float>());
+  if (depthwise_applies(p))
+    conv2d_depthwise_backward_weight(p, x.ptr<float>(), dy.ptr<float>(), dw.ptr<float>());
+  else
+    conv2d_backward_weight(p, x.ptr<float>(), dy.ptr<float>(), dw.ptr<float>());
   return dw;
 }
 

@@ -24,6 +24,10 @@ bool winograd_supported(const ConvParams& p);
 int64_t winograd_workspace_floats(const ConvParams& p, int m);
 void conv2d_winograd_forward(const ConvParams& p, int m, const float* x, const float* w, const float* bias, float* y,
                              float* workspace);
+// Direct depthwise gradients (groups == C > 1); every element written, no zeroing needed.
+bool depthwise_applies(const ConvParams& p);
+void conv2d_depthwise_backward_input(const ConvParams& p, const float* w, const float* dy, float* dx);
+void conv2d_depthwise_backward_weight(const ConvParams& p, const float* x, const float* dy, float* dw);
 // db[k] = sum over n, hw of dy[n, k, hw]: bias gradient and batch-norm style channel sums.
 void channel_sum(const float* dy, float* db, int64_t N, int64_t C, int64_t HW);
 

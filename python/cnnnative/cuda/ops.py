@@ -76,7 +76,7 @@ def conv_algorithms(input_size, weight_size, stride=1, padding=0, dilation=1, gr
         return {"supported": ok, "reason": reason, "backward_input": False, "workspace_bytes": 0}
     table = {
         "implicit_gemm": dict(entry(True, ""), backward_input=True),
-        "depthwise": entry(depthwise, "" if depthwise else "needs groups == C > 1"),
+        "depthwise": dict(entry(depthwise, "" if depthwise else "needs groups == C > 1"), backward_input=True),
         "winograd_f2x3": entry(winograd, why_not_winograd),
         "winograd_f4x3": entry(winograd, why_not_winograd),
     }
