@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the CUDA tests under compute-sanitizer (needs a GPU machine and a build with _cuda).
+# Run the CUDA tests under compute-sanitizer (needs a GPU machine and a build with _cuda,
+# importable: pip install . or tools/dev-build and PYTHONPATH=python).
 # Each tool checks a different class of bug: memcheck (out-of-bounds and misaligned
 # accesses, leaks), racecheck (shared-memory races), initcheck (reads of uninitialised
 # device memory), synccheck (illegal __syncthreads use). Expect it to be slow (minutes).
