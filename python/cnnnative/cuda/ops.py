@@ -12,7 +12,7 @@ import os
 from ..ops._args import pair, padding4
 
 __all__ = [
-    "conv2d", "conv2d_input", "conv2d_weight", "conv2d_bias", "conv_algorithms",
+    "conv2d", "conv2d_input", "conv2d_weight", "conv2d_bias", "conv_algorithms", "depthwise_conv2d_weight",
     "gemm", "matmul", "linear", "linear_backward", "set_allow_tf32", "get_allow_tf32",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_backward",
@@ -116,6 +116,19 @@ def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation
     dw = _c().conv2d_weight(x, _size4(weight_size, "weight_size"), g,
                             *_geometry(stride, padding, dilation, groups))
     return (dw, _c().bias_grad(g)) if with_bias else dw
+
+
+def depthwise_conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=None, *,
+                            with_bias=False):
+    """Weight gradient of a depthwise conv2d (groups == C, the default): input (N, C, H, W),
+    weight_size (K, 1, R, S) with K a multiple of C, grad_output (N, K, OH, OW). Returns
+    (K, 1, R, S), or (grad_weight, grad_bias (K,)) with with_bias. The direct kernel."""
+    x = _t(input, "input")
+    if groups is None:
+        if x.ndim != 4:
+            raise ValueError(f"input must be 4-D, got shape {x.shape}")
+        groups = x.shape[1]
+    return conv2d_weight(x, weight_size, grad_output, stride, padding, dilation, groups, with_bias=with_bias)
 
 
 def conv2d_bias(grad_output):
