@@ -206,6 +206,14 @@ def test_gemm(rng, M, N, K, ta, tb):
 
 
 @needs_gpu
+@pytest.mark.parametrize("activation,lo,hi", [("relu", 0, np.inf), ("relu6", 0, 6)])
+def test_gemm_row_bias_and_activation(rng, activation, lo, hi):
+    a, b, rb = f32(rng, 9, 13) * 3, f32(rng, 13, 7) * 3, f32(rng, 9)
+    got = cc.ops.gemm(cc.from_numpy(a), cc.from_numpy(b), row_bias=cc.from_numpy(rb), activation=activation)
+    close(got.numpy(), np.clip(a.astype(np.float64) @ b + rb[:, None], lo, hi), 13)
+
+
+@needs_gpu
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, True)])
 def test_gemm_tf32_tensor_cores(rng, ta, tb):
     M, N, K = 37, 70, 29

@@ -133,7 +133,7 @@ Tensor bias_grad(const Tensor& dy) {
 }
 
 Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, float alpha, float beta, py::object out,
-            const Tensor* col_bias, bool tf32) {
+            const Tensor* row_bias, const Tensor* col_bias, float lo, float hi, bool tf32) {
   require(a, 2, DType::float32, "a");
   require(b, 2, DType::float32, "b");
   require_same_device(a, b, "a", "b");
@@ -143,6 +143,10 @@ Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, float 
   if (col_bias) {
     require(*col_bias, 1, DType::float32, "col_bias");
     CN_CHECK(col_bias->shape[0] == N, "col_bias has ", col_bias->shape[0], " elements, expected ", N);
+  }
+  if (row_bias) {
+    require(*row_bias, 1, DType::float32, "row_bias");
+    CN_CHECK(row_bias->shape[0] == M, "row_bias has ", row_bias->shape[0], " elements, expected ", M);
   }
   DeviceGuard guard(a.device);
   Tensor c;
@@ -155,10 +159,14 @@ Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, float 
     CN_CHECK(c.shape[0] == M && c.shape[1] == N, "out has shape ", c.shape_string(), ", expected (", M, ", ", N, ")");
     require_same_device(a, c, "a", "out");
   }
-  const float* bias = col_bias ? col_bias->ptr<float>() : nullptr;
+  GemmEpilogue epilogue;
+  epilogue.row_bias = row_bias ? row_bias->ptr<float>() : nullptr;
+  epilogue.col_bias = col_bias ? col_bias->ptr<float>() : nullptr;
+  epilogue.lo = lo;
+  epilogue.hi = hi;
   py::gil_scoped_release release;
   (tf32 ? sgemm_tf32 : sgemm)(trans_a, trans_b, M, N, K, alpha, a.ptr<float>(), a.shape[1], b.ptr<float>(), b.shape[1],
-                              beta, c.ptr<float>(), N, bias);
+                              beta, c.ptr<float>(), N, epilogue);
   return c;
 }
 
@@ -177,7 +185,8 @@ void bind_conv(py::module_& m) {
   });
   m.def("bias_grad", &bias_grad, py::arg("grad_output"));
   m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"),
-        py::arg("beta"), py::arg("out").none(true), py::arg("col_bias").none(true), py::arg("tf32") = false);
+        py::arg("beta"), py::arg("out").none(true), py::arg("row_bias").none(true), py::arg("col_bias").none(true),
+        py::arg("lo"), py::arg("hi"), py::arg("tf32") = false);
 }
 
 }  // namespace cuda

@@ -31,15 +31,22 @@ void conv2d_depthwise_backward_weight(const ConvParams& p, const float* x, const
 // db[k] = sum over n, hw of dy[n, k, hw]: bias gradient and batch-norm style channel sums.
 void channel_sum(const float* dy, float* db, int64_t N, int64_t C, int64_t HW);
 
-// --- SGEMM (sgemm.cu): C = alpha * op(A) op(B) + beta * C (+ col_bias[n]), row-major ----
+// --- SGEMM (sgemm.cu), row-major ---------------------------------------------------------
+// C = clamp(alpha * op(A) op(B) + beta * C + row_bias[m] + col_bias[n], lo, hi): biases may be
+// null; (lo, hi) = (-inf, inf), (0, inf) for relu, (0, 6) for relu6.
+struct GemmEpilogue {
+  const float* row_bias = nullptr;
+  const float* col_bias = nullptr;
+  float lo = -__builtin_huge_valf(), hi = __builtin_huge_valf();
+};
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-           const float* col_bias);
+           const GemmEpilogue& epilogue);
 
 // Same contract on the tensor cores with TF32 inputs (sgemm_tf32.cu; sm_80+, else ValueError).
 void sgemm_tf32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-                const float* col_bias);
+                const GemmEpilogue& epilogue);
 
 // --- pooling (pool.cu); PoolParams validated by validate_pool_params -----------------------
 void max_pool2d_forward(const PoolParams& p, const float* x, float* y, int64_t* indices);

@@ -1,4 +1,4 @@
-// SGEMM for linear layers: C = alpha * op(A) op(B) + beta * C (+ col_bias[n]), row-major,
+// SGEMM for linear layers: C = act(alpha * op(A) op(B) + beta * C + biases), row-major,
 // through the tiled kernel of implicit_gemm.cuh with plain strided loaders. beta == 0 never
 // reads C, so C may hold anything (NaN) beforehand.
 #include "check.h"
@@ -31,12 +31,14 @@ struct StoreC {
   float* c;
   int64_t ldc;
   float alpha, beta;
-  const float* col_bias;
+  GemmEpilogue e;
   __device__ void operator()(int64_t, int64_t m, int64_t n, float v) const {
     float out = alpha * v;
     if (beta != 0.0f) out += beta * c[m * ldc + n];
-    if (col_bias) out += col_bias[n];
-    c[m * ldc + n] = out;
+    if (e.row_bias) out += e.row_bias[m];
+    if (e.col_bias) out += e.col_bias[n];
+    // Clamp without fminf/fmaxf, which would turn NaN into a bound: NaN stays NaN.
+    c[m * ldc + n] = out < e.lo ? e.lo : (out > e.hi ? e.hi : out);
   }
 };
 
@@ -44,12 +46,12 @@ struct StoreC {
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-           const float* col_bias) {
+           const GemmEpilogue& epilogue) {
   if (M == 0 || N == 0) return;
   const GemmGrid plan = plan_gemm_grid(M, N, K, 1, /*allow_split=*/false);
   MatrixA a{A, lda, trans_a};
   MatrixB b{B, ldb, trans_b};
-  StoreC store{C, ldc, alpha, beta, col_bias};
+  StoreC store{C, ldc, alpha, beta, epilogue};
   const bool vec4 = !trans_a && K % 4 == 0 && lda % 4 == 0 && reinterpret_cast<uintptr_t>(A) % 16 == 0;
   if (vec4)
     implicit_gemm_kernel<true><<<plan.grid, kGemmThreads>>>(M, N, K, plan.splits, plan.k_chunk, a, b, store);

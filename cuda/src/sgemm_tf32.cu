@@ -21,7 +21,7 @@ constexpr int kT = 32, kKStep = 8, kPadA = 12, kPadB = 36, kPadC = 36;
 __global__ void __launch_bounds__(128)
     sgemm_tf32_kernel(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                       int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-                      const float* col_bias) {
+                      GemmEpilogue epi) {
 #if __CUDA_ARCH__ >= 800
   using namespace nvcuda;
   // WMMA pointers must be 256-bit aligned: the row strides and offsets used keep them so.
@@ -61,8 +61,9 @@ __global__ void __launch_bounds__(128)
     if (m >= M || n >= N) continue;
     float out = alpha * Cs[mm][nn];
     if (beta != 0.0f) out += beta * C[m * ldc + n];
-    if (col_bias) out += col_bias[n];
-    C[m * ldc + n] = out;
+    if (epi.row_bias) out += epi.row_bias[m];
+    if (epi.col_bias) out += epi.col_bias[n];
+    C[m * ldc + n] = out < epi.lo ? epi.lo : (out > epi.hi ? epi.hi : out);  // NaN stays NaN
   }
 #endif
 }
@@ -70,7 +71,8 @@ __global__ void __launch_bounds__(128)
 }  // namespace
 
 void sgemm_tf32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* col_bias) {
+                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                const GemmEpilogue& epilogue) {
   if (M == 0 || N == 0) return;
   int device = 0, major = 0;
   CNC_CUDA_CHECK(cudaGetDevice(&device));
@@ -79,7 +81,7 @@ void sgemm_tf32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   const int64_t tiles_n = (N + kT - 1) / kT, tiles_m = (M + kT - 1) / kT;
   if (tiles_m > 65535 || tiles_n > 2147483647LL) throw std::invalid_argument("TF32 GEMM: matrix too large for one grid");
   sgemm_tf32_kernel<<<dim3(static_cast<unsigned>(tiles_n), static_cast<unsigned>(tiles_m)), 128>>>(
-      trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, col_bias);
+      trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epilogue);
   check_launch("sgemm_tf32");
 }
 

@@ -152,13 +152,23 @@ def get_allow_tf32() -> bool:
     return _TF32["allowed"]
 
 
-def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, col_bias=None, allow_tf32=None):
-    """C = alpha * op(a) @ op(b) + beta * out (+ col_bias[None, :]); a, b 2-D. out (M, N) is
-    written in place when given (needed for beta != 0). allow_tf32: None follows
-    set_allow_tf32 (off by default). Returns C (M, N)."""
+_ACTIVATIONS = {None: (-math.inf, math.inf), "relu": (0.0, math.inf), "relu6": (0.0, 6.0)}
+
+
+def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, row_bias=None, col_bias=None,
+         activation=None, allow_tf32=None):
+    """C = act(alpha * op(a) @ op(b) + beta * out + row_bias[:, None] + col_bias[None, :]); a, b
+    2-D; (M, K) / (K, N) before the transposes. out (M, N) is written in place when given
+    (needed for beta != 0; beta == 0 never reads it). activation: None, "relu" or "relu6",
+    fused into the store. allow_tf32: None follows set_allow_tf32 (off by default).
+    Returns C (M, N)."""
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
+    lo, hi = _ACTIVATIONS[activation]
     tf32 = _TF32["allowed"] if allow_tf32 is None else bool(allow_tf32)
     return _c().gemm(_t(a, "a"), _t(b, "b"), bool(trans_a), bool(trans_b), float(alpha), float(beta),
-                     None if out is None else _t(out, "out"), _opt(col_bias, "col_bias"), tf32)
+                     None if out is None else _t(out, "out"), _opt(row_bias, "row_bias"),
+                     _opt(col_bias, "col_bias"), lo, hi, tf32)
 
 
 def matmul(a, b):
