@@ -33,6 +33,14 @@ def clip_grad_norm_(parameters, max_norm: float) -> float:
     return total
 
 
+
+def _empty_like(a):
+    """Uninitialised buffer beside a parameter: numpy, or GPU memory for a cuda Tensor."""
+    if type(a).__module__ == "cnnnative._cuda":
+        from . import cuda
+        return cuda.empty(a.shape, device=a.device)
+    return np.empty_like(a)
+
 class SGD:
     """Stochastic gradient descent, PyTorch's semantics (torch.optim.SGD):
 
@@ -113,7 +121,7 @@ class SGD:
                 if g["momentum"] != 0.0:
                     buf = self.momentum_buffers.get(k)
                     if buf is None:
-                        buf = self.momentum_buffers[k] = np.empty_like(p.data)
+                        buf = self.momentum_buffers[k] = _empty_like(p.data)
                         first = True
                 ops.sgd_step(p.data, p.grad, buf, lr=g["lr"], momentum=g["momentum"],
                              dampening=g["dampening"], weight_decay=g["weight_decay"],
@@ -128,7 +136,8 @@ class SGD:
             "step_count": self.step_count,
             "param_groups": [{**{k: g[k] for k in _HYPER}, "initial_lr": g["initial_lr"],
                               "num_params": len(g["params"])} for g in self.param_groups],
-            "momentum_buffers": {k: v.copy() for k, v in self.momentum_buffers.items()},
+            "momentum_buffers": {k: (v.numpy() if type(v).__module__ == "cnnnative._cuda" else v.copy())
+                                 for k, v in self.momentum_buffers.items()},
         }
 
     def load_state_dict(self, state: dict) -> None:

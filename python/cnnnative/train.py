@@ -88,16 +88,29 @@ class Trainer:
         self.history: list[dict] = []
 
     # -- one batch ------------------------------------------------------------------------
+    def _to_model_device(self, x, y=None):
+        """Upload a host batch when the model lives on the GPU (see Module.to)."""
+        if self.model.device == "cpu":
+            return x, y
+        from . import cuda
+        x = cuda.from_numpy(np.ascontiguousarray(x, np.float32))
+        return x, (None if y is None else cuda.from_numpy(np.ascontiguousarray(y, np.int64)))
+
+    @staticmethod
+    def _host(a):
+        return a.numpy() if type(a).__module__ == "cnnnative._cuda" else a
+
     def _forward_backward(self, x, y):
         self.model.train()
         self.model.needs_input_grad = False  # nobody uses the gradient w.r.t. the images
+        x, y = self._to_model_device(x, y)
         logits = self.model.forward(x)
         loss = ops.cross_entropy(logits, y)
         grad = ops.cross_entropy_backward(logits, y)
         self.optimizer.zero_grad()
         self.model.backward(grad)
         self.model.needs_input_grad = True
-        return float(loss), logits
+        return float(loss), self._host(logits)
 
     def step(self, x, y) -> float:
         """One forward, backward and SGD update on a batch x (N, C, H, W), labels y (N,)
@@ -164,7 +177,8 @@ class Trainer:
         was = self.model.training
         self.model.eval()
         try:
-            outs = [self.model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+            outs = [self._host(self.model.forward(self._to_model_device(x[i:i + batch_size])[0]))
+                    for i in range(0, len(x), batch_size)]
         finally:
             self.model.train(was)
         return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
@@ -177,8 +191,10 @@ class Trainer:
         total, correct, n = 0.0, 0, 0
         try:
             for x, y in data.batches(batch_size):
-                logits = self.model.forward(x)
-                total += float(ops.cross_entropy(logits, y, reduction="sum"))
+                xd, yd = self._to_model_device(x, y)
+                logits = self.model.forward(xd)
+                total += float(ops.cross_entropy(logits, yd, reduction="sum"))
+                logits = self._host(logits)
                 correct += int((logits.argmax(axis=1) == y).sum())
                 n += len(y)
         finally:

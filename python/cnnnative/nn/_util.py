@@ -37,7 +37,12 @@ def non_negative(value, name: str) -> int:
 
 
 def as_input(x, layer, ndim=None) -> np.ndarray:
-    """Convert to C-contiguous float32 and check the rank, naming the layer on failure."""
+    """Convert to C-contiguous float32 and check the rank, naming the layer on failure.
+    A cnnnative.cuda.Tensor stays on the GPU (its rank is checked)."""
+    if type(x).__module__ == "cnnnative._cuda":
+        if ndim is not None and x.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
+            raise ValueError(f"{layer!r}: expected a {ndim}-D input, got shape {x.shape}")
+        return x
     try:
         a = np.ascontiguousarray(x, dtype=np.float32)
     except (TypeError, ValueError) as e:

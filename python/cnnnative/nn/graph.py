@@ -26,6 +26,26 @@ from .module import Module
 __all__ = ["Graph", "Node"]
 
 
+
+# GPU tensors (cnnnative.cuda.Tensor, see Module.to) take the same paths through the graph;
+# only the channel concatenation and its split need device-side copies.
+def _on_device(a) -> bool:
+    return type(a).__module__ == "cnnnative._cuda"
+
+
+def _concat_channels(args):
+    if _on_device(args[0]):
+        from ..cuda import ops as cuda_ops
+        return cuda_ops.concat(args, axis=1)
+    return np.concatenate(args, axis=1)
+
+
+def _channels(g, start, count):
+    if _on_device(g):
+        from ..cuda import ops as cuda_ops
+        return cuda_ops.narrow(g, 1, start, count)
+    return np.ascontiguousarray(g[:, start:start + count])
+
 class Node:
     """A symbolic tensor in a Graph: its name and per-sample shape (no batch dim)."""
 
@@ -181,8 +201,8 @@ class Graph(Module):
         values = [None] * len(self._specs)
         for i, x in zip(self._inputs, inputs):
             spec = self._specs[i]
-            x = np.ascontiguousarray(x, dtype=np.float32)
-            if x.shape[1:] != spec.shape:
+            x = x if _on_device(x) else np.ascontiguousarray(x, dtype=np.float32)
+            if tuple(x.shape[1:]) != tuple(spec.shape):
                 raise ValueError(f"graph input {spec.name!r}: expected (N,) + {spec.shape}, got {x.shape}")
             values[i] = x
         remaining = self._consumers()
@@ -203,7 +223,7 @@ class Graph(Module):
                 if self.training:
                     self._saved[i] = out
             else:  # concat
-                out = np.concatenate(args, axis=1) if len(args) > 1 else args[0]
+                out = _concat_channels(args) if len(args) > 1 else args[0]
             values[i] = out
             live += 1
             self.peak_live = max(self.peak_live, live)
@@ -238,7 +258,7 @@ class Graph(Module):
             grads[j] = g if grads[j] is None else ops.add(grads[j], g)
 
         for i, g in zip(self._outputs, grad_outputs):
-            give(i, np.ascontiguousarray(g, dtype=np.float32))
+            give(i, g if _on_device(g) else np.ascontiguousarray(g, dtype=np.float32))
         needs = self._needs_grad()
         for i in range(len(self._specs) - 1, -1, -1):
             s, g = self._specs[i], grads[i]
@@ -262,7 +282,7 @@ class Graph(Module):
                 for j in s.inputs:
                     c = self._specs[j].shape[0]
                     if needs[j]:
-                        give(j, np.ascontiguousarray(g[:, start:start + c]))
+                        give(j, _channels(g, start, c))
                     start += c
         self._saved = {}
         result = tuple(grads[i] for i in self._inputs)

@@ -17,6 +17,23 @@ import numpy as np
 __all__ = ["Parameter", "Module"]
 
 
+def on_device(a) -> bool:
+    """Is `a` a cnnnative.cuda.Tensor (GPU memory) rather than a host array?"""
+    return type(a).__module__ == "cnnnative._cuda"
+
+
+def _move(a, device: str):
+    """Host array <-> cnnnative.cuda.Tensor; float32 arrays only (counters stay on the host)."""
+    if a is None:
+        return None
+    if device == "cpu":
+        return a.numpy() if on_device(a) else a
+    if on_device(a) or not (isinstance(a, np.ndarray) and a.dtype == np.float32):
+        return a
+    from .. import cuda
+    return cuda.from_numpy(a, device=int(device.partition(":")[2] or 0))
+
+
 class Parameter:
     """A trainable float32 array (`data`) and its gradient (`grad`, None until a backward).
 
@@ -41,9 +58,9 @@ class Parameter:
         if g.shape != self.data.shape:
             raise ValueError(f"gradient of shape {g.shape} for a parameter of shape {self.data.shape}")
         if self.grad is None:
-            self.grad = np.ascontiguousarray(g, dtype=np.float32)
+            self.grad = g if on_device(g) else np.ascontiguousarray(g, dtype=np.float32)
         else:
-            self.grad = self.grad + g
+            self.grad = self.grad + g  # cnnnative.cuda.Tensor defines + on the GPU
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, requires_grad={self.requires_grad})"
@@ -166,6 +183,31 @@ class Module:
                 if b is not None:
                     yield (f"{mname}.{bname}" if mname else bname), b
 
+    # -- device ---------------------------------------------------------------------------
+    def to(self, device: str) -> "Module":
+        """Move parameters, gradients and float32 buffers to "cuda" (or "cuda:N") or back
+        to "cpu", in place; returns self. On the GPU the layers run cnnnative.cuda kernels
+        (cnnnative.ops dispatches on the input's device). RuntimeError with the reason when
+        the CUDA backend is unavailable."""
+        device = str(device)
+        if device != "cpu" and not device.startswith("cuda"):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+        if device != "cpu":
+            from .. import cuda
+            cuda._require()
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None:
+                    p.data, p.grad = _move(p.data, device), _move(p.grad, device)
+            for name, b in list(m._buffers.items()):
+                m._buffers[name] = _move(b, device)
+        return self
+
+    @property
+    def device(self) -> str:
+        """"cuda" when the parameters live on the GPU, else "cpu"."""
+        return "cuda" if any(on_device(p.data) for p in self.parameters()) else "cpu"
+
     # -- modes ----------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
         for m in self.modules():
@@ -204,7 +246,8 @@ class Module:
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Copies of every parameter and buffer under PyTorch's keys and layouts
         (conv weight (K, C/groups, R, S), linear weight (out, in), ...)."""
-        return OrderedDict((k, np.array(v, copy=True)) for k, v in self._state_items())
+        return OrderedDict((k, v.numpy() if on_device(v) else np.array(v, copy=True))
+                           for k, v in self._state_items())
 
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy arrays into this module's parameters and buffers (shapes must match).
@@ -234,7 +277,11 @@ class Module:
                 raise TypeError(f"state_dict[{k!r}] has dtype {v.dtype}, expected a numeric array")
             arrays[k] = v
         for k, v in arrays.items():
-            np.copyto(own[k], v, casting="unsafe")
+            if on_device(own[k]):  # a model moved to the GPU: copy into its device memory
+                from .. import cuda
+                cuda._cuda.upload_into(own[k], np.ascontiguousarray(v, dtype=own[k].dtype))
+            else:
+                np.copyto(own[k], v, casting="unsafe")
         return missing, unexpected
 
     # -- printing -------------------------------------------------------------------------

@@ -86,11 +86,13 @@ class _BatchNorm(Module):
         if self._cache is None:
             raise RuntimeError(f"{self!r}: backward without a training-mode forward")
         x4, mean, invstd, use_batch = self._cache
-        g4 = np.ascontiguousarray(grad_output, np.float32).reshape(x4.shape)
+        g4 = (grad_output if type(grad_output).__module__ == "cnnnative._cuda"
+              else np.ascontiguousarray(grad_output, np.float32)).reshape(x4.shape)
         gi, gw, gb = ops.batch_norm_backward(g4, x4, _data(self.weight), mean, invstd, training=use_batch)
         _accumulate_affine(self, gw, gb)
         self._cache = None
-        return gi.reshape(np.shape(grad_output))
+        return gi.reshape(grad_output.shape if type(grad_output).__module__ == "cnnnative._cuda"
+                          else np.shape(grad_output))
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

@@ -31,7 +31,8 @@ class Flatten(Module):
         return x.reshape(x.shape[0], -1) if x.shape[0] else x.reshape(0, int(np.prod(x.shape[1:])))
 
     def backward(self, grad_output):
-        return np.asarray(grad_output).reshape(self._input_shape)
+        g = grad_output if type(grad_output).__module__ == "cnnnative._cuda" else np.asarray(grad_output)
+        return g.reshape(self._input_shape)
 
 
 class Identity(Module):
