@@ -1,0 +1,155 @@
+// Convolution nodes: im2col (or the image itself for 1x1) + GEMM, tile by tile, with
+// the epilogue (bias, residual, activation) applied to each output tile right after
+// the GEMM wrote it, while it is still in cache -- no separate pass over the output.
+//
+// Per image and group: all threads unfold the image into the shared scratch
+// (Cg*R*S rows x OH*OW columns), then split the output (Kg x OH*OW) into tiles; each
+// thread runs sgemm_single_thread on its tiles. Weights are the GEMM's A (Kg x Cg*R*S,
+// exactly OIHW memory), so no re-layout is needed; BatchNorm was folded into them.
+#include <omp.h>
+
+#include <cstring>
+
+#include "cnnnative/errors.h"
+#include "cnnnative/gemm.h"
+#include "engine/kernels.h"
+
+namespace cnnnative {
+namespace engine {
+
+void configure_conv(Node& n, int threads) {
+  const ConvParams& p = n.conv;
+  const bool one_by_one = p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+                          p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+  if (p.groups > 1 && p.groups == p.C && p.groups == p.K)
+    n.method = ConvMethod::depthwise;
+  else if (one_by_one)
+    n.method = ConvMethod::gemm_1x1;
+  else
+    n.method = ConvMethod::im2col_gemm;
+  const int64_t kg = p.outputs_per_group();
+  const int64_t cols = p.output_h() * p.output_w();
+  // Tiles: about 64 output channels by 128 pixels; a small image stays one column block
+  // so its weights are streamed once.
+  n.tile_m = std::min<int64_t>(kg, 64);
+  n.tile_n = cols <= 256 ? cols : 128;
+}
+
+void configure_scratch(Node& n, int threads) {
+  n.scratch_bytes = 0;
+  if (n.kind == OpKind::conv && n.method == ConvMethod::im2col_gemm) {
+    const ConvParams& p = n.conv;
+    n.scratch_bytes = checked_numel({p.channels_per_group(), p.R, p.S, p.output_h(), p.output_w(),
+                                     int64_t(sizeof(float))}, "im2col workspace");
+  }
+}
+
+namespace {
+
+// Row `row` = (c, r, s) of the unfolded matrix: for each output pixel, the input value
+// the kernel tap (r, s) of channel c sees there (0 in the padding).
+void im2col_row(const ConvParams& p, const float* x, int64_t row, float* dst) {
+  const int64_t OH = p.output_h(), OW = p.output_w();
+  const int64_t s = row % p.S, r = (row / p.S) % p.R, c = row / (p.R * p.S);
+  const float* xc = x + c * p.H * p.W;
+  // Output columns whose input column lies inside the image: [ow_lo, ow_hi).
+  const int64_t shift = s * p.dilation_w - p.pad_left;  // iw = ow * stride + shift
+  int64_t ow_lo = shift >= 0 ? 0 : (-shift + p.stride_w - 1) / p.stride_w;
+  int64_t ow_hi = (p.W - 1 - shift) < 0 ? 0 : (p.W - 1 - shift) / p.stride_w + 1;
+  ow_lo = std::min(ow_lo, OW);
+  ow_hi = std::min(std::max(ow_hi, ow_lo), OW);
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    float* d = dst + oh * OW;
+    const int64_t ih = oh * p.stride_h - p.pad_top + r * p.dilation_h;
+    if (ih < 0 || ih >= p.H) {
+      std::memset(d, 0, sizeof(float) * OW);
+      continue;
+    }
+    const float* src = xc + ih * p.W + shift;
+    for (int64_t ow = 0; ow < ow_lo; ++ow) d[ow] = 0.f;
+    if (p.stride_w == 1) {
+      std::memcpy(d + ow_lo, src + ow_lo, sizeof(float) * (ow_hi - ow_lo));
+    } else {
+      for (int64_t ow = ow_lo; ow < ow_hi; ++ow) d[ow] = src[ow * p.stride_w];
+    }
+    for (int64_t ow = ow_hi; ow < OW; ++ow) d[ow] = 0.f;
+  }
+}
+
+template <Activation A, bool kResidual>
+void epilogue_tile(float* y, const float* res, const float* bias, int64_t rows, int64_t cols, int64_t ld) {
+  for (int64_t m = 0; m < rows; ++m) {
+    float* yr = y + m * ld;
+    const float* rr = kResidual ? res + m * ld : nullptr;
+    const float b = bias[m];
+    for (int64_t j = 0; j < cols; ++j) {
+      float v = yr[j] + b;
+      if (kResidual) v += rr[j];
+      if (A == Activation::relu) v = v > 0.f ? v : 0.f;
+      if (A == Activation::relu6) v = std::min(std::max(v, 0.f), 6.f);
+      yr[j] = v;
+    }
+  }
+}
+
+template <Activation A>
+void epilogue_tile_act(float* y, const float* res, const float* bias, int64_t rows, int64_t cols, int64_t ld) {
+  if (res)
+    epilogue_tile<A, true>(y, res, bias, rows, cols, ld);
+  else
+    epilogue_tile<A, false>(y, res, bias, rows, cols, ld);
+}
+
+void epilogue(Activation a, float* y, const float* res, const float* bias, int64_t rows, int64_t cols, int64_t ld) {
+  switch (a) {
+    case Activation::relu: epilogue_tile_act<Activation::relu>(y, res, bias, rows, cols, ld); break;
+    case Activation::relu6: epilogue_tile_act<Activation::relu6>(y, res, bias, rows, cols, ld); break;
+    default: epilogue_tile_act<Activation::none>(y, res, bias, rows, cols, ld); break;
+  }
+}
+
+}  // namespace
+
+void conv_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
+                  float* scratch, int threads) {
+  if (n.method == ConvMethod::depthwise) {
+    depthwise_forward(n, batch, x, residual, y, threads);
+    return;
+  }
+  const ConvParams& p = n.conv;
+  const int64_t G = p.groups, Cg = p.channels_per_group(), Kg = p.outputs_per_group();
+  const int64_t P = p.output_h() * p.output_w(), HW = p.H * p.W;
+  const int64_t depth = Cg * p.R * p.S;
+  const int64_t tm = n.tile_m, tn = n.tile_n;
+  const int64_t mtiles = (Kg + tm - 1) / tm, ntiles = (P + tn - 1) / tn, tiles = mtiles * ntiles;
+  const bool unfold = n.method == ConvMethod::im2col_gemm;
+  const float* w = n.weight.data();
+  const float* bias = n.bias.data();
+
+#pragma omp parallel num_threads(threads)
+  for (int64_t img = 0; img < batch; ++img) {
+    for (int64_t g = 0; g < G; ++g) {
+      const float* xg = x + (img * p.C + g * Cg) * HW;
+      const float* B = xg;  // 1x1: the image (Cg x HW) is already the GEMM's B
+      if (unfold) {
+#pragma omp for schedule(static)
+        for (int64_t row = 0; row < depth; ++row) im2col_row(p, xg, row, scratch + row * P);
+        B = scratch;  // the loop's implicit barrier makes the whole matrix visible
+      }
+      const int64_t ybase = (img * p.K + g * Kg) * P;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t t = 0; t < tiles; ++t) {
+        const int64_t m0 = (t / ntiles) * tm, n0 = (t % ntiles) * tn;
+        const int64_t rows = std::min(tm, Kg - m0), cols = std::min(tn, P - n0);
+        float* yt = y + ybase + m0 * P + n0;
+        sgemm_single_thread(false, false, rows, cols, depth, 1.f, w + (g * Kg + m0) * depth, depth, B + n0, P,
+                            0.f, yt, P);
+        epilogue(n.act, yt, residual ? residual + ybase + m0 * P + n0 : nullptr, bias + g * Kg + m0, rows, cols, P);
+      }
+      // implicit barrier: the next image may overwrite the scratch
+    }
+  }
+}
+
+}  // namespace engine
+}  // namespace cnnnative
