@@ -50,6 +50,7 @@ PoolWindow window(Pair k, Pair s, Quad pad, Pair d, bool ceil_mode, bool count_i
 }
 
 py::array_t<float> run_plan(const Plan& plan, FloatArray x, bool poison, std::optional<py::array_t<float>> out) {
+  CN_CHECK(plan.finalized(), "the plan is not finalized; call finalize(output) first");
   const auto& in = plan.buffer_shape(0);
   CN_CHECK(x.ndim() == py::ssize_t(in.size()), "input must be ", in.size(), "-D like the compiled shape, got ",
            shape_string(x));

@@ -10,12 +10,16 @@ import os as _os
 
 from . import _core
 from . import ops
+from . import inference
+from .inference import compile  # noqa: A001  (cnnnative.compile, the inference compiler)
 
 __version__ = _core.__version__
 
 __all__ = [
     "__version__",
     "info",
+    "compile",
+    "inference",
     "ops",
     "set_num_threads",
     "get_num_threads",
