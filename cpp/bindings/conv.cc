@@ -1,11 +1,14 @@
 // conv2d and its two gradients (torch.nn.functional.conv2d / torch.nn.grad signatures).
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <array>
+#include <limits>
 #include <optional>
 
 #include "arrays.h"
 #include "cnnnative/conv.h"
+#include "conv/im2col.h"
 #include "registry.h"
 
 using namespace cnnnative;
@@ -34,11 +37,18 @@ ConvParams make_params(const std::array<int64_t, 4>& input_size, const std::arra
   p.dilation_w = dilation[1];
   p.groups = groups;
   CN_CHECK(groups >= 1, "groups must be >= 1, got ", groups);
-  CN_CHECK(weight_size[1] * groups == p.C, "weight has ", weight_size[1],
+  CN_CHECK(weight_size[1] >= 1 && checked_mul(weight_size[1], groups, "weight channels * groups") == p.C, "weight has ", weight_size[1],
            " input channels per group, but input has ", p.C, " channels and groups=", groups,
            " (expected ", (groups > 0 ? p.C / groups : 0), ")");
   p.validate();
   return p;
+}
+
+// Under CNNNATIVE_DEBUG_NAN (tests) outputs start as NaN, so an element a kernel forgets
+// to write shows up instead of passing as whatever the allocator left there.
+void poison_for_debug(FloatArray& a) {
+  if (im2col::debug_nan_enabled())
+    std::fill(a.mutable_data(), a.mutable_data() + a.size(), std::numeric_limits<float>::quiet_NaN());
 }
 
 std::array<int64_t, 4> shape4(const py::array& a, const char* name) {
@@ -65,6 +75,7 @@ py::array_t<float> conv2d(FloatArray x, FloatArray w, std::optional<FloatArray> 
   const ConvParams p = make_params(shape4(x, "input"), shape4(w, "weight"), stride, padding, dilation, groups);
   check_bias(bias, p.K);
   auto y = new_float_array({p.N, p.K, p.output_h(), p.output_w()});
+  poison_for_debug(y);
   const float* b = bias ? bias->data() : nullptr;
   const float *px = x.data(), *pw = w.data();
   float* py_ = y.mutable_data();
@@ -81,6 +92,7 @@ py::array_t<float> conv2d_input(std::array<int64_t, 4> input_size, FloatArray w,
   const ConvParams p = make_params(input_size, shape4(w, "weight"), stride, padding, dilation, groups);
   check_grad_output(dy, p);
   auto dx = new_float_array({p.N, p.C, p.H, p.W});
+  poison_for_debug(dx);
   const float *pdy = dy.data(), *pw = w.data();
   float* pdx = dx.mutable_data();
   {
@@ -96,10 +108,12 @@ py::tuple conv2d_weight(FloatArray x, std::array<int64_t, 4> weight_size, FloatA
   const ConvParams p = make_params(shape4(x, "input"), weight_size, stride, padding, dilation, groups);
   check_grad_output(dy, p);
   auto dw = new_float_array({weight_size[0], weight_size[1], weight_size[2], weight_size[3]});
+  poison_for_debug(dw);
   py::object db_obj = py::none();
   float* pdb = nullptr;
   if (with_bias) {
     auto db = new_float_array({p.K});
+    poison_for_debug(db);
     pdb = db.mutable_data();
     db_obj = db;
   }

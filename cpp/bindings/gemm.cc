@@ -1,45 +1,118 @@
-// sgemm: C = alpha * op(A) @ op(B) + beta * C.
+// sgemm: C = alpha * op(A) @ op(B) + beta * C (+ epilogue), and the FMA peak probe.
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <optional>
 
 #include "arrays.h"
 #include "cnnnative/gemm.h"
+#include "cnnnative/threads.h"
 #include "registry.h"
 
 using namespace cnnnative;
 
-static py::array_t<float> gemm_binding(FloatArray a, FloatArray b, bool trans_a, bool trans_b,
-                                       float alpha, float beta,
-                                       std::optional<py::array_t<float>> out) {
+namespace {
+
+// `out` must be the exact array we write into: a float32, C-contiguous, writeable numpy
+// array of shape (M, N). Anything else would be silently converted into a copy.
+py::array_t<float> checked_out(const py::object& out, int64_t M, int64_t N) {
+  if (!py::isinstance<py::array>(out))
+    throw py::type_error(concat("out must be a numpy.ndarray, got ",
+                                std::string(py::str(py::type::of(out)))));
+  py::array arr = py::reinterpret_borrow<py::array>(out);
+  if (!arr.dtype().is(py::dtype::of<float>()))
+    throw py::type_error(concat("out must have dtype float32, got ", std::string(py::str(arr.dtype()))));
+  py::array_t<float> c = py::reinterpret_borrow<py::array_t<float>>(out);
+  require_output(c, {M, N}, "out");
+  return c;
+}
+
+// A 1-D float32 bias of `n` values, or nullopt.
+std::optional<FloatArray> checked_bias(const std::optional<FloatArray>& bias, int64_t n,
+                                       const char* name) {
+  if (!bias) return std::nullopt;
+  require_ndim(*bias, 1, name);
+  CN_CHECK(bias->shape(0) == n, name, " has shape ", shape_string(*bias), ", expected (", n, ",)");
+  return bias;
+}
+
+py::array_t<float> gemm_binding(FloatArray a, FloatArray b, bool trans_a, bool trans_b,
+                                float alpha, float beta, py::object out,
+                                std::optional<FloatArray> row_bias,
+                                std::optional<FloatArray> col_bias, float clamp_min,
+                                float clamp_max, bool single_thread) {
   require_ndim(a, 2, "a");
   require_ndim(b, 2, "b");
   const int64_t M = trans_a ? a.shape(1) : a.shape(0);
   const int64_t K = trans_a ? a.shape(0) : a.shape(1);
   const int64_t Kb = trans_b ? b.shape(1) : b.shape(0);
   const int64_t N = trans_b ? b.shape(0) : b.shape(1);
-  CN_CHECK(K == Kb, "gemm: inner dimensions differ: op(a) is ", M, "x", K, ", op(b) is ", Kb, "x", N);
+  CN_CHECK(K == Kb, "gemm: inner dimensions differ: op(a) is ", M, "x", K, " (a has shape ",
+           shape_string(a), trans_a ? ", transposed" : "", "), op(b) is ", Kb, "x", N,
+           " (b has shape ", shape_string(b), trans_b ? ", transposed" : "", ")");
+  CN_CHECK(!std::isnan(clamp_min) && !std::isnan(clamp_max) && clamp_min <= clamp_max,
+           "gemm: clamp bounds must satisfy clamp_min <= clamp_max, got (", clamp_min, ", ",
+           clamp_max, ")");
+  row_bias = checked_bias(row_bias, M, "row_bias");
+  col_bias = checked_bias(col_bias, N, "col_bias");
   py::array_t<float> c;
-  if (out) {
-    require_output(*out, {M, N}, "out");
-    c = *out;
+  if (!out.is_none()) {
+    c = checked_out(out, M, N);
   } else {
-    CN_CHECK(beta == 0.f, "gemm: beta != 0 needs out= (the C it scales)");
+    CN_CHECK(beta == 0.f, "gemm: beta=", beta, " needs out= (the C it scales)");
     c = new_float_array({M, N});
   }
+  GemmEpilogue ep;
+  ep.row_bias = row_bias ? row_bias->data() : nullptr;
+  ep.col_bias = col_bias ? col_bias->data() : nullptr;
+  ep.clamp_min = clamp_min;
+  ep.clamp_max = clamp_max;
   const float* pa = a.data();
   const float* pb = b.data();
   float* pc = c.mutable_data();
+  // Leading dimensions must be >= 1 even for empty arrays.
+  const int64_t lda = std::max<int64_t>(1, a.shape(1));
+  const int64_t ldb = std::max<int64_t>(1, b.shape(1));
+  const int64_t ldc = std::max<int64_t>(1, N);
   {
     py::gil_scoped_release release;
-    sgemm(trans_a, trans_b, M, N, K, alpha, pa, a.shape(1), pb, b.shape(1), beta, pc, N);
+    if (single_thread)
+      sgemm_ex_single_thread(trans_a, trans_b, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, ldc, ep);
+    else
+      sgemm_ex(trans_a, trans_b, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, ldc, ep);
   }
   return c;
 }
 
+}  // namespace
+
 CNNNATIVE_BINDINGS(gemm) {
   m.def("gemm", &gemm_binding, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f,
-        py::arg("out") = py::none(),
-        "C = alpha * op(a) @ op(b) + beta * out. a, b: 2-D float32 (converted if not).");
+        py::arg("out") = py::none(), py::arg("row_bias") = py::none(),
+        py::arg("col_bias") = py::none(), py::arg("clamp_min") = -INFINITY,
+        py::arg("clamp_max") = INFINITY, py::arg("single_thread") = false,
+        "C = clamp(alpha * op(a) @ op(b) + beta * out + row_bias[:, None] + col_bias[None, :]).\n"
+        "a, b: 2-D float32 (converted if not); out: float32 C-contiguous writeable (M, N).");
+  m.def("sgemm_blocking", [] {
+          const SgemmBlocking b = sgemm_blocking();
+          py::dict d;
+          d["kernel"] = b.kernel;
+          d["mr"] = b.mr;
+          d["nr"] = b.nr;
+          d["mc"] = b.mc;
+          d["kc"] = b.kc;
+          d["nc"] = b.nc;
+          return d;
+        }, "Tile (mr, nr), cache blocks (mc, kc, nc) and kernel name of the active ISA's SGEMM.");
+  m.def("_set_sgemm_poison_scratch", &set_sgemm_poison_scratch, py::arg("on"),
+        "Testing aid: fill SGEMM pack buffers with NaN before each call.");
+  m.def("measure_fma_peak",
+        [](double seconds, std::optional<int> threads) {
+          const int n = threads ? *threads : num_threads();
+          py::gil_scoped_release release;
+          return measure_fma_peak(seconds, n);
+        },
+        py::arg("seconds") = 0.2, py::arg("threads") = py::none(),
+        "Peak FP32 FMA rate in GFLOP/s on `threads` threads (default: the library's).");
 }

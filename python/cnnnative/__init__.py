@@ -15,6 +15,11 @@ from .inference import compile  # noqa: A001  (cnnnative.compile, the inference 
 
 __version__ = _core.__version__
 
+# The layer API on top of ops (Python structure only; arithmetic stays in the core).
+from . import nn, optim, data, models  # noqa: E402
+from .train import Trainer  # noqa: E402
+from .io import save, load  # noqa: E402
+
 __all__ = [
     "__version__",
     "info",
@@ -25,6 +30,13 @@ __all__ = [
     "get_num_threads",
     "set_isa",
     "get_isa",
+    "nn",
+    "optim",
+    "data",
+    "models",
+    "Trainer",
+    "save",
+    "load",
 ]
 
 

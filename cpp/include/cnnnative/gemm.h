@@ -4,8 +4,16 @@
 //
 // Row-major storage. op(A) is M x K, op(B) is K x N, C is M x N; lda/ldb/ldc are row
 // strides of the arrays as stored (so A stored K x M when trans_a). beta == 0 means C
-// is write-only: NaN in C is not propagated.
+// is write-only: NaN in C is not propagated. alpha == 0 or K == 0 means A and B are not
+// read (C = beta * C). Bad sizes/strides throw std::invalid_argument (ValueError).
+//
+// Implementation (cpp/src/gemm/): BLIS-style packed GEMM. op(A) is packed in MR-row
+// panels (alpha folded in), op(B) in NR-column panels, with MC/KC/NC cache blocking and
+// a register-tiled microkernel per ISA (14x32 AVX-512, 6x16 AVX2, 4x4 scalar), chosen
+// by active_isa() on every call. Pack buffers are thread-local and reused, so calls
+// from several threads at once are safe and the hot loops never allocate.
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 namespace cnnnative {
@@ -20,5 +28,54 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 void sgemm_single_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                          float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
                          float beta, float* C, int64_t ldc);
+
+// Work done on C while the microkernel still holds it in registers, after the multiply:
+//
+//   C[i][j] = clamp(alpha * op(A)op(B)[i][j] + beta * C[i][j] + row_bias[i] + col_bias[j],
+//                   clamp_min, clamp_max)
+//
+// Each part is optional: a null bias is skipped, and the clamp is skipped while both
+// bounds are infinite. Use it for conv (bias per output channel = per row of C when C is
+// K x OH*OW), linear (bias per output feature = per column of C when C is batch x out),
+// fused ReLU (clamp_min = 0) and ReLU6 (0, 6).
+struct GemmEpilogue {
+  const float* row_bias = nullptr;  // M values, or null
+  const float* col_bias = nullptr;  // N values, or null
+  float clamp_min = -INFINITY;
+  float clamp_max = INFINITY;
+
+  static GemmEpilogue none() { return {}; }
+  static GemmEpilogue relu() { GemmEpilogue e; e.clamp_min = 0.f; return e; }
+  static GemmEpilogue relu6() { GemmEpilogue e; e.clamp_min = 0.f; e.clamp_max = 6.f; return e; }
+  bool has_clamp() const { return std::isfinite(clamp_min) || std::isfinite(clamp_max); }
+  bool empty() const { return !row_bias && !col_bias && !has_clamp(); }
+};
+
+// sgemm / sgemm_single_thread with an epilogue (clamp_min <= clamp_max, else ValueError).
+void sgemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+              int64_t ldc, const GemmEpilogue& epilogue);
+void sgemm_ex_single_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                            float alpha, const float* A, int64_t lda, const float* B,
+                            int64_t ldb, float beta, float* C, int64_t ldc,
+                            const GemmEpilogue& epilogue);
+
+// The tile and cache blocking the active ISA's SGEMM uses (for reports and for tests
+// that pick sizes around the tile and block edges).
+struct SgemmBlocking {
+  const char* kernel;  // e.g. "14x32__avx512"
+  int mr, nr;          // register tile
+  int64_t mc, kc, nc;  // cache blocks
+};
+SgemmBlocking sgemm_blocking();
+
+// Debugging aid for tests: when on, the pack buffers are filled with NaN before each
+// call, so a kernel that read scratch it had not written would produce NaN. Off by default.
+void set_sgemm_poison_scratch(bool on);
+
+// Peak FP32 FMA throughput of this machine in GFLOP/s, measured by running independent
+// FMA chains in registers for about `seconds` on `threads` threads (the best ISA the CPU
+// supports). The yardstick that GEMM and conv benchmarks report "% of peak" against.
+double measure_fma_peak(double seconds, int threads);
 
 }  // namespace cnnnative

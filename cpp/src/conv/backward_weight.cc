@@ -1,11 +1,102 @@
-// PLACEHOLDER until the im2col weight gradient lands.
-#include <stdexcept>
+// Weight (and bias) gradient of conv2d by im2col + GEMM:
+//   dw_g[Kg, Cg*R*S] = sum over images n of dy[n, g][Kg, P] * cols(x[n, g])^T
+// accumulated band by band. When units run in parallel each thread sums into its own
+// copy of dw (so threads never write the same element) and the copies are added at the
+// end; when those copies would be too large, units run in order with threaded kernels and
+// accumulate into dw directly. The bias gradient is dy summed over N, OH, OW.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
 
 #include "cnnnative/conv.h"
+#include "cnnnative/errors.h"
+#include "cnnnative/gemm.h"
+#include "cnnnative/threads.h"
+#include "conv/im2col.h"
+#include "conv/im2col_units.h"
 
 namespace cnnnative {
-void conv2d_backward_weight(const ConvParams& p, const float*, const float*, float*, float*) {
-  p.validate();
-  throw std::runtime_error("conv2d_backward_weight: not built yet");
+namespace {
+
+// Per-thread copies of dw above this many floats (256 MiB in all) are not worth it.
+constexpr int64_t kMaxPartialFloats = int64_t(1) << 26;
+
+void bias_gradient(const ConvParams& p, const float* dy, float* db) {
+  const int64_t P = p.output_h() * p.output_w();
+#pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
+  for (int64_t k = 0; k < p.K; ++k) {
+    double sum = 0.0;  // float64: the sum runs over N*OH*OW terms
+    for (int64_t n = 0; n < p.N; ++n) {
+      const float* row = dy + (n * p.K + k) * P;
+      float part = 0.f;
+      for (int64_t i = 0; i < P; ++i) part += row[i];
+      sum += part;
+    }
+    db[k] = static_cast<float>(sum);
+  }
 }
+
+void weight_gradient(const ConvParams& p, const float* x, const float* dy, float* dw) {
+  using namespace im2col;
+  Plan plan = make_plan(p, Pass::backward_weight, num_threads());
+  const int64_t dw_numel = p.weight_numel();
+  if (plan.parallel_units && checked_mul(dw_numel, plan.threads) > kMaxPartialFloats)
+    plan.parallel_units = false;
+
+  std::vector<float> scratch, partials;
+  allocate_scratch(scratch, plan.workspace_floats * plan.workspace_slots());
+  if (plan.parallel_units) partials.assign(size_t(dw_numel * plan.threads), 0.f);
+  std::fill(dw, dw + dw_numel, 0.f);
+
+  const int64_t HW = p.H * p.W;
+  run_units(plan, [&](const Unit& u, int slot, bool threaded) {
+    const float* xg = x + (u.n * p.C + u.g * plan.Cg) * HW;
+    const int64_t p0 = u.oh0 * plan.OW, len = (u.oh1 - u.oh0) * plan.OW;
+    const float* cols;
+    int64_t ldb;
+    if (plan.pointwise) {
+      cols = xg + p0;
+      ldb = HW;
+    } else {
+      float* ws = scratch.data() + slot * plan.workspace_floats;
+      im2col_band(p, xg, u.oh0, u.oh1, ws, threaded);
+      cols = ws;
+      ldb = len;
+    }
+    const float* dyg = dy + (u.n * p.K + u.g * plan.Kg) * plan.P + p0;
+    float* acc = (plan.parallel_units ? partials.data() + slot * dw_numel : dw) +
+                 u.g * plan.Kg * plan.CRS;
+    if (threaded)
+      sgemm(false, true, plan.Kg, plan.CRS, len, 1.f, dyg, plan.P, cols, ldb, 1.f, acc, plan.CRS);
+    else
+      sgemm_single_thread(false, true, plan.Kg, plan.CRS, len, 1.f, dyg, plan.P, cols, ldb, 1.f,
+                          acc, plan.CRS);
+  });
+
+  if (plan.parallel_units) {
+    const int slots = plan.threads;
+#pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
+    for (int64_t i = 0; i < dw_numel; ++i) {
+      float s = 0.f;
+      for (int t = 0; t < slots; ++t) s += partials[size_t(t * dw_numel + i)];
+      dw[i] = s;
+    }
+  }
+}
+
+}  // namespace
+
+void conv2d_backward_weight(const ConvParams& p, const float* x, const float* dy, float* dw,
+                            float* db) {
+  p.validate();
+  if (p.N == 0) {  // no images: both gradients are zero
+    std::fill(dw, dw + p.weight_numel(), 0.f);
+    if (db) std::fill(db, db + p.K, 0.f);
+    return;
+  }
+  weight_gradient(p, x, dy, dw);
+  if (db) bias_gradient(p, dy, db);
+}
+
 }  // namespace cnnnative

@@ -1,39 +1,296 @@
-// PLACEHOLDER driver: plain loops, to be replaced by the packed, blocked GEMM.
+// The packed, blocked SGEMM driver (BLIS loop order), shared by every ISA.
+//
+//   for jc over N in NC blocks:
+//     for pc over K in KC blocks:
+//       pack op(B)[pc:pc+KC, jc:jc+NC] into NR-column panels   (all threads, shared buffer)
+//       barrier
+//       for ic over this thread's rows in MC blocks:
+//         pack alpha*op(A)[ic:ic+MC, pc:pc+KC] into MR-row panels (per thread)
+//         for jr over this thread's NR panels:       B panel stays in L1 ...
+//           for ir over the MC block in MR steps:    ... while A panels stream from L2
+//             microkernel: C tile (+)= A panel * B panel
+//       barrier (the B buffer is refilled next)
+//
+// Threads split each packed B block into a tm x tn grid of (rows, panels): splitting rows
+// shares B and packs A once; splitting columns keeps both threads busy when M is small
+// (conv's 64 x 3136). choose_grid weighs both. The first K block applies the caller's
+// beta, later ones accumulate (beta = 1); the epilogue runs with the last K block.
 #include <omp.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <new>
+
+#include "cnnnative/errors.h"
 #include "cnnnative/gemm.h"
+#include "cnnnative/isa.h"
 #include "cnnnative/threads.h"
+#include "gemm/gemm_kernels.h"
 
 namespace cnnnative {
+namespace {
 
-static void gemm_rows(bool ta, bool tb, int64_t m0, int64_t m1, int64_t N, int64_t K, float alpha,
-                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                      int64_t ldc) {
-  for (int64_t i = m0; i < m1; ++i) {
-    float* c = C + i * ldc;
-    for (int64_t j = 0; j < N; ++j) c[j] = beta == 0.f ? 0.f : beta * c[j];
-    for (int64_t k = 0; k < K; ++k) {
-      const float a = alpha * (ta ? A[k * lda + i] : A[i * lda + k]);
-      if (tb) {
-        for (int64_t j = 0; j < N; ++j) c[j] += a * B[j * ldb + k];
-      } else {
-        const float* b = B + k * ldb;
-        for (int64_t j = 0; j < N; ++j) c[j] += a * b[j];
+using gemm_detail::GemmKernelTable;
+using gemm_detail::TileEpilogue;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// A 64-byte aligned float buffer that only grows. One per thread (thread_local), so
+// concurrent calls from different Python threads never share scratch.
+class PackBuffer {
+ public:
+  ~PackBuffer() { std::free(data_); }
+  float* get(int64_t floats) {
+    if (floats > capacity_) {
+      std::free(data_);
+      data_ = nullptr;
+      capacity_ = 0;
+      const size_t bytes = static_cast<size_t>(ceil_div(floats * 4, 64) * 64);
+      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!data_) throw std::bad_alloc();
+      capacity_ = floats;
+    }
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  int64_t capacity_ = 0;
+};
+
+// Holds the B block and every thread's A block of one call. Allocated by the calling
+// thread before the team starts, so nothing inside the parallel region can throw.
+thread_local PackBuffer tl_pack;
+
+std::atomic<bool>& poison_scratch() {
+  static std::atomic<bool> on{false};
+  return on;
+}
+
+struct Problem {
+  bool ta, tb;
+  int64_t M, N, K;
+  float alpha;
+  const float* A;
+  int64_t lda;
+  const float* B;
+  int64_t ldb;
+  float beta;
+  float* C;
+  int64_t ldc;
+  const GemmEpilogue* ep;  // null: none
+};
+
+// [begin, end) of part `i` when `n` items are split as evenly as possible into `parts`.
+inline int64_t split_begin(int64_t n, int64_t parts, int64_t i) { return n * i / parts; }
+
+struct Grid {
+  int tm, tn;  // thread grid: tm row groups x tn column groups
+};
+
+// Choose the thread grid minimising the slowest thread's time, modelled as its padded
+// tile work plus the cost of packing its A rows (about as costly per element as 50 flops;
+// a thread in a column group packs the A rows of its whole row group).
+Grid choose_grid(const Problem& p, const GemmKernelTable& t, int threads) {
+  Grid best{threads, 1};
+  double best_cost = -1;
+  const int64_t tiles_m = ceil_div(p.M, t.mr), panels_n = ceil_div(p.N, t.nr);
+  for (int tm = threads; tm >= 1; --tm) {
+    if (threads % tm) continue;
+    const int tn = threads / tm;
+    const double rows = static_cast<double>(ceil_div(tiles_m, tm) * t.mr);
+    const double cols = static_cast<double>(ceil_div(panels_n, tn) * t.nr);
+    const double cost = rows * (2.0 * cols + 50.0);
+    if (best_cost < 0 || cost < best_cost) best = {tm, tn}, best_cost = cost;
+  }
+  return best;
+}
+
+// Runs thread `tid` of `threads` (grid g) over the whole problem. `parallel` says whether
+// it runs inside an OpenMP team (and so must meet the others at barriers).
+void run_thread(const Problem& p, const GemmKernelTable& t, Grid g, int tid, int threads,
+                bool parallel, float* bpack, float* apack) {
+  const int ti = tid / g.tn, tj = tid % g.tn;
+  const int64_t tiles_m = ceil_div(p.M, t.mr);
+  const int64_t row0 = std::min(p.M, split_begin(tiles_m, g.tm, ti) * t.mr);
+  const int64_t row1 = std::min(p.M, split_begin(tiles_m, g.tm, ti + 1) * t.mr);
+  auto barrier = [parallel] {
+    if (parallel) {
+#pragma omp barrier
+    }
+  };
+
+  for (int64_t jc = 0; jc < p.N; jc += t.nc) {
+    const int64_t nb = std::min(t.nc, p.N - jc);
+    const int64_t panels = ceil_div(nb, t.nr);
+    for (int64_t pc = 0; pc < p.K; pc += t.kc) {
+      const int64_t kb = std::min(t.kc, p.K - pc);
+      // Every thread packs an equal share of the B block's panels.
+      const int64_t bq0 = split_begin(panels, threads, tid), bq1 = split_begin(panels, threads, tid + 1);
+      if (bq0 < bq1) {
+        const int64_t j0 = jc + bq0 * t.nr;
+        const float* bsrc = p.tb ? p.B + j0 * p.ldb + pc : p.B + pc * p.ldb + j0;
+        t.pack_b(p.tb, bsrc, p.ldb, kb, std::min(nb - bq0 * t.nr, (bq1 - bq0) * t.nr),
+                 bpack + bq0 * t.nr * kb);
       }
+      barrier();
+
+      const float beta = pc == 0 ? p.beta : 1.f;
+      const bool last_k = pc + kb == p.K;
+      const int64_t q0 = split_begin(panels, g.tn, tj), q1 = split_begin(panels, g.tn, tj + 1);
+      for (int64_t ic = row0; ic < row1 && q0 < q1; ic += t.mc) {
+        const int64_t mb = std::min(t.mc, row1 - ic);
+        const float* asrc = p.ta ? p.A + pc * p.lda + ic : p.A + ic * p.lda + pc;
+        t.pack_a(p.ta, asrc, p.lda, mb, kb, p.alpha, apack);
+        for (int64_t q = q0; q < q1; ++q) {
+          const int64_t col = jc + q * t.nr;
+          const int64_t ncols = std::min<int64_t>(t.nr, p.N - col);
+          const float* bpanel = bpack + q * t.nr * kb;
+          for (int64_t ir = 0; ir < mb; ir += t.mr) {
+            const int64_t row = ic + ir;
+            const int64_t mrows = std::min<int64_t>(t.mr, row1 - row);
+            const float* apanel = apack + ir * kb;
+            float* c = p.C + row * p.ldc + col;
+            TileEpilogue tile_ep;
+            const TileEpilogue* ep = nullptr;
+            if (last_k && p.ep) {
+              tile_ep.row_bias = p.ep->row_bias ? p.ep->row_bias + row : nullptr;
+              tile_ep.col_bias = p.ep->col_bias ? p.ep->col_bias + col : nullptr;
+              tile_ep.clamp = p.ep->has_clamp();
+              tile_ep.lo = p.ep->clamp_min;
+              tile_ep.hi = p.ep->clamp_max;
+              ep = &tile_ep;
+            }
+            if (mrows == t.mr && ncols == t.nr)
+              t.full(kb, apanel, bpanel, c, p.ldc, beta, ep);
+            else
+              t.edge(mrows, ncols, kb, apanel, bpanel, c, p.ldc, beta, ep);
+          }
+        }
+      }
+      barrier();
     }
   }
+}
+
+// C = beta * C (+ epilogue) when there is nothing to multiply (K == 0 or alpha == 0).
+void scale_only(const Problem& p, bool parallel) {
+  auto row_job = [&p](int64_t i) {
+    float* c = p.C + i * p.ldc;
+    for (int64_t j = 0; j < p.N; ++j) {
+      float v = p.beta == 0.f ? 0.f : p.beta * c[j];
+      if (p.ep) {
+        if (p.ep->row_bias) v += p.ep->row_bias[i];
+        if (p.ep->col_bias) v += p.ep->col_bias[j];
+        if (p.ep->has_clamp()) v = std::min(std::max(v, p.ep->clamp_min), p.ep->clamp_max);
+      }
+      c[j] = v;
+    }
+  };
+  if (parallel) {
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
+    for (int64_t i = 0; i < p.M; ++i) row_job(i);
+  } else {
+    for (int64_t i = 0; i < p.M; ++i) row_job(i);
+  }
+}
+
+void validate(const Problem& p) {
+  CN_CHECK(p.M >= 0 && p.N >= 0 && p.K >= 0, "sgemm: sizes must be >= 0, got M=", p.M, " N=", p.N,
+           " K=", p.K);
+  const int64_t a_cols = p.ta ? p.M : p.K, b_cols = p.tb ? p.K : p.N;
+  CN_CHECK(p.lda >= std::max<int64_t>(1, a_cols), "sgemm: lda=", p.lda, " must be >= ", a_cols,
+           " (columns of A as stored)");
+  CN_CHECK(p.ldb >= std::max<int64_t>(1, b_cols), "sgemm: ldb=", p.ldb, " must be >= ", b_cols,
+           " (columns of B as stored)");
+  CN_CHECK(p.ldc >= std::max<int64_t>(1, p.N), "sgemm: ldc=", p.ldc, " must be >= N=", p.N);
+  // Every address the kernels form must fit in int64.
+  checked_numel({p.ta ? p.K : p.M, p.lda}, "sgemm: A extent");
+  checked_numel({p.tb ? p.N : p.K, p.ldb}, "sgemm: B extent");
+  checked_numel({p.M, p.ldc}, "sgemm: C extent");
+  if (p.ep) {
+    CN_CHECK(!(p.ep->clamp_min > p.ep->clamp_max), "sgemm: clamp_min=", p.ep->clamp_min,
+             " is greater than clamp_max=", p.ep->clamp_max);
+  }
+}
+
+void run(const Problem& p, bool allow_threads) {
+  validate(p);
+  if (p.M == 0 || p.N == 0) return;
+  if (p.K == 0 || p.alpha == 0.f) {
+    scale_only(p, allow_threads && p.M * p.N >= (1 << 16));
+    return;
+  }
+  const GemmKernelTable& t = gemm_detail::gemm_kernel_table(active_isa());
+
+  // Small products are not worth waking a thread team for.
+  int threads = 1;
+  if (allow_threads) {
+    const double flops = 2.0 * static_cast<double>(p.M) * static_cast<double>(p.N) * static_cast<double>(p.K);
+    if (flops >= 2.0 * 48 * 48 * 48) threads = num_threads();
+    const int64_t tiles = ceil_div(p.M, t.mr) * ceil_div(p.N, t.nr);
+    threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, tiles)));
+  }
+  const Grid g = choose_grid(p, t, threads);
+  // Scratch: the shared B block, then one A block per thread (each 64-byte aligned).
+  const int64_t kb = std::min(t.kc, p.K);
+  const int64_t b_floats = ceil_div(kb * ceil_div(std::min(t.nc, p.N), t.nr) * t.nr, 16) * 16;
+  const int64_t a_rows = std::min(t.mc, ceil_div(ceil_div(p.M, t.mr), g.tm) * t.mr);
+  const int64_t a_floats = ceil_div(kb * a_rows, 16) * 16;
+  float* scratch = tl_pack.get(b_floats + threads * a_floats);
+  if (poison_scratch().load(std::memory_order_relaxed))
+    std::fill(scratch, scratch + b_floats + threads * a_floats, std::nanf(""));
+  if (threads == 1) {
+    run_thread(p, t, g, 0, 1, false, scratch, scratch + b_floats);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    if (omp_get_num_threads() == threads) {
+      const int tid = omp_get_thread_num();
+      run_thread(p, t, g, tid, threads, true, scratch, scratch + b_floats + tid * a_floats);
+    } else {
+      // Fewer threads than asked for (e.g. nested in another region): run on one.
+#pragma omp single
+      run_thread(p, t, Grid{1, 1}, 0, 1, false, scratch, scratch + b_floats);
+    }
+  }
+}
+
+}  // namespace
+
+void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  run(Problem{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nullptr}, true);
 }
 
 void sgemm_single_thread(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                          const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                          float* C, int64_t ldc) {
-  gemm_rows(ta, tb, 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  run(Problem{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nullptr}, false);
 }
 
-void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
-  for (int64_t i = 0; i < M; ++i) gemm_rows(ta, tb, i, i + 1, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+void sgemm_ex(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+              const GemmEpilogue& ep) {
+  run(Problem{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep.empty() ? nullptr : &ep},
+      true);
 }
+
+void sgemm_ex_single_thread(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                            const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                            float* C, int64_t ldc, const GemmEpilogue& ep) {
+  run(Problem{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep.empty() ? nullptr : &ep},
+      false);
+}
+
+SgemmBlocking sgemm_blocking() {
+  const GemmKernelTable& t = gemm_detail::gemm_kernel_table(active_isa());
+  return SgemmBlocking{t.name, t.mr, t.nr, t.mc, t.kc, t.nc};
+}
+
+void set_sgemm_poison_scratch(bool on) { poison_scratch().store(on); }
 
 }  // namespace cnnnative

@@ -1,2 +1,168 @@
-"""activation operations (filled in by their area)."""
-__all__: list[str] = []
+"""Activations, elementwise add, softmax / log-softmax and dropout.
+
+Every function takes numpy arrays of any shape (converted to C-contiguous float32 first)
+and returns a new float32 array of the same shape; none modifies its input. Backward
+functions sit beside their forward and take what the forward returned (its output), except
+leaky_relu_backward, which takes the forward's input (as torch.nn.functional).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+
+import numpy as np
+
+from .. import _core
+
+__all__ = [
+    "relu", "relu_backward", "relu6", "relu6_backward", "leaky_relu", "leaky_relu_backward",
+    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward",
+    "log_softmax", "log_softmax_backward", "add", "add_relu", "dropout", "dropout_backward",
+    "set_dropout_seed",
+]
+
+
+def relu(x) -> np.ndarray:
+    """max(x, 0) elementwise (NaN stays NaN). x: any shape -> same shape."""
+    return _core.relu(x)
+
+
+def relu_backward(grad_output, output) -> np.ndarray:
+    """grad_output where relu's output > 0, else 0. Both the same shape."""
+    return _core.relu_backward(grad_output, output)
+
+
+def relu6(x) -> np.ndarray:
+    """min(max(x, 0), 6) elementwise. x: any shape -> same shape."""
+    return _core.relu6(x)
+
+
+def relu6_backward(grad_output, output) -> np.ndarray:
+    """grad_output where 0 < relu6's output < 6, else 0. Both the same shape."""
+    return _core.relu6_backward(grad_output, output)
+
+
+def leaky_relu(x, negative_slope: float = 0.01) -> np.ndarray:
+    """x where x > 0, else x * negative_slope. x: any shape -> same shape."""
+    return _core.leaky_relu(x, float(negative_slope))
+
+
+def leaky_relu_backward(grad_output, input, negative_slope: float = 0.01) -> np.ndarray:
+    """grad_output where the forward's input > 0, else grad_output * negative_slope."""
+    return _core.leaky_relu_backward(grad_output, input, float(negative_slope))
+
+
+def sigmoid(x) -> np.ndarray:
+    """1 / (1 + exp(-x)) elementwise (no overflow for any x). Any shape -> same shape."""
+    return _core.sigmoid(x)
+
+
+def sigmoid_backward(grad_output, output) -> np.ndarray:
+    """grad_output * output * (1 - output), from sigmoid's output."""
+    return _core.sigmoid_backward(grad_output, output)
+
+
+def tanh(x) -> np.ndarray:
+    """tanh(x) elementwise. Any shape -> same shape."""
+    return _core.tanh(x)
+
+
+def tanh_backward(grad_output, output) -> np.ndarray:
+    """grad_output * (1 - output**2), from tanh's output."""
+    return _core.tanh_backward(grad_output, output)
+
+
+def softmax(x, dim: int = -1) -> np.ndarray:
+    """exp(x) / sum(exp(x)) along `dim` (any dim, negative counts from the end).
+
+    Stable for any magnitude (the maximum along `dim` is subtracted first). x: any shape ->
+    same shape. A dim outside [-ndim, ndim) is a ValueError.
+    """
+    return _core.softmax(x, int(dim))
+
+
+def softmax_backward(grad_output, output, dim: int = -1) -> np.ndarray:
+    """output * (grad_output - sum(grad_output * output, dim)), from softmax's output."""
+    return _core.softmax_backward(grad_output, output, int(dim))
+
+
+def log_softmax(x, dim: int = -1) -> np.ndarray:
+    """x - max - log(sum(exp(x - max))) along `dim`. Any shape -> same shape."""
+    return _core.log_softmax(x, int(dim))
+
+
+def log_softmax_backward(grad_output, output, dim: int = -1) -> np.ndarray:
+    """grad_output - exp(output) * sum(grad_output, dim), from log_softmax's output."""
+    return _core.log_softmax_backward(grad_output, output, int(dim))
+
+
+def add(a, b) -> np.ndarray:
+    """a + b elementwise; a and b must have the same shape (no broadcasting)."""
+    return _core.add(a, b)
+
+
+def add_relu(a, b) -> np.ndarray:
+    """relu(a + b) in one pass (the residual-block join). Same shapes, no broadcasting.
+    Its gradient is relu_backward(grad_output, output) for both a and b."""
+    return _core.add_relu(a, b)
+
+
+# --- dropout -------------------------------------------------------------------------------
+# Unseeded calls draw seeds from a process-level stream: (process seed, call counter) mixed
+# into 64 bits. The process seed comes from the OS unless set_dropout_seed() fixes it.
+_seed_lock = threading.Lock()
+_process_seed = int.from_bytes(os.urandom(8), "little")
+_calls = itertools.count()
+
+
+def set_dropout_seed(seed: int) -> None:
+    """Fix the process-level seed that dropout(seed=None) draws from, and restart its
+    stream, so a whole run's masks are reproducible."""
+    global _process_seed, _calls
+    with _seed_lock:
+        _process_seed = int(seed) & (2**64 - 1)
+        _calls = itertools.count()
+
+
+def _next_seed() -> int:
+    with _seed_lock:
+        n = next(_calls)
+        base = _process_seed
+    # splitmix64 of (base + n * golden ratio): distinct, well-spread seeds per call.
+    z = (base + (n + 1) * 0x9E3779B97F4A7C15) & (2**64 - 1)
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & (2**64 - 1)
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & (2**64 - 1)
+    return z ^ (z >> 31)
+
+
+def _check_p(p) -> float:
+    p = float(p)
+    if not (0.0 <= p < 1.0):
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    return p
+
+
+def dropout(input, p: float = 0.5, training: bool = True, *, seed=None, return_mask: bool = False):
+    """Inverted dropout: each element is zeroed with probability p, the kept ones are
+    scaled by 1.0f / float32(1 - p) (as PyTorch), so the expectation is unchanged.
+
+    input: any shape. p in [0, 1) (else ValueError). seed: an int gives the same mask
+    every time (the mask depends only on seed and element position, not on threads or ISA);
+    None draws the next seed of the process-level stream (see set_dropout_seed).
+    When p == 0 or training is False the input (as float32) is returned unchanged.
+    Returns out, or (out, mask) with return_mask: mask uint8 (1 = kept), input's shape.
+    """
+    p = _check_p(p)
+    if p == 0.0 or not training:
+        x = np.asarray(input, dtype=np.float32)
+        return (x, np.ones(x.shape, dtype=np.uint8)) if return_mask else x
+    s = _next_seed() if seed is None else int(seed) & (2**64 - 1)
+    out, mask = _core.dropout(input, p, s)
+    return (out, mask) if return_mask else out
+
+
+def dropout_backward(grad_output, mask, p: float) -> np.ndarray:
+    """grad_output * mask * (1.0f / float32(1 - p)). grad_output and mask (from
+    dropout(..., return_mask=True)) have the same shape."""
+    return _core.dropout_backward(grad_output, mask, _check_p(p))

@@ -9,6 +9,15 @@ from ._args import pair, padding4
 __all__ = ["conv2d", "conv2d_input", "conv2d_weight", "conv2d_bias", "conv_algorithms"]
 
 
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+
+
+def _int64(value, name):
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise OverflowError(f"{name} value {value} does not fit in int64")
+    return value
+
+
 def _size4(value, name):
     try:
         items = tuple(int(v) for v in value)
@@ -16,7 +25,29 @@ def _size4(value, name):
         raise ValueError(f"{name} must be a 4-tuple (N, C, H, W), got {value!r}") from None
     if len(items) != 4:
         raise ValueError(f"{name} must be a 4-tuple, got {value!r}")
-    return items
+    return tuple(_int64(v, name) for v in items)
+
+
+def _real(a, name):
+    """Arrays go to the core as float32; refuse dtypes that cannot convert without loss of
+    meaning (complex, strings, objects, datetimes) with a TypeError naming the argument."""
+    if a is None:
+        return None
+    kind = getattr(getattr(a, "dtype", None), "kind", None)
+    if kind is None:
+        a = np.asarray(a)
+        kind = a.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array (float32 preferred), got dtype {a.dtype}")
+    return a
+
+
+def _geometry(stride, padding, dilation, groups):
+    """(stride pair, (top, bottom, left, right), dilation pair, groups), range-checked."""
+    s = tuple(_int64(v, "stride") for v in pair(stride, "stride"))
+    p = tuple(_int64(v, "padding") for v in padding4(padding))
+    d = tuple(_int64(v, "dilation") for v in pair(dilation, "dilation"))
+    return s, p, d, _int64(int(groups), "groups")
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto"):
@@ -28,8 +59,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     exist or cannot run this shape is a ValueError saying why.
     Returns (N, K, OH, OW) with OH = (H + top + bottom - dilation_h*(R-1) - 1)//stride_h + 1.
     """
-    return _core.conv2d(input, weight, bias, pair(stride, "stride"), padding4(padding),
-                        pair(dilation, "dilation"), int(groups), str(algo))
+    input, weight, bias = _real(input, "input"), _real(weight, "weight"), _real(bias, "bias")
+    return _core.conv2d(input, weight, bias, *_geometry(stride, padding, dilation, groups), str(algo))
 
 
 def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
@@ -39,35 +70,37 @@ def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
     input_size (N, C, H, W); weight (K, C/groups, R, S); grad_output (N, K, OH, OW).
     Returns (N, C, H, W).
     """
+    weight, grad_output = _real(weight, "weight"), _real(grad_output, "grad_output")
     return _core.conv2d_input(_size4(input_size, "input_size"), weight, grad_output,
-                              pair(stride, "stride"), padding4(padding), pair(dilation, "dilation"),
-                              int(groups), str(algo))
+                              *_geometry(stride, padding, dilation, groups), str(algo))
 
 
-def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
+                  with_bias=False):
     """Gradient of conv2d with respect to its weight (torch.nn.grad.conv2d_weight).
 
     input (N, C, H, W); weight_size (K, C/groups, R, S); grad_output (N, K, OH, OW).
-    Returns (K, C/groups, R, S).
+    Returns (K, C/groups, R, S); with with_bias=True returns (grad_weight, grad_bias (K,))
+    from the same pass. An empty batch gives zeros.
     """
-    dw, _ = _core.conv2d_weight(input, _size4(weight_size, "weight_size"), grad_output,
-                                pair(stride, "stride"), padding4(padding), pair(dilation, "dilation"),
-                                int(groups), False)
-    return dw
+    input, grad_output = _real(input, "input"), _real(grad_output, "grad_output")
+    dw, db = _core.conv2d_weight(input, _size4(weight_size, "weight_size"), grad_output,
+                                 *_geometry(stride, padding, dilation, groups), bool(with_bias))
+    return (dw, db) if with_bias else dw
 
 
 def conv2d_bias(grad_output):
     """Gradient of conv2d with respect to its bias: grad_output (N, K, OH, OW) summed
     over N, OH, OW -> (K,)."""
-    g = np.ascontiguousarray(grad_output, dtype=np.float32)
+    g = np.ascontiguousarray(_real(grad_output, "grad_output"), dtype=np.float32)
     if g.ndim != 4:
         raise ValueError(f"grad_output must be 4-D, got shape {g.shape}")
-    return g.sum(axis=(0, 2, 3), dtype=np.float32)
+    return g.sum(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)
 
 
 def conv_algorithms(input_size, weight_size, stride=1, padding=0, dilation=1, groups=1) -> dict:
     """Which algorithms can run this convolution: {name: {supported, reason,
     backward_input, workspace_bytes}, ..., "auto": the name auto would choose}."""
     return _core.conv_algorithm_support(_size4(input_size, "input_size"),
-                                        _size4(weight_size, "weight_size"), pair(stride, "stride"),
-                                        padding4(padding), pair(dilation, "dilation"), int(groups))
+                                        _size4(weight_size, "weight_size"),
+                                        *_geometry(stride, padding, dilation, groups))

@@ -1,0 +1,137 @@
+// Activations, add / add_relu and softmax / log_softmax (elementwise on any shape).
+#include <vector>
+
+#include "act/elementwise.h"
+#include "act/softmax.h"
+#include "arrays.h"
+#include "registry.h"
+
+using namespace cnnnative;
+
+namespace {
+
+FloatArray new_like(const py::array& a) {
+  return FloatArray(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
+}
+
+void require_same_shape(const py::array& a, const char* a_name, const py::array& b, const char* b_name,
+                        const char* op) {
+  bool same = a.ndim() == b.ndim();
+  for (py::ssize_t i = 0; same && i < a.ndim(); ++i) same = a.shape(i) == b.shape(i);
+  CN_CHECK(same, op, ": ", a_name, " has shape ", shape_string(a), " but ", b_name, " has shape ",
+           shape_string(b), "; they must be equal");
+}
+
+py::array_t<float> unary(UnaryOp op, FloatArray x, float param) {
+  auto y = new_like(x);
+  const float* px = x.data();
+  float* py_ = y.mutable_data();
+  const int64_t n = x.size();
+  {
+    py::gil_scoped_release release;
+    elementwise_unary(op, px, py_, n, param);
+  }
+  return y;
+}
+
+py::array_t<float> binary(BinaryOp op, const char* name, const char* a_name, const char* b_name,
+                          FloatArray a, FloatArray b, float param) {
+  require_same_shape(a, a_name, b, b_name, name);
+  auto y = new_like(a);
+  const float *pa = a.data(), *pb = b.data();
+  float* py_ = y.mutable_data();
+  const int64_t n = a.size();
+  {
+    py::gil_scoped_release release;
+    elementwise_binary(op, pa, pb, py_, n, param);
+  }
+  return y;
+}
+
+// View `shape` as (outer, D, inner) around dimension `dim` (negative counts from the end).
+struct Split {
+  int64_t outer = 1, D = 1, inner = 1;
+};
+Split split_at(const py::array& a, int64_t dim, const char* op) {
+  const int64_t nd = a.ndim();
+  Split s;
+  if (nd == 0) {  // a 0-d array is one row of one element
+    CN_CHECK(dim == 0 || dim == -1, op, ": dim ", dim, " is out of range for a 0-d array");
+    return s;
+  }
+  CN_CHECK(dim >= -nd && dim < nd, op, ": dim ", dim, " is out of range for an array of shape ",
+           shape_string(a), " (expected -", nd, " <= dim < ", nd, ")");
+  if (dim < 0) dim += nd;
+  for (int64_t i = 0; i < dim; ++i) s.outer *= a.shape(i);
+  s.D = a.shape(dim);
+  for (int64_t i = dim + 1; i < nd; ++i) s.inner *= a.shape(i);
+  return s;
+}
+
+py::array_t<float> softmax_fwd(FloatArray x, int64_t dim, bool log) {
+  const Split s = split_at(x, dim, log ? "log_softmax" : "softmax");
+  auto y = new_like(x);
+  const float* px = x.data();
+  float* py_ = y.mutable_data();
+  {
+    py::gil_scoped_release release;
+    softmax_forward(px, py_, s.outer, s.D, s.inner, log);
+  }
+  return y;
+}
+
+py::array_t<float> softmax_bwd(FloatArray g, FloatArray y, int64_t dim, bool log) {
+  const char* op = log ? "log_softmax_backward" : "softmax_backward";
+  require_same_shape(g, "grad_output", y, "output", op);
+  const Split s = split_at(y, dim, op);
+  auto gx = new_like(y);
+  const float *pg = g.data(), *py_ = y.data();
+  float* pgx = gx.mutable_data();
+  {
+    py::gil_scoped_release release;
+    softmax_backward(pg, py_, pgx, s.outer, s.D, s.inner, log);
+  }
+  return gx;
+}
+
+}  // namespace
+
+CNNNATIVE_BINDINGS(activation) {
+  auto def_unary = [&m](const char* name, UnaryOp op) {
+    m.def(name, [op](FloatArray x) { return unary(op, x, 0.0f); }, py::arg("x"));
+  };
+  def_unary("relu", UnaryOp::relu);
+  def_unary("relu6", UnaryOp::relu6);
+  def_unary("sigmoid", UnaryOp::sigmoid);
+  def_unary("tanh", UnaryOp::tanh);
+  m.def("leaky_relu", [](FloatArray x, float slope) { return unary(UnaryOp::leaky_relu, x, slope); },
+        py::arg("x"), py::arg("negative_slope"));
+
+  auto def_binary = [&m](const char* name, BinaryOp op, const char* a_name, const char* b_name) {
+    m.def(name, [=](FloatArray a, FloatArray b) { return binary(op, name, a_name, b_name, a, b, 0.0f); },
+          py::arg(a_name), py::arg(b_name));
+  };
+  def_binary("add", BinaryOp::add, "a", "b");
+  def_binary("add_relu", BinaryOp::add_relu, "a", "b");
+  def_binary("relu_backward", BinaryOp::relu_backward, "grad_output", "output");
+  def_binary("relu6_backward", BinaryOp::relu6_backward, "grad_output", "output");
+  def_binary("sigmoid_backward", BinaryOp::sigmoid_backward, "grad_output", "output");
+  def_binary("tanh_backward", BinaryOp::tanh_backward, "grad_output", "output");
+  m.def("leaky_relu_backward",
+        [](FloatArray g, FloatArray x, float slope) {
+          return binary(BinaryOp::leaky_relu_backward, "leaky_relu_backward", "grad_output", "input",
+                        g, x, slope);
+        },
+        py::arg("grad_output"), py::arg("input"), py::arg("negative_slope"));
+
+  m.def("softmax", [](FloatArray x, int64_t dim) { return softmax_fwd(x, dim, false); },
+        py::arg("x"), py::arg("dim"));
+  m.def("log_softmax", [](FloatArray x, int64_t dim) { return softmax_fwd(x, dim, true); },
+        py::arg("x"), py::arg("dim"));
+  m.def("softmax_backward",
+        [](FloatArray g, FloatArray y, int64_t dim) { return softmax_bwd(g, y, dim, false); },
+        py::arg("grad_output"), py::arg("output"), py::arg("dim"));
+  m.def("log_softmax_backward",
+        [](FloatArray g, FloatArray y, int64_t dim) { return softmax_bwd(g, y, dim, true); },
+        py::arg("grad_output"), py::arg("output"), py::arg("dim"));
+}

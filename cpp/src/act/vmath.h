@@ -1,0 +1,84 @@
+// exp, sigmoid and tanh written as straight-line float arithmetic, so that the compiler
+// vectorises the loops that call them with whatever ISA the including file is built for.
+//
+// Everything is `static inline` on purpose: each per-ISA file (`*__avx512.cc`, `*__avx2.cc`,
+// `*__scalar.cc`) gets its own private copy compiled with its own flags. An ordinary inline
+// function would be merged by the linker into one copy - possibly the AVX-512 one, which
+// would then crash the scalar path on an older CPU.
+//
+// Accuracy: exp is within ~2 ulp over the float range (Cody-Waite reduction to
+// r in [-ln2/2, ln2/2] and a degree-7 Taylor polynomial, truncation error < 1e-8 relative);
+// overflow gives +inf, underflow below -87.3 gives 0 (denormal results are flushed), NaN
+// stays NaN.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace cnnnative {
+namespace vm {
+
+static inline float from_bits(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+static inline uint32_t to_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+static inline float exp(float x) {
+  const float hi = 88.72283f, lo = -87.33654f;
+  const float xc = x > hi ? hi : (x < lo ? lo : x);
+  // n = round(x / ln2) with the 1.5*2^23 trick: adding it leaves n in the low mantissa bits.
+  const float shifter = 12582912.0f;
+  const float t = xc * 1.44269504f + shifter;
+  const float n = t - shifter;
+  const float r = (xc - n * 0.693145752f) - n * 1.42860677e-6f;  // ln2 split in two parts
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  // 2^n built in the exponent field; n in [-126, 128]; 2^128 is split as 2 * 2^127.
+  const int32_t ni = static_cast<int32_t>(to_bits(t) - to_bits(shifter));
+  const int32_t n1 = ni >> 1, n2 = ni - n1;
+  const float s1 = from_bits(static_cast<uint32_t>(n1 + 127) << 23);
+  const float s2 = from_bits(static_cast<uint32_t>(n2 + 127) << 23);
+  float y = p * s1 * s2;
+  y = x > hi ? __builtin_inff() : y;
+  y = x < lo ? 0.0f : y;
+  return y;
+}
+
+// expm1 for |y| <= 0.5 without cancellation (Taylor to degree 8; relative error < 1e-8).
+static inline float expm1_small(float y) {
+  float p = 1.0f / 40320.0f;
+  p = p * y + 1.0f / 5040.0f;
+  p = p * y + 1.0f / 720.0f;
+  p = p * y + 1.0f / 120.0f;
+  p = p * y + 1.0f / 24.0f;
+  p = p * y + 1.0f / 6.0f;
+  p = p * y + 0.5f;
+  p = p * y + 1.0f;
+  return p * y;
+}
+
+static inline float sigmoid(float x) { return 1.0f / (1.0f + vm::exp(-x)); }
+
+// tanh(x) = sign(x) * -m / (2 + m) with m = expm1(-2|x|), which keeps full relative
+// accuracy near 0 and saturates to +-1 for large |x|.
+static inline float tanh(float x) {
+  const float ax = x < 0.0f ? -x : x;
+  const float y = -2.0f * ax;
+  const float m = ax < 0.25f ? expm1_small(y) : vm::exp(y) - 1.0f;
+  const float t = -m / (2.0f + m);
+  return x < 0.0f ? -t : (x > 0.0f ? t : x);  // keeps -0, +0 and NaN as they are
+}
+
+}  // namespace vm
+}  // namespace cnnnative

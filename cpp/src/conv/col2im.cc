@@ -1,0 +1,57 @@
+// col2im: the adjoint of im2col. Each column-matrix element is added back into the input
+// position it was read from; padding positions are dropped. Taps overlap (kernel larger
+// than the stride), hence accumulation. Threads split by channel: the R*S rows of channel
+// c write only into channel c of dx, so no two threads touch the same element.
+#include <omp.h>
+
+#include "cnnnative/threads.h"
+#include "conv/im2col.h"
+#include "conv/im2col_range.h"
+
+namespace cnnnative {
+namespace im2col {
+
+void col2im_channels(const ConvParams& p, const float* cols, int64_t oh0, int64_t oh1,
+                     int64_t c0, int64_t c1, float* dxg) {
+  const int64_t OW = p.output_w(), len = (oh1 - oh0) * OW;
+  const int64_t sw = p.stride_w;
+  for (int64_t c = c0; c < c1; ++c) {
+    float* dxc = dxg + c * p.H * p.W;
+    for (int64_t kr = 0; kr < p.R; ++kr) {
+      for (int64_t ks = 0; ks < p.S; ++ks) {
+        const float* src = cols + ((c * p.R + kr) * p.S + ks) * len;
+        const ValidRange v = valid_output_range(ks * p.dilation_w - p.pad_left, sw, p.W, OW);
+        const int64_t iw0 = v.lo * sw + ks * p.dilation_w - p.pad_left;
+        for (int64_t oh = oh0; oh < oh1; ++oh, src += OW) {
+          const int64_t ih = oh * p.stride_h - p.pad_top + kr * p.dilation_h;
+          if (ih < 0 || ih >= p.H) continue;
+          float* dst = dxc + ih * p.W + iw0;
+          const float* s = src + v.lo;
+          const int64_t n = v.hi - v.lo;
+          if (sw == 1) {
+            for (int64_t i = 0; i < n; ++i) dst[i] += s[i];
+          } else {
+            for (int64_t i = 0; i < n; ++i) dst[i * sw] += s[i];
+          }
+        }
+      }
+    }
+  }
+}
+
+void col2im_band(const ConvParams& p, const float* cols, int64_t oh0, int64_t oh1, float* dxg,
+                 bool threaded) {
+  const int64_t Cg = p.channels_per_group();
+  if (!threaded) {
+    col2im_channels(p, cols, oh0, oh1, 0, Cg, dxg);
+    return;
+  }
+#pragma omp parallel num_threads(cnnnative::num_threads())
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    col2im_channels(p, cols, oh0, oh1, Cg * t / nt, Cg * (t + 1) / nt, dxg);
+  }
+}
+
+}  // namespace im2col
+}  // namespace cnnnative

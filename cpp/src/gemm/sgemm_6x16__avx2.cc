@@ -1,0 +1,94 @@
+// AVX2+FMA SGEMM microkernel: a 6 x 16 tile of C held in 12 ymm accumulators.
+//
+// Why 6 x 16: AVX2 has 16 ymm registers. 6 rows x 2 vectors = 12 accumulators, plus 2 for
+// the B row and 1 for the broadcast A value. 12 FMAs per k step against 2 loads + 6
+// broadcasts: the classic Haswell-and-later shape.
+//
+// The edge kernel computes the whole (zero-padded) tile into a small buffer on the stack
+// and copies the m x n corner out, reading C only when beta != 0.
+#include <immintrin.h>
+
+#include "gemm/gemm_kernels.h"
+#include "gemm/pack_generic.h"
+
+namespace cnnnative {
+namespace gemm_detail {
+namespace {
+
+constexpr int kMR = 6;
+constexpr int kNR = 16;
+
+inline __attribute__((always_inline)) void accumulate(int64_t kc, const float* a, const float* b,
+                                                      __m256 (&acc)[kMR][2]) {
+#pragma GCC unroll 8
+  for (int r = 0; r < kMR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_load_ps(b);
+    const __m256 b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < kMR; ++r) {
+      const __m256 ar = _mm256_broadcast_ss(a + r);
+      acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+    }
+    a += kMR;
+    b += kNR;
+  }
+}
+
+inline __attribute__((always_inline)) __m256 finish(__m256 v, const float* c, float beta,
+                                                    const TileEpilogue* ep, int r, int col) {
+  if (beta != 0.f) v = _mm256_fmadd_ps(_mm256_loadu_ps(c), _mm256_set1_ps(beta), v);
+  if (ep) {
+    if (ep->row_bias) v = _mm256_add_ps(v, _mm256_set1_ps(ep->row_bias[r]));
+    if (ep->col_bias) v = _mm256_add_ps(v, _mm256_loadu_ps(ep->col_bias + col));
+    if (ep->clamp)
+      v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(ep->lo)), _mm256_set1_ps(ep->hi));
+  }
+  return v;
+}
+
+void full_tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float beta,
+               const TileEpilogue* ep) {
+  __m256 acc[kMR][2];
+  accumulate(kc, a, b, acc);
+#pragma GCC unroll 8
+  for (int r = 0; r < kMR; ++r) {
+    float* crow = c + r * ldc;
+    _mm256_storeu_ps(crow, finish(acc[r][0], crow, beta, ep, r, 0));
+    _mm256_storeu_ps(crow + 8, finish(acc[r][1], crow + 8, beta, ep, r, 8));
+  }
+}
+
+void edge_tile(int64_t m, int64_t n, int64_t kc, const float* a, const float* b, float* c,
+               int64_t ldc, float beta, const TileEpilogue* ep) {
+  __m256 acc[kMR][2];
+  accumulate(kc, a, b, acc);
+  alignas(32) float tmp[kMR * kNR];
+#pragma GCC unroll 8
+  for (int r = 0; r < kMR; ++r) {
+    _mm256_store_ps(tmp + r * kNR, acc[r][0]);
+    _mm256_store_ps(tmp + r * kNR + 8, acc[r][1]);
+  }
+  store_edge_from_tile<kMR, kNR>(tmp, m, n, c, ldc, beta, ep);
+}
+
+void pack_a(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, float alpha, float* dst) {
+  pack_a_generic<kMR>(trans, a, lda, m, k, alpha, dst);
+}
+void pack_b(bool trans, const float* b, int64_t ldb, int64_t k, int64_t n, float* dst) {
+  pack_b_generic<kNR>(trans, b, ldb, k, n, dst);
+}
+
+}  // namespace
+
+const GemmKernelTable& gemm_table_avx2() {
+  // KC: the 16-column B panel (KC*64 bytes) and the A panel fit L1; MC*KC*4 fits L2.
+  static const GemmKernelTable table{
+      "6x16__avx2", kMR, kNR, /*mc=*/kMR * 24, /*kc=*/256, /*nc=*/kNR * 256,
+      &full_tile, &edge_tile, &pack_a, &pack_b};
+  return table;
+}
+
+}  // namespace gemm_detail
+}  // namespace cnnnative

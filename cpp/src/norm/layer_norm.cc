@@ -1,0 +1,95 @@
+// Layer norm, forward and backward: rows of D contiguous floats, OpenMP over rows.
+#include <omp.h>
+
+#include <cmath>
+#include <vector>
+
+#include "cnnnative/errors.h"
+#include "cnnnative/threads.h"
+#include "norm/kernels.h"
+#include "norm/norm.h"
+#include "norm/stats.h"
+
+namespace cnnnative {
+namespace norm {
+
+void layer_norm_forward(int64_t M, int64_t D, const float* x, const float* weight,
+                        const float* bias, double eps, float* y, float* mean, float* rstd) {
+  CN_CHECK(M >= 0 && D >= 0, "layer_norm: negative size, rows=", M, ", normalized size=", D);
+  CN_CHECK(eps >= 0.0, "eps must be >= 0, got ", eps);
+  const int64_t numel = checked_mul(M, D, "layer_norm input size");
+  const Kernels& k = kernels();
+
+#pragma omp parallel for num_threads(num_threads()) schedule(static) if (numel >= kParallelMinElements)
+  for (int64_t row = 0; row < M; ++row) {
+    const MeanVar mv = span_stats(k, x + row * D, 1, 0, D);
+    const float mu = static_cast<float>(mv.mean);
+    const float r = static_cast<float>(1.0 / std::sqrt(mv.var + eps));
+    k.normalize_affine(x + row * D, y + row * D, D, mu, r, weight, bias);
+    mean[row] = mu;
+    rstd[row] = r;
+  }
+}
+
+// Per row, with g = w * dy, xmu = x - mean:
+//   dx = rstd * (g - sum(g)/D - xmu * rstd^2 * sum(g * xmu)/D)
+// grad_weight[j] = sum over rows of dy[j] * xmu[j] * rstd, grad_bias[j] = sum of dy[j].
+// Those column sums are taken per thread over its own rows: in float over blocks of
+// kRowsPerBlock rows, then in double, then added across threads.
+void layer_norm_backward(int64_t M, int64_t D, const float* dy, const float* x, const float* mean,
+                         const float* rstd, const float* weight, float* dx, float* grad_weight,
+                         float* grad_bias) {
+  CN_CHECK(M >= 0 && D >= 0, "layer_norm: negative size, rows=", M, ", normalized size=", D);
+  const int64_t numel = checked_mul(M, D, "layer_norm input size");
+  constexpr int64_t kRowsPerBlock = 256;
+  const Kernels& k = kernels();
+  const bool affine_grads = grad_weight || grad_bias;
+  const int threads = numel >= kParallelMinElements ? num_threads() : 1;
+  // Per thread: float block sums (dw, db) and double totals (dw, db).
+  std::vector<float> block(affine_grads ? static_cast<size_t>(threads) * 2 * D : 0);
+  std::vector<double> total(block.size(), 0.0);
+
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t begin = M * t / nt, end = M * (t + 1) / nt;
+    float* bw = affine_grads ? block.data() + 2 * D * t : nullptr;
+    float* bb = bw ? bw + D : nullptr;
+    double* tw = affine_grads ? total.data() + 2 * D * t : nullptr;
+    double* tb = tw ? tw + D : nullptr;
+    for (int64_t block_begin = begin; block_begin < end; block_begin += kRowsPerBlock) {
+      const int64_t block_end = block_begin + kRowsPerBlock < end ? block_begin + kRowsPerBlock : end;
+      if (affine_grads)
+        for (int64_t j = 0; j < 2 * D; ++j) bw[j] = 0.0f;
+      for (int64_t row = block_begin; row < block_end; ++row) {
+        const float *dyr = dy + row * D, *xr = x + row * D;
+        const float mu = mean[row];
+        const double r = rstd[row];
+        const Sums g = k.grad_sums(dyr, xr, weight, D, mu);
+        const double b = D > 0 ? -r * r * r * g.second / D : 0.0;
+        const double cst = D > 0 ? -r * g.first / D : 0.0;
+        k.grad_input(dyr, xr, weight, dx + row * D, D, static_cast<float>(r), static_cast<float>(b),
+                     mu, static_cast<float>(cst));
+        if (affine_grads) k.accumulate_affine_grads(dyr, xr, D, mu, static_cast<float>(r), bw, bb);
+      }
+      if (affine_grads)
+        for (int64_t j = 0; j < D; ++j) {
+          tw[j] += bw[j];
+          tb[j] += bb[j];
+        }
+    }
+  }
+  if (!affine_grads) return;
+  for (int64_t j = 0; j < D; ++j) {
+    double dw = 0.0, db = 0.0;
+    for (int t = 0; t < threads; ++t) {
+      dw += total[2 * D * t + j];
+      db += total[2 * D * t + D + j];
+    }
+    if (grad_weight) grad_weight[j] = static_cast<float>(dw);
+    if (grad_bias) grad_bias[j] = static_cast<float>(db);
+  }
+}
+
+}  // namespace norm
+}  // namespace cnnnative

@@ -1,0 +1,96 @@
+// Threaded drivers for pooling (see pool/pool.h). Forward passes share out output rows
+// across threads (so even one large plane uses every thread); backward passes scatter
+// within a plane, so they share out whole planes.
+#include <vector>
+
+#include "act/isa_table.h"
+#include "act/parallel.h"
+#include "cnnnative/errors.h"
+#include "pool/pool.h"
+
+namespace cnnnative {
+namespace {
+
+constexpr int64_t kGrainWork = 16384;  // about this many multiply-adds per thread at least
+
+const PoolKernels& kernels() {
+  return table_for_active_isa(pool_kernels_scalar, pool_kernels_avx2, pool_kernels_avx512);
+}
+
+int64_t grain_for(int64_t work_per_item) {
+  return work_per_item >= kGrainWork ? 1 : kGrainWork / (work_per_item > 0 ? work_per_item : 1);
+}
+
+// Calls fn(plane, oh0, oh1) for the rows [b, e) of the flattened (plane, output row) space.
+template <typename Fn>
+void for_rows(const PoolParams& p, int64_t b, int64_t e, Fn fn) {
+  while (b < e) {
+    const int64_t plane = b / p.OH, oh0 = b % p.OH;
+    const int64_t oh1 = (e - plane * p.OH) < p.OH ? e - plane * p.OH : p.OH;
+    fn(plane, oh0, oh1);
+    b = plane * p.OH + oh1;
+  }
+}
+
+}  // namespace
+
+void max_pool2d_forward(const PoolParams& p, const float* x, float* y, int64_t* indices) {
+  const PoolKernels& k = kernels();
+  const int64_t hw = p.H * p.W, ohw = p.OH * p.OW;
+  parallel_for(p.N * p.C * p.OH, grain_for(p.OW * p.kernel_h * p.kernel_w), [&](int64_t b, int64_t e) {
+    for_rows(p, b, e, [&](int64_t plane, int64_t oh0, int64_t oh1) {
+      k.max_forward(p, x + plane * hw, y + plane * ohw, indices ? indices + plane * ohw : nullptr, oh0, oh1);
+    });
+  });
+}
+
+void avg_pool2d_forward(const PoolParams& p, const float* x, float* y) {
+  const PoolKernels& k = kernels();
+  const int64_t hw = p.H * p.W, ohw = p.OH * p.OW;
+  parallel_for(p.N * p.C * p.OH, grain_for(p.OW * p.kernel_h * p.kernel_w), [&](int64_t b, int64_t e) {
+    for_rows(p, b, e, [&](int64_t plane, int64_t oh0, int64_t oh1) {
+      k.avg_forward(p, x + plane * hw, y + plane * ohw, oh0, oh1);
+    });
+  });
+}
+
+void max_pool2d_backward(const PoolParams& p, const float* dy, const int64_t* indices, float* dx) {
+  const int64_t hw = p.H * p.W, ohw = p.OH * p.OW, total = p.N * p.C * ohw;
+  // Indices come from the caller: check them all before writing anything.
+  for (int64_t i = 0; i < total; ++i) {
+    const int64_t v = indices[i];
+    if (v < 0 || v >= hw)
+      throw std::invalid_argument(concat("max_pool2d_backward: indices[", i, "] = ", v,
+                                         " is outside the input plane of ", p.H, "x", p.W, " = ", hw,
+                                         " elements"));
+  }
+  const PoolKernels& k = kernels();
+  parallel_for(p.N * p.C, grain_for(hw + ohw), [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) k.max_backward(p, dy + c * ohw, indices + c * ohw, dx + c * hw);
+  });
+}
+
+void avg_pool2d_backward(const PoolParams& p, const float* dy, float* dx) {
+  const PoolKernels& k = kernels();
+  const int64_t hw = p.H * p.W, ohw = p.OH * p.OW;
+  parallel_for(p.N * p.C, grain_for(hw + ohw * p.kernel_h * p.kernel_w), [&](int64_t b, int64_t e) {
+    std::vector<float> scratch(static_cast<size_t>(p.OW));  // once per thread, not per plane
+    for (int64_t c = b; c < e; ++c) k.avg_backward(p, dy + c * ohw, dx + c * hw, scratch.data());
+  });
+}
+
+void global_avg_pool2d_forward(const float* x, float* y, int64_t planes, int64_t hw) {
+  const PoolKernels& k = kernels();
+  parallel_for(planes, grain_for(hw), [&](int64_t b, int64_t e) {
+    k.global_forward(x + b * hw, y + b, e - b, hw);
+  });
+}
+
+void global_avg_pool2d_backward(const float* dy, float* dx, int64_t planes, int64_t hw) {
+  const PoolKernels& k = kernels();
+  parallel_for(planes, grain_for(hw), [&](int64_t b, int64_t e) {
+    k.global_backward(dy + b, dx + b * hw, e - b, hw);
+  });
+}
+
+}  // namespace cnnnative

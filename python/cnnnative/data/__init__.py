@@ -1,0 +1,38 @@
+"""Datasets: the embedded UCI digits (default), MNIST / Fashion-MNIST IDX readers, CIFAR-10
+binary readers, downloads, and a shuffling batch iterator (Dataset.batches)."""
+from __future__ import annotations
+
+import os
+
+from .cifar import CIFAR10_CLASSES, load_cifar10, read_cifar_batch
+from .dataset import Dataset
+from .digits import DIGITS_PATH, load_digits
+from .download import (CIFAR10_URL, FASHION_MNIST_URL, MNIST_URL, download, download_cifar10,
+                       download_fashion_mnist, download_mnist)
+from .idx import load_fashion_mnist, load_mnist, read_idx
+
+__all__ = ["Dataset", "load_digits", "load_mnist", "load_fashion_mnist", "load_cifar10",
+           "read_idx", "read_cifar_batch", "download", "download_mnist", "download_fashion_mnist",
+           "download_cifar10", "load_dataset", "DATASETS", "CIFAR10_CLASSES", "DIGITS_PATH",
+           "MNIST_URL", "FASHION_MNIST_URL", "CIFAR10_URL"]
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+
+
+def load_dataset(name: str, split: str = "train", root: str | None = None,
+                 download_missing: bool = False) -> Dataset:
+    """Load by name: "digits" (embedded) or "mnist" / "fashion-mnist" / "cifar10" from
+    root (downloaded there first when download_missing=True)."""
+    if name == "digits":
+        return load_digits(split)
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
+    if root is None:
+        raise ValueError(f"dataset {name!r} needs a data directory (root)")
+    if name == "cifar10":
+        if download_missing:
+            download_cifar10(root)
+        return load_cifar10(root, split)
+    if download_missing:
+        (download_mnist if name == "mnist" else download_fashion_mnist)(root)
+    return (load_mnist if name == "mnist" else load_fashion_mnist)(root, split)

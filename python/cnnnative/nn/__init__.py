@@ -1,0 +1,24 @@
+"""Layers, containers and initialisers (torch.nn names; numpy arrays in and out).
+
+Every layer has forward(x) and backward(grad_output) -> grad_input; parameters are
+`Parameter` objects (float32 `data`, `grad`, `requires_grad`). Containers: Sequential for
+chains, Graph for DAGs (residual add, channel concat, fan-out).
+"""
+from . import init
+from .activation import LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, Softmax, Tanh
+from .conv import Conv2d
+from .graph import Graph, Node
+from .linear import Linear
+from .module import Module, Parameter
+from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, LocalResponseNorm
+from .pool import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .sequential import Sequential
+from .shape import Dropout, Flatten, Identity
+
+__all__ = [
+    "init", "Module", "Parameter", "Sequential", "Graph", "Node",
+    "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d",
+    "ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
+    "Flatten", "Identity", "Dropout",
+    "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "LocalResponseNorm",
+]

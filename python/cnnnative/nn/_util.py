@@ -1,0 +1,48 @@
+"""Small shared helpers for layers: argument normalisation and per-sample shape checks."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops._args import pair, padding4
+
+__all__ = ["pair", "padding4", "positive", "non_negative", "as_input", "conv_out"]
+
+
+def positive(value, name: str) -> int:
+    v = int(value)
+    if v <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return v
+
+
+def non_negative(value, name: str) -> int:
+    v = int(value)
+    if v < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return v
+
+
+def as_input(x, layer, ndim=None) -> np.ndarray:
+    """Convert to C-contiguous float32 and check the rank, naming the layer on failure."""
+    try:
+        a = np.ascontiguousarray(x, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{layer!r}: input must be convertible to float32: {e}") from None
+    if ndim is not None and a.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
+        raise ValueError(f"{layer!r}: expected a {ndim}-D input, got shape {a.shape}")
+    return a
+
+
+def conv_out(size: int, k: int, stride: int, pad_total: int, dilation: int = 1,
+             ceil_mode: bool = False, pad_begin: int = 0) -> int:
+    """Output length of a sliding window (PyTorch's formula, incl. ceil_mode's rule that
+    the last window must start inside the input or left padding)."""
+    span = size + pad_total - dilation * (k - 1) - 1
+    if span < 0:
+        return 0
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= size + pad_begin:
+            out -= 1
+        return out
+    return span // stride + 1

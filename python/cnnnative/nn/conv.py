@@ -1,0 +1,106 @@
+"""Conv2d: a 2-D convolution layer over ops.conv2d and its two gradients."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import ops
+from . import init
+from ._util import as_input, conv_out, pair, padding4, positive
+from .module import Module, Parameter
+
+__all__ = ["Conv2d"]
+
+
+class Conv2d(Module):
+    """torch.nn.Conv2d: input (N, in_channels, H, W) -> (N, out_channels, OH, OW).
+
+    weight (out_channels, in_channels/groups, kH, kW), bias (out_channels,). Initialised
+    as PyTorch does (kaiming_uniform with a=sqrt(5), bias U(+-1/sqrt(fan_in))).
+    padding: int, (h, w) or (top, bottom, left, right).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, *, algo="auto", rng=None):
+        super().__init__()
+        self.in_channels = positive(in_channels, "in_channels")
+        self.out_channels = positive(out_channels, "out_channels")
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = pair(stride, "stride")
+        self.padding = padding4(padding)
+        self.dilation = pair(dilation, "dilation")
+        self.groups = positive(groups, "groups")
+        self.algo = algo
+        for name, v in (("kernel_size", self.kernel_size), ("stride", self.stride),
+                        ("dilation", self.dilation)):
+            if min(v) <= 0:
+                raise ValueError(f"Conv2d {name} must be positive, got {v}")
+        if min(self.padding) < 0:
+            raise ValueError(f"Conv2d padding must be >= 0, got {self.padding}")
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"Conv2d: in_channels ({self.in_channels}) and out_channels "
+                             f"({self.out_channels}) must both be divisible by groups ({self.groups})")
+        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        self.weight = Parameter(init.kaiming_uniform_(
+            np.empty(shape, "float32"), a=math.sqrt(5), rng=rng))
+        if bias:
+            fan_in = shape[1] * shape[2] * shape[3]
+            bound = 1.0 / math.sqrt(fan_in)
+            self.bias = Parameter(init.uniform_(np.empty(self.out_channels, "float32"),
+                                                -bound, bound, rng))
+        else:
+            self._parameters["bias"] = None
+        self._input = None
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise self._shape_error(input_shape, "expected (C, H, W)")
+        c, h, w = input_shape
+        if c != self.in_channels:
+            raise self._shape_error(input_shape, f"expected {self.in_channels} channels, got {c}")
+        t, b, l, r = self.padding
+        oh = conv_out(h, self.kernel_size[0], self.stride[0], t + b, self.dilation[0])
+        ow = conv_out(w, self.kernel_size[1], self.stride[1], l + r, self.dilation[1])
+        if oh <= 0 or ow <= 0:
+            raise self._shape_error(input_shape, f"the (dilated) kernel {self.kernel_size} does not fit "
+                                    f"the padded input; output would be {oh}x{ow}")
+        return (self.out_channels, oh, ow)
+
+    def forward(self, x):
+        x = as_input(x, self, 4)
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"{self!r}: input has {x.shape[1]} channels, expected "
+                             f"{self.in_channels} (input shape {x.shape})")
+        bias = self.bias.data if self.bias is not None else None
+        y = ops.conv2d(x, self.weight.data, bias, self.stride, self.padding, self.dilation,
+                       self.groups, algo=self.algo)
+        self._input = x if self.training else None
+        return y
+
+    def backward(self, grad_output):
+        x = self._input
+        if x is None:
+            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
+        args = (self.stride, self.padding, self.dilation, self.groups)
+        if self.weight.requires_grad:
+            self.weight.accumulate(ops.conv2d_weight(x, self.weight.data.shape, grad_output, *args))
+        if self.bias is not None and self.bias.requires_grad:
+            self.bias.accumulate(ops.conv2d_bias(grad_output))
+        grad_input = None
+        if self.needs_input_grad:
+            grad_input = ops.conv2d_input(x.shape, self.weight.data, grad_output, *args)
+        self._input = None
+        return grad_input
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if any(self.padding):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s

@@ -1,0 +1,64 @@
+"""Linear: y = x W^T + b over ops.linear / ops.linear_backward."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import ops
+from . import init
+from ._util import as_input, positive
+from .module import Module, Parameter
+
+__all__ = ["Linear"]
+
+
+class Linear(Module):
+    """torch.nn.Linear: input (N, in_features) -> (N, out_features).
+
+    weight (out_features, in_features), bias (out_features,); PyTorch's initialisation.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, *, rng=None):
+        super().__init__()
+        self.in_features = positive(in_features, "in_features")
+        self.out_features = positive(out_features, "out_features")
+        self.weight = Parameter(init.kaiming_uniform_(
+            np.empty((self.out_features, self.in_features), np.float32), a=math.sqrt(5), rng=rng))
+        if bias:
+            bound = 1.0 / math.sqrt(self.in_features)
+            self.bias = Parameter(init.uniform_(np.empty(self.out_features, np.float32), -bound, bound, rng))
+        else:
+            self._parameters["bias"] = None
+        self._input = None
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 1 or input_shape[0] != self.in_features:
+            raise self._shape_error(input_shape, f"expected ({self.in_features},); "
+                                    "put a Flatten before a Linear that follows a convolution")
+        return (self.out_features,)
+
+    def forward(self, x):
+        x = as_input(x, self, 2)
+        if x.shape[1] != self.in_features:
+            raise ValueError(f"{self!r}: input has {x.shape[1]} features, expected {self.in_features}"
+                             f" (input shape {x.shape})")
+        bias = self.bias.data if self.bias is not None else None
+        y = ops.linear(x, self.weight.data, bias)
+        self._input = x if self.training else None
+        return y
+
+    def backward(self, grad_output):
+        x = self._input
+        if x is None:
+            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
+        need_bias = self.bias is not None and self.bias.requires_grad
+        gi, gw, gb = ops.linear_backward(grad_output, x, self.weight.data, need_bias=need_bias)
+        self.weight.accumulate(gw)
+        if need_bias:
+            self.bias.accumulate(gb)
+        self._input = None
+        return gi if self.needs_input_grad else None
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

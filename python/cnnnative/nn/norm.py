@@ -1,0 +1,263 @@
+"""Normalization layers with PyTorch's parameter and buffer names (weight, bias,
+running_mean, running_var, num_batches_tracked), over the core's norm ops."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from ._util import as_input, positive
+from .module import Module, Parameter
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d",
+           "LocalResponseNorm"]
+
+
+def _affine(module, shape, affine):
+    if affine:
+        module.weight = Parameter(np.ones(shape, np.float32))
+        module.bias = Parameter(np.zeros(shape, np.float32))
+    else:
+        module._parameters["weight"] = None
+        module._parameters["bias"] = None
+
+
+def _data(p):
+    return None if p is None else p.data
+
+
+def _accumulate_affine(module, gw, gb):
+    if module.weight is not None:
+        module.weight.accumulate(gw)
+        module.bias.accumulate(gb)
+
+
+def _running_stats(module, num_features, track):
+    if track:
+        module.register_buffer("running_mean", np.zeros(num_features, np.float32))
+        module.register_buffer("running_var", np.ones(num_features, np.float32))
+        module.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+    else:
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            module.register_buffer(name, None)
+
+
+class _BatchNorm(Module):
+    _ndims = (4,)
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+        super().__init__()
+        self.num_features = positive(num_features, "num_features")
+        self.eps = float(eps)
+        self.momentum = momentum
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        _affine(self, self.num_features, affine)
+        _running_stats(self, self.num_features, self.track_running_stats)
+        self._cache = None
+
+    def _as4d(self, x):
+        return x
+
+    def output_shape(self, input_shape):
+        if len(input_shape) + 1 not in self._ndims or input_shape[0] != self.num_features:
+            raise self._shape_error(input_shape, f"expected {self.num_features} channels first "
+                                    f"and {[d - 1 for d in self._ndims]} dims per sample")
+        return tuple(input_shape)
+
+    def forward(self, x):
+        x = as_input(x, self, self._ndims)
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"{self!r}: input has {x.shape[1]} channels, expected "
+                             f"{self.num_features} (input shape {x.shape})")
+        x4 = self._as4d(x)
+        use_batch = self.training or not self.track_running_stats
+        momentum = 0.0 if self.momentum is None else float(self.momentum)
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked += 1
+            if self.momentum is None:  # cumulative moving average, as PyTorch
+                momentum = 1.0 / float(self.num_batches_tracked)
+        y, mean, invstd = ops.batch_norm_forward(
+            x4, self.running_mean, self.running_var, _data(self.weight), _data(self.bias),
+            training=use_batch, momentum=momentum, eps=self.eps)
+        self._cache = (x4, mean, invstd, use_batch) if self.training else None
+        return y.reshape(x.shape)
+
+    def backward(self, grad_output):
+        if self._cache is None:
+            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
+        x4, mean, invstd, use_batch = self._cache
+        g4 = np.ascontiguousarray(grad_output, np.float32).reshape(x4.shape)
+        gi, gw, gb = ops.batch_norm_backward(g4, x4, _data(self.weight), mean, invstd, training=use_batch)
+        _accumulate_affine(self, gw, gb)
+        self._cache = None
+        return gi.reshape(np.shape(grad_output))
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm2d(_BatchNorm):
+    """torch.nn.BatchNorm2d: per-channel normalisation of (N, C, H, W)."""
+
+
+class BatchNorm1d(_BatchNorm):
+    """torch.nn.BatchNorm1d: per-feature normalisation of (N, C) or (N, C, L)."""
+
+    _ndims = (2, 3)
+
+    def _as4d(self, x):
+        length = x.shape[2] if x.ndim == 3 else 1
+        return x.reshape(x.shape[0], x.shape[1], length, 1)
+
+
+class LayerNorm(Module):
+    """torch.nn.LayerNorm: normalise over the trailing `normalized_shape` dims."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
+        super().__init__()
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (int(normalized_shape),)
+        self.normalized_shape = tuple(positive(d, "normalized_shape") for d in normalized_shape)
+        self.eps = float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        _affine(self, self.normalized_shape, elementwise_affine)
+        self._cache = None
+
+    def output_shape(self, input_shape):
+        k = len(self.normalized_shape)
+        if tuple(input_shape[-k:]) != self.normalized_shape:
+            raise self._shape_error(input_shape, f"trailing dims must be {self.normalized_shape}")
+        return tuple(input_shape)
+
+    def forward(self, x):
+        x = as_input(x, self)
+        y, mean, rstd = ops.layer_norm_forward(x, self.normalized_shape, _data(self.weight),
+                                               _data(self.bias), self.eps)
+        self._cache = (x, mean, rstd) if self.training else None
+        return y
+
+    def backward(self, grad_output):
+        if self._cache is None:
+            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
+        x, mean, rstd = self._cache
+        gi, gw, gb = ops.layer_norm_backward(grad_output, x, self.normalized_shape, mean, rstd,
+                                             _data(self.weight))
+        _accumulate_affine(self, gw, gb)
+        self._cache = None
+        return gi
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class GroupNorm(Module):
+    """torch.nn.GroupNorm: (N, C, ...) normalised over each group of C/num_groups channels."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
+        super().__init__()
+        self.num_groups = positive(num_groups, "num_groups")
+        self.num_channels = positive(num_channels, "num_channels")
+        if self.num_channels % self.num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                             f"num_groups ({num_groups})")
+        self.eps = float(eps)
+        self.affine = bool(affine)
+        _affine(self, self.num_channels, affine)
+        self._cache = None
+
+    def output_shape(self, input_shape):
+        if len(input_shape) < 1 or input_shape[0] != self.num_channels:
+            raise self._shape_error(input_shape, f"expected {self.num_channels} channels")
+        return tuple(input_shape)
+
+    def forward(self, x):
+        x = as_input(x, self)
+        y, mean, rstd = ops.group_norm_forward(x, self.num_groups, _data(self.weight), _data(self.bias),
+                                               self.eps)
+        self._cache = (x, mean, rstd) if self.training else None
+        return y
+
+    def backward(self, grad_output):
+        if self._cache is None:
+            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
+        x, mean, rstd = self._cache
+        gi, gw, gb = ops.group_norm_backward(grad_output, x, self.num_groups, mean, rstd, _data(self.weight))
+        _accumulate_affine(self, gw, gb)
+        self._cache = None
+        return gi
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class InstanceNorm2d(Module):
+    """torch.nn.InstanceNorm2d: each (sample, channel) plane of (N, C, H, W) normalised."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False):
+        super().__init__()
+        self.num_features = positive(num_features, "num_features")
+        self.eps = float(eps)
+        self.momentum = float(momentum)
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        _affine(self, self.num_features, affine)
+        _running_stats(self, self.num_features, self.track_running_stats)
+        self._cache = None
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[0] != self.num_features:
+            raise self._shape_error(input_shape, f"expected ({self.num_features}, H, W)")
+        return tuple(input_shape)
+
+    def forward(self, x):
+        x = as_input(x, self, 4)
+        use_input_stats = self.training or not self.track_running_stats
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked += 1
+        y, mean, rstd = ops.instance_norm_forward(
+            x, self.running_mean, self.running_var, _data(self.weight), _data(self.bias),
+            use_input_stats=use_input_stats, momentum=self.momentum, eps=self.eps)
+        self._cache = (x, mean, rstd) if self.training else None
+        return y
+
+    def backward(self, grad_output):
+        if self._cache is None:
+            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
+        x, mean, rstd = self._cache
+        gi, gw, gb = ops.instance_norm_backward(grad_output, x, mean, rstd, _data(self.weight))
+        _accumulate_affine(self, gw, gb)
+        self._cache = None
+        return gi
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, affine={self.affine}"
+
+
+class LocalResponseNorm(Module):
+    """torch.nn.LocalResponseNorm across channels of (N, C, H, W) (AlexNet)."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size = positive(size, "size")
+        self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
+        self._input = None
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def forward(self, x):
+        x = as_input(x, self)
+        self._input = x if self.training else None
+        return ops.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def backward(self, grad_output):
+        if self._input is None:
+            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
+        g = ops.local_response_norm_backward(grad_output, self._input, self.size, self.alpha,
+                                             self.beta, self.k)
+        self._input = None
+        return g
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

@@ -1,0 +1,93 @@
+"""Layers that only change the view: Flatten, Identity; and Dropout."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from ._util import as_input
+from .module import Module
+
+__all__ = ["Flatten", "Identity", "Dropout"]
+
+
+class Flatten(Module):
+    """torch.nn.Flatten(start_dim=1): (N, C, H, W) -> (N, C*H*W). A reshape (no copy)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        if start_dim != 1 or end_dim != -1:
+            raise ValueError("Flatten supports start_dim=1, end_dim=-1 only")
+        self.start_dim, self.end_dim = 1, -1
+        self._input_shape = None
+
+    def output_shape(self, input_shape):
+        return (int(np.prod(input_shape, dtype=np.int64)),)
+
+    def forward(self, x):
+        x = as_input(x, self)
+        if x.ndim < 1:
+            raise ValueError(f"{self!r}: input needs a batch dimension, got shape {x.shape}")
+        self._input_shape = x.shape
+        return x.reshape(x.shape[0], -1) if x.shape[0] else x.reshape(0, int(np.prod(x.shape[1:])))
+
+    def backward(self, grad_output):
+        return np.asarray(grad_output).reshape(self._input_shape)
+
+
+class Identity(Module):
+    """Returns its input (a placeholder, e.g. a removed classifier head)."""
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def forward(self, x):
+        return x
+
+    def backward(self, grad_output):
+        return grad_output
+
+
+class Dropout(Module):
+    """torch.nn.Dropout(p): in training, zero each element with probability p and scale
+    the rest by 1/(1-p); identity in eval mode. Any shape.
+
+    Random masks come from the core, seeded from this layer's own numpy generator
+    (`seed`, or drawn from nn.init's generator), so a seeded model drops the same units.
+    """
+
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, seed=None):
+        super().__init__()
+        p = float(p)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout probability must be in [0, 1], got {p}")
+        self.p = p
+        if seed is None:
+            from . import init
+            seed = int(init.default_generator().integers(2 ** 62))
+        self.reseed(seed)
+        self._mask = None
+
+    def reseed(self, seed: int) -> None:
+        self._rng = np.random.default_rng(int(seed))
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def forward(self, x):
+        x = as_input(x, self)
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return x
+        seed = int(self._rng.integers(2 ** 62))
+        y, self._mask = ops.dropout(x, self.p, True, seed=seed, return_mask=True)
+        return y
+
+    def backward(self, grad_output):
+        if self._mask is None:
+            return grad_output
+        g = ops.dropout_backward(grad_output, self._mask, self.p)
+        self._mask = None
+        return g
+
+    def extra_repr(self):
+        return f"p={self.p}"

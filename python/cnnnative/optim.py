@@ -1,0 +1,244 @@
+"""SGD with momentum / Nesterov / weight decay / gradient clipping, parameter groups, and
+learning-rate schedules (step, multi-step, cosine, linear warm-up).
+
+The update of each parameter is one fused core call (ops.sgd_step), in place; Python only
+walks the list of parameters.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import ops
+from .nn.module import Module, Parameter
+
+__all__ = ["SGD", "clip_grad_norm_", "LRScheduler", "StepLR", "MultiStepLR", "CosineAnnealingLR",
+           "LinearWarmupLR"]
+
+_HYPER = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+
+
+def clip_grad_norm_(parameters, max_norm: float) -> float:
+    """Scale gradients in place so their global L2 norm is at most max_norm (as
+    torch.nn.utils.clip_grad_norm_). Returns the norm before clipping."""
+    grads = [p.grad for p in parameters if p.grad is not None and p.requires_grad]
+    if not grads:
+        return 0.0
+    total = math.sqrt(sum(ops.sum_of_squares(g) for g in grads))
+    coef = float(max_norm) / (total + 1e-6)
+    if coef < 1.0:
+        for g in grads:
+            ops.scale_(g, coef)
+    return total
+
+
+class SGD:
+    """Stochastic gradient descent, PyTorch's semantics (torch.optim.SGD):
+
+        g = grad + weight_decay * p
+        buf = g (first step) | momentum * buf + (1 - dampening) * g
+        g = g + momentum * buf (nesterov) | buf
+        p -= lr * g
+
+    params: Parameters, a Module, or a list of dicts {"params": [...], "lr": ...} (groups;
+    a group's missing options take the defaults given here). max_grad_norm clips the
+    global gradient norm before each step.
+    """
+
+    def __init__(self, params, lr=0.01, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False, max_grad_norm=None):
+        defaults = dict(lr=float(lr), momentum=float(momentum), dampening=float(dampening),
+                        weight_decay=float(weight_decay), nesterov=bool(nesterov))
+        if isinstance(params, Module):
+            params = list(params.parameters())
+        params = list(params)
+        if not params:
+            raise ValueError("SGD got an empty parameter list")
+        if not isinstance(params[0], dict):
+            params = [{"params": params}]
+        self.param_groups = []
+        seen = set()
+        for gi, group in enumerate(params):
+            unknown = set(group) - set(_HYPER) - {"params"}
+            if unknown:
+                raise ValueError(f"SGD param group {gi}: unknown options {sorted(unknown)}")
+            ps = group["params"]
+            ps = list(ps.parameters()) if isinstance(ps, Module) else list(ps)
+            for p in ps:
+                if not isinstance(p, Parameter):
+                    raise TypeError(f"SGD param group {gi}: expected Parameters, got {type(p).__name__}")
+                if id(p) in seen:
+                    raise ValueError(f"SGD param group {gi}: a parameter appears in more than one group")
+                seen.add(id(p))
+            g = dict(defaults)
+            g.update({k: (bool(v) if k == "nesterov" else float(v)) for k, v in group.items() if k != "params"})
+            g["params"] = ps
+            g["initial_lr"] = g["lr"]
+            self._check(g, gi)
+            self.param_groups.append(g)
+        self.max_grad_norm = None if max_grad_norm is None else float(max_grad_norm)
+        self.momentum_buffers: dict[int, np.ndarray] = {}  # key: parameter's position
+        self.step_count = 0
+
+    @staticmethod
+    def _check(g, gi):
+        if g["lr"] < 0 or g["momentum"] < 0 or g["weight_decay"] < 0:
+            raise ValueError(f"SGD group {gi}: lr, momentum and weight_decay must be >= 0, got "
+                             f"lr={g['lr']}, momentum={g['momentum']}, weight_decay={g['weight_decay']}")
+        if g["nesterov"] and (g["momentum"] <= 0 or g["dampening"] != 0):
+            raise ValueError(f"SGD group {gi}: Nesterov needs momentum > 0 and dampening 0")
+
+    def _all_params(self):
+        for g in self.param_groups:
+            yield from g["params"]
+
+    def zero_grad(self) -> None:
+        """Forget gradients (the next backward writes fresh arrays)."""
+        for p in self._all_params():
+            p.grad = None
+
+    def step(self) -> None:
+        """Apply one update to every parameter that has a gradient and is not frozen."""
+        if self.max_grad_norm is not None:
+            clip_grad_norm_(list(self._all_params()), self.max_grad_norm)
+        k = -1
+        for g in self.param_groups:
+            for p in g["params"]:
+                k += 1
+                if p.grad is None or not p.requires_grad:
+                    continue
+                buf = None
+                first = False
+                if g["momentum"] != 0.0:
+                    buf = self.momentum_buffers.get(k)
+                    if buf is None:
+                        buf = self.momentum_buffers[k] = np.empty_like(p.data)
+                        first = True
+                ops.sgd_step(p.data, p.grad, buf, lr=g["lr"], momentum=g["momentum"],
+                             dampening=g["dampening"], weight_decay=g["weight_decay"],
+                             nesterov=g["nesterov"], first_step=first)
+        self.step_count += 1
+
+    # -- checkpoint state -----------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """{"step_count", "param_groups": [hyper-parameters + number of params],
+        "momentum_buffers": {position: array}} (arrays copied)."""
+        return {
+            "step_count": self.step_count,
+            "param_groups": [{**{k: g[k] for k in _HYPER}, "initial_lr": g["initial_lr"],
+                              "num_params": len(g["params"])} for g in self.param_groups],
+            "momentum_buffers": {k: v.copy() for k, v in self.momentum_buffers.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        groups = state["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"optimizer state has {len(groups)} parameter groups, this optimizer "
+                             f"has {len(self.param_groups)}")
+        shapes = [p.data.shape for p in self._all_params()]
+        for gi, (src, dst) in enumerate(zip(groups, self.param_groups)):
+            if int(src["num_params"]) != len(dst["params"]):
+                raise ValueError(f"optimizer state group {gi} has {src['num_params']} parameters, "
+                                 f"this optimizer's has {len(dst['params'])}")
+        buffers = {}
+        for k, v in state["momentum_buffers"].items():
+            k = int(k)
+            v = np.asarray(v)
+            if not 0 <= k < len(shapes) or v.shape != shapes[k] or v.dtype != np.float32:
+                raise ValueError(f"momentum buffer {k}: shape {v.shape} dtype {v.dtype} does not "
+                                 f"match parameter {shapes[k] if 0 <= k < len(shapes) else '(none)'}")
+            buffers[k] = np.array(v, dtype=np.float32, copy=True)
+        for src, dst in zip(groups, self.param_groups):
+            for key in _HYPER:
+                dst[key] = bool(src[key]) if key == "nesterov" else float(src[key])
+            dst["initial_lr"] = float(src.get("initial_lr", src["lr"]))
+        self.momentum_buffers = buffers
+        self.step_count = int(state["step_count"])
+
+
+class LRScheduler:
+    """Sets each group's lr from its initial lr and the schedule position. Call step()
+    once per epoch (or per iteration, consistently); position 0 is the start."""
+
+    def __init__(self, optimizer: SGD):
+        self.optimizer = optimizer
+        self.last_epoch = 0
+        self._apply()
+
+    def lr_at(self, base_lr: float, t: int) -> float:
+        raise NotImplementedError
+
+    def _apply(self):
+        for g in self.optimizer.param_groups:
+            g["lr"] = self.lr_at(g["initial_lr"], self.last_epoch)
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        self._apply()
+
+    def get_last_lr(self) -> list:
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict:
+        return {"last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.last_epoch = int(state["last_epoch"])
+        self._apply()
+
+
+class StepLR(LRScheduler):
+    """lr = base * gamma ** (t // step_size)."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        if int(step_size) <= 0:
+            raise ValueError(f"StepLR step_size must be positive, got {step_size}")
+        self.step_size, self.gamma = int(step_size), float(gamma)
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, t):
+        return base_lr * self.gamma ** (t // self.step_size)
+
+
+class MultiStepLR(LRScheduler):
+    """lr = base * gamma ** (number of milestones <= t)."""
+
+    def __init__(self, optimizer, milestones, gamma=0.1):
+        self.milestones, self.gamma = sorted(int(m) for m in milestones), float(gamma)
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, t):
+        return base_lr * self.gamma ** sum(1 for m in self.milestones if m <= t)
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (base - eta_min) * (1 + cos(pi * t / T_max)) / 2, t clamped to T_max."""
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        if int(T_max) <= 0:
+            raise ValueError(f"CosineAnnealingLR T_max must be positive, got {T_max}")
+        self.T_max, self.eta_min = int(T_max), float(eta_min)
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, t):
+        t = min(t, self.T_max)
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+
+
+class LinearWarmupLR(LRScheduler):
+    """Linear warm-up from start_factor*base to base over warmup_steps, then `after`
+    (another schedule, counted from the end of warm-up) or constant."""
+
+    def __init__(self, optimizer, warmup_steps, start_factor=0.1, after: LRScheduler | None = None):
+        if int(warmup_steps) < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+        self.warmup_steps, self.start_factor, self.after = int(warmup_steps), float(start_factor), after
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, t):
+        if t < self.warmup_steps:
+            return base_lr * (self.start_factor + (1 - self.start_factor) * t / self.warmup_steps)
+        if self.after is None:
+            return base_lr
+        return self.after.lr_at(base_lr, t - self.warmup_steps)

@@ -1,0 +1,193 @@
+"""Trainer: the training loop (forward, loss, backward, SGD update), evaluation, progress
+display and checkpoints. The arithmetic is in the core; this file only sequences it."""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from . import ops
+from .data.dataset import Dataset
+from .nn.module import Module
+
+__all__ = ["Trainer"]
+
+_LOSSES = ("cross_entropy",)
+
+
+def _as_dataset(data, what):
+    if data is None or isinstance(data, Dataset):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = data
+        x = np.asarray(x)
+        return Dataset(x if x.dtype == np.uint8 else np.ascontiguousarray(x, np.float32), np.asarray(y),
+                       num_classes=None, max_value=255.0, name=what)
+    raise TypeError(f"{what} must be a cnnnative.data.Dataset or an (images, labels) pair, got "
+                    f"{type(data).__name__}")
+
+
+def _epoch_seed(seed, epoch):
+    # Shuffling order of epoch e depends only on (seed, e): a resumed run reshuffles the
+    # same way as one that never stopped.
+    return np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)])
+
+
+class _Progress:
+    """tqdm when installed (and not quiet); otherwise nothing per batch (one line per
+    epoch is printed by fit)."""
+
+    def __init__(self, total, desc, quiet):
+        self.bar = None
+        if quiet:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return
+        self.bar = tqdm(total=total, desc=desc, unit="img", leave=False, file=sys.stderr)
+
+    def update(self, n, **postfix):
+        if self.bar is not None:
+            self.bar.update(n)
+            self.bar.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in postfix.items()},
+                                 refresh=False)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Trainer:
+    """Train a classifier: model maps (N, C, H, W) float32 to (N, classes) logits.
+
+    loss="cross_entropy" (softmax + negative log-likelihood, mean over the batch).
+    scheduler (optional) is stepped once per epoch. seed fixes the shuffling order.
+    """
+
+    def __init__(self, model: Module, optimizer, loss: str = "cross_entropy", *, scheduler=None,
+                 seed: int = 0, quiet: bool = False, log=print):
+        if loss not in _LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose one of {_LOSSES}")
+        self.model, self.optimizer, self.loss, self.scheduler = model, optimizer, loss, scheduler
+        self.seed, self.quiet, self.log = int(seed), bool(quiet), log
+        self.epoch = 0          # completed epochs (continues across fit calls and checkpoints)
+        self.history: list[dict] = []
+
+    # -- one batch ------------------------------------------------------------------------
+    def _forward_backward(self, x, y):
+        self.model.train()
+        self.model.needs_input_grad = False  # nobody uses the gradient w.r.t. the images
+        logits = self.model.forward(x)
+        loss = ops.cross_entropy(logits, y)
+        grad = ops.cross_entropy_backward(logits, y)
+        self.optimizer.zero_grad()
+        self.model.backward(grad)
+        self.model.needs_input_grad = True
+        return float(loss), logits
+
+    def step(self, x, y) -> float:
+        """One forward, backward and SGD update on a batch x (N, C, H, W), labels y (N,)
+        int. Returns the batch's mean loss."""
+        x = np.ascontiguousarray(x, np.float32)
+        y = np.ascontiguousarray(y, np.int64)
+        loss, _ = self._forward_backward(x, y)
+        self.optimizer.step()
+        return loss
+
+    # -- epochs ---------------------------------------------------------------------------
+    def fit(self, train, val=None, epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
+            seed=None) -> list:
+        """Train for `epochs` more epochs. train / val: Dataset or (images, labels).
+        Returns the history: one dict per epoch {epoch, loss, accuracy, val_loss,
+        val_accuracy, seconds, images_per_second, lr}."""
+        train = _as_dataset(train, "train")
+        val = _as_dataset(val, "val")
+        if len(train) == 0:
+            raise ValueError("fit: the training set is empty")
+        if seed is not None:
+            self.seed = int(seed)
+        for _ in range(int(epochs)):
+            e = self.epoch
+            rng = np.random.default_rng(_epoch_seed(self.seed, e))
+            progress = _Progress(len(train), f"epoch {e + 1}", self.quiet)
+            t0 = time.perf_counter()
+            total_loss = 0.0
+            correct = 0
+            seen = 0
+            for x, y in train.batches(batch_size, shuffle=shuffle, seed=rng):
+                loss, logits = self._forward_backward(x, y)
+                self.optimizer.step()
+                n = len(y)
+                total_loss += loss * n
+                correct += int((logits.argmax(axis=1) == y).sum())
+                seen += n
+                dt = time.perf_counter() - t0
+                progress.update(n, loss=total_loss / seen, acc=correct / seen,
+                                img_s=f"{seen / dt:.0f}" if dt > 0 else "-")
+            progress.close()
+            seconds = time.perf_counter() - t0
+            record = {"epoch": e + 1, "loss": total_loss / seen, "accuracy": correct / seen,
+                      "seconds": seconds, "images_per_second": seen / seconds if seconds > 0 else float("inf"),
+                      "lr": self.optimizer.param_groups[0]["lr"]}
+            if val is not None and len(val):
+                v = self.evaluate(val, batch_size=max(batch_size, 256))
+                record["val_loss"], record["val_accuracy"] = v["loss"], v["accuracy"]
+            self.epoch += 1
+            if self.scheduler is not None:
+                self.scheduler.step()
+            self.history.append(record)
+            if not self.quiet and self.log is not None:
+                msg = (f"epoch {record['epoch']}: loss {record['loss']:.4f} acc {record['accuracy']:.4f}")
+                if "val_accuracy" in record:
+                    msg += f" | val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.4f}"
+                msg += f" | {record['images_per_second']:.0f} img/s, {seconds:.2f} s"
+                self.log(msg)
+        return self.history
+
+    def predict(self, x, batch_size: int = 256) -> np.ndarray:
+        """Logits (N, classes) for images x (N, C, H, W) float32, in eval mode."""
+        x = np.ascontiguousarray(x, np.float32)
+        was = self.model.training
+        self.model.eval()
+        try:
+            outs = [self.model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        finally:
+            self.model.train(was)
+        return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
+
+    def evaluate(self, data, batch_size: int = 256) -> dict:
+        """{"loss": mean cross-entropy, "accuracy": fraction correct, "n": count} in eval mode."""
+        data = _as_dataset(data, "data")
+        was = self.model.training
+        self.model.eval()
+        total, correct, n = 0.0, 0, 0
+        try:
+            for x, y in data.batches(batch_size):
+                logits = self.model.forward(x)
+                total += float(ops.cross_entropy(logits, y, reduction="sum"))
+                correct += int((logits.argmax(axis=1) == y).sum())
+                n += len(y)
+        finally:
+            self.model.train(was)
+        return {"loss": total / n if n else float("nan"), "accuracy": correct / n if n else float("nan"), "n": n}
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def save(self, path, extra: dict | None = None) -> str:
+        """Checkpoint model, optimizer, scheduler and the trainer's position (epoch, seed)."""
+        from . import io
+        return io.save(path, self.model, self.optimizer, self.scheduler,
+                       extra={"epoch": self.epoch, "seed": self.seed, "history": self.history,
+                              **(extra or {})})
+
+    def load(self, path) -> dict:
+        """Restore a checkpoint written by save(); training then continues exactly where
+        it stopped."""
+        from . import io
+        ck = io.load(path, self.model, self.optimizer, self.scheduler)
+        extra = ck["meta"].get("extra", {})
+        self.epoch = int(extra.get("epoch", 0))
+        self.seed = int(extra.get("seed", self.seed))
+        self.history = list(extra.get("history", []))
+        return ck
