@@ -52,6 +52,10 @@ struct GemmKernelTable {
   PackBFn pack_b;
 };
 
+// Vectorised packing helpers (their own files).
+// pack_b_generic<32>(trans = true, ...) with 16 x 16 in-register transposes.
+void pack_b_trans_32__avx512(const float* b, int64_t ldb, int64_t k, int64_t n, float* dst);
+
 // One per ISA, each defined in its own source file.
 const GemmKernelTable& gemm_table_scalar();
 const GemmKernelTable& gemm_table_avx2();

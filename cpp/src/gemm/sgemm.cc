@@ -1,20 +1,22 @@
 // The packed, blocked SGEMM driver (BLIS loop order), shared by every ISA.
 //
 //   for jc over N in NC blocks:
+//     pack op(B)[:, jc:jc+NC] into NR-column panels, KC rows at a time  (shared buffer)
+//     barrier (only when threads share B panels)
 //     for pc over K in KC blocks:
-//       pack op(B)[pc:pc+KC, jc:jc+NC] into NR-column panels   (all threads, shared buffer)
-//       barrier
 //       for ic over this thread's rows in MC blocks:
 //         pack alpha*op(A)[ic:ic+MC, pc:pc+KC] into MR-row panels (per thread)
 //         for jr over this thread's NR panels:       B panel stays in L1 ...
 //           for ir over the MC block in MR steps:    ... while A panels stream from L2
 //             microkernel: C tile (+)= A panel * B panel
-//       barrier (the B buffer is refilled next)
+//     barrier (before the B buffer is refilled for the next N block)
 //
-// Threads split each packed B block into a tm x tn grid of (rows, panels): splitting rows
-// shares B and packs A once; splitting columns keeps both threads busy when M is small
-// (conv's 64 x 3136). choose_grid weighs both. The first K block applies the caller's
-// beta, later ones accumulate (beta = 1); the epilogue runs with the last K block.
+// Threads split the work into a tm x tn grid of (rows, panels): splitting rows shares B
+// and packs A once; splitting columns keeps both threads busy when M is small (conv's
+// 64 x 3136) and needs no barrier at all. choose_grid weighs both. B is packed for all of
+// K at once so that threads meet once per N block, not twice per K block: on a busy
+// machine every barrier waits for the slowest thread. The first K block applies the
+// caller's beta, later ones accumulate (beta = 1); the epilogue runs with the last.
 #include <omp.h>
 
 #include <algorithm>
@@ -108,46 +110,55 @@ Grid choose_grid(const Problem& p, const GemmKernelTable& t, int threads) {
   return best;
 }
 
-// Runs thread `tid` of `threads` (grid g) over the whole problem. `parallel` says whether
-// it runs inside an OpenMP team (and so must meet the others at barriers).
-void run_thread(const Problem& p, const GemmKernelTable& t, Grid g, int tid, int threads,
+// Runs thread `tid` of `threads` over the whole problem. `parallel` says whether it runs
+// inside an OpenMP team (and so must meet the others at barriers). `nc` is this call's
+// N block: the packed B block holds all of K for nc columns.
+void run_thread(const Problem& p, const GemmKernelTable& t, Grid g, int64_t nc, int tid,
                 bool parallel, float* bpack, float* apack) {
   const int ti = tid / g.tn, tj = tid % g.tn;
   const int64_t tiles_m = ceil_div(p.M, t.mr);
   const int64_t row0 = std::min(p.M, split_begin(tiles_m, g.tm, ti) * t.mr);
   const int64_t row1 = std::min(p.M, split_begin(tiles_m, g.tm, ti + 1) * t.mr);
-  auto barrier = [parallel] {
-    if (parallel) {
+  // Threads of one column group share its B panels, so they meet at barriers when there
+  // are several of them (tm > 1); with tm == 1 each thread packs exactly what it uses.
+  const bool shared_b = parallel && g.tm > 1;
+  auto barrier = [shared_b] {
+    if (shared_b) {
 #pragma omp barrier
     }
   };
 
-  for (int64_t jc = 0; jc < p.N; jc += t.nc) {
-    const int64_t nb = std::min(t.nc, p.N - jc);
+  for (int64_t jc = 0; jc < p.N; jc += nc) {
+    const int64_t nb = std::min(nc, p.N - jc);
     const int64_t panels = ceil_div(nb, t.nr);
-    for (int64_t pc = 0; pc < p.K; pc += t.kc) {
-      const int64_t kb = std::min(t.kc, p.K - pc);
-      // Every thread packs an equal share of the B block's panels.
-      const int64_t bq0 = split_begin(panels, threads, tid), bq1 = split_begin(panels, threads, tid + 1);
-      if (bq0 < bq1) {
-        const int64_t j0 = jc + bq0 * t.nr;
+    const int64_t q0 = split_begin(panels, g.tn, tj), q1 = split_begin(panels, g.tn, tj + 1);
+    // Pack op(B)[:, jc:jc+nb] once for all K blocks: this thread's share of its column
+    // group's panels. The K block starting at pc lives at bpack + pc * panels * NR.
+    const int64_t bq0 = q0 + split_begin(q1 - q0, g.tm, ti), bq1 = q0 + split_begin(q1 - q0, g.tm, ti + 1);
+    if (bq0 < bq1) {
+      const int64_t j0 = jc + bq0 * t.nr;
+      const int64_t ncols = std::min(nb - bq0 * t.nr, (bq1 - bq0) * t.nr);
+      for (int64_t pc = 0; pc < p.K; pc += t.kc) {
+        const int64_t kb = std::min(t.kc, p.K - pc);
         const float* bsrc = p.tb ? p.B + j0 * p.ldb + pc : p.B + pc * p.ldb + j0;
-        t.pack_b(p.tb, bsrc, p.ldb, kb, std::min(nb - bq0 * t.nr, (bq1 - bq0) * t.nr),
-                 bpack + bq0 * t.nr * kb);
+        t.pack_b(p.tb, bsrc, p.ldb, kb, ncols, bpack + pc * panels * t.nr + bq0 * t.nr * kb);
       }
-      barrier();
+    }
+    barrier();
 
+    for (int64_t pc = 0; pc < p.K && q0 < q1; pc += t.kc) {
+      const int64_t kb = std::min(t.kc, p.K - pc);
       const float beta = pc == 0 ? p.beta : 1.f;
       const bool last_k = pc + kb == p.K;
-      const int64_t q0 = split_begin(panels, g.tn, tj), q1 = split_begin(panels, g.tn, tj + 1);
-      for (int64_t ic = row0; ic < row1 && q0 < q1; ic += t.mc) {
+      const float* bblock = bpack + pc * panels * t.nr;
+      for (int64_t ic = row0; ic < row1; ic += t.mc) {
         const int64_t mb = std::min(t.mc, row1 - ic);
         const float* asrc = p.ta ? p.A + pc * p.lda + ic : p.A + ic * p.lda + pc;
         t.pack_a(p.ta, asrc, p.lda, mb, kb, p.alpha, apack);
         for (int64_t q = q0; q < q1; ++q) {
           const int64_t col = jc + q * t.nr;
           const int64_t ncols = std::min<int64_t>(t.nr, p.N - col);
-          const float* bpanel = bpack + q * t.nr * kb;
+          const float* bpanel = bblock + q * t.nr * kb;
           for (int64_t ir = 0; ir < mb; ir += t.mr) {
             const int64_t row = ic + ir;
             const int64_t mrows = std::min<int64_t>(t.mr, row1 - row);
@@ -170,8 +181,8 @@ void run_thread(const Problem& p, const GemmKernelTable& t, Grid g, int tid, int
           }
         }
       }
-      barrier();
     }
+    if (jc + nc < p.N) barrier();  // the B buffer is refilled next
   }
 }
 
@@ -234,27 +245,30 @@ void run(const Problem& p, bool allow_threads) {
     threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, tiles)));
   }
   const Grid g = choose_grid(p, t, threads);
+  // The packed B block holds all of K for nc columns, so threads meet once per N block
+  // rather than once per K block. Keep it to about a quarter of L3 (8 MiB).
+  constexpr int64_t kBBlockFloats = int64_t{2} << 20;
+  const int64_t nc = std::min(t.nc, std::max<int64_t>(t.nr, kBBlockFloats / p.K / t.nr * t.nr));
   // Scratch: the shared B block, then one A block per thread (each 64-byte aligned).
-  const int64_t kb = std::min(t.kc, p.K);
-  const int64_t b_floats = ceil_div(kb * ceil_div(std::min(t.nc, p.N), t.nr) * t.nr, 16) * 16;
+  const int64_t b_floats = ceil_div(p.K * ceil_div(std::min(nc, p.N), t.nr) * t.nr, 16) * 16;
   const int64_t a_rows = std::min(t.mc, ceil_div(ceil_div(p.M, t.mr), g.tm) * t.mr);
-  const int64_t a_floats = ceil_div(kb * a_rows, 16) * 16;
-  float* scratch = tl_pack.get(b_floats + threads * a_floats);
+  const int64_t a_floats = ceil_div(std::min(t.kc, p.K) * a_rows, 16) * 16;
+  float* scratch = tl_pack.get(checked_add(b_floats, checked_mul(threads, a_floats)));
   if (poison_scratch().load(std::memory_order_relaxed))
     std::fill(scratch, scratch + b_floats + threads * a_floats, std::nanf(""));
   if (threads == 1) {
-    run_thread(p, t, g, 0, 1, false, scratch, scratch + b_floats);
+    run_thread(p, t, g, nc, 0, false, scratch, scratch + b_floats);
     return;
   }
 #pragma omp parallel num_threads(threads)
   {
     if (omp_get_num_threads() == threads) {
       const int tid = omp_get_thread_num();
-      run_thread(p, t, g, tid, threads, true, scratch, scratch + b_floats + tid * a_floats);
+      run_thread(p, t, g, nc, tid, true, scratch, scratch + b_floats + tid * a_floats);
     } else {
       // Fewer threads than asked for (e.g. nested in another region): run on one.
 #pragma omp single
-      run_thread(p, t, Grid{1, 1}, 0, 1, false, scratch, scratch + b_floats);
+      run_thread(p, t, Grid{1, 1}, nc, 0, false, scratch, scratch + b_floats);
     }
   }
 }

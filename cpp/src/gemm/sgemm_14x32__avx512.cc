@@ -98,7 +98,10 @@ void pack_a(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, float
   pack_a_generic<kMR>(trans, a, lda, m, k, alpha, dst);
 }
 void pack_b(bool trans, const float* b, int64_t ldb, int64_t k, int64_t n, float* dst) {
-  pack_b_generic<kNR>(trans, b, ldb, k, n, dst);
+  if (trans)
+    pack_b_trans_32__avx512(b, ldb, k, n, dst);
+  else
+    pack_b_generic<kNR>(trans, b, ldb, k, n, dst);
 }
 
 }  // namespace
