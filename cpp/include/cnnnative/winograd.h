@@ -1,0 +1,67 @@
+// Winograd convolution F(m x m, 3 x 3) for 3x3 kernels, stride 1, dilation 1.
+//
+// Each output tile of m x m pixels is computed from an (m+2) x (m+2) input tile:
+//   Y = A^T [ (G g G^T) (.) (B^T d B) ] A
+// The elementwise products, summed over input channels, become (m+2)^2 independent
+// GEMMs (K x C times C x tiles), so the multiply count per output drops from 9 to
+// (m+2)^2/m^2: 4 (m=2), 2.25 (m=4), 1.78 (m=6) times fewer than direct convolution.
+//
+// Supported: any padding (also larger than the kernel, as the input gradient needs),
+// groups (each group on its own), any N, C, K, H, W. Registered algorithms:
+// "winograd2x2", "winograd4x4", "winograd6x6" and "winograd" (tile chosen by shape).
+//
+// Accuracy (float32, inputs and weights of unit scale, measured and asserted in
+// tests/test_conv_fast.py as max |err| / (max|x| * max|w| * sqrt(C*9))):
+//   F(2x2): <= 1e-6 * 4     F(4x4): <= 1e-6 * 16     F(6x6): <= 1e-6 * 256
+// The transforms multiply by up to 5.25 (F(6x6)) and the output transform by up
+// to 32, which is where the larger error of big tiles comes from; im2col is ~1e-6.
+//
+// Inference keeps transformed weights: winograd_prepare() once, then
+// winograd_forward_prepared() per call, optionally with a fused epilogue.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "cnnnative/conv_params.h"
+
+namespace cnnnative {
+
+// What can run after the convolution inside the output transform, in this order:
+//   out = activation(conv + bias[k] + residual[n, k, oh, ow])
+enum class Activation { none = 0, relu = 1, relu6 = 2 };
+struct ConvEpilogue {
+  const float* bias = nullptr;      // [K] or null
+  const float* residual = nullptr;  // [N, K, OH, OW] or null (may not alias the output)
+  Activation activation = Activation::none;
+};
+
+// Filters transformed once: per group and per transform point, a K/g x C/g matrix packed
+// in row blocks for the GEMM microkernels. Memory: groups * (m+2)^2 * ceil(K/g/12)*12 *
+// C/g floats, i.e. (m+2)^2/9 = 1.8x (m=2), 4x (m=4), 7.1x (m=6) the original weights.
+struct WinogradWeights {
+  int tile = 0;                // m: 2, 4 or 6
+  int64_t K = 0, C_per_group = 0, groups = 0;
+  std::vector<float> packed;
+  size_t bytes() const { return packed.size() * sizeof(float); }
+};
+
+// True when Winograd F(tile x tile, 3x3) can run `p`; otherwise the reason in *why.
+bool winograd_supports(const ConvParams& p, int tile, std::string* why);
+
+// Transforms w[K, C/g, 3, 3] (OIHW). ValueError when the shape is unsupported.
+WinogradWeights winograd_prepare(const ConvParams& p, const float* w, int tile);
+
+// y[N, K, OH, OW] = epilogue(conv(x, w)). The weights must come from winograd_prepare
+// for the same K, C, groups. Threads: the library's (do not call inside a parallel region).
+void winograd_forward_prepared(const ConvParams& p, const WinogradWeights& w, const float* x,
+                               float* y, const ConvEpilogue& epilogue = {});
+
+// Scratch bytes a forward call allocates (transformed tiles of one chunk of the image,
+// plus the transformed weights when they are not prepared).
+size_t winograd_workspace_bytes(const ConvParams& p, int tile, bool weights_prepared);
+
+// The tile "winograd" (no size) uses for this shape.
+int winograd_default_tile(const ConvParams& p);
+
+}  // namespace cnnnative

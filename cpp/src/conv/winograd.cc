@@ -1,0 +1,350 @@
+// Winograd F(m x m, 3 x 3) driver: filter transform, blocking, threads, and the
+// registered algorithms "winograd2x2", "winograd4x4", "winograd6x6", "winograd".
+//
+// The image is cut into m x m output tiles, numbered over (image, tile row, tile col).
+// Tiles are processed in chunks of blocks of 32 (winograd::kTileBlock); for each chunk
+// all threads (1) transform the input tiles, channel by channel, into V[xi][C][32],
+// (2) run the (m+2)^2 GEMMs M[xi] = U[xi] * V[xi], and (3) transform M back into output
+// pixels. A chunk's V and M are sized to stay near the cores' L2, so each phase reads
+// what the previous one just wrote from cache. The input gradient is the same
+// computation on grad_output with the filter rotated by 180 degrees and K, C swapped.
+#include "cnnnative/winograd.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "autotune.h"
+#include "cnnnative/conv.h"
+#include "cnnnative/errors.h"
+#include "cnnnative/isa.h"
+#include "cnnnative/threads.h"
+#include "winograd_kernels.h"
+
+namespace cnnnative {
+namespace {
+
+using winograd::kRowBlock;
+using winograd::kTileBlock;
+
+// Filter transform matrices G ((m+2) x 3), in double so the transformed weights are
+// correctly rounded float values.
+constexpr double kG2[4][3] = {{-1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+constexpr double kG4[6][3] = {{1.0 / 4, 0, 0},
+                              {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                              {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                              {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                              {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                              {0, 0, 1}};
+constexpr double kG6[8][3] = {{-1, 0, 0},
+                              {-2.0 / 9, -2.0 / 9, -2.0 / 9},
+                              {-2.0 / 9, 2.0 / 9, -2.0 / 9},
+                              {32.0 / 45, 16.0 / 45, 8.0 / 45},
+                              {32.0 / 45, -16.0 / 45, 8.0 / 45},
+                              {1.0 / 90, 1.0 / 45, 2.0 / 45},
+                              {1.0 / 90, -1.0 / 45, 2.0 / 45},
+                              {0, 0, 1}};
+
+const double* g_matrix(int m) { return m == 2 ? &kG2[0][0] : m == 4 ? &kG4[0][0] : &kG6[0][0]; }
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// One stride-1 3x3 correlation: y[N,K,OH,OW] from x[N,C,H,W] with the window of output
+// (oh, ow) starting at input (oh - pad_top, ow - pad_left).
+struct Problem {
+  int64_t N, C, H, W, K, groups, OH, OW, pad_top, pad_left;
+  int m;
+  int64_t Cg() const { return C / groups; }
+  int64_t Kg() const { return K / groups; }
+  int alpha() const { return m + 2; }
+  int nxi() const { return alpha() * alpha(); }
+  int64_t row_blocks() const { return ceil_div(Kg(), kRowBlock); }
+  int64_t TH() const { return ceil_div(OH, m); }
+  int64_t TW() const { return ceil_div(OW, m); }
+  int64_t tiles() const { return checked_numel({N, TH(), TW()}, "winograd tiles"); }
+  int64_t packed_weight_floats() const {
+    return checked_numel({groups, nxi(), row_blocks() * kRowBlock, Cg()}, "winograd weights");
+  }
+};
+
+Problem forward_problem(const ConvParams& p, int m) {
+  return Problem{p.N, p.C, p.H, p.W, p.K, p.groups, p.output_h(), p.output_w(), p.pad_top, p.pad_left, m};
+}
+
+// dx = correlation of dy (padded by 2 - pad, which may crop) with the rotated filter.
+Problem backward_input_problem(const ConvParams& p, int m) {
+  return Problem{p.N, p.K, p.output_h(), p.output_w(), p.C, p.groups, p.H, p.W,
+                 2 - p.pad_top, 2 - p.pad_left, m};
+}
+
+// U[g][xi][row block][c][12] = (G f G^T)[xi] for filter f = tap(g*Kg + k, c, r, s).
+template <typename Tap>
+void transform_filters(const Problem& q, Tap tap, float* U) {
+  const int A = q.alpha(), NXI = q.nxi();
+  const double* G = g_matrix(q.m);
+  const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.row_blocks();
+  const int64_t rows = q.groups * KB * kRowBlock;
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
+  for (int64_t gk = 0; gk < rows; ++gk) {
+    const int64_t g = gk / (KB * kRowBlock), k = gk % (KB * kRowBlock);
+    const int64_t kb = k / kRowBlock, kr = k % kRowBlock;
+    for (int64_t c = 0; c < Cg; ++c) {
+      double u[8][8] = {};
+      if (k < Kg) {
+        double f[3][3], t[8][3];
+        for (int r = 0; r < 3; ++r)
+          for (int s = 0; s < 3; ++s) f[r][s] = tap(g * Kg + k, c, r, s);
+        for (int i = 0; i < A; ++i)
+          for (int s = 0; s < 3; ++s)
+            t[i][s] = G[i * 3 + 0] * f[0][s] + G[i * 3 + 1] * f[1][s] + G[i * 3 + 2] * f[2][s];
+        for (int i = 0; i < A; ++i)
+          for (int j = 0; j < A; ++j)
+            u[i][j] = t[i][0] * G[j * 3 + 0] + t[i][1] * G[j * 3 + 1] + t[i][2] * G[j * 3 + 2];
+      }
+      for (int xi = 0; xi < NXI; ++xi)
+        U[(((g * NXI + xi) * KB + kb) * Cg + c) * kRowBlock + kr] = static_cast<float>(u[xi / A][xi % A]);
+    }
+  }
+}
+
+void transform_forward_filters(const Problem& q, const float* w, float* U) {
+  const int64_t Cg = q.Cg();
+  transform_filters(q, [&](int64_t k, int64_t c, int r, int s) {
+    return static_cast<double>(w[((k * Cg + c) * 3 + r) * 3 + s]);
+  }, U);
+}
+
+// The input gradient's filter: new output channel = old input channel (c_old), new input
+// channel = old output channel within the group (k_old), taps rotated by 180 degrees.
+void transform_backward_filters(const ConvParams& p, const Problem& q, const float* w, float* U) {
+  const int64_t Cg_old = p.C / p.groups, Kg_old = p.K / p.groups;
+  transform_filters(q, [&](int64_t k_new, int64_t k_old_in_group, int r, int s) {
+    const int64_t g = k_new / Cg_old, c_old = k_new % Cg_old;
+    const int64_t k_old = g * Kg_old + k_old_in_group;
+    return static_cast<double>(w[((k_old * Cg_old + c_old) * 3 + (2 - r)) * 3 + (2 - s)]);
+  }, U);
+}
+
+// Tile blocks per chunk: V and M of one chunk should fit about 1 MiB per thread (L2).
+int64_t blocks_per_chunk(const Problem& q, int64_t blocks) {
+  const int64_t bytes_per_block = int64_t(q.nxi()) * (q.Cg() + q.Kg()) * kTileBlock * 4;
+  const int64_t budget = int64_t(768) * 1024 * num_threads();
+  return std::max<int64_t>(1, std::min(blocks, budget / bytes_per_block));
+}
+
+size_t chunk_scratch_floats(const Problem& q) {
+  const int64_t blocks = ceil_div(q.tiles(), kTileBlock);
+  const int64_t bpc = blocks_per_chunk(q, std::max<int64_t>(blocks, 1));
+  return static_cast<size_t>(
+      checked_numel({bpc, q.nxi(), q.Cg() + q.Kg(), kTileBlock}, "winograd workspace"));
+}
+
+void run(const Problem& q, const float* x, const float* U, const ConvEpilogue& ep, float* y) {
+  const winograd::Kernels& kern = winograd::kernels_for(active_isa(), q.m);
+  const int NXI = q.nxi();
+  const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.row_blocks();
+  const int64_t ntiles = q.tiles(), nblocks = ceil_div(ntiles, kTileBlock);
+  if (ntiles == 0) return;
+  const int64_t bpc = blocks_per_chunk(q, nblocks);
+  ScratchBuffer V(checked_numel({bpc, NXI, Cg, kTileBlock}, "winograd workspace"));
+  ScratchBuffer M(checked_numel({bpc, NXI, Kg, kTileBlock}, "winograd workspace"));
+  float* v = V.data();
+  float* mm = M.data();
+  winograd::TileGeometry geo;
+  geo.TH = q.TH();
+  geo.TW = q.TW();
+  geo.pad_top = q.pad_top;
+  geo.pad_left = q.pad_left;
+  const int64_t in_plane = q.H * q.W, out_plane = q.OH * q.OW;
+
+#pragma omp parallel num_threads(num_threads())
+  for (int64_t g = 0; g < q.groups; ++g) {
+    const float* Ug = U + g * NXI * KB * kRowBlock * Cg;
+    for (int64_t chunk = 0; chunk < nblocks; chunk += bpc) {
+      const int64_t nb = std::min(bpc, nblocks - chunk);
+#pragma omp for collapse(2) schedule(static)
+      for (int64_t b = 0; b < nb; ++b) {
+        for (int64_t c = 0; c < Cg; ++c) {
+          winograd::InputTransformArgs a;
+          a.tiles = geo;
+          a.tiles.tile_begin = (chunk + b) * kTileBlock;
+          a.tiles.tile_end = std::min(a.tiles.tile_begin + kTileBlock, ntiles);
+          a.x = x + (g * Cg + c) * in_plane;
+          a.image_stride = q.C * in_plane;
+          a.H = q.H;
+          a.W = q.W;
+          a.v = v + (b * NXI * Cg + c) * kTileBlock;
+          a.xi_stride = Cg * kTileBlock;
+          kern.input_transform(a);
+        }
+      }
+#pragma omp for collapse(3) schedule(static)
+      for (int64_t b = 0; b < nb; ++b)
+        for (int xi = 0; xi < NXI; ++xi)
+          for (int64_t kb = 0; kb < KB; ++kb)
+            kern.gemm(Ug + ((int64_t(xi) * KB + kb) * Cg) * kRowBlock,
+                      v + (b * NXI + xi) * Cg * kTileBlock,
+                      mm + ((b * NXI + xi) * Kg + kb * kRowBlock) * kTileBlock, Cg,
+                      static_cast<int>(std::min<int64_t>(kRowBlock, Kg - kb * kRowBlock)));
+#pragma omp for collapse(2) schedule(static)
+      for (int64_t b = 0; b < nb; ++b) {
+        for (int64_t k = 0; k < Kg; ++k) {
+          winograd::OutputTransformArgs a;
+          a.tiles = geo;
+          a.tiles.tile_begin = (chunk + b) * kTileBlock;
+          a.tiles.tile_end = std::min(a.tiles.tile_begin + kTileBlock, ntiles);
+          a.m = mm + (b * NXI * Kg + k) * kTileBlock;
+          a.xi_stride = Kg * kTileBlock;
+          a.y = y + (g * Kg + k) * out_plane;
+          a.residual = ep.residual ? ep.residual + (g * Kg + k) * out_plane : nullptr;
+          a.image_stride = q.K * out_plane;
+          a.OH = q.OH;
+          a.OW = q.OW;
+          a.bias = ep.bias ? ep.bias[g * Kg + k] : 0.f;
+          a.activation = ep.activation;
+          kern.output_transform(a);
+        }
+      }
+    }
+  }
+}
+
+void check_tile(int tile) {
+  CN_CHECK(tile == 2 || tile == 4 || tile == 6, "Winograd tile must be 2, 4 or 6, got ", tile);
+}
+
+void forward_tile(int m, const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
+  const Problem q = forward_problem(p, m);
+  ScratchBuffer U(static_cast<size_t>(q.packed_weight_floats()));
+  transform_forward_filters(q, w, U.data());
+  ConvEpilogue ep;
+  ep.bias = bias;
+  run(q, x, U.data(), ep, y);
+}
+
+void backward_input_tile(int m, const ConvParams& p, const float* dy, const float* w, float* dx) {
+  const Problem q = backward_input_problem(p, m);
+  ScratchBuffer U(static_cast<size_t>(q.packed_weight_floats()));
+  transform_backward_filters(p, q, w, U.data());
+  run(q, dy, U.data(), ConvEpilogue{}, dx);
+}
+
+template <int M>
+bool supports_tile(const ConvParams& p, std::string* why) { return winograd_supports(p, M, why); }
+template <int M>
+void forward_m(const ConvParams& p, const float* x, const float* w, const float* b, float* y) {
+  forward_tile(M, p, x, w, b, y);
+}
+template <int M>
+void backward_input_m(const ConvParams& p, const float* dy, const float* w, float* dx) {
+  backward_input_tile(M, p, dy, w, dx);
+}
+template <int M>
+size_t workspace_m(const ConvParams& p) { return winograd_workspace_bytes(p, M, false); }
+
+bool supports_any(const ConvParams& p, std::string* why) { return winograd_supports(p, 4, why); }
+void forward_any(const ConvParams& p, const float* x, const float* w, const float* b, float* y) {
+  forward_tile(winograd_default_tile(p), p, x, w, b, y);
+}
+void backward_input_any(const ConvParams& p, const float* dy, const float* w, float* dx) {
+  // The input gradient's "output" is the input: choose the tile by its size.
+  ConvParams t = p;
+  t.H = p.output_h() + 2;
+  t.W = p.output_w() + 2;
+  t.pad_top = t.pad_bottom = t.pad_left = t.pad_right = 0;
+  std::swap(t.C, t.K);
+  backward_input_tile(winograd_default_tile(t), p, dy, w, dx);
+}
+size_t workspace_any(const ConvParams& p) {
+  return winograd_workspace_bytes(p, winograd_default_tile(p), false);
+}
+
+}  // namespace
+
+bool winograd_supports(const ConvParams& p, int tile, std::string* why) {
+  auto no = [&](const std::string& reason) {
+    if (why) *why = reason;
+    return false;
+  };
+  if (tile != 2 && tile != 4 && tile != 6) return no(concat("Winograd tile ", tile, " is not 2, 4 or 6"));
+  if (!winograd_enabled()) return no("Winograd is switched off (set_fast_algorithms(winograd=False))");
+  if (p.R != 3 || p.S != 3) return no(concat("Winograd needs a 3x3 kernel, got ", p.R, "x", p.S));
+  if (p.stride_h != 1 || p.stride_w != 1)
+    return no(concat("Winograd needs stride 1, got (", p.stride_h, ", ", p.stride_w, ")"));
+  if (p.dilation_h != 1 || p.dilation_w != 1)
+    return no(concat("Winograd needs dilation 1, got (", p.dilation_h, ", ", p.dilation_w, ")"));
+  return true;
+}
+
+int winograd_default_tile(const ConvParams& p) {
+  // Estimated cost per tile size: transform-domain multiplies (C*K/g per point) plus
+  // transforms (~(C+K) * alpha^3 per tile), over the tiles that cover the output
+  // (partial tiles at the border cost as much as full ones). F(6x6) must win by 15%
+  // to be chosen, because its error is larger.
+  const int64_t OH = p.output_h(), OW = p.output_w();
+  const double ck = double(p.C / p.groups) * double(p.K / p.groups) * double(p.groups);
+  const double cpk = double(p.C + p.K);
+  double best = 0;
+  int best_m = 4;
+  for (int m : {4, 2, 6}) {
+    const double tiles = double(ceil_div(OH, m)) * double(ceil_div(OW, m));
+    const double a = m + 2;
+    double cost = tiles * (a * a * ck + 2.0 * a * a * a * cpk);
+    if (m == 6) cost *= 1.15;
+    if (m == 4 || cost < best) {
+      best = cost;
+      best_m = m;
+    }
+  }
+  return best_m;
+}
+
+size_t winograd_workspace_bytes(const ConvParams& p, int tile, bool weights_prepared) {
+  check_tile(tile);
+  const Problem q = forward_problem(p, tile);
+  size_t floats = chunk_scratch_floats(q);
+  if (!weights_prepared) floats += static_cast<size_t>(q.packed_weight_floats());
+  return floats * sizeof(float);
+}
+
+WinogradWeights winograd_prepare(const ConvParams& p, const float* w, int tile) {
+  p.validate();
+  if (tile == 0) tile = winograd_default_tile(p);
+  std::string why;
+  CN_CHECK(winograd_supports(p, tile, &why), "winograd_prepare: ", why);
+  const Problem q = forward_problem(p, tile);
+  WinogradWeights ww;
+  ww.tile = tile;
+  ww.K = p.K;
+  ww.C_per_group = p.C / p.groups;
+  ww.groups = p.groups;
+  ww.packed.resize(static_cast<size_t>(q.packed_weight_floats()));
+  transform_forward_filters(q, w, ww.packed.data());
+  return ww;
+}
+
+void winograd_forward_prepared(const ConvParams& p, const WinogradWeights& w, const float* x,
+                               float* y, const ConvEpilogue& epilogue) {
+  p.validate();
+  std::string why;
+  CN_CHECK(winograd_supports(p, w.tile, &why), "winograd_forward_prepared: ", why);
+  CN_CHECK(w.K == p.K && w.C_per_group == p.C / p.groups && w.groups == p.groups,
+           "winograd_forward_prepared: weights were prepared for K=", w.K, ", C/groups=",
+           w.C_per_group, ", groups=", w.groups, " but the convolution is ", p.to_string());
+  const Problem q = forward_problem(p, w.tile);
+  CN_CHECK(static_cast<int64_t>(w.packed.size()) == q.packed_weight_floats(),
+           "winograd_forward_prepared: packed weights have the wrong size");
+  if (p.N == 0) return;
+  run(q, x, w.packed.data(), epilogue, y);
+}
+
+CNNNATIVE_REGISTER_CONV_ALGORITHM(winograd2x2, ConvAlgorithm{"winograd2x2", &supports_tile<2>, &forward_m<2>,
+                                                             &backward_input_m<2>, &workspace_m<2>});
+CNNNATIVE_REGISTER_CONV_ALGORITHM(winograd4x4, ConvAlgorithm{"winograd4x4", &supports_tile<4>, &forward_m<4>,
+                                                             &backward_input_m<4>, &workspace_m<4>});
+CNNNATIVE_REGISTER_CONV_ALGORITHM(winograd6x6, ConvAlgorithm{"winograd6x6", &supports_tile<6>, &forward_m<6>,
+                                                             &backward_input_m<6>, &workspace_m<6>});
+CNNNATIVE_REGISTER_CONV_ALGORITHM(winograd, ConvAlgorithm{"winograd", &supports_any, &forward_any,
+                                                          &backward_input_any, &workspace_any});
+
+}  // namespace cnnnative
