@@ -152,20 +152,25 @@ CONV_CASES = [
     (7, 7, 10, 9, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 7),       # depthwise
     (5, 5, 9, 8, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 5),        # depthwise strided
     (3, 8, 23, 23, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1), 1),      # ResNet stem, odd size
-    (67, 130, 6, 7, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),     # several GEMM tiles
+    (67, 130, 6, 7, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),     # several GEMM tiles; Winograd
+    (16, 16, 1, 1, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),      # Winograd on a 1x1 image
+    (33, 17, 13, 9, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),     # Winograd, partial tiles
     (8, 4, 3, 3, 3, 3, (1, 1), (0, 0, 0, 0), (1, 1), 1),        # kernel == input
 ]
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "C{}K{}H{}W{}R{}S{}s{}p{}d{}g{}".format(*c))
-@pytest.mark.parametrize("batch", [1, 3])
-@pytest.mark.parametrize("act,residual", [("none", False), ("relu", True), ("relu6", False)])
-def test_conv_node(isa, rng, case, batch, act, residual):
+@pytest.mark.parametrize("algo", ["auto", "gemm"])
+@pytest.mark.parametrize("act,residual", [("relu", True), ("relu6", False)])
+def test_conv_node(isa, rng, case, algo, act, residual):
+    """Batch 3 as planned, then batch 1 through the same plan; "auto" takes Winograd for
+    the 3x3 stride-1 cases with >= 16 channels, "gemm" the im2col/1x1 paths."""
     C, K, H, W, R, S, stride, pad, dil, groups = case
+    batch = 3
     x = randn(rng, batch, C, H, W)
     w = randn(rng, K, C // groups, R, S)
     b = randn(rng, K)
-    plan = _core.EnginePlan([batch, C, H, W])
+    plan = _core.EnginePlan([batch, C, H, W], algo)
     expected = ref_conv(x, w, b, stride, pad, dil, groups)
     res_id, res = -1, None
     if residual:
@@ -176,6 +181,9 @@ def test_conv_node(isa, rng, case, batch, act, residual):
         expected = expected + res
     out = plan.add_conv(0, w, b, stride, pad, dil, groups, act, res_id)
     plan.finalize(out)
+    methods = [n["method"] for n in plan.nodes()]
+    if algo == "gemm":
+        assert "winograd" not in methods
     expected = ref_act(expected, act)
     close(plan.run(x, poison=True), expected)
     close(plan.run(x), expected)
@@ -461,3 +469,18 @@ def test_concurrent_calls_from_python_threads(rng):
         t.join()
     assert not errors, errors
     assert 1 <= c._plan.arenas_created <= 5
+
+
+@pytest.mark.parametrize("algo", ["gemm", "autotune"])
+def test_conv_choice_modes_match_reference(rng, algo):
+    net = small_net(rng, c=16)
+    x = randn(rng, 2, 3, 10, 10)
+    c = cn_compile(net, x.shape, algo=algo, poison=True)
+    close(c(x), ref_model(net, x.astype(np.float64)))
+    if algo == "gemm":
+        assert all(n["method"] != "winograd" for n in c.nodes if n["op"] == "conv")
+
+
+def test_unknown_algo_is_a_value_error(rng):
+    with pytest.raises(ValueError, match="algo"):
+        cn_compile(small_net(rng), (1, 3, 8, 8), algo="fastest")

@@ -91,6 +91,7 @@ py::list describe(const Plan& plan) {
       d["method"] = conv_method_name(n.method);
       d["residual"] = n.inputs.size() > 1;
       d["tile"] = std::vector<int64_t>{n.tile_m, n.tile_n};
+      d["winograd_tile"] = n.winograd_tile;
     }
     d["scratch_bytes"] = n.scratch_bytes;
     nodes.append(d);
@@ -103,7 +104,15 @@ py::list describe(const Plan& plan) {
 CNNNATIVE_BINDINGS(engine) {
   py::class_<Plan>(m, "EnginePlan",
                    "A compiled network: nodes over numbered buffers (0 = input), one planned arena.")
-      .def(py::init<std::vector<int64_t>>(), py::arg("input_shape"))
+      .def(py::init([](std::vector<int64_t> shape, const std::string& algo) {
+             ConvChoice c;
+             if (algo == "auto") c = ConvChoice::heuristic;
+             else if (algo == "gemm") c = ConvChoice::gemm;
+             else if (algo == "autotune") c = ConvChoice::autotune;
+             else throw std::invalid_argument("algo must be 'auto', 'gemm' or 'autotune', got '" + algo + "'");
+             return std::make_unique<Plan>(std::move(shape), c);
+           }),
+           py::arg("input_shape"), py::arg("algo") = "auto")
       .def("add_conv",
            [](Plan& p, int input, FloatArray w, std::optional<FloatArray> bias, Pair stride, Quad padding,
               Pair dilation, int64_t groups, const std::string& act, int residual) {

@@ -471,7 +471,9 @@ class CompiledModel:
         for i, n in enumerate(self.nodes):
             extra = ""
             if n["op"] == "conv":
-                extra = f" [{n['method']}{' +residual' if n['residual'] else ''}]"
+                method = n["method"] + (f" F({n['winograd_tile']}x{n['winograd_tile']})"
+                                        if n["method"] == "winograd" else "")
+                extra = f" [{method}{' +residual' if n['residual'] else ''}]"
             act = "" if n["activation"] == "none" else f" +{n['activation']}"
             lines.append(f"  {i:3d} {n['op']}{extra}{act} -> {tuple(n['output_shape'])}")
         return "\n".join(lines)
@@ -493,7 +495,7 @@ def trace(model, input_rank=4, *, fuse=True):
     return ops, output
 
 
-def compile(model, input_shape, *, fuse=True, poison=False):
+def compile(model, input_shape, *, fuse=True, algo="auto", poison=False):
     """Compile `model` for inference on inputs of `input_shape`.
 
     model: a cnnnative.nn or torch.nn module built from the layers listed in this
@@ -503,6 +505,10 @@ def compile(model, input_shape, *, fuse=True, poison=False):
     input_shape: (N, C, H, W) or (N, F); calls accept any batch 0 <= n <= N.
     fuse: fold BatchNorm into the preceding conv/linear and fuse bias, residual add and
     ReLU/ReLU6 into the conv output stage (False keeps every op separate).
+    algo: how each convolution's method is picked, once: "auto" (heuristic: Winograd
+    F(4x4)/F(2x2) with pre-transformed filters for 3x3 stride-1 convs with >= 16
+    channels, im2col/1x1 GEMM or direct depthwise otherwise), "gemm" (never Winograd),
+    or "autotune" (time the candidates on this shape at compile time).
     poison: debug mode; arena memory is NaN-filled whenever a buffer is dead.
     Returns a CompiledModel: ``y = compiled(x)``.
     """
@@ -515,6 +521,6 @@ def compile(model, input_shape, *, fuse=True, poison=False):
     if shape[0] < 0 or any(d <= 0 for d in shape[1:]):
         raise ValueError(f"input_shape must have N >= 0 and positive other sizes, got {shape}")
     ops, output = trace(model, len(shape), fuse=fuse)
-    plan = _core.EnginePlan(list(shape))
+    plan = _core.EnginePlan(list(shape), str(algo))
     _emit(plan, ops, output)
     return CompiledModel(plan, shape, fuse, poison)

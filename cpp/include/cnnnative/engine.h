@@ -27,6 +27,8 @@
 #include "cnnnative/conv_params.h"
 
 namespace cnnnative {
+struct WinogradWeights;  // cnnnative/winograd.h
+
 namespace engine {
 
 enum class Activation { none = 0, relu = 1, relu6 = 2 };
@@ -51,6 +53,14 @@ enum class ConvMethod {
   gemm_1x1,    // 1x1, stride 1, no padding: the input image already is the GEMM's B matrix
   im2col_gemm, // unfold the image into a (C/g*R*S) x (OH*OW) matrix, then GEMM per group
   depthwise,   // groups == C == K: direct loops per channel
+  winograd,    // 3x3 stride 1: Winograd F(m x m, 3x3) on filters transformed at build time
+};
+
+// How build time picks the method of each convolution.
+enum class ConvChoice {
+  heuristic,  // Winograd for 3x3 stride-1 convs with enough channels, else GEMM-based
+  gemm,       // never Winograd (closest to a direct convolution's rounding)
+  autotune,   // time every candidate once on this shape and keep the fastest
 };
 const char* conv_method_name(ConvMethod m);
 
@@ -72,6 +82,8 @@ struct Node {
   ConvParams conv;  // N is the planned batch; run() sets the actual one
   ConvMethod method = ConvMethod::im2col_gemm;
   int64_t tile_m = 0, tile_n = 0;  // GEMM tile of the output image (rows = channels)
+  int winograd_tile = 0;           // m of F(m x m, 3x3) when method == winograd
+  std::shared_ptr<const WinogradWeights> winograd_weights;  // transformed once
   // linear
   int64_t in_features = 0, out_features = 0;
   // pools
@@ -95,7 +107,7 @@ class Plan {
  public:
   // input_shape: (N, C, H, W) or (N, F); N may be 0 only if the plan will never run
   // a non-empty batch.
-  explicit Plan(std::vector<int64_t> input_shape);
+  explicit Plan(std::vector<int64_t> input_shape, ConvChoice choice = ConvChoice::heuristic);
   ~Plan();
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
@@ -141,6 +153,7 @@ class Plan {
   const std::vector<BufferInfo>& buffers() const { return buffers_; }
   int planned_threads() const { return planned_threads_; }
   int64_t arenas_created() const;
+  ConvChoice conv_choice() const { return choice_; }
 
  private:
   int new_buffer(std::vector<int64_t> shape);
@@ -156,6 +169,7 @@ class Plan {
   bool finalized_ = false;
   int64_t arena_bytes_ = 0;
   int planned_threads_ = 1;
+  ConvChoice choice_ = ConvChoice::heuristic;
 
   struct ArenaFree {
     void operator()(float* p) const;

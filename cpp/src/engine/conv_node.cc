@@ -12,21 +12,14 @@
 
 #include "cnnnative/errors.h"
 #include "cnnnative/gemm.h"
+#include "cnnnative/winograd.h"
 #include "engine/kernels.h"
 
 namespace cnnnative {
 namespace engine {
 
-void configure_conv(Node& n, int threads) {
+void configure_gemm_tiles(Node& n) {
   const ConvParams& p = n.conv;
-  const bool one_by_one = p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
-                          p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
-  if (p.groups > 1 && p.groups == p.C && p.groups == p.K)
-    n.method = ConvMethod::depthwise;
-  else if (one_by_one)
-    n.method = ConvMethod::gemm_1x1;
-  else
-    n.method = ConvMethod::im2col_gemm;
   const int64_t kg = p.outputs_per_group();
   const int64_t cols = p.output_h() * p.output_w();
   // Tiles: about 64 output channels by 128 pixels; a small image stays one column block
@@ -76,15 +69,18 @@ void im2col_row(const ConvParams& p, const float* x, int64_t row, float* dst) {
   }
 }
 
-template <Activation A, bool kResidual>
-void epilogue_tile(float* y, const float* res, const float* bias, int64_t rows, int64_t cols, int64_t ld) {
+GemmEpilogue gemm_activation(Activation a) {
+  return a == Activation::relu ? GemmEpilogue::relu() : a == Activation::relu6 ? GemmEpilogue::relu6()
+                                                                               : GemmEpilogue::none();
+}
+
+template <Activation A>
+void add_residual_tile(float* y, const float* res, int64_t rows, int64_t cols, int64_t ld) {
   for (int64_t m = 0; m < rows; ++m) {
     float* yr = y + m * ld;
-    const float* rr = kResidual ? res + m * ld : nullptr;
-    const float b = bias[m];
+    const float* rr = res + m * ld;
     for (int64_t j = 0; j < cols; ++j) {
-      float v = yr[j] + b;
-      if (kResidual) v += rr[j];
+      float v = yr[j] + rr[j];
       if (A == Activation::relu) v = v > 0.f ? v : 0.f;
       if (A == Activation::relu6) v = std::min(std::max(v, 0.f), 6.f);
       yr[j] = v;
@@ -92,19 +88,12 @@ void epilogue_tile(float* y, const float* res, const float* bias, int64_t rows, 
   }
 }
 
-template <Activation A>
-void epilogue_tile_act(float* y, const float* res, const float* bias, int64_t rows, int64_t cols, int64_t ld) {
-  if (res)
-    epilogue_tile<A, true>(y, res, bias, rows, cols, ld);
-  else
-    epilogue_tile<A, false>(y, res, bias, rows, cols, ld);
-}
-
-void epilogue(Activation a, float* y, const float* res, const float* bias, int64_t rows, int64_t cols, int64_t ld) {
+// y = act(y + residual) on one output tile.
+void add_residual(Activation a, float* y, const float* res, int64_t rows, int64_t cols, int64_t ld) {
   switch (a) {
-    case Activation::relu: epilogue_tile_act<Activation::relu>(y, res, bias, rows, cols, ld); break;
-    case Activation::relu6: epilogue_tile_act<Activation::relu6>(y, res, bias, rows, cols, ld); break;
-    default: epilogue_tile_act<Activation::none>(y, res, bias, rows, cols, ld); break;
+    case Activation::relu: add_residual_tile<Activation::relu>(y, res, rows, cols, ld); break;
+    case Activation::relu6: add_residual_tile<Activation::relu6>(y, res, rows, cols, ld); break;
+    default: add_residual_tile<Activation::none>(y, res, rows, cols, ld); break;
   }
 }
 
@@ -114,6 +103,16 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
                   float* scratch, int threads) {
   if (n.method == ConvMethod::depthwise) {
     depthwise_forward(n, batch, x, residual, y, threads);
+    return;
+  }
+  if (n.method == ConvMethod::winograd) {
+    ConvParams p = n.conv;
+    p.N = batch;
+    ConvEpilogue ep;
+    ep.bias = n.bias.data();
+    ep.residual = residual;
+    ep.activation = static_cast<cnnnative::Activation>(static_cast<int>(n.act));
+    winograd_forward_prepared(p, *n.winograd_weights, x, y, ep);
     return;
   }
   const ConvParams& p = n.conv;
@@ -142,9 +141,13 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
         const int64_t m0 = (t / ntiles) * tm, n0 = (t % ntiles) * tn;
         const int64_t rows = std::min(tm, Kg - m0), cols = std::min(tn, P - n0);
         float* yt = y + ybase + m0 * P + n0;
-        sgemm_single_thread(false, false, rows, cols, depth, 1.f, w + (g * Kg + m0) * depth, depth, B + n0, P,
-                            0.f, yt, P);
-        epilogue(n.act, yt, residual ? residual + ybase + m0 * P + n0 : nullptr, bias + g * Kg + m0, rows, cols, P);
+        // Bias and (without a residual) the activation are applied by the GEMM itself while
+        // the tile is in registers; a residual is added right after, while the tile is in cache.
+        GemmEpilogue ep = residual ? GemmEpilogue::none() : gemm_activation(n.act);
+        ep.row_bias = bias + g * Kg + m0;
+        sgemm_ex_single_thread(false, false, rows, cols, depth, 1.f, w + (g * Kg + m0) * depth, depth, B + n0, P,
+                               0.f, yt, P, ep);
+        if (residual) add_residual(n.act, yt, residual + ybase + m0 * P + n0, rows, cols, P);
       }
       // implicit barrier: the next image may overwrite the scratch
     }

@@ -20,7 +20,8 @@ inline float activate(float v, Activation a) {
 }
 
 // Build time: choose the conv method and GEMM tiles, then the scratch each node needs.
-void configure_conv(Node& n, int threads);
+void configure_conv(Node& n, ConvChoice choice);
+size_t winograd_weights_bytes(const Node& n);
 void configure_scratch(Node& n, int threads);
 
 // Convolution with its fused epilogue (bias, residual, activation).

@@ -34,6 +34,7 @@ const char* conv_method_name(ConvMethod m) {
     case ConvMethod::gemm_1x1: return "gemm_1x1";
     case ConvMethod::im2col_gemm: return "im2col_gemm";
     case ConvMethod::depthwise: return "depthwise";
+    case ConvMethod::winograd: return "winograd";
   }
   return "?";
 }
@@ -53,7 +54,7 @@ static std::string shape_str(const std::vector<int64_t>& s) {
   return r + ")";
 }
 
-Plan::Plan(std::vector<int64_t> input_shape) {
+Plan::Plan(std::vector<int64_t> input_shape, ConvChoice choice) : choice_(choice) {
   CN_CHECK(input_shape.size() == 4 || input_shape.size() == 2,
            "input_shape must be (N, C, H, W) or (N, F), got ", shape_str(input_shape));
   for (int64_t d : input_shape)
@@ -139,7 +140,7 @@ int Plan::add_conv(int input, const std::vector<float>& weight, const std::vecto
   }
   n.weight = weight;
   n.bias = bias.empty() ? std::vector<float>(size_t(p.K), 0.f) : bias;
-  configure_conv(n, num_threads());
+  configure_conv(n, choice_);
   return push(std::move(n), out);
 }
 
@@ -333,7 +334,11 @@ void Plan::finalize(int output) {
 
 int64_t Plan::weight_bytes() const {
   int64_t b = 0;
-  for (const Node& n : nodes_) b += int64_t((n.weight.size() + n.bias.size()) * sizeof(float));
+  for (const Node& n : nodes_) {
+    b += int64_t(n.bias.size() * sizeof(float));
+    // A Winograd conv keeps only its transformed filters (the OIHW copy is dropped).
+    b += n.winograd_weights ? int64_t(winograd_weights_bytes(n)) : int64_t(n.weight.size() * sizeof(float));
+  }
   return b;
 }
 

@@ -1,0 +1,105 @@
+// Choosing each convolution's method once, when the plan is built.
+//
+// heuristic: depthwise for groups == C == K; Winograd F(4x4) (or F(2x2) on small
+// images) for 3x3 stride-1 dense convs with at least 16 input and output channels --
+// fewer channels make the transforms dominate; the 1x1 GEMM when the image is already
+// the GEMM's B; im2col + GEMM otherwise. F(6x6) is never picked: its float32 error
+// (tests/test_conv_fast.py) is too large for the 1e-4 equivalence inference promises.
+// autotune: runs every candidate on random data of the node's shape and keeps the
+// fastest (a few milliseconds per conv at build time).
+#include <chrono>
+#include <random>
+
+#include "cnnnative/errors.h"
+#include "cnnnative/winograd.h"
+#include "cnnnative/threads.h"
+#include "engine/kernels.h"
+
+namespace cnnnative {
+namespace engine {
+
+void configure_gemm_tiles(Node& n);  // conv_node.cc
+
+size_t winograd_weights_bytes(const Node& n) { return n.winograd_weights ? n.winograd_weights->bytes() : 0; }
+
+namespace {
+
+bool is_depthwise(const ConvParams& p) { return p.groups > 1 && p.groups == p.C && p.groups == p.K; }
+
+bool is_plain_1x1(const ConvParams& p) {
+  return p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 && p.pad_bottom == 0 &&
+         p.pad_left == 0 && p.pad_right == 0;
+}
+
+ConvMethod gemm_method(const ConvParams& p) {
+  return is_depthwise(p) ? ConvMethod::depthwise : is_plain_1x1(p) ? ConvMethod::gemm_1x1 : ConvMethod::im2col_gemm;
+}
+
+void use_winograd(Node& n, int tile) {
+  n.method = ConvMethod::winograd;
+  n.winograd_tile = tile;
+  n.winograd_weights = std::make_shared<WinogradWeights>(winograd_prepare(n.conv, n.weight.data(), tile));
+}
+
+// Median-free but robust enough: the best of a few runs after one warm-up.
+double time_method(Node& n, const std::vector<float>& x, std::vector<float>& y, std::vector<float>& scratch,
+                   int threads) {
+  const ConvParams& p = n.conv;
+  double best = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    auto t0 = std::chrono::steady_clock::now();
+    conv_forward(n, p.N, x.data(), nullptr, y.data(), scratch.data(), threads);
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (rep > 0) best = std::min(best, dt);
+  }
+  return best;
+}
+
+void autotune(Node& n, int threads) {
+  ConvParams p = n.conv;
+  p.N = std::max<int64_t>(p.N, 1);
+  Node trial = n;
+  trial.conv = p;
+  std::mt19937 gen(1234);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  std::vector<float> x(size_t(p.input_numel())), y(size_t(p.output_numel()));
+  for (float& v : x) v = dist(gen);
+  std::vector<float> scratch(size_t(p.channels_per_group() * p.R * p.S * p.output_h() * p.output_w()));
+
+  trial.method = gemm_method(p);
+  double best = time_method(trial, x, y, scratch, threads);
+  n.method = trial.method;
+  for (int tile : {2, 4}) {
+    if (is_depthwise(p) || !winograd_supports(p, tile, nullptr)) continue;
+    use_winograd(trial, tile);
+    const double t = time_method(trial, x, y, scratch, threads);
+    if (t < best) {
+      best = t;
+      n.method = ConvMethod::winograd;
+      n.winograd_tile = tile;
+      n.winograd_weights = trial.winograd_weights;
+    }
+  }
+}
+
+}  // namespace
+
+void configure_conv(Node& n, ConvChoice choice) {
+  const ConvParams& p = n.conv;
+  configure_gemm_tiles(n);
+  n.method = gemm_method(p);
+  n.winograd_weights.reset();
+  if (choice == ConvChoice::autotune) {
+    autotune(n, num_threads());
+  } else if (choice == ConvChoice::heuristic && p.groups == 1 && p.C >= 16 && p.K >= 16 &&
+             winograd_supports(p, 4, nullptr)) {
+    use_winograd(n, std::min(winograd_default_tile(p), 4));
+  }
+  if (n.method == ConvMethod::winograd) {
+    n.weight.clear();  // the transformed filters replace the OIHW copy
+    n.weight.shrink_to_fit();
+  }
+}
+
+}  // namespace engine
+}  // namespace cnnnative
