@@ -18,7 +18,7 @@ Simplifications, in order (each can be switched off with ``fuse=False`` to compa
 What can be traced: modules are recognised by their class name and PyTorch attribute
 names, so both ``cnnnative.nn`` layers and ``torch.nn`` layers work: Conv2d, BatchNorm2d,
 BatchNorm1d, ReLU, ReLU6, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), GlobalAvgPool2d,
-Flatten, Linear, Dropout*, Identity, Softmax, Sequential; torchvision-style ResNet,
+Flatten, Linear, Dropout*, Identity, Softmax, Sequential, cnnnative.nn.Graph; torchvision-style ResNet,
 BasicBlock and Bottleneck. Any other module can take part by defining
 ``_cnn_trace(self, tracer, x)`` that calls the :class:`Tracer` methods and returns the
 output value.
@@ -262,6 +262,26 @@ def _bottleneck_rule(t, m, x):
     return t.activation(t.add(y, identity), "relu")
 
 
+def _graph_rule(t, g, x):
+    # cnnnative.nn.Graph: its nodes are stored in a topological order.
+    if len(g._inputs) != 1 or len(g._outputs) != 1:
+        raise ValueError("compile(): a Graph must have exactly one input and one output")
+    values = {}
+    for i, s in enumerate(g._specs):
+        args = [values[j] for j in s.inputs]
+        if s.kind == "input":
+            values[i] = x
+        elif s.kind == "module":
+            values[i] = t.trace(s.module, args[0])
+        elif s.kind in ("add", "add_relu"):
+            values[i] = t.add(args[0], args[1], "relu" if s.kind == "add_relu" else "none")
+        elif s.kind == "concat":
+            values[i] = t.concat(args) if len(args) > 1 else args[0]
+        else:
+            raise ValueError(f"compile(): unknown Graph node kind {s.kind!r}")
+    return values[g._outputs[0]]
+
+
 def _resnet_rule(t, m, x):
     # torchvision ResNet.forward: the children in order, flattened before fc.
     return t.sequence(_children(m), x)
@@ -284,6 +304,7 @@ _RULES = {
     "Dropout2d": lambda t, m, x: x,
     "Identity": lambda t, m, x: x,
     "Sequential": lambda t, m, x: t.sequence(_children(m), x),
+    "Graph": _graph_rule,
     "BasicBlock": _basic_block_rule,
     "Bottleneck": _bottleneck_rule,
     "ResNet": _resnet_rule,
