@@ -156,6 +156,10 @@ CONV_CASES = [
     (16, 16, 1, 1, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),      # Winograd on a 1x1 image
     (33, 17, 13, 9, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),     # Winograd, partial tiles
     (8, 4, 3, 3, 3, 3, (1, 1), (0, 0, 0, 0), (1, 1), 1),        # kernel == input
+    # Big enough (>= 2^21 multiply-adds) to run on the thread team, not serially:
+    (24, 70, 21, 19, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    (96, 96, 30, 29, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 96),
+    (80, 72, 23, 25, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),
 ]
 
 
@@ -198,6 +202,7 @@ def test_conv_node(isa, rng, case, algo, act, residual):
     ((5, 6), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), True),
     ((1, 1), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), False),
     ((11, 13), (3, 2), (1, 3), (1, 0, 1, 1), (2, 1), False),
+    ((67, 61), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), False),  # threaded (>= 2^15 elements)
 ])
 def test_max_pool_node(isa, rng, case):
     (H, W), k, s, pad, d, ceil_mode = case
@@ -213,6 +218,7 @@ def test_max_pool_node(isa, rng, case):
     ((8, 9), (3, 3), (2, 2), (1, 1, 1, 1), True),
     ((6, 5), (2, 3), (2, 1), (0, 1, 1, 1), True),
     ((4, 4), (4, 4), (4, 4), (0, 0, 0, 0), False),
+    ((61, 67), (3, 3), (2, 2), (1, 1, 1, 1), True),  # threaded
 ])
 def test_avg_pool_node(isa, rng, case, count_include_pad):
     (H, W), k, s, pad, ceil_mode = case
@@ -224,7 +230,7 @@ def test_avg_pool_node(isa, rng, case, count_include_pad):
 
 def test_small_nodes(isa, rng):
     """global avg pool, flatten, linear(+relu), softmax, add(+relu6), affine, concat, activation."""
-    x = randn(rng, 3, 5, 4, 3)
+    x = randn(rng, 3, 5, 47, 53)  # > 2^15 elements: the element-wise nodes use the team
     wl, bl = randn(rng, 7, 5), randn(rng, 7)
     scale, shift = randn(rng, 5), randn(rng, 5)
     plan = _core.EnginePlan(list(x.shape))
@@ -445,9 +451,9 @@ def test_plan_errors_name_the_problem(rng):
 def test_concurrent_calls_from_python_threads(rng):
     """Several threads call one compiled model at once; each call borrows its own arena
     (the pool keeps them), and every result equals the single-threaded one."""
-    net = small_net(rng, c=8)
-    c = cn_compile(net, (2, 3, 16, 16), poison=True)
-    inputs = [randn(rng, 2, 3, 16, 16) for _ in range(6)]
+    net = small_net(rng, c=16)  # convs big enough to use the thread team inside each call
+    c = cn_compile(net, (2, 3, 32, 32), poison=True)
+    inputs = [randn(rng, 2, 3, 32, 32) for _ in range(6)]
     expected = [c(x) for x in inputs]
     errors = []
     barrier = threading.Barrier(4)

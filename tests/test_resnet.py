@@ -194,7 +194,7 @@ def test_resnet18_compiled_equals_uncompiled_and_pytorch(rng):
     m = resnet18()
     m.load_state_dict(sd)  # strict: every torchvision name matches
     m.eval()
-    x = rng.standard_normal((2, 3, 96, 96)).astype(np.float32)
+    x = rng.standard_normal((2, 3, 64, 64)).astype(np.float32)
     with torch.no_grad():
         expected = tm(torch.from_numpy(x)).numpy()
     ours = m(x)

@@ -160,6 +160,25 @@ CNNNATIVE_BINDINGS(engine) {
       .def("finalize", &Plan::finalize, py::arg("output"))
       .def("run", &run_plan, py::arg("input"), py::arg("poison") = false, py::arg("out") = py::none(),
            "Run every node with the GIL released; input (n, ...) with n <= the compiled batch.")
+      .def("profile",
+           [](const Plan& plan, FloatArray x) {
+             CN_CHECK(plan.finalized(), "the plan is not finalized");
+             CN_CHECK(x.ndim() >= 1 && x.shape(0) <= plan.planned_batch() &&
+                          x.size() == x.shape(0) * (plan.buffers()[0].per_sample()),
+                      "profile: input shape ", shape_string(x), " does not fit the plan");
+             std::vector<int64_t> oshape = plan.buffer_shape(plan.output_id());
+             oshape[0] = x.shape(0);
+             auto y = new_float_array(oshape);
+             std::vector<double> t;
+             const float* px = x.data();
+             float* py_ = y.mutable_data();
+             {
+               py::gil_scoped_release release;
+               plan.run(px, x.shape(0), py_, false, &t);
+             }
+             return t;
+           },
+           py::arg("input"), "Run once and return each node's seconds.")
       .def("buffer_shape", &Plan::buffer_shape, py::arg("id"))
       .def_property_readonly("output_id", &Plan::output_id)
       .def_property_readonly("arena_bytes", &Plan::arena_bytes)

@@ -140,7 +140,9 @@ class Plan {
   // x: batch x input sample; y: batch x output sample; 0 <= batch <= planned batch.
   // poison: fill the arena with NaN first and each buffer with NaN when it dies and
   // before it is written (debugging aliasing or forgotten writes).
-  void run(const float* x, int64_t batch, float* y, bool poison) const;
+  // node_seconds, when given, receives each node's wall time (profiling).
+  void run(const float* x, int64_t batch, float* y, bool poison,
+           std::vector<double>* node_seconds = nullptr) const;
 
   const std::vector<int64_t>& buffer_shape(int id) const;
   int output_id() const { return output_; }

@@ -1,9 +1,13 @@
 // Choosing each convolution's method once, when the plan is built.
 //
-// heuristic: depthwise for groups == C == K; Winograd F(4x4) (or F(2x2) on small
-// images) for 3x3 stride-1 dense convs with at least 16 input and output channels --
-// fewer channels make the transforms dominate; the 1x1 GEMM when the image is already
-// the GEMM's B; im2col + GEMM otherwise. F(6x6) is never picked: its float32 error
+// heuristic: depthwise for groups == C == K; the 1x1 GEMM when the image is already
+// the GEMM's B; im2col + GEMM otherwise -- except 3x3 stride-1 dense convs with at least
+// 16 input and output channels (fewer make the transforms dominate), which take Winograd
+// when its filters are reused enough: the transformed filters are (m+2)^2/9 times the
+// original (4x for F(4x4), 1.8x for F(2x2)) and are read once per call, so with few
+// output tiles (small images at batch 1: ResNet's 7x7 stage) the conv would be bound by
+// reading them, and memory would grow for nothing. F(4x4) when the batch has >= 32
+// tiles of 4x4, else F(2x2) when it has >= 32 tiles of 2x2, else GEMM. F(6x6) is never picked: its float32 error
 // (tests/test_conv_fast.py) is too large for the 1e-4 equivalence inference promises.
 // autotune: runs every candidate on random data of the node's shape and keeps the
 // fastest (a few milliseconds per conv at build time).
@@ -23,6 +27,8 @@ void configure_gemm_tiles(Node& n);  // conv_node.cc
 size_t winograd_weights_bytes(const Node& n) { return n.winograd_weights ? n.winograd_weights->bytes() : 0; }
 
 namespace {
+
+constexpr int64_t kMinWinogradTiles = 32;
 
 bool is_depthwise(const ConvParams& p) { return p.groups > 1 && p.groups == p.C && p.groups == p.K; }
 
@@ -93,7 +99,13 @@ void configure_conv(Node& n, ConvChoice choice) {
     autotune(n, num_threads());
   } else if (choice == ConvChoice::heuristic && p.groups == 1 && p.C >= 16 && p.K >= 16 &&
              winograd_supports(p, 4, nullptr)) {
-    use_winograd(n, std::min(winograd_default_tile(p), 4));
+    auto tiles = [&](int64_t m) {
+      return std::max<int64_t>(p.N, 1) * ((p.output_h() + m - 1) / m) * ((p.output_w() + m - 1) / m);
+    };
+    if (tiles(4) >= kMinWinogradTiles)
+      use_winograd(n, 4);
+    else if (tiles(2) >= kMinWinogradTiles)
+      use_winograd(n, 2);
   }
   if (n.method == ConvMethod::winograd) {
     n.weight.clear();  // the transformed filters replace the OIHW copy

@@ -6,6 +6,7 @@
 // before it runs, and each buffer is NaN-filled right after its last reader: a node
 // that reads memory another buffer has reused, or leaves an element unwritten, then
 // produces NaN that the tests see.
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -20,6 +21,16 @@ namespace engine {
 
 namespace {
 constexpr int64_t kAlign = 64;
+
+// Below this many elements (or multiply-adds, for convs) a node runs on the calling
+// thread: waking the team costs more than it saves, and on a busy machine each parallel
+// region can wait a whole scheduler slice for its threads.
+constexpr int64_t kSerialElements = 1 << 15;
+constexpr int64_t kSerialMacs = 1 << 21;
+
+int64_t conv_macs(const ConvParams& p, int64_t batch) {
+  return batch * p.K * p.output_h() * p.output_w() * p.channels_per_group() * p.R * p.S;
+}
 
 void fill_nan(float* p, int64_t count) {
   std::fill(p, p + count, std::numeric_limits<float>::quiet_NaN());
@@ -50,7 +61,7 @@ int64_t Plan::arenas_created() const {
   return int64_t(arenas_.size());
 }
 
-void Plan::run(const float* x, int64_t batch, float* y, bool poison) const {
+void Plan::run(const float* x, int64_t batch, float* y, bool poison, std::vector<double>* node_seconds) const {
   CN_CHECK(finalized_, "the plan is not finalized");
   CN_CHECK(batch >= 0 && batch <= planned_batch(), "batch ", batch, " is outside 0..", planned_batch(),
            " (the batch the model was compiled for)");
@@ -70,9 +81,11 @@ void Plan::run(const float* x, int64_t batch, float* y, bool poison) const {
   auto count = [&](int id) { return batch * buffers_[id].per_sample(); };
   if (poison) fill_nan(arena, arena_bytes_ / int64_t(sizeof(float)));
 
-  const int threads = num_threads();
+  const int team = num_threads();
+  if (node_seconds) node_seconds->assign(nodes_.size(), 0.0);
   for (int i = 0; i < int(nodes_.size()); ++i) {
     const Node& n = nodes_[i];
+    const auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     float* out = addr(n.output);
     float* scratch = n.scratch_offset >= 0 ? arena + n.scratch_offset / int64_t(sizeof(float)) : nullptr;
     if (poison) {
@@ -80,6 +93,10 @@ void Plan::run(const float* x, int64_t batch, float* y, bool poison) const {
       if (scratch) fill_nan(scratch, n.scratch_bytes / int64_t(sizeof(float)));
     }
     const float* in0 = addr(n.inputs[0]);
+    const int64_t work = n.kind == OpKind::conv ? conv_macs(n.conv, batch)
+                         : n.kind == OpKind::linear ? batch * n.in_features * n.out_features / 64
+                                                    : count(n.inputs[0]) + count(n.output);
+    const int threads = work < (n.kind == OpKind::conv ? kSerialMacs : kSerialElements) ? 1 : team;
     switch (n.kind) {
       case OpKind::conv:
         conv_forward(n, batch, in0, n.inputs.size() > 1 ? addr(n.inputs[1]) : nullptr, out, scratch, threads);
@@ -104,6 +121,8 @@ void Plan::run(const float* x, int64_t batch, float* y, bool poison) const {
         break;
       }
     }
+    if (node_seconds)
+      (*node_seconds)[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (poison) {
       for (int id : n.inputs)
         if (id != 0 && id != output_ && buffers_[id].last == i) fill_nan(addr(id), buffers_[id].bytes() / 4);
