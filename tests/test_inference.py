@@ -490,3 +490,22 @@ def test_conv_choice_modes_match_reference(rng, algo):
 def test_unknown_algo_is_a_value_error(rng):
     with pytest.raises(ValueError, match="algo"):
         cn_compile(small_net(rng), (1, 3, 8, 8), algo="fastest")
+
+
+def test_thread_count_changed_after_compile(rng):
+    """Scratch is planned per thread at compile time; running with more threads uses at
+    most the planned count, with fewer runs fine."""
+    net = small_net(rng, c=16)
+    x = randn(rng, 2, 3, 24, 24)
+    expected = ref_model(net, x.astype(np.float64))
+    before = cnnnative.get_num_threads()
+    try:
+        cnnnative.set_num_threads(1)
+        one = cn_compile(net, x.shape, algo="gemm", poison=True)
+        cnnnative.set_num_threads(3)
+        close(one(x), expected)
+        many = cn_compile(net, x.shape, algo="gemm", poison=True)
+        cnnnative.set_num_threads(1)
+        close(many(x), expected)
+    finally:
+        cnnnative.set_num_threads(before)

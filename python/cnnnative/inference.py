@@ -34,15 +34,16 @@ __all__ = ["compile", "CompiledModel", "Tracer"]
 
 # -- reading parameters from cnnnative.nn or torch.nn modules ---------------------------------
 
-def _array(p):
-    """A parameter / buffer as a float64 numpy array (None stays None)."""
+def _array(p, dtype=np.float32):
+    """A parameter / buffer as a numpy array (None stays None). float32 parameters are
+    used in place (no copy): compile() must not hold a second copy of every weight."""
     if p is None:
         return None
     if not isinstance(p, np.ndarray) and hasattr(p, "data") and not hasattr(p, "detach"):
         p = p.data  # cnnnative.nn.Parameter
     if hasattr(p, "detach"):  # torch.Tensor / torch.nn.Parameter
         p = p.detach().cpu().numpy()
-    return np.asarray(p, dtype=np.float64)
+    return np.asarray(p, dtype=dtype)
 
 
 def _pair(v, name):
@@ -151,16 +152,16 @@ class Tracer:
                           groups=int(groups), act="none", residual=None)
 
     def batch_norm(self, x, running_mean, running_var, weight, bias, eps):
-        mean, var = _array(running_mean), _array(running_var)
+        mean, var = _array(running_mean, np.float64), _array(running_var, np.float64)
         if mean is None or var is None:
             raise ValueError("compile(): a BatchNorm without running statistics "
                              "(track_running_stats=False) cannot be compiled for inference")
         scale = 1.0 / np.sqrt(var + float(eps))
         if weight is not None:
-            scale = scale * _array(weight)
+            scale = scale * _array(weight, np.float64)
         shift = -mean * scale
         if bias is not None:
-            shift = shift + _array(bias)
+            shift = shift + _array(bias, np.float64)
         return self._emit("bn", [x], self.rank[x], scale=scale, shift=shift, act="none")
 
     def linear(self, x, weight, bias):
@@ -337,11 +338,13 @@ def _fold_batch_norms(ops, output):
         src = producer.get(op.inputs[0]) if op.op == "bn" else None
         if (src is not None and src.op in ("conv", "linear") and src.attrs["act"] == "none"
                 and src.attrs.get("residual") is None and uses[src.out] == 1):
+            # Applied when the layer is emitted (_folded), one layer at a time, so the
+            # folded copies of all weights never exist at once.
             scale, shift = op.attrs["scale"], op.attrs["shift"]
-            w = src.attrs["weight"]
-            src.attrs["weight"] = w * scale.reshape((-1,) + (1,) * (w.ndim - 1))
-            b = src.attrs["bias"]
-            src.attrs["bias"] = (0.0 if b is None else b) * scale + shift
+            if "fold" in src.attrs:  # two BatchNorms in a row compose
+                s0, t0 = src.attrs["fold"]
+                scale, shift = s0 * scale, t0 * scale + shift
+            src.attrs["fold"] = (scale, shift)
             _rename(ops, op.out, src.out)
             if output == op.out:
                 output = src.out
@@ -399,11 +402,24 @@ def _f32(a):
     return None if a is None else np.ascontiguousarray(a, dtype=np.float32)
 
 
+def _folded(a):
+    """(weight, bias) of a conv/linear with its BatchNorm folded in (float64 math)."""
+    w, b = a["weight"], a["bias"]
+    if "fold" not in a:
+        return w, b
+    scale, shift = a["fold"]
+    w = w.astype(np.float64) * scale.reshape((-1,) + (1,) * (w.ndim - 1))
+    b = (0.0 if b is None else b.astype(np.float64)) * scale + shift
+    return w, b
+
+
 def _emit(plan, ops, output):
     buf = {0: 0}
     for op in ops:
         a = op.attrs
         ins = [buf[v] for v in op.inputs]
+        if op.op in ("conv", "linear"):
+            a["weight"], a["bias"] = _folded(a)
         if op.op == "conv":
             res = -1 if a["residual"] is None else buf[a["residual"]]
             out = plan.add_conv(ins[0], _f32(a["weight"]), _f32(a["bias"]), a["stride"], a["padding"],
@@ -432,6 +448,8 @@ def _emit(plan, ops, output):
         else:  # pragma: no cover - every op the tracer emits is handled above
             raise AssertionError(op.op)
         buf[op.out] = out
+        a.pop("weight", None)  # the plan has its own copy now
+        a.pop("fold", None)
     if output == 0:
         # The model is the identity: give the plan one node so the output is a new array.
         out = plan.add_flatten(0) if len(plan.buffer_shape(0)) == 2 else None

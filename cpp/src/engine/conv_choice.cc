@@ -22,7 +22,8 @@
 namespace cnnnative {
 namespace engine {
 
-void configure_gemm_tiles(Node& n);  // conv_node.cc
+void configure_gemm_tiles(Node& n, int threads);  // conv_node.cc
+int64_t conv_scratch_floats(const Node& n, int threads);
 
 size_t winograd_weights_bytes(const Node& n) { return n.winograd_weights ? n.winograd_weights->bytes() : 0; }
 
@@ -70,7 +71,9 @@ void autotune(Node& n, int threads) {
   std::uniform_real_distribution<float> dist(-1.f, 1.f);
   std::vector<float> x(size_t(p.input_numel())), y(size_t(p.output_numel()));
   for (float& v : x) v = dist(gen);
-  std::vector<float> scratch(size_t(p.channels_per_group() * p.R * p.S * p.output_h() * p.output_w()));
+  trial.method = ConvMethod::im2col_gemm;
+  configure_gemm_tiles(trial, threads);
+  std::vector<float> scratch(size_t(conv_scratch_floats(trial, threads)));
 
   trial.method = gemm_method(p);
   double best = time_method(trial, x, y, scratch, threads);
@@ -92,7 +95,6 @@ void autotune(Node& n, int threads) {
 
 void configure_conv(Node& n, ConvChoice choice) {
   const ConvParams& p = n.conv;
-  configure_gemm_tiles(n);
   n.method = gemm_method(p);
   n.winograd_weights.reset();
   if (choice == ConvChoice::autotune) {

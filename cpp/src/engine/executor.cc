@@ -96,7 +96,8 @@ void Plan::run(const float* x, int64_t batch, float* y, bool poison, std::vector
     const int64_t work = n.kind == OpKind::conv ? conv_macs(n.conv, batch)
                          : n.kind == OpKind::linear ? batch * n.in_features * n.out_features / 64
                                                     : count(n.inputs[0]) + count(n.output);
-    const int threads = work < (n.kind == OpKind::conv ? kSerialMacs : kSerialElements) ? 1 : team;
+    int threads = work < (n.kind == OpKind::conv ? kSerialMacs : kSerialElements) ? 1 : team;
+    if (n.kind == OpKind::conv) threads = std::min(threads, planned_threads_);  // scratch is per thread
     switch (n.kind) {
       case OpKind::conv:
         conv_forward(n, batch, in0, n.inputs.size() > 1 ? addr(n.inputs[1]) : nullptr, out, scratch, threads);
