@@ -509,3 +509,12 @@ def test_thread_count_changed_after_compile(rng):
         close(many(x), expected)
     finally:
         cnnnative.set_num_threads(before)
+
+
+def test_max_pool_propagates_nan(rng):
+    x = randn(rng, 1, 2, 6, 6)
+    x[0, 1, 2, 3] = np.nan
+    plan = _core.EnginePlan(list(x.shape))
+    plan.finalize(plan.add_max_pool(0, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False))
+    y = plan.run(x)
+    assert np.isnan(y[0, 1, 1, 1]) and np.isnan(y).sum() == 1

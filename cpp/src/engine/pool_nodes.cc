@@ -9,6 +9,17 @@
 namespace cnnnative {
 namespace engine {
 
+namespace {
+// Kernel taps [lo, hi) whose input index o*stride - pad + k*dil lies in [0, n).
+inline void valid_taps(int64_t o, int64_t stride, int64_t pad, int64_t dil, int64_t k, int64_t n, int64_t* lo,
+                       int64_t* hi) {
+  const int64_t start = o * stride - pad;
+  *lo = start >= 0 ? 0 : (-start + dil - 1) / dil;
+  *hi = start >= n ? 0 : std::min(k, (n - 1 - start) / dil + 1);
+  if (*hi < *lo) *hi = *lo;
+}
+}  // namespace
+
 void max_pool_forward(const Node& n, int64_t batch, const float* x, float* y, int threads) {
   const PoolWindow& w = n.pool;
   const int64_t C = n.in_shape[1], H = n.in_shape[2], W = n.in_shape[3];
@@ -19,21 +30,22 @@ void max_pool_forward(const Node& n, int64_t batch, const float* x, float* y, in
     const float* xp = x + plane * H * W;
     float* yp = y + plane * OH * OW;
     for (int64_t oh = 0; oh < OH; ++oh) {
+      int64_t r0, r1;
+      valid_taps(oh, w.sh, w.pad_top, w.dh, w.kh, H, &r0, &r1);
+      const float* xrow = xp + (oh * w.sh - w.pad_top) * W;
       for (int64_t ow = 0; ow < OW; ++ow) {
+        int64_t s0, s1;
+        valid_taps(ow, w.sw, w.pad_left, w.dw, w.kw, W, &s0, &s1);
+        const float* xw = xrow + ow * w.sw - w.pad_left;
         float m = -std::numeric_limits<float>::infinity();
-        for (int64_t r = 0; r < w.kh; ++r) {
-          const int64_t ih = oh * w.sh - w.pad_top + r * w.dh;
-          if (ih < 0 || ih >= H) continue;
-          for (int64_t s = 0; s < w.kw; ++s) {
-            const int64_t iw = ow * w.sw - w.pad_left + s * w.dw;
-            if (iw < 0 || iw >= W) continue;
-            const float v = xp[ih * W + iw];
-            // NaN propagates, as in PyTorch.
-            if (v > m || std::isnan(v)) m = v;
-            if (std::isnan(m)) break;
+        bool nan = false;
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t s = s0; s < s1; ++s) {
+            const float v = xw[r * w.dh * W + s * w.dw];
+            m = v > m ? v : m;
+            nan |= v != v;  // NaN propagates, as in PyTorch
           }
-        }
-        yp[oh * OW + ow] = m;
+        yp[oh * OW + ow] = nan ? std::numeric_limits<float>::quiet_NaN() : m;
       }
     }
   }
