@@ -8,6 +8,8 @@ that thread count, and the ratio cnnnative / torch (> 1: cnnnative faster).
     python benchmarks/bench_gemm.py                 # human-readable
     python benchmarks/bench_gemm.py --markdown      # table for benchmarks/RESULTS.md
     python benchmarks/bench_gemm.py --quick         # fewer shapes, for a smoke run
+    python benchmarks/bench_gemm.py --variants      # every AVX-512 tile on every shape,
+                                                    # 1 thread: how the tiles were chosen
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ SHAPES = [
 QUICK = {"square 256", "square 1024", "conv res2 3x3 (64x3136x576)", "conv res5 3x3 (512x49x4608)"}
 
 
-def median_seconds(fns, warmup: int, repeats: int) -> list:
+def median_seconds(fns, warmup: int, repeats: int, clock=time.perf_counter) -> list:
     """Median time of each function. Runs are interleaved (a, b, a, b, ...) so that both
     libraries see the same background load on a shared machine."""
     for _ in range(warmup):
@@ -49,10 +51,49 @@ def median_seconds(fns, warmup: int, repeats: int) -> list:
     times = [[] for _ in fns]
     for _ in range(repeats):
         for fn, ts in zip(fns, times):
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
-            ts.append(time.perf_counter() - t0)
+            ts.append(clock() - t0)
     return [statistics.median(ts) for ts in times]
+
+
+def compare_variants(args) -> None:
+    """Single-thread GFLOP/s of every tile/blocking compiled for the active ISA, runs
+    interleaved; the automatic choice for each shape is marked with *. Timed by the
+    calling thread's CPU time (it does all the work on one thread), so time the OS gives
+    to other processes on a shared machine is not counted. A forced tile always computes
+    C directly; where the automatic choice computes C^T instead, that is noted."""
+    _core.set_num_threads(1)
+    isa = _core.get_isa()
+    names = [n for n in _core._sgemm_variants() if n.split("/")[0].endswith("__" + isa)]
+    rng = np.random.default_rng(0)
+    print(f"isa={isa}, 1 thread, median of {args.repeats} (thread CPU time), GFLOP/s "
+          f"(* = chosen automatically); 1-thread FMA peak "
+          f"{_core.measure_fma_peak(0.3, 1, thread_cpu_time=True):.1f} (thread CPU time)")
+    print(f"{'shape':34s} " + " ".join(f"{n.replace('__' + isa, ''):>11s}" for n in names))
+    for label, M, N, K, ta, tb in SHAPES:
+        if args.quick and label not in QUICK:
+            continue
+        a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
+        b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
+        c = np.empty((M, N), np.float32)
+        plan = _core.sgemm_blocking(M, N, K)
+        chosen = "" if plan["transposed"] else plan["kernel"]
+
+        def forced(name):
+            def fn():
+                _core._force_sgemm_kernel(name)
+                _core.gemm(a, b, ta, tb, 1.0, 0.0, c)
+            return fn
+
+        try:
+            medians = median_seconds([forced(n) for n in names], args.warmup, args.repeats,
+                                     clock=time.thread_time)
+        finally:
+            _core._force_sgemm_kernel("")
+        cells = [f"{2.0 * M * N * K / t / 1e9:10.1f}{'*' if n == chosen else ' '}" for n, t in zip(names, medians)]
+        note = f"  (automatic: C^T with {plan['kernel']})" if plan["transposed"] else ""
+        print(f"{label:34s} " + " ".join(cells) + note)
 
 
 def main() -> None:
@@ -62,7 +103,15 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--quick", action="store_true", help="only a few shapes")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time 1-thread runs by the calling thread's CPU time (both libraries "
+                             "run them on the calling thread), robust to a busy machine")
+    parser.add_argument("--variants", action="store_true",
+                        help="compare every compiled tile/blocking on one thread instead")
     args = parser.parse_args()
+    if args.variants:
+        compare_variants(args)
+        return
     thread_counts = [int(t) for t in args.threads.split(",")]
 
     try:
@@ -70,13 +119,14 @@ def main() -> None:
     except ImportError:
         torch = None
 
-    peaks = {t: _core.measure_fma_peak(0.3, t) for t in thread_counts}
-    blk = _core.sgemm_blocking()
+    # The peak each row is compared with is timed by the same clock as the row.
+    peaks = {t: _core.measure_fma_peak(0.3, t, thread_cpu_time=(args.cpu_time and t == 1))
+             for t in thread_counts}
     header = (f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-              f"cnnnative isa={_core.get_isa()} kernel={blk['kernel']} "
-              f"(mc={blk['mc']} kc={blk['kc']} nc={blk['nc']}); "
+              f"cnnnative isa={_core.get_isa()} tiles={'/'.join(_core.sgemm_kernels())} (chosen per shape); "
               f"torch {torch.__version__ if torch else 'not installed'}; "
-              f"median of {args.repeats} after {args.warmup} warm-up")
+              f"median of {args.repeats} after {args.warmup} warm-up, runs interleaved; "
+              f"{'1-thread rows timed by thread CPU time, others by wall clock' if args.cpu_time else 'wall clock'}")
     peak_line = "FMA peak (GFLOP/s): " + ", ".join(f"{t} thread{'s' if t > 1 else ''} {peaks[t]:.1f}"
                                                     for t in thread_counts)
 
@@ -98,14 +148,16 @@ def main() -> None:
                 b_t = torch.from_numpy(b).T if tb else torch.from_numpy(b)
                 c_t = torch.from_numpy(np.empty_like(c))
                 fns.append(lambda: torch.matmul(a_t, b_t, out=c_t))
+            clock = time.thread_time if (args.cpu_time and t == 1) else time.perf_counter
             with torch.inference_mode() if torch is not None else _nullcontext():
-                medians = median_seconds(fns, args.warmup, args.repeats)
+                medians = median_seconds(fns, args.warmup, args.repeats, clock=clock)
             ours, theirs = medians[0], (medians[1] if len(medians) > 1 else None)
             rows.append((label, t, flops / ours / 1e9, flops / theirs / 1e9 if theirs else None, peaks[t],
                          theirs / ours if theirs else None))
 
     if args.markdown:
-        print(f"<!-- python benchmarks/bench_gemm.py --markdown -->\n\n{header}\n\n{peak_line}\n")
+        command = "python benchmarks/bench_gemm.py " + " ".join(sys.argv[1:])
+        print(f"Command: `{command}`\n\n{header}\n\n{peak_line}\n")
         print("| shape (M x N x K) | threads | cnnnative GFLOP/s | % of peak | torch GFLOP/s | % of peak | ratio (torch time / ours) |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for label, t, ours, theirs, peak, ratio in rows:

@@ -16,6 +16,32 @@ from cnnnative import _core, ops
 EPS32 = np.finfo(np.float32).eps
 
 
+def _kernels_per_isa():
+    before = _core.get_isa()
+    pairs = []
+    for isa_name in _core.available_isas():
+        _core.set_isa(isa_name)
+        pairs += [(isa_name, k) for k in _core.sgemm_kernels()]
+    _core.set_isa(before)
+    return pairs
+
+
+@pytest.fixture(params=_kernels_per_isa(), ids=lambda p: p[1])
+def kernel(request):
+    """Every ISA x every tile it can choose (forced), yielding that tile's blocking."""
+    isa_name, name = request.param
+    before = _core.get_isa()
+    _core.set_isa(isa_name)
+    _core._force_sgemm_kernel(name)
+    try:
+        blk = _core.sgemm_blocking()
+        assert blk["kernel"] == name
+        yield blk
+    finally:
+        _core._force_sgemm_kernel("")
+        _core.set_isa(before)
+
+
 @pytest.fixture(autouse=True)
 def poison_scratch():
     # Pack buffers start as NaN, so reading scratch the packer did not write shows up.
@@ -73,8 +99,8 @@ TRANS = [(False, False), (False, True), (True, False), (True, True)]
 
 
 @pytest.mark.parametrize("ta,tb", TRANS)
-def test_tile_edge_sizes(isa, rng, ta, tb):
-    blk = _core.sgemm_blocking()
+def test_tile_edge_sizes(kernel, rng, ta, tb):
+    blk = kernel
     mr, nr = blk["mr"], blk["nr"]
     ms = sorted({1, max(1, mr - 1), mr, mr + 1, 2 * mr + 3, 17})
     ns = sorted({1, max(1, nr - 1), nr, nr + 1, 2 * nr + 5, 23})
@@ -89,9 +115,9 @@ def test_tile_edge_sizes(isa, rng, ta, tb):
 
 
 @pytest.mark.parametrize("ta,tb", TRANS)
-def test_cache_block_boundaries(isa, rng, ta, tb):
+def test_cache_block_boundaries(kernel, rng, ta, tb):
     """Sizes just across MC, KC and NC, so every block loop runs a partial last block."""
-    blk = _core.sgemm_blocking()
+    blk = kernel
     mr, nr, mc, kc, nc = blk["mr"], blk["nr"], blk["mc"], blk["kc"], blk["nc"]
     shapes = [(mc + 1, 2 * nr + 3, kc + 1),
               (mc - 1, nr + 1, 2 * kc + 3),
@@ -106,7 +132,7 @@ def test_cache_block_boundaries(isa, rng, ta, tb):
 @pytest.mark.parametrize("alpha", [1.0, -0.5, 2.5, 0.0])
 @pytest.mark.parametrize("beta", [0.0, 1.0, -1.5])
 def test_alpha_beta(isa, rng, alpha, beta):
-    blk = _core.sgemm_blocking()
+    blk = _core.sgemm_blocking(7, 33)
     M, N, K = blk["mr"] + 2, blk["nr"] + 3, blk["kc"] + 9  # crosses a K block: beta once
     for ta, tb in TRANS:
         a, b = operands(rng, M, N, K, ta, tb)
@@ -114,6 +140,57 @@ def test_alpha_beta(isa, rng, alpha, beta):
         out = c0.copy() if beta != 0.0 else np.full((M, N), np.nan, np.float32)
         c = run(a, b, ta, tb, alpha=alpha, beta=beta, out=out)
         check(c, a, b, ta, tb, alpha=alpha, beta=beta, c0=c0)
+
+
+def test_tile_choice_follows_padding():
+    """AVX-512 picks the tile that pads M and N least (any ISA: the choice is consistent)."""
+    for M, N in [(64, 3136), (256, 196), (1024, 1024), (1, 5)]:
+        blk = _core.sgemm_blocking(M, N)
+        assert blk["kernel"] in _core.sgemm_kernels()
+        assert blk["mc"] % blk["mr"] == 0 and blk["nc"] % blk["nr"] == 0
+    if _core.get_isa() == "avx512":
+        assert _core.sgemm_blocking(64, 3136)["kernel"] == "8x48__avx512"
+        assert _core.sgemm_blocking(256, 196, 8)["kernel"] == "14x32__avx512"
+    with pytest.raises(ValueError, match="unknown sgemm kernel"):
+        _core._force_sgemm_kernel("3x3__nothing")
+
+
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_transposed_path_for_narrow_n(isa, rng, ta, tb):
+    """Narrow N (e.g. 256 x 196) is computed as C^T = op(B)^T op(A)^T when that pads
+    less; beta, alpha and the epilogue must still land on C correctly."""
+    shapes = [(300, 100, 200), (256, 196, 70), (1000, 97, 65)]
+    if isa == "avx512":
+        assert _core.sgemm_blocking(256, 196, 2304)["transposed"]
+        assert _core.sgemm_blocking(300, 100, 200)["transposed"]
+        assert not _core.sgemm_blocking(512, 49, 4608)["transposed"]  # A too big to repack
+        assert not _core.sgemm_blocking(1024, 1024, 1024)["transposed"]
+        assert not _core.sgemm_blocking(512, 49, 8)["transposed"]  # short K: not worth it
+    for M, N, K in shapes:
+        a, b = operands(rng, M, N, K, ta, tb)
+        c0 = rng.standard_normal((M, N)).astype(np.float32)
+        rb = rng.standard_normal(M).astype(np.float32)
+        cb = rng.standard_normal(N).astype(np.float32)
+        c = run(a, b, ta, tb, out=np.full((M, N), np.nan, np.float32))
+        check(c, a, b, ta, tb)
+        c = run(a, b, ta, tb, alpha=-2.0, beta=0.5, out=c0.copy(), row_bias=rb, col_bias=cb,
+                activation="relu6")
+        check(c, a, b, ta, tb, alpha=-2.0, beta=0.5, c0=c0, row_bias=rb, col_bias=cb,
+              clamp=(0.0, 6.0))
+
+
+def test_tuning_variants(rng):
+    """The alternative tiles kept for benchmarks compute the right thing too."""
+    try:
+        for name in _core._sgemm_variants():
+            if not name.split("/")[0].endswith("__" + _core.get_isa()):
+                continue  # forcing applies only to the active ISA's tables
+            _core._force_sgemm_kernel(name)
+            for ta, tb in [(False, False), (True, True)]:
+                a, b = operands(rng, 37, 101, 400, ta, tb)
+                check(_core.gemm(a, b, ta, tb, single_thread=True), a, b, ta, tb)
+    finally:
+        _core._force_sgemm_kernel("")
 
 
 def test_alpha_zero_does_not_read_a_and_b(isa, rng):
@@ -134,8 +211,8 @@ def test_beta_zero_does_not_propagate_nan(isa, rng):
 
 
 @pytest.mark.parametrize("ta,tb", TRANS)
-def test_epilogue_bias_and_clamp(isa, rng, ta, tb):
-    blk = _core.sgemm_blocking()
+def test_epilogue_bias_and_clamp(kernel, rng, ta, tb):
+    blk = kernel
     for M, N, K in [(blk["mr"] + 1, blk["nr"] * 2 + 1, blk["kc"] + 5), (1, 1, 3), (7, 3, 0)]:
         a, b = operands(rng, M, N, K, ta, tb)
         rb = rng.standard_normal(M).astype(np.float32)
@@ -189,7 +266,8 @@ def test_out_may_alias_an_input(isa, rng):
                                    (512 // 4, 49, 4608 // 8), (301, 277, 263), (13, 5, 600)])
 def test_single_thread_equals_multi_thread(isa, rng, shape):
     """Every C element is computed by the same tile over the same packed K blocks whatever
-    the thread split, so the results are bitwise identical."""
+    the thread split, so the results are bitwise identical. (K < 2048 here: longer K with
+    few tiles is split across threads instead, see the split-K test.)"""
     M, N, K = shape
     before = _core.get_num_threads()
     try:
@@ -207,35 +285,55 @@ def test_single_thread_equals_multi_thread(isa, rng, shape):
         _core.set_num_threads(before)
 
 
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_split_k_for_few_tiles_and_long_k(isa, rng, ta, tb):
+    """Few C tiles and a long K (a conv weight gradient's shape) split K across threads;
+    the partial sums, beta and the epilogue must combine correctly."""
+    before = _core.get_num_threads()
+    try:
+        _core.set_num_threads(2)
+        for M, N, K in [(5, 7, 5000), (6, 25, 2048), (1, 1, 4099)]:
+            a, b = operands(rng, M, N, K, ta, tb)
+            c0 = rng.standard_normal((M, N)).astype(np.float32)
+            rb = rng.standard_normal(M).astype(np.float32)
+            c = run(a, b, ta, tb, out=np.full((M, N), np.nan, np.float32))
+            check(c, a, b, ta, tb)
+            c = run(a, b, ta, tb, alpha=0.5, beta=-1.0, out=c0.copy(), row_bias=rb, activation="relu")
+            check(c, a, b, ta, tb, alpha=0.5, beta=-1.0, c0=c0, row_bias=rb, clamp=(0.0, np.inf))
+    finally:
+        _core.set_num_threads(before)
+
+
 def test_concurrent_python_threads(rng):
     """8 Python threads running different GEMMs at once (the GIL is released inside):
     each gets its own pack buffers, so every result is right."""
     jobs = []
     for i in range(8):
-        M, N, K = 40 + 13 * i, 300 - 17 * i, 100 + 37 * i
+        M, N, K = 20 + 13 * i, 150 - 11 * i, 60 + 37 * i
         ta, tb = TRANS[i % 4]
         a, b = operands(rng, M, N, K, ta, tb)
-        jobs.append((a, b, ta, tb))
-    results = [None] * 8
-    errors = []
+        exact, bound = reference(a, b, ta, tb)  # computed here, outside the threads
+        jobs.append((a, b, ta, tb, exact, bound))
+    failures = []
     start = threading.Barrier(8)
 
     def worker(i):
         try:
-            a, b, ta, tb = jobs[i]
+            a, b, ta, tb, exact, bound = jobs[i]
             start.wait()
-            for _ in range(5):
-                results[i] = ops.gemm(a, b, trans_a=ta, trans_b=tb)
-                check(results[i], a, b, ta, tb)
-        except Exception as e:  # reported below; an assertion in a thread is otherwise lost
-            errors.append((i, repr(e)))
+            for _ in range(4):
+                c = ops.gemm(a, b, trans_a=ta, trans_b=tb)
+                if not np.all(np.abs(c - exact) <= bound):
+                    failures.append(i)
+        except Exception as e:  # reported below; an exception in a thread is otherwise lost
+            failures.append((i, repr(e)))
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert not errors, errors
+    assert not failures, failures
 
 
 def test_empty_dimensions(isa):
@@ -301,3 +399,6 @@ def test_fma_peak_probe():
         _core.measure_fma_peak(0.0, 1)
     with pytest.raises(ValueError, match="threads"):
         _core.measure_fma_peak(0.01, 0)
+    assert _core.measure_fma_peak(0.05, 1, thread_cpu_time=True) > 0.1
+    with pytest.raises(ValueError, match="one thread"):
+        _core.measure_fma_peak(0.01, 2, thread_cpu_time=True)

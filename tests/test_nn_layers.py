@@ -80,7 +80,7 @@ def distinct(rng, shape):
 @pytest.mark.parametrize("kw", [dict(kernel_size=3, padding=1),
                                 dict(kernel_size=(3, 2), stride=2, padding=(1, 0, 2, 1), bias=False),
                                 dict(kernel_size=3, dilation=2, groups=2)])
-def test_conv2d_gradients(rng, kw):
+def test_conv2d_gradients(rng, kw, isa):
     conv = nn.Conv2d(4, 6, **kw)
     gx, grads = grad_check(conv, rng.standard_normal((2, 4, 7, 6)), rng)
     assert ("bias" in grads) == kw.get("bias", True)

@@ -87,7 +87,7 @@ def check_fd(analytic, numeric, what):
 
 # ---- batch norm ---------------------------------------------------------------------
 
-BN_SHAPES = [(2, 3), (7, 17), (1, 5, 1), (3, 17, 5), (2, 16, 3, 3), (1, 33, 4, 5), (2, 15, 1, 1),
+BN_SHAPES = [(2, 3), (7, 17), (300, 5), (1, 5, 1), (3, 17, 5), (2, 16, 3, 3), (1, 33, 4, 5), (2, 15, 1, 1),
              (2, 3, 17, 19), (1, 2, 64, 65)]
 
 
@@ -126,6 +126,17 @@ def test_batch_norm_matches_reference(isa, rng, shape, training, with_affine):
         assert dw is None and db is None
 
 
+def test_eval_running_stats_may_be_any_array_like(rng):
+    x = rng.standard_normal((4, 3, 5)).astype(np.float32)
+    rm, rv = rng.standard_normal(3), rng.uniform(0.5, 2, 3)  # float64
+    exp = ref.batch_norm(x, rm.astype(np.float32), rv.astype(np.float32), None, None, False, 0.1, 1e-5)[0]
+    readonly = np.broadcast_to(np.float32(1.0), (3,))
+    assert_close(ops.batch_norm(x, rm, rv), exp, FWD_TOL)
+    assert_close(ops.batch_norm(x, list(rm), rv[::-1][::-1]), exp, FWD_TOL)
+    assert ops.batch_norm(x, readonly, readonly).shape == x.shape
+    assert_close(ops.instance_norm(x, rm, rv, use_input_stats=False), exp, FWD_TOL)
+
+
 def test_batch_norm_training_without_running_stats(rng):
     x = rng.standard_normal((4, 3, 5)).astype(np.float32)
     y = ops.batch_norm(x, None, None, training=True)
@@ -133,7 +144,7 @@ def test_batch_norm_training_without_running_stats(rng):
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_gradients_by_finite_differences(rng, training):
+def test_batch_norm_gradients_by_finite_differences(isa, rng, training):
     x = rng.standard_normal((3, 2, 2, 3))
     w = rng.uniform(0.5, 1.5, 2)
     b = rng.standard_normal(2)
@@ -180,7 +191,7 @@ def test_group_norm_matches_reference(isa, rng, shape, groups, with_affine):
         assert dw is None and db is None
 
 
-def test_group_norm_gradients_by_finite_differences(rng):
+def test_group_norm_gradients_by_finite_differences(isa, rng):
     x = rng.standard_normal((2, 4, 3))
     w, b = rng.uniform(0.5, 1.5, 4), rng.standard_normal(4)
     r = rng.standard_normal(x.shape)
@@ -210,7 +221,7 @@ def test_instance_norm_matches_reference(isa, rng, shape):
     dy = rng.standard_normal(shape).astype(np.float32)
     dx, dw, db = ops.instance_norm_backward(dy, x, m, r, w)
     exp_dx, exp_dw, exp_db = ref.group_norm_backward(dy, x, c, m, r, w)
-    assert_close(dx, exp_dx, GRAD_TOL, "grad_input")
+    assert_close(dx, exp_dx, GRAD_TOL, "grad_input", grad_scale(dy, w, r))
     assert_close(dw, exp_dw, GRAD_TOL, "grad_weight")
     assert_close(db, exp_db, GRAD_TOL, "grad_bias")
     # With running statistics: a per-channel affine map (batch norm in eval mode).
@@ -218,7 +229,7 @@ def test_instance_norm_matches_reference(isa, rng, shape):
     assert_close(y2, ref.batch_norm(x, rm, rv, w, b, False, 0.1, 1e-5)[0], FWD_TOL, "eval output")
 
 
-def test_instance_norm_gradients_by_finite_differences(rng):
+def test_instance_norm_gradients_by_finite_differences(isa, rng):
     x = rng.standard_normal((2, 2, 5))
     w, b = rng.uniform(0.5, 1.5, 2), rng.standard_normal(2)
     r = rng.standard_normal(x.shape)
@@ -260,7 +271,7 @@ def test_layer_norm_matches_reference(isa, rng, shape, normalized, with_affine):
         assert dw is None and db is None
 
 
-def test_layer_norm_gradients_by_finite_differences(rng):
+def test_layer_norm_gradients_by_finite_differences(isa, rng):
     x = rng.standard_normal((3, 2, 3))
     w, b = rng.uniform(0.5, 1.5, (2, 3)), rng.standard_normal((2, 3))
     r = rng.standard_normal(x.shape)
@@ -294,8 +305,34 @@ def test_local_response_norm_matches_reference(isa, rng, shape, size, beta):
                  "grad_input")
 
 
+@pytest.mark.parametrize("beta", [0.6, 1.3, 2.0, 0.25, 3.7])
+def test_local_response_norm_power_is_accurate_over_a_wide_range(isa, rng, beta):
+    # Any beta other than 0.75 / 0.5 goes through the vector log2/exp2 polynomials:
+    # d = k + alpha/size * sum(x^2) from ~1e-6 to ~1e8 here, relative error ~1e-6.
+    x = (rng.standard_normal((2, 11, 7, 9)) * 10.0 ** rng.uniform(-3, 3, (2, 11, 7, 9))).astype(np.float32)
+    for k in (1e-6, 1.0, 3e3):
+        y = ops.local_response_norm(x, 3, 1.0, beta, k)
+        exp = ref.local_response_norm(x, 3, 1.0, beta, k)
+        assert np.isfinite(y).all()
+        np.testing.assert_allclose(y, exp, rtol=1e-5, atol=0, err_msg=f"k={k}")
+
+
+def test_local_response_norm_zero_denominator_lanes(isa):
+    # k = 0 and an all-zero window: 0 / 0^beta is NaN in PyTorch too; the other lanes of
+    # the same vector must still be right (the kernel falls back to powf for that vector).
+    x = np.ones((1, 3, 40), np.float32)
+    x[:, :, 5] = 0.0
+    y = ops.local_response_norm(x, 3, 1.0, 0.6, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exp = ref.local_response_norm(x, 3, 1.0, 0.6, 0.0)
+    assert np.isnan(y[:, :, 5]).all()
+    mask = np.ones(40, bool)
+    mask[5] = False
+    np.testing.assert_allclose(y[:, :, mask], exp[:, :, mask], rtol=1e-5)
+
+
 @pytest.mark.parametrize("size", [1, 2, 3])
-def test_local_response_norm_gradient_by_finite_differences(rng, size):
+def test_local_response_norm_gradient_by_finite_differences(isa, rng, size):
     x = rng.standard_normal((2, 4, 3))
     r = rng.standard_normal(x.shape)
     loss = lambda x_: float((r * ref.local_response_norm(x_, size, 0.5, 0.75, 1.0)).sum())
@@ -307,18 +344,21 @@ def test_local_response_norm_gradient_by_finite_differences(rng, size):
 
 # ---- accuracy on hard data ----------------------------------------------------------
 
-def test_large_mean_offset_keeps_variance_accurate(isa, rng):
+@pytest.mark.parametrize("shape", [(4, 3, 30, 31), (3, 2, 150, 151)], ids=str)
+def test_large_mean_offset_keeps_variance_accurate(isa, rng, shape):
     # 1e4 + unit noise: E[x^2] - E[x]^2 in float32 would lose every digit of the variance.
-    x = (1e4 + rng.standard_normal((4, 3, 30, 31))).astype(np.float32)
+    # The second shape has 67950 values per channel: above stats.h's kTwoPassMaxCount, so
+    # batch norm takes the per-block (mean, M2) path.
+    x = (1e4 + rng.standard_normal(shape)).astype(np.float32)
+    c, hw = shape[1], shape[2:]
     exp_var = np.asarray(x, np.float64).var(axis=(0, 2, 3))
     _, m, i = ops.batch_norm_forward(x, None, None, training=True, eps=0.0)
     np.testing.assert_allclose(1.0 / np.asarray(i, np.float64) ** 2, exp_var, rtol=1e-5)
     assert_close(ops.batch_norm(x, None, None, training=True),
                  ref.batch_norm(x, None, None, None, None, True, 0.1, 1e-5)[0], FWD_TOL * 10, "bn")
-    assert_close(ops.group_norm(x, 3), ref.group_norm(x, 3, None, None, 1e-5)[0], FWD_TOL * 10, "gn")
-    assert_close(ops.instance_norm(x), ref.group_norm(x, 3, None, None, 1e-5)[0], FWD_TOL * 10, "in")
-    assert_close(ops.layer_norm(x, (30, 31)), ref.layer_norm(x, (30, 31), None, None, 1e-5)[0],
-                 FWD_TOL * 10, "ln")
+    assert_close(ops.group_norm(x, 1), ref.group_norm(x, 1, None, None, 1e-5)[0], FWD_TOL * 10, "gn")
+    assert_close(ops.instance_norm(x), ref.group_norm(x, c, None, None, 1e-5)[0], FWD_TOL * 10, "in")
+    assert_close(ops.layer_norm(x, hw), ref.layer_norm(x, hw, None, None, 1e-5)[0], FWD_TOL * 10, "ln")
     dy = rng.standard_normal(x.shape).astype(np.float32)
     dx = ops.batch_norm_backward(dy, x, None, m, i, True)[0]
     assert_close(dx, ref.batch_norm_backward(dy, x, None, m, i, True)[0], GRAD_TOL, "bn grad")
@@ -343,6 +383,7 @@ def _torch_grads(torch, fn, dy, *arrays):
     return y.detach().numpy(), [None if t is None else t.grad.numpy() for t in ts]
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_matches_torch(rng, training):
     torch = pytest.importorskip("torch")
@@ -364,6 +405,7 @@ def test_batch_norm_matches_torch(rng, training):
     assert_close(db, tdb, GRAD_TOL, "grad_bias")
 
 
+@pytest.mark.torch
 def test_group_layer_instance_norm_match_torch(rng):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
@@ -395,6 +437,7 @@ def test_group_layer_instance_norm_match_torch(rng):
         assert_close(got, exp, GRAD_TOL, "layer_norm grads")
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("size", [1, 2, 5])
 def test_local_response_norm_matches_torch(rng, size):
     torch = pytest.importorskip("torch")
@@ -417,10 +460,11 @@ BAD_CALLS = [
     ("bn weight size", lambda: ops.batch_norm(_x(2, 3, 4), None, None, _x(4), training=True), ValueError, "weight"),
     ("bn bias size", lambda: ops.batch_norm(_x(2, 3, 4), None, None, None, _x(2), training=True), ValueError, "bias"),
     ("bn running size", lambda: ops.batch_norm(_x(2, 3, 4), _x(4), _x(3)), ValueError, "running_mean"),
-    ("bn running dtype", lambda: ops.batch_norm(_x(2, 3, 4), np.zeros(3), _x(3)), ValueError, "running_mean"),
-    ("bn running readonly", lambda: ops.batch_norm(_x(2, 3, 4), np.broadcast_to(np.float32(0), (3,)), _x(3)),
+    ("bn running dtype", lambda: ops.batch_norm(_x(2, 3, 4), np.zeros(3), _x(3), training=True), ValueError, "running_mean"),
+    ("bn running readonly", lambda: ops.batch_norm(_x(2, 3, 4), np.broadcast_to(np.float32(0), (3,)), _x(3),
+                                                                 training=True),
      ValueError, "running_mean"),
-    ("bn running strided", lambda: ops.batch_norm(_x(2, 3, 4), _x(6)[::2], _x(3)), ValueError, "running_mean"),
+    ("bn running strided", lambda: ops.batch_norm(_x(2, 3, 4), _x(6)[::2], _x(3), training=True), ValueError, "running_mean"),
     ("bn eval no stats", lambda: ops.batch_norm(_x(2, 3, 4), None, None), ValueError, "running"),
     ("bn one value", lambda: ops.batch_norm(_x(1, 3, 1, 1), None, None, training=True), ValueError,
      "more than 1 value"),
@@ -431,6 +475,8 @@ BAD_CALLS = [
      "grad_output"),
     ("bn save size", lambda: ops.batch_norm_backward(_x(2, 3), _x(2, 3), None, _x(4), _x(3)), ValueError,
      "save_mean"),
+    ("in running dtype", lambda: ops.instance_norm(_x(2, 3, 4), np.zeros(3), np.ones(3)), ValueError,
+     "running_mean"),
     ("gn groups divide", lambda: ops.group_norm(_x(2, 6, 3), 4), ValueError, "num_groups"),
     ("gn groups zero", lambda: ops.group_norm(_x(2, 6, 3), 0), ValueError, "num_groups"),
     ("gn weight", lambda: ops.group_norm(_x(2, 6, 3), 3, _x(5)), ValueError, "weight"),
@@ -474,6 +520,12 @@ def test_empty_batch_works():
     assert ops.layer_norm_backward(x, x, (4, 4), m, r)[0].shape == x.shape
     assert ops.local_response_norm(x, 3).shape == x.shape
     assert ops.local_response_norm_backward(x, x, 3).shape == x.shape
+    # Huge dims around a zero: no scratch sized by them may be allocated (or crash).
+    big = np.empty((0, 2**28, 16, 16), np.float32)
+    assert ops.local_response_norm_backward(big, big, 3).shape == big.shape
+    assert ops.group_norm(big, 1).shape == big.shape
+    z = np.zeros((0, 1, 1, 1), np.float32)
+    assert ops.layer_norm_backward(big, big, big.shape[1:], z, z)[0].shape == big.shape
 
 
 def test_float64_and_noncontiguous_inputs_are_converted(rng):
@@ -500,7 +552,10 @@ def test_thread_count_does_not_change_results(rng):
             cnnnative.set_num_threads(n)
             y, m, i = ops.batch_norm_forward(x, None, None, training=True)
             _, lm, lr = ops.layer_norm_forward(x, (24, 24), w)
-            results.append((y, ops.batch_norm_backward(dy, x, None, m, i)[0],
+            x2 = x.reshape(-1, 48)  # (N, C) rows: batch norm's column path
+            _, m2, i2 = ops.batch_norm_forward(x2, None, None, training=True)
+            results.append((y, ops.batch_norm_backward(dy, x, None, m, i)[0], m2, i2,
+                            ops.batch_norm_backward(dy.reshape(x2.shape), x2, np.ones(48), m2, i2)[1],
                             ops.group_norm(x, 4), ops.layer_norm_backward(dy, x, (24, 24), lm, lr, w)[1],
                             ops.local_response_norm_backward(dy, x, 5, 0.5)))
     finally:
@@ -508,6 +563,46 @@ def test_thread_count_does_not_change_results(rng):
     for other in results[1:]:
         for a, b in zip(results[0], other):
             assert_close(a, b, 1e-6)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_parallel_paths_match_reference(isa, rng, threads):
+    # Shapes above the single-thread cutoff (32768 elements), with thread counts that do
+    # not divide the rows / channels evenly.
+    before = cnnnative.get_num_threads()
+    cnnnative.set_num_threads(threads)
+    try:
+        for shape in [(5, 7, 33, 37), (2001, 17)]:  # batch norm: spans path, columns path
+            x = rng.standard_normal(shape).astype(np.float32) + 4
+            dy = rng.standard_normal(shape).astype(np.float32)
+            w, b = affine(rng, shape[1], True)
+            rm, rv = np.zeros(shape[1], np.float32), np.ones(shape[1], np.float32)
+            exp = ref.batch_norm(x, rm, rv, w, b, True, 0.1, 1e-5)
+            y, m, i = ops.batch_norm_forward(x, rm, rv, w, b, True)
+            for got, e, what in zip((y, m, i, rm, rv), exp, ("y", "mean", "invstd", "rm", "rv")):
+                assert_close(got, e, FWD_TOL, f"batch_norm {shape} {what}")
+            for got, e in zip(ops.batch_norm_backward(dy, x, w, m, i), ref.batch_norm_backward(dy, x, w, m, i, True)):
+                assert_close(got, e, GRAD_TOL, f"batch_norm backward {shape}", grad_scale(dy, w, i))
+        x = rng.standard_normal((3, 12, 31, 37)).astype(np.float32)
+        dy = rng.standard_normal(x.shape).astype(np.float32)
+        w, b = affine(rng, 12, True)
+        y, m, r = ops.group_norm_forward(x, 4, w, b)
+        assert_close(y, ref.group_norm(x, 4, w, b, 1e-5)[0], FWD_TOL, "group_norm")
+        for got, e in zip(ops.group_norm_backward(dy, x, 4, m, r, w), ref.group_norm_backward(dy, x, 4, m, r, w)):
+            assert_close(got, e, GRAD_TOL, "group_norm backward")
+        lw, lb = rng.standard_normal((31, 37)).astype(np.float32), rng.standard_normal((31, 37)).astype(np.float32)
+        y, m, r = ops.layer_norm_forward(x, (31, 37), lw, lb)
+        assert_close(y, ref.layer_norm(x, (31, 37), lw, lb, 1e-5)[0], FWD_TOL, "layer_norm")
+        for got, e in zip(ops.layer_norm_backward(dy, x, (31, 37), m, r, lw),
+                          ref.layer_norm_backward(dy, x, (31, 37), m, r, lw)):
+            assert_close(got, e, GRAD_TOL, "layer_norm backward", grad_scale(dy, lw, r))
+        assert_close(ops.local_response_norm(x, 5, 0.5), ref.local_response_norm(x, 5, 0.5, 0.75, 1.0),
+                     LRN_TOL, "local_response_norm")
+        assert_close(ops.local_response_norm_backward(dy, x, 5, 0.5),
+                     ref.local_response_norm_backward(dy, x, 5, 0.5, 0.75, 1.0), GRAD_TOL,
+                     "local_response_norm backward")
+    finally:
+        cnnnative.set_num_threads(before)
 
 
 def test_concurrent_python_threads(rng):

@@ -3,6 +3,7 @@
 
 #include "act/elementwise.h"
 #include "act/softmax.h"
+#include "act/debug_fill.h"
 #include "arrays.h"
 #include "registry.h"
 
@@ -26,6 +27,7 @@ py::array_t<float> unary(UnaryOp op, FloatArray x, float param) {
   auto y = new_like(x);
   const float* px = x.data();
   float* py_ = y.mutable_data();
+  poison(py_, static_cast<int64_t>(y.size()));
   const int64_t n = x.size();
   {
     py::gil_scoped_release release;
@@ -40,6 +42,7 @@ py::array_t<float> binary(BinaryOp op, const char* name, const char* a_name, con
   auto y = new_like(a);
   const float *pa = a.data(), *pb = b.data();
   float* py_ = y.mutable_data();
+  poison(py_, static_cast<int64_t>(y.size()));
   const int64_t n = a.size();
   {
     py::gil_scoped_release release;
@@ -73,6 +76,7 @@ py::array_t<float> softmax_fwd(FloatArray x, int64_t dim, bool log) {
   auto y = new_like(x);
   const float* px = x.data();
   float* py_ = y.mutable_data();
+  poison(py_, static_cast<int64_t>(y.size()));
   {
     py::gil_scoped_release release;
     softmax_forward(px, py_, s.outer, s.D, s.inner, log);
@@ -87,6 +91,7 @@ py::array_t<float> softmax_bwd(FloatArray g, FloatArray y, int64_t dim, bool log
   auto gx = new_like(y);
   const float *pg = g.data(), *py_ = y.data();
   float* pgx = gx.mutable_data();
+  poison(pgx, static_cast<int64_t>(gx.size()));
   {
     py::gil_scoped_release release;
     softmax_backward(pg, py_, pgx, s.outer, s.D, s.inner, log);
@@ -97,6 +102,8 @@ py::array_t<float> softmax_bwd(FloatArray g, FloatArray y, int64_t dim, bool log
 }  // namespace
 
 CNNNATIVE_BINDINGS(activation) {
+  m.def("_set_debug_fill", &set_debug_fill, py::arg("on"),
+        "Test aid: NaN-fill every output the ops bindings allocate before the kernel runs.");
   auto def_unary = [&m](const char* name, UnaryOp op) {
     m.def(name, [op](FloatArray x) { return unary(op, x, 0.0f); }, py::arg("x"));
   };

@@ -1,6 +1,7 @@
 // dropout forward (returns output and uint8 mask) and backward.
 #include <vector>
 
+#include "act/debug_fill.h"
 #include "arrays.h"
 #include "dropout/dropout.h"
 #include "registry.h"
@@ -26,6 +27,7 @@ py::tuple forward(FloatArray x, double p, uint64_t seed) {
   MaskArray mask(shape_of(x));
   const float* px = x.data();
   float* py_ = y.mutable_data();
+  poison(py_, static_cast<int64_t>(y.size()));
   uint8_t* pm = mask.mutable_data();
   const int64_t n = x.size();
   {
@@ -46,6 +48,7 @@ py::array_t<float> backward(FloatArray g, MaskArray mask, double p) {
   const float* pg = g.data();
   const uint8_t* pm = mask.data();
   float* pgx = gx.mutable_data();
+  poison(pgx, static_cast<int64_t>(gx.size()));
   const int64_t n = g.size();
   {
     py::gil_scoped_release release;

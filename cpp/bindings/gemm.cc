@@ -94,8 +94,10 @@ CNNNATIVE_BINDINGS(gemm) {
         py::arg("clamp_max") = INFINITY, py::arg("single_thread") = false,
         "C = clamp(alpha * op(a) @ op(b) + beta * out + row_bias[:, None] + col_bias[None, :]).\n"
         "a, b: 2-D float32 (converted if not); out: float32 C-contiguous writeable (M, N).");
-  m.def("sgemm_blocking", [] {
-          const SgemmBlocking b = sgemm_blocking();
+  m.def("sgemm_blocking", [](int64_t M, int64_t N, int64_t K) {
+          CN_CHECK(M >= 0 && N >= 0 && K >= 0, "sgemm_blocking: M, N and K must be >= 0, got ", M,
+                   ", ", N, ", ", K);
+          const SgemmBlocking b = sgemm_blocking(M, N, K);
           py::dict d;
           d["kernel"] = b.kernel;
           d["mr"] = b.mr;
@@ -103,16 +105,25 @@ CNNNATIVE_BINDINGS(gemm) {
           d["mc"] = b.mc;
           d["kc"] = b.kc;
           d["nc"] = b.nc;
+          d["transposed"] = b.transposed;
           return d;
-        }, "Tile (mr, nr), cache blocks (mc, kc, nc) and kernel name of the active ISA's SGEMM.");
+        }, py::arg("M") = 1024, py::arg("N") = 1024, py::arg("K") = 1024,
+        "Tile (mr, nr), cache blocks (mc, kc, nc) and kernel name the active ISA's SGEMM uses\n"
+        "for an M x N x K product; transposed: it computes C^T (N x M) and transposes it.");
+  m.def("sgemm_kernels", &sgemm_kernels, "Tiles the active ISA chooses from, by name.");
+  m.def("_sgemm_variants", &sgemm_variants, "Testing aid: every SGEMM tile/blocking compiled in.");
+  m.def("_force_sgemm_kernel", &force_sgemm_kernel, py::arg("name"),
+        "Testing aid: force an SGEMM tile by name for calls on its ISA ('' = automatic).");
   m.def("_set_sgemm_poison_scratch", &set_sgemm_poison_scratch, py::arg("on"),
         "Testing aid: fill SGEMM pack buffers with NaN before each call.");
   m.def("measure_fma_peak",
-        [](double seconds, std::optional<int> threads) {
+        [](double seconds, std::optional<int> threads, bool thread_cpu_time) {
           const int n = threads ? *threads : num_threads();
           py::gil_scoped_release release;
-          return measure_fma_peak(seconds, n);
+          return measure_fma_peak(seconds, n, thread_cpu_time);
         },
         py::arg("seconds") = 0.2, py::arg("threads") = py::none(),
-        "Peak FP32 FMA rate in GFLOP/s on `threads` threads (default: the library's).");
+        py::arg("thread_cpu_time") = false,
+        "Peak FP32 FMA rate in GFLOP/s on `threads` threads (default: the library's).\n"
+        "thread_cpu_time=True (threads=1 only) times by the thread's CPU time.");
 }

@@ -3,6 +3,7 @@
 
 #include <optional>
 
+#include "act/debug_fill.h"
 #include "arrays.h"
 #include "linear/linear.h"
 #include "registry.h"
@@ -28,6 +29,7 @@ py::array_t<float> forward(FloatArray x, FloatArray w, std::optional<FloatArray>
   auto y = new_float_array({N, out});
   const float *px = x.data(), *pw = w.data(), *pb = bias ? bias->data() : nullptr;
   float* py_ = y.mutable_data();
+  poison(py_, static_cast<int64_t>(y.size()));
   {
     py::gil_scoped_release release;
     linear_forward(px, pw, pb, py_, N, in, out);
@@ -48,10 +50,13 @@ py::tuple backward(FloatArray gy, FloatArray x, FloatArray w, bool need_bias) {
   if (need_bias) {
     auto gb = new_float_array({out});
     pgb = gb.mutable_data();
+    poison(pgb, static_cast<int64_t>(gb.size()));
     gb_obj = gb;
   }
   const float *pgy = gy.data(), *px = x.data(), *pw = w.data();
   float *pgx = gx.mutable_data(), *pgw = gw.mutable_data();
+  poison(pgx, static_cast<int64_t>(gx.size()));
+  poison(pgw, static_cast<int64_t>(gw.size()));
   {
     py::gil_scoped_release release;
     linear_backward(pgy, px, pw, pgx, pgw, pgb, N, in, out);

@@ -3,6 +3,7 @@
 
 #include <optional>
 
+#include "act/debug_fill.h"
 #include "arrays.h"
 #include "loss/cross_entropy.h"
 #include "registry.h"
@@ -32,6 +33,7 @@ py::array_t<float> forward(FloatArray x, IndexArray target) {
   const float* px = x.data();
   const int64_t* pt = target.data();
   float* pl = loss.mutable_data();
+  poison(pl, static_cast<int64_t>(loss.size()));
   {
     py::gil_scoped_release release;
     cross_entropy_forward(px, pt, N, C, pl);
@@ -53,6 +55,7 @@ py::array_t<float> backward(FloatArray x, IndexArray target, float scale, std::o
   const int64_t* pt = target.data();
   const float* prs = row_scale ? row_scale->data() : nullptr;
   float* pg = gx.mutable_data();
+  poison(pg, static_cast<int64_t>(gx.size()));
   {
     py::gil_scoped_release release;
     cross_entropy_backward(px, pt, N, C, prs, scale, pg);

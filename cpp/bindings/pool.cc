@@ -3,6 +3,7 @@
 
 #include <array>
 
+#include "act/debug_fill.h"
 #include "arrays.h"
 #include "pool/pool.h"
 #include "registry.h"
@@ -57,10 +58,12 @@ py::tuple max_pool2d(FloatArray x, Pair kernel, Pair stride, Pair padding, Pair 
   if (with_indices) {
     IndexArray idx(std::vector<py::ssize_t>{p.N, p.C, p.OH, p.OW});
     pidx = idx.mutable_data();
+    poison(pidx, static_cast<int64_t>(idx.size()));
     idx_obj = idx;
   }
   const float* px = x.data();
   float* py_ = y.mutable_data();
+  poison(py_, static_cast<int64_t>(y.size()));
   {
     py::gil_scoped_release release;
     max_pool2d_forward(p, px, py_, pidx);
@@ -92,6 +95,7 @@ py::array_t<float> max_pool2d_bwd(FloatArray dy, IndexArray indices, Size4 input
   const float* pdy = dy.data();
   const int64_t* pidx = indices.data();
   float* pdx = dx.mutable_data();
+  poison(pdx, static_cast<int64_t>(dx.size()));
   {
     py::gil_scoped_release release;
     max_pool2d_backward(p, pdy, pidx, pdx);
@@ -106,6 +110,7 @@ py::array_t<float> avg_pool2d(FloatArray x, Pair kernel, Pair stride, Pair paddi
   auto y = new_float_array({p.N, p.C, p.OH, p.OW});
   const float* px = x.data();
   float* py_ = y.mutable_data();
+  poison(py_, static_cast<int64_t>(y.size()));
   {
     py::gil_scoped_release release;
     avg_pool2d_forward(p, px, py_);
@@ -121,6 +126,7 @@ py::array_t<float> avg_pool2d_bwd(FloatArray dy, Size4 input_size, Pair kernel, 
   auto dx = new_float_array({p.N, p.C, p.H, p.W});
   const float* pdy = dy.data();
   float* pdx = dx.mutable_data();
+  poison(pdx, static_cast<int64_t>(dx.size()));
   {
     py::gil_scoped_release release;
     avg_pool2d_backward(p, pdy, pdx);
@@ -135,6 +141,7 @@ py::array_t<float> global_avg(FloatArray x) {
   auto y = new_float_array({s[0], s[1], 1, 1});
   const float* px = x.data();
   float* py_ = y.mutable_data();
+  poison(py_, static_cast<int64_t>(y.size()));
   {
     py::gil_scoped_release release;
     global_avg_pool2d_forward(px, py_, s[0] * s[1], s[2] * s[3]);
@@ -153,6 +160,7 @@ py::array_t<float> global_avg_bwd(FloatArray dy, Size4 s) {
   auto dx = new_float_array({s[0], s[1], s[2], s[3]});
   const float* pdy = dy.data();
   float* pdx = dx.mutable_data();
+  poison(pdx, static_cast<int64_t>(dx.size()));
   {
     py::gil_scoped_release release;
     global_avg_pool2d_backward(pdy, pdx, s[0] * s[1], s[2] * s[3]);

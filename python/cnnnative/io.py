@@ -7,7 +7,8 @@ Layout (format version 1); every entry is a plain numeric or unicode numpy array
     __version__              int64 scalar, 1
     meta                     unicode JSON: {"cnnnative": version, "model_spec": {...} or null,
                              "optimizer": {"step_count", "param_groups": [...]} or null,
-                             "scheduler": {"class", "last_epoch"} or null, "extra": {...}}
+                             "scheduler": {"class", "last_epoch"} or null, "extra": {...},
+                             "rng_states": {module name: numpy bit-generator state}}
     model/<key>              the model's state_dict (PyTorch keys, float32; int64
                              num_batches_tracked)
     optim/momentum/<i>       momentum buffer of the optimizer's i-th parameter (float32)
@@ -35,8 +36,21 @@ _before_rename = None
 def _model_arrays(model):
     out = {}
     for k, v in model._state_items():
-        out["model/" + k] = np.ascontiguousarray(v)
+        out["model/" + k] = np.asarray(v)
     return out
+
+
+def _rng_states(model):
+    # Random generators of layers such as Dropout, so a resumed run draws the same masks.
+    return {name or "<root>": m._rng.bit_generator.state for name, m in model.named_modules()
+            if hasattr(m, "_rng")}
+
+
+def _restore_rng_states(model, states):
+    for name, m in model.named_modules():
+        state = states.get(name or "<root>")
+        if state is not None and hasattr(m, "_rng"):
+            m._rng.bit_generator.state = state
 
 
 def save(path, model, optimizer=None, scheduler=None, *, extra: dict | None = None) -> str:
@@ -48,7 +62,8 @@ def save(path, model, optimizer=None, scheduler=None, *, extra: dict | None = No
     path = os.fspath(path)
     arrays = _model_arrays(model)
     meta = {"cnnnative": __version__, "model_spec": getattr(model, "spec", None),
-            "optimizer": None, "scheduler": None, "extra": extra or {}}
+            "optimizer": None, "scheduler": None, "extra": extra or {},
+            "rng_states": _rng_states(model)}
     if optimizer is not None:
         st = optimizer.state_dict()
         meta["optimizer"] = {"step_count": st["step_count"], "param_groups": st["param_groups"],
@@ -131,6 +146,7 @@ def load(path, model=None, optimizer=None, scheduler=None, *, strict: bool = Tru
                 raise ValueError(f"{path}: {k!r} is {v.dtype}{list(v.shape)} in the checkpoint, "
                                  f"the model has {own[k].dtype}{list(own[k].shape)}")
         model.load_state_dict(model_state, strict=strict)
+        _restore_rng_states(model, meta.get("rng_states") or {})
     if optimizer is not None:
         if meta.get("optimizer") is None:
             raise ValueError(f"{path}: checkpoint holds no optimizer state")

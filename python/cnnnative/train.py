@@ -35,28 +35,40 @@ def _epoch_seed(seed, epoch):
 
 
 class _Progress:
-    """tqdm when installed (and not quiet); otherwise nothing per batch (one line per
-    epoch is printed by fit)."""
+    """tqdm when installed; otherwise a plain one-line counter rewritten in place. Either
+    only on a terminal and never in quiet mode (fit prints one line per epoch anyway)."""
 
     def __init__(self, total, desc, quiet):
         self.bar = None
-        if quiet:
+        self.plain = False
+        self.total, self.desc, self.seen, self.last = total, desc, 0, 0.0
+        if quiet or not sys.stderr.isatty():
             return
         try:
             from tqdm.auto import tqdm
         except ImportError:
+            self.plain = True
             return
         self.bar = tqdm(total=total, desc=desc, unit="img", leave=False, file=sys.stderr)
 
     def update(self, n, **postfix):
+        self.seen += n
         if self.bar is not None:
             self.bar.update(n)
             self.bar.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in postfix.items()},
                                  refresh=False)
+        elif self.plain and (time.perf_counter() - self.last > 0.5 or self.seen == self.total):
+            self.last = time.perf_counter()
+            items = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in postfix.items())
+            sys.stderr.write(f"\r{self.desc}: {self.seen}/{self.total} {items}   ")
+            sys.stderr.flush()
 
     def close(self):
         if self.bar is not None:
             self.bar.close()
+        elif self.plain:
+            sys.stderr.write("\r" + " " * 78 + "\r")
+            sys.stderr.flush()
 
 
 class Trainer:

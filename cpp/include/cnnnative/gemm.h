@@ -9,12 +9,14 @@
 //
 // Implementation (cpp/src/gemm/): BLIS-style packed GEMM. op(A) is packed in MR-row
 // panels (alpha folded in), op(B) in NR-column panels, with MC/KC/NC cache blocking and
-// a register-tiled microkernel per ISA (14x32 AVX-512, 6x16 AVX2, 4x4 scalar), chosen
-// by active_isa() on every call. Pack buffers are thread-local and reused, so calls
+// a register-tiled microkernel per ISA (AVX-512: 14x32, 8x48 or 6x64, whichever pads
+// M and N least; AVX2: 6x16; scalar: 4x4), chosen by active_isa() on every call. Pack buffers are thread-local and reused, so calls
 // from several threads at once are safe and the hot loops never allocate.
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace cnnnative {
 
@@ -60,22 +62,33 @@ void sgemm_ex_single_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, in
                             int64_t ldb, float beta, float* C, int64_t ldc,
                             const GemmEpilogue& epilogue);
 
-// The tile and cache blocking the active ISA's SGEMM uses (for reports and for tests
-// that pick sizes around the tile and block edges).
+// The tile and cache blocking the active ISA's SGEMM uses for an M x N x K product (for
+// reports and for tests that pick sizes around the tile and block edges).
 struct SgemmBlocking {
   const char* kernel;  // e.g. "14x32__avx512"
   int mr, nr;          // register tile
   int64_t mc, kc, nc;  // cache blocks
+  bool transposed;     // computes C^T = op(B)^T op(A)^T (N x M, tile applies to that)
 };
-SgemmBlocking sgemm_blocking();
+SgemmBlocking sgemm_blocking(int64_t M, int64_t N, int64_t K);
 
 // Debugging aid for tests: when on, the pack buffers are filled with NaN before each
 // call, so a kernel that read scratch it had not written would produce NaN. Off by default.
 void set_sgemm_poison_scratch(bool on);
 
+// The tiles the active ISA chooses from per call (by least padding of M and N).
+std::vector<std::string> sgemm_kernels();
+// Testing/benchmarking aid: every tile/blocking compiled in (including alternatives never
+// chosen automatically), and a switch that forces one by name for calls on its ISA
+// ("" restores automatic choice). Process-wide: not for production use.
+std::vector<std::string> sgemm_variants();
+void force_sgemm_kernel(const std::string& name);
+
 // Peak FP32 FMA throughput of this machine in GFLOP/s, measured by running independent
 // FMA chains in registers for about `seconds` on `threads` threads (the best ISA the CPU
 // supports). The yardstick that GEMM and conv benchmarks report "% of peak" against.
-double measure_fma_peak(double seconds, int threads);
+// thread_cpu_time (threads == 1 only): time by the calling thread's CPU time instead of
+// the wall clock, so a busy machine does not lower the figure.
+double measure_fma_peak(double seconds, int threads, bool thread_cpu_time = false);
 
 }  // namespace cnnnative

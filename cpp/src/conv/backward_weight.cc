@@ -1,6 +1,9 @@
 // Weight (and bias) gradient of conv2d by im2col + GEMM:
 //   dw_g[Kg, Cg*R*S] = sum over images n of dy[n, g][Kg, P] * cols(x[n, g])^T
-// accumulated band by band. When units run in parallel each thread sums into its own
+// accumulated band by band. Both dy and the column matrix are read along their rows
+// (the reduction runs over output pixels), so the product is a block of long dot
+// products: dot_gemm_nt (im2col_small_gemm.h), measured 1.1-3x faster here than the
+// packed GEMM, whose B = cols^T packing reads across rows. When units run in parallel each thread sums into its own
 // copy of dw (so threads never write the same element) and the copies are added at the
 // end; when those copies would be too large, units run in order with threaded kernels and
 // accumulate into dw directly. The bias gradient is dy summed over N, OH, OW.
@@ -14,6 +17,7 @@
 #include "cnnnative/gemm.h"
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
+#include "conv/im2col_small_gemm.h"
 #include "conv/im2col_units.h"
 
 namespace cnnnative {
@@ -21,6 +25,18 @@ namespace {
 
 // Per-thread copies of dw above this many floats (256 MiB in all) are not worth it.
 constexpr int64_t kMaxPartialFloats = int64_t(1) << 26;
+
+// dot_gemm_nt with the columns of C (the weight's C/g*R*S taps) split across threads.
+void dot_gemm_nt_threaded(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                          const float* B, int64_t ldb, float* C, int64_t ldc) {
+#pragma omp parallel num_threads(cnnnative::num_threads())
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t blocks = (N + 3) / 4;  // whole 4-column blocks per thread
+    const int64_t j0 = std::min(N, blocks * t / nt * 4), j1 = std::min(N, blocks * (t + 1) / nt * 4);
+    if (j1 > j0) im2col::dot_gemm_nt(M, j1 - j0, K, A, lda, B + j0 * ldb, ldb, C + j0, ldc);
+  }
+}
 
 void bias_gradient(const ConvParams& p, const float* dy, float* db) {
   const int64_t P = p.output_h() * p.output_w();
@@ -45,33 +61,39 @@ void weight_gradient(const ConvParams& p, const float* x, const float* dy, float
     plan.parallel_units = false;
 
   std::vector<float> scratch, partials;
-  allocate_scratch(scratch, plan.workspace_floats * plan.workspace_slots());
+  allocate_scratch(scratch, plan.slot_floats() * plan.workspace_slots());
   if (plan.parallel_units) partials.assign(size_t(dw_numel * plan.threads), 0.f);
   std::fill(dw, dw + dw_numel, 0.f);
 
   const int64_t HW = p.H * p.W;
   run_units(plan, [&](const Unit& u, int slot, bool threaded) {
-    const float* xg = x + (u.n * p.C + u.g * plan.Cg) * HW;
+    float* cols = scratch.data() + slot * plan.slot_floats();
+    float* staging = cols + plan.column_floats;
+    const float* xg = x + (u.n0 * p.C + u.g * plan.Cg) * HW;
     const int64_t p0 = u.oh0 * plan.OW, len = (u.oh1 - u.oh0) * plan.OW;
-    const float* cols;
-    int64_t ldb;
+    const float* B = cols;     // the column matrix, CRS x reduction
+    const float* A;            // dy, Kg x reduction
+    int64_t ldb, lda, reduction;
     if (plan.pointwise) {
-      cols = xg + p0;
-      ldb = HW;
-    } else {
-      float* ws = scratch.data() + slot * plan.workspace_floats;
-      im2col_band(p, xg, u.oh0, u.oh1, ws, threaded);
-      cols = ws;
+      B = xg + p0, ldb = HW;
+      A = dy + (u.n0 * p.K + u.g * plan.Kg) * plan.P + p0, lda = plan.P, reduction = len;
+    } else if (u.images() == 1) {
+      im2col_band(p, xg, u.oh0, u.oh1, cols, len, threaded);
       ldb = len;
+      A = dy + (u.n0 * p.K + u.g * plan.Kg) * plan.P + p0, lda = plan.P, reduction = len;
+    } else {  // several whole images side by side: one GEMM reduces over all of them
+      reduction = ldb = lda = u.images() * plan.P;
+      for (int64_t i = 0; i < u.images(); ++i)
+        im2col_band(p, xg + i * p.C * HW, 0, plan.OH, cols + i * plan.P, ldb, threaded);
+      stack_images(plan, u, p.K, dy, staging);
+      A = staging;
     }
-    const float* dyg = dy + (u.n * p.K + u.g * plan.Kg) * plan.P + p0;
     float* acc = (plan.parallel_units ? partials.data() + slot * dw_numel : dw) +
                  u.g * plan.Kg * plan.CRS;
     if (threaded)
-      sgemm(false, true, plan.Kg, plan.CRS, len, 1.f, dyg, plan.P, cols, ldb, 1.f, acc, plan.CRS);
+      dot_gemm_nt_threaded(plan.Kg, plan.CRS, reduction, A, lda, B, ldb, acc, plan.CRS);
     else
-      sgemm_single_thread(false, true, plan.Kg, plan.CRS, len, 1.f, dyg, plan.P, cols, ldb, 1.f,
-                          acc, plan.CRS);
+      dot_gemm_nt(plan.Kg, plan.CRS, reduction, A, lda, B, ldb, acc, plan.CRS);
   });
 
   if (plan.parallel_units) {

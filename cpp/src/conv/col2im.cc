@@ -7,49 +7,41 @@
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
 #include "conv/im2col_range.h"
+#include "conv/im2col_row.h"
 
 namespace cnnnative {
 namespace im2col {
 
-void col2im_channels(const ConvParams& p, const float* cols, int64_t oh0, int64_t oh1,
-                     int64_t c0, int64_t c1, float* dxg) {
-  const int64_t OW = p.output_w(), len = (oh1 - oh0) * OW;
-  const int64_t sw = p.stride_w;
+void col2im_channels(const ConvParams& p, const float* cols, int64_t ld, int64_t oh0,
+                     int64_t oh1, int64_t c0, int64_t c1, float* dxg) {
+  const int64_t OW = p.output_w();
   for (int64_t c = c0; c < c1; ++c) {
     float* dxc = dxg + c * p.H * p.W;
     for (int64_t kr = 0; kr < p.R; ++kr) {
       for (int64_t ks = 0; ks < p.S; ++ks) {
-        const float* src = cols + ((c * p.R + kr) * p.S + ks) * len;
-        const ValidRange v = valid_output_range(ks * p.dilation_w - p.pad_left, sw, p.W, OW);
-        const int64_t iw0 = v.lo * sw + ks * p.dilation_w - p.pad_left;
+        const float* src = cols + ((c * p.R + kr) * p.S + ks) * ld;
+        const int64_t offset = ks * p.dilation_w - p.pad_left;
+        const ValidRange v = valid_output_range(offset, p.stride_w, p.W, OW);
         for (int64_t oh = oh0; oh < oh1; ++oh, src += OW) {
           const int64_t ih = oh * p.stride_h - p.pad_top + kr * p.dilation_h;
-          if (ih < 0 || ih >= p.H) continue;
-          float* dst = dxc + ih * p.W + iw0;
-          const float* s = src + v.lo;
-          const int64_t n = v.hi - v.lo;
-          if (sw == 1) {
-            for (int64_t i = 0; i < n; ++i) dst[i] += s[i];
-          } else {
-            for (int64_t i = 0; i < n; ++i) dst[i * sw] += s[i];
-          }
+          if (ih >= 0 && ih < p.H) scatter_add_row(src, offset, p.stride_w, v.lo, v.hi, dxc + ih * p.W);
         }
       }
     }
   }
 }
 
-void col2im_band(const ConvParams& p, const float* cols, int64_t oh0, int64_t oh1, float* dxg,
-                 bool threaded) {
+void col2im_band(const ConvParams& p, const float* cols, int64_t ld, int64_t oh0, int64_t oh1,
+                 float* dxg, bool threaded) {
   const int64_t Cg = p.channels_per_group();
   if (!threaded) {
-    col2im_channels(p, cols, oh0, oh1, 0, Cg, dxg);
+    col2im_channels(p, cols, ld, oh0, oh1, 0, Cg, dxg);
     return;
   }
 #pragma omp parallel num_threads(cnnnative::num_threads())
   {
     const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    col2im_channels(p, cols, oh0, oh1, Cg * t / nt, Cg * (t + 1) / nt, dxg);
+    col2im_channels(p, cols, ld, oh0, oh1, Cg * t / nt, Cg * (t + 1) / nt, dxg);
   }
 }
 

@@ -8,19 +8,37 @@
 #include "cnnnative/gemm.h"
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
+#include "conv/im2col_small_gemm.h"
 #include "conv/im2col_units.h"
 
 namespace cnnnative {
 namespace im2col {
 namespace {
 
+// C = op(A) * B (+ epilogue row bias), C write-only. Thin products (depthwise layers)
+// skip the packed GEMM, whose 14x32 tile they would mostly leave empty.
 void gemm(bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A,
           int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
           const GemmEpilogue& epilogue = GemmEpilogue::none()) {
+  if (!tb && M <= kAxpyGemmMaxM && K <= kAxpyGemmMaxK) {
+    axpy_gemm(M, N, K, A, ta ? 1 : lda, ta ? lda : 1, B, ldb, C, ldc, epilogue.row_bias);
+    return;
+  }
   if (threaded)
     sgemm_ex(ta, tb, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc, epilogue);
   else
     sgemm_ex_single_thread(ta, tb, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc, epilogue);
+}
+
+// y[k * ldy + p] = t[p * cols + k]: the transposed forward's staging into y. Blocks of
+// 16 pixels keep the strided reads within a few cache lines.
+void transpose_into(const float* t, int64_t rows, int64_t cols, float* y, int64_t ldy) {
+  constexpr int64_t kBlock = 16;
+  for (int64_t p0 = 0; p0 < rows; p0 += kBlock) {
+    const int64_t p1 = std::min(rows, p0 + kBlock);
+    for (int64_t k = 0; k < cols; ++k)
+      for (int64_t p = p0; p < p1; ++p) y[k * ldy + p] = t[p * cols + k];
+  }
 }
 
 bool supports(const ConvParams&, std::string*) { return true; }
@@ -29,55 +47,85 @@ bool supports(const ConvParams&, std::string*) { return true; }
 void forward(const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
   const Plan plan = make_plan(p, Pass::forward, num_threads());
   std::vector<float> scratch;
-  allocate_scratch(scratch, plan.workspace_floats * plan.workspace_slots());
+  allocate_scratch(scratch, plan.slot_floats() * plan.workspace_slots());
   const int64_t HW = p.H * p.W;
   run_units(plan, [&](const Unit& u, int slot, bool threaded) {
-    const float* xg = x + (u.n * p.C + u.g * plan.Cg) * HW;
+    float* cols = scratch.data() + slot * plan.slot_floats();
+    float* staging = cols + plan.column_floats;
     const int64_t p0 = u.oh0 * plan.OW, len = (u.oh1 - u.oh0) * plan.OW;
-    const float* cols;
-    int64_t ldb;
-    if (plan.pointwise) {  // the input rows are the column matrix already
-      cols = xg + p0;
-      ldb = HW;
-    } else {
-      float* ws = scratch.data() + slot * plan.workspace_floats;
-      im2col_band(p, xg, u.oh0, u.oh1, ws, threaded);
-      cols = ws;
-      ldb = len;
-    }
-    float* yg = y + (u.n * p.K + u.g * plan.Kg) * plan.P + p0;
+    const int64_t ld = u.images() * len;  // row stride of the column matrix
+    const float* wg = w + u.g * plan.Kg * plan.CRS;
+    const float* xg = x + (u.n0 * p.C + u.g * plan.Cg) * HW;
     // The bias is added by the GEMM's epilogue while C is still in registers.
     GemmEpilogue epilogue;
     epilogue.row_bias = bias ? bias + u.g * plan.Kg : nullptr;
-    gemm(threaded, false, false, plan.Kg, len, plan.CRS, w + u.g * plan.Kg * plan.CRS, plan.CRS,
-         cols, ldb, yg, plan.P, epilogue);
+    float* yg = y + (u.n0 * p.K + u.g * plan.Kg) * plan.P + p0;
+    if (plan.pointwise) {  // the input rows are the column matrix already
+      gemm(threaded, false, false, plan.Kg, len, plan.CRS, wg, plan.CRS, xg + p0, HW, yg, plan.P,
+           epilogue);
+    } else {
+      // The column matrix: one band of one image, or several whole images side by side.
+      if (u.images() == 1) {
+        im2col_band(p, xg, u.oh0, u.oh1, cols, ld, threaded);
+      } else {
+        for (int64_t i = 0; i < u.images(); ++i)
+          im2col_band(p, xg + i * p.C * HW, 0, plan.OH, cols + i * plan.P, ld, threaded);
+      }
+      if (plan.transposed) {  // y^T = cols^T * w_g^T, bias per column, then transposed
+        GemmEpilogue by_column;
+        by_column.col_bias = epilogue.row_bias;
+        gemm(threaded, true, true, ld, plan.Kg, plan.CRS, cols, ld, wg, plan.CRS, staging,
+             plan.Kg, by_column);
+        for (int64_t i = 0; i < u.images(); ++i)
+          transpose_into(staging + i * len * plan.Kg, len, plan.Kg, yg + i * p.K * plan.P, plan.P);
+      } else if (u.images() == 1) {
+        gemm(threaded, false, false, plan.Kg, len, plan.CRS, wg, plan.CRS, cols, ld, yg, plan.P,
+             epilogue);
+      } else {  // output staged as Kg x (images * P), then copied to each image
+        gemm(threaded, false, false, plan.Kg, ld, plan.CRS, wg, plan.CRS, cols, ld, staging, ld,
+             epilogue);
+        unstack_images(plan, u, p.K, staging, y);
+      }
+    }
   });
 }
 
-// dx[n, g] = col2im(w_g^T * dy[n, g]), band by band. A unit here is a whole (n, g): its
-// bands overlap in dx, so they run in order inside the unit.
+// dx[n, g] = col2im(w_g^T * dy[n, g]). A unit here is whole images: bands of one image
+// overlap in dx, so they run in order inside the unit.
 void backward_input(const ConvParams& p, const float* dy, const float* w, float* dx) {
   Plan plan = make_plan(p, Pass::backward_input, num_threads());
   const int64_t bands = plan.bands;
-  plan.bands = 1;  // units are (n, g); the loop below walks the bands
+  plan.bands = 1;  // units are (images, g); the loop below walks the bands
   std::vector<float> scratch;
-  allocate_scratch(scratch, plan.workspace_floats * plan.workspace_slots());
+  allocate_scratch(scratch, plan.slot_floats() * plan.workspace_slots());
   const int64_t HW = p.H * p.W, Cg = plan.Cg;
   run_units(plan, [&](const Unit& u, int slot, bool threaded) {
-    float* dxg = dx + (u.n * p.C + u.g * Cg) * HW;
-    const float* dyg = dy + (u.n * p.K + u.g * plan.Kg) * plan.P;
+    float* cols = scratch.data() + slot * plan.slot_floats();
+    float* staging = cols + plan.column_floats;
+    float* dxg = dx + (u.n0 * p.C + u.g * Cg) * HW;
+    const float* dyg = dy + (u.n0 * p.K + u.g * plan.Kg) * plan.P;
     const float* wg = w + u.g * plan.Kg * plan.CRS;
     if (plan.pointwise) {  // dx_g = w_g^T * dy_g directly
       gemm(threaded, true, false, Cg, plan.P, plan.Kg, wg, plan.CRS, dyg, plan.P, dxg, HW);
       return;
     }
+    if (u.images() > 1) {  // several whole images side by side
+      const int64_t ld = u.images() * plan.P;
+      stack_images(plan, u, p.K, dy, staging);
+      gemm(threaded, true, false, plan.CRS, ld, plan.Kg, wg, plan.CRS, staging, ld, cols, ld);
+      for (int64_t i = 0; i < u.images(); ++i) {
+        float* dxi = dxg + i * p.C * HW;
+        std::fill(dxi, dxi + Cg * HW, 0.f);
+        col2im_band(p, cols + i * plan.P, ld, 0, plan.OH, dxi, threaded);
+      }
+      return;
+    }
     std::fill(dxg, dxg + Cg * HW, 0.f);
-    float* ws = scratch.data() + slot * plan.workspace_floats;
     for (int64_t b = 0; b < bands; ++b) {
       const int64_t oh0 = b * plan.band_rows, oh1 = std::min(plan.OH, oh0 + plan.band_rows);
       const int64_t p0 = oh0 * plan.OW, len = (oh1 - oh0) * plan.OW;
-      gemm(threaded, true, false, plan.CRS, len, plan.Kg, wg, plan.CRS, dyg + p0, plan.P, ws, len);
-      col2im_band(p, ws, oh0, oh1, dxg, threaded);
+      gemm(threaded, true, false, plan.CRS, len, plan.Kg, wg, plan.CRS, dyg + p0, plan.P, cols, len);
+      col2im_band(p, cols, len, oh0, oh1, dxg, threaded);
     }
   });
 }

@@ -12,16 +12,6 @@
 namespace cnnnative {
 namespace im2col {
 
-struct Unit {
-  int64_t n, g, oh0, oh1;
-};
-
-inline Unit unit_at(const Plan& plan, int64_t i) {
-  const int64_t band = i % plan.bands, ng = i / plan.bands;
-  const int64_t oh0 = band * plan.band_rows;
-  return {ng / plan.groups, ng % plan.groups, oh0, std::min(plan.OH, oh0 + plan.band_rows)};
-}
-
 // body(const Unit&, int slot, bool threaded); slot indexes the per-thread scratch.
 template <typename Body>
 void run_units(const Plan& plan, Body&& body) {
@@ -36,6 +26,26 @@ void run_units(const Plan& plan, Body&& body) {
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < units; ++i) body(unit_at(plan, i), slot, false);
   }
+}
+
+// Stacked units keep Kg x (images * P) matrices (dy in, y out) in a staging buffer: image
+// i's block of channels [g*Kg, (g+1)*Kg) sits at columns [i*P, (i+1)*P).
+inline void stack_images(const Plan& plan, const Unit& u, int64_t K, const float* src,
+                         float* staging) {
+  const int64_t ld = u.images() * plan.P;
+  for (int64_t i = 0; i < u.images(); ++i)
+    for (int64_t k = 0; k < plan.Kg; ++k)
+      std::copy_n(src + ((u.n0 + i) * K + u.g * plan.Kg + k) * plan.P, plan.P,
+                  staging + k * ld + i * plan.P);
+}
+
+inline void unstack_images(const Plan& plan, const Unit& u, int64_t K, const float* staging,
+                           float* dst) {
+  const int64_t ld = u.images() * plan.P;
+  for (int64_t i = 0; i < u.images(); ++i)
+    for (int64_t k = 0; k < plan.Kg; ++k)
+      std::copy_n(staging + k * ld + i * plan.P, plan.P,
+                  dst + ((u.n0 + i) * K + u.g * plan.Kg + k) * plan.P);
 }
 
 }  // namespace im2col

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 
 #include "cnnnative/errors.h"
 #include "cnnnative/gemm.h"
@@ -31,11 +32,20 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// CPU time of the calling thread: excludes time the OS gave to other processes.
+double thread_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 }  // namespace
 
-double measure_fma_peak(double seconds, int threads) {
+double measure_fma_peak(double seconds, int threads, bool thread_cpu_time) {
   CN_CHECK(seconds > 0 && seconds <= 60, "measure_fma_peak: seconds must be in (0, 60], got ", seconds);
   CN_CHECK(threads >= 1 && threads <= 4096, "measure_fma_peak: threads must be >= 1, got ", threads);
+  CN_CHECK(!thread_cpu_time || threads == 1,
+           "measure_fma_peak: thread CPU time can only time one thread, got threads=", threads);
   float sink = 0;
   // Calibrate: grow the iteration count until one run takes a few milliseconds.
   int64_t iterations = 1024;
@@ -52,6 +62,12 @@ double measure_fma_peak(double seconds, int threads) {
   const int64_t per_round = std::max<int64_t>(1, static_cast<int64_t>(iterations * (seconds / rounds) / elapsed));
   double best = 0;
   for (int round = 0; round < rounds; ++round) {
+    if (thread_cpu_time) {
+      const double t0 = thread_cpu_seconds();
+      const double flops = fma_loop(per_round, &sink);
+      best = std::max(best, flops / (thread_cpu_seconds() - t0) / 1e9);
+      continue;
+    }
     double flops = 0;
     const double t0 = now_seconds();
     // The probe's own thread count, by design (the caller asks for 1 and 2 threads).

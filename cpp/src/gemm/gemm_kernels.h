@@ -3,13 +3,15 @@
 // The driver (sgemm.cc) is written once; everything that depends on the instruction set
 // lives behind a GemmKernelTable: the register tile (MR x NR), the cache blocking
 // (MC, KC, NC), the two packing routines and the two microkernels. The table for the
-// active ISA is looked up on every call (gemm_kernel_table), so tests can switch ISA.
+// active ISA and shape is looked up on every call (choose_gemm_kernel, kernel_select.cc).
 //
 // Packed layouts (both zero-padded to whole panels, so kernels never read past them):
 //   A block (mc x kc) -> ceil(mc/MR) panels; panel p holds a[k*MR + r] = alpha*op(A)[p*MR+r][k]
 //   B block (kc x nc) -> ceil(nc/NR) panels; panel q holds b[k*NR + c] = op(B)[k][q*NR+c]
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "cnnnative/gemm.h"
 #include "cnnnative/isa.h"
@@ -44,6 +46,7 @@ using PackBFn = void (*)(bool trans, const float* b, int64_t ldb, int64_t k, int
 
 struct GemmKernelTable {
   const char* name;  // e.g. "14x32__avx512"
+  Isa isa;           // the instruction set the kernels need
   int mr, nr;
   int64_t mc, kc, nc;  // cache blocking: mc multiple of mr, nc multiple of nr
   FullTileKernel full;
@@ -52,22 +55,32 @@ struct GemmKernelTable {
   PackBFn pack_b;
 };
 
-// Vectorised packing helpers (their own files).
-// pack_b_generic<32>(trans = true, ...) with 16 x 16 in-register transposes.
-void pack_b_trans_32__avx512(const float* b, int64_t ldb, int64_t k, int64_t n, float* dst);
+// Vectorised packing helper: pack_b_generic<16 * nv>(trans = true, ...) with 16 x 16
+// in-register transposes.
+void pack_b_trans__avx512(int nv, const float* b, int64_t ldb, int64_t k, int64_t n, float* dst);
+// pack_a_generic<mr> (mr <= 16) with 16 x 16 transposes / masked copies.
+void pack_a__avx512(int mr, bool trans, const float* a, int64_t lda, int64_t m, int64_t k,
+                    float alpha, float* dst);
 
-// One per ISA, each defined in its own source file.
-const GemmKernelTable& gemm_table_scalar();
-const GemmKernelTable& gemm_table_avx2();
-const GemmKernelTable& gemm_table_avx512();
+// One table per tile shape, each defined in its own source file.
+const GemmKernelTable& gemm_table_4x4__scalar();
+const GemmKernelTable& gemm_table_6x16__avx2();
+const GemmKernelTable& gemm_table_14x32__avx512();
+const GemmKernelTable& gemm_table_8x48__avx512();
+const GemmKernelTable& gemm_table_6x64__avx512();
+// Alternatives measured against the defaults, never chosen automatically.
+const std::vector<GemmKernelTable>& gemm_tuning_variants_avx512();
 
-inline const GemmKernelTable& gemm_kernel_table(Isa isa) {
-  switch (isa) {
-    case Isa::avx512: return gemm_table_avx512();
-    case Isa::avx2: return gemm_table_avx2();
-    default: return gemm_table_scalar();
-  }
-}
+// The tables an ISA chooses from for each call (kernel_select.cc), best first on ties.
+const std::vector<const GemmKernelTable*>& gemm_kernel_tables(Isa isa);
+// The table for this product on this ISA: the tile that wastes the least work on padding
+// (M and N rounded up to whole tiles), unless a benchmark forced one by name.
+const GemmKernelTable& choose_gemm_kernel(Isa isa, int64_t M, int64_t N);
+// ceil(M/MR)*MR * ceil(N/NR)*NR: the work the tile does for an M x N product.
+double padded_area(const GemmKernelTable& t, int64_t M, int64_t N);
+// True when computing C^T (N x M) and transposing it is clearly less padded work than C
+// (never while a benchmark/test forces a tile).
+bool prefer_transposed(Isa isa, int64_t M, int64_t N, int64_t K);
 
 }  // namespace gemm_detail
 }  // namespace cnnnative

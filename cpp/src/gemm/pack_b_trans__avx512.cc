@@ -1,4 +1,4 @@
-// Packing a transposed B for the 32-column AVX-512 kernel: the in-register 16 x 16
+// Packing a transposed B for the AVX-512 kernels (panels of 16 * nv columns): the in-register 16 x 16
 // transpose that turns rows of the stored B (N x K, one column of op(B) per row) into
 // rows of the packed panel (k-major, 32 columns per k).
 //
@@ -10,62 +10,35 @@
 #include <algorithm>
 
 #include "gemm/gemm_kernels.h"
-#include "gemm/pack_generic.h"
+#include "gemm/transpose16x16__avx512.h"
 
 namespace cnnnative {
 namespace gemm_detail {
-namespace {
 
-// r[i][j] -> r[j][i] for a 16 x 16 block held in 16 registers: pairs of floats, then of
-// doubles (4 x 4 blocks within each 128-bit lane), then whole lanes.
-inline void transpose16x16(__m512 (&r)[16]) {
-  __m512 t[16], u[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {
-    const __m512d t0 = _mm512_castps_pd(t[4 * i]), t1 = _mm512_castps_pd(t[4 * i + 1]);
-    const __m512d t2 = _mm512_castps_pd(t[4 * i + 2]), t3 = _mm512_castps_pd(t[4 * i + 3]);
-    u[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-  }
-  // Now lane L of u[4i + j] holds column 4L + j for rows 4i .. 4i+3.
-  for (int j = 0; j < 4; ++j) {
-    const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
-    const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
-    const __m512 w0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-    const __m512 w1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
-    r[0 + j] = _mm512_shuffle_f32x4(v0, w0, 0x88);
-    r[4 + j] = _mm512_shuffle_f32x4(v1, w1, 0x88);
-    r[8 + j] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
-    r[12 + j] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
-  }
-}
-
-}  // namespace
-
-void pack_b_trans_32__avx512(const float* b, int64_t ldb, int64_t k, int64_t n, float* dst) {
-  constexpr int NR = 32;
-  for (int64_t q0 = 0; q0 < n; q0 += NR, dst += NR * k) {
-    const float* src = b + q0 * ldb;  // 32 stored rows, one per panel column
-    if (n - q0 < NR) {
-      pack_b_generic<NR>(true, src, ldb, k, n - q0, dst);
+void pack_b_trans__avx512(int nv, const float* b, int64_t ldb, int64_t k, int64_t n, float* dst) {
+  const int nr = 16 * nv;
+  for (int64_t q0 = 0; q0 < n; q0 += nr, dst += nr * k) {
+    const float* src = b + q0 * ldb;  // nr stored rows, one per panel column
+    if (n - q0 < nr) {
+      // A partial last panel: element by element, zero-padded.
+      const int64_t cols = n - q0;
+      for (int64_t kk = 0; kk < k; ++kk) {
+        for (int64_t c = 0; c < cols; ++c) dst[kk * nr + c] = src[c * ldb + kk];
+        for (int64_t c = cols; c < nr; ++c) dst[kk * nr + c] = 0.f;
+      }
       continue;
     }
     int64_t kk = 0;
     for (; kk + 16 <= k; kk += 16) {
-      for (int half = 0; half < 2; ++half) {
+      for (int part = 0; part < nv; ++part) {
         __m512 r[16];
-        for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + (16 * half + i) * ldb + kk);
+        for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + (16 * part + i) * ldb + kk);
         transpose16x16(r);
-        for (int i = 0; i < 16; ++i) _mm512_store_ps(dst + (kk + i) * NR + 16 * half, r[i]);
+        for (int i = 0; i < 16; ++i) _mm512_store_ps(dst + (kk + i) * nr + 16 * part, r[i]);
       }
     }
     for (; kk < k; ++kk)
-      for (int c = 0; c < NR; ++c) dst[kk * NR + c] = src[c * ldb + kk];
+      for (int c = 0; c < nr; ++c) dst[kk * nr + c] = src[c * ldb + kk];
   }
 }
 

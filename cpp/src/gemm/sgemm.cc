@@ -17,6 +17,9 @@
 // K at once so that threads meet once per N block, not twice per K block: on a busy
 // machine every barrier waits for the slowest thread. The first K block applies the
 // caller's beta, later ones accumulate (beta = 1); the epilogue runs with the last.
+// When there are too few C tiles for the threads but K is long, K is split instead
+// (run_split_k); when the transposed product pads much less (N narrow), C^T is computed
+// and transposed into C (run_transposed).
 #include <omp.h>
 
 #include <algorithm>
@@ -65,6 +68,13 @@ class PackBuffer {
 // Holds the B block and every thread's A block of one call. Allocated by the calling
 // thread before the team starts, so nothing inside the parallel region can throw.
 thread_local PackBuffer tl_pack;
+// Partial C matrices of a split-K call (run_split_k), also owned by the calling thread.
+thread_local PackBuffer tl_partial;
+// C^T of a call computed transposed (run_transposed).
+thread_local PackBuffer tl_transposed;
+
+// Shortest K worth splitting across threads when there are too few C tiles to share.
+constexpr int64_t kSplitKMin = 2048;
 
 std::atomic<bool>& poison_scratch() {
   static std::atomic<bool> on{false};
@@ -227,6 +237,87 @@ void validate(const Problem& p) {
   }
 }
 
+void run(const Problem& p, bool allow_threads);
+
+// Few C tiles but a long K (conv weight gradients: M = out channels, N = C*R*S, K =
+// batch*OH*OW) leaves threads idle when only M and N are split. Then each thread
+// multiplies one K slice into its own partial C, and the partials are summed (with beta
+// and the epilogue) afterwards. Deterministic for a given thread count, but the sum is
+// ordered differently from the one-thread result, so the two may differ by rounding.
+void run_split_k(const Problem& p, int parts) {
+  const int64_t mn = p.M * p.N;
+  float* partial = tl_partial.get(checked_mul(parts, mn));
+  bool failed = false;
+#pragma omp parallel num_threads(parts)
+  {
+    const int team = omp_get_num_threads();
+    for (int part = omp_get_thread_num(); part < parts; part += team) {
+      const int64_t k0 = split_begin(p.K, parts, part), k1 = split_begin(p.K, parts, part + 1);
+      Problem slice = p;
+      slice.K = k1 - k0;
+      slice.A = p.ta ? p.A + k0 * p.lda : p.A + k0;
+      slice.B = p.tb ? p.B + k0 : p.B + k0 * p.ldb;
+      slice.beta = 0.f;
+      slice.C = partial + part * mn;
+      slice.ldc = p.N;
+      slice.ep = nullptr;
+      try {
+        run(slice, false);
+      } catch (...) {  // exceptions must not leave the parallel region
+#pragma omp atomic write
+        failed = true;
+      }
+    }
+  }
+  if (failed) throw std::bad_alloc();
+#pragma omp parallel for num_threads(parts) schedule(static)
+  for (int64_t i = 0; i < p.M; ++i) {
+    float* c = p.C + i * p.ldc;
+    for (int64_t j = 0; j < p.N; ++j) {
+      float v = 0.f;
+      for (int part = 0; part < parts; ++part) v += partial[part * mn + i * p.N + j];
+      if (p.beta != 0.f) v += p.beta * c[j];
+      if (p.ep) {
+        if (p.ep->row_bias) v += p.ep->row_bias[i];
+        if (p.ep->col_bias) v += p.ep->col_bias[j];
+        if (p.ep->has_clamp()) v = std::min(std::max(v, p.ep->clamp_min), p.ep->clamp_max);
+      }
+      c[j] = v;
+    }
+  }
+}
+
+// Narrow products such as 256 x 196 waste an eighth of every tile on padding N
+// up to whole vectors, while their transpose (196 x 256) pads nothing.
+// When that is clearly less work, compute C^T = op(B)^T op(A)^T into scratch and
+// transpose it into C, applying beta and the epilogue on the way.
+void run_transposed(const Problem& p, bool allow_threads) {
+  const int64_t mn = checked_mul(p.M, p.N);
+  float* ct = tl_transposed.get(mn);
+  // op(B)^T is op'(B) with the transpose flag flipped, and likewise for A.
+  Problem q{!p.tb, !p.ta, p.N, p.M, p.K, p.alpha, p.B, p.ldb, p.A, p.lda, 0.f, ct, p.M, nullptr};
+  run(q, allow_threads);
+  auto row_job = [&p, ct](int64_t i) {
+    float* c = p.C + i * p.ldc;
+    for (int64_t j = 0; j < p.N; ++j) {
+      float v = ct[j * p.M + i];
+      if (p.beta != 0.f) v += p.beta * c[j];
+      if (p.ep) {
+        if (p.ep->row_bias) v += p.ep->row_bias[i];
+        if (p.ep->col_bias) v += p.ep->col_bias[j];
+        if (p.ep->has_clamp()) v = std::min(std::max(v, p.ep->clamp_min), p.ep->clamp_max);
+      }
+      c[j] = v;
+    }
+  };
+  if (allow_threads && mn >= (1 << 14)) {
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
+    for (int64_t i = 0; i < p.M; ++i) row_job(i);
+  } else {
+    for (int64_t i = 0; i < p.M; ++i) row_job(i);
+  }
+}
+
 void run(const Problem& p, bool allow_threads) {
   validate(p);
   if (p.M == 0 || p.N == 0) return;
@@ -234,7 +325,16 @@ void run(const Problem& p, bool allow_threads) {
     scale_only(p, allow_threads && p.M * p.N >= (1 << 16));
     return;
   }
-  const GemmKernelTable& t = gemm_detail::gemm_kernel_table(active_isa());
+  const GemmKernelTable& t = gemm_detail::choose_gemm_kernel(active_isa(), p.M, p.N);
+  if (gemm_detail::prefer_transposed(active_isa(), p.M, p.N, p.K)) {
+    run_transposed(p, allow_threads);
+    return;
+  }
+  if (allow_threads && num_threads() > 1 && p.K >= kSplitKMin &&
+      ceil_div(p.M, t.mr) * ceil_div(p.N, t.nr) < 4 * num_threads()) {
+    run_split_k(p, num_threads());
+    return;
+  }
 
   // Small products are not worth waking a thread team for.
   int threads = 1;
@@ -298,11 +398,6 @@ void sgemm_ex_single_thread(bool ta, bool tb, int64_t M, int64_t N, int64_t K, f
                             float* C, int64_t ldc, const GemmEpilogue& ep) {
   run(Problem{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep.empty() ? nullptr : &ep},
       false);
-}
-
-SgemmBlocking sgemm_blocking() {
-  const GemmKernelTable& t = gemm_detail::gemm_kernel_table(active_isa());
-  return SgemmBlocking{t.name, t.mr, t.nr, t.mc, t.kc, t.nc};
 }
 
 void set_sgemm_poison_scratch(bool on) { poison_scratch().store(on); }

@@ -45,9 +45,9 @@ void pack_b(bool trans, const float* b, int64_t ldb, int64_t k, int64_t n, float
 
 }  // namespace
 
-const GemmKernelTable& gemm_table_scalar() {
+const GemmKernelTable& gemm_table_4x4__scalar() {
   static const GemmKernelTable table{
-      "4x4__scalar", kMR, kNR, /*mc=*/kMR * 64, /*kc=*/256, /*nc=*/kNR * 1024,
+      "4x4__scalar", Isa::scalar, kMR, kNR, /*mc=*/kMR * 64, /*kc=*/256, /*nc=*/kNR * 1024,
       &full_tile, &edge_tile, &pack_a, &pack_b};
   return table;
 }

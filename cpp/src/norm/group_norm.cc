@@ -66,6 +66,13 @@ void group_norm_backward(const NormShape& s, int64_t groups, const float* dy, co
   const int64_t rows = s.N * groups;
   const bool parallel = s.numel() >= kParallelMinElements;
   const bool affine_grads = grad_weight || grad_bias;
+  if (s.numel() == 0) {  // nothing to normalize; the affine gradients are zero
+    for (int64_t c = 0; affine_grads && c < s.C; ++c) {
+      if (grad_weight) grad_weight[c] = 0.0f;
+      if (grad_bias) grad_bias[c] = 0.0f;
+    }
+    return;
+  }
   std::vector<double> partial_dw(affine_grads ? s.N * s.C : 0), partial_db(partial_dw.size());
 
 #pragma omp parallel for num_threads(num_threads()) schedule(static) if (parallel)

@@ -1,5 +1,5 @@
 // The span kernels of kernels.h, written once over a small vector type `S` and
-// compiled per ISA: kernels__<isa>.cc defines S (width S::W, load/store/arithmetic)
+// compiled per ISA: norm_kernels__<isa>.cc defines S (width S::W, load/store/arithmetic)
 // and includes this file.
 //
 // Everything here has internal linkage (anonymous namespace) and uses no standard
@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "norm/kernels.h"
+#include "norm/merge.h"
 
 namespace cnnnative {
 namespace norm {
@@ -76,6 +77,22 @@ Sums dev_sums(const float* x, int64_t n, float mu) {
       },
       out);
   return {out[0], out[1]};
+}
+
+template <class S>
+Sums mean_m2(const float* x, int64_t n) {
+  double count = 0.0, mean = 0.0, m2 = 0.0;
+  for (int64_t start = 0; start < n; start += kSumBlock) {
+    const int64_t len = min_i64(kSumBlock, n - start);
+    const float* block = x + start;
+    const float mu = static_cast<float>(sum<S>(block, len) / len);
+    const Sums d = dev_sums<S>(block, len, mu);  // the block is still in L1
+    // d.first / len is the part of the block's mean lost when mu was rounded to float.
+    const double m2_block = d.second - d.first * d.first / len;
+    merge_mean_m2(count, mean, m2, static_cast<double>(len), mu + d.first / len,
+                  m2_block > 0.0 ? m2_block : 0.0);
+  }
+  return {mean, m2};
 }
 
 template <class S>
@@ -182,6 +199,60 @@ void accumulate_affine_grads(const float* dy, const float* x, int64_t n, float m
   }
 }
 
+// ---- column forms (batch norm with a small spatial size) ------------------------------
+
+template <class S>
+void cols_dev_sums(const float* x, const float* mu, int64_t n, float* acc1, float* acc2) {
+  int64_t i = 0;
+  for (; i + S::W <= n; i += S::W) {
+    const auto d = S::sub(S::load(x + i), S::load(mu + i));
+    S::store(acc1 + i, S::add(S::load(acc1 + i), d));
+    S::store(acc2 + i, S::fmadd(d, d, S::load(acc2 + i)));
+  }
+  for (; i < n; ++i) {
+    const float d = x[i] - mu[i];
+    acc1[i] += d;
+    acc2[i] += d * d;
+  }
+}
+
+template <class S>
+void cols_grad_sums(const float* dy, const float* x, const float* mu, int64_t n, float* acc1,
+                    float* acc2) {
+  int64_t i = 0;
+  for (; i + S::W <= n; i += S::W) {
+    const auto g = S::load(dy + i);
+    S::store(acc1 + i, S::add(S::load(acc1 + i), g));
+    S::store(acc2 + i, S::fmadd(g, S::sub(S::load(x + i), S::load(mu + i)), S::load(acc2 + i)));
+  }
+  for (; i < n; ++i) {
+    acc1[i] += dy[i];
+    acc2[i] += dy[i] * (x[i] - mu[i]);
+  }
+}
+
+template <class S>
+void cols_scale_shift(const float* x, float* y, int64_t n, const float* mu, const float* scale,
+                      const float* shift) {
+  int64_t i = 0;
+  for (; i + S::W <= n; i += S::W)
+    S::store(y + i, S::fmadd(S::sub(S::load(x + i), S::load(mu + i)), S::load(scale + i),
+                             S::load(shift + i)));
+  for (; i < n; ++i) y[i] = (x[i] - mu[i]) * scale[i] + shift[i];
+}
+
+template <class S>
+void cols_grad_input(const float* dy, const float* x, float* dx, int64_t n, const float* mu,
+                     const float* a, const float* b, const float* c) {
+  int64_t i = 0;
+  for (; i + S::W <= n; i += S::W) {
+    const auto xmu = S::sub(S::load(x + i), S::load(mu + i));
+    S::store(dx + i, S::fmadd(S::load(a + i), S::load(dy + i),
+                              S::fmadd(S::load(b + i), xmu, S::load(c + i))));
+  }
+  for (; i < n; ++i) dx[i] = a[i] * dy[i] + (b[i] * (x[i] - mu[i]) + c[i]);
+}
+
 // ---- local response norm -------------------------------------------------------------
 //
 // Channel c is divided by d_c^beta with d_c = k + alpha/size * sum of x^2 over the
@@ -212,8 +283,47 @@ void lrn_window(const float* x, int64_t channels, int64_t stride, int64_t len, i
   }
 }
 
-// d^-beta. beta = 0.75 (AlexNet's value, the default) and 0.5 have exact vector forms;
-// any other beta goes through std::pow lane by lane.
+// log2(d) for positive normal d: d = 2^e * m with m in [1, 2), and
+// ln(m) = 2 atanh(t) = 2 (t + t^3/3 + t^5/5 + ...), t = (m - 1)/(m + 1) in [0, 1/3);
+// seven terms leave a truncation error below 1e-8.
+template <class S>
+typename S::V log2_positive(typename S::V d) {
+  typename S::V e, m;
+  S::exponent_mantissa(d, e, m);
+  const auto t = S::div(S::sub(m, S::set1(1.0f)), S::add(m, S::set1(1.0f)));
+  const auto t2 = S::mul(t, t);
+  auto p = S::set1(1.0f / 13.0f);
+  p = S::fmadd(p, t2, S::set1(1.0f / 11.0f));
+  p = S::fmadd(p, t2, S::set1(1.0f / 9.0f));
+  p = S::fmadd(p, t2, S::set1(1.0f / 7.0f));
+  p = S::fmadd(p, t2, S::set1(1.0f / 5.0f));
+  p = S::fmadd(p, t2, S::set1(1.0f / 3.0f));
+  p = S::fmadd(p, t2, S::set1(1.0f));
+  const float two_log2e = 2.8853900817779268f;  // 2 / ln 2
+  return S::fmadd(S::mul(p, t), S::set1(two_log2e), e);
+}
+
+// 2^y for |y| < 126: 2^n * 2^f with n = round(y), f in [-1/2, 1/2], and 2^f = e^(f ln 2)
+// by its Taylor series to degree 7 (error below 1e-8).
+template <class S>
+typename S::V exp2_small(typename S::V y) {
+  const auto n = S::round(y);
+  const auto z = S::mul(S::sub(y, n), S::set1(0.6931471805599453f));
+  auto p = S::set1(1.0f / 5040.0f);
+  p = S::fmadd(p, z, S::set1(1.0f / 720.0f));
+  p = S::fmadd(p, z, S::set1(1.0f / 120.0f));
+  p = S::fmadd(p, z, S::set1(1.0f / 24.0f));
+  p = S::fmadd(p, z, S::set1(1.0f / 6.0f));
+  p = S::fmadd(p, z, S::set1(0.5f));
+  p = S::fmadd(p, z, S::set1(1.0f));
+  p = S::fmadd(p, z, S::set1(1.0f));
+  return S::ldexp(p, n);
+}
+
+// d^-beta. beta = 0.75 (AlexNet's value, the default) and 0.5 have exact vector forms
+// through sqrt; any other beta is 2^(-beta log2 d) with the polynomials above when
+// every lane is a positive normal number and the result stays in range, and powf
+// lane by lane otherwise (zero, infinite, NaN or negative d, huge exponents).
 template <class S>
 typename S::V neg_pow(typename S::V d, float beta) {
   if (beta == 0.75f) {
@@ -221,6 +331,10 @@ typename S::V neg_pow(typename S::V d, float beta) {
     return S::div(S::set1(1.0f), S::mul(r, S::sqrt(r)));
   }
   if (beta == 0.5f) return S::div(S::set1(1.0f), S::sqrt(d));
+  if (S::W > 1 && S::all_positive_normal(d)) {
+    const auto y = S::mul(S::set1(-beta), log2_positive<S>(d));
+    if (S::all_less_abs(y, 120.0f)) return exp2_small<S>(y);
+  }
   float lanes[S::W];
   S::store(lanes, d);
   for (int l = 0; l < S::W; ++l) lanes[l] = __builtin_powf(lanes[l], -beta);
@@ -304,11 +418,16 @@ Kernels make_kernels(const char* isa) {
   k.isa = isa;
   k.sum = &sum<S>;
   k.dev_sums = &dev_sums<S>;
+  k.mean_m2 = &mean_m2<S>;
   k.scale_shift = &scale_shift<S>;
   k.normalize_affine = &normalize_affine<S>;
   k.grad_sums = &grad_sums<S>;
   k.grad_input = &grad_input<S>;
   k.accumulate_affine_grads = &accumulate_affine_grads<S>;
+  k.cols_dev_sums = &cols_dev_sums<S>;
+  k.cols_grad_sums = &cols_grad_sums<S>;
+  k.cols_scale_shift = &cols_scale_shift<S>;
+  k.cols_grad_input = &cols_grad_input<S>;
   k.lrn_forward = &lrn_forward<S>;
   k.lrn_backward = &lrn_backward<S>;
   return k;

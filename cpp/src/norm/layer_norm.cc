@@ -1,11 +1,10 @@
 // Layer norm, forward and backward: rows of D contiguous floats, OpenMP over rows.
-#include <omp.h>
-
 #include <cmath>
 #include <vector>
 
 #include "cnnnative/errors.h"
 #include "cnnnative/threads.h"
+#include "norm/column_sums.h"
 #include "norm/kernels.h"
 #include "norm/norm.h"
 #include "norm/stats.h"
@@ -34,60 +33,35 @@ void layer_norm_forward(int64_t M, int64_t D, const float* x, const float* weigh
 // Per row, with g = w * dy, xmu = x - mean:
 //   dx = rstd * (g - sum(g)/D - xmu * rstd^2 * sum(g * xmu)/D)
 // grad_weight[j] = sum over rows of dy[j] * xmu[j] * rstd, grad_bias[j] = sum of dy[j].
-// Those column sums are taken per thread over its own rows: in float over blocks of
-// kRowsPerBlock rows, then in double, then added across threads.
+// Those column sums go through column_sums(): per thread over its own rows, in float
+// over blocks of rows, then in double.
 void layer_norm_backward(int64_t M, int64_t D, const float* dy, const float* x, const float* mean,
                          const float* rstd, const float* weight, float* dx, float* grad_weight,
                          float* grad_bias) {
   CN_CHECK(M >= 0 && D >= 0, "layer_norm: negative size, rows=", M, ", normalized size=", D);
   const int64_t numel = checked_mul(M, D, "layer_norm input size");
-  constexpr int64_t kRowsPerBlock = 256;
   const Kernels& k = kernels();
   const bool affine_grads = grad_weight || grad_bias;
   const int threads = numel >= kParallelMinElements ? num_threads() : 1;
-  // Per thread: float block sums (dw, db) and double totals (dw, db).
-  std::vector<float> block(affine_grads ? static_cast<size_t>(threads) * 2 * D : 0);
-  std::vector<double> total(block.size(), 0.0);
-
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t begin = M * t / nt, end = M * (t + 1) / nt;
-    float* bw = affine_grads ? block.data() + 2 * D * t : nullptr;
-    float* bb = bw ? bw + D : nullptr;
-    double* tw = affine_grads ? total.data() + 2 * D * t : nullptr;
-    double* tb = tw ? tw + D : nullptr;
-    for (int64_t block_begin = begin; block_begin < end; block_begin += kRowsPerBlock) {
-      const int64_t block_end = block_begin + kRowsPerBlock < end ? block_begin + kRowsPerBlock : end;
-      if (affine_grads)
-        for (int64_t j = 0; j < 2 * D; ++j) bw[j] = 0.0f;
-      for (int64_t row = block_begin; row < block_end; ++row) {
-        const float *dyr = dy + row * D, *xr = x + row * D;
-        const float mu = mean[row];
-        const double r = rstd[row];
-        const Sums g = k.grad_sums(dyr, xr, weight, D, mu);
-        const double b = D > 0 ? -r * r * r * g.second / D : 0.0;
-        const double cst = D > 0 ? -r * g.first / D : 0.0;
-        k.grad_input(dyr, xr, weight, dx + row * D, D, static_cast<float>(r), static_cast<float>(b),
-                     mu, static_cast<float>(cst));
-        if (affine_grads) k.accumulate_affine_grads(dyr, xr, D, mu, static_cast<float>(r), bw, bb);
-      }
-      if (affine_grads)
-        for (int64_t j = 0; j < D; ++j) {
-          tw[j] += bw[j];
-          tb[j] += bb[j];
-        }
-    }
-  }
-  if (!affine_grads) return;
-  for (int64_t j = 0; j < D; ++j) {
-    double dw = 0.0, db = 0.0;
-    for (int t = 0; t < threads; ++t) {
-      dw += total[2 * D * t + j];
-      db += total[2 * D * t + D + j];
-    }
-    if (grad_weight) grad_weight[j] = static_cast<float>(dw);
-    if (grad_bias) grad_bias[j] = static_cast<float>(db);
+  // Only the affine gradients need column sums (n = 0 columns otherwise).
+  const int64_t columns = affine_grads && numel > 0 ? D : 0;
+  std::vector<double> dw(columns), db(columns);
+  column_sums(M, columns, threads,
+              [&](int64_t row, float* bw, float* bb) {
+                const float *dyr = dy + row * D, *xr = x + row * D;
+                const float mu = mean[row];
+                const double r = rstd[row];
+                const Sums g = k.grad_sums(dyr, xr, weight, D, mu);
+                const double b = D > 0 ? -r * r * r * g.second / D : 0.0;
+                const double cst = D > 0 ? -r * g.first / D : 0.0;
+                k.grad_input(dyr, xr, weight, dx + row * D, D, static_cast<float>(r),
+                             static_cast<float>(b), mu, static_cast<float>(cst));
+                if (columns) k.accumulate_affine_grads(dyr, xr, D, mu, static_cast<float>(r), bw, bb);
+              },
+              dw.data(), db.data());
+  for (int64_t j = 0; affine_grads && j < D; ++j) {
+    if (grad_weight) grad_weight[j] = columns ? static_cast<float>(dw[j]) : 0.0f;
+    if (grad_bias) grad_bias[j] = columns ? static_cast<float>(db[j]) : 0.0f;
   }
 }
 

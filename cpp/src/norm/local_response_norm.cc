@@ -1,6 +1,8 @@
 // Local response norm across channels, forward and backward.
 // Work is split into tasks of (sample n, a block of kColumns spatial positions); a
 // task runs through all channels of its block, so the channel window stays in cache.
+#include <omp.h>
+
 #include <limits>
 #include <vector>
 
@@ -22,18 +24,22 @@ template <class Body>
 void for_each_block(const NormShape& s, int64_t scratch_per_column, Body body) {
   const int64_t blocks_per_sample = (s.S + kColumns - 1) / kColumns;
   const int64_t tasks = s.N * blocks_per_sample;
+  if (tasks == 0 || s.C == 0) return;
+  const int threads = s.numel() >= kParallelMinElements / 4 ? num_threads() : 1;
   const int64_t scratch_len = checked_mul(scratch_per_column, kColumns, "scratch size");
-  const bool parallel = s.numel() >= kParallelMinElements / 4;
-#pragma omp parallel num_threads(num_threads()) if (parallel)
+  // Allocated here, not inside the parallel region, where a failure could not be
+  // reported. NaN-filled: the kernels write every scratch element before reading it.
+  std::vector<float> scratch(static_cast<size_t>(checked_mul(scratch_len, threads, "scratch size")),
+                             std::numeric_limits<float>::quiet_NaN());
+#pragma omp parallel num_threads(threads)
   {
-    // NaN-filled: the kernels write every scratch element before reading it.
-    std::vector<float> scratch(static_cast<size_t>(scratch_len), std::numeric_limits<float>::quiet_NaN());
+    float* mine = scratch.data() + scratch_len * omp_get_thread_num();
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t n = task / blocks_per_sample, block = task % blocks_per_sample;
       const int64_t first = block * kColumns;
       const int64_t columns = s.S - first < kColumns ? s.S - first : kColumns;
-      body(scratch.data(), n * s.C * s.S + first, columns);
+      body(mine, n * s.C * s.S + first, columns);
     }
   }
 }

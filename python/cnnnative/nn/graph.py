@@ -56,6 +56,7 @@ class Graph(Module):
         self._names: set[str] = set()
         self._counts: dict[str, int] = {}
         self._saved: dict[int, np.ndarray] = {}
+        self.peak_live = 0
 
     # -- building -------------------------------------------------------------------------
     def _new_name(self, name, stem):
@@ -66,8 +67,10 @@ class Graph(Module):
                 self._counts[stem] += 1
                 name = f"{stem}{self._counts[stem]}"
         name = str(name)
-        if not name or "." in name:
-            raise ValueError(f"node name must be non-empty and contain no '.', got {name!r}")
+        # Dotted names ("layer1.0.conv1") are allowed: they become state_dict prefixes, so
+        # a graph can reproduce another framework's nested parameter names exactly.
+        if not name or any(not part for part in name.split(".")):
+            raise ValueError(f"node name must be non-empty without empty '.'-parts, got {name!r}")
         if name in self._names:
             raise ValueError(f"a node named {name!r} already exists in this graph")
         self._names.add(name)
@@ -107,7 +110,7 @@ class Graph(Module):
             self._names.discard(name)
             raise ValueError(f"graph node {name!r} ({type(module).__name__}) fed by {input.name!r} "
                              f"of shape {input.shape}: {e}") from None
-        self.add_module(name, module)
+        self._modules[name] = module
         return self._append("module", (i,), module, name, shape)
 
     layer = add_node
@@ -185,6 +188,8 @@ class Graph(Module):
         remaining = self._consumers()
         keep = set(self._outputs)
         self._saved = {}
+        live = len(inputs)
+        self.peak_live = live  # most node values held at once (a memory diagnostic)
         for i, s in enumerate(self._specs):
             if s.kind == "input":
                 continue
@@ -200,10 +205,13 @@ class Graph(Module):
             else:  # concat
                 out = np.concatenate(args, axis=1) if len(args) > 1 else args[0]
             values[i] = out
+            live += 1
+            self.peak_live = max(self.peak_live, live)
             for j in s.inputs:  # free what no later node needs
                 remaining[j] -= 1
                 if remaining[j] == 0 and j not in keep:
                     values[j] = None
+                    live -= 1
         outs = tuple(values[i] for i in self._outputs)
         return outs[0] if len(outs) == 1 else outs
 

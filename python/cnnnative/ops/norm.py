@@ -6,7 +6,7 @@ dims); inputs of another dtype or layout are converted to C-contiguous float32 f
 The exception: `running_mean` / `running_var` are updated IN PLACE, so they must already
 be C-contiguous, writeable float32 arrays of shape (C,) (else ValueError).
 
-Statistics are taken in two passes (mean, then squared deviations about it), with float
+Statistics are two-pass (mean, then squared deviations about it) over cache-sized blocks, with float
 lanes over short blocks and double across blocks, so long reductions (N*H*W values per
 channel) and data on a large offset (1e4 + noise) keep an accurate variance.
 """
@@ -72,6 +72,14 @@ def _check_running(stat, channels: int, name: str) -> None:
         raise ValueError(f"{name} must be C-contiguous and writeable (it is updated in place)")
 
 
+def _read_only_stat(stat):
+    """A statistic that is only read: converted like any input (the kernel's binding wants
+    a writeable float32 array, so a read-only one is copied)."""
+    if stat is None:
+        return None
+    return np.require(as_float32(stat, "running statistics"), requirements=["C", "W"])
+
+
 # ---- batch norm ---------------------------------------------------------------------
 
 def batch_norm_forward(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -83,15 +91,18 @@ def batch_norm_forward(input, running_mean, running_var, weight=None, bias=None,
     training: normalize with the batch mean and biased variance over N and the spatial
     dims; running_* (if given) become (1 - momentum) * running + momentum * batch value,
     with the UNBIASED batch variance, in place. N * spatial == 1 is a ValueError.
-    eval: normalize with running_mean / running_var (required).
+    eval: normalize with running_mean / running_var (required; any array-like, not modified).
+    momentum must be a number (PyTorch's momentum=None cumulative average is the layer's
+    job: pass momentum = 1 / num_batches_tracked).
     Returns (output (N, C, *), save_mean (C,), save_invstd (C,)); in eval the saved values
     are running_mean and 1/sqrt(running_var + eps).
     """
     x = as_float32(input, "input")
-    channels = x.shape[1] if x.ndim >= 2 else 0
-    if x.ndim >= 2:
-        _check_running(running_mean, channels, "running_mean")
-        _check_running(running_var, channels, "running_var")
+    if training and x.ndim >= 2:
+        _check_running(running_mean, x.shape[1], "running_mean")
+        _check_running(running_var, x.shape[1], "running_var")
+    elif not training:  # read only: any array-like will do
+        running_mean, running_var = _read_only_stat(running_mean), _read_only_stat(running_var)
     return _core.batch_norm_forward(x, running_mean, running_var, _opt(weight, "weight"),
                                     _opt(bias, "bias"), bool(training), _float(momentum, "momentum"),
                                     _float(eps, "eps"))
@@ -223,15 +234,16 @@ def instance_norm_forward(input, running_mean=None, running_var=None, weight=Non
         raise ValueError(f"input must have at least 3 dimensions (N, C, spatial...), got shape {x.shape}")
     n, c = x.shape[:2]
     spatial = int(np.prod(x.shape[2:], dtype=np.int64))
-    _check_running(running_mean, c, "running_mean")
-    _check_running(running_var, c, "running_var")
+    if use_input_stats:
+        _check_running(running_mean, c, "running_mean")
+        _check_running(running_var, c, "running_var")
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var must both be arrays or both be None")
     momentum = _float(momentum, "momentum")
     if not use_input_stats:
         if running_mean is None:
             raise ValueError("instance_norm with use_input_stats=False needs running_mean and running_var")
-        y, mean, rstd = _core.batch_norm_forward(x, running_mean, running_var, _opt(weight, "weight"),
+        y, mean, rstd = _core.batch_norm_forward(x, _read_only_stat(running_mean), _read_only_stat(running_var), _opt(weight, "weight"),
                                                  _opt(bias, "bias"), False, momentum, _float(eps, "eps"))
         return y, np.broadcast_to(mean, (n, c)).copy(), np.broadcast_to(rstd, (n, c)).copy()
     if spatial == 1:

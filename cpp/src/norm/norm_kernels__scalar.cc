@@ -20,6 +20,16 @@ struct Scalar {
   static V fmadd(V a, V b, V c) { return a * b + c; }
   static V sqrt(V a) { return __builtin_sqrtf(a); }
   static float hsum(V a) { return a; }
+  // Only for the vector pow, which the scalar path never takes (it calls powf).
+  static void exponent_mantissa(V x, V& e, V& m) {
+    int exponent;
+    m = 2.0f * __builtin_frexpf(x, &exponent);
+    e = static_cast<float>(exponent - 1);
+  }
+  static V round(V a) { return __builtin_nearbyintf(a); }
+  static V ldexp(V p, V n) { return __builtin_ldexpf(p, static_cast<int>(n)); }
+  static bool all_positive_normal(V) { return false; }
+  static bool all_less_abs(V a, float limit) { return __builtin_fabsf(a) < limit; }
 };
 
 }  // namespace

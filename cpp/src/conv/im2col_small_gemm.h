@@ -1,0 +1,37 @@
+// Matrix products the packed GEMM serves badly, as the im2col convolution meets them:
+// - axpy_gemm: y = w * cols with one or two output channels per group (depthwise:
+//   1 x 9 times 9 x P), which the GEMM would pad to its 14-row register tile;
+// - dot_gemm_nt: the weight gradient dy * cols^T, a block of long dot products over
+//   output pixels with both operands read along their rows (per ISA).
+#pragma once
+#include <cstdint>
+
+namespace cnnnative {
+namespace im2col {
+
+// Use axpy_gemm for at most this many rows of C and of B (K): each of the M*K axpys
+// streams one row of B through one row of C. (Measured: the input gradient's 9 x 1 x P
+// product is no faster this way than by the GEMM, so only the forward uses it.)
+constexpr int64_t kAxpyGemmMaxM = 2;
+constexpr int64_t kAxpyGemmMaxK = 64;
+
+// C[M x N] = A * B (+ row_bias[i] on row i when not null); C is written, not read.
+// A(i, k) = A[i * a_row + k * a_col] (so either layout of A), B is K x N with row stride ldb.
+void axpy_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_row, int64_t a_col,
+               const float* B, int64_t ldb, float* C, int64_t ldc, const float* row_bias);
+
+// C[M x N] += A * B^T: A is M x K (row stride lda), B is N x K (row stride ldb); both
+// read along their rows. The weight gradient's shape: dw[Kg x CRS] += dy * cols^T, long
+// reduction over output pixels. Chooses the active ISA's version.
+void dot_gemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                 int64_t ldb, float* C, int64_t ldc);
+
+void dot_gemm_nt_scalar(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                        const float* B, int64_t ldb, float* C, int64_t ldc);
+void dot_gemm_nt_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                      const float* B, int64_t ldb, float* C, int64_t ldc);
+void dot_gemm_nt_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                        const float* B, int64_t ldb, float* C, int64_t ldc);
+
+}  // namespace im2col
+}  // namespace cnnnative
