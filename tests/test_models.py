@@ -3,7 +3,7 @@ PyTorch's with the same weights."""
 import numpy as np
 import pytest
 
-from cnnnative import models, nn, ops
+from cnnnative import models, ops
 
 
 @pytest.mark.parametrize("name,kw,inp,params", [

@@ -2,8 +2,6 @@
 binary readers, downloads, and a shuffling batch iterator (Dataset.batches)."""
 from __future__ import annotations
 
-import os
-
 from .cifar import CIFAR10_CLASSES, load_cifar10, read_cifar_batch
 from .dataset import Dataset
 from .digits import DIGITS_PATH, load_digits
