@@ -139,9 +139,10 @@ CASES = [
     Case(8, 6, 14, 14, 16, 5, 5),                                 # LeNet conv2: images stacked
     Case(7, 1, 12, 12, 6, 5, 5, pad=(2, 2, 2, 2)),                # stacked, odd batch
     Case(5, 4, 6, 7, 6, 3, 3, pad=(1, 0, 1, 0), groups=2),        # stacked and grouped
-    Case(1, 9, 6, 7, 40, 3, 3, pad=(1, 1, 1, 1)),                 # few pixels: y^T = cols^T w^T
-    Case(4, 5, 7, 5, 35, 3, 2, stride=(2, 1), pad=(1, 0, 0, 1)),  # transposed, stacked images
-    Case(3, 4, 5, 5, 64, 3, 3, pad=(1, 1, 1, 1), groups=2),       # transposed, grouped
+    Case(1, 9, 6, 7, 40, 3, 3, pad=(1, 1, 1, 1)),                 # few pixels, many outputs
+    Case(4, 5, 7, 5, 35, 3, 2, stride=(2, 1), pad=(1, 0, 0, 1)),  # stacked, many outputs
+    Case(3, 4, 5, 5, 64, 3, 3, pad=(1, 1, 1, 1), groups=2),       # grouped, many outputs
+    Case(2, 40, 9, 9, 48, 3, 3, pad=(1, 1, 1, 1)),                # weight grad by packed GEMM
     Case(1, 96, 50, 50, 8, 3, 3, pad=(1, 1, 1, 1)),               # several im2col bands
     Case(3, 40, 37, 41, 5, 3, 3, pad=(0, 1, 2, 0), stride=(1, 2)),  # bands + batch 3
 ]

@@ -55,11 +55,6 @@ struct Plan {
   int64_t images_per_unit = 1;      // > 1 only with bands == 1
   bool pointwise = false;           // GEMM straight on the input, no column matrix
   bool parallel_units = false;      // units run in parallel, single-threaded GEMMs inside
-  // Forward only: y^T[pixels, Kg] = cols^T * w_g^T into staging, then transposed into y.
-  // For few output pixels (ResNet's 7x7 and 14x14 layers) this puts the many output
-  // channels on the GEMM's wide (32-column) side of its register tile: measured 1.1-1.3x
-  // faster GEMMs, for a transpose of only Kg x pixels elements.
-  bool transposed = false;
   int threads = 1;
   int64_t column_floats = 0;        // column-matrix scratch per slot (0 when pointwise)
   int64_t staging_floats = 0;       // Kg x images*P staging per slot (0 unless stacking)

@@ -30,17 +30,6 @@ void gemm(bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K, cons
     sgemm_ex_single_thread(ta, tb, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc, epilogue);
 }
 
-// y[k * ldy + p] = t[p * cols + k]: the transposed forward's staging into y. Blocks of
-// 16 pixels keep the strided reads within a few cache lines.
-void transpose_into(const float* t, int64_t rows, int64_t cols, float* y, int64_t ldy) {
-  constexpr int64_t kBlock = 16;
-  for (int64_t p0 = 0; p0 < rows; p0 += kBlock) {
-    const int64_t p1 = std::min(rows, p0 + kBlock);
-    for (int64_t k = 0; k < cols; ++k)
-      for (int64_t p = p0; p < p1; ++p) y[k * ldy + p] = t[p * cols + k];
-  }
-}
-
 bool supports(const ConvParams&, std::string*) { return true; }
 
 // y[n, g] band = w_g * cols (+ bias).
@@ -71,14 +60,7 @@ void forward(const ConvParams& p, const float* x, const float* w, const float* b
         for (int64_t i = 0; i < u.images(); ++i)
           im2col_band(p, xg + i * p.C * HW, 0, plan.OH, cols + i * plan.P, ld, threaded);
       }
-      if (plan.transposed) {  // y^T = cols^T * w_g^T, bias per column, then transposed
-        GemmEpilogue by_column;
-        by_column.col_bias = epilogue.row_bias;
-        gemm(threaded, true, true, ld, plan.Kg, plan.CRS, cols, ld, wg, plan.CRS, staging,
-             plan.Kg, by_column);
-        for (int64_t i = 0; i < u.images(); ++i)
-          transpose_into(staging + i * len * plan.Kg, len, plan.Kg, yg + i * p.K * plan.P, plan.P);
-      } else if (u.images() == 1) {
+      if (u.images() == 1) {
         gemm(threaded, false, false, plan.Kg, len, plan.CRS, wg, plan.CRS, cols, ld, yg, plan.P,
              epilogue);
       } else {  // output staged as Kg x (images * P), then copied to each image
