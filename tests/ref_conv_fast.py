@@ -7,12 +7,28 @@ Shapes: x (N, C, H, W), w (K, C/groups, R, S), y (N, K, OH, OW); padding is
 import numpy as np
 
 
+def _pair(v):
+    return (v, v) if np.isscalar(v) else tuple(v)
+
+
+def _quad(v):
+    if np.isscalar(v):
+        return (v,) * 4
+    v = tuple(v)
+    return (v[0], v[0], v[1], v[1]) if len(v) == 2 else v
+
+
+def _norm(stride, padding, dilation):
+    return _pair(stride), _quad(padding), _pair(dilation)
+
+
 def _pad(x, padding):
     top, bottom, left, right = padding
     return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
 
 
 def out_size(H, W, R, S, stride, padding, dilation):
+    stride, padding, dilation = _norm(stride, padding, dilation)
     top, bottom, left, right = padding
     OH = (H + top + bottom - dilation[0] * (R - 1) - 1) // stride[0] + 1
     OW = (W + left + right - dilation[1] * (S - 1) - 1) // stride[1] + 1
@@ -20,6 +36,7 @@ def out_size(H, W, R, S, stride, padding, dilation):
 
 
 def conv2d(x, w, bias=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    stride, padding, dilation = _norm(stride, padding, dilation)
     x = np.asarray(x, np.float64)
     w = np.asarray(w, np.float64)
     N, C, H, W = x.shape
@@ -43,6 +60,7 @@ def conv2d(x, w, bias=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1)
 
 
 def conv2d_input(input_shape, w, dy, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    stride, padding, dilation = _norm(stride, padding, dilation)
     """dx: every dy element scatters w back onto the padded input window it came from."""
     N, C, H, W = input_shape
     w = np.asarray(w, np.float64)
@@ -63,6 +81,7 @@ def conv2d_input(input_shape, w, dy, stride=(1, 1), padding=(0, 0, 0, 0), dilati
 
 
 def conv2d_weight(x, weight_shape, dy, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    stride, padding, dilation = _norm(stride, padding, dilation)
     x = np.asarray(x, np.float64)
     dy = np.asarray(dy, np.float64)
     K, Cg, R, S = weight_shape

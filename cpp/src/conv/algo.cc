@@ -8,7 +8,10 @@
 #include <map>
 #include <mutex>
 
+#include "autotune.h"
 #include "cnnnative/conv.h"
+#include "cnnnative/depthwise.h"
+#include "cnnnative/winograd.h"
 #include "cnnnative/errors.h"
 
 namespace cnnnative {
@@ -58,7 +61,27 @@ std::vector<const ConvAlgorithm*> conv_algorithms() {
 
 // The heuristic behind algo="auto". Algorithms other than im2col add their rules here
 // as they land; the rules are measured on the benchmark layers (see benchmarks/).
-std::string choose_conv_algorithm(const ConvParams& p) { return "im2col"; }
+//
+// Rules (fastconv; measured single-threaded and 2-threaded on the benchmark layers of
+// benchmarks/bench_conv_algos.py): depthwise shapes run "direct" (no GEMM to feed);
+// 3x3 stride-1 layers with enough tiles and channels run Winograd, whose filter
+// transform and 32-tile blocks only pay off with >= ~40 tiles (of 4x4, else of 2x2)
+// and >= 8 channels per group on both sides; everything else runs im2col. With set_autotune(True)
+// the candidates are timed once per shape instead.
+std::string choose_conv_algorithm(const ConvParams& p) {
+  if (autotune_enabled()) return autotuned_conv_algorithm(p);
+  std::string why;
+  if (depthwise_supports(p, &why) && p.C > 1) return "direct";
+  if (winograd_supports(p, 4, &why)) {
+    auto tiles = [&](int64_t m) { return p.N * ((p.output_h() + m - 1) / m) * ((p.output_w() + m - 1) / m); };
+    const int64_t cg = p.C / p.groups, kg = p.K / p.groups;
+    if (cg >= 8 && kg >= 8) {
+      if (tiles(4) >= 40) return "winograd";      // tile size by winograd_default_tile
+      if (tiles(2) >= 40) return "winograd2x2";  // e.g. 14x14 at batch 1
+    }
+  }
+  return "im2col";
+}
 
 void conv2d_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
                     float* y, const std::string& algo) {

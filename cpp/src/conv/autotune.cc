@@ -9,6 +9,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include "autotune.h"
 #include "cnnnative/conv.h"
@@ -49,7 +50,51 @@ double time_forward(const ConvAlgorithm& a, const ConvParams& p, const float* x,
   return best;
 }
 
+// Released scratch blocks of this thread: (pointer, capacity in bytes).
+struct ScratchPool {
+  std::vector<std::pair<float*, size_t>> blocks;
+  size_t bytes = 0;
+  ~ScratchPool() {
+    for (auto& b : blocks) std::free(b.first);
+  }
+};
+thread_local ScratchPool t_pool;
+constexpr size_t kPoolLimit = size_t(256) << 20;
+
 }  // namespace
+
+float* scratch_acquire(size_t bytes, size_t* capacity) {
+  bytes = (bytes + 63) / 64 * 64;
+  // The smallest cached block that fits, unless it wastes more than half.
+  auto& blocks = t_pool.blocks;
+  size_t best = blocks.size();
+  for (size_t i = 0; i < blocks.size(); ++i)
+    if (blocks[i].second >= bytes && blocks[i].second <= 2 * bytes &&
+        (best == blocks.size() || blocks[i].second < blocks[best].second))
+      best = i;
+  if (best != blocks.size()) {
+    float* p = blocks[best].first;
+    *capacity = blocks[best].second;
+    t_pool.bytes -= blocks[best].second;
+    blocks.erase(blocks.begin() + best);
+    return p;
+  }
+  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!p) throw std::bad_alloc();
+  *capacity = bytes;
+  return p;
+}
+
+void scratch_release(float* p, size_t capacity) {
+  auto& blocks = t_pool.blocks;
+  blocks.emplace_back(p, capacity);
+  t_pool.bytes += capacity;
+  while (t_pool.bytes > kPoolLimit && !blocks.empty()) {  // drop the oldest
+    t_pool.bytes -= blocks.front().second;
+    std::free(blocks.front().first);
+    blocks.erase(blocks.begin());
+  }
+}
 
 // CNNNATIVE_WINOGRAD=0 / CNNNATIVE_FFT=0 in the environment start with that algorithm off.
 bool winograd_enabled() {

@@ -33,26 +33,32 @@ void clear_autotune_cache();
 // The autotuned choice for p (times the candidates on first use; inputs are scratch).
 std::string autotuned_conv_algorithm(const ConvParams& p);
 
+// Raw 64-byte aligned blocks, reused per thread: large scratch (transformed weights of
+// a 512-channel layer are tens of MB) would otherwise be mmapped, page-faulted and
+// unmapped on every call. Each thread keeps up to 256 MiB of released blocks.
+float* scratch_acquire(size_t bytes, size_t* capacity);
+void scratch_release(float* p, size_t capacity);
+
 // A 64-byte aligned float buffer, uninitialised (or NaN in debug mode).
 class ScratchBuffer {
  public:
   explicit ScratchBuffer(size_t count) : count_(count) {
     if (count == 0) return;
-    const size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
-    data_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (!data_) throw std::bad_alloc();
+    data_ = scratch_acquire(count * sizeof(float), &capacity_);
     if (scratch_nan_enabled())
-      for (size_t i = 0; i < count; ++i) data_.get()[i] = std::numeric_limits<float>::quiet_NaN();
+      for (size_t i = 0; i < count; ++i) data_[i] = std::numeric_limits<float>::quiet_NaN();
   }
-  float* data() { return data_.get(); }
+  ~ScratchBuffer() {
+    if (data_) scratch_release(data_, capacity_);
+  }
+  ScratchBuffer(const ScratchBuffer&) = delete;
+  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+  float* data() { return data_; }
   size_t size() const { return count_; }
 
  private:
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  std::unique_ptr<float, Free> data_;
-  size_t count_ = 0;
+  float* data_ = nullptr;
+  size_t count_ = 0, capacity_ = 0;
 };
 
 }  // namespace cnnnative

@@ -27,26 +27,6 @@ namespace {
 using winograd::kRowBlock;
 using winograd::kTileBlock;
 
-// Filter transform matrices G ((m+2) x 3), in double so the transformed weights are
-// correctly rounded float values.
-constexpr double kG2[4][3] = {{-1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-constexpr double kG4[6][3] = {{1.0 / 4, 0, 0},
-                              {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                              {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                              {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                              {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                              {0, 0, 1}};
-constexpr double kG6[8][3] = {{-1, 0, 0},
-                              {-2.0 / 9, -2.0 / 9, -2.0 / 9},
-                              {-2.0 / 9, 2.0 / 9, -2.0 / 9},
-                              {32.0 / 45, 16.0 / 45, 8.0 / 45},
-                              {32.0 / 45, -16.0 / 45, 8.0 / 45},
-                              {1.0 / 90, 1.0 / 45, 2.0 / 45},
-                              {1.0 / 90, -1.0 / 45, 2.0 / 45},
-                              {0, 0, 1}};
-
-const double* g_matrix(int m) { return m == 2 ? &kG2[0][0] : m == 4 ? &kG4[0][0] : &kG6[0][0]; }
-
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // One stride-1 3x3 correlation: y[N,K,OH,OW] from x[N,C,H,W] with the window of output
@@ -78,31 +58,26 @@ Problem backward_input_problem(const ConvParams& p, int m) {
 }
 
 // U[g][xi][row block][c][12] = (G f G^T)[xi] for filter f = tap(g*Kg + k, c, r, s).
+// One (group, row block) per iteration: its 12 x C filters are gathered tap-major, then
+// transformed 12 at a time into (m+2)^2 contiguous [C][12] panels.
 template <typename Tap>
 void transform_filters(const Problem& q, Tap tap, float* U) {
-  const int A = q.alpha(), NXI = q.nxi();
-  const double* G = g_matrix(q.m);
+  const winograd::Kernels& kern = winograd::kernels_for(active_isa(), q.m);
+  const int NXI = q.nxi();
   const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.row_blocks();
-  const int64_t rows = q.groups * KB * kRowBlock;
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
-  for (int64_t gk = 0; gk < rows; ++gk) {
-    const int64_t g = gk / (KB * kRowBlock), k = gk % (KB * kRowBlock);
-    const int64_t kb = k / kRowBlock, kr = k % kRowBlock;
-    for (int64_t c = 0; c < Cg; ++c) {
-      double u[8][8] = {};
-      if (k < Kg) {
-        double f[3][3], t[8][3];
-        for (int r = 0; r < 3; ++r)
-          for (int s = 0; s < 3; ++s) f[r][s] = tap(g * Kg + k, c, r, s);
-        for (int i = 0; i < A; ++i)
-          for (int s = 0; s < 3; ++s)
-            t[i][s] = G[i * 3 + 0] * f[0][s] + G[i * 3 + 1] * f[1][s] + G[i * 3 + 2] * f[2][s];
-        for (int i = 0; i < A; ++i)
-          for (int j = 0; j < A; ++j)
-            u[i][j] = t[i][0] * G[j * 3 + 0] + t[i][1] * G[j * 3 + 1] + t[i][2] * G[j * 3 + 2];
-      }
-      for (int xi = 0; xi < NXI; ++xi)
-        U[(((g * NXI + xi) * KB + kb) * Cg + c) * kRowBlock + kr] = static_cast<float>(u[xi / A][xi % A]);
+#pragma omp parallel num_threads(num_threads())
+  {
+    ScratchBuffer f(static_cast<size_t>(Cg * 9 * kRowBlock));
+#pragma omp for schedule(static)
+    for (int64_t gb = 0; gb < q.groups * KB; ++gb) {
+      const int64_t g = gb / KB, kb = gb % KB;
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int tp = 0; tp < 9; ++tp)
+          for (int kr = 0; kr < kRowBlock; ++kr) {
+            const int64_t k = kb * kRowBlock + kr;
+            f.data()[(c * 9 + tp) * kRowBlock + kr] = k < Kg ? tap(g * Kg + k, c, tp / 3, tp % 3) : 0.f;
+          }
+      kern.filter_transform(f.data(), Cg, U + ((g * NXI) * KB + kb) * Cg * kRowBlock, KB * Cg * kRowBlock);
     }
   }
 }
@@ -110,7 +85,7 @@ void transform_filters(const Problem& q, Tap tap, float* U) {
 void transform_forward_filters(const Problem& q, const float* w, float* U) {
   const int64_t Cg = q.Cg();
   transform_filters(q, [&](int64_t k, int64_t c, int r, int s) {
-    return static_cast<double>(w[((k * Cg + c) * 3 + r) * 3 + s]);
+    return w[((k * Cg + c) * 3 + r) * 3 + s];
   }, U);
 }
 
@@ -121,7 +96,7 @@ void transform_backward_filters(const ConvParams& p, const Problem& q, const flo
   transform_filters(q, [&](int64_t k_new, int64_t k_old_in_group, int r, int s) {
     const int64_t g = k_new / Cg_old, c_old = k_new % Cg_old;
     const int64_t k_old = g * Kg_old + k_old_in_group;
-    return static_cast<double>(w[((k_old * Cg_old + c_old) * 3 + (2 - r)) * 3 + (2 - s)]);
+    return w[((k_old * Cg_old + c_old) * 3 + (2 - r)) * 3 + (2 - s)];
   }, U);
 }
 
@@ -134,77 +109,118 @@ int64_t blocks_per_chunk(const Problem& q, int64_t blocks) {
 
 size_t chunk_scratch_floats(const Problem& q) {
   const int64_t blocks = ceil_div(q.tiles(), kTileBlock);
-  const int64_t bpc = blocks_per_chunk(q, std::max<int64_t>(blocks, 1));
+  const int64_t bpc = std::max<int64_t>(num_threads(), blocks_per_chunk(q, std::max<int64_t>(blocks, 1)));
   return static_cast<size_t>(
       checked_numel({bpc, q.nxi(), q.Cg() + q.Kg(), kTileBlock}, "winograd workspace"));
 }
 
+// Runs the three phases for tile block `block` of group g, using v and m as that block's
+// V and M (nothing else is shared, so threads can run different blocks independently).
+struct BlockRunner {
+  const Problem& q;
+  const winograd::Kernels& kern;
+  const float* x;
+  const float* U;
+  const ConvEpilogue& ep;
+  float* y;
+  winograd::TileGeometry geo;
+  int64_t ntiles;
+
+  winograd::TileGeometry tiles_of(int64_t block) const {
+    winograd::TileGeometry t = geo;
+    t.tile_begin = block * kTileBlock;
+    t.tile_end = std::min(t.tile_begin + kTileBlock, ntiles);
+    return t;
+  }
+  void input(int64_t g, int64_t block, int64_t c, float* v) const {
+    winograd::InputTransformArgs a;
+    a.tiles = tiles_of(block);
+    a.x = x + (g * q.Cg() + c) * q.H * q.W;
+    a.image_stride = q.C * q.H * q.W;
+    a.H = q.H;
+    a.W = q.W;
+    a.v = v + c * kTileBlock;
+    a.xi_stride = q.Cg() * kTileBlock;
+    kern.input_transform(a);
+  }
+  void gemm(int64_t g, int xi, int64_t kb, const float* v, float* m) const {
+    const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.row_blocks();
+    kern.gemm(U + ((g * q.nxi() + xi) * KB + kb) * Cg * kRowBlock, v + xi * Cg * kTileBlock,
+              m + (xi * Kg + kb * kRowBlock) * kTileBlock, Cg,
+              static_cast<int>(std::min<int64_t>(kRowBlock, Kg - kb * kRowBlock)));
+  }
+  void output(int64_t g, int64_t block, int64_t k, const float* m) const {
+    const int64_t Kg = q.Kg(), out_plane = q.OH * q.OW;
+    winograd::OutputTransformArgs a;
+    a.tiles = tiles_of(block);
+    a.m = m + k * kTileBlock;
+    a.xi_stride = Kg * kTileBlock;
+    a.y = y + (g * Kg + k) * out_plane;
+    a.residual = ep.residual ? ep.residual + (g * Kg + k) * out_plane : nullptr;
+    a.image_stride = q.K * out_plane;
+    a.OH = q.OH;
+    a.OW = q.OW;
+    a.bias = ep.bias ? ep.bias[g * Kg + k] : 0.f;
+    a.activation = ep.activation;
+    kern.output_transform(a);
+  }
+  void whole_block(int64_t g, int64_t block, float* v, float* m) const {
+    for (int64_t c = 0; c < q.Cg(); ++c) input(g, block, c, v);
+    for (int xi = 0; xi < q.nxi(); ++xi)
+      for (int64_t kb = 0; kb < q.row_blocks(); ++kb) gemm(g, xi, kb, v, m);
+    for (int64_t k = 0; k < q.Kg(); ++k) output(g, block, k, m);
+  }
+};
+
 void run(const Problem& q, const float* x, const float* U, const ConvEpilogue& ep, float* y) {
-  const winograd::Kernels& kern = winograd::kernels_for(active_isa(), q.m);
   const int NXI = q.nxi();
   const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.row_blocks();
   const int64_t ntiles = q.tiles(), nblocks = ceil_div(ntiles, kTileBlock);
   if (ntiles == 0) return;
-  const int64_t bpc = blocks_per_chunk(q, nblocks);
-  ScratchBuffer V(checked_numel({bpc, NXI, Cg, kTileBlock}, "winograd workspace"));
-  ScratchBuffer M(checked_numel({bpc, NXI, Kg, kTileBlock}, "winograd workspace"));
-  float* v = V.data();
-  float* mm = M.data();
   winograd::TileGeometry geo;
   geo.TH = q.TH();
   geo.TW = q.TW();
   geo.pad_top = q.pad_top;
   geo.pad_left = q.pad_left;
-  const int64_t in_plane = q.H * q.W, out_plane = q.OH * q.OW;
+  const BlockRunner br{q, winograd::kernels_for(active_isa(), q.m), x, U, ep, y, geo, ntiles};
+  const int nt = num_threads();
+  const int64_t v_floats = int64_t(NXI) * Cg * kTileBlock, m_floats = int64_t(NXI) * Kg * kTileBlock;
 
-#pragma omp parallel num_threads(num_threads())
+  if (q.groups * nblocks >= 2 * int64_t(nt) || nt == 1) {
+    // Many blocks: each thread runs whole blocks with its own V and M (L2-sized for one
+    // block), and no thread waits for another until the end.
+    ScratchBuffer V(checked_numel({nt, v_floats}, "winograd workspace"));
+    ScratchBuffer M(checked_numel({nt, m_floats}, "winograd workspace"));
+#pragma omp parallel num_threads(nt)
+    {
+      float* v = V.data() + omp_get_thread_num() * v_floats;
+      float* m = M.data() + omp_get_thread_num() * m_floats;
+#pragma omp for schedule(static)
+      for (int64_t gb = 0; gb < q.groups * nblocks; ++gb) br.whole_block(gb / nblocks, gb % nblocks, v, m);
+    }
+    return;
+  }
+
+  // Few blocks (small images): all threads share each chunk of blocks, phase by phase.
+  const int64_t bpc = blocks_per_chunk(q, nblocks);
+  ScratchBuffer V(checked_numel({bpc, v_floats}, "winograd workspace"));
+  ScratchBuffer M(checked_numel({bpc, m_floats}, "winograd workspace"));
+  float* v = V.data();
+  float* mm = M.data();
+#pragma omp parallel num_threads(nt)
   for (int64_t g = 0; g < q.groups; ++g) {
-    const float* Ug = U + g * NXI * KB * kRowBlock * Cg;
     for (int64_t chunk = 0; chunk < nblocks; chunk += bpc) {
       const int64_t nb = std::min(bpc, nblocks - chunk);
 #pragma omp for collapse(2) schedule(static)
-      for (int64_t b = 0; b < nb; ++b) {
-        for (int64_t c = 0; c < Cg; ++c) {
-          winograd::InputTransformArgs a;
-          a.tiles = geo;
-          a.tiles.tile_begin = (chunk + b) * kTileBlock;
-          a.tiles.tile_end = std::min(a.tiles.tile_begin + kTileBlock, ntiles);
-          a.x = x + (g * Cg + c) * in_plane;
-          a.image_stride = q.C * in_plane;
-          a.H = q.H;
-          a.W = q.W;
-          a.v = v + (b * NXI * Cg + c) * kTileBlock;
-          a.xi_stride = Cg * kTileBlock;
-          kern.input_transform(a);
-        }
-      }
+      for (int64_t b = 0; b < nb; ++b)
+        for (int64_t c = 0; c < Cg; ++c) br.input(g, chunk + b, c, v + b * v_floats);
 #pragma omp for collapse(3) schedule(static)
       for (int64_t b = 0; b < nb; ++b)
         for (int xi = 0; xi < NXI; ++xi)
-          for (int64_t kb = 0; kb < KB; ++kb)
-            kern.gemm(Ug + ((int64_t(xi) * KB + kb) * Cg) * kRowBlock,
-                      v + (b * NXI + xi) * Cg * kTileBlock,
-                      mm + ((b * NXI + xi) * Kg + kb * kRowBlock) * kTileBlock, Cg,
-                      static_cast<int>(std::min<int64_t>(kRowBlock, Kg - kb * kRowBlock)));
+          for (int64_t kb = 0; kb < KB; ++kb) br.gemm(g, xi, kb, v + b * v_floats, mm + b * m_floats);
 #pragma omp for collapse(2) schedule(static)
-      for (int64_t b = 0; b < nb; ++b) {
-        for (int64_t k = 0; k < Kg; ++k) {
-          winograd::OutputTransformArgs a;
-          a.tiles = geo;
-          a.tiles.tile_begin = (chunk + b) * kTileBlock;
-          a.tiles.tile_end = std::min(a.tiles.tile_begin + kTileBlock, ntiles);
-          a.m = mm + (b * NXI * Kg + k) * kTileBlock;
-          a.xi_stride = Kg * kTileBlock;
-          a.y = y + (g * Kg + k) * out_plane;
-          a.residual = ep.residual ? ep.residual + (g * Kg + k) * out_plane : nullptr;
-          a.image_stride = q.K * out_plane;
-          a.OH = q.OH;
-          a.OW = q.OW;
-          a.bias = ep.bias ? ep.bias[g * Kg + k] : 0.f;
-          a.activation = ep.activation;
-          kern.output_transform(a);
-        }
-      }
+      for (int64_t b = 0; b < nb; ++b)
+        for (int64_t k = 0; k < Kg; ++k) br.output(g, chunk + b, k, mm + b * m_floats);
     }
   }
 }
@@ -278,8 +294,8 @@ bool winograd_supports(const ConvParams& p, int tile, std::string* why) {
 
 int winograd_default_tile(const ConvParams& p) {
   // Estimated cost per tile size: transform-domain multiplies (C*K/g per point) plus
-  // transforms (~(C+K) * alpha^3 per tile), over the tiles that cover the output
-  // (partial tiles at the border cost as much as full ones). F(6x6) must win by 15%
+  // transforms (~4 (C+K) alpha^3 per tile, fitted to the benchmark layers), over the tiles that cover the output
+  // (partial tiles at the border cost as much as full ones). F(6x6) must win by 5%
   // to be chosen, because its error is larger.
   const int64_t OH = p.output_h(), OW = p.output_w();
   const double ck = double(p.C / p.groups) * double(p.K / p.groups) * double(p.groups);
@@ -287,10 +303,11 @@ int winograd_default_tile(const ConvParams& p) {
   double best = 0;
   int best_m = 4;
   for (int m : {4, 2, 6}) {
-    const double tiles = double(ceil_div(OH, m)) * double(ceil_div(OW, m));
+    // Tiles run in blocks of 32 lanes: a half-empty block costs a full one.
+    const double tiles = double(ceil_div(p.N * ceil_div(OH, m) * ceil_div(OW, m), kTileBlock) * kTileBlock);
     const double a = m + 2;
-    double cost = tiles * (a * a * ck + 2.0 * a * a * a * cpk);
-    if (m == 6) cost *= 1.15;
+    double cost = tiles * (a * a * ck + 4.0 * a * a * a * cpk);
+    if (m == 6) cost *= 1.05;
     if (m == 4 || cost < best) {
       best = cost;
       best_m = m;

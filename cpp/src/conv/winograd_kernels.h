@@ -54,11 +54,15 @@ struct OutputTransformArgs {
 using GemmFn = void (*)(const float* u, const float* v, float* m, int64_t C, int rows);
 using InputTransformFn = void (*)(const InputTransformArgs&);
 using OutputTransformFn = void (*)(const OutputTransformArgs&);
+// U[xi * xi_stride + c*12 + r] = (G f G^T)[xi] for the filters f = f[c][tap][r] of a
+// row block ([C][9][12], rows past the last filter zero).
+using FilterTransformFn = void (*)(const float* f, int64_t C, float* u, int64_t xi_stride);
 
 struct Kernels {
   InputTransformFn input_transform;
   OutputTransformFn output_transform;
   GemmFn gemm;
+  FilterTransformFn filter_transform;
 };
 
 // Table for tile size m (2, 4 or 6) on each ISA.

@@ -19,14 +19,16 @@ namespace WINOGRAD_ISA_NS {
 
 constexpr int L = kTileBlock;
 
-// Transform matrices (Cook-Toom on the points 0, +-1, +-2, +-1/2 and infinity; every
-// entry is exact in float). The filter matrix G lives in winograd.cc (applied in double).
+// Transform matrices (Cook-Toom on the points 0, +-1, +-2, +-1/2 and infinity). B^T and
+// A^T are exact in float; G (filters) is rounded, which changes a transformed weight by
+// about one ulp, far below the transform error of the data path.
 template <int M>
 struct Matrices;
 template <>
 struct Matrices<2> {
   static constexpr float BT[4][4] = {{-1, 0, 1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, -1, 0, 1}};
   static constexpr float AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, 1}};
+  static constexpr float G[4][3] = {{-1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
 };
 template <>
 struct Matrices<4> {
@@ -35,6 +37,12 @@ struct Matrices<4> {
                                      {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
   static constexpr float AT[4][6] = {
       {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+  static constexpr float G[6][3] = {{1.0f / 4, 0, 0},
+                                    {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                    {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                    {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                    {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                    {0, 0, 1}};
 };
 template <>
 struct Matrices<6> {
@@ -50,6 +58,14 @@ struct Matrices<6> {
       {0, 1, -1, 0.125f, -0.125f, 8, -8, 0},
       {0, 1, 1, 0.0625f, 0.0625f, 16, 16, 0},
       {0, 1, -1, 0.03125f, -0.03125f, 32, -32, 1}};
+  static constexpr float G[8][3] = {{-1, 0, 0},
+                                    {-2.0f / 9, -2.0f / 9, -2.0f / 9},
+                                    {-2.0f / 9, 2.0f / 9, -2.0f / 9},
+                                    {32.0f / 45, 16.0f / 45, 8.0f / 45},
+                                    {32.0f / 45, -16.0f / 45, 8.0f / 45},
+                                    {1.0f / 90, 1.0f / 45, 2.0f / 45},
+                                    {1.0f / 90, -1.0f / 45, 2.0f / 45},
+                                    {0, 0, 1}};
 };
 
 // out[i][j][:] = sum_k T[i][k] * in[k][j][:] for a ROWS x K matrix T, J columns, 32 lanes.
@@ -168,6 +184,33 @@ void output_transform(const OutputTransformArgs& a) {
   }
 }
 
+// U = G f G^T for the 12 filters of one packed row block, channel by channel; the 12
+// filters are the vector lanes. f is [C][9][12] (tap-major), U[xi * xi_stride + c*12 + r].
+template <int M>
+void filter_transform(const float* f, int64_t C, float* u, int64_t xi_stride) {
+  constexpr int A = M + 2, R = kRowBlock;
+  for (int64_t c = 0; c < C; ++c) {
+    const float* fc = f + c * 9 * R;
+    float t[A][3][R];
+#pragma GCC unroll 8
+    for (int i = 0; i < A; ++i)
+      for (int s = 0; s < 3; ++s)
+        for (int l = 0; l < R; ++l)
+          t[i][s][l] = Matrices<M>::G[i][0] * fc[(0 * 3 + s) * R + l] +
+                       Matrices<M>::G[i][1] * fc[(1 * 3 + s) * R + l] +
+                       Matrices<M>::G[i][2] * fc[(2 * 3 + s) * R + l];
+#pragma GCC unroll 8
+    for (int i = 0; i < A; ++i)
+#pragma GCC unroll 8
+      for (int j = 0; j < A; ++j) {
+        float* dst = u + (i * A + j) * xi_stride + c * R;
+        for (int l = 0; l < R; ++l)
+          dst[l] = t[i][0][l] * Matrices<M>::G[j][0] + t[i][1][l] * Matrices<M>::G[j][1] +
+                   t[i][2][l] * Matrices<M>::G[j][2];
+      }
+  }
+}
+
 // The transform-domain GEMM. MR rows of M live in 2*MR vector registers (16 lanes each)
 // while the C loop streams V once; U is read as broadcasts.
 typedef float v16 __attribute__((vector_size(64)));
@@ -203,7 +246,7 @@ inline void gemm(const float* u, const float* v, float* m, int64_t C, int rows) 
 
 template <int M>
 constexpr Kernels make_kernels() {
-  return Kernels{&input_transform<M>, &output_transform<M>, &gemm};
+  return Kernels{&input_transform<M>, &output_transform<M>, &gemm, &filter_transform<M>};
 }
 
 inline const Kernels& table(int m) {

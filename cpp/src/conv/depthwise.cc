@@ -1,0 +1,81 @@
+// Direct depthwise convolution driver: threads over (image, channel) planes, the ISA's
+// per-plane kernels, and the registered algorithm "direct".
+#include "cnnnative/depthwise.h"
+
+#include <cstring>
+
+#include "cnnnative/conv.h"
+#include "cnnnative/errors.h"
+#include "cnnnative/threads.h"
+#include "depthwise_kernels.h"
+
+namespace cnnnative {
+
+bool depthwise_supports(const ConvParams& p, std::string* why) {
+  if (p.groups != p.C || p.groups < 1) {
+    if (why) *why = concat("direct needs a depthwise convolution (groups == input channels), got groups=",
+                           p.groups, " with ", p.C, " channels");
+    return false;
+  }
+  return true;
+}
+
+void depthwise_forward(const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
+  const depthwise::Kernels& kern = depthwise::kernels_for(active_isa());
+  const int64_t mult = p.K / p.C, in_plane = p.H * p.W, out_plane = p.output_h() * p.output_w();
+  const int64_t taps = p.R * p.S, planes = p.N * p.K;
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
+  for (int64_t nk = 0; nk < planes; ++nk) {
+    const int64_t n = nk / p.K, k = nk % p.K;
+    kern.forward(p, x + (n * p.C + k / mult) * in_plane, w + k * taps, bias ? bias[k] : 0.f, y + nk * out_plane);
+  }
+}
+
+void depthwise_backward_input(const ConvParams& p, const float* dy, const float* w, float* dx) {
+  const depthwise::Kernels& kern = depthwise::kernels_for(active_isa());
+  const int64_t mult = p.K / p.C, in_plane = p.H * p.W, out_plane = p.output_h() * p.output_w();
+  const int64_t taps = p.R * p.S, planes = p.N * p.C;
+  // One thread per input plane: it sums the mult output channels that read it.
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
+  for (int64_t nc = 0; nc < planes; ++nc) {
+    const int64_t n = nc / p.C, c = nc % p.C;
+    float* dxp = dx + nc * in_plane;
+    std::memset(dxp, 0, sizeof(float) * in_plane);
+    for (int64_t j = 0; j < mult; ++j) {
+      const int64_t k = c * mult + j;
+      kern.backward_input(p, dy + (n * p.K + k) * out_plane, w + k * taps, dxp);
+    }
+  }
+}
+
+bool depthwise_backward_weight(const ConvParams& p, const float* x, const float* dy, float* dw, float* db) {
+  p.validate();
+  if (!depthwise_supports(p, nullptr)) return false;
+  const depthwise::Kernels& kern = depthwise::kernels_for(active_isa());
+  const int64_t mult = p.K / p.C, in_plane = p.H * p.W, out_plane = p.output_h() * p.output_w();
+  const int64_t taps = p.R * p.S;
+  // One thread per output channel: it owns dw[k] and db[k] and sums over the batch.
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
+  for (int64_t k = 0; k < p.K; ++k) {
+    float* dwk = dw + k * taps;
+    for (int64_t t = 0; t < taps; ++t) dwk[t] = 0.f;
+    double bias_sum = 0.0;
+    for (int64_t n = 0; n < p.N; ++n) {
+      const float* dyp = dy + (n * p.K + k) * out_plane;
+      kern.backward_weight(p, x + (n * p.C + k / mult) * in_plane, dyp, dwk);
+      if (db)
+        for (int64_t i = 0; i < out_plane; ++i) bias_sum += dyp[i];
+    }
+    if (db) db[k] = static_cast<float>(bias_sum);
+  }
+  return true;
+}
+
+namespace {
+size_t direct_workspace(const ConvParams&) { return 0; }
+}  // namespace
+
+CNNNATIVE_REGISTER_CONV_ALGORITHM(direct, ConvAlgorithm{"direct", &depthwise_supports, &depthwise_forward,
+                                                        &depthwise_backward_input, &direct_workspace});
+
+}  // namespace cnnnative

@@ -1,0 +1,235 @@
+// Tiled FFT convolution driver (see cnnnative/fft.h): filter DFTs, tile blocks of 32,
+// threads over blocks, and the registered algorithms "fft8", "fft16" and "fft".
+//
+// Per block of 32 windows and per group: DFT every input channel's windows into
+// V[xi][re C | im C][32], run two real GEMMs per frequency (real and imaginary output
+// rows) with the Winograd microkernel, inverse-DFT each output channel. Each thread owns
+// one block's V and M at a time (a few hundred KB for 64 channels).
+#include "cnnnative/fft.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "autotune.h"
+#include "cnnnative/conv.h"
+#include "cnnnative/errors.h"
+#include "cnnnative/isa.h"
+#include "cnnnative/threads.h"
+#include "fft_kernels.h"
+#include "winograd_kernels.h"
+
+namespace cnnnative {
+namespace {
+
+using fft::kLanes;
+constexpr int kRows = winograd::kRowBlock;
+static_assert(fft::kLanes == winograd::kTileBlock, "FFT reuses the Winograd GEMM's 32-lane blocks");
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+struct Problem {
+  int64_t N, C, H, W, K, groups, OH, OW, R, S, pad_top, pad_left;
+  int T;
+  int64_t Cg() const { return C / groups; }
+  int64_t Kg() const { return K / groups; }
+  int64_t nf() const { return int64_t(T) * (T / 2 + 1); }
+  int64_t KB() const { return ceil_div(Kg(), kRows); }
+  int64_t step_h() const { return T - R + 1; }
+  int64_t step_w() const { return T - S + 1; }
+  int64_t TH() const { return ceil_div(OH, step_h()); }
+  int64_t TW() const { return ceil_div(OW, step_w()); }
+  int64_t tiles() const { return checked_numel({N, TH(), TW()}, "fft tiles"); }
+  int64_t part_floats() const { return KB() * kRows * 2 * Cg(); }
+  int64_t group_floats() const { return nf() * 2 * part_floats(); }
+  int64_t packed_floats() const { return checked_numel({groups, group_floats()}, "fft weights"); }
+  int64_t v_floats() const { return checked_numel({nf(), 2 * Cg(), kLanes}, "fft workspace"); }
+  int64_t m_floats() const { return checked_numel({nf(), 2 * Kg(), kLanes}, "fft workspace"); }
+};
+
+Problem forward_problem(const ConvParams& p, int T) {
+  return Problem{p.N, p.C, p.H, p.W, p.K, p.groups, p.output_h(), p.output_w(), p.R, p.S, p.pad_top, p.pad_left, T};
+}
+
+Problem backward_input_problem(const ConvParams& p, int T) {
+  return Problem{p.N, p.K, p.output_h(), p.output_w(), p.C, p.groups, p.H, p.W, p.R, p.S,
+                 p.R - 1 - p.pad_top, p.S - 1 - p.pad_left, T};
+}
+
+template <typename Tap>
+void transform_filters(const Problem& q, Tap tap, float* U) {
+  const fft::Kernels& kern = fft::kernels_for(active_isa(), q.T);
+  const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.KB(), taps = q.R * q.S;
+#pragma omp parallel num_threads(num_threads())
+  {
+    ScratchBuffer f(static_cast<size_t>(Cg * taps * kRows));
+#pragma omp for schedule(static)
+    for (int64_t gb = 0; gb < q.groups * KB; ++gb) {
+      const int64_t g = gb / KB, kb = gb % KB;
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t t = 0; t < taps; ++t)
+          for (int kr = 0; kr < kRows; ++kr) {
+            const int64_t k = kb * kRows + kr;
+            f.data()[(c * taps + t) * kRows + kr] = k < Kg ? tap(g * Kg + k, c, t / q.S, t % q.S) : 0.f;
+          }
+      fft::FilterArgs a;
+      a.f = f.data();
+      a.C = Cg;
+      a.R = static_cast<int>(q.R);
+      a.S = static_cast<int>(q.S);
+      a.u = U + g * q.group_floats() + kb * kRows * 2 * Cg;
+      a.xi_stride = 2 * q.part_floats();
+      a.part_stride = q.part_floats();
+      kern.filter_transform(a);
+    }
+  }
+}
+
+void run(const Problem& q, const float* x, const float* U, const float* bias, float* y) {
+  const fft::Kernels& kern = fft::kernels_for(active_isa(), q.T);
+  const winograd::GemmFn gemm = winograd::kernels_for(active_isa(), 4).gemm;
+  const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.KB(), NF = q.nf();
+  const int64_t ntiles = q.tiles(), nblocks = ceil_div(ntiles, kLanes);
+  if (ntiles == 0) return;
+  const int nt = num_threads();
+  const int64_t vf = q.v_floats(), mf = q.m_floats();
+  ScratchBuffer V(checked_numel({nt, vf}, "fft workspace")), M(checked_numel({nt, mf}, "fft workspace"));
+  fft::Tiles geo;
+  geo.TH = q.TH();
+  geo.TW = q.TW();
+  geo.step_h = q.step_h();
+  geo.step_w = q.step_w();
+  geo.pad_top = q.pad_top;
+  geo.pad_left = q.pad_left;
+  const int64_t in_plane = q.H * q.W, out_plane = q.OH * q.OW;
+#pragma omp parallel num_threads(nt)
+  {
+    float* v = V.data() + omp_get_thread_num() * vf;
+    float* m = M.data() + omp_get_thread_num() * mf;
+#pragma omp for schedule(static)
+    for (int64_t gb = 0; gb < q.groups * nblocks; ++gb) {
+      const int64_t g = gb / nblocks, block = gb % nblocks;
+      fft::Tiles tiles = geo;
+      tiles.tile_begin = block * kLanes;
+      tiles.tile_end = std::min(tiles.tile_begin + kLanes, ntiles);
+      for (int64_t c = 0; c < Cg; ++c) {
+        fft::InputArgs a;
+        a.tiles = tiles;
+        a.x = x + (g * Cg + c) * in_plane;
+        a.image_stride = q.C * in_plane;
+        a.H = q.H;
+        a.W = q.W;
+        a.v = v + c * kLanes;
+        a.xi_stride = 2 * Cg * kLanes;
+        a.im_offset = Cg * kLanes;
+        kern.input_transform(a);
+      }
+      const float* Ug = U + g * q.group_floats();
+      for (int64_t xi = 0; xi < NF; ++xi)
+        for (int part = 0; part < 2; ++part)
+          for (int64_t kb = 0; kb < KB; ++kb)
+            gemm(Ug + xi * 2 * q.part_floats() + part * q.part_floats() + kb * kRows * 2 * Cg,
+                 v + xi * 2 * Cg * kLanes, m + (xi * 2 * Kg + part * Kg + kb * kRows) * kLanes, 2 * Cg,
+                 static_cast<int>(std::min<int64_t>(kRows, Kg - kb * kRows)));
+      for (int64_t k = 0; k < Kg; ++k) {
+        fft::OutputArgs a;
+        a.tiles = tiles;
+        a.m = m + k * kLanes;
+        a.xi_stride = 2 * Kg * kLanes;
+        a.im_offset = Kg * kLanes;
+        a.y = y + (g * Kg + k) * out_plane;
+        a.image_stride = q.K * out_plane;
+        a.OH = q.OH;
+        a.OW = q.OW;
+        a.bias = bias ? bias[g * Kg + k] : 0.f;
+        kern.output_transform(a);
+      }
+    }
+  }
+}
+
+void forward_T(int T, const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
+  const Problem q = forward_problem(p, T);
+  ScratchBuffer U(static_cast<size_t>(q.packed_floats()));
+  const int64_t Cg = q.Cg(), R = p.R, S = p.S;
+  transform_filters(q, [&](int64_t k, int64_t c, int64_t r, int64_t s) { return w[((k * Cg + c) * R + r) * S + s]; },
+                    U.data());
+  run(q, x, U.data(), bias, y);
+}
+
+void backward_input_T(int T, const ConvParams& p, const float* dy, const float* w, float* dx) {
+  const Problem q = backward_input_problem(p, T);
+  ScratchBuffer U(static_cast<size_t>(q.packed_floats()));
+  const int64_t Cg_old = p.C / p.groups, Kg_old = p.K / p.groups, R = p.R, S = p.S;
+  transform_filters(q, [&](int64_t k_new, int64_t k_old_in_group, int64_t r, int64_t s) {
+    const int64_t g = k_new / Cg_old, c_old = k_new % Cg_old;
+    const int64_t k_old = g * Kg_old + k_old_in_group;
+    return w[((k_old * Cg_old + c_old) * R + (R - 1 - r)) * S + (S - 1 - s)];
+  }, U.data());
+  run(q, dy, U.data(), nullptr, dx);
+}
+
+// Window size by estimated work: frequency points times the 32-lane blocks of windows.
+int default_T(const ConvParams& p) {
+  double best = 0;
+  int best_T = 16;
+  for (int T : {16, 8}) {
+    if (p.R > T || p.S > T) continue;
+    const Problem q = forward_problem(p, T);
+    const double cost = double(ceil_div(q.tiles(), kLanes)) * double(q.nf());
+    if (T == 16 || cost < best) {
+      best = cost;
+      best_T = T;
+    }
+  }
+  return best_T;
+}
+
+template <int T>
+bool supports_T(const ConvParams& p, std::string* why) { return fft_supports(p, T, why); }
+template <int T>
+void forward_m(const ConvParams& p, const float* x, const float* w, const float* b, float* y) { forward_T(T, p, x, w, b, y); }
+template <int T>
+void backward_input_m(const ConvParams& p, const float* dy, const float* w, float* dx) { backward_input_T(T, p, dy, w, dx); }
+size_t workspace(const ConvParams& p, int T) {
+  const Problem q = forward_problem(p, T);
+  return size_t(q.packed_floats() + int64_t(num_threads()) * (q.v_floats() + q.m_floats())) * sizeof(float);
+}
+template <int T>
+size_t workspace_m(const ConvParams& p) { return workspace(p, T); }
+
+bool supports_any(const ConvParams& p, std::string* why) { return fft_supports(p, 16, why); }
+void forward_any(const ConvParams& p, const float* x, const float* w, const float* b, float* y) {
+  forward_T(default_T(p), p, x, w, b, y);
+}
+void backward_input_any(const ConvParams& p, const float* dy, const float* w, float* dx) {
+  backward_input_T(default_T(p), p, dy, w, dx);
+}
+size_t workspace_any(const ConvParams& p) { return workspace(p, default_T(p)); }
+
+}  // namespace
+
+bool fft_supports(const ConvParams& p, int T, std::string* why) {
+  auto no = [&](const std::string& reason) {
+    if (why) *why = reason;
+    return false;
+  };
+  if (T != 8 && T != 16) return no(concat("FFT window ", T, " is not 8 or 16"));
+  if (!fft_enabled()) return no("FFT is switched off (set_fast_algorithms(fft=False))");
+  if (p.stride_h != 1 || p.stride_w != 1)
+    return no(concat("tiled FFT needs stride 1 (strided outputs would waste stride^2 of the work), got (",
+                     p.stride_h, ", ", p.stride_w, ")"));
+  if (p.dilation_h != 1 || p.dilation_w != 1)
+    return no(concat("tiled FFT needs dilation 1, got (", p.dilation_h, ", ", p.dilation_w, ")"));
+  if (p.R > T || p.S > T) return no(concat("kernel ", p.R, "x", p.S, " is larger than the ", T, "x", T, " FFT window"));
+  return true;
+}
+
+CNNNATIVE_REGISTER_CONV_ALGORITHM(fft8, ConvAlgorithm{"fft8", &supports_T<8>, &forward_m<8>, &backward_input_m<8>,
+                                                      &workspace_m<8>});
+CNNNATIVE_REGISTER_CONV_ALGORITHM(fft16, ConvAlgorithm{"fft16", &supports_T<16>, &forward_m<16>,
+                                                       &backward_input_m<16>, &workspace_m<16>});
+CNNNATIVE_REGISTER_CONV_ALGORITHM(fft, ConvAlgorithm{"fft", &supports_any, &forward_any, &backward_input_any,
+                                                     &workspace_any});
+
+}  // namespace cnnnative
