@@ -77,7 +77,7 @@ def compare_variants(args) -> None:
         a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
         b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
         c = np.empty((M, N), np.float32)
-        plan = _core.sgemm_blocking(M, N, K)
+        plan = _core.sgemm_blocking(M, N, K, tb)
         chosen = "" if plan["transposed"] else plan["kernel"]
 
         def forced(name):

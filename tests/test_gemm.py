@@ -159,13 +159,15 @@ def test_tile_choice_follows_padding():
 def test_transposed_path_for_narrow_n(isa, rng, ta, tb):
     """Narrow N (e.g. 256 x 196) is computed as C^T = op(B)^T op(A)^T when that pads
     less; beta, alpha and the epilogue must still land on C correctly."""
-    shapes = [(300, 100, 200), (256, 196, 70), (1000, 97, 65)]
+    shapes = [(300, 100, 200), (256, 196, 70), (1000, 97, 65), (64, 200, 300), (7, 130, 99)]
     if isa == "avx512":
         assert _core.sgemm_blocking(256, 196, 2304)["transposed"]
         assert _core.sgemm_blocking(300, 100, 200)["transposed"]
         assert not _core.sgemm_blocking(512, 49, 4608)["transposed"]  # A too big to repack
         assert not _core.sgemm_blocking(1024, 1024, 1024)["transposed"]
         assert not _core.sgemm_blocking(512, 49, 8)["transposed"]  # short K: not worth it
+        assert _core.sgemm_blocking(64, 576, 3136, True)["transposed"]  # big B^T packed as A
+        assert not _core.sgemm_blocking(64, 576, 3136, False)["transposed"]
     for M, N, K in shapes:
         a, b = operands(rng, M, N, K, ta, tb)
         c0 = rng.standard_normal((M, N)).astype(np.float32)
@@ -300,6 +302,25 @@ def test_split_k_for_few_tiles_and_long_k(isa, rng, ta, tb):
             check(c, a, b, ta, tb)
             c = run(a, b, ta, tb, alpha=0.5, beta=-1.0, out=c0.copy(), row_bias=rb, activation="relu")
             check(c, a, b, ta, tb, alpha=0.5, beta=-1.0, c0=c0, row_bias=rb, clamp=(0.0, np.inf))
+    finally:
+        _core.set_num_threads(before)
+
+
+@pytest.mark.parametrize("use_sgemm", [False, True])
+def test_called_inside_an_openmp_loop(isa, rng, use_sgemm):
+    """Conv code calls sgemm_single_thread from its own `omp parallel for`: each OpenMP
+    thread must use its own pack buffers. The threaded sgemm called there (nested) must
+    fall back to one thread, not deadlock at its barriers."""
+    before = _core.get_num_threads()
+    try:
+        _core.set_num_threads(2)
+        for batch, M, N, K in [(4, 70, 150, 100), (2, 30, 20, 2100), (4, 1, 1, 1), (0, 3, 4, 5)]:
+            a = rng.standard_normal((batch, M, K)).astype(np.float32)
+            b = rng.standard_normal((batch, K, N)).astype(np.float32)
+            c = _core._sgemm_batched_in_parallel(a, b, use_sgemm)
+            assert c.shape == (batch, M, N)
+            for i in range(batch):
+                check(c[i], a[i], b[i])
     finally:
         _core.set_num_threads(before)
 

@@ -1,6 +1,7 @@
 // sgemm: C = alpha * op(A) @ op(B) + beta * C (+ epilogue), and the FMA peak probe.
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -84,6 +85,37 @@ py::array_t<float> gemm_binding(FloatArray a, FloatArray b, bool trans_a, bool t
   return c;
 }
 
+// Testing aid: C[i] = A[i] @ B[i] for a batch, one batch item per iteration of an OpenMP
+// loop, the way conv code calls SGEMM from inside its own parallel region. With
+// use_sgemm the inner call is the threaded sgemm (which must then run on one thread).
+py::array_t<float> batched_in_parallel(FloatArray a, FloatArray b, bool use_sgemm) {
+  require_ndim(a, 3, "a");
+  require_ndim(b, 3, "b");
+  const int64_t batch = a.shape(0), M = a.shape(1), K = a.shape(2), N = b.shape(2);
+  CN_CHECK(b.shape(0) == batch && b.shape(1) == K, "b has shape ", shape_string(b),
+           ", expected (", batch, ", ", K, ", N)");
+  FloatArray c = new_float_array({batch, M, N});
+  const float* pa = a.data();
+  const float* pb = b.data();
+  float* pc = c.mutable_data();
+  {
+    py::gil_scoped_release release;
+#pragma omp parallel for num_threads(num_threads()) schedule(dynamic)
+    for (int64_t i = 0; i < batch; ++i) {
+      const float* ai = pa + i * M * K;
+      const float* bi = pb + i * K * N;
+      float* ci = pc + i * M * N;
+      const int64_t lda = std::max<int64_t>(1, K), ldb = std::max<int64_t>(1, N),
+                    ldc = std::max<int64_t>(1, N);
+      if (use_sgemm)
+        sgemm(false, false, M, N, K, 1.f, ai, lda, bi, ldb, 0.f, ci, ldc);
+      else
+        sgemm_single_thread(false, false, M, N, K, 1.f, ai, lda, bi, ldb, 0.f, ci, ldc);
+    }
+  }
+  return c;
+}
+
 }  // namespace
 
 CNNNATIVE_BINDINGS(gemm) {
@@ -94,10 +126,10 @@ CNNNATIVE_BINDINGS(gemm) {
         py::arg("clamp_max") = INFINITY, py::arg("single_thread") = false,
         "C = clamp(alpha * op(a) @ op(b) + beta * out + row_bias[:, None] + col_bias[None, :]).\n"
         "a, b: 2-D float32 (converted if not); out: float32 C-contiguous writeable (M, N).");
-  m.def("sgemm_blocking", [](int64_t M, int64_t N, int64_t K) {
+  m.def("sgemm_blocking", [](int64_t M, int64_t N, int64_t K, bool trans_b) {
           CN_CHECK(M >= 0 && N >= 0 && K >= 0, "sgemm_blocking: M, N and K must be >= 0, got ", M,
                    ", ", N, ", ", K);
-          const SgemmBlocking b = sgemm_blocking(M, N, K);
+          const SgemmBlocking b = sgemm_blocking(M, N, K, trans_b);
           py::dict d;
           d["kernel"] = b.kernel;
           d["mr"] = b.mr;
@@ -108,12 +140,16 @@ CNNNATIVE_BINDINGS(gemm) {
           d["transposed"] = b.transposed;
           return d;
         }, py::arg("M") = 1024, py::arg("N") = 1024, py::arg("K") = 1024,
+        py::arg("trans_b") = false,
         "Tile (mr, nr), cache blocks (mc, kc, nc) and kernel name the active ISA's SGEMM uses\n"
         "for an M x N x K product; transposed: it computes C^T (N x M) and transposes it.");
   m.def("sgemm_kernels", &sgemm_kernels, "Tiles the active ISA chooses from, by name.");
   m.def("_sgemm_variants", &sgemm_variants, "Testing aid: every SGEMM tile/blocking compiled in.");
   m.def("_force_sgemm_kernel", &force_sgemm_kernel, py::arg("name"),
         "Testing aid: force an SGEMM tile by name for calls on its ISA ('' = automatic).");
+  m.def("_sgemm_batched_in_parallel", &batched_in_parallel, py::arg("a"), py::arg("b"),
+        py::arg("use_sgemm") = false,
+        "Testing aid: (B, M, K) @ (B, K, N), one SGEMM per OpenMP loop iteration.");
   m.def("_set_sgemm_poison_scratch", &set_sgemm_poison_scratch, py::arg("on"),
         "Testing aid: fill SGEMM pack buffers with NaN before each call.");
   m.def("measure_fma_peak",

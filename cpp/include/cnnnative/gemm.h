@@ -10,8 +10,15 @@
 // Implementation (cpp/src/gemm/): BLIS-style packed GEMM. op(A) is packed in MR-row
 // panels (alpha folded in), op(B) in NR-column panels, with MC/KC/NC cache blocking and
 // a register-tiled microkernel per ISA (AVX-512: 14x32, 8x48 or 6x64, whichever pads
-// M and N least; AVX2: 6x16; scalar: 4x4), chosen by active_isa() on every call. Pack buffers are thread-local and reused, so calls
-// from several threads at once are safe and the hot loops never allocate.
+// M and N least; AVX2: 6x16; scalar: 4x4), chosen by active_isa() on every call. Some
+// shapes are computed as C^T and transposed into C, and few-tile/long-K products split
+// K across threads (sgemm.cc explains when). Pack buffers are thread-local and reused
+// (they only grow), so calls from several threads at once are safe and the hot loops
+// never allocate.
+//
+// Results are deterministic for a given ISA, thread count and shape. sgemm and
+// sgemm_single_thread give bitwise-equal results except where K is split across
+// threads (few C tiles and K >= 2048), whose partial sums round differently.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -70,7 +77,7 @@ struct SgemmBlocking {
   int64_t mc, kc, nc;  // cache blocks
   bool transposed;     // computes C^T = op(B)^T op(A)^T (N x M, tile applies to that)
 };
-SgemmBlocking sgemm_blocking(int64_t M, int64_t N, int64_t K);
+SgemmBlocking sgemm_blocking(int64_t M, int64_t N, int64_t K, bool trans_b = false);
 
 // Debugging aid for tests: when on, the pack buffers are filled with NaN before each
 // call, so a kernel that read scratch it had not written would produce NaN. Off by default.

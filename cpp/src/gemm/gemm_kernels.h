@@ -78,9 +78,10 @@ const std::vector<const GemmKernelTable*>& gemm_kernel_tables(Isa isa);
 const GemmKernelTable& choose_gemm_kernel(Isa isa, int64_t M, int64_t N);
 // ceil(M/MR)*MR * ceil(N/NR)*NR: the work the tile does for an M x N product.
 double padded_area(const GemmKernelTable& t, int64_t M, int64_t N);
-// True when computing C^T (N x M) and transposing it is clearly less padded work than C
-// (never while a benchmark/test forces a tile).
-bool prefer_transposed(Isa isa, int64_t M, int64_t N, int64_t K);
+// True when computing C^T (N x M) and transposing it into C is cheaper than computing C:
+// clearly less padding, or a short wide product with B stored transposed (never while a
+// benchmark/test forces a tile).
+bool prefer_transposed(Isa isa, int64_t M, int64_t N, int64_t K, bool trans_b);
 
 }  // namespace gemm_detail
 }  // namespace cnnnative

@@ -287,10 +287,11 @@ void run_split_k(const Problem& p, int parts) {
   }
 }
 
-// Narrow products such as 256 x 196 waste an eighth of every tile on padding N
-// up to whole vectors, while their transpose (196 x 256) pads nothing.
-// When that is clearly less work, compute C^T = op(B)^T op(A)^T into scratch and
-// transpose it into C, applying beta and the epilogue on the way.
+// Narrow products such as 256 x 196 waste an eighth of every tile on padding N up to
+// whole vectors, while their transpose (196 x 256) pads nothing; short wide products
+// with a transposed B pack better transposed. In those cases (prefer_transposed) compute
+// C^T = op(B)^T op(A)^T into scratch and transpose it into C, applying beta and the
+// epilogue on the way.
 void run_transposed(const Problem& p, bool allow_threads) {
   const int64_t mn = checked_mul(p.M, p.N);
   float* ct = tl_transposed.get(mn);
@@ -326,7 +327,7 @@ void run(const Problem& p, bool allow_threads) {
     return;
   }
   const GemmKernelTable& t = gemm_detail::choose_gemm_kernel(active_isa(), p.M, p.N);
-  if (gemm_detail::prefer_transposed(active_isa(), p.M, p.N, p.K)) {
+  if (gemm_detail::prefer_transposed(active_isa(), p.M, p.N, p.K, p.tb)) {
     run_transposed(p, allow_threads);
     return;
   }

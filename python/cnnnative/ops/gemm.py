@@ -37,18 +37,22 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None,
     b = _matrix(b, "b")
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
+    if row_bias is not None:
+        row_bias = as_float32(row_bias, "row_bias")
+    if col_bias is not None:
+        col_bias = as_float32(col_bias, "col_bias")
     if out is not None and isinstance(out, np.ndarray):
-        # The kernel packs a and b block by block while writing out: give it copies of
-        # any input that shares memory with out.
-        if np.may_share_memory(out, a):
-            a = a.copy()
-        if np.may_share_memory(out, b):
-            b = b.copy()
+        # The kernel reads a, b and the biases block by block while writing out: give it
+        # copies of any that share memory with out.
+        a = a.copy() if np.may_share_memory(out, a) else a
+        b = b.copy() if np.may_share_memory(out, b) else b
+        if row_bias is not None and np.may_share_memory(out, row_bias):
+            row_bias = row_bias.copy()
+        if col_bias is not None and np.may_share_memory(out, col_bias):
+            col_bias = col_bias.copy()
     lo, hi = _ACTIVATIONS[activation]
     return _core.gemm(a, b, bool(trans_a), bool(trans_b), float(alpha), float(beta), out,
-                      None if row_bias is None else as_float32(row_bias, "row_bias"),
-                      None if col_bias is None else as_float32(col_bias, "col_bias"),
-                      lo, hi)
+                      row_bias, col_bias, lo, hi)
 
 
 def matmul(a, b) -> np.ndarray:
