@@ -205,3 +205,18 @@ def test_resnet18_compiled_equals_uncompiled_and_pytorch(rng):
     assert_close(got, ours)
     # The torch module itself compiles too (traced by class and attribute names).
     assert_close(cnnnative.compile(tm, x.shape)(x), expected)
+
+
+def test_models_graph_resnet_compiles(rng):
+    """cnnnative.models' Graph-built ResNet compiles through the nn.Graph rule."""
+    from cnnnative import models
+
+    if not hasattr(models, "resnet18"):
+        pytest.skip("cnnnative.models has no resnet18")
+    m = models.resnet18(num_classes=10, input_size=32)
+    randomize_bn(m, rng)
+    m.eval()
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    c = cnnnative.compile(m, x.shape, poison=True)
+    assert sum(1 for n in c.nodes if n["op"] == "conv" and n["residual"]) == 8
+    assert_close(c(x), m(x))
