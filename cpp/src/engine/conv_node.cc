@@ -154,9 +154,10 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
   {
     float* mine = unfold ? scratch + int64_t(omp_get_thread_num()) * depth * tn : nullptr;
     int64_t unfolded = -1;  // the block `mine` holds
-    // Consecutive items share a column block, so a thread's static chunk unfolds each
-    // block it touches once.
-#pragma omp for schedule(static)
+    // Dynamic: a thread that starts late (busy machine) takes fewer items instead of
+    // holding everyone at the closing barrier. Consecutive items share a column block,
+    // so a thread taking neighbours skips the unfold.
+#pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < blocks * mtiles; ++item) {
       const int64_t block = item / mtiles, mt = item % mtiles;
       const int64_t cb = block % ntiles, g = (block / ntiles) % G, img = block / (ntiles * G);

@@ -13,7 +13,7 @@ void depthwise_forward(const Node& n, int64_t batch, const float* x, const float
   const ConvParams& p = n.conv;
   const int64_t OH = p.output_h(), OW = p.output_w(), HW = p.H * p.W, P = OH * OW;
   const int64_t planes = batch * p.C;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
   for (int64_t plane = 0; plane < planes; ++plane) {
     const int64_t c = plane % p.C;
     const float* xc = x + plane * HW;

@@ -25,7 +25,7 @@ void max_pool_forward(const Node& n, int64_t batch, const float* x, float* y, in
   const int64_t C = n.in_shape[1], H = n.in_shape[2], W = n.in_shape[3];
   const int64_t OH = n.out_shape[2], OW = n.out_shape[3];
   const int64_t planes = batch * C;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
   for (int64_t plane = 0; plane < planes; ++plane) {
     const float* xp = x + plane * H * W;
     float* yp = y + plane * OH * OW;
@@ -56,7 +56,7 @@ void avg_pool_forward(const Node& n, int64_t batch, const float* x, float* y, in
   const int64_t C = n.in_shape[1], H = n.in_shape[2], W = n.in_shape[3];
   const int64_t OH = n.out_shape[2], OW = n.out_shape[3];
   const int64_t planes = batch * C;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
   for (int64_t plane = 0; plane < planes; ++plane) {
     const float* xp = x + plane * H * W;
     float* yp = y + plane * OH * OW;
@@ -82,7 +82,7 @@ void avg_pool_forward(const Node& n, int64_t batch, const float* x, float* y, in
 void global_avg_pool_forward(const Node& n, int64_t batch, const float* x, float* y, int threads) {
   const int64_t C = n.in_shape[1], HW = n.in_shape[2] * n.in_shape[3];
   const int64_t planes = batch * C;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
   for (int64_t plane = 0; plane < planes; ++plane) {
     const float* xp = x + plane * HW;
     float sum = 0.f;
