@@ -79,9 +79,14 @@ def test_inverted_residual_compiled_equals_uncompiled(rng, inp, oup, stride, exp
     assert block.use_res_connect == (stride == 1 and inp == oup)
 
 
-def _loss_grad_check(module, x, rng, eps=1e-2):
+def _loss_grad_check(module, x, rng, eps=2e-3):
     """Directional finite difference of sum(y * r) along a random direction d, against
-    <grad_x, d> from backward. float32 layers: eps = 1e-2, 2e-2 relative agreement."""
+    <grad_x, d> from backward. The layers compute in float32 (rounding ~1e-6 of f, so
+    ~1e-3 after dividing by 2*eps) and ReLU kinks inside +-eps add a little more: 2e-2
+    relative agreement. Weights come from the test's seeded rng, not the global one, so
+    the check does not depend on which tests ran before."""
+    for p in module.parameters():
+        p.data[...] = rng.standard_normal(p.data.shape) * 0.5
     module.train()
     y = module(x)
     r = rng.standard_normal(y.shape).astype(np.float32)
