@@ -518,3 +518,13 @@ def test_max_pool_propagates_nan(rng):
     plan.finalize(plan.add_max_pool(0, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False))
     y = plan.run(x)
     assert np.isnan(y[0, 1, 1, 1]) and np.isnan(y).sum() == 1
+
+
+def test_summary_and_profile(rng):
+    net = small_net(rng, c=4)
+    c = cn_compile(net, (1, 3, 8, 8))
+    text = c.summary()
+    assert "arena" in text and "conv" in text and "+residual" in text
+    times = c._plan.profile(randn(rng, 1, 3, 8, 8))
+    assert len(times) == len(c.nodes) and all(t >= 0 for t in times)
+    assert "CompiledModel" in repr(c)
