@@ -528,3 +528,20 @@ def test_summary_and_profile(rng):
     times = c._plan.profile(randn(rng, 1, 3, 8, 8))
     assert len(times) == len(c.nodes) and all(t >= 0 for t in times)
     assert "CompiledModel" in repr(c)
+
+
+def test_mlp_with_batchnorm1d_folds_into_linear(rng):
+    nn = pytest.importorskip("cnnnative.nn")
+    m = nn.Sequential(nn.Linear(7, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Dropout(0.5), nn.Linear(5, 3),
+                      nn.Softmax(dim=1))
+    bn = m[1]
+    bn.running_mean[...] = rng.uniform(-1, 1, 5)
+    bn.running_var[...] = rng.uniform(0.5, 2, 5)
+    bn.weight.data[...] = rng.uniform(0.5, 2, 5)
+    m.eval()
+    x = randn(rng, 4, 7)
+    c = cn_compile(m, x.shape, poison=True)
+    assert [n["op"] for n in c.nodes] == ["linear", "linear", "softmax"]
+    assert c.nodes[0]["activation"] == "relu"
+    close(c(x), m(x))
+    assert c(x[:0]).shape == (0, 3)
