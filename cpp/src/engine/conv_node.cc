@@ -27,9 +27,11 @@ void configure_gemm_tiles(Node& n, int threads) {
   const int64_t kg = p.outputs_per_group();
   const int64_t cols = p.output_h() * p.output_w();
   const int64_t depth = p.channels_per_group() * p.R * p.S;
-  // Column block: the unfolded block (depth x tile_n floats) within ~256 KiB of L2.
-  int64_t tn = std::max<int64_t>(32, ((64 * 1024) / std::max<int64_t>(depth, 1)) / 16 * 16);
-  tn = std::min<int64_t>(std::min<int64_t>(tn, 512), cols);
+  // Column block: the unfolded block (depth x tile_n floats) within ~1 MiB (L2), but
+  // at least 64 pixels (narrower GEMMs waste the microkernel), and a small image (deep
+  // layers) stays whole so its weights are streamed once.
+  int64_t tn = std::max<int64_t>(64, ((256 * 1024) / std::max<int64_t>(depth, 1)) / 16 * 16);
+  tn = cols <= 256 ? cols : std::min<int64_t>(std::min<int64_t>(tn, 512), cols);
   const int64_t pieces = std::max<int64_t>(p.N, 1) * p.groups * ((cols + tn - 1) / tn);
   // Too few pieces for the team: split the channels too (each row block of the same
   // column block repeats its unfold, which is cheap next to the GEMM).
