@@ -15,6 +15,21 @@ Simplifications, in order (each can be switched off with ``fuse=False`` to compa
 3. **Activation fusion.** ReLU / ReLU6 after a conv, linear, add or unfolded BatchNorm is
    applied in that node's output stage.
 
+What is fused, and where:
+
+- im2col / 1x1 GEMM convolutions: bias and ReLU/ReLU6 are applied by the GEMM's own
+  epilogue while each tile is in registers (``sgemm_ex``); a residual input is added
+  (then the activation) on each output tile right after its GEMM, while it is in cache.
+- Winograd convolutions (3x3 stride 1, F(4x4) or F(2x2), filters transformed once at
+  compile time): bias, residual and activation inside the output transform.
+- Depthwise convolutions: the epilogue is applied to each value as it is computed.
+- Not fused: pooling, and a BatchNorm or add that does not directly follow a single-use
+  conv/linear (they run as their own nodes, with the activation fused into them).
+
+Memory: one arena per concurrent caller, planned by buffer lifetimes (``arena_bytes``),
+plus the plan's weights (``weight_bytes``). Winograd nodes still allocate their transform
+scratch inside each call (the Winograd kernel takes no workspace argument yet).
+
 What can be traced: modules are recognised by their class name and PyTorch attribute
 names, so both ``cnnnative.nn`` layers and ``torch.nn`` layers work: Conv2d, BatchNorm2d,
 BatchNorm1d, ReLU, ReLU6, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), GlobalAvgPool2d,
