@@ -1,4 +1,5 @@
-"""Fast convolution algorithms (Winograd, direct depthwise) against float64 references.
+"""Fast convolution algorithms (Winograd, tiled FFT, direct depthwise) against float64
+references.
 
 Error measure for Winograd (documented in cnnnative/winograd.h and ops/fastconv.py):
     max|y - y_exact| / (max|x| * max|w| * sqrt(reduction length))
@@ -197,6 +198,68 @@ def test_winograd_prepared_with_epilogue(isa, rng, tile, activation):
     assert np.abs(y - exact).max() <= BOUND[f"winograd{tile}x{tile}"] * 4 * 4 * np.sqrt(45) + 1e-5
     with pytest.raises(ValueError, match="channels"):
         fastconv.winograd_conv2d_prepared(np.ones((1, 12, 5, 5), np.float32), prepared)
+
+
+# ---------------------------------------------------------------- tiled FFT
+FFT = ["fft8", "fft16", "fft"]
+# The DFT matrices have entries of magnitude <= 1: measured ~8e-8 in the Winograd
+# measure; 1e-6 leaves >10x margin.
+FFT_BOUND = 1e-6
+# (N, C, H, W, K, R, S, padding, groups): windows 8/16 with steps T-R+1, 1x1 outputs,
+# kernels 3..8, kernel == window (step 1), primes, groups.
+FFT_SHAPES = [
+    (1, 3, 5, 7, 5, 3, 3, (1, 1, 1, 1), 1),
+    (2, 17, 13, 11, 19, 5, 5, (0, 2, 1, 0), 1),
+    (1, 8, 33, 30, 12, 7, 5, (3, 3, 2, 2), 1),
+    (2, 6, 9, 9, 4, 3, 3, (1, 1, 1, 1), 2),
+    (1, 4, 20, 20, 4, 8, 8, (0, 0, 0, 0), 1),
+    (1, 5, 5, 5, 3, 5, 5, (0, 0, 0, 0), 1),
+    (3, 13, 17, 19, 14, 5, 5, (2, 2, 2, 2), 1),
+]
+
+
+@pytest.mark.parametrize("algo", FFT)
+@pytest.mark.parametrize("shape", FFT_SHAPES)
+def test_fft_forward_and_input_gradient(isa, rng, algo, shape):
+    N, C, H, W, K, R, S, pad, g = shape
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((K, C // g, R, S)).astype(np.float32)
+    b = rng.standard_normal(K).astype(np.float32)
+    y = ops.conv2d(x, w, b, padding=pad, groups=g, algo=algo)
+    exact = ref.conv2d(x, w, b, padding=pad, groups=g)
+    nan_output_check(y)
+    assert normalized_error(y, exact, x, w, C // g * R * S) <= FFT_BOUND
+    dy = rng.standard_normal(exact.shape).astype(np.float32)
+    dx = ops.conv2d_input(x.shape, w, dy, padding=pad, groups=g, algo=algo)
+    nan_output_check(dx)
+    exact_dx = ref.conv2d_input(x.shape, w, dy, padding=pad, groups=g)
+    assert normalized_error(dx, exact_dx, dy, w, K // g * R * S) <= FFT_BOUND
+
+
+def test_fft_rejects_stride_dilation_and_large_kernels():
+    x = np.ones((1, 3, 40, 40), np.float32)
+    with pytest.raises(ValueError, match="stride 1"):
+        ops.conv2d(x, np.ones((4, 3, 7, 7), np.float32), stride=2, algo="fft")
+    with pytest.raises(ValueError, match="dilation 1"):
+        ops.conv2d(x, np.ones((4, 3, 5, 5), np.float32), dilation=2, algo="fft16")
+    with pytest.raises(ValueError, match="larger than the 8x8"):
+        ops.conv2d(x, np.ones((4, 3, 11, 11), np.float32), algo="fft8")
+    fastconv.set_fast_algorithms(winograd=True, fft=False)
+    try:
+        with pytest.raises(ValueError, match="switched off"):
+            ops.conv2d(x, np.ones((4, 3, 5, 5), np.float32), algo="fft")
+        assert ops.conv_algorithms((16, 64, 32, 32), (64, 64, 5, 5), padding=2)["auto"] == "im2col"
+    finally:
+        fastconv.set_fast_algorithms(winograd=True, fft=True)
+    assert ops.conv_algorithms((16, 64, 32, 32), (64, 64, 5, 5), padding=2)["auto"] == "fft"
+
+
+def test_fft_zeros_and_large_magnitudes(rng):
+    w = rng.standard_normal((6, 5, 5, 5)).astype(np.float32)
+    assert np.all(ops.conv2d(np.zeros((1, 5, 12, 12), np.float32), w, padding=2, algo="fft") == 0)
+    x = (rng.standard_normal((1, 5, 12, 12)) * 1e4).astype(np.float32)
+    y = ops.conv2d(x, w * 1e3, padding=2, algo="fft")
+    assert normalized_error(y, ref.conv2d(x, w * 1e3, padding=2), x, w * 1e3, 125) <= FFT_BOUND
 
 
 # ---------------------------------------------------------------- direct depthwise

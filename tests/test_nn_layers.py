@@ -317,6 +317,9 @@ def test_load_state_dict_strict_lists_missing_and_unexpected():
     (lambda: nn.Dropout(1.5), ValueError),
     (lambda: nn.GroupNorm(4, 6), ValueError),
     (lambda: nn.Conv2d(3, 4, "a"), ValueError),
+    (lambda: nn.Conv2d(2 ** 40, 2 ** 40, 3), OverflowError),
+    (lambda: nn.Linear(2 ** 62, 4), OverflowError),
+    (lambda: nn.Conv2d(3, 4, 2 ** 31), OverflowError),
 ])
 def test_bad_layer_arguments(make, err):
     with pytest.raises(err):

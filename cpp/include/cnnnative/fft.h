@@ -9,8 +9,9 @@
 // gradient. Strided or dilated convolutions are rejected (ValueError with the reason):
 // computing every stride-1 output to keep one in stride^2 loses to im2col.
 //
-// Error: like Winograd F(4x4) for 5x5 (asserted <= 8e-6 in the normalised measure of
-// winograd.h; the DFT's entries are bounded by 1, so its error grows only with log T).
+// Error (normalised as in winograd.h): measured ~8e-8 for windows 8 and 16, asserted
+// <= 1e-6 in tests/test_conv_fast.py; the DFT's entries are bounded by 1, so unlike
+// Winograd the transforms do not amplify rounding.
 #pragma once
 #include <string>
 

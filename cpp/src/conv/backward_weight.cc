@@ -7,12 +7,15 @@
 // copy of dw (so threads never write the same element) and the copies are added at the
 // end; when those copies would be too large, units run in order with threaded kernels and
 // accumulate into dw directly. The bias gradient is dy summed over N, OH, OW.
+#include <cstdlib>
+#include <string>
 #include <omp.h>
 
 #include <algorithm>
 #include <vector>
 
 #include "cnnnative/conv.h"
+#include "cnnnative/depthwise.h"
 #include "cnnnative/errors.h"
 #include "cnnnative/gemm.h"
 #include "cnnnative/threads.h"
@@ -53,17 +56,26 @@ void dot_gemm_nt_threaded(int64_t M, int64_t N, int64_t K, const float* A, int64
   }
 }
 
+// Sum of n floats in 16 independent partial sums: the compiler vectorises it without
+// reassociating anything, and the error grows with n / 16 instead of n.
+double sum_floats(const float* v, int64_t n) {
+  constexpr int kLanes = 16;
+  float part[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) part[l] += v[i + l];
+  double sum = 0.0;
+  for (; i < n; ++i) sum += v[i];
+  for (int l = 0; l < kLanes; ++l) sum += part[l];
+  return sum;
+}
+
 void bias_gradient(const ConvParams& p, const float* dy, float* db) {
   const int64_t P = p.output_h() * p.output_w();
 #pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
   for (int64_t k = 0; k < p.K; ++k) {
-    double sum = 0.0;  // float64: the sum runs over N*OH*OW terms
-    for (int64_t n = 0; n < p.N; ++n) {
-      const float* row = dy + (n * p.K + k) * P;
-      float part = 0.f;
-      for (int64_t i = 0; i < P; ++i) part += row[i];
-      sum += part;
-    }
+    double sum = 0.0;  // float64 across images: the sum runs over N*OH*OW terms
+    for (int64_t n = 0; n < p.N; ++n) sum += sum_floats(dy + (n * p.K + k) * P, P);
     db[k] = static_cast<float>(sum);
   }
 }
@@ -75,14 +87,14 @@ void weight_gradient(const ConvParams& p, const float* x, const float* dy, float
   if (plan.parallel_units && checked_mul(dw_numel, plan.threads) > kMaxPartialFloats)
     plan.parallel_units = false;
 
-  std::vector<float> scratch, partials;
-  allocate_scratch(scratch, plan.slot_floats() * plan.workspace_slots());
+  const auto scratch = allocate_scratch(plan.slot_floats() * plan.workspace_slots());
+  std::vector<float> partials;
   if (plan.parallel_units) partials.assign(size_t(dw_numel * plan.threads), 0.f);
   std::fill(dw, dw + dw_numel, 0.f);
 
   const int64_t HW = p.H * p.W;
   run_units(plan, [&](const Unit& u, int slot, bool threaded) {
-    float* cols = scratch.data() + slot * plan.slot_floats();
+    float* cols = scratch.get() + slot * plan.slot_floats();
     float* staging = cols + plan.column_floats;
     const float* xg = x + (u.n0 * p.C + u.g * plan.Cg) * HW;
     const int64_t p0 = u.oh0 * plan.OW, len = (u.oh1 - u.oh0) * plan.OW;
@@ -134,6 +146,11 @@ void conv2d_backward_weight(const ConvParams& p, const float* x, const float* dy
     if (db) std::fill(db, db + p.K, 0.f);
     return;
   }
+  // Depthwise layers have one input channel per group: a direct kernel beats im2col's
+  // thin GEMMs by far. CNNNATIVE_ALGO=im2col keeps every pass on im2col.
+  const char* forced = std::getenv("CNNNATIVE_ALGO");
+  const bool im2col_only = forced && std::string(forced) == "im2col";
+  if (!im2col_only && depthwise_backward_weight(p, x, dy, dw, db)) return;
   weight_gradient(p, x, dy, dw);
   if (db) bias_gradient(p, dy, db);
 }

@@ -4,6 +4,8 @@
 // c write only into channel c of dx, so no two threads touch the same element.
 #include <omp.h>
 
+#include <algorithm>
+
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
 #include "conv/im2col_range.h"
@@ -22,10 +24,13 @@ void col2im_channels(const ConvParams& p, const float* cols, int64_t ld, int64_t
         const float* src = cols + ((c * p.R + kr) * p.S + ks) * ld;
         const int64_t offset = ks * p.dilation_w - p.pad_left;
         const ValidRange v = valid_output_range(offset, p.stride_w, p.W, OW);
-        for (int64_t oh = oh0; oh < oh1; ++oh, src += OW) {
-          const int64_t ih = oh * p.stride_h - p.pad_top + kr * p.dilation_h;
-          if (ih >= 0 && ih < p.H) scatter_add_row(src, offset, p.stride_w, v.lo, v.hi, dxc + ih * p.W);
-        }
+        // Only output rows whose input row lies inside the image contribute.
+        const int64_t row_offset = kr * p.dilation_h - p.pad_top;  // ih = oh * stride_h + row_offset
+        const ValidRange vh = valid_output_range(row_offset, p.stride_h, p.H, oh1);
+        const int64_t oh_lo = std::max(oh0, vh.lo), oh_hi = std::max(oh_lo, vh.hi);
+        src += (oh_lo - oh0) * OW;
+        for (int64_t oh = oh_lo; oh < oh_hi; ++oh, src += OW)
+          scatter_add_row(src, offset, p.stride_w, v.lo, v.hi, dxc + (oh * p.stride_h + row_offset) * p.W);
       }
     }
   }

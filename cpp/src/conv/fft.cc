@@ -169,14 +169,18 @@ void backward_input_T(int T, const ConvParams& p, const float* dy, const float* 
   run(q, dy, U.data(), nullptr, dx);
 }
 
-// Window size by estimated work: frequency points times the 32-lane blocks of windows.
+// Window size by estimated work over the 32-lane blocks of windows.
 int default_T(const ConvParams& p) {
   double best = 0;
   int best_T = 16;
   for (int T : {16, 8}) {
     if (p.R > T || p.S > T) continue;
     const Problem q = forward_problem(p, T);
-    const double cost = double(ceil_div(q.tiles(), kLanes)) * double(q.nf());
+    // Per 32-window block: the GEMMs (4 real multiplies per complex one) plus the DFTs,
+    // whose dense-matrix cost grows as T^3 per channel (weight fitted on the 5x5 layer).
+    const double per_lane = 4.0 * double(q.nf()) * double(q.Cg()) * double(q.Kg()) +
+                            20.0 * double(T) * T * T * double(q.Cg() + q.Kg());
+    const double cost = double(ceil_div(q.tiles(), kLanes)) * kLanes * per_lane;
     if (T == 16 || cost < best) {
       best = cost;
       best_T = T;

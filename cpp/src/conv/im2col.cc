@@ -6,6 +6,8 @@
 // gather_row (im2col_row.h).
 #include <omp.h>
 
+#include <algorithm>
+
 
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
@@ -29,6 +31,19 @@ void im2col_rows(const ConvParams& p, const float* xg, int64_t oh0, int64_t oh1,
     float* out = cols + row * ld;
     const int64_t offset = ks * p.dilation_w - p.pad_left;  // iw = ow * stride_w + offset
     const ValidRange v = valid_output_range(offset, p.stride_w, p.W, OW);
+    // Output rows whose input row lies inside the image: [oh_lo, oh_hi) of the band.
+    const ValidRange vh = valid_output_range(kr * p.dilation_h - p.pad_top, p.stride_h, p.H, oh1);
+    const int64_t oh_lo = std::max(oh0, vh.lo), oh_hi = std::max(oh_lo, vh.hi);
+    if (p.stride_w == 1 && v.lo == 0 && v.hi == OW) {
+      // The common interior case: padding rows are zeros, the rest plain copies.
+      std::fill(out, out + (oh_lo - oh0) * OW, 0.f);
+      const float* in = xc + (oh_lo * p.stride_h - p.pad_top + kr * p.dilation_h) * p.W + offset;
+      const int64_t in_step = p.stride_h * p.W;
+      float* o = out + (oh_lo - oh0) * OW;
+      for (int64_t oh = oh_lo; oh < oh_hi; ++oh, o += OW, in += in_step) copy_floats(in, OW, o);
+      std::fill(o, out + (oh1 - oh0) * OW, 0.f);
+      continue;
+    }
     for (int64_t oh = oh0; oh < oh1; ++oh, out += OW) {
       const int64_t ih = oh * p.stride_h - p.pad_top + kr * p.dilation_h;
       if (ih < 0 || ih >= p.H)  // the whole output row reads padding

@@ -14,7 +14,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 #include "cnnnative/conv_params.h"
 
@@ -93,7 +93,8 @@ size_t forward_workspace_bytes(const ConvParams& p);
 // Scratch is filled with NaN first when CNNNATIVE_DEBUG_NAN is set (tests set it), so a
 // kernel that reads scratch it never wrote produces NaN instead of passing by luck.
 bool debug_nan_enabled();
-void allocate_scratch(std::vector<float>& buffer, int64_t floats);
+// Uninitialised (every kernel writes its scratch before reading it), or all NaN in debug.
+std::unique_ptr<float[]> allocate_scratch(int64_t floats);
 
 }  // namespace im2col
 }  // namespace cnnnative

@@ -35,11 +35,10 @@ bool supports(const ConvParams&, std::string*) { return true; }
 // y[n, g] band = w_g * cols (+ bias).
 void forward(const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
   const Plan plan = make_plan(p, Pass::forward, num_threads());
-  std::vector<float> scratch;
-  allocate_scratch(scratch, plan.slot_floats() * plan.workspace_slots());
+  const auto scratch = allocate_scratch(plan.slot_floats() * plan.workspace_slots());
   const int64_t HW = p.H * p.W;
   run_units(plan, [&](const Unit& u, int slot, bool threaded) {
-    float* cols = scratch.data() + slot * plan.slot_floats();
+    float* cols = scratch.get() + slot * plan.slot_floats();
     float* staging = cols + plan.column_floats;
     const int64_t p0 = u.oh0 * plan.OW, len = (u.oh1 - u.oh0) * plan.OW;
     const int64_t ld = u.images() * len;  // row stride of the column matrix
@@ -78,11 +77,10 @@ void backward_input(const ConvParams& p, const float* dy, const float* w, float*
   Plan plan = make_plan(p, Pass::backward_input, num_threads());
   const int64_t bands = plan.bands;
   plan.bands = 1;  // units are (images, g); the loop below walks the bands
-  std::vector<float> scratch;
-  allocate_scratch(scratch, plan.slot_floats() * plan.workspace_slots());
+  const auto scratch = allocate_scratch(plan.slot_floats() * plan.workspace_slots());
   const int64_t HW = p.H * p.W, Cg = plan.Cg;
   run_units(plan, [&](const Unit& u, int slot, bool threaded) {
-    float* cols = scratch.data() + slot * plan.slot_floats();
+    float* cols = scratch.get() + slot * plan.slot_floats();
     float* staging = cols + plan.column_floats;
     float* dxg = dx + (u.n0 * p.C + u.g * Cg) * HW;
     const float* dyg = dy + (u.n0 * p.K + u.g * plan.Kg) * plan.P;

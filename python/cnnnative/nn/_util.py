@@ -5,7 +5,21 @@ import numpy as np
 
 from ..ops._args import pair, padding4
 
-__all__ = ["pair", "padding4", "positive", "non_negative", "as_input", "conv_out"]
+__all__ = ["pair", "padding4", "positive", "non_negative", "as_input", "conv_out", "empty_param"]
+
+_MAX_PARAM_ELEMENTS = 2 ** 36  # 256 GiB of float32: anything larger is a mistake, not a model
+
+
+def empty_param(shape, what: str) -> np.ndarray:
+    """Uninitialised float32 array for a parameter; absurd sizes are an OverflowError
+    naming the parameter (sizes multiplied in Python integers, which cannot overflow)."""
+    n = 1
+    for d in shape:
+        n *= int(d)
+    if n > _MAX_PARAM_ELEMENTS:
+        raise OverflowError(f"{what} of shape {tuple(shape)} would hold {n} elements "
+                            f"(more than {_MAX_PARAM_ELEMENTS})")
+    return np.empty(shape, np.float32)
 
 
 def positive(value, name: str) -> int:

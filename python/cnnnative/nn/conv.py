@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import ops
 from . import init
-from ._util import as_input, conv_out, pair, padding4, positive
+from ._util import as_input, conv_out, empty_param, pair, padding4, positive
 from .module import Module, Parameter
 
 __all__ = ["Conv2d"]
@@ -43,7 +43,7 @@ class Conv2d(Module):
                              f"({self.out_channels}) must both be divisible by groups ({self.groups})")
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         self.weight = Parameter(init.kaiming_uniform_(
-            np.empty(shape, "float32"), a=math.sqrt(5), rng=rng))
+            empty_param(shape, "Conv2d weight"), a=math.sqrt(5), rng=rng))
         if bias:
             fan_in = shape[1] * shape[2] * shape[3]
             bound = 1.0 / math.sqrt(fan_in)

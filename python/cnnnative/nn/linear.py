@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import ops
 from . import init
-from ._util import as_input, positive
+from ._util import as_input, empty_param, positive
 from .module import Module, Parameter
 
 __all__ = ["Linear"]
@@ -24,7 +24,7 @@ class Linear(Module):
         self.in_features = positive(in_features, "in_features")
         self.out_features = positive(out_features, "out_features")
         self.weight = Parameter(init.kaiming_uniform_(
-            np.empty((self.out_features, self.in_features), np.float32), a=math.sqrt(5), rng=rng))
+            empty_param((self.out_features, self.in_features), "Linear weight"), a=math.sqrt(5), rng=rng))
         if bias:
             bound = 1.0 / math.sqrt(self.in_features)
             self.bias = Parameter(init.uniform_(np.empty(self.out_features, np.float32), -bound, bound, rng))
