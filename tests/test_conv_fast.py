@@ -244,6 +244,9 @@ def test_fft_rejects_stride_dilation_and_large_kernels():
         ops.conv2d(x, np.ones((4, 3, 5, 5), np.float32), dilation=2, algo="fft16")
     with pytest.raises(ValueError, match="larger than the 8x8"):
         ops.conv2d(x, np.ones((4, 3, 11, 11), np.float32), algo="fft8")
+    # 16x16 DFTs of 512x512 3x3 filters would take 580 MiB: refused with the reason.
+    big = ops.conv_algorithms((1, 512, 7, 7), (512, 512, 3, 3), padding=1)["fft16"]
+    assert not big["supported"] and "MiB" in big["reason"]
     fastconv.set_fast_algorithms(winograd=True, fft=False)
     try:
         with pytest.raises(ValueError, match="switched off"):
@@ -275,6 +278,9 @@ DEPTHWISE_SHAPES = [
     (1, 19, 1, 4, 20, 1, 1, (2, 3), (0, 1, 0, 1), (1, 1)),
     (1, 3, 1, 9, 90, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),  # 64- and 16-pixel chunks + overlap
     (1, 2, 2, 6, 70, 3, 3, (1, 1), (0, 0, 2, 1), (2, 3)),  # chunks with dilation
+    (1, 2, 1, 5, 48, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),  # 3 whole vectors
+    (2, 3, 1, 4, 41, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),  # 2 vectors + overlapping one
+    (1, 2, 1, 3, 16, 3, 3, (1, 1), (0, 0, 1, 1), (1, 1)),  # exactly one vector
 ]
 
 
@@ -367,3 +373,28 @@ def test_autotune_is_correct_cached_and_thread_safe(rng):
     finally:
         fastconv.set_autotune(False)
         fastconv.clear_autotune_cache()
+
+
+def test_fastconv_api_rejects_bad_input():
+    w = np.ones((4, 3, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="2, 4 or 6"):
+        fastconv.winograd_prepare(w, tile=3)
+    with pytest.raises(ValueError, match="3x3"):
+        fastconv.winograd_prepare(np.ones((4, 3, 5, 5), np.float32))
+    with pytest.raises(ValueError, match="4-D"):
+        fastconv.winograd_prepare(np.ones((4, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="groups"):
+        fastconv.winograd_prepare(np.ones((6, 3, 3, 3), np.float32), groups=4)
+    prepared = fastconv.winograd_prepare(w)
+    x = np.ones((2, 3, 6, 6), np.float32)
+    with pytest.raises(ValueError, match="activation"):
+        fastconv.winograd_conv2d_prepared(x, prepared, activation="gelu")
+    with pytest.raises(ValueError, match="bias"):
+        fastconv.winograd_conv2d_prepared(x, prepared, bias=np.ones(5, np.float32))
+    with pytest.raises(ValueError, match="residual"):
+        fastconv.winograd_conv2d_prepared(x, prepared, residual=np.ones((2, 4, 5, 6), np.float32))
+    with pytest.raises(ValueError, match="padding"):
+        fastconv.winograd_conv2d_prepared(x, prepared, padding=-1)
+    assert fastconv.winograd_conv2d_prepared(np.ones((0, 3, 6, 6), np.float32), prepared).shape == (0, 4, 6, 6)
+    with pytest.raises(OverflowError):
+        ops.conv2d(np.ones((1, 3, 3, 3), np.float32), w, padding=2**62, algo="winograd4x4")

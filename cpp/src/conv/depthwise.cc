@@ -2,7 +2,11 @@
 // per-plane kernels, and the registered algorithm "direct".
 #include "cnnnative/depthwise.h"
 
+#include <omp.h>
+
 #include <cstring>
+
+#include "autotune.h"
 
 #include "cnnnative/conv.h"
 #include "cnnnative/errors.h"
@@ -24,10 +28,18 @@ void depthwise_forward(const ConvParams& p, const float* x, const float* w, cons
   const depthwise::Kernels& kern = depthwise::kernels_for(active_isa());
   const int64_t mult = p.K / p.C, in_plane = p.H * p.W, out_plane = p.output_h() * p.output_w();
   const int64_t taps = p.R * p.S, planes = p.N * p.K;
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
-  for (int64_t nk = 0; nk < planes; ++nk) {
-    const int64_t n = nk / p.K, k = nk % p.K;
-    kern.forward(p, x + (n * p.C + k / mult) * in_plane, w + k * taps, bias ? bias[k] : 0.f, y + nk * out_plane);
+  const int nt = num_threads();
+  const int64_t pad_floats = depthwise::padded_plane_floats(p);
+  ScratchBuffer padded(static_cast<size_t>(checked_numel({nt, pad_floats}, "depthwise workspace")));
+#pragma omp parallel num_threads(nt)
+  {
+    float* mine = padded.data() + omp_get_thread_num() * pad_floats;
+#pragma omp for schedule(static)
+    for (int64_t nk = 0; nk < planes; ++nk) {
+      const int64_t n = nk / p.K, k = nk % p.K;
+      kern.forward(p, x + (n * p.C + k / mult) * in_plane, w + k * taps, bias ? bias[k] : 0.f,
+                   y + nk * out_plane, mine);
+    }
   }
 }
 
@@ -72,7 +84,9 @@ bool depthwise_backward_weight(const ConvParams& p, const float* x, const float*
 }
 
 namespace {
-size_t direct_workspace(const ConvParams&) { return 0; }
+size_t direct_workspace(const ConvParams& p) {
+  return size_t(num_threads()) * size_t(depthwise::padded_plane_floats(p)) * sizeof(float);
+}
 }  // namespace
 
 CNNNATIVE_REGISTER_CONV_ALGORITHM(direct, ConvAlgorithm{"direct", &depthwise_supports, &depthwise_forward,

@@ -11,8 +11,14 @@ namespace cnnnative {
 namespace depthwise {
 
 // y_plane[OH,OW] = bias + sum_{r,s} w[r,s] * x_plane[oh*sh - pt + r*dh, ow*sw - pl + s*dw].
+// padded: scratch of padded_plane_floats(p) floats (the stride-1 path copies the plane
+// there with its zero border, so every output pixel runs the same vector code).
 using ForwardPlaneFn = void (*)(const ConvParams& p, const float* x_plane, const float* w, float bias,
-                                float* y_plane);
+                                float* y_plane, float* padded);
+
+inline int64_t padded_plane_floats(const ConvParams& p) {
+  return (p.H + p.pad_top + p.pad_bottom) * (p.W + p.pad_left + p.pad_right + 16);
+}
 // dx_plane[H,W] += sum over the kernel taps of w[r,s] * dy_plane (the transpose of forward).
 using BackwardInputPlaneFn = void (*)(const ConvParams& p, const float* dy_plane, const float* w,
                                       float* dx_plane);
@@ -32,17 +38,6 @@ const Kernels& kernels_avx512();
 
 inline const Kernels& kernels_for(Isa isa) {
   return isa == Isa::avx512 ? kernels_avx512() : isa == Isa::avx2 ? kernels_avx2() : kernels_scalar();
-}
-
-// Output columns [lo, hi) whose input column ow*stride + offset lies in [0, W).
-inline void valid_range(int64_t OW, int64_t W, int64_t stride, int64_t offset, int64_t* lo, int64_t* hi) {
-  // ow*stride + offset >= 0  <=>  ow >= ceil(-offset / stride)
-  int64_t l = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  // ow*stride + offset <= W-1  <=>  ow <= floor((W-1-offset) / stride)
-  int64_t h = (W - 1 - offset) < 0 ? 0 : (W - 1 - offset) / stride + 1;
-  *lo = l < OW ? l : OW;
-  *hi = h < OW ? h : OW;
-  if (*hi < *lo) *hi = *lo;
 }
 
 }  // namespace depthwise

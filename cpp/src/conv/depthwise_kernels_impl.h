@@ -12,6 +12,26 @@ namespace cnnnative {
 namespace depthwise {
 namespace DEPTHWISE_ISA_NS {
 
+// Helpers live in this ISA's namespace: an inline function from a shared header,
+// compiled here with this ISA's flags, could be the copy the linker keeps for everyone.
+inline int64_t out_h(const ConvParams& p) {
+  return (p.H + p.pad_top + p.pad_bottom - p.dilation_h * (p.R - 1) - 1) / p.stride_h + 1;
+}
+inline int64_t out_w(const ConvParams& p) {
+  return (p.W + p.pad_left + p.pad_right - p.dilation_w * (p.S - 1) - 1) / p.stride_w + 1;
+}
+
+// Output columns [lo, hi) whose input column ow*stride + offset lies in [0, W).
+inline void valid_range(int64_t OW, int64_t W, int64_t stride, int64_t offset, int64_t* lo, int64_t* hi) {
+  // ow*stride + offset >= 0  <=>  ow >= ceil(-offset / stride)
+  int64_t l = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  // ow*stride + offset <= W-1  <=>  ow <= floor((W-1-offset) / stride)
+  int64_t h = (W - 1 - offset) < 0 ? 0 : (W - 1 - offset) / stride + 1;
+  *lo = l < OW ? l : OW;
+  *hi = h < OW ? h : OW;
+  if (*hi < *lo) *hi = *lo;
+}
+
 // One row: acc[ow] += wv * in[ow*stride] for ow in [0, n). Stride 1 gets its own loop so
 // it vectorises without gathers.
 inline void axpy_row(float* __restrict acc, const float* __restrict in, float wv, int64_t n, int64_t stride) {
@@ -25,7 +45,7 @@ inline void axpy_row(float* __restrict acc, const float* __restrict in, float wv
 }
 
 inline void forward_plane_rows(const ConvParams& p, const float* x, const float* w, float bias, float* y) {
-  const int64_t OH = p.output_h(), OW = p.output_w();
+  const int64_t OH = out_h(p), OW = out_w(p);
   for (int64_t oh = 0; oh < OH; ++oh) {
     float* row = y + oh * OW;
     for (int64_t ow = 0; ow < OW; ++ow) row[ow] = bias;
@@ -45,21 +65,6 @@ inline void forward_plane_rows(const ConvParams& p, const float* x, const float*
 
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4)));
-
-// One output pixel with every bound checked (the image border).
-inline float forward_pixel(const ConvParams& p, const float* x, const float* w, float bias, int64_t oh,
-                           int64_t ow) {
-  float acc = bias;
-  for (int64_t r = 0; r < p.R; ++r) {
-    const int64_t ih = oh * p.stride_h - p.pad_top + r * p.dilation_h;
-    if (ih < 0 || ih >= p.H) continue;
-    for (int64_t s = 0; s < p.S; ++s) {
-      const int64_t iw = ow - p.pad_left + s * p.dilation_w;
-      if (iw >= 0 && iw < p.W) acc += w[r * p.S + s] * x[ih * p.W + iw];
-    }
-  }
-  return acc;
-}
 
 // V accumulators of 16 pixels each: out[0..16V) = bias + sum over the taps, kept in
 // registers across all R*S taps (one store per pixel instead of one per tap).
@@ -81,30 +86,48 @@ inline void forward_chunk(const ConvParams& p, const float* x, const float* w, f
   for (int v = 0; v < V; ++v) *reinterpret_cast<v16u*>(out + 16 * v) = acc[v];
 }
 
-inline void forward_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y) {
-  const int64_t OH = p.output_h(), OW = p.output_w();
-  // Columns whose every tap is inside the row: ow - pad_left >= 0 and
-  // ow - pad_left + (S-1)*dilation <= W-1.
-  int64_t lo = p.pad_left < OW ? p.pad_left : OW;
-  int64_t hi = p.W - (p.S - 1) * p.dilation_w + p.pad_left;
-  hi = hi < lo ? lo : (hi > OW ? OW : hi);
-  if (p.stride_w != 1 || hi - lo < 16) {  // strided or narrow: accumulate tap by tap
+// Stride 1 on a zero-padded copy: no bounds checks at all; 64- and 16-pixel chunks, and
+// one last chunk that overlaps the previous one (recomputing identical values).
+inline void forward_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y,
+                          float* padded) {
+  const int64_t OH = out_h(p), OW = out_w(p);
+  if (p.stride_w != 1 || OW < 16) {  // strided or narrow: accumulate tap by tap
     forward_plane_rows(p, x, w, bias, y);
     return;
   }
+  const int64_t PH = p.H + p.pad_top + p.pad_bottom, PW = p.W + p.pad_left + p.pad_right;
+  const int64_t ld = PW + 16;  // row stride of the copy (every chunk load stays inside it)
+  for (int64_t i = 0; i < PH; ++i) {
+    float* dst = padded + i * ld;
+    const int64_t ih = i - p.pad_top;
+    if (ih < 0 || ih >= p.H) {
+      for (int64_t j = 0; j < ld; ++j) dst[j] = 0.f;
+      continue;
+    }
+    for (int64_t j = 0; j < p.pad_left; ++j) dst[j] = 0.f;
+    for (int64_t j = 0; j < p.W; ++j) dst[p.pad_left + j] = x[ih * p.W + j];
+    for (int64_t j = p.pad_left + p.W; j < ld; ++j) dst[j] = 0.f;
+  }
+  ConvParams q = p;  // the copy has no padding
+  q.H = PH;
+  q.W = ld;
+  q.pad_top = q.pad_bottom = q.pad_left = q.pad_right = 0;
   for (int64_t oh = 0; oh < OH; ++oh) {
     float* row = y + oh * OW;
-    for (int64_t ow = 0; ow < lo; ++ow) row[ow] = forward_pixel(p, x, w, bias, oh, ow);
-    int64_t ow = lo;
-    for (; ow + 64 <= hi; ow += 64) forward_chunk<4>(p, x, w, bias, oh, ow, row + ow);
-    for (; ow + 16 <= hi; ow += 16) forward_chunk<1>(p, x, w, bias, oh, ow, row + ow);
-    if (ow < hi) forward_chunk<1>(p, x, w, bias, oh, hi - 16, row + hi - 16);  // overlaps; same values
-    for (ow = hi; ow < OW; ++ow) row[ow] = forward_pixel(p, x, w, bias, oh, ow);
+    int64_t ow = 0;
+    for (; ow + 64 <= OW; ow += 64) forward_chunk<4>(q, padded, w, bias, oh, ow, row + ow);
+    // The rest (< 64) in one pass: whole vectors, then one overlapping vector.
+    const int64_t rest = (OW - ow) / 16;
+    if (rest == 3) forward_chunk<3>(q, padded, w, bias, oh, ow, row + ow);
+    if (rest == 2) forward_chunk<2>(q, padded, w, bias, oh, ow, row + ow);
+    if (rest == 1) forward_chunk<1>(q, padded, w, bias, oh, ow, row + ow);
+    ow += rest * 16;
+    if (ow < OW) forward_chunk<1>(q, padded, w, bias, oh, OW - 16, row + OW - 16);
   }
 }
 
 inline void backward_input_plane(const ConvParams& p, const float* dy, const float* w, float* dx) {
-  const int64_t OH = p.output_h(), OW = p.output_w();
+  const int64_t OH = out_h(p), OW = out_w(p);
   const int64_t sw = p.stride_w;
   for (int64_t oh = 0; oh < OH; ++oh) {
     const float* dyrow = dy + oh * OW;
@@ -131,7 +154,7 @@ inline void backward_input_plane(const ConvParams& p, const float* dy, const flo
 }
 
 inline void backward_weight_plane(const ConvParams& p, const float* x, const float* dy, float* dw) {
-  const int64_t OH = p.output_h(), OW = p.output_w();
+  const int64_t OH = out_h(p), OW = out_w(p);
   const int64_t sw = p.stride_w;
   for (int64_t r = 0; r < p.R; ++r) {
     for (int64_t s = 0; s < p.S; ++s) {

@@ -28,6 +28,8 @@ static_assert(fft::kLanes == winograd::kTileBlock, "FFT reuses the Winograd GEMM
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+constexpr double kMaxWeightBytes = 256.0 * (1 << 20);
+
 struct Problem {
   int64_t N, C, H, W, K, groups, OH, OW, R, S, pad_top, pad_left;
   int T;
@@ -66,12 +68,13 @@ void transform_filters(const Problem& q, Tap tap, float* U) {
 #pragma omp for schedule(static)
     for (int64_t gb = 0; gb < q.groups * KB; ++gb) {
       const int64_t g = gb / KB, kb = gb % KB;
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int64_t t = 0; t < taps; ++t)
-          for (int kr = 0; kr < kRows; ++kr) {
-            const int64_t k = kb * kRows + kr;
+      // Filter by filter, so the forward weights are read contiguously.
+      for (int kr = 0; kr < kRows; ++kr) {
+        const int64_t k = kb * kRows + kr;
+        for (int64_t c = 0; c < Cg; ++c)
+          for (int64_t t = 0; t < taps; ++t)
             f.data()[(c * taps + t) * kRows + kr] = k < Kg ? tap(g * Kg + k, c, t / q.S, t % q.S) : 0.f;
-          }
+      }
       fft::FilterArgs a;
       a.f = f.data();
       a.C = Cg;
@@ -171,17 +174,19 @@ void backward_input_T(int T, const ConvParams& p, const float* dy, const float* 
 
 // Window size by estimated work over the 32-lane blocks of windows.
 int default_T(const ConvParams& p) {
-  double best = 0;
+  double best = 1e300;
   int best_T = 16;
   for (int T : {16, 8}) {
-    if (p.R > T || p.S > T) continue;
+    if (!fft_supports(p, T, nullptr)) continue;
     const Problem q = forward_problem(p, T);
     // Per 32-window block: the GEMMs (4 real multiplies per complex one) plus the DFTs,
     // whose dense-matrix cost grows as T^3 per channel (weight fitted on the 5x5 layer).
     const double per_lane = 4.0 * double(q.nf()) * double(q.Cg()) * double(q.Kg()) +
                             20.0 * double(T) * T * T * double(q.Cg() + q.Kg());
-    const double cost = double(ceil_div(q.tiles(), kLanes)) * kLanes * per_lane;
-    if (T == 16 || cost < best) {
+    double cost = double(ceil_div(q.tiles(), kLanes)) * kLanes * per_lane;
+    // A block's V and M beyond ~1 MiB (the L2) fall out of cache between the phases.
+    if ((q.v_floats() + q.m_floats()) * 4 > (int64_t(1) << 20)) cost *= 1.3;
+    if (cost < best) {
       best = cost;
       best_T = T;
     }
@@ -202,7 +207,9 @@ size_t workspace(const ConvParams& p, int T) {
 template <int T>
 size_t workspace_m(const ConvParams& p) { return workspace(p, T); }
 
-bool supports_any(const ConvParams& p, std::string* why) { return fft_supports(p, 16, why); }
+bool supports_any(const ConvParams& p, std::string* why) {
+  return fft_supports(p, 8, why) || fft_supports(p, 16, why);
+}
 void forward_any(const ConvParams& p, const float* x, const float* w, const float* b, float* y) {
   forward_T(default_T(p), p, x, w, b, y);
 }
@@ -226,6 +233,12 @@ bool fft_supports(const ConvParams& p, int T, std::string* why) {
   if (p.dilation_h != 1 || p.dilation_w != 1)
     return no(concat("tiled FFT needs dilation 1, got (", p.dilation_h, ", ", p.dilation_w, ")"));
   if (p.R > T || p.S > T) return no(concat("kernel ", p.R, "x", p.S, " is larger than the ", T, "x", T, " FFT window"));
+  // The transformed filters take 4*T*(T/2+1)/(R*S) times the weights' memory (64x for
+  // 3x3 in 16x16 windows): refuse shapes where that passes kMaxWeightBytes.
+  const double bytes = 4.0 * double(forward_problem(p, T).packed_floats());
+  if (bytes > kMaxWeightBytes)
+    return no(concat("the ", T, "x", T, " FFT filters would need ", int64_t(bytes / (1 << 20)), " MiB (limit ",
+                     int64_t(kMaxWeightBytes / (1 << 20)), " MiB)"));
   return true;
 }
 

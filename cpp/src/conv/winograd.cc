@@ -71,12 +71,13 @@ void transform_filters(const Problem& q, Tap tap, float* U) {
 #pragma omp for schedule(static)
     for (int64_t gb = 0; gb < q.groups * KB; ++gb) {
       const int64_t g = gb / KB, kb = gb % KB;
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int tp = 0; tp < 9; ++tp)
-          for (int kr = 0; kr < kRowBlock; ++kr) {
-            const int64_t k = kb * kRowBlock + kr;
+      // Filter by filter, so the forward weights are read contiguously.
+      for (int kr = 0; kr < kRowBlock; ++kr) {
+        const int64_t k = kb * kRowBlock + kr;
+        for (int64_t c = 0; c < Cg; ++c)
+          for (int tp = 0; tp < 9; ++tp)
             f.data()[(c * 9 + tp) * kRowBlock + kr] = k < Kg ? tap(g * Kg + k, c, tp / 3, tp % 3) : 0.f;
-          }
+      }
       kern.filter_transform(f.data(), Cg, U + ((g * NXI) * KB + kb) * Cg * kRowBlock, KB * Cg * kRowBlock);
     }
   }
@@ -295,8 +296,8 @@ bool winograd_supports(const ConvParams& p, int tile, std::string* why) {
 int winograd_default_tile(const ConvParams& p) {
   // Estimated cost per tile size: transform-domain multiplies (C*K/g per point) plus
   // transforms (~4 (C+K) alpha^3 per tile, fitted to the benchmark layers), over the tiles that cover the output
-  // (partial tiles at the border cost as much as full ones). F(6x6) must win by 5%
-  // to be chosen, because its error is larger.
+  // (partial tiles at the border cost as much as full ones). Ties go to F(4x4), whose error is
+  // smaller (F(6x6) stays inside its documented bound, see winograd.h).
   const int64_t OH = p.output_h(), OW = p.output_w();
   const double ck = double(p.C / p.groups) * double(p.K / p.groups) * double(p.groups);
   const double cpk = double(p.C + p.K);
@@ -307,7 +308,6 @@ int winograd_default_tile(const ConvParams& p) {
     const double tiles = double(ceil_div(p.N * ceil_div(OH, m) * ceil_div(OW, m), kTileBlock) * kTileBlock);
     const double a = m + 2;
     double cost = tiles * (a * a * ck + 4.0 * a * a * a * cpk);
-    if (m == 6) cost *= 1.05;
     if (m == 4 || cost < best) {
       best = cost;
       best_m = m;
