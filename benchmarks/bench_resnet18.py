@@ -24,7 +24,8 @@ import time
 
 import numpy as np
 
-FRAMEWORKS = ("cnnnative", "onnxruntime", "torch")
+FRAMEWORKS = ("cnnnative", "onnxruntime", "torch", "onnxruntime-nospin")
+DEFAULT_FRAMEWORKS = ("cnnnative", "onnxruntime", "torch")
 
 
 # -- the reference model (torch) -------------------------------------------------------------
@@ -153,10 +154,13 @@ def worker(framework, workdir, batch, threads, repeats, warmup):
             tiny(t1)
             ts.append(time.perf_counter() - t)
         extra["call_overhead_us"] = float(np.median(ts) * 1e6)
-    elif framework == "onnxruntime":
+    elif framework.startswith("onnxruntime"):
         import onnxruntime as ort
 
         so = ort.SessionOptions()
+        if framework == "onnxruntime-nospin":
+            # ORT's idle threads spin by default; cnnnative's sleep (OMP_WAIT_POLICY=PASSIVE).
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -253,7 +257,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS), choices=FRAMEWORKS)
+    ap.add_argument("--frameworks", nargs="+", default=list(DEFAULT_FRAMEWORKS), choices=FRAMEWORKS,
+                    help="onnxruntime-nospin: ORT with its thread spinning switched off")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
