@@ -1,0 +1,200 @@
+// The inference engine's Plan (cnnnative.inference builds it; see cnnnative/engine.h).
+#include <pybind11/stl.h>
+
+#include <array>
+#include <optional>
+
+#include "arrays.h"
+#include "cnnnative/engine.h"
+#include "engine/arena_planner.h"
+#include "registry.h"
+
+using namespace cnnnative;
+using namespace cnnnative::engine;
+using Pair = std::array<int64_t, 2>;
+using Quad = std::array<int64_t, 4>;
+
+namespace {
+
+Activation parse_activation(const std::string& s) {
+  if (s == "none" || s.empty()) return Activation::none;
+  if (s == "relu") return Activation::relu;
+  if (s == "relu6") return Activation::relu6;
+  throw std::invalid_argument("activation must be 'none', 'relu' or 'relu6', got '" + s + "'");
+}
+
+const char* activation_name(Activation a) {
+  return a == Activation::relu ? "relu" : a == Activation::relu6 ? "relu6" : "none";
+}
+
+std::vector<float> to_vector(const FloatArray& a) { return std::vector<float>(a.data(), a.data() + a.size()); }
+std::vector<float> to_vector(const std::optional<FloatArray>& a) {
+  return a ? to_vector(*a) : std::vector<float>();
+}
+
+std::vector<int64_t> shape_of(const py::array& a) {
+  std::vector<int64_t> s;
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s.push_back(a.shape(i));
+  return s;
+}
+
+PoolWindow window(Pair k, Pair s, Quad pad, Pair d, bool ceil_mode, bool count_include_pad) {
+  PoolWindow w;
+  w.kh = k[0]; w.kw = k[1];
+  w.sh = s[0]; w.sw = s[1];
+  w.pad_top = pad[0]; w.pad_bottom = pad[1]; w.pad_left = pad[2]; w.pad_right = pad[3];
+  w.dh = d[0]; w.dw = d[1];
+  w.ceil_mode = ceil_mode;
+  w.count_include_pad = count_include_pad;
+  return w;
+}
+
+py::array_t<float> run_plan(const Plan& plan, FloatArray x, bool poison, std::optional<py::array_t<float>> out) {
+  CN_CHECK(plan.finalized(), "the plan is not finalized; call finalize(output) first");
+  const auto& in = plan.buffer_shape(0);
+  CN_CHECK(x.ndim() == py::ssize_t(in.size()), "input must be ", in.size(), "-D like the compiled shape, got ",
+           shape_string(x));
+  for (size_t i = 1; i < in.size(); ++i)
+    CN_CHECK(x.shape(i) == in[i], "input has shape ", shape_string(x), " but the model was compiled for samples of",
+             " dimension ", i, " = ", in[i]);
+  const int64_t batch = x.shape(0);
+  CN_CHECK(batch <= in[0], "input batch ", batch, " is larger than the compiled batch ", in[0],
+           "; compile with a larger input_shape[0]");
+  std::vector<int64_t> oshape = plan.buffer_shape(plan.output_id());
+  oshape[0] = batch;
+  py::array_t<float> y;
+  if (out) {
+    require_output(*out, oshape, "out");
+    y = *out;
+  } else {
+    y = new_float_array(oshape);
+  }
+  const float* px = x.data();
+  float* py_ = y.mutable_data();
+  {
+    py::gil_scoped_release release;
+    plan.run(px, batch, py_, poison);
+  }
+  return y;
+}
+
+py::list describe(const Plan& plan) {
+  py::list nodes;
+  for (const Node& n : plan.nodes()) {
+    py::dict d;
+    d["op"] = op_name(n.kind);
+    d["inputs"] = n.inputs;
+    d["output"] = n.output;
+    d["output_shape"] = plan.buffer_shape(n.output);
+    d["activation"] = activation_name(n.act);
+    if (n.kind == OpKind::conv) {
+      d["method"] = conv_method_name(n.method);
+      d["residual"] = n.inputs.size() > 1;
+      d["tile"] = std::vector<int64_t>{n.tile_m, n.tile_n};
+      d["winograd_tile"] = n.winograd_tile;
+    }
+    d["scratch_bytes"] = n.scratch_bytes;
+    nodes.append(d);
+  }
+  return nodes;
+}
+
+}  // namespace
+
+CNNNATIVE_BINDINGS(engine) {
+  py::class_<Plan>(m, "EnginePlan",
+                   "A compiled network: nodes over numbered buffers (0 = input), one planned arena.")
+      .def(py::init([](std::vector<int64_t> shape, const std::string& algo) {
+             ConvChoice c;
+             if (algo == "auto") c = ConvChoice::heuristic;
+             else if (algo == "gemm") c = ConvChoice::gemm;
+             else if (algo == "autotune") c = ConvChoice::autotune;
+             else throw std::invalid_argument("algo must be 'auto', 'gemm' or 'autotune', got '" + algo + "'");
+             return std::make_unique<Plan>(std::move(shape), c);
+           }),
+           py::arg("input_shape"), py::arg("algo") = "auto")
+      .def("add_conv",
+           [](Plan& p, int input, FloatArray w, std::optional<FloatArray> bias, Pair stride, Quad padding,
+              Pair dilation, int64_t groups, const std::string& act, int residual) {
+             CN_CHECK(w.ndim() == 4, "conv weight must be 4-D (K, C/groups, R, S), got ", shape_string(w));
+             return p.add_conv(input, to_vector(w), shape_of(w), to_vector(bias), stride[0], stride[1],
+                               std::vector<int64_t>(padding.begin(), padding.end()), dilation[0], dilation[1],
+                               groups, parse_activation(act), residual);
+           },
+           py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"),
+           py::arg("dilation"), py::arg("groups"), py::arg("activation") = "none", py::arg("residual") = -1)
+      .def("add_max_pool",
+           [](Plan& p, int input, Pair k, Pair s, Quad pad, Pair d, bool ceil_mode) {
+             return p.add_max_pool(input, window(k, s, pad, d, ceil_mode, true));
+           },
+           py::arg("input"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+           py::arg("ceil_mode"))
+      .def("add_avg_pool",
+           [](Plan& p, int input, Pair k, Pair s, Quad pad, bool ceil_mode, bool count_include_pad) {
+             return p.add_avg_pool(input, window(k, s, pad, {1, 1}, ceil_mode, count_include_pad));
+           },
+           py::arg("input"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
+           py::arg("count_include_pad"))
+      .def("add_global_avg_pool", &Plan::add_global_avg_pool, py::arg("input"))
+      .def("add_linear",
+           [](Plan& p, int input, FloatArray w, std::optional<FloatArray> bias, const std::string& act) {
+             CN_CHECK(w.ndim() == 2, "linear weight must be 2-D (out, in), got ", shape_string(w));
+             return p.add_linear(input, to_vector(w), w.shape(0), w.shape(1), to_vector(bias),
+                                 parse_activation(act));
+           },
+           py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("activation") = "none")
+      .def("add_add",
+           [](Plan& p, int a, int b, const std::string& act) { return p.add_add(a, b, parse_activation(act)); },
+           py::arg("a"), py::arg("b"), py::arg("activation") = "none")
+      .def("add_concat", &Plan::add_concat, py::arg("inputs"))
+      .def("add_flatten", &Plan::add_flatten, py::arg("input"))
+      .def("add_softmax", &Plan::add_softmax, py::arg("input"))
+      .def("add_channel_affine",
+           [](Plan& p, int input, FloatArray scale, FloatArray shift, const std::string& act) {
+             return p.add_channel_affine(input, to_vector(scale), to_vector(shift), parse_activation(act));
+           },
+           py::arg("input"), py::arg("scale"), py::arg("shift"), py::arg("activation") = "none")
+      .def("add_activation",
+           [](Plan& p, int input, const std::string& act) { return p.add_activation(input, parse_activation(act)); },
+           py::arg("input"), py::arg("activation"))
+      .def("finalize", &Plan::finalize, py::arg("output"))
+      .def("run", &run_plan, py::arg("input"), py::arg("poison") = false, py::arg("out") = py::none(),
+           "Run every node with the GIL released; input (n, ...) with n <= the compiled batch.")
+      .def("profile",
+           [](const Plan& plan, FloatArray x) {
+             CN_CHECK(plan.finalized(), "the plan is not finalized");
+             CN_CHECK(x.ndim() >= 1 && x.shape(0) <= plan.planned_batch() &&
+                          x.size() == x.shape(0) * (plan.buffers()[0].per_sample()),
+                      "profile: input shape ", shape_string(x), " does not fit the plan");
+             std::vector<int64_t> oshape = plan.buffer_shape(plan.output_id());
+             oshape[0] = x.shape(0);
+             auto y = new_float_array(oshape);
+             std::vector<double> t;
+             const float* px = x.data();
+             float* py_ = y.mutable_data();
+             {
+               py::gil_scoped_release release;
+               plan.run(px, x.shape(0), py_, false, &t);
+             }
+             return t;
+           },
+           py::arg("input"), "Run once and return each node's seconds.")
+      .def("buffer_shape", &Plan::buffer_shape, py::arg("id"))
+      .def_property_readonly("output_id", &Plan::output_id)
+      .def_property_readonly("arena_bytes", &Plan::arena_bytes)
+      .def_property_readonly("weight_bytes", &Plan::weight_bytes)
+      .def_property_readonly("unshared_bytes", &Plan::unshared_bytes)
+      .def_property_readonly("arenas_created", &Plan::arenas_created)
+      .def_property_readonly("planned_threads", &Plan::planned_threads)
+      .def("nodes", &describe);
+
+  // Exposed so tests can check the placement on synthetic lifetimes.
+  m.def("_engine_plan_arena",
+        [](const std::vector<std::array<int64_t, 3>>& requests, int64_t alignment) {
+          std::vector<ArenaRequest> r;
+          for (auto& q : requests) r.push_back({q[0], int(q[1]), int(q[2])});
+          ArenaLayout l = plan_arena(r, alignment);
+          return py::make_tuple(l.offsets, l.total_bytes);
+        },
+        py::arg("requests"), py::arg("alignment") = 64);
+}

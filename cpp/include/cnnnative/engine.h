@@ -1,0 +1,185 @@
+// The inference engine: a network compiled once into a Plan, then run many times.
+//
+// A Plan is a list of nodes, each reading and writing buffers named by integer ids.
+// Buffer 0 is the caller's input. Nodes are appended in execution order; every add_*
+// call infers the new buffer's shape (and throws ValueError naming the node and sizes
+// when the input does not fit). finalize() names the output buffer and plans memory:
+// every intermediate buffer (and each node's scratch) gets an offset in ONE arena,
+// assigned by lifetime so that buffers that are never live at the same time share
+// bytes (see engine/arena_planner.h). run() then executes all nodes without allocating.
+//
+// Weights are copied into the plan at build time and transformed for the kernel that
+// will run them (BatchNorm is folded by the Python side before the conv is added).
+// Convolutions carry a fused epilogue: + bias, + an optional residual buffer, then
+// none/relu/relu6, applied to each output tile right after the GEMM writes it.
+//
+// Concurrency: run() is const and reentrant. Each call borrows an arena from a small
+// pool (creating one when all are busy, which is then kept), so several threads may
+// run the same plan at once; steady state allocates nothing.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cnnnative/conv_params.h"
+
+namespace cnnnative {
+struct WinogradWeights;  // cnnnative/winograd.h
+
+namespace engine {
+
+enum class Activation { none = 0, relu = 1, relu6 = 2 };
+
+enum class OpKind {
+  conv,
+  max_pool,
+  avg_pool,
+  global_avg_pool,
+  linear,
+  add,
+  concat,
+  flatten,
+  softmax,
+  channel_affine,  // y[n,c,...] = x * scale[c] + shift[c] (a BatchNorm that could not be folded)
+  activation,
+};
+const char* op_name(OpKind k);
+
+// How a convolution node computes; chosen once at build time.
+enum class ConvMethod {
+  gemm_1x1,    // 1x1, stride 1, no padding: the input image already is the GEMM's B matrix
+  im2col_gemm, // unfold the image into a (C/g*R*S) x (OH*OW) matrix, then GEMM per group
+  depthwise,   // groups == C == K: direct loops per channel
+  winograd,    // 3x3 stride 1: Winograd F(m x m, 3x3) on filters transformed at build time
+};
+
+// How build time picks the method of each convolution.
+enum class ConvChoice {
+  heuristic,  // Winograd for 3x3 stride-1 convs with enough channels, else GEMM-based
+  gemm,       // never Winograd (closest to a direct convolution's rounding)
+  autotune,   // time every candidate once on this shape and keep the fastest
+};
+const char* conv_method_name(ConvMethod m);
+
+struct PoolWindow {
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1;
+  int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+  int64_t dh = 1, dw = 1;  // dilation (max pool only)
+  bool ceil_mode = false;
+  bool count_include_pad = true;  // avg pool only
+};
+
+struct Node {
+  OpKind kind{};
+  std::vector<int> inputs;  // buffer ids; for conv the residual (if any) is inputs[1]
+  int output = -1;
+  std::vector<int64_t> in_shape, out_shape;  // of inputs[0] and output, planned batch first
+  Activation act = Activation::none;
+  // conv
+  ConvParams conv;  // N is the planned batch; run() sets the actual one
+  ConvMethod method = ConvMethod::im2col_gemm;
+  int64_t tile_m = 0, tile_n = 0;  // GEMM tile of the output image (rows = channels)
+  int winograd_tile = 0;           // m of F(m x m, 3x3) when method == winograd
+  std::shared_ptr<const WinogradWeights> winograd_weights;  // transformed once
+  // linear
+  int64_t in_features = 0, out_features = 0;
+  // pools
+  PoolWindow pool;
+  // parameters owned by the plan (weights, bias / scale, shift)
+  std::vector<float> weight, bias;
+  // scratch this node needs (bytes, for the planned batch and thread count)
+  int64_t scratch_bytes = 0;
+  int64_t scratch_offset = -1;  // in the arena
+};
+
+struct BufferInfo {
+  std::vector<int64_t> shape;  // shape[0] is the planned batch
+  int64_t offset = -1;         // in the arena; -1 for the external input/output
+  int first = -1, last = -1;   // node indices that define / last read it (-1 = input)
+  int64_t bytes() const;
+  int64_t per_sample() const;  // elements per batch item
+};
+
+class Plan {
+ public:
+  // input_shape: (N, C, H, W) or (N, F); N may be 0 only if the plan will never run
+  // a non-empty batch.
+  explicit Plan(std::vector<int64_t> input_shape, ConvChoice choice = ConvChoice::heuristic);
+  ~Plan();
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+
+  // Each add_* returns the id of the buffer it writes.
+  // weight: (K, C/groups, R, S) OIHW; bias: K values or empty; residual: a buffer of the
+  // output's shape added before the activation, or -1.
+  int add_conv(int input, const std::vector<float>& weight, const std::vector<int64_t>& weight_shape,
+               const std::vector<float>& bias, int64_t stride_h, int64_t stride_w,
+               const std::vector<int64_t>& padding /*t,b,l,r*/, int64_t dilation_h,
+               int64_t dilation_w, int64_t groups, Activation act, int residual);
+  int add_max_pool(int input, const PoolWindow& w);
+  int add_avg_pool(int input, const PoolWindow& w);
+  int add_global_avg_pool(int input);  // (N,C,H,W) -> (N,C,1,1)
+  // weight: (out, in); input is (N, in) or any (N, ...) with `in` elements per sample.
+  int add_linear(int input, const std::vector<float>& weight, int64_t out_features,
+                 int64_t in_features, const std::vector<float>& bias, Activation act);
+  int add_add(int a, int b, Activation act);
+  int add_concat(const std::vector<int>& inputs);  // along channels (dim 1)
+  int add_flatten(int input);                      // (N, ...) -> (N, prod(...))
+  int add_softmax(int input);                      // over dim 1 of (N, F)
+  int add_channel_affine(int input, const std::vector<float>& scale, const std::vector<float>& shift,
+                         Activation act);
+  int add_activation(int input, Activation act);
+
+  // Names the output buffer and plans the arena. No node can be added afterwards.
+  void finalize(int output);
+  bool finalized() const { return finalized_; }
+
+  // x: batch x input sample; y: batch x output sample; 0 <= batch <= planned batch.
+  // poison: fill the arena with NaN first and each buffer with NaN when it dies and
+  // before it is written (debugging aliasing or forgotten writes).
+  // node_seconds, when given, receives each node's wall time (profiling).
+  void run(const float* x, int64_t batch, float* y, bool poison,
+           std::vector<double>* node_seconds = nullptr) const;
+
+  const std::vector<int64_t>& buffer_shape(int id) const;
+  int output_id() const { return output_; }
+  int64_t planned_batch() const { return buffers_[0].shape[0]; }
+  int64_t arena_bytes() const { return arena_bytes_; }
+  int64_t weight_bytes() const;
+  // The bytes the arena would need without reuse (sum of all intermediates + scratch).
+  int64_t unshared_bytes() const;
+  const std::vector<Node>& nodes() const { return nodes_; }
+  const std::vector<BufferInfo>& buffers() const { return buffers_; }
+  int planned_threads() const { return planned_threads_; }
+  int64_t arenas_created() const;
+  ConvChoice conv_choice() const { return choice_; }
+
+ private:
+  int new_buffer(std::vector<int64_t> shape);
+  void check_buffer(int id, const char* what) const;
+  int push(Node n, std::vector<int64_t> out_shape);
+  float* arena_acquire() const;
+  void arena_release(float* a) const;
+  void execute(const Node& n, const std::vector<float*>& ptr, float* arena, int64_t batch) const;
+
+  std::vector<Node> nodes_;
+  std::vector<BufferInfo> buffers_;
+  int output_ = -1;
+  bool finalized_ = false;
+  int64_t arena_bytes_ = 0;
+  int planned_threads_ = 1;
+  ConvChoice choice_ = ConvChoice::heuristic;
+
+  struct ArenaFree {
+    void operator()(float* p) const;
+  };
+  mutable std::mutex pool_mutex_;
+  mutable std::vector<std::unique_ptr<float, ArenaFree>> arenas_;  // all created
+  mutable std::vector<float*> free_arenas_;
+};
+
+}  // namespace engine
+}  // namespace cnnnative

@@ -1,0 +1,192 @@
+// Convolution nodes: im2col (or the image itself for 1x1) + GEMM, tile by tile, with
+// the epilogue (bias, residual, activation) applied to each output tile right after
+// the GEMM wrote it, while it is still in cache -- no separate pass over the output.
+//
+// The output of each image and group (Kg x OH*OW) is cut into column blocks of tile_n
+// pixels (and, when that gives too few pieces to keep every thread busy, into row blocks
+// of tile_m channels). Each thread unfolds the column block it works on into its own
+// scratch (Cg*R*S x tile_n, sized to stay in L2) and multiplies it with the weights,
+// so the whole convolution is ONE parallel loop with one barrier at its end -- on a busy
+// machine every barrier can cost a scheduler slice. Weights are the GEMM's A
+// (Kg x Cg*R*S, exactly OIHW memory), so no re-layout is needed; BatchNorm was folded
+// into them.
+#include <omp.h>
+
+#include <cstring>
+
+#include "cnnnative/errors.h"
+#include "cnnnative/gemm.h"
+#include "cnnnative/winograd.h"
+#include "engine/kernels.h"
+
+namespace cnnnative {
+namespace engine {
+
+void configure_gemm_tiles(Node& n, int threads) {
+  const ConvParams& p = n.conv;
+  const int64_t kg = p.outputs_per_group();
+  const int64_t cols = p.output_h() * p.output_w();
+  const int64_t depth = p.channels_per_group() * p.R * p.S;
+  // Column block: the unfolded block (depth x tile_n floats) within ~1 MiB (L2), but
+  // at least 64 pixels (narrower GEMMs waste the microkernel), and a small image (deep
+  // layers) stays whole so its weights are streamed once.
+  int64_t tn = std::max<int64_t>(64, ((256 * 1024) / std::max<int64_t>(depth, 1)) / 16 * 16);
+  tn = cols <= 256 ? cols : std::min<int64_t>(std::min<int64_t>(tn, 512), cols);
+  const int64_t pieces = std::max<int64_t>(p.N, 1) * p.groups * ((cols + tn - 1) / tn);
+  // Too few pieces for the team: split the channels too (each row block of the same
+  // column block repeats its unfold, which is cheap next to the GEMM).
+  int64_t mblocks = std::max<int64_t>(1, (2 * threads + pieces - 1) / pieces);
+  mblocks = std::min<int64_t>(mblocks, std::max<int64_t>(1, kg / 16));
+  n.tile_n = tn;
+  n.tile_m = (kg + mblocks - 1) / mblocks;
+}
+
+int64_t conv_scratch_floats(const Node& n, int threads) {
+  if (n.method != ConvMethod::im2col_gemm) return 0;
+  const ConvParams& p = n.conv;
+  return checked_numel({int64_t(threads), p.channels_per_group(), p.R, p.S, n.tile_n}, "im2col workspace");
+}
+
+void configure_scratch(Node& n, int threads) {
+  n.scratch_bytes = 0;
+  if (n.kind != OpKind::conv) return;
+  configure_gemm_tiles(n, threads);
+  n.scratch_bytes = checked_mul(conv_scratch_floats(n, threads), int64_t(sizeof(float)), "im2col workspace");
+}
+
+namespace {
+
+// Columns [n0, n0 + cols) of the unfolded matrix (rows (c, r, s), columns output
+// pixels), into dst (depth x cols, row-major): for each pixel, the input value the kernel
+// tap (r, s) of channel c sees there (0 in the padding).
+void im2col_block(const ConvParams& p, const float* x, int64_t n0, int64_t cols, float* dst) {
+  const int64_t OW = p.output_w();
+  const int64_t depth = p.channels_per_group() * p.R * p.S;
+  for (int64_t row = 0; row < depth; ++row) {
+    const int64_t s = row % p.S, r = (row / p.S) % p.R, c = row / (p.R * p.S);
+    const float* xc = x + c * p.H * p.W;
+    // Output columns whose input column lies inside the image: [ow_lo, ow_hi).
+    const int64_t shift = s * p.dilation_w - p.pad_left;  // iw = ow * stride + shift
+    int64_t ow_lo = shift >= 0 ? 0 : (-shift + p.stride_w - 1) / p.stride_w;
+    int64_t ow_hi = (p.W - 1 - shift) < 0 ? 0 : (p.W - 1 - shift) / p.stride_w + 1;
+    ow_lo = std::min(ow_lo, OW);
+    ow_hi = std::min(std::max(ow_hi, ow_lo), OW);
+    float* d = dst + row * cols;
+    int64_t j = n0, end = n0 + cols;
+    while (j < end) {
+      const int64_t oh = j / OW, ow0 = j % OW, ow1 = std::min(OW, ow0 + (end - j));
+      const int64_t ih = oh * p.stride_h - p.pad_top + r * p.dilation_h;
+      if (ih < 0 || ih >= p.H) {
+        std::memset(d, 0, sizeof(float) * (ow1 - ow0));
+      } else {
+        const float* src = xc + ih * p.W + shift;
+        const int64_t a = std::max(ow0, ow_lo), b = std::min(ow1, ow_hi);
+        for (int64_t ow = ow0; ow < std::min(ow1, a); ++ow) d[ow - ow0] = 0.f;
+        if (p.stride_w == 1) {
+          if (b > a) std::memcpy(d + (a - ow0), src + a, sizeof(float) * (b - a));
+        } else {
+          for (int64_t ow = a; ow < b; ++ow) d[ow - ow0] = src[ow * p.stride_w];
+        }
+        for (int64_t ow = std::max(b, ow0); ow < ow1; ++ow) d[ow - ow0] = 0.f;
+      }
+      d += ow1 - ow0;
+      j += ow1 - ow0;
+    }
+  }
+}
+
+GemmEpilogue gemm_activation(Activation a) {
+  return a == Activation::relu ? GemmEpilogue::relu() : a == Activation::relu6 ? GemmEpilogue::relu6()
+                                                                               : GemmEpilogue::none();
+}
+
+template <Activation A>
+void add_residual_tile(float* y, const float* res, int64_t rows, int64_t cols, int64_t ld) {
+  for (int64_t m = 0; m < rows; ++m) {
+    float* yr = y + m * ld;
+    const float* rr = res + m * ld;
+    for (int64_t j = 0; j < cols; ++j) {
+      float v = yr[j] + rr[j];
+      if (A == Activation::relu) v = v > 0.f ? v : 0.f;
+      if (A == Activation::relu6) v = std::min(std::max(v, 0.f), 6.f);
+      yr[j] = v;
+    }
+  }
+}
+
+// y = act(y + residual) on one output tile.
+void add_residual(Activation a, float* y, const float* res, int64_t rows, int64_t cols, int64_t ld) {
+  switch (a) {
+    case Activation::relu: add_residual_tile<Activation::relu>(y, res, rows, cols, ld); break;
+    case Activation::relu6: add_residual_tile<Activation::relu6>(y, res, rows, cols, ld); break;
+    default: add_residual_tile<Activation::none>(y, res, rows, cols, ld); break;
+  }
+}
+
+}  // namespace
+
+void conv_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
+                  float* scratch, int threads) {
+  if (n.method == ConvMethod::depthwise) {
+    depthwise_forward(n, batch, x, residual, y, threads);
+    return;
+  }
+  if (n.method == ConvMethod::winograd) {
+    ConvParams p = n.conv;
+    p.N = batch;
+    ConvEpilogue ep;
+    ep.bias = n.bias.data();
+    ep.residual = residual;
+    ep.activation = static_cast<cnnnative::Activation>(static_cast<int>(n.act));
+    winograd_forward_prepared(p, *n.winograd_weights, x, y, ep);
+    return;
+  }
+  const ConvParams& p = n.conv;
+  const int64_t G = p.groups, Cg = p.channels_per_group(), Kg = p.outputs_per_group();
+  const int64_t P = p.output_h() * p.output_w(), HW = p.H * p.W;
+  const int64_t depth = Cg * p.R * p.S;
+  const int64_t tm = n.tile_m, tn = n.tile_n;
+  const int64_t mtiles = (Kg + tm - 1) / tm, ntiles = (P + tn - 1) / tn;
+  const int64_t blocks = batch * G * ntiles;  // (image, group, column block)
+  const bool unfold = n.method == ConvMethod::im2col_gemm;
+  const float* w = n.weight.data();
+  const float* bias = n.bias.data();
+
+#pragma omp parallel num_threads(threads)
+  {
+    float* mine = unfold ? scratch + int64_t(omp_get_thread_num()) * depth * tn : nullptr;
+    int64_t unfolded = -1;  // the block `mine` holds
+    // Dynamic: a thread that starts late (busy machine) takes fewer items instead of
+    // holding everyone at the closing barrier. Consecutive items share a column block,
+    // so a thread taking neighbours skips the unfold.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < blocks * mtiles; ++item) {
+      const int64_t block = item / mtiles, mt = item % mtiles;
+      const int64_t cb = block % ntiles, g = (block / ntiles) % G, img = block / (ntiles * G);
+      const int64_t n0 = cb * tn, cols = std::min(tn, P - n0);
+      const int64_t m0 = mt * tm, rows = std::min(tm, Kg - m0);
+      const float* xg = x + (img * p.C + g * Cg) * HW;
+      const float* B = xg + n0;  // 1x1: the image (Cg x HW) is already the GEMM's B
+      int64_t ldb = P;
+      if (unfold) {
+        if (unfolded != block) {
+          im2col_block(p, xg, n0, cols, mine);
+          unfolded = block;
+        }
+        B = mine;
+        ldb = cols;
+      }
+      const int64_t yoff = (img * p.K + g * Kg + m0) * P + n0;
+      // Bias and (without a residual) the activation are applied by the GEMM itself while
+      // the tile is in registers; a residual is added right after, while the tile is in cache.
+      GemmEpilogue ep = residual ? GemmEpilogue::none() : gemm_activation(n.act);
+      ep.row_bias = bias + g * Kg + m0;
+      sgemm_ex_single_thread(false, false, rows, cols, depth, 1.f, w + (g * Kg + m0) * depth, depth, B, ldb, 0.f,
+                             y + yoff, P, ep);
+      if (residual) add_residual(n.act, y + yoff, residual + yoff, rows, cols, P);
+    }
+  }
+}
+
+}  // namespace engine
+}  // namespace cnnnative

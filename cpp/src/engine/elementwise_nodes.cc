@@ -1,0 +1,64 @@
+// Element-wise and layout nodes: add (+activation), per-channel affine (an unfolded
+// BatchNorm), activation, softmax, channel concat. Flatten is a plain copy.
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "engine/kernels.h"
+
+namespace cnnnative {
+namespace engine {
+
+void add_forward(const Node& n, int64_t count, const float* a, const float* b, float* y, int threads) {
+  const Activation act = n.act;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < count; ++i) y[i] = activate(a[i] + b[i], act);
+}
+
+void activation_forward(const Node& n, int64_t count, const float* x, float* y, int threads) {
+  const Activation act = n.act;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < count; ++i) y[i] = activate(x[i], act);
+}
+
+void channel_affine_forward(const Node& n, int64_t batch, const float* x, float* y, int threads) {
+  const int64_t C = n.in_shape[1];
+  int64_t inner = 1;
+  for (size_t i = 2; i < n.in_shape.size(); ++i) inner *= n.in_shape[i];
+  const int64_t planes = batch * C;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    const int64_t c = plane % C;
+    const float s = n.weight[c], t = n.bias[c];
+    const float* xp = x + plane * inner;
+    float* yp = y + plane * inner;
+    for (int64_t i = 0; i < inner; ++i) yp[i] = activate(xp[i] * s + t, n.act);
+  }
+}
+
+void softmax_forward(const Node& n, int64_t batch, const float* x, float* y) {
+  const int64_t F = n.in_shape[1];
+  for (int64_t i = 0; i < batch; ++i) {
+    const float* xr = x + i * F;
+    float* yr = y + i * F;
+    float m = xr[0];
+    for (int64_t j = 1; j < F; ++j) m = std::max(m, xr[j]);
+    double sum = 0.0;  // double: F may be large (e.g. 1000 classes)
+    for (int64_t j = 0; j < F; ++j) {
+      yr[j] = std::exp(xr[j] - m);
+      sum += yr[j];
+    }
+    const float inv = float(1.0 / sum);
+    for (int64_t j = 0; j < F; ++j) yr[j] *= inv;
+  }
+}
+
+void concat_part_forward(int64_t batch, const float* x, int64_t per_sample, float* y, int64_t y_per_sample,
+                         int64_t offset) {
+  for (int64_t i = 0; i < batch; ++i)
+    std::memcpy(y + i * y_per_sample + offset, x + i * per_sample, sizeof(float) * per_sample);
+}
+
+}  // namespace engine
+}  // namespace cnnnative

@@ -1,0 +1,354 @@
+// Building a Plan: nodes in order, shapes inferred and checked as each is added, then
+// finalize() computes buffer lifetimes and places them in one arena.
+#include <algorithm>
+#include <cmath>
+
+#include "cnnnative/engine.h"
+#include "cnnnative/errors.h"
+#include "cnnnative/threads.h"
+#include "engine/arena_planner.h"
+#include "engine/kernels.h"
+
+namespace cnnnative {
+namespace engine {
+
+const char* op_name(OpKind k) {
+  switch (k) {
+    case OpKind::conv: return "conv";
+    case OpKind::max_pool: return "max_pool";
+    case OpKind::avg_pool: return "avg_pool";
+    case OpKind::global_avg_pool: return "global_avg_pool";
+    case OpKind::linear: return "linear";
+    case OpKind::add: return "add";
+    case OpKind::concat: return "concat";
+    case OpKind::flatten: return "flatten";
+    case OpKind::softmax: return "softmax";
+    case OpKind::channel_affine: return "channel_affine";
+    case OpKind::activation: return "activation";
+  }
+  return "?";
+}
+
+const char* conv_method_name(ConvMethod m) {
+  switch (m) {
+    case ConvMethod::gemm_1x1: return "gemm_1x1";
+    case ConvMethod::im2col_gemm: return "im2col_gemm";
+    case ConvMethod::depthwise: return "depthwise";
+    case ConvMethod::winograd: return "winograd";
+  }
+  return "?";
+}
+
+int64_t BufferInfo::per_sample() const {
+  int64_t n = 1;
+  for (size_t i = 1; i < shape.size(); ++i) n = checked_mul(n, shape[i], "buffer size");
+  return n;
+}
+int64_t BufferInfo::bytes() const {
+  return checked_mul(checked_mul(per_sample(), shape[0], "buffer size"), int64_t(sizeof(float)), "buffer size");
+}
+
+static std::string shape_str(const std::vector<int64_t>& s) {
+  std::string r = "(";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + ")";
+}
+
+Plan::Plan(std::vector<int64_t> input_shape, ConvChoice choice) : choice_(choice) {
+  CN_CHECK(input_shape.size() == 4 || input_shape.size() == 2,
+           "input_shape must be (N, C, H, W) or (N, F), got ", shape_str(input_shape));
+  for (int64_t d : input_shape)
+    CN_CHECK(d >= 0, "input_shape must not have negative sizes, got ", shape_str(input_shape));
+  for (size_t i = 1; i < input_shape.size(); ++i)
+    CN_CHECK(input_shape[i] > 0, "input_shape sizes after the batch must be positive, got ",
+             shape_str(input_shape));
+  new_buffer(std::move(input_shape));
+  (void)buffers_[0].bytes();  // overflow check
+}
+
+Plan::~Plan() = default;
+
+void Plan::ArenaFree::operator()(float* p) const { std::free(p); }
+
+int Plan::new_buffer(std::vector<int64_t> shape) {
+  BufferInfo b;
+  b.shape = std::move(shape);
+  buffers_.push_back(std::move(b));
+  (void)buffers_.back().bytes();  // throws OverflowError for absurd sizes
+  return int(buffers_.size()) - 1;
+}
+
+void Plan::check_buffer(int id, const char* what) const {
+  CN_CHECK(!finalized_, "the plan is finalized; no node can be added");
+  CN_CHECK(id >= 0 && id < int(buffers_.size()), what, ": unknown buffer id ", id, " (the plan has ",
+           buffers_.size(), " buffers)");
+}
+
+const std::vector<int64_t>& Plan::buffer_shape(int id) const {
+  CN_CHECK(id >= 0 && id < int(buffers_.size()), "unknown buffer id ", id);
+  return buffers_[id].shape;
+}
+
+int Plan::push(Node n, std::vector<int64_t> out_shape) {
+  n.in_shape = buffers_[n.inputs.at(0)].shape;
+  n.out_shape = out_shape;
+  n.output = new_buffer(std::move(out_shape));
+  nodes_.push_back(std::move(n));
+  return nodes_.back().output;
+}
+
+static Activation check_act(Activation a) {
+  CN_CHECK(a == Activation::none || a == Activation::relu || a == Activation::relu6,
+           "unknown activation ", int(a));
+  return a;
+}
+
+int Plan::add_conv(int input, const std::vector<float>& weight, const std::vector<int64_t>& wshape,
+                   const std::vector<float>& bias, int64_t stride_h, int64_t stride_w,
+                   const std::vector<int64_t>& padding, int64_t dilation_h, int64_t dilation_w,
+                   int64_t groups, Activation act, int residual) {
+  check_buffer(input, "conv input");
+  const auto& in = buffers_[input].shape;
+  CN_CHECK(in.size() == 4, "conv input must be 4-D (N, C, H, W), got ", shape_str(in));
+  CN_CHECK(wshape.size() == 4, "conv weight must be 4-D (K, C/groups, R, S), got ", shape_str(wshape));
+  CN_CHECK(padding.size() == 4, "conv padding must have 4 values (top, bottom, left, right)");
+  CN_CHECK(groups >= 1, "conv groups must be >= 1, got ", groups);
+  Node n;
+  n.kind = OpKind::conv;
+  n.inputs = {input};
+  n.act = check_act(act);
+  ConvParams& p = n.conv;
+  p.N = in[0]; p.C = in[1]; p.H = in[2]; p.W = in[3];
+  p.K = wshape[0]; p.R = wshape[2]; p.S = wshape[3];
+  p.stride_h = stride_h; p.stride_w = stride_w;
+  p.dilation_h = dilation_h; p.dilation_w = dilation_w;
+  p.pad_top = padding[0]; p.pad_bottom = padding[1]; p.pad_left = padding[2]; p.pad_right = padding[3];
+  p.groups = groups;
+  CN_CHECK(checked_mul(wshape[1], groups) == p.C, "conv weight ", shape_str(wshape), " with groups=", groups,
+           " expects ", checked_mul(wshape[1], groups), " input channels, but the input is ", shape_str(in));
+  p.validate();
+  CN_CHECK(int64_t(weight.size()) == p.weight_numel(), "conv weight has ", weight.size(),
+           " values, shape ", shape_str(wshape), " needs ", p.weight_numel());
+  CN_CHECK(bias.empty() || int64_t(bias.size()) == p.K, "conv bias must have ", p.K, " values, got ",
+           bias.size());
+  std::vector<int64_t> out = {p.N, p.K, p.output_h(), p.output_w()};
+  if (residual >= 0) {
+    check_buffer(residual, "conv residual");
+    CN_CHECK(buffers_[residual].shape == out, "conv residual has shape ", shape_str(buffers_[residual].shape),
+             " but the convolution's output is ", shape_str(out));
+    n.inputs.push_back(residual);
+  }
+  n.weight = weight;
+  n.bias = bias.empty() ? std::vector<float>(size_t(p.K), 0.f) : bias;
+  configure_conv(n, choice_);
+  return push(std::move(n), out);
+}
+
+// Output size of a pooling window along one axis, PyTorch's rule (ceil_mode drops a
+// last window that would start in the right padding).
+static int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t pad_begin, int64_t pad_end, int64_t d,
+                        bool ceil_mode) {
+  const int64_t span = in + pad_begin + pad_end - d * (k - 1) - 1;
+  if (span < 0) return 0;
+  int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+  if (ceil_mode && (out - 1) * s >= in + pad_begin) --out;
+  return out;
+}
+
+static std::vector<int64_t> pool_shape(const std::vector<int64_t>& in, const PoolWindow& w, const char* what) {
+  CN_CHECK(in.size() == 4, what, " input must be 4-D (N, C, H, W), got ", shape_str(in));
+  CN_CHECK(w.kh > 0 && w.kw > 0, what, " kernel_size must be positive, got ", w.kh, "x", w.kw);
+  CN_CHECK(w.sh > 0 && w.sw > 0, what, " stride must be positive, got ", w.sh, "x", w.sw);
+  CN_CHECK(w.dh > 0 && w.dw > 0, what, " dilation must be positive, got ", w.dh, "x", w.dw);
+  CN_CHECK(w.pad_top >= 0 && w.pad_bottom >= 0 && w.pad_left >= 0 && w.pad_right >= 0, what,
+           " padding must be >= 0");
+  CN_CHECK(2 * std::max(w.pad_top, w.pad_bottom) <= w.kh && 2 * std::max(w.pad_left, w.pad_right) <= w.kw,
+           what, " padding must be at most half the kernel size (kernel ", w.kh, "x", w.kw, ")");
+  const int64_t oh = pool_out(in[2], w.kh, w.sh, w.pad_top, w.pad_bottom, w.dh, w.ceil_mode);
+  const int64_t ow = pool_out(in[3], w.kw, w.sw, w.pad_left, w.pad_right, w.dw, w.ceil_mode);
+  CN_CHECK(oh > 0 && ow > 0, what, " window ", w.kh, "x", w.kw, " does not fit the input ", shape_str(in));
+  return {in[0], in[1], oh, ow};
+}
+
+int Plan::add_max_pool(int input, const PoolWindow& w) {
+  check_buffer(input, "max_pool input");
+  Node n;
+  n.kind = OpKind::max_pool;
+  n.inputs = {input};
+  n.pool = w;
+  auto out = pool_shape(buffers_[input].shape, w, "max_pool");
+  return push(std::move(n), out);
+}
+
+int Plan::add_avg_pool(int input, const PoolWindow& w) {
+  check_buffer(input, "avg_pool input");
+  CN_CHECK(w.dh == 1 && w.dw == 1, "avg_pool has no dilation");
+  Node n;
+  n.kind = OpKind::avg_pool;
+  n.inputs = {input};
+  n.pool = w;
+  auto out = pool_shape(buffers_[input].shape, w, "avg_pool");
+  return push(std::move(n), out);
+}
+
+int Plan::add_global_avg_pool(int input) {
+  check_buffer(input, "global_avg_pool input");
+  const auto& in = buffers_[input].shape;
+  CN_CHECK(in.size() == 4, "global_avg_pool input must be 4-D (N, C, H, W), got ", shape_str(in));
+  Node n;
+  n.kind = OpKind::global_avg_pool;
+  n.inputs = {input};
+  return push(std::move(n), {in[0], in[1], 1, 1});
+}
+
+int Plan::add_linear(int input, const std::vector<float>& weight, int64_t out_features,
+                     int64_t in_features, const std::vector<float>& bias, Activation act) {
+  check_buffer(input, "linear input");
+  const BufferInfo& b = buffers_[input];
+  CN_CHECK(out_features > 0 && in_features > 0, "linear sizes must be positive, got out=", out_features,
+           " in=", in_features);
+  CN_CHECK(b.per_sample() == in_features, "linear expects ", in_features, " features per sample, but its input is ",
+           shape_str(b.shape));
+  CN_CHECK(int64_t(weight.size()) == checked_mul(out_features, in_features), "linear weight has ", weight.size(),
+           " values, expected ", out_features, " x ", in_features);
+  CN_CHECK(bias.empty() || int64_t(bias.size()) == out_features, "linear bias must have ", out_features,
+           " values, got ", bias.size());
+  Node n;
+  n.kind = OpKind::linear;
+  n.inputs = {input};
+  n.act = check_act(act);
+  n.in_features = in_features;
+  n.out_features = out_features;
+  n.weight = weight;
+  n.bias = bias.empty() ? std::vector<float>(size_t(out_features), 0.f) : bias;
+  return push(std::move(n), {b.shape[0], out_features});
+}
+
+int Plan::add_add(int a, int b, Activation act) {
+  check_buffer(a, "add input a");
+  check_buffer(b, "add input b");
+  CN_CHECK(buffers_[a].shape == buffers_[b].shape, "add inputs differ in shape: ", shape_str(buffers_[a].shape),
+           " and ", shape_str(buffers_[b].shape));
+  Node n;
+  n.kind = OpKind::add;
+  n.inputs = {a, b};
+  n.act = check_act(act);
+  return push(std::move(n), buffers_[a].shape);
+}
+
+int Plan::add_concat(const std::vector<int>& inputs) {
+  CN_CHECK(!inputs.empty(), "concat needs at least one input");
+  for (int id : inputs) check_buffer(id, "concat input");
+  auto out = buffers_[inputs[0]].shape;
+  CN_CHECK(out.size() >= 2, "concat inputs must have a channel dimension, got ", shape_str(out));
+  out[1] = 0;
+  for (int id : inputs) {
+    const auto& s = buffers_[id].shape;
+    bool same = s.size() == out.size();
+    for (size_t i = 0; same && i < s.size(); ++i) same = (i == 1) || s[i] == out[i];
+    CN_CHECK(same, "concat inputs must agree in every dimension but 1: ", shape_str(buffers_[inputs[0]].shape),
+             " vs ", shape_str(s));
+    out[1] = checked_add(out[1], s[1], "concat channels");
+  }
+  Node n;
+  n.kind = OpKind::concat;
+  n.inputs = inputs;
+  return push(std::move(n), out);
+}
+
+int Plan::add_flatten(int input) {
+  check_buffer(input, "flatten input");
+  const BufferInfo& b = buffers_[input];
+  Node n;
+  n.kind = OpKind::flatten;
+  n.inputs = {input};
+  return push(std::move(n), {b.shape[0], b.per_sample()});
+}
+
+int Plan::add_softmax(int input) {
+  check_buffer(input, "softmax input");
+  const auto& s = buffers_[input].shape;
+  CN_CHECK(s.size() == 2, "softmax input must be 2-D (N, F), got ", shape_str(s));
+  Node n;
+  n.kind = OpKind::softmax;
+  n.inputs = {input};
+  return push(std::move(n), s);
+}
+
+int Plan::add_channel_affine(int input, const std::vector<float>& scale, const std::vector<float>& shift,
+                             Activation act) {
+  check_buffer(input, "channel_affine input");
+  const auto& s = buffers_[input].shape;
+  CN_CHECK(s.size() >= 2, "channel_affine input must have a channel dimension, got ", shape_str(s));
+  CN_CHECK(int64_t(scale.size()) == s[1] && int64_t(shift.size()) == s[1], "channel_affine needs ", s[1],
+           " scales and shifts, got ", scale.size(), " and ", shift.size());
+  Node n;
+  n.kind = OpKind::channel_affine;
+  n.inputs = {input};
+  n.act = check_act(act);
+  n.weight = scale;
+  n.bias = shift;
+  return push(std::move(n), s);
+}
+
+int Plan::add_activation(int input, Activation act) {
+  check_buffer(input, "activation input");
+  Node n;
+  n.kind = OpKind::activation;
+  n.inputs = {input};
+  n.act = check_act(act);
+  return push(std::move(n), buffers_[input].shape);
+}
+
+void Plan::finalize(int output) {
+  CN_CHECK(!finalized_, "the plan is already finalized");
+  CN_CHECK(output >= 0 && output < int(buffers_.size()), "finalize: unknown output buffer id ", output);
+  CN_CHECK(output != 0 || nodes_.empty(), "finalize: the output cannot be the input buffer");
+  output_ = output;
+  planned_threads_ = num_threads();
+  // Lifetimes: from the node that writes a buffer to the last node that reads it.
+  for (auto& b : buffers_) b.first = b.last = -1;
+  for (int i = 0; i < int(nodes_.size()); ++i) {
+    Node& n = nodes_[i];
+    buffers_[n.output].first = buffers_[n.output].last = i;
+    for (int id : n.inputs) buffers_[id].last = std::max(buffers_[id].last, i);
+    configure_scratch(n, planned_threads_);
+  }
+  std::vector<ArenaRequest> req;
+  std::vector<int64_t*> where;
+  for (int id = 1; id < int(buffers_.size()); ++id) {
+    if (id == output_) continue;  // written straight into the caller's array
+    req.push_back({buffers_[id].bytes(), buffers_[id].first, buffers_[id].last});
+    where.push_back(&buffers_[id].offset);
+  }
+  for (int i = 0; i < int(nodes_.size()); ++i) {
+    if (nodes_[i].scratch_bytes <= 0) continue;
+    req.push_back({nodes_[i].scratch_bytes, i, i});
+    where.push_back(&nodes_[i].scratch_offset);
+  }
+  ArenaLayout layout = plan_arena(req);
+  for (size_t i = 0; i < req.size(); ++i) *where[i] = layout.offsets[i];
+  arena_bytes_ = layout.total_bytes;
+  finalized_ = true;
+}
+
+int64_t Plan::weight_bytes() const {
+  int64_t b = 0;
+  for (const Node& n : nodes_) {
+    b += int64_t(n.bias.size() * sizeof(float));
+    // A Winograd conv keeps only its transformed filters (the OIHW copy is dropped).
+    b += n.winograd_weights ? int64_t(winograd_weights_bytes(n)) : int64_t(n.weight.size() * sizeof(float));
+  }
+  return b;
+}
+
+int64_t Plan::unshared_bytes() const {
+  int64_t b = 0;
+  for (int id = 1; id < int(buffers_.size()); ++id)
+    if (id != output_) b += buffers_[id].bytes();
+  for (const Node& n : nodes_) b += std::max<int64_t>(n.scratch_bytes, 0);
+  return b;
+}
+
+}  // namespace engine
+}  // namespace cnnnative
