@@ -1,12 +1,20 @@
 """Network builders from the literature. Each takes in_channels, num_classes and, where the
 classifier depends on it, the input size; chains return an nn.Sequential, ResNets an
-nn.Graph (NCHW input)."""
+nn.Graph (NCHW input).
+
+Two forms of ResNet live here with the same torchvision parameter names: `resnet` /
+`resnet18` build it as an nn.Graph (any depth and width, the Graph API at work), and
+`resnet18_module`, `resnet34`, `resnet20` and `inverted_residual` (from cnnnative.resnet)
+as module classes (BasicBlock, InvertedResidual), the form cnnnative.compile folds best.
+A state_dict moves between the two unchanged."""
 from __future__ import annotations
 
 from . import nn
+from .resnet import inverted_residual, resnet20, resnet34
+from .resnet import resnet18 as resnet18_module
 
 __all__ = ["seed_mnist_net", "digits_net", "lenet5", "vgg_small", "all_conv_net", "resnet", "resnet18",
-           "build", "MODELS"]
+           "resnet18_module", "resnet34", "resnet20", "inverted_residual", "build", "MODELS"]
 
 
 def _after_pools(size: int, pools: int, name: str) -> int:
@@ -149,6 +157,8 @@ MODELS = {
     "lenet5": lenet5,
     "vgg_small": vgg_small,
     "all_conv_net": all_conv_net,
+    "resnet34": resnet34,
+    "resnet20": resnet20,
 }
 
 
