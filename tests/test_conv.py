@@ -120,6 +120,7 @@ def check_all_passes(case, x, w, b, dy):
 # not a multiple of the vector width, every geometry feature on its own and mixed.
 CASES = [
     Case(1, 1, 1, 1, 1, 1, 1),                                    # everything 1
+    Case(3, 1, 13, 11, 17, 3, 3, pad=(1, 1, 1, 1)),               # grey input: weight grad by im2col
     Case(2, 3, 7, 7, 5, 3, 3, pad=(1, 1, 1, 1)),                  # small, padded
     Case(1, 17, 15, 16, 15, 3, 3, pad=(1, 1, 1, 1)),              # tile-1, tile, tile+1
     Case(3, 5, 17, 13, 16, 5, 5, pad=(2, 2, 2, 2)),               # batch 3 (odd vs threads)

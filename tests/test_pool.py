@@ -354,3 +354,31 @@ def test_pool_random_shapes_against_reference():
                                        ref.avg_pool2d(x, *args, ceil, cip), rtol=0, atol=kh * kw * 2e-7)
 
     check()
+
+
+# --- the specialised 2x2 / stride 2 / unpadded kernel ------------------------------------------
+# Output widths 1, 7, 15, 16, 17, 33 hit the 16-lane AVX-512 body and its masked tails; odd
+# input sizes leave a last row/column no window reaches. Values are drawn from a few levels so
+# windows hold ties (first maximum in row-major order wins) and some NaN / -inf.
+
+@pytest.mark.parametrize("N,C,H,W", [(1, 1, 2, 2), (2, 3, 5, 15), (3, 2, 4, 30), (1, 5, 6, 32),
+                                     (2, 1, 7, 35), (1, 2, 3, 67), (2, 7, 28, 28)])
+def test_max_pool2d_2x2_fast_path_matches_reference(isa, rng, N, C, H, W):
+    x = rng.integers(-2, 3, (N, C, H, W)).astype(np.float32)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[rng.random(x.shape) < 0.05] = -np.inf
+    out, idx = ops.max_pool2d(x, 2, return_indices=True)
+    r_out, r_idx = ref.max_pool2d(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    np.testing.assert_array_equal(out, r_out.astype(np.float32))  # selects inputs: exact
+    np.testing.assert_array_equal(idx, r_idx)
+    np.testing.assert_array_equal(ops.max_pool2d(x, 2), out)
+
+
+def test_max_pool2d_2x2_fast_path_nan_ties_follow_torch(isa, rng):
+    torch = pytest.importorskip("torch")
+    x = rng.integers(-1, 2, (2, 3, 9, 37)).astype(np.float32)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    out, idx = ops.max_pool2d(x, 2, return_indices=True)
+    t_out, t_idx = torch.nn.functional.max_pool2d(torch.from_numpy(x), 2, return_indices=True)
+    np.testing.assert_array_equal(out, t_out.numpy())
+    np.testing.assert_array_equal(idx, t_idx.numpy())

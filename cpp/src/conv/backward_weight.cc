@@ -147,10 +147,13 @@ void conv2d_backward_weight(const ConvParams& p, const float* x, const float* dy
     return;
   }
   // Depthwise layers have one input channel per group: a direct kernel beats im2col's
-  // thin GEMMs by far. CNNNATIVE_ALGO=im2col keeps every pass on im2col.
+  // thin GEMMs by far. A single-channel input with groups = 1 (a first layer on grey
+  // images) also has one channel per group, but there im2col's one GEMM over all output
+  // channels wins: measured 0.78 vs 5.8 ms (7x) on 64x1x28x28 -> 32 3x3, one thread.
+  // CNNNATIVE_ALGO=im2col keeps every pass on im2col.
   const char* forced = std::getenv("CNNNATIVE_ALGO");
   const bool im2col_only = forced && std::string(forced) == "im2col";
-  if (!im2col_only && depthwise_backward_weight(p, x, dy, dw, db)) return;
+  if (!im2col_only && p.groups > 1 && depthwise_backward_weight(p, x, dy, dw, db)) return;
   weight_gradient(p, x, dy, dw);
   if (db) bias_gradient(p, dy, db);
 }

@@ -8,6 +8,10 @@
 // which decides ties (first maximum wins) and the summation order.
 #include "pool/pool.h"
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
 namespace cnnnative {
 namespace {
 
@@ -69,7 +73,103 @@ void max_rows(const PoolParams& p, const float* in, float* out, int64_t* idx, in
   }
 }
 
+// The 2x2, stride 2, unpadded, undilated window (the classic CNN pooling layer), whose
+// every window lies inside the input: the four taps are read directly, in PyTorch's
+// row-major order (first maximum wins, NaN propagates), with no per-tap range logic.
+inline bool is_plain_2x2(const PoolParams& p) {
+  return p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 &&
+         p.pad_w == 0 && p.dilation_h == 1 && p.dilation_w == 1 && 2 * p.OH <= p.H && 2 * p.OW <= p.W;
+}
+
+#ifdef __AVX512F__
+// 16 outputs at a time: even/odd input columns are split apart with one permute per row
+// pair, the four taps compared in order with masks, and the winning tap's offset
+// (0, 1, W, W+1) widened to int64 indices. Tails use masked loads and stores.
+inline void max_row_2x2_avx512(const float* r0, const float* r1, float* o, int64_t* ix, int64_t W,
+                               int64_t OW, int64_t base) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i lane2 = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+  const __m512i off_b = _mm512_set1_epi32(1), off_c = _mm512_set1_epi32(static_cast<int>(W)),
+                off_d = _mm512_set1_epi32(static_cast<int>(W + 1));
+  for (int64_t ow = 0; ow < OW; ow += 16) {
+    const int64_t n = OW - ow < 16 ? OW - ow : 16;
+    const __mmask16 out_mask = static_cast<__mmask16>((1u << n) - 1u);
+    const __mmask16 lo_mask = n >= 8 ? 0xFFFF : static_cast<__mmask16>((1u << (2 * n)) - 1u);
+    const __mmask16 hi_mask = n > 8 ? static_cast<__mmask16>((1u << (2 * (n - 8))) - 1u) : 0;
+    const float* p0 = r0 + 2 * ow;
+    const float* p1 = r1 + 2 * ow;
+    const __m512 r0lo = _mm512_maskz_loadu_ps(lo_mask, p0), r0hi = _mm512_maskz_loadu_ps(hi_mask, p0 + 16);
+    const __m512 r1lo = _mm512_maskz_loadu_ps(lo_mask, p1), r1hi = _mm512_maskz_loadu_ps(hi_mask, p1 + 16);
+    const __m512 a = _mm512_permutex2var_ps(r0lo, even, r0hi), b = _mm512_permutex2var_ps(r0lo, odd, r0hi);
+    const __m512 c = _mm512_permutex2var_ps(r1lo, even, r1hi), d = _mm512_permutex2var_ps(r1lo, odd, r1hi);
+    __m512 m = a;
+    __m512i at = _mm512_setzero_si512();
+    __mmask16 t = _mm512_cmp_ps_mask(b, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
+    m = _mm512_mask_mov_ps(m, t, b);
+    at = _mm512_mask_mov_epi32(at, t, off_b);
+    t = _mm512_cmp_ps_mask(c, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q);
+    m = _mm512_mask_mov_ps(m, t, c);
+    at = _mm512_mask_mov_epi32(at, t, off_c);
+    t = _mm512_cmp_ps_mask(d, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
+    m = _mm512_mask_mov_ps(m, t, d);
+    at = _mm512_mask_mov_epi32(at, t, off_d);
+    _mm512_mask_storeu_ps(o + ow, out_mask, m);
+    if (ix) {
+      const __m512i start = _mm512_add_epi64(_mm512_set1_epi64(base + 2 * ow), lane2);
+      const __m512i lo = _mm512_add_epi64(start, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(at)));
+      const __m512i hi = _mm512_add_epi64(_mm512_add_epi64(start, _mm512_set1_epi64(16)),
+                                          _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(at, 1)));
+      _mm512_mask_storeu_epi64(ix + ow, static_cast<__mmask8>(out_mask & 0xFF), lo);
+      _mm512_mask_storeu_epi64(ix + ow + 8, static_cast<__mmask8>(out_mask >> 8), hi);
+    }
+  }
+}
+#endif
+
+template <bool kWithIndices>
+void max_rows_2x2(const PoolParams& p, const float* in, float* out, int64_t* idx, int64_t oh0, int64_t oh1) {
+  const int64_t W = p.W, OW = p.OW;
+  for (int64_t oh = oh0; oh < oh1; ++oh) {
+    const float* r0 = in + 2 * oh * W;
+    const float* r1 = r0 + W;
+    float* o = out + oh * OW;
+    int64_t* ix = kWithIndices ? idx + oh * OW : nullptr;
+    const int64_t base = 2 * oh * W;
+#ifdef __AVX512F__
+    if (W < (int64_t(1) << 30)) {  // tap offsets are held as int32 lanes
+      max_row_2x2_avx512(r0, r1, o, ix, W, OW, base);
+      continue;
+    }
+#endif
+#pragma omp simd
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+      float m = a;
+      int64_t at = base + 2 * ow;
+      const bool tb = b > m || b != b;
+      m = tb ? b : m;
+      at = tb ? base + 2 * ow + 1 : at;
+      const bool tc = c > m || c != c;
+      m = tc ? c : m;
+      at = tc ? base + W + 2 * ow : at;
+      const bool td = d > m || d != d;
+      m = td ? d : m;
+      at = td ? base + W + 2 * ow + 1 : at;
+      o[ow] = m;
+      if (kWithIndices) ix[ow] = at;
+    }
+  }
+}
+
 void max_forward(const PoolParams& p, const float* in, float* out, int64_t* idx, int64_t oh0, int64_t oh1) {
+  if (is_plain_2x2(p)) {
+    if (idx)
+      max_rows_2x2<true>(p, in, out, idx, oh0, oh1);
+    else
+      max_rows_2x2<false>(p, in, out, nullptr, oh0, oh1);
+    return;
+  }
   if (idx)
     max_rows<true>(p, in, out, idx, oh0, oh1);
   else

@@ -83,9 +83,17 @@ class Conv2d(Module):
         if x is None:
             raise RuntimeError(f"{self!r}: backward without a training-mode forward")
         args = (self.stride, self.padding, self.dilation, self.groups)
+        bias_grad = self.bias is not None and self.bias.requires_grad
         if self.weight.requires_grad:
-            self.weight.accumulate(ops.conv2d_weight(x, self.weight.data.shape, grad_output, *args))
-        if self.bias is not None and self.bias.requires_grad:
+            # The bias gradient comes from the same C++ call (one pass, no numpy reduction).
+            grads = ops.conv2d_weight(x, self.weight.data.shape, grad_output, *args,
+                                      with_bias=bias_grad)
+            if bias_grad:
+                self.weight.accumulate(grads[0])
+                self.bias.accumulate(grads[1])
+            else:
+                self.weight.accumulate(grads)
+        elif bias_grad:
             self.bias.accumulate(ops.conv2d_bias(grad_output))
         grad_input = None
         if self.needs_input_grad:
