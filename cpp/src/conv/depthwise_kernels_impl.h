@@ -86,6 +86,72 @@ inline void forward_chunk(const ConvParams& p, const float* x, const float* w, f
   for (int v = 0; v < V; ++v) *reinterpret_cast<v16u*>(out + 16 * v) = acc[v];
 }
 
+// 3x3, stride 1, dilation 1 (the MobileNet case): ROWS output rows x V vectors of 16
+// pixels at once. Each input row's three shifted vectors are loaded once and feed up to
+// three output rows, so loads per FMA drop from 1 to (ROWS+2)*3/(ROWS*9), and the nine
+// weights stay in registers. `in` is the zero-padded copy (no bounds checks).
+template <int ROWS, int V>
+inline void forward_block3x3(const float* in, int64_t ld, const v16* wb, float bias, int64_t oh0,
+                             int64_t ow0, float* y, int64_t OW) {
+  // Every loop below has a compile-time trip count and is unrolled completely, so the
+  // ROWS*V accumulators are registers and the row tests vanish (GCC keeps them on the
+  // stack without the pragmas).
+  v16 acc[ROWS][V];
+#pragma GCC unroll 8
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[r][v] = v16{} + bias;
+#pragma GCC unroll 8
+  for (int i = 0; i < ROWS + 2; ++i) {  // input row oh0 + i feeds output rows i-2 .. i
+    const float* src = in + (oh0 + i) * ld + ow0;
+#pragma GCC unroll 3
+    for (int s = 0; s < 3; ++s) {
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) {
+        const v16 xv = *reinterpret_cast<const v16u*>(src + s + 16 * v);
+#pragma GCC unroll 3
+        for (int r = 0; r < 3; ++r) {
+          const int o = i - r;
+          if (o >= 0 && o < ROWS) acc[o][v] += wb[r * 3 + s] * xv;
+        }
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) *reinterpret_cast<v16u*>(y + (oh0 + r) * OW + ow0 + 16 * v) = acc[r][v];
+}
+
+// All output columns of ROWS rows: 32-pixel blocks, a 16-pixel block, and one last
+// block that overlaps the previous one (recomputing identical values). OW >= 16.
+template <int ROWS>
+inline void forward_rows3x3(const float* in, int64_t ld, const v16* wb, float bias, int64_t oh0, float* y,
+                            int64_t OW) {
+  int64_t ow = 0;
+  for (; ow + 32 <= OW; ow += 32) forward_block3x3<ROWS, 2>(in, ld, wb, bias, oh0, ow, y, OW);
+  if (ow + 16 <= OW) {
+    forward_block3x3<ROWS, 1>(in, ld, wb, bias, oh0, ow, y, OW);
+    ow += 16;
+  }
+  if (ow < OW) forward_block3x3<ROWS, 1>(in, ld, wb, bias, oh0, OW - 16, y, OW);
+}
+
+// All output rows of the zero-padded copy `in` (ld floats per row): bands of 4 rows.
+inline void forward_plane3x3(const float* in, int64_t ld, const float* w, float bias, float* y, int64_t OH,
+                             int64_t OW) {
+  v16 wb[9];
+  for (int t = 0; t < 9; ++t) wb[t] = v16{} + w[t];
+  int64_t oh = 0;
+  for (; oh + 4 <= OH; oh += 4) forward_rows3x3<4>(in, ld, wb, bias, oh, y, OW);
+  switch (OH - oh) {
+    case 3: forward_rows3x3<3>(in, ld, wb, bias, oh, y, OW); break;
+    case 2: forward_rows3x3<2>(in, ld, wb, bias, oh, y, OW); break;
+    case 1: forward_rows3x3<1>(in, ld, wb, bias, oh, y, OW); break;
+    default: break;
+  }
+}
+
 // Stride 1 on a zero-padded copy: no bounds checks at all; 64- and 16-pixel chunks, and
 // one last chunk that overlaps the previous one (recomputing identical values).
 inline void forward_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y,
@@ -107,6 +173,10 @@ inline void forward_plane(const ConvParams& p, const float* x, const float* w, f
     for (int64_t j = 0; j < p.pad_left; ++j) dst[j] = 0.f;
     for (int64_t j = 0; j < p.W; ++j) dst[p.pad_left + j] = x[ih * p.W + j];
     for (int64_t j = p.pad_left + p.W; j < ld; ++j) dst[j] = 0.f;
+  }
+  if (p.R == 3 && p.S == 3 && p.stride_h == 1 && p.dilation_h == 1 && p.dilation_w == 1) {
+    forward_plane3x3(padded, ld, w, bias, y, OH, OW);
+    return;
   }
   ConvParams q = p;  // the copy has no padding
   q.H = PH;
