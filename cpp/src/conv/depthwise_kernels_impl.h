@@ -181,8 +181,11 @@ inline void direct_block3x3(const float* const* rows, int64_t W, int64_t pl, con
 #pragma GCC unroll 4
       for (int v = 0; v < V; ++v) {
         const int64_t col = ow0 - pl + s + 16 * v;
-        const __m512 xv = EDGE ? _mm512_maskz_loadu_ps(inside_mask(col, W), rows[i] + col)
-                               : _mm512_loadu_ps(rows[i] + col);
+        __m512 xv = EDGE ? _mm512_maskz_loadu_ps(inside_mask(col, W), rows[i] + col)
+                         : _mm512_loadu_ps(rows[i] + col);
+        // Keep the vector in a register: otherwise GCC folds the load into each of the
+        // (up to three) FMAs that use it, doubling the unaligned loads.
+        __asm__("" : "+v"(xv));
 #pragma GCC unroll 3
         for (int r = 0; r < 3; ++r) {
           const int o = i - r;
