@@ -16,8 +16,13 @@ namespace depthwise {
 using ForwardPlaneFn = void (*)(const ConvParams& p, const float* x_plane, const float* w, float bias,
                                 float* y_plane, float* padded);
 
+// Row stride of that copy: room for up to 16 leading floats (so the image starts
+// 64-byte aligned), the padded row, and 16 trailing zeros; a multiple of 16.
+inline int64_t padded_row_floats(const ConvParams& p) {
+  return (p.W + p.pad_left + p.pad_right + 32 + 15) / 16 * 16;
+}
 inline int64_t padded_plane_floats(const ConvParams& p) {
-  return (p.H + p.pad_top + p.pad_bottom) * (p.W + p.pad_left + p.pad_right + 16);
+  return (p.H + p.pad_top + p.pad_bottom) * padded_row_floats(p);
 }
 // dx_plane[H,W] += sum over the kernel taps of w[r,s] * dy_plane (the transpose of forward).
 using BackwardInputPlaneFn = void (*)(const ConvParams& p, const float* dy_plane, const float* w,

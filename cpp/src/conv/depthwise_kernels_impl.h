@@ -4,6 +4,10 @@
 // well and the compiler emits full-width vector FMAs.
 #include "depthwise_kernels.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #ifndef DEPTHWISE_ISA_NS
 #error "define DEPTHWISE_ISA_NS before including depthwise_kernels_impl.h"
 #endif
@@ -86,6 +90,161 @@ inline void forward_chunk(const ConvParams& p, const float* x, const float* w, f
   for (int v = 0; v < V; ++v) *reinterpret_cast<v16u*>(out + 16 * v) = acc[v];
 }
 
+// 3x3, stride 1, dilation 1 (the MobileNet case): ROWS output rows x V vectors of 16
+// pixels at once. Each input row's three shifted vectors are loaded once and feed up to
+// three output rows, so loads per FMA drop from 1 to (ROWS+2)*3/(ROWS*9), and the nine
+// weights stay in registers. `in` is the zero-padded copy (no bounds checks).
+template <int ROWS, int V>
+inline void forward_block3x3(const float* in, int64_t ld, const v16* wb, float bias, int64_t oh0,
+                             int64_t ow0, float* y, int64_t OW) {
+  // Every loop below has a compile-time trip count and is unrolled completely, so the
+  // ROWS*V accumulators are registers and the row tests vanish (GCC keeps them on the
+  // stack without the pragmas).
+  v16 acc[ROWS][V];
+#pragma GCC unroll 8
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[r][v] = v16{} + bias;
+#pragma GCC unroll 8
+  for (int i = 0; i < ROWS + 2; ++i) {  // input row oh0 + i feeds output rows i-2 .. i
+    const float* src = in + (oh0 + i) * ld + ow0;
+#pragma GCC unroll 3
+    for (int s = 0; s < 3; ++s) {
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) {
+        const v16 xv = *reinterpret_cast<const v16u*>(src + s + 16 * v);
+#pragma GCC unroll 3
+        for (int r = 0; r < 3; ++r) {
+          const int o = i - r;
+          if (o >= 0 && o < ROWS) acc[o][v] += wb[r * 3 + s] * xv;
+        }
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) *reinterpret_cast<v16u*>(y + (oh0 + r) * OW + ow0 + 16 * v) = acc[r][v];
+}
+
+// All output columns of ROWS rows: 32-pixel blocks, a 16-pixel block, and one last
+// block that overlaps the previous one (recomputing identical values). OW >= 16.
+template <int ROWS>
+inline void forward_rows3x3(const float* in, int64_t ld, const v16* wb, float bias, int64_t oh0, float* y,
+                            int64_t OW) {
+  int64_t ow = 0;
+  for (; ow + 32 <= OW; ow += 32) forward_block3x3<ROWS, 2>(in, ld, wb, bias, oh0, ow, y, OW);
+  if (ow + 16 <= OW) {
+    forward_block3x3<ROWS, 1>(in, ld, wb, bias, oh0, ow, y, OW);
+    ow += 16;
+  }
+  if (ow < OW) forward_block3x3<ROWS, 1>(in, ld, wb, bias, oh0, OW - 16, y, OW);
+}
+
+// All output rows of the zero-padded copy `in` (ld floats per row): bands of 4 rows.
+inline void forward_plane3x3(const float* in, int64_t ld, const float* w, float bias, float* y, int64_t OH,
+                             int64_t OW) {
+  v16 wb[9];
+  for (int t = 0; t < 9; ++t) wb[t] = v16{} + w[t];
+  int64_t oh = 0;
+  for (; oh + 4 <= OH; oh += 4) forward_rows3x3<4>(in, ld, wb, bias, oh, y, OW);
+  switch (OH - oh) {
+    case 3: forward_rows3x3<3>(in, ld, wb, bias, oh, y, OW); break;
+    case 2: forward_rows3x3<2>(in, ld, wb, bias, oh, y, OW); break;
+    case 1: forward_rows3x3<1>(in, ld, wb, bias, oh, y, OW); break;
+    default: break;
+  }
+}
+
+#if defined(__AVX512F__)
+// AVX-512 only: 3x3 stride 1 straight from the unpadded plane, no copy. Rows above or
+// below the image point at a zero row; blocks that touch the left or right border use
+// masked loads (lanes outside [0, W) read as zero and never fault).
+inline __mmask16 inside_mask(int64_t col, int64_t W) {
+  const int64_t lo = col < 0 ? -col : 0, hi = W - col < 16 ? W - col : 16;
+  if (hi <= lo) return 0;
+  return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+template <int ROWS, int V, bool EDGE>
+inline void direct_block3x3(const float* const* rows, int64_t W, int64_t pl, const __m512* wb, float bias,
+                            int64_t ow0, float* y, int64_t OW) {
+  __m512 acc[ROWS][V];
+#pragma GCC unroll 8
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_set1_ps(bias);
+#pragma GCC unroll 8
+  for (int i = 0; i < ROWS + 2; ++i) {  // input row i feeds output rows i-2 .. i
+#pragma GCC unroll 3
+    for (int s = 0; s < 3; ++s) {
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) {
+        const int64_t col = ow0 - pl + s + 16 * v;
+        __m512 xv = EDGE ? _mm512_maskz_loadu_ps(inside_mask(col, W), rows[i] + col)
+                         : _mm512_loadu_ps(rows[i] + col);
+        // Keep the vector in a register: otherwise GCC folds the load into each of the
+        // (up to three) FMAs that use it, doubling the unaligned loads.
+        __asm__("" : "+v"(xv));
+#pragma GCC unroll 3
+        for (int r = 0; r < 3; ++r) {
+          const int o = i - r;
+          if (o >= 0 && o < ROWS) acc[o][v] = _mm512_fmadd_ps(wb[r * 3 + s], xv, acc[o][v]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) _mm512_storeu_ps(y + r * OW + ow0 + 16 * v, acc[r][v]);
+}
+
+template <int ROWS, int V>
+inline void direct_block3x3_any(const float* const* rows, int64_t W, int64_t pl, const __m512* wb, float bias,
+                                int64_t ow0, float* y, int64_t OW) {
+  if (ow0 - pl >= 0 && ow0 - pl + 16 * V + 2 <= W)
+    direct_block3x3<ROWS, V, false>(rows, W, pl, wb, bias, ow0, y, OW);
+  else
+    direct_block3x3<ROWS, V, true>(rows, W, pl, wb, bias, ow0, y, OW);
+}
+
+template <int ROWS>
+inline void direct_rows3x3(const float* const* rows, int64_t W, int64_t pl, const __m512* wb, float bias,
+                           float* y, int64_t OW) {
+  int64_t ow = 0;
+  for (; ow + 32 <= OW; ow += 32) direct_block3x3_any<ROWS, 2>(rows, W, pl, wb, bias, ow, y, OW);
+  if (ow + 16 <= OW) {
+    direct_block3x3_any<ROWS, 1>(rows, W, pl, wb, bias, ow, y, OW);
+    ow += 16;
+  }
+  if (ow < OW) direct_block3x3_any<ROWS, 1>(rows, W, pl, wb, bias, OW - 16, y, OW);
+}
+
+// zero: scratch of at least W floats (the rows above and below the image).
+inline void direct_plane3x3(const ConvParams& p, const float* x, const float* w, float bias, float* y,
+                            float* zero) {
+  const int64_t OH = out_h(p), OW = out_w(p);
+  for (int64_t j = 0; j < p.W; ++j) zero[j] = 0.f;
+  __m512 wb[9];
+  for (int t = 0; t < 9; ++t) wb[t] = _mm512_set1_ps(w[t]);
+  for (int64_t oh = 0; oh < OH; oh += 4) {
+    const float* rows[6];
+    for (int64_t i = 0; i < 6; ++i) {
+      const int64_t ih = oh + i - p.pad_top;
+      rows[i] = ih >= 0 && ih < p.H ? x + ih * p.W : zero;
+    }
+    float* yb = y + oh * OW;
+    switch (OH - oh < 4 ? OH - oh : 4) {
+      case 4: direct_rows3x3<4>(rows, p.W, p.pad_left, wb, bias, yb, OW); break;
+      case 3: direct_rows3x3<3>(rows, p.W, p.pad_left, wb, bias, yb, OW); break;
+      case 2: direct_rows3x3<2>(rows, p.W, p.pad_left, wb, bias, yb, OW); break;
+      default: direct_rows3x3<1>(rows, p.W, p.pad_left, wb, bias, yb, OW); break;
+    }
+  }
+}
+#endif
+
 // Stride 1 on a zero-padded copy: no bounds checks at all; 64- and 16-pixel chunks, and
 // one last chunk that overlaps the previous one (recomputing identical values).
 inline void forward_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y,
@@ -95,18 +254,32 @@ inline void forward_plane(const ConvParams& p, const float* x, const float* w, f
     forward_plane_rows(p, x, w, bias, y);
     return;
   }
+#if defined(__AVX512F__)
+  if (p.R == 3 && p.S == 3 && p.stride_h == 1 && p.dilation_h == 1 && p.dilation_w == 1) {
+    direct_plane3x3(p, x, w, bias, y, padded);
+    return;
+  }
+#endif
   const int64_t PH = p.H + p.pad_top + p.pad_bottom, PW = p.W + p.pad_left + p.pad_right;
-  const int64_t ld = PW + 16;  // row stride of the copy (every chunk load stays inside it)
+  // Rows are ld floats apart (a multiple of 16) and the copy starts `lead` floats in, so
+  // the image itself begins on a 64-byte boundary: the copy's stores and the centre tap's
+  // loads are aligned. Each row keeps 16 zeros after the right padding.
+  const int64_t ld = padded_row_floats(p);
+  float* base = padded + (p.pad_left <= 16 ? 16 - p.pad_left : 0);
   for (int64_t i = 0; i < PH; ++i) {
-    float* dst = padded + i * ld;
+    float* dst = base + i * ld;
     const int64_t ih = i - p.pad_top;
     if (ih < 0 || ih >= p.H) {
-      for (int64_t j = 0; j < ld; ++j) dst[j] = 0.f;
+      for (int64_t j = 0; j < PW + 16; ++j) dst[j] = 0.f;
       continue;
     }
     for (int64_t j = 0; j < p.pad_left; ++j) dst[j] = 0.f;
     for (int64_t j = 0; j < p.W; ++j) dst[p.pad_left + j] = x[ih * p.W + j];
-    for (int64_t j = p.pad_left + p.W; j < ld; ++j) dst[j] = 0.f;
+    for (int64_t j = p.pad_left + p.W; j < PW + 16; ++j) dst[j] = 0.f;
+  }
+  if (p.R == 3 && p.S == 3 && p.stride_h == 1 && p.dilation_h == 1 && p.dilation_w == 1) {
+    forward_plane3x3(base, ld, w, bias, y, OH, OW);
+    return;
   }
   ConvParams q = p;  // the copy has no padding
   q.H = PH;
@@ -115,14 +288,14 @@ inline void forward_plane(const ConvParams& p, const float* x, const float* w, f
   for (int64_t oh = 0; oh < OH; ++oh) {
     float* row = y + oh * OW;
     int64_t ow = 0;
-    for (; ow + 64 <= OW; ow += 64) forward_chunk<4>(q, padded, w, bias, oh, ow, row + ow);
+    for (; ow + 64 <= OW; ow += 64) forward_chunk<4>(q, base, w, bias, oh, ow, row + ow);
     // The rest (< 64) in one pass: whole vectors, then one overlapping vector.
     const int64_t rest = (OW - ow) / 16;
-    if (rest == 3) forward_chunk<3>(q, padded, w, bias, oh, ow, row + ow);
-    if (rest == 2) forward_chunk<2>(q, padded, w, bias, oh, ow, row + ow);
-    if (rest == 1) forward_chunk<1>(q, padded, w, bias, oh, ow, row + ow);
+    if (rest == 3) forward_chunk<3>(q, base, w, bias, oh, ow, row + ow);
+    if (rest == 2) forward_chunk<2>(q, base, w, bias, oh, ow, row + ow);
+    if (rest == 1) forward_chunk<1>(q, base, w, bias, oh, ow, row + ow);
     ow += rest * 16;
-    if (ow < OW) forward_chunk<1>(q, padded, w, bias, oh, OW - 16, row + OW - 16);
+    if (ow < OW) forward_chunk<1>(q, base, w, bias, oh, OW - 16, row + OW - 16);
   }
 }
 
