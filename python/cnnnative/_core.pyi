@@ -1,0 +1,275 @@
+"""
+cnnnative C++ core: CPU kernels (NCHW float32, OIHW weights).
+"""
+from __future__ import annotations
+import collections.abc
+import numpy
+import numpy.typing
+import typing
+__all__: list[str] = ['EnginePlan', 'WinogradWeights', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'build_info', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'local_response_norm', 'local_response_norm_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'measure_fma_peak', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'softmax', 'softmax_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
+class WinogradWeights:
+    @property
+    def groups(self) -> int:
+        ...
+    @property
+    def in_channels_per_group(self) -> int:
+        ...
+    @property
+    def nbytes(self) -> int:
+        ...
+    @property
+    def out_channels(self) -> int:
+        ...
+    @property
+    def tile(self) -> int:
+        ...
+class EnginePlan:
+    """
+    A compiled network: nodes over numbered buffers (0 = input), one planned arena.
+    """
+    def __init__(self, input_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], algo: str = 'auto') -> None:
+        ...
+    def add_activation(self, input: typing.SupportsInt | typing.SupportsIndex, activation: str) -> int:
+        ...
+    def add_add(self, a: typing.SupportsInt | typing.SupportsIndex, b: typing.SupportsInt | typing.SupportsIndex, activation: str = 'none') -> int:
+        ...
+    def add_avg_pool(self, input: typing.SupportsInt | typing.SupportsIndex, kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], ceil_mode: bool, count_include_pad: bool) -> int:
+        ...
+    def add_channel_affine(self, input: typing.SupportsInt | typing.SupportsIndex, scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], shift: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], activation: str = 'none') -> int:
+        ...
+    def add_concat(self, inputs: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> int:
+        ...
+    def add_conv(self, input: typing.SupportsInt | typing.SupportsIndex, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, activation: str = 'none', residual: typing.SupportsInt | typing.SupportsIndex = -1) -> int:
+        ...
+    def add_flatten(self, input: typing.SupportsInt | typing.SupportsIndex) -> int:
+        ...
+    def add_global_avg_pool(self, input: typing.SupportsInt | typing.SupportsIndex) -> int:
+        ...
+    def add_linear(self, input: typing.SupportsInt | typing.SupportsIndex, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, activation: str = 'none') -> int:
+        ...
+    def add_max_pool(self, input: typing.SupportsInt | typing.SupportsIndex, kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], ceil_mode: bool) -> int:
+        ...
+    def add_softmax(self, input: typing.SupportsInt | typing.SupportsIndex) -> int:
+        ...
+    def buffer_shape(self, id: typing.SupportsInt | typing.SupportsIndex) -> list[int]:
+        ...
+    def finalize(self, output: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def nodes(self) -> list:
+        ...
+    def profile(self, input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> list[float]:
+        """
+        Run once and return each node's seconds.
+        """
+    def run(self, input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], poison: bool = False, out: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        Run every node with the GIL released; input (n, ...) with n <= the compiled batch.
+        """
+    @property
+    def arena_bytes(self) -> int:
+        ...
+    @property
+    def arenas_created(self) -> int:
+        ...
+    @property
+    def output_id(self) -> int:
+        ...
+    @property
+    def planned_threads(self) -> int:
+        ...
+    @property
+    def unshared_bytes(self) -> int:
+        ...
+    @property
+    def weight_bytes(self) -> int:
+        ...
+def _engine_plan_arena(requests: collections.abc.Sequence[typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"]], alignment: typing.SupportsInt | typing.SupportsIndex = 64) -> tuple[list[int], int]:
+    ...
+def _force_sgemm_kernel(name: str) -> None:
+    """
+    Testing aid: force an SGEMM tile by name for calls on its ISA ('' = automatic).
+    """
+def _set_debug_fill(on: bool) -> None:
+    """
+    Test aid: NaN-fill every output the ops bindings allocate before the kernel runs.
+    """
+def _set_sgemm_poison_scratch(on: bool) -> None:
+    """
+    Testing aid: fill SGEMM pack buffers with NaN before each call.
+    """
+def _sgemm_batched_in_parallel(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], use_sgemm: bool = False) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    Testing aid: (B, M, K) @ (B, K, N), one SGEMM per OpenMP loop iteration.
+    """
+def _sgemm_variants() -> list[str]:
+    """
+    Testing aid: every SGEMM tile/blocking compiled in.
+    """
+def add(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def add_relu(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def available_isas() -> list[str]:
+    ...
+def avg_pool2d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], ceil_mode: bool, count_include_pad: bool) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def avg_pool2d_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], ceil_mode: bool, count_include_pad: bool) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def batch_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, save_mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], save_invstd: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], training: bool) -> tuple:
+    """
+    -> (grad_input, grad_weight or None, grad_bias or None)
+    """
+def batch_norm_forward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], running_mean: typing.Any, running_var: typing.Any, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, training: bool, momentum: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
+    """
+    -> (output, save_mean, save_invstd); running stats updated in place when training
+    """
+def best_isa() -> str:
+    ...
+def build_info() -> dict:
+    """
+    Compiler, flags and options this binary was built with.
+    """
+def clear_autotune_cache() -> None:
+    ...
+def conv2d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, algo: str) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def conv2d_input(input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, algo: str) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def conv2d_weight(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, with_bias: bool) -> tuple:
+    ...
+def conv_algorithm_names() -> list[str]:
+    ...
+def conv_algorithm_support(arg0: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg1: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg2: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], arg3: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg4: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], arg5: typing.SupportsInt | typing.SupportsIndex) -> dict:
+    ...
+def cross_entropy_backward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], scale: typing.SupportsFloat | typing.SupportsIndex, row_scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def cross_entropy_rows(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    Per-row cross-entropy losses (N,) of logits (N, classes) and labels (N,).
+    """
+def depthwise_conv2d_weight(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, with_bias: bool) -> tuple:
+    ...
+def dropout(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    Inverted dropout; returns (output, uint8 mask). Same seed -> same mask.
+    """
+def dropout_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], p: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def gemm(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], trans_a: bool = False, trans_b: bool = False, alpha: typing.SupportsFloat | typing.SupportsIndex = 1.0, beta: typing.SupportsFloat | typing.SupportsIndex = 0.0, out: typing.Any = None, row_bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, col_bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, clamp_min: typing.SupportsFloat | typing.SupportsIndex = ..., clamp_max: typing.SupportsFloat | typing.SupportsIndex = ..., single_thread: bool = False) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    C = clamp(alpha * op(a) @ op(b) + beta * out + row_bias[:, None] + col_bias[None, :]).
+    a, b: 2-D float32 (converted if not); out: float32 C-contiguous writeable (M, N).
+    """
+def get_autotune() -> bool:
+    ...
+def get_fast_algorithms() -> dict:
+    ...
+def get_isa() -> str:
+    """
+    The instruction set kernels use now: 'scalar', 'avx2' or 'avx512'.
+    """
+def get_num_threads() -> int:
+    """
+    Threads every kernel uses.
+    """
+def global_avg_pool2d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def global_avg_pool2d_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def group_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], num_groups: typing.SupportsInt | typing.SupportsIndex, mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rstd: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None) -> tuple:
+    """
+    -> (grad_input, grad_weight or None, grad_bias or None)
+    """
+def group_norm_forward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], num_groups: typing.SupportsInt | typing.SupportsIndex, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, eps: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
+    """
+    -> (output, mean, rstd), (N, G) each
+    """
+def layer_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], normalized_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rstd: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None) -> tuple:
+    """
+    -> (grad_input, grad_weight or None, grad_bias or None)
+    """
+def layer_norm_forward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], normalized_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, eps: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
+    """
+    -> (output, mean, rstd)
+    """
+def leaky_relu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], negative_slope: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def leaky_relu_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], negative_slope: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def linear(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def linear_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], need_bias: bool) -> tuple:
+    ...
+def local_response_norm(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, beta: typing.SupportsFloat | typing.SupportsIndex, k: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def local_response_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, beta: typing.SupportsFloat | typing.SupportsIndex, k: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def log_softmax(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], dim: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def log_softmax_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], dim: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def max_pool2d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], ceil_mode: bool, return_indices: bool) -> tuple:
+    ...
+def max_pool2d_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def measure_fma_peak(seconds: typing.SupportsFloat | typing.SupportsIndex = 0.2, threads: typing.SupportsInt | typing.SupportsIndex | None = None, thread_cpu_time: bool = False) -> float:
+    """
+    Peak FP32 FMA rate in GFLOP/s on `threads` threads (default: the library's).
+    thread_cpu_time=True (threads=1 only) times by the thread's CPU time.
+    """
+def relu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def relu6(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def relu6_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def relu_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def scale_(x: typing.Any, s: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    ...
+def set_autotune(on: bool) -> None:
+    ...
+def set_fast_algorithms(winograd: bool, fft: bool) -> None:
+    ...
+def set_isa(isa: str) -> None:
+    """
+    Force kernels onto an ISA this CPU supports (ValueError otherwise).
+    """
+def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Set the threads every kernel uses (n >= 1).
+    """
+def set_scratch_nan(on: bool) -> None:
+    ...
+def sgd_step(param: typing.Any, grad: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], momentum_buffer: typing.Any, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex, dampening: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, nesterov: bool, first_step: bool) -> None:
+    ...
+def sgemm_blocking(M: typing.SupportsInt | typing.SupportsIndex = 1024, N: typing.SupportsInt | typing.SupportsIndex = 1024, K: typing.SupportsInt | typing.SupportsIndex = 1024, trans_b: bool = False) -> dict:
+    """
+    Tile (mr, nr), cache blocks (mc, kc, nc) and kernel name the active ISA's SGEMM uses
+    for an M x N x K product; transposed: it computes C^T (N x M) and transposes it.
+    """
+def sgemm_kernels() -> list[str]:
+    """
+    Tiles the active ISA chooses from, by name.
+    """
+def sigmoid(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def sigmoid_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def softmax(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], dim: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def softmax_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], dim: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def sum_of_squares(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> float:
+    ...
+def tanh(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def tanh_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def winograd_default_tile(arg0: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg1: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg2: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg3: typing.SupportsInt | typing.SupportsIndex) -> int:
+    ...
+def winograd_forward_prepared(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weights: WinogradWeights, padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, residual: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, activation: str) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def winograd_prepare(weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], groups: typing.SupportsInt | typing.SupportsIndex, tile: typing.SupportsInt | typing.SupportsIndex) -> WinogradWeights:
+    ...
+__version__: str = ''
