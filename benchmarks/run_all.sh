@@ -39,7 +39,7 @@ section "SGEMM and FMA peak" $py benchmarks/bench_gemm.py --threads 1,$threads -
 section "Convolution: every algorithm vs PyTorch" $py benchmarks/bench_conv_algos.py --threads $threads --markdown
 section "Convolution forward and backward (auto) vs PyTorch" $py benchmarks/bench_conv.py --threads $threads --markdown
 section "Training step (Trainer.step, seed_mnist_net, batch 64)" $py benchmarks/bench_train.py --threads $threads
-[ -f benchmarks/bench_resnet18.py ] && section "ResNet-18 inference: compiled vs ONNX Runtime vs PyTorch" $py benchmarks/bench_resnet18.py --threads $threads --markdown
+[ -f benchmarks/bench_resnet18.py ] && section "ResNet-18 inference: compiled vs ONNX Runtime vs PyTorch" $py benchmarks/bench_resnet18.py --threads $threads --repeats 30 --markdown --frameworks cnnnative onnxruntime onnxruntime-nospin torch
 section "Normalization vs PyTorch" $py benchmarks/bench_norm.py --threads $threads
 section "Pooling, activations, losses, linear, SGD vs PyTorch" $py benchmarks/bench_ops.py --threads $threads
 
