@@ -3,8 +3,10 @@
 // time, with no packing. The packed GEMM copies all of B once per call, which costs
 // about as much as the 16-row product itself on LeNet's conv2 (16 x 800 x 150). One
 // 48-column slab of B (K x 192 bytes) stays in L1 while every 8-row block of A passes
-// over it: 24 accumulators, A (re-laid out by k) broadcast from memory. Edges use lane masks; rows past M
-// repeat the last row of A (computed, never stored).
+// over it: 24 accumulators, A (re-laid out by k) broadcast from memory. Serves the
+// forward (16 x 800 x 150) and the input gradient (150 x 800 x 16, A transposed).
+// Edges use lane masks; rows past M repeat the last row of A (computed, never stored).
+// Callers keep to use_short_gemm(M, K), which bounds the stack copy of A.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -14,18 +16,19 @@
 namespace cnnnative {
 namespace im2col {
 
-void short_gemm_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-                       const float* B, int64_t ldb, float* C, int64_t ldc, const float* row_bias) {
+void short_gemm_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_row,
+                       int64_t a_col, const float* B, int64_t ldb, float* C, int64_t ldc, const float* row_bias) {
   constexpr int kRows = 8, kVecs = 3, kCols = 16 * kVecs;
-  constexpr int kBlocks = (kShortGemmMaxM + kRows - 1) / kRows;
-  // A in blocks of 8 rows, interleaved by k (a_blocks[b][k][r]) so one pointer serves
-  // all broadcasts; rows past M repeat the last row (computed, never stored).
-  alignas(64) float a_blocks[kBlocks][kShortGemmMaxK][kRows];
+  // A in blocks of 8 rows, interleaved by k (block b, k, row r at (b * K + k) * 8 + r) so
+  // one pointer serves all broadcasts; rows past M repeat the last row (computed, never
+  // stored). At most kShortGemmMaxAFloats rows x K, rounded up to 8 rows.
+  alignas(64) float a_blocks[kShortGemmMaxAFloats + 7 * kShortGemmMaxK];
   const int64_t blocks = (M + kRows - 1) / kRows;
   for (int64_t bk = 0; bk < blocks; ++bk)
     for (int64_t k = 0; k < K; ++k)
       for (int r = 0; r < kRows; ++r)
-        a_blocks[bk][k][r] = A[std::min<int64_t>(bk * kRows + r, M - 1) * lda + k];
+        a_blocks[(bk * K + k) * kRows + r] =
+            A[std::min<int64_t>(bk * kRows + r, M - 1) * a_row + k * a_col];
   for (int64_t j0 = 0; j0 < N; j0 += kCols) {
     __mmask16 mask[kVecs];
     for (int v = 0; v < kVecs; ++v) {
@@ -39,7 +42,7 @@ void short_gemm_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t 
              c41 = c00, c42 = c00, c50 = c00, c51 = c00, c52 = c00, c60 = c00, c61 = c00,
              c62 = c00, c70 = c00, c71 = c00, c72 = c00;
       const float* b = B + j0;
-      const float* a = &a_blocks[bk][0][0];
+      const float* a = a_blocks + bk * K * kRows;
       for (int64_t k = 0; k < K; ++k, b += ldb, a += kRows) {
         const __m512 b0 = _mm512_maskz_loadu_ps(mask[0], b);
         const __m512 b1 = _mm512_maskz_loadu_ps(mask[1], b + 16);
