@@ -6,6 +6,7 @@
 
 #include "cnnnative/conv.h"
 #include "cnnnative/gemm.h"
+#include "cnnnative/isa.h"
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
 #include "conv/im2col_small_gemm.h"
@@ -22,6 +23,14 @@ void gemm(bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K, cons
           const GemmEpilogue& epilogue = GemmEpilogue::none()) {
   if (!tb && M <= kAxpyGemmMaxM && K <= kAxpyGemmMaxK) {
     axpy_gemm(M, N, K, A, ta ? 1 : lda, ta ? lda : 1, B, ldb, C, ldc, epilogue.row_bias);
+    return;
+  }
+  // Short products (LeNet's 16 x 800 x 150 forward, 150 x 800 x 16 input gradient):
+  // packing B would cost about as much as the product. Single-threaded, so not for a
+  // unit that should use all threads; the epilogue at most a row bias (the forward's).
+  if (!tb && use_short_gemm(M, K) && active_isa() == Isa::avx512 &&
+      (!threaded || num_threads() == 1) && !epilogue.col_bias && !epilogue.has_clamp()) {
+    short_gemm_avx512(M, N, K, A, ta ? 1 : lda, ta ? lda : 1, B, ldb, C, ldc, epilogue.row_bias);
     return;
   }
   if (threaded)

@@ -23,6 +23,23 @@ void axpy_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_row, i
 // C[M x N] += A * B^T: A is M x K (row stride lda), B is N x K (row stride ldb); both
 // read along their rows. The weight gradient's shape: dw[Kg x CRS] += dy * cols^T, long
 // reduction over output pixels. Chooses the active ISA's version.
+// Use short_gemm_avx512 (unpacked B) for products with at most 16 rows (the forward of
+// layers with few output channels) or at most 16 deep (their input gradient), at most
+// kShortGemmMaxK deep (one 48-column slab of B, K x 192 bytes, must stay in L1) and A
+// small (it is re-laid out on the stack).
+constexpr int64_t kShortGemmMaxMOrK = 16;
+constexpr int64_t kShortGemmMaxK = 200;
+constexpr int64_t kShortGemmMaxAFloats = 4096;
+inline bool use_short_gemm(int64_t M, int64_t K) {
+  return (M <= kShortGemmMaxMOrK || K <= kShortGemmMaxMOrK) && K <= kShortGemmMaxK &&
+         M * K <= kShortGemmMaxAFloats;
+}
+
+// C[M x N] = A * B (+ row_bias[i] on row i when not null), AVX-512 only; C is written,
+// not read. A(i, k) = A[i * a_row + k * a_col] (either layout), B is K x N (row stride ldb).
+void short_gemm_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_row,
+                       int64_t a_col, const float* B, int64_t ldb, float* C, int64_t ldc, const float* row_bias);
+
 void dot_gemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                  int64_t ldb, float* C, int64_t ldc);
 
