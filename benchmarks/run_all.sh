@@ -43,5 +43,5 @@ section "Training step (Trainer.step, seed_mnist_net, batch 64)" $py benchmarks/
 section "Normalization vs PyTorch" $py benchmarks/bench_norm.py --threads $threads
 section "Pooling, activations, losses, linear, SGD vs PyTorch" $py benchmarks/bench_ops.py --threads $threads
 
-mv "$tmp" "$out"
+chmod 644 "$tmp"; mv "$tmp" "$out"
 echo "wrote $out" >&2
