@@ -5,6 +5,7 @@
 #include "act/softmax.h"
 #include "act/debug_fill.h"
 #include "arrays.h"
+#include "out_array.h"
 #include "registry.h"
 
 using namespace cnnnative;
@@ -23,11 +24,26 @@ void require_same_shape(const py::array& a, const char* a_name, const py::array&
            shape_string(b), "; they must be equal");
 }
 
-py::array_t<float> unary(UnaryOp op, FloatArray x, float param) {
-  auto y = new_like(x);
+// A new array, or the caller's `out` (checked; it may be exactly one of the inputs). Only a
+// separate output is poisoned: an aliased one still holds the kernel's input.
+py::array_t<float> output_for(const py::object& out, const py::array& like,
+                              std::initializer_list<const py::array*> inputs, const char* op) {
+  py::array_t<float> y;
+  if (out.is_none()) {
+    y = new_like(like);
+  } else {
+    y = checked_out(out, shape_of(like), inputs, {}, op);
+  }
+  bool aliased = false;
+  for (const py::array* in : inputs) aliased = aliased || (in->size() > 0 && in->data() == y.data());
+  if (!aliased) poison(y.mutable_data(), static_cast<int64_t>(y.size()));
+  return y;
+}
+
+py::array_t<float> unary(UnaryOp op, const char* name, FloatArray x, float param, const py::object& out) {
+  auto y = output_for(out, x, {&x}, name);
   const float* px = x.data();
   float* py_ = y.mutable_data();
-  poison(py_, static_cast<int64_t>(y.size()));
   const int64_t n = x.size();
   {
     py::gil_scoped_release release;
@@ -37,12 +53,11 @@ py::array_t<float> unary(UnaryOp op, FloatArray x, float param) {
 }
 
 py::array_t<float> binary(BinaryOp op, const char* name, const char* a_name, const char* b_name,
-                          FloatArray a, FloatArray b, float param) {
+                          FloatArray a, FloatArray b, float param, const py::object& out) {
   require_same_shape(a, a_name, b, b_name, name);
-  auto y = new_like(a);
+  auto y = output_for(out, a, {&a, &b}, name);
   const float *pa = a.data(), *pb = b.data();
   float* py_ = y.mutable_data();
-  poison(py_, static_cast<int64_t>(y.size()));
   const int64_t n = a.size();
   {
     py::gil_scoped_release release;
@@ -105,18 +120,25 @@ CNNNATIVE_BINDINGS(activation) {
   m.def("_set_debug_fill", &set_debug_fill, py::arg("on"),
         "Test aid: NaN-fill every output the ops bindings allocate before the kernel runs.");
   auto def_unary = [&m](const char* name, UnaryOp op) {
-    m.def(name, [op](FloatArray x) { return unary(op, x, 0.0f); }, py::arg("x"));
+    m.def(name, [op, name](FloatArray x, py::object out) { return unary(op, name, x, 0.0f, out); },
+          py::arg("x"), py::arg("out") = py::none());
   };
   def_unary("relu", UnaryOp::relu);
   def_unary("relu6", UnaryOp::relu6);
   def_unary("sigmoid", UnaryOp::sigmoid);
   def_unary("tanh", UnaryOp::tanh);
-  m.def("leaky_relu", [](FloatArray x, float slope) { return unary(UnaryOp::leaky_relu, x, slope); },
-        py::arg("x"), py::arg("negative_slope"));
+  m.def("leaky_relu",
+        [](FloatArray x, float slope, py::object out) {
+          return unary(UnaryOp::leaky_relu, "leaky_relu", x, slope, out);
+        },
+        py::arg("x"), py::arg("negative_slope"), py::arg("out") = py::none());
 
   auto def_binary = [&m](const char* name, BinaryOp op, const char* a_name, const char* b_name) {
-    m.def(name, [=](FloatArray a, FloatArray b) { return binary(op, name, a_name, b_name, a, b, 0.0f); },
-          py::arg(a_name), py::arg(b_name));
+    m.def(name,
+          [=](FloatArray a, FloatArray b, py::object out) {
+            return binary(op, name, a_name, b_name, a, b, 0.0f, out);
+          },
+          py::arg(a_name), py::arg(b_name), py::arg("out") = py::none());
   };
   def_binary("add", BinaryOp::add, "a", "b");
   def_binary("add_relu", BinaryOp::add_relu, "a", "b");
@@ -125,11 +147,11 @@ CNNNATIVE_BINDINGS(activation) {
   def_binary("sigmoid_backward", BinaryOp::sigmoid_backward, "grad_output", "output");
   def_binary("tanh_backward", BinaryOp::tanh_backward, "grad_output", "output");
   m.def("leaky_relu_backward",
-        [](FloatArray g, FloatArray x, float slope) {
+        [](FloatArray g, FloatArray x, float slope, py::object out) {
           return binary(BinaryOp::leaky_relu_backward, "leaky_relu_backward", "grad_output", "input",
-                        g, x, slope);
+                        g, x, slope, out);
         },
-        py::arg("grad_output"), py::arg("input"), py::arg("negative_slope"));
+        py::arg("grad_output"), py::arg("input"), py::arg("negative_slope"), py::arg("out") = py::none());
 
   m.def("softmax", [](FloatArray x, int64_t dim) { return softmax_fwd(x, dim, false); },
         py::arg("x"), py::arg("dim"));

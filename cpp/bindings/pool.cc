@@ -5,6 +5,7 @@
 
 #include "act/debug_fill.h"
 #include "arrays.h"
+#include "out_array.h"
 #include "pool/pool.h"
 #include "registry.h"
 
@@ -71,7 +72,7 @@ py::tuple max_pool2d(FloatArray x, Pair kernel, Pair stride, Pair padding, Pair 
   return py::make_tuple(y, idx_obj);
 }
 
-py::array_t<float> max_pool2d_bwd(FloatArray dy, IndexArray indices, Size4 input_size) {
+py::array_t<float> max_pool2d_bwd(FloatArray dy, IndexArray indices, Size4 input_size, py::object out) {
   require_ndim(dy, 4, "grad_output");
   require_ndim(indices, 4, "indices");
   for (int i = 0; i < 4; ++i)
@@ -91,7 +92,11 @@ py::array_t<float> max_pool2d_bwd(FloatArray dy, IndexArray indices, Size4 input
            "): batch and channels must match");
   p.OH = dy.shape(2);
   p.OW = dy.shape(3);
-  auto dx = new_float_array({p.N, p.C, p.H, p.W});
+  // The kernel zero-fills dx itself, so a reused `out` needs no clearing here.
+  py::array_t<float> dx = out.is_none()
+                              ? py::array_t<float>(new_float_array({p.N, p.C, p.H, p.W}))
+                              : checked_out(out, {p.N, p.C, p.H, p.W}, {}, {&dy, &indices},
+                                            "max_pool2d_backward");
   const float* pdy = dy.data();
   const int64_t* pidx = indices.data();
   float* pdx = dx.mutable_data();
@@ -174,7 +179,7 @@ CNNNATIVE_BINDINGS(pool) {
   m.def("max_pool2d", &max_pool2d, py::arg("input"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"), py::arg("return_indices"));
   m.def("max_pool2d_backward", &max_pool2d_bwd, py::arg("grad_output"), py::arg("indices"),
-        py::arg("input_size"));
+        py::arg("input_size"), py::arg("out") = py::none());
   m.def("avg_pool2d", &avg_pool2d, py::arg("input"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"));
   m.def("avg_pool2d_backward", &avg_pool2d_bwd, py::arg("grad_output"), py::arg("input_size"),

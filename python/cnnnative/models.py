@@ -31,9 +31,9 @@ def seed_mnist_net(in_channels=1, num_classes=10, input_size=28) -> nn.Sequentia
     ReLU -> POOL2 -> FC 500 -> ReLU -> FC num_classes. Input (N, in_channels, s, s)."""
     s = _after_pools(input_size, 2, "seed_mnist_net")
     return nn.Sequential(
-        nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * s * s, 500), nn.ReLU(), nn.Linear(500, num_classes))
+        nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * s * s, 500), nn.ReLU(inplace=True), nn.Linear(500, num_classes))
 
 
 def digits_net(in_channels=1, num_classes=10, input_size=8) -> nn.Sequential:
@@ -41,9 +41,9 @@ def digits_net(in_channels=1, num_classes=10, input_size=8) -> nn.Sequential:
     -> POOL2 -> FC 128 -> ReLU -> FC num_classes. Input (N, in_channels, s, s)."""
     s = _after_pools(input_size, 1, "digits_net")
     return nn.Sequential(
-        nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * s * s, 128), nn.ReLU(), nn.Linear(128, num_classes))
+        nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * s * s, 128), nn.ReLU(inplace=True), nn.Linear(128, num_classes))
 
 
 def lenet5(in_channels=1, num_classes=10, input_size=28) -> nn.Sequential:
@@ -76,7 +76,7 @@ def vgg_small(in_channels=3, num_classes=10, input_size=32, width=32, batch_norm
             layers.append(nn.Conv2d(c, w, 3, padding=1, bias=not batch_norm))
             if batch_norm:
                 layers.append(nn.BatchNorm2d(w))
-            layers.append(nn.ReLU())
+            layers.append(nn.ReLU(inplace=True))
             c = w
         layers.append(nn.MaxPool2d(2))
     layers += [nn.GlobalAvgPool2d(), nn.Flatten(), nn.Linear(c, num_classes)]
@@ -90,14 +90,14 @@ def all_conv_net(in_channels=3, num_classes=10, input_size=32, width=32) -> nn.S
     _after_pools(input_size, 2, "all_conv_net")
     w, w2 = width, 2 * width
     return nn.Sequential(
-        nn.Conv2d(in_channels, w, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(w, w, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(w, w, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(w, w2, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(w2, w2, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(w2, w2, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(w2, w2, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(w2, w2, 1), nn.ReLU(),
+        nn.Conv2d(in_channels, w, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(w, w, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(w, w, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(w, w2, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(w2, w2, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(w2, w2, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(w2, w2, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(w2, w2, 1), nn.ReLU(inplace=True),
         nn.Conv2d(w2, num_classes, 1),
         nn.GlobalAvgPool2d(), nn.Flatten())
 

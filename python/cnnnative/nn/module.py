@@ -133,6 +133,13 @@ class Module:
     def backward(self, grad_output):
         raise NotImplementedError(f"{type(self).__name__}.backward")
 
+    def _backward_chained(self, grad_output, *, grad_is_scratch: bool, result_is_scratch: bool):
+        """backward as a container (Sequential) calls it. grad_is_scratch: nobody else holds
+        grad_output, so the layer may overwrite it. result_is_scratch: the caller consumes
+        the result before this layer's next backward, so the layer may return a buffer it
+        reuses across steps. Layers that can use neither just run backward."""
+        return self.backward(grad_output)
+
     def output_shape(self, input_shape: tuple) -> tuple:
         """Shape of one output sample given one input sample's shape (no batch dim)."""
         raise NotImplementedError(f"{type(self).__name__}.output_shape")

@@ -1,6 +1,8 @@
 """Pooling layers: MaxPool2d, AvgPool2d, GlobalAvgPool2d (NCHW)."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import ops
 from ._util import as_input, conv_out, pair
 from .module import Module
@@ -63,6 +65,20 @@ class MaxPool2d(_Pool2d):
         if self._indices is None:
             raise RuntimeError(f"{self!r}: backward without a training-mode forward")
         g = ops.max_pool2d_backward(grad_output, self._indices, self._input_shape)
+        self._indices = None
+        return g
+
+    def _backward_chained(self, grad_output, *, grad_is_scratch, result_is_scratch):
+        # The caller consumes our result at once, so one grad_input buffer serves every step:
+        # no fresh multi-MB array to page-fault in (the kernel zero-fills it each time).
+        if not result_is_scratch or self._indices is None or not isinstance(grad_output, np.ndarray):
+            return self.backward(grad_output)
+        shape = tuple(self._input_shape)
+        buf = getattr(self, "_grad_buffer", None)
+        if buf is None or buf.shape != shape or np.may_share_memory(buf, grad_output):
+            buf = np.empty(shape, dtype=np.float32)
+            object.__setattr__(self, "_grad_buffer", buf)
+        g = ops.max_pool2d_backward(grad_output, self._indices, shape, out=buf)
         self._indices = None
         return g
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import numpy as np
+
 from .module import Module
 
 __all__ = ["Sequential"]
@@ -60,9 +62,22 @@ class Sequential(Module):
         first = 0
         if not self.needs_input_grad:
             first = next((i for i, m in enumerate(mods) if m._need_param_grad_deep()), len(mods))
+        # Gradients passed between layers are scratch: each is made by one layer's backward
+        # and consumed by the next, so layers may overwrite them (in-place ReLU backward) or
+        # return reused buffers (MaxPool2d). Never the caller's grad_output (or a view of it
+        # that a layer passed through), and never what we return.
         g = grad_output
+        reused = []  # results that may be buffers a layer reuses next step
         for i in range(len(mods) - 1, first - 1, -1):
             m = mods[i]
             m.needs_input_grad = i > first or self.needs_input_grad
-            g = m.backward(g)
-        return g if self.needs_input_grad else None
+            scratch = g is not grad_output and not (
+                isinstance(g, np.ndarray) and np.may_share_memory(g, grad_output))
+            g = m._backward_chained(g, grad_is_scratch=scratch, result_is_scratch=i > first)
+            if i > first and isinstance(g, np.ndarray):
+                reused.append(g)
+        if not self.needs_input_grad:
+            return None
+        if isinstance(g, np.ndarray) and any(np.may_share_memory(g, r) for r in reused):
+            g = g.copy()  # a pass-through layer handed back a reused buffer: the caller keeps it
+        return g

@@ -1,7 +1,10 @@
 """Activations, elementwise add, softmax / log-softmax and dropout.
 
 Every function takes numpy arrays of any shape (converted to C-contiguous float32 first)
-and returns a new float32 array of the same shape; none modifies its input. Backward
+and returns a new float32 array of the same shape; none modifies its input, except through
+`out=` (the ReLU family): a C-contiguous writeable float32 array of the result's shape that
+receives the result and is returned. It may be exactly one of the inputs (in-place; the
+kernels read each element before writing its slot) but must not partly overlap one. Backward
 functions sit beside their forward and take what the forward returned (its output), except
 leaky_relu_backward, which takes the forward's input (as torch.nn.functional).
 """
@@ -23,34 +26,40 @@ __all__ = [
 ]
 
 
-def relu(x) -> np.ndarray:
-    """max(x, 0) elementwise (NaN stays NaN). x: any shape -> same shape."""
-    return _core.relu(x)
+def relu(x, *, out=None) -> np.ndarray:
+    """max(x, 0) elementwise (NaN stays NaN). x: any shape -> same shape (into `out`
+    when given; out=x is in-place)."""
+    return _core.relu(x, out)
 
 
-def relu_backward(grad_output, output) -> np.ndarray:
-    """grad_output where relu's output > 0, else 0. Both the same shape."""
-    return _core.relu_backward(grad_output, output)
+def relu_backward(grad_output, output, *, out=None) -> np.ndarray:
+    """grad_output where relu's output > 0, else 0. Both the same shape (into `out` when
+    given; out=grad_output is in-place)."""
+    return _core.relu_backward(grad_output, output, out)
 
 
-def relu6(x) -> np.ndarray:
-    """min(max(x, 0), 6) elementwise. x: any shape -> same shape."""
-    return _core.relu6(x)
+def relu6(x, *, out=None) -> np.ndarray:
+    """min(max(x, 0), 6) elementwise. x: any shape -> same shape (into `out` when given)."""
+    return _core.relu6(x, out)
 
 
-def relu6_backward(grad_output, output) -> np.ndarray:
-    """grad_output where 0 < relu6's output < 6, else 0. Both the same shape."""
-    return _core.relu6_backward(grad_output, output)
+def relu6_backward(grad_output, output, *, out=None) -> np.ndarray:
+    """grad_output where 0 < relu6's output < 6, else 0. Both the same shape (into `out`
+    when given)."""
+    return _core.relu6_backward(grad_output, output, out)
 
 
-def leaky_relu(x, negative_slope: float = 0.01) -> np.ndarray:
-    """x where x > 0, else x * negative_slope. x: any shape -> same shape."""
-    return _core.leaky_relu(x, float(negative_slope))
+def leaky_relu(x, negative_slope: float = 0.01, *, out=None) -> np.ndarray:
+    """x where x > 0, else x * negative_slope. x: any shape -> same shape (into `out`
+    when given)."""
+    return _core.leaky_relu(x, float(negative_slope), out)
 
 
-def leaky_relu_backward(grad_output, input, negative_slope: float = 0.01) -> np.ndarray:
-    """grad_output where the forward's input > 0, else grad_output * negative_slope."""
-    return _core.leaky_relu_backward(grad_output, input, float(negative_slope))
+def leaky_relu_backward(grad_output, input, negative_slope: float = 0.01, *, out=None) -> np.ndarray:
+    """grad_output where the forward's input > 0, else grad_output * negative_slope (into
+    `out` when given). With an in-place forward pass its output as `input`: the sign is the
+    same for a positive slope."""
+    return _core.leaky_relu_backward(grad_output, input, float(negative_slope), out)
 
 
 def sigmoid(x) -> np.ndarray:

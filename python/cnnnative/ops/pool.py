@@ -64,19 +64,24 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return (out, idx) if return_indices else out
 
 
-def max_pool2d_backward(grad_output, indices, input_size):
+def max_pool2d_backward(grad_output, indices, input_size, *, out=None):
     """Gradient of max_pool2d: grad_output (N, C, OH, OW) is added at `indices` (from
     max_pool2d(..., return_indices=True)) into a zero (N, C, H, W) array.
-    input_size is (N, C, H, W). An index outside its H*W plane is a ValueError."""
+    input_size is (N, C, H, W). An index outside its H*W plane is a ValueError.
+    out: optional C-contiguous writeable float32 array of input_size's shape, zeroed and
+    filled by the kernel (reuse one across steps to skip page faults); must not overlap
+    grad_output or indices."""
     size = _size4(input_size, "input_size")
     g = np.asarray(grad_output)
     idx = np.asarray(indices)
     squeeze = g.ndim == 3
     if squeeze:
         g, idx = g[None], idx[None]
+        if out is not None:
+            out = np.asarray(out)[None] if np.ndim(out) == 3 else out
     if not np.issubdtype(idx.dtype, np.integer):
         raise TypeError(f"indices must be an integer array, got dtype {idx.dtype}")
-    dx = _core.max_pool2d_backward(g, idx, size)
+    dx = _core.max_pool2d_backward(g, idx, size, out)
     return dx[0] if squeeze else dx
 
 
