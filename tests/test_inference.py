@@ -195,6 +195,42 @@ def test_conv_node(isa, rng, case, algo, act, residual):
     close(plan.run(x[:1], poison=True), expected[:1])
 
 
+# (C, K, H, W, batch): partial tiles, prime sizes, channels not a multiple of 16, and a
+# plan big enough to run on the thread team (the "many blocks" path of the kernel).
+WINOGRAD_ARENA_CASES = [(17, 19, 13, 11, 3), (16, 16, 12, 12, 1), (33, 24, 23, 29, 2), (64, 64, 28, 28, 2)]
+
+
+@pytest.mark.parametrize("case", WINOGRAD_ARENA_CASES, ids=lambda c: "C{}K{}H{}W{}N{}".format(*c))
+def test_winograd_node_uses_arena_workspace_and_equals_allocating_entry(isa, rng, case):
+    """A Winograd node runs in a workspace planned inside the arena (its scratch_bytes
+    count in arena_bytes) and gives what the allocating ops.winograd_conv2d_prepared
+    gives with the same prepared tile. The arena is NaN-poisoned, so a workspace element
+    read before being written would show."""
+    C, K, H, W, batch = case
+    x = randn(rng, batch, C, H, W)
+    w = randn(rng, K, C, 3, 3)
+    b = randn(rng, K)
+    plan = _core.EnginePlan([batch, C, H, W], "auto")
+    mid = plan.add_conv(0, w, b, (1, 1), (1, 1, 1, 1), (1, 1), 1, "relu", -1)
+    out = plan.add_conv(mid, np.ones((K, K, 1, 1), np.float32), None, (1, 1), (0, 0, 0, 0), (1, 1), 1,
+                        "none", -1)
+    plan.finalize(out)
+    node = plan.nodes()[0]
+    assert node["method"] == "winograd"
+    assert node["scratch_bytes"] > 0
+    # The workspace and the (arena-held) intermediate both live in the arena.
+    assert plan.arena_bytes >= node["scratch_bytes"] + batch * K * H * W * 4
+    prepared = cnnnative.ops.winograd_prepare(w, 1, node["winograd_tile"])
+    mid_expected = cnnnative.ops.winograd_conv2d_prepared(x, prepared, padding=1, bias=b, activation="relu")
+    expected = mid_expected.sum(axis=1, keepdims=True).repeat(K, axis=1)  # the all-ones 1x1 conv
+    # Same kernels and weights; only the workspace differs, so the results agree to
+    # float32 rounding of the 1x1 sum (K terms).
+    for n in (batch, 1):
+        y = plan.run(x[:n], poison=True)
+        np.testing.assert_allclose(y, expected[:n], rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    close(mid_expected, ref_act(ref_conv(x, w, b, (1, 1), (1, 1, 1, 1), (1, 1), 1), "relu"), rtol=1e-3)
+
+
 @pytest.mark.parametrize("case", [
     # (H, W, k, s, pad, dilation, ceil_mode)
     ((7, 7), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), False),

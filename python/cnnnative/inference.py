@@ -27,8 +27,8 @@ What is fused, and where:
   conv/linear (they run as their own nodes, with the activation fused into them).
 
 Memory: one arena per concurrent caller, planned by buffer lifetimes (``arena_bytes``),
-plus the plan's weights (``weight_bytes``). Winograd nodes still allocate their transform
-scratch inside each call (the Winograd kernel takes no workspace argument yet).
+plus the plan's weights (``weight_bytes``). Per-node scratch (im2col blocks, Winograd
+transformed tiles) is planned inside the arena too, so a call allocates nothing.
 
 What can be traced: modules are recognised by their class name and PyTorch attribute
 names, so both ``cnnnative.nn`` layers and ``torch.nn`` layers work: Conv2d, BatchNorm2d,

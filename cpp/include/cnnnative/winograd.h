@@ -58,6 +58,17 @@ WinogradWeights winograd_prepare(const ConvParams& p, const float* w, int tile);
 void winograd_forward_prepared(const ConvParams& p, const WinogradWeights& w, const float* x,
                                float* y, const ConvEpilogue& epilogue = {});
 
+// The same with a caller-provided workspace (allocates nothing), run by `threads`
+// threads: `workspace` must hold winograd_prepared_workspace_bytes(p', w.tile, threads)
+// bytes for some p' with the same shape and N >= p.N (ValueError when it is smaller);
+// its contents on entry do not matter. Used by the inference engine's arena.
+void winograd_forward_prepared(const ConvParams& p, const WinogradWeights& w, const float* x, float* y,
+                               const ConvEpilogue& epilogue, float* workspace, size_t workspace_bytes,
+                               int threads);
+
+// Workspace bytes of the variant above (transformed tiles of one chunk of the image).
+size_t winograd_prepared_workspace_bytes(const ConvParams& p, int tile, int threads);
+
 // Scratch bytes a forward call allocates (transformed tiles of one chunk of the image,
 // plus the transformed weights when they are not prepared).
 size_t winograd_workspace_bytes(const ConvParams& p, int tile, bool weights_prepared);

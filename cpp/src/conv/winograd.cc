@@ -102,15 +102,19 @@ void transform_backward_filters(const ConvParams& p, const Problem& q, const flo
 }
 
 // Tile blocks per chunk: V and M of one chunk should fit about 1 MiB per thread (L2).
-int64_t blocks_per_chunk(const Problem& q, int64_t blocks) {
+int64_t blocks_per_chunk(const Problem& q, int64_t blocks, int threads) {
   const int64_t bytes_per_block = int64_t(q.nxi()) * (q.Cg() + q.Kg()) * kTileBlock * 4;
-  const int64_t budget = int64_t(768) * 1024 * num_threads();
+  const int64_t budget = int64_t(768) * 1024 * threads;
   return std::max<int64_t>(1, std::min(blocks, budget / bytes_per_block));
 }
 
-size_t chunk_scratch_floats(const Problem& q) {
+// Floats of V and M that run() uses with `threads` threads: one block per thread (many
+// blocks) or one chunk (few blocks), whichever is larger, so the size holds for either
+// path and for any smaller N or thread count (both only shrink it).
+size_t chunk_scratch_floats(const Problem& q, int threads) {
   const int64_t blocks = ceil_div(q.tiles(), kTileBlock);
-  const int64_t bpc = std::max<int64_t>(num_threads(), blocks_per_chunk(q, std::max<int64_t>(blocks, 1)));
+  const int64_t bpc =
+      std::max<int64_t>(threads, blocks_per_chunk(q, std::max<int64_t>(blocks, 1), threads));
   return static_cast<size_t>(
       checked_numel({bpc, q.nxi(), q.Cg() + q.Kg(), kTileBlock}, "winograd workspace"));
 }
@@ -173,7 +177,10 @@ struct BlockRunner {
   }
 };
 
-void run(const Problem& q, const float* x, const float* U, const ConvEpilogue& ep, float* y) {
+// `workspace` holds at least chunk_scratch_floats(q, nt) floats; run() writes every
+// float of it that it later reads (no pre-zeroed memory needed).
+void run_in(const Problem& q, const float* x, const float* U, const ConvEpilogue& ep, float* y, int nt,
+            float* workspace) {
   const int NXI = q.nxi();
   const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.row_blocks();
   const int64_t ntiles = q.tiles(), nblocks = ceil_div(ntiles, kTileBlock);
@@ -184,18 +191,15 @@ void run(const Problem& q, const float* x, const float* U, const ConvEpilogue& e
   geo.pad_top = q.pad_top;
   geo.pad_left = q.pad_left;
   const BlockRunner br{q, winograd::kernels_for(active_isa(), q.m), x, U, ep, y, geo, ntiles};
-  const int nt = num_threads();
   const int64_t v_floats = int64_t(NXI) * Cg * kTileBlock, m_floats = int64_t(NXI) * Kg * kTileBlock;
 
   if (q.groups * nblocks >= 2 * int64_t(nt) || nt == 1) {
     // Many blocks: each thread runs whole blocks with its own V and M (L2-sized for one
     // block), and no thread waits for another until the end.
-    ScratchBuffer V(checked_numel({nt, v_floats}, "winograd workspace"));
-    ScratchBuffer M(checked_numel({nt, m_floats}, "winograd workspace"));
 #pragma omp parallel num_threads(nt)
     {
-      float* v = V.data() + omp_get_thread_num() * v_floats;
-      float* m = M.data() + omp_get_thread_num() * m_floats;
+      float* v = workspace + omp_get_thread_num() * (v_floats + m_floats);
+      float* m = v + v_floats;
 #pragma omp for schedule(static)
       for (int64_t gb = 0; gb < q.groups * nblocks; ++gb) br.whole_block(gb / nblocks, gb % nblocks, v, m);
     }
@@ -203,11 +207,9 @@ void run(const Problem& q, const float* x, const float* U, const ConvEpilogue& e
   }
 
   // Few blocks (small images): all threads share each chunk of blocks, phase by phase.
-  const int64_t bpc = blocks_per_chunk(q, nblocks);
-  ScratchBuffer V(checked_numel({bpc, v_floats}, "winograd workspace"));
-  ScratchBuffer M(checked_numel({bpc, m_floats}, "winograd workspace"));
-  float* v = V.data();
-  float* mm = M.data();
+  const int64_t bpc = blocks_per_chunk(q, nblocks, nt);
+  float* v = workspace;
+  float* mm = workspace + bpc * v_floats;
 #pragma omp parallel num_threads(nt)
   for (int64_t g = 0; g < q.groups; ++g) {
     for (int64_t chunk = 0; chunk < nblocks; chunk += bpc) {
@@ -224,6 +226,14 @@ void run(const Problem& q, const float* x, const float* U, const ConvEpilogue& e
         for (int64_t k = 0; k < Kg; ++k) br.output(g, chunk + b, k, mm + b * m_floats);
     }
   }
+}
+
+// The allocating entry: a scratch buffer of the size the library's thread count needs.
+void run(const Problem& q, const float* x, const float* U, const ConvEpilogue& ep, float* y) {
+  if (q.tiles() == 0) return;
+  const int nt = num_threads();
+  ScratchBuffer ws(chunk_scratch_floats(q, nt));
+  run_in(q, x, U, ep, y, nt, ws.data());
 }
 
 void check_tile(int tile) {
@@ -320,7 +330,7 @@ int winograd_default_tile(const ConvParams& p) {
 size_t winograd_workspace_bytes(const ConvParams& p, int tile, bool weights_prepared) {
   check_tile(tile);
   const Problem q = forward_problem(p, tile);
-  size_t floats = chunk_scratch_floats(q);
+  size_t floats = chunk_scratch_floats(q, num_threads());
   if (!weights_prepared) floats += static_cast<size_t>(q.packed_weight_floats());
   return floats * sizeof(float);
 }
@@ -354,6 +364,33 @@ void winograd_forward_prepared(const ConvParams& p, const WinogradWeights& w, co
            "winograd_forward_prepared: packed weights have the wrong size");
   if (p.N == 0) return;
   run(q, x, w.packed.data(), epilogue, y);
+}
+
+size_t winograd_prepared_workspace_bytes(const ConvParams& p, int tile, int threads) {
+  check_tile(tile);
+  CN_CHECK(threads >= 1, "winograd_prepared_workspace_bytes: threads must be >= 1, got ", threads);
+  return chunk_scratch_floats(forward_problem(p, tile), threads) * sizeof(float);
+}
+
+void winograd_forward_prepared(const ConvParams& p, const WinogradWeights& w, const float* x, float* y,
+                               const ConvEpilogue& epilogue, float* workspace, size_t workspace_bytes,
+                               int threads) {
+  p.validate();
+  std::string why;
+  CN_CHECK(winograd_supports(p, w.tile, &why), "winograd_forward_prepared: ", why);
+  CN_CHECK(w.K == p.K && w.C_per_group == p.C / p.groups && w.groups == p.groups,
+           "winograd_forward_prepared: weights were prepared for K=", w.K, ", C/groups=",
+           w.C_per_group, ", groups=", w.groups, " but the convolution is ", p.to_string());
+  CN_CHECK(threads >= 1, "winograd_forward_prepared: threads must be >= 1, got ", threads);
+  const Problem q = forward_problem(p, w.tile);
+  CN_CHECK(static_cast<int64_t>(w.packed.size()) == q.packed_weight_floats(),
+           "winograd_forward_prepared: packed weights have the wrong size");
+  if (p.N == 0 || q.tiles() == 0) return;
+  const size_t need = chunk_scratch_floats(q, threads) * sizeof(float);
+  CN_CHECK(workspace != nullptr && workspace_bytes >= need, "winograd_forward_prepared: workspace of ",
+           workspace_bytes, " bytes is smaller than the ", need, " bytes needed for ", p.to_string(),
+           " with ", threads, " threads");
+  run_in(q, x, w.packed.data(), epilogue, y, threads, workspace);
 }
 
 CNNNATIVE_REGISTER_CONV_ALGORITHM(winograd2x2, ConvAlgorithm{"winograd2x2", &supports_tile<2>, &forward_m<2>,

@@ -81,6 +81,8 @@ void autotune(Node& n, int threads) {
   for (int tile : {2, 4}) {
     if (is_depthwise(p) || !winograd_supports(p, tile, nullptr)) continue;
     use_winograd(trial, tile);
+    trial.scratch_bytes = conv_scratch_floats(trial, threads) * int64_t(sizeof(float));
+    scratch.resize(std::max(scratch.size(), size_t(trial.scratch_bytes / int64_t(sizeof(float)))));
     const double t = time_method(trial, x, y, scratch, threads);
     if (t < best) {
       best = t;

@@ -42,8 +42,14 @@ void configure_gemm_tiles(Node& n, int threads) {
 }
 
 int64_t conv_scratch_floats(const Node& n, int threads) {
-  if (n.method != ConvMethod::im2col_gemm) return 0;
   const ConvParams& p = n.conv;
+  if (n.method == ConvMethod::winograd) {
+    // The transformed tiles of one chunk, for the planned batch and thread count (a call
+    // with fewer images or threads needs no more).
+    const size_t bytes = winograd_prepared_workspace_bytes(p, n.winograd_tile, threads);
+    return static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float));
+  }
+  if (n.method != ConvMethod::im2col_gemm) return 0;
   return checked_numel({int64_t(threads), p.channels_per_group(), p.R, p.S, n.tile_n}, "im2col workspace");
 }
 
@@ -51,7 +57,7 @@ void configure_scratch(Node& n, int threads) {
   n.scratch_bytes = 0;
   if (n.kind != OpKind::conv) return;
   configure_gemm_tiles(n, threads);
-  n.scratch_bytes = checked_mul(conv_scratch_floats(n, threads), int64_t(sizeof(float)), "im2col workspace");
+  n.scratch_bytes = checked_mul(conv_scratch_floats(n, threads), int64_t(sizeof(float)), "conv workspace");
 }
 
 namespace {
@@ -138,7 +144,11 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
     ep.bias = n.bias.data();
     ep.residual = residual;
     ep.activation = static_cast<cnnnative::Activation>(static_cast<int>(n.act));
-    winograd_forward_prepared(p, *n.winograd_weights, x, y, ep);
+    // The arena's workspace (planned in configure_scratch) when there is one: no allocation.
+    if (scratch)
+      winograd_forward_prepared(p, *n.winograd_weights, x, y, ep, scratch, size_t(n.scratch_bytes), threads);
+    else
+      winograd_forward_prepared(p, *n.winograd_weights, x, y, ep);
     return;
   }
   const ConvParams& p = n.conv;
