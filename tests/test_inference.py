@@ -416,6 +416,29 @@ def test_poisoned_arena_equals_plain_run_and_reuses_memory(rng):
     assert c.peak_bytes == c.arena_bytes + c.weight_bytes
 
 
+def _basic_block(rng, c):
+    body = _seq(Conv2d(rng, c, c, 3, padding=1, bias=False), BatchNorm2d(rng, c), ReLU(),
+                Conv2d(rng, c, c, 3, padding=1, bias=False), BatchNorm2d(rng, c))
+    return Residual(body)
+
+
+def test_resnet_like_net_plans_winograd_workspace_in_arena(rng):
+    """ResNet-18-like blocks (3x3, 16+ channels, stride 1) compile to Winograd nodes whose
+    workspace is planned in the arena: every Winograd node has scratch_bytes > 0, the arena
+    holds the largest of them, and the poisoned run still equals the reference."""
+    net = _seq(Conv2d(rng, 3, 16, 3, padding=1), ReLU(), _basic_block(rng, 16), _basic_block(rng, 16),
+               Conv2d(rng, 16, 24, 3, padding=1), ReLU(), _basic_block(rng, 24))
+    x = randn(rng, 2, 3, 14, 13)
+    c = cn_compile(net, x.shape, poison=True)
+    wino = [n for n in c.nodes if n["op"] == "conv" and n["method"] == "winograd"]
+    assert len(wino) >= 4
+    assert all(n["scratch_bytes"] > 0 for n in wino)
+    assert c.arena_bytes >= max(n["scratch_bytes"] for n in wino)
+    assert c.unshared_bytes >= sum(n["scratch_bytes"] for n in wino)
+    close(c(x), ref_model(net, x.astype(np.float64)))
+    close(c(x[:1]), ref_model(net, x[:1].astype(np.float64)))
+
+
 # -- input handling and errors -------------------------------------------------------------------
 
 def test_input_conversion_empty_batch_and_errors(rng):
