@@ -182,6 +182,9 @@ def test_inplace_layer_matches_out_of_place(rng, make):
 
 
 def _tiny_net(inplace):
+    # Seeded: the finite-difference test skips probes near a kink, and which probes those
+    # are must not depend on how many initialisers ran before this test.
+    nn.init.manual_seed(11)
     return nn.Sequential(
         nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(inplace=inplace), nn.MaxPool2d(2),
         nn.Conv2d(3, 4, 3, padding=1), nn.LeakyReLU(0.1, inplace=inplace), nn.MaxPool2d(2),

@@ -47,6 +47,10 @@ void conv2d_backward_input(const ConvParams& p, const float* dy, const float* w,
 void conv2d_backward_weight(const ConvParams& p, const float* x, const float* dy, float* dw,
                             float* db);
 
+// The algorithm CNNNATIVE_ALGO forces in place of "auto" ("" when unset or "auto"). Read on
+// each call, so every pass (forward, both gradients) honours the same switch.
+std::string forced_conv_algorithm();
+
 // What "auto" would choose for this shape (forward).
 std::string choose_conv_algorithm(const ConvParams& p);
 

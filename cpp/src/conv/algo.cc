@@ -33,8 +33,8 @@ std::string known_names() {
 const ConvAlgorithm& resolve(const ConvParams& p, const std::string& algo, bool need_backward_input) {
   std::string name = algo;
   if (name == "auto") {
-    const char* env = std::getenv("CNNNATIVE_ALGO");
-    name = (env && *env && std::string(env) != "auto") ? std::string(env) : choose_conv_algorithm(p);
+    const std::string forced = forced_conv_algorithm();
+    name = forced.empty() ? choose_conv_algorithm(p) : forced;
   }
   const ConvAlgorithm* a = find_conv_algorithm(name);
   CN_CHECK(a != nullptr, "unknown convolution algorithm '", name, "'; choose one of ", known_names());
@@ -46,6 +46,11 @@ const ConvAlgorithm& resolve(const ConvParams& p, const std::string& algo, bool 
 }
 
 }  // namespace
+
+std::string forced_conv_algorithm() {
+  const char* env = std::getenv("CNNNATIVE_ALGO");
+  return (env && *env && std::string(env) != "auto") ? std::string(env) : std::string();
+}
 
 void register_conv_algorithm(const ConvAlgorithm& algo) { registry()[algo.name] = algo; }
 

@@ -7,7 +7,6 @@
 // copy of dw (so threads never write the same element) and the copies are added at the
 // end; when those copies would be too large, units run in order with threaded kernels and
 // accumulate into dw directly. The bias gradient is dy summed over N, OH, OW.
-#include <cstdlib>
 #include <string>
 #include <omp.h>
 
@@ -151,8 +150,7 @@ void conv2d_backward_weight(const ConvParams& p, const float* x, const float* dy
   // images) also has one channel per group, but there im2col's one GEMM over all output
   // channels wins: measured 0.78 vs 5.8 ms (7x) on 64x1x28x28 -> 32 3x3, one thread.
   // CNNNATIVE_ALGO=im2col keeps every pass on im2col.
-  const char* forced = std::getenv("CNNNATIVE_ALGO");
-  const bool im2col_only = forced && std::string(forced) == "im2col";
+  const bool im2col_only = forced_conv_algorithm() == "im2col";
   if (!im2col_only && p.groups > 1 && depthwise_backward_weight(p, x, dy, dw, db)) return;
   weight_gradient(p, x, dy, dw);
   if (db) bias_gradient(p, dy, db);
