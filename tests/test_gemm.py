@@ -423,3 +423,49 @@ def test_fma_peak_probe():
     assert _core.measure_fma_peak(0.05, 1, thread_cpu_time=True) > 0.1
     with pytest.raises(ValueError, match="one thread"):
         _core.measure_fma_peak(0.01, 2, thread_cpu_time=True)
+
+
+# Products with M <= 4 rows run the skinny kernels (gemm/skinny.h), which stream B once.
+@pytest.mark.parametrize("ta,tb", TRANS)
+@pytest.mark.parametrize("M", [1, 2, 3, 4, 5])
+def test_skinny_rows(isa, rng, ta, tb, M):
+    # N around the 4-column dot block and the 64-column chunk; K around the 16-lane vector.
+    for N, K in [(1, 1), (3, 15), (4, 16), (5, 17), (63, 33), (64, 64), (65, 100), (130, 7), (1000, 512)]:
+        a, b = operands(rng, M, N, K, ta, tb)
+        check(run(a, b, ta, tb), a, b, ta, tb)
+
+
+@pytest.mark.parametrize("tb", [False, True])
+def test_skinny_rows_epilogue_alpha_beta(isa, rng, tb):
+    M, N, K = 3, 77, 45
+    a, b = operands(rng, M, N, K, False, tb)
+    c0 = rng.standard_normal((M, N)).astype(np.float32)
+    rb = rng.standard_normal(M).astype(np.float32)
+    cb = rng.standard_normal(N).astype(np.float32)
+    for act, clamp in [(None, (-np.inf, np.inf)), ("relu6", (0.0, 6.0))]:
+        c = run(a, b, False, tb, alpha=-1.5, beta=0.5, out=c0.copy(), row_bias=rb, col_bias=cb,
+                activation=act)
+        check(c, a, b, False, tb, alpha=-1.5, beta=0.5, c0=c0, row_bias=rb, col_bias=cb, clamp=clamp)
+    # beta == 0: C is write-only, NaN in it must not leak.
+    out = np.full((M, N), np.nan, np.float32)
+    check(run(a, b, False, tb, out=out), a, b, False, tb)
+
+
+@pytest.mark.parametrize("shape", [(1, 4096, 1024), (2, 1000, 4100), (4, 3000, 1500)])
+def test_skinny_rows_thread_count_does_not_change_results(isa, rng, shape):
+    """Threads split the columns of C; each element is one thread's fixed-order sum."""
+    M, N, K = shape
+    before = _core.get_num_threads()
+    try:
+        for tb in (False, True):
+            a, b = operands(rng, M, N, K, False, tb)
+            single = _core.gemm(a, b, False, tb, single_thread=True)
+            _core.set_num_threads(2)
+            two = ops.gemm(a, b, trans_b=tb)
+            _core.set_num_threads(3)
+            three = ops.gemm(a, b, trans_b=tb)
+            np.testing.assert_array_equal(single, two)
+            np.testing.assert_array_equal(single, three)
+            check(two, a, b, False, tb)
+    finally:
+        _core.set_num_threads(before)

@@ -82,6 +82,9 @@ double padded_area(const GemmKernelTable& t, int64_t M, int64_t N);
 // clearly less padding, or a short wide product with B stored transposed (never while a
 // benchmark/test forces a tile).
 bool prefer_transposed(Isa isa, int64_t M, int64_t N, int64_t K, bool trans_b);
+// True when the product has so few rows that the skinny kernels (gemm/skinny.h) beat
+// packing (never while a benchmark/test forces a tile).
+bool prefer_skinny(int64_t M, int64_t N, int64_t K);
 
 }  // namespace gemm_detail
 }  // namespace cnnnative

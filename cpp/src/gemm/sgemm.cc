@@ -33,6 +33,7 @@
 #include "cnnnative/isa.h"
 #include "cnnnative/threads.h"
 #include "gemm/gemm_kernels.h"
+#include "gemm/skinny.h"
 
 namespace cnnnative {
 namespace {
@@ -72,6 +73,8 @@ thread_local PackBuffer tl_pack;
 thread_local PackBuffer tl_partial;
 // C^T of a call computed transposed (run_transposed).
 thread_local PackBuffer tl_transposed;
+// A copied row-major for the skinny kernels when it is stored transposed (run_skinny).
+thread_local PackBuffer tl_skinny_a;
 
 // Shortest K worth splitting across threads when there are too few C tiles to share.
 constexpr int64_t kSplitKMin = 2048;
@@ -319,11 +322,46 @@ void run_transposed(const Problem& p, bool allow_threads) {
   }
 }
 
+// M <= kSkinnyMaxRows: stream op(B) once (gemm/skinny.h). Threads split the columns of C,
+// so every element is summed in the same order whatever the thread count.
+void run_skinny(const Problem& p, bool allow_threads) {
+  const float* a = p.A;
+  int64_t lda = p.lda;
+  if (p.ta) {  // stored K x M: copy to M x K so the kernels read contiguous rows
+    float* rows = tl_skinny_a.get(checked_mul(p.M, p.K));
+    for (int64_t k = 0; k < p.K; ++k)
+      for (int64_t i = 0; i < p.M; ++i) rows[i * p.K + k] = p.A[k * p.lda + i];
+    a = rows;
+    lda = p.K;
+  }
+  const gemm_detail::SkinnyProblem q{p.tb, p.M, p.K, p.alpha, a, lda, p.B, p.ldb, p.beta, p.C, p.ldc, p.ep};
+  const gemm_detail::SkinnyKernel kernel = gemm_detail::skinny_kernel(active_isa());
+  // One thread streams a 2 MB B in ~35 us; waking a second costs about as much (far more
+  // on a busy machine), so only large B are split.
+  const int threads = allow_threads && p.M * p.N * p.K >= (1 << 22) && p.N >= 128 ? num_threads() : 1;
+  if (threads == 1) {
+    kernel(q, 0, p.N);
+    return;
+  }
+  // Column ranges in whole 64-column chunks, so no thread splits a register block.
+  const int64_t chunks = ceil_div(p.N, 64);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int t = 0; t < threads; ++t) {
+    const int64_t j0 = std::min(p.N, split_begin(chunks, threads, t) * 64);
+    const int64_t j1 = std::min(p.N, split_begin(chunks, threads, t + 1) * 64);
+    if (j1 > j0) kernel(q, j0, j1);
+  }
+}
+
 void run(const Problem& p, bool allow_threads) {
   validate(p);
   if (p.M == 0 || p.N == 0) return;
   if (p.K == 0 || p.alpha == 0.f) {
     scale_only(p, allow_threads && p.M * p.N >= (1 << 16));
+    return;
+  }
+  if (gemm_detail::prefer_skinny(p.M, p.N, p.K)) {
+    run_skinny(p, allow_threads);
     return;
   }
   const GemmKernelTable& t = gemm_detail::choose_gemm_kernel(active_isa(), p.M, p.N);
