@@ -579,6 +579,20 @@ def test_max_pool_propagates_nan(rng):
     assert np.isnan(y[0, 1, 1, 1]) and np.isnan(y).sum() == 1
 
 
+@pytest.mark.parametrize("where", [(0, 0), (2, 3), (4, 4), (6, 0), (3, 6)])
+def test_max_pool_propagates_nan_through_padding_and_rows(rng, where):
+    # 3x3 stride 2 pad 1 (ResNet's stem pool): a NaN in any row or column of a window --
+    # first, middle, last, next to the padding -- reaches every output whose window holds it.
+    x = randn(rng, 1, 1, 7, 7)
+    x[0, 0, where[0], where[1]] = np.nan
+    plan = _core.EnginePlan(list(x.shape))
+    plan.finalize(plan.add_max_pool(0, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), False))
+    y = plan.run(x, poison=True)
+    expected = ref_max_pool(np.nan_to_num(x, nan=1e30), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), False) > 1e29
+    assert np.isnan(y).sum() > 0
+    np.testing.assert_array_equal(np.isnan(y), expected)
+
+
 def test_summary_and_profile(rng):
     net = small_net(rng, c=4)
     c = cn_compile(net, (1, 3, 8, 8))

@@ -1,8 +1,10 @@
 // Max, average and global-average pooling over NCHW planes, parallel over (image, channel).
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "engine/kernels.h"
 
@@ -20,32 +22,74 @@ inline void valid_taps(int64_t o, int64_t stride, int64_t pad, int64_t dil, int6
 }
 }  // namespace
 
+// max(a, b) that returns NaN when either is NaN, as PyTorch's max pool does. Written as
+// two selects without || (which compiles to branches that random data mispredicts): the
+// first is a plain max that keeps a NaN `a`, the second restores a NaN `b`.
+inline float max_keep_nan(float a, float b) {
+  const float m = b > a ? b : a;
+  return b != b ? b : m;
+}
+
+// The column pass of the two most common windows (3x3 and 2x2, stride 2) with constant
+// offsets, which the compiler vectorises with even/odd shuffles.
+void columns_3_stride_2(const float* row, int64_t out, float* y) {
+  for (int64_t o = 0; o < out; ++o)
+    y[o] = max_keep_nan(row[2 * o + 2], max_keep_nan(row[2 * o + 1], row[2 * o]));
+}
+void columns_2_stride_2(const float* row, int64_t out, float* y) {
+  for (int64_t o = 0; o < out; ++o) y[o] = max_keep_nan(row[2 * o + 1], row[2 * o]);
+}
+
+// Two passes per output row, both over contiguous memory: the rows of the window are
+// reduced into one padded row (vectorised), then each output takes the max of its kw
+// columns of that row. The row carries -inf in its padding, so the column pass needs no
+// bounds checks. (The generic window loop with per-pixel bounds took 0.7 ms on ResNet's
+// 64 x 112 x 112 stem output; this takes a fraction.)
 void max_pool_forward(const Node& n, int64_t batch, const float* x, float* y, int threads) {
   const PoolWindow& w = n.pool;
   const int64_t C = n.in_shape[1], H = n.in_shape[2], W = n.in_shape[3];
   const int64_t OH = n.out_shape[2], OW = n.out_shape[3];
   const int64_t planes = batch * C;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
-  for (int64_t plane = 0; plane < planes; ++plane) {
-    const float* xp = x + plane * H * W;
-    float* yp = y + plane * OH * OW;
-    for (int64_t oh = 0; oh < OH; ++oh) {
-      int64_t r0, r1;
-      valid_taps(oh, w.sh, w.pad_top, w.dh, w.kh, H, &r0, &r1);
-      const float* xrow = xp + (oh * w.sh - w.pad_top) * W;
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        int64_t s0, s1;
-        valid_taps(ow, w.sw, w.pad_left, w.dw, w.kw, W, &s0, &s1);
-        const float* xw = xrow + ow * w.sw - w.pad_left;
-        float m = -std::numeric_limits<float>::infinity();
-        bool nan = false;
-        for (int64_t r = r0; r < r1; ++r)
-          for (int64_t s = s0; s < s1; ++s) {
-            const float v = xw[r * w.dh * W + s * w.dw];
-            m = v > m ? v : m;
-            nan |= v != v;  // NaN propagates, as in PyTorch
+  // The padded row: column iw of the image sits at iw + pad_left; everything else is -inf.
+  const int64_t row_len = std::max(w.pad_left + W, (OW - 1) * w.sw + (w.kw - 1) * w.dw + 1);
+  constexpr float kLow = -std::numeric_limits<float>::infinity();
+#pragma omp parallel num_threads(threads)
+  {
+    thread_local std::vector<float> row;  // grows once, then reused by every call
+    if (int64_t(row.size()) < row_len) row.resize(size_t(row_len));
+    float* padded = row.data();
+    std::fill(padded, padded + row_len, kLow);
+    float* image_part = padded + w.pad_left;
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      const float* xp = x + plane * H * W;
+      float* yp = y + plane * OH * OW;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        int64_t r0, r1;
+        valid_taps(oh, w.sh, w.pad_top, w.dh, w.kh, H, &r0, &r1);
+        const float* xrow = xp + (oh * w.sh - w.pad_top) * W;
+        if (r1 == r0) {
+          std::fill(image_part, image_part + W, kLow);
+        } else {
+          const float* first = xrow + r0 * w.dh * W;
+          std::copy(first, first + W, image_part);
+          for (int64_t r = r0 + 1; r < r1; ++r) {
+            const float* xr = xrow + r * w.dh * W;
+            for (int64_t iw = 0; iw < W; ++iw) image_part[iw] = max_keep_nan(xr[iw], image_part[iw]);
           }
-        yp[oh * OW + ow] = nan ? std::numeric_limits<float>::quiet_NaN() : m;
+        }
+        float* yr = yp + oh * OW;
+        if (w.sw == 2 && w.dw == 1 && w.kw == 3)
+          columns_3_stride_2(padded, OW, yr);
+        else if (w.sw == 2 && w.dw == 1 && w.kw == 2)
+          columns_2_stride_2(padded, OW, yr);
+        else
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const float* win = padded + ow * w.sw;
+            float m = win[0];
+            for (int64_t s = 1; s < w.kw; ++s) m = max_keep_nan(win[s * w.dw], m);
+            yr[ow] = m;
+          }
       }
     }
   }
