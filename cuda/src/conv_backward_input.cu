@@ -56,10 +56,8 @@ void conv2d_backward_input(const ConvParams& params, const float* w, const float
   const int64_t M = p.Cg, N = p.N * p.H * p.W, K = p.Kg * p.R * p.S;
   if (M == 0 || N == 0) return;
   const GemmGrid plan = plan_gemm_grid(M, N, K, params.groups, /*allow_split=*/false);
-  implicit_gemm_kernel<false><<<plan.grid, kGemmThreads>>>(M, N, K, plan.splits, plan.k_chunk,
-                                                           WeightColumns{w, p}, OutputGradTaps{dy, p},
-                                                           StoreInputGrad{dx, p});
-  check_launch("conv2d_backward_input (implicit GEMM)");
+  launch_implicit_gemm<false>(plan, M, N, K, WeightColumns{w, p}, OutputGradTaps{dy, p}, StoreInputGrad{dx, p},
+                              "conv2d_backward_input (implicit GEMM)");
 }
 
 }  // namespace cuda

@@ -83,10 +83,8 @@ void conv2d_backward_weight(const ConvParams& params, const float* x, const floa
   if (accumulate)
     CNC_CUDA_CHECK(cudaMemsetAsync(dw, 0, static_cast<size_t>(params.K * N) * sizeof(float)));
   if (K == 0) return;  // empty batch: the gradient is zero
-  implicit_gemm_kernel<false><<<plan.grid, kGemmThreads>>>(M, N, K, plan.splits, plan.k_chunk,
-                                                           OutputGradRows{dy, p}, InputTaps{x, p},
-                                                           StoreWeightGrad{dw, p.Kg, N, accumulate});
-  check_launch("conv2d_backward_weight (implicit GEMM)");
+  launch_implicit_gemm<false>(plan, M, N, K, OutputGradRows{dy, p}, InputTaps{x, p},
+                              StoreWeightGrad{dw, p.Kg, N, accumulate}, "conv2d_backward_weight (implicit GEMM)");
 }
 
 void channel_sum(const float* dy, float* db, int64_t N, int64_t C, int64_t HW) {

@@ -58,10 +58,9 @@ void conv2d_forward(const ConvParams& params, const float* x, const float* w, co
   StoreOutput store{y, bias, p};
   const bool vec4 = K % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0;
   if (vec4)
-    implicit_gemm_kernel<true><<<plan.grid, kGemmThreads>>>(M, N, K, plan.splits, plan.k_chunk, a, b, store);
+    launch_implicit_gemm<true>(plan, M, N, K, a, b, store, "conv2d_forward (implicit GEMM)");
   else
-    implicit_gemm_kernel<false><<<plan.grid, kGemmThreads>>>(M, N, K, plan.splits, plan.k_chunk, a, b, store);
-  check_launch("conv2d_forward (implicit GEMM)");
+    launch_implicit_gemm<false>(plan, M, N, K, a, b, store, "conv2d_forward (implicit GEMM)");
 }
 
 }  // namespace cuda

@@ -171,10 +171,9 @@ void winograd(const ConvParams& p, const float* x, const float* w, const float* 
   StoreBatched store{Mx, s.K, s.T};
   // B(xi, c, t) reads V[xi][c][t]: the loader's (row, col) are (c, t).
   if (s.C % 4 == 0)
-    implicit_gemm_kernel<true><<<plan.grid, kGemmThreads>>>(s.K, s.T, s.C, plan.splits, plan.k_chunk, a, b, store);
+    launch_implicit_gemm<true>(plan, s.K, s.T, s.C, a, b, store, "winograd batched GEMM");
   else
-    implicit_gemm_kernel<false><<<plan.grid, kGemmThreads>>>(s.K, s.T, s.C, plan.splits, plan.k_chunk, a, b, store);
-  check_launch("winograd batched GEMM");
+    launch_implicit_gemm<false>(plan, s.K, s.T, s.C, a, b, store, "winograd batched GEMM");
   output_transform_kernel<M><<<blocks_for(s.K * s.T, 128), 128>>>(Mx, bias, y, s);
   check_launch("winograd output transform");
 }

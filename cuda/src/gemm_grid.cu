@@ -19,17 +19,17 @@ GemmGrid plan_gemm_grid(int64_t M, int64_t N, int64_t K, int64_t groups, bool al
     const int64_t max_splits = (k_tiles + 7) / 8;
     if (splits > max_splits) splits = max_splits;
     if (splits < 1) splits = 1;
-    while (splits > 1 && groups * splits > 65535) --splits;
+    if (splits > kMaxGridYZ) splits = kMaxGridYZ;  // launch_implicit_gemm puts >= 1 group per launch
   }
   const int64_t tiles_per_chunk = (k_tiles + splits - 1) / splits;
   plan.k_chunk = tiles_per_chunk * kTileK;
   plan.splits = static_cast<int>((k_tiles + tiles_per_chunk - 1) / tiles_per_chunk);
   CN_CHECK(tiles_n <= 2147483647LL, "CUDA GEMM: N = ", N, " needs ", tiles_n,
            " column tiles, more than a grid holds");
-  CN_CHECK(tiles_m <= 65535, "CUDA GEMM: M = ", M, " needs ", tiles_m, " row tiles, more than 65535");
-  CN_CHECK(groups * plan.splits <= 65535, "CUDA GEMM: groups = ", groups, " exceeds 65535");
-  plan.grid = dim3(static_cast<unsigned>(tiles_n), static_cast<unsigned>(tiles_m),
-                   static_cast<unsigned>(groups * plan.splits));
+  // Row tiles and groups beyond gridDim.y/z's 65535 are cut into launches (launch_implicit_gemm).
+  plan.tiles_n = tiles_n;
+  plan.tiles_m = tiles_m;
+  plan.groups = groups;
   return plan;
 }
 

@@ -11,11 +11,17 @@
 // four consecutive k (caller guarantees 16-byte alignment and K % 4 == 0) and A is read
 // with float4 loads.
 //
-// blockIdx.z = g * splits + split: split-K divides K into `splits` chunks whose partial sums
-// the Store functor adds atomically (the output is zeroed first); with splits == 1 Store
-// writes. All index arithmetic is int64.
+// blockIdx.z = (g - g_base) * splits + split: split-K divides K into `splits` chunks whose
+// partial sums the Store functor adds atomically (the output is zeroed first); with
+// splits == 1 Store writes. gridDim.y and gridDim.z are limited to 65535, so
+// launch_implicit_gemm cuts larger problems (more than 65535 row tiles, or groups * splits
+// above 65535) into several launches, each told its first row (m_base) and group (g_base).
+// All index arithmetic is int64.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+
+#include "check.h"
 
 namespace cnnnative {
 namespace cuda {
@@ -24,15 +30,15 @@ constexpr int kTileM = 64, kTileN = 64, kTileK = 16, kGemmThreads = 256;
 
 template <bool Vec4A, class ALoad, class BLoad, class Store>
 __global__ void __launch_bounds__(kGemmThreads)
-    implicit_gemm_kernel(int64_t M, int64_t N, int64_t K, int splits, int64_t k_chunk, ALoad a,
-                         BLoad b, Store store) {
+    implicit_gemm_kernel(int64_t M, int64_t N, int64_t K, int splits, int64_t k_chunk, int64_t m_base,
+                         int64_t g_base, ALoad a, BLoad b, Store store) {
   __shared__ float As[kTileK][kTileM + 4];  // +4: rows written with k fastest do not collide
   __shared__ float Bs[kTileK][kTileN];
   const int tid = threadIdx.x;
   const int tx = tid % 16, ty = tid / 16;
   const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kTileN;
-  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kTileM;
-  const int64_t g = blockIdx.z / splits;
+  const int64_t m0 = m_base + static_cast<int64_t>(blockIdx.y) * kTileM;
+  const int64_t g = g_base + blockIdx.z / splits;
   const int64_t split = blockIdx.z % splits;
   const int64_t k_begin = split * k_chunk;
   const int64_t k_end = k_begin + k_chunk < K ? k_begin + k_chunk : K;
@@ -100,15 +106,36 @@ __global__ void __launch_bounds__(kGemmThreads)
 
 // Grid for an implicit GEMM: x over N tiles, y over M tiles, z over groups * splits.
 struct GemmGrid {
-  dim3 grid;
+  int64_t tiles_n = 0, tiles_m = 0, groups = 1;
   int splits = 1;
   int64_t k_chunk = 0;
 };
 
 // Chooses split-K so that small-M*N, long-K problems (weight gradients) still fill the GPU:
 // about `target_blocks` blocks, each chunk a multiple of the K tile. allow_split false
-// forces one chunk. Throws ValueError when the grid does not fit CUDA's limits.
+// forces one chunk. Throws ValueError when N needs more column tiles than gridDim.x holds.
 GemmGrid plan_gemm_grid(int64_t M, int64_t N, int64_t K, int64_t groups, bool allow_split);
+
+constexpr int64_t kMaxGridYZ = 65535;
+
+// Launches implicit_gemm_kernel over the whole plan on the default stream, in as many
+// launches as gridDim.y/z limits need, checking each launch.
+template <bool Vec4A, class ALoad, class BLoad, class Store>
+void launch_implicit_gemm(const GemmGrid& plan, int64_t M, int64_t N, int64_t K, const ALoad& a, const BLoad& b,
+                          const Store& store, const char* name) {
+  const int64_t groups_per_launch = std::max<int64_t>(1, kMaxGridYZ / plan.splits);
+  for (int64_t g0 = 0; g0 < plan.groups; g0 += groups_per_launch) {
+    const int64_t gn = std::min(groups_per_launch, plan.groups - g0);
+    for (int64_t t0 = 0; t0 < plan.tiles_m; t0 += kMaxGridYZ) {
+      const int64_t tm = std::min(kMaxGridYZ, plan.tiles_m - t0);
+      const dim3 grid(static_cast<unsigned>(plan.tiles_n), static_cast<unsigned>(tm),
+                      static_cast<unsigned>(gn * plan.splits));
+      implicit_gemm_kernel<Vec4A><<<grid, kGemmThreads>>>(M, N, K, plan.splits, plan.k_chunk, t0 * kTileM, g0, a,
+                                                          b, store);
+      check_launch(name);
+    }
+  }
+}
 
 }  // namespace cuda
 }  // namespace cnnnative

@@ -54,10 +54,9 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   StoreC store{C, ldc, alpha, beta, epilogue};
   const bool vec4 = !trans_a && K % 4 == 0 && lda % 4 == 0 && reinterpret_cast<uintptr_t>(A) % 16 == 0;
   if (vec4)
-    implicit_gemm_kernel<true><<<plan.grid, kGemmThreads>>>(M, N, K, plan.splits, plan.k_chunk, a, b, store);
+    launch_implicit_gemm<true>(plan, M, N, K, a, b, store, "sgemm");
   else
-    implicit_gemm_kernel<false><<<plan.grid, kGemmThreads>>>(M, N, K, plan.splits, plan.k_chunk, a, b, store);
-  check_launch("sgemm");
+    launch_implicit_gemm<false>(plan, M, N, K, a, b, store, "sgemm");
 }
 
 }  // namespace cuda

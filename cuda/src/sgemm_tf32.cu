@@ -21,7 +21,7 @@ constexpr int kT = 32, kKStep = 8, kPadA = 12, kPadB = 36, kPadC = 36;
 __global__ void __launch_bounds__(128)
     sgemm_tf32_kernel(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                       int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-                      GemmEpilogue epi) {
+                      GemmEpilogue epi, int64_t m_base) {
 #if __CUDA_ARCH__ >= 800
   using namespace nvcuda;
   // WMMA pointers must be 256-bit aligned: the row strides and offsets used keep them so.
@@ -30,7 +30,7 @@ __global__ void __launch_bounds__(128)
   __shared__ __align__(32) float Cs[kT][kPadC];
   const int tid = threadIdx.x, warp = tid / 32;
   const int wm = warp / 2, wn = warp % 2;
-  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kT, n0 = static_cast<int64_t>(blockIdx.x) * kT;
+  const int64_t m0 = m_base + static_cast<int64_t>(blockIdx.y) * kT, n0 = static_cast<int64_t>(blockIdx.x) * kT;
 
   wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc;
   wmma::fill_fragment(acc, 0.0f);
@@ -79,10 +79,14 @@ void sgemm_tf32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   CNC_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   if (major < 8) throw std::invalid_argument("TF32 GEMM needs a compute capability 8.0+ GPU");
   const int64_t tiles_n = (N + kT - 1) / kT, tiles_m = (M + kT - 1) / kT;
-  if (tiles_m > 65535 || tiles_n > 2147483647LL) throw std::invalid_argument("TF32 GEMM: matrix too large for one grid");
-  sgemm_tf32_kernel<<<dim3(static_cast<unsigned>(tiles_n), static_cast<unsigned>(tiles_m)), 128>>>(
-      trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epilogue);
-  check_launch("sgemm_tf32");
+  if (tiles_n > 2147483647LL) throw std::invalid_argument("TF32 GEMM: N too large for one grid");
+  // gridDim.y holds at most 65535 row tiles: more rows take several launches.
+  for (int64_t t0 = 0; t0 < tiles_m; t0 += 65535) {
+    const int64_t tm = tiles_m - t0 < 65535 ? tiles_m - t0 : 65535;
+    sgemm_tf32_kernel<<<dim3(static_cast<unsigned>(tiles_n), static_cast<unsigned>(tm)), 128>>>(
+        trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epilogue, t0 * kT);
+    check_launch("sgemm_tf32");
+  }
 }
 
 }  // namespace cuda
