@@ -92,6 +92,12 @@ def test_cuda_ops_mirror_cpu_signatures():
         gpu_params = [p.name for p in inspect.signature(gpu).parameters.values()
                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         assert gpu_params[:len(cpu_params)] == cpu_params, (name, cpu_params, gpu_params)
+        # Keyword-only parameters too: the layers pass them (ReLU(inplace=True) calls
+        # ops.relu(x, out=...) even with out=None), so a GPU op without one is a TypeError.
+        cpu_kw = {p.name for p in inspect.signature(cpu).parameters.values() if p.kind == p.KEYWORD_ONLY}
+        gpu_all = inspect.signature(gpu).parameters
+        assert cpu_kw <= set(gpu_all) or any(p.kind == p.VAR_KEYWORD for p in gpu_all.values()), \
+            (name, sorted(cpu_kw - set(gpu_all)))
         checked += 1
     assert checked >= 20
 

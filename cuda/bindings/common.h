@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,14 @@ inline void require_same_device(const Tensor& a, const Tensor& b, const char* na
 inline void require_same_shape(const Tensor& a, const Tensor& b, const char* name_a, const char* name_b) {
   CN_CHECK(a.shape == b.shape, name_a, " has shape ", a.shape_string(), " but ", name_b, " has shape ",
            b.shape_string());
+}
+
+// Whether two tensors' memory ranges intersect (outputs must not overlap what a kernel
+// still reads, unless it is written element by element in place).
+inline bool overlaps(const Tensor& a, const Tensor& b) {
+  if (a.nbytes() == 0 || b.nbytes() == 0) return false;
+  const auto a0 = reinterpret_cast<uintptr_t>(a.data), b0 = reinterpret_cast<uintptr_t>(b.data);
+  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
 }
 
 inline Tensor new_like(const Tensor& t) { return empty_tensor(t.shape, t.dtype, t.device); }

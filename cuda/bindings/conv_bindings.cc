@@ -18,6 +18,7 @@ using Pad4 = std::array<int64_t, 4>;
 
 ConvParams make_params(const std::array<int64_t, 4>& in, const std::vector<int64_t>& w, Pair stride, Pad4 pad,
                        Pair dilation, int64_t groups) {
+  CN_CHECK(w.size() == 4, "weight size must have 4 dimensions (K, C/groups, R, S), got ", w.size());
   ConvParams p;
   p.N = in[0]; p.C = in[1]; p.H = in[2]; p.W = in[3];
   p.K = w[0]; p.R = w[2]; p.S = w[3];
@@ -143,10 +144,12 @@ Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, float 
   if (col_bias) {
     require(*col_bias, 1, DType::float32, "col_bias");
     CN_CHECK(col_bias->shape[0] == N, "col_bias has ", col_bias->shape[0], " elements, expected ", N);
+    require_same_device(a, *col_bias, "a", "col_bias");
   }
   if (row_bias) {
     require(*row_bias, 1, DType::float32, "row_bias");
     CN_CHECK(row_bias->shape[0] == M, "row_bias has ", row_bias->shape[0], " elements, expected ", M);
+    require_same_device(a, *row_bias, "a", "row_bias");
   }
   DeviceGuard guard(a.device);
   Tensor c;
@@ -158,6 +161,8 @@ Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, float 
     require(c, 2, DType::float32, "out");
     CN_CHECK(c.shape[0] == M && c.shape[1] == N, "out has shape ", c.shape_string(), ", expected (", M, ", ", N, ")");
     require_same_device(a, c, "a", "out");
+    // Other blocks may still read a or b while one writes its tile of out.
+    CN_CHECK(!overlaps(c, a) && !overlaps(c, b), "gemm: out must not share memory with a or b");
   }
   GemmEpilogue epilogue;
   epilogue.row_bias = row_bias ? row_bias->ptr<float>() : nullptr;

@@ -63,7 +63,7 @@ py::tuple max_pool2d(const Tensor& x, Pair k, Pair s, Pair pad, Pair d, bool cei
   return py::make_tuple(y, return_indices ? py::cast(idx) : py::none());
 }
 
-Tensor max_pool2d_backward_(const Tensor& dy, const Tensor& indices, Size4 input_size) {
+Tensor max_pool2d_backward_(const Tensor& dy, const Tensor& indices, Size4 input_size, const Tensor* out) {
   require(dy, 4, DType::float32, "grad_output");
   require(indices, 4, DType::int64, "indices");
   require_same_shape(dy, indices, "grad_output", "indices");
@@ -76,7 +76,18 @@ Tensor max_pool2d_backward_(const Tensor& dy, const Tensor& indices, Size4 input
   p.OH = dy.shape[2]; p.OW = dy.shape[3];
   checked_numel({p.N, p.C, p.H, p.W}, "input_size");
   DeviceGuard guard(dy.device);
-  Tensor dx = empty_tensor({p.N, p.C, p.H, p.W}, DType::float32, dy.device);
+  Tensor dx;
+  if (out) {  // zeroed and filled by the kernel; must not overlap grad_output or indices
+    require(*out, 4, DType::float32, "out");
+    CN_CHECK(out->shape == std::vector<int64_t>({p.N, p.C, p.H, p.W}), "max_pool2d_backward: out has shape ",
+             out->shape_string(), " but input_size is (", p.N, ", ", p.C, ", ", p.H, ", ", p.W, ")");
+    require_same_device(dy, *out, "grad_output", "out");
+    CN_CHECK(!overlaps(*out, dy) && !overlaps(*out, indices),
+             "max_pool2d_backward: out must not share memory with grad_output or indices");
+    dx = *out;
+  } else {
+    dx = empty_tensor({p.N, p.C, p.H, p.W}, DType::float32, dy.device);
+  }
   Tensor bad = empty_tensor({1}, DType::int32, dy.device);
   int bad_count = 0;
   {
@@ -185,6 +196,7 @@ py::tuple batch_norm_backward_(const Tensor& dy, const Tensor& x, const Tensor* 
   const auto [N, C, HW] = nc_hw(x, "batch_norm_backward");
   require_same_shape(dy, x, "grad_output", "input");
   require(dy, -1, DType::float32, "grad_output");
+  require_same_device(x, dy, "input", "grad_output");
   const float* w = opt_vector(weight, C, "weight", x);
   const float* m = opt_vector(&mean, C, "mean", x);
   const float* is = opt_vector(&invstd, C, "invstd", x);
@@ -230,6 +242,9 @@ py::tuple group_norm_backward(const Tensor& dy, const Tensor& x, int64_t G, cons
   require(rstd, -1, DType::float32, "rstd");
   CN_CHECK(mean.numel() == N * G && rstd.numel() == N * G, "group_norm_backward: mean and rstd must have N*G = ",
            N * G, " elements, got ", mean.shape_string(), " and ", rstd.shape_string());
+  require_same_device(x, dy, "input", "grad_output");
+  require_same_device(x, mean, "input", "mean");
+  require_same_device(x, rstd, "input", "rstd");
   const float* w = opt_vector(weight, C, "weight", x);
   DeviceGuard guard(x.device);
   Tensor dx = new_like(x);
@@ -275,6 +290,11 @@ py::tuple layer_norm_backward(const Tensor& dy, const Tensor& x, int64_t norm_nu
   const int64_t rows = x.numel() / norm_numel;
   CN_CHECK(mean.numel() == rows && rstd.numel() == rows, "layer_norm_backward: mean and rstd must have ", rows,
            " elements");
+  require(mean, -1, DType::float32, "mean");
+  require(rstd, -1, DType::float32, "rstd");
+  require_same_device(x, dy, "input", "grad_output");
+  require_same_device(x, mean, "input", "mean");
+  require_same_device(x, rstd, "input", "rstd");
   const float* w = opt_vector(weight, norm_numel, "weight", x);
   DeviceGuard guard(x.device);
   Tensor dx = new_like(x);
@@ -307,6 +327,7 @@ Tensor lrn_backward_(const Tensor& dy, const Tensor& x, int64_t size, float alph
   const auto [N, C, HW] = nc_hw(x, "local_response_norm_backward");
   require(dy, -1, DType::float32, "grad_output");
   require_same_shape(dy, x, "grad_output", "input");
+  require_same_device(x, dy, "input", "grad_output");
   check_lrn(size, k);
   DeviceGuard guard(x.device);
   Tensor y = new_like(x), scale = new_like(x), dx = new_like(x);
@@ -327,24 +348,36 @@ Activation activation_from(const std::string& name) {
   throw std::invalid_argument("unknown activation '" + name + "'");
 }
 
-Tensor activation(const std::string& name, const Tensor& x, float slope) {
+// The result tensor: `out` when given (same shape, dtype and device as `like`; it may be
+// one of the inputs, for in-place use: the elementwise kernels read each element before
+// writing it), else a new one.
+Tensor output_or_new(const Tensor* out, const Tensor& like, const char* like_name) {
+  if (!out) return new_like(like);
+  require(*out, -1, like.dtype, "out");
+  require_same_shape(*out, like, "out", like_name);
+  require_same_device(*out, like, "out", like_name);
+  return *out;
+}
+
+Tensor activation(const std::string& name, const Tensor& x, float slope, const Tensor* out) {
   require(x, -1, DType::float32, "input");
   const Activation a = activation_from(name);
   DeviceGuard guard(x.device);
-  Tensor y = new_like(x);
+  Tensor y = output_or_new(out, x, "input");
   py::gil_scoped_release release;
   activation_forward(a, x.ptr<float>(), y.ptr<float>(), x.numel(), slope);
   return y;
 }
 
-Tensor activation_grad(const std::string& name, const Tensor& dy, const Tensor& saved, float slope) {
+Tensor activation_grad(const std::string& name, const Tensor& dy, const Tensor& saved, float slope,
+                       const Tensor* out) {
   require(dy, -1, DType::float32, "grad_output");
   require(saved, -1, DType::float32, name == "leaky_relu" ? "input" : "output");
   require_same_shape(dy, saved, "grad_output", name == "leaky_relu" ? "input" : "output");
   require_same_device(dy, saved, "grad_output", "saved tensor");
   const Activation a = activation_from(name);
   DeviceGuard guard(dy.device);
-  Tensor dx = new_like(dy);
+  Tensor dx = output_or_new(out, dy, "grad_output");
   py::gil_scoped_release release;
   activation_backward(a, dy.ptr<float>(), saved.ptr<float>(), dx.ptr<float>(), dy.numel(), slope);
   return dx;
@@ -387,6 +420,7 @@ Tensor softmax_grad(const Tensor& dy, const Tensor& y, int64_t dim, bool log) {
   const auto [outer, d, inner] = softmax_view(y, dim);
   require(dy, -1, DType::float32, "grad_output");
   require_same_shape(dy, y, "grad_output", "output");
+  require_same_device(y, dy, "output", "grad_output");
   DeviceGuard guard(y.device);
   Tensor dx = new_like(y);
   py::gil_scoped_release release;
@@ -407,6 +441,7 @@ py::tuple cross_entropy_(const Tensor& logits, const Tensor& target, bool want_g
     require(*row_scale, 1, DType::float32, "grad");
     CN_CHECK(row_scale->shape[0] == logits.shape[0], "cross_entropy_backward: grad has ", row_scale->shape[0],
              " rows, expected ", logits.shape[0]);
+    require_same_device(logits, *row_scale, "input", "grad");
   }
   DeviceGuard guard(logits.device);
   const int64_t N = logits.shape[0], C = logits.shape[1];
@@ -457,6 +492,7 @@ Tensor dropout_grad(const Tensor& dy, const Tensor& mask, double p) {
   require(dy, -1, DType::float32, "grad_output");
   require(mask, -1, DType::uint8, "mask");
   require_same_shape(dy, mask, "grad_output", "mask");
+  require_same_device(dy, mask, "grad_output", "mask");
   CN_CHECK(p >= 0.0 && p < 1.0, "dropout_backward: p must be in [0, 1), got ", p);
   DeviceGuard guard(dy.device);
   Tensor dx = new_like(dy);
@@ -476,6 +512,7 @@ void sgd_step_(Tensor& param, const Tensor& grad, Tensor* buffer, float lr, floa
   if (buffer) {
     require(*buffer, -1, DType::float32, "momentum_buffer");
     require_same_shape(param, *buffer, "param", "momentum_buffer");
+    require_same_device(param, *buffer, "param", "momentum_buffer");
   }
   CN_CHECK(lr >= 0.0f && momentum >= 0.0f && weight_decay >= 0.0f, "sgd_step: lr (", lr, "), momentum (", momentum,
            ") and weight_decay (", weight_decay, ") must be >= 0");
@@ -491,7 +528,8 @@ void sgd_step_(Tensor& param, const Tensor& grad, Tensor* buffer, float lr, floa
 
 void bind_misc_ops(py::module_& m) {
   m.def("max_pool2d", &max_pool2d);
-  m.def("max_pool2d_backward", &max_pool2d_backward_);
+  m.def("max_pool2d_backward", &max_pool2d_backward_, py::arg("grad_output"), py::arg("indices"),
+        py::arg("input_size"), py::arg("out").none(true) = py::none());
   m.def("avg_pool2d", &avg_pool2d);
   m.def("avg_pool2d_backward", &avg_pool2d_backward_);
   m.def("global_avg_pool2d", &global_avg);
@@ -511,8 +549,10 @@ void bind_misc_ops(py::module_& m) {
         py::arg("mean"), py::arg("rstd"), py::arg("weight").none(true));
   m.def("local_response_norm", &lrn);
   m.def("local_response_norm_backward", &lrn_backward_);
-  m.def("activation", &activation);
-  m.def("activation_backward", &activation_grad);
+  m.def("activation", &activation, py::arg("name"), py::arg("input"), py::arg("slope"),
+        py::arg("out").none(true) = py::none());
+  m.def("activation_backward", &activation_grad, py::arg("name"), py::arg("grad_output"), py::arg("saved"),
+        py::arg("slope"), py::arg("out").none(true) = py::none());
   m.def("add", &add_);
   m.def("softmax", &softmax_);
   m.def("softmax_backward", &softmax_grad);

@@ -36,13 +36,13 @@ __device__ inline float act_backward(Activation a, float g, float saved, float s
   return g;
 }
 
-__global__ void act_forward_kernel(Activation a, const float* __restrict__ x, float* __restrict__ y, int64_t n,
-                                   float slope) {
+// No __restrict__ on the activation kernels: out= may be the input (in-place layers).
+__global__ void act_forward_kernel(Activation a, const float* x, float* y, int64_t n, float slope) {
   CNC_GRID_STRIDE(i, n) y[i] = act_forward(a, x[i], slope);
 }
 
-__global__ void act_backward_kernel(Activation a, const float* __restrict__ g, const float* __restrict__ saved,
-                                    float* __restrict__ dx, int64_t n, float slope) {
+__global__ void act_backward_kernel(Activation a, const float* g, const float* saved, float* dx, int64_t n,
+                                    float slope) {
   CNC_GRID_STRIDE(i, n) dx[i] = act_backward(a, g[i], saved[i], slope);
 }
 

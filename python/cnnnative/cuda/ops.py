@@ -207,10 +207,12 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return (y, idx) if return_indices else y
 
 
-def max_pool2d_backward(grad_output, indices, input_size):
-    """grad_output (N, C, OH, OW) added at `indices` into zeros of input_size (N, C, H, W)."""
+def max_pool2d_backward(grad_output, indices, input_size, *, out=None):
+    """grad_output (N, C, OH, OW) added at `indices` into zeros of input_size (N, C, H, W).
+    out: optional float32 Tensor of input_size's shape, zeroed and filled (must not overlap
+    grad_output or indices). Returns the gradient (out when given)."""
     return _c().max_pool2d_backward(_t(grad_output, "grad_output"), _t(indices, "indices"),
-                                    _size4(input_size, "input_size"))
+                                    _size4(input_size, "input_size"), _opt(out, "out"))
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -241,35 +243,43 @@ def global_avg_pool2d_backward(grad_output, input_size):
 
 # --- activations ---------------------------------------------------------------------------
 
-def relu(x):
-    """max(x, 0) elementwise (NaN stays NaN). Any shape."""
-    return _c().activation("relu", _t(x, "input"), 0.0)
+# The ReLU family takes out= as cnnnative.ops does (the in-place layers pass it, also None):
+# a Tensor of the input's shape to write into; out may be the input itself.
+
+def relu(x, *, out=None):
+    """max(x, 0) elementwise (NaN stays NaN). Any shape -> same shape (into `out` when
+    given; out=x is in-place)."""
+    return _c().activation("relu", _t(x, "input"), 0.0, _opt(out, "out"))
 
 
-def relu_backward(grad_output, output):
-    """grad_output where relu's output > 0, else 0."""
-    return _c().activation_backward("relu", _t(grad_output, "grad_output"), _t(output, "output"), 0.0)
+def relu_backward(grad_output, output, *, out=None):
+    """grad_output where relu's output > 0, else 0 (into `out` when given; out=grad_output
+    is in-place)."""
+    return _c().activation_backward("relu", _t(grad_output, "grad_output"), _t(output, "output"), 0.0,
+                                    _opt(out, "out"))
 
 
-def relu6(x):
-    """min(max(x, 0), 6) elementwise."""
-    return _c().activation("relu6", _t(x, "input"), 0.0)
+def relu6(x, *, out=None):
+    """min(max(x, 0), 6) elementwise. Any shape -> same shape (into `out` when given)."""
+    return _c().activation("relu6", _t(x, "input"), 0.0, _opt(out, "out"))
 
 
-def relu6_backward(grad_output, output):
-    """grad_output where 0 < output < 6, else 0."""
-    return _c().activation_backward("relu6", _t(grad_output, "grad_output"), _t(output, "output"), 0.0)
+def relu6_backward(grad_output, output, *, out=None):
+    """grad_output where 0 < output < 6, else 0 (into `out` when given)."""
+    return _c().activation_backward("relu6", _t(grad_output, "grad_output"), _t(output, "output"), 0.0,
+                                    _opt(out, "out"))
 
 
-def leaky_relu(x, negative_slope=0.01):
-    """x where x > 0, else x * negative_slope."""
-    return _c().activation("leaky_relu", _t(x, "input"), float(negative_slope))
+def leaky_relu(x, negative_slope=0.01, *, out=None):
+    """x where x > 0, else x * negative_slope. Any shape (into `out` when given)."""
+    return _c().activation("leaky_relu", _t(x, "input"), float(negative_slope), _opt(out, "out"))
 
 
-def leaky_relu_backward(grad_output, input, negative_slope=0.01):
-    """grad_output where the forward's input > 0, else grad_output * negative_slope."""
+def leaky_relu_backward(grad_output, input, negative_slope=0.01, *, out=None):
+    """grad_output where the forward's input > 0, else grad_output * negative_slope (into
+    `out` when given)."""
     return _c().activation_backward("leaky_relu", _t(grad_output, "grad_output"), _t(input, "input"),
-                                    float(negative_slope))
+                                    float(negative_slope), _opt(out, "out"))
 
 
 def sigmoid(x):
