@@ -154,13 +154,24 @@ void delete_export(dlpack::ManagedTensor* self) {
 }
 
 void capsule_destructor(PyObject* capsule) {
-  // Only a capsule nobody consumed still owns its tensor (consumers rename it).
-  if (PyCapsule_IsValid(capsule, "dltensor")) {
-    auto* managed = static_cast<dlpack::ManagedTensor*>(PyCapsule_GetPointer(capsule, "dltensor"));
-    if (managed && managed->deleter) managed->deleter(managed);
-  } else {
-    PyErr_Clear();
-  }
+  // Only a capsule nobody consumed still owns its tensor (consumers rename it to
+  // "used_dltensor" and call the deleter themselves). This can run while an exception is
+  // propagating (the capsule freed during unwinding): keep that exception intact rather
+  // than clearing it.
+  if (!PyCapsule_IsValid(capsule, "dltensor")) return;  // IsValid never sets an error
+#if PY_VERSION_HEX >= 0x030C0000
+  PyObject* pending = PyErr_GetRaisedException();
+#else
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);
+#endif
+  auto* managed = static_cast<dlpack::ManagedTensor*>(PyCapsule_GetPointer(capsule, "dltensor"));
+  if (managed && managed->deleter) managed->deleter(managed);
+#if PY_VERSION_HEX >= 0x030C0000
+  PyErr_SetRaisedException(pending);
+#else
+  PyErr_Restore(type, value, traceback);
+#endif
 }
 
 dlpack::DataType dl_dtype(DType d) {
@@ -323,6 +334,26 @@ int64_t normalize_axis(int64_t axis, int64_t ndim, const char* op) {
   return axis < 0 ? axis + ndim : axis;
 }
 
+// Device-to-device copy of `rows` rows of `width` bytes between pitched buffers. One plain
+// copy when the rows are contiguous; cudaMemcpy2D refuses pitches above the device's
+// maximum (cudaDevAttrMaxPitch, 2^31 - 1 in practice: a concat along axis 0 of tensors
+// over 2 GiB), so such rows go one copy each (there are few of them, each > 2 GiB).
+void copy_rows(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t rows) {
+  if (width == 0 || rows == 0) return;
+  if (rows == 1 || (dpitch == width && spitch == width)) {
+    CNC_CUDA_CHECK(cudaMemcpyAsync(dst, src, width * rows, cudaMemcpyDeviceToDevice));
+    return;
+  }
+  const size_t max_pitch = 2147483647u;
+  if (dpitch <= max_pitch && spitch <= max_pitch) {
+    CNC_CUDA_CHECK(cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, rows, cudaMemcpyDeviceToDevice));
+    return;
+  }
+  for (size_t r = 0; r < rows; ++r)
+    CNC_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch,
+                                   width, cudaMemcpyDeviceToDevice));
+}
+
 // Concatenation along `axis`: one strided 2-D copy per input (rows = the outer extent).
 Tensor concat_tensors(const std::vector<Tensor>& parts, int64_t axis) {
   CN_CHECK(!parts.empty(), "concat: no tensors");
@@ -345,9 +376,8 @@ Tensor concat_tensors(const std::vector<Tensor>& parts, int64_t axis) {
   int64_t offset = 0;
   for (const Tensor& t : parts) {
     const int64_t width = t.shape[axis] * inner;
-    if (width > 0 && outer > 0)
-      CNC_CUDA_CHECK(cudaMemcpy2DAsync(static_cast<char*>(out.data) + offset * inner * item, total * inner * item,
-                                       t.data, width * item, width * item, outer, cudaMemcpyDeviceToDevice));
+    copy_rows(static_cast<char*>(out.data) + offset * inner * item, total * inner * item, t.data, width * item,
+              width * item, outer);
     offset += t.shape[axis];
   }
   return out;
@@ -364,10 +394,8 @@ Tensor narrow_tensor(const Tensor& t, int64_t axis, int64_t start, int64_t lengt
   Tensor out = empty_tensor(shape, t.dtype, t.device);
   const size_t item = dtype_size(t.dtype);
   const auto [outer, extent, inner] = axis_view(t, axis);
-  if (length > 0 && inner > 0 && outer > 0)
-    CNC_CUDA_CHECK(cudaMemcpy2DAsync(out.data, length * inner * item,
-                                     static_cast<const char*>(t.data) + start * inner * item, extent * inner * item,
-                                     length * inner * item, outer, cudaMemcpyDeviceToDevice));
+  copy_rows(out.data, length * inner * item, static_cast<const char*>(t.data) + start * inner * item,
+            extent * inner * item, length * inner * item, outer);
   return out;
 }
 
