@@ -29,8 +29,9 @@ __global__ void max_forward_kernel(PoolParams p, const float* __restrict__ x, fl
         const int64_t iw = ow * p.stride_w - p.pad_w + s * p.dilation_w;
         if (iw < 0 || iw >= p.W) continue;
         const float v = in[ih * p.W + iw];
-        // First maximum in row-major order; the first NaN wins and stays.
-        if (best_idx < 0 || v > best || (isnan(v) && !isnan(best))) {
+        // First maximum in row-major order; every NaN takes over (so the last NaN's
+        // index is kept), as PyTorch and the CPU kernels (cpp/src/pool/pool_body.inl) do.
+        if (best_idx < 0 || v > best || isnan(v)) {
           best = v;
           best_idx = ih * p.W + iw;
         }
