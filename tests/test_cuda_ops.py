@@ -743,3 +743,175 @@ def test_graph_with_concat_on_gpu_matches_cpu(rng):
     np.testing.assert_allclose(gx1, gx0, rtol=1e-4, atol=1e-4)
     for a, b in zip(p0, p1):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+
+
+# --- review additions: paths the tests above did not reach -------------------------------------
+
+@needs_gpu
+@pytest.mark.parametrize("name", ["relu", "relu6", "leaky_relu"])
+def test_relu_family_out_and_in_place(rng, name):
+    # The layers call ops.relu(x, out=...) (out=None, or the input itself when inplace=True).
+    fwd, bwd, saved = ACTS[name]
+    x = f32(rng, 3, 70) * 4
+    t = cc.from_numpy(x)
+    y = getattr(cc.ops, name)(t, out=None)
+    close(y.numpy(), fwd(x.astype(np.float64)))
+    same = getattr(cc.ops, name)(t, out=t)  # in place
+    assert same.data_ptr == t.data_ptr
+    close(t.numpy(), fwd(x.astype(np.float64)))
+    g = f32(rng, *x.shape)
+    tg = cc.from_numpy(g)
+    keep = y if saved == "output" else cc.from_numpy(x)
+    dx = getattr(cc.ops, name + "_backward")(tg, keep, out=tg)
+    assert dx.data_ptr == tg.data_ptr
+    close(tg.numpy(), bwd(g.astype(np.float64), y.numpy().astype(np.float64), x.astype(np.float64)))
+    with pytest.raises(ValueError, match="out"):
+        getattr(cc.ops, name)(t, out=cc.zeros((3, 71)))
+
+
+@needs_gpu
+def test_inplace_relu_layers_on_gpu_match_cpu(rng):
+    from cnnnative import nn
+    x, r = f32(rng, 2, 3, 6, 6), f32(rng, 2, 4, 3, 3)
+    results = []
+    for device in ("cpu", "cuda"):
+        nn.init.manual_seed(5)
+        model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                              nn.LeakyReLU(0.1, inplace=True), nn.ReLU6(inplace=True))
+        model.train()
+        model.to(device)
+        y = model.forward(cc.from_numpy(x) if device == "cuda" else x.copy())
+        gx = model.backward(cc.from_numpy(r) if device == "cuda" else r.copy())
+        model.to("cpu")
+        results.append((_down(y), _down(gx), [p.grad.copy() for p in model.parameters()]))
+    (y0, g0, p0), (y1, g1, p1) = results
+    np.testing.assert_allclose(y1, y0, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(g1, g0, rtol=1e-4, atol=1e-4)
+    for a, b in zip(p0, p1):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+    assert np.abs(g1).sum() > 0
+
+
+@needs_gpu
+def test_max_pool_backward_into_out(rng):
+    x = f32(rng, 2, 3, 6, 5)
+    y, idx = cc.ops.max_pool2d(cc.from_numpy(x), 2, return_indices=True)
+    dy = cc.from_numpy(f32(rng, *y.shape))
+    out = cc.from_numpy(np.full(x.shape, 7.0, np.float32))  # stale contents must be overwritten
+    got = cc.ops.max_pool2d_backward(dy, idx, x.shape, out=out)
+    assert got.data_ptr == out.data_ptr
+    np.testing.assert_array_equal(out.numpy(), cc.ops.max_pool2d_backward(dy, idx, x.shape).numpy())
+    with pytest.raises(ValueError, match="share memory"):
+        cc.ops.max_pool2d_backward(dy, idx, (2, 3, 3, 2), out=dy.reshape(2, 3, 3, 2))
+
+
+@needs_gpu
+def test_gemm_more_row_tiles_than_grid_y_holds(rng):
+    # gridDim.y <= 65535: M above 65535 * 64 rows (a linear layer over 4.2M rows) needs
+    # several launches; each must start at its own rows.
+    M, K, N = 65535 * 64 + 70, 4, 3
+    a, b, bias = f32(rng, M, K), f32(rng, K, N), f32(rng, N)
+    got = cc.ops.gemm(cc.from_numpy(a), cc.from_numpy(b), col_bias=cc.from_numpy(bias)).numpy()
+    close(got, a.astype(np.float64) @ b + bias, K)
+    got = cc.ops.gemm(cc.from_numpy(a), cc.from_numpy(b), allow_tf32=True).numpy()
+    ref = a.astype(np.float64) @ b
+    np.testing.assert_allclose(got, ref, rtol=0, atol=4 * 2.0 ** -10 * np.abs(ref).max())
+
+
+@needs_gpu
+def test_conv_more_groups_than_grid_z_holds(rng):
+    # groups (the implicit GEMM's gridDim.z) above 65535 take several launches.
+    G = 65537
+    x, w, b = f32(rng, 1, 2 * G, 1, 2), f32(rng, G, 2, 1, 1), f32(rng, G)
+    y = cc.ops.conv2d(cc.from_numpy(x), cc.from_numpy(w), cc.from_numpy(b), groups=G).numpy()
+    xg = x.astype(np.float64).reshape(1, G, 2, 1, 2)
+    ref = (xg * w.reshape(1, G, 2, 1, 1)).sum(2) + b.reshape(1, G, 1, 1)
+    close(y, ref, 2)
+    dy = f32(rng, *y.shape)
+    dx = cc.ops.conv2d_input(x.shape, cc.from_numpy(w), cc.from_numpy(dy), groups=G).numpy()
+    close(dx, (dy.astype(np.float64).reshape(1, G, 1, 1, 2) * w.reshape(1, G, 2, 1, 1)).reshape(x.shape), 1)
+    dw = cc.ops.conv2d_weight(cc.from_numpy(x), w.shape, cc.from_numpy(dy), groups=G).numpy()
+    close(dw, (xg * dy.reshape(1, G, 1, 1, 2)).sum(axis=(0, 3, 4)).reshape(w.shape), 2)
+
+
+@needs_gpu
+def test_conv_misaligned_weight_takes_the_scalar_loads(rng):
+    # float4 loads of the weights need 16-byte alignment: a weight shared from another
+    # library at an odd offset must still give the right result (no misaligned-address fault).
+    x, w = f32(rng, 2, 4, 6, 6), f32(rng, 8, 4, 1, 1)  # C*R*S = 4: the float4 path when aligned
+    storage = cc.from_numpy(np.concatenate([[0.0], w.ravel()]).astype(np.float32))
+    shifted = cc._cuda.from_pointer(storage.data_ptr + 4, list(w.shape), "float32", storage, None)
+    assert shifted.data_ptr % 16 != 0
+    y = cc.ops.conv2d(cc.from_numpy(x), shifted).numpy()
+    close(y, conv2d_ref(x, w, None, (1, 1), (0, 0, 0, 0)), 4)
+
+
+@needs_gpu
+def test_conv_gradients_of_an_empty_batch(rng):
+    w = cc.from_numpy(f32(rng, 5, 3, 3, 3))
+    dy = cc.zeros((0, 5, 4, 4))
+    dw = cc.ops.conv2d_weight(cc.zeros((0, 3, 4, 4)), (5, 3, 3, 3), dy, padding=1).numpy()
+    np.testing.assert_array_equal(dw, np.zeros((5, 3, 3, 3), np.float32))  # poisoned: must be written
+    assert cc.ops.conv2d_input((0, 3, 4, 4), w, dy, padding=1).shape == (0, 3, 4, 4)
+    np.testing.assert_array_equal(cc.ops.conv2d_bias(dy).numpy(), np.zeros(5, np.float32))
+
+
+@needs_gpu
+def test_gemm_refuses_out_overlapping_an_input(rng):
+    a = cc.from_numpy(f32(rng, 4, 4))
+    with pytest.raises(ValueError, match="share memory"):
+        cc.ops.gemm(a, cc.from_numpy(f32(rng, 4, 4)), out=a)
+
+
+@needs_gpu
+def test_unconsumed_dlpack_capsule_frees_its_tensor():
+    cc.empty_cache()
+    t = cc.zeros((256, 1024))
+    in_use = cc.memory_stats()["in_use_bytes"]
+    capsule = t.__dlpack__()
+    del t
+    assert cc.memory_stats()["in_use_bytes"] == in_use  # the capsule holds it
+    del capsule
+    assert cc.memory_stats()["in_use_bytes"] <= in_use - 1024 * 1024
+    # A consumed capsule is renamed and freed once, by the consumer's deleter.
+    t = cc.zeros((3,))
+    capsule = t.__dlpack__()
+    shared = cc.from_dlpack(capsule)
+    with pytest.raises(ValueError, match="unconsumed"):
+        cc.from_dlpack(capsule)
+    del capsule, t
+    np.testing.assert_array_equal(shared.numpy(), np.zeros(3, np.float32))
+
+
+@needs_gpu
+def test_concat_and_narrow_with_rows_beyond_2_gib():
+    # cudaMemcpy2D refuses pitches over 2^31 - 1 bytes: such rows are copied whole (one row)
+    # or one copy per row.
+    n = 2 ** 29 + 5  # floats: 2 GiB + 20 bytes per row
+    if cc._cuda.mem_get_info()[0] < 8 * 4 * n + 2 ** 30:
+        pytest.skip("needs ~18 GB of free GPU memory")
+    a, b = cc.zeros((2, n)), cc.empty((2, n))
+    cc._cuda.fill_(b, 2.0)
+    for axis in (1, 0):  # two rows of 4 GiB pitch; then one row (outer = 1) of 16 GiB
+        both = cc.ops.concat([a, b], axis=axis)
+        assert both.shape == ((2, 2 * n) if axis == 1 else (4, n))
+        assert cc.ops.sum_of_squares(both) == 4.0 * 2 * n
+        back = cc.ops.narrow(both, axis, both.shape[axis] // 2, both.shape[axis] // 2)
+        assert back.shape == (2, n) and cc.ops.sum_of_squares(back) == 4.0 * 2 * n
+        del both, back
+    del a, b
+    cc.empty_cache()
+
+
+@needs_gpu
+@pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1), (3, 1, 1)])
+def test_max_pool_nan_indices_match_cpu(rng, k, s, p):
+    # Several NaNs in one window: PyTorch and the CPU keep the last NaN's index.
+    x = f32(rng, 2, 3, 7, 8)
+    x[0, 0, 0, :3] = np.nan
+    x[0, 0, 1, 1] = np.nan
+    x[1, 2, 2:5, 4] = np.nan
+    y, idx = cc.ops.max_pool2d(cc.from_numpy(x), k, s, p, return_indices=True)
+    cy, cidx = ops.max_pool2d(x, k, s, p, return_indices=True)
+    np.testing.assert_array_equal(y.numpy(), cy)  # NaN positions included
+    np.testing.assert_array_equal(idx.numpy(), cidx)
