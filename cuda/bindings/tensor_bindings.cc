@@ -147,10 +147,25 @@ struct ExportContext {
   Tensor tensor;  // keeps the storage alive
   std::vector<int64_t> shape, strides;
   dlpack::ManagedTensor managed;
+  // The consumer announced a stream other than the legacy default one (e.g. a PyTorch side
+  // stream, which is non-blocking): its kernels may still read the memory when it calls
+  // the deleter, and the caching allocator would hand the block to our next kernel at once.
+  bool consumer_on_other_stream = false;
 };
 
 void delete_export(dlpack::ManagedTensor* self) {
-  delete static_cast<ExportContext*>(self->manager_ctx);
+  auto* ctx = static_cast<ExportContext*>(self->manager_ctx);
+  if (ctx->consumer_on_other_stream && ctx->tensor.nbytes() > 0) {
+    // We do not own (and may outlive) the consumer's stream: wait for the whole device
+    // before the block can be reused. No exceptions here (called from C); errors are left
+    // for the next checked call.
+    int previous = 0;
+    const bool switch_device = cudaGetDevice(&previous) == cudaSuccess && previous != ctx->tensor.device;
+    if (switch_device) cudaSetDevice(ctx->tensor.device);
+    cudaDeviceSynchronize();
+    if (switch_device) cudaSetDevice(previous);
+  }
+  delete ctx;
 }
 
 void capsule_destructor(PyObject* capsule) {
@@ -185,8 +200,10 @@ dlpack::DataType dl_dtype(DType d) {
 }
 
 py::object to_dlpack(const Tensor& t, py::object stream, py::kwargs) {
+  bool other_stream = false;
   if (!stream.is_none()) {
     const int64_t s = py::cast<int64_t>(stream);
+    other_stream = s != -1 && s != 1;
     CN_CHECK(s != 0, "__dlpack__: stream 0 is disallowed for CUDA by the DLPack protocol");
     if (s != -1 && s != 1) {  // the consumer uses another stream: make our work visible to it
       DeviceGuard guard(t.device);
@@ -196,6 +213,7 @@ py::object to_dlpack(const Tensor& t, py::object stream, py::kwargs) {
   }
   auto* ctx = new ExportContext;
   ctx->tensor = t;
+  ctx->consumer_on_other_stream = other_stream;
   ctx->shape = t.shape;
   ctx->strides.resize(t.shape.size());
   int64_t stride = 1;
