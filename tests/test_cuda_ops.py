@@ -915,3 +915,44 @@ def test_max_pool_nan_indices_match_cpu(rng, k, s, p):
     cy, cidx = ops.max_pool2d(x, k, s, p, return_indices=True)
     np.testing.assert_array_equal(y.numpy(), cy)  # NaN positions included
     np.testing.assert_array_equal(idx.numpy(), cidx)
+
+
+@needs_gpu
+def test_long_reductions_loop_over_the_block(rng):
+    # The reductions run one 256-thread block per channel / row / tap: the cases above have
+    # fewer than 256 values each, so the strided loop never took a second step. Here every
+    # reduction is thousands of values long (odd, not a multiple of 256).
+    x = f32(rng, 3, 5, 37, 41)  # 4551 values per channel, 1517 per plane
+    xd = x.astype(np.float64)
+    w, b = f32(rng, 5), f32(rng, 5)
+    tx = cc.from_numpy(x)
+    y, mean, invstd = cc.ops.batch_norm_forward(tx, None, None, cc.from_numpy(w), cc.from_numpy(b), training=True)
+    close(y.numpy(), bn_ref(xd, w.astype(np.float64), b), 4551)
+    dy = f32(rng, *x.shape)
+    gi, gw, gb = (t.numpy() for t in cc.ops.batch_norm_backward(cc.from_numpy(dy), tx, cc.from_numpy(w), mean,
+                                                                 invstd, training=True))
+    m, v = xd.mean(axis=(0, 2, 3), keepdims=True), xd.var(axis=(0, 2, 3), keepdims=True)
+    xhat = (xd - m) / np.sqrt(v + 1e-5)
+    close(gb, dy.astype(np.float64).sum(axis=(0, 2, 3)), 4551)
+    close(gw, (dy * xhat).sum(axis=(0, 2, 3)), 4551)
+    n = 3 * 37 * 41
+    ref_gi = w.reshape(1, -1, 1, 1) / np.sqrt(v + 1e-5) * (
+        dy - dy.mean(axis=(0, 2, 3), keepdims=True) - xhat * (dy * xhat).sum(axis=(0, 2, 3), keepdims=True) / n)
+    close(gi, ref_gi, 4551)
+    # Group norm rows of 5 * 1517 values; layer norm rows of 1517.
+    yg, _, _ = cc.ops.group_norm_forward(tx, 1, cc.from_numpy(w), cc.from_numpy(b))
+    close(yg.numpy(), gn_ref(xd, 1, w.astype(np.float64), b), 7585)
+    yl, _, _ = cc.ops.layer_norm_forward(tx, (37, 41))
+    close(yl.numpy(), ln_ref(xd, 1517, np.ones(1517), np.zeros(1517)), 1517)
+    # Bias gradient, global average pooling, depthwise weight gradient (one block per tap).
+    close(cc.ops.conv2d_bias(cc.from_numpy(dy)).numpy(), dy.astype(np.float64).sum(axis=(0, 2, 3)), 4551)
+    close(cc.ops.global_avg_pool2d(tx).numpy(), xd.mean(axis=(2, 3), keepdims=True), 1517)
+    dww = cc.ops.conv2d_weight(tx, (5, 1, 3, 3), cc.from_numpy(dy), padding=1, groups=5).numpy()
+    close(dww, conv2d_weight_ref(x, (5, 1, 3, 3), dy, (1, 1), (1, 1, 1, 1), (1, 1), 5), 4551)
+    # Softmax and cross-entropy along a long class axis.
+    logits, target = f32(rng, 4, 1001) * 3, rng.integers(0, 1001, 4).astype(np.int64)
+    ld = logits.astype(np.float64)
+    lse = np.log(np.exp(ld - ld.max(1, keepdims=True)).sum(1)) + ld.max(1)
+    close(cc.ops.log_softmax(cc.from_numpy(logits), 1).numpy(), ld - lse[:, None], 1001)
+    per = cc.ops.cross_entropy(cc.from_numpy(logits), cc.from_numpy(target), reduction="none").numpy()
+    close(per, lse - ld[np.arange(4), target], 1001)
