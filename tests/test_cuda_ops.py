@@ -956,3 +956,11 @@ def test_long_reductions_loop_over_the_block(rng):
     close(cc.ops.log_softmax(cc.from_numpy(logits), 1).numpy(), ld - lse[:, None], 1001)
     per = cc.ops.cross_entropy(cc.from_numpy(logits), cc.from_numpy(target), reduction="none").numpy()
     close(per, lse - ld[np.arange(4), target], 1001)
+
+
+@needs_gpu
+def test_conv2d_weight_gradient_split_k_with_groups(rng):
+    # Split-K and groups share gridDim.z (z = group * splits + split): both must be decoded.
+    x, dy = f32(rng, 8, 4, 31, 33), f32(rng, 8, 6, 31, 33)
+    dw = cc.ops.conv2d_weight(cc.from_numpy(x), (6, 2, 3, 3), cc.from_numpy(dy), padding=1, groups=2).numpy()
+    close(dw, conv2d_weight_ref(x, (6, 2, 3, 3), dy, (1, 1), (1, 1, 1, 1), (1, 1), 2), 8 * 31 * 33)
