@@ -964,3 +964,48 @@ def test_conv2d_weight_gradient_split_k_with_groups(rng):
     x, dy = f32(rng, 8, 4, 31, 33), f32(rng, 8, 6, 31, 33)
     dw = cc.ops.conv2d_weight(cc.from_numpy(x), (6, 2, 3, 3), cc.from_numpy(dy), padding=1, groups=2).numpy()
     close(dw, conv2d_weight_ref(x, (6, 2, 3, 3), dy, (1, 1), (1, 1, 1, 1), (1, 1), 2), 8 * 31 * 33)
+
+
+@needs_gpu
+def test_momentum_buffers_follow_the_model_between_devices():
+    """Train on the GPU, move the model back to the CPU mid-run and keep training: the
+    momentum buffers must follow (they were left on the GPU, and step() raised), and the
+    result equals a run that stayed on the CPU."""
+    import cnnnative
+    from cnnnative import models, nn, optim
+    from cnnnative.train import Trainer
+    data = cnnnative.data.load_dataset("digits", "train", None, False)
+    x, y = data.normalize(data.images[:64]), data.labels[:64]
+    results = []
+    for devices in (("cpu", "cpu"), ("cuda", "cpu"), ("cpu", "cuda")):
+        nn.init.manual_seed(0)
+        model = models.build("digits_net")
+        trainer = Trainer(model, optim.SGD(model, lr=0.05, momentum=0.9), seed=0, quiet=True)
+        losses = []
+        for i, device in zip((0, 32), devices):
+            model.to(device)
+            losses += [trainer.step(x[j:j + 16], y[j:j + 16]) for j in (i, i + 16)]
+        model.to("cpu")
+        results.append((losses, [p.data.copy() for p in model.parameters()]))
+    for losses, params in results[1:]:
+        np.testing.assert_allclose(losses, results[0][0], rtol=1e-3, atol=1e-4)
+        for a, b in zip(params, results[0][1]):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+@needs_gpu
+def test_module_to_names_a_gpu_and_trainer_uses_it():
+    from cnnnative import models, nn, optim
+    from cnnnative.train import Trainer
+    last = cc.device_count() - 1
+    nn.init.manual_seed(0)
+    model = models.build("digits_net").to(f"cuda:{last}")
+    assert model.device_index == last
+    assert all(p.data.device == last for p in model.parameters())
+    model.to("cuda:0")  # from one GPU to another (a no-op with one GPU)
+    assert model.device_index == 0 and all(p.data.device == 0 for p in model.parameters())
+    model.to(f"cuda:{last}")
+    trainer = Trainer(model, optim.SGD(model, lr=0.05, momentum=0.9), seed=0, quiet=True)
+    x = np.random.default_rng(0).standard_normal((8, 1, 8, 8)).astype(np.float32)
+    loss = trainer.step(x, np.arange(8) % 10)
+    assert np.isfinite(loss)

@@ -41,6 +41,21 @@ def _empty_like(a):
         return cuda.empty(a.shape, device=a.device)
     return np.empty_like(a)
 
+def _beside(buf, data):
+    """A momentum buffer moved to where its parameter now lives (after model.to(...)):
+    host <-> GPU, or from one GPU to another; None stays None."""
+    if buf is None:
+        return None
+    buf_gpu, data_gpu = type(buf).__module__ == "cnnnative._cuda", type(data).__module__ == "cnnnative._cuda"
+    if buf_gpu and data_gpu and buf.device == data.device or not buf_gpu and not data_gpu:
+        return buf
+    host = buf.numpy() if buf_gpu else buf
+    if not data_gpu:
+        return host
+    from . import cuda
+    return cuda.from_numpy(np.ascontiguousarray(host, np.float32), device=data.device)
+
+
 class SGD:
     """Stochastic gradient descent, PyTorch's semantics (torch.optim.SGD):
 
@@ -119,7 +134,8 @@ class SGD:
                 buf = None
                 first = False
                 if g["momentum"] != 0.0:
-                    buf = self.momentum_buffers.get(k)
+                    buf = _beside(self.momentum_buffers.get(k), p.data)
+                    self.momentum_buffers[k] = buf
                     if buf is None:
                         buf = self.momentum_buffers[k] = _empty_like(p.data)
                         first = True

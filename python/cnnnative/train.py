@@ -93,8 +93,9 @@ class Trainer:
         if self.model.device == "cpu":
             return x, y
         from . import cuda
-        x = cuda.from_numpy(np.ascontiguousarray(x, np.float32))
-        return x, (None if y is None else cuda.from_numpy(np.ascontiguousarray(y, np.int64)))
+        index = self.model.device_index  # the model's GPU, not always the first one
+        x = cuda.from_numpy(np.ascontiguousarray(x, np.float32), device=index)
+        return x, (None if y is None else cuda.from_numpy(np.ascontiguousarray(y, np.int64), device=index))
 
     @staticmethod
     def _host(a):

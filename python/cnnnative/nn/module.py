@@ -28,10 +28,14 @@ def _move(a, device: str):
         return None
     if device == "cpu":
         return a.numpy() if on_device(a) else a
-    if on_device(a) or not (isinstance(a, np.ndarray) and a.dtype == np.float32):
+    index = int(device.partition(":")[2] or 0)
+    if on_device(a):
+        # Already on a GPU: stay when it is this one, else go through the host.
+        return a if a.device == index else _move(a.numpy(), device)
+    if not (isinstance(a, np.ndarray) and a.dtype == np.float32):
         return a
     from .. import cuda
-    return cuda.from_numpy(a, device=int(device.partition(":")[2] or 0))
+    return cuda.from_numpy(a, device=index)
 
 
 class Parameter:
@@ -214,6 +218,14 @@ class Module:
     def device(self) -> str:
         """"cuda" when the parameters live on the GPU, else "cpu"."""
         return "cuda" if any(on_device(p.data) for p in self.parameters()) else "cpu"
+
+    @property
+    def device_index(self):
+        """The GPU number the parameters live on (see to("cuda:N")), or None on the CPU."""
+        for p in self.parameters():
+            if on_device(p.data):
+                return int(p.data.device)
+        return None
 
     # -- modes ----------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
