@@ -16,6 +16,7 @@ import pytest
 
 import cnnnative
 from cnnnative import _core
+from cnnnative import cuda as _cuda_pkg
 from cnnnative.inference import compile as cn_compile
 
 RTOL = 1e-4
@@ -618,3 +619,84 @@ def test_mlp_with_batchnorm1d_folds_into_linear(rng):
     assert c.nodes[0]["activation"] == "relu"
     close(c(x), m(x))
     assert c(x[:0]).shape == (0, 3)
+
+
+# -- compile(device="cuda"): the op-by-op runner (cnnnative.device_inference) ---------------------
+# Its translation of every traced op into cnnnative.ops calls is checked here on host arrays
+# (upload = identity; every op has a CPU path) against the C++ engine; on a GPU machine the
+# last test runs the same model on the device.
+
+def _runner(model, shape, fuse=True):
+    from cnnnative.device_inference import DeviceCompiledModel
+    from cnnnative.inference import trace
+    ops_list, output = trace(model, len(shape), fuse=fuse)
+    return DeviceCompiledModel(ops_list, output, shape, device="cpu-runner", upload=lambda a: a)
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_op_runner_equals_engine(rng, fuse):
+    net = small_net(rng)
+    x = randn(rng, 2, 3, 9, 11)
+    engine = cn_compile(net, x.shape)
+    runner = _runner(net, x.shape, fuse)
+    np.testing.assert_allclose(runner(x), engine(x), rtol=1e-4, atol=1e-4 * np.abs(engine(x)).max())
+    np.testing.assert_allclose(runner(x[:1]), engine(x[:1]), rtol=1e-4, atol=1e-4 * np.abs(engine(x)).max())
+    assert runner.weight_bytes > 0
+
+
+def test_op_runner_graph_with_pools_concat_linear_softmax(rng):
+    from cnnnative import nn
+    nn.init.manual_seed(3)
+    g = nn.Graph()
+    x0 = g.input((3, 7, 6))
+    a = g.add_node(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()), x0)
+    b = g.add_node(nn.MaxPool2d(3, 1, 1), a)
+    c = g.add_node(nn.AvgPool2d(3, 1, 1, count_include_pad=False), a)
+    d = g.concat([b, c])
+    e = g.add_node(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5), nn.Softmax(1)), d)
+    g.output(e)
+    g.eval()
+    x = randn(rng, 3, 3, 7, 6)
+    engine = cn_compile(g, x.shape)
+    runner = _runner(g, x.shape)
+    np.testing.assert_allclose(runner(x), engine(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(runner(x), g.forward(x), rtol=1e-5, atol=1e-6)
+
+
+def test_op_runner_rejects_wrong_shapes_and_asymmetric_pool_padding(rng):
+    net = small_net(rng)
+    runner = _runner(net, (2, 3, 9, 11))
+    with pytest.raises(ValueError, match="compiled for"):
+        runner(randn(rng, 2, 3, 9, 12))
+    with pytest.raises(ValueError, match="compiled for"):
+        runner(randn(rng, 3, 3, 9, 11))
+    from cnnnative.device_inference import DeviceCompiledModel
+    from cnnnative.inference import Tracer
+    t = Tracer(4)
+    out = t.max_pool(0, 2, 2, (0, 1, 0, 1))
+    with pytest.raises(ValueError, match="asymmetric padding"):
+        DeviceCompiledModel(t.ops, out, (1, 1, 4, 4), upload=lambda a: a)
+
+
+def test_compile_device_argument():
+    from cnnnative import cuda, models
+    net = models.build("digits_net").eval()
+    with pytest.raises(ValueError, match="device must be"):
+        cn_compile(net, (1, 1, 8, 8), device="tpu")
+    if not cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA backend unavailable"):
+            cn_compile(net, (1, 1, 8, 8), device="cuda")
+
+
+@pytest.mark.skipif(not _cuda_pkg.is_available(), reason="no usable CUDA GPU")
+def test_compile_on_gpu_equals_cpu_engine(rng):
+    from cnnnative import cuda, models
+    net = models.resnet18(num_classes=10).eval()
+    x = randn(rng, 2, 3, 64, 64)
+    on_cpu = cn_compile(net, x.shape)(x)
+    compiled = cn_compile(net, x.shape, device="cuda")
+    y = compiled(x)  # host in, host out
+    np.testing.assert_allclose(y, on_cpu, rtol=1e-3, atol=1e-3 * np.abs(on_cpu).max())
+    yd = compiled(cuda.from_numpy(x))  # device in, device out
+    assert cuda.is_tensor(yd)
+    np.testing.assert_allclose(yd.numpy(), y, rtol=1e-5, atol=1e-6)

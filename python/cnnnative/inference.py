@@ -549,7 +549,7 @@ def trace(model, input_rank=4, *, fuse=True):
     return ops, output
 
 
-def compile(model, input_shape, *, fuse=True, algo="auto", poison=False):
+def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device="cpu"):
     """Compile `model` for inference on inputs of `input_shape`.
 
     model: a cnnnative.nn or torch.nn module built from the layers listed in this
@@ -564,7 +564,10 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False):
     channels, im2col/1x1 GEMM or direct depthwise otherwise), "gemm" (never Winograd),
     or "autotune" (time the candidates on this shape at compile time).
     poison: debug mode; arena memory is NaN-filled whenever a buffer is dead.
-    Returns a CompiledModel: ``y = compiled(x)``.
+    device: "cpu" (the C++ engine), or "cuda" / "cuda:N": the same simplified graph run
+    on the GPU through cnnnative.ops with the folded weights uploaded once (see
+    cnnnative.device_inference; algo and poison apply to the CPU engine only).
+    Returns a CompiledModel (CPU) or DeviceCompiledModel (GPU): ``y = compiled(x)``.
     """
     try:
         shape = tuple(int(d) for d in input_shape)
@@ -574,7 +577,17 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False):
         raise ValueError(f"input_shape must be (N, C, H, W) or (N, F), got {shape}")
     if shape[0] < 0 or any(d <= 0 for d in shape[1:]):
         raise ValueError(f"input_shape must have N >= 0 and positive other sizes, got {shape}")
+    device = str(device)
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     ops, output = trace(model, len(shape), fuse=fuse)
+    if device != "cpu":
+        from . import cuda
+        from .device_inference import DeviceCompiledModel
+        cuda._require()
+        if output == 0:
+            raise ValueError("compile(): the model does nothing to its input")
+        return DeviceCompiledModel(ops, output, shape, device)
     plan = _core.EnginePlan(list(shape), str(algo))
     _emit(plan, ops, output)
     return CompiledModel(plan, shape, fuse, poison)
