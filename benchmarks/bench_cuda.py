@@ -190,6 +190,17 @@ def bench_resnet(repeats, batch=32):
     print(line)
 
 
+def bench_compiled(repeats, batch=1):
+    """cnnnative.compile(device="cuda") on the library's own resnet18 (BN folded)."""
+    import cnnnative
+    from cnnnative import models
+    net = models.resnet18().eval()
+    compiled = cnnnative.compile(net, (batch, 3, 224, 224), device="cuda")
+    tx = cc.from_numpy(np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32))
+    t = _gpu_time(lambda: compiled(tx), repeats)
+    print(f"ResNet-18 compile(device='cuda') batch {batch}: {t * 1e3:.2f} ms ({batch / t:.0f} img/s)")
+
+
 # --- seed-net training ---------------------------------------------------------------------------
 
 def bench_train(repeats, batch=128):
@@ -234,7 +245,9 @@ def main(argv=None):
     if args.part in ("conv", "all"):
         bench_conv(repeats)
     if args.part in ("resnet", "all"):
-        bench_resnet(repeats)
+        for batch in (1, 32):  # batch 1: latency (launch overhead), 32: throughput
+            bench_resnet(repeats, batch)
+        bench_compiled(repeats)
     if args.part in ("train", "all"):
         bench_train(repeats)
     return 0
