@@ -14,6 +14,7 @@
 #include "cnnnative/fft.h"
 #include "cnnnative/winograd.h"
 #include "cnnnative/errors.h"
+#include "direct_smallc.h"
 
 namespace cnnnative {
 namespace {
@@ -35,7 +36,14 @@ const ConvAlgorithm& resolve(const ConvParams& p, const std::string& algo, bool 
   if (name == "auto") {
     const std::string forced = forced_conv_algorithm();
     name = forced.empty() ? choose_conv_algorithm(p) : forced;
+    // A forward-only choice (direct_smallc) leaves the input gradient to im2col.
+    const ConvAlgorithm* chosen = find_conv_algorithm(name);
+    if (forced.empty() && need_backward_input && chosen && !chosen->backward_input) name = "im2col";
   }
+  // "direct" is the direct convolution of either kind: the depthwise kernel for depthwise
+  // shapes, the small-channel kernel for dense ones.
+  if (name == "direct" && !depthwise_supports(p, nullptr) && direct_smallc::supports(p, nullptr))
+    name = "direct_smallc";
   const ConvAlgorithm* a = find_conv_algorithm(name);
   CN_CHECK(a != nullptr, "unknown convolution algorithm '", name, "'; choose one of ", known_names());
   std::string why;
@@ -80,6 +88,9 @@ std::string choose_conv_algorithm(const ConvParams& p) {
   if (autotune_enabled()) return autotuned_conv_algorithm(p);
   std::string why;
   if (depthwise_supports(p, &why) && p.C > 1) return "direct";
+  // Few input channels, big kernel (ResNet stem, AlexNet conv1): the GEMM would be short
+  // and deep and its unfolded input R*S copies of the image; direct_smallc walks the taps.
+  if (direct_smallc::supports(p, &why) && p.C <= 4 && p.R * p.S >= 25 && p.K >= 16) return "direct_smallc";
   if (winograd_supports(p, 4, &why)) {
     auto tiles = [&](int64_t m) { return p.N * ((p.output_h() + m - 1) / m) * ((p.output_w() + m - 1) / m); };
     const int64_t cg = p.C / p.groups, kg = p.K / p.groups;
