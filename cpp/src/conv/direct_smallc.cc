@@ -159,7 +159,7 @@ size_t workspace_bytes(const ConvParams& p, int threads) {
 }
 
 void forward_packed(const ConvParams& p, const float* x, const float* packed_w, const ConvEpilogue& ep,
-                    float* y, float* workspace, int threads) {
+                    float* y, float* workspace, size_t workspace_size, int threads) {
   if (p.N == 0) return;
   const Geometry g = geometry(p, threads);
   const BandFn band = band_kernel_for(active_isa());
@@ -174,8 +174,9 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
         tap_offset[size_t((c * p.R + r) * p.S + s)] = ((c * p.S + s) * sh + q) * g.plane_floats + row * g.OW;
       }
   std::unique_ptr<ScratchBuffer> own;
-  if (!workspace) {
-    own = std::make_unique<ScratchBuffer>(size_t(checked_mul(threads, g.thread_floats, "direct_smallc workspace")));
+  const int64_t need = checked_mul(threads, g.thread_floats, "direct_smallc workspace");
+  if (!workspace || workspace_size < size_t(need) * sizeof(float)) {
+    own = std::make_unique<ScratchBuffer>(size_t(need));
     workspace = own->data();
   }
   const int64_t items = p.N * g.bands, P = g.OH * g.OW, in_image = p.C * p.H * p.W;
@@ -211,7 +212,7 @@ void forward(const ConvParams& p, const float* x, const float* w, const float* b
   pack_weights(p, w, packed.data());
   ConvEpilogue ep;
   ep.bias = bias;
-  forward_packed(p, x, packed.data(), ep, y, nullptr, num_threads());
+  forward_packed(p, x, packed.data(), ep, y, nullptr, 0, num_threads());
 }
 
 CNNNATIVE_REGISTER_CONV_ALGORITHM(direct_smallc, ConvAlgorithm{"direct_smallc", &supports_entry, &forward, nullptr,

@@ -50,10 +50,11 @@ void pack_weights(const ConvParams& p, const float* w, float* packed);
 size_t workspace_bytes(const ConvParams& p, int threads);
 
 // y[N,K,OH,OW] = activation(conv(x, w) + bias + residual) with the epilogue applied in
-// registers. workspace: workspace_bytes(p, threads) bytes (64-byte aligned), or null to
-// allocate. Uses the active ISA's kernel.
+// registers (residual must not alias y). workspace: `workspace_size` bytes of scratch; when
+// null or smaller than workspace_bytes(p, threads) the call allocates its own. Uses the
+// active ISA's kernel.
 void forward_packed(const ConvParams& p, const float* x, const float* packed_w, const ConvEpilogue& ep,
-                    float* y, float* workspace, int threads);
+                    float* y, float* workspace, size_t workspace_size, int threads);
 
 // The registry's entry: packs the weights, then forward_packed with num_threads().
 void forward(const ConvParams& p, const float* x, const float* w, const float* bias, float* y);

@@ -35,6 +35,7 @@ const char* conv_method_name(ConvMethod m) {
     case ConvMethod::im2col_gemm: return "im2col_gemm";
     case ConvMethod::depthwise: return "depthwise";
     case ConvMethod::winograd: return "winograd";
+    case ConvMethod::direct_smallc: return "direct_smallc";
   }
   return "?";
 }

@@ -1,0 +1,65 @@
+// Small-channel direct convolution nodes (ResNet stem, AlexNet conv1): the weights are
+// packed once at build time, the tap planes live in the node's arena scratch, and bias,
+// residual and activation are applied in registers (see conv/direct_smallc.h).
+#include <chrono>
+
+#include "conv/direct_smallc.h"
+#include "engine/kernels.h"
+
+namespace cnnnative {
+namespace engine {
+
+bool direct_smallc_preferred(const ConvParams& p) {
+  // Measured (benchmarks/bench_conv_algos.py): faster than im2col + GEMM for few input
+  // channels and kernels of 5x5 and more; the same rule as conv algo="auto".
+  return direct_smallc::supports(p, nullptr) && p.C <= 4 && p.R * p.S >= 25 && p.K >= 16;
+}
+
+void use_direct_smallc(Node& n) {
+  std::vector<float> packed(static_cast<size_t>(direct_smallc::packed_weight_floats(n.conv)));
+  direct_smallc::pack_weights(n.conv, n.weight.data(), packed.data());
+  n.method = ConvMethod::direct_smallc;
+  n.weight = std::move(packed);  // replaces the OIHW copy
+}
+
+int64_t direct_smallc_scratch_floats(const Node& n, int threads) {
+  const size_t bytes = direct_smallc::workspace_bytes(n.conv, threads);
+  return static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float));
+}
+
+void direct_smallc_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
+                           float* scratch, int threads) {
+  ConvParams p = n.conv;
+  p.N = batch;
+  ConvEpilogue ep;
+  ep.bias = n.bias.data();
+  ep.residual = residual;
+  ep.activation = static_cast<cnnnative::Activation>(static_cast<int>(n.act));
+  direct_smallc::forward_packed(p, x, n.weight.data(), ep, y, scratch, size_t(n.scratch_bytes), threads);
+}
+
+void autotune_direct_smallc(Node& n, const Node& trial, const std::vector<float>& x, std::vector<float>& y,
+                            int threads, double* best) {
+  if (!direct_smallc::supports(trial.conv, nullptr)) return;
+  Node d = trial;
+  d.weight = n.weight;  // the OIHW weights (configure_conv drops them only after the choice)
+  use_direct_smallc(d);
+  d.scratch_bytes = direct_smallc_scratch_floats(d, threads) * int64_t(sizeof(float));
+  std::vector<float> scratch(static_cast<size_t>(d.scratch_bytes / int64_t(sizeof(float))));
+  double t = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {  // best of two after a warm-up, as the other candidates
+    const auto t0 = std::chrono::steady_clock::now();
+    direct_smallc_forward(d, d.conv.N, x.data(), nullptr, y.data(), scratch.data(), threads);
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (rep > 0) t = std::min(t, dt);
+  }
+  if (t < *best) {
+    *best = t;
+    n.method = ConvMethod::direct_smallc;
+    n.weight = std::move(d.weight);
+    n.winograd_weights.reset();
+  }
+}
+
+}  // namespace engine
+}  // namespace cnnnative
