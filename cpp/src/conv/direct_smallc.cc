@@ -1,5 +1,5 @@
-// Small-channel direct convolution driver: splits the output into bands of rows, builds
-// each band's tap planes in the thread's scratch (see direct_smallc.h for the layout),
+// Small-channel direct convolution driver: splits each image's output into chunks of
+// pixels, builds the tap planes of each chunk's rows in the thread's scratch (see direct_smallc.h for the layout),
 // and runs the ISA's band kernel. Registered as the conv algorithm "direct_smallc".
 #include "direct_smallc.h"
 
@@ -25,11 +25,17 @@ namespace {
 constexpr int64_t kBandBudgetFloats = 96 * 1024;
 
 // Everything the driver derives from the shape, in one place (all int64, checked).
+//
+// Work is split into chunks of consecutive output pixels of one image (flat index
+// oh * OW + ow), a multiple of 16 pixels each, so only the image's last vector can have
+// idle lanes (bands of whole rows would waste up to 15 lanes per band: 4% on AlexNet's
+// 55-pixel rows). A chunk builds the planes of the output rows it touches.
 struct Geometry {
   int64_t OH = 0, OW = 0;
-  int64_t halo = 0;          // extra plane rows a band needs below its last output row
-  int64_t bands = 1;         // per image
-  int64_t band_rows = 1;     // most output rows in a band
+  int64_t halo = 0;          // extra plane rows below the chunk's last output row
+  int64_t chunks = 1;        // per image
+  int64_t chunk_pixels = 0;  // pixels per chunk (the last one may have fewer)
+  int64_t band_rows = 1;     // most output rows a chunk touches
   int64_t plane_floats = 0;  // (band_rows + halo) * OW
   int64_t planes = 0;        // C * S * stride_h
   int64_t phase_width = 0;   // a de-interleaved padded input row: ceil(W_padded / stride_w)
@@ -42,19 +48,21 @@ Geometry geometry(const ConvParams& p, int threads) {
   Geometry g;
   g.OH = p.output_h();
   g.OW = p.output_w();
-  const int64_t sh = p.stride_h;
+  const int64_t sh = p.stride_h, P = checked_mul(g.OH, g.OW, "output pixels");
   g.halo = (p.R - 1) * p.dilation_h / sh;
   g.planes = checked_numel({p.C, p.S, sh}, "direct_smallc planes");
   const int64_t row_floats = checked_mul(g.planes, g.OW, "direct_smallc plane row");
-  // Rows per band: as many as fit the L2 budget, but enough bands that every thread gets
-  // several (a thread that starts late on a busy machine then takes fewer).
-  const int64_t fit = std::max<int64_t>(1, kBandBudgetFloats / std::max<int64_t>(row_floats, 1) - g.halo);
-  int64_t bands = (g.OH + fit - 1) / fit;
-  const int64_t want = (4 * int64_t(threads) + std::max<int64_t>(p.N, 1) - 1) / std::max<int64_t>(p.N, 1);
-  bands = std::max(bands, std::min(want, (g.OH + 1) / 2));  // bands of at least ~2 rows
-  bands = std::max<int64_t>(1, std::min(bands, g.OH));
-  g.band_rows = (g.OH + bands - 1) / bands;
-  g.bands = (g.OH + g.band_rows - 1) / g.band_rows;
+  // Pixels per chunk: the rows fitting the L2 budget, but enough chunks that every thread
+  // gets several (a thread that starts late on a busy machine then takes fewer), and at
+  // least 3 vectors each (one register tile).
+  const int64_t fit_rows = std::max<int64_t>(1, kBandBudgetFloats / std::max<int64_t>(row_floats, 1) - g.halo - 1);
+  int64_t chunks = (P + fit_rows * g.OW - 1) / (fit_rows * g.OW);
+  const int64_t images = std::max<int64_t>(p.N, 1);
+  const int64_t want = (4 * int64_t(threads) + images - 1) / images;
+  chunks = std::max(chunks, std::min(want, (P + 47) / 48));
+  g.chunk_pixels = round16((P + chunks - 1) / chunks);
+  g.chunks = (P + g.chunk_pixels - 1) / g.chunk_pixels;
+  g.band_rows = std::min(g.OH, (g.chunk_pixels + g.OW - 1) / g.OW + 1);
   g.plane_floats = checked_mul(g.band_rows + g.halo, g.OW, "direct_smallc plane");
   const int64_t Wp = checked_add(checked_add(p.W, p.pad_left), p.pad_right, "padded width");
   g.phase_width = (Wp + p.stride_w - 1) / p.stride_w;
@@ -179,27 +187,28 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
     own = std::make_unique<ScratchBuffer>(size_t(need));
     workspace = own->data();
   }
-  const int64_t items = p.N * g.bands, P = g.OH * g.OW, in_image = p.C * p.H * p.W;
+  const int64_t items = p.N * g.chunks, P = g.OH * g.OW, in_image = p.C * p.H * p.W;
 #pragma omp parallel num_threads(threads)
   {
     float* planes = workspace + int64_t(omp_get_thread_num()) * g.thread_floats;
     float* ph = planes + round16(g.planes * g.plane_floats + kPlanePadFloats);
-    // Dynamic: on a busy machine a thread that starts late takes fewer bands.
+    // Dynamic: on a busy machine a thread that starts late takes fewer chunks.
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
-      const int64_t n = item / g.bands, b = item % g.bands;
-      const int64_t oh0 = b * g.band_rows, rows = std::min(g.band_rows, g.OH - oh0);
+      const int64_t n = item / g.chunks, j0 = (item % g.chunks) * g.chunk_pixels;
+      const int64_t j1 = std::min(P, j0 + g.chunk_pixels);
+      const int64_t oh0 = j0 / g.OW, rows = (j1 - 1) / g.OW + 1 - oh0;
       build_planes(p, g, phase_used, x + n * in_image, oh0, rows, planes, ph);
       BandArgs a;
-      a.planes = planes;
+      a.planes = planes + (j0 - oh0 * g.OW);  // the chunk's first pixel within row oh0
       a.tap_offset = tap_offset.data();
       a.taps = taps;
       a.packed_w = packed_w;
       a.bias = ep.bias;
       a.K = p.K;
-      a.pixels = rows * g.OW;
-      a.y = y + n * p.K * P + oh0 * g.OW;
-      a.residual = ep.residual ? ep.residual + n * p.K * P + oh0 * g.OW : nullptr;
+      a.pixels = j1 - j0;
+      a.y = y + n * p.K * P + j0;
+      a.residual = ep.residual ? ep.residual + n * p.K * P + j0 : nullptr;
       a.ld = P;
       a.act = ep.activation;
       band(a);

@@ -10,8 +10,8 @@
 namespace cnnnative {
 namespace direct_smallc {
 
-// One band: `pixels` consecutive output pixels of one image (whole output rows), for all
-// K output channels.
+// One chunk ("band") of `pixels` consecutive output pixels of one image (flat index
+// oh * OW + ow; it may start and end inside a row), for all K output channels.
 struct BandArgs {
   const float* planes;        // this band's tap planes; readable up to kPlanePadFloats past the end
   const int64_t* tap_offset;  // [taps]: where tap t's value for band pixel 0 lies in `planes`
