@@ -11,6 +11,14 @@ over torch (> 1 means cnnnative is faster). Threads are set for both libraries.
 
 --cpu-time measures process CPU time instead of wall time: on a shared, overloaded
 machine it is the only stable measure (valid with --threads 1 only).
+
+--engine-stem times the ResNet-18 stem inside the inference engine instead: the first
+node of cnnnative.compile(resnet18) at batch 1 (conv 7x7/2 + folded BatchNorm + ReLU),
+median of --repeats profiled runs, for algo="auto" and algo="gemm" (im2col), beside
+PyTorch's conv+ReLU of the same shape, and the whole network's median time.
+
+    python benchmarks/bench_conv_algos.py --threads 2 --layers stem
+    python benchmarks/bench_conv_algos.py --threads 2 --engine-stem
 """
 from __future__ import annotations
 
@@ -37,6 +45,9 @@ LAYERS = [
     ("resnet stem 7x7/2 224x224x3", (1, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1),
     ("alexnet conv1 11x11/4 227x227x3", (1, 3, 227, 227), (96, 3, 11, 11), 4, 0, 1),
     ("mobilenet dw3x3 112x112x32", (1, 32, 112, 112), (32, 1, 3, 3), 1, 1, 32),
+    ("vgg conv1_1 3x3 224x224x3", (1, 3, 224, 224), (64, 3, 3, 3), 1, 1, 1),
+    ("cifar 5x5 32x32x3 b16", (16, 3, 32, 32), (64, 3, 5, 5), 1, 2, 1),
+    ("resnet18 down 3x3/2 56x56x64", (1, 64, 56, 56), (128, 64, 3, 3), 2, 1, 1),
 ]
 
 
@@ -66,7 +77,10 @@ def main(argv=None):
     ap.add_argument("--cpu-time", action="store_true", help="time with process CPU time (use with --threads 1)")
     ap.add_argument("--layers", default="", help="only layers whose name contains this text")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--engine-stem", action="store_true", help="time the ResNet-18 stem node of the engine")
     args = ap.parse_args(argv)
+    if args.engine_stem:
+        return engine_stem(args)
 
     clock = time.process_time if args.cpu_time else time.perf_counter
     cnnnative.set_num_threads(args.threads)
@@ -131,6 +145,39 @@ def main(argv=None):
     if ratios_auto:
         geo = math.exp(sum(math.log(r) for r in ratios_auto) / len(ratios_auto))
         print(f"\nauto vs torch, geometric mean speed-up over {len(ratios_auto)} layers: {geo:.2f}x")
+
+
+def engine_stem(args):
+    """The stem node of a compiled ResNet-18 (batch 1) per conv choice, and the network."""
+    cnnnative.set_num_threads(args.threads)
+    model = cnnnative.models.resnet18().eval()
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    fl = flops((1, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1)
+    rows = []
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+        tx, tw = torch.from_numpy(x), torch.randn(64, 3, 7, 7)
+        with torch.no_grad():
+            t = measure(lambda: torch.relu(torch.nn.functional.conv2d(tx, tw, None, 2, 3)), args.repeats,
+                        time.perf_counter)
+        rows.append(("torch conv+relu", t, None))
+    except ImportError:
+        pass
+    for algo in ("auto", "gemm"):
+        f = cnnnative.compile(model, x.shape, algo=algo)
+        method = f._plan.nodes()[0]["method"]
+        f(x)
+        prof = [f._plan.profile(x) for _ in range(args.repeats)]
+        rows.append((f"engine {algo} ({method})", statistics.median(p[0] for p in prof),
+                     statistics.median(sum(p) for p in prof)))
+    t_torch = rows[0][1] if rows and rows[0][0].startswith("torch") else None
+    print(f"ResNet-18 stem 7x7/2 224x224x3 -> 64, batch 1, threads={args.threads}, isa={cnnnative.info()['isa']}, "
+          f"median of {args.repeats}")
+    for name, t, net in rows:
+        ratio = f"{t_torch / t:.2f}x" if t_torch else "-"
+        net_s = f"  network {net * 1e3:.2f} ms" if net else ""
+        print(f"{name:34s} {t * 1e3:8.3f} ms {fl / t / 1e9:6.0f} GFLOP/s  {ratio}{net_s}")
 
 
 if __name__ == "__main__":
