@@ -10,9 +10,10 @@ namespace cnnnative {
 namespace engine {
 
 bool direct_smallc_preferred(const ConvParams& p) {
-  // Measured (benchmarks/bench_conv_algos.py): faster than im2col + GEMM for few input
-  // channels and kernels of 5x5 and more; the same rule as conv algo="auto".
-  return direct_smallc::supports(p, nullptr) && p.C <= 4 && p.R * p.S >= 25 && p.K >= 16;
+  // As conv algo="auto" (conv/algo.cc): few input channels (the stem), or a strided
+  // kernel with up to 64 channels (ResNet-18's first stride-2 3x3, which autotune also
+  // picks). configure_conv asks only when Winograd was not chosen.
+  return direct_smallc::supports(p, nullptr) && p.R * p.S > 1 && (p.C < 16 || p.stride_h * p.stride_w > 1);
 }
 
 void use_direct_smallc(Node& n) {
