@@ -145,6 +145,10 @@ def test_registry_reports_it_and_auto_picks_it_for_stem_and_alexnet():
     assert ops.conv_algorithms((1, 64, 56, 56), (64, 64, 3, 3), padding=1)["auto"] != "direct_smallc"
     grouped = ops.conv_algorithms((1, 4, 8, 8), (4, 2, 3, 3), groups=2)["direct_smallc"]
     assert not grouped["supported"] and "groups" in grouped["reason"]
+    wide = ops.conv_algorithms((1, 64, 16, 100000), (64, 64, 11, 11), stride=4)["direct_smallc"]
+    assert not wide["supported"] and "MiB" in wide["reason"]
+    with pytest.raises(OverflowError):
+        ops.conv_algorithms((1, 3, 2**40, 2**40), (64, 3, 7, 7), stride=2, padding=3)
 
 
 def test_algo_direct_reaches_it_for_dense_shapes(isa, rng):

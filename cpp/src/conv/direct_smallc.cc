@@ -23,6 +23,7 @@ namespace {
 // A band's planes should stay in L2 (2 MiB here, shared with the weights and the output
 // being written): ~384 KiB.
 constexpr int64_t kBandBudgetFloats = 96 * 1024;
+constexpr int64_t kMaxScratchMiB = 64;
 
 // Everything the driver derives from the shape, in one place (all int64, checked).
 //
@@ -141,6 +142,12 @@ bool supports(const ConvParams& p, std::string* why) {
   }
   if (p.C > kMaxChannels) {
     if (why) *why = concat("direct_smallc is for few input channels (C <= ", kMaxChannels, "), got C=", p.C);
+    return false;
+  }
+  // Even one output row of tap planes can be large for very wide images with big kernels.
+  const int64_t mib = geometry(p, 1).thread_floats * int64_t(sizeof(float)) >> 20;
+  if (mib > kMaxScratchMiB) {
+    if (why) *why = concat("direct_smallc would need ", mib, " MiB of scratch per thread (limit ", kMaxScratchMiB, ")");
     return false;
   }
   return true;
