@@ -346,7 +346,7 @@ def test_auto_choices():
     assert ops.conv_algorithms((1, 32, 112, 112), (32, 1, 3, 3), padding=1, groups=32)["auto"] == "direct"
     assert ops.conv_algorithms((1, 64, 56, 56), (64, 64, 3, 3), padding=1)["auto"].startswith("winograd")
     # The ResNet stem runs the small-channel direct kernel (tests/test_conv_direct_smallc.py).
-    assert ops.conv_algorithms((1, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)["auto"] == "direct_smallc"
+    assert ops.conv_algorithms((1, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)["auto"].startswith("direct_smallc")
     support = ops.conv_algorithms((1, 8, 9, 9), (8, 8, 3, 3), padding=1)
     for algo in WINOGRAD + ["winograd"]:
         assert support[algo]["supported"] and support[algo]["workspace_bytes"] > 0

@@ -55,6 +55,7 @@ enum class ConvMethod {
   depthwise,   // groups == C == K: direct loops per channel
   winograd,    // 3x3 stride 1: Winograd F(m x m, 3x3) on filters transformed at build time
   direct_smallc,  // few input channels or strided (ResNet stem): direct, weights packed at build
+  direct_smallc_wino,  // the same with a 1-D Winograd F(2,4) along the width (the stem on AVX-512)
 };
 
 // How build time picks the method of each convolution.

@@ -15,6 +15,7 @@
 #include "cnnnative/winograd.h"
 #include "cnnnative/errors.h"
 #include "direct_smallc.h"
+#include "direct_smallc_wino.h"
 
 namespace cnnnative {
 namespace {
@@ -96,7 +97,8 @@ std::string choose_conv_algorithm(const ConvParams& p) {
   // and against the FFT 1.45x (C=16 5x5); it loses to Winograd from C ~ 24 and to the FFT
   // on C=64 5x5 (stride 1), and to the plain GEMM on 1x1.
   const bool direct_ok = direct_smallc::supports(p, &why) && p.R * p.S > 1;
-  if (direct_ok && (p.C < 16 || p.stride_h * p.stride_w > 1)) return "direct_smallc";
+  if (direct_ok && (p.C < 16 || p.stride_h * p.stride_w > 1))
+    return direct_smallc_wino::preferred(p) ? "direct_smallc_wino" : "direct_smallc";
   if (winograd_supports(p, 4, &why)) {
     auto tiles = [&](int64_t m) { return p.N * ((p.output_h() + m - 1) / m) * ((p.output_w() + m - 1) / m); };
     const int64_t cg = p.C / p.groups, kg = p.K / p.groups;

@@ -93,6 +93,8 @@ void deinterleave_fixed(const float* row, int64_t W, int64_t pad_left, int64_t s
   }
 }
 
+}  // namespace
+
 void deinterleave(const float* row, int64_t W, int64_t pad_left, int64_t stride, int64_t width, float* ph) {
   switch (stride) {  // constant strides let the compiler vectorise the gather
     case 1: deinterleave_fixed<1>(row, W, pad_left, 1, width, ph); break;
@@ -101,6 +103,8 @@ void deinterleave(const float* row, int64_t W, int64_t pad_left, int64_t stride,
     default: deinterleave_fixed<0>(row, W, pad_left, stride, width, ph); break;
   }
 }
+
+namespace {
 
 // Fills plane(c, s, q) rows [0, rows + halo) for the band starting at output row oh0 of
 // image xn (C x H x W). Row phases no kernel row uses are skipped.

@@ -32,6 +32,10 @@ constexpr int64_t kPlanePadFloats = 64;
 
 using BandFn = void (*)(const BandArgs& a);
 
+// ph[q * width + i] = padded_row[stride * i + q] for q < stride, i < width, where the
+// padded row is `pad_left` zeros, row[0..W), then zeros (direct_smallc.cc).
+void deinterleave(const float* row, int64_t W, int64_t pad_left, int64_t stride, int64_t width, float* ph);
+
 void band_scalar(const BandArgs& a);
 void band_avx2(const BandArgs& a);
 void band_avx512(const BandArgs& a);

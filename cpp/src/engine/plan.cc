@@ -36,6 +36,7 @@ const char* conv_method_name(ConvMethod m) {
     case ConvMethod::depthwise: return "depthwise";
     case ConvMethod::winograd: return "winograd";
     case ConvMethod::direct_smallc: return "direct_smallc";
+    case ConvMethod::direct_smallc_wino: return "direct_smallc_wino";
   }
   return "?";
 }
