@@ -66,8 +66,10 @@ Geometry geometry(const ConvParams& p, int threads) {
 }
 
 // Transformed planes T(c, a, q, i)[row][t] for the chunk starting at output row oh0.
+using TransformRowFn = void (*)(const float* const d[kPoints], float* const o[kPoints], int64_t n);
+
 void build_planes(const ConvParams& p, const Geometry& g, const std::vector<char>& phase_used, const float* xn,
-                  int64_t oh0, int64_t rows, float* planes, float* ph) {
+                  int64_t oh0, int64_t rows, float* planes, float* ph, TransformRowFn transform_row) {
   const int64_t sh = p.stride_h, sw = p.stride_w, PW = g.PW, width = g.phase_width;
   auto plane = [&](int64_t c, int64_t a, int64_t q, int64_t i) {
     return planes + (((c * sw + a) * sh + q) * kPoints + i) * g.plane_floats;
@@ -91,19 +93,9 @@ void build_planes(const ConvParams& p, const Geometry& g, const std::vector<char
             const int64_t v = sw * e + a;
             d[e] = ph + (v % (2 * sw)) * width + v / (2 * sw);
           }
-          float* o0 = plane(c, a, q, 0) + lr * PW;
-          float* o1 = plane(c, a, q, 1) + lr * PW;
-          float* o2 = plane(c, a, q, 2) + lr * PW;
-          float* o3 = plane(c, a, q, 3) + lr * PW;
-          float* o4 = plane(c, a, q, 4) + lr * PW;
-          for (int64_t t = 0; t < PW; ++t) {
-            const float d0 = d[0][t], d1 = d[1][t], d2 = d[2][t], d3 = d[3][t], d4 = d[4][t];
-            o0[t] = 2.f * d0 - d1 - 2.f * d2 + d3;
-            o1[t] = 2.f * d1 + d2 - d3;
-            o2[t] = -2.f * d1 + 3.f * d2 - d3;
-            o3[t] = d3 - d1;
-            o4[t] = 2.f * d1 - d2 - 2.f * d3 + d4;
-          }
+          float* o[kPoints];
+          for (int i = 0; i < kPoints; ++i) o[i] = plane(c, a, q, i) + lr * PW;
+          transform_row(d, o, PW);
         }
       }
     }
@@ -178,7 +170,9 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
                     float* y, float* workspace, size_t workspace_size, int threads) {
   if (p.N == 0) return;
   const Geometry g = geometry(p, threads);
-  const auto band = active_isa() == Isa::avx512 ? &band_avx512 : &band_scalar;
+  const bool avx512 = active_isa() == Isa::avx512;
+  const auto band = avx512 ? &band_avx512 : &band_scalar;
+  const TransformRowFn transform_row = avx512 ? &transform_row_avx512 : &transform_row_scalar;
   const int64_t sh = p.stride_h, sw = p.stride_w, taps = p.C * p.R * sw;
   std::vector<int64_t> tap_offset(static_cast<size_t>(taps));
   std::vector<char> phase_used(static_cast<size_t>(sh), 0);
@@ -206,7 +200,7 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
       const int64_t n = item / g.chunks, j0 = (item % g.chunks) * g.chunk_pairs;
       const int64_t j1 = std::min(pairs, j0 + g.chunk_pairs);
       const int64_t oh0 = j0 / g.PW, rows = (j1 - 1) / g.PW + 1 - oh0;
-      build_planes(p, g, phase_used, x + n * in_image, oh0, rows, planes, ph);
+      build_planes(p, g, phase_used, x + n * in_image, oh0, rows, planes, ph, transform_row);
       BandArgs a;
       a.planes = planes + (j0 - oh0 * g.PW);
       a.tap_offset = tap_offset.data();

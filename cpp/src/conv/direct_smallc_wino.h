@@ -76,5 +76,10 @@ struct BandArgs {
 void band_scalar(const BandArgs& a);
 void band_avx512(const BandArgs& a);
 
+// The input transform of one row: o_i[t] = (B^T d)_i over t < n, from the five shifted
+// phase rows d_e (the D0..D4 formulas above). Part of building the planes, per ISA.
+void transform_row_scalar(const float* const d[kPoints], float* const o[kPoints], int64_t n);
+void transform_row_avx512(const float* const d[kPoints], float* const o[kPoints], int64_t n);
+
 }  // namespace direct_smallc_wino
 }  // namespace cnnnative

@@ -89,6 +89,22 @@ inline void tile(const BandArgs& a, int64_t j0, int64_t kb, int64_t valid_pairs)
 
 }  // namespace
 
+void transform_row_avx512(const float* const d[kPoints], float* const o[kPoints], int64_t n) {
+  const __m512 two = _mm512_set1_ps(2.f), three = _mm512_set1_ps(3.f);
+  for (int64_t t = 0; t < n; t += 16) {
+    const __mmask16 m = lanes(n - t);
+    const __m512 d0 = _mm512_maskz_loadu_ps(m, d[0] + t), d1 = _mm512_maskz_loadu_ps(m, d[1] + t);
+    const __m512 d2 = _mm512_maskz_loadu_ps(m, d[2] + t), d3 = _mm512_maskz_loadu_ps(m, d[3] + t);
+    const __m512 d4 = _mm512_maskz_loadu_ps(m, d[4] + t);
+    const __m512 d3m1 = _mm512_sub_ps(d3, d1);
+    _mm512_mask_storeu_ps(o[0] + t, m, _mm512_fmadd_ps(two, _mm512_sub_ps(d0, d2), _mm512_sub_ps(d3, d1)));
+    _mm512_mask_storeu_ps(o[1] + t, m, _mm512_fmadd_ps(two, d1, _mm512_sub_ps(d2, d3)));
+    _mm512_mask_storeu_ps(o[2] + t, m, _mm512_fmsub_ps(three, d2, _mm512_fmadd_ps(two, d1, d3)));
+    _mm512_mask_storeu_ps(o[3] + t, m, d3m1);
+    _mm512_mask_storeu_ps(o[4] + t, m, _mm512_fmadd_ps(two, _mm512_sub_ps(d1, d3), _mm512_sub_ps(d4, d2)));
+  }
+}
+
 void band_avx512(const BandArgs& a) {
   constexpr int64_t kPairs = kVectors * 16;
   const int64_t kblocks = (a.K + kBlockK - 1) / kBlockK;

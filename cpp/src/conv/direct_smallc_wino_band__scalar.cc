@@ -7,6 +7,17 @@
 namespace cnnnative {
 namespace direct_smallc_wino {
 
+void transform_row_scalar(const float* const d[kPoints], float* const o[kPoints], int64_t n) {
+  for (int64_t t = 0; t < n; ++t) {
+    const float d0 = d[0][t], d1 = d[1][t], d2 = d[2][t], d3 = d[3][t], d4 = d[4][t];
+    o[0][t] = 2.f * d0 - d1 - 2.f * d2 + d3;
+    o[1][t] = 2.f * d1 + d2 - d3;
+    o[2][t] = -2.f * d1 + 3.f * d2 - d3;
+    o[3][t] = d3 - d1;
+    o[4][t] = 2.f * d1 - d2 - 2.f * d3 + d4;
+  }
+}
+
 void band_scalar(const BandArgs& a) {
   for (int64_t k = 0; k < a.K; ++k) {
     const float* w = a.packed_w + (k / kBlockK) * a.taps * kPoints * kBlockK + k % kBlockK;
