@@ -291,3 +291,30 @@ def test_engine_autotune_can_pick_it(rng):
     expected = np.maximum(conv2d_ref(x, w, None, (2, 2), quad(3)), 0)
     assert plan.nodes()[0]["method"] in ("direct_smallc", "direct_smallc_wino", "im2col_gemm")
     assert np.abs(plan.run(x, poison=True) - expected).max() <= 1e-5 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_concurrent_calls_from_python_threads(rng, algo):
+    """The GIL is released and the kernels keep no mutable globals: calls from several
+    Python threads at once give each its own exact result."""
+    import threading
+    xs = [randn(rng, 1, 3, 36, 40) for _ in range(4)]
+    w, b = randn(rng, 24, 3, 7, 7), randn(rng, 24)
+    expected = [ops.conv2d(x, w, b, 2, 3, algo=algo) for x in xs]
+    results, errors = [None] * 4, []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                results[i] = ops.conv2d(xs[i], w, b, 2, 3, algo=algo)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)
