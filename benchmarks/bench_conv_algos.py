@@ -1,7 +1,8 @@
 """Per-layer timing of every convolution algorithm that applies, beside PyTorch (oneDNN)
 in the same process.
 
-For each layer: median time of each algorithm (and of "auto" and torch), effective
+For each layer: median time of each algorithm (and of "auto" and torch, all timed
+round-robin so load on a shared machine hits them alike), effective
 GFLOP/s = direct-convolution FLOPs (2*N*K*C/g*R*S*OH*OW) / time, and the speed-up
 over torch (> 1 means cnnnative is faster). Threads are set for both libraries.
 
@@ -69,6 +70,21 @@ def measure(fn, repeats, clock):
     return statistics.median(times)
 
 
+def measure_interleaved(fns, repeats, clock):
+    """Median time of each of fns ({name: fn}), timed round-robin (one call of each per
+    round): on a shared machine a burst of load then hits every candidate alike instead of
+    whichever happened to run during it."""
+    times = {k: [] for k in fns}
+    for fn in fns.values():
+        fn()  # warm-up (allocations, caches, autotune)
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = clock()
+            fn()
+            times[k].append(clock() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
@@ -100,19 +116,19 @@ def main(argv=None):
         x = rng.standard_normal(xs).astype(np.float32)
         w = (rng.standard_normal(ws) * 0.1).astype(np.float32)
         fl = flops(xs, ws, stride, padding, groups)
-        t_torch = None
-        if torch is not None:
-            tx, tw = torch.from_numpy(x), torch.from_numpy(w)
-            with torch.no_grad():
-                t_torch = measure(lambda: torch.nn.functional.conv2d(tx, tw, None, stride, padding, 1, groups),
-                                  args.repeats, clock)
         support = ops.conv_algorithms(xs, ws, stride=stride, padding=padding, groups=groups)
         auto_choice = support.pop("auto")
         algos = [a for a, s in support.items() if s["supported"]] + ["auto"]
-        results = {}
-        for algo in algos:
-            results[algo] = measure(lambda: ops.conv2d(x, w, None, stride, padding, 1, groups, algo=algo),
-                                    args.repeats, clock)
+        fns = {a: (lambda a=a: ops.conv2d(x, w, None, stride, padding, 1, groups, algo=a)) for a in algos}
+        if torch is not None:
+            tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+
+            def torch_conv():
+                with torch.no_grad():
+                    return torch.nn.functional.conv2d(tx, tw, None, stride, padding, 1, groups)
+            fns["torch"] = torch_conv
+        results = measure_interleaved(fns, args.repeats, clock)
+        t_torch = results.pop("torch", None)
         best = min((t, a) for a, t in results.items() if a != "auto")
         rows.append((name, fl, t_torch, results, auto_choice, best))
 
