@@ -19,10 +19,11 @@
 // per chunk like direct_smallc's tap planes (row phase q, pitch OW/2 output pairs, linear
 // in the pair index), the filters Gi once (pack_weights).
 //
-// Shapes: groups 1, C <= 64, at most 4 taps per column phase (ceil(S*dil_w / stride_w)
-// <= 4 roughly: 7x7/2, 5x5/2, 3x3/1, 4x4/1, 8x8/2...), even OW (a pair never straddles
-// rows). Error: measured ~1.5x direct's (the transform coefficients are <= 3); the
-// tests assert 2x the direct bound. Forward only, like direct_smallc.
+// Shapes: groups 1, C <= 64, at most 4 taps per column phase ((S-1)*dilation_w / stride_w
+// < 4: 7x7/2, 5x5/2, 8x8/2, 3x3/1, 4x4/1, 11x11/4...; shorter phases get zero taps), even
+// OW (a pair never straddles rows). auto prefers it only where it saves enough (preferred()).
+// Error: measured 1.1-3x direct's (transform coefficients <= 3); the tests assert 2x the
+// direct bound, which holds with a wide margin. Forward only, like direct_smallc.
 #pragma once
 #include <cstddef>
 #include <cstdint>
