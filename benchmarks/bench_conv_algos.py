@@ -164,36 +164,50 @@ def main(argv=None):
 
 
 def engine_stem(args):
-    """The stem node of a compiled ResNet-18 (batch 1) per conv choice, and the network."""
+    """The stem node of a compiled ResNet-18 (batch 1) per conv choice, and the network,
+    timed round-robin with PyTorch's conv + ReLU of the same shape."""
     cnnnative.set_num_threads(args.threads)
     model = cnnnative.models.resnet18().eval()
     x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
     fl = flops((1, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1)
-    rows = []
+    compiled = {algo: cnnnative.compile(model, x.shape, algo=algo) for algo in ("auto", "gemm")}
+    torch_fn = None
     try:
         import torch
         torch.set_num_threads(args.threads)
-        tx, tw = torch.from_numpy(x), torch.randn(64, 3, 7, 7)
-        with torch.no_grad():
-            t = measure(lambda: torch.relu(torch.nn.functional.conv2d(tx, tw, None, 2, 3)), args.repeats,
-                        time.perf_counter)
-        rows.append(("torch conv+relu", t, None))
+        tx, tw = torch.from_numpy(x), torch.from_numpy((np.random.default_rng(1).standard_normal((64, 3, 7, 7)) * 0.1)
+                                                       .astype(np.float32))
+
+        def torch_fn():
+            with torch.no_grad():
+                return torch.relu(torch.nn.functional.conv2d(tx, tw, None, 2, 3))
+        torch_fn()
     except ImportError:
         pass
-    for algo in ("auto", "gemm"):
-        f = cnnnative.compile(model, x.shape, algo=algo)
-        method = f._plan.nodes()[0]["method"]
+    stem = {a: [] for a in compiled}
+    net = {a: [] for a in compiled}
+    t_torch = []
+    for f in compiled.values():
         f(x)
-        prof = [f._plan.profile(x) for _ in range(args.repeats)]
-        rows.append((f"engine {algo} ({method})", statistics.median(p[0] for p in prof),
-                     statistics.median(sum(p) for p in prof)))
-    t_torch = rows[0][1] if rows and rows[0][0].startswith("torch") else None
+    for _ in range(args.repeats):
+        if torch_fn:
+            t0 = time.perf_counter()
+            torch_fn()
+            t_torch.append(time.perf_counter() - t0)
+        for a, f in compiled.items():
+            prof = f._plan.profile(x)
+            stem[a].append(prof[0])
+            net[a].append(sum(prof))
+    tt = statistics.median(t_torch) if t_torch else None
     print(f"ResNet-18 stem 7x7/2 224x224x3 -> 64, batch 1, threads={args.threads}, isa={cnnnative.info()['isa']}, "
-          f"median of {args.repeats}")
-    for name, t, net in rows:
-        ratio = f"{t_torch / t:.2f}x" if t_torch else "-"
-        net_s = f"  network {net * 1e3:.2f} ms" if net else ""
-        print(f"{name:34s} {t * 1e3:8.3f} ms {fl / t / 1e9:6.0f} GFLOP/s  {ratio}{net_s}")
+          f"median of {args.repeats} (round-robin)")
+    if tt:
+        print(f"{'torch conv+relu':34s} {tt * 1e3:8.3f} ms {fl / tt / 1e9:6.0f} GFLOP/s  1.00x")
+    for a, f in compiled.items():
+        t = statistics.median(stem[a])
+        ratio = f"{tt / t:.2f}x" if tt else "-"
+        label = f"engine {a} ({f._plan.nodes()[0]['method']})"
+        print(f"{label:34s} {t * 1e3:8.3f} ms {fl / t / 1e9:6.0f} GFLOP/s  {ratio}  network {statistics.median(net[a]) * 1e3:.2f} ms")
 
 
 if __name__ == "__main__":
