@@ -54,6 +54,8 @@ enum class ConvMethod {
   im2col_gemm, // unfold the image into a (C/g*R*S) x (OH*OW) matrix, then GEMM per group
   depthwise,   // groups == C == K: direct loops per channel
   winograd,    // 3x3 stride 1: Winograd F(m x m, 3x3) on filters transformed at build time
+  direct_smallc,  // few input channels or strided (ResNet stem): direct, weights packed at build
+  direct_smallc_wino,  // the same with a 1-D Winograd F(2,4) along the width (the stem on AVX-512)
 };
 
 // How build time picks the method of each convolution.

@@ -91,6 +91,7 @@ void autotune(Node& n, int threads) {
       n.winograd_weights = trial.winograd_weights;
     }
   }
+  autotune_direct_smallc(n, trial, x, y, threads, &best);  // direct_node.cc
 }
 
 }  // namespace
@@ -111,6 +112,8 @@ void configure_conv(Node& n, ConvChoice choice) {
     else if (tiles(2) >= kMinWinogradTiles)
       use_winograd(n, 2);
   }
+  if (choice == ConvChoice::heuristic && n.method != ConvMethod::winograd && direct_smallc_preferred(p))
+    use_direct_smallc(n);  // small-channel direct convolution (direct_node.cc)
   if (n.method == ConvMethod::winograd) {
     n.weight.clear();  // the transformed filters replace the OIHW copy
     n.weight.shrink_to_fit();

@@ -43,6 +43,8 @@ void configure_gemm_tiles(Node& n, int threads) {
 
 int64_t conv_scratch_floats(const Node& n, int threads) {
   const ConvParams& p = n.conv;
+  if (n.method == ConvMethod::direct_smallc || n.method == ConvMethod::direct_smallc_wino)
+    return direct_smallc_scratch_floats(n, threads);
   if (n.method == ConvMethod::winograd) {
     // The transformed tiles of one chunk, for the planned batch and thread count (a call
     // with fewer images or threads needs no more).
@@ -135,6 +137,10 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
                   float* scratch, int threads) {
   if (n.method == ConvMethod::depthwise) {
     depthwise_forward(n, batch, x, residual, y, threads);
+    return;
+  }
+  if (n.method == ConvMethod::direct_smallc || n.method == ConvMethod::direct_smallc_wino) {
+    direct_smallc_forward(n, batch, x, residual, y, scratch, threads);
     return;
   }
   if (n.method == ConvMethod::winograd) {

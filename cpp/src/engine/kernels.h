@@ -29,6 +29,17 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
                   float* scratch, int threads);
 void depthwise_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
                        int threads);
+// Small-channel direct convolution (direct_node.cc): the choice, the build-time weight
+// packing, the scratch it needs and the run.
+bool direct_smallc_preferred(const ConvParams& p);
+void use_direct_smallc(Node& n);
+int64_t direct_smallc_scratch_floats(const Node& n, int threads);
+void direct_smallc_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
+                           float* scratch, int threads);
+// Autotune: times the direct kernel on trial's shape and data; when faster than *best,
+// switches n to it (packed weights) and lowers *best.
+void autotune_direct_smallc(Node& n, const Node& trial, const std::vector<float>& x, std::vector<float>& y,
+                            int threads, double* best);
 
 void max_pool_forward(const Node& n, int64_t batch, const float* x, float* y, int threads);
 void avg_pool_forward(const Node& n, int64_t batch, const float* x, float* y, int threads);

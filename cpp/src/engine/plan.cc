@@ -35,6 +35,8 @@ const char* conv_method_name(ConvMethod m) {
     case ConvMethod::im2col_gemm: return "im2col_gemm";
     case ConvMethod::depthwise: return "depthwise";
     case ConvMethod::winograd: return "winograd";
+    case ConvMethod::direct_smallc: return "direct_smallc";
+    case ConvMethod::direct_smallc_wino: return "direct_smallc_wino";
   }
   return "?";
 }

@@ -1,0 +1,320 @@
+"""The small-channel direct convolution ("direct_smallc": ResNet stem, AlexNet conv1) and
+its 1-D Winograd F(2,4) variant ("direct_smallc_wino") against the float64 reference in
+ref_conv.py, under every ISA, and their use by algo="auto", algo="direct" and the
+inference engine.
+
+Outputs start as NaN (CNNNATIVE_DEBUG_NAN) and so does every scratch buffer (the tap
+planes), so an output element the kernel forgets, or a plane element it reads before
+writing, fails the comparison.
+
+Tolerance: each output is one float32 sum of n = C*R*S products (plus the bias), as
+im2col computes it; its rounding error is below ~n * 2^-24 * sum|x*w| in the worst case
+and ~sqrt(n) * 2^-24 * max|x| * max|w| typically. We assert
+    max|y - exact| <= 5e-6 * sqrt(n) * max|x| * max|w| + 1e-6 * |bias|
+(the DIRECT_BOUND of test_conv_fast.py), which holds with a margin of ~10x. The F(2,4)
+variant sums transformed products (transform coefficients <= 3, filter ones <= 8/6): its
+error measured 1.1-3x the direct kernel's, so it gets twice the bound.
+"""
+import numpy as np
+import pytest
+
+import cnnnative
+from cnnnative import _core, ops
+from ref_conv import conv2d_input_ref, conv2d_ref
+
+DIRECT_BOUND = 5e-6
+ALGOS = ["direct_smallc", "direct_smallc_wino"]
+BOUND = {"direct_smallc": DIRECT_BOUND, "direct_smallc_wino": 2 * DIRECT_BOUND}
+
+
+@pytest.fixture(autouse=True)
+def nan_everywhere(monkeypatch):
+    monkeypatch.setenv("CNNNATIVE_DEBUG_NAN", "1")
+    _core.set_scratch_nan(True)
+    yield
+    _core.set_scratch_nan(False)
+
+
+def randn(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def quad(pad):
+    return (pad,) * 4 if np.isscalar(pad) else tuple(pad)
+
+
+def pair(v):
+    return (v, v) if np.isscalar(v) else tuple(v)
+
+
+def check_close(y, exact, x, w, bias=None, algo="direct_smallc"):
+    assert y.shape == exact.shape
+    assert np.isfinite(y).all(), "NaN left in the output (forgotten element or unwritten plane read)"
+    n = w.shape[1] * w.shape[2] * w.shape[3]
+    scale = max(np.abs(x).max(initial=0), 1e-30) * max(np.abs(w).max(initial=0), 1e-30)
+    bound = BOUND[algo] * np.sqrt(n) * scale + (1e-6 * np.abs(bias).max() if bias is not None else 0)
+    err = np.abs(np.asarray(y, np.float64) - exact).max(initial=0)
+    assert err <= bound, f"max error {err:.3g} > bound {bound:.3g}"
+
+
+# (N, C, H, W, K, R, S, stride, padding, dilation): the two real layers shrunk, every
+# stride 1..4 (also different per axis), asymmetric and large padding, dilation, C = 1..4,
+# K = 1, 7, 8, 9, 17 (tails of the 8-channel tile and the 16-lane vector), odd sizes, a
+# 1x1 output, output widths below, at and above one vector (15, 16, 17 pixels).
+SHAPES = [
+    (1, 3, 30, 30, 64, 7, 7, 2, 3, 1),        # stem-like
+    (2, 3, 31, 31, 96, 11, 11, 4, 0, 1),      # AlexNet-like, batch 2
+    (1, 1, 5, 5, 1, 3, 3, 1, 1, 1),
+    (3, 2, 9, 7, 17, 3, 5, 3, (1, 0, 2, 1), 1),
+    (1, 4, 13, 11, 9, 5, 5, 1, (0, 2, 1, 0), 1),
+    (2, 3, 17, 19, 7, 5, 3, (2, 3), (2, 1, 0, 3), 1),
+    (1, 3, 16, 33, 8, 4, 4, (1, 2), 1, 1),    # OW = 16: exactly one vector
+    (1, 2, 15, 29, 8, 3, 3, (1, 2), 0, 1),    # OW = 14 -> rows straddle the vectors
+    (1, 3, 11, 12, 5, 3, 3, 2, 1, 2),         # dilation 2
+    (1, 1, 12, 14, 3, 3, 2, (3, 1), (1, 2, 0, 1), (3, 2)),  # dilation per axis
+    (2, 3, 7, 7, 16, 7, 7, 2, 0, 1),          # kernel == input: 1x1 output
+    (1, 2, 3, 3, 4, 7, 7, 4, 3, 1),           # padding larger than the image
+    (1, 3, 47, 34, 12, 7, 7, 2, 3, 1),        # several bands, ragged last tile
+    # even output widths for the F(2,4) variant (odd ones run direct only):
+    (2, 3, 40, 44, 64, 7, 7, 2, 3, 1),        # stem-like, OW = 22, K = 64 (4-channel tiles)
+    (1, 3, 29, 14, 7, 7, 7, 2, (3, 2, 3, 3), 1),  # K = 7 (channel tails); OW = 7, odd: direct only
+    (1, 2, 9, 12, 5, 4, 4, 1, (0, 1, 2, 1), 1),   # 4x4/1: 4 taps per phase, OW = 12
+    (1, 1, 10, 10, 3, 3, 3, 1, 1, 1),         # 3x3/1: 3 taps per phase (one zero slot), OW = 10
+    (3, 4, 33, 64, 17, 5, 5, 2, 2, 1),        # 5x5/2 over two phases, OW = 32 (two pair vectors)
+    (1, 3, 12, 13, 9, 3, 3, 1, 1, (1, 2)),    # dilation 2 along the width: slots 0, 2 of 4, OW = 10
+    (1, 3, 8, 70, 4, 3, 7, (1, 2), (1, 1, 3, 3), 1),  # OW = 35, odd: direct only
+    (1, 2, 6, 63, 5, 2, 8, (1, 2), 0, 1),     # 8 columns at stride 2: 4 per phase, OW = 28
+]
+
+
+def shape_id(s):
+    return "N{}C{}H{}W{}K{}R{}S{}st{}p{}d{}".format(*s).replace(" ", "")
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
+def test_forward_matches_float64_reference(isa, rng, shape, algo):
+    N, C, H, W, K, R, S, stride, pad, dil = shape
+    support = ops.conv_algorithms((N, C, H, W), (K, C, R, S), stride=stride, padding=quad(pad), dilation=dil)
+    if not support[algo]["supported"]:
+        assert algo == "direct_smallc_wino" and support["direct_smallc"]["supported"]
+        assert "even output width" in support[algo]["reason"] or "columns per stride phase" in support[algo]["reason"]
+        with pytest.raises(ValueError, match="direct_smallc_wino"):
+            ops.conv2d(np.zeros((N, C, H, W), np.float32), np.zeros((K, C, R, S), np.float32), None, stride,
+                       quad(pad), dil, algo=algo)
+        return
+    x, w, b = randn(rng, N, C, H, W), randn(rng, K, C, R, S), randn(rng, K)
+    y = ops.conv2d(x, w, b, stride, quad(pad), dil, algo=algo)
+    check_close(y, conv2d_ref(x, w, b, pair(stride), quad(pad), pair(dil)), x, w, b, algo)
+    y0 = ops.conv2d(x, w, None, stride, quad(pad), dil, algo=algo)
+    check_close(y0, conv2d_ref(x, w, None, pair(stride), quad(pad), pair(dil)), x, w, None, algo)
+
+
+def test_the_wino_variant_covers_the_listed_shapes():
+    """Guard against the skip above hiding everything: the F(2,4) kernel must run most shapes."""
+    runs = [s for s in SHAPES if ops.conv_algorithms(s[:4], (s[4], s[1], s[5], s[6]), stride=s[7], padding=quad(s[8]),
+                                                     dilation=s[9])["direct_smallc_wino"]["supported"]]
+    assert len(runs) >= 9
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_thread_counts_give_the_same_result(isa, rng, threads, algo):
+    """Chunks depend on the thread count; each output is the same sum in the same order."""
+    x, w, b = randn(rng, 2, 3, 41, 39), randn(rng, 20, 3, 7, 7), randn(rng, 20)
+    before = cnnnative.get_num_threads()
+    try:
+        cnnnative.set_num_threads(1)
+        one = ops.conv2d(x, w, b, 2, 3, algo=algo)
+        cnnnative.set_num_threads(threads)
+        many = ops.conv2d(x, w, b, 2, 3, algo=algo)
+    finally:
+        cnnnative.set_num_threads(before)
+    np.testing.assert_array_equal(one, many)
+
+
+def test_full_size_layers_once(rng):
+    """The real stem and AlexNet conv1 shapes (best ISA only: they are the slow cases)."""
+    for (C, H, K, R, stride, pad, algo) in [(3, 224, 64, 7, 2, 3, "direct_smallc"), (3, 227, 96, 11, 4, 0, "direct_smallc"),
+                                            (3, 224, 64, 7, 2, 3, "direct_smallc_wino")]:
+        x, w, b = randn(rng, 1, C, H, H), randn(rng, K, C, R, R) * 0.1, randn(rng, K)
+        y = ops.conv2d(x, w, b, stride, pad, algo=algo)
+        check_close(y, conv2d_ref(x, w, b, (stride, stride), quad(pad)), x, w, b, algo)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_empty_batch(isa, algo):
+    y = ops.conv2d(np.zeros((0, 3, 20, 20), np.float32), np.ones((8, 3, 7, 7), np.float32), None, 2, 3, algo=algo)
+    assert y.shape == (0, 8, 10, 10)
+
+
+def test_noncontiguous_and_float64_inputs_are_converted(rng):
+    x = rng.standard_normal((1, 3, 24, 40))[:, :, :, ::2]  # float64, strided
+    w = rng.standard_normal((10, 3, 5, 5))
+    y = ops.conv2d(x, w, None, 2, 2, algo="direct_smallc")
+    check_close(y, conv2d_ref(x.astype(np.float32), w.astype(np.float32), None, (2, 2), quad(2)), x, w)
+
+
+def test_rejects_groups_and_many_channels_clearly():
+    with pytest.raises(ValueError, match="groups"):
+        ops.conv2d(np.ones((1, 4, 8, 8), np.float32), np.ones((4, 2, 3, 3), np.float32), None, 1, 1, groups=2,
+                   algo="direct_smallc")
+    with pytest.raises(ValueError, match="C=65"):
+        ops.conv2d(np.ones((1, 65, 8, 8), np.float32), np.ones((4, 65, 3, 3), np.float32), None, 1, 1,
+                   algo="direct_smallc")
+    with pytest.raises(ValueError, match="channels"):  # the ordinary shape checks come first
+        ops.conv2d(np.ones((1, 3, 8, 8), np.float32), np.ones((4, 2, 3, 3), np.float32), None,
+                   algo="direct_smallc")
+
+
+def test_registry_reports_it_and_auto_picks_it_for_stem_and_alexnet(isa):
+    stem = ops.conv_algorithms((1, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)
+    # The F(2,4) variant only where its AVX-512 kernel runs.
+    assert stem["auto"] == ("direct_smallc_wino" if isa == "avx512" else "direct_smallc")
+    for algo in ALGOS:
+        e = stem[algo]
+        assert e["supported"] and not e["backward_input"] and e["workspace_bytes"] > 0
+    assert ops.conv_algorithms((1, 3, 227, 227), (96, 3, 11, 11), stride=4)["auto"] == "direct_smallc"
+    # Many channels stay on the GEMM / Winograd paths.
+    assert ops.conv_algorithms((1, 64, 56, 56), (64, 64, 3, 3), padding=1)["auto"] != "direct_smallc"
+    grouped = ops.conv_algorithms((1, 4, 8, 8), (4, 2, 3, 3), groups=2)["direct_smallc"]
+    assert not grouped["supported"] and "groups" in grouped["reason"]
+    wide = ops.conv_algorithms((1, 64, 16, 100000), (64, 64, 11, 11), stride=4)["direct_smallc"]
+    assert not wide["supported"] and "MiB" in wide["reason"]
+    with pytest.raises(OverflowError):
+        ops.conv_algorithms((1, 3, 2**40, 2**40), (64, 3, 7, 7), stride=2, padding=3)
+
+
+def test_algo_direct_reaches_it_for_dense_shapes(isa, rng):
+    x, w = randn(rng, 1, 3, 20, 18), randn(rng, 11, 3, 5, 5)
+    np.testing.assert_array_equal(ops.conv2d(x, w, None, 2, 2, algo="direct"),
+                                  ops.conv2d(x, w, None, 2, 2, algo="direct_smallc"))
+    # Depthwise shapes keep the depthwise kernel under the same name.
+    xd, wd = randn(rng, 1, 4, 9, 9), randn(rng, 4, 1, 3, 3)
+    check_close(ops.conv2d(xd, wd, None, 1, 1, groups=4, algo="direct"),
+                conv2d_ref(xd, wd, None, (1, 1), quad(1), groups=4), xd, wd)
+
+
+def test_gradients_with_auto_run_on_im2col(isa, rng, monkeypatch):
+    """Forward-only: with algo="auto" the input gradient of a shape auto runs directly is
+    computed by im2col (checked against the float64 reference and non-zero); a forced
+    algo="direct_smallc" input gradient is a clear error."""
+    monkeypatch.delenv("CNNNATIVE_ALGO", raising=False)
+    xs, ws = (2, 3, 19, 17), (16, 3, 5, 5)
+    assert ops.conv_algorithms(xs, ws, stride=2, padding=2)["auto"] == "direct_smallc"
+    w, dy = randn(rng, *ws), randn(rng, 2, 16, 10, 9)
+    dx = ops.conv2d_input(xs, w, dy, 2, 2)
+    exact = conv2d_input_ref(xs, w, dy, (2, 2), quad(2))
+    assert np.abs(exact).max() > 0
+    assert np.abs(dx - exact).max() <= 1e-5 * np.abs(exact).max()
+    with pytest.raises(ValueError, match="input-gradient"):
+        ops.conv2d_input(xs, w, dy, 2, 2, algo="direct_smallc")
+
+
+def test_finite_differences_through_auto_forward(rng):
+    """d/dw of sum(conv2d(x, w) * g) with the direct forward, by central differences in
+    float64 against the analytic weight gradient (conv2d_weight): the forward the layer
+    runs is the function being differentiated."""
+    x, w, g = randn(rng, 1, 2, 9, 8), randn(rng, 8, 2, 5, 5), randn(rng, 1, 8, 4, 3)
+    f = lambda wv: float(np.sum(ops.conv2d(x, wv.astype(np.float32), None, 2, 1, algo="direct_smallc")
+                                .astype(np.float64) * g))
+    analytic = ops.conv2d_weight(x, w.shape, g, 2, 1)
+    eps = 1e-2  # float32 forward: a large step keeps the rounding noise (~1e-6 * |f|) small next to eps^2
+    idx = [(0, 0, 0, 0), (3, 1, 2, 4), (7, 1, 4, 4), (5, 0, 3, 1)]
+    for i in idx:
+        wp, wm = w.astype(np.float64), w.astype(np.float64)
+        wp[i] += eps
+        wm[i] -= eps
+        numeric = (f(wp) - f(wm)) / (2 * eps)
+        assert abs(numeric - analytic[i]) <= 2e-3 * max(1.0, abs(analytic[i])), (i, numeric, analytic[i])
+    assert np.abs(analytic).max() > 0
+
+
+# --- the inference engine -------------------------------------------------------------------
+
+
+def ref_act(y, act):
+    if act == "relu":
+        return np.maximum(y, 0)
+    if act == "relu6":
+        return np.clip(y, 0, 6)
+    return y
+
+
+@pytest.mark.parametrize("act", ["none", "relu", "relu6"])
+@pytest.mark.parametrize("residual", [False, True])
+def test_engine_node_fused_epilogue(isa, rng, act, residual):
+    """A plan's conv with few input channels runs direct_smallc with bias, residual and
+    activation fused; NaN-poisoned arena; planned batch 3, then batch 1."""
+    N, C, H, W, K = 3, 3, 21, 19, 20
+    x, w, b = randn(rng, N, C, H, W), randn(rng, K, C, 7, 7), randn(rng, K)
+    plan = _core.EnginePlan([N, C, H, W], "auto")
+    expected = conv2d_ref(x, w, b, (2, 2), quad(3))
+    res_id = -1
+    if residual:
+        w1 = randn(rng, K, C, 7, 7)
+        res_id = plan.add_conv(0, w1, None, (2, 2), (3, 3, 3, 3), (1, 1), 1, "none", -1)
+        expected = expected + conv2d_ref(x, w1, None, (2, 2), quad(3))
+    out = plan.add_conv(0, w, b, (2, 2), (3, 3, 3, 3), (1, 1), 1, act, res_id)
+    plan.finalize(out)
+    # Built under each ISA: AVX-512 takes the F(2,4) variant (OW = 10 is even).
+    expect = "direct_smallc_wino" if isa == "avx512" else "direct_smallc"
+    assert all(n["method"] == expect for n in plan.nodes())
+    expected = ref_act(expected, act)
+    scale = np.abs(expected).max()
+    for y in (plan.run(x, poison=True), plan.run(x)):
+        assert np.isfinite(y).all()
+        assert np.abs(y - expected).max() <= 1e-5 * scale
+    y1 = plan.run(x[:1], poison=True)
+    assert np.abs(y1 - expected[:1]).max() <= 1e-5 * scale
+
+
+def test_engine_resnet18_stem_compiled_vs_uncompiled(rng):
+    """compile(resnet18) takes direct_smallc for the stem; the compiled (poisoned) network
+    equals the uncompiled layers."""
+    model = cnnnative.models.resnet18(num_classes=10, input_size=64).eval()
+    x = randn(rng, 1, 3, 64, 64)
+    f = cnnnative.compile(model, x.shape, poison=True)
+    assert f._plan.nodes()[0]["method"].startswith("direct_smallc")
+    expected = model(x)
+    y = f(x)
+    assert np.isfinite(y).all()
+    assert np.abs(y - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
+
+
+def test_engine_autotune_can_pick_it(rng):
+    plan = _core.EnginePlan([1, 3, 64, 64], "autotune")
+    w = randn(rng, 32, 3, 7, 7)
+    out = plan.add_conv(0, w, None, (2, 2), (3, 3, 3, 3), (1, 1), 1, "relu", -1)
+    plan.finalize(out)
+    x = randn(rng, 1, 3, 64, 64)
+    expected = np.maximum(conv2d_ref(x, w, None, (2, 2), quad(3)), 0)
+    assert plan.nodes()[0]["method"] in ("direct_smallc", "direct_smallc_wino", "im2col_gemm")
+    assert np.abs(plan.run(x, poison=True) - expected).max() <= 1e-5 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_concurrent_calls_from_python_threads(rng, algo):
+    """The GIL is released and the kernels keep no mutable globals: calls from several
+    Python threads at once give each its own exact result."""
+    import threading
+    xs = [randn(rng, 1, 3, 36, 40) for _ in range(4)]
+    w, b = randn(rng, 24, 3, 7, 7), randn(rng, 24)
+    expected = [ops.conv2d(x, w, b, 2, 3, algo=algo) for x in xs]
+    results, errors = [None] * 4, []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                results[i] = ops.conv2d(xs[i], w, b, 2, 3, algo=algo)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)
