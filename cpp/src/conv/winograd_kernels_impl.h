@@ -6,6 +6,9 @@
 // Vector code is plain loops over the 32 lanes of a tile block (or GCC vector types in
 // the GEMM), so the same source becomes AVX-512, AVX2 or SSE2 code by compile flags.
 #include <cstring>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #include "winograd_kernels.h"
 
@@ -70,39 +73,39 @@ struct Matrices<6> {
 
 // out[i][j][:] = sum_k T[i][k] * in[k][j][:] for a ROWS x K matrix T, J columns, 32 lanes.
 // Loops over constants unroll fully, so zero entries cost nothing.
-template <int ROWS, int K, int J, typename Tm>
-inline void apply_left(const Tm& T, const float (*in)[J][L], float (*out)[J][L]) {
+template <int ROWS, int K, int J, typename Tm, int LN = L>
+inline void apply_left(const Tm& T, const float (*in)[J][LN], float (*out)[J][LN]) {
 #pragma GCC unroll 8
   for (int i = 0; i < ROWS; ++i) {
 #pragma GCC unroll 8
     for (int j = 0; j < J; ++j) {
-      float acc[L] = {};
+      float acc[LN] = {};
 #pragma GCC unroll 8
       for (int k = 0; k < K; ++k) {
         const float t = T[i][k];
         if (t == 0.f) continue;
-        for (int l = 0; l < L; ++l) acc[l] += t * in[k][j][l];
+        for (int l = 0; l < LN; ++l) acc[l] += t * in[k][j][l];
       }
-      for (int l = 0; l < L; ++l) out[i][j][l] = acc[l];
+      for (int l = 0; l < LN; ++l) out[i][j][l] = acc[l];
     }
   }
 }
 
 // out[i][j][:] = sum_k T[j][k] * in[i][k][:] (the right-hand multiply by T^T).
-template <int I, int ROWS, int K, typename Tm>
-inline void apply_right(const Tm& T, const float (*in)[K][L], float (*out)[ROWS][L]) {
+template <int I, int ROWS, int K, typename Tm, int LN = L>
+inline void apply_right(const Tm& T, const float (*in)[K][LN], float (*out)[ROWS][LN]) {
 #pragma GCC unroll 8
   for (int i = 0; i < I; ++i) {
 #pragma GCC unroll 8
     for (int j = 0; j < ROWS; ++j) {
-      float acc[L] = {};
+      float acc[LN] = {};
 #pragma GCC unroll 8
       for (int k = 0; k < K; ++k) {
         const float t = T[j][k];
         if (t == 0.f) continue;
-        for (int l = 0; l < L; ++l) acc[l] += t * in[i][k][l];
+        for (int l = 0; l < LN; ++l) acc[l] += t * in[i][k][l];
       }
-      for (int l = 0; l < L; ++l) out[i][j][l] = acc[l];
+      for (int l = 0; l < LN; ++l) out[i][j][l] = acc[l];
     }
   }
 }
@@ -184,69 +187,155 @@ void output_transform(const OutputTransformArgs& a) {
   }
 }
 
-// U = G f G^T for the 12 filters of one packed row block, channel by channel; the 12
-// filters are the vector lanes. f is [C][9][12] (tap-major), U[xi * xi_stride + c*12 + r].
-template <int M>
-void filter_transform(const float* f, int64_t C, float* u, int64_t xi_stride) {
-  constexpr int A = M + 2, R = kRowBlock;
-  for (int64_t c = 0; c < C; ++c) {
-    const float* fc = f + c * 9 * R;
-    float t[A][3][R];
-#pragma GCC unroll 8
-    for (int i = 0; i < A; ++i)
-      for (int s = 0; s < 3; ++s)
-        for (int l = 0; l < R; ++l)
-          t[i][s][l] = Matrices<M>::G[i][0] * fc[(0 * 3 + s) * R + l] +
-                       Matrices<M>::G[i][1] * fc[(1 * 3 + s) * R + l] +
-                       Matrices<M>::G[i][2] * fc[(2 * 3 + s) * R + l];
-#pragma GCC unroll 8
-    for (int i = 0; i < A; ++i)
-#pragma GCC unroll 8
-      for (int j = 0; j < A; ++j) {
-        float* dst = u + (i * A + j) * xi_stride + c * R;
-        for (int l = 0; l < R; ++l)
-          dst[l] = t[i][0][l] * Matrices<M>::G[j][0] + t[i][1][l] * Matrices<M>::G[j][1] +
-                   t[i][2][l] * Matrices<M>::G[j][2];
-      }
-  }
-}
-
-// The transform-domain GEMM. MR rows of M live in 2*MR vector registers (16 lanes each)
-// while the C loop streams V once; U is read as broadcasts.
+// One 16-lane vector (GCC vector types: one zmm, two ymm or four xmm by compile flags).
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4)));
 
-template <int MR>
-inline void gemm_rows(const float* u, const float* v, float* m, int64_t C) {
-  v16 acc0[MR], acc1[MR];
-  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = v16{};
-  for (int64_t c = 0; c < C; ++c) {
-    const v16 b0 = *reinterpret_cast<const v16u*>(v + c * L);
-    const v16 b1 = *reinterpret_cast<const v16u*>(v + c * L + 16);
-    const float* uc = u + c * kRowBlock;
-    for (int r = 0; r < MR; ++r) {
-      acc0[r] += b0 * uc[r];
-      acc1[r] += b1 * uc[r];
-    }
+// sum_k row[k] * x[k] over the nonzero entries of a constant matrix row (the loops that
+// call it unroll fully, so the zero tests and multiplies by 1 fold away).
+template <int K, typename Row>
+inline v16 combine(const Row& row, const v16* x, int stride) {
+  v16 acc = v16{};
+  bool first = true;
+#pragma GCC unroll 8
+  for (int k = 0; k < K; ++k) {
+    const float c = row[k];
+    if (c == 0.f) continue;
+    const v16 term = c == 1.f ? x[k * stride] : c == -1.f ? -x[k * stride] : x[k * stride] * c;
+    acc = first ? term : acc + term;
+    first = false;
   }
-  for (int r = 0; r < MR; ++r) {
-    *reinterpret_cast<v16u*>(m + r * L) = acc0[r];
-    *reinterpret_cast<v16u*>(m + r * L + 16) = acc1[r];
+  return acc;
+}
+
+// U = G f G^T for the filters of one packed row block, 16 input channels at a time (the
+// vector lanes). Filter (kr, c) is w[kr * k_stride + c*9 .. +9] (OIHW order) for kr < rows;
+// rows..11 and channels C..ceil16(C)-1 get zero filters. Output in the packed layout
+// u[xi * xi_stride + (c/16)*192 + kr*16 + c%16].
+template <int M>
+void filter_transform(const float* w, int64_t k_stride, int rows, int64_t C, float* u, int64_t xi_stride) {
+  constexpr int A = M + 2, CB = kChannelBlock;
+  static_assert(CB == 16, "one v16 per panel row");
+  for (int kr = 0; kr < kRowBlock; ++kr) {
+    for (int64_t c0 = 0; c0 < C; c0 += CB) {
+      v16 g[9];  // g[r*3 + s]: tap (r, s) of the 16 filters
+      const float* src = w + kr * k_stride + c0 * 9;
+      if (kr < rows && c0 + CB <= C) {
+        // 16 filters of 9 taps are 144 consecutive floats: split them tap-major (one
+        // gather per tap; GCC would build each vector from 16 scalar inserts).
+#ifdef __AVX512F__
+        const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                               _mm512_set1_epi32(9));
+        for (int tp = 0; tp < 9; ++tp) g[tp] = _mm512_i32gather_ps(idx, src + tp, 4);
+#else
+        for (int tp = 0; tp < 9; ++tp)
+          for (int l = 0; l < CB; ++l) g[tp][l] = src[l * 9 + tp];
+#endif
+      } else {
+        const int64_t n = kr < rows ? C - c0 : 0;
+        for (int tp = 0; tp < 9; ++tp)
+          for (int l = 0; l < CB; ++l) g[tp][l] = l < n ? src[l * 9 + tp] : 0.f;
+      }
+      v16 t[A][3];  // G f: t[i][s] = sum_r G[i][r] f[r][s]
+#pragma GCC unroll 8
+      for (int i = 0; i < A; ++i)
+#pragma GCC unroll 3
+        for (int s = 0; s < 3; ++s) t[i][s] = combine<3>(Matrices<M>::G[i], g + s, 3);
+      float* dst = u + (c0 / CB) * CB * kRowBlock + kr * CB;
+#pragma GCC unroll 8
+      for (int i = 0; i < A; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < A; ++j)
+          *reinterpret_cast<v16u*>(dst + (i * A + j) * xi_stride) = combine<3>(Matrices<M>::G[j], t[i], 1);
+    }
   }
 }
 
-inline void gemm(const float* u, const float* v, float* m, int64_t C, int rows) {
+// The transform-domain GEMM. MR rows of M live in NV*MR vector registers (16 lanes
+// each: NV = 2 for a full block of 32 tiles, 1 for a half block of <= 16 tiles) while
+// the C loop streams V once; U is read as broadcasts.
+
+template <int MR, int NV>
+inline void gemm_rows(const float* u, const float* v, float* m, int64_t C) {
+  v16 acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NV; ++j) acc[r][j] = v16{};
+  for (int64_t c = 0; c < C; ++c) {
+    v16 b[NV];
+    for (int j = 0; j < NV; ++j) b[j] = *reinterpret_cast<const v16u*>(v + c * L + 16 * j);
+    const float* uc = u + c * kRowBlock;
+    for (int r = 0; r < MR; ++r)
+      for (int j = 0; j < NV; ++j) acc[r][j] += b[j] * uc[r];
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NV; ++j) *reinterpret_cast<v16u*>(m + r * L + 16 * j) = acc[r][j];
+}
+
+// Rows in registers: WINOGRAD_GEMM_MR for full blocks, twice that (at most one packed
+// row block) for half blocks, which need half the accumulators per row.
+template <int NV>
+inline void gemm_lanes(const float* u, const float* v, float* m, int64_t C, int rows) {
+  constexpr int MR = NV == 2 ? WINOGRAD_GEMM_MR : (2 * WINOGRAD_GEMM_MR > kRowBlock ? kRowBlock : 2 * WINOGRAD_GEMM_MR);
   int r = 0;
-  for (; r + WINOGRAD_GEMM_MR <= rows; r += WINOGRAD_GEMM_MR)
-    gemm_rows<WINOGRAD_GEMM_MR>(u + r, v, m + r * L, C);
-  if (WINOGRAD_GEMM_MR > 4)
-    for (; r + 4 <= rows; r += 4) gemm_rows<4>(u + r, v, m + r * L, C);
-  for (; r < rows; ++r) gemm_rows<1>(u + r, v, m + r * L, C);
+  for (; r + MR <= rows; r += MR) gemm_rows<MR, NV>(u + r, v, m + r * L, C);
+  if (MR > 4)
+    for (; r + 4 <= rows; r += 4) gemm_rows<4, NV>(u + r, v, m + r * L, C);
+  for (; r < rows; ++r) gemm_rows<1, NV>(u + r, v, m + r * L, C);
+}
+
+// The tiled FFT's GEMM: U packed [C][12].
+inline void gemm(const float* u, const float* v, float* m, int64_t C, int rows) {
+  gemm_lanes<2>(u, v, m, C, rows);
+}
+
+// Winograd's GEMM: U packed [ceil(C/16)][12][16] (see filter_transform), so the filter
+// transform writes whole vectors; the 16 channels of a block unroll with constant offsets.
+template <int MR, int NV>
+inline void wgemm_rows(const float* u, const float* v, float* m, int64_t C) {
+  constexpr int CB = kChannelBlock;
+  v16 acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NV; ++j) acc[r][j] = v16{};
+  int64_t c = 0;
+  for (; c + CB <= C; c += CB) {
+    const float* ub = u + c * kRowBlock;
+#pragma GCC unroll 16
+    for (int ci = 0; ci < CB; ++ci) {
+      v16 b[NV];
+      for (int j = 0; j < NV; ++j) b[j] = *reinterpret_cast<const v16u*>(v + (c + ci) * L + 16 * j);
+      for (int r = 0; r < MR; ++r)
+        for (int j = 0; j < NV; ++j) acc[r][j] += b[j] * ub[r * CB + ci];
+    }
+  }
+  const float* ub = u + c * kRowBlock;
+  for (int ci = 0; c + ci < C; ++ci) {
+    v16 b[NV];
+    for (int j = 0; j < NV; ++j) b[j] = *reinterpret_cast<const v16u*>(v + (c + ci) * L + 16 * j);
+    for (int r = 0; r < MR; ++r)
+      for (int j = 0; j < NV; ++j) acc[r][j] += b[j] * ub[r * CB + ci];
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NV; ++j) *reinterpret_cast<v16u*>(m + r * L + 16 * j) = acc[r][j];
+}
+
+template <int NV>
+inline void wgemm_lanes(const float* u, const float* v, float* m, int64_t C, int rows) {
+  constexpr int MR = NV == 2 ? WINOGRAD_GEMM_MR : (2 * WINOGRAD_GEMM_MR > kRowBlock ? kRowBlock : 2 * WINOGRAD_GEMM_MR);
+  int r = 0;
+  for (; r + MR <= rows; r += MR) wgemm_rows<MR, NV>(u + r * kChannelBlock, v, m + r * L, C);
+  if (MR > 4)
+    for (; r + 4 <= rows; r += 4) wgemm_rows<4, NV>(u + r * kChannelBlock, v, m + r * L, C);
+  for (; r < rows; ++r) wgemm_rows<1, NV>(u + r * kChannelBlock, v, m + r * L, C);
+}
+
+inline void wgemm(const float* u, const float* v, float* m, int64_t C, int rows) { wgemm_lanes<2>(u, v, m, C, rows); }
+inline void wgemm_half(const float* u, const float* v, float* m, int64_t C, int rows) {
+  wgemm_lanes<1>(u, v, m, C, rows);
 }
 
 template <int M>
 constexpr Kernels make_kernels() {
-  return Kernels{&input_transform<M>, &output_transform<M>, &gemm, &filter_transform<M>};
+  return Kernels{&input_transform<M>, &output_transform<M>, &gemm, &wgemm, &wgemm_half, &filter_transform<M>};
 }
 
 inline const Kernels& table(int m) {
