@@ -410,8 +410,10 @@ int winograd_default_tile(const ConvParams& p) {
   double best = 0;
   int best_m = 4;
   for (int m : {4, 2, 6}) {
-    // Tiles run in blocks of 32 lanes: a half-empty block costs a full one.
-    const double tiles = double(ceil_div(p.N * ceil_div(OH, m) * ceil_div(OW, m), kTileBlock) * kTileBlock);
+    // Tiles run in blocks of 32 lanes, the last one in 16 when it holds <= 16 tiles:
+    // empty lanes cost as much as full ones.
+    const int64_t t = p.N * ceil_div(OH, m) * ceil_div(OW, m), rest = t % kTileBlock;
+    const double tiles = double(t - rest + (rest == 0 ? 0 : rest <= 16 ? 16 : kTileBlock));
     const double a = m + 2;
     double cost = tiles * (a * a * ck + 4.0 * a * a * a * cpk);
     if (m == 4 || cost < best) {
