@@ -5,6 +5,7 @@
 //
 // Vector code is plain loops over the 32 lanes of a tile block (or GCC vector types in
 // the GEMM), so the same source becomes AVX-512, AVX2 or SSE2 code by compile flags.
+#include <algorithm>
 #include <cstring>
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -71,122 +72,6 @@ struct Matrices<6> {
                                     {0, 0, 1}};
 };
 
-// out[i][j][:] = sum_k T[i][k] * in[k][j][:] for a ROWS x K matrix T, J columns, 32 lanes.
-// Loops over constants unroll fully, so zero entries cost nothing.
-template <int ROWS, int K, int J, typename Tm, int LN = L>
-inline void apply_left(const Tm& T, const float (*in)[J][LN], float (*out)[J][LN]) {
-#pragma GCC unroll 8
-  for (int i = 0; i < ROWS; ++i) {
-#pragma GCC unroll 8
-    for (int j = 0; j < J; ++j) {
-      float acc[LN] = {};
-#pragma GCC unroll 8
-      for (int k = 0; k < K; ++k) {
-        const float t = T[i][k];
-        if (t == 0.f) continue;
-        for (int l = 0; l < LN; ++l) acc[l] += t * in[k][j][l];
-      }
-      for (int l = 0; l < LN; ++l) out[i][j][l] = acc[l];
-    }
-  }
-}
-
-// out[i][j][:] = sum_k T[j][k] * in[i][k][:] (the right-hand multiply by T^T).
-template <int I, int ROWS, int K, typename Tm, int LN = L>
-inline void apply_right(const Tm& T, const float (*in)[K][LN], float (*out)[ROWS][LN]) {
-#pragma GCC unroll 8
-  for (int i = 0; i < I; ++i) {
-#pragma GCC unroll 8
-    for (int j = 0; j < ROWS; ++j) {
-      float acc[LN] = {};
-#pragma GCC unroll 8
-      for (int k = 0; k < K; ++k) {
-        const float t = T[j][k];
-        if (t == 0.f) continue;
-        for (int l = 0; l < LN; ++l) acc[l] += t * in[i][k][l];
-      }
-      for (int l = 0; l < LN; ++l) out[i][j][l] = acc[l];
-    }
-  }
-}
-
-template <int M>
-void input_transform(const InputTransformArgs& a) {
-  constexpr int A = M + 2;
-  alignas(64) float d[A][A][L];
-  alignas(64) float t[A][A][L];
-  const TileGeometry& g = a.tiles;
-  const int64_t tiles_per_image = g.TH * g.TW;
-  // Gather each lane's (m+2)^2 window; outside the image (padding) and past the last
-  // tile of the block the window is zero.
-  for (int lane = 0; lane < L; ++lane) {
-    const int64_t tile = g.tile_begin + lane;
-    if (tile >= g.tile_end) {
-      for (int i = 0; i < A; ++i)
-        for (int j = 0; j < A; ++j) d[i][j][lane] = 0.f;
-      continue;
-    }
-    const int64_t n = tile / tiles_per_image, r = tile % tiles_per_image;
-    const int64_t ih0 = (r / g.TW) * M - g.pad_top, iw0 = (r % g.TW) * M - g.pad_left;
-    const float* plane = a.x + n * a.image_stride;
-    const bool interior = ih0 >= 0 && iw0 >= 0 && ih0 + A <= a.H && iw0 + A <= a.W;
-    if (interior) {
-      for (int i = 0; i < A; ++i) {
-        const float* row = plane + (ih0 + i) * a.W + iw0;
-        for (int j = 0; j < A; ++j) d[i][j][lane] = row[j];
-      }
-    } else {
-      for (int i = 0; i < A; ++i) {
-        const int64_t ih = ih0 + i;
-        const bool row_ok = ih >= 0 && ih < a.H;
-        for (int j = 0; j < A; ++j) {
-          const int64_t iw = iw0 + j;
-          d[i][j][lane] = (row_ok && iw >= 0 && iw < a.W) ? plane[ih * a.W + iw] : 0.f;
-        }
-      }
-    }
-  }
-  // V = B^T d B, columns first then rows.
-  apply_left<A, A, A>(Matrices<M>::BT, d, t);
-  apply_right<A, A, A>(Matrices<M>::BT, t, d);
-  for (int i = 0; i < A; ++i)
-    for (int j = 0; j < A; ++j) std::memcpy(a.v + (i * A + j) * a.xi_stride, d[i][j], sizeof(float) * L);
-}
-
-template <int M>
-void output_transform(const OutputTransformArgs& a) {
-  constexpr int A = M + 2;
-  alignas(64) float mm[A][A][L];
-  alignas(64) float t[M][A][L];
-  alignas(64) float out[M][M][L];
-  for (int i = 0; i < A; ++i)
-    for (int j = 0; j < A; ++j) std::memcpy(mm[i][j], a.m + (i * A + j) * a.xi_stride, sizeof(float) * L);
-  // Y = A^T M A
-  apply_left<M, A, A>(Matrices<M>::AT, mm, t);
-  apply_right<M, M, A>(Matrices<M>::AT, t, out);
-  const TileGeometry& g = a.tiles;
-  const int64_t tiles_per_image = g.TH * g.TW;
-  const int64_t count = g.tile_end - g.tile_begin;
-  for (int64_t lane = 0; lane < count && lane < L; ++lane) {
-    const int64_t tile = g.tile_begin + lane;
-    const int64_t n = tile / tiles_per_image, r = tile % tiles_per_image;
-    const int64_t oh0 = (r / g.TW) * M, ow0 = (r % g.TW) * M;
-    const int64_t offset = n * a.image_stride;
-    float* plane = a.y + offset;
-    const float* res = a.residual ? a.residual + offset : nullptr;
-    for (int i = 0; i < M && oh0 + i < a.OH; ++i) {
-      for (int j = 0; j < M && ow0 + j < a.OW; ++j) {
-        const int64_t idx = (oh0 + i) * a.OW + ow0 + j;
-        float v = out[i][j][lane] + a.bias;
-        if (res) v += res[idx];
-        if (a.activation == Activation::relu) v = v > 0.f ? v : 0.f;
-        if (a.activation == Activation::relu6) v = v > 0.f ? (v < 6.f ? v : 6.f) : 0.f;
-        plane[idx] = v;
-      }
-    }
-  }
-}
-
 // One 16-lane vector (GCC vector types: one zmm, two ymm or four xmm by compile flags).
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4)));
@@ -206,6 +91,223 @@ inline v16 combine(const Row& row, const v16* x, int stride) {
     first = false;
   }
   return acc;
+}
+
+constexpr int NVL = L / 16;  // vectors per 32-lane row
+
+// out[i][j][:] = sum_k T[i][k] * in[k][j][:] for a ROWS x K constant matrix T, J columns,
+// 32 lanes (2 vectors).
+template <int ROWS, int K, int J, typename Tm>
+inline void apply_left(const Tm& T, const float (*in)[J][L], float (*out)[J][L]) {
+  const v16* x = reinterpret_cast<const v16*>(in);
+  v16* y = reinterpret_cast<v16*>(out);
+#pragma GCC unroll 8
+  for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < J; ++j)
+      for (int h = 0; h < NVL; ++h) y[(i * J + j) * NVL + h] = combine<K>(T[i], x + j * NVL + h, J * NVL);
+}
+
+// out[i][j][:] = sum_k T[j][k] * in[i][k][:] (the right-hand multiply by T^T).
+template <int I, int ROWS, int K, typename Tm>
+inline void apply_right(const Tm& T, const float (*in)[K][L], float (*out)[ROWS][L]) {
+  const v16* x = reinterpret_cast<const v16*>(in);
+  v16* y = reinterpret_cast<v16*>(out);
+#pragma GCC unroll 8
+  for (int i = 0; i < I; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < ROWS; ++j)
+      for (int h = 0; h < NVL; ++h) y[(i * ROWS + j) * NVL + h] = combine<K>(T[j], x + i * K * NVL + h, NVL);
+}
+
+// Consecutive tiles of one tile row of one image are consecutive lanes whose windows
+// (and outputs) sit side by side, M columns apart. A block's lanes split into such runs;
+// the transforms move data per run with contiguous row copies, and (de)interleave the
+// M columns of each lane with vectorisable stride-M loops, instead of per-lane gathers
+// and scatters (which cost 3x the transform arithmetic).
+struct Run {
+  int first, count;  // lanes [first, first + count)
+  int64_t n, row0, col0;  // image, and the first tile's origin (window or output)
+};
+
+// The runs of a block; origins offset by (-off_r, -off_c) (the input's padding).
+template <int M>
+inline int block_runs(const TileGeometry& g, int64_t off_r, int64_t off_c, Run* runs) {
+  const int64_t tiles_per_image = g.TH * g.TW;
+  int nruns = 0;
+  for (int64_t tile = g.tile_begin; tile < g.tile_end && tile < g.tile_begin + L;) {
+    const int64_t n = tile / tiles_per_image, r = tile % tiles_per_image;
+    const int64_t tr = r / g.TW, tc = r % g.TW;
+    const int count = static_cast<int>(std::min<int64_t>({g.TW - tc, g.tile_end - tile, g.tile_begin + L - tile}));
+    runs[nruns++] = Run{static_cast<int>(tile - g.tile_begin), count, n, tr * M - off_r, tc * M - off_c};
+    tile += count;
+  }
+  return nruns;
+}
+
+// dst[k] = row[col0 + k] for k < len, zero outside [0, W) (or when the row is outside).
+inline void copy_row_padded(const float* row, int64_t W, int64_t col0, int64_t len, float* dst) {
+  if (!row) {
+    for (int64_t k = 0; k < len; ++k) dst[k] = 0.f;
+    return;
+  }
+  if (col0 >= 0 && col0 + len <= W) {
+    std::memcpy(dst, row + col0, sizeof(float) * len);
+    return;
+  }
+  for (int64_t k = 0; k < len; ++k) {
+    const int64_t c = col0 + k;
+    dst[k] = (c >= 0 && c < W) ? row[c] : 0.f;
+  }
+}
+
+// dst[j][l] = src[l*M + j] for j < J (J <= M), 32 lanes: one window row's columns,
+// lane-major to column-major.
+template <int M, int J>
+inline void deinterleave(const float* src, float (*dst)[L]) {
+#ifdef __AVX512F__
+  if constexpr (M == 2 || M == 4) {
+    for (int h = 0; h < L / 16; ++h) {
+      const float* b = src + 16 * h * M;
+      const __m512 z0 = _mm512_loadu_ps(b), z1 = _mm512_loadu_ps(b + 16);
+      for (int j = 0; j < J; ++j) {
+        if constexpr (M == 2) {
+          const __m512i idx = _mm512_add_epi32(_mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0),
+                                               _mm512_set1_epi32(j));
+          _mm512_store_ps(dst[j] + 16 * h, _mm512_permutex2var_ps(z0, idx, z1));
+        } else {
+          const __m512 z2 = _mm512_loadu_ps(b + 32), z3 = _mm512_loadu_ps(b + 48);
+          const __m512i idx = _mm512_add_epi32(_mm512_set_epi32(28, 24, 20, 16, 12, 8, 4, 0, 28, 24, 20, 16, 12, 8, 4, 0),
+                                               _mm512_set1_epi32(j));
+          const __m512 p = _mm512_permutex2var_ps(z0, idx, z1), q = _mm512_permutex2var_ps(z2, idx, z3);
+          _mm512_store_ps(dst[j] + 16 * h, _mm512_shuffle_f32x4(p, q, _MM_SHUFFLE(1, 0, 1, 0)));
+        }
+      }
+    }
+    return;
+  }
+#endif
+#pragma GCC unroll 8
+  for (int j = 0; j < J; ++j)
+    for (int l = 0; l < L; ++l) dst[j][l] = src[l * M + j];
+}
+
+// dst[l*M + j] = src[j][l] + add for j < M, 32 lanes: one output row's pixels.
+template <int M>
+inline void interleave(const float (*src)[L], float add, float* dst) {
+#ifdef __AVX512F__
+  if constexpr (M == 2 || M == 4) {
+    const __m512 b = _mm512_set1_ps(add);
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    for (int h = 0; h < L / 16; ++h) {
+      float* o = dst + 16 * h * M;
+      const __m512 s0 = _mm512_add_ps(_mm512_load_ps(src[0] + 16 * h), b);
+      const __m512 s1 = _mm512_add_ps(_mm512_load_ps(src[1] + 16 * h), b);
+      if constexpr (M == 2) {
+        _mm512_storeu_ps(o, _mm512_permutex2var_ps(s0, lo, s1));
+        _mm512_storeu_ps(o + 16, _mm512_permutex2var_ps(s0, hi, s1));
+      } else {
+        const __m512 s2 = _mm512_add_ps(_mm512_load_ps(src[2] + 16 * h), b);
+        const __m512 s3 = _mm512_add_ps(_mm512_load_ps(src[3] + 16 * h), b);
+        // Pairs (s0, s1) and (s2, s3) interleaved, then the pairs interleaved 2 by 2.
+        const __m512 a_lo = _mm512_permutex2var_ps(s0, lo, s1), a_hi = _mm512_permutex2var_ps(s0, hi, s1);
+        const __m512 c_lo = _mm512_permutex2var_ps(s2, lo, s3), c_hi = _mm512_permutex2var_ps(s2, hi, s3);
+        const __m512i p0 = _mm512_set_epi32(23, 22, 7, 6, 21, 20, 5, 4, 19, 18, 3, 2, 17, 16, 1, 0);
+        const __m512i p1 = _mm512_add_epi32(p0, _mm512_set1_epi32(8));
+        _mm512_storeu_ps(o, _mm512_permutex2var_ps(a_lo, p0, c_lo));
+        _mm512_storeu_ps(o + 16, _mm512_permutex2var_ps(a_lo, p1, c_lo));
+        _mm512_storeu_ps(o + 32, _mm512_permutex2var_ps(a_hi, p0, c_hi));
+        _mm512_storeu_ps(o + 48, _mm512_permutex2var_ps(a_hi, p1, c_hi));
+      }
+    }
+    return;
+  }
+#endif
+#pragma GCC unroll 8
+  for (int j = 0; j < M; ++j)
+    for (int l = 0; l < L; ++l) dst[l * M + j] = src[j][l] + add;
+}
+
+template <int M>
+void input_transform(const InputTransformArgs& a) {
+  constexpr int A = M + 2;
+  alignas(64) float d[A][A][L];
+  alignas(64) float t[A][A][L];
+  // One window row of the block: lane l's M columns at buf[l*M ..], and the 2 columns
+  // past them (its halo) at buf[(l+1)*M ..] -- the next lane's, except at a run's end.
+  alignas(64) float buf[(L + 1) * M + 16];
+  Run runs[L];
+  const TileGeometry& g = a.tiles;
+  const int nruns = block_runs<M>(g, g.pad_top, g.pad_left, runs);
+  const int used = nruns ? runs[nruns - 1].first + runs[nruns - 1].count : 0;
+  for (int i = 0; i < A; ++i) {
+    float halo[L][2];  // the halo of each run's last lane
+    for (int q = 0; q < nruns; ++q) {
+      const Run& r = runs[q];
+      const int64_t ih = r.row0 + i;
+      const float* row = (ih >= 0 && ih < a.H) ? a.x + r.n * a.image_stride + ih * a.W : nullptr;
+      copy_row_padded(row, a.W, r.col0, int64_t(r.count) * M, buf + r.first * M);
+      copy_row_padded(row, a.W, r.col0 + int64_t(r.count) * M, 2, halo[q]);
+    }
+    for (int k = used * M; k < (L + 1) * M + 16; ++k) buf[k] = 0.f;
+    deinterleave<M, M>(buf, d[i]);
+    deinterleave<M, 2>(buf + M, d[i] + M);
+    for (int q = 0; q < nruns; ++q) {
+      const int last = runs[q].first + runs[q].count - 1;
+      d[i][M][last] = halo[q][0];
+      d[i][M + 1][last] = halo[q][1];
+    }
+  }
+  // V = B^T d B, columns first then rows.
+  apply_left<A, A, A>(Matrices<M>::BT, d, t);
+  apply_right<A, A, A>(Matrices<M>::BT, t, d);
+  for (int i = 0; i < A; ++i)
+    for (int j = 0; j < A; ++j) std::memcpy(a.v + (i * A + j) * a.xi_stride, d[i][j], sizeof(float) * L);
+}
+
+template <Activation ACT>
+inline void store_row(float* y, const float* res, const float* src, int64_t len) {
+  for (int64_t k = 0; k < len; ++k) {
+    float v = src[k];
+    if (res) v += res[k];
+    if (ACT == Activation::relu) v = v > 0.f ? v : 0.f;
+    if (ACT == Activation::relu6) v = v > 0.f ? (v < 6.f ? v : 6.f) : 0.f;
+    y[k] = v;
+  }
+}
+
+template <int M>
+void output_transform(const OutputTransformArgs& a) {
+  constexpr int A = M + 2;
+  alignas(64) float mm[A][A][L];
+  alignas(64) float t[M][A][L];
+  alignas(64) float out[M][M][L];
+  alignas(64) float buf[L * M];  // one output row of the block: lane l's M pixels at buf[l*M ..]
+  for (int i = 0; i < A; ++i)
+    for (int j = 0; j < A; ++j) std::memcpy(mm[i][j], a.m + (i * A + j) * a.xi_stride, sizeof(float) * L);
+  // Y = A^T M A
+  apply_left<M, A, A>(Matrices<M>::AT, mm, t);
+  apply_right<M, M, A>(Matrices<M>::AT, t, out);
+  Run runs[L];
+  const int nruns = block_runs<M>(a.tiles, 0, 0, runs);
+  for (int i = 0; i < M; ++i) {
+    interleave<M>(out[i], a.bias, buf);
+    for (int q = 0; q < nruns; ++q) {
+      const Run& r = runs[q];
+      const int64_t oh = r.row0 + i;
+      if (oh >= a.OH) continue;
+      const int64_t len = std::min<int64_t>(int64_t(r.count) * M, a.OW - r.col0);
+      const int64_t offset = r.n * a.image_stride + oh * a.OW + r.col0;
+      const float* res = a.residual ? a.residual + offset : nullptr;
+      const float* src = buf + r.first * M;
+      switch (a.activation) {
+        case Activation::relu: store_row<Activation::relu>(a.y + offset, res, src, len); break;
+        case Activation::relu6: store_row<Activation::relu6>(a.y + offset, res, src, len); break;
+        default: store_row<Activation::none>(a.y + offset, res, src, len); break;
+      }
+    }
+  }
 }
 
 // U = G f G^T for the filters of one packed row block, 16 input channels at a time (the
