@@ -141,8 +141,11 @@ Schedule schedule(const Problem& q, int nt, bool weights_prepared) {
   Schedule s;
   const int64_t nblocks = ceil_div(q.tiles(), kTileBlock);
   const int64_t u_group_bytes = int64_t(q.nxi()) * q.row_blocks() * q.panel() * 4;
-  if ((q.groups * nblocks >= 2 * int64_t(nt) && u_group_bytes <= kSmallFilterBytes) ||
-      (nt == 1 && q.groups * nblocks > 1 && u_group_bytes <= kSmallFilterBytes)) {
+  // Whole blocks per thread only when they divide evenly enough: 7 blocks (56x56 at
+  // F(4x4)) on 2 threads would leave one idle for 1/8 of the time.
+  const int64_t units = q.groups * nblocks;
+  const bool balanced = nt == 1 || units % nt == 0 || units >= 8 * int64_t(nt);
+  if (u_group_bytes <= kSmallFilterBytes && units >= 2 && balanced) {
     s.per_thread_blocks = true;
     return s;
   }
