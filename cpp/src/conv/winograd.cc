@@ -1,13 +1,17 @@
 // Winograd F(m x m, 3 x 3) driver: filter transform, blocking, threads, and the
 // registered algorithms "winograd2x2", "winograd4x4", "winograd6x6", "winograd".
 //
-// The image is cut into m x m output tiles, numbered over (image, tile row, tile col).
-// Tiles are processed in chunks of blocks of 32 (winograd::kTileBlock); for each chunk
-// all threads (1) transform the input tiles, channel by channel, into V[xi][C][32],
-// (2) run the (m+2)^2 GEMMs M[xi] = U[xi] * V[xi], and (3) transform M back into output
-// pixels. A chunk's V and M are sized to stay near the cores' L2, so each phase reads
-// what the previous one just wrote from cache. The input gradient is the same
-// computation on grad_output with the filter rotated by 180 degrees and K, C swapped.
+// The image is cut into m x m output tiles, numbered over (image, tile row, tile col),
+// and processed in blocks of 32 tiles (winograd::kTileBlock; a last block of <= 16 tiles
+// runs a 16-lane GEMM). Each block goes through three phases: (1) transform the input
+// tiles, channel by channel, into V[xi][C][32], (2) the (m+2)^2 GEMMs M[xi] = U[xi] * V[xi]
+// with the transformed filters U, (3) transform M back into output pixels (with bias,
+// residual and activation). Schedule (see `Schedule` below): many blocks and small U --
+// each thread runs whole blocks; otherwise all threads transform a chunk's inputs, then
+// share (row block of 12 output channels, tile block) items that run phases 2 and 3 for
+// those channels, reading U once per chunk -- and transforming it right there when the
+// filters are not prepared. The input gradient is the same computation on grad_output
+// with the filter rotated by 180 degrees and K, C swapped.
 #include "cnnnative/winograd.h"
 
 #include <omp.h>
