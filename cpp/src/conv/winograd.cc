@@ -44,6 +44,11 @@ struct Problem {
   int alpha() const { return m + 2; }
   int nxi() const { return alpha() * alpha(); }
   int64_t row_blocks() const { return ceil_div(Kg(), kRowBlock); }
+  // Distance between transform points in V ([xi][Cg][32]) and M ([xi][Kg][32]): one
+  // cache line more than the data, so the (m+2)^2 rows a transform touches do not all
+  // fall into one L1 set (Cg*128 bytes is a multiple of 4 KiB for Cg = 32, 64, ...).
+  int64_t v_stride() const { return Cg() * kTileBlock + 16; }
+  int64_t m_stride() const { return Kg() * kTileBlock + 16; }
   // Floats of one row block's packed filters at one transform point ([C/16][12][16]).
   int64_t panel() const { return ceil_div(Cg(), kChannelBlock) * kChannelBlock * kRowBlock; }
   int64_t TH() const { return ceil_div(OH, m); }
@@ -131,8 +136,8 @@ struct Schedule {
 constexpr int64_t kChunkBytes = int64_t(3) << 19;       // V of one chunk: 1.5 MiB (L2 is 2 MiB/core)
 constexpr int64_t kSmallFilterBytes = int64_t(1) << 20;  // U of one group that stays in L2
 
-int64_t v_floats(const Problem& q) { return int64_t(q.nxi()) * q.Cg() * kTileBlock; }
-int64_t m_floats(const Problem& q) { return int64_t(q.nxi()) * q.Kg() * kTileBlock; }
+int64_t v_floats(const Problem& q) { return int64_t(q.nxi()) * q.v_stride(); }
+int64_t m_floats(const Problem& q) { return int64_t(q.nxi()) * q.m_stride(); }
 // Per-thread scratch of the row-block path: M of one row block, and (fused) the row
 // block's transformed filters plus the gathered raw filters.
 int64_t row_block_thread_floats(const Problem& q, bool fused) {
@@ -212,7 +217,7 @@ struct BlockRunner {
     a.H = q.H;
     a.W = q.W;
     a.v = v + c * kTileBlock;
-    a.xi_stride = q.Cg() * kTileBlock;
+    a.xi_stride = q.v_stride();
     kern.input_transform(a);
   }
   // M rows of one row block at point xi: m[r * 32 + lane] for u = that point's packed
@@ -243,9 +248,9 @@ struct BlockRunner {
     for (int64_t c = 0; c < Cg; ++c) input(g, block, c, v);
     for (int xi = 0; xi < q.nxi(); ++xi)
       for (int64_t kb = 0; kb < KB; ++kb)
-        gemm(block, kb, U + ((g * q.nxi() + xi) * KB + kb) * q.panel(), v + xi * Cg * kTileBlock,
-             m + (xi * Kg + kb * kRowBlock) * kTileBlock);
-    for (int64_t k = 0; k < Kg; ++k) output(g, block, k, m + k * kTileBlock, Kg * kTileBlock);
+        gemm(block, kb, U + ((g * q.nxi() + xi) * KB + kb) * q.panel(), v + xi * q.v_stride(),
+             m + xi * q.m_stride() + kb * kRowBlock * kTileBlock);
+    for (int64_t k = 0; k < Kg; ++k) output(g, block, k, m + k * kTileBlock, q.m_stride());
   }
 };
 
@@ -320,7 +325,7 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
             }
             const float* vb = v + b * vf;
             for (int xi = 0; xi < NXI; ++xi)
-              br.gemm(chunk + b, kb, ukb + xi * u_xi_stride, vb + xi * Cg * kTileBlock,
+              br.gemm(chunk + b, kb, ukb + xi * u_xi_stride, vb + xi * q.v_stride(),
                       mloc + xi * kRowBlock * kTileBlock);
             const int64_t rows = std::min<int64_t>(kRowBlock, q.Kg() - kb * kRowBlock);
             for (int64_t r = 0; r < rows; ++r)

@@ -73,13 +73,16 @@ struct Matrices<6> {
 };
 
 // One 16-lane vector (GCC vector types: one zmm, two ymm or four xmm by compile flags).
+// Passed by value only between inline functions of one ISA's file, so the ABI note GCC
+// gives for them without AVX-512 does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4)));
 
 // sum_k row[k] * x[k] over the nonzero entries of a constant matrix row (the loops that
 // call it unroll fully, so the zero tests and multiplies by 1 fold away).
 template <int K, typename Row>
-inline v16 combine(const Row& row, const v16* x, int stride) {
+__attribute__((always_inline)) inline v16 combine(const Row& row, const v16* x, int stride) {
   v16 acc = v16{};
   bool first = true;
 #pragma GCC unroll 8
