@@ -283,7 +283,8 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
     {
       float* v = workspace + omp_get_thread_num() * (vf + mf);
       float* m = v + vf;
-#pragma omp for schedule(static)
+      // Dynamic: a thread the OS holds up (a busy machine) does not hold up the call.
+#pragma omp for schedule(dynamic)
       for (int64_t gb = 0; gb < q.groups * nblocks; ++gb) br.whole_block(gb / nblocks, gb % nblocks, U, v, m);
     }
     return;
@@ -306,8 +307,10 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
 #pragma omp for collapse(2) schedule(static)
         for (int64_t b = 0; b < nb; ++b)
           for (int64_t c = 0; c < Cg; ++c) br.input(g, chunk + b, c, v + b * vf);
-        // Row block outermost, so a thread's consecutive items share (fused) filters.
-#pragma omp for collapse(2) schedule(static)
+        // Row block outermost and handed out whole (all its tile blocks), so a thread
+        // transforms each fused row block once; dynamic, so a thread the OS holds up
+        // does not hold up the call.
+#pragma omp for collapse(2) schedule(dynamic, nb)
         for (int64_t kb = 0; kb < KB; ++kb) {
           for (int64_t b = 0; b < nb; ++b) {
             const float* ukb;
