@@ -47,10 +47,10 @@ struct Problem {
   // Distance between transform points in V ([xi][Cg][32]) and M ([xi][Kg][32]): one
   // cache line more than the data, so the (m+2)^2 rows a transform touches do not all
   // fall into one L1 set (Cg*128 bytes is a multiple of 4 KiB for Cg = 32, 64, ...).
-  int64_t v_stride() const { return Cg() * kTileBlock + 16; }
-  int64_t m_stride() const { return Kg() * kTileBlock + 16; }
+  int64_t v_stride() const { return checked_add(checked_mul(Cg(), kTileBlock, "winograd V"), 16, "winograd V"); }
+  int64_t m_stride() const { return checked_add(checked_mul(Kg(), kTileBlock, "winograd M"), 16, "winograd M"); }
   // Floats of one row block's packed filters at one transform point ([C/16][12][16]).
-  int64_t panel() const { return ceil_div(Cg(), kChannelBlock) * kChannelBlock * kRowBlock; }
+  int64_t panel() const { return checked_numel({ceil_div(Cg(), kChannelBlock), kChannelBlock * kRowBlock}, "winograd weights"); }
   int64_t TH() const { return ceil_div(OH, m); }
   int64_t TW() const { return ceil_div(OW, m); }
   int64_t tiles() const { return checked_numel({N, TH(), TW()}, "winograd tiles"); }
@@ -136,20 +136,22 @@ struct Schedule {
 constexpr int64_t kChunkBytes = int64_t(3) << 19;       // V of one chunk: 1.5 MiB (L2 is 2 MiB/core)
 constexpr int64_t kSmallFilterBytes = int64_t(1) << 20;  // U of one group that stays in L2
 
-int64_t v_floats(const Problem& q) { return int64_t(q.nxi()) * q.v_stride(); }
-int64_t m_floats(const Problem& q) { return int64_t(q.nxi()) * q.m_stride(); }
+int64_t v_floats(const Problem& q) { return checked_numel({q.nxi(), q.v_stride()}, "winograd V"); }
+int64_t m_floats(const Problem& q) { return checked_numel({q.nxi(), q.m_stride()}, "winograd M"); }
 // Per-thread scratch of the row-block path: M of one row block, and (fused) the row
-// block's transformed filters plus the gathered raw filters.
+// block's transformed filters plus room to gather the input gradient's raw filters.
 int64_t row_block_thread_floats(const Problem& q, bool fused) {
   int64_t n = int64_t(q.nxi()) * kRowBlock * kTileBlock;
-  if (fused) n += int64_t(q.nxi()) * q.panel() + 9 * q.Cg() * kRowBlock;
+  if (fused)
+    n = checked_add(n, checked_add(checked_numel({q.nxi(), q.panel()}), checked_numel({9, q.Cg(), kRowBlock})),
+                    "winograd workspace");
   return n;
 }
 
 Schedule schedule(const Problem& q, int nt, bool weights_prepared) {
   Schedule s;
   const int64_t nblocks = ceil_div(q.tiles(), kTileBlock);
-  const int64_t u_group_bytes = int64_t(q.nxi()) * q.row_blocks() * q.panel() * 4;
+  const int64_t u_group_bytes = checked_numel({q.nxi(), q.row_blocks(), q.panel(), 4}, "winograd weights");
   // Whole blocks per thread only when they divide evenly enough: 7 blocks (56x56 at
   // F(4x4)) on 2 threads would leave one idle for 1/8 of the time.
   const int64_t units = q.groups * nblocks;
@@ -158,7 +160,7 @@ Schedule schedule(const Problem& q, int nt, bool weights_prepared) {
     s.per_thread_blocks = true;
     return s;
   }
-  const int64_t max_bpc = std::max<int64_t>(1, kChunkBytes / (v_floats(q) * 4));
+  const int64_t max_bpc = std::max<int64_t>(1, kChunkBytes / checked_mul(v_floats(q), 4, "winograd V"));
   const int64_t nchunks = ceil_div(nblocks, max_bpc);
   s.blocks_per_chunk = std::max<int64_t>(1, ceil_div(nblocks, std::max<int64_t>(nchunks, 1)));
   s.fuse_filters = !weights_prepared && nchunks <= 1;
@@ -180,10 +182,10 @@ size_t scratch_floats(const Problem& q, const Schedule& s, int nt) {
 size_t prepared_scratch_floats(const Problem& q, int threads) {
   Schedule per_thread;
   per_thread.per_thread_blocks = true;
-  Schedule rows = schedule(q, threads, true);
-  rows.per_thread_blocks = false;
+  Schedule rows;  // the row-block path (prepared filters: never fused) at its largest chunk
   const int64_t nblocks = std::max<int64_t>(1, ceil_div(q.tiles(), kTileBlock));
-  rows.blocks_per_chunk = std::min(nblocks, std::max<int64_t>(1, kChunkBytes / (v_floats(q) * 4)));
+  rows.blocks_per_chunk =
+      std::min(nblocks, std::max<int64_t>(1, kChunkBytes / checked_mul(v_floats(q), 4, "winograd V")));
   return std::max(scratch_floats(q, per_thread, threads), scratch_floats(q, rows, threads));
 }
 
