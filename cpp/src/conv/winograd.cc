@@ -51,11 +51,17 @@ struct Problem {
   int64_t m_stride() const { return checked_add(checked_mul(Kg(), kTileBlock, "winograd M"), 16, "winograd M"); }
   // Floats of one row block's packed filters at one transform point ([C/16][12][16]).
   int64_t panel() const { return checked_numel({ceil_div(Cg(), kChannelBlock), kChannelBlock * kRowBlock}, "winograd weights"); }
+  // Packed filters are [group][row block][xi][u_stride()]: one row block's filters at all
+  // points are contiguous (the row-block path streams them in order), and the points sit
+  // one cache line more than a panel apart (a panel is often a multiple of 4 KiB, and the
+  // filter transform writes all points at once: without the pad they share one L1 set).
+  int64_t u_stride() const { return checked_add(panel(), 16, "winograd weights"); }
+  int64_t u_block() const { return checked_numel({nxi(), u_stride()}, "winograd weights"); }
   int64_t TH() const { return ceil_div(OH, m); }
   int64_t TW() const { return ceil_div(OW, m); }
   int64_t tiles() const { return checked_numel({N, TH(), TW()}, "winograd tiles"); }
   int64_t packed_weight_floats() const {
-    return checked_numel({groups, nxi(), row_blocks(), panel()}, "winograd weights");
+    return checked_numel({groups, row_blocks(), u_block()}, "winograd weights");
   }
 };
 
@@ -101,18 +107,17 @@ void transform_row_block(const Problem& q, const winograd::Kernels& kern, const 
   kern.filter_transform(f, Cg * 9, rows, Cg, u, xi_stride);
 }
 
-// All of them: U[g][xi][row block][panel], one (group, row block) per iteration.
+// All of them: U[g][row block][xi][u_stride], one (group, row block) per iteration.
 void transform_filters(const Problem& q, const FilterSource& src, float* U, int nt) {
   const winograd::Kernels& kern = winograd::kernels_for(active_isa(), q.m);
-  const int NXI = q.nxi();
-  const int64_t KB = q.row_blocks(), P = q.panel();
+  const int64_t KB = q.row_blocks();
 #pragma omp parallel num_threads(nt)
   {
     ScratchBuffer f(src.backward ? static_cast<size_t>(q.Cg() * 9 * kRowBlock) : 0);
 #pragma omp for schedule(static)
     for (int64_t gb = 0; gb < q.groups * KB; ++gb) {
       const int64_t g = gb / KB, kb = gb % KB;
-      transform_row_block(q, kern, src, g, kb, f.data(), U + ((g * NXI) * KB + kb) * P, KB * P);
+      transform_row_block(q, kern, src, g, kb, f.data(), U + gb * q.u_block(), q.u_stride());
     }
   }
 }
@@ -143,7 +148,7 @@ int64_t m_floats(const Problem& q) { return checked_numel({q.nxi(), q.m_stride()
 int64_t row_block_thread_floats(const Problem& q, bool fused) {
   int64_t n = int64_t(q.nxi()) * kRowBlock * kTileBlock;
   if (fused)
-    n = checked_add(n, checked_add(checked_numel({q.nxi(), q.panel()}), checked_numel({9, q.Cg(), kRowBlock})),
+    n = checked_add(n, checked_add(q.u_block(), checked_numel({9, q.Cg(), kRowBlock})),
                     "winograd workspace");
   return n;
 }
@@ -151,7 +156,7 @@ int64_t row_block_thread_floats(const Problem& q, bool fused) {
 Schedule schedule(const Problem& q, int nt, bool weights_prepared) {
   Schedule s;
   const int64_t nblocks = ceil_div(q.tiles(), kTileBlock);
-  const int64_t u_group_bytes = checked_numel({q.nxi(), q.row_blocks(), q.panel(), 4}, "winograd weights");
+  const int64_t u_group_bytes = checked_numel({q.row_blocks(), q.u_block(), 4}, "winograd weights");
   // Whole blocks per thread only when they divide evenly enough: 7 blocks (56x56 at
   // F(4x4)) on 2 threads would leave one idle for 1/8 of the time.
   const int64_t units = q.groups * nblocks;
@@ -250,7 +255,7 @@ struct BlockRunner {
     for (int64_t c = 0; c < Cg; ++c) input(g, block, c, v);
     for (int xi = 0; xi < q.nxi(); ++xi)
       for (int64_t kb = 0; kb < KB; ++kb)
-        gemm(block, kb, U + ((g * q.nxi() + xi) * KB + kb) * q.panel(), v + xi * q.v_stride(),
+        gemm(block, kb, U + (g * KB + kb) * q.u_block() + xi * q.u_stride(), v + xi * q.v_stride(),
              m + xi * q.m_stride() + kb * kRowBlock * kTileBlock);
     for (int64_t k = 0; k < Kg; ++k) output(g, block, k, m + k * kTileBlock, q.m_stride());
   }
@@ -296,7 +301,7 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
   float* v = workspace;
   float* thread_scratch = workspace + bpc * vf;
   const int64_t tf = row_block_thread_floats(q, s.fuse_filters);
-  const int64_t u_block = int64_t(NXI) * q.panel();  // one fused row block's filters
+  const int64_t u_block = q.u_block();  // one fused row block's filters
 #pragma omp parallel num_threads(nt)
   {
     float* mloc = thread_scratch + omp_get_thread_num() * tf;
@@ -316,18 +321,16 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
         for (int64_t kb = 0; kb < KB; ++kb) {
           for (int64_t b = 0; b < nb; ++b) {
             const float* ukb;
-            int64_t u_xi_stride;
             if (s.fuse_filters) {
               if (fused_gkb != g * KB + kb) {
-                transform_row_block(q, kern, src, g, kb, floc, uloc, q.panel());
+                transform_row_block(q, kern, src, g, kb, floc, uloc, q.u_stride());
                 fused_gkb = g * KB + kb;
               }
               ukb = uloc;
-              u_xi_stride = q.panel();
             } else {
-              ukb = U + (g * NXI * KB + kb) * q.panel();
-              u_xi_stride = KB * q.panel();
+              ukb = U + (g * KB + kb) * u_block;
             }
+            const int64_t u_xi_stride = q.u_stride();
             const float* vb = v + b * vf;
             for (int xi = 0; xi < NXI; ++xi)
               br.gemm(chunk + b, kb, ukb + xi * u_xi_stride, vb + xi * q.v_stride(),
