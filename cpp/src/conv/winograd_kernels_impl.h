@@ -7,6 +7,7 @@
 // the GEMM), so the same source becomes AVX-512, AVX2 or SSE2 code by compile flags.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
@@ -434,41 +435,56 @@ void filter_transform(const float* w, int64_t k_stride, int rows, int64_t C, flo
   }
 }
 
-// The transform-domain GEMM. MR rows of M live in NV*MR vector registers (16 lanes
-// each: NV = 2 for a full block of 32 tiles, 1 for a half block of <= 16 tiles) while
-// the C loop streams V once; U is read as broadcasts.
+// The transform-domain GEMM. MR rows of M live in MR*NV registers of the ISA's own
+// vector width (VW lanes: a 64-byte GCC vector on AVX2 would be split through the stack,
+// 30x slower) while the C loop streams V once; U is read as broadcasts. NV = 32/VW for a
+// full block of 32 tiles, 16/VW for a half block.
+#if defined(__AVX512F__)
+typedef float vg __attribute__((vector_size(64)));
+typedef float vgu __attribute__((vector_size(64), aligned(4)));
+#elif defined(__AVX__)
+typedef float vg __attribute__((vector_size(32)));
+typedef float vgu __attribute__((vector_size(32), aligned(4)));
+#else
+typedef float vg __attribute__((vector_size(16)));
+typedef float vgu __attribute__((vector_size(16), aligned(4)));
+#endif
+constexpr int VW = sizeof(vg) / sizeof(float);
 
+constexpr int kVectorRegisters = VW == 16 ? 32 : 16;
+
+// One step of the C loop: acc[r][:] += v_c[:] * u_c[r * u_row]. Each U value is
+// broadcast once when the V row fits in registers beside the accumulators (AVX2 has no
+// broadcast operand in its FMA), else V is loaded one vector at a time.
 template <int MR, int NV>
-inline void gemm_rows(const float* u, const float* v, float* m, int64_t C) {
-  v16 acc[MR][NV];
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NV; ++j) acc[r][j] = v16{};
-  for (int64_t c = 0; c < C; ++c) {
-    v16 b[NV];
-    for (int j = 0; j < NV; ++j) b[j] = *reinterpret_cast<const v16u*>(v + c * L + 16 * j);
-    const float* uc = u + c * kRowBlock;
-    for (int r = 0; r < MR; ++r)
-      for (int j = 0; j < NV; ++j) acc[r][j] += b[j] * uc[r];
+inline void gemm_step(vg (&acc)[MR][NV], const float* vc, const float* uc, int u_row) {
+  if constexpr (MR * NV + NV + 1 <= kVectorRegisters) {
+    vg b[NV];
+    for (int j = 0; j < NV; ++j) b[j] = *reinterpret_cast<const vgu*>(vc + VW * j);
+    for (int r = 0; r < MR; ++r) {
+      const float ur = uc[r * u_row];
+      for (int j = 0; j < NV; ++j) acc[r][j] += b[j] * ur;
+    }
+  } else {
+    for (int j = 0; j < NV; ++j) {
+      const vg b = *reinterpret_cast<const vgu*>(vc + VW * j);
+      for (int r = 0; r < MR; ++r) acc[r][j] += b * uc[r * u_row];
+    }
   }
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NV; ++j) *reinterpret_cast<v16u*>(m + r * L + 16 * j) = acc[r][j];
 }
 
-// Rows in registers: WINOGRAD_GEMM_MR for full blocks, twice that (at most one packed
-// row block) for half blocks, which need half the accumulators per row.
-template <int NV>
-inline void gemm_lanes(const float* u, const float* v, float* m, int64_t C, int rows) {
-  constexpr int MR = NV == 2 ? WINOGRAD_GEMM_MR : (2 * WINOGRAD_GEMM_MR > kRowBlock ? kRowBlock : 2 * WINOGRAD_GEMM_MR);
-  int r = 0;
-  for (; r + MR <= rows; r += MR) gemm_rows<MR, NV>(u + r, v, m + r * L, C);
-  if (MR > 4)
-    for (; r + 4 <= rows; r += 4) gemm_rows<4, NV>(u + r, v, m + r * L, C);
-  for (; r < rows; ++r) gemm_rows<1, NV>(u + r, v, m + r * L, C);
+template <int MR, int NV>
+inline void store_rows(const vg (&acc)[MR][NV], float* m) {
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NV; ++j) *reinterpret_cast<vgu*>(m + r * L + VW * j) = acc[r][j];
 }
 
 // The tiled FFT's GEMM: U packed [C][12].
-inline void gemm(const float* u, const float* v, float* m, int64_t C, int rows) {
-  gemm_lanes<2>(u, v, m, C, rows);
+template <int MR, int NV>
+inline void gemm_rows(const float* u, const float* v, float* m, int64_t C) {
+  vg acc[MR][NV] = {};
+  for (int64_t c = 0; c < C; ++c) gemm_step<MR, NV>(acc, v + c * L, u + c * kRowBlock, 1);
+  store_rows<MR, NV>(acc, m);
 }
 
 // Winograd's GEMM: U packed [ceil(C/16)][12][16] (see filter_transform), so the filter
@@ -476,44 +492,48 @@ inline void gemm(const float* u, const float* v, float* m, int64_t C, int rows) 
 template <int MR, int NV>
 inline void wgemm_rows(const float* u, const float* v, float* m, int64_t C) {
   constexpr int CB = kChannelBlock;
-  v16 acc[MR][NV];
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NV; ++j) acc[r][j] = v16{};
+  vg acc[MR][NV] = {};
   int64_t c = 0;
   for (; c + CB <= C; c += CB) {
     const float* ub = u + c * kRowBlock;
 #pragma GCC unroll 16
-    for (int ci = 0; ci < CB; ++ci) {
-      v16 b[NV];
-      for (int j = 0; j < NV; ++j) b[j] = *reinterpret_cast<const v16u*>(v + (c + ci) * L + 16 * j);
-      for (int r = 0; r < MR; ++r)
-        for (int j = 0; j < NV; ++j) acc[r][j] += b[j] * ub[r * CB + ci];
-    }
+    for (int ci = 0; ci < CB; ++ci) gemm_step<MR, NV>(acc, v + (c + ci) * L, ub + ci, CB);
   }
   const float* ub = u + c * kRowBlock;
-  for (int ci = 0; c + ci < C; ++ci) {
-    v16 b[NV];
-    for (int j = 0; j < NV; ++j) b[j] = *reinterpret_cast<const v16u*>(v + (c + ci) * L + 16 * j);
-    for (int r = 0; r < MR; ++r)
-      for (int j = 0; j < NV; ++j) acc[r][j] += b[j] * ub[r * CB + ci];
-  }
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NV; ++j) *reinterpret_cast<v16u*>(m + r * L + 16 * j) = acc[r][j];
+  for (int ci = 0; c + ci < C; ++ci) gemm_step<MR, NV>(acc, v + (c + ci) * L, ub + ci, CB);
+  store_rows<MR, NV>(acc, m);
 }
 
-template <int NV>
-inline void wgemm_lanes(const float* u, const float* v, float* m, int64_t C, int rows) {
-  constexpr int MR = NV == 2 ? WINOGRAD_GEMM_MR : (2 * WINOGRAD_GEMM_MR > kRowBlock ? kRowBlock : 2 * WINOGRAD_GEMM_MR);
+// Rows in registers: WINOGRAD_GEMM_MR for full blocks, twice that (at most one packed
+// row block) for half blocks, which need half the accumulators per row. u_row: floats
+// between U rows (1 for the FFT's packing, 16 for Winograd's).
+template <int NV, bool WINO>
+inline void gemm_lanes(const float* u, const float* v, float* m, int64_t C, int rows) {
+  constexpr int MR = NV == 32 / VW ? WINOGRAD_GEMM_MR
+                                   : (2 * WINOGRAD_GEMM_MR > kRowBlock ? kRowBlock : 2 * WINOGRAD_GEMM_MR);
+  constexpr int u_row = WINO ? kChannelBlock : 1;
+  auto run = [&](auto rows_tag, int r) {
+    constexpr int R = decltype(rows_tag)::value;
+    if constexpr (WINO)
+      wgemm_rows<R, NV>(u + r * u_row, v, m + r * L, C);
+    else
+      gemm_rows<R, NV>(u + r * u_row, v, m + r * L, C);
+  };
   int r = 0;
-  for (; r + MR <= rows; r += MR) wgemm_rows<MR, NV>(u + r * kChannelBlock, v, m + r * L, C);
+  for (; r + MR <= rows; r += MR) run(std::integral_constant<int, MR>{}, r);
   if (MR > 4)
-    for (; r + 4 <= rows; r += 4) wgemm_rows<4, NV>(u + r * kChannelBlock, v, m + r * L, C);
-  for (; r < rows; ++r) wgemm_rows<1, NV>(u + r * kChannelBlock, v, m + r * L, C);
+    for (; r + 4 <= rows; r += 4) run(std::integral_constant<int, 4>{}, r);
+  for (; r < rows; ++r) run(std::integral_constant<int, 1>{}, r);
 }
 
-inline void wgemm(const float* u, const float* v, float* m, int64_t C, int rows) { wgemm_lanes<2>(u, v, m, C, rows); }
+inline void gemm(const float* u, const float* v, float* m, int64_t C, int rows) {
+  gemm_lanes<32 / VW, false>(u, v, m, C, rows);
+}
+inline void wgemm(const float* u, const float* v, float* m, int64_t C, int rows) {
+  gemm_lanes<32 / VW, true>(u, v, m, C, rows);
+}
 inline void wgemm_half(const float* u, const float* v, float* m, int64_t C, int rows) {
-  wgemm_lanes<1>(u, v, m, C, rows);
+  gemm_lanes<16 / VW, true>(u, v, m, C, rows);
 }
 
 template <int M>
