@@ -358,35 +358,33 @@ void output_transform(const OutputTransformArgs& a) {
 
 #ifdef __AVX512F__
 // Splitting 16 filters of 9 taps (144 consecutive floats, 9 vectors) tap-major with
-// permutes: tap t of filter l is float 9l + t, found in the vector pair (2p, 2p+1) for
-// one p per lane. (A gather per tap costs ~28 cycles here, 3x these permutes.)
+// permutes, as two stride-3 splits (tap t = 3r + s: by s, then by r), each output
+// vector from 3 inputs in 2 permutes. (A gather per tap costs ~28 cycles here.)
 struct TapSplit {
-  __m512i idx[9][5];
-  __mmask16 mask[9][5];
+  __m512i first[3], second[3];  // per phase: lanes from inputs (0, 1), then from input 2
   TapSplit() {
-    for (int t = 0; t < 9; ++t)
-      for (int p = 0; p < 5; ++p) {
-        alignas(64) int32_t id[16];
-        unsigned m = 0;
-        for (int l = 0; l < 16; ++l) {
-          const int pos = 9 * l + t - 32 * p;
-          id[l] = (pos >= 0 && pos < 32) ? pos : 0;
-          if (pos >= 0 && pos < 32) m |= 1u << l;
-        }
-        idx[t][p] = _mm512_load_si512(id);
-        mask[t][p] = static_cast<__mmask16>(m);
+    for (int ph = 0; ph < 3; ++ph) {
+      alignas(64) int32_t i1[16], i2[16];
+      for (int l = 0; l < 16; ++l) {
+        const int pos = 3 * l + ph;  // in the 48 floats of the three inputs
+        i1[l] = pos < 32 ? pos : 0;
+        i2[l] = pos < 32 ? l : 16 + (pos - 32);
       }
+      first[ph] = _mm512_load_si512(i1);
+      second[ph] = _mm512_load_si512(i2);
+    }
+  }
+  // out[l] = (x0 | x1 | x2)[3l + ph]
+  __m512 split3(__m512 x0, __m512 x1, __m512 x2, int ph) const {
+    return _mm512_permutex2var_ps(_mm512_permutex2var_ps(x0, first[ph], x1), second[ph], x2);
   }
   void split(const float* src, v16* g) const {
-    __m512 z[10];
+    __m512 z[9], a[3][3];
     for (int k = 0; k < 9; ++k) z[k] = _mm512_loadu_ps(src + 16 * k);
-    z[9] = _mm512_setzero_ps();
-    for (int t = 0; t < 9; ++t) {
-      __m512 acc = _mm512_setzero_ps();
-      for (int p = 0; p < 5; ++p)
-        acc = _mm512_mask_mov_ps(acc, mask[t][p], _mm512_permutex2var_ps(z[2 * p], idx[t][p], z[2 * p + 1]));
-      g[t] = acc;
-    }
+    for (int s = 0; s < 3; ++s)
+      for (int v = 0; v < 3; ++v) a[s][v] = split3(z[3 * v], z[3 * v + 1], z[3 * v + 2], s);
+    for (int r = 0; r < 3; ++r)
+      for (int s = 0; s < 3; ++s) g[3 * r + s] = split3(a[s][0], a[s][1], a[s][2], r);
   }
 };
 #endif
