@@ -38,8 +38,9 @@ struct ConvEpilogue {
 };
 
 // Filters transformed once: per group and per transform point, a K/g x C/g matrix packed
-// in row blocks for the GEMM microkernels. Memory: groups * (m+2)^2 * ceil(K/g/12)*12 *
-// C/g floats, i.e. (m+2)^2/9 = 1.8x (m=2), 4x (m=4), 7.1x (m=6) the original weights.
+// in blocks of 12 rows x 16 channels for the GEMM microkernels. Memory: groups * (m+2)^2 *
+// ceil(K/g/12) * (12 * ceil(C/g/16)*16 + 16) floats, i.e. about (m+2)^2/9 = 1.8x (m=2),
+// 4x (m=4), 7.1x (m=6) the original weights.
 struct WinogradWeights {
   int tile = 0;                // m: 2, 4 or 6
   int64_t K = 0, C_per_group = 0, groups = 0;

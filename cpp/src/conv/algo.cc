@@ -80,7 +80,8 @@ std::vector<const ConvAlgorithm*> conv_algorithms() {
 // Rules (fastconv; measured single-threaded and 2-threaded on the benchmark layers of
 // benchmarks/bench_conv_algos.py): depthwise shapes run "direct" (no GEMM to feed);
 // 3x3 stride-1 layers with enough tiles and channels run Winograd, whose filter
-// transform and 32-tile blocks only pay off with >= ~40 tiles (of 4x4, else of 2x2)
+// transform and 32-tile blocks only pay off with >= 16 tiles of 4x4 (one 16-lane half
+// block, wino2) or >= 16 tiles of 2x2
 // and >= 8 channels per group on both sides; stride-1 kernels of 5x5 and more with
 // >= 8 channels and enough windows run the tiled FFT (it measured 1.2-1.35x faster than
 // oneDNN on 5x5; for 3x3 it never beat Winograd); few-channel and strided kernels run
@@ -103,8 +104,8 @@ std::string choose_conv_algorithm(const ConvParams& p) {
     auto tiles = [&](int64_t m) { return p.N * ((p.output_h() + m - 1) / m) * ((p.output_w() + m - 1) / m); };
     const int64_t cg = p.C / p.groups, kg = p.K / p.groups;
     if (cg >= 8 && kg >= 8) {
-      if (tiles(4) >= 40) return "winograd";      // tile size by winograd_default_tile
-      if (tiles(2) >= 40) return "winograd2x2";  // e.g. 14x14 at batch 1
+      if (tiles(4) >= 16) return "winograd";      // tile size by winograd_default_tile (16 tiles: one half block)
+      if (tiles(2) >= 16) return "winograd2x2";  // e.g. 7x7 at batch 1 (wino2: faster than im2col)
     }
   }
   if (fft_supports(p, 16, &why) && p.R * p.S >= 25 && p.C / p.groups >= 8 && p.K / p.groups >= 8) {

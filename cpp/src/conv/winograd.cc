@@ -1,13 +1,17 @@
 // Winograd F(m x m, 3 x 3) driver: filter transform, blocking, threads, and the
 // registered algorithms "winograd2x2", "winograd4x4", "winograd6x6", "winograd".
 //
-// The image is cut into m x m output tiles, numbered over (image, tile row, tile col).
-// Tiles are processed in chunks of blocks of 32 (winograd::kTileBlock); for each chunk
-// all threads (1) transform the input tiles, channel by channel, into V[xi][C][32],
-// (2) run the (m+2)^2 GEMMs M[xi] = U[xi] * V[xi], and (3) transform M back into output
-// pixels. A chunk's V and M are sized to stay near the cores' L2, so each phase reads
-// what the previous one just wrote from cache. The input gradient is the same
-// computation on grad_output with the filter rotated by 180 degrees and K, C swapped.
+// The image is cut into m x m output tiles, numbered over (image, tile row, tile col),
+// and processed in blocks of 32 tiles (winograd::kTileBlock; a last block of <= 16 tiles
+// runs a 16-lane GEMM). Each block goes through three phases: (1) transform the input
+// tiles, channel by channel, into V[xi][C][32], (2) the (m+2)^2 GEMMs M[xi] = U[xi] * V[xi]
+// with the transformed filters U, (3) transform M back into output pixels (with bias,
+// residual and activation). Schedule (see `Schedule` below): many blocks and small U --
+// each thread runs whole blocks; otherwise all threads transform a chunk's inputs, then
+// share (row block of 12 output channels, tile block) items that run phases 2 and 3 for
+// those channels, reading U once per chunk -- and transforming it right there when the
+// filters are not prepared. The input gradient is the same computation on grad_output
+// with the filter rotated by 180 degrees and K, C swapped.
 #include "cnnnative/winograd.h"
 
 #include <omp.h>
@@ -24,6 +28,7 @@
 namespace cnnnative {
 namespace {
 
+using winograd::kChannelBlock;
 using winograd::kRowBlock;
 using winograd::kTileBlock;
 
@@ -39,11 +44,24 @@ struct Problem {
   int alpha() const { return m + 2; }
   int nxi() const { return alpha() * alpha(); }
   int64_t row_blocks() const { return ceil_div(Kg(), kRowBlock); }
+  // Distance between transform points in V ([xi][Cg][32]) and M ([xi][Kg][32]): one
+  // cache line more than the data, so the (m+2)^2 rows a transform touches do not all
+  // fall into one L1 set (Cg*128 bytes is a multiple of 4 KiB for Cg = 32, 64, ...).
+  int64_t v_stride() const { return checked_add(checked_mul(Cg(), kTileBlock, "winograd V"), 16, "winograd V"); }
+  int64_t m_stride() const { return checked_add(checked_mul(Kg(), kTileBlock, "winograd M"), 16, "winograd M"); }
+  // Floats of one row block's packed filters at one transform point ([C/16][12][16]).
+  int64_t panel() const { return checked_numel({ceil_div(Cg(), kChannelBlock), kChannelBlock * kRowBlock}, "winograd weights"); }
+  // Packed filters are [group][row block][xi][u_stride()]: one row block's filters at all
+  // points are contiguous (the row-block path streams them in order), and the points sit
+  // one cache line more than a panel apart (a panel is often a multiple of 4 KiB, and the
+  // filter transform writes all points at once: without the pad they share one L1 set).
+  int64_t u_stride() const { return checked_add(panel(), 16, "winograd weights"); }
+  int64_t u_block() const { return checked_numel({nxi(), u_stride()}, "winograd weights"); }
   int64_t TH() const { return ceil_div(OH, m); }
   int64_t TW() const { return ceil_div(OW, m); }
   int64_t tiles() const { return checked_numel({N, TH(), TW()}, "winograd tiles"); }
   int64_t packed_weight_floats() const {
-    return checked_numel({groups, nxi(), row_blocks() * kRowBlock, Cg()}, "winograd weights");
+    return checked_numel({groups, row_blocks(), u_block()}, "winograd weights");
   }
 };
 
@@ -57,75 +75,135 @@ Problem backward_input_problem(const ConvParams& p, int m) {
                  2 - p.pad_top, 2 - p.pad_left, m};
 }
 
-// U[g][xi][row block][c][12] = (G f G^T)[xi] for filter f = tap(g*Kg + k, c, r, s).
-// One (group, row block) per iteration: its 12 x C filters are gathered tap-major, then
-// transformed 12 at a time into (m+2)^2 contiguous [C][12] panels.
-template <typename Tap>
-void transform_filters(const Problem& q, Tap tap, float* U) {
+// Where a conv's 3x3 filters come from: the forward weights w[K, C/g, 3, 3], or, for the
+// input gradient (backward != null), the same weights with new output channel = old
+// input channel, new input channel = old output channel within the group, taps rotated
+// by 180 degrees.
+struct FilterSource {
+  const float* w = nullptr;
+  const ConvParams* backward = nullptr;
+};
+
+// Transformed filters of row block kb of group g: u[xi * xi_stride + panel layout].
+// The forward weights are read in place; the input gradient's (rotated, transposed)
+// filters are first gathered into f (Cg * 9 * 12 floats) in the same OIHW order.
+void transform_row_block(const Problem& q, const winograd::Kernels& kern, const FilterSource& src, int64_t g,
+                         int64_t kb, float* f, float* u, int64_t xi_stride) {
+  const int64_t Cg = q.Cg(), Kg = q.Kg();
+  const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, Kg - kb * kRowBlock));
+  if (!src.backward) {
+    kern.filter_transform(src.w + (g * Kg + kb * kRowBlock) * Cg * 9, Cg * 9, rows, Cg, u, xi_stride);
+    return;
+  }
+  const ConvParams& p = *src.backward;
+  const int64_t Cg_old = p.C / p.groups, Kg_old = p.K / p.groups;
+  for (int kr = 0; kr < rows; ++kr) {
+    const int64_t k_new = g * Kg + kb * kRowBlock + kr, g_old = k_new / Cg_old, c_old = k_new % Cg_old;
+    for (int64_t c = 0; c < Cg; ++c) {
+      const float* wt = src.w + ((g_old * Kg_old + c) * Cg_old + c_old) * 9;
+      for (int tp = 0; tp < 9; ++tp) f[(kr * Cg + c) * 9 + tp] = wt[8 - tp];
+    }
+  }
+  kern.filter_transform(f, Cg * 9, rows, Cg, u, xi_stride);
+}
+
+// All of them: U[g][row block][xi][u_stride], one (group, row block) per iteration.
+void transform_filters(const Problem& q, const FilterSource& src, float* U, int nt) {
   const winograd::Kernels& kern = winograd::kernels_for(active_isa(), q.m);
-  const int NXI = q.nxi();
-  const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.row_blocks();
-#pragma omp parallel num_threads(num_threads())
+  const int64_t KB = q.row_blocks();
+#pragma omp parallel num_threads(nt)
   {
-    ScratchBuffer f(static_cast<size_t>(Cg * 9 * kRowBlock));
+    ScratchBuffer f(src.backward ? static_cast<size_t>(q.Cg() * 9 * kRowBlock) : 0);
 #pragma omp for schedule(static)
     for (int64_t gb = 0; gb < q.groups * KB; ++gb) {
       const int64_t g = gb / KB, kb = gb % KB;
-      // Filter by filter, so the forward weights are read contiguously.
-      for (int kr = 0; kr < kRowBlock; ++kr) {
-        const int64_t k = kb * kRowBlock + kr;
-        for (int64_t c = 0; c < Cg; ++c)
-          for (int tp = 0; tp < 9; ++tp)
-            f.data()[(c * 9 + tp) * kRowBlock + kr] = k < Kg ? tap(g * Kg + k, c, tp / 3, tp % 3) : 0.f;
-      }
-      kern.filter_transform(f.data(), Cg, U + ((g * NXI) * KB + kb) * Cg * kRowBlock, KB * Cg * kRowBlock);
+      transform_row_block(q, kern, src, g, kb, f.data(), U + gb * q.u_block(), q.u_stride());
     }
   }
 }
 
-void transform_forward_filters(const Problem& q, const float* w, float* U) {
-  const int64_t Cg = q.Cg();
-  transform_filters(q, [&](int64_t k, int64_t c, int r, int s) {
-    return w[((k * Cg + c) * 3 + r) * 3 + s];
-  }, U);
+// How run_in() splits one call among threads.
+//  - per_thread_blocks: many tile blocks and small transformed filters (they stay in L2):
+//    each thread runs whole tile blocks with its own V and M, no waiting until the end.
+//  - otherwise the row-block path, in chunks of tile blocks whose V fits L2: all threads
+//    transform the chunk's input tiles into V, then share (row block, tile block) items:
+//    the 12 output channels' GEMMs at every transform point into a small per-thread M,
+//    then their output transform. The transformed filters are read once per chunk, and
+//    when they are not prepared and one chunk holds the whole image, each row block's
+//    filters are transformed where they are used (fuse_filters): no transformed-filter
+//    array ever goes to memory, and the transform is shared by the threads.
+struct Schedule {
+  bool per_thread_blocks = false;
+  int64_t blocks_per_chunk = 1;
+  bool fuse_filters = false;
+};
+
+constexpr int64_t kChunkBytes = int64_t(3) << 19;       // V of one chunk: 1.5 MiB (L2 is 2 MiB/core)
+constexpr int64_t kSmallFilterBytes = int64_t(1) << 20;  // U of one group that stays in L2
+
+int64_t v_floats(const Problem& q) { return checked_numel({q.nxi(), q.v_stride()}, "winograd V"); }
+int64_t m_floats(const Problem& q) { return checked_numel({q.nxi(), q.m_stride()}, "winograd M"); }
+// Per-thread scratch of the row-block path: M of one row block, and (fused) the row
+// block's transformed filters plus room to gather the input gradient's raw filters.
+int64_t row_block_thread_floats(const Problem& q, bool fused) {
+  int64_t n = int64_t(q.nxi()) * kRowBlock * kTileBlock;
+  if (fused)
+    n = checked_add(n, checked_add(q.u_block(), checked_numel({9, q.Cg(), kRowBlock})),
+                    "winograd workspace");
+  return n;
 }
 
-// The input gradient's filter: new output channel = old input channel (c_old), new input
-// channel = old output channel within the group (k_old), taps rotated by 180 degrees.
-void transform_backward_filters(const ConvParams& p, const Problem& q, const float* w, float* U) {
-  const int64_t Cg_old = p.C / p.groups, Kg_old = p.K / p.groups;
-  transform_filters(q, [&](int64_t k_new, int64_t k_old_in_group, int r, int s) {
-    const int64_t g = k_new / Cg_old, c_old = k_new % Cg_old;
-    const int64_t k_old = g * Kg_old + k_old_in_group;
-    return w[((k_old * Cg_old + c_old) * 3 + (2 - r)) * 3 + (2 - s)];
-  }, U);
+Schedule schedule(const Problem& q, int nt, bool weights_prepared) {
+  Schedule s;
+  const int64_t nblocks = ceil_div(q.tiles(), kTileBlock);
+  const int64_t u_group_bytes = checked_numel({q.row_blocks(), q.u_block(), 4}, "winograd weights");
+  // Whole blocks per thread only when they divide evenly enough: 7 blocks (56x56 at
+  // F(4x4)) on 2 threads would leave one idle for 1/8 of the time.
+  const int64_t units = q.groups * nblocks;
+  const bool balanced = nt == 1 || units % nt == 0 || units >= 8 * int64_t(nt);
+  if (u_group_bytes <= kSmallFilterBytes && units >= 2 && balanced) {
+    s.per_thread_blocks = true;
+    return s;
+  }
+  const int64_t max_bpc = std::max<int64_t>(1, kChunkBytes / checked_mul(v_floats(q), 4, "winograd V"));
+  const int64_t nchunks = ceil_div(nblocks, max_bpc);
+  s.blocks_per_chunk = std::max<int64_t>(1, ceil_div(nblocks, std::max<int64_t>(nchunks, 1)));
+  s.fuse_filters = !weights_prepared && nchunks <= 1;
+  return s;
 }
 
-// Tile blocks per chunk: V and M of one chunk should fit about 1 MiB per thread (L2).
-int64_t blocks_per_chunk(const Problem& q, int64_t blocks, int threads) {
-  const int64_t bytes_per_block = int64_t(q.nxi()) * (q.Cg() + q.Kg()) * kTileBlock * 4;
-  const int64_t budget = int64_t(768) * 1024 * threads;
-  return std::max<int64_t>(1, std::min(blocks, budget / bytes_per_block));
-}
-
-// Floats of V and M that run() uses with `threads` threads: one block per thread (many
-// blocks) or one chunk (few blocks), whichever is larger, so the size holds for either
-// path and for any smaller N or thread count (both only shrink it).
-size_t chunk_scratch_floats(const Problem& q, int threads) {
-  const int64_t blocks = ceil_div(q.tiles(), kTileBlock);
-  const int64_t bpc =
-      std::max<int64_t>(threads, blocks_per_chunk(q, std::max<int64_t>(blocks, 1), threads));
+// Floats of workspace run_in() uses for schedule s with nt threads.
+size_t scratch_floats(const Problem& q, const Schedule& s, int nt) {
+  if (s.per_thread_blocks)
+    return static_cast<size_t>(checked_numel({nt, v_floats(q) + m_floats(q)}, "winograd workspace"));
+  const int64_t v = checked_numel({s.blocks_per_chunk, v_floats(q)}, "winograd workspace");
   return static_cast<size_t>(
-      checked_numel({bpc, q.nxi(), q.Cg() + q.Kg(), kTileBlock}, "winograd workspace"));
+      checked_add(v, checked_numel({nt, row_block_thread_floats(q, s.fuse_filters)}, "winograd workspace"),
+                  "winograd workspace"));
 }
 
-// Runs the three phases for tile block `block` of group g, using v and m as that block's
-// V and M (nothing else is shared, so threads can run different blocks independently).
+// An upper bound for prepared weights that holds for any smaller N or thread count (the
+// engine sizes its arena once): the larger of the two paths' needs.
+size_t prepared_scratch_floats(const Problem& q, int threads) {
+  Schedule per_thread;
+  per_thread.per_thread_blocks = true;
+  Schedule rows;  // the row-block path (prepared filters: never fused) at its largest chunk
+  const int64_t nblocks = std::max<int64_t>(1, ceil_div(q.tiles(), kTileBlock));
+  rows.blocks_per_chunk =
+      std::min(nblocks, std::max<int64_t>(1, kChunkBytes / checked_mul(v_floats(q), 4, "winograd V")));
+  return std::max(scratch_floats(q, per_thread, threads), scratch_floats(q, rows, threads));
+}
+
+// Lanes the GEMM computes for a tile block: 16 when it holds <= 16 tiles (7x7 images at
+// F(2x2) and 14x14 at F(4x4) have 16 tiles), else 32.
+int block_lanes(const winograd::TileGeometry& t) { return t.tile_end - t.tile_begin <= 16 ? 16 : 32; }
+
+// The three phases for tile block `block` of group g (nothing else is shared, so threads
+// can run different blocks independently).
 struct BlockRunner {
   const Problem& q;
   const winograd::Kernels& kern;
   const float* x;
-  const float* U;
   const ConvEpilogue& ep;
   float* y;
   winograd::TileGeometry geo;
@@ -137,6 +215,7 @@ struct BlockRunner {
     t.tile_end = std::min(t.tile_begin + kTileBlock, ntiles);
     return t;
   }
+  // V[xi][c][lane] of one input channel c.
   void input(int64_t g, int64_t block, int64_t c, float* v) const {
     winograd::InputTransformArgs a;
     a.tiles = tiles_of(block);
@@ -145,21 +224,22 @@ struct BlockRunner {
     a.H = q.H;
     a.W = q.W;
     a.v = v + c * kTileBlock;
-    a.xi_stride = q.Cg() * kTileBlock;
+    a.xi_stride = q.v_stride();
     kern.input_transform(a);
   }
-  void gemm(int64_t g, int xi, int64_t kb, const float* v, float* m) const {
-    const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.row_blocks();
-    kern.gemm(U + ((g * q.nxi() + xi) * KB + kb) * Cg * kRowBlock, v + xi * Cg * kTileBlock,
-              m + (xi * Kg + kb * kRowBlock) * kTileBlock, Cg,
-              static_cast<int>(std::min<int64_t>(kRowBlock, Kg - kb * kRowBlock)));
+  // M rows of one row block at point xi: m[r * 32 + lane] for u = that point's packed
+  // filters (one panel) and v = the block's V.
+  void gemm(int64_t block, int64_t kb, const float* u, const float* v, float* m) const {
+    const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, q.Kg() - kb * kRowBlock));
+    (block_lanes(tiles_of(block)) == 16 ? kern.wgemm_half : kern.wgemm)(u, v, m, q.Cg(), rows);
   }
-  void output(int64_t g, int64_t block, int64_t k, const float* m) const {
+  // Output channel k of group g from m[xi * xi_stride + lane].
+  void output(int64_t g, int64_t block, int64_t k, const float* m, int64_t xi_stride) const {
     const int64_t Kg = q.Kg(), out_plane = q.OH * q.OW;
     winograd::OutputTransformArgs a;
     a.tiles = tiles_of(block);
-    a.m = m + k * kTileBlock;
-    a.xi_stride = Kg * kTileBlock;
+    a.m = m;
+    a.xi_stride = xi_stride;
     a.y = y + (g * Kg + k) * out_plane;
     a.residual = ep.residual ? ep.residual + (g * Kg + k) * out_plane : nullptr;
     a.image_stride = q.K * out_plane;
@@ -169,71 +249,112 @@ struct BlockRunner {
     a.activation = ep.activation;
     kern.output_transform(a);
   }
-  void whole_block(int64_t g, int64_t block, float* v, float* m) const {
-    for (int64_t c = 0; c < q.Cg(); ++c) input(g, block, c, v);
+  // Whole block with prepared filters U (all groups), V and M of this thread.
+  void whole_block(int64_t g, int64_t block, const float* U, float* v, float* m) const {
+    const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.row_blocks();
+    for (int64_t c = 0; c < Cg; ++c) input(g, block, c, v);
     for (int xi = 0; xi < q.nxi(); ++xi)
-      for (int64_t kb = 0; kb < q.row_blocks(); ++kb) gemm(g, xi, kb, v, m);
-    for (int64_t k = 0; k < q.Kg(); ++k) output(g, block, k, m);
+      for (int64_t kb = 0; kb < KB; ++kb)
+        gemm(block, kb, U + (g * KB + kb) * q.u_block() + xi * q.u_stride(), v + xi * q.v_stride(),
+             m + xi * q.m_stride() + kb * kRowBlock * kTileBlock);
+    for (int64_t k = 0; k < Kg; ++k) output(g, block, k, m + k * kTileBlock, q.m_stride());
   }
 };
 
-// `workspace` holds at least chunk_scratch_floats(q, nt) floats; run() writes every
-// float of it that it later reads (no pre-zeroed memory needed).
-void run_in(const Problem& q, const float* x, const float* U, const ConvEpilogue& ep, float* y, int nt,
-            float* workspace) {
+// Runs the conv with schedule s. Filters: U (prepared, all groups) or, when null, src
+// (transformed here: inside the row-block items when s.fuse_filters, else first into
+// the caller's u_scratch of q.packed_weight_floats()). `workspace` holds
+// scratch_floats(q, s, nt) floats; run_in() writes every float of it that it later
+// reads (no pre-zeroed memory needed).
+void run_in(const Problem& q, const float* x, const float* U, const FilterSource& src, float* u_scratch,
+            const ConvEpilogue& ep, float* y, int nt, const Schedule& s, float* workspace) {
   const int NXI = q.nxi();
-  const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.row_blocks();
+  const int64_t Cg = q.Cg(), KB = q.row_blocks();
   const int64_t ntiles = q.tiles(), nblocks = ceil_div(ntiles, kTileBlock);
   if (ntiles == 0) return;
+  const winograd::Kernels& kern = winograd::kernels_for(active_isa(), q.m);
+  if (!U && !s.fuse_filters) {
+    transform_filters(q, src, u_scratch, nt);
+    U = u_scratch;
+  }
   winograd::TileGeometry geo;
   geo.TH = q.TH();
   geo.TW = q.TW();
   geo.pad_top = q.pad_top;
   geo.pad_left = q.pad_left;
-  const BlockRunner br{q, winograd::kernels_for(active_isa(), q.m), x, U, ep, y, geo, ntiles};
-  const int64_t v_floats = int64_t(NXI) * Cg * kTileBlock, m_floats = int64_t(NXI) * Kg * kTileBlock;
+  const BlockRunner br{q, kern, x, ep, y, geo, ntiles};
+  const int64_t vf = v_floats(q), mf = m_floats(q);
 
-  if (q.groups * nblocks >= 2 * int64_t(nt) || nt == 1) {
-    // Many blocks: each thread runs whole blocks with its own V and M (L2-sized for one
-    // block), and no thread waits for another until the end.
+  if (s.per_thread_blocks) {
 #pragma omp parallel num_threads(nt)
     {
-      float* v = workspace + omp_get_thread_num() * (v_floats + m_floats);
-      float* m = v + v_floats;
-#pragma omp for schedule(static)
-      for (int64_t gb = 0; gb < q.groups * nblocks; ++gb) br.whole_block(gb / nblocks, gb % nblocks, v, m);
+      float* v = workspace + omp_get_thread_num() * (vf + mf);
+      float* m = v + vf;
+      // Dynamic: a thread the OS holds up (a busy machine) does not hold up the call.
+#pragma omp for schedule(dynamic)
+      for (int64_t gb = 0; gb < q.groups * nblocks; ++gb) br.whole_block(gb / nblocks, gb % nblocks, U, v, m);
     }
     return;
   }
 
-  // Few blocks (small images): all threads share each chunk of blocks, phase by phase.
-  const int64_t bpc = blocks_per_chunk(q, nblocks, nt);
+  const int64_t bpc = s.blocks_per_chunk;
   float* v = workspace;
-  float* mm = workspace + bpc * v_floats;
+  float* thread_scratch = workspace + bpc * vf;
+  const int64_t tf = row_block_thread_floats(q, s.fuse_filters);
+  const int64_t u_block = q.u_block();  // one fused row block's filters
 #pragma omp parallel num_threads(nt)
-  for (int64_t g = 0; g < q.groups; ++g) {
-    for (int64_t chunk = 0; chunk < nblocks; chunk += bpc) {
-      const int64_t nb = std::min(bpc, nblocks - chunk);
+  {
+    float* mloc = thread_scratch + omp_get_thread_num() * tf;
+    float* uloc = mloc + int64_t(NXI) * kRowBlock * kTileBlock;
+    float* floc = uloc + u_block;
+    int64_t fused_gkb = -1;  // (group, row block) whose filters uloc holds
+    for (int64_t g = 0; g < q.groups; ++g) {
+      for (int64_t chunk = 0; chunk < nblocks; chunk += bpc) {
+        const int64_t nb = std::min(bpc, nblocks - chunk);
 #pragma omp for collapse(2) schedule(static)
-      for (int64_t b = 0; b < nb; ++b)
-        for (int64_t c = 0; c < Cg; ++c) br.input(g, chunk + b, c, v + b * v_floats);
-#pragma omp for collapse(3) schedule(static)
-      for (int64_t b = 0; b < nb; ++b)
-        for (int xi = 0; xi < NXI; ++xi)
-          for (int64_t kb = 0; kb < KB; ++kb) br.gemm(g, xi, kb, v + b * v_floats, mm + b * m_floats);
-#pragma omp for collapse(2) schedule(static)
-      for (int64_t b = 0; b < nb; ++b)
-        for (int64_t k = 0; k < Kg; ++k) br.output(g, chunk + b, k, mm + b * m_floats);
+        for (int64_t b = 0; b < nb; ++b)
+          for (int64_t c = 0; c < Cg; ++c) br.input(g, chunk + b, c, v + b * vf);
+        // Row block outermost and handed out whole (all its tile blocks), so a thread
+        // transforms each fused row block once; dynamic, so a thread the OS holds up
+        // does not hold up the call.
+#pragma omp for collapse(2) schedule(dynamic, nb)
+        for (int64_t kb = 0; kb < KB; ++kb) {
+          for (int64_t b = 0; b < nb; ++b) {
+            const float* ukb;
+            if (s.fuse_filters) {
+              if (fused_gkb != g * KB + kb) {
+                transform_row_block(q, kern, src, g, kb, floc, uloc, q.u_stride());
+                fused_gkb = g * KB + kb;
+              }
+              ukb = uloc;
+            } else {
+              ukb = U + (g * KB + kb) * u_block;
+            }
+            const int64_t u_xi_stride = q.u_stride();
+            const float* vb = v + b * vf;
+            for (int xi = 0; xi < NXI; ++xi)
+              br.gemm(chunk + b, kb, ukb + xi * u_xi_stride, vb + xi * q.v_stride(),
+                      mloc + xi * kRowBlock * kTileBlock);
+            const int64_t rows = std::min<int64_t>(kRowBlock, q.Kg() - kb * kRowBlock);
+            for (int64_t r = 0; r < rows; ++r)
+              br.output(g, chunk + b, kb * kRowBlock + r, mloc + r * kTileBlock, kRowBlock * kTileBlock);
+          }
+        }
+      }
     }
   }
 }
 
-// The allocating entry: a scratch buffer of the size the library's thread count needs.
-void run(const Problem& q, const float* x, const float* U, const ConvEpilogue& ep, float* y) {
+// The allocating entry: scratch of the size the library's thread count needs (and the
+// transformed filters when they are neither prepared nor fused).
+void run(const Problem& q, const float* x, const float* U, const FilterSource& src, const ConvEpilogue& ep,
+         float* y) {
   if (q.tiles() == 0) return;
   const int nt = num_threads();
-  ScratchBuffer ws(chunk_scratch_floats(q, nt));
-  run_in(q, x, U, ep, y, nt, ws.data());
+  const Schedule s = schedule(q, nt, U != nullptr);
+  ScratchBuffer ws(scratch_floats(q, s, nt));
+  ScratchBuffer u_scratch(!U && !s.fuse_filters ? static_cast<size_t>(q.packed_weight_floats()) : 0);
+  run_in(q, x, U, src, u_scratch.data(), ep, y, nt, s, ws.data());
 }
 
 void check_tile(int tile) {
@@ -241,19 +362,13 @@ void check_tile(int tile) {
 }
 
 void forward_tile(int m, const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
-  const Problem q = forward_problem(p, m);
-  ScratchBuffer U(static_cast<size_t>(q.packed_weight_floats()));
-  transform_forward_filters(q, w, U.data());
   ConvEpilogue ep;
   ep.bias = bias;
-  run(q, x, U.data(), ep, y);
+  run(forward_problem(p, m), x, nullptr, FilterSource{w, nullptr}, ep, y);
 }
 
 void backward_input_tile(int m, const ConvParams& p, const float* dy, const float* w, float* dx) {
-  const Problem q = backward_input_problem(p, m);
-  ScratchBuffer U(static_cast<size_t>(q.packed_weight_floats()));
-  transform_backward_filters(p, q, w, U.data());
-  run(q, dy, U.data(), ConvEpilogue{}, dx);
+  run(backward_input_problem(p, m), dy, nullptr, FilterSource{w, &p}, ConvEpilogue{}, dx);
 }
 
 template <int M>
@@ -315,8 +430,10 @@ int winograd_default_tile(const ConvParams& p) {
   double best = 0;
   int best_m = 4;
   for (int m : {4, 2, 6}) {
-    // Tiles run in blocks of 32 lanes: a half-empty block costs a full one.
-    const double tiles = double(ceil_div(p.N * ceil_div(OH, m) * ceil_div(OW, m), kTileBlock) * kTileBlock);
+    // Tiles run in blocks of 32 lanes, the last one in 16 when it holds <= 16 tiles:
+    // empty lanes cost as much as full ones.
+    const int64_t t = p.N * ceil_div(OH, m) * ceil_div(OW, m), rest = t % kTileBlock;
+    const double tiles = double(t - rest + (rest == 0 ? 0 : rest <= 16 ? 16 : kTileBlock));
     const double a = m + 2;
     double cost = tiles * (a * a * ck + 4.0 * a * a * a * cpk);
     if (m == 4 || cost < best) {
@@ -330,8 +447,10 @@ int winograd_default_tile(const ConvParams& p) {
 size_t winograd_workspace_bytes(const ConvParams& p, int tile, bool weights_prepared) {
   check_tile(tile);
   const Problem q = forward_problem(p, tile);
-  size_t floats = chunk_scratch_floats(q, num_threads());
-  if (!weights_prepared) floats += static_cast<size_t>(q.packed_weight_floats());
+  const int nt = num_threads();
+  const Schedule s = schedule(q, nt, weights_prepared);
+  size_t floats = scratch_floats(q, s, nt);
+  if (!weights_prepared && !s.fuse_filters) floats += static_cast<size_t>(q.packed_weight_floats());
   return floats * sizeof(float);
 }
 
@@ -347,7 +466,7 @@ WinogradWeights winograd_prepare(const ConvParams& p, const float* w, int tile) 
   ww.C_per_group = p.C / p.groups;
   ww.groups = p.groups;
   ww.packed.resize(static_cast<size_t>(q.packed_weight_floats()));
-  transform_forward_filters(q, w, ww.packed.data());
+  transform_filters(q, FilterSource{w, nullptr}, ww.packed.data(), num_threads());
   return ww;
 }
 
@@ -363,13 +482,13 @@ void winograd_forward_prepared(const ConvParams& p, const WinogradWeights& w, co
   CN_CHECK(static_cast<int64_t>(w.packed.size()) == q.packed_weight_floats(),
            "winograd_forward_prepared: packed weights have the wrong size");
   if (p.N == 0) return;
-  run(q, x, w.packed.data(), epilogue, y);
+  run(q, x, w.packed.data(), FilterSource{}, epilogue, y);
 }
 
 size_t winograd_prepared_workspace_bytes(const ConvParams& p, int tile, int threads) {
   check_tile(tile);
   CN_CHECK(threads >= 1, "winograd_prepared_workspace_bytes: threads must be >= 1, got ", threads);
-  return chunk_scratch_floats(forward_problem(p, tile), threads) * sizeof(float);
+  return prepared_scratch_floats(forward_problem(p, tile), threads) * sizeof(float);
 }
 
 void winograd_forward_prepared(const ConvParams& p, const WinogradWeights& w, const float* x, float* y,
@@ -386,11 +505,12 @@ void winograd_forward_prepared(const ConvParams& p, const WinogradWeights& w, co
   CN_CHECK(static_cast<int64_t>(w.packed.size()) == q.packed_weight_floats(),
            "winograd_forward_prepared: packed weights have the wrong size");
   if (p.N == 0 || q.tiles() == 0) return;
-  const size_t need = chunk_scratch_floats(q, threads) * sizeof(float);
+  const size_t need = prepared_scratch_floats(q, threads) * sizeof(float);
   CN_CHECK(workspace != nullptr && workspace_bytes >= need, "winograd_forward_prepared: workspace of ",
            workspace_bytes, " bytes is smaller than the ", need, " bytes needed for ", p.to_string(),
            " with ", threads, " threads");
-  run_in(q, x, w.packed.data(), epilogue, y, threads, workspace);
+  run_in(q, x, w.packed.data(), FilterSource{}, nullptr, epilogue, y, threads, schedule(q, threads, true),
+         workspace);
 }
 
 CNNNATIVE_REGISTER_CONV_ALGORITHM(winograd2x2, ConvAlgorithm{"winograd2x2", &supports_tile<2>, &forward_m<2>,

@@ -16,6 +16,7 @@ namespace winograd {
 
 constexpr int kTileBlock = 32;  // tiles per block: the lanes of the transforms, the GEMM's N
 constexpr int kRowBlock = 12;   // output channels per packed filter block (the GEMM's rows)
+constexpr int kChannelBlock = 16;  // input channels per packed filter panel (one vector)
 
 // Where the tiles of a block sit in the image. Tile t (t in [tile_begin, tile_end)) is
 // image t / (TH*TW), tile row (t % (TH*TW)) / TW, tile column t % TW; its input window
@@ -49,19 +50,25 @@ struct OutputTransformArgs {
   Activation activation = Activation::none;
 };
 
-// M[rows x 32] = U[rows x C] * V[C x 32]; U packed as [C][kRowBlock] (rows <= kRowBlock,
-// the unused packed rows are zero), V as [C][32], M rows kTileBlock apart.
+// M[rows x 32] = U[rows x C] * V[C x 32]: U of one row block (rows <= kRowBlock), V
+// as [C][32], M rows kTileBlock apart. gemm (the tiled FFT's) reads U packed [C][12];
+// wgemm (Winograd's) reads U packed [ceil(C/16)][12][16]. wgemm_half computes lanes
+// 0..15 only (a block of <= 16 tiles) and leaves lanes 16..31 of M unwritten.
 using GemmFn = void (*)(const float* u, const float* v, float* m, int64_t C, int rows);
 using InputTransformFn = void (*)(const InputTransformArgs&);
 using OutputTransformFn = void (*)(const OutputTransformArgs&);
-// U[xi * xi_stride + c*12 + r] = (G f G^T)[xi] for the filters f = f[c][tap][r] of a
-// row block ([C][9][12], rows past the last filter zero).
-using FilterTransformFn = void (*)(const float* f, int64_t C, float* u, int64_t xi_stride);
+// U[xi * xi_stride + (c/16)*192 + kr*16 + c%16] = (G f G^T)[xi] for the filters
+// f = w[kr * k_stride + c*9 .. +9] (kr < rows; rows past them and channels past C are
+// zero-padded to whole panels).
+using FilterTransformFn = void (*)(const float* w, int64_t k_stride, int rows, int64_t C, float* u,
+                                   int64_t xi_stride);
 
 struct Kernels {
   InputTransformFn input_transform;
   OutputTransformFn output_transform;
   GemmFn gemm;
+  GemmFn wgemm;
+  GemmFn wgemm_half;
   FilterTransformFn filter_transform;
 };
 

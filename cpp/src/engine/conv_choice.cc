@@ -6,8 +6,9 @@
 // when its filters are reused enough: the transformed filters are (m+2)^2/9 times the
 // original (4x for F(4x4), 1.8x for F(2x2)) and are read once per call, so with few
 // output tiles (small images at batch 1: ResNet's 7x7 stage) the conv would be bound by
-// reading them, and memory would grow for nothing. F(4x4) when the batch has >= 32
-// tiles of 4x4, else F(2x2) when it has >= 32 tiles of 2x2, else GEMM. F(6x6) is never picked: its float32 error
+// reading them, and memory would grow for nothing. F(4x4) when the batch has >= 16
+// tiles of 4x4, else F(2x2) when it has >= 16 tiles of 2x2 (ResNet's 7x7 stage at batch 1:
+// measured faster than im2col with prepared filters), else GEMM. F(6x6) is never picked: its float32 error
 // (tests/test_conv_fast.py) is too large for the 1e-4 equivalence inference promises.
 // autotune: runs every candidate on random data of the node's shape and keeps the
 // fastest (a few milliseconds per conv at build time).
@@ -29,7 +30,8 @@ size_t winograd_weights_bytes(const Node& n) { return n.winograd_weights ? n.win
 
 namespace {
 
-constexpr int64_t kMinWinogradTiles = 32;
+// Winograd (wino2): a block of 16 tiles runs the 16-lane GEMM, so 16 tiles fill it.
+constexpr int64_t kMinWinogradTiles = 16;
 
 bool is_depthwise(const ConvParams& p) { return p.groups > 1 && p.groups == p.C && p.groups == p.K; }
 
