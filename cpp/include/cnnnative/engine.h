@@ -28,6 +28,7 @@
 
 namespace cnnnative {
 struct WinogradWeights;  // cnnnative/winograd.h
+class PrepackedB;        // src/gemm/prepacked.h
 
 namespace engine {
 
@@ -54,6 +55,8 @@ enum class ConvMethod {
   im2col_gemm, // unfold the image into a (C/g*R*S) x (OH*OW) matrix, then GEMM per group
   depthwise,   // groups == C == K: direct loops per channel
   winograd,    // 3x3 stride 1: Winograd F(m x m, 3x3) on filters transformed at build time
+  gemm_prepacked,  // small images, many channels: pixels x channels = unfold^T * W^T with W^T
+                   // packed once at build time into the GEMM microkernel's panels
 };
 
 // How build time picks the method of each convolution.
@@ -84,6 +87,11 @@ struct Node {
   int64_t tile_m = 0, tile_n = 0;  // GEMM tile of the output image (rows = channels)
   int winograd_tile = 0;           // m of F(m x m, 3x3) when method == winograd
   std::shared_ptr<const WinogradWeights> winograd_weights;  // transformed once
+  // gemm_prepacked: W^T of each group packed for the ISA active at build time (another
+  // ISA at run time falls back to im2col_gemm / gemm_1x1 on `weight`), and its tiling:
+  // pixels per block and output channels per chunk (a multiple of the tile's NR).
+  std::shared_ptr<const std::vector<PrepackedB>> prepacked;
+  int64_t prepacked_block = 0, prepacked_chunk = 0;
   // linear
   int64_t in_features = 0, out_features = 0;
   // pools

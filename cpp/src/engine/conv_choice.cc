@@ -99,6 +99,7 @@ void configure_conv(Node& n, ConvChoice choice) {
   const ConvParams& p = n.conv;
   n.method = gemm_method(p);
   n.winograd_weights.reset();
+  n.prepacked.reset();
   if (choice == ConvChoice::autotune) {
     autotune(n, num_threads());
   } else if (choice == ConvChoice::heuristic && p.groups == 1 && p.C >= 16 && p.K >= 16 &&
@@ -110,6 +111,11 @@ void configure_conv(Node& n, ConvChoice choice) {
       use_winograd(n, 4);
     else if (tiles(2) >= kMinWinogradTiles)
       use_winograd(n, 2);
+  }
+  if ((n.method == ConvMethod::im2col_gemm || n.method == ConvMethod::gemm_1x1) && choice != ConvChoice::autotune &&
+      prefer_prepacked(p)) {
+    n.method = ConvMethod::gemm_prepacked;
+    prepack_conv_weights(n);
   }
   if (n.method == ConvMethod::winograd) {
     n.weight.clear();  // the transformed filters replace the OIHW copy

@@ -27,6 +27,24 @@ void configure_scratch(Node& n, int threads);
 // Convolution with its fused epilogue (bias, residual, activation).
 void conv_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
                   float* scratch, int threads);
+
+// Rows [row0, row0 + rows) and output pixels [n0, n0 + cols) of one image group's unfolded
+// matrix (rows (c, r, s), columns pixels) into dst (rows x cols, row-major; 0 in padding).
+void im2col_rows(const ConvParams& p, const float* x, int64_t row0, int64_t rows, int64_t n0, int64_t cols,
+                 float* dst);
+// 1x1, stride 1, no padding: the image itself is the unfolded matrix.
+bool conv_is_plain_1x1(const ConvParams& p);
+
+// The gemm_prepacked method (conv_prepacked.cc): should this conv take it; pack its
+// weights; choose its tiles; its scratch; run it (false: the packed ISA is not the
+// active one, the caller runs the plain GEMM path instead).
+bool prefer_prepacked(const ConvParams& p);
+void prepack_conv_weights(Node& n);
+size_t prepacked_weights_bytes(const Node& n);
+void configure_prepacked_tiles(Node& n, int threads);
+int64_t prepacked_scratch_floats(const Node& n, int threads);
+bool prepacked_conv_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
+                            float* scratch, int threads);
 void depthwise_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
                        int threads);
 

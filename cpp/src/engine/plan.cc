@@ -35,6 +35,7 @@ const char* conv_method_name(ConvMethod m) {
     case ConvMethod::im2col_gemm: return "im2col_gemm";
     case ConvMethod::depthwise: return "depthwise";
     case ConvMethod::winograd: return "winograd";
+    case ConvMethod::gemm_prepacked: return "gemm_prepacked";
   }
   return "?";
 }
@@ -338,6 +339,7 @@ int64_t Plan::weight_bytes() const {
     b += int64_t(n.bias.size() * sizeof(float));
     // A Winograd conv keeps only its transformed filters (the OIHW copy is dropped).
     b += n.winograd_weights ? int64_t(winograd_weights_bytes(n)) : int64_t(n.weight.size() * sizeof(float));
+    b += int64_t(prepacked_weights_bytes(n));  // kept beside the OIHW copy (fallback ISA)
   }
   return b;
 }
