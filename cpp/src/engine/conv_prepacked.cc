@@ -105,12 +105,16 @@ void prepack_conv_weights(Node& n) {
   const ConvParams& p = n.conv;
   const int64_t Kg = p.outputs_per_group(), depth = p.channels_per_group() * p.R * p.S;
   const int64_t pixels = p.output_h() * p.output_w();
+  // The tile pads the pixel block (as configure_prepacked_tiles will cut it) and the
+  // channels least; CNNNATIVE_ENGINE_PREPACK_KERNEL names one instead (benchmarks).
+  const int64_t blocks = std::max<int64_t>(1, (depth * pixels + kBlockFloats - 1) / kBlockFloats);
+  const char* kernel = std::getenv("CNNNATIVE_ENGINE_PREPACK_KERNEL");
   auto packed = std::make_shared<std::vector<PrepackedB>>();
   packed->reserve(size_t(p.groups));
   // W of group g is Kg x depth (OIHW rows); W^T is the GEMM's B, so it is packed "transposed".
   for (int64_t g = 0; g < p.groups; ++g)
     packed->emplace_back(active_isa(), true, n.weight.data() + g * Kg * depth, depth, depth, Kg,
-                         std::min<int64_t>(std::max<int64_t>(pixels, 1), 256));
+                         std::max<int64_t>(1, (pixels + blocks - 1) / blocks), kernel ? kernel : "");
   n.prepacked = std::move(packed);
 }
 

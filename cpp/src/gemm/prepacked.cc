@@ -17,15 +17,29 @@ namespace cnnnative {
 namespace {
 
 const gemm_detail::GemmKernelTable& pick_table(Isa isa, int64_t m_hint, int64_t n, const char* kernel) {
+  const auto tables = prepacked_kernels(isa);
   if (kernel && *kernel) {
-    for (const gemm_detail::GemmKernelTable* t : gemm_detail::gemm_kernel_tables(isa))
+    for (const gemm_detail::GemmKernelTable* t : tables)
       if (std::strcmp(t->name, kernel) == 0) return *t;
     CN_CHECK(false, "prepacked GEMM: no kernel '", kernel, "' for ISA ", isa_name(isa));
   }
-  return gemm_detail::choose_gemm_kernel(isa, std::max<int64_t>(m_hint, 1), std::max<int64_t>(n, 1));
+  const gemm_detail::GemmKernelTable* best = nullptr;
+  double best_area = 0;
+  for (const gemm_detail::GemmKernelTable* t : tables) {
+    const double area = gemm_detail::padded_area(*t, std::max<int64_t>(m_hint, 1), std::max<int64_t>(n, 1));
+    if (!best || area < best_area) best = t, best_area = area;
+  }
+  return *best;
 }
 
 }  // namespace
+
+std::vector<const gemm_detail::GemmKernelTable*> prepacked_kernels(Isa isa) {
+  std::vector<const gemm_detail::GemmKernelTable*> v;
+  if (isa == Isa::avx512) v = gemm_detail::prepacked_tables_avx512();
+  for (const gemm_detail::GemmKernelTable* t : gemm_detail::gemm_kernel_tables(isa)) v.push_back(t);
+  return v;
+}
 
 PrepackedB::PrepackedB(Isa isa, bool trans, const float* b, int64_t ldb, int64_t k, int64_t n, int64_t m_hint,
                        const char* kernel)

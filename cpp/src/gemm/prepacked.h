@@ -19,18 +19,24 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "cnnnative/isa.h"
 
 namespace cnnnative {
 namespace gemm_detail {
 struct GemmKernelTable;
+const std::vector<const GemmKernelTable*>& prepacked_tables_avx512();  // 7-row tiles
 }
+
+// The tiles a PrepackedB may use on `isa`, preferred first on equal padding: sgemm's,
+// plus on AVX-512 the 7-row tiles of prepacked_tiles__avx512.cc.
+std::vector<const gemm_detail::GemmKernelTable*> prepacked_kernels(Isa isa);
 
 class PrepackedB {
  public:
   // Packs op(B) (k x n; stored n x k when trans) for the tile `kernel` ("" = the tile
-  // of `isa` that pads an m_hint x n product least).
+  // of `isa` that pads an m_hint x n product least, see prepacked_kernels).
   PrepackedB(Isa isa, bool trans, const float* b, int64_t ldb, int64_t k, int64_t n, int64_t m_hint,
              const char* kernel = "");
 
@@ -45,7 +51,6 @@ class PrepackedB {
 
   // Rows of a packed A block for m rows (m rounded up to whole MR panels).
   int64_t padded_rows(int64_t m) const;
-  // Columns of C a call for panels [q0, q1) writes: (q1 - q0) * NR.
 
   // Packs op(A)[0:m, pc:pc+kb] (A points at op(A)[0][pc]; stored k x m when trans) into
   // dst: padded_rows(m) * kb floats, MR-row panels, rows past m zero.
