@@ -159,6 +159,8 @@ bool prepacked_conv_forward(const Node& n, int64_t batch, const float* x, const 
   const bool plain_1x1 = conv_is_plain_1x1(p);
   const ThreadScratch layout = scratch_layout(n);
   const int nr = weights.front().nr();
+  const bool unfold_avx512 = !plain_1x1 && weights.front().isa() == Isa::avx512 &&
+                             unfold_panels_fits__avx512(p, weights.front().mr());
   const int64_t kc = weights.front().kc();
 
 #pragma omp parallel num_threads(threads)
@@ -182,6 +184,8 @@ bool prepacked_conv_forward(const Node& n, int64_t batch, const float* x, const 
           const int64_t kb = std::min(kc, depth - pc);
           if (plain_1x1) {
             w.pack_a(true, xg + pc * HW + n0, HW, cols, kb, packed + pc * prows);
+          } else if (unfold_avx512) {
+            unfold_panels__avx512(p, xg, pc, kb, n0, cols, w.mr(), packed + pc * prows);
           } else {
             im2col_rows(p, xg, pc, kb, n0, cols, unfold);
             w.pack_a(true, unfold, cols, cols, kb, packed + pc * prows);

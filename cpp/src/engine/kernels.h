@@ -43,6 +43,12 @@ void prepack_conv_weights(Node& n);
 size_t prepacked_weights_bytes(const Node& n);
 void configure_prepacked_tiles(Node& n, int threads);
 int64_t prepacked_scratch_floats(const Node& n, int threads);
+// AVX-512 (conv_prepacked_unfold__avx512.cc): rows [k0, k0 + kb) of unfold^T for pixels
+// [n0, n0 + cols) of one image group, straight into MR-pixel panels (panel i at
+// dst + i * mr * kb; lanes past cols zero). Usable when unfold_panels_fits__avx512.
+bool unfold_panels_fits__avx512(const ConvParams& p, int mr);
+void unfold_panels__avx512(const ConvParams& p, const float* x, int64_t k0, int64_t kb, int64_t n0, int64_t cols,
+                           int mr, float* dst);
 bool prepacked_conv_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
                             float* scratch, int threads);
 void depthwise_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
