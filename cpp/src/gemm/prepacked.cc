@@ -78,6 +78,8 @@ void PrepackedB::multiply(int64_t pc, const float* a_block, int64_t m, int64_t q
   const int64_t mp = padded_rows(m);
   const float* block = data_.get() + pc * panels_ * t.nr;
   // Each B panel (kb x NR, in L1/L2) meets every A panel of the block before the next.
+  // (Software prefetch of the next B panel into L2 was measured slower: 2.23 vs 2.13 ms
+  // for 512 x 49 x 4608 on one thread; the hardware prefetchers follow this stream.)
   for (int64_t q = q0; q < q1; ++q) {
     const float* bpanel = block + q * kb * t.nr;
     float* cq = c + (q - q0) * t.nr;
