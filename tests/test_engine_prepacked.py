@@ -236,3 +236,26 @@ def test_compiled_resnet18_equals_plain_gemm_and_model(rng, monkeypatch):
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4 * scale)
     np.testing.assert_allclose(y, plain(x), rtol=1e-4, atol=1e-4 * scale)
     np.testing.assert_allclose(fast(x[:1]), y[:1], rtol=1e-5, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("case", [(16, 40, 14, 14, 1), (20, 70, 28, 28, 2), (24, 100, 7, 7, 1), (9, 33, 12, 11, 1)],
+                         ids=lambda c: "C{}K{}H{}W{}s{}".format(*c))
+def test_batch_one_split_across_threads(isa, rng, prepack, case):
+    """Planned for one image on 3 threads: the image is cut into a pixel block per thread
+    when it has enough panels (196 pixels), else the channels into chunks (49 pixels);
+    a plan for 3 threads also runs on 2 and 1."""
+    C, K, H, W, s = case
+    x = randn(rng, 1, C, H, W)
+    w = randn(rng, K, C, 3, 3)
+    b = randn(rng, K)
+    expected = expected_output(x, w, b, (s, s), (1, 1, 1, 1), (1, 1), 1, "relu6", True)
+    before = cnnnative.get_num_threads()
+    try:
+        cnnnative.set_num_threads(3)
+        plan, methods = build(x.shape, w, b, (s, s), (1, 1, 1, 1), (1, 1), 1, "relu6", True)
+        assert methods[-1] == "gemm_prepacked"
+        for threads in (3, 2, 1):
+            cnnnative.set_num_threads(threads)
+            close(plan.run(x, poison=True), expected)
+    finally:
+        cnnnative.set_num_threads(before)

@@ -130,15 +130,24 @@ void configure_prepacked_tiles(Node& n, int threads) {
   const PrepackedB& b = n.prepacked->front();
   const int64_t pixels = std::max<int64_t>(1, p.output_h() * p.output_w());
   const int64_t depth = std::max<int64_t>(1, p.channels_per_group() * p.R * p.S);
-  // Pixel blocks of about kBlockFloats unfolded values, in whole MR panels.
-  const int64_t blocks = std::max<int64_t>(1, (depth * pixels + kBlockFloats - 1) / kBlockFloats);
+  const int64_t images = std::max<int64_t>(p.N, 1) * p.groups;
+  // Pixel blocks of about kBlockFloats unfolded values, in whole MR panels. Fewer images
+  // than threads (batch 1): cut each into a block per thread when that leaves >= 8 panels
+  // a block (each weight panel is reused 8 times while in L1), so no two threads unfold
+  // the same pixels.
+  int64_t blocks = std::max<int64_t>(1, (depth * pixels + kBlockFloats - 1) / kBlockFloats);
+  const int64_t panels = (pixels + b.mr() - 1) / b.mr();
+  if (images * blocks < threads)
+    blocks = std::max(blocks, std::min(panels / 8, (threads + images - 1) / images));
   n.prepacked_block = std::min(pixels, round_up((pixels + blocks - 1) / blocks, b.mr()));
-  const int64_t pieces = std::max<int64_t>(p.N, 1) * p.groups * ((pixels + n.prepacked_block - 1) / n.prepacked_block);
-  // Too few pieces for the team: split the output channels into chunks of whole panels.
-  const int64_t panels = (p.outputs_per_group() + b.nr() - 1) / b.nr();
+  const int64_t pieces = images * ((pixels + n.prepacked_block - 1) / n.prepacked_block);
+  // Still too few pieces for the team (ResNet's 7x7 stage at batch 1: 7 panels): split
+  // the output channels into chunks of whole panels; each thread then unfolds the block
+  // too, which costs ~3% of the multiply there.
+  const int64_t col_panels = (p.outputs_per_group() + b.nr() - 1) / b.nr();
   int64_t chunks = pieces >= 2 * threads ? 1 : (2 * threads + pieces - 1) / pieces;
-  chunks = std::max<int64_t>(1, std::min(chunks, panels));
-  n.prepacked_chunk = (panels + chunks - 1) / chunks * b.nr();
+  chunks = std::max<int64_t>(1, std::min(chunks, col_panels));
+  n.prepacked_chunk = (col_panels + chunks - 1) / chunks * b.nr();
 }
 
 int64_t prepacked_scratch_floats(const Node& n, int threads) {
@@ -169,9 +178,11 @@ bool prepacked_conv_forward(const Node& n, int64_t batch, const float* x, const 
     float* unfold = packed + layout.packed;
     float* product = unfold + layout.unfold;
     int64_t unfolded = -1;  // the block `packed` holds
+    // Chunk-major order: with as many blocks as threads, each thread keeps to its own block
+    // (unfolded once) unless another thread falls behind.
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < blocks * nchunks; ++item) {
-      const int64_t block = item / nchunks, mt = item % nchunks;
+      const int64_t block = item % blocks, mt = item / blocks;
       const int64_t cb = block % nblocks, g = (block / nblocks) % G, img = block / (nblocks * G);
       const int64_t n0 = cb * pb, cols = std::min(pb, P - n0);
       const int64_t m0 = mt * chunk, rows = std::min(chunk, Kg - m0);
