@@ -260,3 +260,18 @@ def test_batch_one_split_across_threads(isa, rng, prepack, case):
             close(plan.run(x, poison=True), expected)
     finally:
         cnnnative.set_num_threads(before)
+
+
+def test_autotune_considers_prepacked_and_matches_reference(rng, monkeypatch):
+    """algo="autotune" times gemm_prepacked beside im2col / Winograd; whichever it keeps,
+    the result equals the reference, and a kept Winograd node carries no packed copy."""
+    monkeypatch.delenv("CNNNATIVE_ENGINE_PREPACK", raising=False)
+    x = randn(rng, 1, 64, 7, 7)
+    w1, w2 = randn(rng, 96, 64, 3, 3), randn(rng, 80, 96, 1, 1)
+    plan = _core.EnginePlan(list(x.shape), "autotune")
+    a = plan.add_conv(0, w1, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, "relu", -1)
+    plan.finalize(plan.add_conv(a, w2, None, (1, 1), (0, 0, 0, 0), (1, 1), 1, "none", -1))
+    methods = [n["method"] for n in plan.nodes()]
+    assert set(methods) <= {"gemm_prepacked", "im2col_gemm", "gemm_1x1", "winograd"}
+    expected = conv2d_ref(act_ref(conv2d_ref(x, w1, None, (1, 1), (1, 1, 1, 1)), "relu"), w2)
+    close(plan.run(x, poison=True), expected)
