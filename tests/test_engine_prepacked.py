@@ -275,3 +275,20 @@ def test_autotune_considers_prepacked_and_matches_reference(rng, monkeypatch):
     assert set(methods) <= {"gemm_prepacked", "im2col_gemm", "gemm_1x1", "winograd"}
     expected = conv2d_ref(act_ref(conv2d_ref(x, w1, None, (1, 1), (1, 1, 1, 1)), "relu"), w2)
     close(plan.run(x, poison=True), expected)
+
+
+# -- op level: cnnnative.ops.conv2d(algo="im2col") on small images takes sgemm_small_n ------------
+
+@pytest.mark.parametrize("case", [(32, 64, 7, 7, 1, 1, 1), (40, 67, 5, 10, 1, 2, 1), (64, 130, 14, 14, 2, 1, 1),
+                                  (36, 128, 3, 3, 1, 1, 2), (90, 198, 16, 16, 1, 1, 3)],
+                         ids=lambda c: "C{}K{}H{}W{}s{}N{}g{}".format(*c))
+def test_op_conv2d_small_n_gemm(isa, rng, case):
+    """Few output pixels (<= 256) and a deep unfold (C/g*9 >= 256): the op-level im2col
+    forward computes pixels x channels in 7-row tiles (AVX-512; the other ISAs keep
+    sgemm), per call, with bias. Odd channel counts leave partial column panels."""
+    C, K, H, W, s, N, g = case
+    x = randn(rng, N, C, H, W)
+    w = randn(rng, K, C // g, 3, 3)
+    b = randn(rng, K)
+    y = cnnnative.ops.conv2d(x, w, b, stride=s, padding=1, groups=g, algo="im2col")
+    close(y, conv2d_ref(x, w, b, (s, s), (1, 1, 1, 1), (1, 1), g))

@@ -70,4 +70,14 @@ class PrepackedB {
   std::shared_ptr<float> data_;  // 64-byte aligned
 };
 
+// C (M x N) = A (M x K) * B (K x N) + row_bias[i] (null: none), row-major, C write-only,
+// for a narrow N (conv's output pixels on a small image, M its output channels): computed
+// as C^T = B^T A^T in the 7-row tiles (see above), A packed per call (its weights change
+// between op-level calls), each thread taking a range of A's rows so that it packs only
+// those, with no barrier. `threaded`: on the library's threads (never inside a parallel
+// region). Worth it where use_small_n_gemm says so.
+bool use_small_n_gemm(Isa isa, int64_t M, int64_t N, int64_t K);
+void sgemm_small_n(bool threaded, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                   int64_t ldb, float* C, int64_t ldc, const float* row_bias);
+
 }  // namespace cnnnative
