@@ -87,8 +87,9 @@ struct Node {
   int64_t tile_m = 0, tile_n = 0;  // GEMM tile of the output image (rows = channels)
   int winograd_tile = 0;           // m of F(m x m, 3x3) when method == winograd
   std::shared_ptr<const WinogradWeights> winograd_weights;  // transformed once
-  // gemm_prepacked: W^T of each group packed for the ISA active at build time (another
-  // ISA at run time falls back to im2col_gemm / gemm_1x1 on `weight`), and its tiling:
+  // gemm_prepacked: W^T of each group packed for the ISA active at build time, replacing
+  // `weight` (another ISA at run time runs im2col_gemm / gemm_1x1 on weights unpacked
+  // from it), and its tiling:
   // pixels per block and output channels per chunk (a multiple of the tile's NR).
   std::shared_ptr<const std::vector<PrepackedB>> prepacked;
   int64_t prepacked_block = 0, prepacked_chunk = 0;

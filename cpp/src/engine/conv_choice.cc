@@ -134,8 +134,8 @@ void configure_conv(Node& n, ConvChoice choice) {
     n.method = ConvMethod::gemm_prepacked;
     prepack_conv_weights(n);
   }
-  if (n.method == ConvMethod::winograd) {
-    n.weight.clear();  // the transformed filters replace the OIHW copy
+  if (n.method == ConvMethod::winograd || n.method == ConvMethod::gemm_prepacked) {
+    n.weight.clear();  // the transformed / packed filters replace the OIHW copy
     n.weight.shrink_to_fit();
   }
 }

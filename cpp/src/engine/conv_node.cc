@@ -177,7 +177,11 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
   const int64_t mtiles = (Kg + tm - 1) / tm, ntiles = (P + tn - 1) / tn;
   const int64_t blocks = batch * G * ntiles;  // (image, group, column block)
   const bool unfold = !conv_is_plain_1x1(p);  // im2col_gemm, or gemm_prepacked under another ISA
-  const float* w = n.weight.data();
+  // gemm_prepacked here runs under another ISA than its weights were packed for (tests
+  // switch ISAs at run time): the OIHW weights are rebuilt from the packed copy.
+  std::vector<float> unpacked;
+  if (n.method == ConvMethod::gemm_prepacked) unpacked = unpack_prepacked_weights(n);
+  const float* w = n.method == ConvMethod::gemm_prepacked ? unpacked.data() : n.weight.data();
   const float* bias = n.bias.data();
 
 #pragma omp parallel num_threads(threads)

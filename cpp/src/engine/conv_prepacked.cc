@@ -118,6 +118,14 @@ void prepack_conv_weights(Node& n) {
   n.prepacked = std::move(packed);
 }
 
+std::vector<float> unpack_prepacked_weights(const Node& n) {
+  const ConvParams& p = n.conv;
+  const int64_t Kg = p.outputs_per_group(), depth = p.channels_per_group() * p.R * p.S;
+  std::vector<float> w(size_t(p.weight_numel()));
+  for (int64_t g = 0; g < p.groups; ++g) (*n.prepacked)[size_t(g)].unpack(true, w.data() + g * Kg * depth, depth);
+  return w;
+}
+
 size_t prepacked_weights_bytes(const Node& n) {
   size_t b = 0;
   if (n.prepacked)

@@ -41,6 +41,9 @@ bool conv_is_plain_1x1(const ConvParams& p);
 bool prefer_prepacked(const ConvParams& p);
 void prepack_conv_weights(Node& n);
 size_t prepacked_weights_bytes(const Node& n);
+// The OIHW weights back from the packed copy (which replaces them): for a run under
+// another ISA than the one packed for (tests), not a hot path.
+std::vector<float> unpack_prepacked_weights(const Node& n);
 void configure_prepacked_tiles(Node& n, int threads);
 int64_t prepacked_scratch_floats(const Node& n, int threads);
 // AVX-512 (conv_prepacked_unfold__avx512.cc): rows [k0, k0 + kb) of unfold^T for pixels

@@ -337,9 +337,9 @@ int64_t Plan::weight_bytes() const {
   int64_t b = 0;
   for (const Node& n : nodes_) {
     b += int64_t(n.bias.size() * sizeof(float));
-    // A Winograd conv keeps only its transformed filters (the OIHW copy is dropped).
+    // A Winograd or prepacked conv keeps only its transformed filters (the OIHW copy is dropped).
     b += n.winograd_weights ? int64_t(winograd_weights_bytes(n)) : int64_t(n.weight.size() * sizeof(float));
-    b += int64_t(prepacked_weights_bytes(n));  // kept beside the OIHW copy (fallback ISA)
+    b += int64_t(prepacked_weights_bytes(n));  // gemm_prepacked: the packed copy replaces OIHW
   }
   return b;
 }

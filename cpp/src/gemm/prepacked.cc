@@ -61,6 +61,24 @@ PrepackedB::PrepackedB(Isa isa, bool trans, const float* b, int64_t ldb, int64_t
   }
 }
 
+void PrepackedB::unpack(bool trans, float* b, int64_t ldb) const {
+  const int nr = table_->nr;
+  for (int64_t pc = 0; pc < k_; pc += table_->kc) {
+    const int64_t kb = std::min(table_->kc, k_ - pc);
+    const float* block = data_.get() + pc * panels_ * nr;
+    for (int64_t j = 0; j < n_; ++j) {
+      const float* src = block + (j / nr) * kb * nr + j % nr;
+      for (int64_t kk = 0; kk < kb; ++kk) {
+        const float v = src[kk * nr];
+        if (trans)
+          b[j * ldb + pc + kk] = v;
+        else
+          b[(pc + kk) * ldb + j] = v;
+      }
+    }
+  }
+}
+
 int PrepackedB::mr() const { return table_->mr; }
 int PrepackedB::nr() const { return table_->nr; }
 int64_t PrepackedB::kc() const { return table_->kc; }

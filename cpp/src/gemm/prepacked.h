@@ -49,6 +49,9 @@ class PrepackedB {
   const char* kernel_name() const;
   int64_t bytes() const { return floats_ * int64_t(sizeof(float)); }
 
+  // Writes op(B) back as it was stored (n x k when trans, else k x n) at b, row stride ldb.
+  void unpack(bool trans, float* b, int64_t ldb) const;
+
   // Rows of a packed A block for m rows (m rounded up to whole MR panels).
   int64_t padded_rows(int64_t m) const;
 
