@@ -5,17 +5,20 @@
 //
 // Why transposed: with 49 output pixels and 512 channels, putting the pixels on the
 // microkernel's vector side (im2col_gemm) pads 49 to 64 columns, while on its row side
-// they pad to 54 (6-row tile) -- and W^T is the side the GEMM packs into panels, which
-// here happens ONCE at build time (gemm/prepacked.h) instead of on every call (the
-// weights of a 7x7 stage conv are 9.4 MB; repacking them cost as much as the multiply).
+// a 7-row tile pads nothing (ResNet's pixel counts are all multiples of 7) -- and W^T
+// is the side the GEMM packs into panels, which here happens ONCE at build time
+// (gemm/prepacked.h) instead of on every call (the weights of a 7x7 stage conv are
+// 9.4 MB; repacking them per call cost about a third of the multiply).
 //
 // Work items are (image, group, pixel block, channel chunk). An item unfolds its pixel
-// block KC rows at a time and packs it into MR-pixel panels for the whole depth (kept
-// while the same thread takes the next chunk of that block), multiplies it into a
-// pixels x chunk buffer, KC block by KC block, and finally writes that buffer
-// transposed into the NCHW output with bias, residual and activation. Few blocks (batch
-// 1) are split into channel chunks so every thread has work; the unfold is then
-// repeated per thread, which is cheap next to the multiply.
+// block KC rows at a time into MR-pixel panels for the whole depth (AVX-512: straight
+// into the panels, conv_prepacked_unfold__avx512.cc; else im2col rows, then packed),
+// kept while the same thread takes another chunk of that block; multiplies it into a
+// pixels x chunk buffer, KC block by KC block; and finally writes that buffer
+// transposed into the NCHW output with bias, residual and activation. One image on
+// several threads is cut into a pixel block per thread when each keeps enough panels,
+// else into channel chunks, and then each thread unfolds the whole image (~3% of the
+// multiply for 512 x 7x7) rather than meet the others at a barrier.
 #include <omp.h>
 
 #include <cstdlib>
