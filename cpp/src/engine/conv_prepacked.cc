@@ -179,7 +179,8 @@ bool prepacked_conv_forward(const Node& n, int64_t batch, const float* x, const 
   const bool plain_1x1 = conv_is_plain_1x1(p);
   const ThreadScratch layout = scratch_layout(n);
   const int nr = weights.front().nr();
-  const bool unfold_avx512 = !plain_1x1 && weights.front().isa() == Isa::avx512 &&
+  const bool avx512 = weights.front().isa() == Isa::avx512;
+  const bool unfold_avx512 = !plain_1x1 && avx512 &&
                              unfold_panels_fits__avx512(p, weights.front().mr());
   const int64_t kc = weights.front().kc();
 
@@ -220,8 +221,12 @@ bool prepacked_conv_forward(const Node& n, int64_t batch, const float* x, const 
       for (int64_t pc = 0; pc < depth; pc += kc)
         w.multiply(pc, packed + pc * prows, cols, q0, q1, pc == 0 ? 0.f : 1.f, product, ldt);
       const int64_t yoff = (img * p.K + g * Kg + m0) * P + n0;
-      store_output(n.act, product, ldt, cols, rows, n.bias.empty() ? nullptr : n.bias.data() + g * Kg + m0,
-                   residual ? residual + yoff : nullptr, y + yoff, P);
+      const float* bias = n.bias.empty() ? nullptr : n.bias.data() + g * Kg + m0;
+      const float* res = residual ? residual + yoff : nullptr;
+      if (avx512)
+        store_transposed__avx512(n.act, product, ldt, cols, rows, bias, res, y + yoff, P);
+      else
+        store_output(n.act, product, ldt, cols, rows, bias, res, y + yoff, P);
     }
   }
   return true;

@@ -52,6 +52,10 @@ int64_t prepacked_scratch_floats(const Node& n, int threads);
 bool unfold_panels_fits__avx512(const ConvParams& p, int mr);
 void unfold_panels__avx512(const ConvParams& p, const float* x, int64_t k0, int64_t kb, int64_t n0, int64_t cols,
                            int mr, float* dst);
+// AVX-512 (conv_prepacked_store__avx512.cc): y[ch * ldy + i] = act(t[i * ldt + ch] +
+// bias[ch] (+ res[ch * ldy + i])) for ch < channels, i < pixels; bias/res may be null.
+void store_transposed__avx512(Activation act, const float* t, int64_t ldt, int64_t pixels, int64_t channels,
+                              const float* bias, const float* res, float* y, int64_t ldy);
 bool prepacked_conv_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
                             float* scratch, int threads);
 void depthwise_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
