@@ -164,9 +164,10 @@ def test_other_isa_at_run_time_falls_back_to_plain_gemm(rng, prepack):
 
 
 def test_heuristic_takes_small_deep_convs_only(rng, monkeypatch):
-    """Without the override: ResNet's 7x7 stage conv (49 pixels, 512 channels) and the
-    14 -> 7 downsampling conv take gemm_prepacked; a large image with few channels (the
-    ResNet stem) does not; "never" keeps im2col_gemm."""
+    """Without the override: ResNet's 7x7 stage conv (49 pixels, 512 channels), the
+    14 -> 7 and 56 -> 28 downsampling 3x3 convs take gemm_prepacked; the shallow 56 -> 28
+    1x1 and a large image with few channels (the ResNet stem) do not; "never" keeps
+    im2col_gemm."""
     monkeypatch.delenv("CNNNATIVE_ENGINE_PREPACK", raising=False)
     plan = _core.EnginePlan([1, 256, 14, 14], "auto")
     down = plan.add_conv(0, randn(rng, 512, 256, 3, 3), None, (2, 2), (1, 1, 1, 1), (1, 1), 1, "relu", -1)
@@ -176,6 +177,12 @@ def test_heuristic_takes_small_deep_convs_only(rng, monkeypatch):
     stem = _core.EnginePlan([1, 3, 64, 64], "auto")
     stem.finalize(stem.add_conv(0, randn(rng, 16, 3, 7, 7), None, (2, 2), (3, 3, 3, 3), (1, 1), 1, "relu", -1))
     assert stem.nodes()[0]["method"] != "gemm_prepacked"
+    # 56 -> 28: the deep 3x3 (576) takes it, the shallow 1x1 downsample (64) does not.
+    mid = _core.EnginePlan([1, 64, 56, 56], "auto")
+    c3 = mid.add_conv(0, randn(rng, 128, 64, 3, 3), None, (2, 2), (1, 1, 1, 1), (1, 1), 1, "relu", -1)
+    c1 = mid.add_conv(0, randn(rng, 128, 64, 1, 1), None, (2, 2), (0, 0, 0, 0), (1, 1), 1, "none", c3)
+    mid.finalize(c1)
+    assert [n["method"] for n in mid.nodes()] == ["gemm_prepacked", "im2col_gemm"]
     monkeypatch.setenv("CNNNATIVE_ENGINE_PREPACK", "never")
     plain = _core.EnginePlan([1, 512, 7, 7], "auto")
     plain.finalize(plain.add_conv(0, randn(rng, 512, 512, 3, 3), None, (1, 1), (1, 1, 1, 1), (1, 1), 1, "none", -1))

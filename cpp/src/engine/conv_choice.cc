@@ -10,8 +10,9 @@
 // tiles of 4x4, else F(2x2) when it has >= 32 tiles of 2x2, else GEMM. F(6x6) is never picked: its float32 error
 // (tests/test_conv_fast.py) is too large for the 1e-4 equivalence inference promises.
 // gemm_prepacked (conv_prepacked.cc) replaces im2col_gemm / gemm_1x1 on small images
-// with many channels (prefer_prepacked: <= 256 output pixels; measured faster there on
-// every ISA, 0.6-0.9x the time, and slower on ResNet's 56 -> 28 1x1 downsample).
+// with many channels (prefer_prepacked: <= 256 output pixels, or <= 1024 with a deep
+// unfold; measured faster there on every ISA, 0.6-0.9x the time).
+// CNNNATIVE_ENGINE_PREPACK=always/never overrides that (tests, benchmarks).
 // autotune: runs every candidate on random data of the node's shape and keeps the
 // fastest (a few milliseconds per conv at build time).
 #include <chrono>
