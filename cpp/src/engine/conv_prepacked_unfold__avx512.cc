@@ -44,37 +44,54 @@ void unfold_panels__avx512(const ConvParams& p, const float* x, int64_t k0, int6
     }
     const __m512i base_h = _mm512_load_si512(bh), base_w = _mm512_load_si512(bw);
     // How the panel reads one depth row: 0 gather, 1 one load (stride 1), 2 two loads
-    // and a shuffle keeping every other value (stride 2).
-    const int mode = !one_row ? 0 : p.stride_w == 1 ? 1 : p.stride_w == 2 ? 2 : 0;
+    // and a shuffle keeping every other value (stride 2). The loads' masks depend only on
+    // the tap column s and the row's bounds only on the tap row r: both are set up once
+    // per panel (kernels up to 16 x 16; larger ones gather).
+    const int mode = !one_row || R > 16 || S > 16 ? 0 : p.stride_w == 1 ? 1 : p.stride_w == 2 ? 2 : 0;
     const int row_h = int(oh0 * p.stride_h - p.pad_top), row_w = int(ow0 * p.stride_w - p.pad_left);
+    __mmask16 out_mask[16], lo_mask[16], hi_mask[16];  // per tap column s
+    int64_t row_offset[16];                            // per tap row r (may be < 0: padding)
+    bool row_inside[16];                               // per tap row r
+    if (mode != 0) {
+      for (int ss = 0; ss < S; ++ss) {
+        const int ds = ss * int(p.dilation_w);
+        const __m512i iw = _mm512_add_epi32(base_w, _mm512_set1_epi32(ds));
+        out_mask[ss] = valid_mask & _mm512_cmpge_epi32_mask(iw, zero_i) & _mm512_cmplt_epi32_mask(iw, w_vec);
+        // Stride 2: input columns row_w + ds + j, j < 32, that lie inside the row.
+        const __m512i start = _mm512_set1_epi32(row_w + ds);
+        const __m512i j_lo = _mm512_add_epi32(start, lane), j_hi = _mm512_add_epi32(start, lane16);
+        lo_mask[ss] = _mm512_cmpge_epi32_mask(j_lo, zero_i) & _mm512_cmplt_epi32_mask(j_lo, w_vec);
+        hi_mask[ss] = _mm512_cmpge_epi32_mask(j_hi, zero_i) & _mm512_cmplt_epi32_mask(j_hi, w_vec);
+      }
+      for (int rr = 0; rr < R; ++rr) {
+        const int ih = row_h + rr * int(p.dilation_h);
+        row_inside[rr] = ih >= 0 && ih < H;
+        row_offset[rr] = row_inside[rr] ? int64_t(ih) * W + row_w : 0;
+      }
+    }
     int64_t c = k0 / (R * S);
     int r = int((k0 / S) % R), s = int(k0 % S);
     float* d = dst;
     for (int64_t k = 0; k < kb; ++k, d += mr) {
       const float* xc = x + c * p.H * p.W;
-      const int dr = r * int(p.dilation_h), ds = s * int(p.dilation_w);
-      const __m512i iw = _mm512_add_epi32(base_w, _mm512_set1_epi32(ds));
-      __mmask16 m = valid_mask & _mm512_cmpge_epi32_mask(iw, zero_i) & _mm512_cmplt_epi32_mask(iw, w_vec);
       __m512 v;
       if (mode != 0) {
-        const int ih = row_h + dr;
-        if (ih < 0 || ih >= H) m = 0;
+        const bool inside = row_inside[r];
         // The row's input values from column row_w + ds on; masked lanes are not touched.
-        const float* src = xc + int64_t(m ? ih : 0) * W + (row_w + ds);
+        const float* src = xc + row_offset[r] + s * p.dilation_w;
         if (mode == 1) {
-          v = _mm512_maskz_loadu_ps(m, src);
+          v = _mm512_maskz_loadu_ps(inside ? out_mask[s] : 0, src);
         } else {
-          // Input columns row_w + ds + j, j < 32: those inside the row, for the valid pixels.
-          const __m512i start = _mm512_set1_epi32(row_w + ds);
-          const __m512i j_lo = _mm512_add_epi32(start, lane), j_hi = _mm512_add_epi32(start, lane16);
-          const __mmask16 in_lo = m ? _mm512_cmpge_epi32_mask(j_lo, zero_i) & _mm512_cmplt_epi32_mask(j_lo, w_vec) : 0;
-          const __mmask16 in_hi = m ? _mm512_cmpge_epi32_mask(j_hi, zero_i) & _mm512_cmplt_epi32_mask(j_hi, w_vec) : 0;
-          const __m512 lo = _mm512_maskz_loadu_ps(in_lo, src), hi = _mm512_maskz_loadu_ps(in_hi, src + 16);
-          v = _mm512_maskz_permutex2var_ps(m, lo, even, hi);
+          const __m512 lo = _mm512_maskz_loadu_ps(inside ? lo_mask[s] : 0, src);
+          const __m512 hi = _mm512_maskz_loadu_ps(inside ? hi_mask[s] : 0, src + 16);
+          v = _mm512_maskz_permutex2var_ps(inside ? out_mask[s] : 0, lo, even, hi);
         }
       } else {
+        const int dr = r * int(p.dilation_h), ds = s * int(p.dilation_w);
+        const __m512i iw = _mm512_add_epi32(base_w, _mm512_set1_epi32(ds));
         const __m512i ih = _mm512_add_epi32(base_h, _mm512_set1_epi32(dr));
-        m &= _mm512_cmpge_epi32_mask(ih, zero_i) & _mm512_cmplt_epi32_mask(ih, h_vec);
+        const __mmask16 m = valid_mask & _mm512_cmpge_epi32_mask(iw, zero_i) & _mm512_cmplt_epi32_mask(iw, w_vec) &
+                            _mm512_cmpge_epi32_mask(ih, zero_i) & _mm512_cmplt_epi32_mask(ih, h_vec);
         const __m512i idx = _mm512_add_epi32(_mm512_mullo_epi32(ih, w_vec), iw);
         v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, xc, 4);
       }
