@@ -89,8 +89,7 @@ struct Node {
   std::shared_ptr<const WinogradWeights> winograd_weights;  // transformed once
   // gemm_prepacked: W^T of each group packed for the ISA active at build time, replacing
   // `weight` (another ISA at run time runs im2col_gemm / gemm_1x1 on weights unpacked
-  // from it), and its tiling:
-  // pixels per block and output channels per chunk (a multiple of the tile's NR).
+  // from it), and its tiling: pixels per block, output channels per chunk (whole NR panels).
   std::shared_ptr<const std::vector<PrepackedB>> prepacked;
   int64_t prepacked_block = 0, prepacked_chunk = 0;
   // linear
