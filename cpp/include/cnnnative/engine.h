@@ -28,6 +28,7 @@
 
 namespace cnnnative {
 struct WinogradWeights;  // cnnnative/winograd.h
+class PrepackedB;        // src/gemm/prepacked.h
 
 namespace engine {
 
@@ -56,6 +57,8 @@ enum class ConvMethod {
   winograd,    // 3x3 stride 1: Winograd F(m x m, 3x3) on filters transformed at build time
   direct_smallc,  // few input channels or strided (ResNet stem): direct, weights packed at build
   direct_smallc_wino,  // the same with a 1-D Winograd F(2,4) along the width (the stem on AVX-512)
+  gemm_prepacked,  // small images, many channels: pixels x channels = unfold^T * W^T with W^T
+                   // packed once at build time into the GEMM microkernel's panels
 };
 
 // How build time picks the method of each convolution.
@@ -86,6 +89,11 @@ struct Node {
   int64_t tile_m = 0, tile_n = 0;  // GEMM tile of the output image (rows = channels)
   int winograd_tile = 0;           // m of F(m x m, 3x3) when method == winograd
   std::shared_ptr<const WinogradWeights> winograd_weights;  // transformed once
+  // gemm_prepacked: W^T of each group packed for the ISA active at build time, replacing
+  // `weight` (another ISA at run time runs im2col_gemm / gemm_1x1 on weights unpacked
+  // from it), and its tiling: pixels per block, output channels per chunk (whole NR panels).
+  std::shared_ptr<const std::vector<PrepackedB>> prepacked;
+  int64_t prepacked_block = 0, prepacked_chunk = 0;
   // linear
   int64_t in_features = 0, out_features = 0;
   // pools

@@ -11,6 +11,7 @@
 #include "conv/im2col.h"
 #include "conv/im2col_small_gemm.h"
 #include "conv/im2col_units.h"
+#include "gemm/prepacked.h"
 
 namespace cnnnative {
 namespace im2col {
@@ -31,6 +32,12 @@ void gemm(bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K, cons
   if (!tb && use_short_gemm(M, K) && active_isa() == Isa::avx512 &&
       (!threaded || num_threads() == 1) && !epilogue.col_bias && !epilogue.has_clamp()) {
     short_gemm_avx512(M, N, K, A, ta ? 1 : lda, ta ? lda : 1, B, ldb, C, ldc, epilogue.row_bias);
+    return;
+  }
+  // Few output pixels (<= 128), a deep unfold (ResNet's 7x7 stage): pixels x channels in
+  // 7-row tiles, which pad 49 pixels not at all (sgemm's 16-wide columns pad them to 64).
+  if (!ta && !tb && use_small_n_gemm(active_isa(), M, N, K) && !epilogue.col_bias && !epilogue.has_clamp()) {
+    sgemm_small_n(threaded, M, N, K, A, lda, B, ldb, C, ldc, epilogue.row_bias);
     return;
   }
   if (threaded)

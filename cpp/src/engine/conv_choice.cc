@@ -10,6 +10,10 @@
 // tiles of 4x4, else F(2x2) when it has >= 16 tiles of 2x2 (ResNet's 7x7 stage at batch 1:
 // measured faster than im2col with prepared filters), else GEMM. F(6x6) is never picked: its float32 error
 // (tests/test_conv_fast.py) is too large for the 1e-4 equivalence inference promises.
+// gemm_prepacked (conv_prepacked.cc) replaces im2col_gemm / gemm_1x1 on small images
+// with many channels (prefer_prepacked: <= 256 output pixels, or <= 1024 with a deep
+// unfold; measured faster there on every ISA, 0.6-0.9x the time).
+// CNNNATIVE_ENGINE_PREPACK=always/never overrides that (tests, benchmarks).
 // autotune: runs every candidate on random data of the node's shape and keeps the
 // fastest (a few milliseconds per conv at build time).
 #include <chrono>
@@ -80,6 +84,19 @@ void autotune(Node& n, int threads) {
   trial.method = gemm_method(p);
   double best = time_method(trial, x, y, scratch, threads);
   n.method = trial.method;
+  if (trial.method != ConvMethod::depthwise) {
+    Node packed = trial;
+    packed.method = ConvMethod::gemm_prepacked;
+    prepack_conv_weights(packed);
+    configure_prepacked_tiles(packed, threads);
+    scratch.resize(std::max(scratch.size(), size_t(conv_scratch_floats(packed, threads))));
+    const double t = time_method(packed, x, y, scratch, threads);
+    if (t < best) {
+      best = t;
+      n.method = ConvMethod::gemm_prepacked;
+      n.prepacked = packed.prepacked;
+    }
+  }
   for (int tile : {2, 4}) {
     if (is_depthwise(p) || !winograd_supports(p, tile, nullptr)) continue;
     use_winograd(trial, tile);
@@ -91,6 +108,7 @@ void autotune(Node& n, int threads) {
       n.method = ConvMethod::winograd;
       n.winograd_tile = tile;
       n.winograd_weights = trial.winograd_weights;
+      n.prepacked.reset();
     }
   }
   autotune_direct_smallc(n, trial, x, y, threads, &best);  // direct_node.cc
@@ -102,6 +120,7 @@ void configure_conv(Node& n, ConvChoice choice) {
   const ConvParams& p = n.conv;
   n.method = gemm_method(p);
   n.winograd_weights.reset();
+  n.prepacked.reset();
   if (choice == ConvChoice::autotune) {
     autotune(n, num_threads());
   } else if (choice == ConvChoice::heuristic && p.groups == 1 && p.C >= 16 && p.K >= 16 &&
@@ -116,8 +135,13 @@ void configure_conv(Node& n, ConvChoice choice) {
   }
   if (choice == ConvChoice::heuristic && n.method != ConvMethod::winograd && direct_smallc_preferred(p))
     use_direct_smallc(n);  // small-channel direct convolution (direct_node.cc)
-  if (n.method == ConvMethod::winograd) {
-    n.weight.clear();  // the transformed filters replace the OIHW copy
+  if ((n.method == ConvMethod::im2col_gemm || n.method == ConvMethod::gemm_1x1) && choice != ConvChoice::autotune &&
+      prefer_prepacked(p)) {
+    n.method = ConvMethod::gemm_prepacked;
+    prepack_conv_weights(n);
+  }
+  if (n.method == ConvMethod::winograd || n.method == ConvMethod::gemm_prepacked) {
+    n.weight.clear();  // the transformed / packed filters replace the OIHW copy
     n.weight.shrink_to_fit();
   }
 }

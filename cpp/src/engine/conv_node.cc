@@ -51,26 +51,30 @@ int64_t conv_scratch_floats(const Node& n, int threads) {
     const size_t bytes = winograd_prepared_workspace_bytes(p, n.winograd_tile, threads);
     return static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float));
   }
-  if (n.method != ConvMethod::im2col_gemm) return 0;
-  return checked_numel({int64_t(threads), p.channels_per_group(), p.R, p.S, n.tile_n}, "im2col workspace");
+  // gemm_prepacked keeps the im2col workspace too, for a call under another ISA.
+  const int64_t prepacked = n.method == ConvMethod::gemm_prepacked ? prepacked_scratch_floats(n, threads) : 0;
+  const bool unfolds = n.method == ConvMethod::im2col_gemm ||
+                       (n.method == ConvMethod::gemm_prepacked && !conv_is_plain_1x1(p));
+  if (!unfolds) return prepacked;
+  return std::max(prepacked,
+                  checked_numel({int64_t(threads), p.channels_per_group(), p.R, p.S, n.tile_n}, "im2col workspace"));
 }
 
 void configure_scratch(Node& n, int threads) {
   n.scratch_bytes = 0;
   if (n.kind != OpKind::conv) return;
   configure_gemm_tiles(n, threads);
+  if (n.method == ConvMethod::gemm_prepacked) configure_prepacked_tiles(n, threads);
   n.scratch_bytes = checked_mul(conv_scratch_floats(n, threads), int64_t(sizeof(float)), "conv workspace");
 }
 
-namespace {
-
-// Columns [n0, n0 + cols) of the unfolded matrix (rows (c, r, s), columns output
-// pixels), into dst (depth x cols, row-major): for each pixel, the input value the kernel
-// tap (r, s) of channel c sees there (0 in the padding).
-void im2col_block(const ConvParams& p, const float* x, int64_t n0, int64_t cols, float* dst) {
+// Rows [row0, row0 + rows) and columns [n0, n0 + cols) of the unfolded matrix (rows
+// (c, r, s), columns output pixels), into dst (rows x cols, row-major): for each pixel,
+// the input value the kernel tap (r, s) of channel c sees there (0 in the padding).
+void im2col_rows(const ConvParams& p, const float* x, int64_t row0, int64_t rows, int64_t n0, int64_t cols,
+                 float* dst) {
   const int64_t OW = p.output_w();
-  const int64_t depth = p.channels_per_group() * p.R * p.S;
-  for (int64_t row = 0; row < depth; ++row) {
+  for (int64_t row = row0; row < row0 + rows; ++row) {
     const int64_t s = row % p.S, r = (row / p.S) % p.R, c = row / (p.R * p.S);
     const float* xc = x + c * p.H * p.W;
     // Output columns whose input column lies inside the image: [ow_lo, ow_hi).
@@ -79,7 +83,7 @@ void im2col_block(const ConvParams& p, const float* x, int64_t n0, int64_t cols,
     int64_t ow_hi = (p.W - 1 - shift) < 0 ? 0 : (p.W - 1 - shift) / p.stride_w + 1;
     ow_lo = std::min(ow_lo, OW);
     ow_hi = std::min(std::max(ow_hi, ow_lo), OW);
-    float* d = dst + row * cols;
+    float* d = dst + (row - row0) * cols;
     int64_t j = n0, end = n0 + cols;
     while (j < end) {
       const int64_t oh = j / OW, ow0 = j % OW, ow1 = std::min(OW, ow0 + (end - j));
@@ -101,6 +105,18 @@ void im2col_block(const ConvParams& p, const float* x, int64_t n0, int64_t cols,
       j += ow1 - ow0;
     }
   }
+}
+
+bool conv_is_plain_1x1(const ConvParams& p) {
+  return p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 && p.pad_bottom == 0 &&
+         p.pad_left == 0 && p.pad_right == 0;
+}
+
+namespace {
+
+// All rows of columns [n0, n0 + cols) of the unfolded matrix (depth x cols).
+void im2col_block(const ConvParams& p, const float* x, int64_t n0, int64_t cols, float* dst) {
+  im2col_rows(p, x, 0, p.channels_per_group() * p.R * p.S, n0, cols, dst);
 }
 
 GemmEpilogue gemm_activation(Activation a) {
@@ -157,6 +173,8 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
       winograd_forward_prepared(p, *n.winograd_weights, x, y, ep);
     return;
   }
+  if (n.method == ConvMethod::gemm_prepacked && prepacked_conv_forward(n, batch, x, residual, y, scratch, threads))
+    return;
   const ConvParams& p = n.conv;
   const int64_t G = p.groups, Cg = p.channels_per_group(), Kg = p.outputs_per_group();
   const int64_t P = p.output_h() * p.output_w(), HW = p.H * p.W;
@@ -164,8 +182,12 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
   const int64_t tm = n.tile_m, tn = n.tile_n;
   const int64_t mtiles = (Kg + tm - 1) / tm, ntiles = (P + tn - 1) / tn;
   const int64_t blocks = batch * G * ntiles;  // (image, group, column block)
-  const bool unfold = n.method == ConvMethod::im2col_gemm;
-  const float* w = n.weight.data();
+  const bool unfold = !conv_is_plain_1x1(p);  // im2col_gemm, or gemm_prepacked under another ISA
+  // gemm_prepacked here runs under another ISA than its weights were packed for (tests
+  // switch ISAs at run time): the OIHW weights are rebuilt from the packed copy.
+  std::vector<float> unpacked;
+  if (n.method == ConvMethod::gemm_prepacked) unpacked = unpack_prepacked_weights(n);
+  const float* w = n.method == ConvMethod::gemm_prepacked ? unpacked.data() : n.weight.data();
   const float* bias = n.bias.data();
 
 #pragma omp parallel num_threads(threads)

@@ -27,6 +27,37 @@ void configure_scratch(Node& n, int threads);
 // Convolution with its fused epilogue (bias, residual, activation).
 void conv_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
                   float* scratch, int threads);
+
+// Rows [row0, row0 + rows) and output pixels [n0, n0 + cols) of one image group's unfolded
+// matrix (rows (c, r, s), columns pixels) into dst (rows x cols, row-major; 0 in padding).
+void im2col_rows(const ConvParams& p, const float* x, int64_t row0, int64_t rows, int64_t n0, int64_t cols,
+                 float* dst);
+// 1x1, stride 1, no padding: the image itself is the unfolded matrix.
+bool conv_is_plain_1x1(const ConvParams& p);
+
+// The gemm_prepacked method (conv_prepacked.cc): should this conv take it; pack its
+// weights; choose its tiles; its scratch; run it (false: the packed ISA is not the
+// active one, the caller runs the plain GEMM path instead).
+bool prefer_prepacked(const ConvParams& p);
+void prepack_conv_weights(Node& n);
+size_t prepacked_weights_bytes(const Node& n);
+// The OIHW weights back from the packed copy (which replaces them): for a run under
+// another ISA than the one packed for (tests), not a hot path.
+std::vector<float> unpack_prepacked_weights(const Node& n);
+void configure_prepacked_tiles(Node& n, int threads);
+int64_t prepacked_scratch_floats(const Node& n, int threads);
+// AVX-512 (conv_prepacked_unfold__avx512.cc): rows [k0, k0 + kb) of unfold^T for pixels
+// [n0, n0 + cols) of one image group, straight into MR-pixel panels (panel i at
+// dst + i * mr * kb; lanes past cols zero). Usable when unfold_panels_fits__avx512.
+bool unfold_panels_fits__avx512(const ConvParams& p, int mr);
+void unfold_panels__avx512(const ConvParams& p, const float* x, int64_t k0, int64_t kb, int64_t n0, int64_t cols,
+                           int mr, float* dst);
+// AVX-512 (conv_prepacked_store__avx512.cc): y[ch * ldy + i] = act(t[i * ldt + ch] +
+// bias[ch] (+ res[ch * ldy + i])) for ch < channels, i < pixels; bias/res may be null.
+void store_transposed__avx512(Activation act, const float* t, int64_t ldt, int64_t pixels, int64_t channels,
+                              const float* bias, const float* res, float* y, int64_t ldy);
+bool prepacked_conv_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
+                            float* scratch, int threads);
 void depthwise_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
                        int threads);
 // Small-channel direct convolution (direct_node.cc): the choice, the build-time weight

@@ -37,6 +37,7 @@ const char* conv_method_name(ConvMethod m) {
     case ConvMethod::winograd: return "winograd";
     case ConvMethod::direct_smallc: return "direct_smallc";
     case ConvMethod::direct_smallc_wino: return "direct_smallc_wino";
+    case ConvMethod::gemm_prepacked: return "gemm_prepacked";
   }
   return "?";
 }
@@ -338,8 +339,9 @@ int64_t Plan::weight_bytes() const {
   int64_t b = 0;
   for (const Node& n : nodes_) {
     b += int64_t(n.bias.size() * sizeof(float));
-    // A Winograd conv keeps only its transformed filters (the OIHW copy is dropped).
+    // A Winograd or prepacked conv keeps only its transformed filters (the OIHW copy is dropped).
     b += n.winograd_weights ? int64_t(winograd_weights_bytes(n)) : int64_t(n.weight.size() * sizeof(float));
+    b += int64_t(prepacked_weights_bytes(n));  // gemm_prepacked: the packed copy replaces OIHW
   }
   return b;
 }
