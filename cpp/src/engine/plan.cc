@@ -106,7 +106,7 @@ static Activation check_act(Activation a) {
   return a;
 }
 
-int Plan::add_conv(int input, const std::vector<float>& weight, const std::vector<int64_t>& wshape,
+int Plan::add_conv(int input, std::vector<float> weight, const std::vector<int64_t>& wshape,
                    const std::vector<float>& bias, int64_t stride_h, int64_t stride_w,
                    const std::vector<int64_t>& padding, int64_t dilation_h, int64_t dilation_w,
                    int64_t groups, Activation act, int residual) {
@@ -141,7 +141,7 @@ int Plan::add_conv(int input, const std::vector<float>& weight, const std::vecto
              " but the convolution's output is ", shape_str(out));
     n.inputs.push_back(residual);
   }
-  n.weight = weight;
+  n.weight = std::move(weight);
   n.bias = bias.empty() ? std::vector<float>(size_t(p.K), 0.f) : bias;
   configure_conv(n, choice_);
   return push(std::move(n), out);
@@ -204,7 +204,7 @@ int Plan::add_global_avg_pool(int input) {
   return push(std::move(n), {in[0], in[1], 1, 1});
 }
 
-int Plan::add_linear(int input, const std::vector<float>& weight, int64_t out_features,
+int Plan::add_linear(int input, std::vector<float> weight, int64_t out_features,
                      int64_t in_features, const std::vector<float>& bias, Activation act) {
   check_buffer(input, "linear input");
   const BufferInfo& b = buffers_[input];
@@ -222,7 +222,7 @@ int Plan::add_linear(int input, const std::vector<float>& weight, int64_t out_fe
   n.act = check_act(act);
   n.in_features = in_features;
   n.out_features = out_features;
-  n.weight = weight;
+  n.weight = std::move(weight);
   n.bias = bias.empty() ? std::vector<float>(size_t(out_features), 0.f) : bias;
   return push(std::move(n), {b.shape[0], out_features});
 }
