@@ -1,8 +1,20 @@
 // Tiled-FFT kernels, written once and compiled per ISA (include only from the
-// fft_kernels*.cc files after defining FFT_ISA_NS). The DFTs are applied as small dense
-// real matrices, separably (rows, then columns), with the 32 tiles of a block as vector
-// lanes: for T <= 16 that is cheaper to get right and to vectorise than butterflies,
-// and the transforms stay a small part of the time next to the frequency-domain GEMMs.
+// fft_kernels*.cc files after defining FFT_ISA_NS).
+//
+// The 2-D real DFT of a T x T window is done separably with radix-2 butterflies
+// (fft_butterfly_impl.h), the 32 windows of a block as vector lanes (two halves of 16):
+//   rows:    two real rows ride in one complex FFT (row i as real part, row i+1 as
+//            imaginary part) and are separated by the conjugate symmetry of real DFTs;
+//   columns: complex FFTs of the row DFTs, columns v = 1 .. T/2-1; columns 0 and T/2
+//            are real and again share one complex FFT.
+// The output side runs the same steps backwards (column IFFTs, then two real rows per
+// complex IFFT). The packing trick leaves factors of 2 (columns 1 .. T/2-1) and 4
+// (columns 0, T/2) in V; the filter transform divides them out together with the 1/T^2
+// of the inverse DFT, so M = conj(W) X / T^2 and the output needs no scaling.
+//
+// Window gather and output scatter: windows wholly inside the image copy rows without
+// bounds checks; only border windows test every element.
+#include <algorithm>
 #include <cmath>
 
 #include "fft_kernels.h"
@@ -11,156 +23,234 @@
 #error "define FFT_ISA_NS before including fft_kernels_impl.h"
 #endif
 
+#include "fft_butterfly_impl.h"
+
 namespace cnnnative {
 namespace fft {
 namespace FFT_ISA_NS {
 
 constexpr int L = kLanes;
 
-// cos / sin of 2*pi*a*b/T, computed in double once.
-template <int T>
-struct Dft {
-  float c[T][T], s[T][T];
-  Dft() {
-    for (int a = 0; a < T; ++a)
-      for (int b = 0; b < T; ++b) {
-        const double t = 2.0 * M_PI * double((a * b) % T) / T;
-        c[a][b] = static_cast<float>(std::cos(t));
-        s[a][b] = static_cast<float>(std::sin(t));
-      }
-  }
-  static const Dft& get() {
-    static const Dft d;
-    return d;
-  }
+// Where each lane's window sits: image plane pointer and top-left corner.
+struct LaneWindows {
+  const float* plane[L];
+  float* out_plane[L];
+  int64_t row0[L], col0[L];
+  bool inside[L];  // the whole T x T input window lies in the image
+  int count = 0;   // lanes holding a tile (the rest are zero padding)
 };
 
 template <int T>
-void input_transform(const InputArgs& a) {
-  constexpr int V = T / 2 + 1;
-  const Dft<T>& D = Dft<T>::get();
-  alignas(64) float d[T][T][L];
-  alignas(64) float A[T][V][L], B[T][V][L];
+LaneWindows locate_inputs(const InputArgs& a) {
+  LaneWindows w;
   const Tiles& g = a.tiles;
   const int64_t per_image = g.TH * g.TW;
+  w.count = static_cast<int>(std::min<int64_t>(L, g.tile_end - g.tile_begin));
+  for (int lane = 0; lane < w.count; ++lane) {
+    const int64_t tile = g.tile_begin + lane, n = tile / per_image, r = tile % per_image;
+    w.plane[lane] = a.x + n * a.image_stride;
+    w.row0[lane] = (r / g.TW) * g.step_h - g.pad_top;
+    w.col0[lane] = (r % g.TW) * g.step_w - g.pad_left;
+    w.inside[lane] = w.row0[lane] >= 0 && w.row0[lane] + T <= a.H && w.col0[lane] >= 0 && w.col0[lane] + T <= a.W;
+  }
+  return w;
+}
+
+// rows[k][j][lane] = window row i+k, column j, of every lane (zero outside the image).
+template <int T>
+void gather_row_pair(const InputArgs& a, const LaneWindows& w, int i, float (*rows)[T][L]) {
   for (int lane = 0; lane < L; ++lane) {
-    const int64_t tile = g.tile_begin + lane;
-    if (tile >= g.tile_end) {
-      for (int i = 0; i < T; ++i)
-        for (int j = 0; j < T; ++j) d[i][j][lane] = 0.f;
+    if (lane >= w.count) {
+      for (int k = 0; k < 2; ++k)
+        for (int j = 0; j < T; ++j) rows[k][j][lane] = 0.f;
       continue;
     }
-    const int64_t n = tile / per_image, r = tile % per_image;
-    const int64_t ih0 = (r / g.TW) * g.step_h - g.pad_top, iw0 = (r % g.TW) * g.step_w - g.pad_left;
-    const float* plane = a.x + n * a.image_stride;
-    for (int i = 0; i < T; ++i) {
-      const int64_t ih = ih0 + i;
+    if (w.inside[lane]) {
+      const float* src = w.plane[lane] + (w.row0[lane] + i) * a.W + w.col0[lane];
+      for (int k = 0; k < 2; ++k, src += a.W)
+#pragma GCC unroll 16
+        for (int j = 0; j < T; ++j) rows[k][j][lane] = src[j];
+      continue;
+    }
+    for (int k = 0; k < 2; ++k) {
+      const int64_t ih = w.row0[lane] + i + k;
       const bool row_ok = ih >= 0 && ih < a.H;
       for (int j = 0; j < T; ++j) {
-        const int64_t iw = iw0 + j;
-        d[i][j][lane] = (row_ok && iw >= 0 && iw < a.W) ? plane[ih * a.W + iw] : 0.f;
+        const int64_t iw = w.col0[lane] + j;
+        rows[k][j][lane] = (row_ok && iw >= 0 && iw < a.W) ? w.plane[lane][ih * a.W + iw] : 0.f;
       }
     }
   }
-  // Rows (real input): A - iB = sum_s d[i][s] e^{-2 pi i v s / T}.
-  for (int i = 0; i < T; ++i)
-    for (int v = 0; v < V; ++v) {
-      float ar[L] = {}, br[L] = {};
-      for (int s = 0; s < T; ++s) {
-        const float cv = D.c[v][s], sv = D.s[v][s];
-        for (int l = 0; l < L; ++l) {
-          ar[l] += cv * d[i][s][l];
-          br[l] += sv * d[i][s][l];
-        }
-      }
-      for (int l = 0; l < L; ++l) {
-        A[i][v][l] = ar[l];
-        B[i][v][l] = -br[l];
-      }
+}
+
+// Splits Z = FFT(a + i b) of two real sequences into 2*A[v] and 2*B[v] (v <= T/2):
+// 2A = Z[v] + conj(Z[-v]), 2B = -i (Z[v] - conj(Z[-v])).
+template <int T, typename Put>
+inline void split_real_pair(const cvf* Z, Put put) {
+  static_for<0, T / 2 + 1>([&](auto vv) {
+    constexpr int v = decltype(vv)::value, nv = (T - v) % T;
+    const cvf p = Z[v], r = Z[nv];
+    put(v, cvf{p.re + r.re, p.im - r.im}, cvf{p.im + r.im, r.re - p.re});
+  });
+}
+
+template <int T>
+void input_transform(const InputArgs& a) {
+  constexpr int V = T / 2 + 1, bits = log2_of(T);
+  const LaneWindows w = locate_inputs<T>(a);
+  alignas(64) float rows[2][T][L];
+  alignas(64) float A[T][V][2][L];  // row DFTs (times 2), [re | im]
+  for (int i = 0; i < T; i += 2) {
+    gather_row_pair<T>(a, w, i, rows);
+    for (int h = 0; h < L; h += kVec) {
+      cvf z[T];
+      static_for<0, T>([&](auto kk) {
+        constexpr int k = decltype(kk)::value, s = bit_reverse(k, bits);
+        z[k] = cvf{load(&rows[0][s][h]), load(&rows[1][s][h])};
+      });
+      fft_from_bit_reversed<T, -1>(z);
+      split_real_pair<T>(z, [&](int v, const cvf& row_i, const cvf& row_i1) {
+        store(&A[i][v][0][h], row_i.re);
+        store(&A[i][v][1][h], row_i.im);
+        store(&A[i + 1][v][0][h], row_i1.re);
+        store(&A[i + 1][v][1][h], row_i1.im);
+      });
     }
-  // Columns (complex): X = sum_i e^{-2 pi i u i / T} (A + iB).
-  for (int u = 0; u < T; ++u)
-    for (int v = 0; v < V; ++v) {
-      float xr[L] = {}, xi[L] = {};
-      for (int i = 0; i < T; ++i) {
-        const float cu = D.c[u][i], su = D.s[u][i];
-        for (int l = 0; l < L; ++l) {
-          xr[l] += cu * A[i][v][l] + su * B[i][v][l];
-          xi[l] += cu * B[i][v][l] - su * A[i][v][l];
-        }
-      }
-      float* dst = a.v + (u * V + v) * a.xi_stride;
-      for (int l = 0; l < L; ++l) {
-        dst[l] = xr[l];
-        dst[a.im_offset + l] = xi[l];
-      }
+  }
+  auto out = [&](int u, int v, int h, const cvf& x) {
+    float* dst = a.v + (u * V + v) * a.xi_stride + h;
+    store(dst, x.re);
+    store(dst + a.im_offset, x.im);
+  };
+  for (int h = 0; h < L; h += kVec) {
+    // Columns 0 and T/2 are real: one complex FFT, split like the rows.
+    cvf z[T];
+    static_for<0, T>([&](auto kk) {
+      constexpr int k = decltype(kk)::value, s = bit_reverse(k, bits);
+      z[k] = cvf{load(&A[s][0][0][h]), load(&A[s][T / 2][0][h])};
+    });
+    fft_from_bit_reversed<T, -1>(z);
+    static_for<0, T>([&](auto uu) {
+      constexpr int u = decltype(uu)::value, nu = (T - u) % T;
+      const cvf p = z[u], r = z[nu];
+      out(u, 0, h, cvf{p.re + r.re, p.im - r.im});
+      out(u, T / 2, h, cvf{p.im + r.im, r.re - p.re});
+    });
+    for (int v = 1; v < T / 2; ++v) {
+      static_for<0, T>([&](auto kk) {
+        constexpr int k = decltype(kk)::value, s = bit_reverse(k, bits);
+        z[k] = cvf{load(&A[s][v][0][h]), load(&A[s][v][1][h])};
+      });
+      fft_from_bit_reversed<T, -1>(z);
+      static_for<0, T>([&](auto uu) {
+        constexpr int u = decltype(uu)::value;
+        out(u, v, h, z[u]);
+      });
     }
+  }
 }
 
 template <int T>
 void output_transform(const OutputArgs& a) {
-  constexpr int V = T / 2 + 1;
-  const Dft<T>& D = Dft<T>::get();
+  constexpr int V = T / 2 + 1, bits = log2_of(T);
   const Tiles& g = a.tiles;
   const int mh = static_cast<int>(g.step_h), mw = static_cast<int>(g.step_w);
-  alignas(64) float Zr[T][V][L], Zi[T][V][L];
-  alignas(64) float out[T][T][L];
-  // Columns: Z[p][v] = sum_u Y[u][v] e^{+2 pi i u p / T}, only the mh valid rows.
-  for (int p = 0; p < mh; ++p)
-    for (int v = 0; v < V; ++v) {
-      float zr[L] = {}, zi[L] = {};
-      for (int u = 0; u < T; ++u) {
-        const float cu = D.c[u][p], su = D.s[u][p];
-        const float* yr = a.m + (u * V + v) * a.xi_stride;
-        const float* yi = yr + a.im_offset;
-        for (int l = 0; l < L; ++l) {
-          zr[l] += cu * yr[l] - su * yi[l];
-          zi[l] += cu * yi[l] + su * yr[l];
-        }
-      }
-      for (int l = 0; l < L; ++l) {
-        Zr[p][v][l] = zr[l];
-        Zi[p][v][l] = zi[l];
+  const int rows_needed = (mh + 1) & ~1;  // row IFFTs come in pairs (<= T: T is even)
+  alignas(64) float Z[T][V][2][L];  // column IFFTs; columns 0 and T/2 real
+  auto in = [&](int u, int v, int h) {
+    const float* src = a.m + (u * V + v) * a.xi_stride + h;
+    return cvf{load(src), load(src + a.im_offset)};
+  };
+  for (int h = 0; h < L; h += kVec) {
+    // Columns 0 and T/2 have Hermitian spectra (real inverse): one complex IFFT of
+    // M[.][0] + i M[.][T/2]; its real part is column 0, its imaginary part column T/2.
+    cvf z[T];
+    static_for<0, T>([&](auto kk) {
+      constexpr int k = decltype(kk)::value, s = bit_reverse(k, bits);
+      const cvf c0 = in(s, 0, h), cH = in(s, T / 2, h);
+      z[k] = cvf{c0.re - cH.im, c0.im + cH.re};
+    });
+    fft_from_bit_reversed<T, +1>(z);
+    for (int p = 0; p < rows_needed; ++p) {
+      store(&Z[p][0][0][h], z[p].re);
+      store(&Z[p][T / 2][0][h], z[p].im);
+    }
+    for (int v = 1; v < T / 2; ++v) {
+      static_for<0, T>([&](auto kk) {
+        constexpr int k = decltype(kk)::value, s = bit_reverse(k, bits);
+        z[k] = in(s, v, h);
+      });
+      fft_from_bit_reversed<T, +1>(z);
+      for (int p = 0; p < rows_needed; ++p) {
+        store(&Z[p][v][0][h], z[p].re);
+        store(&Z[p][v][1][h], z[p].im);
       }
     }
-  // Rows (Hermitian): y[p][q] = 1/T^2 sum_v alpha_v Re(Z[p][v] e^{+2 pi i v q / T}),
-  // alpha = 1 at v = 0 and T/2, 2 between.
-  const float inv = 1.0f / float(T * T);
-  for (int p = 0; p < mh; ++p)
-    for (int q = 0; q < mw; ++q) {
-      float acc[L] = {};
-      for (int v = 0; v < V; ++v) {
-        const float w = (v == 0 || v == T / 2) ? inv : 2.f * inv;
-        const float cv = w * D.c[v][q], sv = w * D.s[v][q];
-        for (int l = 0; l < L; ++l) acc[l] += cv * Zr[p][v][l] - sv * Zi[p][v][l];
-      }
-      for (int l = 0; l < L; ++l) out[p][q][l] = acc[l];
-    }
+  }
+  // Rows p, p+1: C[v] = Zp[v] + i Zq[v] over the full Hermitian spectrum; the complex
+  // IFFT of C is row p in its real part and row p+1 in its imaginary part.
+  alignas(64) float out[2][T][L];
   const int64_t per_image = g.TH * g.TW;
-  const int64_t count = g.tile_end - g.tile_begin;
-  for (int64_t lane = 0; lane < count && lane < L; ++lane) {
-    const int64_t tile = g.tile_begin + lane;
-    const int64_t n = tile / per_image, r = tile % per_image;
-    const int64_t oh0 = (r / g.TW) * g.step_h, ow0 = (r % g.TW) * g.step_w;
-    float* plane = a.y + n * a.image_stride;
-    for (int i = 0; i < mh && oh0 + i < a.OH; ++i)
-      for (int j = 0; j < mw && ow0 + j < a.OW; ++j) plane[(oh0 + i) * a.OW + ow0 + j] = out[i][j][lane] + a.bias;
+  const int count = static_cast<int>(std::min<int64_t>(L, g.tile_end - g.tile_begin));
+  for (int p = 0; p < rows_needed; p += 2) {
+    for (int h = 0; h < L; h += kVec) {
+      cvf c[T];
+      c[0] = cvf{load(&Z[p][0][0][h]), load(&Z[p + 1][0][0][h])};
+      c[T / 2] = cvf{load(&Z[p][T / 2][0][h]), load(&Z[p + 1][T / 2][0][h])};
+      static_for<1, T / 2>([&](auto vv) {
+        constexpr int v = decltype(vv)::value;
+        const vf pr = load(&Z[p][v][0][h]), pi = load(&Z[p][v][1][h]);
+        const vf qr = load(&Z[p + 1][v][0][h]), qi = load(&Z[p + 1][v][1][h]);
+        c[v] = cvf{pr - qi, pi + qr};
+        c[T - v] = cvf{pr + qi, qr - pi};
+      });
+      cvf z[T];
+      static_for<0, T>([&](auto kk) {
+        constexpr int k = decltype(kk)::value;
+        z[k] = c[bit_reverse(k, bits)];
+      });
+      fft_from_bit_reversed<T, +1>(z);
+      const vf bias = splat(a.bias);
+      for (int q = 0; q < mw; ++q) {
+        store(&out[0][q][h], z[q].re + bias);
+        store(&out[1][q][h], z[q].im + bias);
+      }
+    }
+    for (int lane = 0; lane < count; ++lane) {
+      const int64_t tile = g.tile_begin + lane, n = tile / per_image, r = tile % per_image;
+      const int64_t oh0 = (r / g.TW) * g.step_h + p, ow0 = (r % g.TW) * g.step_w;
+      float* plane = a.y + n * a.image_stride;
+      const int cols = static_cast<int>(std::min<int64_t>(mw, a.OW - ow0));
+      for (int k = 0; k < 2; ++k) {
+        if (p + k >= mh || oh0 + k >= a.OH) break;
+        float* dst = plane + (oh0 + k) * a.OW + ow0;
+        for (int q = 0; q < cols; ++q) dst[q] = out[k][q][lane];
+      }
+    }
   }
 }
 
+// Filters: dense DFT (done once per call, off the hot path), conj for correlation,
+// each frequency divided by T^2 and by the factor the packed input transform leaves.
 template <int T>
 void filter_transform(const FilterArgs& a) {
   constexpr int V = T / 2 + 1, R12 = 12;
-  const Dft<T>& D = Dft<T>::get();
+  double cosd[T][T], sind[T][T];
+  for (int x = 0; x < T; ++x)
+    for (int y = 0; y < T; ++y) {
+      const double t = 2.0 * M_PI * double((x * y) % T) / T;
+      cosd[x][y] = std::cos(t);
+      sind[x][y] = std::sin(t);
+    }
   for (int64_t c = 0; c < a.C; ++c) {
     const float* fc = a.f + c * a.R * a.S * R12;
-    float Pr[T][V][R12], Pi[T][V][R12];
+    double Pr[T][V][R12], Pi[T][V][R12];
     // P[r][v] = sum_s w[r][s] e^{-2 pi i v s / T}
     for (int r = 0; r < a.R; ++r)
       for (int v = 0; v < V; ++v) {
-        float pr[R12] = {}, pi[R12] = {};
+        double pr[R12] = {}, pi[R12] = {};
         for (int s = 0; s < a.S; ++s) {
-          const float cv = D.c[v][s], sv = D.s[v][s];
+          const double cv = cosd[v][s], sv = sind[v][s];
           const float* w = fc + (r * a.S + s) * R12;
           for (int l = 0; l < R12; ++l) {
             pr[l] += cv * w[l];
@@ -175,9 +265,10 @@ void filter_transform(const FilterArgs& a) {
     // W[u][v] = sum_r e^{-2 pi i u r / T} P[r][v]; packed as conj for correlation.
     for (int u = 0; u < T; ++u)
       for (int v = 0; v < V; ++v) {
-        float wr[R12] = {}, wi[R12] = {};
+        const double scale = 1.0 / (double(T) * T * ((v == 0 || v == T / 2) ? 4.0 : 2.0));
+        double wr[R12] = {}, wi[R12] = {};
         for (int r = 0; r < a.R; ++r) {
-          const float cu = D.c[u][r], su = D.s[u][r];
+          const double cu = cosd[u][r], su = sind[u][r];
           for (int l = 0; l < R12; ++l) {
             wr[l] += cu * Pr[r][v][l] + su * Pi[r][v][l];
             wi[l] += cu * Pi[r][v][l] - su * Pr[r][v][l];
@@ -189,10 +280,11 @@ void filter_transform(const FilterArgs& a) {
         float* im_c = base + a.part_stride + c * R12;          // part 1, column c
         float* im_ci = base + a.part_stride + (a.C + c) * R12; // part 1, column C + c
         for (int l = 0; l < R12; ++l) {
-          re_c[l] = wr[l];
-          re_ci[l] = wi[l];
-          im_c[l] = -wi[l];
-          im_ci[l] = wr[l];
+          const float re = static_cast<float>(wr[l] * scale), im = static_cast<float>(wi[l] * scale);
+          re_c[l] = re;
+          re_ci[l] = im;
+          im_c[l] = -im;
+          im_ci[l] = re;
         }
       }
   }
