@@ -88,15 +88,70 @@ void transform_filters(const Problem& q, Tap tap, float* U) {
   }
 }
 
+// The three phases of one block of 32 windows in group g, written once for both
+// thread layouts below.
+struct BlockPhases {
+  const Problem& q;
+  const fft::Kernels& kern;
+  winograd::GemmFn gemm;
+  fft::Tiles geo;
+  const float *x, *U, *bias;
+  float* y;
+
+  fft::Tiles tiles(int64_t block) const {
+    fft::Tiles t = geo;
+    t.tile_begin = block * kLanes;
+    t.tile_end = std::min(t.tile_begin + kLanes, q.tiles());
+    return t;
+  }
+  // DFT of input channel c of group g into V.
+  void input(int64_t g, int64_t block, int64_t c, float* v) const {
+    const int64_t Cg = q.Cg();
+    fft::InputArgs a;
+    a.tiles = tiles(block);
+    a.x = x + (g * Cg + c) * q.H * q.W;
+    a.image_stride = q.C * q.H * q.W;
+    a.H = q.H;
+    a.W = q.W;
+    a.v = v + c * kLanes;
+    a.xi_stride = 2 * Cg * kLanes;
+    a.im_offset = Cg * kLanes;
+    kern.input_transform(a);
+  }
+  // Frequency xi: real and imaginary output rows of every output channel.
+  void multiply(int64_t g, int64_t xi, const float* v, float* m) const {
+    const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.KB();
+    const float* Ug = U + g * q.group_floats() + xi * 2 * q.part_floats();
+    for (int part = 0; part < 2; ++part)
+      for (int64_t kb = 0; kb < KB; ++kb)
+        gemm(Ug + part * q.part_floats() + kb * kRows * 2 * Cg, v + xi * 2 * Cg * kLanes,
+             m + (xi * 2 * Kg + part * Kg + kb * kRows) * kLanes, 2 * Cg,
+             static_cast<int>(std::min<int64_t>(kRows, Kg - kb * kRows)));
+  }
+  // Inverse DFT of output channel k of group g from M into y (plus bias).
+  void output(int64_t g, int64_t block, int64_t k, const float* m) const {
+    const int64_t Kg = q.Kg(), out_plane = q.OH * q.OW;
+    fft::OutputArgs a;
+    a.tiles = tiles(block);
+    a.m = m + k * kLanes;
+    a.xi_stride = 2 * Kg * kLanes;
+    a.im_offset = Kg * kLanes;
+    a.y = y + (g * Kg + k) * out_plane;
+    a.image_stride = q.K * out_plane;
+    a.OH = q.OH;
+    a.OW = q.OW;
+    a.bias = bias ? bias[g * Kg + k] : 0.f;
+    kern.output_transform(a);
+  }
+};
+
+// Two thread layouts. With many blocks each thread takes whole blocks (its own V and M,
+// no synchronisation). With few blocks for the threads (the 5x5 layer in 16x16 windows
+// has 5 blocks: 3 against 2 on two threads) the whole team works on one block at a time:
+// input channels, then frequencies, then output channels split across threads.
 void run(const Problem& q, const float* x, const float* U, const float* bias, float* y) {
-  const fft::Kernels& kern = fft::kernels_for(active_isa(), q.T);
-  const winograd::GemmFn gemm = winograd::kernels_for(active_isa(), 4).gemm;
-  const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.KB(), NF = q.nf();
   const int64_t ntiles = q.tiles(), nblocks = ceil_div(ntiles, kLanes);
   if (ntiles == 0) return;
-  const int nt = num_threads();
-  const int64_t vf = q.v_floats(), mf = q.m_floats();
-  ScratchBuffer V(checked_numel({nt, vf}, "fft workspace")), M(checked_numel({nt, mf}, "fft workspace"));
   fft::Tiles geo;
   geo.TH = q.TH();
   geo.TW = q.TW();
@@ -104,49 +159,38 @@ void run(const Problem& q, const float* x, const float* U, const float* bias, fl
   geo.step_w = q.step_w();
   geo.pad_top = q.pad_top;
   geo.pad_left = q.pad_left;
-  const int64_t in_plane = q.H * q.W, out_plane = q.OH * q.OW;
+  const BlockPhases ph{q, fft::kernels_for(active_isa(), q.T), winograd::kernels_for(active_isa(), 4).gemm,
+                       geo, x, U, bias, y};
+  const int nt = num_threads();
+  const int64_t units = q.groups * nblocks, vf = q.v_floats(), mf = q.m_floats();
+  const int64_t Cg = q.Cg(), Kg = q.Kg(), NF = q.nf();
+  const bool team = nt > 1 && units % nt != 0 && units < 8 * int64_t(nt);
+  if (team) {
+    ScratchBuffer V(static_cast<size_t>(vf)), M(static_cast<size_t>(mf));
+    float *v = V.data(), *m = M.data();
+#pragma omp parallel num_threads(nt)
+    for (int64_t gb = 0; gb < units; ++gb) {
+      const int64_t g = gb / nblocks, block = gb % nblocks;
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < Cg; ++c) ph.input(g, block, c, v);
+#pragma omp for schedule(static)
+      for (int64_t xi = 0; xi < NF; ++xi) ph.multiply(g, xi, v, m);
+#pragma omp for schedule(static)
+      for (int64_t k = 0; k < Kg; ++k) ph.output(g, block, k, m);
+    }
+    return;
+  }
+  ScratchBuffer V(checked_numel({nt, vf}, "fft workspace")), M(checked_numel({nt, mf}, "fft workspace"));
 #pragma omp parallel num_threads(nt)
   {
     float* v = V.data() + omp_get_thread_num() * vf;
     float* m = M.data() + omp_get_thread_num() * mf;
 #pragma omp for schedule(static)
-    for (int64_t gb = 0; gb < q.groups * nblocks; ++gb) {
+    for (int64_t gb = 0; gb < units; ++gb) {
       const int64_t g = gb / nblocks, block = gb % nblocks;
-      fft::Tiles tiles = geo;
-      tiles.tile_begin = block * kLanes;
-      tiles.tile_end = std::min(tiles.tile_begin + kLanes, ntiles);
-      for (int64_t c = 0; c < Cg; ++c) {
-        fft::InputArgs a;
-        a.tiles = tiles;
-        a.x = x + (g * Cg + c) * in_plane;
-        a.image_stride = q.C * in_plane;
-        a.H = q.H;
-        a.W = q.W;
-        a.v = v + c * kLanes;
-        a.xi_stride = 2 * Cg * kLanes;
-        a.im_offset = Cg * kLanes;
-        kern.input_transform(a);
-      }
-      const float* Ug = U + g * q.group_floats();
-      for (int64_t xi = 0; xi < NF; ++xi)
-        for (int part = 0; part < 2; ++part)
-          for (int64_t kb = 0; kb < KB; ++kb)
-            gemm(Ug + xi * 2 * q.part_floats() + part * q.part_floats() + kb * kRows * 2 * Cg,
-                 v + xi * 2 * Cg * kLanes, m + (xi * 2 * Kg + part * Kg + kb * kRows) * kLanes, 2 * Cg,
-                 static_cast<int>(std::min<int64_t>(kRows, Kg - kb * kRows)));
-      for (int64_t k = 0; k < Kg; ++k) {
-        fft::OutputArgs a;
-        a.tiles = tiles;
-        a.m = m + k * kLanes;
-        a.xi_stride = 2 * Kg * kLanes;
-        a.im_offset = Kg * kLanes;
-        a.y = y + (g * Kg + k) * out_plane;
-        a.image_stride = q.K * out_plane;
-        a.OH = q.OH;
-        a.OW = q.OW;
-        a.bias = bias ? bias[g * Kg + k] : 0.f;
-        kern.output_transform(a);
-      }
+      for (int64_t c = 0; c < Cg; ++c) ph.input(g, block, c, v);
+      for (int64_t xi = 0; xi < NF; ++xi) ph.multiply(g, xi, v, m);
+      for (int64_t k = 0; k < Kg; ++k) ph.output(g, block, k, m);
     }
   }
 }

@@ -8,6 +8,10 @@
 #pragma once
 #include <type_traits>
 
+// The vector types never cross a non-inlined call between ISAs; GCC's note about the
+// 64-byte vector ABI without AVX-512 (scalar and AVX2 builds) does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 #ifndef FFT_ISA_NS
 #error "include fft_butterfly_impl.h only from fft_kernels_impl.h"
 #endif
@@ -30,7 +34,7 @@ struct cvf {
 
 // Calls f(std::integral_constant<int, I>) for I = Begin .. End-1, unrolled.
 template <int Begin, int End, typename F>
-inline void static_for(F&& f) {
+inline __attribute__((always_inline)) void static_for(F&& f) {
   if constexpr (Begin < End) {
     f(std::integral_constant<int, Begin>{});
     static_for<Begin + 1, End>(f);
@@ -53,7 +57,7 @@ constexpr float kSin16[8] = {0.000000000f, 0.382683432f, 0.707106781f, 0.9238795
 
 // x * e^{Sign * 2*pi*i*K/16}.
 template <int Sign, int K>
-inline cvf twiddle(const cvf& x) {
+inline __attribute__((always_inline)) cvf twiddle(const cvf& x) {
   if constexpr (K == 0) {
     return x;
   } else if constexpr (K == 4) {  // e^{Sign*i*pi/2} = Sign*i
@@ -69,7 +73,7 @@ inline cvf twiddle(const cvf& x) {
 // on exit x[k] = sum_n input[n] e^{Sign*2*pi*i*k*n/N} (no normalisation). Sign = -1 is
 // the forward DFT, +1 the inverse.
 template <int N, int Sign>
-inline void fft_from_bit_reversed(cvf* x) {
+inline __attribute__((always_inline)) void fft_from_bit_reversed(cvf* x) {
   static_assert(N == 8 || N == 16, "FFT lengths 8 and 16");
   static_for<0, log2_of(N)>([&](auto stage) {
     constexpr int h = 1 << decltype(stage)::value;  // butterfly span

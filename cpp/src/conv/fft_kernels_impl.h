@@ -230,33 +230,49 @@ void output_transform(const OutputArgs& a) {
   }
 }
 
-// Filters: dense DFT (done once per call, off the hot path), conj for correlation,
-// each frequency divided by T^2 and by the factor the packed input transform leaves.
+// cos / sin of 2*pi*a*b/T, computed in double once.
+template <int T>
+struct DftTable {
+  float c[T][T], s[T][T];
+  DftTable() {
+    for (int x = 0; x < T; ++x)
+      for (int y = 0; y < T; ++y) {
+        const double t = 2.0 * M_PI * double((x * y) % T) / T;
+        c[x][y] = static_cast<float>(std::cos(t));
+        s[x][y] = static_cast<float>(std::sin(t));
+      }
+  }
+  static const DftTable& get() {
+    static const DftTable d;
+    return d;
+  }
+};
+
+// Filters: dense DFT over the R x S taps (done once per call; 12 filters as lanes),
+// conj for correlation, each frequency divided by T^2 and by the factor the packed
+// input transform leaves (2, or 4 in columns 0 and T/2).
 template <int T>
 void filter_transform(const FilterArgs& a) {
   constexpr int V = T / 2 + 1, R12 = 12;
-  double cosd[T][T], sind[T][T];
-  for (int x = 0; x < T; ++x)
-    for (int y = 0; y < T; ++y) {
-      const double t = 2.0 * M_PI * double((x * y) % T) / T;
-      cosd[x][y] = std::cos(t);
-      sind[x][y] = std::sin(t);
-    }
+  const DftTable<T>& D = DftTable<T>::get();
+  const int R = a.R, S = a.S;
   for (int64_t c = 0; c < a.C; ++c) {
-    const float* fc = a.f + c * a.R * a.S * R12;
-    double Pr[T][V][R12], Pi[T][V][R12];
+    const float* fc = a.f + c * R * S * R12;
+    alignas(64) float Pr[T][V][R12], Pi[T][V][R12];
     // P[r][v] = sum_s w[r][s] e^{-2 pi i v s / T}
-    for (int r = 0; r < a.R; ++r)
+    for (int r = 0; r < R; ++r)
       for (int v = 0; v < V; ++v) {
-        double pr[R12] = {}, pi[R12] = {};
-        for (int s = 0; s < a.S; ++s) {
-          const double cv = cosd[v][s], sv = sind[v][s];
-          const float* w = fc + (r * a.S + s) * R12;
+        float pr[R12] = {}, pi[R12] = {};
+        for (int s = 0; s < S; ++s) {
+          const float cv = D.c[v][s], sv = D.s[v][s];
+          const float* w = fc + (r * S + s) * R12;
+#pragma GCC unroll 12
           for (int l = 0; l < R12; ++l) {
             pr[l] += cv * w[l];
             pi[l] -= sv * w[l];
           }
         }
+#pragma GCC unroll 12
         for (int l = 0; l < R12; ++l) {
           Pr[r][v][l] = pr[l];
           Pi[r][v][l] = pi[l];
@@ -265,10 +281,11 @@ void filter_transform(const FilterArgs& a) {
     // W[u][v] = sum_r e^{-2 pi i u r / T} P[r][v]; packed as conj for correlation.
     for (int u = 0; u < T; ++u)
       for (int v = 0; v < V; ++v) {
-        const double scale = 1.0 / (double(T) * T * ((v == 0 || v == T / 2) ? 4.0 : 2.0));
-        double wr[R12] = {}, wi[R12] = {};
-        for (int r = 0; r < a.R; ++r) {
-          const double cu = cosd[u][r], su = sind[u][r];
+        const float scale = 1.0f / (float(T * T) * ((v == 0 || v == T / 2) ? 4.0f : 2.0f));
+        float wr[R12] = {}, wi[R12] = {};
+        for (int r = 0; r < R; ++r) {
+          const float cu = D.c[u][r] * scale, su = D.s[u][r] * scale;
+#pragma GCC unroll 12
           for (int l = 0; l < R12; ++l) {
             wr[l] += cu * Pr[r][v][l] + su * Pi[r][v][l];
             wi[l] += cu * Pi[r][v][l] - su * Pr[r][v][l];
@@ -279,12 +296,12 @@ void filter_transform(const FilterArgs& a) {
         float* re_ci = base + (a.C + c) * R12;                 // part 0, column C + c
         float* im_c = base + a.part_stride + c * R12;          // part 1, column c
         float* im_ci = base + a.part_stride + (a.C + c) * R12; // part 1, column C + c
+#pragma GCC unroll 12
         for (int l = 0; l < R12; ++l) {
-          const float re = static_cast<float>(wr[l] * scale), im = static_cast<float>(wi[l] * scale);
-          re_c[l] = re;
-          re_ci[l] = im;
-          im_c[l] = -im;
-          im_ci[l] = re;
+          re_c[l] = wr[l];
+          re_ci[l] = wi[l];
+          im_c[l] = -wi[l];
+          im_ci[l] = wr[l];
         }
       }
   }
