@@ -16,6 +16,7 @@
 // bounds checks; only border windows test every element.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "fft_kernels.h"
 
@@ -31,13 +32,13 @@ namespace FFT_ISA_NS {
 
 constexpr int L = kLanes;
 
-// Where each lane's window sits: image plane pointer and top-left corner.
+// Where each lane's window sits: image plane, top-left corner, and the window columns
+// [j_begin, j_end) that fall inside the image (the rest read as zero).
 struct LaneWindows {
   const float* plane[L];
-  float* out_plane[L];
   int64_t row0[L], col0[L];
-  bool inside[L];  // the whole T x T input window lies in the image
-  int count = 0;   // lanes holding a tile (the rest are zero padding)
+  int j_begin[L], j_end[L];
+  int count = 0;  // lanes holding a tile (the rest are zero padding)
 };
 
 template <int T>
@@ -51,36 +52,36 @@ LaneWindows locate_inputs(const InputArgs& a) {
     w.plane[lane] = a.x + n * a.image_stride;
     w.row0[lane] = (r / g.TW) * g.step_h - g.pad_top;
     w.col0[lane] = (r % g.TW) * g.step_w - g.pad_left;
-    w.inside[lane] = w.row0[lane] >= 0 && w.row0[lane] + T <= a.H && w.col0[lane] >= 0 && w.col0[lane] + T <= a.W;
+    const int64_t jb = std::max<int64_t>(0, -w.col0[lane]), je = std::min<int64_t>(T, a.W - w.col0[lane]);
+    w.j_begin[lane] = static_cast<int>(std::min<int64_t>(jb, T));
+    w.j_end[lane] = static_cast<int>(std::max<int64_t>(je, w.j_begin[lane]));
   }
   return w;
 }
 
 // rows[k][j][lane] = window row i+k, column j, of every lane (zero outside the image).
+// Each window row is one contiguous run of image columns: no per-element tests.
 template <int T>
 void gather_row_pair(const InputArgs& a, const LaneWindows& w, int i, float (*rows)[T][L]) {
-  for (int lane = 0; lane < L; ++lane) {
-    if (lane >= w.count) {
-      for (int k = 0; k < 2; ++k)
+  for (int lane = 0; lane < L; ++lane)
+    for (int k = 0; k < 2; ++k) {
+      const int64_t ih = lane < w.count ? w.row0[lane] + i + k : -1;
+      if (ih < 0 || ih >= a.H) {
+#pragma GCC unroll 16
         for (int j = 0; j < T; ++j) rows[k][j][lane] = 0.f;
-      continue;
-    }
-    if (w.inside[lane]) {
-      const float* src = w.plane[lane] + (w.row0[lane] + i) * a.W + w.col0[lane];
-      for (int k = 0; k < 2; ++k, src += a.W)
+        continue;
+      }
+      const float* src = w.plane[lane] + ih * a.W + w.col0[lane];
+      const int jb = w.j_begin[lane], je = w.j_end[lane];
+      if (jb == 0 && je == T) {
 #pragma GCC unroll 16
         for (int j = 0; j < T; ++j) rows[k][j][lane] = src[j];
-      continue;
-    }
-    for (int k = 0; k < 2; ++k) {
-      const int64_t ih = w.row0[lane] + i + k;
-      const bool row_ok = ih >= 0 && ih < a.H;
-      for (int j = 0; j < T; ++j) {
-        const int64_t iw = w.col0[lane] + j;
-        rows[k][j][lane] = (row_ok && iw >= 0 && iw < a.W) ? w.plane[lane][ih * a.W + iw] : 0.f;
+        continue;
       }
+      for (int j = 0; j < jb; ++j) rows[k][j][lane] = 0.f;
+      for (int j = jb; j < je; ++j) rows[k][j][lane] = src[j];
+      for (int j = je; j < T; ++j) rows[k][j][lane] = 0.f;
     }
-  }
 }
 
 // Splits Z = FFT(a + i b) of two real sequences into 2*A[v] and 2*B[v] (v <= T/2):
@@ -248,61 +249,51 @@ struct DftTable {
   }
 };
 
-// Filters: dense DFT over the R x S taps (done once per call; 12 filters as lanes),
-// conj for correlation, each frequency divided by T^2 and by the factor the packed
-// input transform leaves (2, or 4 in columns 0 and T/2).
+// Filters: dense DFT over the R x S taps (done once per call; the 12 filters of a row
+// block as the lanes of one vector), conj for correlation, each frequency divided by
+// T^2 and by the factor the packed input transform leaves (2, or 4 in columns 0, T/2).
 template <int T>
 void filter_transform(const FilterArgs& a) {
   constexpr int V = T / 2 + 1, R12 = 12;
   const DftTable<T>& D = DftTable<T>::get();
   const int R = a.R, S = a.S;
+  vf w[T * T], Pr[T][V], Pi[T][V];
   for (int64_t c = 0; c < a.C; ++c) {
-    const float* fc = a.f + c * R * S * R12;
-    alignas(64) float Pr[T][V][R12], Pi[T][V][R12];
+    for (int t = 0; t < R * S; ++t) {
+      alignas(64) float lanes[kVec] = {};
+      std::memcpy(lanes, a.f + (c * R * S + t) * R12, R12 * sizeof(float));
+      w[t] = load(lanes);
+    }
     // P[r][v] = sum_s w[r][s] e^{-2 pi i v s / T}
     for (int r = 0; r < R; ++r)
       for (int v = 0; v < V; ++v) {
-        float pr[R12] = {}, pi[R12] = {};
+        vf pr{}, pi{};
         for (int s = 0; s < S; ++s) {
-          const float cv = D.c[v][s], sv = D.s[v][s];
-          const float* w = fc + (r * S + s) * R12;
-#pragma GCC unroll 12
-          for (int l = 0; l < R12; ++l) {
-            pr[l] += cv * w[l];
-            pi[l] -= sv * w[l];
-          }
+          pr += D.c[v][s] * w[r * S + s];
+          pi -= D.s[v][s] * w[r * S + s];
         }
-#pragma GCC unroll 12
-        for (int l = 0; l < R12; ++l) {
-          Pr[r][v][l] = pr[l];
-          Pi[r][v][l] = pi[l];
-        }
+        Pr[r][v] = pr;
+        Pi[r][v] = pi;
       }
-    // W[u][v] = sum_r e^{-2 pi i u r / T} P[r][v]; packed as conj for correlation.
+    // W[u][v] = sum_r e^{-2 pi i u r / T} P[r][v], scaled; packed as conj.
     for (int u = 0; u < T; ++u)
       for (int v = 0; v < V; ++v) {
         const float scale = 1.0f / (float(T * T) * ((v == 0 || v == T / 2) ? 4.0f : 2.0f));
-        float wr[R12] = {}, wi[R12] = {};
+        vf wr{}, wi{};
         for (int r = 0; r < R; ++r) {
           const float cu = D.c[u][r] * scale, su = D.s[u][r] * scale;
-#pragma GCC unroll 12
-          for (int l = 0; l < R12; ++l) {
-            wr[l] += cu * Pr[r][v][l] + su * Pi[r][v][l];
-            wi[l] += cu * Pi[r][v][l] - su * Pr[r][v][l];
-          }
+          wr += cu * Pr[r][v] + su * Pi[r][v];
+          wi += cu * Pi[r][v] - su * Pr[r][v];
         }
+        alignas(64) float re[kVec], im[kVec], neg_im[kVec];
+        store(re, wr);
+        store(im, wi);
+        store(neg_im, -wi);
         float* base = a.u + (u * V + v) * a.xi_stride;
-        float* re_c = base + c * R12;                          // part 0, column c
-        float* re_ci = base + (a.C + c) * R12;                 // part 0, column C + c
-        float* im_c = base + a.part_stride + c * R12;          // part 1, column c
-        float* im_ci = base + a.part_stride + (a.C + c) * R12; // part 1, column C + c
-#pragma GCC unroll 12
-        for (int l = 0; l < R12; ++l) {
-          re_c[l] = wr[l];
-          re_ci[l] = wi[l];
-          im_c[l] = -wi[l];
-          im_ci[l] = wr[l];
-        }
+        std::memcpy(base + c * R12, re, R12 * sizeof(float));                            // part 0, column c
+        std::memcpy(base + (a.C + c) * R12, im, R12 * sizeof(float));                    // part 0, column C + c
+        std::memcpy(base + a.part_stride + c * R12, neg_im, R12 * sizeof(float));        // part 1, column c
+        std::memcpy(base + a.part_stride + (a.C + c) * R12, re, R12 * sizeof(float));    // part 1, column C + c
       }
   }
 }
