@@ -71,15 +71,16 @@ void gather_row_pair(const InputArgs& a, const LaneWindows& w, int i, float (*ro
         for (int j = 0; j < T; ++j) rows[k][j][lane] = 0.f;
         continue;
       }
-      const float* src = w.plane[lane] + ih * a.W + w.col0[lane];
+      const float* row = w.plane[lane] + ih * a.W;
+      const int64_t c0 = w.col0[lane];
       const int jb = w.j_begin[lane], je = w.j_end[lane];
       if (jb == 0 && je == T) {
 #pragma GCC unroll 16
-        for (int j = 0; j < T; ++j) rows[k][j][lane] = src[j];
+        for (int j = 0; j < T; ++j) rows[k][j][lane] = row[c0 + j];
         continue;
       }
       for (int j = 0; j < jb; ++j) rows[k][j][lane] = 0.f;
-      for (int j = jb; j < je; ++j) rows[k][j][lane] = src[j];
+      for (int j = jb; j < je; ++j) rows[k][j][lane] = row[c0 + j];
       for (int j = je; j < T; ++j) rows[k][j][lane] = 0.f;
     }
 }
@@ -99,6 +100,16 @@ template <int T>
 void input_transform(const InputArgs& a) {
   constexpr int V = T / 2 + 1, bits = log2_of(T);
   const LaneWindows w = locate_inputs<T>(a);
+  // Ask for every window row up front: the gather below then finds them in L1 instead
+  // of stalling on one L2/L3 miss after another.
+  for (int lane = 0; lane < w.count; ++lane)
+    for (int i = 0; i < T; ++i) {
+      const int64_t ih = w.row0[lane] + i;
+      if (ih < 0 || ih >= a.H || w.j_begin[lane] >= w.j_end[lane]) continue;
+      const float* row = w.plane[lane] + ih * a.W;
+      __builtin_prefetch(row + w.col0[lane] + w.j_begin[lane]);
+      __builtin_prefetch(row + w.col0[lane] + w.j_end[lane] - 1);
+    }
   alignas(64) float rows[2][T][L];
   alignas(64) float A[T][V][2][L];  // row DFTs (times 2), [re | im]
   for (int i = 0; i < T; i += 2) {
