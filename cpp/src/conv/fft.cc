@@ -35,18 +35,19 @@ struct Problem {
   int T;
   int64_t Cg() const { return C / groups; }
   int64_t Kg() const { return K / groups; }
-  int64_t nf() const { return int64_t(T) * (T / 2 + 1); }
+  int64_t nf() const { return fft::num_freqs(T); }
   int64_t KB() const { return ceil_div(Kg(), kRows); }
   int64_t step_h() const { return T - R + 1; }
   int64_t step_w() const { return T - S + 1; }
   int64_t TH() const { return ceil_div(OH, step_h()); }
   int64_t TW() const { return ceil_div(OW, step_w()); }
   int64_t tiles() const { return checked_numel({N, TH(), TW()}, "fft tiles"); }
-  int64_t part_floats() const { return KB() * kRows * 2 * Cg(); }
-  int64_t group_floats() const { return nf() * 2 * part_floats(); }
+  // U, V and M hold three Gauss planes per frequency (fft_kernels.h).
+  int64_t plane_floats() const { return KB() * kRows * Cg(); }
+  int64_t group_floats() const { return nf() * 3 * plane_floats(); }
   int64_t packed_floats() const { return checked_numel({groups, group_floats()}, "fft weights"); }
-  int64_t v_floats() const { return checked_numel({nf(), 2 * Cg(), kLanes}, "fft workspace"); }
-  int64_t m_floats() const { return checked_numel({nf(), 2 * Kg(), kLanes}, "fft workspace"); }
+  int64_t v_floats() const { return checked_numel({nf(), 3 * Cg(), kLanes}, "fft workspace"); }
+  int64_t m_floats() const { return checked_numel({nf(), 3 * Kg(), kLanes}, "fft workspace"); }
 };
 
 Problem forward_problem(const ConvParams& p, int T) {
@@ -80,9 +81,9 @@ void transform_filters(const Problem& q, Tap tap, float* U) {
       a.C = Cg;
       a.R = static_cast<int>(q.R);
       a.S = static_cast<int>(q.S);
-      a.u = U + g * q.group_floats() + kb * kRows * 2 * Cg;
-      a.xi_stride = 2 * q.part_floats();
-      a.part_stride = q.part_floats();
+      a.u = U + g * q.group_floats() + kb * kRows * Cg;
+      a.xi_stride = 3 * q.plane_floats();
+      a.plane_stride = q.plane_floats();
       kern.filter_transform(a);
     }
   }
@@ -114,18 +115,18 @@ struct BlockPhases {
     a.H = q.H;
     a.W = q.W;
     a.v = v + c * kLanes;
-    a.xi_stride = 2 * Cg * kLanes;
-    a.im_offset = Cg * kLanes;
+    a.xi_stride = 3 * Cg * kLanes;
+    a.plane_stride = Cg * kLanes;
     kern.input_transform(a);
   }
-  // Frequency xi: real and imaginary output rows of every output channel.
+  // Frequency xi: the three Gauss products of every output channel.
   void multiply(int64_t g, int64_t xi, const float* v, float* m) const {
     const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.KB();
-    const float* Ug = U + g * q.group_floats() + xi * 2 * q.part_floats();
-    for (int part = 0; part < 2; ++part)
+    const float* Ug = U + g * q.group_floats() + xi * 3 * q.plane_floats();
+    for (int plane = 0; plane < 3; ++plane)
       for (int64_t kb = 0; kb < KB; ++kb)
-        gemm(Ug + part * q.part_floats() + kb * kRows * 2 * Cg, v + xi * 2 * Cg * kLanes,
-             m + (xi * 2 * Kg + part * Kg + kb * kRows) * kLanes, 2 * Cg,
+        gemm(Ug + plane * q.plane_floats() + kb * kRows * Cg, v + (xi * 3 + plane) * Cg * kLanes,
+             m + ((xi * 3 + plane) * Kg + kb * kRows) * kLanes, Cg,
              static_cast<int>(std::min<int64_t>(kRows, Kg - kb * kRows)));
   }
   // Inverse DFT of output channel k of group g from M into y (plus bias).
@@ -134,8 +135,8 @@ struct BlockPhases {
     fft::OutputArgs a;
     a.tiles = tiles(block);
     a.m = m + k * kLanes;
-    a.xi_stride = 2 * Kg * kLanes;
-    a.im_offset = Kg * kLanes;
+    a.xi_stride = 3 * Kg * kLanes;
+    a.plane_stride = Kg * kLanes;
     a.y = y + (g * Kg + k) * out_plane;
     a.image_stride = q.K * out_plane;
     a.OH = q.OH;

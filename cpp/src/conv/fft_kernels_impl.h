@@ -11,6 +11,7 @@
 // complex IFFT). The packing trick leaves factors of 2 (columns 1 .. T/2-1) and 4
 // (columns 0, T/2) in V; the filter transform divides them out together with the 1/T^2
 // of the inverse DFT, so M = conj(W) X / T^2 and the output needs no scaling.
+// V, U and M hold the Gauss planes of each kept frequency (see fft_kernels.h).
 //
 // Window gather and output scatter: windows wholly inside the image copy rows without
 // bounds checks; only border windows test every element.
@@ -130,9 +131,10 @@ void input_transform(const InputArgs& a) {
     }
   }
   auto out = [&](int u, int v, int h, const cvf& x) {
-    float* dst = a.v + (u * V + v) * a.xi_stride + h;
+    float* dst = a.v + freq_index(T, u, v) * a.xi_stride + h;
     store(dst, x.re);
-    store(dst + a.im_offset, x.im);
+    store(dst + a.plane_stride, x.im - x.re);
+    store(dst + 2 * a.plane_stride, x.re + x.im);
   };
   for (int h = 0; h < L; h += kVec) {
     // Columns 0 and T/2 are real: one complex FFT, split like the rows.
@@ -142,7 +144,7 @@ void input_transform(const InputArgs& a) {
       z[k] = cvf{load(&A[s][0][0][h]), load(&A[s][T / 2][0][h])};
     });
     fft_from_bit_reversed<T, -1>(z);
-    static_for<0, T>([&](auto uu) {
+    static_for<0, T / 2 + 1>([&](auto uu) {  // u > T/2: conjugates, not stored
       constexpr int u = decltype(uu)::value, nu = (T - u) % T;
       const cvf p = z[u], r = z[nu];
       out(u, 0, h, cvf{p.re + r.re, p.im - r.im});
@@ -169,17 +171,31 @@ void output_transform(const OutputArgs& a) {
   const int mh = static_cast<int>(g.step_h), mw = static_cast<int>(g.step_w);
   const int rows_needed = (mh + 1) & ~1;  // row IFFTs come in pairs (<= T: T is even)
   alignas(64) float Z[T][V][2][L];  // column IFFTs; columns 0 and T/2 real
+  // re = k1 - k3, im = k1 + k2 (Gauss planes, fft_kernels.h).
   auto in = [&](int u, int v, int h) {
-    const float* src = a.m + (u * V + v) * a.xi_stride + h;
-    return cvf{load(src), load(src + a.im_offset)};
+    const float* src = a.m + freq_index(T, u, v) * a.xi_stride + h;
+    const vf k1 = load(src);
+    return cvf{k1 - load(src + 2 * a.plane_stride), k1 + load(src + a.plane_stride)};
   };
   for (int h = 0; h < L; h += kVec) {
     // Columns 0 and T/2 have Hermitian spectra (real inverse): one complex IFFT of
     // M[.][0] + i M[.][T/2]; its real part is column 0, its imaginary part column T/2.
+    // Rows u > T/2 are the conjugates of rows T-u; rows 0 and T/2 are real.
     cvf z[T];
     static_for<0, T>([&](auto kk) {
       constexpr int k = decltype(kk)::value, s = bit_reverse(k, bits);
-      const cvf c0 = in(s, 0, h), cH = in(s, T / 2, h);
+      cvf c0, cH;
+      if constexpr (s == 0 || s == T / 2) {
+        c0 = cvf{in(s, 0, h).re, vf{}};
+        cH = cvf{in(s, T / 2, h).re, vf{}};
+      } else if constexpr (s < T / 2) {
+        c0 = in(s, 0, h);
+        cH = in(s, T / 2, h);
+      } else {
+        const cvf p0 = in(T - s, 0, h), pH = in(T - s, T / 2, h);
+        c0 = cvf{p0.re, -p0.im};
+        cH = cvf{pH.re, -pH.im};
+      }
       z[k] = cvf{c0.re - cH.im, c0.im + cH.re};
     });
     fft_from_bit_reversed<T, +1>(z);
@@ -262,7 +278,8 @@ struct DftTable {
 
 // Filters: dense DFT over the R x S taps (done once per call; the 12 filters of a row
 // block as the lanes of one vector), conj for correlation, each frequency divided by
-// T^2 and by the factor the packed input transform leaves (2, or 4 in columns 0, T/2).
+// T^2 and by the factor the packed input transform leaves (2, or 4 in columns 0, T/2),
+// stored as the three Gauss planes.
 template <int T>
 void filter_transform(const FilterArgs& a) {
   constexpr int V = T / 2 + 1, R12 = 12;
@@ -296,15 +313,14 @@ void filter_transform(const FilterArgs& a) {
           wr += cu * Pr[r][v] + su * Pi[r][v];
           wi += cu * Pi[r][v] - su * Pr[r][v];
         }
-        alignas(64) float re[kVec], im[kVec], neg_im[kVec];
-        store(re, wr);
-        store(im, wi);
-        store(neg_im, -wi);
-        float* base = a.u + (u * V + v) * a.xi_stride;
-        std::memcpy(base + c * R12, re, R12 * sizeof(float));                            // part 0, column c
-        std::memcpy(base + (a.C + c) * R12, im, R12 * sizeof(float));                    // part 0, column C + c
-        std::memcpy(base + a.part_stride + c * R12, neg_im, R12 * sizeof(float));        // part 1, column c
-        std::memcpy(base + a.part_stride + (a.C + c) * R12, re, R12 * sizeof(float));    // part 1, column C + c
+        if ((v == 0 || v == T / 2) && u > T / 2) continue;  // conjugates, not stored
+        // conj(W) = a + ib with a = wr, b = -wi; Gauss planes [a + b | a | b].
+        alignas(64) float planes[3][kVec];
+        store(planes[0], wr - wi);
+        store(planes[1], wr);
+        store(planes[2], -wi);
+        float* base = a.u + freq_index(T, u, v) * a.xi_stride + c * R12;
+        for (int p = 0; p < 3; ++p) std::memcpy(base + p * a.plane_stride, planes[p], R12 * sizeof(float));
       }
   }
 }
