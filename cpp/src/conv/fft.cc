@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "autotune.h"
 #include "cnnnative/conv.h"
@@ -217,27 +218,7 @@ void backward_input_T(int T, const ConvParams& p, const float* dy, const float* 
   run(q, dy, U.data(), nullptr, dx);
 }
 
-// Window size by estimated work over the 32-lane blocks of windows.
-int default_T(const ConvParams& p) {
-  double best = 1e300;
-  int best_T = 16;
-  for (int T : {16, 8}) {
-    if (!fft_supports(p, T, nullptr)) continue;
-    const Problem q = forward_problem(p, T);
-    // Per 32-window block: the GEMMs (4 real multiplies per complex one) plus the DFTs,
-    // whose dense-matrix cost grows as T^3 per channel (weight fitted on the 5x5 layer).
-    const double per_lane = 4.0 * double(q.nf()) * double(q.Cg()) * double(q.Kg()) +
-                            20.0 * double(T) * T * T * double(q.Cg() + q.Kg());
-    double cost = double(ceil_div(q.tiles(), kLanes)) * kLanes * per_lane;
-    // A block's V and M beyond ~1 MiB (the L2) fall out of cache between the phases.
-    if ((q.v_floats() + q.m_floats()) * 4 > (int64_t(1) << 20)) cost *= 1.3;
-    if (cost < best) {
-      best = cost;
-      best_T = T;
-    }
-  }
-  return best_T;
-}
+int default_T(const ConvParams& p) { return fft_default_window(p); }
 
 template <int T>
 bool supports_T(const ConvParams& p, std::string* why) { return fft_supports(p, T, why); }
@@ -264,6 +245,37 @@ void backward_input_any(const ConvParams& p, const float* dy, const float* w, fl
 size_t workspace_any(const ConvParams& p) { return workspace(p, default_T(p)); }
 
 }  // namespace
+
+// Single-thread time model, least squares (relative error) over 13 layers x both
+// windows measured with the butterfly kernels (5x5..9x9, batch 1..32, 3..256 channels;
+// each estimate within -25%..+25%, and the window it picks within 1.1x of the better):
+//   GEMM:       0.025 ms per million real multiply-adds (3 per complex product; the
+//               32-lane blocks count whole, the half-empty last one too),
+//   transforms: 0.22 ms per million (lane x channel x T^2 log2 T), input and output,
+//   filters:    0.41 ms per million (channel x padded filter x frequency x tap row).
+double fft_estimated_ms(const ConvParams& p, int T) {
+  const Problem q = forward_problem(p, T);
+  const double lanes = double(ceil_div(q.tiles(), kLanes)) * kLanes, g = double(q.groups);
+  const double Cg = double(q.Cg()), Kg = double(q.Kg()), nf = double(q.nf());
+  const double gemm = g * lanes * 3.0 * nf * Cg * Kg;
+  const double transforms = g * lanes * (Cg + Kg) * T * T * std::log2(double(T));
+  const double filters = g * Cg * double(q.KB() * kRows) * T * (T / 2 + 1) * double(q.R);
+  return (0.025 * gemm + 0.22 * transforms + 0.41 * filters) * 1e-6;
+}
+
+int fft_default_window(const ConvParams& p) {
+  int best_T = 0;
+  double best = 0;
+  for (int T : {16, 8}) {
+    if (!fft_supports(p, T, nullptr)) continue;
+    const double ms = fft_estimated_ms(p, T);
+    if (best_T == 0 || ms < best) {
+      best = ms;
+      best_T = T;
+    }
+  }
+  return best_T;
+}
 
 bool fft_supports(const ConvParams& p, int T, std::string* why) {
   auto no = [&](const std::string& reason) {
