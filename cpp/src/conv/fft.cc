@@ -150,7 +150,9 @@ struct BlockPhases {
 // Two thread layouts. With many blocks each thread takes whole blocks (its own V and M,
 // no synchronisation). With few blocks for the threads (the 5x5 layer in 16x16 windows
 // has 5 blocks: 3 against 2 on two threads) the whole team works on one block at a time:
-// input channels, then frequencies, then output channels split across threads.
+// input channels, then frequencies, then output channels split across threads (dynamic
+// schedule: uneven channel counts and a thread that loses its core do not stall the
+// other until the barrier).
 void run(const Problem& q, const float* x, const float* U, const float* bias, float* y) {
   const int64_t ntiles = q.tiles(), nblocks = ceil_div(ntiles, kLanes);
   if (ntiles == 0) return;
@@ -173,11 +175,11 @@ void run(const Problem& q, const float* x, const float* U, const float* bias, fl
 #pragma omp parallel num_threads(nt)
     for (int64_t gb = 0; gb < units; ++gb) {
       const int64_t g = gb / nblocks, block = gb % nblocks;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
       for (int64_t c = 0; c < Cg; ++c) ph.input(g, block, c, v);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 2)
       for (int64_t xi = 0; xi < NF; ++xi) ph.multiply(g, xi, v, m);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
       for (int64_t k = 0; k < Kg; ++k) ph.output(g, block, k, m);
     }
     return;
