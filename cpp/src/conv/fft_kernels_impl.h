@@ -97,8 +97,9 @@ inline void split_real_pair(const cvf* Z, Put put) {
   });
 }
 
+// flatten: every butterfly lambda inlined (GCC otherwise leaves some as calls).
 template <int T>
-void input_transform(const InputArgs& a) {
+__attribute__((flatten)) void input_transform(const InputArgs& a) {
   constexpr int V = T / 2 + 1, bits = log2_of(T);
   const LaneWindows w = locate_inputs<T>(a);
   // Ask for every window row up front: the gather below then finds them in L1 instead
@@ -165,7 +166,7 @@ void input_transform(const InputArgs& a) {
 }
 
 template <int T>
-void output_transform(const OutputArgs& a) {
+__attribute__((flatten)) void output_transform(const OutputArgs& a) {
   constexpr int V = T / 2 + 1, bits = log2_of(T);
   const Tiles& g = a.tiles;
   const int mh = static_cast<int>(g.step_h), mw = static_cast<int>(g.step_w);
@@ -217,9 +218,24 @@ void output_transform(const OutputArgs& a) {
   }
   // Rows p, p+1: C[v] = Zp[v] + i Zq[v] over the full Hermitian spectrum; the complex
   // IFFT of C is row p in its real part and row p+1 in its imaginary part.
+  // Each lane's first output and how many of its rows / columns lie in the image;
+  // those rows are requested (for writing) now, so the stores below do not wait on them.
   alignas(64) float out[2][T][L];
+  float* out_start[L];
+  int out_rows[L], out_cols[L];
   const int64_t per_image = g.TH * g.TW;
   const int count = static_cast<int>(std::min<int64_t>(L, g.tile_end - g.tile_begin));
+  for (int lane = 0; lane < count; ++lane) {
+    const int64_t tile = g.tile_begin + lane, n = tile / per_image, r = tile % per_image;
+    const int64_t oh0 = (r / g.TW) * g.step_h, ow0 = (r % g.TW) * g.step_w;
+    out_start[lane] = a.y + n * a.image_stride + oh0 * a.OW + ow0;
+    out_rows[lane] = static_cast<int>(std::min<int64_t>(mh, a.OH - oh0));
+    out_cols[lane] = static_cast<int>(std::min<int64_t>(mw, a.OW - ow0));
+    for (int p = 0; p < out_rows[lane]; ++p) {
+      __builtin_prefetch(out_start[lane] + p * a.OW, 1);
+      __builtin_prefetch(out_start[lane] + p * a.OW + out_cols[lane] - 1, 1);
+    }
+  }
   for (int p = 0; p < rows_needed; p += 2) {
     for (int h = 0; h < L; h += kVec) {
       cvf c[T];
@@ -245,14 +261,9 @@ void output_transform(const OutputArgs& a) {
       }
     }
     for (int lane = 0; lane < count; ++lane) {
-      const int64_t tile = g.tile_begin + lane, n = tile / per_image, r = tile % per_image;
-      const int64_t oh0 = (r / g.TW) * g.step_h + p, ow0 = (r % g.TW) * g.step_w;
-      float* plane = a.y + n * a.image_stride;
-      const int cols = static_cast<int>(std::min<int64_t>(mw, a.OW - ow0));
-      for (int k = 0; k < 2; ++k) {
-        if (p + k >= mh || oh0 + k >= a.OH) break;
-        float* dst = plane + (oh0 + k) * a.OW + ow0;
-        for (int q = 0; q < cols; ++q) dst[q] = out[k][q][lane];
+      for (int k = 0; k < 2 && p + k < out_rows[lane]; ++k) {
+        float* dst = out_start[lane] + (p + k) * a.OW;
+        for (int q = 0; q < out_cols[lane]; ++q) dst[q] = out[k][q][lane];
       }
     }
   }
