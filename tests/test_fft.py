@@ -58,6 +58,8 @@ STEP_SHAPES = [
     (1, 6, 17, 18, 5, 5, 5, 0),      # 13 x 14: one fft16 window plus one more
     (2, 11, 31, 29, 13, 7, 7, 3),    # primes, padded
     (1, 4, 23, 19, 3, 3, 7, (1, 1, 3, 3)),  # rectangular kernel
+    (2, 5, 6, 7, 3, 5, 5, (6, 5, 7, 4)),    # padding past the kernel: the input gradient
+                                            # crops (negative effective padding)
 ]
 
 
