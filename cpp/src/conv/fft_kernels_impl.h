@@ -102,6 +102,12 @@ template <int T>
 __attribute__((flatten)) void input_transform(const InputArgs& a) {
   constexpr int V = T / 2 + 1, bits = log2_of(T);
   const LaneWindows w = locate_inputs<T>(a);
+  // Vector halves holding a window (the last block of a call may fill only the first);
+  // an empty half gets zeros in V so the GEMM reads defined values.
+  const int used = (w.count + kVec - 1) / kVec * kVec;
+  for (int h = used; h < L; h += kVec)
+    for (int xi = 0; xi < num_freqs(T); ++xi)
+      for (int p = 0; p < 3; ++p) store(a.v + xi * a.xi_stride + p * a.plane_stride + h, vf{});
   // Ask for every window row up front: the gather below then finds them in L1 instead
   // of stalling on one L2/L3 miss after another.
   for (int lane = 0; lane < w.count; ++lane)
@@ -116,7 +122,7 @@ __attribute__((flatten)) void input_transform(const InputArgs& a) {
   alignas(64) float A[T][V][2][L];  // row DFTs (times 2), [re | im]
   for (int i = 0; i < T; i += 2) {
     gather_row_pair<T>(a, w, i, rows);
-    for (int h = 0; h < L; h += kVec) {
+    for (int h = 0; h < used; h += kVec) {
       cvf z[T];
       static_for<0, T>([&](auto kk) {
         constexpr int k = decltype(kk)::value, s = bit_reverse(k, bits);
@@ -137,7 +143,7 @@ __attribute__((flatten)) void input_transform(const InputArgs& a) {
     store(dst + a.plane_stride, x.im - x.re);
     store(dst + 2 * a.plane_stride, x.re + x.im);
   };
-  for (int h = 0; h < L; h += kVec) {
+  for (int h = 0; h < used; h += kVec) {
     // Columns 0 and T/2 are real: one complex FFT, split like the rows.
     cvf z[T];
     static_for<0, T>([&](auto kk) {
@@ -171,6 +177,8 @@ __attribute__((flatten)) void output_transform(const OutputArgs& a) {
   const Tiles& g = a.tiles;
   const int mh = static_cast<int>(g.step_h), mw = static_cast<int>(g.step_w);
   const int rows_needed = (mh + 1) & ~1;  // row IFFTs come in pairs (<= T: T is even)
+  const int count = static_cast<int>(std::min<int64_t>(L, g.tile_end - g.tile_begin));
+  const int used = (count + kVec - 1) / kVec * kVec;  // vector halves holding a window
   alignas(64) float Z[T][V][2][L];  // column IFFTs; columns 0 and T/2 real
   // re = k1 - k3, im = k1 + k2 (Gauss planes, fft_kernels.h).
   auto in = [&](int u, int v, int h) {
@@ -178,7 +186,7 @@ __attribute__((flatten)) void output_transform(const OutputArgs& a) {
     const vf k1 = load(src);
     return cvf{k1 - load(src + 2 * a.plane_stride), k1 + load(src + a.plane_stride)};
   };
-  for (int h = 0; h < L; h += kVec) {
+  for (int h = 0; h < used; h += kVec) {
     // Columns 0 and T/2 have Hermitian spectra (real inverse): one complex IFFT of
     // M[.][0] + i M[.][T/2]; its real part is column 0, its imaginary part column T/2.
     // Rows u > T/2 are the conjugates of rows T-u; rows 0 and T/2 are real.
@@ -224,7 +232,6 @@ __attribute__((flatten)) void output_transform(const OutputArgs& a) {
   float* out_start[L];
   int out_rows[L], out_cols[L];
   const int64_t per_image = g.TH * g.TW;
-  const int count = static_cast<int>(std::min<int64_t>(L, g.tile_end - g.tile_begin));
   for (int lane = 0; lane < count; ++lane) {
     const int64_t tile = g.tile_begin + lane, n = tile / per_image, r = tile % per_image;
     const int64_t oh0 = (r / g.TW) * g.step_h, ow0 = (r % g.TW) * g.step_w;
@@ -237,7 +244,7 @@ __attribute__((flatten)) void output_transform(const OutputArgs& a) {
     }
   }
   for (int p = 0; p < rows_needed; p += 2) {
-    for (int h = 0; h < L; h += kVec) {
+    for (int h = 0; h < used; h += kVec) {
       cvf c[T];
       c[0] = cvf{load(&Z[p][0][0][h]), load(&Z[p + 1][0][0][h])};
       c[T / 2] = cvf{load(&Z[p][T / 2][0][h]), load(&Z[p + 1][T / 2][0][h])};
