@@ -276,70 +276,75 @@ __attribute__((flatten)) void output_transform(const OutputArgs& a) {
   }
 }
 
-// cos / sin of 2*pi*a*b/T, computed in double once.
+// Filters: the same butterflies as the windows (done once per call; the 12 filters of a
+// row block as the first 12 lanes of one vector, the zero-padded R x S taps as the
+// window): rows in pairs, then columns, so each kept frequency carries the same factor
+// s_v (2, or 4 in columns 0 and T/2) as V. U = conj(W) / (T^2 s_v) = conj(s_v W) /
+// (T^2 s_v^2), stored as the three Gauss planes [a + b | a | b], conj(W)/(T^2 s_v) = a + ib.
 template <int T>
-struct DftTable {
-  float c[T][T], s[T][T];
-  DftTable() {
-    for (int x = 0; x < T; ++x)
-      for (int y = 0; y < T; ++y) {
-        const double t = 2.0 * M_PI * double((x * y) % T) / T;
-        c[x][y] = static_cast<float>(std::cos(t));
-        s[x][y] = static_cast<float>(std::sin(t));
-      }
-  }
-  static const DftTable& get() {
-    static const DftTable d;
-    return d;
-  }
-};
-
-// Filters: dense DFT over the R x S taps (done once per call; the 12 filters of a row
-// block as the lanes of one vector), conj for correlation, each frequency divided by
-// T^2 and by the factor the packed input transform leaves (2, or 4 in columns 0, T/2),
-// stored as the three Gauss planes.
-template <int T>
-void filter_transform(const FilterArgs& a) {
-  constexpr int V = T / 2 + 1, R12 = 12;
-  const DftTable<T>& D = DftTable<T>::get();
+__attribute__((flatten)) void filter_transform(const FilterArgs& a) {
+  constexpr int V = T / 2 + 1, R12 = 12, bits = log2_of(T);
   const int R = a.R, S = a.S;
-  vf w[T * T], Pr[T][V], Pi[T][V];
+  alignas(64) vf taps[T][T];           // rows >= R and columns >= S stay zero
+  alignas(64) vf A[T][V][2];           // row DFTs (times 2); rows >= R stay zero
+  for (int r = 0; r < T; ++r)
+    for (int s = 0; s < T; ++s) taps[r][s] = vf{};
+  for (int r = 0; r < T; ++r)
+    for (int v = 0; v < V; ++v) A[r][v][0] = A[r][v][1] = vf{};
+  auto put = [&](int u, int v, int64_t c, const cvf& x) {
+    const float sv = (v == 0 || v == T / 2) ? 4.f : 2.f, scale = 1.f / (float(T * T) * sv * sv);
+    const vf re = x.re * scale, im = -x.im * scale;  // a, b
+    alignas(64) float planes[3][kVec];
+    store(planes[0], re + im);
+    store(planes[1], re);
+    store(planes[2], im);
+    float* base = a.u + freq_index(T, u, v) * a.xi_stride + c * R12;
+    for (int p = 0; p < 3; ++p) std::memcpy(base + p * a.plane_stride, planes[p], R12 * sizeof(float));
+  };
   for (int64_t c = 0; c < a.C; ++c) {
-    for (int t = 0; t < R * S; ++t) {
-      alignas(64) float lanes[kVec] = {};
-      std::memcpy(lanes, a.f + (c * R * S + t) * R12, R12 * sizeof(float));
-      w[t] = load(lanes);
-    }
-    // P[r][v] = sum_s w[r][s] e^{-2 pi i v s / T}
+    const float* fc = a.f + c * R * S * R12;
     for (int r = 0; r < R; ++r)
-      for (int v = 0; v < V; ++v) {
-        vf pr{}, pi{};
-        for (int s = 0; s < S; ++s) {
-          pr += D.c[v][s] * w[r * S + s];
-          pi -= D.s[v][s] * w[r * S + s];
-        }
-        Pr[r][v] = pr;
-        Pi[r][v] = pi;
+      for (int s = 0; s < S; ++s) {
+        alignas(64) float lanes[kVec] = {};
+        std::memcpy(lanes, fc + (r * S + s) * R12, R12 * sizeof(float));
+        taps[r][s] = load(lanes);
       }
-    // W[u][v] = sum_r e^{-2 pi i u r / T} P[r][v], scaled; packed as conj.
-    for (int u = 0; u < T; ++u)
-      for (int v = 0; v < V; ++v) {
-        const float scale = 1.0f / (float(T * T) * ((v == 0 || v == T / 2) ? 4.0f : 2.0f));
-        vf wr{}, wi{};
-        for (int r = 0; r < R; ++r) {
-          const float cu = D.c[u][r] * scale, su = D.s[u][r] * scale;
-          wr += cu * Pr[r][v] + su * Pi[r][v];
-          wi += cu * Pi[r][v] - su * Pr[r][v];
+    for (int r = 0; r < R; r += 2) {  // rows r, r+1 (row R, if reached, is zero)
+      cvf z[T];
+      static_for<0, T>([&](auto kk) {
+        constexpr int k = decltype(kk)::value, s = bit_reverse(k, bits);
+        z[k] = cvf{taps[r][s], taps[r + 1][s]};
+      });
+      fft_from_bit_reversed<T, -1>(z);
+      split_real_pair<T>(z, [&](int v, const cvf& row_r, const cvf& row_r1) {
+        A[r][v][0] = row_r.re;
+        A[r][v][1] = row_r.im;
+        if (r + 1 < R) {
+          A[r + 1][v][0] = row_r1.re;
+          A[r + 1][v][1] = row_r1.im;
         }
-        if ((v == 0 || v == T / 2) && u > T / 2) continue;  // conjugates, not stored
-        // conj(W) = a + ib with a = wr, b = -wi; Gauss planes [a + b | a | b].
-        alignas(64) float planes[3][kVec];
-        store(planes[0], wr - wi);
-        store(planes[1], wr);
-        store(planes[2], -wi);
-        float* base = a.u + freq_index(T, u, v) * a.xi_stride + c * R12;
-        for (int p = 0; p < 3; ++p) std::memcpy(base + p * a.plane_stride, planes[p], R12 * sizeof(float));
-      }
+      });
+    }
+    cvf z[T];
+    static_for<0, T>([&](auto kk) {
+      constexpr int k = decltype(kk)::value, s = bit_reverse(k, bits);
+      z[k] = cvf{A[s][0][0], A[s][T / 2][0]};
+    });
+    fft_from_bit_reversed<T, -1>(z);
+    static_for<0, T / 2 + 1>([&](auto uu) {
+      constexpr int u = decltype(uu)::value, nu = (T - u) % T;
+      const cvf p = z[u], q = z[nu];
+      put(u, 0, c, cvf{p.re + q.re, p.im - q.im});
+      put(u, T / 2, c, cvf{p.im + q.im, q.re - p.re});
+    });
+    for (int v = 1; v < T / 2; ++v) {
+      static_for<0, T>([&](auto kk) {
+        constexpr int k = decltype(kk)::value, s = bit_reverse(k, bits);
+        z[k] = cvf{A[s][v][0], A[s][v][1]};
+      });
+      fft_from_bit_reversed<T, -1>(z);
+      for (int u = 0; u < T; ++u) put(u, v, c, z[u]);
+    }
   }
 }
 
