@@ -73,7 +73,7 @@ std::vector<const ConvAlgorithm*> conv_algorithms() {
 // 3x3 stride-1 layers with enough tiles and channels run Winograd, whose filter
 // transform and 32-tile blocks only pay off with >= ~40 tiles (of 4x4, else of 2x2)
 // and >= 8 channels per group on both sides; stride-1 kernels of 5x5 and more with
-// >= 4 channels run the tiled FFT where its cost model (fft.h) beats im2col (for 3x3 it
+// >= 3 input channels run the tiled FFT where its cost model (fft.h) beats im2col (for 3x3 it
 // never beat Winograd); everything else runs im2col.
 // With set_autotune(True) the candidates are timed once per shape instead.
 std::string choose_conv_algorithm(const ConvParams& p) {
@@ -90,7 +90,7 @@ std::string choose_conv_algorithm(const ConvParams& p) {
   }
   // FFT (kernels of 5x5 and more): when its cost model (fft.h) beats im2col's ~75
   // GFLOP/s per core on these layers (measured 62-85 with >= 16 channels).
-  if (p.R * p.S >= 25 && p.C / p.groups >= 4 && p.K / p.groups >= 4) {
+  if (p.R * p.S >= 25 && p.C / p.groups >= 3 && p.K / p.groups >= 4) {
     const int T = fft_default_window(p);
     const double im2col_ms = 2.0 * double(p.N) * double(p.K) * double(p.C / p.groups) * double(p.R * p.S) *
                              double(p.output_h()) * double(p.output_w()) / 75e6;

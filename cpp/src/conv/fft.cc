@@ -250,11 +250,12 @@ size_t workspace_any(const ConvParams& p) { return workspace(p, default_T(p)); }
 
 // Single-thread time model, least squares (relative error) over 13 layers x both
 // windows measured with the butterfly kernels (5x5..9x9, batch 1..32, 3..256 channels;
-// each estimate within -25%..+25%, and the window it picks within 1.1x of the better):
-//   GEMM:       0.025 ms per million real multiply-adds (3 per complex product; the
+// each estimate within -15%..+23%, and on every one of those layers the window and the
+// FFT-vs-im2col choice it implies is the faster one):
+//   GEMM:       0.026 ms per million real multiply-adds (3 per complex product; the
 //               32-lane blocks count whole, the half-empty last one too),
-//   transforms: 0.22 ms per million (lane x channel x T^2 log2 T), input and output,
-//   filters:    0.41 ms per million (channel x padded filter x frequency x tap row).
+//   transforms: 0.16 ms per million (lane x channel x T^2 log2 T), input and output,
+//   filters:    0.25 ms per million (channel x padded filter x frequency x tap row).
 double fft_estimated_ms(const ConvParams& p, int T) {
   const Problem q = forward_problem(p, T);
   const double lanes = double(ceil_div(q.tiles(), kLanes)) * kLanes, g = double(q.groups);
@@ -262,7 +263,7 @@ double fft_estimated_ms(const ConvParams& p, int T) {
   const double gemm = g * lanes * 3.0 * nf * Cg * Kg;
   const double transforms = g * lanes * (Cg + Kg) * T * T * std::log2(double(T));
   const double filters = g * Cg * double(q.KB() * kRows) * T * (T / 2 + 1) * double(q.R);
-  return (0.025 * gemm + 0.22 * transforms + 0.41 * filters) * 1e-6;
+  return (0.026 * gemm + 0.16 * transforms + 0.25 * filters) * 1e-6;
 }
 
 int fft_default_window(const ConvParams& p) {
