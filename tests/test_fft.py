@@ -94,9 +94,9 @@ def test_groups_and_channels_not_multiple_of_vector(isa, rng):
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("batch", [1, 4, 9])
 def test_thread_layouts_agree(rng, threads, batch):
-    # fft16 on 28x28 with 5x5 (step 12): 9 windows per image, so batch 4 gives 2 blocks
-    # (whole blocks per thread) and batch 9 gives 3 (the team shares each block on 2
-    # threads); each must match the reference and the 1-thread result closely.
+    # fft16 on 28x28 with 5x5 (step 12): 9 windows per image, so batch 1 gives one
+    # partly filled block, batch 4 two blocks and batch 9 three (uneven over 2 threads);
+    # each must match the reference and the 1-thread result.
     x = rng.standard_normal((batch, 20, 28, 28)).astype(np.float32)
     w = rng.standard_normal((24, 20, 5, 5)).astype(np.float32)
     before = cnnnative.get_num_threads()
@@ -143,14 +143,29 @@ def test_input_gradient_matches_finite_differences(rng):
     assert np.abs(dx - fd).max() <= 1e-5 * np.abs(dy).max() * np.abs(w).max() * np.sqrt(75)
 
 
-def test_window_choice_and_auto():
-    # "fft" runs the window its cost model prefers: bitwise the same as that window.
+@pytest.mark.parametrize("threads, window", [(1, "fft16"), (2, "fft8")])
+def test_window_choice(threads, window):
+    # "fft" runs the window its cost model prefers: bitwise the same as that window. The
+    # issue's 5x5 layer (16x16 windows: 5 blocks of 32) is fastest in 16x16 windows on
+    # one thread, in 8x8 windows (32 blocks, 16 per thread) on two.
+    rng = np.random.default_rng(0)
+    big = rng.standard_normal((16, 64, 32, 32)).astype(np.float32)
+    w = rng.standard_normal((64, 64, 5, 5)).astype(np.float32)
+    small = rng.standard_normal((1, 64, 28, 28)).astype(np.float32)  # 16x16 windows waste most lanes
+    before = cnnnative.get_num_threads()
+    try:
+        cnnnative.set_num_threads(threads)
+        assert np.array_equal(ops.conv2d(big, w, padding=2, algo="fft"), ops.conv2d(big, w, padding=2, algo=window))
+        assert np.array_equal(ops.conv2d(small, w, padding=2, algo="fft"), ops.conv2d(small, w, padding=2, algo="fft8"))
+    finally:
+        cnnnative.set_num_threads(before)
+
+
+def test_auto_choice():
     rng = np.random.default_rng(0)
     big = rng.standard_normal((16, 64, 32, 32)).astype(np.float32)  # the 5x5 layer
     w = rng.standard_normal((64, 64, 5, 5)).astype(np.float32)
-    assert np.array_equal(ops.conv2d(big, w, padding=2, algo="fft"), ops.conv2d(big, w, padding=2, algo="fft16"))
-    small = rng.standard_normal((1, 64, 28, 28)).astype(np.float32)  # 16x16 windows waste most lanes
-    assert np.array_equal(ops.conv2d(small, w, padding=2, algo="fft"), ops.conv2d(small, w, padding=2, algo="fft8"))
+    small = rng.standard_normal((1, 64, 28, 28)).astype(np.float32)
     assert ops.conv_algorithms(big.shape, w.shape, padding=2)["auto"] == "fft"
     assert ops.conv_algorithms(small.shape, w.shape, padding=2)["auto"] == "fft"
     # Few windows with many channels: the filter DFTs cost more than im2col's GEMM.

@@ -147,12 +147,12 @@ struct BlockPhases {
   }
 };
 
-// Two thread layouts. With many blocks each thread takes whole blocks (its own V and M,
-// no synchronisation). With few blocks for the threads (the 5x5 layer in 16x16 windows
-// has 5 blocks: 3 against 2 on two threads) the whole team works on one block at a time:
-// input channels, then frequencies, then output channels split across threads (dynamic
-// schedule: uneven channel counts and a thread that loses its core do not stall the
-// other until the barrier).
+// Threads take whole blocks, each with its own V and M (no synchronisation, and each
+// block's data stays in one core's caches). Sharing one block across the team (input
+// channels, then frequencies, then output channels per thread, with barriers between)
+// measured 1.5x slower at 2 threads than whole blocks on the 5x5 layer: V and M (6 MB
+// for 16x16 windows) then move between the cores every phase. The window choice counts
+// the blocks each thread gets instead (fft_default_window).
 void run(const Problem& q, const float* x, const float* U, const float* bias, float* y) {
   const int64_t ntiles = q.tiles(), nblocks = ceil_div(ntiles, kLanes);
   if (ntiles == 0) return;
@@ -168,22 +168,6 @@ void run(const Problem& q, const float* x, const float* U, const float* bias, fl
   const int nt = num_threads();
   const int64_t units = q.groups * nblocks, vf = q.v_floats(), mf = q.m_floats();
   const int64_t Cg = q.Cg(), Kg = q.Kg(), NF = q.nf();
-  const bool team = nt > 1 && units % nt != 0 && units < 8 * int64_t(nt);
-  if (team) {
-    ScratchBuffer V(static_cast<size_t>(vf)), M(static_cast<size_t>(mf));
-    float *v = V.data(), *m = M.data();
-#pragma omp parallel num_threads(nt)
-    for (int64_t gb = 0; gb < units; ++gb) {
-      const int64_t g = gb / nblocks, block = gb % nblocks;
-#pragma omp for schedule(dynamic)
-      for (int64_t c = 0; c < Cg; ++c) ph.input(g, block, c, v);
-#pragma omp for schedule(dynamic, 2)
-      for (int64_t xi = 0; xi < NF; ++xi) ph.multiply(g, xi, v, m);
-#pragma omp for schedule(dynamic)
-      for (int64_t k = 0; k < Kg; ++k) ph.output(g, block, k, m);
-    }
-    return;
-  }
   ScratchBuffer V(checked_numel({nt, vf}, "fft workspace")), M(checked_numel({nt, mf}, "fft workspace"));
 #pragma omp parallel num_threads(nt)
   {
@@ -266,12 +250,23 @@ double fft_estimated_ms(const ConvParams& p, int T) {
   return (0.026 * gemm + 0.16 * transforms + 0.25 * filters) * 1e-6;
 }
 
+// With nt threads each thread runs ceil(blocks / nt) whole blocks, and two cores
+// streaming blocks whose V and M overflow a 2 MiB L2 (16x16 windows of 64 channels: 6 MB)
+// slow each other down: x1.25, measured on the 5x5 layer at 2 threads (fft16 8.7 ms,
+// fft8 7.5 ms, against 10.6 and 14.2 ms on one thread).
 int fft_default_window(const ConvParams& p) {
+  const int nt = num_threads();
   int best_T = 0;
   double best = 0;
   for (int T : {16, 8}) {
     if (!fft_supports(p, T, nullptr)) continue;
-    const double ms = fft_estimated_ms(p, T);
+    const Problem q = forward_problem(p, T);
+    const double units = double(q.groups * ceil_div(q.tiles(), kLanes));
+    double ms = fft_estimated_ms(p, T);
+    if (nt > 1 && units > 0) {
+      ms *= std::ceil(units / nt) / units;
+      if (4 * (q.v_floats() + q.m_floats()) > (int64_t(2) << 20)) ms *= 1.25;
+    }
     if (best_T == 0 || ms < best) {
       best = ms;
       best_T = T;
