@@ -145,17 +145,20 @@ def test_input_gradient_matches_finite_differences(rng):
 
 @pytest.mark.parametrize("threads, window", [(1, "fft16"), (2, "fft8")])
 def test_window_choice(threads, window):
-    # "fft" runs the window its cost model prefers: bitwise the same as that window. The
-    # issue's 5x5 layer (16x16 windows: 5 blocks of 32) is fastest in 16x16 windows on
-    # one thread, in 8x8 windows (32 blocks, 16 per thread) on two.
+    # "fft" runs the window its cost model prefers: bitwise the same as that window.
+    # 56x56 at batch 1 fills one block of 16x16 windows (faster on one thread) or 7
+    # blocks of 8x8 windows (4 per thread on two: faster there). The 5x5 layer
+    # stays in 16x16 windows on both.
     rng = np.random.default_rng(0)
     big = rng.standard_normal((16, 64, 32, 32)).astype(np.float32)
     w = rng.standard_normal((64, 64, 5, 5)).astype(np.float32)
+    mid = rng.standard_normal((1, 64, 56, 56)).astype(np.float32)
     small = rng.standard_normal((1, 64, 28, 28)).astype(np.float32)  # 16x16 windows waste most lanes
     before = cnnnative.get_num_threads()
     try:
         cnnnative.set_num_threads(threads)
-        assert np.array_equal(ops.conv2d(big, w, padding=2, algo="fft"), ops.conv2d(big, w, padding=2, algo=window))
+        assert np.array_equal(ops.conv2d(big, w, padding=2, algo="fft"), ops.conv2d(big, w, padding=2, algo="fft16"))
+        assert np.array_equal(ops.conv2d(mid, w, padding=2, algo="fft"), ops.conv2d(mid, w, padding=2, algo=window))
         assert np.array_equal(ops.conv2d(small, w, padding=2, algo="fft"), ops.conv2d(small, w, padding=2, algo="fft8"))
     finally:
         cnnnative.set_num_threads(before)

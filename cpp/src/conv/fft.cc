@@ -250,10 +250,11 @@ double fft_estimated_ms(const ConvParams& p, int T) {
   return (0.026 * gemm + 0.16 * transforms + 0.25 * filters) * 1e-6;
 }
 
-// With nt threads each thread runs ceil(blocks / nt) whole blocks, and two cores
-// streaming blocks whose V and M overflow a 2 MiB L2 (16x16 windows of 64 channels: 6 MB)
-// slow each other down: x1.25, measured on the 5x5 layer at 2 threads (fft16 8.7 ms,
-// fft8 7.5 ms, against 10.6 and 14.2 ms on one thread).
+// With nt threads each thread runs ceil(blocks / nt) whole blocks. (The 5x5 layer at 2
+// threads, quiet machine: fft16 7.3-8.7 ms, fft8 7.3-7.5 ms, 10.6 and 14.2 on one
+// thread: 16x16 windows lose their lead to the 3-against-2 blocks and to two cores
+// streaming 6 MB blocks; with other work on the machine fft16 stays 1.2x ahead, so the
+// model keeps it.)
 int fft_default_window(const ConvParams& p) {
   const int nt = num_threads();
   int best_T = 0;
@@ -265,7 +266,6 @@ int fft_default_window(const ConvParams& p) {
     double ms = fft_estimated_ms(p, T);
     if (nt > 1 && units > 0) {
       ms *= std::ceil(units / nt) / units;
-      if (4 * (q.v_floats() + q.m_floats()) > (int64_t(2) << 20)) ms *= 1.25;
     }
     if (best_T == 0 || ms < best) {
       best = ms;
