@@ -120,12 +120,13 @@ struct BlockPhases {
     a.plane_stride = Cg * kLanes;
     kern.input_transform(a);
   }
-  // Frequency xi: the three Gauss products of every output channel.
-  void multiply(int64_t g, int64_t xi, const float* v, float* m) const {
-    const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.KB();
+  // Frequency xi: the three Gauss products of the output channels in row blocks
+  // [kb_begin, kb_end) (kRows channels each).
+  void multiply(int64_t g, int64_t xi, const float* v, float* m, int64_t kb_begin, int64_t kb_end) const {
+    const int64_t Cg = q.Cg(), Kg = q.Kg();
     const float* Ug = U + g * q.group_floats() + xi * 3 * q.plane_floats();
     for (int plane = 0; plane < 3; ++plane)
-      for (int64_t kb = 0; kb < KB; ++kb)
+      for (int64_t kb = kb_begin; kb < kb_end; ++kb)
         gemm(Ug + plane * q.plane_floats() + kb * kRows * Cg, v + (xi * 3 + plane) * Cg * kLanes,
              m + ((xi * 3 + plane) * Kg + kb * kRows) * kLanes, Cg,
              static_cast<int>(std::min<int64_t>(kRows, Kg - kb * kRows)));
@@ -151,8 +152,9 @@ struct BlockPhases {
 // block's data stays in one core's caches). Sharing one block across the team (input
 // channels, then frequencies, then output channels per thread, with barriers between)
 // measured 1.5x slower at 2 threads than whole blocks on the 5x5 layer: V and M (6 MB
-// for 16x16 windows) then move between the cores every phase. The window choice counts
-// the blocks each thread gets instead (fft_default_window).
+// for 16x16 windows) then move between the cores every phase. Only the blocks left over
+// after an equal share (blocks % threads) are split: every thread transforms such a
+// block's input itself and computes its own range of output channels.
 void run(const Problem& q, const float* x, const float* U, const float* bias, float* y) {
   const int64_t ntiles = q.tiles(), nblocks = ceil_div(ntiles, kLanes);
   if (ntiles == 0) return;
@@ -168,17 +170,26 @@ void run(const Problem& q, const float* x, const float* U, const float* bias, fl
   const int nt = num_threads();
   const int64_t units = q.groups * nblocks, vf = q.v_floats(), mf = q.m_floats();
   const int64_t Cg = q.Cg(), Kg = q.Kg(), NF = q.nf();
+  const int64_t KB = q.KB(), whole = units - units % nt;
+  // One block (gb) for the output row blocks [kb_begin, kb_end).
+  auto block_part = [&](int64_t gb, int64_t kb_begin, int64_t kb_end, float* v, float* m) {
+    const int64_t g = gb / nblocks, block = gb % nblocks;
+    for (int64_t c = 0; c < Cg; ++c) ph.input(g, block, c, v);
+    for (int64_t xi = 0; xi < NF; ++xi) ph.multiply(g, xi, v, m, kb_begin, kb_end);
+    for (int64_t k = kb_begin * kRows; k < std::min(kb_end * kRows, Kg); ++k) ph.output(g, block, k, m);
+  };
   ScratchBuffer V(checked_numel({nt, vf}, "fft workspace")), M(checked_numel({nt, mf}, "fft workspace"));
 #pragma omp parallel num_threads(nt)
   {
     float* v = V.data() + omp_get_thread_num() * vf;
     float* m = M.data() + omp_get_thread_num() * mf;
+#pragma omp for schedule(static) nowait
+    for (int64_t gb = 0; gb < whole; ++gb) block_part(gb, 0, KB, v, m);
+    // The leftover blocks, each cut into nt parts by output row blocks.
 #pragma omp for schedule(static)
-    for (int64_t gb = 0; gb < units; ++gb) {
-      const int64_t g = gb / nblocks, block = gb % nblocks;
-      for (int64_t c = 0; c < Cg; ++c) ph.input(g, block, c, v);
-      for (int64_t xi = 0; xi < NF; ++xi) ph.multiply(g, xi, v, m);
-      for (int64_t k = 0; k < Kg; ++k) ph.output(g, block, k, m);
+    for (int64_t item = 0; item < (units - whole) * nt; ++item) {
+      const int64_t part = item % nt, kb_begin = KB * part / nt, kb_end = KB * (part + 1) / nt;
+      if (kb_begin < kb_end) block_part(whole + item / nt, kb_begin, kb_end, v, m);
     }
   }
 }
@@ -250,11 +261,9 @@ double fft_estimated_ms(const ConvParams& p, int T) {
   return (0.026 * gemm + 0.16 * transforms + 0.25 * filters) * 1e-6;
 }
 
-// With nt threads each thread runs ceil(blocks / nt) whole blocks. (The 5x5 layer at 2
-// threads, quiet machine: fft16 7.3-8.7 ms, fft8 7.3-7.5 ms, 10.6 and 14.2 on one
-// thread: 16x16 windows lose their lead to the 3-against-2 blocks and to two cores
-// streaming 6 MB blocks; with other work on the machine fft16 stays 1.2x ahead, so the
-// model keeps it.)
+// With nt threads each thread runs floor(blocks / nt) whole blocks and a part of each
+// leftover block (run()). The 5x5 layer at 2 threads, quiet machine: fft16 6.3 ms,
+// fft8 7.5 ms (10.6 and 14.2 ms on one thread).
 int fft_default_window(const ConvParams& p) {
   const int nt = num_threads();
   int best_T = 0;
@@ -265,7 +274,10 @@ int fft_default_window(const ConvParams& p) {
     const double units = double(q.groups * ceil_div(q.tiles(), kLanes));
     double ms = fft_estimated_ms(p, T);
     if (nt > 1 && units > 0) {
-      ms *= std::ceil(units / nt) / units;
+      // Per thread: its whole blocks, plus for each leftover block the input transform
+      // (~1/4 of a block) and 1/nt of the rest (run()).
+      const double leftover = double(int64_t(units) % nt);
+      ms *= (std::floor(units / nt) + leftover * (0.25 + 0.75 / nt)) / units;
     }
     if (best_T == 0 || ms < best) {
       best = ms;
