@@ -2,9 +2,9 @@
 // threads over blocks, and the registered algorithms "fft8", "fft16" and "fft".
 //
 // Per block of 32 windows and per group: DFT every input channel's windows into
-// V[xi][re C | im C][32], run two real GEMMs per frequency (real and imaginary output
-// rows) with the Winograd microkernel, inverse-DFT each output channel. Each thread owns
-// one block's V and M at a time (a few hundred KB for 64 channels).
+// V[xi][3 Gauss planes][C][32], run three real GEMMs per frequency (fft_kernels.h), and
+// inverse-DFT each output channel. Each thread owns one block's V and M at a time (1.7 MB
+// for 8x8 windows, 6 MB for 16x16 windows of 64 channels).
 #include "cnnnative/fft.h"
 
 #include <omp.h>
@@ -18,14 +18,12 @@
 #include "cnnnative/isa.h"
 #include "cnnnative/threads.h"
 #include "fft_kernels.h"
-#include "winograd_kernels.h"
 
 namespace cnnnative {
 namespace {
 
 using fft::kLanes;
-constexpr int kRows = winograd::kRowBlock;
-static_assert(fft::kLanes == winograd::kTileBlock, "FFT reuses the Winograd GEMM's 32-lane blocks");
+constexpr int kRows = 12;  // output channels per packed filter block (the GEMM's rows)
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -95,7 +93,7 @@ void transform_filters(const Problem& q, Tap tap, float* U) {
 struct BlockPhases {
   const Problem& q;
   const fft::Kernels& kern;
-  winograd::GemmFn gemm;
+  void (*gemm)(const float*, const float*, float*, int64_t, int);
   fft::Tiles geo;
   const float *x, *U, *bias;
   float* y;
@@ -165,8 +163,8 @@ void run(const Problem& q, const float* x, const float* U, const float* bias, fl
   geo.step_w = q.step_w();
   geo.pad_top = q.pad_top;
   geo.pad_left = q.pad_left;
-  const BlockPhases ph{q, fft::kernels_for(active_isa(), q.T), winograd::kernels_for(active_isa(), 4).gemm,
-                       geo, x, U, bias, y};
+  const fft::Kernels& kern = fft::kernels_for(active_isa(), q.T);
+  const BlockPhases ph{q, kern, kern.gemm, geo, x, U, bias, y};
   const int nt = num_threads();
   const int64_t units = q.groups * nblocks, vf = q.v_floats(), mf = q.m_floats();
   const int64_t Cg = q.Cg(), Kg = q.Kg(), NF = q.nf();

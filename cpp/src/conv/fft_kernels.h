@@ -1,6 +1,6 @@
 // Inner kernels of the tiled FFT convolution, one table per ISA and window size T.
 // fft_kernels_impl.h holds the code; fft_kernels.cc / __avx2.cc / __avx512.cc compile it.
-// The transform-domain GEMM is the Winograd one (winograd_kernels.h): each complex
+// The transform-domain GEMM (same contract as the Winograd one): each complex
 // product sum_c conj(W) X is three real GEMMs (Gauss's trick, 3 real multiplies per
 // complex one instead of 4):
 //   k1 = (a + b) Xr,  k2 = a (Xi - Xr),  k3 = b (Xr + Xi),   conj(W) = a + ib,
@@ -72,6 +72,9 @@ struct Kernels {
   void (*input_transform)(const InputArgs&);
   void (*output_transform)(const OutputArgs&);
   void (*filter_transform)(const FilterArgs&);
+  // M[rows x 32] = U[rows x C] V[C x 32]: U packed [C][12] (rows <= 12, unused rows
+  // zero), V as [C][32], M rows 32 apart (the contract of the Winograd GEMM).
+  void (*gemm)(const float* u, const float* v, float* m, int64_t C, int rows);
 };
 
 const Kernels& kernels_scalar(int T);

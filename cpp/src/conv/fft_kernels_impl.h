@@ -348,9 +348,58 @@ __attribute__((flatten)) void filter_transform(const FilterArgs& a) {
   }
 }
 
+// The transform-domain GEMM, M[rows x 32] = U[rows x C] V[C x 32] with U packed
+// [C][12] (rows <= 12) — the Winograd GEMM's contract, written here over the ISA's own
+// vector width: 64-byte vectors lowered to AVX2 or SSE go through the stack in GCC's
+// generic code (the Winograd GEMM measured 30x slower under AVX2 than AVX-512 for
+// that reason). MR rows of accumulators stay in registers while the C loop streams V.
+#if defined(__AVX512F__)
+constexpr int kNative = 16, kGemmMR = 12;  // 24 accumulators of 32 zmm
+#elif defined(__AVX2__)
+constexpr int kNative = 8, kGemmMR = 2;    // 8 accumulators + 4 V vectors of 16 ymm
+#else
+constexpr int kNative = 4, kGemmMR = 1;    // 8 accumulators of 16 xmm
+#endif
+typedef float vn __attribute__((vector_size(kNative * 4)));
+typedef float vnu __attribute__((vector_size(kNative * 4), aligned(4)));
+constexpr int kParts = L / kNative;
+
+template <int MR>
+inline void gemm_rows(const float* u, const float* v, float* m, int64_t C) {
+  vn acc[MR][kParts];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (int p = 0; p < kParts; ++p) acc[r][p] = vn{};
+  for (int64_t c = 0; c < C; ++c) {
+    vn b[kParts];
+#pragma GCC unroll 8
+    for (int p = 0; p < kParts; ++p) b[p] = *reinterpret_cast<const vnu*>(v + c * L + p * kNative);
+    const float* uc = u + c * 12;
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const vn s = vn{} + uc[r];
+#pragma GCC unroll 8
+      for (int p = 0; p < kParts; ++p) acc[r][p] += b[p] * s;
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (int p = 0; p < kParts; ++p) *reinterpret_cast<vnu*>(m + r * L + p * kNative) = acc[r][p];
+}
+
+inline void gemm(const float* u, const float* v, float* m, int64_t C, int rows) {
+  int r = 0;
+  for (; r + kGemmMR <= rows; r += kGemmMR) gemm_rows<kGemmMR>(u + r, v, m + r * L, C);
+  if constexpr (kGemmMR > 4)
+    for (; r + 4 <= rows; r += 4) gemm_rows<4>(u + r, v, m + r * L, C);
+  for (; r < rows; ++r) gemm_rows<1>(u + r, v, m + r * L, C);
+}
+
 template <int T>
 Kernels make_kernels() {
-  return Kernels{&input_transform<T>, &output_transform<T>, &filter_transform<T>};
+  return Kernels{&input_transform<T>, &output_transform<T>, &filter_transform<T>, &gemm};
 }
 
 inline const Kernels& table(int T) {
