@@ -83,9 +83,9 @@ std::vector<const ConvAlgorithm*> conv_algorithms() {
 // transform and 32-tile blocks only pay off with >= 16 tiles of 4x4 (one 16-lane half
 // block, wino2) or >= 16 tiles of 2x2
 // and >= 8 channels per group on both sides; stride-1 kernels of 5x5 and more with
-// >= 8 channels and enough windows run the tiled FFT (it measured 1.2-1.35x faster than
-// oneDNN on 5x5; for 3x3 it never beat Winograd); few-channel and strided kernels run
-// direct_smallc (smallc, below); everything else runs im2col.
+// >= 3 input channels run the tiled FFT where its cost model (fft.h) beats im2col (for 3x3 it
+// never beat Winograd); few-channel and strided kernels run direct_smallc (smallc,
+// below); everything else runs im2col.
 // With set_autotune(True) the candidates are timed once per shape instead.
 std::string choose_conv_algorithm(const ConvParams& p) {
   if (autotune_enabled()) return autotuned_conv_algorithm(p);
@@ -108,9 +108,13 @@ std::string choose_conv_algorithm(const ConvParams& p) {
       if (tiles(2) >= 16) return "winograd2x2";  // e.g. 7x7 at batch 1 (wino2: faster than im2col)
     }
   }
-  if (fft_supports(p, 16, &why) && p.R * p.S >= 25 && p.C / p.groups >= 8 && p.K / p.groups >= 8) {
-    const int64_t windows = p.N * ((p.output_h() + 3) / 4) * ((p.output_w() + 3) / 4);
-    if (windows >= 64) return "fft";
+  // FFT (kernels of 5x5 and more): when its cost model (fft.h) beats im2col's ~75
+  // GFLOP/s per core on these layers (measured 62-85 with >= 16 channels).
+  if (p.R * p.S >= 25 && p.C / p.groups >= 3 && p.K / p.groups >= 4) {
+    const int T = fft_default_window(p);
+    const double im2col_ms = 2.0 * double(p.N) * double(p.K) * double(p.C / p.groups) * double(p.R * p.S) *
+                             double(p.output_h()) * double(p.output_w()) / 75e6;
+    if (T != 0 && fft_estimated_ms(p, T) < im2col_ms) return "fft";
   }
   if (direct_ok) return "direct_smallc";  // C <= 64, beat im2col on every shape measured
   return "im2col";

@@ -2,14 +2,15 @@
 // threads over blocks, and the registered algorithms "fft8", "fft16" and "fft".
 //
 // Per block of 32 windows and per group: DFT every input channel's windows into
-// V[xi][re C | im C][32], run two real GEMMs per frequency (real and imaginary output
-// rows) with the Winograd microkernel, inverse-DFT each output channel. Each thread owns
-// one block's V and M at a time (a few hundred KB for 64 channels).
+// V[xi][3 Gauss planes][C][32], run three real GEMMs per frequency (fft_kernels.h), and
+// inverse-DFT each output channel. Each thread owns one block's V and M at a time (1.7 MB
+// for 8x8 windows, 6 MB for 16x16 windows of 64 channels).
 #include "cnnnative/fft.h"
 
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "autotune.h"
 #include "cnnnative/conv.h"
@@ -17,14 +18,12 @@
 #include "cnnnative/isa.h"
 #include "cnnnative/threads.h"
 #include "fft_kernels.h"
-#include "winograd_kernels.h"
 
 namespace cnnnative {
 namespace {
 
 using fft::kLanes;
-constexpr int kRows = winograd::kRowBlock;
-static_assert(fft::kLanes == winograd::kTileBlock, "FFT reuses the Winograd GEMM's 32-lane blocks");
+constexpr int kRows = 12;  // output channels per packed filter block (the GEMM's rows)
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -35,18 +34,19 @@ struct Problem {
   int T;
   int64_t Cg() const { return C / groups; }
   int64_t Kg() const { return K / groups; }
-  int64_t nf() const { return int64_t(T) * (T / 2 + 1); }
+  int64_t nf() const { return fft::num_freqs(T); }
   int64_t KB() const { return ceil_div(Kg(), kRows); }
   int64_t step_h() const { return T - R + 1; }
   int64_t step_w() const { return T - S + 1; }
   int64_t TH() const { return ceil_div(OH, step_h()); }
   int64_t TW() const { return ceil_div(OW, step_w()); }
   int64_t tiles() const { return checked_numel({N, TH(), TW()}, "fft tiles"); }
-  int64_t part_floats() const { return KB() * kRows * 2 * Cg(); }
-  int64_t group_floats() const { return nf() * 2 * part_floats(); }
+  // U, V and M hold three Gauss planes per frequency (fft_kernels.h).
+  int64_t plane_floats() const { return KB() * kRows * Cg(); }
+  int64_t group_floats() const { return nf() * 3 * plane_floats(); }
   int64_t packed_floats() const { return checked_numel({groups, group_floats()}, "fft weights"); }
-  int64_t v_floats() const { return checked_numel({nf(), 2 * Cg(), kLanes}, "fft workspace"); }
-  int64_t m_floats() const { return checked_numel({nf(), 2 * Kg(), kLanes}, "fft workspace"); }
+  int64_t v_floats() const { return checked_numel({nf(), 3 * Cg(), kLanes}, "fft workspace"); }
+  int64_t m_floats() const { return checked_numel({nf(), 3 * Kg(), kLanes}, "fft workspace"); }
 };
 
 Problem forward_problem(const ConvParams& p, int T) {
@@ -80,23 +80,82 @@ void transform_filters(const Problem& q, Tap tap, float* U) {
       a.C = Cg;
       a.R = static_cast<int>(q.R);
       a.S = static_cast<int>(q.S);
-      a.u = U + g * q.group_floats() + kb * kRows * 2 * Cg;
-      a.xi_stride = 2 * q.part_floats();
-      a.part_stride = q.part_floats();
+      a.u = U + g * q.group_floats() + kb * kRows * Cg;
+      a.xi_stride = 3 * q.plane_floats();
+      a.plane_stride = q.plane_floats();
       kern.filter_transform(a);
     }
   }
 }
 
+// The three phases of one block of 32 windows in group g, written once for both
+// thread layouts below.
+struct BlockPhases {
+  const Problem& q;
+  const fft::Kernels& kern;
+  void (*gemm)(const float*, const float*, float*, int64_t, int);
+  fft::Tiles geo;
+  const float *x, *U, *bias;
+  float* y;
+
+  fft::Tiles tiles(int64_t block) const {
+    fft::Tiles t = geo;
+    t.tile_begin = block * kLanes;
+    t.tile_end = std::min(t.tile_begin + kLanes, q.tiles());
+    return t;
+  }
+  // DFT of input channel c of group g into V.
+  void input(int64_t g, int64_t block, int64_t c, float* v) const {
+    const int64_t Cg = q.Cg();
+    fft::InputArgs a;
+    a.tiles = tiles(block);
+    a.x = x + (g * Cg + c) * q.H * q.W;
+    a.image_stride = q.C * q.H * q.W;
+    a.H = q.H;
+    a.W = q.W;
+    a.v = v + c * kLanes;
+    a.xi_stride = 3 * Cg * kLanes;
+    a.plane_stride = Cg * kLanes;
+    kern.input_transform(a);
+  }
+  // Frequency xi: the three Gauss products of the output channels in row blocks
+  // [kb_begin, kb_end) (kRows channels each).
+  void multiply(int64_t g, int64_t xi, const float* v, float* m, int64_t kb_begin, int64_t kb_end) const {
+    const int64_t Cg = q.Cg(), Kg = q.Kg();
+    const float* Ug = U + g * q.group_floats() + xi * 3 * q.plane_floats();
+    for (int plane = 0; plane < 3; ++plane)
+      for (int64_t kb = kb_begin; kb < kb_end; ++kb)
+        gemm(Ug + plane * q.plane_floats() + kb * kRows * Cg, v + (xi * 3 + plane) * Cg * kLanes,
+             m + ((xi * 3 + plane) * Kg + kb * kRows) * kLanes, Cg,
+             static_cast<int>(std::min<int64_t>(kRows, Kg - kb * kRows)));
+  }
+  // Inverse DFT of output channel k of group g from M into y (plus bias).
+  void output(int64_t g, int64_t block, int64_t k, const float* m) const {
+    const int64_t Kg = q.Kg(), out_plane = q.OH * q.OW;
+    fft::OutputArgs a;
+    a.tiles = tiles(block);
+    a.m = m + k * kLanes;
+    a.xi_stride = 3 * Kg * kLanes;
+    a.plane_stride = Kg * kLanes;
+    a.y = y + (g * Kg + k) * out_plane;
+    a.image_stride = q.K * out_plane;
+    a.OH = q.OH;
+    a.OW = q.OW;
+    a.bias = bias ? bias[g * Kg + k] : 0.f;
+    kern.output_transform(a);
+  }
+};
+
+// Threads take whole blocks, each with its own V and M (no synchronisation, and each
+// block's data stays in one core's caches). Sharing one block across the team (input
+// channels, then frequencies, then output channels per thread, with barriers between)
+// measured 1.5x slower at 2 threads than whole blocks on the 5x5 layer: V and M (6 MB
+// for 16x16 windows) then move between the cores every phase. Only the blocks left over
+// after an equal share (blocks % threads) are split: every thread transforms such a
+// block's input itself and computes its own range of output channels.
 void run(const Problem& q, const float* x, const float* U, const float* bias, float* y) {
-  const fft::Kernels& kern = fft::kernels_for(active_isa(), q.T);
-  const winograd::GemmFn gemm = winograd::kernels_for(active_isa(), 4).gemm;
-  const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.KB(), NF = q.nf();
   const int64_t ntiles = q.tiles(), nblocks = ceil_div(ntiles, kLanes);
   if (ntiles == 0) return;
-  const int nt = num_threads();
-  const int64_t vf = q.v_floats(), mf = q.m_floats();
-  ScratchBuffer V(checked_numel({nt, vf}, "fft workspace")), M(checked_numel({nt, mf}, "fft workspace"));
   fft::Tiles geo;
   geo.TH = q.TH();
   geo.TW = q.TW();
@@ -104,49 +163,31 @@ void run(const Problem& q, const float* x, const float* U, const float* bias, fl
   geo.step_w = q.step_w();
   geo.pad_top = q.pad_top;
   geo.pad_left = q.pad_left;
-  const int64_t in_plane = q.H * q.W, out_plane = q.OH * q.OW;
+  const fft::Kernels& kern = fft::kernels_for(active_isa(), q.T);
+  const BlockPhases ph{q, kern, kern.gemm, geo, x, U, bias, y};
+  const int nt = num_threads();
+  const int64_t units = q.groups * nblocks, vf = q.v_floats(), mf = q.m_floats();
+  const int64_t Cg = q.Cg(), Kg = q.Kg(), NF = q.nf();
+  const int64_t KB = q.KB(), whole = units - units % nt;
+  // One block (gb) for the output row blocks [kb_begin, kb_end).
+  auto block_part = [&](int64_t gb, int64_t kb_begin, int64_t kb_end, float* v, float* m) {
+    const int64_t g = gb / nblocks, block = gb % nblocks;
+    for (int64_t c = 0; c < Cg; ++c) ph.input(g, block, c, v);
+    for (int64_t xi = 0; xi < NF; ++xi) ph.multiply(g, xi, v, m, kb_begin, kb_end);
+    for (int64_t k = kb_begin * kRows; k < std::min(kb_end * kRows, Kg); ++k) ph.output(g, block, k, m);
+  };
+  ScratchBuffer V(checked_numel({nt, vf}, "fft workspace")), M(checked_numel({nt, mf}, "fft workspace"));
 #pragma omp parallel num_threads(nt)
   {
     float* v = V.data() + omp_get_thread_num() * vf;
     float* m = M.data() + omp_get_thread_num() * mf;
+#pragma omp for schedule(static) nowait
+    for (int64_t gb = 0; gb < whole; ++gb) block_part(gb, 0, KB, v, m);
+    // The leftover blocks, each cut into nt parts by output row blocks.
 #pragma omp for schedule(static)
-    for (int64_t gb = 0; gb < q.groups * nblocks; ++gb) {
-      const int64_t g = gb / nblocks, block = gb % nblocks;
-      fft::Tiles tiles = geo;
-      tiles.tile_begin = block * kLanes;
-      tiles.tile_end = std::min(tiles.tile_begin + kLanes, ntiles);
-      for (int64_t c = 0; c < Cg; ++c) {
-        fft::InputArgs a;
-        a.tiles = tiles;
-        a.x = x + (g * Cg + c) * in_plane;
-        a.image_stride = q.C * in_plane;
-        a.H = q.H;
-        a.W = q.W;
-        a.v = v + c * kLanes;
-        a.xi_stride = 2 * Cg * kLanes;
-        a.im_offset = Cg * kLanes;
-        kern.input_transform(a);
-      }
-      const float* Ug = U + g * q.group_floats();
-      for (int64_t xi = 0; xi < NF; ++xi)
-        for (int part = 0; part < 2; ++part)
-          for (int64_t kb = 0; kb < KB; ++kb)
-            gemm(Ug + xi * 2 * q.part_floats() + part * q.part_floats() + kb * kRows * 2 * Cg,
-                 v + xi * 2 * Cg * kLanes, m + (xi * 2 * Kg + part * Kg + kb * kRows) * kLanes, 2 * Cg,
-                 static_cast<int>(std::min<int64_t>(kRows, Kg - kb * kRows)));
-      for (int64_t k = 0; k < Kg; ++k) {
-        fft::OutputArgs a;
-        a.tiles = tiles;
-        a.m = m + k * kLanes;
-        a.xi_stride = 2 * Kg * kLanes;
-        a.im_offset = Kg * kLanes;
-        a.y = y + (g * Kg + k) * out_plane;
-        a.image_stride = q.K * out_plane;
-        a.OH = q.OH;
-        a.OW = q.OW;
-        a.bias = bias ? bias[g * Kg + k] : 0.f;
-        kern.output_transform(a);
-      }
+    for (int64_t item = 0; item < (units - whole) * nt; ++item) {
+      const int64_t part = item % nt, kb_begin = KB * part / nt, kb_end = KB * (part + 1) / nt;
+      if (kb_begin < kb_end) block_part(whole + item / nt, kb_begin, kb_end, v, m);
     }
   }
 }
@@ -172,27 +213,7 @@ void backward_input_T(int T, const ConvParams& p, const float* dy, const float* 
   run(q, dy, U.data(), nullptr, dx);
 }
 
-// Window size by estimated work over the 32-lane blocks of windows.
-int default_T(const ConvParams& p) {
-  double best = 1e300;
-  int best_T = 16;
-  for (int T : {16, 8}) {
-    if (!fft_supports(p, T, nullptr)) continue;
-    const Problem q = forward_problem(p, T);
-    // Per 32-window block: the GEMMs (4 real multiplies per complex one) plus the DFTs,
-    // whose dense-matrix cost grows as T^3 per channel (weight fitted on the 5x5 layer).
-    const double per_lane = 4.0 * double(q.nf()) * double(q.Cg()) * double(q.Kg()) +
-                            20.0 * double(T) * T * T * double(q.Cg() + q.Kg());
-    double cost = double(ceil_div(q.tiles(), kLanes)) * kLanes * per_lane;
-    // A block's V and M beyond ~1 MiB (the L2) fall out of cache between the phases.
-    if ((q.v_floats() + q.m_floats()) * 4 > (int64_t(1) << 20)) cost *= 1.3;
-    if (cost < best) {
-      best = cost;
-      best_T = T;
-    }
-  }
-  return best_T;
-}
+int default_T(const ConvParams& p) { return fft_default_window(p); }
 
 template <int T>
 bool supports_T(const ConvParams& p, std::string* why) { return fft_supports(p, T, why); }
@@ -219,6 +240,50 @@ void backward_input_any(const ConvParams& p, const float* dy, const float* w, fl
 size_t workspace_any(const ConvParams& p) { return workspace(p, default_T(p)); }
 
 }  // namespace
+
+// Single-thread time model, least squares (relative error) over 13 layers x both
+// windows measured with the butterfly kernels (5x5..9x9, batch 1..32, 3..256 channels;
+// each estimate within -15%..+23%, and on every one of those layers the window and the
+// FFT-vs-im2col choice it implies is the faster one):
+//   GEMM:       0.026 ms per million real multiply-adds (3 per complex product; the
+//               32-lane blocks count whole, the half-empty last one too),
+//   transforms: 0.16 ms per million (lane x channel x T^2 log2 T), input and output,
+//   filters:    0.25 ms per million (channel x padded filter x frequency x tap row).
+double fft_estimated_ms(const ConvParams& p, int T) {
+  const Problem q = forward_problem(p, T);
+  const double lanes = double(ceil_div(q.tiles(), kLanes)) * kLanes, g = double(q.groups);
+  const double Cg = double(q.Cg()), Kg = double(q.Kg()), nf = double(q.nf());
+  const double gemm = g * lanes * 3.0 * nf * Cg * Kg;
+  const double transforms = g * lanes * (Cg + Kg) * T * T * std::log2(double(T));
+  const double filters = g * Cg * double(q.KB() * kRows) * T * (T / 2 + 1) * double(q.R);
+  return (0.026 * gemm + 0.16 * transforms + 0.25 * filters) * 1e-6;
+}
+
+// With nt threads each thread runs floor(blocks / nt) whole blocks and a part of each
+// leftover block (run()). The 5x5 layer at 2 threads, quiet machine: fft16 6.3 ms,
+// fft8 7.5 ms (10.6 and 14.2 ms on one thread).
+int fft_default_window(const ConvParams& p) {
+  const int nt = num_threads();
+  int best_T = 0;
+  double best = 0;
+  for (int T : {16, 8}) {
+    if (!fft_supports(p, T, nullptr)) continue;
+    const Problem q = forward_problem(p, T);
+    const double units = double(q.groups * ceil_div(q.tiles(), kLanes));
+    double ms = fft_estimated_ms(p, T);
+    if (nt > 1 && units > 0) {
+      // Per thread: its whole blocks, plus for each leftover block the input transform
+      // (~1/4 of a block) and 1/nt of the rest (run()).
+      const double leftover = double(int64_t(units) % nt);
+      ms *= (std::floor(units / nt) + leftover * (0.25 + 0.75 / nt)) / units;
+    }
+    if (best_T == 0 || ms < best) {
+      best = ms;
+      best_T = T;
+    }
+  }
+  return best_T;
+}
 
 bool fft_supports(const ConvParams& p, int T, std::string* why) {
   auto no = [&](const std::string& reason) {
