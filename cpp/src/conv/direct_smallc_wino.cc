@@ -70,7 +70,7 @@ struct Geometry {
   int points = 4;
   int64_t OH = 0, OW = 0, PW = 0;  // PW = ceil(OW / 2) output pairs per row
   int64_t halo = 0;
-  int64_t chunks = 1, chunk_pairs = 0, band_rows = 1;
+  int64_t tiles = 1, chunks = 1, chunk_pairs = 0, band_rows = 1;
   int64_t planes = 0;        // C * stride_w * stride_h * points
   int64_t plane_floats = 0;  // (band_rows + halo) * PW
   int64_t phase_width = 0;   // de-interleaved row (stride 2 * stride_w), zero-padded past the image
@@ -93,8 +93,11 @@ Geometry geometry(const ConvParams& p, int threads) {
   int64_t chunks = std::max<int64_t>(1, (pairs + fit_rows * pw - 1) / (fit_rows * pw));
   const int64_t images = std::max<int64_t>(p.N, 1);
   chunks = std::max(chunks, std::min((4 * int64_t(threads) + images - 1) / images, (pairs + 31) / 32));
-  g.chunk_pairs = std::max<int64_t>(16, round16((pairs + chunks - 1) / chunks));
-  g.chunks = std::max<int64_t>(1, (pairs + g.chunk_pairs - 1) / g.chunk_pairs);
+  // Chunks of whole 16-pair tiles, spread evenly (chunk i: tiles [i T / chunks, (i+1) T / chunks)),
+  // so that 2 threads get equal work rather than one taking a short last chunk.
+  g.tiles = std::max<int64_t>(1, (pairs + 15) / 16);
+  g.chunks = std::max<int64_t>(1, std::min(chunks, g.tiles));
+  g.chunk_pairs = 16 * ((g.tiles + g.chunks - 1) / g.chunks);  // the largest chunk
   g.band_rows = std::min(g.OH, (g.chunk_pairs + pw - 1) / pw + 1);
   g.plane_floats = checked_mul(g.band_rows + g.halo, pw, "direct_smallc_wino plane");
   const int64_t Wp = checked_add(checked_add(p.W, p.pad_left), p.pad_right, "padded width");
@@ -197,17 +200,23 @@ void pack_weights(const ConvParams& p, const float* w, float* packed) {
   const std::vector<Tap> order = tap_order(p, ph);
   const int P = ph.points;
   const int64_t sw = p.stride_w, taps = int64_t(order.size()), blocks = (p.K + kBlockK - 1) / kBlockK;
+  std::vector<int64_t> phase_of(static_cast<size_t>(p.S)), slot_of(static_cast<size_t>(p.S));
+  for (int64_t s = 0; s < p.S; ++s) {  // column s*dil = sw*m + a
+    phase_of[size_t(s)] = s * p.dilation_w % sw;
+    slot_of[size_t(s)] = s * p.dilation_w / sw;
+  }
+  // (runs on every algo="direct_smallc_wino" call: no divisions in the loop)
   for (int64_t b = 0; b < blocks; ++b)
     for (int64_t t = 0; t < taps; ++t)
       for (int64_t kk = 0; kk < kBlockK; ++kk) {
         const Tap tp = order[size_t(t)];
         const int64_t k = b * kBlockK + kk;
-        double g[kMaxSlots] = {0, 0, 0, 0};  // the phase's taps: column s*dil = sw*m + a
-        if (k < p.K)
-          for (int64_t s = 0; s < p.S; ++s) {
-            const int64_t col = s * p.dilation_w;
-            if (col % sw == tp.a) g[col / sw] = w[((k * p.C + tp.c) * p.R + tp.r) * p.S + s];
-          }
+        double g[kMaxSlots] = {0, 0, 0, 0};  // the phase's taps by slot
+        if (k < p.K) {
+          const float* wr = w + ((k * p.C + tp.c) * p.R + tp.r) * p.S;
+          for (int64_t s = 0; s < p.S; ++s)
+            if (phase_of[size_t(s)] == tp.a) g[slot_of[size_t(s)]] = wr[s];
+        }
         double G[kMaxPoints];
         if (P == 4) {
           G[0] = g[0];
@@ -263,8 +272,8 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
     float* ph = planes + round16(g.planes * g.plane_floats + direct_smallc::kPlanePadFloats);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
-      const int64_t n = item / g.chunks, j0 = (item % g.chunks) * g.chunk_pairs;
-      const int64_t j1 = std::min(pairs, j0 + g.chunk_pairs);
+      const int64_t n = item / g.chunks, i = item % g.chunks;
+      const int64_t j0 = 16 * (i * g.tiles / g.chunks), j1 = std::min(pairs, 16 * ((i + 1) * g.tiles / g.chunks));
       const int64_t oh0 = j0 / g.PW, rows = (j1 - 1) / g.PW + 1 - oh0;
       build_planes(p, g, phs, phase_used, x + n * in_image, oh0, rows, planes, ph, transform_row);
       BandArgs a;

@@ -126,10 +126,8 @@ inline void tile(const BandArgs& a, int64_t j0, int64_t kb, int64_t valid_pairs)
 template <int P>
 void band(const BandArgs& a) {
   const int64_t kblocks = (a.K + kBlockK - 1) / kBlockK;
-  for (int64_t j0 = 0; j0 < a.pairs; j0 += 16) {
-    const int64_t valid = std::min<int64_t>(16, a.pairs - j0);
-    for (int64_t kb = 0; kb < kblocks; ++kb) tile<P>(a, j0, kb, valid);
-  }
+  for (int64_t kb = 0; kb < kblocks; ++kb)
+    for (int64_t j0 = 0; j0 < a.pairs; j0 += 16) tile<P>(a, j0, kb, std::min<int64_t>(16, a.pairs - j0));
 }
 
 }  // namespace
