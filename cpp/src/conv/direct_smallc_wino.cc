@@ -191,15 +191,15 @@ bool preferred(const ConvParams& p) {
 
 int64_t packed_weight_floats(const ConvParams& p) {
   const Phases ph = phases(p);
-  const int64_t blocks = (p.K + kBlockK - 1) / kBlockK, used = int64_t(ph.full.size() + ph.reduced.size());
-  return checked_numel({blocks, p.C, p.R, used, ph.points, kBlockK}, "direct_smallc_wino packed weights");
+  const int64_t B = block_k(ph.points), blocks = (p.K + B - 1) / B, used = int64_t(ph.full.size() + ph.reduced.size());
+  return checked_numel({blocks, p.C, p.R, used, ph.points, B}, "direct_smallc_wino packed weights");
 }
 
 void pack_weights(const ConvParams& p, const float* w, float* packed) {
   const Phases ph = phases(p);
   const std::vector<Tap> order = tap_order(p, ph);
   const int P = ph.points;
-  const int64_t sw = p.stride_w, taps = int64_t(order.size()), blocks = (p.K + kBlockK - 1) / kBlockK;
+  const int64_t B = block_k(P), sw = p.stride_w, taps = int64_t(order.size()), blocks = (p.K + B - 1) / B;
   std::vector<int64_t> phase_of(static_cast<size_t>(p.S)), slot_of(static_cast<size_t>(p.S));
   for (int64_t s = 0; s < p.S; ++s) {  // column s*dil = sw*m + a
     phase_of[size_t(s)] = s * p.dilation_w % sw;
@@ -208,9 +208,9 @@ void pack_weights(const ConvParams& p, const float* w, float* packed) {
   // (runs on every algo="direct_smallc_wino" call: no divisions in the loop)
   for (int64_t b = 0; b < blocks; ++b)
     for (int64_t t = 0; t < taps; ++t)
-      for (int64_t kk = 0; kk < kBlockK; ++kk) {
+      for (int64_t kk = 0; kk < B; ++kk) {
         const Tap tp = order[size_t(t)];
-        const int64_t k = b * kBlockK + kk;
+        const int64_t k = b * B + kk;
         double g[kMaxSlots] = {0, 0, 0, 0};  // the phase's taps by slot
         if (k < p.K) {
           const float* wr = w + ((k * p.C + tp.c) * p.R + tp.r) * p.S;
@@ -230,7 +230,7 @@ void pack_weights(const ConvParams& p, const float* w, float* packed) {
           G[3] = (g[0] + 2 * g[1] + 4 * g[2] + 8 * g[3]) / 6;
           G[4] = g[3];
         }
-        for (int i = 0; i < P; ++i) packed[((b * taps + t) * P + i) * kBlockK + kk] = static_cast<float>(G[i]);
+        for (int i = 0; i < P; ++i) packed[((b * taps + t) * P + i) * B + kk] = static_cast<float>(G[i]);
       }
 }
 

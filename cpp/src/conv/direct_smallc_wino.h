@@ -51,7 +51,9 @@ namespace direct_smallc_wino {
 
 constexpr int kMaxPoints = 5;   // F(2,4)
 constexpr int kMaxSlots = 4;    // taps per phase
-constexpr int64_t kBlockK = 4;  // output channels per packed block (the register tile)
+// Output channels per packed block (the register tile's channels): 6 for F(2,3) (6 x 4
+// points = 24 accumulators), 4 for F(2,4) (20).
+constexpr int block_k(int points) { return points == 4 ? 6 : 4; }
 
 bool supports(const ConvParams& p, std::string* why);
 
@@ -68,7 +70,7 @@ int64_t multiplies_per_pair_row(const ConvParams& p);
 // 7x7/2: 1.56x, measured 1.24x faster with F(2,4) alone; AlexNet 11x11/4: 1.47x).
 bool preferred(const ConvParams& p);
 
-// [ceil(K/4)][taps: full phases' (c, r, a), then reduced ones'][points][4 channels]
+// [ceil(K/B)][taps: full phases' (c, r, a), then reduced ones'][points][B channels], B = block_k(points)
 int64_t packed_weight_floats(const ConvParams& p);
 void pack_weights(const ConvParams& p, const float* w, float* packed);
 

@@ -1,8 +1,9 @@
 // AVX-512 band kernel of the F(2,3) / F(2,4) small-channel convolution
 // (direct_smallc_wino.h).
 //
-// Register tile: 4 output channels x P transformed points (4 or 5) x 16 output pairs =
-// 16 or 20 accumulators. Per tap: P loads of transformed input and 4P FMAs with the
+// Register tile: B output channels x P transformed points x 16 output pairs: 6 x 4 = 24
+// accumulators for F(2,3), 4 x 5 = 20 for F(2,4). Per tap: P loads of transformed input
+// and B*P FMAs with the
 // filter value broadcast from memory; a reduced tap skips the last point. The output
 // transform, bias, residual and activation run in registers; even and odd outputs are
 // interleaved back into pixel order before the store, which for an odd output width
@@ -17,14 +18,12 @@ namespace cnnnative {
 namespace direct_smallc_wino {
 namespace {
 
-constexpr int KT = int(kBlockK);
-
 inline __mmask16 lanes(int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
 }
 
 // acc[k][i] += G_i(k, tap) * D_i(tap) for the NP first points of taps [t0, t1).
-template <int P, int NP>
+template <int P, int NP, int KT = block_k(P)>
 __attribute__((always_inline)) inline void accumulate(__m512 (&acc)[KT][P], const BandArgs& a, const float* xb,
                                                       const float* w, int64_t t0, int64_t t1) {
   const int64_t ps = a.point_stride;
@@ -35,7 +34,7 @@ __attribute__((always_inline)) inline void accumulate(__m512 (&acc)[KT][P], cons
     for (int i = 0; i < NP; ++i) {
       __m512 d = _mm512_loadu_ps(xp + i * ps);
       asm("" : "+v"(d));  // keep it in a register: folded into each FMA it would be loaded KT times
-#pragma GCC unroll 4
+#pragma GCC unroll 6
       for (int k = 0; k < KT; ++k) acc[k][i] = _mm512_fmadd_ps(_mm512_set1_ps(w[i * KT + k]), d, acc[k][i]);
     }
   }
@@ -74,10 +73,11 @@ inline void segments(const BandArgs& a, int64_t padded_start, int64_t count, Seg
 
 template <int P>
 inline void tile(const BandArgs& a, int64_t j0, int64_t kb, int64_t valid_pairs) {
+  constexpr int KT = block_k(P);
   const int64_t k0 = kb * KT;
   const int krows = int(std::min<int64_t>(KT, a.K - k0));
   __m512 acc[KT][P];
-#pragma GCC unroll 4
+#pragma GCC unroll 6
   for (int k = 0; k < KT; ++k)
 #pragma GCC unroll 5
     for (int i = 0; i < P; ++i) acc[k][i] = _mm512_setzero_ps();
@@ -91,7 +91,7 @@ inline void tile(const BandArgs& a, int64_t j0, int64_t kb, int64_t valid_pairs)
   const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.f), two = _mm512_set1_ps(2.f);
   Segments seg[2];
   for (int h = 0; h < 2; ++h) segments(a, 2 * (a.first_pair + j0) + 16 * h, 2 * valid_pairs - 16 * h, seg[h]);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
   for (int k = 0; k < KT; ++k) {
     if (k >= krows) break;
     const __m512 b = _mm512_set1_ps(a.bias ? a.bias[k0 + k] : 0.f);
@@ -125,7 +125,8 @@ inline void tile(const BandArgs& a, int64_t j0, int64_t kb, int64_t valid_pairs)
 
 template <int P>
 void band(const BandArgs& a) {
-  const int64_t kblocks = (a.K + kBlockK - 1) / kBlockK;
+  constexpr int KT = block_k(P);
+  const int64_t kblocks = (a.K + KT - 1) / KT;
   for (int64_t kb = 0; kb < kblocks; ++kb)
     for (int64_t j0 = 0; j0 < a.pairs; j0 += 16) tile<P>(a, j0, kb, std::min<int64_t>(16, a.pairs - j0));
 }

@@ -32,8 +32,9 @@ void transform_row_scalar(int points, int outputs, const float* const d[kMaxPoin
 
 void band_scalar(const BandArgs& a) {
   const int P = a.points;
+  const int64_t B = block_k(P);
   for (int64_t k = 0; k < a.K; ++k) {
-    const float* w = a.packed_w + (k / kBlockK) * a.taps * P * kBlockK + k % kBlockK;
+    const float* w = a.packed_w + (k / B) * a.taps * P * B + k % B;
     const float b = a.bias ? a.bias[k] : 0.f;
     float* yk = a.y + k * a.ld;
     const float* rk = a.residual ? a.residual + k * a.ld : nullptr;
@@ -42,7 +43,7 @@ void band_scalar(const BandArgs& a) {
       for (int64_t t = 0; t < a.taps; ++t) {
         const int used = t < a.full_taps ? P : P - 1;
         for (int i = 0; i < used; ++i)
-          m[i] += w[(t * P + i) * kBlockK] * a.planes[a.tap_offset[t] + i * a.point_stride + j];
+          m[i] += w[(t * P + i) * B] * a.planes[a.tap_offset[t] + i * a.point_stride + j];
       }
       const float out[2] = {P == 4 ? m[0] + m[1] + m[2] + b : m[0] + m[1] + m[2] + m[3] + b,
                             P == 4 ? m[1] - m[2] - m[3] + b : m[1] - m[2] + 2.f * m[3] + m[4] + b};
