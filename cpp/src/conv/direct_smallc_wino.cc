@@ -200,12 +200,12 @@ void pack_weights(const ConvParams& p, const float* w, float* packed) {
   const std::vector<Tap> order = tap_order(p, ph);
   const int P = ph.points;
   const int64_t B = block_k(P), sw = p.stride_w, taps = int64_t(order.size()), blocks = (p.K + B - 1) / B;
-  std::vector<int64_t> phase_of(static_cast<size_t>(p.S)), slot_of(static_cast<size_t>(p.S));
-  for (int64_t s = 0; s < p.S; ++s) {  // column s*dil = sw*m + a
-    phase_of[size_t(s)] = s * p.dilation_w % sw;
-    slot_of[size_t(s)] = s * p.dilation_w / sw;
-  }
-  // (runs on every algo="direct_smallc_wino" call: no divisions in the loop)
+  // Each tap's kernel columns s (column s*dil = sw*m + a) with their slots m, found once:
+  // this runs on every algo="direct_smallc_wino" call.
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> cols(static_cast<size_t>(taps));
+  for (int64_t t = 0; t < taps; ++t)
+    for (int64_t s = 0; s < p.S; ++s)
+      if (s * p.dilation_w % sw == order[size_t(t)].a) cols[size_t(t)].push_back({s, s * p.dilation_w / sw});
   for (int64_t b = 0; b < blocks; ++b)
     for (int64_t t = 0; t < taps; ++t)
       for (int64_t kk = 0; kk < B; ++kk) {
@@ -214,8 +214,7 @@ void pack_weights(const ConvParams& p, const float* w, float* packed) {
         double g[kMaxSlots] = {0, 0, 0, 0};  // the phase's taps by slot
         if (k < p.K) {
           const float* wr = w + ((k * p.C + tp.c) * p.R + tp.r) * p.S;
-          for (int64_t s = 0; s < p.S; ++s)
-            if (phase_of[size_t(s)] == tp.a) g[slot_of[size_t(s)]] = wr[s];
+          for (const auto& sm : cols[size_t(t)]) g[sm.second] = wr[sm.first];
         }
         double G[kMaxPoints];
         if (P == 4) {
