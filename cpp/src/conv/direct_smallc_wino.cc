@@ -206,6 +206,9 @@ void pack_weights(const ConvParams& p, const float* w, float* packed) {
   for (int64_t t = 0; t < taps; ++t)
     for (int64_t s = 0; s < p.S; ++s)
       if (s * p.dilation_w % sw == order[size_t(t)].a) cols[size_t(t)].push_back({s, s * p.dilation_w / sw});
+  // Parallel over channel blocks: on the ops.conv2d path this runs before every call and
+  // would otherwise leave the other threads idle (AlexNet conv1: ~5% of the call).
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
   for (int64_t b = 0; b < blocks; ++b)
     for (int64_t t = 0; t < taps; ++t)
       for (int64_t kk = 0; kk < B; ++kk) {
