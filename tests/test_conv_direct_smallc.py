@@ -203,6 +203,9 @@ def test_registry_reports_it_and_auto_picks_it_for_stem_and_alexnet(isa):
     # AlexNet conv1 11x11/4 (odd width 55): the F(2,3) variant, 1.47x fewer multiplies.
     alex = ops.conv_algorithms((1, 3, 227, 227), (96, 3, 11, 11), stride=4)["auto"]
     assert alex == ("direct_smallc_wino" if isa == "avx512" else "direct_smallc")
+    # 3x3/1 with few channels (VGG conv1_1): F(2,3), 1.5x fewer multiplies.
+    vgg = ops.conv_algorithms((1, 3, 224, 224), (64, 3, 3, 3), padding=1)["auto"]
+    assert vgg == ("direct_smallc_wino" if isa == "avx512" else "direct_smallc")
     # 5x5/2 saves only 1.43x: not worth the transforms.
     assert ops.conv_algorithms((1, 3, 64, 64), (16, 3, 5, 5), stride=2, padding=2)["auto"] == "direct_smallc"
     # Many channels stay on the GEMM / Winograd paths.

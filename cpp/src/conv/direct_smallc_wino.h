@@ -66,8 +66,10 @@ int64_t multiplies_per_pair_row(const ConvParams& p);
 
 // Whether to prefer it over direct_smallc: supported, the AVX-512 kernel active, and
 // enough fewer multiplies than the direct kernel's 2 * S per output pair and row; the
-// transforms and the 4-channel tile cost ~30-40%, so we ask for 1.45x fewer (the stem
-// 7x7/2: 1.56x, measured 1.24x faster with F(2,4) alone; AlexNet 11x11/4: 1.47x).
+// transforms and the narrower register tile cost ~15-30%, so we ask for 1.45x fewer.
+// Measured against direct_smallc (1 thread, CPU time, Zen 5): stem 7x7/2 (1.56x fewer)
+// 1.42x faster, AlexNet conv1 11x11/4 (1.47x fewer) 1.23x, VGG conv1_1 3x3/1 C=3
+// (1.5x fewer) 1.55x. 5x5/2 (1.43x fewer) is left to the direct kernel (not measured).
 bool preferred(const ConvParams& p);
 
 // [ceil(K/B)][taps: full phases' (c, r, a), then reduced ones'][points][B channels], B = block_k(points)
