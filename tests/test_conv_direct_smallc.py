@@ -1,5 +1,5 @@
 """The small-channel direct convolution ("direct_smallc": ResNet stem, AlexNet conv1) and
-its 1-D Winograd F(2,4) variant ("direct_smallc_wino") against the float64 reference in
+its 1-D Winograd F(2,3) / F(2,4) variant ("direct_smallc_wino") against the float64 reference in
 ref_conv.py, under every ISA, and their use by algo="auto", algo="direct" and the
 inference engine.
 
@@ -11,9 +11,10 @@ Tolerance: each output is one float32 sum of n = C*R*S products (plus the bias),
 im2col computes it; its rounding error is below ~n * 2^-24 * sum|x*w| in the worst case
 and ~sqrt(n) * 2^-24 * max|x| * max|w| typically. We assert
     max|y - exact| <= 5e-6 * sqrt(n) * max|x| * max|w| + 1e-6 * |bias|
-(the DIRECT_BOUND of test_conv_fast.py), which holds with a margin of ~10x. The F(2,4)
-variant sums transformed products (transform coefficients <= 3, filter ones <= 8/6): its
-error measured 1.1-3x the direct kernel's, so it gets twice the bound.
+(the DIRECT_BOUND of test_conv_fast.py), which holds with a margin of ~10x. The Winograd
+variant sums transformed products (F(2,4): transform coefficients <= 3, filter ones <= 8/6,
+error measured 1.1-3x the direct kernel's; F(2,3): coefficients 1 and 1/2, tighter), so it
+gets twice the bound.
 """
 import numpy as np
 import pytest
@@ -75,15 +76,39 @@ SHAPES = [
     (2, 3, 7, 7, 16, 7, 7, 2, 0, 1),          # kernel == input: 1x1 output
     (1, 2, 3, 3, 4, 7, 7, 4, 3, 1),           # padding larger than the image
     (1, 3, 47, 34, 12, 7, 7, 2, 3, 1),        # several bands, ragged last tile
-    # even output widths for the F(2,4) variant (odd ones run direct only):
+    # shapes for the Winograd variant's families and phases (F(2,4): a phase with 4 slots;
+    # F(2,3) otherwise; "reduced" phases lack the last slot), odd output widths (a pad
+    # column per row that must not be stored):
     (2, 3, 40, 44, 64, 7, 7, 2, 3, 1),        # stem-like, OW = 22, K = 64 (4-channel tiles)
-    (1, 3, 29, 14, 7, 7, 7, 2, (3, 2, 3, 3), 1),  # K = 7 (channel tails); OW = 7, odd: direct only
+    (1, 3, 29, 14, 7, 7, 7, 2, (3, 2, 3, 3), 1),  # K = 7 (channel tails); OW = 7, odd
     (1, 2, 9, 12, 5, 4, 4, 1, (0, 1, 2, 1), 1),   # 4x4/1: 4 taps per phase, OW = 12
     (1, 1, 10, 10, 3, 3, 3, 1, 1, 1),         # 3x3/1: 3 taps per phase (one zero slot), OW = 10
     (3, 4, 33, 64, 17, 5, 5, 2, 2, 1),        # 5x5/2 over two phases, OW = 32 (two pair vectors)
     (1, 3, 12, 13, 9, 3, 3, 1, 1, (1, 2)),    # dilation 2 along the width: slots 0, 2 of 4, OW = 10
-    (1, 3, 8, 70, 4, 3, 7, (1, 2), (1, 1, 3, 3), 1),  # OW = 35, odd: direct only
+    (1, 3, 8, 70, 4, 3, 7, (1, 2), (1, 1, 3, 3), 1),  # OW = 35, odd
     (1, 2, 6, 63, 5, 2, 8, (1, 2), 0, 1),     # 8 columns at stride 2: 4 per phase, OW = 28
+    # AlexNet conv1 11x11/4 (F(2,3): 3 full phases + 1 reduced) at odd and even widths
+    # around the 16-pair vector: OW = 1, 2, 15, 16, 17, 31, 33, 55 (rows straddle vectors)
+    (2, 3, 13, 11, 9, 11, 11, 4, 0, 1),       # OW = 1: a single pad-completed pair per row
+    (1, 3, 15, 15, 5, 11, 11, 4, 0, 1),       # OW = 2
+    (2, 3, 19, 67, 17, 11, 11, 4, 0, 1),      # OW = 15, batch 2, K = 17
+    (1, 3, 23, 71, 8, 11, 11, 4, 0, 1),       # OW = 16
+    (1, 3, 23, 75, 12, 11, 11, 4, 0, 1),      # OW = 17
+    (1, 2, 15, 131, 4, 11, 11, 4, 0, 1),      # OW = 31
+    (1, 3, 14, 135, 7, 11, 11, 4, (1, 2, 3, 2), 1),  # OW = 33, padded
+    (1, 3, 63, 227, 13, 11, 11, 4, 0, 1),     # OW = 55 (the real width), 14 rows
+    # other strides and phase mixes
+    (1, 3, 17, 20, 6, 2, 2, 1, 0, 1),         # 2x2/1: F(2,3) family, one reduced phase (3 points), OW = 19
+    (2, 2, 14, 21, 5, 3, 3, 1, 1, 1),         # 3x3/1, OW = 21 odd
+    (1, 3, 21, 25, 9, 5, 5, 2, 1, 1),         # 5x5/2: one full + one reduced F(2,3) phase, OW = 12
+    (1, 3, 22, 25, 9, 5, 5, 2, 0, 1),         # 5x5/2, OW = 11
+    (1, 3, 19, 25, 11, 7, 7, 2, 3, 1),        # 7x7/2: F(2,4) full + reduced, OW = 13 odd
+    (1, 3, 30, 37, 6, 9, 9, 3, 0, 1),         # 9x9/3: 3 full F(2,3) phases, OW = 10
+    (1, 3, 26, 43, 6, 9, 9, 4, 0, 1),         # 9x9/4: 1 full + 3 reduced, OW = 9
+    (1, 2, 31, 49, 5, 12, 12, 3, 0, 1),       # 12x12/3: F(2,4) all full, OW = 13
+    (1, 2, 33, 53, 5, 13, 13, 4, 0, 1),       # 13x13/4: F(2,4) 1 full + 3 reduced, OW = 11
+    (1, 2, 17, 29, 5, 3, 5, (2, 4), 1, 1),    # 3x5/(2,4): slots 0, 1 only, F(2,3) reduced, OW = 7
+    (1, 2, 14, 33, 5, 3, 4, (1, 3), 0, (1, 2)),  # dilation 2 at stride 3: phases 0, 2, 1 (gaps), OW = 9
 ]
 
 
@@ -98,7 +123,7 @@ def test_forward_matches_float64_reference(isa, rng, shape, algo):
     support = ops.conv_algorithms((N, C, H, W), (K, C, R, S), stride=stride, padding=quad(pad), dilation=dil)
     if not support[algo]["supported"]:
         assert algo == "direct_smallc_wino" and support["direct_smallc"]["supported"]
-        assert "even output width" in support[algo]["reason"] or "columns per stride phase" in support[algo]["reason"]
+        assert "columns per stride phase" in support[algo]["reason"]
         with pytest.raises(ValueError, match="direct_smallc_wino"):
             ops.conv2d(np.zeros((N, C, H, W), np.float32), np.zeros((K, C, R, S), np.float32), None, stride,
                        quad(pad), dil, algo=algo)
@@ -111,10 +136,10 @@ def test_forward_matches_float64_reference(isa, rng, shape, algo):
 
 
 def test_the_wino_variant_covers_the_listed_shapes():
-    """Guard against the skip above hiding everything: the F(2,4) kernel must run most shapes."""
+    """Guard against the skip above hiding everything: the Winograd kernel must run most shapes."""
     runs = [s for s in SHAPES if ops.conv_algorithms(s[:4], (s[4], s[1], s[5], s[6]), stride=s[7], padding=quad(s[8]),
                                                      dilation=s[9])["direct_smallc_wino"]["supported"]]
-    assert len(runs) >= 9
+    assert len(runs) >= len(SHAPES) - 6
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -136,7 +161,8 @@ def test_thread_counts_give_the_same_result(isa, rng, threads, algo):
 def test_full_size_layers_once(rng):
     """The real stem and AlexNet conv1 shapes (best ISA only: they are the slow cases)."""
     for (C, H, K, R, stride, pad, algo) in [(3, 224, 64, 7, 2, 3, "direct_smallc"), (3, 227, 96, 11, 4, 0, "direct_smallc"),
-                                            (3, 224, 64, 7, 2, 3, "direct_smallc_wino")]:
+                                            (3, 224, 64, 7, 2, 3, "direct_smallc_wino"),
+                                            (3, 227, 96, 11, 4, 0, "direct_smallc_wino")]:
         x, w, b = randn(rng, 1, C, H, H), randn(rng, K, C, R, R) * 0.1, randn(rng, K)
         y = ops.conv2d(x, w, b, stride, pad, algo=algo)
         check_close(y, conv2d_ref(x, w, b, (stride, stride), quad(pad)), x, w, b, algo)
@@ -169,12 +195,19 @@ def test_rejects_groups_and_many_channels_clearly():
 
 def test_registry_reports_it_and_auto_picks_it_for_stem_and_alexnet(isa):
     stem = ops.conv_algorithms((1, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)
-    # The F(2,4) variant only where its AVX-512 kernel runs.
+    # The Winograd variant only where its AVX-512 kernel runs.
     assert stem["auto"] == ("direct_smallc_wino" if isa == "avx512" else "direct_smallc")
     for algo in ALGOS:
         e = stem[algo]
         assert e["supported"] and not e["backward_input"] and e["workspace_bytes"] > 0
-    assert ops.conv_algorithms((1, 3, 227, 227), (96, 3, 11, 11), stride=4)["auto"] == "direct_smallc"
+    # AlexNet conv1 11x11/4 (odd width 55): the F(2,3) variant, 1.47x fewer multiplies.
+    alex = ops.conv_algorithms((1, 3, 227, 227), (96, 3, 11, 11), stride=4)["auto"]
+    assert alex == ("direct_smallc_wino" if isa == "avx512" else "direct_smallc")
+    # 3x3/1 with few channels (VGG conv1_1): F(2,3), 1.5x fewer multiplies.
+    vgg = ops.conv_algorithms((1, 3, 224, 224), (64, 3, 3, 3), padding=1)["auto"]
+    assert vgg == ("direct_smallc_wino" if isa == "avx512" else "direct_smallc")
+    # 5x5/2 saves only 1.43x: not worth the transforms.
+    assert ops.conv_algorithms((1, 3, 64, 64), (16, 3, 5, 5), stride=2, padding=2)["auto"] == "direct_smallc"
     # Many channels stay on the GEMM / Winograd paths.
     assert ops.conv_algorithms((1, 64, 56, 56), (64, 64, 3, 3), padding=1)["auto"] != "direct_smallc"
     grouped = ops.conv_algorithms((1, 4, 8, 8), (4, 2, 3, 3), groups=2)["direct_smallc"]
@@ -267,6 +300,49 @@ def test_engine_node_fused_epilogue(isa, rng, act, residual):
         assert np.abs(y - expected).max() <= 1e-5 * scale
     y1 = plan.run(x[:1], poison=True)
     assert np.abs(y1 - expected[:1]).max() <= 1e-5 * scale
+
+
+@pytest.mark.parametrize("act", ["none", "relu"])
+@pytest.mark.parametrize("residual", [False, True])
+def test_engine_node_alexnet_conv1_shape(isa, rng, act, residual):
+    """AlexNet conv1's 11x11/4 in a plan (odd output width 13, NaN-poisoned arena): the
+    F(2,3) variant on AVX-512 with bias, residual and activation fused; batch 2 then 1."""
+    N, C, H, W, K = 2, 3, 59, 61, 20
+    x, w, b = randn(rng, N, C, H, W), randn(rng, K, C, 11, 11), randn(rng, K)
+    plan = _core.EnginePlan([N, C, H, W], "auto")
+    expected = conv2d_ref(x, w, b, (4, 4), quad(0))
+    assert expected.shape[3] == 13
+    res_id = -1
+    if residual:
+        w1 = randn(rng, K, C, 11, 11)
+        res_id = plan.add_conv(0, w1, None, (4, 4), (0, 0, 0, 0), (1, 1), 1, "none", -1)
+        expected = expected + conv2d_ref(x, w1, None, (4, 4), quad(0))
+    out = plan.add_conv(0, w, b, (4, 4), (0, 0, 0, 0), (1, 1), 1, act, res_id)
+    plan.finalize(out)
+    expect = "direct_smallc_wino" if isa == "avx512" else "direct_smallc"
+    assert all(n["method"] == expect for n in plan.nodes())
+    expected = ref_act(expected, act)
+    scale = np.abs(expected).max()
+    for y in (plan.run(x, poison=True), plan.run(x)):
+        assert np.isfinite(y).all()
+        assert np.abs(y - expected).max() <= 1e-5 * scale
+    y1 = plan.run(x[:1], poison=True)
+    assert np.abs(y1 - expected[:1]).max() <= 1e-5 * scale
+
+
+def test_engine_alexnet_head_compiled_vs_uncompiled(rng):
+    """compile() of AlexNet's first layers (conv1 11x11/4 at the real 227x227 size, ReLU,
+    max-pool, a second conv), poisoned, equals the uncompiled layers."""
+    nn = cnnnative.nn
+    model = nn.Sequential(nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), nn.MaxPool2d(3, stride=2),
+                          nn.Conv2d(96, 16, 5, padding=2)).eval()
+    x = randn(rng, 1, 3, 227, 227)
+    f = cnnnative.compile(model, x.shape, poison=True)
+    assert f._plan.nodes()[0]["method"].startswith("direct_smallc")
+    expected = model(x)
+    y = f(x)
+    assert np.isfinite(y).all()
+    assert np.abs(y - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
 
 
 def test_engine_resnet18_stem_compiled_vs_uncompiled(rng):

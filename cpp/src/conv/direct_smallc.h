@@ -26,7 +26,8 @@
 // Measured (1 thread, AVX-512, Zen 5): the tap loop runs at ~98% of the FMA peak; the
 // whole call at ~92% (plane building ~3%, the rest is the caller's output allocation).
 // A direct convolution cannot go faster than the FMA peak: direct_smallc_wino.h has the
-// fast-algorithm variant (1-D Winograd F(2,4) along the width; the stem's choice on AVX-512).
+// fast-algorithm variant (1-D Winograd F(2,3) / F(2,4) along the width; on AVX-512 the
+// choice for the stem, AlexNet conv1 and few-channel 3x3/1).
 //
 // Forward only: the registered algorithm "direct_smallc" (also reached by algo="direct"
 // for non-depthwise shapes) has no input gradient; algo="auto" runs the gradients on

@@ -1,5 +1,5 @@
-// Driver of the small-channel convolution with 1-D Winograd F(2,4) along the width (see
-// direct_smallc_wino.h): chunks of output pairs, the transformed input planes of each
+// Driver of the small-channel convolution with 1-D Winograd F(2,3) / F(2,4) along the width
+// (see direct_smallc_wino.h): chunks of output pairs, the transformed input planes of each
 // chunk's rows in the thread's scratch, the ISA's band kernel. Algorithm
 // "direct_smallc_wino".
 #include "direct_smallc_wino.h"
@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "autotune.h"  // ScratchBuffer
@@ -27,11 +28,50 @@ constexpr int64_t kMaxScratchMiB = 64;
 
 int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 
+// The width phases of the kernel: which slots hold a tap, the family, and the tap order
+// shared by pack_weights and the driver (full phases first, then reduced ones).
+struct Phases {
+  int points = 0;                  // 4 or 5
+  std::vector<int64_t> full, reduced;  // phase indices a
+  int64_t max_slot = 0;
+};
+
+Phases phases(const ConvParams& p) {
+  Phases ph;
+  const int64_t sw = p.stride_w;
+  std::vector<std::pair<int64_t, int>> slots;  // (phase a, bit m set: slot m holds a tap), a ascending
+  for (int64_t s = 0; s < p.S; ++s) {
+    const int64_t col = s * p.dilation_w, a = col % sw, m = col / sw;
+    ph.max_slot = std::max(ph.max_slot, m);
+    auto it = std::find_if(slots.begin(), slots.end(), [&](const std::pair<int64_t, int>& e) { return e.first == a; });
+    if (it == slots.end()) it = slots.insert(std::upper_bound(slots.begin(), slots.end(), std::make_pair(a, 0)), {a, 0});
+    if (m < kMaxSlots) it->second |= 1 << m;
+  }
+  ph.points = ph.max_slot <= 2 ? 4 : 5;
+  for (const auto& e : slots) (e.second >> (ph.points - 2) & 1 ? ph.full : ph.reduced).push_back(e.first);
+  return ph;
+}
+
+// Tap t of the packed order: (c, r, a).
+struct Tap {
+  int64_t c, r, a;
+};
+
+std::vector<Tap> tap_order(const ConvParams& p, const Phases& ph) {
+  std::vector<Tap> taps;
+  for (const auto* list : {&ph.full, &ph.reduced})
+    for (int64_t c = 0; c < p.C; ++c)
+      for (int64_t r = 0; r < p.R; ++r)
+        for (int64_t a : *list) taps.push_back({c, r, a});
+  return taps;
+}
+
 struct Geometry {
-  int64_t OH = 0, OW = 0, PW = 0;  // PW = OW / 2 output pairs per row
+  int points = 4;
+  int64_t OH = 0, OW = 0, PW = 0;  // PW = ceil(OW / 2) output pairs per row
   int64_t halo = 0;
-  int64_t chunks = 1, chunk_pairs = 0, band_rows = 1;
-  int64_t planes = 0;        // C * stride_w * stride_h * 5
+  int64_t tiles = 1, chunks = 1, chunk_pairs = 0, band_rows = 1;
+  int64_t planes = 0;        // C * stride_w * stride_h * points
   int64_t plane_floats = 0;  // (band_rows + halo) * PW
   int64_t phase_width = 0;   // de-interleaved row (stride 2 * stride_w), zero-padded past the image
   int64_t thread_floats = 0;
@@ -39,40 +79,48 @@ struct Geometry {
 
 Geometry geometry(const ConvParams& p, int threads) {
   Geometry g;
+  g.points = family_points(p);
   g.OH = p.output_h();
   g.OW = p.output_w();
-  g.PW = g.OW / 2;
+  g.PW = (g.OW + 1) / 2;
   const int64_t sh = p.stride_h, sw = p.stride_w;
   const int64_t pairs = checked_mul(g.OH, g.PW, "output pairs");
   g.halo = (p.R - 1) * p.dilation_h / sh;
-  g.planes = checked_numel({p.C, sw, sh, kPoints}, "direct_smallc_wino planes");
+  g.planes = checked_numel({p.C, sw, sh, g.points}, "direct_smallc_wino planes");
   const int64_t row_floats = checked_mul(g.planes, std::max<int64_t>(g.PW, 1), "direct_smallc_wino plane row");
   const int64_t fit_rows = std::max<int64_t>(1, kBandBudgetFloats / row_floats - g.halo - 1);
   const int64_t pw = std::max<int64_t>(g.PW, 1);
   int64_t chunks = std::max<int64_t>(1, (pairs + fit_rows * pw - 1) / (fit_rows * pw));
   const int64_t images = std::max<int64_t>(p.N, 1);
   chunks = std::max(chunks, std::min((4 * int64_t(threads) + images - 1) / images, (pairs + 31) / 32));
-  g.chunk_pairs = std::max<int64_t>(16, round16((pairs + chunks - 1) / chunks));
-  g.chunks = std::max<int64_t>(1, (pairs + g.chunk_pairs - 1) / g.chunk_pairs);
+  // Chunks of whole 16-pair tiles, spread evenly (chunk i: tiles [i T / chunks, (i+1) T / chunks)),
+  // so that 2 threads get equal work rather than one taking a short last chunk.
+  g.tiles = std::max<int64_t>(1, (pairs + 15) / 16);
+  g.chunks = std::max<int64_t>(1, std::min(chunks, g.tiles));
+  g.chunk_pairs = 16 * ((g.tiles + g.chunks - 1) / g.chunks);  // the largest chunk
   g.band_rows = std::min(g.OH, (g.chunk_pairs + pw - 1) / pw + 1);
   g.plane_floats = checked_mul(g.band_rows + g.halo, pw, "direct_smallc_wino plane");
   const int64_t Wp = checked_add(checked_add(p.W, p.pad_left), p.pad_right, "padded width");
-  // d4 of the last pair reads up to 2 elements past PW in its phase (zero-weighted taps
-  // included, so they must be zeros, never garbage).
+  // d_(points-1) of the last pair reads up to 2 elements past PW in its phase (the pad
+  // column of an odd width and zero-weighted slots included, so they must be zeros or
+  // image, never garbage).
   g.phase_width = std::max((Wp + 2 * sw - 1) / (2 * sw), g.PW + 3);
   g.thread_floats = checked_add(round16(checked_mul(g.planes, g.plane_floats, "planes") + direct_smallc::kPlanePadFloats),
                                 round16(checked_mul(2 * sw, g.phase_width, "phase row")), "direct_smallc_wino");
   return g;
 }
 
-// Transformed planes T(c, a, q, i)[row][t] for the chunk starting at output row oh0.
-using TransformRowFn = void (*)(const float* const d[kPoints], float* const o[kPoints], int64_t n);
+// Transformed planes T(c, a, q, i)[row][t] for the chunk starting at output row oh0;
+// phases without taps are skipped, reduced ones get all but their last point.
+using TransformRowFn = void (*)(int points, int outputs, const float* const d[kMaxPoints],
+                                float* const o[kMaxPoints], int64_t n);
 
-void build_planes(const ConvParams& p, const Geometry& g, const std::vector<char>& phase_used, const float* xn,
-                  int64_t oh0, int64_t rows, float* planes, float* ph, TransformRowFn transform_row) {
+void build_planes(const ConvParams& p, const Geometry& g, const Phases& phs, const std::vector<char>& phase_used,
+                  const float* xn, int64_t oh0, int64_t rows, float* planes, float* ph, TransformRowFn transform_row) {
   const int64_t sh = p.stride_h, sw = p.stride_w, PW = g.PW, width = g.phase_width;
+  const int P = g.points;
   auto plane = [&](int64_t c, int64_t a, int64_t q, int64_t i) {
-    return planes + (((c * sw + a) * sh + q) * kPoints + i) * g.plane_floats;
+    return planes + (((c * sw + a) * sh + q) * P + i) * g.plane_floats;
   };
   for (int64_t c = 0; c < p.C; ++c) {
     const float* xc = xn + c * p.H * p.W;
@@ -80,22 +128,25 @@ void build_planes(const ConvParams& p, const Geometry& g, const std::vector<char
       for (int64_t q = 0; q < sh; ++q) {
         if (!phase_used[size_t(q)]) continue;
         const int64_t ih = sh * (oh0 + lr) + q - p.pad_top;
-        if (ih < 0 || ih >= p.H) {
-          for (int64_t a = 0; a < sw; ++a)
-            for (int i = 0; i < kPoints; ++i) std::memset(plane(c, a, q, i) + lr * PW, 0, sizeof(float) * size_t(PW));
-          continue;
-        }
-        direct_smallc::deinterleave(xc + ih * p.W, p.W, p.pad_left, 2 * sw, width, ph);
-        for (int64_t a = 0; a < sw; ++a) {
-          // d_e[t] = phase a of the padded row at 2t + e = padded[2 sw t + sw e + a].
-          const float* d[kPoints];
-          for (int e = 0; e < kPoints; ++e) {
-            const int64_t v = sw * e + a;
-            d[e] = ph + (v % (2 * sw)) * width + v / (2 * sw);
+        const bool inside = ih >= 0 && ih < p.H;
+        if (inside) direct_smallc::deinterleave(xc + ih * p.W, p.W, p.pad_left, 2 * sw, width, ph);
+        for (const auto* list : {&phs.full, &phs.reduced}) {
+          const int outputs = list == &phs.full ? P : P - 1;
+          for (int64_t a : *list) {
+            float* o[kMaxPoints];
+            for (int i = 0; i < outputs; ++i) o[i] = plane(c, a, q, i) + lr * PW;
+            if (!inside) {
+              for (int i = 0; i < outputs; ++i) std::memset(o[i], 0, sizeof(float) * size_t(PW));
+              continue;
+            }
+            // d_e[t] = phase a of the padded row at 2t + e = padded[2 sw t + sw e + a].
+            const float* d[kMaxPoints];
+            for (int e = 0; e < P; ++e) {
+              const int64_t v = sw * e + a;
+              d[e] = ph + (v % (2 * sw)) * width + v / (2 * sw);
+            }
+            transform_row(P, outputs, d, o, PW);
           }
-          float* o[kPoints];
-          for (int i = 0; i < kPoints; ++i) o[i] = plane(c, a, q, i) + lr * PW;
-          transform_row(d, o, PW);
         }
       }
     }
@@ -107,19 +158,22 @@ size_t workspace_entry(const ConvParams& p) { return workspace_bytes(p, num_thre
 
 }  // namespace
 
+int family_points(const ConvParams& p) { return phases(p).points; }
+
+int64_t multiplies_per_pair_row(const ConvParams& p) {
+  const Phases ph = phases(p);
+  return int64_t(ph.full.size()) * ph.points + int64_t(ph.reduced.size()) * (ph.points - 1);
+}
+
 bool supports(const ConvParams& p, std::string* why) {
   std::string base;
   if (!direct_smallc::supports(p, &base)) {
     if (why) *why = base;
     return false;
   }
-  if (p.output_w() % 2 != 0) {
-    if (why) *why = concat("direct_smallc_wino needs an even output width, got ", p.output_w());
-    return false;
-  }
-  if ((p.S - 1) * p.dilation_w / p.stride_w >= kTaps) {
+  if ((p.S - 1) * p.dilation_w / p.stride_w >= kMaxSlots) {
     if (why)
-      *why = concat("direct_smallc_wino needs at most ", kTaps, " kernel columns per stride phase, got kernel width ",
+      *why = concat("direct_smallc_wino needs at most ", kMaxSlots, " kernel columns per stride phase, got kernel width ",
                     p.S, " (dilation ", p.dilation_w, ") at stride ", p.stride_w);
     return false;
   }
@@ -132,33 +186,54 @@ bool supports(const ConvParams& p, std::string* why) {
 }
 
 bool preferred(const ConvParams& p) {
-  return active_isa() == Isa::avx512 && 20 * p.S >= 65 * p.stride_w && supports(p, nullptr);
+  return active_isa() == Isa::avx512 && supports(p, nullptr) && 20 * 2 * p.S >= 29 * multiplies_per_pair_row(p);
 }
 
 int64_t packed_weight_floats(const ConvParams& p) {
-  const int64_t blocks = (p.K + kBlockK - 1) / kBlockK;
-  return checked_numel({blocks, p.C, p.R, p.stride_w, kPoints, kBlockK}, "direct_smallc_wino packed weights");
+  const Phases ph = phases(p);
+  const int64_t B = block_k(ph.points), blocks = (p.K + B - 1) / B, used = int64_t(ph.full.size() + ph.reduced.size());
+  return checked_numel({blocks, p.C, p.R, used, ph.points, B}, "direct_smallc_wino packed weights");
 }
 
 void pack_weights(const ConvParams& p, const float* w, float* packed) {
-  const int64_t sw = p.stride_w, taps = p.C * p.R * sw, blocks = (p.K + kBlockK - 1) / kBlockK;
+  const Phases ph = phases(p);
+  const std::vector<Tap> order = tap_order(p, ph);
+  const int P = ph.points;
+  const int64_t B = block_k(P), sw = p.stride_w, taps = int64_t(order.size()), blocks = (p.K + B - 1) / B;
+  // Each tap's kernel columns s (column s*dil = sw*m + a) with their slots m, found once:
+  // this runs on every algo="direct_smallc_wino" call.
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> cols(static_cast<size_t>(taps));
+  for (int64_t t = 0; t < taps; ++t)
+    for (int64_t s = 0; s < p.S; ++s)
+      if (s * p.dilation_w % sw == order[size_t(t)].a) cols[size_t(t)].push_back({s, s * p.dilation_w / sw});
+  // Parallel over channel blocks: on the ops.conv2d path this runs before every call and
+  // would otherwise leave the other threads idle (AlexNet conv1: ~5% of the call).
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
   for (int64_t b = 0; b < blocks; ++b)
-    for (int64_t c = 0; c < p.C; ++c)
-      for (int64_t r = 0; r < p.R; ++r)
-        for (int64_t a = 0; a < sw; ++a)
-          for (int64_t kk = 0; kk < kBlockK; ++kk) {
-            const int64_t k = b * kBlockK + kk, t = (c * p.R + r) * sw + a;
-            double g[kTaps] = {0, 0, 0, 0};  // the phase's taps: column s*dil = sw*m + a
-            if (k < p.K)
-              for (int64_t s = 0; s < p.S; ++s) {
-                const int64_t col = s * p.dilation_w;
-                if (col % sw == a) g[col / sw] = w[((k * p.C + c) * p.R + r) * p.S + s];
-              }
-            const double G[kPoints] = {g[0] / 2, (g[0] + g[1] + g[2] + g[3]) / 2, (g[0] - g[1] + g[2] - g[3]) / 6,
-                                       (g[0] + 2 * g[1] + 4 * g[2] + 8 * g[3]) / 6, g[3]};
-            for (int i = 0; i < kPoints; ++i)
-              packed[((b * taps + t) * kPoints + i) * kBlockK + kk] = static_cast<float>(G[i]);
-          }
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t kk = 0; kk < B; ++kk) {
+        const Tap tp = order[size_t(t)];
+        const int64_t k = b * B + kk;
+        double g[kMaxSlots] = {0, 0, 0, 0};  // the phase's taps by slot
+        if (k < p.K) {
+          const float* wr = w + ((k * p.C + tp.c) * p.R + tp.r) * p.S;
+          for (const auto& sm : cols[size_t(t)]) g[sm.second] = wr[sm.first];
+        }
+        double G[kMaxPoints];
+        if (P == 4) {
+          G[0] = g[0];
+          G[1] = (g[0] + g[1] + g[2]) / 2;
+          G[2] = (g[0] - g[1] + g[2]) / 2;
+          G[3] = g[2];
+        } else {
+          G[0] = g[0] / 2;
+          G[1] = (g[0] + g[1] + g[2] + g[3]) / 2;
+          G[2] = (g[0] - g[1] + g[2] - g[3]) / 6;
+          G[3] = (g[0] + 2 * g[1] + 4 * g[2] + 8 * g[3]) / 6;
+          G[4] = g[3];
+        }
+        for (int i = 0; i < P; ++i) packed[((b * taps + t) * P + i) * B + kk] = static_cast<float>(G[i]);
+      }
 }
 
 size_t workspace_bytes(const ConvParams& p, int threads) {
@@ -170,19 +245,20 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
                     float* y, float* workspace, size_t workspace_size, int threads) {
   if (p.N == 0) return;
   const Geometry g = geometry(p, threads);
+  const Phases phs = phases(p);
+  const std::vector<Tap> order = tap_order(p, phs);
   const bool avx512 = active_isa() == Isa::avx512;
   const auto band = avx512 ? &band_avx512 : &band_scalar;
   const TransformRowFn transform_row = avx512 ? &transform_row_avx512 : &transform_row_scalar;
-  const int64_t sh = p.stride_h, sw = p.stride_w, taps = p.C * p.R * sw;
+  const int64_t sh = p.stride_h, sw = p.stride_w, taps = int64_t(order.size());
   std::vector<int64_t> tap_offset(static_cast<size_t>(taps));
   std::vector<char> phase_used(static_cast<size_t>(sh), 0);
-  for (int64_t c = 0; c < p.C; ++c)
-    for (int64_t r = 0; r < p.R; ++r)
-      for (int64_t a = 0; a < sw; ++a) {
-        const int64_t q = r * p.dilation_h % sh, row = r * p.dilation_h / sh;
-        phase_used[size_t(q)] = 1;
-        tap_offset[size_t((c * p.R + r) * sw + a)] = ((c * sw + a) * sh + q) * kPoints * g.plane_floats + row * g.PW;
-      }
+  for (int64_t t = 0; t < taps; ++t) {
+    const Tap tp = order[size_t(t)];
+    const int64_t q = tp.r * p.dilation_h % sh, row = tp.r * p.dilation_h / sh;
+    phase_used[size_t(q)] = 1;
+    tap_offset[size_t(t)] = ((tp.c * sw + tp.a) * sh + q) * g.points * g.plane_floats + row * g.PW;
+  }
   std::unique_ptr<ScratchBuffer> own;
   const int64_t need = checked_mul(threads, g.thread_floats, "direct_smallc_wino workspace");
   if (!workspace || workspace_size < size_t(need) * sizeof(float)) {
@@ -191,27 +267,33 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
   }
   const int64_t pairs = g.OH * g.PW, P = g.OH * g.OW, in_image = p.C * p.H * p.W;
   const int64_t items = p.N * g.chunks;
+  const int64_t full_taps = p.C * p.R * int64_t(phs.full.size());
 #pragma omp parallel num_threads(threads)
   {
     float* planes = workspace + int64_t(omp_get_thread_num()) * g.thread_floats;
     float* ph = planes + round16(g.planes * g.plane_floats + direct_smallc::kPlanePadFloats);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
-      const int64_t n = item / g.chunks, j0 = (item % g.chunks) * g.chunk_pairs;
-      const int64_t j1 = std::min(pairs, j0 + g.chunk_pairs);
+      const int64_t n = item / g.chunks, i = item % g.chunks;
+      const int64_t j0 = 16 * (i * g.tiles / g.chunks), j1 = std::min(pairs, 16 * ((i + 1) * g.tiles / g.chunks));
       const int64_t oh0 = j0 / g.PW, rows = (j1 - 1) / g.PW + 1 - oh0;
-      build_planes(p, g, phase_used, x + n * in_image, oh0, rows, planes, ph, transform_row);
+      build_planes(p, g, phs, phase_used, x + n * in_image, oh0, rows, planes, ph, transform_row);
       BandArgs a;
+      a.points = g.points;
       a.planes = planes + (j0 - oh0 * g.PW);
       a.tap_offset = tap_offset.data();
       a.point_stride = g.plane_floats;
       a.taps = taps;
+      a.full_taps = full_taps;
       a.packed_w = packed_w;
       a.bias = ep.bias;
       a.K = p.K;
+      a.first_pair = j0;
       a.pairs = j1 - j0;
-      a.y = y + n * p.K * P + 2 * j0;  // OW even: pair j covers pixels 2j, 2j + 1
-      a.residual = ep.residual ? ep.residual + n * p.K * P + 2 * j0 : nullptr;
+      a.PW = g.PW;
+      a.OW = g.OW;
+      a.y = y + n * p.K * P;
+      a.residual = ep.residual ? ep.residual + n * p.K * P : nullptr;
       a.ld = P;
       a.act = ep.activation;
       band(a);
