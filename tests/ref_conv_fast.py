@@ -97,3 +97,10 @@ def conv2d_weight(x, weight_shape, dy, stride=(1, 1), padding=(0, 0, 0, 0), dila
                            w0:w0 + stride[1] * (OW - 1) + 1:stride[1]]
                 dw[g * Kg:(g + 1) * Kg, :, r, s] = np.einsum("nchw,nkhw->kc", patch, dy[:, g * Kg:(g + 1) * Kg])
     return dw
+
+
+def normalized_error(y, exact, x, w, reduction):
+    """max|y - exact| over sqrt(reduction) * max|x| * max|w|: the scale the fast
+    algorithms' error bounds are written in (README, 'Convolution algorithms')."""
+    scale = max(np.abs(x).max(), 1e-30) * max(np.abs(w).max(), 1e-30) * np.sqrt(reduction)
+    return np.abs(np.asarray(y, np.float64) - exact).max() / scale

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import ref_conv_fast as ref
+from ref_conv_fast import normalized_error
 from cnnnative import _core, ops
 from cnnnative.ops import fastconv
 
@@ -29,11 +30,6 @@ def nan_scratch():
     _core.set_scratch_nan(True)
     yield
     _core.set_scratch_nan(False)
-
-
-def normalized_error(y, exact, x, w, reduction):
-    scale = max(np.abs(x).max(), 1e-30) * max(np.abs(w).max(), 1e-30) * np.sqrt(reduction)
-    return np.abs(np.asarray(y, np.float64) - exact).max() / scale
 
 
 def nan_output_check(y):

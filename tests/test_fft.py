@@ -14,6 +14,7 @@ import pytest
 
 import cnnnative
 import ref_conv_fast as ref
+from ref_conv_fast import normalized_error
 from cnnnative import _core, ops
 
 FFT_BOUND = 1e-6
@@ -25,11 +26,6 @@ def nan_scratch():
     _core.set_scratch_nan(True)
     yield
     _core.set_scratch_nan(False)
-
-
-def normalized_error(y, exact, x, w, reduction):
-    scale = max(np.abs(x).max(), 1e-30) * max(np.abs(w).max(), 1e-30) * np.sqrt(reduction)
-    return np.abs(np.asarray(y, np.float64) - exact).max() / scale
 
 
 def check_forward_and_input_gradient(rng, algo, N, C, H, W, K, R, S, pad, groups=1):
