@@ -61,16 +61,20 @@ class DeviceCompiledModel:
             def upload(a):
                 return cuda.from_numpy(np.ascontiguousarray(a, np.float32), device=index)
         self._upload = upload
-        self._steps = []
+        # Each step: (call, the value it reads first, the value it writes, the values that
+        # die after it -- worked out once here, not on every call).
+        reads = [op.inputs + ([op.attrs["residual"]] if op.attrs.get("residual") is not None else [])
+                 for op in ops_list]
         last_use = {}
-        for i, op in enumerate(ops_list):
-            for v in op.inputs + ([op.attrs["residual"]] if op.attrs.get("residual") is not None else []):
+        for i, values in enumerate(reads):
+            for v in values:
                 last_use[v] = i
         self._output = output
-        self._last_use = last_use
         self._weight_bytes = 0
-        for op in ops_list:
-            self._steps.append((self._step(op), op))
+        self._steps = []
+        for i, op in enumerate(ops_list):
+            dying = tuple(v for v in dict.fromkeys(reads[i]) if last_use[v] == i and v != output)
+            self._steps.append((self._step(op), op.inputs[0], op.out, dying))
             op.attrs.pop("weight", None)  # the device holds its own (folded) copy now
             op.attrs.pop("fold", None)
         self._n_ops = len(ops_list)
@@ -157,11 +161,10 @@ class DeviceCompiledModel:
         if host_in:
             x = self._upload(x)
         env = {0: x}
-        for i, (fn, op) in enumerate(self._steps):
-            env[op.out] = fn(env[op.inputs[0]], env)
-            for v in list(op.inputs) + ([op.attrs["residual"]] if op.attrs.get("residual") is not None else []):
-                if self._last_use.get(v) == i and v != self._output:
-                    env.pop(v, None)  # its memory goes back to the allocator for the next op
+        for fn, first, out, dying in self._steps:
+            env[out] = fn(env[first], env)
+            for v in dying:
+                del env[v]  # its memory goes back to the allocator for the next op
         y = env[self._output]
         if host_in and _is_tensor(y):
             return y.numpy()

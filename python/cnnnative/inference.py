@@ -345,6 +345,13 @@ def _rename(ops, old, new):
             op.attrs["residual"] = new
 
 
+def _absorb(ops, output, removed, into):
+    """Op `removed` was merged into the op producing `into`: its readers (and the model's
+    output, if it was that) read `into` instead. Returns the new output value."""
+    _rename(ops, removed, into)
+    return into if output == removed else output
+
+
 def _fold_batch_norms(ops, output):
     producer = {op.out: op for op in ops}
     uses = _consumers(ops, output)
@@ -360,9 +367,7 @@ def _fold_batch_norms(ops, output):
                 s0, t0 = src.attrs["fold"]
                 scale, shift = s0 * scale, t0 * scale + shift
             src.attrs["fold"] = (scale, shift)
-            _rename(ops, op.out, src.out)
-            if output == op.out:
-                output = src.out
+            output = _absorb(ops, output, op.out, src.out)
             continue
         kept.append(op)
     return kept, output
@@ -386,9 +391,7 @@ def _fuse_residual_adds(ops, output):
                 if position.get(other, -1) < position[conv.out]:
                     conv.attrs["residual"] = other
                     conv.attrs["act"] = op.attrs["act"]
-                    _rename(ops, op.out, conv.out)
-                    if output == op.out:
-                        output = conv.out
+                    output = _absorb(ops, output, op.out, conv.out)
                     continue
         kept.append(op)
     return kept, output
@@ -403,9 +406,7 @@ def _fuse_activations(ops, output):
         if (src is not None and src.op in ("conv", "linear", "add", "bn") and src.attrs["act"] == "none"
                 and uses[src.out] == 1):
             src.attrs["act"] = op.attrs["act"]
-            _rename(ops, op.out, src.out)
-            if output == op.out:
-                output = src.out
+            output = _absorb(ops, output, op.out, src.out)
             continue
         kept.append(op)
     return kept, output

@@ -47,8 +47,8 @@ def _beside(buf, data):
     if buf is None:
         return None
     buf_gpu, data_gpu = type(buf).__module__ == "cnnnative._cuda", type(data).__module__ == "cnnnative._cuda"
-    if buf_gpu and data_gpu and buf.device == data.device or not buf_gpu and not data_gpu:
-        return buf
+    if buf_gpu == data_gpu and (not buf_gpu or buf.device == data.device):
+        return buf  # already beside it
     host = buf.numpy() if buf_gpu else buf
     if not data_gpu:
         return host
