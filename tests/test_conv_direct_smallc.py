@@ -274,50 +274,30 @@ def ref_act(y, act):
     return y
 
 
+# (N, H, W, kernel, stride, pad, output width): the ResNet stem's 7x7/2 (even width 10:
+# F(2,4) on AVX-512) and AlexNet conv1's 11x11/4 (odd width 13: F(2,3) with a pad column).
+ENGINE_SHAPES = {"stem": (3, 21, 19, 7, 2, 3, 10), "alexnet": (2, 59, 61, 11, 4, 0, 13)}
+
+
+@pytest.mark.parametrize("shape", list(ENGINE_SHAPES))
 @pytest.mark.parametrize("act", ["none", "relu", "relu6"])
 @pytest.mark.parametrize("residual", [False, True])
-def test_engine_node_fused_epilogue(isa, rng, act, residual):
-    """A plan's conv with few input channels runs direct_smallc with bias, residual and
-    activation fused; NaN-poisoned arena; planned batch 3, then batch 1."""
-    N, C, H, W, K = 3, 3, 21, 19, 20
-    x, w, b = randn(rng, N, C, H, W), randn(rng, K, C, 7, 7), randn(rng, K)
+def test_engine_node_fused_epilogue(isa, rng, shape, act, residual):
+    """A plan's conv with few input channels runs direct_smallc (its Winograd variant on
+    AVX-512) with bias, residual and activation fused; NaN-poisoned arena; the planned
+    batch, then batch 1."""
+    N, H, W, k, st, pad, ow = ENGINE_SHAPES[shape]
+    C, K = 3, 20
+    x, w, b = randn(rng, N, C, H, W), randn(rng, K, C, k, k), randn(rng, K)
     plan = _core.EnginePlan([N, C, H, W], "auto")
-    expected = conv2d_ref(x, w, b, (2, 2), quad(3))
+    expected = conv2d_ref(x, w, b, (st, st), quad(pad))
+    assert expected.shape[3] == ow
     res_id = -1
     if residual:
-        w1 = randn(rng, K, C, 7, 7)
-        res_id = plan.add_conv(0, w1, None, (2, 2), (3, 3, 3, 3), (1, 1), 1, "none", -1)
-        expected = expected + conv2d_ref(x, w1, None, (2, 2), quad(3))
-    out = plan.add_conv(0, w, b, (2, 2), (3, 3, 3, 3), (1, 1), 1, act, res_id)
-    plan.finalize(out)
-    # Built under each ISA: AVX-512 takes the F(2,4) variant (OW = 10 is even).
-    expect = "direct_smallc_wino" if isa == "avx512" else "direct_smallc"
-    assert all(n["method"] == expect for n in plan.nodes())
-    expected = ref_act(expected, act)
-    scale = np.abs(expected).max()
-    for y in (plan.run(x, poison=True), plan.run(x)):
-        assert np.isfinite(y).all()
-        assert np.abs(y - expected).max() <= 1e-5 * scale
-    y1 = plan.run(x[:1], poison=True)
-    assert np.abs(y1 - expected[:1]).max() <= 1e-5 * scale
-
-
-@pytest.mark.parametrize("act", ["none", "relu"])
-@pytest.mark.parametrize("residual", [False, True])
-def test_engine_node_alexnet_conv1_shape(isa, rng, act, residual):
-    """AlexNet conv1's 11x11/4 in a plan (odd output width 13, NaN-poisoned arena): the
-    F(2,3) variant on AVX-512 with bias, residual and activation fused; batch 2 then 1."""
-    N, C, H, W, K = 2, 3, 59, 61, 20
-    x, w, b = randn(rng, N, C, H, W), randn(rng, K, C, 11, 11), randn(rng, K)
-    plan = _core.EnginePlan([N, C, H, W], "auto")
-    expected = conv2d_ref(x, w, b, (4, 4), quad(0))
-    assert expected.shape[3] == 13
-    res_id = -1
-    if residual:
-        w1 = randn(rng, K, C, 11, 11)
-        res_id = plan.add_conv(0, w1, None, (4, 4), (0, 0, 0, 0), (1, 1), 1, "none", -1)
-        expected = expected + conv2d_ref(x, w1, None, (4, 4), quad(0))
-    out = plan.add_conv(0, w, b, (4, 4), (0, 0, 0, 0), (1, 1), 1, act, res_id)
+        w1 = randn(rng, K, C, k, k)
+        res_id = plan.add_conv(0, w1, None, (st, st), quad(pad), (1, 1), 1, "none", -1)
+        expected = expected + conv2d_ref(x, w1, None, (st, st), quad(pad))
+    out = plan.add_conv(0, w, b, (st, st), quad(pad), (1, 1), 1, act, res_id)
     plan.finalize(out)
     expect = "direct_smallc_wino" if isa == "avx512" else "direct_smallc"
     assert all(n["method"] == expect for n in plan.nodes())
