@@ -277,13 +277,18 @@ DEPTHWISE_SHAPES = [
     (1, 2, 1, 5, 48, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),  # 3 whole vectors
     (2, 3, 1, 4, 41, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),  # 2 vectors + overlapping one
     (1, 2, 1, 3, 16, 3, 3, (1, 1), (0, 0, 1, 1), (1, 1)),  # exactly one vector
-    # 3x3 stride-1 row-blocked kernel (4 rows x 32 pixels): every row remainder 0..3,
-    # widths tile-1 / tile / tile+1, asymmetric padding, channel multiplier 2.
+    # 3x3 stride-1 row-blocked kernel (bands of 6 rows x 32-pixel blocks): every row
+    # remainder 0..5, widths tile-1 / tile / tile+1, asymmetric padding, channel multiplier 2.
     (1, 5, 1, 6, 33, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
     (2, 3, 1, 7, 31, 3, 3, (1, 1), (0, 2, 2, 0), (1, 1)),
     (1, 2, 2, 10, 17, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
     (1, 3, 1, 8, 32, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
     (1, 2, 1, 13, 16, 3, 3, (1, 1), (1, 1, 0, 2), (1, 1)),
+    (1, 2, 1, 11, 112, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),  # MobileNet width, remainder 5
+    (2, 2, 1, 14, 47, 3, 3, (1, 1), (1, 1, 2, 0), (1, 1)),
+    (1, 3, 2, 15, 50, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    (1, 1, 1, 12, 64, 3, 3, (1, 1), (0, 0, 0, 0), (1, 1)),  # 6 + 4 rows, no padding
+    (1, 2, 1, 18, 20, 3, 3, (1, 1), (2, 2, 2, 2), (1, 1)),  # 3 whole bands, wide zero rows
 ]
 
 
