@@ -28,73 +28,12 @@ FRAMEWORKS = ("cnnnative", "onnxruntime", "torch", "onnxruntime-nospin")
 DEFAULT_FRAMEWORKS = ("cnnnative", "onnxruntime", "torch")
 
 
-# -- the reference model (torch) -------------------------------------------------------------
-
-def torch_resnet18():
-    import torch
-    from torch import nn
-
-    class BasicBlock(nn.Module):
-        def __init__(self, inplanes, planes, stride=1, downsample=None):
-            super().__init__()
-            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(planes)
-            self.relu = nn.ReLU(inplace=True)
-            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.downsample = downsample
-
-        def forward(self, x):
-            identity = x if self.downsample is None else self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            return self.relu(out + identity)
-
-    class ResNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inplanes = 64
-            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-            self.bn1 = nn.BatchNorm2d(64)
-            self.relu = nn.ReLU(inplace=True)
-            self.maxpool = nn.MaxPool2d(3, 2, 1)
-            self.layer1 = self._make(64, 1)
-            self.layer2 = self._make(128, 2)
-            self.layer3 = self._make(256, 2)
-            self.layer4 = self._make(512, 2)
-            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-            self.fc = nn.Linear(512, 1000)
-
-        def _make(self, planes, stride):
-            down = None
-            if stride != 1 or self.inplanes != planes:
-                down = nn.Sequential(nn.Conv2d(self.inplanes, planes, 1, stride, bias=False),
-                                     nn.BatchNorm2d(planes))
-            blocks = [BasicBlock(self.inplanes, planes, stride, down), BasicBlock(planes, planes)]
-            self.inplanes = planes
-            return nn.Sequential(*blocks)
-
-        def forward(self, x):
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-            return self.fc(torch.flatten(self.avgpool(x), 1))
-
-    return ResNet()
-
-
 def prepare(workdir, size):
     """Write weights.npz, model.onnx and input.npy into workdir (same weights for all)."""
     import torch
+    from cnnnative.torch_reference import resnet18 as torch_resnet18
 
-    torch.manual_seed(0)
-    m = torch_resnet18().eval()
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.weight.uniform_(0.5, 1.5)
-                mod.bias.uniform_(-0.2, 0.2)
-                mod.running_mean.uniform_(-0.2, 0.2)
-                mod.running_var.uniform_(0.5, 1.5)
+    m = torch_resnet18()
     np.savez(os.path.join(workdir, "weights.npz"), **{k: v.numpy() for k, v in m.state_dict().items()})
     x = torch.randn(1, 3, size, size)
     np.save(os.path.join(workdir, "input.npy"), x.numpy())
@@ -169,6 +108,7 @@ def worker(framework, workdir, batch, threads, repeats, warmup):
         run = lambda: sess.run(None, {"input": x})[0]  # noqa: E731
     elif framework == "torch":
         import torch
+        from cnnnative.torch_reference import resnet18 as torch_resnet18
 
         torch.set_num_threads(threads)
         model = torch_resnet18()

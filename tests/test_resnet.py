@@ -131,66 +131,9 @@ def test_graph_model_compiles(rng):
 # -- against PyTorch ---------------------------------------------------------------------------
 
 def _torch_resnet18():
-    """torchvision's ResNet-18 rebuilt from torch.nn modules (no torchvision here). The class
-    names match torchvision's, which is how compile() recognises them."""
     torch = pytest.importorskip("torch")
-    tnn = torch.nn
-
-    class BasicBlock(tnn.Module):
-        def __init__(self, inplanes, planes, stride=1, downsample=None):
-            super().__init__()
-            self.conv1 = tnn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-            self.bn1 = tnn.BatchNorm2d(planes)
-            self.relu = tnn.ReLU(inplace=True)
-            self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-            self.bn2 = tnn.BatchNorm2d(planes)
-            self.downsample = downsample
-
-        def forward(self, x):
-            identity = x if self.downsample is None else self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            return self.relu(out + identity)
-
-    class ResNet(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inplanes = 64
-            self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
-            self.bn1 = tnn.BatchNorm2d(64)
-            self.relu = tnn.ReLU(inplace=True)
-            self.maxpool = tnn.MaxPool2d(3, 2, 1)
-            self.layer1 = self._make(64, 1)
-            self.layer2 = self._make(128, 2)
-            self.layer3 = self._make(256, 2)
-            self.layer4 = self._make(512, 2)
-            self.avgpool = tnn.AdaptiveAvgPool2d((1, 1))
-            self.fc = tnn.Linear(512, 1000)
-
-        def _make(self, planes, stride):
-            down = None
-            if stride != 1 or self.inplanes != planes:
-                down = tnn.Sequential(tnn.Conv2d(self.inplanes, planes, 1, stride, bias=False),
-                                      tnn.BatchNorm2d(planes))
-            blocks = [BasicBlock(self.inplanes, planes, stride, down), BasicBlock(planes, planes)]
-            self.inplanes = planes
-            return tnn.Sequential(*blocks)
-
-        def forward(self, x):
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-            return self.fc(torch.flatten(self.avgpool(x), 1))
-
-    torch.manual_seed(0)
-    m = ResNet().eval()
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, tnn.BatchNorm2d):
-                mod.weight.uniform_(0.5, 1.5)
-                mod.bias.uniform_(-0.2, 0.2)
-                mod.running_mean.uniform_(-0.2, 0.2)
-                mod.running_var.uniform_(0.5, 1.5)
-    return torch, m
+    from cnnnative.torch_reference import resnet18 as torch_resnet18
+    return torch, torch_resnet18()
 
 
 def test_resnet18_compiled_equals_uncompiled_and_pytorch(rng):

@@ -1,6 +1,8 @@
 """Convolution: forward and both gradients, NCHW float32 with OIHW weights (as PyTorch)."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import _core
@@ -43,11 +45,29 @@ def _real(a, name):
 
 
 def _geometry(stride, padding, dilation, groups):
-    """(stride pair, (top, bottom, left, right), dilation pair, groups), range-checked."""
+    """(stride pair, (top, bottom, left, right), dilation pair, groups), range-checked.
+
+    Layers pass the same few geometries on every call, and normalising them costs about
+    2 us -- a tenth of a small depthwise layer -- so results for plain ints and tuples of
+    ints are memoised. Anything else (lists, numpy integers, floats, which must keep failing
+    even though 1.0 == 1 as a cache key) takes the full path every time."""
+    if _plain(stride) and _plain(padding) and _plain(dilation) and type(groups) is int:
+        return _geometry_cached(stride, padding, dilation, groups)
+    return _normalise_geometry(stride, padding, dilation, groups)
+
+
+def _plain(value):
+    return type(value) is int or (type(value) is tuple and all(type(v) is int for v in value))
+
+
+def _normalise_geometry(stride, padding, dilation, groups):
     s = tuple(_int64(v, "stride") for v in pair(stride, "stride"))
     p = tuple(_int64(v, "padding") for v in padding4(padding))
     d = tuple(_int64(v, "dilation") for v in pair(dilation, "dilation"))
     return s, p, d, _int64(int(groups), "groups")
+
+
+_geometry_cached = functools.lru_cache(maxsize=256)(_normalise_geometry)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto"):
