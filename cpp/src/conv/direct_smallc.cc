@@ -79,18 +79,26 @@ template <int64_t kStride>
 void deinterleave_fixed(const float* row, int64_t W, int64_t pad_left, int64_t stride_rt, int64_t width,
                         float* ph) {
   const int64_t stride = kStride > 0 ? kStride : stride_rt;
+  // [lo, hi): the i whose whole group stride*i + [0, stride) - pad_left lies inside the row.
+  const int64_t lo = std::min(width, (pad_left + stride - 1) / stride);
+  const int64_t last = pad_left + W - stride;  // the largest group start stride*i inside
+  const int64_t hi = std::max(lo, std::min(width, last >= 0 ? last / stride + 1 : 0));
+  // The edges, value by value, zeros outside the row.
   for (int64_t q = 0; q < stride; ++q) {
     float* out = ph + q * width;
-    // Indices i whose source stride*i + q - pad_left lies inside [0, W).
-    int64_t lo = pad_left > q ? (pad_left - q + stride - 1) / stride : 0;
-    int64_t hi = pad_left + W > q ? (pad_left + W - q + stride - 1) / stride : 0;
-    lo = std::min(lo, width);
-    hi = std::min(std::max(hi, lo), width);
-    for (int64_t i = 0; i < lo; ++i) out[i] = 0.f;
-    const float* src = row + q - pad_left;
-    for (int64_t i = lo; i < hi; ++i) out[i] = src[stride * i];
-    for (int64_t i = hi; i < width; ++i) out[i] = 0.f;
+    auto at = [&](int64_t i) {
+      const int64_t col = stride * i + q - pad_left;
+      return col >= 0 && col < W ? row[col] : 0.f;
+    };
+    for (int64_t i = 0; i < lo; ++i) out[i] = at(i);
+    for (int64_t i = hi; i < width; ++i) out[i] = at(i);
   }
+  // The inside in row order, one group of `stride` values at a time: contiguous loads
+  // (phase by phase this was a strided scalar gather, 5% of AlexNet conv1 under
+  // direct_smallc_wino).
+  const float* src = row - pad_left;
+  for (int64_t i = lo; i < hi; ++i)
+    for (int64_t q = 0; q < stride; ++q) ph[q * width + i] = src[stride * i + q];
 }
 
 }  // namespace
@@ -100,6 +108,7 @@ void deinterleave(const float* row, int64_t W, int64_t pad_left, int64_t stride,
     case 1: deinterleave_fixed<1>(row, W, pad_left, 1, width, ph); break;
     case 2: deinterleave_fixed<2>(row, W, pad_left, 2, width, ph); break;
     case 4: deinterleave_fixed<4>(row, W, pad_left, 4, width, ph); break;
+    case 8: deinterleave_fixed<8>(row, W, pad_left, 8, width, ph); break;  // direct_smallc_wino at stride 4
     default: deinterleave_fixed<0>(row, W, pad_left, stride, width, ph); break;
   }
 }

@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
 #include <utility>
@@ -200,25 +201,31 @@ void pack_weights(const ConvParams& p, const float* w, float* packed) {
   const std::vector<Tap> order = tap_order(p, ph);
   const int P = ph.points;
   const int64_t B = block_k(P), sw = p.stride_w, taps = int64_t(order.size()), blocks = (p.K + B - 1) / B;
-  // Each tap's kernel columns s (column s*dil = sw*m + a) with their slots m, found once:
-  // this runs on every algo="direct_smallc_wino" call.
-  std::vector<std::vector<std::pair<int64_t, int64_t>>> cols(static_cast<size_t>(taps));
-  for (int64_t t = 0; t < taps; ++t)
-    for (int64_t s = 0; s < p.S; ++s)
-      if (s * p.dilation_w % sw == order[size_t(t)].a) cols[size_t(t)].push_back({s, s * p.dilation_w / sw});
+  // column[a][m]: the kernel column s of phase a's slot m (s * dil = sw * m + a), or -1.
+  // Found once per phase, not per tap and channel: this runs on every
+  // algo="direct_smallc_wino" call, where the per-tap search cost 5% of AlexNet conv1.
+  std::vector<std::array<int64_t, kMaxSlots>> column(static_cast<size_t>(sw));
+  for (auto& c : column) c.fill(-1);
+  for (int64_t s = 0; s < p.S; ++s) {
+    const int64_t m = s * p.dilation_w / sw;
+    if (m < kMaxSlots) column[size_t(s * p.dilation_w % sw)][size_t(m)] = s;
+  }
+  const int64_t K = p.K, CRS = p.C * p.R * p.S;
   // Parallel over channel blocks: on the ops.conv2d path this runs before every call and
-  // would otherwise leave the other threads idle (AlexNet conv1: ~5% of the call).
+  // would otherwise leave the other threads idle.
 #pragma omp parallel for num_threads(num_threads()) schedule(static)
   for (int64_t b = 0; b < blocks; ++b)
-    for (int64_t t = 0; t < taps; ++t)
+    for (int64_t t = 0; t < taps; ++t) {
+      const Tap tp = order[size_t(t)];
+      const std::array<int64_t, kMaxSlots> cols = column[size_t(tp.a)];
+      const float* wt = w + (tp.c * p.R + tp.r) * p.S;  // channel k's row at wt + k * CRS
+      float* dst = packed + (b * taps + t) * P * B;
       for (int64_t kk = 0; kk < B; ++kk) {
-        const Tap tp = order[size_t(t)];
         const int64_t k = b * B + kk;
         double g[kMaxSlots] = {0, 0, 0, 0};  // the phase's taps by slot
-        if (k < p.K) {
-          const float* wr = w + ((k * p.C + tp.c) * p.R + tp.r) * p.S;
-          for (const auto& sm : cols[size_t(t)]) g[sm.second] = wr[sm.first];
-        }
+        if (k < K)
+          for (int m = 0; m < kMaxSlots; ++m)
+            if (cols[size_t(m)] >= 0) g[m] = wt[k * CRS + cols[size_t(m)]];
         double G[kMaxPoints];
         if (P == 4) {
           G[0] = g[0];
@@ -232,8 +239,9 @@ void pack_weights(const ConvParams& p, const float* w, float* packed) {
           G[3] = (g[0] + 2 * g[1] + 4 * g[2] + 8 * g[3]) / 6;
           G[4] = g[3];
         }
-        for (int i = 0; i < P; ++i) packed[((b * taps + t) * P + i) * B + kk] = static_cast<float>(G[i]);
+        for (int i = 0; i < P; ++i) dst[i * B + kk] = static_cast<float>(G[i]);
       }
+    }
 }
 
 size_t workspace_bytes(const ConvParams& p, int threads) {
@@ -302,7 +310,9 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
 }
 
 void forward(const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
-  std::vector<float> packed(static_cast<size_t>(packed_weight_floats(p)));
+  // Reused scratch, not a fresh vector: 200 KB for AlexNet conv1, which a vector would
+  // zero-fill and the allocator map and unmap on every call (4% of the call).
+  ScratchBuffer packed(static_cast<size_t>(packed_weight_floats(p)));
   pack_weights(p, w, packed.data());
   ConvEpilogue ep;
   ep.bias = bias;
