@@ -35,9 +35,23 @@ inline void require_ndim(const py::array& a, py::ssize_t ndim, const char* name)
   CN_CHECK(a.ndim() == ndim, name, " must be ", ndim, "-D, got shape ", shape_string(a));
 }
 
+// New outputs start on a 64-byte boundary (one AVX-512 vector, one cache line). numpy's
+// allocator gives 16, and a kernel whose row stores all straddle two cache lines pays for
+// it: the 3x3 depthwise kernel measured 18% slower on a misaligned output. The array is a
+// view into a numpy-owned buffer 16 floats longer, so numpy still owns and frees it.
 inline FloatArray new_float_array(const std::vector<int64_t>& shape) {
   std::vector<py::ssize_t> s(shape.begin(), shape.end());
-  return FloatArray(s);
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    CN_CHECK(d >= 0, "output dimension must be >= 0, got ", d);
+    n = checked_mul(n, d, "output size");
+  }
+  if (n < 64) return FloatArray(s);  // small outputs: not worth a view
+  constexpr py::ssize_t kAlignFloats = 16;
+  FloatArray buffer(std::vector<py::ssize_t>{static_cast<py::ssize_t>(checked_add(n, kAlignFloats, "output size"))});
+  const auto address = reinterpret_cast<std::uintptr_t>(buffer.data());
+  const py::ssize_t skip = static_cast<py::ssize_t>((64 - address % 64) % 64 / sizeof(float));
+  return FloatArray(s, buffer.data() + skip, buffer);
 }
 
 // An `out=` argument must be exactly what we would have allocated.
