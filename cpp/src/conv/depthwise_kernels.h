@@ -2,6 +2,7 @@
 // depthwise_kernels_impl.h holds the code; depthwise_kernels.cc / __avx2.cc /
 // __avx512.cc compile it with their flags.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "cnnnative/conv_params.h"
@@ -22,7 +23,12 @@ inline int64_t padded_row_floats(const ConvParams& p) {
   return (p.W + p.pad_left + p.pad_right + 32 + 15) / 16 * 16;
 }
 inline int64_t padded_plane_floats(const ConvParams& p) {
-  return (p.H + p.pad_top + p.pad_bottom) * padded_row_floats(p);
+  const int64_t PH = p.H + p.pad_top + p.pad_bottom, P = p.W + p.pad_left + p.pad_right;
+  const int64_t OH = p.output_h();
+  // The narrow-plane path (AVX-512, OW < 16) needs its flat padded copy (+48 floats of
+  // zeros, rounded to 16) and the flat outputs.
+  const int64_t flat = (PH * P + 48 + 15) / 16 * 16 + OH * P + 16;
+  return (std::max(PH * padded_row_floats(p), flat) + 15) / 16 * 16;  // each thread's share stays 64-byte aligned
 }
 // dx_plane[H,W] += sum over the kernel taps of w[r,s] * dy_plane (the transpose of forward).
 using BackwardInputPlaneFn = void (*)(const ConvParams& p, const float* dy_plane, const float* w,

@@ -4,6 +4,8 @@
 // well and the compiler emits full-width vector FMAs.
 #include "depthwise_kernels.h"
 
+#include <cstring>
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -273,11 +275,84 @@ inline void direct_plane3x3(const ConvParams& p, const float* x, const float* w,
 }
 #endif
 
+#if defined(__AVX512F__)
+// Narrow planes (OW < 16: MobileNet's 14x14 and 7x7), stride 1, dilation 1, S = 3 or 5.
+// A row of 16 lanes would be mostly idle, so the plane is treated as one flat array: in
+// the zero-padded copy with row pitch P = W + pad_left + pad_right, output (oh, ow) is
+// sum_{r,s} w[r][s] * in[(oh + r) * P + ow + s], a 1-D stencil over flat index oh*P + ow.
+// Vectors of 16 run across row ends; the P - OW values past each row's end are computed
+// and dropped when the rows are copied out. Per input row and vector: one load (shared
+// with the neighbour) and the S shifted copies made by valignd.
+inline int64_t flat_input_floats(const ConvParams& p) {
+  const int64_t P = p.W + p.pad_left + p.pad_right, PH = p.H + p.pad_top + p.pad_bottom;
+  return (PH * P + 48 + 15) / 16 * 16;  // reads run up to 32 floats past the image
+}
+
+template <int S, int G>
+inline void flat_block(const float* in, int64_t P, int64_t R, const __m512* wb, __m512 bias, float* out) {
+  __m512 acc[G];
+#pragma GCC unroll 4
+  for (int j = 0; j < G; ++j) acc[j] = bias;
+  for (int64_t r = 0; r < R; ++r) {
+    __m512 a[G + 1];
+#pragma GCC unroll 5
+    for (int j = 0; j <= G; ++j) a[j] = _mm512_loadu_ps(in + r * P + 16 * j);
+#pragma GCC unroll 5
+    for (int s = 0; s < S; ++s) {
+#pragma GCC unroll 4
+      for (int j = 0; j < G; ++j) {
+        const __m512 shifted =
+            s == 0 ? a[j]
+                   : _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(a[j + 1]), _mm512_castps_si512(a[j]), s));
+        acc[j] = _mm512_fmadd_ps(wb[r * S + s], shifted, acc[j]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < G; ++j) _mm512_store_ps(out + 16 * j, acc[j]);
+}
+
+// scratch: flat_input_floats(p) + OH * P + 16 floats, 64-byte aligned.
+template <int S>
+inline void flat_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y, float* scratch) {
+  const int64_t OH = out_h(p), OW = out_w(p), R = p.R;
+  const int64_t P = p.W + p.pad_left + p.pad_right;
+  float* in = scratch;
+  float* out = scratch + flat_input_floats(p);
+  std::memset(in, 0, sizeof(float) * size_t(flat_input_floats(p)));
+  for (int64_t ih = 0; ih < p.H; ++ih)
+    std::memcpy(in + (ih + p.pad_top) * P + p.pad_left, x + ih * p.W, sizeof(float) * size_t(p.W));
+  __m512 wb[5 * S];  // R <= 5 (checked by the caller)
+  for (int64_t t = 0; t < R * S; ++t) wb[t] = _mm512_set1_ps(w[t]);
+  const __m512 bv = _mm512_set1_ps(bias);
+  const int64_t vectors = (OH * P + 15) / 16;
+  int64_t v = 0;
+  for (; v + 4 <= vectors; v += 4) flat_block<S, 4>(in + 16 * v, P, R, wb, bv, out + 16 * v);
+  for (; v < vectors; ++v) flat_block<S, 1>(in + 16 * v, P, R, wb, bv, out + 16 * v);
+  const __mmask16 row = static_cast<__mmask16>((1u << OW) - 1u);
+  for (int64_t oh = 0; oh < OH; ++oh) _mm512_mask_storeu_ps(y + oh * OW, row, _mm512_maskz_loadu_ps(row, out + oh * P));
+}
+
+inline bool flat_applies(const ConvParams& p) {
+  return out_w(p) < 16 && out_w(p) >= 1 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 &&
+         p.dilation_w == 1 && (p.S == 3 || p.S == 5) && p.R <= 5;
+}
+#endif
+
 // Stride 1 on a zero-padded copy: no bounds checks at all; 64- and 16-pixel chunks, and
 // one last chunk that overlaps the previous one (recomputing identical values).
 inline void forward_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y,
                           float* padded) {
   const int64_t OH = out_h(p), OW = out_w(p);
+#if defined(__AVX512F__)
+  if (flat_applies(p)) {
+    if (p.S == 3)
+      flat_plane<3>(p, x, w, bias, y, padded);
+    else
+      flat_plane<5>(p, x, w, bias, y, padded);
+    return;
+  }
+#endif
   if (p.stride_w != 1 || OW < 16) {  // strided or narrow: accumulate tap by tap
     forward_plane_rows(p, x, w, bias, y);
     return;
