@@ -276,6 +276,107 @@ inline void direct_plane3x3(const ConvParams& p, const float* x, const float* w,
 #endif
 
 #if defined(__AVX512F__)
+// 3x3 stride 2, dilation 1 (MobileNet's downsampling layers), straight from the plane.
+// 16 outputs of a row read input columns b .. b+32 (b = 2*ow0 - pad_left): two loads A, B
+// of 16, then the even lanes (tap 0), the odd lanes (tap 1) and the even lanes moved one
+// along (tap 2, its last lane from the next vector's first even value) come from two
+// permutes and a valignd. Each input row feeds one or two output rows (bands of ROWS
+// output rows read 2*ROWS + 1 input rows). Blocks touching a border use masked loads;
+// the last block stores only the lanes inside the output row.
+template <int ROWS, int V, bool EDGE>
+inline void s2_block3x3(const float* const* rows, int64_t W, int64_t pl, const __m512* wb, __m512 bias,
+                        int64_t ow0, float* y, int64_t OW, __mmask16 last_store) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  __m512 acc[ROWS][V];
+#pragma GCC unroll 8
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[r][v] = bias;
+  const int64_t b = 2 * ow0 - pl;
+  __mmask16 m[2 * V + 1];  // A_v, B_v, then the one value after the block
+#pragma GCC unroll 8
+  for (int j = 0; j < 2 * V + 1; ++j) m[j] = EDGE ? inside_mask(b + 16 * j, W) : 0xFFFF;
+  m[2 * V] &= 0x0001;
+#pragma GCC unroll 9
+  for (int i = 0; i < 2 * ROWS + 1; ++i) {  // input row i feeds output row o with kernel row i - 2o
+    __m512 e[V + 1], o[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) {
+      const float* q = rows[i] + b + 32 * v;
+      const __m512 a = EDGE ? _mm512_maskz_loadu_ps(m[2 * v], q) : _mm512_loadu_ps(q);
+      const __m512 bb = EDGE ? _mm512_maskz_loadu_ps(m[2 * v + 1], q + 16) : _mm512_loadu_ps(q + 16);
+      e[v] = _mm512_permutex2var_ps(a, even, bb);
+      o[v] = _mm512_permutex2var_ps(a, odd, bb);
+    }
+    e[V] = _mm512_maskz_loadu_ps(m[2 * V], rows[i] + b + 32 * V);
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) {
+      const __m512 taps[3] = {
+          e[v], o[v],
+          _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(e[v + 1]), _mm512_castps_si512(e[v]), 1))};
+#pragma GCC unroll 2
+      for (int oo = 0; oo < ROWS; ++oo) {
+        const int r = i - 2 * oo;
+        if (r < 0 || r > 2) continue;
+#pragma GCC unroll 3
+        for (int s = 0; s < 3; ++s) acc[oo][v] = _mm512_fmadd_ps(wb[r * 3 + s], taps[s], acc[oo][v]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) {
+      float* dst = y + r * OW + ow0 + 16 * v;
+      if (v == V - 1 && last_store != 0xFFFF)
+        _mm512_mask_storeu_ps(dst, last_store, acc[r][v]);
+      else
+        _mm512_storeu_ps(dst, acc[r][v]);
+    }
+}
+
+template <int ROWS>
+inline void s2_rows3x3(const float* const* rows, int64_t W, int64_t pl, const __m512* wb, __m512 bias, float* y,
+                       int64_t OW) {
+  int64_t ow = 0;
+  for (; ow + 32 <= OW; ow += 32) {
+    const int64_t b = 2 * ow - pl;
+    if (b >= 0 && b + 65 <= W)
+      s2_block3x3<ROWS, 2, false>(rows, W, pl, wb, bias, ow, y, OW, 0xFFFF);
+    else
+      s2_block3x3<ROWS, 2, true>(rows, W, pl, wb, bias, ow, y, OW, 0xFFFF);
+  }
+  for (; ow < OW; ow += 16) {  // 16 or fewer: the last block stores the lanes inside the row
+    const __mmask16 keep = OW - ow >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (OW - ow)) - 1u);
+    s2_block3x3<ROWS, 1, true>(rows, W, pl, wb, bias, ow, y, OW, keep);
+  }
+}
+
+// zero: scratch of at least W floats (rows above and below the image).
+inline void s2_plane3x3(const ConvParams& p, const float* x, const float* w, float bias, float* y, float* zero) {
+  constexpr int64_t kBand = 4;
+  const int64_t OH = out_h(p), OW = out_w(p);
+  for (int64_t j = 0; j < p.W; ++j) zero[j] = 0.f;
+  __m512 wb[9];
+  for (int t = 0; t < 9; ++t) wb[t] = _mm512_set1_ps(w[t]);
+  const __m512 bv = _mm512_set1_ps(bias);
+  for (int64_t oh = 0; oh < OH; oh += kBand) {
+    const float* rows[2 * kBand + 1];
+    for (int64_t i = 0; i < 2 * kBand + 1; ++i) {
+      const int64_t ih = 2 * oh + i - p.pad_top;
+      rows[i] = ih >= 0 && ih < p.H ? x + ih * p.W : zero;
+    }
+    float* yb = y + oh * OW;
+    switch (OH - oh < kBand ? OH - oh : kBand) {
+      case 4: s2_rows3x3<4>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
+      case 3: s2_rows3x3<3>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
+      case 2: s2_rows3x3<2>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
+      default: s2_rows3x3<1>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
+    }
+  }
+}
+
 // Narrow planes (OW < 16: MobileNet's 14x14 and 7x7), stride 1, dilation 1, S = 3 or 5.
 // A row of 16 lanes would be mostly idle, so the plane is treated as one flat array: in
 // the zero-padded copy with row pitch P = W + pad_left + pad_right, output (oh, ow) is
@@ -345,6 +446,10 @@ inline void forward_plane(const ConvParams& p, const float* x, const float* w, f
                           float* padded) {
   const int64_t OH = out_h(p), OW = out_w(p);
 #if defined(__AVX512F__)
+  if (p.R == 3 && p.S == 3 && p.stride_h == 2 && p.stride_w == 2 && p.dilation_h == 1 && p.dilation_w == 1) {
+    s2_plane3x3(p, x, w, bias, y, padded);
+    return;
+  }
   if (flat_applies(p)) {
     if (p.S == 3)
       flat_plane<3>(p, x, w, bias, y, padded);
