@@ -37,10 +37,16 @@ using BackwardInputPlaneFn = void (*)(const ConvParams& p, const float* dy_plane
 using BackwardWeightPlaneFn = void (*)(const ConvParams& p, const float* x_plane, const float* dy_plane,
                                        float* dw);
 
+// y[i] = act(y[i] + residual[i]) for i < n (residual may be null); act 0 none, 1 relu,
+// 2 relu6 (the values of both Activation enums). The engine's fused epilogue, run on each
+// plane right after forward while it is in cache.
+using PlaneEpilogueFn = void (*)(float* y, const float* residual, int64_t n, int act);
+
 struct Kernels {
   ForwardPlaneFn forward;
   BackwardInputPlaneFn backward_input;
   BackwardWeightPlaneFn backward_weight;
+  PlaneEpilogueFn epilogue;
 };
 
 const Kernels& kernels_scalar();

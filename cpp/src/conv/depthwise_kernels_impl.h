@@ -566,8 +566,30 @@ inline void backward_weight_plane(const ConvParams& p, const float* x, const flo
   }
 }
 
+template <int ACT, bool RESIDUAL>
+inline void epilogue_loop(float* __restrict y, const float* __restrict residual, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float v = RESIDUAL ? y[i] + residual[i] : y[i];
+    if (ACT >= 1) v = v > 0.f ? v : 0.f;
+    if (ACT == 2) v = v < 6.f ? v : 6.f;
+    y[i] = v;
+  }
+}
+
+inline void plane_epilogue(float* y, const float* residual, int64_t n, int act) {
+  if (residual) {
+    if (act == 2) epilogue_loop<2, true>(y, residual, n);
+    else if (act == 1) epilogue_loop<1, true>(y, residual, n);
+    else epilogue_loop<0, true>(y, residual, n);
+  } else if (act == 2) {
+    epilogue_loop<2, false>(y, nullptr, n);
+  } else if (act == 1) {
+    epilogue_loop<1, false>(y, nullptr, n);
+  }
+}
+
 inline const Kernels& table() {
-  static const Kernels k{&forward_plane, &backward_input_plane, &backward_weight_plane};
+  static const Kernels k{&forward_plane, &backward_input_plane, &backward_weight_plane, &plane_epilogue};
   return k;
 }
 
