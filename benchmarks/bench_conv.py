@@ -52,6 +52,12 @@ def layers(quick):
         Layer("alexnet 11x11/4 227 3->96", 1, 3, 227, 227, 96, 11, 11, 4, 0),
         Layer("1x1 56x56 64->256", 1, 64, 56, 56, 256, 1, 1),
         Layer("depthwise 3x3 112x112x32", 1, 32, 112, 112, 32, 3, 3, 1, 1, groups=32),
+        # the rest of MobileNet's depthwise shapes: stride 2, and narrow planes
+        Layer("depthwise 3x3/2 112x112x64", 1, 64, 112, 112, 64, 3, 3, 2, 1, groups=64),
+        Layer("depthwise 3x3 28x28x256", 1, 256, 28, 28, 256, 3, 3, 1, 1, groups=256),
+        Layer("depthwise 3x3/2 28x28x256", 1, 256, 28, 28, 256, 3, 3, 2, 1, groups=256),
+        Layer("depthwise 3x3 14x14x512", 1, 512, 14, 14, 512, 3, 3, 1, 1, groups=512),
+        Layer("depthwise 3x3 7x7x1024", 1, 1024, 7, 7, 1024, 3, 3, 1, 1, groups=1024),
     ]
     return out
 
