@@ -245,6 +245,16 @@ inline void direct_rows3x3(const float* const* rows, int64_t W, int64_t pl, cons
   if (ow < OW) direct_block3x3_any<ROWS, 1>(rows, W, pl, wb, bias, OW - 16, y, OW);
 }
 
+// The input rows a band reads, from input row `first` on: rows outside the image point at
+// `zero` (W zeros).
+inline void band_rows(const ConvParams& p, const float* x, float* zero, int64_t first, int64_t count,
+                      const float** rows) {
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t ih = first + i;
+    rows[i] = ih >= 0 && ih < p.H ? x + ih * p.W : zero;
+  }
+}
+
 // Bands of 6 output rows (8 input rows each): measured best against 3, 4, 5 and 8 rows
 // and 1, 3 or 4 vectors per block on 112x112 planes.
 // zero: scratch of at least W floats (the rows above and below the image).
@@ -258,10 +268,7 @@ inline void direct_plane3x3(const ConvParams& p, const float* x, const float* w,
   const __m512 bv = _mm512_set1_ps(bias);
   for (int64_t oh = 0; oh < OH; oh += kBand) {
     const float* rows[kBand + 2];
-    for (int64_t i = 0; i < kBand + 2; ++i) {
-      const int64_t ih = oh + i - p.pad_top;
-      rows[i] = ih >= 0 && ih < p.H ? x + ih * p.W : zero;
-    }
+    band_rows(p, x, zero, oh - p.pad_top, kBand + 2, rows);
     float* yb = y + oh * OW;
     switch (OH - oh < kBand ? OH - oh : kBand) {
       case 6: direct_rows3x3<6>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
@@ -363,10 +370,7 @@ inline void s2_plane3x3(const ConvParams& p, const float* x, const float* w, flo
   const __m512 bv = _mm512_set1_ps(bias);
   for (int64_t oh = 0; oh < OH; oh += kBand) {
     const float* rows[2 * kBand + 1];
-    for (int64_t i = 0; i < 2 * kBand + 1; ++i) {
-      const int64_t ih = 2 * oh + i - p.pad_top;
-      rows[i] = ih >= 0 && ih < p.H ? x + ih * p.W : zero;
-    }
+    band_rows(p, x, zero, 2 * oh - p.pad_top, 2 * kBand + 1, rows);
     float* yb = y + oh * OW;
     switch (OH - oh < kBand ? OH - oh : kBand) {
       case 4: s2_rows3x3<4>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
