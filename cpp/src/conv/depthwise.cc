@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "autotune.h"
@@ -43,10 +44,51 @@ void depthwise_forward(const ConvParams& p, const float* x, const float* w, cons
   }
 }
 
+namespace {
+
+// At stride 1 the input gradient is itself a depthwise convolution: dy correlated with the
+// filter turned by 180 degrees, padded by dilation * (R - 1) - pad on each side. With one
+// output channel per input channel (multiplier 1) the forward plane kernels (register
+// blocks, flat narrow planes) then do the work, writing dx instead of accumulating into it
+// tap by tap. Returns the parameters of that convolution, or false where it does not apply.
+bool backward_as_forward(const ConvParams& p, ConvParams* q) {
+  const int64_t span_h = p.dilation_h * (p.R - 1), span_w = p.dilation_w * (p.S - 1);
+  if (p.K != p.C || p.stride_h != 1 || p.stride_w != 1 || p.R * p.S > 64) return false;
+  if (p.pad_top > span_h || p.pad_bottom > span_h || p.pad_left > span_w || p.pad_right > span_w) return false;
+  *q = p;
+  q->H = p.output_h();
+  q->W = p.output_w();
+  q->pad_top = span_h - p.pad_top;
+  q->pad_bottom = span_h - p.pad_bottom;
+  q->pad_left = span_w - p.pad_left;
+  q->pad_right = span_w - p.pad_right;
+  return q->output_h() == p.H && q->output_w() == p.W;
+}
+
+}  // namespace
+
 void depthwise_backward_input(const ConvParams& p, const float* dy, const float* w, float* dx) {
   const depthwise::Kernels& kern = depthwise::kernels_for(active_isa());
   const int64_t mult = p.K / p.C, in_plane = p.H * p.W, out_plane = p.output_h() * p.output_w();
   const int64_t taps = p.R * p.S, planes = p.N * p.C;
+  ConvParams q;
+  if (backward_as_forward(p, &q)) {
+    const int nt = num_threads();
+    const int64_t pad_floats = depthwise::padded_plane_floats(q);
+    ScratchBuffer padded(static_cast<size_t>(checked_numel({nt, pad_floats}, "depthwise workspace")));
+#pragma omp parallel num_threads(nt)
+    {
+      float* mine = padded.data() + omp_get_thread_num() * pad_floats;
+      float turned[64];
+#pragma omp for schedule(static)
+      for (int64_t nc = 0; nc < planes; ++nc) {
+        const float* wc = w + (nc % p.C) * taps;
+        for (int64_t t = 0; t < taps; ++t) turned[t] = wc[taps - 1 - t];
+        kern.forward(q, dy + nc * out_plane, turned, 0.f, dx + nc * in_plane, mine);
+      }
+    }
+    return;
+  }
   // One thread per input plane: it sums the mult output channels that read it.
 #pragma omp parallel for num_threads(num_threads()) schedule(static)
   for (int64_t nc = 0; nc < planes; ++nc) {
@@ -85,7 +127,10 @@ bool depthwise_backward_weight(const ConvParams& p, const float* x, const float*
 
 namespace {
 size_t direct_workspace(const ConvParams& p) {
-  return size_t(num_threads()) * size_t(depthwise::padded_plane_floats(p)) * sizeof(float);
+  int64_t floats = depthwise::padded_plane_floats(p);
+  ConvParams q;  // the input gradient's forward convolution, where it runs as one
+  if (backward_as_forward(p, &q)) floats = std::max(floats, depthwise::padded_plane_floats(q));
+  return size_t(num_threads()) * size_t(floats) * sizeof(float);
 }
 }  // namespace
 
