@@ -108,19 +108,26 @@ bool depthwise_backward_weight(const ConvParams& p, const float* x, const float*
   const depthwise::Kernels& kern = depthwise::kernels_for(active_isa());
   const int64_t mult = p.K / p.C, in_plane = p.H * p.W, out_plane = p.output_h() * p.output_w();
   const int64_t taps = p.R * p.S;
+  const int nt = num_threads();
+  const int64_t scratch_floats = depthwise::padded_plane_floats(p);
+  ScratchBuffer scratch(static_cast<size_t>(checked_numel({nt, scratch_floats}, "depthwise workspace")));
   // One thread per output channel: it owns dw[k] and db[k] and sums over the batch.
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
-  for (int64_t k = 0; k < p.K; ++k) {
-    float* dwk = dw + k * taps;
-    for (int64_t t = 0; t < taps; ++t) dwk[t] = 0.f;
-    double bias_sum = 0.0;
-    for (int64_t n = 0; n < p.N; ++n) {
-      const float* dyp = dy + (n * p.K + k) * out_plane;
-      kern.backward_weight(p, x + (n * p.C + k / mult) * in_plane, dyp, dwk);
-      if (db)
-        for (int64_t i = 0; i < out_plane; ++i) bias_sum += dyp[i];
+#pragma omp parallel num_threads(nt)
+  {
+    float* mine = scratch.data() + omp_get_thread_num() * scratch_floats;
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < p.K; ++k) {
+      float* dwk = dw + k * taps;
+      for (int64_t t = 0; t < taps; ++t) dwk[t] = 0.f;
+      double bias_sum = 0.0;
+      for (int64_t n = 0; n < p.N; ++n) {
+        const float* dyp = dy + (n * p.K + k) * out_plane;
+        kern.backward_weight(p, x + (n * p.C + k / mult) * in_plane, dyp, dwk, mine);
+        if (db)
+          for (int64_t i = 0; i < out_plane; ++i) bias_sum += dyp[i];
+      }
+      if (db) db[k] = static_cast<float>(bias_sum);
     }
-    if (db) db[k] = static_cast<float>(bias_sum);
   }
   return true;
 }

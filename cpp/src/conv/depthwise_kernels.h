@@ -33,9 +33,10 @@ inline int64_t padded_plane_floats(const ConvParams& p) {
 // dx_plane[H,W] += sum over the kernel taps of w[r,s] * dy_plane (the transpose of forward).
 using BackwardInputPlaneFn = void (*)(const ConvParams& p, const float* dy_plane, const float* w,
                                       float* dx_plane);
-// dw[r,s] += sum_{oh,ow} dy_plane[oh,ow] * x_plane[ih, iw].
+// dw[r,s] += sum_{oh,ow} dy_plane[oh,ow] * x_plane[ih, iw]. scratch: padded_plane_floats(p)
+// floats, 64-byte aligned (the AVX-512 3x3 stride-1 path lays x and dy out flat there).
 using BackwardWeightPlaneFn = void (*)(const ConvParams& p, const float* x_plane, const float* dy_plane,
-                                       float* dw);
+                                       float* dw, float* scratch);
 
 // y[i] = act(y[i] + residual[i]) for i < n (residual may be null); act 0 none, 1 relu,
 // 2 relu6 (the values of both Activation enums). The engine's fused epilogue, run on each

@@ -538,7 +538,54 @@ inline void backward_input_plane(const ConvParams& p, const float* dy, const flo
   }
 }
 
-inline void backward_weight_plane(const ConvParams& p, const float* x, const float* dy, float* dw) {
+#if defined(__AVX512F__)
+// 3x3 stride 1 dilation 1: all nine sums in one pass over the flat layout of the narrow
+// forward path. dy is copied with the padded copy's row pitch P (zeros in the P - OW
+// columns past each row), so dw[r][s] = sum_f dyflat[f] * in[f + r*P + s] over the flat
+// index f; per 16 values of dy, one load per kernel row (shared with the next vector) and
+// two valignd shifts feed nine accumulators. Lane sums move to double every 32 vectors.
+inline void flat_weight_grad3x3(const ConvParams& p, const float* x, const float* dy, float* dw, float* scratch) {
+  const int64_t OH = out_h(p), OW = out_w(p);
+  const int64_t P = p.W + p.pad_left + p.pad_right;
+  float* in = scratch;
+  float* d = scratch + flat_input_floats(p);
+  std::memset(in, 0, sizeof(float) * size_t(flat_input_floats(p)));
+  for (int64_t ih = 0; ih < p.H; ++ih)
+    std::memcpy(in + (ih + p.pad_top) * P + p.pad_left, x + ih * p.W, sizeof(float) * size_t(p.W));
+  const int64_t vectors = (OH * P + 15) / 16;
+  std::memset(d, 0, sizeof(float) * size_t(vectors * 16));
+  for (int64_t oh = 0; oh < OH; ++oh) std::memcpy(d + oh * P, dy + oh * OW, sizeof(float) * size_t(OW));
+  double total[9] = {};
+  for (int64_t v0 = 0; v0 < vectors; v0 += 32) {
+    __m512 acc[9];
+    for (int t = 0; t < 9; ++t) acc[t] = _mm512_setzero_ps();
+    const int64_t v1 = std::min(vectors, v0 + 32);
+    for (int64_t v = v0; v < v1; ++v) {
+      const __m512 g = _mm512_load_ps(d + 16 * v);
+#pragma GCC unroll 3
+      for (int r = 0; r < 3; ++r) {
+        const float* q = in + 16 * v + r * P;
+        const __m512i a0 = _mm512_castps_si512(_mm512_loadu_ps(q)), a1 = _mm512_castps_si512(_mm512_loadu_ps(q + 16));
+        acc[r * 3 + 0] = _mm512_fmadd_ps(g, _mm512_castsi512_ps(a0), acc[r * 3 + 0]);
+        acc[r * 3 + 1] = _mm512_fmadd_ps(g, _mm512_castsi512_ps(_mm512_alignr_epi32(a1, a0, 1)), acc[r * 3 + 1]);
+        acc[r * 3 + 2] = _mm512_fmadd_ps(g, _mm512_castsi512_ps(_mm512_alignr_epi32(a1, a0, 2)), acc[r * 3 + 2]);
+      }
+    }
+    for (int t = 0; t < 9; ++t) total[t] += static_cast<double>(_mm512_reduce_add_ps(acc[t]));
+  }
+  for (int t = 0; t < 9; ++t) dw[t] += static_cast<float>(total[t]);
+}
+#endif
+
+inline void backward_weight_plane(const ConvParams& p, const float* x, const float* dy, float* dw, float* scratch) {
+#if defined(__AVX512F__)
+  if (p.R == 3 && p.S == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1) {
+    flat_weight_grad3x3(p, x, dy, dw, scratch);
+    return;
+  }
+#else
+  (void)scratch;
+#endif
   const int64_t OH = out_h(p), OW = out_w(p);
   const int64_t sw = p.stride_w;
   for (int64_t r = 0; r < p.R; ++r) {
