@@ -104,6 +104,7 @@ struct BandArgs {
   Activation act;
 };
 void band_scalar(const BandArgs& a);
+void band_avx2(const BandArgs& a);
 void band_avx512(const BandArgs& a);
 
 // The input transform of one row: o_i[t] = (B^T d)_i for i < outputs, t < n, from the
@@ -111,6 +112,8 @@ void band_avx512(const BandArgs& a);
 // Part of building the planes, per ISA.
 void transform_row_scalar(int points, int outputs, const float* const d[kMaxPoints], float* const o[kMaxPoints],
                           int64_t n);
+void transform_row_avx2(int points, int outputs, const float* const d[kMaxPoints], float* const o[kMaxPoints],
+                        int64_t n);
 void transform_row_avx512(int points, int outputs, const float* const d[kMaxPoints], float* const o[kMaxPoints],
                           int64_t n);
 
