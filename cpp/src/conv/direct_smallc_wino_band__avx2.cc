@@ -27,19 +27,25 @@
 namespace cnnnative {
 namespace direct_smallc_wino {
 namespace {
-
-constexpr int kPairVectors = 2;  // V: 16 output pairs per tile, as the AVX-512 kernel
+#ifndef KT4
+#define KT4 6
+#define NI4 1
+#define V4 2
+#define KT5 4
+#define NI5 1
+#define V5 2
+#endif
 
 // Register tile per family: channels per tile (a divisor of block_k) and points per pass.
 template <int P>
 struct TileShape;
 template <>
 struct TileShape<4> {
-  static constexpr int kChannels = 3, kPointsPerPass = 2;
+  static constexpr int kChannels = KT4, kPointsPerPass = NI4, kPairVectors = V4;
 };
 template <>
 struct TileShape<5> {
-  static constexpr int kChannels = 2, kPointsPerPass = 3;
+  static constexpr int kChannels = KT5, kPointsPerPass = NI5, kPairVectors = V5;
 };
 static_assert(block_k(4) % TileShape<4>::kChannels == 0 && block_k(5) % TileShape<5>::kChannels == 0,
               "a tile takes whole parts of a packed channel block");
@@ -64,7 +70,7 @@ __attribute__((always_inline)) inline void pass(__m256 (&m)[KT][P][V], const Ban
   constexpr int B = block_k(P);
   constexpr int NR = std::min(I0 + NI, P - 1) - I0;  // points of a reduced tap in this pass
   __m256 acc[KT][NI][V];
-#pragma GCC unroll 4
+#pragma GCC unroll 6
   for (int k = 0; k < KT; ++k)
 #pragma GCC unroll 4
     for (int i = 0; i < NI; ++i)
@@ -81,7 +87,7 @@ __attribute__((always_inline)) inline void pass(__m256 (&m)[KT][P][V], const Ban
         __m256 d[V];
 #pragma GCC unroll 2
         for (int v = 0; v < V; ++v) d[v] = _mm256_loadu_ps(xp + i * ps + 8 * v);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (int k = 0; k < KT; ++k) {
           const __m256 g = _mm256_broadcast_ss(wt + i * B + k);
 #pragma GCC unroll 2
@@ -92,12 +98,20 @@ __attribute__((always_inline)) inline void pass(__m256 (&m)[KT][P][V], const Ban
   };
   taps(std::integral_constant<int, NI>(), 0, a.full_taps);
   if constexpr (NR > 0) taps(std::integral_constant<int, NR>(), a.full_taps, a.taps);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
   for (int k = 0; k < KT; ++k)
 #pragma GCC unroll 4
     for (int i = 0; i < NI; ++i)
 #pragma GCC unroll 2
       for (int v = 0; v < V; ++v) m[k][I0 + i][v] = acc[k][i][v];
+}
+
+// The passes over points [I0, I0 + NI), [I0 + NI, I0 + 2 NI), ... up to P.
+template <int P, int KT, int V, int NI, int I0>
+__attribute__((always_inline)) inline void passes(__m256 (&m)[KT][P][V], const BandArgs& a, const float* xb,
+                                                  const float* w) {
+  pass<P, KT, V, I0, std::min(NI, P - I0)>(m, a, xb, w);
+  if constexpr (I0 + NI < P) passes<P, KT, V, NI, I0 + NI>(m, a, xb, w);
 }
 
 // Where 8 consecutive outputs of the padded row layout (pitch 2 PW) go in y (pitch OW):
@@ -138,18 +152,16 @@ inline void segments(const BandArgs& a, int64_t padded_start, int64_t count, Seg
 
 template <int P>
 inline void tile(const BandArgs& a, int64_t j0, int64_t k0, const float* w, int64_t valid_pairs) {
-  constexpr int KT = TileShape<P>::kChannels, NI = TileShape<P>::kPointsPerPass, V = kPairVectors;
+  constexpr int KT = TileShape<P>::kChannels, NI = TileShape<P>::kPointsPerPass, V = TileShape<P>::kPairVectors;
   const int krows = int(std::min<int64_t>(KT, a.K - k0));
   const float* xb = a.planes + j0;
   __m256 m[KT][P][V];
-  pass<P, KT, V, 0, std::min(NI, P)>(m, a, xb, w);
-  if constexpr (NI < P) pass<P, KT, V, NI, std::min(NI, P - NI)>(m, a, xb, w);
-  if constexpr (2 * NI < P) pass<P, KT, V, 2 * NI, std::min(NI, P - 2 * NI)>(m, a, xb, w);
+  passes<P, KT, V, NI, 0>(m, a, xb, w);
   const __m256 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.f), two = _mm256_set1_ps(2.f);
   // Output vector h (8 outputs) holds pairs 4h .. 4h+3 of the tile.
   Segments seg[2 * V];
   for (int h = 0; h < 2 * V; ++h) segments(a, 2 * (a.first_pair + j0) + 8 * h, 2 * valid_pairs - 8 * h, seg[h]);
-#pragma GCC unroll 3
+#pragma GCC unroll 6
   for (int k = 0; k < KT; ++k) {
     if (k >= krows) break;
     const __m256 b = _mm256_set1_ps(a.bias ? a.bias[k0 + k] : 0.f);
@@ -197,14 +209,13 @@ inline void tile(const BandArgs& a, int64_t j0, int64_t k0, const float* w, int6
 
 template <int P>
 void band(const BandArgs& a) {
-  constexpr int B = block_k(P), KT = TileShape<P>::kChannels, pairs_per_tile = 8 * kPairVectors;
+  constexpr int B = block_k(P), KT = TileShape<P>::kChannels, pairs_per_tile = 8 * TileShape<P>::kPairVectors;
   const int64_t kblocks = (a.K + B - 1) / B;
-  for (int64_t kb = 0; kb < kblocks; ++kb)
-    for (int sub = 0; sub < B && kb * B + sub < a.K; sub += KT) {
-      const float* w = a.packed_w + kb * a.taps * P * B + sub;
-      for (int64_t j0 = 0; j0 < a.pairs; j0 += pairs_per_tile)
-        tile<P>(a, j0, kb * B + sub, w, std::min<int64_t>(pairs_per_tile, a.pairs - j0));
-    }
+  for (int64_t j0 = 0; j0 < a.pairs; j0 += pairs_per_tile)
+    for (int64_t kb = 0; kb < kblocks; ++kb)
+      for (int sub = 0; sub < B && kb * B + sub < a.K; sub += KT)
+        tile<P>(a, j0, kb * B + sub, a.packed_w + kb * a.taps * P * B + sub,
+                std::min<int64_t>(pairs_per_tile, a.pairs - j0));
 }
 
 }  // namespace
