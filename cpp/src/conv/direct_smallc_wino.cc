@@ -187,7 +187,9 @@ bool supports(const ConvParams& p, std::string* why) {
 }
 
 bool preferred(const ConvParams& p) {
-  return active_isa() == Isa::avx512 && supports(p, nullptr) && 20 * 2 * p.S >= 29 * multiplies_per_pair_row(p);
+  const Isa isa = active_isa();
+  return (isa == Isa::avx512 || isa == Isa::avx2) && supports(p, nullptr) &&
+         20 * 2 * p.S >= 29 * multiplies_per_pair_row(p);
 }
 
 int64_t packed_weight_floats(const ConvParams& p) {
