@@ -94,8 +94,12 @@ __attribute__((always_inline)) inline void pass(__m256 (&m)[KT][P][V], const Ban
       }
     }
   };
-  taps(std::integral_constant<int, NI>(), 0, a.full_taps);
-  if constexpr (NR > 0) taps(std::integral_constant<int, NR>(), a.full_taps, a.taps);
+  if constexpr (NR == NI) {  // the pass lacks point P - 1: every tap alike, one loop
+    taps(std::integral_constant<int, NI>(), 0, a.taps);
+  } else {
+    taps(std::integral_constant<int, NI>(), 0, a.full_taps);
+    if constexpr (NR > 0) taps(std::integral_constant<int, NR>(), a.full_taps, a.taps);
+  }
 #pragma GCC unroll 6
   for (int k = 0; k < KT; ++k)
 #pragma GCC unroll 4
@@ -116,7 +120,7 @@ __attribute__((always_inline)) inline void passes(__m256 (&m)[KT][P][V], const B
 // one masked store per output row they touch, the pad column of an odd width masked out.
 struct Segments {
   int n = 0;
-  bool whole = false;  // one segment of all 8 lanes: a plain store
+  bool whole = false;  // one segment of all 8 lanes: a plain store (masked stores are slow on AMD)
   __m256i mask[8];
   int64_t offset[8];  // y index of lane 0 for this segment's lanes
 };
@@ -145,6 +149,7 @@ inline void segments(const BandArgs& a, int64_t padded_start, int64_t count, Seg
     ++s.n;
     lane += len;
     pos += len;
+    if (bits == 0xFFu) s.whole = true;  // 8 outputs inside one row, pad column not among them
   }
 }
 
