@@ -14,11 +14,15 @@
 //           8 loads per 12 FMAs;
 //   F(2,4): 4 channels x 2 vectors = 8 accumulators, 6 loads per 8 FMAs (V = 3, 12
 //           accumulators and 16 registers in all, measured far slower).
-// Measured against the alternatives (1 thread, CPU time, Zen 5 with CNNNATIVE_ISA=avx2;
-// ms for stem 7x7/2 / AlexNet conv1 11x11/4): 1 point x 6|4 channels x 2 vectors
-// 1.96 / 2.24; 2|3 points x 6|4 channels x 1 vector 2.23 / 2.67; 2|3 points x 3|2
-// channels x 2 vectors 2.46 / 3.04 (direct_smallc: 2.6 / 2.65). Prefetching the next tile
-// or putting the pairs loop outside the channel blocks changed nothing measurable.
+// Measured against the alternatives (1 thread, CPU time, Zen 5 with CNNNATIVE_ISA=avx2,
+// ms for stem 7x7/2 / AlexNet conv1 11x11/4, first versions of the loops): 1 point x
+// 6|4 channels x 2 vectors 1.96 / 2.24; 2|3 points x 6|4 channels x 1 vector 2.23 / 2.67;
+// 2|3 points x 3|2 channels x 2 vectors 2.46 / 3.04 (direct_smallc: 2.6 / 2.65). Then
+// one loop per pass over all taps where the pass lacks the last point (short loops cost
+// their exit branch: stem 1.96 -> 1.84) and plain stores for 8 outputs inside one row of
+// an odd width (AlexNet 2.19 -> 2.12). No gain from: the pairs loop outside the channel
+// blocks, unrolling the tap loop, scalar stores instead of masked ones; prefetching the
+// next pass's planes made AlexNet 20% slower.
 // The output transform, bias, residual and activation run in registers; even and odd
 // outputs are interleaved back into pixel order, and for an odd output width each row's
 // pad column is masked out of the stores. The sums are the AVX-512 kernel's, in the same
