@@ -5,7 +5,8 @@ inference engine.
 
 Outputs start as NaN (CNNNATIVE_DEBUG_NAN) and so does every scratch buffer (the tap
 planes), so an output element the kernel forgets, or a plane element it reads before
-writing, fails the comparison.
+writing, fails the comparison. The `isa` fixture runs the scalar, AVX2 and AVX-512 kernels
+of both algorithms (each has all three).
 
 Tolerance: each output is one float32 sum of n = C*R*S products (plus the bias), as
 im2col computes it; its rounding error is below ~n * 2^-24 * sum|x*w| in the worst case
@@ -25,6 +26,8 @@ from ref_conv import conv2d_input_ref, conv2d_ref
 
 DIRECT_BOUND = 5e-6
 ALGOS = ["direct_smallc", "direct_smallc_wino"]
+# ISAs with a vector kernel of the Winograd variant, where auto and the engine prefer it.
+WINO_ISAS = ("avx2", "avx512")
 BOUND = {"direct_smallc": DIRECT_BOUND, "direct_smallc_wino": 2 * DIRECT_BOUND}
 
 
@@ -109,6 +112,15 @@ SHAPES = [
     (1, 2, 33, 53, 5, 13, 13, 4, 0, 1),       # 13x13/4: F(2,4) 1 full + 3 reduced, OW = 11
     (1, 2, 17, 29, 5, 3, 5, (2, 4), 1, 1),    # 3x5/(2,4): slots 0, 1 only, F(2,3) reduced, OW = 7
     (1, 2, 14, 33, 5, 3, 4, (1, 3), 0, (1, 2)),  # dilation 2 at stride 3: phases 0, 2, 1 (gaps), OW = 9
+    # edges of the AVX2 Winograd tile (a whole 6- or 4-channel block x 2 vectors of 8
+    # pairs, 8 outputs per store): channel tails and widths within one 8-output vector
+    (1, 3, 23, 23, 1, 11, 11, 4, 0, 1),       # AlexNet-like, K = 1, OW = 4
+    (2, 3, 19, 39, 2, 11, 11, 4, 0, 1),       # K = 2, OW = 8 (one vector per row), batch 2
+    (1, 3, 15, 43, 11, 11, 11, 4, 0, 1),      # K = 11 (6 + 5), OW = 9
+    (1, 3, 15, 19, 5, 11, 11, 4, 0, 1),       # OW = 3: 8 outputs span 3 rows
+    (1, 3, 21, 35, 1, 7, 7, 2, 3, 1),         # stem-like F(2,4), K = 1, OW = 18
+    (2, 3, 17, 37, 6, 7, 7, 2, 3, 1),         # K = 6 (4 + 2), OW = 19 odd, batch 2
+    (1, 3, 13, 9, 3, 7, 7, 2, 3, 1),          # K = 3, OW = 5
 ]
 
 
@@ -133,6 +145,31 @@ def test_forward_matches_float64_reference(isa, rng, shape, algo):
     check_close(y, conv2d_ref(x, w, b, pair(stride), quad(pad), pair(dil)), x, w, b, algo)
     y0 = ops.conv2d(x, w, None, stride, quad(pad), dil, algo=algo)
     check_close(y0, conv2d_ref(x, w, None, pair(stride), quad(pad), pair(dil)), x, w, None, algo)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 45, 47, 20, 7, 7, 2, 3), (2, 3, 71, 67, 13, 11, 11, 4, 0)],
+                         ids=["stem-F24-OW24", "alexnet-F23-OW15"])
+def test_avx2_wino_kernel_is_reached_and_matches_avx512(rng, shape):
+    """The AVX2 kernel (not the scalar fallback) runs under isa="avx2": its sums are the
+    AVX-512 kernel's in the same order (same planes, same per-point tap order, same output
+    transform), so the outputs agree bit for bit where both ISAs exist, and they differ
+    from the scalar kernel's (no FMA there) in some element."""
+    if "avx2" not in _core.available_isas():
+        pytest.skip("no AVX2 on this CPU")
+    N, C, H, W, K, R, S, st, pad = shape
+    x, w, b = randn(rng, N, C, H, W), randn(rng, K, C, R, S), randn(rng, K)
+    before = _core.get_isa()
+    out = {}
+    try:
+        for isa in _core.available_isas():
+            _core.set_isa(isa)
+            out[isa] = ops.conv2d(x, w, b, st, pad, algo="direct_smallc_wino")
+    finally:
+        _core.set_isa(before)
+    check_close(out["avx2"], conv2d_ref(x, w, b, (st, st), quad(pad)), x, w, b, "direct_smallc_wino")
+    assert not np.array_equal(out["avx2"], out["scalar"]), "isa=avx2 ran the scalar kernel"
+    if "avx512" in out:
+        np.testing.assert_array_equal(out["avx2"], out["avx512"])
 
 
 def test_the_wino_variant_covers_the_listed_shapes():
@@ -195,17 +232,19 @@ def test_rejects_groups_and_many_channels_clearly():
 
 def test_registry_reports_it_and_auto_picks_it_for_stem_and_alexnet(isa):
     stem = ops.conv_algorithms((1, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)
-    # The Winograd variant only where its AVX-512 kernel runs.
-    assert stem["auto"] == ("direct_smallc_wino" if isa == "avx512" else "direct_smallc")
+    # The Winograd variant only where its AVX-512 or AVX2 kernel runs (scalar: the direct
+    # kernel's fewer loop overheads win).
+    wino_or_direct = "direct_smallc_wino" if isa in WINO_ISAS else "direct_smallc"
+    assert stem["auto"] == wino_or_direct
     for algo in ALGOS:
         e = stem[algo]
         assert e["supported"] and not e["backward_input"] and e["workspace_bytes"] > 0
     # AlexNet conv1 11x11/4 (odd width 55): the F(2,3) variant, 1.47x fewer multiplies.
     alex = ops.conv_algorithms((1, 3, 227, 227), (96, 3, 11, 11), stride=4)["auto"]
-    assert alex == ("direct_smallc_wino" if isa == "avx512" else "direct_smallc")
+    assert alex == wino_or_direct
     # 3x3/1 with few channels (VGG conv1_1): F(2,3), 1.5x fewer multiplies.
     vgg = ops.conv_algorithms((1, 3, 224, 224), (64, 3, 3, 3), padding=1)["auto"]
-    assert vgg == ("direct_smallc_wino" if isa == "avx512" else "direct_smallc")
+    assert vgg == wino_or_direct
     # 5x5/2 saves only 1.43x: not worth the transforms.
     assert ops.conv_algorithms((1, 3, 64, 64), (16, 3, 5, 5), stride=2, padding=2)["auto"] == "direct_smallc"
     # Many channels stay on the GEMM / Winograd paths.
@@ -284,7 +323,7 @@ ENGINE_SHAPES = {"stem": (3, 21, 19, 7, 2, 3, 10), "alexnet": (2, 59, 61, 11, 4,
 @pytest.mark.parametrize("residual", [False, True])
 def test_engine_node_fused_epilogue(isa, rng, shape, act, residual):
     """A plan's conv with few input channels runs direct_smallc (its Winograd variant on
-    AVX-512) with bias, residual and activation fused; NaN-poisoned arena; the planned
+    AVX-512 and AVX2) with bias, residual and activation fused; NaN-poisoned arena; the planned
     batch, then batch 1."""
     N, H, W, k, st, pad, ow = ENGINE_SHAPES[shape]
     C, K = 3, 20
@@ -299,7 +338,7 @@ def test_engine_node_fused_epilogue(isa, rng, shape, act, residual):
         expected = expected + conv2d_ref(x, w1, None, (st, st), quad(pad))
     out = plan.add_conv(0, w, b, (st, st), quad(pad), (1, 1), 1, act, res_id)
     plan.finalize(out)
-    expect = "direct_smallc_wino" if isa == "avx512" else "direct_smallc"
+    expect = "direct_smallc_wino" if isa in WINO_ISAS else "direct_smallc"
     assert all(n["method"] == expect for n in plan.nodes())
     expected = ref_act(expected, act)
     scale = np.abs(expected).max()

@@ -187,7 +187,9 @@ bool supports(const ConvParams& p, std::string* why) {
 }
 
 bool preferred(const ConvParams& p) {
-  return active_isa() == Isa::avx512 && supports(p, nullptr) && 20 * 2 * p.S >= 29 * multiplies_per_pair_row(p);
+  const Isa isa = active_isa();
+  return (isa == Isa::avx512 || isa == Isa::avx2) && supports(p, nullptr) &&
+         20 * 2 * p.S >= 29 * multiplies_per_pair_row(p);
 }
 
 int64_t packed_weight_floats(const ConvParams& p) {
@@ -255,9 +257,11 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
   const Geometry g = geometry(p, threads);
   const Phases phs = phases(p);
   const std::vector<Tap> order = tap_order(p, phs);
-  const bool avx512 = active_isa() == Isa::avx512;
-  const auto band = avx512 ? &band_avx512 : &band_scalar;
-  const TransformRowFn transform_row = avx512 ? &transform_row_avx512 : &transform_row_scalar;
+  const Isa isa = active_isa();
+  const auto band = isa == Isa::avx512 ? &band_avx512 : isa == Isa::avx2 ? &band_avx2 : &band_scalar;
+  const TransformRowFn transform_row = isa == Isa::avx512 ? &transform_row_avx512
+                                       : isa == Isa::avx2 ? &transform_row_avx2
+                                                          : &transform_row_scalar;
   const int64_t sh = p.stride_h, sw = p.stride_w, taps = int64_t(order.size());
   std::vector<int64_t> tap_offset(static_cast<size_t>(taps));
   std::vector<char> phase_used(static_cast<size_t>(sh), 0);

@@ -64,12 +64,15 @@ int family_points(const ConvParams& p);
 // with taps of their points (one fewer for a reduced phase).
 int64_t multiplies_per_pair_row(const ConvParams& p);
 
-// Whether to prefer it over direct_smallc: supported, the AVX-512 kernel active, and
-// enough fewer multiplies than the direct kernel's 2 * S per output pair and row; the
+// Whether to prefer it over direct_smallc: supported, the AVX-512 or AVX2 kernel active,
+// and enough fewer multiplies than the direct kernel's 2 * S per output pair and row; the
 // transforms and the narrower register tile cost ~15-30%, so we ask for 1.45x fewer.
 // Measured against direct_smallc (1 thread, CPU time, Zen 5): stem 7x7/2 (1.56x fewer)
 // 1.42x faster, AlexNet conv1 11x11/4 (1.47x fewer) 1.23x, VGG conv1_1 3x3/1 C=3
 // (1.5x fewer) 1.55x. 5x5/2 (1.43x fewer) is left to the direct kernel (not measured).
+// Under AVX2 (CNNNATIVE_ISA=avx2, both kernels' AVX2 versions): stem 1.3x, AlexNet
+// conv1 1.15x, VGG conv1_1 1.45-1.6x; 5x5/2 C=3 was 1.35x faster too but is left out by
+// the same rule, and C=8 7x7/2 (1.56x fewer) measured even (1.0x).
 bool preferred(const ConvParams& p);
 
 // [ceil(K/B)][taps: full phases' (c, r, a), then reduced ones'][points][B channels], B = block_k(points)
@@ -104,6 +107,7 @@ struct BandArgs {
   Activation act;
 };
 void band_scalar(const BandArgs& a);
+void band_avx2(const BandArgs& a);    // direct_smallc_wino_band__avx2.cc
 void band_avx512(const BandArgs& a);
 
 // The input transform of one row: o_i[t] = (B^T d)_i for i < outputs, t < n, from the
@@ -111,6 +115,8 @@ void band_avx512(const BandArgs& a);
 // Part of building the planes, per ISA.
 void transform_row_scalar(int points, int outputs, const float* const d[kMaxPoints], float* const o[kMaxPoints],
                           int64_t n);
+void transform_row_avx2(int points, int outputs, const float* const d[kMaxPoints], float* const o[kMaxPoints],
+                        int64_t n);
 void transform_row_avx512(int points, int outputs, const float* const d[kMaxPoints], float* const o[kMaxPoints],
                           int64_t n);
 

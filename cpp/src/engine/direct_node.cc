@@ -1,8 +1,8 @@
 // Small-channel direct convolution nodes (ResNet stem, AlexNet conv1): the weights are
 // packed once at build time, the tap planes live in the node's arena scratch, and bias,
 // residual and activation are applied in registers (see conv/direct_smallc.h). Where it
-// pays (the stem and AlexNet conv1 on AVX-512) the node runs the 1-D Winograd F(2,3) /
-// F(2,4) variant (conv/direct_smallc_wino.h).
+// pays (the stem and AlexNet conv1 on AVX-512 and AVX2) the node runs the 1-D Winograd
+// F(2,3) / F(2,4) variant (conv/direct_smallc_wino.h).
 #include <chrono>
 
 #include "conv/direct_smallc.h"
