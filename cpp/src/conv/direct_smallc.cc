@@ -13,6 +13,7 @@
 #include "autotune.h"  // ScratchBuffer
 #include "cnnnative/conv.h"
 #include "cnnnative/errors.h"
+#include "cnnnative/isa.h"
 #include "cnnnative/threads.h"
 #include "direct_smallc_kernels.h"
 
@@ -97,7 +98,10 @@ void deinterleave_fixed(const float* row, int64_t W, int64_t pad_left, int64_t s
   // (phase by phase this was a strided scalar gather, 5% of AlexNet conv1 under
   // direct_smallc_wino).
   const float* src = row - pad_left;
-  for (int64_t i = lo; i < hi; ++i)
+  int64_t i0 = lo;
+  if ((stride == 2 || stride == 4 || stride == 8) && active_isa() == Isa::avx512)
+    i0 = deinterleave_interior__avx512(src, stride, lo, hi, width, ph);
+  for (int64_t i = i0; i < hi; ++i)
     for (int64_t q = 0; q < stride; ++q) ph[q * width + i] = src[stride * i + q];
 }
 

@@ -35,6 +35,9 @@ using BandFn = void (*)(const BandArgs& a);
 // ph[q * width + i] = padded_row[stride * i + q] for q < stride, i < width, where the
 // padded row is `pad_left` zeros, row[0..W), then zeros (direct_smallc.cc).
 void deinterleave(const float* row, int64_t W, int64_t pad_left, int64_t stride, int64_t width, float* ph);
+// Its AVX-512 interior (direct_smallc_deinterleave__avx512.cc): stride 2, 4 or 8.
+int64_t deinterleave_interior__avx512(const float* src, int64_t stride, int64_t lo, int64_t hi, int64_t width,
+                                      float* ph);
 
 void band_scalar(const BandArgs& a);
 void band_avx2(const BandArgs& a);
