@@ -381,6 +381,8 @@ inline void s2_plane3x3(const ConvParams& p, const float* x, const float* w, flo
   }
 }
 
+#endif
+
 // Narrow planes (OW < 16: MobileNet's 14x14 and 7x7), stride 1, dilation 1, S = 3 or 5.
 // A row of 16 lanes would be mostly idle, so the plane is treated as one flat array: in
 // the zero-padded copy with row pitch P = W + pad_left + pad_right, output (oh, ow) is
@@ -393,6 +395,19 @@ inline int64_t flat_input_floats(const ConvParams& p) {
   return (PH * P + 48 + 15) / 16 * 16;  // reads run up to 32 floats past the image
 }
 
+inline void flat_copy_input(const ConvParams& p, const float* x, float* in) {
+  const int64_t P = p.W + p.pad_left + p.pad_right;
+  std::memset(in, 0, sizeof(float) * size_t(flat_input_floats(p)));
+  for (int64_t ih = 0; ih < p.H; ++ih)
+    std::memcpy(in + (ih + p.pad_top) * P + p.pad_left, x + ih * p.W, sizeof(float) * size_t(p.W));
+}
+
+inline bool flat_applies(const ConvParams& p) {
+  return out_w(p) < 16 && out_w(p) >= 1 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 &&
+         p.dilation_w == 1 && (p.S == 3 || p.S == 5) && p.R <= 5;
+}
+
+#if defined(__AVX512F__)
 template <int S, int G>
 inline void flat_block(const float* in, int64_t P, int64_t R, const __m512* wb, __m512 bias, float* out) {
   __m512 acc[G];
@@ -424,9 +439,7 @@ inline void flat_plane(const ConvParams& p, const float* x, const float* w, floa
   const int64_t P = p.W + p.pad_left + p.pad_right;
   float* in = scratch;
   float* out = scratch + flat_input_floats(p);
-  std::memset(in, 0, sizeof(float) * size_t(flat_input_floats(p)));
-  for (int64_t ih = 0; ih < p.H; ++ih)
-    std::memcpy(in + (ih + p.pad_top) * P + p.pad_left, x + ih * p.W, sizeof(float) * size_t(p.W));
+  flat_copy_input(p, x, in);
   __m512 wb[5 * S];  // R <= 5 (checked by the caller)
   for (int64_t t = 0; t < R * S; ++t) wb[t] = _mm512_set1_ps(w[t]);
   const __m512 bv = _mm512_set1_ps(bias);
@@ -438,14 +451,32 @@ inline void flat_plane(const ConvParams& p, const float* x, const float* w, floa
   for (int64_t oh = 0; oh < OH; ++oh) _mm512_mask_storeu_ps(y + oh * OW, row, _mm512_maskz_loadu_ps(row, out + oh * P));
 }
 
-inline bool flat_applies(const ConvParams& p) {
-  return out_w(p) < 16 && out_w(p) >= 1 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 &&
-         p.dilation_w == 1 && (p.S == 3 || p.S == 5) && p.R <= 5;
+#else
+// Without AVX-512 (the AVX2 and scalar builds): the same flat stencil on the compiler's
+// 16-float vectors (two ymm under AVX2), one unaligned load per tap.
+template <int S>
+inline void flat_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y, float* scratch) {
+  const int64_t OH = out_h(p), OW = out_w(p), R = p.R;
+  const int64_t P = p.W + p.pad_left + p.pad_right;
+  float* in = scratch;
+  float* out = scratch + flat_input_floats(p);
+  flat_copy_input(p, x, in);
+  const int64_t vectors = (OH * P + 15) / 16;
+  for (int64_t v = 0; v < vectors; ++v) {
+    v16 acc = v16{} + bias;
+    for (int64_t r = 0; r < R; ++r)
+#pragma GCC unroll 5
+      for (int s = 0; s < S; ++s) acc += w[r * S + s] * *reinterpret_cast<const v16u*>(in + 16 * v + r * P + s);
+    *reinterpret_cast<v16u*>(out + 16 * v) = acc;
+  }
+  for (int64_t oh = 0; oh < OH; ++oh) std::memcpy(y + oh * OW, out + oh * P, sizeof(float) * size_t(OW));
 }
 #endif
 
-// Stride 1 on a zero-padded copy: no bounds checks at all; 64- and 16-pixel chunks, and
-// one last chunk that overlaps the previous one (recomputing identical values).
+// One plane: the AVX-512 3x3 kernels (stride 2; stride 1 straight from the plane) where
+// they apply, the flat stencil for narrow planes, tap by tap for other strided or narrow
+// shapes, else stride 1 on a zero-padded copy: no bounds checks at all; 64- and 16-pixel
+// chunks, and one last chunk that overlaps the previous one (recomputing identical values).
 inline void forward_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y,
                           float* padded) {
   const int64_t OH = out_h(p), OW = out_w(p);
@@ -454,6 +485,7 @@ inline void forward_plane(const ConvParams& p, const float* x, const float* w, f
     s2_plane3x3(p, x, w, bias, y, padded);
     return;
   }
+#endif
   if (flat_applies(p)) {
     if (p.S == 3)
       flat_plane<3>(p, x, w, bias, y, padded);
@@ -461,7 +493,6 @@ inline void forward_plane(const ConvParams& p, const float* x, const float* w, f
       flat_plane<5>(p, x, w, bias, y, padded);
     return;
   }
-#endif
   if (p.stride_w != 1 || OW < 16) {  // strided or narrow: accumulate tap by tap
     forward_plane_rows(p, x, w, bias, y);
     return;
@@ -577,10 +608,61 @@ inline void flat_weight_grad3x3(const ConvParams& p, const float* x, const float
 }
 #endif
 
+#if defined(__AVX512F__)
+// 3x3 stride 2 dilation 1: per output row and 16 values of dy, each of the three input
+// rows gives the even lanes (tap 0), the odd lanes (tap 1) and the even lanes moved one
+// along (tap 2) as in the forward stride-2 kernel, and nine accumulators take the products.
+// Lanes past the output row's end load dy as zero. zero: scratch of W floats.
+inline void s2_weight_grad3x3(const ConvParams& p, const float* x, const float* dy, float* dw, float* zero) {
+  const int64_t OH = out_h(p), OW = out_w(p), W = p.W;
+  for (int64_t j = 0; j < W; ++j) zero[j] = 0.f;
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  double total[9] = {};
+  __m512 acc[9];
+  for (int t = 0; t < 9; ++t) acc[t] = _mm512_setzero_ps();
+  int pending = 0;  // vectors summed in acc since the last move to double
+  auto flush = [&] {
+    for (int t = 0; t < 9; ++t) {
+      total[t] += static_cast<double>(_mm512_reduce_add_ps(acc[t]));
+      acc[t] = _mm512_setzero_ps();
+    }
+    pending = 0;
+  };
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const float* rows[3];
+    band_rows(p, x, zero, 2 * oh - p.pad_top, 3, rows);
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
+      const __mmask16 keep = OW - ow0 >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (OW - ow0)) - 1u);
+      const __m512 g = _mm512_maskz_loadu_ps(keep, dy + oh * OW + ow0);
+      const int64_t b = 2 * ow0 - p.pad_left;
+      const __mmask16 ma = inside_mask(b, W), mb = inside_mask(b + 16, W), mc = inside_mask(b + 32, W) & 0x0001;
+#pragma GCC unroll 3
+      for (int r = 0; r < 3; ++r) {
+        const __m512 a = _mm512_maskz_loadu_ps(ma, rows[r] + b), bb = _mm512_maskz_loadu_ps(mb, rows[r] + b + 16);
+        const __m512 next = _mm512_maskz_loadu_ps(mc, rows[r] + b + 32);
+        const __m512 e = _mm512_permutex2var_ps(a, even, bb), o = _mm512_permutex2var_ps(a, odd, bb);
+        const __m512 e1 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(e), 1));
+        acc[r * 3 + 0] = _mm512_fmadd_ps(g, e, acc[r * 3 + 0]);
+        acc[r * 3 + 1] = _mm512_fmadd_ps(g, o, acc[r * 3 + 1]);
+        acc[r * 3 + 2] = _mm512_fmadd_ps(g, e1, acc[r * 3 + 2]);
+      }
+      if (++pending == 32) flush();
+    }
+  }
+  flush();
+  for (int t = 0; t < 9; ++t) dw[t] += static_cast<float>(total[t]);
+}
+#endif
+
 inline void backward_weight_plane(const ConvParams& p, const float* x, const float* dy, float* dw, float* scratch) {
 #if defined(__AVX512F__)
   if (p.R == 3 && p.S == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1) {
     flat_weight_grad3x3(p, x, dy, dw, scratch);
+    return;
+  }
+  if (p.R == 3 && p.S == 3 && p.stride_h == 2 && p.stride_w == 2 && p.dilation_h == 1 && p.dilation_w == 1) {
+    s2_weight_grad3x3(p, x, dy, dw, scratch);
     return;
   }
 #else
