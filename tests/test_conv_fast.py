@@ -335,6 +335,30 @@ def test_direct_depthwise_forward_and_gradients(isa, rng, shape):
     np.testing.assert_allclose(db, dy.astype(np.float64).sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-4)
 
 
+def _random_depthwise_shapes(count, seed=2026):
+    """Seeded random geometries aimed at the specialised depthwise kernels (3x3 stride 1 row
+    blocks and stride 2 permutes, the flat narrow-plane stencil for 3x3/5x5) and their
+    border handling: sizes 1..40, each padding 0..3 on its own, multiplier 1 or 2."""
+    r = np.random.default_rng(seed)
+    shapes = []
+    for _ in range(count):
+        R, S = [(3, 3), (3, 3), (5, 5), (3, 5), (5, 3)][r.integers(5)]
+        stride = (1, 1) if r.random() < 0.6 else (2, 2)
+        H, W = int(r.integers(1, 41)), int(r.integers(1, 41))
+        pad = tuple(int(v) for v in r.integers(0, 4, size=4))
+        if H + pad[0] + pad[1] < R or W + pad[2] + pad[3] < S:  # no output
+            pad = (R // 2, R // 2, S // 2, S // 2)
+            H, W = max(H, R), max(W, S)
+        shapes.append((int(r.integers(1, 3)), int(r.integers(1, 5)), int(r.integers(1, 3)), H, W, R, S,
+                       stride, pad, (1, 1)))
+    return shapes
+
+
+@pytest.mark.parametrize("shape", _random_depthwise_shapes(40), ids=str)
+def test_direct_depthwise_random_geometries(isa, rng, shape):
+    test_direct_depthwise_forward_and_gradients(isa, rng, shape)
+
+
 def test_depthwise_weight_gradient_by_finite_differences(rng):
     N, C, H, W = 2, 3, 6, 7
     kw = dict(stride=(2, 1), padding=(1, 0, 2, 1), dilation=(1, 2), groups=C)
