@@ -170,6 +170,15 @@ def test_auto_choice():
     assert ops.conv_algorithms((1, 128, 7, 7), (128, 128, 5, 5), padding=2)["auto"] == "im2col"
     # 3x3 stays with Winograd / im2col.
     assert ops.conv_algorithms((16, 64, 32, 32), (64, 64, 3, 3), padding=1)["auto"] != "fft"
+    # Few input channels, stride 1, 5x5 / 7x7: the FFT where its cost model beats
+    # direct_smallc (LeNet conv2, a 3-channel 7x7 at 224x224) ...
+    assert ops.conv_algorithms((64, 6, 14, 14), (16, 6, 5, 5))["auto"] == "fft"
+    assert ops.conv_algorithms((1, 3, 224, 224), (64, 3, 7, 7), padding=3)["auto"] == "fft"
+    # ... but not with 3 input and 64 output channels (the output transforms dominate), nor
+    # with one input channel (LeNet conv1), nor strided (the ResNet stem).
+    assert ops.conv_algorithms((16, 3, 32, 32), (64, 3, 5, 5))["auto"] == "direct_smallc"
+    assert ops.conv_algorithms((64, 1, 28, 28), (6, 1, 5, 5), padding=2)["auto"] == "direct_smallc"
+    assert ops.conv_algorithms((1, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)["auto"].startswith("direct_smallc")
 
 
 def test_bad_arguments_name_the_problem():

@@ -51,7 +51,9 @@ void conv2d_backward_weight(const ConvParams& p, const float* x, const float* dy
 // each call, so every pass (forward, both gradients) honours the same switch.
 std::string forced_conv_algorithm();
 
-// What "auto" would choose for this shape (forward).
-std::string choose_conv_algorithm(const ConvParams& p);
+// What "auto" would choose for this shape: for the forward pass, or with
+// for_input_gradient for conv2d_input of the same layer (the FFT replaces direct_smallc
+// on few-channel layers only forward, where it was measured faster).
+std::string choose_conv_algorithm(const ConvParams& p, bool for_input_gradient = false);
 
 }  // namespace cnnnative

@@ -36,7 +36,7 @@ const ConvAlgorithm& resolve(const ConvParams& p, const std::string& algo, bool 
   std::string name = algo;
   if (name == "auto") {
     const std::string forced = forced_conv_algorithm();
-    name = forced.empty() ? choose_conv_algorithm(p) : forced;
+    name = forced.empty() ? choose_conv_algorithm(p, need_backward_input) : forced;
     // A forward-only choice (direct_smallc) leaves the input gradient to im2col.
     const ConvAlgorithm* chosen = find_conv_algorithm(name);
     if (forced.empty() && need_backward_input && chosen && !chosen->backward_input) name = "im2col";
@@ -85,9 +85,10 @@ std::vector<const ConvAlgorithm*> conv_algorithms() {
 // and >= 8 channels per group on both sides; stride-1 kernels of 5x5 and more with
 // >= 3 input channels run the tiled FFT where its cost model (fft.h) beats im2col (for 3x3 it
 // never beat Winograd); few-channel and strided kernels run direct_smallc (smallc,
-// below); everything else runs im2col.
+// below) unless, at stride 1 with 5x5 or larger kernels, the FFT's cost model beats it;
+// everything else runs im2col.
 // With set_autotune(True) the candidates are timed once per shape instead.
-std::string choose_conv_algorithm(const ConvParams& p) {
+std::string choose_conv_algorithm(const ConvParams& p, bool for_input_gradient) {
   if (autotune_enabled()) return autotuned_conv_algorithm(p);
   std::string why;
   if (depthwise_supports(p, &why) && p.C > 1) return "direct";
@@ -98,8 +99,26 @@ std::string choose_conv_algorithm(const ConvParams& p) {
   // and against the FFT 1.45x (C=16 5x5); it loses to Winograd from C ~ 24 and to the FFT
   // on C=64 5x5 (stride 1), and to the plain GEMM on 1x1.
   const bool direct_ok = direct_smallc::supports(p, &why) && p.R * p.S > 1;
-  if (direct_ok && (p.C < 16 || p.stride_h * p.stride_w > 1))
-    return direct_smallc_wino::preferred(p) ? "direct_smallc_wino" : "direct_smallc";
+  // FFT (kernels of 5x5 and more, stride 1) where its cost model (fft.h, single-thread ms)
+  // beats a direct estimate at `gflops` per core.
+  auto fft_beats = [&](double gflops) {
+    if (p.R * p.S < 25 || p.C / p.groups < 3 || p.K / p.groups < 4) return false;
+    const int T = fft_default_window(p);
+    const double direct_ms = 2.0 * double(p.N) * double(p.K) * double(p.C / p.groups) * double(p.R * p.S) *
+                             double(p.output_h()) * double(p.output_w()) / (gflops * 1e6);
+    return T != 0 && fft_estimated_ms(p, T) < direct_ms;
+  };
+  if (direct_ok && (p.C < 16 || p.stride_h * p.stride_w > 1)) {
+    if (direct_smallc_wino::preferred(p)) return "direct_smallc_wino";
+    // direct_smallc measured 70-100 GFLOP/s per core on few-channel stride-1 5x5 / 7x7
+    // layers, where the FFT measured 1.2-1.7x faster (LeNet conv2 b64: 0.16 vs 0.22 ms at 2
+    // threads; 7x7 C=3 224x224 b1: 3.6 vs 4.5 ms) except with few input and many output
+    // channels (C=3 -> 64 5x5 32x32 b16: direct 0.61, fft 0.95), which the cost model also
+    // gets right at any rate from 60 to 90.
+    // The input gradient stays on im2col (direct_smallc has none): the FFT's was slower
+    // there (LeNet conv2 forward + both gradients 0.96x torch with it, 1.23x without).
+    return !for_input_gradient && fft_beats(80.0) ? "fft" : "direct_smallc";
+  }
   if (winograd_supports(p, 4, &why)) {
     auto tiles = [&](int64_t m) { return p.N * ((p.output_h() + m - 1) / m) * ((p.output_w() + m - 1) / m); };
     const int64_t cg = p.C / p.groups, kg = p.K / p.groups;
@@ -110,12 +129,7 @@ std::string choose_conv_algorithm(const ConvParams& p) {
   }
   // FFT (kernels of 5x5 and more): when its cost model (fft.h) beats im2col's ~75
   // GFLOP/s per core on these layers (measured 62-85 with >= 16 channels).
-  if (p.R * p.S >= 25 && p.C / p.groups >= 3 && p.K / p.groups >= 4) {
-    const int T = fft_default_window(p);
-    const double im2col_ms = 2.0 * double(p.N) * double(p.K) * double(p.C / p.groups) * double(p.R * p.S) *
-                             double(p.output_h()) * double(p.output_w()) / 75e6;
-    if (T != 0 && fft_estimated_ms(p, T) < im2col_ms) return "fft";
-  }
+  if (fft_beats(75.0)) return "fft";
   if (direct_ok) return "direct_smallc";  // C <= 64, beat im2col on every shape measured
   return "im2col";
 }
