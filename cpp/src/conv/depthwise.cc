@@ -15,6 +15,23 @@
 #include "depthwise_kernels.h"
 
 namespace cnnnative {
+namespace {
+
+// body(i, scratch) for i in [0, count), split statically over the threads; each thread
+// has its own `scratch_floats` of 64-byte aligned scratch.
+template <class Body>
+void for_each_with_scratch(int64_t count, int64_t scratch_floats, Body body) {
+  const int nt = num_threads();
+  ScratchBuffer scratch(static_cast<size_t>(checked_numel({nt, scratch_floats}, "depthwise workspace")));
+#pragma omp parallel num_threads(nt)
+  {
+    float* mine = scratch.data() + omp_get_thread_num() * scratch_floats;
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < count; ++i) body(i, mine);
+  }
+}
+
+}  // namespace
 
 bool depthwise_supports(const ConvParams& p, std::string* why) {
   if (p.groups != p.C || p.groups < 1) {
@@ -29,19 +46,11 @@ void depthwise_forward(const ConvParams& p, const float* x, const float* w, cons
   const depthwise::Kernels& kern = depthwise::kernels_for(active_isa());
   const int64_t mult = p.K / p.C, in_plane = p.H * p.W, out_plane = p.output_h() * p.output_w();
   const int64_t taps = p.R * p.S, planes = p.N * p.K;
-  const int nt = num_threads();
-  const int64_t pad_floats = depthwise::padded_plane_floats(p);
-  ScratchBuffer padded(static_cast<size_t>(checked_numel({nt, pad_floats}, "depthwise workspace")));
-#pragma omp parallel num_threads(nt)
-  {
-    float* mine = padded.data() + omp_get_thread_num() * pad_floats;
-#pragma omp for schedule(static)
-    for (int64_t nk = 0; nk < planes; ++nk) {
-      const int64_t n = nk / p.K, k = nk % p.K;
-      kern.forward(p, x + (n * p.C + k / mult) * in_plane, w + k * taps, bias ? bias[k] : 0.f,
-                   y + nk * out_plane, mine);
-    }
-  }
+  for_each_with_scratch(planes, depthwise::padded_plane_floats(p), [&](int64_t nk, float* scratch) {
+    const int64_t n = nk / p.K, k = nk % p.K;
+    kern.forward(p, x + (n * p.C + k / mult) * in_plane, w + k * taps, bias ? bias[k] : 0.f, y + nk * out_plane,
+                 scratch);
+  });
 }
 
 namespace {
@@ -73,20 +82,12 @@ void depthwise_backward_input(const ConvParams& p, const float* dy, const float*
   const int64_t taps = p.R * p.S, planes = p.N * p.C;
   ConvParams q;
   if (backward_as_forward(p, &q)) {
-    const int nt = num_threads();
-    const int64_t pad_floats = depthwise::padded_plane_floats(q);
-    ScratchBuffer padded(static_cast<size_t>(checked_numel({nt, pad_floats}, "depthwise workspace")));
-#pragma omp parallel num_threads(nt)
-    {
-      float* mine = padded.data() + omp_get_thread_num() * pad_floats;
+    for_each_with_scratch(planes, depthwise::padded_plane_floats(q), [&](int64_t nc, float* scratch) {
+      const float* wc = w + (nc % p.C) * taps;
       float turned[64];
-#pragma omp for schedule(static)
-      for (int64_t nc = 0; nc < planes; ++nc) {
-        const float* wc = w + (nc % p.C) * taps;
-        for (int64_t t = 0; t < taps; ++t) turned[t] = wc[taps - 1 - t];
-        kern.forward(q, dy + nc * out_plane, turned, 0.f, dx + nc * in_plane, mine);
-      }
-    }
+      for (int64_t t = 0; t < taps; ++t) turned[t] = wc[taps - 1 - t];
+      kern.forward(q, dy + nc * out_plane, turned, 0.f, dx + nc * in_plane, scratch);
+    });
     return;
   }
   // One thread per input plane: it sums the mult output channels that read it.
@@ -108,27 +109,19 @@ bool depthwise_backward_weight(const ConvParams& p, const float* x, const float*
   const depthwise::Kernels& kern = depthwise::kernels_for(active_isa());
   const int64_t mult = p.K / p.C, in_plane = p.H * p.W, out_plane = p.output_h() * p.output_w();
   const int64_t taps = p.R * p.S;
-  const int nt = num_threads();
-  const int64_t scratch_floats = depthwise::padded_plane_floats(p);
-  ScratchBuffer scratch(static_cast<size_t>(checked_numel({nt, scratch_floats}, "depthwise workspace")));
   // One thread per output channel: it owns dw[k] and db[k] and sums over the batch.
-#pragma omp parallel num_threads(nt)
-  {
-    float* mine = scratch.data() + omp_get_thread_num() * scratch_floats;
-#pragma omp for schedule(static)
-    for (int64_t k = 0; k < p.K; ++k) {
-      float* dwk = dw + k * taps;
-      for (int64_t t = 0; t < taps; ++t) dwk[t] = 0.f;
-      double bias_sum = 0.0;
-      for (int64_t n = 0; n < p.N; ++n) {
-        const float* dyp = dy + (n * p.K + k) * out_plane;
-        kern.backward_weight(p, x + (n * p.C + k / mult) * in_plane, dyp, dwk, mine);
-        if (db)
-          for (int64_t i = 0; i < out_plane; ++i) bias_sum += dyp[i];
-      }
-      if (db) db[k] = static_cast<float>(bias_sum);
+  for_each_with_scratch(p.K, depthwise::padded_plane_floats(p), [&](int64_t k, float* scratch) {
+    float* dwk = dw + k * taps;
+    for (int64_t t = 0; t < taps; ++t) dwk[t] = 0.f;
+    double bias_sum = 0.0;
+    for (int64_t n = 0; n < p.N; ++n) {
+      const float* dyp = dy + (n * p.K + k) * out_plane;
+      kern.backward_weight(p, x + (n * p.C + k / mult) * in_plane, dyp, dwk, scratch);
+      if (db)
+        for (int64_t i = 0; i < out_plane; ++i) bias_sum += dyp[i];
     }
-  }
+    if (db) db[k] = static_cast<float>(bias_sum);
+  });
   return true;
 }
 

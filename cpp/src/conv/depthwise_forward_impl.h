@@ -99,18 +99,24 @@ inline void forward_block3x3(const float* in, int64_t ld, const v16* wb, float b
     for (int v = 0; v < V; ++v) *reinterpret_cast<v16u*>(y + (oh0 + r) * OW + ow0 + 16 * v) = acc[r][v];
 }
 
-// All output columns of ROWS rows: 32-pixel blocks, a 16-pixel block, and one last
-// block that overlaps the previous one (recomputing identical values). OW >= 16.
+// The column blocks of an output row of OW >= 16 pixels: block(V, ow0) for 32-pixel
+// blocks (V = 2), then a 16-pixel one, then one last block that overlaps the previous one
+// (recomputing identical values). V arrives as std::integral_constant, a compile-time value.
+template <class Block>
+inline void column_blocks(int64_t OW, Block block) {
+  int64_t ow = 0;
+  for (; ow + 32 <= OW; ow += 32) block(std::integral_constant<int, 2>{}, ow);
+  if (ow + 16 <= OW) {
+    block(std::integral_constant<int, 1>{}, ow);
+    ow += 16;
+  }
+  if (ow < OW) block(std::integral_constant<int, 1>{}, OW - 16);
+}
+
 template <int ROWS>
 inline void forward_rows3x3(const float* in, int64_t ld, const v16* wb, float bias, int64_t oh0, float* y,
                             int64_t OW) {
-  int64_t ow = 0;
-  for (; ow + 32 <= OW; ow += 32) forward_block3x3<ROWS, 2>(in, ld, wb, bias, oh0, ow, y, OW);
-  if (ow + 16 <= OW) {
-    forward_block3x3<ROWS, 1>(in, ld, wb, bias, oh0, ow, y, OW);
-    ow += 16;
-  }
-  if (ow < OW) forward_block3x3<ROWS, 1>(in, ld, wb, bias, oh0, OW - 16, y, OW);
+  column_blocks(OW, [&](auto V, int64_t ow) { forward_block3x3<ROWS, V>(in, ld, wb, bias, oh0, ow, y, OW); });
 }
 
 // All output rows of the zero-padded copy `in` (ld floats per row): bands of 4 rows.
@@ -196,18 +202,10 @@ inline void direct_block3x3_any(const float* const* rows, int64_t W, int64_t pl,
     direct_block3x3<ROWS, V, true>(rows, W, pl, wb, bias, ow0, y, OW);
 }
 
-// All output columns of ROWS rows: 32-pixel blocks, a 16-pixel block, and one last
-// block that overlaps the previous one (recomputing identical values). OW >= 16.
 template <int ROWS>
 inline void direct_rows3x3(const float* const* rows, int64_t W, int64_t pl, const __m512* wb, __m512 bias,
                            float* y, int64_t OW) {
-  int64_t ow = 0;
-  for (; ow + 32 <= OW; ow += 32) direct_block3x3_any<ROWS, 2>(rows, W, pl, wb, bias, ow, y, OW);
-  if (ow + 16 <= OW) {
-    direct_block3x3_any<ROWS, 1>(rows, W, pl, wb, bias, ow, y, OW);
-    ow += 16;
-  }
-  if (ow < OW) direct_block3x3_any<ROWS, 1>(rows, W, pl, wb, bias, OW - 16, y, OW);
+  column_blocks(OW, [&](auto V, int64_t ow) { direct_block3x3_any<ROWS, V>(rows, W, pl, wb, bias, ow, y, OW); });
 }
 
 // Bands of 6 output rows (8 input rows each): measured best against 3, 4, 5 and 8 rows

@@ -5,6 +5,7 @@
 #include "depthwise_kernels.h"
 
 #include <cstring>
+#include <type_traits>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
