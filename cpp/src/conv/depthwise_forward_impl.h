@@ -414,6 +414,91 @@ inline void flat_plane(const ConvParams& p, const float* x, const float* w, floa
 }
 #endif
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// AVX2 only (16 ymm registers; the portable 16-float blocks above spill there): 3x3,
+// dilation 1, on the zero-padded copy `in` (row pitch ld, 16 zeros past each row), 8 output
+// pixels per vector and bands of ROWS output rows; a last vector overlapping the previous
+// one covers a width that is not a multiple of 8 (OW >= 8).
+template <int ROWS>
+inline void avx2_band3x3_s1(const float* in, int64_t ld, const __m256* wb, __m256 bias, int64_t oh0, float* y,
+                            int64_t OW) {
+  for (int64_t ow = 0; ow < OW; ow += 8) {
+    const int64_t o = ow + 8 <= OW ? ow : OW - 8;
+    __m256 acc[ROWS];
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) acc[r] = bias;
+#pragma GCC unroll 6
+    for (int i = 0; i < ROWS + 2; ++i) {  // input row oh0 + i feeds output rows i-2 .. i
+      const float* src = in + (oh0 + i) * ld + o;
+#pragma GCC unroll 3
+      for (int s = 0; s < 3; ++s) {
+        const __m256 xv = _mm256_loadu_ps(src + s);
+#pragma GCC unroll 3
+        for (int r = 0; r < 3; ++r) {
+          const int out = i - r;
+          if (out >= 0 && out < ROWS) acc[out] = _mm256_fmadd_ps(wb[r * 3 + s], xv, acc[out]);
+        }
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) _mm256_storeu_ps(y + (oh0 + r) * OW + o, acc[r]);
+  }
+}
+
+// Even-indexed and odd-indexed values of the 16 floats at q.
+inline void avx2_even_odd(const float* q, __m256* even, __m256* odd) {
+  const __m256 a = _mm256_loadu_ps(q), b = _mm256_loadu_ps(q + 8);
+  // Per 128-bit half: [a0 a2 b0 b2 | a4 a6 b4 b6]; then the 64-bit pairs into order.
+  const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+  *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+  *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// Stride 2: output pixel ow of band row r reads padded columns 2ow .. 2ow+2 of padded rows
+// 2(oh0 + r) .. +2: taps 0 and 1 are the even and odd values from column 2ow, tap 2 the even
+// values from column 2ow + 2.
+template <int ROWS>
+inline void avx2_band3x3_s2(const float* in, int64_t ld, const __m256* wb, __m256 bias, int64_t oh0, float* y,
+                            int64_t OW) {
+  for (int64_t ow = 0; ow < OW; ow += 8) {
+    const int64_t o = ow + 8 <= OW ? ow : OW - 8;
+    __m256 acc[ROWS];
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) acc[r] = bias;
+#pragma GCC unroll 9
+    for (int i = 0; i < 2 * ROWS + 1; ++i) {  // padded row 2*oh0 + i feeds output row oo with kernel row i - 2oo
+      const float* src = in + (2 * oh0 + i) * ld + 2 * o;
+      __m256 taps[3], unused;
+      avx2_even_odd(src, &taps[0], &taps[1]);
+      avx2_even_odd(src + 2, &taps[2], &unused);
+#pragma GCC unroll 4
+      for (int oo = 0; oo < ROWS; ++oo) {
+        const int r = i - 2 * oo;
+        if (r < 0 || r > 2) continue;
+#pragma GCC unroll 3
+        for (int s = 0; s < 3; ++s) acc[oo] = _mm256_fmadd_ps(wb[r * 3 + s], taps[s], acc[oo]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) _mm256_storeu_ps(y + (oh0 + r) * OW + o, acc[r]);
+  }
+}
+
+template <int STRIDE>
+inline void avx2_plane3x3(const float* in, int64_t ld, const float* w, float bias, float* y, int64_t OH,
+                          int64_t OW) {
+  constexpr int64_t kBand = STRIDE == 1 ? 4 : 2;
+  __m256 wb[9];
+  for (int t = 0; t < 9; ++t) wb[t] = _mm256_set1_ps(w[t]);
+  const __m256 bv = _mm256_set1_ps(bias);
+  auto band = STRIDE == 1 ? &avx2_band3x3_s1<kBand> : &avx2_band3x3_s2<kBand>;
+  auto last = STRIDE == 1 ? &avx2_band3x3_s1<1> : &avx2_band3x3_s2<1>;
+  int64_t oh = 0;
+  for (; oh + kBand <= OH; oh += kBand) band(in, ld, wb, bv, oh, y, OW);
+  for (; oh < OH; ++oh) last(in, ld, wb, bv, oh, y, OW);
+}
+#endif
+
 // One plane: the AVX-512 3x3 kernels (stride 2; stride 1 straight from the plane) where
 // they apply, the flat stencil for narrow planes, tap by tap for other strided or narrow
 // shapes, else stride 1 on a zero-padded copy: no bounds checks at all; 64- and 16-pixel
@@ -434,7 +519,13 @@ inline void forward_plane(const ConvParams& p, const float* x, const float* w, f
       flat_plane<5>(p, x, w, bias, y, padded);
     return;
   }
-  if (p.stride_w != 1 || OW < 16) {  // strided or narrow: accumulate tap by tap
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  const bool avx2_3x3 = p.R == 3 && p.S == 3 && p.dilation_h == 1 && p.dilation_w == 1 && OW >= 8 &&
+                        ((p.stride_h == 1 && p.stride_w == 1) || (p.stride_h == 2 && p.stride_w == 2));
+#else
+  const bool avx2_3x3 = false;
+#endif
+  if (!avx2_3x3 && (p.stride_w != 1 || OW < 16)) {  // strided or narrow: accumulate tap by tap
     forward_plane_rows(p, x, w, bias, y);
     return;
   }
@@ -461,6 +552,15 @@ inline void forward_plane(const ConvParams& p, const float* x, const float* w, f
     for (int64_t j = 0; j < p.W; ++j) dst[p.pad_left + j] = x[ih * p.W + j];
     for (int64_t j = p.pad_left + p.W; j < PW + 16; ++j) dst[j] = 0.f;
   }
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  if (avx2_3x3) {
+    if (p.stride_h == 1)
+      avx2_plane3x3<1>(base, ld, w, bias, y, OH, OW);
+    else
+      avx2_plane3x3<2>(base, ld, w, bias, y, OH, OW);
+    return;
+  }
+#endif
   if (p.R == 3 && p.S == 3 && p.stride_h == 1 && p.dilation_h == 1 && p.dilation_w == 1) {
     forward_plane3x3(base, ld, w, bias, y, OH, OW);
     return;
