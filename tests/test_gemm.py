@@ -181,6 +181,20 @@ def test_transposed_path_for_narrow_n(isa, rng, ta, tb):
               clamp=(0.0, 6.0))
 
 
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_square_ish_products_do_not_transpose_forever(isa, rng, ta, tb):
+    """Where the padded areas of C and C^T are within 2% of each other (square tiles, as the
+    scalar 4x4, or M and N both near whole tiles), the transposed path must not hand the
+    problem back: ops.linear(128 x 512, 128 x 512) used to recurse until the stack
+    overflowed (a segfault) under every ISA."""
+    for M, N, K in [(128, 128, 512), (96, 96, 300), (108, 128, 500), (128, 108, 500), (120, 112, 64)]:
+        a, b = operands(rng, M, N, K, ta, tb)
+        check(run(a, b, ta, tb, out=np.full((M, N), np.nan, np.float32)), a, b, ta, tb)
+    x = rng.standard_normal((128, 512)).astype(np.float32)
+    w = rng.standard_normal((128, 512)).astype(np.float32)
+    np.testing.assert_allclose(ops.linear(x, w), x.astype(np.float64) @ w.T.astype(np.float64), rtol=1e-4, atol=1e-3)
+
+
 def test_tuning_variants(rng):
     """The alternative tiles kept for benchmarks compute the right thing too."""
     try:

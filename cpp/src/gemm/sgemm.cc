@@ -240,7 +240,10 @@ void validate(const Problem& p) {
   }
 }
 
-void run(const Problem& p, bool allow_threads);
+// may_transpose false: the problem is already the transpose of the caller's (see
+// run_transposed), and must not be turned back, even where the two padded areas are
+// within the 2% that would make prefer_transposed say yes both ways.
+void run(const Problem& p, bool allow_threads, bool may_transpose = true);
 
 // Few C tiles but a long K (conv weight gradients: M = out channels, N = C*R*S, K =
 // batch*OH*OW) leaves threads idle when only M and N are split. Then each thread
@@ -300,7 +303,7 @@ void run_transposed(const Problem& p, bool allow_threads) {
   float* ct = tl_transposed.get(mn);
   // op(B)^T is op'(B) with the transpose flag flipped, and likewise for A.
   Problem q{!p.tb, !p.ta, p.N, p.M, p.K, p.alpha, p.B, p.ldb, p.A, p.lda, 0.f, ct, p.M, nullptr};
-  run(q, allow_threads);
+  run(q, allow_threads, /*may_transpose=*/false);
   auto row_job = [&p, ct](int64_t i) {
     float* c = p.C + i * p.ldc;
     for (int64_t j = 0; j < p.N; ++j) {
@@ -353,7 +356,7 @@ void run_skinny(const Problem& p, bool allow_threads) {
   }
 }
 
-void run(const Problem& p, bool allow_threads) {
+void run(const Problem& p, bool allow_threads, bool may_transpose) {
   validate(p);
   if (p.M == 0 || p.N == 0) return;
   if (p.K == 0 || p.alpha == 0.f) {
@@ -365,7 +368,7 @@ void run(const Problem& p, bool allow_threads) {
     return;
   }
   const GemmKernelTable& t = gemm_detail::choose_gemm_kernel(active_isa(), p.M, p.N);
-  if (gemm_detail::prefer_transposed(active_isa(), p.M, p.N, p.K, p.tb)) {
+  if (may_transpose && gemm_detail::prefer_transposed(active_isa(), p.M, p.N, p.K, p.tb)) {
     run_transposed(p, allow_threads);
     return;
   }
