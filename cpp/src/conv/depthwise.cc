@@ -49,7 +49,7 @@ void depthwise_forward(const ConvParams& p, const float* x, const float* w, cons
   for_each_with_scratch(planes, depthwise::padded_plane_floats(p), [&](int64_t nk, float* scratch) {
     const int64_t n = nk / p.K, k = nk % p.K;
     kern.forward(p, x + (n * p.C + k / mult) * in_plane, w + k * taps, bias ? bias[k] : 0.f, y + nk * out_plane,
-                 scratch);
+                 scratch, 0);
   });
 }
 
@@ -86,7 +86,7 @@ void depthwise_backward_input(const ConvParams& p, const float* dy, const float*
       const float* wc = w + (nc % p.C) * taps;
       float turned[64];
       for (int64_t t = 0; t < taps; ++t) turned[t] = wc[taps - 1 - t];
-      kern.forward(q, dy + nc * out_plane, turned, 0.f, dx + nc * in_plane, scratch);
+      kern.forward(q, dy + nc * out_plane, turned, 0.f, dx + nc * in_plane, scratch, 0);
     });
     return;
   }

@@ -135,6 +135,23 @@ inline void forward_plane3x3(const float* in, int64_t ld, const float* w, float 
 }
 
 #if defined(__AVX512F__)
+// What the AVX-512 3x3 kernels need besides the data: the nine weights and the bias as
+// vectors, and the activation fused into their stores (the engine's ReLU / ReLU6; act as in
+// PlaneEpilogueFn). NaN becomes 0 under either, as in plane_epilogue.
+struct Taps3x3 {
+  __m512 w[9];
+  __m512 bias, lo, hi;
+  bool clamp;
+  Taps3x3(const float* weights, float b, int act)
+      : bias(_mm512_set1_ps(b)), lo(_mm512_setzero_ps()), hi(_mm512_set1_ps(act == 2 ? 6.f : INFINITY)),
+        clamp(act != 0) {
+    for (int t = 0; t < 9; ++t) w[t] = _mm512_set1_ps(weights[t]);
+  }
+  __m512 finish(__m512 v) const { return clamp ? _mm512_min_ps(_mm512_max_ps(v, lo), hi) : v; }
+};
+#endif
+
+#if defined(__AVX512F__)
 // AVX-512 only: 3x3 stride 1 straight from the unpadded plane, no copy. Rows above or
 // below the image point at a zero row; blocks that touch the left or right border use
 // masked loads (lanes outside [0, W) read as zero and never fault).
@@ -149,13 +166,13 @@ inline void forward_plane3x3(const float* in, int64_t ld, const float* w, float 
 // shuffles, and up to 9V FMAs; the nine weights and the ROWS*V accumulators stay in
 // registers (ROWS = 6, V = 2 uses 12 + 9 + 4 of the 32).
 template <int ROWS, int V, bool EDGE>
-inline void direct_block3x3(const float* const* rows, int64_t W, int64_t pl, const __m512* wb, __m512 bias,
-                            int64_t ow0, float* y, int64_t OW) {
+inline void direct_block3x3(const float* const* rows, int64_t W, int64_t pl, const Taps3x3& k, int64_t ow0,
+                            float* y, int64_t OW) {
   __m512 acc[ROWS][V];
 #pragma GCC unroll 8
   for (int r = 0; r < ROWS; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) acc[r][v] = bias;
+    for (int v = 0; v < V; ++v) acc[r][v] = k.bias;
   const int64_t c0 = ow0 - pl + 1;  // input column of the centre tap for pixel ow0
   // Vector j (0 .. V+1) holds columns c0 + 16(j-1) .. +15: j = 0 contributes its last lane
   // (the left tap of pixel ow0), j = V+1 its first (the right tap of the last pixel).
@@ -183,53 +200,51 @@ inline void direct_block3x3(const float* const* rows, int64_t W, int64_t pl, con
         const int o = i - r;
         if (o < 0 || o >= ROWS) continue;
 #pragma GCC unroll 3
-        for (int s = 0; s < 3; ++s) acc[o][v] = _mm512_fmadd_ps(wb[r * 3 + s], taps[s], acc[o][v]);
+        for (int s = 0; s < 3; ++s) acc[o][v] = _mm512_fmadd_ps(k.w[r * 3 + s], taps[s], acc[o][v]);
       }
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < ROWS; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) _mm512_storeu_ps(y + r * OW + ow0 + 16 * v, acc[r][v]);
+    for (int v = 0; v < V; ++v) _mm512_storeu_ps(y + r * OW + ow0 + 16 * v, k.finish(acc[r][v]));
 }
 
 template <int ROWS, int V>
-inline void direct_block3x3_any(const float* const* rows, int64_t W, int64_t pl, const __m512* wb, __m512 bias,
-                                int64_t ow0, float* y, int64_t OW) {
+inline void direct_block3x3_any(const float* const* rows, int64_t W, int64_t pl, const Taps3x3& k, int64_t ow0,
+                                float* y, int64_t OW) {
   if (ow0 - pl >= 0 && ow0 - pl + 16 * V + 2 <= W)
-    direct_block3x3<ROWS, V, false>(rows, W, pl, wb, bias, ow0, y, OW);
+    direct_block3x3<ROWS, V, false>(rows, W, pl, k, ow0, y, OW);
   else
-    direct_block3x3<ROWS, V, true>(rows, W, pl, wb, bias, ow0, y, OW);
+    direct_block3x3<ROWS, V, true>(rows, W, pl, k, ow0, y, OW);
 }
 
 template <int ROWS>
-inline void direct_rows3x3(const float* const* rows, int64_t W, int64_t pl, const __m512* wb, __m512 bias,
-                           float* y, int64_t OW) {
-  column_blocks(OW, [&](auto V, int64_t ow) { direct_block3x3_any<ROWS, V>(rows, W, pl, wb, bias, ow, y, OW); });
+inline void direct_rows3x3(const float* const* rows, int64_t W, int64_t pl, const Taps3x3& k, float* y,
+                           int64_t OW) {
+  column_blocks(OW, [&](auto V, int64_t ow) { direct_block3x3_any<ROWS, V>(rows, W, pl, k, ow, y, OW); });
 }
 
 // Bands of 6 output rows (8 input rows each): measured best against 3, 4, 5 and 8 rows
 // and 1, 3 or 4 vectors per block on 112x112 planes.
 // zero: scratch of at least W floats (the rows above and below the image).
 inline void direct_plane3x3(const ConvParams& p, const float* x, const float* w, float bias, float* y,
-                            float* zero) {
+                            float* zero, int act) {
   constexpr int64_t kBand = 6;
   const int64_t OH = out_h(p), OW = out_w(p);
   for (int64_t j = 0; j < p.W; ++j) zero[j] = 0.f;
-  __m512 wb[9];
-  for (int t = 0; t < 9; ++t) wb[t] = _mm512_set1_ps(w[t]);
-  const __m512 bv = _mm512_set1_ps(bias);
+  const Taps3x3 k(w, bias, act);
   for (int64_t oh = 0; oh < OH; oh += kBand) {
     const float* rows[kBand + 2];
     band_rows(p, x, zero, oh - p.pad_top, kBand + 2, rows);
     float* yb = y + oh * OW;
     switch (OH - oh < kBand ? OH - oh : kBand) {
-      case 6: direct_rows3x3<6>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
-      case 5: direct_rows3x3<5>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
-      case 4: direct_rows3x3<4>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
-      case 3: direct_rows3x3<3>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
-      case 2: direct_rows3x3<2>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
-      default: direct_rows3x3<1>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
+      case 6: direct_rows3x3<6>(rows, p.W, p.pad_left, k, yb, OW); break;
+      case 5: direct_rows3x3<5>(rows, p.W, p.pad_left, k, yb, OW); break;
+      case 4: direct_rows3x3<4>(rows, p.W, p.pad_left, k, yb, OW); break;
+      case 3: direct_rows3x3<3>(rows, p.W, p.pad_left, k, yb, OW); break;
+      case 2: direct_rows3x3<2>(rows, p.W, p.pad_left, k, yb, OW); break;
+      default: direct_rows3x3<1>(rows, p.W, p.pad_left, k, yb, OW); break;
     }
   }
 }
@@ -244,15 +259,15 @@ inline void direct_plane3x3(const ConvParams& p, const float* x, const float* w,
 // output rows read 2*ROWS + 1 input rows). Blocks touching a border use masked loads;
 // the last block stores only the lanes inside the output row.
 template <int ROWS, int V, bool EDGE>
-inline void s2_block3x3(const float* const* rows, int64_t W, int64_t pl, const __m512* wb, __m512 bias,
-                        int64_t ow0, float* y, int64_t OW, __mmask16 last_store) {
+inline void s2_block3x3(const float* const* rows, int64_t W, int64_t pl, const Taps3x3& k, int64_t ow0,
+                        float* y, int64_t OW, __mmask16 last_store) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   __m512 acc[ROWS][V];
 #pragma GCC unroll 8
   for (int r = 0; r < ROWS; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) acc[r][v] = bias;
+    for (int v = 0; v < V; ++v) acc[r][v] = k.bias;
   const int64_t b = 2 * ow0 - pl;
   __mmask16 m[2 * V + 1];  // A_v, B_v, then the one value after the block
 #pragma GCC unroll 8
@@ -280,7 +295,7 @@ inline void s2_block3x3(const float* const* rows, int64_t W, int64_t pl, const _
         const int r = i - 2 * oo;
         if (r < 0 || r > 2) continue;
 #pragma GCC unroll 3
-        for (int s = 0; s < 3; ++s) acc[oo][v] = _mm512_fmadd_ps(wb[r * 3 + s], taps[s], acc[oo][v]);
+        for (int s = 0; s < 3; ++s) acc[oo][v] = _mm512_fmadd_ps(k.w[r * 3 + s], taps[s], acc[oo][v]);
       }
     }
   }
@@ -290,46 +305,45 @@ inline void s2_block3x3(const float* const* rows, int64_t W, int64_t pl, const _
     for (int v = 0; v < V; ++v) {
       float* dst = y + r * OW + ow0 + 16 * v;
       if (v == V - 1 && last_store != 0xFFFF)
-        _mm512_mask_storeu_ps(dst, last_store, acc[r][v]);
+        _mm512_mask_storeu_ps(dst, last_store, k.finish(acc[r][v]));
       else
-        _mm512_storeu_ps(dst, acc[r][v]);
+        _mm512_storeu_ps(dst, k.finish(acc[r][v]));
     }
 }
 
 template <int ROWS>
-inline void s2_rows3x3(const float* const* rows, int64_t W, int64_t pl, const __m512* wb, __m512 bias, float* y,
+inline void s2_rows3x3(const float* const* rows, int64_t W, int64_t pl, const Taps3x3& k, float* y,
                        int64_t OW) {
   int64_t ow = 0;
   for (; ow + 32 <= OW; ow += 32) {
     const int64_t b = 2 * ow - pl;
     if (b >= 0 && b + 65 <= W)
-      s2_block3x3<ROWS, 2, false>(rows, W, pl, wb, bias, ow, y, OW, 0xFFFF);
+      s2_block3x3<ROWS, 2, false>(rows, W, pl, k, ow, y, OW, 0xFFFF);
     else
-      s2_block3x3<ROWS, 2, true>(rows, W, pl, wb, bias, ow, y, OW, 0xFFFF);
+      s2_block3x3<ROWS, 2, true>(rows, W, pl, k, ow, y, OW, 0xFFFF);
   }
   for (; ow < OW; ow += 16) {  // 16 or fewer: the last block stores the lanes inside the row
     const __mmask16 keep = OW - ow >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (OW - ow)) - 1u);
-    s2_block3x3<ROWS, 1, true>(rows, W, pl, wb, bias, ow, y, OW, keep);
+    s2_block3x3<ROWS, 1, true>(rows, W, pl, k, ow, y, OW, keep);
   }
 }
 
 // zero: scratch of at least W floats (rows above and below the image).
-inline void s2_plane3x3(const ConvParams& p, const float* x, const float* w, float bias, float* y, float* zero) {
+inline void s2_plane3x3(const ConvParams& p, const float* x, const float* w, float bias, float* y, float* zero,
+                        int act) {
   constexpr int64_t kBand = 4;
   const int64_t OH = out_h(p), OW = out_w(p);
   for (int64_t j = 0; j < p.W; ++j) zero[j] = 0.f;
-  __m512 wb[9];
-  for (int t = 0; t < 9; ++t) wb[t] = _mm512_set1_ps(w[t]);
-  const __m512 bv = _mm512_set1_ps(bias);
+  const Taps3x3 k(w, bias, act);
   for (int64_t oh = 0; oh < OH; oh += kBand) {
     const float* rows[2 * kBand + 1];
     band_rows(p, x, zero, 2 * oh - p.pad_top, 2 * kBand + 1, rows);
     float* yb = y + oh * OW;
     switch (OH - oh < kBand ? OH - oh : kBand) {
-      case 4: s2_rows3x3<4>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
-      case 3: s2_rows3x3<3>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
-      case 2: s2_rows3x3<2>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
-      default: s2_rows3x3<1>(rows, p.W, p.pad_left, wb, bv, yb, OW); break;
+      case 4: s2_rows3x3<4>(rows, p.W, p.pad_left, k, yb, OW); break;
+      case 3: s2_rows3x3<3>(rows, p.W, p.pad_left, k, yb, OW); break;
+      case 2: s2_rows3x3<2>(rows, p.W, p.pad_left, k, yb, OW); break;
+      default: s2_rows3x3<1>(rows, p.W, p.pad_left, k, yb, OW); break;
     }
   }
 }
@@ -373,9 +387,11 @@ inline void flat_block(const float* in, int64_t P, int64_t R, const __m512* wb, 
   for (int j = 0; j < G; ++j) _mm512_store_ps(out + 16 * j, acc[j]);
 }
 
-// scratch: flat_input_floats(p) + OH * P + 16 floats, 64-byte aligned.
+// scratch: flat_input_floats(p) + OH * P + 16 floats, 64-byte aligned. act: fused into
+// the rows' copy-out (see Taps3x3).
 template <int S>
-inline void flat_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y, float* scratch) {
+inline void flat_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y, float* scratch,
+                       int act = 0) {
   const int64_t OH = out_h(p), OW = out_w(p), R = p.R;
   const int64_t P = p.W + p.pad_left + p.pad_right;
   float* in = scratch;
@@ -389,7 +405,12 @@ inline void flat_plane(const ConvParams& p, const float* x, const float* w, floa
   for (; v + 4 <= vectors; v += 4) flat_block<S, 4>(in + 16 * v, P, R, wb, bv, out + 16 * v);
   for (; v < vectors; ++v) flat_block<S, 1>(in + 16 * v, P, R, wb, bv, out + 16 * v);
   const __mmask16 row = static_cast<__mmask16>((1u << OW) - 1u);
-  for (int64_t oh = 0; oh < OH; ++oh) _mm512_mask_storeu_ps(y + oh * OW, row, _mm512_maskz_loadu_ps(row, out + oh * P));
+  const __m512 lo = _mm512_setzero_ps(), hi = _mm512_set1_ps(act == 2 ? 6.f : INFINITY);
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    __m512 v = _mm512_maskz_loadu_ps(row, out + oh * P);
+    if (act != 0) v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+    _mm512_mask_storeu_ps(y + oh * OW, row, v);
+  }
 }
 
 #else
@@ -503,15 +524,9 @@ inline void avx2_plane3x3(const float* in, int64_t ld, const float* w, float bia
 // they apply, the flat stencil for narrow planes, tap by tap for other strided or narrow
 // shapes, else stride 1 on a zero-padded copy: no bounds checks at all; 64- and 16-pixel
 // chunks, and one last chunk that overlaps the previous one (recomputing identical values).
-inline void forward_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y,
-                          float* padded) {
+inline void forward_plane_unfused(const ConvParams& p, const float* x, const float* w, float bias, float* y,
+                                  float* padded) {
   const int64_t OH = out_h(p), OW = out_w(p);
-#if defined(__AVX512F__)
-  if (p.R == 3 && p.S == 3 && p.stride_h == 2 && p.stride_w == 2 && p.dilation_h == 1 && p.dilation_w == 1) {
-    s2_plane3x3(p, x, w, bias, y, padded);
-    return;
-  }
-#endif
   if (flat_applies(p)) {
     if (p.S == 3)
       flat_plane<3>(p, x, w, bias, y, padded);
@@ -529,12 +544,6 @@ inline void forward_plane(const ConvParams& p, const float* x, const float* w, f
     forward_plane_rows(p, x, w, bias, y);
     return;
   }
-#if defined(__AVX512F__)
-  if (p.R == 3 && p.S == 3 && p.stride_h == 1 && p.dilation_h == 1 && p.dilation_w == 1) {
-    direct_plane3x3(p, x, w, bias, y, padded);
-    return;
-  }
-#endif
   const int64_t PH = p.H + p.pad_top + p.pad_bottom, PW = p.W + p.pad_left + p.pad_right;
   // Rows are ld floats apart (a multiple of 16) and the copy starts `lead` floats in, so
   // the image itself begins on a 64-byte boundary: the copy's stores and the centre tap's
@@ -581,6 +590,34 @@ inline void forward_plane(const ConvParams& p, const float* x, const float* w, f
     ow += rest * 16;
     if (ow < OW) forward_chunk<1>(q, base, w, bias, oh, OW - 16, row + OW - 16);
   }
+}
+
+// act: the activation of the engine's fused epilogue (0 none, 1 ReLU, 2 ReLU6). The
+// AVX-512 3x3 and flat kernels apply it in registers as they store; the other paths run
+// plane_epilogue over the finished plane.
+inline void forward_plane(const ConvParams& p, const float* x, const float* w, float bias, float* y,
+                          float* padded, int act) {
+#if defined(__AVX512F__)
+  if (p.R == 3 && p.S == 3 && p.dilation_h == 1 && p.dilation_w == 1) {
+    if (p.stride_h == 2 && p.stride_w == 2) {
+      s2_plane3x3(p, x, w, bias, y, padded, act);
+      return;
+    }
+    if (p.stride_h == 1 && p.stride_w == 1 && !flat_applies(p)) {
+      direct_plane3x3(p, x, w, bias, y, padded, act);
+      return;
+    }
+  }
+  if (flat_applies(p)) {
+    if (p.S == 3)
+      flat_plane<3>(p, x, w, bias, y, padded, act);
+    else
+      flat_plane<5>(p, x, w, bias, y, padded, act);
+    return;
+  }
+#endif
+  forward_plane_unfused(p, x, w, bias, y, padded);
+  if (act != 0) plane_epilogue(y, nullptr, out_h(p) * out_w(p), act);
 }
 
 }  // namespace DEPTHWISE_ISA_NS

@@ -14,8 +14,9 @@ namespace depthwise {
 // y_plane[OH,OW] = bias + sum_{r,s} w[r,s] * x_plane[oh*sh - pt + r*dh, ow*sw - pl + s*dw].
 // padded: scratch of padded_plane_floats(p) floats (the stride-1 path copies the plane
 // there with its zero border, so every output pixel runs the same vector code).
+// act: 0, or the engine's fused activation (1 ReLU, 2 ReLU6; see PlaneEpilogueFn).
 using ForwardPlaneFn = void (*)(const ConvParams& p, const float* x_plane, const float* w, float bias,
-                                float* y_plane, float* padded);
+                                float* y_plane, float* padded, int act);
 
 // Row stride of that copy: room for up to 16 leading floats (so the image starts
 // 64-byte aligned), the padded row, and 16 trailing zeros; a multiple of 16.

@@ -4,6 +4,7 @@
 // depthwise_backward_impl.h, then the engine's epilogue and this ISA's table.
 #include "depthwise_kernels.h"
 
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -78,17 +79,6 @@ inline void flat_copy_input(const ConvParams& p, const float* x, float* in) {
     std::memcpy(in + (ih + p.pad_top) * P + p.pad_left, x + ih * p.W, sizeof(float) * size_t(p.W));
 }
 
-}  // namespace DEPTHWISE_ISA_NS
-}  // namespace depthwise
-}  // namespace cnnnative
-
-#include "depthwise_forward_impl.h"
-#include "depthwise_backward_impl.h"
-
-namespace cnnnative {
-namespace depthwise {
-namespace DEPTHWISE_ISA_NS {
-
 // y = act(y + residual) over one plane (see PlaneEpilogueFn).
 template <int ACT, bool RESIDUAL>
 inline void epilogue_loop(float* __restrict y, const float* __restrict residual, int64_t n) {
@@ -111,6 +101,17 @@ inline void plane_epilogue(float* y, const float* residual, int64_t n, int act) 
     epilogue_loop<1, false>(y, nullptr, n);
   }
 }
+
+}  // namespace DEPTHWISE_ISA_NS
+}  // namespace depthwise
+}  // namespace cnnnative
+
+#include "depthwise_forward_impl.h"
+#include "depthwise_backward_impl.h"
+
+namespace cnnnative {
+namespace depthwise {
+namespace DEPTHWISE_ISA_NS {
 
 inline const Kernels& table() {
   static const Kernels k{&forward_plane, &backward_input_plane, &backward_weight_plane, &plane_epilogue};

@@ -1,7 +1,8 @@
 // Depthwise convolution (groups == C == K): each channel is convolved with its own
 // R x S filter by the op-level per-plane kernels (conv/depthwise_kernels.h: AVX-512 row
 // blocks, stride-2 permutes, flat narrow planes), parallel over (image, channel); the
-// epilogue (residual, activation) runs on each plane right after, while it is in cache.
+// activation is applied as the kernel stores (AVX-512) or right after, and a residual is
+// added on each plane right after, while it is in cache.
 // The bias is folded into the kernel's accumulators.
 #include <omp.h>
 
@@ -28,8 +29,10 @@ void depthwise_forward(const Node& n, int64_t batch, const float* x, const float
     for (int64_t plane = 0; plane < planes; ++plane) {
       const int64_t c = plane % p.C;
       float* yc = y + plane * P;
-      kern.forward(p, x + plane * HW, n.weight.data() + c * p.R * p.S, n.bias[c], yc, mine);
-      if (residual || act != 0) kern.epilogue(yc, residual ? residual + plane * P : nullptr, P, act);
+      // Without a residual the kernel applies the activation as it stores; with one, the
+      // residual is added first and the activation after, in one pass over the plane.
+      kern.forward(p, x + plane * HW, n.weight.data() + c * p.R * p.S, n.bias[c], yc, mine, residual ? 0 : act);
+      if (residual) kern.epilogue(yc, residual + plane * P, P, act);
     }
   }
 }
