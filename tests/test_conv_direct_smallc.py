@@ -384,7 +384,10 @@ def test_engine_autotune_can_pick_it(rng):
     plan.finalize(out)
     x = randn(rng, 1, 3, 64, 64)
     expected = np.maximum(conv2d_ref(x, w, None, (2, 2), quad(3)), 0)
-    assert plan.nodes()[0]["method"] in ("direct_smallc", "direct_smallc_wino", "im2col_gemm")
+    # Autotune times every method that applies and keeps the fastest, so which one wins
+    # depends on the ISA: the direct kernels under AVX-512 and AVX2, while under the scalar
+    # build (CI runs the suite under each ISA) the prepacked GEMM measured fastest.
+    assert plan.nodes()[0]["method"] in ("direct_smallc", "direct_smallc_wino", "im2col_gemm", "gemm_prepacked")
     assert np.abs(plan.run(x, poison=True) - expected).max() <= 1e-5 * np.abs(expected).max()
 
 

@@ -421,8 +421,12 @@ def test_autotune_is_correct_cached_and_thread_safe(rng):
         assert not errors
         for y in results:
             assert normalized_error(y, exact, x, w, 72) <= BOUND["winograd6x6"]
-        choice = ops.conv_algorithms(x.shape, w.shape, padding=1)["auto"]
-        assert choice in ("im2col", "winograd2x2", "winograd4x4", "winograd6x6", "direct_smallc", "direct_smallc_wino")
+        algos = ops.conv_algorithms(x.shape, w.shape, padding=1)
+        # The timed winner: any algorithm that supports the shape (the tiled FFT's 8x8 and
+        # 16x16 windows included; which one wins depends on the ISA), never an alias.
+        candidates = {name for name, a in algos.items() if name not in ("auto", "winograd", "fft") and a["supported"]}
+        assert {"im2col", "winograd4x4", "fft8"} <= candidates
+        assert algos["auto"] in candidates
     finally:
         fastconv.set_autotune(False)
         fastconv.clear_autotune_cache()
