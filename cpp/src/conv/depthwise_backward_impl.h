@@ -38,65 +38,76 @@ inline void backward_input_plane(const ConvParams& p, const float* dy, const flo
 }
 
 #if defined(__AVX512F__)
-// 3x3 stride 1 dilation 1: all nine sums in one pass over the flat layout of the narrow
-// forward path. dy is copied with the padded copy's row pitch P (zeros in the P - OW
-// columns past each row), so dw[r][s] = sum_f dyflat[f] * in[f + r*P + s] over the flat
-// index f; per 16 values of dy, one load per kernel row (shared with the next vector) and
-// two valignd shifts feed nine accumulators. Lane sums move to double every 32 vectors.
-inline void flat_weight_grad3x3(const ConvParams& p, const float* x, const float* dy, float* dw, float* scratch) {
-  const int64_t OH = out_h(p), OW = out_w(p);
-  const int64_t P = p.W + p.pad_left + p.pad_right;
-  float* in = scratch;
-  float* d = scratch + flat_input_floats(p);
-  std::memset(in, 0, sizeof(float) * size_t(flat_input_floats(p)));
-  for (int64_t ih = 0; ih < p.H; ++ih)
-    std::memcpy(in + (ih + p.pad_top) * P + p.pad_left, x + ih * p.W, sizeof(float) * size_t(p.W));
-  const int64_t vectors = (OH * P + 15) / 16;
-  std::memset(d, 0, sizeof(float) * size_t(vectors * 16));
-  for (int64_t oh = 0; oh < OH; ++oh) std::memcpy(d + oh * P, dy + oh * OW, sizeof(float) * size_t(OW));
-  double total[9] = {};
-  for (int64_t v0 = 0; v0 < vectors; v0 += 32) {
-    __m512 acc[9];
-    for (int t = 0; t < 9; ++t) acc[t] = _mm512_setzero_ps();
-    const int64_t v1 = std::min(vectors, v0 + 32);
-    for (int64_t v = v0; v < v1; ++v) {
-      const __m512 g = _mm512_load_ps(d + 16 * v);
-#pragma GCC unroll 3
-      for (int r = 0; r < 3; ++r) {
-        const float* q = in + 16 * v + r * P;
-        const __m512i a0 = _mm512_castps_si512(_mm512_loadu_ps(q)), a1 = _mm512_castps_si512(_mm512_loadu_ps(q + 16));
-        acc[r * 3 + 0] = _mm512_fmadd_ps(g, _mm512_castsi512_ps(a0), acc[r * 3 + 0]);
-        acc[r * 3 + 1] = _mm512_fmadd_ps(g, _mm512_castsi512_ps(_mm512_alignr_epi32(a1, a0, 1)), acc[r * 3 + 1]);
-        acc[r * 3 + 2] = _mm512_fmadd_ps(g, _mm512_castsi512_ps(_mm512_alignr_epi32(a1, a0, 2)), acc[r * 3 + 2]);
-      }
-    }
-    for (int t = 0; t < 9; ++t) total[t] += static_cast<double>(_mm512_reduce_add_ps(acc[t]));
-  }
-  for (int t = 0; t < 9; ++t) dw[t] += static_cast<float>(total[t]);
-}
-#endif
-
-#if defined(__AVX512F__)
-// 3x3 stride 2 dilation 1: per output row and 16 values of dy, each of the three input
-// rows gives the even lanes (tap 0), the odd lanes (tap 1) and the even lanes moved one
-// along (tap 2) as in the forward stride-2 kernel, and nine accumulators take the products.
-// Lanes past the output row's end load dy as zero. zero: scratch of W floats.
-inline void s2_weight_grad3x3(const ConvParams& p, const float* x, const float* dy, float* dw, float* zero) {
-  const int64_t OH = out_h(p), OW = out_w(p), W = p.W;
-  for (int64_t j = 0; j < W; ++j) zero[j] = 0.f;
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  double total[9] = {};
+// The nine sums dw[r][s] of a 3x3 weight gradient: 16-lane float accumulators whose lane
+// sums move to double every 32 vectors (a plane's thousands of products stay accurate).
+struct NineSums {
   __m512 acc[9];
-  for (int t = 0; t < 9; ++t) acc[t] = _mm512_setzero_ps();
+  double total[9] = {};
   int pending = 0;  // vectors summed in acc since the last move to double
-  auto flush = [&] {
+  NineSums() {
+    for (auto& a : acc) a = _mm512_setzero_ps();
+  }
+  // acc[3r + s] += g * taps[s] for kernel row r.
+  void add(int r, __m512 g, const __m512 (&taps)[3]) {
+    for (int s = 0; s < 3; ++s) acc[r * 3 + s] = _mm512_fmadd_ps(g, taps[s], acc[r * 3 + s]);
+  }
+  // After each vector of dy (all three rows added).
+  void next() {
+    if (++pending == 32) flush();
+  }
+  void flush() {
     for (int t = 0; t < 9; ++t) {
       total[t] += static_cast<double>(_mm512_reduce_add_ps(acc[t]));
       acc[t] = _mm512_setzero_ps();
     }
     pending = 0;
-  };
+  }
+  void add_to(float* dw) {
+    flush();
+    for (int t = 0; t < 9; ++t) dw[t] += static_cast<float>(total[t]);
+  }
+};
+
+// 3x3 stride 1 dilation 1: all nine sums in one pass over the flat layout of the narrow
+// forward path. dy is copied with the padded copy's row pitch P (zeros in the P - OW
+// columns past each row), so dw[r][s] = sum_f dyflat[f] * in[f + r*P + s] over the flat
+// index f; per 16 values of dy, one load per kernel row (shared with the next vector) and
+// two valignd shifts give the three taps.
+inline void flat_weight_grad3x3(const ConvParams& p, const float* x, const float* dy, float* dw, float* scratch) {
+  const int64_t OH = out_h(p), OW = out_w(p);
+  const int64_t P = p.W + p.pad_left + p.pad_right;
+  float* in = scratch;
+  float* d = scratch + flat_input_floats(p);
+  flat_copy_input(p, x, in);
+  const int64_t vectors = (OH * P + 15) / 16;
+  std::memset(d, 0, sizeof(float) * size_t(vectors * 16));
+  for (int64_t oh = 0; oh < OH; ++oh) std::memcpy(d + oh * P, dy + oh * OW, sizeof(float) * size_t(OW));
+  NineSums sums;
+  for (int64_t v = 0; v < vectors; ++v) {
+    const __m512 g = _mm512_load_ps(d + 16 * v);
+#pragma GCC unroll 3
+    for (int r = 0; r < 3; ++r) {
+      const float* q = in + 16 * v + r * P;
+      const __m512i a0 = _mm512_castps_si512(_mm512_loadu_ps(q)), a1 = _mm512_castps_si512(_mm512_loadu_ps(q + 16));
+      const __m512 taps[3] = {_mm512_castsi512_ps(a0), _mm512_castsi512_ps(_mm512_alignr_epi32(a1, a0, 1)),
+                              _mm512_castsi512_ps(_mm512_alignr_epi32(a1, a0, 2))};
+      sums.add(r, g, taps);
+    }
+    sums.next();
+  }
+  sums.add_to(dw);
+}
+
+// 3x3 stride 2 dilation 1: per output row and 16 values of dy, each of the three input
+// rows gives the even lanes (tap 0), the odd lanes (tap 1) and the even lanes moved one
+// along (tap 2) as in the forward stride-2 kernel. Lanes past the output row's end load dy
+// as zero. zero: scratch of W floats.
+inline void s2_weight_grad3x3(const ConvParams& p, const float* x, const float* dy, float* dw, float* zero) {
+  const int64_t OH = out_h(p), OW = out_w(p), W = p.W;
+  for (int64_t j = 0; j < W; ++j) zero[j] = 0.f;
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  NineSums sums;
   for (int64_t oh = 0; oh < OH; ++oh) {
     const float* rows[3];
     band_rows(p, x, zero, 2 * oh - p.pad_top, 3, rows);
@@ -109,17 +120,16 @@ inline void s2_weight_grad3x3(const ConvParams& p, const float* x, const float* 
       for (int r = 0; r < 3; ++r) {
         const __m512 a = _mm512_maskz_loadu_ps(ma, rows[r] + b), bb = _mm512_maskz_loadu_ps(mb, rows[r] + b + 16);
         const __m512 next = _mm512_maskz_loadu_ps(mc, rows[r] + b + 32);
-        const __m512 e = _mm512_permutex2var_ps(a, even, bb), o = _mm512_permutex2var_ps(a, odd, bb);
-        const __m512 e1 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(e), 1));
-        acc[r * 3 + 0] = _mm512_fmadd_ps(g, e, acc[r * 3 + 0]);
-        acc[r * 3 + 1] = _mm512_fmadd_ps(g, o, acc[r * 3 + 1]);
-        acc[r * 3 + 2] = _mm512_fmadd_ps(g, e1, acc[r * 3 + 2]);
+        const __m512 e = _mm512_permutex2var_ps(a, even, bb);
+        const __m512 taps[3] = {
+            e, _mm512_permutex2var_ps(a, odd, bb),
+            _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(e), 1))};
+        sums.add(r, g, taps);
       }
-      if (++pending == 32) flush();
+      sums.next();
     }
   }
-  flush();
-  for (int t = 0; t < 9; ++t) dw[t] += static_cast<float>(total[t]);
+  sums.add_to(dw);
 }
 #endif
 
