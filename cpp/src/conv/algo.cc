@@ -100,13 +100,13 @@ std::string choose_conv_algorithm(const ConvParams& p, bool for_input_gradient) 
   // on C=64 5x5 (stride 1), and to the plain GEMM on 1x1.
   const bool direct_ok = direct_smallc::supports(p, &why) && p.R * p.S > 1;
   // FFT (kernels of 5x5 and more, stride 1) where its cost model (fft.h, single-thread ms)
-  // beats a direct estimate at `gflops` per core.
+  // beats the alternative (direct_smallc or im2col) run at `gflops` per core.
   auto fft_beats = [&](double gflops) {
     if (p.R * p.S < 25 || p.C / p.groups < 3 || p.K / p.groups < 4) return false;
     const int T = fft_default_window(p);
-    const double direct_ms = 2.0 * double(p.N) * double(p.K) * double(p.C / p.groups) * double(p.R * p.S) *
+    const double other_ms = 2.0 * double(p.N) * double(p.K) * double(p.C / p.groups) * double(p.R * p.S) *
                              double(p.output_h()) * double(p.output_w()) / (gflops * 1e6);
-    return T != 0 && fft_estimated_ms(p, T) < direct_ms;
+    return T != 0 && fft_estimated_ms(p, T) < other_ms;
   };
   if (direct_ok && (p.C < 16 || p.stride_h * p.stride_w > 1)) {
     if (direct_smallc_wino::preferred(p)) return "direct_smallc_wino";

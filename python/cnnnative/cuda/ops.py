@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import os
 
-from ..ops._args import pair, padding4
+from ..ops._args import pair
+# The host ops' argument normalisation (int64 range checks, memoised geometry), shared.
+from ..ops.conv import _geometry, _size4
 
 __all__ = [
     "conv2d", "conv2d_input", "conv2d_weight", "conv2d_bias", "conv_algorithms", "depthwise_conv2d_weight",
@@ -43,20 +45,6 @@ def _t(x, name):
 
 def _opt(x, name):
     return None if x is None else _t(x, name)
-
-
-def _size4(value, name):
-    try:
-        items = tuple(int(v) for v in value)
-    except TypeError:
-        raise ValueError(f"{name} must be a 4-tuple (N, C, H, W), got {value!r}") from None
-    if len(items) != 4:
-        raise ValueError(f"{name} must be a 4-tuple (N, C, H, W), got {value!r}")
-    return items
-
-
-def _geometry(stride, padding, dilation, groups):
-    return pair(stride, "stride"), padding4(padding), pair(dilation, "dilation"), int(groups)
 
 
 # --- convolution ---------------------------------------------------------------------------
