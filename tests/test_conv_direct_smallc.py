@@ -349,26 +349,21 @@ def test_engine_node_fused_epilogue(isa, rng, shape, act, residual):
     assert np.abs(y1 - expected[:1]).max() <= 1e-5 * scale
 
 
-def test_engine_alexnet_head_compiled_vs_uncompiled(rng):
-    """compile() of AlexNet's first layers (conv1 11x11/4 at the real 227x227 size, ReLU,
-    max-pool, a second conv), poisoned, equals the uncompiled layers."""
+def _alexnet_head():
     nn = cnnnative.nn
-    model = nn.Sequential(nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), nn.MaxPool2d(3, stride=2),
-                          nn.Conv2d(96, 16, 5, padding=2)).eval()
-    x = randn(rng, 1, 3, 227, 227)
-    f = cnnnative.compile(model, x.shape, poison=True)
-    assert f._plan.nodes()[0]["method"].startswith("direct_smallc")
-    expected = model(x)
-    y = f(x)
-    assert np.isfinite(y).all()
-    assert np.abs(y - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
+    return nn.Sequential(nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), nn.MaxPool2d(3, stride=2),
+                         nn.Conv2d(96, 16, 5, padding=2))
 
 
-def test_engine_resnet18_stem_compiled_vs_uncompiled(rng):
-    """compile(resnet18) takes direct_smallc for the stem; the compiled (poisoned) network
-    equals the uncompiled layers."""
-    model = cnnnative.models.resnet18(num_classes=10, input_size=64).eval()
-    x = randn(rng, 1, 3, 64, 64)
+@pytest.mark.parametrize("build,shape", [
+    (_alexnet_head, (1, 3, 227, 227)),  # conv1 11x11/4 at the real size, ReLU, max pool, a 5x5 conv
+    (lambda: cnnnative.models.resnet18(num_classes=10, input_size=64), (1, 3, 64, 64)),  # the 7x7/2 stem
+], ids=["alexnet_head", "resnet18"])
+def test_engine_first_conv_compiled_vs_uncompiled(rng, build, shape):
+    """compile() takes direct_smallc(_wino) for the few-channel first conv; the compiled
+    (poisoned) network equals the uncompiled layers."""
+    model = build().eval()
+    x = randn(rng, *shape)
     f = cnnnative.compile(model, x.shape, poison=True)
     assert f._plan.nodes()[0]["method"].startswith("direct_smallc")
     expected = model(x)
