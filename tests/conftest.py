@@ -2,7 +2,9 @@
 
 `isa` runs a test once per instruction set this CPU supports (scalar, avx2, avx512),
 switching the core at run time; the original choice is restored afterwards.
-Random data comes from `rng`, seeded per test and printed on failure.
+Random data comes from `rng`, seeded per test and printed on failure. `nan_scratch`
+(used by whole modules through `pytestmark`) fills every scratch buffer with NaN, so a
+kernel reading workspace it never wrote fails.
 """
 import os
 import zlib
@@ -24,6 +26,15 @@ def isa(request):
         yield request.param
     finally:
         _core.set_isa(before)
+
+
+@pytest.fixture
+def nan_scratch():
+    _core.set_scratch_nan(True)
+    try:
+        yield
+    finally:
+        _core.set_scratch_nan(False)
 
 
 @pytest.fixture

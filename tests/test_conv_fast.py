@@ -24,12 +24,8 @@ BOUND = fastconv.WINOGRAD_ERROR_BOUND
 DIRECT_BOUND = 5e-6
 
 
-@pytest.fixture(autouse=True)
-def nan_scratch():
-    """Every scratch buffer starts as NaN, so a kernel reading unwritten scratch fails."""
-    _core.set_scratch_nan(True)
-    yield
-    _core.set_scratch_nan(False)
+# Every scratch buffer starts as NaN (conftest.nan_scratch).
+pytestmark = pytest.mark.usefixtures("nan_scratch")
 
 
 def nan_output_check(y):

@@ -20,12 +20,8 @@ from cnnnative import _core, ops
 FFT_BOUND = 1e-6
 
 
-@pytest.fixture(autouse=True)
-def nan_scratch():
-    """Scratch starts as NaN, so a kernel reading an unwritten workspace element fails."""
-    _core.set_scratch_nan(True)
-    yield
-    _core.set_scratch_nan(False)
+# Every scratch buffer starts as NaN (conftest.nan_scratch).
+pytestmark = pytest.mark.usefixtures("nan_scratch")
 
 
 def check_forward_and_input_gradient(rng, algo, N, C, H, W, K, R, S, pad, groups=1):

@@ -21,12 +21,8 @@ from cnnnative.ops import fastconv
 BOUND = fastconv.WINOGRAD_ERROR_BOUND
 
 
-@pytest.fixture(autouse=True)
-def nan_scratch():
-    """Scratch starts as NaN, so a schedule that reads what it did not write fails."""
-    _core.set_scratch_nan(True)
-    yield
-    _core.set_scratch_nan(False)
+# Every scratch buffer starts as NaN (conftest.nan_scratch).
+pytestmark = pytest.mark.usefixtures("nan_scratch")
 
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
