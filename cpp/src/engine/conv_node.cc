@@ -162,10 +162,7 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
   if (n.method == ConvMethod::winograd) {
     ConvParams p = n.conv;
     p.N = batch;
-    ConvEpilogue ep;
-    ep.bias = n.bias.data();
-    ep.residual = residual;
-    ep.activation = static_cast<cnnnative::Activation>(static_cast<int>(n.act));
+    const ConvEpilogue ep = conv_epilogue(n, residual);
     // The arena's workspace (planned in configure_scratch) when there is one: no allocation.
     if (scratch)
       winograd_forward_prepared(p, *n.winograd_weights, x, y, ep, scratch, size_t(n.scratch_bytes), threads);

@@ -49,10 +49,7 @@ void direct_smallc_forward(const Node& n, int64_t batch, const float* x, const f
                            float* scratch, int threads) {
   ConvParams p = n.conv;
   p.N = batch;
-  ConvEpilogue ep;
-  ep.bias = n.bias.data();
-  ep.residual = residual;
-  ep.activation = static_cast<cnnnative::Activation>(static_cast<int>(n.act));
+  const ConvEpilogue ep = conv_epilogue(n, residual);
   if (n.method == ConvMethod::direct_smallc_wino)
     direct_smallc_wino::forward_packed(p, x, n.weight.data(), ep, y, scratch, size_t(n.scratch_bytes), threads);
   else

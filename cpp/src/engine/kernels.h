@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cnnnative/engine.h"
+#include "cnnnative/winograd.h"  // ConvEpilogue
 
 namespace cnnnative {
 namespace engine {
@@ -17,6 +18,16 @@ inline float activate(float v, Activation a) {
     case Activation::relu6: return std::min(std::max(v, 0.f), 6.f);
     default: return v;
   }
+}
+
+// The node's fused output stage as the conv kernels take it: its bias, the residual (or
+// null) and its activation (the engine's enum has the same values as the kernels').
+inline ConvEpilogue conv_epilogue(const Node& n, const float* residual) {
+  ConvEpilogue ep;
+  ep.bias = n.bias.data();
+  ep.residual = residual;
+  ep.activation = static_cast<cnnnative::Activation>(static_cast<int>(n.act));
+  return ep;
 }
 
 // Build time: choose the conv method and GEMM tiles, then the scratch each node needs.
