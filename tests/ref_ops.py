@@ -136,6 +136,11 @@ def relu6(x):
     return np.clip(np.asarray(x, np.float64), 0.0, 6.0)
 
 
+def activation(x, act):
+    """The engine's fused activations by name: "relu", "relu6", or "none" (x unchanged)."""
+    return relu(x) if act == "relu" else relu6(x) if act == "relu6" else x
+
+
 def leaky_relu(x, slope):
     x = np.asarray(x, np.float64)
     return np.where(x > 0, x, x * slope)

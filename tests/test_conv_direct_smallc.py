@@ -23,6 +23,7 @@ import pytest
 import cnnnative
 from cnnnative import _core, ops
 from ref_conv import conv2d_input_ref, conv2d_ref
+from ref_ops import activation as ref_act
 
 DIRECT_BOUND = 5e-6
 ALGOS = ["direct_smallc", "direct_smallc_wino"]
@@ -303,14 +304,6 @@ def test_finite_differences_through_auto_forward(rng):
 
 
 # --- the inference engine -------------------------------------------------------------------
-
-
-def ref_act(y, act):
-    if act == "relu":
-        return np.maximum(y, 0)
-    if act == "relu6":
-        return np.clip(y, 0, 6)
-    return y
 
 
 # (N, H, W, kernel, stride, pad, output width): the ResNet stem's 7x7/2 (even width 10:

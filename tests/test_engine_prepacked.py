@@ -21,6 +21,7 @@ import pytest
 import cnnnative
 from cnnnative import _core
 from ref_conv import conv2d_ref
+from ref_ops import activation as act_ref
 
 RTOL = 1e-4
 
@@ -35,14 +36,6 @@ def close(actual, expected, rtol=RTOL):
 
 def randn(rng, *shape):
     return rng.standard_normal(shape).astype(np.float32)
-
-
-def act_ref(y, act):
-    if act == "relu":
-        return np.maximum(y, 0)
-    if act == "relu6":
-        return np.clip(y, 0, 6)
-    return y
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import cnnnative
 from cnnnative import _core
 from cnnnative import cuda as _cuda_pkg
 from cnnnative.inference import compile as cn_compile
+from ref_ops import activation as ref_act
 
 RTOL = 1e-4
 
@@ -55,14 +56,6 @@ def ref_conv(x, w, b, stride, pad, dilation, groups):
                 y[:, g * Kg:(g + 1) * Kg] += np.einsum("nchw,kc->nkhw", patch, w[g * Kg:(g + 1) * Kg, :, i, j])
     if b is not None:
         y += np.asarray(b, np.float64)[None, :, None, None]
-    return y
-
-
-def ref_act(y, act):
-    if act == "relu":
-        return np.maximum(y, 0)
-    if act == "relu6":
-        return np.clip(y, 0, 6)
     return y
 
 
