@@ -21,10 +21,14 @@ namespace gemm_detail {
 namespace {
 
 // Every table that can be forced by name: the automatic ones, then the tuning variants.
+// An ISA's tables are built by code compiled for that ISA, so only ISAs the CPU has are
+// asked for them (building the AVX-512 variants on an AVX2-only CPU was a SIGILL).
 std::vector<const GemmKernelTable*> all_tables() {
-  std::vector<const GemmKernelTable*> v{&gemm_table_4x4__scalar(), &gemm_table_6x16__avx2()};
-  for (const GemmKernelTable* t : gemm_kernel_tables(Isa::avx512)) v.push_back(t);
-  for (const GemmKernelTable& t : gemm_tuning_variants_avx512()) v.push_back(&t);
+  std::vector<const GemmKernelTable*> v;
+  for (Isa isa : available_isas())
+    for (const GemmKernelTable* t : gemm_kernel_tables(isa)) v.push_back(t);
+  if (cpu_supports(Isa::avx512))
+    for (const GemmKernelTable& t : gemm_tuning_variants_avx512()) v.push_back(&t);
   return v;
 }
 
@@ -37,14 +41,21 @@ std::atomic<int>& forced_table() {
 }  // namespace
 
 const std::vector<const GemmKernelTable*>& gemm_kernel_tables(Isa isa) {
-  static const std::vector<const GemmKernelTable*> avx512{
-      &gemm_table_6x64__avx512(), &gemm_table_8x48__avx512(), &gemm_table_14x32__avx512()};
-  static const std::vector<const GemmKernelTable*> avx2{&gemm_table_6x16__avx2()};
-  static const std::vector<const GemmKernelTable*> scalar{&gemm_table_4x4__scalar()};
+  // Each list is built on first use of its own ISA only (see all_tables).
   switch (isa) {
-    case Isa::avx512: return avx512;
-    case Isa::avx2: return avx2;
-    default: return scalar;
+    case Isa::avx512: {
+      static const std::vector<const GemmKernelTable*> avx512{
+          &gemm_table_6x64__avx512(), &gemm_table_8x48__avx512(), &gemm_table_14x32__avx512()};
+      return avx512;
+    }
+    case Isa::avx2: {
+      static const std::vector<const GemmKernelTable*> avx2{&gemm_table_6x16__avx2()};
+      return avx2;
+    }
+    default: {
+      static const std::vector<const GemmKernelTable*> scalar{&gemm_table_4x4__scalar()};
+      return scalar;
+    }
   }
 }
 
