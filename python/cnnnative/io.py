@@ -77,6 +77,8 @@ def save(path, model, optimizer=None, scheduler=None, *, extra: dict | None = No
     arrays["meta"] = np.array(json.dumps(meta))
 
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):  # else mkstemp's error would name its temp file
+        raise FileNotFoundError(f"cannot save {path}: directory {directory} does not exist")
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
