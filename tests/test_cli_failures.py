@@ -242,3 +242,10 @@ def test_bench_interleaves_calls():
     calls = []
     bench.time_interleaved([lambda: calls.append("a"), lambda: calls.append("b")], repeats=3, warmup=0)
     assert calls == ["a", "b"] * 3
+
+
+def test_all_conv_net_learns_with_the_defaults(tmp_path, capsys, threads):
+    """all_conv_net stayed at chance (10%) with the CLI's defaults: now He-initialised."""
+    assert cli.main(["train", "--model", "all_conv_net", "--epochs", "2", "--limit", "512", "--out",
+                     str(tmp_path), "--no-plots", "--json", "--threads", "1"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["test_accuracy"] > 0.3

@@ -28,10 +28,12 @@ __all__ = ["main"]
 _DEFAULT_MODEL = {"digits": "digits_net", "mnist": "seed_mnist_net", "fashion-mnist": "seed_mnist_net",
                   "cifar10": "vgg_small"}
 
-# Hyperparameters a model needs that differ from the command's defaults. all_conv_net has
-# no pooling, no normalisation and a 9-layer plain ReLU stack: with lr 0.1 it sat at chance
-# on the digits; lr 0.02 without weight decay learns (see tests/test_cli.py).
-_MODEL_DEFAULTS = {"all_conv_net": {"lr": 0.02}}
+
+
+# Hyperparameters a model needs that differ from the command's defaults. all_conv_net (nine
+# plain ReLU convolutions, no pooling or normalisation) diverged early at lr 0.1 on short
+# runs and sat at chance; at 0.05 it reaches 98% on the digits (tests/test_cli_failures.py).
+_MODEL_DEFAULTS = {"all_conv_net": {"lr": 0.05}}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,7 +83,7 @@ def _parser():
     t.add_argument("--limit", type=_positive_int, default=None,
                    help="use only the first N training and N test images (quick checks)")
     t.add_argument("--lr", type=_positive_float, default=None,
-                   help="default 0.1 for digits, 0.05 otherwise (0.02 for all_conv_net)")
+                   help="default 0.1 for digits, 0.05 otherwise and for all_conv_net")
     t.add_argument("--momentum", type=_non_negative_float, default=0.9)
     t.add_argument("--weight-decay", type=_non_negative_float, default=5e-4)
     t.add_argument("--schedule", choices=("none", "cosine", "step"), default="cosine",
@@ -200,7 +202,6 @@ def _train(args):
         test_set = test_set.subset(np.arange(min(args.limit, len(test_set))))
     c, h, _ = train_set.sample_shape
     model_name = args.model or _DEFAULT_MODEL[args.dataset]
-    defaults = _MODEL_DEFAULTS.get(model_name, {})
     nn.init.manual_seed(args.seed)
     model = models.build(model_name, **_build_kwargs(models.MODELS[model_name], in_channels=c,
                                                      num_classes=train_set.num_classes, input_size=h))
@@ -211,7 +212,8 @@ def _train(args):
             raise SystemExit(f"cnnnative train: --device {args.device}: {e}") from None
     # Defaults chosen on the digits: 10 epochs, lr 0.1, momentum 0.9, weight decay 5e-4,
     # cosine schedule, batch 32 reached 98.1-99.2% test accuracy over seeds 0-4.
-    lr = args.lr if args.lr is not None else defaults.get("lr", 0.1 if args.dataset == "digits" else 0.05)
+    default_lr = 0.1 if args.dataset == "digits" else 0.05
+    lr = args.lr if args.lr is not None else _MODEL_DEFAULTS.get(model_name, {}).get("lr", default_lr)
     opt = optim.SGD(model, lr=lr, momentum=args.momentum, weight_decay=args.weight_decay)
     sched = None
     if args.schedule == "cosine":
