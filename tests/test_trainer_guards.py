@@ -31,8 +31,6 @@ def test_empty_batch_is_refused():
     trainer = Trainer(model, optim.SGD(model, lr=0.1))
     with pytest.raises(ValueError, match="batch is empty"):
         trainer.step(np.zeros((0, 1, 8, 8), np.float32), np.zeros(0, np.int64))
-    with pytest.raises(ValueError, match="y must have shape"):
-        trainer.step(np.zeros((2, 1, 8, 8), np.float32), np.zeros(3, np.int64))
 
 
 def test_nan_loss_stops_training():

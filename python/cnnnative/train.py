@@ -143,8 +143,6 @@ class Trainer:
         if x.ndim == 0 or len(x) == 0:
             raise ValueError(f"step: the batch is empty (x has shape {x.shape}); the mean loss of no "
                              "samples is undefined")
-        if y.shape != (len(x),):
-            raise ValueError(f"step: y must have shape ({len(x)},) to match x {x.shape}, got {y.shape}")
         loss, _ = self._forward_backward(x, y)
         self.optimizer.step()
         return loss
