@@ -189,7 +189,7 @@ def raw_zip_with_deflated(items, name, header, deflated, declared_size, crc):
     return out.getvalue()
 
 
-def mutate(r, seeds):
+def mutate(r, seeds, bomb_sizes=(16 << 20, 64 << 20)):
     data = r.choice(seeds)
     kind = r.choice(["flip", "flip", "truncate", "splice", "member_bytes", "member_header", "member_set",
                      "meta", "meta", "meta", "bomb", "deep", "deflate_all"])
@@ -248,7 +248,7 @@ def mutate(r, seeds):
     if kind == "deflate_all":
         return kind, build_zip(items, zipfile.ZIP_DEFLATED)
     # bomb: a deflated member of zeros, declared honestly or understated
-    size = r.choice([16 << 20, 64 << 20])
+    size = r.choice(bomb_sizes)
     lie = r.random() < 0.5
     header, deflated, crc = bomb(size)
     name = r.choice(["model/0.weight.npy", "model/huge.npy", "optim/momentum/0.npy"])
@@ -266,7 +266,7 @@ def declared_content(data):
 
 
 # -- the loop --------------------------------------------------------------------------------
-def run(cases=None, seconds=None, seed=0, crash_dir=None, log=None):
+def run(cases=None, seconds=None, seed=0, crash_dir=None, log=None, bomb_sizes=(16 << 20, 64 << 20)):
     r = random.Random(seed)
     warnings.simplefilter("ignore", UserWarning)  # zipfile's "Duplicate name" when we build such files
     stats = {"cases": 0, "loaded": 0, "rejected": 0, "crashes": 0, "partial_loads": 0,
@@ -287,7 +287,7 @@ def run(cases=None, seconds=None, seed=0, crash_dir=None, log=None):
                 break
             if seconds is not None and time.monotonic() - start >= seconds:
                 break
-            kind, data = mutate(r, seeds)
+            kind, data = mutate(r, seeds, bomb_sizes)
             with open(path, "wb") as f:
                 f.write(data)
             declared = declared_content(data)
