@@ -12,6 +12,7 @@ import numpy as np
 
 from . import ops
 from .nn.module import Module, Parameter
+from .ops._args import finite as _finite, index
 
 __all__ = ["SGD", "clip_grad_norm_", "LRScheduler", "StepLR", "MultiStepLR", "CosineAnnealingLR",
            "LinearWarmupLR"]
@@ -32,19 +33,6 @@ def clip_grad_norm_(parameters, max_norm: float) -> float:
             ops.scale_(g, coef)
     return total
 
-
-
-def _finite(value, name, minimum=None, positive=False):
-    """A finite float (>= minimum, or > minimum when positive); bools and NaN/inf are
-    rejected so a bad hyper-parameter fails here, not at every step."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v}")
-    if minimum is not None and (v <= minimum if positive else v < minimum):
-        raise ValueError(f"{name} must be {'>' if positive else '>='} {minimum}, got {v}")
-    return v
 
 
 def _checked_hyper(g, where):
@@ -290,9 +278,9 @@ class StepLR(LRScheduler):
     """lr = base * gamma ** (t // step_size)."""
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        if int(step_size) <= 0:
+        if index(step_size, "step_size") <= 0:
             raise ValueError(f"StepLR step_size must be positive, got {step_size}")
-        self.step_size, self.gamma = int(step_size), float(gamma)
+        self.step_size, self.gamma = int(step_size), _finite(gamma, "gamma", 0.0)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, t):
@@ -303,7 +291,8 @@ class MultiStepLR(LRScheduler):
     """lr = base * gamma ** (number of milestones <= t)."""
 
     def __init__(self, optimizer, milestones, gamma=0.1):
-        self.milestones, self.gamma = sorted(int(m) for m in milestones), float(gamma)
+        self.milestones = sorted(index(m, "milestones") for m in milestones)
+        self.gamma = _finite(gamma, "gamma", 0.0)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, t):
@@ -314,9 +303,9 @@ class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (base - eta_min) * (1 + cos(pi * t / T_max)) / 2, t clamped to T_max."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
-        if int(T_max) <= 0:
+        if index(T_max, "T_max") <= 0:
             raise ValueError(f"CosineAnnealingLR T_max must be positive, got {T_max}")
-        self.T_max, self.eta_min = int(T_max), float(eta_min)
+        self.T_max, self.eta_min = int(T_max), _finite(eta_min, "eta_min", 0.0)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, t):
@@ -329,9 +318,10 @@ class LinearWarmupLR(LRScheduler):
     (another schedule, counted from the end of warm-up) or constant."""
 
     def __init__(self, optimizer, warmup_steps, start_factor=0.1, after: LRScheduler | None = None):
-        if int(warmup_steps) < 0:
+        if index(warmup_steps, "warmup_steps") < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
-        self.warmup_steps, self.start_factor, self.after = int(warmup_steps), float(start_factor), after
+        self.warmup_steps, self.after = int(warmup_steps), after
+        self.start_factor = _finite(start_factor, "start_factor", 0.0)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, t):

@@ -12,12 +12,11 @@ channel) and data on a large offset (1e4 + noise) keep an accurate variance.
 """
 from __future__ import annotations
 
-import operator
 
 import numpy as np
 
 from .. import _core
-from ._args import as_float32
+from ._args import as_float32, index
 
 __all__ = [
     "batch_norm",
@@ -37,11 +36,7 @@ __all__ = [
 ]
 
 
-def _int(value, name: str) -> int:
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {value!r}") from None
+_int = index  # ints only: floats, bools and strings are a TypeError naming the argument
 
 
 def _float(value, name: str) -> float:
@@ -138,8 +133,10 @@ def batch_norm_backward(grad_output, input, weight, save_mean, save_invstd, trai
 # ---- layer norm ---------------------------------------------------------------------
 
 def _normalized_shape(value) -> list[int]:
-    if isinstance(value, (int, np.integer)):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return [int(value)]
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"normalized_shape must be an int or a sequence of ints, got {value!r}")
     try:
         return [_int(v, "normalized_shape") for v in value]
     except TypeError:
