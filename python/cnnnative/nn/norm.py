@@ -118,8 +118,8 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
         super().__init__()
-        if isinstance(normalized_shape, (int, np.integer)):
-            normalized_shape = (index(normalized_shape, "normalized_shape"),)
+        if not hasattr(normalized_shape, "__iter__") or isinstance(normalized_shape, (str, bytes)):
+            normalized_shape = (index(normalized_shape, "normalized_shape"),)  # one int, else TypeError
         self.normalized_shape = tuple(positive(d, "normalized_shape") for d in normalized_shape)
         self.eps = finite(eps, "eps", 0.0)
         self.elementwise_affine = bool(elementwise_affine)
