@@ -64,18 +64,26 @@ def snapshot(t):
     }
 
 
-def seed_files(workdir):
-    """Valid checkpoints: a trained one with everything, and a model-only one."""
-    t = build_trainer(1)
-    rng = np.random.default_rng(0)
+def trained(seed, epochs):
+    t = build_trainer(seed)
+    rng = np.random.default_rng(seed)
     x = rng.standard_normal((16, 1, 8, 8)).astype(np.float32)
     y = rng.integers(0, 10, 16)
-    t.fit((x, y), epochs=2, batch_size=8)
+    t.fit((x, y), epochs=epochs, batch_size=8)
+    return t
+
+
+def seed_files(workdir):
+    """Valid checkpoints (a trained one with everything, a model-only one of another
+    model) and the reference state the target is reset to, which differs from both in
+    every field, so a partial load of either always shows."""
     full = os.path.join(workdir, "full.npz")
-    t.save(full)
+    trained(1, 2).save(full)
     model_only = os.path.join(workdir, "model_only.npz")
-    io.save(model_only, t.model)
-    return [open(full, "rb").read(), open(model_only, "rb").read()]
+    io.save(model_only, build_trainer(3).model)
+    base = os.path.join(workdir, "base.npz")
+    trained(2, 1).save(base)
+    return [open(full, "rb").read(), open(model_only, "rb").read()], base
 
 
 # -- mutations ------------------------------------------------------------------------------
@@ -273,10 +281,7 @@ def run(cases=None, seconds=None, seed=0, crash_dir=None, log=None, bomb_sizes=(
              "memory_violations": 0, "max_peak_bytes": 0, "max_peak_over_declared": 0.0,
              "kinds": {}, "exceptions": {}, "failures": []}
     with tempfile.TemporaryDirectory() as work:
-        seeds = seed_files(work)
-        base = os.path.join(work, "base.npz")
-        with open(base, "wb") as f:
-            f.write(seeds[0])
+        seeds, base = seed_files(work)
         t = build_trainer(2)
         t.load(base)
         path = os.path.join(work, "case.npz")
