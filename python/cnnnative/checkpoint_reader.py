@@ -165,10 +165,9 @@ def _json_shape(text):
     """(deepest nesting of [ and {, number of containers and separators) outside strings,
     without recursion: checked before json parses (and recurses into) the text."""
     skeleton = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)
-    depth = deepest = 0
-    for c in re.sub(r"[^\[\]{}]", "", skeleton):
-        depth += 1 if c in "[{" else -1
-        deepest = max(deepest, depth)
+    brackets = np.frombuffer(re.sub(r"[^\[\]{}]", "", skeleton).encode("ascii"), np.uint8)
+    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)
+    deepest = int(np.cumsum(steps).max()) if steps.size else 0
     items = sum(skeleton.count(c) for c in "[{,:")
     return deepest, items
 

@@ -227,9 +227,10 @@ def _checked_position(path, extra):
     if not isinstance(extra, dict):
         raise ValueError(f"{path}: meta.extra: expected an object, got {type(extra).__name__}")
     epoch, seed, history = extra.get("epoch", 0), extra.get("seed", 0), extra.get("history", [])
-    for name, value in (("epoch", epoch), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{path}: meta.extra.{name}: expected a non-negative integer, got {value!r:.80}")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"{path}: meta.extra.epoch: expected a non-negative integer, got {epoch!r:.80}")
+    if isinstance(seed, bool) or not isinstance(seed, int):  # any int: Trainer(seed=-1) is allowed
+        raise ValueError(f"{path}: meta.extra.seed: expected an integer, got {seed!r:.80}")
     if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
         raise ValueError(f"{path}: meta.extra.history: expected a list of objects")
     return epoch, seed, list(history)
