@@ -138,3 +138,12 @@ def test_idx_dims_whose_product_wraps_2_to_64_are_rejected(tmp_path):
     path.write_bytes(bytes([0, 0, 8, 4]) + struct.pack(">4i", *(65536,) * 4))  # 2^64 elements, 0 bytes
     with pytest.raises(ValueError, match=r"wrap.idx: IDX dims .* need 18446744073709551616 data bytes"):
         read_idx(str(path))
+
+
+@pytest.mark.parametrize("momentum", [math.nan, math.inf, -0.5, 1.5])
+def test_functional_batch_norm_momentum_must_be_in_0_1(momentum):
+    x = np.ones((2, 3, 2, 2), np.float32)
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    with pytest.raises(ValueError, match="momentum"):
+        ops.batch_norm(x, rm, rv, training=True, momentum=momentum)
+    np.testing.assert_array_equal(rm, 0)  # running statistics untouched
