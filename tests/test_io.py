@@ -371,3 +371,23 @@ def test_save_removes_temp_files_of_killed_saves(tmp_path):
     os.utime(old_no_pid, (0, 0))
     io.save(tmp_path / "ck.npz", m)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ck.npz", fresh_live.name, other_path.name])
+
+
+def test_next_save_removes_the_temp_file_of_a_killed_save(tmp_path):
+    path = tmp_path / "ck.npz"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from cnnnative import io, models, nn
+        nn.init.manual_seed(0)
+        m = models.build("digits_net")
+        io._before_rename = lambda tmp: os.kill(os.getpid(), signal.SIGKILL)
+        io.save({str(path)!r}, m)
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run([sys.executable, "-c", script], env=env, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".ck.npz.") and left[0].endswith(".tmp")
+    m, _, _ = model_and_opt(1)
+    io.save(path, m)
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]

@@ -241,7 +241,7 @@ def _check_rng_states(path, model, states):
     return checked
 
 
-def _validated(obj, field, path, what):
+def _validated(path, field, what):
     """Run a component's own state validation, naming the file and field on failure."""
     try:
         return what()
@@ -289,7 +289,7 @@ def load(path, model=None, optimizer=None, scheduler=None, *, strict: bool = Tru
             raise _error(path, "meta.optimizer", f"expected an object, got {type(raw).__name__}")
         state = {**raw, "momentum_buffers": momentum}
         if hasattr(optimizer, "validated_state"):
-            opt_state = _validated(optimizer, "meta.optimizer", path, lambda: optimizer.validated_state(state))
+            opt_state = _validated(path, "meta.optimizer", lambda: optimizer.validated_state(state))
             initial_lrs = [g["initial_lr"] for g in opt_state["param_groups"]]
         else:
             opt_state = state
@@ -306,7 +306,7 @@ def load(path, model=None, optimizer=None, scheduler=None, *, strict: bool = Tru
         if getattr(scheduler, "optimizer", None) is not optimizer:
             initial_lrs = None  # the scheduler drives an optimizer this load does not touch
         if hasattr(scheduler, "validated_state"):
-            sched_state = _validated(scheduler, "meta.scheduler", path,
+            sched_state = _validated(path, "meta.scheduler",
                                      lambda: scheduler.validated_state(st, initial_lrs))
         else:
             sched_state = st
