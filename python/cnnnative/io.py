@@ -149,6 +149,8 @@ def save(path, model, optimizer=None, scheduler=None, *, extra: dict | None = No
     arrays["meta"] = np.array(json.dumps(meta))
 
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):  # else the temp file's creation error would name the temp file
+        raise FileNotFoundError(f"cannot save {path}: directory {directory} does not exist")
     _remove_stale_temps(path)
     try:
         keep_mode = os.stat(path).st_mode & 0o7777  # overwriting keeps the file's mode
