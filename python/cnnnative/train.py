@@ -249,11 +249,25 @@ class Trainer:
 
     def load(self, path) -> dict:
         """Restore a checkpoint written by save(); training then continues exactly where
-        it stopped."""
+        it stopped. All or nothing: any problem in the file is a ValueError naming it and
+        the field (FileNotFoundError for a missing file), and then nothing has changed."""
         from . import io
-        ck = io.load(path, self.model, self.optimizer, self.scheduler)
-        extra = ck["meta"].get("extra", {})
-        self.epoch = int(extra.get("epoch", 0))
-        self.seed = int(extra.get("seed", self.seed))
-        self.history = list(extra.get("history", []))
+        ck = io.load(path, self.model, self.optimizer, self.scheduler, _check_extra=_checked_position)
+        self.epoch, self.seed, self.history = ck.pop("checked_extra")
         return ck
+
+
+def _checked_position(path, extra):
+    """(epoch, seed, history) from a checkpoint's extra dict, validated before any state
+    is restored."""
+    extra = {} if extra is None else extra
+    if not isinstance(extra, dict):
+        raise ValueError(f"{path}: meta.extra: expected an object, got {type(extra).__name__}")
+    epoch, seed, history = extra.get("epoch", 0), extra.get("seed", 0), extra.get("history", [])
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"{path}: meta.extra.epoch: expected a non-negative integer, got {epoch!r:.80}")
+    if isinstance(seed, bool) or not isinstance(seed, int):  # any int: Trainer(seed=-1) is allowed
+        raise ValueError(f"{path}: meta.extra.seed: expected an integer, got {seed!r:.80}")
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise ValueError(f"{path}: meta.extra.history: expected a list of objects")
+    return epoch, seed, list(history)
