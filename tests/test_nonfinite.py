@@ -236,3 +236,12 @@ def test_layer_group_instance_norm_with_nan(rng):
     assert np.isnan(y[1, 2:]).all() and np.isfinite(y[1, :2]).all() and np.isfinite(y[0]).all()
     y = nn.InstanceNorm2d(4)(x)
     assert np.isnan(y[1, 2]).all() and np.isfinite(np.delete(y.reshape(8, 36), 6, axis=0)).all()
+
+
+def test_compiled_resnet_all_nan_image_gives_nan_logits(rng):
+    # The report: a compiled ResNet returned finite logits for an all-NaN image.
+    from cnnnative.resnet import resnet20
+    net = resnet20().eval()
+    x = np.full((1, 3, 32, 32), NAN, np.float32)
+    assert np.isnan(net(x)).all()
+    assert np.isnan(cn_compile(net, x.shape)(x)).all()
