@@ -326,7 +326,7 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
   q.dilation_h = p.dilation_h;
   q.dilation_w = p.dilation_w;
   nonfinite::keep_nonfinite(
-      q, x, nonfinite::all_finite(w, p.K * p.channels_per_group() * p.R * p.S, threads), ep, y, threads,
+      q, x, nonfinite::Filters{w, p.K * p.channels_per_group() * p.R * p.S}, ep, y, threads,
       [&](const float* xf) { forward_finite(p, xf, packed_w, ep, y, workspace, workspace_size, threads); },
       [&] { return std::vector<float>(w, w + p.K * p.channels_per_group() * p.R * p.S); });
 }

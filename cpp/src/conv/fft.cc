@@ -215,7 +215,7 @@ void run_keeping_nonfinite(const Problem& q, const float* x, const float* w, int
   ep.bias = bias;
   nonfinite::keep_nonfinite(
       nonfinite::Correlation{q.N, q.C, q.H, q.W, q.K, q.groups, q.OH, q.OW, q.R, q.S, q.pad_top, q.pad_left}, x,
-      nonfinite::all_finite(w, w_count, nt), ep, y, nt,
+      nonfinite::Filters{w, w_count}, ep, y, nt,
       [&](const float* xf) {
         ScratchBuffer U(static_cast<size_t>(q.packed_floats()));
         transform_filters(q, tap, U.data());

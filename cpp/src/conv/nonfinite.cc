@@ -17,17 +17,27 @@ inline bool is_nonfinite(float v) {
   return (bits & kExponent) == kExponent;
 }
 
-}  // namespace
-
-bool all_finite(const float* x, int64_t n, int threads) {
-  // An OR of "exponent all ones" over the data: one vectorised pass, no branches.
+// A plain loop: GCC vectorises it (about 40 GB/s on one core here, near the memory's
+// pace). An `omp simd` reduction here measured 20x slower.
+bool span_finite(const float* x, int64_t n) {
   uint32_t bad = 0;
-#pragma omp parallel for simd num_threads(threads) if (n > (int64_t(1) << 18)) reduction(| : bad) schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     uint32_t bits;
     std::memcpy(&bits, x + i, sizeof bits);
     bad |= (bits & kExponent) == kExponent;
   }
+  return bad == 0;
+}
+
+}  // namespace
+
+bool all_finite(const float* x, int64_t n, int threads) {
+  constexpr int64_t kChunk = int64_t(1) << 16;  // 256 KiB per piece
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  if (threads <= 1 || chunks < 4) return span_finite(x, n);
+  int bad = 0;
+#pragma omp parallel for num_threads(threads) reduction(| : bad) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) bad |= !span_finite(x + c * kChunk, std::min(kChunk, n - c * kChunk));
   return bad == 0;
 }
 

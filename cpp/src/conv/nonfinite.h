@@ -38,24 +38,43 @@ void direct_outputs(const Correlation& q, const float* x, const float* w, const 
 // x with every non-finite value replaced by 0.
 std::vector<float> finite_copy(const float* x, int64_t n);
 
+// The filters as keep_nonfinite() checks them: raw (scanned when needed) or prepared
+// (checked once, the result in `finite`).
+struct Filters {
+  const float* raw = nullptr;
+  int64_t count = 0;
+  bool finite = true;  // when raw is null
+};
+
 // Runs fast(x) when x and the weights are finite. Otherwise see the file comment;
 // problem_weights() gives the filters in the Correlation's [K, C/groups, R, S] order
-// (called only then).
+// (called only then). Raw filters larger than the output, without an activation, are
+// scanned only when the output holds NaN/inf: finite outputs of the fast path prove the
+// filters they used finite (a NaN or inf filter tap makes every product it enters
+// non-finite, and nothing turns that back into a finite number but an activation).
 template <class Fast, class Weights>
-void keep_nonfinite(const Correlation& q, const float* x, bool weights_finite, const ConvEpilogue& ep, float* y,
+void keep_nonfinite(const Correlation& q, const float* x, const Filters& f, const ConvEpilogue& ep, float* y,
                     int threads, Fast&& fast, Weights&& problem_weights) {
-  const int64_t n = q.N * q.C * q.H * q.W;
-  if (!weights_finite) {
+  auto filters_finite = [&] { return f.raw ? all_finite(f.raw, f.count, threads) : f.finite; };
+  if (!all_finite(x, q.N * q.C * q.H * q.W, threads)) {
+    if (!filters_finite()) {
+      direct_outputs(q, x, problem_weights().data(), ep, y, true, threads);
+      return;
+    }
+    const std::vector<float> clean = finite_copy(x, q.N * q.C * q.H * q.W);
+    fast(clean.data());
+    direct_outputs(q, x, problem_weights().data(), ep, y, false, threads);
+    return;
+  }
+  const int64_t outputs = q.N * q.K * q.OH * q.OW;
+  const bool check_after = f.raw && ep.activation == Activation::none && outputs < f.count;
+  if (!check_after && !filters_finite()) {
     direct_outputs(q, x, problem_weights().data(), ep, y, true, threads);
     return;
   }
-  if (all_finite(x, n, threads)) {
-    fast(x);
-    return;
-  }
-  const std::vector<float> clean = finite_copy(x, n);
-  fast(clean.data());
-  direct_outputs(q, x, problem_weights().data(), ep, y, false, threads);
+  fast(x);
+  if (check_after && !all_finite(y, outputs, threads) && !filters_finite())
+    direct_outputs(q, x, problem_weights().data(), ep, y, true, threads);
 }
 
 }  // namespace nonfinite

@@ -376,7 +376,7 @@ void run(const Problem& q, const float* x, const FilterSource& src, const ConvEp
   const int nt = num_threads();
   const Schedule s = schedule(q, nt, false);
   nonfinite::keep_nonfinite(
-      correlation(q), x, nonfinite::all_finite(src.w, q.K * q.Cg() * 9, nt), ep, y, nt,
+      correlation(q), x, nonfinite::Filters{src.w, q.K * q.Cg() * 9}, ep, y, nt,
       [&](const float* xf) {
         ScratchBuffer ws(scratch_floats(q, s, nt));
         ScratchBuffer u_scratch(!s.fuse_filters ? static_cast<size_t>(q.packed_weight_floats()) : 0);
@@ -391,7 +391,7 @@ void run_prepared(const Problem& q, const WinogradWeights& w, const float* x, co
   if (q.tiles() == 0) return;
   const Schedule s = schedule(q, nt, true);
   nonfinite::keep_nonfinite(
-      correlation(q), x, w.finite, ep, y, nt,
+      correlation(q), x, nonfinite::Filters{nullptr, 0, w.finite}, ep, y, nt,
       [&](const float* xf) {
         ScratchBuffer own(workspace ? 0 : scratch_floats(q, s, nt));
         run_in(q, xf, w.packed.data(), FilterSource{}, nullptr, ep, y, nt, s, workspace ? workspace : own.data());
