@@ -52,13 +52,15 @@ def poke(x, case):
 
 
 # (C, K, H, W, R, S, stride, padding, groups): odd sizes; 3x3 for Winograd, 5x5 for FFT,
-# the stem's 7x7/2 for direct_smallc_wino, groups, no padding.
+# the stem's 7x7/2 for direct_smallc_wino, groups, no padding, depthwise (stride 1 and 2).
 SHAPES = [
     (5, 7, 11, 13, 3, 3, 1, 1, 1),
     (4, 6, 12, 9, 3, 3, 1, 1, 2),
     (6, 5, 10, 11, 3, 3, 1, 0, 1),
     (3, 8, 19, 17, 5, 5, 1, 2, 1),
     (3, 8, 23, 21, 7, 7, 2, 3, 1),
+    (6, 6, 9, 11, 3, 3, 1, 1, 6),
+    (8, 8, 13, 10, 3, 3, 2, 1, 8),
 ]
 CASES = ["nan", "inf", "inf_pair"]
 
