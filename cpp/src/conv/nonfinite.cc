@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 namespace cnnnative {
 namespace nonfinite {
@@ -51,8 +52,10 @@ void direct_outputs(const Correlation& q, const float* x, const float* w, const 
                     bool every_output, int threads) {
   const int64_t G = q.groups, Cg = q.C / G, Kg = q.K / G, plane = q.OH * q.OW;
   // mark[(n * G + g) * plane + oh * OW + ow]: that output's window holds a non-finite
-  // input of group g: input row ih is tap r of output oh when oh * stride_h = ih +
-  // pad_top - r * dilation_h (likewise along the width).
+  // input of group g (kInf), a NaN among them (kNaN: the sum is NaN whatever the
+  // weights, no need to add it up); input row ih is tap r of output oh when oh *
+  // stride_h = ih + pad_top - r * dilation_h (likewise along the width).
+  constexpr uint8_t kInf = 1, kNaN = 2;
   std::vector<uint8_t> mark(static_cast<size_t>(q.N * G * plane), every_output ? 1 : 0);
   if (!every_output) {
     for (int64_t n = 0; n < q.N; ++n)
@@ -61,14 +64,16 @@ void direct_outputs(const Correlation& q, const float* x, const float* w, const 
         const float* xc = x + (n * q.C + c) * q.H * q.W;
         for (int64_t ih = 0; ih < q.H; ++ih)
           for (int64_t iw = 0; iw < q.W; ++iw) {
-            if (!is_nonfinite(xc[ih * q.W + iw])) continue;
+            const float v = xc[ih * q.W + iw];
+            if (!is_nonfinite(v)) continue;
+            const uint8_t kind = v != v ? kNaN : kInf;
             for (int64_t r = 0; r < q.R; ++r) {
               const int64_t th = ih + q.pad_top - r * q.dilation_h, oh = th / q.stride_h;
               if (th < 0 || th % q.stride_h != 0 || oh >= q.OH) continue;
               for (int64_t s = 0; s < q.S; ++s) {
                 const int64_t tw = iw + q.pad_left - s * q.dilation_w, ow = tw / q.stride_w;
                 if (tw < 0 || tw % q.stride_w != 0 || ow >= q.OW) continue;
-                m[oh * q.OW + ow] = 1;
+                m[oh * q.OW + ow] = std::max(m[oh * q.OW + ow], kind);
               }
             }
           }
@@ -79,11 +84,12 @@ void direct_outputs(const Correlation& q, const float* x, const float* w, const 
     for (int64_t oh = 0; oh < q.OH; ++oh) {
       const int64_t n = ng / G, g = ng % G;
       for (int64_t ow = 0; ow < q.OW; ++ow) {
-        if (!mark[ng * plane + oh * q.OW + ow]) continue;
+        const uint8_t kind = mark[ng * plane + oh * q.OW + ow];
+        if (!kind) continue;
         for (int64_t kg = 0; kg < Kg; ++kg) {
           const int64_t k = g * Kg + kg;
-          double sum = 0.0;
-          for (int64_t c = 0; c < Cg; ++c) {
+          double sum = kind == kNaN ? std::numeric_limits<double>::quiet_NaN() : 0.0;
+          for (int64_t c = 0; c < Cg && kind != kNaN; ++c) {
             const float* xc = x + (n * q.C + g * Cg + c) * q.H * q.W;
             const float* wk = w + (k * Cg + c) * q.R * q.S;
             for (int64_t r = 0; r < q.R; ++r) {
