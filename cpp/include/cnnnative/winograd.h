@@ -40,12 +40,17 @@ struct ConvEpilogue {
 // Filters transformed once: per group and per transform point, a K/g x C/g matrix packed
 // in blocks of 12 rows x 16 channels for the GEMM microkernels. Memory: groups * (m+2)^2 *
 // ceil(K/g/12) * (12 * ceil(C/g/16)*16 + 16) floats, i.e. about (m+2)^2/9 = 1.8x (m=2),
-// 4x (m=4), 7.1x (m=6) the original weights.
+// 4x (m=4), 7.1x (m=6) the original weights, plus a copy of the original weights.
 struct WinogradWeights {
   int tile = 0;                // m: 2, 4 or 6
   int64_t K = 0, C_per_group = 0, groups = 0;
   std::vector<float> packed;
-  size_t bytes() const { return packed.size() * sizeof(float); }
+  // The OIHW filters as given: the outputs that the NaN/inf rule computes directly (an
+  // input holding NaN or inf, see conv/nonfinite.h) need them. finite: none of them is
+  // NaN or inf (else every output is computed directly).
+  std::vector<float> oihw;
+  bool finite = true;
+  size_t bytes() const { return (packed.size() + oihw.size()) * sizeof(float); }
 };
 
 // True when Winograd F(tile x tile, 3x3) can run `p`; otherwise the reason in *why.
@@ -54,7 +59,8 @@ bool winograd_supports(const ConvParams& p, int tile, std::string* why);
 // Transforms w[K, C/g, 3, 3] (OIHW). ValueError when the shape is unsupported.
 WinogradWeights winograd_prepare(const ConvParams& p, const float* w, int tile);
 
-// y[N, K, OH, OW] = epilogue(conv(x, w)). The weights must come from winograd_prepare
+// y[N, K, OH, OW] = epilogue(conv(x, w)); NaN and inf give what the direct sum gives (only
+// in the outputs whose window holds them), as every algorithm does. The weights must come from winograd_prepare
 // for the same K, C, groups. Threads: the library's (do not call inside a parallel region).
 void winograd_forward_prepared(const ConvParams& p, const WinogradWeights& w, const float* x,
                                float* y, const ConvEpilogue& epilogue = {});

@@ -137,7 +137,8 @@ inline void forward_plane3x3(const float* in, int64_t ld, const float* w, float 
 #if defined(__AVX512F__)
 // What the AVX-512 3x3 kernels need besides the data: the nine weights and the bias as
 // vectors, and the activation fused into their stores (the engine's ReLU / ReLU6; act as in
-// PlaneEpilogueFn). NaN becomes 0 under either, as in plane_epilogue.
+// PlaneEpilogueFn). NaN stays NaN under either, as in plane_epilogue (data second: x86
+// max/min return the second operand on NaN).
 struct Taps3x3 {
   __m512 w[9];
   __m512 bias, lo, hi;
@@ -147,7 +148,7 @@ struct Taps3x3 {
         clamp(act != 0) {
     for (int t = 0; t < 9; ++t) w[t] = _mm512_set1_ps(weights[t]);
   }
-  __m512 finish(__m512 v) const { return clamp ? _mm512_min_ps(_mm512_max_ps(v, lo), hi) : v; }
+  __m512 finish(__m512 v) const { return clamp ? _mm512_min_ps(hi, _mm512_max_ps(lo, v)) : v; }
 };
 #endif
 
@@ -408,7 +409,7 @@ inline void flat_plane(const ConvParams& p, const float* x, const float* w, floa
   const __m512 lo = _mm512_setzero_ps(), hi = _mm512_set1_ps(act == 2 ? 6.f : INFINITY);
   for (int64_t oh = 0; oh < OH; ++oh) {
     __m512 v = _mm512_maskz_loadu_ps(row, out + oh * P);
-    if (act != 0) v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+    if (act != 0) v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));  // data second: keeps NaN
     _mm512_mask_storeu_ps(y + oh * OW, row, v);
   }
 }

@@ -84,8 +84,8 @@ template <int ACT, bool RESIDUAL>
 inline void epilogue_loop(float* __restrict y, const float* __restrict residual, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     float v = RESIDUAL ? y[i] + residual[i] : y[i];
-    if (ACT >= 1) v = v > 0.f ? v : 0.f;
-    if (ACT == 2) v = v < 6.f ? v : 6.f;
+    if (ACT >= 1) v = v < 0.f ? 0.f : v;  // keeps NaN (as PyTorch)
+    if (ACT == 2) v = v > 6.f ? 6.f : v;
     y[i] = v;
   }
 }

@@ -59,8 +59,8 @@ inline void tile(const BandArgs& a, int64_t j0, int64_t k0, int64_t valid) {
     for (int v = 0; v < NV; ++v) {
       __m256 r = acc[k][v];
       if (rk) r = _mm256_add_ps(r, _mm256_maskload_ps(rk + 8 * v, m[v]));
-      if (a.act != Activation::none) r = _mm256_max_ps(r, zero);
-      if (a.act == Activation::relu6) r = _mm256_min_ps(r, six);
+      if (a.act != Activation::none) r = _mm256_max_ps(zero, r);  // data second: keeps NaN
+      if (a.act == Activation::relu6) r = _mm256_min_ps(six, r);
       _mm256_maskstore_ps(yk + 8 * v, m[v], r);
     }
   }

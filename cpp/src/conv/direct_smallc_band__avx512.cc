@@ -60,8 +60,8 @@ inline void tile(const BandArgs& a, int64_t j0, int64_t kb, int64_t valid) {
     for (int v = 0; v < NV; ++v) {
       __m512 r = acc[k][v];
       if (rk) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m[v], rk + 16 * v));
-      if (a.act != Activation::none) r = _mm512_max_ps(r, zero);
-      if (a.act == Activation::relu6) r = _mm512_min_ps(r, six);
+      if (a.act != Activation::none) r = _mm512_max_ps(zero, r);  // data second: keeps NaN
+      if (a.act == Activation::relu6) r = _mm512_min_ps(six, r);
       _mm512_mask_storeu_ps(yk + 16 * v, m[v], r);
     }
   }

@@ -19,6 +19,7 @@
 #include "cnnnative/threads.h"
 #include "direct_smallc.h"
 #include "direct_smallc_kernels.h"  // deinterleave, kPlanePadFloats
+#include "nonfinite.h"
 
 namespace cnnnative {
 namespace direct_smallc_wino {
@@ -251,9 +252,10 @@ size_t workspace_bytes(const ConvParams& p, int threads) {
   return size_t(checked_numel({int64_t(threads), g.thread_floats, int64_t(sizeof(float))}, "direct_smallc_wino workspace"));
 }
 
-void forward_packed(const ConvParams& p, const float* x, const float* packed_w, const ConvEpilogue& ep,
-                    float* y, float* workspace, size_t workspace_size, int threads) {
-  if (p.N == 0) return;
+namespace {
+
+void forward_finite(const ConvParams& p, const float* x, const float* packed_w, const ConvEpilogue& ep, float* y,
+                    float* workspace, size_t workspace_size, int threads) {
   const Geometry g = geometry(p, threads);
   const Phases phs = phases(p);
   const std::vector<Tap> order = tap_order(p, phs);
@@ -313,6 +315,22 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
   }
 }
 
+}  // namespace
+
+void forward_packed(const ConvParams& p, const float* x, const float* packed_w, const float* w,
+                    const ConvEpilogue& ep, float* y, float* workspace, size_t workspace_size, int threads) {
+  if (p.N == 0) return;
+  nonfinite::Correlation q{p.N, p.C, p.H, p.W, p.K, p.groups, p.output_h(), p.output_w(), p.R, p.S, p.pad_top, p.pad_left};
+  q.stride_h = p.stride_h;
+  q.stride_w = p.stride_w;
+  q.dilation_h = p.dilation_h;
+  q.dilation_w = p.dilation_w;
+  nonfinite::keep_nonfinite(
+      q, x, nonfinite::Filters{w, p.K * p.channels_per_group() * p.R * p.S}, ep, y, threads,
+      [&](const float* xf) { forward_finite(p, xf, packed_w, ep, y, workspace, workspace_size, threads); },
+      [&] { return std::vector<float>(w, w + p.K * p.channels_per_group() * p.R * p.S); });
+}
+
 void forward(const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
   // Reused scratch, not a fresh vector: 200 KB for AlexNet conv1, which a vector would
   // zero-fill and the allocator map and unmap on every call (4% of the call).
@@ -320,7 +338,7 @@ void forward(const ConvParams& p, const float* x, const float* w, const float* b
   pack_weights(p, w, packed.data());
   ConvEpilogue ep;
   ep.bias = bias;
-  forward_packed(p, x, packed.data(), ep, y, nullptr, 0, num_threads());
+  forward_packed(p, x, packed.data(), w, ep, y, nullptr, 0, num_threads());
 }
 
 CNNNATIVE_REGISTER_CONV_ALGORITHM(direct_smallc_wino,

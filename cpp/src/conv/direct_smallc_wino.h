@@ -81,9 +81,12 @@ void pack_weights(const ConvParams& p, const float* w, float* packed);
 
 size_t workspace_bytes(const ConvParams& p, int threads);
 
-// As direct_smallc::forward_packed (epilogue in registers, workspace or allocate).
-void forward_packed(const ConvParams& p, const float* x, const float* packed_w, const ConvEpilogue& ep,
-                    float* y, float* workspace, size_t workspace_size, int threads);
+// As direct_smallc::forward_packed (epilogue in registers, workspace or allocate). w: the
+// OIHW filters packed_w came from. The 1-D transform adds and subtracts neighbouring
+// pixels (an inf meets -inf there, and F(2,4) spreads a NaN to the pair), so inputs
+// holding NaN or inf take conv/nonfinite.h's route, which needs them.
+void forward_packed(const ConvParams& p, const float* x, const float* packed_w, const float* w,
+                    const ConvEpilogue& ep, float* y, float* workspace, size_t workspace_size, int threads);
 
 void forward(const ConvParams& p, const float* x, const float* w, const float* bias, float* y);
 

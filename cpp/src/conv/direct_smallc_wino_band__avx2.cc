@@ -203,8 +203,8 @@ inline void tile(const BandArgs& a, int64_t j0, int64_t k0, const float* w, int6
             r = _mm256_add_ps(r, res);
           }
         }
-        if (a.act != Activation::none) r = _mm256_max_ps(r, zero);
-        if (a.act == Activation::relu6) r = _mm256_min_ps(r, six);
+        if (a.act != Activation::none) r = _mm256_max_ps(zero, r);  // data second: keeps NaN
+        if (a.act == Activation::relu6) r = _mm256_min_ps(six, r);
         if (s.whole)
           _mm256_storeu_ps(yk + s.offset[0], r);
         else

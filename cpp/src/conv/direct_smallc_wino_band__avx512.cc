@@ -116,8 +116,8 @@ inline void tile(const BandArgs& a, int64_t j0, int64_t kb, int64_t valid_pairs)
         for (int i = 0; i < s.n; ++i) res = _mm512_mask_loadu_ps(res, s.mask[i], rk + s.offset[i]);
         r = _mm512_add_ps(r, res);
       }
-      if (a.act != Activation::none) r = _mm512_max_ps(r, zero);
-      if (a.act == Activation::relu6) r = _mm512_min_ps(r, six);
+      if (a.act != Activation::none) r = _mm512_max_ps(zero, r);  // data second: keeps NaN
+      if (a.act == Activation::relu6) r = _mm512_min_ps(six, r);
       for (int i = 0; i < s.n; ++i) _mm512_mask_storeu_ps(yk + s.offset[i], s.mask[i], r);
     }
   }

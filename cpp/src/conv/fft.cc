@@ -18,6 +18,7 @@
 #include "cnnnative/isa.h"
 #include "cnnnative/threads.h"
 #include "fft_kernels.h"
+#include "nonfinite.h"
 
 namespace cnnnative {
 namespace {
@@ -192,25 +193,56 @@ void run(const Problem& q, const float* x, const float* U, const float* bias, fl
   }
 }
 
+// The problem's filters in [K, C/groups, R, S] order, from tap(k, c, r, s).
+template <typename Tap>
+std::vector<float> problem_filters(const Problem& q, Tap tap) {
+  const int64_t Cg = q.Cg();
+  std::vector<float> f(static_cast<size_t>(q.K * Cg * q.R * q.S));
+  for (int64_t k = 0; k < q.K; ++k)
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t r = 0; r < q.R; ++r)
+        for (int64_t s = 0; s < q.S; ++s) f[((k * Cg + c) * q.R + r) * q.S + s] = tap(k, c, r, s);
+  return f;
+}
+
+// Filter DFTs, then run(), under the NaN/inf rule (nonfinite.h): a window's DFT mixes all
+// its pixels, so the fast path only ever sees finite data.
+template <typename Tap>
+void run_keeping_nonfinite(const Problem& q, const float* x, const float* w, int64_t w_count, Tap tap,
+                           const float* bias, float* y) {
+  const int nt = num_threads();
+  ConvEpilogue ep;
+  ep.bias = bias;
+  nonfinite::keep_nonfinite(
+      nonfinite::Correlation{q.N, q.C, q.H, q.W, q.K, q.groups, q.OH, q.OW, q.R, q.S, q.pad_top, q.pad_left}, x,
+      nonfinite::Filters{w, w_count}, ep, y, nt,
+      [&](const float* xf) {
+        ScratchBuffer U(static_cast<size_t>(q.packed_floats()));
+        transform_filters(q, tap, U.data());
+        run(q, xf, U.data(), bias, y);
+      },
+      [&] { return problem_filters(q, tap); });
+}
+
 void forward_T(int T, const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
   const Problem q = forward_problem(p, T);
-  ScratchBuffer U(static_cast<size_t>(q.packed_floats()));
   const int64_t Cg = q.Cg(), R = p.R, S = p.S;
-  transform_filters(q, [&](int64_t k, int64_t c, int64_t r, int64_t s) { return w[((k * Cg + c) * R + r) * S + s]; },
-                    U.data());
-  run(q, x, U.data(), bias, y);
+  run_keeping_nonfinite(
+      q, x, w, p.K * Cg * R * S,
+      [&](int64_t k, int64_t c, int64_t r, int64_t s) { return w[((k * Cg + c) * R + r) * S + s]; }, bias, y);
 }
 
 void backward_input_T(int T, const ConvParams& p, const float* dy, const float* w, float* dx) {
   const Problem q = backward_input_problem(p, T);
-  ScratchBuffer U(static_cast<size_t>(q.packed_floats()));
   const int64_t Cg_old = p.C / p.groups, Kg_old = p.K / p.groups, R = p.R, S = p.S;
-  transform_filters(q, [&](int64_t k_new, int64_t k_old_in_group, int64_t r, int64_t s) {
-    const int64_t g = k_new / Cg_old, c_old = k_new % Cg_old;
-    const int64_t k_old = g * Kg_old + k_old_in_group;
-    return w[((k_old * Cg_old + c_old) * R + (R - 1 - r)) * S + (S - 1 - s)];
-  }, U.data());
-  run(q, dy, U.data(), nullptr, dx);
+  run_keeping_nonfinite(
+      q, dy, w, p.K * Cg_old * R * S,
+      [&](int64_t k_new, int64_t k_old_in_group, int64_t r, int64_t s) {
+        const int64_t g = k_new / Cg_old, c_old = k_new % Cg_old;
+        const int64_t k_old = g * Kg_old + k_old_in_group;
+        return w[((k_old * Cg_old + c_old) * R + (R - 1 - r)) * S + (S - 1 - s)];
+      },
+      nullptr, dx);
 }
 
 int default_T(const ConvParams& p) { return fft_default_window(p); }

@@ -19,6 +19,7 @@
 #include <algorithm>
 
 #include "autotune.h"
+#include "nonfinite.h"
 #include "cnnnative/conv.h"
 #include "cnnnative/errors.h"
 #include "cnnnative/isa.h"
@@ -345,16 +346,57 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
   }
 }
 
-// The allocating entry: scratch of the size the library's thread count needs (and the
-// transformed filters when they are neither prepared nor fused).
-void run(const Problem& q, const float* x, const float* U, const FilterSource& src, const ConvEpilogue& ep,
-         float* y) {
+nonfinite::Correlation correlation(const Problem& q) {
+  return {q.N, q.C, q.H, q.W, q.K, q.groups, q.OH, q.OW, 3, 3, q.pad_top, q.pad_left};
+}
+
+// The problem's filters in [K, C/groups, 3, 3] order (the input gradient's rotated,
+// transposed ones gathered as in transform_row_block): for nonfinite::direct_outputs.
+std::vector<float> problem_filters(const Problem& q, const FilterSource& src) {
+  const int64_t Cg = q.Cg();
+  if (!src.backward) return std::vector<float>(src.w, src.w + q.K * Cg * 9);
+  std::vector<float> f(static_cast<size_t>(q.K * Cg * 9));
+  const ConvParams& p = *src.backward;
+  const int64_t Cg_old = p.C / p.groups, Kg_old = p.K / p.groups;
+  for (int64_t k_new = 0; k_new < q.K; ++k_new) {
+    const int64_t g_old = k_new / Cg_old, c_old = k_new % Cg_old;
+    for (int64_t c = 0; c < Cg; ++c) {
+      const float* wt = src.w + ((g_old * Kg_old + c) * Cg_old + c_old) * 9;
+      for (int tp = 0; tp < 9; ++tp) f[(k_new * Cg + c) * 9 + tp] = wt[8 - tp];
+    }
+  }
+  return f;
+}
+
+// The allocating entry for unprepared filters: scratch of the size the library's thread
+// count needs (and the transformed filters when they are not fused), under the NaN/inf
+// rule (nonfinite.h).
+void run(const Problem& q, const float* x, const FilterSource& src, const ConvEpilogue& ep, float* y) {
   if (q.tiles() == 0) return;
   const int nt = num_threads();
-  const Schedule s = schedule(q, nt, U != nullptr);
-  ScratchBuffer ws(scratch_floats(q, s, nt));
-  ScratchBuffer u_scratch(!U && !s.fuse_filters ? static_cast<size_t>(q.packed_weight_floats()) : 0);
-  run_in(q, x, U, src, u_scratch.data(), ep, y, nt, s, ws.data());
+  const Schedule s = schedule(q, nt, false);
+  nonfinite::keep_nonfinite(
+      correlation(q), x, nonfinite::Filters{src.w, q.K * q.Cg() * 9}, ep, y, nt,
+      [&](const float* xf) {
+        ScratchBuffer ws(scratch_floats(q, s, nt));
+        ScratchBuffer u_scratch(!s.fuse_filters ? static_cast<size_t>(q.packed_weight_floats()) : 0);
+        run_in(q, xf, nullptr, src, u_scratch.data(), ep, y, nt, s, ws.data());
+      },
+      [&] { return problem_filters(q, src); });
+}
+
+// Prepared filters, in the caller's workspace (or one allocated here when null).
+void run_prepared(const Problem& q, const WinogradWeights& w, const float* x, const ConvEpilogue& ep, float* y,
+                  int nt, float* workspace) {
+  if (q.tiles() == 0) return;
+  const Schedule s = schedule(q, nt, true);
+  nonfinite::keep_nonfinite(
+      correlation(q), x, nonfinite::Filters{nullptr, 0, w.finite}, ep, y, nt,
+      [&](const float* xf) {
+        ScratchBuffer own(workspace ? 0 : scratch_floats(q, s, nt));
+        run_in(q, xf, w.packed.data(), FilterSource{}, nullptr, ep, y, nt, s, workspace ? workspace : own.data());
+      },
+      [&] { return w.oihw; });
 }
 
 void check_tile(int tile) {
@@ -364,11 +406,11 @@ void check_tile(int tile) {
 void forward_tile(int m, const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
   ConvEpilogue ep;
   ep.bias = bias;
-  run(forward_problem(p, m), x, nullptr, FilterSource{w, nullptr}, ep, y);
+  run(forward_problem(p, m), x, FilterSource{w, nullptr}, ep, y);
 }
 
 void backward_input_tile(int m, const ConvParams& p, const float* dy, const float* w, float* dx) {
-  run(backward_input_problem(p, m), dy, nullptr, FilterSource{w, &p}, ConvEpilogue{}, dx);
+  run(backward_input_problem(p, m), dy, FilterSource{w, &p}, ConvEpilogue{}, dx);
 }
 
 template <int M>
@@ -471,6 +513,8 @@ WinogradWeights winograd_prepare(const ConvParams& p, const float* w, int tile) 
   ww.groups = p.groups;
   ww.packed.resize(static_cast<size_t>(q.packed_weight_floats()));
   transform_filters(q, FilterSource{w, nullptr}, ww.packed.data(), num_threads());
+  ww.oihw.assign(w, w + p.K * (p.C / p.groups) * 9);
+  ww.finite = nonfinite::all_finite(w, static_cast<int64_t>(ww.oihw.size()), num_threads());
   return ww;
 }
 
@@ -486,7 +530,7 @@ void winograd_forward_prepared(const ConvParams& p, const WinogradWeights& w, co
   CN_CHECK(static_cast<int64_t>(w.packed.size()) == q.packed_weight_floats(),
            "winograd_forward_prepared: packed weights have the wrong size");
   if (p.N == 0) return;
-  run(q, x, w.packed.data(), FilterSource{}, epilogue, y);
+  run_prepared(q, w, x, epilogue, y, num_threads(), nullptr);
 }
 
 size_t winograd_prepared_workspace_bytes(const ConvParams& p, int tile, int threads) {
@@ -513,8 +557,7 @@ void winograd_forward_prepared(const ConvParams& p, const WinogradWeights& w, co
   CN_CHECK(workspace != nullptr && workspace_bytes >= need, "winograd_forward_prepared: workspace of ",
            workspace_bytes, " bytes is smaller than the ", need, " bytes needed for ", p.to_string(),
            " with ", threads, " threads");
-  run_in(q, x, w.packed.data(), FilterSource{}, nullptr, epilogue, y, threads, schedule(q, threads, true),
-         workspace);
+  run_prepared(q, w, x, epilogue, y, threads, workspace);
 }
 
 CNNNATIVE_REGISTER_CONV_ALGORITHM(winograd2x2, ConvAlgorithm{"winograd2x2", &supports_tile<2>, &forward_m<2>,

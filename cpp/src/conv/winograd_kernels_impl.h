@@ -307,8 +307,9 @@ inline void store_row(float* y, const float* res, const float* src, int64_t len)
   for (int64_t k = 0; k < len; ++k) {
     float v = src[k];
     if (res) v += res[k];
-    if (ACT == Activation::relu) v = v > 0.f ? v : 0.f;
-    if (ACT == Activation::relu6) v = v > 0.f ? (v < 6.f ? v : 6.f) : 0.f;
+    // NaN fails every comparison, so these keep it (as PyTorch).
+    if (ACT == Activation::relu) v = v < 0.f ? 0.f : v;
+    if (ACT == Activation::relu6) v = v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
     y[k] = v;
   }
 }

@@ -131,8 +131,7 @@ void add_residual_tile(float* y, const float* res, int64_t rows, int64_t cols, i
     const float* rr = res + m * ld;
     for (int64_t j = 0; j < cols; ++j) {
       float v = yr[j] + rr[j];
-      if (A == Activation::relu) v = v > 0.f ? v : 0.f;
-      if (A == Activation::relu6) v = std::min(std::max(v, 0.f), 6.f);
+      v = activate(v, A);  // keeps NaN
       yr[j] = v;
     }
   }

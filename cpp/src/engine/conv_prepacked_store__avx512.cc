@@ -27,8 +27,9 @@ void store_transposed__avx512(Activation act, const float* t, int64_t ldt, int64
         if (bias) v = _mm512_add_ps(v, _mm512_set1_ps(bias[c0 + c]));
         float* yc = y + (c0 + c) * ldy + i0;
         if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(pmask, res + (c0 + c) * ldy + i0));
-        if (act == Activation::relu) v = _mm512_max_ps(v, zero);
-        if (act == Activation::relu6) v = _mm512_min_ps(_mm512_max_ps(v, zero), six);
+        // Data second: max/min return the second operand on NaN, so NaN stays NaN.
+        if (act == Activation::relu) v = _mm512_max_ps(zero, v);
+        if (act == Activation::relu6) v = _mm512_min_ps(six, _mm512_max_ps(zero, v));
         _mm512_mask_storeu_ps(yc, pmask, v);
       }
     }

@@ -29,6 +29,9 @@ void pack_for(Node& n, ConvMethod method) {
     direct_smallc_wino::pack_weights(n.conv, n.weight.data(), packed.data());
   else
     direct_smallc::pack_weights(n.conv, n.weight.data(), packed.data());
+  // The Winograd variant keeps the OIHW copy after the packed filters: inputs holding NaN
+  // or inf are computed directly from it (direct_smallc_wino::forward_packed).
+  if (wino) packed.insert(packed.end(), n.weight.begin(), n.weight.end());
   n.method = method;
   n.weight = std::move(packed);  // replaces the OIHW copy
 }
@@ -51,7 +54,9 @@ void direct_smallc_forward(const Node& n, int64_t batch, const float* x, const f
   p.N = batch;
   const ConvEpilogue ep = conv_epilogue(n, residual);
   if (n.method == ConvMethod::direct_smallc_wino)
-    direct_smallc_wino::forward_packed(p, x, n.weight.data(), ep, y, scratch, size_t(n.scratch_bytes), threads);
+    direct_smallc_wino::forward_packed(p, x, n.weight.data(),
+                                       n.weight.data() + direct_smallc_wino::packed_weight_floats(n.conv), ep, y,
+                                       scratch, size_t(n.scratch_bytes), threads);
   else
     direct_smallc::forward_packed(p, x, n.weight.data(), ep, y, scratch, size_t(n.scratch_bytes), threads);
 }

@@ -12,9 +12,14 @@
 namespace cnnnative {
 namespace engine {
 
+// The NaN rule (README "Conventions"), as PyTorch: relu(NaN) = relu6(NaN) = NaN. Every
+// comparison with NaN is false, so `v < 0 ? 0 : v` keeps it (`v > 0 ? v : 0` would not);
+// std::max(v, 0.f) / std::min(v, 6.f) return their first argument when the test is false.
+// SIMD epilogues get the same from max_ps(zero, v) / min_ps(six, v): x86 max/min return
+// the SECOND operand when either is NaN, so the data goes second.
 inline float activate(float v, Activation a) {
   switch (a) {
-    case Activation::relu: return v > 0.f ? v : 0.f;
+    case Activation::relu: return v < 0.f ? 0.f : v;
     case Activation::relu6: return std::min(std::max(v, 0.f), 6.f);
     default: return v;
   }

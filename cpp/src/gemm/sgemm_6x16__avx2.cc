@@ -43,7 +43,8 @@ inline __attribute__((always_inline)) __m256 finish(__m256 v, const float* c, fl
     if (ep->row_bias) v = _mm256_add_ps(v, _mm256_set1_ps(ep->row_bias[r]));
     if (ep->col_bias) v = _mm256_add_ps(v, _mm256_loadu_ps(ep->col_bias + col));
     if (ep->clamp)
-      v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(ep->lo)), _mm256_set1_ps(ep->hi));
+      // Data second: max/min return the second operand on NaN, so NaN stays NaN.
+      v = _mm256_min_ps(_mm256_set1_ps(ep->hi), _mm256_max_ps(_mm256_set1_ps(ep->lo), v));
   }
   return v;
 }

@@ -49,7 +49,8 @@ inline __attribute__((always_inline)) __m512 finish(__m512 v, const float* c, __
     if (ep->row_bias) v = _mm512_add_ps(v, _mm512_set1_ps(ep->row_bias[r]));
     if (ep->col_bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, ep->col_bias + col));
     if (ep->clamp)
-      v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(ep->lo)), _mm512_set1_ps(ep->hi));
+      // Data second: max/min return the second operand on NaN, so NaN stays NaN.
+      v = _mm512_min_ps(_mm512_set1_ps(ep->hi), _mm512_max_ps(_mm512_set1_ps(ep->lo), v));
   }
   return v;
 }

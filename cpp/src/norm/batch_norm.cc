@@ -78,7 +78,8 @@ void channel_stats(const Kernels& k, const NormShape& s, const float* x, std::ve
     if (count == 0) continue;
     const double mu_c = static_cast<float>(mean[c]), shift = dev[c] / count;
     mean[c] = mu_c + shift;
-    var[c] = dev2[c] / count - shift * shift > 0.0 ? dev2[c] / count - shift * shift : 0.0;
+    const double v = dev2[c] / count - shift * shift;
+    var[c] = v < 0.0 ? 0.0 : v;  // rounding can go below 0; NaN in the batch stays NaN (as PyTorch)
   }
 }
 

@@ -90,7 +90,7 @@ Sums mean_m2(const float* x, int64_t n) {
     // d.first / len is the part of the block's mean lost when mu was rounded to float.
     const double m2_block = d.second - d.first * d.first / len;
     merge_mean_m2(count, mean, m2, static_cast<double>(len), mu + d.first / len,
-                  m2_block > 0.0 ? m2_block : 0.0);
+                  m2_block < 0.0 ? 0.0 : m2_block);  // rounding can go below 0; NaN stays NaN
   }
   return {mean, m2};
 }

@@ -36,7 +36,7 @@ inline MeanVar span_stats(const Kernels& k, const float* x, int64_t spans, int64
     // dev / count is the part of the mean lost when it was rounded to float.
     const double shift = dev / count;
     const double var = dev2 / count - shift * shift;
-    return {mu + shift, var > 0.0 ? var : 0.0};
+    return {mu + shift, var < 0.0 ? 0.0 : var};  // NaN in the set stays NaN (as PyTorch)
   }
   double n = 0.0, mean = 0.0, m2 = 0.0;
   for (int64_t i = 0; i < spans; ++i) {
