@@ -54,6 +54,15 @@ _SETUP = """
     def conv():
         return cn.ops.conv2d(x, w, padding=1)
 
+    def train_losses():
+        # Three SGD steps of digits_net: conv, pool, batch norm, linear, loss, optimizer.
+        cn.nn.init.manual_seed(0)
+        model = cn.models.digits_net()
+        trainer = cn.Trainer(model, cn.optim.SGD(model, lr=0.05, momentum=0.9), seed=0, quiet=True)
+        images = np.random.default_rng(1).random((32, 1, 8, 8), dtype=np.float32)
+        labels = np.arange(32) % 10
+        return [trainer.step(images, labels) for _ in range(3)]
+
     def wait_or_kill(pid, seconds):
         # The child's exit status, or None after killing a child that hangs.
         deadline = time.monotonic() + seconds
@@ -70,6 +79,7 @@ _SETUP = """
 _WARM = """
     cn.set_num_threads(2)
     expected = conv()
+    expected_losses = train_losses()
     assert cn._core._parallel_team_size() == 2
 """
 _PARENT = _SETUP + _WARM
@@ -82,7 +92,8 @@ def test_forked_child_runs_kernels_single_threaded_and_never_hangs():
     if pid == 0:
         result = {}
         try:
-            result["first_conv_ok"] = bool(np.array_equal(conv(), expected))
+            result["first_conv_ok"] = bool(np.allclose(conv(), expected, rtol=1e-5, atol=1e-4))
+            result["train_ok"] = bool(np.allclose(train_losses(), expected_losses, rtol=1e-4))
             result["team"] = cn._core._parallel_team_size()
             result["threads"] = cn.get_num_threads()
             result["source"] = cn.info()["threads_source"]
@@ -112,7 +123,7 @@ def test_forked_child_runs_kernels_single_threaded_and_never_hangs():
     out = _json_result(proc)
     assert out["exit"] == 0, f"the forked child hung or failed: {out}"
     child = out["child"]
-    assert child["first_conv_ok"] and child["conv_after_set_ok"]
+    assert child["first_conv_ok"] and child["train_ok"] and child["conv_after_set_ok"]
     assert child["team"] == 1 and child["threads"] == 1 and child["team_after_set"] == 1
     assert "forked" in child["source"]
     assert "fork" in child["warning"] and "1 thread" in child["warning"]
@@ -247,22 +258,23 @@ def test_torch_set_num_threads_before_import_is_ignored():
     assert _json_result(proc) == {"threads": 3, "source": "OMP_NUM_THREADS"}
 
 
-# ---- the wait policy: a short spin by default, the user's choice when set -------------
+# ---- the wait policy: passive by default, the user's choice when set ------------------
 
 _POLICY = """
 import json, os, cnnnative as cn
 info = cn.info()
 print(json.dumps({"policy": info["wait_policy"], "source": info["wait_policy_source"],
-                  "left_in_environ": os.environ.get("GOMP_SPINCOUNT")}))
+                  "left_in_environ": os.environ.get("OMP_WAIT_POLICY")}))
 """
 
 
-def test_default_wait_policy_is_a_short_spin_that_libgomp_reads():
+def test_default_wait_policy_is_passive_and_libgomp_reads_it():
     # OMP_DISPLAY_ENV makes libgomp print the values it read when it loaded.
     proc = _run(_POLICY, env=_env(OMP_DISPLAY_ENV="verbose"))
-    assert _json_result(proc) == {"policy": "GOMP_SPINCOUNT=10000", "source": "cnnnative default",
+    assert _json_result(proc) == {"policy": "OMP_WAIT_POLICY=passive", "source": "cnnnative default",
                                   "left_in_environ": None}
-    assert "GOMP_SPINCOUNT = '10000'" in proc.stderr
+    assert "OMP_WAIT_POLICY = 'PASSIVE'" in proc.stderr
+    assert "GOMP_SPINCOUNT = '0'" in proc.stderr
 
 
 @pytest.mark.parametrize("name, value", [("OMP_WAIT_POLICY", "passive"), ("OMP_WAIT_POLICY", "active"),

@@ -11,8 +11,8 @@ import warnings as _warnings
 
 from . import _wait_policy
 
-# A short OpenMP spin unless the user chose one (see _wait_policy): it must be in the
-# environment when libgomp loads, i.e. before _core is imported.
+# Idle OpenMP workers sleep at once unless the user chose a wait policy (see
+# _wait_policy): it must be in the environment when libgomp loads, i.e. before _core.
 _wait_state = _wait_policy.set_default_before_openmp_loads()
 try:
     from . import _core  # noqa: E402
