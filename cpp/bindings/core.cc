@@ -34,6 +34,8 @@ CNNNATIVE_BINDINGS(core) {
     d["flags"] = CNNNATIVE_CXX_FLAGS;
     d["native_build"] = static_cast<bool>(CNNNATIVE_NATIVE_BUILD);
     d["openmp"] = openmp_enabled();
+    d["cuda_option"] = CNNNATIVE_CUDA_OPTION;  // AUTO, ON or OFF, as CMake resolved it
+    d["cuda_built"] = static_cast<bool>(CNNNATIVE_CUDA_BUILT);  // _cuda was built beside _core
     return d;
   }, "Compiler, flags and options this binary was built with.");
   m.def("get_isa", [] { return std::string(isa_name(active_isa())); },

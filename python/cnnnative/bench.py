@@ -12,7 +12,10 @@ import numpy as np
 
 from . import ops
 
-__all__ = ["LAYERS", "time_call", "run", "format_table"]
+__all__ = ["LAYERS", "time_call", "time_interleaved", "run", "format_table", "LEGEND"]
+
+LEGEND = ("vs torch = torch's median time / ours: above 1 (e.g. 2.00x) means cnnnative is faster. "
+          "Calls alternate between the two, so a noisy machine slows both alike.")
 
 # name, (N, C, H, W), (K, C/groups, R, S), stride, padding, groups
 LAYERS = [
@@ -42,6 +45,21 @@ def time_call(fn, repeats: int = 7, warmup: int = 2, min_seconds: float = 0.0) -
     return float(np.median(times))
 
 
+def time_interleaved(fns, repeats: int = 7, warmup: int = 2) -> list:
+    """Median wall time of each fn in seconds, calling them in turn (a, b, a, b, ...) so
+    that a slow stretch of a shared machine falls on all of them alike."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [float(np.median(ts)) for ts in times]
+
+
 def _flops(x, w, stride, padding):
     n, c, h, wd = x
     k, cg, r, s = w
@@ -53,6 +71,8 @@ def _flops(x, w, stride, padding):
 def run(layers=None, repeats: int = 5, threads: int | None = None, with_torch: bool = True) -> list:
     """Time each layer's forward convolution; returns one dict per layer."""
     import cnnnative
+    if int(repeats) < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
     if threads is not None:
         cnnnative.set_num_threads(threads)
     torch = None
@@ -68,14 +88,20 @@ def run(layers=None, repeats: int = 5, threads: int | None = None, with_torch: b
         x = rng.standard_normal(xs, dtype=np.float32)
         w = rng.standard_normal(ws, dtype=np.float32)
         b = rng.standard_normal(ws[0], dtype=np.float32)
-        t = time_call(lambda: ops.conv2d(x, w, b, stride, pad, 1, groups), repeats)
+        calls = [lambda: ops.conv2d(x, w, b, stride, pad, 1, groups)]
+        if torch is not None:
+            tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
+
+            def torch_conv():
+                with torch.no_grad():
+                    return torch.nn.functional.conv2d(tx, tw, tb, stride, pad, 1, groups)
+            calls.append(torch_conv)
+        t, *tt = time_interleaved(calls, repeats)
         row = {"layer": name, "input": xs, "weight": ws, "stride": stride, "padding": pad,
                "groups": groups, "cnnnative_ms": t * 1e3,
                "cnnnative_gflops": _flops(xs, ws, stride, pad) / t / 1e9}
-        if torch is not None:
-            tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
-            with torch.no_grad():
-                tt = time_call(lambda: torch.nn.functional.conv2d(tx, tw, tb, stride, pad, 1, groups), repeats)
+        if tt:
+            tt = tt[0]
             row["torch_ms"] = tt * 1e3
             row["speedup_vs_torch"] = tt / t
         rows.append(row)
@@ -94,4 +120,6 @@ def format_table(rows) -> str:
         if has_torch and "torch_ms" in r:
             line += f" {r['torch_ms']:9.3f} {r['speedup_vs_torch']:7.2f}x"
         lines.append(line)
+    if has_torch:
+        lines.append(LEGEND)
     return "\n".join(lines)

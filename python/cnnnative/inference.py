@@ -480,6 +480,18 @@ def _emit(plan, ops, output):
     plan.finalize(buf[output])
 
 
+def _check_out(out, shape):
+    """The core writes into `out` only when no conversion is needed: anything that would be
+    converted (another dtype, a strided view, a list) would leave the caller's array as it was."""
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"out must be a numpy float32 array, got {type(out).__name__}")
+    if out.dtype != np.float32 or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"out must be a writeable C-contiguous float32 array, got {out.dtype} "
+                         f"(C-contiguous: {out.flags.c_contiguous}, writeable: {out.flags.writeable})")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out has shape {out.shape}, the output is {tuple(shape)}")
+
+
 class CompiledModel:
     """A model compiled for inference (eval-mode semantics). Call it with a float32 array
     of the compiled shape (any batch from 0 up to the compiled one).
@@ -498,7 +510,11 @@ class CompiledModel:
         self.poison = poison
 
     def __call__(self, x, out=None):
-        """x: (n, *input_shape[1:]) with n <= input_shape[0] -> (n, *output_shape[1:])."""
+        """x: (n, *input_shape[1:]) with n <= input_shape[0] -> (n, *output_shape[1:]).
+        out: a writeable C-contiguous float32 array of exactly that shape, filled and
+        returned; anything else is a ValueError (never a silent copy that stays unwritten)."""
+        if out is not None:
+            _check_out(out, (np.shape(x)[0] if np.ndim(x) else 0, *self.output_shape[1:]))
         return self._plan.run(x, self.poison, out)
 
     run = __call__

@@ -1,5 +1,5 @@
-"""Checkpoints: model + optimizer + schedule state in one .npz file, loaded with
-allow_pickle=False (no code runs on load).
+"""Checkpoints: model + optimizer + schedule state in one .npz file. No pickle, no code runs
+on load, and a damaged or mismatched file changes nothing.
 
 Layout (format version 1); every entry is a plain numeric or unicode numpy array:
 
@@ -13,24 +13,50 @@ Layout (format version 1); every entry is a plain numeric or unicode numpy array
                              num_batches_tracked)
     optim/momentum/<i>       momentum buffer of the optimizer's i-th parameter (float32)
 
-The file is written to a temporary name in the same directory, flushed to disk, then renamed
-over the target: a crash mid-save leaves the previous checkpoint intact.
+Saving writes a temporary file `.<name>.<pid>.<random>.tmp` in the same directory, flushes
+it to disk, then renames it over the target: a crash mid-save leaves the previous checkpoint
+intact, and the next save of that path removes temp files left by a killed writer. The
+checkpoint gets the mode a new file gets under the umask, or keeps the mode of the file it
+replaces.
+
+Loading reads the zip archive itself (see checkpoint_reader.py): every declared size is
+checked against the archive, against the .npy headers and against the model before any
+data is decompressed, and no member is decompressed past its declared size. The whole file
+is validated (model entries, optimizer and scheduler state, random-generator states) before
+any state is written; then everything is applied. Errors: FileNotFoundError for a missing
+file, other OSErrors (IsADirectoryError, PermissionError, I/O errors) as the system raises
+them, and ValueError naming the file and the field for anything wrong inside the file.
 """
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import re
+import secrets
+import time
 
 import numpy as np
 
-__all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
+from .checkpoint_reader import read_checkpoint
+
+__all__ = ["save", "load", "FORMAT", "FORMAT_VERSION", "CheckpointKeyError"]
 
 FORMAT = "cnnnative-checkpoint"
 FORMAT_VERSION = 1
 
 # Test hook: called with the temp path after it is fully written, before the rename.
 _before_rename = None
+
+# A temp file of another writer is left alone while it is fresh and its writer lives.
+_STALE_TEMP_SECONDS = 60.0
+
+
+class CheckpointKeyError(ValueError, KeyError):
+    """Strict loading found missing or unexpected model entries. A ValueError like every
+    other checkpoint problem (and a KeyError, as Module.load_state_dict raises)."""
+
+    def __str__(self):  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 def _model_arrays(model):
@@ -46,11 +72,57 @@ def _rng_states(model):
             if hasattr(m, "_rng")}
 
 
-def _restore_rng_states(model, states):
-    for name, m in model.named_modules():
-        state = states.get(name or "<root>")
-        if state is not None and hasattr(m, "_rng"):
-            m._rng.bit_generator.state = state
+# -- saving -----------------------------------------------------------------------------
+def _temp_prefix(path):
+    return "." + os.path.basename(path) + "."
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0  # exists but belongs to someone else (or not a valid pid: treated below)
+    return True
+
+
+def _remove_stale_temps(path):
+    """Delete `.<name>.<pid>.<random>.tmp` files of this path whose writer is gone or that
+    nobody has written to for a minute (a save killed mid-write leaves one behind)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = _temp_prefix(path)
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        middle = name[len(prefix):-len(".tmp")]
+        m = re.fullmatch(r"(\d{1,10})\.[0-9a-f]+", middle)
+        full = os.path.join(directory, name)
+        try:
+            age = now - os.lstat(full).st_mtime
+            writer_gone = m is not None and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1)))
+            if writer_gone or age > _STALE_TEMP_SECONDS:
+                os.unlink(full)
+        except OSError:
+            pass  # removed by someone else meanwhile, or not ours to remove
+
+
+def _open_temp(path):
+    """Create the temp file with mode 0o666 (the kernel applies the umask, as for any new
+    file), named after our pid so a later save can tell whether its writer still runs."""
+    directory = os.path.dirname(os.path.abspath(path))
+    for _ in range(100):
+        tmp = os.path.join(directory, f"{_temp_prefix(path)}{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path}: could not create a temporary file beside it")
 
 
 def save(path, model, optimizer=None, scheduler=None, *, extra: dict | None = None) -> str:
@@ -77,9 +149,18 @@ def save(path, model, optimizer=None, scheduler=None, *, extra: dict | None = No
     arrays["meta"] = np.array(json.dumps(meta))
 
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    if not os.path.isdir(directory):  # else the temp file's creation error would name the temp file
+        raise FileNotFoundError(f"cannot save {path}: directory {directory} does not exist")
+    _remove_stale_temps(path)
+    try:
+        keep_mode = os.stat(path).st_mode & 0o7777  # overwriting keeps the file's mode
+    except OSError:
+        keep_mode = None
+    fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
+            if keep_mode is not None:
+                os.fchmod(f.fileno(), keep_mode)
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
@@ -101,61 +182,151 @@ def save(path, model, optimizer=None, scheduler=None, *, extra: dict | None = No
     return path
 
 
-def _read(path):
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # zipfile.BadZipFile, ValueError (pickled object), OSError ...
-        raise ValueError(f"{path}: not a readable cnnnative checkpoint: {e}") from None
-    if "__format__" not in arrays or str(arrays["__format__"]) != FORMAT:
-        raise ValueError(f"{path}: not a cnnnative checkpoint (no {FORMAT!r} marker)")
-    version = int(arrays.get("__version__", -1))
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format version {version}, this cnnnative reads {FORMAT_VERSION}")
-    try:
-        meta = json.loads(str(arrays["meta"]))
-    except (KeyError, ValueError) as e:
-        raise ValueError(f"{path}: checkpoint metadata missing or damaged: {e}") from None
-    return arrays, meta
+# -- loading ----------------------------------------------------------------------------
+def _error(path, field, message):
+    return ValueError(f"{path}: {field}: {message}")
 
 
-def load(path, model=None, optimizer=None, scheduler=None, *, strict: bool = True) -> dict:
+def _check_model_entries(path, model, headers, strict):
+    """Checkpoint model entries against the model's own arrays (names, shapes, dtypes)."""
+    own = dict(model._state_items())
+    names = {k[len("model/"):] for k in headers if k.startswith("model/")}
+    for k in sorted(names & own.keys()):
+        shape, dtype = headers["model/" + k]
+        if np.dtype(own[k].dtype) != dtype or tuple(own[k].shape) != shape:
+            raise ValueError(f"{path}: {k!r} is {dtype}{list(shape)} in the checkpoint, "
+                             f"the model has {np.dtype(own[k].dtype)}{list(own[k].shape)}")
+    missing = [k for k in own if k not in names]
+    unexpected = sorted(names - own.keys())
+    if strict and (missing or unexpected):
+        raise CheckpointKeyError(f"{path}: model entries do not match {type(model).__name__}: "
+                                 f"missing keys {missing}, unexpected keys {unexpected}")
+
+
+def _optimizer_params(optimizer):
+    return [p for g in optimizer.param_groups for p in g["params"]]
+
+
+def _check_momentum_headers(path, optimizer, headers):
+    params = _optimizer_params(optimizer)
+    for key, (shape, dtype) in headers.items():
+        if not key.startswith("optim/momentum/"):
+            continue
+        i = int(key.rsplit("/", 1)[1])
+        if i >= len(params):
+            raise _error(path, key, f"the optimizer has only {len(params)} parameters")
+        if shape != tuple(params[i].data.shape) or dtype != np.float32:
+            raise _error(path, key, f"{dtype}{list(shape)} does not match parameter {i} "
+                                    f"(float32{list(params[i].data.shape)})")
+
+
+def _model_rng_modules(model):
+    return {name or "<root>": m for name, m in model.named_modules() if hasattr(m, "_rng")}
+
+
+def _check_rng_states(path, model, states):
+    """Each recorded state must be accepted by a fresh generator of the layer's kind."""
+    if not isinstance(states, dict):
+        raise _error(path, "meta.rng_states", f"expected an object, got {type(states).__name__}")
+    checked = {}
+    for name, m in _model_rng_modules(model).items():
+        state = states.get(name)
+        if state is None:
+            continue
+        trial = type(m._rng.bit_generator)()
+        try:
+            trial.state = state
+        except Exception as e:  # numpy raises TypeError/ValueError/OverflowError/KeyError...
+            raise _error(path, f"meta.rng_states[{name!r}]", f"not a valid {type(trial).__name__} "
+                                                             f"state: {e}") from None
+        checked[name] = trial.state
+    return checked
+
+
+def _validated(path, field, what):
+    """Run a component's own state validation, naming the file and field on failure."""
+    try:
+        return what()
+    except (ValueError, TypeError, KeyError, OverflowError, ArithmeticError) as e:
+        raise _error(path, field, e) from None
+
+
+def load(path, model=None, optimizer=None, scheduler=None, *, strict: bool = True,
+         _check_extra=None) -> dict:
     """Read a checkpoint; when model / optimizer / scheduler are given, restore them.
 
-    Names, shapes and dtypes are validated before anything is modified: a mismatch is a
-    ValueError (or KeyError for missing/unexpected names in strict mode) naming the entry.
+    Everything is validated before anything is modified; on any error model, optimizer and
+    scheduler are untouched. Errors: FileNotFoundError (missing file), OSError (the file
+    cannot be opened or read), ValueError naming the file and the field for anything wrong
+    in the file: damage, limits (member count, metadata size and nesting), names, shapes or
+    dtypes that do not match the model (CheckpointKeyError, a ValueError, for missing or
+    unexpected names in strict mode), invalid optimizer/scheduler/generator state, or an
+    optimizer/scheduler given when the checkpoint holds none.
     Returns {"model_state": {key: array}, "meta": {...}, "momentum_buffers": {i: array}}.
     """
     path = os.fspath(path)
-    arrays, meta = _read(path)
+
+    def check_headers(headers):
+        # Called by the reader after the .npy headers are read, before any data is.
+        if model is not None:
+            _check_model_entries(path, model, headers, strict)
+        if optimizer is not None:
+            _check_momentum_headers(path, optimizer, headers)
+
+    arrays, meta = read_checkpoint(path, FORMAT, FORMAT_VERSION, check_headers)
     model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     momentum = {int(k.rsplit("/", 1)[1]): v for k, v in arrays.items() if k.startswith("optim/momentum/")}
-    known = {"__format__", "__version__", "meta"}
-    stray = [k for k in arrays if k not in known and not k.startswith(("model/", "optim/momentum/"))]
-    if stray:
-        raise ValueError(f"{path}: unknown entries {stray}")
-    for k, v in list(model_state.items()) + [(f"momentum {i}", v) for i, v in momentum.items()]:
-        if v.dtype not in (np.float32, np.int64):
-            raise ValueError(f"{path}: entry {k!r} has dtype {v.dtype}; expected float32 (or int64 counters)")
+
+    # -- validate everything --
+    rng_states = {}
     if model is not None:
-        own = dict(model._state_items())
-        for k, v in model_state.items():
-            if k in own and (own[k].dtype != v.dtype or own[k].shape != v.shape):
-                raise ValueError(f"{path}: {k!r} is {v.dtype}{list(v.shape)} in the checkpoint, "
-                                 f"the model has {own[k].dtype}{list(own[k].shape)}")
-        model.load_state_dict(model_state, strict=strict)
-        _restore_rng_states(model, meta.get("rng_states") or {})
+        rng_states = _check_rng_states(path, model, meta.get("rng_states") or {})
+    opt_state = None
+    initial_lrs = None
     if optimizer is not None:
         if meta.get("optimizer") is None:
-            raise ValueError(f"{path}: checkpoint holds no optimizer state")
-        optimizer.load_state_dict({**meta["optimizer"], "momentum_buffers": momentum})
+            raise _error(path, "meta.optimizer", "the checkpoint holds no optimizer state")
+        raw = meta["optimizer"]
+        if not isinstance(raw, dict):
+            raise _error(path, "meta.optimizer", f"expected an object, got {type(raw).__name__}")
+        state = {**raw, "momentum_buffers": momentum}
+        if hasattr(optimizer, "validated_state"):
+            opt_state = _validated(path, "meta.optimizer", lambda: optimizer.validated_state(state))
+            initial_lrs = [g["initial_lr"] for g in opt_state["param_groups"]]
+        else:
+            opt_state = state
+    sched_state = None
     if scheduler is not None:
         st = meta.get("scheduler")
         if st is None:
-            raise ValueError(f"{path}: checkpoint holds no scheduler state")
-        if st["class"] != type(scheduler).__name__:
-            raise ValueError(f"{path}: checkpoint scheduler is {st['class']}, given {type(scheduler).__name__}")
-        scheduler.load_state_dict(st)
-    return {"model_state": model_state, "meta": meta, "momentum_buffers": momentum}
+            raise _error(path, "meta.scheduler", "the checkpoint holds no scheduler state")
+        if not isinstance(st, dict):
+            raise _error(path, "meta.scheduler", f"expected an object, got {type(st).__name__}")
+        if st.get("class") != type(scheduler).__name__:
+            raise _error(path, "meta.scheduler.class", f"checkpoint scheduler is {st.get('class')}, "
+                                                       f"given {type(scheduler).__name__}")
+        if getattr(scheduler, "optimizer", None) is not optimizer:
+            initial_lrs = None  # the scheduler drives an optimizer this load does not touch
+        if hasattr(scheduler, "validated_state"):
+            sched_state = _validated(path, "meta.scheduler",
+                                     lambda: scheduler.validated_state(st, initial_lrs))
+        else:
+            sched_state = st
+    extra = None
+    if _check_extra is not None:
+        extra = _check_extra(path, meta.get("extra"))
+
+    # -- apply: nothing below can fail on a validated file --
+    if model is not None:
+        model.load_state_dict(model_state, strict=strict)
+        modules = _model_rng_modules(model)
+        for name, state in rng_states.items():
+            modules[name]._rng.bit_generator.state = state
+    if optimizer is not None:
+        optimizer.load_state_dict(opt_state)
+    if scheduler is not None:
+        scheduler.load_state_dict(sched_state)
+    result = {"model_state": model_state, "meta": meta, "momentum_buffers": momentum}
+    if extra is not None:
+        result["checked_extra"] = extra
+    return result

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import ops
 from .nn.module import Module, Parameter
+from .ops._args import finite as _finite, index
 
 __all__ = ["SGD", "clip_grad_norm_", "LRScheduler", "StepLR", "MultiStepLR", "CosineAnnealingLR",
            "LinearWarmupLR"]
@@ -32,6 +33,25 @@ def clip_grad_norm_(parameters, max_norm: float) -> float:
             ops.scale_(g, coef)
     return total
 
+
+
+def _checked_hyper(g, where):
+    """SGD hyper-parameters of one group, converted and range-checked (PyTorch's rules)."""
+    out = {k: _finite(g[k], f"{where}: {k}", 0.0) for k in ("lr", "momentum", "weight_decay")}
+    out["dampening"] = _finite(g["dampening"], f"{where}: dampening")
+    if not isinstance(g["nesterov"], (bool, np.bool_)):
+        raise TypeError(f"{where}: nesterov must be a bool, got {g['nesterov']!r}")
+    out["nesterov"] = bool(g["nesterov"])
+    if out["nesterov"] and (out["momentum"] <= 0 or out["dampening"] != 0):
+        raise ValueError(f"{where}: Nesterov needs momentum > 0 and dampening 0")
+    return out
+
+
+def _count(value, name):
+    """A non-negative int from saved state (a JSON number that is an integer)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
 
 
 def _empty_like(a):
@@ -71,8 +91,8 @@ class SGD:
 
     def __init__(self, params, lr=0.01, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, max_grad_norm=None):
-        defaults = dict(lr=float(lr), momentum=float(momentum), dampening=float(dampening),
-                        weight_decay=float(weight_decay), nesterov=bool(nesterov))
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov)
         if isinstance(params, Module):
             params = list(params.parameters())
         params = list(params)
@@ -94,23 +114,15 @@ class SGD:
                 if id(p) in seen:
                     raise ValueError(f"SGD param group {gi}: a parameter appears in more than one group")
                 seen.add(id(p))
-            g = dict(defaults)
-            g.update({k: (bool(v) if k == "nesterov" else float(v)) for k, v in group.items() if k != "params"})
+            g = _checked_hyper({**defaults, **{k: v for k, v in group.items() if k != "params"}},
+                               f"SGD group {gi}")
             g["params"] = ps
             g["initial_lr"] = g["lr"]
-            self._check(g, gi)
             self.param_groups.append(g)
-        self.max_grad_norm = None if max_grad_norm is None else float(max_grad_norm)
+        self.max_grad_norm = None if max_grad_norm is None else _finite(max_grad_norm, "max_grad_norm", 0.0,
+                                                                      positive=True)
         self.momentum_buffers: dict[int, np.ndarray] = {}  # key: parameter's position
         self.step_count = 0
-
-    @staticmethod
-    def _check(g, gi):
-        if g["lr"] < 0 or g["momentum"] < 0 or g["weight_decay"] < 0:
-            raise ValueError(f"SGD group {gi}: lr, momentum and weight_decay must be >= 0, got "
-                             f"lr={g['lr']}, momentum={g['momentum']}, weight_decay={g['weight_decay']}")
-        if g["nesterov"] and (g["momentum"] <= 0 or g["dampening"] != 0):
-            raise ValueError(f"SGD group {gi}: Nesterov needs momentum > 0 and dampening 0")
 
     def _all_params(self):
         for g in self.param_groups:
@@ -156,30 +168,60 @@ class SGD:
                                  for k, v in self.momentum_buffers.items()},
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def validated_state(self, state: dict) -> dict:
+        """state (as from state_dict or a checkpoint) checked against this optimizer and
+        normalised; ValueError/TypeError naming the field, nothing modified."""
+        if not isinstance(state, dict):
+            raise TypeError(f"optimizer state must be a dict, got {type(state).__name__}")
+        for key in ("param_groups", "step_count", "momentum_buffers"):
+            if key not in state:
+                raise ValueError(f"optimizer state has no {key!r}")
         groups = state["param_groups"]
-        if len(groups) != len(self.param_groups):
-            raise ValueError(f"optimizer state has {len(groups)} parameter groups, this optimizer "
+        if not isinstance(groups, list) or len(groups) != len(self.param_groups):
+            n = len(groups) if isinstance(groups, list) else type(groups).__name__
+            raise ValueError(f"optimizer state has {n} parameter groups, this optimizer "
                              f"has {len(self.param_groups)}")
-        shapes = [p.data.shape for p in self._all_params()]
+        checked = []
         for gi, (src, dst) in enumerate(zip(groups, self.param_groups)):
-            if int(src["num_params"]) != len(dst["params"]):
+            where = f"param_groups[{gi}]"
+            if not isinstance(src, dict):
+                raise TypeError(f"{where} must be a dict, got {type(src).__name__}")
+            missing = [k for k in (*_HYPER, "num_params") if k not in src]
+            if missing:
+                raise ValueError(f"{where} has no {missing}")
+            if _count(src["num_params"], f"{where}.num_params") != len(dst["params"]):
                 raise ValueError(f"optimizer state group {gi} has {src['num_params']} parameters, "
                                  f"this optimizer's has {len(dst['params'])}")
+            g = _checked_hyper(src, where)
+            g["initial_lr"] = _finite(src.get("initial_lr", src["lr"]), f"{where}.initial_lr", 0.0)
+            checked.append(g)
+        shapes = [p.data.shape for p in self._all_params()]
         buffers = {}
+        if not isinstance(state["momentum_buffers"], dict):
+            raise TypeError("momentum_buffers must be a dict")
         for k, v in state["momentum_buffers"].items():
-            k = int(k)
+            k = _count(int(k) if isinstance(k, str) and k.isdigit() else k, "momentum buffer index")
             v = np.asarray(v)
-            if not 0 <= k < len(shapes) or v.shape != shapes[k] or v.dtype != np.float32:
+            if not k < len(shapes) or v.shape != shapes[k] or v.dtype != np.float32:
                 raise ValueError(f"momentum buffer {k}: shape {v.shape} dtype {v.dtype} does not "
-                                 f"match parameter {shapes[k] if 0 <= k < len(shapes) else '(none)'}")
-            buffers[k] = np.array(v, dtype=np.float32, copy=True)
-        for src, dst in zip(groups, self.param_groups):
-            for key in _HYPER:
-                dst[key] = bool(src[key]) if key == "nesterov" else float(src[key])
-            dst["initial_lr"] = float(src.get("initial_lr", src["lr"]))
-        self.momentum_buffers = buffers
-        self.step_count = int(state["step_count"])
+                                 f"match parameter {shapes[k] if k < len(shapes) else '(none)'}")
+            buffers[k] = v
+        max_norm = state.get("max_grad_norm", self.max_grad_norm)
+        if max_norm is not None:
+            max_norm = _finite(max_norm, "max_grad_norm", 0.0, positive=True)
+        return {"param_groups": checked, "momentum_buffers": buffers,
+                "step_count": _count(state["step_count"], "step_count"), "max_grad_norm": max_norm,
+                "_validated": True}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore state_dict() output; everything is checked before anything changes."""
+        if not state.get("_validated"):
+            state = self.validated_state(state)
+        for src, dst in zip(state["param_groups"], self.param_groups):
+            dst.update(src)
+        self.momentum_buffers = {k: np.array(v, dtype=np.float32, copy=True)
+                                 for k, v in state["momentum_buffers"].items()}
+        self.step_count = state["step_count"]
 
 
 class LRScheduler:
@@ -208,8 +250,27 @@ class LRScheduler:
     def state_dict(self) -> dict:
         return {"last_epoch": self.last_epoch}
 
+    def validated_state(self, state: dict, initial_lrs=None) -> dict:
+        """state checked (last_epoch a count, the lrs it gives finite) without changing
+        anything; initial_lrs: the optimizer's groups' initial lrs after a load that
+        restores them too (default: the current ones)."""
+        if not isinstance(state, dict) or "last_epoch" not in state:
+            raise ValueError(f"scheduler state must be a dict with 'last_epoch', got {state!r:.80}")
+        t = _count(state["last_epoch"], "last_epoch")
+        if initial_lrs is None:
+            initial_lrs = [g["initial_lr"] for g in self.optimizer.param_groups]
+        for gi, base in enumerate(initial_lrs):
+            try:
+                lr = float(self.lr_at(base, t))
+            except (ArithmeticError, ValueError) as e:  # e.g. gamma ** huge overflows
+                raise ValueError(f"last_epoch {t} gives no learning rate for group {gi}: {e}") from None
+            if not math.isfinite(lr):
+                raise ValueError(f"last_epoch {t} gives learning rate {lr} for group {gi}")
+        return {"last_epoch": t}
+
     def load_state_dict(self, state: dict) -> None:
-        self.last_epoch = int(state["last_epoch"])
+        state = self.validated_state(state)
+        self.last_epoch = state["last_epoch"]
         self._apply()
 
 
@@ -217,9 +278,9 @@ class StepLR(LRScheduler):
     """lr = base * gamma ** (t // step_size)."""
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        if int(step_size) <= 0:
+        if index(step_size, "step_size") <= 0:
             raise ValueError(f"StepLR step_size must be positive, got {step_size}")
-        self.step_size, self.gamma = int(step_size), float(gamma)
+        self.step_size, self.gamma = int(step_size), _finite(gamma, "gamma", 0.0)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, t):
@@ -230,7 +291,8 @@ class MultiStepLR(LRScheduler):
     """lr = base * gamma ** (number of milestones <= t)."""
 
     def __init__(self, optimizer, milestones, gamma=0.1):
-        self.milestones, self.gamma = sorted(int(m) for m in milestones), float(gamma)
+        self.milestones = sorted(index(m, "milestones") for m in milestones)
+        self.gamma = _finite(gamma, "gamma", 0.0)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, t):
@@ -241,9 +303,9 @@ class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (base - eta_min) * (1 + cos(pi * t / T_max)) / 2, t clamped to T_max."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
-        if int(T_max) <= 0:
+        if index(T_max, "T_max") <= 0:
             raise ValueError(f"CosineAnnealingLR T_max must be positive, got {T_max}")
-        self.T_max, self.eta_min = int(T_max), float(eta_min)
+        self.T_max, self.eta_min = int(T_max), _finite(eta_min, "eta_min", 0.0)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, t):
@@ -256,9 +318,10 @@ class LinearWarmupLR(LRScheduler):
     (another schedule, counted from the end of warm-up) or constant."""
 
     def __init__(self, optimizer, warmup_steps, start_factor=0.1, after: LRScheduler | None = None):
-        if int(warmup_steps) < 0:
+        if index(warmup_steps, "warmup_steps") < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
-        self.warmup_steps, self.start_factor, self.after = int(warmup_steps), float(start_factor), after
+        self.warmup_steps, self.after = int(warmup_steps), after
+        self.start_factor = _finite(start_factor, "start_factor", 0.0)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, t):

@@ -11,9 +11,17 @@ from . import ops
 from .data.dataset import Dataset
 from .nn.module import Module
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "TrainingDiverged"]
 
 _LOSSES = ("cross_entropy",)
+
+# An epoch whose mean loss exceeds the first epoch's by this factor has diverged.
+DIVERGENCE_FACTOR = 100.0
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite, or grew far beyond the first epoch's: training
+    stopped rather than continue on meaningless weights (lower the learning rate)."""
 
 
 def _as_dataset(data, what):
@@ -84,8 +92,22 @@ class Trainer:
             raise ValueError(f"unknown loss {loss!r}; choose one of {_LOSSES}")
         self.model, self.optimizer, self.loss, self.scheduler = model, optimizer, loss, scheduler
         self.seed, self.quiet, self.log = int(seed), bool(quiet), log
+        self._check_owns_parameters()
         self.epoch = 0          # completed epochs (continues across fit calls and checkpoints)
         self.history: list[dict] = []
+
+    def _check_owns_parameters(self):
+        """An optimizer built for another model (or a copy of this one) would update
+        parameters the model never uses: every step would change nothing, silently."""
+        groups = getattr(self.optimizer, "param_groups", None)
+        if groups is None:
+            return  # a duck-typed optimizer: nothing to check against
+        trainable = {id(p) for p in self.model.parameters() if p.requires_grad}
+        updated = {id(p) for g in groups for p in g["params"]}
+        if trainable and not (trainable & updated):
+            raise ValueError(f"Trainer: the optimizer updates {len(updated)} parameters, none of them this "
+                             f"model's {len(trainable)} trainable ones (built for another model?); "
+                             "training would change nothing")
 
     # -- one batch ------------------------------------------------------------------------
     def _to_model_device(self, x, y=None):
@@ -118,6 +140,9 @@ class Trainer:
         int. Returns the batch's mean loss."""
         x = np.ascontiguousarray(x, np.float32)
         y = np.ascontiguousarray(y, np.int64)
+        if x.ndim == 0 or len(x) == 0:
+            raise ValueError(f"step: the batch is empty (x has shape {x.shape}); the mean loss of no "
+                             "samples is undefined")
         loss, _ = self._forward_backward(x, y)
         self.optimizer.step()
         return loss
@@ -142,8 +167,10 @@ class Trainer:
             total_loss = 0.0
             correct = 0
             seen = 0
-            for x, y in train.batches(batch_size, shuffle=shuffle, seed=rng):
+            for batch, (x, y) in enumerate(train.batches(batch_size, shuffle=shuffle, seed=rng)):
                 loss, logits = self._forward_backward(x, y)
+                if not np.isfinite(loss):
+                    raise TrainingDiverged(self._diverged(f"epoch {e + 1}, batch {batch + 1}: loss {loss}"))
                 self.optimizer.step()
                 n = len(y)
                 total_loss += loss * n
@@ -157,6 +184,11 @@ class Trainer:
             record = {"epoch": e + 1, "loss": total_loss / seen, "accuracy": correct / seen,
                       "seconds": seconds, "images_per_second": seen / seconds if seconds > 0 else float("inf"),
                       "lr": self.optimizer.param_groups[0]["lr"]}
+            first = self.history[0]["loss"] if self.history else record["loss"]
+            if record["loss"] > DIVERGENCE_FACTOR * first:
+                raise TrainingDiverged(self._diverged(
+                    f"epoch {e + 1}: mean loss {record['loss']:.4g} is over {DIVERGENCE_FACTOR:g}x the first "
+                    f"epoch's {first:.4g}"))
             if val is not None and len(val):
                 v = self.evaluate(val, batch_size=max(batch_size, 256))
                 record["val_loss"], record["val_accuracy"] = v["loss"], v["accuracy"]
@@ -171,6 +203,11 @@ class Trainer:
                 msg += f" | {record['images_per_second']:.0f} img/s, {seconds:.2f} s"
                 self.log(msg)
         return self.history
+
+    def _diverged(self, where):
+        lr = self.optimizer.param_groups[0]["lr"] if hasattr(self.optimizer, "param_groups") else None
+        return (f"training diverged at {where}" + (f" (lr {lr:g})" if lr is not None else "")
+                + "; stopped: lower the learning rate")
 
     def predict(self, x, batch_size: int = 256) -> np.ndarray:
         """Logits (N, classes) for images x (N, C, H, W) float32, in eval mode."""
@@ -212,11 +249,25 @@ class Trainer:
 
     def load(self, path) -> dict:
         """Restore a checkpoint written by save(); training then continues exactly where
-        it stopped."""
+        it stopped. All or nothing: any problem in the file is a ValueError naming it and
+        the field (FileNotFoundError for a missing file), and then nothing has changed."""
         from . import io
-        ck = io.load(path, self.model, self.optimizer, self.scheduler)
-        extra = ck["meta"].get("extra", {})
-        self.epoch = int(extra.get("epoch", 0))
-        self.seed = int(extra.get("seed", self.seed))
-        self.history = list(extra.get("history", []))
+        ck = io.load(path, self.model, self.optimizer, self.scheduler, _check_extra=_checked_position)
+        self.epoch, self.seed, self.history = ck.pop("checked_extra")
         return ck
+
+
+def _checked_position(path, extra):
+    """(epoch, seed, history) from a checkpoint's extra dict, validated before any state
+    is restored."""
+    extra = {} if extra is None else extra
+    if not isinstance(extra, dict):
+        raise ValueError(f"{path}: meta.extra: expected an object, got {type(extra).__name__}")
+    epoch, seed, history = extra.get("epoch", 0), extra.get("seed", 0), extra.get("history", [])
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"{path}: meta.extra.epoch: expected a non-negative integer, got {epoch!r:.80}")
+    if isinstance(seed, bool) or not isinstance(seed, int):  # any int: Trainer(seed=-1) is allowed
+        raise ValueError(f"{path}: meta.extra.seed: expected an integer, got {seed!r:.80}")
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise ValueError(f"{path}: meta.extra.history: expected a list of objects")
+    return epoch, seed, list(history)

@@ -49,7 +49,28 @@ def why_unavailable() -> str:
     if _cuda is None:
         return ("cnnnative was built without the CUDA backend (cnnnative._cuda: "
                 f"{_IMPORT_ERROR or 'not present'}); rebuild with nvcc on PATH and CNNNATIVE_CUDA=ON")
-    return _cuda.why_unavailable()
+    return _explain(_cuda.why_unavailable(), _driver_present())
+
+
+def _driver_present() -> bool:
+    """Whether the NVIDIA driver's user-space library (libcuda) loads on this machine."""
+    import ctypes
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def _explain(reason: str, driver_present: bool) -> str:
+    """The CUDA runtime says cudaErrorInsufficientDriver ("driver version is insufficient")
+    both for an old driver and for none at all; without a driver say that instead."""
+    if "cudaErrorInsufficientDriver" in reason and not driver_present:
+        return ("no NVIDIA driver found (libcuda.so.1 does not load): the CUDA backend needs an NVIDIA "
+                f"GPU and its driver [{reason}]")
+    return reason
 
 
 def is_available() -> bool:

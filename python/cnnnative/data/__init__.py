@@ -27,10 +27,14 @@ def load_dataset(name: str, split: str = "train", root: str | None = None,
         raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
     if root is None:
         raise ValueError(f"dataset {name!r} needs a data directory (root)")
-    if name == "cifar10":
-        if download_missing:
-            download_cifar10(root)
-        return load_cifar10(root, split)
     if download_missing:
-        (download_mnist if name == "mnist" else download_fashion_mnist)(root)
-    return (load_mnist if name == "mnist" else load_fashion_mnist)(root, split)
+        {"cifar10": download_cifar10, "mnist": download_mnist,
+         "fashion-mnist": download_fashion_mnist}[name](root)
+    loader = {"cifar10": load_cifar10, "mnist": load_mnist, "fashion-mnist": load_fashion_mnist}[name]
+    try:
+        return loader(root, split)
+    except FileNotFoundError as e:
+        if download_missing:
+            raise
+        raise FileNotFoundError(f"{e}; download_missing=True (`cnnnative train --download`) fetches "
+                                f"the {name} files") from None

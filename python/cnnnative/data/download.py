@@ -9,6 +9,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import urllib.error
 import urllib.request
 
 from .idx import MNIST_FILES
@@ -31,7 +32,7 @@ def download(url: str, path: str, *, sha256: str | None = None, timeout: float =
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".part", dir=directory)
     try:
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+        with os.fdopen(fd, "wb") as out, _open_url(url, timeout) as resp:
             expected = resp.headers.get("Content-Length")
             n = 0
             while True:
@@ -53,6 +54,19 @@ def download(url: str, path: str, *, sha256: str | None = None, timeout: float =
             os.unlink(tmp)
         raise
     return path
+
+
+def _open_url(url, timeout):
+    """urlopen, with failures as an OSError that names the URL (urllib's own messages,
+    e.g. "HTTP Error 404: Not Found" or "<urlopen error timed out>", do not)."""
+    try:
+        return urllib.request.urlopen(url, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        raise OSError(f"download of {url} failed: HTTP {e.code} {e.reason}") from None
+    except urllib.error.URLError as e:
+        raise OSError(f"download of {url} failed: {e.reason}") from None
+    except (OSError, ValueError) as e:  # timeouts, resets; ValueError: a malformed URL
+        raise OSError(f"download of {url} failed: {e}") from None
 
 
 def _join(base, name):

@@ -51,7 +51,9 @@ def read_idx(path: str) -> np.ndarray:
     dims = tuple(int(d) for d in np.frombuffer(raw, ">i4", ndim, 4))
     if any(d < 0 for d in dims):
         raise ValueError(f"{path}: negative dimension in {dims}")
-    expected = int(np.prod(dims, dtype=np.int64)) * np.dtype(dtype).itemsize
+    expected = np.dtype(dtype).itemsize
+    for d in dims:  # Python integers: dims whose product passes 2^64 must not wrap to a match
+        expected *= d
     if len(raw) - header != expected:
         raise ValueError(f"{path}: IDX dims {dims} need {expected} data bytes, file has "
                          f"{len(raw) - header} (truncated or corrupt)")

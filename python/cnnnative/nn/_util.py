@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops._args import pair, padding4
+from ..ops._args import finite, index, pair, padding4
 
-__all__ = ["pair", "padding4", "positive", "non_negative", "as_input", "conv_out", "empty_param"]
+__all__ = ["finite", "index", "pair", "padding4", "positive", "non_negative", "as_input", "conv_out", "empty_param"]
 
 _MAX_PARAM_ELEMENTS = 2 ** 36  # 256 GiB of float32: anything larger is a mistake, not a model
 
@@ -23,14 +23,14 @@ def empty_param(shape, what: str) -> np.ndarray:
 
 
 def positive(value, name: str) -> int:
-    v = int(value)
+    v = index(value, name)
     if v <= 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
     return v
 
 
 def non_negative(value, name: str) -> int:
-    v = int(value)
+    v = index(value, name)
     if v < 0:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
     return v

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ._util import as_input
+from ._util import as_input, index
 from .module import Module
 
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax"]
@@ -166,7 +166,7 @@ class Softmax(_Elementwise):
 
     def __init__(self, dim: int = -1):
         super().__init__()
-        self.dim = int(dim)
+        self.dim = index(dim, "dim")
 
     def _fwd(self, x):
         return ops.softmax(x, self.dim)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from ._util import index
 from .module import Module
 
 __all__ = ["Graph", "Node"]
@@ -107,7 +108,7 @@ class Graph(Module):
 
     def input(self, shape, name=None) -> Node:
         """Declare an input with per-sample shape, e.g. (C, H, W)."""
-        shape = tuple(int(d) for d in shape)
+        shape = tuple(index(d, "shape") for d in shape)
         if any(d <= 0 for d in shape):
             raise ValueError(f"input shape must be positive sizes, got {shape}")
         name = self._new_name(name, "input")

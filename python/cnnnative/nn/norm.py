@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ._util import as_input, positive
+from ._util import as_input, finite, index, positive
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d",
@@ -47,8 +47,8 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
         super().__init__()
         self.num_features = positive(num_features, "num_features")
-        self.eps = float(eps)
-        self.momentum = momentum
+        self.eps = finite(eps, "eps", 0.0)
+        self.momentum = None if momentum is None else finite(momentum, "momentum", 0.0, maximum=1.0)
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         _affine(self, self.num_features, affine)
@@ -118,10 +118,10 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
         super().__init__()
-        if isinstance(normalized_shape, (int, np.integer)):
-            normalized_shape = (int(normalized_shape),)
+        if not hasattr(normalized_shape, "__iter__") or isinstance(normalized_shape, (str, bytes)):
+            normalized_shape = (index(normalized_shape, "normalized_shape"),)  # one int, else TypeError
         self.normalized_shape = tuple(positive(d, "normalized_shape") for d in normalized_shape)
-        self.eps = float(eps)
+        self.eps = finite(eps, "eps", 0.0)
         self.elementwise_affine = bool(elementwise_affine)
         _affine(self, self.normalized_shape, elementwise_affine)
         self._cache = None
@@ -163,7 +163,7 @@ class GroupNorm(Module):
         if self.num_channels % self.num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
                              f"num_groups ({num_groups})")
-        self.eps = float(eps)
+        self.eps = finite(eps, "eps", 0.0)
         self.affine = bool(affine)
         _affine(self, self.num_channels, affine)
         self._cache = None
@@ -199,8 +199,8 @@ class InstanceNorm2d(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False):
         super().__init__()
         self.num_features = positive(num_features, "num_features")
-        self.eps = float(eps)
-        self.momentum = float(momentum)
+        self.eps = finite(eps, "eps", 0.0)
+        self.momentum = finite(momentum, "momentum", 0.0, maximum=1.0)
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         _affine(self, self.num_features, affine)

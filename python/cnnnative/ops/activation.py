@@ -17,6 +17,7 @@ import threading
 import numpy as np
 
 from .. import _core
+from ._args import index
 
 __all__ = [
     "relu", "relu_backward", "relu6", "relu6_backward", "leaky_relu", "leaky_relu_backward",
@@ -88,22 +89,22 @@ def softmax(x, dim: int = -1) -> np.ndarray:
     Stable for any magnitude (the maximum along `dim` is subtracted first). x: any shape ->
     same shape. A dim outside [-ndim, ndim) is a ValueError.
     """
-    return _core.softmax(x, int(dim))
+    return _core.softmax(x, index(dim, "dim"))
 
 
 def softmax_backward(grad_output, output, dim: int = -1) -> np.ndarray:
     """output * (grad_output - sum(grad_output * output, dim)), from softmax's output."""
-    return _core.softmax_backward(grad_output, output, int(dim))
+    return _core.softmax_backward(grad_output, output, index(dim, "dim"))
 
 
 def log_softmax(x, dim: int = -1) -> np.ndarray:
     """x - max - log(sum(exp(x - max))) along `dim`. Any shape -> same shape."""
-    return _core.log_softmax(x, int(dim))
+    return _core.log_softmax(x, index(dim, "dim"))
 
 
 def log_softmax_backward(grad_output, output, dim: int = -1) -> np.ndarray:
     """grad_output - exp(output) * sum(grad_output, dim), from log_softmax's output."""
-    return _core.log_softmax_backward(grad_output, output, int(dim))
+    return _core.log_softmax_backward(grad_output, output, index(dim, "dim"))
 
 
 def add(a, b) -> np.ndarray:
@@ -173,5 +174,17 @@ def dropout(input, p: float = 0.5, training: bool = True, *, seed=None, return_m
 
 def dropout_backward(grad_output, mask, p: float) -> np.ndarray:
     """grad_output * mask * (1.0f / float32(1 - p)). grad_output and mask (from
-    dropout(..., return_mask=True)) have the same shape."""
-    return _core.dropout_backward(grad_output, mask, _check_p(p))
+    dropout(..., return_mask=True)) have the same shape. mask: a keep-mask of 0/1 values
+    (uint8 as dropout returns, bool, or any integer type); other dtypes are a TypeError,
+    other values a ValueError (uint8 conversion would wrap 256 to 0)."""
+    return _core.dropout_backward(grad_output, _keep_mask(mask), _check_p(p))
+
+
+def _keep_mask(mask) -> np.ndarray:
+    m = np.asarray(mask)
+    if m.dtype != np.bool_ and not np.issubdtype(m.dtype, np.integer):
+        raise TypeError(f"dropout_backward: mask must be a bool or integer 0/1 keep-mask, got dtype {m.dtype}")
+    if m.dtype != np.bool_ and m.size and (m.min() < 0 or m.max() > 1):
+        raise ValueError(f"dropout_backward: mask values must be 0 or 1, found values in "
+                         f"[{m.min()}, {m.max()}]")
+    return m if m.dtype == np.uint8 else m.astype(np.uint8)

@@ -6,7 +6,7 @@ import functools
 import numpy as np
 
 from .. import _core
-from ._args import pair, padding4
+from ._args import _items, index, pair, padding4
 
 __all__ = ["conv2d", "conv2d_input", "conv2d_weight", "conv2d_bias", "conv_algorithms"]
 
@@ -21,10 +21,7 @@ def _int64(value, name):
 
 
 def _size4(value, name):
-    try:
-        items = tuple(int(v) for v in value)
-    except TypeError:
-        raise ValueError(f"{name} must be a 4-tuple (N, C, H, W), got {value!r}") from None
+    items = _items(value, name, "a 4-tuple (N, C, H, W)")
     if len(items) != 4:
         raise ValueError(f"{name} must be a 4-tuple, got {value!r}")
     return tuple(_int64(v, name) for v in items)
@@ -64,7 +61,7 @@ def _normalise_geometry(stride, padding, dilation, groups):
     s = tuple(_int64(v, "stride") for v in pair(stride, "stride"))
     p = tuple(_int64(v, "padding") for v in padding4(padding))
     d = tuple(_int64(v, "dilation") for v in pair(dilation, "dilation"))
-    return s, p, d, _int64(int(groups), "groups")
+    return s, p, d, _int64(index(groups, "groups"), "groups")
 
 
 _geometry_cached = functools.lru_cache(maxsize=256)(_normalise_geometry)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ._args import pair, padding4
+from ._args import _items, index, pair, padding4
 
 __all__ = [
     "set_fast_algorithms",
@@ -80,9 +80,9 @@ def depthwise_conv2d_weight(input, weight_size, grad_output, stride=1, padding=0
         if x.ndim != 4:
             raise ValueError(f"input must be 4-D, got shape {x.shape}")
         groups = x.shape[1]
-    dw, db = _core.depthwise_conv2d_weight(input, tuple(int(v) for v in weight_size), grad_output,
+    dw, db = _core.depthwise_conv2d_weight(input, _items(weight_size, "weight_size", "a 4-tuple"), grad_output,
                                            pair(stride, "stride"), padding4(padding),
-                                           pair(dilation, "dilation"), int(groups), bool(with_bias))
+                                           pair(dilation, "dilation"), index(groups, "groups"), bool(with_bias))
     return (dw, db) if with_bias else dw
 
 
@@ -92,7 +92,7 @@ def winograd_prepare(weight, groups=1, tile=0):
     tile: 2, 4 or 6 (F(tile x tile, 3x3)); 0 picks 4. The result holds
     (tile+2)^2/9 times the weight's memory (1.8x, 4x, 7.1x); see its .nbytes.
     """
-    return _core.winograd_prepare(weight, int(groups), int(tile) or 4)
+    return _core.winograd_prepare(weight, index(groups, "groups"), index(tile, "tile") or 4)
 
 
 def winograd_conv2d_prepared(input, prepared, padding=1, bias=None, residual=None, activation="none"):

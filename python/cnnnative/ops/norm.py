@@ -12,12 +12,11 @@ channel) and data on a large offset (1e4 + noise) keep an accurate variance.
 """
 from __future__ import annotations
 
-import operator
 
 import numpy as np
 
 from .. import _core
-from ._args import as_float32
+from ._args import as_float32, finite, index
 
 __all__ = [
     "batch_norm",
@@ -37,11 +36,7 @@ __all__ = [
 ]
 
 
-def _int(value, name: str) -> int:
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {value!r}") from None
+_int = index  # ints only: floats, bools and strings are a TypeError naming the argument
 
 
 def _float(value, name: str) -> float:
@@ -51,6 +46,12 @@ def _float(value, name: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a number, got {value!r}") from None
+
+
+def _momentum(value) -> float:
+    """Running-statistics momentum: a NaN or out-of-range value would silently poison
+    running_mean/running_var on every call."""
+    return finite(_float(value, "momentum"), "momentum", 0.0, maximum=1.0)
 
 
 def _opt(array, name: str):
@@ -104,7 +105,7 @@ def batch_norm_forward(input, running_mean, running_var, weight=None, bias=None,
     elif not training:  # read only: any array-like will do
         running_mean, running_var = _read_only_stat(running_mean), _read_only_stat(running_var)
     return _core.batch_norm_forward(x, running_mean, running_var, _opt(weight, "weight"),
-                                    _opt(bias, "bias"), bool(training), _float(momentum, "momentum"),
+                                    _opt(bias, "bias"), bool(training), _momentum(momentum),
                                     _float(eps, "eps"))
 
 
@@ -138,8 +139,10 @@ def batch_norm_backward(grad_output, input, weight, save_mean, save_invstd, trai
 # ---- layer norm ---------------------------------------------------------------------
 
 def _normalized_shape(value) -> list[int]:
-    if isinstance(value, (int, np.integer)):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return [int(value)]
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"normalized_shape must be an int or a sequence of ints, got {value!r}")
     try:
         return [_int(v, "normalized_shape") for v in value]
     except TypeError:
@@ -239,7 +242,7 @@ def instance_norm_forward(input, running_mean=None, running_var=None, weight=Non
         _check_running(running_var, c, "running_var")
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var must both be arrays or both be None")
-    momentum = _float(momentum, "momentum")
+    momentum = _momentum(momentum)
     if not use_input_stats:
         if running_mean is None:
             raise ValueError("instance_norm with use_input_stats=False needs running_mean and running_var")

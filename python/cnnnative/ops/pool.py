@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ._args import pair
+from ._args import _items, pair
 
 __all__ = [
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
@@ -31,10 +31,7 @@ def _as_batch(input):
 
 
 def _size4(value, name):
-    try:
-        items = tuple(int(v) for v in value)
-    except TypeError:
-        raise ValueError(f"{name} must be a tuple (N, C, H, W), got {value!r}") from None
+    items = _items(value, name, "a tuple (N, C, H, W)")
     if len(items) == 3:
         items = (1,) + items
     if len(items) != 4:
