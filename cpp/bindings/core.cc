@@ -24,6 +24,8 @@ using namespace cnnnative;
 CNNNATIVE_BINDINGS(core) {
   // Read CNNNATIVE_ISA now, so a bad value fails the import with its message.
   active_isa();
+  // Read the start thread count now, before another library can touch OpenMP's.
+  thread_default();
   m.attr("__version__") = CNNNATIVE_VERSION;
   m.def("build_info", [] {
     py::dict d;
@@ -48,4 +50,20 @@ CNNNATIVE_BINDINGS(core) {
   });
   m.def("get_num_threads", &num_threads, "Threads every kernel uses.");
   m.def("set_num_threads", &set_num_threads, py::arg("n"), "Set the threads every kernel uses (n >= 1).");
+  m.def("thread_settings", [] {
+    const ThreadDefault& d = thread_default();
+    py::dict s;
+    s["start_count"] = d.count;
+    s["start_source"] = d.source;
+    s["start_warning"] = d.warning;
+    s["source"] = thread_count_source();
+    s["lost_pool_in_fork"] = calling_thread_lost_pool_in_fork();
+    return s;
+  }, "Where the thread count came from: start value and its source (OMP_NUM_THREADS or\n"
+     "CPU affinity), why OMP_NUM_THREADS was ignored (or ''), the current source, and\n"
+     "whether the calling thread forked this process (then its kernels run on 1 thread).");
+  m.def("_parallel_team_size", [] {
+    py::gil_scoped_release release;
+    return parallel_team_size();
+  }, "Testing aid: the team size of one region opened by the calling thread.");
 }

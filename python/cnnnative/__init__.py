@@ -7,17 +7,21 @@ C-contiguous are converted (copied) before a kernel runs.
 from __future__ import annotations
 
 import os as _os
+import warnings as _warnings
 
-# Idle OpenMP workers spin for a while before sleeping (libgomp's default: ~300k spins).
-# On a machine where other processes compete for the cores that spinning starves them
-# and us, and between short kernels it dominates (measured: a digits training epoch
-# 36x slower under load; ResNet-18 batch 1 compiled 552 ms -> 43 ms). A short spin keeps back-to-back kernels fast on a quiet machine
-# and yields quickly on a busy one. An explicit OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
-# This must be set before the OpenMP runtime starts, i.e. before _core is loaded.
-if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
-    _os.environ["GOMP_SPINCOUNT"] = "10000"
+from . import _wait_policy
 
-from . import _core  # noqa: E402
+# Idle OpenMP workers sleep at once unless the user chose a wait policy (see
+# _wait_policy): it must be in the environment when libgomp loads, i.e. before _core.
+_wait_state = _wait_policy.set_default_before_openmp_loads()
+try:
+    from . import _core  # noqa: E402
+finally:
+    _wait_state = _wait_policy.after_openmp_loaded(_wait_state)
+
+if _core.thread_settings()["start_warning"]:
+    _warnings.warn(_core.thread_settings()["start_warning"], RuntimeWarning, stacklevel=2)
+
 from . import ops
 from . import inference
 from .inference import compile  # noqa: A001  (cnnnative.compile, the inference compiler)
@@ -56,12 +60,23 @@ __all__ = [
 
 def set_num_threads(n: int) -> None:
     """Set the number of threads every kernel uses (n >= 1). Starts at OMP_NUM_THREADS,
-    or the number of processors."""
+    else the CPUs this process may run on, read at import.
+
+    In a process made by fork(), kernels called from the thread that forked stay on one
+    thread (OpenMP's workers do not survive fork); threads started in the child use n."""
     _core.set_num_threads(int(n))
+    if int(n) > 1 and _core.thread_settings()["lost_pool_in_fork"]:
+        _warnings.warn(
+            f"cnnnative.set_num_threads({int(n)}) in a forked process: kernels called from "
+            "the thread that forked keep running on 1 thread, because OpenMP's worker "
+            "threads do not survive fork(). Threads started in this process use "
+            f"{int(n)}; or use multiprocessing's 'spawn' or 'forkserver' start method.",
+            RuntimeWarning, stacklevel=2)
 
 
 def get_num_threads() -> int:
-    """Threads every kernel uses."""
+    """Threads kernels called from this thread use (1 on the thread that forked this
+    process, see set_num_threads)."""
     return _core.get_num_threads()
 
 
@@ -88,9 +103,17 @@ def _cuda_info() -> dict:
         return {"built": False, "available": False, "reason": str(e)}
 
 
+def _threads_source() -> str:
+    settings = _core.thread_settings()
+    if settings["lost_pool_in_fork"]:
+        return "1 on the thread that forked this process (OpenMP workers do not survive fork)"
+    return settings["source"]
+
+
 def info() -> dict:
     """What this build is and what it will use: version, ISA chosen and available,
-    threads, OpenMP, CUDA built/available, compiler and flags."""
+    threads (and where the count came from), the OpenMP wait policy in force (and where
+    it came from), OpenMP, CUDA built/available, compiler and flags."""
     build = _core.build_info()
     cuda = _cuda_info()
     return {
@@ -100,6 +123,9 @@ def info() -> dict:
         "isas_available": list(_core.available_isas()),
         "isa_env": _os.environ.get("CNNNATIVE_ISA"),
         "threads": _core.get_num_threads(),
+        "threads_source": _threads_source(),
+        "wait_policy": _wait_state["policy"],
+        "wait_policy_source": _wait_state["source"],
         "openmp": build["openmp"],
         "cuda_built": cuda["built"],
         "cuda_available": cuda["available"],

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EnginePlan', 'WinogradWeights', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'build_info', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'local_response_norm', 'local_response_norm_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'measure_fma_peak', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'softmax', 'softmax_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
+__all__: list[str] = ['EnginePlan', 'WinogradWeights', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'build_info', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'local_response_norm', 'local_response_norm_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'measure_fma_peak', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'softmax', 'softmax_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'thread_settings', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
 class WinogradWeights:
     @property
     def groups(self) -> int:
@@ -266,6 +266,12 @@ def tanh(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.ty
     ...
 def tanh_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
     ...
+def thread_settings() -> dict:
+    """
+    Where the thread count came from: start value and its source (OMP_NUM_THREADS or
+    CPU affinity), why OMP_NUM_THREADS was ignored (or ''), the current source, and
+    whether the calling thread forked this process (then its kernels run on 1 thread).
+    """
 def winograd_default_tile(arg0: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg1: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg2: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg3: typing.SupportsInt | typing.SupportsIndex) -> int:
     ...
 def winograd_forward_prepared(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weights: WinogradWeights, padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, residual: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, activation: str) -> numpy.typing.NDArray[numpy.float32]:

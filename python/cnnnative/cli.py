@@ -29,6 +29,11 @@ _DEFAULT_MODEL = {"digits": "digits_net", "mnist": "seed_mnist_net", "fashion-mn
                   "cifar10": "vgg_small"}
 
 
+_THREADS_HELP = ("threads for every kernel (default: OMP_NUM_THREADS, else the CPUs this process may "
+                 "run on). Use at most one per core you have to yourself: with other busy processes "
+                 "on the machine fewer (often 1) is faster. `cnnnative info` shows the count and the "
+                 "OpenMP wait policy in force")
+
 
 # Hyperparameters a model needs that differ from the command's defaults. all_conv_net (nine
 # plain ReLU convolutions, no pooling or normalisation) diverged early at lr 0.1 on short
@@ -88,7 +93,7 @@ def _parser():
     t.add_argument("--weight-decay", type=_non_negative_float, default=5e-4)
     t.add_argument("--schedule", choices=("none", "cosine", "step"), default="cosine",
                    help="learning-rate schedule over the epochs")
-    t.add_argument("--threads", type=_positive_int, default=None)
+    t.add_argument("--threads", type=_positive_int, default=None, help=_THREADS_HELP)
     t.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (the optional CUDA backend)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="cnnnative-run", help="output directory (checkpoint, plots)")
@@ -105,10 +110,10 @@ def _parser():
     pr.add_argument("--batch-size", type=_positive_int, default=256)
     pr.add_argument("--json", action="store_true")
 
-    sub.add_parser("info", help="print build and CPU information (JSON)")
+    sub.add_parser("info", help="print build and CPU information, threads and OpenMP wait policy (JSON)")
 
     b = sub.add_parser("bench", help="time convolution layers (beside PyTorch when installed)")
-    b.add_argument("--threads", type=_positive_int, default=None)
+    b.add_argument("--threads", type=_positive_int, default=None, help=_THREADS_HELP)
     b.add_argument("--repeats", type=_positive_int, default=5)
     b.add_argument("--no-torch", action="store_true")
     b.add_argument("--layers", default=None, help="comma-separated layer names (default: all)")

@@ -12,6 +12,7 @@
 #include "cnnnative/errors.h"
 #include "cnnnative/gemm.h"
 #include "cnnnative/isa.h"
+#include "cnnnative/threads.h"
 #include "gemm/fma_peak_probe.h"
 
 namespace cnnnative {
@@ -70,8 +71,10 @@ double measure_fma_peak(double seconds, int threads, bool thread_cpu_time) {
     }
     double flops = 0;
     const double t0 = now_seconds();
-    // The probe's own thread count, by design (the caller asks for 1 and 2 threads).
-#pragma omp parallel num_threads(threads) reduction(+ : flops)
+    // The probe's own thread count, by design (the caller asks for 1 and 2 threads),
+    // except on a thread whose OpenMP pool was lost in fork (see threads.h).
+    const int team = team_for(threads);
+#pragma omp parallel num_threads(team) reduction(+ : flops)
     {
       float local_sink = 0;
       flops += fma_loop(per_round, &local_sink);

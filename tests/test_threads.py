@@ -1,0 +1,305 @@
+"""Threads: fork safety, the start count read at import, and the OpenMP wait policy.
+
+Every scenario runs in a fresh interpreter under a timeout, so a regression that hangs
+(a forked child waiting for OpenMP workers it does not have) fails instead of stalling CI.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+TIMEOUT = 120
+PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__import__("cnnnative").__file__)))
+AFFINITY = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _env(**changes):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [PYTHON_DIR, env.get("PYTHONPATH")]))
+    env.update(changes)
+    return env
+
+
+def _run(code, tmp_path=None, env=None, **kwargs):
+    """Runs `code` in a new interpreter (as a script file when tmp_path is given, which
+    multiprocessing's spawn needs); returns the CompletedProcess."""
+    code = textwrap.dedent(code)
+    if tmp_path is not None:
+        script = tmp_path / "scenario.py"
+        script.write_text(code)
+        args = [sys.executable, str(script)]
+    else:
+        args = [sys.executable, "-c", code]
+    return subprocess.run(args, env=env or _env(), capture_output=True, text=True, timeout=TIMEOUT, **kwargs)
+
+
+def _json_result(proc):
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# Data, a conv, and a waitpid that kills a hung child (so the test fails, not hangs).
+_SETUP = """
+    import json, os, sys, threading, time, warnings
+    import numpy as np
+    import cnnnative as cn
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 8, 24, 24), dtype=np.float32)
+    w = rng.standard_normal((16, 8, 3, 3), dtype=np.float32)
+
+    def conv():
+        return cn.ops.conv2d(x, w, padding=1)
+
+    def train_losses():
+        # Three SGD steps of digits_net: conv, pool, batch norm, linear, loss, optimizer.
+        cn.nn.init.manual_seed(0)
+        model = cn.models.digits_net()
+        trainer = cn.Trainer(model, cn.optim.SGD(model, lr=0.05, momentum=0.9), seed=0, quiet=True)
+        images = np.random.default_rng(1).random((32, 1, 8, 8), dtype=np.float32)
+        labels = np.arange(32) % 10
+        return [trainer.step(images, labels) for _ in range(3)]
+
+    def wait_or_kill(pid, seconds):
+        # The child's exit status, or None after killing a child that hangs.
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.01)
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        return None
+"""
+# A multi-threaded conv starts libgomp's worker pool on the main thread.
+_WARM = """
+    cn.set_num_threads(2)
+    expected = conv()
+    expected_losses = train_losses()
+    assert cn._core._parallel_team_size() == 2
+"""
+_PARENT = _SETUP + _WARM
+
+
+def test_forked_child_runs_kernels_single_threaded_and_never_hangs():
+    proc = _run(_PARENT + """
+    r, wr = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        result = {}
+        try:
+            result["first_conv_ok"] = bool(np.allclose(conv(), expected, rtol=1e-5, atol=1e-4))
+            result["train_ok"] = bool(np.allclose(train_losses(), expected_losses, rtol=1e-4))
+            result["team"] = cn._core._parallel_team_size()
+            result["threads"] = cn.get_num_threads()
+            result["source"] = cn.info()["threads_source"]
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                cn.set_num_threads(2)
+            result["warning"] = " ".join(str(c.message) for c in caught)
+            result["team_after_set"] = cn._core._parallel_team_size()
+            result["conv_after_set_ok"] = bool(np.allclose(conv(), expected, rtol=1e-5, atol=1e-4))
+            # A thread started in the child gets a fresh OpenMP pool: the full count.
+            seen = {}
+            def worker():
+                seen["team"] = cn._core._parallel_team_size()
+                seen["threads"] = cn.get_num_threads()
+                seen["conv_ok"] = bool(np.allclose(conv(), expected, rtol=1e-5, atol=1e-4))
+            t = threading.Thread(target=worker)
+            t.start()
+            t.join()
+            result["new_thread"] = seen
+        finally:
+            os.write(wr, json.dumps(result).encode())
+            os._exit(0)
+    os.close(wr)
+    code = wait_or_kill(pid, 60)
+    print(json.dumps({"exit": code, "child": json.loads(os.read(r, 1 << 16) or b"{}")}))
+    """)
+    out = _json_result(proc)
+    assert out["exit"] == 0, f"the forked child hung or failed: {out}"
+    child = out["child"]
+    assert child["first_conv_ok"] and child["train_ok"] and child["conv_after_set_ok"]
+    assert child["team"] == 1 and child["threads"] == 1 and child["team_after_set"] == 1
+    assert "forked" in child["source"]
+    assert "fork" in child["warning"] and "1 thread" in child["warning"]
+    assert child["new_thread"] == {"team": 2, "threads": 2, "conv_ok": True}
+
+
+def test_parent_keeps_its_threads_after_fork():
+    proc = _run(_PARENT + """
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    assert wait_or_kill(pid, 60) == 0
+    print(json.dumps({"team": cn._core._parallel_team_size(), "threads": cn.get_num_threads(),
+                      "source": cn.info()["threads_source"]}))
+    """)
+    assert _json_result(proc) == {"team": 2, "threads": 2, "source": "set_num_threads"}
+
+
+def test_grandchild_forked_from_a_child_thread_never_hangs():
+    # The child's new thread opens a pool, then forks: in the grandchild that thread is
+    # the one whose pool was lost.
+    proc = _run(_PARENT + """
+    pid = os.fork()
+    if pid == 0:
+        status = {}
+        def worker():
+            conv()
+            g = os.fork()
+            if g == 0:
+                ok = np.allclose(conv(), expected, rtol=1e-5, atol=1e-4) and cn._core._parallel_team_size() == 1
+                os._exit(0 if ok else 3)
+            status["grandchild"] = wait_or_kill(g, 60)
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        os._exit(0 if status.get("grandchild") == 0 else 4)
+    print(json.dumps({"exit": wait_or_kill(pid, 90)}))
+    """)
+    assert _json_result(proc) == {"exit": 0}
+
+
+def test_child_forked_before_any_team_keeps_its_threads():
+    proc = _run(_SETUP + """
+    cn.set_num_threads(2)
+    pid = os.fork()
+    if pid == 0:
+        ok = cn._core._parallel_team_size() == 2 and cn.get_num_threads() == 2
+        os._exit(0 if ok else 3)
+    print(json.dumps({"exit": wait_or_kill(pid, 60)}))
+    """)
+    assert _json_result(proc) == {"exit": 0}
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_multiprocessing_workers_run_kernels(tmp_path, method):
+    proc = _run(_SETUP + f"""
+    import multiprocessing as mp
+
+    def work(seed):
+        return float(conv().sum()), cn.get_num_threads()
+
+    if __name__ == "__main__":
+        cn.set_num_threads(2)
+        expected = conv()
+        with mp.get_context("{method}").Pool(2) as pool:
+            rows = pool.map_async(work, range(4)).get(timeout=60)
+        print(json.dumps({{"sums_ok": all(abs(s - float(expected.sum())) < 1e-2 * (1 + abs(s)) for s, _ in rows),
+                          "threads": sorted({{t for _, t in rows}})}}))
+    """, tmp_path=tmp_path)
+    out = _json_result(proc)
+    assert out["sums_ok"]
+    # Forked workers run on the thread that forked, which had opened a team: one thread.
+    # Spawned ones start afresh; forkserver's server never ran a kernel.
+    assert out["threads"] == ([1] if method == "fork" else [AFFINITY])
+
+
+# ---- the start count: OMP_NUM_THREADS, else the CPU affinity, read at import ----------
+
+_SETTINGS = """
+import json, cnnnative as cn
+print(json.dumps({"threads": cn.get_num_threads(), "source": cn.info()["threads_source"]}))
+"""
+
+
+@pytest.mark.parametrize("value, expected", [("3", 3), (" 5 ", 5), ("2,1", 2)])
+def test_omp_num_threads_sets_the_start_count(value, expected):
+    proc = _run(_SETTINGS, env=_env(OMP_NUM_THREADS=value))
+    assert _json_result(proc) == {"threads": expected, "source": "OMP_NUM_THREADS"}
+    assert "Warning" not in proc.stderr
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "1.5", "4097", ",3"])
+def test_bad_omp_num_threads_warns_and_uses_the_cpu_count(value):
+    proc = _run("import warnings; warnings.simplefilter('always')\n" + _SETTINGS,
+                env=_env(OMP_NUM_THREADS=value))
+    assert _json_result(proc) == {"threads": AFFINITY, "source": "CPU affinity"}
+    assert "RuntimeWarning" in proc.stderr
+    assert f"OMP_NUM_THREADS='{value}' is not a thread count from 1 to 4096" in proc.stderr
+
+
+def test_blank_omp_num_threads_counts_as_unset():
+    proc = _run(_SETTINGS, env=_env(OMP_NUM_THREADS=" "))
+    assert _json_result(proc) == {"threads": AFFINITY, "source": "CPU affinity"}
+    assert "Warning" not in proc.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_start_count_is_the_cpus_this_process_may_use():
+    one_cpu = min(os.sched_getaffinity(0))
+    proc = _run(_SETTINGS, preexec_fn=lambda: os.sched_setaffinity(0, {one_cpu}))
+    assert _json_result(proc) == {"threads": 1, "source": "CPU affinity"}
+
+
+def test_set_num_threads_is_reported_as_the_source():
+    proc = _run("import cnnnative as cn; cn.set_num_threads(1)\n" + _SETTINGS)
+    assert _json_result(proc) == {"threads": 1, "source": "set_num_threads"}
+
+
+def test_openmp_thread_setting_before_import_is_ignored():
+    # Another library (torch.set_num_threads, below) may call omp_set_num_threads(1) in the
+    # same libgomp before cnnnative loads; that must not make cnnnative single-threaded.
+    proc = _run("import ctypes, ctypes.util\n"
+                "gomp = ctypes.CDLL(ctypes.util.find_library('gomp') or 'libgomp.so.1')\n"
+                "gomp.omp_set_num_threads(1)\n"
+                "assert gomp.omp_get_max_threads() == 1\n" + _SETTINGS, env=_env(OMP_NUM_THREADS="3"))
+    assert _json_result(proc) == {"threads": 3, "source": "OMP_NUM_THREADS"}
+
+
+def test_torch_set_num_threads_before_import_is_ignored():
+    pytest.importorskip("torch")
+    proc = _run("import torch; torch.set_num_threads(1)\n" + _SETTINGS, env=_env(OMP_NUM_THREADS="3"))
+    assert _json_result(proc) == {"threads": 3, "source": "OMP_NUM_THREADS"}
+
+
+# ---- the wait policy: passive by default, the user's choice when set ------------------
+
+_POLICY = """
+import json, os, cnnnative as cn
+info = cn.info()
+print(json.dumps({"policy": info["wait_policy"], "source": info["wait_policy_source"],
+                  "left_in_environ": os.environ.get("OMP_WAIT_POLICY")}))
+"""
+
+
+def test_default_wait_policy_is_passive_and_libgomp_reads_it():
+    # OMP_DISPLAY_ENV makes libgomp print the values it read when it loaded.
+    proc = _run(_POLICY, env=_env(OMP_DISPLAY_ENV="verbose"))
+    assert _json_result(proc) == {"policy": "OMP_WAIT_POLICY=passive", "source": "cnnnative default",
+                                  "left_in_environ": None}
+    assert "OMP_WAIT_POLICY = 'PASSIVE'" in proc.stderr
+    assert "GOMP_SPINCOUNT = '0'" in proc.stderr
+
+
+@pytest.mark.parametrize("name, value", [("OMP_WAIT_POLICY", "passive"), ("OMP_WAIT_POLICY", "active"),
+                                         ("GOMP_SPINCOUNT", "1000")])
+def test_users_wait_policy_is_kept_and_reported(name, value):
+    proc = _run(_POLICY, env=_env(**{name: value}))
+    out = _json_result(proc)
+    assert (out["policy"], out["source"]) == (f"{name}={value}", "environment")
+
+
+def test_wait_policy_reports_when_libgomp_was_loaded_first():
+    proc = _run("import ctypes, ctypes.util; ctypes.CDLL(ctypes.util.find_library('gomp') or 'libgomp.so.1')\n"
+                + _POLICY + "print(len(cn._wait_policy._libgomp_mappings()))")
+    out = json.loads(proc.stdout.splitlines()[-2])
+    if int(proc.stdout.splitlines()[-1]) > 1:
+        pytest.skip("_core links its own copy of libgomp (a repaired wheel), not the system one")
+    assert out["policy"] == "libgomp default (GOMP_SPINCOUNT=300000)"
+    assert "loaded before cnnnative" in out["source"]
+
+
+def test_cli_info_shows_threads_and_wait_policy():
+    proc = subprocess.run([sys.executable, "-m", "cnnnative", "info"], env=_env(OMP_WAIT_POLICY="passive"),
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["wait_policy"] == "OMP_WAIT_POLICY=passive"
+    assert info["wait_policy_source"] == "environment"
+    assert info["threads_source"] == "CPU affinity"
