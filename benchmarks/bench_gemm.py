@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
 import time
 from contextlib import nullcontext as _nullcontext
@@ -25,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 from cnnnative import _core  # noqa: E402
+from cnnnative.bench import time_interleaved  # noqa: E402
 
 # (label, M, N, K, trans_a, trans_b)
 SHAPES = [
@@ -43,18 +43,8 @@ QUICK = {"square 256", "square 1024", "conv res2 3x3 (64x3136x576)", "conv res5 
 
 
 def median_seconds(fns, warmup: int, repeats: int, clock=time.perf_counter) -> list:
-    """Median time of each function. Runs are interleaved (a, b, a, b, ...) so that both
-    libraries see the same background load on a shared machine."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, ts in zip(fns, times):
-            t0 = clock()
-            fn()
-            ts.append(clock() - t0)
-    return [statistics.median(ts) for ts in times]
+    """Median time of each function, runs interleaved (cnnnative.bench.time_interleaved)."""
+    return time_interleaved(fns, repeats=repeats, warmup=warmup, clock=clock)
 
 
 def compare_variants(args) -> None:
