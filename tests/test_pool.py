@@ -439,6 +439,11 @@ for isa in sys.argv[1:]:
         np.ones_like(x) / 27)
     check("conv stride top", lambda: ops.conv2d(x, np.ones((1, 2, 3, 3), np.float32), stride=top, padding=1),
           x[:, :, :2, :2].sum(axis=(1, 2, 3))[:, None, None, None])
+    # im2col stepped a row pointer by stride_h * W past the last row (UBSan: overflow).
+    win = np.lib.stride_tricks.sliding_window_view(x[:, :, :3, :], 3, axis=3)  # (1, 2, 3, 7, 3)
+    check("conv im2col stride (top, 1)", lambda: ops.conv2d(x, np.ones((1, 2, 3, 3), np.float32),
+                                                            stride=(top, 1), algo="im2col"),
+          win.sum(axis=(1, 2, 4))[:, None, None, :])
     check("conv padding overflow", lambda: ops.conv2d(x, np.ones((1, 2, 3, 3), np.float32), padding=top),
           OverflowError)
 print("ok")
