@@ -382,3 +382,83 @@ def test_max_pool2d_2x2_fast_path_nan_ties_follow_torch(isa, rng):
     t_out, t_idx = torch.nn.functional.max_pool2d(torch.from_numpy(x), 2, return_indices=True)
     np.testing.assert_array_equal(out, t_out.numpy())
     np.testing.assert_array_equal(idx, t_idx.numpy())
+
+
+# Huge kernels, strides, padding and dilations: each call must return (with the right
+# values) or raise ValueError / OverflowError at once. The windows used to be walked tap by
+# tap (kernel=2**62 never returned, and Ctrl-C could not stop it) and UBSan found signed
+# overflow in the size arithmetic. A child process with a timeout makes a hang a failure.
+HUGE_GEOMETRY_SCRIPT = r'''
+import sys, time
+import numpy as np
+from cnnnative import ops
+
+x = np.random.default_rng(0).standard_normal((1, 2, 9, 9)).astype(np.float32)
+big, top = 2**62, 2**63 - 1
+for isa in sys.argv[1:]:
+    ops_isa = __import__("cnnnative")._core
+    ops_isa.set_isa(isa)
+    def check(name, call, expected):
+        t, why = time.perf_counter(), ""
+        try:
+            got = call()
+        except (ValueError, OverflowError) as e:
+            got, why = type(e), str(e)
+        dt = time.perf_counter() - t
+        assert dt < 1.0, f"{isa} {name}: {dt:.2f} s"
+        if isinstance(expected, type):
+            assert got is expected, f"{isa} {name}: expected {expected.__name__}, got {got!r}"
+        else:
+            assert not isinstance(got, type), f"{isa} {name}: raised {got.__name__}: {why}"
+            np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=f"{isa} {name}")
+
+    cols = np.stack([x[..., 3 * j:3 * j + 3] for j in range(3)], axis=-1)  # (1, 2, 9, 3, 3)
+    # The window covers every row (it starts 2**61 rows above the input): one output row.
+    check("max kernel 2**62 padded", lambda: ops.max_pool2d(x, (big, 3), padding=(big // 2, 0)),
+          cols.max(axis=(2, 3))[:, :, None, :])
+    check("avg kernel 2**62 padded, real elements", lambda: ops.avg_pool2d(
+        x, (big, 3), padding=(big // 2, 0), count_include_pad=False), cols.mean(axis=(2, 3))[:, :, None, :])
+    check("avg kernel 2**62 padded, padded divisor", lambda: ops.avg_pool2d(x, (big, 3), padding=(big // 2, 0)),
+          cols.sum(axis=(2, 3))[:, :, None, :] / (3 * float(big)))
+    # ceil mode keeps a window that starts in the input even when it is far larger.
+    check("max ceil kernel 2**62", lambda: ops.max_pool2d(x, (big, 9), ceil_mode=True),
+          x.max(axis=(2, 3))[:, :, None, None])
+    check("avg ceil kernel 2**62 x top", lambda: ops.avg_pool2d(x, (big, top), ceil_mode=True,
+                                                                count_include_pad=False),
+          x.mean(axis=(2, 3), dtype=np.float64)[:, :, None, None])
+    # Strides near INT64_MAX: one window per axis.
+    check("max stride top padded", lambda: ops.max_pool2d(x, 3, stride=top, padding=1),
+          x[..., :2, :2].max(axis=(2, 3))[:, :, None, None])
+    check("avg stride top padded", lambda: ops.avg_pool2d(x, 3, stride=top, padding=1),
+          x[..., :2, :2].sum(axis=(2, 3))[:, :, None, None] / 9)
+    check("max dilation 2**62", lambda: ops.max_pool2d(x, 2, dilation=big), ValueError)
+    check("max dilation top kernel 3", lambda: ops.max_pool2d(x, 3, dilation=top), OverflowError)
+    check("max padding overflow", lambda: ops.max_pool2d(x, top, padding=top // 2 + 1), ValueError)
+    check("avg backward kernel 2**62", lambda: ops.avg_pool2d_backward(
+        np.ones((1, 2, 1, 3), np.float32), x.shape, (big, 3), padding=(big // 2, 0), count_include_pad=False),
+        np.ones_like(x) / 27)
+    check("conv stride top", lambda: ops.conv2d(x, np.ones((1, 2, 3, 3), np.float32), stride=top, padding=1),
+          x[:, :, :2, :2].sum(axis=(1, 2, 3))[:, None, None, None])
+    # im2col stepped a row pointer by stride_h * W past the last row (UBSan: overflow).
+    win = np.lib.stride_tricks.sliding_window_view(x[:, :, :3, :], 3, axis=3)  # (1, 2, 3, 7, 3)
+    check("conv im2col stride (top, 1)", lambda: ops.conv2d(x, np.ones((1, 2, 3, 3), np.float32),
+                                                            stride=(top, 1), algo="im2col"),
+          win.sum(axis=(1, 2, 4))[:, None, None, :])
+    check("conv padding overflow", lambda: ops.conv2d(x, np.ones((1, 2, 3, 3), np.float32), padding=top),
+          OverflowError)
+print("ok")
+'''
+
+
+def test_pool_huge_geometry_returns_or_raises_at_once():
+    import os
+    import subprocess
+    import sys
+
+    from cnnnative import _core
+
+    isas = [i for i in ("scalar", "avx2", "avx512") if i in _core.available_isas()]
+    timeout = 300 if "LD_PRELOAD" in os.environ else 30
+    proc = subprocess.run([sys.executable, "-c", HUGE_GEOMETRY_SCRIPT, *isas], capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout[-3000:] + proc.stderr[-6000:]

@@ -1,9 +1,10 @@
 // Array conventions shared by all bindings.
 //
-// Inputs are accepted as any array-like; non-float32, non-contiguous, unaligned or
-// read-only arrays are converted/copied to a C-contiguous float32 array first
-// (py::array::forcecast), so callers always get the right answer. Outputs are new
-// C-contiguous float32 arrays unless an `out=` is given, which must already be one.
+// Inputs are accepted as any array-like; non-float32, non-contiguous or unaligned arrays
+// are converted/copied to a C-contiguous, aligned float32 array first, so callers always
+// get the right answer and kernels may assume every element is aligned to its type.
+// Outputs are new C-contiguous float32 arrays unless an `out=` is given, which must
+// already be one (and aligned: a ValueError otherwise, since a copy would lose the result).
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -17,8 +18,43 @@
 namespace cnnnative {
 
 namespace py = pybind11;
-using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
-using IndexArray = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+
+// NumPy's NPY_ARRAY_ALIGNED. pybind11 passes these flags to PyArray_FromAny, which copies
+// an array whose data pointer is not a multiple of its element size (e.g. a float32 view
+// at byte offset 1); without it such arrays reach the kernels as they are.
+constexpr int kAligned = py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+constexpr int kKernelArrayFlags = py::array::c_style | py::array::forcecast | kAligned;
+template <typename T>
+using KernelArray = py::array_t<T, kKernelArrayFlags>;
+using FloatArray = KernelArray<float>;
+using IndexArray = KernelArray<int64_t>;
+
+}  // namespace cnnnative
+
+namespace pybind11::detail {
+// The conversion of every kernel input: pybind11's own (PyArray_FromAny with the flags
+// above), except that a complex array is a TypeError; forcecast would drop the imaginary
+// part with only a warning. More specialised than pybind11's array_t caster, so it wins.
+template <typename T>
+struct pyobject_caster<array_t<T, cnnnative::kKernelArrayFlags>> {
+  using type = array_t<T, cnnnative::kKernelArrayFlags>;
+
+  bool load(handle src, bool convert) {
+    if (isinstance<array>(src)) {
+      const dtype dt = reinterpret_borrow<array>(src).dtype();
+      if (dt.kind() == 'c') throw type_error("expected a real array, got dtype " + std::string(str(dt)));
+    }
+    if (!convert && !type::check_(src)) return false;
+    value = type::ensure(src);
+    return static_cast<bool>(value);
+  }
+
+  static handle cast(const handle& src, return_value_policy, handle) { return src.inc_ref(); }
+  PYBIND11_TYPE_CASTER(type, handle_type_name<type>::name);
+};
+}  // namespace pybind11::detail
+
+namespace cnnnative {
 
 inline std::string shape_string(const py::array& a) {
   std::string s = "(";
@@ -54,6 +90,12 @@ inline FloatArray new_float_array(const std::vector<int64_t>& shape) {
   return FloatArray(s, buffer.data() + skip, buffer);
 }
 
+// Arrays the kernels write in place cannot be copied; a misaligned one is a ValueError.
+inline void require_aligned(const py::array& a, const char* name) {
+  CN_CHECK(a.flags() & kAligned, name, " must be aligned to its ", a.itemsize(),
+           "-byte elements (it is written in place; got a view at an odd byte offset)");
+}
+
 // An `out=` argument must be exactly what we would have allocated.
 inline void require_output(const py::array_t<float>& out, const std::vector<int64_t>& shape,
                            const char* name) {
@@ -64,6 +106,7 @@ inline void require_output(const py::array_t<float>& out, const std::vector<int6
              ", expected dimension ", i, " to be ", shape[i]);
   CN_CHECK(out.flags() & py::array::c_style, name, " must be C-contiguous");
   CN_CHECK(out.writeable(), name, " must be writeable");
+  require_aligned(out, name);
 }
 
 }  // namespace cnnnative

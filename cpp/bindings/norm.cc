@@ -58,6 +58,7 @@ float* running_stat(const py::object& obj, int64_t C, const char* name) {
   require_vector(a, C, name, "one value per channel");
   CN_CHECK((a.flags() & py::array::c_style) && a.writeable(), name,
            " must be C-contiguous and writeable (it is updated in place)");
+  require_aligned(a, name);
   return static_cast<float*>(a.mutable_data());
 }
 

@@ -23,6 +23,7 @@ py::array_t<float> require_inplace(const py::object& obj, const char* name) {
   CN_CHECK(a.flags() & py::array::c_style, name, " must be C-contiguous to be updated in place (shape ",
            shape_string(a), ")");
   CN_CHECK(a.writeable(), name, " is read-only; it must be writeable to be updated in place");
+  require_aligned(a, name);
   return py::array_t<float>(a);  // same memory: dtype already float32
 }
 

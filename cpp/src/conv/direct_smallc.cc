@@ -1,6 +1,7 @@
 // Small-channel direct convolution driver: splits each image's output into chunks of
 // pixels, builds the tap planes of each chunk's rows in the thread's scratch (see direct_smallc.h for the layout),
 // and runs the ISA's band kernel. Registered as the conv algorithm "direct_smallc".
+#include <limits>
 #include "direct_smallc.h"
 
 #include <omp.h>
@@ -67,7 +68,7 @@ Geometry geometry(const ConvParams& p, int threads) {
   g.band_rows = std::min(g.OH, (g.chunk_pixels + g.OW - 1) / g.OW + 1);
   g.plane_floats = checked_mul(g.band_rows + g.halo, g.OW, "direct_smallc plane");
   const int64_t Wp = checked_add(checked_add(p.W, p.pad_left), p.pad_right, "padded width");
-  g.phase_width = (Wp + p.stride_w - 1) / p.stride_w;
+  g.phase_width = Wp / p.stride_w + (Wp % p.stride_w != 0);  // ceil, safe for huge strides
   const int64_t band_floats = checked_mul(g.planes, g.plane_floats, "direct_smallc planes");
   g.thread_floats = checked_add(round16(band_floats + kPlanePadFloats),
                                 round16(checked_mul(p.stride_w, g.phase_width, "phase row")), "direct_smallc");
@@ -162,7 +163,12 @@ bool supports(const ConvParams& p, std::string* why) {
     return false;
   }
   // Even one output row of tap planes can be large for very wide images with big kernels.
-  const int64_t mib = geometry(p, 1).thread_floats * int64_t(sizeof(float)) >> 20;
+  // (Huge strides can make the scratch size overflow int64: then it is surely too large.)
+  int64_t mib = std::numeric_limits<int64_t>::max();
+  try {
+    mib = geometry(p, 1).thread_floats / (int64_t(1) << 20) * int64_t(sizeof(float));
+  } catch (const std::overflow_error&) {
+  }
   if (mib > kMaxScratchMiB) {
     if (why) *why = concat("direct_smallc would need ", mib, " MiB of scratch per thread (limit ", kMaxScratchMiB, ")");
     return false;

@@ -37,10 +37,11 @@ void im2col_rows(const ConvParams& p, const float* xg, int64_t oh0, int64_t oh1,
     if (p.stride_w == 1 && v.lo == 0 && v.hi == OW) {
       // The common interior case: padding rows are zeros, the rest plain copies.
       std::fill(out, out + (oh_lo - oh0) * OW, 0.f);
-      const float* in = xc + (oh_lo * p.stride_h - p.pad_top + kr * p.dilation_h) * p.W + offset;
-      const int64_t in_step = p.stride_h * p.W;
+      // Row addresses are formed only for rows inside the image: stepping a pointer by
+      // stride_h * W overflowed for huge strides (UBSan).
       float* o = out + (oh_lo - oh0) * OW;
-      for (int64_t oh = oh_lo; oh < oh_hi; ++oh, o += OW, in += in_step) copy_floats(in, OW, o);
+      for (int64_t oh = oh_lo; oh < oh_hi; ++oh, o += OW)
+        copy_floats(xc + (oh * p.stride_h - p.pad_top + kr * p.dilation_h) * p.W + offset, OW, o);
       std::fill(o, out + (oh1 - oh0) * OW, 0.f);
       continue;
     }

@@ -1,6 +1,7 @@
 // Threaded drivers for pooling (see pool/pool.h). Forward passes share out output rows
 // across threads (so even one large plane uses every thread); backward passes scatter
 // within a plane, so they share out whole planes.
+#include <cstdint>
 #include <vector>
 
 #include "act/isa_table.h"
@@ -15,6 +16,17 @@ constexpr int64_t kGrainWork = 16384;  // about this many multiply-adds per thre
 
 const PoolKernels& kernels() {
   return table_for_active_isa(pool_kernels_scalar, pool_kernels_avx2, pool_kernels_avx512);
+}
+
+// Work of one output row for the grain: each output reads at most min(kernel, input) taps
+// per axis (the kernels skip the rest). Saturates rather than overflowing for huge kernels.
+int64_t row_work(const PoolParams& p) {
+  const int64_t taps_h = p.kernel_h < p.H ? p.kernel_h : p.H;
+  const int64_t taps_w = p.kernel_w < p.W ? p.kernel_w : p.W;
+  int64_t work;
+  if (__builtin_mul_overflow(p.OW, taps_h, &work) || __builtin_mul_overflow(work, taps_w, &work))
+    return INT64_MAX;
+  return work;
 }
 
 int64_t grain_for(int64_t work_per_item) {
@@ -37,7 +49,7 @@ void for_rows(const PoolParams& p, int64_t b, int64_t e, Fn fn) {
 void max_pool2d_forward(const PoolParams& p, const float* x, float* y, int64_t* indices) {
   const PoolKernels& k = kernels();
   const int64_t hw = p.H * p.W, ohw = p.OH * p.OW;
-  parallel_for(p.N * p.C * p.OH, grain_for(p.OW * p.kernel_h * p.kernel_w), [&](int64_t b, int64_t e) {
+  parallel_for(p.N * p.C * p.OH, grain_for(row_work(p)), [&](int64_t b, int64_t e) {
     for_rows(p, b, e, [&](int64_t plane, int64_t oh0, int64_t oh1) {
       k.max_forward(p, x + plane * hw, y + plane * ohw, indices ? indices + plane * ohw : nullptr, oh0, oh1);
     });
@@ -47,7 +59,7 @@ void max_pool2d_forward(const PoolParams& p, const float* x, float* y, int64_t* 
 void avg_pool2d_forward(const PoolParams& p, const float* x, float* y) {
   const PoolKernels& k = kernels();
   const int64_t hw = p.H * p.W, ohw = p.OH * p.OW;
-  parallel_for(p.N * p.C * p.OH, grain_for(p.OW * p.kernel_h * p.kernel_w), [&](int64_t b, int64_t e) {
+  parallel_for(p.N * p.C * p.OH, grain_for(row_work(p)), [&](int64_t b, int64_t e) {
     for_rows(p, b, e, [&](int64_t plane, int64_t oh0, int64_t oh1) {
       k.avg_forward(p, x + plane * hw, y + plane * ohw, oh0, oh1);
     });
@@ -73,7 +85,7 @@ void max_pool2d_backward(const PoolParams& p, const float* dy, const int64_t* in
 void avg_pool2d_backward(const PoolParams& p, const float* dy, float* dx) {
   const PoolKernels& k = kernels();
   const int64_t hw = p.H * p.W, ohw = p.OH * p.OW;
-  parallel_for(p.N * p.C, grain_for(hw + ohw * p.kernel_h * p.kernel_w), [&](int64_t b, int64_t e) {
+  parallel_for(p.N * p.C, grain_for(row_work(p) > (INT64_MAX - hw) / p.OH ? INT64_MAX : hw + p.OH * row_work(p)), [&](int64_t b, int64_t e) {
     std::vector<float> scratch(static_cast<size_t>(p.OW));  // once per thread, not per plane
     for (int64_t c = b; c < e; ++c) k.avg_backward(p, dy + c * ohw, dx + c * hw, scratch.data());
   });

@@ -15,21 +15,50 @@
 namespace cnnnative {
 namespace {
 
+// ceil(a / b) for a >= 0, b > 0, without the a + b - 1 that overflows for huge strides.
+inline int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0); }
+
 // Output columns [lo, hi) whose input column ow*stride + off lies in [0, W).
 struct ColumnRange {
   int64_t lo, hi;
 };
 inline ColumnRange columns_inside(int64_t off, int64_t stride, int64_t W, int64_t OW) {
-  int64_t lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  int64_t lo = off >= 0 ? 0 : ceil_div(-off, stride);
   int64_t hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / stride + 1;
   if (hi > OW) hi = OW;
   if (lo > hi) lo = hi;
   return {lo, hi};
 }
 
+// Taps [lo, hi) of a k-tap window starting at `start` whose position start + t*dilation
+// lies in [first, last]. Loops over these instead of all k taps, so a huge kernel costs
+// what the input it covers costs (kernel_size=2**62 on a 9x9 input ran for ever).
+struct TapRange {
+  int64_t lo, hi;
+};
+inline TapRange taps_inside(int64_t start, int64_t dilation, int64_t k, int64_t first, int64_t last) {
+  if (last < start || first > last) return {0, 0};
+  const int64_t lo = first > start ? ceil_div(first - start, dilation) : 0;
+  int64_t hi = (last - start) / dilation + 1;
+  if (hi > k) hi = k;
+  return {lo, hi > lo ? hi : lo};
+}
+
+// Taps of the width axis that reach the input for at least one output column: column
+// ow*stride + start + t*dilation is in [0, W) for some ow in [0, OW).
+inline TapRange width_taps(const PoolParams& p, int64_t dilation) {
+  return taps_inside(-p.pad_w, dilation, p.kernel_w, -(p.OW - 1) * p.stride_w, p.W - 1);
+}
+
 // First in-bounds tap of a window starting at `start` (PyTorch's initial argmax position).
 inline int64_t first_tap(int64_t start, int64_t dilation) {
-  return start >= 0 ? start : start + ((-start + dilation - 1) / dilation) * dilation;
+  return start >= 0 ? start : start + ceil_div(-start, dilation) * dilation;
+}
+
+// ih * W + iw. Wraps instead of overflowing for the one case where it can: a window whose
+// taps all fall in the padding (huge dilation), whose index PyTorch also leaves off-plane.
+inline int64_t plane_index(int64_t ih, int64_t W, int64_t iw) {
+  return static_cast<int64_t>(static_cast<uint64_t>(ih) * static_cast<uint64_t>(W) + static_cast<uint64_t>(iw));
 }
 
 template <bool kWithIndices>
@@ -42,13 +71,14 @@ void max_rows(const PoolParams& p, const float* in, float* out, int64_t* idx, in
     const int64_t ih_first = first_tap(ih_start, p.dilation_h);
     for (int64_t ow = 0; ow < OW; ++ow) {
       o[ow] = -__builtin_inff();
-      if (kWithIndices) ix[ow] = ih_first * W + first_tap(ow * p.stride_w - p.pad_w, p.dilation_w);
+      if (kWithIndices) ix[ow] = plane_index(ih_first, W, first_tap(ow * p.stride_w - p.pad_w, p.dilation_w));
     }
-    for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+    const TapRange th = taps_inside(ih_start, p.dilation_h, p.kernel_h, 0, p.H - 1);
+    const TapRange tw = width_taps(p, p.dilation_w);
+    for (int64_t kh = th.lo; kh < th.hi; ++kh) {
       const int64_t ih = ih_start + kh * p.dilation_h;
-      if (ih < 0 || ih >= p.H) continue;
       const float* row = in + ih * W;
-      for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+      for (int64_t kw = tw.lo; kw < tw.hi; ++kw) {
         const int64_t off = kw * p.dilation_w - p.pad_w;
         const ColumnRange r = columns_inside(off, p.stride_w, W, OW);
         const int64_t sw = p.stride_w;
@@ -183,10 +213,17 @@ struct Window {
 };
 inline Window avg_window(int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t in) {
   const int64_t start = o * stride - pad;
-  int64_t end = start + k;
-  if (end > in + pad) end = in + pad;
+  // end = min(start + k, in + pad), without forming start + k (k may be near INT64_MAX).
+  const int64_t end = k < in + pad - start ? start + k : in + pad;
   Window w{end - start, start < 0 ? 0 : start, end < in ? end : in};
   return w;
+}
+
+// The divisor a * b as a float; the int64 product may overflow for absurd padding.
+inline float divisor(int64_t a, int64_t b) {
+  int64_t d;
+  if (__builtin_mul_overflow(a, b, &d)) return static_cast<float>(static_cast<double>(a) * static_cast<double>(b));
+  return static_cast<float>(d);
 }
 
 // 1 / divisor for each output column of row oh, or 0 for windows with no input element.
@@ -198,8 +235,8 @@ inline void avg_reciprocal_row(const PoolParams& p, int64_t oh, float* factor) {
       factor[ow] = 0.0f;
       continue;
     }
-    const int64_t div = p.count_include_pad ? wh.padded * ww.padded : (wh.hi - wh.lo) * (ww.hi - ww.lo);
-    factor[ow] = static_cast<float>(div);  // stored as the divisor; callers divide
+    // Stored as the divisor; callers divide.
+    factor[ow] = p.count_include_pad ? divisor(wh.padded, ww.padded) : divisor(wh.hi - wh.lo, ww.hi - ww.lo);
   }
 }
 
@@ -209,9 +246,10 @@ void avg_forward(const PoolParams& p, const float* in, float* out, int64_t oh0, 
     float* o = out + oh * OW;
     for (int64_t ow = 0; ow < OW; ++ow) o[ow] = 0.0f;
     const Window wh = avg_window(oh, p.stride_h, p.pad_h, p.kernel_h, p.H);
+    const TapRange tw = width_taps(p, 1);
     for (int64_t ih = wh.lo; ih < wh.hi; ++ih) {
       const float* row = in + ih * W;
-      for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+      for (int64_t kw = tw.lo; kw < tw.hi; ++kw) {
         const int64_t off = kw - p.pad_w;
         const ColumnRange r = columns_inside(off, sw, W, OW);
 #pragma omp simd
@@ -225,8 +263,8 @@ void avg_forward(const PoolParams& p, const float* in, float* out, int64_t oh0, 
       for (int64_t j = 0; j < n; ++j) {
         const Window ww = avg_window(c0 + j, p.stride_w, p.pad_w, p.kernel_w, p.W);
         const bool empty = wh.lo >= wh.hi || ww.lo >= ww.hi;
-        const int64_t d = p.count_include_pad ? wh.padded * ww.padded : (wh.hi - wh.lo) * (ww.hi - ww.lo);
-        div[j] = empty ? 0.0f : static_cast<float>(d);
+        const float d = p.count_include_pad ? divisor(wh.padded, ww.padded) : divisor(wh.hi - wh.lo, ww.hi - ww.lo);
+        div[j] = empty ? 0.0f : d;
       }
 #pragma omp simd
       for (int64_t j = 0; j < n; ++j) o[c0 + j] = div[j] == 0.0f ? 0.0f : o[c0 + j] / div[j];
@@ -250,9 +288,10 @@ void avg_backward(const PoolParams& p, const float* g, float* gin, float* scratc
     const float* go = g + oh * OW;
     for (int64_t ow = 0; ow < OW; ++ow) scratch[ow] = scratch[ow] == 0.0f ? 0.0f : go[ow] / scratch[ow];
     const Window wh = avg_window(oh, p.stride_h, p.pad_h, p.kernel_h, p.H);
+    const TapRange tw = width_taps(p, 1);
     for (int64_t ih = wh.lo; ih < wh.hi; ++ih) {
       float* row = gin + ih * W;
-      for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+      for (int64_t kw = tw.lo; kw < tw.hi; ++kw) {
         const int64_t off = kw - p.pad_w;
         const ColumnRange r = columns_inside(off, sw, W, OW);
         // Distinct ow hit distinct columns (stride >= 1), so this loop has no conflicts.

@@ -69,8 +69,11 @@ def padding4(value, name: str = "padding") -> tuple[int, int, int, int]:
 
 
 def as_float32(x, name: str) -> np.ndarray:
-    """C-contiguous float32 view or copy of x (documented conversion of any array-like)."""
+    """C-contiguous, aligned float32 view or copy of x (documented conversion of any array-like).
+    A complex array is a TypeError: the cast would drop its imaginary part."""
+    if np.iscomplexobj(x):
+        raise TypeError(f"{name} must be a real array, got dtype {np.asarray(x).dtype}")
     try:
-        return np.ascontiguousarray(x, dtype=np.float32)
+        return np.require(np.ascontiguousarray(x, dtype=np.float32), requirements=["C", "A"])
     except (TypeError, ValueError) as e:
         raise TypeError(f"{name} must be convertible to a float32 array: {e}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
+from ._args import as_float32
 
 __all__ = ["cross_entropy", "cross_entropy_backward", "nll_loss", "nll_loss_backward"]
 
@@ -74,7 +75,7 @@ def cross_entropy_backward(input, target, reduction: str = "mean", grad=1.0) -> 
 
 
 def _check_nll(log_probs, target):
-    lp = np.ascontiguousarray(log_probs, dtype=np.float32)
+    lp = as_float32(log_probs, "log_probs")
     t = _target(target)
     if lp.ndim != 2:
         raise ValueError(f"log_probs must be 2-D (N, classes), got shape {lp.shape}")

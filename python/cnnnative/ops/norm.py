@@ -75,10 +75,10 @@ def _check_running(stat, channels: int, name: str) -> None:
 
 def _read_only_stat(stat):
     """A statistic that is only read: converted like any input (the kernel's binding wants
-    a writeable float32 array, so a read-only one is copied)."""
+    a writeable, aligned float32 array, so a read-only or unaligned one is copied)."""
     if stat is None:
         return None
-    return np.require(as_float32(stat, "running statistics"), requirements=["C", "W"])
+    return np.require(as_float32(stat, "running statistics"), requirements=["C", "W", "A"])
 
 
 # ---- batch norm ---------------------------------------------------------------------
