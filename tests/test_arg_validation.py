@@ -13,6 +13,16 @@ from cnnnative import nn, ops, optim
 from cnnnative.data.idx import read_idx
 
 x4 = np.ones((1, 4, 6, 6), np.float32)
+
+
+def _trainer(**kw):
+    model = cnnnative.models.build("digits_net")
+    return cnnnative.Trainer(model, optim.SGD(model, lr=0.1), quiet=True, **kw)
+
+
+def _digits():
+    rng = np.random.default_rng(0)
+    return rng.random((8, 1, 8, 8), dtype=np.float32), rng.integers(0, 10, 8)
 w4 = np.ones((4, 2, 3, 3), np.float32)
 
 
@@ -40,10 +50,25 @@ w4 = np.ones((4, 2, 3, 3), np.float32)
     (lambda: nn.Softmax(dim=1.5), "dim"),
     (lambda: optim.StepLR(optim.SGD([nn.Parameter(np.zeros(2, np.float32))]), step_size=1.5), "step_size"),
     (lambda: optim.CosineAnnealingLR(optim.SGD([nn.Parameter(np.zeros(2, np.float32))]), T_max=2.0), "T_max"),
+    (lambda: ops.dropout(x4, 0.5, seed=1.5), "seed"),
+    (lambda: ops.set_dropout_seed(2.5), "seed"),
+    (lambda: nn.Dropout(0.5, seed=1.5), "seed"),
+    (lambda: nn.init.manual_seed(0.5), "seed"),
+    (lambda: _trainer(seed=1.5), "seed"),
+    (lambda: _trainer().fit(_digits(), epochs=1.5), "epochs"),
+    (lambda: _trainer().fit(_digits(), batch_size=32.5), "batch_size"),
+    (lambda: _trainer().evaluate(_digits(), batch_size=8.0), "batch_size"),
+    (lambda: _trainer().predict(_digits()[0], batch_size=8.0), "batch_size"),
 ])
 def test_non_integer_arguments_are_a_type_error(call, name):
     with pytest.raises(TypeError, match=name):
         call()
+
+
+@pytest.mark.parametrize("kw", [{"epochs": -1}, {"batch_size": 0}])
+def test_fit_counts_must_be_in_range(kw):
+    with pytest.raises(ValueError, match=next(iter(kw))):
+        _trainer().fit(_digits(), **kw)
 
 
 def test_numpy_integers_are_accepted():

@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from . import ops
+from .ops._args import index
 from .data.dataset import Dataset
 from .nn.module import Module
 
@@ -22,6 +23,12 @@ DIVERGENCE_FACTOR = 100.0
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite, or grew far beyond the first epoch's: training
     stopped rather than continue on meaningless weights (lower the learning rate)."""
+
+
+def _check_batch_size(batch_size, where):
+    """batch_size is a positive int (a float such as 32.5 is a TypeError, never truncated)."""
+    if index(batch_size, f"{where}: batch_size") < 1:
+        raise ValueError(f"{where}: batch_size must be >= 1, got {batch_size}")
 
 
 def _as_dataset(data, what):
@@ -91,7 +98,7 @@ class Trainer:
         if loss not in _LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose one of {_LOSSES}")
         self.model, self.optimizer, self.loss, self.scheduler = model, optimizer, loss, scheduler
-        self.seed, self.quiet, self.log = int(seed), bool(quiet), log
+        self.seed, self.quiet, self.log = index(seed, "Trainer seed"), bool(quiet), log
         self._check_owns_parameters()
         self.epoch = 0          # completed epochs (continues across fit calls and checkpoints)
         self.history: list[dict] = []
@@ -157,9 +164,13 @@ class Trainer:
         val = _as_dataset(val, "val")
         if len(train) == 0:
             raise ValueError("fit: the training set is empty")
+        epochs = index(epochs, "fit: epochs")
+        if epochs < 0:
+            raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
+        _check_batch_size(batch_size, "fit")
         if seed is not None:
-            self.seed = int(seed)
-        for _ in range(int(epochs)):
+            self.seed = index(seed, "fit: seed")
+        for _ in range(epochs):
             e = self.epoch
             rng = np.random.default_rng(_epoch_seed(self.seed, e))
             progress = _Progress(len(train), f"epoch {e + 1}", self.quiet)
@@ -211,6 +222,7 @@ class Trainer:
 
     def predict(self, x, batch_size: int = 256) -> np.ndarray:
         """Logits (N, classes) for images x (N, C, H, W) float32, in eval mode."""
+        _check_batch_size(batch_size, "predict")
         x = np.ascontiguousarray(x, np.float32)
         was = self.model.training
         self.model.eval()
@@ -223,6 +235,7 @@ class Trainer:
 
     def evaluate(self, data, batch_size: int = 256) -> dict:
         """{"loss": mean cross-entropy, "accuracy": fraction correct, "n": count} in eval mode."""
+        _check_batch_size(batch_size, "evaluate")
         data = _as_dataset(data, "data")
         was = self.model.training
         self.model.eval()

@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from ..ops._args import index
+
 __all__ = ["manual_seed", "default_generator", "calculate_gain", "fan_in_and_fan_out",
            "uniform_", "normal_", "zeros_", "ones_", "constant_",
            "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_"]
@@ -19,7 +21,7 @@ _generator = np.random.default_rng(0)
 def manual_seed(seed: int) -> None:
     """Reseed the generator every layer initialiser uses."""
     global _generator
-    _generator = np.random.default_rng(int(seed))
+    _generator = np.random.default_rng(index(seed, "seed"))
 
 
 def default_generator() -> np.random.Generator:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from ..ops._args import index
 from ._util import as_input
 from .module import Module
 
@@ -69,7 +70,7 @@ class Dropout(Module):
         self._mask = None
 
     def reseed(self, seed: int) -> None:
-        self._rng = np.random.default_rng(int(seed))
+        self._rng = np.random.default_rng(index(seed, "Dropout seed"))
 
     def output_shape(self, input_shape):
         return tuple(input_shape)

@@ -131,7 +131,7 @@ def set_dropout_seed(seed: int) -> None:
     stream, so a whole run's masks are reproducible."""
     global _process_seed, _calls
     with _seed_lock:
-        _process_seed = int(seed) & (2**64 - 1)
+        _process_seed = index(seed, "seed") & (2**64 - 1)
         _calls = itertools.count()
 
 
@@ -167,7 +167,7 @@ def dropout(input, p: float = 0.5, training: bool = True, *, seed=None, return_m
     if p == 0.0 or not training:
         x = np.asarray(input, dtype=np.float32)
         return (x, np.ones(x.shape, dtype=np.uint8)) if return_mask else x
-    s = _next_seed() if seed is None else int(seed) & (2**64 - 1)
+    s = _next_seed() if seed is None else index(seed, "seed") & (2**64 - 1)
     out, mask = _core.dropout(input, p, s)
     return (out, mask) if return_mask else out
 
