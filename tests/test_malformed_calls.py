@@ -283,9 +283,13 @@ def run(seed: int, calls: int, verbose: bool = False) -> list[str]:
 
 def test_malformed_calls_raise_only_value_type_overflow_errors():
     """3000 seeded calls in a child process: a crash or a hang fails here, not the suite."""
+    import cnnnative
+
     env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env.setdefault("PYTHONPATH", os.path.join(root, "python"))
+    # The child imports the cnnnative this process imported (installed, or python/ in a
+    # development tree): the source tree of a clean clone has no built _core.
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(cnnnative.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_dir, env.get("PYTHONPATH")]))
     timeout = 600 if "LD_PRELOAD" in env else 120  # sanitizer builds are slower
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--seed", "11", "--calls", "3000"],
                           capture_output=True, text=True, timeout=timeout, env=env)
