@@ -158,6 +158,19 @@ def test_compiled_model_out_is_written_or_refused():
     np.testing.assert_array_equal(small, ref[:2])
 
 
+def test_engine_binding_refuses_an_out_it_would_have_to_convert():
+    """The engine's own run(out=) (below CompiledModel's check) writes the caller's array
+    or refuses it: a float64 out used to be converted into a copy that was then dropped."""
+    cm, x = _compiled()
+    plan = cm._plan
+    with pytest.raises(TypeError, match="float32"):
+        plan.run(x, out=np.zeros((4, 3), np.float64))
+    with pytest.raises(ValueError, match="overlap"):
+        plan.run(x, out=x.reshape(-1)[:12].reshape(4, 3))
+    out = np.zeros((4, 3), np.float32)
+    assert plan.run(x, out=out) is out
+
+
 def test_idx_dims_whose_product_wraps_2_to_64_are_rejected(tmp_path):
     path = tmp_path / "wrap.idx"
     path.write_bytes(bytes([0, 0, 8, 4]) + struct.pack(">4i", *(65536,) * 4))  # 2^64 elements, 0 bytes

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "arrays.h"
+#include "out_array.h"
 #include "cnnnative/engine.h"
 #include "engine/arena_planner.h"
 #include "registry.h"
@@ -50,11 +51,6 @@ std::vector<float> to_vector(const std::optional<FloatArray>& a) {
   return a ? to_vector(*a) : std::vector<float>();
 }
 
-std::vector<int64_t> shape_of(const py::array& a) {
-  std::vector<int64_t> s;
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) s.push_back(a.shape(i));
-  return s;
-}
 
 PoolWindow window(Pair k, Pair s, Quad pad, Pair d, bool ceil_mode, bool count_include_pad) {
   PoolWindow w;
@@ -67,7 +63,7 @@ PoolWindow window(Pair k, Pair s, Quad pad, Pair d, bool ceil_mode, bool count_i
   return w;
 }
 
-py::array_t<float> run_plan(const Plan& plan, FloatArray x, bool poison, std::optional<py::array_t<float>> out) {
+py::array_t<float> run_plan(const Plan& plan, FloatArray x, bool poison, const py::object& out) {
   CN_CHECK(plan.finalized(), "the plan is not finalized; call finalize(output) first");
   const auto& in = plan.buffer_shape(0);
   CN_CHECK(x.ndim() == py::ssize_t(in.size()), "input must be ", in.size(), "-D like the compiled shape, got ",
@@ -81,9 +77,10 @@ py::array_t<float> run_plan(const Plan& plan, FloatArray x, bool poison, std::op
   std::vector<int64_t> oshape = plan.buffer_shape(plan.output_id());
   oshape[0] = batch;
   py::array_t<float> y;
-  if (out) {
-    require_output(*out, oshape, "out");
-    y = *out;
+  if (!out.is_none()) {
+    // The caller's array itself (a float64 `out` was once converted into a copy, written
+    // and dropped, leaving the caller's array untouched).
+    y = checked_out(out, oshape, {}, {&x}, "run");
   } else {
     y = new_float_array(oshape);
   }

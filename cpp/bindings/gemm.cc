@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "arrays.h"
+#include "out_array.h"
 #include "cnnnative/gemm.h"
 #include "cnnnative/threads.h"
 #include "registry.h"
@@ -13,20 +14,6 @@
 using namespace cnnnative;
 
 namespace {
-
-// `out` must be the exact array we write into: a float32, C-contiguous, writeable numpy
-// array of shape (M, N). Anything else would be silently converted into a copy.
-py::array_t<float> checked_out(const py::object& out, int64_t M, int64_t N) {
-  if (!py::isinstance<py::array>(out))
-    throw py::type_error(concat("out must be a numpy.ndarray, got ",
-                                std::string(py::str(py::type::of(out)))));
-  py::array arr = py::reinterpret_borrow<py::array>(out);
-  if (!arr.dtype().is(py::dtype::of<float>()))
-    throw py::type_error(concat("out must have dtype float32, got ", std::string(py::str(arr.dtype()))));
-  py::array_t<float> c = py::reinterpret_borrow<py::array_t<float>>(out);
-  require_output(c, {M, N}, "out");
-  return c;
-}
 
 // A 1-D float32 bias of `n` values, or nullopt.
 std::optional<FloatArray> checked_bias(const std::optional<FloatArray>& bias, int64_t n,
@@ -58,7 +45,9 @@ py::array_t<float> gemm_binding(FloatArray a, FloatArray b, bool trans_a, bool t
   col_bias = checked_bias(col_bias, N, "col_bias");
   py::array_t<float> c;
   if (!out.is_none()) {
-    c = checked_out(out, M, N);
+    // The exact array we write into (a converted copy would be silently discarded); the
+    // kernel reads a and b throughout, so out must not overlap them.
+    c = checked_out(out, {M, N}, {}, {&a, &b}, "gemm");
   } else {
     CN_CHECK(beta == 0.f, "gemm: beta=", beta, " needs out= (the C it scales)");
     c = new_float_array({M, N});

@@ -27,7 +27,8 @@ inline py::array_t<float> checked_out(const py::object& out, const std::vector<i
                                       std::initializer_list<const py::array*> must_not_overlap,
                                       const char* op) {
   if (!py::isinstance<py::array>(out))
-    throw py::type_error(std::string(op) + ": out must be a numpy float32 array");
+    throw py::type_error(std::string(op) + ": out must be a float32 numpy.ndarray, got " +
+                         std::string(py::str(py::type::of(out))));
   auto arr = py::reinterpret_borrow<py::array>(out);
   if (!arr.dtype().is(py::dtype::of<float>()) &&
       !(arr.dtype().kind() == 'f' && arr.dtype().itemsize() == 4))
