@@ -40,17 +40,19 @@ struct ConvEpilogue {
 // Filters transformed once: per group and per transform point, a K/g x C/g matrix packed
 // in blocks of 12 rows x 16 channels for the GEMM microkernels. Memory: groups * (m+2)^2 *
 // ceil(K/g/12) * (12 * ceil(C/g/16)*16 + 16) floats, i.e. about (m+2)^2/9 = 1.8x (m=2),
-// 4x (m=4), 7.1x (m=6) the original weights, plus a copy of the original weights.
+// 4x (m=4), 7.1x (m=6) the original weights, plus one byte per original weight.
 struct WinogradWeights {
   int tile = 0;                // m: 2, 4 or 6
   int64_t K = 0, C_per_group = 0, groups = 0;
   std::vector<float> packed;
-  // The OIHW filters as given: the outputs that the NaN/inf rule computes directly (an
-  // input holding NaN or inf, see conv/nonfinite.h) need them. finite: none of them is
-  // NaN or inf (else every output is computed directly).
-  std::vector<float> oihw;
+  // For the NaN/inf rule (conv/nonfinite.h). finite: no filter value is NaN or inf.
+  // Finite filters keep only each OIHW tap's sign (-1, 0, +1): an output whose window
+  // holds inf is +-inf or NaN by the signs of the taps that meet it, whatever the rest.
+  // Non-finite filters (every output is computed directly) keep the OIHW copy instead.
   bool finite = true;
-  size_t bytes() const { return (packed.size() + oihw.size()) * sizeof(float); }
+  std::vector<int8_t> tap_signs;
+  std::vector<float> oihw;
+  size_t bytes() const { return (packed.size() + oihw.size()) * sizeof(float) + tap_signs.size(); }
 };
 
 // True when Winograd F(tile x tile, 3x3) can run `p`; otherwise the reason in *why.

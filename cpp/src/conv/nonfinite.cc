@@ -42,6 +42,16 @@ bool all_finite(const float* x, int64_t n, int threads) {
   return bad == 0;
 }
 
+std::vector<int8_t> tap_signs(const float* w, int64_t n) {
+  std::vector<int8_t> s(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) s[i] = static_cast<int8_t>((w[i] > 0.f) - (w[i] < 0.f));
+  return s;
+}
+
+std::vector<float> sign_filters(const std::vector<int8_t>& signs) {
+  return std::vector<float>(signs.begin(), signs.end());
+}
+
 std::vector<float> finite_copy(const float* x, int64_t n) {
   std::vector<float> out(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) out[i] = is_nonfinite(x[i]) ? 0.f : x[i];
@@ -98,7 +108,9 @@ void direct_outputs(const Correlation& q, const float* x, const float* w, const 
               for (int64_t s = 0; s < q.S; ++s) {
                 const int64_t iw = ow * q.stride_w - q.pad_left + s * q.dilation_w;
                 if (iw < 0 || iw >= q.W) continue;
-                sum += double(xc[ih * q.W + iw]) * double(wk[r * q.S + s]);
+                const float v = xc[ih * q.W + iw];
+                if (!every_output && !is_nonfinite(v)) continue;  // see the header
+                sum += double(v) * double(wk[r * q.S + s]);
               }
             }
           }

@@ -32,11 +32,20 @@ bool all_finite(const float* x, int64_t n, int threads);
 
 // y = epilogue(direct correlation) at the outputs whose receptive field holds a
 // non-finite input (all outputs when every_output); the others are left as they are.
+// Those outputs are NaN when the window holds a NaN, else the sum of its inf taps
+// (+-inf, or NaN for inf - inf and 0 * inf): the finite taps cannot change an infinite
+// sum, so they are skipped and only the signs of the weights matter (tap_signs).
 void direct_outputs(const Correlation& q, const float* x, const float* w, const ConvEpilogue& ep, float* y,
                     bool every_output, int threads);
 
 // x with every non-finite value replaced by 0.
 std::vector<float> finite_copy(const float* x, int64_t n);
+
+// Each weight's sign (-1, 0, +1), kept instead of the weights where they are finite and
+// only the outputs whose window meets an inf are recomputed (direct_outputs adds up only
+// the non-finite taps there, so the signs give the same result); and back as floats.
+std::vector<int8_t> tap_signs(const float* w, int64_t n);
+std::vector<float> sign_filters(const std::vector<int8_t>& signs);
 
 // The filters as keep_nonfinite() checks them: raw (scanned when needed) or prepared
 // (checked once, the result in `finite`).

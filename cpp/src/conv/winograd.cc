@@ -396,7 +396,7 @@ void run_prepared(const Problem& q, const WinogradWeights& w, const float* x, co
         ScratchBuffer own(workspace ? 0 : scratch_floats(q, s, nt));
         run_in(q, xf, w.packed.data(), FilterSource{}, nullptr, ep, y, nt, s, workspace ? workspace : own.data());
       },
-      [&] { return w.oihw; });
+      [&] { return w.finite ? nonfinite::sign_filters(w.tap_signs) : w.oihw; });
 }
 
 void check_tile(int tile) {
@@ -513,8 +513,12 @@ WinogradWeights winograd_prepare(const ConvParams& p, const float* w, int tile) 
   ww.groups = p.groups;
   ww.packed.resize(static_cast<size_t>(q.packed_weight_floats()));
   transform_filters(q, FilterSource{w, nullptr}, ww.packed.data(), num_threads());
-  ww.oihw.assign(w, w + p.K * (p.C / p.groups) * 9);
-  ww.finite = nonfinite::all_finite(w, static_cast<int64_t>(ww.oihw.size()), num_threads());
+  const int64_t count = p.K * (p.C / p.groups) * 9;
+  ww.finite = nonfinite::all_finite(w, count, num_threads());
+  if (ww.finite)
+    ww.tap_signs = nonfinite::tap_signs(w, count);
+  else
+    ww.oihw.assign(w, w + count);
   return ww;
 }
 
