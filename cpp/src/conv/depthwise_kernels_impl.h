@@ -3,6 +3,7 @@
 // here, the forward kernels in depthwise_forward_impl.h, the backward ones in
 // depthwise_backward_impl.h, then the engine's epilogue and this ISA's table.
 #include "depthwise_kernels.h"
+#include "core/int_math.h"
 
 #include <cmath>
 #include <cstring>
@@ -32,7 +33,7 @@ inline int64_t out_w(const ConvParams& p) {
 // Output columns [lo, hi) whose input column ow*stride + offset lies in [0, W).
 inline void valid_range(int64_t OW, int64_t W, int64_t stride, int64_t offset, int64_t* lo, int64_t* hi) {
   // ow*stride + offset >= 0  <=>  ow >= ceil(-offset / stride)
-  int64_t l = offset >= 0 ? 0 : -offset / stride + (-offset % stride != 0);  // no overflow for huge strides
+  int64_t l = offset >= 0 ? 0 : ceil_div(-offset, stride);
   // ow*stride + offset <= W-1  <=>  ow <= floor((W-1-offset) / stride)
   int64_t h = (W - 1 - offset) < 0 ? 0 : (W - 1 - offset) / stride + 1;
   *lo = l < OW ? l : OW;

@@ -1,13 +1,13 @@
 // Small-channel direct convolution driver: splits each image's output into chunks of
 // pixels, builds the tap planes of each chunk's rows in the thread's scratch (see direct_smallc.h for the layout),
 // and runs the ISA's band kernel. Registered as the conv algorithm "direct_smallc".
-#include <limits>
 #include "direct_smallc.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -16,6 +16,7 @@
 #include "cnnnative/errors.h"
 #include "cnnnative/isa.h"
 #include "cnnnative/threads.h"
+#include "core/int_math.h"
 #include "direct_smallc_kernels.h"
 
 namespace cnnnative {
@@ -68,7 +69,7 @@ Geometry geometry(const ConvParams& p, int threads) {
   g.band_rows = std::min(g.OH, (g.chunk_pixels + g.OW - 1) / g.OW + 1);
   g.plane_floats = checked_mul(g.band_rows + g.halo, g.OW, "direct_smallc plane");
   const int64_t Wp = checked_add(checked_add(p.W, p.pad_left), p.pad_right, "padded width");
-  g.phase_width = Wp / p.stride_w + (Wp % p.stride_w != 0);  // ceil, safe for huge strides
+  g.phase_width = ceil_div(Wp, p.stride_w);
   const int64_t band_floats = checked_mul(g.planes, g.plane_floats, "direct_smallc planes");
   g.thread_floats = checked_add(round16(band_floats + kPlanePadFloats),
                                 round16(checked_mul(p.stride_w, g.phase_width, "phase row")), "direct_smallc");

@@ -17,6 +17,7 @@
 #include "cnnnative/errors.h"
 #include "cnnnative/isa.h"
 #include "cnnnative/threads.h"
+#include "core/int_math.h"
 #include "fft_kernels.h"
 #include "nonfinite.h"
 
@@ -26,7 +27,6 @@ namespace {
 using fft::kLanes;
 constexpr int kRows = 12;  // output channels per packed filter block (the GEMM's rows)
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 constexpr double kMaxWeightBytes = 256.0 * (1 << 20);
 

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "core/int_math.h"
+
 namespace cnnnative {
 namespace im2col {
 
@@ -16,8 +18,7 @@ struct ValidRange {
 inline ValidRange valid_output_range(int64_t offset, int64_t stride, int64_t in_size,
                                      int64_t out_size) {
   // lo: first ow with ow*stride + offset >= 0.
-  // (ceil(-offset / stride), written so that a huge stride cannot overflow)
-  int64_t lo = offset >= 0 ? 0 : -offset / stride + (-offset % stride != 0);
+  int64_t lo = offset >= 0 ? 0 : ceil_div(-offset, stride);
   // hi: one past the last ow with ow*stride + offset <= in_size - 1.
   const int64_t last = in_size - 1 - offset;
   int64_t hi = last < 0 ? 0 : last / stride + 1;

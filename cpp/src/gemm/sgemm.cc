@@ -31,6 +31,7 @@
 #include "cnnnative/errors.h"
 #include "cnnnative/gemm.h"
 #include "cnnnative/isa.h"
+#include "core/int_math.h"
 #include "cnnnative/threads.h"
 #include "gemm/gemm_kernels.h"
 #include "gemm/skinny.h"
@@ -41,7 +42,6 @@ namespace {
 using gemm_detail::GemmKernelTable;
 using gemm_detail::TileEpilogue;
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // A 64-byte aligned float buffer that only grows. One per thread (thread_local), so
 // concurrent calls from different Python threads never share scratch.

@@ -6,6 +6,7 @@
 // strided loop the compiler vectorises, it needs no bounds tests (the in-bounds ow range is
 // computed per tap), and each output still sees its taps in PyTorch's row-major order,
 // which decides ties (first maximum wins) and the summation order.
+#include "core/int_math.h"
 #include "pool/pool.h"
 
 #ifdef __AVX512F__
@@ -14,9 +15,6 @@
 
 namespace cnnnative {
 namespace {
-
-// ceil(a / b) for a >= 0, b > 0, without the a + b - 1 that overflows for huge strides.
-inline int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0); }
 
 // Output columns [lo, hi) whose input column ow*stride + off lies in [0, W).
 struct ColumnRange {
