@@ -236,9 +236,8 @@ def _train(args):
     result = trainer.evaluate(test_set)
     ckpt = os.path.join(args.out, "model.npz")
     model.to("cpu")  # checkpoints hold host arrays
-    # input_max: the model saw images / input_max; predict applies the same scaling.
-    trainer.save(ckpt, extra={"dataset": args.dataset, "max_value": train_set.max_value,
-                              "input_max": train_set.max_value})
+    # max_value: the model saw images / max_value; predict applies the same scaling.
+    trainer.save(ckpt, extra={"dataset": args.dataset, "max_value": train_set.max_value})
     pngs = [] if args.no_plots else _plots(args.out, history, model)
     summary = {
         "test_accuracy": result["accuracy"], "test_loss": result["loss"], "epochs": args.epochs,
@@ -318,7 +317,7 @@ def _predict(args):
         raise SystemExit(f"cnnnative predict: images of shape {x.shape} do not fit the model's input "
                          f"({c}, {s}, {s})")
     extra = ck["meta"].get("extra") or {}
-    trained_max = float(extra.get("input_max", extra.get("max_value", 255.0)))
+    trained_max = float(extra.get("max_value", 255.0))
     x = _scale_images(x, args.input_max, trained_max, args.images)
     model.eval()
     logits = (np.concatenate([model.forward(x[i:i + args.batch_size]) for i in range(0, len(x), args.batch_size)])
