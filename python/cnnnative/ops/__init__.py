@@ -6,7 +6,7 @@ layout are converted to C-contiguous float32 first. Each area lives in its own m
 """
 import importlib as _importlib
 
-_AREAS = ("gemm", "conv", "fastconv", "pool", "activation", "loss", "linear", "norm", "optim")
+_AREAS = ("gemm", "conv", "fastconv", "pool", "activation", "loss", "linear", "norm", "optim", "shape")
 
 __all__ = []
 for _area in _AREAS:
