@@ -29,10 +29,14 @@ def median_time(fn, n):
     return statistics.median(ts)
 
 
-def overhead_us(layer, op, x, n=2000):
-    layer.eval()
-    layer.forward(x), op(x)
-    return (median_time(lambda: layer.forward(x), n) - median_time(lambda: op(x), n)) * 1e6
+def overhead_us(layer, op, x, n=2000, record=False):
+    """Microseconds a layer call adds to its bare op: inference (no_grad, numpy in and
+    out), or with record=True a training-mode call that records for autograd, against
+    the op recording on the same Parameters."""
+    layer.train(record)
+    with cnnnative.set_grad_enabled(record):
+        layer(x), op(x)
+        return (median_time(lambda: layer(x), n) - median_time(lambda: op(x), n)) * 1e6
 
 
 def main():
@@ -93,12 +97,16 @@ def main():
 
     small = rng.standard_normal((1, 4, 4, 4), dtype=np.float32)
     conv = nn.Conv2d(4, 4, 1)
-    print("Python overhead per layer call (layer.forward minus the bare op, tiny input):")
-    print(f"  ReLU   {overhead_us(nn.ReLU(), ops.relu, small):6.2f} us")
-    print(f"  Conv2d {overhead_us(conv, lambda a: ops.conv2d(a, conv.weight.data, conv.bias.data), small):6.2f} us")
     flat = small.reshape(1, -1)
     lin = nn.Linear(64, 8)
-    print(f"  Linear {overhead_us(lin, lambda a: ops.linear(a, lin.weight.data, lin.bias.data), flat):6.2f} us")
+    print("Python overhead per layer call (layer call minus the bare op, tiny input):")
+    print("  inference (no_grad, arrays):")
+    print(f"    ReLU   {overhead_us(nn.ReLU(), ops.relu, small):6.2f} us")
+    print(f"    Conv2d {overhead_us(conv, lambda a: ops.conv2d(a, conv.weight.data, conv.bias.data), small):6.2f} us")
+    print(f"    Linear {overhead_us(lin, lambda a: ops.linear(a, lin.weight.data, lin.bias.data), flat):6.2f} us")
+    print("  training (recording, against the op recording on the same Parameters):")
+    print(f"    Conv2d {overhead_us(conv, lambda a: ops.conv2d(a, conv.weight, conv.bias), small, record=True):6.2f} us")
+    print(f"    Linear {overhead_us(lin, lambda a: ops.linear(a, lin.weight, lin.bias), flat, record=True):6.2f} us")
 
 
 if __name__ == "__main__":

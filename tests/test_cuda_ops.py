@@ -15,6 +15,7 @@ os.environ.setdefault("CNNNATIVE_CUDA_SYNC", "1")    # errors name the failing k
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+import cnnnative  # noqa: E402
 import cnnnative.cuda as cc  # noqa: E402
 from cnnnative import ops  # noqa: E402
 from ref_conv import conv2d_input_ref, conv2d_ref, conv2d_weight_ref  # noqa: E402
@@ -733,11 +734,11 @@ def test_graph_with_concat_on_gpu_matches_cpu(rng):
         g.output(g.add(h, c, name="out"))
         g.train()
         g.to(device)
-        xin = cc.from_numpy(x) if device == "cuda" else x
-        y = g.forward(xin)
-        gx = g.backward(cc.from_numpy(r) if device == "cuda" else r)
+        xin = cnnnative.Tensor(cc.from_numpy(x) if device == "cuda" else x, requires_grad=True)
+        y = g(xin)
+        y.backward(cc.from_numpy(r) if device == "cuda" else r)
         g.to("cpu")
-        results.append((_down(y), _down(gx), [p.grad for p in g.parameters()]))
+        results.append((_down(y.data), _down(xin.grad), [p.grad for p in g.parameters()]))
     (y0, gx0, p0), (y1, gx1, p1) = results
     np.testing.assert_allclose(y1, y0, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(gx1, gx0, rtol=1e-4, atol=1e-4)
@@ -780,10 +781,11 @@ def test_inplace_relu_layers_on_gpu_match_cpu(rng):
                               nn.LeakyReLU(0.1, inplace=True), nn.ReLU6(inplace=True))
         model.train()
         model.to(device)
-        y = model.forward(cc.from_numpy(x) if device == "cuda" else x.copy())
-        gx = model.backward(cc.from_numpy(r) if device == "cuda" else r.copy())
+        xin = cnnnative.Tensor(cc.from_numpy(x) if device == "cuda" else x.copy(), requires_grad=True)
+        y = model(xin)
+        y.backward(cc.from_numpy(r) if device == "cuda" else r.copy())
         model.to("cpu")
-        results.append((_down(y), _down(gx), [p.grad.copy() for p in model.parameters()]))
+        results.append((_down(y.data), _down(xin.grad), [p.grad.copy() for p in model.parameters()]))
     (y0, g0, p0), (y1, g1, p1) = results
     np.testing.assert_allclose(y1, y0, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(g1, g0, rtol=1e-4, atol=1e-4)

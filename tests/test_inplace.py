@@ -2,10 +2,10 @@
 
 ops: `out=` on the ReLU family (may be exactly the input) and on max_pool2d_backward, under
 every ISA, against float64 references; bad `out` arrays give clear errors.
-nn: ReLU/ReLU6/LeakyReLU(inplace=True) and Sequential's scratch gradients give the same
-results as out-of-place layers, over several steps (MaxPool2d's reused buffer), never touch
-the caller's grad_output nor hand back a buffer that changes later; a finite-difference check
-on a tiny in-place net; state_dict keys are unchanged.
+nn: ReLU/ReLU6/LeakyReLU(inplace=True) give the same results and gradients (autograd's
+walk, with ReLU's in-place backward into private gradients) as out-of-place layers, over
+several steps, never touch the caller's gradient nor hand back an array that changes later;
+a finite-difference check on a tiny in-place net; state_dict keys are unchanged.
 """
 import copy
 
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import ref_ops as ref
+import cnnnative as cn
 from cnnnative import models, nn, ops
 from ref_ops import nan_fill  # noqa: F401  (autouse: NaN-filled outputs)
 
@@ -168,17 +169,31 @@ def test_inplace_layer_matches_out_of_place(rng, make):
     x = (rng.standard_normal((3, 5, 7)) * 4).astype(np.float32)
     g = rng.standard_normal(x.shape).astype(np.float32)
     plain, inplace = make(False), make(True)
+    # Nothing recorded (a plain array): written in place, as torch's inplace=True.
     y_plain = plain.forward(x.copy())
     xi = x.copy()
     y_in = inplace.forward(xi)
     np.testing.assert_array_equal(y_in, y_plain)
-    if getattr(inplace, "negative_slope", 0.0) >= 0:
-        assert np.shares_memory(y_in, xi)  # written in place, as torch's inplace=True
-    else:
-        np.testing.assert_array_equal(xi, x)  # negative slope: the sign is lost, so not
-    g0 = g.copy()
-    np.testing.assert_array_equal(inplace.backward(g), plain.backward(g.copy()))
-    np.testing.assert_array_equal(g, g0)  # a direct backward never overwrites its argument
+    assert np.shares_memory(y_in, xi)
+    # Recorded: the input is an op's output (a private array) of a leaf requiring grad.
+    grads, outs = [], []
+    for layer in (plain, inplace):
+        leaf = cn.Tensor(x, requires_grad=True)
+        h = ops.leaky_relu(leaf, 1.0)  # identity, into a fresh array
+        y = layer(h)
+        outs.append((y.numpy().copy(), np.shares_memory(y.numpy(), h.numpy())))
+        g0 = g.copy()
+        y.backward(g)
+        np.testing.assert_array_equal(g, g0)  # the caller's gradient is never overwritten
+        grads.append(leaf.grad)
+    np.testing.assert_array_equal(outs[1][0], outs[0][0])
+    np.testing.assert_array_equal(outs[1][0], y_plain)
+    assert not outs[0][1]
+    # ReLU and ReLU6 overwrite a private input when recording; LeakyReLU (whose backward
+    # reads its input) never does.
+    assert outs[1][1] == (not isinstance(inplace, nn.LeakyReLU))
+    np.testing.assert_array_equal(grads[1], grads[0])
+    assert np.abs(grads[0]).max() > 0
 
 
 def _tiny_net(inplace):
@@ -196,22 +211,23 @@ def test_inplace_sequential_matches_out_of_place_over_steps(rng):
     b = _tiny_net(True)
     b.load_state_dict(a.state_dict())
     returned = []
-    for step in range(3):  # later steps reuse MaxPool2d's gradient buffers
+    for step in range(3):
         x = rng.standard_normal((2, 2, 9, 8)).astype(np.float32)
-        ya = a.forward(x.copy())
-        yb = b.forward(x.copy())
-        np.testing.assert_array_equal(yb, ya)
+        xa, xb = cn.Tensor(x.copy(), requires_grad=True), cn.Tensor(x.copy(), requires_grad=True)
+        ya = a(xa)
+        yb = b(xb)
+        np.testing.assert_array_equal(yb.numpy(), ya.numpy())
         g = rng.standard_normal(ya.shape).astype(np.float32)
         g0 = g.copy()
         for m in (a, b):
             m.zero_grad()
-        ga = a.backward(g.copy())
-        gb = b.backward(g)
-        np.testing.assert_array_equal(g, g0)  # the caller's grad_output is not overwritten
-        np.testing.assert_array_equal(gb, ga)
+        ya.backward(g.copy())
+        yb.backward(g)
+        np.testing.assert_array_equal(g, g0)  # the caller's gradient is not overwritten
+        np.testing.assert_array_equal(xb.grad, xa.grad)
         for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
             np.testing.assert_array_equal(pb.grad, pa.grad, err_msg=name)
-        returned.append((gb, gb.copy()))
+        returned.append((xb.grad, xb.grad.copy()))
     for r, snapshot in returned:  # what backward returned stays as it was
         np.testing.assert_array_equal(r, snapshot)
 
@@ -220,10 +236,9 @@ def test_pool_buffer_not_handed_back_through_pass_through_layer(rng):
     net = nn.Sequential(nn.Identity(), nn.MaxPool2d(2))
     results = []
     for _ in range(2):
-        x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
-        net.forward(x)
-        g = net.backward(rng.standard_normal((1, 2, 2, 2)).astype(np.float32))
-        results.append((g, g.copy()))
+        x = cn.Tensor(rng.standard_normal((1, 2, 4, 4)), requires_grad=True)
+        net(x).backward(rng.standard_normal((1, 2, 2, 2)).astype(np.float32))
+        results.append((x.grad, x.grad.copy()))
     for r, snapshot in results:
         np.testing.assert_array_equal(r, snapshot)
 
@@ -240,11 +255,13 @@ def test_inplace_net_finite_differences(inplace):
     w = rng.standard_normal((2, 3))
 
     def loss(xx):
-        return float(np.sum(w * net.forward(xx.copy()).astype(np.float64)))
+        with cn.no_grad():
+            return float(np.sum(w * net.forward(xx.copy()).astype(np.float64)))
 
-    loss(x)
+    xt = cn.Tensor(x.copy(), requires_grad=True)
     net.zero_grad()
-    gx = net.backward(w.astype(np.float32))
+    net(xt).backward(w.astype(np.float32))
+    gx = xt.grad
     assert np.abs(gx).max() > 0
     assert all(np.abs(p.grad).max() > 0 for p in net.parameters())
     eps = 1e-3
@@ -277,8 +294,7 @@ def test_models_use_inplace_relu_and_state_dict_unchanged(rng):
             m.inplace = False
     x = rng.standard_normal((3, 1, 28, 28)).astype(np.float32)
     for _ in range(2):
-        net.forward(x.copy())
-        net.backward(np.ones((3, 10), np.float32))
+        net(x.copy()).backward(np.ones((3, 10), np.float32))
     assert list(net.state_dict()) == keys == list(plain.state_dict())
     for k, v in net.state_dict().items():
         np.testing.assert_array_equal(v, plain.state_dict()[k], err_msg=k)
@@ -288,9 +304,10 @@ def test_models_use_inplace_relu_and_state_dict_unchanged(rng):
 def test_callers_grad_output_never_overwritten(rng, tail):
     # The ReLU gets the caller's array itself (or a view of it passed through): not scratch.
     net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(inplace=True), *tail)
-    x = rng.standard_normal((3, 4)).astype(np.float32)
-    net.forward(x)
-    g = rng.standard_normal((3, 6)).astype(np.float32)
+    x = cn.Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    y = net(x)
+    g = rng.standard_normal(y.shape).astype(np.float32)
     g0 = g.copy()
-    net.backward(g)
+    y.backward(g)
     np.testing.assert_array_equal(g, g0)
+    assert np.abs(x.grad).max() > 0

@@ -3,6 +3,7 @@ PyTorch's with the same weights."""
 import numpy as np
 import pytest
 
+import cnnnative as cn
 from cnnnative import models, ops
 
 
@@ -52,8 +53,10 @@ def test_seed_mnist_net_matches_pytorch(rng, batch, isa):
     x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, batch)
     m.train()
-    out = m.forward(x)
-    tx = torch.tensor(x)
+    xt = cn.Tensor(x, requires_grad=True)
+    out_t = m(xt)
+    out = out_t.numpy()
+    tx = torch.tensor(x, requires_grad=True)
     tout = tm(tx)
     # Sums of up to 1568 float32 products in both: agree to ~1e-5 relative.
     np.testing.assert_allclose(out, tout.detach().numpy(), rtol=1e-4, atol=1e-5)
@@ -61,8 +64,9 @@ def test_seed_mnist_net_matches_pytorch(rng, batch, isa):
     tloss = torch.nn.functional.cross_entropy(tout, torch.tensor(y))
     assert abs(loss - tloss.item()) < 1e-5
     m.zero_grad()
-    m.backward(ops.cross_entropy_backward(out, y))
+    out_t.backward(ops.cross_entropy_backward(out, y))
     tloss.backward()
+    np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-3, atol=1e-4 * np.abs(tx.grad.numpy()).max())
     tgrads = {k: p.grad.numpy() for k, p in tm.named_parameters()}
     for k, p in m.named_parameters():
         scale = np.abs(tgrads[k]).max()
@@ -136,17 +140,19 @@ def test_resnet_graph_matches_pytorch_forward_and_backward(rng):
     assert list(g.state_dict()) == list(tsd)
     g.load_state_dict(tsd)
     x = rng.standard_normal((3, 3, 20, 20)).astype(np.float32)
-    tx = torch.tensor(x)
     for training in (False, True):
         g.train(training)
         tm.train(training)
-        out = g.forward(x)
+        xt = cn.Tensor(x, requires_grad=True)
+        tx = torch.tensor(x, requires_grad=True)
+        out = g.forward(xt)
         tout = tm(tx)
-        np.testing.assert_allclose(out, tout.detach().numpy(), rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-3, atol=1e-4)
     gy = rng.standard_normal(out.shape).astype(np.float32)
     g.zero_grad()
-    g.backward(gy)
+    out.backward(gy)
     tout.backward(torch.tensor(gy))
+    np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-3, atol=1e-3 * np.abs(tx.grad.numpy()).max())
     tgrads = dict(tm.named_parameters())
     for k, p in g.named_parameters():
         ref = tgrads[k].grad.numpy()

@@ -2,14 +2,16 @@
 compatibility, initialisation, freezing, strict loading, bad input.
 
 The ops' own numerics are tested by their areas against float64 references; here the
-point is the wiring: each layer calls the right op with the right arguments, caches what its
-backward needs, accumulates parameter gradients, and names parameters as PyTorch does.
+point is the wiring: each layer calls the right op with the right arguments, so autograd
+records it and accumulates parameter gradients, and names parameters as PyTorch does.
+Gradients are taken the PyTorch way: x = Tensor(x, requires_grad=True); layer(x).backward(g).
 """
 import math
 
 import numpy as np
 import pytest
 
+import cnnnative as cn
 from cnnnative import nn, ops
 
 
@@ -20,7 +22,8 @@ def needs(*names):
 
 def _loss(module, x, r):
     # Scalar test function in float64: sum(forward(x) * r) for a fixed random r.
-    return float(np.sum(module.forward(x).astype(np.float64) * r))
+    with cn.no_grad():
+        return float(np.sum(np.asarray(module(x), dtype=np.float64) * r))
 
 
 def grad_check(module, x, rng, h=1e-2, samples=12, rtol=3e-2, check_input=True):
@@ -32,11 +35,12 @@ def grad_check(module, x, rng, h=1e-2, samples=12, rtol=3e-2, check_input=True):
     generators below. Returns (input gradient, {name: grad})."""
     module.train()
     x = np.ascontiguousarray(x, np.float32)
-    y = module.forward(x)
+    xt = cn.Tensor(x, requires_grad=True)
+    y = module(xt)
     r = rng.standard_normal(y.shape)
     module.zero_grad()
-    module.needs_input_grad = True
-    gx = module.backward(r.astype(np.float32))
+    y.backward(r.astype(np.float32))
+    gx = xt.grad
     targets = [("input", x, gx)] if check_input else []
     targets += [(n, p.data, p.grad) for n, p in module.named_parameters() if p.requires_grad]
     grads = {}
@@ -176,11 +180,14 @@ def test_local_response_norm_gradients(rng):
 def test_dropout_train_and_eval(rng):
     d = nn.Dropout(0.25, seed=3)
     x = np.ones((64, 100), np.float32)
-    y = d.forward(x)
+    xt = cn.Tensor(x, requires_grad=True)
+    yt = d(xt)
+    y = yt.numpy()
     kept = y != 0
     assert 0.7 < kept.mean() < 0.8
     np.testing.assert_allclose(y[kept], 1 / 0.75, rtol=1e-6)
-    g = d.backward(np.ones_like(x))
+    yt.backward(np.ones_like(x))
+    g = xt.grad
     np.testing.assert_array_equal(g != 0, kept)  # gradient flows exactly where units were kept
     d.eval()
     np.testing.assert_array_equal(d.forward(x), x)
@@ -193,7 +200,10 @@ def test_flatten_and_identity(rng):
     f = nn.Flatten()
     y = f.forward(x)
     assert y.shape == (2, 60) and f.output_shape((3, 4, 5)) == (60,)
-    assert f.backward(y).shape == x.shape
+    xt = cn.Tensor(x, requires_grad=True)
+    f(xt).backward(y)
+    assert xt.grad.shape == x.shape
+    np.testing.assert_array_equal(xt.grad, x)
     assert f.forward(np.zeros((0, 3, 4, 5), np.float32)).shape == (0, 60)
     assert nn.Identity().forward(x) is x
 
@@ -278,9 +288,17 @@ def test_frozen_layer_gets_no_gradient_and_no_backward_work(rng):
     m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))
     m[0].requires_grad_(False)
     m.train()
-    y = m.forward(rng.standard_normal((3, 1, 4, 4)).astype(np.float32))
-    m.needs_input_grad = False
-    assert m.backward(np.ones_like(y)) is None
+    calls = []
+    import cnnnative.ops.conv as conv_area
+    real = (conv_area.conv2d_weight, conv_area.conv2d_input)
+    conv_area.conv2d_weight = lambda *a, **k: calls.append("weight") or real[0](*a, **k)
+    conv_area.conv2d_input = lambda *a, **k: calls.append("input") or real[1](*a, **k)
+    try:
+        y = m(rng.standard_normal((3, 1, 4, 4)).astype(np.float32))
+        y.backward(np.ones(y.shape, np.float32))
+    finally:
+        conv_area.conv2d_weight, conv_area.conv2d_input = real
+    assert calls == []  # the frozen conv costs nothing in backward
     assert m[0].weight.grad is None and m[0].bias.grad is None
     assert m[3].weight.grad is not None and np.abs(m[3].weight.grad).max() > 0
 
@@ -343,6 +361,6 @@ def test_bad_forward_inputs_name_the_layer():
     np.testing.assert_allclose(conv.forward(x), conv.forward(np.ascontiguousarray(x, np.float32)))
 
 
-def test_backward_without_forward_is_a_clear_error():
-    with pytest.raises(RuntimeError, match="backward without a training-mode forward"):
+def test_deprecated_backward_without_a_recorded_forward_is_a_clear_error():
+    with pytest.warns(DeprecationWarning), pytest.raises(RuntimeError, match="no recorded output"):
         nn.Conv2d(1, 1, 1).backward(np.zeros((1, 1, 1, 1), np.float32))

@@ -3,13 +3,11 @@
 
 Module and parameter names follow torchvision (``conv1``, ``bn1``, ``layer1.0.conv1``,
 ``layer2.0.downsample.0``, ``fc``, ...), so a torchvision-style ``state_dict`` (as numpy
-arrays) loads with ``load_state_dict``. All models take NCHW float32 input, train with
-forward/backward like any nn module, and compile for inference with
-``cnnnative.compile(model, input_shape)``.
+arrays) loads with ``load_state_dict``. All models take NCHW float32 input; their forward
+is written with layers and cnnnative.ops calls (autograd derives the backward), and they
+compile for inference with ``cnnnative.compile(model, input_shape)``.
 """
 from __future__ import annotations
-
-import numpy as np
 
 from . import nn, ops
 
@@ -38,7 +36,6 @@ class BasicBlock(nn.Module):
             self.downsample = downsample
         else:
             self.downsample = None  # plain attribute: no parameters, as torchvision
-        self._h = self._y = None
 
     def output_shape(self, input_shape):
         shape = self.bn2.output_shape(self.conv2.output_shape(self.conv1.output_shape(input_shape)))
@@ -51,29 +48,7 @@ class BasicBlock(nn.Module):
         h = ops.relu(self.bn1(self.conv1(x)))
         body = self.bn2(self.conv2(h))
         short = x if self.downsample is None else self.downsample(x)
-        y = ops.add_relu(body, short)
-        self._h, self._y = (h, y) if self.training else (None, None)
-        return y
-
-    def backward(self, grad_output):
-        if self._y is None:
-            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
-        g = ops.relu_backward(grad_output, self._y)
-        gb = self.bn2.backward(g)
-        gb = self.conv2.backward(gb)
-        gb = ops.relu_backward(gb, self._h)
-        gb = self.bn1.backward(gb)
-        self.conv1.needs_input_grad = self.needs_input_grad
-        gx = self.conv1.backward(gb)
-        if self.downsample is None:
-            gs = g
-        else:
-            self.downsample.needs_input_grad = self.needs_input_grad
-            gs = self.downsample.backward(g)
-        self._h = self._y = None
-        if not self.needs_input_grad:
-            return None
-        return ops.add(gx, gs)
+        return ops.add_relu(body, short)  # the join and its ReLU in one kernel
 
     def _cnn_trace(self, t, x):
         y = t.activation(t.trace(self.bn1, t.trace(self.conv1, x)), "relu")
@@ -144,14 +119,6 @@ class ResNet(nn.Module):
             x = m(x)
         return x
 
-    def backward(self, grad_output):
-        mods = self._stages()
-        g = grad_output
-        for i in range(len(mods) - 1, -1, -1):
-            mods[i].needs_input_grad = i > 0 or self.needs_input_grad
-            g = mods[i].backward(g)
-        return g
-
     def _cnn_trace(self, t, x):
         return t.sequence(self._stages(), x)
 
@@ -210,13 +177,6 @@ class InvertedResidual(nn.Module):
     def forward(self, x):
         y = self.conv(x)
         return ops.add(y, x) if self.use_res_connect else y
-
-    def backward(self, grad_output):
-        self.conv.needs_input_grad = self.needs_input_grad
-        g = self.conv.backward(grad_output)
-        if self.use_res_connect and self.needs_input_grad:
-            g = ops.add(g, grad_output)
-        return g
 
     def _cnn_trace(self, t, x):
         y = t.trace(self.conv, x)

@@ -10,7 +10,9 @@ import numpy as np
 from . import ops
 from .ops._args import index
 from .data.dataset import Dataset
+from .autograd import no_grad
 from .nn.module import Module
+from .tensor import Tensor
 
 __all__ = ["Trainer", "TrainingDiverged"]
 
@@ -132,15 +134,14 @@ class Trainer:
 
     def _forward_backward(self, x, y):
         self.model.train()
-        self.model.needs_input_grad = False  # nobody uses the gradient w.r.t. the images
         x, y = self._to_model_device(x, y)
-        logits = self.model.forward(x)
-        loss = ops.cross_entropy(logits, y)
-        grad = ops.cross_entropy_backward(logits, y)
+        logits = self.model(x)  # records the graph (the images need no gradient)
+        out = logits.data if isinstance(logits, Tensor) else logits
+        loss = ops.cross_entropy(out, y)
         self.optimizer.zero_grad()
-        self.model.backward(grad)
-        self.model.needs_input_grad = True
-        return float(loss), self._host(logits)
+        if isinstance(logits, Tensor) and logits.requires_grad:
+            logits.backward(ops.cross_entropy_backward(out, y))
+        return float(loss), self._host(out)
 
     def step(self, x, y) -> float:
         """One forward, backward and SGD update on a batch x (N, C, H, W), labels y (N,)
@@ -227,8 +228,9 @@ class Trainer:
         was = self.model.training
         self.model.eval()
         try:
-            outs = [self._host(self.model.forward(self._to_model_device(x[i:i + batch_size])[0]))
-                    for i in range(0, len(x), batch_size)]
+            with no_grad():  # inference: nothing to record
+                outs = [self._host(self.model(self._to_model_device(x[i:i + batch_size])[0]))
+                        for i in range(0, len(x), batch_size)]
         finally:
             self.model.train(was)
         return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
@@ -243,7 +245,8 @@ class Trainer:
         try:
             for x, y in data.batches(batch_size):
                 xd, yd = self._to_model_device(x, y)
-                logits = self.model.forward(xd)
+                with no_grad():  # evaluation: nothing to record
+                    logits = self.model(xd)
                 total += float(ops.cross_entropy(logits, yd, reduction="sum"))
                 logits = self._host(logits)
                 correct += int((logits.argmax(axis=1) == y).sum())

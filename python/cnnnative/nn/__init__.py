@@ -1,11 +1,14 @@
-"""Layers, containers and initialisers (torch.nn names; numpy arrays in and out).
+"""Layers, containers and initialisers (torch.nn names).
 
-Every layer has forward(x) and backward(grad_output) -> grad_input; parameters are
-`Parameter` objects (float32 `data`, `grad`, `requires_grad`). Containers: Sequential for
-chains, Graph for DAGs (residual add, channel concat, fan-out).
+Every layer's forward is written with cnnnative.ops calls on its parameters (leaf Tensors:
+float32 `data`, `grad`, `requires_grad`), so autograd records it and `loss.backward()`
+fills the parameters' gradients; a subclass of Module that only defines forward trains.
+Containers: Sequential for chains, ModuleList / ModuleDict to hold submodules, Graph for
+DAGs. `nn.functional` has torch.nn.functional's names.
 """
-from . import init
+from . import functional, init
 from .activation import LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, Softmax, Tanh
+from .containers import ModuleDict, ModuleList
 from .conv import Conv2d
 from .graph import Graph, Node
 from .linear import Linear
@@ -16,7 +19,7 @@ from .sequential import Sequential
 from .shape import Dropout, Flatten, Identity
 
 __all__ = [
-    "init", "Module", "Parameter", "Sequential", "Graph", "Node",
+    "init", "functional", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Graph", "Node",
     "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d",
     "ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
     "Flatten", "Identity", "Dropout",

@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops._args import finite, index, pair, padding4
+from ..tensor import Tensor
 
-__all__ = ["finite", "index", "pair", "padding4", "positive", "non_negative", "as_input", "conv_out", "empty_param"]
+__all__ = ["finite", "index", "pair", "padding4", "positive", "non_negative", "as_input", "plain_if_unrecorded", "conv_out",
+           "empty_param"]
 
 _MAX_PARAM_ELEMENTS = 2 ** 36  # 256 GiB of float32: anything larger is a mistake, not a model
 
@@ -36,10 +38,11 @@ def non_negative(value, name: str) -> int:
     return v
 
 
-def as_input(x, layer, ndim=None) -> np.ndarray:
+def as_input(x, layer, ndim=None):
     """Convert to C-contiguous float32 and check the rank, naming the layer on failure.
-    A cnnnative.cuda.Tensor stays on the GPU (its rank is checked)."""
-    if type(x).__module__ == "cnnnative._cuda":
+    A cnnnative.Tensor (recording) or cnnnative.cuda.Tensor is kept as it is (its rank is
+    checked); the ops convert its array."""
+    if isinstance(x, Tensor) or type(x).__module__ == "cnnnative._cuda":
         if ndim is not None and x.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
             raise ValueError(f"{layer!r}: expected a {ndim}-D input, got shape {x.shape}")
         return x
@@ -65,3 +68,13 @@ def conv_out(size: int, k: int, stride: int, pad_total: int, dilation: int = 1,
             out -= 1
         return out
     return span // stride + 1
+
+
+def plain_if_unrecorded(x, y):
+    """A layer's result: a Tensor that records nothing (no_grad, frozen parameters) made
+    from a plain array input is handed back as the plain array, so numpy in gives numpy
+    out as with the functional ops. Recording results, and results of Tensor inputs,
+    stay Tensors."""
+    if type(y) is Tensor and y._node is None and not isinstance(x, Tensor):
+        return y.data
+    return y

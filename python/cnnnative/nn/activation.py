@@ -1,94 +1,74 @@
-"""Element-wise activations and (log-)softmax. Each keeps the one array its backward
-needs (the output, or the input for LeakyReLU) and only in training mode.
+"""Element-wise activations and (log-)softmax: each forward is one cnnnative.ops call, which
+autograd records when its input requires grad.
 
 ReLU, ReLU6 and LeakyReLU take inplace=True as in PyTorch: the forward then overwrites its
-input (use it only where nobody else reads that input, e.g. right after a conv or linear).
-Called from a Sequential, their backward also overwrites the incoming gradient, which is
-then scratch (made by the next layer's backward for this layer alone)."""
+input array (use it only where nobody else reads that input, e.g. right after a conv or
+linear). When recording, ReLU and ReLU6 do so only where no recorded backward reads that
+array (else they write a fresh one; see ops/_private.py), and LeakyReLU never does."""
 from __future__ import annotations
 
 import numpy as np
 
-from .. import ops
-from ._util import as_input, index
+from .. import autograd, ops
+from ..tensor import Tensor
+from ._util import as_input, index, plain_if_unrecorded
 from .module import Module
 
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax"]
 
 
 class _Elementwise(Module):
-    """Shape-preserving layer; subclasses set _fwd and _bwd(grad, saved)."""
+    """Shape-preserving layer; subclasses set _fwd(x, out=None)."""
 
-    saves = "output"
-
-    def __init__(self):
-        super().__init__()
-        self._saved = None
+    inplace = False
 
     def output_shape(self, input_shape):
         return tuple(input_shape)
 
-    inplace = False
-
     def _fwd(self, x, out=None):
-        raise NotImplementedError
-
-    def _bwd(self, grad_output, saved, out=None):
         raise NotImplementedError
 
     def _can_write_inplace(self) -> bool:
         return self.inplace
 
+    records_in_place = False  # the op's recording version takes out=input (ReLU, ReLU6)
+
     def forward(self, x):
         x = as_input(x, self)
-        if self._can_write_inplace() and _writable_float32(x):
-            y = self._fwd(x, out=x)
-        else:
-            y = self._fwd(x)
-        if self.training:
-            self._saved = y if self.saves == "output" else x
-        else:
-            self._saved = None
-        return y
-
-    def backward(self, grad_output):
-        if self._saved is None:
-            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
-        g = self._bwd(grad_output, self._saved)
-        self._saved = None
-        return g
-
-    def _backward_chained(self, grad_output, *, grad_is_scratch, result_is_scratch):
-        saved = self._saved
-        if (not self._has_out or not grad_is_scratch or saved is None
-                or not _writable_float32(grad_output) or grad_output.shape != saved.shape):
-            return self.backward(grad_output)
-        g = self._bwd(grad_output, saved, out=grad_output)
-        self._saved = None
-        return g
-
-    _has_out = False  # _fwd/_bwd accept out= (the ReLU family)
+        if self._can_write_inplace():
+            if isinstance(x, Tensor) and x.requires_grad and autograd.is_grad_enabled():
+                return self._fwd(x, out=x) if self.records_in_place else self._fwd(x)
+            target = _inplace_target(x)
+            if target is not None:
+                self._fwd(target, out=target)
+                return x
+        return plain_if_unrecorded(x, self._fwd(x))
 
 
-def _writable_float32(a) -> bool:
-    return (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.flags.c_contiguous
-            and a.flags.writeable)
+def _inplace_target(x):
+    """The array an in-place forward may overwrite: a writable float32 numpy array, or the
+    array of a Tensor that records nothing (never one in a recorded graph)."""
+    if isinstance(x, Tensor):
+        if x.requires_grad and autograd.is_grad_enabled():
+            return None
+        x = x.data
+    if (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous
+            and x.flags.writeable):
+        return x
+    return None
 
 
 class ReLU(_Elementwise):
     """max(x, 0), any shape."""
 
-    _has_out = True
+    records_in_place = True
 
     def __init__(self, inplace: bool = False):
         super().__init__()
         self.inplace = bool(inplace)
 
     def _fwd(self, x, out=None):
-        return ops.relu(x, out=out)
-
-    def _bwd(self, g, y, out=None):
-        return ops.relu_backward(g, y, out=out)
+        return ops.relu(x, out=out) if out is not None else ops.relu(x)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
@@ -97,17 +77,14 @@ class ReLU(_Elementwise):
 class ReLU6(_Elementwise):
     """min(max(x, 0), 6), any shape."""
 
-    _has_out = True
+    records_in_place = True
 
     def __init__(self, inplace: bool = False):
         super().__init__()
         self.inplace = bool(inplace)
 
     def _fwd(self, x, out=None):
-        return ops.relu6(x, out=out)
-
-    def _bwd(self, g, y, out=None):
-        return ops.relu6_backward(g, y, out=out)
+        return ops.relu6(x, out=out) if out is not None else ops.relu6(x)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
@@ -116,25 +93,15 @@ class ReLU6(_Elementwise):
 class LeakyReLU(_Elementwise):
     """x if x > 0 else negative_slope * x, any shape."""
 
-    saves = "input"
-
-    _has_out = True
-
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
         self.negative_slope = float(negative_slope)
         self.inplace = bool(inplace)
 
-    def _can_write_inplace(self) -> bool:
-        # The backward reads the sign of the saved input; an in-place output has the same
-        # sign only for a slope >= 0, so a negative slope stays out-of-place.
-        return self.inplace and self.negative_slope >= 0.0
-
     def _fwd(self, x, out=None):
-        return ops.leaky_relu(x, self.negative_slope, out=out)
-
-    def _bwd(self, g, x, out=None):
-        return ops.leaky_relu_backward(g, x, self.negative_slope, out=out)
+        if out is not None:
+            return ops.leaky_relu(x, self.negative_slope, out=out)
+        return ops.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self):
         s = f"negative_slope={self.negative_slope}"
@@ -144,21 +111,15 @@ class LeakyReLU(_Elementwise):
 class Tanh(_Elementwise):
     """tanh(x), any shape."""
 
-    def _fwd(self, x):
+    def _fwd(self, x, out=None):
         return ops.tanh(x)
-
-    def _bwd(self, g, y):
-        return ops.tanh_backward(g, y)
 
 
 class Sigmoid(_Elementwise):
     """1 / (1 + exp(-x)), any shape."""
 
-    def _fwd(self, x):
+    def _fwd(self, x, out=None):
         return ops.sigmoid(x)
-
-    def _bwd(self, g, y):
-        return ops.sigmoid_backward(g, y)
 
 
 class Softmax(_Elementwise):
@@ -168,11 +129,8 @@ class Softmax(_Elementwise):
         super().__init__()
         self.dim = index(dim, "dim")
 
-    def _fwd(self, x):
+    def _fwd(self, x, out=None):
         return ops.softmax(x, self.dim)
-
-    def _bwd(self, g, y):
-        return ops.softmax_backward(g, y, self.dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
@@ -181,8 +139,5 @@ class Softmax(_Elementwise):
 class LogSoftmax(Softmax):
     """log(softmax(x)) along `dim`."""
 
-    def _fwd(self, x):
+    def _fwd(self, x, out=None):
         return ops.log_softmax(x, self.dim)
-
-    def _bwd(self, g, y):
-        return ops.log_softmax_backward(g, y, self.dim)

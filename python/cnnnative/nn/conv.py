@@ -1,4 +1,4 @@
-"""Conv2d: a 2-D convolution layer over ops.conv2d and its two gradients."""
+"""Conv2d: a 2-D convolution layer: ops.conv2d on its weight and bias (autograd records it)."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import ops
 from . import init
-from ._util import as_input, conv_out, empty_param, pair, padding4, positive
+from ._util import as_input, conv_out, empty_param, pair, padding4, plain_if_unrecorded, positive
 from .module import Module, Parameter
 
 __all__ = ["Conv2d"]
@@ -51,7 +51,6 @@ class Conv2d(Module):
                                                 -bound, bound, rng))
         else:
             self._parameters["bias"] = None
-        self._input = None
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3:
@@ -71,35 +70,10 @@ class Conv2d(Module):
         x = as_input(x, self, 4)
         if x.shape[1] != self.in_channels:
             raise ValueError(f"{self!r}: input has {x.shape[1]} channels, expected "
-                             f"{self.in_channels} (input shape {x.shape})")
-        bias = self.bias.data if self.bias is not None else None
-        y = ops.conv2d(x, self.weight.data, bias, self.stride, self.padding, self.dilation,
+                             f"{self.in_channels} (input shape {tuple(x.shape)})")
+        y = ops.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                        self.groups, algo=self.algo)
-        self._input = x if self.training else None
-        return y
-
-    def backward(self, grad_output):
-        x = self._input
-        if x is None:
-            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
-        args = (self.stride, self.padding, self.dilation, self.groups)
-        bias_grad = self.bias is not None and self.bias.requires_grad
-        if self.weight.requires_grad:
-            # The bias gradient comes from the same C++ call (one pass, no numpy reduction).
-            grads = ops.conv2d_weight(x, self.weight.data.shape, grad_output, *args,
-                                      with_bias=bias_grad)
-            if bias_grad:
-                self.weight.accumulate(grads[0])
-                self.bias.accumulate(grads[1])
-            else:
-                self.weight.accumulate(grads)
-        elif bias_grad:
-            self.bias.accumulate(ops.conv2d_bias(grad_output))
-        grad_input = None
-        if self.needs_input_grad:
-            grad_input = ops.conv2d_input(x.shape, self.weight.data, grad_output, *args)
-        self._input = None
-        return grad_input
+        return plain_if_unrecorded(x, y)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

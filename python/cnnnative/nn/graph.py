@@ -12,15 +12,16 @@
 Every node's per-sample shape is inferred when it is added, so a mismatch is reported at
 build time naming the node and the sizes. Nodes are kept in the order they were added,
 which is a topological order (a node can only use nodes that already exist). Forward runs
-that order and drops each intermediate as soon as its last consumer has run (layers keep
-what their backward needs only in training mode, so in eval mode memory stays at the live
-frontier). Backward runs the reverse order, summing gradients where a node fans out.
+that order and drops each intermediate as soon as its last consumer has run; on Tensors
+that require grad autograd records it (there is no graph-level backward).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import ops
+from ..autograd import array_of, is_grad_enabled, record
+from ..tensor import Tensor
 from ._util import index
 from .module import Module
 
@@ -35,10 +36,28 @@ def _on_device(a) -> bool:
 
 
 def _concat_channels(args):
+    if any(isinstance(a, Tensor) for a in args):
+        return _concat_recorded(args)
     if _on_device(args[0]):
         from ..cuda import ops as cuda_ops
         return cuda_ops.concat(args, axis=1)
     return np.concatenate(args, axis=1)
+
+
+def _concat_recorded(args):
+    # Interim, until the op graph's concat op lands: the channel concat of Tensors, with
+    # its gradient split back along the channels.
+    arrays = [array_of(a) for a in args]
+    out = _concat_channels(arrays)
+    if not (is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args)):
+        return Tensor._wrap(out)
+    counts = [a.shape[1] for a in arrays]
+
+    def backward(g):
+        starts = np.cumsum([0] + counts[:-1])
+        return tuple(_channels(g, int(s), c) for s, c in zip(starts, counts))
+
+    return record(out, tuple(args), backward, "concat")
 
 
 def _channels(g, start, count):
@@ -76,7 +95,6 @@ class Graph(Module):
         self._outputs: list[int] = []
         self._names: set[str] = set()
         self._counts: dict[str, int] = {}
-        self._saved: dict[int, np.ndarray] = {}
         self.peak_live = 0
 
     # -- building -------------------------------------------------------------------------
@@ -202,13 +220,12 @@ class Graph(Module):
         values = [None] * len(self._specs)
         for i, x in zip(self._inputs, inputs):
             spec = self._specs[i]
-            x = x if _on_device(x) else np.ascontiguousarray(x, dtype=np.float32)
+            x = x if _on_device(x) or isinstance(x, Tensor) else np.ascontiguousarray(x, dtype=np.float32)
             if tuple(x.shape[1:]) != tuple(spec.shape):
                 raise ValueError(f"graph input {spec.name!r}: expected (N,) + {spec.shape}, got {x.shape}")
             values[i] = x
         remaining = self._consumers()
         keep = set(self._outputs)
-        self._saved = {}
         live = len(inputs)
         self.peak_live = live  # most node values held at once (a memory diagnostic)
         for i, s in enumerate(self._specs):
@@ -216,13 +233,11 @@ class Graph(Module):
                 continue
             args = [values[j] for j in s.inputs]
             if s.kind == "module":
-                out = s.module.forward(args[0])
+                out = s.module(args[0])
             elif s.kind == "add":
                 out = ops.add(args[0], args[1])
             elif s.kind == "add_relu":
                 out = ops.add_relu(args[0], args[1])
-                if self.training:
-                    self._saved[i] = out
             else:  # concat
                 out = _concat_channels(args) if len(args) > 1 else args[0]
             values[i] = out
@@ -235,59 +250,6 @@ class Graph(Module):
                     live -= 1
         outs = tuple(values[i] for i in self._outputs)
         return outs[0] if len(outs) == 1 else outs
-
-    def _needs_grad(self):
-        """needs[i]: does anything upstream of node i want a gradient?"""
-        needs = [False] * len(self._specs)
-        for i, s in enumerate(self._specs):
-            if s.kind == "input":
-                needs[i] = self.needs_input_grad
-            else:
-                needs[i] = any(needs[j] for j in s.inputs) or (
-                    s.kind == "module" and s.module._need_param_grad_deep())
-        return needs
-
-    def backward(self, *grad_outputs):
-        """Gradients of the outputs (one per output) -> gradient of the input(s)
-        (None where no gradient is needed); parameter gradients accumulate."""
-        self._ready()
-        if len(grad_outputs) != len(self._outputs):
-            raise ValueError(f"graph has {len(self._outputs)} output(s), got {len(grad_outputs)} gradients")
-        grads = [None] * len(self._specs)
-
-        def give(j, g):
-            grads[j] = g if grads[j] is None else ops.add(grads[j], g)
-
-        for i, g in zip(self._outputs, grad_outputs):
-            give(i, g if _on_device(g) else np.ascontiguousarray(g, dtype=np.float32))
-        needs = self._needs_grad()
-        for i in range(len(self._specs) - 1, -1, -1):
-            s, g = self._specs[i], grads[i]
-            if s.kind == "input" or g is None:
-                continue
-            grads[i] = None
-            if s.kind == "module":
-                src = s.inputs[0]
-                s.module.needs_input_grad = needs[src]
-                gi = s.module.backward(g)
-                if needs[src] and gi is not None:
-                    give(src, gi)
-            elif s.kind in ("add", "add_relu"):
-                if s.kind == "add_relu":
-                    g = ops.relu_backward(g, self._saved.pop(i))
-                for j in s.inputs:
-                    if needs[j]:
-                        give(j, g)
-            else:  # concat: split the channel axis back
-                start = 0
-                for j in s.inputs:
-                    c = self._specs[j].shape[0]
-                    if needs[j]:
-                        give(j, _channels(g, start, c))
-                    start += c
-        self._saved = {}
-        result = tuple(grads[i] for i in self._inputs)
-        return result[0] if len(result) == 1 else result
 
     def extra_repr(self):
         return ""

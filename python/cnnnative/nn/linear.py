@@ -1,4 +1,4 @@
-"""Linear: y = x W^T + b over ops.linear / ops.linear_backward."""
+"""Linear: y = x W^T + b, ops.linear on its weight and bias (autograd records it)."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import ops
 from . import init
-from ._util import as_input, empty_param, positive
+from ._util import as_input, empty_param, plain_if_unrecorded, positive
 from .module import Module, Parameter
 
 __all__ = ["Linear"]
@@ -30,7 +30,6 @@ class Linear(Module):
             self.bias = Parameter(init.uniform_(np.empty(self.out_features, np.float32), -bound, bound, rng))
         else:
             self._parameters["bias"] = None
-        self._input = None
 
     def output_shape(self, input_shape):
         if len(input_shape) != 1 or input_shape[0] != self.in_features:
@@ -42,23 +41,8 @@ class Linear(Module):
         x = as_input(x, self, 2)
         if x.shape[1] != self.in_features:
             raise ValueError(f"{self!r}: input has {x.shape[1]} features, expected {self.in_features}"
-                             f" (input shape {x.shape})")
-        bias = self.bias.data if self.bias is not None else None
-        y = ops.linear(x, self.weight.data, bias)
-        self._input = x if self.training else None
-        return y
-
-    def backward(self, grad_output):
-        x = self._input
-        if x is None:
-            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
-        need_bias = self.bias is not None and self.bias.requires_grad
-        gi, gw, gb = ops.linear_backward(grad_output, x, self.weight.data, need_bias=need_bias)
-        self.weight.accumulate(gw)
-        if need_bias:
-            self.bias.accumulate(gb)
-        self._input = None
-        return gi if self.needs_input_grad else None
+                             f" (input shape {tuple(x.shape)})")
+        return plain_if_unrecorded(x, ops.linear(x, self.weight, self.bias))
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -1,19 +1,26 @@
 """Module: the base of every layer and container.
 
-A module owns float32 numpy parameters (each with its gradient), optional buffers (running
-statistics), and child modules. `forward(x)` computes the output and, in training mode,
-keeps what `backward` will need; `backward(grad_output)` returns the gradient with respect
-to the input and *adds* the parameter gradients into `param.grad` (so a module used twice,
-or a fan-out, accumulates). Names follow torch.nn so that a PyTorch state_dict (as numpy
-arrays) loads unchanged.
+A module owns parameters (leaf `Tensor`s: float32 `data`, `grad`), optional buffers
+(running statistics) and child modules. `forward` is written with `cnnnative.ops` calls
+on its parameters, so autograd records it: `loss = f(model(x)); loss.backward()` fills
+every parameter's `.grad` (accumulating across uses: a module called twice or a shared
+parameter gets the sum). No module writes a backward of its own. Names follow torch.nn so
+that a PyTorch state_dict (as numpy arrays) loads unchanged.
+
+Called with a numpy array and nothing to record (no_grad, or frozen parameters), a module
+returns a numpy array, as the functional API does; a recording output is a `Tensor`.
 """
 from __future__ import annotations
 
+import functools
+import warnings
+import weakref
 from collections import OrderedDict
 from typing import Iterator
 
 import numpy as np
 
+from .. import autograd
 from ..tensor import Tensor
 
 __all__ = ["Parameter", "Module"]
@@ -73,7 +80,8 @@ class Parameter(Tensor):
 class Module:
     """Base class: parameters, buffers, children, train/eval, state_dict.
 
-    Subclasses implement forward(x), backward(grad_output) and output_shape(shape), where
+    Subclasses implement forward(...) (with cnnnative.ops calls; autograd derives the
+    backward) and, to be usable in nn.Graph and shape checks, output_shape(shape), where
     shape is one sample's shape (no batch dimension), e.g. (C, H, W).
     """
 
@@ -81,10 +89,13 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
-        # Containers set this False on a layer whose input gradient nobody will use (the
-        # first layer during training), so it can skip that work.
+        # Read by the pre-autograd nn.Graph only (it goes with it): autograd's wants()
+        # now skips input gradients nobody needs.
         object.__setattr__(self, "needs_input_grad", True)
+        # Weak references to the last call's (output, input), for the deprecated backward().
+        object.__setattr__(self, "_last_call", None)
 
     # -- attribute registry ---------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -118,10 +129,33 @@ class Module:
                 return
         object.__delattr__(self, name)
 
-    def register_buffer(self, name: str, value) -> None:
-        """A named non-trainable array saved in state_dict (None = absent)."""
+    def register_buffer(self, name: str, value, persistent: bool = True) -> None:
+        """A named non-trainable array (running statistics, constants), moved by `to()`.
+        persistent=True saves it in state_dict; None registers the name with no value."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"buffer name must be a non-empty string without '.', got {name!r}")
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer: {name!r} is already a parameter or submodule")
+        if isinstance(value, Tensor):
+            value = value.data
         self.__dict__.pop(name, None)
         self._buffers[name] = value
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+
+    def register_parameter(self, name: str, param) -> None:
+        """Add a Parameter (or None) under `name`."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter({name!r}): expected a Parameter or None, got "
+                            f"{type(param).__name__}")
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"parameter name must be a non-empty string without '.', got {name!r}")
+        self.__dict__.pop(name, None)
+        self._buffers.pop(name, None)
+        self._modules.pop(name, None)
+        self._parameters[name] = param
 
     def add_module(self, name: str, module: "Module") -> None:
         if not isinstance(module, Module):
@@ -131,25 +165,64 @@ class Module:
         self._modules[name] = module
 
     # -- computation ----------------------------------------------------------------------
-    def forward(self, x):
+    def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__}.forward")
 
-    def backward(self, grad_output):
-        raise NotImplementedError(f"{type(self).__name__}.backward")
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
 
-    def _backward_chained(self, grad_output, *, grad_is_scratch: bool, result_is_scratch: bool):
-        """backward as a container (Sequential) calls it. grad_is_scratch: nobody else holds
-        grad_output, so the layer may overwrite it. result_is_scratch: the caller consumes
-        the result before this layer's next backward, so the layer may return a buffer it
-        reuses across steps. Layers that can use neither just run backward."""
-        return self.backward(grad_output)
+    def __init_subclass__(cls, **kwargs):
+        # Every forward notes its last recorded output for the deprecated backward(), also
+        # when called as module.forward(x) (the pre-autograd idiom). Weak references only:
+        # the graph must die with the caller's output.
+        super().__init_subclass__(**kwargs)
+        forward = cls.__dict__.get("forward")
+        if forward is None or getattr(forward, "_notes_last_call", False):
+            return
+
+        @functools.wraps(forward)
+        def noting_forward(self, *args, **kwargs):
+            out = forward(self, *args, **kwargs)
+            if type(out) is Tensor and out._node is not None:
+                x = args[0] if args else None
+                self.__dict__["_last_call"] = (weakref.ref(out),
+                                               weakref.ref(x) if isinstance(x, Tensor) else None)
+            return out
+
+        noting_forward._notes_last_call = True
+        cls.forward = noting_forward
+
+    def backward(self, grad_output):
+        """Deprecated (kept for one release; use `loss.backward()` or `autograd.grad`).
+
+        Runs autograd backward from the output of this module's last call, with
+        `grad_output` as that output's gradient: the gradients of this module's trainable
+        parameters are added into their `.grad`, and the gradient with respect to the
+        call's input is returned when that input was a Tensor requiring grad (else None).
+        The output must still be alive (kept by the caller)."""
+        warnings.warn(f"{type(self).__name__}.backward(grad_output) is deprecated: call "
+                      "loss.backward() (or output.backward(grad_output)) on the module's output",
+                      DeprecationWarning, stacklevel=2)
+        last = self._last_call
+        out = last[0]() if last is not None else None
+        if out is None:
+            raise RuntimeError(f"{type(self).__name__}.backward: no recorded output of this module is "
+                               "alive (call it on an input in training mode and keep its output, or "
+                               "use output.backward(grad))")
+        x = last[1]() if last[1] is not None else None
+        inputs = [x] if x is not None and x.requires_grad else []
+        params = [p for p in self.parameters() if p.requires_grad]
+        if not inputs and not params:
+            return None
+        grads = autograd.grad(out, inputs + params, grad_outputs=grad_output, allow_unused=True)
+        for p, g in zip(params, grads[len(inputs):]):
+            if g is not None:
+                p.accumulate(g if p.grad is not None else np.array(g, dtype=np.float32, copy=True))
+        return grads[0] if inputs else None
 
     def output_shape(self, input_shape: tuple) -> tuple:
         """Shape of one output sample given one input sample's shape (no batch dim)."""
         raise NotImplementedError(f"{type(self).__name__}.output_shape")
-
-    def __call__(self, x):
-        return self.forward(x)
 
     def _shape_error(self, input_shape, why: str) -> ValueError:
         return ValueError(f"{self!r}: input of shape {tuple(input_shape)} (per sample): {why}")
@@ -165,28 +238,49 @@ class Module:
     def named_children(self):
         return iter(self._modules.items())
 
-    def named_modules(self, prefix: str = ""):
+    def named_modules(self, prefix: str = "", _seen=None):
+        """(dotted name, module) for this module and every descendant, each module once
+        (a module registered under two names is listed under the first)."""
+        seen = set() if _seen is None else _seen
+        if id(self) in seen:
+            return
+        seen.add(id(self))
         yield prefix, self
         for name, m in self._modules.items():
-            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+            if m is not None:
+                yield from m.named_modules(f"{prefix}.{name}" if prefix else name, seen)
 
     def modules(self):
         for _, m in self.named_modules():
             yield m
 
-    def named_parameters(self, prefix: str = ""):
-        """(dotted name, Parameter) pairs, each parameter once, in registration order."""
+    def named_parameters(self, prefix: str = "", recurse: bool = True):
+        """(dotted name, Parameter) pairs, each parameter once, in registration order
+        (recurse=False: this module's own only)."""
         seen = set()
-        for mname, m in self.named_modules(prefix):
+        for mname, m in (self.named_modules(prefix) if recurse else [(prefix, self)]):
             for pname, p in m._parameters.items():
                 if p is None or id(p) in seen:
                     continue
                 seen.add(id(p))
                 yield (f"{mname}.{pname}" if mname else pname), p
 
-    def parameters(self):
-        for _, p in self.named_parameters():
+    def parameters(self, recurse: bool = True):
+        for _, p in self.named_parameters(recurse=recurse):
             yield p
+
+    def buffers(self, recurse: bool = True):
+        for _, b in (self.named_buffers() if recurse else
+                     ((n, b) for n, b in self._buffers.items() if b is not None)):
+            yield b
+
+    def apply(self, fn) -> "Module":
+        """Call fn(module) on every child (recursively), then on this module; returns
+        self (e.g. `model.apply(init_weights)`)."""
+        for m in self._modules.values():
+            m.apply(fn)
+        fn(self)
+        return self
 
     def named_buffers(self, prefix: str = ""):
         for mname, m in self.named_modules(prefix):
@@ -242,10 +336,16 @@ class Module:
             p.requires_grad = bool(requires_grad)
         return self
 
-    def zero_grad(self) -> None:
-        """Forget gradients (set to None; the next backward writes fresh ones)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget gradients: set_to_none=True sets every `.grad` to None (the next backward
+        writes fresh arrays); False zeroes the existing arrays in place."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            elif on_device(p.grad):
+                p.grad = _move(np.zeros(tuple(p.grad.shape), np.float32), f"cuda:{p.grad.device}")
+            else:
+                p.grad[...] = 0
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         return int(sum(p.data.size for p in self.parameters() if p.requires_grad or not trainable_only))
@@ -257,10 +357,11 @@ class Module:
             if p is not None:
                 yield prefix + name, p.data
         for name, b in self._buffers.items():
-            if b is not None:
+            if b is not None and name not in self._non_persistent:
                 yield prefix + name, b
         for name, m in self._modules.items():
-            yield from m._state_items(prefix + name + ".")
+            if m is not None:
+                yield from m._state_items(prefix + name + ".")
 
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Copies of every parameter and buffer under PyTorch's keys and layouts

@@ -1,11 +1,13 @@
 """Normalization layers with PyTorch's parameter and buffer names (weight, bias,
-running_mean, running_var, num_batches_tracked), over the core's norm ops."""
+running_mean, running_var, num_batches_tracked), each one cnnnative.ops call (autograd
+records it). In eval mode BatchNorm and a tracking InstanceNorm normalise with their
+running statistics and never change them, so input gradients can be taken in eval mode."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import ops
-from ._util import as_input, finite, index, positive
+from ._util import as_input, finite, index, plain_if_unrecorded, positive
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d",
@@ -19,16 +21,6 @@ def _affine(module, shape, affine):
     else:
         module._parameters["weight"] = None
         module._parameters["bias"] = None
-
-
-def _data(p):
-    return None if p is None else p.data
-
-
-def _accumulate_affine(module, gw, gb):
-    if module.weight is not None:
-        module.weight.accumulate(gw)
-        module.bias.accumulate(gb)
 
 
 def _running_stats(module, num_features, track):
@@ -53,7 +45,6 @@ class _BatchNorm(Module):
         self.track_running_stats = bool(track_running_stats)
         _affine(self, self.num_features, affine)
         _running_stats(self, self.num_features, self.track_running_stats)
-        self._cache = None
 
     def _as4d(self, x):
         return x
@@ -68,31 +59,19 @@ class _BatchNorm(Module):
         x = as_input(x, self, self._ndims)
         if x.shape[1] != self.num_features:
             raise ValueError(f"{self!r}: input has {x.shape[1]} channels, expected "
-                             f"{self.num_features} (input shape {x.shape})")
-        x4 = self._as4d(x)
+                             f"{self.num_features} (input shape {tuple(x.shape)})")
         use_batch = self.training or not self.track_running_stats
         momentum = 0.0 if self.momentum is None else float(self.momentum)
         if self.training and self.track_running_stats:
             self.num_batches_tracked += 1
             if self.momentum is None:  # cumulative moving average, as PyTorch
                 momentum = 1.0 / float(self.num_batches_tracked)
-        y, mean, invstd = ops.batch_norm_forward(
-            x4, self.running_mean, self.running_var, _data(self.weight), _data(self.bias),
-            training=use_batch, momentum=momentum, eps=self.eps)
-        self._cache = (x4, mean, invstd, use_batch) if self.training else None
-        return y.reshape(x.shape)
-
-    def backward(self, grad_output):
-        if self._cache is None:
-            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
-        x4, mean, invstd, use_batch = self._cache
-        g4 = (grad_output if type(grad_output).__module__ == "cnnnative._cuda"
-              else np.ascontiguousarray(grad_output, np.float32)).reshape(x4.shape)
-        gi, gw, gb = ops.batch_norm_backward(g4, x4, _data(self.weight), mean, invstd, training=use_batch)
-        _accumulate_affine(self, gw, gb)
-        self._cache = None
-        return gi.reshape(grad_output.shape if type(grad_output).__module__ == "cnnnative._cuda"
-                          else np.shape(grad_output))
+        x4 = self._as4d(x)
+        y = ops.batch_norm(x4, self.running_mean, self.running_var, self.weight, self.bias,
+                           training=use_batch, momentum=momentum, eps=self.eps)
+        if x4 is not x:
+            y = ops.reshape(y, tuple(x.shape))
+        return plain_if_unrecorded(x, y)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -110,7 +89,7 @@ class BatchNorm1d(_BatchNorm):
 
     def _as4d(self, x):
         length = x.shape[2] if x.ndim == 3 else 1
-        return x.reshape(x.shape[0], x.shape[1], length, 1)
+        return ops.reshape(x, (x.shape[0], x.shape[1], length, 1))
 
 
 class LayerNorm(Module):
@@ -124,7 +103,6 @@ class LayerNorm(Module):
         self.eps = finite(eps, "eps", 0.0)
         self.elementwise_affine = bool(elementwise_affine)
         _affine(self, self.normalized_shape, elementwise_affine)
-        self._cache = None
 
     def output_shape(self, input_shape):
         k = len(self.normalized_shape)
@@ -134,20 +112,7 @@ class LayerNorm(Module):
 
     def forward(self, x):
         x = as_input(x, self)
-        y, mean, rstd = ops.layer_norm_forward(x, self.normalized_shape, _data(self.weight),
-                                               _data(self.bias), self.eps)
-        self._cache = (x, mean, rstd) if self.training else None
-        return y
-
-    def backward(self, grad_output):
-        if self._cache is None:
-            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
-        x, mean, rstd = self._cache
-        gi, gw, gb = ops.layer_norm_backward(grad_output, x, self.normalized_shape, mean, rstd,
-                                             _data(self.weight))
-        _accumulate_affine(self, gw, gb)
-        self._cache = None
-        return gi
+        return plain_if_unrecorded(x, ops.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps))
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
@@ -166,7 +131,6 @@ class GroupNorm(Module):
         self.eps = finite(eps, "eps", 0.0)
         self.affine = bool(affine)
         _affine(self, self.num_channels, affine)
-        self._cache = None
 
     def output_shape(self, input_shape):
         if len(input_shape) < 1 or input_shape[0] != self.num_channels:
@@ -175,19 +139,7 @@ class GroupNorm(Module):
 
     def forward(self, x):
         x = as_input(x, self)
-        y, mean, rstd = ops.group_norm_forward(x, self.num_groups, _data(self.weight), _data(self.bias),
-                                               self.eps)
-        self._cache = (x, mean, rstd) if self.training else None
-        return y
-
-    def backward(self, grad_output):
-        if self._cache is None:
-            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
-        x, mean, rstd = self._cache
-        gi, gw, gb = ops.group_norm_backward(grad_output, x, self.num_groups, mean, rstd, _data(self.weight))
-        _accumulate_affine(self, gw, gb)
-        self._cache = None
-        return gi
+        return plain_if_unrecorded(x, ops.group_norm(x, self.num_groups, self.weight, self.bias, self.eps))
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
@@ -205,7 +157,6 @@ class InstanceNorm2d(Module):
         self.track_running_stats = bool(track_running_stats)
         _affine(self, self.num_features, affine)
         _running_stats(self, self.num_features, self.track_running_stats)
-        self._cache = None
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3 or input_shape[0] != self.num_features:
@@ -217,20 +168,9 @@ class InstanceNorm2d(Module):
         use_input_stats = self.training or not self.track_running_stats
         if self.training and self.track_running_stats:
             self.num_batches_tracked += 1
-        y, mean, rstd = ops.instance_norm_forward(
-            x, self.running_mean, self.running_var, _data(self.weight), _data(self.bias),
-            use_input_stats=use_input_stats, momentum=self.momentum, eps=self.eps)
-        self._cache = (x, mean, rstd) if self.training else None
-        return y
-
-    def backward(self, grad_output):
-        if self._cache is None:
-            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
-        x, mean, rstd = self._cache
-        gi, gw, gb = ops.instance_norm_backward(grad_output, x, mean, rstd, _data(self.weight))
-        _accumulate_affine(self, gw, gb)
-        self._cache = None
-        return gi
+        y = ops.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                              use_input_stats=use_input_stats, momentum=self.momentum, eps=self.eps)
+        return plain_if_unrecorded(x, y)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, affine={self.affine}"
@@ -243,23 +183,13 @@ class LocalResponseNorm(Module):
         super().__init__()
         self.size = positive(size, "size")
         self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
-        self._input = None
 
     def output_shape(self, input_shape):
         return tuple(input_shape)
 
     def forward(self, x):
         x = as_input(x, self)
-        self._input = x if self.training else None
-        return ops.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
-
-    def backward(self, grad_output):
-        if self._input is None:
-            raise RuntimeError(f"{self!r}: backward without a training-mode forward")
-        g = ops.local_response_norm_backward(grad_output, self._input, self.size, self.alpha,
-                                             self.beta, self.k)
-        self._input = None
-        return g
+        return plain_if_unrecorded(x, ops.local_response_norm(x, self.size, self.alpha, self.beta, self.k))
 
     def extra_repr(self):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import numpy as np
-
 from .module import Module
 
 __all__ = ["Sequential"]
 
 
 class Sequential(Module):
-    """Runs its modules in order; backward runs them in reverse.
+    """Runs its modules in order (autograd derives the backward).
 
     Sequential(m0, m1, ...) or Sequential(OrderedDict(name=module, ...)).
     """
@@ -52,32 +50,5 @@ class Sequential(Module):
 
     def forward(self, x):
         for m in self._modules.values():
-            x = m.forward(x)
+            x = m(x)
         return x
-
-    def backward(self, grad_output):
-        mods = list(self._modules.values())
-        # When nobody wants our input gradient, layers before the first trainable one
-        # (a frozen feature extractor) need no backward at all.
-        first = 0
-        if not self.needs_input_grad:
-            first = next((i for i, m in enumerate(mods) if m._need_param_grad_deep()), len(mods))
-        # Gradients passed between layers are scratch: each is made by one layer's backward
-        # and consumed by the next, so layers may overwrite them (in-place ReLU backward) or
-        # return reused buffers (MaxPool2d). Never the caller's grad_output (or a view of it
-        # that a layer passed through), and never what we return.
-        g = grad_output
-        reused = []  # results that may be buffers a layer reuses next step
-        for i in range(len(mods) - 1, first - 1, -1):
-            m = mods[i]
-            m.needs_input_grad = i > first or self.needs_input_grad
-            scratch = g is not grad_output and not (
-                isinstance(g, np.ndarray) and np.may_share_memory(g, grad_output))
-            g = m._backward_chained(g, grad_is_scratch=scratch, result_is_scratch=i > first)
-            if i > first and isinstance(g, np.ndarray):
-                reused.append(g)
-        if not self.needs_input_grad:
-            return None
-        if isinstance(g, np.ndarray) and any(np.may_share_memory(g, r) for r in reused):
-            g = g.copy()  # a pass-through layer handed back a reused buffer: the caller keeps it
-        return g

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import ops
 from ..ops._args import index
-from ._util import as_input
+from ._util import as_input, plain_if_unrecorded
 from .module import Module
 
 __all__ = ["Flatten", "Identity", "Dropout"]
@@ -19,7 +19,6 @@ class Flatten(Module):
         if start_dim != 1 or end_dim != -1:
             raise ValueError("Flatten supports start_dim=1, end_dim=-1 only")
         self.start_dim, self.end_dim = 1, -1
-        self._input_shape = None
 
     def output_shape(self, input_shape):
         return (int(np.prod(input_shape, dtype=np.int64)),)
@@ -27,13 +26,10 @@ class Flatten(Module):
     def forward(self, x):
         x = as_input(x, self)
         if x.ndim < 1:
-            raise ValueError(f"{self!r}: input needs a batch dimension, got shape {x.shape}")
-        self._input_shape = x.shape
-        return x.reshape(x.shape[0], -1) if x.shape[0] else x.reshape(0, int(np.prod(x.shape[1:])))
-
-    def backward(self, grad_output):
-        g = grad_output if type(grad_output).__module__ == "cnnnative._cuda" else np.asarray(grad_output)
-        return g.reshape(self._input_shape)
+            raise ValueError(f"{self!r}: input needs a batch dimension, got shape {tuple(x.shape)}")
+        n = x.shape[0]
+        rest = int(np.prod(x.shape[1:], dtype=np.int64))
+        return plain_if_unrecorded(x, ops.reshape(x, (n, rest)))
 
 
 class Identity(Module):
@@ -44,9 +40,6 @@ class Identity(Module):
 
     def forward(self, x):
         return x
-
-    def backward(self, grad_output):
-        return grad_output
 
 
 class Dropout(Module):
@@ -67,7 +60,6 @@ class Dropout(Module):
             from . import init
             seed = int(init.default_generator().integers(2 ** 62))
         self.reseed(seed)
-        self._mask = None
 
     def reseed(self, seed: int) -> None:
         self._rng = np.random.default_rng(index(seed, "Dropout seed"))
@@ -78,18 +70,9 @@ class Dropout(Module):
     def forward(self, x):
         x = as_input(x, self)
         if not self.training or self.p == 0.0:
-            self._mask = None
-            return x
+            return x  # identity in eval mode (and for p = 0)
         seed = int(self._rng.integers(2 ** 62))
-        y, self._mask = ops.dropout(x, self.p, True, seed=seed, return_mask=True)
-        return y
-
-    def backward(self, grad_output):
-        if self._mask is None:
-            return grad_output
-        g = ops.dropout_backward(grad_output, self._mask, self.p)
-        self._mask = None
-        return g
+        return plain_if_unrecorded(x, ops.dropout(x, self.p, True, seed=seed))
 
     def extra_repr(self):
         return f"p={self.p}"

@@ -192,23 +192,41 @@ def _keep_mask(mask) -> np.ndarray:
 
 # --- recording versions (autograd): each reuses the backward kernel beside its forward -----
 from ..autograd import array_of as _array_of, record as _record, wants as _wants  # noqa: E402
+from ..tensor import Tensor as _Tensor  # noqa: E402
+from . import _private  # noqa: E402
 from ._registry import grad_rule as _grad_rule  # noqa: E402
 
 
-def _from_output(name, forward, backward_kernel):
-    """Rule for an activation whose gradient needs only its output (relu, tanh, ...)."""
+def _from_output(name, forward, backward_kernel, *, in_place=False):
+    """Rule for an activation whose gradient needs only its output (relu, tanh, ...).
+
+    in_place (the ReLU family, whose kernels take out=): `op(x, out=x)` on a recorded
+    Tensor overwrites x's array when nothing else refers to it (PyTorch's relu_), else
+    writes a fresh array; either way the result is returned. The backward writes into the
+    incoming gradient when only the walk holds it. See ops/_private.py."""
     @_grad_rule(name)
     def recorded(x, *, out=None):
-        if out is not None:
+        if out is None:
+            y = forward(_array_of(x))
+        elif in_place and out is x and isinstance(x, _Tensor):
+            # Asked before this frame takes a reference to the array.
+            y = forward(x.data, out=x.data) if _private.tensor_array_is_private(x) else forward(x.data)
+        else:
             raise ValueError(f"{name}(out=...) cannot record a gradient (it overwrites an array "
                              "the backward may need); drop out= or use cnnnative.no_grad()")
-        y = forward(_array_of(x))
-        return _record(y, (x,), lambda g: (backward_kernel(g, y),), name)
+        if not in_place:
+            return _record(y, (x,), lambda g: (backward_kernel(g, y),), name)
+        _private.calibrate()
+
+        def backward(g):
+            return (backward_kernel(g, y, out=g) if _private.grad_is_private(g) else backward_kernel(g, y),)
+
+        return _record(y, (x,), backward, name)
     return recorded
 
 
-_from_output("relu", relu, relu_backward)
-_from_output("relu6", relu6, relu6_backward)
+_from_output("relu", relu, relu_backward, in_place=True)
+_from_output("relu6", relu6, relu6_backward, in_place=True)
 _from_output("sigmoid", lambda x: sigmoid(x), sigmoid_backward)
 _from_output("tanh", lambda x: tanh(x), tanh_backward)
 
@@ -232,6 +250,12 @@ def _softmax_recorded(x, dim: int = -1):
 def _log_softmax_recorded(x, dim: int = -1):
     y = log_softmax(_array_of(x), dim)
     return _record(y, (x,), lambda g: (log_softmax_backward(g, y, dim),), "log_softmax")
+
+
+@_grad_rule("add")
+def _add_recorded(a, b):
+    y = add(_array_of(a), _array_of(b))
+    return _record(y, (a, b), lambda g: (g, g), "add")  # the walk copies g if both reach leaves
 
 
 @_grad_rule("add_relu")

@@ -1,0 +1,96 @@
+"""Is an array private, so an op may overwrite it instead of allocating a new one?
+
+The ReLU family runs in place where nobody can see it (PyTorch's `relu_` and its in-place
+backward): overwriting a 6 MB activation or gradient instead of allocating a fresh one saves
+a pass of page faults per step. Autograd makes this decidable: recorded backward closures
+keep *arrays* (never Tensors), and the walk hands each gradient to one closure. So
+
+- a Tensor's array that only the Tensor refers to was saved by no backward and is viewed
+  by no other array: overwriting it changes only that Tensor (the in-place semantics the
+  caller asked for with `out=input`);
+- a gradient array that only the walk's own slot refers to reaches no other node, leaf or
+  result: the closure receiving it may write its result into it.
+
+References are counted as numpy counts them to elide temporaries (`a + b + c`). What a sole
+holder's count is gets measured once on a Tensor and on the walk itself (calibrate()), so a
+change in either can make a private array look shared (a lost optimisation), never a shared
+one look private. Only plain, writeable, C-contiguous float32 arrays that own their memory
+qualify, or the sole view of such an array (a view shares memory that other arrays may
+read).
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+__all__ = ["tensor_array_is_private", "grad_is_private"]
+
+_baseline = None  # reference counts a private array shows: (Tensor array, gradient)
+
+
+def _plain_f32(a) -> bool:
+    return (type(a) is np.ndarray and a.dtype == np.float32 and a.flags.c_contiguous
+            and a.flags.writeable)
+
+
+def _memory_is_its_own(a, refs) -> bool:
+    """a owns its memory, or is the only view of an array that does (the core returns its
+    results as such a view, shaped from a flat buffer)."""
+    if a.base is None:
+        return True
+    return (type(a.base) is np.ndarray and a.base.base is None
+            and _base_refs(a) <= refs)
+
+
+def _tensor_array_refs(t) -> int:
+    a = t.data
+    return sys.getrefcount(a)
+
+
+def _grad_refs(g) -> int:
+    return sys.getrefcount(g)
+
+
+def _measure_grad(g) -> int:
+    return _grad_refs(g)  # called as grad_is_private calls it: the same frames hold g
+
+
+def _base_refs(a) -> int:
+    return sys.getrefcount(a.base)
+
+
+def calibrate():
+    """Measure the reference counts of a private Tensor array, of a private gradient
+    inside a backward closure and of a base array held only by its one view (run once,
+    outside any walk)."""
+    global _baseline
+    if _baseline is not None:
+        return _baseline
+    from ..autograd import record
+    from ..tensor import Tensor
+    tensor_refs = _tensor_array_refs(Tensor._wrap(np.zeros(1, np.float32)))
+    base_refs = _base_refs(np.zeros(4, np.float32).reshape(2, 2))
+    seen = []
+    leaf = Tensor(np.zeros(1, np.float32), requires_grad=True)
+    # mid's closure receives the fresh array top's closure made: a private gradient.
+    mid = record(np.zeros(1, np.float32), (leaf,), lambda g: (seen.append(_measure_grad(g)) or None,))
+    top = record(np.zeros(1, np.float32), (mid,), lambda g: (np.ones(1, np.float32),))
+    top.backward(np.ones(1, np.float32))
+    _baseline = (tensor_refs, seen[0], base_refs)
+    return _baseline
+
+
+def tensor_array_is_private(t) -> bool:
+    """t is an op's output (not a leaf) and nothing but t refers to its array."""
+    if t._node is None or not _plain_f32(t.data):
+        return False
+    refs = calibrate()
+    return _tensor_array_refs(t) <= refs[0] and _memory_is_its_own(t.data, refs[2])
+
+
+def grad_is_private(g) -> bool:
+    """Inside a backward closure: only the walk refers to this gradient array."""
+    if _baseline is None or not _plain_f32(g):
+        return False  # never calibrated: no recording version ran yet (cannot happen)
+    return _grad_refs(g) <= _baseline[1] and _memory_is_its_own(g, _baseline[2])
