@@ -165,9 +165,8 @@ class InstanceNorm2d(Module):
 
     def forward(self, x):
         x = as_input(x, self, 4)
+        # PyTorch's InstanceNorm keeps num_batches_tracked (for state_dict) but never counts.
         use_input_stats = self.training or not self.track_running_stats
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked += 1
         y = ops.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                               use_input_stats=use_input_stats, momentum=self.momentum, eps=self.eps)
         return plain_if_unrecorded(x, y)

@@ -71,13 +71,22 @@ def calibrate():
     from ..tensor import Tensor
     tensor_refs = _tensor_array_refs(Tensor._wrap(np.zeros(1, np.float32)))
     base_refs = _base_refs(np.zeros(4, np.float32).reshape(2, 2))
+    # The fewest references a gradient can have inside a closure: `mid` receives a fresh
+    # array made by `top`, after another node (`side`) ran in between, so no variable of
+    # the walk still holds it -- only mid's own slot and the closure's frames. Anything
+    # more (another slot, a result, a leaf's .grad, a variable the walk kept) counts as
+    # shared.
+    # Both orders of top's parents are tried and the smaller count kept, so the measure
+    # does not depend on which of mid and side the walk visits first.
     seen = []
-    leaf = Tensor(np.zeros(1, np.float32), requires_grad=True)
-    # mid's closure receives the fresh array top's closure made: a private gradient.
-    mid = record(np.zeros(1, np.float32), (leaf,), lambda g: (seen.append(_measure_grad(g)) or None,))
-    top = record(np.zeros(1, np.float32), (mid,), lambda g: (np.ones(1, np.float32),))
-    top.backward(np.ones(1, np.float32))
-    _baseline = (tensor_refs, seen[0], base_refs)
+    for mid_first in (True, False):
+        leaf = Tensor(np.zeros(1, np.float32), requires_grad=True)
+        mid = record(np.zeros(1, np.float32), (leaf,), lambda g: (seen.append(_measure_grad(g)) or None,))
+        side = record(np.zeros(1, np.float32), (leaf,), lambda g: (None,))
+        top = record(np.zeros(1, np.float32), (mid, side) if mid_first else (side, mid),
+                     lambda g: (np.ones(1, np.float32), np.ones(1, np.float32)))
+        top.backward(np.ones(1, np.float32))
+    _baseline = (tensor_refs, min(seen), base_refs)
     return _baseline
 
 
