@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops._args import finite, index, pair, padding4
+from ..autograd import is_grad_enabled
 from ..tensor import Tensor
 
-__all__ = ["finite", "index", "pair", "padding4", "positive", "non_negative", "as_input", "plain_if_unrecorded", "conv_out",
+__all__ = ["finite", "index", "pair", "padding4", "positive", "non_negative", "as_input", "weights_for", "conv_out",
            "empty_param"]
 
 _MAX_PARAM_ELEMENTS = 2 ** 36  # 256 GiB of float32: anything larger is a mistake, not a model
@@ -42,6 +43,10 @@ def as_input(x, layer, ndim=None):
     """Convert to C-contiguous float32 and check the rank, naming the layer on failure.
     A cnnnative.Tensor (recording) or cnnnative.cuda.Tensor is kept as it is (its rank is
     checked); the ops convert its array."""
+    if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous:
+        if ndim is not None and x.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
+            raise ValueError(f"{layer!r}: expected a {ndim}-D input, got shape {x.shape}")
+        return x
     if isinstance(x, Tensor) or type(x).__module__ == "cnnnative._cuda":
         if ndim is not None and x.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
             raise ValueError(f"{layer!r}: expected a {ndim}-D input, got shape {x.shape}")
@@ -70,11 +75,15 @@ def conv_out(size: int, k: int, stride: int, pad_total: int, dilation: int = 1,
     return span // stride + 1
 
 
-def plain_if_unrecorded(x, y):
-    """A layer's result: a Tensor that records nothing (no_grad, frozen parameters) made
-    from a plain array input is handed back as the plain array, so numpy in gives numpy
-    out as with the functional ops. Recording results, and results of Tensor inputs,
-    stay Tensors."""
-    if type(y) is Tensor and y._node is None and not isinstance(x, Tensor):
-        return y.data
-    return y
+def weights_for(x, *params):
+    """The parameters as a layer passes them to its op: the Parameters themselves when the
+    call records (grad mode on, and a parameter or the input requires grad), else their
+    arrays. So an inference call (no_grad, frozen layers) on a numpy array takes the plain
+    numpy path of the op -- numpy out, nothing wrapped -- as the functional API does."""
+    if is_grad_enabled():
+        if isinstance(x, Tensor) and x.requires_grad:
+            return params
+        for p in params:
+            if p is not None and p.requires_grad:
+                return params
+    return tuple(None if p is None else p.data for p in params)

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import autograd, ops
 from ..tensor import Tensor
-from ._util import as_input, index, plain_if_unrecorded
+from ._util import as_input, index
 from .module import Module
 
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax"]
@@ -42,7 +42,7 @@ class _Elementwise(Module):
             if target is not None:
                 self._fwd(target, out=target)
                 return x
-        return plain_if_unrecorded(x, self._fwd(x))
+        return self._fwd(x)
 
 
 def _inplace_target(x):

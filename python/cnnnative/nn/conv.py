@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import ops
 from . import init
-from ._util import as_input, conv_out, empty_param, pair, padding4, plain_if_unrecorded, positive
+from ._util import as_input, conv_out, empty_param, pair, padding4, weights_for, positive
 from .module import Module, Parameter
 
 __all__ = ["Conv2d"]
@@ -71,9 +71,9 @@ class Conv2d(Module):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"{self!r}: input has {x.shape[1]} channels, expected "
                              f"{self.in_channels} (input shape {tuple(x.shape)})")
-        y = ops.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                       self.groups, algo=self.algo)
-        return plain_if_unrecorded(x, y)
+        weight, bias = weights_for(x, self.weight, self.bias)
+        return ops.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups,
+                          algo=self.algo)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import ops
 from . import init
-from ._util import as_input, empty_param, plain_if_unrecorded, positive
+from ._util import as_input, empty_param, weights_for, positive
 from .module import Module, Parameter
 
 __all__ = ["Linear"]
@@ -42,7 +42,7 @@ class Linear(Module):
         if x.shape[1] != self.in_features:
             raise ValueError(f"{self!r}: input has {x.shape[1]} features, expected {self.in_features}"
                              f" (input shape {tuple(x.shape)})")
-        return plain_if_unrecorded(x, ops.linear(x, self.weight, self.bias))
+        return ops.linear(x, *weights_for(x, self.weight, self.bias))
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ._util import as_input, finite, index, plain_if_unrecorded, positive
+from ._util import as_input, finite, index, weights_for, positive
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d",
@@ -67,11 +67,10 @@ class _BatchNorm(Module):
             if self.momentum is None:  # cumulative moving average, as PyTorch
                 momentum = 1.0 / float(self.num_batches_tracked)
         x4 = self._as4d(x)
-        y = ops.batch_norm(x4, self.running_mean, self.running_var, self.weight, self.bias,
+        weight, bias = weights_for(x, self.weight, self.bias)
+        y = ops.batch_norm(x4, self.running_mean, self.running_var, weight, bias,
                            training=use_batch, momentum=momentum, eps=self.eps)
-        if x4 is not x:
-            y = ops.reshape(y, tuple(x.shape))
-        return plain_if_unrecorded(x, y)
+        return y if x4 is x else ops.reshape(y, tuple(x.shape))
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -112,7 +111,8 @@ class LayerNorm(Module):
 
     def forward(self, x):
         x = as_input(x, self)
-        return plain_if_unrecorded(x, ops.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps))
+        weight, bias = weights_for(x, self.weight, self.bias)
+        return ops.layer_norm(x, self.normalized_shape, weight, bias, self.eps)
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
@@ -139,7 +139,8 @@ class GroupNorm(Module):
 
     def forward(self, x):
         x = as_input(x, self)
-        return plain_if_unrecorded(x, ops.group_norm(x, self.num_groups, self.weight, self.bias, self.eps))
+        weight, bias = weights_for(x, self.weight, self.bias)
+        return ops.group_norm(x, self.num_groups, weight, bias, self.eps)
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
@@ -167,9 +168,9 @@ class InstanceNorm2d(Module):
         x = as_input(x, self, 4)
         # PyTorch's InstanceNorm keeps num_batches_tracked (for state_dict) but never counts.
         use_input_stats = self.training or not self.track_running_stats
-        y = ops.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                              use_input_stats=use_input_stats, momentum=self.momentum, eps=self.eps)
-        return plain_if_unrecorded(x, y)
+        weight, bias = weights_for(x, self.weight, self.bias)
+        return ops.instance_norm(x, self.running_mean, self.running_var, weight, bias,
+                                 use_input_stats=use_input_stats, momentum=self.momentum, eps=self.eps)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, affine={self.affine}"
@@ -188,7 +189,7 @@ class LocalResponseNorm(Module):
 
     def forward(self, x):
         x = as_input(x, self)
-        return plain_if_unrecorded(x, ops.local_response_norm(x, self.size, self.alpha, self.beta, self.k))
+        return ops.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
 
     def extra_repr(self):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

@@ -3,7 +3,7 @@ call (autograd records it)."""
 from __future__ import annotations
 
 from .. import ops
-from ._util import as_input, conv_out, pair, plain_if_unrecorded
+from ._util import as_input, conv_out, pair
 from .module import Module
 
 __all__ = ["MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d"]
@@ -47,8 +47,7 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         x = as_input(x, self, 4)
-        y = ops.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
-        return plain_if_unrecorded(x, y)
+        return ops.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
 
     def extra_repr(self):
         s = super().extra_repr()
@@ -64,9 +63,8 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x):
         x = as_input(x, self, 4)
-        y = ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                           self.count_include_pad)
-        return plain_if_unrecorded(x, y)
+        return ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                              self.count_include_pad)
 
 
 class GlobalAvgPool2d(Module):
@@ -79,7 +77,7 @@ class GlobalAvgPool2d(Module):
 
     def forward(self, x):
         x = as_input(x, self, 4)
-        return plain_if_unrecorded(x, ops.global_avg_pool2d(x))
+        return ops.global_avg_pool2d(x)
 
 
 class AdaptiveAvgPool2d(GlobalAvgPool2d):

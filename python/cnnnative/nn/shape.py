@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import ops
 from ..ops._args import index
-from ._util import as_input, plain_if_unrecorded
+from ._util import as_input
 from .module import Module
 
 __all__ = ["Flatten", "Identity", "Dropout"]
@@ -29,7 +29,7 @@ class Flatten(Module):
             raise ValueError(f"{self!r}: input needs a batch dimension, got shape {tuple(x.shape)}")
         n = x.shape[0]
         rest = int(np.prod(x.shape[1:], dtype=np.int64))
-        return plain_if_unrecorded(x, ops.reshape(x, (n, rest)))
+        return ops.reshape(x, (n, rest))
 
 
 class Identity(Module):
@@ -72,7 +72,7 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             return x  # identity in eval mode (and for p = 0)
         seed = int(self._rng.integers(2 ** 62))
-        return plain_if_unrecorded(x, ops.dropout(x, self.p, True, seed=seed))
+        return ops.dropout(x, self.p, True, seed=seed)
 
     def extra_repr(self):
         return f"p={self.p}"
