@@ -320,8 +320,10 @@ def _predict(args):
     trained_max = float(extra.get("max_value", 255.0))
     x = _scale_images(x, args.input_max, trained_max, args.images)
     model.eval()
-    logits = (np.concatenate([model.forward(x[i:i + args.batch_size]) for i in range(0, len(x), args.batch_size)])
-              if len(x) else np.zeros((0, 1), np.float32))
+    from .autograd import no_grad
+    with no_grad():  # inference: record nothing (numpy in, numpy out)
+        logits = (np.concatenate([model(x[i:i + args.batch_size]) for i in range(0, len(x), args.batch_size)])
+                  if len(x) else np.zeros((0, 1), np.float32))
     probs = ops.softmax(logits, 1)
     pred = probs.argmax(axis=1)
     if args.json:

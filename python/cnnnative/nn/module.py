@@ -91,9 +91,6 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
-        # Read by the pre-autograd nn.Graph only (it goes with it): autograd's wants()
-        # now skips input gradients nobody needs.
-        object.__setattr__(self, "needs_input_grad", True)
         # Weak references to the last call's (output, input), for the deprecated backward().
         object.__setattr__(self, "_last_call", None)
 
@@ -226,10 +223,6 @@ class Module:
 
     def _shape_error(self, input_shape, why: str) -> ValueError:
         return ValueError(f"{self!r}: input of shape {tuple(input_shape)} (per sample): {why}")
-
-    def _need_param_grad_deep(self) -> bool:
-        """Does this module (or a child) hold a parameter that wants a gradient?"""
-        return any(p.requires_grad for p in self.parameters())
 
     # -- traversal ------------------------------------------------------------------------
     def children(self) -> Iterator["Module"]:
