@@ -118,8 +118,12 @@ py::object mse_forward(FloatArray x, FloatArray y, bool reduce) {
   check_same_shape(x, y, "target", "mse_loss");
   const int64_t n = static_cast<int64_t>(x.size());
   if (reduce) {
-    py::gil_scoped_release release;
-    return py::float_(mse_loss_forward(x.data(), y.data(), n, nullptr));
+    double total;
+    {
+      py::gil_scoped_release release;
+      total = mse_loss_forward(x.data(), y.data(), n, nullptr);
+    }
+    return py::float_(total);  // built with the GIL held
   }
   auto out = new_float_array(shape_of(x));
   float* po = out.mutable_data();
@@ -151,8 +155,12 @@ py::object bce_forward(FloatArray x, FloatArray y, std::optional<FloatArray> wei
   const float* pp = optional_data(pos_weight, x, "pos_weight", op);
   const int64_t n = static_cast<int64_t>(x.size());
   if (reduce) {
-    py::gil_scoped_release release;
-    return py::float_(bce_with_logits_forward(x.data(), y.data(), pw, pp, n, nullptr));
+    double total;
+    {
+      py::gil_scoped_release release;
+      total = bce_with_logits_forward(x.data(), y.data(), pw, pp, n, nullptr);
+    }
+    return py::float_(total);  // built with the GIL held
   }
   auto out = new_float_array(shape_of(x));
   float* po = out.mutable_data();

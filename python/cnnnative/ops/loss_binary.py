@@ -17,7 +17,9 @@ import numpy as np
 
 from .. import _core
 from ._args import as_float32
-from .loss_reduce import broadcast_to_input, divide, reduce, reduction_arg, same_shape, scaled, upstream
+from ..autograd import array_of, record, wants
+from ._registry import grad_rule
+from .loss_reduce import constant, loss_output, broadcast_to_input, divide, reduce, reduction_arg, same_shape, scaled, upstream
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
 
@@ -92,3 +94,31 @@ def _bce_logits_grads(input, target, weight, pos_weight, reduction, grad, want_t
             gt = gt * w
         gt = scaled(gt, scale, per)
     return gx, gt
+
+
+# -- recording versions: gradients for input and target ------------------------------------------
+@grad_rule("binary_cross_entropy")
+def _binary_cross_entropy_recorded(input, target, weight=None, reduction="mean"):
+    constant(weight, "weight", "binary_cross_entropy")
+    x, y, w = array_of(input), array_of(target), array_of(weight)
+    out = loss_output(binary_cross_entropy(x, y, w, reduction))
+
+    def backward(g):
+        gx, gt = _bce_grads(x, y, w, reduction, g)
+        return (gx if wants(input) else None), (gt if wants(target) else None), None
+
+    return record(out, (input, target, weight), backward, "binary_cross_entropy")
+
+
+@grad_rule("binary_cross_entropy_with_logits")
+def _bce_with_logits_recorded(input, target, weight=None, reduction="mean", pos_weight=None):
+    constant(weight, "weight", "binary_cross_entropy_with_logits")
+    constant(pos_weight, "pos_weight", "binary_cross_entropy_with_logits")
+    x, y, w, pw = array_of(input), array_of(target), array_of(weight), array_of(pos_weight)
+    out = loss_output(binary_cross_entropy_with_logits(x, y, w, reduction, pw))
+
+    def backward(g):
+        gx, gt = _bce_logits_grads(x, y, w, pw, reduction, g, want_target=wants(target))
+        return (gx if wants(input) else None), gt, None, None
+
+    return record(out, (input, target, weight, pos_weight), backward, "binary_cross_entropy_with_logits")

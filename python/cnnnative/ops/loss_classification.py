@@ -21,7 +21,9 @@ import numpy as np
 
 from .. import _core
 from ._args import as_float32, finite, index
-from .loss_reduce import REDUCTIONS, reduce, reduction_arg, scaled, upstream
+from ..autograd import array_of, record, wants
+from ._registry import grad_rule
+from .loss_reduce import REDUCTIONS, constant, loss_output, reduce, reduction_arg, scaled, upstream
 
 __all__ = ["cross_entropy", "cross_entropy_backward", "nll_loss", "nll_loss_backward"]
 
@@ -235,3 +237,30 @@ def nll_loss_backward(input, target, reduction: str = "mean", grad=1.0, *, weigh
     """Gradient of nll_loss with respect to input: -grad * w[t] (/ the mean's denominator)
     at each sample's target, 0 elsewhere. float32, input's shape."""
     return _NLL(input, target, weight, ignore_index, reduction, "nll_loss_backward").backward(grad)
+
+
+# -- recording versions ----------------------------------------------------------------------
+@grad_rule("cross_entropy")
+def _cross_entropy_recorded(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    weight, reduction = _legacy_reduction(weight, reduction)
+    constant(weight, "weight", "cross_entropy")
+    ce = _CrossEntropy(array_of(input), array_of(target), array_of(weight), ignore_index, reduction,
+                       label_smoothing)
+    out = loss_output(ce.forward())
+
+    def backward(g):
+        gx, gt = ce.backward(g, want_target=wants(target))
+        return (gx if wants(input) else None), gt, None
+
+    return record(out, (input, target, weight), backward, "cross_entropy")
+
+
+@grad_rule("nll_loss")
+def _nll_loss_recorded(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    weight, reduction = _legacy_reduction(weight, reduction)
+    constant(weight, "weight", "nll_loss")
+    if getattr(target, "requires_grad", False):
+        raise ValueError("nll_loss: target holds class indices, which have no gradient")
+    nll = _NLL(array_of(input), array_of(target), array_of(weight), ignore_index, reduction)
+    out = loss_output(nll.forward())
+    return record(out, (input, None, None), lambda g: (nll.backward(g), None, None), "nll_loss")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._args import as_float32
-from .loss_reduce import reduce, reduction_arg, same_shape, scaled, upstream
+from ..autograd import array_of, record, wants
+from ._registry import grad_rule
+from .loss_reduce import loss_output, reduce, reduction_arg, same_shape, scaled, upstream
 
 __all__ = ["kl_div"]
 
@@ -49,3 +51,16 @@ def _kl_div_grads(input, target, reduction, log_target, grad):
         with np.errstate(divide="ignore", invalid="ignore"):
             gx, gt = -t, np.where(t == 0, np.float32(0), np.log(t) + 1 - x)
     return scaled(gx, scale, per), scaled(gt, scale, per)
+
+
+# -- recording version: gradients for input and target ---------------------------------------------
+@grad_rule("kl_div")
+def _kl_div_recorded(input, target, reduction="mean", log_target=False):
+    x, t = array_of(input), array_of(target)
+    out = loss_output(kl_div(x, t, reduction, log_target))
+
+    def backward(g):
+        gx, gt = _kl_div_grads(x, t, reduction, log_target, g)
+        return (gx if wants(input) else None), (gt if wants(target) else None)
+
+    return record(out, (input, target), backward, "kl_div")

@@ -20,7 +20,7 @@ def divide(total: float, denominator: float) -> float:
     """total / denominator with IEEE results for a zero denominator (0/0 is NaN, as a
     PyTorch mean over no element or over all-ignored targets)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.float64(total) / np.float64(denominator))
+        return np.float64(total) / np.float64(denominator)
 
 
 def reduce(per_element: np.ndarray, reduction: str, denominator=None):
@@ -28,7 +28,7 @@ def reduce(per_element: np.ndarray, reduction: str, denominator=None):
     element count unless given), a float."""
     if reduction == "none":
         return per_element
-    total = float(np.sum(per_element, dtype=np.float64))
+    total = np.sum(per_element, dtype=np.float64)  # np.float64: a float that also has .item()
     if reduction == "sum":
         return total
     return divide(total, per_element.size if denominator is None else denominator)
@@ -98,3 +98,16 @@ def nonnegative(value, name: str) -> float:
 
 def positive(value, name: str) -> float:
     return finite(value, name, minimum=0.0, positive=True)
+
+
+# -- recording (autograd) ---------------------------------------------------------------------
+def loss_output(value) -> np.ndarray:
+    """A loss value as the float32 array a recorded op returns (0-d for mean/sum)."""
+    return np.asarray(value, dtype=np.float32)
+
+
+def constant(value, name: str, op: str):
+    """weight-like arguments get no gradient (PyTorch defines none): one that asks for it
+    is refused rather than silently left at None."""
+    if getattr(value, "requires_grad", False):
+        raise ValueError(f"{op}: no gradient is defined for {name} (as in PyTorch); pass {name}.detach()")

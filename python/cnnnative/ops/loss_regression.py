@@ -17,7 +17,9 @@ import numpy as np
 
 from .. import _core
 from ._args import as_float32
-from .loss_reduce import divide, nonnegative, positive, reduce, reduction_arg, same_shape, scaled, upstream
+from ..autograd import array_of, record, wants
+from ._registry import grad_rule
+from .loss_reduce import loss_output, divide, nonnegative, positive, reduce, reduction_arg, same_shape, scaled, upstream
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"]
 
@@ -102,3 +104,35 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
     """Huber: quadratic below delta (> 0), linear (slope delta) above; reduced."""
     return _forward("huber_loss", input, target, reduction, positive(delta, "delta"))
+
+
+# -- recording versions: gradients for input and target ------------------------------------------
+def _recorded(op, input, target, reduction, option=None):
+    x, y = array_of(input), array_of(target)
+    out = loss_output(_forward(op, x, y, reduction, option))
+
+    def backward(g):
+        gx, gt = _grads(op, x, y, reduction, g, option)
+        return (gx if wants(input) else None), (gt if wants(target) else None)
+
+    return record(out, (input, target), backward, op)
+
+
+@grad_rule("mse_loss")
+def _mse_loss_recorded(input, target, reduction="mean"):
+    return _recorded("mse_loss", input, target, reduction)
+
+
+@grad_rule("l1_loss")
+def _l1_loss_recorded(input, target, reduction="mean"):
+    return _recorded("l1_loss", input, target, reduction)
+
+
+@grad_rule("smooth_l1_loss")
+def _smooth_l1_loss_recorded(input, target, reduction="mean", beta=1.0):
+    return _recorded("smooth_l1_loss", input, target, reduction, nonnegative(beta, "beta"))
+
+
+@grad_rule("huber_loss")
+def _huber_loss_recorded(input, target, reduction="mean", delta=1.0):
+    return _recorded("huber_loss", input, target, reduction, positive(delta, "delta"))
