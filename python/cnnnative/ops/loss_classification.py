@@ -74,7 +74,9 @@ def _indices(target, batch: tuple, x: np.ndarray, op: str) -> np.ndarray:
         raise TypeError(f"{op}: target must hold integer class indices (or probabilities with the input's shape "
                         f"{x.shape}), got dtype {t.dtype} and shape {t.shape}")
     if t.shape != batch:
-        raise ValueError(f"{op}: target must have shape {batch} for input of shape {x.shape}, got shape {t.shape}")
+        raise ValueError(f"{op}: target has {t.size} labels but input has {int(np.prod(batch))} rows (one per "
+                         f"sample and position): target must have shape {batch} for input of shape {x.shape}, "
+                         f"got shape {t.shape}")
     return np.ascontiguousarray(t, dtype=np.int64).reshape(-1)
 
 
