@@ -148,9 +148,11 @@ class Trainer:
 
     def _target(self, y):
         """Class indices as int64 for the classification losses (probability targets, a
-        float array of 2 or more dimensions, stay float); float32 for every other loss."""
+        float array of 2 or more dimensions, stay float); float32 for the other standard
+        losses; for a custom callable, integers as int64 and anything else as float32."""
         y = np.asarray(y)
-        if self.task == "classification" and (np.issubdtype(y.dtype, np.integer) or y.ndim < 2):
+        integer = np.issubdtype(y.dtype, np.integer)
+        if (self.task == "classification" and (integer or y.ndim < 2)) or (self.task == "custom" and integer):
             return np.ascontiguousarray(y, np.int64)
         return np.ascontiguousarray(y, np.float32)
 
