@@ -131,6 +131,7 @@ def make_calls(rng):
     m, kk, nn_ = int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
     logits = f32(rng, 4, 5)
     target = rng.integers(0, 5, 4).astype(np.int64)
+    probs = ops.softmax(logits, 1)
     _, mask = ops.dropout(x, 0.5, seed=1, return_mask=True)
     rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
     bn = ops.batch_norm_forward(x, rm.copy(), rv.copy(), training=True)
@@ -177,10 +178,19 @@ def make_calls(rng):
         "add_relu": ([x, x], {}),
         "dropout": ([x, 0.5], {"seed": 3}),
         "dropout_backward": ([x, mask, 0.5], {}),
-        "cross_entropy": ([logits, target], {}),
-        "cross_entropy_backward": ([logits, target], {}),
-        "nll_loss": ([logits, target], {}),
+        "cross_entropy": ([logits, target], {"weight": np.abs(f32(rng, 5)), "ignore_index": 2,
+                                             "label_smoothing": 0.1}),
+        "cross_entropy_backward": ([logits, target], {"weight": np.abs(f32(rng, 5))}),
+        "nll_loss": ([logits, target], {"weight": np.abs(f32(rng, 5)), "ignore_index": 1}),
         "nll_loss_backward": ([logits, target], {}),
+        "mse_loss": ([x, f32(rng, *x.shape)], {"reduction": "sum"}),
+        "l1_loss": ([x, f32(rng, *x.shape)], {}),
+        "smooth_l1_loss": ([x, f32(rng, *x.shape)], {"beta": 0.5}),
+        "huber_loss": ([x, f32(rng, *x.shape)], {"delta": 0.5}),
+        "binary_cross_entropy": ([probs, probs[::-1].copy()], {"weight": np.abs(f32(rng, 5))}),
+        "binary_cross_entropy_with_logits": ([logits, probs], {"weight": f32(rng, 4, 1),
+                                                               "pos_weight": np.abs(f32(rng, 5))}),
+        "kl_div": ([ops.log_softmax(logits, 1), probs], {"reduction": "batchmean"}),
         "linear": ([lin_x, lin_w, f32(rng, 5)], {}),
         "linear_backward": ([f32(rng, 3, 5), lin_x, lin_w], {}),
         "batch_norm": ([x, rm.copy(), rv.copy(), np.ones(c, np.float32), np.zeros(c, np.float32)], {}),
