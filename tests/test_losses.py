@@ -396,6 +396,12 @@ def test_cross_entropy_argument_errors():
         ops.cross_entropy(x, [0, -100, 1], ignore_index=-1)
     with pytest.raises(ValueError, match=r"target\[2\] = 7 is not a class index in \[0, 4\)"):
         ops.nll_loss(x, [0, 1, 7])
+    spatial_labels = np.zeros((2, 3), np.int64)
+    spatial_labels[1, 2] = 9
+    with pytest.raises(ValueError, match=r"target\[1, 2\] = 9 is not a class index in \[0, 4\)"):
+        ops.cross_entropy(np.zeros((2, 4, 3), np.float32), spatial_labels)
+    with pytest.raises(ValueError, match=r"target\[1, 2\] = 9 is not a class index in \[0, 4\)"):
+        ops.nll_loss(np.zeros((2, 4, 3), np.float32), spatial_labels)
     with pytest.raises(ValueError, match=r"target must have shape \(3, 5\) for input of shape \(3, 4, 5\)"):
         ops.cross_entropy(np.zeros((3, 4, 5), np.float32), t)
     with pytest.raises(ValueError, match="ignore_index is not supported for class-probability"):

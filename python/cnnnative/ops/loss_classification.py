@@ -101,11 +101,14 @@ def _mean_denominator(t: np.ndarray, w, ignore_index: int) -> float:
     return float(np.sum(w[t[valid]], dtype=np.float64))
 
 
-def _check_labels(t: np.ndarray, classes: int, ignore_index: int, op: str):
+def _check_labels(t: np.ndarray, classes: int, ignore_index: int, op: str, batch: tuple):
+    """Every label in [0, classes) or equal to ignore_index; the first bad one is named
+    by its index in the target's own shape."""
     bad = np.flatnonzero(((t < 0) | (t >= classes)) & (t != ignore_index))
     if bad.size:
         i = int(bad[0])
-        raise ValueError(f"{op}: target[{i}] = {int(t[i])} is not a class index in [0, {classes}) "
+        where = ", ".join(str(int(k)) for k in np.unravel_index(i, batch)) if len(batch) > 1 else str(i)
+        raise ValueError(f"{op}: target[{where}] = {int(t[i])} is not a class index in [0, {classes}) "
                          f"(nor ignore_index {ignore_index})")
 
 
@@ -133,6 +136,8 @@ class _CrossEntropy:
             self.denominator = float(self.rows.shape[0])
         else:
             self.t = _indices(target, self.batch, self.x, op)
+            if len(self.batch) > 1:  # the core names a bad label by its row; here, by its position
+                _check_labels(self.t, classes, self.ignore_index, op, self.batch)
 
     def _smoothed_target(self):
         c = self.rows.shape[1]
@@ -203,7 +208,7 @@ class _NLL:
         classes = self.rows.shape[1]
         self.w = _class_weight(weight, classes, op)
         self.t = _indices(target, self.batch, self.x, op)
-        _check_labels(self.t, classes, self.ignore_index, op)
+        _check_labels(self.t, classes, self.ignore_index, op, self.batch)
         self.valid = self.t != self.ignore_index
         self.safe_t = np.where(self.valid, self.t, 0)  # a valid column to gather from
         wt = self.w[self.safe_t] if self.w is not None else np.ones(self.t.shape, np.float32)
