@@ -23,7 +23,7 @@ from .. import _core
 from ._args import as_float32, finite, index
 from ..autograd import array_of, record, wants
 from ._registry import grad_rule
-from .loss_reduce import REDUCTIONS, constant, loss_output, reduce, reduction_arg, scaled, upstream
+from .loss_reduce import REDUCTIONS, constant, float_input, loss_output, reduce, reduction_arg, scaled, upstream
 
 __all__ = ["cross_entropy", "cross_entropy_backward", "nll_loss", "nll_loss_backward"]
 
@@ -64,13 +64,13 @@ def _unrows(g_rows: np.ndarray, shape: tuple) -> np.ndarray:
 def _is_probabilities(x: np.ndarray, target) -> bool:
     """A floating target with the input's shape holds class probabilities (torch's rule);
     anything else is read as class indices (and its shape or dtype errors say so)."""
-    t = np.asarray(target)
-    return t.shape == x.shape and np.issubdtype(t.dtype, np.floating)
+    t = target if type(target) is np.ndarray else np.asarray(target)
+    return t.shape == x.shape and t.dtype.kind == "f"
 
 
 def _indices(target, batch: tuple, x: np.ndarray, op: str) -> np.ndarray:
-    t = np.asarray(target)
-    if t.dtype == np.bool_ or not np.issubdtype(t.dtype, np.integer):
+    t = target if type(target) is np.ndarray else np.asarray(target)
+    if t.dtype.kind not in "iu":  # (bool is kind "b")
         raise TypeError(f"{op}: target must hold integer class indices (or probabilities with the input's shape "
                         f"{x.shape}), got dtype {t.dtype} and shape {t.shape}")
     if t.shape != batch:
@@ -90,6 +90,8 @@ def _class_weight(weight, classes: int, op: str):
 
 
 def _smoothing(label_smoothing) -> float:
+    if type(label_smoothing) is float and 0.0 <= label_smoothing <= 1.0:  # the common case, quickly
+        return label_smoothing
     return finite(label_smoothing, "label_smoothing", minimum=0.0, maximum=1.0)
 
 
@@ -117,10 +119,10 @@ class _CrossEntropy:
     """The checked arguments of one cross_entropy call, shared by forward and backward."""
 
     def __init__(self, input, target, weight, ignore_index, reduction, label_smoothing, op="cross_entropy"):
-        self.x = as_float32(input, f"{op}: input")
+        self.x = float_input(input, f"{op}: input")
         self.reduction = reduction_arg(reduction, REDUCTIONS)
         self.eps = _smoothing(label_smoothing)
-        self.ignore_index = index(ignore_index, "ignore_index")
+        self.ignore_index = ignore_index if type(ignore_index) is int else index(ignore_index, "ignore_index")
         self.rows, self.batch = _rows(self.x, op)
         classes = self.rows.shape[1]
         if classes < 1 and self.rows.shape[0]:

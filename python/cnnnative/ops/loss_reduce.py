@@ -19,7 +19,9 @@ def reduction_arg(reduction, allowed=REDUCTIONS) -> str:
 def divide(total: float, denominator: float) -> float:
     """total / denominator with IEEE results for a zero denominator (0/0 is NaN, as a
     PyTorch mean over no element or over all-ignored targets)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    if denominator:
+        return np.float64(total) / denominator
+    with np.errstate(divide="ignore", invalid="ignore"):  # (slow: only when it matters)
         return np.float64(total) / np.float64(denominator)
 
 
@@ -64,9 +66,12 @@ def scaled(values: np.ndarray, scale: float, per_element) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
-def float_input(x, name: str, op: str) -> np.ndarray:
-    x = as_float32(x, f"{op}: {name}")
-    return x
+def float_input(x, name: str) -> np.ndarray:
+    """as_float32, with a shortcut for the common case (already a C-contiguous aligned
+    float32 ndarray), which the per-step losses meet every time."""
+    if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous and x.flags.aligned:
+        return x
+    return as_float32(x, name)
 
 
 def same_shape(input: np.ndarray, other, name: str, op: str) -> np.ndarray:
