@@ -446,3 +446,21 @@ def test_core_kernels_agree_under_every_isa(isa, rng):
     g = ops.cross_entropy_backward(x, t, "sum", weight=w, label_smoothing=0.15)
     num = numeric_grad(lambda z: float(ref_cross_entropy(z, t, w, -100, "sum", 0.15)), x.astype(np.float64))
     np.testing.assert_allclose(g, num, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "binary_cross_entropy_with_logits"])
+def test_core_sums_span_many_chunks_and_ignore_the_thread_count(name, rng):
+    x = rng.standard_normal(100_003).astype(np.float32)
+    t = rng.uniform(0, 1, 100_003).astype(np.float32)
+    before = cn.get_num_threads()
+    try:
+        cn.set_num_threads(1)
+        one = getattr(ops, name)(x, t, reduction="sum")
+        cn.set_num_threads(2)
+        two = getattr(ops, name)(x, t, reduction="sum")
+    finally:
+        cn.set_num_threads(before)
+    assert one == two  # fixed chunks added in order: the same bits
+    assert one == pytest.approx(float(ref(name)(x, t, reduction="sum")), rel=1e-6)
+    per = getattr(ops, name)(x, t, reduction="none")
+    np.testing.assert_allclose(per, ref(name)(x, t, reduction="none"), rtol=1e-5, atol=1e-6)

@@ -203,3 +203,12 @@ def test_recording_model_trains_with_the_pytorch_loop(rng):
     before = trainer.evaluate((x, y))["mse"]
     trainer.fit((x, y), epochs=5, batch_size=16)
     assert trainer.evaluate((x, y))["mse"] < 1e-3 * before
+
+
+def test_accuracy_leaves_ignored_labels_out():
+    from cnnnative.train_loss import resolve_metrics
+    accuracy = resolve_metrics(None, "classification", None)["accuracy"]
+    out = np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]], np.float32)
+    assert accuracy(out, np.array([0, 0, -100])) == (1, 2)
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]], np.float32)
+    assert accuracy(out, probs) == (2, 3)  # probability targets: argmax against argmax
