@@ -449,7 +449,7 @@ def test_core_kernels_agree_under_every_isa(isa, rng):
 
 
 @pytest.mark.parametrize("name", ["mse_loss", "binary_cross_entropy_with_logits"])
-def test_core_sums_span_many_chunks_and_ignore_the_thread_count(name, rng):
+def test_core_sums_span_many_chunks_and_ignore_the_thread_count(isa, name, rng):
     x = rng.standard_normal(100_003).astype(np.float32)
     t = rng.uniform(0, 1, 100_003).astype(np.float32)
     before = cn.get_num_threads()
@@ -464,3 +464,21 @@ def test_core_sums_span_many_chunks_and_ignore_the_thread_count(name, rng):
     assert one == pytest.approx(float(ref(name)(x, t, reduction="sum")), rel=1e-6)
     per = getattr(ops, name)(x, t, reduction="none")
     np.testing.assert_allclose(per, ref(name)(x, t, reduction="none"), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "binary_cross_entropy_with_logits"])
+def test_core_elementwise_gradients_under_every_isa(isa, name, rng):
+    n = 16384 + 37  # a full chunk and a ragged one
+    x = (rng.standard_normal(n) * 4).astype(np.float32)
+    t = rng.uniform(0, 1, n).astype(np.float32)
+    g = rng.standard_normal(n).astype(np.float32)
+    kw = {"pos_weight": rng.uniform(0.5, 2, n).astype(np.float32)} if name != "mse_loss" else {}
+    xt = cn.Tensor(x, requires_grad=True)
+    getattr(ops, name)(xt, t, reduction="none", **kw).backward(g)
+    x64, t64 = x.astype(np.float64), t.astype(np.float64)
+    if name == "mse_loss":
+        want = 2 * (x64 - t64) * g
+    else:
+        pw = kw["pos_weight"].astype(np.float64)
+        want = ((1 + (pw - 1) * t64) / (1 + np.exp(-x64)) - pw * t64) * g
+    np.testing.assert_allclose(xt.grad, want, rtol=2e-5, atol=2e-6)
