@@ -482,3 +482,15 @@ def test_core_elementwise_gradients_under_every_isa(isa, name, rng):
         pw = kw["pos_weight"].astype(np.float64)
         want = ((1 + (pw - 1) * t64) / (1 + np.exp(-x64)) - pw * t64) * g
     np.testing.assert_allclose(xt.grad, want, rtol=2e-5, atol=2e-6)
+
+
+def test_bce_with_logits_softplus_is_accurate_under_every_isa(isa):
+    # y = 1: the loss is softplus(-x) = log(1 + exp(-x)) alone, from the core's log1p series
+    x = np.linspace(-30, 30, 20001).astype(np.float32)
+    got = ops.binary_cross_entropy_with_logits(x, np.ones_like(x), reduction="none").astype(np.float64)
+    want = np.logaddexp(0, -x.astype(np.float64))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    # y = 0.3: (1 - y) x + softplus(-x), rounding relative to the larger of its terms
+    got = ops.binary_cross_entropy_with_logits(x, np.full_like(x, 0.3), reduction="none").astype(np.float64)
+    want = 0.7 * x.astype(np.float64) + np.logaddexp(0, -x.astype(np.float64))
+    assert np.max(np.abs(got - want) / np.maximum(1, np.abs(x))) < 1e-6
