@@ -399,3 +399,14 @@ def test_unbroadcast_to_a_0d_shape_stays_0d():
     s = cn.Tensor(np.float32(2.0), requires_grad=True)
     (s * np.ones((2, 3))).sum().backward()
     assert s.grad.shape == () and s.grad == 6
+
+
+@pytest.mark.parametrize("shapes", [((2, 0), (0, 3)), ((0, 4), (4, 3)), ((2, 0, 4), (4,)), ((3,), (2, 3, 0))])
+def test_matmul_with_empty_dimensions(shapes):
+    a = cn.Tensor(np.ones(shapes[0]), requires_grad=True)
+    b = cn.Tensor(np.ones(shapes[1]), requires_grad=True)
+    y = a @ b
+    assert y.shape == np.matmul(np.ones(shapes[0]), np.ones(shapes[1])).shape
+    y.backward(np.ones(y.shape, np.float32))
+    assert a.grad.shape == shapes[0] and b.grad.shape == shapes[1]
+    assert not a.grad.any() and not b.grad.any()

@@ -18,6 +18,10 @@ __all__ = ["sum", "mean", "amax", "amin"]
 
 def _prepare(input, dim, keepdim, op):
     x = float32(input, op, "input")
+    if not x.flags.c_contiguous:
+        # numpy's pairwise summation follows the memory order: sum a C-ordered copy, so a
+        # result does not change with the input's layout (a transposed view, Fortran order).
+        x = x.copy()
     return x, reduced_dims(dim, x.ndim, op), keepdim_flag(keepdim, op)
 
 
