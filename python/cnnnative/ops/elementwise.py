@@ -19,18 +19,26 @@ from ..autograd import array_of, record, unbroadcast, wants
 from ._registry import grad_rule
 from ._tensor_args import as_array, float32
 
+_F32 = np.dtype(np.float32)
+
 __all__ = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "clamp",
            "maximum", "minimum"]
 
 
 def _binary(ufunc, op, a, b, first="a", second="b"):
     """ufunc(a, b) on float32 operands, with a broadcast failure named in the op's words."""
-    x, y = float32(a, op, first), float32(b, op, second)
+    return _apply(ufunc, op, float32(a, op, first), float32(b, op, second), first, second)
+
+
+def _apply(ufunc, op, x, y, first="a", second="b"):
+    """ufunc(x, y) for float32 arrays x and y: always an array (numpy gives a scalar for two
+    0-d operands)."""
     try:
-        return as_array(ufunc(x, y))
+        out = ufunc(x, y)
     except ValueError:
         raise ValueError(f"{op}: {first} has shape {x.shape} but {second} has shape {y.shape}, "
                          "which do not broadcast") from None
+    return out if type(out) is np.ndarray else np.asarray(out)
 
 
 def add(a, b) -> np.ndarray:
@@ -130,12 +138,23 @@ def clamp(input, min=None, max=None) -> np.ndarray:
 # backward. `wants(t)` is False for numbers and arrays, so their gradient is never formed.
 # The dispatcher rebinds the public names above to their dispatching versions; the rules
 # call the plain functions, kept here, and skip that second dispatch.
-_add, _sub, _mul, _div, _pow, _clamp = add, sub, mul, div, pow, clamp
+_div, _pow, _clamp = div, pow, clamp
+
+def _operands(a, b, op, first="a", second="b"):
+    """The two operands as float32 arrays (Tensors unwrapped), cheaply when they already are:
+    this runs on every recorded + - * /."""
+    x, y = array_of(a), array_of(b)
+    if type(x) is not np.ndarray or x.dtype != _F32:
+        x = float32(x, op, first)
+    if type(y) is not np.ndarray or y.dtype != _F32:
+        y = float32(y, op, second)
+    return x, y
+
 
 @grad_rule("add")
 def _add_recorded(a, b):
-    x, y = float32(array_of(a), "add", "a"), float32(array_of(b), "add", "b")
-    out = _add(x, y)
+    x, y = _operands(a, b, "add")
+    out = _core.add(x, y) if x.shape == y.shape else _apply(np.add, "add", x, y)
 
     def backward(g):
         return (unbroadcast(g, x.shape) if wants(a) else None,
@@ -145,8 +164,8 @@ def _add_recorded(a, b):
 
 @grad_rule("sub")
 def _sub_recorded(a, b):
-    x, y = float32(array_of(a), "sub", "a"), float32(array_of(b), "sub", "b")
-    out = _sub(x, y)
+    x, y = _operands(a, b, "sub")
+    out = _apply(np.subtract, "sub", x, y)
 
     def backward(g):
         return (unbroadcast(g, x.shape) if wants(a) else None,
@@ -156,8 +175,8 @@ def _sub_recorded(a, b):
 
 @grad_rule("mul")
 def _mul_recorded(a, b):
-    x, y = float32(array_of(a), "mul", "a"), float32(array_of(b), "mul", "b")
-    out = _mul(x, y)
+    x, y = _operands(a, b, "mul")
+    out = _apply(np.multiply, "mul", x, y)
 
     def backward(g):
         return (unbroadcast(g * y, x.shape) if wants(a) else None,
@@ -167,7 +186,7 @@ def _mul_recorded(a, b):
 
 @grad_rule("div")
 def _div_recorded(a, b):
-    x, y = float32(array_of(a), "div", "a"), float32(array_of(b), "div", "b")
+    x, y = _operands(a, b, "div")
     out = _div(x, y)
 
     def backward(g):
@@ -179,7 +198,7 @@ def _div_recorded(a, b):
 
 @grad_rule("pow")
 def _pow_recorded(input, exponent):
-    x, e = float32(array_of(input), "pow", "input"), float32(array_of(exponent), "pow", "exponent")
+    x, e = _operands(input, exponent, "pow", "input", "exponent")
     out = _pow(x, e)
 
     def backward(g):
@@ -208,7 +227,7 @@ def _ties_halved(x, y, larger):
 def _extremum_rule(name, forward, larger):
     @grad_rule(name)
     def recorded(a, b):
-        x, y = float32(array_of(a), name, "a"), float32(array_of(b), name, "b")
+        x, y = _operands(a, b, name)
         out = forward(x, y)
 
         def backward(g):

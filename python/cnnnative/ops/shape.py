@@ -20,8 +20,12 @@ __all__ = ["reshape", "flatten", "transpose", "permute", "squeeze", "unsqueeze",
 
 
 def _shape_arg(shape, name="shape"):
-    if type(shape) is tuple and all(type(s) is int for s in shape):
-        return shape  # the common case, checked without a call per entry
+    if type(shape) is tuple:  # the common case (every Tensor.reshape), checked cheaply
+        for s in shape:
+            if type(s) is not int:
+                break
+        else:
+            return shape
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         return (int(shape),)
     try:
@@ -207,7 +211,7 @@ _reshape, _flatten, _transpose, _permute, _squeeze, _unsqueeze = \
 
 
 def _back_to(shape):
-    return lambda g: (np.reshape(g, shape),)
+    return lambda g: (g.reshape(shape),)
 
 
 @grad_rule("reshape")
