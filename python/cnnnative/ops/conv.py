@@ -128,9 +128,15 @@ from ..autograd import array_of as _array_of, record as _record, wants as _wants
 from ._registry import grad_rule as _grad_rule  # noqa: E402
 
 
+def _saved(a, name):
+    """An argument as the backward keeps it: GPU arrays as they are, host ones checked."""
+    a = _array_of(a)
+    return a if type(a).__module__ == "cnnnative._cuda" else _real(a, name)
+
+
 @_grad_rule("conv2d")
 def _conv2d_recorded(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto"):
-    x, w = _real(_array_of(input), "input"), _real(_array_of(weight), "weight")
+    x, w = _saved(input, "input"), _saved(weight, "weight")
     y = conv2d(x, w, _array_of(bias), stride, padding, dilation, groups, algo=algo)
     geometry = (stride, padding, dilation, groups)
 
