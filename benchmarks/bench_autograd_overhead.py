@@ -69,6 +69,30 @@ def forward_candidates(shape):
     return table
 
 
+def breakdown(shape, calls, rounds):
+    """Where the recorded `tx * ty` spends its time: each layer timed with and without the
+    next one down (the Tensor operator, the dispatcher, the op's rule, record itself)."""
+    from cnnnative import autograd
+    from cnnnative.ops import _registry
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    y = x + 1
+    tx, ty = cn.Tensor(x, requires_grad=True), cn.Tensor(y, requires_grad=True)
+    rule = _registry.RULES["mul"]
+    backward = lambda g: (g, g)  # noqa: E731
+    t = median_rounds({"operator": lambda: tx * ty, "dispatch": lambda: ops.mul(tx, ty),
+                       "rule": lambda: rule(tx, ty), "record": lambda: autograd.record(x, (tx, ty), backward),
+                       "numpy": lambda: np.multiply(x, y)}, calls, rounds)
+    parts = [("Tensor.__mul__ -> cnnnative.ops.mul", t["operator"] - t["dispatch"]),
+             ("dispatcher (ops/__init__.py)", t["dispatch"] - t["rule"]),
+             ("rule: operand checks, closure (ops/elementwise.py)", t["rule"] - t["record"] - t["numpy"]),
+             ("autograd.record (Node + output Tensor)", t["record"]),
+             ("np.multiply itself", t["numpy"])]
+    print(f"\nwhere a recorded `tx * ty` ({t['operator']:.2f} µs) goes:\n")
+    print("| layer | µs |\n| --- | --- |")
+    for name, us in parts:
+        print(f"| {name} | {us:.2f} |")
+
+
 def chain_candidates(shape, length):
     """Forward + backward of `length` ops (add, mul, relu, reshape, reshape in turn)."""
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
@@ -117,6 +141,7 @@ def main():
     t = median_rounds(chain_candidates(shape, args.chain), max(args.calls // args.chain, 20), args.rounds)
     print(f"\nforward + backward of a chain of {n} recorded ops, per op: "
           + ", ".join(f"{k} {v / n:.2f} µs" for k, v in t.items()))
+    breakdown(shape, args.calls, args.rounds)
 
 
 if __name__ == "__main__":
