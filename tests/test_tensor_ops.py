@@ -410,3 +410,47 @@ def test_matmul_with_empty_dimensions(shapes):
     y.backward(np.ones(y.shape, np.float32))
     assert a.grad.shape == shapes[0] and b.grad.shape == shapes[1]
     assert not a.grad.any() and not b.grad.any()
+
+
+def test_parameters_frozen_operands_and_autograd_grad():
+    from cnnnative.nn import Parameter
+    rng = np.random.default_rng(3)
+    w, b = Parameter(rng.standard_normal((4, 3))), Parameter(np.zeros(3))
+    frozen = cn.Tensor(rng.standard_normal(3))  # requires_grad=False: gets no gradient
+    x = cn.Tensor(rng.standard_normal((5, 4)), requires_grad=True)
+    loss = ((x @ w + b) * frozen).sum()
+    (gx,) = cn.autograd.grad(loss, x, retain_graph=True)
+    assert w.grad is None and b.grad is None and frozen.grad is None
+    np.testing.assert_allclose(gx, np.broadcast_to(w.data @ frozen.data, (5, 4)), rtol=1e-5)
+    loss.backward()
+    np.testing.assert_allclose(b.grad, 5 * frozen.data, rtol=1e-6)
+    np.testing.assert_allclose(w.grad, np.outer(x.data.sum(0), frozen.data), rtol=1e-5)
+    assert frozen.grad is None
+
+
+def test_graph_of_these_ops_is_freed_by_reference_counting():
+    """No reference cycle: the graph goes as soon as its output does, without the cyclic
+    garbage collector."""
+    import gc
+    import weakref
+    p = cn.Tensor(np.ones((3, 4)), requires_grad=True)
+    y = ops.cat([p * 2 + 1, p[1:]]).transpose(0, 1).sum(1).max()
+    first, second = p.split(2)
+    z = (first @ second.T).mean() + y
+    nodes = [weakref.ref(z.grad_fn), weakref.ref(y.grad_fn), weakref.ref(first.grad_fn)]
+    z.backward(retain_graph=True)  # the closures stay: a cycle through one would show
+    gc.disable()
+    try:
+        del y, z, first, second
+        assert all(n() is None for n in nodes)
+    finally:
+        gc.enable()
+
+
+def test_gpu_arrays_are_refused_not_copied_to_the_host():
+    class FakeGpuArray:  # stands in for cnnnative.cuda.Tensor (no GPU on CI)
+        shape = (2,)
+    FakeGpuArray.__module__ = "cnnnative._cuda"
+    from cnnnative.ops._tensor_args import float32
+    with pytest.raises(TypeError, match="add: b is a GPU array"):
+        float32(FakeGpuArray(), "add", "b")

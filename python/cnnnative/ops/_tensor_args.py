@@ -22,6 +22,9 @@ def float32(value, op: str, arg: str) -> np.ndarray:
         return value
     if value is None or isinstance(value, (str, bytes)):
         raise TypeError(f"{op}: {arg} must be an array or a number, got {type(value).__name__}")
+    if type(value).__module__ == "cnnnative._cuda":  # not silently copied to the host
+        raise TypeError(f"{op}: {arg} is a GPU array, and {op} runs on the host only; move it "
+                        "with .numpy() (or to the GPU ops of cnnnative.cuda.ops, without autograd)")
     if np.iscomplexobj(value):
         raise TypeError(f"{op}: {arg} must be real, got dtype {np.asarray(value).dtype}")
     try:
