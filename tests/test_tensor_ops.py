@@ -454,3 +454,33 @@ def test_gpu_arrays_are_refused_not_copied_to_the_host():
     from cnnnative.ops._tensor_args import float32
     with pytest.raises(TypeError, match="add: b is a GPU array"):
         float32(FakeGpuArray(), "add", "b")
+
+
+@pytest.mark.parametrize("base, exponent", [
+    ([0.0, 0.0, 0.0, 2.0, -2.0, 0.0], [0.0, 2.0, 0.5, 0.0, 3.0, -1.0]),   # zeros: torch's masks
+    ([-1.5, 4.0, 0.0], [0.5, -0.5, 1.0]),                                   # NaN / inf where the math says
+])
+def test_pow_edge_values_match_torch(base, exponent):
+    torch = pytest.importorskip("torch")
+    x = cn.Tensor(np.array(base), requires_grad=True)
+    e = cn.Tensor(np.array(exponent), requires_grad=True)
+    (x ** e).sum().backward()
+    tx = torch.tensor(base, dtype=torch.float32, requires_grad=True)
+    te = torch.tensor(exponent, dtype=torch.float32, requires_grad=True)
+    (tx ** te).sum().backward()
+    np.testing.assert_allclose((x ** e).data, (tx ** te).detach().numpy(), rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(e.grad, te.grad.numpy(), rtol=1e-6, equal_nan=True)
+
+
+def test_unary_edge_values_match_torch():
+    torch = pytest.importorskip("torch")
+    values = [0.0, -1.0, 2.0, np.inf, -np.inf, np.nan]
+    for name in ("sqrt", "log", "abs", "exp", "neg"):
+        t = cn.Tensor(np.array(values), requires_grad=True)
+        getattr(ops, name)(t).sum().backward()
+        tt = torch.tensor(values, dtype=torch.float32, requires_grad=True)
+        getattr(torch, name)(tt).sum().backward()
+        np.testing.assert_allclose(getattr(ops, name)(np.array(values)), getattr(torch, name)(tt).detach().numpy(),
+                                   rtol=1e-6, equal_nan=True, err_msg=name)
+        np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-6, equal_nan=True, err_msg=name)

@@ -263,7 +263,8 @@ _unary_rule("neg", neg, lambda g, x, out: np.negative(g))
 _unary_rule("exp", exp, lambda g, x, out: g * out)
 _unary_rule("log", log, _quietly(lambda g, x, out: g / x))
 _unary_rule("sqrt", sqrt, _quietly(lambda g, x, out: g / (np.float32(2) * out)))
-_unary_rule("abs", abs, lambda g, x, out: g * np.sign(x))  # sign(0) = 0: torch's choice
+# d|x|/dx = sign(x), 0 at 0 and (as torch, and as relu's gradient here) at NaN.
+_unary_rule("abs", abs, lambda g, x, out: g * np.subtract(x > 0, x < 0, dtype=np.float32))
 
 
 @grad_rule("clamp")

@@ -32,16 +32,18 @@ def _count(shape, axes) -> int:
     return n
 
 
+# np.add.reduce rather than np.sum: the same pairwise float32 summation without np.sum's
+# Python wrapper (half the time on small arrays). Quiet, as torch: inf + -inf is NaN and a
+# sum past float32's range is inf, without a RuntimeWarning.
+@np.errstate(invalid="ignore", over="ignore")
 def _sum(x, axes, keep):
-    return as_array(np.sum(x, axis=axes, keepdims=keep))
+    return as_array(np.add.reduce(x, axis=axes, keepdims=keep))
 
 
+@np.errstate(invalid="ignore", over="ignore")
 def _mean(x, axes, keep):
-    n = _count(x.shape, axes)
-    if n == 0:  # the mean of nothing is NaN (torch), quietly
-        with np.errstate(invalid="ignore"):
-            return as_array(np.sum(x, axis=axes, keepdims=keep) / np.float32(0))
-    return as_array(np.sum(x, axis=axes, keepdims=keep) / np.float32(n))
+    n = _count(x.shape, axes)  # the mean of nothing is 0 / 0 = NaN, as torch
+    return as_array(np.add.reduce(x, axis=axes, keepdims=keep) / np.float32(n))
 
 
 def _extreme(reduce, op):
@@ -53,7 +55,7 @@ def _extreme(reduce, op):
     return extreme
 
 
-_amax, _amin = _extreme(np.amax, "amax"), _extreme(np.amin, "amin")
+_amax, _amin = _extreme(np.maximum.reduce, "amax"), _extreme(np.minimum.reduce, "amin")
 
 
 def sum(input, dim=None, keepdim: bool = False) -> np.ndarray:
