@@ -140,6 +140,7 @@ def clamp(input, min=None, max=None) -> np.ndarray:
 # call the plain functions, kept here, and skip that second dispatch.
 _div, _pow, _clamp = div, pow, clamp
 
+
 def _operands(a, b, op, first="a", second="b"):
     """The two operands as float32 arrays (Tensors unwrapped), cheaply when they already are:
     this runs on every recorded + - * /."""
@@ -252,11 +253,7 @@ def _unary_rule(name, forward, gradient):
     return recorded
 
 
-def _quietly(f):
-    def quiet(*args):
-        with np.errstate(all="ignore"):
-            return f(*args)
-    return quiet
+_quietly = np.errstate(divide="ignore", invalid="ignore")  # as a decorator: 1/0 is inf, no warning
 
 
 _unary_rule("neg", neg, lambda g, x, out: np.negative(g))
