@@ -1,8 +1,9 @@
 // Adaptive optimizer kernels, written once and compiled per ISA (see optim/adaptive.h).
 // The including file defines CNNNATIVE_TABLE and carries the ISA's flags. Options that
-// change which arrays exist (weight decay, amsgrad, centered, momentum) are template
-// parameters, so each combination is one branch-free loop the compiler vectorises;
-// everything else is a per-call scalar.
+// change which arrays exist (weight decay, amsgrad, centered, momentum) and the form of
+// PyTorch's lerp are template parameters, so each combination is one branch-free loop the
+// compiler vectorises (a per-element select on a run-time flag kept GCC's LTO from
+// vectorising the centered + momentum RMSprop loop); everything else is a per-call scalar.
 #include "optim/adaptive.h"
 
 #include <cmath>
@@ -29,11 +30,10 @@ inline float madd(float a, float b, float c) {
 // torch.maximum: NaN when either side is NaN.
 inline float nan_maximum(float a, float b) { return (a != a || a > b) ? a : b; }
 
-template <bool kDecay, bool kAmsgrad>
+template <bool kDecay, bool kAmsgrad, bool kFromEnd>
 void adam_loop(float* p, const float* grad, float* m, float* v, float* vmax, int64_t n, const AdamConfig& c) {
   const float sign = c.grad_sign, keep = c.decay_factor, wd = c.weight_decay;
   const float w1 = c.first.coeff, beta2 = c.beta2, omb2 = c.one_minus_beta2;
-  const bool from_end = c.first.from_end;
   const float neg_step = c.neg_step_size, bc2 = c.bias_correction2_sqrt, eps = c.eps;
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
@@ -41,7 +41,7 @@ void adam_loop(float* p, const float* grad, float* m, float* v, float* vmax, int
     float x = p[i] * keep;
     if (kDecay) g = madd(wd, x, g);
     const float mi = m[i];
-    const float mo = madd(w1, g - mi, from_end ? g : mi);
+    const float mo = madd(w1, g - mi, kFromEnd ? g : mi);
     m[i] = mo;
     float vi = v[i] * beta2;
     vi = madd(omb2 * g, g, vi);
@@ -55,12 +55,19 @@ void adam_loop(float* p, const float* grad, float* m, float* v, float* vmax, int
   }
 }
 
+template <bool kDecay, bool kAmsgrad>
+void adam_2(float* p, const float* g, float* m, float* v, float* vmax, int64_t n, const AdamConfig& c) {
+  if (c.first.from_end)
+    adam_loop<kDecay, kAmsgrad, true>(p, g, m, v, vmax, n, c);
+  else
+    adam_loop<kDecay, kAmsgrad, false>(p, g, m, v, vmax, n, c);
+}
 template <bool kDecay>
 void adam_1(float* p, const float* g, float* m, float* v, float* vmax, int64_t n, const AdamConfig& c) {
   if (c.amsgrad)
-    adam_loop<kDecay, true>(p, g, m, v, vmax, n, c);
+    adam_2<kDecay, true>(p, g, m, v, vmax, n, c);
   else
-    adam_loop<kDecay, false>(p, g, m, v, vmax, n, c);
+    adam_2<kDecay, false>(p, g, m, v, vmax, n, c);
 }
 void adam(float* p, const float* g, float* m, float* v, float* vmax, int64_t n, const AdamConfig& c) {
   if (c.weight_decay != 0.0f)
@@ -69,11 +76,10 @@ void adam(float* p, const float* g, float* m, float* v, float* vmax, int64_t n, 
     adam_1<false>(p, g, m, v, vmax, n, c);
 }
 
-template <bool kDecay, bool kCentered, bool kMomentum>
+template <bool kDecay, bool kCentered, bool kMomentum, bool kFromEnd>
 void rmsprop_loop(float* p, const float* grad, float* s, float* a, float* b, int64_t n, const RmspropConfig& c) {
   const float sign = c.grad_sign, wd = c.weight_decay, alpha = c.alpha, oma = c.one_minus_alpha;
   const float wa = c.average.coeff, eps = c.eps, mom = c.momentum, neg_lr = c.neg_lr;
-  const bool from_end = c.average.from_end;
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     float g = grad[i] * sign;
@@ -85,7 +91,7 @@ void rmsprop_loop(float* p, const float* grad, float* s, float* a, float* b, int
     float avg;
     if (kCentered) {
       const float ai = a[i];
-      const float ao = madd(wa, g - ai, from_end ? g : ai);
+      const float ao = madd(wa, g - ai, kFromEnd ? g : ai);
       a[i] = ao;
       avg = std::sqrt(madd(-1.0f * ao, ao, si));
     } else {
@@ -103,12 +109,19 @@ void rmsprop_loop(float* p, const float* grad, float* s, float* a, float* b, int
   }
 }
 
+template <bool kDecay, bool kCentered, bool kMomentum>
+void rmsprop_3(float* p, const float* g, float* s, float* a, float* b, int64_t n, const RmspropConfig& c) {
+  if (kCentered && c.average.from_end)
+    rmsprop_loop<kDecay, kCentered, kMomentum, true>(p, g, s, a, b, n, c);
+  else
+    rmsprop_loop<kDecay, kCentered, kMomentum, false>(p, g, s, a, b, n, c);
+}
 template <bool kDecay, bool kCentered>
 void rmsprop_2(float* p, const float* g, float* s, float* a, float* b, int64_t n, const RmspropConfig& c) {
   if (c.momentum > 0.0f)
-    rmsprop_loop<kDecay, kCentered, true>(p, g, s, a, b, n, c);
+    rmsprop_3<kDecay, kCentered, true>(p, g, s, a, b, n, c);
   else
-    rmsprop_loop<kDecay, kCentered, false>(p, g, s, a, b, n, c);
+    rmsprop_3<kDecay, kCentered, false>(p, g, s, a, b, n, c);
 }
 template <bool kDecay>
 void rmsprop_1(float* p, const float* g, float* s, float* a, float* b, int64_t n, const RmspropConfig& c) {
