@@ -22,6 +22,9 @@ finally:
 if _core.thread_settings()["start_warning"]:
     _warnings.warn(_core.thread_settings()["start_warning"], RuntimeWarning, stacklevel=2)
 
+from . import autograd
+from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from .tensor import Tensor, tensor
 from . import ops
 from . import inference
 from .inference import compile  # noqa: A001  (cnnnative.compile, the inference compiler)
@@ -40,6 +43,13 @@ __all__ = [
     "compile",
     "inference",
     "ops",
+    "autograd",
+    "Tensor",
+    "tensor",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "is_grad_enabled",
     "set_num_threads",
     "get_num_threads",
     "set_isa",

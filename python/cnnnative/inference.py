@@ -54,7 +54,8 @@ def _array(p, dtype=np.float32):
     used in place (no copy): compile() must not hold a second copy of every weight."""
     if p is None:
         return None
-    if not isinstance(p, np.ndarray) and hasattr(p, "data") and not hasattr(p, "detach"):
+    from .tensor import Tensor
+    if isinstance(p, Tensor):
         p = p.data  # cnnnative.nn.Parameter
     if hasattr(p, "detach"):  # torch.Tensor / torch.nn.Parameter
         p = p.detach().cpu().numpy()

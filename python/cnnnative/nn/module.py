@@ -14,6 +14,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ..tensor import Tensor
+
 __all__ = ["Parameter", "Module"]
 
 
@@ -38,22 +40,20 @@ def _move(a, device: str):
     return cuda.from_numpy(a, device=index)
 
 
-class Parameter:
-    """A trainable float32 array (`data`) and its gradient (`grad`, None until a backward).
+class Parameter(Tensor):
+    """A trainable float32 array (`data`) and its gradient (`grad`, None until a backward):
+    a leaf Tensor, so ops on it record and `loss.backward()` fills `grad`.
 
-    requires_grad=False freezes it: layers skip its gradient and optimizers skip it.
+    requires_grad=False freezes it: ops skip its gradient and optimizers skip it.
     """
 
-    __slots__ = ("data", "grad", "requires_grad")
+    __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True):
-        self.data = np.ascontiguousarray(data, dtype=np.float32)
-        self.grad = None
-        self.requires_grad = bool(requires_grad)
-
-    @property
-    def shape(self) -> tuple:
-        return self.data.shape
+        if isinstance(data, Tensor):
+            data = data.data
+        data = data if on_device(data) else np.ascontiguousarray(data, dtype=np.float32)
+        super().__init__(data, requires_grad)
 
     def accumulate(self, g) -> None:
         """Add a gradient contribution (first one is kept without a copy)."""
@@ -67,7 +67,7 @@ class Parameter:
             self.grad = self.grad + g  # cnnnative.cuda.Tensor defines + on the GPU
 
     def __repr__(self) -> str:
-        return f"Parameter(shape={self.data.shape}, requires_grad={self.requires_grad})"
+        return f"Parameter(shape={tuple(self.data.shape)}, requires_grad={self.requires_grad})"
 
 
 class Module:

@@ -6,7 +6,7 @@ layout are converted to C-contiguous float32 first. Each area lives in its own m
 """
 import importlib as _importlib
 
-_AREAS = ("gemm", "conv", "fastconv", "pool", "activation", "loss", "linear", "norm", "optim")
+_AREAS = ("gemm", "conv", "fastconv", "pool", "activation", "loss", "linear", "norm", "optim", "shape")
 
 __all__ = []
 for _area in _AREAS:
@@ -16,34 +16,103 @@ for _area in _AREAS:
     __all__.extend(_mod.__all__)
 del _area, _mod, _name
 
-# --- device dispatch (added by the CUDA backend) ------------------------------------------
-# A call with a cnnnative.cuda.Tensor among its arguments runs the same-named function of
-# cnnnative.cuda.ops (same signature) instead; numpy calls pay one type check per argument.
+# --- dispatch: numpy, recording Tensor, GPU ---------------------------------------------
+# Every public op goes through `_dispatching`. Plain arrays (the common, fast case) pay one
+# type check per argument. A Tensor argument means autograd: the op's recording version
+# (ops/_registry.RULES) runs when something requires grad, else the Tensors are unwrapped
+# and the result wrapped back. A cnnnative.cuda.Tensor among the (unwrapped) arguments runs
+# the same-named function of cnnnative.cuda.ops instead (same signature).
 import functools as _functools  # noqa: E402
 
+from .. import autograd as _autograd  # noqa: E402
+from ..tensor import Tensor as _Tensor  # noqa: E402
+from ._registry import RULES as _RULES  # noqa: E402
 
-def _on_cuda(args, kwargs):
-    for a in (*args, *kwargs.values()):
-        if type(a).__module__ == "cnnnative._cuda":
-            return True
-    return False
+_PLAIN = (int, float, str, bool, type(None))
 
 
-def _with_device_dispatch(name, cpu_function):
+def _scan(args, kwargs):
+    """(any Tensor?, any Tensor requiring grad?, any GPU array?) over the arguments and the
+    items of list/tuple arguments (cat, stack)."""
+    tensor = grad = cuda = False
+    for a in (*args, *kwargs.values()) if kwargs else args:
+        t = type(a)
+        if t is _np_ndarray or t in _PLAIN:
+            continue
+        if t is list or t is tuple:
+            for b in a:
+                if isinstance(b, _Tensor):
+                    tensor = True
+                    grad = grad or b.requires_grad
+                elif type(b).__module__ == "cnnnative._cuda":
+                    cuda = True
+        elif isinstance(a, _Tensor):
+            tensor = True
+            grad = grad or a.requires_grad
+        elif t.__module__ == "cnnnative._cuda":
+            cuda = True
+    return tensor, grad, cuda
+
+
+def _unwrap(a):
+    t = type(a)
+    if t is list or t is tuple:
+        return t(_unwrap(b) for b in a)
+    return a.data if isinstance(a, _Tensor) else a
+
+
+def _wrap(out):
+    if isinstance(out, tuple):
+        return tuple(_wrap(o) for o in out)
+    if isinstance(out, list):
+        return [_wrap(o) for o in out]
+    if isinstance(out, _np_ndarray) or type(out).__module__ == "cnnnative._cuda":
+        return _Tensor._wrap(out)
+    return out
+
+
+def _on_gpu(name, args, kwargs):
+    from ..cuda import ops as cuda_ops
+    gpu_function = getattr(cuda_ops, name, None)
+    if gpu_function is None:
+        raise TypeError(f"cnnnative.ops.{name} has no CUDA implementation; "
+                        f"move its inputs to the host with .numpy()")
+    return gpu_function(*args, **kwargs)
+
+
+def _dispatching(name, cpu_function):
     @_functools.wraps(cpu_function)
     def op(*args, **kwargs):
-        if _on_cuda(args, kwargs):
-            from ..cuda import ops as cuda_ops
-            gpu_function = getattr(cuda_ops, name, None)
-            if gpu_function is None:
-                raise TypeError(f"cnnnative.ops.{name} has no CUDA implementation; "
-                                f"move its inputs to the host with .numpy()")
-            return gpu_function(*args, **kwargs)
-        return cpu_function(*args, **kwargs)
+        tensor, grad, cuda = _scan(args, kwargs)
+        if not tensor:
+            return _on_gpu(name, args, kwargs) if cuda else cpu_function(*args, **kwargs)
+        state = _autograd._state
+        tracer = state.tracer
+        if grad and not state.disabled:
+            rule = _RULES.get(name)
+            if rule is None:
+                raise RuntimeError(f"cnnnative.ops.{name} records no gradient: call it on arrays "
+                                   "(or under cnnnative.no_grad()), not on Tensors that require grad")
+            out = rule(*args, **kwargs)
+        else:
+            uargs = tuple(_unwrap(a) for a in args)
+            ukwargs = {k: _unwrap(v) for k, v in kwargs.items()}
+            out = _wrap(op(*uargs, **ukwargs))
+        if tracer is not None:
+            tracer(name, args, kwargs, out)
+        return out
+    op.plain = cpu_function  # the numpy function itself (no dispatch)
     return op
 
 
-for _name in __all__:
-    if callable(globals()[_name]) and not isinstance(globals()[_name], type):
-        globals()[_name] = _with_device_dispatch(_name, globals()[_name])
-del _name
+_np_ndarray = __import__("numpy").ndarray
+for _area in _AREAS:
+    _mod = _importlib.import_module(f"{__name__}.{_area}")
+    for _name in _mod.__all__:
+        _f = getattr(_mod, _name)
+        if callable(_f) and not isinstance(_f, type):
+            # The area module's own name is rebound too, so a recording version calling
+            # conv2d_input(...) on a GPU array reaches the GPU kernel.
+            globals()[_name] = _dispatching(_name, _f)
+            setattr(_mod, _name, globals()[_name])
+del _area, _mod, _name, _f

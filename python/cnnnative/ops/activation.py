@@ -188,3 +188,70 @@ def _keep_mask(mask) -> np.ndarray:
         raise ValueError(f"dropout_backward: mask values must be 0 or 1, found values in "
                          f"[{m.min()}, {m.max()}]")
     return m if m.dtype == np.uint8 else m.astype(np.uint8)
+
+
+# --- recording versions (autograd): each reuses the backward kernel beside its forward -----
+from ..autograd import array_of as _array_of, record as _record, wants as _wants  # noqa: E402
+from ._registry import grad_rule as _grad_rule  # noqa: E402
+
+
+def _from_output(name, forward, backward_kernel):
+    """Rule for an activation whose gradient needs only its output (relu, tanh, ...)."""
+    @_grad_rule(name)
+    def recorded(x, *, out=None):
+        if out is not None:
+            raise ValueError(f"{name}(out=...) cannot record a gradient (it overwrites an array "
+                             "the backward may need); drop out= or use cnnnative.no_grad()")
+        y = forward(_array_of(x))
+        return _record(y, (x,), lambda g: (backward_kernel(g, y),), name)
+    return recorded
+
+
+_from_output("relu", relu, relu_backward)
+_from_output("relu6", relu6, relu6_backward)
+_from_output("sigmoid", lambda x: sigmoid(x), sigmoid_backward)
+_from_output("tanh", lambda x: tanh(x), tanh_backward)
+
+
+@_grad_rule("leaky_relu")
+def _leaky_relu_recorded(x, negative_slope: float = 0.01, *, out=None):
+    if out is not None:
+        raise ValueError("leaky_relu(out=...) cannot record a gradient; drop out=")
+    xa = np.ascontiguousarray(_array_of(x), dtype=np.float32)
+    y = leaky_relu(xa, negative_slope)
+    return _record(y, (x,), lambda g: (leaky_relu_backward(g, xa, negative_slope),), "leaky_relu")
+
+
+@_grad_rule("softmax")
+def _softmax_recorded(x, dim: int = -1):
+    y = softmax(_array_of(x), dim)
+    return _record(y, (x,), lambda g: (softmax_backward(g, y, dim),), "softmax")
+
+
+@_grad_rule("log_softmax")
+def _log_softmax_recorded(x, dim: int = -1):
+    y = log_softmax(_array_of(x), dim)
+    return _record(y, (x,), lambda g: (log_softmax_backward(g, y, dim),), "log_softmax")
+
+
+@_grad_rule("add_relu")
+def _add_relu_recorded(a, b):
+    y = add_relu(_array_of(a), _array_of(b))
+
+    def backward(g):
+        gy = relu_backward(g, y) if (_wants(a) or _wants(b)) else None
+        return gy, gy  # the walk copies one of them if both reach leaves
+
+    return _record(y, (a, b), backward, "add_relu")
+
+
+@_grad_rule("dropout")
+def _dropout_recorded(input, p: float = 0.5, training: bool = True, *, seed=None, return_mask: bool = False):
+    p = _check_p(p)
+    if p == 0.0 or not training:
+        x = np.asarray(_array_of(input), dtype=np.float32)
+        y = _record(x, (input,), lambda g: (g,), "dropout")  # identity
+        return (y, np.ones(x.shape, np.uint8)) if return_mask else y
+    y, mask = dropout(_array_of(input), p, True, seed=seed, return_mask=True)
+    t = _record(y, (input,), lambda g: (dropout_backward(g, mask, p),), "dropout")
+    return (t, mask) if return_mask else t

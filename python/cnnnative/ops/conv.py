@@ -121,3 +121,37 @@ def conv_algorithms(input_size, weight_size, stride=1, padding=0, dilation=1, gr
     return _core.conv_algorithm_support(_size4(input_size, "input_size"),
                                         _size4(weight_size, "weight_size"),
                                         *_geometry(stride, padding, dilation, groups))
+
+
+# --- recording version (autograd) -----------------------------------------------------------
+from ..autograd import array_of as _array_of, record as _record, wants as _wants  # noqa: E402
+from ._registry import grad_rule as _grad_rule  # noqa: E402
+
+
+def _saved(a, name):
+    """An argument as the backward keeps it: GPU arrays as they are, host ones checked."""
+    a = _array_of(a)
+    return a if type(a).__module__ == "cnnnative._cuda" else _real(a, name)
+
+
+@_grad_rule("conv2d")
+def _conv2d_recorded(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto"):
+    x, w = _saved(input, "input"), _saved(weight, "weight")
+    y = conv2d(x, w, _array_of(bias), stride, padding, dilation, groups, algo=algo)
+    geometry = (stride, padding, dilation, groups)
+
+    def backward(g):
+        gw = gb = gx = None
+        if _wants(weight):
+            # The bias gradient comes out of the same pass over grad_output.
+            if _wants(bias):
+                gw, gb = conv2d_weight(x, w.shape, g, *geometry, with_bias=True)
+            else:
+                gw = conv2d_weight(x, w.shape, g, *geometry)
+        elif _wants(bias):
+            gb = conv2d_bias(g)
+        if _wants(input):
+            gx = conv2d_input(x.shape, w, g, *geometry)
+        return gx, gw, gb
+
+    return _record(y, (input, weight, bias), backward, "conv2d")

@@ -41,3 +41,21 @@ def linear_backward(grad_output, input, weight, need_bias: bool = True):
     gx, gw, gb = _core.linear_backward(_rows(g, "grad_output"), _rows(x, "input"), weight,
                                        bool(need_bias))
     return (gx.reshape(x.shape) if x.ndim != 2 else gx), gw, gb
+
+
+# --- recording version (autograd) -----------------------------------------------------------
+from ..autograd import array_of as _array_of, record as _record, wants as _wants  # noqa: E402
+from ._registry import grad_rule as _grad_rule  # noqa: E402
+
+
+@_grad_rule("linear")
+def _linear_recorded(input, weight, bias=None):
+    x, w = _array_of(input), _array_of(weight)
+    y = linear(x, w, _array_of(bias))
+
+    def backward(g):
+        # One core call gives all three (the input gradient is cheap beside the weight's).
+        gx, gw, gb = linear_backward(g, x, w, need_bias=_wants(bias))
+        return (gx if _wants(input) else None), (gw if _wants(weight) else None), gb
+
+    return _record(y, (input, weight, bias), backward, "linear")

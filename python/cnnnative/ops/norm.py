@@ -307,3 +307,92 @@ def local_response_norm_backward(grad_output, input, size, alpha=1e-4, beta=0.75
                                               as_float32(input, "input"), _int(size, "size"),
                                               _float(alpha, "alpha"), _float(beta, "beta"),
                                               _float(k, "k"))
+
+
+# ---- recording versions (autograd) ----------------------------------------------------------
+from ..autograd import array_of as _array_of, record as _record, wants as _wants  # noqa: E402
+from ._registry import grad_rule as _grad_rule  # noqa: E402
+
+
+def _input_array(input):
+    """The input as the kernels take it, converted once for forward and backward (a GPU
+    array stays where it is)."""
+    x = _array_of(input)
+    return x if type(x).__module__ == "cnnnative._cuda" else as_float32(x, "input")
+
+
+def _affine_grads(gx, gw, gb, g, x, input, weight, bias, reduce_axes):
+    """(grad_input, grad_weight, grad_bias) as the walk wants them. The kernels give the
+    affine gradients only when a weight exists; a bias without a weight sums g itself."""
+    if gb is None and _wants(bias):
+        host = g.numpy() if type(g).__module__ == "cnnnative._cuda" else np.asarray(g, np.float32)
+        gb = host.sum(axis=reduce_axes, dtype=np.float64).astype(np.float32)
+        if type(g).__module__ == "cnnnative._cuda":
+            from .. import cuda
+            gb = cuda.from_numpy(gb, device=g.device)
+    return (gx if _wants(input) else None), (gw if _wants(weight) else None), (gb if _wants(bias) else None)
+
+
+@_grad_rule("batch_norm")
+def _batch_norm_recorded(input, running_mean, running_var, weight=None, bias=None, training=False,
+                         momentum=0.1, eps=1e-5):
+    x, w = _input_array(input), _array_of(weight)
+    y, mean, invstd = batch_norm_forward(x, running_mean, running_var, w, _array_of(bias), training,
+                                         momentum, eps)
+    training = bool(training)
+
+    def backward(g):
+        gx, gw, gb = batch_norm_backward(g, x, w, mean, invstd, training)
+        return _affine_grads(gx, gw, gb, g, x, input, weight, bias, (0,) + tuple(range(2, x.ndim)))
+
+    return _record(y, (input, weight, bias), backward, "batch_norm")
+
+
+@_grad_rule("layer_norm")
+def _layer_norm_recorded(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    x, w = _input_array(input), _array_of(weight)
+    y, mean, rstd = layer_norm_forward(x, normalized_shape, w, _array_of(bias), eps)
+    lead = x.ndim - len(_normalized_shape(normalized_shape))
+
+    def backward(g):
+        gx, gw, gb = layer_norm_backward(g, x, normalized_shape, mean, rstd, w)
+        return _affine_grads(gx, gw, gb, g, x, input, weight, bias, tuple(range(lead)))
+
+    return _record(y, (input, weight, bias), backward, "layer_norm")
+
+
+@_grad_rule("group_norm")
+def _group_norm_recorded(input, num_groups, weight=None, bias=None, eps=1e-5):
+    x, w = _input_array(input), _array_of(weight)
+    y, mean, rstd = group_norm_forward(x, num_groups, w, _array_of(bias), eps)
+
+    def backward(g):
+        gx, gw, gb = group_norm_backward(g, x, num_groups, mean, rstd, w)
+        return _affine_grads(gx, gw, gb, g, x, input, weight, bias, (0,) + tuple(range(2, x.ndim)))
+
+    return _record(y, (input, weight, bias), backward, "group_norm")
+
+
+@_grad_rule("instance_norm")
+def _instance_norm_recorded(input, running_mean=None, running_var=None, weight=None, bias=None,
+                            use_input_stats=True, momentum=0.1, eps=1e-5):
+    x, w = _input_array(input), _array_of(weight)
+    y, mean, rstd = instance_norm_forward(x, running_mean, running_var, w, _array_of(bias), use_input_stats,
+                                          momentum, eps)
+
+    def backward(g):
+        if use_input_stats:
+            gx, gw, gb = instance_norm_backward(g, x, mean, rstd, w)
+        else:  # running statistics are constants: batch norm's eval-mode backward
+            gx, gw, gb = batch_norm_backward(g, x, w, mean[0], rstd[0], False)
+        return _affine_grads(gx, gw, gb, g, x, input, weight, bias, (0,) + tuple(range(2, x.ndim)))
+
+    return _record(y, (input, weight, bias), backward, "instance_norm")
+
+
+@_grad_rule("local_response_norm")
+def _local_response_norm_recorded(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    x = _input_array(input)
+    y = local_response_norm(x, size, alpha, beta, k)
+    return _record(y, (input,), lambda g: (local_response_norm_backward(g, x, size, alpha, beta, k),),
+                   "local_response_norm")

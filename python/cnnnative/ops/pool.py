@@ -117,3 +117,35 @@ def global_avg_pool2d_backward(grad_output, input_size):
     """Gradient of global_avg_pool2d: grad_output (N, C, 1, 1) -> (N, C, H, W), each
     element grad / (H * W). input_size is (N, C, H, W)."""
     return _core.global_avg_pool2d_backward(grad_output, _size4(input_size, "input_size"))
+
+
+# --- recording versions (autograd) ----------------------------------------------------------
+from ..autograd import array_of as _array_of, record as _record  # noqa: E402
+from ._registry import grad_rule as _grad_rule  # noqa: E402
+
+
+@_grad_rule("max_pool2d")
+def _max_pool2d_recorded(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                         return_indices=False):
+    x = _array_of(input)
+    y, idx = max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+    shape = np.shape(x)
+    t = _record(y, (input,), lambda g: (max_pool2d_backward(g, idx, shape),), "max_pool2d")
+    return (t, idx) if return_indices else t
+
+
+@_grad_rule("avg_pool2d")
+def _avg_pool2d_recorded(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    x = _array_of(input)
+    y = avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    shape = np.shape(x)
+    return _record(y, (input,), lambda g: (avg_pool2d_backward(g, shape, kernel_size, stride, padding, ceil_mode,
+                                                               count_include_pad),), "avg_pool2d")
+
+
+@_grad_rule("global_avg_pool2d")
+def _global_avg_pool2d_recorded(input):
+    x = _array_of(input)
+    y = global_avg_pool2d(x)
+    shape = np.shape(x)
+    return _record(y, (input,), lambda g: (global_avg_pool2d_backward(g, shape),), "global_avg_pool2d")

@@ -1,0 +1,262 @@
+"""Tensor: a float32 array that records the ops applied to it, for autograd.
+
+`cn.Tensor(array, requires_grad=True)` wraps a numpy array (or a `cnnnative.cuda.Tensor`)
+without copying when it is already float32. Every `cnnnative.ops` function accepts Tensors;
+when one of them requires grad, the op records how to go backward (see autograd.py) and
+returns a Tensor; `loss.backward()` then fills `.grad` of the leaves.
+
+Design choices, for a reader coming from PyTorch:
+- `.data` is the numpy array itself and `.grad` a plain float32 numpy array (None until a
+  backward): optimizers, checkpoints and numpy code use them directly, with no wrapper.
+- numpy interop both ways: `np.asarray(t)` gives the array (`__array__`); `array + t`
+  calls the Tensor's operator (`__array_priority__`), so mixed expressions record.
+- Operators and methods are thin calls of the `cnnnative.ops` function of the same name,
+  so they trace into the op graph like any other op.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import autograd
+
+__all__ = ["Tensor", "tensor"]
+
+
+def _ops():
+    from . import ops
+    return ops
+
+
+def _on_device(a) -> bool:
+    return type(a).__module__ == "cnnnative._cuda"
+
+
+class Tensor:
+    """A float32 array (`data`) with an optional gradient (`grad`) and recorded history.
+
+    requires_grad=True makes it a leaf whose `.grad` is filled by backward. Results of ops
+    on tensors that require grad remember their op (`grad_fn`)."""
+
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_index", "__weakref__")
+    __array_priority__ = 1000  # ndarray (op) Tensor defers to the Tensor's operator
+
+    def __init__(self, data, requires_grad: bool = False):
+        if isinstance(data, Tensor):
+            data = data.data
+        if not _on_device(data):
+            data = np.asarray(data, dtype=np.float32)
+        self.data = data
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._node = None
+        self._index = 0
+
+    @classmethod
+    def _from_op(cls, data, node, index):
+        t = Tensor.__new__(Tensor)
+        t.data, t.grad, t.requires_grad, t._node, t._index = data, None, True, node, index
+        return t
+
+    @classmethod
+    def _wrap(cls, data):
+        """An op's output computed without recording."""
+        t = Tensor.__new__(Tensor)
+        t.data, t.grad, t.requires_grad, t._node, t._index = data, None, False, None, 0
+        return t
+
+    # -- what it is ---------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def size(self, dim=None):
+        """The shape (torch's size()), or one dimension's length."""
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def __len__(self):
+        return self.shape[0]
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        return self._node
+
+    @property
+    def device(self) -> str:
+        return f"cuda:{self.data.device}" if _on_device(self.data) else "cpu"
+
+    # -- conversions --------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The array itself (no copy; a GPU tensor is copied to the host)."""
+        return self.data.numpy() if _on_device(self.data) else self.data
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        if dtype is not None and a.dtype != dtype:
+            return a.astype(dtype)
+        return a.copy() if copy else a
+
+    def item(self) -> float:
+        return float(np.asarray(self.numpy()).reshape(-1)[0]) if self.numel() == 1 else \
+            self._scalar_error()
+
+    def _scalar_error(self):
+        raise ValueError(f"item(): only a one-element tensor converts to a number, this one has shape {self.shape}")
+
+    def __float__(self):
+        return self.item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def detach(self) -> "Tensor":
+        """The same array, cut from the history (requires_grad=False)."""
+        return Tensor._wrap(self.data)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if not self.is_leaf and not requires_grad:
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def to(self, device: str) -> "Tensor":
+        """A copy on "cpu" or "cuda[:N]" (leaves only; the copy is a new leaf)."""
+        from .nn.module import _move
+        return Tensor(_move(self.numpy() if device == "cpu" else self.data, str(device)),
+                      requires_grad=self.requires_grad)
+
+    def __repr__(self):
+        extra = ""
+        if self._node is not None:
+            extra = f", grad_fn={self._node!r}"
+        elif self.requires_grad:
+            extra = ", requires_grad=True"
+        body = np.array2string(np.asarray(self.numpy()), separator=", ", threshold=50, precision=4)
+        return f"tensor({body}{extra})"
+
+    # -- autograd -----------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate the gradient of this tensor into every leaf's `.grad`. gradient:
+        d(something)/d(self), required unless this tensor has one element."""
+        autograd.backward([self], None if gradient is None else [gradient], retain_graph)
+
+    def zero_grad_(self):
+        self.grad = None
+
+    # -- operators (each one op of cnnnative.ops) -----------------------------------------
+    def __add__(self, other): return _ops().add(self, other)
+    def __radd__(self, other): return _ops().add(other, self)
+    def __sub__(self, other): return _ops().sub(self, other)
+    def __rsub__(self, other): return _ops().sub(other, self)
+    def __mul__(self, other): return _ops().mul(self, other)
+    def __rmul__(self, other): return _ops().mul(other, self)
+    def __truediv__(self, other): return _ops().div(self, other)
+    def __rtruediv__(self, other): return _ops().div(other, self)
+    def __matmul__(self, other): return _ops().matmul(self, other)
+    def __rmatmul__(self, other): return _ops().matmul(other, self)
+    def __pow__(self, other): return _ops().pow(self, other)
+    def __rpow__(self, other): return _ops().pow(other, self)
+    def __neg__(self): return _ops().neg(self)
+    def __pos__(self): return self
+    def __getitem__(self, index): return _ops().getitem(self, index)
+
+    # Comparisons give plain boolean arrays (no gradient flows through them).
+    def __lt__(self, other): return self.numpy() < np.asarray(other)
+    def __le__(self, other): return self.numpy() <= np.asarray(other)
+    def __gt__(self, other): return self.numpy() > np.asarray(other)
+    def __ge__(self, other): return self.numpy() >= np.asarray(other)
+
+    # -- shape and reductions -------------------------------------------------------------
+    def reshape(self, *shape):
+        return _ops().reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        return _ops().flatten(self, start_dim, end_dim)
+
+    def transpose(self, dim0: int, dim1: int):
+        return _ops().transpose(self, dim0, dim1)
+
+    def permute(self, *dims):
+        return _ops().permute(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
+
+    @property
+    def T(self):
+        return _ops().permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    def squeeze(self, dim=None):
+        return _ops().squeeze(self, dim)
+
+    def unsqueeze(self, dim: int):
+        return _ops().unsqueeze(self, dim)
+
+    def sum(self, dim=None, keepdim: bool = False):
+        return _ops().sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim: bool = False):
+        return _ops().mean(self, dim, keepdim)
+
+    def max(self, dim=None, keepdim: bool = False):
+        return _ops().amax(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim: bool = False):
+        return _ops().amin(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim: bool = False):
+        """Indices of the maxima (an int64 numpy array; not differentiable)."""
+        return np.argmax(self.numpy(), axis=dim, keepdims=keepdim) if dim is not None else np.argmax(self.numpy())
+
+    def split(self, split_size_or_sections, dim: int = 0):
+        return _ops().split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        return _ops().chunk(self, chunks, dim)
+
+    def exp(self):
+        return _ops().exp(self)
+
+    def log(self):
+        return _ops().log(self)
+
+    def sqrt(self):
+        return _ops().sqrt(self)
+
+    def abs(self):
+        return _ops().abs(self)
+
+    def relu(self):
+        return _ops().relu(self)
+
+    def sigmoid(self):
+        return _ops().sigmoid(self)
+
+    def tanh(self):
+        return _ops().tanh(self)
+
+
+autograd.Tensor, autograd._from_op = Tensor, Tensor._from_op
+
+
+def tensor(data, requires_grad: bool = False) -> Tensor:
+    """A new Tensor holding a float32 copy of `data` (torch.tensor)."""
+    if isinstance(data, Tensor):
+        data = data.numpy()
+    return Tensor(np.array(data, dtype=np.float32, copy=True), requires_grad=requires_grad)
