@@ -317,3 +317,33 @@ def test_options_turned_on_later_get_fresh_state(rng):
     set_grads(rng, ps)
     opt.step()
     assert opt.state[0]["momentum_buffer"].shape == (6,) and opt.state[0]["step"] == 2
+
+
+def test_pytorch_style_loop_with_backward_and_a_leaf_input_tensor(rng):
+    """opt.zero_grad(); out.backward(); opt.step() through autograd, for the parameters of a
+    layer and for a leaf Tensor being optimised (an input), against the same loop in torch."""
+    torch = pytest.importorskip("torch")
+    import cnnnative as cn
+    from cnnnative import ops
+
+    lin = nn.Linear(5, 3)
+    x = cn.Tensor(rng.standard_normal((4, 5)).astype(np.float32), requires_grad=True)
+    target = rng.standard_normal((4, 3)).astype(np.float32)
+    tw = torch.nn.Parameter(torch.from_numpy(lin.weight.data.copy()))
+    tb = torch.nn.Parameter(torch.from_numpy(lin.bias.data.copy()))
+    tx = torch.from_numpy(x.data.copy()).requires_grad_()
+    opt = optim.Adam([{"params": lin.parameters()}, {"params": [x], "lr": 0.05}], lr=0.01)
+    topt = torch.optim.Adam([{"params": [tw, tb]}, {"params": [tx], "lr": 0.05}], lr=0.01, foreach=False)
+    for _ in range(5):
+        opt.zero_grad()
+        out = ops.linear(x, lin.weight, lin.bias)
+        out.backward(out.data - target)  # the gradient of 0.5 * ||out - target||^2
+        opt.step()
+        topt.zero_grad()
+        tout = torch.nn.functional.linear(tx, tw, tb)
+        tout.backward(tout.detach() - torch.from_numpy(target))
+        topt.step()
+    np.testing.assert_allclose(lin.weight.data, tw.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x.data, tx.detach().numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="can't optimize a non-leaf Tensor"):
+        optim.Adam([ops.linear(x, lin.weight, lin.bias)])

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn.module import Module, Parameter
+from ..nn.module import Module
+from ..tensor import Tensor
 from ..ops._args import finite
 
 __all__ = ["Optimizer"]
@@ -52,7 +53,7 @@ def flag(value, name):
 def _group_params(ps, where):
     if isinstance(ps, Module):
         return list(ps.parameters())
-    if isinstance(ps, Parameter):
+    if isinstance(ps, Tensor):
         return [ps]
     if isinstance(ps, (str, bytes, dict)) or not hasattr(ps, "__iter__"):
         raise TypeError(f"{where}: params must be Parameters, a Module or an iterable of them, "
@@ -71,7 +72,7 @@ class Optimizer:
     def __init__(self, params, defaults: dict):
         name = type(self).__name__
         self.defaults = self._checked_hyper(dict(defaults), name)
-        if isinstance(params, (Module, Parameter)):
+        if isinstance(params, (Module, Tensor)):
             params = _group_params(params, name)
         elif isinstance(params, (str, bytes, dict)) or not hasattr(params, "__iter__"):
             raise TypeError(f"{name}: params must be Parameters, a Module or a list of parameter-group "
@@ -93,9 +94,12 @@ class Optimizer:
             if unknown:
                 raise ValueError(f"{where}: unknown options {sorted(unknown)}")
             ps = _group_params(group["params"], where)
-            for p in ps:
-                if not isinstance(p, Parameter):
-                    raise TypeError(f"{where}: expected Parameters, got {type(p).__name__}")
+            for p in ps:  # Parameters, or any leaf Tensor (an input being optimised)
+                if not isinstance(p, Tensor):
+                    raise TypeError(f"{where}: expected Parameters (or leaf Tensors), got {type(p).__name__}")
+                if not p.is_leaf:
+                    raise ValueError(f"{where}: can't optimize a non-leaf Tensor (the result of an op); "
+                                     "optimize the leaf it was computed from, or detach() it")
                 if id(p) in seen:
                     raise ValueError(f"{where}: a parameter appears more than once (in more than one group, or twice in one)")
                 seen.add(id(p))
