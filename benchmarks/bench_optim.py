@@ -5,6 +5,8 @@ process and thread count: torch single-tensor (foreach=False), its default, and 
     PYTHONPATH=python python benchmarks/bench_optim.py [--repeat 20] [--threads N] [--markdown]
 
 Prints the median time per step and the ratio torch / cnnnative (> 1: cnnnative faster).
+The candidates of one optimizer are timed round-robin (one step of each in turn), so a
+burst of load on a shared machine hits them alike.
 """
 from __future__ import annotations
 
@@ -18,15 +20,18 @@ import cnnnative
 from cnnnative import models, nn, optim
 
 
-def median_ms(fn, repeat):
-    for _ in range(3):
-        fn()  # warm-up: state allocated, pages touched
-    times = []
+def medians_ms(fns, repeat):
+    """Median ms of each function, timed in turn (round-robin)."""
+    for fn in fns:
+        for _ in range(3):
+            fn()  # warm-up: state allocated, pages touched
+    times = [[] for _ in fns]
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append((time.perf_counter() - t0) * 1e3)
+    return [statistics.median(ts) for ts in times]
 
 
 def main():
@@ -64,14 +69,17 @@ def main():
          lambda **kw: torch.optim.SGD(theirs, lr=1e-4, momentum=0.9, **kw)),
     ]
     for name, make_ours, make_theirs in cases:
-        ms = median_ms(make_ours().step, args.repeat)
-        row = [name, ms]
+        steps = [make_ours().step]
         for kw in ({"foreach": False}, {}, {"fused": True}):
             try:
-                row.append(median_ms(make_theirs(**kw).step, args.repeat))
+                opt = make_theirs(**kw)
+                opt.step()
+                steps.append(opt.step)
             except (RuntimeError, TypeError, ValueError):  # fused=True not offered for this one
-                row.append(None)
-        rows.append(row)
+                steps.append(None)
+        ms = medians_ms([f for f in steps if f is not None], args.repeat)
+        it = iter(ms)
+        rows.append([name] + [None if f is None else next(it) for f in steps])
 
     head = f"{len(shapes)} ResNet-18 parameter tensors, {n / 1e6:.1f} M floats, {args.threads} threads"
     fmt = lambda t, ours_ms: "-" if t is None else f"{t:.2f} ({t / ours_ms:.2f}x)"  # noqa: E731
