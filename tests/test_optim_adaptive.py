@@ -150,6 +150,7 @@ def _stepped_adam(rng, **kw):
     (lambda s: s["state"][0].update(square_avg=np.zeros((7, 13), np.float32)), "unknown state"),
     (lambda s: s["state"].update({9: s["state"][0]}), "only 4 parameters"),
     (lambda s: s["state"][2].update(step=-1), "step must be a non-negative integer"),
+    (lambda s: s["state"][2].update(step=2 ** 63), r"step must be a non-negative integer below 2\*\*62"),
     (lambda s: s["param_groups"].append(dict(s["param_groups"][0])), "2 parameter groups"),
     (lambda s: s["param_groups"][0].update(num_params=3), "3 parameters"),
     (lambda s: s["param_groups"][0].update(betas=(0.9, 1.0)), r"betas\[1\] must be in \[0, 1\)"),

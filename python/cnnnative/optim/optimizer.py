@@ -18,9 +18,10 @@ __all__ = ["Optimizer"]
 
 
 def count(value, name):
-    """A non-negative int from saved state (a JSON number that is an integer)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r:.80}")
+    """A non-negative int from saved state (a JSON number that is an integer), small enough
+    for the core's int64 step counters."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2 ** 62:
+        raise ValueError(f"{name} must be a non-negative integer below 2**62, got {value!r:.80}")
     return int(value)
 
 
