@@ -348,3 +348,19 @@ def test_pytorch_style_loop_with_backward_and_a_leaf_input_tensor(rng):
     np.testing.assert_allclose(x.data, tx.detach().numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="can't optimize a non-leaf Tensor"):
         optim.Adam([ops.linear(x, lin.weight, lin.bias)])
+
+
+def test_adam_with_decoupled_weight_decay_is_adamw_and_torch_only_options_are_accepted(rng):
+    ps, qs = params(rng, [(6,)]), None
+    qs = [nn.Parameter(ps[0].data.copy())]
+    a = optim.Adam(ps, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, foreach=False)
+    w = optim.AdamW(qs, lr=0.01, weight_decay=0.1, fused=True)
+    assert w.param_groups[0]["decoupled_weight_decay"] is True
+    for _ in range(3):
+        g = rng.standard_normal(6).astype(np.float32)
+        ps[0].grad, qs[0].grad = g, g.copy()
+        a.step()
+        w.step()
+    np.testing.assert_array_equal(ps[0].data, qs[0].data)
+    optim.RMSprop(ps, foreach=True)
+    optim.Adagrad(ps, foreach=None, fused=None)

@@ -19,18 +19,20 @@ class Adam(Optimizer):
 
     t counts each parameter's steps. params: Parameters, a Module, or a list of dicts
     {"params": [...], "lr": ...} (groups; missing options take the defaults given here).
-    maximize=True ascends. State per parameter: step, exp_avg, exp_avg_sq (and
+    maximize=True ascends; decoupled_weight_decay=True is AdamW. State per parameter: step, exp_avg, exp_avg_sq (and
     max_exp_avg_sq with amsgrad), float32 arrays of the parameter's shape.
     """
 
-    _HYPER = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")
+    _HYPER = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay")
     _BUFFER_NAMES = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-    _DECOUPLED = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-                 *, maximize=False):
+                 *, maximize=False, decoupled_weight_decay=False, foreach=None, fused=None):
+        # foreach / fused are accepted as torch.optim takes them: every step here is one fused
+        # pass per tensor whatever they say, with the single-tensor rule's rounding.
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize))
+                                      amsgrad=amsgrad, maximize=maximize,
+                                      decoupled_weight_decay=decoupled_weight_decay))
 
     def _checked_hyper(self, g, where):
         betas = g["betas"]
@@ -41,7 +43,8 @@ class Adam(Optimizer):
                 "eps": finite(g["eps"], f"{where}: eps", 0.0),
                 "weight_decay": finite(g["weight_decay"], f"{where}: weight_decay", 0.0),
                 "amsgrad": flag(g["amsgrad"], f"{where}: amsgrad"),
-                "maximize": flag(g["maximize"], f"{where}: maximize")}
+                "maximize": flag(g["maximize"], f"{where}: maximize"),
+                "decoupled_weight_decay": flag(g["decoupled_weight_decay"], f"{where}: decoupled_weight_decay")}
 
     def _buffers(self, group):
         names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if group["amsgrad"] else ("exp_avg", "exp_avg_sq")
@@ -51,7 +54,7 @@ class Adam(Optimizer):
         ops.adam_step(param, grad, st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq") if g["amsgrad"] else None,
                       step=step, lr=g["lr"], beta1=g["betas"][0], beta2=g["betas"][1], eps=g["eps"],
                       weight_decay=g["weight_decay"], amsgrad=g["amsgrad"],
-                      decoupled_weight_decay=self._DECOUPLED, maximize=g["maximize"])
+                      decoupled_weight_decay=g["decoupled_weight_decay"], maximize=g["maximize"])
 
 
 class AdamW(Adam):
@@ -59,9 +62,7 @@ class AdamW(Adam):
     first shrinks the parameter, p *= 1 - lr * weight_decay, then takes Adam's step without
     any weight-decay term in the gradient. Default weight_decay 1e-2, as PyTorch."""
 
-    _DECOUPLED = True
-
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
-                 *, maximize=False):
+                 *, maximize=False, foreach=None, fused=None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                         maximize=maximize)
+                         maximize=maximize, decoupled_weight_decay=True)
