@@ -102,7 +102,8 @@ class Optimizer:
                     raise ValueError(f"{where}: can't optimize a non-leaf Tensor (the result of an op); "
                                      "optimize the leaf it was computed from, or detach() it")
                 if id(p) in seen:
-                    raise ValueError(f"{where}: a parameter appears more than once (in more than one group, or twice in one)")
+                    raise ValueError(f"{where}: a parameter appears more than once "
+                                     "(in more than one group, or twice in one)")
                 seen.add(id(p))
             g = self._checked_hyper({**defaults, **{k: v for k, v in group.items() if k != "params"}},
                                     f"{name} group {gi}")
