@@ -364,3 +364,25 @@ def test_adam_with_decoupled_weight_decay_is_adamw_and_torch_only_options_are_ac
     np.testing.assert_array_equal(ps[0].data, qs[0].data)
     optim.RMSprop(ps, foreach=True)
     optim.Adagrad(ps, foreach=None, fused=None)
+
+
+def test_add_param_group_like_torch(rng):
+    torch = pytest.importorskip("torch")
+    ps = params(rng, [(5,), (3, 2)])
+    tps = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in ps]
+    opt = optim.RMSprop(ps[:1], lr=0.01, momentum=0.5)
+    topt = torch.optim.RMSprop(tps[:1], lr=0.01, momentum=0.5, foreach=False)
+    for step in range(6):
+        if step == 2:  # e.g. a layer unfrozen while fine-tuning
+            opt.add_param_group({"params": ps[1:], "lr": 0.03, "centered": True})
+            topt.add_param_group({"params": tps[1:], "lr": 0.03, "centered": True})
+        set_grads(rng, ps, tps)
+        opt.step()
+        topt.step()
+    for p, tp in zip(ps, tps):
+        np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="param group 2: a parameter appears more than once"):
+        opt.add_param_group({"params": ps[:1]})
+    with pytest.raises(ValueError, match="RMSprop group 2: alpha must be >= 0"):
+        opt.add_param_group({"params": params(rng, [(2,)]), "alpha": -1.0})
+    assert len(opt.param_groups) == 2

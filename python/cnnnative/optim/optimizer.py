@@ -84,34 +84,40 @@ class Optimizer:
         if not isinstance(params[0], dict):
             params = [{"params": params}]
         self.param_groups = []
-        seen = set()
-        for gi, group in enumerate(params):
-            where = f"{name} param group {gi}"
-            if not isinstance(group, dict):
-                raise TypeError(f"{where}: expected a dict, got {type(group).__name__}")
-            if "params" not in group:
-                raise ValueError(f"{where}: has no 'params'")
-            unknown = set(group) - set(self._HYPER) - {"params"}
-            if unknown:
-                raise ValueError(f"{where}: unknown options {sorted(unknown)}")
-            ps = _group_params(group["params"], where)
-            for p in ps:  # Parameters, or any leaf Tensor (an input being optimised)
-                if not isinstance(p, Tensor):
-                    raise TypeError(f"{where}: expected Parameters (or leaf Tensors), got {type(p).__name__}")
-                if not p.is_leaf:
-                    raise ValueError(f"{where}: can't optimize a non-leaf Tensor (the result of an op); "
-                                     "optimize the leaf it was computed from, or detach() it")
-                if id(p) in seen:
-                    raise ValueError(f"{where}: a parameter appears more than once "
-                                     "(in more than one group, or twice in one)")
-                seen.add(id(p))
-            g = self._checked_hyper({**defaults, **{k: v for k, v in group.items() if k != "params"}},
-                                    f"{name} group {gi}")
-            g["params"] = ps
-            g["initial_lr"] = g["lr"]
-            self.param_groups.append(g)
+        for group in params:
+            self.add_param_group(group)
         self.state: dict[int, dict] = {}
         self.step_count = 0
+
+    def add_param_group(self, group: dict) -> None:
+        """Add a group {"params": [...], option: value, ...} (e.g. layers unfrozen while
+        fine-tuning); its missing options take the constructor's defaults."""
+        name, gi = type(self).__name__, len(self.param_groups)
+        where = f"{name} param group {gi}"
+        if not isinstance(group, dict):
+            raise TypeError(f"{where}: expected a dict, got {type(group).__name__}")
+        if "params" not in group:
+            raise ValueError(f"{where}: has no 'params'")
+        unknown = set(group) - set(self._HYPER) - {"params"}
+        if unknown:
+            raise ValueError(f"{where}: unknown options {sorted(unknown)}")
+        ps = _group_params(group["params"], where)
+        seen = {id(p) for p in self._all_params()}
+        for p in ps:  # Parameters, or any leaf Tensor (an input being optimised)
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{where}: expected Parameters (or leaf Tensors), got {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"{where}: can't optimize a non-leaf Tensor (the result of an op); "
+                                 "optimize the leaf it was computed from, or detach() it")
+            if id(p) in seen:
+                raise ValueError(f"{where}: a parameter appears more than once "
+                                 "(in more than one group, or twice in one)")
+            seen.add(id(p))
+        g = self._checked_hyper({**self.defaults, **{k: v for k, v in group.items() if k != "params"}},
+                                f"{name} group {gi}")
+        g["params"] = ps
+        g["initial_lr"] = g["lr"]
+        self.param_groups.append(g)
 
     # -- what a subclass provides -------------------------------------------------------------
     def _checked_hyper(self, group: dict, where: str) -> dict:
