@@ -208,6 +208,10 @@ def make_calls(rng):
         "local_response_norm": ([x, 3], {}),
         "local_response_norm_backward": ([x, x, 3], {}),
         "sgd_step": ([f32(rng, 6), f32(rng, 6)], {"lr": 0.1}),
+        "adam_step": ([f32(rng, 6), f32(rng, 6), np.zeros(6, np.float32), np.zeros(6, np.float32)],
+                      {"step": 1, "lr": 0.1}),
+        "rmsprop_step": ([f32(rng, 6), f32(rng, 6), np.zeros(6, np.float32)], {"lr": 0.1}),
+        "adagrad_step": ([f32(rng, 6), f32(rng, 6), np.zeros(6, np.float32)], {"step": 1, "lr": 0.1}),
         "sum_of_squares": ([x], {}),
         "scale_": ([f32(rng, 6), 0.5], {}),
         # the Tensor's ops (elementwise, reduce, index, shape)
@@ -311,7 +315,8 @@ def run(seed: int, calls: int, verbose: bool = False) -> list[str]:
         except Exception as e:  # noqa: BLE001 - the point is to catch the others
             problems.append(f"{label}: raised {type(e).__name__}: {e}")
             continue
-        if layout is not None and name not in ("sgd_step", "scale_", "batch_norm", "batch_norm_forward"):
+        if layout is not None and name not in ("sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "scale_",
+                                               "batch_norm", "batch_norm_forward"):
             a0, k0 = copy_args(*valid[name])
             expected = getattr(ops, name)(*a0, **k0)
             if not same(result, expected):
@@ -341,7 +346,9 @@ def test_layout_variants_give_the_plain_result_for_every_op():
 
     rng = np.random.default_rng(5)
     valid = make_calls(rng)
-    inplace = {("sgd_step", 0), ("scale_", 0), ("batch_norm_forward", 1), ("batch_norm_forward", 2)}
+    inplace = {("sgd_step", 0), ("scale_", 0), ("batch_norm_forward", 1), ("batch_norm_forward", 2),
+               ("adam_step", 0), ("adam_step", 2), ("adam_step", 3), ("rmsprop_step", 0), ("rmsprop_step", 2),
+               ("adagrad_step", 0), ("adagrad_step", 2)}
     for name, (args0, kwargs0) in sorted(valid.items()):
         a0, k0 = copy_args(args0, kwargs0)
         expected = getattr(ops, name)(*a0, **k0)
