@@ -117,3 +117,8 @@ for _area in _AREAS:
             globals()[_name] = _dispatching(_name, _f)
             setattr(_mod, _name, globals()[_name])
 del _area, _mod, _name, _f
+
+# Tensor methods call these ops by name; hand tensor.py this package (no import per call).
+# (Through sys.modules: the package attribute cnnnative.tensor is the cn.tensor() function.)
+import sys as _sys  # noqa: E402
+_sys.modules[_Tensor.__module__].ops = _sys.modules[__name__]
