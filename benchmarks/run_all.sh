@@ -42,9 +42,11 @@ section "Convolution forward and backward (auto) vs PyTorch" $py benchmarks/benc
 # its AVX2 kernels, oneDNN and ATen capped at AVX2 as well.
 section "Convolution on the AVX2 path vs PyTorch capped at AVX2" env CNNNATIVE_ISA=avx2 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $py benchmarks/bench_conv.py --threads $threads --markdown
 section "Training step (Trainer.step, seed_mnist_net, batch 64)" $py benchmarks/bench_train.py --threads $threads
+section "Autograd: recording overhead per op" $py benchmarks/bench_autograd_overhead.py
 [ -f benchmarks/bench_resnet18.py ] && section "ResNet-18 inference: compiled vs ONNX Runtime vs PyTorch" $py benchmarks/bench_resnet18.py --threads $threads --repeats 30 --markdown --frameworks cnnnative onnxruntime onnxruntime-nospin torch
 section "Normalization vs PyTorch" $py benchmarks/bench_norm.py --threads $threads
 section "Pooling, activations, losses, linear, SGD vs PyTorch" $py benchmarks/bench_ops.py --threads $threads
+section "Optimizer step (ResNet-18 parameters) vs torch.optim" $py benchmarks/bench_optim.py --threads $threads --markdown
 
 chmod 644 "$tmp"; mv "$tmp" "$out"
 echo "wrote $out" >&2

@@ -40,7 +40,7 @@ def test_round_trip_model_only(tmp_path):
         np.testing.assert_array_equal(a, b)
     assert ck["meta"]["model_spec"] == {"builder": "digits_net", "kwargs": {}}
     with np.load(path, allow_pickle=False) as z:  # documented layout
-        assert str(z["__format__"]) == "cnnnative-checkpoint" and int(z["__version__"]) == 1
+        assert str(z["__format__"]) == "cnnnative-checkpoint" and int(z["__version__"]) == 2
         assert "model/0.weight" in z.files and "model/bn.num_batches_tracked" in z.files
 
 
@@ -121,7 +121,7 @@ def _rewrite(path, mutate):
 
 @pytest.mark.parametrize("mutate,err,match", [
     (lambda a: a.pop("__format__"), ValueError, "not a cnnnative checkpoint"),
-    (lambda a: a.update(__version__=np.array(2)), ValueError, "format version 2"),
+    (lambda a: a.update(__version__=np.array(3)), ValueError, "format version 3"),
     (lambda a: a.update({"model/0.weight": np.zeros((32, 1, 3, 3), np.float64)}), ValueError,
      "0.weight.*float64"),
     (lambda a: a.update({"model/0.bias": np.zeros(31, np.float32)}), ValueError, r"0\.bias.*\[31\]"),

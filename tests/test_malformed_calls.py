@@ -131,6 +131,7 @@ def make_calls(rng):
     m, kk, nn_ = int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
     logits = f32(rng, 4, 5)
     target = rng.integers(0, 5, 4).astype(np.int64)
+    probs = ops.softmax(logits, 1)
     _, mask = ops.dropout(x, 0.5, seed=1, return_mask=True)
     rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
     bn = ops.batch_norm_forward(x, rm.copy(), rv.copy(), training=True)
@@ -177,10 +178,19 @@ def make_calls(rng):
         "add_relu": ([x, x], {}),
         "dropout": ([x, 0.5], {"seed": 3}),
         "dropout_backward": ([x, mask, 0.5], {}),
-        "cross_entropy": ([logits, target], {}),
-        "cross_entropy_backward": ([logits, target], {}),
-        "nll_loss": ([logits, target], {}),
+        "cross_entropy": ([logits, target], {"weight": np.abs(f32(rng, 5)), "ignore_index": 2,
+                                             "label_smoothing": 0.1}),
+        "cross_entropy_backward": ([logits, target], {"weight": np.abs(f32(rng, 5))}),
+        "nll_loss": ([logits, target], {"weight": np.abs(f32(rng, 5)), "ignore_index": 1}),
         "nll_loss_backward": ([logits, target], {}),
+        "mse_loss": ([x, f32(rng, *x.shape)], {"reduction": "sum"}),
+        "l1_loss": ([x, f32(rng, *x.shape)], {}),
+        "smooth_l1_loss": ([x, f32(rng, *x.shape)], {"beta": 0.5}),
+        "huber_loss": ([x, f32(rng, *x.shape)], {"delta": 0.5}),
+        "binary_cross_entropy": ([probs, probs[::-1].copy()], {"weight": np.abs(f32(rng, 5))}),
+        "binary_cross_entropy_with_logits": ([logits, probs], {"weight": f32(rng, 4, 1),
+                                                               "pos_weight": np.abs(f32(rng, 5))}),
+        "kl_div": ([ops.log_softmax(logits, 1), probs], {"reduction": "batchmean"}),
         "linear": ([lin_x, lin_w, f32(rng, 5)], {}),
         "linear_backward": ([f32(rng, 3, 5), lin_x, lin_w], {}),
         "batch_norm": ([x, rm.copy(), rv.copy(), np.ones(c, np.float32), np.zeros(c, np.float32)], {}),
@@ -198,8 +208,40 @@ def make_calls(rng):
         "local_response_norm": ([x, 3], {}),
         "local_response_norm_backward": ([x, x, 3], {}),
         "sgd_step": ([f32(rng, 6), f32(rng, 6)], {"lr": 0.1}),
+        "adam_step": ([f32(rng, 6), f32(rng, 6), np.zeros(6, np.float32), np.zeros(6, np.float32)],
+                      {"step": 1, "lr": 0.1}),
+        "rmsprop_step": ([f32(rng, 6), f32(rng, 6), np.zeros(6, np.float32)], {"lr": 0.1}),
+        "adagrad_step": ([f32(rng, 6), f32(rng, 6), np.zeros(6, np.float32)], {"step": 1, "lr": 0.1}),
         "sum_of_squares": ([x], {}),
         "scale_": ([f32(rng, 6), 0.5], {}),
+        # the Tensor's ops (elementwise, reduce, index, shape)
+        "sub": ([x, f32(rng, w)], {}),
+        "mul": ([x, f32(rng, c, 1, 1)], {}),
+        "div": ([x, 2.0], {}),
+        "pow": ([x, 2], {}),
+        "maximum": ([x, x], {}),
+        "minimum": ([x, f32(rng, h, 1)], {}),
+        "neg": ([x], {}),
+        "exp": ([x], {}),
+        "log": ([x], {}),
+        "sqrt": ([x], {}),
+        "abs": ([x], {}),
+        "clamp": ([x], {"min": -0.5, "max": 0.5}),
+        "sum": ([x, (1, 3)], {"keepdim": True}),
+        "mean": ([x, 2], {}),
+        "amax": ([x, -1], {}),
+        "amin": ([x, (0, 1)], {}),
+        "getitem": ([x, (0, slice(1, 3), None, 2)], {}),
+        "reshape": ([x, (n * c, h, w)], {}),
+        "flatten": ([x, 1, 2], {}),
+        "transpose": ([x, 1, 3], {}),
+        "permute": ([x, (3, 0, 2, 1)], {}),
+        "squeeze": ([x[:, :1], 1], {}),
+        "unsqueeze": ([x, 2], {}),
+        "cat": ([[x, x[:, :1]], 1], {}),
+        "stack": ([[x, x], 4], {}),
+        "split": ([x, 2, 3], {}),
+        "chunk": ([x, 3, 2], {}),
     }
 
 
@@ -273,7 +315,8 @@ def run(seed: int, calls: int, verbose: bool = False) -> list[str]:
         except Exception as e:  # noqa: BLE001 - the point is to catch the others
             problems.append(f"{label}: raised {type(e).__name__}: {e}")
             continue
-        if layout is not None and name not in ("sgd_step", "scale_", "batch_norm", "batch_norm_forward"):
+        if layout is not None and name not in ("sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "scale_",
+                                               "batch_norm", "batch_norm_forward"):
             a0, k0 = copy_args(*valid[name])
             expected = getattr(ops, name)(*a0, **k0)
             if not same(result, expected):
@@ -303,7 +346,9 @@ def test_layout_variants_give_the_plain_result_for_every_op():
 
     rng = np.random.default_rng(5)
     valid = make_calls(rng)
-    inplace = {("sgd_step", 0), ("scale_", 0), ("batch_norm_forward", 1), ("batch_norm_forward", 2)}
+    inplace = {("sgd_step", 0), ("scale_", 0), ("batch_norm_forward", 1), ("batch_norm_forward", 2),
+               ("adam_step", 0), ("adam_step", 2), ("adam_step", 3), ("rmsprop_step", 0), ("rmsprop_step", 2),
+               ("adagrad_step", 0), ("adagrad_step", 2)}
     for name, (args0, kwargs0) in sorted(valid.items()):
         a0, k0 = copy_args(args0, kwargs0)
         expected = getattr(ops, name)(*a0, **k0)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Fuzz checkpoint loading: mutate valid checkpoints and load them with cnnnative.load and
-Trainer.load (model + SGD with momentum + StepLR + Dropout generator).
+Trainer.load (model + SGD with momentum, or --optimizer adam: Adam with amsgrad, + StepLR +
+Dropout generator).
 
 Checks for every case:
   * the only exceptions are ValueError (incl. CheckpointKeyError) and FileNotFoundError;
@@ -42,11 +43,16 @@ ALLOWANCE = 4 << 20  # bytes of zipfile / json / numpy bookkeeping allowed on to
 
 
 # -- the target ----------------------------------------------------------------------------
+OPTIMIZERS = {"sgd": lambda m: optim.SGD(m, lr=0.1, momentum=0.9, weight_decay=1e-4),
+              "adam": lambda m: optim.Adam(m, lr=0.01, amsgrad=True)}
+OPTIMIZER = "sgd"  # --optimizer
+
+
 def build_trainer(seed=0):
     nn.init.manual_seed(seed)
     m = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
                       nn.Dropout(0.25, seed=seed + 7), nn.Linear(4 * 6 * 6, 10))
-    opt = optim.SGD(m, lr=0.1, momentum=0.9, weight_decay=1e-4)
+    opt = OPTIMIZERS[OPTIMIZER](m)
     sched = optim.StepLR(opt, step_size=1, gamma=0.5)
     return cnnnative.Trainer(m, opt, scheduler=sched, seed=seed, quiet=True)
 
@@ -57,7 +63,9 @@ def snapshot(t):
     return {
         "model": [(k, v.dtype.str, v.shape, v.tobytes()) for k, v in m.state_dict().items()],
         "groups": [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups],
-        "momentum": {k: v.tobytes() for k, v in opt.momentum_buffers.items()},
+        "momentum": {k: v.tobytes() for k, v in getattr(opt, "momentum_buffers", {}).items()},
+        "state": {k: {n: (v.tobytes() if isinstance(v, np.ndarray) else v) for n, v in st.items()}
+                  for k, st in opt.state.items()},
         "step_count": opt.step_count, "last_epoch": sched.last_epoch,
         "rng": json.dumps(m[4]._rng.bit_generator.state, sort_keys=True),
         "trainer": (t.epoch, t.seed, json.dumps(t.history)),
@@ -113,7 +121,7 @@ def npy_header_only(shape, descr="<f4"):
 
 
 WEIRD_VALUES = [None, float("nan"), float("inf"), -1, 0, 2 ** 70, -2 ** 70, "x", "", [], {}, True,
-                False, 1.5, 1e308, [1, 2], {"a": 1}, "StepLR", "SGD", 10 ** 12]
+                False, 1.5, 1e308, [1, 2], {"a": 1}, "StepLR", "SGD", "Adam", 10 ** 12, 2 ** 63, -1]
 
 
 def json_paths(obj, prefix=()):
@@ -238,9 +246,11 @@ def mutate(r, seeds, bomb_sizes=(16 << 20, 64 << 20)):
             items.append(items[i])
         elif op == "add":
             items.append((r.choice(["optim/momentum/99.npy", "model/x.npy", "evil.npy", "meta",
-                                    "optim/momentum/01.npy"]), npy_bytes(np.zeros(3, np.float32))))
+                                    "optim/momentum/01.npy", "optim/exp_avg/0.npy", "optim/Exp/0.npy",
+                                    "optim/max_exp_avg_sq/5.npy"]), npy_bytes(np.zeros(3, np.float32))))
         else:
-            items[i] = (r.choice(["model/0.weight.npy", "optim/momentum/0.npy", "x.npy", "__version__.npy"]),
+            items[i] = (r.choice(["model/0.weight.npy", "optim/momentum/0.npy", "x.npy", "__version__.npy",
+                                  "optim/exp_avg_sq/1.npy"]),
                         items[i][1])
         return kind, build_zip(items)
     if kind in ("meta", "deep"):
@@ -361,7 +371,10 @@ def main(argv=None):
     ap.add_argument("--cases", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--crash-dir", default=None)
+    ap.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
     args = ap.parse_args(argv)
+    global OPTIMIZER
+    OPTIMIZER = args.optimizer
     if args.seconds is None and args.cases is None:
         args.cases = 300
     stats = run(args.cases, args.seconds, args.seed, args.crash_dir, log=lambda s: print(s, file=sys.stderr))

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EnginePlan', 'WinogradWeights', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'build_info', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'local_response_norm', 'local_response_norm_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'measure_fma_peak', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'softmax', 'softmax_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'thread_settings', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
+__all__: list[str] = ['EnginePlan', 'WinogradWeights', 'adagrad_step', 'adam_step', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_backward', 'build_info', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'local_response_norm', 'local_response_norm_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'measure_fma_peak', 'mse_loss', 'mse_loss_backward', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'rmsprop_step', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'softmax', 'softmax_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'thread_settings', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
 class WinogradWeights:
     @property
     def groups(self) -> int:
@@ -105,6 +105,10 @@ def _sgemm_variants() -> list[str]:
     """
     Testing aid: every SGEMM tile/blocking compiled in.
     """
+def adagrad_step(param: typing.Any, grad: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], state_sum: typing.Any, step: typing.SupportsInt | typing.SupportsIndex, lr: typing.SupportsFloat | typing.SupportsIndex, lr_decay: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, maximize: bool) -> None:
+    ...
+def adam_step(param: typing.Any, grad: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], exp_avg: typing.Any, exp_avg_sq: typing.Any, max_exp_avg_sq: typing.Any, step: typing.SupportsInt | typing.SupportsIndex, lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, amsgrad: bool, decoupled_weight_decay: bool, maximize: bool) -> None:
+    ...
 def add(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def add_relu(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
@@ -125,6 +129,12 @@ def batch_norm_forward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.flo
     """
 def best_isa() -> str:
     ...
+def binary_cross_entropy_with_logits(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, pos_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, reduce: bool = False) -> typing.Any:
+    """
+    Stable BCE of logits per element (weight / pos_weight already broadcast to the input's shape), or (reduce=True) the float64 sum.
+    """
+def binary_cross_entropy_with_logits_backward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.SupportsFloat | typing.SupportsIndex, grad: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, pos_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
 def build_info() -> dict:
     """
     Compiler, flags and options this binary was built with.
@@ -141,11 +151,11 @@ def conv_algorithm_names() -> list[str]:
     ...
 def conv_algorithm_support(arg0: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg1: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg2: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], arg3: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg4: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], arg5: typing.SupportsInt | typing.SupportsIndex) -> dict:
     ...
-def cross_entropy_backward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], scale: typing.SupportsFloat | typing.SupportsIndex, row_scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> numpy.typing.NDArray[numpy.float32]:
+def cross_entropy_backward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], scale: typing.SupportsFloat | typing.SupportsIndex, row_scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, ignore_index: typing.SupportsInt | typing.SupportsIndex | None = None, label_smoothing: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def cross_entropy_rows(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.float32]:
+def cross_entropy_rows(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, ignore_index: typing.SupportsInt | typing.SupportsIndex | None = None, label_smoothing: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> numpy.typing.NDArray[numpy.float32]:
     """
-    Per-row cross-entropy losses (N,) of logits (N, classes) and labels (N,).
+    Per-row cross-entropy losses (N,) of logits (N, classes) and labels (N,), times the label's class weight; 0 for rows labelled ignore_index.
     """
 def depthwise_conv2d_weight(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, with_bias: bool) -> tuple:
     ...
@@ -217,6 +227,14 @@ def measure_fma_peak(seconds: typing.SupportsFloat | typing.SupportsIndex = 0.2,
     Peak FP32 FMA rate in GFLOP/s on `threads` threads (default: the library's).
     thread_cpu_time=True (threads=1 only) times by the thread's CPU time.
     """
+def mse_loss(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], reduce: bool) -> typing.Any:
+    """
+    (input - target)^2 per element, or (reduce=True) their float64 sum.
+    """
+def mse_loss_backward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.SupportsFloat | typing.SupportsIndex, grad: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    2 (input - target) * scale (* grad elementwise when given).
+    """
 def relu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def relu6(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
@@ -224,6 +242,8 @@ def relu6(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.t
 def relu6_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def relu_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def rmsprop_step(param: typing.Any, grad: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], square_avg: typing.Any, grad_avg: typing.Any, momentum_buffer: typing.Any, lr: typing.SupportsFloat | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex, centered: bool, maximize: bool) -> None:
     ...
 def scale_(x: typing.Any, s: typing.SupportsFloat | typing.SupportsIndex) -> None:
     ...

@@ -134,7 +134,7 @@ def unbroadcast(g, shape):
     axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
     if axes:
         g = g.sum(axis=axes, keepdims=True, dtype=np.float32)
-    return np.ascontiguousarray(g.reshape(shape), dtype=np.float32)
+    return np.require(g.reshape(shape), np.float32, "C")  # (ascontiguousarray makes 0-d 1-D)
 
 
 Tensor = None    # set by tensor.py when it is imported (it imports this module first)

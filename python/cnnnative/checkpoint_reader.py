@@ -38,7 +38,8 @@ _MAX_NPY_HEADER = 10000             # numpy's own default limit
 _CHUNK = 1 << 20
 
 _EOCD = b"PK\x05\x06"
-_MOMENTUM_KEY = re.compile(r"optim/momentum/(0|[1-9][0-9]{0,8})")
+# optim/<state name>/<parameter position>: SGD's optim/momentum/<i>, Adam's optim/exp_avg/<i>...
+_OPTIM_KEY = re.compile(r"optim/([a-z][a-z0-9_]{0,31})/(0|[1-9][0-9]{0,8})")
 
 
 def _error(path, field, message):
@@ -93,9 +94,9 @@ def _entry_key(path, info, seen):
         raise _error(path, name, "unknown entry (not a .npy member)")
     key = name[:-4]
     if not (key in ("__format__", "__version__", "meta") or
-            (key.startswith("model/") and len(key) > len("model/")) or _MOMENTUM_KEY.fullmatch(key)):
+            (key.startswith("model/") and len(key) > len("model/")) or _OPTIM_KEY.fullmatch(key)):
         raise _error(path, key, "unknown entries in the checkpoint: "
-                                "expected __format__, __version__, meta, model/*, optim/momentum/<i>")
+                                "expected __format__, __version__, meta, model/*, optim/<state>/<i>")
     if key in seen:
         raise _error(path, key, "appears twice in the archive")
     seen.add(key)
@@ -193,6 +194,7 @@ def _parse_meta(path, text):
 
 def read_checkpoint(path, format_name, format_version, check_headers=None):
     """(arrays {key: array}, meta dict) of a checkpoint file, validated as described above.
+    format_version: the version this reader reads, or a tuple of them.
     check_headers({key: (shape, dtype)}) runs after all headers are read, before any data."""
     try:
         f = open(path, "rb")
@@ -260,9 +262,10 @@ def _read_members(path, zf, format_name, format_version, check_headers):
     if str(marker[()]) != format_name:
         raise _error(path, "__format__", f"not a cnnnative checkpoint (no {format_name!r} marker)")
     version = int(small("__version__")[()])
-    if version != format_version:
+    readable = format_version if isinstance(format_version, tuple) else (format_version,)
+    if version not in readable:
         raise _error(path, "__version__", f"checkpoint format version {version}, this cnnnative "
-                                          f"reads {format_version}")
+                                          f"reads {' and '.join(map(str, readable))}")
     meta_text = guarded("meta", lambda: str(small("meta")[()]))
     meta = _parse_meta(path, meta_text)
     if check_headers is not None:

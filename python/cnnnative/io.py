@@ -1,17 +1,23 @@
 """Checkpoints: model + optimizer + schedule state in one .npz file. No pickle, no code runs
 on load, and a damaged or mismatched file changes nothing.
 
-Layout (format version 1); every entry is a plain numeric or unicode numpy array:
+Layout (format version 2); every entry is a plain numeric or unicode numpy array:
 
     __format__               "cnnnative-checkpoint"
-    __version__              int64 scalar, 1
+    __version__              int64 scalar, 2
     meta                     unicode JSON: {"cnnnative": version, "model_spec": {...} or null,
-                             "optimizer": {"step_count", "param_groups": [...]} or null,
+                             "optimizer": {"class", "step_count", "param_groups": [...],
+                             "state": {i: {"step": n}}} or null,
                              "scheduler": {"class", "last_epoch"} or null, "extra": {...},
                              "rng_states": {module name: numpy bit-generator state}}
     model/<key>              the model's state_dict (PyTorch keys, float32; int64
                              num_batches_tracked)
-    optim/momentum/<i>       momentum buffer of the optimizer's i-th parameter (float32)
+    optim/momentum/<i>       SGD's momentum buffer of the optimizer's i-th parameter (float32)
+    optim/<name>/<i>         another optimizer's state array <name> of its i-th parameter
+                             (Adam's exp_avg, exp_avg_sq, ...; float32)
+
+Version 1 (the first release) had SGD only: no optimizer class, no optim/<name> entries
+other than momentum. Both are read; version 2 is written.
 
 Saving writes a temporary file `.<name>.<pid>.<random>.tmp` in the same directory, flushes
 it to disk, then renames it over the target: a crash mid-save leaves the previous checkpoint
@@ -42,7 +48,8 @@ from .checkpoint_reader import read_checkpoint
 __all__ = ["save", "load", "FORMAT", "FORMAT_VERSION", "CheckpointKeyError"]
 
 FORMAT = "cnnnative-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 # Test hook: called with the temp path after it is fully written, before the rename.
 _before_rename = None
@@ -138,10 +145,16 @@ def save(path, model, optimizer=None, scheduler=None, *, extra: dict | None = No
             "rng_states": _rng_states(model)}
     if optimizer is not None:
         st = optimizer.state_dict()
-        meta["optimizer"] = {"step_count": st["step_count"], "param_groups": st["param_groups"],
+        meta["optimizer"] = {"class": type(optimizer).__name__, "step_count": st["step_count"],
+                             "param_groups": st["param_groups"],
                              "max_grad_norm": getattr(optimizer, "max_grad_norm", None)}
-        for k, buf in st["momentum_buffers"].items():
+        for k, buf in st.get("momentum_buffers", {}).items():
             arrays[f"optim/momentum/{k}"] = buf
+        if "state" in st:  # per-parameter state: arrays as entries, the rest (step) in meta
+            meta["optimizer"]["state"] = {}
+            for k, entry in st["state"].items():
+                meta["optimizer"]["state"][str(k)] = {n: v for n, v in entry.items() if not isinstance(v, np.ndarray)}
+                arrays.update({f"optim/{n}/{k}": v for n, v in entry.items() if isinstance(v, np.ndarray)})
     if scheduler is not None:
         meta["scheduler"] = {"class": type(scheduler).__name__, **scheduler.state_dict()}
     arrays["__format__"] = np.array(FORMAT)
@@ -207,10 +220,10 @@ def _optimizer_params(optimizer):
     return [p for g in optimizer.param_groups for p in g["params"]]
 
 
-def _check_momentum_headers(path, optimizer, headers):
+def _check_optimizer_headers(path, optimizer, headers):
     params = _optimizer_params(optimizer)
     for key, (shape, dtype) in headers.items():
-        if not key.startswith("optim/momentum/"):
+        if not key.startswith("optim/"):
             continue
         i = int(key.rsplit("/", 1)[1])
         if i >= len(params):
@@ -218,6 +231,22 @@ def _check_momentum_headers(path, optimizer, headers):
         if shape != tuple(params[i].data.shape) or dtype != np.float32:
             raise _error(path, key, f"{dtype}{list(shape)} does not match parameter {i} "
                                     f"(float32{list(params[i].data.shape)})")
+
+
+def _merged_state(path, scalars, arrays):
+    """Per-parameter optimizer state {i: {"step": n, name: array}} from meta (scalars, keyed
+    by the position as a string) and the optim/<name>/<i> arrays; the optimizer validates it."""
+    if scalars is None:
+        scalars = {}
+    if not isinstance(scalars, dict):
+        raise _error(path, "meta.optimizer.state", f"expected an object, got {type(scalars).__name__}")
+    merged = {i: dict(named) for i, named in arrays.items()}
+    for key, entry in scalars.items():
+        if not isinstance(entry, dict):
+            raise _error(path, f"meta.optimizer.state[{key!r}]", f"expected an object, got {type(entry).__name__}")
+        i = int(key) if isinstance(key, str) and key.isdigit() and len(key) < 10 else key
+        merged.setdefault(i, {}).update(entry)
+    return merged
 
 
 def _model_rng_modules(model):
@@ -271,11 +300,16 @@ def load(path, model=None, optimizer=None, scheduler=None, *, strict: bool = Tru
         if model is not None:
             _check_model_entries(path, model, headers, strict)
         if optimizer is not None:
-            _check_momentum_headers(path, optimizer, headers)
+            _check_optimizer_headers(path, optimizer, headers)
 
-    arrays, meta = read_checkpoint(path, FORMAT, FORMAT_VERSION, check_headers)
+    arrays, meta = read_checkpoint(path, FORMAT, READABLE_VERSIONS, check_headers)
     model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     momentum = {int(k.rsplit("/", 1)[1]): v for k, v in arrays.items() if k.startswith("optim/momentum/")}
+    state_arrays = {}  # {i: {name: array}}: the state of optimizers other than SGD
+    for k, v in arrays.items():
+        if k.startswith("optim/") and not k.startswith("optim/momentum/"):
+            _, name, i = k.split("/")
+            state_arrays.setdefault(int(i), {})[name] = v
 
     # -- validate everything --
     rng_states = {}
@@ -289,7 +323,7 @@ def load(path, model=None, optimizer=None, scheduler=None, *, strict: bool = Tru
         raw = meta["optimizer"]
         if not isinstance(raw, dict):
             raise _error(path, "meta.optimizer", f"expected an object, got {type(raw).__name__}")
-        state = {**raw, "momentum_buffers": momentum}
+        state = {**raw, "momentum_buffers": momentum, "state": _merged_state(path, raw.get("state"), state_arrays)}
         if hasattr(optimizer, "validated_state"):
             opt_state = _validated(path, "meta.optimizer", lambda: optimizer.validated_state(state))
             initial_lrs = [g["initial_lr"] for g in opt_state["param_groups"]]

@@ -22,9 +22,7 @@ from . import autograd
 __all__ = ["Tensor", "tensor"]
 
 
-def _ops():
-    from . import ops
-    return ops
+ops = None  # cnnnative.ops, bound by that package once it is imported (it imports this file)
 
 
 def _on_device(a) -> bool:
@@ -161,21 +159,21 @@ class Tensor:
         self.grad = None
 
     # -- operators (each one op of cnnnative.ops) -----------------------------------------
-    def __add__(self, other): return _ops().add(self, other)
-    def __radd__(self, other): return _ops().add(other, self)
-    def __sub__(self, other): return _ops().sub(self, other)
-    def __rsub__(self, other): return _ops().sub(other, self)
-    def __mul__(self, other): return _ops().mul(self, other)
-    def __rmul__(self, other): return _ops().mul(other, self)
-    def __truediv__(self, other): return _ops().div(self, other)
-    def __rtruediv__(self, other): return _ops().div(other, self)
-    def __matmul__(self, other): return _ops().matmul(self, other)
-    def __rmatmul__(self, other): return _ops().matmul(other, self)
-    def __pow__(self, other): return _ops().pow(self, other)
-    def __rpow__(self, other): return _ops().pow(other, self)
-    def __neg__(self): return _ops().neg(self)
+    def __add__(self, other): return ops.add(self, other)
+    def __radd__(self, other): return ops.add(other, self)
+    def __sub__(self, other): return ops.sub(self, other)
+    def __rsub__(self, other): return ops.sub(other, self)
+    def __mul__(self, other): return ops.mul(self, other)
+    def __rmul__(self, other): return ops.mul(other, self)
+    def __truediv__(self, other): return ops.div(self, other)
+    def __rtruediv__(self, other): return ops.div(other, self)
+    def __matmul__(self, other): return ops.matmul(self, other)
+    def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __pow__(self, other): return ops.pow(self, other)
+    def __rpow__(self, other): return ops.pow(other, self)
+    def __neg__(self): return ops.neg(self)
     def __pos__(self): return self
-    def __getitem__(self, index): return _ops().getitem(self, index)
+    def __getitem__(self, index): return ops.getitem(self, index)
 
     # Comparisons give plain boolean arrays (no gradient flows through them).
     def __lt__(self, other): return self.numpy() < np.asarray(other)
@@ -185,71 +183,71 @@ class Tensor:
 
     # -- shape and reductions -------------------------------------------------------------
     def reshape(self, *shape):
-        return _ops().reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+        return ops.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
 
     view = reshape
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
-        return _ops().flatten(self, start_dim, end_dim)
+        return ops.flatten(self, start_dim, end_dim)
 
     def transpose(self, dim0: int, dim1: int):
-        return _ops().transpose(self, dim0, dim1)
+        return ops.transpose(self, dim0, dim1)
 
     def permute(self, *dims):
-        return _ops().permute(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
+        return ops.permute(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
 
     @property
     def T(self):
-        return _ops().permute(self, tuple(range(self.ndim - 1, -1, -1)))
+        return ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
     def squeeze(self, dim=None):
-        return _ops().squeeze(self, dim)
+        return ops.squeeze(self, dim)
 
     def unsqueeze(self, dim: int):
-        return _ops().unsqueeze(self, dim)
+        return ops.unsqueeze(self, dim)
 
     def sum(self, dim=None, keepdim: bool = False):
-        return _ops().sum(self, dim, keepdim)
+        return ops.sum(self, dim, keepdim)
 
     def mean(self, dim=None, keepdim: bool = False):
-        return _ops().mean(self, dim, keepdim)
+        return ops.mean(self, dim, keepdim)
 
     def max(self, dim=None, keepdim: bool = False):
-        return _ops().amax(self, dim, keepdim)
+        return ops.amax(self, dim, keepdim)
 
     def min(self, dim=None, keepdim: bool = False):
-        return _ops().amin(self, dim, keepdim)
+        return ops.amin(self, dim, keepdim)
 
     def argmax(self, dim=None, keepdim: bool = False):
         """Indices of the maxima (an int64 numpy array; not differentiable)."""
         return np.argmax(self.numpy(), axis=dim, keepdims=keepdim) if dim is not None else np.argmax(self.numpy())
 
     def split(self, split_size_or_sections, dim: int = 0):
-        return _ops().split(self, split_size_or_sections, dim)
+        return ops.split(self, split_size_or_sections, dim)
 
     def chunk(self, chunks: int, dim: int = 0):
-        return _ops().chunk(self, chunks, dim)
+        return ops.chunk(self, chunks, dim)
 
     def exp(self):
-        return _ops().exp(self)
+        return ops.exp(self)
 
     def log(self):
-        return _ops().log(self)
+        return ops.log(self)
 
     def sqrt(self):
-        return _ops().sqrt(self)
+        return ops.sqrt(self)
 
     def abs(self):
-        return _ops().abs(self)
+        return ops.abs(self)
 
     def relu(self):
-        return _ops().relu(self)
+        return ops.relu(self)
 
     def sigmoid(self):
-        return _ops().sigmoid(self)
+        return ops.sigmoid(self)
 
     def tanh(self):
-        return _ops().tanh(self)
+        return ops.tanh(self)
 
 
 autograd.Tensor, autograd._from_op = Tensor, Tensor._from_op

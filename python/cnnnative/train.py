@@ -1,5 +1,7 @@
-"""Trainer: the training loop (forward, loss, backward, SGD update), evaluation, progress
-display and checkpoints. The arithmetic is in the core; this file only sequences it."""
+"""Trainer: the training loop (forward, loss, backward, optimizer update), evaluation with
+metrics, progress display and checkpoints. The arithmetic is in the core; this file only
+sequences it. The loss (a name, a cnnnative.nn loss module or any callable(output, target)
+returning a scalar) and the metrics are resolved in train_loss.py."""
 from __future__ import annotations
 
 import sys
@@ -8,15 +10,14 @@ import time
 import numpy as np
 
 from . import ops
-from .ops._args import index
-from .data.dataset import Dataset
 from .autograd import no_grad
+from .data.dataset import Dataset
 from .nn.module import Module
+from .ops._args import index
 from .tensor import Tensor
+from .train_loss import METRIC_LABELS, ArrayPairs, is_plain_cross_entropy, resolve_loss, resolve_metrics
 
 __all__ = ["Trainer", "TrainingDiverged"]
-
-_LOSSES = ("cross_entropy",)
 
 # An epoch whose mean loss exceeds the first epoch's by this factor has diverged.
 DIVERGENCE_FACTOR = 100.0
@@ -34,14 +35,16 @@ def _check_batch_size(batch_size, where):
 
 
 def _as_dataset(data, what):
-    if data is None or isinstance(data, Dataset):
+    if data is None or isinstance(data, (Dataset, ArrayPairs)):
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = data
-        x = np.asarray(x)
-        return Dataset(x if x.dtype == np.uint8 else np.ascontiguousarray(x, np.float32), np.asarray(y),
-                       num_classes=None, max_value=255.0, name=what)
-    raise TypeError(f"{what} must be a cnnnative.data.Dataset or an (images, labels) pair, got "
+        x, y = np.asarray(x), np.asarray(y)
+        if x.ndim in (3, 4) and y.ndim == 1 and np.issubdtype(y.dtype, np.integer):  # images and labels
+            return Dataset(x if x.dtype == np.uint8 else np.ascontiguousarray(x, np.float32), y,
+                           num_classes=None, max_value=255.0, name=what)
+        return ArrayPairs(x, y, name=what)  # any inputs, float targets (regression)
+    raise TypeError(f"{what} must be a cnnnative.data.Dataset or an (inputs, targets) pair, got "
                     f"{type(data).__name__}")
 
 
@@ -89,17 +92,27 @@ class _Progress:
 
 
 class Trainer:
-    """Train a classifier: model maps (N, C, H, W) float32 to (N, classes) logits.
+    """Train a model: each step runs `out = model(x); loss = loss_fn(out, y);
+    opt.zero_grad(); loss.backward(); opt.step()`.
 
-    loss="cross_entropy" (softmax + negative log-likelihood, mean over the batch).
+    loss: a name ("cross_entropy" (default), "nll", "mse", "l1", "smooth_l1", "huber",
+    "bce", "bce_with_logits", "kl_div"; the ops names such as "mse_loss" too), a
+    cnnnative.nn loss module (nn.CrossEntropyLoss(label_smoothing=0.1), ...) or any
+    callable(output, target) returning a scalar Tensor (built from cnnnative.ops).
+    Targets: class indices (int) for the classification losses, float arrays for the
+    others (y of shape (N,) or (N, k); a (N,) target meets a (N, 1) output as a column).
+    metrics: names reported by fit/evaluate and kept in the history ("accuracy",
+    "binary_accuracy", "mse", "mae"); by default chosen from the loss (accuracy for
+    classification, mse and mae for regression, binary_accuracy for the BCE losses,
+    none for a custom callable).
     scheduler (optional) is stepped once per epoch. seed fixes the shuffling order.
     """
 
-    def __init__(self, model: Module, optimizer, loss: str = "cross_entropy", *, scheduler=None,
+    def __init__(self, model: Module, optimizer, loss="cross_entropy", *, metrics=None, scheduler=None,
                  seed: int = 0, quiet: bool = False, log=print):
-        if loss not in _LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; choose one of {_LOSSES}")
-        self.model, self.optimizer, self.loss, self.scheduler = model, optimizer, loss, scheduler
+        self.loss_fn, self.loss, self.task = resolve_loss(loss)
+        self.metrics = resolve_metrics(metrics, self.task, self.loss_fn)
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.seed, self.quiet, self.log = index(seed, "Trainer seed"), bool(quiet), log
         self._check_owns_parameters()
         self.epoch = 0          # completed epochs (continues across fit calls and checkpoints)
@@ -126,28 +139,72 @@ class Trainer:
         from . import cuda
         index = self.model.device_index  # the model's GPU, not always the first one
         x = cuda.from_numpy(np.ascontiguousarray(x, np.float32), device=index)
-        return x, (None if y is None else cuda.from_numpy(np.ascontiguousarray(y, np.int64), device=index))
+        return x, (None if y is None else cuda.from_numpy(np.ascontiguousarray(y), device=index))
 
     @staticmethod
     def _host(a):
+        a = a.data if isinstance(a, Tensor) else a
         return a.numpy() if type(a).__module__ == "cnnnative._cuda" else a
 
+    def _target(self, y):
+        """Class indices as int64 for the classification losses (probability targets, a
+        float array of 2 or more dimensions, stay float); float32 for the other standard
+        losses; for a custom callable, integers as int64 and anything else as float32."""
+        y = np.asarray(y)
+        integer = np.issubdtype(y.dtype, np.integer)
+        if (self.task == "classification" and (integer or y.ndim < 2)) or (self.task == "custom" and integer):
+            return np.ascontiguousarray(y, np.int64)
+        return np.ascontiguousarray(y, np.float32)
+
+    def _loss_of(self, out, y):
+        """loss_fn(out, y), a (N,) float target meeting a (N, 1) output as a column."""
+        if self.task != "classification" and y.ndim == 1 and tuple(out.shape) == (y.shape[0], 1):
+            y = y.reshape(-1, 1)
+        loss = self.loss_fn(out, y)
+        if int(np.prod(np.shape(loss))) != 1:
+            raise ValueError(f"Trainer: the loss must be a scalar, got shape {tuple(np.shape(loss))} (a loss "
+                             "with reduction='none'?)")
+        return loss
+
     def _forward_backward(self, x, y):
+        """Forward, loss and backward on one batch; returns (loss, host output)."""
         self.model.train()
         x, y = self._to_model_device(x, y)
-        logits = self.model(x)  # records the graph (the images need no gradient)
-        out = logits.data if isinstance(logits, Tensor) else logits
-        loss = ops.cross_entropy(out, y)
-        self.optimizer.zero_grad()
-        if isinstance(logits, Tensor) and logits.requires_grad:
-            logits.backward(ops.cross_entropy_backward(out, y))
+        self.model.needs_input_grad = False  # nobody uses the gradient w.r.t. the inputs
+        try:
+            out = self.model(x)
+            if isinstance(out, Tensor) and out.requires_grad:
+                # The model records through ops: the PyTorch loop, parameters' .grad filled.
+                loss = self._loss_of(out, y)
+                self.optimizer.zero_grad()
+                loss.backward()
+            elif is_plain_cross_entropy(self.loss_fn):
+                # The fused fast path (also on the GPU): one kernel for the output's gradient.
+                loss = ops.cross_entropy(out, y)
+                grad = ops.cross_entropy_backward(out, y)
+                self.optimizer.zero_grad()
+                self.model.backward(grad)
+            else:
+                # Layers with a hand-written backward: autograd through the loss alone gives
+                # the output's gradient, which the model's backward takes from there.
+                if type(out).__module__ == "cnnnative._cuda":
+                    raise TypeError(f"Trainer: loss {self.loss or type(self.loss_fn).__name__!r} runs on the host; "
+                                    "train this model on the CPU (only the plain cross_entropy runs on the GPU)")
+                head = Tensor(out, requires_grad=True)
+                loss = self._loss_of(head, y)
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.model.backward(head.grad)
+        finally:
+            self.model.needs_input_grad = True
         return float(loss), self._host(out)
 
     def step(self, x, y) -> float:
-        """One forward, backward and SGD update on a batch x (N, C, H, W), labels y (N,)
-        int. Returns the batch's mean loss."""
+        """One forward, backward and optimizer update on a batch x (N, ...), targets y
+        (class indices (N,) int, or float (N,) / (N, k) for regression). Returns the
+        batch's loss."""
         x = np.ascontiguousarray(x, np.float32)
-        y = np.ascontiguousarray(y, np.int64)
+        y = self._target(y)
         if x.ndim == 0 or len(x) == 0:
             raise ValueError(f"step: the batch is empty (x has shape {x.shape}); the mean loss of no "
                              "samples is undefined")
@@ -158,9 +215,9 @@ class Trainer:
     # -- epochs ---------------------------------------------------------------------------
     def fit(self, train, val=None, epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
             seed=None) -> list:
-        """Train for `epochs` more epochs. train / val: Dataset or (images, labels).
-        Returns the history: one dict per epoch {epoch, loss, accuracy, val_loss,
-        val_accuracy, seconds, images_per_second, lr}."""
+        """Train for `epochs` more epochs. train / val: Dataset or (inputs, targets).
+        Returns the history: one dict per epoch {epoch, loss, <metrics> (e.g. accuracy, or
+        mse and mae), val_loss, val_<metrics>, seconds, images_per_second, lr}."""
         train = _as_dataset(train, "train")
         val = _as_dataset(val, "val")
         if len(train) == 0:
@@ -176,25 +233,21 @@ class Trainer:
             rng = np.random.default_rng(_epoch_seed(self.seed, e))
             progress = _Progress(len(train), f"epoch {e + 1}", self.quiet)
             t0 = time.perf_counter()
-            total_loss = 0.0
-            correct = 0
-            seen = 0
+            tally = _Tally(self.metrics)
             for batch, (x, y) in enumerate(train.batches(batch_size, shuffle=shuffle, seed=rng)):
-                loss, logits = self._forward_backward(x, y)
+                y = self._target(y)
+                loss, out = self._forward_backward(x, y)
                 if not np.isfinite(loss):
                     raise TrainingDiverged(self._diverged(f"epoch {e + 1}, batch {batch + 1}: loss {loss}"))
                 self.optimizer.step()
-                n = len(y)
-                total_loss += loss * n
-                correct += int((logits.argmax(axis=1) == y).sum())
-                seen += n
+                tally.add(loss, out, y)
                 dt = time.perf_counter() - t0
-                progress.update(n, loss=total_loss / seen, acc=correct / seen,
-                                img_s=f"{seen / dt:.0f}" if dt > 0 else "-")
+                progress.update(len(y), loss=tally.loss, **tally.short(),
+                                img_s=f"{tally.n / dt:.0f}" if dt > 0 else "-")
             progress.close()
             seconds = time.perf_counter() - t0
-            record = {"epoch": e + 1, "loss": total_loss / seen, "accuracy": correct / seen,
-                      "seconds": seconds, "images_per_second": seen / seconds if seconds > 0 else float("inf"),
+            record = {"epoch": e + 1, "loss": tally.loss, **tally.values(),
+                      "seconds": seconds, "images_per_second": tally.n / seconds if seconds > 0 else float("inf"),
                       "lr": self.optimizer.param_groups[0]["lr"]}
             first = self.history[0]["loss"] if self.history else record["loss"]
             if record["loss"] > DIVERGENCE_FACTOR * first:
@@ -203,15 +256,16 @@ class Trainer:
                     f"epoch's {first:.4g}"))
             if val is not None and len(val):
                 v = self.evaluate(val, batch_size=max(batch_size, 256))
-                record["val_loss"], record["val_accuracy"] = v["loss"], v["accuracy"]
+                record["val_loss"] = v["loss"]
+                record.update({f"val_{name}": v[name] for name in self.metrics})
             self.epoch += 1
             if self.scheduler is not None:
                 self.scheduler.step()
             self.history.append(record)
             if not self.quiet and self.log is not None:
-                msg = (f"epoch {record['epoch']}: loss {record['loss']:.4f} acc {record['accuracy']:.4f}")
-                if "val_accuracy" in record:
-                    msg += f" | val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.4f}"
+                msg = f"epoch {record['epoch']}: {_summary(record, self.metrics)}"
+                if "val_loss" in record:
+                    msg += f" | val {_summary(record, self.metrics, 'val_')}"
                 msg += f" | {record['images_per_second']:.0f} img/s, {seconds:.2f} s"
                 self.log(msg)
         return self.history
@@ -222,13 +276,14 @@ class Trainer:
                 + "; stopped: lower the learning rate")
 
     def predict(self, x, batch_size: int = 256) -> np.ndarray:
-        """Logits (N, classes) for images x (N, C, H, W) float32, in eval mode."""
+        """The model's outputs (logits (N, classes) for a classifier) for inputs x, in eval
+        mode."""
         _check_batch_size(batch_size, "predict")
         x = np.ascontiguousarray(x, np.float32)
         was = self.model.training
         self.model.eval()
         try:
-            with no_grad():  # inference: nothing to record
+            with no_grad():
                 outs = [self._host(self.model(self._to_model_device(x[i:i + batch_size])[0]))
                         for i in range(0, len(x), batch_size)]
         finally:
@@ -236,24 +291,34 @@ class Trainer:
         return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
 
     def evaluate(self, data, batch_size: int = 256) -> dict:
-        """{"loss": mean cross-entropy, "accuracy": fraction correct, "n": count} in eval mode."""
+        """{"loss": mean loss per sample, <metric>: value for each metric (e.g.
+        "accuracy": fraction correct, or "mse" and "mae"), "n": count}, in eval mode."""
         _check_batch_size(batch_size, "evaluate")
         data = _as_dataset(data, "data")
         was = self.model.training
         self.model.eval()
-        total, correct, n = 0.0, 0, 0
+        plain = is_plain_cross_entropy(self.loss_fn)
+        tally = _Tally(self.metrics)
         try:
-            for x, y in data.batches(batch_size):
-                xd, yd = self._to_model_device(x, y)
-                with no_grad():  # evaluation: nothing to record
-                    logits = self.model(xd)
-                total += float(ops.cross_entropy(logits, yd, reduction="sum"))
-                logits = self._host(logits)
-                correct += int((logits.argmax(axis=1) == y).sum())
-                n += len(y)
+            with no_grad():
+                for x, y in data.batches(batch_size):
+                    y = self._target(y)
+                    xd, yd = self._to_model_device(x, y)
+                    out = self.model(xd)
+                    if plain:  # the exact float64 sum (and on the GPU)
+                        total = float(ops.cross_entropy(self._device(out), yd, reduction="sum"))
+                        out = self._host(out)
+                    else:
+                        out = self._host(out)
+                        total = float(self._loss_of(out, y)) * len(y)
+                    tally.add(total / len(y) if len(y) else 0.0, out, y)
         finally:
             self.model.train(was)
-        return {"loss": total / n if n else float("nan"), "accuracy": correct / n if n else float("nan"), "n": n}
+        return {"loss": tally.loss, **tally.values(), "n": tally.n}
+
+    @staticmethod
+    def _device(a):
+        return a.data if isinstance(a, Tensor) else a
 
     # -- checkpoints ----------------------------------------------------------------------
     def save(self, path, extra: dict | None = None) -> str:
@@ -261,7 +326,7 @@ class Trainer:
         from . import io
         return io.save(path, self.model, self.optimizer, self.scheduler,
                        extra={"epoch": self.epoch, "seed": self.seed, "history": self.history,
-                              **(extra or {})})
+                              **({"loss": self.loss} if self.loss else {}), **(extra or {})})
 
     def load(self, path) -> dict:
         """Restore a checkpoint written by save(); training then continues exactly where
@@ -271,6 +336,41 @@ class Trainer:
         ck = io.load(path, self.model, self.optimizer, self.scheduler, _check_extra=_checked_position)
         self.epoch, self.seed, self.history = ck.pop("checked_extra")
         return ck
+
+
+class _Tally:
+    """Per-sample mean loss and the metrics over the batches of an epoch."""
+
+    def __init__(self, metrics):
+        self.metrics = metrics
+        self.total, self.n = 0.0, 0
+        self.sums = {name: [0.0, 0] for name in metrics}
+
+    def add(self, mean_loss, out, y):
+        n = len(y)
+        self.total += mean_loss * n
+        self.n += n
+        for name, metric in self.metrics.items():
+            s, c = metric(out, y)
+            self.sums[name][0] += s
+            self.sums[name][1] += c
+
+    @property
+    def loss(self):
+        return self.total / self.n if self.n else float("nan")
+
+    def values(self):
+        return {name: (s / c if c else float("nan")) for name, (s, c) in self.sums.items()}
+
+    def short(self):
+        return {METRIC_LABELS[name]: v for name, v in self.values().items()}
+
+
+def _summary(record, metrics, prefix=""):
+    """'loss 0.1234 acc 0.9876' (or '... mse 0.01 mae 0.08') from a history row."""
+    parts = [f"loss {record[prefix + 'loss']:.4f}"]
+    parts += [f"{METRIC_LABELS[name]} {record[prefix + name]:.4f}" for name in metrics]
+    return " ".join(parts)
 
 
 def _checked_position(path, extra):

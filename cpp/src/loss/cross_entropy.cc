@@ -18,16 +18,18 @@ int64_t grain(int64_t classes) { return classes >= kGrainElements ? 1 : kGrainEl
 
 }  // namespace
 
-void cross_entropy_forward(const float* x, const int64_t* target, int64_t N, int64_t C, float* loss) {
+void cross_entropy_forward(const float* x, const int64_t* target, int64_t N, int64_t C,
+                           const CrossEntropyOptions& opt, float* loss) {
   const CrossEntropyKernels& k = kernels();
-  parallel_for(N, grain(C), [&](int64_t b, int64_t e) { k.forward(x + b * C, target + b, e - b, C, loss + b); });
+  parallel_for(N, grain(C),
+               [&](int64_t b, int64_t e) { k.forward(x + b * C, target + b, e - b, C, opt, loss + b); });
 }
 
 void cross_entropy_backward(const float* x, const int64_t* target, int64_t N, int64_t C,
-                            const float* row_scale, float scale, float* gx) {
+                            const CrossEntropyOptions& opt, const float* row_scale, float scale, float* gx) {
   const CrossEntropyKernels& k = kernels();
   parallel_for(N, grain(C), [&](int64_t b, int64_t e) {
-    k.backward(x + b * C, target + b, e - b, C, row_scale ? row_scale + b : nullptr, scale, gx + b * C);
+    k.backward(x + b * C, target + b, e - b, C, opt, row_scale ? row_scale + b : nullptr, scale, gx + b * C);
   });
 }
 

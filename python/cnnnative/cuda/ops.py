@@ -331,10 +331,23 @@ def _ce_scale(n, reduction):
     return 1.0 / n if (reduction == "mean" and n > 0) else 1.0
 
 
-def cross_entropy(input, target, reduction="mean"):
+def _ce_plain(op, weight, reduction, label_smoothing):
+    """The GPU kernel is the plain case: weight and label smoothing are CPU-only (a string
+    third argument is the reduction, as on the CPU)."""
+    if isinstance(weight, str):
+        weight, reduction = None, weight
+    if weight is not None or label_smoothing != 0.0:
+        raise ValueError(f"{op} on the GPU takes no weight or label_smoothing; compute this loss on the host "
+                         "(cnnnative.ops with numpy arrays)")
+    return reduction
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy: input logits (N, C) float32, target (N,) int64 class indices.
     reduction "mean" / "sum" -> Python float (summed in float64 on the host), "none" -> (N,)
-    Tensor of per-sample losses. Labels outside [0, C) are a ValueError."""
+    Tensor of per-sample losses. Labels outside [0, C) are a ValueError (an ignore_index
+    label too: the GPU kernel has no ignored samples, weight or label smoothing)."""
+    reduction = _ce_plain("cross_entropy", weight, reduction, label_smoothing)
     x, t = _t(input, "input"), _t(target, "target")
     _ce_scale(x.shape[0] if x.ndim else 0, reduction)
     loss, _ = _c().cross_entropy(x, t, False, 1.0, None)
@@ -345,10 +358,12 @@ def cross_entropy(input, target, reduction="mean"):
     return total / len(losses) if reduction == "mean" and len(losses) else (total if reduction == "sum" else math.nan)
 
 
-def cross_entropy_backward(input, target, reduction="mean", grad=1.0):
+def cross_entropy_backward(input, target, reduction="mean", grad=1.0, *, weight=None, ignore_index=-100,
+                           label_smoothing=0.0):
     """Gradient of cross_entropy w.r.t. the logits: (softmax(input) - onehot(target)) times
     grad (and / N for "mean"). grad: the upstream gradient, a number, or for reduction
     "none" also a (N,) array or Tensor of per-row gradients. Returns (N, C)."""
+    _ce_plain("cross_entropy_backward", weight, reduction, label_smoothing)
     x, t = _t(input, "input"), _t(target, "target")
     n = x.shape[0] if x.ndim else 0
     scale = _ce_scale(n, reduction)

@@ -25,3 +25,6 @@ __all__ = [
     "Flatten", "Identity", "Dropout",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "LocalResponseNorm",
 ]
+from .loss import *  # noqa: E402,F401,F403  (the loss modules, nn/loss.py)
+from .loss import __all__ as _loss_names  # noqa: E402
+__all__ += _loss_names

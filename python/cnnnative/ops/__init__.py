@@ -6,7 +6,8 @@ layout are converted to C-contiguous float32 first. Each area lives in its own m
 """
 import importlib as _importlib
 
-_AREAS = ("gemm", "conv", "fastconv", "pool", "activation", "loss", "linear", "norm", "optim", "shape")
+_AREAS = ("gemm", "conv", "fastconv", "pool", "activation", "loss", "linear", "norm", "optim", "shape",
+          "elementwise", "matmul", "reduce", "index")
 
 __all__ = []
 for _area in _AREAS:
@@ -116,3 +117,8 @@ for _area in _AREAS:
             globals()[_name] = _dispatching(_name, _f)
             setattr(_mod, _name, globals()[_name])
 del _area, _mod, _name, _f
+
+# Tensor methods call these ops by name; hand tensor.py this package (no import per call).
+# (Through sys.modules: the package attribute cnnnative.tensor is the cn.tensor() function.)
+import sys as _sys  # noqa: E402
+_sys.modules[_Tensor.__module__].ops = _sys.modules[__name__]

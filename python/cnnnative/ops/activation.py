@@ -1,4 +1,4 @@
-"""Activations, elementwise add, softmax / log-softmax and dropout.
+"""Activations, add_relu, softmax / log-softmax and dropout (add is in elementwise.py).
 
 Every function takes numpy arrays of any shape (converted to C-contiguous float32 first)
 and returns a new float32 array of the same shape; none modifies its input, except through
@@ -22,7 +22,7 @@ from ._args import index
 __all__ = [
     "relu", "relu_backward", "relu6", "relu6_backward", "leaky_relu", "leaky_relu_backward",
     "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward",
-    "log_softmax", "log_softmax_backward", "add", "add_relu", "dropout", "dropout_backward",
+    "log_softmax", "log_softmax_backward", "add_relu", "dropout", "dropout_backward",
     "set_dropout_seed",
 ]
 
@@ -105,11 +105,6 @@ def log_softmax(x, dim: int = -1) -> np.ndarray:
 def log_softmax_backward(grad_output, output, dim: int = -1) -> np.ndarray:
     """grad_output - exp(output) * sum(grad_output, dim), from log_softmax's output."""
     return _core.log_softmax_backward(grad_output, output, index(dim, "dim"))
-
-
-def add(a, b) -> np.ndarray:
-    """a + b elementwise; a and b must have the same shape (no broadcasting)."""
-    return _core.add(a, b)
 
 
 def add_relu(a, b) -> np.ndarray:

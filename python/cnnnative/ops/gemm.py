@@ -6,7 +6,7 @@ import numpy as np
 from .. import _core
 from ._args import as_float32
 
-__all__ = ["gemm", "matmul"]
+__all__ = ["gemm"]  # matmul (any ndim, on this gemm) is in matmul.py
 
 _ACTIVATIONS = {None: (-np.inf, np.inf), "relu": (0.0, np.inf), "relu6": (0.0, 6.0)}
 
@@ -53,8 +53,3 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None,
     lo, hi = _ACTIVATIONS[activation]
     return _core.gemm(a, b, bool(trans_a), bool(trans_b), float(alpha), float(beta), out,
                       row_bias, col_bias, lo, hi)
-
-
-def matmul(a, b) -> np.ndarray:
-    """a @ b for 2-D arrays: (M, K) x (K, N) -> (M, N) float32."""
-    return gemm(a, b)
