@@ -247,12 +247,6 @@ def _log_softmax_recorded(x, dim: int = -1):
     return _record(y, (x,), lambda g: (log_softmax_backward(g, y, dim),), "log_softmax")
 
 
-@_grad_rule("add")
-def _add_recorded(a, b):
-    y = add(_array_of(a), _array_of(b))
-    return _record(y, (a, b), lambda g: (g, g), "add")  # the walk copies g if both reach leaves
-
-
 @_grad_rule("add_relu")
 def _add_relu_recorded(a, b):
     y = add_relu(_array_of(a), _array_of(b))
