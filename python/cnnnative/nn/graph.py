@@ -20,7 +20,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..autograd import array_of, is_grad_enabled, record
 from ..tensor import Tensor
 from ._util import index
 from .module import Module
@@ -37,34 +36,12 @@ def _on_device(a) -> bool:
 
 def _concat_channels(args):
     if any(isinstance(a, Tensor) for a in args):
-        return _concat_recorded(args)
+        return ops.cat(list(args), 1)  # records on Tensors that require grad
     if _on_device(args[0]):
         from ..cuda import ops as cuda_ops
         return cuda_ops.concat(args, axis=1)
     return np.concatenate(args, axis=1)
 
-
-def _concat_recorded(args):
-    # Interim, until the op graph's concat op lands: the channel concat of Tensors, with
-    # its gradient split back along the channels.
-    arrays = [array_of(a) for a in args]
-    out = _concat_channels(arrays)
-    if not (is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args)):
-        return Tensor._wrap(out)
-    counts = [a.shape[1] for a in arrays]
-
-    def backward(g):
-        starts = np.cumsum([0] + counts[:-1])
-        return tuple(_channels(g, int(s), c) for s, c in zip(starts, counts))
-
-    return record(out, tuple(args), backward, "concat")
-
-
-def _channels(g, start, count):
-    if _on_device(g):
-        from ..cuda import ops as cuda_ops
-        return cuda_ops.narrow(g, 1, start, count)
-    return np.ascontiguousarray(g[:, start:start + count])
 
 class Node:
     """A symbolic tensor in a Graph: its name and per-sample shape (no batch dim)."""
