@@ -9,11 +9,7 @@ from __future__ import annotations
 import os as _os
 import warnings as _warnings
 
-from . import _heap_policy, _wait_policy
-
-# Freed step memory stays in the heap instead of coming back as page faults (see
-# _heap_policy), unless the user tuned malloc.
-_heap_state = _heap_policy.apply()
+from . import _wait_policy
 
 # Idle OpenMP workers sleep at once unless the user chose a wait policy (see
 # _wait_policy): it must be in the environment when libgomp loads, i.e. before _core.
@@ -127,8 +123,7 @@ def _threads_source() -> str:
 def info() -> dict:
     """What this build is and what it will use: version, ISA chosen and available,
     threads (and where the count came from), the OpenMP wait policy in force (and where
-    it came from), the heap thresholds (see _heap_policy), OpenMP, CUDA built/available,
-    compiler and flags."""
+    it came from), OpenMP, CUDA built/available, compiler and flags."""
     build = _core.build_info()
     cuda = _cuda_info()
     return {
@@ -141,7 +136,6 @@ def info() -> dict:
         "threads_source": _threads_source(),
         "wait_policy": _wait_state["policy"],
         "wait_policy_source": _wait_state["source"],
-        "heap_policy": _heap_state,
         "openmp": build["openmp"],
         "cuda_built": cuda["built"],
         "cuda_available": cuda["available"],
