@@ -148,3 +148,15 @@ def test_an_op_across_the_batch_dim_is_refused_naming_the_layer(rng):
             return ops.relu(x).reshape(-1)  # all samples in one row: no dynamic batch
     with pytest.raises(TraceError, match=r"^compile\(\): layer '0', op reshape: cannot reshape \(None, 4\)"):
         cn.compile(nn.Sequential(MergeBatch()), (2, 4))
+
+
+def test_graph_and_module_resnet18_compile_to_the_same_plan():
+    """The nn.Graph ResNet-18 and the module-class one trace to the same ops, so the
+    engine plan is the same."""
+    from cnnnative import models
+    shape = (1, 3, 64, 64)
+    a = cn.compile(models.resnet18(input_size=64), shape)
+    b = cn.compile(models.resnet18_module(), shape)
+    plan = [(n["op"], n.get("method"), n["activation"], n.get("residual")) for n in a.nodes]
+    assert plan == [(n["op"], n.get("method"), n["activation"], n.get("residual")) for n in b.nodes]
+    assert sum(r for *_, r in plan if r) == 8 and a.arena_bytes == b.arena_bytes
