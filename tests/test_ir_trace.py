@@ -160,3 +160,13 @@ def test_graph_and_module_resnet18_compile_to_the_same_plan():
     plan = [(n["op"], n.get("method"), n["activation"], n.get("residual")) for n in a.nodes]
     assert plan == [(n["op"], n.get("method"), n["activation"], n.get("residual")) for n in b.nodes]
     assert sum(r for *_, r in plan if r) == 8 and a.arena_bytes == b.arena_bytes
+
+
+def test_in_place_activations_are_traced():
+    """ReLU(inplace=True) & co. write their input's array when nothing records; while a
+    trace runs they call their op, so the graph has them (seed_mnist_net compiled without
+    its ReLUs before)."""
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(inplace=True), nn.ReLU6(inplace=True),
+                      nn.LeakyReLU(0.1, inplace=True))
+    g = trace_module(m, [(1, 1, 5, 5)])
+    assert [n.op for n in g.nodes] == ["conv2d", "relu", "relu6", "leaky_relu"]

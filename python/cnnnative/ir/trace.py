@@ -1,9 +1,8 @@
 """Tracing: a Module's OpGraph, recorded by running its own forward once.
 
-The model runs in eval mode on a recording `cnnnative.Tensor` (requires_grad, so no layer
-takes a shortcut around the ops, such as an in-place activation on a plain array) holding
-one seeded random sample per input (batch 1); the recorded autograd graph is dropped with
-the trace. The ops dispatcher reports every op called on Tensors
+The model runs in eval mode, under no_grad, on a `cnnnative.Tensor` holding one seeded
+random sample per input (batch 1), so its peak memory is one eager batch-1 call. (Layers
+take no shortcut around the ops while a trace runs: an in-place activation calls its op.) The ops dispatcher reports every op called on Tensors
 to the trace hook (`cnnnative.autograd`'s per-thread `tracer`: the op's name, its
 arguments and its result), which appends a node: tensors made by earlier traced ops
 become graph values, parameters and other arrays become the node's params (by reference,
@@ -20,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
+import weakref
 
 import numpy as np
 
@@ -46,16 +46,18 @@ class _Recorder:
 
     def __init__(self, graph):
         self.graph = graph
-        self.values: dict[int, tuple] = {}  # id(tensor) -> (tensor, Value); the tensor kept alive
+        # id(tensor) -> (weak reference to it, Value): intermediates die as the forward
+        # goes on (as in an eager call); the weak reference tells a reused id apart.
+        self.values: dict[int, tuple] = {}
         self.scope: list[str] = []
         self.Tensor = _tensor_type()
 
     def bind(self, tensor, value):
-        self.values[id(tensor)] = (tensor, value)
+        self.values[id(tensor)] = (weakref.ref(tensor), value)
 
     def value_of(self, t):
         hit = self.values.get(id(t))
-        return hit[1] if hit is not None and hit[0] is t else None
+        return hit[1] if hit is not None and hit[0]() is t else None
 
     def convert(self, a):
         """An op argument as the graph stores it."""
@@ -214,7 +216,7 @@ def trace(model, input_shapes, *, seed=0) -> OpGraph:
     """The OpGraph of `model.forward` for inputs of `input_shapes` (a list of shapes; the
     first dim of each is the batch, which the graph leaves dynamic). Eval mode; the
     model's training flags are restored afterwards."""
-    from ..autograd import enable_grad
+    from ..autograd import no_grad
     model = _as_module(model)
     Tensor = _tensor_type()
     graph = OpGraph()
@@ -224,15 +226,13 @@ def trace(model, input_shapes, *, seed=0) -> OpGraph:
     for k, shape in enumerate(input_shapes):
         sample = tuple(int(d) for d in shape[1:])
         v = graph.input((None,) + sample, name="input" if len(input_shapes) == 1 else f"input{k}")
-        # A recording input: layers take no shortcut around the ops (in-place activations
-        # write the array directly when nothing records, which no hook would see).
-        t = Tensor(rng.standard_normal((TRACE_BATCH,) + sample).astype(np.float32), requires_grad=True)
+        t = Tensor(rng.standard_normal((TRACE_BATCH,) + sample).astype(np.float32))
         recorder.bind(t, v)
         inputs.append(t)
     modes = [(m, m.training) for m in model.modules()]
     model.train(False)
     try:
-        with enable_grad(), _hook(recorder), _scopes(model, recorder):
+        with no_grad(), _hook(recorder), _scopes(model, recorder):
             result = model(*inputs)
     finally:
         for m, mode in modes:
