@@ -131,6 +131,8 @@ class Node:
         return f"node {self.name!r} ({self.op}" + (f", layer {self.scope!r})" if self.scope else ")")
 
     def describe(self) -> str:
+        """One line: outputs with shapes = op(arguments) +epilogue steps  # layer path.
+        Values show by name, arrays by shape (<64x3x7x7>), the main input without its name."""
         def arg(a):
             if isinstance(a, Value):
                 return a.name
@@ -139,11 +141,12 @@ class Node:
             if _is_param(a):
                 return f"<{'x'.join(map(str, a.shape)) or 'scalar'}>"
             return repr(a)
-        what = self.op if self.module is None else f"{type(self.module).__name__}"
-        args = ", ".join(arg(a) if k in ("input", "x", "tensors") and self.op != "module" else f"{k}={arg(a)}"
-                         for k, a in self.args.items())
-        if self.op == "module":
-            args = ", ".join(arg(a) for a in self.args.values())
+
+        def named(k, a):
+            unnamed = self.module is not None or k in ("input", "x", "tensors")
+            return arg(a) if unnamed else f"{k}={arg(a)}"
+        what = self.op if self.module is None else type(self.module).__name__
+        args = ", ".join(named(k, a) for k, a in self.args.items())
         post = "".join(f" +{s[0]}" + (f"({arg(s[1])})" if s[0] == "add" else "") for s in self.epilogue)
         outs = ", ".join(f"{v.name}: {format_shape(v.shape)}" for v in self.outputs)
         scope = f"  # {self.scope}" if self.scope else ""

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..ir import OpGraph, ShapeError, run
 from ..ir.execute import op_function
+from ..ir.graph import _values_in
 from ._util import index
 from .module import Module
 
@@ -242,7 +243,7 @@ class Graph(Module):
         for v in self.ir.inputs:
             lines.append(f"  {v.name}: input {v.sample_shape}")
         for n in self.ir.nodes:
-            ins = ", ".join(v.name for v in n.inputs)
+            ins = ", ".join(v.name for a in n.args.values() for v in _values_in(a))
             what = repr(n.module).replace("\n", "\n    ") if n.module is not None else n.op
             for v in n.outputs:
                 lines.append(f"  {v.name}: {what}({ins}) -> {v.sample_shape}")
