@@ -170,3 +170,16 @@ def test_in_place_activations_are_traced():
                       nn.LeakyReLU(0.1, inplace=True))
     g = trace_module(m, [(1, 1, 5, 5)])
     assert [n.op for n in g.nodes] == ["conv2d", "relu", "relu6", "leaky_relu"]
+
+
+def test_an_op_with_several_outputs_compiles(rng):
+    class Shuffle(nn.Module):
+        """split the channels, swap the halves, concatenate (a channel shuffle)."""
+
+        def forward(self, x):
+            a, b = ops.split(ops.relu(x), 2, 1)
+            return ops.cat([b, a], 1)
+    x = randn(rng, 2, 4, 3, 3)
+    c = cn.compile(Shuffle(), x.shape, poison=True)
+    assert [n["op"] for n in c.nodes] == ["activation", "host:split", "host:cat"]
+    np.testing.assert_array_equal(c(x), np.concatenate([np.maximum(x[:, 2:], 0), np.maximum(x[:, :2], 0)], 1))

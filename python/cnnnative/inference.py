@@ -313,7 +313,9 @@ class CompiledModel:
                 env[id(step.result)] = step.plan.run(env[id(step.source)], self.poison)
             else:
                 y = run_node(step.node, env)
-                env[id(step.node.output)] = np.ascontiguousarray(y, dtype=np.float32)
+                outs = step.node.outputs
+                for v, part in zip(outs, y if len(outs) > 1 else (y,)):
+                    env[id(v)] = np.ascontiguousarray(part, dtype=np.float32)
             for key in self._drops[i]:
                 env.pop(key, None)
         y = env[id(self._output)]
@@ -350,7 +352,7 @@ class CompiledModel:
             else:
                 n = s.node
                 result.append({"op": f"host:{n.op}", "activation": "none", "layer": n.scope,
-                               "output_shape": [self.input_shape[0], *n.output.shape[1:]]})
+                               "output_shape": [self.input_shape[0], *n.outputs[0].shape[1:]]})
         return result
 
     def summary(self) -> str:
