@@ -158,6 +158,11 @@ def test_lowering_with_a_host_node_equals_the_graph_run_op_by_op(rng, fused):
         compiled(randn(rng, 4, 6, 9, 7))
     with pytest.raises(ValueError, match="dimension 2"):
         compiled(randn(rng, 3, 6, 8, 7))
+    with pytest.raises(ValueError, match="4-D"):
+        compiled(randn(rng, 3, 6, 9))
+    with pytest.raises(TypeError, match="float32"):
+        compiled(np.array([["a"]]))
+    assert compiled(x[:0]).shape == (0, 3)
 
 
 def test_a_host_node_inside_a_residual_branch_runs_the_segment_on_the_host(rng):

@@ -288,7 +288,10 @@ class CompiledModel:
                 self._drops[i].append(key)
 
     def _check_input(self, x):
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        try:
+            x = np.ascontiguousarray(x, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"input must be convertible to a float32 array: {e}") from None
         want = self.input_shape
         if x.ndim != len(want):
             raise ValueError(f"input must be {len(want)}-D {want}, got shape {x.shape}")
