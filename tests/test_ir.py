@@ -211,3 +211,47 @@ def test_reshapes_around_a_batch_norm_of_a_2d_value_go_so_it_folds(rng):
     fuse.simplify(g)
     assert [n.op for n in g.nodes] == ["linear"] and g.nodes[0].epilogue[0][0] == "scale_shift"
     np.testing.assert_allclose(run(g, [xv])[0], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_per_channel_arithmetic_with_constants_folds_like_a_batch_norm(rng):
+    """x * c, x + c, x - c, x / c with c a number or one value per channel are channel
+    affines: folded into the conv before them, or an engine channel_affine node."""
+    g = OpGraph()
+    x = g.input((None, 4, 5, 5))
+    y = g.add_node("conv2d", {"input": x, "weight": randn(rng, 4, 4, 3, 3), "padding": 1})
+    y = g.add_node("mul", {"a": y, "b": rng.uniform(0.5, 2, (4, 1, 1)).astype(np.float32)})
+    y = g.add_node("add", {"a": 0.25, "b": y})
+    y = g.add_node("sub", {"a": y, "b": randn(rng, 1, 4, 1, 1)})
+    y = g.add_node("div", {"a": y, "b": 2.0})
+    y = g.add_node("relu", {"x": y})
+    z = g.add_node("sub", {"a": 1.0, "b": x})                             # 1 - x: scale -1
+    z = g.add_node("mul", {"a": z, "b": rng.uniform(0.5, 2, (1, 5)).astype(np.float32)})  # per column: no
+    w = g.add_node("div", {"a": 2.0, "b": g.add_node("add", {"a": x, "b": 3.0})})  # 2 / x: not affine
+    g.set_outputs(g.add_node("add", {"a": g.add_node("add", {"a": y, "b": z}), "b": w}))
+    xv = randn(rng, 2, 4, 5, 5)
+    expected = run(g, [xv])[0]
+    fuse.simplify(g)
+    assert [n.op for n in g.nodes] == ["conv2d", "sub", "mul", "add", "div", "add", "add"]
+    assert [s[0] for s in g.nodes[0].epilogue] == ["scale_shift", "relu"]
+    compiled = inference.CompiledModel(inference._lower(g, 2, "auto"), g, (2, 4, 5, 5), True, True)
+    assert [n["op"] for n in compiled.nodes] == ["conv", "channel_affine", "host:mul", "channel_affine",
+                                                 "host:div", "host:add", "host:add"]
+    np.testing.assert_allclose(compiled(xv), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_run_with_two_results_is_cut_into_engine_pieces(rng):
+    """conv a -> conv b, with a and b both read by host nodes: one plan cannot return both,
+    so the run becomes two plans (one per result) instead of running on the host."""
+    g = OpGraph()
+    x = g.input((None, 3, 6, 6))
+    a = g.add_node("conv2d", {"input": x, "weight": randn(rng, 4, 3, 3, 3), "padding": 1})
+    b = g.add_node("conv2d", {"input": a, "weight": randn(rng, 4, 4, 1, 1)})
+    t = g.add_node("tanh", {"x": b})
+    g.set_outputs(g.add_node("mul", {"a": t, "b": a}))
+    xv = randn(rng, 2, 3, 6, 6)
+    expected = run(g, [xv])[0]
+    fuse.simplify(g)
+    compiled = inference.CompiledModel(inference._lower(g, 2, "auto"), g, (2, 3, 6, 6), True, True)
+    assert [n["op"] for n in compiled.nodes] == ["conv", "conv", "host:tanh", "host:mul"]
+    assert len(compiled._plans) == 2
+    np.testing.assert_allclose(compiled(xv), expected, rtol=1e-5, atol=1e-5)

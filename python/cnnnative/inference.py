@@ -28,11 +28,12 @@ add_relu, max/avg/global-average pooling, flatten to (N, features), softmax over
 features of a 2-D value and concatenation along channels (on 2-D or 4-D values). Any
 other op (tanh, sigmoid, leaky_relu, layer/group/instance norm, local response norm, mul,
 reshape, ...) runs as a *host node*: the `cnnnative.ops` function itself, called on
-numpy arrays between engine segments. The graph is cut into segments at host nodes;
-a segment that reads exactly one value and feeds exactly one value onwards becomes one
-`EnginePlan`; one that does not (a host node inside a residual branch) runs op by op on
-the host, so every model that traces also compiles, at eager speed where the engine
-cannot take it. `summary()` shows which nodes run where.
+numpy arrays between engine segments. The graph is cut into segments at host nodes,
+and each segment into the longest pieces that read exactly one value and feed exactly
+one value onwards (what one `EnginePlan` takes); a node no such piece can hold (inside a
+residual branch whose other side is a host node, say) runs op by op on the host. So
+every model that traces also compiles, at eager speed where the engine cannot take it.
+`summary()` shows which nodes run where.
 
 Memory: one arena per concurrent caller per engine segment, planned by buffer lifetimes
 (``arena_bytes``), plus the plan's weights (``weight_bytes``). Per-node scratch (im2col
@@ -87,8 +88,8 @@ def _engine_can_run(node) -> bool:
                 and not isinstance(a.get("padding", 0), str) and (residual is None or op == "conv2d"))
     if scales:
         return False
-    if op == "batch_norm":
-        return residual is None and _fuse.batch_norm_affine(node) is not None
+    if _fuse.channel_affine(node) is not None:  # eval batch_norm, x * c, x + c, ... per channel
+        return residual is None
     if residual is not None:
         return False
     if op in ("relu", "relu6"):
@@ -131,9 +132,10 @@ def _emit(plan, node, buf):
         return plan.add_conv(ins[0], _f32(w), _f32(b), _pair(a.get("stride", 1), "stride"),
                              _pad4(a.get("padding", 0)), _pair(a.get("dilation", 1), "dilation"),
                              int(a.get("groups", 1)), act, res)
-    if op == "batch_norm":
-        scale, shift = _fuse.batch_norm_affine(node)
-        return plan.add_channel_affine(ins[0], _f32(scale), _f32(shift), act)
+    affine = _fuse.channel_affine(node)
+    if affine is not None:
+        _, scale, shift = affine
+        return plan.add_channel_affine(buf[id(affine[0])], _f32(scale), _f32(shift), act)
     if op in ("relu", "relu6"):
         return plan.add_activation(ins[0], op)
     if op == "add":
@@ -203,37 +205,63 @@ def _own_params(node):
     return node
 
 
-def _lower(graph, batch, algo):
-    """The steps that run `graph`: EnginePlans for the segments the engine can take whole,
-    host nodes for the rest."""
-    runs = _segments(graph)
-    read_later = {}  # id(value) -> index of the last run reading it
-    for i, run in enumerate(runs):
-        for node in run if isinstance(run, list) else [run]:
+class _Boundary:
+    """Which values cross the edge of a group of nodes: the ones it reads from outside
+    (sources) and the ones read outside it or returned by the graph (results)."""
+
+    def __init__(self, graph):
+        self.readers: dict[int, set] = {}
+        for node in graph.nodes:
             for v in node.inputs:
-                read_later[id(v)] = i
-    for v in graph.outputs:
-        read_later[id(v)] = len(runs)
+                self.readers.setdefault(id(v), set()).add(id(node))
+        self.returned = {id(v) for v in graph.outputs}
+
+    def __call__(self, nodes):
+        inside = {id(n) for n in nodes}
+        made = {id(v) for n in nodes for v in n.outputs}
+        sources = {id(v): v for n in nodes for v in n.inputs if id(v) not in made}
+        results = [v for n in nodes for v in n.outputs
+                   if id(v) in self.returned or self.readers.get(id(v), set()) - inside]
+        return list(sources.values()), results
+
+
+def _engine_pieces(run, boundary):
+    """Cut a run of engine nodes into pieces of one source and one result (what an
+    EnginePlan takes), longest first; a node no piece can hold runs on the host."""
+    i = 0
+    while i < len(run):
+        for j in range(len(run), i, -1):
+            sources, results = boundary(run[i:j])
+            if len(sources) == 1 and len(results) == 1:
+                yield run[i:j], sources[0], results[0]
+                i = j
+                break
+        else:
+            yield [run[i]], None, None
+            i += 1
+
+
+def _lower(graph, batch, algo):
+    """The steps that run `graph`: EnginePlans for the pieces the engine can take whole,
+    host nodes for the rest."""
+    boundary = _Boundary(graph)
     steps = []
-    for i, run in enumerate(runs):
+    for run in _segments(graph):
         if not isinstance(run, list):
             steps.append(_HostStep(_own_params(run)))
             continue
-        made = {id(v) for node in run for v in node.outputs}
-        sources = {id(v): v for node in run for v in node.inputs if id(v) not in made}
-        results = [v for node in run for v in node.outputs if read_later.get(id(v), -1) > i]
-        if len(sources) != 1 or len(results) != 1:
-            steps.extend(_HostStep(_own_params(node)) for node in run)
-            continue
-        (source,) = sources.values()
-        plan = _core.EnginePlan([batch, *source.shape[1:]], str(algo))
-        buf = {id(source): 0}
-        for node in run:
-            buf[id(node.output)] = _emit(plan, node, buf)
-        for node in run:  # the plan has its own (folded) copies now: keep no model arrays
-            node.args, node.epilogue = {}, []
-        plan.finalize(buf[id(results[0])])
-        steps.append(_EngineStep(plan, source, results[0]))
+        for piece, source, result in _engine_pieces(run, boundary):
+            if source is None:
+                steps.append(_HostStep(_own_params(piece[0])))
+                continue
+            plan = _core.EnginePlan([batch, *source.shape[1:]], str(algo))
+            buf = {id(source): 0}
+            for node in piece:
+                buf[id(node.output)] = _emit(plan, node, buf)
+            for node in piece:  # the plan has its own (folded) copies now: keep no model arrays
+                node.args, node.epilogue = {}, []
+            plan.finalize(buf[id(result)])
+            steps.append(_EngineStep(plan, source, result))
     return steps
 
 

@@ -4,8 +4,10 @@ In order (`simplify` runs them all; each leaves a graph that computes the same t
 
 1. **Identities removed**: dropout in eval mode, a flatten or reshape that changes nothing,
    and the reshapes around a batch_norm of an (N, C) value run as (N, C, 1, 1).
-2. **BatchNorm folding**: a `batch_norm` (running statistics) whose input is a `conv2d` or
-   `linear` with constant weights that nobody else reads becomes that node's epilogue step
+2. **BatchNorm folding**: a `batch_norm` (running statistics) -- or any per-channel affine
+   of constants, `x * c`, `x + c`, `x - c`, `x / c` with c a number or a (C, 1, 1) array --
+   whose input is a `conv2d` or `linear` with constant weights that nobody else reads
+   becomes that node's epilogue step
    ``("scale_shift", scale, shift)`` with ``scale = gamma / sqrt(var + eps)`` and
    ``shift = beta - mean * scale`` computed in float64. The engine folds it into the
    weights when the node is lowered, one layer at a time, so folded copies of all the
@@ -23,7 +25,7 @@ import numpy as np
 from .graph import Value, _is_param
 
 __all__ = ["simplify", "remove_identities", "fold_batch_norms", "fuse_residual_adds", "fuse_activations",
-           "batch_norm_affine", "folded_weights"]
+           "batch_norm_affine", "channel_affine", "folded_weights"]
 
 _ACTIVATIONS = ("relu", "relu6")
 
@@ -103,21 +105,68 @@ def batch_norm_affine(node):
     return scale, shift
 
 
+def _per_channel(c, x):
+    """Constant `c` (a number or an array) as one float64 value per channel of value x
+    ((N, C, ...): dim 1), or None when it varies along another dim (or is not constant)."""
+    if isinstance(c, bool) or not (isinstance(c, (int, float, np.integer, np.floating)) or _is_param(c)):
+        return None
+    ndim = len(x.shape)
+    if ndim < 2 or x.shape[1] is None:
+        return None
+    a = np.asarray(c, np.float64)
+    if a.ndim > ndim:
+        return None
+    aligned = (1,) * (ndim - a.ndim) + a.shape  # broadcasting aligns on the right
+    if aligned[0] != 1 or aligned[1] not in (1, x.shape[1]) or any(d != 1 for d in aligned[2:]):
+        return None
+    return np.broadcast_to(a.reshape(-1), (x.shape[1],)).copy()
+
+
+def channel_affine(node):
+    """(x, scale, shift): node computes x * scale + shift per channel (float64 vectors) --
+    an eval batch_norm, or mul / add / sub / div of a value by a per-channel constant --
+    else None."""
+    if node.op == "batch_norm":
+        x, affine = _arg(node, "input"), batch_norm_affine(node)
+        return None if affine is None or not isinstance(x, Value) else (x, *affine)
+    if node.op not in ("mul", "add", "sub", "div") or len(node.args) != 2:
+        return None
+    a, b = node.args.values()
+    x, c, value_first = (a, b, True) if isinstance(a, Value) else (b, a, False)
+    if not isinstance(x, Value) or isinstance(c, Value) or x.shape != node.output.shape:
+        return None
+    c = _per_channel(c, x)
+    if c is None:
+        return None
+    ones, zeros = np.ones_like(c), np.zeros_like(c)
+    if node.op == "mul":
+        return x, c, zeros
+    if node.op == "add":
+        return x, ones, c
+    if node.op == "sub":
+        return (x, ones, -c) if value_first else (x, -ones, c)
+    if value_first and np.all(c != 0):  # div(x, c); div(c, x) is not affine
+        return x, 1.0 / c, zeros
+    return None
+
+
 def _constant_weights(node):
     return _is_param(_arg(node, "weight")) and (_arg(node, "bias") is None or _is_param(_arg(node, "bias")))
 
 
 def fold_batch_norms(graph):
+    """BatchNorms (and other per-channel affines: x * c, x + c, ...) into the conv/linear before."""
     uses = graph.uses()
     for node in list(graph.nodes):
-        x = _first_value(node)
-        affine = batch_norm_affine(node) if x is not None else None
-        src = x.node if x is not None else None
-        if (affine is None or src is None or src.op not in ("conv2d", "linear") or uses[id(x)] != 1
-                or not _constant_weights(src) or any(s[0] != "scale_shift" for s in src.epilogue)
-                or len(affine[0]) != x.shape[1]):
+        affine = channel_affine(node)
+        if affine is None:
             continue
-        scale, shift = affine
+        x, scale, shift = affine
+        src = x.node
+        if (node.epilogue or src is None or src.op not in ("conv2d", "linear") or uses[id(x)] != 1
+                or not _constant_weights(src) or any(s[0] != "scale_shift" for s in src.epilogue)
+                or len(scale) != x.shape[1]):
+            continue
         if src.epilogue:  # two BatchNorms in a row compose
             _, s0, t0 = src.epilogue.pop()
             scale, shift = s0 * scale, t0 * scale + shift
@@ -161,7 +210,7 @@ def fuse_activations(graph):
         if node.op not in _ACTIVATIONS or x is None or x.node is None or node.epilogue:
             continue
         src = x.node
-        fusable = (src.op in ("conv2d", "linear", "add") or batch_norm_affine(src) is not None)
+        fusable = (src.op in ("conv2d", "linear", "add") or channel_affine(src) is not None)
         if fusable and len(src.outputs) == 1 and uses[id(x)] == 1 and all(
                 s[0] in ("scale_shift", "add") for s in src.epilogue):
             src.epilogue.append((node.op,))
