@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-__all__ = ["Shaped", "infer", "RULES", "broadcast"]
+__all__ = ["Shaped", "infer", "by_rule", "RULES", "broadcast"]
 
 RULES: dict = {}
 
@@ -41,29 +41,32 @@ def rule(*names):
     return register
 
 
-def _shape_args(node):
+def _shaped(a):
+    """An argument as a rule sees it: graph values (also inside lists) become Shaped."""
     from .graph import Value
+    if isinstance(a, Value):
+        return Shaped(a.shape)
+    if isinstance(a, (list, tuple)):
+        return type(a)(_shaped(v) for v in a)
+    return a
 
-    def sub(a):
-        if isinstance(a, Value):
-            return Shaped(a.shape)
-        if isinstance(a, list):
-            return [sub(v) for v in a]
-        if isinstance(a, tuple):
-            return tuple(sub(v) for v in a)
-        return a
-    return {k: sub(a) for k, a in node.args.items()}
+
+def by_rule(op: str, args: dict):
+    """Output shapes of `op` on `args` (a list) by its rule, or None for an op without one.
+    A ValueError says why the arguments do not fit."""
+    fn = RULES.get(op)
+    if fn is None:
+        return None
+    out = fn(**{k: _shaped(a) for k, a in args.items()})
+    return [tuple(o) for o in out] if isinstance(out, list) else [tuple(out)]
 
 
 def infer(node) -> list:
     """Output shapes of `node` (a list, one per output)."""
     if node.op == "module":
         return [_module_shape(node)]
-    fn = RULES.get(node.op)
-    if fn is None:
-        return _evaluate(node)
-    out = fn(**_shape_args(node))
-    return list(out) if isinstance(out, list) else [tuple(out)]
+    shapes = by_rule(node.op, node.args)
+    return _evaluate(node) if shapes is None else shapes
 
 
 def _module_shape(node):

@@ -24,7 +24,7 @@ import weakref
 import numpy as np
 
 from .graph import OpGraph, Value
-from .shapes import RULES, Shaped
+from .shapes import by_rule
 
 __all__ = ["trace", "TraceError"]
 
@@ -126,25 +126,16 @@ def _dynamic_batch_target(arguments, x):
 
 
 def _shapes(name, arguments, outs, batched):
-    rule = RULES.get(name)
-    if rule is not None:
-        def sub(a):
-            if isinstance(a, Value):
-                return Shaped(a.shape)
-            if isinstance(a, (list, tuple)):
-                return type(a)(sub(x) for x in a)
-            return a
-        try:
-            out = rule(**{k: sub(a) for k, a in arguments.items()})
-        except TypeError:
-            out = None  # the op takes arguments the rule does not know: use what ran
-        # A ValueError propagates: the op ran at batch 1 but its rule says it cannot run on
-        # a dynamic batch (a reshape or cat across the batch dim).
-        shapes = out if isinstance(out, list) else [out]
-        if out is not None and len(shapes) == len(outs) and all(
-                len(s) == t.ndim and all(d is None or d == e for d, e in zip(s, t.shape))
-                for s, t in zip(shapes, outs)):
-            return [tuple(s) for s in shapes]
+    try:
+        shapes = by_rule(name, arguments)
+    except TypeError:
+        shapes = None  # the op takes arguments the rule does not know: use what ran
+    # A ValueError propagates: the op ran at batch 1 but its rule says it cannot run on
+    # a dynamic batch (a reshape or cat across the batch dim).
+    if shapes is not None and len(shapes) == len(outs) and all(
+            len(s) == t.ndim and all(d is None or d == e for d, e in zip(s, t.shape))
+            for s, t in zip(shapes, outs)):
+        return shapes
     # No rule (or one that disagrees with what ran): the traced shapes, batch dim marked.
     return [(None,) + tuple(t.shape[1:]) if batched and t.ndim and t.shape[0] == TRACE_BATCH else tuple(t.shape)
             for t in outs]
