@@ -29,6 +29,19 @@ def median_time(fn, n):
     return statistics.median(ts)
 
 
+def _faults_per_step(step, n=10):
+    """Minor page faults per call of step (memory the step got fresh from the kernel), or
+    None where getrusage has no such count."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(n):
+        step()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0) / n
+
+
 def overhead_us(layer, op, x, n=2000, record=False):
     """Microseconds a layer call adds to its bare op: inference (no_grad, numpy in and
     out), or with record=True a training-mode call that records for autograd, against
@@ -88,8 +101,10 @@ def main():
         if torch:
             theirs.append(median_time(torch_step, args.steps))
     t_ours = statistics.median(ours)
+    faults = _faults_per_step(lambda: trainer.step(x, y))
     print(f"seed_mnist_net train step, batch {args.batch}, 28x28, {threads} threads, isa {cnnnative.get_isa()}")
-    print(f"  cnnnative Trainer.step : {t_ours * 1e3:8.2f} ms  {args.batch / t_ours:8.0f} img/s")
+    print(f"  cnnnative Trainer.step : {t_ours * 1e3:8.2f} ms  {args.batch / t_ours:8.0f} img/s"
+          + (f"  ({faults:.0f} page faults per step)" if faults is not None else ""))
     if torch:
         t_torch = statistics.median(theirs)
         print(f"  PyTorch {torch.__version__} eager: {t_torch * 1e3:8.2f} ms  {args.batch / t_torch:8.0f} img/s")

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cnnnative/errors.h"
+#include "output_cache.h"
 
 namespace cnnnative {
 
@@ -73,7 +74,8 @@ inline void require_ndim(const py::array& a, py::ssize_t ndim, const char* name)
 
 // New outputs start on a 64-byte boundary (one AVX-512 vector, one cache line). numpy's
 // allocator gives 16, and a kernel whose row stores all straddle two cache lines pays for
-// it: the 3x3 depthwise kernel measured 18% slower on a misaligned output. The array is a
+// it: the 3x3 depthwise kernel measured 18% slower on a misaligned output. A large output
+// is a block of the output cache (output_cache.h), reused across steps; a smaller one is a
 // view into a numpy-owned buffer 16 floats longer, so numpy still owns and frees it.
 inline FloatArray new_float_array(const std::vector<int64_t>& shape) {
   std::vector<py::ssize_t> s(shape.begin(), shape.end());
@@ -83,6 +85,17 @@ inline FloatArray new_float_array(const std::vector<int64_t>& shape) {
     n = checked_mul(n, d, "output size");
   }
   if (n < 64) return FloatArray(s);  // small outputs: not worth a view
+  const auto bytes = static_cast<std::size_t>(checked_mul(n, int64_t(sizeof(float)), "output size"));
+  if (bytes >= OutputCache::kMinBytes) {
+    // Large outputs come from (and return to) the output cache: a header of kAlign bytes
+    // in front of the data remembers the block's size for the capsule that frees it.
+    auto* block = static_cast<char*>(OutputCache::instance().take(bytes + OutputCache::kAlign));
+    *reinterpret_cast<std::size_t*>(block) = bytes + OutputCache::kAlign;
+    py::capsule owner(block, [](void* p) {
+      OutputCache::instance().give(p, *static_cast<std::size_t*>(p));
+    });
+    return FloatArray(s, reinterpret_cast<float*>(block + OutputCache::kAlign), owner);
+  }
   constexpr py::ssize_t kAlignFloats = 16;
   FloatArray buffer(std::vector<py::ssize_t>{static_cast<py::ssize_t>(checked_add(n, kAlignFloats, "output size"))});
   const auto address = reinterpret_cast<std::uintptr_t>(buffer.data());

@@ -3,6 +3,7 @@
 
 #include "cnnnative/isa.h"
 #include "cnnnative/threads.h"
+#include "output_cache.h"
 #include "registry.h"
 
 #ifndef CNNNATIVE_VERSION
@@ -38,6 +39,10 @@ CNNNATIVE_BINDINGS(core) {
     d["cuda_built"] = static_cast<bool>(CNNNATIVE_CUDA_BUILT);  // _cuda was built beside _core
     return d;
   }, "Compiler, flags and options this binary was built with.");
+  m.def("output_cache_bytes", [] { return OutputCache::instance().held_bytes(); },
+        "Bytes of freed large outputs kept for reuse (at most 256 MB; see output_cache.h).");
+  m.def("output_cache_clear", [] { OutputCache::instance().clear(); },
+        "Free the kept output blocks.");
   m.def("get_isa", [] { return std::string(isa_name(active_isa())); },
         "The instruction set kernels use now: 'scalar', 'avx2' or 'avx512'.");
   m.def("set_isa", [](const std::string& name) { set_active_isa(parse_isa(name)); },

@@ -235,6 +235,14 @@ def mse_loss_backward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.floa
     """
     2 (input - target) * scale (* grad elementwise when given).
     """
+def output_cache_bytes() -> int:
+    """
+    Bytes of freed large outputs kept for reuse (at most 256 MB; see output_cache.h).
+    """
+def output_cache_clear() -> None:
+    """
+    Free the kept output blocks.
+    """
 def relu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def relu6(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:

@@ -2,7 +2,7 @@
 
 The ReLU family runs in place where nobody can see it (PyTorch's `relu_` and its in-place
 backward): overwriting a 6 MB activation or gradient instead of allocating a fresh one saves
-a pass of page faults per step. Autograd makes this decidable: recorded backward closures
+a pass over memory per step. Autograd makes this decidable: recorded backward closures
 keep *arrays* (never Tensors), and the walk hands each gradient to one closure. So
 
 - a Tensor's array that only the Tensor refers to was saved by no backward and is viewed
@@ -15,8 +15,11 @@ References are counted as numpy counts them to elide temporaries (`a + b + c`). 
 holder's count is gets measured once on a Tensor and on the walk itself (calibrate()), so a
 change in either can make a private array look shared (a lost optimisation), never a shared
 one look private. Only plain, writeable, C-contiguous float32 arrays that own their memory
-qualify, or the sole view of such an array (a view shares memory that other arrays may
-read).
+qualify, or the sole user of the object that does (the core's outputs are views of a
+numpy buffer or of a capsule of its output cache; another view would share the memory).
+
+The backward half rarely fires today: the walk keeps the previous node's results in local
+variables while it calls the next node, so a gradient made just before counts as shared.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import numpy as np
 __all__ = ["tensor_array_is_private", "grad_is_private"]
 
 _baseline = None  # reference counts a private array shows: (Tensor array, gradient)
+_Capsule = type(__import__("datetime").datetime_CAPI)  # PyCapsule: owns the core's large outputs
 
 
 def _plain_f32(a) -> bool:
@@ -35,12 +39,12 @@ def _plain_f32(a) -> bool:
 
 
 def _memory_is_its_own(a, refs) -> bool:
-    """a owns its memory, or is the only view of an array that does (the core returns its
-    results as such a view, shaped from a flat buffer)."""
+    """a owns its memory, or is the only array using the numpy buffer or capsule that owns
+    it (the core's outputs are such views)."""
     if a.base is None:
         return True
-    return (type(a.base) is np.ndarray and a.base.base is None
-            and _base_refs(a) <= refs)
+    owner = type(a.base)
+    return ((owner is np.ndarray and a.base.base is None) or owner is _Capsule) and _base_refs(a) <= refs
 
 
 def _tensor_array_refs(t) -> int:
