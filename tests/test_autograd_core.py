@@ -177,3 +177,17 @@ def test_numpy_interop():
     assert t.numpy() is t.data
     d = cn.Tensor(t, requires_grad=True).detach()
     assert not d.requires_grad and d.is_leaf
+
+
+def test_max_and_min_along_a_dim_give_values_and_indices_as_torch():
+    x = np.array([[1.0, 5.0, 2.0], [7.0, 0.0, 7.0]], np.float32)
+    t = cn.Tensor(x, requires_grad=True)
+    values, indices = t.max(1)
+    np.testing.assert_array_equal(np.asarray(values), [5, 7])
+    np.testing.assert_array_equal(indices, [1, 0])
+    v, i = t.min(0, keepdim=True)
+    assert v.shape == (1, 3) and i.shape == (1, 3)
+    np.testing.assert_array_equal(i, [[0, 1, 0]])
+    assert float(t.max()) == 7.0
+    values.sum().backward()
+    np.testing.assert_array_equal(t.grad, [[0, 1, 0], [0.5, 0, 0.5]])  # ties share, as torch.amax

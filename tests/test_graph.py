@@ -1,6 +1,11 @@
 """Graph builder: shape inference and its errors, whole-graph gradients (add, add-relu,
 concat, fan-out) by central differences, release of intermediates, ResNet / Inception /
-DenseNet blocks."""
+DenseNet blocks.
+
+The Graph has no hand-written backward any more: its forward calls the layers and ops,
+and autograd differentiates that run. The gradient tests below therefore run forward on
+a recording `cn.Tensor` and call `backward` on the output (they called `Graph.backward`
+before the op graph replaced it)."""
 import numpy as np
 import pytest
 
@@ -39,19 +44,18 @@ def test_whole_graph_gradients_by_central_differences(rng, isa):
     g = small_dag()
     g.train()
     x = rng.standard_normal((2, 2, 5, 4)).astype(np.float32)
-    y = g.forward(x)
-    assert y.shape == (2, 3, 5, 4)
-    r = rng.standard_normal(y.shape)
+    r = rng.standard_normal((2, 3, 5, 4))
 
     def f():
         with cn.no_grad():
-            return float(np.sum(g.forward(x).astype(np.float64) * r))
+            return float(np.sum(np.asarray(g(x), np.float64) * r))
 
     g.zero_grad()
     xt = cn.Tensor(x, requires_grad=True)
-    g(xt).backward(r.astype(np.float32))
-    gx = xt.grad
-    targets = [("input", x, gx)] + [(n, p.data, p.grad) for n, p in g.named_parameters()]
+    y = g(xt)
+    assert y.shape == (2, 3, 5, 4)
+    y.backward(r.astype(np.float32))
+    targets = [("input", x, xt.grad)] + [(n, p.data, p.grad) for n, p in g.named_parameters()]
     assert [n for n, *_ in targets][1:] == ["a.weight", "a.bias", "c.weight", "c.bias", "d.weight",
                                             "d.bias", "h.weight", "h.bias"]
     h = 1e-2  # float32 kernels: big step; tolerance relative to the largest gradient entry
@@ -81,13 +85,12 @@ def test_add_relu_node_gradient(rng):
     xt = cn.Tensor(xv, requires_grad=True)
     y = g(xt)
     ref = np.maximum(np.einsum("kc,nchw->nkhw", w[:, :, 0, 0].astype(np.float64), xv) + xv, 0)
-    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-5, atol=1e-5)
     gy = rng.standard_normal(y.shape).astype(np.float32)
     y.backward(gy)
-    gx = xt.grad
     mask = (ref > 0) * gy
     ref_gx = mask + np.einsum("kc,nkhw->nchw", w[:, :, 0, 0].astype(np.float64), mask)
-    np.testing.assert_allclose(gx, ref_gx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(xt.grad, ref_gx, rtol=1e-4, atol=1e-4)
 
 
 def test_shape_inference_and_errors_name_nodes_and_sizes():
@@ -202,12 +205,11 @@ def test_blocks_forward_backward_run(rng):
     d = dense_block(g, inception_block(g, resnet_basic_block(g, x, 8, "r"), 8), 4, 2)
     g.output(g.add_node(nn.Linear(22, 3), g.add_node(nn.Flatten(), g.add_node(nn.GlobalAvgPool2d(), d))))
     g.train()
-    xt = cn.Tensor(rng.standard_normal((2, 8, 6, 6)), requires_grad=True)
+    xt = cn.Tensor(rng.standard_normal((2, 8, 6, 6)).astype(np.float32), requires_grad=True)
     y = g(xt)
     assert y.shape == (2, 3)
     y.backward(np.ones(y.shape, np.float32))
-    gx = xt.grad
-    assert gx.shape == (2, 8, 6, 6) and np.abs(gx).max() > 0
+    assert xt.grad.shape == (2, 8, 6, 6) and np.abs(xt.grad).max() > 0
     assert all(p.grad is not None for p in g.parameters())
 
 
@@ -221,8 +223,63 @@ def test_multiple_outputs_and_unused_gradient(rng):
     xv = rng.standard_normal((4, 3)).astype(np.float32)
     xt = cn.Tensor(xv, requires_grad=True)
     ya, yb = g.forward(xt)
-    cn.autograd.backward([ya, yb], [np.ones(ya.shape, np.float32), np.zeros(yb.shape, np.float32)])
-    np.testing.assert_allclose(xt.grad, (xv > 0).astype(np.float32), atol=1e-6)
-    # Nothing requires grad: the graph records nothing and backward has nothing to run.
-    ya, yb = g.forward(xv)
-    assert type(ya) is np.ndarray and type(yb) is np.ndarray
+    (gx,) = cn.autograd.grad([ya, yb], [xt], grad_outputs=[np.ones(ya.shape, np.float32),
+                                                         np.zeros(yb.shape, np.float32)])
+    np.testing.assert_allclose(gx, (xv > 0).astype(np.float32), atol=1e-6)
+    # An input that does not require grad gets none (this was needs_input_grad = False).
+    xt = cn.Tensor(xv)
+    ya, yb = g.forward(xt)
+    assert xt.grad is None and not ya.requires_grad
+
+
+# -- the Graph as a builder of the op graph (cnnnative.ir) ------------------------------------
+
+@needs("mul", "cat", "split", "transpose", "getitem", "leaky_relu")
+def test_op_nodes_infer_shapes_with_broadcasting_and_any_axis():
+    g = nn.Graph()
+    x = g.input((4, 6, 6), name="x")
+    s = g.input((4, 1, 1), name="scale")
+    m = g.mul(x, s, name="scaled")                      # broadcasting
+    assert m.shape == (4, 6, 6)
+    assert g.add(m, g.input((4, 1, 6), name="row")).shape == (4, 6, 6)
+    assert g.mul(x, np.ones(6, np.float32)).shape == (4, 6, 6)  # a constant operand
+    assert g.concat([x, m], dim=3).shape == (4, 6, 12)  # any axis
+    a, b = g.split(x, [1, 3], dim=1)
+    assert (a.shape, b.shape) == ((1, 6, 6), (3, 6, 6))
+    assert g.reshape(x, (4, 36)).shape == (4, 36)
+    assert g.transpose(x, 2, 3).shape == (4, 6, 6) and g.transpose(x, 1, 2).shape == (6, 4, 6)
+    assert g.slice(x, 2, 1, 5, 2).shape == (4, 2, 6)
+    assert g.call_op("leaky_relu", x, 0.2).shape == (4, 6, 6)
+    with pytest.raises(ValueError, match=r"'x' is \(4, 6, 6\).*'bad_row' is \(5,\)"):
+        g.add(x, g.input((5,), name="bad_row"))  # (N, 4, 6, 6) + (N, 5): no broadcasting
+    with pytest.raises(ValueError, match=r"split.*do not add up"):
+        g.split(x, [1, 2], dim=1)
+    with pytest.raises(ValueError, match="batch dim"):
+        g.transpose(x, 0, 1)
+    with pytest.raises(ValueError, match="batch dim"):
+        g.slice(x, 0, 1)
+    with pytest.raises(ValueError, match="per sample 144 elements"):
+        g.reshape(x, (5, 5))
+
+
+@needs("mul", "cat", "split", "transpose", "getitem", "add")
+def test_multiple_inputs_and_outputs_run_and_differentiate(rng):
+    g = nn.Graph()
+    x = g.input((3, 4), name="x")
+    w = g.input((1, 4), name="w")
+    y = g.mul(x, w)
+    left, right = g.split(y, [1, 2], dim=1)
+    z = g.transpose(g.concat([right, g.slice(x, 1, 1, 3)], dim=2), 1, 2)
+    g.output(left, z)
+    assert left.shape == (1, 4) and z.shape == (8, 2)
+    xv, wv = rng.standard_normal((2, 3, 4)).astype(np.float32), rng.standard_normal((2, 1, 4)).astype(np.float32)
+    out_left, out_z = g.forward(xv, wv)
+    np.testing.assert_allclose(out_left, (xv * wv)[:, :1], rtol=1e-6)
+    expected_z = np.concatenate([(xv * wv)[:, 1:], xv[:, 1:3]], axis=2).transpose(0, 2, 1)
+    np.testing.assert_allclose(out_z, expected_z, rtol=1e-6)
+    xt, wt = cn.Tensor(xv, requires_grad=True), cn.Tensor(wv, requires_grad=True)
+    a, _ = g.forward(xt, wt)
+    a.backward(np.ones(a.shape, np.float32))
+    np.testing.assert_allclose(wt.grad, xv[:, :1], rtol=1e-6)
+    np.testing.assert_allclose(xt.grad[:, :1], np.broadcast_to(wv, (2, 1, 4)), rtol=1e-6)
+    assert not xt.grad[:, 1:].any()

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import cnnnative
-from cnnnative import _core
+from cnnnative import _core, nn
 from cnnnative import cuda as _cuda_pkg
 from cnnnative.inference import compile as cn_compile
 from ref_ops import activation as ref_act
@@ -302,71 +302,66 @@ def test_small_nodes(isa, rng):
 # -- models through compile(): folding, fusion, the poisoned arena ------------------------------------
 
 def _seq(*mods):
-    """A minimal container; compile() recognises it by its class name."""
-    class Sequential:
-        def __init__(self, mods):
-            self._mods = list(mods)
-
-        def children(self):
-            return iter(self._mods)
-    return Sequential(mods)
+    return nn.Sequential(*mods)
 
 
-class Conv2d:
-    def __init__(self, rng, cin, cout, k, stride=1, padding=0, groups=1, bias=True):
-        self.weight = randn(rng, cout, cin // groups, k, k) * np.float32(1.0 / np.sqrt(cin // groups * k * k))
-        self.bias = randn(rng, cout) if bias else None
-        self.stride, self.padding, self.dilation, self.groups = stride, padding, 1, groups
+def Conv2d(rng, cin, cout, k, stride=1, padding=0, groups=1, bias=True):
+    m = nn.Conv2d(cin, cout, k, stride, padding, groups=groups, bias=bias)
+    m.weight.data[...] = randn(rng, cout, cin // groups, k, k) * np.float32(1.0 / np.sqrt(cin // groups * k * k))
+    if bias:
+        m.bias.data[...] = randn(rng, cout)
+    return m
 
 
-class BatchNorm2d:
-    def __init__(self, rng, c):
-        self.weight = rng.uniform(0.5, 1.5, c).astype(np.float32)
-        self.bias = rng.uniform(-0.5, 0.5, c).astype(np.float32)
-        self.running_mean = rng.uniform(-0.5, 0.5, c).astype(np.float32)
-        self.running_var = rng.uniform(0.5, 2.0, c).astype(np.float32)
-        self.eps = 1e-5
+def BatchNorm2d(rng, c):
+    m = nn.BatchNorm2d(c)
+    m.weight.data[...] = rng.uniform(0.5, 1.5, c)
+    m.bias.data[...] = rng.uniform(-0.5, 0.5, c)
+    m.running_mean[...] = rng.uniform(-0.5, 0.5, c)
+    m.running_var[...] = rng.uniform(0.5, 2.0, c)
+    return m
 
 
-class ReLU:
-    pass
+ReLU, ReLU6 = nn.ReLU, nn.ReLU6
 
 
-class ReLU6:
-    pass
-
-
-class Residual:
-    """relu(body(x) + shortcut(x)), traced through the _cnn_trace hook."""
+class Residual(nn.Module):
+    """relu(body(x) + shortcut(x)): a module of our own, traced through its forward."""
 
     def __init__(self, body, shortcut=None):
-        self.body, self.shortcut = body, shortcut
+        super().__init__()
+        self.body = body
+        self.has_shortcut = shortcut is not None
+        if self.has_shortcut:
+            self.shortcut = shortcut
 
-    def _cnn_trace(self, t, x):
-        y = t.trace(self.body, x)
-        s = x if self.shortcut is None else t.trace(self.shortcut, x)
-        return t.activation(t.add(y, s), "relu")
+    def forward(self, x):
+        s = self.shortcut(x) if self.has_shortcut else x
+        return cnnnative.ops.relu(cnnnative.ops.add(self.body(x), s))
+
+
+def _arr(p):
+    return None if p is None else np.asarray(getattr(p, "data", p), np.float64)
 
 
 def ref_model(m, x):
-    name = type(m).__name__
-    if name == "Sequential":
+    if isinstance(m, nn.Sequential):
         for c in m.children():
             x = ref_model(c, x)
         return x
-    if name == "Conv2d":
-        return ref_conv(x, m.weight, m.bias, (m.stride,) * 2, (m.padding,) * 4, (1, 1), m.groups)
-    if name == "BatchNorm2d":
-        sc = m.weight / np.sqrt(m.running_var.astype(np.float64) + m.eps)
-        return (x - m.running_mean[:, None, None]) * sc[:, None, None] + m.bias[:, None, None]
-    if name == "ReLU":
-        return np.maximum(x, 0)
-    if name == "ReLU6":
+    if isinstance(m, nn.Conv2d):
+        return ref_conv(x, _arr(m.weight), _arr(m.bias), m.stride, m.padding, m.dilation, m.groups)
+    if isinstance(m, nn.BatchNorm2d):
+        sc = _arr(m.weight) / np.sqrt(_arr(m.running_var) + m.eps)
+        return (x - _arr(m.running_mean)[:, None, None]) * sc[:, None, None] + _arr(m.bias)[:, None, None]
+    if isinstance(m, nn.ReLU6):
         return np.clip(x, 0, 6)
-    if name == "Residual":
-        s = x if m.shortcut is None else ref_model(m.shortcut, x)
+    if isinstance(m, nn.ReLU):
+        return np.maximum(x, 0)
+    if isinstance(m, Residual):
+        s = ref_model(m.shortcut, x) if m.has_shortcut else x
         return np.maximum(ref_model(m.body, x) + s, 0)
-    raise AssertionError(name)
+    raise AssertionError(type(m).__name__)
 
 
 def small_net(rng, c=6):
@@ -476,7 +471,7 @@ def test_input_conversion_empty_batch_and_errors(rng):
     with pytest.raises(OverflowError):
         cn_compile(net, (2**40, 3, 2**20, 2**20))
     with pytest.raises(TypeError, match="cannot trace"):
-        cn_compile(_seq(object()), (1, 3, 5, 5))
+        cn_compile(object(), (1, 3, 5, 5))
     assert cn_compile(net, (0, 3, 5, 5))(x[:0]).shape == (0, 4, 5, 5)
 
 
@@ -626,8 +621,8 @@ def test_mlp_with_batchnorm1d_folds_into_linear(rng):
 def _runner(model, shape, fuse=True):
     from cnnnative.device_inference import DeviceCompiledModel
     from cnnnative.inference import trace
-    ops_list, output = trace(model, len(shape), fuse=fuse)
-    return DeviceCompiledModel(ops_list, output, shape, device="cpu-runner", upload=lambda a: a)
+    graph = trace(model, shape, fuse=fuse)
+    return DeviceCompiledModel(graph, shape, device="cpu-runner", upload=lambda a: a)
 
 
 @pytest.mark.parametrize("fuse", [True, False])
@@ -660,19 +655,30 @@ def test_op_runner_graph_with_pools_concat_linear_softmax(rng):
     np.testing.assert_allclose(runner(x), g.forward(x), rtol=1e-5, atol=1e-6)
 
 
-def test_op_runner_rejects_wrong_shapes_and_asymmetric_pool_padding(rng):
+def test_op_runner_runs_host_ops_and_unfolded_batch_norm(rng):
+    """The GPU runner's translation of ops the engine lacks (tanh, leaky ReLU) and of a
+    BatchNorm that stays a node (after an add): same as the compiled engine + host nodes."""
+    from cnnnative import models
+    nn.init.manual_seed(2)
+    lenet = models.lenet5().eval()
+    x = randn(rng, 2, 1, 28, 28)
+    np.testing.assert_allclose(_runner(lenet, x.shape)(x), cn_compile(lenet, x.shape)(x), rtol=1e-5, atol=1e-6)
+    net = _seq(Residual(_seq(Conv2d(rng, 4, 4, 3, padding=1))), BatchNorm2d(rng, 4), nn.LeakyReLU(0.1))
+    net.eval()
+    x = randn(rng, 2, 4, 5, 5)
+    y = _runner(net, x.shape)(x)
+    np.testing.assert_allclose(y, cn_compile(net, x.shape)(x), rtol=1e-5, atol=1e-5)
+    ref = ref_model(net[:2], x.astype(np.float64))
+    np.testing.assert_allclose(y, np.where(ref > 0, ref, 0.1 * ref), rtol=1e-4, atol=1e-4)
+
+
+def test_op_runner_rejects_wrong_shapes(rng):
     net = small_net(rng)
     runner = _runner(net, (2, 3, 9, 11))
     with pytest.raises(ValueError, match="compiled for"):
         runner(randn(rng, 2, 3, 9, 12))
     with pytest.raises(ValueError, match="compiled for"):
         runner(randn(rng, 3, 3, 9, 11))
-    from cnnnative.device_inference import DeviceCompiledModel
-    from cnnnative.inference import Tracer
-    t = Tracer(4)
-    out = t.max_pool(0, 2, 2, (0, 1, 0, 1))
-    with pytest.raises(ValueError, match="asymmetric padding"):
-        DeviceCompiledModel(t.ops, out, (1, 1, 4, 4), upload=lambda a: a)
 
 
 def test_compile_device_argument():

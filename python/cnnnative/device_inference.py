@@ -1,25 +1,31 @@
-"""`cnnnative.compile(model, shape, device="cuda")`: the compiled graph run op by op on a GPU.
+"""`cnnnative.compile(model, shape, device="cuda")`: the compiled OpGraph run node by node on a GPU.
 
-The model is traced and simplified exactly as for the CPU engine (cnnnative.inference:
-BatchNorm folded into the conv/linear before it in float64, residual adds and ReLU/ReLU6
-attached to the op that produces their input). Instead of the C++ arena plan, the
-simplified op list becomes a list of steps that call `cnnnative.ops`, which dispatch on
-the device of their inputs: with the folded weights uploaded once, every intermediate
-stays on the GPU, and each buffer is dropped right after its last reader so the caching
-allocator hands its memory to the next op (the GPU counterpart of the arena's reuse).
+The model is traced and simplified exactly as for the CPU engine (`cnnnative.ir.trace`
+and `cnnnative.ir.fuse`: BatchNorm folded into the conv/linear before it in float64,
+residual adds and ReLU/ReLU6 attached to the node that produces their input as epilogue
+steps). Instead of the C++ arena plan, every node of that same graph becomes a call of
+its `cnnnative.ops` function, which dispatches on the device of its inputs: with the
+(folded) weights uploaded once, every intermediate stays on the GPU, and each value is
+dropped right after its last reader so the caching allocator hands its memory to the
+next op (the GPU counterpart of the arena's reuse).
 
-On the GPU the conv kernels take the bias; a residual add and the activation run as
-separate element-wise kernels (the CPU engine fuses them into the conv's output stage).
-Not done: capturing the steps in a CUDA Graph (per-launch overhead stays).
+On the GPU the conv kernels take the bias; a residual add and the activation of the
+epilogue run as separate element-wise kernels (the CPU engine fuses them into the conv's
+output stage). Layout ops (flatten, reshape, view) reshape the device tensor, and a
+concatenation uses the CUDA backend's concat. Not done: capturing the steps in a CUDA
+Graph (per-launch overhead stays).
 
 The same runner also works on host arrays (every op has a CPU path), which is how its
-translation of each op is tested on machines without a GPU (tests/test_inference.py).
+translation of each node is tested on machines without a GPU (tests/test_inference.py).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import ops
+from .ir.execute import call_op
+from .ir.fuse import _is_param, folded_weights
+from .ir.graph import Value
 
 __all__ = ["DeviceCompiledModel"]
 
@@ -28,30 +34,37 @@ def _is_tensor(a) -> bool:
     return type(a).__module__ == "cnnnative._cuda"
 
 
-def _pool_padding(pad4, what):
-    top, bottom, left, right = pad4
-    if top != bottom or left != right:
-        raise ValueError(f"compile(device=...): {what} with asymmetric padding {pad4} is not supported "
-                         "on the GPU (pooling kernels take one padding per axis)")
-    return (top, left)
+def _resolve(a, env):
+    if isinstance(a, Value):
+        return env[id(a)]
+    if isinstance(a, list):
+        return [_resolve(v, env) for v in a]
+    if isinstance(a, tuple):
+        return tuple(_resolve(v, env) for v in a)
+    return a
 
 
-def _activate(y, act):
-    if act == "relu":
-        return ops.relu(y, out=y)
-    if act == "relu6":
-        return ops.relu6(y, out=y)
-    return y
+_LAYOUT_OPS = ("flatten", "reshape", "cat")  # translated here, not by cuda.ops
+
+
+def _check_device_ops(graph):
+    """Every node's op must have a GPU kernel: say which does not, and where, at compile time."""
+    from .cuda import ops as cuda_ops
+    for node in graph.nodes:
+        if node.op not in _LAYOUT_OPS and not callable(getattr(cuda_ops, node.op, None)):
+            where = f" (layer {node.scope!r})" if node.scope else ""
+            raise ValueError(f"compile(device=...): op {node.op}{where} has no CUDA implementation; "
+                             "compile for the CPU instead")
 
 
 class DeviceCompiledModel:
-    """A traced, simplified model whose steps run through cnnnative.ops on one device.
+    """A traced, simplified OpGraph whose nodes run through cnnnative.ops on one device.
 
     Call it with an array of the compiled shape (any batch 0 < n <= N): a host array
     gives a host array back, a cnnnative.cuda.Tensor a Tensor (data stays on the GPU).
     """
 
-    def __init__(self, ops_list, output, input_shape, device="cuda", upload=None):
+    def __init__(self, graph, input_shape, device="cuda", upload=None):
         self.input_shape = tuple(input_shape)
         self.device = str(device)
         if upload is None:
@@ -60,26 +73,22 @@ class DeviceCompiledModel:
 
             def upload(a):
                 return cuda.from_numpy(np.ascontiguousarray(a, np.float32), device=index)
+            _check_device_ops(graph)
         self._upload = upload
-        # Each step: (call, the value it reads first, the value it writes, the values that
-        # die after it -- worked out once here, not on every call).
-        reads = [op.inputs + ([op.attrs["residual"]] if op.attrs.get("residual") is not None else [])
-                 for op in ops_list]
-        last_use = {}
-        for i, values in enumerate(reads):
-            for v in values:
-                last_use[v] = i
-        self._output = output
+        if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+            raise ValueError("compile(device=...): the graph must have one input and one output")
+        self._input, self._output = graph.inputs[0], graph.outputs[0]
+        last = graph.last_uses()
         self._weight_bytes = 0
+        # Each step: (call, its output value, the values that die after it -- worked out
+        # once here, not on every call).
         self._steps = []
-        for i, op in enumerate(ops_list):
-            dying = tuple(v for v in dict.fromkeys(reads[i]) if last_use[v] == i and v != output)
-            self._steps.append((self._step(op), op.inputs[0], op.out, dying))
-            op.attrs.pop("weight", None)  # the device holds its own (folded) copy now
-            op.attrs.pop("fold", None)
-        self._n_ops = len(ops_list)
+        for i, node in enumerate(graph.nodes):
+            dying = tuple(id(v) for v in node.inputs if last.get(id(v)) == i and v is not self._output)
+            self._steps.append((self._step(node), node.outputs, dying))
+        self._n_ops = len(graph.nodes)
 
-    # -- translation of one traced op into a call ------------------------------------------------
+    # -- translation of one node into a call --------------------------------------------------------
     def _const(self, a):
         if a is None:
             return None
@@ -87,67 +96,66 @@ class DeviceCompiledModel:
         self._weight_bytes += a.nbytes
         return self._upload(a)
 
-    def _step(self, op):
-        from .inference import _folded  # the same float64 BatchNorm folding as the CPU engine
-        a = op.attrs
-        if op.op == "conv":
-            w, b = _folded(a)
-            w, b = self._const(w), self._const(b)
-            stride, pad, dil, groups = a["stride"], a["padding"], a["dilation"], a["groups"]
-            act, residual = a["act"], a["residual"]
+    def _step(self, node):
+        args = dict(node.args)
+        epilogue = list(node.epilogue)
+        if node.op in ("conv2d", "linear") and _is_param(args.get("weight")):
+            # The same float64 BatchNorm folding as the CPU engine.
+            args["weight"], args["bias"], epilogue = folded_weights(node)
+        args = {k: (self._const(a) if _is_param(a) else a) for k, a in args.items()}
+        epilogue = [(s[0], self._const(s[1]), self._const(s[2])) if s[0] == "scale_shift" else s for s in epilogue]
+        node.args, node.epilogue = {}, []  # the device holds its own (folded) copies now
+        op, out_shape = node.op, node.outputs[0].shape
 
-            def conv(x, env):
-                y = ops.conv2d(x, w, b, stride, pad, dil, groups)
-                if residual is not None:
-                    r = env[residual]
-                    return ops.add_relu(y, r) if act == "relu" else _activate(ops.add(y, r), act)
-                return _activate(y, act)
-            return conv
-        if op.op == "linear":
-            w, b = _folded(a)
-            w, b = self._const(w), self._const(b)
-            act = a["act"]
-            return lambda x, env: _activate(ops.linear(x, w, b), act)
-        if op.op == "bn":  # an affine per channel that could not be folded: BN with mean 0, var 1, eps 0
-            scale, shift = self._const(a["scale"]), self._const(a["shift"])
-            zeros, ones = self._const(np.zeros(len(a["scale"]))), self._const(np.ones(len(a["scale"])))
-            act = a["act"]
-            return lambda x, env: _activate(ops.batch_norm(x, zeros, ones, scale, shift, eps=0.0), act)
-        if op.op == "act":
-            act = a["act"]
-            return lambda x, env: (ops.relu(x) if act == "relu" else ops.relu6(x))
-        if op.op == "add":
-            act, other = a["act"], op.inputs[1]
-            if act == "relu":
-                return lambda x, env: ops.add_relu(x, env[other])
-            return lambda x, env: _activate(ops.add(x, env[other]), act)
-        if op.op == "max_pool":
-            k, s, d, ceil = a["kernel"], a["stride"], a["dilation"], a["ceil_mode"]
-            p = _pool_padding(a["padding"], "max pooling")
-            return lambda x, env: ops.max_pool2d(x, k, s, p, d, ceil)
-        if op.op == "avg_pool":
-            k, s, ceil, cip = a["kernel"], a["stride"], a["ceil_mode"], a["count_include_pad"]
-            p = _pool_padding(a["padding"], "average pooling")
-            return lambda x, env: ops.avg_pool2d(x, k, s, p, ceil, cip)
-        if op.op == "gap":
-            return lambda x, env: ops.global_avg_pool2d(x)
-        if op.op == "flatten":
-            return lambda x, env: x.reshape(x.shape[0], -1)
-        if op.op == "softmax":
-            return lambda x, env: ops.softmax(x, 1)
-        if op.op == "concat":
-            rest = op.inputs[1:]
-
-            def concat(x, env):
-                parts = [x] + [env[v] for v in rest]
-                if _is_tensor(x):
+        if op in ("flatten", "reshape"):
+            def call(env):
+                x = _resolve(next(a for a in args.values() if isinstance(a, Value)), env)
+                return x.reshape((x.shape[0],) + tuple(out_shape[1:]))
+        elif op == "cat":
+            def call(env):
+                parts = _resolve(args["tensors"], env)
+                if _is_tensor(parts[0]):
                     from .cuda import ops as cuda_ops
-                    return cuda_ops.concat(parts, axis=1)
-                return np.concatenate(parts, axis=1)
-            return concat
-        raise AssertionError(op.op)  # pragma: no cover - every traced op is handled above
+                    return cuda_ops.concat(parts, axis=args.get("dim", 0))
+                return np.concatenate(parts, axis=args.get("dim", 0))
+        elif op == "module":  # pragma: no cover - traced graphs hold ops only
+            raise ValueError("compile(device=...): a graph with module nodes must be traced first")
+        else:
+            def call(env):
+                return call_op(op, {k: _resolve(a, env) for k, a in args.items()})
+        if not epilogue:
+            return call
 
-    # -- running ---------------------------------------------------------------------------------
+        def with_epilogue(env):
+            y = call(env)
+            k = 0
+            while k < len(epilogue):
+                step = epilogue[k]
+                if step[0] == "scale_shift":
+                    c = step[1].shape[0]
+                    zeros, ones = self._zeros_ones(c)
+                    y = ops.batch_norm(y, zeros, ones, step[1], step[2], eps=0.0)
+                elif step[0] == "add":
+                    r = env[id(step[1])]
+                    if k + 1 < len(epilogue) and epilogue[k + 1][0] == "relu":
+                        y, k = ops.add_relu(y, r), k + 1
+                    else:
+                        y = ops.add(y, r)
+                elif step[0] == "relu":
+                    y = ops.relu(y, out=y)
+                elif step[0] == "relu6":
+                    y = ops.relu6(y, out=y)
+                k += 1
+            return y
+        return with_epilogue
+
+    def _zeros_ones(self, c):
+        cache = self.__dict__.setdefault("_unit_stats", {})
+        if c not in cache:
+            cache[c] = (self._upload(np.zeros(c, np.float32)), self._upload(np.ones(c, np.float32)))
+        return cache[c]
+
+    # -- running -------------------------------------------------------------------------------------
     def __call__(self, x):
         """x: (n, *input_shape[1:]), host array or device Tensor -> the model's output, same kind."""
         host_in = not _is_tensor(x)
@@ -160,12 +168,17 @@ class DeviceCompiledModel:
                              f"(any batch 1..{self.input_shape[0]})")
         if host_in:
             x = self._upload(x)
-        env = {0: x}
-        for fn, first, out, dying in self._steps:
-            env[out] = fn(env[first], env)
-            for v in dying:
-                del env[v]  # its memory goes back to the allocator for the next op
-        y = env[self._output]
+        env = {id(self._input): x}
+        for call, outs, dying in self._steps:
+            y = call(env)
+            if len(outs) == 1:
+                env[id(outs[0])] = y
+            else:
+                for v, part in zip(outs, y):
+                    env[id(v)] = part
+            for key in dying:
+                env.pop(key, None)  # its memory goes back to the allocator for the next op
+        y = env[id(self._output)]
         if host_in and _is_tensor(y):
             return y.numpy()
         if y is x and host_in:

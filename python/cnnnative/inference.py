@@ -1,19 +1,16 @@
 """Inference compilation: `cnnnative.compile(model, input_shape)`.
 
-The model is traced once into a small graph of operations, simplified, and handed to
-the C++ engine (`_core.EnginePlan`), which plans all intermediate memory in one arena
-and runs the whole network with one call (GIL released) per invocation.
-
-Simplifications, in order (each can be switched off with ``fuse=False`` to compare):
-
-1. **BatchNorm folding.** A BatchNorm (eval mode: running statistics) right after a
-   convolution or linear layer whose output nobody else reads becomes part of that
-   layer: ``w' = w * gamma/sqrt(var+eps)`` per output channel and
-   ``b' = (b - mean) * gamma/sqrt(var+eps) + beta``, computed in float64.
-2. **Residual fusion.** ``add(conv(x), r)`` becomes a convolution whose output stage adds
-   ``r`` (the conv that runs later is chosen, so ``r`` already exists when it runs).
-3. **Activation fusion.** ReLU / ReLU6 after a conv, linear, add or unfolded BatchNorm is
-   applied in that node's output stage.
+1. **Trace** (`cnnnative.ir.trace`): the model's own ``forward`` runs once, in eval mode,
+   on a recording Tensor; every `cnnnative.ops` call it makes becomes a node of an
+   `OpGraph`, tagged with the dotted name of the module that made it. Any model whose
+   forward is made of ops compiles -- there is no table of module classes. A torch.nn
+   module is first translated into cnnnative layers (`cnnnative.torch_adapter`).
+2. **Rewrite** (`cnnnative.ir.fuse`, each switched off with ``fuse=False`` to compare):
+   BatchNorm folded into the conv/linear before it (float64); ``add(conv(x), r)`` fused
+   into the conv's output stage as a residual; ReLU / ReLU6 after a conv, linear, add or
+   unfolded BatchNorm fused into that node's output stage.
+3. **Lower** to the C++ engine (`_core.EnginePlan`), which plans all intermediate memory
+   in one arena and runs the network with one call (GIL released) per invocation.
 
 What is fused, and where:
 
@@ -26,460 +23,249 @@ What is fused, and where:
 - Not fused: pooling, and a BatchNorm or add that does not directly follow a single-use
   conv/linear (they run as their own nodes, with the activation fused into them).
 
-Memory: one arena per concurrent caller, planned by buffer lifetimes (``arena_bytes``),
-plus the plan's weights (``weight_bytes``). Per-node scratch (im2col blocks, Winograd
-transformed tiles) is planned inside the arena too, so a call allocates nothing.
+**Host nodes.** The engine runs conv2d, linear, eval batch_norm, relu, relu6, add,
+add_relu, max/avg/global-average pooling, flatten to (N, features), softmax over the
+features of a 2-D value and concatenation along channels (on 2-D or 4-D values). Any
+other op (tanh, sigmoid, leaky_relu, layer/group/instance norm, local response norm, mul,
+reshape, ...) runs as a *host node*: the `cnnnative.ops` function itself, called on
+numpy arrays between engine segments. The graph is cut into segments at host nodes,
+and each segment into the longest pieces that read exactly one value and feed exactly
+one value onwards (what one `EnginePlan` takes); a node no such piece can hold (inside a
+residual branch whose other side is a host node, say) runs op by op on the host. So
+every model that traces also compiles, at eager speed where the engine cannot take it.
+`summary()` shows which nodes run where.
 
-What can be traced: modules are recognised by their class name and PyTorch attribute
-names, so both ``cnnnative.nn`` layers and ``torch.nn`` layers work: Conv2d, BatchNorm2d,
-BatchNorm1d, ReLU, ReLU6, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), GlobalAvgPool2d,
-Flatten, Linear, Dropout*, Identity, Softmax, Sequential, cnnnative.nn.Graph; torchvision-style ResNet,
-BasicBlock and Bottleneck. Any other module can take part by defining
-``_cnn_trace(self, tracer, x)`` that calls the :class:`Tracer` methods and returns the
-output value.
+Memory: one arena per concurrent caller per engine segment, planned by buffer lifetimes
+(``arena_bytes``), plus the plan's weights (``weight_bytes``). Per-node scratch (im2col
+blocks, Winograd transformed tiles) is planned inside the arena too, so a call of a model
+the engine runs whole allocates nothing.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import _core
+from .ir import fuse as _fuse
+from .ir.execute import run_node
+from .ir.graph import Value, format_shape
+from .ir.shapes import _pad4, _pair
+
+__all__ = ["compile", "CompiledModel", "trace"]
+
+
+# -- which nodes the engine runs -------------------------------------------------------------------
+
+def _epilogue_parts(node):
+    """(scale_shift steps, residual Value or None, activation) if the epilogue has the
+    order the engine can apply (scale_shift*, add?, act?), else None."""
+    steps = list(node.epilogue)
+    scales = []
+    while steps and steps[0][0] == "scale_shift":
+        scales.append(steps.pop(0))
+    residual = steps.pop(0)[1] if steps and steps[0][0] == "add" else None
+    act = steps.pop(0)[0] if steps and steps[0][0] in ("relu", "relu6") else "none"
+    return None if steps else (scales, residual, act)
+
+
+def _value_args(node):
+    return [a for a in node.args.values() if isinstance(a, Value)]
+
+
+def _engine_can_run(node) -> bool:
+    """Does the C++ engine have this node (with these arguments and epilogue)?"""
+    parts = _epilogue_parts(node)
+    if parts is None or len(node.outputs) != 1 or node.op == "module":
+        return False
+    scales, residual, act = parts
+    ranks_ok = all(len(v.shape) in (2, 4) and v.batched for v in node.inputs + node.outputs)
+    if not ranks_ok:
+        return False
+    a, op = node.args, node.op
+    values = _value_args(node)
+    if op in ("conv2d", "linear"):
+        rank = 4 if op == "conv2d" else 2
+        return (len(values) == 1 and len(values[0].shape) == rank and _fuse._constant_weights(node)
+                and not isinstance(a.get("padding", 0), str) and (residual is None or op == "conv2d"))
+    if scales:
+        return False
+    if _fuse.channel_affine(node) is not None:  # eval batch_norm, x * c, x + c, ... per channel
+        return residual is None
+    if residual is not None:
+        return False
+    if op in ("relu", "relu6"):
+        return act == "none"
+    if op in ("add", "add_relu"):
+        return (len(values) == 2 and len(a) == 2 and values[0].shape == values[1].shape
+                and (op == "add" or act == "none"))
+    if act != "none":
+        return False
+    x = values[0] if values else None
+    if op == "max_pool2d":
+        return not a.get("return_indices", False)
+    if op in ("avg_pool2d", "global_avg_pool2d"):
+        return True
+    if op in ("flatten", "reshape"):
+        return len(x.shape) == 4 and len(node.output.shape) == 2
+    if op == "softmax":
+        return len(x.shape) == 2 and a.get("dim", -1) in (1, -1)
+    if op == "cat":
+        parts = a.get("tensors", ())
+        return (all(isinstance(v, Value) for v in parts)
+                and int(a.get("dim", 0)) % len(node.output.shape) == 1)  # the channels
+    return False
 
-__all__ = ["compile", "CompiledModel", "Tracer"]
-
-
-# -- reading parameters from cnnnative.nn or torch.nn modules ---------------------------------
-
-def _array(p, dtype=np.float32):
-    """A parameter / buffer as a numpy array (None stays None). float32 parameters are
-    used in place (no copy): compile() must not hold a second copy of every weight."""
-    if p is None:
-        return None
-    from .tensor import Tensor
-    if isinstance(p, Tensor):
-        p = p.data  # cnnnative.nn.Parameter
-    if hasattr(p, "detach"):  # torch.Tensor / torch.nn.Parameter
-        p = p.detach().cpu().numpy()
-    return np.asarray(p, dtype=dtype)
-
-
-def _pair(v, name):
-    if isinstance(v, (int, np.integer)):
-        return (int(v), int(v))
-    v = tuple(int(i) for i in v)
-    if len(v) == 1:
-        return (v[0], v[0])
-    if len(v) != 2:
-        raise ValueError(f"{name} must be an int or a pair, got {v!r}")
-    return v
-
-
-def _pad4(v, name="padding"):
-    """int, (h, w) or (top, bottom, left, right) -> (top, bottom, left, right)."""
-    if isinstance(v, str):
-        raise ValueError(f"{name}={v!r} is not supported by compile(); use explicit padding")
-    if isinstance(v, (int, np.integer)):
-        return (int(v),) * 4
-    v = tuple(int(i) for i in v)
-    if len(v) == 2:
-        return (v[0], v[0], v[1], v[1])
-    if len(v) == 4:
-        return v
-    raise ValueError(f"{name} must be an int, a pair or 4 values, got {v!r}")
-
-
-# -- the traced graph ---------------------------------------------------------------------------
-
-class _Op:
-    __slots__ = ("op", "inputs", "out", "attrs")
-
-    def __init__(self, op, inputs, out, **attrs):
-        self.op, self.inputs, self.out, self.attrs = op, list(inputs), out, attrs
-
-    def __repr__(self):
-        return f"_Op({self.op}, {self.inputs} -> {self.out})"
-
-
-class Tracer:
-    """Records a model's operations as values (ints; 0 is the input) and ops.
-
-    Modules call these from ``_cnn_trace(self, tracer, x)``; `x` and the results are
-    value ids. `rank` tracks each value's number of dimensions (4 = NCHW, 2 = (N, F)).
-    """
-
-    def __init__(self, input_rank):
-        self.ops = []
-        self.rank = {0: input_rank}
-        self._next = 1
-
-    def _emit(self, op, inputs, rank, **attrs):
-        out = self._next
-        self._next += 1
-        self.ops.append(_Op(op, inputs, out, **attrs))
-        self.rank[out] = rank
-        return out
-
-    def _need_rank(self, x, rank, what):
-        if self.rank[x] != rank:
-            raise ValueError(f"{what} needs a {rank}-D input, but the traced value is {self.rank[x]}-D")
-
-    # Public building blocks ---------------------------------------------------------------
-    def trace(self, module, x):
-        """Trace `module` applied to value `x`; returns the output value."""
-        hook = getattr(module, "_cnn_trace", None)
-        if hook is not None:
-            return hook(self, x)
-        name = type(module).__name__
-        rule = _RULES.get(name)
-        if rule is None:
-            raise TypeError(f"compile(): cannot trace a {name} module; supported: "
-                            f"{', '.join(sorted(_RULES))}, or give the class a "
-                            f"_cnn_trace(self, tracer, x) method")
-        return rule(self, module, x)
-
-    def sequence(self, modules, x):
-        """Trace modules one after another (a Sequential)."""
-        for m in modules:
-            x = self.trace(m, x)
-        return x
-
-    def add(self, a, b, activation="none"):
-        if self.rank[a] != self.rank[b]:
-            raise ValueError("add: inputs of different ranks")
-        return self._emit("add", [a, b], self.rank[a], act=activation)
-
-    def activation(self, x, kind):
-        if kind not in ("relu", "relu6"):
-            raise ValueError(f"activation must be 'relu' or 'relu6', got {kind!r}")
-        return self._emit("act", [x], self.rank[x], act=kind)
-
-    def concat(self, values):
-        return self._emit("concat", list(values), self.rank[values[0]])
-
-    def flatten(self, x):
-        return x if self.rank[x] == 2 else self._emit("flatten", [x], 2)
-
-    def conv(self, x, weight, bias, stride=1, padding=0, dilation=1, groups=1):
-        self._need_rank(x, 4, "Conv2d")
-        weight = _array(weight)
-        bias = _array(bias)
-        return self._emit("conv", [x], 4, weight=weight,
-                          bias=None if bias is None else bias, stride=_pair(stride, "stride"),
-                          padding=_pad4(padding), dilation=_pair(dilation, "dilation"),
-                          groups=int(groups), act="none", residual=None)
-
-    def batch_norm(self, x, running_mean, running_var, weight, bias, eps):
-        mean, var = _array(running_mean, np.float64), _array(running_var, np.float64)
-        if mean is None or var is None:
-            raise ValueError("compile(): a BatchNorm without running statistics "
-                             "(track_running_stats=False) cannot be compiled for inference")
-        scale = 1.0 / np.sqrt(var + float(eps))
-        if weight is not None:
-            scale = scale * _array(weight, np.float64)
-        shift = -mean * scale
-        if bias is not None:
-            shift = shift + _array(bias, np.float64)
-        return self._emit("bn", [x], self.rank[x], scale=scale, shift=shift, act="none")
-
-    def linear(self, x, weight, bias):
-        x = self.flatten(x)
-        return self._emit("linear", [x], 2, weight=_array(weight), bias=_array(bias), act="none")
-
-    def max_pool(self, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-        self._need_rank(x, 4, "MaxPool2d")
-        k = _pair(kernel_size, "kernel_size")
-        s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _pair(stride, "stride")
-        return self._emit("max_pool", [x], 4, kernel=k, stride=s, padding=_pad4(padding),
-                          dilation=_pair(dilation, "dilation"), ceil_mode=bool(ceil_mode))
-
-    def avg_pool(self, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-        self._need_rank(x, 4, "AvgPool2d")
-        k = _pair(kernel_size, "kernel_size")
-        s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _pair(stride, "stride")
-        return self._emit("avg_pool", [x], 4, kernel=k, stride=s, padding=_pad4(padding),
-                          ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad))
-
-    def global_avg_pool(self, x):
-        self._need_rank(x, 4, "global average pooling")
-        return self._emit("gap", [x], 4)
-
-    def softmax(self, x):
-        x = self.flatten(x)
-        return self._emit("softmax", [x], 2)
-
-
-# -- rules for known module classes -------------------------------------------------------------
-
-def _children(m):
-    return list(m.children())
-
-
-def _conv_rule(t, m, x):
-    mode = getattr(m, "padding_mode", "zeros")
-    if mode != "zeros":
-        raise ValueError(f"compile(): Conv2d padding_mode={mode!r} is not supported")
-    return t.conv(x, m.weight, getattr(m, "bias", None), m.stride, m.padding, m.dilation, m.groups)
-
-
-def _bn_rule(t, m, x):
-    return t.batch_norm(x, m.running_mean, m.running_var, getattr(m, "weight", None),
-                        getattr(m, "bias", None), m.eps)
-
-
-def _max_pool_rule(t, m, x):
-    if getattr(m, "return_indices", False):
-        raise ValueError("compile(): MaxPool2d(return_indices=True) is not supported")
-    return t.max_pool(x, m.kernel_size, m.stride, m.padding, getattr(m, "dilation", 1),
-                      getattr(m, "ceil_mode", False))
-
-
-def _avg_pool_rule(t, m, x):
-    if getattr(m, "divisor_override", None) is not None:
-        raise ValueError("compile(): AvgPool2d(divisor_override=...) is not supported")
-    return t.avg_pool(x, m.kernel_size, m.stride, m.padding, getattr(m, "ceil_mode", False),
-                      getattr(m, "count_include_pad", True))
-
-
-def _adaptive_avg_rule(t, m, x):
-    size = getattr(m, "output_size", 1)
-    if size not in (1, (1, 1), [1, 1], (1,)):
-        raise ValueError(f"compile(): AdaptiveAvgPool2d({size!r}) is not supported (only output size 1)")
-    return t.global_avg_pool(x)
-
-
-def _flatten_rule(t, m, x):
-    start = getattr(m, "start_dim", 1)
-    end = getattr(m, "end_dim", -1)
-    if start != 1 or end != -1:
-        raise ValueError(f"compile(): Flatten(start_dim={start}, end_dim={end}) is not supported")
-    return t.flatten(x)
-
-
-def _softmax_rule(t, m, x):
-    dim = getattr(m, "dim", -1)
-    if dim not in (1, -1, None):
-        raise ValueError(f"compile(): Softmax(dim={dim}) is not supported (class axis only)")
-    return t.softmax(x)
-
-
-def _basic_block_rule(t, m, x):
-    # torchvision BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + downsample(x))
-    y = t.activation(t.trace(m.bn1, t.trace(m.conv1, x)), "relu")
-    y = t.trace(m.bn2, t.trace(m.conv2, y))
-    down = getattr(m, "downsample", None)
-    identity = t.trace(down, x) if down is not None else x
-    return t.activation(t.add(y, identity), "relu")
-
-
-def _bottleneck_rule(t, m, x):
-    y = t.activation(t.trace(m.bn1, t.trace(m.conv1, x)), "relu")
-    y = t.activation(t.trace(m.bn2, t.trace(m.conv2, y)), "relu")
-    y = t.trace(m.bn3, t.trace(m.conv3, y))
-    down = getattr(m, "downsample", None)
-    identity = t.trace(down, x) if down is not None else x
-    return t.activation(t.add(y, identity), "relu")
-
-
-def _graph_rule(t, g, x):
-    # cnnnative.nn.Graph: its nodes are stored in a topological order.
-    if len(g._inputs) != 1 or len(g._outputs) != 1:
-        raise ValueError("compile(): a Graph must have exactly one input and one output")
-    values = {}
-    for i, s in enumerate(g._specs):
-        args = [values[j] for j in s.inputs]
-        if s.kind == "input":
-            values[i] = x
-        elif s.kind == "module":
-            values[i] = t.trace(s.module, args[0])
-        elif s.kind in ("add", "add_relu"):
-            values[i] = t.add(args[0], args[1], "relu" if s.kind == "add_relu" else "none")
-        elif s.kind == "concat":
-            values[i] = t.concat(args) if len(args) > 1 else args[0]
-        else:
-            raise ValueError(f"compile(): unknown Graph node kind {s.kind!r}")
-    return values[g._outputs[0]]
-
-
-def _resnet_rule(t, m, x):
-    # torchvision ResNet.forward: the children in order, flattened before fc.
-    return t.sequence(_children(m), x)
-
-
-_RULES = {
-    "Conv2d": _conv_rule,
-    "BatchNorm2d": _bn_rule,
-    "BatchNorm1d": _bn_rule,
-    "ReLU": lambda t, m, x: t.activation(x, "relu"),
-    "ReLU6": lambda t, m, x: t.activation(x, "relu6"),
-    "MaxPool2d": _max_pool_rule,
-    "AvgPool2d": _avg_pool_rule,
-    "AdaptiveAvgPool2d": _adaptive_avg_rule,
-    "GlobalAvgPool2d": lambda t, m, x: t.global_avg_pool(x),
-    "Flatten": _flatten_rule,
-    "Linear": lambda t, m, x: t.linear(x, m.weight, getattr(m, "bias", None)),
-    "Softmax": _softmax_rule,
-    "Dropout": lambda t, m, x: x,  # identity in eval mode
-    "Dropout2d": lambda t, m, x: x,
-    "Identity": lambda t, m, x: x,
-    "Sequential": lambda t, m, x: t.sequence(_children(m), x),
-    "Graph": _graph_rule,
-    "BasicBlock": _basic_block_rule,
-    "Bottleneck": _bottleneck_rule,
-    "ResNet": _resnet_rule,
-}
-
-
-# -- graph simplification -----------------------------------------------------------------------
-
-def _consumers(ops, output):
-    count = {}
-    for op in ops:
-        for v in op.inputs:
-            count[v] = count.get(v, 0) + 1
-    count[output] = count.get(output, 0) + 1  # the model's output is read by the caller
-    return count
-
-
-def _rename(ops, old, new):
-    for op in ops:
-        op.inputs = [new if v == old else v for v in op.inputs]
-        if op.attrs.get("residual") == old:
-            op.attrs["residual"] = new
-
-
-def _absorb(ops, output, removed, into):
-    """Op `removed` was merged into the op producing `into`: its readers (and the model's
-    output, if it was that) read `into` instead. Returns the new output value."""
-    _rename(ops, removed, into)
-    return into if output == removed else output
-
-
-def _fold_batch_norms(ops, output):
-    producer = {op.out: op for op in ops}
-    uses = _consumers(ops, output)
-    kept = []
-    for op in ops:
-        src = producer.get(op.inputs[0]) if op.op == "bn" else None
-        if (src is not None and src.op in ("conv", "linear") and src.attrs["act"] == "none"
-                and src.attrs.get("residual") is None and uses[src.out] == 1):
-            # Applied when the layer is emitted (_folded), one layer at a time, so the
-            # folded copies of all weights never exist at once.
-            scale, shift = op.attrs["scale"], op.attrs["shift"]
-            if "fold" in src.attrs:  # two BatchNorms in a row compose
-                s0, t0 = src.attrs["fold"]
-                scale, shift = s0 * scale, t0 * scale + shift
-            src.attrs["fold"] = (scale, shift)
-            output = _absorb(ops, output, op.out, src.out)
-            continue
-        kept.append(op)
-    return kept, output
-
-
-def _fuse_residual_adds(ops, output):
-    producer = {op.out: op for op in ops}
-    position = {op.out: i for i, op in enumerate(ops)}
-    uses = _consumers(ops, output)
-    kept = []
-    for op in ops:
-        if op.op == "add":
-            candidates = [producer.get(v) for v in op.inputs]
-            candidates = [c for c in candidates
-                          if c is not None and c.op == "conv" and c.attrs["act"] == "none"
-                          and c.attrs["residual"] is None and uses[c.out] == 1
-                          and op.inputs[0] != op.inputs[1]]
-            if candidates:
-                conv = max(candidates, key=lambda c: position[c.out])  # runs last: the other exists
-                other = op.inputs[1] if op.inputs[0] == conv.out else op.inputs[0]
-                if position.get(other, -1) < position[conv.out]:
-                    conv.attrs["residual"] = other
-                    conv.attrs["act"] = op.attrs["act"]
-                    output = _absorb(ops, output, op.out, conv.out)
-                    continue
-        kept.append(op)
-    return kept, output
-
-
-def _fuse_activations(ops, output):
-    producer = {op.out: op for op in ops}
-    uses = _consumers(ops, output)
-    kept = []
-    for op in ops:
-        src = producer.get(op.inputs[0]) if op.op == "act" else None
-        if (src is not None and src.op in ("conv", "linear", "add", "bn") and src.attrs["act"] == "none"
-                and uses[src.out] == 1):
-            src.attrs["act"] = op.attrs["act"]
-            output = _absorb(ops, output, op.out, src.out)
-            continue
-        kept.append(op)
-    return kept, output
-
-
-# -- the compiled callable ----------------------------------------------------------------------
 
 def _f32(a):
     return None if a is None else np.ascontiguousarray(a, dtype=np.float32)
 
 
-def _folded(a):
-    """(weight, bias) of a conv/linear with its BatchNorm folded in: float64 math, float32
-    result. The weight is scaled 64 output channels at a time, so no float64 copy of a
-    whole layer (18 MB for ResNet-18's largest) adds to compile's peak memory."""
-    w, b = a["weight"], a["bias"]
-    if "fold" not in a:
-        return w, b
-    scale, shift = a["fold"]
-    folded = np.empty(w.shape, np.float32)
-    for k in range(0, w.shape[0], 64):
-        s = scale[k:k + 64].reshape((-1,) + (1,) * (w.ndim - 1))
-        folded[k:k + 64] = w[k:k + 64].astype(np.float64) * s
-    b = (0.0 if b is None else b.astype(np.float64)) * scale + shift
-    return folded, b
+def _emit(plan, node, buf):
+    """Add `node` to `plan`; buf maps id(value) -> engine buffer id. Returns its buffer."""
+    a, op = node.args, node.op
+    ins = [buf[id(v)] for v in _value_args(node)]
+    scales, residual, act = _epilogue_parts(node)
+    if op in ("conv2d", "linear"):
+        w, b, _ = _fuse.folded_weights(node)
+        if op == "linear":
+            return plan.add_linear(ins[0], _f32(w), _f32(b), act)
+        res = -1 if residual is None else buf[id(residual)]
+        return plan.add_conv(ins[0], _f32(w), _f32(b), _pair(a.get("stride", 1), "stride"),
+                             _pad4(a.get("padding", 0)), _pair(a.get("dilation", 1), "dilation"),
+                             int(a.get("groups", 1)), act, res)
+    affine = _fuse.channel_affine(node)
+    if affine is not None:
+        _, scale, shift = affine
+        return plan.add_channel_affine(buf[id(affine[0])], _f32(scale), _f32(shift), act)
+    if op in ("relu", "relu6"):
+        return plan.add_activation(ins[0], op)
+    if op == "add":
+        return plan.add_add(ins[0], ins[1], act)
+    if op == "add_relu":
+        return plan.add_add(ins[0], ins[1], "relu")
+    if op in ("max_pool2d", "avg_pool2d"):
+        k = _pair(a["kernel_size"], "kernel_size")
+        stride = a.get("stride")
+        s = k if stride is None or stride == () else _pair(stride, "stride")
+        p = _pair(a.get("padding", 0), "padding")
+        pad = (p[0], p[0], p[1], p[1])
+        if op == "max_pool2d":
+            return plan.add_max_pool(ins[0], k, s, pad, _pair(a.get("dilation", 1), "dilation"),
+                                     bool(a.get("ceil_mode", False)))
+        return plan.add_avg_pool(ins[0], k, s, pad, bool(a.get("ceil_mode", False)),
+                                 bool(a.get("count_include_pad", True)))
+    if op == "global_avg_pool2d":
+        return plan.add_global_avg_pool(ins[0])
+    if op in ("flatten", "reshape"):
+        return plan.add_flatten(ins[0])
+    if op == "softmax":
+        return plan.add_softmax(ins[0])
+    if op == "cat":
+        return plan.add_concat([buf[id(v)] for v in a["tensors"]])
+    raise AssertionError(op)  # pragma: no cover - _engine_can_run admits only the ops above
 
 
-def _emit(plan, ops, output):
-    buf = {0: 0}
-    for op in ops:
-        a = op.attrs
-        ins = [buf[v] for v in op.inputs]
-        if op.op in ("conv", "linear"):
-            a["weight"], a["bias"] = _folded(a)
-        if op.op == "conv":
-            res = -1 if a["residual"] is None else buf[a["residual"]]
-            out = plan.add_conv(ins[0], _f32(a["weight"]), _f32(a["bias"]), a["stride"], a["padding"],
-                                a["dilation"], a["groups"], a["act"], res)
-        elif op.op == "linear":
-            out = plan.add_linear(ins[0], _f32(a["weight"]), _f32(a["bias"]), a["act"])
-        elif op.op == "bn":
-            out = plan.add_channel_affine(ins[0], _f32(a["scale"]), _f32(a["shift"]), a["act"])
-        elif op.op == "act":
-            out = plan.add_activation(ins[0], a["act"])
-        elif op.op == "add":
-            out = plan.add_add(ins[0], ins[1], a["act"])
-        elif op.op == "max_pool":
-            out = plan.add_max_pool(ins[0], a["kernel"], a["stride"], a["padding"], a["dilation"], a["ceil_mode"])
-        elif op.op == "avg_pool":
-            out = plan.add_avg_pool(ins[0], a["kernel"], a["stride"], a["padding"], a["ceil_mode"],
-                                    a["count_include_pad"])
-        elif op.op == "gap":
-            out = plan.add_global_avg_pool(ins[0])
-        elif op.op == "flatten":
-            out = plan.add_flatten(ins[0])
-        elif op.op == "softmax":
-            out = plan.add_softmax(ins[0])
-        elif op.op == "concat":
-            out = plan.add_concat(ins)
-        else:  # pragma: no cover - every op the tracer emits is handled above
-            raise AssertionError(op.op)
-        buf[op.out] = out
-        a.pop("weight", None)  # the plan has its own copy now
-        a.pop("fold", None)
-    if output == 0:
-        # The model is the identity: give the plan one node so the output is a new array.
-        out = plan.add_flatten(0) if len(plan.buffer_shape(0)) == 2 else None
-        if out is None:
-            raise ValueError("compile(): the model does nothing to its input")
-        buf[0] = out
-    plan.finalize(buf[output])
+# -- cutting the graph into engine segments and host nodes -------------------------------------------
 
+class _EngineStep:
+    __slots__ = ("plan", "source", "result")
+
+    def __init__(self, plan, source, result):
+        self.plan, self.source, self.result = plan, source, result
+
+
+class _HostStep:
+    __slots__ = ("node",)
+
+    def __init__(self, node):
+        self.node = node
+
+
+def _segments(graph):
+    """Runs of consecutive engine nodes, and the host nodes between them."""
+    runs, current = [], []
+    for node in graph.nodes:
+        if _engine_can_run(node):
+            current.append(node)
+            continue
+        if current:
+            runs.append(current)
+            current = []
+        runs.append(node)
+    if current:
+        runs.append(current)
+    return runs
+
+
+def _own_params(node):
+    """A host node keeps its own copy of its arrays (later changes to the model must not
+    change the compiled one)."""
+    node.args = {k: (np.array(v, copy=True) if _fuse._is_param(v) else v) for k, v in node.args.items()}
+    node.epilogue = [tuple(np.array(p, copy=True) if isinstance(p, np.ndarray) else p for p in s)
+                     for s in node.epilogue]
+    return node
+
+
+class _Boundary:
+    """Which values cross the edge of a group of nodes: the ones it reads from outside
+    (sources) and the ones read outside it or returned by the graph (results)."""
+
+    def __init__(self, graph):
+        self.readers: dict[int, set] = {}
+        for node in graph.nodes:
+            for v in node.inputs:
+                self.readers.setdefault(id(v), set()).add(id(node))
+        self.returned = {id(v) for v in graph.outputs}
+
+    def __call__(self, nodes):
+        inside = {id(n) for n in nodes}
+        made = {id(v) for n in nodes for v in n.outputs}
+        sources = {id(v): v for n in nodes for v in n.inputs if id(v) not in made}
+        results = [v for n in nodes for v in n.outputs
+                   if id(v) in self.returned or self.readers.get(id(v), set()) - inside]
+        return list(sources.values()), results
+
+
+def _engine_pieces(run, boundary):
+    """Cut a run of engine nodes into pieces of one source and one result (what an
+    EnginePlan takes), longest first; a node no piece can hold runs on the host."""
+    i = 0
+    while i < len(run):
+        for j in range(len(run), i, -1):
+            sources, results = boundary(run[i:j])
+            if len(sources) == 1 and len(results) == 1:
+                yield run[i:j], sources[0], results[0]
+                i = j
+                break
+        else:
+            yield [run[i]], None, None
+            i += 1
+
+
+def _lower(graph, batch, algo):
+    """The steps that run `graph`: EnginePlans for the pieces the engine can take whole,
+    host nodes for the rest."""
+    boundary = _Boundary(graph)
+    steps = []
+    for run in _segments(graph):
+        if not isinstance(run, list):
+            steps.append(_HostStep(_own_params(run)))
+            continue
+        for piece, source, result in _engine_pieces(run, boundary):
+            if source is None:
+                steps.append(_HostStep(_own_params(piece[0])))
+                continue
+            plan = _core.EnginePlan([batch, *source.shape[1:]], str(algo))
+            buf = {id(source): 0}
+            for node in piece:
+                buf[id(node.output)] = _emit(plan, node, buf)
+            for node in piece:  # the plan has its own (folded) copies now: keep no model arrays
+                node.args, node.epilogue = {}, []
+            plan.finalize(buf[id(result)])
+            steps.append(_EngineStep(plan, source, result))
+    return steps
+
+
+# -- the compiled callable -----------------------------------------------------------------------------
 
 def _check_out(out, shape):
     """The core writes into `out` only when no conversion is needed: anything that would be
@@ -497,18 +283,52 @@ class CompiledModel:
     """A model compiled for inference (eval-mode semantics). Call it with a float32 array
     of the compiled shape (any batch from 0 up to the compiled one).
 
-    Attributes: input_shape, output_shape (for the compiled batch), arena_bytes (the one
-    planned activation buffer), weight_bytes (the plan's folded weights), unshared_bytes
-    (what the activations would take without reuse), nodes (what runs, in order).
-    Calls are thread-safe: each concurrent call borrows its own arena.
+    Attributes: input_shape, output_shape (for the compiled batch), arena_bytes (the
+    planned activation buffers), weight_bytes (the plans' folded weights), unshared_bytes
+    (what the activations would take without reuse), nodes (what runs, in order; host
+    nodes have op "host:<op>"). Calls are thread-safe: each concurrent call borrows its
+    own arena.
     """
 
-    def __init__(self, plan, input_shape, fused, poison):
-        self._plan = plan
+    def __init__(self, steps, graph, input_shape, fused, poison):
+        self._steps = steps
+        self._plans = [s.plan for s in steps if isinstance(s, _EngineStep)]
+        self._input = graph.inputs[0]
+        self._output = graph.outputs[0]
+        whole = (len(steps) == 1 and isinstance(steps[0], _EngineStep)
+                 and steps[0].source is self._input and steps[0].result is self._output)
+        # The common case: the engine runs the whole model in one call.
+        self._plan = steps[0].plan if whole else (self._plans[0] if len(self._plans) == 1 else None)
+        self._whole = whole
         self.input_shape = tuple(input_shape)
-        self.output_shape = tuple(plan.buffer_shape(plan.output_id))
+        self.output_shape = (self.input_shape[0],) + tuple(self._output.shape[1:])
         self.fused = fused
         self.poison = poison
+        # What each step is the last to read (dropped after it, so memory stays at the
+        # live frontier between engine segments).
+        last_use = {}
+        for i, s in enumerate(steps):
+            for v in (s.node.inputs if isinstance(s, _HostStep) else [s.source]):
+                last_use[id(v)] = i
+        self._drops = [[] for _ in steps]
+        for key, i in last_use.items():
+            if key != id(self._output):
+                self._drops[i].append(key)
+
+    def _check_input(self, x):
+        try:
+            x = np.ascontiguousarray(x, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"input must be convertible to a float32 array: {e}") from None
+        want = self.input_shape
+        if x.ndim != len(want):
+            raise ValueError(f"input must be {len(want)}-D {want}, got shape {x.shape}")
+        if x.shape[0] > want[0]:
+            raise ValueError(f"input batch {x.shape[0]} is larger than the compiled batch {want[0]}")
+        for d in range(1, len(want)):
+            if x.shape[d] != want[d]:
+                raise ValueError(f"input dimension {d} is {x.shape[d]}, compiled for {want[d]} (shape {want})")
+        return x
 
     def __call__(self, x, out=None):
         """x: (n, *input_shape[1:]) with n <= input_shape[0] -> (n, *output_shape[1:]).
@@ -516,21 +336,38 @@ class CompiledModel:
         returned; anything else is a ValueError (never a silent copy that stays unwritten)."""
         if out is not None:
             _check_out(out, (np.shape(x)[0] if np.ndim(x) else 0, *self.output_shape[1:]))
-        return self._plan.run(x, self.poison, out)
+        if self._whole:
+            return self._plan.run(x, self.poison, out)
+        env = {id(self._input): self._check_input(x)}
+        for i, step in enumerate(self._steps):
+            if isinstance(step, _EngineStep):
+                env[id(step.result)] = step.plan.run(env[id(step.source)], self.poison)
+            else:
+                y = run_node(step.node, env)
+                outs = step.node.outputs
+                for v, part in zip(outs, y if len(outs) > 1 else (y,)):
+                    env[id(v)] = np.ascontiguousarray(part, dtype=np.float32)
+            for key in self._drops[i]:
+                env.pop(key, None)
+        y = env[id(self._output)]
+        if out is not None:
+            np.copyto(out, y)
+            return out
+        return y
 
     run = __call__
 
     @property
     def arena_bytes(self) -> int:
-        return self._plan.arena_bytes
+        return sum(p.arena_bytes for p in self._plans)
 
     @property
     def weight_bytes(self) -> int:
-        return self._plan.weight_bytes
+        return sum(p.weight_bytes for p in self._plans)
 
     @property
     def unshared_bytes(self) -> int:
-        return self._plan.unshared_bytes
+        return sum(p.unshared_bytes for p in self._plans)
 
     @property
     def peak_bytes(self) -> int:
@@ -539,7 +376,15 @@ class CompiledModel:
 
     @property
     def nodes(self) -> list:
-        return self._plan.nodes()
+        result = []
+        for s in self._steps:
+            if isinstance(s, _EngineStep):
+                result.extend(s.plan.nodes())
+            else:
+                n = s.node
+                result.append({"op": f"host:{n.op}", "activation": "none", "layer": n.scope,
+                               "output_shape": [self.input_shape[0], *n.outputs[0].shape[1:]]})
+        return result
 
     def summary(self) -> str:
         lines = [f"CompiledModel {self.input_shape} -> {self.output_shape}: {len(self.nodes)} nodes, "
@@ -551,6 +396,8 @@ class CompiledModel:
                 method = n["method"] + (f" F({n['winograd_tile']}x{n['winograd_tile']})"
                                         if n["method"] == "winograd" else "")
                 extra = f" [{method}{' +residual' if n['residual'] else ''}]"
+            elif n["op"].startswith("host:") and n["layer"]:
+                extra = f" [{n['layer']}]"
             act = "" if n["activation"] == "none" else f" +{n['activation']}"
             lines.append(f"  {i:3d} {n['op']}{extra}{act} -> {tuple(n['output_shape'])}")
         return "\n".join(lines)
@@ -560,25 +407,42 @@ class CompiledModel:
                 f"nodes={len(self.nodes)}, arena_bytes={self.arena_bytes})")
 
 
-def trace(model, input_rank=4, *, fuse=True):
-    """Trace `model` into (ops, output value); with fuse, fold BN and fuse epilogues."""
-    t = Tracer(input_rank)
-    output = t.trace(model, 0)
-    ops = t.ops
-    if fuse:
-        ops, output = _fold_batch_norms(ops, output)
-        ops, output = _fuse_residual_adds(ops, output)
-        ops, output = _fuse_activations(ops, output)
-    return ops, output
+# -- entry points --------------------------------------------------------------------------------------
+
+def _checked_shape(input_shape):
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except TypeError:
+        raise TypeError(f"input_shape must be a tuple of ints, got {input_shape!r}") from None
+    if len(shape) not in (2, 4):
+        raise ValueError(f"input_shape must be (N, C, H, W) or (N, F), got {shape}")
+    if shape[0] < 0 or any(d <= 0 for d in shape[1:]):
+        raise ValueError(f"input_shape must have N >= 0 and positive other sizes, got {shape}")
+    total = 4
+    for d in shape:
+        total *= max(d, 1)
+    if total >= 2**63:
+        raise OverflowError(f"input_shape {shape}: {total} bytes of float32 overflow a 64-bit size")
+    return shape
+
+
+def trace(model, input_shape, *, fuse=True):
+    """The model's OpGraph for inputs of `input_shape` (batch dim dynamic), simplified
+    (identities removed; with fuse, BatchNorm folded and epilogues fused)."""
+    from .ir.trace import trace as trace_module
+    graph = trace_module(model, [tuple(input_shape)])
+    return _fuse.simplify(graph, fuse=fuse)
 
 
 def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device="cpu"):
     """Compile `model` for inference on inputs of `input_shape`.
 
-    model: a cnnnative.nn or torch.nn module built from the layers listed in this
-    module's docstring (read in eval mode: BatchNorm uses its running statistics,
-    Dropout is the identity). Parameters are copied: later changes to the model do not
-    affect the compiled one.
+    model: any cnnnative.nn.Module whose forward is made of cnnnative.ops calls (layers,
+    containers, nn.Graph, your own modules), or a torch.nn module made of the layers
+    `cnnnative.torch_adapter` translates. It is traced in eval mode (BatchNorm uses its
+    running statistics, Dropout is the identity); its training flags are restored
+    afterwards. Parameters are copied: later changes to the model do not affect the
+    compiled one.
     input_shape: (N, C, H, W) or (N, F); calls accept any batch 0 <= n <= N.
     fuse: fold BatchNorm into the preceding conv/linear and fuse bias, residual add and
     ReLU/ReLU6 into the conv output stage (False keeps every op separate).
@@ -591,26 +455,32 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
     on the GPU through cnnnative.ops with the folded weights uploaded once (see
     cnnnative.device_inference; algo and poison apply to the CPU engine only).
     Returns a CompiledModel (CPU) or DeviceCompiledModel (GPU): ``y = compiled(x)``.
+    Errors while tracing name the layer (its dotted path in named_modules) and the op.
     """
-    try:
-        shape = tuple(int(d) for d in input_shape)
-    except TypeError:
-        raise TypeError(f"input_shape must be a tuple of ints, got {input_shape!r}") from None
-    if len(shape) not in (2, 4):
-        raise ValueError(f"input_shape must be (N, C, H, W) or (N, F), got {shape}")
-    if shape[0] < 0 or any(d <= 0 for d in shape[1:]):
-        raise ValueError(f"input_shape must have N >= 0 and positive other sizes, got {shape}")
+    shape = _checked_shape(input_shape)
     device = str(device)
     if device != "cpu" and not device.startswith("cuda"):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    ops, output = trace(model, len(shape), fuse=fuse)
+    if str(algo) not in ("auto", "gemm", "autotune"):
+        raise ValueError(f"algo must be 'auto', 'gemm' or 'autotune', got {algo!r}")
     if device != "cpu":
         from . import cuda
-        from .device_inference import DeviceCompiledModel
         cuda._require()
-        if output == 0:
+    graph = trace(model, shape, fuse=fuse)
+    if len(graph.outputs) != 1 or not isinstance(graph.outputs[0], Value) or not graph.outputs[0].batched:
+        raise ValueError("compile(): the model must return one batched array, got "
+                         + ", ".join(format_shape(v.shape) for v in graph.outputs))
+    if device != "cpu":
+        from .device_inference import DeviceCompiledModel
+        if graph.outputs[0] is graph.inputs[0]:
             raise ValueError("compile(): the model does nothing to its input")
-        return DeviceCompiledModel(ops, output, shape, device)
-    plan = _core.EnginePlan(list(shape), str(algo))
-    _emit(plan, ops, output)
-    return CompiledModel(plan, shape, fuse, poison)
+        return DeviceCompiledModel(graph, shape, device)
+    if graph.outputs[0] is graph.inputs[0]:
+        if len(shape) != 2:
+            raise ValueError("compile(): the model does nothing to its input")
+        # The identity on (N, F): one flatten node so the output is a new array.
+        plan = _core.EnginePlan(list(shape), str(algo))
+        plan.finalize(plan.add_flatten(0))
+        steps = [_EngineStep(plan, graph.inputs[0], graph.inputs[0])]
+        return CompiledModel(steps, graph, shape, fuse, poison)
+    return CompiledModel(_lower(graph, shape[0], algo), graph, shape, fuse, poison)

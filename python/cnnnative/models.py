@@ -5,8 +5,8 @@ nn.Graph (NCHW input).
 Two forms of ResNet live here with the same torchvision parameter names: `resnet` /
 `resnet18` build it as an nn.Graph (any depth and width, the Graph API at work), and
 `resnet18_module`, `resnet34`, `resnet20` and `inverted_residual` (from cnnnative.resnet)
-as module classes (BasicBlock, InvertedResidual), the form cnnnative.compile folds best.
-A state_dict moves between the two unchanged."""
+as module classes (BasicBlock, InvertedResidual). A state_dict moves between the two
+unchanged, and cnnnative.compile traces both into the same engine plan."""
 from __future__ import annotations
 
 from . import nn

@@ -50,12 +50,6 @@ class BasicBlock(nn.Module):
         short = x if self.downsample is None else self.downsample(x)
         return ops.add_relu(body, short)  # the join and its ReLU in one kernel
 
-    def _cnn_trace(self, t, x):
-        y = t.activation(t.trace(self.bn1, t.trace(self.conv1, x)), "relu")
-        y = t.trace(self.bn2, t.trace(self.conv2, y))
-        short = x if self.downsample is None else t.trace(self.downsample, x)
-        return t.activation(t.add(y, short), "relu")
-
 
 class ResNet(nn.Module):
     """conv1 -> bn1 -> relu -> [maxpool] -> layer1..layerK -> global average -> fc.
@@ -119,9 +113,6 @@ class ResNet(nn.Module):
             x = m(x)
         return x
 
-    def _cnn_trace(self, t, x):
-        return t.sequence(self._stages(), x)
-
 
 def resnet18(num_classes=1000, in_channels=3) -> ResNet:
     """ResNet-18 (ImageNet layout, 11.7M parameters at 1000 classes): input (N, 3, 224, 224)
@@ -177,10 +168,6 @@ class InvertedResidual(nn.Module):
     def forward(self, x):
         y = self.conv(x)
         return ops.add(y, x) if self.use_res_connect else y
-
-    def _cnn_trace(self, t, x):
-        y = t.trace(self.conv, x)
-        return t.add(y, x) if self.use_res_connect else y
 
 
 def inverted_residual(inp, oup, stride=1, expand_ratio=6) -> InvertedResidual:

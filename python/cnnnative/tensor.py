@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from collections import namedtuple
+
 from . import autograd
 
 __all__ = ["Tensor", "tensor"]
 
 
 ops = None  # cnnnative.ops, bound by that package once it is imported (it imports this file)
+
+
+MinMax = namedtuple("MinMax", ["values", "indices"])  # Tensor.max(dim) / min(dim), as torch
 
 
 def _on_device(a) -> bool:
@@ -213,10 +218,21 @@ class Tensor:
         return ops.mean(self, dim, keepdim)
 
     def max(self, dim=None, keepdim: bool = False):
-        return ops.amax(self, dim, keepdim)
+        """The largest value (dim=None), or, as torch, (values, indices) along `dim`:
+        values a Tensor (the gradient is shared among tied maxima, as torch.amax), indices
+        an int64 array (the first maximum)."""
+        return self._extreme(ops.amax, np.argmax, dim, keepdim)
 
     def min(self, dim=None, keepdim: bool = False):
-        return ops.amin(self, dim, keepdim)
+        """The smallest value, or (values, indices) along `dim`; see max()."""
+        return self._extreme(ops.amin, np.argmin, dim, keepdim)
+
+    def _extreme(self, reduce, arg, dim, keepdim):
+        values = reduce(self, dim, keepdim)
+        if dim is None:
+            return values
+        indices = arg(self.numpy(), axis=dim)
+        return MinMax(values, np.expand_dims(indices, dim) if keepdim else indices)
 
     def argmax(self, dim=None, keepdim: bool = False):
         """Indices of the maxima (an int64 numpy array; not differentiable)."""

@@ -47,9 +47,10 @@ class _Elementwise(Module):
 
 def _inplace_target(x):
     """The array an in-place forward may overwrite: a writable float32 numpy array, or the
-    array of a Tensor that records nothing (never one in a recorded graph)."""
+    array of a Tensor that records nothing (never one in a recorded graph, nor while
+    compile traces: the trace must see the op)."""
     if isinstance(x, Tensor):
-        if x.requires_grad and autograd.is_grad_enabled():
+        if (x.requires_grad and autograd.is_grad_enabled()) or autograd._state.tracer is not None:
             return None
         x = x.data
     if (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous

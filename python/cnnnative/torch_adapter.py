@@ -1,0 +1,169 @@
+"""torch.nn module -> the equivalent cnnnative.nn layers (for `cnnnative.compile`).
+
+`cnnnative.compile` traces a model by running its forward on cnnnative's recording
+Tensor, which a torch module's forward cannot take. So a torch module is first translated,
+by class name and torch's attribute names, into cnnnative layers holding copies of its
+weights; the result is then traced like any cnnnative model. This file is the only place
+that knows torch class names. Translated:
+
+Conv2d (padding_mode "zeros"), Linear, BatchNorm1d/2d, LayerNorm, GroupNorm,
+InstanceNorm2d, LocalResponseNorm, ReLU, ReLU6, LeakyReLU, Tanh, Sigmoid, Softmax,
+LogSoftmax, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, Identity, Dropout,
+Dropout2d (both the identity in eval), Sequential, and the torchvision-style ResNet,
+BasicBlock and Bottleneck (by their attribute names: conv1, bn1, ..., downsample, fc).
+Anything else is a TypeError naming the module's path and class.
+"""
+from __future__ import annotations
+
+from . import nn, ops
+
+__all__ = ["from_torch"]
+
+
+def _numpy_state(m):
+    return {k: v.detach().cpu().numpy() for k, v in m.state_dict().items()}
+
+
+def _with_weights(layer, m, path):
+    """`layer` with torch module `m`'s parameters and buffers (the same names)."""
+    state = _numpy_state(m)
+    own = layer.state_dict()
+    state = {k: v for k, v in state.items() if k in own}  # e.g. BatchNorm's num_batches_tracked
+    missing, _ = layer.load_state_dict(state, strict=False)
+    if missing:
+        raise TypeError(f"compile(): torch module {path!r} ({type(m).__name__}) has no {missing}")
+    return layer
+
+
+def _conv(m, path):
+    if getattr(m, "padding_mode", "zeros") != "zeros":
+        raise ValueError(f"compile(): {path!r}: Conv2d padding_mode={m.padding_mode!r} is not supported")
+    if isinstance(m.padding, str):
+        raise ValueError(f"compile(): {path!r}: Conv2d padding={m.padding!r}; give explicit sizes")
+    layer = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
+                      bias=m.bias is not None)
+    return _with_weights(layer, m, path)
+
+
+def _batch_norm(cls):
+    def make(m, path):
+        if m.running_mean is None:
+            raise ValueError(f"compile(): {path!r}: a BatchNorm without running statistics "
+                             "(track_running_stats=False) cannot be compiled for inference")
+        layer = cls(m.num_features, m.eps, 0.1 if m.momentum is None else m.momentum, m.affine)
+        return _with_weights(layer, m, path)
+    return make
+
+
+def _pool_stride(m):
+    return None if m.stride is None or m.stride == () else m.stride
+
+
+def _max_pool(m, path):
+    if m.return_indices:
+        raise ValueError(f"compile(): {path!r}: MaxPool2d(return_indices=True) is not supported")
+    return nn.MaxPool2d(m.kernel_size, _pool_stride(m), m.padding, m.dilation, m.ceil_mode)
+
+
+def _avg_pool(m, path):
+    if m.divisor_override is not None:
+        raise ValueError(f"compile(): {path!r}: AvgPool2d(divisor_override=...) is not supported")
+    return nn.AvgPool2d(m.kernel_size, _pool_stride(m), m.padding, m.ceil_mode, m.count_include_pad)
+
+
+def _adaptive_avg(m, path):
+    if m.output_size not in (1, (1, 1), [1, 1], (1,)):
+        raise ValueError(f"compile(): {path!r}: AdaptiveAvgPool2d({m.output_size!r}) is not supported "
+                         "(only output size 1)")
+    return nn.AdaptiveAvgPool2d(1)
+
+
+class Bottleneck(nn.Module):
+    """torchvision's Bottleneck: relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))) + shortcut)."""
+
+    def __init__(self, children):
+        super().__init__()
+        for name, child in children.items():
+            setattr(self, name, child)
+        if "downsample" not in children:
+            self.downsample = None
+
+    def forward(self, x):
+        y = ops.relu(self.bn1(self.conv1(x)))
+        y = ops.relu(self.bn2(self.conv2(y)))
+        y = self.bn3(self.conv3(y))
+        return ops.add_relu(y, x if self.downsample is None else self.downsample(x))
+
+
+class ResNetStages(nn.Module):
+    """torchvision's ResNet.forward: the children in order, flattened before the classifier."""
+
+    def __init__(self, children):
+        super().__init__()
+        for name, child in children.items():
+            setattr(self, name, child)
+
+    def forward(self, x):
+        for child in self.children():
+            if isinstance(child, nn.Linear) and x.ndim > 2:
+                x = ops.flatten(x, 1)
+            x = child(x)
+        return x
+
+
+def _basic_block(children, m, path):
+    from .resnet import BasicBlock
+    block = BasicBlock(m.conv1.in_channels, m.conv1.out_channels, m.conv1.stride[0], children.get("downsample"))
+    for name in ("conv1", "bn1", "conv2", "bn2"):
+        setattr(block, name, children[name])
+    return block
+
+
+_LEAVES = {
+    "Conv2d": _conv,
+    "Linear": lambda m, p: _with_weights(nn.Linear(m.in_features, m.out_features, bias=m.bias is not None), m, p),
+    "BatchNorm2d": _batch_norm(nn.BatchNorm2d),
+    "BatchNorm1d": _batch_norm(nn.BatchNorm1d),
+    "LayerNorm": lambda m, p: _with_weights(nn.LayerNorm(m.normalized_shape, m.eps, m.elementwise_affine), m, p),
+    "GroupNorm": lambda m, p: _with_weights(nn.GroupNorm(m.num_groups, m.num_channels, m.eps, m.affine), m, p),
+    "InstanceNorm2d": lambda m, p: _with_weights(
+        nn.InstanceNorm2d(m.num_features, m.eps, 0.1 if m.momentum is None else m.momentum, m.affine,
+                          m.track_running_stats), m, p),
+    "LocalResponseNorm": lambda m, p: nn.LocalResponseNorm(m.size, m.alpha, m.beta, m.k),
+    "ReLU": lambda m, p: nn.ReLU(),
+    "ReLU6": lambda m, p: nn.ReLU6(),
+    "LeakyReLU": lambda m, p: nn.LeakyReLU(m.negative_slope),
+    "Tanh": lambda m, p: nn.Tanh(),
+    "Sigmoid": lambda m, p: nn.Sigmoid(),
+    "Softmax": lambda m, p: nn.Softmax(1 if m.dim is None else m.dim),
+    "LogSoftmax": lambda m, p: nn.LogSoftmax(1 if m.dim is None else m.dim),
+    "MaxPool2d": _max_pool,
+    "AvgPool2d": _avg_pool,
+    "AdaptiveAvgPool2d": _adaptive_avg,
+    "Flatten": lambda m, p: nn.Flatten(m.start_dim, m.end_dim),
+    "Identity": lambda m, p: nn.Identity(),
+    "Dropout": lambda m, p: nn.Identity(),  # compile() is eval mode
+    "Dropout2d": lambda m, p: nn.Identity(),
+}
+
+_CONTAINERS = {
+    "Sequential": lambda children, m, p: nn.Sequential(*children.values()),
+    "BasicBlock": _basic_block,
+    "Bottleneck": lambda children, m, p: Bottleneck(children),
+    "ResNet": lambda children, m, p: ResNetStages(children),
+}
+
+
+def from_torch(module, path: str = ""):
+    """The cnnnative.nn equivalent of torch module `module` (weights copied)."""
+    name = type(module).__name__
+    where = path or "(the model)"
+    if name in _LEAVES:
+        return _LEAVES[name](module, where)
+    if name in _CONTAINERS:
+        children = {k: from_torch(c, f"{path}.{k}" if path else k)
+                    for k, c in module.named_children() if c is not None}
+        return _CONTAINERS[name](children, module, where)
+    raise TypeError(f"compile(): cannot trace torch module {where!r} ({name}); cnnnative.torch_adapter "
+                    f"translates {', '.join(sorted(_LEAVES) + sorted(_CONTAINERS))}. Rebuild it with "
+                    "cnnnative.nn layers (same parameter names) and load its state_dict")
