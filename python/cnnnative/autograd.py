@@ -276,6 +276,9 @@ def _run(outputs, grad_outputs, targets, retain_graph, what):
             for p, g in zip(node.parents, grads):
                 if p is not None and g is not None and wants(p):
                     send(p, g)
+            # Hold no gradient beyond its slot: an op may then reuse a gradient array only
+            # its own slot refers to (ops/_private.py), and memory is freed as early as it can be.
+            grads = slots = g = None
     finally:
         _state.walk = previous
     return results
