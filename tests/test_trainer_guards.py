@@ -26,6 +26,38 @@ def test_optimizer_of_part_of_the_model_is_fine():
     Trainer(model, optim.SGD(head.parameters(), lr=0.1))  # fine-tuning a head: legitimate
 
 
+def test_optimizer_holding_foreign_parameters_is_refused():
+    model, other = _digits_net(0), _digits_net(1)
+    mixed = list(model.parameters()) + [next(iter(other.parameters()))]
+    with pytest.raises(ValueError, match="1 of the optimizer's .* are not this model's"):
+        Trainer(model, optim.SGD(mixed, lr=0.1))
+
+
+def test_a_learnable_loss_may_hold_parameters():
+    class ScaledCE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(np.ones(1, np.float32))
+
+        def forward(self, out, y):
+            return cn.ops.cross_entropy(out * self.scale, y)
+
+    model, loss = _digits_net(), ScaledCE()
+    trainer = Trainer(model, optim.SGD(list(model.parameters()) + [loss.scale], lr=0.1), loss=loss)
+    x, y = data.load_digits("train").subset(np.arange(16)).arrays()
+    trainer.step(x, y)
+    assert loss.scale.grad is not None and loss.scale.grad[0] != 0
+
+
+def test_model_whose_output_records_nothing_is_a_clear_error():
+    model = _digits_net().requires_grad_(False)
+    head = list(model)[-1]
+    trainer = Trainer(model, optim.SGD(head.parameters(), lr=0.1))
+    x, y = data.load_digits("train").subset(np.arange(16)).arrays()
+    with pytest.raises(ValueError, match="records no gradient"):
+        trainer.step(x, y)
+
+
 def test_empty_batch_is_refused():
     model = _digits_net()
     trainer = Trainer(model, optim.SGD(model, lr=0.1))

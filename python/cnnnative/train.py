@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -119,17 +120,26 @@ class Trainer:
         self.history: list[dict] = []
 
     def _check_owns_parameters(self):
-        """An optimizer built for another model (or a copy of this one) would update
-        parameters the model never uses: every step would change nothing, silently."""
+        """The optimizer must update this model's parameters and nothing else: one built for
+        another model (or a copy of this one) would change nothing the model uses, silently.
+        Parameters of a loss module (a learnable loss) count as the model's."""
         groups = getattr(self.optimizer, "param_groups", None)
         if groups is None:
             return  # a duck-typed optimizer: nothing to check against
+        owned = {id(p) for p in self.model.parameters()}
+        if isinstance(self.loss_fn, Module):
+            owned |= {id(p) for p in self.loss_fn.parameters()}
         trainable = {id(p) for p in self.model.parameters() if p.requires_grad}
         updated = {id(p) for g in groups for p in g["params"]}
         if trainable and not (trainable & updated):
             raise ValueError(f"Trainer: the optimizer updates {len(updated)} parameters, none of them this "
                              f"model's {len(trainable)} trainable ones (built for another model?); "
                              "training would change nothing")
+        foreign = updated - owned
+        if foreign:
+            raise ValueError(f"Trainer: {len(foreign)} of the optimizer's {len(updated)} parameters are not "
+                             "this model's (an optimizer built for another model, or a copy of this one); "
+                             "build it from model.parameters()")
 
     # -- one batch ------------------------------------------------------------------------
     def _to_model_device(self, x, y=None):
@@ -170,33 +180,29 @@ class Trainer:
         """Forward, loss and backward on one batch; returns (loss, host output)."""
         self.model.train()
         x, y = self._to_model_device(x, y)
-        self.model.needs_input_grad = False  # nobody uses the gradient w.r.t. the inputs
-        try:
-            out = self.model(x)
-            if isinstance(out, Tensor) and out.requires_grad:
-                # The model records through ops: the PyTorch loop, parameters' .grad filled.
-                loss = self._loss_of(out, y)
-                self.optimizer.zero_grad()
-                loss.backward()
-            elif is_plain_cross_entropy(self.loss_fn):
-                # The fused fast path (also on the GPU): one kernel for the output's gradient.
-                loss = ops.cross_entropy(out, y)
-                grad = ops.cross_entropy_backward(out, y)
-                self.optimizer.zero_grad()
-                self.model.backward(grad)
-            else:
-                # Layers with a hand-written backward: autograd through the loss alone gives
-                # the output's gradient, which the model's backward takes from there.
-                if type(out).__module__ == "cnnnative._cuda":
-                    raise TypeError(f"Trainer: loss {self.loss or type(self.loss_fn).__name__!r} runs on the host; "
-                                    "train this model on the CPU (only the plain cross_entropy runs on the GPU)")
-                head = Tensor(out, requires_grad=True)
-                loss = self._loss_of(head, y)
-                self.optimizer.zero_grad()
-                loss.backward()
-                self.model.backward(head.grad)
-        finally:
-            self.model.needs_input_grad = True
+        out = self.model(x)
+        if isinstance(out, Tensor) and out.requires_grad:
+            # The model records through ops: the PyTorch loop, parameters' .grad filled.
+            loss = self._loss_of(out, y)
+            self.optimizer.zero_grad()
+            loss.backward()
+        elif type(self.model).backward is not Module.backward:
+            # A model that still writes its own backward (deprecated): autograd through the
+            # loss alone gives the output's gradient, which the model's backward takes.
+            warnings.warn(f"{type(self.model).__name__}.backward: a hand-written backward is deprecated; "
+                          "write forward with cnnnative ops and autograd derives it", DeprecationWarning,
+                          stacklevel=3)
+            if type(out).__module__ == "cnnnative._cuda":
+                raise TypeError("Trainer: a model with a hand-written backward trains on the CPU only")
+            head = Tensor(out, requires_grad=True)
+            loss = self._loss_of(head, y)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.model.backward(head.grad)
+        else:
+            raise ValueError(f"Trainer: the output of {type(self.model).__name__} records no gradient: every "
+                             "parameter is frozen (requires_grad=False), or forward computes with something "
+                             "other than cnnnative ops (numpy calls on .data)")
         return float(loss), self._host(out)
 
     def step(self, x, y) -> float:

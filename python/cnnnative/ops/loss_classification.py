@@ -253,6 +253,8 @@ def nll_loss_backward(input, target, reduction: str = "mean", grad=1.0, *, weigh
 def _cross_entropy_recorded(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     weight, reduction = _legacy_reduction(weight, reduction)
     constant(weight, "weight", "cross_entropy")
+    if type(array_of(input)).__module__ == "cnnnative._cuda" and reduction != "none":
+        return _cross_entropy_recorded_on_gpu(input, target, weight, ignore_index, reduction, label_smoothing)
     ce = _CrossEntropy(array_of(input), array_of(target), array_of(weight), ignore_index, reduction,
                        label_smoothing)
     out = loss_output(ce.forward())
@@ -260,6 +262,19 @@ def _cross_entropy_recorded(input, target, weight=None, ignore_index=-100, reduc
     def backward(g):
         gx, gt = ce.backward(g, want_target=wants(target))
         return (gx if wants(input) else None), gt, None
+
+    return record(out, (input, target, weight), backward, "cross_entropy")
+
+
+def _cross_entropy_recorded_on_gpu(input, target, weight, ignore_index, reduction, label_smoothing):
+    """Logits on the GPU: the fused GPU kernels (plain case; the GPU ops refuse weight and
+    label smoothing by name). The loss is a host scalar; its backward is one GPU kernel."""
+    from ..cuda import ops as cuda_ops
+    x, t = array_of(input), array_of(target)
+    out = loss_output(cuda_ops.cross_entropy(x, t, weight, ignore_index, reduction, label_smoothing))
+
+    def backward(g):
+        return cuda_ops.cross_entropy_backward(x, t, reduction, float(np.asarray(g))), None, None
 
     return record(out, (input, target, weight), backward, "cross_entropy")
 
