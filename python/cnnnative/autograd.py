@@ -290,18 +290,23 @@ def _as_list(x):
     return [x]
 
 
+def _output_gradients(outputs, given, what):
+    """One gradient (or None = ones) per output; None only for one-element outputs."""
+    grads = [None] * len(outputs) if given is None else _as_list(given)
+    if len(grads) != len(outputs):
+        raise ValueError(f"{what}: {len(outputs)} outputs but {len(grads)} gradients")
+    for t, g in zip(outputs, grads):
+        if g is None and isinstance(t, Tensor) and t.data.size != 1:
+            raise RuntimeError(f"{what}: the output has shape {tuple(t.shape)}; a gradient is implicit "
+                               "only for a scalar output (pass gradient= / grad_outputs=)")
+    return grads
+
+
 def backward(tensors, grad_tensors=None, retain_graph=False):
     """Accumulate d(sum of tensors)/d(leaf) into every leaf's .grad (torch.autograd.backward).
     grad_tensors: one output gradient per tensor (None = ones; scalar outputs only)."""
     tensors = _as_list(tensors)
-    grads = [None] * len(tensors) if grad_tensors is None else _as_list(grad_tensors)
-    if len(grads) != len(tensors):
-        raise ValueError(f"backward: {len(tensors)} outputs but {len(grads)} gradients")
-    for t, g in zip(tensors, grads):
-        if g is None and isinstance(t, Tensor) and t.data.size != 1:
-            raise RuntimeError(f"backward: the output has shape {tuple(t.shape)}; a gradient is "
-                               "implicit only for a scalar output (pass gradient=)")
-    _run(tensors, grads, None, retain_graph, "backward")
+    _run(tensors, _output_gradients(tensors, grad_tensors, "backward"), None, retain_graph, "backward")
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=False):
@@ -316,13 +321,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=Fa
     for i, x in enumerate(inputs_list):
         if not isinstance(x, Tensor) or not x.requires_grad:
             raise ValueError(f"grad: inputs[{i}] must be a Tensor with requires_grad=True")
-    grads = [None] * len(outputs) if grad_outputs is None else _as_list(grad_outputs)
-    if len(grads) != len(outputs):
-        raise ValueError(f"grad: {len(outputs)} outputs but {len(grads)} grad_outputs")
-    for t, g in zip(outputs, grads):
-        if g is None and isinstance(t, Tensor) and t.data.size != 1:
-            raise RuntimeError(f"grad: the output has shape {tuple(t.shape)}; give grad_outputs for a "
-                               "non-scalar output")
+    grads = _output_gradients(outputs, grad_outputs, "grad")
     targets = {id(x): x for x in inputs_list}
     results = _run(outputs, grads, targets, retain_graph, "grad")
     out = []

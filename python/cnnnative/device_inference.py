@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
-from .ir.execute import call_op
+from .ir.execute import call_op, resolve_value
 from .ir.fuse import _is_param, folded_weights
 from .ir.graph import Value
 
@@ -34,14 +34,6 @@ def _is_tensor(a) -> bool:
     return type(a).__module__ == "cnnnative._cuda"
 
 
-def _resolve(a, env):
-    if isinstance(a, Value):
-        return env[id(a)]
-    if isinstance(a, list):
-        return [_resolve(v, env) for v in a]
-    if isinstance(a, tuple):
-        return tuple(_resolve(v, env) for v in a)
-    return a
 
 
 _LAYOUT_OPS = ("flatten", "reshape", "cat")  # translated here, not by cuda.ops
@@ -109,11 +101,11 @@ class DeviceCompiledModel:
 
         if op in ("flatten", "reshape"):
             def call(env):
-                x = _resolve(next(a for a in args.values() if isinstance(a, Value)), env)
+                x = resolve_value(next(a for a in args.values() if isinstance(a, Value)), env)
                 return x.reshape((x.shape[0],) + tuple(out_shape[1:]))
         elif op == "cat":
             def call(env):
-                parts = _resolve(args["tensors"], env)
+                parts = resolve_value(args["tensors"], env)
                 if _is_tensor(parts[0]):
                     from .cuda import ops as cuda_ops
                     return cuda_ops.concat(parts, axis=args.get("dim", 0))
@@ -122,7 +114,7 @@ class DeviceCompiledModel:
             raise ValueError("compile(device=...): a graph with module nodes must be traced first")
         else:
             def call(env):
-                return call_op(op, {k: _resolve(a, env) for k, a in args.items()})
+                return call_op(op, {k: resolve_value(a, env) for k, a in args.items()})
         if not epilogue:
             return call
 

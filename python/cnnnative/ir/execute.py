@@ -36,14 +36,15 @@ def call_op(name: str, args: dict):
     return op_function(name)(*bound.args, **bound.kwargs)
 
 
-def _resolve(a, env):
+def resolve_value(a, env):
+    """An op argument with graph Values replaced by their computed arrays (env: id -> array)."""
     from .graph import Value
     if isinstance(a, Value):
         return env[id(a)]
     if isinstance(a, list):
-        return [_resolve(v, env) for v in a]
+        return [resolve_value(v, env) for v in a]
     if isinstance(a, tuple):
-        return tuple(_resolve(v, env) for v in a)
+        return tuple(resolve_value(v, env) for v in a)
     return a
 
 
@@ -78,7 +79,7 @@ def apply_epilogue(y, epilogue, env):
 
 def run_node(node, env):
     """Run one node reading its inputs from env (id(value) -> data); returns its result."""
-    args = {k: _resolve(a, env) for k, a in node.args.items()}
+    args = {k: resolve_value(a, env) for k, a in node.args.items()}
     if node.op == "module":
         y = node.module(*args.values())
     else:
