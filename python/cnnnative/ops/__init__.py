@@ -84,10 +84,14 @@ def _on_gpu(name, args, kwargs):
 def _dispatching(name, cpu_function):
     @_functools.wraps(cpu_function)
     def op(*args, **kwargs):
+        # The common recorded call: the first argument requires grad, nothing traces.
+        if args and isinstance(args[0], _Tensor) and args[0].requires_grad and not _state.disabled \
+                and _state.tracer is None and name in _RULES:
+            return _RULES[name](*args, **kwargs)
         tensor, grad, cuda = _scan(args, kwargs)
         if not tensor:
             return _on_gpu(name, args, kwargs) if cuda else cpu_function(*args, **kwargs)
-        state = _autograd._state
+        state = _state
         tracer = state.tracer
         if grad and not state.disabled:
             rule = _RULES.get(name)
@@ -107,6 +111,7 @@ def _dispatching(name, cpu_function):
 
 
 _np_ndarray = __import__("numpy").ndarray
+_state = _autograd._state  # per-thread grad mode and tracer
 for _area in _AREAS:
     _mod = _importlib.import_module(f"{__name__}.{_area}")
     for _name in _mod.__all__:

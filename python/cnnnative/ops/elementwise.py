@@ -152,6 +152,9 @@ def _operands(a, b, op, first="a", second="b"):
     return x, y
 
 
+_CORE_ADD_MIN = 1 << 16  # elements; below this numpy's single-threaded add is cheaper
+
+
 def _add_recorded_on_gpu(a, b):
     """Two GPU arrays of one shape (a residual join on the GPU): the GPU kernel, and the
     gradient passes to both unchanged. Other GPU additions are refused by _operands."""
@@ -167,7 +170,8 @@ def _add_recorded(a, b):
             and tuple(xa.shape) == tuple(xb.shape)):
         return _add_recorded_on_gpu(a, b)
     x, y = _operands(a, b, "add")
-    out = _core.add(x, y) if x.shape == y.shape else _apply(np.add, "add", x, y)
+    # The core's threaded kernel pays for its call only on large arrays.
+    out = _core.add(x, y) if x.shape == y.shape and x.size >= _CORE_ADD_MIN else _apply(np.add, "add", x, y)
 
     def backward(g):
         return (unbroadcast(g, x.shape) if wants(a) else None,
