@@ -9,7 +9,7 @@ DAGs. `nn.functional` has torch.nn.functional's names.
 from . import functional, init
 from .activation import LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, Softmax, Tanh
 from .containers import ModuleDict, ModuleList
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d
 from .graph import Graph, Node
 from .linear import Linear
 from .module import Module, Parameter
@@ -20,7 +20,7 @@ from .shape import Dropout, Flatten, Identity
 
 __all__ = [
     "init", "functional", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Graph", "Node",
-    "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d",
+    "Conv1d", "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d",
     "ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
     "Flatten", "Identity", "Dropout",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "LocalResponseNorm",

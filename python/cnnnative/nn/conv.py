@@ -1,4 +1,5 @@
-"""Conv2d: a 2-D convolution layer: ops.conv2d on its weight and bias (autograd records it)."""
+"""Conv2d and Conv1d: convolution layers, ops.conv2d / ops.conv1d on their weight and bias
+(autograd records them)."""
 from __future__ import annotations
 
 import math
@@ -6,11 +7,12 @@ import math
 import numpy as np
 
 from .. import ops
+from ..ops.conv1d import _left_right as padding_left_right
 from . import init
 from ._util import as_input, conv_out, empty_param, pair, padding4, weights_for, positive
 from .module import Module, Parameter
 
-__all__ = ["Conv2d"]
+__all__ = ["Conv2d", "Conv1d"]
 
 
 class Conv2d(Module):
@@ -86,3 +88,81 @@ class Conv2d(Module):
         if self.bias is None:
             s += ", bias=False"
         return s
+
+
+class Conv1d(Module):
+    """torch.nn.Conv1d: input (N, in_channels, L) or (in_channels, L) -> (N, out_channels, OL).
+
+    weight (out_channels, in_channels/groups, kernel_size), bias (out_channels,): a
+    torch.nn.Conv1d state_dict loads. Initialised as PyTorch does. padding: int,
+    (left, right) (causal: (dilation*(kernel_size-1), 0)), 'same' or 'valid'. Runs on the
+    2-D kernels with height 1 (ops.conv1d).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", *, rng=None):
+        super().__init__()
+        self.in_channels = positive(in_channels, "in_channels")
+        self.out_channels = positive(out_channels, "out_channels")
+        self.kernel_size = (positive(_single(kernel_size, "kernel_size"), "kernel_size"),)
+        self.stride = (positive(_single(stride, "stride"), "stride"),)
+        self.dilation = (positive(_single(dilation, "dilation"), "dilation"),)
+        self.groups = positive(groups, "groups")
+        if padding_mode != "zeros":
+            raise ValueError(f"Conv1d padding_mode must be 'zeros', got {padding_mode!r}")
+        self.padding_mode = padding_mode
+        # Strings stay as given (torch's repr and state); numbers become (left, right).
+        left_right = padding_left_right(padding, self.kernel_size[0], self.stride[0], self.dilation[0])
+        self.padding = padding if isinstance(padding, str) else left_right
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"Conv1d: in_channels ({self.in_channels}) and out_channels "
+                             f"({self.out_channels}) must both be divisible by groups ({self.groups})")
+        shape = (self.out_channels, self.in_channels // self.groups, self.kernel_size[0])
+        self.weight = Parameter(init.kaiming_uniform_(
+            empty_param(shape, "Conv1d weight"), a=math.sqrt(5), rng=rng))
+        if bias:
+            bound = 1.0 / math.sqrt(shape[1] * shape[2])
+            self.bias = Parameter(init.uniform_(np.empty(self.out_channels, "float32"),
+                                                -bound, bound, rng))
+        else:
+            self._parameters["bias"] = None
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 2:
+            raise self._shape_error(input_shape, "expected (C, L)")
+        c, length = input_shape
+        if c != self.in_channels:
+            raise self._shape_error(input_shape, f"expected {self.in_channels} channels, got {c}")
+        left, right = padding_left_right(self.padding, self.kernel_size[0], self.stride[0], self.dilation[0])
+        out = conv_out(length, self.kernel_size[0], self.stride[0], left + right, self.dilation[0])
+        if out <= 0:
+            raise self._shape_error(input_shape, f"the (dilated) kernel {self.kernel_size[0]} does not fit "
+                                    f"the padded input; output length would be {out}")
+        return (self.out_channels, out)
+
+    def forward(self, x):
+        x = as_input(x, self, (2, 3))
+        if x.shape[-2] != self.in_channels:
+            raise ValueError(f"{self!r}: input has {x.shape[-2]} channels, expected "
+                             f"{self.in_channels} (input shape {tuple(x.shape)})")
+        weight, bias = weights_for(x, self.weight, self.bias)
+        return ops.conv1d(x, weight, bias, self.stride[0], self.padding, self.dilation[0], self.groups)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding!r}"
+        if self.dilation != (1,):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+def _single(value, name):
+    """An int or a 1-tuple (torch's spelling) -> int."""
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    return value
