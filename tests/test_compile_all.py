@@ -26,9 +26,22 @@ def _bn(cls, c):
     return make
 
 
+class _Sequence(nn.Module):
+    """(N, C*L) -> (N, C, L) -> layer -> flattened: a 1-D layer in a model compile takes
+    ((N, F) inputs; compile's input_shape is (N, C, H, W) or (N, F))."""
+
+    def __init__(self, layer, channels):
+        super().__init__()
+        self.layer, self.channels = layer, channels
+
+    def forward(self, x):
+        return cn.ops.flatten(self.layer(cn.ops.reshape(x, (x.shape[0], self.channels, -1))), 1)
+
+
 # layer name -> (constructor, input shape)
 LAYERS = {
     "Conv2d": (lambda: nn.Conv2d(3, 5, 3, stride=2, padding=1), (2, 3, 9, 8)),
+    "Conv1d": (lambda: _Sequence(nn.Conv1d(3, 5, 3, padding=(4, 0), dilation=2), 3), (2, 27)),
     "Linear": (lambda: nn.Linear(7, 4), (3, 7)),
     "MaxPool2d": (lambda: nn.MaxPool2d(3, 2, 1, ceil_mode=True), (2, 3, 9, 8)),
     "AvgPool2d": (lambda: nn.AvgPool2d(3, 2, 1, count_include_pad=False), (2, 3, 9, 8)),

@@ -146,6 +146,8 @@ def make_calls(rng):
         "gemm": ([f32(rng, m, kk), f32(rng, kk, nn_)], {}),
         "matmul": ([f32(rng, m, kk), f32(rng, kk, nn_)], {}),
         "conv2d": ([x, cw, f32(rng, k)], {"stride": 1, "padding": 1, "dilation": 1, "groups": 1}),
+        "conv1d": ([x[:, :, 0], cw[:, :, 0], f32(rng, k)], {"stride": 1, "padding": (2, 0), "dilation": 1,
+                                                           "groups": 1}),
         "conv2d_input": ([x.shape, cw, y], {"padding": 1}),
         "conv2d_weight": ([x, cw.shape, y], {"padding": 1}),
         "conv2d_bias": ([y], {}),
