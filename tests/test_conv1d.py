@@ -1,5 +1,7 @@
 """ops.conv1d / nn.Conv1d: forward and the three gradients against torch (CPU) and a
 float64 numpy reference, central differences, non-finite values, errors, state_dict."""
+import re
+
 import numpy as np
 import pytest
 
@@ -206,8 +208,10 @@ def test_causal_padding_layer_trains_and_eval_input_gradients(rng):
     np.testing.assert_array_equal(np.asarray(m(x2))[:, :, :5], np.asarray(m(x))[:, :, :5])
 
 
-def test_functional_name():
+def test_functional_name_and_torch_spellings():
     assert nn.functional.conv1d is ops.conv1d
+    m = nn.Conv1d(2, 4, (3,), stride=(2,), padding=(1,), dilation=(1,))
+    assert (m.kernel_size, m.stride, m.padding, m.dilation) == ((3,), (2,), (1, 1), (1,))
 
 
 @pytest.mark.parametrize("call, error, words", [
@@ -226,11 +230,12 @@ def test_functional_name():
     (lambda x, w: nn.Conv1d(3, 4, 3, padding_mode="reflect"), ValueError, "padding_mode"),
     (lambda x, w: nn.Conv1d(3, 4, 3, stride=2, padding="same"), ValueError, "stride"),
     (lambda x, w: nn.Conv1d(3, 4, 0), ValueError, "kernel_size"),
+    (lambda x, w: nn.Conv1d(3, 4, (3, 3)), ValueError, "kernel_size must be an int or a 1-tuple"),
     (lambda x, w: nn.Conv1d(3, 4, 3)(x[:, :2]), ValueError, "channels"),
     (lambda x, w: nn.Conv1d(3, 4, 3).output_shape((3, 2)), ValueError, "does not fit"),
 ])
 def test_bad_calls_name_the_argument(call, error, words):
     x = np.ones((2, 3, 6), np.float32)
     w = np.ones((4, 3, 3), np.float32)
-    with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(error, match=re.escape(words)):
         call(x, w)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import ops
-from ..ops.conv1d import _left_right as padding_left_right
+from ..ops.conv1d import left_right_padding, single
 from . import init
 from ._util import as_input, conv_out, empty_param, pair, padding4, weights_for, positive
 from .module import Module, Parameter
@@ -104,15 +104,15 @@ class Conv1d(Module):
         super().__init__()
         self.in_channels = positive(in_channels, "in_channels")
         self.out_channels = positive(out_channels, "out_channels")
-        self.kernel_size = (positive(_single(kernel_size, "kernel_size"), "kernel_size"),)
-        self.stride = (positive(_single(stride, "stride"), "stride"),)
-        self.dilation = (positive(_single(dilation, "dilation"), "dilation"),)
+        self.kernel_size = (positive(single(kernel_size, "kernel_size"), "kernel_size"),)
+        self.stride = (positive(single(stride, "stride"), "stride"),)
+        self.dilation = (positive(single(dilation, "dilation"), "dilation"),)
         self.groups = positive(groups, "groups")
         if padding_mode != "zeros":
             raise ValueError(f"Conv1d padding_mode must be 'zeros', got {padding_mode!r}")
         self.padding_mode = padding_mode
         # Strings stay as given (torch's repr and state); numbers become (left, right).
-        left_right = padding_left_right(padding, self.kernel_size[0], self.stride[0], self.dilation[0])
+        left_right = left_right_padding(padding, self.kernel_size[0], self.stride[0], self.dilation[0])
         self.padding = padding if isinstance(padding, str) else left_right
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"Conv1d: in_channels ({self.in_channels}) and out_channels "
@@ -133,7 +133,7 @@ class Conv1d(Module):
         c, length = input_shape
         if c != self.in_channels:
             raise self._shape_error(input_shape, f"expected {self.in_channels} channels, got {c}")
-        left, right = padding_left_right(self.padding, self.kernel_size[0], self.stride[0], self.dilation[0])
+        left, right = left_right_padding(self.padding, self.kernel_size[0], self.stride[0], self.dilation[0])
         out = conv_out(length, self.kernel_size[0], self.stride[0], left + right, self.dilation[0])
         if out <= 0:
             raise self._shape_error(input_shape, f"the (dilated) kernel {self.kernel_size[0]} does not fit "
@@ -160,9 +160,3 @@ class Conv1d(Module):
             s += ", bias=False"
         return s
 
-
-def _single(value, name):
-    """An int or a 1-tuple (torch's spelling) -> int."""
-    if isinstance(value, (tuple, list)) and len(value) == 1:
-        value = value[0]
-    return value

@@ -6,10 +6,10 @@ from __future__ import annotations
 from . import conv as _conv
 from ._args import _items, index
 
-__all__ = ["conv1d"]
+__all__ = ["conv1d"]  # single() and left_right_padding() are for nn.Conv1d too
 
 
-def _one(value, name):
+def single(value, name):
     """An int or a 1-tuple (torch's spelling) -> int."""
     if isinstance(value, (tuple, list)):
         items = _items(value, name, "an int or a 1-tuple")
@@ -19,7 +19,7 @@ def _one(value, name):
     return index(value, name)
 
 
-def _left_right(padding, kernel, stride, dilation):
+def left_right_padding(padding, kernel, stride, dilation):
     """(left, right) zero padding: an int, (p,), (left, right), 'valid' or 'same'.
     'same' (stride 1 only) pads dilation*(kernel-1) in all, the odd one on the right, as
     torch does for even kernels."""
@@ -51,11 +51,11 @@ def _as_2d(x, w, stride, padding, dilation, groups):
         raise ValueError(f"input must be (N, C, L) or unbatched (C, L), got shape {tuple(x.shape)}")
     if w.ndim != 3:
         raise ValueError(f"weight must be (out_channels, in_channels/groups, kernel), got shape {tuple(w.shape)}")
-    stride, dilation, groups = _one(stride, "stride"), _one(dilation, "dilation"), index(groups, "groups")
+    stride, dilation, groups = single(stride, "stride"), single(dilation, "dilation"), index(groups, "groups")
     if stride <= 0 or dilation <= 0 or groups <= 0:
         raise ValueError(f"stride, dilation and groups must be positive, got stride={stride}, "
                          f"dilation={dilation}, groups={groups}")
-    left, right = _left_right(padding, w.shape[2], stride, dilation)
+    left, right = left_right_padding(padding, w.shape[2], stride, dilation)
     channels, length = x.shape[-2], x.shape[-1]
     if w.shape[0] % groups or channels != w.shape[1] * groups:
         raise ValueError(f"input has {channels} channels and weight shape {tuple(w.shape)} with "
