@@ -28,7 +28,7 @@ def _bn(cls, c):
 
 class _Sequence(nn.Module):
     """(N, C*L) -> (N, C, L) -> layer -> flattened: a 1-D layer in a model compile takes
-    ((N, F) inputs; compile's input_shape is (N, C, H, W) or (N, F))."""
+    ((N, F) inputs; compile accepts (N, C, H, W), (N, C, L) and (N, F))."""
 
     def __init__(self, layer, channels):
         super().__init__()

@@ -239,3 +239,14 @@ def test_bad_calls_name_the_argument(call, error, words):
     w = np.ones((4, 3, 3), np.float32)
     with pytest.raises(error, match=re.escape(words)):
         call(x, w)
+
+
+def test_a_1d_model_compiles_with_an_n_c_l_input_shape():
+    model = nn.Sequential(nn.Conv1d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv1d(8, 4, 3, dilation=2),
+                          nn.Flatten(), nn.Linear(4 * 12, 5)).eval()
+    x = np.random.default_rng(3).standard_normal((2, 3, 16)).astype(np.float32)
+    compiled = cn.compile(model, (2, 3, 16))
+    with cn.no_grad():
+        expected = np.asarray(model(x))
+    np.testing.assert_allclose(compiled(x), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(compiled(x[:1]), expected[:1], rtol=1e-5, atol=1e-5)
