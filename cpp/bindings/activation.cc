@@ -127,6 +127,11 @@ CNNNATIVE_BINDINGS(activation) {
   def_unary("relu6", UnaryOp::relu6);
   def_unary("sigmoid", UnaryOp::sigmoid);
   def_unary("tanh", UnaryOp::tanh);
+  def_unary("silu", UnaryOp::silu);
+  def_unary("gelu", UnaryOp::gelu);
+  def_unary("gelu_tanh", UnaryOp::gelu_tanh);
+  def_unary("hardswish", UnaryOp::hardswish);
+  def_unary("hardsigmoid", UnaryOp::hardsigmoid);
   m.def("leaky_relu",
         [](FloatArray x, float slope, py::object out) {
           return unary(UnaryOp::leaky_relu, "leaky_relu", x, slope, out);
@@ -146,6 +151,12 @@ CNNNATIVE_BINDINGS(activation) {
   def_binary("relu6_backward", BinaryOp::relu6_backward, "grad_output", "output");
   def_binary("sigmoid_backward", BinaryOp::sigmoid_backward, "grad_output", "output");
   def_binary("tanh_backward", BinaryOp::tanh_backward, "grad_output", "output");
+  // The modern activations' gradients take the forward's input.
+  def_binary("silu_backward", BinaryOp::silu_backward, "grad_output", "input");
+  def_binary("gelu_backward", BinaryOp::gelu_backward, "grad_output", "input");
+  def_binary("gelu_tanh_backward", BinaryOp::gelu_tanh_backward, "grad_output", "input");
+  def_binary("hardswish_backward", BinaryOp::hardswish_backward, "grad_output", "input");
+  def_binary("hardsigmoid_backward", BinaryOp::hardsigmoid_backward, "grad_output", "input");
   m.def("leaky_relu_backward",
         [](FloatArray g, FloatArray x, float slope, py::object out) {
           return binary(BinaryOp::leaky_relu_backward, "leaky_relu_backward", "grad_output", "input",

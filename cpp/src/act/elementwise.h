@@ -7,12 +7,15 @@
 
 namespace cnnnative {
 
-enum class UnaryOp { relu, relu6, leaky_relu, sigmoid, tanh, count };
+enum class UnaryOp {
+  relu, relu6, leaky_relu, sigmoid, tanh, silu, gelu, gelu_tanh, hardswish, hardsigmoid, count
+};
 // Binary ops take (a, b) -> y. For gradients a is grad_output and b is what the forward
-// saved (its output, or its input for leaky_relu).
+// saved (its output, or its input for leaky_relu and the ops from silu on).
 enum class BinaryOp {
   add, add_relu, relu_backward, relu6_backward, leaky_relu_backward, sigmoid_backward,
-  tanh_backward, count
+  tanh_backward, silu_backward, gelu_backward, gelu_tanh_backward, hardswish_backward,
+  hardsigmoid_backward, count
 };
 
 using UnaryKernel = void (*)(const float* x, float* y, int64_t n, float param);

@@ -80,5 +80,26 @@ static inline float tanh(float x) {
   return x < 0.0f ? -t : (x > 0.0f ? t : x);  // keeps -0, +0 and NaN as they are
 }
 
+// erfc(x) with a relative error below ~2e-7 for every x (it is what GELU needs: for
+// negative x, 1 + erf(x) = erfc(-x) keeps full relative accuracy in the tail instead of
+// cancelling). For z = |x| the classic Chebyshev fit erfc(z) = t * exp(-z^2 + P(t)),
+// t = 1 / (1 + z/2), is used; erfc(-z) = 2 - erfc(z). NaN stays NaN.
+static inline float erfc(float x) {
+  const float z = x < 0.0f ? -x : x;
+  const float t = 1.0f / (1.0f + 0.5f * z);
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t - 1.26551223f;
+  const float r = t * vm::exp(p - z * z);
+  return x < 0.0f ? 2.0f - r : r;
+}
+
 }  // namespace vm
 }  // namespace cnnnative

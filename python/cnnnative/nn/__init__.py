@@ -7,7 +7,8 @@ Containers: Sequential for chains, ModuleList / ModuleDict to hold submodules, G
 DAGs. `nn.functional` has torch.nn.functional's names.
 """
 from . import functional, init
-from .activation import LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, Softmax, Tanh
+from .activation import (GELU, Hardsigmoid, Hardswish, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU,
+                         Softmax, Tanh)
 from .containers import ModuleDict, ModuleList
 from .conv import Conv1d, Conv2d
 from .graph import Graph, Node
@@ -21,7 +22,8 @@ from .shape import Dropout, Flatten, Identity
 __all__ = [
     "init", "functional", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Graph", "Node",
     "Conv1d", "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d",
-    "ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
+    "ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "GELU", "Hardswish", "Hardsigmoid",
+    "Softmax", "LogSoftmax",
     "Flatten", "Identity", "Dropout",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "LocalResponseNorm",
 ]

@@ -10,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import autograd, ops
+from ..ops.activation import _gelu_kind
 from ..tensor import Tensor
 from ._util import as_input, index
 from .module import Module
 
-__all__ = ["ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax"]
+__all__ = ["ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "GELU", "Hardswish", "Hardsigmoid",
+           "Softmax", "LogSoftmax"]
 
 
 class _Elementwise(Module):
@@ -121,6 +123,56 @@ class Sigmoid(_Elementwise):
 
     def _fwd(self, x, out=None):
         return ops.sigmoid(x)
+
+
+class _InplaceOptional(_Elementwise):
+    """An activation whose op takes out= (SiLU, Hardswish, Hardsigmoid): inplace=True as in
+    PyTorch overwrites the input array, except when recording (then a fresh array)."""
+
+    _op = None  # the cnnnative.ops function, set by subclasses
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = bool(inplace)
+
+    def _fwd(self, x, out=None):
+        op = getattr(ops, self._op)
+        return op(x) if out is None else op(x, out=out)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class SiLU(_InplaceOptional):
+    """x * sigmoid(x) (swish), any shape."""
+
+    _op = "silu"
+
+
+class Hardswish(_InplaceOptional):
+    """x * relu6(x + 3) / 6, any shape."""
+
+    _op = "hardswish"
+
+
+class Hardsigmoid(_InplaceOptional):
+    """relu6(x + 3) / 6, any shape."""
+
+    _op = "hardsigmoid"
+
+
+class GELU(_Elementwise):
+    """x * Phi(x) (approximate='none') or its tanh form (approximate='tanh'), any shape."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        self.approximate = _gelu_kind(approximate)
+
+    def _fwd(self, x, out=None):
+        return ops.gelu(x, self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
 
 
 class Softmax(_Elementwise):

@@ -6,7 +6,8 @@ and returns a new float32 array of the same shape; none modifies its input, exce
 receives the result and is returned. It may be exactly one of the inputs (in-place; the
 kernels read each element before writing its slot) but must not partly overlap one. Backward
 functions sit beside their forward and take what the forward returned (its output), except
-leaky_relu_backward, which takes the forward's input (as torch.nn.functional).
+leaky_relu_backward and the silu / gelu / hardswish / hardsigmoid backwards, which take the
+forward's input (as torch.nn.functional).
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from ._args import index
 
 __all__ = [
     "relu", "relu_backward", "relu6", "relu6_backward", "leaky_relu", "leaky_relu_backward",
-    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward",
+    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "silu", "silu_backward", "gelu",
+    "gelu_backward", "hardswish", "hardswish_backward", "hardsigmoid", "hardsigmoid_backward", "softmax", "softmax_backward",
     "log_softmax", "log_softmax_backward", "add_relu", "dropout", "dropout_backward",
     "set_dropout_seed",
 ]
@@ -81,6 +83,67 @@ def tanh(x) -> np.ndarray:
 def tanh_backward(grad_output, output) -> np.ndarray:
     """grad_output * (1 - output**2), from tanh's output."""
     return _core.tanh_backward(grad_output, output)
+
+
+# --- modern activations: torch.nn.functional's formulas, gradients from the input ----------
+_GELU_APPROXIMATIONS = ("none", "tanh")
+
+
+def _gelu_kind(approximate) -> str:
+    if not isinstance(approximate, str) or approximate not in _GELU_APPROXIMATIONS:
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return approximate
+
+
+def silu(x, *, out=None) -> np.ndarray:
+    """x * sigmoid(x) (swish), computed as x / (1 + exp(-x)) like PyTorch (so silu(-inf)
+    is NaN there and here). Any shape -> same shape (into `out` when given)."""
+    return _core.silu(x, out)
+
+
+def silu_backward(grad_output, input) -> np.ndarray:
+    """grad_output * s * (1 + x * (1 - s)), s = sigmoid(x), from silu's input."""
+    return _core.silu_backward(grad_output, input)
+
+
+def gelu(x, approximate: str = "none") -> np.ndarray:
+    """x * Phi(x), Phi the standard normal CDF (approximate='none'), or
+    x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) (approximate='tanh'). Any shape ->
+    same shape. Another `approximate` is a ValueError."""
+    if _gelu_kind(approximate) == "tanh":
+        return _core.gelu_tanh(x)
+    return _core.gelu(x)
+
+
+def gelu_backward(grad_output, input, approximate: str = "none") -> np.ndarray:
+    """The gradient of gelu (same `approximate`), from its input."""
+    if _gelu_kind(approximate) == "tanh":
+        return _core.gelu_tanh_backward(grad_output, input)
+    return _core.gelu_backward(grad_output, input)
+
+
+def hardswish(x, *, out=None) -> np.ndarray:
+    """x * relu6(x + 3) / 6 elementwise (NaN stays NaN). Any shape -> same shape (into
+    `out` when given; out=x is in-place)."""
+    return _core.hardswish(x, out)
+
+
+def hardswish_backward(grad_output, input) -> np.ndarray:
+    """0 where x <= -3, grad_output where x >= 3, grad_output * (x/3 + 1/2) between (PyTorch's
+    values at the kinks), from hardswish's input."""
+    return _core.hardswish_backward(grad_output, input)
+
+
+def hardsigmoid(x, *, out=None) -> np.ndarray:
+    """relu6(x + 3) / 6 elementwise (NaN stays NaN). Any shape -> same shape (into `out`
+    when given; out=x is in-place)."""
+    return _core.hardsigmoid(x, out)
+
+
+def hardsigmoid_backward(grad_output, input) -> np.ndarray:
+    """grad_output / 6 where -3 < x < 3, else 0 (also at +-3 and for NaN x, as PyTorch),
+    from hardsigmoid's input."""
+    return _core.hardsigmoid_backward(grad_output, input)
 
 
 def softmax(x, dim: int = -1) -> np.ndarray:
@@ -233,6 +296,31 @@ def _leaky_relu_recorded(x, negative_slope: float = 0.01, *, out=None):
     xa = np.ascontiguousarray(_array_of(x), dtype=np.float32)
     y = leaky_relu(xa, negative_slope)
     return _record(y, (x,), lambda g: (leaky_relu_backward(g, xa, negative_slope),), "leaky_relu")
+
+
+def _from_input(name, forward, backward_kernel):
+    """Rule for an activation whose gradient needs its input (silu, hardswish, ...): the
+    input array is kept (as float32) for the backward."""
+    @_grad_rule(name)
+    def recorded(x, *, out=None):
+        if out is not None:
+            raise ValueError(f"{name}(out=...) cannot record a gradient; drop out= or use cnnnative.no_grad()")
+        xa = np.ascontiguousarray(_array_of(x), dtype=np.float32)
+        return _record(forward(xa), (x,), lambda g: (backward_kernel(g, xa),), name)
+    return recorded
+
+
+_from_input("silu", silu, silu_backward)
+_from_input("hardswish", hardswish, hardswish_backward)
+_from_input("hardsigmoid", hardsigmoid, hardsigmoid_backward)
+
+
+@_grad_rule("gelu")
+def _gelu_recorded(x, approximate: str = "none"):
+    approximate = _gelu_kind(approximate)
+    xa = np.ascontiguousarray(_array_of(x), dtype=np.float32)
+    y = gelu(xa, approximate)
+    return _record(y, (x,), lambda g: (gelu_backward(g, xa, approximate),), "gelu")
 
 
 @_grad_rule("softmax")
