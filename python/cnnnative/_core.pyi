@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EnginePlan', 'WinogradWeights', 'adagrad_step', 'adam_step', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_backward', 'build_info', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'local_response_norm', 'local_response_norm_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'measure_fma_peak', 'mse_loss', 'mse_loss_backward', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'rmsprop_step', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'softmax', 'softmax_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'thread_settings', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
+__all__: list[str] = ['EnginePlan', 'WinogradWeights', 'adagrad_step', 'adam_step', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_backward', 'build_info', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'gelu', 'gelu_backward', 'gelu_tanh', 'gelu_tanh_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'hardsigmoid', 'hardsigmoid_backward', 'hardswish', 'hardswish_backward', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'local_response_norm', 'local_response_norm_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'measure_fma_peak', 'mse_loss', 'mse_loss_backward', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'rmsprop_step', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'softmax', 'softmax_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'thread_settings', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
 class WinogradWeights:
     @property
     def groups(self) -> int:
@@ -165,6 +165,14 @@ def dropout(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], p: t
     """
 def dropout_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], p: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
+def gelu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def gelu_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def gelu_tanh(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def gelu_tanh_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
 def gemm(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], trans_a: bool = False, trans_b: bool = False, alpha: typing.SupportsFloat | typing.SupportsIndex = 1.0, beta: typing.SupportsFloat | typing.SupportsIndex = 0.0, out: typing.Any = None, row_bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, col_bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, clamp_min: typing.SupportsFloat | typing.SupportsIndex = ..., clamp_max: typing.SupportsFloat | typing.SupportsIndex = ..., single_thread: bool = False) -> numpy.typing.NDArray[numpy.float32]:
     """
     C = clamp(alpha * op(a) @ op(b) + beta * out + row_bias[:, None] + col_bias[None, :]).
@@ -194,6 +202,14 @@ def group_norm_forward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.flo
     """
     -> (output, mean, rstd), (N, G) each
     """
+def hardsigmoid(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def hardsigmoid_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def hardswish(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def hardswish_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
 def layer_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], normalized_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rstd: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None) -> tuple:
     """
     -> (grad_input, grad_weight or None, grad_bias or None)
@@ -283,6 +299,10 @@ def sgemm_kernels() -> list[str]:
 def sigmoid(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def sigmoid_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def silu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def silu_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def softmax(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], dim: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
