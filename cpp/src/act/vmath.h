@@ -80,9 +80,10 @@ static inline float tanh(float x) {
   return x < 0.0f ? -t : (x > 0.0f ? t : x);  // keeps -0, +0 and NaN as they are
 }
 
-// erfc(x) with a relative error below ~2e-7 for every x (it is what GELU needs: for
-// negative x, 1 + erf(x) = erfc(-x) keeps full relative accuracy in the tail instead of
-// cancelling). For z = |x| the classic Chebyshev fit erfc(z) = t * exp(-z^2 + P(t)),
+// erfc(x) for GELU: for negative x, 1 + erf(x) = erfc(-x) keeps relative accuracy in the
+// tail instead of cancelling. Measured through gelu: relative error ~2e-6 for |x| < 3.5
+// (erfc argument), growing to ~1.5e-5 near x = 8.5 where the rounding of z*z dominates
+// (values there are below 1e-30). For z = |x| the classic Chebyshev fit erfc(z) = t * exp(-z^2 + P(t)),
 // t = 1 / (1 + z/2), is used; erfc(-z) = 2 - erfc(z). NaN stays NaN.
 static inline float erfc(float x) {
   const float z = x < 0.0f ? -x : x;
