@@ -46,7 +46,9 @@ struct Geometry {
   int64_t thread_floats = 0; // one thread's scratch: planes + pad + the de-interleaved row
 };
 
-int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
+// n rounded up to a multiple of 16; std::overflow_error past int64 (a width near 2**63 from
+// a malformed call: supports() then refuses the shape instead of wrapping to a small size).
+int64_t round16(int64_t n) { return checked_mul(ceil_div(n, 16), 16, "direct_smallc scratch"); }
 
 Geometry geometry(const ConvParams& p, int threads) {
   Geometry g;
