@@ -117,11 +117,9 @@ class Tensor:
         return a.copy() if copy else a
 
     def item(self) -> float:
-        return float(np.asarray(self.numpy()).reshape(-1)[0]) if self.numel() == 1 else \
-            self._scalar_error()
-
-    def _scalar_error(self):
-        raise ValueError(f"item(): only a one-element tensor converts to a number, this one has shape {self.shape}")
+        if self.numel() != 1:
+            raise ValueError(f"item(): only a one-element tensor converts to a number, this one has shape {self.shape}")
+        return float(np.asarray(self.numpy()).reshape(-1)[0])
 
     def __float__(self):
         return self.item()
@@ -159,9 +157,6 @@ class Tensor:
         """Accumulate the gradient of this tensor into every leaf's `.grad`. gradient:
         d(something)/d(self), required unless this tensor has one element."""
         autograd.backward([self], None if gradient is None else [gradient], retain_graph)
-
-    def zero_grad_(self):
-        self.grad = None
 
     # -- operators (each one op of cnnnative.ops) -----------------------------------------
     def __add__(self, other): return ops.add(self, other)

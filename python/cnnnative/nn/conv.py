@@ -15,6 +15,17 @@ from .module import Module, Parameter
 __all__ = ["Conv2d", "Conv1d"]
 
 
+
+def _init_conv_parameters(layer, shape, bias, rng, kind):
+    """torch's default for any convolution: weight (K, C/groups, *kernel) by
+    kaiming_uniform(a=sqrt(5)), bias uniform in +-1/sqrt(fan_in) (or None)."""
+    layer.weight = Parameter(init.kaiming_uniform_(empty_param(shape, f"{kind} weight"), a=math.sqrt(5), rng=rng))
+    if not bias:
+        layer._parameters["bias"] = None
+        return
+    bound = 1.0 / math.sqrt(int(np.prod(shape[1:], dtype=np.int64)))
+    layer.bias = Parameter(init.uniform_(np.empty(shape[0], "float32"), -bound, bound, rng))
+
 class Conv2d(Module):
     """torch.nn.Conv2d: input (N, in_channels, H, W) -> (N, out_channels, OH, OW).
 
@@ -43,16 +54,8 @@ class Conv2d(Module):
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"Conv2d: in_channels ({self.in_channels}) and out_channels "
                              f"({self.out_channels}) must both be divisible by groups ({self.groups})")
-        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(init.kaiming_uniform_(
-            empty_param(shape, "Conv2d weight"), a=math.sqrt(5), rng=rng))
-        if bias:
-            fan_in = shape[1] * shape[2] * shape[3]
-            bound = 1.0 / math.sqrt(fan_in)
-            self.bias = Parameter(init.uniform_(np.empty(self.out_channels, "float32"),
-                                                -bound, bound, rng))
-        else:
-            self._parameters["bias"] = None
+        _init_conv_parameters(self, (self.out_channels, self.in_channels // self.groups) + self.kernel_size,
+                              bias, rng, "Conv2d")
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3:
@@ -117,15 +120,8 @@ class Conv1d(Module):
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"Conv1d: in_channels ({self.in_channels}) and out_channels "
                              f"({self.out_channels}) must both be divisible by groups ({self.groups})")
-        shape = (self.out_channels, self.in_channels // self.groups, self.kernel_size[0])
-        self.weight = Parameter(init.kaiming_uniform_(
-            empty_param(shape, "Conv1d weight"), a=math.sqrt(5), rng=rng))
-        if bias:
-            bound = 1.0 / math.sqrt(shape[1] * shape[2])
-            self.bias = Parameter(init.uniform_(np.empty(self.out_channels, "float32"),
-                                                -bound, bound, rng))
-        else:
-            self._parameters["bias"] = None
+        _init_conv_parameters(self, (self.out_channels, self.in_channels // self.groups, self.kernel_size[0]),
+                              bias, rng, "Conv1d")
 
     def output_shape(self, input_shape):
         if len(input_shape) != 2:
