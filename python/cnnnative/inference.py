@@ -414,8 +414,8 @@ def _checked_shape(input_shape):
         shape = tuple(int(d) for d in input_shape)
     except TypeError:
         raise TypeError(f"input_shape must be a tuple of ints, got {input_shape!r}") from None
-    if len(shape) not in (2, 3, 4):
-        raise ValueError(f"input_shape must be (N, C, H, W), (N, C, L) or (N, F), got {shape}")
+    if len(shape) not in (2, 3, 4, 5):
+        raise ValueError(f"input_shape must be (N, C, H, W), (N, C, D, H, W), (N, C, L) or (N, F), got {shape}")
     if shape[0] < 0 or any(d <= 0 for d in shape[1:]):
         raise ValueError(f"input_shape must have N >= 0 and positive other sizes, got {shape}")
     total = 4
@@ -443,7 +443,8 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
     running statistics, Dropout is the identity); its training flags are restored
     afterwards. Parameters are copied: later changes to the model do not affect the
     compiled one.
-    input_shape: (N, C, H, W), (N, C, L) (1-D layers) or (N, F); calls accept any batch 0 <= n <= N.
+    input_shape: (N, C, H, W), (N, C, D, H, W) (3-D layers, run as host nodes), (N, C, L) (1-D
+    layers) or (N, F); calls accept any batch 0 <= n <= N.
     fuse: fold BatchNorm into the preceding conv/linear and fuse bias, residual add and
     ReLU/ReLU6 into the conv output stage (False keeps every op separate).
     algo: how each convolution's method is picked, once: "auto" (heuristic: Winograd

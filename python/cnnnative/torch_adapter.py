@@ -6,7 +6,7 @@ by class name and torch's attribute names, into cnnnative layers holding copies 
 weights; the result is then traced like any cnnnative model. This file is the only place
 that knows torch class names. Translated:
 
-Conv2d (padding_mode "zeros"), Linear, BatchNorm1d/2d, LayerNorm, GroupNorm,
+Conv2d (padding_mode "zeros"), Conv3d, ConvTranspose3d, Linear, BatchNorm1d/2d, LayerNorm, GroupNorm,
 InstanceNorm2d, LocalResponseNorm, ReLU, ReLU6, LeakyReLU, Tanh, Sigmoid, Softmax,
 LogSoftmax, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, Identity, Dropout,
 Dropout2d (both the identity in eval), Sequential, and the torchvision-style ResNet,
@@ -42,6 +42,19 @@ def _conv(m, path):
         raise ValueError(f"compile(): {path!r}: Conv2d padding={m.padding!r}; give explicit sizes")
     layer = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
                       bias=m.bias is not None)
+    return _with_weights(layer, m, path)
+
+
+def _conv3d(m, path):
+    layer = nn.Conv3d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
+                      bias=m.bias is not None, padding_mode=m.padding_mode)
+    return _with_weights(layer, m, path)
+
+
+def _conv_transpose3d(m, path):
+    layer = nn.ConvTranspose3d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
+                               m.output_padding, m.groups, bias=m.bias is not None, dilation=m.dilation,
+                               padding_mode=m.padding_mode)
     return _with_weights(layer, m, path)
 
 
@@ -121,6 +134,8 @@ def _basic_block(children, m, path):
 
 _LEAVES = {
     "Conv2d": _conv,
+    "Conv3d": _conv3d,
+    "ConvTranspose3d": _conv_transpose3d,
     "Linear": lambda m, p: _with_weights(nn.Linear(m.in_features, m.out_features, bias=m.bias is not None), m, p),
     "BatchNorm2d": _batch_norm(nn.BatchNorm2d),
     "BatchNorm1d": _batch_norm(nn.BatchNorm1d),

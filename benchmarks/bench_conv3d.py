@@ -1,0 +1,119 @@
+"""conv3d beside PyTorch CPU, same process, same threads, calls interleaved.
+
+Layers: the C3D block (3x3x3, 64 -> 64 channels, 16x56x56, batch 1, padding 1) and a
+depthwise 3x3x3 layer of the same size (groups = 64). For each: forward, and forward +
+both gradients (cnnnative: conv3d, conv3d_input, conv3d_weight with the bias gradient;
+torch: conv3d and aten.convolution_backward, no autograd bookkeeping on either side).
+Each repetition runs cnnnative then torch, so both see the same machine load; the
+figures are medians and the ratio is torch_time / our_time (> 1: we are faster).
+
+    python benchmarks/bench_conv3d.py                 # 2 threads, 7 repeats
+    python benchmarks/bench_conv3d.py --repeat 15 --markdown
+    python benchmarks/bench_conv3d.py --profile       # where the C3D forward's time goes
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import cnnnative  # noqa: E402
+from cnnnative import ops  # noqa: E402
+
+LAYERS = [  # name, N, C, (D, H, W), K, kernel, padding, groups
+    ("C3D 3x3x3 64->64 16x56x56", 1, 64, (16, 56, 56), 64, 3, 1, 1),
+    ("depthwise 3x3x3 64 16x56x56", 1, 64, (16, 56, 56), 64, 3, 1, 64),
+]
+
+
+def interleaved_medians(fns, repeat):
+    for fn in fns:
+        fn()  # warm-up: page in buffers, pack caches, thread pools
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for t, fn in zip(times, fns):
+            t0 = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="C3D forward: vol2col+GEMM vs the GEMM alone")
+    args = ap.parse_args(argv)
+    cnnnative.set_num_threads(args.threads)
+    import torch
+    torch.set_num_threads(args.threads)
+    info = cnnnative.info()
+    print(f"# cnnnative {info['version']} isa={info['isa']} threads={args.threads} repeat={args.repeat} "
+          f"(median, wall clock, interleaved); torch {torch.__version__}")
+    rng = np.random.default_rng(0)
+    rows = []
+    for name, n, c, size, k, ksize, pad, groups in LAYERS:
+        x = rng.standard_normal((n, c, *size)).astype(np.float32)
+        w = (rng.standard_normal((k, c // groups, ksize, ksize, ksize)) * 0.1).astype(np.float32)
+        b = rng.standard_normal(k).astype(np.float32)
+        y = ops.conv3d(x, w, b, 1, pad, 1, groups)
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        tx, tw, tb, tdy = (torch.from_numpy(a) for a in (x, w, b, dy))
+        flops = 2 * y.size * (c // groups) * ksize ** 3
+        np.testing.assert_allclose(y, torch.nn.functional.conv3d(tx, tw, tb, 1, pad, 1, groups).numpy(),
+                                   rtol=1e-3, atol=1e-3)
+
+        def our_fwd():
+            ops.conv3d(x, w, b, 1, pad, 1, groups)
+
+        def our_step():
+            ops.conv3d(x, w, b, 1, pad, 1, groups)
+            ops.conv3d_input(x.shape, w, dy, 1, pad, 1, groups)
+            ops.conv3d_weight(x, w.shape, dy, 1, pad, 1, groups, with_bias=True)
+
+        def torch_fwd():
+            with torch.no_grad():
+                torch.nn.functional.conv3d(tx, tw, tb, 1, pad, 1, groups)
+
+        def torch_step():
+            with torch.no_grad():
+                torch.nn.functional.conv3d(tx, tw, tb, 1, pad, 1, groups)
+                torch.ops.aten.convolution_backward(tdy, tx, tw, [k], [1] * 3, [pad] * 3, [1] * 3, False,
+                                                    [0] * 3, groups, [True, True, True])
+
+        for what, ours, theirs, f in (("forward", our_fwd, torch_fwd, flops),
+                                      ("fwd+bwd", our_step, torch_step, 3 * flops)):
+            t_ours, t_torch = interleaved_medians([ours, theirs], args.repeat)
+            rows.append((name, what, t_ours, t_torch, f))
+            print(f"{name:30s} {what:8s} cnnnative {t_ours * 1e3:8.1f} ms ({f / t_ours / 1e9:6.1f} GFLOP/s)"
+                  f"  torch {t_torch * 1e3:8.1f} ms  ratio {t_torch / t_ours:5.2f}x", flush=True)
+    if args.markdown:
+        print("\n| layer | pass | cnnnative ms | torch ms | torch/cnnnative |\n|---|---|---:|---:|---:|")
+        for name, what, t_ours, t_torch, _ in rows:
+            print(f"| {name} | {what} | {t_ours * 1e3:.1f} | {t_torch * 1e3:.1f} | {t_torch / t_ours:.2f}x |")
+    if args.profile:
+        profile(rng, args.repeat)
+
+
+def profile(rng, repeat):
+    """The C3D forward is one GEMM (64 x 1728) * (1728 x 50176) plus vol2col: time the
+    conv against the GEMM alone on a ready column matrix."""
+    name, n, c, size, k, ksize, pad, _ = LAYERS[0]
+    x = rng.standard_normal((n, c, *size)).astype(np.float32)
+    w = rng.standard_normal((k, c * ksize ** 3)).astype(np.float32)
+    cols = rng.standard_normal((c * ksize ** 3, int(np.prod(size)))).astype(np.float32)
+    w5 = w.reshape(k, c, ksize, ksize, ksize)
+    t_conv, t_gemm = interleaved_medians([lambda: ops.conv3d(x, w5, None, 1, pad),
+                                          lambda: ops.gemm(w, cols)], repeat)
+    print(f"profile {name}: conv3d {t_conv * 1e3:.1f} ms, GEMM alone {t_gemm * 1e3:.1f} ms "
+          f"-> vol2col and banding {100 * (t_conv - t_gemm) / t_conv:.0f}% of the forward")
+
+
+if __name__ == "__main__":
+    main()
