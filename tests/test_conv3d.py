@@ -158,6 +158,16 @@ def test_large_volume_spans_many_bands_and_threads(rng):
         np.testing.assert_allclose(ops.conv3d_weight(x, w.shape, dy, *geometry), ref_dw, rtol=1e-4, atol=2e-3)
 
 
+def test_weight_gradient_is_the_same_on_every_call(rng):
+    # Units are assigned to threads statically, so the per-thread partial sums (and their
+    # rounding) do not change from call to call.
+    x = rng.standard_normal((2, 8, 6, 20, 21)).astype(np.float32)
+    dy = rng.standard_normal((2, 16, 6, 20, 21)).astype(np.float32)
+    first = ops.conv3d_weight(x, (16, 8, 3, 3, 3), dy, 1, 1)
+    for _ in range(4):
+        np.testing.assert_array_equal(ops.conv3d_weight(x, (16, 8, 3, 3, 3), dy, 1, 1), first)
+
+
 @pytest.mark.parametrize("padding", ["same", "valid"])
 def test_string_padding(padding, rng):
     x = rng.standard_normal((2, 3, 5, 6, 7)).astype(np.float32)
@@ -342,6 +352,8 @@ def test_functional_names():
 
 @pytest.mark.parametrize("call, error, words", [
     (lambda x, w: ops.conv3d(x[0, 0], w), ValueError, "input must be (N, C, D, H, W)"),
+    (lambda x, w: ops.conv3d(None, w), TypeError, "input must be an array, got None"),
+    (lambda x, w: ops.conv3d_weight(x, w.shape, None), TypeError, "grad_output must be an array, got None"),
     (lambda x, w: ops.conv3d(x, w[0]), ValueError, "weight must be 5-D"),
     (lambda x, w: ops.conv3d(x, w, groups=2), ValueError, "groups=2"),
     (lambda x, w: ops.conv3d(x, w, stride=0), ValueError, "stride"),

@@ -460,8 +460,10 @@ def test_input_conversion_empty_batch_and_errors(rng):
         c(np.array([["a"]]))
     with pytest.raises(ValueError, match="4-D input, got shape"):   # (N, C, L) is for 1-D layers
         cn_compile(net, (2, 3, 5))
-    with pytest.raises(ValueError, match="input_shape"):
+    with pytest.raises(ValueError, match="4-D input, got shape"):   # (N, C, D, H, W) is for 3-D layers
         cn_compile(net, (2, 3, 5, 5, 5))
+    with pytest.raises(ValueError, match="input_shape"):
+        cn_compile(net, (2, 3, 5, 5, 5, 5))
     with pytest.raises(ValueError, match="input_shape"):
         cn_compile(net, (2, 0, 5, 5))
     with pytest.raises(ValueError, match="input_shape"):

@@ -142,7 +142,14 @@ def make_calls(rng):
     wino_w = f32(rng, 4, c, 3, 3)
     prepared = ops.winograd_prepare(wino_w)
     dw = f32(rng, c, 1, 3, 3)
+    x3, w3 = x[:, :, None, :, :].repeat(3, axis=2), cw[:, :, None].repeat(2, axis=2)  # (N, C, 3, H, W), 2x3x3
+    y3 = ops.conv3d(x3, w3, padding=1)
     return {
+        "conv3d": ([x3, w3, f32(rng, k)], {"stride": 1, "padding": 1, "dilation": 1, "groups": 1}),
+        "conv3d_input": ([x3.shape, w3, y3], {"padding": 1}),
+        "conv3d_weight": ([x3, w3.shape, y3], {"padding": 1}),
+        "conv3d_bias": ([y3], {}),
+        "conv_transpose3d": ([y3, w3, f32(rng, c)], {"stride": 2, "padding": 1, "output_padding": 1}),
         "gemm": ([f32(rng, m, kk), f32(rng, kk, nn_)], {}),
         "matmul": ([f32(rng, m, kk), f32(rng, kk, nn_)], {}),
         "conv2d": ([x, cw, f32(rng, k)], {"stride": 1, "padding": 1, "dilation": 1, "groups": 1}),

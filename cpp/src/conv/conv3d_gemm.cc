@@ -86,11 +86,13 @@ Unit unit_at(const Conv3dParams& p, const Plan& plan, int64_t i) {
   return {image / p.groups, image % p.groups, r0, std::min(plan.rows, r0 + plan.band_rows)};
 }
 
-// f(unit, slot, threaded) for every unit.
+// f(unit, slot, threaded) for every unit. Static schedule: each thread always gets the
+// same units, so the weight gradient's per-thread partial sums, hence its rounding, are
+// the same on every call (dynamic scheduling made repeated calls differ in the last bits).
 template <typename F>
 void run_units(const Conv3dParams& p, const Plan& plan, F&& f) {
   if (plan.parallel) {
-#pragma omp parallel for num_threads(plan.threads) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(plan.threads) schedule(static)
     for (int64_t i = 0; i < plan.units; ++i) f(unit_at(p, plan, i), omp_get_thread_num(), false);
   } else {
     for (int64_t i = 0; i < plan.units; ++i) f(unit_at(p, plan, i), 0, true);

@@ -75,6 +75,13 @@ def _geometry(x_shape, w_shape, stride, padding, dilation, groups):
     return stride, pad, dilation, groups
 
 
+def _array(a, name):
+    """A required array argument: None is a TypeError naming it; dtypes as conv2d's."""
+    if a is None:
+        raise TypeError(f"{name} must be an array, got None")
+    return _real(a, name)
+
+
 def _batched(x):
     if x.ndim == 4:
         return x[None]
@@ -84,7 +91,7 @@ def _batched(x):
 
 
 def _weight(w):
-    w = _real(w, "weight")
+    w = _array(w, "weight")
     if w.ndim != 5:
         raise ValueError(f"weight must be 5-D (out_channels, in_channels/groups, kD, kH, kW), "
                          f"got shape {tuple(w.shape)}")
@@ -99,7 +106,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     or 'same' (stride 1). algo: 'auto', 'gemm' (vol2col + GEMM) or 'depthwise' (direct
     kernel, groups == C == K only). Returns (N, K, OD, OH, OW) (or unbatched).
     """
-    x, w = _real(input, "input"), _weight(weight)
+    x, w = _array(input, "input"), _weight(weight)
     x5 = _batched(x)
     geometry = _geometry(x5.shape, w.shape, stride, padding, dilation, groups)
     y = _core.conv3d(x5, w, _real(bias, "bias"), *geometry, algo)
@@ -120,7 +127,7 @@ def conv3d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
     (N, K, OD, OH, OW) -> (N, C, D, H, W)."""
     size, w = _size5(input_size, "input_size", "(N, C, D, H, W)"), _weight(weight)
     geometry = _geometry(size, w.shape, stride, padding, dilation, groups)
-    return _core.conv3d_input(size, w, _real(grad_output, "grad_output"), *geometry, algo)
+    return _core.conv3d_input(size, w, _array(grad_output, "grad_output"), *geometry, algo)
 
 
 def conv3d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=1, *,
@@ -129,16 +136,16 @@ def conv3d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation
     input (N, C, D, H, W), weight_size (K, C/groups, kD, kH, kW), grad_output
     (N, K, OD, OH, OW) -> (K, C/groups, kD, kH, kW); with_bias=True returns
     (grad_weight, grad_bias) from the same call."""
-    x = _batched(_real(input, "input"))
+    x = _batched(_array(input, "input"))
     size = _size5(weight_size, "weight_size", "(K, C/groups, kD, kH, kW)")
     geometry = _geometry(x.shape, size, stride, padding, dilation, groups)
-    gw, gb = _core.conv3d_weight(x, size, _real(grad_output, "grad_output"), *geometry, bool(with_bias), algo)
+    gw, gb = _core.conv3d_weight(x, size, _array(grad_output, "grad_output"), *geometry, bool(with_bias), algo)
     return (gw, gb) if with_bias else gw
 
 
 def conv3d_bias(grad_output):
     """Gradient of conv3d with respect to its bias: grad_output summed over N, OD, OH, OW."""
-    g = _real(grad_output, "grad_output")
+    g = _array(grad_output, "grad_output")
     if g.ndim != 5:
         raise ValueError(f"grad_output must be 5-D, got shape {g.shape}")
     return g.sum(axis=(0, 2, 3, 4), dtype=np.float64).astype(np.float32)
@@ -207,7 +214,7 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     (C_out,) or None. Output size per axis: (D-1)*stride - 2*padding + dilation*(k-1)
     + output_padding + 1. Runs the convolution's input-gradient path.
     """
-    x, w = _real(input, "input"), _weight(weight)
+    x, w = _array(input, "input"), _weight(weight)
     x5 = _batched(x)
     geometry, conv_input, extra = _transpose_geometry(x5.shape, w.shape, stride, padding,
                                                       output_padding, groups, dilation)
@@ -227,7 +234,7 @@ from ._registry import grad_rule as _grad_rule  # noqa: E402
 
 @_grad_rule("conv3d")
 def _conv3d_recorded(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto"):
-    x, w = _real(_array_of(input), "input"), _weight(_array_of(weight))
+    x, w = _array(_array_of(input), "input"), _weight(_array_of(weight))
     x5 = _batched(x)
     geometry = _geometry(x5.shape, w.shape, stride, padding, dilation, groups)
     y = _core.conv3d(x5, w, _real(_array_of(bias), "bias"), *geometry, algo)
@@ -249,7 +256,7 @@ def _conv3d_recorded(input, weight, bias=None, stride=1, padding=0, dilation=1, 
 @_grad_rule("conv_transpose3d")
 def _conv_transpose3d_recorded(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                                groups=1, dilation=1):
-    x, w = _real(_array_of(input), "input"), _weight(_array_of(weight))
+    x, w = _array(_array_of(input), "input"), _weight(_array_of(weight))
     x5 = _batched(x)
     geometry, conv_input, extra = _transpose_geometry(x5.shape, w.shape, stride, padding,
                                                       output_padding, groups, dilation)
