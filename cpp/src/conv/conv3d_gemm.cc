@@ -14,7 +14,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <limits>
 #include <vector>
 
 #include "cnnnative/errors.h"
