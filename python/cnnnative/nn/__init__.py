@@ -13,6 +13,7 @@ from .containers import ModuleDict, ModuleList
 from .conv import Conv1d, Conv2d
 from .graph import Graph, Node
 from .linear import Linear
+from .local_conv import LocallyConnected2d, TiledConv2d
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, LocalResponseNorm
 from .pool import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
@@ -30,3 +31,4 @@ __all__ = [
 from .loss import *  # noqa: E402,F401,F403  (the loss modules, nn/loss.py)
 from .loss import __all__ as _loss_names  # noqa: E402
 __all__ += _loss_names
+__all__ += ["LocallyConnected2d", "TiledConv2d"]
