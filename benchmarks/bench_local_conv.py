@@ -8,7 +8,10 @@ Forward is timed on plain arrays (inference); forward + backward records both si
 runs backward for the input, weight and bias gradients.
 
     python benchmarks/bench_local_conv.py                        # 2 threads, defaults below
-    python benchmarks/bench_local_conv.py --threads 1 --repeat 30 --batch 16 --size 32
+    python benchmarks/bench_local_conv.py --threads 1 --clock thread   # on a busy machine
+
+--clock thread (with --threads 1) times each call by the calling thread's CPU time, which
+both libraries run on at one thread, so other processes on a shared machine do not count.
 """
 from __future__ import annotations
 
@@ -45,6 +48,9 @@ def torch_tiled(torch, x, weight, bias, kernel, padding, tile, bank_index):
     return y.reshape(n, weight.shape[1], oh, -1) + bias[:, None, None]
 
 
+CLOCK = time.perf_counter
+
+
 def interleaved_medians(fns, repeat, min_seconds=0.3):
     """Median seconds of each function, calls alternating so load changes hit both alike."""
     for f in fns:
@@ -53,9 +59,9 @@ def interleaved_medians(fns, repeat, min_seconds=0.3):
     start = time.perf_counter()
     while len(times[0]) < repeat or time.perf_counter() - start < min_seconds:
         for f, t in zip(fns, times):
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             f()
-            t.append(time.perf_counter() - t0)
+            t.append(CLOCK() - t0)
     return [statistics.median(t) for t in times]
 
 
@@ -68,7 +74,13 @@ def main():
     ap.add_argument("--size", type=int, default=32, help="input height = width")
     ap.add_argument("--kernel", type=int, default=3)
     ap.add_argument("--tile", type=int, default=2)
+    ap.add_argument("--clock", choices=("wall", "thread"), default="wall")
     args = ap.parse_args()
+    if args.clock == "thread":
+        if args.threads != 1:
+            ap.error("--clock thread needs --threads 1 (other threads' work would not be counted)")
+        global CLOCK
+        CLOCK = time.thread_time
 
     import torch
     torch.set_num_threads(args.threads)
@@ -129,7 +141,8 @@ def main():
 
     flops = 2 * n * c * c * k * k * oh * ow  # a dense conv's: both layers do that much work
     print(f"# LocallyConnected2d / TiledConv2d (tile {args.tile}x{args.tile}) vs PyTorch {torch.__version__} "
-          f"unfold+einsum; in=out={c}, {k}x{k} pad {pad}, input {s}x{s}, batch {n}, {args.threads} threads")
+          f"unfold+einsum; in=out={c}, {k}x{k} pad {pad}, input {s}x{s}, batch {n}, {args.threads} threads, "
+          f"{args.clock} clock")
     print(f"{'case':40s} {'cnnnative ms':>13s} {'torch ms':>10s} {'ratio':>7s} {'our GFLOP/s':>12s}")
     cases = [
         ("LocallyConnected2d forward", our_fwd(local), their_fwd(torch_local), 1),

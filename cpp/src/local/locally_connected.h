@@ -12,9 +12,14 @@
 //   forward       Y_p  = X_p  W_p^T            (N x K)
 //   grad_input    dX_p = dY_p W_p              (N x C*kH*kW), scattered back onto the input
 //   grad_weight   dW_p = dY_p^T X_p            (K x C*kH*kW), written straight into place
-// Positions are split into one contiguous range per thread; each thread gathers its
-// patches into a private buffer and calls the single-thread SGEMM, so the weight (the big
-// operand: P times a conv's) is streamed once.
+// Positions are split into one contiguous range per thread. The products are small (one
+// side is the batch) and each weight block is used once, so they run on local::small_gemm
+// (no packing; see small_gemm.h) instead of the packed SGEMM: with the input re-laid out
+// once as (H, C, W, N), a patch's column for all N samples is one contiguous copy. Outputs
+// are moved to/from (N, K, OH, OW) a block of positions at a time, so whole cache lines are
+// written. The input gradient of each range goes to a private band of input rows (ranges
+// overlap by up to kH - sH rows), summed into grad_input at the end in a fixed order:
+// results depend on the thread count only through that order.
 #pragma once
 #include <cstdint>
 
