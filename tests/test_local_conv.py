@@ -387,6 +387,16 @@ def test_bad_arguments_raise_clearly(rng):
                                 (1.5, 1))
 
 
+def test_none_arrays_are_type_errors():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    with pytest.raises(TypeError, match="input must be an array"):
+        ops.tiled_conv2d(None, np.zeros((4, 1, 1, 3, 3), np.float32), None, 2)
+    with pytest.raises(TypeError, match="weight must be an array"):
+        ops.tiled_conv2d(x, None, None, 2)
+    with pytest.raises(TypeError, match="weight must be an array"):
+        ops.locally_connected2d(x, None, None, 3)
+
+
 def test_size_overflow_is_an_overflow_error():
     x = np.zeros((1, 1, 1, 1), np.float32)
     w = np.zeros((1, 1, 1), np.float32)

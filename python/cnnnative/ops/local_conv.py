@@ -38,9 +38,16 @@ def _geometry(kernel_size, stride, padding):
     return kernel, stride, padding
 
 
+def _array(a, name):
+    """A required array argument (None is a TypeError naming it)."""
+    if a is None:
+        raise TypeError(f"{name} must be an array, got None")
+    return _conv._real(a, name)
+
+
 def _batched(x, name="input"):
     """(N, C, H, W) and whether the caller gave an unbatched (C, H, W) input."""
-    x = _conv._real(x, name)
+    x = _array(x, name)
     if x.ndim == 3:
         return x[None], True
     if x.ndim != 4:
@@ -62,7 +69,7 @@ def locally_connected2d(input, weight, bias, kernel_size, stride=1, padding=0):
     """
     kernel, stride, padding = _geometry(kernel_size, stride, padding)
     x, unbatched = _batched(input)
-    y = _core.locally_connected2d(x, _conv._real(weight, "weight"), _conv._real(bias, "bias"),
+    y = _core.locally_connected2d(x, _array(weight, "weight"), _conv._real(bias, "bias"),
                                   kernel, stride, padding)
     return y[0] if unbatched else y
 
@@ -137,7 +144,7 @@ def tiled_conv2d(input, weight, bias, tile_size, stride=1, padding=0):
     """
     tile, stride, padding = _tile(tile_size), pair(stride, "stride"), padding4(padding)
     x, unbatched = _batched(input)
-    w, b = _conv._real(weight, "weight"), _conv._real(bias, "bias")
+    w, b = _array(weight, "weight"), _conv._real(bias, "bias")
     _check_tiled(x, w, b, tile)
     y = _tiled_forward(x, w, b, tile, stride, padding)
     return y[0] if unbatched else y
@@ -182,7 +189,7 @@ from ._registry import grad_rule as _grad_rule  # noqa: E402
 def _locally_connected2d_recorded(input, weight, bias, kernel_size, stride=1, padding=0):
     kernel, stride, padding = _geometry(kernel_size, stride, padding)
     x, unbatched = _batched(_array_of(input))
-    w = _conv._real(_array_of(weight), "weight")
+    w = _array(_array_of(weight), "weight")
     y = _core.locally_connected2d(x, w, _conv._real(_array_of(bias), "bias"), kernel, stride, padding)
 
     def backward(g):
@@ -200,7 +207,7 @@ def _locally_connected2d_recorded(input, weight, bias, kernel_size, stride=1, pa
 def _tiled_conv2d_recorded(input, weight, bias, tile_size, stride=1, padding=0):
     tile, stride, padding = _tile(tile_size), pair(stride, "stride"), padding4(padding)
     x, unbatched = _batched(_array_of(input))
-    w, b = _conv._real(_array_of(weight), "weight"), _conv._real(_array_of(bias), "bias")
+    w, b = _array(_array_of(weight), "weight"), _conv._real(_array_of(bias), "bias")
     _check_tiled(x, w, b, tile)
     y = _tiled_forward(x, w, b, tile, stride, padding)
 
