@@ -47,6 +47,7 @@ section "Autograd: recording overhead per op" $py benchmarks/bench_autograd_over
 section "Normalization vs PyTorch" $py benchmarks/bench_norm.py --threads $threads
 section "Pooling, activations, losses, linear, SGD vs PyTorch" $py benchmarks/bench_ops.py --threads $threads
 section "Optimizer step (ResNet-18 parameters) vs torch.optim" $py benchmarks/bench_optim.py --threads $threads --markdown
+section "LocallyConnected2d and TiledConv2d vs PyTorch unfold + einsum" $py benchmarks/bench_local_conv.py --threads $threads
 
 chmod 644 "$tmp"; mv "$tmp" "$out"
 echo "wrote $out" >&2

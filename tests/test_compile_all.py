@@ -69,6 +69,8 @@ LAYERS = {
     "GroupNorm": (lambda: nn.GroupNorm(2, 4), (2, 4, 3, 3)),
     "InstanceNorm2d": (lambda: nn.InstanceNorm2d(3, affine=True), (2, 3, 4, 5)),
     "LocalResponseNorm": (lambda: nn.LocalResponseNorm(3), (2, 5, 4, 4)),
+    "LocallyConnected2d": (lambda: nn.LocallyConnected2d(3, 4, (7, 6), 3, stride=2, padding=1), (2, 3, 7, 6)),
+    "TiledConv2d": (lambda: nn.TiledConv2d(3, 4, 3, tile_size=(2, 3), padding=1), (2, 3, 7, 6)),
 }
 
 # builder name -> keyword arguments (small inputs keep the test fast)

@@ -250,3 +250,12 @@ def test_a_1d_model_compiles_with_an_n_c_l_input_shape():
         expected = np.asarray(model(x))
     np.testing.assert_allclose(compiled(x), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(compiled(x[:1]), expected[:1], rtol=1e-5, atol=1e-5)
+
+
+def test_none_input_or_weight_is_a_type_error():
+    """Regression: a None input or weight was an AttributeError from inside conv1d."""
+    x, w = np.zeros((1, 2, 5), np.float32), np.zeros((2, 2, 3), np.float32)
+    with pytest.raises(TypeError, match="input must be an array"):
+        ops.conv1d(None, w)
+    with pytest.raises(TypeError, match="weight must be an array"):
+        ops.conv1d(x, None)

@@ -155,6 +155,8 @@ def make_calls(rng):
         "conv2d": ([x, cw, f32(rng, k)], {"stride": 1, "padding": 1, "dilation": 1, "groups": 1}),
         "conv1d": ([x[:, :, 0], cw[:, :, 0], f32(rng, k)], {"stride": 1, "padding": (2, 0), "dilation": 1,
                                                            "groups": 1}),
+        "locally_connected2d": ([x, f32(rng, h * w, k, c * 9), f32(rng, k, h, w), 3], {"stride": 1, "padding": 1}),
+        "tiled_conv2d": ([x, f32(rng, 4, k, c, 3, 3), f32(rng, k), (2, 2)], {"stride": 1, "padding": 1}),
         "conv2d_input": ([x.shape, cw, y], {"padding": 1}),
         "conv2d_weight": ([x, cw.shape, y], {"padding": 1}),
         "conv2d_bias": ([y], {}),

@@ -14,6 +14,7 @@ from .conv import Conv1d, Conv2d
 from .conv3d import Conv3d, ConvTranspose3d
 from .graph import Graph, Node
 from .linear import Linear
+from .local_conv import LocallyConnected2d, TiledConv2d
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, LocalResponseNorm
 from .pool import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
@@ -31,3 +32,4 @@ __all__ = [
 from .loss import *  # noqa: E402,F401,F403  (the loss modules, nn/loss.py)
 from .loss import __all__ as _loss_names  # noqa: E402
 __all__ += _loss_names
+__all__ += ["LocallyConnected2d", "TiledConv2d"]

@@ -17,6 +17,8 @@ __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose3d", "linear", "relu", "
            "log_softmax", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "global_avg_pool2d",
            "batch_norm", "layer_norm", "group_norm", "instance_norm", "local_response_norm",
            "dropout", "flatten"]
+__all__ += ["locally_connected2d", "tiled_conv2d"]  # no torch equivalent (ops/local_conv.py)
+from ..ops import locally_connected2d, tiled_conv2d  # noqa: E402
 
 _LOSSES = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div")
