@@ -17,6 +17,8 @@ class PixelShuffle(Module):
         self.upscale_factor = positive(upscale_factor, "upscale_factor")
 
     def output_shape(self, input_shape):
+        if len(input_shape) < 3:
+            raise self._shape_error(input_shape, "expected (*, C, H, W)")
         c, h, w = input_shape[-3:]
         r = self.upscale_factor
         if c % (r * r):
@@ -38,6 +40,8 @@ class PixelUnshuffle(Module):
         self.downscale_factor = positive(downscale_factor, "downscale_factor")
 
     def output_shape(self, input_shape):
+        if len(input_shape) < 3:
+            raise self._shape_error(input_shape, "expected (*, C, H, W)")
         c, h, w = input_shape[-3:]
         r = self.downscale_factor
         if h % r or w % r:
