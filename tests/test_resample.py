@@ -490,3 +490,42 @@ def test_torch_modules_translate_and_compile(rng):
         want = model(torch.from_numpy(x)).numpy()
     compiled = cn.compile(model, (2, 3, 5, 6))
     np.testing.assert_allclose(compiled(x), want, rtol=1e-4, atol=1e-5)
+
+
+def test_engine_channel_scale_runs_in_place_over_its_input(rng):
+    from cnnnative import _core
+    x = rng.standard_normal((2, 4, 5, 6)).astype(F32)
+    plan = _core.EnginePlan([2, 4, 5, 6], "auto")
+    a = plan.add_activation(0, "relu")
+    s = plan.add_global_avg_pool(a)
+    y = plan.add_channel_scale(a, s)  # the last reader of a: written over a's bytes
+    plan.finalize(plan.add_activation(y, "relu6"))
+    r = np.maximum(x, 0)
+    want = np.clip(r * r.mean(axis=(2, 3), keepdims=True), 0, 6)
+    np.testing.assert_allclose(plan.run(x, poison=True), want, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(plan.run(x[:1], poison=True), want[:1], rtol=1e-6, atol=1e-7)
+    assert plan.arena_bytes < 2 * x.nbytes  # a and y share bytes (s is 32 bytes)
+    with pytest.raises(ValueError, match="channel_scale: scale"):
+        bad = _core.EnginePlan([2, 4, 5, 6], "auto")
+        bad.add_channel_scale(0, bad.add_activation(0, "relu"))
+
+
+class _GatedBlock(nn.Module):
+    """An SE-like gate the engine runs whole: conv, global pool, 1x1 conv with ReLU6, scale."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x):
+        y = ops.relu(self.conv(x))
+        return ops.channel_scale(y, ops.relu6(self.fc(ops.global_avg_pool2d(y))))
+
+
+def test_compiled_channel_scale_is_an_engine_node(rng):
+    model = _GatedBlock().eval()
+    x = rng.standard_normal((2, 3, 7, 6)).astype(F32)
+    compiled = cn.compile(model, (2, 3, 7, 6))
+    assert "channel_scale" in [n["op"] for n in compiled.nodes]
+    np.testing.assert_allclose(compiled(x), model(x), rtol=1e-5, atol=1e-6)
