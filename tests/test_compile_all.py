@@ -67,6 +67,13 @@ LAYERS = {
     "GroupNorm": (lambda: nn.GroupNorm(2, 4), (2, 4, 3, 3)),
     "InstanceNorm2d": (lambda: nn.InstanceNorm2d(3, affine=True), (2, 3, 4, 5)),
     "LocalResponseNorm": (lambda: nn.LocalResponseNorm(3), (2, 5, 4, 4)),
+    "Upsample": (lambda: nn.Upsample(scale_factor=1.5, mode="bilinear"), (2, 3, 5, 4)),
+    "UpsamplingNearest2d": (lambda: nn.UpsamplingNearest2d(scale_factor=2), (2, 3, 5, 4)),
+    "UpsamplingBilinear2d": (lambda: nn.UpsamplingBilinear2d(size=(7, 6)), (2, 3, 5, 4)),
+    "PixelShuffle": (lambda: nn.PixelShuffle(2), (2, 8, 3, 4)),
+    "PixelUnshuffle": (lambda: nn.PixelUnshuffle(2), (2, 3, 4, 6)),
+    "ChannelShuffle": (lambda: nn.ChannelShuffle(2), (2, 6, 3, 3)),
+    "SqueezeExcitation": (lambda: nn.SqueezeExcitation(6, 2), (2, 6, 4, 4)),
 }
 
 # builder name -> keyword arguments (small inputs keep the test fast)
