@@ -43,7 +43,10 @@ def axis_matrix(n_in, n_out, mode, align_corners, scale_factor):
             idx = np.minimum(np.floor(scale * of).astype(np.int64), n_in - 1)
         m[o, idx] = 1
         return m
-    half = np.maximum(scale * (of + F32(0.5)) - F32(0.5), F32(0))
+    # scale * (o + 0.5) - 0.5 with one rounding (a fused multiply-add, as PyTorch's vector
+    # kernels): the double product is exact, the double difference too at these sizes.
+    fused = (np.float64(scale) * (of + F32(0.5)).astype(np.float64) - 0.5).astype(F32)
+    half = np.maximum(fused, F32(0))
     if mode == "nearest-exact":
         idx = np.minimum(np.floor((half.astype(np.float64) + 0.5).astype(F32)).astype(np.int64), n_in - 1)
         m[o, idx] = 1
@@ -529,3 +532,25 @@ def test_compiled_channel_scale_is_an_engine_node(rng):
     compiled = cn.compile(model, (2, 3, 7, 6))
     assert "channel_scale" in [n["op"] for n in compiled.nodes]
     np.testing.assert_allclose(compiled(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_half_pixel_ties_round_as_pytorch_forward(rng):
+    """2 -> 41 samples with nearest-exact: output 20's centre maps to exactly 0.5, which rounds
+    to input 1. A product rounded before the - 0.5 gives 0.49999994 (input 0); PyTorch's
+    vector kernels use one fused multiply-add, and so do the tables here."""
+    x = np.array([[[0.0, 1.0]]], F32)
+    for n_out in (41, 47, 55):
+        y = ops.interpolate(x, size=n_out, mode="nearest-exact")
+        assert y[0, 0, n_out // 2] == 1.0
+        g = np.ones((1, 1, n_out), F32)
+        np.testing.assert_array_equal(ops.interpolate_backward(g, x.shape, size=n_out, mode="nearest-exact")[0, 0],
+                                      [n_out // 2, n_out - n_out // 2])  # the forward's map, transposed
+    torch = pytest.importorskip("torch")
+    for n_in in (2, 3, 5, 7):
+        x = rng.standard_normal((1, 1, n_in)).astype(F32)
+        for n_out in range(1, 60):
+            for mode, align in (("nearest", None), ("nearest-exact", None), ("linear", False), ("linear", True)):
+                want = torch.nn.functional.interpolate(torch.from_numpy(x), size=n_out, mode=mode,
+                                                       align_corners=align).numpy()
+                np.testing.assert_allclose(ops.interpolate(x, size=n_out, mode=mode, align_corners=align), want,
+                                           rtol=1e-6, atol=1e-6, err_msg=f"{n_in} -> {n_out} {mode} {align}")

@@ -10,7 +10,8 @@
 //                 backward use these; its 1-D and 3-D forwards do not, so with a scale_factor
 //                 that is not exactly 1 or 2 giving such sizes they disagree with their own
 //                 gradients -- here forward and backward are the same map)
-//  nearest-exact  src = min(floor(max(scale * (o + 0.5) - 0.5, 0) + 0.5), in - 1)
+//  nearest-exact  src = min(floor(max(scale * (o + 0.5) - 0.5, 0) + 0.5), in - 1)  (PyTorch's
+//                 forward; its backward drops the - 0.5 + 0.5 and can differ on exact ties)
 //  linear         real = scale * o (align_corners) or max(scale * (o + 0.5) - 0.5, 0);
 //                 i0 = min(floor(real), in - 1), i1 = i0 + (i0 < in - 1),
 //                 l1 = clamp(real - i0, 0, 1), l0 = 1 - l1;  out == in copies (i0 = i1 = o).
@@ -30,9 +31,12 @@ float axis_scale(const ResampleAxis& a, bool align_corners) {
   return static_cast<float>(a.in) / static_cast<float>(a.out);
 }
 
-// Half-pixel centres, clamped at 0 (PyTorch's area_pixel_compute_source_index).
+// Half-pixel centres, clamped at 0 (PyTorch's area_pixel_compute_source_index). One fused
+// multiply-add, as PyTorch's AVX2 / AVX-512 kernels (the ones it runs on any current x86)
+// are compiled: rounding the product first moves exact ties (o = 20 of 2 -> 41 samples
+// 0.49999994 instead of 0.5) to the other neighbour.
 float half_pixel_source(float scale, int64_t o) {
-  const float src = scale * (static_cast<float>(o) + 0.5f) - 0.5f;
+  const float src = std::fma(scale, static_cast<float>(o) + 0.5f, -0.5f);
   return src < 0.0f ? 0.0f : src;
 }
 
