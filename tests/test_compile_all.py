@@ -71,6 +71,13 @@ LAYERS = {
     "LocalResponseNorm": (lambda: nn.LocalResponseNorm(3), (2, 5, 4, 4)),
     "LocallyConnected2d": (lambda: nn.LocallyConnected2d(3, 4, (7, 6), 3, stride=2, padding=1), (2, 3, 7, 6)),
     "TiledConv2d": (lambda: nn.TiledConv2d(3, 4, 3, tile_size=(2, 3), padding=1), (2, 3, 7, 6)),
+    "Upsample": (lambda: nn.Upsample(scale_factor=1.5, mode="bilinear"), (2, 3, 5, 4)),
+    "UpsamplingNearest2d": (lambda: nn.UpsamplingNearest2d(scale_factor=2), (2, 3, 5, 4)),
+    "UpsamplingBilinear2d": (lambda: nn.UpsamplingBilinear2d(size=(7, 6)), (2, 3, 5, 4)),
+    "PixelShuffle": (lambda: nn.PixelShuffle(2), (2, 8, 3, 4)),
+    "PixelUnshuffle": (lambda: nn.PixelUnshuffle(2), (2, 3, 4, 6)),
+    "ChannelShuffle": (lambda: nn.ChannelShuffle(2), (2, 6, 3, 3)),
+    "SqueezeExcitation": (lambda: nn.SqueezeExcitation(6, 2), (2, 6, 4, 4)),
 }
 
 # builder name -> keyword arguments (small inputs keep the test fast)

@@ -261,6 +261,14 @@ def make_calls(rng):
         "stack": ([[x, x], 4], {}),
         "split": ([x, 2, 3], {}),
         "chunk": ([x, 3, 2], {}),
+        # resampling and channel layout
+        "interpolate": ([x], {"size": (h + 2, w - 1), "mode": "bilinear", "align_corners": True}),
+        "interpolate_backward": ([f32(rng, n, c, 2 * h, 2 * w), x.shape], {"scale_factor": 2, "mode": "nearest"}),
+        "pixel_shuffle": ([f32(rng, n, 4 * c, h, w), 2], {}),
+        "pixel_unshuffle": ([f32(rng, n, c, 2 * h, 2 * w), 2], {}),
+        "channel_shuffle": ([f32(rng, n, 2 * c, h, w), 2], {}),
+        "channel_scale": ([x, f32(rng, n, c, 1, 1)], {}),
+        "channel_scale_backward": ([x, x, f32(rng, n, c)], {}),
     }
 
 

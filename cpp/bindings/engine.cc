@@ -176,6 +176,7 @@ CNNNATIVE_BINDINGS(engine) {
       .def("add_activation",
            [](Plan& p, int input, const std::string& act) { return p.add_activation(input, parse_activation(act)); },
            py::arg("input"), py::arg("activation"))
+      .def("add_channel_scale", &Plan::add_channel_scale, py::arg("input"), py::arg("scale"))
       .def("finalize", &Plan::finalize, py::arg("output"))
       .def("run", &run_plan, py::arg("input"), py::arg("poison") = false, py::arg("out") = py::none(),
            "Run every node with the GIL released; input (n, ...) with n <= the compiled batch.")

@@ -99,6 +99,8 @@ def _engine_can_run(node) -> bool:
                 and (op == "add" or act == "none"))
     if act != "none":
         return False
+    if op == "channel_scale":  # the squeeze-and-excitation gate, in place on the engine's buffer
+        return len(values) == 2 and len(values[0].shape) == 4 and a.get("out") is None
     x = values[0] if values else None
     if op == "max_pool2d":
         return not a.get("return_indices", False)
@@ -161,6 +163,8 @@ def _emit(plan, node, buf):
         return plan.add_softmax(ins[0])
     if op == "cat":
         return plan.add_concat([buf[id(v)] for v in a["tensors"]])
+    if op == "channel_scale":
+        return plan.add_channel_scale(ins[0], ins[1])
     raise AssertionError(op)  # pragma: no cover - _engine_can_run admits only the ops above
 
 

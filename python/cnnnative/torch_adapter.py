@@ -91,6 +91,20 @@ def _adaptive_avg(m, path):
     return nn.AdaptiveAvgPool2d(1)
 
 
+def _upsample(m, path):
+    # torch.nn.Upsample and its UpsamplingNearest2d / UpsamplingBilinear2d subclasses.
+    return nn.Upsample(m.size, m.scale_factor, m.mode, m.align_corners, getattr(m, "recompute_scale_factor", None))
+
+
+def _squeeze_excitation(children, m, path):
+    # torchvision.ops.SqueezeExcitation: same submodule names, so the translated children drop in.
+    fc1 = children["fc1"]
+    block = nn.SqueezeExcitation(fc1.in_channels, fc1.out_channels)
+    for name, child in children.items():
+        setattr(block, name, child)
+    return block
+
+
 class Bottleneck(nn.Module):
     """torchvision's Bottleneck: relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))) + shortcut)."""
 
@@ -159,6 +173,12 @@ _LEAVES = {
     "Identity": lambda m, p: nn.Identity(),
     "Dropout": lambda m, p: nn.Identity(),  # compile() is eval mode
     "Dropout2d": lambda m, p: nn.Identity(),
+    "Upsample": _upsample,
+    "UpsamplingNearest2d": _upsample,
+    "UpsamplingBilinear2d": _upsample,
+    "PixelShuffle": lambda m, p: nn.PixelShuffle(m.upscale_factor),
+    "PixelUnshuffle": lambda m, p: nn.PixelUnshuffle(m.downscale_factor),
+    "ChannelShuffle": lambda m, p: nn.ChannelShuffle(m.groups),
 }
 
 _CONTAINERS = {
@@ -166,6 +186,7 @@ _CONTAINERS = {
     "BasicBlock": _basic_block,
     "Bottleneck": lambda children, m, p: Bottleneck(children),
     "ResNet": lambda children, m, p: ResNetStages(children),
+    "SqueezeExcitation": _squeeze_excitation,
 }
 
 

@@ -46,6 +46,7 @@ enum class OpKind {
   softmax,
   channel_affine,  // y[n,c,...] = x * scale[c] + shift[c] (a BatchNorm that could not be folded)
   activation,
+  channel_scale,  // y[n,c,...] = x[n,c,...] * s[n,c] (squeeze-and-excitation); in place when it can
 };
 const char* op_name(OpKind k);
 
@@ -144,6 +145,9 @@ class Plan {
   int add_channel_affine(int input, const std::vector<float>& scale, const std::vector<float>& shift,
                          Activation act);
   int add_activation(int input, Activation act);
+  // input (N, C, ...) times scale (N, C) or (N, C, 1, ...): written over the input's buffer
+  // when this node is its last reader (see finalize).
+  int add_channel_scale(int input, int scale);
 
   // Names the output buffer and plans the arena. No node can be added afterwards.
   void finalize(int output);

@@ -88,7 +88,7 @@ void Plan::run(const float* x, int64_t batch, float* y, bool poison, std::vector
     const auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     float* out = addr(n.output);
     float* scratch = n.scratch_offset >= 0 ? arena + n.scratch_offset / int64_t(sizeof(float)) : nullptr;
-    if (poison) {
+    if (poison && !(n.kind == OpKind::channel_scale && out == addr(n.inputs[0]))) {  // not over an in-place input
       fill_nan(out, count(n.output));
       if (scratch) fill_nan(scratch, n.scratch_bytes / int64_t(sizeof(float)));
     }
@@ -111,6 +111,7 @@ void Plan::run(const float* x, int64_t batch, float* y, bool poison, std::vector
       case OpKind::softmax: softmax_forward(n, batch, in0, out); break;
       case OpKind::channel_affine: channel_affine_forward(n, batch, in0, out, threads); break;
       case OpKind::activation: activation_forward(n, count(n.output), in0, out, threads); break;
+      case OpKind::channel_scale: channel_scale_node_forward(n, batch, in0, addr(n.inputs[1]), out, threads); break;
       case OpKind::concat: {
         const int64_t total = buffers_[n.output].per_sample();
         int64_t offset = 0;

@@ -96,6 +96,12 @@ void add_forward(const Node& n, int64_t count, const float* a, const float* b, f
 void softmax_forward(const Node& n, int64_t batch, const float* x, float* y);
 void channel_affine_forward(const Node& n, int64_t batch, const float* x, float* y, int threads);
 void activation_forward(const Node& n, int64_t count, const float* x, float* y, int threads);
+// channel_scale_node.cc: y = x * s per (n, c) plane (y may be x), and the in-place rule of
+// finalize: alias_of[out] = the buffer whose bytes output `out` reuses, -1 for none.
+void channel_scale_node_forward(const Node& n, int64_t batch, const float* x, const float* s, float* y,
+                                int threads);
+std::vector<int> alias_in_place_outputs(const std::vector<Node>& nodes, std::vector<BufferInfo>& buffers,
+                                        int plan_output);
 // Copies one concat input into its channel slice of y (per_sample floats of y_per_sample,
 // starting at `offset` within each sample).
 void concat_part_forward(int64_t batch, const float* x, int64_t per_sample, float* y, int64_t y_per_sample,

@@ -25,6 +25,7 @@ const char* op_name(OpKind k) {
     case OpKind::softmax: return "softmax";
     case OpKind::channel_affine: return "channel_affine";
     case OpKind::activation: return "activation";
+    case OpKind::channel_scale: return "channel_scale";
   }
   return "?";
 }
@@ -239,6 +240,21 @@ int Plan::add_add(int a, int b, Activation act) {
   return push(std::move(n), buffers_[a].shape);
 }
 
+int Plan::add_channel_scale(int input, int scale) {
+  check_buffer(input, "channel_scale input");
+  check_buffer(scale, "channel_scale scale");
+  const auto& x = buffers_[input].shape;
+  const auto& s = buffers_[scale].shape;
+  bool ok = x.size() >= 2 && s.size() >= 2 && s.size() <= x.size() && s[0] == x[0] && s[1] == x[1];
+  for (size_t i = 2; ok && i < s.size(); ++i) ok = s[i] == 1;
+  CN_CHECK(ok, "channel_scale: scale ", shape_str(s), " must be (N, C) or (N, C, 1, ...) of the input ",
+           shape_str(x));
+  Node n;
+  n.kind = OpKind::channel_scale;
+  n.inputs = {input, scale};
+  return push(std::move(n), x);
+}
+
 int Plan::add_concat(const std::vector<int>& inputs) {
   CN_CHECK(!inputs.empty(), "concat needs at least one input");
   for (int id : inputs) check_buffer(id, "concat input");
@@ -317,10 +333,12 @@ void Plan::finalize(int output) {
     for (int id : n.inputs) buffers_[id].last = std::max(buffers_[id].last, i);
     configure_scratch(n, planned_threads_);
   }
+  const std::vector<int> alias_of = alias_in_place_outputs(nodes_, buffers_, output_);
   std::vector<ArenaRequest> req;
   std::vector<int64_t*> where;
   for (int id = 1; id < int(buffers_.size()); ++id) {
     if (id == output_) continue;  // written straight into the caller's array
+    if (alias_of[id] >= 0) continue;  // an in-place output: its input's bytes (placed below)
     req.push_back({buffers_[id].bytes(), buffers_[id].first, buffers_[id].last});
     where.push_back(&buffers_[id].offset);
   }
@@ -331,6 +349,8 @@ void Plan::finalize(int output) {
   }
   ArenaLayout layout = plan_arena(req);
   for (size_t i = 0; i < req.size(); ++i) *where[i] = layout.offsets[i];
+  for (int id = 1; id < int(buffers_.size()); ++id)
+    if (alias_of[id] >= 0) buffers_[id].offset = buffers_[alias_of[id]].offset;
   arena_bytes_ = layout.total_bytes;
   finalized_ = true;
 }

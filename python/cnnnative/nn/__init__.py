@@ -7,6 +7,7 @@ Containers: Sequential for chains, ModuleList / ModuleDict to hold submodules, G
 DAGs. `nn.functional` has torch.nn.functional's names.
 """
 from . import functional, init
+from .channel_layout import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from .activation import (GELU, Hardsigmoid, Hardswish, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU,
                          Softmax, Tanh)
 from .containers import ModuleDict, ModuleList
@@ -18,8 +19,10 @@ from .local_conv import LocallyConnected2d, TiledConv2d
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, LocalResponseNorm
 from .pool import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .resample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from .sequential import Sequential
 from .shape import Dropout, Flatten, Identity
+from .squeeze_excitation import SqueezeExcitation
 
 __all__ = [
     "init", "functional", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Graph", "Node",
@@ -28,6 +31,8 @@ __all__ = [
     "Softmax", "LogSoftmax",
     "Flatten", "Identity", "Dropout",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "LocalResponseNorm",
+    "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle",
+    "SqueezeExcitation",
 ]
 from .loss import *  # noqa: E402,F401,F403  (the loss modules, nn/loss.py)
 from .loss import __all__ as _loss_names  # noqa: E402

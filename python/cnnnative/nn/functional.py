@@ -11,12 +11,14 @@ from .. import ops
 from ..ops import (avg_pool2d, batch_norm, conv1d, conv2d, conv3d, conv_transpose3d, dropout, flatten, group_norm, instance_norm,
                    gelu, hardsigmoid, hardswish, layer_norm, leaky_relu, linear, local_response_norm, log_softmax, max_pool2d,
                    relu, relu6, sigmoid, silu, softmax, tanh)
+from ..ops import channel_shuffle, interpolate, pixel_shuffle, pixel_unshuffle
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose3d", "linear", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "gelu",
            "hardswish", "hardsigmoid", "softmax",
            "log_softmax", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "global_avg_pool2d",
            "batch_norm", "layer_norm", "group_norm", "instance_norm", "local_response_norm",
-           "dropout", "flatten"]
+           "dropout", "flatten", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "pixel_shuffle",
+           "pixel_unshuffle", "channel_shuffle"]
 __all__ += ["locally_connected2d", "tiled_conv2d"]  # no torch equivalent (ops/local_conv.py)
 from ..ops import locally_connected2d, tiled_conv2d  # noqa: E402
 
@@ -36,6 +38,21 @@ def adaptive_avg_pool2d(input, output_size):
     if size != (1, 1):
         raise ValueError(f"adaptive_avg_pool2d supports output_size=1 only, got {output_size!r}")
     return ops.global_avg_pool2d(input)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """torch.nn.functional.upsample (deprecated there): interpolate with these arguments."""
+    return ops.interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """interpolate(input, size, scale_factor, mode='nearest')."""
+    return ops.interpolate(input, size, scale_factor, "nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """interpolate(input, size, scale_factor, mode='bilinear', align_corners=True), as torch."""
+    return ops.interpolate(input, size, scale_factor, "bilinear", True)
 
 
 def __getattr__(name):

@@ -7,7 +7,7 @@ layout are converted to C-contiguous float32 first. Each area lives in its own m
 import importlib as _importlib
 
 _AREAS = ("gemm", "conv", "conv1d", "conv3d", "fastconv", "pool", "activation", "loss", "linear", "norm",
-          "optim", "shape", "elementwise", "matmul", "reduce", "index", "local_conv")
+          "optim", "shape", "elementwise", "matmul", "reduce", "index", "local_conv", "resample")
 
 __all__ = []
 for _area in _AREAS:
