@@ -15,9 +15,15 @@ from .graph import Graph, Node
 from .linear import Linear
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, LocalResponseNorm
-from .pool import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .pool import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .pool_adaptive import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d,
+                            AdaptiveMaxPool2d, AdaptiveMaxPool3d, GlobalMaxPool2d)
+from .pool_channels import ChannelAvgPool, Maxout
+from .pool_lp import LPPool1d, LPPool2d
+from .pool_nd import AvgPool1d, AvgPool3d, MaxPool1d, MaxPool3d
+from .pool_unpool import MaxUnpool1d, MaxUnpool2d
 from .sequential import Sequential
-from .shape import Dropout, Flatten, Identity
+from .shape import Dropout, Flatten, Identity, Unflatten
 
 __all__ = [
     "init", "functional", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Graph", "Node",
@@ -25,6 +31,9 @@ __all__ = [
     "ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "GELU", "Hardswish", "Hardsigmoid",
     "Softmax", "LogSoftmax",
     "Flatten", "Identity", "Dropout",
+    "MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "GlobalMaxPool2d", "LPPool1d", "LPPool2d",
+    "MaxUnpool1d", "MaxUnpool2d", "Maxout", "ChannelAvgPool", "Unflatten",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "LocalResponseNorm",
 ]
 from .loss import *  # noqa: E402,F401,F403  (the loss modules, nn/loss.py)
