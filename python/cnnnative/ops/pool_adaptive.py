@@ -51,11 +51,25 @@ def _pad3(sizes):
     return (1,) * (3 - len(sizes)) + tuple(sizes)
 
 
+def _uniform_window(volume_shape, sizes3):
+    """The kernel (= stride) when every output size divides its input size: the windows
+    are then disjoint and equal, i.e. plain pooling, which the (vectorised) 3-D pooling
+    kernels run with the same results, indices and NaN rule. None otherwise."""
+    spatial = volume_shape[2:]
+    if any(n % o for n, o in zip(spatial, sizes3)):
+        return None
+    return tuple(n // o for n, o in zip(spatial, sizes3))
+
+
 def _avg(input, output_size, dims, op):
     x = np.asarray(input)
     v = _as_volume(x, dims, op)
     sizes = output_size_of(output_size, x.shape, dims, op)
-    y = _core.adaptive_avg_pool(v, _pad3(sizes))
+    k = _uniform_window(v.shape, _pad3(sizes))
+    if k is not None and v.shape[0] * v.shape[1] > 0:
+        y = _core.avg_pool3d(v, k, k, (0, 0, 0), False, True)
+    else:
+        y = _core.adaptive_avg_pool(v, _pad3(sizes))
     return y.reshape(x.shape[:-dims] + sizes)
 
 
@@ -63,7 +77,11 @@ def _max(input, output_size, return_indices, dims, op):
     x = np.asarray(input)
     v = _as_volume(x, dims, op)
     sizes = output_size_of(output_size, x.shape, dims, op)
-    y, idx = _core.adaptive_max_pool(v, _pad3(sizes), bool(return_indices))
+    k = _uniform_window(v.shape, _pad3(sizes))
+    if k is not None and v.shape[0] * v.shape[1] > 0:
+        y, idx = _core.max_pool3d(v, k, k, (0, 0, 0), (1, 1, 1), False, bool(return_indices))
+    else:
+        y, idx = _core.adaptive_max_pool(v, _pad3(sizes), bool(return_indices))
     y = y.reshape(x.shape[:-dims] + sizes)
     return (y, idx.reshape(y.shape)) if return_indices else y
 
@@ -168,11 +186,16 @@ def _record_max(op):
 
 def _avg_backward(g, shape, dims):
     gv = g.reshape(_volume_shape(g.shape, dims))
-    return _core.adaptive_avg_pool_backward(gv, _volume_shape(shape, dims)).reshape(shape)
+    volume = _volume_shape(shape, dims)
+    k = _uniform_window(volume, gv.shape[2:])
+    if k is not None and volume[0] * volume[1] > 0:
+        return _core.avg_pool3d_backward(gv, volume, k, k, (0, 0, 0), False, True).reshape(shape)
+    return _core.adaptive_avg_pool_backward(gv, volume).reshape(shape)
 
 
 def _max_backward(g, idx, shape, dims):
     gv = g.reshape(_volume_shape(g.shape, dims))
+    # Indices are flat in the input volume on both forward paths: one scatter serves both.
     return _core.adaptive_max_pool_backward(gv, idx.reshape(gv.shape), _volume_shape(shape, dims)).reshape(shape)
 
 
