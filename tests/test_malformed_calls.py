@@ -142,7 +142,37 @@ def make_calls(rng):
     wino_w = f32(rng, 4, c, 3, 3)
     prepared = ops.winograd_prepare(wino_w)
     dw = f32(rng, c, 1, 3, 3)
-    return {
+    x5 = f32(rng, n, c, 3, h, w)
+    x1 = np.ascontiguousarray(x[:, :, 0])
+    p1, i1 = ops.max_pool1d(x1, 2, return_indices=True)
+    p3, i3 = ops.max_pool3d(x5, 2, return_indices=True)
+    ap, ai = ops.adaptive_max_pool2d(x, (3, 2), return_indices=True)
+    cp, ci = ops.max_pool_channels(x, c, return_indices=True)
+    more_pooling = {
+        "max_pool1d": ([x1, 3], {"stride": 2, "padding": 1}),
+        "avg_pool1d": ([x1, 3], {"stride": 2, "padding": 1}),
+        "max_pool3d": ([x5, 2], {"stride": 1, "padding": 1}),
+        "max_pool3d_backward": ([p3, i3, x5.shape], {}),
+        "avg_pool3d": ([x5, 3], {"stride": 2, "padding": 1}),
+        "avg_pool3d_backward": ([ops.avg_pool3d(x5, 3, 2, 1), x5.shape, 3], {"stride": 2, "padding": 1}),
+        "adaptive_avg_pool1d": ([x1, 3], {}),
+        "adaptive_avg_pool2d": ([x, (3, 2)], {}),
+        "adaptive_avg_pool3d": ([x5, (2, 3, 4)], {}),
+        "adaptive_max_pool1d": ([x1, 3], {}),
+        "adaptive_max_pool2d": ([x, (3, 2)], {"return_indices": True}),
+        "adaptive_max_pool3d": ([x5, (2, 3, 4)], {}),
+        "adaptive_avg_pool_backward": ([ops.adaptive_avg_pool2d(x, (3, 2)), x.shape], {}),
+        "adaptive_max_pool_backward": ([ap, ai, x.shape], {}),
+        "max_pool_channels": ([x, c], {"return_indices": True}),
+        "max_pool_channels_backward": ([cp, ci, x.shape, c], {}),
+        "avg_pool_channels": ([x, c], {}),
+        "avg_pool_channels_backward": ([ops.avg_pool_channels(x, c), x.shape, c], {}),
+        "lp_pool1d": ([np.abs(x1), 2.0, 3], {"stride": 2}),
+        "lp_pool2d": ([np.abs(x), 2.0, 2], {"ceil_mode": True}),
+        "max_unpool1d": ([p1, i1, 2], {"output_size": (w,)}),
+        "max_unpool2d": ([pooled, idx, 2], {"output_size": (h, w)}),
+    }
+    return more_pooling | {
         "gemm": ([f32(rng, m, kk), f32(rng, kk, nn_)], {}),
         "matmul": ([f32(rng, m, kk), f32(rng, kk, nn_)], {}),
         "conv2d": ([x, cw, f32(rng, k)], {"stride": 1, "padding": 1, "dilation": 1, "groups": 1}),

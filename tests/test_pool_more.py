@@ -334,10 +334,20 @@ def test_flatten_and_unflatten(rng):
     (lambda: ops.max_pool3d_backward(np.ones((1, 1, 1, 1, 1), np.float32), np.full((1, 1, 1, 1, 1), 99),
                                      (1, 1, 2, 2, 2)), "outside"),
     (lambda: ops.adaptive_avg_pool2d(np.zeros((1, 1, 0, 4), np.float32), 2), ">= 1"),
+    (lambda: ops.adaptive_avg_pool_backward(np.ones((1, 1, 0, 2), np.float32), (1, 1, 4, 4)), "output_size"),
 ])
 def test_bad_arguments_raise_clear_errors(bad, match):
     with pytest.raises(ValueError, match=match):
         bad()
+
+
+def test_complex_inputs_are_a_type_error():
+    z = np.ones((1, 1, 4, 4), np.complex64)
+    for call in (lambda: ops.lp_pool2d(z, 2, 2), lambda: ops.max_unpool2d(z, np.zeros(z.shape, np.int64), 2),
+                 lambda: ops.max_pool3d(z[None], 2), lambda: ops.max_pool_channels(z, 1),
+                 lambda: ops.adaptive_avg_pool2d(z, 2)):
+        with pytest.raises(TypeError):
+            call()
 
 
 def test_central_differences_of_avg_and_lp_pooling(rng):

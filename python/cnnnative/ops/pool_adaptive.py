@@ -56,7 +56,7 @@ def _uniform_window(volume_shape, sizes3):
     are then disjoint and equal, i.e. plain pooling, which the (vectorised) 3-D pooling
     kernels run with the same results, indices and NaN rule. None otherwise."""
     spatial = volume_shape[2:]
-    if any(n % o for n, o in zip(spatial, sizes3)):
+    if min(sizes3) <= 0 or any(n % o for n, o in zip(spatial, sizes3)):
         return None
     return tuple(n // o for n, o in zip(spatial, sizes3))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._args import finite, pair
+from ._tensor_args import float32
 from .conv1d import single
 from .pool import avg_pool2d, avg_pool2d_backward
 
@@ -41,14 +42,16 @@ def _lp(x4, p, k, s, ceil_mode):
 
 def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     """(N, C, H, W) -> (N, C, OH, OW), each output the p-norm of its (unpadded) window."""
-    x = np.asarray(input, np.float32)
+    x = float32(input, "lp_pool2d", "input")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"lp_pool2d: input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
     k, s = _geometry2d(kernel_size, stride)
     return _lp(x, _norm(norm_type), k, s, ceil_mode)[0]
 
 
 def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     """(N, C, L) -> (N, C, OL), each output the p-norm of its (unpadded) window."""
-    x = np.asarray(input, np.float32)
+    x = float32(input, "lp_pool1d", "input")
     k = single(kernel_size, "kernel_size")
     s = k if stride is None else single(stride, "stride")
     y4 = _lp(_as_image1d(x), _norm(norm_type), (1, k), (1, s), ceil_mode)[0]
@@ -73,7 +76,9 @@ def _lp_backward(g4, x4, y4, mean, p, k, s, ceil_mode):
 
 @_grad_rule("lp_pool2d")
 def _lp_pool2d_recorded(input, norm_type, kernel_size, stride=None, ceil_mode=False):
-    x = np.asarray(_array_of(input), np.float32)
+    x = float32(_array_of(input), "lp_pool2d", "input")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"lp_pool2d: input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
     p = _norm(norm_type)
     k, s = _geometry2d(kernel_size, stride)
     y, mean = _lp(x, p, k, s, ceil_mode)
@@ -82,7 +87,7 @@ def _lp_pool2d_recorded(input, norm_type, kernel_size, stride=None, ceil_mode=Fa
 
 @_grad_rule("lp_pool1d")
 def _lp_pool1d_recorded(input, norm_type, kernel_size, stride=None, ceil_mode=False):
-    x = np.asarray(_array_of(input), np.float32)
+    x = float32(_array_of(input), "lp_pool1d", "input")
     p = _norm(norm_type)
     kk = single(kernel_size, "kernel_size")
     k, s = (1, kk), (1, kk if stride is None else single(stride, "stride"))

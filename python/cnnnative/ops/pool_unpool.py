@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._args import _items, pair
+from ._tensor_args import float32
 from .conv1d import single
 
 __all__ = ["max_unpool1d", "max_unpool2d"]
@@ -56,7 +57,7 @@ def _planes(x, idx, out_sizes, op):
 
 
 def _unpool(input, indices, out_sizes, dims, op):
-    x = np.asarray(input, np.float32)
+    x = float32(input, op, "input")
     idx = np.asarray(indices)
     values, idx2, plane = _planes(x, idx, out_sizes, op)
     out = np.zeros((values.shape[0], plane), np.float32)
@@ -66,7 +67,7 @@ def _unpool(input, indices, out_sizes, dims, op):
 
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """(N, C, H, W) pooled values and their indices -> (N, C, OH, OW), zeros elsewhere."""
-    x = np.asarray(input)
+    x = float32(input, "max_unpool2d", "input")
     if x.ndim not in (3, 4):
         raise ValueError(f"max_unpool2d: input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
     k = pair(kernel_size, "kernel_size")
@@ -77,7 +78,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
 
 def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """(N, C, L) pooled values and their positions -> (N, C, OL), zeros elsewhere."""
-    x = np.asarray(input)
+    x = float32(input, "max_unpool1d", "input")
     if x.ndim not in (2, 3):
         raise ValueError(f"max_unpool1d: input must be (N, C, L) or (C, L), got shape {x.shape}")
     k = single(kernel_size, "kernel_size")
