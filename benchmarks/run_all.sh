@@ -46,6 +46,7 @@ section "Autograd: recording overhead per op" $py benchmarks/bench_autograd_over
 [ -f benchmarks/bench_resnet18.py ] && section "ResNet-18 inference: compiled vs ONNX Runtime vs PyTorch" $py benchmarks/bench_resnet18.py --threads $threads --repeats 30 --markdown --frameworks cnnnative onnxruntime onnxruntime-nospin torch
 section "Normalization vs PyTorch" $py benchmarks/bench_norm.py --threads $threads
 section "Pooling, activations, losses, linear, SGD vs PyTorch" $py benchmarks/bench_ops.py --threads $threads
+section "Pooling beyond 2-D (MaxPool3d, adaptive, maxout) vs PyTorch" $py benchmarks/bench_pool_more.py --threads $threads
 section "Optimizer step (ResNet-18 parameters) vs torch.optim" $py benchmarks/bench_optim.py --threads $threads --markdown
 section "LocallyConnected2d and TiledConv2d vs PyTorch unfold + einsum" $py benchmarks/bench_local_conv.py --threads $threads
 

@@ -38,8 +38,50 @@ class _Sequence(nn.Module):
         return cn.ops.flatten(self.layer(cn.ops.reshape(x, (x.shape[0], self.channels, -1))), 1)
 
 
+class _Volume(nn.Module):
+    """(N, C*D, H, W) -> (N, C, D, H, W) -> layer -> flattened: a 3-D layer in a model
+    compile takes."""
+
+    def __init__(self, layer, channels):
+        super().__init__()
+        self.layer, self.channels = layer, channels
+
+    def forward(self, x):
+        n, cd, h, w = x.shape
+        return cn.ops.flatten(self.layer(cn.ops.reshape(x, (n, self.channels, cd // self.channels, h, w))), 1)
+
+
+class _PoolUnpool(nn.Module):
+    """MaxPool (return_indices) then MaxUnpool: the unpooling layer needs the indices."""
+
+    def __init__(self, dims):
+        super().__init__()
+        self.pool = (nn.MaxPool1d if dims == 1 else nn.MaxPool2d)(2, return_indices=True)
+        self.unpool = (nn.MaxUnpool1d if dims == 1 else nn.MaxUnpool2d)(2)
+
+    def forward(self, x):
+        return self.unpool(*self.pool(x))
+
+
 # layer name -> (constructor, input shape)
 LAYERS = {
+    "MaxPool1d": (lambda: nn.MaxPool1d(3, 2, 1, ceil_mode=True), (2, 3, 11)),
+    "AvgPool1d": (lambda: nn.AvgPool1d(3, 2, 1, count_include_pad=False), (2, 3, 11)),
+    "MaxPool3d": (lambda: _Volume(nn.MaxPool3d(2, ceil_mode=True), 2), (2, 6, 5, 4)),
+    "AvgPool3d": (lambda: _Volume(nn.AvgPool3d(3, 2, 1), 2), (2, 6, 5, 4)),
+    "AdaptiveAvgPool1d": (lambda: nn.AdaptiveAvgPool1d(4), (2, 3, 10)),
+    "AdaptiveAvgPool3d": (lambda: _Volume(nn.AdaptiveAvgPool3d((2, 2, 3)), 2), (2, 6, 5, 4)),
+    "AdaptiveMaxPool1d": (lambda: nn.AdaptiveMaxPool1d(3), (2, 3, 10)),
+    "AdaptiveMaxPool2d": (lambda: nn.AdaptiveMaxPool2d((2, 3)), (2, 3, 5, 7)),
+    "AdaptiveMaxPool3d": (lambda: _Volume(nn.AdaptiveMaxPool3d(2), 2), (2, 6, 5, 4)),
+    "GlobalMaxPool2d": (lambda: nn.GlobalMaxPool2d(), (2, 3, 5, 4)),
+    "LPPool1d": (lambda: nn.LPPool1d(2, 3, 2), (2, 3, 11)),
+    "LPPool2d": (lambda: nn.LPPool2d(2, 2, ceil_mode=True), (2, 3, 5, 7)),
+    "MaxUnpool1d": (lambda: _PoolUnpool(1), (2, 3, 10)),
+    "MaxUnpool2d": (lambda: _PoolUnpool(2), (2, 3, 6, 8)),
+    "Maxout": (lambda: nn.Maxout(2), (2, 4, 3, 3)),
+    "ChannelAvgPool": (lambda: nn.ChannelAvgPool(3), (2, 6, 3, 3)),
+    "Unflatten": (lambda: nn.Sequential(nn.Unflatten(1, (3, 2)), nn.Flatten()), (2, 6)),
     "Conv2d": (lambda: nn.Conv2d(3, 5, 3, stride=2, padding=1), (2, 3, 9, 8)),
     "Conv1d": (lambda: _Sequence(nn.Conv1d(3, 5, 3, padding=(4, 0), dilation=2), 3), (2, 27)),
     "Conv3d": (lambda: nn.Conv3d(3, 4, 3, stride=(1, 2, 1), padding=1), (2, 3, 4, 5, 6)),

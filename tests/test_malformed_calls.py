@@ -144,7 +144,37 @@ def make_calls(rng):
     dw = f32(rng, c, 1, 3, 3)
     x3, w3 = x[:, :, None, :, :].repeat(3, axis=2), cw[:, :, None].repeat(2, axis=2)  # (N, C, 3, H, W), 2x3x3
     y3 = ops.conv3d(x3, w3, padding=1)
-    return {
+    x5 = f32(rng, n, c, 3, h, w)
+    x1 = np.ascontiguousarray(x[:, :, 0])
+    p1, i1 = ops.max_pool1d(x1, 2, return_indices=True)
+    p3, i3 = ops.max_pool3d(x5, 2, return_indices=True)
+    ap, ai = ops.adaptive_max_pool2d(x, (3, 2), return_indices=True)
+    cp, ci = ops.max_pool_channels(x, c, return_indices=True)
+    more_pooling = {
+        "max_pool1d": ([x1, 3], {"stride": 2, "padding": 1}),
+        "avg_pool1d": ([x1, 3], {"stride": 2, "padding": 1}),
+        "max_pool3d": ([x5, 2], {"stride": 1, "padding": 1}),
+        "max_pool3d_backward": ([p3, i3, x5.shape], {}),
+        "avg_pool3d": ([x5, 3], {"stride": 2, "padding": 1}),
+        "avg_pool3d_backward": ([ops.avg_pool3d(x5, 3, 2, 1), x5.shape, 3], {"stride": 2, "padding": 1}),
+        "adaptive_avg_pool1d": ([x1, 3], {}),
+        "adaptive_avg_pool2d": ([x, (3, 2)], {}),
+        "adaptive_avg_pool3d": ([x5, (2, 3, 4)], {}),
+        "adaptive_max_pool1d": ([x1, 3], {}),
+        "adaptive_max_pool2d": ([x, (3, 2)], {"return_indices": True}),
+        "adaptive_max_pool3d": ([x5, (2, 3, 4)], {}),
+        "adaptive_avg_pool_backward": ([ops.adaptive_avg_pool2d(x, (3, 2)), x.shape], {}),
+        "adaptive_max_pool_backward": ([ap, ai, x.shape], {}),
+        "max_pool_channels": ([x, c], {"return_indices": True}),
+        "max_pool_channels_backward": ([cp, ci, x.shape, c], {}),
+        "avg_pool_channels": ([x, c], {}),
+        "avg_pool_channels_backward": ([ops.avg_pool_channels(x, c), x.shape, c], {}),
+        "lp_pool1d": ([np.abs(x1), 2.0, 3], {"stride": 2}),
+        "lp_pool2d": ([np.abs(x), 2.0, 2], {"ceil_mode": True}),
+        "max_unpool1d": ([p1, i1, 2], {"output_size": (w,)}),
+        "max_unpool2d": ([pooled, idx, 2], {"output_size": (h, w)}),
+    }
+    return more_pooling | {
         "conv3d": ([x3, w3, f32(rng, k)], {"stride": 1, "padding": 1, "dilation": 1, "groups": 1}),
         "conv3d_input": ([x3.shape, w3, y3], {"padding": 1}),
         "conv3d_weight": ([x3, w3.shape, y3], {"padding": 1}),

@@ -350,7 +350,9 @@ class CompiledModel:
                 y = run_node(step.node, env)
                 outs = step.node.outputs
                 for v, part in zip(outs, y if len(outs) > 1 else (y,)):
-                    env[id(v)] = np.ascontiguousarray(part, dtype=np.float32)
+                    # Integer outputs (pooling indices for an unpooling node) stay integers.
+                    integer = isinstance(part, np.ndarray) and part.dtype.kind in "iu"
+                    env[id(v)] = np.ascontiguousarray(part, dtype=None if integer else np.float32)
             for key in self._drops[i]:
                 env.pop(key, None)
         y = env[id(self._output)]

@@ -8,7 +8,8 @@ that knows torch class names. Translated:
 
 Conv2d (padding_mode "zeros"), Conv3d, ConvTranspose3d, Linear, BatchNorm1d/2d, LayerNorm, GroupNorm,
 InstanceNorm2d, LocalResponseNorm, ReLU, ReLU6, LeakyReLU, Tanh, Sigmoid, Softmax,
-LogSoftmax, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, Identity, Dropout,
+LogSoftmax, MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d, AdaptiveMaxPool1d/2d/3d,
+LPPool1d/2d, Flatten, Unflatten, Identity, Dropout,
 Dropout2d (both the identity in eval), Sequential, and the torchvision-style ResNet,
 BasicBlock and Bottleneck (by their attribute names: conv1, bn1, ..., downsample, fc).
 Anything else is a TypeError naming the module's path and class.
@@ -72,23 +73,28 @@ def _pool_stride(m):
     return None if m.stride is None or m.stride == () else m.stride
 
 
-def _max_pool(m, path):
-    if m.return_indices:
-        raise ValueError(f"compile(): {path!r}: MaxPool2d(return_indices=True) is not supported")
-    return nn.MaxPool2d(m.kernel_size, _pool_stride(m), m.padding, m.dilation, m.ceil_mode)
+def _max_pool(cls):
+    def make(m, path):
+        if m.return_indices:
+            raise ValueError(f"compile(): {path!r}: {cls.__name__}(return_indices=True) is not supported")
+        return cls(m.kernel_size, _pool_stride(m), m.padding, m.dilation, ceil_mode=m.ceil_mode)
+    return make
 
 
-def _avg_pool(m, path):
-    if m.divisor_override is not None:
-        raise ValueError(f"compile(): {path!r}: AvgPool2d(divisor_override=...) is not supported")
-    return nn.AvgPool2d(m.kernel_size, _pool_stride(m), m.padding, m.ceil_mode, m.count_include_pad)
+def _avg_pool(cls):
+    def make(m, path):
+        if getattr(m, "divisor_override", None) is not None:
+            raise ValueError(f"compile(): {path!r}: {cls.__name__}(divisor_override=...) is not supported")
+        return cls(m.kernel_size, _pool_stride(m), m.padding, m.ceil_mode, m.count_include_pad)
+    return make
 
 
-def _adaptive_avg(m, path):
-    if m.output_size not in (1, (1, 1), [1, 1], (1,)):
-        raise ValueError(f"compile(): {path!r}: AdaptiveAvgPool2d({m.output_size!r}) is not supported "
-                         "(only output size 1)")
-    return nn.AdaptiveAvgPool2d(1)
+def _adaptive_max(cls):
+    def make(m, path):
+        if m.return_indices:
+            raise ValueError(f"compile(): {path!r}: {cls.__name__}(return_indices=True) is not supported")
+        return cls(m.output_size)
+    return make
 
 
 def _upsample(m, path):
@@ -166,9 +172,21 @@ _LEAVES = {
     "Sigmoid": lambda m, p: nn.Sigmoid(),
     "Softmax": lambda m, p: nn.Softmax(1 if m.dim is None else m.dim),
     "LogSoftmax": lambda m, p: nn.LogSoftmax(1 if m.dim is None else m.dim),
-    "MaxPool2d": _max_pool,
-    "AvgPool2d": _avg_pool,
-    "AdaptiveAvgPool2d": _adaptive_avg,
+    "MaxPool1d": _max_pool(nn.MaxPool1d),
+    "MaxPool2d": _max_pool(nn.MaxPool2d),
+    "MaxPool3d": _max_pool(nn.MaxPool3d),
+    "AvgPool1d": _avg_pool(nn.AvgPool1d),
+    "AvgPool2d": _avg_pool(nn.AvgPool2d),
+    "AvgPool3d": _avg_pool(nn.AvgPool3d),
+    "AdaptiveAvgPool1d": lambda m, p: nn.AdaptiveAvgPool1d(m.output_size),
+    "AdaptiveAvgPool2d": lambda m, p: nn.AdaptiveAvgPool2d(m.output_size),
+    "AdaptiveAvgPool3d": lambda m, p: nn.AdaptiveAvgPool3d(m.output_size),
+    "AdaptiveMaxPool1d": _adaptive_max(nn.AdaptiveMaxPool1d),
+    "AdaptiveMaxPool2d": _adaptive_max(nn.AdaptiveMaxPool2d),
+    "AdaptiveMaxPool3d": _adaptive_max(nn.AdaptiveMaxPool3d),
+    "LPPool1d": lambda m, p: nn.LPPool1d(m.norm_type, m.kernel_size, m.stride, m.ceil_mode),
+    "LPPool2d": lambda m, p: nn.LPPool2d(m.norm_type, m.kernel_size, m.stride, m.ceil_mode),
+    "Unflatten": lambda m, p: nn.Unflatten(m.dim, tuple(m.unflattened_size)),
     "Flatten": lambda m, p: nn.Flatten(m.start_dim, m.end_dim),
     "Identity": lambda m, p: nn.Identity(),
     "Dropout": lambda m, p: nn.Identity(),  # compile() is eval mode

@@ -31,6 +31,10 @@ struct PoolParams {
 // `op` names the calling function in messages.
 void validate_pool_params(PoolParams& p, const char* op);
 
+// One axis of the rule above (shared with the 3-D pooling); `axis` names it in messages.
+int64_t pool_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dilation, bool ceil_mode,
+                         const char* op, const char* axis);
+
 struct PoolKernels {
   // Output rows [oh0, oh1) of one plane. idx may be null (no indices wanted).
   void (*max_forward)(const PoolParams& p, const float* in, float* out, int64_t* idx, int64_t oh0,

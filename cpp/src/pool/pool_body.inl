@@ -8,6 +8,7 @@
 // which decides ties (first maximum wins) and the summation order.
 #include "core/int_math.h"
 #include "pool/pool.h"
+#include "pool/window_ranges.h"
 
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -16,47 +17,10 @@
 namespace cnnnative {
 namespace {
 
-// Output columns [lo, hi) whose input column ow*stride + off lies in [0, W).
-struct ColumnRange {
-  int64_t lo, hi;
-};
-inline ColumnRange columns_inside(int64_t off, int64_t stride, int64_t W, int64_t OW) {
-  int64_t lo = off >= 0 ? 0 : ceil_div(-off, stride);
-  int64_t hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / stride + 1;
-  if (hi > OW) hi = OW;
-  if (lo > hi) lo = hi;
-  return {lo, hi};
-}
-
-// Taps [lo, hi) of a k-tap window starting at `start` whose position start + t*dilation
-// lies in [first, last]. Loops over these instead of all k taps, so a huge kernel costs
-// what the input it covers costs (kernel_size=2**62 on a 9x9 input ran for ever).
-struct TapRange {
-  int64_t lo, hi;
-};
-inline TapRange taps_inside(int64_t start, int64_t dilation, int64_t k, int64_t first, int64_t last) {
-  if (last < start || first > last) return {0, 0};
-  const int64_t lo = first > start ? ceil_div(first - start, dilation) : 0;
-  int64_t hi = (last - start) / dilation + 1;
-  if (hi > k) hi = k;
-  return {lo, hi > lo ? hi : lo};
-}
-
 // Taps of the width axis that reach the input for at least one output column: column
 // ow*stride + start + t*dilation is in [0, W) for some ow in [0, OW).
 inline TapRange width_taps(const PoolParams& p, int64_t dilation) {
   return taps_inside(-p.pad_w, dilation, p.kernel_w, -(p.OW - 1) * p.stride_w, p.W - 1);
-}
-
-// First in-bounds tap of a window starting at `start` (PyTorch's initial argmax position).
-inline int64_t first_tap(int64_t start, int64_t dilation) {
-  return start >= 0 ? start : start + ceil_div(-start, dilation) * dilation;
-}
-
-// ih * W + iw. Wraps instead of overflowing for the one case where it can: a window whose
-// taps all fall in the padding (huge dilation), whose index PyTorch also leaves off-plane.
-inline int64_t plane_index(int64_t ih, int64_t W, int64_t iw) {
-  return static_cast<int64_t>(static_cast<uint64_t>(ih) * static_cast<uint64_t>(W) + static_cast<uint64_t>(iw));
 }
 
 template <bool kWithIndices>

@@ -11,8 +11,10 @@ int64_t floor_div(int64_t a, int64_t b) {  // b > 0
   return q;
 }
 
-int64_t output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dilation, bool ceil_mode,
-                    const char* op, const char* axis) {
+}  // namespace
+
+int64_t pool_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dilation, bool ceil_mode,
+                         const char* op, const char* axis) {
   // in + 2*pad - dilation*(k-1) - 1 (+ stride-1 in ceil mode), in checked int64.
   const int64_t span = checked_add(checked_mul(dilation, k - 1, op), 1, op);
   int64_t num = checked_add(in, checked_mul(2, pad, op), op) - span;
@@ -25,8 +27,6 @@ int64_t output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t 
            "); the output is too small");
   return out;
 }
-
-}  // namespace
 
 void validate_pool_params(PoolParams& p, const char* op) {
   CN_CHECK(p.N >= 0, op, ": batch size must be >= 0, got ", p.N);
@@ -42,8 +42,8 @@ void validate_pool_params(PoolParams& p, const char* op) {
   CN_CHECK(p.pad_h <= p.kernel_h / 2 && p.pad_w <= p.kernel_w / 2, op,
            ": padding must be at most half the kernel size, got padding (", p.pad_h, ", ", p.pad_w,
            ") for kernel_size (", p.kernel_h, ", ", p.kernel_w, ")");
-  p.OH = output_size(p.H, p.kernel_h, p.pad_h, p.stride_h, p.dilation_h, p.ceil_mode, op, "height");
-  p.OW = output_size(p.W, p.kernel_w, p.pad_w, p.stride_w, p.dilation_w, p.ceil_mode, op, "width");
+  p.OH = pool_output_size(p.H, p.kernel_h, p.pad_h, p.stride_h, p.dilation_h, p.ceil_mode, op, "height");
+  p.OW = pool_output_size(p.W, p.kernel_w, p.pad_w, p.stride_w, p.dilation_w, p.ceil_mode, op, "width");
   checked_numel({p.N, p.C, p.OH, p.OW}, "pooling output size");
   checked_numel({p.N, p.C, p.H, p.W}, "pooling input size");
 }

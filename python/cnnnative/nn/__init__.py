@@ -18,10 +18,16 @@ from .linear import Linear
 from .local_conv import LocallyConnected2d, TiledConv2d
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, LocalResponseNorm
-from .pool import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .pool import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .pool_adaptive import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d,
+                            AdaptiveMaxPool2d, AdaptiveMaxPool3d, GlobalMaxPool2d)
+from .pool_channels import ChannelAvgPool, Maxout
+from .pool_lp import LPPool1d, LPPool2d
+from .pool_nd import AvgPool1d, AvgPool3d, MaxPool1d, MaxPool3d
+from .pool_unpool import MaxUnpool1d, MaxUnpool2d
 from .resample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from .sequential import Sequential
-from .shape import Dropout, Flatten, Identity
+from .shape import Dropout, Flatten, Identity, Unflatten
 from .squeeze_excitation import SqueezeExcitation
 
 __all__ = [
@@ -30,6 +36,9 @@ __all__ = [
     "ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "GELU", "Hardswish", "Hardsigmoid",
     "Softmax", "LogSoftmax",
     "Flatten", "Identity", "Dropout",
+    "MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "GlobalMaxPool2d", "LPPool1d", "LPPool2d",
+    "MaxUnpool1d", "MaxUnpool2d", "Maxout", "ChannelAvgPool", "Unflatten",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "LocalResponseNorm",
     "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle",
     "SqueezeExcitation",

@@ -13,12 +13,19 @@ from ..ops import (avg_pool2d, batch_norm, conv1d, conv2d, conv3d, conv_transpos
                    relu, relu6, sigmoid, silu, softmax, tanh)
 from ..ops import channel_shuffle, interpolate, pixel_shuffle, pixel_unshuffle
 
+from ..ops import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d, adaptive_max_pool1d,  # noqa: F401
+                   adaptive_max_pool2d, adaptive_max_pool3d, avg_pool1d, avg_pool3d, avg_pool_channels, lp_pool1d,
+                   lp_pool2d, max_pool1d, max_pool3d, max_pool_channels, max_unpool1d, max_unpool2d)
+
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose3d", "linear", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "gelu",
            "hardswish", "hardsigmoid", "softmax",
            "log_softmax", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "global_avg_pool2d",
            "batch_norm", "layer_norm", "group_norm", "instance_norm", "local_response_norm",
            "dropout", "flatten", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "pixel_shuffle",
-           "pixel_unshuffle", "channel_shuffle"]
+           "pixel_unshuffle", "channel_shuffle",
+           "max_pool1d", "max_pool3d", "avg_pool1d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool3d",
+           "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "lp_pool1d", "lp_pool2d",
+           "max_unpool1d", "max_unpool2d", "max_pool_channels", "avg_pool_channels"]
 __all__ += ["locally_connected2d", "tiled_conv2d"]  # no torch equivalent (ops/local_conv.py)
 from ..ops import locally_connected2d, tiled_conv2d  # noqa: E402
 
@@ -28,15 +35,6 @@ _LOSSES = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss",
 
 def global_avg_pool2d(input):
     """Mean over H and W: (N, C, H, W) -> (N, C, 1, 1)."""
-    return ops.global_avg_pool2d(input)
-
-
-def adaptive_avg_pool2d(input, output_size):
-    """torch.nn.functional.adaptive_avg_pool2d for output_size 1 (the global average);
-    other sizes are a ValueError."""
-    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-    if size != (1, 1):
-        raise ValueError(f"adaptive_avg_pool2d supports output_size=1 only, got {output_size!r}")
     return ops.global_avg_pool2d(input)
 
 

@@ -6,7 +6,7 @@ from .. import ops
 from ._util import as_input, conv_out, pair
 from .module import Module
 
-__all__ = ["MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d"]
+__all__ = ["MaxPool2d", "AvgPool2d", "GlobalAvgPool2d"]
 
 
 class _Pool2d(Module):
@@ -43,11 +43,16 @@ class _Pool2d(Module):
 
 class MaxPool2d(_Pool2d):
     """torch.nn.MaxPool2d: (N, C, H, W) -> (N, C, OH, OW); the gradient goes to the
-    arg-max of each window."""
+    arg-max of each window. return_indices=True returns (out, indices) for MaxUnpool2d."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
+        self.return_indices = bool(return_indices)
 
     def forward(self, x):
         x = as_input(x, self, 4)
-        return ops.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        return ops.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                              self.return_indices)
 
     def extra_repr(self):
         s = super().extra_repr()
@@ -78,12 +83,3 @@ class GlobalAvgPool2d(Module):
     def forward(self, x):
         x = as_input(x, self, 4)
         return ops.global_avg_pool2d(x)
-
-
-class AdaptiveAvgPool2d(GlobalAvgPool2d):
-    """torch.nn.AdaptiveAvgPool2d, output size 1 only (the global average)."""
-
-    def __init__(self, output_size=1):
-        if pair(output_size, "output_size") != (1, 1):
-            raise ValueError(f"AdaptiveAvgPool2d supports output_size=1 only, got {output_size!r}")
-        super().__init__()

@@ -7,7 +7,8 @@ layout are converted to C-contiguous float32 first. Each area lives in its own m
 import importlib as _importlib
 
 _AREAS = ("gemm", "conv", "conv1d", "conv3d", "fastconv", "pool", "activation", "loss", "linear", "norm",
-          "optim", "shape", "elementwise", "matmul", "reduce", "index", "local_conv", "resample")
+          "optim", "shape", "elementwise", "matmul", "reduce", "index", "local_conv", "resample", "pool_nd",
+          "pool_adaptive", "pool_channels", "pool_unpool", "pool_lp")
 
 __all__ = []
 for _area in _AREAS:
