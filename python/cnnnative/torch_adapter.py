@@ -6,7 +6,7 @@ by class name and torch's attribute names, into cnnnative layers holding copies 
 weights; the result is then traced like any cnnnative model. This file is the only place
 that knows torch class names. Translated:
 
-Conv2d (padding_mode "zeros"), Linear, BatchNorm1d/2d, LayerNorm, GroupNorm,
+Conv2d and ConvTranspose1d/2d (padding_mode "zeros"), Linear, BatchNorm1d/2d, LayerNorm, GroupNorm,
 InstanceNorm2d, LocalResponseNorm, ReLU, ReLU6, LeakyReLU, Tanh, Sigmoid, Softmax,
 LogSoftmax, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, Identity, Dropout,
 Dropout2d (both the identity in eval), Sequential, and the torchvision-style ResNet,
@@ -43,6 +43,16 @@ def _conv(m, path):
     layer = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
                       bias=m.bias is not None)
     return _with_weights(layer, m, path)
+
+
+def _conv_transpose(cls):
+    def make(m, path):
+        if m.padding_mode != "zeros":
+            raise ValueError(f"compile(): {path!r}: {cls.__name__} padding_mode={m.padding_mode!r} is not supported")
+        layer = cls(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.output_padding, m.groups,
+                    bias=m.bias is not None, dilation=m.dilation)
+        return _with_weights(layer, m, path)
+    return make
 
 
 def _batch_norm(cls):
@@ -121,6 +131,8 @@ def _basic_block(children, m, path):
 
 _LEAVES = {
     "Conv2d": _conv,
+    "ConvTranspose1d": _conv_transpose(nn.ConvTranspose1d),
+    "ConvTranspose2d": _conv_transpose(nn.ConvTranspose2d),
     "Linear": lambda m, p: _with_weights(nn.Linear(m.in_features, m.out_features, bias=m.bias is not None), m, p),
     "BatchNorm2d": _batch_norm(nn.BatchNorm2d),
     "BatchNorm1d": _batch_norm(nn.BatchNorm1d),

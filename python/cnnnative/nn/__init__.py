@@ -11,6 +11,7 @@ from .activation import (GELU, Hardsigmoid, Hardswish, LeakyReLU, LogSoftmax, Re
                          Softmax, Tanh)
 from .containers import ModuleDict, ModuleList
 from .conv import Conv1d, Conv2d
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .graph import Graph, Node
 from .linear import Linear
 from .module import Module, Parameter
@@ -21,7 +22,7 @@ from .shape import Dropout, Flatten, Identity
 
 __all__ = [
     "init", "functional", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Graph", "Node",
-    "Conv1d", "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d",
+    "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d",
     "ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "GELU", "Hardswish", "Hardsigmoid",
     "Softmax", "LogSoftmax",
     "Flatten", "Identity", "Dropout",

@@ -8,11 +8,11 @@ so every loss ops provides is available here under its torch name.
 from __future__ import annotations
 
 from .. import ops
-from ..ops import (avg_pool2d, batch_norm, conv1d, conv2d, dropout, flatten, group_norm, instance_norm,
+from ..ops import (avg_pool2d, batch_norm, conv1d, conv2d, conv_transpose1d, conv_transpose2d, dropout, flatten, group_norm, instance_norm,
                    gelu, hardsigmoid, hardswish, layer_norm, leaky_relu, linear, local_response_norm, log_softmax, max_pool2d,
                    relu, relu6, sigmoid, silu, softmax, tanh)
 
-__all__ = ["conv1d", "conv2d", "linear", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "gelu",
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "linear", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "gelu",
            "hardswish", "hardsigmoid", "softmax",
            "log_softmax", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "global_avg_pool2d",
            "batch_norm", "layer_norm", "group_norm", "instance_norm", "local_response_norm",
