@@ -42,6 +42,8 @@ class _Sequence(nn.Module):
 LAYERS = {
     "Conv2d": (lambda: nn.Conv2d(3, 5, 3, stride=2, padding=1), (2, 3, 9, 8)),
     "Conv1d": (lambda: _Sequence(nn.Conv1d(3, 5, 3, padding=(4, 0), dilation=2), 3), (2, 27)),
+    "ConvTranspose2d": (lambda: nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1), (2, 3, 5, 4)),
+    "ConvTranspose1d": (lambda: _Sequence(nn.ConvTranspose1d(3, 4, 4, stride=2, padding=1), 3), (2, 21)),
     "Linear": (lambda: nn.Linear(7, 4), (3, 7)),
     "MaxPool2d": (lambda: nn.MaxPool2d(3, 2, 1, ceil_mode=True), (2, 3, 9, 8)),
     "AvgPool2d": (lambda: nn.AvgPool2d(3, 2, 1, count_include_pad=False), (2, 3, 9, 8)),
