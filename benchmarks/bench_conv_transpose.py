@@ -7,7 +7,7 @@ two libraries alternate call by call, so a busy machine slows both alike; median
 the ratio torch_time / our_time (> 1: cnnnative is faster).
 
     python benchmarks/bench_conv_transpose.py                 # 2 threads, 30 repeats
-    python benchmarks/bench_conv_transpose.py --threads 1 --repeat 50
+    python benchmarks/bench_conv_transpose.py --threads 1 --clock thread   # on a busy machine
 """
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ LAYERS = [
 ]
 
 
+CLOCK = time.perf_counter
+
+
 def interleaved_medians(fns, repeat):
     """Median seconds of each function, calls alternating (after one warm-up each)."""
     for fn in fns:
@@ -39,9 +42,9 @@ def interleaved_medians(fns, repeat):
     times = [[] for _ in fns]
     for _ in range(repeat):
         for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             fn()
-            times[i].append(time.perf_counter() - t0)
+            times[i].append(CLOCK() - t0)
     return [statistics.median(t) for t in times]
 
 
@@ -49,13 +52,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                    help="thread: CPU time of the calling thread (only meaningful with --threads 1)")
     args = ap.parse_args()
+    global CLOCK
+    CLOCK = time.thread_time if args.clock == "thread" else time.perf_counter
     import torch
     torch.set_num_threads(args.threads)
     cn.set_num_threads(args.threads)
     F = torch.nn.functional
     rng = np.random.default_rng(0)
-    print(f"threads={args.threads} repeat={args.repeat} isa={cn.info()['isa']} torch={torch.__version__}")
+    print(f"threads={args.threads} clock={args.clock} repeat={args.repeat} isa={cn.info()['isa']} torch={torch.__version__}")
     print(f"{'layer':30s} {'pass':8s} {'ours ms':>9s} {'torch ms':>9s} {'torch/ours':>10s}")
     for name, n, c_in, c_out, h, w, k, s, p in LAYERS:
         x = rng.standard_normal((n, c_in, h, w)).astype(np.float32)
