@@ -86,6 +86,8 @@ LAYERS = {
     "Conv1d": (lambda: _Sequence(nn.Conv1d(3, 5, 3, padding=(4, 0), dilation=2), 3), (2, 27)),
     "Conv3d": (lambda: nn.Conv3d(3, 4, 3, stride=(1, 2, 1), padding=1), (2, 3, 4, 5, 6)),
     "ConvTranspose3d": (lambda: nn.ConvTranspose3d(3, 4, 3, stride=2, padding=1, output_padding=1), (2, 3, 3, 4, 2)),
+    "ConvTranspose2d": (lambda: nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1), (2, 3, 5, 4)),
+    "ConvTranspose1d": (lambda: _Sequence(nn.ConvTranspose1d(3, 4, 4, stride=2, padding=1), 3), (2, 21)),
     "Linear": (lambda: nn.Linear(7, 4), (3, 7)),
     "MaxPool2d": (lambda: nn.MaxPool2d(3, 2, 1, ceil_mode=True), (2, 3, 9, 8)),
     "AvgPool2d": (lambda: nn.AvgPool2d(3, 2, 1, count_include_pad=False), (2, 3, 9, 8)),

@@ -6,7 +6,7 @@ by class name and torch's attribute names, into cnnnative layers holding copies 
 weights; the result is then traced like any cnnnative model. This file is the only place
 that knows torch class names. Translated:
 
-Conv2d (padding_mode "zeros"), Conv3d, ConvTranspose3d, Linear, BatchNorm1d/2d, LayerNorm, GroupNorm,
+Conv2d (padding_mode "zeros"), Conv3d, ConvTranspose1d/2d/3d, Linear, BatchNorm1d/2d, LayerNorm, GroupNorm,
 InstanceNorm2d, LocalResponseNorm, ReLU, ReLU6, LeakyReLU, Tanh, Sigmoid, Softmax,
 LogSoftmax, MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d, AdaptiveMaxPool1d/2d/3d,
 LPPool1d/2d, Flatten, Unflatten, Identity, Dropout,
@@ -57,6 +57,16 @@ def _conv_transpose3d(m, path):
                                m.output_padding, m.groups, bias=m.bias is not None, dilation=m.dilation,
                                padding_mode=m.padding_mode)
     return _with_weights(layer, m, path)
+
+
+def _conv_transpose(cls):
+    def make(m, path):
+        if m.padding_mode != "zeros":
+            raise ValueError(f"compile(): {path!r}: {cls.__name__} padding_mode={m.padding_mode!r} is not supported")
+        layer = cls(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.output_padding, m.groups,
+                    bias=m.bias is not None, dilation=m.dilation)
+        return _with_weights(layer, m, path)
+    return make
 
 
 def _batch_norm(cls):
@@ -156,6 +166,8 @@ _LEAVES = {
     "Conv2d": _conv,
     "Conv3d": _conv3d,
     "ConvTranspose3d": _conv_transpose3d,
+    "ConvTranspose1d": _conv_transpose(nn.ConvTranspose1d),
+    "ConvTranspose2d": _conv_transpose(nn.ConvTranspose2d),
     "Linear": lambda m, p: _with_weights(nn.Linear(m.in_features, m.out_features, bias=m.bias is not None), m, p),
     "BatchNorm2d": _batch_norm(nn.BatchNorm2d),
     "BatchNorm1d": _batch_norm(nn.BatchNorm1d),

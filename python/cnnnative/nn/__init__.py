@@ -13,6 +13,7 @@ from .activation import (GELU, Hardsigmoid, Hardswish, LeakyReLU, LogSoftmax, Re
 from .containers import ModuleDict, ModuleList
 from .conv import Conv1d, Conv2d
 from .conv3d import Conv3d, ConvTranspose3d
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .graph import Graph, Node
 from .linear import Linear
 from .local_conv import LocallyConnected2d, TiledConv2d
@@ -32,7 +33,8 @@ from .squeeze_excitation import SqueezeExcitation
 
 __all__ = [
     "init", "functional", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Graph", "Node",
-    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose3d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d",
+    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose3d", "ConvTranspose1d", "ConvTranspose2d",
+    "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d",
     "ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "GELU", "Hardswish", "Hardsigmoid",
     "Softmax", "LogSoftmax",
     "Flatten", "Identity", "Dropout",

@@ -16,15 +16,17 @@ __all__ = ["Conv2d", "Conv1d"]
 
 
 
-def _init_conv_parameters(layer, shape, bias, rng, kind):
+def _init_conv_parameters(layer, shape, bias, rng, kind, bias_size=None):
     """torch's default for any convolution: weight (K, C/groups, *kernel) by
-    kaiming_uniform(a=sqrt(5)), bias uniform in +-1/sqrt(fan_in) (or None)."""
+    kaiming_uniform(a=sqrt(5)), bias uniform in +-1/sqrt(fan_in) (or None); fan_in is
+    shape[1] * kernel also for transposed ones (weight (C, K/groups, *kernel), bias_size K)."""
     layer.weight = Parameter(init.kaiming_uniform_(empty_param(shape, f"{kind} weight"), a=math.sqrt(5), rng=rng))
     if not bias:
         layer._parameters["bias"] = None
         return
     bound = 1.0 / math.sqrt(int(np.prod(shape[1:], dtype=np.int64)))
-    layer.bias = Parameter(init.uniform_(np.empty(shape[0], "float32"), -bound, bound, rng))
+    layer.bias = Parameter(init.uniform_(np.empty(shape[0] if bias_size is None else bias_size, "float32"),
+                                         -bound, bound, rng))
 
 class Conv2d(Module):
     """torch.nn.Conv2d: input (N, in_channels, H, W) -> (N, out_channels, OH, OW).

@@ -8,7 +8,8 @@ so every loss ops provides is available here under its torch name.
 from __future__ import annotations
 
 from .. import ops
-from ..ops import (avg_pool2d, batch_norm, conv1d, conv2d, conv3d, conv_transpose3d, dropout, flatten, group_norm, instance_norm,
+from ..ops import (avg_pool2d, batch_norm, conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d,
+                   dropout, flatten, group_norm, instance_norm,
                    gelu, hardsigmoid, hardswish, layer_norm, leaky_relu, linear, local_response_norm, log_softmax, max_pool2d,
                    relu, relu6, sigmoid, silu, softmax, tanh)
 from ..ops import channel_shuffle, interpolate, pixel_shuffle, pixel_unshuffle
@@ -17,7 +18,8 @@ from ..ops import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d
                    adaptive_max_pool2d, adaptive_max_pool3d, avg_pool1d, avg_pool3d, avg_pool_channels, lp_pool1d,
                    lp_pool2d, max_pool1d, max_pool3d, max_pool_channels, max_unpool1d, max_unpool2d)
 
-__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose3d", "linear", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "gelu",
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+           "linear", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "gelu",
            "hardswish", "hardsigmoid", "softmax",
            "log_softmax", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "global_avg_pool2d",
            "batch_norm", "layer_norm", "group_norm", "instance_norm", "local_response_norm",
