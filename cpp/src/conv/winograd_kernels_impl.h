@@ -353,6 +353,7 @@ void output_transform(const OutputTransformArgs& a) {
         case Activation::relu6: store_row<Activation::relu6>(a.y + offset, res, src, len); break;
         default: store_row<Activation::none>(a.y + offset, res, src, len); break;
       }
+      if (a.after_store) a.after_store(a.y + offset, a.y + offset, len, a.after_store_param);
     }
   }
 }
