@@ -7,8 +7,10 @@
    module is first translated into cnnnative layers (`cnnnative.torch_adapter`).
 2. **Rewrite** (`cnnnative.ir.fuse`, each switched off with ``fuse=False`` to compare):
    BatchNorm folded into the conv/linear before it (float64); ``add(conv(x), r)`` fused
-   into the conv's output stage as a residual; ReLU / ReLU6 after a conv, linear, add or
-   unfolded BatchNorm fused into that node's output stage.
+   into the conv's output stage as a residual; ReLU, ReLU6, SiLU, Hardswish, GELU (erf or
+   tanh) and Sigmoid after a conv, linear, add or unfolded BatchNorm fused into that
+   node's output stage, and PReLU (constant slopes, 1 or one per channel) after a conv or
+   linear.
 3. **Lower** to the C++ engine (`_core.EnginePlan`), which plans all intermediate memory
    in one arena and runs the network with one call (GIL released) per invocation.
 
@@ -20,13 +22,19 @@ What is fused, and where:
 - Winograd convolutions (3x3 stride 1, F(4x4) or F(2x2), filters transformed once at
   compile time): bias, residual and activation inside the output transform.
 - Depthwise convolutions: the epilogue is applied to each value as it is computed.
+- SiLU, Hardswish, GELU, Sigmoid and PReLU (which need exp/erfc) run right after each
+  of those stores, over the block just written, on the same thread while it is in cache,
+  with the same SIMD kernels as the eager ops (so fused equals unfused, NaN included).
+- Conv1d runs as the height-1 conv2d: its (N, C, L) values are (N, C, 1, L) engine
+  buffers (views, no copies), with the same fusions.
 - Not fused: pooling, and a BatchNorm or add that does not directly follow a single-use
   conv/linear (they run as their own nodes, with the activation fused into them).
 
-**Host nodes.** The engine runs conv2d, linear, eval batch_norm, relu, relu6, add,
-add_relu, max/avg/global-average pooling, flatten to (N, features), softmax over the
-features of a 2-D value and concatenation along channels (on 2-D or 4-D values). Any
-other op (tanh, sigmoid, leaky_relu, layer/group/instance norm, local response norm, mul,
+**Host nodes.** The engine runs conv1d, conv2d, linear, eval batch_norm, relu, relu6,
+silu, hardswish, gelu, sigmoid, add, add_relu, max/avg/global-average pooling, flatten to
+(N, features), softmax over the features of a 2-D value and concatenation along channels
+(on 2-D, 3-D or 4-D values). Any other op (tanh, leaky_relu, an unfused prelu,
+layer/group/instance norm, local response norm, mul,
 reshape, ...) runs as a *host node*: the `cnnnative.ops` function itself, called on
 numpy arrays between engine segments. The graph is cut into segments at host nodes,
 and each segment into the longest pieces that read exactly one value and feed exactly
@@ -490,7 +498,8 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
     compiled one.
     input_shape: (N, C, H, W), (N, C, L) (1-D layers) or (N, F); calls accept any batch 0 <= n <= N.
     fuse: fold BatchNorm into the preceding conv/linear and fuse bias, residual add and
-    ReLU/ReLU6 into the conv output stage (False keeps every op separate).
+    the activation (ReLU, ReLU6, SiLU, Hardswish, GELU, Sigmoid, PReLU) into the conv /
+    linear output stage (False keeps every op separate).
     algo: how each convolution's method is picked, once: "auto" (heuristic: Winograd
     F(4x4)/F(2x2) with pre-transformed filters for 3x3 stride-1 convs with >= 16
     channels, im2col/1x1 GEMM or direct depthwise otherwise), "gemm" (never Winograd),
