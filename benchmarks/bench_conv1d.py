@@ -10,6 +10,7 @@ output gradient).
 
     python benchmarks/bench_conv1d.py                 # 2 threads, all layers
     python benchmarks/bench_conv1d.py --threads 1 --repeat 5 --filter tcn
+    python benchmarks/bench_conv1d.py --threads 1 --clock thread   # steadier on a busy machine
 """
 from __future__ import annotations
 
@@ -78,14 +79,17 @@ def theirs(torch, layer, x, w, b, dy, backward):
     return step
 
 
+CLOCK = time.perf_counter
+
+
 def interleaved_medians(a, b, repeat):
     a(), b()  # warm-up: page in buffers, pack caches, thread pools
     ta, tb = [], []
     for _ in range(repeat):
         for fn, times in ((a, ta), (b, tb)):
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             fn()
-            times.append(time.perf_counter() - t0)
+            times.append(CLOCK() - t0)
     return statistics.median(ta), statistics.median(tb)
 
 
@@ -95,13 +99,20 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=9, help="timed runs of each side per layer (median)")
     ap.add_argument("--filter", default="", help="only layers whose name contains this")
     ap.add_argument("--forward-only", action="store_true")
+    ap.add_argument("--clock", choices=["wall", "thread"], default="wall",
+                    help="thread: CPU time of the calling thread (with --threads 1 only)")
     args = ap.parse_args(argv)
+    if args.clock == "thread":
+        if args.threads != 1:
+            ap.error("--clock thread measures one thread: use it with --threads 1")
+        global CLOCK
+        CLOCK = time.thread_time
     import torch
     cn.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     info = cn.info()
     print(f"# cnnnative {info['version']} isa={info['isa']} threads={args.threads} repeat={args.repeat} "
-          f"(interleaved medians); torch {torch.__version__}")
+          f"(interleaved medians, {args.clock} clock); torch {torch.__version__}")
     rng = np.random.default_rng(0)
     for layer in layers():
         if args.filter and args.filter not in layer.name:

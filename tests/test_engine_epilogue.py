@@ -280,3 +280,11 @@ def test_compiled_conv1d_feeding_a_linear_and_a_host_node(rng):
     compiled = cn.compile(model, x.shape)
     assert [n["op"] for n in compiled.nodes] == ["conv", "host:tanh", "conv", "flatten", "linear"]
     np.testing.assert_allclose(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels, algo", [(16, "direct_smallc"), (32, "direct_smallc"), (48, "im2col"),
+                                            (64, "im2col")])
+def test_conv1d_rows_from_48_channels_run_im2col(channels, algo, isa):
+    """conv1d's height-1 rows: im2col's GEMM beats direct_smallc from 48 channels (measured)."""
+    choice = ops.conv_algorithms((8, channels, 1, 4096), (channels, channels, 1, 3), 1, (0, 4), (1, 4))["auto"]
+    assert choice == algo
