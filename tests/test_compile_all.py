@@ -168,7 +168,9 @@ def _check(model, shape, rng):
 
 # Layers the C++ engine runs itself (the others run as host nodes between engine segments).
 ENGINE_LAYERS = {"Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d", "ReLU",
-                 "ReLU6", "Softmax", "Flatten", "Identity", "Dropout", "BatchNorm1d", "BatchNorm2d"}
+                 "ReLU6", "Softmax", "Flatten", "Identity", "Dropout", "BatchNorm1d", "BatchNorm2d",
+                 "SiLU", "Hardswish", "GELU", "Sigmoid"}
+# (Conv1d runs in the engine too, but its case here reshapes (N, F) to (N, C, L) on the host.)
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))

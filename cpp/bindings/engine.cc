@@ -35,15 +35,26 @@ void release_free_heap() {
 }
 
 
+// The engine's activations by the names of the ops they fuse (gelu_tanh: gelu(approximate='tanh')).
+constexpr std::pair<const char*, Activation> kActivations[] = {
+    {"none", Activation::none},   {"relu", Activation::relu},           {"relu6", Activation::relu6},
+    {"silu", Activation::silu},   {"hardswish", Activation::hardswish}, {"gelu", Activation::gelu},
+    {"gelu_tanh", Activation::gelu_tanh}, {"sigmoid", Activation::sigmoid}, {"prelu", Activation::prelu}};
+
 Activation parse_activation(const std::string& s) {
-  if (s == "none" || s.empty()) return Activation::none;
-  if (s == "relu") return Activation::relu;
-  if (s == "relu6") return Activation::relu6;
-  throw std::invalid_argument("activation must be 'none', 'relu' or 'relu6', got '" + s + "'");
+  if (s.empty()) return Activation::none;
+  std::string names;
+  for (const auto& [name, a] : kActivations) {
+    if (s == name) return a;
+    names += std::string(names.empty() ? "'" : ", '") + name + "'";
+  }
+  throw std::invalid_argument("activation must be one of " + names + "; got '" + s + "'");
 }
 
 const char* activation_name(Activation a) {
-  return a == Activation::relu ? "relu" : a == Activation::relu6 ? "relu6" : "none";
+  for (const auto& [name, value] : kActivations)
+    if (value == a) return name;
+  return "?";
 }
 
 std::vector<float> to_vector(const FloatArray& a) { return std::vector<float>(a.data(), a.data() + a.size()); }
@@ -130,16 +141,18 @@ CNNNATIVE_BINDINGS(engine) {
            py::arg("input_shape"), py::arg("algo") = "auto")
       .def("add_conv",
            [](Plan& p, int input, FloatArray w, std::optional<FloatArray> bias, Pair stride, Quad padding,
-              Pair dilation, int64_t groups, const std::string& act, int residual) {
+              Pair dilation, int64_t groups, const std::string& act, int residual,
+              std::optional<FloatArray> slope) {
              CN_CHECK(w.ndim() == 4, "conv weight must be 4-D (K, C/groups, R, S), got ", shape_string(w));
              const int id = p.add_conv(input, to_vector(w), shape_of(w), to_vector(bias), stride[0], stride[1],
                                        std::vector<int64_t>(padding.begin(), padding.end()), dilation[0],
-                                       dilation[1], groups, parse_activation(act), residual);
+                                       dilation[1], groups, parse_activation(act), residual, to_vector(slope));
              if (w.size() >= kTrimAfterBytes / 4) release_free_heap();
              return id;
            },
            py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"),
-           py::arg("dilation"), py::arg("groups"), py::arg("activation") = "none", py::arg("residual") = -1)
+           py::arg("dilation"), py::arg("groups"), py::arg("activation") = "none", py::arg("residual") = -1,
+           py::arg("slope") = py::none())
       .def("add_max_pool",
            [](Plan& p, int input, Pair k, Pair s, Quad pad, Pair d, bool ceil_mode) {
              return p.add_max_pool(input, window(k, s, pad, d, ceil_mode, true));
@@ -154,14 +167,16 @@ CNNNATIVE_BINDINGS(engine) {
            py::arg("count_include_pad"))
       .def("add_global_avg_pool", &Plan::add_global_avg_pool, py::arg("input"))
       .def("add_linear",
-           [](Plan& p, int input, FloatArray w, std::optional<FloatArray> bias, const std::string& act) {
+           [](Plan& p, int input, FloatArray w, std::optional<FloatArray> bias, const std::string& act,
+              std::optional<FloatArray> slope) {
              CN_CHECK(w.ndim() == 2, "linear weight must be 2-D (out, in), got ", shape_string(w));
              const int id = p.add_linear(input, to_vector(w), w.shape(0), w.shape(1), to_vector(bias),
-                                         parse_activation(act));
+                                         parse_activation(act), to_vector(slope));
              if (w.size() >= kTrimAfterBytes / 4) release_free_heap();
              return id;
            },
-           py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("activation") = "none")
+           py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("activation") = "none",
+           py::arg("slope") = py::none())
       .def("add_add",
            [](Plan& p, int a, int b, const std::string& act) { return p.add_add(a, b, parse_activation(act)); },
            py::arg("a"), py::arg("b"), py::arg("activation") = "none")

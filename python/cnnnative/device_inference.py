@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
-from .ir.execute import call_op, resolve_value
+from .ir.execute import apply_activation_step, call_op, resolve_value
 from .ir.fuse import _is_param, folded_weights
 from .ir.graph import Value
 
@@ -91,11 +91,12 @@ class DeviceCompiledModel:
     def _step(self, node):
         args = dict(node.args)
         epilogue = list(node.epilogue)
-        if node.op in ("conv2d", "linear") and _is_param(args.get("weight")):
+        if node.op in ("conv1d", "conv2d", "linear") and _is_param(args.get("weight")):
             # The same float64 BatchNorm folding as the CPU engine.
             args["weight"], args["bias"], epilogue = folded_weights(node)
         args = {k: (self._const(a) if _is_param(a) else a) for k, a in args.items()}
-        epilogue = [(s[0], self._const(s[1]), self._const(s[2])) if s[0] == "scale_shift" else s for s in epilogue]
+        epilogue = [(s[0], self._const(s[1]), self._const(s[2])) if s[0] == "scale_shift"
+                    else (s[0], self._const(s[1])) if s[0] == "prelu" else s for s in epilogue]
         node.args, node.epilogue = {}, []  # the device holds its own (folded) copies now
         op, out_shape = node.op, node.outputs[0].shape
 
@@ -137,6 +138,8 @@ class DeviceCompiledModel:
                     y = ops.relu(y, out=y)
                 elif step[0] == "relu6":
                     y = ops.relu6(y, out=y)
+                else:
+                    y = apply_activation_step(y, step)
                 k += 1
             return y
         return with_epilogue

@@ -7,8 +7,10 @@
    module is first translated into cnnnative layers (`cnnnative.torch_adapter`).
 2. **Rewrite** (`cnnnative.ir.fuse`, each switched off with ``fuse=False`` to compare):
    BatchNorm folded into the conv/linear before it (float64); ``add(conv(x), r)`` fused
-   into the conv's output stage as a residual; ReLU / ReLU6 after a conv, linear, add or
-   unfolded BatchNorm fused into that node's output stage.
+   into the conv's output stage as a residual; ReLU, ReLU6, SiLU, Hardswish, GELU (erf or
+   tanh) and Sigmoid after a conv, linear, add or unfolded BatchNorm fused into that
+   node's output stage, and PReLU (constant slopes, 1 or one per channel) after a conv or
+   linear.
 3. **Lower** to the C++ engine (`_core.EnginePlan`), which plans all intermediate memory
    in one arena and runs the network with one call (GIL released) per invocation.
 
@@ -20,13 +22,19 @@ What is fused, and where:
 - Winograd convolutions (3x3 stride 1, F(4x4) or F(2x2), filters transformed once at
   compile time): bias, residual and activation inside the output transform.
 - Depthwise convolutions: the epilogue is applied to each value as it is computed.
+- SiLU, Hardswish, GELU, Sigmoid and PReLU (which need exp/erfc) run right after each
+  of those stores, over the block just written, on the same thread while it is in cache,
+  with the same SIMD kernels as the eager ops (so fused equals unfused, NaN included).
+- Conv1d runs as the height-1 conv2d: its (N, C, L) values are (N, C, 1, L) engine
+  buffers (views, no copies), with the same fusions.
 - Not fused: pooling, and a BatchNorm or add that does not directly follow a single-use
   conv/linear (they run as their own nodes, with the activation fused into them).
 
-**Host nodes.** The engine runs conv2d, linear, eval batch_norm, relu, relu6, add,
-add_relu, max/avg/global-average pooling, flatten to (N, features), softmax over the
-features of a 2-D value and concatenation along channels (on 2-D or 4-D values). Any
-other op (tanh, sigmoid, leaky_relu, layer/group/instance norm, local response norm, mul,
+**Host nodes.** The engine runs conv1d, conv2d, linear, eval batch_norm, relu, relu6,
+silu, hardswish, gelu, sigmoid, add, add_relu, max/avg/global-average pooling, flatten to
+(N, features), softmax over the features of a 2-D value and concatenation along channels
+(on 2-D, 3-D or 4-D values). Any other op (tanh, leaky_relu, an unfused prelu,
+layer/group/instance norm, local response norm, mul,
 reshape, ...) runs as a *host node*: the `cnnnative.ops` function itself, called on
 numpy arrays between engine segments. The graph is cut into segments at host nodes,
 and each segment into the longest pieces that read exactly one value and feed exactly
@@ -63,8 +71,28 @@ def _epilogue_parts(node):
     while steps and steps[0][0] == "scale_shift":
         scales.append(steps.pop(0))
     residual = steps.pop(0)[1] if steps and steps[0][0] == "add" else None
-    act = steps.pop(0)[0] if steps and steps[0][0] in ("relu", "relu6") else "none"
+    act = steps.pop(0) if steps and steps[0][0] in _ENGINE_ACTIVATIONS else ("none",)
     return None if steps else (scales, residual, act)
+
+
+# The activation epilogue steps the engine applies (names as its `activation` argument);
+# prelu (with its slopes) only on conv and linear nodes.
+_ENGINE_ACTIVATIONS = ("relu", "relu6", "silu", "hardswish", "gelu", "gelu_tanh", "sigmoid", "prelu")
+
+
+def engine_shape(value_shape):
+    """The engine buffer of a value: (N, C, L) runs as the height-1 image (N, C, 1, L)."""
+    shape = tuple(value_shape)
+    return (shape[0], shape[1], 1, shape[2]) if len(shape) == 3 else shape
+
+
+def _conv1d_geometry(node):
+    """conv1d's arguments as the height-1 conv2d's: (stride, (t, b, l, r), dilation)."""
+    from .ops.conv1d import left_right_padding, single
+    a = node.args
+    stride, dilation = single(a.get("stride", 1), "stride"), single(a.get("dilation", 1), "dilation")
+    left, right = left_right_padding(a.get("padding", 0), a["weight"].shape[2], stride, dilation)
+    return (1, stride), (0, 0, left, right), (1, dilation)
 
 
 def _value_args(node):
@@ -77,37 +105,39 @@ def _engine_can_run(node) -> bool:
     if parts is None or len(node.outputs) != 1 or node.op == "module":
         return False
     scales, residual, act = parts
-    ranks_ok = all(len(v.shape) in (2, 4) and v.batched for v in node.inputs + node.outputs)
+    ranks_ok = all(len(v.shape) in (2, 3, 4) and v.batched for v in node.inputs + node.outputs)
     if not ranks_ok:
         return False
     a, op = node.args, node.op
     values = _value_args(node)
-    if op in ("conv2d", "linear"):
-        rank = 4 if op == "conv2d" else 2
+    if op in ("conv1d", "conv2d", "linear"):
+        rank = {"conv1d": 3, "conv2d": 4, "linear": 2}[op]
         return (len(values) == 1 and len(values[0].shape) == rank and _fuse._constant_weights(node)
-                and not isinstance(a.get("padding", 0), str) and (residual is None or op == "conv2d"))
-    if scales:
+                and (op == "conv1d" or not isinstance(a.get("padding", 0), str))
+                and (residual is None or op != "linear"))
+    if scales or act[0] == "prelu":
         return False
     if _fuse.channel_affine(node) is not None:  # eval batch_norm, x * c, x + c, ... per channel
         return residual is None
     if residual is not None:
         return False
-    if op in ("relu", "relu6"):
-        return act == "none"
+    step = _fuse.activation_step(node)
+    if step is not None and step[0] != "prelu":
+        return act[0] == "none"
     if op in ("add", "add_relu"):
         return (len(values) == 2 and len(a) == 2 and values[0].shape == values[1].shape
-                and (op == "add" or act == "none"))
-    if act != "none":
+                and (op == "add" or act[0] == "none"))
+    if act[0] != "none":
         return False
     if op == "channel_scale":  # the squeeze-and-excitation gate, in place on the engine's buffer
         return len(values) == 2 and len(values[0].shape) == 4 and a.get("out") is None
     x = values[0] if values else None
     if op == "max_pool2d":
-        return not a.get("return_indices", False)
+        return len(x.shape) == 4 and not a.get("return_indices", False)
     if op in ("avg_pool2d", "global_avg_pool2d"):
-        return True
+        return len(x.shape) == 4
     if op in ("flatten", "reshape"):
-        return len(x.shape) == 4 and len(node.output.shape) == 2
+        return len(x.shape) in (3, 4) and len(node.output.shape) == 2
     if op == "softmax":
         return len(x.shape) == 2 and a.get("dim", -1) in (1, -1)
     if op == "cat":
@@ -125,21 +155,28 @@ def _emit(plan, node, buf):
     """Add `node` to `plan`; buf maps id(value) -> engine buffer id. Returns its buffer."""
     a, op = node.args, node.op
     ins = [buf[id(v)] for v in _value_args(node)]
-    scales, residual, act = _epilogue_parts(node)
-    if op in ("conv2d", "linear"):
+    scales, residual, step = _epilogue_parts(node)
+    act, slope = step[0], (_f32(step[1]) if step[0] == "prelu" else None)
+    if op in ("conv1d", "conv2d", "linear"):
         w, b, _ = _fuse.folded_weights(node)
         if op == "linear":
-            return plan.add_linear(ins[0], _f32(w), _f32(b), act)
+            return plan.add_linear(ins[0], _f32(w), _f32(b), act, slope)
         res = -1 if residual is None else buf[id(residual)]
-        return plan.add_conv(ins[0], _f32(w), _f32(b), _pair(a.get("stride", 1), "stride"),
-                             _pad4(a.get("padding", 0)), _pair(a.get("dilation", 1), "dilation"),
-                             int(a.get("groups", 1)), act, res)
+        if op == "conv1d":  # the height-1 conv2d (its values are (N, C, 1, L) in the engine)
+            stride, pad, dilation = _conv1d_geometry(node)
+            w = w[:, :, None, :]
+        else:
+            stride, pad = _pair(a.get("stride", 1), "stride"), _pad4(a.get("padding", 0))
+            dilation = _pair(a.get("dilation", 1), "dilation")
+        return plan.add_conv(ins[0], _f32(w), _f32(b), stride, pad, dilation, int(a.get("groups", 1)), act, res,
+                             slope)
     affine = _fuse.channel_affine(node)
     if affine is not None:
         _, scale, shift = affine
         return plan.add_channel_affine(buf[id(affine[0])], _f32(scale), _f32(shift), act)
-    if op in ("relu", "relu6"):
-        return plan.add_activation(ins[0], op)
+    activation = _fuse.activation_step(node)
+    if activation is not None:
+        return plan.add_activation(ins[0], activation[0])
     if op == "add":
         return plan.add_add(ins[0], ins[1], act)
     if op == "add_relu":
@@ -175,6 +212,20 @@ class _EngineStep:
 
     def __init__(self, plan, source, result):
         self.plan, self.source, self.result = plan, source, result
+
+    def run(self, x, poison, out=None):
+        """The plan on x; (N, C, L) values go in and come out as (N, C, 1, L) views."""
+        flat_in, flat_out = len(self.source.shape) == 3, len(self.result.shape) == 3
+        if not (flat_in or flat_out):
+            return self.plan.run(x, poison, out)
+        if flat_in:
+            x = np.ascontiguousarray(x, dtype=np.float32)
+            x = x.reshape(engine_shape(x.shape))
+        if out is not None and flat_out:
+            self.plan.run(x, poison, out.reshape(engine_shape(out.shape)))
+            return out
+        y = self.plan.run(x, poison, out)
+        return y.reshape(y.shape[0], y.shape[1], y.shape[3]) if flat_out else y
 
 
 class _HostStep:
@@ -258,7 +309,7 @@ def _lower(graph, batch, algo):
             if source is None:
                 steps.append(_HostStep(_own_params(piece[0])))
                 continue
-            plan = _core.EnginePlan([batch, *source.shape[1:]], str(algo))
+            plan = _core.EnginePlan([batch, *engine_shape(source.shape)[1:]], str(algo))
             buf = {id(source): 0}
             for node in piece:
                 buf[id(node.output)] = _emit(plan, node, buf)
@@ -341,11 +392,13 @@ class CompiledModel:
         if out is not None:
             _check_out(out, (np.shape(x)[0] if np.ndim(x) else 0, *self.output_shape[1:]))
         if self._whole:
-            return self._plan.run(x, self.poison, out)
+            if len(self.input_shape) == 3:
+                x = self._check_input(x)  # its errors name the (N, C, L) shape, not the engine's
+            return self._steps[0].run(x, self.poison, out)
         env = {id(self._input): self._check_input(x)}
         for i, step in enumerate(self._steps):
             if isinstance(step, _EngineStep):
-                env[id(step.result)] = step.plan.run(env[id(step.source)], self.poison)
+                env[id(step.result)] = step.run(env[id(step.source)], self.poison)
             else:
                 y = run_node(step.node, env)
                 outs = step.node.outputs
@@ -452,7 +505,8 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
     input_shape: (N, C, H, W), (N, C, D, H, W) (3-D layers, run as host nodes), (N, C, L) (1-D
     layers) or (N, F); calls accept any batch 0 <= n <= N.
     fuse: fold BatchNorm into the preceding conv/linear and fuse bias, residual add and
-    ReLU/ReLU6 into the conv output stage (False keeps every op separate).
+    the activation (ReLU, ReLU6, SiLU, Hardswish, GELU, Sigmoid, PReLU) into the conv /
+    linear output stage (False keeps every op separate).
     algo: how each convolution's method is picked, once: "auto" (heuristic: Winograd
     F(4x4)/F(2x2) with pre-transformed filters for 3x3 stride-1 convs with >= 16
     channels, im2col/1x1 GEMM or direct depthwise otherwise), "gemm" (never Winograd),

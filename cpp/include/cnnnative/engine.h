@@ -11,7 +11,8 @@
 // Weights are copied into the plan at build time and transformed for the kernel that
 // will run them (BatchNorm is folded by the Python side before the conv is added).
 // Convolutions carry a fused epilogue: + bias, + an optional residual buffer, then
-// none/relu/relu6, applied to each output tile right after the GEMM writes it.
+// an activation (relu, relu6, silu, hardswish, gelu, gelu_tanh, sigmoid, prelu), applied to
+// each output tile right after the GEMM writes it, while it is in cache.
 //
 // Concurrency: run() is const and reentrant. Each call borrows an arena from a small
 // pool (creating one when all are busy, which is then kept), so several threads may
@@ -32,7 +33,9 @@ class PrepackedB;        // src/gemm/prepacked.h
 
 namespace engine {
 
-enum class Activation { none = 0, relu = 1, relu6 = 2 };
+// The same values as cnnnative::Activation (winograd.h), which the conv kernels take.
+enum class Activation { none = 0, relu = 1, relu6 = 2, silu = 3, hardswish = 4, gelu = 5, gelu_tanh = 6,
+                        sigmoid = 7, prelu = 8 };
 
 enum class OpKind {
   conv,
@@ -101,6 +104,8 @@ struct Node {
   PoolWindow pool;
   // parameters owned by the plan (weights, bias / scale, shift)
   std::vector<float> weight, bias;
+  // prelu's slopes: 1 (shared) or one per output channel / feature
+  std::vector<float> act_slope;
   // scratch this node needs (bytes, for the planned batch and thread count)
   int64_t scratch_bytes = 0;
   int64_t scratch_offset = -1;  // in the arena
@@ -125,19 +130,23 @@ class Plan {
 
   // Each add_* returns the id of the buffer it writes.
   // weight: (K, C/groups, R, S) OIHW; bias: K values or empty; residual: a buffer of the
-  // output's shape added before the activation, or -1.
+  // output's shape added before the activation, or -1. act_slope: prelu's slopes (1 shared
+  // or one per output channel), empty for every other activation. Other nodes take any
+  // activation but prelu.
   // Weights are taken by value and moved into the node: pass an rvalue to avoid a copy
   // (compile-time peak memory: ResNet-18's largest layer is 9 MB).
   int add_conv(int input, std::vector<float> weight, const std::vector<int64_t>& weight_shape,
                const std::vector<float>& bias, int64_t stride_h, int64_t stride_w,
                const std::vector<int64_t>& padding /*t,b,l,r*/, int64_t dilation_h,
-               int64_t dilation_w, int64_t groups, Activation act, int residual);
+               int64_t dilation_w, int64_t groups, Activation act, int residual,
+               std::vector<float> act_slope = {});
   int add_max_pool(int input, const PoolWindow& w);
   int add_avg_pool(int input, const PoolWindow& w);
   int add_global_avg_pool(int input);  // (N,C,H,W) -> (N,C,1,1)
   // weight: (out, in); input is (N, in) or any (N, ...) with `in` elements per sample.
   int add_linear(int input, std::vector<float> weight, int64_t out_features,
-                 int64_t in_features, const std::vector<float>& bias, Activation act);
+                 int64_t in_features, const std::vector<float>& bias, Activation act,
+                 std::vector<float> act_slope = {});
   int add_add(int a, int b, Activation act);
   int add_concat(const std::vector<int>& inputs);  // along channels (dim 1)
   int add_flatten(int input);                      // (N, ...) -> (N, prod(...))

@@ -30,11 +30,17 @@ namespace cnnnative {
 
 // What can run after the convolution inside the output transform, in this order:
 //   out = activation(conv + bias[k] + residual[n, k, oh, ow])
-enum class Activation { none = 0, relu = 1, relu6 = 2 };
+// ReLU and ReLU6 are applied by each kernel's own store code; the others by the active
+// ISA's elementwise kernels on each block right after it is stored (act/epilogue_activation.h).
+// prelu: x > 0 ? x : slope[k] * x, with one slope per output channel or one shared.
+enum class Activation { none = 0, relu = 1, relu6 = 2, silu = 3, hardswish = 4, gelu = 5, gelu_tanh = 6,
+                        sigmoid = 7, prelu = 8 };
 struct ConvEpilogue {
   const float* bias = nullptr;      // [K] or null
   const float* residual = nullptr;  // [N, K, OH, OW] or null (may not alias the output)
   Activation activation = Activation::none;
+  const float* slope = nullptr;     // prelu: `slopes` values, 1 (shared) or K (per channel)
+  int64_t slopes = 0;
 };
 
 // Filters transformed once: per group and per transform point, a K/g x C/g matrix packed

@@ -519,7 +519,16 @@ inline void forward_plane_unfused(const ConvParams& p, const float* x, const flo
 #else
   const bool avx2_3x3 = false;
 #endif
-  if (!avx2_3x3 && (p.stride_w != 1 || OW < 16)) {  // strided or narrow: accumulate tap by tap
+#if defined(__AVX512F__)
+  const bool chunks = true;
+#else
+  // forward_chunk's 16-float vectors are one AVX-512 register; GCC lowers them through
+  // the stack on narrower ISAs (measured 2x slower than torch on a 1x3 depthwise row,
+  // conv1d's shape): there, every shape but the 3x3 kernels goes tap by tap over whole
+  // rows (each row stays in L1; the loops vectorise to the ISA's own width).
+  const bool chunks = p.R == 3 && p.S == 3 && p.stride_h == 1 && p.dilation_h == 1 && p.dilation_w == 1;
+#endif
+  if (!avx2_3x3 && (p.stride_w != 1 || OW < 16 || !chunks)) {  // strided or narrow: tap by tap
     forward_plane_rows(p, x, w, bias, y);
     return;
   }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "act/epilogue_activation.h"
 #include "autotune.h"  // ScratchBuffer
 #include "cnnnative/conv.h"
 #include "cnnnative/errors.h"
@@ -221,6 +222,7 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
     workspace = own->data();
   }
   const int64_t items = p.N * g.chunks, P = g.OH * g.OW, in_image = p.C * p.H * p.W;
+  const ActivationPass pass = activation_pass(ep);  // what the band's store does not apply
 #pragma omp parallel num_threads(threads)
   {
     float* planes = workspace + int64_t(omp_get_thread_num()) * g.thread_floats;
@@ -243,8 +245,9 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
       a.y = y + n * p.K * P + j0;
       a.residual = ep.residual ? ep.residual + n * p.K * P + j0 : nullptr;
       a.ld = P;
-      a.act = ep.activation;
+      a.act = stored_by_kernel(ep.activation);
       band(a);
+      pass.apply_rows(a.y, p.K, a.pixels, P, 0);  // the band just stored, in cache
     }
   }
 }

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "act/epilogue_activation.h"
 #include "autotune.h"  // ScratchBuffer
 #include "cnnnative/conv.h"
 #include "cnnnative/errors.h"
@@ -282,6 +283,7 @@ void forward_finite(const ConvParams& p, const float* x, const float* packed_w, 
   const int64_t pairs = g.OH * g.PW, P = g.OH * g.OW, in_image = p.C * p.H * p.W;
   const int64_t items = p.N * g.chunks;
   const int64_t full_taps = p.C * p.R * int64_t(phs.full.size());
+  const ActivationPass pass = activation_pass(ep);  // what the band's store does not apply
 #pragma omp parallel num_threads(threads)
   {
     float* planes = workspace + int64_t(omp_get_thread_num()) * g.thread_floats;
@@ -309,8 +311,12 @@ void forward_finite(const ConvParams& p, const float* x, const float* packed_w, 
       a.y = y + n * p.K * P;
       a.residual = ep.residual ? ep.residual + n * p.K * P : nullptr;
       a.ld = P;
-      a.act = ep.activation;
+      a.act = stored_by_kernel(ep.activation);
       band(a);
+      // The pixels the band just stored (pairs j0..j1 cover one flat range), in cache.
+      const int64_t first = (j0 / g.PW) * g.OW + 2 * (j0 % g.PW);
+      const int64_t last = ((j1 - 1) / g.PW) * g.OW + std::min(2 * ((j1 - 1) % g.PW) + 2, g.OW);
+      pass.apply_rows(a.y + first, p.K, last - first, P, 0);
     }
   }
 }

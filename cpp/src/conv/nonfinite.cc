@@ -2,6 +2,8 @@
 // or weights that hold NaN or inf.
 #include "nonfinite.h"
 
+#include "act/epilogue_activation.h"
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -89,6 +91,7 @@ void direct_outputs(const Correlation& q, const float* x, const float* w, const 
           }
       }
   }
+  const ActivationPass pass = activation_pass(ep);
 #pragma omp parallel for collapse(2) num_threads(threads) schedule(dynamic)
   for (int64_t ng = 0; ng < q.N * G; ++ng)
     for (int64_t oh = 0; oh < q.OH; ++oh) {
@@ -119,8 +122,10 @@ void direct_outputs(const Correlation& q, const float* x, const float* w, const 
           if (ep.bias) v += ep.bias[k];
           if (ep.residual) v += ep.residual[at];
           // The NaN rule's activations (see engine::activate): NaN stays NaN.
-          if (ep.activation != Activation::none) v = v < 0.f ? 0.f : v;
-          if (ep.activation == Activation::relu6) v = v > 6.f ? 6.f : v;
+          const Activation stored = stored_by_kernel(ep.activation);
+          if (stored != Activation::none) v = v < 0.f ? 0.f : v;
+          if (stored == Activation::relu6) v = v > 6.f ? 6.f : v;
+          pass.apply(&v, 1, k);  // the others: the same elementwise kernel as the fast path's
           y[at] = v;
         }
       }

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 
+#include "act/epilogue_activation.h"
 #include "autotune.h"
 #include "nonfinite.h"
 #include "cnnnative/conv.h"
@@ -209,6 +210,7 @@ struct BlockRunner {
   float* y;
   winograd::TileGeometry geo;
   int64_t ntiles;
+  ActivationPass pass;  // the activation the output transform's store does not apply
 
   winograd::TileGeometry tiles_of(int64_t block) const {
     winograd::TileGeometry t = geo;
@@ -247,7 +249,9 @@ struct BlockRunner {
     a.OH = q.OH;
     a.OW = q.OW;
     a.bias = ep.bias ? ep.bias[g * Kg + k] : 0.f;
-    a.activation = ep.activation;
+    a.activation = stored_by_kernel(ep.activation);
+    a.after_store = pass.fn;
+    a.after_store_param = pass.param(g * Kg + k);
     kern.output_transform(a);
   }
   // Whole block with prepared filters U (all groups), V and M of this thread.
@@ -283,7 +287,7 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
   geo.TW = q.TW();
   geo.pad_top = q.pad_top;
   geo.pad_left = q.pad_left;
-  const BlockRunner br{q, kern, x, ep, y, geo, ntiles};
+  const BlockRunner br{q, kern, x, ep, y, geo, ntiles, activation_pass(ep)};
   const int64_t vf = v_floats(q), mf = m_floats(q);
 
   if (s.per_thread_blocks) {

@@ -47,7 +47,11 @@ struct OutputTransformArgs {
   const float* residual = nullptr;  // same layout as y, or null
   int64_t image_stride = 0, OH = 0, OW = 0;
   float bias = 0.f;
-  Activation activation = Activation::none;
+  Activation activation = Activation::none;  // relu / relu6 (or none), applied as each row is stored
+  // Any other activation: the active ISA's elementwise kernel, run on each row right after
+  // it is stored (act/epilogue_activation.h), with its parameter (prelu's slope of this channel).
+  void (*after_store)(const float* x, float* y, int64_t n, float param) = nullptr;
+  float after_store_param = 0.f;
 };
 
 // M[rows x 32] = U[rows x C] * V[C x 32]: U of one row block (rows <= kRowBlock), V

@@ -338,8 +338,12 @@ void output_transform(const OutputTransformArgs& a) {
   }
   Run runs[L];
   const int nruns = block_runs<M>(a.tiles, 0, 0, runs);
+  // Without a residual the after-store activation runs on the whole interleaved row (L * M
+  // floats: full vectors, one call) before it is stored; with one, on each stored run.
+  const bool act_on_buf = a.after_store && !a.residual;
   for (int i = 0; i < M; ++i) {
     interleave<M>(out[i], a.bias, buf);
+    if (act_on_buf) a.after_store(buf, buf, L * M, a.after_store_param);
     for (int q = 0; q < nruns; ++q) {
       const Run& r = runs[q];
       const int64_t oh = r.row0 + i;
@@ -353,6 +357,7 @@ void output_transform(const OutputTransformArgs& a) {
         case Activation::relu6: store_row<Activation::relu6>(a.y + offset, res, src, len); break;
         default: store_row<Activation::none>(a.y + offset, res, src, len); break;
       }
+      if (a.after_store && !act_on_buf) a.after_store(a.y + offset, a.y + offset, len, a.after_store_param);
     }
   }
 }

@@ -185,6 +185,8 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
   if (n.method == ConvMethod::gemm_prepacked) unpacked = unpack_prepacked_weights(n);
   const float* w = n.method == ConvMethod::gemm_prepacked ? unpacked.data() : n.weight.data();
   const float* bias = n.bias.data();
+  const Activation stored = stored_part(n.act);
+  const ActivationPass pass = node_activation_pass(n);
 
 #pragma omp parallel num_threads(threads)
   {
@@ -213,11 +215,13 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
       const int64_t yoff = (img * p.K + g * Kg + m0) * P + n0;
       // Bias and (without a residual) the activation are applied by the GEMM itself while
       // the tile is in registers; a residual is added right after, while the tile is in cache.
-      GemmEpilogue ep = residual ? GemmEpilogue::none() : gemm_activation(n.act);
+      // Any other activation runs over the tile right after, still in cache.
+      GemmEpilogue ep = residual ? GemmEpilogue::none() : gemm_activation(stored);
       ep.row_bias = bias + g * Kg + m0;
       sgemm_ex_single_thread(false, false, rows, cols, depth, 1.f, w + (g * Kg + m0) * depth, depth, B, ldb, 0.f,
                              y + yoff, P, ep);
-      if (residual) add_residual(n.act, y + yoff, residual + yoff, rows, cols, P);
+      if (residual) add_residual(stored, y + yoff, residual + yoff, rows, cols, P);
+      pass.apply_rows(y + yoff, rows, cols, P, g * Kg + m0);
     }
   }
 }

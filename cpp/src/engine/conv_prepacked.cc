@@ -187,6 +187,8 @@ bool prepacked_conv_forward(const Node& n, int64_t batch, const float* x, const 
   const bool unfold_avx512 = !plain_1x1 && avx512 &&
                              unfold_panels_fits__avx512(p, weights.front().mr());
   const int64_t kc = weights.front().kc();
+  const Activation stored = stored_part(n.act);
+  const ActivationPass pass = node_activation_pass(n);
 
 #pragma omp parallel num_threads(threads)
   {
@@ -228,9 +230,10 @@ bool prepacked_conv_forward(const Node& n, int64_t batch, const float* x, const 
       const float* bias = n.bias.empty() ? nullptr : n.bias.data() + g * Kg + m0;
       const float* res = residual ? residual + yoff : nullptr;
       if (avx512)
-        store_transposed__avx512(n.act, product, ldt, cols, rows, bias, res, y + yoff, P);
+        store_transposed__avx512(stored, product, ldt, cols, rows, bias, res, y + yoff, P);
       else
-        store_output(n.act, product, ldt, cols, rows, bias, res, y + yoff, P);
+        store_output(stored, product, ldt, cols, rows, bias, res, y + yoff, P);
+      pass.apply_rows(y + yoff, rows, cols, P, g * Kg + m0);  // the block just stored, in cache
     }
   }
   return true;

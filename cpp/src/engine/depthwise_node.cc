@@ -20,7 +20,8 @@ void depthwise_forward(const Node& n, int64_t batch, const float* x, const float
   const depthwise::Kernels& kern = depthwise::kernels_for(active_isa());
   const int64_t OH = p.output_h(), OW = p.output_w(), HW = p.H * p.W, P = OH * OW;
   const int64_t planes = batch * p.C, scratch_floats = depthwise::padded_plane_floats(p);
-  const int act = static_cast<int>(n.act);
+  const int act = static_cast<int>(stored_part(n.act));
+  const ActivationPass pass = node_activation_pass(n);  // the other activations, per plane
   ScratchBuffer scratch(static_cast<size_t>(threads * scratch_floats));
 #pragma omp parallel num_threads(threads)
   {
@@ -33,6 +34,7 @@ void depthwise_forward(const Node& n, int64_t batch, const float* x, const float
       // residual is added first and the activation after, in one pass over the plane.
       kern.forward(p, x + plane * HW, n.weight.data() + c * p.R * p.S, n.bias[c], yc, mine, residual ? 0 : act);
       if (residual) kern.epilogue(yc, residual + plane * P, P, act);
+      pass.apply(yc, P, c);
     }
   }
 }

@@ -2,6 +2,7 @@
 // BatchNorm), activation, softmax, channel concat. Flatten is a plain copy.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -10,14 +11,33 @@
 namespace cnnnative {
 namespace engine {
 
+namespace {
+// Blocks small enough that the activation pass after each finds it in L1.
+constexpr int64_t kBlock = 4096;
+}  // namespace
+
 void add_forward(const Node& n, int64_t count, const float* a, const float* b, float* y, int threads) {
-  const Activation act = n.act;
+  const Activation act = stored_part(n.act);
+  const ActivationPass pass = node_activation_pass(n);
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < count; ++i) y[i] = activate(a[i] + b[i], act);
+  for (int64_t i0 = 0; i0 < count; i0 += kBlock) {
+    const int64_t i1 = std::min(count, i0 + kBlock);
+    for (int64_t i = i0; i < i1; ++i) y[i] = activate(a[i] + b[i], act);
+    pass.apply(y + i0, i1 - i0, 0);
+  }
 }
 
 void activation_forward(const Node& n, int64_t count, const float* x, float* y, int threads) {
-  const Activation act = n.act;
+  const Activation act = stored_part(n.act);
+  const ActivationPass pass = node_activation_pass(n);
+  if (pass) {  // the elementwise kernel itself, from x straight into y
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i0 = 0; i0 < count; i0 += kBlock) {
+      const int64_t len = std::min(count - i0, kBlock);
+      pass.fn(x + i0, y + i0, len, 0.f);
+    }
+    return;
+  }
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t i = 0; i < count; ++i) y[i] = activate(x[i], act);
 }
@@ -27,13 +47,16 @@ void channel_affine_forward(const Node& n, int64_t batch, const float* x, float*
   int64_t inner = 1;
   for (size_t i = 2; i < n.in_shape.size(); ++i) inner *= n.in_shape[i];
   const int64_t planes = batch * C;
+  const Activation act = stored_part(n.act);
+  const ActivationPass pass = node_activation_pass(n);
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t plane = 0; plane < planes; ++plane) {
     const int64_t c = plane % C;
     const float s = n.weight[c], t = n.bias[c];
     const float* xp = x + plane * inner;
     float* yp = y + plane * inner;
-    for (int64_t i = 0; i < inner; ++i) yp[i] = activate(xp[i] * s + t, n.act);
+    for (int64_t i = 0; i < inner; ++i) yp[i] = activate(xp[i] * s + t, act);
+    pass.apply(yp, inner, c);
   }
 }
 

@@ -7,7 +7,8 @@
 #include <vector>
 
 #include "cnnnative/engine.h"
-#include "cnnnative/winograd.h"  // ConvEpilogue
+#include "act/epilogue_activation.h"  // ActivationPass, stored_by_kernel
+#include "cnnnative/winograd.h"         // ConvEpilogue
 
 namespace cnnnative {
 namespace engine {
@@ -17,6 +18,8 @@ namespace engine {
 // std::max(v, 0.f) / std::min(v, 6.f) return their first argument when the test is false.
 // SIMD epilogues get the same from max_ps(zero, v) / min_ps(six, v): x86 max/min return
 // the SECOND operand when either is NaN, so the data goes second.
+// Only ReLU/ReLU6 here (what store code applies per value); the other activations are
+// applied after the store by an ActivationPass (act/epilogue_activation.h).
 inline float activate(float v, Activation a) {
   switch (a) {
     case Activation::relu: return v < 0.f ? 0.f : v;
@@ -32,8 +35,16 @@ inline ConvEpilogue conv_epilogue(const Node& n, const float* residual) {
   ep.bias = n.bias.data();
   ep.residual = residual;
   ep.activation = static_cast<cnnnative::Activation>(static_cast<int>(n.act));
+  ep.slope = n.act_slope.data();
+  ep.slopes = static_cast<int64_t>(n.act_slope.size());
   return ep;
 }
+// The part of the node's activation its kernels' store code applies (none/relu/relu6).
+inline Activation stored_part(Activation a) {
+  return static_cast<Activation>(static_cast<int>(stored_by_kernel(static_cast<cnnnative::Activation>(int(a)))));
+}
+// The pass that applies the rest right after each store (empty for none/relu/relu6).
+inline ActivationPass node_activation_pass(const Node& n) { return activation_pass(conv_epilogue(n, nullptr)); }
 
 // Build time: choose the conv method and GEMM tiles, then the scratch each node needs.
 void configure_conv(Node& n, ConvChoice choice);

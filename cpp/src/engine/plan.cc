@@ -102,15 +102,28 @@ int Plan::push(Node n, std::vector<int64_t> out_shape) {
 }
 
 static Activation check_act(Activation a) {
-  CN_CHECK(a == Activation::none || a == Activation::relu || a == Activation::relu6,
-           "unknown activation ", int(a));
+  CN_CHECK(int(a) >= int(Activation::none) && int(a) < int(Activation::prelu), "unknown activation ", int(a),
+           int(a) == int(Activation::prelu) ? " (prelu needs its slopes: only conv and linear nodes take it)" : "");
   return a;
+}
+
+// A conv/linear activation with prelu's slopes (1 shared, or one per output channel).
+static void set_act(Node& n, Activation act, std::vector<float> slope, int64_t channels, const char* what) {
+  if (act == Activation::prelu) {
+    CN_CHECK(slope.size() == 1 || int64_t(slope.size()) == channels, what, " prelu slope must have 1 or ",
+             channels, " values (its output channels), got ", slope.size());
+    n.act = act;
+    n.act_slope = std::move(slope);
+    return;
+  }
+  CN_CHECK(slope.empty(), what, " slope is only for activation 'prelu'");
+  n.act = check_act(act);
 }
 
 int Plan::add_conv(int input, std::vector<float> weight, const std::vector<int64_t>& wshape,
                    const std::vector<float>& bias, int64_t stride_h, int64_t stride_w,
                    const std::vector<int64_t>& padding, int64_t dilation_h, int64_t dilation_w,
-                   int64_t groups, Activation act, int residual) {
+                   int64_t groups, Activation act, int residual, std::vector<float> act_slope) {
   check_buffer(input, "conv input");
   const auto& in = buffers_[input].shape;
   CN_CHECK(in.size() == 4, "conv input must be 4-D (N, C, H, W), got ", shape_str(in));
@@ -120,7 +133,7 @@ int Plan::add_conv(int input, std::vector<float> weight, const std::vector<int64
   Node n;
   n.kind = OpKind::conv;
   n.inputs = {input};
-  n.act = check_act(act);
+  set_act(n, act, std::move(act_slope), wshape[0], "conv");
   ConvParams& p = n.conv;
   p.N = in[0]; p.C = in[1]; p.H = in[2]; p.W = in[3];
   p.K = wshape[0]; p.R = wshape[2]; p.S = wshape[3];
@@ -206,7 +219,8 @@ int Plan::add_global_avg_pool(int input) {
 }
 
 int Plan::add_linear(int input, std::vector<float> weight, int64_t out_features,
-                     int64_t in_features, const std::vector<float>& bias, Activation act) {
+                     int64_t in_features, const std::vector<float>& bias, Activation act,
+                     std::vector<float> act_slope) {
   check_buffer(input, "linear input");
   const BufferInfo& b = buffers_[input];
   CN_CHECK(out_features > 0 && in_features > 0, "linear sizes must be positive, got out=", out_features,
@@ -220,7 +234,7 @@ int Plan::add_linear(int input, std::vector<float> weight, int64_t out_features,
   Node n;
   n.kind = OpKind::linear;
   n.inputs = {input};
-  n.act = check_act(act);
+  set_act(n, act, std::move(act_slope), out_features, "linear");
   n.in_features = in_features;
   n.out_features = out_features;
   n.weight = std::move(weight);

@@ -68,13 +68,22 @@ def apply_epilogue(y, epilogue, env):
             y = _channel_affine(y, step[1], step[2])
         elif kind == "add":
             y = ops.add(y, env[id(step[1])])
-        elif kind == "relu":
-            y = ops.relu(y)
-        elif kind == "relu6":
-            y = ops.relu6(y)
-        else:  # pragma: no cover - the rewrites only make the steps above
-            raise AssertionError(kind)
+        else:
+            y = apply_activation_step(y, step)
     return y
+
+
+def apply_activation_step(y, step):
+    """An activation epilogue step (ir.fuse.activation_step) run as its op."""
+    from .. import ops
+    kind = step[0]
+    if kind in ("relu", "relu6", "silu", "hardswish", "gelu", "sigmoid"):
+        return getattr(ops, kind)(y)
+    if kind == "gelu_tanh":
+        return ops.gelu(y, approximate="tanh")
+    if kind == "prelu":
+        return ops.prelu(y, step[1])
+    raise AssertionError(kind)  # pragma: no cover - the rewrites only make the steps above
 
 
 def run_node(node, env):

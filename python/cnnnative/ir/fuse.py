@@ -15,8 +15,11 @@ In order (`simplify` runs them all; each leaves a graph that computes the same t
 3. **Residual fusion**: ``add(conv(x), r)`` (or ``add_relu``) becomes the conv with the
    epilogue step ``("add", r)`` (the conv that runs later is chosen, so ``r`` already
    exists when it runs).
-4. **Activation fusion**: a `relu` / `relu6` whose input is a conv2d, linear, add or
-   unfolded batch_norm read by nobody else becomes that node's last epilogue step.
+4. **Activation fusion**: a `relu`, `relu6`, `silu`, `hardswish`, `gelu` (step "gelu" or
+   "gelu_tanh" by its `approximate`) or `sigmoid` whose input is a conv1d, conv2d, linear,
+   add or unfolded batch_norm read by nobody else becomes that node's last epilogue step;
+   so does a `prelu` with a constant weight of 1 or C values after a conv or linear
+   (step ``("prelu", weight)``).
 """
 from __future__ import annotations
 
@@ -25,9 +28,12 @@ import numpy as np
 from .graph import Value, _is_param
 
 __all__ = ["simplify", "remove_identities", "fold_batch_norms", "fuse_residual_adds", "fuse_activations",
-           "batch_norm_affine", "channel_affine", "folded_weights"]
+           "activation_step", "batch_norm_affine", "channel_affine", "folded_weights"]
 
-_ACTIVATIONS = ("relu", "relu6")
+# Ops that fuse as an epilogue step of the node before them (and prelu, below).
+_ACTIVATIONS = ("relu", "relu6", "silu", "hardswish", "gelu", "sigmoid")
+# Nodes whose output stage the engine runs (conv1d as a height-1 conv2d).
+CONVS = ("conv1d", "conv2d")
 
 
 def _arg(node, name, default=None):
@@ -163,7 +169,7 @@ def fold_batch_norms(graph):
             continue
         x, scale, shift = affine
         src = x.node
-        if (node.epilogue or src is None or src.op not in ("conv2d", "linear") or uses[id(x)] != 1
+        if (node.epilogue or src is None or src.op not in (*CONVS, "linear") or uses[id(x)] != 1
                 or not _constant_weights(src) or any(s[0] != "scale_shift" for s in src.epilogue)
                 or len(scale) != x.shape[1]):
             continue
@@ -189,7 +195,7 @@ def fuse_residual_adds(graph):
         a, b = list(node.args.values())[:2]
         if not (isinstance(a, Value) and isinstance(b, Value)) or a is b or a.shape != b.shape:
             continue
-        convs = [v.node for v in (a, b) if v.node is not None and v.node.op == "conv2d"
+        convs = [v.node for v in (a, b) if v.node is not None and v.node.op in CONVS
                  and _constant_weights(v.node) and _plain_output(v.node, uses)]
         if not convs:
             continue
@@ -203,17 +209,38 @@ def fuse_residual_adds(graph):
         _remove(graph, node, conv.output)
 
 
+def activation_step(node):
+    """The epilogue step an activation node becomes, or None when it is not one (or not
+    fusable: a prelu whose weight is a graph value, or not 1 / C values)."""
+    x = _first_value(node)
+    if node.op in _ACTIVATIONS:
+        if node.op == "gelu":
+            approximate = _arg(node, "approximate", "none")
+            return ("gelu_tanh",) if approximate == "tanh" else ("gelu",) if approximate == "none" else None
+        return (node.op,)
+    if node.op == "prelu" and x is not None:
+        w = _arg(node, "weight")
+        channels = x.shape[1] if len(x.shape) >= 2 else None
+        if _is_param(w) and np.ndim(w) == 1 and np.size(w) in (1, channels):
+            return ("prelu", np.asarray(w, np.float32))
+    return None
+
+
 def fuse_activations(graph):
     uses = graph.uses()
     for node in list(graph.nodes):
         x = _first_value(node)
-        if node.op not in _ACTIVATIONS or x is None or x.node is None or node.epilogue:
+        step = activation_step(node)
+        if step is None or x is None or x.node is None or node.epilogue:
             continue
         src = x.node
-        fusable = (src.op in ("conv2d", "linear", "add") or channel_affine(src) is not None)
+        if step[0] == "prelu":  # its slopes go per output channel: conv and linear only
+            fusable = src.op in (*CONVS, "linear")
+        else:
+            fusable = src.op in (*CONVS, "linear", "add") or channel_affine(src) is not None
         if fusable and len(src.outputs) == 1 and uses[id(x)] == 1 and all(
                 s[0] in ("scale_shift", "add") for s in src.epilogue):
-            src.epilogue.append((node.op,))
+            src.epilogue.append(step)
             _remove(graph, node, x)
             uses = graph.uses()
 
@@ -231,7 +258,7 @@ def simplify(graph, fuse=True):
 
 
 def folded_weights(node):
-    """(weight, bias, rest of the epilogue) of a conv2d / linear node with its leading
+    """(weight, bias, rest of the epilogue) of a conv1d / conv2d / linear node with its leading
     ("scale_shift", ...) steps folded into the weights: float64 math, float32 result. The
     weight is scaled 64 output channels at a time, so no float64 copy of a whole layer
     (18 MB for ResNet-18's largest) adds to the compiler's peak memory."""
