@@ -6,7 +6,8 @@ by class name and torch's attribute names, into cnnnative layers holding copies 
 weights; the result is then traced like any cnnnative model. This file is the only place
 that knows torch class names. Translated:
 
-Conv2d (padding_mode "zeros"), Linear, BatchNorm1d/2d, LayerNorm, GroupNorm,
+Conv2d (any padding_mode, padding 'same'/'valid'), the padding layers (Zero/Constant/
+Reflection/Replication/CircularPad1d/2d/3d), Linear, BatchNorm1d/2d, LayerNorm, GroupNorm,
 InstanceNorm2d, LocalResponseNorm, ReLU, ReLU6, LeakyReLU, Tanh, Sigmoid, Softmax,
 LogSoftmax, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, Identity, Dropout,
 Dropout2d (both the identity in eval), Sequential, and the torchvision-style ResNet,
@@ -36,13 +37,17 @@ def _with_weights(layer, m, path):
 
 
 def _conv(m, path):
-    if getattr(m, "padding_mode", "zeros") != "zeros":
-        raise ValueError(f"compile(): {path!r}: Conv2d padding_mode={m.padding_mode!r} is not supported")
-    if isinstance(m.padding, str):
-        raise ValueError(f"compile(): {path!r}: Conv2d padding={m.padding!r}; give explicit sizes")
     layer = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
-                      bias=m.bias is not None)
+                      bias=m.bias is not None, padding_mode=m.padding_mode)
     return _with_weights(layer, m, path)
+
+
+def _pad_layer(m, path):
+    """torch's padding layers: the cnnnative layer of the same name and padding."""
+    cls = getattr(nn, type(m).__name__)
+    if type(m).__name__.startswith("ConstantPad"):
+        return cls(m.padding, m.value)
+    return cls(m.padding)
 
 
 def _batch_norm(cls):
@@ -144,6 +149,8 @@ _LEAVES = {
     "Identity": lambda m, p: nn.Identity(),
     "Dropout": lambda m, p: nn.Identity(),  # compile() is eval mode
     "Dropout2d": lambda m, p: nn.Identity(),
+    **{f"{kind}Pad{d}d": _pad_layer for kind in ("Zero", "Constant", "Reflection", "Replication", "Circular")
+       for d in (1, 2, 3)},
 }
 
 _CONTAINERS = {

@@ -27,6 +27,9 @@ __all__ = [
     "Flatten", "Identity", "Dropout",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "LocalResponseNorm",
 ]
+from .padding import *  # noqa: E402,F401,F403  (ZeroPad2d, ReflectionPad2d, ...: nn/padding.py)
+from .padding import __all__ as _padding_names  # noqa: E402
+__all__ += _padding_names
 from .loss import *  # noqa: E402,F401,F403  (the loss modules, nn/loss.py)
 from .loss import __all__ as _loss_names  # noqa: E402
 __all__ += _loss_names

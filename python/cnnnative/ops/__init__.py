@@ -6,7 +6,7 @@ layout are converted to C-contiguous float32 first. Each area lives in its own m
 """
 import importlib as _importlib
 
-_AREAS = ("gemm", "conv", "conv1d", "fastconv", "pool", "activation", "loss", "linear", "norm", "optim", "shape",
+_AREAS = ("gemm", "conv", "conv1d", "fastconv", "pool", "activation", "loss", "linear", "norm", "optim", "shape", "pad",
           "elementwise", "matmul", "reduce", "index")
 
 __all__ = []
