@@ -138,6 +138,14 @@ void pad_forward(const float* in, float* out, const PadGeometry& g, float value)
 
 void pad_backward(const float* grad_out, float* grad_in, const PadGeometry& g) {
   check_pad_geometry(g);
+  if (g.mode == PadMode::kConstant) {
+    // Each input element went to at most one place: the gradient is grad_out cropped back
+    // (and zero where the forward cropped), i.e. constant padding by the negated pads.
+    PadGeometry crop = g;
+    for (PadAxis& ax : crop.axis) ax = PadAxis{ax.out_size(), -ax.before, -ax.after};
+    pad_forward(grad_out, grad_in, crop, 0.0f);
+    return;
+  }
   const Maps maps(g);
   const PadAxis &aw = g.axis[0], &ah = g.axis[1], &ad = g.axis[2];
   const int64_t W = aw.size, H = ah.size, D = ad.size;

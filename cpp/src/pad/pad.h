@@ -40,7 +40,8 @@ void check_pad_geometry(const PadGeometry& g);
 void pad_forward(const float* in, float* out, const PadGeometry& g, float value);
 
 // grad_in: (planes, D, H, W) = the sum of grad_out over the output elements each input
-// element was copied to (reflect and replicate borders add into the edges).
+// element was copied to (reflect and replicate borders add into the edges; constant
+// padding's gradient is grad_out cropped, done as a constant pad by the negated pads).
 void pad_backward(const float* grad_out, float* grad_in, const PadGeometry& g);
 
 }  // namespace cnnnative
