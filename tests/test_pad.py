@@ -172,6 +172,8 @@ def test_core_checks_its_own_geometry():
         _core.pad(x, (1, 0, 0, 0, 0, 0), "wrap", 0.0)
     with pytest.raises(ValueError, match="grad_output has shape"):
         _core.pad_backward(np.ones((1, 1, 1, 4), np.float32), (1, 1, 1, 4), (1, 0, 0, 0, 0, 0), "constant")
+    with pytest.raises(OverflowError, match="padded size"):
+        _core.pad(x, (2 ** 62, 2 ** 62, 0, 0, 0, 0), "constant", 0.0)
     with pytest.raises(ValueError, match="negative size"):
         _core.pad_backward(np.ones((1, 1, 1, 0), np.float32), (1, 1, 1, -1), (1, 0, 0, 0, 0, 0), "constant")
 

@@ -56,6 +56,9 @@ def _pairs(pad, shape, mode):
         least = 1 if mode in ("reflect", "replicate") else 0
         if out < least:
             raise ValueError(f"pad: padding ({before}, {after}) of {where} gives output size {out}")
+    out_shape = _out_shape(shape, pairs)
+    if int(np.prod(out_shape, dtype=object)) * 4 > 2 ** 63 - 1:
+        raise OverflowError(f"pad: the padded size of {out_shape} float32 elements overflows int64 bytes")
     return pairs
 
 
