@@ -114,23 +114,31 @@ void pad_forward(const float* in, float* out, const PadGeometry& g, float value)
   const int64_t rows = g.planes * OD * OH;
   const int64_t lo = maps.mid.lo, hi = maps.mid.hi;
   parallel_for(rows, std::max<int64_t>(1, kGrainElements / std::max<int64_t>(OW, 1)), [&](int64_t b, int64_t e) {
+    // Row r is (plane p, output depth od, output row oh); counters, not a division per row.
+    int64_t oh = b % OH, od = (b / OH) % OD, p = b / (OH * OD);
     for (int64_t r = b; r < e; ++r) {
-      const int64_t oh = r % OH, od = (r / OH) % OD, p = r / (OH * OD);
       float* dst = out + r * OW;
       const int64_t sd = maps.d[static_cast<size_t>(od)], sh = maps.h[static_cast<size_t>(oh)];
       if (sd < 0 || sh < 0) {  // a whole row of the constant
         std::fill(dst, dst + OW, value);
-        continue;
+      } else {
+        const float* src = in + ((p * D + sd) * H + sh) * W;
+        for (int64_t o = 0; o < lo; ++o) {
+          const int64_t s = maps.w[static_cast<size_t>(o)];
+          dst[o] = s < 0 ? value : src[s];
+        }
+        if (hi > lo) std::memcpy(dst + lo, src + (lo - aw.before), static_cast<size_t>(hi - lo) * sizeof(float));
+        for (int64_t o = hi; o < OW; ++o) {
+          const int64_t s = maps.w[static_cast<size_t>(o)];
+          dst[o] = s < 0 ? value : src[s];
+        }
       }
-      const float* src = in + ((p * D + sd) * H + sh) * W;
-      for (int64_t o = 0; o < lo; ++o) {
-        const int64_t s = maps.w[static_cast<size_t>(o)];
-        dst[o] = s < 0 ? value : src[s];
-      }
-      if (hi > lo) std::memcpy(dst + lo, src + (lo - aw.before), static_cast<size_t>(hi - lo) * sizeof(float));
-      for (int64_t o = hi; o < OW; ++o) {
-        const int64_t s = maps.w[static_cast<size_t>(o)];
-        dst[o] = s < 0 ? value : src[s];
+      if (++oh == OH) {
+        oh = 0;
+        if (++od == OD) {
+          od = 0;
+          ++p;
+        }
       }
     }
   });
@@ -153,31 +161,59 @@ void pad_backward(const float* grad_out, float* grad_in, const PadGeometry& g) {
   const int64_t plane_in = D * H * W, plane_out = OD * OH * OW;
   const int64_t lo = maps.mid.lo, hi = maps.mid.hi, shift = aw.before;
   const int64_t grain = std::max<int64_t>(1, kGrainElements / std::max<int64_t>(plane_out + plane_in, 1));
+  // Output row -> input row: the W borders add into the columns they copied.
+  auto add_borders = [&](float* dst, const float* src) {
+    for (int64_t o = 0; o < lo; ++o) {
+      const int64_t s = maps.w[static_cast<size_t>(o)];
+      if (s >= 0) dst[s] += src[o];
+    }
+    for (int64_t o = hi; o < OW; ++o) {
+      const int64_t s = maps.w[static_cast<size_t>(o)];
+      if (s >= 0) dst[s] += src[o];
+    }
+  };
+  // The middle: output column o came from input column o - before (in every mode).
+  auto add_row = [&](float* dst, const float* src) {
+    float* __restrict d = dst + (lo - shift);
+    const float* __restrict sr = src + lo;
+    for (int64_t i = 0; i < hi - lo; ++i) d[i] += sr[i];
+    add_borders(dst, src);
+  };
+  auto assign_row = [&](float* dst, const float* src) {  // the first write of an input row
+    std::fill(dst, dst + (lo - shift), 0.0f);
+    std::memcpy(dst + (lo - shift), src + lo, static_cast<size_t>(hi - lo) * sizeof(float));
+    std::fill(dst + (hi - shift), dst + W, 0.0f);
+    add_borders(dst, src);
+  };
+  // An output row is an input row's "own" when it sits in the middle of D and H: it is the
+  // only row copied straight from that input row, and is assigned (not added) first, so
+  // the input gradient needs no zero-fill pass; border rows then add in.
+  auto own = [&](int64_t od, int64_t oh) {
+    return maps.d[static_cast<size_t>(od)] == od - ad.before && maps.h[static_cast<size_t>(oh)] == oh - ah.before;
+  };
   parallel_for(g.planes, grain, [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p) {
       float* gin = grad_in + p * plane_in;
-      std::fill(gin, gin + plane_in, 0.0f);
       const float* gout = grad_out + p * plane_out;
+      for (int64_t d = 0; d < D; ++d) {
+        for (int64_t h = 0; h < H; ++h) {
+          float* dst = gin + (d * H + h) * W;
+          const int64_t od = d + ad.before, oh = h + ah.before;
+          const bool owned = od >= 0 && od < OD && oh >= 0 && oh < OH && own(od, oh);
+          if (owned && hi > lo) {
+            assign_row(dst, gout + (od * OH + oh) * OW);
+          } else {  // cropped away (only border rows may add in), or no middle columns
+            std::fill(dst, dst + W, 0.0f);
+            if (owned) add_borders(dst, gout + (od * OH + oh) * OW);
+          }
+        }
+      }
       for (int64_t od = 0; od < OD; ++od) {
         const int64_t sd = maps.d[static_cast<size_t>(od)];
-        if (sd < 0) continue;
         for (int64_t oh = 0; oh < OH; ++oh) {
           const int64_t sh = maps.h[static_cast<size_t>(oh)];
-          if (sh < 0) continue;
-          const float* src = gout + (od * OH + oh) * OW;
-          float* dst = gin + (sd * H + sh) * W;
-          for (int64_t o = 0; o < lo; ++o) {
-            const int64_t s = maps.w[static_cast<size_t>(o)];
-            if (s >= 0) dst[s] += src[o];
-          }
-          // The middle: output column o came from input column o - before.
-          float* __restrict d = dst + (lo - shift);
-          const float* __restrict sr = src + lo;
-          for (int64_t i = 0; i < hi - lo; ++i) d[i] += sr[i];
-          for (int64_t o = hi; o < OW; ++o) {
-            const int64_t s = maps.w[static_cast<size_t>(o)];
-            if (s >= 0) dst[s] += src[o];
-          }
+          if (sd < 0 || sh < 0 || own(od, oh)) continue;
+          add_row(gin + (sd * H + sh) * W, gout + (od * OH + oh) * OW);
         }
       }
     }
