@@ -61,6 +61,25 @@ class _PoolUnpool(nn.Module):
 
     def forward(self, x):
         return self.unpool(*self.pool(x))
+    def __init__(self, layer, channels, depth):
+        super().__init__()
+        self.layer, self.channels, self.depth = layer, channels, depth
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        return cn.ops.flatten(self.layer(cn.ops.reshape(x, (n, self.channels, self.depth, h, w))), 1)
+
+
+def _padding_cases():
+    """The 15 padding layers: 1d on (N, C, L), 2d on (N, C, H, W), 3d on (N, C, D, H, W)."""
+    cases = {}
+    for kind in ("Zero", "Constant", "Reflection", "Replication", "Circular"):
+        extra = (0.5,) if kind == "Constant" else ()
+        cls = {d: getattr(nn, f"{kind}Pad{d}d") for d in (1, 2, 3)}
+        cases[f"{kind}Pad1d"] = (lambda c=cls[1], e=extra: _Sequence(c((2, 1), *e), 3), (2, 27))
+        cases[f"{kind}Pad2d"] = (lambda c=cls[2], e=extra: c((1, 2, 2, 1), *e), (2, 3, 5, 4))
+        cases[f"{kind}Pad3d"] = (lambda c=cls[3], e=extra: _Volume(c((1, 0, 2, 1, 1, 2), *e), 2, 3), (2, 6, 4, 5))
+    return cases
 
 
 # layer name -> (constructor, input shape)
@@ -82,6 +101,7 @@ LAYERS = {
     "Maxout": (lambda: nn.Maxout(2), (2, 4, 3, 3)),
     "ChannelAvgPool": (lambda: nn.ChannelAvgPool(3), (2, 6, 3, 3)),
     "Unflatten": (lambda: nn.Sequential(nn.Unflatten(1, (3, 2)), nn.Flatten()), (2, 6)),
+    **_padding_cases(),
     "Conv2d": (lambda: nn.Conv2d(3, 5, 3, stride=2, padding=1), (2, 3, 9, 8)),
     "Conv1d": (lambda: _Sequence(nn.Conv1d(3, 5, 3, padding=(4, 0), dilation=2), 3), (2, 27)),
     "Conv3d": (lambda: nn.Conv3d(3, 4, 3, stride=(1, 2, 1), padding=1), (2, 3, 4, 5, 6)),

@@ -228,7 +228,7 @@ def test_functional_name_and_torch_spellings():
     (lambda x, w: ops.conv1d(x.astype(np.complex64), w), TypeError, "input"),
     (lambda x, w: ops.conv1d(None, w), TypeError, "input and weight must be arrays"),
     (lambda x, w: ops.conv1d(x, w, padding=2**63), OverflowError, "padding"),
-    (lambda x, w: nn.Conv1d(3, 4, 3, padding_mode="reflect"), ValueError, "padding_mode"),
+    (lambda x, w: nn.Conv1d(3, 4, 3, padding_mode="mirror"), ValueError, "padding_mode"),
     (lambda x, w: nn.Conv1d(3, 4, 3, stride=2, padding="same"), ValueError, "stride"),
     (lambda x, w: nn.Conv1d(3, 4, 0), ValueError, "kernel_size"),
     (lambda x, w: nn.Conv1d(3, 4, (3, 3)), ValueError, "kernel_size must be an int or a 1-tuple"),

@@ -230,6 +230,8 @@ def make_calls(rng):
         "add": ([x, x], {}),
         "add_relu": ([x, x], {}),
         "dropout": ([x, 0.5], {"seed": 3}),
+        "pad": ([x, (2, 1, 1, 3)], {"mode": "reflect"}),
+        "pad_backward": ([ops.pad(x, (2, 1, 1, 3), "replicate"), x.shape, (2, 1, 1, 3)], {"mode": "replicate"}),
         "dropout_backward": ([x, mask, 0.5], {}),
         "cross_entropy": ([logits, target], {"weight": np.abs(f32(rng, 5)), "ignore_index": 2,
                                              "label_smoothing": 0.1}),

@@ -84,5 +84,14 @@ def test_unknown_torch_module_names_its_path_and_class():
             return x * 2
     with pytest.raises(TypeError, match=r"'1' \(Mystery\)"):
         cn.compile(tnn.Sequential(tnn.ReLU(), Mystery()), (1, 3, 4, 4))
-    with pytest.raises(ValueError, match="padding_mode"):
-        cn.compile(tnn.Conv2d(3, 3, 3, padding=1, padding_mode="reflect"), (1, 3, 4, 4))
+
+
+def test_padding_modes_and_padding_layers_compile_and_match_torch(rng):
+    # padding_mode != 'zeros' was refused before the padding modes existed (issue 13)
+    torch.manual_seed(0)
+    model = tnn.Sequential(tnn.ReflectionPad2d((1, 2, 0, 1)), tnn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"),
+                           tnn.ReplicationPad2d(1), tnn.Conv2d(4, 4, 2, padding="same", padding_mode="circular"),
+                           tnn.ConstantPad2d((0, 1, 1, 0), 0.5), tnn.ZeroPad2d(1), tnn.CircularPad2d(1),
+                           tnn.Conv2d(4, 2, 3, padding="valid")).eval()
+    x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+    _close(cn.compile(model, x.shape, poison=True), model, x)

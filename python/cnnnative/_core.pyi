@@ -305,6 +305,14 @@ def pixel_shuffle(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], up
     ...
 def pixel_unshuffle(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], downscale_factor: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
+def pad(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], pads: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(6)"], mode: str, value: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    Pads the last three dimensions of a (planes, D, H, W) array; pads = (W before, W after, H before, H after, D before, D after), negative crops; mode constant/reflect/replicate/circular.
+    """
+def pad_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_shape: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], pads: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(6)"], mode: str) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    Gradient of pad with respect to its input: borders add into the elements they copy.
+    """
 def relu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def relu6(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:

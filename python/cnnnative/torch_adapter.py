@@ -6,7 +6,8 @@ by class name and torch's attribute names, into cnnnative layers holding copies 
 weights; the result is then traced like any cnnnative model. This file is the only place
 that knows torch class names. Translated:
 
-Conv2d (padding_mode "zeros"), Conv3d, ConvTranspose1d/2d/3d, Linear, BatchNorm1d/2d, LayerNorm, GroupNorm,
+Conv2d (any padding_mode, padding 'same'/'valid'), Conv3d, ConvTranspose1d/2d/3d, the padding layers
+(Zero/Constant/Reflection/Replication/CircularPad1d/2d/3d), Linear, BatchNorm1d/2d, LayerNorm, GroupNorm,
 InstanceNorm2d, LocalResponseNorm, ReLU, ReLU6, LeakyReLU, Tanh, Sigmoid, Softmax,
 LogSoftmax, MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d, AdaptiveMaxPool1d/2d/3d,
 LPPool1d/2d, Flatten, Unflatten, Identity, Dropout,
@@ -37,12 +38,8 @@ def _with_weights(layer, m, path):
 
 
 def _conv(m, path):
-    if getattr(m, "padding_mode", "zeros") != "zeros":
-        raise ValueError(f"compile(): {path!r}: Conv2d padding_mode={m.padding_mode!r} is not supported")
-    if isinstance(m.padding, str):
-        raise ValueError(f"compile(): {path!r}: Conv2d padding={m.padding!r}; give explicit sizes")
     layer = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
-                      bias=m.bias is not None)
+                      bias=m.bias is not None, padding_mode=m.padding_mode)
     return _with_weights(layer, m, path)
 
 
@@ -67,6 +64,14 @@ def _conv_transpose(cls):
                     bias=m.bias is not None, dilation=m.dilation)
         return _with_weights(layer, m, path)
     return make
+
+
+def _pad_layer(m, path):
+    """torch's padding layers: the cnnnative layer of the same name and padding."""
+    cls = getattr(nn, type(m).__name__)
+    if type(m).__name__.startswith("ConstantPad"):
+        return cls(m.padding, m.value)
+    return cls(m.padding)
 
 
 def _batch_norm(cls):
@@ -209,6 +214,8 @@ _LEAVES = {
     "PixelShuffle": lambda m, p: nn.PixelShuffle(m.upscale_factor),
     "PixelUnshuffle": lambda m, p: nn.PixelUnshuffle(m.downscale_factor),
     "ChannelShuffle": lambda m, p: nn.ChannelShuffle(m.groups),
+    **{f"{kind}Pad{d}d": _pad_layer for kind in ("Zero", "Constant", "Reflection", "Replication", "Circular")
+       for d in (1, 2, 3)},
 }
 
 _CONTAINERS = {

@@ -45,6 +45,9 @@ __all__ = [
     "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle",
     "SqueezeExcitation",
 ]
+from .padding import *  # noqa: E402,F401,F403  (ZeroPad2d, ReflectionPad2d, ...: nn/padding.py)
+from .padding import __all__ as _padding_names  # noqa: E402
+__all__ += _padding_names
 from .loss import *  # noqa: E402,F401,F403  (the loss modules, nn/loss.py)
 from .loss import __all__ as _loss_names  # noqa: E402
 __all__ += _loss_names

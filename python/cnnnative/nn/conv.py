@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from .. import ops
+from ..ops.conv import string_padding
 from ..ops.conv1d import left_right_padding, single
 from . import init
 from ._util import as_input, conv_out, empty_param, pair, padding4, weights_for, positive
@@ -28,30 +29,59 @@ def _init_conv_parameters(layer, shape, bias, rng, kind, bias_size=None):
     layer.bias = Parameter(init.uniform_(np.empty(shape[0] if bias_size is None else bias_size, "float32"),
                                          -bound, bound, rng))
 
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _padding_mode(value, layer):
+    if value not in PADDING_MODES:
+        raise ValueError(f"{layer} padding_mode must be one of {', '.join(map(repr, PADDING_MODES))}, "
+                         f"got padding_mode={value!r}")
+    return value
+
+
+def _padded_for_mode(x, padding, padding_mode):
+    """The input of a convolution whose padding_mode is not 'zeros': x padded by `padding`
+    ((before, after) for each spatial dimension, first dimension first) in that mode; the
+    convolution then runs with zero padding 0. This is torch's F.pad(x,
+    _reversed_padding_repeated_twice, mode) (the pad tuple is last dimension first)."""
+    if padding_mode == "zeros" or not any(p for pair_ in padding for p in pair_):
+        return x
+    flat = tuple(p for before, after in reversed(padding) for p in (before, after))
+    return ops.pad(x, flat, padding_mode)
+
+
 class Conv2d(Module):
     """torch.nn.Conv2d: input (N, in_channels, H, W) -> (N, out_channels, OH, OW).
 
     weight (out_channels, in_channels/groups, kH, kW), bias (out_channels,). Initialised
     as PyTorch does (kaiming_uniform with a=sqrt(5), bias U(+-1/sqrt(fan_in))).
-    padding: int, (h, w) or (top, bottom, left, right).
+    padding: int, (h, w), (top, bottom, left, right), 'valid' or 'same' (stride 1; an even
+    kernel pads one more at the bottom / right, as torch). padding_mode: 'zeros',
+    'reflect', 'replicate' or 'circular' (the input is padded in that mode, then convolved).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, *, algo="auto", rng=None):
+                 groups=1, bias=True, padding_mode="zeros", *, algo="auto", rng=None):
         super().__init__()
         self.in_channels = positive(in_channels, "in_channels")
         self.out_channels = positive(out_channels, "out_channels")
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
-        self.padding = padding4(padding)
         self.dilation = pair(dilation, "dilation")
+        self.padding_mode = _padding_mode(padding_mode, "Conv2d")
+        if isinstance(padding, str):  # kept as given (torch's repr); sizes in _pads
+            (t, b), (l, r) = string_padding(padding, self.kernel_size, self.stride, self.dilation)
+            self.padding, self._pads = padding, (t, b, l, r)
+        else:
+            self.padding = self._pads = padding4(padding)
         self.groups = positive(groups, "groups")
         self.algo = algo
         for name, v in (("kernel_size", self.kernel_size), ("stride", self.stride),
                         ("dilation", self.dilation)):
             if min(v) <= 0:
                 raise ValueError(f"Conv2d {name} must be positive, got {v}")
-        if min(self.padding) < 0:
+        if min(self._pads) < 0:
             raise ValueError(f"Conv2d padding must be >= 0, got {self.padding}")
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"Conv2d: in_channels ({self.in_channels}) and out_channels "
@@ -65,7 +95,7 @@ class Conv2d(Module):
         c, h, w = input_shape
         if c != self.in_channels:
             raise self._shape_error(input_shape, f"expected {self.in_channels} channels, got {c}")
-        t, b, l, r = self.padding
+        t, b, l, r = self._pads
         oh = conv_out(h, self.kernel_size[0], self.stride[0], t + b, self.dilation[0])
         ow = conv_out(w, self.kernel_size[1], self.stride[1], l + r, self.dilation[1])
         if oh <= 0 or ow <= 0:
@@ -79,19 +109,25 @@ class Conv2d(Module):
             raise ValueError(f"{self!r}: input has {x.shape[1]} channels, expected "
                              f"{self.in_channels} (input shape {tuple(x.shape)})")
         weight, bias = weights_for(x, self.weight, self.bias)
-        return ops.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups,
+        padding = self._pads
+        if self.padding_mode != "zeros":
+            t, b, l, r = padding
+            x, padding = _padded_for_mode(x, ((t, b), (l, r)), self.padding_mode), 0
+        return ops.conv2d(x, weight, bias, self.stride, padding, self.dilation, self.groups,
                           algo=self.algo)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if any(self.padding):
-            s += f", padding={self.padding}"
+        if isinstance(self.padding, str) or any(self.padding):
+            s += f", padding={self.padding!r}"
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
         return s
 
 
@@ -100,8 +136,9 @@ class Conv1d(Module):
 
     weight (out_channels, in_channels/groups, kernel_size), bias (out_channels,): a
     torch.nn.Conv1d state_dict loads. Initialised as PyTorch does. padding: int,
-    (left, right) (causal: (dilation*(kernel_size-1), 0)), 'same' or 'valid'. Runs on the
-    2-D kernels with height 1 (ops.conv1d).
+    (left, right) (causal: (dilation*(kernel_size-1), 0)), 'same' or 'valid'. padding_mode:
+    'zeros', 'reflect', 'replicate' or 'circular'. Runs on the 2-D kernels with height 1
+    (ops.conv1d).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
@@ -113,9 +150,7 @@ class Conv1d(Module):
         self.stride = (positive(single(stride, "stride"), "stride"),)
         self.dilation = (positive(single(dilation, "dilation"), "dilation"),)
         self.groups = positive(groups, "groups")
-        if padding_mode != "zeros":
-            raise ValueError(f"Conv1d padding_mode must be 'zeros', got {padding_mode!r}")
-        self.padding_mode = padding_mode
+        self.padding_mode = _padding_mode(padding_mode, "Conv1d")
         # Strings stay as given (torch's repr and state); numbers become (left, right).
         left_right = left_right_padding(padding, self.kernel_size[0], self.stride[0], self.dilation[0])
         self.padding = padding if isinstance(padding, str) else left_right
@@ -144,7 +179,11 @@ class Conv1d(Module):
             raise ValueError(f"{self!r}: input has {x.shape[-2]} channels, expected "
                              f"{self.in_channels} (input shape {tuple(x.shape)})")
         weight, bias = weights_for(x, self.weight, self.bias)
-        return ops.conv1d(x, weight, bias, self.stride[0], self.padding, self.dilation[0], self.groups)
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            left_right = left_right_padding(padding, self.kernel_size[0], self.stride[0], self.dilation[0])
+            x, padding = _padded_for_mode(x, (left_right,), self.padding_mode), 0
+        return ops.conv1d(x, weight, bias, self.stride[0], padding, self.dilation[0], self.groups)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -156,5 +195,7 @@ class Conv1d(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
         return s
 

@@ -64,3 +64,6 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(__all__) | {n for n in _LOSSES if hasattr(ops, n)})
+
+from ..ops import pad  # noqa: E402  (torch.nn.functional.pad: constant, reflect, replicate, circular)
+__all__ += ["pad"]

@@ -67,16 +67,45 @@ def _normalise_geometry(stride, padding, dilation, groups):
 _geometry_cached = functools.lru_cache(maxsize=256)(_normalise_geometry)
 
 
+def string_padding(padding, kernel_size, stride, dilation):
+    """torch's padding='valid' | 'same' as [(before, after), ...] per spatial dimension.
+    'same' (stride 1 only, as torch) pads dilation*(k-1) in all, the odd one after (at the
+    bottom / right), which is what torch does for even kernels."""
+    dims = len(kernel_size)
+    strides = (stride,) * dims if isinstance(stride, int) else tuple(stride)
+    dilations = (dilation,) * dims if isinstance(dilation, int) else tuple(dilation)
+    if padding == "valid":
+        return [(0, 0)] * dims
+    if padding != "same":
+        raise ValueError(f"padding must be an int, a tuple of ints, 'same' or 'valid', got {padding!r}")
+    if any(s != 1 for s in strides):
+        raise ValueError(f"padding='same' is not supported for strided convolutions (stride={stride})")
+    totals = [d * (k - 1) for k, d in zip(kernel_size, dilations)]
+    return [(t // 2, t - t // 2) for t in totals]
+
+
+def _same_or_valid(padding, weight, stride, dilation):
+    """conv2d's (top, bottom, left, right) for a padding string, from the weight's kernel."""
+    (top, bottom), (left, right) = string_padding(padding, tuple(weight.shape[2:4]), pair(stride, "stride"),
+                                                  pair(dilation, "dilation"))
+    return top, bottom, left, right
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto"):
     """2-D convolution (cross-correlation, as torch.nn.functional.conv2d).
 
     input (N, C, H, W); weight (K, C/groups, R, S); bias (K,) or None.
-    stride, dilation: int or (h, w); padding: int, (h, w) or (top, bottom, left, right).
+    stride, dilation: int or (h, w); padding: int, (h, w), (top, bottom, left, right), or
+    'valid' / 'same' (stride 1; an even kernel pads one more at the bottom / right, as torch).
     algo: "auto" or a name from conv_algorithms() ("im2col", ...); a name that does not
     exist or cannot run this shape is a ValueError saying why.
     Returns (N, K, OH, OW) with OH = (H + top + bottom - dilation_h*(R-1) - 1)//stride_h + 1.
     """
     input, weight, bias = _real(input, "input"), _real(weight, "weight"), _real(bias, "bias")
+    if isinstance(padding, str):
+        if weight.ndim != 4:
+            raise ValueError(f"weight must be (K, C/groups, R, S), got shape {tuple(weight.shape)}")
+        padding = _same_or_valid(padding, weight, stride, dilation)
     return _core.conv2d(input, weight, bias, *_geometry(stride, padding, dilation, groups), str(algo))
 
 
@@ -137,6 +166,8 @@ def _saved(a, name):
 @_grad_rule("conv2d")
 def _conv2d_recorded(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto"):
     x, w = _saved(input, "input"), _saved(weight, "weight")
+    if isinstance(padding, str) and w.ndim == 4:  # resolved once, for the gradients too
+        padding = _same_or_valid(padding, w, stride, dilation)
     y = conv2d(x, w, _array_of(bias), stride, padding, dilation, groups, algo=algo)
     geometry = (stride, padding, dilation, groups)
 
