@@ -144,6 +144,18 @@ _LEAVES = {
     "Identity": lambda m, p: nn.Identity(),
     "Dropout": lambda m, p: nn.Identity(),  # compile() is eval mode
     "Dropout2d": lambda m, p: nn.Identity(),
+    "Dropout3d": lambda m, p: nn.Identity(),
+    "AlphaDropout": lambda m, p: nn.Identity(),
+    "PReLU": lambda m, p: _with_weights(nn.PReLU(m.num_parameters), m, p),
+    "ELU": lambda m, p: nn.ELU(m.alpha),
+    "SELU": lambda m, p: nn.SELU(),
+    "CELU": lambda m, p: nn.CELU(m.alpha),
+    "Hardtanh": lambda m, p: nn.Hardtanh(m.min_val, m.max_val),
+    "Threshold": lambda m, p: nn.Threshold(m.threshold, m.value),
+    "Mish": lambda m, p: nn.Mish(),
+    "Softplus": lambda m, p: nn.Softplus(m.beta, m.threshold),
+    "Softsign": lambda m, p: nn.Softsign(),
+    "LogSigmoid": lambda m, p: nn.LogSigmoid(),
 }
 
 _CONTAINERS = {

@@ -9,6 +9,7 @@ DAGs. `nn.functional` has torch.nn.functional's names.
 from . import functional, init
 from .activation import (GELU, Hardsigmoid, Hardswish, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU,
                          Softmax, Tanh)
+from .activation_more import CELU, ELU, SELU, Hardtanh, LogSigmoid, Mish, PReLU, Softplus, Softsign, Threshold
 from .containers import ModuleDict, ModuleList
 from .conv import Conv1d, Conv2d
 from .graph import Graph, Node
@@ -16,6 +17,7 @@ from .linear import Linear
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, LocalResponseNorm
 from .pool import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .dropout_more import AlphaDropout, Dropout2d, Dropout3d
 from .sequential import Sequential
 from .shape import Dropout, Flatten, Identity
 
@@ -24,7 +26,8 @@ __all__ = [
     "Conv1d", "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d",
     "ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "GELU", "Hardswish", "Hardsigmoid",
     "Softmax", "LogSoftmax",
-    "Flatten", "Identity", "Dropout",
+    "PReLU", "ELU", "SELU", "CELU", "Hardtanh", "Threshold", "Mish", "Softplus", "Softsign", "LogSigmoid",
+    "Flatten", "Identity", "Dropout", "Dropout2d", "Dropout3d", "AlphaDropout",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "LocalResponseNorm",
 ]
 from .loss import *  # noqa: E402,F401,F403  (the loss modules, nn/loss.py)

@@ -11,12 +11,16 @@ from .. import ops
 from ..ops import (avg_pool2d, batch_norm, conv1d, conv2d, dropout, flatten, group_norm, instance_norm,
                    gelu, hardsigmoid, hardswish, layer_norm, leaky_relu, linear, local_response_norm, log_softmax, max_pool2d,
                    relu, relu6, sigmoid, silu, softmax, tanh)
+from ..ops import (alpha_dropout, celu, dropout2d, dropout3d, elu, hardtanh, logsigmoid, mish, prelu, selu,
+                   softplus, softsign, threshold)
 
 __all__ = ["conv1d", "conv2d", "linear", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "gelu",
            "hardswish", "hardsigmoid", "softmax",
            "log_softmax", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "global_avg_pool2d",
            "batch_norm", "layer_norm", "group_norm", "instance_norm", "local_response_norm",
-           "dropout", "flatten"]
+           "dropout", "flatten",
+           "prelu", "elu", "selu", "celu", "hardtanh", "threshold", "mish", "softplus", "softsign", "logsigmoid",
+           "dropout2d", "dropout3d", "alpha_dropout"]
 
 _LOSSES = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div")

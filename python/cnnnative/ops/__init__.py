@@ -7,7 +7,7 @@ layout are converted to C-contiguous float32 first. Each area lives in its own m
 import importlib as _importlib
 
 _AREAS = ("gemm", "conv", "conv1d", "fastconv", "pool", "activation", "loss", "linear", "norm", "optim", "shape",
-          "elementwise", "matmul", "reduce", "index")
+          "elementwise", "matmul", "reduce", "index", "activation_more", "dropout_more")
 
 __all__ = []
 for _area in _AREAS:
