@@ -47,6 +47,9 @@ def left_right_padding(padding, kernel, stride, dilation):
 def _as_2d(x, w, stride, padding, dilation, groups):
     """The height-1 views of input and weight, and conv2d's geometry; sizes checked here
     so errors speak of L and kernel width, not of a height the caller never gave."""
+    for a, name in ((x, "input"), (w, "weight")):
+        if a is None:
+            raise TypeError(f"conv1d: {name} must be an array, got None")
     if x.ndim not in (2, 3):
         raise ValueError(f"input must be (N, C, L) or unbatched (C, L), got shape {tuple(x.shape)}")
     if w.ndim != 3:

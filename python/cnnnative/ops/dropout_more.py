@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ._args import index
+from ._args import as_float32, index
 from .activation import _next_seed
 from .activation_more import SELU_ALPHA, SELU_SCALE
 
@@ -53,7 +53,7 @@ def _feature_scale(shape, p: float, seed=None, *, op: str = "dropout2d") -> np.n
 
 def _channel_dropout(input, p, training, seed, op, dims, unbatched):
     p = _check_p(p, op)
-    x = np.asarray(input, dtype=np.float32)
+    x = as_float32(input, f"{op}: input")
     if x.ndim not in dims:
         raise ValueError(f"{op}: expected a {dims[0]}-D or {dims[1]}-D input (channels on dim "
                          f"{'0 or 1' if unbatched else '1'}), got shape {x.shape}")
@@ -97,7 +97,7 @@ def alpha_dropout(input, p: float = 0.5, training: bool = False, *, seed=None) -
     saturation, then an affine map restores zero mean and unit variance. Any shape.
     training defaults to False as in torch.nn.functional. p == 1 gives zeros."""
     p = _check_p(p, "alpha_dropout")
-    x = np.asarray(input, dtype=np.float32)
+    x = as_float32(input, "alpha_dropout: input")
     if not training or p == 0.0:
         return x
     if p == 1.0:
@@ -128,7 +128,7 @@ _channel_rule("dropout3d", (4, 5), True)
 @_grad_rule("alpha_dropout")
 def _alpha_dropout_recorded(input, p: float = 0.5, training: bool = False, *, seed=None):
     p = _check_p(p, "alpha_dropout")
-    x = np.asarray(_array_of(input), dtype=np.float32)
+    x = as_float32(_array_of(input), "alpha_dropout: input")
     if not training or p == 0.0:
         return _record(x, (input,), lambda g: (g,), "alpha_dropout")
     if p == 1.0:
