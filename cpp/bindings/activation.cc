@@ -12,9 +12,10 @@ using namespace cnnnative;
 
 namespace {
 
-FloatArray new_like(const py::array& a) {
-  return FloatArray(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
-}
+// New outputs come from new_float_array: 64-byte aligned, and large ones from the output
+// cache, so a 64 MiB activation does not pay the kernel's page faults on every call
+// (measured: relu on 2^24 floats 2x slower with a fresh numpy allocation).
+FloatArray new_like(const py::array& a) { return new_float_array(shape_of(a)); }
 
 void require_same_shape(const py::array& a, const char* a_name, const py::array& b, const char* b_name,
                         const char* op) {

@@ -87,7 +87,7 @@ void softplus(const float* x, float* y, int64_t n, const ActParams& p) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float z = x[i] * beta, az = z < 0.0f ? -z : z;
-    const float sp = (z > 0.0f ? z : 0.0f) + vm::log1p_unit(vm::exp(-az));
+    const float sp = (z > 0.0f ? z : 0.0f) + vm::log1p_unit(vm::exp_nonpos(-az));
     y[i] = z > threshold ? x[i] : sp / beta;
   }
 }
@@ -125,7 +125,7 @@ void log_sigmoid(const float* x, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float ax = x[i] < 0.0f ? -x[i] : x[i];
-    y[i] = (x[i] > 0.0f ? 0.0f : x[i]) - vm::log1p_unit(vm::exp(-ax));
+    y[i] = (x[i] > 0.0f ? 0.0f : x[i]) - vm::log1p_unit(vm::exp_nonpos(-ax));
   }
 }
 
@@ -176,7 +176,7 @@ void gelu_backward(const float* g, const float* x, float* gx, int64_t n, const A
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float z = (x[i] < 0.0f ? -x[i] : x[i]) * 0.70710678f;
-    const float e = vm::exp(-z * z);
+    const float e = vm::exp_nonpos(-z * z);
     const float half_erfc = 0.5f * vm::erfcx_nonneg(z) * e;  // Phi(-|x|)
     const float cdf = x[i] < 0.0f ? half_erfc : 1.0f - half_erfc;
     const float pdf = 0.39894228f * e;
@@ -262,7 +262,7 @@ void softsign_backward(const float* g, const float* x, float* gx, int64_t n, con
 void log_sigmoid_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float ax = x[i] < 0.0f ? -x[i] : x[i], z = vm::exp(-ax), r = g[i] / (1.0f + z);
+    const float ax = x[i] < 0.0f ? -x[i] : x[i], z = vm::exp_nonpos(-ax), r = g[i] / (1.0f + z);
     gx[i] = x[i] < 0.0f ? r : r * z;
   }
 }
