@@ -142,6 +142,19 @@ LAYERS = {
     "PixelUnshuffle": (lambda: nn.PixelUnshuffle(2), (2, 3, 4, 6)),
     "ChannelShuffle": (lambda: nn.ChannelShuffle(2), (2, 6, 3, 3)),
     "SqueezeExcitation": (lambda: nn.SqueezeExcitation(6, 2), (2, 6, 4, 4)),
+    "PReLU": (lambda: nn.PReLU(3, init=-0.3), (2, 3, 4, 4)),
+    "ELU": (lambda: nn.ELU(0.5), (2, 3, 4, 4)),
+    "SELU": (lambda: nn.SELU(), (2, 6)),
+    "CELU": (lambda: nn.CELU(1.5), (2, 6)),
+    "Hardtanh": (lambda: nn.Hardtanh(-0.5, 0.5), (2, 3, 4, 4)),
+    "Threshold": (lambda: nn.Threshold(0.1, -1.0), (2, 6)),
+    "Mish": (lambda: nn.Mish(), (2, 3, 4, 4)),
+    "Softplus": (lambda: nn.Softplus(2.0, 1.0), (2, 6)),
+    "Softsign": (lambda: nn.Softsign(), (2, 6)),
+    "LogSigmoid": (lambda: nn.LogSigmoid(), (2, 6)),
+    "Dropout2d": (lambda: nn.Sequential(nn.Dropout2d(0.5), nn.ReLU()), (2, 3, 4, 4)),
+    "Dropout3d": (lambda: nn.Sequential(nn.Dropout3d(0.5), nn.ReLU()), (2, 3, 4, 4)),
+    "AlphaDropout": (lambda: nn.Sequential(nn.AlphaDropout(0.5), nn.ReLU()), (2, 6)),
 }
 
 # builder name -> keyword arguments (small inputs keep the test fast)
@@ -189,7 +202,8 @@ def _check(model, shape, rng):
 # Layers the C++ engine runs itself (the others run as host nodes between engine segments).
 ENGINE_LAYERS = {"Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d", "ReLU",
                  "ReLU6", "Softmax", "Flatten", "Identity", "Dropout", "BatchNorm1d", "BatchNorm2d",
-                 "SiLU", "Hardswish", "GELU", "Sigmoid"}
+                 "SiLU", "Hardswish", "GELU", "Sigmoid",
+                 "Dropout2d", "Dropout3d", "AlphaDropout"}  # the dropouts are the identity in eval mode
 # (Conv1d runs in the engine too, but its case here reshapes (N, F) to (N, C, L) on the host.)
 
 

@@ -242,6 +242,14 @@ def test_bad_calls_name_the_argument(call, error, words):
         call(x, w)
 
 
+def test_none_input_or_weight_is_a_type_error():
+    # Was an AttributeError ('NoneType' object has no attribute 'ndim'), found by the malformed-call fuzzer.
+    with pytest.raises(TypeError, match="input must be an array, got None"):
+        ops.conv1d(None, np.ones((2, 3, 3), np.float32))
+    with pytest.raises(TypeError, match="weight must be an array, got None"):
+        ops.conv1d(np.ones((1, 3, 5), np.float32), None)
+
+
 def test_a_1d_model_compiles_with_an_n_c_l_input_shape():
     model = nn.Sequential(nn.Conv1d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv1d(8, 4, 3, dilation=2),
                           nn.Flatten(), nn.Linear(4 * 12, 5)).eval()

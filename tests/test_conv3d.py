@@ -291,6 +291,28 @@ def test_conv3d_layer_matches_torch(cfg, rng):
     np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("padding", [(1, 2, 1), "same"])
+def test_conv3d_padding_modes_match_torch(mode, padding, rng):
+    torch = pytest.importorskip("torch")
+    kernel = (3, 4, 5) if padding == "same" else 3   # 'same' with even kernels pads asymmetrically
+    theirs = torch.nn.Conv3d(2, 3, kernel, padding=padding, padding_mode=mode)
+    ours = nn.Conv3d(2, 3, kernel, padding=padding, padding_mode=mode)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = rng.standard_normal((2, 2, 4, 5, 6)).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt)
+    dy = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+    yt.backward(torch.tensor(dy))
+    xc = cn.Tensor(x, requires_grad=True)
+    y = ours(xc)
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-4)
+    (y * cn.Tensor(dy)).sum().backward()
+    assert np.abs(xc.grad).max() > 0
+    np.testing.assert_allclose(xc.grad, xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-4, atol=2e-4)
+
+
 @pytest.mark.parametrize("cfg", [
     dict(cin=3, cout=4, k=3, stride=2, padding=1, output_padding=1, groups=1, dilation=1, size=(3, 4, 5), n=2),
     dict(cin=4, cout=2, k=(2, 3, 3), stride=(1, 2, 2), padding=(0, 1, 0), output_padding=(0, 1, 0), groups=2,
@@ -381,7 +403,7 @@ def test_functional_names():
     (lambda x, w: ops.conv3d_weight(x, (4, 3, 3, 3), x), ValueError, "weight_size must be a 5-tuple"),
     (lambda x, w: ops.conv_transpose3d(x, w, output_padding=1), ValueError, "output_padding must be smaller"),
     (lambda x, w: ops.conv_transpose3d(x[:, :2], w), ValueError, "weight.shape[0] == in_channels"),
-    (lambda x, w: nn.Conv3d(3, 4, 3, padding_mode="reflect"), ValueError, "padding_mode must be 'zeros'"),
+    (lambda x, w: nn.Conv3d(3, 4, 3, padding_mode="mirror"), ValueError, "padding_mode must be one of"),
     (lambda x, w: nn.ConvTranspose3d(3, 4, 3, padding_mode="circular"), ValueError, "padding_mode"),
     (lambda x, w: nn.Conv3d(3, 4, 0), ValueError, "kernel_size must be positive"),
     (lambda x, w: nn.Conv3d(3, 4, 3, groups=2), ValueError, "divisible by groups"),

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EnginePlan', 'WinogradWeights', 'adagrad_step', 'adam_step', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_backward', 'build_info', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'gelu', 'gelu_backward', 'gelu_tanh', 'gelu_tanh_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'hardsigmoid', 'hardsigmoid_backward', 'hardswish', 'hardswish_backward', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'local_response_norm', 'local_response_norm_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'measure_fma_peak', 'mse_loss', 'mse_loss_backward', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'rmsprop_step', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'softmax', 'softmax_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'thread_settings', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
+__all__: list[str] = ['EnginePlan', 'WinogradWeights', 'adagrad_step', 'adam_step', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_backward', 'build_info', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'elu', 'elu_backward', 'gelu', 'gelu_backward', 'gelu_tanh', 'gelu_tanh_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'hardsigmoid', 'hardsigmoid_backward', 'hardswish', 'hardswish_backward', 'hardtanh', 'hardtanh_backward', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'local_response_norm', 'local_response_norm_backward', 'log_sigmoid', 'log_sigmoid_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'measure_fma_peak', 'mish', 'mish_backward', 'mse_loss', 'mse_loss_backward', 'prelu', 'prelu_backward', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'rmsprop_step', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'softmax', 'softmax_backward', 'softplus', 'softplus_backward', 'softsign', 'softsign_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'thread_settings', 'threshold', 'threshold_backward', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
 class WinogradWeights:
     @property
     def groups(self) -> int:
@@ -179,6 +179,10 @@ def dropout(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], p: t
     """
 def dropout_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], mask: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], p: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
+def elu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], alpha: typing.SupportsFloat | typing.SupportsIndex, scale: typing.SupportsFloat | typing.SupportsIndex, input_scale: typing.SupportsFloat | typing.SupportsIndex, out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def elu_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], alpha: typing.SupportsFloat | typing.SupportsIndex, scale: typing.SupportsFloat | typing.SupportsIndex, input_scale: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
 def gelu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def gelu_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
@@ -224,6 +228,10 @@ def hardswish(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: t
     ...
 def hardswish_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
+def hardtanh(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], min_val: typing.SupportsFloat | typing.SupportsIndex, max_val: typing.SupportsFloat | typing.SupportsIndex, out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def hardtanh_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], min_val: typing.SupportsFloat | typing.SupportsIndex, max_val: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
 def layer_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], normalized_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rstd: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None) -> tuple:
     """
     -> (grad_input, grad_weight or None, grad_bias or None)
@@ -247,6 +255,10 @@ def locally_connected2d_backward(input: typing.Annotated[numpy.typing.ArrayLike,
 def local_response_norm(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, beta: typing.SupportsFloat | typing.SupportsIndex, k: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def local_response_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, beta: typing.SupportsFloat | typing.SupportsIndex, k: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def log_sigmoid(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def log_sigmoid_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def log_softmax(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], dim: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
@@ -285,6 +297,10 @@ def measure_fma_peak(seconds: typing.SupportsFloat | typing.SupportsIndex = 0.2,
     Peak FP32 FMA rate in GFLOP/s on `threads` threads (default: the library's).
     thread_cpu_time=True (threads=1 only) times by the thread's CPU time.
     """
+def mish(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def mish_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
 def mse_loss(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], reduce: bool) -> typing.Any:
     """
     (input - target)^2 per element, or (reduce=True) their float64 sum.
@@ -312,6 +328,14 @@ def pad(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], pads: ty
 def pad_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_shape: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], pads: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(6)"], mode: str) -> numpy.typing.NDArray[numpy.float32]:
     """
     Gradient of pad with respect to its input: borders add into the elements they copy.
+    """
+def prelu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    x where x > 0, else weight[c] * x (c the index on dim 1; a 1-element weight is shared).
+    """
+def prelu_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_grad: bool = True, weight_grad: bool = True) -> tuple:
+    """
+    (grad_input or None, grad_weight or None) of prelu.
     """
 def relu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
     ...
@@ -368,6 +392,14 @@ def softmax(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], dim: typ
     ...
 def softmax_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], dim: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
+def softplus(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], beta: typing.SupportsFloat | typing.SupportsIndex, threshold: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def softplus_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], beta: typing.SupportsFloat | typing.SupportsIndex, threshold: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def softsign(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def softsign_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
 def sum_of_squares(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> float:
     ...
 def tanh(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
@@ -380,6 +412,10 @@ def thread_settings() -> dict:
     CPU affinity), why OMP_NUM_THREADS was ignored (or ''), the current source, and
     whether the calling thread forked this process (then its kernels run on 1 thread).
     """
+def threshold(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], threshold: typing.SupportsFloat | typing.SupportsIndex, value: typing.SupportsFloat | typing.SupportsIndex, out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def threshold_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], threshold: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
 def winograd_default_tile(arg0: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg1: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg2: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg3: typing.SupportsInt | typing.SupportsIndex) -> int:
     ...
 def winograd_forward_prepared(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weights: WinogradWeights, padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, residual: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, activation: str) -> numpy.typing.NDArray[numpy.float32]:

@@ -216,6 +216,18 @@ _LEAVES = {
     "ChannelShuffle": lambda m, p: nn.ChannelShuffle(m.groups),
     **{f"{kind}Pad{d}d": _pad_layer for kind in ("Zero", "Constant", "Reflection", "Replication", "Circular")
        for d in (1, 2, 3)},
+    "Dropout3d": lambda m, p: nn.Identity(),
+    "AlphaDropout": lambda m, p: nn.Identity(),
+    "PReLU": lambda m, p: _with_weights(nn.PReLU(m.num_parameters), m, p),
+    "ELU": lambda m, p: nn.ELU(m.alpha),
+    "SELU": lambda m, p: nn.SELU(),
+    "CELU": lambda m, p: nn.CELU(m.alpha),
+    "Hardtanh": lambda m, p: nn.Hardtanh(m.min_val, m.max_val),
+    "Threshold": lambda m, p: nn.Threshold(m.threshold, m.value),
+    "Mish": lambda m, p: nn.Mish(),
+    "Softplus": lambda m, p: nn.Softplus(m.beta, m.threshold),
+    "Softsign": lambda m, p: nn.Softsign(),
+    "LogSigmoid": lambda m, p: nn.LogSigmoid(),
 }
 
 _CONTAINERS = {

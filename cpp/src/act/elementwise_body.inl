@@ -9,43 +9,44 @@ namespace cnnnative {
 namespace {
 
 // NaN passes through every activation (x < 0 is false for NaN), as in PyTorch.
-void relu(const float* x, float* y, int64_t n, float) {
+void relu(const float* x, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];
 }
-void relu6(const float* x, float* y, int64_t n, float) {
+void relu6(const float* x, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float t = x[i] < 0.0f ? 0.0f : x[i];
     y[i] = t > 6.0f ? 6.0f : t;
   }
 }
-void leaky_relu(const float* x, float* y, int64_t n, float slope) {
+void leaky_relu(const float* x, float* y, int64_t n, const ActParams& p) {
+  const float slope = p.a;
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : x[i] * slope;
 }
-void sigmoid(const float* x, float* y, int64_t n, float) {
+void sigmoid(const float* x, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = vm::sigmoid(x[i]);
 }
-void tanh_(const float* x, float* y, int64_t n, float) {
+void tanh_(const float* x, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = vm::tanh(x[i]);
 }
 // The modern activations follow torch.nn.functional's formulas term for term, so that
 // infinities give what PyTorch gives (silu(-inf) is NaN there too) and NaN stays NaN.
-void silu(const float* x, float* y, int64_t n, float) {
+void silu(const float* x, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] / (1.0f + vm::exp(-x[i]));
 }
 // x * Phi(x), with Phi(x) = erfc(-x / sqrt 2) / 2 (accurate in the negative tail).
-void gelu(const float* x, float* y, int64_t n, float) {
+void gelu(const float* x, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * vm::erfc(-x[i] * 0.70710678f);
 }
 // GELU's tanh form: x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))).
 constexpr float kGeluBeta = 0.7978845608f, kGeluKappa = 0.044715f;
-void gelu_tanh(const float* x, float* y, int64_t n, float) {
+void gelu_tanh(const float* x, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float inner = kGeluBeta * (x[i] + kGeluKappa * x[i] * x[i] * x[i]);
@@ -58,7 +59,7 @@ static inline float hard_gate(float x) {
   t = t < 0.0f ? 0.0f : t;
   return (t > 6.0f ? 6.0f : t) / 6.0f;
 }
-void hardswish(const float* x, float* y, int64_t n, float) {
+void hardswish(const float* x, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     float t = x[i] + 3.0f;
@@ -67,16 +68,72 @@ void hardswish(const float* x, float* y, int64_t n, float) {
     y[i] = x[i] * t / 6.0f;  // multiply first, then divide, as PyTorch
   }
 }
-void hardsigmoid(const float* x, float* y, int64_t n, float) {
+void hardsigmoid(const float* x, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = hard_gate(x[i]);
 }
 
-void add(const float* a, const float* b, float* y, int64_t n, float) {
+// The ELU family as PyTorch computes it: x > 0 ? scale * x : alpha * scale * expm1(input_scale * x)
+// (see ActParams); NaN takes the expm1 branch and stays NaN.
+void elu(const float* x, float* y, int64_t n, const ActParams& p) {
+  const float neg = p.a, pos = p.b, in_scale = p.c;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] * pos : vm::expm1(x[i] * in_scale) * neg;
+}
+// log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (PyTorch's cut-off).
+// log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)): no overflow, and exp's argument <= 0.
+void softplus(const float* x, float* y, int64_t n, const ActParams& p) {
+  const float beta = p.a, threshold = p.b;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float z = x[i] * beta, az = z < 0.0f ? -z : z;
+    const float sp = (z > 0.0f ? z : 0.0f) + vm::log1p_unit(vm::exp_nonpos(-az));
+    y[i] = z > threshold ? x[i] : sp / beta;
+  }
+}
+// clamp(x, min_val, max_val); NaN fails both comparisons and passes.
+void hardtanh(const float* x, float* y, int64_t n, const ActParams& p) {
+  const float lo = p.a, hi = p.b;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float t = x[i] < lo ? lo : x[i];
+    y[i] = t > hi ? hi : t;
+  }
+}
+void threshold(const float* x, float* y, int64_t n, const ActParams& p) {
+  const float th = p.a, value = p.b;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] <= th ? value : x[i];
+}
+// mish(x) = x * tanh(softplus(x)). With e = exp(x), tanh(log(1 + e)) = n / (n + 2), n = e (e + 2):
+// one exp and one division instead of exp, log1p and tanh. Past x = 20 the ratio is 1 in float,
+// so e is computed at min(x, 20) (no overflow; NaN stays NaN: the comparison is false).
+static inline float mish_exp(float x) { return vm::exp(x > 20.0f ? 20.0f : x); }
+void mish(const float* x, float* y, int64_t n, const ActParams&) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float e = mish_exp(x[i]), m = e * (e + 2.0f);
+    y[i] = x[i] * (m / (m + 2.0f));
+  }
+}
+void softsign(const float* x, float* y, int64_t n, const ActParams&) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] / (1.0f + (x[i] < 0.0f ? -x[i] : x[i]));
+}
+// log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), stable for any x.
+void log_sigmoid(const float* x, float* y, int64_t n, const ActParams&) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float ax = x[i] < 0.0f ? -x[i] : x[i];
+    y[i] = (x[i] > 0.0f ? 0.0f : x[i]) - vm::log1p_unit(vm::exp_nonpos(-ax));
+  }
+}
+
+void add(const float* a, const float* b, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
-void add_relu(const float* a, const float* b, float* y, int64_t n, float) {
+void add_relu(const float* a, const float* b, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float s = a[i] + b[i];
@@ -84,45 +141,49 @@ void add_relu(const float* a, const float* b, float* y, int64_t n, float) {
   }
 }
 // Gradients from the saved output: relu passes where out > 0; relu6 where 0 < out < 6.
-void relu_backward(const float* g, const float* out, float* gx, int64_t n, float) {
+void relu_backward(const float* g, const float* out, float* gx, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) gx[i] = out[i] > 0.0f ? g[i] : 0.0f;
 }
-void relu6_backward(const float* g, const float* out, float* gx, int64_t n, float) {
+void relu6_backward(const float* g, const float* out, float* gx, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) gx[i] = (out[i] > 0.0f && out[i] < 6.0f) ? g[i] : 0.0f;
 }
-void leaky_relu_backward(const float* g, const float* in, float* gx, int64_t n, float slope) {
+void leaky_relu_backward(const float* g, const float* in, float* gx, int64_t n, const ActParams& p) {
+  const float slope = p.a;
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) gx[i] = in[i] > 0.0f ? g[i] : g[i] * slope;
 }
-void sigmoid_backward(const float* g, const float* out, float* gx, int64_t n, float) {
+void sigmoid_backward(const float* g, const float* out, float* gx, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) gx[i] = g[i] * (1.0f - out[i]) * out[i];
 }
-void tanh_backward(const float* g, const float* out, float* gx, int64_t n, float) {
+void tanh_backward(const float* g, const float* out, float* gx, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) gx[i] = g[i] * (1.0f - out[i] * out[i]);
 }
 
 // Gradients of the modern activations, from the forward's input.
-void silu_backward(const float* g, const float* x, float* gx, int64_t n, float) {
+void silu_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float s = 1.0f / (1.0f + vm::exp(-x[i]));
     gx[i] = g[i] * s * (1.0f + x[i] * (1.0f - s));
   }
 }
-// Phi(x) + x * phi(x), phi the standard normal density.
-void gelu_backward(const float* g, const float* x, float* gx, int64_t n, float) {
+// Phi(x) + x * phi(x), phi the standard normal density: both from one exp(-x^2 / 2).
+void gelu_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float cdf = 0.5f * vm::erfc(-x[i] * 0.70710678f);
-    const float pdf = 0.39894228f * vm::exp(-0.5f * x[i] * x[i]);
+    const float z = (x[i] < 0.0f ? -x[i] : x[i]) * 0.70710678f;
+    const float e = vm::exp_nonpos(-z * z);
+    const float half_erfc = 0.5f * vm::erfcx_nonneg(z) * e;  // Phi(-|x|)
+    const float cdf = x[i] < 0.0f ? half_erfc : 1.0f - half_erfc;
+    const float pdf = 0.39894228f * e;
     gx[i] = g[i] * (cdf + x[i] * pdf);
   }
 }
-void gelu_tanh_backward(const float* g, const float* x, float* gx, int64_t n, float) {
+void gelu_tanh_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float x2 = x[i] * x[i];
@@ -133,7 +194,7 @@ void gelu_tanh_backward(const float* g, const float* x, float* gx, int64_t n, fl
   }
 }
 // PyTorch's choice at the kinks: 0 at x <= -3, grad at x >= 3, NaN input gives NaN.
-void hardswish_backward(const float* g, const float* x, float* gx, int64_t n, float) {
+void hardswish_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float mid = g[i] * (x[i] / 3.0f + 0.5f);
@@ -141,19 +202,106 @@ void hardswish_backward(const float* g, const float* x, float* gx, int64_t n, fl
   }
 }
 // grad / 6 strictly inside (-3, 3); 0 at the kinks, outside, and for NaN (as PyTorch).
-void hardsigmoid_backward(const float* g, const float* x, float* gx, int64_t n, float) {
+void hardsigmoid_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) gx[i] = (x[i] > -3.0f && x[i] < 3.0f) ? g[i] * (1.0f / 6.0f) : 0.0f;
+}
+
+// PyTorch's elu_backward from the input: the x <= 0 branch is the derivative of the expm1
+// side (so x = 0 gives alpha * scale * input_scale); NaN x gives NaN (as PyTorch's
+// vectorised path; its scalar path for tiny tensors gives grad * scale).
+void elu_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams& p) {
+  const float pos = p.b, in_scale = p.c, neg_slope = p.a * p.c;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    gx[i] = x[i] > 0.0f ? g[i] * pos : g[i] * neg_slope * vm::exp(x[i] * in_scale);
+  }
+}
+// grad * sigmoid(beta x) below the threshold, grad above it.
+void softplus_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams& p) {
+  const float beta = p.a, threshold = p.b;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float z = x[i] * beta, e = vm::exp(z);
+    gx[i] = z > threshold ? g[i] : g[i] * e / (e + 1.0f);
+  }
+}
+// grad strictly between the bounds; 0 at and beyond them (PyTorch's choice at the kinks)
+// and for NaN (as PyTorch's vectorised path).
+void hardtanh_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams& p) {
+  const float lo = p.a, hi = p.b;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) gx[i] = (x[i] > lo) & (x[i] < hi) ? g[i] : 0.0f;
+}
+void threshold_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams& p) {
+  const float th = p.a;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) gx[i] = x[i] <= th ? 0.0f : g[i];
+}
+// d/dx x tanh(sp(x)) = t + x sigmoid(x) (1 - t^2), t = m / (m + 2) as in the forward, and
+// 1 - t^2 = 4 (m + 1) / (m + 2)^2 without cancellation; it is 0 in float past x = 20, which
+// makes x = +inf give NaN (inf * 0) as in PyTorch.
+void mish_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams&) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float e = mish_exp(x[i]), m = e * (e + 2.0f), r = 1.0f / (m + 2.0f);
+    const float t = m * r, sig = e / (e + 1.0f);
+    const float one_minus_t2 = x[i] > 20.0f ? 0.0f : 4.0f * (m + 1.0f) * r * r;
+    gx[i] = g[i] * (t + x[i] * sig * one_minus_t2);
+  }
+}
+// grad / (1 + |x|)^2; NaN at +-inf, as PyTorch's x / (|x| + 1) differentiates there.
+void softsign_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams&) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float ax = x[i] < 0.0f ? -x[i] : x[i], r = 1.0f / (1.0f + ax);
+    gx[i] = ax < __builtin_inff() ? g[i] * r * r : __builtin_nanf("");
+  }
+}
+// grad * sigmoid(-x), from z = exp(-|x|): 1 / (1 + z) for x < 0, z / (1 + z) otherwise.
+void log_sigmoid_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams&) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float ax = x[i] < 0.0f ? -x[i] : x[i], z = vm::exp_nonpos(-ax), r = g[i] / (1.0f + z);
+    gx[i] = x[i] < 0.0f ? r : r * z;
+  }
+}
+
+// PReLU's backward for one slope (see PreluBackwardKernel). The weight-gradient sum runs in
+// float over blocks (vectorised) and in double across blocks, so long rows keep precision.
+double prelu_backward(const float* g, const float* x, float* gx, int64_t n, float slope) {
+  constexpr int64_t kBlock = 2048;
+  double total = 0.0;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t e = n - b < kBlock ? n : b + kBlock;
+    float sum = 0.0f;
+    if (gx != nullptr) {
+#pragma omp simd reduction(+ : sum)
+      for (int64_t i = b; i < e; ++i) {
+        const bool positive = x[i] > 0.0f;
+        gx[i] = positive ? g[i] : g[i] * slope;
+        sum += positive ? 0.0f : x[i] * g[i];
+      }
+    } else {
+#pragma omp simd reduction(+ : sum)
+      for (int64_t i = b; i < e; ++i) sum += x[i] > 0.0f ? 0.0f : x[i] * g[i];
+    }
+    total += sum;
+  }
+  return total;
 }
 
 }  // namespace
 
 // Order must follow UnaryOp / BinaryOp.
 extern const ElementwiseKernels CNNNATIVE_TABLE = {
-    {relu, relu6, leaky_relu, sigmoid, tanh_, silu, gelu, gelu_tanh, hardswish, hardsigmoid},
+    {relu, relu6, leaky_relu, sigmoid, tanh_, silu, gelu, gelu_tanh, hardswish, hardsigmoid, elu,
+     softplus, hardtanh, threshold, mish, softsign, log_sigmoid},
     {add, add_relu, relu_backward, relu6_backward, leaky_relu_backward, sigmoid_backward,
      tanh_backward, silu_backward, gelu_backward, gelu_tanh_backward, hardswish_backward,
-     hardsigmoid_backward},
+     hardsigmoid_backward, elu_backward, softplus_backward, hardtanh_backward, threshold_backward,
+     mish_backward, softsign_backward, log_sigmoid_backward},
+    prelu_backward,
 };
 
 }  // namespace cnnnative

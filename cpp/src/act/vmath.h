@@ -55,6 +55,30 @@ static inline float exp(float x) {
   return y;
 }
 
+// exp for x <= 0 (NaN stays NaN, -inf gives 0): exp's steps without the overflow side, so
+// one scale by 2^n (n in [-126, 0]) instead of two and no upper clamp; the same values as
+// exp, ~20% faster in GELU. Only for arguments known to be <= 0.
+static inline float exp_nonpos(float x) {
+  const float lo = -87.33654f;
+  const float xc = x < lo ? lo : x;
+  const float shifter = 12582912.0f;
+  const float t = xc * 1.44269504f + shifter;
+  const float n = t - shifter;
+  const float r = (xc - n * 0.693145752f) - n * 1.42860677e-6f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t ni = static_cast<int32_t>(to_bits(t) - to_bits(shifter));
+  const float s = from_bits(static_cast<uint32_t>(ni + 127) << 23);
+  const float y = p * s;
+  return x < lo ? 0.0f : y;
+}
+
 // expm1 for |y| <= 0.5 without cancellation (Taylor to degree 8; relative error < 1e-8).
 static inline float expm1_small(float y) {
   float p = 1.0f / 40320.0f;
@@ -66,6 +90,29 @@ static inline float expm1_small(float y) {
   p = p * y + 0.5f;
   p = p * y + 1.0f;
   return p * y;
+}
+
+// expm1 over the whole range: the series near 0 (no cancellation), exp(y) - 1 elsewhere.
+static inline float expm1(float y) {
+  const float ay = y < 0.0f ? -y : y;
+  const float small = expm1_small(y), big = vm::exp(y) - 1.0f;
+  return ay < 0.5f ? small : big;  // NaN takes `big`, which is NaN
+}
+
+// log(1 + u) for u in [0, 1] (and NaN), as 2 atanh(s) with s = u / (2 + u) in [0, 1/3]:
+// the odd series to s^15 leaves a relative error below 2e-9, and tiny u keep full relative
+// accuracy (s ~ u/2). Softplus and log-sigmoid call it with u = exp(-|x|).
+static inline float log1p_unit(float u) {
+  const float s = u / (2.0f + u), z = s * s;
+  float p = 1.0f / 15.0f;
+  p = p * z + 1.0f / 13.0f;
+  p = p * z + 1.0f / 11.0f;
+  p = p * z + 1.0f / 9.0f;
+  p = p * z + 1.0f / 7.0f;
+  p = p * z + 1.0f / 5.0f;
+  p = p * z + 1.0f / 3.0f;
+  p = p * z + 1.0f;
+  return 2.0f * s * p;
 }
 
 static inline float sigmoid(float x) { return 1.0f / (1.0f + vm::exp(-x)); }
@@ -80,25 +127,33 @@ static inline float tanh(float x) {
   return x < 0.0f ? -t : (x > 0.0f ? t : x);  // keeps -0, +0 and NaN as they are
 }
 
+// erfc(z) * exp(z^2) for z >= 0 (the scaled complementary error function): t * Q(t) with
+// t = 1 / (1 + z/2) and Q a degree-10 polynomial fitted (weighted least squares, relative
+// error 1.6e-7 in float evaluation) to erfcx(z) / t over t in (0, 1], i.e. all z >= 0.
+// Split out so that GELU's backward shares one exp(-z^2) between erfc and the normal density.
+static inline float erfcx_nonneg(float z) {
+  const float t = 1.0f / (1.0f + 0.5f * z);
+  float q = 0.04427438601851463f;
+  q = q * t - 0.24006538093090057f;
+  q = q * t + 0.5049216151237488f;
+  q = q * t - 0.46811240911483765f;
+  q = q * t + 0.14152413606643677f;
+  q = q * t - 0.06336570531129837f;
+  q = q * t + 0.09460382163524628f;
+  q = q * t + 0.17513100802898407f;
+  q = q * t + 0.24690058827400208f;
+  q = q * t + 0.2820931375026703f;
+  q = q * t + 0.282094806432724f;
+  return t * q;
+}
+
 // erfc(x) for GELU: for negative x, 1 + erf(x) = erfc(-x) keeps relative accuracy in the
-// tail instead of cancelling. Measured through gelu: relative error ~2e-6 for |x| < 3.5
-// (erfc argument), growing to ~1.5e-5 near x = 8.5 where the rounding of z*z dominates
-// (values there are below 1e-30). For z = |x| the classic Chebyshev fit erfc(z) = t * exp(-z^2 + P(t)),
-// t = 1 / (1 + z/2), is used; erfc(-z) = 2 - erfc(z). NaN stays NaN.
+// tail instead of cancelling. erfc(|x|) = erfcx(|x|) * exp(-x^2), erfc(-z) = 2 - erfc(z).
+// Relative error ~1e-6 through gelu for |x| < 3.5 (erfc argument), growing in the far tail
+// where the rounding of z*z dominates (values there are below 1e-30). NaN stays NaN.
 static inline float erfc(float x) {
   const float z = x < 0.0f ? -x : x;
-  const float t = 1.0f / (1.0f + 0.5f * z);
-  float p = 0.17087277f;
-  p = p * t - 0.82215223f;
-  p = p * t + 1.48851587f;
-  p = p * t - 1.13520398f;
-  p = p * t + 0.27886807f;
-  p = p * t - 0.18628806f;
-  p = p * t + 0.09678418f;
-  p = p * t + 0.37409196f;
-  p = p * t + 1.00002368f;
-  p = p * t - 1.26551223f;
-  const float r = t * vm::exp(p - z * z);
+  const float r = erfcx_nonneg(z) * vm::exp_nonpos(-z * z);
   return x < 0.0f ? 2.0f - r : r;
 }
 

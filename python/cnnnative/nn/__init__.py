@@ -10,6 +10,7 @@ from . import functional, init
 from .channel_layout import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from .activation import (GELU, Hardsigmoid, Hardswish, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU,
                          Softmax, Tanh)
+from .activation_more import CELU, ELU, SELU, Hardtanh, LogSigmoid, Mish, PReLU, Softplus, Softsign, Threshold
 from .containers import ModuleDict, ModuleList
 from .conv import Conv1d, Conv2d
 from .conv3d import Conv3d, ConvTranspose3d
@@ -27,6 +28,7 @@ from .pool_lp import LPPool1d, LPPool2d
 from .pool_nd import AvgPool1d, AvgPool3d, MaxPool1d, MaxPool3d
 from .pool_unpool import MaxUnpool1d, MaxUnpool2d
 from .resample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
+from .dropout_more import AlphaDropout, Dropout2d, Dropout3d
 from .sequential import Sequential
 from .shape import Dropout, Flatten, Identity, Unflatten
 from .squeeze_excitation import SqueezeExcitation
@@ -37,7 +39,8 @@ __all__ = [
     "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d",
     "ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "GELU", "Hardswish", "Hardsigmoid",
     "Softmax", "LogSoftmax",
-    "Flatten", "Identity", "Dropout",
+    "PReLU", "ELU", "SELU", "CELU", "Hardtanh", "Threshold", "Mish", "Softplus", "Softsign", "LogSigmoid",
+    "Flatten", "Identity", "Dropout", "Dropout2d", "Dropout3d", "AlphaDropout",
     "MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool3d",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "GlobalMaxPool2d", "LPPool1d", "LPPool2d",
     "MaxUnpool1d", "MaxUnpool2d", "Maxout", "ChannelAvgPool", "Unflatten",

@@ -10,7 +10,7 @@ import numpy as np
 from .. import ops
 from ..ops.conv3d import padding6, triple
 from ._util import as_input, conv_out, positive, weights_for
-from .conv import _init_conv_parameters
+from .conv import _init_conv_parameters, _padded_for_mode, _padding_mode
 from . import init
 from .module import Module, Parameter
 
@@ -31,9 +31,10 @@ def _check_groups(layer, in_channels, out_channels, groups):
 
 
 def _zeros_only(layer_name, padding_mode):
+    # As torch: a transposed convolution pads only with zeros.
     if padding_mode != "zeros":
-        raise ValueError(f"{layer_name} padding_mode must be 'zeros' (reflect, replicate and "
-                         f"circular are not supported for 3-D convolutions yet), got {padding_mode!r}")
+        raise ValueError(f"{layer_name} padding_mode must be 'zeros' (as torch, a transposed convolution "
+                         f"has no other padding mode), got {padding_mode!r}")
     return padding_mode
 
 
@@ -65,7 +66,8 @@ class Conv3d(Module):
 
     weight (out_channels, in_channels/groups, kD, kH, kW), bias (out_channels,);
     initialised as PyTorch does. padding: int, 3-tuple, 'same' or 'valid';
-    padding_mode: 'zeros'. Runs vol2col + GEMM, or the direct depthwise kernel when
+    padding_mode: 'zeros', 'reflect', 'replicate' or 'circular' (the input is padded in that
+    mode, then convolved with padding 0, as torch). Runs vol2col + GEMM, or the direct depthwise kernel when
     groups == in_channels == out_channels.
     """
 
@@ -78,7 +80,7 @@ class Conv3d(Module):
         self.stride = _positive_triple(stride, "stride")
         self.dilation = _positive_triple(dilation, "dilation")
         self.groups = positive(groups, "groups")
-        self.padding_mode = _zeros_only("Conv3d", padding_mode)
+        self.padding_mode = _padding_mode(padding_mode, "Conv3d")
         padding6(padding, self.kernel_size, self.stride, self.dilation)  # validates
         # Strings stay as given (torch's repr and state); numbers become a 3-tuple.
         self.padding = padding if isinstance(padding, str) else triple(padding, "padding")
@@ -103,7 +105,11 @@ class Conv3d(Module):
         x = as_input(x, self, (4, 5))
         _channels_check(self, x)
         weight, bias = weights_for(x, self.weight, self.bias)
-        return ops.conv3d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            pad = padding6(padding, self.kernel_size, self.stride, self.dilation)
+            x, padding = _padded_for_mode(x, tuple(zip(pad[0::2], pad[1::2])), self.padding_mode), 0
+        return ops.conv3d(x, weight, bias, self.stride, padding, self.dilation, self.groups)
 
     def extra_repr(self):
         return _repr(self)

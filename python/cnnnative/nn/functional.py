@@ -13,6 +13,8 @@ from ..ops import (avg_pool2d, batch_norm, conv1d, conv2d, conv3d, conv_transpos
                    gelu, hardsigmoid, hardswish, layer_norm, leaky_relu, linear, local_response_norm, log_softmax, max_pool2d,
                    relu, relu6, sigmoid, silu, softmax, tanh)
 from ..ops import channel_shuffle, interpolate, pixel_shuffle, pixel_unshuffle
+from ..ops import (alpha_dropout, celu, dropout2d, dropout3d, elu, hardtanh, logsigmoid, mish, prelu, selu,
+                   softplus, softsign, threshold)
 
 from ..ops import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d, adaptive_max_pool1d,  # noqa: F401
                    adaptive_max_pool2d, adaptive_max_pool3d, avg_pool1d, avg_pool3d, avg_pool_channels, lp_pool1d,
@@ -27,7 +29,9 @@ __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "pixel_unshuffle", "channel_shuffle",
            "max_pool1d", "max_pool3d", "avg_pool1d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool3d",
            "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "lp_pool1d", "lp_pool2d",
-           "max_unpool1d", "max_unpool2d", "max_pool_channels", "avg_pool_channels"]
+           "max_unpool1d", "max_unpool2d", "max_pool_channels", "avg_pool_channels",
+           "prelu", "elu", "selu", "celu", "hardtanh", "threshold", "mish", "softplus", "softsign", "logsigmoid",
+           "dropout2d", "dropout3d", "alpha_dropout"]
 __all__ += ["locally_connected2d", "tiled_conv2d"]  # no torch equivalent (ops/local_conv.py)
 from ..ops import locally_connected2d, tiled_conv2d  # noqa: E402
 
