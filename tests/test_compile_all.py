@@ -61,13 +61,6 @@ class _PoolUnpool(nn.Module):
 
     def forward(self, x):
         return self.unpool(*self.pool(x))
-    def __init__(self, layer, channels, depth):
-        super().__init__()
-        self.layer, self.channels, self.depth = layer, channels, depth
-
-    def forward(self, x):
-        n, _, h, w = x.shape
-        return cn.ops.flatten(self.layer(cn.ops.reshape(x, (n, self.channels, self.depth, h, w))), 1)
 
 
 def _padding_cases():
@@ -78,7 +71,7 @@ def _padding_cases():
         cls = {d: getattr(nn, f"{kind}Pad{d}d") for d in (1, 2, 3)}
         cases[f"{kind}Pad1d"] = (lambda c=cls[1], e=extra: _Sequence(c((2, 1), *e), 3), (2, 27))
         cases[f"{kind}Pad2d"] = (lambda c=cls[2], e=extra: c((1, 2, 2, 1), *e), (2, 3, 5, 4))
-        cases[f"{kind}Pad3d"] = (lambda c=cls[3], e=extra: _Volume(c((1, 0, 2, 1, 1, 2), *e), 2, 3), (2, 6, 4, 5))
+        cases[f"{kind}Pad3d"] = (lambda c=cls[3], e=extra: _Volume(c((1, 0, 2, 1, 1, 2), *e), 2), (2, 6, 4, 5))
     return cases
 
 
@@ -203,7 +196,8 @@ def _check(model, shape, rng):
 ENGINE_LAYERS = {"Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d", "ReLU",
                  "ReLU6", "Softmax", "Flatten", "Identity", "Dropout", "BatchNorm1d", "BatchNorm2d",
                  "SiLU", "Hardswish", "GELU", "Sigmoid",
-                 "Dropout2d", "Dropout3d", "AlphaDropout"}  # the dropouts are the identity in eval mode
+                 "Dropout2d", "Dropout3d", "AlphaDropout",  # the dropouts are the identity in eval mode
+                 "SqueezeExcitation"}  # pooling, 1x1 convs with ReLU and Sigmoid epilogues, the in-place channel scale
 # (Conv1d runs in the engine too, but its case here reshapes (N, F) to (N, C, L) on the host.)
 
 

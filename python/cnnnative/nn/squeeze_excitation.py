@@ -9,7 +9,7 @@ from ._util import as_input, positive
 from .activation import ReLU, Sigmoid
 from .conv import Conv2d
 from .module import Module
-from .pool import AdaptiveAvgPool2d
+from .pool_adaptive import AdaptiveAvgPool2d
 
 __all__ = ["SqueezeExcitation"]
 

@@ -134,6 +134,16 @@ def _check_tiled(x, w, b, tile):
         raise ValueError(f"bias must have shape ({w.shape[1]},), got {tuple(b.shape)}")
 
 
+def _tiled_geometry(tile_size, stride, padding):
+    """tile (t_h, t_w), stride (h, w) and padding (top, bottom, left, right), checked."""
+    tile, stride, padding = _tile(tile_size), pair(stride, "stride"), padding4(padding)
+    if min(stride) < 1:
+        raise ValueError(f"tiled_conv2d: stride must be >= 1, got {stride}")
+    if min(padding) < 0:
+        raise ValueError(f"tiled_conv2d: padding must be >= 0, got {padding}")
+    return tile, stride, padding
+
+
 def tiled_conv2d(input, weight, bias, tile_size, stride=1, padding=0):
     """Tiled 2-D convolution: t_h*t_w filter banks, output (i, j) computed with bank
     (i mod t_h)*t_w + (j mod t_w). tile_size (1, 1) is conv2d.
@@ -142,7 +152,7 @@ def tiled_conv2d(input, weight, bias, tile_size, stride=1, padding=0):
     None. stride: int or (h, w); padding: int, (h, w) or (top, bottom, left, right).
     Returns (N, K, OH, OW), OH and OW as conv2d's.
     """
-    tile, stride, padding = _tile(tile_size), pair(stride, "stride"), padding4(padding)
+    tile, stride, padding = _tiled_geometry(tile_size, stride, padding)
     x, unbatched = _batched(input)
     w, b = _array(weight, "weight"), _conv._real(bias, "bias")
     _check_tiled(x, w, b, tile)
@@ -205,7 +215,7 @@ def _locally_connected2d_recorded(input, weight, bias, kernel_size, stride=1, pa
 
 @_grad_rule("tiled_conv2d")
 def _tiled_conv2d_recorded(input, weight, bias, tile_size, stride=1, padding=0):
-    tile, stride, padding = _tile(tile_size), pair(stride, "stride"), padding4(padding)
+    tile, stride, padding = _tiled_geometry(tile_size, stride, padding)
     x, unbatched = _batched(_array_of(input))
     w, b = _array(_array_of(weight), "weight"), _conv._real(_array_of(bias), "bias")
     _check_tiled(x, w, b, tile)
