@@ -288,3 +288,20 @@ def test_conv1d_rows_from_48_channels_run_im2col(channels, algo, isa):
     """conv1d's height-1 rows: im2col's GEMM beats direct_smallc from 48 channels (measured)."""
     choice = ops.conv_algorithms((8, channels, 1, 4096), (channels, channels, 1, 3), 1, (0, 4), (1, 4))["auto"]
     assert choice == algo
+
+
+@pytest.mark.parametrize("num_parameters", [1, 16])
+def test_nn_prelu_after_conv_and_linear_fuses_and_matches_eager(num_parameters, rng):
+    """End to end: nn.PReLU (shared or per channel) after a conv and after a linear layer
+    traces as the op "prelu" and fuses into both epilogues; the result is the eager one."""
+    nn.init.manual_seed(7)
+    model = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.PReLU(num_parameters, init=-0.3),
+                          nn.Flatten(), nn.Linear(16 * 25, 10), nn.PReLU())
+    model.eval()
+    model[1].weight.data[:] = rng.uniform(-1, 1, num_parameters)
+    x = rng.standard_normal((3, 16, 5, 5)).astype(np.float32)
+    x[0, 0, 0, 0] = np.nan
+    compiled = cn.compile(model, x.shape)
+    assert [(n["op"], n["activation"]) for n in compiled.nodes] == [
+        ("conv", "prelu"), ("flatten", "none"), ("linear", "prelu")]
+    np.testing.assert_allclose(compiled(x), model(x), rtol=1e-4, atol=1e-5, equal_nan=True)
