@@ -109,6 +109,19 @@ def test_forward_and_gradients_match_torch(case, rng):
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-4 * scale)
 
 
+def test_dcgan_input_gradient_matches_float64_reference(rng, isa):
+    """A 4x4/2 layer wide enough (64 -> 8 channels, 2 x 32x32) that auto runs its input
+    gradient (conv2d of grad_out, 64 output channels) on direct_smallc_wino under AVX2."""
+    from ref_conv import conv2d_ref
+    x, weight, bias = _data(rng, 2, 64, 8, 32, 32, 4, 1)
+    g = rng.standard_normal((2, 8, 64, 64)).astype(np.float32)
+    X = cn.Tensor(x, requires_grad=True)
+    ops.conv_transpose2d(X, weight, bias, 2, 1).backward(g)
+    want = conv2d_ref(g.astype(np.float64), weight.astype(np.float64), None, (2, 2), (1, 1, 1, 1))
+    assert np.abs(want).max() > 0 and np.isfinite(X.grad).all()
+    np.testing.assert_allclose(X.grad, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
 def test_conv_transpose1d_gradients_match_torch(rng):
     torch = pytest.importorskip("torch")
     x, weight, bias = _data(rng, 2, 4, 6, 1, 11, (1, 3), 2)

@@ -73,6 +73,11 @@ int64_t multiplies_per_pair_row(const ConvParams& p);
 // Under AVX2 (CNNNATIVE_ISA=avx2, both kernels' AVX2 versions): stem 1.3x, AlexNet
 // conv1 1.15x, VGG conv1_1 1.45-1.6x; 5x5/2 C=3 was 1.35x faster too but is left out by
 // the same rule, and C=8 7x7/2 (1.56x fewer) measured even (1.0x).
+// Under AVX2 it is also preferred at 1.33x-1.45x fewer (4x4/2, 5x5/2, 2x2/1) with K >= 64
+// and N * OH * OW >= 2048 (AMD EPYC AVX2, 1 thread, CPU time, against direct_smallc:
+// 4x4/2 C=64->128 32x32 b16 1.16x, C=32->64 64x64 b8 1.20x, C=3->64 64x64 b16 1.47x,
+// 5x5/2 C=32/64->64 b8 1.12-1.14x; left out: K=32 or fewer 0.89-1.01x, and 4x4/2
+// C=64->64 56x56 b1 0.92x). 4x4/2 is the input gradient of DCGAN's transposed convolutions.
 bool preferred(const ConvParams& p);
 
 // [ceil(K/B)][taps: full phases' (c, r, a), then reduced ones'][points][B channels], B = block_k(points)
