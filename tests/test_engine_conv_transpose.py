@@ -131,3 +131,14 @@ def test_plan_builder_rejects_bad_conv_transpose_arguments():
         plan.add_conv_transpose(0, w, np.zeros(3, np.float32), (1, 1), (0, 0), (0, 0), (1, 1), 1)
     with pytest.raises(ValueError, match="output size would be"):
         plan.add_conv_transpose(0, w, None, (1, 1), (4, 4), (0, 0), (1, 1), 1)
+
+
+def test_prelu_after_conv_transpose_fuses_with_per_channel_slopes(isa, rng):
+    nn.init.manual_seed(5)
+    prelu = nn.PReLU(6)
+    prelu.weight.data[...] = rng.uniform(-1, 1, 6).astype(np.float32)
+    model = nn.Sequential(nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1), prelu)
+    x = rng.standard_normal((2, 4, 4, 5)).astype(np.float32)
+    compiled = cn.compile(model, (2, 4, 4, 5), poison=True)
+    assert _ops(compiled) == [("conv_transpose", "prelu")]
+    np.testing.assert_allclose(compiled(x), _eager(model, x), rtol=1e-5, atol=1e-6)
