@@ -142,3 +142,12 @@ def test_prelu_after_conv_transpose_fuses_with_per_channel_slopes(isa, rng):
     compiled = cn.compile(model, (2, 4, 4, 5), poison=True)
     assert _ops(compiled) == [("conv_transpose", "prelu")]
     np.testing.assert_allclose(compiled(x), _eager(model, x), rtol=1e-5, atol=1e-6)
+
+
+def test_plan_builder_size_overflow_is_a_clear_error():
+    plan = _core.EnginePlan([1, 4, 5, 5])
+    w = np.zeros((4, 2, 3, 3), np.float32)
+    with pytest.raises(OverflowError, match="conv_transpose output size"):
+        plan.add_conv_transpose(0, w, None, (2 ** 62, 1), (0, 0), (0, 0), (1, 1), 1)
+    with pytest.raises(OverflowError, match="conv_transpose output size"):
+        plan.add_conv_transpose(0, w, None, (1, 1), (2 ** 62, 0), (0, 0), (1, 1), 1)

@@ -173,8 +173,9 @@ int Plan::add_conv_transpose(int input, std::vector<float> weight, const std::ve
   CN_CHECK(wshape.size() == 4, "conv_transpose weight must be 4-D (C_in, C_out/groups, kH, kW), got ",
            shape_str(wshape));
   CN_CHECK(groups >= 1, "conv_transpose groups must be >= 1, got ", groups);
-  CN_CHECK(wshape[0] == in[1] && in[1] % groups == 0, "conv_transpose weight ", shape_str(wshape), " with groups=",
-           groups, " does not fit the input ", shape_str(in), ": need weight.shape[0] == in_channels, divisible by groups");
+  CN_CHECK(wshape[0] == in[1] && in[1] % groups == 0, "conv_transpose weight ", shape_str(wshape),
+           " with groups=", groups, " does not fit the input ", shape_str(in),
+           ": need weight.shape[0] == in_channels, divisible by groups");
   CN_CHECK(wshape[1] > 0 && wshape[2] > 0 && wshape[3] > 0, "conv_transpose weight ", shape_str(wshape),
            " has an empty dimension");
   CN_CHECK(stride_h > 0 && stride_w > 0 && dilation_h > 0 && dilation_w > 0,
@@ -187,9 +188,9 @@ int Plan::add_conv_transpose(int input, std::vector<float> weight, const std::ve
            " must be smaller than either stride or dilation");
   // torch's size: (in - 1)*stride - 2*padding + dilation*(kernel - 1) + output_padding + 1.
   auto out_size = [](int64_t i, int64_t k, int64_t s, int64_t pad, int64_t d, int64_t op) {
-    return checked_add(checked_add(checked_mul(i - 1, s, "conv_transpose output"),
-                                   checked_mul(d, k - 1, "conv_transpose output"), "conv_transpose output"),
-                       op + 1 - 2 * pad, "conv_transpose output");
+    const char* what = "conv_transpose output size";
+    const int64_t span = checked_add(checked_mul(i - 1, s, what), checked_mul(d, k - 1, what), what);
+    return checked_add(span, checked_add(op, 1, what) - checked_mul(2, pad, what), what);
   };
   const int64_t oh = out_size(in[2], wshape[2], stride_h, padding_h, dilation_h, output_padding_h);
   const int64_t ow = out_size(in[3], wshape[3], stride_w, padding_w, dilation_w, output_padding_w);
