@@ -197,8 +197,10 @@ ENGINE_LAYERS = {"Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d"
                  "ReLU6", "Softmax", "Flatten", "Identity", "Dropout", "BatchNorm1d", "BatchNorm2d",
                  "SiLU", "Hardswish", "GELU", "Sigmoid",
                  "Dropout2d", "Dropout3d", "AlphaDropout",  # the dropouts are the identity in eval mode
+                 "ConvTranspose2d",  # the engine's conv_transpose node
                  "SqueezeExcitation"}  # pooling, 1x1 convs with ReLU and Sigmoid epilogues, the in-place channel scale
-# (Conv1d runs in the engine too, but its case here reshapes (N, F) to (N, C, L) on the host.)
+# (Conv1d and ConvTranspose1d run in the engine too, but their cases here reshape (N, F) to
+# (N, C, L) on the host.)
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))

@@ -153,6 +153,22 @@ CNNNATIVE_BINDINGS(engine) {
            py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"),
            py::arg("dilation"), py::arg("groups"), py::arg("activation") = "none", py::arg("residual") = -1,
            py::arg("slope") = py::none())
+      .def("add_conv_transpose",
+           [](Plan& p, int input, FloatArray w, std::optional<FloatArray> bias, Pair stride, Pair padding,
+              Pair output_padding, Pair dilation, int64_t groups, const std::string& act,
+              std::optional<FloatArray> slope) {
+             CN_CHECK(w.ndim() == 4, "conv_transpose weight must be 4-D (C_in, C_out/groups, kH, kW), got ",
+                      shape_string(w));
+             const int id = p.add_conv_transpose(input, to_vector(w), shape_of(w), to_vector(bias), stride[0],
+                                                 stride[1], padding[0], padding[1], output_padding[0],
+                                                 output_padding[1], dilation[0], dilation[1], groups,
+                                                 parse_activation(act), to_vector(slope));
+             if (w.size() >= kTrimAfterBytes / 4) release_free_heap();
+             return id;
+           },
+           py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"),
+           py::arg("output_padding"), py::arg("dilation"), py::arg("groups"), py::arg("activation") = "none",
+           py::arg("slope") = py::none())
       .def("add_max_pool",
            [](Plan& p, int input, Pair k, Pair s, Quad pad, Pair d, bool ceil_mode) {
              return p.add_max_pool(input, window(k, s, pad, d, ceil_mode, true));

@@ -27,10 +27,14 @@ What is fused, and where:
   with the same SIMD kernels as the eager ops (so fused equals unfused, NaN included).
 - Conv1d runs as the height-1 conv2d: its (N, C, L) values are (N, C, 1, L) engine
   buffers (views, no copies), with the same fusions.
+- Transposed convolutions (conv_transpose2d, and conv_transpose1d at height 1) run the
+  eager op's C++ path (the convolution input gradient: GEMM + col2im) into the arena, then
+  bias and activation over each output plane just written; a BatchNorm after one folds
+  into its weights (per output channel: dim 1 of the (C_in, C_out/groups, ...) weight).
 - Not fused: pooling, and a BatchNorm or add that does not directly follow a single-use
   conv/linear (they run as their own nodes, with the activation fused into them).
 
-**Host nodes.** The engine runs conv1d, conv2d, linear, eval batch_norm, relu, relu6,
+**Host nodes.** The engine runs conv1d, conv2d, conv_transpose1d/2d, linear, eval batch_norm, relu, relu6,
 silu, hardswish, gelu, sigmoid, add, add_relu, max/avg/global-average pooling, flatten to
 (N, features), softmax over the features of a 2-D value and concatenation along channels
 (on 2-D, 3-D or 4-D values). Any other op (tanh, leaky_relu, an unfused prelu,
@@ -95,6 +99,18 @@ def _conv1d_geometry(node):
     return (1, stride), (0, 0, left, right), (1, dilation)
 
 
+def _transposed_geometry(node):
+    """A transposed convolution's (stride, padding, output_padding, dilation) as (h, w)
+    pairs; conv_transpose1d's as the height-1 image's."""
+    a = node.args
+    names = ("stride", "padding", "output_padding", "dilation")
+    defaults = (1, 0, 0, 1)
+    if node.op == "conv_transpose1d":
+        from .ops.conv1d import single
+        return tuple((d, single(a.get(k, d), k)) for k, d in zip(names, defaults))
+    return tuple(_pair(a.get(k, d), k) for k, d in zip(names, defaults))
+
+
 def _value_args(node):
     return [a for a in node.args.values() if isinstance(a, Value)]
 
@@ -110,6 +126,10 @@ def _engine_can_run(node) -> bool:
         return False
     a, op = node.args, node.op
     values = _value_args(node)
+    if op in _fuse.TRANSPOSED:
+        rank = 3 if op == "conv_transpose1d" else 4
+        return (len(values) == 1 and len(values[0].shape) == rank and _fuse._constant_weights(node)
+                and residual is None)
     if op in ("conv1d", "conv2d", "linear"):
         rank = {"conv1d": 3, "conv2d": 4, "linear": 2}[op]
         return (len(values) == 1 and len(values[0].shape) == rank and _fuse._constant_weights(node)
@@ -170,6 +190,13 @@ def _emit(plan, node, buf):
             dilation = _pair(a.get("dilation", 1), "dilation")
         return plan.add_conv(ins[0], _f32(w), _f32(b), stride, pad, dilation, int(a.get("groups", 1)), act, res,
                              slope)
+    if op in _fuse.TRANSPOSED:
+        w, b, _ = _fuse.folded_weights(node)
+        stride, padding, output_padding, dilation = _transposed_geometry(node)
+        if op == "conv_transpose1d":  # the height-1 conv_transpose2d
+            w = w[:, :, None, :]
+        return plan.add_conv_transpose(ins[0], _f32(w), _f32(b), stride, padding, output_padding, dilation,
+                                       int(a.get("groups", 1)), act, slope)
     affine = _fuse.channel_affine(node)
     if affine is not None:
         _, scale, shift = affine

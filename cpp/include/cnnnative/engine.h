@@ -50,6 +50,7 @@ enum class OpKind {
   channel_affine,  // y[n,c,...] = x * scale[c] + shift[c] (a BatchNorm that could not be folded)
   activation,
   channel_scale,  // y[n,c,...] = x[n,c,...] * s[n,c] (squeeze-and-excitation); in place when it can
+  conv_transpose,  // transposed convolution (+ bias, activation): the input gradient of `conv`
 };
 const char* op_name(OpKind k);
 
@@ -98,6 +99,11 @@ struct Node {
   // from it), and its tiling: pixels per block, output channels per chunk (whole NR panels).
   std::shared_ptr<const std::vector<PrepackedB>> prepacked;
   int64_t prepacked_block = 0, prepacked_chunk = 0;
+  // conv_transpose: `conv` is the convolution whose input gradient this node computes
+  // (its input image is this node's output; its K is this node's input channels), and
+  // the zero rows/columns that convolution's output has beyond the node's input (an
+  // output_padding >= stride, allowed below the dilation).
+  int64_t extra_rows = 0, extra_cols = 0;
   // linear
   int64_t in_features = 0, out_features = 0;
   // pools
@@ -140,6 +146,14 @@ class Plan {
                const std::vector<int64_t>& padding /*t,b,l,r*/, int64_t dilation_h,
                int64_t dilation_w, int64_t groups, Activation act, int residual,
                std::vector<float> act_slope = {});
+  // Transposed convolution (torch's conv_transpose2d): weight (C_in, C_out/groups, kH, kW)
+  // as torch lays it out; bias C_out values or empty; padding and output_padding per
+  // axis (h, w). Runs as conv2d's input gradient, then bias and activation per plane.
+  int add_conv_transpose(int input, std::vector<float> weight, const std::vector<int64_t>& weight_shape,
+                         const std::vector<float>& bias, int64_t stride_h, int64_t stride_w, int64_t padding_h,
+                         int64_t padding_w, int64_t output_padding_h, int64_t output_padding_w,
+                         int64_t dilation_h, int64_t dilation_w, int64_t groups, Activation act,
+                         std::vector<float> act_slope = {});
   int add_max_pool(int input, const PoolWindow& w);
   int add_avg_pool(int input, const PoolWindow& w);
   int add_global_avg_pool(int input);  // (N,C,H,W) -> (N,C,1,1)

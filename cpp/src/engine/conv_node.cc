@@ -62,6 +62,7 @@ int64_t conv_scratch_floats(const Node& n, int threads) {
 
 void configure_scratch(Node& n, int threads) {
   n.scratch_bytes = 0;
+  if (n.kind == OpKind::conv_transpose) n.scratch_bytes = conv_transpose_scratch_bytes(n);
   if (n.kind != OpKind::conv) return;
   configure_gemm_tiles(n, threads);
   if (n.method == ConvMethod::gemm_prepacked) configure_prepacked_tiles(n, threads);

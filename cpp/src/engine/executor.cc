@@ -93,15 +93,17 @@ void Plan::run(const float* x, int64_t batch, float* y, bool poison, std::vector
       if (scratch) fill_nan(scratch, n.scratch_bytes / int64_t(sizeof(float)));
     }
     const float* in0 = addr(n.inputs[0]);
-    const int64_t work = n.kind == OpKind::conv ? conv_macs(n.conv, batch)
+    const bool convolves = n.kind == OpKind::conv || n.kind == OpKind::conv_transpose;
+    const int64_t work = convolves ? conv_macs(n.conv, batch)
                          : n.kind == OpKind::linear ? batch * n.in_features * n.out_features / 64
                                                     : count(n.inputs[0]) + count(n.output);
-    int threads = work < (n.kind == OpKind::conv ? kSerialMacs : kSerialElements) ? 1 : team;
+    int threads = work < (convolves ? kSerialMacs : kSerialElements) ? 1 : team;
     if (n.kind == OpKind::conv) threads = std::min(threads, planned_threads_);  // scratch is per thread
     switch (n.kind) {
       case OpKind::conv:
         conv_forward(n, batch, in0, n.inputs.size() > 1 ? addr(n.inputs[1]) : nullptr, out, scratch, threads);
         break;
+      case OpKind::conv_transpose: conv_transpose_forward(n, batch, in0, out, scratch, threads); break;
       case OpKind::max_pool: max_pool_forward(n, batch, in0, out, threads); break;
       case OpKind::avg_pool: avg_pool_forward(n, batch, in0, out, threads); break;
       case OpKind::global_avg_pool: global_avg_pool_forward(n, batch, in0, out, threads); break;

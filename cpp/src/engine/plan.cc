@@ -26,6 +26,7 @@ const char* op_name(OpKind k) {
     case OpKind::channel_affine: return "channel_affine";
     case OpKind::activation: return "activation";
     case OpKind::channel_scale: return "channel_scale";
+    case OpKind::conv_transpose: return "conv_transpose";
   }
   return "?";
 }
@@ -159,6 +160,67 @@ int Plan::add_conv(int input, std::vector<float> weight, const std::vector<int64
   n.bias = bias.empty() ? std::vector<float>(size_t(p.K), 0.f) : bias;
   configure_conv(n, choice_);
   return push(std::move(n), out);
+}
+
+int Plan::add_conv_transpose(int input, std::vector<float> weight, const std::vector<int64_t>& wshape,
+                             const std::vector<float>& bias, int64_t stride_h, int64_t stride_w, int64_t padding_h,
+                             int64_t padding_w, int64_t output_padding_h, int64_t output_padding_w,
+                             int64_t dilation_h, int64_t dilation_w, int64_t groups, Activation act,
+                             std::vector<float> act_slope) {
+  check_buffer(input, "conv_transpose input");
+  const auto& in = buffers_[input].shape;
+  CN_CHECK(in.size() == 4, "conv_transpose input must be 4-D (N, C, H, W), got ", shape_str(in));
+  CN_CHECK(wshape.size() == 4, "conv_transpose weight must be 4-D (C_in, C_out/groups, kH, kW), got ",
+           shape_str(wshape));
+  CN_CHECK(groups >= 1, "conv_transpose groups must be >= 1, got ", groups);
+  CN_CHECK(wshape[0] == in[1] && in[1] % groups == 0, "conv_transpose weight ", shape_str(wshape),
+           " with groups=", groups, " does not fit the input ", shape_str(in),
+           ": need weight.shape[0] == in_channels, divisible by groups");
+  CN_CHECK(wshape[1] > 0 && wshape[2] > 0 && wshape[3] > 0, "conv_transpose weight ", shape_str(wshape),
+           " has an empty dimension");
+  CN_CHECK(stride_h > 0 && stride_w > 0 && dilation_h > 0 && dilation_w > 0,
+           "conv_transpose stride and dilation must be positive, got stride ", stride_h, "x", stride_w,
+           ", dilation ", dilation_h, "x", dilation_w);
+  CN_CHECK(padding_h >= 0 && padding_w >= 0 && output_padding_h >= 0 && output_padding_w >= 0,
+           "conv_transpose padding and output_padding must be >= 0");
+  CN_CHECK(output_padding_h < std::max(stride_h, dilation_h) && output_padding_w < std::max(stride_w, dilation_w),
+           "conv_transpose output_padding ", output_padding_h, "x", output_padding_w,
+           " must be smaller than either stride or dilation");
+  // torch's size: (in - 1)*stride - 2*padding + dilation*(kernel - 1) + output_padding + 1.
+  auto out_size = [](int64_t i, int64_t k, int64_t s, int64_t pad, int64_t d, int64_t op) {
+    const char* what = "conv_transpose output size";
+    const int64_t span = checked_add(checked_mul(i - 1, s, what), checked_mul(d, k - 1, what), what);
+    return checked_add(span, checked_add(op, 1, what) - checked_mul(2, pad, what), what);
+  };
+  const int64_t oh = out_size(in[2], wshape[2], stride_h, padding_h, dilation_h, output_padding_h);
+  const int64_t ow = out_size(in[3], wshape[3], stride_w, padding_w, dilation_w, output_padding_w);
+  CN_CHECK(oh > 0 && ow > 0, "conv_transpose output size would be ", oh, "x", ow, " for the input ", shape_str(in),
+           ": it must be positive");
+  Node n;
+  n.kind = OpKind::conv_transpose;
+  n.inputs = {input};
+  const int64_t c_out = checked_mul(wshape[1], groups, "conv_transpose channels");
+  set_act(n, act, std::move(act_slope), c_out, "conv_transpose");
+  ConvParams& p = n.conv;  // the convolution of an (oh, ow) image whose input gradient this is
+  p.N = in[0]; p.C = c_out; p.H = oh; p.W = ow;
+  p.K = in[1]; p.R = wshape[2]; p.S = wshape[3];
+  p.stride_h = stride_h; p.stride_w = stride_w;
+  p.dilation_h = dilation_h; p.dilation_w = dilation_w;
+  p.pad_top = p.pad_bottom = padding_h; p.pad_left = p.pad_right = padding_w;
+  p.groups = groups;
+  p.validate();
+  // Rows that convolution has beyond the input: output_padding >= stride (below dilation).
+  n.extra_rows = output_padding_h / stride_h;
+  n.extra_cols = output_padding_w / stride_w;
+  CN_CHECK(p.output_h() == in[2] + n.extra_rows && p.output_w() == in[3] + n.extra_cols,
+           "conv_transpose: internal size mismatch for the input ", shape_str(in));
+  CN_CHECK(int64_t(weight.size()) == p.weight_numel(), "conv_transpose weight has ", weight.size(),
+           " values, shape ", shape_str(wshape), " needs ", p.weight_numel());
+  CN_CHECK(bias.empty() || int64_t(bias.size()) == c_out, "conv_transpose bias must have ", c_out,
+           " values (out_channels), got ", bias.size());
+  n.weight = std::move(weight);
+  n.bias = bias.empty() ? std::vector<float>(size_t(c_out), 0.f) : bias;
+  return push(std::move(n), {in[0], c_out, oh, ow});
 }
 
 // Output size of a pooling window along one axis, PyTorch's rule (ceil_mode drops a

@@ -6,8 +6,8 @@ In order (`simplify` runs them all; each leaves a graph that computes the same t
    and the reshapes around a batch_norm of an (N, C) value run as (N, C, 1, 1).
 2. **BatchNorm folding**: a `batch_norm` (running statistics) -- or any per-channel affine
    of constants, `x * c`, `x + c`, `x - c`, `x / c` with c a number or a (C, 1, 1) array --
-   whose input is a `conv2d` or `linear` with constant weights that nobody else reads
-   becomes that node's epilogue step
+   whose input is a `conv2d`, `conv_transpose1d/2d` or `linear` with constant weights that
+   nobody else reads becomes that node's epilogue step
    ``("scale_shift", scale, shift)`` with ``scale = gamma / sqrt(var + eps)`` and
    ``shift = beta - mean * scale`` computed in float64. The engine folds it into the
    weights when the node is lowered, one layer at a time, so folded copies of all the
@@ -16,10 +16,11 @@ In order (`simplify` runs them all; each leaves a graph that computes the same t
    epilogue step ``("add", r)`` (the conv that runs later is chosen, so ``r`` already
    exists when it runs).
 4. **Activation fusion**: a `relu`, `relu6`, `silu`, `hardswish`, `gelu` (step "gelu" or
-   "gelu_tanh" by its `approximate`) or `sigmoid` whose input is a conv1d, conv2d, linear,
+   "gelu_tanh" by its `approximate`) or `sigmoid` whose input is a conv1d, conv2d,
+   conv_transpose1d/2d, linear,
    add or unfolded batch_norm read by nobody else becomes that node's last epilogue step;
    so does a `prelu` with a constant weight of 1 or C values after a conv or linear
-   (step ``("prelu", weight)``).
+   (step ``("prelu", weight)``) or a transposed convolution.
 """
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ __all__ = ["simplify", "remove_identities", "fold_batch_norms", "fuse_residual_a
 _ACTIVATIONS = ("relu", "relu6", "silu", "hardswish", "gelu", "sigmoid")
 # Nodes whose output stage the engine runs (conv1d as a height-1 conv2d).
 CONVS = ("conv1d", "conv2d")
+# Transposed convolutions: BatchNorms fold into them and activations fuse after them (no
+# residual: their engine node has none).
+TRANSPOSED = ("conv_transpose1d", "conv_transpose2d")
 
 
 def _arg(node, name, default=None):
@@ -169,7 +173,7 @@ def fold_batch_norms(graph):
             continue
         x, scale, shift = affine
         src = x.node
-        if (node.epilogue or src is None or src.op not in (*CONVS, "linear") or uses[id(x)] != 1
+        if (node.epilogue or src is None or src.op not in (*CONVS, *TRANSPOSED, "linear") or uses[id(x)] != 1
                 or not _constant_weights(src) or any(s[0] != "scale_shift" for s in src.epilogue)
                 or len(scale) != x.shape[1]):
             continue
@@ -235,9 +239,9 @@ def fuse_activations(graph):
             continue
         src = x.node
         if step[0] == "prelu":  # its slopes go per output channel: conv and linear only
-            fusable = src.op in (*CONVS, "linear")
+            fusable = src.op in (*CONVS, *TRANSPOSED, "linear")
         else:
-            fusable = src.op in (*CONVS, "linear", "add") or channel_affine(src) is not None
+            fusable = src.op in (*CONVS, *TRANSPOSED, "linear", "add") or channel_affine(src) is not None
         if fusable and len(src.outputs) == 1 and uses[id(x)] == 1 and all(
                 s[0] in ("scale_shift", "add") for s in src.epilogue):
             src.epilogue.append(step)
@@ -270,9 +274,23 @@ def folded_weights(node):
         scale, shift = (s, t) if scale is None else (scale * s, shift * s + t)
     if scale is None:
         return w, b, steps
+    if node.op in TRANSPOSED:
+        return _folded_transposed(w, b, scale, shift, int(node.args.get("groups", 1))) + (steps,)
     folded = np.empty(w.shape, np.float32)
     for k in range(0, w.shape[0], 64):
         s = scale[k:k + 64].reshape((-1,) + (1,) * (w.ndim - 1))
         folded[k:k + 64] = np.asarray(w[k:k + 64], np.float64) * s
     b = (0.0 if b is None else np.asarray(b, np.float64)) * scale + shift
     return folded, b.astype(np.float32), steps
+
+
+def _folded_transposed(w, b, scale, shift, groups):
+    """(weight, bias) of a transposed convolution with y * scale + shift per output channel
+    folded in. Its weight is (C_in, C_out/groups, ...): output channel g * C_out/groups + j
+    is column j of the rows of group g, so the scale goes along dim 1, per group."""
+    c_in, per_group = w.shape[0], w.shape[1]
+    s = np.asarray(scale, np.float64).reshape(groups, 1, per_group, *(1,) * (w.ndim - 2))
+    grouped = np.asarray(w, np.float64).reshape(groups, c_in // groups, per_group, *w.shape[2:])
+    folded = (grouped * s).reshape(w.shape).astype(np.float32)
+    b = (0.0 if b is None else np.asarray(b, np.float64)) * scale + shift
+    return folded, b.astype(np.float32)

@@ -1,0 +1,74 @@
+// The transposed convolution as an engine node, with its bias and activation.
+//
+// conv_transpose2d(x, w) is the input gradient of the convolution conv2d(., w) of an
+// image shaped like its output, so the node calls the very C++ entry point the eager op
+// (ops/conv_transpose.py) calls, conv2d_backward_input (GEMM + col2im, or Winograd),
+// straight into the arena output: compiled equals eager. Bias and the activation
+// (ReLU/ReLU6 per value, the others through an ActivationPass) then run over each output
+// plane right after, one plane per task, while it is in cache.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "cnnnative/conv.h"
+#include "cnnnative/errors.h"
+#include "engine/kernels.h"
+
+namespace cnnnative {
+namespace engine {
+
+namespace {
+bool has_extra(const Node& n) { return n.extra_rows > 0 || n.extra_cols > 0; }
+
+// x (batch, K, H, W) into dst (batch, K, H + extra_rows, W + extra_cols) with zeros in
+// the extra rows/columns: the convolution's full output, whose gradient we propagate.
+void pad_extra(const Node& n, int64_t batch, const float* x, float* dst, int threads) {
+  const ConvParams& p = n.conv;
+  const int64_t oh = p.output_h(), ow = p.output_w();
+  const int64_t h = oh - n.extra_rows, w = ow - n.extra_cols;
+  const int64_t planes = batch * p.K;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    const float* src = x + plane * h * w;
+    float* d = dst + plane * oh * ow;
+    for (int64_t r = 0; r < h; ++r) {
+      std::memcpy(d + r * ow, src + r * w, sizeof(float) * size_t(w));
+      std::fill(d + r * ow + w, d + (r + 1) * ow, 0.f);
+    }
+    std::fill(d + h * ow, d + oh * ow, 0.f);
+  }
+}
+}  // namespace
+
+int64_t conv_transpose_scratch_bytes(const Node& n) {
+  if (!has_extra(n)) return 0;
+  const ConvParams& p = n.conv;
+  return checked_numel({std::max<int64_t>(p.N, 1), p.K, p.output_h(), p.output_w(), int64_t(sizeof(float))},
+                       "conv_transpose workspace");
+}
+
+void conv_transpose_forward(const Node& n, int64_t batch, const float* x, float* y, float* scratch, int threads) {
+  ConvParams p = n.conv;
+  p.N = batch;
+  const float* grad = x;
+  if (has_extra(n)) {
+    pad_extra(n, batch, x, scratch, threads);
+    grad = scratch;
+  }
+  conv2d_backward_input(p, grad, n.weight.data(), y, "auto");
+  const int64_t hw = p.H * p.W, planes = batch * p.C;
+  const Activation stored = stored_part(n.act);
+  const ActivationPass pass = node_activation_pass(n);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    const int64_t c = plane % p.C;
+    const float b = n.bias[size_t(c)];
+    float* yp = y + plane * hw;
+    for (int64_t i = 0; i < hw; ++i) yp[i] = activate(yp[i] + b, stored);
+    pass.apply(yp, hw, c);
+  }
+}
+
+}  // namespace engine
+}  // namespace cnnnative
