@@ -39,6 +39,25 @@ void pad_extra(const Node& n, int64_t batch, const float* x, float* dst, int thr
     std::fill(d + h * ow, d + oh * ow, 0.f);
   }
 }
+// y = act(y + b) over one plane, the activation chosen outside the loop so each case is
+// a plain vectorised loop (a switch per value kept the loop scalar: a compiled DCGAN
+// generator ran 25% slower than eager with ReLU fused).
+void add_bias_activate(float* y, int64_t n, float b, Activation act) {
+  switch (act) {
+    case Activation::relu:
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) y[i] = activate(y[i] + b, Activation::relu);
+      return;
+    case Activation::relu6:
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) y[i] = activate(y[i] + b, Activation::relu6);
+      return;
+    default:
+      if (b == 0.f) return;
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) y[i] += b;
+  }
+}
 }  // namespace
 
 int64_t conv_transpose_scratch_bytes(const Node& n) {
@@ -65,7 +84,7 @@ void conv_transpose_forward(const Node& n, int64_t batch, const float* x, float*
     const int64_t c = plane % p.C;
     const float b = n.bias[size_t(c)];
     float* yp = y + plane * hw;
-    for (int64_t i = 0; i < hw; ++i) yp[i] = activate(yp[i] + b, stored);
+    add_bias_activate(yp, hw, b, stored);
     pass.apply(yp, hw, c);
   }
 }
