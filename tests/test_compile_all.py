@@ -197,7 +197,9 @@ ENGINE_LAYERS = {"Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d"
                  "ReLU6", "Softmax", "Flatten", "Identity", "Dropout", "BatchNorm1d", "BatchNorm2d",
                  "SiLU", "Hardswish", "GELU", "Sigmoid",
                  "Dropout2d", "Dropout3d", "AlphaDropout",  # the dropouts are the identity in eval mode
-                 "SqueezeExcitation"}  # pooling, 1x1 convs with ReLU and Sigmoid epilogues, the in-place channel scale
+                 "SqueezeExcitation",  # pooling, 1x1 convs with ReLU and Sigmoid epilogues, the in-place channel scale
+                 "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",  # the interpolate node
+                 "PixelShuffle", "PixelUnshuffle", "ChannelShuffle"}  # the channel-layout nodes
 # (Conv1d runs in the engine too, but its case here reshapes (N, F) to (N, C, L) on the host.)
 
 
