@@ -198,7 +198,9 @@ ENGINE_LAYERS = {"Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d"
                  "SiLU", "Hardswish", "GELU", "Sigmoid",
                  "Dropout2d", "Dropout3d", "AlphaDropout",  # the dropouts are the identity in eval mode
                  "ConvTranspose2d",  # the engine's conv_transpose node
-                 "SqueezeExcitation"}  # pooling, 1x1 convs with ReLU and Sigmoid epilogues, the in-place channel scale
+                 "SqueezeExcitation",  # pooling, 1x1 convs with ReLU and Sigmoid epilogues, the in-place channel scale
+                 "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",  # the interpolate node
+                 "PixelShuffle", "PixelUnshuffle", "ChannelShuffle"}  # the channel-layout nodes
 # (Conv1d and ConvTranspose1d run in the engine too, but their cases here reshape (N, F) to
 # (N, C, L) on the host.)
 

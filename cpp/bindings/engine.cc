@@ -208,6 +208,23 @@ CNNNATIVE_BINDINGS(engine) {
            [](Plan& p, int input, const std::string& act) { return p.add_activation(input, parse_activation(act)); },
            py::arg("input"), py::arg("activation"))
       .def("add_channel_scale", &Plan::add_channel_scale, py::arg("input"), py::arg("scale"))
+      .def("add_interpolate",
+           [](Plan& p, int input, Pair size, const std::string& mode, bool align_corners, std::pair<double, double> scale) {
+             InterpSpec spec;
+             CN_CHECK(mode == "nearest" || mode == "nearest-exact" || mode == "linear",
+                      "interpolate: mode must be 'nearest', 'nearest-exact' or 'linear', got '", mode, "'");
+             spec.mode = mode == "nearest" ? InterpMode::nearest
+                         : mode == "nearest-exact" ? InterpMode::nearest_exact : InterpMode::linear;
+             spec.align_corners = align_corners;
+             spec.scale_h = scale.first;
+             spec.scale_w = scale.second;
+             return p.add_interpolate(input, size[0], size[1], spec);
+           },
+           py::arg("input"), py::arg("size"), py::arg("mode"), py::arg("align_corners"), py::arg("scale"),
+           "size (out_h, out_w); scale: PyTorch's scale_factor per axis, 0 where the sizes rule")
+      .def("add_pixel_shuffle", &Plan::add_pixel_shuffle, py::arg("input"), py::arg("upscale_factor"))
+      .def("add_pixel_unshuffle", &Plan::add_pixel_unshuffle, py::arg("input"), py::arg("downscale_factor"))
+      .def("add_channel_shuffle", &Plan::add_channel_shuffle, py::arg("input"), py::arg("groups"))
       .def("finalize", &Plan::finalize, py::arg("output"))
       .def("run", &run_plan, py::arg("input"), py::arg("poison") = false, py::arg("out") = py::none(),
            "Run every node with the GIL released; input (n, ...) with n <= the compiled batch.")

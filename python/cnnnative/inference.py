@@ -36,8 +36,10 @@ What is fused, and where:
 
 **Host nodes.** The engine runs conv1d, conv2d, conv_transpose1d/2d, linear, eval batch_norm, relu, relu6,
 silu, hardswish, gelu, sigmoid, add, add_relu, max/avg/global-average pooling, flatten to
-(N, features), softmax over the features of a 2-D value and concatenation along channels
-(on 2-D, 3-D or 4-D values). Any other op (tanh, leaky_relu, an unfused prelu,
+(N, features), softmax over the features of a 2-D value, concatenation along channels
+(on 2-D, 3-D or 4-D values), the squeeze-and-excitation channel scale, interpolate
+(nearest, nearest-exact, linear/bilinear on 3-D/4-D values), pixel_shuffle /
+pixel_unshuffle and channel_shuffle (straight between engine buffers). Any other op (tanh, leaky_relu, an unfused prelu,
 layer/group/instance norm, local response norm, mul,
 reshape, ...) runs as a *host node*: the `cnnnative.ops` function itself, called on
 numpy arrays between engine segments. The graph is cut into segments at host nodes,
@@ -111,6 +113,23 @@ def _transposed_geometry(node):
     return tuple(_pair(a.get(k, d), k) for k, d in zip(names, defaults))
 
 
+def _interpolate_geometry(node):
+    """interpolate's engine arguments: (size (out_h, out_w), kernel mode, align_corners,
+    scale (h, w)) of its height-1 image for a 1-D input; None when the engine has no such
+    interpolation (3-D, antialias, an argument the op itself refuses)."""
+    from .ops.resample import _plan
+    a, shape = node.args, node.inputs[0].shape
+    try:
+        mode, align, out, scales = _plan(shape, a.get("size"), a.get("scale_factor"), a.get("mode", "nearest"),
+                                         a.get("align_corners"), a.get("recompute_scale_factor"),
+                                         a.get("antialias", False))
+    except (TypeError, ValueError):
+        return None
+    if len(out) == 1:
+        out, scales = [1] + out, [0.0] + scales
+    return (out[0], out[1]), mode, align, (scales[0], scales[1])
+
+
 def _value_args(node):
     return [a for a in node.args.values() if isinstance(a, Value)]
 
@@ -151,6 +170,12 @@ def _engine_can_run(node) -> bool:
         return False
     if op == "channel_scale":  # the squeeze-and-excitation gate, in place on the engine's buffer
         return len(values) == 2 and len(values[0].shape) == 4 and a.get("out") is None
+    if op == "interpolate":  # 1-D runs as the height-1 image, as conv1d does
+        return len(values) == 1 and len(values[0].shape) in (3, 4) and _interpolate_geometry(node) is not None
+    if op in ("pixel_shuffle", "pixel_unshuffle"):
+        return len(values) == 1 and len(values[0].shape) == 4
+    if op == "channel_shuffle":
+        return len(values) == 1 and len(values[0].shape) in (3, 4)
     x = values[0] if values else None
     if op == "max_pool2d":
         return len(x.shape) == 4 and not a.get("return_indices", False)
@@ -229,6 +254,15 @@ def _emit(plan, node, buf):
         return plan.add_concat([buf[id(v)] for v in a["tensors"]])
     if op == "channel_scale":
         return plan.add_channel_scale(ins[0], ins[1])
+    if op == "interpolate":
+        size, mode, align, scale = _interpolate_geometry(node)
+        return plan.add_interpolate(ins[0], size, mode, align, scale)
+    if op == "pixel_shuffle":
+        return plan.add_pixel_shuffle(ins[0], int(a["upscale_factor"]))
+    if op == "pixel_unshuffle":
+        return plan.add_pixel_unshuffle(ins[0], int(a["downscale_factor"]))
+    if op == "channel_shuffle":
+        return plan.add_channel_shuffle(ins[0], int(a["groups"]))
     raise AssertionError(op)  # pragma: no cover - _engine_can_run admits only the ops above
 
 

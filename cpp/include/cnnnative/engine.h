@@ -51,6 +51,10 @@ enum class OpKind {
   activation,
   channel_scale,  // y[n,c,...] = x[n,c,...] * s[n,c] (squeeze-and-excitation); in place when it can
   conv_transpose,  // transposed convolution (+ bias, activation): the input gradient of `conv`
+  interpolate,      // nearest / nearest-exact / (bi)linear resampling of the H and W axes
+  pixel_shuffle,    // (N, C r r, H, W) -> (N, C, H r, W r)
+  pixel_unshuffle,  // (N, C, H r, W r) -> (N, C r r, H, W)
+  channel_shuffle,  // channel j*(C/g) + i moves to i*g + j
 };
 const char* op_name(OpKind k);
 
@@ -73,6 +77,17 @@ enum class ConvChoice {
   autotune,   // time every candidate once on this shape and keep the fastest
 };
 const char* conv_method_name(ConvMethod m);
+
+// interpolate's sampling rule (the same values as cnnnative::ResampleMode).
+enum class InterpMode { nearest = 0, nearest_exact = 1, linear = 2 };
+
+// interpolate's arguments: the mode, align_corners (linear only) and PyTorch's scale_factor
+// of the H and W axes (0: the sampling follows the sizes).
+struct InterpSpec {
+  InterpMode mode = InterpMode::nearest;
+  bool align_corners = false;
+  double scale_h = 0.0, scale_w = 0.0;
+};
 
 struct PoolWindow {
   int64_t kh = 1, kw = 1, sh = 1, sw = 1;
@@ -108,6 +123,9 @@ struct Node {
   int64_t in_features = 0, out_features = 0;
   // pools
   PoolWindow pool;
+  // interpolate; pixel_shuffle / pixel_unshuffle's factor r, channel_shuffle's groups
+  InterpSpec interp;
+  int64_t factor = 1;
   // parameters owned by the plan (weights, bias / scale, shift)
   std::vector<float> weight, bias;
   // prelu's slopes: 1 (shared) or one per output channel / feature
@@ -171,6 +189,12 @@ class Plan {
   // input (N, C, ...) times scale (N, C) or (N, C, 1, ...): written over the input's buffer
   // when this node is its last reader (see finalize).
   int add_channel_scale(int input, int scale);
+  // Resampling and channel layout of (N, C, H, W) buffers (see src/resample): interpolate to
+  // (N, C, out_h, out_w); pixel_(un)shuffle by factor r; channel_shuffle in `groups` groups.
+  int add_interpolate(int input, int64_t out_h, int64_t out_w, const InterpSpec& spec);
+  int add_pixel_shuffle(int input, int64_t upscale_factor);
+  int add_pixel_unshuffle(int input, int64_t downscale_factor);
+  int add_channel_shuffle(int input, int64_t groups);
 
   // Names the output buffer and plans the arena. No node can be added afterwards.
   void finalize(int output);

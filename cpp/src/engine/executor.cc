@@ -114,6 +114,10 @@ void Plan::run(const float* x, int64_t batch, float* y, bool poison, std::vector
       case OpKind::channel_affine: channel_affine_forward(n, batch, in0, out, threads); break;
       case OpKind::activation: activation_forward(n, count(n.output), in0, out, threads); break;
       case OpKind::channel_scale: channel_scale_node_forward(n, batch, in0, addr(n.inputs[1]), out, threads); break;
+      case OpKind::interpolate: interpolate_node_forward(n, batch, in0, out, threads); break;
+      case OpKind::pixel_shuffle: pixel_shuffle_node_forward(n, batch, in0, out, threads); break;
+      case OpKind::pixel_unshuffle: pixel_unshuffle_node_forward(n, batch, in0, out, threads); break;
+      case OpKind::channel_shuffle: channel_shuffle_node_forward(n, batch, in0, out, threads); break;
       case OpKind::concat: {
         const int64_t total = buffers_[n.output].per_sample();
         int64_t offset = 0;

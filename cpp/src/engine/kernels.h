@@ -118,6 +118,13 @@ void channel_scale_node_forward(const Node& n, int64_t batch, const float* x, co
                                 int threads);
 std::vector<int> alias_in_place_outputs(const std::vector<Node>& nodes, std::vector<BufferInfo>& buffers,
                                         int plan_output);
+// Resampling and channel layout (interpolate_node.cc, pixel_shuffle_node.cc,
+// channel_shuffle_node.cc): the src/resample kernels from x's buffer into y's.
+void check_interpolate_node(const Node& n);  // ValueError / OverflowError naming the sizes
+void interpolate_node_forward(const Node& n, int64_t batch, const float* x, float* y, int threads);
+void pixel_shuffle_node_forward(const Node& n, int64_t batch, const float* x, float* y, int threads);
+void pixel_unshuffle_node_forward(const Node& n, int64_t batch, const float* x, float* y, int threads);
+void channel_shuffle_node_forward(const Node& n, int64_t batch, const float* x, float* y, int threads);
 // Copies one concat input into its channel slice of y (per_sample floats of y_per_sample,
 // starting at `offset` within each sample).
 void concat_part_forward(int64_t batch, const float* x, int64_t per_sample, float* y, int64_t y_per_sample,

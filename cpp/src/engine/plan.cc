@@ -27,6 +27,10 @@ const char* op_name(OpKind k) {
     case OpKind::activation: return "activation";
     case OpKind::channel_scale: return "channel_scale";
     case OpKind::conv_transpose: return "conv_transpose";
+    case OpKind::interpolate: return "interpolate";
+    case OpKind::pixel_shuffle: return "pixel_shuffle";
+    case OpKind::pixel_unshuffle: return "pixel_unshuffle";
+    case OpKind::channel_shuffle: return "channel_shuffle";
   }
   return "?";
 }
@@ -328,6 +332,70 @@ int Plan::add_channel_scale(int input, int scale) {
   Node n;
   n.kind = OpKind::channel_scale;
   n.inputs = {input, scale};
+  return push(std::move(n), x);
+}
+
+// The resampling and channel-layout nodes all take one (N, C, H, W) buffer.
+static const std::vector<int64_t>& image_shape(const std::vector<BufferInfo>& buffers, int input, const char* op) {
+  const auto& x = buffers[input].shape;
+  CN_CHECK(x.size() == 4, op, ": input must be (N, C, H, W), got ", shape_str(x));
+  return x;
+}
+
+int Plan::add_interpolate(int input, int64_t out_h, int64_t out_w, const InterpSpec& spec) {
+  check_buffer(input, "interpolate input");
+  const auto& x = image_shape(buffers_, input, "interpolate");
+  CN_CHECK(int(spec.mode) >= 0 && int(spec.mode) <= 2, "interpolate: unknown mode ", int(spec.mode));
+  CN_CHECK(!spec.align_corners || spec.mode == InterpMode::linear,
+           "interpolate: align_corners is only meaningful with the linear mode");
+  Node n;
+  n.kind = OpKind::interpolate;
+  n.inputs = {input};
+  n.interp = spec;
+  n.in_shape = x;
+  n.out_shape = {x[0], x[1], out_h, out_w};
+  check_interpolate_node(n);
+  return push(std::move(n), {x[0], x[1], out_h, out_w});
+}
+
+int Plan::add_pixel_shuffle(int input, int64_t upscale_factor) {
+  check_buffer(input, "pixel_shuffle input");
+  const auto& x = image_shape(buffers_, input, "pixel_shuffle");
+  const int64_t r = upscale_factor;
+  CN_CHECK(r >= 1 && r <= 64, "pixel_shuffle: upscale_factor must be between 1 and 64, got ", r);
+  CN_CHECK(x[1] % (r * r) == 0, "pixel_shuffle: the ", x[1], " input channels are not divisible by upscale_factor**2 = ",
+           r * r);
+  Node n;
+  n.kind = OpKind::pixel_shuffle;
+  n.inputs = {input};
+  n.factor = r;
+  return push(std::move(n), {x[0], x[1] / (r * r), checked_mul(x[2], r, "output height"),
+                             checked_mul(x[3], r, "output width")});
+}
+
+int Plan::add_pixel_unshuffle(int input, int64_t downscale_factor) {
+  check_buffer(input, "pixel_unshuffle input");
+  const auto& x = image_shape(buffers_, input, "pixel_unshuffle");
+  const int64_t r = downscale_factor;
+  CN_CHECK(r >= 1 && r <= 64, "pixel_unshuffle: downscale_factor must be between 1 and 64, got ", r);
+  CN_CHECK(x[2] % r == 0 && x[3] % r == 0, "pixel_unshuffle: height ", x[2], " and width ", x[3],
+           " must both be divisible by downscale_factor=", r);
+  Node n;
+  n.kind = OpKind::pixel_unshuffle;
+  n.inputs = {input};
+  n.factor = r;
+  return push(std::move(n), {x[0], checked_mul(x[1], r * r, "output channels"), x[2] / r, x[3] / r});
+}
+
+int Plan::add_channel_shuffle(int input, int64_t groups) {
+  check_buffer(input, "channel_shuffle input");
+  const auto& x = image_shape(buffers_, input, "channel_shuffle");
+  CN_CHECK(groups >= 1 && x[1] % groups == 0, "channel_shuffle: the ", x[1],
+           " channels are not divisible by groups=", groups);
+  Node n;
+  n.kind = OpKind::channel_shuffle;
+  n.inputs = {input};
+  n.factor = groups;
   return push(std::move(n), x);
 }
 
