@@ -8,6 +8,8 @@
 // and copies the m x n corner out, reading C only when beta != 0.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "gemm/gemm_kernels.h"
 #include "gemm/pack_generic.h"
 
@@ -77,8 +79,35 @@ void edge_tile(int64_t m, int64_t n, int64_t kc, const float* a, const float* b,
 void pack_a(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, float alpha, float* dst) {
   pack_a_generic<kMR>(trans, a, lda, m, k, alpha, dst);
 }
+// op(B) stored K x N (not transposed): copy kRowsAtOnce rows at a time across every
+// panel. The generic order (one panel at a time, all k rows) reads k lines a row stride
+// apart for each 16 columns; with a power-of-two stride (N = 8192) those lines share a
+// few cache sets and are evicted before the next panel reads its half of them. Here
+// each of the few rows is read front to back (the prefetcher follows it), and each
+// panel receives kRowsAtOnce * 64 contiguous bytes.
+void pack_b_rows(const float* b, int64_t ldb, int64_t k, int64_t n, float* dst) {
+  constexpr int64_t kRowsAtOnce = 8;
+  const int64_t full_panels = n / kNR, tail = n - full_panels * kNR;
+  for (int64_t k0 = 0; k0 < k; k0 += kRowsAtOnce) {
+    const int64_t k1 = std::min(k, k0 + kRowsAtOnce);
+    for (int64_t q = 0; q < full_panels; ++q) {
+      const float* src = b + k0 * ldb + q * kNR;
+      float* d = dst + q * kNR * k + k0 * kNR;
+      for (int64_t kk = k0; kk < k1; ++kk, src += ldb, d += kNR) {
+        _mm256_storeu_ps(d, _mm256_loadu_ps(src));
+        _mm256_storeu_ps(d + 8, _mm256_loadu_ps(src + 8));
+      }
+    }
+  }
+  if (tail)  // the last, zero-padded panel
+    pack_b_generic<kNR>(false, b + full_panels * kNR, ldb, k, tail, dst + full_panels * kNR * k);
+}
+
 void pack_b(bool trans, const float* b, int64_t ldb, int64_t k, int64_t n, float* dst) {
-  pack_b_generic<kNR>(trans, b, ldb, k, n, dst);
+  if (trans)
+    pack_b_generic<kNR>(trans, b, ldb, k, n, dst);
+  else
+    pack_b_rows(b, ldb, k, n, dst);
 }
 
 }  // namespace
