@@ -103,9 +103,58 @@ void pack_b_rows(const float* b, int64_t ldb, int64_t k, int64_t n, float* dst) 
     pack_b_generic<kNR>(false, b + full_panels * kNR, ldb, k, tail, dst + full_panels * kNR * k);
 }
 
+// The standard in-register 8x8 transpose: r[i] holds row i on entry and column i on exit.
+inline __attribute__((always_inline)) void transpose8x8(__m256 (&r)[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// op(B) stored N x K (transposed): a 16-column panel row is one k value of 16 stored rows.
+// Each 8 x 8 block (8 stored rows, 8 consecutive k) is read with 8 vector loads,
+// transposed in registers and written as one 8-wide half of 8 panel rows; the scalar
+// generic loop stored one float per (row, k). The k tail and the last, zero-padded panel
+// keep the simple loops.
+void pack_b_transposed(const float* b, int64_t ldb, int64_t k, int64_t n, float* dst) {
+  const int64_t full_panels = n / kNR, tail = n - full_panels * kNR;
+  const int64_t k8 = k - k % 8;
+  for (int64_t q = 0; q < full_panels; ++q) {
+    float* d = dst + q * kNR * k;
+    for (int half = 0; half < 2; ++half) {
+      const float* src = b + (q * kNR + half * 8) * ldb;
+      for (int64_t k0 = 0; k0 < k8; k0 += 8) {
+        __m256 r[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ldb + k0);
+        transpose8x8(r);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; ++i) _mm256_storeu_ps(d + (k0 + i) * kNR + half * 8, r[i]);
+      }
+      for (int64_t kk = k8; kk < k; ++kk)
+        for (int c = 0; c < 8; ++c) d[kk * kNR + half * 8 + c] = src[c * ldb + kk];
+    }
+  }
+  if (tail)
+    pack_b_generic<kNR>(true, b + full_panels * kNR * ldb, ldb, k, tail,
+                        dst + full_panels * kNR * k);
+}
+
 void pack_b(bool trans, const float* b, int64_t ldb, int64_t k, int64_t n, float* dst) {
   if (trans)
-    pack_b_generic<kNR>(trans, b, ldb, k, n, dst);
+    pack_b_transposed(b, ldb, k, n, dst);
   else
     pack_b_rows(b, ldb, k, n, dst);
 }
