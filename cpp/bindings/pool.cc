@@ -5,6 +5,7 @@
 
 #include "act/debug_fill.h"
 #include "arrays.h"
+#include "pool_indices.h"
 #include "out_array.h"
 #include "pool/pool.h"
 #include "registry.h"
@@ -54,30 +55,19 @@ py::tuple max_pool2d(FloatArray x, Pair kernel, Pair stride, Pair padding, Pair 
   const PoolParams p =
       make_params(shape4(x, "input"), kernel, stride, padding, dilation, ceil_mode, true, "max_pool2d");
   auto y = new_float_array({p.N, p.C, p.OH, p.OW});
-  py::object idx_obj = py::none();
-  int64_t* pidx = nullptr;
-  if (with_indices) {
-    IndexArray idx(std::vector<py::ssize_t>{p.N, p.C, p.OH, p.OW});
-    pidx = idx.mutable_data();
-    poison(pidx, static_cast<int64_t>(idx.size()));
-    idx_obj = idx;
-  }
+  const OptionalIndices idx = optional_indices(with_indices, {p.N, p.C, p.OH, p.OW});
   const float* px = x.data();
   float* py_ = y.mutable_data();
   poison(py_, static_cast<int64_t>(y.size()));
   {
     py::gil_scoped_release release;
-    max_pool2d_forward(p, px, py_, pidx);
+    max_pool2d_forward(p, px, py_, idx.data);
   }
-  return py::make_tuple(y, idx_obj);
+  return py::make_tuple(y, idx.array);
 }
 
 py::array_t<float> max_pool2d_bwd(FloatArray dy, IndexArray indices, Size4 input_size, py::object out) {
-  require_ndim(dy, 4, "grad_output");
-  require_ndim(indices, 4, "indices");
-  for (int i = 0; i < 4; ++i)
-    CN_CHECK(dy.shape(i) == indices.shape(i), "max_pool2d_backward: grad_output has shape ",
-             shape_string(dy), " but indices has shape ", shape_string(indices));
+  require_matching_indices(dy, indices, 4, "max_pool2d_backward");
   PoolParams p;
   p.N = input_size[0];
   p.C = input_size[1];

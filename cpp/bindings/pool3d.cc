@@ -5,6 +5,7 @@
 
 #include "act/debug_fill.h"
 #include "arrays.h"
+#include "pool_indices.h"
 #include "pool/pool3d.h"
 #include "registry.h"
 
@@ -53,30 +54,19 @@ py::tuple max_pool3d(FloatArray x, Triple kernel, Triple stride, Triple padding,
   const Pool3dParams p =
       make_params(shape5(x, "input"), kernel, stride, padding, dilation, ceil_mode, true, "max_pool3d");
   auto y = new_float_array({p.N, p.C, p.OD, p.OH, p.OW});
-  py::object idx_obj = py::none();
-  int64_t* pidx = nullptr;
-  if (with_indices) {
-    IndexArray idx(std::vector<py::ssize_t>{p.N, p.C, p.OD, p.OH, p.OW});
-    pidx = idx.mutable_data();
-    poison(pidx, static_cast<int64_t>(idx.size()));
-    idx_obj = idx;
-  }
+  const OptionalIndices idx = optional_indices(with_indices, {p.N, p.C, p.OD, p.OH, p.OW});
   const float* px = x.data();
   float* py_ = y.mutable_data();
   poison(py_, static_cast<int64_t>(y.size()));
   {
     py::gil_scoped_release release;
-    max_pool3d_forward(p, px, py_, pidx);
+    max_pool3d_forward(p, px, py_, idx.data);
   }
-  return py::make_tuple(y, idx_obj);
+  return py::make_tuple(y, idx.array);
 }
 
 py::array_t<float> max_pool3d_bwd(FloatArray dy, IndexArray indices, Size5 input_size) {
-  require_ndim(dy, 5, "grad_output");
-  require_ndim(indices, 5, "indices");
-  for (int i = 0; i < 5; ++i)
-    CN_CHECK(dy.shape(i) == indices.shape(i), "max_pool3d_backward: grad_output has shape ", shape_string(dy),
-             " but indices has shape ", shape_string(indices));
+  require_matching_indices(dy, indices, 5, "max_pool3d_backward");
   Pool3dParams p;
   p.N = input_size[0];
   p.C = input_size[1];

@@ -6,6 +6,7 @@
 
 #include "act/debug_fill.h"
 #include "arrays.h"
+#include "pool_indices.h"
 #include "pool/adaptive_pool.h"
 #include "registry.h"
 
@@ -78,30 +79,19 @@ py::tuple adaptive_max(FloatArray x, Triple output_size, bool with_indices) {
   const Size5 in = shape5(x, "input");
   const AdaptivePoolParams p = make_params(in, output_size, "adaptive_max_pool");
   auto y = new_float_array({in[0], in[1], p.OD, p.OH, p.OW});
-  py::object idx_obj = py::none();
-  int64_t* pidx = nullptr;
-  if (with_indices) {
-    IndexArray idx(std::vector<py::ssize_t>{in[0], in[1], p.OD, p.OH, p.OW});
-    pidx = idx.mutable_data();
-    poison(pidx, static_cast<int64_t>(idx.size()));
-    idx_obj = idx;
-  }
+  const OptionalIndices idx = optional_indices(with_indices, {in[0], in[1], p.OD, p.OH, p.OW});
   const float* px = x.data();
   float* py_ = y.mutable_data();
   poison(py_, static_cast<int64_t>(y.size()));
   {
     py::gil_scoped_release release;
-    adaptive_max_pool_forward(p, px, py_, pidx);
+    adaptive_max_pool_forward(p, px, py_, idx.data);
   }
-  return py::make_tuple(y, idx_obj);
+  return py::make_tuple(y, idx.array);
 }
 
 py::array_t<float> adaptive_max_bwd(FloatArray dy, IndexArray indices, Size5 input_size) {
-  require_ndim(dy, 5, "grad_output");
-  require_ndim(indices, 5, "indices");
-  for (int i = 0; i < 5; ++i)
-    CN_CHECK(dy.shape(i) == indices.shape(i), "adaptive_max_pool_backward: grad_output has shape ",
-             shape_string(dy), " but indices has shape ", shape_string(indices));
+  require_matching_indices(dy, indices, 5, "adaptive_max_pool_backward");
   const AdaptivePoolParams p =
       make_params(input_size, {dy.shape(2), dy.shape(3), dy.shape(4)}, "adaptive_max_pool_backward");
   require_grad_output(dy, input_size, p, "adaptive_max_pool_backward");
