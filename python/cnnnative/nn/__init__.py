@@ -35,7 +35,7 @@ from .squeeze_excitation import SqueezeExcitation
 
 __all__ = [
     "init", "functional", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Graph", "Node",
-    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose3d", "ConvTranspose1d", "ConvTranspose2d",
+    "Conv1d", "Conv2d", "Conv3d", "LocallyConnected2d", "TiledConv2d", "ConvTranspose3d", "ConvTranspose1d", "ConvTranspose2d",
     "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d",
     "ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "GELU", "Hardswish", "Hardsigmoid",
     "Softmax", "LogSoftmax",
@@ -54,4 +54,3 @@ __all__ += _padding_names
 from .loss import *  # noqa: E402,F401,F403  (the loss modules, nn/loss.py)
 from .loss import __all__ as _loss_names  # noqa: E402
 __all__ += _loss_names
-__all__ += ["LocallyConnected2d", "TiledConv2d"]

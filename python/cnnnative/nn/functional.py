@@ -13,6 +13,7 @@ from ..ops import (avg_pool2d, batch_norm, conv1d, conv2d, conv3d, conv_transpos
                    gelu, hardsigmoid, hardswish, layer_norm, leaky_relu, linear, local_response_norm, log_softmax, max_pool2d,
                    relu, relu6, sigmoid, silu, softmax, tanh)
 from ..ops import channel_shuffle, interpolate, pixel_shuffle, pixel_unshuffle
+from ..ops import locally_connected2d, tiled_conv2d
 from ..ops import (alpha_dropout, celu, dropout2d, dropout3d, elu, hardtanh, logsigmoid, mish, prelu, selu,
                    softplus, softsign, threshold)
 
@@ -33,7 +34,6 @@ __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "prelu", "elu", "selu", "celu", "hardtanh", "threshold", "mish", "softplus", "softsign", "logsigmoid",
            "dropout2d", "dropout3d", "alpha_dropout"]
 __all__ += ["locally_connected2d", "tiled_conv2d"]  # no torch equivalent (ops/local_conv.py)
-from ..ops import locally_connected2d, tiled_conv2d  # noqa: E402
 
 _LOSSES = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div")
