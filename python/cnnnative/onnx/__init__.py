@@ -1,0 +1,45 @@
+"""ONNX interchange: import models exported from other frameworks, export ours.
+
+    model = cnnnative.onnx.load("resnet50.onnx")       # an nn.Module (an nn.Graph)
+    y = model(x)                                        # eager, trainable
+    fast = cnnnative.compile(model, (1, 3, 224, 224))   # the compiled engine
+
+Needs the `onnx` package (the optional extra: pip install 'cnnnative[onnx]').
+"""
+from __future__ import annotations
+
+from ._context import ConversionError
+from ._importer import UnsupportedOperatorError
+from ._registry import supported_ops
+
+__all__ = ["load", "supported_ops", "ConversionError", "UnsupportedOperatorError"]
+
+# converter modules register themselves on import (one module per operator family)
+_CONVERTER_MODULES = ("convert_basic", "convert_conv")
+
+
+def _register_converters():
+    import importlib
+    for name in _CONVERTER_MODULES:
+        importlib.import_module(f"{__name__}.{name}")
+
+
+def load(f, input_shape=None):
+    """Import an ONNX model as a trainable `cnnnative.nn.Graph`.
+
+    f: a path, bytes, a binary file object or an onnx.ModelProto. External-data files are
+    read only from the model's own directory.
+    input_shape: (N, C, H, W) for a single input (N is ignored: the batch stays dynamic),
+    or {input name: shape}; needed when the model declares symbolic non-batch dims.
+    Initializers that are layer weights become named Parameters ('features.0.weight'
+    stays that key in state_dict()); the model starts in eval mode, as exported.
+    Raises UnsupportedOperatorError listing every operator it cannot import, and
+    ValueError (ConversionError) naming the node for anything malformed.
+    """
+    from ._importer import Importer
+    from ._read import read_model
+    _register_converters()
+    model, _ = read_model(f)
+    graph = Importer(model, input_shape).build()
+    graph.eval()
+    return graph
