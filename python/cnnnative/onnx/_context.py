@@ -81,8 +81,10 @@ class ConvertContext:
     def const(self, i: int, what: str, default=None):
         """Input i as a numpy array; it must be known at load (an initializer, a Constant or
         folded from them; a ShapeTensor with no batch entry counts)."""
-        v = self.input(i, default)
-        if v is None or is_constant(v):
+        if not self.has_input(i):
+            return default  # an optional input left out: its default, whatever its type
+        v = self.input(i)
+        if is_constant(v):
             return v
         if isinstance(v, ShapeTensor) and v.known:
             return v.array()

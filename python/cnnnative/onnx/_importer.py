@@ -82,7 +82,7 @@ def _tensor_array(t, what):
 
 
 class Importer:
-    def __init__(self, model, input_shape=None):
+    def __init__(self, model, input_shape=None, constant_outputs=False):
         from ._read import model_opset
         self.model = model
         self.opset = model_opset(model)
@@ -92,6 +92,10 @@ class Importer:
         self.static_batch = None  # the batch size a static-batch model was exported with
         self._layer_names: set = set()
         self._input_shape = input_shape
+        # the conformance backend's mode: outputs that do not depend on the inputs (and graphs
+        # with no run-time input at all) are kept as graph.onnx_constant_outputs instead of
+        # being an error
+        self.constant_outputs = constant_outputs
 
     # -- names ------------------------------------------------------------------------------
     @staticmethod
@@ -186,7 +190,7 @@ class Importer:
             self.initializers[t.name] = _tensor_array(t, "initializer")
         self.env.update(self.initializers)
         inputs = self._declared_inputs()
-        if not inputs:
+        if not inputs and not self.constant_outputs:
             raise ValueError("the ONNX graph has no (non-initializer) input")
         for k, vi in enumerate(inputs):
             shape = self._input_shape_for(vi, k, len(inputs))
@@ -214,16 +218,21 @@ class Importer:
             wanted = [n for n in node.output if n]
             if len(outs) < len(node.output) and any(n not in self.env for n in wanted):
                 ctx.fail(f"produces {len(outs)} output(s); the model reads {len(node.output)}")
-        outputs = []
+        outputs, constant_outputs = [], {}
         for vi in g.output:
             if vi.name not in self.env:
                 raise ValueError(f"graph output {vi.name!r} is never produced")
             v = self.env[vi.name]
-            if not is_graph_value(v):
+            if is_graph_value(v):
+                outputs.append(v)
+            elif self.constant_outputs:
+                constant_outputs[vi.name] = v  # a numpy array, or a ShapeTensor holding the batch
+            else:
                 raise ValueError(f"graph output {vi.name!r} is a constant (it does not depend on the input); "
                                  "cnnnative graphs return run-time values")
-            outputs.append(v)
-        self.graph.output(*outputs)
+        if outputs or not self.constant_outputs:
+            self.graph.output(*outputs)
+        self.graph.onnx_constant_outputs = constant_outputs
         self.graph.onnx_input_names = [vi.name for vi in inputs]
         self.graph.onnx_output_names = [vi.name for vi in g.output]
         self.graph.onnx_opset = self.opset

@@ -1,0 +1,206 @@
+"""ONNX backend conformance: onnx's own backend test suite (`onnx.backend.test.BackendTest`)
+run on `cnnnative.onnx.backend`, filtered by the allow-list manifest
+tests/onnx_backend_allowlist.txt (format in tests/onnx_backend_suite.py).
+
+Only the listed tests are collected (CPU device; CUDA too when cnnnative.cuda is available),
+so a listed test that fails fails CI by name; the end of the pytest output prints, per
+category, how many listed tests passed and failed and how many tests are not listed.
+`test_allowlist_meets_the_floor` checks the manifest lists at least the share of each
+category's in-scope tests its %floor lines demand. The backend never raises
+BackendIsNotSupposedToImplementIt and has no is_compatible filter: whatever is not
+supported fails, and stays out of the allow-list until it passes.
+
+tools/onnx_backend_report.py runs the whole suite and regenerates the manifest.
+"""
+import functools
+import unittest
+import warnings
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+import onnx.backend.test  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import onnx_backend_suite as suite  # noqa: E402
+from cnnnative.onnx import backend as cnb  # noqa: E402
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # onnx's case modules warn while they generate data
+    _BACKEND_TEST = onnx.backend.test.BackendTest(cnb.CnnnativeBackend, __name__)
+    _CASES = suite.suite_cases()
+_ALLOW = suite.load_allowlist()
+_LISTED = {name for name, case in _CASES.items() if _ALLOW.lists(case)}
+_DEVICES = [d for d in ("cpu", "cuda") if cnb.supports_device(d.upper())]
+_RESULTS: dict = {}  # test name (with device) -> "passed" / "failed"
+
+
+def _recorded(func, name):
+    @functools.wraps(func)
+    def test(self):
+        try:
+            func(self)
+        except unittest.SkipTest:
+            raise
+        except BaseException:
+            _RESULTS[name] = "failed"
+            raise
+        _RESULTS[name] = "passed"
+    return test
+
+
+def _listed_test_cases():
+    """onnx's TestCase classes, holding only the listed tests on the devices we have."""
+    classes = {}
+    for cls_name, cls in _BACKEND_TEST.test_cases.items():
+        members = {}
+        for attr in dir(cls):
+            if not attr.startswith("test_"):
+                continue
+            base, device = suite.split_device(attr)
+            if base in _LISTED and device in _DEVICES:
+                members[attr] = _recorded(getattr(cls, attr), attr)
+        if members:
+            classes[cls_name] = type(cls_name, (unittest.TestCase,), {"__module__": __name__, **members})
+    return classes
+
+
+globals().update(_listed_test_cases())
+
+
+def _summary_lines():
+    lines = ["ONNX backend conformance (tests/onnx_backend_allowlist.txt):"]
+    for category in suite.CATEGORIES:
+        names = [n for n, c in _CASES.items() if c.category == category]
+        listed = [n for n in names if n in _LISTED]
+        in_scope = sum(1 for n in names if _CASES[n].in_scope)
+        ran = {k: v for k, v in _RESULTS.items() if suite.split_device(k)[0] in set(listed)}
+        passed = sum(1 for v in ran.values() if v == "passed")
+        failed = sum(1 for v in ran.values() if v == "failed")
+        lines.append(f"  {category:18s} listed {len(listed):4d}: passed {passed:4d}, failed {failed:3d}; "
+                     f"not listed {len(names) - len(listed):4d} (in scope {in_scope})")
+    return lines
+
+
+class _SummaryPlugin:
+    def pytest_terminal_summary(self, terminalreporter):
+        if _RESULTS:
+            terminalreporter.write_sep("-", "onnx backend suite")
+            for line in _summary_lines():
+                terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _onnx_models_dir(request, tmp_path_factory):
+    """The runner writes the light models' test data under $ONNX_MODELS (default ~/.onnx):
+    keep it in pytest's temporary directory. Also registers the end-of-run summary."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ONNX_MODELS", str(tmp_path_factory.mktemp("onnx_models")))
+    name = "cnnnative-onnx-backend-summary"
+    if not request.config.pluginmanager.has_plugin(name):
+        request.config.pluginmanager.register(_SummaryPlugin(), name)
+    yield
+    mp.undo()
+
+
+def test_allowlist_meets_the_floor():
+    """The manifest lists at least the share of each category's in-scope tests its %floor
+    demands (raise the floors as converters land; the issue's targets are 1.0 for the light
+    models and 0.90 for node and pytorch-converted tests)."""
+    for category, floor in _ALLOW.floors.items():
+        in_scope = [c for c in _CASES.values() if c.category == category and c.in_scope]
+        listed = [c for c in in_scope if c.name in _LISTED]
+        assert in_scope, f"category {category!r} has no in-scope tests"
+        share = len(listed) / len(in_scope)
+        assert share >= floor, (f"{category}: the allow-list lists {len(listed)} of {len(in_scope)} in-scope "
+                                f"tests ({share:.2%}), below the floor {floor:.2%}")
+    assert set(_ALLOW.floors) >= set(suite.TARGET_CATEGORIES), "every target category needs a %floor line"
+
+
+def test_every_allowlist_line_matches_a_test():
+    """A line that matches nothing (a typo, a renamed test) would silently list nothing."""
+    for rx, lo, hi, lineno in _ALLOW.entries:
+        assert any(rx.fullmatch(name) for name in _CASES), f"allow-list line {lineno} ({rx.pattern}) matches no test"
+
+
+# -- the backend's own behaviour -------------------------------------------------------------
+
+def _model(nodes, inputs, outputs, initializers=(), opset=17):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _info(name, shape, elem=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def test_weights_given_as_graph_inputs_are_bound_per_value():
+    """Gemm's B and C fed as graph inputs: bound as constants at run time, re-imported
+    when their values change, the import cached while they do not."""
+    model = _model([helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)],
+                   [_info("x", [2, 3]), _info("w", [4, 3]), _info("b", [4])], [_info("y", [2, 4])])
+    rng = np.random.default_rng(0)
+    rep = cnb.prepare(model)
+    for _ in range(2):
+        x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3), (4, 3), (4,)))
+        (y,) = rep.run([x, w, b])
+        np.testing.assert_allclose(y, x @ w.T + b, rtol=1e-5, atol=1e-6)
+        (y1,) = rep.run({"x": x[:1], "w": w, "b": b})  # another batch: same import
+        np.testing.assert_allclose(y1, y[:1], rtol=1e-5, atol=1e-6)
+    assert len(rep._imports) == 2
+
+
+def test_outputs_keep_order_and_declared_dtype_and_constant_outputs_are_returned():
+    """A constant output (not depending on x) and a run-time one, in the model's order."""
+    c = numpy_helper.from_array(np.arange(6, dtype=np.int64).reshape(2, 3), "c")
+    model = _model([helper.make_node("Constant", [], ["k"], value=c), helper.make_node("Relu", ["x"], ["y"])],
+                   [_info("x", ["N", 3])], [_info("k", [2, 3], TensorProto.INT64), _info("y", ["N", 3])])
+    x = np.array([[-1, 2, -3]], np.float32)
+    k, y = cnb.run_model(model, [x])
+    assert k.dtype == np.int64 and k.tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert y.dtype == np.float32 and y.tolist() == [[0, 2, 0]]
+
+
+def test_model_without_a_float_input_is_folded():
+    """Reshape of an int64 tensor: no data input, every output computed at import."""
+    model = _model([helper.make_node("Reshape", ["a", "s"], ["y"])],
+                   [_info("a", [2, 3], TensorProto.INT64), _info("s", [2], TensorProto.INT64)],
+                   [_info("y", [3, 2], TensorProto.INT64)])
+    (y,) = cnb.run_model(model, [np.arange(6, dtype=np.int64).reshape(2, 3), np.array([3, 2], np.int64)])
+    assert y.dtype == np.int64 and y.tolist() == [[0, 1], [2, 3], [4, 5]]
+
+
+def test_run_node_and_devices():
+    node = helper.make_node("Relu", ["x"], ["y"])
+    x = np.array([[-1.5, 0.5]], np.float32)
+    (y,) = cnb.run_node(node, [x])
+    np.testing.assert_array_equal(y, [[0, 0.5]])
+    assert cnb.supports_device("CPU")
+    assert not cnb.supports_device("CUDA") or cnb._cuda_available()
+
+
+def test_unsupported_op_fails_at_prepare_naming_it():
+    """Never a skip: an op without a converter raises, listing it."""
+    model = _model([helper.make_node("Hardmax", ["x"], ["y"])], [_info("x", [1, 3])], [_info("y", [1, 3])])
+    with pytest.raises(ValueError, match="Hardmax"):
+        cnb.prepare(model)
+
+
+def test_bad_inputs_give_clear_errors():
+    model = _model([helper.make_node("Relu", ["x"], ["y"])], [_info("x", [1, 3])], [_info("y", [1, 3])])
+    rep = cnb.prepare(model)
+    with pytest.raises(ValueError, match="1 input"):
+        rep.run([np.zeros((1, 3), np.float32)] * 2)
+    with pytest.raises(TypeError, match="sequence"):
+        rep.run([[np.zeros((1, 3), np.float32)]])
+
+
+def test_dropout_without_ratio_input_uses_the_default():
+    """Dropout at opset >= 12 with its optional ratio input left out (the seed converter
+    failed: the default was not a numpy array, so it was taken for a run-time value)."""
+    model = _model([helper.make_node("Dropout", ["x"], ["y"])], [_info("x", ["N", 3])], [_info("y", ["N", 3])],
+                   opset=13)
+    x = np.array([[1, -2, 3]], np.float32)
+    (y,) = cnb.run_model(model, [x])
+    np.testing.assert_array_equal(y, x)
