@@ -204,3 +204,25 @@ def test_dropout_without_ratio_input_uses_the_default():
     x = np.array([[1, -2, 3]], np.float32)
     (y,) = cnb.run_model(model, [x])
     np.testing.assert_array_equal(y, x)
+
+
+def test_inputs_sharing_the_batch_dim_become_run_time_inputs_when_needed():
+    """Add of two (3, 4, 5) tensors: a bound (3, 4, 5) constant cannot broadcast against the
+    dynamic batch, so both become run-time inputs."""
+    model = _model([helper.make_node("Add", ["x", "y"], ["z"])], [_info("x", [3, 4, 5]), _info("y", [3, 4, 5])],
+                   [_info("z", [3, 4, 5])])
+    rng = np.random.default_rng(1)
+    x, y = (rng.standard_normal((3, 4, 5)).astype(np.float32) for _ in range(2))
+    (z,) = cnb.run_model(model, [x, y])
+    np.testing.assert_allclose(z, x + y, rtol=1e-6)
+
+
+def test_ops_mixing_the_batch_fail_unless_folding_is_asked_for():
+    """Flatten(axis=0) mixes the batch with the other dims: an error by default (never a
+    silent pass); fold_fallback=True computes it at import from constants."""
+    model = _model([helper.make_node("Flatten", ["x"], ["y"], axis=0)], [_info("x", [2, 3])], [_info("y", [1, 6])])
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with pytest.raises(ValueError, match="batch"):
+        cnb.run_model(model, [x])
+    (y,) = cnb.run_model(model, [x], fold_fallback=True)
+    np.testing.assert_array_equal(y, x.reshape(1, 6))

@@ -30,16 +30,17 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import onnx_backend_suite as suite  # noqa: E402
 
 
-def _backend(compiled: bool):
+def _backend(**options):
+    """The backend with prepare() options fixed (compiled=True, fold_fallback=True)."""
     from cnnnative.onnx.backend import CnnnativeBackend
-    if not compiled:
+    if not options:
         return CnnnativeBackend
 
-    class CompiledBackend(CnnnativeBackend):
+    class Backend(CnnnativeBackend):
         @classmethod
         def prepare(cls, model, device="CPU", **kwargs):
-            return super().prepare(model, device, compiled=True, **kwargs)
-    return CompiledBackend
+            return super().prepare(model, device, **{**kwargs, **options})
+    return Backend
 
 
 def _first_line(err: str) -> str:
@@ -119,6 +120,10 @@ def main(argv=None):
     ap.add_argument("--all", action="store_true", help="also run the out-of-scope tests")
     ap.add_argument("-k", default=None, help="only tests whose name matches this regex (re.search)")
     ap.add_argument("--compiled", action="store_true", help="run through cnnnative.compile instead of eager")
+    ap.add_argument("--fold-fallback", action="store_true",
+                    help="rerun the failing tests with every input bound as a constant (outputs folded at "
+                         "import) and list those that pass only so: they fail because the op mixes the "
+                         "first dim, cnnnative's batch, with the others")
     ap.add_argument("--write-allowlist", metavar="PATH", default=None)
     ap.add_argument("--slowest", type=int, default=5, help="print the N slowest tests")
     args = ap.parse_args(argv)
@@ -129,8 +134,14 @@ def main(argv=None):
     cases = suite.suite_cases()
     selected = {n for n, c in cases.items() if (c.in_scope or args.all)
                 and (args.k is None or re.search(args.k, n))}
-    results = run(selected, _backend(args.compiled))
+    options = {"compiled": True} if args.compiled else {}
+    results = run(selected, _backend(**options))
     wall = time.perf_counter() - t0
+    folded = {}
+    if args.fold_fallback:
+        failing = {n for n, r in results.items() if r[0] == "failed"}
+        folded = {n: r for n, r in run(failing, _backend(fold_fallback=True, **options)).items()
+                  if r[0] == "passed"}
 
     allow = suite.load_allowlist() if os.path.exists(suite.ALLOWLIST) else suite.AllowList()
     print(f"ONNX backend suite on cnnnative ({'compiled' if args.compiled else 'eager'}), "
@@ -162,7 +173,11 @@ def main(argv=None):
             ops = _unsupported_ops(err)
             for op in ops:
                 blocked[op] += 1
-            print(f"    {n}: {'unsupported ops ' + ', '.join(ops) if ops else _first_line(err)}")
+            note = " [passes with every input folded]" if n in folded else ""
+            print(f"    {n}:{note} {'unsupported ops ' + ', '.join(ops) if ops else _first_line(err)}")
+        if args.fold_fallback:
+            print(f"  failing only on the batch (pass with every input folded): "
+                  f"{sum(1 for n in fails if n in folded)}")
     if blocked:
         print("\nops without a converter (failing tests they appear in):")
         for op, k in blocked.most_common():

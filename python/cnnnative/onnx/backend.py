@@ -16,6 +16,10 @@ so the backend decides per call which inputs are data:
 - every other input is bound, at run time, as an initializer of that value, and the model
   is re-imported; imports are cached by the data input's per-sample shape and the bound
   values, so repeated runs with the same weights import once;
+- when that import fails, every float input whose first dim equals the data input's is
+  made a run-time input too (Add(x, y) of two (3, 4, 5) tensors: a constant (3, 4, 5)
+  cannot broadcast against the dynamic batch); the error of each binding is reported
+  when none imports;
 - outputs that do not depend on the data input (a model with no float input, Shape of the
   input, ...) are computed at import, the batch size substituted where a shape holds it;
 - outputs are returned with the dtype the model declares for them (cnnnative computes
@@ -63,45 +67,60 @@ def _value_key(value: np.ndarray):
 class CnnnativeBackendRep(BackendRep):
     """A prepared model: `run(inputs)` returns its outputs (numpy) in the model's order."""
 
-    def __init__(self, model, device: str = "CPU", compiled: bool = False):
+    def __init__(self, model, device: str = "CPU", compiled: bool = False, fold_fallback: bool = False):
         from ._read import read_model
         self.model, _ = read_model(model)  # checked once; external data resolved
         self.device = device
         self.compiled = compiled or Device(device).type == DeviceType.CUDA
+        self.fold_fallback = fold_fallback
         g = self.model.graph
         init_names = {t.name for t in g.initializer}
         self.input_infos = [vi for vi in g.input if vi.name not in init_names]
         self.output_infos = list(g.output)
         self._imports: dict = {}   # cache key -> imported nn.Graph
         self._compiled: dict = {}  # (cache key, batch) -> CompiledModel
-        if len(self.input_infos) == 1 and self._static_sample_shape(self.input_infos[0]) is not None:
+        if len(self.input_infos) == 1 and _declared_dtype(self.input_infos[0]) in (None, np.dtype(np.float32)):
             # the usual model: one data input, everything else initializers -- import now,
             # so an unsupported op fails at prepare
             info = self.input_infos[0]
-            if _declared_dtype(info) in (None, np.dtype(np.float32)):
-                shape = (1,) + self._static_sample_shape(info)
-                self._imported(self._key(shape, {}), {info.name: shape}, {})
+            sample = _static_sample_shape(info)
+            if sample is not None:
+                from ._importer import UnsupportedOperatorError
+                try:
+                    self._imported({info.name: np.zeros((1,) + sample, np.float32)}, (info.name,))
+                except UnsupportedOperatorError:
+                    raise
+                except ValueError:
+                    pass  # run() tries the other bindings, and reports this error if none imports
 
-    # -- preparing ---------------------------------------------------------------------------
-    @staticmethod
-    def _static_sample_shape(info):
-        t = info.type.tensor_type
-        if not info.type.HasField("tensor_type") or not t.HasField("shape") or not t.shape.dim:
-            return None
-        dims = [d.dim_value if d.HasField("dim_value") else 0 for d in t.shape.dim[1:]]
-        return None if any(d <= 0 for d in dims) else tuple(dims)
+    # -- binding and importing -------------------------------------------------------------
+    def _bindings(self, values):
+        """The choices of data inputs to try, in order: the first input alone (everything
+        else a constant: weights become layers), then every float input that shares its
+        first dim (the batch) -- Add(x, y) of two (3, 4, 5) tensors needs both as run-time
+        values, as a constant (3, 4, 5) cannot broadcast against a dynamic batch."""
+        names = list(values)
+        if not names:
+            return [()]
+        first = values[names[0]]
+        if first.dtype != np.float32 or first.ndim < 1:
+            return [()]
+        batched = tuple(n for n in names if values[n].dtype == np.float32 and values[n].ndim >= 1
+                        and values[n].shape[0] == first.shape[0])
+        choices = [(names[0],)] if batched == (names[0],) else [(names[0],), batched]
+        if self.fold_fallback:
+            choices.append(())  # opt-in: every input a constant, the outputs folded at import
+        return choices
 
-    @staticmethod
-    def _key(data_shape, bound):
-        return (None if data_shape is None else tuple(data_shape[1:]),
-                tuple(sorted((name, _value_key(v)) for name, v in bound.items())))
-
-    def _imported(self, key, input_shape, bound):
+    def _imported(self, values, data_names):
+        bound = {n: v for n, v in values.items() if n not in data_names}
+        key = (tuple((n, values[n].shape[1:]) for n in data_names),
+               tuple(sorted((n, _value_key(v)) for n, v in bound.items())))
         graph = self._imports.get(key)
         if graph is None:
-            graph = self._import(input_shape, bound)
+            graph = self._import({n: values[n].shape for n in data_names}, bound)
             self._imports[key] = graph
-        return graph
+        return key, graph
 
     def _import(self, input_shape, bound):
         from onnx import ModelProto, numpy_helper
@@ -137,26 +156,30 @@ class CnnnativeBackendRep(BackendRep):
         return {n: np.asarray(v) for n, v in zip(names, inputs)}
 
     def run(self, inputs, **kwargs):
+        from ._importer import UnsupportedOperatorError
         values = self._named_inputs(inputs)
-        names = list(values)
-        data_name = None
-        if names:
-            first = values[names[0]]
-            if first.dtype == np.float32 and first.ndim >= 1:
-                data_name = names[0]
-        bound = {n: v for n, v in values.items() if n != data_name}
-        data = values[data_name] if data_name is not None else None
-        key = self._key(None if data is None else data.shape, bound)
-        input_shape = {data_name: data.shape} if data is not None else None
-        graph = self._imported(key, input_shape, bound)
-
+        errors = []
+        for data_names in self._bindings(values):
+            try:
+                key, graph = self._imported(values, data_names)
+                break
+            except UnsupportedOperatorError:
+                raise  # the same whatever the binding
+            except ValueError as e:
+                errors.append(e)
+        else:
+            if len(errors) == 1:
+                raise errors[0]
+            raise type(errors[0])("; ".join(f"with run-time input(s) {list(d)}: {e}" for d, e in
+                                            zip(self._bindings(values), errors))) from None
+        data = [values[n] for n in data_names]
         runtime = {}
         runtime_names = [vi.name for vi in self.output_infos if vi.name not in graph.onnx_constant_outputs]
         if runtime_names:
             out = self._run_graph(graph, key, data)
             out = out if isinstance(out, tuple) else (out,)
             runtime = dict(zip(runtime_names, out))
-        batch = None if data is None else data.shape[0]
+        batch = data[0].shape[0] if data else None
         results = []
         for vi in self.output_infos:
             if vi.name in runtime:
@@ -171,15 +194,26 @@ class CnnnativeBackendRep(BackendRep):
 
     def _run_graph(self, graph, key, data):
         if not self.compiled:
-            return graph(data)
+            return graph(*data)
+        if len(data) != 1:
+            raise ValueError(f"compiled=True runs models with one run-time input; this binding has {len(data)}")
         from .. import compile as compile_model
-        ck = (key, data.shape[0])
+        ck = (key, data[0].shape[0])
         fast = self._compiled.get(ck)
         if fast is None:
             device = "cuda" if Device(self.device).type == DeviceType.CUDA else "cpu"
-            fast = compile_model(graph, data.shape, device=device)
+            fast = compile_model(graph, data[0].shape, device=device)
             self._compiled[ck] = fast
-        return fast(data)
+        return fast(data[0])
+
+
+def _static_sample_shape(info):
+    """A graph input's declared dims after the first, when all are known and positive."""
+    t = info.type.tensor_type
+    if not info.type.HasField("tensor_type") or not t.HasField("shape") or not t.shape.dim:
+        return None
+    dims = [d.dim_value if d.HasField("dim_value") else 0 for d in t.shape.dim[1:]]
+    return None if any(d <= 0 for d in dims) else tuple(dims)
 
 
 def _constant_output(value, batch):
@@ -204,14 +238,18 @@ class CnnnativeBackend(Backend):
         return False
 
     @classmethod
-    def prepare(cls, model, device: str = "CPU", compiled: bool = False, **kwargs) -> CnnnativeBackendRep:
+    def prepare(cls, model, device: str = "CPU", compiled: bool = False, fold_fallback: bool = False,
+                **kwargs) -> CnnnativeBackendRep:
         """Check and prepare `model` (an onnx.ModelProto, a path or bytes). compiled=True runs
         it through `cnnnative.compile` (always so on CUDA); the default runs the eager graph.
-        Other keyword arguments (the test runner's rtol/atol) are ignored."""
+        fold_fallback=True: when no binding with run-time inputs imports (an op that mixes the
+        first dim, the batch, with the others), bind every input as a constant and compute the
+        outputs at import (the converters' folding path) -- a diagnostic for the report tool,
+        off in the CI suite. Other keyword arguments (the runner's rtol/atol) are ignored."""
         if not cls.supports_device(device):
             raise ValueError(f"device {device!r} is not available to cnnnative "
                              "(CPU always; CUDA when cnnnative.cuda is available)")
-        return CnnnativeBackendRep(model, device, compiled=compiled)
+        return CnnnativeBackendRep(model, device, compiled=compiled, fold_fallback=fold_fallback)
 
     @classmethod
     def run_model(cls, model, inputs, device: str = "CPU", **kwargs):
