@@ -226,3 +226,17 @@ def test_ops_mixing_the_batch_fail_unless_folding_is_asked_for():
         cnb.run_model(model, [x])
     (y,) = cnb.run_model(model, [x], fold_fallback=True)
     np.testing.assert_array_equal(y, x.reshape(1, 6))
+
+
+def test_unread_dropout_mask_is_fine_a_read_one_is_an_error():
+    """Old exports (the light AlexNet, VGG-19, Inception v1, SqueezeNet) name Dropout's mask
+    output though nothing reads it: that imports; a mask the model reads is still an error."""
+    import cnnnative.onnx as cnx
+    nodes = [helper.make_node("Dropout", ["x"], ["d", "mask"], ratio=0.5), helper.make_node("Relu", ["d"], ["y"])]
+    model = _model(nodes, [_info("x", ["N", 3])], [_info("y", ["N", 3])], opset=9)
+    x = np.array([[1, -2, 3]], np.float32)
+    np.testing.assert_array_equal(cnx.load(model)(x), [[1, 0, 3]])
+    read = _model(nodes, [_info("x", ["N", 3])], [_info("y", ["N", 3]), _info("mask", ["N", 3], TensorProto.BOOL)],
+                  opset=9)
+    with pytest.raises(ValueError, match="mask"):
+        cnx.load(read)

@@ -90,6 +90,10 @@ class ConvertContext:
             return v.array()
         self.fail(f"input {i} ({what}) must be a constant known at load, but it is computed at run time")
 
+    def output_read(self, i: int) -> bool:
+        """Whether the model reads output i (a later node or a graph output takes it)."""
+        return i < len(self.node.output) and self.node.output[i] in self.importer.read_names
+
     def input_name(self, i: int) -> str:
         return self.node.input[i] if self.has_input(i) else ""
 

@@ -198,6 +198,9 @@ class Importer:
         constants = dict(self.initializers)
         constants.update(_constant_node_values(g.node))
         self.nodes = lift_patterns(g.node, [o.name for o in g.output], constants)
+        # the values something reads (a node or the graph's outputs): an output nobody reads
+        # (Dropout's mask in old exports) need not be produced
+        self.read_names = {i for n in self.nodes for i in n.input if i} | {o.name for o in g.output}
         for node in self.nodes:
             ctx = ConvertContext(self, node)
             fn = find_converter(op_key(node), self.opset)
@@ -215,9 +218,9 @@ class Importer:
                     raise ConversionError(f"ONNX node {ctx.name!r} ({node.op_type}): output {name!r} is already "
                                           "defined (duplicate value name)")
                 self.env[name] = v
-            wanted = [n for n in node.output if n]
-            if len(outs) < len(node.output) and any(n not in self.env for n in wanted):
-                ctx.fail(f"produces {len(outs)} output(s); the model reads {len(node.output)}")
+            unproduced = [n for n in node.output[len(outs):] if n in self.read_names]
+            if unproduced:
+                ctx.fail(f"produces {len(outs)} output(s); the model reads output(s) {unproduced} too")
         outputs, constant_outputs = [], {}
         for vi in g.output:
             if vi.name not in self.env:

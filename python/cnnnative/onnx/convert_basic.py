@@ -30,12 +30,11 @@ def _dropout(ctx):
     ratio = float(ctx.attr("ratio", 0.5)) if ctx.opset < 12 else float(ctx.const(1, "ratio", np.float32(0.5)))
     if not 0.0 <= ratio < 1.0:
         ctx.fail(f"ratio must be in [0, 1), got {ratio}")
+    if ctx.output_read(1):
+        ctx.fail("the Dropout mask output is not supported (an unread mask is fine)")
     if not is_graph_value(x):
         return x
-    y = ctx.layer(nn.Dropout(ratio), x)
-    if len(ctx.node.output) > 1 and ctx.node.output[1]:
-        ctx.fail("the Dropout mask output is not supported")
-    return y
+    return ctx.layer(nn.Dropout(ratio), x)
 
 
 @converter("Relu")
