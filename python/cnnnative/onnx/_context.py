@@ -92,7 +92,7 @@ class ConvertContext:
 
     def output_read(self, i: int) -> bool:
         """Whether the model reads output i (a later node or a graph output takes it)."""
-        return i < len(self.node.output) and self.node.output[i] in self.importer.read_names
+        return i < len(self.node.output) and self.importer.is_read(self.node.output[i])
 
     def input_name(self, i: int) -> str:
         return self.node.input[i] if self.has_input(i) else ""

@@ -96,6 +96,7 @@ class Importer:
         # with no run-time input at all) are kept as graph.onnx_constant_outputs instead of
         # being an error
         self.constant_outputs = constant_outputs
+        self._read_names = None
 
     # -- names ------------------------------------------------------------------------------
     @staticmethod
@@ -124,6 +125,14 @@ class Importer:
         except KeyError:
             ctx.fail(f"input {name!r} is not produced by any earlier node, initializer or graph input "
                      "(the graph has a cycle, is not in topological order, or misses a value)")
+
+    def is_read(self, name: str) -> bool:
+        """Whether a node or the graph's outputs read value `name`: an output nobody reads
+        (Dropout's mask in old exports) need not be produced."""
+        if self._read_names is None:
+            self._read_names = {i for n in self.nodes for i in n.input if i}
+            self._read_names |= {o.name for o in self.model.graph.output}
+        return name in self._read_names
 
     # -- the walk ---------------------------------------------------------------------------
     def check_supported(self):
@@ -198,9 +207,6 @@ class Importer:
         constants = dict(self.initializers)
         constants.update(_constant_node_values(g.node))
         self.nodes = lift_patterns(g.node, [o.name for o in g.output], constants)
-        # the values something reads (a node or the graph's outputs): an output nobody reads
-        # (Dropout's mask in old exports) need not be produced
-        self.read_names = {i for n in self.nodes for i in n.input if i} | {o.name for o in g.output}
         for node in self.nodes:
             ctx = ConvertContext(self, node)
             fn = find_converter(op_key(node), self.opset)
@@ -218,7 +224,7 @@ class Importer:
                     raise ConversionError(f"ONNX node {ctx.name!r} ({node.op_type}): output {name!r} is already "
                                           "defined (duplicate value name)")
                 self.env[name] = v
-            unproduced = [n for n in node.output[len(outs):] if n in self.read_names]
+            unproduced = [n for n in node.output[len(outs):] if self.is_read(n)]
             if unproduced:
                 ctx.fail(f"produces {len(outs)} output(s); the model reads output(s) {unproduced} too")
         outputs, constant_outputs = [], {}
