@@ -240,3 +240,30 @@ def test_unread_dropout_mask_is_fine_a_read_one_is_an_error():
                   opset=9)
     with pytest.raises(ValueError, match="mask"):
         cnx.load(read)
+
+
+def test_import_draws_no_random_weights_and_leaves_the_generator_alone():
+    """Imported layers are built without random initialisation (every weight comes from the
+    file): loading does not advance nn.init's generator, so manual_seed reproducibility holds,
+    and VGG-sized classifiers do not spend seconds drawing numbers that are thrown away."""
+    import cnnnative.onnx as cnx
+    from cnnnative.nn import init
+    w = numpy_helper.from_array(np.full((4, 3), 0.5, np.float32), "fc.weight")
+    b = numpy_helper.from_array(np.arange(4, dtype=np.float32), "fc.bias")
+    model = _model([helper.make_node("Gemm", ["x", "fc.weight", "fc.bias"], ["y"], transB=1)],
+                   [_info("x", ["N", 3])], [_info("y", ["N", 4])], [w, b])
+    init.manual_seed(7)
+    expected = init.default_generator().bit_generator.state
+    init.manual_seed(7)
+    g = cnx.load(model)
+    assert init.default_generator().bit_generator.state == expected
+    np.testing.assert_allclose(g(np.ones((2, 3), np.float32)), np.tile([1.5, 2.5, 3.5, 4.5], (2, 1)), rtol=1e-6)
+    rng_before = init.default_generator().bit_generator.state
+    cnb.run_model(model, [np.ones((1, 3), np.float32)])
+    assert init.default_generator().bit_generator.state == rng_before
+    a = np.full(5, 9.0, np.float32)
+    with init.skip_random_init():
+        init.kaiming_uniform_(a.reshape(5, 1))
+    assert not a.any()
+    init.uniform_(a)  # outside the context: random again
+    assert a.any()

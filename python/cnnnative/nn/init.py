@@ -5,17 +5,20 @@ reproducible (it is Python state only: kernels never touch it).
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 
 import numpy as np
 
 from ..ops._args import index
 
-__all__ = ["manual_seed", "default_generator", "calculate_gain", "fan_in_and_fan_out",
+__all__ = ["manual_seed", "default_generator", "skip_random_init", "calculate_gain", "fan_in_and_fan_out",
            "uniform_", "normal_", "zeros_", "ones_", "constant_",
            "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_"]
 
 _generator = np.random.default_rng(0)
+_skipping = threading.local()  # .depth > 0 inside skip_random_init() on this thread
 
 
 def manual_seed(seed: int) -> None:
@@ -71,11 +74,36 @@ def _fill(array, values):
     return array
 
 
+@contextlib.contextmanager
+def skip_random_init():
+    """Inside (on this thread), the random initialisers -- uniform_, normal_ and the kaiming
+    and xavier ones built on them -- fill zeros instead and leave the generator untouched.
+    For code that overwrites every weight right after building the layers (the ONNX
+    importer): no time drawing hundreds of millions of numbers for VGG's classifier, and
+    the generator's state, so manual_seed reproducibility, is as before."""
+    _skipping.depth = getattr(_skipping, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _skipping.depth -= 1
+
+
+def _random_skipped(array) -> bool:
+    if getattr(_skipping, "depth", 0) > 0:
+        array[...] = 0
+        return True
+    return False
+
+
 def uniform_(array, a=0.0, b=1.0, rng=None):
+    if _random_skipped(array):
+        return array
     return _fill(array, _gen(rng).uniform(a, b, size=array.shape))
 
 
 def normal_(array, mean=0.0, std=1.0, rng=None):
+    if _random_skipped(array):
+        return array
     return _fill(array, _gen(rng).normal(mean, std, size=array.shape))
 
 

@@ -39,7 +39,9 @@ def load(f, input_shape=None):
     from ._importer import Importer
     from ._read import read_model
     _register_converters()
+    from ..nn.init import skip_random_init
     model, _ = read_model(f)
-    graph = Importer(model, input_shape).build()
+    with skip_random_init():  # every imported weight is overwritten from the file
+        graph = Importer(model, input_shape).build()
     graph.eval()
     return graph

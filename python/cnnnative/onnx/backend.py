@@ -131,8 +131,10 @@ class CnnnativeBackendRep(BackendRep):
         model.CopyFrom(self.model)
         for name, value in bound.items():
             model.graph.initializer.append(numpy_helper.from_array(value, name))
+        from ..nn.init import skip_random_init
         _register_converters()
-        graph = Importer(model, input_shape or None, constant_outputs=True).build()
+        with skip_random_init():  # every imported weight is overwritten from the model
+            graph = Importer(model, input_shape or None, constant_outputs=True).build()
         graph.eval()
         return graph
 
