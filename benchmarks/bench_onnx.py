@@ -1,0 +1,188 @@
+"""Imported ONNX models: cnnnative.compile(cnnnative.onnx.load(path)) beside ONNX Runtime.
+
+    python benchmarks/bench_onnx.py                        # the 9 light models + resnet18, batch 1
+    python benchmarks/bench_onnx.py --models resnet50,vgg19 --repeats 20 --markdown
+
+Models: the 9 "light" models that ship inside the onnx wheel (onnx/backend/test/data/light:
+AlexNet, ZFNet-512, VGG-19, Inception v1/v2, ResNet-50, DenseNet-121, SqueezeNet,
+ShuffleNet; their weights are ConstantOfShape fills, the compute is the real network's) and,
+when torch is installed, cnnnative's ResNet-18 twin (cnnnative.torch_reference.resnet18,
+random weights, seed 0) exported with torch.onnx.export at opset 17 with a dynamic batch.
+
+Per model: both run the same seeded input at batch 1 with 2 threads (cnnnative.set_num_threads,
+ONNX Runtime intra_op_num_threads=2, sequential execution); their outputs must agree within
+1e-4 relative (max-abs difference over the max-abs of ONNX Runtime's output); then, after a
+warm-up, the two are timed alternately call by call (interleaved, so a busy machine slows
+both alike) and the medians are reported with ours / ORT (< 1 is faster). A model that
+does not import prints the operators cnnnative cannot import yet.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+LIGHT = ("bvlc_alexnet", "zfnet512", "vgg19", "inception_v1", "inception_v2", "resnet50", "densenet121",
+         "squeezenet", "shufflenet")
+TOLERANCE = 1e-4
+
+
+def light_path(name):
+    import onnx
+    return os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", f"light_{name}.onnx")
+
+
+def export_resnet18(workdir):
+    """cnnnative's ResNet-18 twin in torch, exported (opset 17, dynamic batch); None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    from cnnnative.torch_reference import resnet18
+    torch.manual_seed(0)
+    m = resnet18().eval()
+    path = os.path.join(workdir, "resnet18.onnx")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # the TorchScript exporter's notice
+    torch.onnx.export(m, (torch.randn(1, 3, 224, 224),), path, dynamo=False, opset_version=17,
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    return path
+
+
+def input_shape(path):
+    import onnx
+    model = onnx.load(path, load_external_data=False)
+    inits = {t.name for t in model.graph.initializer}
+    vi = next(i for i in model.graph.input if i.name not in inits)
+    dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in vi.type.tensor_type.shape.dim]
+    return vi.name, (1,) + tuple(dims[1:])
+
+
+def bench_one(name, path, threads, repeats, warmup):
+    import onnxruntime as ort
+
+    import cnnnative
+    from cnnnative.onnx import UnsupportedOperatorError
+
+    row = {"model": name}
+    in_name, shape = input_shape(path)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    try:
+        t0 = time.perf_counter()
+        graph = cnnnative.onnx.load(path)
+        row["load_s"] = time.perf_counter() - t0
+    except UnsupportedOperatorError as e:
+        row["error"] = "unsupported: " + ", ".join(f"{t} x{n}" for t, _, n, _, _ in e.ops)
+        return row
+    except ValueError as e:
+        row["error"] = f"load failed: {str(e).splitlines()[0][:160]}"
+        return row
+    try:
+        t0 = time.perf_counter()
+        ours = cnnnative.compile(graph, shape)
+        row["compile_s"] = time.perf_counter() - t0
+    except Exception as e:  # a compile failure is a result to report, not a crash of the run
+        row["error"] = f"compile failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}"
+        return row
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+    def run_ort():
+        return sess.run(None, {in_name: x})[0]
+
+    def run_ours():
+        out = ours(x)
+        return out[0] if isinstance(out, tuple) else out
+
+    ref = run_ort()
+    got = np.asarray(run_ours())
+    scale = float(np.max(np.abs(ref))) or 1.0
+    row["rel_err"] = float(np.max(np.abs(got.astype(np.float64) - ref))) / scale if got.shape == ref.shape else np.inf
+    row["agree"] = row["rel_err"] <= TOLERANCE
+    for _ in range(warmup):
+        run_ours()
+        run_ort()
+    t_ours, t_ort = [], []
+    for _ in range(repeats):  # interleaved: both see the same machine load
+        t0 = time.perf_counter()
+        run_ours()
+        t_ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        run_ort()
+        t_ort.append(time.perf_counter() - t0)
+    row["ours_ms"] = 1e3 * statistics.median(t_ours)
+    row["ort_ms"] = 1e3 * statistics.median(t_ort)
+    row["ratio"] = row["ours_ms"] / row["ort_ms"]
+    return row
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default=None, help="comma-separated subset of: " + ",".join(LIGHT + ("resnet18",)))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--markdown", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        print("bench_onnx needs onnxruntime (pip install onnxruntime)", file=sys.stderr)
+        return 2
+    import cnnnative
+    cnnnative.set_num_threads(args.threads)
+    names = args.models.split(",") if args.models else list(LIGHT) + ["resnet18"]
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in names:
+            if name == "resnet18":
+                path = export_resnet18(workdir)
+                if path is None:
+                    rows.append({"model": name, "error": "torch is not installed (no export)"})
+                    continue
+            elif name in LIGHT:
+                path = light_path(name)
+            else:
+                ap.error(f"unknown model {name!r}")
+            row = bench_one(name, path, args.threads, args.repeats, args.warmup)
+            rows.append(row)
+            print(_line(row, False), file=sys.stderr if args.markdown else sys.stdout, flush=True)
+    if args.markdown:
+        print("| model | cnnnative ms | ORT ms | ours/ORT | rel. err | load s | compile s |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for row in rows:
+            print(_line(row, True))
+    timed = [r for r in rows if "ratio" in r]
+    if timed:
+        geo = float(np.exp(np.mean(np.log([r["ratio"] for r in timed]))))
+        worst = max(timed, key=lambda r: r["ratio"])
+        print(f"\ngeometric mean ours/ORT over {len(timed)} models: {geo:.2f}; slowest: {worst['model']} "
+              f"{worst['ratio']:.2f}; outputs agree within {TOLERANCE:g}: "
+              f"{sum(r['agree'] for r in timed)}/{len(timed)}")
+    return 0
+
+
+def _line(row, markdown):
+    if "error" in row:
+        return f"| {row['model']} | - | - | - | - | - | {row['error']} |" if markdown else \
+            f"{row['model']:14s} {row['error']}"
+    flag = "" if row["agree"] else " DISAGREE"
+    if markdown:
+        return (f"| {row['model']} | {row['ours_ms']:.1f} | {row['ort_ms']:.1f} | {row['ratio']:.2f} | "
+                f"{row['rel_err']:.1e}{flag} | {row['load_s']:.2f} | {row['compile_s']:.2f} |")
+    return (f"{row['model']:14s} ours {row['ours_ms']:8.1f} ms  ORT {row['ort_ms']:8.1f} ms  ours/ORT "
+            f"{row['ratio']:5.2f}  rel.err {row['rel_err']:.1e}{flag}  (load {row['load_s']:.2f} s, "
+            f"compile {row['compile_s']:.2f} s)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
