@@ -94,6 +94,7 @@ def bench_one(name, path, threads, repeats, warmup):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3  # the light models' unused initializers make it warn
     sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
 
     def run_ort():

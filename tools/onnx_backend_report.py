@@ -6,7 +6,7 @@
     PYTHONPATH=python python tools/onnx_backend_report.py -k conv    # names matching a regex
     PYTHONPATH=python python tools/onnx_backend_report.py --write-allowlist tests/onnx_backend_allowlist.txt
 
-Each test runs exactly as in CI (onnx's runner, CPU device). Printed: per category and
+Each test runs exactly as in CI (onnx's runner, CPU device unless --device cuda). Printed: per category and
 per operator family the passed / failed counts, the ops no converter handles (with how
 many failing tests each blocks), the failing tests with the first line of their error,
 and the out-of-scope count. --write-allowlist rewrites the manifest to list what passed
@@ -59,7 +59,7 @@ def _unsupported_ops(err: str):
     return re.findall(r"^\s+(\w+)(?: \(domain [^)]*\))?: \d+ node\(s\)", err, flags=re.M)
 
 
-def run(selected, backend):
+def run(selected, backend, target_device="cpu"):
     """{name: (outcome, message, seconds)} running each test through onnx's runner."""
     import onnx.backend.test
     with warnings.catch_warnings():
@@ -69,7 +69,7 @@ def run(selected, backend):
     for case_cls in bt.test_cases.values():
         for attr in dir(case_cls):
             base, device = suite.split_device(attr)
-            if device != "cpu" or base not in selected:
+            if device != target_device or base not in selected:
                 continue
             result = unittest.TestResult()
             t0 = time.perf_counter()
@@ -125,22 +125,24 @@ def main(argv=None):
                          "import) and list those that pass only so: they fail because the op mixes the "
                          "first dim, cnnnative's batch, with the others")
     ap.add_argument("--write-allowlist", metavar="PATH", default=None)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="cuda: the tests' CUDA variants (compiled on the GPU; needs cnnnative.cuda)")
     ap.add_argument("--slowest", type=int, default=5, help="print the N slowest tests")
     args = ap.parse_args(argv)
-    if args.write_allowlist and args.k:
-        ap.error("--write-allowlist needs the whole suite (no -k)")
+    if args.write_allowlist and (args.k or args.device != "cpu" or args.compiled):
+        ap.error("--write-allowlist needs the whole suite as CI runs it (no -k, --device or --compiled)")
 
     t0 = time.perf_counter()
     cases = suite.suite_cases()
     selected = {n for n, c in cases.items() if (c.in_scope or args.all)
                 and (args.k is None or re.search(args.k, n))}
     options = {"compiled": True} if args.compiled else {}
-    results = run(selected, _backend(**options))
+    results = run(selected, _backend(**options), args.device)
     wall = time.perf_counter() - t0
     folded = {}
     if args.fold_fallback:
         failing = {n for n, r in results.items() if r[0] == "failed"}
-        folded = {n: r for n, r in run(failing, _backend(fold_fallback=True, **options)).items()
+        folded = {n: r for n, r in run(failing, _backend(fold_fallback=True, **options), args.device).items()
                   if r[0] == "passed"}
 
     allow = suite.load_allowlist() if os.path.exists(suite.ALLOWLIST) else suite.AllowList()
