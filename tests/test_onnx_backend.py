@@ -269,3 +269,24 @@ def test_import_draws_no_random_weights_and_leaves_the_generator_alone():
     assert not a.any()
     init.uniform_(a)  # outside the context: random again
     assert a.any()
+
+
+def test_allowlist_format(tmp_path):
+    """One regex per line (fullmatch, no device suffix), '#' comments, an optional opset range,
+    %floor lines; a malformed line is an error naming its line."""
+    path = tmp_path / "allow.txt"
+    path.write_text("# comment\n%floor node 0.5\ntest_relu   # trailing comment\ntest_clip_.* opset=11-12\n"
+                    "test_old opset=-9\n")
+    allow = suite.load_allowlist(str(path))
+    assert allow.floors == {"node": 0.5}
+
+    def case(name, opset):
+        return suite.SuiteCase(name, "node", "X", opset, True)
+    assert allow.lists(case("test_relu", 22)) and not allow.lists(case("test_relu_expanded", 22))
+    assert allow.lists(case("test_clip_min", 11)) and not allow.lists(case("test_clip_min", 13))
+    assert allow.lists(case("test_old", 7)) and not allow.lists(case("test_old", 10))
+    for bad, match in (("test_a opset=x\n", "opset range"), ("test_a b\n", "expected"), ("(\n", "bad regex"),
+                       ("%floor nodes 0.9\n", "%floor")):
+        path.write_text(bad)
+        with pytest.raises(ValueError, match=match):
+            suite.load_allowlist(str(path))
