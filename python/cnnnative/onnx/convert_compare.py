@@ -34,10 +34,10 @@ for _op, _fn in (("Equal", np.equal), ("Greater", np.greater), ("Less", np.less)
 
 @converter("Not")
 def _not(ctx):
-    return np.logical_not(_known(ctx, 0, "X"))
+    return np.asarray(np.logical_not(_known(ctx, 0, "X")))
 
 
 @converter("Where", since=9)
 def _where(ctx):
     cond = _known(ctx, 0, "condition").astype(bool)
-    return np.where(cond, _known(ctx, 1, "X"), _known(ctx, 2, "Y"))
+    return np.asarray(np.where(cond, _known(ctx, 1, "X"), _known(ctx, 2, "Y")))
