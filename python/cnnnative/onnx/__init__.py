@@ -15,7 +15,7 @@ from ._registry import supported_ops
 __all__ = ["load", "supported_ops", "ConversionError", "UnsupportedOperatorError"]
 
 # converter modules register themselves on import (one module per operator family)
-_CONVERTER_MODULES = ("convert_basic", "convert_conv")
+_CONVERTER_MODULES = ("convert_basic", "convert_conv", "convert_control", "convert_compare")
 
 
 def _register_converters():

@@ -130,8 +130,16 @@ class Importer:
         """Whether a node or the graph's outputs read value `name`: an output nobody reads
         (Dropout's mask in old exports) need not be produced."""
         if self._read_names is None:
-            self._read_names = {i for n in self.nodes for i in n.input if i}
-            self._read_names |= {o.name for o in self.model.graph.output}
+            self._read_names = set()
+            graphs = [self.model.graph]
+            while graphs:  # the top-level nodes and those of If branches (subgraphs)
+                g = graphs.pop()
+                nodes = self.nodes if g is self.model.graph else g.node
+                self._read_names |= {o.name for o in g.output}
+                for n in nodes:
+                    self._read_names.update(i for i in n.input if i)
+                    for a in n.attribute:
+                        graphs += [a.g] if a.HasField("g") else list(a.graphs)
         return name in self._read_names
 
     # -- the walk ---------------------------------------------------------------------------
@@ -190,24 +198,9 @@ class Importer:
                              "only float32 inputs are supported")
         return shape
 
-    def build(self) -> Graph:
-        self.check_supported()
-        g = self.model.graph
-        for t in g.initializer:
-            if t.name in self.initializers:
-                raise ValueError(f"initializer {t.name!r} is defined twice")
-            self.initializers[t.name] = _tensor_array(t, "initializer")
-        self.env.update(self.initializers)
-        inputs = self._declared_inputs()
-        if not inputs and not self.constant_outputs:
-            raise ValueError("the ONNX graph has no (non-initializer) input")
-        for k, vi in enumerate(inputs):
-            shape = self._input_shape_for(vi, k, len(inputs))
-            self.env[vi.name] = self.graph.input(shape[1:], name=self.layer_name(vi.name))
-        constants = dict(self.initializers)
-        constants.update(_constant_node_values(g.node))
-        self.nodes = lift_patterns(g.node, [o.name for o in g.output], constants)
-        for node in self.nodes:
+    def convert_nodes(self, nodes):
+        """Convert `nodes` in order, binding their outputs in the environment."""
+        for node in nodes:
             ctx = ConvertContext(self, node)
             fn = find_converter(op_key(node), self.opset)
             try:
@@ -227,6 +220,31 @@ class Importer:
             unproduced = [n for n in node.output[len(outs):] if self.is_read(n)]
             if unproduced:
                 ctx.fail(f"produces {len(outs)} output(s); the model reads output(s) {unproduced} too")
+
+    def check_supported_nodes(self, nodes, where):
+        """ValueError listing the nodes of `nodes` (a subgraph) that have no converter."""
+        bad = sorted({n.op_type for n in nodes if op_key(n) is None or find_converter(op_key(n), self.opset) is None})
+        if bad:
+            raise ConversionError(f"{where} uses operators cnnnative cannot import: {', '.join(bad)}")
+
+    def build(self) -> Graph:
+        self.check_supported()
+        g = self.model.graph
+        for t in g.initializer:
+            if t.name in self.initializers:
+                raise ValueError(f"initializer {t.name!r} is defined twice")
+            self.initializers[t.name] = _tensor_array(t, "initializer")
+        self.env.update(self.initializers)
+        inputs = self._declared_inputs()
+        if not inputs and not self.constant_outputs:
+            raise ValueError("the ONNX graph has no (non-initializer) input")
+        for k, vi in enumerate(inputs):
+            shape = self._input_shape_for(vi, k, len(inputs))
+            self.env[vi.name] = self.graph.input(shape[1:], name=self.layer_name(vi.name))
+        constants = dict(self.initializers)
+        constants.update(_constant_node_values(g.node))
+        self.nodes = lift_patterns(g.node, [o.name for o in g.output], constants)
+        self.convert_nodes(self.nodes)
         outputs, constant_outputs = [], {}
         for vi in g.output:
             if vi.name not in self.env:
