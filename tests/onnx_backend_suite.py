@@ -16,8 +16,12 @@ Manifest format (tests/onnx_backend_allowlist.txt): one regex per line, matched 
 re.fullmatch against the test name without its device suffix ("test_relu", not
 "test_relu_cpu"); '#' starts a comment; an optional "opset=LO-HI" (either end may be
 left out: "opset=13-") limits the line to models of those default-domain opsets, for
-tests whose meaning changed across opsets. "%floor CATEGORY FRACTION" lines set the
-smallest share of a category's in-scope tests that must be listed.
+tests whose meaning changed across opsets; an optional "fold" runs the test with the
+backend's fold_fallback=True (every input bound as a constant, the outputs computed at
+import: for ops that mix the first dim, which cnnnative graphs keep as the batch, with the
+others) -- such tests are counted apart in the summary. "%floor CATEGORY FRACTION" lines
+set the smallest share of a category's in-scope tests that must be listed (folded ones
+included).
 """
 from __future__ import annotations
 
@@ -59,16 +63,34 @@ class SuiteCase:
 
 
 @dataclass
+class Entry:
+    regex: re.Pattern
+    lo: int | None       # opset range (None: open)
+    hi: int | None
+    fold: bool           # passes only with every input bound as a constant (fold_fallback)
+    lineno: int
+
+
+@dataclass
 class AllowList:
-    entries: list = field(default_factory=list)   # [(compiled regex, lo, hi, line number)]
+    entries: list = field(default_factory=list)   # [Entry]
     floors: dict = field(default_factory=dict)    # category -> fraction
 
+    def entry_for(self, case: SuiteCase):
+        """The first line that lists `case`, or None."""
+        for e in self.entries:
+            if e.regex.fullmatch(case.name) and (case.opset is None or (e.lo is None or case.opset >= e.lo)
+                                                 and (e.hi is None or case.opset <= e.hi)):
+                return e
+        return None
+
     def lists(self, case: SuiteCase) -> bool:
-        for rx, lo, hi, _ in self.entries:
-            if rx.fullmatch(case.name) and (case.opset is None or (lo is None or case.opset >= lo)
-                                            and (hi is None or case.opset <= hi)):
-                return True
-        return False
+        return self.entry_for(case) is not None
+
+    def folds(self, case: SuiteCase) -> bool:
+        """Whether the line listing `case` says 'fold' (run with fold_fallback=True)."""
+        e = self.entry_for(case)
+        return e is not None and e.fold
 
 
 def load_allowlist(path: str = ALLOWLIST) -> AllowList:
@@ -85,19 +107,21 @@ def load_allowlist(path: str = ALLOWLIST) -> AllowList:
                 allow.floors[parts[1]] = float(parts[2])
                 continue
             lo = hi = None
-            if len(parts) == 2 and parts[1].startswith("opset="):
-                m = re.fullmatch(r"opset=(\d*)-(\d*)", parts[1])
+            fold = False
+            for option in parts[1:]:
+                if option == "fold":
+                    fold = True
+                    continue
+                m = re.fullmatch(r"opset=(\d*)-(\d*)", option)
                 if m is None:
-                    raise ValueError(f"{path}:{lineno}: bad opset range {parts[1]!r} (expected opset=LO-HI)")
+                    raise ValueError(f"{path}:{lineno}: expected 'REGEX [opset=LO-HI] [fold]', got {raw.strip()!r}")
                 lo = int(m.group(1)) if m.group(1) else None
                 hi = int(m.group(2)) if m.group(2) else None
-            elif len(parts) != 1:
-                raise ValueError(f"{path}:{lineno}: expected 'REGEX [opset=LO-HI]', got {raw.strip()!r}")
             try:
                 rx = re.compile(parts[0])
             except re.error as e:
                 raise ValueError(f"{path}:{lineno}: bad regex {parts[0]!r}: {e}") from None
-            allow.entries.append((rx, lo, hi, lineno))
+            allow.entries.append(Entry(rx, lo, hi, fold, lineno))
     return allow
 
 

@@ -5,6 +5,7 @@ tests/onnx_backend_allowlist.txt (format in tests/onnx_backend_suite.py).
 Only the listed tests are collected (CPU device),
 so a listed test that fails fails CI by name; the end of the pytest output prints, per
 category, how many listed tests passed and failed and how many tests are not listed.
+Lines marked 'fold' run with the backend's fold_fallback=True and are counted apart.
 `test_allowlist_meets_the_floor` checks the manifest lists at least the share of each
 category's in-scope tests its %floor lines demand. The backend never raises
 BackendIsNotSupposedToImplementIt and has no is_compatible filter: whatever is not
@@ -26,12 +27,25 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 import onnx_backend_suite as suite  # noqa: E402
 from cnnnative.onnx import backend as cnb  # noqa: E402
 
+class _FoldingBackend(cnb.CnnnativeBackend):
+    """For the allow-list's 'fold' lines: every input may be bound as a constant."""
+
+    @classmethod
+    def prepare(cls, model, device="CPU", **kwargs):
+        return super().prepare(model, device, fold_fallback=True, **kwargs)
+
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # onnx's case modules warn while they generate data
     _BACKEND_TEST = onnx.backend.test.BackendTest(cnb.CnnnativeBackend, __name__)
     _CASES = suite.suite_cases()
 _ALLOW = suite.load_allowlist()
 _LISTED = {name for name, case in _CASES.items() if _ALLOW.lists(case)}
+_FOLDED = {name for name in _LISTED if _ALLOW.folds(_CASES[name])}
+if _FOLDED:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _FOLDING_TEST = onnx.backend.test.BackendTest(_FoldingBackend, __name__)
 # the allow-list is measured on CPU; the CUDA path (compiled on the GPU) is run by
 # tools/onnx_backend_report.py --device cuda on a machine that has one
 _DEVICES = ["cpu"]
@@ -55,6 +69,7 @@ def _recorded(func, name):
 def _listed_test_cases():
     """onnx's TestCase classes, holding only the listed tests on the devices we have."""
     classes = {}
+    folding = _FOLDING_TEST.test_cases if _FOLDED else {}
     for cls_name, cls in _BACKEND_TEST.test_cases.items():
         members = {}
         for attr in dir(cls):
@@ -62,7 +77,8 @@ def _listed_test_cases():
                 continue
             base, device = suite.split_device(attr)
             if base in _LISTED and device in _DEVICES:
-                members[attr] = _recorded(getattr(cls, attr), attr)
+                source = folding[cls_name] if base in _FOLDED else cls
+                members[attr] = _recorded(getattr(source, attr), attr)
         if members:
             classes[cls_name] = type(cls_name, (unittest.TestCase,), {"__module__": __name__, **members})
     return classes
@@ -79,9 +95,10 @@ def _summary_lines():
         in_scope = sum(1 for n in names if _CASES[n].in_scope)
         ran = {k: v for k, v in _RESULTS.items() if suite.split_device(k)[0] in set(listed)}
         passed = sum(1 for v in ran.values() if v == "passed")
+        folded = sum(1 for k, v in ran.items() if v == "passed" and suite.split_device(k)[0] in _FOLDED)
         failed = sum(1 for v in ran.values() if v == "failed")
-        lines.append(f"  {category:18s} listed {len(listed):4d}: passed {passed:4d}, failed {failed:3d}; "
-                     f"not listed {len(names) - len(listed):4d} (in scope {in_scope})")
+        lines.append(f"  {category:18s} listed {len(listed):4d}: passed {passed:4d} ({folded} folded), "
+                     f"failed {failed:3d}; not listed {len(names) - len(listed):4d} (in scope {in_scope})")
     return lines
 
 
@@ -122,8 +139,9 @@ def test_allowlist_meets_the_floor():
 
 def test_every_allowlist_line_matches_a_test():
     """A line that matches nothing (a typo, a renamed test) would silently list nothing."""
-    for rx, lo, hi, lineno in _ALLOW.entries:
-        assert any(rx.fullmatch(name) for name in _CASES), f"allow-list line {lineno} ({rx.pattern}) matches no test"
+    for e in _ALLOW.entries:
+        assert any(e.regex.fullmatch(name) for name in _CASES), \
+            f"allow-list line {e.lineno} ({e.regex.pattern}) matches no test"
 
 
 # -- the backend's own behaviour -------------------------------------------------------------
@@ -276,7 +294,7 @@ def test_allowlist_format(tmp_path):
     %floor lines; a malformed line is an error naming its line."""
     path = tmp_path / "allow.txt"
     path.write_text("# comment\n%floor node 0.5\ntest_relu   # trailing comment\ntest_clip_.* opset=11-12\n"
-                    "test_old opset=-9\n")
+                    "test_old opset=-9\ntest_flatten_axis0 fold\n")
     allow = suite.load_allowlist(str(path))
     assert allow.floors == {"node": 0.5}
 
@@ -285,7 +303,8 @@ def test_allowlist_format(tmp_path):
     assert allow.lists(case("test_relu", 22)) and not allow.lists(case("test_relu_expanded", 22))
     assert allow.lists(case("test_clip_min", 11)) and not allow.lists(case("test_clip_min", 13))
     assert allow.lists(case("test_old", 7)) and not allow.lists(case("test_old", 10))
-    for bad, match in (("test_a opset=x\n", "opset range"), ("test_a b\n", "expected"), ("(\n", "bad regex"),
+    assert allow.folds(case("test_flatten_axis0", 25)) and not allow.folds(case("test_relu", 22))
+    for bad, match in (("test_a opset=x\n", "expected"), ("test_a b\n", "expected"), ("(\n", "bad regex"),
                        ("%floor nodes 0.9\n", "%floor")):
         path.write_text(bad)
         with pytest.raises(ValueError, match=match):
