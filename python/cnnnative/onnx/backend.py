@@ -59,8 +59,10 @@ def _declared_dtype(value_info):
 
 def _value_key(value: np.ndarray):
     """What identifies a bound input's value in the import cache."""
-    data = np.ascontiguousarray(value)
-    digest = hashlib.sha1(data.view(np.uint8).reshape(-1) if data.size else b"").hexdigest()
+    if value.dtype.kind == "O":  # strings: their text, not the object pointers
+        digest = hashlib.sha1(repr(value.tolist()).encode()).hexdigest()
+    else:
+        digest = hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest()
     return (value.dtype.str, value.shape, digest)
 
 
