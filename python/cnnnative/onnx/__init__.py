@@ -15,7 +15,8 @@ from ._registry import supported_ops
 __all__ = ["load", "supported_ops", "ConversionError", "UnsupportedOperatorError"]
 
 # converter modules register themselves on import (one module per operator family)
-_CONVERTER_MODULES = ("convert_basic", "convert_conv")
+_CONVERTER_MODULES = ("convert_basic", "convert_conv", "convert_pool", "convert_norm", "convert_linear",
+                      "patterns_layers")
 
 
 def _register_converters():
