@@ -122,9 +122,9 @@ class Importer:
                      "(the graph has a cycle, is not in topological order, or misses a value)")
 
     # -- the walk ---------------------------------------------------------------------------
-    def check_supported(self):
+    def check_supported(self, nodes):
         missing = {}
-        for node in self.model.graph.node:
+        for node in nodes:
             domain = node.domain if node.domain not in ("", "ai.onnx") else ""
             key = op_key(node)
             if key is None or find_converter(key, self.opset) is None:
@@ -178,7 +178,6 @@ class Importer:
         return shape
 
     def build(self) -> Graph:
-        self.check_supported()
         g = self.model.graph
         for t in g.initializer:
             if t.name in self.initializers:
@@ -194,6 +193,7 @@ class Importer:
         constants = dict(self.initializers)
         constants.update(_constant_node_values(g.node))
         self.nodes = lift_patterns(g.node, [o.name for o in g.output], constants)
+        self.check_supported(self.nodes)  # after lifting: ops a pattern absorbed need no converter
         for node in self.nodes:
             ctx = ConvertContext(self, node)
             fn = find_converter(op_key(node), self.opset)

@@ -9,31 +9,57 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import nn
+from .. import nn, ops
+from ..nn._util import as_input, weights_for
 from ._registry import converter
 from ._values import is_constant, is_graph_value
 from .convert_conv import set_param
 
-__all__ = ["linear_layer"]
+__all__ = ["linear_layer", "LinearNd", "torch_scope"]
+
+
+class LinearNd(nn.Linear):
+    """nn.Linear over the last dim of an (N, ..., in_features) input (torch's Linear takes
+    any leading dims; the library's takes (N, in_features)): same Parameters and names."""
+
+    def output_shape(self, input_shape):
+        if len(input_shape) < 1 or input_shape[-1] != self.in_features:
+            raise self._shape_error(input_shape, f"expected (..., {self.in_features})")
+        return tuple(input_shape[:-1]) + (self.out_features,)
+
+    def forward(self, x):
+        x = as_input(x, self)
+        return ops.linear(x, *weights_for(x, self.weight, self.bias))
+
+
+def torch_scope(node_name: str) -> str | None:
+    """The module path torch's exporter wrote into a node's name ('/layer1/layer1.0/fc/MatMul'
+    -> 'layer1.0.fc'), or None: names a layer whose weight the exporter folded into an
+    anonymous constant ('onnx::MatMul_12')."""
+    parts = [p for p in node_name.split("/") if p]
+    if not node_name.startswith("/") or len(parts) < 2:
+        return None
+    path = ""
+    for p in parts[:-1]:
+        path = p if not path or p.startswith(path + ".") else f"{path}.{p}"
+    return path
 
 
 def linear_layer(ctx, x, weight, bias, param_input):
     """nn.Linear with `weight` (out, in) and `bias` (out,) or None applied to graph value
-    x of shape (N, ..., in): a (N, in) input goes straight in; more dims are flattened to
-    rows around it (the rows are independent)."""
+    x of shape (N, ..., in) (LinearNd when there are dims between N and the features). It
+    is named after the initializer at `param_input`, else after the node's torch scope."""
     out_features, in_features = weight.shape
     shape = ctx.shape(x)
     if len(shape) < 2 or shape[-1] != in_features:
         ctx.fail(f"input of shape {shape} does not end in the weight's {in_features} input features")
-    layer = nn.Linear(in_features, out_features, bias=bias is not None)
+    layer = (nn.Linear if len(shape) == 2 else LinearNd)(in_features, out_features, bias=bias is not None)
     set_param(layer, "weight", weight)
     if bias is not None:
         set_param(layer, "bias", bias)
-    if len(shape) == 2:
-        return ctx.layer(layer, x, param_input=param_input)
-    rows = ctx.op("reshape", x, (-1, in_features))
-    y = ctx.layer(layer, rows, param_input=param_input)
-    return ctx.op("reshape", y, (-1,) + tuple(shape[1:-1]) + (out_features,))
+    if ctx.importer.param_prefix(ctx.input_name(param_input)) is None and torch_scope(ctx.node.name or ""):
+        return ctx.graph.add_node(layer, x, name=ctx.importer.layer_name(torch_scope(ctx.node.name)))
+    return ctx.layer(layer, x, param_input=param_input)
 
 
 def _gemm_bias(ctx, c, beta, out_features):
