@@ -168,3 +168,32 @@ def test_torch_conv_twins_keep_state_dict_and_outputs(family):
         xn = torch.randn(n, *sample)
         close(g(xn.numpy()), m(xn).detach().numpy())
     close(cn.compile(g, (2,) + sample)(x.numpy()), m(x).detach().numpy())
+
+
+def test_conv_and_conv_transpose_over_random_attributes_match_onnxruntime():
+    pytest.importorskip("onnxruntime")
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+
+    @hypothesis.settings(max_examples=30, deadline=None, derandomize=True, database=None)
+    @hypothesis.given(op=st.sampled_from(["Conv", "ConvTranspose"]), k=st.integers(1, 3), kw=st.integers(1, 3),
+                      s=st.integers(1, 3), sw=st.integers(1, 2), d=st.integers(1, 2), groups=st.sampled_from([1, 2]),
+                      pads=st.lists(st.integers(0, 2), min_size=4, max_size=4), out_pad=st.integers(0, 2),
+                      h=st.integers(3, 6), w=st.integers(3, 6), bias=st.booleans())
+    def check(op, k, kw, s, sw, d, groups, pads, out_pad, h, w, bias):
+        c_in, c_out = 2 * groups, 3 * groups
+        attrs = dict(strides=[s, sw], dilations=[d, 1], pads=pads, group=groups)
+        if op == "ConvTranspose":
+            attrs["output_padding"] = [min(out_pad, s - 1), 0]  # onnxruntime: < stride
+            w_shape = (c_in, c_out // groups, k, kw)
+        else:
+            w_shape = (c_out, c_in // groups, k, kw)
+            hypothesis.assume(h + pads[0] + pads[2] >= (k - 1) * d + 1 and w + pads[1] + pads[3] >= kw)
+        weights = [("layer.weight", _rand(*w_shape)), ("layer.bias", _rand(c_out) if bias else None)]
+        model = single_node_model(op, (1, c_in, h, w), attrs, weights)
+        x = _rand(2, c_in, h, w)
+        want = runtime(model, x)
+        hypothesis.assume(want is not None and min(want[0].shape) > 0)
+        close(load(model)(x), want[0])
+
+    check()

@@ -100,8 +100,8 @@ def _attach(layer, w, b):
     return layer
 
 
-@converter("Conv")
-def _conv(ctx):
+@converter("Conv", since=1)
+def _conv(ctx):  # (11: pads and strides may be omitted, the same defaults -- one converter)
     x = ctx.graph_input(0, "X")
     shape, w, b, k = _weights(ctx, x)
     strides, dilations = spatial_attrs(ctx, k)
@@ -160,8 +160,8 @@ def conv_transpose_pads(ctx, spatial, kernel, strides, dilations, output_padding
     return tuple(before) + tuple(after)
 
 
-@converter("ConvTranspose")
-def _conv_transpose(ctx):
+@converter("ConvTranspose", since=1)
+def _conv_transpose(ctx):  # (11: the same meaning, more defaults spelled out -- one converter)
     x = ctx.graph_input(0, "X")
     shape, w, b, k = _weights(ctx, x)
     strides, dilations = spatial_attrs(ctx, k)

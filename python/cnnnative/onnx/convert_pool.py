@@ -141,12 +141,19 @@ def _max_pool(ctx, *, indices_output, ceil_dilations):
     if not wants_indices:
         y, _ = geo.pool(ctx, opname, x, float("-inf"), dilation=_pick(geo, geo.dilations))
         return y
-    if not geo.simple:
-        ctx.fail("the Indices output with asymmetric pads (or pads over half the kernel) is not supported")
     pick = (lambda t: t[0]) if geo.k == 1 else tuple
-    y, idx = ctx.op(opname, x, pick(geo.kernel), pick(geo.strides), pick(geo.before), pick(geo.dilations),
-                    geo.ceil, True)
-    return y, ctx.op("onnx_flat_indices", idx, geo.spatial, storage_order)
+    if geo.simple:
+        y, idx = ctx.op(opname, x, pick(geo.kernel), pick(geo.strides), pick(geo.before), pick(geo.dilations),
+                        geo.ceil, True)
+        return y, ctx.op("onnx_flat_indices", idx, geo.spatial, storage_order)
+    # padded with -inf first: the indices point into the padded plane, and a ceil_mode pool
+    # there may give one more window at the end than ONNX, which both outputs drop
+    xp = ctx.op("pad", x, torch_pad(geo.before, geo.after), "constant", float("-inf"))
+    y, idx = ctx.op(opname, xp, pick(geo.kernel), pick(geo.strides), 0, pick(geo.dilations), geo.ceil, True)
+    crop = [g - o for g, o in zip(geo.padded_out(), geo.out)]
+    if any(crop):
+        y = ctx.op("pad", y, torch_pad((0,) * geo.k, [-c for c in crop]))
+    return y, ctx.op("onnx_flat_indices", idx, geo.spatial, storage_order, geo.before + geo.after, geo.out)
 
 
 def _pick(geo, t):

@@ -12,19 +12,32 @@ import numpy as np
 __all__ = ["onnx_flat_indices"]
 
 
-def onnx_flat_indices(indices, spatial, storage_order=0) -> np.ndarray:
+def onnx_flat_indices(indices, spatial, storage_order=0, pads=None, out=None) -> np.ndarray:
     """indices (N, C, *out) plane-local row-major positions into an input whose spatial
-    sizes are `spatial` -> int64 ONNX MaxPool indices (flat over N, C and the plane)."""
+    sizes are `spatial` -> int64 ONNX MaxPool indices (flat over N, C and the plane).
+
+    pads: (before..., after...) when the pool ran on the input padded by them (its indices
+    point into the padded plane); out: the output sizes to keep (a ceil_mode pool on the
+    padded input may give one more window at the end than ONNX)."""
     idx = np.asarray(indices).astype(np.int64)
     spatial = tuple(int(s) for s in spatial)
-    if idx.ndim != len(spatial) + 2:
+    k = len(spatial)
+    if idx.ndim != k + 2:
         raise ValueError(f"onnx_flat_indices: indices of shape {idx.shape} do not fit spatial sizes {spatial}")
     if storage_order not in (0, 1):
         raise ValueError(f"onnx_flat_indices: storage_order must be 0 or 1, got {storage_order!r}")
+    if out is not None:
+        idx = idx[(slice(None), slice(None)) + tuple(slice(0, int(o)) for o in out)]
     plane = int(np.prod(spatial, dtype=np.int64))
-    if storage_order == 1:
-        coords = np.unravel_index(np.clip(idx, 0, max(plane - 1, 0)), spatial)
-        idx = np.ravel_multi_index(coords, spatial, order="F").astype(np.int64)
+    if pads is not None or storage_order == 1:
+        pads = tuple(int(p) for p in pads) if pads is not None else (0,) * (2 * k)
+        if len(pads) != 2 * k:
+            raise ValueError(f"onnx_flat_indices: pads {pads} need {2 * k} entries for spatial sizes {spatial}")
+        padded = tuple(n + b + a for n, b, a in zip(spatial, pads[:k], pads[k:]))
+        coords = np.unravel_index(np.clip(idx, 0, int(np.prod(padded)) - 1), padded)
+        # a maximum never lies in the padding (-inf) unless a whole window does: clip it in
+        coords = tuple(np.clip(c - b, 0, n - 1) for c, b, n in zip(coords, pads[:k], spatial))
+        idx = np.ravel_multi_index(coords, spatial, order="F" if storage_order == 1 else "C").astype(np.int64)
     n, c = idx.shape[:2]
     offsets = (np.arange(n * c, dtype=np.int64) * plane).reshape((n, c) + (1,) * len(spatial))
     return idx + offsets
