@@ -197,3 +197,14 @@ def test_conv_and_conv_transpose_over_random_attributes_match_onnxruntime():
         close(load(model)(x), want[0])
 
     check()
+
+
+def test_folded_conv_weights_are_named_by_the_torch_scope():
+    torch = pytest.importorskip("torch")
+    tnn = torch.nn
+    torch.manual_seed(2)
+    m = tnn.Sequential(tnn.Conv2d(3, 4, 3), tnn.BatchNorm2d(4), tnn.Sequential(tnn.Conv2d(4, 2, 1))).eval()
+    x = torch.randn(2, 3, 6, 6)
+    g = cnx.load(export_torch(m, x))  # constant folding merges the BatchNorm into the conv's weights
+    assert set(g.state_dict()) == {"0.weight", "0.bias", "2.0.weight", "2.0.bias"}
+    close(g(x.numpy()), m(x).detach().numpy())

@@ -15,7 +15,7 @@ from .. import nn
 from ..nn.module import Parameter
 from ._registry import converter
 
-__all__ = ["set_param", "explicit_pads", "torch_pad", "spatial_attrs"]
+__all__ = ["set_param", "weighted_layer", "torch_scope", "explicit_pads", "torch_pad", "spatial_attrs"]
 
 
 def set_param(layer, name, value):
@@ -26,6 +26,29 @@ def set_param(layer, name, value):
         raise ValueError(f"{type(layer).__name__}.{name} expects shape {tuple(current.shape)}, "
                          f"the model gives {value.shape}")
     setattr(layer, name, Parameter(value.copy()))
+
+
+def torch_scope(node_name: str) -> str | None:
+    """The module path torch's exporter wrote into a node's name ('/layer1/layer1.0/fc/MatMul'
+    -> 'layer1.0.fc'), or None for a name not of that form."""
+    parts = [p for p in node_name.split("/") if p]
+    if not node_name.startswith("/") or len(parts) < 2:
+        return None
+    path = ""
+    for p in parts[:-1]:
+        path = p if not path or p.startswith(path + ".") else f"{path}.{p}"
+    return path
+
+
+def weighted_layer(ctx, layer, x, param_input):
+    """Add `layer` (holding the node's weights) applied to x, named after the initializer at
+    input `param_input` ('features.0.weight' -> 'features.0'); when the exporter folded that
+    weight into an anonymous constant ('onnx::MatMul_12'), after the node's torch scope."""
+    if ctx.importer.param_prefix(ctx.input_name(param_input)) is None:
+        scope = torch_scope(ctx.node.name or "")
+        if scope:
+            return ctx.graph.add_node(layer, x, name=ctx.importer.layer_name(scope))
+    return ctx.layer(layer, x, param_input=param_input)
 
 
 def explicit_pads(ctx, spatial, kernel, strides, dilations):
@@ -123,7 +146,7 @@ def _conv(ctx):  # (11: pads and strides may be omitted, the same defaults -- on
             x = ctx.op("pad", x, torch_pad(before, after))
             before = (0, 0, 0)
         layer = nn.Conv3d(c_in, w.shape[0], w.shape[2:], padding=before, **args)
-    return ctx.layer(_attach(layer, w, b), x, param_input=1)
+    return weighted_layer(ctx, _attach(layer, w, b), x, 1)
 
 
 def conv_transpose_pads(ctx, spatial, kernel, strides, dilations, output_padding):
@@ -190,7 +213,7 @@ def _conv_transpose(ctx):  # (11: the same meaning, more defaults spelled out --
     cls = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)[k - 1]
     layer = cls(c_in, c_out, w.shape[2:] if k > 1 else w.shape[2], stride=strides, padding=tuple(layer_pad),
                 output_padding=tuple(layer_out_pad), groups=groups, bias=b is not None, dilation=dilations)
-    y = ctx.layer(_attach(layer, w, b), x, param_input=1)
+    y = weighted_layer(ctx, _attach(layer, w, b), x, 1)
     if any(crop_before) or any(crop_after):
         y = ctx.op("pad", y, torch_pad([-c for c in crop_before], [-c for c in crop_after]))
     return y

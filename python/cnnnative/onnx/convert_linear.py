@@ -13,9 +13,9 @@ from .. import nn, ops
 from ..nn._util import as_input, weights_for
 from ._registry import converter
 from ._values import is_constant, is_graph_value
-from .convert_conv import set_param
+from .convert_conv import set_param, weighted_layer
 
-__all__ = ["linear_layer", "LinearNd", "torch_scope"]
+__all__ = ["linear_layer", "LinearNd"]
 
 
 class LinearNd(nn.Linear):
@@ -32,19 +32,6 @@ class LinearNd(nn.Linear):
         return ops.linear(x, *weights_for(x, self.weight, self.bias))
 
 
-def torch_scope(node_name: str) -> str | None:
-    """The module path torch's exporter wrote into a node's name ('/layer1/layer1.0/fc/MatMul'
-    -> 'layer1.0.fc'), or None: names a layer whose weight the exporter folded into an
-    anonymous constant ('onnx::MatMul_12')."""
-    parts = [p for p in node_name.split("/") if p]
-    if not node_name.startswith("/") or len(parts) < 2:
-        return None
-    path = ""
-    for p in parts[:-1]:
-        path = p if not path or p.startswith(path + ".") else f"{path}.{p}"
-    return path
-
-
 def linear_layer(ctx, x, weight, bias, param_input):
     """nn.Linear with `weight` (out, in) and `bias` (out,) or None applied to graph value
     x of shape (N, ..., in) (LinearNd when there are dims between N and the features). It
@@ -57,9 +44,7 @@ def linear_layer(ctx, x, weight, bias, param_input):
     set_param(layer, "weight", weight)
     if bias is not None:
         set_param(layer, "bias", bias)
-    if ctx.importer.param_prefix(ctx.input_name(param_input)) is None and torch_scope(ctx.node.name or ""):
-        return ctx.graph.add_node(layer, x, name=ctx.importer.layer_name(torch_scope(ctx.node.name)))
-    return ctx.layer(layer, x, param_input=param_input)
+    return weighted_layer(ctx, layer, x, param_input)
 
 
 def _gemm_bias(ctx, c, beta, out_features):

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import nn
 from ._registry import converter
-from .convert_conv import set_param
+from .convert_conv import set_param, weighted_layer
 
 
 def _eps(ctx):
@@ -74,7 +74,7 @@ def _batch_norm(ctx):
     set_param(layer, "bias", bias)
     layer.running_mean[...] = mean
     layer.running_var[...] = var
-    return _restore(ctx, ctx.layer(layer, x, param_input=1), shape_back)
+    return _restore(ctx, weighted_layer(ctx, layer, x, 1), shape_back)
 
 
 @converter("BatchNormalization", since=1)
@@ -116,7 +116,7 @@ def _instance_norm(ctx):  # (6: consumed_inputs removed -- same meaning)
     layer = nn.InstanceNorm2d(c, eps=_eps(ctx), affine=True)
     set_param(layer, "weight", scale)
     set_param(layer, "bias", bias)
-    return _restore(ctx, ctx.layer(layer, x, param_input=1), shape_back)
+    return _restore(ctx, weighted_layer(ctx, layer, x, 1), shape_back)
 
 
 # -- LayerNormalization ----------------------------------------------------------------------
@@ -146,7 +146,7 @@ def _layer_norm(ctx):
             ctx.fail(f"{'Scale' if i == 1 else 'B'} of shape {a.shape} does not broadcast to the normalized "
                      f"shape {normalized}")
         set_param(layer, name, a)
-    return ctx.layer(layer, x, param_input=1)
+    return weighted_layer(ctx, layer, x, 1)
 
 
 # -- GroupNormalization ----------------------------------------------------------------------
@@ -170,7 +170,7 @@ def _group_norm(ctx, per_group):
     layer = nn.GroupNorm(groups, c, eps=_eps(ctx))
     set_param(layer, "weight", scale)
     set_param(layer, "bias", bias)
-    return ctx.layer(layer, x, param_input=1)
+    return weighted_layer(ctx, layer, x, 1)
 
 
 @converter("GroupNormalization", since=18)

@@ -76,7 +76,6 @@ class _Geometry:
                           ceil_mode=self.ceil, **kwargs), False
         x = ctx.op("pad", x, torch_pad(self.before, self.after), "constant", fill)
         y = ctx.op(opname, x, pick(self.kernel), pick(self.strides), 0, ceil_mode=self.ceil, **kwargs)
-        y = y[0] if isinstance(y, tuple) else y
         got = self.padded_out()
         crop = [g - o for g, o in zip(got, self.out)]
         if any(crop):
@@ -109,7 +108,7 @@ def _window_sum(ctx, x, geo):
     """The sum over each window (zeros for the pads), as avg_pool times its divisor."""
     if min(geo.dilations) > 1:
         ctx.fail(f"dilations {geo.dilations} are not supported for average and Lp pooling")
-    y, padded = geo.pool(ctx, f"avg_pool{geo.k}d", x, 0.0, count_include_pad=True)
+    y, _ = geo.pool(ctx, f"avg_pool{geo.k}d", x, 0.0, count_include_pad=True)
     # the op divides by the taps inside what it sees as input (+ its own padding)
     divisor = geo.window_counts("padded")
     return ctx.op("mul", y, divisor.astype(np.float32))

@@ -15,7 +15,7 @@ import numpy as np
 from .. import nn
 from ._patterns import FUSED_DOMAIN, Match, pattern
 from ._registry import converter
-from .convert_conv import set_param
+from .convert_conv import set_param, weighted_layer
 from .convert_linear import linear_layer
 
 
@@ -160,7 +160,7 @@ def _fused_squeeze_excitation(ctx):
         set_param(conv, "weight", w)
         if b is not None:
             set_param(conv, "bias", b)
-        s = ctx.layer(conv, s, param_input=w_input)
+        s = weighted_layer(ctx, conv, s, w_input)
         if w_input == 1:
             s = ctx.layer(nn.ReLU() if ctx.attr("activation") == "Relu" else nn.SiLU(), s)
     if ctx.shape(s)[1] != shape[1]:
