@@ -48,19 +48,14 @@ def test_conv_matches_reference(case, bias):
         close(ort[0], want)
 
 
-def test_conv_compiles_and_trains():
-    model = single_node_model("Conv", (2, 3, 7, 8), dict(pads=[0, 1, 2, 1], strides=[2, 1]),
-                              [("c.weight", _rand(5, 3, 3, 2)), ("c.bias", _rand(5))])
+@pytest.mark.parametrize("case", [0, 2, 6])  # 1-D, 2-D and 3-D, asymmetric pads
+def test_conv_compiles_and_trains(case):
+    x_shape, w_shape, attrs = CONV_CASES[case]
+    model = single_node_model("Conv", x_shape, attrs, [("c.weight", _rand(*w_shape)), ("c.bias", _rand(w_shape[0]))])
     g = load(model)
-    x = _rand(2, 3, 7, 8)
+    x = _rand(*x_shape)
     close(cn.compile(g, x.shape)(x), g(x), 1e-5)
     grads_reach_parameters(g, x)
-
-
-def test_conv3d_asymmetric_pads_train():
-    model = single_node_model("Conv", (1, 2, 5, 6, 4), dict(pads=[1, 0, 1, 1, 2, 0]),
-                              [("c.weight", _rand(3, 2, 3, 3, 2))])
-    grads_reach_parameters(load(model), _rand(2, 2, 5, 6, 4))
 
 
 def test_conv_weight_computed_at_run_time_is_a_clear_error():

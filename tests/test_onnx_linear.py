@@ -108,6 +108,20 @@ def test_matmul_of_two_run_time_values_is_batched():
     close(g(x), reference(model, x)[0])
 
 
+@pytest.mark.parametrize("w_shape, left", [((3, 4), True), ((2, 4, 5), False), ((5, 4), True)])
+def test_matmul_with_a_constant_batch_or_left_operand(w_shape, left):
+    w = _rand(*w_shape)
+    inputs = ["w", "x"] if left else ["x", "w"]
+    x_shape = (2, 2, 4, 6) if left else (2, 2, 3, 4)
+    if w_shape == (5, 4):
+        x_shape = (2, 4, 6)
+    model = _graph_model([helper.make_node("MatMul", inputs, ["y"])], x_shape, len(x_shape), [("w", w)])
+    g = load(model)
+    assert "matmul" in _ops(g)
+    x = _rand(*x_shape)
+    close(g(x), reference(model, x)[0])
+
+
 def test_matmul_add_lifts_to_one_linear_with_bias():
     nodes = [helper.make_node("MatMul", ["x", "onnx::MatMul_7"], ["h"]),
              helper.make_node("Add", ["encoder.fc.bias", "h"], ["y"])]

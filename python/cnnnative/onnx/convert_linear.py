@@ -1,9 +1,10 @@
 """Converters for the matrix products: Gemm and MatMul.
 
-A run-time input times a constant weight becomes nn.Linear (weight (out, in) and bias as
-Parameters named as in the file, so the engine's GEMM with its bias/activation epilogue
-runs it); on constants alone the product is folded at load; two run-time values give
-ops.matmul (batched, N-D).
+A run-time input times a constant 2-D weight becomes nn.Linear (weight (out, in) and bias
+as Parameters named as in the file, so the engine's GEMM with its bias/activation
+epilogue runs it); on constants alone the product is folded at load; two run-time values,
+or a run-time batch of matrices with a constant on its left (W @ x), give ops.matmul
+(batched, N-D).
 """
 from __future__ import annotations
 
@@ -111,12 +112,19 @@ def _matmul(ctx):  # (9, 13: more types only)
     if is_graph_value(a) and is_constant(b) and b.ndim == 2:
         # x @ W with W (in, out): a Linear without bias (its weight is W transposed)
         return linear_layer(ctx, a, np.ascontiguousarray(b.T), None, param_input=1)
+    sa, sb = ctx.shape(a), ctx.shape(b)
     if is_graph_value(a) and is_graph_value(b):
-        sa, sb = ctx.shape(a), ctx.shape(b)
         if len(sa) < 3 or len(sb) < 3 or len(sa) != len(sb):
             ctx.fail(f"a product of run-time values of shapes {sa} and {sb}: both must be batched "
                      "matrices of the same rank")
         return ctx.op("matmul", a, b)
-    sa, sb = ctx.shape(a), ctx.shape(b)
-    ctx.fail(f"a product of shapes {sa} and {sb} with a {'constant' if is_constant(a) else 'run-time'} left "
-             "side: only run-time x constant 2-D weight, or two run-time batched matrices, are supported")
+    # a constant that is not a 2-D weight on the right (W @ x, or a batch of constant
+    # matrices): numpy's broadcasting matmul, the constant staying a constant of the graph
+    graph_rank = len(sa) if is_graph_value(a) else len(sb)
+    const_rank = len(sb) if is_graph_value(a) else len(sa)
+    if graph_rank < 3 or const_rank < 2 or const_rank > graph_rank:
+        ctx.fail(f"a product of shapes {sa} and {sb}: a constant operand must be a matrix (or a batch of "
+                 "them) and the run-time one a batch of matrices")
+    a = a.astype(np.float32) if is_constant(a) else a
+    b = b.astype(np.float32) if is_constant(b) else b
+    return ctx.op("matmul", a, b)

@@ -96,7 +96,7 @@ def _activation(name, index):
         return None
     if node.op_type == "Relu" and node.domain in ("", "ai.onnx"):
         return "Relu", [node], node.input[0]
-    if node.op_type == "SiLU" and node.domain == FUSED_DOMAIN:
+    if node.op_type.lower() in ("silu", "swish") and node.domain == FUSED_DOMAIN:  # lifted already
         return "SiLU", [node], node.input[0]
     if node.op_type == "Mul" and node.domain in ("", "ai.onnx") and len(node.input) == 2:
         for k in (0, 1):
