@@ -60,6 +60,10 @@ class _Geometry:
             ctx.fail(f"the window {kernel} (dilations {self.dilations}) does not fit the padded input "
                      f"{self.spatial}; the output would be {self.out}")
 
+    def arg(self, values):
+        """A per-axis attribute as the 1-D ops take it (an int) or the 2-D / 3-D ones (a tuple)."""
+        return values[0] if self.k == 1 else tuple(values)
+
     @property
     def simple(self) -> bool:
         """The pads are what the library's pool ops take themselves (symmetric, at most half
@@ -67,20 +71,19 @@ class _Geometry:
         return self.before == self.after and all(2 * p <= kk for p, kk in zip(self.before, self.kernel))
 
     def pool(self, ctx, opname, x, fill, **kwargs):
-        """ops.<opname> on x with this geometry: (output, padded?) -- padded means the input
-        was padded by `fill` first and the op ran with padding 0 (then cropped)."""
+        """ops.<opname> on x with this geometry: with the op's own padding when it can take
+        the pads, else on x padded by `fill` first (padding 0), cropped to ONNX's size."""
         k = self.k
-        pick = (lambda t: t[0]) if k == 1 else tuple
         if self.simple:
-            return ctx.op(opname, x, pick(self.kernel), pick(self.strides), pick(self.before),
-                          ceil_mode=self.ceil, **kwargs), False
+            return ctx.op(opname, x, self.arg(self.kernel), self.arg(self.strides), self.arg(self.before),
+                          ceil_mode=self.ceil, **kwargs)
         x = ctx.op("pad", x, torch_pad(self.before, self.after), "constant", fill)
-        y = ctx.op(opname, x, pick(self.kernel), pick(self.strides), 0, ceil_mode=self.ceil, **kwargs)
+        y = ctx.op(opname, x, self.arg(self.kernel), self.arg(self.strides), 0, ceil_mode=self.ceil, **kwargs)
         got = self.padded_out()
         crop = [g - o for g, o in zip(got, self.out)]
         if any(crop):
             y = ctx.op("pad", y, torch_pad((0,) * k, [-c for c in crop]))
-        return y, True
+        return y
 
     def padded_out(self):
         """Output sizes of a pool with padding 0 on the input already padded."""
@@ -108,7 +111,7 @@ def _window_sum(ctx, x, geo):
     """The sum over each window (zeros for the pads), as avg_pool times its divisor."""
     if min(geo.dilations) > 1:
         ctx.fail(f"dilations {geo.dilations} are not supported for average and Lp pooling")
-    y, _ = geo.pool(ctx, f"avg_pool{geo.k}d", x, 0.0, count_include_pad=True)
+    y = geo.pool(ctx, f"avg_pool{geo.k}d", x, 0.0, count_include_pad=True)
     # the op divides by the taps inside what it sees as input (+ its own padding)
     divisor = geo.window_counts("padded")
     return ctx.op("mul", y, divisor.astype(np.float32))
@@ -118,8 +121,8 @@ def _average(ctx, x, geo, count_include_pad):
     if min(geo.dilations) > 1:
         ctx.fail(f"dilations {geo.dilations} are not supported for average pooling")
     if geo.simple:
-        return geo.pool(ctx, f"avg_pool{geo.k}d", x, 0.0, count_include_pad=count_include_pad)[0]
-    y, _ = geo.pool(ctx, f"avg_pool{geo.k}d", x, 0.0, count_include_pad=True)
+        return geo.pool(ctx, f"avg_pool{geo.k}d", x, 0.0, count_include_pad=count_include_pad)
+    y = geo.pool(ctx, f"avg_pool{geo.k}d", x, 0.0, count_include_pad=True)
     if count_include_pad:
         return y  # the op's divisor (taps within the padded input) is ONNX's
     factor = geo.window_counts("padded") / np.maximum(geo.window_counts("input"), 1)
@@ -138,25 +141,20 @@ def _max_pool(ctx, *, indices_output, ceil_dilations):
         ctx.fail(f"storage_order must be 0 or 1, got {storage_order}")
     opname = f"max_pool{geo.k}d"
     if not wants_indices:
-        y, _ = geo.pool(ctx, opname, x, float("-inf"), dilation=_pick(geo, geo.dilations))
-        return y
-    pick = (lambda t: t[0]) if geo.k == 1 else tuple
+        return geo.pool(ctx, opname, x, float("-inf"), dilation=geo.arg(geo.dilations))
     if geo.simple:
-        y, idx = ctx.op(opname, x, pick(geo.kernel), pick(geo.strides), pick(geo.before), pick(geo.dilations),
-                        geo.ceil, True)
+        y, idx = ctx.op(opname, x, geo.arg(geo.kernel), geo.arg(geo.strides), geo.arg(geo.before),
+                        geo.arg(geo.dilations), geo.ceil, True)
         return y, ctx.op("onnx_flat_indices", idx, geo.spatial, storage_order)
     # padded with -inf first: the indices point into the padded plane, and a ceil_mode pool
     # there may give one more window at the end than ONNX, which both outputs drop
     xp = ctx.op("pad", x, torch_pad(geo.before, geo.after), "constant", float("-inf"))
-    y, idx = ctx.op(opname, xp, pick(geo.kernel), pick(geo.strides), 0, pick(geo.dilations), geo.ceil, True)
+    y, idx = ctx.op(opname, xp, geo.arg(geo.kernel), geo.arg(geo.strides), 0, geo.arg(geo.dilations), geo.ceil,
+                    True)
     crop = [g - o for g, o in zip(geo.padded_out(), geo.out)]
     if any(crop):
         y = ctx.op("pad", y, torch_pad((0,) * geo.k, [-c for c in crop]))
     return y, ctx.op("onnx_flat_indices", idx, geo.spatial, storage_order, geo.before + geo.after, geo.out)
-
-
-def _pick(geo, t):
-    return t[0] if geo.k == 1 else tuple(t)
 
 
 @converter("MaxPool", since=1)
