@@ -97,7 +97,7 @@ def spatial_attrs(ctx, k):
 
 def _weights(ctx, x):
     """(x's shape, W, B, number of spatial dims) of a Conv / ConvTranspose node, checked."""
-    w = ctx.const(1, "W (the weight; a weight computed at run time is not supported)")
+    w = ctx.const(1, "W, the weight")
     b = ctx.const(2, "B (the bias)")
     shape = ctx.shape(x)
     k = w.ndim - 2
