@@ -186,6 +186,26 @@ def test_layer_norm(shape, axis, bias):
     grads_reach_parameters(g, _rand(*shape))
 
 
+def test_layer_norm_scale_that_broadcasts_and_compiles():
+    shape = (2, 3, 4, 5)
+    model = single_node_model("LayerNormalization", shape, dict(axis=2), [("ln.weight", _rand(5)), ("ln.bias", _rand(1))])
+    g = _check(model, _rand(*shape))
+    assert g.state_dict()["ln.weight"].shape == (4, 5)
+    x = _rand(*shape)
+    close(cn.compile(g, x.shape)(x), g(x), 1e-5)
+
+
+def test_supported_ops_list_the_opset_changes():
+    cnx._register_converters()
+    ops = cnx.supported_ops()
+    assert ops["MaxPool"] == [1, 8, 10] and ops["AveragePool"] == [1, 7, 10, 19]
+    assert ops["BatchNormalization"] == [1, 7, 9, 14] and ops["GroupNormalization"] == [18, 21]
+    assert ops["LpPool"] == [1, 2, 18] and ops["Gemm"] == [1, 7, 11]
+    for op in ("Conv", "ConvTranspose", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "InstanceNormalization",
+               "LayerNormalization", "LRN", "MatMul", "cnnnative:Linear", "cnnnative:SqueezeExcitation"):
+        assert op in ops, op
+
+
 def test_layer_norm_over_the_batch_is_refused():
     model = single_node_model("LayerNormalization", (2, 3), dict(axis=0), [("s", _rand(2, 3))])
     with pytest.raises(ValueError, match="'node'.*axis 0"):
