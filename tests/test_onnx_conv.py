@@ -170,7 +170,7 @@ def test_conv_and_conv_transpose_over_random_attributes_match_onnxruntime():
     hypothesis = pytest.importorskip("hypothesis")
     st = hypothesis.strategies
 
-    @hypothesis.settings(max_examples=30, deadline=None, derandomize=True, database=None)
+    @hypothesis.settings(max_examples=20, deadline=None, derandomize=True, database=None)
     @hypothesis.given(op=st.sampled_from(["Conv", "ConvTranspose"]), k=st.integers(1, 3), kw=st.integers(1, 3),
                       s=st.integers(1, 3), sw=st.integers(1, 2), d=st.integers(1, 2), groups=st.sampled_from([1, 2]),
                       pads=st.lists(st.integers(0, 2), min_size=4, max_size=4), out_pad=st.integers(0, 2),
