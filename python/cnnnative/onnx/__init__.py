@@ -1,6 +1,7 @@
 """ONNX interchange: import models exported from other frameworks, export ours.
 
     model = cnnnative.onnx.load("resnet50.onnx")       # an nn.Module (an nn.Graph)
+    cnnnative.onnx.export(model, "out.onnx", (1, 3, 224, 224))  # and back
     y = model(x)                                        # eager, trainable
     fast = cnnnative.compile(model, (1, 3, 224, 224))   # the compiled engine
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 from ._context import ConversionError
 from ._importer import UnsupportedOperatorError
 from ._registry import supported_ops
+from .export import export
 
-__all__ = ["load", "supported_ops", "ConversionError", "UnsupportedOperatorError"]
+__all__ = ["load", "export", "supported_ops", "ConversionError", "UnsupportedOperatorError"]
 
 # converter modules register themselves on import (one module per operator family)
 _CONVERTER_MODULES = ("convert_basic", "convert_conv")

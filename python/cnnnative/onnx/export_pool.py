@@ -1,0 +1,111 @@
+"""Exporters: max/average pooling (1-D/2-D/3-D), global and adaptive pooling (when the
+adaptive windows are one fixed pool or the whole plane), Lp pooling, channel pooling."""
+from __future__ import annotations
+
+from ..ops.pool_adaptive import output_size_of
+from ._export_registry import exporter
+from .export_conv import per_dim
+
+
+def _window(node, dims):
+    a = node.args
+    kernel = per_dim(a["kernel_size"], dims, "kernel_size")
+    stride = a.get("stride")
+    stride = kernel if stride is None or stride == () else per_dim(stride, dims, "stride")
+    padding = per_dim(a.get("padding", 0), dims, "padding")
+    return kernel, stride, padding + padding
+
+
+def _max_pool(dims):
+    def write(ctx, node):
+        if node.args.get("return_indices"):
+            ctx.fail("max pooling with return_indices=True (ONNX's Indices count differently)")
+        kernel, stride, pads = _window(node, dims)
+        ctx.emit("MaxPool", [ctx.input("input")], ctx.out, kernel_shape=kernel, strides=stride, pads=pads,
+                 dilations=per_dim(node.args.get("dilation", 1), dims, "dilation"),
+                 ceil_mode=int(bool(node.args.get("ceil_mode", False))))
+    return write
+
+
+def _avg_pool(dims):
+    def write(ctx, node):
+        kernel, stride, pads = _window(node, dims)
+        ctx.emit("AveragePool", [ctx.input("input")], ctx.out, kernel_shape=kernel, strides=stride, pads=pads,
+                 ceil_mode=int(bool(node.args.get("ceil_mode", False))),
+                 count_include_pad=int(bool(node.args.get("count_include_pad", True))))
+    return write
+
+
+for _d in (1, 2, 3):
+    exporter(f"max_pool{_d}d")(_max_pool(_d))
+    exporter(f"avg_pool{_d}d")(_avg_pool(_d))
+
+
+@exporter("global_avg_pool2d")
+def global_avg_pool2d(ctx, node):
+    ctx.emit("GlobalAveragePool", [ctx.input("input")], ctx.out)
+
+
+def _adaptive(dims, onnx_pool, onnx_global):
+    """Adaptive pooling is a plain pool when every input size is a multiple of its output
+    size (windows of in/out, no overlap), and a global pool when every output size is 1."""
+    def write(ctx, node):
+        if node.args.get("return_indices"):
+            ctx.fail("adaptive max pooling with return_indices=True")
+        spatial = ctx.shape_of("input")[-dims:]
+        sizes = output_size_of(node.args["output_size"], spatial, dims, node.op)
+        if all(s == 1 for s in sizes):
+            ctx.emit(onnx_global, [ctx.input("input")], ctx.out)
+        elif all(i % o == 0 for i, o in zip(spatial, sizes)):
+            kernel = [i // o for i, o in zip(spatial, sizes)]
+            ctx.emit(onnx_pool, [ctx.input("input")], ctx.out, kernel_shape=kernel, strides=kernel)
+        else:
+            ctx.fail(f"output_size {tuple(sizes)} on input size {tuple(spatial)}: the adaptive windows "
+                     "overlap or differ in size (only output sizes dividing the input export)")
+    return write
+
+
+for _d in (1, 2, 3):
+    exporter(f"adaptive_avg_pool{_d}d")(_adaptive(_d, "AveragePool", "GlobalAveragePool"))
+    exporter(f"adaptive_max_pool{_d}d")(_adaptive(_d, "MaxPool", "GlobalMaxPool"))
+
+
+def _lp_pool(dims):
+    """(sum over the window of x**p) ** (1/p), as our kernel computes it (x**p, not |x|**p,
+    which is what ONNX's LpPool takes; the same for p = 2): an average pool of x**p times
+    the window size."""
+    def write(ctx, node):
+        a = node.args
+        p = float(a["norm_type"])
+        kernel, stride, _ = _window(node, dims)
+        ceil_mode = int(bool(a.get("ceil_mode", False)))
+        x = ctx.input("input")
+        if p == 2.0 and not ceil_mode:
+            ctx.emit("LpPool", [x], ctx.out, p=2, kernel_shape=kernel, strides=stride)
+            return
+        powered = ctx.emit("Pow", [x, ctx.scalar(p, "p")])
+        mean = ctx.emit("AveragePool", [powered], kernel_shape=kernel, strides=stride, ceil_mode=ceil_mode)
+        size = 1
+        for k in kernel:
+            size *= k
+        total = ctx.emit("Mul", [mean, ctx.scalar(float(size), "window")])
+        ctx.emit("Pow", [total, ctx.scalar(1.0 / p, "inv_p")], ctx.out)
+    return write
+
+
+exporter("lp_pool1d")(_lp_pool(1))
+exporter("lp_pool2d")(_lp_pool(2))
+
+
+def _channel_pool(onnx_reduce):
+    """Groups of kernel_size consecutive channels reduced: (N, C, *) seen as (N, C/k, k, *)."""
+    def write(ctx, node):
+        shape = ctx.shape_of("input")
+        k = int(node.args["kernel_size"])
+        grouped = ctx.reshape(ctx.input("input"), (None, shape[1] // k, k) + shape[2:])
+        ctx.axes_op(onnx_reduce, grouped, [2], ctx.out, since_input=18, keepdims=0)
+    return write
+
+
+exporter("max_pool_channels")(_channel_pool("ReduceMax"))
+exporter("avg_pool_channels")(_channel_pool("ReduceMean"))
