@@ -77,10 +77,11 @@ def channel_shuffle(ctx, node):
 @exporter("pad")
 def pad(ctx, node):
     """torch's pad tuple (last dim first, (before, after) pairs) as ONNX's [begins, ends]
-    over every dim. replicate is 'edge'; circular is 'wrap' from opset 19, before it the
-    wrapped slices concatenated."""
+    over every dim. Negative pads (crops) are a Slice first, so every runtime reads the
+    Pad. replicate is 'edge'; circular is 'wrap' from opset 19, before it the wrapped
+    slices concatenated."""
     a = node.args
-    shape = ctx.shape_of("input")
+    shape = list(ctx.shape_of("input"))
     rank = len(shape)
     items = [int(p) for p in a["pad"]]
     pairs = [(0, 0)] * rank
@@ -88,21 +89,30 @@ def pad(ctx, node):
         pairs[rank - 1 - i] = (items[2 * i], items[2 * i + 1])
     mode = a.get("mode", "constant")
     x = ctx.input("input")
-    if mode == "circular" and ctx.opset < 19:
+    crops = [(axis, max(-b, 0), max(-e, 0)) for axis, (b, e) in enumerate(pairs) if b < 0 or e < 0]
+    if crops:
+        x = ctx.emit("Slice", [x, ctx.ints([b for _, b, _ in crops], "starts"),
+                               ctx.ints([shape[axis] - e for axis, _, e in crops], "ends"),
+                               ctx.ints([axis for axis, _, _ in crops], "axes")])
+        for axis, b, e in crops:
+            shape[axis] -= b + e
+        pairs = [(max(b, 0), max(e, 0)) for b, e in pairs]
+    if not any(b or e for b, e in pairs):
+        ctx.emit("Identity", [x], ctx.out)
+    elif mode == "circular" and ctx.opset < 19:
         _circular(ctx, x, shape, pairs)
-        return
-    onnx_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
-    inputs = [x, ctx.ints([b for b, _ in pairs] + [e for _, e in pairs], "pads")]
-    value = float(a.get("value", 0.0) or 0.0)
-    if mode == "constant" and value != 0.0:
-        inputs.append(ctx.scalar(value, "value"))
-    ctx.emit("Pad", inputs, ctx.out, mode=onnx_mode)
+    else:
+        onnx_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+        inputs = [x, ctx.ints([b for b, _ in pairs] + [e for _, e in pairs], "pads")]
+        value = float(a.get("value", 0.0) or 0.0)
+        if mode == "constant" and value != 0.0:
+            inputs.append(ctx.scalar(value, "value"))
+        ctx.emit("Pad", inputs, ctx.out, mode=onnx_mode)
 
 
 def _circular(ctx, x, shape, pairs):
+    """Each padded dim: Concat(the last `before` entries, x, the first `after` entries)."""
     padded = [(axis, b, e) for axis, (b, e) in enumerate(pairs) if b or e]
-    if any(b < 0 or e < 0 for _, b, e in padded):
-        ctx.fail("circular padding with negative pads (cropping) before opset 19")
     for k, (axis, before, after) in enumerate(padded):
         parts = []
         if before:
@@ -113,5 +123,3 @@ def _circular(ctx, x, shape, pairs):
             parts.append(ctx.emit("Slice", [x, ctx.ints([0], "starts"), ctx.ints([after], "ends"),
                                             ctx.ints([axis], "axes")]))
         x = ctx.emit("Concat", parts, ctx.out if k == len(padded) - 1 else None, axis=axis)
-    if not padded:
-        ctx.emit("Identity", [x], ctx.out)
