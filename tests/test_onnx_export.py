@@ -423,3 +423,39 @@ def test_export_restores_training_mode():
     model.train()
     _export(model, (1, 3))
     assert all(m.training for m in model.modules())
+
+
+class _TwoInTwoOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x, y):
+        h = ops.add(self.fc(x), y)
+        return ops.relu(h), ops.sigmoid(h), h
+
+
+def test_several_inputs_and_outputs():
+    model = _TwoInTwoOut()
+    proto = _export(model, [(1, 3), (1, 3)])
+    assert [i.name for i in proto.graph.input] == ["input0", "input1"]
+    assert len(proto.graph.output) == 3
+    x, y = _rng(1).standard_normal((2, 3)).astype(np.float32), _rng(2).standard_normal((2, 3)).astype(np.float32)
+    want = [np.asarray(t) for t in model(x, y)]
+    got = ReferenceEvaluator(proto).run(None, {"input0": x, "input1": y})
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_torch_module_exports_through_the_adapter():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2)).eval()
+    proto = _export(net, (1, 3, 6, 6))
+    assert "0.weight" in {i.name for i in proto.graph.initializer}
+    x = _rng(3).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).numpy()
+    got = ReferenceEvaluator(proto).run(None, {"input": x})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

@@ -24,7 +24,7 @@ def batch_norm(ctx, node):
     ctx.emit("BatchNormalization",
              [ctx.input("input"), _affine_or(ctx, node, "weight", channels, 1.0),
               _affine_or(ctx, node, "bias", channels, 0.0), ctx.input("running_mean"), ctx.input("running_var")],
-             ctx.out, epsilon=float(a.get("eps", 1e-5)), momentum=1.0 - float(a.get("momentum", 0.1) or 0.1))
+             ctx.out, epsilon=float(a.get("eps", 1e-5)))
 
 
 @exporter("instance_norm")

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._export_registry import exporter
 
-def _batch_first(ctx, node):
+def _batch_first(node):
     """Whether the node keeps the batch as the first dim of its input and output."""
     x = node.inputs[0]
     return x.batched and node.outputs[0].batched
@@ -17,7 +17,7 @@ def _batch_first(ctx, node):
 
 def _as_reshape(ctx, node, fallback=None):
     """Write a batch-preserving shape change as Reshape(0, rest...); otherwise fallback()."""
-    if _batch_first(ctx, node):
+    if _batch_first(node):
         ctx.reshape(ctx.tensor(node.inputs[0]), node.output.shape, ctx.out)
     elif fallback is not None:
         fallback()
