@@ -78,6 +78,13 @@ LAYERS = [
     ("conv_transpose2d", lambda: nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1, groups=2),
      (1, 4, 4, 5)),
     ("conv_transpose2d_dilation", lambda: nn.ConvTranspose2d(3, 2, 2, dilation=2, bias=False), (1, 3, 4, 4)),
+    # output_padding >= stride (allowed below the dilation): onnxruntime refuses it as an attribute
+    ("conv_transpose2d_output_padding_past_stride",
+     lambda: nn.ConvTranspose2d(2, 3, (1, 2), output_padding=(0, 1), dilation=(1, 2)), (1, 2, 3, 3)),
+    ("conv_transpose2d_output_padding_within_padding",
+     lambda: nn.ConvTranspose2d(2, 3, 3, padding=(1, 2), output_padding=1, dilation=2), (1, 2, 3, 4)),
+    ("conv_transpose1d_output_padding_no_bias",
+     lambda: nn.ConvTranspose1d(2, 3, 2, stride=2, output_padding=2, dilation=3, bias=False), (1, 2, 3)),
     ("conv_transpose3d", lambda: nn.ConvTranspose3d(2, 3, 2, stride=2), (1, 2, 3, 3, 3)),
     ("linear", lambda: nn.Linear(5, 6), (1, 5)),
     ("linear_3d_input", lambda: Fn(lambda m, x: ops.linear(x, m.w, m.b), "lin3",
@@ -131,6 +138,14 @@ LAYERS = [
     ("avg_pool2d_ceil_exclude_pad", lambda: nn.AvgPool2d(2, stride=2, ceil_mode=True, count_include_pad=False),
      (1, 2, 5, 5)),
     ("max_pool1d_ceil", lambda: nn.MaxPool1d(2, ceil_mode=True), (1, 2, 7)),
+    # ceil_mode whose last window would start past the input: torch drops it, ONNX's rule would not
+    ("max_pool2d_ceil_dropped_window", lambda: nn.MaxPool2d(1, stride=(1, 2), ceil_mode=True), (1, 2, 4, 4)),
+    ("max_pool2d_ceil_mixed_dims", lambda: nn.MaxPool2d((1, 2), stride=2, ceil_mode=True), (1, 2, 4, 5)),
+    # a dilated window past the input still gives one output with ceil_mode (the trace refused it)
+    ("max_pool2d_ceil_window_past_input", lambda: nn.MaxPool2d((1, 3), (1, 2), dilation=(1, 2), ceil_mode=True),
+     (1, 2, 4, 4)),
+    ("avg_pool2d_ceil_dropped_window", lambda: nn.AvgPool2d(1, stride=2, ceil_mode=True), (1, 2, 5, 4)),
+    ("lp_pool2d_ceil_dropped_window", lambda: nn.LPPool2d(3, 1, stride=2, ceil_mode=True), (1, 2, 5, 4)),
     ("global_avg_pool", lambda: nn.GlobalAvgPool2d(), (1, 3, 4, 5)),
     ("global_max_pool", lambda: nn.GlobalMaxPool2d(), (1, 3, 4, 5)),
     ("adaptive_avg_pool2d_divides", lambda: nn.AdaptiveAvgPool2d((2, 3)), (1, 3, 4, 6)),
@@ -459,3 +474,65 @@ def test_torch_module_exports_through_the_adapter():
         want = net(torch.from_numpy(x)).numpy()
     got = ReferenceEvaluator(proto).run(None, {"input": x})[0]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+@st.composite
+def _pool_cases(draw):
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
+    kind = draw(st.sampled_from(["max", "avg"]))
+    if kind == "max":
+        dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+        layer = nn.MaxPool2d(kernel, stride, padding, dilation, ceil_mode=draw(st.booleans()))
+    else:
+        layer = nn.AvgPool2d(kernel, stride, padding, ceil_mode=draw(st.booleans()),
+                             count_include_pad=draw(st.booleans()))
+    return layer, (1, 2, draw(st.integers(4, 9)), draw(st.integers(4, 9)))
+
+
+@hypothesis.settings(max_examples=30, deadline=None, derandomize=True, database=None)
+@hypothesis.given(case=_pool_cases())
+def test_pool_geometry_matches_onnx(case):
+    """ceil_mode's last window and the average's divisor are where runtimes differ most."""
+    layer, shape = case
+    try:
+        _eager(layer, np.zeros(shape, np.float32))
+    except ValueError:
+        hypothesis.assume(False)  # a geometry our op (as torch) refuses
+    proto = _export(layer, shape)
+    _check_runs(layer, shape, proto, batches=(2,), reference=onnxruntime is None)
+
+
+@st.composite
+def _conv_cases(draw):
+    groups = draw(st.sampled_from([1, 2]))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    transposed = draw(st.booleans())
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    if transposed:
+        output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+        layer = nn.ConvTranspose2d(2 * groups, 2 * groups, kernel, stride, padding, output_padding, groups,
+                                   dilation=dilation)
+    else:
+        layer = nn.Conv2d(2 * groups, 3 * groups, kernel, stride, padding, dilation, groups,
+                          padding_mode=draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"])))
+    return layer, (1, 2 * groups, draw(st.integers(3, 7)), draw(st.integers(3, 7)))
+
+
+@hypothesis.settings(max_examples=30, deadline=None, derandomize=True, database=None)
+@hypothesis.given(case=_conv_cases())
+def test_conv_geometry_matches_onnx(case):
+    layer, shape = case
+    try:
+        _eager(layer, np.zeros(shape, np.float32))
+    except ValueError:
+        hypothesis.assume(False)
+    proto = _export(layer, shape)
+    _check_runs(layer, shape, proto, batches=(2,), reference=onnxruntime is None)

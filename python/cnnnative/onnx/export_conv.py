@@ -60,18 +60,47 @@ exporter("conv2d")(_conv(2))
 exporter("conv3d")(_conv(3))
 
 
+def transpose_geometry(padding, output_padding, stride):
+    """Per dim ((pad begin, pad end), output_padding, zeros to append) for ONNX.
+
+    torch allows output_padding < max(stride, dilation); onnxruntime only < stride. The
+    output_padding rows are rows of the uncropped result (while output_padding <= padding:
+    crop less at the end instead) or rows no input reaches (the bias only: appended as
+    zeros before the bias is added)."""
+    pads, opads, extra = [], [], []
+    for p, op, s in zip(padding, output_padding, stride):
+        if op < s:
+            pads.append((p, p)), opads.append(op), extra.append(0)
+        elif op <= p:
+            pads.append((p, p - op)), opads.append(0), extra.append(0)
+        else:
+            rest = op - p
+            pads.append((p, 0)), opads.append(rest if rest < s else 0), extra.append(0 if rest < s else rest)
+    return pads, opads, extra
+
+
 def _conv_transpose(dims):
     def write(ctx, node):
         a = node.args
         weight = a["weight"]
-        padding = per_dim(a.get("padding", 0), dims, "padding")
+        stride = per_dim(a.get("stride", 1), dims, "stride")
+        pads, opads, extra = transpose_geometry(per_dim(a.get("padding", 0), dims, "padding"),
+                                                per_dim(a.get("output_padding", 0), dims, "output_padding"),
+                                                stride)
+        has_bias = a.get("bias") is not None
         inputs = [ctx.input("input"), ctx.input("weight")]
-        if a.get("bias") is not None:
+        if has_bias and not any(extra):
             inputs.append(ctx.input("bias"))
-        ctx.emit("ConvTranspose", inputs, ctx.out, kernel_shape=list(weight.shape[2:]),
-                 strides=per_dim(a.get("stride", 1), dims, "stride"), pads=padding + padding,
-                 output_padding=per_dim(a.get("output_padding", 0), dims, "output_padding"),
-                 dilations=per_dim(a.get("dilation", 1), dims, "dilation"), group=int(a.get("groups", 1)))
+        y = ctx.emit("ConvTranspose", inputs, None if any(extra) else ctx.out,
+                     kernel_shape=list(weight.shape[2:]), strides=stride, pads=onnx_pads(pads),
+                     output_padding=opads, dilations=per_dim(a.get("dilation", 1), dims, "dilation"),
+                     group=int(a.get("groups", 1)))
+        if any(extra):
+            appended = ctx.emit("Pad", [y, ctx.ints([0] * (dims + 2) + [0, 0] + extra, "pads")],
+                                None if has_bias else ctx.out)
+            if has_bias:
+                bias = ctx.param_as(a["bias"], (weight.shape[1] * int(a.get("groups", 1)),) + (1,) * dims, "bias")
+                ctx.emit("Add", [appended, bias], ctx.out)
     return write
 
 

@@ -16,23 +16,50 @@ def _window(node, dims):
     return kernel, stride, padding + padding
 
 
+def emit_pool(ctx, node, op_type, x, kernel, stride, pads, out, dilation=None, **attrs):
+    """A MaxPool/AveragePool whose output has the traced size.
+
+    ceil_mode is one flag for every dim in ONNX, and torch (our ops) drops a last window
+    that would start in the right padding, which ONNX's shape rule (before opset 19's)
+    keeps. So ceil_mode is written when some dim has a window more than floor mode gives,
+    and a dim where that rule would add one too many is cut back with a Slice (a no-op on a
+    runtime that already drops it)."""
+    dims = len(kernel)
+    spatial = ctx.shape_of("input")[-dims:]
+    ours = list(node.output.shape[-dims:])
+    dilation = dilation or [1] * dims
+    reach = [dilation[i] * (kernel[i] - 1) + 1 for i in range(dims)]
+    room = [n + pads[i] + pads[i + dims] - reach[i] for i, n in enumerate(spatial)]
+    floor = [r // s + 1 for r, s in zip(room, stride)]
+    ceil_mode = int(bool(node.args.get("ceil_mode", False)) and ours != floor)
+    if dilation != [1] * dims:
+        attrs["dilations"] = dilation
+    kept = [-(-r // s) + 1 for r, s in zip(room, stride)] if ceil_mode else floor
+    trim = [i for i in range(dims) if kept[i] != ours[i]]
+    y = ctx.emit(op_type, [x], None if trim else out, kernel_shape=kernel, strides=stride, pads=pads,
+                 ceil_mode=ceil_mode, **attrs)
+    if trim:
+        rank = len(node.output.shape)
+        ctx.emit("Slice", [y, ctx.ints([0] * len(trim), "starts"), ctx.ints([ours[i] for i in trim], "ends"),
+                           ctx.ints([rank - dims + i for i in trim], "axes")], out)
+    return out
+
+
 def _max_pool(dims):
     def write(ctx, node):
         if node.args.get("return_indices"):
             ctx.fail("max pooling with return_indices=True (ONNX's Indices count differently)")
         kernel, stride, pads = _window(node, dims)
-        ctx.emit("MaxPool", [ctx.input("input")], ctx.out, kernel_shape=kernel, strides=stride, pads=pads,
-                 dilations=per_dim(node.args.get("dilation", 1), dims, "dilation"),
-                 ceil_mode=int(bool(node.args.get("ceil_mode", False))))
+        emit_pool(ctx, node, "MaxPool", ctx.input("input"), kernel, stride, pads, ctx.out,
+                  dilation=per_dim(node.args.get("dilation", 1), dims, "dilation"))
     return write
 
 
 def _avg_pool(dims):
     def write(ctx, node):
         kernel, stride, pads = _window(node, dims)
-        ctx.emit("AveragePool", [ctx.input("input")], ctx.out, kernel_shape=kernel, strides=stride, pads=pads,
-                 ceil_mode=int(bool(node.args.get("ceil_mode", False))),
-                 count_include_pad=int(bool(node.args.get("count_include_pad", True))))
+        emit_pool(ctx, node, "AveragePool", ctx.input("input"), kernel, stride, pads, ctx.out,
+                  count_include_pad=int(bool(node.args.get("count_include_pad", True))))
     return write
 
 
@@ -77,14 +104,13 @@ def _lp_pool(dims):
     def write(ctx, node):
         a = node.args
         p = float(a["norm_type"])
-        kernel, stride, _ = _window(node, dims)
-        ceil_mode = int(bool(a.get("ceil_mode", False)))
+        kernel, stride, pads = _window(node, dims)
         x = ctx.input("input")
-        if p == 2.0 and not ceil_mode:
+        if p == 2.0 and not a.get("ceil_mode", False):
             ctx.emit("LpPool", [x], ctx.out, p=2, kernel_shape=kernel, strides=stride)
             return
         powered = ctx.emit("Pow", [x, ctx.scalar(p, "p")])
-        mean = ctx.emit("AveragePool", [powered], kernel_shape=kernel, strides=stride, ceil_mode=ceil_mode)
+        mean = emit_pool(ctx, node, "AveragePool", powered, kernel, stride, pads, ctx.fresh("mean"))
         size = 1
         for k in kernel:
             size *= k
