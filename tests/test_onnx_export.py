@@ -153,6 +153,10 @@ LAYERS = [
     ("adaptive_avg_pool1d", lambda: nn.AdaptiveAvgPool1d(2), (1, 3, 6)),
     ("adaptive_avg_pool3d", lambda: nn.AdaptiveAvgPool3d((1, 2, 2)), (1, 2, 3, 4, 4)),
     ("adaptive_max_pool2d", lambda: nn.AdaptiveMaxPool2d(2), (1, 3, 4, 4)),
+    ("adaptive_avg_pool2d_uneven", lambda: nn.AdaptiveAvgPool2d((3, 4)), (1, 2, 7, 4)),
+    ("adaptive_max_pool2d_uneven", lambda: nn.AdaptiveMaxPool2d((4, 3)), (1, 2, 5, 7)),
+    ("adaptive_avg_pool1d_grow", lambda: nn.AdaptiveAvgPool1d(5), (1, 2, 3)),
+    ("adaptive_max_pool3d_uneven", lambda: nn.AdaptiveMaxPool3d((2, 3, None)), (1, 2, 3, 5, 2)),
     ("adaptive_max_pool1d_global", lambda: nn.AdaptiveMaxPool1d(1), (1, 3, 5)),
     ("adaptive_max_pool3d", lambda: nn.AdaptiveMaxPool3d((3, 1, 2)), (1, 2, 3, 2, 4)),
     ("lp_pool2d_p2", lambda: nn.LPPool2d(2, 2), (1, 3, 4, 4)),
@@ -405,12 +409,13 @@ def test_every_op_without_an_onnx_form_is_listed_at_once():
 
 
 def test_arguments_onnx_cannot_express_are_all_named():
-    model = nn.Sequential(nn.AdaptiveAvgPool2d(3), nn.MaxPool2d(2, return_indices=False),
+    model = nn.Sequential(Fn(lambda m, x: ops.adaptive_max_pool2d(x, 3, return_indices=True)[0], "aidx"),
+                          nn.MaxPool2d(2, return_indices=False),
                           Fn(lambda m, x: ops.max_pool2d(x, 1, return_indices=True)[0], "idx"))
     with pytest.raises(ValueError) as e:
         cnx.export(model, io.BytesIO(), (1, 2, 8, 7))
     message = str(e.value)
-    assert "adaptive_avg_pool2d" in message and "(8, 7)" in message and "return_indices" in message
+    assert "adaptive_max_pool2d" in message and "max_pool2d1" in message and message.count("return_indices") == 2
 
 
 @pytest.mark.parametrize("opset", [12, NEWEST + 1])

@@ -1,5 +1,5 @@
-"""Exporters: max/average pooling (1-D/2-D/3-D), global and adaptive pooling (when the
-adaptive windows are one fixed pool or the whole plane), Lp pooling, channel pooling."""
+"""Exporters: max/average pooling (1-D/2-D/3-D), global and adaptive pooling, Lp pooling,
+channel pooling."""
 from __future__ import annotations
 
 from ..ops.pool_adaptive import output_size_of
@@ -20,8 +20,8 @@ def emit_pool(ctx, node, op_type, x, kernel, stride, pads, out, dilation=None, *
     """A MaxPool/AveragePool whose output has the traced size.
 
     ceil_mode is one flag for every dim in ONNX, and torch (our ops) drops a last window
-    that would start in the right padding, which ONNX's shape rule (before opset 19's)
-    keeps. So ceil_mode is written when some dim has a window more than floor mode gives,
+    that would start in the right padding, which ONNX's output-size formula (as onnx's
+    shape inference applies it) keeps. So ceil_mode is written when some dim has a window more than floor mode gives,
     and a dim where that rule would add one too many is cut back with a Slice (a no-op on a
     runtime that already drops it)."""
     dims = len(kernel)
@@ -73,28 +73,41 @@ def global_avg_pool2d(ctx, node):
     ctx.emit("GlobalAveragePool", [ctx.input("input")], ctx.out)
 
 
-def _adaptive(dims, onnx_pool, onnx_global):
-    """Adaptive pooling is a plain pool when every input size is a multiple of its output
-    size (windows of in/out, no overlap), and a global pool when every output size is 1."""
+def _adaptive(dims, onnx_pool, onnx_global, onnx_reduce):
+    """A global pool when every output size is 1; a plain pool when every input size is a
+    multiple of its output size (windows of in/out, no overlap); otherwise per dim (the
+    windows are products of intervals, so a mean or max over them can be taken one dim at
+    a time): each window [floor(i*in/out), ceil((i+1)*in/out)) sliced, reduced, concatenated."""
     def write(ctx, node):
         if node.args.get("return_indices"):
             ctx.fail("adaptive max pooling with return_indices=True")
-        spatial = ctx.shape_of("input")[-dims:]
+        shape = ctx.shape_of("input")
+        spatial = shape[-dims:]
         sizes = output_size_of(node.args["output_size"], spatial, dims, node.op)
+        x = ctx.input("input")
         if all(s == 1 for s in sizes):
-            ctx.emit(onnx_global, [ctx.input("input")], ctx.out)
-        elif all(i % o == 0 for i, o in zip(spatial, sizes)):
+            ctx.emit(onnx_global, [x], ctx.out)
+            return
+        if all(i % o == 0 for i, o in zip(spatial, sizes)):
             kernel = [i // o for i, o in zip(spatial, sizes)]
-            ctx.emit(onnx_pool, [ctx.input("input")], ctx.out, kernel_shape=kernel, strides=kernel)
-        else:
-            ctx.fail(f"output_size {tuple(sizes)} on input size {tuple(spatial)}: the adaptive windows "
-                     "overlap or differ in size (only output sizes dividing the input export)")
+            ctx.emit(onnx_pool, [x], ctx.out, kernel_shape=kernel, strides=kernel)
+            return
+        changed = [d for d in range(dims) if spatial[d] != sizes[d]]
+        for k, d in enumerate(changed):
+            axis, n, m = len(shape) - dims + d, spatial[d], sizes[d]
+            windows = []
+            for i in range(m):
+                start, end = (i * n) // m, -(-((i + 1) * n) // m)
+                window = ctx.emit("Slice", [x, ctx.ints([start], "starts"), ctx.ints([end], "ends"),
+                                            ctx.ints([axis], "axes")])
+                windows.append(ctx.axes_op(onnx_reduce, window, [axis], since_input=18, keepdims=1))
+            x = ctx.emit("Concat", windows, ctx.out if k == len(changed) - 1 else None, axis=axis)
     return write
 
 
 for _d in (1, 2, 3):
-    exporter(f"adaptive_avg_pool{_d}d")(_adaptive(_d, "AveragePool", "GlobalAveragePool"))
-    exporter(f"adaptive_max_pool{_d}d")(_adaptive(_d, "MaxPool", "GlobalMaxPool"))
+    exporter(f"adaptive_avg_pool{_d}d")(_adaptive(_d, "AveragePool", "GlobalAveragePool", "ReduceMean"))
+    exporter(f"adaptive_max_pool{_d}d")(_adaptive(_d, "MaxPool", "GlobalMaxPool", "ReduceMax"))
 
 
 def _lp_pool(dims):
