@@ -73,6 +73,11 @@ LAYERS = [
     ("conv2d_reflect", lambda: nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), (1, 3, 6, 6)),
     ("conv2d_replicate", lambda: nn.Conv2d(3, 4, 3, padding=(1, 2), padding_mode="replicate"), (1, 3, 6, 6)),
     ("conv2d_circular", lambda: nn.Conv2d(3, 4, 3, padding=1, padding_mode="circular"), (1, 3, 6, 5)),
+    ("locally_connected2d", lambda: nn.LocallyConnected2d(2, 3, (5, 6), 3, stride=(1, 2), padding=1), (1, 2, 5, 6)),
+    ("locally_connected2d_no_bias", lambda: nn.LocallyConnected2d(2, 3, (4, 4), 2, stride=2, bias=False),
+     (1, 2, 4, 4)),
+    ("tiled_conv2d", lambda: nn.TiledConv2d(2, 3, 3, tile_size=(2, 3), padding=1), (1, 2, 5, 7)),
+    ("tiled_conv2d_no_bias", lambda: nn.TiledConv2d(2, 3, 2, tile_size=(2, 2), stride=2, bias=False), (1, 2, 6, 6)),
     ("conv3d", lambda: nn.Conv3d(2, 3, 3, stride=(1, 2, 2), padding=1), (1, 2, 4, 5, 5)),
     ("conv_transpose1d", lambda: nn.ConvTranspose1d(3, 2, 3, stride=2, padding=1, output_padding=1), (1, 3, 5)),
     ("conv_transpose2d", lambda: nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1, groups=2),
@@ -394,18 +399,24 @@ def test_writes_paths_atomically_and_file_objects(tmp_path):
     assert (tmp_path / "f.onnx").read_bytes() == path.read_bytes()
     # a failed export leaves the old file as it was and no temporary behind
     with pytest.raises(ValueError):
-        cnx.export(nn.Sequential(nn.TiledConv2d(1, 2, 3)), str(path), (1, 1, 5, 5))
+        cnx.export(nn.Sequential(nn.MaxPool2d(2, return_indices=True)), str(path), (1, 1, 5, 5))
     assert path.read_bytes() == proto.SerializeToString()
     assert sorted(os.listdir(tmp_path)) == ["f.onnx", "m.onnx"]
 
 
+def _unpool(m, x):
+    pooled, indices = ops.max_pool2d(x, 2, return_indices=True)
+    return ops.max_unpool2d(pooled, indices, 2)
+
+
 def test_every_op_without_an_onnx_form_is_listed_at_once():
-    model = nn.Sequential(nn.TiledConv2d(2, 2, 3, padding=1), nn.ReLU(), nn.TiledConv2d(2, 2, 3, padding=1),
-                          nn.LocallyConnected2d(2, 2, (4, 4), 3, padding=1))
+    model = nn.Sequential(Fn(lambda m, x: ops.gemm(x, m.w, trans_b=True), "g1", w=np.ones((4, 4))), nn.ReLU(),
+                          Fn(lambda m, x: ops.gemm(x, m.w), "g2", w=np.ones((4, 4))),
+                          nn.Unflatten(1, (1, 2, 2)), Fn(_unpool, "unpool"))
     with pytest.raises(ValueError) as e:
-        cnx.export(model, io.BytesIO(), (1, 2, 4, 4))
+        cnx.export(model, io.BytesIO(), (1, 4))
     message = str(e.value)
-    assert "tiled_conv2d (x2" in message and "locally_connected2d (x1" in message and "relu" not in message
+    assert "gemm (x2" in message and "max_unpool2d (x1" in message and "relu" not in message, message
 
 
 def test_arguments_onnx_cannot_express_are_all_named():

@@ -23,7 +23,7 @@ MIN_OPSET = 13  # Split/Squeeze/Unsqueeze/ReduceSum axes as inputs, Softmax on o
 DEFAULT_OPSET = 17
 
 _EXPORTER_MODULES = ("export_conv", "export_activation", "export_norm", "export_pool", "export_shape",
-                     "export_elementwise", "export_resample")
+                     "export_elementwise", "export_resample", "export_local_conv")
 
 
 def _register_exporters():
