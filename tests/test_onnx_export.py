@@ -304,7 +304,7 @@ def test_opset_dependent_forms(name, opset):
 def test_every_exporter_is_exercised_by_the_layer_list():
     """A new exporter must come with a layer (or Fn) case above."""
     from cnnnative.ir import trace
-    from cnnnative.onnx._export_registry import exportable_ops
+    from cnnnative.onnx import exportable_ops
     traced = set()
     for _, factory, shape in LAYERS:
         traced.update(node.op for node in trace(factory(), [shape]).nodes)
@@ -552,3 +552,11 @@ def test_conv_geometry_matches_onnx(case):
         hypothesis.assume(False)
     proto = _export(layer, shape)
     _check_runs(layer, shape, proto, batches=(2,), reference=onnxruntime is None)
+
+
+def test_an_imported_model_exports_again():
+    from cnnnative import models
+    model = models.resnet(num_classes=5, input_size=32, layers=(1, 1), width=8)
+    loaded = cnx.load(_export(model, (1, 3, 32, 32)))
+    again = _export(loaded, (1, 3, 32, 32), opset=NEWEST)
+    _check_runs(model, (1, 3, 32, 32), again, batches=(2,), reference=onnxruntime is None)

@@ -2,6 +2,8 @@
 the ONNX nodes for one OpGraph node (see `_export_context.ExportContext`)."""
 from __future__ import annotations
 
+__all__ = ["exporter", "exportable_ops", "EXPORTERS"]
+
 EXPORTERS: dict = {}
 
 
@@ -9,7 +11,7 @@ def exporter(*op_names):
     def register(fn):
         for name in op_names:
             if name in EXPORTERS:
-                raise ValueError(f"two exporters for op {name!r}")
+                raise RuntimeError(f"two exporters for op {name!r}")
             EXPORTERS[name] = fn
         return fn
     return register
