@@ -449,6 +449,12 @@ def test_bad_destination_and_opset_type():
         cnx.export(nn.ReLU(), io.BytesIO(), (1, 3), opset=17.0)
 
 
+def test_only_modules_export():
+    compiled = cn.compile(nn.Sequential(nn.Linear(3, 2)), (1, 3))
+    with pytest.raises(TypeError, match="export: cannot export a CompiledModel"):
+        cnx.export(compiled, io.BytesIO(), (1, 3))
+
+
 def test_export_restores_training_mode():
     model = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5))
     model.train()

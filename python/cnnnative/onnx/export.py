@@ -103,7 +103,11 @@ def build_model(model, input_shape, opset=DEFAULT_OPSET, dynamic_batch=True):
     opset = _check_opset(opset, onnx)
     shapes = _input_shapes(input_shape)
     _register_exporters()
-    module = _as_module(model)
+    try:
+        module = _as_module(model)
+    except TypeError:
+        raise TypeError(f"export: cannot export a {type(model).__name__}: give a cnnnative.nn.Module (a compiled "
+                        "model: the Module it was compiled from) or a torch.nn module") from None
     graph = trace(module, shapes)
 
     problems = _unsupported(graph)
