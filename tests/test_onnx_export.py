@@ -289,7 +289,8 @@ def test_every_layer_round_trips_through_onnx_runtimes(name, factory, shape):
 
 @pytest.mark.parametrize("opset", [13, 16, 18, NEWEST])
 @pytest.mark.parametrize("name", ["conv1d_circular", "gelu", "gelu_tanh", "hardswish", "mish", "layer_norm",
-                                  "reductions", "maxout", "cat_split", "circular_pad2d", "pad_circular_crop", "lrn_even",
+                                  "reductions", "maxout", "cat_split", "circular_pad2d", "pad_circular_crop",
+                                  "lrn_even",
                                   "upsample_bilinear", "transpose_squeeze_unsqueeze"])
 def test_opset_dependent_forms(name, opset):
     """The ops whose ONNX form changes with the opset (Gelu 20, Mish 18, HardSwish 14,

@@ -40,7 +40,10 @@ def channel_scale(ctx, node):
 def _reduce(onnx_op, since_input):
     def write(ctx, node):
         dim = node.args.get("dim")
-        axes = None if dim is None or dim == () else [int(d) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))]
+        if dim is None or dim == ():
+            axes = None  # every dim
+        else:
+            axes = [int(d) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))]
         ctx.axes_op(onnx_op, ctx.input("input"), axes, ctx.out, since_input=since_input,
                     keepdims=int(bool(node.args.get("keepdim", False))))
     return write

@@ -95,7 +95,8 @@ def local_response_norm(ctx, node):
     """ONNX's LRN window is ours for odd sizes; an even size puts the extra channel on the
     other side, so it is written out: the squares summed over a padded channel window."""
     a = node.args
-    size, alpha, beta, k = int(a["size"]), float(a.get("alpha", 1e-4)), float(a.get("beta", 0.75)), float(a.get("k", 1.0))
+    size, alpha = int(a["size"]), float(a.get("alpha", 1e-4))
+    beta, k = float(a.get("beta", 0.75)), float(a.get("k", 1.0))
     x = ctx.input("input")
     if size % 2:
         ctx.emit("LRN", [x], ctx.out, size=size, alpha=alpha, beta=beta, bias=k)
