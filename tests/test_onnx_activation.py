@@ -14,7 +14,6 @@ from onnx.reference import ReferenceEvaluator  # noqa: E402
 
 import cnnnative as cn  # noqa: E402
 import cnnnative.onnx as cnx  # noqa: E402
-from cnnnative import nn  # noqa: E402
 
 NEWEST = onnx.defs.onnx_opset_version()
 

@@ -12,8 +12,8 @@ Three kinds of operands meet here:
   and the batch entry survives only an identity (N * 1, N + 0, N / 1).
 
 Opset versions that only widened the accepted types are not separate entries: their
-float32 meaning did not change. The one change in meaning, the legacy `broadcast`/`axis`
-attributes before opset 7, is its own entry.
+float32 meaning did not change. (The legacy `broadcast` attribute of opsets before 7 never
+reaches a converter: _read.py raises such models to opset 7 first.)
 """
 from __future__ import annotations
 
@@ -33,37 +33,23 @@ def _operand(ctx, i):
     return v
 
 
-def _legacy_aligned(ctx, a, b):
-    """Before opset 7, B broadcast onto A only with broadcast=1, placed at `axis` (default:
-    aligned to A's trailing dims, which is NumPy's rule). Returns B reshaped for NumPy."""
-    if not ctx.attr("broadcast", 0):
-        return b
-    if not ctx.has_attr("axis"):
-        return b
-    if not is_constant(b):
-        ctx.fail("legacy broadcast with an axis attribute needs a constant second input")
-    rank = len(ctx.shape(a))
-    axis = int(ctx.attr("axis"))
-    axis = axis + rank if axis < 0 else axis
-    if not 0 <= axis <= rank - b.ndim:
-        ctx.fail(f"legacy broadcast axis {ctx.attr('axis')} does not place B {b.shape} inside A of rank {rank}")
-    return b.reshape(b.shape + (1,) * (rank - axis - b.ndim))
+def _shown(shape):
+    return tuple("N" if d is None else d for d in shape)
 
 
 def _check_batch_stays_first(ctx, values):
     """Every graph value has the same rank R (its dim 0 is the batch) and no constant has
     more than R dims or a non-1 size on the batch axis: otherwise ONNX's result would move
     or mix the batch."""
-    ranks = {len(ctx.shape(v)) for v in values if is_graph_value(v)}
-    if len(ranks) > 1:
-        ctx.fail(f"run-time inputs of different ranks {sorted(ranks)} would broadcast the batch against "
-                 "another dim")
-    (rank,) = ranks
+    shapes = [ctx.shape(v) for v in values if is_graph_value(v)]
+    if len({len(s) for s in shapes}) > 1:
+        ctx.fail(f"run-time inputs of different ranks ({', '.join(str(_shown(s)) for s in shapes)}) would "
+                 "broadcast the batch against another dim")
+    rank = len(shapes[0])
     for v in values:
         if is_constant(v) and (v.ndim > rank or (v.ndim == rank and v.shape[0] != 1)):
-            ctx.fail(f"constant of shape {v.shape} broadcast against a run-time input of shape "
-                     f"{tuple('N' if d is None else d for d in ctx.shape(next(x for x in values if is_graph_value(x))))} "
-                     "would span the batch dim")
+            ctx.fail(f"a constant of shape {v.shape} broadcast against a run-time input of shape "
+                     f"{_shown(shapes[0])} would span the batch dim")
 
 
 def _as_float(v):
@@ -156,14 +142,9 @@ def binary(ctx, opname, fold_fn, a, b):
 
 
 def _binary_converter(op_type, opname, fold_fn):
-    @converter(op_type, since=7)
+    @converter(op_type)
     def convert(ctx):
         return binary(ctx, opname, fold_fn, _operand(ctx, 0), _operand(ctx, 1))
-
-    @converter(op_type, since=1)
-    def convert_legacy(ctx):
-        a, b = _operand(ctx, 0), _operand(ctx, 1)
-        return binary(ctx, opname, fold_fn, a, _legacy_aligned(ctx, a, b))
     return convert
 
 
@@ -171,17 +152,7 @@ _binary_converter("Add", "add", np.add)
 _binary_converter("Sub", "sub", np.subtract)
 _binary_converter("Mul", "mul", np.multiply)
 _binary_converter("Div", "div", _fold_div)
-
-
-@converter("Pow", since=7)
-def _pow(ctx):
-    return binary(ctx, "pow", _fold_pow, _operand(ctx, 0), _operand(ctx, 1))
-
-
-@converter("Pow", since=1)
-def _pow_legacy(ctx):
-    a, b = _operand(ctx, 0), _operand(ctx, 1)
-    return binary(ctx, "pow", _fold_pow, a, _legacy_aligned(ctx, a, b))
+_binary_converter("Pow", "pow", _fold_pow)
 
 
 # -- variadic ops ----------------------------------------------------------------------------------
@@ -273,21 +244,17 @@ def _reciprocal(ctx):
 
 
 def _numpy_dtype(ctx, to):
-    from onnx import TensorProto, helper
-    if isinstance(to, str):  # opset 1 spells the type: "FLOAT", "INT64", ...
-        if to not in TensorProto.DataType.keys():
-            ctx.fail(f"'to' names an unknown type {to!r}")
-        to = TensorProto.DataType.Value(to)
     try:
-        return to, np.dtype(helper.tensor_dtype_to_np_dtype(int(to)))
+        from onnx import helper
+        return np.dtype(helper.tensor_dtype_to_np_dtype(to))
     except (KeyError, TypeError, ValueError):
         ctx.fail(f"cannot cast to ONNX type {to}")
 
 
 def cast(ctx, x, to):
     from onnx import TensorProto
-    code, dtype = _numpy_dtype(ctx, to)
-    name = TensorProto.DataType.Name(code)
+    dtype = _numpy_dtype(ctx, to)
+    name = TensorProto.DataType.Name(to)
     if is_constant(x):
         if x.dtype.kind == "f" and dtype.kind in "iu":
             # float -> int truncates toward zero; NaN or out-of-range values have no answer
@@ -307,14 +274,7 @@ def cast(ctx, x, to):
 def _cast(ctx):
     if not ctx.has_attr("to"):
         ctx.fail("missing attribute 'to'")
-    return cast(ctx, ctx.input(0), ctx.attr("to"))
-
-
-@converter("Cast", since=1)
-def _cast_v1(ctx):
-    if not ctx.has_attr("to"):
-        ctx.fail("missing attribute 'to'")
-    return cast(ctx, ctx.input(0), str(ctx.attr("to")))
+    return cast(ctx, ctx.input(0), int(ctx.attr("to")))
 
 
 @converter("CastLike", since=15)
