@@ -258,6 +258,39 @@ GELU_ERF_FORMS = {
 }
 
 
+def _tanh_constants():
+    return [_const(np.float32(v), n) for n, v in (("half", 0.5), ("one", 1.0), ("k", math.sqrt(2 / math.pi)),
+                                                  ("c", 0.044715), ("three", 3.0))]
+
+
+GELU_TANH_FORMS = {
+    # torch's legacy exporter: x*x, x*(x*x), 0.044715*x^3, x + ., sqrt(2/pi)*., Tanh, 1 + ., x*., 0.5*.
+    "torch": [_node("Mul", ["x", "x"], "sq"), _node("Mul", ["x", "sq"], "cube"), _node("Mul", ["c", "cube"], "cc"),
+              _node("Add", ["x", "cc"], "in"), _node("Mul", ["k", "in"], "arg"), _node("Tanh", ["arg"], "t"),
+              _node("Add", ["one", "t"], "a"), _node("Mul", ["x", "a"], "m"), _node("Mul", ["half", "m"], "y")],
+    "pow": [_node("Pow", ["x", "three"], "cube"), _node("Mul", ["cube", "c"], "cc"), _node("Add", ["cc", "x"], "in"),
+            _node("Mul", ["in", "k"], "arg"), _node("Tanh", ["arg"], "t"), _node("Add", ["t", "one"], "a"),
+            _node("Mul", ["x", "half"], "m"), _node("Mul", ["m", "a"], "y")],
+}
+
+
+@pytest.mark.parametrize("form", sorted(GELU_TANH_FORMS))
+def test_tanh_gelu_expansion_is_lifted(form):
+    model = _model(GELU_TANH_FORMS[form], _tanh_constants())
+    for batch in (1, 3):
+        g = _check(model, _input(batch, seed=batch))
+    assert _layers(g) == ["GELU"]
+    (layer,) = [m for m in g.modules() if m is not g]
+    assert layer.approximate == "tanh"
+
+
+def test_tanh_gelu_not_lifted_when_the_cube_is_read_elsewhere():
+    nodes = GELU_TANH_FORMS["torch"][:-1] + [_node("Mul", ["half", "m"], "g"), _node("Add", ["g", "cube"], "y")]
+    assert "GELU" not in _layers(_check(_model(nodes, _tanh_constants()), _input(2)))
+    nodes = GELU_TANH_FORMS["torch"][:-1] + [_node("Mul", ["half", "m"], "g"), _node("Add", ["g", "sq"], "y")]
+    assert "GELU" not in _layers(_check(_model(nodes, _tanh_constants()), _input(2)))
+
+
 @pytest.mark.parametrize("form", sorted(GELU_ERF_FORMS))
 def test_erf_gelu_expansion_is_lifted(form):
     model = _model(GELU_ERF_FORMS[form], _half_one_root2())
@@ -332,12 +365,12 @@ def _torch_export(module, x, opset):
 @pytest.mark.parametrize("opset", [12, 17])
 def test_torch_activation_exports(opset):
     # at 12 torch writes Hardswish as x * HardSigmoid(x), at both SiLU as x * Sigmoid(x) and
-    # GELU as its erf expansion: the lifts turn them back into layers
+    # GELU as its erf (or tanh) expansion: the lifts turn them back into layers
     torch = pytest.importorskip("torch")
     tnn = torch.nn
     torch.manual_seed(0)
     net = tnn.Sequential(tnn.PReLU(3), tnn.SiLU(), tnn.Hardswish(), tnn.GELU(), tnn.ELU(0.5), tnn.LeakyReLU(0.1),
-                         tnn.ReLU6(), tnn.Hardsigmoid(), tnn.Mish(), tnn.Softplus(), tnn.SELU(), tnn.CELU(0.7),
+                         tnn.ReLU6(), tnn.Hardsigmoid(), tnn.Mish(), tnn.Softplus(), tnn.GELU(approximate="tanh"), tnn.SELU(), tnn.CELU(0.7),
                          tnn.Tanh(), tnn.Softsign(), tnn.Hardtanh(-0.5, 0.8), tnn.Softmax(dim=-1))
     with torch.no_grad():
         net[0].weight.copy_(torch.tensor([0.1, 0.2, 0.3]))
@@ -349,6 +382,7 @@ def test_torch_activation_exports(opset):
     layers = _layers(g)
     for name in ("PReLU", "SiLU", "Hardswish", "GELU", "ReLU6", "Softmax"):
         assert name in layers, (name, layers)
+    assert layers.count("GELU") == 2
     # torch folds the slope's reshape into a new initializer ('onnx::PRelu_5'): the
     # weight keeps the layer's node name, and it is a trainable Parameter
     (name,) = g.state_dict()

@@ -6,6 +6,8 @@ operator for (or that older opsets lacked) become one fused node, then the libra
     x * 0.5 * (1 + Erf(x / sqrt(2)))        -> cnnnative:GELU      -> nn.GELU()
       (the product in any grouping and order, x / sqrt(2) also as x * (1/sqrt(2)); torch's
       exporter writes Div -> Erf -> Add 1 -> Mul x -> Mul 0.5)
+    x * 0.5 * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))   -> nn.GELU("tanh")
+      (x^3 as Pow(x, 3) or x * x * x: torch's exporter writes the latter)
 
 A lift applies only when no intermediate has a reader outside the pattern (see
 _patterns.py), so it never changes what the model computes.
@@ -86,7 +88,7 @@ def hardswish(node, index):
     return Match([gate, node], _fused("Hardswish", x, node))
 
 
-# -- the exact GELU: x * 0.5 * (1 + erf(x / sqrt(2))) -------------------------------------------------
+# -- GELU: x * 0.5 * (1 + erf(x / sqrt(2))) or x * 0.5 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) --
 
 
 def _products(node, index):
@@ -101,35 +103,76 @@ def _products(node, index):
     return out
 
 
-def _erf_argument_x(erf, index):
-    """x when the Erf's input is x / sqrt(2) (Div) or x * (1/sqrt(2)) (Mul), with its node."""
-    scale = index.producer_of(erf.input[0])
-    if scale is None or len(scale.input) != 2:
+def _scaled(name, index, value):
+    """(y, the Mul) when `name` is y * value (either order), else None."""
+    mul = index.producer_of(name, "Mul")
+    if mul is None or len(mul.input) != 2:
         return None
-    if scale.op_type == "Div" and _is_scalar(index, scale.input[1], math.sqrt(2)):
-        return scale.input[0], scale
-    if scale.op_type == "Mul":
-        for c, x in (scale.input, scale.input[::-1]):
-            if _is_scalar(index, c, 1 / math.sqrt(2)):
-                return x, scale
+    for c, y in (mul.input, mul.input[::-1]):
+        if _is_scalar(index, c, value):
+            return y, mul
     return None
 
 
-def _one_plus_erf(add, index):
-    """(x, [scale, erf]) when `add` is 1 + erf(x / sqrt(2)) in either order."""
+def _erf_argument(erf, index):
+    """(x, [its node]) when the Erf's input is x / sqrt(2) (Div) or x * (1/sqrt(2)) (Mul)."""
+    div = index.producer_of(erf.input[0], "Div")
+    if div is not None and len(div.input) == 2 and _is_scalar(index, div.input[1], math.sqrt(2)):
+        return div.input[0], [div]
+    found = _scaled(erf.input[0], index, 1 / math.sqrt(2))
+    return None if found is None else (found[0], [found[1]])
+
+
+def _cube(name, index):
+    """(x, nodes) when `name` is Pow(x, 3), x * (x * x) or (x * x) * x."""
+    power = index.producer_of(name, "Pow")
+    if power is not None and len(power.input) == 2 and _is_scalar(index, power.input[1], 3.0):
+        return power.input[0], [power]
+    mul = index.producer_of(name, "Mul")
+    if mul is None or len(mul.input) != 2:
+        return None
+    for square_out, x in (mul.input, mul.input[::-1]):
+        square = index.producer_of(square_out, "Mul")
+        if square is not None and list(square.input) == [x, x]:
+            return x, [square, mul]
+    return None
+
+
+def _tanh_argument(tanh, index):
+    """(x, nodes) when the Tanh's input is sqrt(2/pi) * (x + 0.044715 * x^3)."""
+    found = _scaled(tanh.input[0], index, math.sqrt(2 / math.pi))
+    inner = None if found is None else index.producer_of(found[0], "Add")
+    if inner is None or len(inner.input) != 2:
+        return None
+    for cubic_out, x in (inner.input, inner.input[::-1]):
+        cubic = _scaled(cubic_out, index, 0.044715)
+        cube = None if cubic is None else _cube(cubic[0], index)
+        if cube is not None and cube[0] == x:
+            return x, cube[1] + [cubic[1], inner, found[1]]
+    return None
+
+
+_GATES = {"Erf": (_erf_argument, "none"), "Tanh": (_tanh_argument, "tanh")}
+
+
+def _one_plus_gate(add, index):
+    """(x, nodes, approximate) when `add` is 1 + erf(x / sqrt(2)) or 1 + tanh(...), in
+    either order."""
     if add is None or len(add.input) != 2:
         return None
-    for erf_out, one in (add.input, add.input[::-1]):
-        erf = index.producer_of(erf_out, "Erf")
-        if erf is not None and _is_scalar(index, one, 1.0):
-            found = _erf_argument_x(erf, index)
-            if found is not None:
-                return found[0], [found[1], erf]
+    for gate_out, one in (add.input, add.input[::-1]):
+        gate = index.producer_of(gate_out)
+        if gate is None or gate.op_type not in _GATES or not _is_scalar(index, one, 1.0):
+            continue
+        argument, approximate = _GATES[gate.op_type]
+        found = argument(gate, index)
+        if found is not None:
+            return found[0], found[1] + [gate, add], approximate
     return None
 
 
 @pattern
-def gelu_erf(node, index):
+def gelu(node, index):
     if node.op_type != "Mul" or node.domain not in ("", "ai.onnx") or len(node.input) != 2:
         return None
     for factors, inner in _products(node, index):
@@ -138,11 +181,9 @@ def gelu_erf(node, index):
             continue
         rest = [f for f in factors if f != half[0]]
         for add_out, x in (rest, rest[::-1]):
-            found = _one_plus_erf(index.producer_of(add_out, "Add"), index)
+            found = _one_plus_gate(index.producer_of(add_out, "Add"), index)
             if found is not None and found[0] == x:
-                scale, erf = found[1]
-                add = index.producer_of(add_out)
-                return Match([scale, erf, add, inner, node], _fused("GELU", x, node, approximate="none"))
+                return Match(found[1] + [inner, node], _fused("GELU", x, node, approximate=found[2]))
     return None
 
 
