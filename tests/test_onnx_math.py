@@ -261,3 +261,27 @@ def test_gradients_flow_through_imported_math_and_compile_matches():
     (out * out).sum().backward()
     grad = dict(g.named_parameters())["act.weight"].grad
     assert grad is not None and np.abs(grad).sum() > 0
+
+
+# -- broadcasting, over random constant shapes -----------------------------------------------------------------
+
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - hypothesis is a test extra
+    given = None
+
+if given is not None:
+    @settings(max_examples=25, deadline=None)
+    @given(op=st.sampled_from(["Add", "Sub", "Mul", "Div", "Max", "Min"]),
+           kept=st.lists(st.booleans(), min_size=3, max_size=3), dropped=st.integers(0, 4),
+           constant_first=st.booleans(), opset=st.sampled_from([8, 13, NEWEST]))
+    def test_constants_of_any_broadcastable_shape(op, kept, dropped, constant_first, opset):
+        # a constant with a size-1 or full dim per sample axis, leading dims dropped
+        shape = (1,) + tuple(d if k else 1 for d, k in zip(SAMPLE, kept))
+        shape = shape[dropped:]  # dropped = 4: a scalar
+        c = np.random.default_rng(len(shape)).uniform(0.5, 2.0, shape).astype(np.float32)
+        inputs = ["c", "x"] if constant_first else ["x", "c"]
+        if op in ("Max", "Min") and constant_first and c.ndim < 4:
+            inputs = ["x", "c"]  # onnx.reference's variadic ops need the full shape first
+        _check(_model([helper.make_node(op, inputs, ["y"])], [_const(c, "c")], opset), batches=(2,))
