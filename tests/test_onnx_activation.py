@@ -133,6 +133,11 @@ def test_prelu_slope_shapes(slope_shape, layer, opset):
     assert grad is not None and np.abs(grad).sum() > 0
 
 
+def test_prelu_slope_computed_at_run_time():
+    nodes = [helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("PRelu", ["x", "s"], ["y"])]
+    _check(_model(nodes), _input(2))
+
+
 def test_prelu_slope_that_spans_the_batch_is_refused():
     slope = np.full((2, 3, 1, 1), 0.1, np.float32)
     with pytest.raises(ValueError, match="the_node.*slope of shape \\(2, 3, 1, 1\\)"):

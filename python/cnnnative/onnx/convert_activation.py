@@ -158,6 +158,11 @@ def _channel_slopes(slope, rank):
 @converter("PRelu")
 def _prelu(ctx):
     x = _data(ctx)
+    if is_graph_value(ctx.input(1)):  # a slope computed at run time: no Parameter to hold
+        slope = ctx.input(1)
+        if not is_graph_value(x) or len(ctx.shape(slope)) != len(ctx.shape(x)):
+            ctx.fail(f"a run-time slope of shape {ctx.shape(slope)} needs a run-time input of the same rank")
+        return ctx.op("add", ctx.op("maximum", x, 0.0), ctx.op("mul", ctx.op("minimum", x, 0.0), slope))
     slope = ctx.const(1, "slope")
     if slope is None:
         ctx.fail("missing slope input")
