@@ -337,6 +337,35 @@ def test_silu_and_hardswish_are_lifted(gate_first):
         assert _layers(g) == [layer]
 
 
+def _relu6_constants():
+    return [_const(np.float32(v), n) for n, v in (("three", 3.0), ("zero", 0.0), ("six", 6.0), ("sixth", 1 / 6))]
+
+
+def _relu6_of_x_plus_3(opset):
+    if opset < 11:
+        return [_node("Add", ["x", "three"], "a"), _node("Clip", ["a"], "r", min=0.0, max=6.0)]
+    return [_node("Add", ["three", "x"], "a"), _node("Clip", ["a", "zero", "six"], "r")]
+
+
+@pytest.mark.parametrize("opset", [9, 13])
+def test_clip_spellings_of_hardsigmoid_and_hardswish_are_lifted(opset):
+    forms = {
+        "Hardsigmoid": [_node("Div", ["r", "six"], "y")],
+        "Hardswish": [_node("Mul", ["x", "r"], "m"), _node("Div", ["m", "six"], "y")],
+    }
+    forms["Hardswish_sixth"] = [_node("Mul", ["r", "sixth"], "h"), _node("Mul", ["h", "x"], "y")]
+    for name, tail in forms.items():
+        g = _check(_model(_relu6_of_x_plus_3(opset) + tail, _relu6_constants(), opset), _input(2))
+        assert _layers(g) == [name.split("_")[0]], name
+    # not when relu6(x + 3) is read elsewhere, nor for another clip
+    tail = [_node("Mul", ["x", "r"], "m"), _node("Div", ["m", "six"], "d"), _node("Add", ["d", "r"], "y")]
+    assert not {"Hardswish", "Hardsigmoid"} & set(_layers(_check(
+        _model(_relu6_of_x_plus_3(opset) + tail, _relu6_constants(), opset), _input(2))))
+    other = [_node("Add", ["x", "three"], "a"), _node("Clip", ["a"], "r", min=0.0, max=5.0),
+             _node("Div", ["r", "six"], "y")]
+    assert "Hardsigmoid" not in _layers(_check(_model(other, _relu6_constants(), 9), _input(2)))
+
+
 def test_gated_lifts_need_the_same_x_no_other_reader_and_hardswish_constants():
     cases = [
         # the gate output is read again

@@ -3,6 +3,9 @@ operator for (or that older opsets lacked) become one fused node, then the libra
 
     x * Sigmoid(x)                          -> cnnnative:SiLU      -> nn.SiLU
     x * HardSigmoid(x, alpha=1/6, beta=1/2) -> cnnnative:Hardswish -> nn.Hardswish
+    Clip(x + 3, 0, 6) / 6                   -> cnnnative:Hardsigmoid -> nn.Hardsigmoid
+    x * Clip(x + 3, 0, 6) / 6               -> cnnnative:Hardswish (either grouping; / 6
+                                               also as * (1/6))
     x * 0.5 * (1 + Erf(x / sqrt(2)))        -> cnnnative:GELU      -> nn.GELU()
       (the product in any grouping and order, x / sqrt(2) also as x * (1/sqrt(2)); torch's
       exporter writes Div -> Erf -> Add 1 -> Mul x -> Mul 0.5)
@@ -47,13 +50,15 @@ def _other(node, name):
 # -- x * f(x) -----------------------------------------------------------------------------------
 
 
-def _gated(node, index, gate_type, gate_ok=lambda g: True):
-    """(x, gate node) when `node` is Mul(x, gate(x)) in either order, else None."""
+def _gated(node, index, gate_type, gate_ok=lambda g: True, fused=False):
+    """(x, gate node) when `node` is Mul(x, gate(x)) in either order, else None; the gate is
+    an ONNX op, or with fused=True one of our fused nodes."""
     if node.op_type != "Mul" or node.domain not in ("", "ai.onnx") or len(node.input) != 2:
         return None
+    domains = (FUSED_DOMAIN,) if fused else ("", "ai.onnx")
     for gate_out, x in (node.input, node.input[::-1]):
         gate = index.producer_of(gate_out, gate_type)
-        if gate is not None and gate.domain in ("", "ai.onnx") and list(gate.input) == [x] and gate_ok(gate):
+        if gate is not None and gate.domain in domains and list(gate.input) == [x] and gate_ok(gate):
             return x, gate
     return None
 
@@ -83,9 +88,79 @@ def _is_hardsigmoid_of_hardswish(gate):
 def hardswish(node, index):
     found = _gated(node, index, "HardSigmoid", _is_hardsigmoid_of_hardswish)
     if found is None:
+        found = _gated(node, index, "Hardsigmoid", fused=True)  # lifted from relu6(x + 3) / 6
+    if found is None:
         return None
     x, gate = found
     return Match([gate, node], _fused("Hardswish", x, node))
+
+
+# -- relu6(x + 3) / 6 and x * relu6(x + 3) / 6, spelled with Clip ------------------------------------
+
+
+def _clip_bounds(clip, index):
+    """(min, max) of a Clip node (attributes before opset 11, constant inputs from 11; None
+    for an absent bound), or None when a bound is not a scalar constant."""
+    if len(clip.input) == 1:
+        return _attribute(clip, "min", None), _attribute(clip, "max", None)
+    bounds = []
+    for name in (list(clip.input[1:]) + ["", ""])[:2]:
+        c = index.constant(name) if name else None
+        if name and (c is None or np.size(c) != 1):
+            return None
+        bounds.append(None if c is None else float(np.ravel(c)[0]))
+    return tuple(bounds)
+
+
+def _relu6_of_x_plus_3(name, index):
+    """(x, [add, clip]) when `name` is Clip(x + 3, 0, 6)."""
+    clip = index.producer_of(name, "Clip")
+    if clip is None or _clip_bounds(clip, index) != (0.0, 6.0):
+        return None
+    add = index.producer_of(clip.input[0], "Add")
+    if add is None or len(add.input) != 2:
+        return None
+    for three, x in (add.input, add.input[::-1]):
+        if _is_scalar(index, three, 3.0):
+            return x, [add, clip]
+    return None
+
+
+def _over_6(node, index):
+    """y when `node` is y / 6 or y * (1/6) (either order)."""
+    if node.domain not in ("", "ai.onnx") or len(node.input) != 2:
+        return None
+    if node.op_type == "Div" and _is_scalar(index, node.input[1], 6.0):
+        return node.input[0]
+    if node.op_type == "Mul":
+        for c, y in (node.input, node.input[::-1]):
+            if _is_scalar(index, c, 1 / 6):
+                return y
+    return None
+
+
+@pattern
+def hardsigmoid_clip(node, index):
+    y = _over_6(node, index)
+    found = None if y is None else _relu6_of_x_plus_3(y, index)
+    if found is None:
+        return None
+    return Match(found[1] + [node], _fused("Hardsigmoid", found[0], node))
+
+
+@pattern
+def hardswish_clip(node, index):
+    """x * relu6(x + 3) / 6 with the division last (x * (relu6(x + 3) / 6) is first lifted
+    to x * Hardsigmoid(x), then by `hardswish`)."""
+    y = _over_6(node, index)
+    mul = None if y is None else index.producer_of(y, "Mul")
+    if mul is None or len(mul.input) != 2:
+        return None
+    for gate_out, x in (mul.input, mul.input[::-1]):
+        found = _relu6_of_x_plus_3(gate_out, index)
+        if found is not None and found[0] == x:
+            return Match(found[1] + [mul, node], _fused("Hardswish", x, node))
+    return None
 
 
 # -- GELU: x * 0.5 * (1 + erf(x / sqrt(2))) or x * 0.5 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) --
@@ -193,6 +268,11 @@ def gelu(node, index):
 @converter(f"{FUSED_DOMAIN}:SiLU")
 def _silu(ctx):
     return apply_layer(ctx, nn.SiLU())
+
+
+@converter(f"{FUSED_DOMAIN}:Hardsigmoid")
+def _hardsigmoid(ctx):
+    return apply_layer(ctx, nn.Hardsigmoid())
 
 
 @converter(f"{FUSED_DOMAIN}:Hardswish")
