@@ -167,6 +167,12 @@ def test_shape_arithmetic_keeps_the_batch_entry_only_through_identities():
     assert out.entries == (BATCH, 3, 1)
     with pytest.raises(ValueError, match="batch size"):
         convert_math.binary(ctx, "mul", np.multiply, shape, np.array([2, 1, 1], np.int64))
+    # Cast: to an integer type the shape stays symbolic; to float only a shape without the batch
+    assert convert_math.cast(ctx, shape, TensorProto.INT32) is shape
+    known = convert_math.cast(ctx, ShapeTensor([6, 4]), TensorProto.FLOAT)
+    assert known.dtype == np.float32 and known.tolist() == [6.0, 4.0]
+    with pytest.raises(ValueError, match="batch size to FLOAT"):
+        convert_math.cast(ctx, shape, TensorProto.FLOAT)
 
 
 # -- reductions -----------------------------------------------------------------------------------------------

@@ -264,6 +264,8 @@ def cast(ctx, x, to):
     if isinstance(x, ShapeTensor):
         if dtype.kind in "iu":
             return x
+        if x.known:
+            return x.array().astype(dtype)
         ctx.fail(f"casting a shape that holds the batch size to {name}")
     if dtype == np.float32:
         return x  # the run-time tensors are float32 already
