@@ -15,8 +15,8 @@ from ._registry import supported_ops
 __all__ = ["load", "supported_ops", "ConversionError", "UnsupportedOperatorError"]
 
 # converter modules register themselves on import (one module per operator family)
-_CONVERTER_MODULES = ("convert_basic", "convert_conv", "convert_math", "convert_activation", "convert_reduce",
-                      "patterns_activation")
+_CONVERTER_MODULES = ("convert_basic", "convert_conv", "convert_control", "convert_compare", "convert_math",
+                      "convert_activation", "convert_reduce", "patterns_activation")
 
 
 def _register_converters():
