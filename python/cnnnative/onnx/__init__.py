@@ -18,7 +18,8 @@ from .export import export
 __all__ = ["load", "export", "supported_ops", "exportable_ops", "ConversionError", "UnsupportedOperatorError"]
 
 # converter modules register themselves on import (one module per operator family)
-_CONVERTER_MODULES = ("convert_basic", "convert_conv", "convert_control", "convert_compare")
+_CONVERTER_MODULES = ("convert_basic", "convert_conv", "convert_control", "convert_compare", "convert_math",
+                      "convert_activation", "convert_reduce", "patterns_activation")
 
 
 def _register_converters():
