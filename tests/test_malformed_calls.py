@@ -303,6 +303,7 @@ def make_calls(rng):
         "exp": ([x], {}),
         "log": ([x], {}),
         "sqrt": ([x], {}),
+        "erf": ([x], {}),
         "abs": ([x], {}),
         "clamp": ([x], {"min": -0.5, "max": 0.5}),
         "sum": ([x, (1, 3)], {"keepdim": True}),
