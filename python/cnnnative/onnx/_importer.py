@@ -143,9 +143,9 @@ class Importer:
         return name in self._read_names
 
     # -- the walk ---------------------------------------------------------------------------
-    def check_supported(self):
+    def check_supported(self, nodes):
         missing = {}
-        for node in self.model.graph.node:
+        for node in nodes:
             domain = node.domain if node.domain not in ("", "ai.onnx") else ""
             key = op_key(node)
             if key is None or find_converter(key, self.opset) is None:
@@ -228,7 +228,6 @@ class Importer:
             raise ConversionError(f"{where} uses operators cnnnative cannot import: {', '.join(bad)}")
 
     def build(self) -> Graph:
-        self.check_supported()
         g = self.model.graph
         for t in g.initializer:
             if t.name in self.initializers:
@@ -244,6 +243,7 @@ class Importer:
         constants = dict(self.initializers)
         constants.update(_constant_node_values(g.node))
         self.nodes = lift_patterns(g.node, [o.name for o in g.output], constants)
+        self.check_supported(self.nodes)  # after lifting: ops a pattern absorbed need no converter
         self.convert_nodes(self.nodes)
         outputs, constant_outputs = [], {}
         for vi in g.output:
