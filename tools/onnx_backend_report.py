@@ -137,6 +137,9 @@ def main(argv=None):
     if args.write_allowlist and (args.k or args.device != "cpu" or args.compiled):
         ap.error("--write-allowlist needs the whole suite as CI runs it (no -k, --device or --compiled)")
 
+    import tempfile
+    # onnx's runner writes the light models' test data under $ONNX_MODELS (default ~/.onnx)
+    os.environ.setdefault("ONNX_MODELS", tempfile.mkdtemp(prefix="onnx_models_"))
     t0 = time.perf_counter()
     cases = suite.suite_cases()
     selected = {n for n, c in cases.items() if (c.in_scope or args.all)
