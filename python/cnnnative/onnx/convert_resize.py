@@ -1,0 +1,313 @@
+"""Resize (opsets 10, 11, 13, 18, 19) and Upsample (7, 9) as `cnnnative.ops.interpolate`.
+
+ONNX resizes with a coordinate transformation (half_pixel, pytorch_half_pixel,
+align_corners, asymmetric, ...) and, for nearest, a rounding rule; ops.interpolate has
+torch's rules ('nearest' = asymmetric + floor, 'nearest-exact' = half-pixel + round half
+up, 'linear' with align_corners False (half-pixel, clamped) or True). Which ONNX
+combinations equal which kernel also depends on the sizes (pytorch_half_pixel differs
+from torch when an output axis has length 1; round_prefer_floor equals round half up
+unless a source coordinate lands exactly on .5, which depends on the scale). So instead
+of a table of equivalences, the converter checks at load, for the actual sizes:
+
+1. it computes ONNX's interpolation matrix for each resized axis (out x in weights,
+   following the operator's definition: `onnx_axis_weights`);
+2. it computes the kernel's matrix for each candidate (mode, align_corners, given by
+   size or by scale factor) by running the kernel on an identity matrix;
+3. it emits the first candidate whose matrices equal ONNX's on every axis.
+
+Both are separable (one 1-D interpolation per axis), so equal matrices mean equal
+results. When no candidate matches, nearest modes select the source pixels with one
+index array per axis (exact for every rule); linear modes fail, naming the combination.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from ._registry import converter
+from ._values import BATCH, ShapeTensor, is_constant, is_graph_value
+from .convert_shape import describe, normalize_axes
+
+_COORDINATE_MODES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "half_pixel_symmetric",
+                     "tf_crop_and_resize", "tf_half_pixel_for_nn")
+_NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+
+
+def source_coordinates(coord, in_size, out_size, scale):
+    """Where each output index samples the input (ONNX's coordinate transformations, in
+    float64 with its own operations, so ties round as the reference does)."""
+    y = np.arange(out_size, dtype=np.float64)
+    out_width = scale * in_size  # ONNX tests this float, not out_size, against 1
+    if coord == "align_corners":
+        return np.zeros(out_size) if out_width == 1 else y * (in_size - 1) / (out_width - 1)
+    if coord == "asymmetric":
+        return y / scale
+    if coord == "pytorch_half_pixel":
+        return np.full(out_size, -0.5) if out_width == 1 else (y + 0.5) / scale - 0.5
+    if coord == "half_pixel":
+        return (y + 0.5) / scale - 0.5
+    if coord == "half_pixel_symmetric":
+        offset = in_size / 2 * (1 - out_size / out_width)
+        return offset + (y + 0.5) / scale - 0.5
+    raise ValueError(f"coordinate_transformation_mode {coord!r} is not supported")
+
+
+def onnx_axis_weights(mode, coord, nearest_mode, in_size, out_size, scale):
+    """ONNX Resize along one axis as an (out_size, in_size) matrix: nearest picks one source
+    pixel by `nearest_mode`; linear mixes the two around the coordinate; sources outside
+    the input take its edge value."""
+    x = source_coordinates(coord, in_size, out_size, scale)
+    left = np.floor(x)
+    on_pixel = x == left
+    ratio = np.where(on_pixel, 1.0, x - left)
+    # the two neighbours: (x - 1, x) on a pixel, else (floor(x), floor(x) + 1)
+    lo = np.where(on_pixel, left - 1, left).astype(np.int64)
+    if mode == "nearest":
+        if nearest_mode == "round_prefer_floor":
+            take_hi = ratio > 0.5
+        elif nearest_mode == "round_prefer_ceil":
+            take_hi = ratio >= 0.5
+        elif nearest_mode == "floor":
+            take_hi = np.zeros_like(on_pixel)
+        else:  # ceil
+            take_hi = np.ones_like(on_pixel)
+        coeffs = np.stack([~(take_hi | on_pixel), take_hi | on_pixel], axis=1).astype(np.float64)
+    else:
+        coeffs = np.stack([1 - ratio, ratio], axis=1)
+    w = np.zeros((out_size, in_size))
+    for tap in range(2):
+        np.add.at(w, (np.arange(out_size), np.clip(lo + tap, 0, in_size - 1)), coeffs[:, tap])
+    return w
+
+
+def kernel_axis_weights(kernel_mode, align, in_size, size=None, scale=None):
+    """ops.interpolate along one axis as an (out, in) matrix: its output on an identity."""
+    eye = np.eye(in_size, dtype=np.float32)[None]  # (1, C=in, L=in): channel c is one-hot at c
+    out = ops.interpolate(eye, size=None if size is None else [size],
+                          scale_factor=None if scale is None else [scale], mode=kernel_mode,
+                          align_corners=align)
+    return out[0].T.astype(np.float64)
+
+
+class ResizeSpec:
+    """One Resize node's meaning: mode, coordinate rule, rounding, and per spatial axis the
+    input size, output size and ONNX scale; `by_size` when the node gave sizes."""
+
+    def __init__(self, mode, coord, nearest_mode, in_sizes, out_sizes, scales, by_size):
+        self.mode, self.coord, self.nearest_mode = mode, coord, nearest_mode
+        self.in_sizes, self.out_sizes, self.scales, self.by_size = in_sizes, out_sizes, scales, by_size
+
+    def describe(self):
+        rule = f", nearest_mode={self.nearest_mode}" if self.mode == "nearest" else ""
+        return (f"mode={self.mode}, coordinate_transformation_mode={self.coord}{rule}, "
+                f"{'sizes' if self.by_size else 'scales'} {tuple(self.out_sizes if self.by_size else self.scales)} "
+                f"on spatial sizes {tuple(self.in_sizes)}")
+
+    def nearest_rule(self, axis):
+        mode = self.nearest_mode
+        if mode == "simple":  # Resize-10 / Upsample: floor when enlarging, ceil when shrinking
+            mode = "floor" if self.scales[axis] >= 1 else "ceil"
+        return mode
+
+
+def _candidates(mode):
+    if mode == "nearest":
+        return [("nearest", None), ("nearest-exact", None)]
+    return [("linear", False), ("linear", True)]
+
+
+def _matching_kernel(spec):
+    """(kernel mode, align_corners, size or scale arguments) computing exactly `spec`, or None."""
+    wanted = [onnx_axis_weights(spec.mode, spec.coord, spec.nearest_rule(k), i, o, s)
+              for k, (i, o, s) in enumerate(zip(spec.in_sizes, spec.out_sizes, spec.scales))]
+    for kernel_mode, align in _candidates(spec.mode):
+        for by_size in ((True, False) if spec.by_size else (False,)):
+            ok = True
+            for w, i, o, s in zip(wanted, spec.in_sizes, spec.out_sizes, spec.scales):
+                got = kernel_axis_weights(kernel_mode, align, i, size=o if by_size else None,
+                                          scale=None if by_size else s)
+                if got.shape != w.shape or not np.allclose(got, w, rtol=0, atol=1e-6):
+                    ok = False
+                    break
+            if ok:
+                args = {"size": list(spec.out_sizes)} if by_size else {"scale_factor": list(spec.scales)}
+                return kernel_mode, align, args
+    return None
+
+
+def _resize_value(ctx, spec):
+    x = ctx.input(0)
+    if all(i == o for i, o in zip(spec.in_sizes, spec.out_sizes)) and spec.coord != "tf_crop_and_resize":
+        if all(np.allclose(onnx_axis_weights(spec.mode, spec.coord, spec.nearest_rule(k), i, i, s), np.eye(i))
+               for k, (i, s) in enumerate(zip(spec.in_sizes, spec.scales))):
+            return x
+    if spec.coord not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "half_pixel_symmetric"):
+        ctx.fail(f"coordinate_transformation_mode {spec.coord!r} is not supported")
+    if is_constant(x):
+        y = x.astype(np.float64)
+        for k, (i, o, s) in enumerate(zip(spec.in_sizes, spec.out_sizes, spec.scales)):
+            w = onnx_axis_weights(spec.mode, spec.coord, spec.nearest_rule(k), i, o, s)
+            y = np.moveaxis(np.tensordot(y, w, axes=([k + 2], [1])), -1, k + 2)
+        return y.astype(x.dtype)
+    kernel = _matching_kernel(spec)
+    if kernel is not None:
+        kernel_mode, align, args = kernel
+        if kernel_mode == "linear":
+            kernel_mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[len(spec.in_sizes)]
+        return ctx.op("interpolate", x, mode=kernel_mode, align_corners=align, **args)
+    if spec.mode == "nearest":
+        # pick the source pixels: one index array per spatial axis (exact for any rule)
+        dims = len(spec.in_sizes)
+        index = [slice(None), slice(None)]
+        for k, (i, o, s) in enumerate(zip(spec.in_sizes, spec.out_sizes, spec.scales)):
+            src = onnx_axis_weights("nearest", spec.coord, spec.nearest_rule(k), i, o, s).argmax(axis=1)
+            index.append(src.reshape((1,) * k + (o,) + (1,) * (dims - k - 1)))
+        return ctx.op("getitem", x, tuple(index))
+    ctx.fail(f"{spec.describe()}: no cnnnative kernel computes this resize exactly "
+             "(linear: half_pixel, pytorch_half_pixel when no output axis has length 1, and align_corners are "
+             "supported)")
+
+
+# -- reading the node ------------------------------------------------------------------
+
+def _check_leading(ctx, x, scales, sizes):
+    """Resize may not touch the batch or channel axes of a run-time value."""
+    shape = ctx.shape(x)
+    if scales is not None and (scales[0] != 1 or scales[1] != 1):
+        ctx.fail(f"scales {tuple(scales)} resize the batch or channel axis of {describe(ctx, x)}")
+    if sizes is not None:
+        batch_ok = sizes[0] is BATCH or (is_constant(x) and sizes[0] == shape[0]) \
+            or (ctx.importer.static_batch is not None and sizes[0] == ctx.importer.static_batch)
+        if not batch_ok or sizes[1] != shape[1]:
+            ctx.fail(f"sizes {tuple(sizes)} resize the batch or channel axis of {describe(ctx, x)}")
+
+
+def _spec(ctx, mode, coord, nearest_mode, scales=None, sizes=None, axes=None, keep_aspect="stretch"):
+    if mode == "cubic":
+        ctx.fail("mode 'cubic' is not supported (no bicubic kernel)")
+    if mode not in ("nearest", "linear"):
+        ctx.fail(f"mode {mode!r} is not one of nearest, linear, cubic")
+    if coord not in _COORDINATE_MODES:
+        ctx.fail(f"coordinate_transformation_mode {coord!r} is not one of {', '.join(_COORDINATE_MODES)}")
+    if mode == "nearest" and nearest_mode not in _NEAREST_MODES + ("simple",):
+        ctx.fail(f"nearest_mode {nearest_mode!r} is not one of {', '.join(_NEAREST_MODES)}")
+    x = ctx.input(0)
+    shape = list(ctx.shape(x))
+    rank = len(shape)
+    if not is_graph_value(x) and not is_constant(x):
+        ctx.fail(f"Resize of {x!r} is not supported")
+    if rank not in (3, 4, 5):
+        ctx.fail(f"input {describe(ctx, x)} must be (N, C, *spatial) with 1 to 3 spatial axes")
+    if (scales is None) == (sizes is None):
+        ctx.fail("exactly one of scales and sizes must be given")
+    given = scales if scales is not None else sizes
+    if axes is not None:
+        axes = normalize_axes(ctx, axes, rank)
+        if len(given) != len(axes):
+            ctx.fail(f"{'scales' if scales is not None else 'sizes'} {tuple(given)} must have one value per axis "
+                     f"of axes {tuple(axes)}")
+        full = [1.0] * rank if scales is not None else list(shape)
+        for a, v in zip(axes, given):
+            full[a] = v
+        given = full
+        if sizes is not None:
+            sizes = given
+        else:
+            scales = given
+    if len(given) != rank:
+        ctx.fail(f"{'scales' if scales is not None else 'sizes'} {tuple(given)} must have {rank} values "
+                 f"for input {describe(ctx, x)}")
+    _check_leading(ctx, x, scales, sizes)
+    in_sizes = [int(d) for d in shape[2:]]
+    if scales is not None:
+        scales = [float(s) for s in scales[2:]]
+        if any(not np.isfinite(s) or s <= 0 for s in scales):
+            ctx.fail(f"scales {tuple(scales)} must be positive")
+        out_sizes = [int(np.float64(s) * i) for s, i in zip(scales, in_sizes)]
+    else:
+        out_sizes = [int(s) for s in sizes[2:]]
+        if any(o <= 0 for o in out_sizes):
+            ctx.fail(f"sizes {tuple(sizes)} must be positive")
+        scales = [o / i for o, i in zip(out_sizes, in_sizes)]
+        if keep_aspect not in ("stretch", "not_larger", "not_smaller"):
+            ctx.fail(f"keep_aspect_ratio_policy {keep_aspect!r} is not one of stretch, not_larger, not_smaller")
+        if keep_aspect != "stretch":
+            picked = [s for k, s in enumerate(scales) if axes is None or k + 2 in axes]
+            one = min(picked) if keep_aspect == "not_larger" else max(picked)
+            scales = [one if axes is None or k + 2 in axes else 1.0 for k in range(len(scales))]
+            out_sizes = [int(one * i + 0.5) if axes is None or k + 2 in axes else i
+                         for k, i in enumerate(in_sizes)]
+    if any(o <= 0 for o in out_sizes):
+        ctx.fail(f"the output spatial size {tuple(out_sizes)} must be positive (input {describe(ctx, x)})")
+    return ResizeSpec(mode, coord, nearest_mode, in_sizes, out_sizes, scales, sizes is not None)
+
+
+def _float_vector(ctx, i, what):
+    v = ctx.const(i, what)
+    if v is None or v.size == 0:
+        return None
+    return [float(e) for e in v.ravel()]
+
+
+def _sizes(ctx, i):
+    """The sizes input: a constant or a ShapeTensor (the batch taken from the input's shape)."""
+    if not ctx.has_input(i):
+        return None
+    v = ctx.input(i)
+    if isinstance(v, ShapeTensor):
+        return list(v.entries)
+    v = ctx.const(i, "sizes")
+    if v.size == 0:
+        return None
+    if v.dtype.kind not in "iu":
+        ctx.fail(f"sizes must be an integer tensor, got {v.dtype}")
+    return [int(e) for e in v.ravel()]
+
+
+def _resize_v11(ctx, axes=None):
+    coord = ctx.attr("coordinate_transformation_mode", "half_pixel")
+    antialias = int(ctx.attr("antialias", 0))
+    spec = _spec(ctx, ctx.attr("mode", "nearest"), coord, ctx.attr("nearest_mode", "round_prefer_floor"),
+                 scales=_float_vector(ctx, 2, "scales") if ctx.has_input(2) else None, sizes=_sizes(ctx, 3),
+                 axes=axes, keep_aspect=ctx.attr("keep_aspect_ratio_policy", "stretch"))
+    if antialias and spec.mode == "linear" and any(s < 1 for s in spec.scales):
+        ctx.fail(f"antialias=1 when shrinking ({spec.describe()}) is not supported")
+    return _resize_value(ctx, spec)
+
+
+@converter("Resize", since=10)
+def _resize_v10(ctx):
+    return _resize_value(ctx, _spec(ctx, ctx.attr("mode", "nearest"), "asymmetric", "simple",
+                                    scales=_float_vector(ctx, 1, "scales")))
+
+
+@converter("Resize", since=11)
+def _resize_11(ctx):
+    return _resize_v11(ctx)
+
+
+@converter("Resize", since=13)  # roi and scales became optional
+def _resize_13(ctx):
+    return _resize_v11(ctx)
+
+
+@converter("Resize", since=18)  # axes, antialias, keep_aspect_ratio_policy
+def _resize_18(ctx):
+    return _resize_v11(ctx, ctx.ints("axes"))
+
+
+@converter("Resize", since=19)  # coordinate_transformation_mode half_pixel_symmetric
+def _resize_19(ctx):
+    return _resize_v11(ctx, ctx.ints("axes"))
+
+
+@converter("Upsample", since=7)
+def _upsample_v7(ctx):
+    return _resize_value(ctx, _spec(ctx, ctx.attr("mode", "nearest"), "asymmetric", "simple",
+                                    scales=[float(s) for s in ctx.attr("scales", [])]))
+
+
+@converter("Upsample", since=9)
+def _upsample_v9(ctx):
+    return _resize_value(ctx, _spec(ctx, ctx.attr("mode", "nearest"), "asymmetric", "simple",
+                                    scales=_float_vector(ctx, 1, "scales")))
