@@ -1,0 +1,300 @@
+"""ONNX import of the structural ops (Shape, Gather, Unsqueeze, Squeeze, Concat, Slice,
+Split, Transpose, ConstantOfShape, Expand, Tile, Range), the folding of the shape chains
+of dynamic-batch exports, and the channel-shuffle pattern: single-node models against
+onnx.reference.ReferenceEvaluator at several opsets, batch 1 and 3."""
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx.reference import ReferenceEvaluator  # noqa: E402
+
+import cnnnative as cn  # noqa: E402
+import cnnnative.onnx as cnx  # noqa: E402
+
+INT64_MAX = np.iinfo(np.int64).max
+
+
+def _model(nodes, in_shape, n_out=1, initializers=(), opset=17, out_names=None):
+    out_names = out_names or (["y"] if n_out == 1 else [f"y{k}" for k in range(n_out)])
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *in_shape])],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in out_names],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(initializers).items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _declare_outputs(model, in_shape):
+    """Give the outputs their shapes (batch 'N'), read off a reference run (onnx.checker
+    wants them declared)."""
+    ref = ReferenceEvaluator(model)
+    outs = ref.run(None, {"x": np.zeros((1, *in_shape), np.float32)})
+    for vi, y in zip(model.graph.output, outs):
+        vi.CopyFrom(helper.make_tensor_value_info(vi.name, TensorProto.FLOAT, ["N", *y.shape[1:]]))
+    return model
+
+
+def _check(model, in_shape, batches=(1, 3)):
+    """Our import against the reference evaluator; returns the imported graph."""
+    model = _declare_outputs(model, in_shape)
+    g = cnx.load(model)
+    ref = ReferenceEvaluator(model)
+    for n in batches:
+        x = np.random.default_rng(n).standard_normal((n, *in_shape)).astype(np.float32)
+        want = ref.run(None, {"x": x})
+        got = g(x)
+        got = got if isinstance(got, tuple) else (got,)
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    return g
+
+
+def _ops(g):
+    return [n.op for n in g.ir.nodes]
+
+
+def _i64(*v):
+    return np.array(v, dtype=np.int64)
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+@pytest.mark.parametrize("axis,indices", [(1, 2), (2, -1), (-1, [0, -1, 1]), (1, [[0, 1], [2, 2]])])
+def test_gather_on_a_run_time_value(opset, axis, indices):
+    model = _model([helper.make_node("Gather", ["x", "i"], ["y"], axis=axis)], (3, 4, 5),
+                   initializers={"i": np.array(indices, np.int64)}, opset=opset)
+    _check(model, (3, 4, 5))
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_unsqueeze_and_squeeze_axes_attribute_then_input(opset):
+    if opset < 13:
+        nodes = [helper.make_node("Unsqueeze", ["x"], ["u"], axes=[-1, 2]),
+                 helper.make_node("Squeeze", ["u"], ["y"], axes=[2])]
+        inits = {}
+    else:
+        nodes = [helper.make_node("Unsqueeze", ["x", "ua"], ["u"]), helper.make_node("Squeeze", ["u", "sa"], ["y"])]
+        inits = {"ua": _i64(-1, 2), "sa": _i64(2)}
+    g = _check(_model(nodes, (3, 4), initializers=inits, opset=opset), (3, 4))
+    assert g(np.zeros((2, 3, 4), np.float32)).shape == (2, 3, 4, 1)
+
+
+def test_squeeze_without_axes_keeps_the_batch():
+    model = _model([helper.make_node("Squeeze", ["x"], ["y"])], (1, 4, 1), opset=13)
+    g = _check(model, (1, 4, 1), batches=(3,))
+    assert g(np.zeros((1, 1, 4, 1), np.float32)).shape == (1, 4)  # ONNX would drop a batch of 1 too
+
+
+@pytest.mark.parametrize("axis", [1, -1])
+def test_concat_of_run_time_values(axis):
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Concat", ["x", "r", "x"], ["y"], axis=axis)]
+    _check(_model(nodes, (2, 3)), (2, 3))
+
+
+@pytest.mark.parametrize("opset", [9, 10, 13])
+@pytest.mark.parametrize("starts,ends,axes,steps", [
+    ([1], [INT64_MAX], [1], [1]),
+    ([-2, 0], [INT64_MAX, 5], [-1, 2], [1, 2]),
+    ([-1], [-INT64_MAX], [2], [-1]),
+    ([4, 3], [0, -10], [3, 1], [-2, -1]),
+    ([0, 1, 1], [INT64_MAX, 3, 4], [0, 1, 2], [1, 1, 1]),  # the whole batch axis is allowed
+])
+def test_slice(opset, starts, ends, axes, steps):
+    if opset < 10:
+        if any(s != 1 for s in steps):
+            pytest.skip("steps exist from opset 10")
+        node = helper.make_node("Slice", ["x"], ["y"], starts=starts, ends=ends, axes=axes)
+        inits = {}
+    else:
+        node = helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"])
+        inits = {"s": _i64(*starts), "e": _i64(*ends), "a": _i64(*axes), "t": _i64(*steps)}
+    _check(_model([node], (3, 5, 6), initializers=inits, opset=opset), (3, 5, 6))
+
+
+@pytest.mark.parametrize("opset,how", [(11, "attr"), (11, "equal"), (13, "input"), (18, "num_outputs")])
+def test_split(opset, how):
+    inits, kw, inputs = {}, {}, ["x"]
+    if how == "attr":
+        kw["split"] = [2, 3]
+    elif how == "input":
+        inits["s"] = _i64(2, 3)
+        inputs.append("s")
+    elif how == "num_outputs":
+        kw["num_outputs"] = 2  # 5 = 3 + 2: the last piece is smaller
+    if how == "equal":
+        model = _model([helper.make_node("Split", inputs, ["y0", "y1"], axis=1)], (4, 3), 2, opset=opset)
+        _check(model, (4, 3))
+        return
+    model = _model([helper.make_node("Split", inputs, ["y0", "y1"], axis=-1, **kw)], (2, 5), 2, inits, opset=opset)
+    _check(model, (2, 5))
+
+
+@pytest.mark.parametrize("perm", [(0, 2, 3, 1), (0, 3, 1, 2), (0, 1, 2, 3)])
+def test_transpose_keeping_the_batch_first(perm):
+    _check(_model([helper.make_node("Transpose", ["x"], ["y"], perm=list(perm))], (2, 3, 4)), (2, 3, 4))
+
+
+@pytest.mark.parametrize("target", [(1, 3, 4, 5), (4, 1), (3, 4, 5)])
+def test_expand_a_run_time_value(target):
+    _check(_model([helper.make_node("Expand", ["x", "s"], ["y"])], (3, 1, 5), initializers={"s": _i64(*target)}),
+           (3, 1, 5))
+
+
+def test_flatten_head_shape_chain_folds_and_keeps_the_batch():
+    # what torch's exporter writes for x.view(x.size(0), -1)
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"]),
+             helper.make_node("Concat", ["n1", "minus1"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["y"])]
+    inits = {"zero": np.array(0, np.int64), "axes0": _i64(0), "minus1": _i64(-1)}
+    g = _check(_model(nodes, (2, 3, 4), initializers=inits, opset=13), (2, 3, 4))
+    assert _ops(g) == ["reshape"]  # the chain costs nothing at run time
+
+
+@pytest.mark.parametrize("opset", [13, 15])
+def test_shape_slices_and_constant_of_shape_fold(opset):
+    # y = x + ConstantOfShape(Shape(x)[1:], 2.0): Shape's start attribute from 15, Slice before
+    if opset >= 15:
+        nodes = [helper.make_node("Shape", ["x"], ["s"], start=1)]
+    else:
+        nodes = [helper.make_node("Shape", ["x"], ["s0"]),
+                 helper.make_node("Slice", ["s0", "one", "big"], ["s"])]
+    nodes += [helper.make_node("ConstantOfShape", ["s"], ["c"],
+                               value=numpy_helper.from_array(np.array([2.0], np.float32))),
+              helper.make_node("Add", ["x", "c"], ["y"])]
+    inits = {"one": _i64(1), "big": _i64(INT64_MAX)} if opset < 15 else {}
+    _check(_model(nodes, (2, 3), initializers=inits, opset=opset), (2, 3))
+
+
+def test_range_and_tile_fold_on_constants():
+    nodes = [helper.make_node("Range", ["start", "limit", "delta"], ["idx"]),
+             helper.make_node("Gather", ["x", "idx"], ["picked"], axis=1),
+             helper.make_node("Tile", ["c", "reps"], ["tiled"]),
+             helper.make_node("Add", ["picked", "tiled"], ["y"])]
+    inits = {"start": np.array(4, np.int64), "limit": np.array(-1, np.int64), "delta": np.array(-2, np.int64),
+             "c": np.arange(3, dtype=np.float32).reshape(3, 1), "reps": _i64(1, 2)}
+    _check(_model(nodes, (5, 2), initializers=inits), (5, 2))
+
+
+def test_folded_shape_arithmetic_keeps_int64():
+    from cnnnative.onnx._importer import Importer
+    cnx._register_converters()
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "i"], ["c"], axis=0),
+             helper.make_node("Slice", ["s", "one", "big"], ["tail"]),
+             helper.make_node("Gather", ["s", "zero"], ["n1"], axis=0),
+             helper.make_node("Squeeze", ["n1", "axes0"], ["n"]),
+             helper.make_node("Relu", ["x"], ["y"])]
+    inits = {"i": np.array(2, np.int64), "one": _i64(1), "big": _i64(INT64_MAX), "axes0": _i64(0),
+             "zero": _i64(0)}
+    imp = Importer(_declare_outputs(_model(nodes, (3, 4), initializers=inits, opset=13), (3, 4)))
+    imp.build()
+    assert imp.env["c"].dtype == np.int64 and imp.env["c"].shape == () and int(imp.env["c"]) == 4
+    assert imp.env["tail"].dtype == np.int64 and imp.env["tail"].tolist() == [3, 4]
+    assert repr(imp.env["n"]) == "ShapeTensor(N)" and imp.env["n"].shape == ()
+
+
+@pytest.mark.parametrize("node,inits,message", [
+    (helper.make_node("Transpose", ["x"], ["y"], perm=[1, 0, 2], name="tr"), {}, "dynamic batch"),
+    (helper.make_node("Gather", ["x", "i"], ["y"], axis=0, name="ga"), {"i": _i64(0)}, "dynamic batch"),
+    (helper.make_node("Concat", ["x", "x"], ["y"], axis=0, name="co"), {}, "dynamic batch"),
+    (helper.make_node("Split", ["x"], ["y"], axis=0, name="sp"), {}, "dynamic batch"),
+    (helper.make_node("Unsqueeze", ["x", "a"], ["y"], name="un"), {"a": _i64(0)}, "dynamic batch"),
+    (helper.make_node("Slice", ["x", "s", "e", "a"], ["y"], name="sl"),
+     {"s": _i64(1), "e": _i64(3), "a": _i64(0)}, "dynamic batch"),
+    (helper.make_node("Gather", ["x", "i"], ["y"], axis=1, name="gi"), {"i": _i64(7)}, "out of range"),
+    (helper.make_node("Squeeze", ["x", "a"], ["y"], name="sq"), {"a": _i64(1)}, "size 3"),
+    (helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"], name="st"),
+     {"s": _i64(0), "e": _i64(2), "a": _i64(1), "t": _i64(0)}, "contain 0"),
+    (helper.make_node("Expand", ["x", "s"], ["y"], name="ex"), {"s": _i64(2, 1, 3, 4)}, "more dims"),
+])
+def test_bad_nodes_fail_naming_the_node(node, inits, message):
+    model = _model([node], (3, 4), initializers=inits, opset=13)
+    for vi in model.graph.output:
+        vi.CopyFrom(helper.make_tensor_value_info(vi.name, TensorProto.FLOAT, ["N", 3, 4]))
+    with pytest.raises(cnx.ConversionError, match=message) as err:
+        cnx.load(model)
+    assert repr(node.name) in str(err.value)
+
+
+# -- the channel-shuffle pattern --------------------------------------------------------
+
+def _shuffle_model(groups, channels, split_rest, merged_rest, perm=(0, 2, 1, 3, 4)):
+    """Conv -> Reshape(N, *split_rest) -> Transpose(perm) -> Reshape(N, *merged_rest), the
+    targets built from Shape(x)[0] as torch's exporter does for a dynamic batch."""
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Conv", ["x", "conv.weight"], ["c"]),
+             helper.make_node("Shape", ["c"], ["s"]),
+             helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"]),
+             helper.make_node("Concat", ["n1", "split_rest"], ["t1"], axis=0),
+             helper.make_node("Concat", ["n1", "merged_rest"], ["t2"], axis=0),
+             helper.make_node("Reshape", ["c", "t1"], ["r1"]),
+             helper.make_node("Transpose", ["r1"], ["tr"], perm=list(perm)),
+             helper.make_node("Reshape", ["tr", "t2"], ["y"])]
+    inits = {"conv.weight": rng.standard_normal((channels, 3, 1, 1)).astype(np.float32),
+             "zero": np.array(0, np.int64), "axes0": _i64(0), "split_rest": _i64(*split_rest),
+             "merged_rest": _i64(*merged_rest)}
+    return _model(nodes, (3, 4, 5), initializers=inits, opset=13)
+
+
+def test_channel_shuffle_pattern_on_the_dynamic_batch_form():
+    g = _check(_shuffle_model(3, 6, (3, 2, 4, 5), (-1, 4, 5)), (3, 4, 5))
+    assert "ChannelShuffle" in [type(m).__name__ for m in g.modules()]
+    assert "permute" not in _ops(g)
+
+
+def test_other_reshape_transpose_reshape_is_left_as_it_is():
+    # (g, C/g, H*W) transposed: not a channel shuffle of (C, H, W); the three ops stay
+    g = _check(_shuffle_model(2, 6, (2, 3, 20), (6, 4, 5), perm=(0, 2, 1, 3)), (3, 4, 5))
+    assert "ChannelShuffle" not in [type(m).__name__ for m in g.modules()]
+    assert "permute" in _ops(g)
+
+
+def _shuffle_net_block(torchvision_style):
+    torch = pytest.importorskip("torch")
+
+    class Block(torch.nn.Module):
+        """A ShuffleNet-v2 unit's tail: conv, channel shuffle, and a flatten head."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(4, 6, 3, padding=1)
+            self.groups = 2
+
+        def forward(self, x):
+            x = self.conv(x)
+            b, c, h, w = x.size()
+            per_group = c // self.groups if torchvision_style else 6 // self.groups
+            x = x.view(b, self.groups, per_group, h, w)
+            x = torch.transpose(x, 1, 2).contiguous()
+            x = x.view(b, -1, h, w)
+            return torch.relu(x).view(x.size(0), -1)
+
+    return Block().eval()
+
+
+@pytest.mark.parametrize("torchvision_style", [False, True])
+def test_torch_exported_shufflenet_block(torchvision_style, tmp_path):
+    torch = pytest.importorskip("torch")
+    from cnnnative.onnx._registry import find_converter
+    if torchvision_style and (find_converter("Div", 17) is None or find_converter("Cast", 17) is None):
+        pytest.skip("c // groups exports as Div and Cast on shape scalars: needs the Div and Cast converters")
+    block = _shuffle_net_block(torchvision_style)
+    path = tmp_path / "block.onnx"
+    torch.manual_seed(0)
+    torch.onnx.export(block, (torch.randn(1, 4, 5, 7),), str(path), input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, dynamo=False, opset_version=17)
+    g = cnx.load(str(path))
+    assert any(type(m).__name__ == "ChannelShuffle" and m.groups == 2 for m in g.modules())
+    for n in (1, 3):
+        x = np.random.default_rng(n).standard_normal((n, 4, 5, 7)).astype(np.float32)
+        with torch.no_grad():
+            want = block(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(g(x), want, rtol=1e-5, atol=1e-5)
+    compiled = cn.compile(g, (3, 4, 5, 7))
+    np.testing.assert_allclose(compiled(x), g(x), rtol=1e-5, atol=1e-5)
+    g.train()
+    g(cn.Tensor(x)).sum().backward()
+    assert np.abs(dict(g.named_parameters())["conv.weight"].grad).sum() > 0
