@@ -176,10 +176,13 @@ def _check_leading(ctx, x, scales, sizes):
     if scales is not None and (scales[0] != 1 or scales[1] != 1):
         ctx.fail(f"scales {tuple(scales)} resize the batch or channel axis of {describe(ctx, x)}")
     if sizes is not None:
+        if sizes[1] != shape[1]:
+            ctx.fail(f"sizes {tuple(sizes)} resize the channel axis of {describe(ctx, x)}")
         batch_ok = sizes[0] is BATCH or (is_constant(x) and sizes[0] == shape[0]) \
             or (ctx.importer.static_batch is not None and sizes[0] == ctx.importer.static_batch)
-        if not batch_ok or sizes[1] != shape[1]:
-            ctx.fail(f"sizes {tuple(sizes)} resize the batch or channel axis of {describe(ctx, x)}")
+        if not batch_ok:
+            ctx.fail(f"sizes {tuple(sizes)} fix the batch axis of {describe(ctx, x)} to {sizes[0]}, but the "
+                     "model's batch is dynamic (export the sizes from Shape(x), or with a static batch)")
 
 
 def _spec(ctx, mode, coord, nearest_mode, scales=None, sizes=None, axes=None, keep_aspect="stretch"):
@@ -206,7 +209,7 @@ def _spec(ctx, mode, coord, nearest_mode, scales=None, sizes=None, axes=None, ke
         if len(given) != len(axes):
             ctx.fail(f"{'scales' if scales is not None else 'sizes'} {tuple(given)} must have one value per axis "
                      f"of axes {tuple(axes)}")
-        full = [1.0] * rank if scales is not None else list(shape)
+        full = [1.0] * rank if scales is not None else [BATCH if d is None else d for d in shape]
         for a, v in zip(axes, given):
             full[a] = v
         given = full
