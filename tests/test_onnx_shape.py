@@ -298,3 +298,23 @@ def test_torch_exported_shufflenet_block(torchvision_style, tmp_path):
     g.train()
     g(cn.Tensor(x)).sum().backward()
     assert np.abs(dict(g.named_parameters())["conv.weight"].grad).sum() > 0
+
+
+def test_gradients_flow_through_structural_ops_and_compile_matches():
+    # conv -> Split -> Concat (swapped) -> Slice (reversed) -> Gather -> Transpose
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Conv", ["x", "conv.weight"], ["c"]),
+             helper.make_node("Split", ["c", "halves"], ["a", "b"], axis=1),
+             helper.make_node("Concat", ["b", "a"], ["ba"], axis=1),
+             helper.make_node("Slice", ["ba", "s", "e", "ax", "st"], ["rev"]),
+             helper.make_node("Gather", ["rev", "idx"], ["g"], axis=2),
+             helper.make_node("Transpose", ["g"], ["y"], perm=[0, 3, 1, 2])]
+    inits = {"conv.weight": rng.standard_normal((4, 3, 1, 1)).astype(np.float32), "halves": _i64(1, 3),
+             "s": _i64(-1), "e": _i64(-INT64_MAX), "ax": _i64(3), "st": _i64(-1), "idx": _i64(3, 0, 0)}
+    g = _check(_model(nodes, (3, 4, 5), initializers=inits, opset=13), (3, 4, 5))
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    np.testing.assert_allclose(cn.compile(g, (2, 3, 4, 5))(x), g(x), rtol=1e-5, atol=1e-5)
+    g.train()
+    g(cn.Tensor(x)).sum().backward()
+    grad = dict(g.named_parameters())["conv.weight"].grad
+    assert grad is not None and np.all(np.abs(grad).sum(axis=(1, 2, 3)) > 0)
