@@ -239,17 +239,43 @@ def test_upsample_nearest(opset):
     _check(model, (2, 5, 6), reference=_onnxruntime)
 
 
-@pytest.mark.parametrize("mode,coord,scales,message", [
-    ("cubic", "half_pixel", [1, 1, 2, 2], "cubic"),
-    ("linear", "asymmetric", [1, 1, 2, 2], "no cnnnative kernel"),
-    ("linear", "pytorch_half_pixel", [1, 1, 0.25, 2], "no cnnnative kernel"),  # an output axis of length 1
-    ("nearest", "tf_crop_and_resize", [1, 1, 2, 2], "tf_crop_and_resize"),
-    ("linear", "half_pixel", [1, 2, 2, 2], "channel axis"),
+@pytest.mark.parametrize("opset", [11, 13, 18])
+@pytest.mark.parametrize("mode,coord,scales,attrs", [
+    ("linear", "asymmetric", [1, 1, 2, 0.7], {}),
+    ("linear", "pytorch_half_pixel", [1, 1, 0.25, 2], {}),  # an output axis of length 1
+    ("cubic", "half_pixel", [1, 1, 2, 0.6], {}),
+    ("cubic", "pytorch_half_pixel", [1, 1, 1.5, 2], {"cubic_coeff_a": -0.5, "exclude_outside": 1}),
+    ("cubic", "align_corners", [1, 1, 2.5, 1], {}),
+    ("cubic", "asymmetric", [1, 1, 2, 3], {"exclude_outside": 1}),
 ])
-def test_unsupported_resizes_fail_naming_the_combination(mode, coord, scales, message):
+def test_resizes_no_kernel_has_are_exact_matrix_products(opset, mode, coord, scales, attrs):
+    g = _check(_resize_model(opset, (2, 4, 6), mode, coord, scales=scales, **attrs), (2, 4, 6))
+    assert "matmul" in _ops(g) and "interpolate" not in _ops(g)
+
+
+@pytest.mark.parametrize("opset", [7, 9])
+def test_upsample_linear_against_onnxruntime(opset):
+    scales = [1.0, 1.0, 2.0, 1.5]
+    if opset < 9:
+        node = helper.make_node("Upsample", ["x"], ["y"], mode="linear", scales=scales)
+        inits = {}
+    else:
+        node = helper.make_node("Upsample", ["x", "scales"], ["y"], mode="linear")
+        inits = {"scales": np.array(scales, np.float32)}
+    _check(_model([node], (2, 5, 6), (2, 10, 9), inits, opset), (2, 5, 6), reference=_onnxruntime)
+
+
+@pytest.mark.parametrize("mode,coord,scales,attrs,message", [
+    ("nearest", "tf_crop_and_resize", [1, 1, 2, 2], {}, "tf_crop_and_resize"),
+    ("linear", "half_pixel", [1, 2, 2, 2], {}, "channel axis"),
+    ("linear", "half_pixel", [1, 1, 0.5, 2], {"antialias": 1}, "antialias"),
+    ("bicubic", "half_pixel", [1, 1, 2, 2], {}, "mode 'bicubic'"),
+    ("nearest", "half_pixel", [1, 1, 2, 2], {"nearest_mode": "up"}, "nearest_mode 'up'"),
+])
+def test_unsupported_resizes_fail_naming_the_combination(mode, coord, scales, attrs, message):
     node = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode=mode, coordinate_transformation_mode=coord,
-                            name="up")
-    model = _model([node], (2, 4, 6), [None, None, None], {"scales": np.array(scales, np.float32)}, 13)
+                            name="up", **attrs)
+    model = _model([node], (2, 4, 6), [None, None, None], {"scales": np.array(scales, np.float32)}, 18)
     with pytest.raises(cnx.ConversionError, match=message) as err:
         cnx.load(model)
     assert "'up'" in str(err.value)

@@ -16,8 +16,11 @@ of a table of equivalences, the converter checks at load, for the actual sizes:
 3. it emits the first candidate whose matrices equal ONNX's on every axis.
 
 Both are separable (one 1-D interpolation per axis), so equal matrices mean equal
-results. When no candidate matches, nearest modes select the source pixels with one
-index array per axis (exact for every rule); linear modes fail, naming the combination.
+results. When no kernel matches (asymmetric linear, as Upsample and TF exports without
+half-pixel centers use; cubic), the resize is still computed exactly, more slowly:
+nearest by selecting the source pixels with one index array per axis, linear and cubic
+by one matrix product per axis with ONNX's own weights. What cannot be expressed so
+(tf_crop_and_resize, antialiased shrinking) fails, naming the combination.
 """
 from __future__ import annotations
 
@@ -52,16 +55,27 @@ def source_coordinates(coord, in_size, out_size, scale):
     raise ValueError(f"coordinate_transformation_mode {coord!r} is not supported")
 
 
-def onnx_axis_weights(mode, coord, nearest_mode, in_size, out_size, scale):
+def _cubic_coeffs(ratio, a):
+    """The 4 taps of the cubic convolution kernel (coefficient a) at fractional offset ratio."""
+    def k(d):  # d >= 0
+        d2, d3 = d * d, d * d * d
+        return np.where(d <= 1, (a + 2) * d3 - (a + 3) * d2 + 1,
+                        np.where(d < 2, a * d3 - 5 * a * d2 + 8 * a * d - 4 * a, 0.0))
+    return np.stack([k(ratio + 1), k(ratio), k(1 - ratio), k(2 - ratio)], axis=1)
+
+
+def onnx_axis_weights(mode, coord, nearest_mode, in_size, out_size, scale, cubic_a=-0.75, exclude_outside=False):
     """ONNX Resize along one axis as an (out_size, in_size) matrix: nearest picks one source
-    pixel by `nearest_mode`; linear mixes the two around the coordinate; sources outside
-    the input take its edge value."""
+    pixel by `nearest_mode`; linear mixes the 2 around the coordinate, cubic the 4; taps
+    outside the input read its edge value (or, with exclude_outside, get weight 0 and the
+    others are renormalized)."""
     x = source_coordinates(coord, in_size, out_size, scale)
     left = np.floor(x)
     on_pixel = x == left
-    ratio = np.where(on_pixel, 1.0, x - left)
-    # the two neighbours: (x - 1, x) on a pixel, else (floor(x), floor(x) + 1)
-    lo = np.where(on_pixel, left - 1, left).astype(np.int64)
+    ratio = np.where(on_pixel, 1.0, x - left)  # in (0, 1]: the taps lean to the left
+    taps = 4 if mode == "cubic" else 2
+    # the taps: the `taps` pixels nearest x, on a pixel the one left of it first
+    first = np.where(on_pixel, left - taps // 2, left - taps // 2 + 1).astype(np.int64)
     if mode == "nearest":
         if nearest_mode == "round_prefer_floor":
             take_hi = ratio > 0.5
@@ -71,12 +85,20 @@ def onnx_axis_weights(mode, coord, nearest_mode, in_size, out_size, scale):
             take_hi = np.zeros_like(on_pixel)
         else:  # ceil
             take_hi = np.ones_like(on_pixel)
-        coeffs = np.stack([~(take_hi | on_pixel), take_hi | on_pixel], axis=1).astype(np.float64)
-    else:
+        take_hi = take_hi | on_pixel
+        coeffs = np.stack([~take_hi, take_hi], axis=1).astype(np.float64)
+    elif mode == "linear":
         coeffs = np.stack([1 - ratio, ratio], axis=1)
+    else:
+        coeffs = _cubic_coeffs(ratio, cubic_a)
+    index = first[:, None] + np.arange(taps)[None, :]
+    if exclude_outside:
+        coeffs = np.where((index < 0) | (index >= in_size), 0.0, coeffs)
+        total = coeffs.sum(axis=1, keepdims=True)
+        coeffs = coeffs / np.where(total == 0, 1.0, total)
     w = np.zeros((out_size, in_size))
-    for tap in range(2):
-        np.add.at(w, (np.arange(out_size), np.clip(lo + tap, 0, in_size - 1)), coeffs[:, tap])
+    rows = np.repeat(np.arange(out_size), taps)
+    np.add.at(w, (rows, np.clip(index, 0, in_size - 1).ravel()), coeffs.ravel())
     return w
 
 
@@ -90,12 +112,15 @@ def kernel_axis_weights(kernel_mode, align, in_size, size=None, scale=None):
 
 
 class ResizeSpec:
-    """One Resize node's meaning: mode, coordinate rule, rounding, and per spatial axis the
-    input size, output size and ONNX scale; `by_size` when the node gave sizes."""
+    """One Resize node's meaning: mode, coordinate rule, rounding (or cubic coefficient),
+    and per spatial axis the input size, output size and ONNX scale; `by_size` when the
+    node gave sizes."""
 
-    def __init__(self, mode, coord, nearest_mode, in_sizes, out_sizes, scales, by_size):
+    def __init__(self, mode, coord, nearest_mode, in_sizes, out_sizes, scales, by_size, cubic_a=-0.75,
+                 exclude_outside=False):
         self.mode, self.coord, self.nearest_mode = mode, coord, nearest_mode
         self.in_sizes, self.out_sizes, self.scales, self.by_size = in_sizes, out_sizes, scales, by_size
+        self.cubic_a, self.exclude_outside = cubic_a, exclude_outside
 
     def describe(self):
         rule = f", nearest_mode={self.nearest_mode}" if self.mode == "nearest" else ""
@@ -109,17 +134,28 @@ class ResizeSpec:
             mode = "floor" if self.scales[axis] >= 1 else "ceil"
         return mode
 
+    def weights(self, axis, out_size=None):
+        """ONNX's (out, in) interpolation matrix of spatial axis `axis`."""
+        return onnx_axis_weights(self.mode, self.coord, self.nearest_rule(axis), self.in_sizes[axis],
+                                 self.out_sizes[axis] if out_size is None else out_size, self.scales[axis],
+                                 self.cubic_a, self.exclude_outside)
+
+    def is_identity(self, axis):
+        i = self.in_sizes[axis]
+        return self.out_sizes[axis] == i and np.allclose(self.weights(axis), np.eye(i), rtol=0, atol=1e-12)
+
 
 def _candidates(mode):
     if mode == "nearest":
         return [("nearest", None), ("nearest-exact", None)]
-    return [("linear", False), ("linear", True)]
+    if mode == "linear":
+        return [("linear", False), ("linear", True)]
+    return []
 
 
 def _matching_kernel(spec):
     """(kernel mode, align_corners, size or scale arguments) computing exactly `spec`, or None."""
-    wanted = [onnx_axis_weights(spec.mode, spec.coord, spec.nearest_rule(k), i, o, s)
-              for k, (i, o, s) in enumerate(zip(spec.in_sizes, spec.out_sizes, spec.scales))]
+    wanted = [spec.weights(k) for k in range(len(spec.in_sizes))]
     for kernel_mode, align in _candidates(spec.mode):
         for by_size in ((True, False) if spec.by_size else (False,)):
             ok = True
@@ -135,19 +171,45 @@ def _matching_kernel(spec):
     return None
 
 
+def _select_pixels(ctx, x, spec):
+    """Nearest resize as one index array per spatial axis (exact for every rounding rule)."""
+    dims = len(spec.in_sizes)
+    index = [slice(None), slice(None)]
+    for k, o in enumerate(spec.out_sizes):
+        src = spec.weights(k).argmax(axis=1)
+        index.append(src.reshape((1,) * k + (o,) + (1,) * (dims - k - 1)))
+    return ctx.op("getitem", x, tuple(index))
+
+
+def _apply_matrices(ctx, x, spec):
+    """Linear or cubic resize as one matrix product per resized axis: the axis is brought
+    last, multiplied by the transposed (out, in) weights (one SGEMM), and put back."""
+    rank = len(spec.in_sizes) + 2
+    for k in range(len(spec.in_sizes)):
+        if spec.is_identity(k):
+            continue
+        weights_t = np.ascontiguousarray(spec.weights(k).T, dtype=np.float32)
+        axis = k + 2
+        if axis == rank - 1:
+            x = ctx.op("matmul", x, weights_t)
+            continue
+        swap = list(range(rank))
+        swap[axis], swap[-1] = swap[-1], swap[axis]
+        x = ctx.op("permute", ctx.op("matmul", ctx.op("permute", x, swap), weights_t), swap)
+    return x
+
+
 def _resize_value(ctx, spec):
-    x = ctx.input(0)
-    if all(i == o for i, o in zip(spec.in_sizes, spec.out_sizes)) and spec.coord != "tf_crop_and_resize":
-        if all(np.allclose(onnx_axis_weights(spec.mode, spec.coord, spec.nearest_rule(k), i, i, s), np.eye(i))
-               for k, (i, s) in enumerate(zip(spec.in_sizes, spec.scales))):
-            return x
     if spec.coord not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "half_pixel_symmetric"):
         ctx.fail(f"coordinate_transformation_mode {spec.coord!r} is not supported")
+    x = ctx.input(0)
+    dims = range(len(spec.in_sizes))
+    if all(spec.is_identity(k) for k in dims):
+        return x
     if is_constant(x):
         y = x.astype(np.float64)
-        for k, (i, o, s) in enumerate(zip(spec.in_sizes, spec.out_sizes, spec.scales)):
-            w = onnx_axis_weights(spec.mode, spec.coord, spec.nearest_rule(k), i, o, s)
-            y = np.moveaxis(np.tensordot(y, w, axes=([k + 2], [1])), -1, k + 2)
+        for k in dims:
+            y = np.moveaxis(np.tensordot(y, spec.weights(k), axes=([k + 2], [1])), -1, k + 2)
         return y.astype(x.dtype)
     kernel = _matching_kernel(spec)
     if kernel is not None:
@@ -155,17 +217,10 @@ def _resize_value(ctx, spec):
         if kernel_mode == "linear":
             kernel_mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[len(spec.in_sizes)]
         return ctx.op("interpolate", x, mode=kernel_mode, align_corners=align, **args)
+    # no kernel has these rules: the exact but slower general forms
     if spec.mode == "nearest":
-        # pick the source pixels: one index array per spatial axis (exact for any rule)
-        dims = len(spec.in_sizes)
-        index = [slice(None), slice(None)]
-        for k, (i, o, s) in enumerate(zip(spec.in_sizes, spec.out_sizes, spec.scales)):
-            src = onnx_axis_weights("nearest", spec.coord, spec.nearest_rule(k), i, o, s).argmax(axis=1)
-            index.append(src.reshape((1,) * k + (o,) + (1,) * (dims - k - 1)))
-        return ctx.op("getitem", x, tuple(index))
-    ctx.fail(f"{spec.describe()}: no cnnnative kernel computes this resize exactly "
-             "(linear: half_pixel, pytorch_half_pixel when no output axis has length 1, and align_corners are "
-             "supported)")
+        return _select_pixels(ctx, x, spec)
+    return _apply_matrices(ctx, x, spec)
 
 
 # -- reading the node ------------------------------------------------------------------
@@ -185,10 +240,9 @@ def _check_leading(ctx, x, scales, sizes):
                      "model's batch is dynamic (export the sizes from Shape(x), or with a static batch)")
 
 
-def _spec(ctx, mode, coord, nearest_mode, scales=None, sizes=None, axes=None, keep_aspect="stretch"):
-    if mode == "cubic":
-        ctx.fail("mode 'cubic' is not supported (no bicubic kernel)")
-    if mode not in ("nearest", "linear"):
+def _spec(ctx, mode, coord, nearest_mode, scales=None, sizes=None, axes=None, keep_aspect="stretch", cubic_a=-0.75,
+          exclude_outside=False):
+    if mode not in ("nearest", "linear", "cubic"):
         ctx.fail(f"mode {mode!r} is not one of nearest, linear, cubic")
     if coord not in _COORDINATE_MODES:
         ctx.fail(f"coordinate_transformation_mode {coord!r} is not one of {', '.join(_COORDINATE_MODES)}")
@@ -242,7 +296,8 @@ def _spec(ctx, mode, coord, nearest_mode, scales=None, sizes=None, axes=None, ke
                          for k, i in enumerate(in_sizes)]
     if any(o <= 0 for o in out_sizes):
         ctx.fail(f"the output spatial size {tuple(out_sizes)} must be positive (input {describe(ctx, x)})")
-    return ResizeSpec(mode, coord, nearest_mode, in_sizes, out_sizes, scales, sizes is not None)
+    return ResizeSpec(mode, coord, nearest_mode, in_sizes, out_sizes, scales, sizes is not None, cubic_a,
+                      exclude_outside)
 
 
 def _float_vector(ctx, i, what):
@@ -272,8 +327,9 @@ def _resize_v11(ctx, axes=None):
     antialias = int(ctx.attr("antialias", 0))
     spec = _spec(ctx, ctx.attr("mode", "nearest"), coord, ctx.attr("nearest_mode", "round_prefer_floor"),
                  scales=_float_vector(ctx, 2, "scales") if ctx.has_input(2) else None, sizes=_sizes(ctx, 3),
-                 axes=axes, keep_aspect=ctx.attr("keep_aspect_ratio_policy", "stretch"))
-    if antialias and spec.mode == "linear" and any(s < 1 for s in spec.scales):
+                 axes=axes, keep_aspect=ctx.attr("keep_aspect_ratio_policy", "stretch"),
+                 cubic_a=float(ctx.attr("cubic_coeff_a", -0.75)), exclude_outside=bool(ctx.attr("exclude_outside", 0)))
+    if antialias and spec.mode != "nearest" and any(s < 1 for s in spec.scales):
         ctx.fail(f"antialias=1 when shrinking ({spec.describe()}) is not supported")
     return _resize_value(ctx, spec)
 
