@@ -97,6 +97,7 @@ def test_negative_constant_pads_crop():
     ([0, 0, 1, 0, 0, 0], "constant", "hold 2 \\* 4 values"),
     ([0, 0, 0, 1, 0, 0, 0, 1], "wrap", "opset 19"),
     ([0, 0, 0, 1, 0, 0, 0, 1], "mirror", "mode 'mirror'"),
+    ([0, 0, 1 << 40, 0, 0, 0, 0, 0], "constant", "per-sample shape"),
 ])
 def test_bad_pads_fail_naming_the_node(pads, mode, message):
     model = _pad_model(pads + [0] * (8 - len(pads)), mode, 13)
@@ -253,6 +254,18 @@ def test_resizes_no_kernel_has_are_exact_matrix_products(opset, mode, coord, sca
     assert "matmul" in _ops(g) and "interpolate" not in _ops(g)
 
 
+@pytest.mark.parametrize("mode,coord,nearest_mode", [("nearest", "half_pixel", "round_prefer_floor"),
+                                                     ("linear", "asymmetric", None)])
+def test_general_resize_forms_compile_and_pass_gradients(mode, coord, nearest_mode):
+    g = cnx.load(_resize_model(13, (2, 4, 6), mode, coord, nearest_mode, scales=[1, 1, 0.75, 1.5]))
+    assert "interpolate" not in _ops(g)
+    x = np.random.default_rng(0).standard_normal((3, 2, 4, 6)).astype(np.float32)
+    np.testing.assert_allclose(cn.compile(g, (3, 2, 4, 6))(x), g(x), rtol=1e-5, atol=1e-5)
+    xt = cn.Tensor(x, requires_grad=True)
+    g(xt).sum().backward()
+    assert xt.grad is not None and np.abs(xt.grad).sum() > 0
+
+
 @pytest.mark.parametrize("opset", [7, 9])
 def test_upsample_linear_against_onnxruntime(opset):
     scales = [1.0, 1.0, 2.0, 1.5]
@@ -271,6 +284,7 @@ def test_upsample_linear_against_onnxruntime(opset):
     ("linear", "half_pixel", [1, 1, 0.5, 2], {"antialias": 1}, "antialias"),
     ("bicubic", "half_pixel", [1, 1, 2, 2], {}, "mode 'bicubic'"),
     ("nearest", "half_pixel", [1, 1, 2, 2], {"nearest_mode": "up"}, "nearest_mode 'up'"),
+    ("nearest", "half_pixel", [1, 1, 1e9, 2], {}, "absurdly large"),
 ])
 def test_unsupported_resizes_fail_naming_the_combination(mode, coord, scales, attrs, message):
     node = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode=mode, coordinate_transformation_mode=coord,

@@ -84,6 +84,7 @@ def _expand(ctx):
         ctx.fail(f"cannot broadcast {describe(ctx, x)} to {tuple(entries)}")
     if sample == tuple(shape[1:]):
         return x
+    _check_size(ctx, sample)
     # x * 1 broadcast to the target: exact (keeps -0.0 and NaN), and its gradient sums over
     # the broadcast dims, as Expand's does
     return ctx.op("mul", x, np.ones((1,) + sample, np.float32))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._importer import MAX_TENSOR_ELEMENTS
 from ._registry import converter
 from ._values import is_constant, is_graph_value
 from .convert_shape import describe, int_vector, normalize_axes
@@ -46,6 +47,9 @@ def _pad(ctx, pads, mode, value, axes=None):
         ctx.fail(f"Pad of {x!r} is not supported")
     if before[0] or after[0]:
         ctx.fail(f"pads {tuple(pads)} pad axis 0 of {describe(ctx, x)}: axis 0 is the dynamic batch")
+    out = [d + b + a for d, b, a in zip(shape[1:], before[1:], after[1:])]
+    if min(out, default=1) < 0 or int(np.prod(out, dtype=object)) > MAX_TENSOR_ELEMENTS:
+        ctx.fail(f"pads {tuple(pads)} on {describe(ctx, x)} give per-sample shape {tuple(out)}")
     padded = [k for k in range(rank) if before[k] or after[k]]
     if not padded:
         return x
@@ -83,7 +87,8 @@ def _pad_v2(ctx):
 
 @converter("Pad", since=11)
 def _pad_v11(ctx):
-    return _pad(ctx, int_vector(ctx, 1, "pads"), ctx.attr("mode", "constant"), _value(ctx.const(2, "constant_value"), ctx))
+    return _pad(ctx, int_vector(ctx, 1, "pads"), ctx.attr("mode", "constant"),
+                _value(ctx.const(2, "constant_value"), ctx))
 
 
 @converter("Pad", since=18)

@@ -27,12 +27,16 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from ._importer import MAX_TENSOR_ELEMENTS
 from ._registry import converter
 from ._values import BATCH, ShapeTensor, is_constant, is_graph_value
 from .convert_shape import describe, normalize_axes
 
 _COORDINATE_MODES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "half_pixel_symmetric",
                      "tf_crop_and_resize", "tf_half_pixel_for_nn")
+# an axis resize whose (out x in) weight matrix is larger than this is refused (it is
+# built at load): 4096 -> 16384 fits
+MAX_AXIS_WEIGHTS = 1 << 26
 _NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 
 
@@ -296,6 +300,9 @@ def _spec(ctx, mode, coord, nearest_mode, scales=None, sizes=None, axes=None, ke
                          for k, i in enumerate(in_sizes)]
     if any(o <= 0 for o in out_sizes):
         ctx.fail(f"the output spatial size {tuple(out_sizes)} must be positive (input {describe(ctx, x)})")
+    if int(np.prod([shape[1]] + out_sizes, dtype=object)) > MAX_TENSOR_ELEMENTS \
+            or any(i * o > MAX_AXIS_WEIGHTS for i, o in zip(in_sizes, out_sizes)):
+        ctx.fail(f"resizing {describe(ctx, x)} to spatial size {tuple(out_sizes)} is absurdly large")
     return ResizeSpec(mode, coord, nearest_mode, in_sizes, out_sizes, scales, sizes is not None, cubic_a,
                       exclude_outside)
 
