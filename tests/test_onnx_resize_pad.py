@@ -111,7 +111,7 @@ def test_bad_pads_fail_naming_the_node(pads, mode, message):
 # -- Resize -------------------------------------------------------------------------------
 
 def _resize_model(opset, in_shape, mode, coord=None, nearest_mode=None, scales=None, sizes=None, axes=None,
-                  **attrs):
+                  roi=None, **attrs):
     if coord is not None:
         attrs["coordinate_transformation_mode"] = coord
     if nearest_mode is not None:
@@ -120,8 +120,8 @@ def _resize_model(opset, in_shape, mode, coord=None, nearest_mode=None, scales=N
         attrs["axes"] = axes
     inits = {}
     inputs = ["x", "", "", ""]
-    if opset < 13:
-        inits["roi"] = np.zeros(0, np.float32)
+    if opset < 13 or roi is not None:
+        inits["roi"] = np.array([] if roi is None else roi, np.float32)
         inputs[1] = "roi"
     if scales is not None:
         inits["scales"] = np.array(scales, np.float32)
@@ -254,6 +254,23 @@ def test_resizes_no_kernel_has_are_exact_matrix_products(opset, mode, coord, sca
     assert "matmul" in _ops(g) and "interpolate" not in _ops(g)
 
 
+@pytest.mark.parametrize("mode", ["linear", "cubic"])
+@pytest.mark.parametrize("given", [dict(scales=[1, 1, 0.6, 1.5]), dict(sizes=[1, 2, 3, 2])])
+def test_antialiased_shrinking(mode, given):
+    _check(_resize_model(18, (2, 5, 6), mode, "half_pixel", antialias=1, **given), (2, 5, 6))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "linear", "cubic"])
+@pytest.mark.parametrize("roi,value", [([0, 0, 0.2, 0.1, 1, 1, 0.9, 0.7], 0.0), ([0, 0, -0.3, 0.4, 1, 1, 1.2, 0.8], 2.5)])
+def test_tf_crop_and_resize(mode, roi, value):
+    model = _resize_model(13, (2, 5, 6), mode, "tf_crop_and_resize", "round_prefer_ceil", scales=[1, 1, 1.6, 0.9],
+                          roi=roi, extrapolation_value=value)
+    _check(model, (2, 5, 6))
+    model = _resize_model(18, (2, 5, 6), mode, "tf_crop_and_resize", "round_prefer_ceil", scales=[0.9, 1.6],
+                          axes=[3, 2], roi=[roi[k] for k in (3, 2, 7, 6)], extrapolation_value=value)
+    _check(model, (2, 5, 6))
+
+
 @pytest.mark.parametrize("mode,coord,nearest_mode", [("nearest", "half_pixel", "round_prefer_floor"),
                                                      ("linear", "asymmetric", None)])
 def test_general_resize_forms_compile_and_pass_gradients(mode, coord, nearest_mode):
@@ -279,9 +296,8 @@ def test_upsample_linear_against_onnxruntime(opset):
 
 
 @pytest.mark.parametrize("mode,coord,scales,attrs,message", [
-    ("nearest", "tf_crop_and_resize", [1, 1, 2, 2], {}, "tf_crop_and_resize"),
+    ("nearest", "tf_crop_and_resize", [1, 1, 2, 2], {}, "needs roi"),
     ("linear", "half_pixel", [1, 2, 2, 2], {}, "channel axis"),
-    ("linear", "half_pixel", [1, 1, 0.5, 2], {"antialias": 1}, "antialias"),
     ("bicubic", "half_pixel", [1, 1, 2, 2], {}, "mode 'bicubic'"),
     ("nearest", "half_pixel", [1, 1, 2, 2], {"nearest_mode": "up"}, "nearest_mode 'up'"),
     ("nearest", "half_pixel", [1, 1, 1e9, 2], {}, "absurdly large"),
@@ -359,11 +375,12 @@ def test_depth_to_space(opset, mode, blocksize, channels):
     assert "PixelShuffle" in [type(m).__name__ for m in g.modules()]
 
 
-@pytest.mark.parametrize("opset", [1, 13])
+@pytest.mark.parametrize("opset,mode", [(1, None), (13, None), (28, "DCR"), (28, "CRD")])
 @pytest.mark.parametrize("blocksize,channels", [(2, 3), (3, 1)])
-def test_space_to_depth(opset, blocksize, channels):
+def test_space_to_depth(opset, mode, blocksize, channels):
     r = blocksize
-    node = helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=r)
+    kw = {} if mode is None else {"mode": mode}
+    node = helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=r, **kw)
     model = _model([node], (channels, 2 * r, 3 * r), (channels * r * r, 2, 3), opset=opset)
     _check(model, (channels, 2 * r, 3 * r))
 

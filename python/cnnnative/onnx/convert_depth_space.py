@@ -3,8 +3,8 @@
 nn.PixelShuffle reads channel c*r*r + i*r + j into pixel (i, j) of output channel c: that
 is DepthToSpace's CRD order. DCR order (the default) reads channel (i*r + j)*C + c
 instead; a channel shuffle with r*r groups first turns that order into CRD's. Likewise
-nn.PixelUnshuffle writes CRD order and SpaceToDepth wants DCR's, which a channel shuffle
-with C groups gives afterwards. All of these are permutations, so the result is exact.
+nn.PixelUnshuffle writes CRD order and SpaceToDepth's DCR (its only order before opset
+28, the default after) is what a channel shuffle with C groups makes of it. All of these are permutations, so the result is exact.
 """
 from __future__ import annotations
 
@@ -55,8 +55,9 @@ def _depth_to_space_v11(ctx):
     return _depth_to_space(ctx, ctx.attr("mode", "DCR"))
 
 
-@converter("SpaceToDepth", since=1)
-def _space_to_depth(ctx):
+def _space_to_depth(ctx, mode):
+    if mode not in ("DCR", "CRD"):
+        ctx.fail(f"mode {mode!r} is not DCR or CRD")
     r = _blocksize(ctx)
     x = ctx.input(0)
     shape = ctx.shape(x)
@@ -64,10 +65,21 @@ def _space_to_depth(ctx):
         ctx.fail(f"input {describe(ctx, x)} must be (N, C, H, W) with H and W divisible by blocksize {r}")
     if is_constant(x):
         n, c, h, w = x.shape
-        y = x.reshape(n, c, h // r, r, w // r, r).transpose(0, 3, 5, 1, 2, 4)
+        perm = (0, 3, 5, 1, 2, 4) if mode == "DCR" else (0, 1, 3, 5, 2, 4)
+        y = x.reshape(n, c, h // r, r, w // r, r).transpose(perm)
         return y.reshape(n, c * r * r, h // r, w // r)
     x = ctx.graph_input(0, "input")
     y = ctx.layer(nn.PixelUnshuffle(r), x)
-    if r > 1 and shape[1] > 1:
+    if mode == "DCR" and r > 1 and shape[1] > 1:
         y = ctx.layer(nn.ChannelShuffle(shape[1]), y)
     return y
+
+
+@converter("SpaceToDepth", since=1)
+def _space_to_depth_v1(ctx):
+    return _space_to_depth(ctx, "DCR")
+
+
+@converter("SpaceToDepth", since=28)  # the mode attribute (DCR, or CRD: pixel_unshuffle's order)
+def _space_to_depth_v28(ctx):
+    return _space_to_depth(ctx, ctx.attr("mode", "DCR"))

@@ -19,8 +19,9 @@ Both are separable (one 1-D interpolation per axis), so equal matrices mean equa
 results. When no kernel matches (asymmetric linear, as Upsample and TF exports without
 half-pixel centers use; cubic), the resize is still computed exactly, more slowly:
 nearest by selecting the source pixels with one index array per axis, linear and cubic
-by one matrix product per axis with ONNX's own weights. What cannot be expressed so
-(tf_crop_and_resize, antialiased shrinking) fails, naming the combination.
+by one matrix product per axis with ONNX's own weights (antialiased shrinking and
+tf_crop_and_resize too: its extrapolated outputs have zero weights and get
+extrapolation_value added). Only tf_half_pixel_for_nn (opset 11 only) fails.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ MAX_AXIS_WEIGHTS = 1 << 26
 _NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 
 
-def source_coordinates(coord, in_size, out_size, scale):
+def source_coordinates(coord, in_size, out_size, scale, roi=(0.0, 1.0)):
     """Where each output index samples the input (ONNX's coordinate transformations, in
     float64 with its own operations, so ties round as the reference does)."""
     y = np.arange(out_size, dtype=np.float64)
@@ -56,30 +57,50 @@ def source_coordinates(coord, in_size, out_size, scale):
     if coord == "half_pixel_symmetric":
         offset = in_size / 2 * (1 - out_size / out_width)
         return offset + (y + 0.5) / scale - 0.5
+    if coord == "tf_crop_and_resize":
+        start, end = roi
+        if out_width == 1:
+            x = np.full(out_size, (end - start) * (in_size - 1) / 2)
+        else:
+            x = y * (end - start) * (in_size - 1) / (out_width - 1)
+        return x + start * (in_size - 1)
     raise ValueError(f"coordinate_transformation_mode {coord!r} is not supported")
 
 
-def _cubic_coeffs(ratio, a):
-    """The 4 taps of the cubic convolution kernel (coefficient a) at fractional offset ratio."""
-    def k(d):  # d >= 0
-        d2, d3 = d * d, d * d * d
-        return np.where(d <= 1, (a + 2) * d3 - (a + 3) * d2 + 1,
-                        np.where(d < 2, a * d3 - 5 * a * d2 + 8 * a * d - 4 * a, 0.0))
-    return np.stack([k(ratio + 1), k(ratio), k(1 - ratio), k(2 - ratio)], axis=1)
+def _cubic_kernel(d, a):
+    d = np.abs(d)
+    d2, d3 = d * d, d * d * d
+    return np.where(d <= 1, (a + 2) * d3 - (a + 3) * d2 + 1,
+                    np.where(d < 2, a * d3 - 5 * a * d2 + 8 * a * d - 4 * a, 0.0))
 
 
-def onnx_axis_weights(mode, coord, nearest_mode, in_size, out_size, scale, cubic_a=-0.75, exclude_outside=False):
+def _tap_weights(mode, ratio, scale, cubic_a, antialias):
+    """(out, taps) weights of the taps around each coordinate (ratio: its offset past the
+    first tap right of the centre, in (0, 1]). Antialiasing widens the kernel by 1/scale
+    when shrinking and normalizes it."""
+    ratio = ratio[:, None]
+    if not antialias:
+        if mode == "linear":
+            return np.hstack([1 - ratio, ratio])
+        return _cubic_kernel(np.arange(-1, 3)[None, :] - ratio, cubic_a)
+    s = min(scale, 1.0)
+    first = int(np.floor(-(2 if mode == "cubic" else 1) / s) + 1)
+    d = (np.arange(first, 2 - first)[None, :] - ratio) * s
+    w = _cubic_kernel(d, cubic_a) if mode == "cubic" else np.clip(1 - np.abs(d), 0, 1)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def onnx_axis_weights(mode, coord, nearest_mode, in_size, out_size, scale, cubic_a=-0.75, exclude_outside=False,
+                      antialias=False, roi=(0.0, 1.0)):
     """ONNX Resize along one axis as an (out_size, in_size) matrix: nearest picks one source
-    pixel by `nearest_mode`; linear mixes the 2 around the coordinate, cubic the 4; taps
-    outside the input read its edge value (or, with exclude_outside, get weight 0 and the
-    others are renormalized)."""
-    x = source_coordinates(coord, in_size, out_size, scale)
+    pixel by `nearest_mode`; linear mixes the 2 around the coordinate, cubic the 4 (more
+    when antialiased); taps outside the input read its edge value (or, with
+    exclude_outside, get weight 0 and the others are renormalized). Rows that
+    tf_crop_and_resize extrapolates are zero."""
+    x = source_coordinates(coord, in_size, out_size, scale, roi)
     left = np.floor(x)
     on_pixel = x == left
     ratio = np.where(on_pixel, 1.0, x - left)  # in (0, 1]: the taps lean to the left
-    taps = 4 if mode == "cubic" else 2
-    # the taps: the `taps` pixels nearest x, on a pixel the one left of it first
-    first = np.where(on_pixel, left - taps // 2, left - taps // 2 + 1).astype(np.int64)
     if mode == "nearest":
         if nearest_mode == "round_prefer_floor":
             take_hi = ratio > 0.5
@@ -91,15 +112,24 @@ def onnx_axis_weights(mode, coord, nearest_mode, in_size, out_size, scale, cubic
             take_hi = np.ones_like(on_pixel)
         take_hi = take_hi | on_pixel
         coeffs = np.stack([~take_hi, take_hi], axis=1).astype(np.float64)
-    elif mode == "linear":
-        coeffs = np.stack([1 - ratio, ratio], axis=1)
     else:
-        coeffs = _cubic_coeffs(ratio, cubic_a)
-    index = first[:, None] + np.arange(taps)[None, :]
+        coeffs = _tap_weights(mode, ratio, scale, cubic_a, antialias)
+    taps = coeffs.shape[1]
+    # the `taps` pixels nearest x, ties to the smaller index (ONNX's neighbour rule)
+    pad = -(-taps // 2)
+    p = np.floor(x + pad)
+    frac = x + pad - p
+    if taps % 2 == 0:
+        first = p + np.where(frac == 0, -(taps // 2), -(taps // 2) + 1) - pad
+    else:
+        first = p + np.where(frac <= 0.5, -((taps - 1) // 2), -((taps - 1) // 2) + 1) - pad
+    index = first.astype(np.int64)[:, None] + np.arange(taps)[None, :]
     if exclude_outside:
         coeffs = np.where((index < 0) | (index >= in_size), 0.0, coeffs)
         total = coeffs.sum(axis=1, keepdims=True)
         coeffs = coeffs / np.where(total == 0, 1.0, total)
+    if coord == "tf_crop_and_resize":
+        coeffs = np.where(((x < 0) | (x > in_size - 1))[:, None], 0.0, coeffs)
     w = np.zeros((out_size, in_size))
     rows = np.repeat(np.arange(out_size), taps)
     np.add.at(w, (rows, np.clip(index, 0, in_size - 1).ravel()), coeffs.ravel())
@@ -125,6 +155,11 @@ class ResizeSpec:
         self.mode, self.coord, self.nearest_mode = mode, coord, nearest_mode
         self.in_sizes, self.out_sizes, self.scales, self.by_size = in_sizes, out_sizes, scales, by_size
         self.cubic_a, self.exclude_outside = cubic_a, exclude_outside
+        # set by the opset-11+ reader: antialiasing, and tf_crop_and_resize's region of
+        # interest per spatial axis and the value written outside it
+        self.antialias = False
+        self.rois = [(0.0, 1.0)] * len(in_sizes)
+        self.extrapolation_value = 0.0
 
     def describe(self):
         rule = f", nearest_mode={self.nearest_mode}" if self.mode == "nearest" else ""
@@ -142,7 +177,26 @@ class ResizeSpec:
         """ONNX's (out, in) interpolation matrix of spatial axis `axis`."""
         return onnx_axis_weights(self.mode, self.coord, self.nearest_rule(axis), self.in_sizes[axis],
                                  self.out_sizes[axis] if out_size is None else out_size, self.scales[axis],
-                                 self.cubic_a, self.exclude_outside)
+                                 self.cubic_a, self.exclude_outside, self.antialias, self.rois[axis])
+
+    def extrapolated(self, axis):
+        """Which outputs of the axis tf_crop_and_resize fills with extrapolation_value."""
+        if self.coord != "tf_crop_and_resize":
+            return np.zeros(self.out_sizes[axis], bool)
+        x = source_coordinates(self.coord, self.in_sizes[axis], self.out_sizes[axis], self.scales[axis],
+                               self.rois[axis])
+        return (x < 0) | (x > self.in_sizes[axis] - 1)
+
+    def extrapolation(self):
+        """(1, 1, *out) array: extrapolation_value where any axis extrapolates, else 0; None
+        when there is nothing to add (the weights are zero exactly there)."""
+        masks = [self.extrapolated(k) for k in range(len(self.in_sizes))]
+        if self.extrapolation_value == 0 or not any(m.any() for m in masks):
+            return None
+        inside = np.ones(self.out_sizes, bool)
+        for k, m in enumerate(masks):
+            inside &= ~m.reshape((1,) * k + (-1,) + (1,) * (len(masks) - k - 1))
+        return np.where(inside, 0.0, self.extrapolation_value).astype(np.float32)[None, None]
 
     def is_identity(self, axis):
         i = self.in_sizes[axis]
@@ -204,27 +258,30 @@ def _apply_matrices(ctx, x, spec):
 
 
 def _resize_value(ctx, spec):
-    if spec.coord not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "half_pixel_symmetric"):
+    if spec.coord == "tf_half_pixel_for_nn":
         ctx.fail(f"coordinate_transformation_mode {spec.coord!r} is not supported")
     x = ctx.input(0)
     dims = range(len(spec.in_sizes))
     if all(spec.is_identity(k) for k in dims):
         return x
+    outside = spec.extrapolation()
     if is_constant(x):
         y = x.astype(np.float64)
         for k in dims:
             y = np.moveaxis(np.tensordot(y, spec.weights(k), axes=([k + 2], [1])), -1, k + 2)
-        return y.astype(x.dtype)
-    kernel = _matching_kernel(spec)
+        return (y if outside is None else y + outside).astype(x.dtype)
+    cropped = any(spec.extrapolated(k).any() for k in dims)
+    kernel = None if cropped else _matching_kernel(spec)
     if kernel is not None:
         kernel_mode, align, args = kernel
         if kernel_mode == "linear":
             kernel_mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[len(spec.in_sizes)]
         return ctx.op("interpolate", x, mode=kernel_mode, align_corners=align, **args)
     # no kernel has these rules: the exact but slower general forms
-    if spec.mode == "nearest":
+    if spec.mode == "nearest" and not cropped:
         return _select_pixels(ctx, x, spec)
-    return _apply_matrices(ctx, x, spec)
+    y = _apply_matrices(ctx, x, spec)  # zero where tf_crop_and_resize extrapolates
+    return y if outside is None else ctx.op("add", y, outside)
 
 
 # -- reading the node ------------------------------------------------------------------
@@ -329,15 +386,28 @@ def _sizes(ctx, i):
     return [int(e) for e in v.ravel()]
 
 
+def _rois(ctx, spec, rank, axes):
+    """tf_crop_and_resize's roi input as (start, end) per spatial axis."""
+    roi = _float_vector(ctx, 1, "roi")
+    axes = list(range(rank)) if axes is None else normalize_axes(ctx, axes, rank)
+    if roi is None or len(roi) != 2 * len(axes):
+        ctx.fail(f"tf_crop_and_resize needs roi with 2 * {len(axes)} values, got {roi}")
+    full = {a: (roi[k], roi[k + len(axes)]) for k, a in enumerate(axes)}
+    if any(full.get(a, (0.0, 1.0)) != (0.0, 1.0) for a in (0, 1)):
+        ctx.fail(f"roi {tuple(roi)} crops the batch or channel axis")
+    return [full.get(a, (0.0, 1.0)) for a in range(2, rank)]
+
+
 def _resize_v11(ctx, axes=None):
     coord = ctx.attr("coordinate_transformation_mode", "half_pixel")
-    antialias = int(ctx.attr("antialias", 0))
     spec = _spec(ctx, ctx.attr("mode", "nearest"), coord, ctx.attr("nearest_mode", "round_prefer_floor"),
                  scales=_float_vector(ctx, 2, "scales") if ctx.has_input(2) else None, sizes=_sizes(ctx, 3),
                  axes=axes, keep_aspect=ctx.attr("keep_aspect_ratio_policy", "stretch"),
                  cubic_a=float(ctx.attr("cubic_coeff_a", -0.75)), exclude_outside=bool(ctx.attr("exclude_outside", 0)))
-    if antialias and spec.mode != "nearest" and any(s < 1 for s in spec.scales):
-        ctx.fail(f"antialias=1 when shrinking ({spec.describe()}) is not supported")
+    spec.antialias = bool(ctx.attr("antialias", 0)) and spec.mode != "nearest"
+    if coord == "tf_crop_and_resize":
+        spec.rois = _rois(ctx, spec, len(spec.in_sizes) + 2, axes)
+        spec.extrapolation_value = float(ctx.attr("extrapolation_value", 0.0))
     return _resize_value(ctx, spec)
 
 
