@@ -318,3 +318,15 @@ def test_gradients_flow_through_structural_ops_and_compile_matches():
     g(cn.Tensor(x)).sum().backward()
     grad = dict(g.named_parameters())["conv.weight"].grad
     assert grad is not None and np.all(np.abs(grad).sum(axis=(1, 2, 3)) > 0)
+
+
+def test_gather_of_a_constant_with_a_scalar_index_stays_a_constant():
+    # np.take with a 0-d index gives a numpy scalar, which is not an array: the next node
+    # must still see a constant (here Unsqueeze -> Concat -> Reshape)
+    nodes = [helper.make_node("Gather", ["dims", "one"], ["c"], axis=0),
+             helper.make_node("Unsqueeze", ["c", "axes0"], ["c1"]),
+             helper.make_node("Concat", ["minus1", "c1"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["y"])]
+    inits = {"dims": _i64(5, 12), "one": np.array(1, np.int64), "axes0": _i64(0), "minus1": _i64(-1)}
+    g = _check(_model(nodes, (3, 4), initializers=inits, opset=13), (3, 4))
+    assert g(np.zeros((2, 3, 4), np.float32)).shape == (2, 12)

@@ -117,7 +117,7 @@ def _gather(ctx):
             ctx.fail(f"indices {indices.ravel().tolist()} are out of range for axis {axis} of size {size}")
         idx = np.where(idx < 0, idx + size, idx)
     if is_constant(data):
-        return np.take(data, idx, axis=axis)
+        return np.asarray(np.take(data, idx, axis=axis))
     if isinstance(data, ShapeTensor):
         return shape_result([data.entries[i] for i in idx.ravel()], idx.shape)
     refuse_batch_axis(ctx, data, axis, "Gather")
