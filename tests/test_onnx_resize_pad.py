@@ -334,6 +334,7 @@ def test_imported_resize_and_pad_pass_gradients_and_compile():
     assert np.abs(dict(g.named_parameters())["conv.weight"].grad).sum() > 0
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's legacy exporter, as asked
 def test_torch_exported_interpolations(tmp_path):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional

@@ -4,6 +4,7 @@ of dynamic-batch exports, and the channel-shuffle pattern: single-node models ag
 onnx.reference.ReferenceEvaluator at several opsets, batch 1 and 3."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -109,6 +110,19 @@ def test_slice(opset, starts, ends, axes, steps):
         node = helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"])
         inits = {"s": _i64(*starts), "e": _i64(*ends), "a": _i64(*axes), "t": _i64(*steps)}
     _check(_model([node], (3, 5, 6), initializers=inits, opset=opset), (3, 5, 6))
+
+
+_BOUND = st.one_of(st.integers(-8, 8), st.sampled_from([INT64_MAX, -INT64_MAX, -INT64_MAX - 1]))
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.sampled_from([1, 2, 3, -1]), _BOUND, _BOUND, st.sampled_from([-3, -2, -1, 1, 2, 3])),
+                min_size=1, max_size=3, unique_by=lambda t: t[0] % 4))
+def test_slice_any_bounds_and_steps(slices):
+    axes, starts, ends, steps = zip(*slices)
+    node = helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"])
+    inits = {"s": _i64(*starts), "e": _i64(*ends), "a": _i64(*axes), "t": _i64(*steps)}
+    _check(_model([node], (3, 5, 6), initializers=inits, opset=13), (3, 5, 6), batches=(2,))
 
 
 @pytest.mark.parametrize("opset,how", [(11, "attr"), (11, "equal"), (13, "input"), (18, "num_outputs")])
@@ -275,6 +289,7 @@ def _shuffle_net_block(torchvision_style):
     return Block().eval()
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's legacy exporter, as asked
 @pytest.mark.parametrize("torchvision_style", [False, True])
 def test_torch_exported_shufflenet_block(torchvision_style, tmp_path):
     torch = pytest.importorskip("torch")
