@@ -4,7 +4,7 @@ of dynamic-batch exports, and the channel-shuffle pattern: single-node models ag
 onnx.reference.ReferenceEvaluator at several opsets, batch 1 and 3."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -120,9 +120,28 @@ _BOUND = st.one_of(st.integers(-8, 8), st.sampled_from([INT64_MAX, -INT64_MAX, -
                 min_size=1, max_size=3, unique_by=lambda t: t[0] % 4))
 def test_slice_any_bounds_and_steps(slices):
     axes, starts, ends, steps = zip(*slices)
+    dims = {1: 3, 2: 5, 3: 6, -1: 6}
+    # the reference evaluator slices with Python's rules, which differ from ONNX's clamping
+    # when a negative step starts before the first element (the test below)
+    assume(all(t > 0 or s >= -dims[a] for a, s, t in zip(axes, starts, steps)))
     node = helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"])
     inits = {"s": _i64(*starts), "e": _i64(*ends), "a": _i64(*axes), "t": _i64(*steps)}
     _check(_model([node], (3, 5, 6), initializers=inits, opset=13), (3, 5, 6), batches=(2,))
+
+
+@pytest.mark.parametrize("start,end,want", [(-9, -INT64_MAX, slice(0, 1)), (0, INT64_MAX, slice(0, 0)),
+                                            (INT64_MAX, 1, slice(2, 1, -1))])
+def test_slice_negative_steps_clamp_as_onnx_says(start, end, want):
+    # a negative step's start is clamped to [0, dim - 1] and its end to [-1, dim - 1] (so
+    # -9 on an axis of 3 starts at 0, as onnxruntime computes; an end of INT64_MAX is
+    # dim - 1, as ONNX's shape inference computes)
+    node = helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"])
+    inits = {"s": _i64(start), "e": _i64(end), "a": _i64(1), "t": _i64(-1)}
+    model = _model([node], (3, 5), initializers=inits, opset=13)
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", None, 5]))
+    g = cnx.load(model)
+    x = np.arange(30, dtype=np.float32).reshape(2, 3, 5)
+    np.testing.assert_array_equal(g(x), x[:, want])
 
 
 @pytest.mark.parametrize("opset,how", [(11, "attr"), (11, "equal"), (13, "input"), (18, "num_outputs")])
