@@ -204,6 +204,8 @@ def test_resize_18_axes_and_keep_aspect_ratio():
     _check(_resize_model(18, (2, 5, 6), "linear", "half_pixel", scales=[2, 0.5], axes=[2, 3]), (2, 5, 6))
     _check(_resize_model(18, (2, 5, 6), "nearest", "asymmetric", "floor", sizes=[10, 9], axes=[2, 3],
                          keep_aspect_ratio_policy="not_larger"), (2, 5, 6))
+    _check(_resize_model(18, (2, 5, 6), "linear", "half_pixel", sizes=[1, 2, 3, 2],
+                         keep_aspect_ratio_policy="not_smaller"), (2, 5, 6))  # the policy covers N, C: 1
     _check(_resize_model(19, (2, 5, 6), "nearest", "half_pixel_symmetric", "round_prefer_ceil",
                          scales=[1, 1, 1.7, 2.5]), (2, 5, 6))
 

@@ -350,11 +350,16 @@ def _spec(ctx, mode, coord, nearest_mode, scales=None, sizes=None, axes=None, ke
         if keep_aspect not in ("stretch", "not_larger", "not_smaller"):
             ctx.fail(f"keep_aspect_ratio_policy {keep_aspect!r} is not one of stretch, not_larger, not_smaller")
         if keep_aspect != "stretch":
-            picked = [s for k, s in enumerate(scales) if axes is None or k + 2 in axes]
+            # one scale for the axes the policy covers: all of them (N and C at scale 1
+            # included) when no axes attribute is given
+            covered = list(range(2, rank)) if axes is None else axes
+            picked = [scales[a - 2] if a >= 2 else 1.0 for a in covered] + ([1.0] if axes is None else [])
             one = min(picked) if keep_aspect == "not_larger" else max(picked)
-            scales = [one if axes is None or k + 2 in axes else 1.0 for k in range(len(scales))]
-            out_sizes = [int(one * i + 0.5) if axes is None or k + 2 in axes else i
-                         for k, i in enumerate(in_sizes)]
+            if axes is None and one != 1.0:
+                ctx.fail(f"keep_aspect_ratio_policy={keep_aspect} without axes scales the batch and channel axes "
+                         f"of {describe(ctx, x)} by {one} too")
+            scales = [one if k + 2 in covered else 1.0 for k in range(len(scales))]
+            out_sizes = [int(one * i + 0.5) if k + 2 in covered else i for k, i in enumerate(in_sizes)]
     if any(o <= 0 for o in out_sizes):
         ctx.fail(f"the output spatial size {tuple(out_sizes)} must be positive (input {describe(ctx, x)})")
     if int(np.prod([shape[1]] + out_sizes, dtype=object)) > MAX_TENSOR_ELEMENTS \
