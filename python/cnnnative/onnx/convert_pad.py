@@ -3,7 +3,8 @@ from 18). ONNX modes map onto `cnnnative.ops.pad` (torch's F.pad): constant -> c
 reflect -> reflect, edge -> replicate, wrap -> circular. Negative pads crop.
 
 ONNX gives pads as (all befores, all afters) over the padded axes; F.pad wants
-(before, after) pairs, last axis first. The batch axis (0) cannot be padded.
+(before, after) pairs, last axis first. The batch axis (0) cannot be padded. With the
+border modes, negative pads crop before the rest is padded.
 """
 from __future__ import annotations
 
@@ -54,7 +55,15 @@ def _pad(ctx, pads, mode, value, axes=None):
     if not padded:
         return x
     if mode != "constant" and any(b < 0 or a < 0 for b, a in zip(before, after)):
-        ctx.fail(f"negative pads (cropping) with mode {mode!r} are not supported: pads {tuple(pads)}")
+        # crop first, then pad what is left (as onnxruntime does: the borders that reflect,
+        # repeat or wrap are those of the cropped tensor)
+        crop = tuple(slice(max(-b, 0), d - max(-a, 0)) if (b < 0 or a < 0) else slice(None)
+                     for b, a, d in zip(before[1:], after[1:], shape[1:]))
+        x = ctx.op("getitem", x, (slice(None),) + crop)
+        before, after = [max(b, 0) for b in before], [max(a, 0) for a in after]
+        padded = [k for k in range(rank) if before[k] or after[k]]
+        if not padded:
+            return x
     first = padded[0]
     if mode != "constant":
         # ops.pad pads the last 1-3 dims of (N, C, *spatial) or (C, *spatial) in these modes:
