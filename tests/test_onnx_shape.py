@@ -228,6 +228,54 @@ def test_folded_shape_arithmetic_keeps_int64():
     assert repr(imp.env["n"]) == "ShapeTensor(N)" and imp.env["n"].shape == ()
 
 
+def test_where_equal_folds_an_expand_target():
+    # torch's expand logic: Where(Equal(s, -1), ones, s)
+    nodes = [helper.make_node("Equal", ["s", "minus1"], ["is_free"]),
+             helper.make_node("Where", ["is_free", "ones", "s"], ["target"]),
+             helper.make_node("Expand", ["x", "target"], ["y"])]
+    inits = {"s": _i64(1, -1, 4, 5), "minus1": _i64(-1), "ones": _i64(1, 1, 1, 1)}
+    _check(_model(nodes, (3, 1, 5), initializers=inits, opset=16), (3, 1, 5))
+
+
+def test_where_on_a_shape_with_the_batch_gives_a_reshape_target():
+    # Reshape(x, Where(s == 0, Shape(x)[:2], s)) with s = (0, -1): keep the batch, flatten the rest
+    nodes = [helper.make_node("Shape", ["x"], ["shape"], end=2),
+             helper.make_node("Equal", ["s", "zero"], ["copy"]),
+             helper.make_node("Where", ["copy", "shape", "s"], ["target"]),
+             helper.make_node("Reshape", ["x", "target"], ["y"])]
+    inits = {"s": _i64(0, -1), "zero": _i64(0)}
+    g = _check(_model(nodes, (3, 4), initializers=inits, opset=16), (3, 4))
+    assert _ops(g) == ["reshape"]
+
+
+@pytest.mark.parametrize("channels,flattened", [(3, True), (4, False)])
+def test_if_guard_on_a_known_dim(channels, flattened):
+    # torch guards some reshapes with If(Equal(Gather(Shape(x), 1), k)): decided at load
+    then_g = helper.make_graph([helper.make_node("Flatten", ["x"], ["t"])], "then", [],
+                               [helper.make_tensor_value_info("t", TensorProto.FLOAT, None)])
+    else_g = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [],
+                               [helper.make_tensor_value_info("e", TensorProto.FLOAT, None)])
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "one"], ["c"], axis=0),
+             helper.make_node("Equal", ["c", "three"], ["cond"]),
+             helper.make_node("If", ["cond"], ["y"], then_branch=then_g, else_branch=else_g)]
+    inits = {"one": np.array(1, np.int64), "three": np.array(3, np.int64)}
+    model = _model(nodes, (channels, 2), initializers=inits, opset=16)
+    g = _check(model, (channels, 2))
+    assert (g(np.zeros((2, channels, 2), np.float32)).ndim == 2) == flattened
+
+
+def test_equal_of_the_batch_size_with_a_number_fails():
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             helper.make_node("Equal", ["n", "one"], ["cond"], name="batch_is_one"),
+             helper.make_node("Relu", ["x"], ["y"])]
+    model = _model(nodes, (3,), initializers={"zero": np.array(0, np.int64), "one": np.array(1, np.int64)})
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3]))
+    with pytest.raises(cnx.ConversionError, match="batch_is_one.*batch size"):
+        cnx.load(model)
+
+
 @pytest.mark.parametrize("node,inits,message", [
     (helper.make_node("Transpose", ["x"], ["y"], perm=[1, 0, 2], name="tr"), {}, "dynamic batch"),
     (helper.make_node("Gather", ["x", "i"], ["y"], axis=0, name="ga"), {"i": _i64(0)}, "dynamic batch"),

@@ -16,7 +16,7 @@ __all__ = ["load", "supported_ops", "ConversionError", "UnsupportedOperatorError
 
 # converter modules register themselves on import (one module per operator family)
 _CONVERTER_MODULES = ("convert_basic", "convert_conv", "convert_control", "convert_shape", "convert_fill", "convert_pad",
-                      "convert_resize", "convert_depth_space", "patterns_shuffle")
+                      "convert_resize", "convert_depth_space", "convert_compare", "patterns_shuffle")
 
 
 def _register_converters():
