@@ -337,15 +337,21 @@ def _shuffle_net_block(torchvision_style):
     torch = pytest.importorskip("torch")
 
     class Block(torch.nn.Module):
-        """A ShuffleNet-v2 unit's tail: conv, channel shuffle, and a flatten head."""
+        """A ShuffleNet-v2 unit (chunk, a conv on one half, cat, channel shuffle) and a
+        flatten head."""
 
         def __init__(self):
             super().__init__()
-            self.conv = torch.nn.Conv2d(4, 6, 3, padding=1)
+            self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
             self.groups = 2
 
         def forward(self, x):
-            x = self.conv(x)
+            x = torch.cat([x, x[:, 1:3]], dim=1)  # 4 channels -> 6
+            if torchvision_style:  # chunk exports as Slice with bounds computed by Add, Div, Mul
+                left, right = x.chunk(2, dim=1)
+            else:
+                left, right = x[:, :3], x[:, 3:]
+            x = torch.cat((left, self.conv(right)), dim=1)
             b, c, h, w = x.size()
             per_group = c // self.groups if torchvision_style else 6 // self.groups
             x = x.view(b, self.groups, per_group, h, w)
@@ -361,8 +367,9 @@ def _shuffle_net_block(torchvision_style):
 def test_torch_exported_shufflenet_block(torchvision_style, tmp_path):
     torch = pytest.importorskip("torch")
     from cnnnative.onnx._registry import find_converter
-    if torchvision_style and (find_converter("Div", 17) is None or find_converter("Cast", 17) is None):
-        pytest.skip("c // groups exports as Div and Cast on shape scalars: needs the Div and Cast converters")
+    if torchvision_style and any(find_converter(op, 17) is None for op in ("Add", "Mul", "Div", "Cast")):
+        pytest.skip("chunk and c // groups export as Add, Mul, Div and Cast on shape scalars: needs the math "
+                    "converters")
     block = _shuffle_net_block(torchvision_style)
     path = tmp_path / "block.onnx"
     torch.manual_seed(0)
