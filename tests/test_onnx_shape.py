@@ -173,6 +173,12 @@ def test_expand_a_run_time_value(target):
            (3, 1, 5))
 
 
+@pytest.mark.parametrize("repeats", [(1, 2, 1, 3), (1, 1, 1, 1), (1, 3, 2, 1)])
+def test_tile_a_run_time_value(repeats):
+    _check(_model([helper.make_node("Tile", ["x", "r"], ["y"])], (2, 3, 4), initializers={"r": _i64(*repeats)}),
+           (2, 3, 4))
+
+
 def test_flatten_head_shape_chain_folds_and_keeps_the_batch():
     # what torch's exporter writes for x.view(x.size(0), -1)
     nodes = [helper.make_node("Shape", ["x"], ["s"]),
@@ -289,6 +295,7 @@ def test_equal_of_the_batch_size_with_a_number_fails():
     (helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"], name="st"),
      {"s": _i64(0), "e": _i64(2), "a": _i64(1), "t": _i64(0)}, "contain 0"),
     (helper.make_node("Expand", ["x", "s"], ["y"], name="ex"), {"s": _i64(2, 1, 3, 4)}, "more dims"),
+    (helper.make_node("Tile", ["x", "r"], ["y"], name="ti"), {"r": _i64(2, 1, 1)}, "dynamic batch"),
 ])
 def test_bad_nodes_fail_naming_the_node(node, inits, message):
     model = _model([node], (3, 4), initializers=inits, opset=13)

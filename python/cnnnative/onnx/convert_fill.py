@@ -1,7 +1,7 @@
 """Converters for the ops that make tensors of a given shape: ConstantOfShape, Expand,
 Tile, Range. Exporters use them in shape logic and for broadcast constants; they fold
-at load on constants. Expand also broadcasts a run-time value when the target keeps
-the batch axis."""
+at load on constants. Expand and Tile also work on a run-time value when they leave its
+batch axis alone."""
 from __future__ import annotations
 
 import numpy as np
@@ -96,12 +96,24 @@ def _tile(ctx):
     repeats = ctx.const(1, "repeats")
     if repeats.dtype.kind not in "iu" or repeats.ndim != 1:
         ctx.fail(f"repeats must be a 1-D integer tensor, got {repeats.dtype} of shape {repeats.shape}")
-    if not is_constant(x):
-        ctx.fail("Tile is supported on constants only")
-    if len(repeats) != x.ndim or np.any(repeats < 0):
-        ctx.fail(f"repeats {repeats.tolist()} must be {x.ndim} non-negative ints for input shape {x.shape}")
-    _check_size(ctx, np.array(x.shape) * repeats)
-    return np.tile(x, tuple(int(r) for r in repeats))
+    shape = ctx.shape(x)
+    if len(repeats) != len(shape) or np.any(repeats < 0):
+        ctx.fail(f"repeats {repeats.tolist()} must be {len(shape)} non-negative ints for input {describe(ctx, x)}")
+    if is_constant(x):
+        _check_size(ctx, np.array(x.shape) * repeats)
+        return np.tile(x, tuple(int(r) for r in repeats))
+    if not is_graph_value(x):
+        ctx.fail(f"Tile of {x!r} is not supported")
+    if repeats[0] != 1:
+        ctx.fail(f"repeats {repeats.tolist()} repeat axis 0 of {describe(ctx, x)}: axis 0 is the dynamic batch")
+    _check_size(ctx, np.array(shape[1:]) * repeats[1:])
+    if np.any(repeats == 0):
+        ctx.fail(f"repeats {repeats.tolist()} would make an empty tensor")
+    # tiling an axis r times is joining r copies along it (its gradient sums the copies)
+    for axis, r in enumerate(repeats):
+        if r > 1:
+            x = ctx.op("cat", [x] * int(r), axis)
+    return x
 
 
 @converter("Range", since=11)
