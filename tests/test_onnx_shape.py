@@ -271,6 +271,20 @@ def test_if_guard_on_a_known_dim(channels, flattened):
     assert (g(np.zeros((2, channels, 2), np.float32)).ndim == 2) == flattened
 
 
+@pytest.mark.parametrize("node,message", [
+    (helper.make_node("ConstantOfShape", ["s"], ["c"], name="bad"), "depends on the batch size"),
+    (helper.make_node("Range", ["zero", "zero", "zero"], ["c"], name="bad"), "delta must not be 0"),
+    (helper.make_node("Range", ["zero", "huge", "one"], ["c"], name="bad"), "more than"),
+])
+def test_bad_shape_computations_fail_naming_the_node(node, message):
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), node, helper.make_node("Relu", ["x"], ["y"])]
+    inits = {"zero": np.array(0, np.int64), "one": np.array(1, np.int64), "huge": np.array(1 << 40, np.int64)}
+    model = _model(nodes, (3,), initializers=inits)
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3]))
+    with pytest.raises(cnx.ConversionError, match=f"'bad'.*{message}"):
+        cnx.load(model)
+
+
 def test_equal_of_the_batch_size_with_a_number_fails():
     nodes = [helper.make_node("Shape", ["x"], ["s"]),
              helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
@@ -296,6 +310,10 @@ def test_equal_of_the_batch_size_with_a_number_fails():
      {"s": _i64(0), "e": _i64(2), "a": _i64(1), "t": _i64(0)}, "contain 0"),
     (helper.make_node("Expand", ["x", "s"], ["y"], name="ex"), {"s": _i64(2, 1, 3, 4)}, "more dims"),
     (helper.make_node("Tile", ["x", "r"], ["y"], name="ti"), {"r": _i64(2, 1, 1)}, "dynamic batch"),
+    (helper.make_node("Split", ["x", "s"], ["y"], axis=1, name="sz"), {"s": _i64(2, 2)}, "does not cut"),
+    (helper.make_node("Transpose", ["x"], ["y"], perm=[0, 1, 1], name="pp"), {}, "not a permutation"),
+    (helper.make_node("Gather", ["x", "i"], ["y"], axis=1, name="gf"), {"i": np.array([0.5], np.float32)},
+     "integer"),
 ])
 def test_bad_nodes_fail_naming_the_node(node, inits, message):
     model = _model([node], (3, 4), initializers=inits, opset=13)
