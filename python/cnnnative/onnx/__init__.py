@@ -15,8 +15,8 @@ from ._registry import supported_ops
 __all__ = ["load", "supported_ops", "ConversionError", "UnsupportedOperatorError"]
 
 # converter modules register themselves on import (one module per operator family)
-_CONVERTER_MODULES = ("convert_basic", "convert_conv", "convert_control", "convert_shape", "convert_fill", "convert_pad",
-                      "convert_resize", "convert_depth_space", "convert_compare", "patterns_shuffle")
+_CONVERTER_MODULES = ("convert_basic", "convert_conv", "convert_control", "convert_compare", "convert_shape",
+                      "convert_fill", "convert_pad", "convert_resize", "convert_depth_space", "patterns_shuffle")
 
 
 def _register_converters():

@@ -1,63 +1,43 @@
-"""Equal and Where, on what is known at load: exporters use them in shape logic (torch
-guards a reshape with ``If(Equal(Gather(Shape(x), 1), k))`` and writes ``Where(Equal(s,
--1), ones, s)`` for expand), never on the data. Constants fold with numpy; ShapeTensors
-compare entry by entry (the batch equals itself; the batch against a number is unknown
-at load, which fails saying so)."""
+"""Comparisons and logic on values known at load: Equal, Greater, Less, GreaterOrEqual,
+LessOrEqual, Not, And, Or, Xor, Where. Exporters use them for shape logic (torch's
+guard ``If(Equal(Gather(Shape(x), 2), 1))``), which folds once the input shape is known.
+On run-time values they are refused: a boolean tensor has no place in a float graph."""
 from __future__ import annotations
 
 import numpy as np
 
 from ._registry import converter
-from ._values import BATCH, ShapeTensor, is_graph_value
-from .convert_shape import shape_result
+from ._values import ShapeTensor
 
 
 def _known(ctx, i, what):
-    """Input i as a numpy array; a ShapeTensor's entries as an object array (ints, BATCH)."""
     v = ctx.input(i)
-    if is_graph_value(v):
-        ctx.fail(f"input {i} ({what}) is computed at run time; {ctx.node.op_type} is supported only on values "
-                 "known at load (shape logic)")
-    if isinstance(v, ShapeTensor):
-        return np.array(v.entries, dtype=object).reshape(v.shape)
-    return v
+    if isinstance(v, ShapeTensor) and v.known:
+        return v.array()
+    if isinstance(v, np.ndarray):
+        return v
+    ctx.fail(f"input {i} ({what}) must be known at load; comparisons on run-time values are not supported")
 
 
-def _symbolic(a):
-    return a.dtype == object
+def _binary(op_type, fn, since=7):
+    @converter(op_type, since=since)
+    def convert(ctx):
+        return np.asarray(fn(_known(ctx, 0, "A"), _known(ctx, 1, "B")))
+    return convert
 
 
-@converter("Equal", since=1)
-def _equal(ctx):
-    a, b = _known(ctx, 0, "A"), _known(ctx, 1, "B")
-    if not (_symbolic(a) or _symbolic(b)):
-        return np.equal(a, b)
-    try:
-        a, b = np.broadcast_arrays(a, b)
-    except ValueError:
-        ctx.fail(f"shapes {a.shape} and {b.shape} do not broadcast")
-    out = np.empty(a.shape, bool)
-    for k, (x, y) in enumerate(zip(a.ravel(), b.ravel())):
-        if (x is BATCH) != (y is BATCH):
-            ctx.fail("compares the batch size, which is known only at run time, with a number")
-        out.flat[k] = True if x is BATCH else int(x) == int(y)
-    return out
+for _op, _fn in (("Equal", np.equal), ("Greater", np.greater), ("Less", np.less),
+                 ("GreaterOrEqual", np.greater_equal), ("LessOrEqual", np.less_equal),
+                 ("And", np.logical_and), ("Or", np.logical_or), ("Xor", np.logical_xor)):
+    _binary(_op, _fn, since=12 if _op.endswith("OrEqual") else 7)
+
+
+@converter("Not")
+def _not(ctx):
+    return np.asarray(np.logical_not(_known(ctx, 0, "X")))
 
 
 @converter("Where", since=9)
 def _where(ctx):
-    cond, a, b = _known(ctx, 0, "condition"), _known(ctx, 1, "X"), _known(ctx, 2, "Y")
-    if cond.dtype != bool:
-        ctx.fail(f"the condition must be a bool tensor, got {cond.dtype}")
-    if not (_symbolic(a) or _symbolic(b)):
-        return np.where(cond, a, b)
-    for v in (a, b):
-        if not _symbolic(v) and v.dtype.kind not in "iu":
-            ctx.fail(f"cannot mix a {v.dtype} constant with a shape computed from the batch size")
-    try:
-        out = np.where(cond, a, b)
-    except ValueError:
-        ctx.fail(f"shapes {cond.shape}, {a.shape} and {b.shape} do not broadcast")
-    if out.ndim > 1:
-        ctx.fail(f"a {out.ndim}-D result holding the batch size is not supported")
-    return shape_result([e if e is BATCH else int(e) for e in out.ravel()], out.shape)
+    cond = _known(ctx, 0, "condition").astype(bool)
+    return np.asarray(np.where(cond, _known(ctx, 1, "X"), _known(ctx, 2, "Y")))
