@@ -265,7 +265,8 @@ def test_antialiased_shrinking(mode, given):
 
 
 @pytest.mark.parametrize("mode", ["nearest", "linear", "cubic"])
-@pytest.mark.parametrize("roi,value", [([0, 0, 0.2, 0.1, 1, 1, 0.9, 0.7], 0.0), ([0, 0, -0.3, 0.4, 1, 1, 1.2, 0.8], 2.5)])
+@pytest.mark.parametrize("roi,value", [([0, 0, 0.2, 0.1, 1, 1, 0.9, 0.7], 0.0),
+                                       ([0, 0, -0.3, 0.4, 1, 1, 1.2, 0.8], 2.5)])
 def test_tf_crop_and_resize(mode, roi, value):
     model = _resize_model(13, (2, 5, 6), mode, "tf_crop_and_resize", "round_prefer_ceil", scales=[1, 1, 1.6, 0.9],
                           roi=roi, extrapolation_value=value)

@@ -315,7 +315,7 @@ def test_bad_nodes_fail_naming_the_node(node, inits, message):
 
 # -- the channel-shuffle pattern --------------------------------------------------------
 
-def _shuffle_model(groups, channels, split_rest, merged_rest, perm=(0, 2, 1, 3, 4)):
+def _shuffle_model(groups, channels, split_rest, merged_rest, perm=(0, 2, 1, 3, 4), in_shape=(3, 4, 5)):
     """Conv -> Reshape(N, *split_rest) -> Transpose(perm) -> Reshape(N, *merged_rest), the
     targets built from Shape(x)[0] as torch's exporter does for a dynamic batch."""
     rng = np.random.default_rng(0)
@@ -328,10 +328,10 @@ def _shuffle_model(groups, channels, split_rest, merged_rest, perm=(0, 2, 1, 3, 
              helper.make_node("Reshape", ["c", "t1"], ["r1"]),
              helper.make_node("Transpose", ["r1"], ["tr"], perm=list(perm)),
              helper.make_node("Reshape", ["tr", "t2"], ["y"])]
-    inits = {"conv.weight": rng.standard_normal((channels, 3, 1, 1)).astype(np.float32),
+    inits = {"conv.weight": rng.standard_normal((channels, in_shape[0], 1, 1)).astype(np.float32),
              "zero": np.array(0, np.int64), "axes0": _i64(0), "split_rest": _i64(*split_rest),
              "merged_rest": _i64(*merged_rest)}
-    return _model(nodes, (3, 4, 5), initializers=inits, opset=13)
+    return _model(nodes, in_shape, initializers=inits, opset=13)
 
 
 def test_channel_shuffle_pattern_on_the_dynamic_batch_form():
@@ -345,6 +345,22 @@ def test_other_reshape_transpose_reshape_is_left_as_it_is():
     g = _check(_shuffle_model(2, 6, (2, 3, 20), (6, 4, 5), perm=(0, 2, 1, 3)), (3, 4, 5))
     assert "ChannelShuffle" not in [type(m).__name__ for m in g.modules()]
     assert "permute" in _ops(g)
+
+
+@pytest.mark.parametrize("channels,split,perm,merged,layer", [
+    (6, (6, 2, 2, 3, 2), (0, 1, 3, 5, 2, 4), (24, 2, 3), "PixelUnshuffle"),   # as SpaceToDepth-free exports write it
+    (8, (2, 2, 2, 4, 6), (0, 1, 4, 2, 5, 3), (2, 8, 12), "PixelShuffle"),
+    (6, (6, 2, 2, 3, 2), (0, 1, 3, 5, 2, 4), (24, 6), None),                 # some other layout: left as it is
+    (8, (2, 2, 2, 4, 6), (0, 1, 4, 2, 5, 3), (2, 2, 4, 12), None),
+])
+def test_pixel_shuffle_patterns(channels, split, perm, merged, layer):
+    model = _shuffle_model(0, channels, split, merged, perm=perm, in_shape=(3, 4, 6))
+    g = _check(model, (3, 4, 6))
+    names = [type(m).__name__ for m in g.modules()]
+    if layer:
+        assert layer in names and "permute" not in _ops(g)
+    else:
+        assert "permute" in _ops(g) and "PixelShuffle" not in names and "PixelUnshuffle" not in names
 
 
 def _shuffle_net_block(torchvision_style):

@@ -4,7 +4,8 @@ nn.PixelShuffle reads channel c*r*r + i*r + j into pixel (i, j) of output channe
 is DepthToSpace's CRD order. DCR order (the default) reads channel (i*r + j)*C + c
 instead; a channel shuffle with r*r groups first turns that order into CRD's. Likewise
 nn.PixelUnshuffle writes CRD order and SpaceToDepth's DCR (its only order before opset
-28, the default after) is what a channel shuffle with C groups makes of it. All of these are permutations, so the result is exact.
+28, the default after) is what a channel shuffle with C groups makes of it. All of these
+are permutations, so the result is exact.
 """
 from __future__ import annotations
 
