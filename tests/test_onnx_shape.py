@@ -449,3 +449,17 @@ def test_gather_of_a_constant_with_a_scalar_index_stays_a_constant():
     inits = {"dims": _i64(5, 12), "one": np.array(1, np.int64), "axes0": _i64(0), "minus1": _i64(-1)}
     g = _check(_model(nodes, (3, 4), initializers=inits, opset=13), (3, 4))
     assert g(np.zeros((2, 3, 4), np.float32)).shape == (2, 12)
+
+
+@pytest.mark.parametrize("layer", ["ChannelShuffle", "PixelShuffle", "PixelUnshuffle"])
+def test_exported_layout_layers_come_back_as_the_same_layers(layer):
+    import io
+    make = {"ChannelShuffle": lambda: cn.nn.ChannelShuffle(2), "PixelShuffle": lambda: cn.nn.PixelShuffle(2),
+            "PixelUnshuffle": lambda: cn.nn.PixelUnshuffle(2)}[layer]
+    model = cn.nn.Sequential(cn.nn.Conv2d(4, 4, 1), make()).eval()
+    f = io.BytesIO()
+    cnx.export(model, f, (1, 4, 6, 8))
+    g = cnx.load(f.getvalue())
+    assert [type(m).__name__ for m in g.modules()][1:] == ["Conv2d", layer]
+    x = np.random.default_rng(0).standard_normal((3, 4, 6, 8)).astype(np.float32)
+    np.testing.assert_allclose(g(x), model(x), rtol=1e-6, atol=1e-6)
