@@ -122,9 +122,9 @@ class Importer:
                      "(the graph has a cycle, is not in topological order, or misses a value)")
 
     # -- the walk ---------------------------------------------------------------------------
-    def check_supported(self):
+    def check_supported(self, nodes):
         missing = {}
-        for node in self.model.graph.node:
+        for node in nodes:
             domain = node.domain if node.domain not in ("", "ai.onnx") else ""
             key = op_key(node)
             if key is None or find_converter(key, self.opset) is None:
@@ -209,7 +209,6 @@ class Importer:
             raise ConversionError(f"{where} uses operators cnnnative cannot import: {', '.join(bad)}")
 
     def build(self) -> Graph:
-        self.check_supported()
         g = self.model.graph
         for t in g.initializer:
             if t.name in self.initializers:
@@ -225,6 +224,7 @@ class Importer:
         constants = dict(self.initializers)
         constants.update(_constant_node_values(g.node))
         self.nodes = lift_patterns(g.node, [o.name for o in g.output], constants)
+        self.check_supported(self.nodes)  # after lifting: ops a pattern absorbed need no converter
         self.convert_nodes(self.nodes)
         outputs = []
         for vi in g.output:
