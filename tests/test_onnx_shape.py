@@ -191,6 +191,19 @@ def test_flatten_head_shape_chain_folds_and_keeps_the_batch():
     assert _ops(g) == ["reshape"]  # the chain costs nothing at run time
 
 
+def test_arithmetic_on_the_batch_scalar_keeps_it_a_scalar():
+    # Mul(Gather(Shape(x), 0), 1) is still the 0-d batch size, which Unsqueeze makes a vector
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             helper.make_node("Mul", ["n", "one"], ["n_times_1"]),
+             helper.make_node("Unsqueeze", ["n_times_1", "axes0"], ["n1"]),
+             helper.make_node("Concat", ["n1", "minus1"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["y"])]
+    inits = {"zero": np.array(0, np.int64), "one": np.array(1, np.int64), "axes0": _i64(0), "minus1": _i64(-1)}
+    g = _check(_model(nodes, (2, 3), initializers=inits, opset=13), (2, 3))
+    assert _ops(g) == ["reshape"]
+
+
 @pytest.mark.parametrize("opset", [13, 15])
 def test_shape_slices_and_constant_of_shape_fold(opset):
     # y = x + ConstantOfShape(Shape(x)[1:], 2.0): Shape's start attribute from 15, Slice before
