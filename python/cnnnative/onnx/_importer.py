@@ -210,6 +210,8 @@ class Importer:
             except (ValueError, TypeError, IndexError, KeyError, OverflowError) as e:
                 raise ConversionError(f"ONNX node {ctx.name!r} ({node.op_type}, opset {self.opset}): {e}") from None
             outs = out if isinstance(out, tuple) else (out,)
+            # numpy folds of 0-d values give numpy scalars (np.take(a, 1)): constants are arrays
+            outs = tuple(np.asarray(v) if isinstance(v, np.generic) else v for v in outs)
             for name, v in zip(node.output, outs):
                 if name == "":
                     continue

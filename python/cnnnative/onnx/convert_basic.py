@@ -62,10 +62,11 @@ def _flatten(ctx):
     return ctx.op("flatten", x, 1, -1)
 
 
-def reshape_target(ctx, x, shape, allowzero=False):
-    """The per-sample reshape of graph value `x` to ONNX target `shape` (ints, BATCH)."""
+def reshape_target(ctx, x, shape, allowzero=False, full=None):
+    """The per-sample reshape of graph value `x` to ONNX target `shape` (ints, BATCH).
+    `full`: x's full shape (None first) when x is not emitted yet (a fused node's step)."""
     entries = list(shape.entries) if isinstance(shape, ShapeTensor) else [int(d) for d in shape]
-    full = ctx.shape(x)
+    full = ctx.shape(x) if full is None else tuple(full)
     sample = full[1:]
     for k, d in enumerate(entries):
         if d == 0 and not allowzero and d is not BATCH:

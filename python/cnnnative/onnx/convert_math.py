@@ -123,7 +123,9 @@ def _shape_arithmetic(ctx, opname, fold_fn, a, b):
             out.append(BATCH)
         else:
             out.append(int(fold_fn(np.int64(x), np.int64(y))))
-    return ShapeTensor(out)
+    # two 0-d operands (Gather of one dim, a scalar constant) give a 0-d result
+    scalar = all(v.scalar if isinstance(v, ShapeTensor) else np.ndim(v) == 0 for v in (a, b))
+    return ShapeTensor(out, scalar=scalar)
 
 
 # -- binary ops ----------------------------------------------------------------------------------
