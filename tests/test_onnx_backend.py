@@ -113,7 +113,10 @@ class _SummaryPlugin:
 @pytest.fixture(scope="module", autouse=True)
 def _onnx_models_dir(request, tmp_path_factory):
     """The runner writes the light models' test data under $ONNX_MODELS (default ~/.onnx):
-    keep it in pytest's temporary directory. Also registers the end-of-run summary."""
+    keep it in pytest's temporary directory. Also registers the end-of-run summary, and
+    at the end empties the output cache, which the light models' large activations fill to
+    its 256 MB bound (later tests expect room in it)."""
+    from cnnnative import _core
     mp = pytest.MonkeyPatch()
     mp.setenv("ONNX_MODELS", str(tmp_path_factory.mktemp("onnx_models")))
     name = "cnnnative-onnx-backend-summary"
@@ -121,6 +124,7 @@ def _onnx_models_dir(request, tmp_path_factory):
         request.config.pluginmanager.register(_SummaryPlugin(), name)
     yield
     mp.undo()
+    _core.output_cache_clear()
 
 
 def test_allowlist_meets_the_floor():
