@@ -113,6 +113,8 @@ def read_model(f):
         raise TypeError(f"expected a path, bytes, a binary file object or an onnx.ModelProto, "
                         f"got {type(f).__name__}")
     _load_external(model, base_dir)
+    from ._validate import check_graph_structure
+    check_graph_structure(model.graph)  # clearer than the checker's words, and names the node
     try:
         onnx.checker.check_model(model)
     except Exception as e:

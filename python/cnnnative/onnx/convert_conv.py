@@ -9,6 +9,7 @@ import numpy as np
 from .. import nn
 from ..nn.module import Parameter
 from ._registry import converter
+from ._validate import check_group, check_pads, check_window
 from ._values import is_constant
 
 
@@ -63,9 +64,12 @@ def _conv(ctx):
     strides = ctx.ints("strides", (1,) * k, k)
     dilations = ctx.ints("dilations", (1,) * k, k)
     groups = int(ctx.attr("group", 1))
+    check_window(ctx, kernel, strides, dilations)
     pads = explicit_pads(ctx, shape[2:], kernel, strides, dilations)
+    check_pads(ctx, shape[2:], kernel, dilations, pads)
     c_in = shape[1]
-    if groups <= 0 or c_in % groups or w.shape[0] % groups or w.shape[1] * groups != c_in:
+    check_group(ctx, groups, c_in, w.shape[0])
+    if c_in % groups or w.shape[0] % groups or w.shape[1] * groups != c_in:
         ctx.fail(f"group={groups} does not fit input channels {c_in} and weight {w.shape}")
     if b is not None and b.shape != (w.shape[0],):
         ctx.fail(f"bias shape {b.shape} does not match {w.shape[0]} output channels")
@@ -115,7 +119,9 @@ def _pool_args(ctx, x):
         ctx.fail(f"a {k}-D kernel on an input of shape {shape}")
     strides = ctx.ints("strides", (1,) * k, k)
     dilations = ctx.ints("dilations", (1,) * k, k)
+    check_window(ctx, kernel, strides, dilations)
     pads = explicit_pads(ctx, shape[2:], kernel, strides, dilations)
+    check_pads(ctx, shape[2:], kernel, dilations, pads)
     return kernel, strides, dilations, pads, bool(ctx.attr("ceil_mode", 0))
 
 
