@@ -4,7 +4,8 @@ hang or a huge allocation.
 
 - `check_graph_structure`: every value produced once, every input produced before it is
   read (telling a cycle from nodes merely out of topological order from a missing value);
-- `check_initializer`: element type, dims and byte size agree before a byte is decoded;
+- `check_tensors` / `check_initializer`: element type, dims and byte size of initializers
+  and tensor attributes agree before a byte is decoded;
 - `check_sample_size`: the per-sample size of a value (inputs, every converter's outputs)
   stays under MAX_VALUE_ELEMENTS, since shape inference may run an op on zeros of it;
 - helpers converters call on their attributes (`check_window`, `check_pads`,
@@ -13,7 +14,7 @@ hang or a huge allocation.
 from __future__ import annotations
 
 __all__ = ["MAX_VALUE_ELEMENTS", "MAX_TENSOR_ELEMENTS", "node_label", "check_graph_structure",
-           "check_initializer", "check_sample_size", "check_int_range", "check_window", "check_pads", "check_group"]
+           "check_tensors", "check_initializer", "check_sample_size", "check_int_range", "check_window", "check_pads", "check_group"]
 
 # Elements of one sample of any run-time value (an input, any layer's output): 2**28
 # float32 values are 1 GiB per sample, above any real CNN's activations (a 64-channel
@@ -102,6 +103,20 @@ def check_graph_structure(graph):
 
 
 # -- tensors ----------------------------------------------------------------------------------------
+def check_tensors(graph):
+    """check_initializer on every initializer and every tensor attribute of a node (a
+    Constant's value), the latter naming the node."""
+    for t in graph.initializer:
+        check_initializer(t)
+    for node in graph.node:
+        for a in node.attribute:
+            if a.type == a.TENSOR:
+                try:
+                    check_initializer(a.t, f"tensor attribute {a.name!r}")
+                except ValueError as e:
+                    raise ValueError(f"node {node_label(node)!r} ({node.op_type}): {e}") from None
+
+
 def check_initializer(t, what="initializer"):
     """Dims, element type and stored size of TensorProto `t` agree (checked before any
     decoding, so a lying dim cannot make numpy allocate)."""
@@ -126,6 +141,12 @@ def check_initializer(t, what="initializer"):
         if len(t.raw_data) != n * itemsize:
             raise ValueError(f"{what} {t.name!r}: dims {dims} need {n * itemsize} bytes of raw_data, it holds "
                              f"{len(t.raw_data)}")
+    elif t.data_location != TensorProto.EXTERNAL:
+        # one value per entry of whichever typed field the element type uses
+        held = max(len(t.float_data), len(t.double_data), len(t.int32_data), len(t.int64_data),
+                   len(t.uint64_data))
+        if held != n:
+            raise ValueError(f"{what} {t.name!r}: dims {dims} need {n} values, it holds {held}")
     return n
 
 
