@@ -13,8 +13,9 @@ hang or a huge allocation.
 """
 from __future__ import annotations
 
-__all__ = ["MAX_VALUE_ELEMENTS", "MAX_TENSOR_ELEMENTS", "node_label", "check_graph_structure",
-           "check_tensors", "check_initializer", "check_sample_size", "check_int_range", "check_window", "check_pads", "check_group"]
+__all__ = ["MAX_VALUE_ELEMENTS", "MAX_TENSOR_ELEMENTS", "node_label", "check_graph_structure", "check_tensors",
+           "check_initializer", "check_sample_size", "check_int_range", "check_window", "check_pads",
+           "check_group"]
 
 # Elements of one sample of any run-time value (an input, any layer's output): 2**28
 # float32 values are 1 GiB per sample, above any real CNN's activations (a 64-channel
