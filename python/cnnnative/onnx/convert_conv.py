@@ -9,7 +9,6 @@ import numpy as np
 from .. import nn
 from ..nn.module import Parameter
 from ._registry import converter
-from ._validate import check_group, check_pads, check_window
 from ._values import is_constant
 
 
@@ -26,6 +25,15 @@ def set_param(layer, name, value):
 def explicit_pads(ctx, spatial, kernel, strides, dilations):
     """(before..., after...) pads for the node, auto_pad resolved against the input's
     spatial sizes (SAME_UPPER puts the odd pixel after, SAME_LOWER before)."""
+    # absurd windows (kernel 2**40, stride 0, huge pads) fail here, naming the node
+    from ._validate import check_pads, check_window
+    check_window(ctx, kernel, strides, dilations)
+    pads = _resolved_pads(ctx, spatial, kernel, strides, dilations)
+    check_pads(ctx, spatial, kernel, dilations, pads)
+    return pads
+
+
+def _resolved_pads(ctx, spatial, kernel, strides, dilations):
     k = len(kernel)
     auto_pad = ctx.attr("auto_pad", "NOTSET")
     if auto_pad in ("NOTSET", ""):
@@ -64,12 +72,9 @@ def _conv(ctx):
     strides = ctx.ints("strides", (1,) * k, k)
     dilations = ctx.ints("dilations", (1,) * k, k)
     groups = int(ctx.attr("group", 1))
-    check_window(ctx, kernel, strides, dilations)
     pads = explicit_pads(ctx, shape[2:], kernel, strides, dilations)
-    check_pads(ctx, shape[2:], kernel, dilations, pads)
     c_in = shape[1]
-    check_group(ctx, groups, c_in, w.shape[0])
-    if c_in % groups or w.shape[0] % groups or w.shape[1] * groups != c_in:
+    if groups <= 0 or c_in % groups or w.shape[0] % groups or w.shape[1] * groups != c_in:
         ctx.fail(f"group={groups} does not fit input channels {c_in} and weight {w.shape}")
     if b is not None and b.shape != (w.shape[0],):
         ctx.fail(f"bias shape {b.shape} does not match {w.shape[0]} output channels")
@@ -119,9 +124,7 @@ def _pool_args(ctx, x):
         ctx.fail(f"a {k}-D kernel on an input of shape {shape}")
     strides = ctx.ints("strides", (1,) * k, k)
     dilations = ctx.ints("dilations", (1,) * k, k)
-    check_window(ctx, kernel, strides, dilations)
     pads = explicit_pads(ctx, shape[2:], kernel, strides, dilations)
-    check_pads(ctx, shape[2:], kernel, dilations, pads)
     return kernel, strides, dilations, pads, bool(ctx.attr("ceil_mode", 0))
 
 
