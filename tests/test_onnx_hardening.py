@@ -161,7 +161,7 @@ def test_external_data_short(tmp_path):
 # -- attributes ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("attrs,words", [
     ({"kernel_shape": [2 ** 40, 2 ** 40]}, ["kernel_shape"]),
-    ({"strides": [-1, 1]}, ["strides", ">= 1"]),
+    ({"strides": [-1, 1]}, ["strides"]),
     ({"strides": [0, 0], "auto_pad": "SAME_UPPER", "pads": None}, ["strides"]),
     ({"dilations": [0, 1]}, ["dilations"]),
     ({"dilations": [2 ** 40, 1]}, ["span"]),
