@@ -121,9 +121,13 @@ def test_bench_without_onnxruntime(files, capsys):
     assert set(json.loads(capsys.readouterr().out)["engines"]) == {"cnnnative"}
 
 
-def test_bench_onnx_flags_need_a_model():
+def test_bench_flags_that_do_not_fit(files):
     with pytest.raises(SystemExit, match="--batch needs an ONNX model"):
         cli.main(["bench", "--batch", "4"])
+    with pytest.raises(SystemExit, match="--layers and --no-torch"):
+        cli.main(["bench", files[0], "--layers", "lenet5.c3"])
+    with pytest.raises(SystemExit, match="--input-max applies to checkpoints"):
+        cli.main(["predict", files[0], files[1], "--input-max", "255"])
 
 
 # -- summary ------------------------------------------------------------------------------------------

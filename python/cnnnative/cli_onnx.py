@@ -83,6 +83,9 @@ def top_k(scores, k):
 def predict(args):
     """Run an ONNX model on the images of a .npy file, compiled, in batches."""
     import cnnnative as cn
+    if args.input_max is not None:
+        _fail("predict", "--input-max applies to checkpoints; an ONNX model takes the images as they are "
+              "(apply its preprocessing beforehand)")
     try:
         x = np.load(args.images, allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -151,6 +154,8 @@ def bench(args):
     per-node profile of ours."""
     import cnnnative as cn
     from .profiling import format_profile, profile
+    if args.layers or args.no_torch:
+        _fail("bench", "--layers and --no-torch time the built-in layers; with an ONNX model use --no-ort")
     if args.threads is not None:
         cn.set_num_threads(args.threads)
     threads = cn.get_num_threads()
