@@ -49,9 +49,9 @@ import numpy as np
 # What a clean refusal may raise (ConversionError and UnsupportedOperatorError are ValueErrors).
 ALLOWED = (ValueError, TypeError, OverflowError)
 MEMORY_LIMIT = 64 << 20  # bytes a load of a (mutated) seed may take at its peak
-# The importer's bound on one sample of any value, lowered while fuzzing (from 2**28) so
-# that the mechanism is what is checked against MEMORY_LIMIT, at a size that keeps the
-# fuzzer fast: a legitimately large model is not a defect.
+# The importer's bounds on one sample of any value and on any constant, lowered while
+# fuzzing (from 2**28) so that the mechanism is what is checked against MEMORY_LIMIT, at a
+# size that keeps the fuzzer fast: a legitimately large model is not a defect.
 FUZZ_MAX_VALUE_ELEMENTS = 1 << 20
 RUN_LIMIT_ELEMENTS = 1 << 16  # mutants whose input sample is larger are loaded but not run
 
@@ -109,7 +109,53 @@ def seed_models():
     ], [2, 1, 4, 4], [2, 8], [init("w", 2, 1, 2, 2)], 9)
     gemm = model([helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="gemm", alpha=0.5, beta=2.0)],
                  ["N", 6], ["N", 3], [init("w", 6, 3), init("b", 3)], 11)
-    return [m.SerializeToString() for m in (block, static, gemm)]
+    seeds = [block, static, gemm, wide_model()]
+    from cnnnative.onnx import _register_converters, supported_ops
+    _register_converters()
+    known = supported_ops()
+    # a seed whose operators are not all importable yet would only test the refusal
+    return [m.SerializeToString() for m in seeds if all(n.op_type in known for n in m.graph.node)]
+
+
+def wide_model():
+    """Many operator families in one valid model (opset 17): Pad, AveragePool, the SiLU
+    pattern, Clip, Resize, MaxPool, Concat, the Shape -> Gather -> Unsqueeze -> Concat ->
+    Reshape -> Transpose -> Reshape channel shuffle, Slice, ReduceMean, Softmax."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    def const(name, values):
+        return numpy_helper.from_array(np.asarray(values), name)
+
+    n = helper.make_node
+    nodes = [
+        n("Pad", ["x", "pads"], ["p"], name="pad", mode="reflect"),
+        n("AveragePool", ["p"], ["a"], name="avg", kernel_shape=[3, 3]),
+        n("Sigmoid", ["a"], ["s"], name="sig"),
+        n("Mul", ["a", "s"], ["m"], name="silu"),
+        n("Clip", ["m", "lo", "hi"], ["c"], name="clip"),
+        n("Resize", ["c", "", "scales"], ["r"], name="resize", mode="nearest"),
+        n("MaxPool", ["r"], ["q"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+        n("Concat", ["q", "x"], ["cat"], name="cat", axis=1),
+        n("Shape", ["cat"], ["sh"], name="shape"),
+        n("Gather", ["sh", "zero"], ["n"], name="gather", axis=0),
+        n("Unsqueeze", ["n", "axes0"], ["n1"], name="unsqueeze"),
+        n("Concat", ["n1", "rest"], ["tshape"], name="tshape", axis=0),
+        n("Reshape", ["cat", "tshape"], ["rs"], name="split_groups"),
+        n("Transpose", ["rs"], ["tr"], name="transpose", perm=[0, 2, 1, 3]),
+        n("Reshape", ["tr", "back"], ["cs"], name="merge_groups"),
+        n("Slice", ["cs", "starts", "ends", "axes1"], ["sl"], name="slice"),
+        n("ReduceMean", ["sl"], ["rm"], name="mean", axes=[2, 3], keepdims=0),
+        n("Softmax", ["rm"], ["y"], name="softmax", axis=-1),
+    ]
+    inits = [const("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)), const("lo", np.float32(0)),
+             const("hi", np.float32(6)), const("scales", np.array([1, 1, 2, 2], np.float32)),
+             const("zero", np.int64(0)), const("axes0", np.array([0], np.int64)),
+             const("rest", np.array([2, 4, 64], np.int64)), const("back", np.array([0, 8, 8, 8], np.int64)),
+             const("starts", np.array([0], np.int64)), const("ends", np.array([6], np.int64)),
+             const("axes1", np.array([1], np.int64))]
+    g = helper.make_graph(nodes, "wide", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
 # -- structured mutations ----------------------------------------------------------------------
@@ -156,7 +202,8 @@ def mutate_structure(r, data):
             e.key, e.value = key, value
     elif kind in ("attr_int", "attr_ints", "attr_drop", "attr_type") and node is not None:
         name = r.choice(["kernel_shape", "strides", "pads", "dilations", "group", "axis", "transB", "transA",
-                         "epsilon", "ceil_mode", "auto_pad", "alpha", "beta", "ratio", "allowzero"]
+                         "epsilon", "ceil_mode", "auto_pad", "alpha", "beta", "ratio", "allowzero", "perm",
+                         "axes", "keepdims", "mode", "output_padding", "output_shape", "blocksize", "split"]
                         + [a.name for a in node.attribute])
         keep = [a for a in node.attribute if a.name != name]
         del node.attribute[:]
@@ -184,7 +231,10 @@ def mutate_structure(r, data):
         node.output[r.randrange(len(node.output))] = r.choice(names)
     elif kind == "node_op" and node is not None:
         node.op_type = r.choice(["Conv", "Relu", "Gemm", "MaxPool", "BatchNormalization", "Add", "Flatten",
-                                 "Reshape", "Constant", "Dropout", "Identity", "GlobalAveragePool", "Bogus"])
+                                 "Reshape", "Constant", "Dropout", "Identity", "GlobalAveragePool", "Bogus",
+                                 "Pad", "AveragePool", "Mul", "Clip", "Resize", "Concat", "Shape", "Gather",
+                                 "Unsqueeze", "Squeeze", "Transpose", "Slice", "ReduceMean", "Softmax",
+                                 "ConvTranspose", "Expand", "Tile", "ConstantOfShape", "Split", "MatMul"])
     elif kind == "node_inputs" and node is not None:
         if node.input and r.random() < 0.5:
             del node.input[-1]
@@ -274,20 +324,32 @@ def check_one(data):
 
 
 def _lower_value_bound():
-    """Set the importer's per-sample bound to FUZZ_MAX_VALUE_ELEMENTS; returns the old one."""
-    from cnnnative.onnx import _validate
-    old, _validate.MAX_VALUE_ELEMENTS = _validate.MAX_VALUE_ELEMENTS, FUZZ_MAX_VALUE_ELEMENTS
-    return old
+    """Set the importer's bounds (MAX_VALUE_ELEMENTS, MAX_TENSOR_ELEMENTS, wherever a
+    cnnnative.onnx module holds them) to FUZZ_MAX_VALUE_ELEMENTS; returns a function that
+    restores them."""
+    import cnnnative.onnx as cnx
+    cnx._register_converters()
+    saved = []
+    for name, module in list(sys.modules.items()):
+        if name.startswith("cnnnative.onnx"):
+            for bound in ("MAX_VALUE_ELEMENTS", "MAX_TENSOR_ELEMENTS"):
+                if isinstance(getattr(module, bound, None), int):
+                    saved.append((module, bound, getattr(module, bound)))
+                    setattr(module, bound, FUZZ_MAX_VALUE_ELEMENTS)
+
+    def restore():
+        for module, bound, value in saved:
+            setattr(module, bound, value)
+    return restore
 
 
 def run(cases=None, seconds=None, seed=0, crash_dir=None, log=None):
     """The seeded loop; returns statistics (failures listed under "failures")."""
-    from cnnnative.onnx import _validate
     r = random.Random(seed)
     warnings.simplefilter("ignore")
     seeds = seed_models()
     stats = {"cases": 0, "loaded": 0, "rejected": 0, "failures": [], "kinds": {}}
-    old_bound = _lower_value_bound()
+    restore_bounds = _lower_value_bound()
     tracemalloc.start()
     start = time.monotonic()
     try:
@@ -310,7 +372,7 @@ def run(cases=None, seconds=None, seed=0, crash_dir=None, log=None):
                     log(f"case {stats['cases']} ({kind}): {problem}")
     finally:
         tracemalloc.stop()
-        _validate.MAX_VALUE_ELEMENTS = old_bound
+        restore_bounds()
     stats["seconds"] = round(time.monotonic() - start, 1)
     return stats
 

@@ -18,7 +18,8 @@ from ..nn.graph import Graph
 from ._context import ConversionError, ConvertContext
 from ._patterns import FUSED_DOMAIN, lift_patterns
 from ._registry import find_converter
-from ._validate import check_initializer, check_sample_size
+# MAX_TENSOR_ELEMENTS: converters import the bound from here
+from ._validate import MAX_TENSOR_ELEMENTS, check_initializer, check_sample_size  # noqa: F401
 from ._values import ShapeTensor, is_graph_value
 
 __all__ = ["Importer", "UnsupportedOperatorError"]

@@ -23,8 +23,11 @@ __all__ = ["MAX_VALUE_ELEMENTS", "MAX_TENSOR_ELEMENTS", "node_label", "check_gra
 # bounds what a load allocates.
 MAX_VALUE_ELEMENTS = 1 << 28
 
-# Elements of one initializer / constant (its bytes must be present in the file as well).
-MAX_TENSOR_ELEMENTS = 1 << 31
+# Elements of one initializer or constant: 2**28 (1 GiB of float32), above the largest
+# CNN weight (VGG's first fully connected layer, 25088 x 4096 = 2**26.6). Initializers
+# must also hold their bytes; converters folding constants (ConstantOfShape, Expand, ...)
+# check their results against it before allocating.
+MAX_TENSOR_ELEMENTS = 1 << 28
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
