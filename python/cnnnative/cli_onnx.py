@@ -195,7 +195,8 @@ def bench(args):
     for name, e in result["engines"].items():
         print(f"  {name:<12} {e['median_ms']:>10.3f} {e['min_ms']:>10.3f}")
     if session is None:
-        print("  (ONNX Runtime " + ("skipped: --no-ort)" if args.no_ort else "is not installed: pip install onnxruntime)"))
+        why = "skipped: --no-ort" if args.no_ort else "is not installed: pip install onnxruntime"
+        print(f"  (ONNX Runtime {why})")
     else:
         print(f"  cnnnative / onnxruntime: {result['ratio_to_onnxruntime']:.2f}x (median); outputs differ by "
               f"{result['max_abs_diff_over_max_abs']:.1e} (max abs difference / max abs)")

@@ -24,6 +24,7 @@ from ._values import ShapeTensor, is_graph_value
 
 __all__ = ["Importer", "UnsupportedOperatorError"]
 
+
 def op_key(node) -> str | None:
     """The registry key of a node: its op type in the default domain, 'cnnnative:<op>'
     for the fused ops of pattern lifting, None for any other domain."""
