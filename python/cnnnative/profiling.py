@@ -77,11 +77,11 @@ def profile(compiled, x, repeats=10, warmup=2):
 
 
 def format_profile(rows) -> str:
-    head = f"{'#':>4}  {'op':<20} {'method':<30} {'runs on':<7} {'ms':>9} {'share':>7}"
+    head = f"{'#':>4}  {'op':<20} {'method':<36} {'runs on':<7} {'ms':>9} {'share':>7}"
     lines = [head, "-" * len(head)]
     for i, r in enumerate(rows):
-        lines.append(f"{i:>4}  {r['op'][:20]:<20} {r['method'][:30]:<30} {r['runs_on']:<7} {r['ms']:>9.3f} "
+        lines.append(f"{i:>4}  {r['op'][:20]:<20} {r['method'][:36]:<36} {r['runs_on']:<7} {r['ms']:>9.3f} "
                      f"{100 * r['share']:>6.1f}%")
     lines.append("-" * len(head))
-    lines.append(f"      {'total':<20} {'':<30} {'':<7} {sum(r['ms'] for r in rows):>9.3f} {100.0:>6.1f}%")
+    lines.append(f"      {'total':<20} {'':<36} {'':<7} {sum(r['ms'] for r in rows):>9.3f} {100.0:>6.1f}%")
     return "\n".join(lines)
