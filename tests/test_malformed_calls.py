@@ -303,6 +303,7 @@ def make_calls(rng):
         "exp": ([x], {}),
         "log": ([x], {}),
         "sqrt": ([x], {}),
+        "erf": ([x], {}),
         "abs": ([x], {}),
         "clamp": ([x], {"min": -0.5, "max": 0.5}),
         "sum": ([x, (1, 3)], {"keepdim": True}),
@@ -328,6 +329,9 @@ def make_calls(rng):
         "channel_shuffle": ([f32(rng, n, 2 * c, h, w), 2], {}),
         "channel_scale": ([x, f32(rng, n, c, 1, 1)], {}),
         "channel_scale_backward": ([x, x, f32(rng, n, c)], {}),
+        # ONNX interchange
+        "onnx_flat_indices": ([np.zeros((n, c, 2, 2), np.int64), (h, w)], {"storage_order": 1,
+                                                                            "pads": (1, 0, 0, 1)}),
     }
 
 

@@ -153,3 +153,54 @@ def test_torch_export_round_trip_with_batchnorm_and_linear():
     want = m(x).detach().numpy()
     np.testing.assert_allclose(g(x.numpy()), want, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(cn.compile(g, (3, 3, 16, 16))(x.numpy()), want, rtol=1e-4, atol=1e-5)
+
+
+def _if_model(cond_value):
+    then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [],
+                               [helper.make_tensor_value_info("t", TensorProto.FLOAT, None)])
+    else_g = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [],
+                               [helper.make_tensor_value_info("e", TensorProto.FLOAT, None)])
+    cond = numpy_helper.from_array(np.array(cond_value), "cond")
+    nodes = [helper.make_node("If", ["cond"], ["y"], then_branch=then_g, else_branch=else_g, name="guard")]
+    return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3])],
+                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 3])], [cond])
+
+
+@pytest.mark.parametrize("cond", [True, False])
+def test_if_with_a_condition_known_at_load_takes_its_branch(cond):
+    x = np.array([[[-1, 2, -3], [4, -5, 6]]], np.float32)
+    y = cnx.load(_if_model(cond))(x)
+    np.testing.assert_array_equal(y, np.maximum(x, 0) if cond else x)
+
+
+def test_if_on_run_time_data_is_refused_naming_the_node():
+    model = _if_model(True)
+    model.graph.initializer.pop()
+    model.graph.node.insert(0, helper.make_node("Flatten", ["x"], ["cond"]))
+    with pytest.raises(cnx.ConversionError, match="guard.*constant known at load"):
+        cnx.load(model)
+
+
+def test_comparisons_fold_at_load_and_guard_an_if():
+    # torch's guard If(Equal(Gather(Shape(x), 2), 1)), with the gathered dim given
+    c = numpy_helper.from_array(np.array(1, np.int64), "c")
+    one = numpy_helper.from_array(np.array(1, np.int64), "one")
+    then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [],
+                               [helper.make_tensor_value_info("t", TensorProto.FLOAT, None)])
+    else_g = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [],
+                               [helper.make_tensor_value_info("e", TensorProto.FLOAT, None)])
+    nodes = [helper.make_node("Equal", ["c", "one"], ["eq"]),
+             helper.make_node("Not", ["eq"], ["neq"]),
+             helper.make_node("If", ["neq"], ["y"], then_branch=then_g, else_branch=else_g)]
+    model = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
+                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])], [c, one])
+    x = np.array([[-1, 2]], np.float32)
+    np.testing.assert_array_equal(cnx.load(model)(x), x)  # Equal is true, Not false: the else branch
+
+
+def test_comparisons_on_run_time_values_are_refused():
+    nodes = [helper.make_node("Greater", ["x", "x"], ["y"], name="cmp")]
+    model = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
+                   [helper.make_tensor_value_info("y", TensorProto.BOOL, ["N", 2])])
+    with pytest.raises(cnx.ConversionError, match="cmp.*must be known at load"):
+        cnx.load(model)

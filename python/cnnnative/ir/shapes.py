@@ -226,11 +226,11 @@ def _linear(input, weight, bias=None, **_):
 
 def _pool_out(n, k, s, p, d, ceil_mode):
     span = n + 2 * p - d * (k - 1) - 1
-    if span < 0:
-        raise ValueError(f"window {k} (dilation {d}) is larger than the padded input {n + 2 * p}")
     out = (-(-span // s) if ceil_mode else span // s) + 1
     if ceil_mode and (out - 1) * s >= n + p:
         out -= 1
+    if out < 1:  # with ceil_mode a window a little past the input still gives one output, as torch
+        raise ValueError(f"window {k} (dilation {d}) is larger than the padded input {n + 2 * p}")
     return out
 
 

@@ -3,6 +3,7 @@
     model = cnnnative.onnx.load("resnet50.onnx")       # an nn.Module (an nn.Graph)
     y = model(x)                                        # eager, trainable
     fast = cnnnative.compile(model, (1, 3, 224, 224))   # the compiled engine
+    cnnnative.onnx.export(model, "out.onnx", (1, 3, 224, 224))  # any Module back to ONNX
 
 Needs the `onnx` package (the optional extra: pip install 'cnnnative[onnx]').
 """
@@ -11,11 +12,16 @@ from __future__ import annotations
 from ._context import ConversionError
 from ._importer import UnsupportedOperatorError
 from ._registry import supported_ops
+from ._export_registry import exportable_ops
+from .export import export
 
-__all__ = ["load", "supported_ops", "ConversionError", "UnsupportedOperatorError"]
+__all__ = ["load", "export", "supported_ops", "exportable_ops", "ConversionError", "UnsupportedOperatorError"]
 
 # converter modules register themselves on import (one module per operator family)
-_CONVERTER_MODULES = ("convert_basic", "convert_conv")
+_CONVERTER_MODULES = ("convert_basic", "convert_conv", "convert_control", "convert_compare", "convert_math",
+                      "convert_activation", "convert_reduce", "convert_pool", "convert_norm", "convert_linear",
+                      "convert_shape", "convert_fill", "convert_pad", "convert_resize", "convert_depth_space",
+                      "patterns_activation", "patterns_layers", "patterns_shuffle")
 
 
 def _register_converters():

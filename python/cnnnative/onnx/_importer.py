@@ -114,9 +114,9 @@ class Importer:
                      "(the graph has a cycle, is not in topological order, or misses a value)")
 
     # -- the walk ---------------------------------------------------------------------------
-    def check_supported(self):
+    def check_supported(self, nodes):
         missing = {}
-        for node in self.model.graph.node:
+        for node in nodes:
             domain = node.domain if node.domain not in ("", "ai.onnx") else ""
             key = op_key(node)
             if key is None or find_converter(key, self.opset) is None:
@@ -170,24 +170,9 @@ class Importer:
                              "only float32 inputs are supported")
         return shape
 
-    def build(self) -> Graph:
-        self.check_supported()
-        g = self.model.graph
-        for t in g.initializer:
-            if t.name in self.initializers:
-                raise ValueError(f"initializer {t.name!r} is defined twice")
-            self.initializers[t.name] = _tensor_array(t, "initializer")
-        self.env.update(self.initializers)
-        inputs = self._declared_inputs()
-        if not inputs:
-            raise ValueError("the ONNX graph has no (non-initializer) input")
-        for k, vi in enumerate(inputs):
-            shape = self._input_shape_for(vi, k, len(inputs))
-            self.env[vi.name] = self.graph.input(shape[1:], name=self.layer_name(vi.name))
-        constants = dict(self.initializers)
-        constants.update(_constant_node_values(g.node))
-        self.nodes = lift_patterns(g.node, [o.name for o in g.output], constants)
-        for node in self.nodes:
+    def convert_nodes(self, nodes):
+        """Convert `nodes` in order, binding their outputs in the environment."""
+        for node in nodes:
             ctx = ConvertContext(self, node)
             fn = find_converter(op_key(node), self.opset)
             try:
@@ -198,6 +183,8 @@ class Importer:
                 # a layer's or op's own argument check (C++ checks arrive as RuntimeError)
                 raise ConversionError(f"ONNX node {ctx.name!r} ({node.op_type}, opset {self.opset}): {e}") from None
             outs = out if isinstance(out, tuple) else (out,)
+            # numpy folds of 0-d values give numpy scalars (np.take(a, 1)): constants are arrays
+            outs = tuple(np.asarray(v) if isinstance(v, np.generic) else v for v in outs)
             for name, v in zip(node.output, outs):
                 if is_graph_value(v):
                     try:
@@ -214,6 +201,31 @@ class Importer:
             wanted = [n for n in node.output if n]
             if len(outs) < len(node.output) and any(n not in self.env for n in wanted):
                 ctx.fail(f"produces {len(outs)} output(s); the model reads {len(node.output)}")
+
+    def check_supported_nodes(self, nodes, where):
+        """ValueError listing the nodes of `nodes` (a subgraph) that have no converter."""
+        bad = sorted({n.op_type for n in nodes if op_key(n) is None or find_converter(op_key(n), self.opset) is None})
+        if bad:
+            raise ConversionError(f"{where} uses operators cnnnative cannot import: {', '.join(bad)}")
+
+    def build(self) -> Graph:
+        g = self.model.graph
+        for t in g.initializer:
+            if t.name in self.initializers:
+                raise ValueError(f"initializer {t.name!r} is defined twice")
+            self.initializers[t.name] = _tensor_array(t, "initializer")
+        self.env.update(self.initializers)
+        inputs = self._declared_inputs()
+        if not inputs:
+            raise ValueError("the ONNX graph has no (non-initializer) input")
+        for k, vi in enumerate(inputs):
+            shape = self._input_shape_for(vi, k, len(inputs))
+            self.env[vi.name] = self.graph.input(shape[1:], name=self.layer_name(vi.name))
+        constants = dict(self.initializers)
+        constants.update(_constant_node_values(g.node))
+        self.nodes = lift_patterns(g.node, [o.name for o in g.output], constants)
+        self.check_supported(self.nodes)  # after lifting: ops a pattern absorbed need no converter
+        self.convert_nodes(self.nodes)
         outputs = []
         for vi in g.output:
             if vi.name not in self.env:

@@ -26,12 +26,16 @@ BATCH = _Batch()
 
 
 class ShapeTensor:
-    """A 1-D int64 vector whose entries are ints or BATCH."""
+    """A 1-D int64 vector whose entries are ints or BATCH; with scalar=True a 0-d one of a
+    single entry (what Gather of one dim gives, before Unsqueeze makes it a vector again)."""
 
-    __slots__ = ("entries",)
+    __slots__ = ("entries", "scalar")
 
-    def __init__(self, entries):
+    def __init__(self, entries, scalar=False):
         self.entries = tuple(e if e is BATCH else int(e) for e in entries)
+        self.scalar = bool(scalar)
+        if self.scalar and len(self.entries) != 1:
+            raise ValueError(f"a scalar ShapeTensor holds one entry, got {self.entries}")
 
     @property
     def known(self) -> bool:
@@ -41,16 +45,18 @@ class ShapeTensor:
         """The vector as an int64 array (only when no entry is the batch)."""
         if not self.known:
             raise ValueError(f"shape {self!r} depends on the batch size")
-        return np.array(self.entries, dtype=np.int64)
+        return np.array(self.entries, dtype=np.int64).reshape(self.shape)
 
     @property
     def shape(self):
-        return (len(self.entries),)
+        return () if self.scalar else (len(self.entries),)
 
     def __len__(self):
         return len(self.entries)
 
     def __repr__(self):
+        if self.scalar:
+            return f"ShapeTensor({self.entries[0]!r})"
         return "ShapeTensor([" + ", ".join(map(repr, self.entries)) + "])"
 
 

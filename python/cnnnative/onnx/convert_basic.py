@@ -1,4 +1,5 @@
-"""Converters for glue ops: Identity, Constant, Dropout, Flatten, Reshape, Relu, Add."""
+"""Converters for glue ops: Identity, Constant, Dropout, Flatten, Reshape, Relu (Add and the
+other arithmetic are in convert_math)."""
 from __future__ import annotations
 
 import numpy as np
@@ -62,10 +63,11 @@ def _flatten(ctx):
     return ctx.op("flatten", x, 1, -1)
 
 
-def reshape_target(ctx, x, shape, allowzero=False):
-    """The per-sample reshape of graph value `x` to ONNX target `shape` (ints, BATCH)."""
+def reshape_target(ctx, x, shape, allowzero=False, full=None):
+    """The per-sample reshape of graph value `x` to ONNX target `shape` (ints, BATCH).
+    `full`: x's full shape (None first) when x is not emitted yet (a fused node's step)."""
     entries = list(shape.entries) if isinstance(shape, ShapeTensor) else [int(d) for d in shape]
-    full = ctx.shape(x)
+    full = ctx.shape(x) if full is None else tuple(full)
     sample = full[1:]
     for k, d in enumerate(entries):
         if d == 0 and not allowzero and d is not BATCH:
@@ -119,18 +121,3 @@ def _reshape_v1(ctx):
         return x.reshape(shape)
     return ctx.op("reshape", x, (-1,) + reshape_target(ctx, x, shape))
 
-
-def _binary(ctx, opname, numpy_fn):
-    a, b = ctx.input(0), ctx.input(1)
-    if ctx.opset < 7 and ctx.attr("broadcast", 0):
-        ctx.fail("legacy broadcast attribute is not supported")
-    if is_constant(a) and is_constant(b):
-        return numpy_fn(a, b)
-    a = a.astype(np.float32) if is_constant(a) else a
-    b = b.astype(np.float32) if is_constant(b) else b
-    return ctx.op(opname, a, b)
-
-
-@converter("Add")
-def _add(ctx):
-    return _binary(ctx, "add", np.add)

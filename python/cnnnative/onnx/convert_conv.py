@@ -1,7 +1,12 @@
-"""Converters for the layers with weights: Conv, BatchNormalization, Gemm, and the pools
-around them. Each becomes the library's own layer (nn.Conv2d, nn.BatchNorm2d,
-nn.Linear, ...) holding the initializers as Parameters, so the engine's kernels and
-fusions (BN folding, bias/activation epilogues) apply to imported models unchanged."""
+"""Converters for the convolutions: Conv and ConvTranspose, 1-D, 2-D and 3-D.
+
+Each becomes the library's own layer (nn.Conv1d/2d/3d, nn.ConvTranspose1d/2d/3d) holding
+the initializers as Parameters named as in the file, so the engine's kernels and fusions
+(BN folding, bias/activation epilogues) apply to imported models unchanged. What a layer
+cannot express itself (asymmetric pads of a 3-D convolution, the crop of a transposed one)
+is an `ops.pad` around it. The helpers here (`set_param`, `explicit_pads`, `torch_pad`)
+are shared with the pool and norm converters.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +14,8 @@ import numpy as np
 from .. import nn
 from ..nn.module import Parameter
 from ._registry import converter
-from ._values import is_constant
+
+__all__ = ["set_param", "weighted_layer", "torch_scope", "explicit_pads", "torch_pad", "spatial_attrs"]
 
 
 def set_param(layer, name, value):
@@ -20,6 +26,29 @@ def set_param(layer, name, value):
         raise ValueError(f"{type(layer).__name__}.{name} expects shape {tuple(current.shape)}, "
                          f"the model gives {value.shape}")
     setattr(layer, name, Parameter(value.copy()))
+
+
+def torch_scope(node_name: str) -> str | None:
+    """The module path torch's exporter wrote into a node's name ('/layer1/layer1.0/fc/MatMul'
+    -> 'layer1.0.fc'), or None for a name not of that form."""
+    parts = [p for p in node_name.split("/") if p]
+    if not node_name.startswith("/") or len(parts) < 2:
+        return None
+    path = ""
+    for p in parts[:-1]:
+        path = p if not path or p.startswith(path + ".") else f"{path}.{p}"
+    return path
+
+
+def weighted_layer(ctx, layer, x, param_input):
+    """Add `layer` (holding the node's weights) applied to x, named after the initializer at
+    input `param_input` ('features.0.weight' -> 'features.0'); when the exporter folded that
+    weight into an anonymous constant ('onnx::MatMul_12'), after the node's torch scope."""
+    if ctx.importer.param_prefix(ctx.input_name(param_input)) is None:
+        scope = torch_scope(ctx.node.name or "")
+        if scope:
+            return ctx.graph.add_node(layer, x, name=ctx.importer.layer_name(scope))
+    return ctx.layer(layer, x, param_input=param_input)
 
 
 def explicit_pads(ctx, spatial, kernel, strides, dilations):
@@ -57,131 +86,143 @@ def _resolved_pads(ctx, spatial, kernel, strides, dilations):
     return tuple(before) + tuple(after)
 
 
-@converter("Conv")
-def _conv(ctx):
-    x = ctx.graph_input(0, "X")
-    w = ctx.const(1, "W")
-    b = ctx.const(2, "B")
+def torch_pad(before, after):
+    """ops.pad's pad argument (last dim first, (before, after) each) from ONNX-ordered
+    per-dim lists (first spatial dim first). Negative entries crop."""
+    flat = []
+    for b, a in zip(reversed(tuple(before)), reversed(tuple(after))):
+        flat += [int(b), int(a)]
+    return tuple(flat)
+
+
+def spatial_attrs(ctx, k):
+    """(strides, dilations) of a k-D node, checked positive."""
+    strides = ctx.ints("strides", (1,) * k, k)
+    dilations = ctx.ints("dilations", (1,) * k, k)
+    if min(strides, default=1) <= 0 or min(dilations, default=1) <= 0:
+        ctx.fail(f"strides {strides} and dilations {dilations} must be positive")
+    return strides, dilations
+
+
+def _weights(ctx, x):
+    """(x's shape, W, B, number of spatial dims) of a Conv / ConvTranspose node, checked."""
+    w = ctx.const(1, "W, the weight")
+    b = ctx.const(2, "B (the bias)")
     shape = ctx.shape(x)
     k = w.ndim - 2
-    if k != 2 or len(shape) != 4:
-        ctx.fail(f"only 2-D convolutions are supported so far (input {shape}, weight {w.shape})")
+    if k not in (1, 2, 3):
+        ctx.fail(f"weight shape {w.shape}: only 1-D, 2-D and 3-D convolutions are supported")
+    if len(shape) != k + 2:
+        ctx.fail(f"input shape {shape} does not match a {k}-D weight {w.shape}")
     kernel = ctx.ints("kernel_shape", w.shape[2:], k)
     if tuple(kernel) != tuple(w.shape[2:]):
         ctx.fail(f"kernel_shape {kernel} disagrees with the weight's {w.shape[2:]}")
-    strides = ctx.ints("strides", (1,) * k, k)
-    dilations = ctx.ints("dilations", (1,) * k, k)
-    groups = int(ctx.attr("group", 1))
-    pads = explicit_pads(ctx, shape[2:], kernel, strides, dilations)
-    c_in = shape[1]
-    if groups <= 0 or c_in % groups or w.shape[0] % groups or w.shape[1] * groups != c_in:
-        ctx.fail(f"group={groups} does not fit input channels {c_in} and weight {w.shape}")
-    if b is not None and b.shape != (w.shape[0],):
-        ctx.fail(f"bias shape {b.shape} does not match {w.shape[0]} output channels")
-    layer = nn.Conv2d(c_in, w.shape[0], kernel, stride=strides, dilation=dilations, groups=groups,
-                      padding=(pads[0], pads[2], pads[1], pads[3]), bias=b is not None)
+    return shape, w, b, k
+
+
+def _check_bias(ctx, b, channels):
+    if b is not None and b.shape != (channels,):
+        ctx.fail(f"bias shape {b.shape} does not match {channels} output channels")
+
+
+def _attach(layer, w, b):
     set_param(layer, "weight", w)
     if b is not None:
         set_param(layer, "bias", b)
-    return ctx.layer(layer, x, param_input=1)
+    return layer
 
 
-@converter("BatchNormalization")
-def _batch_norm(ctx):
+@converter("Conv", since=1)
+def _conv(ctx):  # (11: pads and strides may be omitted, the same defaults -- one converter)
     x = ctx.graph_input(0, "X")
-    scale, bias, mean, var = (ctx.const(i, n) for i, n in enumerate(("scale", "B", "mean", "var"), 1))
-    shape = ctx.shape(x)
-    c = shape[1] if len(shape) > 1 else None
-    for name, a in (("scale", scale), ("B", bias), ("mean", mean), ("var", var)):
-        if a.shape != (c,):
-            ctx.fail(f"{name} has shape {a.shape}, expected ({c},) for input {shape}")
-    if ctx.opset < 9 and ctx.attr("spatial", 1) != 1:
-        ctx.fail("spatial=0 (per-activation) batch normalization is not supported")
-    eps = float(ctx.attr("epsilon", 1e-5))
-    momentum = float(ctx.attr("momentum", 0.9))
-    if len(shape) == 4:
-        layer = nn.BatchNorm2d(c, eps=eps, momentum=1.0 - momentum)
-    elif len(shape) in (2, 3):
-        layer = nn.BatchNorm1d(c, eps=eps, momentum=1.0 - momentum)
+    shape, w, b, k = _weights(ctx, x)
+    strides, dilations = spatial_attrs(ctx, k)
+    groups = int(ctx.attr("group", 1))
+    pads = explicit_pads(ctx, shape[2:], w.shape[2:], strides, dilations)
+    c_in = shape[1]
+    if groups <= 0 or c_in % groups or w.shape[0] % groups or w.shape[1] * groups != c_in:
+        ctx.fail(f"group={groups} does not fit input channels {c_in} and weight {w.shape}")
+    _check_bias(ctx, b, w.shape[0])
+    before, after = pads[:k], pads[k:]
+    args = dict(stride=strides, dilation=dilations, groups=groups, bias=b is not None)
+    if k == 1:
+        layer = nn.Conv1d(c_in, w.shape[0], w.shape[2], padding=(before[0], after[0]), **args)
+    elif k == 2:
+        layer = nn.Conv2d(c_in, w.shape[0], w.shape[2:], padding=(before[0], after[0], before[1], after[1]),
+                          **args)
     else:
-        ctx.fail(f"input rank {len(shape)} is not supported (2-D, 3-D or 4-D inputs)")
-    set_param(layer, "weight", scale)
-    set_param(layer, "bias", bias)
-    layer.running_mean[...] = mean
-    layer.running_var[...] = var
-    if len([o for o in ctx.node.output if o]) > 1:
-        ctx.fail("the training-mode outputs (running mean/var) are not supported")
-    return ctx.layer(layer, x, param_input=1)
+        if before != after:  # Conv3d pads symmetrically: the rest goes in a zero pad first
+            x = ctx.op("pad", x, torch_pad(before, after))
+            before = (0, 0, 0)
+        layer = nn.Conv3d(c_in, w.shape[0], w.shape[2:], padding=before, **args)
+    return weighted_layer(ctx, _attach(layer, w, b), x, 1)
 
 
-def _pool_args(ctx, x):
-    shape = ctx.shape(x)
-    kernel = ctx.ints("kernel_shape")
-    if kernel is None:
-        ctx.fail("kernel_shape is required")
+def conv_transpose_pads(ctx, spatial, kernel, strides, dilations, output_padding):
+    """(before..., after...) pads of a ConvTranspose node as the ONNX spec computes them:
+    from output_shape when given (pads are then ignored), else from auto_pad (SAME: the
+    output is input * stride), else the pads attribute."""
     k = len(kernel)
-    if len(shape) != k + 2:
-        ctx.fail(f"a {k}-D kernel on an input of shape {shape}")
-    strides = ctx.ints("strides", (1,) * k, k)
-    dilations = ctx.ints("dilations", (1,) * k, k)
-    pads = explicit_pads(ctx, shape[2:], kernel, strides, dilations)
-    return kernel, strides, dilations, pads, bool(ctx.attr("ceil_mode", 0))
+    auto_pad = ctx.attr("auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        ctx.fail(f"auto_pad {auto_pad!r} is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")
+    out_shape = ctx.ints("output_shape")
+    if out_shape is not None and len(out_shape) == k + 2:
+        out_shape = out_shape[2:]  # some exporters write N and C too
+    if out_shape is None and auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        out_shape = tuple(n * s for n, s in zip(spatial, strides))
+    if out_shape is None:
+        if auto_pad == "VALID":
+            return (0,) * (2 * k)
+        pads = ctx.ints("pads", (0,) * (2 * k))
+        if len(pads) != 2 * k or min(pads) < 0:
+            ctx.fail(f"pads {pads} must be {2 * k} non-negative entries")
+        return pads
+    if len(out_shape) != k:
+        ctx.fail(f"output_shape {out_shape} has {len(out_shape)} entries, expected {k}")
+    before, after = [], []
+    for n, kk, s, d, op, want in zip(spatial, kernel, strides, dilations, output_padding, out_shape):
+        total = s * (n - 1) + op + (kk - 1) * d + 1 - want
+        if total < 0:
+            ctx.fail(f"output_shape {out_shape} is larger than the transposed convolution's full output "
+                     f"for input {tuple(spatial)} (it would need negative pads)")
+        small, big = total // 2, total - total // 2
+        before.append(small if auto_pad == "SAME_UPPER" else big)
+        after.append(big if auto_pad == "SAME_UPPER" else small)
+    return tuple(before) + tuple(after)
 
 
-@converter("MaxPool")
-def _max_pool(ctx):
+@converter("ConvTranspose", since=1)
+def _conv_transpose(ctx):  # (11: the same meaning, more defaults spelled out -- one converter)
     x = ctx.graph_input(0, "X")
-    kernel, strides, dilations, pads, ceil = _pool_args(ctx, x)
-    if len(kernel) != 2:
-        ctx.fail("only 2-D max pooling is supported so far")
-    if pads[:2] != pads[2:]:
-        x = ctx.op("pad", x, (pads[1], pads[3], pads[0], pads[2]), "constant", float("-inf"))
-        pads = (0, 0, 0, 0)
-    if len([o for o in ctx.node.output if o]) > 1:
-        ctx.fail("the Indices output is not supported so far")
-    layer = nn.MaxPool2d(kernel, strides, (pads[0], pads[1]), dilations, ceil_mode=ceil)
-    return ctx.layer(layer, x)
-
-
-@converter("GlobalAveragePool")
-def _global_avg_pool(ctx):
-    x = ctx.graph_input(0, "X")
-    if len(ctx.shape(x)) != 4:
-        ctx.fail("only 4-D inputs are supported so far")
-    return ctx.op("adaptive_avg_pool2d", x, 1)
-
-
-@converter("Gemm")
-def _gemm(ctx):
-    a = ctx.input(0)
-    b = ctx.const(1, "B")
-    c = ctx.const(2, "C")
-    alpha, beta = float(ctx.attr("alpha", 1.0)), float(ctx.attr("beta", 1.0))
-    trans_a, trans_b = int(ctx.attr("transA", 0)), int(ctx.attr("transB", 0))
-    if is_constant(a):
-        a2 = a.T if trans_a else a
-        out = alpha * (a2 @ (b.T if trans_b else b))
-        return out + beta * c if c is not None else out
-    if trans_a:
-        ctx.fail("transA=1 on a run-time input (the batch would become the features)")
-    if b.ndim != 2:
-        ctx.fail(f"B must be 2-D, got {b.shape}")
-    weight = (b if trans_b else b.T) * alpha  # Linear keeps (out, in)
-    out_features, in_features = weight.shape
-    shape = ctx.shape(a)
-    if len(shape) != 2 or shape[1] != in_features:
-        ctx.fail(f"A has shape {shape}, B gives {in_features} input features")
-    bias = None
-    if c is not None:
-        c = np.asarray(c, np.float32) * beta
-        if c.size == 1:
-            bias = np.full(out_features, c.reshape(()), np.float32)
-        elif c.shape in ((out_features,), (1, out_features)):
-            bias = c.reshape(out_features)
-        else:
-            ctx.fail(f"C has shape {c.shape}; only a bias broadcast over the batch is supported")
-    layer = nn.Linear(in_features, out_features, bias=bias is not None)
-    set_param(layer, "weight", weight)
-    if bias is not None:
-        set_param(layer, "bias", bias)
-    return ctx.layer(layer, a, param_input=1)
+    shape, w, b, k = _weights(ctx, x)
+    strides, dilations = spatial_attrs(ctx, k)
+    groups = int(ctx.attr("group", 1))
+    c_in = shape[1]
+    if groups <= 0 or w.shape[0] != c_in or c_in % groups:
+        ctx.fail(f"group={groups} does not fit input channels {c_in} and weight {w.shape} "
+                 "(ConvTranspose's weight is (C, M/group, k...))")
+    c_out = w.shape[1] * groups
+    _check_bias(ctx, b, c_out)
+    output_padding = ctx.ints("output_padding", (0,) * k, k)
+    if min(output_padding, default=0) < 0:
+        ctx.fail(f"output_padding must be non-negative, got {output_padding}")
+    pads = conv_transpose_pads(ctx, shape[2:], w.shape[2:], strides, dilations, output_padding)
+    # The layer pads symmetrically by p and appends output_padding at the end; ONNX crops
+    # (before, after) from the full output extended by output_padding. So the layer takes
+    # p = min(before, after) and what it can of output_padding; a pad crop does the rest.
+    layer_pad, layer_out_pad, crop_before, crop_after = [], [], [], []
+    for before, after, op in zip(pads[:k], pads[k:], output_padding):
+        p = min(before, after)
+        extra = max(0, op - (after - p))
+        layer_pad.append(p)
+        layer_out_pad.append(extra)
+        crop_before.append(before - p)
+        crop_after.append(extra - op + after - p)
+    cls = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)[k - 1]
+    layer = cls(c_in, c_out, w.shape[2:] if k > 1 else w.shape[2], stride=strides, padding=tuple(layer_pad),
+                output_padding=tuple(layer_out_pad), groups=groups, bias=b is not None, dilation=dilations)
+    y = weighted_layer(ctx, _attach(layer, w, b), x, 1)
+    if any(crop_before) or any(crop_after):
+        y = ctx.op("pad", y, torch_pad([-c for c in crop_before], [-c for c in crop_after]))
+    return y

@@ -9,7 +9,7 @@ import importlib as _importlib
 _AREAS = ("gemm", "conv", "conv1d", "conv3d", "fastconv", "pool", "activation", "loss", "linear", "norm",
           "optim", "shape", "elementwise", "matmul", "reduce", "index", "local_conv", "resample", "pool_nd",
           "pool_adaptive", "pool_channels", "pool_unpool", "pool_lp", "conv_transpose", "pad",
-          "activation_more", "dropout_more")
+          "activation_more", "dropout_more", "special", "pool_indices")
 
 __all__ = []
 for _area in _AREAS:
