@@ -63,7 +63,8 @@ Before it, the seeded loop found one defect, fixed with a regression test
 (tests/test_onnx_hardening.py::test_huge_input_dims_refused_before_any_allocation): an input
 declared (N, 4, 2**30, 4) made shape inference allocate 64 GiB (MemoryError). The hardening
 tests added ZeroDivisionError (auto_pad SAME_* with stride 0). The seeded loop on all five
-ONNX helper branches merged (with the wide seed): 105,002 cases in 1200 s, 0 failures.
+ONNX helper branches merged (with the wide seed): 105,002 cases in 1200 s, 0 failures; on
+main merged into onnxcli (9ac75f3): 404,344 cases in 600 s (--seed 21), 0 failures.
 """
 
 INTERESTING_INTS = [0, 1, -1, 2, 3, -2, 7, 255, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 40, 2 ** 62,
