@@ -5,6 +5,9 @@
     cnnnative predict run/model.npz images.npy
     cnnnative info
     cnnnative bench
+    cnnnative predict model.onnx images.npy [--out preds.npy] [--top K]   # ONNX models: cli_onnx.py
+    cnnnative bench model.onnx [--batch N] [--threads T]
+    cnnnative summary model.onnx
 
 Every failure ends in one line on stderr, `cnnnative <command>: <what went wrong>`, and a
 non-zero exit status; set CNNNATIVE_TRACEBACK=1 to see
@@ -102,22 +105,38 @@ def _parser():
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
     pr = sub.add_parser("predict", help="classify images stored in a .npy file")
-    pr.add_argument("checkpoint")
+    pr.add_argument("checkpoint", help="a checkpoint (.npz) of `cnnnative train`, or an ONNX model (.onnx)")
     pr.add_argument("images", help=".npy: (N, C, H, W), (N, H, W) or (H, W)")
     pr.add_argument("--input-max", type=_positive_float, default=None,
                     help="pixel value of full intensity in the images (default: the training set's, "
                          "e.g. 16 for digits, for integer images; 1 for float images)")
     pr.add_argument("--batch-size", type=_positive_int, default=256)
     pr.add_argument("--json", action="store_true")
+    pr.add_argument("--out", default=None, help="save the model's outputs (logits) to this .npy file")
+    pr.add_argument("--top", type=_positive_int, default=None,
+                    help="print the K most probable classes per image (default 1)")
 
     sub.add_parser("info", help="print build and CPU information, threads and OpenMP wait policy (JSON)")
 
-    b = sub.add_parser("bench", help="time convolution layers (beside PyTorch when installed)")
+    b = sub.add_parser("bench", help="time convolution layers (beside PyTorch when installed), or an ONNX "
+                                     "model compiled beside ONNX Runtime with a per-node profile")
+    b.add_argument("model", nargs="?", default=None, help="an ONNX model (.onnx) to time instead of the layers")
     b.add_argument("--threads", type=_positive_int, default=None, help=_THREADS_HELP)
-    b.add_argument("--repeats", type=_positive_int, default=5)
+    b.add_argument("--repeats", type=_positive_int, default=None,
+                   help="timing rounds (default 5 for the layers, 30 for an ONNX model)")
+    b.add_argument("--batch", type=_positive_int, default=1, help="ONNX model: the batch size timed")
+    b.add_argument("--input-shape", default=None,
+                   help="ONNX model with symbolic sizes: the per-sample input shape, e.g. 3,224,224")
+    b.add_argument("--no-ort", action="store_true", help="ONNX model: do not time ONNX Runtime")
     b.add_argument("--no-torch", action="store_true")
     b.add_argument("--layers", default=None, help="comma-separated layer names (default: all)")
     b.add_argument("--json", action="store_true", help="print the rows as one JSON document only")
+
+    sm = sub.add_parser("summary", help="an ONNX model's ops, parameters, FLOPs and activation memory per layer")
+    sm.add_argument("model", help="an ONNX model (.onnx)")
+    sm.add_argument("--input-shape", default=None,
+                    help="for symbolic sizes: the per-sample input shape, e.g. 3,224,224")
+    sm.add_argument("--json", action="store_true", help="print one JSON document")
     return p
 
 
@@ -294,6 +313,10 @@ def _scale_images(x, input_max, trained_max, path):
 
 def _predict(args):
     from . import models, ops
+    from .cli_onnx import is_onnx_file, predict, print_top_k
+
+    if is_onnx_file(args.checkpoint):
+        return predict(args)
 
     ck = _read_checkpoint(args.checkpoint)
     spec = ck["meta"].get("model_spec")
@@ -324,6 +347,10 @@ def _predict(args):
     with no_grad():  # inference: record nothing (numpy in, numpy out)
         logits = (np.concatenate([model(x[i:i + args.batch_size]) for i in range(0, len(x), args.batch_size)])
                   if len(x) else np.zeros((0, 1), np.float32))
+    if args.out:
+        np.save(args.out, logits)
+    if args.top:
+        return print_top_k(logits, args.top, args.json)
     probs = ops.softmax(logits, 1)
     pred = probs.argmax(axis=1)
     if args.json:
@@ -336,7 +363,13 @@ def _predict(args):
 
 def _bench(args):
     from . import bench
+    from .cli_onnx import bench as bench_onnx
 
+    if args.model is not None:
+        return bench_onnx(args)
+    for flag in ("batch", "input_shape", "no_ort"):
+        if getattr(args, flag) not in (None, False, 1):
+            raise SystemExit(f"cnnnative bench: --{flag.replace('_', '-')} needs an ONNX model argument")
     layers = None
     if args.layers:
         wanted = args.layers.split(",")
@@ -345,7 +378,7 @@ def _bench(args):
         if unknown:
             raise SystemExit(f"cnnnative bench: unknown layers {unknown}; known: {sorted(known)}")
         layers = [known[w] for w in wanted]
-    rows = bench.run(layers, repeats=args.repeats, threads=args.threads, with_torch=not args.no_torch)
+    rows = bench.run(layers, repeats=args.repeats or 5, threads=args.threads, with_torch=not args.no_torch)
     if args.json:
         print(json.dumps(rows))
     else:
@@ -359,7 +392,12 @@ def _info(args):
     return 0
 
 
-_COMMANDS = {"train": _train, "predict": _predict, "info": _info, "bench": _bench}
+def _summary(args):
+    from .cli_onnx import summary
+    return summary(args)
+
+
+_COMMANDS = {"train": _train, "predict": _predict, "info": _info, "bench": _bench, "summary": _summary}
 
 
 def _one_line(error: BaseException) -> str:

@@ -546,6 +546,13 @@ def _checked_shape(input_shape):
     return shape
 
 
+def _is_onnx_source(model) -> bool:
+    """An ONNX model rather than a module: a path, bytes, a file object or a ModelProto."""
+    import os
+    return (isinstance(model, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(model, "read")
+            or type(model).__name__ == "ModelProto")
+
+
 def trace(model, input_shape, *, fuse=True):
     """The model's OpGraph for inputs of `input_shape` (batch dim dynamic), simplified
     (identities removed; with fuse, BatchNorm folded and epilogues fused)."""
@@ -558,8 +565,10 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
     """Compile `model` for inference on inputs of `input_shape`.
 
     model: any cnnnative.nn.Module whose forward is made of cnnnative.ops calls (layers,
-    containers, nn.Graph, your own modules), or a torch.nn module made of the layers
-    `cnnnative.torch_adapter` translates. It is traced in eval mode (BatchNorm uses its
+    containers, nn.Graph, your own modules), a torch.nn module made of the layers
+    `cnnnative.torch_adapter` translates, or an ONNX model (a path, bytes, a binary file
+    object or an onnx.ModelProto: imported by `cnnnative.onnx.load(model, input_shape)`).
+    It is traced in eval mode (BatchNorm uses its
     running statistics, Dropout is the identity); its training flags are restored
     afterwards. Parameters are copied: later changes to the model do not affect the
     compiled one.
@@ -580,6 +589,9 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
     Errors while tracing name the layer (its dotted path in named_modules) and the op.
     """
     shape = _checked_shape(input_shape)
+    if _is_onnx_source(model):
+        from . import onnx as _onnx
+        model = _onnx.load(model, input_shape=shape)
     device = str(device)
     if device != "cpu" and not device.startswith("cuda"):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")

@@ -28,6 +28,8 @@ def _attribute_value(a):
     if isinstance(v, list) and v and isinstance(v[0], bytes):
         return [s.decode("utf-8", "replace") for s in v]
     if a.type == a.TENSOR:
+        from ._validate import check_initializer
+        check_initializer(v, f"tensor attribute {a.name!r}")  # its bytes agree with its dims
         return numpy_helper.to_array(v)
     return v
 

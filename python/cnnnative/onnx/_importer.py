@@ -18,13 +18,11 @@ from ..nn.graph import Graph
 from ._context import ConversionError, ConvertContext
 from ._patterns import FUSED_DOMAIN, lift_patterns
 from ._registry import find_converter
+# MAX_TENSOR_ELEMENTS: converters import the bound from here
+from ._validate import MAX_TENSOR_ELEMENTS, check_initializer, check_sample_size  # noqa: F401
 from ._values import ShapeTensor, is_graph_value
 
 __all__ = ["Importer", "UnsupportedOperatorError"]
-
-# the largest initializer / constant we accept, in elements (a corrupt dim must not turn
-# into a multi-GB allocation; the biggest real CNN weights are far below this)
-MAX_TENSOR_ELEMENTS = 1 << 31
 
 
 def op_key(node) -> str | None:
@@ -64,14 +62,8 @@ class UnsupportedOperatorError(ValueError):
 def _tensor_array(t, what):
     """A TensorProto as a numpy array, its byte size checked against its shape first."""
     from onnx import numpy_helper
+    n = check_initializer(t, what)
     dims = [int(d) for d in t.dims]
-    if any(d < 0 for d in dims):
-        raise ValueError(f"{what} {t.name!r} has a negative dim: {dims}")
-    n = 1
-    for d in dims:
-        n *= d
-        if n > MAX_TENSOR_ELEMENTS:
-            raise ValueError(f"{what} {t.name!r} has dims {dims}: more than {MAX_TENSOR_ELEMENTS} elements")
     try:
         arr = numpy_helper.to_array(t)
     except Exception as e:
@@ -192,6 +184,7 @@ class Importer:
             self.static_batch = int(declared[0])
         if any(d <= 0 for d in shape[1:]):
             raise ValueError(f"input_shape for input {vi.name!r} must have positive sizes, got {shape}")
+        check_sample_size(shape[1:], f"input {vi.name!r}")
         if t.elem_type not in (1, 0):  # FLOAT (or unset)
             from onnx import TensorProto
             raise ValueError(f"input {vi.name!r} has element type {TensorProto.DataType.Name(t.elem_type)}; "
@@ -207,11 +200,18 @@ class Importer:
                 out = fn(ctx)
             except ConversionError:
                 raise
-            except (ValueError, TypeError, IndexError, KeyError, OverflowError) as e:
+            except (ValueError, TypeError, IndexError, KeyError, ArithmeticError, RuntimeError) as e:
+                # a layer's or op's own argument check (C++ checks arrive as RuntimeError)
                 raise ConversionError(f"ONNX node {ctx.name!r} ({node.op_type}, opset {self.opset}): {e}") from None
             outs = out if isinstance(out, tuple) else (out,)
             # numpy folds of 0-d values give numpy scalars (np.take(a, 1)): constants are arrays
             outs = tuple(np.asarray(v) if isinstance(v, np.generic) else v for v in outs)
+            for name, v in zip(node.output, outs):
+                if is_graph_value(v):
+                    try:
+                        check_sample_size(v.shape, f"output {name!r}")
+                    except ValueError as e:
+                        ctx.fail(str(e))
             for name, v in zip(node.output, outs):
                 if name == "":
                     continue

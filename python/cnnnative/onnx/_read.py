@@ -113,6 +113,10 @@ def read_model(f):
         raise TypeError(f"expected a path, bytes, a binary file object or an onnx.ModelProto, "
                         f"got {type(f).__name__}")
     _load_external(model, base_dir)
+    from ._validate import check_graph_structure, check_tensors
+    # before the checker: clearer words, and they name the node or initializer
+    check_tensors(model.graph)
+    check_graph_structure(model.graph)
     try:
         onnx.checker.check_model(model)
     except Exception as e:

@@ -54,6 +54,15 @@ def weighted_layer(ctx, layer, x, param_input):
 def explicit_pads(ctx, spatial, kernel, strides, dilations):
     """(before..., after...) pads for the node, auto_pad resolved against the input's
     spatial sizes (SAME_UPPER puts the odd pixel after, SAME_LOWER before)."""
+    # absurd windows (kernel 2**40, stride 0, huge pads) fail here, naming the node
+    from ._validate import check_pads, check_window
+    check_window(ctx, kernel, strides, dilations)
+    pads = _resolved_pads(ctx, spatial, kernel, strides, dilations)
+    check_pads(ctx, spatial, kernel, dilations, pads)
+    return pads
+
+
+def _resolved_pads(ctx, spatial, kernel, strides, dilations):
     k = len(kernel)
     auto_pad = ctx.attr("auto_pad", "NOTSET")
     if auto_pad in ("NOTSET", ""):
