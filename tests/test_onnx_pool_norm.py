@@ -7,6 +7,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 
 import cnnnative as cn  # noqa: E402
+from onnx import TensorProto  # noqa: E402
 import cnnnative.onnx as cnx  # noqa: E402
 from onnx_single_node import (close, export_torch, grads_reach_parameters, load, reference, runtime,  # noqa: E402
                               single_node_model)
@@ -206,6 +207,22 @@ def test_supported_ops_list_the_opset_changes():
     for op in ("Conv", "ConvTranspose", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "InstanceNormalization",
                "LayerNormalization", "LRN", "MatMul", "cnnnative:Linear", "cnnnative:SqueezeExcitation"):
         assert op in ops, op
+
+
+@pytest.mark.parametrize("shape, axis", [((2, 3, 4), -1), ((3, 2, 4, 5), 1)])
+def test_layer_norm_mean_and_inv_std_dev_outputs(shape, axis):
+    normalized = shape[axis:]
+    model = single_node_model("LayerNormalization", shape, dict(axis=axis, epsilon=1e-3),
+                              [("ln.weight", _rand(*normalized)), ("ln.bias", _rand(*normalized))], n_outputs=3)
+    for o in model.graph.output[1:]:
+        o.type.tensor_type.elem_type = TensorProto.FLOAT  # Mean and InvStdDev are float
+    x = _rand(*shape)
+    g = load(model)
+    got = g(x)
+    assert len(got) == 3 and got[1].shape == shape[:axis % len(shape)] + (1,) * len(normalized)
+    for ours, want in zip(got, reference(model, x)):
+        close(ours, want)
+    grads_reach_parameters(g, x)
 
 
 def test_layer_norm_over_the_batch_is_refused():

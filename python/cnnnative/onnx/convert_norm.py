@@ -131,8 +131,6 @@ def _layer_norm(ctx):
     axis %= rank
     if axis == 0:
         ctx.fail("axis 0 normalizes over the batch too; only axes >= 1 are supported")
-    if len([o for o in ctx.node.output if o]) > 1:
-        ctx.fail("the Mean and InvStdDev outputs are not supported")
     normalized = tuple(shape[axis:])
     layer = nn.LayerNorm(normalized, eps=_eps(ctx))
     for i, name in ((1, "weight"), (2, "bias")):
@@ -146,7 +144,19 @@ def _layer_norm(ctx):
             ctx.fail(f"{'Scale' if i == 1 else 'B'} of shape {a.shape} does not broadcast to the normalized "
                      f"shape {normalized}")
         set_param(layer, name, a)
-    return weighted_layer(ctx, layer, x, 1)
+    y = weighted_layer(ctx, layer, x, 1)
+    if not any(ctx.output_read(i) for i in (1, 2)):
+        return y
+    return (y,) + _layer_norm_statistics(ctx, x, tuple(range(axis, rank)), _eps(ctx))
+
+
+def _layer_norm_statistics(ctx, x, dims, eps):
+    """LayerNormalization's optional outputs, Mean and InvStdDev = 1/sqrt(var + eps) over
+    `dims` (kept as size-1 dims), computed from ops (the layer returns only Y)."""
+    mean = ctx.op("mean", x, dims, True)
+    centered = ctx.op("sub", x, mean)
+    var = ctx.op("mean", ctx.op("mul", centered, centered), dims, True)
+    return mean, ctx.op("pow", ctx.op("add", var, np.float32(eps)), -0.5)
 
 
 # -- GroupNormalization ----------------------------------------------------------------------
