@@ -96,6 +96,11 @@ def reduce(ctx, axes, noop_with_empty_axes=False):
     if 0 in axes:
         ctx.fail(f"reducing over axes {axes} includes the batch axis 0 of a run-time tensor; "
                  "only reductions within each sample are supported")
+    if op_type == "ReduceMean" and rank == 4 and axes == (2, 3):
+        # the global average pool written as x.mean((2, 3)) (torchvision's MNASNet,
+        # ShuffleNet-v2): the engine's global_avg_pool node rather than a host reduction
+        pooled = ctx.op("global_avg_pool2d", x)
+        return pooled if keep else ctx.op("flatten", pooled, 1, -1)
     return _emit(ctx, op_type, x, axes, keep)
 
 
