@@ -6,7 +6,9 @@ which the compiled engine runs as its own pool node. Otherwise the input is padd
 (with -inf for max, zeros for the sums), pooled without padding, and cropped to the
 output size ONNX gives; for averages a constant per-window factor then makes the divisor
 the one ONNX uses (count_include_pad counts the explicit pads but never a ceil_mode
-overhang). Every opset where an attribute appears is its own registration.
+overhang). The library's average pools have no dilation: a dilated average or Lp pool
+sums its windows with a depthwise ones-kernel convolution and divides by the per-position
+tap count, known at load. Every opset where an attribute appears is its own registration.
 """
 from __future__ import annotations
 
