@@ -140,3 +140,11 @@ def test_dilated_pools_over_random_attributes_match_onnxruntime():
         close(load(model)(x), want[0])
 
     check()
+
+
+@pytest.mark.parametrize("case", [1, 7])  # 1-D and 3-D, with ceil_mode and uneven pads
+def test_dilated_pools_compile_1d_3d(case):
+    shape, attrs = DILATED_CASES[case]
+    g = load(single_node_model("AveragePool", shape, dict(attrs, count_include_pad=0), opset=19))
+    x = _rand(*shape)
+    close(cn.compile(g, x.shape)(x), g(x), 1e-5)
