@@ -90,8 +90,8 @@ def test_average_pool_across_opsets(shape, opset, attrs):
 def test_pool_attributes_of_later_opsets_are_refused():
     with pytest.raises(ValueError, match="ceil_mode"):
         load(single_node_model("AveragePool", (1, 1, 4, 4), dict(kernel_shape=[2, 2], ceil_mode=1), opset=7))
-    with pytest.raises(ValueError, match="'node'.*dilations"):
-        load(single_node_model("AveragePool", (1, 1, 6, 6), dict(kernel_shape=[2, 2], dilations=[2, 2]), opset=19))
+    with pytest.raises(ValueError, match="dilations"):  # an attribute of AveragePool from opset 19
+        load(single_node_model("AveragePool", (1, 1, 6, 6), dict(kernel_shape=[2, 2], dilations=[2, 2]), opset=18))
 
 
 @pytest.mark.parametrize("shape, attrs, storage_order", [

@@ -15,8 +15,24 @@ from ._registry import converter
 from ._values import ShapeTensor, is_constant, is_graph_value
 
 
+def _lowest(dtype):
+    """What ReduceMax gives over an empty set: -inf, or the type's minimum without one."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return -np.inf
+    return np.iinfo(dtype).min if dtype.kind in "iu" else False
+
+
+def _highest(dtype):
+    """What ReduceMin gives over an empty set: +inf, or the type's maximum without one."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return np.inf
+    return np.iinfo(dtype).max if dtype.kind in "iu" else True
+
+
 def _fold_logsumexp(x, axes, keep):
-    m = np.max(x, axis=axes, keepdims=True)
+    m = np.max(x, axis=axes, keepdims=True, initial=_lowest(x.dtype))  # -inf over an empty set: log(0)
     m = np.where(np.isfinite(m), m, 0)
     out = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
     return out if keep else np.squeeze(out, axis=axes)
@@ -26,8 +42,9 @@ def _fold_logsumexp(x, axes, keep):
 _FOLD = {
     "ReduceMean": lambda x, a, k: np.mean(x, axis=a, keepdims=k),
     "ReduceSum": lambda x, a, k: np.sum(x, axis=a, keepdims=k),
-    "ReduceMax": lambda x, a, k: np.max(x, axis=a, keepdims=k),
-    "ReduceMin": lambda x, a, k: np.min(x, axis=a, keepdims=k),
+    # (numpy refuses a max or min over an empty set; ONNX gives -inf / +inf there)
+    "ReduceMax": lambda x, a, k: np.max(x, axis=a, keepdims=k, initial=_lowest(x.dtype)),
+    "ReduceMin": lambda x, a, k: np.min(x, axis=a, keepdims=k, initial=_highest(x.dtype)),
     "ReduceProd": lambda x, a, k: np.prod(x, axis=a, keepdims=k),
     "ReduceL1": lambda x, a, k: np.sum(np.abs(x), axis=a, keepdims=k),
     "ReduceL2": lambda x, a, k: np.sqrt(np.sum(np.square(x), axis=a, keepdims=k)),
