@@ -226,6 +226,7 @@ CNNNATIVE_BINDINGS(engine) {
       .def("add_pixel_shuffle", &Plan::add_pixel_shuffle, py::arg("input"), py::arg("upscale_factor"))
       .def("add_pixel_unshuffle", &Plan::add_pixel_unshuffle, py::arg("input"), py::arg("downscale_factor"))
       .def("add_channel_shuffle", &Plan::add_channel_shuffle, py::arg("input"), py::arg("groups"))
+      .def("add_channel_slice", &Plan::add_channel_slice, py::arg("input"), py::arg("start"), py::arg("count"))
       .def("finalize", &Plan::finalize, py::arg("output"))
       .def("run", &run_plan, py::arg("input"), py::arg("poison") = false, py::arg("out") = py::none(),
            "Run every node with the GIL released; input (n, ...) with n <= the compiled batch.")

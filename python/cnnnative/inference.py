@@ -39,7 +39,7 @@ silu, hardswish, gelu, sigmoid, add, add_relu, max/avg/global-average pooling, f
 (N, features), softmax over the features of a 2-D value, concatenation along channels
 (on 2-D, 3-D or 4-D values), the squeeze-and-excitation channel scale, interpolate
 (nearest, nearest-exact, linear/bilinear on 3-D/4-D values), pixel_shuffle /
-pixel_unshuffle and channel_shuffle (straight between engine buffers). Any other op (tanh, leaky_relu, an unfused prelu,
+pixel_unshuffle, channel_shuffle and a channel range x[:, a:b] (straight between engine buffers). Any other op (tanh, leaky_relu, an unfused prelu,
 layer/group/instance norm, local response norm, mul,
 reshape, ...) runs as a *host node*: the `cnnnative.ops` function itself, called on
 numpy arrays between engine segments. The graph is cut into segments at host nodes,
@@ -177,6 +177,8 @@ def _engine_can_run(node) -> bool:
         return len(values) == 1 and len(values[0].shape) == 4
     if op == "channel_shuffle":
         return len(values) == 1 and len(values[0].shape) in (3, 4)
+    if op == "getitem":
+        return len(values) == 1 and _channel_range(node) is not None
     x = values[0] if values else None
     if op == "max_pool2d":
         return len(x.shape) == 4 and not a.get("return_indices", False)
@@ -191,6 +193,21 @@ def _engine_can_run(node) -> bool:
         return (all(isinstance(v, Value) for v in parts)
                 and int(a.get("dim", 0)) % len(node.output.shape) == 1)  # the channels
     return False
+
+
+def _channel_range(node):
+    """(start, stop) when a getitem node takes a contiguous run of channels, x[:, a:b]
+    (ShuffleNet-v2's split), of a batched 3-D/4-D value; None for any other index."""
+    (x,) = node.inputs
+    index = node.args.get("index")
+    if not isinstance(index, tuple) or len(x.shape) not in (3, 4) or not 2 <= len(index) <= len(x.shape):
+        return None
+    def takes_all(i):  # an index entry may be an array (fancy indexing): compare slices only
+        return isinstance(i, slice) and i == slice(None)
+    if not takes_all(index[0]) or not isinstance(index[1], slice) or not all(map(takes_all, index[2:])):
+        return None
+    start, stop, step = index[1].indices(x.shape[1])
+    return (start, stop) if step == 1 and stop > start else None
 
 
 def _f32(a):
@@ -264,6 +281,9 @@ def _emit(plan, node, buf):
         return plan.add_pixel_unshuffle(ins[0], int(a["downscale_factor"]))
     if op == "channel_shuffle":
         return plan.add_channel_shuffle(ins[0], int(a["groups"]))
+    if op == "getitem":
+        start, stop = _channel_range(node)
+        return plan.add_channel_slice(ins[0], start, stop - start)
     raise AssertionError(op)  # pragma: no cover - _engine_can_run admits only the ops above
 
 

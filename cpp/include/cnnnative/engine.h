@@ -55,6 +55,7 @@ enum class OpKind {
   pixel_shuffle,    // (N, C r r, H, W) -> (N, C, H r, W r)
   pixel_unshuffle,  // (N, C, H r, W r) -> (N, C r r, H, W)
   channel_shuffle,  // channel j*(C/g) + i moves to i*g + j
+  channel_slice,    // y = x[:, start:start + count] (channels; ShuffleNet-v2's split)
 };
 const char* op_name(OpKind k);
 
@@ -123,7 +124,8 @@ struct Node {
   int64_t in_features = 0, out_features = 0;
   // pools
   PoolWindow pool;
-  // interpolate; pixel_shuffle / pixel_unshuffle's factor r, channel_shuffle's groups
+  // interpolate; pixel_shuffle / pixel_unshuffle's factor r, channel_shuffle's groups,
+  // channel_slice's first channel
   InterpSpec interp;
   int64_t factor = 1;
   // parameters owned by the plan (weights, bias / scale, shift)
@@ -195,6 +197,7 @@ class Plan {
   int add_pixel_shuffle(int input, int64_t upscale_factor);
   int add_pixel_unshuffle(int input, int64_t downscale_factor);
   int add_channel_shuffle(int input, int64_t groups);
+  int add_channel_slice(int input, int64_t start, int64_t count);  // channels [start, start + count)
 
   // Names the output buffer and plans the arena. No node can be added afterwards.
   void finalize(int output);

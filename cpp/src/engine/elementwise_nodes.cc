@@ -77,6 +77,12 @@ void softmax_forward(const Node& n, int64_t batch, const float* x, float* y) {
   }
 }
 
+void channel_slice_forward(int64_t batch, const float* x, int64_t x_per_sample, int64_t offset, float* y,
+                           int64_t y_per_sample) {
+  for (int64_t i = 0; i < batch; ++i)
+    std::memcpy(y + i * y_per_sample, x + i * x_per_sample + offset, sizeof(float) * y_per_sample);
+}
+
 void concat_part_forward(int64_t batch, const float* x, int64_t per_sample, float* y, int64_t y_per_sample,
                          int64_t offset) {
   for (int64_t i = 0; i < batch; ++i)

@@ -118,6 +118,12 @@ void Plan::run(const float* x, int64_t batch, float* y, bool poison, std::vector
       case OpKind::pixel_shuffle: pixel_shuffle_node_forward(n, batch, in0, out, threads); break;
       case OpKind::pixel_unshuffle: pixel_unshuffle_node_forward(n, batch, in0, out, threads); break;
       case OpKind::channel_shuffle: channel_shuffle_node_forward(n, batch, in0, out, threads); break;
+      case OpKind::channel_slice: {
+        const auto& x = buffers_[n.inputs[0]];
+        const int64_t plane = x.per_sample() / x.shape[1];  // elements per channel
+        channel_slice_forward(batch, in0, x.per_sample(), n.factor * plane, out, buffers_[n.output].per_sample());
+        break;
+      }
       case OpKind::concat: {
         const int64_t total = buffers_[n.output].per_sample();
         int64_t offset = 0;

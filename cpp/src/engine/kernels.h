@@ -127,6 +127,9 @@ void pixel_unshuffle_node_forward(const Node& n, int64_t batch, const float* x, 
 void channel_shuffle_node_forward(const Node& n, int64_t batch, const float* x, float* y, int threads);
 // Copies one concat input into its channel slice of y (per_sample floats of y_per_sample,
 // starting at `offset` within each sample).
+// y[i] = x[i][offset : offset + y_per_sample] for each batch item i (a channel range).
+void channel_slice_forward(int64_t batch, const float* x, int64_t x_per_sample, int64_t offset, float* y,
+                           int64_t y_per_sample);
 void concat_part_forward(int64_t batch, const float* x, int64_t per_sample, float* y, int64_t y_per_sample,
                          int64_t offset);
 

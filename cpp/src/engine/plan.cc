@@ -31,6 +31,7 @@ const char* op_name(OpKind k) {
     case OpKind::pixel_shuffle: return "pixel_shuffle";
     case OpKind::pixel_unshuffle: return "pixel_unshuffle";
     case OpKind::channel_shuffle: return "channel_shuffle";
+    case OpKind::channel_slice: return "channel_slice";
   }
   return "?";
 }
@@ -398,6 +399,20 @@ int Plan::add_channel_shuffle(int input, int64_t groups) {
   n.inputs = {input};
   n.factor = groups;
   return push(std::move(n), x);
+}
+
+int Plan::add_channel_slice(int input, int64_t start, int64_t count) {
+  check_buffer(input, "channel_slice input");
+  auto out = buffers_[input].shape;
+  CN_CHECK(out.size() >= 2, "channel_slice input must have a channel dimension, got ", shape_str(out));
+  CN_CHECK(start >= 0 && count >= 1 && start <= out[1] && count <= out[1] - start, "channel_slice: channels [",
+           start, ", ", start, " + ", count, ") are not inside the input's ", out[1]);
+  Node n;
+  n.kind = OpKind::channel_slice;
+  n.inputs = {input};
+  n.factor = start;
+  out[1] = count;
+  return push(std::move(n), out);
 }
 
 int Plan::add_concat(const std::vector<int>& inputs) {
