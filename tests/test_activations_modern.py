@@ -187,6 +187,11 @@ def test_matches_torch_functional(isa, rng, name):
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     yt = tf(xt)
     (gt,) = torch.autograd.grad(yt, xt, torch.from_numpy(g))
-    fwd, bwd, _, _, rtol, atol = OPS[name]
-    np.testing.assert_allclose(fwd(x), yt.detach().numpy(), rtol=max(rtol, 1e-5), atol=atol * 10)
+    fwd, bwd, ref, _, rtol, atol = OPS[name]
+    want = yt.detach().numpy().copy()
+    # torch 2.13's CPU gelu gives nan at +inf, where the limit (and our float64 reference)
+    # is +inf: there the reference is the truth, everywhere else torch's value.
+    torch_nan_only = np.isnan(want) & ~np.isnan(ref(x.astype(np.float64)))
+    want[torch_nan_only] = ref(x.astype(np.float64))[torch_nan_only]
+    np.testing.assert_allclose(fwd(x), want, rtol=max(rtol, 1e-5), atol=atol * 10)
     np.testing.assert_allclose(bwd(g, x), gt.numpy(), rtol=max(rtol, 1e-5), atol=atol * 10)
