@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/kernels.h"
+#include "pool/max_pool_separable.h"
 
 namespace cnnnative {
 namespace engine {
@@ -50,6 +51,14 @@ void max_pool_forward(const Node& n, int64_t batch, const float* x, float* y, in
   const int64_t C = n.in_shape[1], H = n.in_shape[2], W = n.in_shape[3];
   const int64_t OH = n.out_shape[2], OW = n.out_shape[3];
   const int64_t planes = batch * C;
+  MaxPoolWindow sep;
+  sep.H = H, sep.W = W, sep.OH = OH, sep.OW = OW;
+  sep.kernel_h = w.kh, sep.kernel_w = w.kw, sep.stride_h = w.sh, sep.stride_w = w.sw;
+  sep.pad_top = w.pad_top, sep.pad_left = w.pad_left;
+  if (w.dh == 1 && w.dw == 1 && max_separable_applies(sep)) {
+    max_pool2d_separable(sep, x, y, planes, threads);  // each input element read once
+    return;
+  }
   // The padded row: column iw of the image sits at iw + pad_left; everything else is -inf.
   const int64_t row_len = std::max(w.pad_left + W, (OW - 1) * w.sw + (w.kw - 1) * w.dw + 1);
   constexpr float kLow = -std::numeric_limits<float>::infinity();
