@@ -16,8 +16,12 @@ namespace cnnnative {
 namespace {
 
 // The running maximum m becomes the new tap v when v is greater or NaN: in row-major tap
-// order this is PyTorch's rule (first maximum wins, NaN propagates).
-inline float take(float m, float v) { return (v > m || v != v) ? v : m; }
+// order this is PyTorch's rule (first maximum wins, NaN propagates). Two selects rather
+// than one with ||, which compiles to a branch that random data mispredicts.
+inline float take(float m, float v) {
+  const float greater = v > m ? v : m;
+  return v != v ? v : greater;
+}
 
 // Maximum of the k columns from s on, clipped to the row [0, W): for the border outputs.
 inline float clipped_window_max(const float* r, int64_t s, int64_t k, int64_t W) {
@@ -48,8 +52,8 @@ inline void stride2_chunk(const float* p, int64_t k, float* h) {
 #elif defined(__AVX2__)
 constexpr int64_t kLanes = 8;
 inline __m256 take_vec(__m256 m, __m256 v) {
-  const __m256 greater_or_nan = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-  return _mm256_blendv_ps(m, v, greater_or_nan);
+  // vmaxps(v, m) is v > m ? v : m (m on ties and on any NaN); then a NaN v replaces it.
+  return _mm256_blendv_ps(_mm256_max_ps(v, m), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
 }
 // 8 outputs of a stride-2 window of k = 2 or 3 columns starting at p (reads p[0, 18)).
 // The in-lane shuffles leave the outputs in the order 0 1 4 5 | 2 3 6 7 for every tap
@@ -112,6 +116,19 @@ void combine_rows(const MaxPoolWindow& w, const float* reduced, int64_t oh, floa
   const int64_t lo = start < 0 ? 0 : start;
   const int64_t hi = w.kernel_h < w.H - start ? start + w.kernel_h : w.H;
   const float* first = reduced + lo * OW;
+  if (hi - lo == 3) {  // the common windows in one pass over the output row
+    const float* second = first + OW;
+    const float* third = second + OW;
+#pragma omp simd
+    for (int64_t i = 0; i < OW; ++i) out[i] = take(take(first[i], second[i]), third[i]);
+    return;
+  }
+  if (hi - lo == 2) {
+    const float* second = first + OW;
+#pragma omp simd
+    for (int64_t i = 0; i < OW; ++i) out[i] = take(first[i], second[i]);
+    return;
+  }
 #pragma omp simd
   for (int64_t i = 0; i < OW; ++i) out[i] = first[i];
   for (int64_t ih = lo + 1; ih < hi; ++ih) {
