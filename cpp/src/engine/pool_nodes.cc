@@ -41,6 +41,9 @@ void columns_2_stride_2(const float* row, int64_t out, float* y) {
   for (int64_t o = 0; o < out; ++o) y[o] = max_keep_nan(row[2 * o + 1], row[2 * o]);
 }
 
+// Undilated windows that each hold an input element run the shared separable kernel
+// (pool/max_pool_separable.h, also behind ops.max_pool2d). The rest (dilation, ONNX pads
+// that leave a window empty) take the path below.
 // Two passes per output row, both over contiguous memory: the rows of the window are
 // reduced into one padded row (vectorised), then each output takes the max of its kw
 // columns of that row. The row carries -inf in its padding, so the column pass needs no
