@@ -35,6 +35,12 @@ def cases(torch):
          lambda x: ops.adaptive_avg_pool2d(x, 7), lambda x: F.adaptive_avg_pool2d(x, 7)),
         ("Maxout 4 pieces (16,256,28,28)", (16, 256, 28, 28),
          lambda x: ops.max_pool_channels(x, 4), maxout_torch),
+        # Overlapping 2-D max pools of classic CNNs (the forward pass without indices runs
+        # the separable kernel, pool/max_pool_separable_body.inl; see bench_max_pool_fast.py).
+        ("MaxPool2d 3/2 ceil (1,64,111,111)", (1, 64, 111, 111),
+         lambda x: ops.max_pool2d(x, 3, 2, ceil_mode=True), lambda x: F.max_pool2d(x, 3, 2, ceil_mode=True)),
+        ("MaxPool2d 3/2 p1 (1,64,112,112)", (1, 64, 112, 112),
+         lambda x: ops.max_pool2d(x, 3, 2, 1), lambda x: F.max_pool2d(x, 3, 2, 1)),
     ]
 
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/kernels.h"
+#include "pool/max_pool_separable.h"
 
 namespace cnnnative {
 namespace engine {
@@ -40,6 +41,9 @@ void columns_2_stride_2(const float* row, int64_t out, float* y) {
   for (int64_t o = 0; o < out; ++o) y[o] = max_keep_nan(row[2 * o + 1], row[2 * o]);
 }
 
+// Undilated windows that each hold an input element run the shared separable kernel
+// (pool/max_pool_separable.h, also behind ops.max_pool2d). The rest (dilation, ONNX pads
+// that leave a window empty) take the path below.
 // Two passes per output row, both over contiguous memory: the rows of the window are
 // reduced into one padded row (vectorised), then each output takes the max of its kw
 // columns of that row. The row carries -inf in its padding, so the column pass needs no
@@ -50,6 +54,14 @@ void max_pool_forward(const Node& n, int64_t batch, const float* x, float* y, in
   const int64_t C = n.in_shape[1], H = n.in_shape[2], W = n.in_shape[3];
   const int64_t OH = n.out_shape[2], OW = n.out_shape[3];
   const int64_t planes = batch * C;
+  MaxPoolWindow sep;
+  sep.H = H, sep.W = W, sep.OH = OH, sep.OW = OW;
+  sep.kernel_h = w.kh, sep.kernel_w = w.kw, sep.stride_h = w.sh, sep.stride_w = w.sw;
+  sep.pad_top = w.pad_top, sep.pad_left = w.pad_left;
+  if (w.dh == 1 && w.dw == 1 && max_separable_applies(sep)) {
+    max_pool2d_separable(sep, x, y, planes, threads);  // each input element read once
+    return;
+  }
   // The padded row: column iw of the image sits at iw + pad_left; everything else is -inf.
   const int64_t row_len = std::max(w.pad_left + W, (OW - 1) * w.sw + (w.kw - 1) * w.dw + 1);
   constexpr float kLow = -std::numeric_limits<float>::infinity();

@@ -7,6 +7,7 @@
 #include "act/isa_table.h"
 #include "act/parallel.h"
 #include "cnnnative/errors.h"
+#include "pool/max_pool_separable.h"
 #include "pool/pool.h"
 
 namespace cnnnative {
@@ -47,6 +48,18 @@ void for_rows(const PoolParams& p, int64_t b, int64_t e, Fn fn) {
 }  // namespace
 
 void max_pool2d_forward(const PoolParams& p, const float* x, float* y, int64_t* indices) {
+  // Without indices and dilation, the separable kernel reads each input element once. It
+  // shares out whole planes, so it needs at least one plane per thread.
+  if (!indices && p.dilation_h == 1 && p.dilation_w == 1 && p.N * p.C >= num_threads()) {
+    MaxPoolWindow w;
+    w.H = p.H, w.W = p.W, w.OH = p.OH, w.OW = p.OW;
+    w.kernel_h = p.kernel_h, w.kernel_w = p.kernel_w, w.stride_h = p.stride_h, w.stride_w = p.stride_w;
+    w.pad_top = p.pad_h, w.pad_left = p.pad_w;
+    if (max_separable_applies(w)) {
+      max_pool2d_separable(w, x, y, p.N * p.C, num_threads());
+      return;
+    }
+  }
   const PoolKernels& k = kernels();
   const int64_t hw = p.H * p.W, ohw = p.OH * p.OW;
   parallel_for(p.N * p.C * p.OH, grain_for(row_work(p)), [&](int64_t b, int64_t e) {

@@ -1,0 +1,47 @@
+// Threaded driver of the separable max pooling (see pool/max_pool_separable.h): whole
+// planes per thread, each with its own buffer of reduced rows.
+#include <omp.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "act/isa_table.h"
+#include "pool/max_pool_separable.h"
+
+namespace cnnnative {
+
+bool max_separable_applies(const MaxPoolWindow& w) {
+  // Every window must hold an input element: padding smaller than the kernel and the last
+  // window starting inside the input (PyTorch's rules guarantee both; ONNX pads may not).
+  int64_t last_h, last_w;
+  if (__builtin_mul_overflow(w.OH - 1, w.stride_h, &last_h) || __builtin_mul_overflow(w.OW - 1, w.stride_w, &last_w))
+    return false;
+  return w.H >= 1 && w.W >= 1 && w.OH >= 1 && w.OW >= 1 && w.pad_top >= 0 && w.pad_left >= 0 &&
+         w.pad_top < w.kernel_h && w.pad_left < w.kernel_w && last_h - w.pad_top < w.H && last_w - w.pad_left < w.W;
+}
+
+void max_pool2d_separable(const MaxPoolWindow& w, const float* x, float* y, int64_t planes, int threads) {
+  const MaxPoolSeparableKernels& k =
+      table_for_active_isa(max_pool_separable_scalar, max_pool_separable_avx2, max_pool_separable_avx512);
+  const int64_t hw = w.H * w.W, ohw = w.OH * w.OW;
+  // Below about this many input elements per thread, waking a team costs more than it saves.
+  constexpr int64_t kGrainElements = 16384;
+  int64_t teams = planes * hw / kGrainElements;
+  if (teams > threads) teams = threads;
+  if (teams > planes) teams = planes;
+  if (teams < 1) teams = 1;
+#pragma omp parallel num_threads(static_cast<int>(teams)) if (teams > 1)
+  {
+    thread_local std::vector<float> reduced;  // H rows of OW maxima; grows once, then reused
+    if (static_cast<int64_t>(reduced.size()) < w.H * w.OW) reduced.resize(static_cast<size_t>(w.H * w.OW));
+#pragma omp for schedule(static)
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      const float* xp = x + plane * hw;
+      float* yp = y + plane * ohw;
+      for (int64_t ih = 0; ih < w.H; ++ih) k.reduce_row(w, xp + ih * w.W, reduced.data() + ih * w.OW);
+      for (int64_t oh = 0; oh < w.OH; ++oh) k.combine_rows(w, reduced.data(), oh, yp + oh * w.OW);
+    }
+  }
+}
+
+}  // namespace cnnnative
