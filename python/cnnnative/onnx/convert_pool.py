@@ -20,15 +20,15 @@ __all__ = ["onnx_pool_size"]
 
 def onnx_pool_size(n, kernel, stride, dilation, before, after, ceil):
     """The output length of one pooled axis, as ONNX (and torch) define it: with ceil_mode a
-    last window that would start in the right padding is dropped."""
+    last window that would start in the right padding is dropped, and a window that
+    overhangs the padded input by less than a stride still gives one output. 0 when no
+    window fits."""
     span = (kernel - 1) * dilation + 1
     total = n + before + after - span
-    if total < 0:
-        return 0
     out = (-(-total // stride) if ceil else total // stride) + 1
     if ceil and (out - 1) * stride >= n + before:
         out -= 1
-    return out
+    return max(out, 0)
 
 
 class _Geometry:
@@ -52,7 +52,7 @@ class _Geometry:
         self.ceil = bool(ctx.attr("ceil_mode", 0)) if ceil else False
         if not ceil and ctx.has_attr("ceil_mode"):
             ctx.fail(f"ceil_mode is not an attribute of {ctx.node.op_type} at opset {ctx.opset}")
-        pads = explicit_pads(ctx, self.spatial, kernel, self.strides, self.dilations)
+        pads = explicit_pads(ctx, self.spatial, kernel, self.strides, self.dilations, self.ceil)
         self.before, self.after = pads[:k], pads[k:]
         self.out = tuple(onnx_pool_size(n, kk, s, d, b, a, self.ceil) for n, kk, s, d, b, a in
                          zip(self.spatial, kernel, self.strides, self.dilations, self.before, self.after))
@@ -109,7 +109,7 @@ class _Geometry:
 
 def _window_sum(ctx, x, geo):
     """The sum over each window (zeros for the pads), as avg_pool times its divisor."""
-    if min(geo.dilations) > 1:
+    if max(geo.dilations) > 1:
         ctx.fail(f"dilations {geo.dilations} are not supported for average and Lp pooling")
     y = geo.pool(ctx, f"avg_pool{geo.k}d", x, 0.0, count_include_pad=True)
     # the op divides by the taps inside what it sees as input (+ its own padding)
@@ -118,7 +118,7 @@ def _window_sum(ctx, x, geo):
 
 
 def _average(ctx, x, geo, count_include_pad):
-    if min(geo.dilations) > 1:
+    if max(geo.dilations) > 1:
         ctx.fail(f"dilations {geo.dilations} are not supported for average pooling")
     if geo.simple:
         return geo.pool(ctx, f"avg_pool{geo.k}d", x, 0.0, count_include_pad=count_include_pad)
