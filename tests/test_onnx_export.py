@@ -1,8 +1,8 @@
 """cnnnative.onnx.export: every exportable layer and op written as ONNX, checked with
 onnx.checker (full_check) and run by onnxruntime (when installed) and
 onnx.reference.ReferenceEvaluator at batch 1 and 3 (the batch is dynamic), against our
-eager output; whole models too; export -> cnnnative.onnx.load -> equal for every layer
-but those in NOT_LOADABLE, holding the library's own layer where one exists."""
+eager output; whole models too; export -> cnnnative.onnx.load -> equal for every layer,
+holding the library's own layer where one exists."""
 import io
 import os
 
@@ -339,15 +339,8 @@ def test_whole_models_round_trip(name, factory, shape):
     _check_runs(model, shape, proto, reference=onnxruntime is None)
 
 
-# Every layer above round-trips export -> cnnnative.onnx.load -> equal, except:
-NOT_LOADABLE = {
-    # exported as patches (a fixed grouped Conv) and one Einsum with the per-position
-    # weights ("nqp,pkq->nkp"); the importer has no Einsum converter, and ONNX has no other
-    # single op for an unshared convolution
-    "locally_connected2d": "Einsum is not importable",
-    "locally_connected2d_no_bias": "Einsum is not importable",
-}
-LOADABLE = [name for name in LAYER_IDS if name not in NOT_LOADABLE]
+# Every layer above round-trips export -> cnnnative.onnx.load -> equal.
+LOADABLE = LAYER_IDS
 
 # The library layer the imported graph must hold (a direct converter or a pattern lift):
 # the fast kernel, not its spelling in primitive ONNX ops.
@@ -362,6 +355,7 @@ IMPORTED_LAYER = {
     "mish": "Mish", "softplus": "Softplus", "softplus_beta": "Softplus", "softsign": "Softsign",
     "tanh": "Tanh", "sigmoid": "Sigmoid", "softmax": "Softmax", "log_softmax": "LogSoftmax",
     "pixel_shuffle": "PixelShuffle", "pixel_unshuffle": "PixelUnshuffle", "channel_shuffle": "ChannelShuffle",
+    "locally_connected2d": "LocallyConnected2d", "locally_connected2d_no_bias": "LocallyConnected2d",
 }
 
 

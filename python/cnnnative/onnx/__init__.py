@@ -22,7 +22,7 @@ _CONVERTER_MODULES = ("convert_basic", "convert_conv", "convert_control", "conve
                       "convert_activation", "convert_reduce", "convert_pool", "convert_norm", "convert_linear",
                       "convert_shape", "convert_fill", "convert_pad", "convert_resize", "convert_depth_space",
                       "patterns_activation", "patterns_layers", "patterns_shuffle",
-                      "patterns_where")
+                      "patterns_where", "patterns_local_conv")
 
 
 def _register_converters():
