@@ -2,6 +2,7 @@
 
     python benchmarks/bench_onnx.py                        # the 9 light models + resnet18, batch 1
     python benchmarks/bench_onnx.py --models resnet50,vgg19 --repeats 20 --markdown
+    python benchmarks/bench_onnx.py --dir /tmp/tv               # every .onnx in a directory
 
 Models: the 9 "light" models that ship inside the onnx wheel (onnx/backend/test/data/light:
 AlexNet, ZFNet-512, VGG-19, Inception v1/v2, ResNet-50, DenseNet-121, SqueezeNet,
@@ -109,6 +110,12 @@ def bench_one(name, path, threads, repeats, warmup, spin=True):
         out = ours(x)
         return out[0] if isinstance(out, tuple) else out
 
+    reference = path[:-5] + ".npz"  # the exporting framework's own output (export_torchvision_onnx.py)
+    if os.path.exists(reference):
+        with np.load(reference) as ref_io:
+            want = ref_io["y"].astype(np.float64)
+            batch = cnnnative.compile(graph, ref_io["x"].shape)(ref_io["x"])
+        row["torch_rel_err"] = float(np.max(np.abs(batch - want)) / (np.max(np.abs(want)) or 1.0))
     ref = run_ort()
     got = np.asarray(run_ours())
     scale = float(np.max(np.abs(ref))) or 1.0
@@ -134,6 +141,9 @@ def bench_one(name, path, threads, repeats, warmup, spin=True):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default=None, help="comma-separated subset of: " + ",".join(LIGHT + ("resnet18",)))
+    ap.add_argument("--dir", default=None,
+                    help="benchmark every .onnx file in this directory instead (e.g. the torchvision families "
+                         "written by benchmarks/export_torchvision_onnx.py)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
@@ -148,11 +158,18 @@ def main(argv=None):
         return 2
     import cnnnative
     cnnnative.set_num_threads(args.threads)
-    names = args.models.split(",") if args.models else list(LIGHT) + ["resnet18"]
+    files = {}
+    if args.dir:
+        files = {f[:-5]: os.path.join(args.dir, f) for f in sorted(os.listdir(args.dir)) if f.endswith(".onnx")}
+        if not files:
+            ap.error(f"no .onnx files in {args.dir!r}")
+    names = args.models.split(",") if args.models else list(files) or list(LIGHT) + ["resnet18"]
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for name in names:
-            if name == "resnet18":
+            if name in files:
+                path = files[name]
+            elif name == "resnet18":
                 path = export_resnet18(workdir)
                 if path is None:
                     rows.append({"model": name, "error": "torch is not installed (no export)"})
@@ -184,6 +201,8 @@ def _line(row, markdown):
         return f"| {row['model']} | - | - | - | - | - | {row['error']} |" if markdown else \
             f"{row['model']:14s} {row['error']}"
     flag = "" if row["agree"] else " DISAGREE"
+    if "torch_rel_err" in row:
+        flag += f" (vs torch {row['torch_rel_err']:.1e}{'' if row['torch_rel_err'] <= TOLERANCE else ' DISAGREE'})"
     if markdown:
         return (f"| {row['model']} | {row['ours_ms']:.1f} | {row['ort_ms']:.1f} | {row['ratio']:.2f} | "
                 f"{row['rel_err']:.1e}{flag} | {row['load_s']:.2f} | {row['compile_s']:.2f} |")

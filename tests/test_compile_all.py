@@ -195,7 +195,7 @@ def _check(model, shape, rng):
 # Layers the C++ engine runs itself (the others run as host nodes between engine segments).
 ENGINE_LAYERS = {"Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d", "ReLU",
                  "ReLU6", "Softmax", "Flatten", "Identity", "Dropout", "BatchNorm1d", "BatchNorm2d",
-                 "SiLU", "Hardswish", "GELU", "Sigmoid",
+                 "SiLU", "Hardswish", "GELU", "Sigmoid", "Hardsigmoid",
                  "Dropout2d", "Dropout3d", "AlphaDropout",  # the dropouts are the identity in eval mode
                  "ConvTranspose2d",  # the engine's conv_transpose node
                  "SqueezeExcitation",  # pooling, 1x1 convs with ReLU and Sigmoid epilogues, the in-place channel scale

@@ -30,6 +30,7 @@ ACTIVATIONS = {
     "gelu": lambda y, s: ops.gelu(y),
     "gelu_tanh": lambda y, s: ops.gelu(y, approximate="tanh"),
     "sigmoid": lambda y, s: ops.sigmoid(y),
+    "hardsigmoid": lambda y, s: ops.hardsigmoid(y),
     "prelu": lambda y, s: _prelu(y, s),
 }
 
@@ -153,7 +154,8 @@ def test_bad_activation_arguments():
 
 def _layer(name):
     return {"relu": nn.ReLU(), "relu6": nn.ReLU6(), "silu": nn.SiLU(), "hardswish": nn.Hardswish(),
-            "gelu": nn.GELU(), "gelu_tanh": nn.GELU(approximate="tanh"), "sigmoid": nn.Sigmoid()}[name]
+            "gelu": nn.GELU(), "gelu_tanh": nn.GELU(approximate="tanh"), "sigmoid": nn.Sigmoid(),
+            "hardsigmoid": nn.Hardsigmoid()}[name]
 
 
 class _Residual(nn.Module):

@@ -171,20 +171,38 @@ def test_imported_model_fine_tunes_with_a_new_head():
     torch.manual_seed(0)
     m = _randomised(FAMILIES["efficientnet"]())
     g = cnx.load(_export(m, torch.randn(1, 3, 32, 32)))
+    head_name = [n.name for n in g.ir.nodes if type(n.module).__name__ == "Linear"][-1]
     for p in g.parameters():
-        p.requires_grad = False
-    head = cn.nn.Linear(10, 2)
-    opt = cn.optim.SGD(head.parameters(), lr=0.1)
+        p.requires_grad = False                       # feature extractor frozen
+    g.replace_layer(head_name, cn.nn.Linear(8, 2))    # a new 2-class head, trainable
+    assert g.state_dict()[head_name + ".weight"].shape == (2, 8)
+    opt = cn.optim.SGD([p for p in g.parameters() if p.requires_grad], lr=0.5)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 3, 32, 32)).astype(np.float32)
     y = rng.integers(0, 2, 8)
+    frozen = {k: v.copy() for k, v in g.state_dict().items() if not k.startswith(head_name)}
+    g.train()
     losses = []
-    g.eval()
-    for _ in range(5):
+    for _ in range(8):
         opt.zero_grad()
-        loss = cn.nn.functional.cross_entropy(head(g(cn.Tensor(x))), y)
+        loss = cn.nn.functional.cross_entropy(g(cn.Tensor(x)), y)
         loss.backward()
         opt.step()
         losses.append(float(loss.numpy()))
     assert losses[-1] < losses[0]
-    assert all(p.grad is None for p in g.parameters())
+    g.eval()
+    after = g.state_dict()
+    for k, v in frozen.items():
+        if "running" not in k and "num_batches" not in k:
+            np.testing.assert_array_equal(after[k], v, err_msg=k)
+    assert cn.compile(g, (8, 3, 32, 32))(x).shape == (8, 2)
+
+
+def test_replace_layer_refuses_a_shape_change_that_others_read():
+    torch.manual_seed(0)
+    g = cnx.load(_export(_randomised(FAMILIES["vgg"]()), torch.randn(1, 3, 32, 32)))
+    first_conv = [n.name for n in g.ir.nodes if type(n.module).__name__ == "Conv2d"][0]
+    with pytest.raises(ValueError, match="read it"):
+        g.replace_layer(first_conv, cn.nn.Conv2d(3, 4, 3, padding=1))
+    with pytest.raises(KeyError, match="no layer node"):
+        g.replace_layer("nope", cn.nn.ReLU())

@@ -291,3 +291,51 @@ if given is not None:
         if op in ("Max", "Min") and constant_first and c.ndim < 4:
             inputs = ["x", "c"]  # onnx.reference's variadic ops need the full shape first
         _check(_model([helper.make_node(op, inputs, ["y"])], [_const(c, "c")], opset), batches=(2,))
+
+
+# -- products and means the engine has its own nodes for ------------------------------------
+
+
+def _engine_only(g, shape):
+    compiled = cn.compile(g, shape)
+    return compiled, [n["op"] for n in compiled.nodes if n["op"].startswith("host:")]
+
+
+def test_a_per_channel_gate_product_becomes_channel_scale_on_the_engine():
+    # x * sigmoid(conv(mean(x))) as torchvision's EfficientNet spells its SE block
+    rng = np.random.default_rng(5)
+    w = numpy_helper.from_array(rng.standard_normal((4, 4, 1, 1)).astype(np.float32), "fc.weight")
+    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["s"]),
+             helper.make_node("Conv", ["s", "fc.weight"], ["c"]),
+             helper.make_node("Sigmoid", ["c"], ["gate"]),
+             helper.make_node("Mul", ["gate", "x"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 5, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 5, 6])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    g = cnx.load(model)
+    assert "channel_scale" in [n.op for n in g.ir.nodes]
+    x = rng.standard_normal((3, 4, 5, 6)).astype(np.float32)
+    want = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    np.testing.assert_allclose(g(x), want, rtol=1e-5, atol=1e-6)
+    compiled, hosts = _engine_only(g, x.shape)
+    assert hosts == []
+    np.testing.assert_allclose(compiled(x), want, rtol=1e-5, atol=1e-6)
+    g.train()
+    g(cn.Tensor(x)).sum().backward()
+    assert np.abs(dict(g.named_parameters())["fc.weight"].grad).sum() > 0
+
+
+@pytest.mark.parametrize("keepdims", [0, 1])
+def test_spatial_reduce_mean_is_the_global_average_pool(keepdims):
+    node = helper.make_node("ReduceMean", ["x"], ["y"], axes=[2, 3], keepdims=keepdims)
+    out = ["N", 3, 1, 1] if keepdims else ["N", 3]
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, out)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    g = cnx.load(model)
+    x = np.random.default_rng(6).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    want = x.mean(axis=(2, 3), keepdims=bool(keepdims))
+    np.testing.assert_allclose(g(x), want, rtol=1e-5, atol=1e-6)
+    compiled, hosts = _engine_only(g, x.shape)
+    assert hosts == []
+    np.testing.assert_allclose(compiled(x), want, rtol=1e-5, atol=1e-6)

@@ -39,7 +39,8 @@ void release_free_heap() {
 constexpr std::pair<const char*, Activation> kActivations[] = {
     {"none", Activation::none},   {"relu", Activation::relu},           {"relu6", Activation::relu6},
     {"silu", Activation::silu},   {"hardswish", Activation::hardswish}, {"gelu", Activation::gelu},
-    {"gelu_tanh", Activation::gelu_tanh}, {"sigmoid", Activation::sigmoid}, {"prelu", Activation::prelu}};
+    {"gelu_tanh", Activation::gelu_tanh}, {"sigmoid", Activation::sigmoid}, {"prelu", Activation::prelu},
+    {"hardsigmoid", Activation::hardsigmoid}};
 
 Activation parse_activation(const std::string& s) {
   if (s.empty()) return Activation::none;

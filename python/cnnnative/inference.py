@@ -8,7 +8,7 @@
 2. **Rewrite** (`cnnnative.ir.fuse`, each switched off with ``fuse=False`` to compare):
    BatchNorm folded into the conv/linear before it (float64); ``add(conv(x), r)`` fused
    into the conv's output stage as a residual; ReLU, ReLU6, SiLU, Hardswish, GELU (erf or
-   tanh) and Sigmoid after a conv, linear, add or unfolded BatchNorm fused into that
+   tanh), Sigmoid and Hardsigmoid after a conv, linear, add or unfolded BatchNorm fused into that
    node's output stage, and PReLU (constant slopes, 1 or one per channel) after a conv or
    linear.
 3. **Lower** to the C++ engine (`_core.EnginePlan`), which plans all intermediate memory
@@ -22,7 +22,7 @@ What is fused, and where:
 - Winograd convolutions (3x3 stride 1, F(4x4) or F(2x2), filters transformed once at
   compile time): bias, residual and activation inside the output transform.
 - Depthwise convolutions: the epilogue is applied to each value as it is computed.
-- SiLU, Hardswish, GELU, Sigmoid and PReLU (which need exp/erfc) run right after each
+- SiLU, Hardswish, GELU, Sigmoid, Hardsigmoid and PReLU (which need exp/erfc) run right after each
   of those stores, over the block just written, on the same thread while it is in cache,
   with the same SIMD kernels as the eager ops (so fused equals unfused, NaN included).
 - Conv1d runs as the height-1 conv2d: its (N, C, L) values are (N, C, 1, L) engine
@@ -83,7 +83,8 @@ def _epilogue_parts(node):
 
 # The activation epilogue steps the engine applies (names as its `activation` argument);
 # prelu (with its slopes) only on conv and linear nodes.
-_ENGINE_ACTIVATIONS = ("relu", "relu6", "silu", "hardswish", "gelu", "gelu_tanh", "sigmoid", "prelu")
+_ENGINE_ACTIVATIONS = ("relu", "relu6", "silu", "hardswish", "gelu", "gelu_tanh", "sigmoid", "hardsigmoid",
+                       "prelu")
 
 
 def engine_shape(value_shape):
@@ -575,7 +576,7 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
     input_shape: (N, C, H, W), (N, C, D, H, W) (3-D layers, run as host nodes), (N, C, L) (1-D
     layers) or (N, F); calls accept any batch 0 <= n <= N.
     fuse: fold BatchNorm into the preceding conv/linear and fuse bias, residual add and
-    the activation (ReLU, ReLU6, SiLU, Hardswish, GELU, Sigmoid, PReLU) into the conv /
+    the activation (ReLU, ReLU6, SiLU, Hardswish, GELU, Sigmoid, Hardsigmoid, PReLU) into the conv /
     linear output stage (False keeps every op separate).
     algo: how each convolution's method is picked, once: "auto" (heuristic: Winograd
     F(4x4)/F(2x2) with pre-transformed filters for 3x3 stride-1 convs with >= 16

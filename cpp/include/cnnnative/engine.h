@@ -35,7 +35,7 @@ namespace engine {
 
 // The same values as cnnnative::Activation (winograd.h), which the conv kernels take.
 enum class Activation { none = 0, relu = 1, relu6 = 2, silu = 3, hardswish = 4, gelu = 5, gelu_tanh = 6,
-                        sigmoid = 7, prelu = 8 };
+                        sigmoid = 7, prelu = 8, hardsigmoid = 9 };
 
 enum class OpKind {
   conv,

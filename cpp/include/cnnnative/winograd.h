@@ -34,7 +34,7 @@ namespace cnnnative {
 // ISA's elementwise kernels on each block right after it is stored (act/epilogue_activation.h).
 // prelu: x > 0 ? x : slope[k] * x, with one slope per output channel or one shared.
 enum class Activation { none = 0, relu = 1, relu6 = 2, silu = 3, hardswish = 4, gelu = 5, gelu_tanh = 6,
-                        sigmoid = 7, prelu = 8 };
+                        sigmoid = 7, prelu = 8, hardsigmoid = 9 };
 struct ConvEpilogue {
   const float* bias = nullptr;      // [K] or null
   const float* residual = nullptr;  // [N, K, OH, OW] or null (may not alias the output)

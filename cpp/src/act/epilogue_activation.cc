@@ -14,6 +14,7 @@ ActivationPass activation_pass(Activation a, const float* slope, int64_t slopes)
     case Activation::gelu: op = UnaryOp::gelu; break;
     case Activation::gelu_tanh: op = UnaryOp::gelu_tanh; break;
     case Activation::sigmoid: op = UnaryOp::sigmoid; break;
+    case Activation::hardsigmoid: op = UnaryOp::hardsigmoid; break;
     case Activation::prelu: op = UnaryOp::leaky_relu; break;  // x > 0 ? x : x * slope
     default: return pass;                                     // none / relu / relu6: in the store
   }

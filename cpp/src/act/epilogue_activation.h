@@ -1,5 +1,5 @@
 // The activations a convolution's (or linear layer's) output stage applies beyond ReLU and
-// ReLU6: SiLU, Hardswish, GELU (erf and tanh), Sigmoid and PReLU.
+// ReLU6: SiLU, Hardswish, GELU (erf and tanh), Sigmoid, Hardsigmoid and PReLU.
 //
 // ReLU/ReLU6 stay inside each kernel's store code (one max/min per value). The others
 // need exp/erfc: rather than teach every store path that math, each kernel stores its

@@ -107,7 +107,8 @@ int Plan::push(Node n, std::vector<int64_t> out_shape) {
 }
 
 static Activation check_act(Activation a) {
-  CN_CHECK(int(a) >= int(Activation::none) && int(a) < int(Activation::prelu), "unknown activation ", int(a),
+  CN_CHECK(int(a) >= int(Activation::none) && int(a) <= int(Activation::hardsigmoid) && a != Activation::prelu,
+           "unknown activation ", int(a),
            int(a) == int(Activation::prelu) ? " (prelu needs its slopes: only conv and linear nodes take it)" : "");
   return a;
 }

@@ -77,7 +77,7 @@ def apply_activation_step(y, step):
     """An activation epilogue step (ir.fuse.activation_step) run as its op."""
     from .. import ops
     kind = step[0]
-    if kind in ("relu", "relu6", "silu", "hardswish", "gelu", "sigmoid"):
+    if kind in ("relu", "relu6", "silu", "hardswish", "gelu", "sigmoid", "hardsigmoid"):
         return getattr(ops, kind)(y)
     if kind == "gelu_tanh":
         return ops.gelu(y, approximate="tanh")

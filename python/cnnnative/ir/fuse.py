@@ -32,7 +32,7 @@ __all__ = ["simplify", "remove_identities", "fold_batch_norms", "fuse_residual_a
            "activation_step", "batch_norm_affine", "channel_affine", "folded_weights"]
 
 # Ops that fuse as an epilogue step of the node before them (and prelu, below).
-_ACTIVATIONS = ("relu", "relu6", "silu", "hardswish", "gelu", "sigmoid")
+_ACTIVATIONS = ("relu", "relu6", "silu", "hardswish", "gelu", "sigmoid", "hardsigmoid")
 # Nodes whose output stage the engine runs (conv1d as a height-1 conv2d).
 CONVS = ("conv1d", "conv2d")
 # Transposed convolutions: BatchNorms fold into them and activations fuse after them (no

@@ -190,6 +190,40 @@ class Graph(Module):
         key = (slice(None),) * d + (slice(start, stop, step),)
         return self._append("getitem", {"input": x, "index": key}, name, "slice")
 
+    def replace_layer(self, name: str, module: Module) -> Node:
+        """Put `module` in place of the layer node `name` (a new head for transfer learning:
+        ``g.replace_layer("fc", Linear(2048, 10))`` on an imported ResNet-50). Its output
+        shape may change only where nothing but the graph's outputs reads it; the new
+        layer's parameters take the node's name in state_dict. Returns its Node."""
+        from ..ir.shapes import infer
+        node = next((n for n in self.ir.nodes if n.name == name and n.op == "module"), None)
+        if node is None:
+            layers = [n.name for n in self.ir.nodes if n.op == "module"]
+            raise KeyError(f"replace_layer: no layer node {name!r}; the layers are {layers}")
+        if not isinstance(module, Module):
+            raise TypeError(f"replace_layer: expected a Module, got {type(module).__name__}")
+        if any(n.module is module for n in self.ir.nodes):
+            raise ValueError(f"replace_layer: {module!r} is already in this graph")
+        old = node.module
+        node.module = module
+        try:
+            (shape,) = infer(node)
+        except Exception as e:
+            node.module = old
+            x = node.inputs[0]
+            raise ValueError(f"replace_layer {name!r}: the new layer does not take the node's input "
+                             f"{x.sample_shape}: {e}") from None
+        out = node.outputs[0]
+        if tuple(shape) != out.shape:
+            readers = [n.name for n in self.ir.nodes if out in n.inputs]
+            if readers:
+                node.module = old
+                raise ValueError(f"replace_layer {name!r}: the new layer gives {shape[1:]} per sample, not "
+                                 f"{out.sample_shape}, and nodes {readers} read it")
+            out.shape = tuple(shape)
+        self._modules[name] = module
+        return Node(self, out)
+
     def output(self, *nodes) -> "Graph":
         """Mark the output node(s); forward returns one array, or a tuple for several."""
         if not nodes:

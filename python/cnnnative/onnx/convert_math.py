@@ -152,7 +152,32 @@ def _binary_converter(op_type, opname, fold_fn):
 
 _binary_converter("Add", "add", np.add)
 _binary_converter("Sub", "sub", np.subtract)
-_binary_converter("Mul", "mul", np.multiply)
+
+
+def channel_gate(ctx, a, b):
+    """(x, gate) when a * b is a per-channel gate of run-time values -- x (N, C, H, ...) times
+    a gate (N, C, 1, ...), the squeeze-and-excitation product however the exporter spelled
+    the block -- else None. It becomes the engine's `channel_scale` instead of a broadcast."""
+    if not (is_graph_value(a) and is_graph_value(b)):
+        return None
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if len(sa) != len(sb) or len(sa) < 2:
+        return None
+    for x, gate in ((sa, sb), (sb, sa)):
+        if gate[0] == x[0] and all(d == 1 for d in gate[1:]) and any(d != 1 for d in x[1:]):
+            return (a, b) if x is sa else (b, a)
+    return None
+
+
+@converter("Mul")
+def _mul(ctx):
+    a, b = _operand(ctx, 0), _operand(ctx, 1)
+    gated = channel_gate(ctx, a, b)
+    if gated is not None:
+        return ctx.op("channel_scale", *gated)
+    return binary(ctx, "mul", np.multiply, a, b)
+
+
 _binary_converter("Div", "div", _fold_div)
 _binary_converter("Pow", "pow", _fold_pow)
 

@@ -6,7 +6,9 @@ which the compiled engine runs as its own pool node. Otherwise the input is padd
 (with -inf for max, zeros for the sums), pooled without padding, and cropped to the
 output size ONNX gives; for averages a constant per-window factor then makes the divisor
 the one ONNX uses (count_include_pad counts the explicit pads but never a ceil_mode
-overhang). Every opset where an attribute appears is its own registration.
+overhang). The library's average pools have no dilation: a dilated average or Lp pool
+sums its windows with a depthwise ones-kernel convolution and divides by the per-position
+tap count, known at load. Every opset where an attribute appears is its own registration.
 """
 from __future__ import annotations
 
@@ -110,16 +112,39 @@ class _Geometry:
 def _window_sum(ctx, x, geo):
     """The sum over each window (zeros for the pads), as avg_pool times its divisor."""
     if max(geo.dilations) > 1:
-        ctx.fail(f"dilations {geo.dilations} are not supported for average and Lp pooling")
+        return _dilated_window_sum(ctx, x, geo)
     y = geo.pool(ctx, f"avg_pool{geo.k}d", x, 0.0, count_include_pad=True)
     # the op divides by the taps inside what it sees as input (+ its own padding)
     divisor = geo.window_counts("padded")
     return ctx.op("mul", y, divisor.astype(np.float32))
 
 
+def _dilated_window_sum(ctx, x, geo):
+    """The sum over each dilated window (zeros for the pads and for a ceil_mode overhang):
+    the library's average pools have no dilation, so a depthwise convolution with a ones
+    kernel per channel on the input padded first. The end padding also covers the last
+    ceil_mode window's overhang, so the convolution's output is exactly ONNX's size."""
+    channels = ctx.shape(x)[1]
+    end = [max(a, (o - 1) * s + (kk - 1) * d + 1 - n - b)
+           for n, kk, s, d, b, a, o in zip(geo.spatial, geo.kernel, geo.strides, geo.dilations,
+                                           geo.before, geo.after, geo.out)]
+    x = ctx.op("pad", x, torch_pad(geo.before, end), "constant", 0.0)
+    ones = np.ones((channels, 1) + tuple(geo.kernel), np.float32)
+    y = ctx.op(f"conv{geo.k}d", x, ones, None, geo.arg(geo.strides), 0, geo.arg(geo.dilations), channels)
+    got = tuple(onnx_pool_size(n + b + e, kk, s, d, 0, 0, False) for n, kk, s, d, b, e in
+                zip(geo.spatial, geo.kernel, geo.strides, geo.dilations, geo.before, end))
+    crop = [g - o for g, o in zip(got, geo.out)]
+    if any(crop):  # the end padding kept a pad-only window ONNX does not have
+        y = ctx.op("pad", y, torch_pad((0,) * geo.k, [-c for c in crop]))
+    return y
+
+
 def _average(ctx, x, geo, count_include_pad):
     if max(geo.dilations) > 1:
-        ctx.fail(f"dilations {geo.dilations} are not supported for average pooling")
+        # ONNX divides by the taps on the input (with count_include_pad: on the input and
+        # its explicit pads), never counting a ceil_mode overhang
+        count = geo.window_counts("padded" if count_include_pad else "input")
+        return ctx.op("div", _dilated_window_sum(ctx, x, geo), np.maximum(count, 1).astype(np.float32))
     if geo.simple:
         return geo.pool(ctx, f"avg_pool{geo.k}d", x, 0.0, count_include_pad=count_include_pad)
     y = geo.pool(ctx, f"avg_pool{geo.k}d", x, 0.0, count_include_pad=True)
@@ -198,7 +223,7 @@ def _average_pool_v10(ctx):  # ceil_mode (11: pads may be omitted)
 
 
 @converter("AveragePool", since=19)
-def _average_pool_v19(ctx):  # dilations (only 1 supported: the library's average pools have none)
+def _average_pool_v19(ctx):  # dilations
     return _average_pool(ctx, count_include_pad=True, ceil=True, dilations=True)
 
 

@@ -15,8 +15,24 @@ from ._registry import converter
 from ._values import ShapeTensor, is_constant, is_graph_value
 
 
+def _lowest(dtype):
+    """What ReduceMax gives over an empty set: -inf, or the type's minimum without one."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return -np.inf
+    return np.iinfo(dtype).min if dtype.kind in "iu" else False
+
+
+def _highest(dtype):
+    """What ReduceMin gives over an empty set: +inf, or the type's maximum without one."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return np.inf
+    return np.iinfo(dtype).max if dtype.kind in "iu" else True
+
+
 def _fold_logsumexp(x, axes, keep):
-    m = np.max(x, axis=axes, keepdims=True)
+    m = np.max(x, axis=axes, keepdims=True, initial=_lowest(x.dtype))  # -inf over an empty set: log(0)
     m = np.where(np.isfinite(m), m, 0)
     out = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
     return out if keep else np.squeeze(out, axis=axes)
@@ -26,8 +42,9 @@ def _fold_logsumexp(x, axes, keep):
 _FOLD = {
     "ReduceMean": lambda x, a, k: np.mean(x, axis=a, keepdims=k),
     "ReduceSum": lambda x, a, k: np.sum(x, axis=a, keepdims=k),
-    "ReduceMax": lambda x, a, k: np.max(x, axis=a, keepdims=k),
-    "ReduceMin": lambda x, a, k: np.min(x, axis=a, keepdims=k),
+    # (numpy refuses a max or min over an empty set; ONNX gives -inf / +inf there)
+    "ReduceMax": lambda x, a, k: np.max(x, axis=a, keepdims=k, initial=_lowest(x.dtype)),
+    "ReduceMin": lambda x, a, k: np.min(x, axis=a, keepdims=k, initial=_highest(x.dtype)),
     "ReduceProd": lambda x, a, k: np.prod(x, axis=a, keepdims=k),
     "ReduceL1": lambda x, a, k: np.sum(np.abs(x), axis=a, keepdims=k),
     "ReduceL2": lambda x, a, k: np.sqrt(np.sum(np.square(x), axis=a, keepdims=k)),
@@ -96,6 +113,11 @@ def reduce(ctx, axes, noop_with_empty_axes=False):
     if 0 in axes:
         ctx.fail(f"reducing over axes {axes} includes the batch axis 0 of a run-time tensor; "
                  "only reductions within each sample are supported")
+    if op_type == "ReduceMean" and rank == 4 and axes == (2, 3):
+        # the global average pool written as x.mean((2, 3)) (torchvision's MNASNet,
+        # ShuffleNet-v2): the engine's global_avg_pool node rather than a host reduction
+        pooled = ctx.op("global_avg_pool2d", x)
+        return pooled if keep else ctx.op("flatten", pooled, 1, -1)
     return _emit(ctx, op_type, x, axes, keep)
 
 
