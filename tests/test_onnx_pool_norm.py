@@ -68,6 +68,33 @@ def test_max_pool_dilations(attrs):
            use_reference="ceil_mode" not in attrs)
 
 
+@pytest.mark.parametrize("op,opset", [("MaxPool", 12), ("AveragePool", 19), ("LpPool", 18)])
+def test_ceil_mode_window_overhanging_the_input_gives_one_output(op, opset):
+    """ONNX's ceil((size - span) / stride + 1) = 1 when the window overhangs the padded input
+    by less than a stride: with ceil_mode it still pools what it covers (torch too);
+    without ceil_mode it is refused."""
+    if op == "MaxPool":  # span 5 on 4
+        shape, attrs = (2, 2, 4, 4), dict(kernel_shape=[1, 3], strides=[1, 2], dilations=[1, 2], ceil_mode=1)
+    else:  # span 3 on 2
+        shape, attrs = (2, 2, 4, 2), dict(kernel_shape=[1, 3], strides=[1, 2], ceil_mode=1)
+    g = _check(single_node_model(op, shape, attrs, opset=opset), _rand(*shape), use_reference=False)
+    assert g(_rand(*shape)).shape == (2, 2, 4, 1)
+    attrs.pop("ceil_mode")
+    with pytest.raises(cnx.ConversionError, match="larger than the padded input"):
+        load(single_node_model(op, shape, attrs, opset=opset))
+
+
+@pytest.mark.parametrize("op", ["AveragePool", "LpPool"])
+def test_dilation_on_one_axis_only_is_not_ignored(op):
+    """One dilated axis among undilated ones was once let through and ignored (min of the
+    dilations tested instead of max)."""
+    model = single_node_model(op, (1, 2, 6, 6), dict(kernel_shape=[2, 2], dilations=[1, 2]),
+                              opset=19 if op == "AveragePool" else 18)
+    x = _rand(2, 2, 6, 6)
+    g = _check(model, x, use_reference=False)
+    assert g(x).shape == (2, 2, 5, 4)
+
+
 @pytest.mark.parametrize("count_include_pad", [0, 1])
 @pytest.mark.parametrize("case", range(len(POOL_CASES)))
 def test_average_pool_matches_reference(case, count_include_pad):

@@ -186,10 +186,12 @@ def check_window(ctx, kernel, strides, dilations):
     check_int_range(ctx, "dilations", dilations, 1)
 
 
-def check_pads(ctx, spatial, kernel, dilations, pads):
+def check_pads(ctx, spatial, kernel, dilations, pads, strides=None, ceil=False):
     """pads (before..., after...) >= 0, each at most the input size plus the dilated
     kernel (a larger pad only adds windows that see nothing but padding), and a window
-    that fits the padded input. `spatial`: the input's spatial sizes."""
+    that fits the padded input. `spatial`: the input's spatial sizes. With `ceil` (a
+    ceil_mode pool) the window may overhang the padded input by less than a stride: ONNX's
+    ceil((size + pads - span) / stride + 1) still gives one output there, as torch does."""
     k = len(kernel)
     check_int_range(ctx, "pads", pads, 0)
     for i, (size, kk, d) in enumerate(zip(spatial, kernel, dilations)):
@@ -198,7 +200,8 @@ def check_pads(ctx, spatial, kernel, dilations, pads):
         if max(before, after) > size + span:
             ctx.fail(f"pads {tuple(pads)} exceed the input size {size} plus the kernel's span {span} "
                      f"on spatial axis {i}")
-        if span > size + before + after:
+        overhang = strides[i] - 1 if ceil else 0
+        if span > size + before + after + overhang:
             ctx.fail(f"the kernel's span {span} (kernel_shape {tuple(kernel)}, dilations {tuple(dilations)}) is "
                      f"larger than the padded input ({size} + {before} + {after}) on spatial axis {i}")
 

@@ -51,14 +51,15 @@ def weighted_layer(ctx, layer, x, param_input):
     return ctx.layer(layer, x, param_input=param_input)
 
 
-def explicit_pads(ctx, spatial, kernel, strides, dilations):
+def explicit_pads(ctx, spatial, kernel, strides, dilations, ceil=False):
     """(before..., after...) pads for the node, auto_pad resolved against the input's
-    spatial sizes (SAME_UPPER puts the odd pixel after, SAME_LOWER before)."""
+    spatial sizes (SAME_UPPER puts the odd pixel after, SAME_LOWER before). `ceil`: a
+    ceil_mode pool, whose window may overhang the padded input (see check_pads)."""
     # absurd windows (kernel 2**40, stride 0, huge pads) fail here, naming the node
     from ._validate import check_pads, check_window
     check_window(ctx, kernel, strides, dilations)
     pads = _resolved_pads(ctx, spatial, kernel, strides, dilations)
-    check_pads(ctx, spatial, kernel, dilations, pads)
+    check_pads(ctx, spatial, kernel, dilations, pads, strides, ceil)
     return pads
 
 

@@ -22,15 +22,15 @@ __all__ = ["onnx_pool_size"]
 
 def onnx_pool_size(n, kernel, stride, dilation, before, after, ceil):
     """The output length of one pooled axis, as ONNX (and torch) define it: with ceil_mode a
-    last window that would start in the right padding is dropped."""
+    last window that would start in the right padding is dropped, and a window that
+    overhangs the padded input by less than a stride still gives one output. 0 when no
+    window fits."""
     span = (kernel - 1) * dilation + 1
     total = n + before + after - span
-    if total < 0:
-        return 0
     out = (-(-total // stride) if ceil else total // stride) + 1
     if ceil and (out - 1) * stride >= n + before:
         out -= 1
-    return out
+    return max(out, 0)
 
 
 class _Geometry:
@@ -54,7 +54,7 @@ class _Geometry:
         self.ceil = bool(ctx.attr("ceil_mode", 0)) if ceil else False
         if not ceil and ctx.has_attr("ceil_mode"):
             ctx.fail(f"ceil_mode is not an attribute of {ctx.node.op_type} at opset {ctx.opset}")
-        pads = explicit_pads(ctx, self.spatial, kernel, self.strides, self.dilations)
+        pads = explicit_pads(ctx, self.spatial, kernel, self.strides, self.dilations, self.ceil)
         self.before, self.after = pads[:k], pads[k:]
         self.out = tuple(onnx_pool_size(n, kk, s, d, b, a, self.ceil) for n, kk, s, d, b, a in
                          zip(self.spatial, kernel, self.strides, self.dilations, self.before, self.after))

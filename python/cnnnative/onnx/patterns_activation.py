@@ -3,6 +3,8 @@ operator for (or that older opsets lacked) become one fused node, then the libra
 
     x * Sigmoid(x)                          -> cnnnative:SiLU      -> nn.SiLU
     x * HardSigmoid(x, alpha=1/6, beta=1/2) -> cnnnative:Hardswish -> nn.Hardswish
+    x * Tanh(Softplus(x))                   -> cnnnative:Mish      -> nn.Mish (Mish is an
+                                               ONNX op only from opset 18)
     Clip(x + 3, 0, 6) / 6                   -> cnnnative:Hardsigmoid -> nn.Hardsigmoid
     x * Clip(x + 3, 0, 6) / 6               -> cnnnative:Hardswish (either grouping; / 6
                                                also as * (1/6))
@@ -93,6 +95,20 @@ def hardswish(node, index):
         return None
     x, gate = found
     return Match([gate, node], _fused("Hardswish", x, node))
+
+
+@pattern
+def mish(node, index):
+    if node.op_type != "Mul" or node.domain not in ("", "ai.onnx") or len(node.input) != 2:
+        return None
+    for tanh_out, x in (node.input, node.input[::-1]):
+        tanh = index.producer_of(tanh_out, "Tanh")
+        if tanh is None or tanh.domain not in ("", "ai.onnx"):
+            continue
+        soft = index.producer_of(tanh.input[0], "Softplus")
+        if soft is not None and soft.domain in ("", "ai.onnx") and list(soft.input) == [x]:
+            return Match([soft, tanh, node], _fused("Mish", x, node))
+    return None
 
 
 # -- relu6(x + 3) / 6 and x * relu6(x + 3) / 6, spelled with Clip ------------------------------------
@@ -278,6 +294,11 @@ def _hardsigmoid(ctx):
 @converter(f"{FUSED_DOMAIN}:Hardswish")
 def _hardswish(ctx):
     return apply_layer(ctx, nn.Hardswish())
+
+
+@converter(f"{FUSED_DOMAIN}:Mish")
+def _mish(ctx):
+    return apply_layer(ctx, nn.Mish())
 
 
 @converter(f"{FUSED_DOMAIN}:GELU")
