@@ -1,20 +1,11 @@
-"""Network builders from the literature. Each takes in_channels, num_classes and, where the
-classifier depends on it, the input size; chains return an nn.Sequential, ResNets an
-nn.Graph (NCHW input).
-
-Two forms of ResNet live here with the same torchvision parameter names: `resnet` /
-`resnet18` build it as an nn.Graph (any depth and width, the Graph API at work), and
-`resnet18_module`, `resnet34`, `resnet20` and `inverted_residual` (from cnnnative.resnet)
-as module classes (BasicBlock, InvertedResidual). A state_dict moves between the two
-unchanged, and cnnnative.compile traces both into the same engine plan."""
+"""Small networks from the literature, each an nn.Sequential (NCHW input): the MNIST seed
+net, the 8x8-digits default, LeNet-5, a small VGG and the all-convolutional net. Each takes
+in_channels, num_classes and the input size its classifier depends on."""
 from __future__ import annotations
 
-from . import nn
-from .resnet import inverted_residual, resnet20, resnet34
-from .resnet import resnet18 as resnet18_module
+from .. import nn
 
-__all__ = ["seed_mnist_net", "digits_net", "lenet5", "vgg_small", "all_conv_net", "resnet", "resnet18",
-           "resnet18_module", "resnet34", "resnet20", "inverted_residual", "build", "MODELS"]
+__all__ = ["seed_mnist_net", "digits_net", "lenet5", "vgg_small", "all_conv_net"]
 
 
 def _after_pools(size: int, pools: int, name: str) -> int:
@@ -111,71 +102,10 @@ def all_conv_net(in_channels=3, num_classes=10, input_size=32, width=32) -> nn.S
     return model
 
 
-def _basic_block(g, x, cin, cout, stride, prefix):
-    """ResNet basic block: conv3-bn-relu-conv3-bn + shortcut (1x1 conv + bn when the shape
-    changes), then ReLU. Node names follow torchvision (conv1, bn1, ..., downsample.0/1)."""
-    a = g.add_node(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), x, name=f"{prefix}.conv1")
-    a = g.add_node(nn.BatchNorm2d(cout), a, name=f"{prefix}.bn1")
-    a = g.add_node(nn.ReLU(), a, name=f"{prefix}.relu1")
-    a = g.add_node(nn.Conv2d(cout, cout, 3, 1, 1, bias=False), a, name=f"{prefix}.conv2")
-    a = g.add_node(nn.BatchNorm2d(cout), a, name=f"{prefix}.bn2")
-    shortcut = x
-    if stride != 1 or cin != cout:
-        shortcut = g.add_node(nn.Conv2d(cin, cout, 1, stride, bias=False), x, name=f"{prefix}.downsample.0")
-        shortcut = g.add_node(nn.BatchNorm2d(cout), shortcut, name=f"{prefix}.downsample.1")
-    return g.add(a, shortcut, relu=True, name=f"{prefix}.add")
-
-
-def resnet(in_channels=3, num_classes=1000, input_size=224, layers=(2, 2, 2, 2), width=64,
-           small_input=False) -> nn.Graph:
-    """ResNet with basic blocks (He et al. 2015) as an nn.Graph whose parameter names are
-    torchvision's (conv1, bn1, layer1.0.conv1, ..., fc), so its state_dict loads unchanged.
-    small_input=True uses a 3x3 stride-1 stem without max-pooling (CIFAR-style)."""
-    g = nn.Graph()
-    x = g.input((in_channels, input_size, input_size), name="input")
-    if small_input:
-        h = g.add_node(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), x, name="conv1")
-    else:
-        h = g.add_node(nn.Conv2d(in_channels, width, 7, 2, 3, bias=False), x, name="conv1")
-    h = g.add_node(nn.BatchNorm2d(width), h, name="bn1")
-    h = g.add_node(nn.ReLU(), h, name="relu")
-    if not small_input:
-        h = g.add_node(nn.MaxPool2d(3, 2, 1), h, name="maxpool")
-    cin = width
-    for stage, blocks in enumerate(layers):
-        cout = width * 2 ** stage
-        for b in range(blocks):
-            stride = 2 if stage > 0 and b == 0 else 1
-            h = _basic_block(g, h, cin, cout, stride, f"layer{stage + 1}.{b}")
-            cin = cout
-    h = g.add_node(nn.GlobalAvgPool2d(), h, name="avgpool")
-    h = g.add_node(nn.Flatten(), h, name="flatten")
-    g.output(g.add_node(nn.Linear(cin, num_classes), h, name="fc"))
-    return g
-
-
-def resnet18(in_channels=3, num_classes=1000, input_size=224, small_input=False) -> nn.Graph:
-    """ResNet-18 (torchvision layout and names)."""
-    return resnet(in_channels, num_classes, input_size, (2, 2, 2, 2), 64, small_input)
-
-
 MODELS = {
-    "resnet18": resnet18,
     "digits_net": digits_net,
     "seed_mnist_net": seed_mnist_net,
     "lenet5": lenet5,
     "vgg_small": vgg_small,
     "all_conv_net": all_conv_net,
-    "resnet34": resnet34,
-    "resnet20": resnet20,
 }
-
-
-def build(name: str, **kwargs) -> nn.Module:
-    """A model by builder name (see MODELS) with the builder's keyword arguments. The
-    result remembers (name, kwargs) as `model.spec`, so a checkpoint can rebuild it."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    model = MODELS[name](**kwargs)
-    model.spec = {"builder": name, "kwargs": dict(kwargs)}  # saved in checkpoints
-    return model

@@ -1,0 +1,41 @@
+"""The model zoo: network builders from the literature, one module per family.
+
+Each family module defines its builders and a MODELS dict (name -> builder); this package
+gathers them into one registry, `MODELS`, and `build(name, **kwargs)`. Builders take
+in_channels, num_classes and, where the classifier depends on it, the input size; module
+structure and state_dict keys follow torchvision where torchvision has the network, so its
+weights (as numpy arrays) load unchanged.
+
+Two forms of ResNet-18 live here with the same torchvision parameter names: `resnet` /
+`resnet18` build it as an nn.Graph (resnet_graph.py), and `resnet18_module`, `resnet34`,
+`resnet20` and `inverted_residual` (from cnnnative.resnet) as module classes. A state_dict
+moves between the two unchanged, and cnnnative.compile traces both into the same plan.
+"""
+from __future__ import annotations
+
+from .. import nn
+from ..resnet import inverted_residual, resnet20, resnet34
+from ..resnet import resnet18 as resnet18_module
+from . import resnet_graph, small
+from .resnet_graph import resnet, resnet18
+from .small import all_conv_net, digits_net, lenet5, seed_mnist_net, vgg_small
+
+# Family modules whose MODELS join the registry (a new family adds itself here).
+_FAMILIES = (small, resnet_graph)
+
+MODELS = {"resnet34": resnet34, "resnet20": resnet20}
+for _family in _FAMILIES:
+    MODELS.update(_family.MODELS)
+
+__all__ = ["seed_mnist_net", "digits_net", "lenet5", "vgg_small", "all_conv_net", "resnet", "resnet18",
+           "resnet18_module", "resnet34", "resnet20", "inverted_residual", "build", "MODELS"]
+
+
+def build(name: str, **kwargs) -> nn.Module:
+    """A model by builder name (see MODELS) with the builder's keyword arguments. The
+    result remembers (name, kwargs) as `model.spec`, so a checkpoint can rebuild it."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    model = MODELS[name](**kwargs)
+    model.spec = {"builder": name, "kwargs": dict(kwargs)}  # saved in checkpoints
+    return model
