@@ -35,6 +35,7 @@ __version__ = _core.__version__
 from . import nn, optim, data, models  # noqa: E402
 from .train import Trainer  # noqa: E402
 from .io import save, load  # noqa: E402
+from .state_dict_file import load_state_dict_file  # noqa: E402
 from .ops import set_autotune, get_autotune, set_fast_algorithms, get_fast_algorithms  # noqa: E402
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "optim",
     "data",
     "models",
+    "load_state_dict_file",
     "Trainer",
     "save",
     "load",

@@ -1,0 +1,17 @@
+"""The `weights=` argument every zoo builder takes: a path to a state_dict file (see
+cnnnative.state_dict_file) or a mapping of arrays, loaded strictly into the new model."""
+from __future__ import annotations
+
+
+def load_weights(model, weights):
+    """`model` with `weights` (None: keep the initialisation; a path or a mapping of
+    name -> array) loaded with strict=True. Returns the model."""
+    if weights is None:
+        return model
+    if isinstance(weights, dict):
+        state = weights
+    else:
+        from ..state_dict_file import load_state_dict_file
+        state = load_state_dict_file(weights)
+    model.load_state_dict(state, strict=True)
+    return model
