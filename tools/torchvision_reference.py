@@ -4,9 +4,12 @@ torchvision is no dependency of cnnnative).
 For each named torchvision builder this writes
   tests/data/zoo_layouts/<name>.json  the state_dict layout (key -> shape, in order) and the
                                       parameter count, committed: the layout tests read it
-  <out>/<name>.npz                    seeded random weights ("sd/<key>"), an input and
-                                      torchvision's eval output, for the offline equality
-                                      check (too large to commit)
+  <out>/<name>.npz                    seeded random weights ("sd/<key>"), an input,
+                                      torchvision's eval output ("output"), and one SGD step
+                                      in train mode (lr 0.01, cross-entropy on "labels",
+                                      dropout and stochastic depth off): "step_loss" and the
+                                      state after it ("step/<key>"), for the offline checks
+                                      (tools/check_zoo_torchvision.py; too large to commit)
 
   /work/tvenv/bin/python tools/torchvision_reference.py vgg16 resnet50 --out /work/scratch/tvref
   /work/tvenv/bin/python tools/torchvision_reference.py --layout-only mobilenet_v2
@@ -30,6 +33,25 @@ def layout(model) -> dict:
     sd = model.state_dict()
     return {"params": sum(p.numel() for p in model.parameters()),
             "state_dict": [[k, list(v.shape)] for k, v in sd.items()]}
+
+
+def sgd_step(model, x, labels, lr=0.01) -> float:
+    """One plain SGD step in train mode on the main logits, randomness switched off."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+        if type(m).__name__ == "StochasticDepth":
+            m.p = 0.0
+    model.train()
+    out = model(x)
+    if not isinstance(out, torch.Tensor):  # GoogLeNet / Inception-v3 (logits, aux...)
+        out = out[0]
+    loss = torch.nn.functional.cross_entropy(out, labels)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
 
 
 def main():
@@ -64,8 +86,12 @@ def main():
         x = torch.randn(args.batch, 3, size, size)
         with torch.no_grad():
             y = model(x)
-        arrays = {f"sd/{k}": v.numpy() for k, v in model.state_dict().items()}
-        np.savez(os.path.join(args.out, f"{name}.npz"), input=x.numpy(), output=y.numpy(), **arrays)
+        arrays = {f"sd/{k}": v.numpy().copy() for k, v in model.state_dict().items()}
+        labels = torch.arange(args.batch) % y.shape[1]
+        step_loss = sgd_step(model, x, labels)
+        arrays.update({f"step/{k}": v.numpy() for k, v in model.state_dict().items()})
+        np.savez(os.path.join(args.out, f"{name}.npz"), input=x.numpy(), output=y.numpy(),
+                 labels=labels.numpy(), step_loss=np.float64(step_loss), **arrays)
         print(f"{name}: {layout(model)['params']} parameters, output {tuple(y.shape)}")
 
 

@@ -17,6 +17,7 @@ from .. import nn
 from ..resnet import inverted_residual, resnet20, resnet34
 from ..resnet import resnet18 as resnet18_module
 from . import resnet_graph, small
+from ._weights import load_weights
 from .resnet_graph import resnet, resnet18
 from .small import all_conv_net, digits_net, lenet5, seed_mnist_net, vgg_small
 
@@ -31,11 +32,12 @@ __all__ = ["seed_mnist_net", "digits_net", "lenet5", "vgg_small", "all_conv_net"
            "resnet18_module", "resnet34", "resnet20", "inverted_residual", "build", "MODELS"]
 
 
-def build(name: str, **kwargs) -> nn.Module:
-    """A model by builder name (see MODELS) with the builder's keyword arguments. The
-    result remembers (name, kwargs) as `model.spec`, so a checkpoint can rebuild it."""
+def build(name: str, weights=None, **kwargs) -> nn.Module:
+    """A model by builder name (see MODELS) with the builder's keyword arguments, and
+    `weights` (a state_dict file or mapping, see load_weights) loaded into it. The result
+    remembers (name, kwargs) as `model.spec`, so a checkpoint can rebuild it."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    model = MODELS[name](**kwargs)
+    model = load_weights(MODELS[name](**kwargs), weights)
     model.spec = {"builder": name, "kwargs": dict(kwargs)}  # saved in checkpoints
     return model
