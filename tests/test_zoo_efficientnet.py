@@ -55,6 +55,7 @@ def test_output_shapes(b0, size, batch):
     x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
     with cn.no_grad():
         assert np.asarray(b0.eval()(x)).shape == (batch, 10)
+    assert b0.output_shape((3, size, size)) == (10,)
 
 
 def test_in_channels_and_a_wider_variant():

@@ -50,6 +50,7 @@ def test_output_shapes(y400, size, batch):
     x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
     with cn.no_grad():
         assert np.asarray(y400.eval()(x)).shape == (batch, 10)
+    assert y400.output_shape((3, size, size)) == (10,)
 
 
 def test_in_channels_and_regnet_x():

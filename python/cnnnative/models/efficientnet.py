@@ -97,6 +97,9 @@ class MBConv(nn.Module):
         self.stochastic_depth = nn.StochasticDepth(stochastic_depth_prob, "row")
         self.out_channels = out_channels
 
+    def output_shape(self, input_shape):
+        return self.block.output_shape(input_shape)
+
     def forward(self, input):
         result = self.block(input)
         if self.use_res_connect:
@@ -148,6 +151,10 @@ class EfficientNet(nn.Module):
                 r = 1.0 / math.sqrt(m.out_features)
                 nn.init.uniform_(m.weight.data, -r, r)
                 nn.init.zeros_(m.bias.data)
+
+    def output_shape(self, input_shape):
+        channels = self.avgpool.output_shape(self.features.output_shape(input_shape))[0]
+        return self.classifier.output_shape((channels,))
 
     def forward(self, x):
         x = self.avgpool(self.features(x))

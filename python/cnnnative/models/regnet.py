@@ -97,6 +97,13 @@ class ResBottleneckBlock(nn.Module):
                                      bottleneck_multiplier, se_ratio)
         self.activation = activation_layer(inplace=True)
 
+    def output_shape(self, input_shape):
+        shape = tuple(self.f.output_shape(input_shape))
+        short = tuple(input_shape) if self.proj is None else tuple(self.proj.output_shape(input_shape))
+        if short != shape:
+            raise self._shape_error(input_shape, f"shortcut gives {short}, f gives {shape}")
+        return shape
+
     def forward(self, x):
         shortcut = x if self.proj is None else self.proj(x)
         # add(c conv, shortcut) then the activation: one fused conv epilogue when compiled.
@@ -145,6 +152,10 @@ class RegNet(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight.data, 0.0, 0.01)
                 nn.init.zeros_(m.bias.data)
+
+    def output_shape(self, input_shape):
+        shape = self.avgpool.output_shape(self.trunk_output.output_shape(self.stem.output_shape(input_shape)))
+        return self.fc.output_shape((shape[0],))
 
     def forward(self, x):
         x = self.avgpool(self.trunk_output(self.stem(x)))
