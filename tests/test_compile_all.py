@@ -160,14 +160,18 @@ BUILDERS = {
     "all_conv_net": dict(input_size=16, width=8),
     "resnet34": dict(num_classes=5),
     "resnet20": dict(num_classes=5),
+    "googlenet": dict(num_classes=5),
+    "inception_v3": dict(num_classes=5, aux_logits=False),
 }
 
 _NOT_LAYERS = {"Module", "Parameter", "Sequential", "Graph", "Node", "ModuleList", "ModuleDict"}  # containers
 
 
 def _input_shape(name, kwargs):
-    size = kwargs.get("input_size", {"digits_net": 8, "resnet34": 32, "resnet20": 32}.get(name, 28))
-    channels = 3 if name in ("resnet18", "vgg_small", "all_conv_net", "resnet34", "resnet20") else 1
+    size = kwargs.get("input_size", {"digits_net": 8, "resnet34": 32, "resnet20": 32, "googlenet": 32,
+                                     "inception_v3": 75}.get(name, 28))
+    channels = 3 if name in ("resnet18", "vgg_small", "all_conv_net", "resnet34", "resnet20", "googlenet",
+                             "inception_v3") else 1
     return (2, channels, size, size)
 
 
@@ -220,6 +224,6 @@ def test_builder_compiles_and_matches_eager(name, rng):
     kwargs = BUILDERS[name]
     shape = _input_shape(name, kwargs)
     compiled = _check(models.build(name, **kwargs), shape, rng)
-    if name in ("resnet18", "seed_mnist_net", "vgg_small", "resnet20"):
+    if name in ("resnet18", "seed_mnist_net", "vgg_small", "resnet20", "googlenet", "inception_v3"):
         # The engine runs these whole: no host node.
         assert not any(n["op"].startswith("host:") for n in compiled.nodes)

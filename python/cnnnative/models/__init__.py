@@ -16,20 +16,24 @@ from __future__ import annotations
 from .. import nn
 from ..resnet import inverted_residual, resnet20, resnet34
 from ..resnet import resnet18 as resnet18_module
-from . import resnet_graph, small
+from . import inception, resnet_graph, small
+from . import googlenet as _googlenet_family  # the name googlenet is the builder below (as torchvision)
 from ._weights import load_weights
+from .googlenet import googlenet
+from .inception import inception_v3
 from .resnet_graph import resnet, resnet18
 from .small import all_conv_net, digits_net, lenet5, seed_mnist_net, vgg_small
 
 # Family modules whose MODELS join the registry (a new family adds itself here).
-_FAMILIES = (small, resnet_graph)
+_FAMILIES = (small, resnet_graph, _googlenet_family, inception)
 
 MODELS = {"resnet34": resnet34, "resnet20": resnet20}
 for _family in _FAMILIES:
     MODELS.update(_family.MODELS)
 
 __all__ = ["seed_mnist_net", "digits_net", "lenet5", "vgg_small", "all_conv_net", "resnet", "resnet18",
-           "resnet18_module", "resnet34", "resnet20", "inverted_residual", "build", "MODELS"]
+           "resnet18_module", "resnet34", "resnet20", "inverted_residual", "googlenet", "inception_v3", "build",
+           "MODELS"]
 
 
 def build(name: str, weights=None, **kwargs) -> nn.Module:
