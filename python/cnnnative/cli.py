@@ -226,9 +226,17 @@ def _train(args):
         test_set = test_set.subset(np.arange(min(args.limit, len(test_set))))
     c, h, _ = train_set.sample_shape
     model_name = args.model or _DEFAULT_MODEL[args.dataset]
+    # A builder may declare the smallest input side its architecture takes (GoogLeNet 15,
+    # Inception-v3 75): say so now rather than fail inside the first forward.
+    min_size = getattr(models.MODELS[model_name], "min_input_size", None)
+    if min_size is not None and min(train_set.sample_shape[1:]) < min_size:
+        raise SystemExit(f"cnnnative train: --model {model_name} needs images of at least {min_size}x{min_size}; "
+                         f"--dataset {args.dataset} has {h}x{train_set.sample_shape[2]}")
     nn.init.manual_seed(args.seed)
+    # aux_logits=False: the trainer fits the main output only (GoogLeNet, Inception-v3).
     model = models.build(model_name, **_build_kwargs(models.MODELS[model_name], in_channels=c,
-                                                     num_classes=train_set.num_classes, input_size=h))
+                                                     num_classes=train_set.num_classes, input_size=h,
+                                                     aux_logits=False))
     if args.device != "cpu":
         try:
             model.to(args.device)
