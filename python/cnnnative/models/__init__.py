@@ -16,20 +16,26 @@ from __future__ import annotations
 from .. import nn
 from ..resnet import inverted_residual, resnet20, resnet34
 from ..resnet import resnet18 as resnet18_module
-from . import resnet_graph, small
+from . import mnasnet, mobilenetv2, mobilenetv3, resnet_graph, shufflenetv2, small
 from ._weights import load_weights
 from .resnet_graph import resnet, resnet18
+from .mnasnet import mnasnet0_5, mnasnet0_75, mnasnet1_0, mnasnet1_3
+from .mobilenetv2 import mobilenet_v2
+from .mobilenetv3 import mobilenet_v3_large, mobilenet_v3_small
+from .shufflenetv2 import shufflenet_v2_x0_5, shufflenet_v2_x1_0, shufflenet_v2_x1_5, shufflenet_v2_x2_0
 from .small import all_conv_net, digits_net, lenet5, seed_mnist_net, vgg_small
 
 # Family modules whose MODELS join the registry (a new family adds itself here).
-_FAMILIES = (small, resnet_graph)
+_FAMILIES = (small, resnet_graph, shufflenetv2, mobilenetv2, mobilenetv3, mnasnet)
 
 MODELS = {"resnet34": resnet34, "resnet20": resnet20}
 for _family in _FAMILIES:
     MODELS.update(_family.MODELS)
 
 __all__ = ["seed_mnist_net", "digits_net", "lenet5", "vgg_small", "all_conv_net", "resnet", "resnet18",
-           "resnet18_module", "resnet34", "resnet20", "inverted_residual", "build", "MODELS"]
+           "resnet18_module", "resnet34", "resnet20", "inverted_residual", "build", "MODELS",
+           "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "mobilenet_v2",
+           "mobilenet_v3_small", "mobilenet_v3_large", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"]
 
 
 def build(name: str, weights=None, **kwargs) -> nn.Module:
