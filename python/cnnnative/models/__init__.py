@@ -18,10 +18,10 @@ from ..resnet import inverted_residual, resnet20, resnet34
 from ..resnet import resnet18 as resnet18_module
 from . import mnasnet, mobilenetv2, mobilenetv3, resnet_graph, shufflenetv2, small
 from ._weights import load_weights
-from .resnet_graph import resnet, resnet18
 from .mnasnet import mnasnet0_5, mnasnet0_75, mnasnet1_0, mnasnet1_3
 from .mobilenetv2 import mobilenet_v2
 from .mobilenetv3 import mobilenet_v3_large, mobilenet_v3_small
+from .resnet_graph import resnet, resnet18
 from .shufflenetv2 import shufflenet_v2_x0_5, shufflenet_v2_x1_0, shufflenet_v2_x1_5, shufflenet_v2_x2_0
 from .small import all_conv_net, digits_net, lenet5, seed_mnist_net, vgg_small
 

@@ -3,15 +3,15 @@ Bottlenecks") with torchvision's module structure and state_dict keys: `features
 17 inverted-residual blocks with their layers in `conv`, the last 1x1 conv) and
 `classifier` (Dropout, Linear). Input (N, in_channels, H, W), any H, W >= 1.
 
-ConvBNActivation is torchvision's Conv2dNormActivation (an nn.Sequential of conv, BN and an
-optional activation, keys 0 / 1); mobilenetv3.py builds on it too.
+Conv2dNormActivation is torchvision.ops.Conv2dNormActivation (an nn.Sequential: conv, norm,
+optional activation; keys 0 / 1); mobilenetv3.py builds on it and on make_divisible too.
 """
 from __future__ import annotations
 
 from .. import nn, ops
 from ._weights import load_weights
 
-__all__ = ["MobileNetV2", "InvertedResidual", "ConvBNActivation", "mobilenet_v2"]
+__all__ = ["MobileNetV2", "InvertedResidual", "Conv2dNormActivation", "mobilenet_v2"]
 
 
 def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
@@ -22,7 +22,7 @@ def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
     return new_v + divisor if new_v < 0.9 * v else new_v
 
 
-class ConvBNActivation(nn.Sequential):
+class Conv2dNormActivation(nn.Sequential):
     """Conv2d (no bias, 'same' padding (kernel_size - 1) // 2 * dilation) -> BatchNorm2d
     [-> activation]: (N, in_channels, H, W) -> (N, out_channels, H/stride, W/stride).
     norm_layer / activation_layer: classes (or callables) making the layers; activation_layer
@@ -58,8 +58,8 @@ class InvertedResidual(nn.Module):
         self.use_res_connect = stride == 1 and inp == oup
         layers = []
         if expand_ratio != 1:
-            layers.append(ConvBNActivation(inp, hidden, 1, norm_layer=norm_layer, activation_layer=nn.ReLU6))
-        layers += [ConvBNActivation(hidden, hidden, 3, stride, groups=hidden, norm_layer=norm_layer,
+            layers.append(Conv2dNormActivation(inp, hidden, 1, norm_layer=norm_layer, activation_layer=nn.ReLU6))
+        layers += [Conv2dNormActivation(hidden, hidden, 3, stride, groups=hidden, norm_layer=norm_layer,
                                     activation_layer=nn.ReLU6),
                    nn.Conv2d(hidden, oup, 1, bias=False),
                    norm_layer(oup)]
@@ -112,13 +112,13 @@ class MobileNetV2(nn.Module):
             raise ValueError(f"width_mult must be positive, got {width_mult}")
         c = make_divisible(32 * width_mult, round_nearest)
         self.last_channel = make_divisible(1280 * max(1.0, width_mult), round_nearest)
-        features = [ConvBNActivation(in_channels, c, 3, 2, activation_layer=nn.ReLU6)]
+        features = [Conv2dNormActivation(in_channels, c, 3, 2, activation_layer=nn.ReLU6)]
         for t, channels, n, s in setting:
             out = make_divisible(channels * width_mult, round_nearest)
             for i in range(n):
                 features.append(InvertedResidual(c, out, s if i == 0 else 1, expand_ratio=t))
                 c = out
-        features.append(ConvBNActivation(c, self.last_channel, 1, activation_layer=nn.ReLU6))
+        features.append(Conv2dNormActivation(c, self.last_channel, 1, activation_layer=nn.ReLU6))
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
         init_mobilenet(self)

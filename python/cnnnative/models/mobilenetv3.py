@@ -14,7 +14,7 @@ from functools import partial
 
 from .. import nn, ops
 from ._weights import load_weights
-from .mobilenetv2 import ConvBNActivation, init_mobilenet, make_divisible
+from .mobilenetv2 import Conv2dNormActivation, init_mobilenet, make_divisible
 
 __all__ = ["MobileNetV3", "InvertedResidual", "InvertedResidualConfig", "mobilenet_v3_small",
            "mobilenet_v3_large"]
@@ -57,16 +57,16 @@ class InvertedResidual(nn.Module):
         act = nn.Hardswish if cnf.use_hs else nn.ReLU
         layers = []
         if cnf.expanded_channels != cnf.input_channels:
-            layers.append(ConvBNActivation(cnf.input_channels, cnf.expanded_channels, 1, norm_layer=norm_layer,
+            layers.append(Conv2dNormActivation(cnf.input_channels, cnf.expanded_channels, 1, norm_layer=norm_layer,
                                            activation_layer=act))
         stride = 1 if cnf.dilation > 1 else cnf.stride
-        layers.append(ConvBNActivation(cnf.expanded_channels, cnf.expanded_channels, cnf.kernel, stride,
+        layers.append(Conv2dNormActivation(cnf.expanded_channels, cnf.expanded_channels, cnf.kernel, stride,
                                        groups=cnf.expanded_channels, dilation=cnf.dilation, norm_layer=norm_layer,
                                        activation_layer=act))
         if cnf.use_se:
             squeeze = make_divisible(cnf.expanded_channels // 4, 8)
             layers.append(nn.SqueezeExcitation(cnf.expanded_channels, squeeze, scale_activation=nn.Hardsigmoid))
-        layers.append(ConvBNActivation(cnf.expanded_channels, cnf.out_channels, 1, norm_layer=norm_layer,
+        layers.append(Conv2dNormActivation(cnf.expanded_channels, cnf.out_channels, 1, norm_layer=norm_layer,
                                        activation_layer=None))
         self.block = nn.Sequential(*layers)
         self.out_channels = cnf.out_channels
@@ -116,10 +116,10 @@ class MobileNetV3(nn.Module):
             raise TypeError("inverted_residual_setting must be a list of InvertedResidualConfig")
         norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
         first = inverted_residual_setting[0].input_channels
-        layers = [ConvBNActivation(in_channels, first, 3, 2, norm_layer=norm, activation_layer=nn.Hardswish)]
+        layers = [Conv2dNormActivation(in_channels, first, 3, 2, norm_layer=norm, activation_layer=nn.Hardswish)]
         layers += [InvertedResidual(cnf, norm) for cnf in inverted_residual_setting]
         last_in = inverted_residual_setting[-1].out_channels
-        layers.append(ConvBNActivation(last_in, 6 * last_in, 1, norm_layer=norm, activation_layer=nn.Hardswish))
+        layers.append(Conv2dNormActivation(last_in, 6 * last_in, 1, norm_layer=norm, activation_layer=nn.Hardswish))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Linear(6 * last_in, last_channel), nn.Hardswish(inplace=True),
