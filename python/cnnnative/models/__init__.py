@@ -16,18 +16,23 @@ from __future__ import annotations
 from .. import nn
 from ..resnet import inverted_residual, resnet20, resnet34
 from ..resnet import resnet18 as resnet18_module
-from . import efficientnet, inception, regnet, resnet_graph, small
+from . import efficientnet, inception, mnasnet, mobilenetv2, mobilenetv3, regnet, resnet_graph, shufflenetv2, small
 from . import googlenet as _googlenet_family  # the name googlenet is the builder below (as torchvision)
 from ._weights import load_weights
 from .efficientnet import efficientnet_b0, efficientnet_b1, efficientnet_b2, efficientnet_b3
 from .googlenet import googlenet
 from .inception import inception_v3
+from .mnasnet import mnasnet0_5, mnasnet0_75, mnasnet1_0, mnasnet1_3
+from .mobilenetv2 import mobilenet_v2
+from .mobilenetv3 import mobilenet_v3_large, mobilenet_v3_small
 from .regnet import regnet_x_400mf, regnet_y_400mf, regnet_y_800mf
 from .resnet_graph import resnet, resnet18
+from .shufflenetv2 import shufflenet_v2_x0_5, shufflenet_v2_x1_0, shufflenet_v2_x1_5, shufflenet_v2_x2_0
 from .small import all_conv_net, digits_net, lenet5, seed_mnist_net, vgg_small
 
 # Family modules whose MODELS join the registry (a new family adds itself here).
-_FAMILIES = (small, resnet_graph, efficientnet, regnet, _googlenet_family, inception)
+_FAMILIES = (small, resnet_graph, efficientnet, regnet, _googlenet_family, inception, shufflenetv2, mobilenetv2,
+             mobilenetv3, mnasnet)
 
 MODELS = {"resnet34": resnet34, "resnet20": resnet20}
 for _family in _FAMILIES:
@@ -37,6 +42,8 @@ __all__ = ["seed_mnist_net", "digits_net", "lenet5", "vgg_small", "all_conv_net"
            "resnet18_module", "resnet34", "resnet20", "inverted_residual",
            "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
            "regnet_y_400mf", "regnet_y_800mf", "regnet_x_400mf", "googlenet", "inception_v3",
+           "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "mobilenet_v2",
+           "mobilenet_v3_small", "mobilenet_v3_large", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
            "build", "MODELS"]
 
 
