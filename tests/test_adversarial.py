@@ -37,9 +37,9 @@ def test_input_gradient_matches_torch():
     model.eval()
     x, y = batch()
     g = adv.input_gradient(model, x, y)
-    t = torch.nn.Sequential(torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(32, 32, 3, padding=1),
-                            torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(512, 128),
-                            torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    tn = torch.nn
+    t = tn.Sequential(tn.Conv2d(1, 32, 3, padding=1), tn.ReLU(), tn.Conv2d(32, 32, 3, padding=1), tn.ReLU(),
+                      tn.MaxPool2d(2), tn.Flatten(), tn.Linear(512, 128), tn.ReLU(), tn.Linear(128, 10))
     t.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in model.state_dict().items()})
     xt = torch.tensor(x, requires_grad=True)
     torch.nn.functional.cross_entropy(t(xt), torch.tensor(y), reduction="sum").backward()

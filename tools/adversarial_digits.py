@@ -4,6 +4,12 @@ seeds. Accuracies on the 364 test digits, inputs in [0, 1]; the attacks are unta
 L-inf against the true labels.
 
   PYTHONPATH=python python tools/adversarial_digits.py --seeds 0 1 2 3 4 [--threads 1] [--markdown]
+
+Measured (seeds 0-2, 1 thread, busy 2-core machine; train s is wall time):
+  training                     epochs  train s  clean        FGSM 0.1     FGSM 0.15    PGD-10 0.1   PGD-40 0.1
+  plain                        3       1.6-3.3  0.967-0.975  0.604-0.690  0.264-0.387  0.505-0.629  0.497-0.610
+  FGSM-RS (1 step, alpha .125) 5       5.6-9.8  0.981-0.986  0.871-0.893  0.736-0.753  0.846-0.865  0.841-0.863
+  PGD-7                        10      52-54    0.986-0.992  0.920-0.937  0.791-0.824  0.909-0.920  0.904-0.918
 """
 from __future__ import annotations
 

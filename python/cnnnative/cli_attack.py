@@ -25,7 +25,7 @@ def add_parser(sub, positive_int, positive_float, non_negative_float):
     a.add_argument("images", help=".npy: (N, C, H, W), (N, H, W) or (H, W), as for predict")
     a.add_argument("--eps", type=non_negative_float, required=True,
                    help="radius of the perturbation in the model's input units (pixels scaled to [0, 1])")
-    a.add_argument("--steps", type=positive_int, default=1, help="1: FGSM (default); more: PGD")
+    a.add_argument("--steps", type=positive_int, default=1, help="1: FGSM (default); more (or --alpha): PGD")
     a.add_argument("--alpha", type=positive_float, default=None, help="PGD step size (default 2.5 * eps / steps)")
     a.add_argument("--norm", choices=("inf", "2"), default="inf")
     a.add_argument("--target", type=int, default=None, help="targeted attack towards this class")
@@ -89,10 +89,11 @@ def attack(args):
     norm = "inf" if args.norm == "inf" else 2
     targeted = args.target is not None
     goal = np.full(n, args.target, np.int64) if targeted else y
+    one_step = args.steps == 1 and args.alpha is None  # FGSM; anything else is PGD
     out = []
     for i in range(0, n, args.batch_size):
         xb, yb = x[i:i + args.batch_size], goal[i:i + args.batch_size]
-        if args.steps == 1:
+        if one_step:
             out.append(fgsm(model, xb, yb, args.eps, norm=norm, targeted=targeted))
         else:
             out.append(pgd(model, xb, yb, args.eps, alpha=args.alpha, steps=args.steps, norm=norm, targeted=targeted,
@@ -106,8 +107,9 @@ def attack(args):
     adv_path = os.path.join(args.out, "adversarial.npy")
     np.save(adv_path, x_adv)
     report = {
-        "attack": "fgsm" if args.steps == 1 else "pgd", "eps": args.eps, "norm": args.norm, "steps": args.steps,
-        "alpha": args.alpha if args.steps > 1 else args.eps, "target": args.target, "images": n,
+        "attack": "fgsm" if one_step else "pgd", "eps": args.eps, "norm": args.norm, "steps": args.steps,
+        "alpha": args.eps if one_step else (args.alpha or 2.5 * args.eps / args.steps),
+        "target": args.target, "images": n,
         "success_rate": float(success.mean()), "adversarial": adv_path,
         "before": {"classes": before.tolist(), "probabilities": p_before.tolist()},
         "after": {"classes": after.tolist(), "probabilities": p_after.tolist()},

@@ -29,10 +29,11 @@ class AdversarialTraining:
     with random_start and alpha = 1.25 * eps is the "fast" FGSM training of Wong et al.
     2020). alpha: step size, default 2.5 * eps / steps. norm: "inf" or 2. mix: weight of
     the clean loss in [0, 1] (0: adversarial examples only). random_start: PGD starts at a
-    random point of the eps ball. clip: (min, max) valid input range, None for none. The
-    random starts are drawn from (Trainer seed, epoch, batch), so a run is repeatable.
-    The history's loss is the trained (mixed) loss; its accuracy that on the adversarial
-    batch, i.e. the robust training accuracy."""
+    random point of the eps ball. clip: (min, max) valid input range, None for none. With
+    mix > 0 the clean and adversarial batches go through the model separately (BatchNorm
+    normalises each by its own statistics). The random starts are drawn from (Trainer
+    seed, epoch, batch), so a run is repeatable. The history's loss is the trained (mixed)
+    loss; its accuracy that on the adversarial batch, i.e. the robust training accuracy."""
 
     def __init__(self, eps, steps: int = 7, alpha=None, norm="inf", mix: float = 0.0, random_start: bool = True,
                  clip=(0.0, 1.0)):
