@@ -33,6 +33,7 @@ __version__ = _core.__version__
 
 # The layer API on top of ops (Python structure only; arithmetic stays in the core).
 from . import nn, optim, data, models  # noqa: E402
+from . import adversarial  # noqa: E402
 from .train import Trainer  # noqa: E402
 from .io import save, load  # noqa: E402
 from .state_dict_file import load_state_dict_file  # noqa: E402
@@ -59,6 +60,7 @@ __all__ = [
     "optim",
     "data",
     "models",
+    "adversarial",
     "load_state_dict_file",
     "Trainer",
     "save",

@@ -1,8 +1,9 @@
-"""The `cnnnative` command: train, predict, info, bench.
+"""The `cnnnative` command: train, predict, attack, info, bench.
 
     cnnnative train                    # small CNN on the embedded digits, a few epochs
     cnnnative train --dataset mnist --data-dir ~/data --download --model seed_mnist_net
     cnnnative predict run/model.npz images.npy
+    cnnnative attack run/model.npz images.npy --eps 0.1 [--steps 10 --norm inf|2 --target K --figure]
     cnnnative info
     cnnnative bench
     cnnnative predict model.onnx images.npy [--out preds.npy] [--top K]   # ONNX models: cli_onnx.py
@@ -115,6 +116,9 @@ def _parser():
     pr.add_argument("--out", default=None, help="save the model's outputs (logits) to this .npy file")
     pr.add_argument("--top", type=_positive_int, default=None,
                     help="print the K most probable classes per image (default 1)")
+
+    from .cli_attack import add_parser as add_attack_parser
+    add_attack_parser(sub, _positive_int, _positive_float, _non_negative_float)
 
     sub.add_parser("info", help="print build and CPU information, threads and OpenMP wait policy (JSON)")
 
@@ -282,62 +286,60 @@ def _train(args):
     return 0
 
 
-def _read_checkpoint(path):
+def _read_checkpoint(path, command="predict"):
     """io.load, after the checks that give a plain answer for the common mistakes (no such
     file, not a checkpoint at all)."""
     from . import io
 
     if not os.path.exists(path):
-        raise SystemExit(f"cnnnative predict: checkpoint {path} not found")
+        raise SystemExit(f"cnnnative {command}: checkpoint {path} not found")
     if os.path.isdir(path):
-        raise SystemExit(f"cnnnative predict: checkpoint {path} is a directory, not a .npz file")
+        raise SystemExit(f"cnnnative {command}: checkpoint {path} is a directory, not a .npz file")
     if not zipfile.is_zipfile(path):
-        raise SystemExit(f"cnnnative predict: {path} is not a cnnnative checkpoint (not an .npz archive; "
+        raise SystemExit(f"cnnnative {command}: {path} is not a cnnnative checkpoint (not an .npz archive; "
                          "`cnnnative train` writes one as <out>/model.npz)")
     return io.load(path)
 
 
-def _scale_images(x, input_max, trained_max, path):
+def _scale_images(x, input_max, trained_max, path, command="predict"):
     """Scale images the way the training set was: pixel / full intensity, so the model sees
     [0, 1]. Integer images default to the training set's full intensity (16 for the
     digits), float images to 1 (already scaled); values beyond it are refused rather than
     silently mis-scaled."""
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-        raise SystemExit(f"cnnnative predict: {path} holds {x.dtype} values; expected integer or float pixels")
+        raise SystemExit(f"cnnnative {command}: {path} holds {x.dtype} values; expected integer or float pixels")
     if input_max is None:
         input_max = trained_max if np.issubdtype(x.dtype, np.integer) else 1.0
     x = x.astype(np.float32)
     if x.size:
         low, high = float(x.min()), float(x.max())
         if not np.isfinite(low) or not np.isfinite(high):
-            raise SystemExit(f"cnnnative predict: {path} contains NaN or infinite values")
+            raise SystemExit(f"cnnnative {command}: {path} contains NaN or infinite values")
         if low < 0 or high > input_max * (1 + 1e-6):
             raise SystemExit(
-                f"cnnnative predict: {path} has pixel values in [{low:g}, {high:g}] but full intensity is "
+                f"cnnnative {command}: {path} has pixel values in [{low:g}, {high:g}] but full intensity is "
                 f"{input_max:g} (the model was trained on pixels 0..{trained_max:g} scaled to [0, 1]); "
                 f"pass --input-max with the full-intensity value of these images, e.g. --input-max 255")
     return x / np.float32(input_max)
 
 
-def _predict(args):
-    from . import models, ops
-    from .cli_onnx import is_onnx_file, predict, print_top_k
+def _model_and_images(checkpoint, images, input_max, command="predict"):
+    """The checkpoint's model (eval mode) and the images of a .npy file as (N, C, H, W)
+    float32 in the model's units (scaled as the training set was)."""
+    from . import models
 
-    if is_onnx_file(args.checkpoint):
-        return predict(args)
-
-    ck = _read_checkpoint(args.checkpoint)
+    ck = _read_checkpoint(checkpoint, command)
     spec = ck["meta"].get("model_spec")
     if not spec:
-        raise SystemExit(f"cnnnative predict: {args.checkpoint} does not record its model builder")
+        raise SystemExit(f"cnnnative {command}: {checkpoint} does not record its model builder")
     model = models.build(spec["builder"], **spec["kwargs"])
     model.load_state_dict(ck["model_state"])
     try:
-        x = np.load(args.images, allow_pickle=False)
+        x = np.load(images, allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise SystemExit(f"cnnnative predict: cannot read {args.images} as a .npy array: {e}") from None
+        raise SystemExit(f"cnnnative {command}: cannot read {images} as a .npy array: {e}") from None
     if not isinstance(x, np.ndarray):
-        raise SystemExit(f"cnnnative predict: {args.images} is an .npz archive; give one .npy array")
+        raise SystemExit(f"cnnnative {command}: {images} is an .npz archive; give one .npy array")
     kw = spec["kwargs"]
     c, s = kw.get("in_channels", 1), kw.get("input_size")
     if x.ndim == 2:
@@ -345,12 +347,23 @@ def _predict(args):
     elif x.ndim == 3:
         x = x[:, None] if c == 1 else x[None]
     if x.ndim != 4 or x.shape[1] != c or (s is not None and x.shape[2:] != (s, s)):
-        raise SystemExit(f"cnnnative predict: images of shape {x.shape} do not fit the model's input "
+        raise SystemExit(f"cnnnative {command}: images of shape {x.shape} do not fit the model's input "
                          f"({c}, {s}, {s})")
     extra = ck["meta"].get("extra") or {}
     trained_max = float(extra.get("max_value", 255.0))
-    x = _scale_images(x, args.input_max, trained_max, args.images)
+    x = _scale_images(x, input_max, trained_max, images, command)
     model.eval()
+    return model, x
+
+
+def _predict(args):
+    from . import ops
+    from .cli_onnx import is_onnx_file, predict, print_top_k
+
+    if is_onnx_file(args.checkpoint):
+        return predict(args)
+
+    model, x = _model_and_images(args.checkpoint, args.images, args.input_max)
     from .autograd import no_grad
     with no_grad():  # inference: record nothing (numpy in, numpy out)
         logits = (np.concatenate([model(x[i:i + args.batch_size]) for i in range(0, len(x), args.batch_size)])
@@ -405,7 +418,13 @@ def _summary(args):
     return summary(args)
 
 
-_COMMANDS = {"train": _train, "predict": _predict, "info": _info, "bench": _bench, "summary": _summary}
+def _attack(args):
+    from .cli_attack import attack
+    return attack(args)
+
+
+_COMMANDS = {"train": _train, "predict": _predict, "info": _info, "bench": _bench, "summary": _summary,
+             "attack": _attack}
 
 
 def _one_line(error: BaseException) -> str:
