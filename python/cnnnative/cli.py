@@ -150,7 +150,8 @@ def _explain_parser(sub):
     e = sub.add_parser("explain", help="a heat map of what decides a checkpoint's class for an image "
                                        "(Grad-CAM, saliency, SmoothGrad)")
     e.add_argument("checkpoint", help="a checkpoint (.npz) of `cnnnative train`")
-    e.add_argument("image", help="the image: .npy ((H, W), (C, H, W)) or .png (needs Pillow or matplotlib)")
+    e.add_argument("image", help="the image: .npy ((H, W), (C, H, W) or a stack) or .png (needs Pillow or matplotlib)")
+    e.add_argument("--index", type=int, default=0, help="which image of a stack (N, [C,] H, W) in a .npy file")
     e.add_argument("--method", choices=("gradcam", "saliency", "smoothgrad"), default="gradcam")
     e.add_argument("--layer", default=None, help="Grad-CAM's layer, a named_modules name (default: the last conv)")
     e.add_argument("--class", dest="target", type=int, default=None, help="the class explained (default: the top one)")

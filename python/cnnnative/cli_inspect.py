@@ -37,8 +37,14 @@ def summary_model(args):
         _fail("summary", "give an ONNX model or --model NAME, not both")
     if args.builder not in models.MODELS:
         _fail("summary", f"unknown model {args.builder!r}; choose one of {sorted(models.MODELS)}")
-    sample = _parse_shape(args.input_shape, "summary") or _default_shape(models.MODELS[args.builder])
-    model = models.build(args.builder)
+    builder = models.MODELS[args.builder]
+    sample = _parse_shape(args.input_shape, "summary") or _default_shape(builder)
+    # builders whose layers depend on the input take its channels and (square) size
+    params = inspect.signature(builder).parameters
+    kwargs = {"in_channels": sample[0]} if "in_channels" in params else {}
+    if "input_size" in params and len(sample) == 3 and sample[1] == sample[2]:
+        kwargs["input_size"] = sample[1]
+    model = models.build(args.builder, **kwargs)
     s = model.summary(sample)
     if args.json:
         print(json.dumps({"model": args.builder, "input_shape": list(s["input_shape"]), "totals": s["totals"],
@@ -65,8 +71,9 @@ def _load_model(path):
     return model.eval(), spec["kwargs"], float((ck["meta"].get("extra") or {}).get("max_value", 255.0))
 
 
-def _read(path, channels, size, trained_max):
-    """The image as (1, channels, H, W) floats scaled like the training images."""
+def _read(path, channels, size, trained_max, index=0):
+    """The image as (1, channels, H, W) floats scaled like the training images; from a
+    stack ((N, H, W) for a one-channel model, or (N, C, H, W)) the one at `index`."""
     from . import ops
     from .visualize import read_image
     if not os.path.isfile(path):
@@ -82,10 +89,14 @@ def _read(path, channels, size, trained_max):
     a = np.asarray(a, dtype=np.float32)
     if a.ndim == 3 and a.shape[-1] in (3, 4) and a.shape[0] not in (1, 3):
         a = np.transpose(a[..., :3], (2, 0, 1))  # (H, W, RGB[A]) from a PNG
+    if a.ndim == 3 and channels == 1 and a.shape[0] != 1:
+        a = a[:, None]  # a stack of grey images
     if a.ndim == 2:
         a = a[None]
-    if a.ndim == 4 and a.shape[0] == 1:
-        a = a[0]
+    if a.ndim == 4:
+        if not -len(a) <= index < len(a):
+            _fail("explain", f"--index {index}: {path} holds {len(a)} images")
+        a = a[index]
     if a.ndim != 3 or a.shape[0] not in (1, 3):
         _fail("explain", f"image of shape {a.shape}: expected (H, W), (C, H, W) or (H, W, 3)")
     if a.shape[0] != channels:
@@ -122,7 +133,7 @@ def explain(args):
     from . import ops, visualize
     from .autograd import no_grad
     model, kw, trained_max = _load_model(args.checkpoint)
-    x = _read(args.image, kw.get("in_channels", 1), kw.get("input_size"), trained_max)
+    x = _read(args.image, kw.get("in_channels", 1), kw.get("input_size"), trained_max, args.index)
     with no_grad():
         probs = ops.softmax(np.asarray(model(x)), 1)[0]
     k = int(np.argmax(probs)) if args.target is None else args.target
