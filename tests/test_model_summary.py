@@ -174,3 +174,11 @@ def test_cli_summary_of_a_zoo_model(capsys):
         cli.main(["summary"])
     with pytest.raises(SystemExit, match="not both"):
         cli.main(["summary", "m.onnx", "--model", "digits_net"])
+
+
+def test_summary_keeps_the_buffer_arrays_themselves():
+    model = Small()
+    running = model.bn.running_mean
+    model.summary((3, 16, 16))
+    assert model.bn.running_mean is running and np.all(running == 0)
+    assert int(model.bn.num_batches_tracked) == 0

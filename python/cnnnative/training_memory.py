@@ -67,7 +67,7 @@ class _OpLog:
 def _untouched(model):
     """Training mode for the block; flags, buffers and dropout generators restored."""
     modes = [(m, m.training) for m in model.modules()]
-    buffers = [(m, k, np.array(v, copy=True)) for m in model.modules() for k, v in m._buffers.items()
+    buffers = [(m, k, v, np.array(v, copy=True)) for m in model.modules() for k, v in m._buffers.items()
                if isinstance(v, np.ndarray)]
     rngs = [(g, g.bit_generator.state) for m in model.modules() for g in vars(m).values()
             if isinstance(g, np.random.Generator)]
@@ -77,8 +77,9 @@ def _untouched(model):
     finally:
         for m, mode in modes:
             object.__setattr__(m, "training", mode)
-        for m, k, v in buffers:
-            np.copyto(m._buffers[k], v) if isinstance(m._buffers[k], np.ndarray) else None
+        for m, k, array, saved in buffers:  # the same array objects, their values back
+            np.copyto(array, saved)
+            m._buffers[k] = array
         for g, state in rngs:
             g.bit_generator.state = state
 
