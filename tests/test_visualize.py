@@ -259,3 +259,14 @@ def test_cli_explain_end_to_end(tmp_path, capsys):
     png = vz.write_png(tmp_path / "digit.png", images[0] / 16.0)
     assert cli.main(["explain", str(run / "model.npz"), png, "--out", str(tmp_path / "p.png")]) == 0
     assert _read_png(tmp_path / "p.png")[2] == 2
+
+
+def test_reading_png_without_pillow_or_matplotlib_says_what_to_install(tmp_path, monkeypatch):
+    path = vz.write_png(tmp_path / "a.png", np.zeros((4, 4)))
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.image", None)
+    with pytest.raises(ImportError, match="needs Pillow or matplotlib.*or save the image as a .npy"):
+        vz.read_image(path)
+    np.save(tmp_path / "a.npy", np.ones((2, 2)))
+    assert vz.read_image(tmp_path / "a.npy").shape == (2, 2)
