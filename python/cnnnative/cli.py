@@ -140,7 +140,8 @@ def _parser():
     sm.add_argument("--model", dest="builder", default=None,
                     help="instead: a cnnnative.models builder (e.g. vgg16), built with random weights")
     sm.add_argument("--input-shape", default=None,
-                    help="for symbolic sizes: the per-sample input shape, e.g. 3,224,224")
+                    help="the per-sample input shape, e.g. 3,224,224 (an ONNX model: for symbolic sizes; "
+                         "--model: default the builder's channels and size, else 224)")
     sm.add_argument("--json", action="store_true", help="print one JSON document")
     _explain_parser(sub)
     return p
