@@ -9,6 +9,8 @@
     cnnnative predict model.onnx images.npy [--out preds.npy] [--top K]   # ONNX models: cli_onnx.py
     cnnnative bench model.onnx [--batch N] [--threads T]
     cnnnative summary model.onnx
+    cnnnative summary --model vgg16 [--input-shape 3,224,224]           # cli_inspect.py
+    cnnnative explain run/model.npz image.png --method gradcam --out heat.png
 
 Every failure ends in one line on stderr, `cnnnative <command>: <what went wrong>`, and a
 non-zero exit status; set CNNNATIVE_TRACEBACK=1 to see
@@ -136,12 +138,30 @@ def _parser():
     b.add_argument("--layers", default=None, help="comma-separated layer names (default: all)")
     b.add_argument("--json", action="store_true", help="print the rows as one JSON document only")
 
-    sm = sub.add_parser("summary", help="an ONNX model's ops, parameters, FLOPs and activation memory per layer")
-    sm.add_argument("model", help="an ONNX model (.onnx)")
+    sm = sub.add_parser("summary", help="an ONNX model's (or a zoo model's) ops, parameters, FLOPs, "
+                                        "activation memory and receptive fields per layer")
+    sm.add_argument("model", nargs="?", default=None, help="an ONNX model (.onnx)")
+    sm.add_argument("--model", dest="builder", default=None,
+                    help="instead: a cnnnative.models builder (e.g. vgg16), built with random weights")
     sm.add_argument("--input-shape", default=None,
-                    help="for symbolic sizes: the per-sample input shape, e.g. 3,224,224")
+                    help="the per-sample input shape, e.g. 3,224,224 (an ONNX model: for symbolic sizes; "
+                         "--model: default the builder's channels and size, else 224)")
     sm.add_argument("--json", action="store_true", help="print one JSON document")
+    _explain_parser(sub)
     return p
+
+
+def _explain_parser(sub):
+    e = sub.add_parser("explain", help="a heat map of what decides a checkpoint's class for an image "
+                                       "(Grad-CAM, saliency, SmoothGrad)")
+    e.add_argument("checkpoint", help="a checkpoint (.npz) of `cnnnative train`")
+    e.add_argument("image", help="the image: .npy ((H, W), (C, H, W) or a stack) or .png (needs Pillow or matplotlib)")
+    e.add_argument("--index", type=int, default=0, help="which image of a stack (N, [C,] H, W) in a .npy file")
+    e.add_argument("--method", choices=("gradcam", "saliency", "smoothgrad"), default="gradcam")
+    e.add_argument("--layer", default=None, help="Grad-CAM's layer, a named_modules name (default: the last conv)")
+    e.add_argument("--class", dest="target", type=int, default=None, help="the class explained (default: the top one)")
+    e.add_argument("--out", default="explain.png", help="the PNG written: input | heat map | overlay")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _plots(out_dir, history, model):
@@ -414,7 +434,12 @@ def _info(args):
 
 
 def _summary(args):
+    from .cli_inspect import summary_model
     from .cli_onnx import summary
+    if args.builder is not None:
+        return summary_model(args)
+    if args.model is None:
+        raise SystemExit("cnnnative summary: give an ONNX model (.onnx) or --model NAME")
     return summary(args)
 
 
@@ -423,8 +448,13 @@ def _attack(args):
     return attack(args)
 
 
+def _explain(args):
+    from .cli_inspect import explain
+    return explain(args)
+
+
 _COMMANDS = {"train": _train, "predict": _predict, "info": _info, "bench": _bench, "summary": _summary,
-             "attack": _attack}
+             "attack": _attack, "explain": _explain}
 
 
 def _one_line(error: BaseException) -> str:

@@ -397,6 +397,16 @@ class Module:
                 np.copyto(own[k], v, casting="unsafe")
         return missing, unexpected
 
+    def summary(self, input_shape, *, backward: bool = True):
+        """Per op of this model on one sample of `input_shape` (no batch dim, e.g.
+        (3, 224, 224)): layer name, output shape, parameters, FLOPs (2 per multiply-add),
+        output memory, memory kept for the backward by a training forward (backward=True:
+        measured with one training-mode call, after which the model is as it was), and
+        the receptive field and jump of the output; totals. Returns a dict
+        (cnnnative.model_summary.ModelSummary) that prints as a table."""
+        from ..model_summary import summarize
+        return summarize(self, (1,) + tuple(input_shape), backward=backward)
+
     # -- printing -------------------------------------------------------------------------
     def extra_repr(self) -> str:
         return ""
