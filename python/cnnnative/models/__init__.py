@@ -32,12 +32,15 @@ __all__ = ["seed_mnist_net", "digits_net", "lenet5", "vgg_small", "all_conv_net"
            "resnet18_module", "resnet34", "resnet20", "inverted_residual", "build", "MODELS"]
 
 
-def build(name: str, weights=None, **kwargs) -> nn.Module:
+def build(name: str, weights=None, *, remap=None, **kwargs) -> nn.Module:
     """A model by builder name (see MODELS) with the builder's keyword arguments, and
-    `weights` (a state_dict file or mapping, see load_weights) loaded into it. The result
-    remembers (name, kwargs) as `model.spec`, so a checkpoint can rebuild it."""
+    `weights` (a state_dict file or mapping) loaded into it, its keys renamed by `remap`
+    (see load_weights). With weights and another num_classes than theirs, every weight but
+    the classifier head's loads and the new head keeps its fresh initialisation (transfer
+    learning, see cnnnative.finetune). The result remembers (name, kwargs) as
+    `model.spec`, so a checkpoint can rebuild it."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    model = load_weights(MODELS[name](**kwargs), weights)
+    model = load_weights(MODELS[name](**kwargs), weights, remap=remap)
     model.spec = {"builder": name, "kwargs": dict(kwargs)}  # saved in checkpoints
     return model
