@@ -17,6 +17,7 @@ naming the file and the entry, never a crash or a numpy/zipfile/JSON exception.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -233,7 +234,7 @@ def load_state_dict_file(path) -> "OrderedDict[str, np.ndarray]":
         raise ValueError(f"load_state_dict_file: cannot tell the format of {path!r} from its extension; "
                          f"expected one of {sorted(_READERS)}")
     if not os.path.exists(path):
-        raise FileNotFoundError(path)
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
     state = _READERS[ext](path)
     if not state:
         raise _error(path, "file", "holds no arrays")
