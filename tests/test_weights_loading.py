@@ -142,3 +142,16 @@ def test_safetensors_weights_through_a_builder(tmp_path):
     model = models.vgg_small(input_size=16, width=8, num_classes=2, weights=tmp_path / "w.safetensors")
     np.testing.assert_array_equal(model.state_dict()["1.running_var"], src["1.running_var"])
     assert model.state_dict()["1.num_batches_tracked"].dtype == np.int64
+
+
+def test_a_torch_state_dict_loads_directly_half_precision_too():
+    torch = pytest.importorskip("torch")
+    src = models.digits_net(num_classes=10).state_dict()
+    tensors = {k: torch.from_numpy(v) for k, v in src.items()}
+    tensors["0.weight"] = tensors["0.weight"].bfloat16()
+    tensors["8.bias"] = tensors["8.bias"].half()
+    model = load_weights(models.digits_net(num_classes=10), tensors)
+    np.testing.assert_array_equal(model.state_dict()["0.weight"], tensors["0.weight"].float().numpy())
+    np.testing.assert_array_equal(model.state_dict()["2.weight"], src["2.weight"])
+    model = load_weights(models.digits_net(num_classes=4), tensors)               # and a new head
+    assert model.state_dict()["8.weight"].shape == (4, 128)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -102,6 +103,15 @@ def head_names(model) -> list:
     return [main] + aux
 
 
+def _from_torch(v):
+    """A torch tensor (e.g. from torch_model.state_dict()) as numpy, floats of any width as
+    float32 (numpy has no bfloat16); anything else unchanged."""
+    if hasattr(v, "detach") and hasattr(v, "is_floating_point") and hasattr(v, "cpu"):
+        v = v.detach().cpu()
+        return (v.float() if v.is_floating_point() else v).numpy()
+    return v
+
+
 def _owner(key):
     return key.rsplit(".", 1)[0] if "." in key else ""
 
@@ -164,7 +174,8 @@ def load_weights(model, weights, *, remap=None):
     """`model` with `weights` loaded; returns the model.
 
     weights: None (keep the initialisation), a path (.npz, .safetensors, .pth/.pt/.bin; see
-    cnnnative.load_state_dict_file) or a mapping of name -> array.
+    cnnnative.load_state_dict_file) or a mapping of name -> array (numpy arrays, or torch
+    tensors such as torch_model.state_dict(), float16/bfloat16 ones included).
     remap: None, a callable key -> key (None drops the entry) or a dict {regex: replacement
     (None drops)} applied to the weights' keys in order.
     Every key must match (CheckpointKeyError listing missing / unexpected keys and the
@@ -173,8 +184,8 @@ def load_weights(model, weights, *, remap=None):
     weights (see the module docstring). Nothing is changed when anything does not fit."""
     if weights is None:
         return model
-    if isinstance(weights, dict):
-        source, state = "mapping", weights
+    if isinstance(weights, Mapping):
+        source, state = "mapping", OrderedDict((k, _from_torch(v)) for k, v in weights.items())
     else:
         from ..state_dict_file import load_state_dict_file
         source, state = repr(str(weights)), load_state_dict_file(weights)
