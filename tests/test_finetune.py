@@ -176,6 +176,31 @@ class _Doubled(nn.Module):
         return self.fc(h.reshape(h.shape[0], -1)) * 2.0      # more work after the head
 
 
+class _SqueezeLike(nn.Module):
+    """A convolutional head inside a Sequential with pooling after it, and a flatten in
+    forward (SqueezeNet's layout)."""
+
+    def __init__(self, k=3):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+        self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(8, k, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+
+    def forward(self, x):
+        h = self.classifier(self.features(x))
+        return h.reshape(h.shape[0], -1)
+
+
+def test_extract_features_with_a_conv_head_and_a_flatten_in_forward():
+    x, y = _data(6, size=8)
+    model = _SqueezeLike()
+    cache = finetune.extract_features(model, (x, y), batch_size=4)
+    assert cache.head_name == "classifier.1" and cache.features.shape == (6, 8, 6, 6)
+    model.eval()
+    with cn.no_grad():
+        np.testing.assert_allclose(np.asarray(cache.head(cache.features)), np.asarray(model(x)), rtol=1e-4,
+                                   atol=1e-6)
+
+
 def test_extract_features_refuses_a_model_that_works_after_its_head():
     x, y = _data(4, size=8)
     with pytest.raises(ValueError, match="does not give _Doubled's output"):

@@ -22,6 +22,8 @@ Dropout is off, so a frozen part computes exactly the features the cache holds.
 """
 from __future__ import annotations
 
+import itertools
+import math
 import time
 import warnings
 
@@ -154,22 +156,38 @@ def _tail(model, head_name):
     return swaps, nn.Sequential(*tail)
 
 
-class _Swapped:
-    """Context: the given layers replaced by nn.Identity, so the model returns the head's
-    input (the features); put back on exit."""
+class _Capture(nn.Module):
+    """The identity, noting the per-sample shape of its input: put in the head's place,
+    it tells the shape of the head's input, the features."""
 
-    def __init__(self, swaps):
-        self.swaps = swaps
+    def __init__(self):
+        super().__init__()
+        self.sample_shape = None
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def forward(self, x):
+        self.sample_shape = tuple(x.shape)[1:]
+        return x
+
+
+class _Swapped:
+    """Context: the head replaced by `capture` and the layers after it by nn.Identity, so
+    the model returns the head's input (the features); put back on exit."""
+
+    def __init__(self, swaps, capture):
+        self.swaps, self.capture = swaps, capture
 
     def __enter__(self):
         self.saved = []
-        for parent, key in self.swaps:
-            old = parent._modules[key]
+        for i, (parent, key) in enumerate(self.swaps):
+            old, new = parent._modules[key], (self.capture if i == 0 else nn.Identity())
             self.saved.append((parent, key, old))
             if isinstance(parent, nn.Graph):
-                parent.replace_layer(key, nn.Identity())
+                parent.replace_layer(key, new)
             else:
-                parent._modules[key] = nn.Identity()
+                parent._modules[key] = new
         return self
 
     def __exit__(self, *exc):
@@ -222,12 +240,12 @@ def extract_features(model, data, batch_size: int = 256, *, compiled: bool = Tru
     cnnnative.data.Dataset or an (inputs, targets) pair; uint8 images are scaled as the
     Dataset does) and return the head's inputs as a FeatureCache.
 
-    compiled: run the backbone on the compiled engine (cnnnative.compile) when it compiles
-    and the model is on the CPU; otherwise (or with compiled=False) eagerly, with a warning
-    when compiling failed. The first batch is checked: the head applied to its features must
-    give the model's own output, else ValueError (a model whose forward does more after
-    its last parameterised layer than a Sequential's parameter-free layers).
-    The model (parameters, modes) is unchanged afterwards."""
+    compiled: run the backbone on the compiled engine (cnnnative.compile) when it compiles;
+    otherwise (or with compiled=False) eagerly, with a warning when compiling failed. The
+    model must be on the CPU. A few samples are checked first: the head applied to their
+    features must give the model's own output, else ValueError (a model whose forward does
+    more after its last parameterised layer than a Sequential's parameter-free layers and
+    a flatten). The model (parameters, modes) is unchanged afterwards."""
     from .inference import compile as compile_model
     from .ops._args import index
     from .train import _as_dataset
@@ -235,11 +253,14 @@ def extract_features(model, data, batch_size: int = 256, *, compiled: bool = Tru
     data = _as_dataset(data, "extract_features: data")
     if data is None or len(data) == 0:
         raise ValueError("extract_features: data is empty")
+    if model.device != "cpu":
+        raise ValueError("extract_features runs on the CPU; model.to('cpu') first")
     batch_size = index(batch_size, "extract_features: batch_size")
     if batch_size < 1:
         raise ValueError(f"extract_features: batch_size must be >= 1, got {batch_size}")
     head_name = head(model)
     swaps, tail = _tail(model, head_name)
+    capture = _Capture()
     modes = [(m, m.training) for m in model.modules()]
     t0 = time.perf_counter()
     feats, targets = [], []
@@ -247,24 +268,37 @@ def extract_features(model, data, batch_size: int = 256, *, compiled: bool = Tru
         model.eval()
         batches = data.batches(batch_size, shuffle=False)
         x0, y0 = next(batches)
+        probe = x0[:4]  # eval mode: samples are independent, a few check the whole
         with no_grad():
-            expected = model(x0)
-        with _Swapped(swaps):
+            expected = np.asarray(_host(model(probe)))
+        with _Swapped(swaps, capture):
+            with no_grad():
+                model(probe)  # eager, for the shape of the head's input
+            shape = capture.sample_shape
             run = None
-            if compiled and model.device == "cpu":
+            if compiled:
                 try:
-                    run = compile_model(model, (min(batch_size, len(data)),) + tuple(x0.shape[1:]))
+                    run = compile_model(model, (len(x0),) + tuple(x0.shape[1:]))
                 except Exception as e:  # an op the engine lacks: eager is always possible
                     warnings.warn(f"extract_features: the backbone does not compile ({type(e).__name__}: {e}); "
                                   "running it eagerly", RuntimeWarning, stacklevel=2)
+            forward = run if run is not None else model
             with no_grad():
-                forward = run if run is not None else model
-                for x, y in [(x0, y0)] + list(batches):
-                    feats.append(np.array(_host(forward(x)), np.float32, copy=True))
+                for x, y in itertools.chain([(x0, y0)], batches):
+                    f = np.asarray(_host(forward(x)), np.float32)
+                    if f.shape[1:] != shape:  # the forward reshapes what the head's layers return
+                        if f[0].size != math.prod(shape):
+                            raise ValueError(f"extract_features: {type(model).__name__} without its head returns "
+                                             f"{f.shape[1:]} per sample, not the head's input {shape}")
+                        f = f.reshape((len(f),) + shape)
+                    feats.append(np.array(f, np.float32, copy=True))
                     targets.append(y)
         with no_grad():
-            got = _host(tail(feats[0]))
-        err = _relative_error(got, _host(expected))
+            got = np.asarray(_host(tail(feats[0][:len(probe)])))
+        if got.shape != expected.shape and expected.ndim == 2 and got.size == expected.size:
+            tail.append(nn.Flatten())  # the forward flattens (N, k, 1, 1) logits itself (SqueezeNet)
+            got = got.reshape(expected.shape)
+        err = _relative_error(got, expected)
         if err > 1e-3:
             raise ValueError(f"extract_features: the head {head_name!r} applied to the features does not give "
                              f"{type(model).__name__}'s output (relative error {err:.3g}): its forward does more "
