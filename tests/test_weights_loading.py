@@ -155,3 +155,17 @@ def test_a_torch_state_dict_loads_directly_half_precision_too():
     np.testing.assert_array_equal(model.state_dict()["2.weight"], src["2.weight"])
     model = load_weights(models.digits_net(num_classes=4), tensors)               # and a new head
     assert model.state_dict()["8.weight"].shape == (4, 128)
+
+
+def test_a_head_built_without_random_init_is_initialised():
+    """A builder may skip the random draws when weights are given (they overwrite every
+    parameter... except a new head's): that head must not stay all zeros."""
+    src = models.all_conv_net(num_classes=10, input_size=16, width=8).state_dict()
+    with nn.init.skip_random_init():
+        model = models.all_conv_net(num_classes=3, input_size=16, width=8)
+    load_weights(model, src)
+    head = model[16]                                 # conv head: zeros before the pooling would not learn
+    bound = 1 / np.sqrt(16)
+    assert np.abs(head.weight.data).max() > 0 and np.abs(head.bias.data).max() > 0
+    assert np.abs(head.bias.data).max() <= bound
+    np.testing.assert_array_equal(model[14].weight.data, src["14.weight"])

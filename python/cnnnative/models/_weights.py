@@ -5,7 +5,8 @@ Loading is strict (every key of the model, nothing else, each shape equal) with 
 allowances that make the transfer-learning scenarios one call:
 
 * a new head: `resnet18(weights=path, num_classes=5)` loads every weight except the
-  classifier's, whose shape no longer fits, and keeps the new head's fresh initialisation.
+  classifier's, whose shape no longer fits, and keeps the new head's fresh initialisation
+  (a head left all zeros by nn.init.skip_random_init gets PyTorch's default one).
   The head is found, not named: the last parameterised layer (the one that produces the
   output) and, for networks with auxiliary classifiers, the last parameterised layer of
   another top-level child, provided only their output size (dim 0) differs and they all
@@ -195,7 +196,28 @@ def load_weights(model, weights, *, remap=None):
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
         raise _key_error(model, source, missing, unexpected)
-    fresh = set(_new_heads(model, source, state, own))
+    fresh = _new_heads(model, source, state, own)
     # The new head keeps its own initialisation; every other key was checked above.
     model.load_state_dict(OrderedDict((k, v) for k, v in state.items() if k not in fresh), strict=not fresh)
+    modules = dict(model.named_modules())
+    for layer in dict.fromkeys(_owner(k) for k in fresh):
+        _initialise_if_blank(modules[layer])
     return model
+
+
+def _initialise_if_blank(layer):
+    """A new head that is all zeros was built under nn.init.skip_random_init (a builder that
+    expected the weights to overwrite every parameter): give it PyTorch's default
+    initialisation of Linear / Conv layers, kaiming-uniform(a=sqrt(5)) weights and biases
+    uniform in +-1/sqrt(fan_in), instead of a head that cannot learn (zeros before a ReLU)."""
+    import math
+
+    from ..nn import init
+    params = {n: p for n, p in layer._parameters.items() if p is not None}
+    weight = params.get("weight")
+    if weight is None or weight.data.ndim < 2 or any(np.any(p.data) for p in params.values()):
+        return
+    init.kaiming_uniform_(weight.data, a=math.sqrt(5))
+    if params.get("bias") is not None:
+        bound = 1.0 / math.sqrt(max(1, int(np.prod(weight.data.shape[1:]))))
+        init.uniform_(params["bias"].data, -bound, bound)
