@@ -13,11 +13,14 @@ moves between the two unchanged, and cnnnative.compile traces both into the same
 """
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
+
 from .. import nn
 from ..resnet import inverted_residual, resnet20, resnet34
 from ..resnet import resnet18 as resnet18_module
 from . import resnet_graph, small
-from ._weights import load_weights
+from ._weights import load_weights, remap_keys
 from .resnet_graph import resnet, resnet18
 from .small import all_conv_net, digits_net, lenet5, seed_mnist_net, vgg_small
 
@@ -41,6 +44,15 @@ def build(name: str, weights=None, *, remap=None, **kwargs) -> nn.Module:
     `model.spec`, so a checkpoint can rebuild it."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    model = load_weights(MODELS[name](**kwargs), weights, remap=remap)
+    builder = MODELS[name]
+    if weights is not None and remap is not None:
+        if not isinstance(weights, Mapping):
+            from ..state_dict_file import load_state_dict_file
+            weights = load_state_dict_file(weights)
+        weights = remap_keys(weights, remap)
+    if weights is not None and "weights" in inspect.signature(builder).parameters:
+        model = builder(weights=weights, **kwargs)  # a builder may skip random draws the weights replace
+    else:
+        model = load_weights(builder(**kwargs), weights)
     model.spec = {"builder": name, "kwargs": dict(kwargs)}  # saved in checkpoints
     return model
