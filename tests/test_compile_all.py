@@ -148,6 +148,7 @@ LAYERS = {
     "Dropout2d": (lambda: nn.Sequential(nn.Dropout2d(0.5), nn.ReLU()), (2, 3, 4, 4)),
     "Dropout3d": (lambda: nn.Sequential(nn.Dropout3d(0.5), nn.ReLU()), (2, 3, 4, 4)),
     "AlphaDropout": (lambda: nn.Sequential(nn.AlphaDropout(0.5), nn.ReLU()), (2, 6)),
+    "StochasticDepth": (lambda: nn.Sequential(nn.StochasticDepth(0.5, "row"), nn.ReLU()), (2, 3, 4, 4)),
 }
 
 # builder name -> keyword arguments (small inputs keep the test fast)
@@ -160,14 +161,25 @@ BUILDERS = {
     "all_conv_net": dict(input_size=16, width=8),
     "resnet34": dict(num_classes=5),
     "resnet20": dict(num_classes=5),
+    "efficientnet_b0": dict(num_classes=5),
+    "efficientnet_b1": dict(num_classes=5),
+    "efficientnet_b2": dict(num_classes=5),
+    "efficientnet_b3": dict(num_classes=5),
+    "regnet_y_400mf": dict(num_classes=5),
+    "regnet_y_800mf": dict(num_classes=5),
+    "regnet_x_400mf": dict(num_classes=5),
 }
+
+# ImageNet-style builders (3 input channels, no input_size argument) run at 32 x 32.
+_IMAGENET_32 = ("resnet34", "resnet20", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
+                "regnet_y_400mf", "regnet_y_800mf", "regnet_x_400mf")
 
 _NOT_LAYERS = {"Module", "Parameter", "Sequential", "Graph", "Node", "ModuleList", "ModuleDict"}  # containers
 
 
 def _input_shape(name, kwargs):
-    size = kwargs.get("input_size", {"digits_net": 8, "resnet34": 32, "resnet20": 32}.get(name, 28))
-    channels = 3 if name in ("resnet18", "vgg_small", "all_conv_net", "resnet34", "resnet20") else 1
+    size = kwargs.get("input_size", 8 if name == "digits_net" else 32 if name in _IMAGENET_32 else 28)
+    channels = 3 if name in ("resnet18", "vgg_small", "all_conv_net") + _IMAGENET_32 else 1
     return (2, channels, size, size)
 
 
@@ -196,7 +208,7 @@ def _check(model, shape, rng):
 ENGINE_LAYERS = {"Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d", "ReLU",
                  "ReLU6", "Softmax", "Flatten", "Identity", "Dropout", "BatchNorm1d", "BatchNorm2d",
                  "SiLU", "Hardswish", "GELU", "Sigmoid", "Hardsigmoid",
-                 "Dropout2d", "Dropout3d", "AlphaDropout",  # the dropouts are the identity in eval mode
+                 "Dropout2d", "Dropout3d", "AlphaDropout", "StochasticDepth",  # the identity in eval mode
                  "ConvTranspose2d",  # the engine's conv_transpose node
                  "SqueezeExcitation",  # pooling, 1x1 convs with ReLU and Sigmoid epilogues, the in-place channel scale
                  "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",  # the interpolate node
@@ -220,6 +232,6 @@ def test_builder_compiles_and_matches_eager(name, rng):
     kwargs = BUILDERS[name]
     shape = _input_shape(name, kwargs)
     compiled = _check(models.build(name, **kwargs), shape, rng)
-    if name in ("resnet18", "seed_mnist_net", "vgg_small", "resnet20"):
+    if name in ("resnet18", "seed_mnist_net", "vgg_small", "resnet20") or name.startswith(("efficientnet", "regnet")):
         # The engine runs these whole: no host node.
         assert not any(n["op"].startswith("host:") for n in compiled.nodes)

@@ -19,20 +19,24 @@ from collections.abc import Mapping
 from .. import nn
 from ..resnet import inverted_residual, resnet20, resnet34
 from ..resnet import resnet18 as resnet18_module
-from . import resnet_graph, small
+from . import efficientnet, regnet, resnet_graph, small
 from ._weights import load_weights, remap_keys
+from .efficientnet import efficientnet_b0, efficientnet_b1, efficientnet_b2, efficientnet_b3
+from .regnet import regnet_x_400mf, regnet_y_400mf, regnet_y_800mf
 from .resnet_graph import resnet, resnet18
 from .small import all_conv_net, digits_net, lenet5, seed_mnist_net, vgg_small
 
 # Family modules whose MODELS join the registry (a new family adds itself here).
-_FAMILIES = (small, resnet_graph)
+_FAMILIES = (small, resnet_graph, efficientnet, regnet)
 
 MODELS = {"resnet34": resnet34, "resnet20": resnet20}
 for _family in _FAMILIES:
     MODELS.update(_family.MODELS)
 
 __all__ = ["seed_mnist_net", "digits_net", "lenet5", "vgg_small", "all_conv_net", "resnet", "resnet18",
-           "resnet18_module", "resnet34", "resnet20", "inverted_residual", "build", "MODELS"]
+           "resnet18_module", "resnet34", "resnet20", "inverted_residual",
+           "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
+           "regnet_y_400mf", "regnet_y_800mf", "regnet_x_400mf", "build", "MODELS"]
 
 
 def build(name: str, weights=None, *, remap=None, **kwargs) -> nn.Module:
