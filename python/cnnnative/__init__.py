@@ -37,6 +37,7 @@ from . import adversarial  # noqa: E402
 from .train import Trainer  # noqa: E402
 from .io import save, load  # noqa: E402
 from .state_dict_file import load_state_dict_file  # noqa: E402
+from . import finetune  # noqa: E402
 from .ops import set_autotune, get_autotune, set_fast_algorithms, get_fast_algorithms  # noqa: E402
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "models",
     "adversarial",
     "load_state_dict_file",
+    "finetune",
     "Trainer",
     "save",
     "load",

@@ -13,12 +13,15 @@ moves between the two unchanged, and cnnnative.compile traces both into the same
 """
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
+
 from .. import nn
 from ..resnet import inverted_residual, resnet20, resnet34
 from ..resnet import resnet18 as resnet18_module
 from . import efficientnet, inception, mnasnet, mobilenetv2, mobilenetv3, regnet, resnet_graph, shufflenetv2, small
 from . import googlenet as _googlenet_family  # the name googlenet is the builder below (as torchvision)
-from ._weights import load_weights
+from ._weights import load_weights, remap_keys
 from .efficientnet import efficientnet_b0, efficientnet_b1, efficientnet_b2, efficientnet_b3
 from .googlenet import googlenet
 from .inception import inception_v3
@@ -47,12 +50,24 @@ __all__ = ["seed_mnist_net", "digits_net", "lenet5", "vgg_small", "all_conv_net"
            "build", "MODELS"]
 
 
-def build(name: str, weights=None, **kwargs) -> nn.Module:
+def build(name: str, weights=None, *, remap=None, **kwargs) -> nn.Module:
     """A model by builder name (see MODELS) with the builder's keyword arguments, and
-    `weights` (a state_dict file or mapping, see load_weights) loaded into it. The result
-    remembers (name, kwargs) as `model.spec`, so a checkpoint can rebuild it."""
+    `weights` (a state_dict file or mapping) loaded into it, its keys renamed by `remap`
+    (see load_weights). With weights and another num_classes than theirs, every weight but
+    the classifier head's loads and the new head keeps its fresh initialisation (transfer
+    learning, see cnnnative.finetune). The result remembers (name, kwargs) as
+    `model.spec`, so a checkpoint can rebuild it."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    model = load_weights(MODELS[name](**kwargs), weights)
+    builder = MODELS[name]
+    if weights is not None and remap is not None:
+        if not isinstance(weights, Mapping):
+            from ..state_dict_file import load_state_dict_file
+            weights = load_state_dict_file(weights)
+        weights = remap_keys(weights, remap)
+    if weights is not None and "weights" in inspect.signature(builder).parameters:
+        model = builder(weights=weights, **kwargs)  # a builder may skip random draws the weights replace
+    else:
+        model = load_weights(builder(**kwargs), weights)
     model.spec = {"builder": name, "kwargs": dict(kwargs)}  # saved in checkpoints
     return model

@@ -316,8 +316,10 @@ class Module:
 
     # -- modes ----------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
+        """Set training mode (True) or eval mode (False) on this module and its children.
+        Layers frozen by cnnnative.finetune.freeze (keep_eval) stay in eval mode."""
         for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+            object.__setattr__(m, "training", bool(mode) and not m.__dict__.get("_keep_eval", False))
         return self
 
     def eval(self) -> "Module":
