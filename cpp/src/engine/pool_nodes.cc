@@ -140,10 +140,18 @@ void global_avg_pool_forward(const Node& n, int64_t batch, const float* x, float
   const int64_t planes = batch * C;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
   for (int64_t plane = 0; plane < planes; ++plane) {
+    // 16 running sums, not one: a single float accumulator is a chain of dependent adds the
+    // compiler may not reorder (4 cycles per value); 16 independent lanes vectorise, and the
+    // shorter chains also round less.
     const float* xp = x + plane * HW;
-    float sum = 0.f;
-    for (int64_t i = 0; i < HW; ++i) sum += xp[i];
-    y[plane] = sum / float(HW);
+    float lanes[16] = {};
+    int64_t i = 0;
+    for (; i + 16 <= HW; i += 16)
+      for (int k = 0; k < 16; ++k) lanes[k] += xp[i + k];
+    for (; i < HW; ++i) lanes[i & 15] += xp[i];
+    for (int width = 8; width >= 1; width /= 2)
+      for (int k = 0; k < width; ++k) lanes[k] += lanes[k + width];
+    y[plane] = lanes[0] / float(HW);
   }
 }
 
