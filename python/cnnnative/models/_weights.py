@@ -15,3 +15,13 @@ def load_weights(model, weights):
         state = load_state_dict_file(weights)
     model.load_state_dict(state, strict=True)
     return model
+
+
+def random_init_unless(weights):
+    """A context for building a model: with weights given (they overwrite every parameter)
+    the random initialisers fill zeros instead of drawing numbers (nn.init.skip_random_init;
+    VGG's classifier alone is 120M draws); without, random initialisation as usual."""
+    import contextlib
+
+    from ..nn.init import skip_random_init
+    return skip_random_init() if weights is not None else contextlib.nullcontext()
