@@ -26,6 +26,8 @@ import zipfile
 
 import numpy as np
 
+from . import cli_data
+
 __all__ = ["main"]
 
 _DEFAULT_MODEL = {"digits": "digits_net", "mnist": "seed_mnist_net", "fashion-mnist": "seed_mnist_net",
@@ -103,6 +105,7 @@ def _parser():
     t.add_argument("--no-plots", action="store_true", help="skip the PNGs even if matplotlib is installed")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    cli_data.add_arguments(t)
 
     pr = sub.add_parser("predict", help="classify images stored in a .npy file")
     pr.add_argument("checkpoint", help="a checkpoint (.npz) of `cnnnative train`, or an ONNX model (.onnx)")
@@ -140,7 +143,7 @@ def _parser():
     return p
 
 
-def _plots(out_dir, history, model):
+def _plots(out_dir, history, model, val_label="test"):
     """Training curves and first-layer filters as PNGs; silently skipped without matplotlib."""
     try:
         import matplotlib
@@ -155,11 +158,11 @@ def _plots(out_dir, history, model):
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
     a1.plot(epochs, [h["loss"] for h in history], label="train")
     if history and "val_loss" in history[0]:
-        a1.plot(epochs, [h["val_loss"] for h in history], label="test")
+        a1.plot(epochs, [h["val_loss"] for h in history], label=val_label)
     a1.set_xlabel("epoch"), a1.set_ylabel("loss"), a1.legend()
     a2.plot(epochs, [h["accuracy"] for h in history], label="train")
     if history and "val_accuracy" in history[0]:
-        a2.plot(epochs, [h["val_accuracy"] for h in history], label="test")
+        a2.plot(epochs, [h["val_accuracy"] for h in history], label=val_label)
     a2.set_xlabel("epoch"), a2.set_ylabel("accuracy"), a2.legend()
     fig.tight_layout()
     path = os.path.join(out_dir, "curves.png")
@@ -224,8 +227,11 @@ def _train(args):
     if args.limit is not None:
         train_set = train_set.subset(np.arange(min(args.limit, len(train_set))))
         test_set = test_set.subset(np.arange(min(args.limit, len(test_set))))
-    c, h, _ = train_set.sample_shape
+    c, h, w = train_set.sample_shape
     model_name = args.model or _DEFAULT_MODEL[args.dataset]
+    cli_data.check_input_size(model_name, h, w, args.dataset)
+    split = cli_data.prepare(args, train_set, test_set)  # validation split, augmentation
+    train_set, val_set, test_set = split["train"], split["val"], split["test"]
     nn.init.manual_seed(args.seed)
     model = models.build(model_name, **_build_kwargs(models.MODELS[model_name], in_channels=c,
                                                      num_classes=train_set.num_classes, input_size=h))
@@ -247,27 +253,34 @@ def _train(args):
     trainer = Trainer(model, opt, scheduler=sched, seed=args.seed, quiet=quiet, log=log)
     if not args.json:
         print(f"training {model_name} ({model.num_parameters()} parameters) on {args.dataset}: "
-              f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs, "
+              f"{len(train_set)} train / {len(val_set) if val_set else 0} val / {len(test_set)} test images"
+              f"{' (augmented)' if split['augment'] else ''}, {args.epochs} epochs, "
               f"batch {args.batch_size}, lr {lr:g}, {cnnnative.get_num_threads()} threads, "
               f"isa {cnnnative.get_isa()}")
-    history = trainer.fit(train_set, test_set, epochs=args.epochs, batch_size=args.batch_size)
+    history = trainer.fit(train_set, val_set or test_set, epochs=args.epochs, batch_size=args.batch_size)
     train_seconds = sum(h["seconds"] for h in history)
     result = trainer.evaluate(test_set)
+    val_result = trainer.evaluate(val_set) if val_set else None
     ckpt = os.path.join(args.out, "model.npz")
     model.to("cpu")  # checkpoints hold host arrays
     # max_value: the model saw images / max_value; predict applies the same scaling.
-    trainer.save(ckpt, extra={"dataset": args.dataset, "max_value": train_set.max_value})
-    pngs = [] if args.no_plots else _plots(args.out, history, model)
+    trainer.save(ckpt, extra={"dataset": args.dataset, "max_value": train_set.max_value, **split["extra"]})
+    pngs = [] if args.no_plots else _plots(args.out, history, model, "val" if val_set else "test")
     summary = {
         "test_accuracy": result["accuracy"], "test_loss": result["loss"], "epochs": args.epochs,
         "seconds": time.perf_counter() - t_start, "train_seconds": train_seconds,
         "images_per_second": len(train_set) * args.epochs / train_seconds if train_seconds > 0 else None,
         "model": model_name, "dataset": args.dataset, "batch_size": args.batch_size, "lr": lr,
         "threads": cnnnative.get_num_threads(), "checkpoint": ckpt, "plots": pngs,
+        "augment": split["augment"], "val_split": split["val_split"],
+        **({"val_accuracy": val_result["accuracy"], "val_loss": val_result["loss"]} if val_result else {}),
     }
     if args.json:
         print(json.dumps(summary))
     else:
+        if val_result:
+            print(f"val accuracy {val_result['accuracy']:.4f} (loss {val_result['loss']:.4f}, "
+                  f"{len(val_set)} held-out training images)")
         print(f"test accuracy {result['accuracy']:.4f} (loss {result['loss']:.4f}); "
               f"{summary['images_per_second']:.0f} img/s; {summary['seconds']:.1f} s total")
         print(f"checkpoint: {ckpt}" + (f"; plots: {', '.join(pngs)}" if pngs else ""))
@@ -341,7 +354,7 @@ def _predict(args):
                          f"({c}, {s}, {s})")
     extra = ck["meta"].get("extra") or {}
     trained_max = float(extra.get("max_value", 255.0))
-    x = _scale_images(x, args.input_max, trained_max, args.images)
+    x = cli_data.normalize_for_predict(_scale_images(x, args.input_max, trained_max, args.images), extra)
     model.eval()
     from .autograd import no_grad
     with no_grad():  # inference: record nothing (numpy in, numpy out)
