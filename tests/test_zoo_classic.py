@@ -75,7 +75,8 @@ def test_zfnet_parameter_count_by_hand():
     assert sizes == [110, 55, 26, 13, 13, 13, 13, 6]
 
 
-@pytest.mark.parametrize("name", ALL)
+# The VGGs share one class: the shallowest and the deepest stand for the rest here.
+@pytest.mark.parametrize("name", ["alexnet", "zfnet", "squeezenet1_0", "squeezenet1_1", "vgg11", "vgg19_bn"])
 def test_output_shapes(name):
     small = models.MIN_INPUT_SIZE[name]
     model = _zeros(name, num_classes=7)
