@@ -50,7 +50,10 @@ def test_state_dict_layout_is_torchvisions(name):
     with open(os.path.join(LAYOUTS, f"{name}.json")) as f:
         ref = json.load(f)
     model = _zeros(name)
-    got = [[k, list(np.shape(v))] for k, v in model.state_dict().items()]
+    # state_dict's keys and arrays without its copies (VGG: 550 MB)
+    got = [[k, list(np.shape(v))] for k, v in model._state_items()]
+    if name.startswith("squeezenet"):  # small enough to check the real state_dict too
+        assert [[k, list(v.shape)] for k, v in model.state_dict().items()] == got
     assert got == ref["state_dict"]
     assert model.num_parameters() == ref["params"]
 
