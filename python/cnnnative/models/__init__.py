@@ -10,6 +10,10 @@ Two forms of ResNet-18 live here with the same torchvision parameter names: `res
 `resnet18` build it as an nn.Graph (resnet_graph.py), and `resnet18_module`, `resnet34`,
 `resnet20` and `inverted_residual` (from cnnnative.resnet) as module classes. A state_dict
 moves between the two unchanged, and cnnnative.compile traces both into the same plan.
+
+The classic ImageNet families: alexnet.py (alexnet, zfnet), vgg.py (vgg11 ... vgg19_bn) and
+squeezenet.py (squeezenet1_0, squeezenet1_1). MIN_INPUT_SIZE gives the smallest square input
+of the builders that need more than a few pixels (`cnnnative train` refuses smaller images).
 """
 from __future__ import annotations
 
