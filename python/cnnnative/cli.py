@@ -29,6 +29,8 @@ import zipfile
 
 import numpy as np
 
+from . import cli_data
+
 __all__ = ["main"]
 
 _DEFAULT_MODEL = {"digits": "digits_net", "mnist": "seed_mnist_net", "fashion-mnist": "seed_mnist_net",
@@ -107,6 +109,7 @@ def _parser():
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     _add_transfer_args(t)
+    cli_data.add_arguments(t)
 
     pr = sub.add_parser("predict", help="classify images stored in a .npy file")
     pr.add_argument("checkpoint", help="a checkpoint (.npz) of `cnnnative train`, or an ONNX model (.onnx)")
@@ -165,7 +168,7 @@ def _explain_parser(sub):
     e.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _plots(out_dir, history, model):
+def _plots(out_dir, history, model, val_label="test"):
     """Training curves and first-layer filters as PNGs; silently skipped without matplotlib."""
     try:
         import matplotlib
@@ -180,11 +183,11 @@ def _plots(out_dir, history, model):
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
     a1.plot(epochs, [h["loss"] for h in history], label="train")
     if history and "val_loss" in history[0]:
-        a1.plot(epochs, [h["val_loss"] for h in history], label="test")
+        a1.plot(epochs, [h["val_loss"] for h in history], label=val_label)
     a1.set_xlabel("epoch"), a1.set_ylabel("loss"), a1.legend()
     a2.plot(epochs, [h["accuracy"] for h in history], label="train")
     if history and "val_accuracy" in history[0]:
-        a2.plot(epochs, [h["val_accuracy"] for h in history], label="test")
+        a2.plot(epochs, [h["val_accuracy"] for h in history], label=val_label)
     a2.set_xlabel("epoch"), a2.set_ylabel("accuracy"), a2.legend()
     fig.tight_layout()
     path = os.path.join(out_dir, "curves.png")
@@ -301,14 +304,11 @@ def _train(args):
     if args.limit is not None:
         train_set = train_set.subset(np.arange(min(args.limit, len(train_set))))
         test_set = test_set.subset(np.arange(min(args.limit, len(test_set))))
-    c, h, _ = train_set.sample_shape
+    c, h, w = train_set.sample_shape
     model_name = args.model or _DEFAULT_MODEL[args.dataset]
-    # A builder may declare the smallest input side its architecture takes (GoogLeNet 15,
-    # Inception-v3 75): say so now rather than fail inside the first forward.
-    min_size = getattr(models.MODELS[model_name], "min_input_size", None)
-    if min_size is not None and min(train_set.sample_shape[1:]) < min_size:
-        raise SystemExit(f"cnnnative train: --model {model_name} needs images of at least {min_size}x{min_size}; "
-                         f"--dataset {args.dataset} has {h}x{train_set.sample_shape[2]}")
+    cli_data.check_input_size(model_name, h, w, args.dataset)
+    split = cli_data.prepare(args, train_set, test_set)  # validation split, augmentation
+    train_set, val_set, test_set = split["train"], split["val"], split["test"]
     nn.init.manual_seed(args.seed)
     # aux_logits=False: the trainer fits the main output only (GoogLeNet, Inception-v3).
     model = models.build(model_name, weights=args.weights,
@@ -334,27 +334,34 @@ def _train(args):
     trainer = Trainer(model, opt, scheduler=sched, seed=args.seed, quiet=quiet, log=log)
     if not args.json:
         print(f"training {model_name} ({model.num_parameters()} parameters) on {args.dataset}: "
-              f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs, "
+              f"{len(train_set)} train / {len(val_set) if val_set else 0} val / {len(test_set)} test images"
+              f"{' (augmented)' if split['augment'] else ''}, {args.epochs} epochs, "
               f"batch {args.batch_size}, lr {lr:g}, {cnnnative.get_num_threads()} threads, "
               f"isa {cnnnative.get_isa()}")
-    history = _fit(args, trainer, train_set, test_set)
+    history = _fit(args, trainer, train_set, val_set or test_set)
     train_seconds = sum(h["seconds"] for h in history)
     result = trainer.evaluate(test_set)
+    val_result = trainer.evaluate(val_set) if val_set else None
     ckpt = os.path.join(args.out, "model.npz")
     model.to("cpu")  # checkpoints hold host arrays
     # max_value: the model saw images / max_value; predict applies the same scaling.
-    trainer.save(ckpt, extra={"dataset": args.dataset, "max_value": train_set.max_value})
-    pngs = [] if args.no_plots else _plots(args.out, history, model)
+    trainer.save(ckpt, extra={"dataset": args.dataset, "max_value": train_set.max_value, **split["extra"]})
+    pngs = [] if args.no_plots else _plots(args.out, history, model, "val" if val_set else "test")
     summary = {
         "test_accuracy": result["accuracy"], "test_loss": result["loss"], "epochs": args.epochs,
         "seconds": time.perf_counter() - t_start, "train_seconds": train_seconds,
         "images_per_second": len(train_set) * args.epochs / train_seconds if train_seconds > 0 else None,
         "model": model_name, "dataset": args.dataset, "batch_size": args.batch_size, "lr": lr,
         "threads": cnnnative.get_num_threads(), "checkpoint": ckpt, "plots": pngs,
+        "augment": split["augment"], "val_split": split["val_split"],
+        **({"val_accuracy": val_result["accuracy"], "val_loss": val_result["loss"]} if val_result else {}),
     }
     if args.json:
         print(json.dumps(summary))
     else:
+        if val_result:
+            print(f"val accuracy {val_result['accuracy']:.4f} (loss {val_result['loss']:.4f}, "
+                  f"{len(val_set)} held-out training images)")
         print(f"test accuracy {result['accuracy']:.4f} (loss {result['loss']:.4f}); "
               f"{summary['images_per_second']:.0f} img/s; {summary['seconds']:.1f} s total")
         print(f"checkpoint: {ckpt}" + (f"; plots: {', '.join(pngs)}" if pngs else ""))
@@ -426,7 +433,7 @@ def _model_and_images(checkpoint, images, input_max, command="predict"):
                          f"({c}, {s}, {s})")
     extra = ck["meta"].get("extra") or {}
     trained_max = float(extra.get("max_value", 255.0))
-    x = _scale_images(x, input_max, trained_max, images, command)
+    x = cli_data.normalize_for_predict(_scale_images(x, input_max, trained_max, images, command), extra)
     model.eval()
     return model, x
 

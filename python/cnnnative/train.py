@@ -226,8 +226,12 @@ class Trainer:
 
     # -- epochs ---------------------------------------------------------------------------
     def fit(self, train, val=None, epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
-            seed=None) -> list:
+            seed=None, transform=None) -> list:
         """Train for `epochs` more epochs. train / val: Dataset or (inputs, targets).
+        transform: applied to every training batch (data augmentation, e.g.
+        data.augment.Compose([RandomCrop(32, 4), RandomHorizontalFlip()])) instead of the
+        training Dataset's own transform; it draws from the epoch's seeded generator. val is
+        evaluated with its Dataset's own transform (e.g. only Normalize).
         Returns the history: one dict per epoch {epoch, loss, <metrics> (e.g. accuracy, or
         mse and mae), val_loss, val_<metrics>, seconds, images_per_second, lr}."""
         train = _as_dataset(train, "train")
@@ -240,13 +244,18 @@ class Trainer:
         _check_batch_size(batch_size, "fit")
         if seed is not None:
             self.seed = index(seed, "fit: seed")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"fit: transform must be callable, got {type(transform).__name__}")
+        if transform is not None and not isinstance(train, Dataset):
+            raise TypeError("fit: transform needs image data (a Dataset, or (images, integer labels))")
+        extra = {} if transform is None else {"transform": transform}
         for _ in range(epochs):
             e = self.epoch
             rng = np.random.default_rng(_epoch_seed(self.seed, e))
             progress = _Progress(len(train), f"epoch {e + 1}", self.quiet)
             t0 = time.perf_counter()
             tally = _Tally(self.metrics)
-            for batch, (x, y) in enumerate(train.batches(batch_size, shuffle=shuffle, seed=rng)):
+            for batch, (x, y) in enumerate(train.batches(batch_size, shuffle=shuffle, seed=rng, **extra)):
                 y = self._target(y)
                 loss, out = self._forward_backward(x, y)
                 if not np.isfinite(loss):

@@ -1,5 +1,6 @@
 """Dataset: images + integer labels, with a shuffling batch iterator and uint8 -> float
-normalisation done per batch (the whole set stays uint8 in memory)."""
+normalisation done per batch (the whole set stays uint8 in memory), then an optional
+transform per batch (data augmentation: cnnnative.data.augment)."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,9 +10,10 @@ __all__ = ["Dataset"]
 
 class Dataset:
     """images (N, C, H, W) uint8 (scaled by 1/max_value when batched) or float32 (as is);
-    labels (N,) integers in [0, num_classes)."""
+    labels (N,) integers in [0, num_classes). transform: None or a callable
+    `transform(x, generator=None)` applied to every float batch (see data.augment)."""
 
-    def __init__(self, images, labels, num_classes=None, max_value=255.0, name="dataset"):
+    def __init__(self, images, labels, num_classes=None, max_value=255.0, name="dataset", transform=None):
         images = np.asarray(images)
         labels = np.asarray(labels)
         if images.ndim == 3:
@@ -32,6 +34,9 @@ class Dataset:
                              f"[{self.labels.min()}, {self.labels.max()}]")
         self.max_value = float(max_value)
         self.name = name
+        if transform is not None and not callable(transform):
+            raise TypeError(f"{name}: transform must be callable, got {type(transform).__name__}")
+        self.transform = transform
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -52,25 +57,41 @@ class Dataset:
 
     def subset(self, indices) -> "Dataset":
         idx = np.asarray(indices)
-        return Dataset(self.images[idx], self.labels[idx], self.num_classes, self.max_value, self.name)
+        return Dataset(self.images[idx], self.labels[idx], self.num_classes, self.max_value, self.name,
+                       self.transform)
 
-    def batches(self, batch_size: int, shuffle: bool = False, seed=None, drop_last: bool = False):
+    def with_transform(self, transform) -> "Dataset":
+        """The same images and labels (not copied) whose batches go through `transform`."""
+        d = Dataset.__new__(Dataset)
+        d.__dict__.update(self.__dict__)
+        if transform is not None and not callable(transform):
+            raise TypeError(f"{self.name}: transform must be callable, got {type(transform).__name__}")
+        d.transform = transform
+        return d
+
+    def batches(self, batch_size: int, shuffle: bool = False, seed=None, drop_last: bool = False,
+                transform=None):
         """Yield (x float32 (B, C, H, W), y int64 (B,)). shuffle uses
-        np.random.default_rng(seed) (a Generator may be passed as seed)."""
+        np.random.default_rng(seed) (a Generator may be passed as seed); the transform
+        (this call's, else the dataset's) draws from the same generator, after the shuffle."""
         batch_size = int(batch_size)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         n = len(self)
         order = np.arange(n)
+        transform = self.transform if transform is None else transform
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         if shuffle:
-            rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
             order = rng.permutation(n)
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
             idx = order[start:start + batch_size]
             if shuffle:
                 idx = np.sort(idx)  # gather in memory order; the batch's content is what is random
-            yield self.normalize(self.images[idx]), self.labels[idx]
+            x = self.normalize(self.images[idx])
+            if transform is not None:
+                x = np.ascontiguousarray(transform(x, generator=rng), np.float32)
+            yield x, self.labels[idx]
 
     def __repr__(self):
         return f"Dataset({self.name!r}, n={len(self)}, sample_shape={self.sample_shape}, classes={self.num_classes})"

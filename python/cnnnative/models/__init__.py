@@ -10,6 +10,10 @@ Two forms of ResNet-18 live here with the same torchvision parameter names: `res
 `resnet18` build it as an nn.Graph (resnet_graph.py), and `resnet18_module`, `resnet34`,
 `resnet20` and `inverted_residual` (from cnnnative.resnet) as module classes. A state_dict
 moves between the two unchanged, and cnnnative.compile traces both into the same plan.
+
+The classic ImageNet families: alexnet.py (alexnet, zfnet), vgg.py (vgg11 ... vgg19_bn) and
+squeezenet.py (squeezenet1_0, squeezenet1_1). MIN_INPUT_SIZE gives the smallest square input
+of the builders that need more than a few pixels (`cnnnative train` refuses smaller images).
 """
 from __future__ import annotations
 
@@ -29,25 +33,35 @@ from .mnasnet import mnasnet0_5, mnasnet0_75, mnasnet1_0, mnasnet1_3
 from .mobilenetv2 import mobilenet_v2
 from .mobilenetv3 import mobilenet_v3_large, mobilenet_v3_small
 from .regnet import regnet_x_400mf, regnet_y_400mf, regnet_y_800mf
+from . import alexnet as _alexnet, squeezenet as _squeezenet, vgg as _vgg  # before the same-named builders
 from .resnet_graph import resnet, resnet18
 from .shufflenetv2 import shufflenet_v2_x0_5, shufflenet_v2_x1_0, shufflenet_v2_x1_5, shufflenet_v2_x2_0
 from .small import all_conv_net, digits_net, lenet5, seed_mnist_net, vgg_small
+from .alexnet import alexnet, zfnet
+from .squeezenet import squeezenet1_0, squeezenet1_1
+from .vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 
 # Family modules whose MODELS join the registry (a new family adds itself here).
-_FAMILIES = (small, resnet_graph, efficientnet, regnet, _googlenet_family, inception, shufflenetv2, mobilenetv2,
-             mobilenetv3, mnasnet)
+_FAMILIES = (small, resnet_graph, _alexnet, _vgg, _squeezenet, _googlenet_family, inception, efficientnet, regnet,
+             shufflenetv2, mobilenetv2, mobilenetv3, mnasnet)
 
 MODELS = {"resnet34": resnet34, "resnet20": resnet20}
+# Smallest input height/width (square) of builders that need more than the 8x8 digits give.
+MIN_INPUT_SIZE: dict = {}
 for _family in _FAMILIES:
     MODELS.update(_family.MODELS)
+    MIN_INPUT_SIZE.update(getattr(_family, "MIN_INPUT_SIZE", {}))
+    MIN_INPUT_SIZE.update({name: b.min_input_size for name, b in _family.MODELS.items() if hasattr(b, "min_input_size")})
 
 __all__ = ["seed_mnist_net", "digits_net", "lenet5", "vgg_small", "all_conv_net", "resnet", "resnet18",
            "resnet18_module", "resnet34", "resnet20", "inverted_residual",
+           "alexnet", "zfnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
+           "squeezenet1_0", "squeezenet1_1", "googlenet", "inception_v3",
            "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
-           "regnet_y_400mf", "regnet_y_800mf", "regnet_x_400mf", "googlenet", "inception_v3",
+           "regnet_y_400mf", "regnet_y_800mf", "regnet_x_400mf",
            "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "mobilenet_v2",
            "mobilenet_v3_small", "mobilenet_v3_large", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
-           "build", "MODELS"]
+           "build", "MODELS", "MIN_INPUT_SIZE"]
 
 
 def build(name: str, weights=None, *, remap=None, **kwargs) -> nn.Module:

@@ -221,3 +221,13 @@ def _initialise_if_blank(layer):
     if params.get("bias") is not None:
         bound = 1.0 / math.sqrt(max(1, int(np.prod(weight.data.shape[1:]))))
         init.uniform_(params["bias"].data, -bound, bound)
+
+
+def random_init_unless(weights):
+    """A context for building a model: with weights given (they overwrite every parameter)
+    the random initialisers fill zeros instead of drawing numbers (nn.init.skip_random_init;
+    VGG's classifier alone is 120M draws); without, random initialisation as usual."""
+    import contextlib
+
+    from ..nn.init import skip_random_init
+    return skip_random_init() if weights is not None else contextlib.nullcontext()

@@ -1,7 +1,10 @@
 """Adaptive pooling layers with any output size: AdaptiveAvgPool1d/2d/3d,
 AdaptiveMaxPool1d/2d/3d (torch's windows; None in output_size keeps that input size), and
 GlobalMaxPool2d. AdaptiveAvgPool2d(1) runs the global-average op, which the compiled engine
-has a node for; other sizes run the adaptive op (a host node when compiled)."""
+has a node for; an output size that divides the input's (VGG's 7x7 from 7x7 or 14x14) runs
+as the equal avg_pool2d, one that is a multiple of it (7x7 from 1x1) as the equal nearest
+interpolation, both engine nodes; other sizes run the adaptive op (a host node when
+compiled)."""
 from __future__ import annotations
 
 from .. import ops
@@ -62,6 +65,15 @@ class AdaptiveAvgPool2d(_Adaptive):
         x = self._input(x)
         if self._sizes == (1, 1) and x.ndim == 4:
             return ops.global_avg_pool2d(x)  # an engine node when compiled
+        h, w = x.shape[-2:]
+        oh, ow = (n if v is None else int(v) for n, v in zip((h, w), self._sizes))
+        if x.ndim == 4 and h % oh == 0 and w % ow == 0:
+            # Windows of exactly (h/oh, w/ow), none overlapping: plain average pooling.
+            return ops.avg_pool2d(x, (h // oh, w // ow))
+        if x.ndim == 4 and oh % h == 0 and ow % w == 0:
+            # Every window is one input pixel (VGG's 1x1 -> 7x7 at a 32x32 input): a nearest
+            # upsampling by whole factors, also an engine node.
+            return ops.interpolate(x, size=(oh, ow), mode="nearest")
         return ops.adaptive_avg_pool2d(x, self.output_size)
 
 
