@@ -6,30 +6,37 @@ in_channels, num_classes and, where the classifier depends on it, the input size
 structure and state_dict keys follow torchvision where torchvision has the network, so its
 weights (as numpy arrays) load unchanged.
 
-Two forms of ResNet-18 live here with the same torchvision parameter names: `resnet` /
-`resnet18` build it as an nn.Graph (resnet_graph.py), and `resnet18_module`, `resnet34`,
-`resnet20` and `inverted_residual` (from cnnnative.resnet) as module classes. A state_dict
-moves between the two unchanged, and cnnnative.compile traces both into the same plan.
+ResNets: `resnet18` ... `wide_resnet50_2` and the CIFAR `resnet20` are module classes with
+torchvision's layout (resnet.py). The nn.Graph form of the basic-block ResNet
+(resnet_graph.py) has the same parameter names: `resnet(...)` (any depth and width; the
+module `models.resnet` is callable for it) and `resnet18_graph`. A state_dict moves between
+the two unchanged, and cnnnative.compile traces both into the same plan. `resnet18_module`
+is the old name of `resnet18`.
 """
 from __future__ import annotations
 
 from .. import nn
-from ..resnet import inverted_residual, resnet20, resnet34
-from ..resnet import resnet18 as resnet18_module
-from . import resnet_graph, small
+from . import resnet, resnet_graph, small
 from ._weights import load_weights
-from .resnet_graph import resnet, resnet18
+from .inverted_residual import inverted_residual
+from .resnet import (resnet18, resnet20, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d,
+                     resnext101_32x8d, wide_resnet50_2)
+from .resnet_graph import resnet18_graph
 from .small import all_conv_net, digits_net, lenet5, seed_mnist_net, vgg_small
 
-# Family modules whose MODELS join the registry (a new family adds itself here).
-_FAMILIES = (small, resnet_graph)
+resnet18_module = resnet18  # the name from when `resnet18` was the nn.Graph form
 
-MODELS = {"resnet34": resnet34, "resnet20": resnet20}
+# Family modules whose MODELS join the registry (a new family adds itself here).
+_FAMILIES = (small, resnet_graph, resnet)
+
+MODELS = {}
 for _family in _FAMILIES:
     MODELS.update(_family.MODELS)
 
 __all__ = ["seed_mnist_net", "digits_net", "lenet5", "vgg_small", "all_conv_net", "resnet", "resnet18",
-           "resnet18_module", "resnet34", "resnet20", "inverted_residual", "build", "MODELS"]
+           "resnet18_graph", "resnet18_module", "resnet34", "resnet50", "resnet101", "resnet152",
+           "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "resnet20", "inverted_residual", "build",
+           "MODELS"]
 
 
 def build(name: str, weights=None, **kwargs) -> nn.Module:
