@@ -16,8 +16,9 @@ is the old name of `resnet18`.
 from __future__ import annotations
 
 from .. import nn
-from . import resnet, resnet_graph, small
+from . import densenet, resnet, resnet_graph, small
 from ._weights import load_weights
+from .densenet import densenet121, densenet161, densenet169, densenet201
 from .inverted_residual import inverted_residual
 from .resnet import (resnet18, resnet20, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d,
                      resnext101_32x8d, wide_resnet50_2)
@@ -27,7 +28,7 @@ from .small import all_conv_net, digits_net, lenet5, seed_mnist_net, vgg_small
 resnet18_module = resnet18  # the name from when `resnet18` was the nn.Graph form
 
 # Family modules whose MODELS join the registry (a new family adds itself here).
-_FAMILIES = (small, resnet_graph, resnet)
+_FAMILIES = (small, resnet_graph, resnet, densenet)
 
 MODELS = {}
 for _family in _FAMILIES:
@@ -35,8 +36,8 @@ for _family in _FAMILIES:
 
 __all__ = ["seed_mnist_net", "digits_net", "lenet5", "vgg_small", "all_conv_net", "resnet", "resnet18",
            "resnet18_graph", "resnet18_module", "resnet34", "resnet50", "resnet101", "resnet152",
-           "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "resnet20", "inverted_residual", "build",
-           "MODELS"]
+           "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "resnet20", "inverted_residual",
+           "densenet121", "densenet161", "densenet169", "densenet201", "build", "MODELS"]
 
 
 def build(name: str, weights=None, **kwargs) -> nn.Module:
