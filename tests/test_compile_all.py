@@ -150,6 +150,10 @@ LAYERS = {
     "AlphaDropout": (lambda: nn.Sequential(nn.AlphaDropout(0.5), nn.ReLU()), (2, 6)),
 }
 
+# Zoo builders (ImageNet layouts) that take 3 x 32 x 32 here (DenseNet needs >= 29 x 29).
+_ZOO_32 = ("resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2",
+           "densenet121", "densenet161", "densenet169", "densenet201")
+
 # builder name -> keyword arguments (small inputs keep the test fast)
 BUILDERS = {
     "resnet18": dict(num_classes=7, input_size=32),
@@ -160,14 +164,15 @@ BUILDERS = {
     "all_conv_net": dict(input_size=16, width=8),
     "resnet34": dict(num_classes=5),
     "resnet20": dict(num_classes=5),
+    **{name: dict(num_classes=5) for name in _ZOO_32},
 }
 
 _NOT_LAYERS = {"Module", "Parameter", "Sequential", "Graph", "Node", "ModuleList", "ModuleDict"}  # containers
 
 
 def _input_shape(name, kwargs):
-    size = kwargs.get("input_size", {"digits_net": 8, "resnet34": 32, "resnet20": 32}.get(name, 28))
-    channels = 3 if name in ("resnet18", "vgg_small", "all_conv_net", "resnet34", "resnet20") else 1
+    size = kwargs.get("input_size", {"digits_net": 8, "resnet34": 32, "resnet20": 32}.get(name, 32 if name in _ZOO_32 else 28))
+    channels = 3 if name in ("resnet18", "vgg_small", "all_conv_net", "resnet34", "resnet20") + _ZOO_32 else 1
     return (2, channels, size, size)
 
 
