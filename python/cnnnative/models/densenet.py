@@ -12,6 +12,7 @@ transitions (/8) the input must be at least 29x29 (224x224 for ImageNet).
 """
 from __future__ import annotations
 
+import numbers
 from collections import OrderedDict
 
 from .. import nn, ops
@@ -102,13 +103,15 @@ class DenseNet(nn.Module):
         super().__init__()
         for name, value in (("growth_rate", growth_rate), ("num_init_features", num_init_features),
                             ("bn_size", bn_size), ("num_classes", num_classes), ("in_channels", in_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"DenseNet: {name} must be a positive integer, got {value!r}")
         block_config = tuple(block_config)
-        if not block_config or any(not isinstance(n, int) or n < 1 for n in block_config):
+        if not block_config or any(not isinstance(n, numbers.Integral) or n < 1 for n in block_config):
             raise ValueError(f"DenseNet: block_config must be positive layer counts, got {block_config!r}")
+        block_config = tuple(int(n) for n in block_config)
         if not 0.0 <= float(drop_rate) < 1.0:
             raise ValueError(f"DenseNet: drop_rate must be in [0, 1), got {drop_rate!r}")
+        growth_rate, num_init_features, bn_size = int(growth_rate), int(num_init_features), int(bn_size)
         features = OrderedDict([
             ("conv0", nn.Conv2d(in_channels, num_init_features, 7, stride=2, padding=3, bias=False)),
             ("norm0", nn.BatchNorm2d(num_init_features)),
