@@ -46,14 +46,14 @@ def test_layout_equals_torchvision_and_a_tiny_forward(name):
     (dict(num_classes=3, in_channels=1), 64, 3),
     (dict(num_classes=4, drop_rate=0.2), 29, 4),  # the smallest input the four poolings allow
 ])
-@pytest.mark.parametrize("batch", [1, 2])
-def test_output_shapes(kw, size, classes, batch, rng):
+def test_output_shapes(kw, size, classes, rng):
     m = models.densenet121(**kw).eval()
     c = kw.get("in_channels", 3)
     assert m.output_shape((c, size, size)) == (classes,)
-    with cn.no_grad():
-        y = np.asarray(m(rng.standard_normal((batch, c, size, size)).astype(np.float32)))
-    assert y.shape == (batch, classes) and np.all(np.isfinite(y))
+    for batch in (1, 2):
+        with cn.no_grad():
+            y = np.asarray(m(rng.standard_normal((batch, c, size, size)).astype(np.float32)))
+        assert y.shape == (batch, classes) and np.all(np.isfinite(y))
 
 
 def test_block_widths_and_init():
