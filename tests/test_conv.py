@@ -137,6 +137,13 @@ CASES = [
     Case(2, 6, 8, 9, 9, 3, 3, pad=(1, 1, 1, 1), groups=3),        # grouped
     Case(1, 5, 11, 10, 5, 3, 3, pad=(1, 1, 1, 1), groups=5),      # depthwise, batch 1
     Case(3, 7, 9, 9, 14, 3, 3, stride=(2, 2), pad=(1, 1, 1, 1), groups=7),  # depthwise x2
+    # depthwise stride-2 width, kernels other than 3x3 (the even/odd split copy): 16-wide
+    # vectors with an overlapping last one, a narrow plane, odd padded widths, dilation
+    Case(2, 3, 13, 41, 3, 5, 5, stride=(2, 2), pad=(2, 2, 2, 2), groups=3),
+    Case(1, 4, 11, 67, 4, 5, 5, stride=(1, 2), pad=(2, 1, 1, 2), groups=4),
+    Case(2, 2, 9, 12, 2, 5, 5, stride=(2, 2), pad=(2, 2, 2, 2), groups=2),
+    Case(1, 3, 8, 45, 3, 3, 4, stride=(3, 2), pad=(1, 1, 0, 2), dilation=(1, 2), groups=3),
+    Case(2, 2, 7, 36, 4, 7, 7, stride=(2, 2), pad=(3, 3, 3, 3), groups=2),  # 2 outputs per group
     Case(8, 6, 14, 14, 16, 5, 5),                                 # LeNet conv2: images stacked
     Case(7, 1, 12, 12, 6, 5, 5, pad=(2, 2, 2, 2)),                # stacked, odd batch
     Case(5, 4, 6, 7, 6, 3, 3, pad=(1, 0, 1, 0), groups=2),        # stacked and grouped

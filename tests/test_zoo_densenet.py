@@ -83,6 +83,7 @@ def test_bad_arguments_are_clear():
         m = models.densenet121()
     with pytest.raises(ValueError):  # four halvings and a 2x2 pool: 28x28 is too small
         m.output_shape((3, 28, 28))
+    assert all(getattr(models, n).min_input_size == 29 for n in BUILDERS)  # what the CLI checks
 
 
 def test_compiled_equals_eager_and_one_training_step(rng):

@@ -33,9 +33,11 @@ __version__ = _core.__version__
 
 # The layer API on top of ops (Python structure only; arithmetic stays in the core).
 from . import nn, optim, data, models  # noqa: E402
+from . import adversarial  # noqa: E402
 from .train import Trainer  # noqa: E402
 from .io import save, load  # noqa: E402
 from .state_dict_file import load_state_dict_file  # noqa: E402
+from . import finetune  # noqa: E402
 from .ops import set_autotune, get_autotune, set_fast_algorithms, get_fast_algorithms  # noqa: E402
 
 __all__ = [
@@ -59,7 +61,9 @@ __all__ = [
     "optim",
     "data",
     "models",
+    "adversarial",
     "load_state_dict_file",
+    "finetune",
     "Trainer",
     "save",
     "load",

@@ -107,9 +107,10 @@ def _entry_key(path, info, seen):
     return key
 
 
-def _read_header(path, key, stream, declared):
+def _read_header(path, key, stream, declared, allowed=_allowed):
     """(dtype, shape, fortran_order) from the .npy header; the data size it implies must
-    equal what the zip declares for the member."""
+    equal what the zip declares for the member. allowed(key, dtype, shape) says why an
+    entry is refused (or None): checkpoints allow float32 and int64 counters only."""
     try:
         version = npy_format.read_magic(stream)
         if version == (1, 0):
@@ -125,7 +126,7 @@ def _read_header(path, key, stream, declared):
     shape = tuple(shape)
     if any(d < 0 for d in shape):
         raise _error(path, key, f"negative dimension in shape {shape}")
-    why = _allowed(key, dtype, shape)
+    why = allowed(key, dtype, shape)
     if why:
         raise _error(path, key, why)
     count = 1

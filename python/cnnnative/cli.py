@@ -1,13 +1,16 @@
-"""The `cnnnative` command: train, predict, info, bench.
+"""The `cnnnative` command: train, predict, attack, info, bench.
 
     cnnnative train                    # small CNN on the embedded digits, a few epochs
     cnnnative train --dataset mnist --data-dir ~/data --download --model seed_mnist_net
     cnnnative predict run/model.npz images.npy
+    cnnnative attack run/model.npz images.npy --eps 0.1 [--steps 10 --norm inf|2 --target K --figure]
     cnnnative info
     cnnnative bench
     cnnnative predict model.onnx images.npy [--out preds.npy] [--top K]   # ONNX models: cli_onnx.py
     cnnnative bench model.onnx [--batch N] [--threads T]
     cnnnative summary model.onnx
+    cnnnative summary --model vgg16 [--input-shape 3,224,224]           # cli_inspect.py
+    cnnnative explain run/model.npz image.png --method gradcam --out heat.png
 
 Every failure ends in one line on stderr, `cnnnative <command>: <what went wrong>`, and a
 non-zero exit status; set CNNNATIVE_TRACEBACK=1 to see
@@ -103,6 +106,7 @@ def _parser():
     t.add_argument("--no-plots", action="store_true", help="skip the PNGs even if matplotlib is installed")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    _add_transfer_args(t)
 
     pr = sub.add_parser("predict", help="classify images stored in a .npy file")
     pr.add_argument("checkpoint", help="a checkpoint (.npz) of `cnnnative train`, or an ONNX model (.onnx)")
@@ -115,6 +119,9 @@ def _parser():
     pr.add_argument("--out", default=None, help="save the model's outputs (logits) to this .npy file")
     pr.add_argument("--top", type=_positive_int, default=None,
                     help="print the K most probable classes per image (default 1)")
+
+    from .cli_attack import add_parser as add_attack_parser
+    add_attack_parser(sub, _positive_int, _positive_float, _non_negative_float)
 
     sub.add_parser("info", help="print build and CPU information, threads and OpenMP wait policy (JSON)")
 
@@ -132,12 +139,30 @@ def _parser():
     b.add_argument("--layers", default=None, help="comma-separated layer names (default: all)")
     b.add_argument("--json", action="store_true", help="print the rows as one JSON document only")
 
-    sm = sub.add_parser("summary", help="an ONNX model's ops, parameters, FLOPs and activation memory per layer")
-    sm.add_argument("model", help="an ONNX model (.onnx)")
+    sm = sub.add_parser("summary", help="an ONNX model's (or a zoo model's) ops, parameters, FLOPs, "
+                                        "activation memory and receptive fields per layer")
+    sm.add_argument("model", nargs="?", default=None, help="an ONNX model (.onnx)")
+    sm.add_argument("--model", dest="builder", default=None,
+                    help="instead: a cnnnative.models builder (e.g. vgg16), built with random weights")
     sm.add_argument("--input-shape", default=None,
-                    help="for symbolic sizes: the per-sample input shape, e.g. 3,224,224")
+                    help="the per-sample input shape, e.g. 3,224,224 (an ONNX model: for symbolic sizes; "
+                         "--model: default the builder's channels and size, else 224)")
     sm.add_argument("--json", action="store_true", help="print one JSON document")
+    _explain_parser(sub)
     return p
+
+
+def _explain_parser(sub):
+    e = sub.add_parser("explain", help="a heat map of what decides a checkpoint's class for an image "
+                                       "(Grad-CAM, saliency, SmoothGrad)")
+    e.add_argument("checkpoint", help="a checkpoint (.npz) of `cnnnative train`")
+    e.add_argument("image", help="the image: .npy ((H, W), (C, H, W) or a stack) or .png (needs Pillow or matplotlib)")
+    e.add_argument("--index", type=int, default=0, help="which image of a stack (N, [C,] H, W) in a .npy file")
+    e.add_argument("--method", choices=("gradcam", "saliency", "smoothgrad"), default="gradcam")
+    e.add_argument("--layer", default=None, help="Grad-CAM's layer, a named_modules name (default: the last conv)")
+    e.add_argument("--class", dest="target", type=int, default=None, help="the class explained (default: the top one)")
+    e.add_argument("--out", default="explain.png", help="the PNG written: input | heat map | overlay")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _plots(out_dir, history, model):
@@ -206,6 +231,58 @@ def _build_kwargs(builder, **wanted):
     return {k: v for k, v in wanted.items() if k in params}
 
 
+def _add_transfer_args(t):
+    g = t.add_argument_group("transfer learning (see cnnnative.finetune)")
+    g.add_argument("--weights", default=None, metavar="FILE",
+                   help="start from these weights (.npz, .safetensors, .pth/.pt/.bin with torch): every layer "
+                        "loads but the classifier head, which is new when the dataset's classes differ")
+    g.add_argument("--freeze-backbone", action="store_true",
+                   help="train only the head, on features the frozen rest computes once (compiled)")
+    g.add_argument("--freeze-up-to", default=None, metavar="LAYER",
+                   help="freeze the layers up to and including LAYER (e.g. layer3) and fine-tune the rest")
+    g.add_argument("--backbone-lr", type=_non_negative_float, default=None,
+                   help="learning rate of every layer but the head (which takes --lr)")
+
+
+def _transfer_params(args, model, lr):
+    """What the optimizer updates: the model, or after --freeze-backbone / --freeze-up-to
+    its trainable parameters, in two groups (backbone, head) with --backbone-lr."""
+    from . import finetune
+    if args.freeze_backbone and (args.freeze_up_to is not None or args.backbone_lr is not None):
+        raise SystemExit("cnnnative train: --freeze-backbone trains the head alone; it takes neither "
+                         "--freeze-up-to nor --backbone-lr")
+    if args.freeze_backbone and args.device != "cpu":
+        raise SystemExit("cnnnative train: --freeze-backbone runs on the CPU (the compiled engine); "
+                         "drop --device")
+    if args.freeze_backbone or args.freeze_up_to is not None:
+        finetune.freeze(model, args.freeze_up_to)
+    if not args.json:
+        print(f"transfer learning: {'weights ' + args.weights if args.weights else 'no weights'}; head "
+              f"{finetune.head(model)}; {model.num_parameters(trainable_only=True)} of {model.num_parameters()} "
+              "parameters train")
+    if args.backbone_lr is not None:
+        return finetune.param_groups(model, lr, args.backbone_lr)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _fit(args, trainer, train_set, test_set):
+    """trainer.fit, or with --freeze-backbone: the backbone's features cached once and
+    the model's head trained on them (the trainer then holds the head's history)."""
+    if not args.freeze_backbone:
+        return trainer.fit(train_set, test_set, epochs=args.epochs, batch_size=args.batch_size)
+    from .finetune import extract_features
+    from .train import Trainer
+    train_f, test_f = extract_features(trainer.model, train_set), extract_features(trainer.model, test_set)
+    if not args.quiet and not args.json:
+        print(f"features {train_f.features.shape[1:]} of {len(train_f)} + {len(test_f)} images cached in "
+              f"{train_f.seconds + test_f.seconds:.2f} s ({'compiled' if train_f.compiled else 'eager'})")
+    head = Trainer(train_f.head, trainer.optimizer, scheduler=trainer.scheduler, seed=trainer.seed,
+                   quiet=trainer.quiet, log=trainer.log)
+    history = head.fit(train_f, test_f, epochs=args.epochs, batch_size=args.batch_size)
+    trainer.epoch, trainer.history = head.epoch, head.history
+    return history
+
+
 def _train(args):
     import cnnnative
     from . import data, models, nn, optim
@@ -226,9 +303,17 @@ def _train(args):
         test_set = test_set.subset(np.arange(min(args.limit, len(test_set))))
     c, h, _ = train_set.sample_shape
     model_name = args.model or _DEFAULT_MODEL[args.dataset]
+    # A builder may declare the smallest input side its architecture takes (GoogLeNet 15,
+    # Inception-v3 75): say so now rather than fail inside the first forward.
+    min_size = getattr(models.MODELS[model_name], "min_input_size", None)
+    if min_size is not None and min(train_set.sample_shape[1:]) < min_size:
+        raise SystemExit(f"cnnnative train: --model {model_name} needs images of at least {min_size}x{min_size}; "
+                         f"--dataset {args.dataset} has {h}x{train_set.sample_shape[2]}")
     nn.init.manual_seed(args.seed)
-    model = models.build(model_name, **_build_kwargs(models.MODELS[model_name], in_channels=c,
-                                                     num_classes=train_set.num_classes, input_size=h))
+    # aux_logits=False: the trainer fits the main output only (GoogLeNet, Inception-v3).
+    model = models.build(model_name, weights=args.weights,
+                         **_build_kwargs(models.MODELS[model_name], in_channels=c,
+                                         num_classes=train_set.num_classes, input_size=h, aux_logits=False))
     if args.device != "cpu":
         try:
             model.to(args.device)
@@ -238,7 +323,9 @@ def _train(args):
     # cosine schedule, batch 32 reached 98.1-99.2% test accuracy over seeds 0-4.
     default_lr = 0.1 if args.dataset == "digits" else 0.05
     lr = args.lr if args.lr is not None else _MODEL_DEFAULTS.get(model_name, {}).get("lr", default_lr)
-    opt = optim.SGD(model, lr=lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    transfer = args.weights or args.freeze_backbone or args.freeze_up_to is not None or args.backbone_lr is not None
+    opt = optim.SGD(_transfer_params(args, model, lr) if transfer else model, lr=lr, momentum=args.momentum,
+                    weight_decay=args.weight_decay)
     sched = None
     if args.schedule == "cosine":
         sched = optim.CosineAnnealingLR(opt, T_max=args.epochs)
@@ -250,7 +337,7 @@ def _train(args):
               f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs, "
               f"batch {args.batch_size}, lr {lr:g}, {cnnnative.get_num_threads()} threads, "
               f"isa {cnnnative.get_isa()}")
-    history = trainer.fit(train_set, test_set, epochs=args.epochs, batch_size=args.batch_size)
+    history = _fit(args, trainer, train_set, test_set)
     train_seconds = sum(h["seconds"] for h in history)
     result = trainer.evaluate(test_set)
     ckpt = os.path.join(args.out, "model.npz")
@@ -274,62 +361,60 @@ def _train(args):
     return 0
 
 
-def _read_checkpoint(path):
+def _read_checkpoint(path, command="predict"):
     """io.load, after the checks that give a plain answer for the common mistakes (no such
     file, not a checkpoint at all)."""
     from . import io
 
     if not os.path.exists(path):
-        raise SystemExit(f"cnnnative predict: checkpoint {path} not found")
+        raise SystemExit(f"cnnnative {command}: checkpoint {path} not found")
     if os.path.isdir(path):
-        raise SystemExit(f"cnnnative predict: checkpoint {path} is a directory, not a .npz file")
+        raise SystemExit(f"cnnnative {command}: checkpoint {path} is a directory, not a .npz file")
     if not zipfile.is_zipfile(path):
-        raise SystemExit(f"cnnnative predict: {path} is not a cnnnative checkpoint (not an .npz archive; "
+        raise SystemExit(f"cnnnative {command}: {path} is not a cnnnative checkpoint (not an .npz archive; "
                          "`cnnnative train` writes one as <out>/model.npz)")
     return io.load(path)
 
 
-def _scale_images(x, input_max, trained_max, path):
+def _scale_images(x, input_max, trained_max, path, command="predict"):
     """Scale images the way the training set was: pixel / full intensity, so the model sees
     [0, 1]. Integer images default to the training set's full intensity (16 for the
     digits), float images to 1 (already scaled); values beyond it are refused rather than
     silently mis-scaled."""
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-        raise SystemExit(f"cnnnative predict: {path} holds {x.dtype} values; expected integer or float pixels")
+        raise SystemExit(f"cnnnative {command}: {path} holds {x.dtype} values; expected integer or float pixels")
     if input_max is None:
         input_max = trained_max if np.issubdtype(x.dtype, np.integer) else 1.0
     x = x.astype(np.float32)
     if x.size:
         low, high = float(x.min()), float(x.max())
         if not np.isfinite(low) or not np.isfinite(high):
-            raise SystemExit(f"cnnnative predict: {path} contains NaN or infinite values")
+            raise SystemExit(f"cnnnative {command}: {path} contains NaN or infinite values")
         if low < 0 or high > input_max * (1 + 1e-6):
             raise SystemExit(
-                f"cnnnative predict: {path} has pixel values in [{low:g}, {high:g}] but full intensity is "
+                f"cnnnative {command}: {path} has pixel values in [{low:g}, {high:g}] but full intensity is "
                 f"{input_max:g} (the model was trained on pixels 0..{trained_max:g} scaled to [0, 1]); "
                 f"pass --input-max with the full-intensity value of these images, e.g. --input-max 255")
     return x / np.float32(input_max)
 
 
-def _predict(args):
-    from . import models, ops
-    from .cli_onnx import is_onnx_file, predict, print_top_k
+def _model_and_images(checkpoint, images, input_max, command="predict"):
+    """The checkpoint's model (eval mode) and the images of a .npy file as (N, C, H, W)
+    float32 in the model's units (scaled as the training set was)."""
+    from . import models
 
-    if is_onnx_file(args.checkpoint):
-        return predict(args)
-
-    ck = _read_checkpoint(args.checkpoint)
+    ck = _read_checkpoint(checkpoint, command)
     spec = ck["meta"].get("model_spec")
     if not spec:
-        raise SystemExit(f"cnnnative predict: {args.checkpoint} does not record its model builder")
+        raise SystemExit(f"cnnnative {command}: {checkpoint} does not record its model builder")
     model = models.build(spec["builder"], **spec["kwargs"])
     model.load_state_dict(ck["model_state"])
     try:
-        x = np.load(args.images, allow_pickle=False)
+        x = np.load(images, allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise SystemExit(f"cnnnative predict: cannot read {args.images} as a .npy array: {e}") from None
+        raise SystemExit(f"cnnnative {command}: cannot read {images} as a .npy array: {e}") from None
     if not isinstance(x, np.ndarray):
-        raise SystemExit(f"cnnnative predict: {args.images} is an .npz archive; give one .npy array")
+        raise SystemExit(f"cnnnative {command}: {images} is an .npz archive; give one .npy array")
     kw = spec["kwargs"]
     c, s = kw.get("in_channels", 1), kw.get("input_size")
     if x.ndim == 2:
@@ -337,12 +422,23 @@ def _predict(args):
     elif x.ndim == 3:
         x = x[:, None] if c == 1 else x[None]
     if x.ndim != 4 or x.shape[1] != c or (s is not None and x.shape[2:] != (s, s)):
-        raise SystemExit(f"cnnnative predict: images of shape {x.shape} do not fit the model's input "
+        raise SystemExit(f"cnnnative {command}: images of shape {x.shape} do not fit the model's input "
                          f"({c}, {s}, {s})")
     extra = ck["meta"].get("extra") or {}
     trained_max = float(extra.get("max_value", 255.0))
-    x = _scale_images(x, args.input_max, trained_max, args.images)
+    x = _scale_images(x, input_max, trained_max, images, command)
     model.eval()
+    return model, x
+
+
+def _predict(args):
+    from . import ops
+    from .cli_onnx import is_onnx_file, predict, print_top_k
+
+    if is_onnx_file(args.checkpoint):
+        return predict(args)
+
+    model, x = _model_and_images(args.checkpoint, args.images, args.input_max)
     from .autograd import no_grad
     with no_grad():  # inference: record nothing (numpy in, numpy out)
         logits = (np.concatenate([model(x[i:i + args.batch_size]) for i in range(0, len(x), args.batch_size)])
@@ -393,11 +489,27 @@ def _info(args):
 
 
 def _summary(args):
+    from .cli_inspect import summary_model
     from .cli_onnx import summary
+    if args.builder is not None:
+        return summary_model(args)
+    if args.model is None:
+        raise SystemExit("cnnnative summary: give an ONNX model (.onnx) or --model NAME")
     return summary(args)
 
 
-_COMMANDS = {"train": _train, "predict": _predict, "info": _info, "bench": _bench, "summary": _summary}
+def _attack(args):
+    from .cli_attack import attack
+    return attack(args)
+
+
+def _explain(args):
+    from .cli_inspect import explain
+    return explain(args)
+
+
+_COMMANDS = {"train": _train, "predict": _predict, "info": _info, "bench": _bench, "summary": _summary,
+             "attack": _attack, "explain": _explain}
 
 
 def _one_line(error: BaseException) -> str:

@@ -107,15 +107,19 @@ class Trainer:
     classification, mse and mae for regression, binary_accuracy for the BCE losses,
     none for a custom callable).
     scheduler (optional) is stepped once per epoch. seed fixes the shuffling order.
+    adversarial (optional): adversarial training, e.g. dict(eps=0.1, steps=7, norm="inf",
+    mix=0.0): each batch is replaced by PGD examples crafted with the current weights
+    (see cnnnative.adversarial.AdversarialTraining).
     """
 
     def __init__(self, model: Module, optimizer, loss="cross_entropy", *, metrics=None, scheduler=None,
-                 seed: int = 0, quiet: bool = False, log=print):
+                 seed: int = 0, quiet: bool = False, log=print, adversarial=None):
         self.loss_fn, self.loss, self.task = resolve_loss(loss)
         self.metrics = resolve_metrics(metrics, self.task, self.loss_fn)
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.seed, self.quiet, self.log = index(seed, "Trainer seed"), bool(quiet), log
         self._check_owns_parameters()
+        self.adversarial = _adversarial_training(adversarial)
         self.epoch = 0          # completed epochs (continues across fit calls and checkpoints)
         self.history: list[dict] = []
 
@@ -178,6 +182,8 @@ class Trainer:
 
     def _forward_backward(self, x, y):
         """Forward, loss and backward on one batch; returns (loss, host output)."""
+        if self.adversarial is not None:
+            return self.adversarial.forward_backward(self, x, y)
         self.model.train()
         x, y = self._to_model_device(x, y)
         out = self.model(x)
@@ -342,6 +348,14 @@ class Trainer:
         ck = io.load(path, self.model, self.optimizer, self.scheduler, _check_extra=_checked_position)
         self.epoch, self.seed, self.history = ck.pop("checked_extra")
         return ck
+
+
+def _adversarial_training(spec):
+    """Trainer(adversarial=...): None, or the settings (cnnnative/adversarial/training.py)."""
+    if spec is None:
+        return None
+    from .adversarial.training import AdversarialTraining
+    return AdversarialTraining.of(spec)
 
 
 class _Tally:

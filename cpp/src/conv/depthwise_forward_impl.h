@@ -499,6 +499,78 @@ inline void avx2_plane3x3(const float* in, int64_t ld, const float* w, float bia
 }
 #endif
 
+// Stride 2 along the width, any kernel (the 5x5 downsampling layers of MnasNet,
+// EfficientNet and MobileNet-v3; 3x3 has its own kernels above): the zero-padded copy
+// keeps each row's even columns, then its odd columns, so tap column c of output ow,
+// padded column 2*ow + c, is value ow + c/2 of half c%2. Every tap then reads
+// consecutive values and the rows vectorise as at stride 1 (the tap-by-tap loop over the
+// plane reads every second value instead). `split` holds PH rows of two halves of
+// split_half_floats(p) (padded_plane_floats covers them).
+inline void forward_plane_stride2_split(const ConvParams& p, const float* x, const float* w, float bias, float* y,
+                                        float* split) {
+  const int64_t OH = out_h(p), OW = out_w(p);
+  const int64_t PH = p.H + p.pad_top + p.pad_bottom;
+  const int64_t half_ld = split_half_floats(p), ld = 2 * half_ld;
+  for (int64_t i = 0; i < PH; ++i) {
+    float* even = split + i * ld;
+    float* odd = even + half_ld;
+    const int64_t ih = i - p.pad_top;
+    if (ih < 0 || ih >= p.H) {
+      for (int64_t j = 0; j < ld; ++j) even[j] = 0.f;
+      continue;
+    }
+    // Zeros first, then the image: whole (even, odd) column pairs in one loop the compiler
+    // vectorises with permutes, and the one unpaired column at either end.
+    for (int64_t j = 0; j < ld; ++j) even[j] = 0.f;
+    const float* src = x + ih * p.W;
+    const int64_t off = p.pad_left, first_pair = (off + 1) / 2, end_pair = (off + p.W) / 2;
+    for (int64_t i = first_pair; i < end_pair; ++i) {
+      even[i] = src[2 * i - off];
+      odd[i] = src[2 * i + 1 - off];
+    }
+    if (off & 1) odd[(off - 1) / 2] = src[0];                  // first column is odd
+    if ((off + p.W) & 1) even[(off + p.W - 1) / 2] = src[p.W - 1];  // last column is even
+  }
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    float* row = y + oh * OW;
+#if defined(__AVX512F__)
+    {
+      // 16 outputs per vector, all R*S taps accumulated in registers; the last vector
+      // overlaps the one before (recomputing identical values). A row narrower than one
+      // vector computes 16 lanes and keeps OW: its reads end 15 + (S - 1) * dilation_w / 2
+      // values into a half, inside the half's data and 16-float zero margin.
+      for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
+        const int64_t start = ow0 + 16 <= OW || OW < 16 ? ow0 : OW - 16;
+        v16 acc = v16{} + bias;
+        for (int64_t r = 0; r < p.R; ++r) {
+          const float* prow = split + (oh * p.stride_h + r * p.dilation_h) * ld + start;
+          for (int64_t s = 0; s < p.S; ++s) {
+            const int64_t c = s * p.dilation_w;
+            acc += w[r * p.S + s] * *reinterpret_cast<const v16u*>(prow + (c & 1) * half_ld + (c >> 1));
+          }
+        }
+        if (OW >= 16) {
+          *reinterpret_cast<v16u*>(row + start) = acc;
+        } else {
+          alignas(64) float lanes[16];
+          *reinterpret_cast<v16*>(lanes) = acc;
+          for (int64_t i = 0; i < OW; ++i) row[i] = lanes[i];
+        }
+      }
+      continue;
+    }
+#endif
+    for (int64_t ow = 0; ow < OW; ++ow) row[ow] = bias;
+    for (int64_t r = 0; r < p.R; ++r) {
+      const float* prow = split + (oh * p.stride_h + r * p.dilation_h) * ld;
+      for (int64_t s = 0; s < p.S; ++s) {
+        const int64_t c = s * p.dilation_w;
+        axpy_row(row, prow + (c & 1) * half_ld + (c >> 1), w[r * p.S + s], OW, 1);
+      }
+    }
+  }
+}
+
 // One plane: the AVX-512 3x3 kernels (stride 2; stride 1 straight from the plane) where
 // they apply, the flat stencil for narrow planes, tap by tap for other strided or narrow
 // shapes, else stride 1 on a zero-padded copy: no bounds checks at all; 64- and 16-pixel
@@ -528,6 +600,10 @@ inline void forward_plane_unfused(const ConvParams& p, const float* x, const flo
   // rows (each row stays in L1; the loops vectorise to the ISA's own width).
   const bool chunks = p.R == 3 && p.S == 3 && p.stride_h == 1 && p.dilation_h == 1 && p.dilation_w == 1;
 #endif
+  if (!avx2_3x3 && p.stride_w == 2) {
+    forward_plane_stride2_split(p, x, w, bias, y, padded);
+    return;
+  }
   if (!avx2_3x3 && (p.stride_w != 1 || OW < 16 || !chunks)) {  // strided or narrow: tap by tap
     forward_plane_rows(p, x, w, bias, y);
     return;

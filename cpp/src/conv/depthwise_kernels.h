@@ -23,13 +23,20 @@ using ForwardPlaneFn = void (*)(const ConvParams& p, const float* x_plane, const
 inline int64_t padded_row_floats(const ConvParams& p) {
   return (p.W + p.pad_left + p.pad_right + 32 + 15) / 16 * 16;
 }
+// The stride-2 kernel's copy keeps each padded row as its even columns, then its odd
+// columns, each half with 16 floats of zeros after it (a 16-lane vector starting at any
+// output of the row stays inside its half for kernels up to 33 columns wide).
+inline int64_t split_half_floats(const ConvParams& p) {
+  return ((p.W + p.pad_left + p.pad_right + 1) / 2 + 16 + 15) / 16 * 16;
+}
 inline int64_t padded_plane_floats(const ConvParams& p) {
   const int64_t PH = p.H + p.pad_top + p.pad_bottom, P = p.W + p.pad_left + p.pad_right;
   const int64_t OH = p.output_h();
   // The narrow-plane path (AVX-512, OW < 16) needs its flat padded copy (+48 floats of
   // zeros, rounded to 16) and the flat outputs.
   const int64_t flat = (PH * P + 48 + 15) / 16 * 16 + OH * P + 16;
-  return (std::max(PH * padded_row_floats(p), flat) + 15) / 16 * 16;  // each thread's share stays 64-byte aligned
+  const int64_t split = PH * 2 * split_half_floats(p);
+  return (std::max({PH * padded_row_floats(p), flat, split}) + 15) / 16 * 16;  // each thread's share stays 64-byte aligned
 }
 // dx_plane[H,W] += sum over the kernel taps of w[r,s] * dy_plane (the transpose of forward).
 using BackwardInputPlaneFn = void (*)(const ConvParams& p, const float* dy_plane, const float* w,

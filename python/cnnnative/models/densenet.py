@@ -180,6 +180,11 @@ def densenet201(weights=None, num_classes=1000, in_channels=3, **kwargs) -> Dens
     return _densenet(32, (6, 12, 48, 32), 64, weights, num_classes, in_channels, **kwargs)
 
 
+# The smallest H, W: conv0 and pool0 divide by 4, three transitions by 8 (the CLI checks it).
+DENSENET_MIN_SIZE = 29
+for _builder in (densenet121, densenet161, densenet169, densenet201):
+    _builder.min_input_size = DENSENET_MIN_SIZE
+
 MODELS = {
     "densenet121": densenet121,
     "densenet161": densenet161,

@@ -32,6 +32,7 @@ from .dropout_more import AlphaDropout, Dropout2d, Dropout3d
 from .sequential import Sequential
 from .shape import Dropout, Flatten, Identity, Unflatten
 from .squeeze_excitation import SqueezeExcitation
+from .stochastic_depth import StochasticDepth, stochastic_depth
 
 __all__ = [
     "init", "functional", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Graph", "Node",
@@ -46,7 +47,7 @@ __all__ = [
     "MaxUnpool1d", "MaxUnpool2d", "Maxout", "ChannelAvgPool", "Unflatten",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "LocalResponseNorm",
     "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle",
-    "SqueezeExcitation",
+    "SqueezeExcitation", "StochasticDepth", "stochastic_depth",
 ]
 from .padding import *  # noqa: E402,F401,F403  (ZeroPad2d, ReflectionPad2d, ...: nn/padding.py)
 from .padding import __all__ as _padding_names  # noqa: E402

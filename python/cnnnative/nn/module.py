@@ -316,8 +316,10 @@ class Module:
 
     # -- modes ----------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
+        """Set training mode (True) or eval mode (False) on this module and its children.
+        Layers frozen by cnnnative.finetune.freeze (keep_eval) stay in eval mode."""
         for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+            object.__setattr__(m, "training", bool(mode) and not m.__dict__.get("_keep_eval", False))
         return self
 
     def eval(self) -> "Module":
@@ -396,6 +398,16 @@ class Module:
             else:
                 np.copyto(own[k], v, casting="unsafe")
         return missing, unexpected
+
+    def summary(self, input_shape, *, backward: bool = True):
+        """Per op of this model on one sample of `input_shape` (no batch dim, e.g.
+        (3, 224, 224)): layer name, output shape, parameters, FLOPs (2 per multiply-add),
+        output memory, memory kept for the backward by a training forward (backward=True:
+        measured with one training-mode call, after which the model is as it was), and
+        the receptive field and jump of the output; totals. Returns a dict
+        (cnnnative.model_summary.ModelSummary) that prints as a table."""
+        from ..model_summary import summarize
+        return summarize(self, (1,) + tuple(input_shape), backward=backward)
 
     # -- printing -------------------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -1,0 +1,107 @@
+"""EfficientNet B0-B3 (cnnnative.models.efficientnet): torchvision's state_dict layout (the
+committed tests/data/zoo_layouts/*.json, written by tools/torchvision_reference.py), output
+shapes, compile == eager with the SE gates on the engine, a training step and weights=.
+The outputs against torchvision's: tools/check_zoo_torchvision.py (offline)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import cnnnative as cn
+from cnnnative import models, nn, ops
+from cnnnative.models import efficientnet
+
+LAYOUTS = os.path.join(os.path.dirname(__file__), "data", "zoo_layouts")
+NAMES = ["efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3"]
+
+
+@pytest.fixture(scope="module")
+def b0():
+    nn.init.manual_seed(0)
+    return models.efficientnet_b0(num_classes=10)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_layout_is_torchvisions(name):
+    with open(os.path.join(LAYOUTS, f"{name}.json")) as f:
+        ref = json.load(f)
+    with nn.init.skip_random_init():  # the layout only
+        model = models.MODELS[name]()
+    assert [[k, list(v.shape)] for k, v in model.state_dict().items()] == ref["state_dict"]
+    assert model.num_parameters() == ref["params"]
+    assert name in models.__all__
+
+
+def test_torchvision_hyperparameters():
+    dropouts = {"efficientnet_b0": 0.2, "efficientnet_b1": 0.2, "efficientnet_b2": 0.3, "efficientnet_b3": 0.3}
+    for name, p in dropouts.items():
+        with nn.init.skip_random_init():
+            model = models.MODELS[name]()
+        assert model.classifier[0].p == p
+        # Stochastic depth grows linearly over the blocks: 0.2 * i / number of blocks.
+        blocks = [m for m in model.modules() if isinstance(m, efficientnet.MBConv)]
+        probs = [b.stochastic_depth.p for b in blocks]
+        np.testing.assert_allclose(probs, [0.2 * i / len(blocks) for i in range(len(blocks))])
+        assert all(b.stochastic_depth.mode == "row" for b in blocks)
+        # torchvision's B0-B4 keep BatchNorm2d's defaults (B5-B7 would use eps 1e-3, momentum 0.01).
+        bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+        assert {(m.eps, m.momentum) for m in bns} == {(1e-5, 0.1)}
+    assert efficientnet.make_divisible(32 * 1.1) == 32 and efficientnet.make_divisible(16 * 1.2) == 24
+
+
+@pytest.mark.parametrize("size,batch", [(32, 1), (45, 2)])
+def test_output_shapes(b0, size, batch):
+    x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
+    with cn.no_grad():
+        assert np.asarray(b0.eval()(x)).shape == (batch, 10)
+    assert b0.output_shape((3, size, size)) == (10,)
+
+
+def test_in_channels_and_a_wider_variant():
+    nn.init.manual_seed(1)
+    model = models.efficientnet_b2(num_classes=4, in_channels=1).eval()
+    with cn.no_grad():
+        assert np.asarray(model(np.zeros((2, 1, 33, 40), np.float32))).shape == (2, 4)
+
+
+def test_compiles_on_the_engine_and_matches_eager(b0):
+    b0.eval()
+    x = np.random.default_rng(2).standard_normal((2, 3, 48, 48)).astype(np.float32)
+    with cn.no_grad():
+        expected = np.asarray(b0(x))
+    compiled = cn.compile(b0, x.shape)
+    np.testing.assert_allclose(compiled(x), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    nodes = [(n["op"], n["activation"]) for n in compiled.nodes]
+    assert not [op for op, _ in nodes if op.startswith("host:")]
+    # 16 MBConv blocks: each SE gate one channel_scale after a sigmoid-epilogue 1x1 conv;
+    # SiLU in the conv epilogues (stem, expand, depthwise, SE fc1, head); residual adds fused.
+    assert nodes.count(("channel_scale", "none")) == 16
+    assert nodes.count(("conv", "sigmoid")) == 16
+    assert nodes.count(("conv", "silu")) == 49
+    assert "add" not in {op for op, _ in nodes}
+
+
+def test_one_training_step(b0):
+    b0.train()
+    x = cn.tensor(np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32))
+    b0.zero_grad()
+    loss = ops.cross_entropy(b0(x), np.array([1, 7]))
+    loss.backward()
+    grads = [p.grad for p in b0.parameters()]
+    assert all(g is not None for g in grads)
+    assert np.abs(b0.features[0][0].weight.grad).max() > 0
+    assert np.abs(b0.classifier[1].weight.grad).max() > 0
+    b0.eval()
+
+
+def test_weights_path_round_trip(b0, tmp_path):
+    b0.eval()
+    path = tmp_path / "b0.npz"
+    np.savez(path, **b0.state_dict())
+    again = models.efficientnet_b0(weights=str(path), num_classes=10).eval()
+    x = np.random.default_rng(4).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    with cn.no_grad():
+        np.testing.assert_array_equal(np.asarray(again(x)), np.asarray(b0(x)))
+    assert np.array_equal(models.build("efficientnet_b0", weights=str(path), num_classes=10)
+                          .state_dict()["classifier.1.weight"], b0.state_dict()["classifier.1.weight"])

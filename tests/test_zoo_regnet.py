@@ -1,0 +1,99 @@
+"""RegNetY-400MF, RegNetY-800MF, RegNetX-400MF (cnnnative.models.regnet): torchvision's
+state_dict layout (committed tests/data/zoo_layouts/*.json), the stage parameters from
+(depth, w_0, w_a, w_m, group width), output shapes, compile == eager, a training step and
+weights=. The outputs against torchvision's: tools/check_zoo_torchvision.py (offline)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import cnnnative as cn
+from cnnnative import models, nn, ops
+from cnnnative.models.regnet import BlockParams
+
+LAYOUTS = os.path.join(os.path.dirname(__file__), "data", "zoo_layouts")
+NAMES = ["regnet_y_400mf", "regnet_y_800mf", "regnet_x_400mf"]
+
+
+@pytest.fixture(scope="module")
+def y400():
+    nn.init.manual_seed(0)
+    return models.regnet_y_400mf(num_classes=10)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_layout_is_torchvisions(name):
+    with open(os.path.join(LAYOUTS, f"{name}.json")) as f:
+        ref = json.load(f)
+    with nn.init.skip_random_init():  # the layout only
+        model = models.MODELS[name]()
+    assert [[k, list(v.shape)] for k, v in model.state_dict().items()] == ref["state_dict"]
+    assert model.num_parameters() == ref["params"]
+    assert name in models.__all__
+
+
+def test_block_params():
+    # RegNetY-400MF's stages (the paper's and torchvision's numbers).
+    p = BlockParams.from_init_params(depth=16, w_0=48, w_a=27.89, w_m=2.09, group_width=8, se_ratio=0.25)
+    assert p.depths == [1, 3, 6, 6]
+    assert p.widths == [48, 104, 208, 440]
+    assert p.group_widths == [8, 8, 8, 8] and p.strides == [2, 2, 2, 2] and p.se_ratio == 0.25
+    p = BlockParams.from_init_params(depth=22, w_0=24, w_a=24.48, w_m=2.54, group_width=16)
+    assert p.depths == [1, 2, 7, 12] and p.widths == [32, 64, 160, 400] and p.se_ratio is None
+    with pytest.raises(ValueError, match="w_0"):
+        BlockParams.from_init_params(depth=4, w_0=20, w_a=10.0, w_m=2.0, group_width=8)
+
+
+@pytest.mark.parametrize("size,batch", [(32, 1), (47, 2)])
+def test_output_shapes(y400, size, batch):
+    x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
+    with cn.no_grad():
+        assert np.asarray(y400.eval()(x)).shape == (batch, 10)
+    assert y400.output_shape((3, size, size)) == (10,)
+
+
+def test_in_channels_and_regnet_x():
+    nn.init.manual_seed(1)
+    model = models.regnet_x_400mf(num_classes=3, in_channels=1).eval()
+    with cn.no_grad():
+        assert np.asarray(model(np.zeros((2, 1, 40, 33), np.float32))).shape == (2, 3)
+
+
+def test_compiles_on_the_engine_and_matches_eager(y400):
+    y400.eval()
+    x = np.random.default_rng(2).standard_normal((2, 3, 48, 48)).astype(np.float32)
+    with cn.no_grad():
+        expected = np.asarray(y400(x))
+    compiled = cn.compile(y400, x.shape)
+    np.testing.assert_allclose(compiled(x), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    nodes = [(n["op"], n["activation"]) for n in compiled.nodes]
+    assert not [op for op, _ in nodes if op.startswith("host:")]
+    # 16 blocks, each SE gate a channel_scale after a sigmoid-epilogue 1x1 conv; the
+    # residual add and its ReLU fused into the block's last conv; 4 projection shortcuts.
+    assert nodes.count(("channel_scale", "none")) == 16
+    assert nodes.count(("conv", "sigmoid")) == 16
+    assert nodes.count(("conv", "none")) == 4
+    assert "add" not in {op for op, _ in nodes}
+
+
+def test_one_training_step(y400):
+    y400.train()
+    x = cn.tensor(np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32))
+    y400.zero_grad()
+    loss = ops.cross_entropy(y400(x), np.array([1, 7]))
+    loss.backward()
+    assert all(p.grad is not None for p in y400.parameters())
+    assert np.abs(y400.stem[0].weight.grad).max() > 0
+    assert np.abs(y400.fc.weight.grad).max() > 0
+    y400.eval()
+
+
+def test_weights_path_round_trip(y400, tmp_path):
+    y400.eval()
+    path = tmp_path / "y400.npz"
+    np.savez(path, **y400.state_dict())
+    again = models.regnet_y_400mf(weights=str(path), num_classes=10).eval()
+    x = np.random.default_rng(4).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    with cn.no_grad():
+        np.testing.assert_array_equal(np.asarray(again(x)), np.asarray(y400(x)))
