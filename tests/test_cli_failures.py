@@ -206,6 +206,9 @@ def test_unexpected_errors_are_one_line_too(tmp_path, monkeypatch):
 
 
 _HEAVY = {"resnet18", "resnet34"}  # 11M / 21M parameters: a whole run is seconds of init and I/O
+# The bigger ResNets (25M to 89M parameters): also build and one step only. (DenseNet needs
+# 29x29 images: the CLI refuses the digits before building it.)
+_HEAVY |= {"resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2"}
 
 
 @pytest.mark.parametrize("name", sorted(models.MODELS))

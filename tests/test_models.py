@@ -135,7 +135,7 @@ def test_resnet_graph_matches_pytorch_forward_and_backward(rng):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     tm = _torch_resnet(torch, 3, 5, (1, 2), 4)
-    g = models.resnet(3, 5, 20, layers=(1, 2), width=4)
+    g = models.graph_resnet(3, 5, 20, layers=(1, 2), width=4)
     tsd = {k: v.detach().numpy() for k, v in tm.state_dict().items()}
     assert list(g.state_dict()) == list(tsd)
     g.load_state_dict(tsd)

@@ -321,7 +321,7 @@ def _models():
         ("vgg_small", lambda: models.vgg_small(input_size=16, width=8), (1, 3, 16, 16)),
         ("all_conv_net", lambda: models.all_conv_net(input_size=16, width=8), (1, 3, 16, 16)),
         ("digits_net", lambda: models.digits_net(), (1, 1, 8, 8)),
-        ("resnet_graph", lambda: models.resnet(num_classes=5, input_size=32, layers=(1, 1), width=8), (1, 3, 32, 32)),
+        ("resnet_graph", lambda: models.graph_resnet(num_classes=5, input_size=32, layers=(1, 1), width=8), (1, 3, 32, 32)),
         ("resnet20", lambda: resnet.resnet20(num_classes=4), (1, 3, 16, 16)),
         ("inverted_residual", lambda: resnet.inverted_residual(8, 8, expand_ratio=2), (1, 8, 6, 6)),
     ]
@@ -405,7 +405,7 @@ def test_softplus_parameters_survive_the_round_trip():
 
 def test_exported_resnet_loads_back_with_its_state_dict_names():
     from cnnnative import models
-    model = models.resnet(num_classes=5, input_size=32, layers=(1, 1), width=8)
+    model = models.graph_resnet(num_classes=5, input_size=32, layers=(1, 1), width=8)
     loaded = cnx.load(_export(model, (1, 3, 32, 32)))
     ours = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     theirs = loaded.state_dict()
@@ -609,7 +609,7 @@ def test_conv_geometry_matches_onnx(case):
 
 def test_an_imported_model_exports_again():
     from cnnnative import models
-    model = models.resnet(num_classes=5, input_size=32, layers=(1, 1), width=8)
+    model = models.graph_resnet(num_classes=5, input_size=32, layers=(1, 1), width=8)
     loaded = cnx.load(_export(model, (1, 3, 32, 32)))
     again = _export(loaded, (1, 3, 32, 32), opset=NEWEST)
     _check_runs(model, (1, 3, 32, 32), again, batches=(2,), reference=onnxruntime is None)

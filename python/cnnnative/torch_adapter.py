@@ -160,7 +160,7 @@ class ResNetStages(nn.Module):
 
 
 def _basic_block(children, m, path):
-    from .resnet import BasicBlock
+    from .models.resnet import BasicBlock
     block = BasicBlock(m.conv1.in_channels, m.conv1.out_channels, m.conv1.stride[0], children.get("downsample"))
     for name in ("conv1", "bn1", "conv2", "bn2"):
         setattr(block, name, children[name])

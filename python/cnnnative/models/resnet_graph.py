@@ -1,11 +1,13 @@
 """ResNet with basic blocks built as an nn.Graph (any depth and width: the Graph API at
 work), with torchvision's parameter names, so a state_dict moves unchanged between it and
-the module form (cnnnative.resnet) and cnnnative.compile traces both into the same plan."""
+the module form (cnnnative.models.resnet) and cnnnative.compile traces both into the same
+plan. Reached as cnnnative.models.graph_resnet (any depth) and cnnnative.models.resnet18_graph;
+the registry's "resnet18" is the module form."""
 from __future__ import annotations
 
 from .. import nn
 
-__all__ = ["resnet", "resnet18"]
+__all__ = ["graph_resnet", "resnet18_graph"]
 
 
 def _basic_block(g, x, cin, cout, stride, prefix):
@@ -23,7 +25,7 @@ def _basic_block(g, x, cin, cout, stride, prefix):
     return g.add(a, shortcut, relu=True, name=f"{prefix}.add")
 
 
-def resnet(in_channels=3, num_classes=1000, input_size=224, layers=(2, 2, 2, 2), width=64,
+def graph_resnet(in_channels=3, num_classes=1000, input_size=224, layers=(2, 2, 2, 2), width=64,
            small_input=False) -> nn.Graph:
     """ResNet with basic blocks (He et al. 2015) as an nn.Graph whose parameter names are
     torchvision's (conv1, bn1, layer1.0.conv1, ..., fc), so its state_dict loads unchanged.
@@ -51,9 +53,11 @@ def resnet(in_channels=3, num_classes=1000, input_size=224, layers=(2, 2, 2, 2),
     return g
 
 
-def resnet18(in_channels=3, num_classes=1000, input_size=224, small_input=False) -> nn.Graph:
-    """ResNet-18 (torchvision layout and names)."""
-    return resnet(in_channels, num_classes, input_size, (2, 2, 2, 2), 64, small_input)
+def resnet18_graph(in_channels=3, num_classes=1000, input_size=224, small_input=False) -> nn.Graph:
+    """ResNet-18 as an nn.Graph (torchvision layout and names; the same state_dict as
+    cnnnative.models.resnet18). Input (N, in_channels, input_size, input_size)."""
+    return graph_resnet(in_channels, num_classes, input_size, (2, 2, 2, 2), 64, small_input)
 
 
-MODELS = {"resnet18": resnet18}
+# Not in the registry: "resnet18" there is the module form with the same state_dict.
+MODELS = {}
