@@ -9,35 +9,10 @@ optional activation; keys 0 / 1); mobilenetv3.py builds on it and on make_divisi
 from __future__ import annotations
 
 from .. import nn, ops
+from ._layers import Conv2dNormActivation, make_divisible
 from ._weights import load_weights
 
 __all__ = ["MobileNetV2", "InvertedResidual", "Conv2dNormActivation", "mobilenet_v2"]
-
-
-def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
-    """v rounded to the nearest multiple of divisor (at least min_value, default divisor),
-    rounded up instead when rounding down would lose more than 10% (torchvision's rule)."""
-    min_value = divisor if min_value is None else min_value
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    return new_v + divisor if new_v < 0.9 * v else new_v
-
-
-class Conv2dNormActivation(nn.Sequential):
-    """Conv2d (no bias, 'same' padding (kernel_size - 1) // 2 * dilation) -> BatchNorm2d
-    [-> activation]: (N, in_channels, H, W) -> (N, out_channels, H/stride, W/stride).
-    norm_layer / activation_layer: classes (or callables) making the layers; activation_layer
-    None leaves the activation out."""
-
-    def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, groups=1, dilation=1,
-                 norm_layer=nn.BatchNorm2d, activation_layer=nn.ReLU):
-        padding = (kernel_size - 1) // 2 * dilation
-        layers = [nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                            dilation=dilation, groups=groups, bias=False),
-                  norm_layer(out_channels)]
-        if activation_layer is not None:
-            layers.append(activation_layer())
-        super().__init__(*layers)
-        self.out_channels = out_channels
 
 
 class InvertedResidual(nn.Module):

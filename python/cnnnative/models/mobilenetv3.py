@@ -14,7 +14,8 @@ from functools import partial
 
 from .. import nn, ops
 from ._weights import load_weights
-from .mobilenetv2 import Conv2dNormActivation, init_mobilenet, make_divisible
+from ._layers import Conv2dNormActivation, make_divisible
+from .mobilenetv2 import init_mobilenet
 
 __all__ = ["MobileNetV3", "InvertedResidual", "InvertedResidualConfig", "mobilenet_v3_small",
            "mobilenet_v3_large"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import nn, ops
 from ._weights import load_weights
-from .efficientnet import Conv2dNormActivation, make_divisible
+from ._layers import Conv2dNormActivation, make_divisible
 
 __all__ = ["BlockParams", "ResBottleneckBlock", "RegNet", "regnet_y_400mf", "regnet_y_800mf", "regnet_x_400mf"]
 
