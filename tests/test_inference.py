@@ -183,7 +183,7 @@ def test_conv_node(isa, rng, case, algo, act, residual):
         expected = expected + res
     out = plan.add_conv(0, w, b, stride, pad, dil, groups, act, res_id)
     plan.finalize(out)
-    methods = [n["method"] for n in plan.nodes()]
+    methods = [n.get("method") for n in plan.nodes()]  # a 1x1 conv of a 1x1 map is a linear node
     if algo == "gemm":
         assert "winograd" not in methods
     expected = ref_act(expected, act)
@@ -740,3 +740,28 @@ def test_compile_does_not_keep_weight_sized_garbage():
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     grown, weights = (float(v) for v in out.stdout.split())
     assert grown <= 1.3 * weights + 4, f"compile grew RSS by {grown:.1f} MiB for {weights:.1f} MiB of weights"
+
+
+_SE_ACTS = {"none": lambda v: v, "relu": lambda v: np.maximum(v, 0), "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+            "silu": lambda v: v / (1 + np.exp(-v)), "hardsigmoid": lambda v: np.clip(v / 6 + 0.5, 0, 1)}
+
+
+@pytest.mark.parametrize("act", sorted(_SE_ACTS))
+@pytest.mark.parametrize("C,K,batch", [(1, 1, 2), (17, 5, 3), (1152, 48, 2), (48, 1152, 2)])
+def test_1x1_conv_of_a_1x1_map_runs_as_linear(isa, rng, act, C, K, batch):
+    """Squeeze-and-excitation's layers: the plan makes a linear node over the same memory,
+    keeps the 4-D output shape, and matches the convolution's float64 reference; a NaN in
+    a sample makes that sample's outputs NaN; a smaller batch runs through the same plan."""
+    x = randn(rng, batch, C, 1, 1)
+    x[0, 0, 0, 0] = np.nan
+    w, b = randn(rng, K, C, 1, 1), randn(rng, K)
+    plan = _core.EnginePlan([batch, C, 1, 1], "auto")
+    out = plan.add_conv(0, w, b, (1, 1), (0, 0, 0, 0), (1, 1), 1, act, -1)
+    plan.finalize(out)
+    assert [n["op"] for n in plan.nodes()] == ["linear"]
+    got = plan.run(x, poison=True)
+    assert got.shape == (batch, K, 1, 1)
+    expected = _SE_ACTS[act](ref_conv(x, w, b, (1, 1), (0, 0, 0, 0), (1, 1), 1))
+    assert np.isnan(got[0]).all()
+    close(got[1:], expected[1:])
+    close(plan.run(x[1:2], poison=True), expected[1:2])

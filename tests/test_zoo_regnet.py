@@ -69,10 +69,11 @@ def test_compiles_on_the_engine_and_matches_eager(y400):
     np.testing.assert_allclose(compiled(x), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     nodes = [(n["op"], n["activation"]) for n in compiled.nodes]
     assert not [op for op, _ in nodes if op.startswith("host:")]
-    # 16 blocks, each SE gate a channel_scale after a sigmoid-epilogue 1x1 conv; the
-    # residual add and its ReLU fused into the block's last conv; 4 projection shortcuts.
+    # 16 blocks, each SE gate a channel_scale after a sigmoid-epilogue 1x1 conv of the
+    # pooled 1x1 map (run as a linear node); the residual add and its ReLU fused into the
+    # block's last conv; 4 projection shortcuts.
     assert nodes.count(("channel_scale", "none")) == 16
-    assert nodes.count(("conv", "sigmoid")) == 16
+    assert nodes.count(("linear", "sigmoid")) == 16 and nodes.count(("linear", "relu")) == 16
     assert nodes.count(("conv", "none")) == 4
     assert "add" not in {op for op, _ in nodes}
 

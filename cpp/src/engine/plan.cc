@@ -164,6 +164,16 @@ int Plan::add_conv(int input, std::vector<float> weight, const std::vector<int64
   }
   n.weight = std::move(weight);
   n.bias = bias.empty() ? std::vector<float>(size_t(p.K), 0.f) : bias;
+  if (p.H == 1 && p.W == 1 && p.R == 1 && p.S == 1 && p.groups == 1 && p.pad_top == 0 && p.pad_bottom == 0 &&
+      p.pad_left == 0 && p.pad_right == 0 && residual < 0) {
+    // A 1x1 convolution of a 1x1 map (squeeze-and-excitation's two layers) is a linear
+    // layer on the same memory, (N, C, 1, 1) = (N, C): the linear node's few-row GEMM
+    // streams the weight once, where the conv's GEMM would repack it on every call.
+    n.kind = OpKind::linear;
+    n.in_features = p.C;
+    n.out_features = p.K;
+    return push(std::move(n), out);
+  }
   configure_conv(n, choice_);
   return push(std::move(n), out);
 }
