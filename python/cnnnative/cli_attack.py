@@ -61,17 +61,17 @@ def attack(args):
     from .adversarial.figure import attack_figure
     from .cli import _model_and_images
 
-    if args.figure:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            _fail("--figure needs matplotlib (pip install matplotlib)")
     model, x = _model_and_images(args.checkpoint, args.images, args.input_max, "attack")
     n = len(x)
     if n == 0:
         _fail(f"{args.images} holds no images")
     if args.figure and not -n <= args.index < n:
         _fail(f"--index {args.index} is out of range for {n} images")
+    if args.figure:  # after the arguments' own checks, before any attack runs
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            _fail("--figure needs matplotlib (pip install matplotlib)")
     logits = predict_logits(model, x, args.batch_size)
     classes = logits.shape[1]
     if args.target is not None and not 0 <= args.target < classes:
