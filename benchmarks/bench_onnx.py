@@ -138,6 +138,17 @@ def bench_one(name, path, threads, repeats, warmup, spin=True):
     return row
 
 
+def print_ratio_summary(rows, what):
+    """The closing line of a run: geometric mean of ours / ORT, the slowest, how many agree."""
+    timed = [r for r in rows if "ratio" in r]
+    if timed:
+        geo = float(np.exp(np.mean(np.log([r["ratio"] for r in timed]))))
+        worst = max(timed, key=lambda r: r["ratio"])
+        print(f"\ngeometric mean ours/ORT over {len(timed)} {what}: {geo:.2f}; slowest: {worst['model']} "
+              f"{worst['ratio']:.2f}; outputs agree within {TOLERANCE:g}: "
+              f"{sum(r['agree'] for r in timed)}/{len(timed)}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default=None, help="comma-separated subset of: " + ",".join(LIGHT + ("resnet18",)))
@@ -186,13 +197,7 @@ def main(argv=None):
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for row in rows:
             print(_line(row, True))
-    timed = [r for r in rows if "ratio" in r]
-    if timed:
-        geo = float(np.exp(np.mean(np.log([r["ratio"] for r in timed]))))
-        worst = max(timed, key=lambda r: r["ratio"])
-        print(f"\ngeometric mean ours/ORT over {len(timed)} models: {geo:.2f}; slowest: {worst['model']} "
-              f"{worst['ratio']:.2f}; outputs agree within {TOLERANCE:g}: "
-              f"{sum(r['agree'] for r in timed)}/{len(timed)}")
+    print_ratio_summary(rows, "models")
     return 0
 
 

@@ -15,10 +15,8 @@ import os
 import sys
 import tempfile
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_onnx import bench_one  # noqa: E402
+from bench_onnx import bench_one, print_ratio_summary  # noqa: E402
 
 DEFAULT = ("alexnet", "zfnet", "vgg16", "googlenet", "inception_v3", "resnet18", "resnet50", "resnext50_32x4d",
            "wide_resnet50_2", "densenet121", "squeezenet1_1", "shufflenet_v2_x1_0", "mobilenet_v2",
@@ -65,12 +63,7 @@ def main(argv=None):
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for row in rows:
             print(_line(row, True))
-    timed = [r for r in rows if "ratio" in r]
-    if timed:
-        geo = float(np.exp(np.mean(np.log([r["ratio"] for r in timed]))))
-        worst = max(timed, key=lambda r: r["ratio"])
-        print(f"\ngeometric mean ours/ORT over {len(timed)} builders: {geo:.2f}; slowest: {worst['model']} "
-              f"{worst['ratio']:.2f}; outputs agree within 1e-4: {sum(r['agree'] for r in timed)}/{len(timed)}")
+    print_ratio_summary(rows, "builders")
     return 0
 
 
