@@ -11,19 +11,10 @@ import pytest
 import cnnnative
 from cnnnative import nn
 from cnnnative.resnet import BasicBlock, inverted_residual, resnet18, resnet20, resnet34
+from bn_stats import randomize_bn
 
 TOL = 1e-4
 
-
-def randomize_bn(model, rng):
-    """Non-trivial BatchNorm statistics, so that folding them is actually tested."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.weight.data[...] = rng.uniform(0.5, 1.5, c)
-            m.bias.data[...] = rng.uniform(-0.2, 0.2, c)
-            m.running_mean[...] = rng.uniform(-0.2, 0.2, c)
-            m.running_var[...] = rng.uniform(0.5, 1.5, c)
 
 
 def assert_close(a, b, tol=TOL):

@@ -12,19 +12,11 @@ import pytest
 import cnnnative as cn
 from cnnnative import models, nn
 from cnnnative.models import densenet
+from bn_stats import randomize_bn
 
 LAYOUTS = os.path.join(os.path.dirname(__file__), "data", "zoo_layouts")
 BUILDERS = ["densenet121", "densenet161", "densenet169", "densenet201"]
 
-
-def randomize_bn(model, rng):
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.weight.data[...] = rng.uniform(0.5, 1.5, c)
-            m.bias.data[...] = rng.uniform(-0.2, 0.2, c)
-            m.running_mean[...] = rng.uniform(-0.2, 0.2, c)
-            m.running_var[...] = rng.uniform(0.5, 1.5, c)
 
 
 @pytest.mark.parametrize("name", BUILDERS)

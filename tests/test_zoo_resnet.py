@@ -16,6 +16,7 @@ import pytest
 import cnnnative as cn
 from cnnnative import models, nn
 from cnnnative.models import resnet as zoo_resnet
+from bn_stats import randomize_bn
 
 LAYOUTS = os.path.join(os.path.dirname(__file__), "data", "zoo_layouts")
 BUILDERS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
@@ -26,16 +27,6 @@ def _layout(name):
     with open(os.path.join(LAYOUTS, f"{name}.json")) as f:
         return json.load(f)
 
-
-def randomize_bn(model, rng):
-    """Non-trivial BatchNorm statistics, so that folding them is actually tested."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.weight.data[...] = rng.uniform(0.5, 1.5, c)
-            m.bias.data[...] = rng.uniform(-0.2, 0.2, c)
-            m.running_mean[...] = rng.uniform(-0.2, 0.2, c)
-            m.running_var[...] = rng.uniform(0.5, 1.5, c)
 
 
 def assert_close(a, b, tol=1e-4):
