@@ -1,5 +1,6 @@
 // The process-wide thread count and its fork rule (see cnnnative/threads.h).
 #include "cnnnative/threads.h"
+#include "cnnnative/thread_pool.h"
 
 #include <omp.h>
 #include <pthread.h>
@@ -116,7 +117,8 @@ int team_for(int requested) {
   return requested;
 }
 
-int num_threads() { return team_for(thread_count().load(std::memory_order_relaxed)); }
+// Inside a member of run_team's team a kernel runs on its thread alone (thread_pool.h).
+int num_threads() { return in_team() ? 1 : team_for(thread_count().load(std::memory_order_relaxed)); }
 
 void set_num_threads(int n) {
   CN_CHECK(n >= 1, "set_num_threads: n must be >= 1, got ", n);
