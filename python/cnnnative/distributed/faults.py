@@ -25,7 +25,10 @@ import threading
 import time
 import traceback
 
-__all__ = ["DistributedError", "install_excepthook", "fail", "Watchdog", "agree"]
+__all__ = ["DistributedError", "install_excepthook", "fail", "Watchdog", "agree", "WATCHDOG_EXIT"]
+
+# Exit status of a job the watchdog aborted (not 124, which timeout(1) uses).
+WATCHDOG_EXIT = 3
 
 
 class DistributedError(RuntimeError):
@@ -134,6 +137,15 @@ class Watchdog:
             self._thread = threading.Thread(target=self._watch, name="cnnnative-watchdog", daemon=True)
             self._thread.start()
 
+    def arm(self, what: str) -> None:
+        """Start (or restart) the clock for `what`; disarm() stops it (guard() does both)."""
+        if self.timeout is not None:
+            self._what = what
+            self._deadline = time.monotonic() + self.timeout
+
+    def disarm(self) -> None:
+        self._deadline = None
+
     @contextlib.contextmanager
     def guard(self, what: str):
         if self.timeout is None or self._deadline is not None:  # off, or nested in a guard
@@ -154,4 +166,4 @@ class Watchdog:
             if deadline is not None and time.monotonic() > deadline:
                 _write(f"rank {self.comm.rank} failed: {self._what} did not finish within {self.timeout:g} s "
                        "(another rank is stopped, deadlocked or unreachable); aborting the job (MPI_Abort)")
-                _abort(self.comm, 124)
+                _abort(self.comm, WATCHDOG_EXIT)

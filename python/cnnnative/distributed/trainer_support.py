@@ -207,8 +207,8 @@ class DistributedTraining:
         """Wait for the gradient averaging (normally done when backward returned), then the
         optimizer's step with the scaled learning rate."""
         opt = self.trainer.optimizer
-        with self.watchdog.guard("the gradient all-reduce"):
-            self.ddp.finish_gradient_sync()
+        self.ddp.finish_gradient_sync()
+        self.watchdog.disarm()  # armed by forward: the step's collectives are done
         factor = self.lr_factor(epoch, batch)
         groups = getattr(opt, "param_groups", None)
         if factor == 1.0 or not groups:
@@ -224,8 +224,10 @@ class DistributedTraining:
                 g["lr"] = lr
 
     def forward(self, x):
-        with self.watchdog.guard("a training step"):
-            return self.ddp(x)
+        # The watchdog runs from here to the optimizer step: the gradient all-reduce waits
+        # inside backward (DistributedDataParallel's buckets) and at its end.
+        self.watchdog.arm("a training step (forward, backward and the gradient all-reduce)")
+        return self.ddp(x)
 
     def reduce_tally(self, tally):
         """The epoch's (or evaluation's) sums over all ranks, in place: exact global means."""
