@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -43,12 +44,21 @@ def launcher(n, *extra):
 
 
 def run(cmd, timeout=60, cwd=None):
-    """subprocess.run with the test environment; a job that outlives `timeout` fails the
-    test (it is killed, not left behind)."""
+    """subprocess.run with the test environment, in a session of its own; a job that
+    outlives `timeout` fails the test, and its whole process group (mpiexec, its daemons
+    and ranks) is killed, not left behind."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=cwd,
+                            start_new_session=True)
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env(), cwd=cwd)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{' '.join(cmd)} did not end within {timeout} s; output: {e.stdout!r} {e.stderr!r}")
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate()
+        pytest.fail(f"{' '.join(cmd)} did not end within {timeout} s; output: {out!r} {err!r}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def mpirun(n, args, timeout=60, cwd=None):
