@@ -425,3 +425,38 @@ def test_reduce_tally_local(local):
     t.add(0.5, np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), np.array([0, 0]))
     dist.reduce_tally(t)
     assert t.n == 2 and t.loss == pytest.approx(0.5) and t.values()["accuracy"] == pytest.approx(0.5)
+
+
+def test_one_replica_batches_are_exactly_the_plain_trainers():
+    from cnnnative.data.augment import Compose, RandomCrop, RandomHorizontalFlip
+    rng = np.random.default_rng(0)
+    data = Dataset(rng.integers(0, 255, (23, 1, 6, 6)).astype(np.uint8), rng.integers(0, 3, 23),
+                   transform=Compose([RandomCrop(6, 1), RandomHorizontalFlip()]))
+    s = dist.DistributedSampler(len(data), 1, 0, shuffle=True, seed=4)
+    s.set_epoch(3)
+    plain = list(data.batches(5, shuffle=True, seed=np.random.default_rng(np.random.SeedSequence([4, 3]))))
+    mine = list(s.batches(data, 5))
+    assert len(plain) == len(mine) == 5
+    for (xa, ya), (xb, yb) in zip(plain, mine):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+
+
+def test_sync_gradients_by_hand_and_recovery_after_a_failed_backward(local):
+    model = small_net()
+    ddp = dist.DistributedDataParallel(model)
+    for p in model.parameters():
+        p.grad = np.full(p.data.shape, 2.0, np.float32)
+    ddp.sync_gradients()
+    assert all((p.grad == 2.0).all() for p in model.parameters())
+
+    x, y = batches(1, 2)[0]
+    failing = nn.Parameter(np.ones(1, np.float32))  # its gradient is final last: at the input
+    failing.register_post_accumulate_grad_hook(lambda t: (_ for _ in ()).throw(KeyboardInterrupt()))
+    out = ddp(Tensor(x) * failing)
+    with pytest.raises(KeyboardInterrupt):
+        ops.cross_entropy(out, y).backward()
+    assert ddp._pending  # some buckets were filled when backward stopped
+    model.zero_grad()
+    ops.cross_entropy(ddp(x), y).backward()  # one rank: starts over
+    assert all(p.grad is not None for p in model.parameters())
