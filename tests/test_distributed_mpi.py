@@ -48,12 +48,14 @@ def launch(n, out, *scenarios, timeout=120):
 @pytest.fixture(scope="module")
 def two(tmp_path_factory):
     return launch(2, tmp_path_factory.mktemp("mpi") / "two.json",
-                  "sgd", "adam", "sgd_syncbn", "sgd_tiny", "sgd_nosync", "mismatch")
+                  "sgd", "adam", "sgd_syncbn", "sgd_syncbn_tiny", "sgd_tiny", "sgd_nosync",
+                  "mismatch", "metrics")
 
 
 @pytest.fixture(scope="module")
 def four(tmp_path_factory):
-    return launch(4, tmp_path_factory.mktemp("mpi") / "four.json", "sgd", "adam_syncbn", "sgd_tiny")
+    return launch(4, tmp_path_factory.mktemp("mpi") / "four.json", "sgd", "adam_syncbn", "adam_syncbn_tiny",
+                  "sgd_tiny")
 
 
 def _check(result, name):
@@ -68,8 +70,11 @@ def test_two_ranks_equal_one_process_with_double_batch(two, name):
     _check(two, name)
 
 
-def test_two_ranks_syncbatchnorm_equals_batchnorm_on_double_batch(two):
-    _check(two, "sgd_syncbn")
+@pytest.mark.parametrize("name", ["sgd_syncbn", "sgd_syncbn_tiny"])
+def test_two_ranks_syncbatchnorm_equals_batchnorm_on_double_batch(two, name):
+    # _tiny: every parameter's bucket is reduced (Iallreduce) while SyncBatchNorm's backward
+    # all-reduces interleave with them.
+    _check(two, name)
 
 
 def test_two_ranks_bucket_size_does_not_change_results(two):
@@ -88,6 +93,12 @@ def test_model_mismatch_across_ranks_is_a_clear_error(two):
     assert msg is not None and "'0.weight'" in msg and "rank(s) 1" in msg and "[7, 1, 3, 3]" in msg
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam_syncbn", "sgd_tiny"])
+def test_metrics_reduced_as_sums(two):
+    # rank 0: 1 sample, loss 1, correct; rank 1: 2 samples, loss sum 4, none correct
+    r = two["results"]["metrics"]
+    assert r["count"] == 3 and abs(r["loss"] - 5 / 3) < 1e-12 and abs(r["accuracy"] - 1 / 3) < 1e-12
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam_syncbn", "adam_syncbn_tiny", "sgd_tiny"])
 def test_four_ranks_equal_one_process_with_quadruple_batch(four, name):
     _check(four, name)
