@@ -460,3 +460,21 @@ def test_sync_gradients_by_hand_and_recovery_after_a_failed_backward(local):
     model.zero_grad()
     ops.cross_entropy(ddp(x), y).backward()  # one rank: starts over
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_threads_broadcast_buffers_keeps_rank_zero_running_stats():
+    n = 2
+    models = [small_net(batchnorm=True, seed=0) for _ in range(n)]
+    for r, m in enumerate(models):
+        m[1].running_mean[:] = r + 1.0  # each rank's own statistics
+
+    def rank_fn(comm):
+        model = models[comm.rank]
+        ddp = dist.DistributedDataParallel(model, communicator=comm)
+        assert (model[1].running_mean == 1.0).all()  # rank 0's, broadcast at construction
+        model[1].running_mean[:] = 5.0 + comm.rank
+        ddp(np.zeros((2, 1, 8, 8), np.float32))  # broadcast again, then updated by this batch (mean 0)
+        return model[1].running_mean.copy()
+
+    for out in run_ranks(n, rank_fn):
+        np.testing.assert_allclose(out, 5.0 * 0.9, rtol=1e-6)

@@ -8,6 +8,11 @@ the nodes reachable from the output in reverse topological order, calls each clo
 with the sum of the gradients that reached it, and hands the results to the parents; leaves
 (parameters, user tensors) accumulate into `.grad`.
 
+A leaf may carry hooks (`Tensor.register_post_accumulate_grad_hook`): the walk calls them
+once the last node that can add to that leaf's `.grad` has run, and `queue_callback(fn)`
+runs fn when the walk ends -- what data-parallel training uses to reduce gradients while
+backward is still running. With no hook registered the walk does no extra work.
+
 The graph lives only as long as its output: nodes hold their parents, nothing holds a node
 but the tensors it produced, and a walk drops each closure after calling it (unless
 `retain_graph=True`), so one training step never keeps the previous step's arrays alive.
