@@ -8,12 +8,18 @@ the nodes reachable from the output in reverse topological order, calls each clo
 with the sum of the gradients that reached it, and hands the results to the parents; leaves
 (parameters, user tensors) accumulate into `.grad`.
 
+A leaf may carry hooks (`Tensor.register_post_accumulate_grad_hook`): the walk calls them
+once the last node that can add to that leaf's `.grad` has run, and `queue_callback(fn)`
+runs fn when the walk ends -- what data-parallel training uses to reduce gradients while
+backward is still running. With no hook registered the walk does no extra work.
+
 The graph lives only as long as its output: nodes hold their parents, nothing holds a node
 but the tensors it produced, and a walk drops each closure after calling it (unless
 `retain_graph=True`), so one training step never keeps the previous step's arrays alive.
 """
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -199,6 +205,13 @@ class RemovableHandle:
                 del _leaf_hooks[self.leaf_id]
 
 
+def _forget_leaf(hooks, key, ref):
+    # hooks is bound at registration: at interpreter exit the module globals may be gone.
+    entry = hooks.get(key)
+    if entry is not None and entry[0] is ref:
+        del hooks[key]
+
+
 def add_leaf_hook(t, fn) -> RemovableHandle:
     """Tensor.register_post_accumulate_grad_hook's work (see its docstring)."""
     import weakref
@@ -211,8 +224,7 @@ def add_leaf_hook(t, fn) -> RemovableHandle:
     entry = _leaf_hooks.get(key)
     if entry is None or entry[0]() is not t:
         # Forget the hooks when the leaf dies (its id may then be reused by another object).
-        ref = weakref.ref(t, lambda _r, key=key: _leaf_hooks.pop(key, None)
-                          if _leaf_hooks.get(key, (None,))[0] is _r else None)
+        ref = weakref.ref(t, functools.partial(_forget_leaf, _leaf_hooks, key))
         entry = _leaf_hooks[key] = (ref, {})
     handle = RemovableHandle(key)
     entry[1][handle.id] = fn

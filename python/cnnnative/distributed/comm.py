@@ -218,6 +218,12 @@ class MPICommunicator(Communicator):
 
     def all_gather(self, arr):
         arr = np.ascontiguousarray(_checked_buffer(arr, "all_gather", writeable=False))
+        # Allgather needs equal sizes everywhere: check first (a cheap object gather) rather
+        # than read past a buffer.
+        kinds = self.comm.allgather((arr.shape, arr.dtype.str))
+        if any(k != kinds[0] for k in kinds):
+            raise ValueError(f"all_gather: arrays differ across ranks: "
+                             f"{', '.join(f'rank {r}: {np.dtype(d).name}{list(s)}' for r, (s, d) in enumerate(kinds))}")
         out = np.empty((self.size,) + arr.shape, arr.dtype)
         self.comm.Allgather(arr, out)
         return list(out)

@@ -223,6 +223,11 @@ class DistributedDataParallel(Module):
 
     # -- forward -------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
+        if self._pending:
+            if self.comm.size > 1:
+                raise RuntimeError("DistributedDataParallel: the previous backward stopped before its gradients "
+                                   "were averaged (an exception inside backward?); the ranks are out of step")
+            self._pending = False  # one rank: nothing in flight to wait for
         if self.training:
             if tuple(id(p) for p in self.module.parameters() if p.requires_grad) != self._trainable:
                 self._build_buckets()  # a layer was frozen or unfrozen since the last step
@@ -280,6 +285,18 @@ class DistributedDataParallel(Module):
         for b in buckets[:self._next_launch]:
             if b.request is not None:
                 b.request.test()
+
+    def sync_gradients(self) -> None:
+        """Average the current `.grad` of every trainable parameter over the ranks now (all
+        ranks must call it): for gradients that did not come from an autograd backward
+        (a hand-written backward, gradients set by hand). After loss.backward() it is not
+        needed (and would average an already averaged gradient again, harmlessly)."""
+        if not self._pending:
+            self._pending = True
+            for b in self._buckets:
+                b.reset()
+            self._next_launch = 0
+        self.finish_gradient_sync()
 
     def finish_gradient_sync(self) -> None:
         """Start the buckets not started yet, wait for all, and write the averaged

@@ -123,9 +123,12 @@ class DistributedSampler:
 
     def batches(self, dataset, batch_size: int, drop_last: bool = False, transform=None, generator=None):
         """Yield this rank's (x float32 (B, C, H, W), y int64 (B,)) batches of a
-        cnnnative.data.Dataset for the current epoch, in shard order. transform (this call's,
-        else the dataset's) draws from `generator` (default: default_rng(rank_seed(seed,
-        epoch, rank)), independent per rank)."""
+        cnnnative.data.Dataset for the current epoch, in shard order (each batch gathered
+        in memory order). transform (this call's, else the dataset's) draws from
+        `generator` (default: default_rng(rank_seed(seed, epoch, rank)), independent per
+        rank). With one replica this yields exactly what
+        dataset.batches(batch_size, shuffle, seed=default_rng(SeedSequence([seed, epoch])))
+        yields, the plain Trainer's epoch."""
         batch_size = index(batch_size, "batches: batch_size")
         if batch_size < 1:
             raise ValueError(f"batches: batch_size must be positive, got {batch_size}")
@@ -133,12 +136,19 @@ class DistributedSampler:
             raise ValueError(f"batches: the dataset has {len(dataset)} samples, the sampler was made for "
                              f"{self.length}")
         transform = getattr(dataset, "transform", None) if transform is None else transform
-        rng = generator if generator is not None else np.random.default_rng(
-            rank_seed(self.seed, self.epoch, self.rank))
+        rng = generator
+        if rng is None:
+            rng = np.random.default_rng(rank_seed(self.seed, self.epoch, self.rank))
+            if self.shuffle:
+                # Dataset.batches draws the permutation from this generator first: draw it too,
+                # so one rank's batches and augmentations are exactly a plain Trainer's.
+                rng.permutation(self.length)
         mine = self.indices()
         stop = len(mine) - len(mine) % batch_size if drop_last else len(mine)
         for start in range(0, stop, batch_size):
             idx = mine[start:start + batch_size]
+            if self.shuffle:
+                idx = np.sort(idx)  # gather in memory order, as Dataset.batches
             x = dataset.normalize(dataset.images[idx])
             if transform is not None:
                 x = np.ascontiguousarray(transform(x, generator=rng), np.float32)
