@@ -78,7 +78,7 @@ def worker_bandwidth(repeats):
     from cnnnative.distributed import MPICommunicator
     comm = MPICommunicator()
     rows = []
-    for kib in [4 * 4 ** i for i in range(9)]:  # 4 KiB .. 64 MiB
+    for kib in [4 * 4 ** i for i in range(7)]:  # 4 KiB .. 64 MiB
         a = np.ones(kib * 256, np.float32)
         n = max(3, min(repeats, int(256 * 1024 / kib) + 3))
         comm.all_reduce_(a)
@@ -95,7 +95,7 @@ def worker_bandwidth(repeats):
         print("RESULT " + json.dumps(rows))
 
 
-def worker_overlap(repeats):
+def worker_overlap(repeats, cap):
     import numpy as np
     import cnnnative
     from cnnnative import models, nn, ops
@@ -119,7 +119,7 @@ def worker_overlap(repeats):
         return time.perf_counter() - t0
 
     alone, with_comm = [], []
-    ddp = DistributedDataParallel(model, communicator=comm)
+    ddp = DistributedDataParallel(model, communicator=comm, bucket_cap_mb=cap)
     buckets = [b.buffer.copy() for b in ddp._buckets]
     ddp.remove_hooks()
     for _ in range(repeats):  # alternate: noise hits both alike
@@ -191,7 +191,7 @@ def main():
             return worker_scaling(rest[0], int(rest[1]), int(rest[2]), rest[3] == "1")
         if kind == "bandwidth":
             return worker_bandwidth(int(rest[0]))
-        return worker_overlap(int(rest[0]))
+        return worker_overlap(int(rest[0]), float(rest[1]))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=12)
@@ -211,9 +211,10 @@ def main():
         for r in rows:
             print(f"{r['bytes']:10d} {1e6 * r['seconds']:11.1f} {r['bus_gb_per_s']:10.2f}")
         print("bench_distributed: " + json.dumps({"bandwidth": rows}), flush=True)
-    if "overlap" not in skip:
-        r = _run(_mpiexec(2) + _me("overlap", "7"))
-        print(f"\noverlap (ResNet-20, batch {BATCH['resnet20']}/rank, {r['buckets']} bucket(s) of <= 25 MiB): "
+    for cap in ([] if "overlap" in skip else ["25", "0.25"]):
+        r = _run(_mpiexec(2) + _me("overlap", "7", cap))
+        r["bucket_cap_mb"] = float(cap)
+        print(f"\noverlap (ResNet-20, batch {BATCH['resnet20']}/rank, {r['buckets']} bucket(s) of <= {cap} MiB): "
               f"backward {1e3 * r['backward_alone']:.1f} ms alone, {1e3 * r['backward_with_ddp']:.1f} ms with "
               f"DDP; all-reduce alone {1e3 * r['allreduce_alone']:.1f} ms; hidden fraction "
               f"{r['hidden_fraction']:.2f}")
