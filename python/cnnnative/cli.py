@@ -369,12 +369,15 @@ def _train(args):
             print(f"resumed from {args.resume} after epoch {trainer.epoch}")
     args.batch_size = 32 if args.batch_size is None else args.batch_size
     world = 1 if comm is None else comm.size
+    scaled = ""
+    if args.scale_lr:
+        scaled = f" x {args.batch_size * world / (trainer.dist.base_batch_size or args.batch_size):g} (--scale-lr)"
     if not args.json:
         print(f"training {model_name} ({model.num_parameters()} parameters) on {args.dataset}: "
               f"{len(train_set)} train / {len(val_set) if val_set else 0} val / {len(test_set)} test images"
               f"{' (augmented)' if split['augment'] else ''}, {args.epochs} epochs, "
               f"batch {args.batch_size}{f' x {world} ranks' if comm is not None else ''}, lr {lr:g}"
-              f"{f' x {args.batch_size * world / (trainer.dist.base_batch_size or args.batch_size):g} (--scale-lr)' if args.scale_lr else ''}, "
+              f"{scaled}, "
               f"{cnnnative.get_num_threads()} threads, isa {cnnnative.get_isa()}")
     history = _fit(args, trainer, train_set, val_set or test_set)
     train_seconds = sum(h["seconds"] for h in history)
@@ -389,8 +392,7 @@ def _train(args):
     summary = {
         "test_accuracy": result["accuracy"], "test_loss": result["loss"], "epochs": args.epochs,
         "seconds": time.perf_counter() - t_start, "train_seconds": train_seconds,
-        "images_per_second": sum(h["images_per_second"] * h["seconds"] for h in history) / train_seconds
-        if train_seconds > 0 else None,
+        "images_per_second": len(train_set) * args.epochs / train_seconds if train_seconds > 0 else None,
         "model": model_name, "dataset": args.dataset, "batch_size": args.batch_size, "lr": lr,
         "threads": cnnnative.get_num_threads(), "checkpoint": ckpt, "plots": pngs, "ranks": world,
         "augment": split["augment"], "val_split": split["val_split"],
