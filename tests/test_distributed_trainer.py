@@ -71,6 +71,28 @@ def test_local_checkpoint_round_trip(tmp_path):
         np.testing.assert_array_equal(a.data, b.data)
 
 
+def test_sync_batchnorm_on_one_rank_equals_batchnorm():
+    """DistributedConfig(sync_batchnorm=True): the BatchNorms become SyncBatchNorm (sharing
+    the parameters the optimizer holds); on one rank training is unchanged."""
+    from cnnnative.distributed import SyncBatchNorm
+    from cnnnative.distributed.trainer_support import DistributedConfig
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((12, 3, 8, 8)).astype(np.float32), rng.integers(0, 4, 12)
+
+    def fit(dist):
+        nn.init.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                              nn.Linear(256, 4))
+        t = Trainer(model, optim.SGD(model, lr=0.1, momentum=0.9), quiet=True, distributed=dist)
+        t.fit((x, y), epochs=2, batch_size=4)
+        return t
+    plain = fit(None)
+    synced = fit(DistributedConfig(LocalCommunicator(), sync_batchnorm=True))
+    assert isinstance(synced.model[1], SyncBatchNorm)
+    for a, b in zip(plain.model.state_dict().values(), synced.model.state_dict().values()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_options_need_distributed_and_bad_values():
     m = models.build("digits_net")
     with pytest.raises(ValueError, match="need distributed"):

@@ -307,8 +307,9 @@ def _train(args):
             raise SystemExit("cnnnative train: --distributed trains on the CPU, without --freeze-backbone")
         if args.threads is None and not os.environ.get("OMP_NUM_THREADS"):
             args.threads = threads_per_rank(comm)  # the ranks of a machine share its cores
-    elif args.scale_lr or args.warmup_epochs or args.collective_timeout:
-        raise SystemExit("cnnnative train: --scale-lr, --warmup-epochs and --collective-timeout need --distributed")
+    elif args.scale_lr or args.warmup_epochs or args.collective_timeout or args.sync_batchnorm:
+        raise SystemExit("cnnnative train: --scale-lr, --warmup-epochs, --collective-timeout and --sync-batchnorm "
+                         "need --distributed")
     rank0 = comm is None or comm.rank == 0
     if args.threads is not None:
         cnnnative.set_num_threads(args.threads)
@@ -356,7 +357,8 @@ def _train(args):
     dist_cfg = None
     if comm is not None:
         from .distributed.trainer_support import DistributedConfig
-        dist_cfg = DistributedConfig(comm, bucket_cap_mb=args.bucket_cap_mb, timeout=args.collective_timeout)
+        dist_cfg = DistributedConfig(comm, bucket_cap_mb=args.bucket_cap_mb, timeout=args.collective_timeout,
+                                     sync_batchnorm=args.sync_batchnorm)
     trainer = Trainer(model, opt, scheduler=sched, seed=args.seed, quiet=quiet, log=log, distributed=dist_cfg,
                       scale_lr=args.scale_lr, warmup_epochs=args.warmup_epochs)
     if args.resume is not None:

@@ -28,6 +28,8 @@ def add_arguments(t, positive_int, positive_float, non_negative_float):
     g.add_argument("--collective-timeout", type=positive_float, default=None, metavar="SECONDS",
                    help="abort the job when a training step or collective waits longer than this for the other "
                         "ranks (a rank stopped or unreachable); default: wait")
+    g.add_argument("--sync-batchnorm", action="store_true",
+                   help="BatchNorm statistics over the global batch (SyncBatchNorm) instead of each rank's")
     g.add_argument("--bucket-cap-mb", type=positive_float, default=25.0,
                    help="gradient bucket size of DistributedDataParallel (MiB)")
     t.add_argument("--resume", default=None, metavar="CHECKPOINT",
