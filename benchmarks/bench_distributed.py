@@ -7,8 +7,10 @@ Needs mpi4py and mpiexec (pip install 'cnnnative[mpi]'). Every rank runs 1 kerne
 
 - scaling (weak): images/s of Trainer.step on generated data, per-rank batch fixed (64 for
   seed_mnist_net 28x28, 32 for ResNet-20 32x32): 1 rank (the plain Trainer, no
-  communication) vs 2 ranks (Trainer(distributed=True), global batch twice as big). Runs
-  alternate 1, 2, 1, 2, ... (machine noise hits both alike); the medians are compared.
+  communication) vs 2 ranks (Trainer(distributed=True), global batch twice as big), and
+  2 processes training alone side by side (no communication: what sharing the cores costs
+  by itself). Runs alternate 1, 2, 2-alone, 1, ... (machine noise hits all alike); the
+  medians are compared.
   Besides wall time, each rank's CPU time per step is reported: on a shared machine the
   wall-clock ratio says as much about the neighbours as about us; CPU time per image
   shows what the work costs.
@@ -16,7 +18,9 @@ Needs mpi4py and mpiexec (pip install 'cnnnative[mpi]'). Every rank runs 1 kerne
   per call and bus bandwidth (2 (n-1)/n x bytes / time, the NCCL-tests convention).
 - overlap: on 2 ranks, ResNet-20's backward alone (no communication), backward with
   DistributedDataParallel (buckets all-reduced while backward runs, awaited at the end),
-  and the all-reduce of all its buckets alone; hidden = (alone + reduce - with) / reduce.
+  and the all-reduce of all its buckets alone (best of 7, alternating); hidden = (alone +
+  reduce - with) / reduce, meaningful only when the all-reduce is not tiny next to the
+  noise of backward.
 
 Prints tables and one JSON line per result ("bench_distributed: {...}").
 """
@@ -34,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PY = os.path.join(HERE, "..", "python")
 BATCH = {"seed_mnist_net": 64, "resnet20": 32}
 SHAPE = {"seed_mnist_net": (1, 28, 28), "resnet20": (3, 32, 32)}
+YIELD = False  # --yield-when-idle: MPI waits yield the core instead of spinning
 
 
 # -- the worker (one rank) -----------------------------------------------------------------------
@@ -80,7 +85,7 @@ def worker_bandwidth(repeats):
     rows = []
     for kib in [4 * 4 ** i for i in range(7)]:  # 4 KiB .. 64 MiB
         a = np.ones(kib * 256, np.float32)
-        n = max(3, min(repeats, int(256 * 1024 / kib) + 3))
+        n = max(5, min(repeats, int(1024 * 1024 / kib)))
         comm.all_reduce_(a)
         times = []
         for _ in range(n):
@@ -88,9 +93,10 @@ def worker_bandwidth(repeats):
             t0 = time.perf_counter()
             comm.all_reduce_(a)
             times.append(time.perf_counter() - t0)
-        t = statistics.median(times)
-        bus = 2 * (comm.size - 1) / comm.size * a.nbytes / t
-        rows.append({"bytes": a.nbytes, "seconds": t, "bus_gb_per_s": bus / 1e9})
+        t, best = statistics.median(times), min(times)
+        bus = 2 * (comm.size - 1) / comm.size * a.nbytes
+        rows.append({"bytes": a.nbytes, "seconds": t, "best_seconds": best, "calls": n,
+                     "bus_gb_per_s": bus / t / 1e9, "best_bus_gb_per_s": bus / best / 1e9})
     if comm.rank == 0:
         print("RESULT " + json.dumps(rows))
 
@@ -135,9 +141,11 @@ def worker_overlap(repeats, cap):
             comm.all_reduce_(b)
         reduce_times.append(time.perf_counter() - t0)
     if comm.rank == 0:
-        a, w, r = statistics.median(alone), statistics.median(with_comm), statistics.median(reduce_times)
+        a, w, r = min(alone), min(with_comm), min(reduce_times)  # best of: the least disturbed
         print("RESULT " + json.dumps({"backward_alone": a, "backward_with_ddp": w, "allreduce_alone": r,
-                                      "buckets": len(buckets), "hidden_fraction": (a + r - w) / r if r else None}))
+                                      "buckets": len(buckets), "median_alone": statistics.median(alone),
+                                      "median_with_ddp": statistics.median(with_comm),
+                                      "hidden_fraction": (a + r - w) / r if r else None}))
 
 
 # -- the launcher ---------------------------------------------------------------------------------
@@ -151,6 +159,8 @@ def _mpiexec(n):
 
 def _run(cmd):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.path.abspath(PY))
+    if YIELD:
+        env["OMPI_MCA_mpi_yield_when_idle"] = "1"
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     for line in r.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -165,20 +175,26 @@ def _me(*args):
 def scaling(models, rounds, steps, warmup):
     out = []
     for name in models:
-        one, two = [], []
+        one, two, apart = [], [], []
         for _ in range(rounds):
             one.append(_run(_me("scaling", name, str(steps), str(warmup), "0")))
             two.append(_run(_mpiexec(2) + _me("scaling", name, str(steps), str(warmup), "1")))
+            apart.append(_run(_mpiexec(2) + _me("scaling", name, str(steps), str(warmup), "0")))
         i1 = statistics.median(r["images_per_second"] for r in one)
         i2 = statistics.median(r["images_per_second"] for r in two)
         c1 = statistics.median(r["cpu_seconds_per_step"][0] for r in one) / BATCH[name]
         c2 = statistics.median(sum(r["cpu_seconds_per_step"]) for r in two) / (2 * BATCH[name])
+        # Two processes training alone (no communication): what sharing the cores costs.
+        i0 = 2 * statistics.median(r["images_per_second"] for r in apart)
+        c0 = statistics.median(r["cpu_seconds_per_step"][0] for r in apart) / BATCH[name]
         row = {"model": name, "batch_per_rank": BATCH[name], "one_rank_img_s": i1, "two_ranks_img_s": i2,
                "speedup": i2 / i1, "cpu_ms_per_image_1": 1e3 * c1, "cpu_ms_per_image_2": 1e3 * c2,
+               "two_alone_img_s": i0, "cpu_ms_per_image_2_alone": 1e3 * c0,
                "runs_1": [round(r["images_per_second"], 1) for r in one],
                "runs_2": [round(r["images_per_second"], 1) for r in two]}
         print(f"{name:16s} 1x1 {i1:8.1f} img/s   2x1 {i2:8.1f} img/s   speedup {i2 / i1:5.2f}   "
-              f"CPU ms/image {1e3 * c1:6.2f} -> {1e3 * c2:6.2f}", flush=True)
+              f"CPU ms/image {1e3 * c1:6.2f} -> {1e3 * c2:6.2f}   (2 alone, no communication: {i0:8.1f} img/s, "
+              f"{1e3 * c0:6.2f} CPU ms/image)", flush=True)
         print("bench_distributed: " + json.dumps({"scaling": row}), flush=True)
         out.append(row)
     return out
@@ -198,7 +214,11 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--models", default="seed_mnist_net,resnet20")
     p.add_argument("--skip", default="")
+    p.add_argument("--yield-when-idle", action="store_true",
+                   help="Open MPI's mpi_yield_when_idle=1: a rank waiting for another yields its core")
     a = p.parse_args()
+    global YIELD
+    YIELD = a.yield_when_idle
     skip = set(a.skip.split(",")) - {""}
     with open("/proc/loadavg") as f:
         print(f"load average at start: {f.read().split()[:3]}; {os.cpu_count()} CPUs", flush=True)
@@ -207,9 +227,11 @@ def main():
         scaling(a.models.split(","), a.rounds, a.steps, a.warmup)
     if "bandwidth" not in skip:
         rows = _run(_mpiexec(2) + _me("bandwidth", "20"))
-        print("\nall-reduce on 2 ranks (float32 sum, in place)\n     bytes    time (us)   bus GB/s")
+        print("\nall-reduce on 2 ranks (float32 sum, in place): median and best of `calls`\n"
+              "     bytes  calls  median us   best us  bus GB/s (median)  (best)")
         for r in rows:
-            print(f"{r['bytes']:10d} {1e6 * r['seconds']:11.1f} {r['bus_gb_per_s']:10.2f}")
+            print(f"{r['bytes']:10d} {r['calls']:6d} {1e6 * r['seconds']:10.1f} {1e6 * r['best_seconds']:9.1f} "
+                  f"{r['bus_gb_per_s']:18.2f} {r['best_bus_gb_per_s']:7.2f}")
         print("bench_distributed: " + json.dumps({"bandwidth": rows}), flush=True)
     for cap in ([] if "overlap" in skip else ["25", "0.25"]):
         r = _run(_mpiexec(2) + _me("overlap", "7", cap))

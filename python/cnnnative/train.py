@@ -393,7 +393,10 @@ class Trainer:
     def load(self, path) -> dict:
         """Restore a checkpoint written by save(); training then continues exactly where
         it stopped. All or nothing: any problem in the file is a ValueError naming it and
-        the field (FileNotFoundError for a missing file), and then nothing has changed."""
+        the field (FileNotFoundError for a missing file), and then nothing has changed.
+        Distributed: collective; rank 0 reads the file and sends it to the others (the file
+        need only be on rank 0's machine); a failure on any rank is a DistributedError on
+        every rank."""
         from . import io
 
         def load_one(p):
