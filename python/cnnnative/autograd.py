@@ -8,18 +8,24 @@ the nodes reachable from the output in reverse topological order, calls each clo
 with the sum of the gradients that reached it, and hands the results to the parents; leaves
 (parameters, user tensors) accumulate into `.grad`.
 
+A leaf may carry hooks (`Tensor.register_post_accumulate_grad_hook`): the walk calls them
+once the last node that can add to that leaf's `.grad` has run, and `queue_callback(fn)`
+runs fn when the walk ends -- what data-parallel training uses to reduce gradients while
+backward is still running. With no hook registered the walk does no extra work.
+
 The graph lives only as long as its output: nodes hold their parents, nothing holds a node
 but the tensors it produced, and a walk drops each closure after calling it (unless
 `retain_graph=True`), so one training step never keeps the previous step's arrays alive.
 """
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "backward",
-           "record", "wants", "array_of", "unbroadcast", "Node"]
+           "record", "wants", "array_of", "unbroadcast", "Node", "queue_callback"]
 
 class _ThreadState(threading.local):
     disabled = False  # inside no_grad()
@@ -173,6 +179,91 @@ class _Walk:
     def __init__(self, order, targets):
         self.targets = targets  # None, or {id(tensor): tensor} asked for by grad()
         self.needed = None if targets is None else _needed(order, targets)
+        self.callbacks = []     # queue_callback(): run once when a backward() walk ends
+
+
+# -- leaf hooks -------------------------------------------------------------------------------
+# {id(leaf): (weakref to the leaf, {handle id: fn})}: the leaves with a hook registered by
+# Tensor.register_post_accumulate_grad_hook. Empty (the usual case): the walk skips all of it.
+_leaf_hooks: dict = {}
+
+
+class RemovableHandle:
+    """What register_post_accumulate_grad_hook returns: `handle.remove()` unregisters."""
+
+    _next = 0
+
+    def __init__(self, leaf_id):
+        RemovableHandle._next += 1
+        self.id, self.leaf_id = RemovableHandle._next, leaf_id
+
+    def remove(self) -> None:
+        entry = _leaf_hooks.get(self.leaf_id)
+        if entry is not None:
+            entry[1].pop(self.id, None)
+            if not entry[1]:
+                del _leaf_hooks[self.leaf_id]
+
+
+def _forget_leaf(hooks, key, ref):
+    # hooks is bound at registration: at interpreter exit the module globals may be gone.
+    entry = hooks.get(key)
+    if entry is not None and entry[0] is ref:
+        del hooks[key]
+
+
+def add_leaf_hook(t, fn) -> RemovableHandle:
+    """Tensor.register_post_accumulate_grad_hook's work (see its docstring)."""
+    import weakref
+    if not callable(fn):
+        raise TypeError(f"register_post_accumulate_grad_hook: hook must be callable, got {type(fn).__name__}")
+    if not t.is_leaf:
+        raise RuntimeError("register_post_accumulate_grad_hook: only a leaf tensor (a parameter, or "
+                           "a tensor created with requires_grad=True) accumulates into .grad")
+    key = id(t)
+    entry = _leaf_hooks.get(key)
+    if entry is None or entry[0]() is not t:
+        # Forget the hooks when the leaf dies (its id may then be reused by another object).
+        ref = weakref.ref(t, functools.partial(_forget_leaf, _leaf_hooks, key))
+        entry = _leaf_hooks[key] = (ref, {})
+    handle = RemovableHandle(key)
+    entry[1][handle.id] = fn
+    return handle
+
+
+def _hook_schedule(order, seeds):
+    """{position in order (-1: the seeds): [leaves whose last contribution comes there]} for
+    the hooked leaves this walk reaches: after that node ran, the leaf's .grad is final."""
+    last = {}
+    for t, _ in seeds:
+        if t._node is None and id(t) in _leaf_hooks:
+            last[id(t)] = (-1, t)
+    for i, node in enumerate(order):
+        for p in node.parents:
+            if p is not None and p._node is None and id(p) in _leaf_hooks:
+                last[id(p)] = (i, p)
+    schedule = {}
+    for i, leaf in last.values():
+        schedule.setdefault(i, []).append(leaf)
+    return schedule
+
+
+def _fire(leaves, touched):
+    for leaf in leaves:
+        if id(leaf) in touched:  # it got a gradient in this walk (wants() may have skipped it)
+            entry = _leaf_hooks.get(id(leaf))
+            for fn in list(entry[1].values()) if entry is not None else ():
+                fn(leaf)
+
+
+def queue_callback(fn) -> None:
+    """From inside a backward walk (e.g. a gradient hook): call fn() once when this
+    `backward()` has finished, after every leaf's .grad is final (PyTorch's
+    Variable._execution_engine.queue_callback). RuntimeError outside a walk."""
+    walk = _state.walk
+    if walk is None:
+        raise RuntimeError("queue_callback: no backward pass is running")
+    walk.callbacks.append(fn)
 
 
 def _needed(order, targets):
@@ -225,8 +316,14 @@ def _run(outputs, grad_outputs, targets, retain_graph, what):
     pending = {}
     results = {} if targets is not None else None
     given = set()  # ids of arrays already stored as some leaf's .grad in this walk
+    # Post-accumulate hooks (backward() only: grad() fills no .grad): each hooked leaf's fire
+    # after the last node that can add to it, so a parameter used twice is seen once, final.
+    schedule = _hook_schedule(order, seeds) if _leaf_hooks and targets is None else None
+    touched = set()
 
     def to_leaf(t, g):
+        if schedule is not None:
+            touched.add(id(t))
         if t.grad is None:
             if id(g) in given or (isinstance(g, np.ndarray) and not g.flags.writeable):
                 g = g.copy()  # one array reached two leaves (a + a, broadcasts): own one each
@@ -256,9 +353,13 @@ def _run(outputs, grad_outputs, targets, retain_graph, what):
         send(t, g)
     previous, _state.walk = _state.walk, walk
     try:
-        for node in order:
+        if schedule is not None and -1 in schedule:
+            _fire(schedule[-1], touched)
+        for i, node in enumerate(order):
             slots = pending.pop(id(node), None)
             if slots is None:
+                if schedule is not None and i in schedule:
+                    _fire(schedule[i], touched)
                 continue
             backward = node.backward
             if backward is None:
@@ -279,6 +380,10 @@ def _run(outputs, grad_outputs, targets, retain_graph, what):
             # Hold no gradient beyond its slot: an op may then reuse a gradient array only
             # its own slot refers to (ops/_private.py), and memory is freed as early as it can be.
             grads = slots = g = None
+            if schedule is not None and i in schedule:
+                _fire(schedule[i], touched)
+        for fn in walk.callbacks:  # may queue more (a callback's own callbacks run too)
+            fn()
     finally:
         _state.walk = previous
     return results

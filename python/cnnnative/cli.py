@@ -92,7 +92,8 @@ def _parser():
     t.add_argument("--data-dir", default=None, help="directory holding (or receiving) the dataset files")
     t.add_argument("--download", action="store_true", help="download the dataset into --data-dir if missing")
     t.add_argument("--epochs", type=_positive_int, default=10)
-    t.add_argument("--batch-size", type=_positive_int, default=32)
+    t.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="default 32 (with --distributed: per rank; with --resume: the checkpoint's global batch)")
     t.add_argument("--limit", type=_positive_int, default=None,
                    help="use only the first N training and N test images (quick checks)")
     t.add_argument("--lr", type=_positive_float, default=None,
@@ -110,6 +111,8 @@ def _parser():
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     _add_transfer_args(t)
     cli_data.add_arguments(t)
+    from .cli_distributed import add_arguments as add_distributed_args
+    add_distributed_args(t, _positive_int, _positive_float, _non_negative_float)
 
     pr = sub.add_parser("predict", help="classify images stored in a .npy file")
     pr.add_argument("checkpoint", help="a checkpoint (.npz) of `cnnnative train`, or an ONNX model (.onnx)")
@@ -272,7 +275,9 @@ def _fit(args, trainer, train_set, test_set):
     """trainer.fit, or with --freeze-backbone: the backbone's features cached once and
     the model's head trained on them (the trainer then holds the head's history)."""
     if not args.freeze_backbone:
-        return trainer.fit(train_set, test_set, epochs=args.epochs, batch_size=args.batch_size)
+        # --resume: up to --epochs in all
+        return trainer.fit(train_set, test_set, epochs=max(0, args.epochs - trainer.epoch),
+                           batch_size=args.batch_size)
     from .finetune import extract_features
     from .train import Trainer
     train_f, test_f = extract_features(trainer.model, train_set), extract_features(trainer.model, test_set)
@@ -293,9 +298,27 @@ def _train(args):
 
     if args.dataset != "digits" and args.data_dir is None:
         raise SystemExit(f"cnnnative train: --dataset {args.dataset} needs --data-dir")
+    comm = None
+    if args.distributed:
+        from . import distributed
+        from .cli_distributed import threads_per_rank
+        comm = distributed.get_communicator()
+        if args.freeze_backbone or args.device != "cpu":
+            raise SystemExit("cnnnative train: --distributed trains on the CPU, without --freeze-backbone")
+        if args.threads is None and not os.environ.get("OMP_NUM_THREADS"):
+            args.threads = threads_per_rank(comm)  # the ranks of a machine share its cores
+    elif args.scale_lr or args.warmup_epochs or args.collective_timeout or args.sync_batchnorm:
+        raise SystemExit("cnnnative train: --scale-lr, --warmup-epochs, --collective-timeout and --sync-batchnorm "
+                         "need --distributed")
+    rank0 = comm is None or comm.rank == 0
     if args.threads is not None:
         cnnnative.set_num_threads(args.threads)
-    _prepare_out(args.out)
+    if rank0:
+        _prepare_out(args.out)
+    if args.download and comm is not None and comm.size > 1:  # rank 0 downloads, the others wait
+        if rank0:
+            data.load_dataset(args.dataset, "train", args.data_dir, True)
+        comm.barrier()
     quiet = args.quiet or args.json
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
     t_start = time.perf_counter()
@@ -331,13 +354,33 @@ def _train(args):
         sched = optim.CosineAnnealingLR(opt, T_max=args.epochs)
     elif args.schedule == "step":
         sched = optim.StepLR(opt, step_size=max(1, args.epochs // 3))
-    trainer = Trainer(model, opt, scheduler=sched, seed=args.seed, quiet=quiet, log=log)
+    dist_cfg = None
+    if comm is not None:
+        from .distributed.trainer_support import DistributedConfig
+        dist_cfg = DistributedConfig(comm, bucket_cap_mb=args.bucket_cap_mb, timeout=args.collective_timeout,
+                                     sync_batchnorm=args.sync_batchnorm)
+    trainer = Trainer(model, opt, scheduler=sched, seed=args.seed, quiet=quiet, log=log, distributed=dist_cfg,
+                      scale_lr=args.scale_lr, warmup_epochs=args.warmup_epochs)
+    if args.resume is not None:
+        from .cli_distributed import resume_batch_size
+        if not os.path.isfile(args.resume):
+            raise SystemExit(f"cnnnative train: --resume: checkpoint {args.resume} not found")
+        ck = trainer.load(args.resume)
+        args.batch_size = resume_batch_size(ck, 1 if comm is None else comm.size, args.batch_size)
+        if not args.json:
+            print(f"resumed from {args.resume} after epoch {trainer.epoch}")
+    args.batch_size = 32 if args.batch_size is None else args.batch_size
+    world = 1 if comm is None else comm.size
+    scaled = ""
+    if args.scale_lr:
+        scaled = f" x {args.batch_size * world / (trainer.dist.base_batch_size or args.batch_size):g} (--scale-lr)"
     if not args.json:
         print(f"training {model_name} ({model.num_parameters()} parameters) on {args.dataset}: "
               f"{len(train_set)} train / {len(val_set) if val_set else 0} val / {len(test_set)} test images"
               f"{' (augmented)' if split['augment'] else ''}, {args.epochs} epochs, "
-              f"batch {args.batch_size}, lr {lr:g}, {cnnnative.get_num_threads()} threads, "
-              f"isa {cnnnative.get_isa()}")
+              f"batch {args.batch_size}{f' x {world} ranks' if comm is not None else ''}, lr {lr:g}"
+              f"{scaled}, "
+              f"{cnnnative.get_num_threads()} threads, isa {cnnnative.get_isa()}")
     history = _fit(args, trainer, train_set, val_set or test_set)
     train_seconds = sum(h["seconds"] for h in history)
     result = trainer.evaluate(test_set)
@@ -345,14 +388,15 @@ def _train(args):
     ckpt = os.path.join(args.out, "model.npz")
     model.to("cpu")  # checkpoints hold host arrays
     # max_value: the model saw images / max_value; predict applies the same scaling.
-    trainer.save(ckpt, extra={"dataset": args.dataset, "max_value": train_set.max_value, **split["extra"]})
-    pngs = [] if args.no_plots else _plots(args.out, history, model, "val" if val_set else "test")
+    trainer.save(ckpt, extra={"dataset": args.dataset, "max_value": train_set.max_value,
+                              "global_batch_size": args.batch_size * world, **split["extra"]})
+    pngs = [] if args.no_plots or not rank0 else _plots(args.out, history, model, "val" if val_set else "test")
     summary = {
         "test_accuracy": result["accuracy"], "test_loss": result["loss"], "epochs": args.epochs,
         "seconds": time.perf_counter() - t_start, "train_seconds": train_seconds,
         "images_per_second": len(train_set) * args.epochs / train_seconds if train_seconds > 0 else None,
         "model": model_name, "dataset": args.dataset, "batch_size": args.batch_size, "lr": lr,
-        "threads": cnnnative.get_num_threads(), "checkpoint": ckpt, "plots": pngs,
+        "threads": cnnnative.get_num_threads(), "checkpoint": ckpt, "plots": pngs, "ranks": world,
         "augment": split["augment"], "val_split": split["val_split"],
         **({"val_accuracy": val_result["accuracy"], "val_loss": val_result["loss"]} if val_result else {}),
     }
@@ -547,6 +591,9 @@ def main(argv=None) -> int:
     """Entry point of the console script. Returns the exit status; a failure raises
     SystemExit with the one-line message `cnnnative <command>: <what>`."""
     args = _parser().parse_args(argv)
+    if getattr(args, "distributed", False):  # every rank runs this; a failure ends them all
+        from .cli_distributed import run
+        return run(args, _COMMANDS[args.command])
     try:
         return _COMMANDS[args.command](args)
     except SystemExit:

@@ -158,6 +158,16 @@ class Tensor:
         d(something)/d(self), required unless this tensor has one element."""
         autograd.backward([self], None if gradient is None else [gradient], retain_graph)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call hook(self) during `backward()` once this leaf's `.grad` holds everything that
+        backward adds to it (torch.Tensor.register_post_accumulate_grad_hook). Unlike
+        PyTorch, which calls it after each accumulation, it fires once per backward, after
+        the last node that can contribute ran, so a parameter used twice is seen with its
+        final gradient (what data-parallel bucketing needs). Not called by autograd.grad()
+        (which fills no .grad) nor when no gradient reached the leaf. Leaves only.
+        Returns a handle; handle.remove() unregisters."""
+        return autograd.add_leaf_hook(self, hook)
+
     # -- operators (each one op of cnnnative.ops) -----------------------------------------
     def __add__(self, other): return ops.add(self, other)
     def __radd__(self, other): return ops.add(other, self)

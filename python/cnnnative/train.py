@@ -110,10 +110,19 @@ class Trainer:
     adversarial (optional): adversarial training, e.g. dict(eps=0.1, steps=7, norm="inf",
     mix=0.0): each batch is replaced by PGD examples crafted with the current weights
     (see cnnnative.adversarial.AdversarialTraining).
+    distributed (optional): True, a cnnnative.distributed Communicator or a
+    cnnnative.distributed.trainer_support.DistributedConfig: data-parallel training over the
+    ranks of an MPI job (`mpiexec -n N python script.py`): the model is wrapped in
+    DistributedDataParallel, each rank trains on its shard (batch_size per rank), metrics
+    are reduced exactly, only rank 0 prints, save/load/evaluate are collective (every rank
+    calls them); see docs/distributed.md. scale_lr: the linear scaling rule, lr x global
+    batch / the first fit's per-rank batch; warmup_epochs: that multiplier ramps up from 1
+    over these epochs (Goyal et al. 2017); both need distributed.
     """
 
     def __init__(self, model: Module, optimizer, loss="cross_entropy", *, metrics=None, scheduler=None,
-                 seed: int = 0, quiet: bool = False, log=print, adversarial=None):
+                 seed: int = 0, quiet: bool = False, log=print, adversarial=None, distributed=None,
+                 scale_lr: bool = False, warmup_epochs: float = 0.0):
         self.loss_fn, self.loss, self.task = resolve_loss(loss)
         self.metrics = resolve_metrics(metrics, self.task, self.loss_fn)
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
@@ -122,6 +131,13 @@ class Trainer:
         self.adversarial = _adversarial_training(adversarial)
         self.epoch = 0          # completed epochs (continues across fit calls and checkpoints)
         self.history: list[dict] = []
+        self.dist = None        # distributed/trainer_support.py's DistributedTraining
+        if distributed is not None and distributed is not False:
+            from .distributed.trainer_support import DistributedTraining
+            self.dist = DistributedTraining(self, distributed, scale_lr, warmup_epochs)
+        elif scale_lr or warmup_epochs:
+            raise ValueError("Trainer: scale_lr and warmup_epochs scale the lr by the ranks' global batch; "
+                             "they need distributed=True (or a communicator)")
 
     def _check_owns_parameters(self):
         """The optimizer must update this model's parameters and nothing else: one built for
@@ -186,7 +202,7 @@ class Trainer:
             return self.adversarial.forward_backward(self, x, y)
         self.model.train()
         x, y = self._to_model_device(x, y)
-        out = self.model(x)
+        out = self.model(x) if self.dist is None else self.dist.forward(x)
         if isinstance(out, Tensor) and out.requires_grad:
             # The model records through ops: the PyTorch loop, parameters' .grad filled.
             loss = self._loss_of(out, y)
@@ -221,8 +237,14 @@ class Trainer:
             raise ValueError(f"step: the batch is empty (x has shape {x.shape}); the mean loss of no "
                              "samples is undefined")
         loss, _ = self._forward_backward(x, y)
-        self.optimizer.step()
+        self._optimizer_step()
         return loss
+
+    def _optimizer_step(self, epoch=None, batch=None):
+        if self.dist is None:
+            self.optimizer.step()
+        else:  # gradients averaged over the ranks; lr scaling and warm-up
+            self.dist.optimizer_step(epoch, batch)
 
     # -- epochs ---------------------------------------------------------------------------
     def fit(self, train, val=None, epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
@@ -249,27 +271,37 @@ class Trainer:
         if transform is not None and not isinstance(train, Dataset):
             raise TypeError("fit: transform needs image data (a Dataset, or (images, integer labels))")
         extra = {} if transform is None else {"transform": transform}
+        if self.dist is not None:
+            self.dist.start_fit(train, val, epochs, batch_size, shuffle, transform)
         for _ in range(epochs):
             e = self.epoch
             rng = np.random.default_rng(_epoch_seed(self.seed, e))
-            progress = _Progress(len(train), f"epoch {e + 1}", self.quiet)
+            if self.dist is None:
+                batches, total = train.batches(batch_size, shuffle=shuffle, seed=rng, **extra), len(train)
+            else:  # this rank's shard
+                batches = self.dist.batches(train, batch_size, shuffle, e, self.seed, transform)
+                total = self.dist.shard_length(len(train))
+            progress = _Progress(total, f"epoch {e + 1}", self.quiet)
             t0 = time.perf_counter()
             tally = _Tally(self.metrics)
-            for batch, (x, y) in enumerate(train.batches(batch_size, shuffle=shuffle, seed=rng, **extra)):
+            for batch, (x, y) in enumerate(batches):
                 y = self._target(y)
                 loss, out = self._forward_backward(x, y)
                 if not np.isfinite(loss):
                     raise TrainingDiverged(self._diverged(f"epoch {e + 1}, batch {batch + 1}: loss {loss}"))
-                self.optimizer.step()
+                self._optimizer_step(e, batch)
                 tally.add(loss, out, y)
                 dt = time.perf_counter() - t0
                 progress.update(len(y), loss=tally.loss, **tally.short(),
                                 img_s=f"{tally.n / dt:.0f}" if dt > 0 else "-")
             progress.close()
+            if self.dist is not None:
+                self.dist.reduce_tally(tally)  # sums over all ranks: global means, images/s
             seconds = time.perf_counter() - t0
             record = {"epoch": e + 1, "loss": tally.loss, **tally.values(),
                       "seconds": seconds, "images_per_second": tally.n / seconds if seconds > 0 else float("inf"),
-                      "lr": self.optimizer.param_groups[0]["lr"]}
+                      "lr": self.optimizer.param_groups[0]["lr"] * (1.0 if self.dist is None else
+                                                                    self.dist.lr_factor())}
             first = self.history[0]["loss"] if self.history else record["loss"]
             if record["loss"] > DIVERGENCE_FACTOR * first:
                 raise TrainingDiverged(self._diverged(
@@ -316,6 +348,8 @@ class Trainer:
         "accuracy": fraction correct, or "mse" and "mae"), "n": count}, in eval mode."""
         _check_batch_size(batch_size, "evaluate")
         data = _as_dataset(data, "data")
+        if self.dist is not None:  # collective: each rank a slice, the sums reduced
+            data = self.dist.eval_shard(data)
         was = self.model.training
         self.model.eval()
         plain = is_plain_cross_entropy(self.loss_fn)
@@ -335,6 +369,8 @@ class Trainer:
                     tally.add(total / len(y) if len(y) else 0.0, out, y)
         finally:
             self.model.train(was)
+        if self.dist is not None:
+            self.dist.reduce_tally(tally)
         return {"loss": tally.loss, **tally.values(), "n": tally.n}
 
     @staticmethod
@@ -343,20 +379,31 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------
     def save(self, path, extra: dict | None = None) -> str:
-        """Checkpoint model, optimizer, scheduler and the trainer's position (epoch, seed)."""
+        """Checkpoint model, optimizer, scheduler and the trainer's position (epoch, seed).
+        Distributed: collective; rank 0 writes after a barrier."""
         from . import io
-        return io.save(path, self.model, self.optimizer, self.scheduler,
-                       extra={"epoch": self.epoch, "seed": self.seed, "history": self.history,
-                              **({"loss": self.loss} if self.loss else {}), **(extra or {})})
+        extra = {"epoch": self.epoch, "seed": self.seed, "history": self.history,
+                 **({"loss": self.loss} if self.loss else {}),
+                 **({} if self.dist is None else {"distributed": self.dist.state()}), **(extra or {})}
+
+        def save_one(p):
+            return io.save(p, self.model, self.optimizer, self.scheduler, extra=extra)
+        return save_one(path) if self.dist is None else self.dist.save(save_one, path)
 
     def load(self, path) -> dict:
         """Restore a checkpoint written by save(); training then continues exactly where
         it stopped. All or nothing: any problem in the file is a ValueError naming it and
-        the field (FileNotFoundError for a missing file), and then nothing has changed."""
+        the field (FileNotFoundError for a missing file), and then nothing has changed.
+        Distributed: collective; rank 0 reads the file and sends it to the others (the file
+        need only be on rank 0's machine); a failure on any rank is a DistributedError on
+        every rank."""
         from . import io
-        ck = io.load(path, self.model, self.optimizer, self.scheduler, _check_extra=_checked_position)
-        self.epoch, self.seed, self.history = ck.pop("checked_extra")
-        return ck
+
+        def load_one(p):
+            ck = io.load(p, self.model, self.optimizer, self.scheduler, _check_extra=_checked_position)
+            self.epoch, self.seed, self.history = ck.pop("checked_extra")
+            return ck
+        return load_one(path) if self.dist is None else self.dist.load(load_one, path)
 
 
 def _adversarial_training(spec):
