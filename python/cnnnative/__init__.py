@@ -150,3 +150,8 @@ def info() -> dict:
         "flags": build["flags"],
         "native_build": build["native_build"],
     }
+
+# Where the C API's headers, library and CMake / pkg-config files are (see c_api).
+from .c_api import get_include, get_library_dir, get_cmake_dir  # noqa: E402
+
+__all__ += ["get_include", "get_library_dir", "get_cmake_dir"]
