@@ -1,6 +1,7 @@
 // The plan file loader for Python (cnnnative.load_plan; see cnnnative/plan_file.h).
 #include <pybind11/stl.h>
 
+#include "cnnnative/errors.h"
 #include "cnnnative/plan_file.h"
 #include "planfile/limits.h"
 #include "registry.h"

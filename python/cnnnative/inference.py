@@ -405,7 +405,7 @@ def _lower(graph, batch, algo, recordings=None):
                 buf[id(node.output)] = _emit(plan if recorder is None else recorder, node, buf)
             for node in piece:  # the plan has its own (folded) copies now: keep no model arrays
                 node.args, node.epilogue = {}, []
-            plan.finalize(buf[id(result)])
+            (plan if recorder is None else recorder).finalize(buf[id(result)])
             steps.append(_EngineStep(plan, source, result))
     return steps
 

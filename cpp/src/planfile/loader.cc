@@ -93,7 +93,7 @@ const char* op_file_name(uint32_t op) {
 // Reads a shape: u32 rank, then rank int64 dimensions, each in [0, kMaxDim].
 std::vector<int64_t> read_shape(Reader& r, const std::string& field) {
   const int64_t rank = r.count(field + " rank", 8, kMaxRank);
-  std::vector<int64_t> s(size_t(rank));
+  std::vector<int64_t> s(static_cast<size_t>(rank));
   for (int64_t i = 0; i < rank; ++i) {
     s[size_t(i)] = r.i64(concat(field, " dimension ", i));
     if (s[size_t(i)] < 0 || s[size_t(i)] > kMaxDim)
@@ -410,7 +410,7 @@ struct SectionEntry {
 std::vector<TensorEntry> read_tensors(Reader& r, const SectionEntry& data) {
   const int64_t count = r.count("tensor count", 4 + 4 + 4 + 16, int64_t(1) << 24);
   if (r.u32("tensor table reserved field") != 0) fail("tensors section: reserved field is not 0");
-  std::vector<TensorEntry> t(size_t(count));
+  std::vector<TensorEntry> t(static_cast<size_t>(count));
   for (int64_t i = 0; i < count; ++i) {
     TensorEntry& e = t[size_t(i)];
     const std::string what = concat("tensor ", i);
