@@ -69,15 +69,18 @@ class Layout(nn.Module):
 
 
 class Transposed(nn.Module):
-    """conv_transpose (+ bias, activation), a dilated strided conv, sigmoid."""
+    """conv_transpose (+ bias, activation), a dilated strided conv, a standalone add and
+    a standalone activation (after pools: nothing to fuse them into)."""
 
     def __init__(self):
         super().__init__()
         self.up = nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1)
         self.conv = nn.Conv2d(4, 2, 3, stride=2, dilation=2, padding=2)
+        self.pool = nn.MaxPool2d(3, 1, 1)
 
     def forward(self, x):
-        return cn.ops.sigmoid(self.conv(cn.ops.relu(self.up(x))))
+        y = self.conv(cn.ops.relu(self.up(x)))
+        return cn.ops.sigmoid(self.pool(cn.ops.add(self.pool(y), y)))
 
 
 class Sequence(nn.Module):
