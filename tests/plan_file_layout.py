@@ -85,8 +85,8 @@ def parse(data):
         node["op"], node["opcode"] = c.take("I")
         for part, fmt in (("inputs", "i"), ("ints", "q"), ("reals", "d"), ("tensors", "i")):
             node["n_" + part], k = c.take("I")
-            node[part] = [c.take(fmt)[0] for _ in range(k)]
-        node["output"] = c.take("i")[0]
+            node[part] = [c.take(fmt)[1] for _ in range(k)]
+        node["output"] = c.take("i")[1]
         node["end"] = c.at
         nodes.append(node)
     out["graph"], out["nodes"] = graph, nodes

@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fstream>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <new>
 #include <utility>
 
@@ -625,14 +628,22 @@ LoadedPlan load_from_memory(const void* data, size_t size) {
 }
 
 LoadedPlan load_from_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  if (!f) throw std::invalid_argument("plan file: cannot open '" + path + "'");
-  const std::streamoff size = f.tellg();
-  if (size < 0) throw std::invalid_argument("plan file: cannot read the size of '" + path + "'");
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  f.seekg(0);
-  if (size > 0 && !f.read(reinterpret_cast<char*>(bytes.data()), size))
-    throw std::invalid_argument("plan file: cannot read '" + path + "'");
+  std::vector<uint8_t> bytes;
+  {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) throw std::invalid_argument("plan file: cannot open '" + path + "': " + std::strerror(errno));
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, &std::fclose);
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+      throw std::invalid_argument("plan file: cannot read '" + path + "': not a regular file");
+    try {
+      bytes.resize(static_cast<size_t>(st.st_size));
+    } catch (const std::exception&) {
+      throw std::invalid_argument(concat("plan file: cannot read '", path, "': ", st.st_size, " bytes do not fit in memory"));
+    }
+    if (!bytes.empty() && std::fread(bytes.data(), 1, bytes.size(), f) != bytes.size())
+      throw std::invalid_argument("plan file: cannot read '" + path + "': short read");
+  }
   try {
     return load_from_memory(bytes.data(), bytes.size());
   } catch (const std::invalid_argument& e) {
