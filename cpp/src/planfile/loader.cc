@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -40,6 +43,19 @@ constexpr int64_t kMaxSections = 64;
 constexpr int64_t kMaxNodes = int64_t(1) << 20;
 
 int64_t g_max_buffer_bytes = int64_t(1) << 38;
+
+// Hands the pages of a memory-mapped file back once they are read (the checksum pass, each
+// tensor once copied into the plan), so loading from a file never holds the whole file
+// resident next to the plan's own copy of the weights. A no-op for a caller's buffer.
+struct PageRelease {
+  const uint8_t* base = nullptr;  // the mapping, or nullptr
+  void operator()(int64_t offset, int64_t bytes) const {
+    if (!base || bytes <= 0) return;
+    const int64_t page = sysconf(_SC_PAGESIZE);
+    const int64_t begin = (offset + page - 1) / page * page, end = (offset + bytes) / page * page;
+    if (end > begin) madvise(const_cast<uint8_t*>(base) + begin, size_t(end - begin), MADV_DONTNEED);
+  }
+};
 
 std::string shape_str(const std::vector<int64_t>& s) {
   std::string r = "(";
@@ -142,8 +158,8 @@ struct NodeRecord {
 
 class Builder {
  public:
-  Builder(const uint8_t* base, std::vector<TensorEntry> tensors, Plan& plan)
-      : base_(base), tensors_(std::move(tensors)), plan_(plan) {}
+  Builder(const uint8_t* base, std::vector<TensorEntry> tensors, Plan& plan, const PageRelease& release)
+      : base_(base), tensors_(std::move(tensors)), plan_(plan), release_(release) {}
 
   void add(const NodeRecord& n, int64_t index) {
     index_ = index;
@@ -279,6 +295,7 @@ class Builder {
       node_fail(concat(what, " tensor '", e.name, "' has shape ", shape_str(e.shape), ", expected ", rank, "-D"));
     std::vector<float> v(size_t(e.numel));
     if (e.numel) std::memcpy(v.data(), base_ + e.offset, size_t(e.nbytes));
+    release_(e.offset, e.nbytes);
     return v;
   }
 
@@ -399,6 +416,7 @@ class Builder {
   const uint8_t* base_;
   std::vector<TensorEntry> tensors_;
   Plan& plan_;
+  const PageRelease& release_;
   int64_t index_ = -1;
   const char* name_ = "";
 };
@@ -456,7 +474,7 @@ NodeRecord read_node(Reader& r, int64_t index) {
   return n;
 }
 
-LoadedPlan load(const uint8_t* p, int64_t size) {
+LoadedPlan load(const uint8_t* p, int64_t size, const PageRelease& release) {
   if (size < kHeaderBytes) fail(concat("the file has ", size, " bytes, fewer than the ", kHeaderBytes, "-byte header"));
   if (std::memcmp(p, kMagic, sizeof kMagic) != 0) fail("not a cnnnative plan file (the magic bytes are not \"CNNPLAN\\0\")");
   Reader h(p, 8, kHeaderBytes, "header");
@@ -476,7 +494,13 @@ LoadedPlan load(const uint8_t* p, int64_t size) {
   const int64_t nsec = h.u32("section count");
   const uint64_t table = h.u64("section table offset");
   const uint32_t stored_crc = h.u32("checksum");
-  const uint32_t crc = crc32(p + kHeaderBytes, size_t(size - kHeaderBytes));
+  uint32_t crc = 0;
+  constexpr int64_t kChunk = int64_t(4) << 20;
+  for (int64_t at = kHeaderBytes; at < size; at += kChunk) {
+    const int64_t n = std::min(kChunk, size - at);
+    crc = crc32(p + at, size_t(n), crc);
+    release(at, n);
+  }
   if (crc != stored_crc)
     fail(concat("checksum mismatch: the header says CRC-32 0x", std::hex, stored_crc, ", the contents give 0x", crc,
                 std::dec, " (the file is corrupt)"));
@@ -570,7 +594,7 @@ LoadedPlan load(const uint8_t* p, int64_t size) {
   } catch (const std::exception& e) {
     fail(concat("graph: plan input shape ", shape_str(plan_in), ": ", e.what()));
   }
-  Builder b(p, std::move(tensors), *result.plan);
+  Builder b(p, std::move(tensors), *result.plan, release);
   for (int64_t i = 0; i < count; ++i) {
     NodeRecord n = read_node(g, i);
     try {
@@ -617,7 +641,7 @@ LoadedPlan load_from_memory(const void* data, size_t size) {
   static const uint8_t empty = 0;
   const uint8_t* p = data ? static_cast<const uint8_t*>(data) : &empty;
   try {
-    return load(p, int64_t(size));
+    return load(p, int64_t(size), PageRelease{});
   } catch (const std::invalid_argument&) {
     throw;
   } catch (const std::bad_alloc&) {
@@ -628,26 +652,36 @@ LoadedPlan load_from_memory(const void* data, size_t size) {
 }
 
 LoadedPlan load_from_file(const std::string& path) {
-  std::vector<uint8_t> bytes;
-  {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) throw std::invalid_argument("plan file: cannot open '" + path + "': " + std::strerror(errno));
-    std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, &std::fclose);
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
-      throw std::invalid_argument("plan file: cannot read '" + path + "': not a regular file");
-    try {
-      bytes.resize(static_cast<size_t>(st.st_size));
-    } catch (const std::exception&) {
-      throw std::invalid_argument(concat("plan file: cannot read '", path, "': ", st.st_size, " bytes do not fit in memory"));
-    }
-    if (!bytes.empty() && std::fread(bytes.data(), 1, bytes.size(), f) != bytes.size())
-      throw std::invalid_argument("plan file: cannot read '" + path + "': short read");
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::invalid_argument("plan file: cannot open '" + path + "': " + std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    throw std::invalid_argument("plan file: cannot read '" + path + "': not a regular file");
   }
+  const size_t size = size_t(st.st_size);
+  void* map = size ? mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : nullptr;
+  close(fd);
+  if (map == MAP_FAILED) throw std::invalid_argument("plan file: cannot map '" + path + "': " + std::strerror(errno));
+  struct Unmap {
+    void* p;
+    size_t n;
+    ~Unmap() {
+      if (p) munmap(p, n);
+    }
+  } unmap{map, size};
+  // The file is read front to back once (checksum), then each tensor once.
+  if (map) madvise(map, size, MADV_SEQUENTIAL);
   try {
-    return load_from_memory(bytes.data(), bytes.size());
+    PageRelease release{static_cast<const uint8_t*>(map)};
+    static const uint8_t empty = 0;
+    return load(map ? static_cast<const uint8_t*>(map) : &empty, int64_t(size), release);
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(std::string(e.what()) + " ('" + path + "')");
+  } catch (const std::bad_alloc&) {
+    throw std::invalid_argument("plan file: out of memory while loading '" + path + "'");
+  } catch (const std::exception& e) {
+    throw std::invalid_argument(std::string("plan file: ") + e.what() + " ('" + path + "')");
   }
 }
 
