@@ -1,8 +1,10 @@
 // Loading a plan file into a cnn_model, and what a model says about its inputs and outputs.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <vector>
 
 #include "capi/internal.h"
 
@@ -27,22 +29,15 @@ cnn_status make_model(planfile::LoadedPlan loaded, cnn_model** model) noexcept {
 
 namespace {
 
-// Reads a whole file; IO failures are CNN_ERROR_IO with the system's reason.
-cnn_status read_file(const char* path, std::vector<unsigned char>* bytes) {
-  std::FILE* f = std::fopen(path, "rb");
-  if (!f) return fail(CNN_ERROR_IO, std::string("cnn_model_load_file: cannot open '") + path + "': " + std::strerror(errno));
-  struct Closer {
-    std::FILE* f;
-    ~Closer() { std::fclose(f); }
-  } closer{f};
-  unsigned char chunk[1 << 16];
-  for (;;) {
-    const size_t got = std::fread(chunk, 1, sizeof chunk, f);
-    bytes->insert(bytes->end(), chunk, chunk + got);
-    if (got < sizeof chunk) break;
-  }
-  if (std::ferror(f))
-    return fail(CNN_ERROR_IO, std::string("cnn_model_load_file: cannot read '") + path + "': " + std::strerror(errno));
+// Whether `path` can be opened and is a regular file: the loader's own refusals of these
+// are plain ValueErrors, the C API tells them apart as CNN_ERROR_IO.
+cnn_status check_readable(const char* path) {
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(CNN_ERROR_IO, std::string("cnn_model_load_file: cannot open '") + path + "': " + std::strerror(errno));
+  struct stat st;
+  const bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  close(fd);
+  if (!regular) return fail(CNN_ERROR_IO, std::string("cnn_model_load_file: '") + path + "' is not a regular file");
   return CNN_OK;
 }
 
@@ -110,19 +105,12 @@ cnn_status cnn_model_load_file(const char* path, cnn_model** model) {
   if (!model) return fail(CNN_ERROR_INVALID_ARGUMENT, "cnn_model_load_file: model is NULL");
   *model = nullptr;
   if (!path) return fail(CNN_ERROR_INVALID_ARGUMENT, "cnn_model_load_file: path is NULL");
+  const cnn_status st = check_readable(path);
+  if (st != CNN_OK) return st;
+  // The loader maps the file and hands its pages back as it reads them: the peak is about
+  // the plan's weights, not the file plus the weights.
   return guarded(CNN_ERROR_INVALID_MODEL, "cnn_model_load_file", [&] {
-    cnn_status st;
-    cnnnative::planfile::LoadedPlan loaded;
-    {
-      std::vector<unsigned char> bytes;  // freed before the model is wrapped: peak = file + plan
-      if ((st = read_file(path, &bytes)) != CNN_OK) return st;
-      try {
-        loaded = cnnnative::planfile::load_from_memory(bytes.data(), bytes.size());
-      } catch (const std::invalid_argument& e) {
-        return fail(CNN_ERROR_INVALID_MODEL, std::string("cnn_model_load_file: '") + path + "': " + e.what());
-      }
-    }
-    return cnnnative::capi::make_model(std::move(loaded), model);
+    return cnnnative::capi::make_model(cnnnative::planfile::load_from_file(path), model);
   });
 }
 
