@@ -50,5 +50,6 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/cnnnative-config.cmake
 
 # pkg-config: ${pcfiledir} makes the file relocatable like the CMake package.
 file(RELATIVE_PATH CNNNATIVE_PC_TO_PREFIX /prefix/${CNNNATIVE_PKGCONFIG_INSTALL_DIR} /prefix)
+string(REGEX REPLACE "/$" "" CNNNATIVE_PC_TO_PREFIX "${CNNNATIVE_PC_TO_PREFIX}")
 configure_file(${CMAKE_CURRENT_SOURCE_DIR}/cmake/cnnnative.pc.in ${CMAKE_CURRENT_BINARY_DIR}/cnnnative.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/cnnnative.pc DESTINATION ${CNNNATIVE_PKGCONFIG_INSTALL_DIR} COMPONENT capi)

@@ -141,7 +141,8 @@ CNN_API void cnn_session_free(cnn_session* session); /* NULL is allowed */
 CNN_API cnn_status cnn_run(cnn_session* session, const cnn_tensor* inputs, size_t num_inputs, cnn_tensor* outputs,
                            size_t num_outputs);
 
-/* Number of elements of a tensor's shape (0 for NULL or ndim <= 0... 1 for rank 0). */
+/* The number of elements of shape[0 .. ndim): 1 for ndim 0; 0 for NULL, an ndim outside
+ * 0 .. CNN_MAX_DIMS, a negative size or an overflow. */
 CNN_API size_t cnn_tensor_numel(const cnn_tensor* tensor);
 /* Releases a buffer cnn_run allocated and sets data to NULL; leaves caller buffers alone.
  * NULL is allowed. */
