@@ -38,6 +38,8 @@
  *   - cnn_last_error() is per thread.
  *   - Each session's runs use its own thread count (cnn_session_options.num_threads) for
  *     their OpenMP regions; concurrent sessions together use the sum of their counts.
+ *     Convolutions use at most the default count the model was loaded with (their scratch
+ *     memory is planned for it): set OMP_NUM_THREADS before loading to plan for more.
  */
 #ifndef CNNNATIVE_CNNNATIVE_H
 #define CNNNATIVE_CNNNATIVE_H
