@@ -28,6 +28,7 @@ from .tensor import Tensor, tensor
 from . import ops
 from . import inference
 from .inference import compile  # noqa: A001  (cnnnative.compile, the inference compiler)
+from .plan_file import export_plan, load_plan
 
 __version__ = _core.__version__
 
@@ -45,6 +46,8 @@ __all__ = [
     "info",
     "compile",
     "inference",
+    "export_plan",
+    "load_plan",
     "ops",
     "autograd",
     "Tensor",
@@ -157,3 +160,8 @@ def info() -> dict:
         "flags": build["flags"],
         "native_build": build["native_build"],
     }
+
+# Where the C API's headers, library and CMake / pkg-config files are (see c_api).
+from .c_api import get_include, get_library_dir, get_cmake_dir  # noqa: E402
+
+__all__ += ["get_include", "get_library_dir", "get_cmake_dir"]

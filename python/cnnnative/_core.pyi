@@ -422,4 +422,20 @@ def winograd_forward_prepared(input: typing.Annotated[numpy.typing.ArrayLike, nu
     ...
 def winograd_prepare(weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], groups: typing.SupportsInt | typing.SupportsIndex, tile: typing.SupportsInt | typing.SupportsIndex) -> WinogradWeights:
     ...
+def load_plan_bytes(data: typing.Any) -> tuple[EnginePlan, tuple[str, list[int]], tuple[str, list[int]]]:
+    """
+    Load a plan file from bytes: (EnginePlan, (input name, shape), (output name, shape)).
+    """
+def load_plan_file(path: str) -> tuple[EnginePlan, tuple[str, list[int]], tuple[str, list[int]]]:
+    """
+    Load a plan file from a path: (EnginePlan, (input name, shape), (output name, shape)).
+    """
+def plan_crc32(data: bytes) -> int:
+    """
+    CRC-32 (zlib's) of bytes, as the plan file checksum uses.
+    """
+def _plan_loader_max_buffer_bytes(bytes: typing.SupportsInt = 0) -> int:
+    """
+    Test hook: the loader's per-buffer byte limit (set when bytes > 0); returns the old one.
+    """
 __version__: str = ''

@@ -378,9 +378,10 @@ def _engine_pieces(run, boundary):
             i += 1
 
 
-def _lower(graph, batch, algo):
+def _lower(graph, batch, algo, recordings=None):
     """The steps that run `graph`: EnginePlans for the pieces the engine can take whole,
-    host nodes for the rest."""
+    host nodes for the rest. recordings: a list that gets each plan's PlanRecorder (the
+    build calls, for export_plan), or None."""
     boundary = _Boundary(graph)
     steps = []
     for run in _segments(graph):
@@ -392,12 +393,19 @@ def _lower(graph, batch, algo):
                 steps.append(_HostStep(_own_params(piece[0])))
                 continue
             plan = _core.EnginePlan([batch, *engine_shape(source.shape)[1:]], str(algo))
+            recorder = None
+            if recordings is not None:
+                from .plan_file import PlanRecorder
+                recorder = PlanRecorder(plan, [batch, *engine_shape(source.shape)[1:]], algo)
+                recordings.append(recorder)
             buf = {id(source): 0}
             for node in piece:
-                buf[id(node.output)] = _emit(plan, node, buf)
+                if recorder is not None:
+                    recorder.scope = node.scope
+                buf[id(node.output)] = _emit(plan if recorder is None else recorder, node, buf)
             for node in piece:  # the plan has its own (folded) copies now: keep no model arrays
                 node.args, node.epilogue = {}, []
-            plan.finalize(buf[id(result)])
+            (plan if recorder is None else recorder).finalize(buf[id(result)])
             steps.append(_EngineStep(plan, source, result))
     return steps
 
@@ -582,7 +590,7 @@ def trace(model, input_shape, *, fuse=True):
     return _fuse.simplify(graph, fuse=fuse)
 
 
-def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device="cpu"):
+def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device="cpu", exportable=False):
     """Compile `model` for inference on inputs of `input_shape`.
 
     model: any cnnnative.nn.Module whose forward is made of cnnnative.ops calls (layers,
@@ -606,6 +614,8 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
     device: "cpu" (the C++ engine), or "cuda" / "cuda:N": the same simplified graph run
     on the GPU through cnnnative.ops with the folded weights uploaded once (see
     cnnnative.device_inference; algo and poison apply to the CPU engine only).
+    exportable: keep a copy of the plan's build calls and folded weights (twice the
+    weights' memory) so `cnnnative.export_plan(compiled, path)` can write it to a file.
     Returns a CompiledModel (CPU) or DeviceCompiledModel (GPU): ``y = compiled(x)``.
     Errors while tracing name the layer (its dotted path in named_modules) and the op.
     """
@@ -635,7 +645,16 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
             raise ValueError("compile(): the model does nothing to its input")
         # The identity on (N, F): one flatten node so the output is a new array.
         plan = _core.EnginePlan(list(shape), str(algo))
-        plan.finalize(plan.add_flatten(0))
+        builder = plan
+        if exportable:
+            from .plan_file import PlanRecorder
+            builder = PlanRecorder(plan, list(shape), algo)
+        builder.finalize(builder.add_flatten(0))
         steps = [_EngineStep(plan, graph.inputs[0], graph.inputs[0])]
-        return CompiledModel(steps, graph, shape, fuse, poison)
-    return CompiledModel(_lower(graph, shape[0], algo), graph, shape, fuse, poison)
+        compiled = CompiledModel(steps, graph, shape, fuse, poison)
+        compiled._recordings = [builder] if exportable else None
+        return compiled
+    recordings = [] if exportable else None
+    compiled = CompiledModel(_lower(graph, shape[0], algo, recordings), graph, shape, fuse, poison)
+    compiled._recordings = recordings
+    return compiled

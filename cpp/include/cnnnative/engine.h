@@ -210,6 +210,11 @@ class Plan {
   void run(const float* x, int64_t batch, float* y, bool poison,
            std::vector<double>* node_seconds = nullptr) const;
 
+  // The same into an arena the caller owns instead of one from the pool (the C API's
+  // sessions each own one): at least arena_bytes() bytes (one 64-byte line when that is 0),
+  // 64-byte aligned, used by one run at a time.
+  void run_with_arena(const float* x, int64_t batch, float* y, float* arena) const;
+
   const std::vector<int64_t>& buffer_shape(int id) const;
   int output_id() const { return output_; }
   int64_t planned_batch() const { return buffers_[0].shape[0]; }
@@ -229,6 +234,8 @@ class Plan {
   int push(Node n, std::vector<int64_t> out_shape);
   float* arena_acquire() const;
   void arena_release(float* a) const;
+  void run_in_arena(const float* x, int64_t batch, float* y, bool poison, std::vector<double>* node_seconds,
+                    float* arena) const;
   void execute(const Node& n, const std::vector<float*>& ptr, float* arena, int64_t batch) const;
 
   std::vector<Node> nodes_;

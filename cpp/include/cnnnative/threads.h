@@ -28,6 +28,20 @@ int num_threads();            // threads a region opened by the calling thread m
 // where num_threads() would say 1 because of fork.
 int team_for(int requested);
 void set_num_threads(int n);  // n >= 1, else ValueError
+
+// A thread count for the calling thread alone while this object lives (the C API's
+// per-session count): num_threads() there returns n instead of the process-wide value,
+// except after fork as above. Nests; n <= 0 leaves the count as it was.
+class ThreadCountOverride {
+ public:
+  explicit ThreadCountOverride(int n);
+  ~ThreadCountOverride();
+  ThreadCountOverride(const ThreadCountOverride&) = delete;
+  ThreadCountOverride& operator=(const ThreadCountOverride&) = delete;
+
+ private:
+  int previous_;
+};
 bool openmp_enabled();
 
 // Where the start value came from, read at module load.

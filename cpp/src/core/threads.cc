@@ -117,8 +117,21 @@ int team_for(int requested) {
   return requested;
 }
 
+namespace {
+thread_local int thread_count_override = 0;  // 0: the process-wide count
+}  // namespace
+
 // Inside a member of run_team's team a kernel runs on its thread alone (thread_pool.h).
-int num_threads() { return in_team() ? 1 : team_for(thread_count().load(std::memory_order_relaxed)); }
+int num_threads() {
+  if (in_team()) return 1;
+  const int n = thread_count_override > 0 ? thread_count_override : thread_count().load(std::memory_order_relaxed);
+  return team_for(n);
+}
+
+ThreadCountOverride::ThreadCountOverride(int n) : previous_(thread_count_override) {
+  if (n > 0) thread_count_override = std::min(n, kMaxThreads);
+}
+ThreadCountOverride::~ThreadCountOverride() { thread_count_override = previous_; }
 
 void set_num_threads(int n) {
   CN_CHECK(n >= 1, "set_num_threads: n must be >= 1, got ", n);

@@ -72,7 +72,20 @@ void Plan::run(const float* x, int64_t batch, float* y, bool poison, std::vector
     float* arena;
     ~Lease() { plan->arena_release(arena); }
   } lease{this, arena_acquire()};
-  float* arena = lease.arena;
+  run_in_arena(x, batch, y, poison, node_seconds, lease.arena);
+}
+
+void Plan::run_with_arena(const float* x, int64_t batch, float* y, float* arena) const {
+  CN_CHECK(finalized_, "the plan is not finalized");
+  CN_CHECK(batch >= 0 && batch <= planned_batch(), "batch ", batch, " is outside 0..", planned_batch(),
+           " (the batch the model was compiled for)");
+  CN_CHECK(arena != nullptr, "run_with_arena: the arena is null");
+  if (batch == 0) return;
+  run_in_arena(x, batch, y, false, nullptr, arena);
+}
+
+void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, std::vector<double>* node_seconds,
+                        float* arena) const {
   auto addr = [&](int id) -> float* {
     if (id == 0) return const_cast<float*>(x);  // the input is only ever read
     if (id == output_) return y;

@@ -1,0 +1,133 @@
+"""The deployable model file: export_plan writes a compiled model, load_plan (the C++
+loader) runs it with exactly the compiled model's output -- the same kernels are chosen on
+the same CPU -- for every op a plan holds (tests/plan_file_nets.py)."""
+import io
+import struct
+
+import numpy as np
+import pytest
+
+import cnnnative as cn
+from cnnnative import nn
+from plan_file_layout import parse
+from plan_file_nets import NETS, build
+
+
+def _round_trip(name, algo="auto"):
+    model, shape = build(name)
+    compiled = cn.compile(model, shape, algo=algo, exportable=True)
+    loaded = cn.load_plan(cn.export_plan(compiled))
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    return compiled, loaded, x
+
+
+@pytest.mark.parametrize("algo", ["auto", "gemm"])
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_round_trip_is_exact(name, algo):
+    compiled, loaded, x = _round_trip(name, algo)
+    y = compiled(x)
+    np.testing.assert_array_equal(loaded(x), y)
+    np.testing.assert_array_equal(loaded(x[:1]), y[:1])  # any batch up to the planned one
+    assert loaded(x[:0]).shape == (0, *y.shape[1:])
+    # The same nodes, each conv with the same method.
+    def describe(nodes):
+        return [(n["op"], n.get("method"), n["activation"], tuple(n["output_shape"])) for n in nodes]
+    assert describe(loaded.nodes) == describe(compiled.nodes)
+    assert loaded.input_shape == compiled.input_shape and loaded.output_shape == compiled.output_shape
+    assert loaded.weight_bytes == compiled.weight_bytes and loaded.arena_bytes == compiled.arena_bytes
+
+
+def test_every_op_is_covered():
+    """The small nets together write every op code the format has."""
+    ops = set()
+    for name in NETS:
+        model, shape = build(name)
+        ops |= {n["opcode"] for n in parse(cn.export_plan(model, None, shape))["nodes"]}
+    assert ops == set(range(1, 19)), set(range(1, 19)) - ops
+
+
+def test_paths_files_bytes_and_names(tmp_path):
+    model, shape = build("residual")
+    path = tmp_path / "model.cnn"
+    assert cn.export_plan(model, path, shape, input_name="image", output_name="probs") == path
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    expected = cn.compile(model, shape)(x)
+    for source in (path, str(path), path.read_bytes(), bytearray(path.read_bytes()), io.BytesIO(path.read_bytes())):
+        m = cn.load_plan(source)
+        np.testing.assert_array_equal(m(x), expected)
+        assert (m.input_name, m.output_name) == ("image", "probs")
+    buf = io.BytesIO()
+    cn.export_plan(model, buf, shape)
+    assert cn.load_plan(buf.getvalue()).input_name == "input"
+    out = np.empty_like(expected)
+    assert m(x, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    assert "LoadedPlan" in repr(m) and "nodes" in m.summary()
+
+
+def test_layout_header_alignment_and_tensor_names():
+    model, shape = build("residual")
+    data = cn.export_plan(model, None, shape)
+    assert data[:8] == b"CNNPLAN\0"
+    assert struct.unpack_from("<HH", data, 8) == (1, 0) == cn.plan_file.FORMAT_VERSION
+    assert struct.unpack_from("<Q", data, 16)[0] == len(data)
+    layout = parse(data)
+    data_section = [s for s in layout["sections"] if s[1] == 4][0]
+    assert data_section[2] % 64 == 0
+    assert all(t["offset"] % 64 == 0 for t in layout["tensors"])
+    names = [data[t["name"] + 4:t["name"] + 4 + struct.unpack_from("<I", data, t["name"])[0]].decode()
+             for t in layout["tensors"]]
+    assert "stem.weight" in names and "fc.bias" in names and "pw.slope" in names, names
+    assert len(set(names)) == len(names)
+
+
+def test_batch_and_shape_errors():
+    compiled, loaded, x = _round_trip("residual")
+    with pytest.raises(ValueError, match="larger than the plan's batch"):
+        loaded(np.concatenate([x, x]))
+    with pytest.raises(ValueError, match="shape"):
+        loaded(x[:, :2])
+    with pytest.raises(TypeError):
+        loaded("not an array")
+    with pytest.raises(TypeError, match="source"):
+        cn.load_plan(42)
+
+
+class _Tanh(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.act = nn.Tanh()
+
+    def forward(self, x):
+        return self.act(self.conv(x))
+
+
+def test_host_nodes_are_refused_naming_the_layer():
+    with pytest.raises(ValueError, match=r"host.*act \(tanh\)"):
+        cn.export_plan(_Tanh().eval(), None, (1, 3, 8, 8))
+
+
+def test_compiled_without_exportable_is_refused_with_a_hint():
+    model, shape = build("mlp")
+    compiled = cn.compile(model, shape)
+    assert compiled._recordings is None  # no copy of the weights unless asked
+    with pytest.raises(ValueError, match="exportable=True"):
+        cn.export_plan(compiled)
+    with pytest.raises(ValueError, match="input_shape is required"):
+        cn.export_plan(model)
+    with pytest.raises(ValueError, match="differs"):
+        cn.export_plan(cn.compile(model, shape, exportable=True), None, (1, 6))
+    with pytest.raises(ValueError, match="input_name"):
+        cn.export_plan(model, None, shape, input_name="")
+
+
+def test_identity_model_and_algo_choice():
+    ident = cn.compile(nn.Sequential(nn.Identity()), (2, 5), exportable=True)
+    x = np.arange(10, dtype=np.float32).reshape(2, 5)
+    np.testing.assert_array_equal(cn.load_plan(cn.export_plan(ident))(x), x)
+    model, shape = build("residual")
+    data = cn.export_plan(model, None, shape, algo="gemm")
+    assert parse(data)["meta"]["choice"] == 1
+    with pytest.raises(ValueError, match="algo"):
+        cn.export_plan(cn.compile(model, shape, exportable=True), None, algo="fast")
