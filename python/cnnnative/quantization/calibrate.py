@@ -13,7 +13,8 @@ calibration batch; an observer per value records what int8 needs:
   T = i bins, the reference P is the first i bins with the clipped tail added to the last,
   Q merges those i bins into `levels` groups (256 for a nonnegative value, 128 for a
   signed one) and spreads each group's mass evenly over its nonzero bins; the range is then
-  [max(min, -T), min(max, T)].
+  [max(min, -T), min(max, T)]. Exact zeros are left out of the |x| histogram (0 is exact
+  in uint8 whatever the scale; the spike of a ReLU output would otherwise dominate P).
 
 Ranges always include 0 (so 0 is exact in uint8: ReLU outputs and zero padding).
 """
@@ -51,6 +52,9 @@ class _Observer:
         amax = max(abs(self.lo), abs(self.hi), 1e-30)
         idx = np.clip((np.abs(x) * (_BINS / amax)).astype(np.int64), 0, _BINS - 1)
         self.abs_hist += np.bincount(idx, minlength=_BINS)
+        # Exact zeros (most of a ReLU output) are exact in uint8 at any scale; left in bin 0
+        # they would make every wide first group of Q look bad and pull T down.
+        self.abs_hist[0] -= int(np.count_nonzero(x == 0))
 
 
 def kl_threshold(hist, levels, step=1):
