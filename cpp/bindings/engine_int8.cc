@@ -48,7 +48,6 @@ PoolWindow window(Pair k, Pair s, Quad pad, Pair d, bool ceil_mode, bool count_i
 }  // namespace
 
 CNNNATIVE_BINDINGS(engine_int8) {
-  m.def("int8_isa", [] { return std::string(quant::int8_isa()); }, "The ISA the int8 kernels run with.");
   m.def("buffer_elem_bytes", [](const Plan& p, int id) { return p.buffers().at(size_t(id)).elem_bytes; },
         py::arg("plan"), py::arg("id"), "4 for a float32 buffer, 1 for uint8.");
   m.def("plan_add_quantize", [](Plan& p, int input, float scale, int zero) { return p.add_quantize(input, scale, zero); },

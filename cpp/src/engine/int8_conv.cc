@@ -210,7 +210,7 @@ void conv_int8_forward(const Node& n, int64_t batch, const uint8_t* x, const voi
         ldx = ncols;
       }
       const quant::PackedWeightsS8& w = q.packed[size_t(g * q.m_blocks + mb)];
-      quant::gemm_s8u8_s32(w, ncols, X, ldx, acc, ncols);
+      quant::gemm_s8u8_s32(w, ncols, X, ldx, acc, ncols, /*single_thread=*/true);
       const int64_t k0 = g * kpg + mb * q.m_block;
       const int64_t base = b * p.K * P + n0;  // element offset of (b, channel 0, pixel n0)
       epilogue(q, n.act, acc, ncols, k0, w.M, ncols,
@@ -232,7 +232,7 @@ void linear_int8_forward(const Node& n, int64_t batch, const uint8_t* x, void* y
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t mb = 0; mb < q.m_blocks; ++mb) {
     const quant::PackedWeightsS8& w = q.packed[size_t(mb)];
-    quant::gemm_s8u8_s32(w, batch, xt, batch, acc + mb * q.m_block * batch, batch);
+    quant::gemm_s8u8_s32(w, batch, xt, batch, acc + mb * q.m_block * batch, batch, /*single_thread=*/true);
   }
   // acc is M x batch; y is batch x M: the epilogue walks channel k's row of acc with the
   // output stride M... written per sample instead, reading acc with column stride.
