@@ -56,6 +56,8 @@ class QuantizedModel(_inf.CompiledModel):
             if r["mode"] == "int8" and "in_scale" in r:
                 lo, hi = r["weight_scale"]
                 line += f"  in scale {r['in_scale']:.4g} zero {r['in_zero']}  w scale {lo:.3g}..{hi:.3g}"
+                if r.get("residual"):
+                    line += f" +residual({r['residual']})"
             if r["mode"] == "int8":
                 line += (f"  -> uint8 scale {r['out_scale']:.4g} zero {r['out_zero']}" if r.get("output") == "uint8"
                          else "  -> float32")
@@ -63,6 +65,11 @@ class QuantizedModel(_inf.CompiledModel):
                 line += f"  ({r['reason']})"
             lines.append(line)
         return "\n".join(lines)
+
+    def summary(self) -> str:
+        """The engine nodes that run, in order (quantize / dequantize / *_int8 / *_u8 and
+        the float32 ones)."""
+        return "Quantized" + super().summary()
 
     def __repr__(self):
         return (f"QuantizedModel(input_shape={self.input_shape}, output_shape={self.output_shape}, "

@@ -180,7 +180,7 @@ def lower(graph, batch, algo, ranges, modes, per_channel):
                 buf = _core.plan_add_conv_int8(b.plan, xbuf, in_q, wq, mult, bias, stride, pad, dilation,
                                                int(a.get("groups", 1)), act[0], res, res_q, u8_out, out_q)
             row.update(in_scale=in_q[0], in_zero=in_q[1], weight_scale=(float(wscale.min()), float(wscale.max())),
-                       residual=None if residual is None else b.rep[id(residual)][0])
+                       residual=None if residual is None else {"u8": "uint8", "f32": "float32"}[b.rep[id(residual)][0]])
         elif op == "cat":
             parts = [b.u8(v) for v in a["tensors"]]
             cat_q = b.q_of(out)
