@@ -69,7 +69,7 @@ class QuantizedModel(_inf.CompiledModel):
     def summary(self) -> str:
         """The engine nodes that run, in order (quantize / dequantize / *_int8 / *_u8 and
         the float32 ones)."""
-        return "Quantized" + super().summary()
+        return super().summary().replace("CompiledModel", "QuantizedModel", 1)
 
     def __repr__(self):
         return (f"QuantizedModel(input_shape={self.input_shape}, output_shape={self.output_shape}, "
