@@ -39,12 +39,15 @@ from .train import Trainer  # noqa: E402
 from .io import save, load  # noqa: E402
 from .state_dict_file import load_state_dict_file  # noqa: E402
 from . import finetune  # noqa: E402
+from .quantization import quantize, QuantizedModel  # noqa: E402  (post-training int8)
 from .ops import set_autotune, get_autotune, set_fast_algorithms, get_fast_algorithms  # noqa: E402
 
 __all__ = [
     "__version__",
     "info",
     "compile",
+    "quantize",
+    "QuantizedModel",
     "inference",
     "export_plan",
     "load_plan",

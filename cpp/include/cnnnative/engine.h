@@ -32,6 +32,10 @@ struct WinogradWeights;  // cnnnative/winograd.h
 class PrepackedB;        // src/gemm/prepacked.h
 
 namespace engine {
+struct QuantNode;        // src/engine/int8_nodes.h
+}
+
+namespace engine {
 
 // The same values as cnnnative::Activation (winograd.h), which the conv kernels take.
 enum class Activation { none = 0, relu = 1, relu6 = 2, silu = 3, hardswish = 4, gelu = 5, gelu_tanh = 6,
@@ -56,6 +60,15 @@ enum class OpKind {
   pixel_unshuffle,  // (N, C, H r, W r) -> (N, C r r, H, W)
   channel_shuffle,  // channel j*(C/g) + i moves to i*g + j
   channel_slice,    // y = x[:, start:start + count] (channels; ShuffleNet-v2's split)
+  // int8 inference (engine/int8_nodes.h): uint8 buffers hold q with x = scale * (q - zero).
+  quantize,            // float32 -> uint8
+  dequantize,          // uint8 -> float32
+  conv_int8,           // uint8 image, int8 weights, int32 sums; requantized epilogue -> uint8 or float32
+  linear_int8,         // the same for (N, in) -> (N, out)
+  max_pool_u8,         // on uint8 values (exact), out uint8 or float32
+  avg_pool_u8,         // mean of uint8 values, rounded (uint8 out) or not (float32 out)
+  global_avg_pool_u8,  // (N, C, H, W) -> (N, C, 1, 1) likewise
+  concat_u8,           // uint8 inputs, each mapped to the output's scale by a 256-entry table
 };
 const char* op_name(OpKind k);
 
@@ -132,6 +145,8 @@ struct Node {
   std::vector<float> weight, bias;
   // prelu's slopes: 1 (shared) or one per output channel / feature
   std::vector<float> act_slope;
+  // int8 nodes: their quantization parameters and int8 weights
+  std::shared_ptr<const QuantNode> quant;
   // scratch this node needs (bytes, for the planned batch and thread count)
   int64_t scratch_bytes = 0;
   int64_t scratch_offset = -1;  // in the arena
@@ -141,6 +156,7 @@ struct BufferInfo {
   std::vector<int64_t> shape;  // shape[0] is the planned batch
   int64_t offset = -1;         // in the arena; -1 for the external input/output
   int first = -1, last = -1;   // node indices that define / last read it (-1 = input)
+  int64_t elem_bytes = 4;      // 4: float32; 1: uint8 (int8 nodes)
   int64_t bytes() const;
   int64_t per_sample() const;  // elements per batch item
 };
@@ -198,6 +214,31 @@ class Plan {
   int add_pixel_unshuffle(int input, int64_t downscale_factor);
   int add_channel_shuffle(int input, int64_t groups);
   int add_channel_slice(int input, int64_t start, int64_t count);  // channels [start, start + count)
+
+  // int8 nodes (engine/int8_plan.cc). A uint8 buffer holds q for the value
+  // scale * (q - zero); `out_u8` picks a uint8 output (with out's scale / zero) or float32.
+  // quantize: q = clamp(rint(x / scale) + zero, 0, 255); dequantize: scale * (q - zero).
+  int add_quantize(int input, float scale, int32_t zero);
+  int add_dequantize(int input, float scale, int32_t zero);
+  // weight: int8 (K, C/groups, R, S), symmetric: w_real[k] = w_scale[k] * weight[k];
+  // mult[k] = in.scale * w_scale[k]. Output stage (see int8_nodes.h): acc + corr[k] (int32,
+  // corr = -in.zero * rowsum[k]) -> float * mult[k] + bias[k] (+ residual, float32 or
+  // uint8 with res's scale / zero) -> activation (none / relu / relu6) -> requantized.
+  struct QParams {
+    float scale = 1.f;
+    int32_t zero = 0;
+  };
+  int add_conv_int8(int input, QParams in, std::vector<int8_t> weight, const std::vector<int64_t>& weight_shape,
+                    const std::vector<float>& mult, const std::vector<float>& bias, int64_t stride_h,
+                    int64_t stride_w, const std::vector<int64_t>& padding, int64_t dilation_h, int64_t dilation_w,
+                    int64_t groups, Activation act, int residual, QParams res, bool out_u8, QParams out);
+  int add_linear_int8(int input, QParams in, std::vector<int8_t> weight, int64_t out_features,
+                      int64_t in_features, const std::vector<float>& mult, const std::vector<float>& bias,
+                      Activation act, bool out_u8, QParams out);
+  int add_max_pool_u8(int input, const PoolWindow& w, QParams q, bool out_u8);
+  int add_avg_pool_u8(int input, const PoolWindow& w, QParams q, bool out_u8);
+  int add_global_avg_pool_u8(int input, QParams q, bool out_u8);
+  int add_concat_u8(const std::vector<int>& inputs, const std::vector<QParams>& in, QParams out);
 
   // Names the output buffer and plans the arena. No node can be added afterwards.
   void finalize(int output);

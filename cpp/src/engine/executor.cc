@@ -14,6 +14,7 @@
 #include "cnnnative/engine.h"
 #include "cnnnative/errors.h"
 #include "cnnnative/threads.h"
+#include "engine/int8_nodes.h"
 #include "engine/kernels.h"
 
 namespace cnnnative {
@@ -92,6 +93,10 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
     return arena + buffers_[id].offset / int64_t(sizeof(float));
   };
   auto count = [&](int id) { return batch * buffers_[id].per_sample(); };
+  auto poison_buffer = [&](int id) {  // float NaN; a uint8 buffer gets 0xFF bytes
+    if (buffers_[id].elem_bytes == 4) fill_nan(addr(id), count(id));
+    else std::memset(addr(id), 0xFF, size_t(count(id) * buffers_[id].elem_bytes));
+  };
   if (poison) fill_nan(arena, arena_bytes_ / int64_t(sizeof(float)));
 
   const int team = num_threads();
@@ -102,7 +107,7 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
     float* out = addr(n.output);
     float* scratch = n.scratch_offset >= 0 ? arena + n.scratch_offset / int64_t(sizeof(float)) : nullptr;
     if (poison && !(n.kind == OpKind::channel_scale && out == addr(n.inputs[0]))) {  // not over an in-place input
-      fill_nan(out, count(n.output));
+      poison_buffer(n.output);
       if (scratch) fill_nan(scratch, n.scratch_bytes / int64_t(sizeof(float)));
     }
     const float* in0 = addr(n.inputs[0]);
@@ -122,7 +127,9 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
       case OpKind::global_avg_pool: global_avg_pool_forward(n, batch, in0, out, threads); break;
       case OpKind::linear: linear_forward(n, batch, in0, out, threads); break;
       case OpKind::add: add_forward(n, count(n.output), in0, addr(n.inputs[1]), out, threads); break;
-      case OpKind::flatten: std::memcpy(out, in0, sizeof(float) * size_t(count(n.output))); break;
+      case OpKind::flatten:
+        std::memcpy(out, in0, size_t(count(n.output) * buffers_[n.output].elem_bytes));
+        break;
       case OpKind::softmax: softmax_forward(n, batch, in0, out); break;
       case OpKind::channel_affine: channel_affine_forward(n, batch, in0, out, threads); break;
       case OpKind::activation: activation_forward(n, count(n.output), in0, out, threads); break;
@@ -147,12 +154,20 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
         }
         break;
       }
+      case OpKind::quantize: case OpKind::dequantize: case OpKind::conv_int8: case OpKind::linear_int8:
+      case OpKind::max_pool_u8: case OpKind::avg_pool_u8: case OpKind::global_avg_pool_u8:
+      case OpKind::concat_u8: {
+        std::vector<const void*> ins;
+        for (int id : n.inputs) ins.push_back(addr(id));
+        int8_node_forward(n, batch, ins, out, scratch, std::min(team, planned_threads_));
+        break;
+      }
     }
     if (node_seconds)
       (*node_seconds)[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (poison) {
       for (int id : n.inputs)
-        if (id != 0 && id != output_ && buffers_[id].last == i) fill_nan(addr(id), buffers_[id].bytes() / 4);
+        if (id != 0 && id != output_ && buffers_[id].last == i) poison_buffer(id);
     }
   }
 }

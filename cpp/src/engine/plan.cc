@@ -7,6 +7,7 @@
 #include "cnnnative/errors.h"
 #include "cnnnative/threads.h"
 #include "engine/arena_planner.h"
+#include "engine/int8_nodes.h"
 #include "engine/kernels.h"
 
 namespace cnnnative {
@@ -32,6 +33,14 @@ const char* op_name(OpKind k) {
     case OpKind::pixel_unshuffle: return "pixel_unshuffle";
     case OpKind::channel_shuffle: return "channel_shuffle";
     case OpKind::channel_slice: return "channel_slice";
+    case OpKind::quantize: return "quantize";
+    case OpKind::dequantize: return "dequantize";
+    case OpKind::conv_int8: return "conv_int8";
+    case OpKind::linear_int8: return "linear_int8";
+    case OpKind::max_pool_u8: return "max_pool_u8";
+    case OpKind::avg_pool_u8: return "avg_pool_u8";
+    case OpKind::global_avg_pool_u8: return "global_avg_pool_u8";
+    case OpKind::concat_u8: return "concat_u8";
   }
   return "?";
 }
@@ -55,7 +64,7 @@ int64_t BufferInfo::per_sample() const {
   return n;
 }
 int64_t BufferInfo::bytes() const {
-  return checked_mul(checked_mul(per_sample(), shape[0], "buffer size"), int64_t(sizeof(float)), "buffer size");
+  return checked_mul(checked_mul(per_sample(), shape[0], "buffer size"), elem_bytes, "buffer size");
 }
 
 static std::string shape_str(const std::vector<int64_t>& s) {
@@ -451,7 +460,10 @@ int Plan::add_flatten(int input) {
   Node n;
   n.kind = OpKind::flatten;
   n.inputs = {input};
-  return push(std::move(n), {b.shape[0], b.per_sample()});
+  const int64_t elem = b.elem_bytes;  // flattens uint8 buffers too
+  const int id = push(std::move(n), {b.shape[0], b.per_sample()});
+  buffers_[id].elem_bytes = elem;
+  return id;
 }
 
 int Plan::add_softmax(int input) {
@@ -493,6 +505,11 @@ void Plan::finalize(int output) {
   CN_CHECK(!finalized_, "the plan is already finalized");
   CN_CHECK(output >= 0 && output < int(buffers_.size()), "finalize: unknown output buffer id ", output);
   CN_CHECK(output != 0 || nodes_.empty(), "finalize: the output cannot be the input buffer");
+  CN_CHECK(buffers_[output].elem_bytes == 4, "finalize: the output must be a float32 buffer (dequantize it)");
+  for (const Node& n : nodes_)  // float nodes read float buffers only (int8 nodes check their own)
+    for (int id : n.inputs)
+      CN_CHECK(is_int8_kind(n.kind) || n.kind == OpKind::flatten || buffers_[id].elem_bytes == 4, op_name(n.kind),
+               " node reads uint8 buffer ", id, ": only int8 nodes take uint8 (dequantize it first)");
   output_ = output;
   planned_threads_ = num_threads();
   // Lifetimes: from the node that writes a buffer to the last node that reads it.
@@ -501,7 +518,8 @@ void Plan::finalize(int output) {
     Node& n = nodes_[i];
     buffers_[n.output].first = buffers_[n.output].last = i;
     for (int id : n.inputs) buffers_[id].last = std::max(buffers_[id].last, i);
-    configure_scratch(n, planned_threads_);
+    if (is_int8_kind(n.kind)) n.scratch_bytes = int8_scratch_bytes(n, planned_threads_);
+    else configure_scratch(n, planned_threads_);
   }
   const std::vector<int> alias_of = alias_in_place_outputs(nodes_, buffers_, output_);
   std::vector<ArenaRequest> req;
@@ -532,6 +550,7 @@ int64_t Plan::weight_bytes() const {
     // A Winograd or prepacked conv keeps only its transformed filters (the OIHW copy is dropped).
     b += n.winograd_weights ? int64_t(winograd_weights_bytes(n)) : int64_t(n.weight.size() * sizeof(float));
     b += int64_t(prepacked_weights_bytes(n));  // gemm_prepacked: the packed copy replaces OIHW
+    if (n.quant) b += int8_weight_bytes(n);
   }
   return b;
 }

@@ -1,0 +1,137 @@
+// int8 kernels (cnnnative/quant.h): exact int32 GEMM, depthwise and im2col, the int8 ISA
+// and peak probe. Testing and benchmarking entry points; the int8 inference API builds on
+// the C++ functions directly.
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "arrays.h"
+#include "cnnnative/quant.h"
+#include "cnnnative/threads.h"
+#include "registry.h"
+
+using namespace cnnnative;
+
+namespace {
+
+template <typename T>
+using Exact = py::array_t<T, py::array::c_style>;
+
+// The array as a C-contiguous T array, without value conversion: int8 weights given as
+// int64 (or uint8 activations as int8) would wrap silently, so the dtype must match.
+template <typename T>
+Exact<T> exact_array(const py::array& a, int ndim, const char* name, const char* dtype) {
+  CN_CHECK(a.dtype().is(py::dtype::of<T>()), name, " must have dtype ", dtype, ", got ",
+           std::string(py::str(a.dtype())));
+  CN_CHECK(a.ndim() == ndim, name, " must be ", ndim, "-D, got shape ", shape_string(a));
+  return Exact<T>::ensure(a);
+}
+
+std::pair<int64_t, int64_t> pair_arg(const std::vector<int64_t>& v, const char* name) {
+  CN_CHECK(v.size() == 1 || v.size() == 2, name, " must have 1 or 2 values, got ", v.size());
+  return {v[0], v.size() == 2 ? v[1] : v[0]};
+}
+
+ConvParams conv_params(const py::array& x, int64_t K, int64_t R, int64_t S, const std::vector<int64_t>& stride,
+                       const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, int64_t groups) {
+  ConvParams p;
+  p.N = x.shape(0), p.C = x.shape(1), p.H = x.shape(2), p.W = x.shape(3);
+  p.K = K, p.R = R, p.S = S;
+  std::tie(p.stride_h, p.stride_w) = pair_arg(stride, "stride");
+  std::tie(p.pad_top, p.pad_left) = pair_arg(padding, "padding");
+  p.pad_bottom = p.pad_top, p.pad_right = p.pad_left;
+  std::tie(p.dilation_h, p.dilation_w) = pair_arg(dilation, "dilation");
+  p.groups = groups;
+  p.validate();
+  return p;
+}
+
+py::array_t<int32_t> gemm_packed(const quant::PackedWeightsS8& w, const py::array& x_in, bool single_thread) {
+  auto x = exact_array<uint8_t>(x_in, 2, "x", "uint8");
+  CN_CHECK(x.shape(0) == w.K, "x has shape ", shape_string(x), ", expected (", w.K, ", N) for weights of shape (",
+           w.M, ", ", w.K, ")");
+  const int64_t N = x.shape(1);
+  py::array_t<int32_t> c({static_cast<py::ssize_t>(w.M), static_cast<py::ssize_t>(N)});
+  const uint8_t* px = x.data();
+  int32_t* pc = c.mutable_data();
+  const int64_t ld = std::max<int64_t>(N, 1);
+  py::gil_scoped_release release;
+  quant::gemm_s8u8_s32(w, N, px, ld, pc, ld, single_thread);
+  return c;
+}
+
+quant::PackedWeightsS8 pack(const py::array& w_in) {
+  auto w = exact_array<int8_t>(w_in, 2, "w", "int8");
+  return quant::pack_weights_s8(w.data(), w.shape(0), w.shape(1));
+}
+
+}  // namespace
+
+CNNNATIVE_BINDINGS(quant) {
+  py::class_<quant::PackedWeightsS8>(m, "Int8PackedWeights",
+                                     "int8 weights (M, K) packed for the active ISA's int8 GEMM kernel.")
+      .def(py::init(&pack), py::arg("w"))
+      .def_property_readonly("shape", [](const quant::PackedWeightsS8& w) { return py::make_tuple(w.M, w.K); })
+      .def_property_readonly("row_sums", [](const quant::PackedWeightsS8& w) {
+        return py::array_t<int32_t>(static_cast<py::ssize_t>(w.row_sums.size()), w.row_sums.data());
+      }, "sum_k w[m, k] as int32, (M,).")
+      .def_property_readonly("packed_bytes", [](const quant::PackedWeightsS8& w) { return w.data.size(); });
+  m.def("int8_gemm_packed", &gemm_packed, py::arg("w"), py::arg("x"), py::arg("single_thread") = false,
+        "Exact int32 C (M, N) = w @ x for packed int8 w (M, K) and uint8 x (K, N).");
+  m.def("int8_gemm", [](const py::array& w, const py::array& x, bool single_thread) {
+          return gemm_packed(pack(w), x, single_thread);
+        }, py::arg("w"), py::arg("x"), py::arg("single_thread") = false,
+        "Exact int32 C (M, N) = w @ x for int8 w (M, K) and uint8 x (K, N) (packs w each call).");
+  m.def("int8_depthwise",
+        [](const py::array& x_in, const py::array& w_in, int zero_point, std::vector<int64_t> stride,
+           std::vector<int64_t> padding, std::vector<int64_t> dilation, bool single_thread) {
+          auto x = exact_array<uint8_t>(x_in, 4, "x", "uint8");
+          auto w = exact_array<int8_t>(w_in, 4, "w", "int8");
+          CN_CHECK(zero_point >= 0 && zero_point <= 255, "zero_point must be in [0, 255], got ", zero_point);
+          CN_CHECK(w.shape(1) == 1, "w has shape ", shape_string(w), ", expected (K, 1, R, S)");
+          const ConvParams p = conv_params(x, w.shape(0), w.shape(2), w.shape(3), stride, padding, dilation,
+                                           x.shape(1));
+          py::array_t<int32_t> y({static_cast<py::ssize_t>(p.N), static_cast<py::ssize_t>(p.K),
+                                  static_cast<py::ssize_t>(p.output_h()), static_cast<py::ssize_t>(p.output_w())});
+          const uint8_t* px = x.data();
+          const int8_t* pw = w.data();
+          int32_t* py_ = y.mutable_data();
+          py::gil_scoped_release release;
+          quant::depthwise_s8u8_s32(p, px, static_cast<uint8_t>(zero_point), pw, py_, single_thread);
+          return y;
+        },
+        py::arg("x"), py::arg("w"), py::arg("zero_point") = 0, py::arg("stride") = std::vector<int64_t>{1},
+        py::arg("padding") = std::vector<int64_t>{0}, py::arg("dilation") = std::vector<int64_t>{1},
+        py::arg("single_thread") = false,
+        "Exact int32 depthwise conv: uint8 x (N, C, H, W), int8 w (K, 1, R, S) with K a multiple of C;\n"
+        "padding reads zero_point. Returns (N, K, OH, OW) int32.");
+  m.def("int8_im2col",
+        [](const py::array& x_in, int64_t R, int64_t S, std::vector<int64_t> stride, std::vector<int64_t> padding,
+           std::vector<int64_t> dilation, int64_t groups, int64_t group, int zero_point) {
+          auto x = exact_array<uint8_t>(x_in, 3, "x", "uint8");
+          CN_CHECK(zero_point >= 0 && zero_point <= 255, "zero_point must be in [0, 255], got ", zero_point);
+          py::array x4 = x.reshape({py::ssize_t{1}, x.shape(0), x.shape(1), x.shape(2)});
+          const ConvParams p = conv_params(x4, groups, R, S, stride, padding, dilation, groups);
+          py::array_t<uint8_t> out({static_cast<py::ssize_t>(p.channels_per_group() * R * S),
+                                    static_cast<py::ssize_t>(p.output_h() * p.output_w())});
+          quant::im2col_u8(p, x.data(), static_cast<uint8_t>(zero_point), group, out.mutable_data());
+          return out;
+        },
+        py::arg("x"), py::arg("R"), py::arg("S"), py::arg("stride") = std::vector<int64_t>{1},
+        py::arg("padding") = std::vector<int64_t>{0}, py::arg("dilation") = std::vector<int64_t>{1},
+        py::arg("groups") = 1, py::arg("group") = 0, py::arg("zero_point") = 0,
+        "im2col of one uint8 image x (C, H, W) for one group: (C/groups*R*S, OH*OW), padding = zero_point.");
+  m.def("int8_isa", [] { return std::string(quant::int8_isa()); },
+        "The int8 GEMM kernel the dispatch picks now: 'avx512_vnni', 'avx2' or 'scalar'.");
+  m.def("measure_int8_peak",
+        [](double seconds, std::optional<int> threads, bool thread_cpu_time) {
+          const int n = threads ? *threads : num_threads();
+          py::gil_scoped_release release;
+          return quant::measure_int8_peak(seconds, n, thread_cpu_time);
+        },
+        py::arg("seconds") = 0.2, py::arg("threads") = py::none(), py::arg("thread_cpu_time") = false,
+        "Peak int8 multiply-add rate of the int8_isa() kernel in GOPS (multiply-add = 2 ops).");
+}

@@ -1,0 +1,90 @@
+// int8 compute kernels: exact int32 products of int8 weights and uint8 activations.
+//
+// The building blocks of int8 inference (issue 16, item 3). They compute integer sums
+// only; scales, zero points and requantization are the caller's (the engine's int8 nodes):
+//   y_real[m, n] = sw[m] * sx * (C[m, n] - xz * row_sums[m])
+// where C = W @ X with X the uint8 activations and xz their zero point.
+//
+// Exactness: every result is the exact int32 sum, on every ISA. A sum of K products of
+// |u8 * s8| <= 255 * 128 fits int32 for K <= kMaxK (65793), which pack_weights_s8 checks.
+//
+// Dispatch follows cnnnative::active_isa() at each call (CNNNATIVE_ISA / set_isa):
+//   avx512 on a CPU with AVX512-VNNI -> "avx512_vnni" (vpdpbusd, u8 x s8 4-way dots);
+//   avx512 without VNNI, or avx2     -> "avx2" (u8 and s8 widened to int16, vpmaddwd:
+//                                       no vpmaddubsw, whose int16 sums saturate);
+//   scalar                           -> "scalar" (the reference).
+// AVX-VNNI (VEX) and AMX-INT8 kernels are not built: no CPU here has them to test on.
+//
+// Threads: a call runs on cnnnative::num_threads() threads only when its work is worth it
+// (see gemm_s8u8_s32); it releases nothing and takes no lock, so calls are reentrant and
+// may run from several threads at once.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "cnnnative/conv_params.h"
+
+namespace cnnnative::quant {
+
+constexpr int64_t kMaxK = 65793;  // (2^31 - 1) / (255 * 128): the longest exact int32 sum
+
+// Weights of a conv/linear layer, packed once (at build time) for the GEMM kernel of the
+// ISA active when packed. M = output channels, K = C/groups*R*S or in_features.
+// A different ISA at call time still computes the right result (the call repacks into a
+// temporary: correct, slower), so tests may switch ISAs freely.
+struct PackedWeightsS8 {
+  int64_t M = 0, K = 0;
+  std::vector<int32_t> row_sums;  // sum_k W[m][k], M values: zero-point compensation
+
+  // The layout (opaque to callers): for each tile of `mr` rows (the last zero-padded),
+  // ceil(K/kg) groups of `mr` x `kg` elements of `elem` bytes (int8, or int16 for the
+  // AVX2 kernel), K zero-padded to a multiple of kg.
+  int layout = -1;
+  int mr = 0, kg = 0, elem = 0;
+  std::vector<int8_t> data;
+
+  int64_t k_groups() const { return (K + kg - 1) / kg; }
+  int64_t tile_bytes() const { return k_groups() * mr * kg * elem; }
+  // W[m][k], read back from the packed layout (tests, and the repacking fallback).
+  int32_t at(int64_t m, int64_t k) const;
+};
+
+// Packs W (M x K, row-major, dense) for the active ISA's GEMM kernel.
+// Throws ValueError for negative sizes or K > kMaxK.
+PackedWeightsS8 pack_weights_s8(const int8_t* w, int64_t M, int64_t K);
+
+// C[m, n] = sum_k W[m, k] * X[k, n], exact int32.
+// x: uint8, K x N, row stride ldx >= max(N, 1); c: int32, M x N, row stride ldc >= max(N, 1).
+// M, N, K any sizes >= 0 (K == 0 writes zeros). C must not overlap X.
+// Runs on num_threads() threads when M*N*K >= 2^22 and there are at least two tiles of
+// work; on one thread otherwise (and always when single_thread).
+void gemm_s8u8_s32(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_t ldx, int32_t* c,
+                   int64_t ldc, bool single_thread = false);
+
+// im2col for uint8 activations: the (C/groups*R*S) x (OH*OW) matrix of one image and one
+// group, rows ordered (c, r, s) as the OIHW weight's columns; taps in the padding read
+// `zero_point`, so padding contributes zero_point * w exactly as a real zero would after
+// dequantization. x: one image (C x H x W, uint8); out: dense, row stride OH*OW.
+void im2col_u8(const ConvParams& p, const uint8_t* x, uint8_t zero_point, int64_t group, uint8_t* out);
+
+// Depthwise int8 convolution (groups == C, K = C * m for a channel multiplier m >= 1):
+//   y[n, k, oh, ow] = sum_{r,s} w[k, 0, r, s] * x[n, k / m, ih, iw]
+// with ih = oh*stride_h - pad_top + r*dilation_h (iw likewise); taps in the padding
+// read x_zero_point. Any kernel size, stride, padding and dilation (AVX-512 vector paths
+// for stride 1 and 2, the rest scalar). x: uint8 N x C x H x W; w: int8 K x 1 x R x S;
+// y: int32 N x K x OH x OW, dense. Parallel over (n, k) planes when worth it.
+// Throws ValueError when p is not depthwise or invalid, or R*S > kMaxK.
+void depthwise_s8u8_s32(const ConvParams& p, const uint8_t* x, uint8_t x_zero_point, const int8_t* w,
+                        int32_t* y, bool single_thread = false);
+
+// Which GEMM kernel the dispatch picks now: "avx512_vnni", "avx2" or "scalar".
+const char* int8_isa();
+bool cpu_has_avx512_vnni();
+
+// Peak int8 multiply-add rate of the kernel int8_isa() names, in GOPS (a multiply-add is
+// 2 ops), on `threads` threads: a loop of independent vpdpbusd (or vpmaddwd + vpaddd on
+// AVX2) chains held in registers. thread_cpu_time (threads == 1 only) times by the
+// thread's CPU time, for a busy machine.
+double measure_int8_peak(double seconds, int threads, bool thread_cpu_time = false);
+
+}  // namespace cnnnative::quant

@@ -1,0 +1,65 @@
+// int8 engine nodes (internal): their parameters and kernels.
+//
+// Representation: a uint8 buffer holds q for the real value scale * (q - zero) (one scale
+// and zero point per tensor, asymmetric). Weights are int8, symmetric per output channel.
+//
+// conv_int8 / linear_int8 output stage, per output channel k and pixel p, in this order
+// (the numpy reference in tests/test_quantize_exact.py repeats it operation by operation):
+//   acc   = sum_i W[k, i] * X[i, p]                  int32, exact (X: the raw uint8 q,
+//                                                     padding holds in.zero)
+//   acc  += corr[k]                                  int32, corr[k] = -in.zero * rowsum(W[k])
+//   v     = float(acc) * mult[k] + bias[k]           float32 (two roundings, no FMA)
+//   v    += res.scale * float(r - res.zero)          uint8 residual (or v += r for float32)
+//   v     = act(v)                                   relu: max(v, 0); relu6: min(max(v, 0), 6)
+//   out   = clamp(rint(v * (1 / out.scale)) + out.zero, 0, 255)   uint8 out (rint: half to even)
+//         = v                                                     float32 out
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "cnnnative/engine.h"
+#include "cnnnative/quant.h"
+
+namespace cnnnative {
+namespace engine {
+
+using QParams = Plan::QParams;
+
+struct QuantNode {
+  QParams in, out, res;
+  bool out_u8 = true;
+  bool res_u8 = false;
+  // conv_int8 / linear_int8
+  // GEMM weights (not depthwise): one per (group, block of m_block output channels),
+  // index g * m_blocks + block, so threads can split the output channels too.
+  std::vector<quant::PackedWeightsS8> packed;
+  int64_t m_block = 0, m_blocks = 0;
+  std::vector<int8_t> weight;                  // depthwise: (K, R*S) int8
+  std::vector<int32_t> corr;                   // per output channel
+  std::vector<float> mult, bias;               // per output channel
+  int64_t K_gemm = 0;                          // rows of the unfolded matrix per group (C/g*R*S)
+  bool depthwise = false;
+  // concat_u8: one 256-entry table per input (input q -> output q)
+  std::vector<std::vector<uint8_t>> tables;
+  std::vector<int64_t> parts;  // elements per sample of each input
+  std::vector<bool> identity;  // table i maps every q to itself (equal scales): a copy
+};
+
+inline bool is_int8_kind(OpKind k) { return int(k) >= int(OpKind::quantize); }
+
+// Scratch bytes of an int8 node for `threads` workers (0 for most).
+int64_t int8_scratch_bytes(const Node& n, int threads);
+int64_t int8_weight_bytes(const Node& n);
+
+// Runs an int8 node: ins are its input buffers (uint8 or float32 as the node expects).
+void int8_node_forward(const Node& n, int64_t batch, const std::vector<const void*>& ins, void* out,
+                       void* scratch, int threads);
+
+// One output value of the requantizing epilogue (above), before the residual.
+inline float int8_dequant_acc(int32_t acc, float mult, float bias) {
+  const float v = float(acc) * mult;
+  return v + bias;
+}
+
+}  // namespace engine
+}  // namespace cnnnative

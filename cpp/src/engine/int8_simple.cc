@@ -1,0 +1,169 @@
+// The int8 nodes besides conv / linear: quantize, dequantize, the uint8 pools and concat,
+// and the dispatch of all int8 nodes (engine/int8_nodes.h).
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "cnnnative/errors.h"
+#include "engine/int8_nodes.h"
+
+namespace cnnnative {
+namespace engine {
+
+int64_t int8_conv_scratch_bytes(const Node& n, int threads);  // int8_conv.cc
+void conv_int8_forward(const Node& n, int64_t batch, const uint8_t* x, const void* residual, void* y, void* scratch,
+                       int threads);
+void linear_int8_forward(const Node& n, int64_t batch, const uint8_t* x, void* y, void* scratch, int threads);
+
+namespace {
+constexpr int64_t kSerial = int64_t(1) << 15;
+constexpr float kRound = 12582912.f;  // see int8_conv.cc
+
+// clamp(rint(x / scale) + zero, 0, 255) with x / scale computed as x * (1 / scale).
+void quantize(const float* x, int64_t count, QParams q, uint8_t* y, int threads) {
+  const float inv = 1.f / q.scale, zero = float(q.zero);
+  if (count < kSerial) threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < count; ++i) {
+    float t = x[i] * inv;
+    t = t + zero;
+    t = t > 0.f ? t : 0.f;
+    t = t < 255.f ? t : 255.f;
+    y[i] = uint8_t(int32_t((t + kRound) - kRound));
+  }
+}
+
+void dequantize(const uint8_t* x, int64_t count, QParams q, float* y, int threads) {
+  if (count < kSerial) threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < count; ++i) y[i] = q.scale * float(int32_t(x[i]) - q.zero);
+}
+
+// A pooled value of one window: uint8 (rounded, same scale) or dequantized float.
+inline void store_pooled(const QuantNode& q, float mean_q, void* y, int64_t i) {
+  if (q.out_u8) {
+    const float t = std::min(255.f, std::max(0.f, mean_q));
+    static_cast<uint8_t*>(y)[i] = uint8_t(int32_t((t + kRound) - kRound));
+  } else {
+    static_cast<float*>(y)[i] = q.in.scale * (mean_q - float(q.in.zero));
+  }
+}
+
+// max_pool_u8 (is_max) and avg_pool_u8 over (image, channel) planes.
+void pool_u8(const Node& n, bool is_max, int64_t batch, const uint8_t* x, void* y, int threads) {
+  const QuantNode& q = *n.quant;
+  const PoolWindow& w = n.pool;
+  const int64_t C = n.in_shape[1], H = n.in_shape[2], W = n.in_shape[3];
+  const int64_t OH = n.out_shape[2], OW = n.out_shape[3];
+  const int64_t planes = batch * C;
+  if (planes * OH * OW * w.kh * w.kw < kSerial) threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    const uint8_t* xp = x + plane * H * W;
+    const int64_t yo = plane * OH * OW;
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        if (is_max) {
+          int m = -1;
+          for (int64_t r = 0; r < w.kh; ++r) {
+            const int64_t ih = oh * w.sh - w.pad_top + r * w.dh;
+            if (ih < 0 || ih >= H) continue;
+            for (int64_t s = 0; s < w.kw; ++s) {
+              const int64_t iw = ow * w.sw - w.pad_left + s * w.dw;
+              if (iw >= 0 && iw < W) m = std::max(m, int(xp[ih * W + iw]));
+            }
+          }
+          store_pooled(q, float(m < 0 ? q.in.zero : m), y, yo + oh * OW + ow);
+          continue;
+        }
+        // PyTorch's divisor (as engine/pool_nodes.cc); padding counts as the zero point.
+        const int64_t h0 = oh * w.sh - w.pad_top, h1p = std::min(h0 + w.kh, H + w.pad_bottom);
+        const int64_t h0c = std::max<int64_t>(h0, 0), h1c = std::min(h0 + w.kh, H);
+        const int64_t w0 = ow * w.sw - w.pad_left, w1p = std::min(w0 + w.kw, W + w.pad_right);
+        const int64_t w0c = std::max<int64_t>(w0, 0), w1c = std::min(w0 + w.kw, W);
+        int64_t sum = 0;
+        for (int64_t ih = h0c; ih < h1c; ++ih)
+          for (int64_t iw = w0c; iw < w1c; ++iw) sum += xp[ih * W + iw];
+        const int64_t valid = std::max<int64_t>((h1c - h0c) * (w1c - w0c), 0);
+        const int64_t count = w.count_include_pad ? (h1p - h0) * (w1p - w0) : valid;
+        sum += (count - valid) * q.in.zero;
+        store_pooled(q, count > 0 ? float(sum) / float(count) : float(q.in.zero), y, yo + oh * OW + ow);
+      }
+  }
+}
+
+void global_pool_u8(const Node& n, int64_t batch, const uint8_t* x, void* y, int threads) {
+  const int64_t C = n.in_shape[1], HW = n.in_shape[2] * n.in_shape[3], planes = batch * C;
+  if (planes * HW < kSerial) threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    const uint8_t* xp = x + plane * HW;
+    int64_t sum = 0;
+    for (int64_t i = 0; i < HW; ++i) sum += xp[i];
+    store_pooled(*n.quant, float(sum) / float(HW), y, plane);
+  }
+}
+}  // namespace
+
+int64_t int8_scratch_bytes(const Node& n, int threads) {
+  if (n.kind == OpKind::conv_int8 || n.kind == OpKind::linear_int8) return int8_conv_scratch_bytes(n, threads);
+  return 0;
+}
+
+int64_t int8_weight_bytes(const Node& n) {
+  const QuantNode& q = *n.quant;
+  int64_t b = int64_t(q.weight.size() + 4 * (q.corr.size() + q.mult.size() + q.bias.size()));
+  for (const auto& p : q.packed) b += int64_t(p.data.size() + 4 * p.row_sums.size());
+  for (const auto& t : q.tables) b += int64_t(t.size());
+  return b;
+}
+
+void int8_node_forward(const Node& n, int64_t batch, const std::vector<const void*>& ins, void* out, void* scratch,
+                       int threads) {
+  const QuantNode& q = *n.quant;
+  const int64_t count = [&] {
+    int64_t c = batch;
+    for (size_t i = 1; i < n.in_shape.size(); ++i) c *= n.in_shape[i];
+    return c;
+  }();
+  const auto* x8 = static_cast<const uint8_t*>(ins[0]);
+  switch (n.kind) {
+    case OpKind::quantize:
+      quantize(static_cast<const float*>(ins[0]), count, q.out, static_cast<uint8_t*>(out), threads);
+      return;
+    case OpKind::dequantize: dequantize(x8, count, q.in, static_cast<float*>(out), threads); return;
+    case OpKind::conv_int8:
+      conv_int8_forward(n, batch, x8, ins.size() > 1 ? ins[1] : nullptr, out, scratch, threads);
+      return;
+    case OpKind::linear_int8: linear_int8_forward(n, batch, x8, out, scratch, threads); return;
+    case OpKind::max_pool_u8: pool_u8(n, true, batch, x8, out, threads); return;
+    case OpKind::avg_pool_u8: pool_u8(n, false, batch, x8, out, threads); return;
+    case OpKind::global_avg_pool_u8: global_pool_u8(n, batch, x8, out, threads); return;
+    case OpKind::concat_u8: {
+      int64_t total = 0;
+      for (int64_t per : q.parts) total += per;
+      auto* y = static_cast<uint8_t*>(out);
+      int64_t offset = 0;
+      for (size_t k = 0; k < ins.size(); ++k) {
+        const auto* xk = static_cast<const uint8_t*>(ins[k]);
+        const int64_t per = q.parts[k];
+        const uint8_t* t = q.tables[k].data();
+        for (int64_t b = 0; b < batch; ++b) {
+          uint8_t* dst = y + b * total + offset;
+          const uint8_t* src = xk + b * per;
+          if (q.identity[k]) std::memcpy(dst, src, size_t(per));
+          else
+            for (int64_t i = 0; i < per; ++i) dst[i] = t[src[i]];
+        }
+        offset += per;
+      }
+      return;
+    }
+    default: CN_CHECK(false, "not an int8 node: ", op_name(n.kind));
+  }
+}
+
+}  // namespace engine
+}  // namespace cnnnative

@@ -1,0 +1,167 @@
+// gemm_s8u8_s32: packing of weights, dispatch, blocking and threads (see quant.h).
+//
+// Loop order per call: X is packed once into panels of nr columns (all of K, in k groups),
+// then each task (one panel x one block of weight tiles) runs, for each k block of kc,
+// every weight tile of its block against the panel's kc-slice. The slice (kc x nr bytes,
+// 16 KB for VNNI) stays in L1 while the weight block (about 256 rows x kc) streams from L2;
+// the int32 C tile is re-read per k block, which costs little next to kc/4 dot products.
+#include <cpuid.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "cnnnative/errors.h"
+#include "cnnnative/isa.h"
+#include "cnnnative/quant.h"
+#include "cnnnative/threads.h"
+#include "quant/gemm_s8_kernels.h"
+
+namespace cnnnative::quant {
+namespace {
+
+using detail::S8Kernel;
+
+// Aligned scratch for packed activations (new per call: the GEMM is reentrant).
+struct AlignedDelete {
+  void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(64)); }
+};
+using Scratch = std::unique_ptr<uint8_t[], AlignedDelete>;
+Scratch scratch(size_t bytes) {
+  return Scratch(static_cast<uint8_t*>(::operator new[](std::max<size_t>(bytes, 64), std::align_val_t(64))));
+}
+
+bool detect_vnni() {
+  if (!cpu_supports(Isa::avx512)) return false;  // also checks the OS saves ZMM state
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  return ecx & (1u << 11);  // AVX512_VNNI
+}
+
+const S8Kernel& active_kernel() {
+  switch (active_isa()) {
+    case Isa::avx512: return cpu_has_avx512_vnni() ? detail::s8_kernel_avx512_vnni() : detail::s8_kernel_avx2();
+    case Isa::avx2: return detail::s8_kernel_avx2();
+    default: return detail::s8_kernel_scalar();
+  }
+}
+
+// Packs any W given by get(m, k) into kernel k's layout.
+template <typename Get>
+PackedWeightsS8 pack_for(const S8Kernel& kern, int64_t M, int64_t K, Get get) {
+  PackedWeightsS8 p;
+  p.M = M;
+  p.K = K;
+  p.layout = kern.layout;
+  p.mr = kern.mr;
+  p.kg = kern.kg;
+  p.elem = kern.w_elem;
+  const int64_t tiles = (M + p.mr - 1) / p.mr;
+  p.data.assign(static_cast<size_t>(checked_mul(tiles, p.tile_bytes(), "pack_weights_s8")), 0);
+  p.row_sums.assign(static_cast<size_t>(M), 0);
+  const int64_t groups = p.k_groups();
+  for (int64_t t = 0; t < tiles; ++t) {
+    int8_t* tile = p.data.data() + t * p.tile_bytes();
+    for (int64_t i = 0; i < p.mr && t * p.mr + i < M; ++i) {
+      const int64_t m = t * p.mr + i;
+      int32_t sum = 0;
+      for (int64_t g = 0; g < groups; ++g)
+        for (int64_t j = 0; j < p.kg && g * p.kg + j < K; ++j) {
+          const int32_t v = get(m, g * p.kg + j);
+          sum += v;
+          const int64_t at = (g * p.mr + i) * p.kg + j;
+          if (p.elem == 1)
+            tile[at] = static_cast<int8_t>(v);
+          else
+            reinterpret_cast<int16_t*>(tile)[at] = static_cast<int16_t>(v);
+        }
+      p.row_sums[static_cast<size_t>(m)] = sum;
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+bool cpu_has_avx512_vnni() {
+  static const bool has = detect_vnni();
+  return has;
+}
+
+const char* int8_isa() { return active_kernel().name; }
+
+int32_t PackedWeightsS8::at(int64_t m, int64_t k) const {
+  const int8_t* tile = data.data() + (m / mr) * tile_bytes();
+  const int64_t idx = ((k / kg) * mr + m % mr) * kg + k % kg;
+  return elem == 1 ? tile[idx] : reinterpret_cast<const int16_t*>(tile)[idx];
+}
+
+PackedWeightsS8 pack_weights_s8(const int8_t* w, int64_t M, int64_t K) {
+  CN_CHECK(M >= 0 && K >= 0, "pack_weights_s8: M and K must be >= 0, got M=", M, ", K=", K);
+  CN_CHECK(K <= kMaxK, "pack_weights_s8: K=", K, " exceeds ", kMaxK,
+           ", the longest int32-exact sum of uint8 x int8 products");
+  checked_mul(M, K, "pack_weights_s8");
+  return pack_for(active_kernel(), M, K, [&](int64_t m, int64_t k) { return int32_t{w[m * K + k]}; });
+}
+
+void gemm_s8u8_s32(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_t ldx, int32_t* c,
+                   int64_t ldc, bool single_thread) {
+  CN_CHECK(w.layout >= 0, "gemm_s8u8_s32: weights were not packed with pack_weights_s8");
+  CN_CHECK(N >= 0, "gemm_s8u8_s32: N must be >= 0, got ", N);
+  CN_CHECK(ldx >= std::max<int64_t>(N, 1) && ldc >= std::max<int64_t>(N, 1),
+           "gemm_s8u8_s32: row strides must be >= max(N, 1), got ldx=", ldx, ", ldc=", ldc, " for N=", N);
+  const int64_t M = w.M, K = w.K;
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    for (int64_t m = 0; m < M; ++m) std::memset(c + m * ldc, 0, static_cast<size_t>(N) * sizeof(int32_t));
+    return;
+  }
+  const S8Kernel& kern = active_kernel();
+  PackedWeightsS8 repacked;
+  const PackedWeightsS8* pw = &w;
+  if (w.layout != kern.layout) {  // packed under another ISA: correct, not fast
+    repacked = pack_for(kern, M, K, [&](int64_t m, int64_t k) { return w.at(m, k); });
+    pw = &repacked;
+  }
+  const int64_t groups = pw->k_groups();
+  const int64_t panel_bytes = (groups * kern.nr * kern.kg * kern.x_elem + 63) / 64 * 64;
+  const int64_t panels = (N + kern.nr - 1) / kern.nr;
+  const int64_t m_tiles = (M + kern.mr - 1) / kern.mr;
+  const int64_t block_tiles = std::max<int64_t>(1, 256 / kern.mr);  // ~256 rows x kc of W in L2
+  const int64_t m_blocks = (m_tiles + block_tiles - 1) / block_tiles;
+  const int64_t tasks = panels * m_blocks;
+  const int64_t kc_groups = kern.kc / kern.kg;
+  Scratch xp = scratch(static_cast<size_t>(checked_mul(panels, panel_bytes, "gemm_s8u8_s32")));
+  const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  const int threads = (single_thread || work < (1 << 22) || tasks < 2) ? 1 : num_threads();
+  const int8_t* wdata = pw->data.data();
+  const int64_t wtile_bytes = pw->tile_bytes();
+  const int64_t w_group_bytes = int64_t{kern.mr} * kern.kg * kern.w_elem;
+  const int64_t x_group_bytes = int64_t{kern.nr} * kern.kg * kern.x_elem;
+
+#pragma omp parallel num_threads(threads)
+  {
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < panels; ++p)
+      kern.pack_x(x + p * kern.nr, ldx, K, std::min<int64_t>(kern.nr, N - p * kern.nr), xp.get() + p * panel_bytes);
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t p = task / m_blocks, mb = task % m_blocks;
+      const int64_t n0 = p * kern.nr, ncols = std::min<int64_t>(kern.nr, N - n0);
+      const int64_t t0 = mb * block_tiles, t1 = std::min(m_tiles, t0 + block_tiles);
+      for (int64_t g0 = 0; g0 < groups; g0 += kc_groups) {
+        const int64_t ng = std::min(kc_groups, groups - g0);
+        const uint8_t* xs = xp.get() + p * panel_bytes + g0 * x_group_bytes;
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t m0 = t * kern.mr;
+          kern.tile(ng, wdata + t * wtile_bytes + g0 * w_group_bytes, xs, c + m0 * ldc + n0, ldc,
+                    std::min<int64_t>(kern.mr, M - m0), ncols, g0 > 0);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace cnnnative::quant

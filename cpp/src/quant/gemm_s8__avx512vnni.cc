@@ -1,0 +1,101 @@
+// The AVX512-VNNI int8 GEMM kernel: vpdpbusd multiplies 4 consecutive uint8 activations
+// by 4 int8 weights and adds the 4 products to an int32 lane, exactly (no int16 stage).
+//
+// Tile 6 x 64: 24 zmm accumulators (6 rows x 4 vectors of 16 columns), 4 activation
+// vectors and one broadcast weight dword per row and k group (vpdpbusd's uint8 operand
+// must be the register one, its int8 operand may be a broadcast, so activations are the
+// vectors and weights the broadcasts). The latency of vpdpbusd (4-5 cycles at up to 2 per
+// cycle) needs about 10 independent chains; 24 leaves margin. Narrow panels (the last
+// columns of N) run the 1-, 2- or 3-vector variant, so N pads only to 16 columns.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "quant/gemm_s8_kernels.h"
+
+namespace cnnnative::quant::detail {
+namespace {
+
+constexpr int kMr = 6, kNr = 64, kKg = 4;
+
+inline __mmask16 col_mask(int64_t cols) { return cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1); }
+
+// dst[g][j][i] = x[4g + i][j]: each 16 columns of 4 rows interleave into 64 bytes.
+void pack_x(const uint8_t* x, int64_t ldx, int64_t k_rows, int64_t nc, void* dst) {
+  auto* d = static_cast<uint8_t*>(dst);
+  const int64_t groups = (k_rows + kKg - 1) / kKg;
+  for (int64_t g = 0; g < groups; ++g, d += kNr * kKg) {
+    for (int64_t j = 0; j < kNr; j += 16) {
+      const __mmask16 m = j < nc ? col_mask(nc - j) : 0;
+      __m128i r[kKg];
+      for (int i = 0; i < kKg; ++i) {
+        const int64_t k = g * kKg + i;
+        r[i] = k < k_rows ? _mm_maskz_loadu_epi8(m, x + k * ldx + j) : _mm_setzero_si128();
+      }
+      const __m128i a = _mm_unpacklo_epi8(r[0], r[1]), b = _mm_unpackhi_epi8(r[0], r[1]);
+      const __m128i c = _mm_unpacklo_epi8(r[2], r[3]), e = _mm_unpackhi_epi8(r[2], r[3]);
+      auto* out = reinterpret_cast<__m128i*>(d + j * kKg);
+      _mm_store_si128(out + 0, _mm_unpacklo_epi16(a, c));
+      _mm_store_si128(out + 1, _mm_unpackhi_epi16(a, c));
+      _mm_store_si128(out + 2, _mm_unpacklo_epi16(b, e));
+      _mm_store_si128(out + 3, _mm_unpackhi_epi16(b, e));
+    }
+  }
+}
+
+template <int NV>
+void tile_nv(int64_t groups, const int8_t* w, const uint8_t* x, int32_t* c, int64_t ldc, int64_t mrows,
+             int64_t ncols, bool accumulate) {
+  __m512i acc[kMr][NV];
+#pragma GCC unroll 6
+  for (int i = 0; i < kMr; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
+  for (int64_t g = 0; g < groups; ++g, w += kMr * kKg, x += kNr * kKg) {
+    __m512i xv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) xv[v] = _mm512_load_si512(x + v * 64);
+#pragma GCC unroll 6
+    for (int i = 0; i < kMr; ++i) {
+      int32_t wd;
+      std::memcpy(&wd, w + i * kKg, sizeof wd);
+      const __m512i wb = _mm512_set1_epi32(wd);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], xv[v], wb);
+    }
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < kMr; ++i) {
+    if (i >= mrows) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const __mmask16 m = col_mask(ncols - v * 16);
+      int32_t* p = c + i * ldc + v * 16;
+      __m512i r = acc[i][v];
+      if (accumulate) r = _mm512_add_epi32(r, _mm512_maskz_loadu_epi32(m, p));
+      _mm512_mask_storeu_epi32(p, m, r);
+    }
+  }
+}
+
+void tile(int64_t groups, const void* wp, const void* xp, int32_t* c, int64_t ldc, int64_t mrows, int64_t ncols,
+          bool accumulate) {
+  const auto* w = static_cast<const int8_t*>(wp);
+  const auto* x = static_cast<const uint8_t*>(xp);
+  switch ((ncols + 15) / 16) {
+    case 1: return tile_nv<1>(groups, w, x, c, ldc, mrows, ncols, accumulate);
+    case 2: return tile_nv<2>(groups, w, x, c, ldc, mrows, ncols, accumulate);
+    case 3: return tile_nv<3>(groups, w, x, c, ldc, mrows, ncols, accumulate);
+    default: return tile_nv<4>(groups, w, x, c, ldc, mrows, ncols, accumulate);
+  }
+}
+
+}  // namespace
+
+const S8Kernel& s8_kernel_avx512_vnni() {
+  // kc = 256: the panel slice is 256 x 64 bytes = 16 KB of L1.
+  static const S8Kernel k{"avx512_vnni", 2, kMr, kNr, kKg, 1, 1, 256, pack_x, tile};
+  return k;
+}
+
+}  // namespace cnnnative::quant::detail

@@ -1,0 +1,39 @@
+// The per-ISA pieces behind gemm_s8u8_s32 (gemm_s8.cc drives them).
+//
+// A kernel computes one tile of C (mr rows x nr columns) from a packed weight tile and a
+// packed activation panel. Both are stored in groups of kg consecutive k:
+//   weights:     [k_groups][mr][kg] elements (pack_weights_s8, see quant.h)
+//   activations: [k_groups][nr][kg] elements, one panel of nr columns (pack_x)
+// with zero padding past K, M and N, so a tile always computes whole groups and tiles.
+#pragma once
+#include <cstdint>
+
+namespace cnnnative::quant::detail {
+
+struct S8Kernel {
+  const char* name;  // what int8_isa() reports
+  int layout;        // equal layouts share packed weights
+  int mr, nr, kg;    // tile rows and columns, k group
+  int w_elem, x_elem;  // bytes per packed weight / activation element
+  int kc;            // k block (a multiple of kg): the activation panel slice kept in L1
+  // Packs columns [0, nc) (nc <= nr) of X (k_rows x *, row stride ldx) into one panel of
+  // ceil(k_rows/kg) groups, zero-padding rows past k_rows and columns past nc.
+  void (*pack_x)(const uint8_t* x, int64_t ldx, int64_t k_rows, int64_t nc, void* dst);
+  // C[0:mrows, 0:ncols] (=|+=) the product of `groups` k groups of w and x.
+  void (*tile)(int64_t groups, const void* w, const void* x, int32_t* c, int64_t ldc, int64_t mrows,
+               int64_t ncols, bool accumulate);
+};
+
+const S8Kernel& s8_kernel_scalar();
+const S8Kernel& s8_kernel_avx2();
+const S8Kernel& s8_kernel_avx512_vnni();
+
+// Shared helper for edge tiles: stores/adds acc (mr x nr, dense) into C[0:mrows, 0:ncols].
+inline void store_tile(const int32_t* acc, int nr, int32_t* c, int64_t ldc, int64_t mrows, int64_t ncols,
+                       bool accumulate) {
+  for (int64_t i = 0; i < mrows; ++i)
+    for (int64_t j = 0; j < ncols; ++j)
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i * nr + j] : acc[i * nr + j];
+}
+
+}  // namespace cnnnative::quant::detail

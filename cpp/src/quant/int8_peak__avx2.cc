@@ -1,0 +1,30 @@
+// int8 peak probe, AVX2 without VNNI: the AVX2 GEMM kernel's inner step, vpmaddwd (16
+// int16 products summed in pairs) then vpaddd, in 7 independent chains (14 of the 16 ymm
+// registers; each madd feeds the next so the compiler cannot hoist it).
+#include <immintrin.h>
+
+#include "quant/int8_peak_probe.h"
+
+namespace cnnnative::quant::detail {
+
+double int8_loop_avx2(int64_t iterations, int32_t* sink) {
+  constexpr int kChains = 7;
+  __m256i acc[kChains], t[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_epi32(i), t[i] = _mm256_set1_epi16(static_cast<short>(i));
+  const __m256i b = _mm256_set1_epi16(-1);
+  for (int64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 7
+    for (int i = 0; i < kChains; ++i) {
+      t[i] = _mm256_madd_epi16(t[i], b);
+      acc[i] = _mm256_add_epi32(acc[i], t[i]);
+    }
+  }
+  __m256i total = acc[0];
+  for (int i = 1; i < kChains; ++i) total = _mm256_add_epi32(total, acc[i]);
+  alignas(32) int32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), total);
+  *sink = lanes[0];
+  return 2.0 * kChains * 16 * static_cast<double>(iterations);
+}
+
+}  // namespace cnnnative::quant::detail
