@@ -378,7 +378,7 @@ def _engine_pieces(run, boundary):
             i += 1
 
 
-def _lower(graph, batch, algo):
+def _lower(graph, batch, algo, precision="fp32"):
     """The steps that run `graph`: EnginePlans for the pieces the engine can take whole,
     host nodes for the rest."""
     boundary = _Boundary(graph)
@@ -392,6 +392,7 @@ def _lower(graph, batch, algo):
                 steps.append(_HostStep(_own_params(piece[0])))
                 continue
             plan = _core.EnginePlan([batch, *engine_shape(source.shape)[1:]], str(algo))
+            plan.set_precision(precision)
             buf = {id(source): 0}
             for node in piece:
                 buf[id(node.output)] = _emit(plan, node, buf)
@@ -426,6 +427,8 @@ class CompiledModel:
     nodes have op "host:<op>"). Calls are thread-safe: each concurrent call borrows its
     own arena.
     """
+
+    precision = "fp32"  # compile(precision=...) sets it
 
     def __init__(self, steps, graph, input_shape, fused, poison):
         self._steps = steps
@@ -539,6 +542,8 @@ class CompiledModel:
                 extra = f" [{method}{' +residual' if n['residual'] else ''}]"
             elif n["op"].startswith("host:") and n["layer"]:
                 extra = f" [{n['layer']}]"
+            if n.get("precision") == "bf16":
+                extra += " [bf16]"
             act = "" if n["activation"] == "none" else f" +{n['activation']}"
             lines.append(f"  {i:3d} {n['op']}{extra}{act} -> {tuple(n['output_shape'])}")
         return "\n".join(lines)
@@ -582,7 +587,7 @@ def trace(model, input_shape, *, fuse=True):
     return _fuse.simplify(graph, fuse=fuse)
 
 
-def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device="cpu"):
+def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device="cpu", precision="fp32"):
     """Compile `model` for inference on inputs of `input_shape`.
 
     model: any cnnnative.nn.Module whose forward is made of cnnnative.ops calls (layers,
@@ -606,6 +611,13 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
     device: "cpu" (the C++ engine), or "cuda" / "cuda:N": the same simplified graph run
     on the GPU through cnnnative.ops with the folded weights uploaded once (see
     cnnnative.device_inference; algo and poison apply to the CPU engine only).
+    precision: "fp32" (default), or "bf16" (CPU only): convolutions (all but depthwise, which
+    stay fp32; 3x3 ones run as bf16 im2col GEMMs instead of Winograd) and linear layers
+    multiply bf16-rounded inputs and weights (round to nearest even, weights rounded once
+    here) with fp32 accumulation, on AVX512-BF16 where the CPU has it, else as the fp32
+    GEMM of the rounded values (the same products, summed in another order). Their epilogue
+    (bias, residual, activation), every other layer and the output stay fp32. Expect
+    relative errors of about 2**-8 per layer; ``cnnnative.bf16_report`` measures them.
     Returns a CompiledModel (CPU) or DeviceCompiledModel (GPU): ``y = compiled(x)``.
     Errors while tracing name the layer (its dotted path in named_modules) and the op.
     """
@@ -618,6 +630,10 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     if str(algo) not in ("auto", "gemm", "autotune"):
         raise ValueError(f"algo must be 'auto', 'gemm' or 'autotune', got {algo!r}")
+    if not isinstance(precision, str) or precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    if precision != "fp32" and device != "cpu":
+        raise ValueError(f"precision={precision!r} is for device='cpu' only, got device={device!r}")
     if device != "cpu":
         from . import cuda
         cuda._require()
@@ -637,5 +653,8 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
         plan = _core.EnginePlan(list(shape), str(algo))
         plan.finalize(plan.add_flatten(0))
         steps = [_EngineStep(plan, graph.inputs[0], graph.inputs[0])]
-        return CompiledModel(steps, graph, shape, fuse, poison)
-    return CompiledModel(_lower(graph, shape[0], algo), graph, shape, fuse, poison)
+        compiled = CompiledModel(steps, graph, shape, fuse, poison)
+    else:
+        compiled = CompiledModel(_lower(graph, shape[0], algo, precision), graph, shape, fuse, poison)
+    compiled.precision = precision
+    return compiled
