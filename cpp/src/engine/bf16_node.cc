@@ -14,10 +14,13 @@
 // buffer, each tile summed over the whole depth in registers; and writes that buffer
 // transposed into NCHW with bias, residual and activation, as the fp32 path does.
 //
-// Every conv but depthwise runs this way, the 3x3 ones that would take Winograd in fp32
-// included (Winograd's transforms on bf16 inputs lose too much accuracy), and so does
-// the first layer. Depthwise convs (memory bound, a few multiply-adds per value) and
-// transposed convs stay fp32.
+// Which convs (bf16_conv_eligible): all but three kinds, which stay fp32 --
+// depthwise (memory bound, a few multiply-adds per value), the stem (few input channels:
+// the fp32 direct kernel is faster) and 3x3 stride-1 convs that the fp32 heuristic gives
+// Winograd F(4x4): fp32 Winograd does a quarter of the multiplies and beats the bf16 GEMM,
+// while Winograd on bf16 inputs would lose too much accuracy (its transforms amplify
+// rounding). algo="gemm" (never Winograd) runs every non-depthwise conv in bf16.
+// Transposed convs stay fp32.
 //
 // Without AVX512-BF16 (or with the active ISA below avx512) the node rounds its input
 // and unpacks its rounded weights, then runs the fp32 im2col / 1x1 GEMM path on them:
@@ -28,6 +31,7 @@
 #include <algorithm>
 
 #include "cnnnative/errors.h"
+#include "cnnnative/winograd.h"
 #include "engine/kernels.h"
 #include "gemm/sbgemm.h"
 
@@ -78,7 +82,22 @@ void emulated_conv_forward(const Node& n, int64_t batch, const float* x, const f
 
 }  // namespace
 
-bool bf16_conv_eligible(const ConvParams& p) { return !(p.groups > 1 && p.groups == p.C && p.groups == p.K); }
+bool bf16_conv_eligible(const ConvParams& p, ConvChoice choice) {
+  if (p.groups > 1 && p.groups == p.C && p.groups == p.K) return false;  // depthwise
+  // The stem (few input channels): the fp32 direct kernel was measured faster than the
+  // bf16 im2col GEMM (ResNet-50's 7x7/2: 140 vs 92 GFLOP/s on one Zen 4 core), whose
+  // unfold of 3 channels costs more than its multiply. Strided 3x3 convs with >= 16
+  // channels go bf16 (64 -> 128 3x3/2: 121 vs 93).
+  if (choice != ConvChoice::gemm && p.C < 16 && direct_smallc_preferred(p)) return false;
+  // Where the fp32 heuristic takes Winograd F(4x4) (3x3 stride 1, enough tiles), fp32
+  // Winograd beats the bf16 GEMM (1.2-1.4x on ResNet-50's 56/28/14 stages) and is the more
+  // accurate; F(2x2) (the 7x7 stage at batch 1) is slower than bf16 (1.17x), which takes it.
+  if (choice != ConvChoice::gemm && p.groups == 1 && p.C >= 16 && p.K >= 16 && winograd_supports(p, 4, nullptr)) {
+    const int64_t tiles = std::max<int64_t>(p.N, 1) * ((p.output_h() + 3) / 4) * ((p.output_w() + 3) / 4);
+    if (tiles >= 16) return false;
+  }
+  return true;
+}
 
 void use_bf16_conv(Node& n) {
   const ConvParams& p = n.conv;

@@ -175,7 +175,7 @@ int Plan::add_conv(int input, std::vector<float> weight, const std::vector<int64
     if (precision_ == Precision::bf16) use_bf16_linear(n);
     return push(std::move(n), out);
   }
-  if (precision_ == Precision::bf16 && bf16_conv_eligible(p)) {
+  if (precision_ == Precision::bf16 && bf16_conv_eligible(p, choice_)) {
     use_bf16_conv(n);  // bf16 GEMM instead of the fp32 method (engine/bf16_node.cc)
     return push(std::move(n), out);
   }
