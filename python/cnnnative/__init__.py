@@ -28,6 +28,7 @@ from .tensor import Tensor, tensor
 from . import ops
 from . import inference
 from .inference import compile  # noqa: A001  (cnnnative.compile, the inference compiler)
+from .precision_report import bf16_report  # noqa: E402
 
 __version__ = _core.__version__
 
@@ -44,6 +45,7 @@ __all__ = [
     "__version__",
     "info",
     "compile",
+    "bf16_report",
     "inference",
     "ops",
     "autograd",

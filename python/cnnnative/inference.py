@@ -611,12 +611,14 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
     device: "cpu" (the C++ engine), or "cuda" / "cuda:N": the same simplified graph run
     on the GPU through cnnnative.ops with the folded weights uploaded once (see
     cnnnative.device_inference; algo and poison apply to the CPU engine only).
-    precision: "fp32" (default), or "bf16" (CPU only): convolutions (all but depthwise, which
-    stay fp32; 3x3 ones run as bf16 im2col GEMMs instead of Winograd) and linear layers
+    precision: "fp32" (default), or "bf16" (CPU only): convolutions and linear layers
     multiply bf16-rounded inputs and weights (round to nearest even, weights rounded once
     here) with fp32 accumulation, on AVX512-BF16 where the CPU has it, else as the fp32
     GEMM of the rounded values (the same products, summed in another order). Their epilogue
-    (bias, residual, activation), every other layer and the output stay fp32. Expect
+    (bias, residual, activation), every other layer and the output stay fp32, and so do
+    depthwise convs, the stem (few input channels) and 3x3 convs that take Winograd F(4x4)
+    (faster than the bf16 GEMM, and Winograd on bf16 would lose too much; algo="gemm"
+    puts them in bf16 too); ``summary()`` marks the bf16 nodes. Expect
     relative errors of about 2**-8 per layer; ``cnnnative.bf16_report`` measures them.
     Returns a CompiledModel (CPU) or DeviceCompiledModel (GPU): ``y = compiled(x)``.
     Errors while tracing name the layer (its dotted path in named_modules) and the op.
