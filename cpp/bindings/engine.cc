@@ -120,6 +120,7 @@ py::list describe(const Plan& plan) {
       d["tile"] = std::vector<int64_t>{n.tile_m, n.tile_n};
       d["winograd_tile"] = n.winograd_tile;
     }
+    if (n.kind == OpKind::conv || n.kind == OpKind::linear) d["precision"] = n.bf16_weights ? "bf16" : "fp32";
     d["scratch_bytes"] = n.scratch_bytes;
     nodes.append(d);
   }
@@ -227,6 +228,18 @@ CNNNATIVE_BINDINGS(engine) {
       .def("add_pixel_unshuffle", &Plan::add_pixel_unshuffle, py::arg("input"), py::arg("downscale_factor"))
       .def("add_channel_shuffle", &Plan::add_channel_shuffle, py::arg("input"), py::arg("groups"))
       .def("add_channel_slice", &Plan::add_channel_slice, py::arg("input"), py::arg("start"), py::arg("count"))
+      .def(
+          "set_precision",
+          [](Plan& p, const std::string& precision) {
+            CN_CHECK(precision == "fp32" || precision == "bf16", "precision must be 'fp32' or 'bf16', got '",
+                     precision, "'");
+            p.set_precision(precision == "bf16" ? Precision::bf16 : Precision::fp32);
+          },
+          py::arg("precision"),
+          "'bf16': conv (but depthwise) and linear nodes added afterwards multiply bf16 inputs and weights "
+          "with fp32 accumulation; 'fp32' (default): everything fp32.")
+      .def_property_readonly("precision",
+                             [](const Plan& p) { return p.precision() == Precision::bf16 ? "bf16" : "fp32"; })
       .def("finalize", &Plan::finalize, py::arg("output"))
       .def("run", &run_plan, py::arg("input"), py::arg("poison") = false, py::arg("out") = py::none(),
            "Run every node with the GIL released; input (n, ...) with n <= the compiled batch.")

@@ -29,6 +29,7 @@ from . import ops
 from . import inference
 from .inference import compile  # noqa: A001  (cnnnative.compile, the inference compiler)
 from .plan_file import export_plan, load_plan
+from .precision_report import bf16_report  # noqa: E402
 
 __version__ = _core.__version__
 
@@ -48,6 +49,7 @@ __all__ = [
     "compile",
     "quantize",
     "QuantizedModel",
+    "bf16_report",
     "inference",
     "export_plan",
     "load_plan",

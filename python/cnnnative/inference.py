@@ -378,7 +378,7 @@ def _engine_pieces(run, boundary):
             i += 1
 
 
-def _lower(graph, batch, algo, recordings=None):
+def _lower(graph, batch, algo, recordings=None, precision="fp32"):
     """The steps that run `graph`: EnginePlans for the pieces the engine can take whole,
     host nodes for the rest. recordings: a list that gets each plan's PlanRecorder (the
     build calls, for export_plan), or None."""
@@ -393,6 +393,7 @@ def _lower(graph, batch, algo, recordings=None):
                 steps.append(_HostStep(_own_params(piece[0])))
                 continue
             plan = _core.EnginePlan([batch, *engine_shape(source.shape)[1:]], str(algo))
+            plan.set_precision(precision)
             recorder = None
             if recordings is not None:
                 from .plan_file import PlanRecorder
@@ -434,6 +435,8 @@ class CompiledModel:
     nodes have op "host:<op>"). Calls are thread-safe: each concurrent call borrows its
     own arena.
     """
+
+    precision = "fp32"  # compile(precision=...) sets it
 
     def __init__(self, steps, graph, input_shape, fused, poison):
         self._steps = steps
@@ -547,6 +550,8 @@ class CompiledModel:
                 extra = f" [{method}{' +residual' if n['residual'] else ''}]"
             elif n["op"].startswith("host:") and n["layer"]:
                 extra = f" [{n['layer']}]"
+            if n.get("precision") == "bf16":
+                extra += " [bf16]"
             act = "" if n["activation"] == "none" else f" +{n['activation']}"
             lines.append(f"  {i:3d} {n['op']}{extra}{act} -> {tuple(n['output_shape'])}")
         return "\n".join(lines)
@@ -590,7 +595,8 @@ def trace(model, input_shape, *, fuse=True):
     return _fuse.simplify(graph, fuse=fuse)
 
 
-def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device="cpu", exportable=False):
+def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device="cpu", precision="fp32",
+            exportable=False):
     """Compile `model` for inference on inputs of `input_shape`.
 
     model: any cnnnative.nn.Module whose forward is made of cnnnative.ops calls (layers,
@@ -614,6 +620,15 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
     device: "cpu" (the C++ engine), or "cuda" / "cuda:N": the same simplified graph run
     on the GPU through cnnnative.ops with the folded weights uploaded once (see
     cnnnative.device_inference; algo and poison apply to the CPU engine only).
+    precision: "fp32" (default), or "bf16" (CPU only): convolutions and linear layers
+    multiply bf16-rounded inputs and weights (round to nearest even, weights rounded once
+    here) with fp32 accumulation, on AVX512-BF16 where the CPU has it, else as the fp32
+    GEMM of the rounded values (the same products, summed in another order). Their epilogue
+    (bias, residual, activation), every other layer and the output stay fp32, and so do
+    depthwise convs, the stem (few input channels) and 3x3 convs that take Winograd F(4x4)
+    (faster than the bf16 GEMM, and Winograd on bf16 would lose too much; algo="gemm"
+    puts them in bf16 too); ``summary()`` marks the bf16 nodes. Expect
+    relative errors of about 2**-8 per layer; ``cnnnative.bf16_report`` measures them.
     exportable: keep a copy of the plan's build calls and folded weights (twice the
     weights' memory) so `cnnnative.export_plan(compiled, path)` can write it to a file.
     Returns a CompiledModel (CPU) or DeviceCompiledModel (GPU): ``y = compiled(x)``.
@@ -628,6 +643,10 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     if str(algo) not in ("auto", "gemm", "autotune"):
         raise ValueError(f"algo must be 'auto', 'gemm' or 'autotune', got {algo!r}")
+    if not isinstance(precision, str) or precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    if precision != "fp32" and device != "cpu":
+        raise ValueError(f"precision={precision!r} is for device='cpu' only, got device={device!r}")
     if device != "cpu":
         from . import cuda
         cuda._require()
@@ -653,8 +672,9 @@ def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device=
         steps = [_EngineStep(plan, graph.inputs[0], graph.inputs[0])]
         compiled = CompiledModel(steps, graph, shape, fuse, poison)
         compiled._recordings = [builder] if exportable else None
-        return compiled
-    recordings = [] if exportable else None
-    compiled = CompiledModel(_lower(graph, shape[0], algo, recordings), graph, shape, fuse, poison)
-    compiled._recordings = recordings
+    else:
+        recordings = [] if exportable else None
+        compiled = CompiledModel(_lower(graph, shape[0], algo, recordings, precision), graph, shape, fuse, poison)
+        compiled._recordings = recordings
+    compiled.precision = precision
     return compiled

@@ -29,6 +29,7 @@
 
 namespace cnnnative {
 struct WinogradWeights;  // cnnnative/winograd.h
+struct Bf16Weights;      // src/gemm/sbgemm.h
 class PrepackedB;        // src/gemm/prepacked.h
 
 namespace engine {
@@ -92,6 +93,11 @@ enum class ConvChoice {
 };
 const char* conv_method_name(ConvMethod m);
 
+// The arithmetic of a plan's GEMM layers (set before nodes are added). bf16: convolutions
+// other than depthwise and linear layers multiply bf16 inputs and weights with fp32
+// accumulation (engine/bf16_node.cc); everything else, and every output, stays fp32.
+enum class Precision { fp32, bf16 };
+
 // interpolate's sampling rule (the same values as cnnnative::ResampleMode).
 enum class InterpMode { nearest = 0, nearest_exact = 1, linear = 2 };
 
@@ -150,6 +156,10 @@ struct Node {
   // scratch this node needs (bytes, for the planned batch and thread count)
   int64_t scratch_bytes = 0;
   int64_t scratch_offset = -1;  // in the arena
+  // bf16 conv / linear (Precision::bf16): the weights rounded and packed once per group,
+  // replacing `weight`; a conv's pixels per work item and output channels per chunk.
+  std::shared_ptr<const Bf16Weights> bf16_weights;
+  int64_t bf16_block = 0, bf16_chunk = 0;
 };
 
 struct BufferInfo {
@@ -268,6 +278,9 @@ class Plan {
   int planned_threads() const { return planned_threads_; }
   int64_t arenas_created() const;
   ConvChoice conv_choice() const { return choice_; }
+  // Precision of the conv / linear nodes added from now on (ValueError once nodes exist).
+  void set_precision(Precision p);
+  Precision precision() const { return precision_; }
 
  private:
   int new_buffer(std::vector<int64_t> shape);
@@ -286,6 +299,7 @@ class Plan {
   int64_t arena_bytes_ = 0;
   int planned_threads_ = 1;
   ConvChoice choice_ = ConvChoice::heuristic;
+  Precision precision_ = Precision::fp32;
 
   struct ArenaFree {
     void operator()(float* p) const;

@@ -64,6 +64,10 @@ void configure_scratch(Node& n, int threads) {
   if (n.kind == OpKind::conv_transpose) n.scratch_bytes = conv_transpose_scratch_bytes(n);
   if (n.kind != OpKind::conv) return;
   configure_gemm_tiles(n, threads);
+  if (n.bf16_weights) {
+    configure_bf16_conv(n, threads);
+    return;
+  }
   if (n.method == ConvMethod::gemm_prepacked) configure_prepacked_tiles(n, threads);
   n.scratch_bytes = checked_mul(conv_scratch_floats(n, threads), int64_t(sizeof(float)), "conv workspace");
 }
@@ -150,6 +154,10 @@ void add_residual(Activation a, float* y, const float* res, int64_t rows, int64_
 
 void conv_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
                   float* scratch, int threads) {
+  if (n.bf16_weights) {
+    bf16_conv_forward(n, batch, x, residual, y, scratch, threads);
+    return;
+  }
   if (n.method == ConvMethod::depthwise) {
     depthwise_forward(n, batch, x, residual, y, threads);
     return;

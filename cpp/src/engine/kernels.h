@@ -105,6 +105,19 @@ void direct_smallc_forward(const Node& n, int64_t batch, const float* x, const f
 void autotune_direct_smallc(Node& n, const Node& trial, const std::vector<float>& x, std::vector<float>& y,
                             int threads, double* best);
 
+// bf16 nodes (bf16_node.cc): which convs run as bf16 GEMMs (not depthwise, the stem, nor
+// the fp32 heuristic's Winograd F(4x4) convs, which stay fp32); rounding
+// and packing a conv's / linear layer's weights (replacing `weight`); a conv's tiles and
+// scratch (set in configure_scratch) and its run with the fused epilogue. Where the
+// AVX512-BF16 kernels do not run, the same nodes compute with bf16-rounded fp32 operands.
+bool bf16_conv_eligible(const ConvParams& p, ConvChoice choice);
+void use_bf16_conv(Node& n);
+void use_bf16_linear(Node& n);
+int64_t bf16_weights_bytes(const Node& n);
+void configure_bf16_conv(Node& n, int threads);
+void bf16_conv_forward(const Node& n, int64_t batch, const float* x, const float* residual, float* y,
+                       float* scratch, int threads);
+
 void max_pool_forward(const Node& n, int64_t batch, const float* x, float* y, int threads);
 void avg_pool_forward(const Node& n, int64_t batch, const float* x, float* y, int threads);
 void global_avg_pool_forward(const Node& n, int64_t batch, const float* x, float* y, int threads);

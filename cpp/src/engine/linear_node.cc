@@ -3,6 +3,7 @@
 #include "cnnnative/gemm.h"
 #include "cnnnative/thread_pool.h"
 #include "engine/kernels.h"
+#include "gemm/sbgemm.h"
 
 namespace cnnnative {
 namespace engine {
@@ -10,7 +11,9 @@ namespace engine {
 void linear_forward(const Node& n, int64_t batch, const float* x, float* y, int threads) {
   const int64_t in = n.in_features, out = n.out_features;
   if (batch == 0) return;
-  if (threads > 1)
+  if (n.bf16_weights)  // bf16 inputs and weights, fp32 accumulation (gemm/sbgemm.h)
+    bf16::gemm(x, in, batch, n.bf16_weights->groups.front(), y, out, threads);
+  else if (threads > 1)
     sgemm(false, true, batch, out, in, 1.f, x, in, n.weight.data(), in, 0.f, y, out);
   else
     sgemm_single_thread(false, true, batch, out, in, 1.f, x, in, n.weight.data(), in, 0.f, y, out);

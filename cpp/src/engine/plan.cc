@@ -181,6 +181,11 @@ int Plan::add_conv(int input, std::vector<float> weight, const std::vector<int64
     n.kind = OpKind::linear;
     n.in_features = p.C;
     n.out_features = p.K;
+    if (precision_ == Precision::bf16) use_bf16_linear(n);
+    return push(std::move(n), out);
+  }
+  if (precision_ == Precision::bf16 && bf16_conv_eligible(p, choice_)) {
+    use_bf16_conv(n);  // bf16 GEMM instead of the fp32 method (engine/bf16_node.cc)
     return push(std::move(n), out);
   }
   configure_conv(n, choice_);
@@ -326,6 +331,7 @@ int Plan::add_linear(int input, std::vector<float> weight, int64_t out_features,
   n.out_features = out_features;
   n.weight = std::move(weight);
   n.bias = bias.empty() ? std::vector<float>(size_t(out_features), 0.f) : bias;
+  if (precision_ == Precision::bf16) use_bf16_linear(n);
   return push(std::move(n), {b.shape[0], out_features});
 }
 
@@ -551,8 +557,15 @@ int64_t Plan::weight_bytes() const {
     b += n.winograd_weights ? int64_t(winograd_weights_bytes(n)) : int64_t(n.weight.size() * sizeof(float));
     b += int64_t(prepacked_weights_bytes(n));  // gemm_prepacked: the packed copy replaces OIHW
     if (n.quant) b += int8_weight_bytes(n);
+    b += bf16_weights_bytes(n);                 // bf16: the packed bf16 copy replaces OIHW
   }
   return b;
+}
+
+void Plan::set_precision(Precision p) {
+  CN_CHECK(nodes_.empty() || p == precision_, "set_precision: the plan already has ", nodes_.size(),
+           " nodes; set the precision before adding any");
+  precision_ = p;
 }
 
 int64_t Plan::unshared_bytes() const {
