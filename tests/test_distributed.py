@@ -478,3 +478,24 @@ def test_threads_broadcast_buffers_keeps_rank_zero_running_stats():
 
     for out in run_ranks(n, rank_fn):
         np.testing.assert_allclose(out, 5.0 * 0.9, rtol=1e-6)
+
+
+def test_threads_any_buffer_dtype_is_broadcast():
+    class WithFlags(nn.Module):
+        def __init__(self, r):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+            self.register_buffer("mask", np.array([r == 0, True, r != 0]))
+            self.register_buffer("half", np.full(3, r, np.float16))
+
+        def forward(self, x):
+            return self.fc(x)
+
+    models = [WithFlags(r) for r in range(2)]
+
+    def rank_fn(comm):
+        dist.DistributedDataParallel(models[comm.rank], communicator=comm)
+        return models[comm.rank].mask.copy(), models[comm.rank].half.copy()
+
+    for mask, half in run_ranks(2, rank_fn):
+        assert mask.tolist() == [True, True, False] and half.tolist() == [0, 0, 0]
