@@ -4,7 +4,9 @@ What ends a job, and how (all tested in tests/test_distributed_trainer_faults.py
 
 - A rank whose process dies (killed, segfault, os._exit): Open MPI's mpiexec notices the
   exit and kills the other ranks itself, exit status non-zero, naming the rank
-  ("prterun noticed that process rank 1 ... exited on signal 9").
+  ("prterun noticed that process rank 1 ... exited on signal 9"). Over TCP a peer may
+  see the broken connection first (Open MPI then names the dead rank's host); started with
+  `--mca mpi_ft_enable 1`, the peer gets MPI_ERR_PROC_FAILED and the hook names the rank.
 - A rank that raises: the Python interpreter would run MPI_Finalize at exit and wait there
   for the others, who wait in their next collective for it: a silent hang. The hook that
   `install_excepthook` sets prints "rank N failed: <error>" with the traceback and calls
