@@ -61,6 +61,9 @@ def two_hosts(tmp_path):
             r = _sh("ip", *step)
             if r.returncode != 0:
                 pytest.skip(f"ip {' '.join(step)} failed: {r.stderr.strip()}")
+        r = _sh("ip", "netns", "exec", ns_b, "unshare", "--uts", "true")  # what the agent will do
+        if r.returncode != 0:
+            pytest.skip(f"ip netns exec / unshare --uts are not permitted here: {r.stderr.strip()}")
         log = tmp_path / "agent.log"
         agent = tmp_path / "agent.sh"
         agent.write_text(AGENT.format(log=log, ip_a=ip_a, ip_b=ip_b, ns_a=ns_a, ns_b=ns_b))
