@@ -4,7 +4,7 @@ with mpiexec, or alone for the one-process references).
     python distributed_trainer_worker.py MODE OUT [options]
 
 MODE: train (fit and write rank 0's weights to OUT), fail-raise, fail-kill, fail-stop,
-mismatch. Data: 48 generated 8x8 digits-like images (the same on every rank), digits_net
+mismatch; or `cli-kill STEP <cnnnative train arguments>`. Data: 48 generated 8x8 digits-like images (the same on every rank), digits_net
 (no BatchNorm: N ranks then match one process up to float rounding)."""
 from __future__ import annotations
 
@@ -38,6 +38,24 @@ def trainer(args, loss="cross_entropy"):
     dist = DistributedConfig(timeout=args.timeout) if args.distributed else None
     return Trainer(model, opt, loss, seed=3, distributed=dist, scale_lr=args.scale_lr,
                    warmup_epochs=args.warmup_epochs)
+
+
+def cli_kill(step, argv):
+    """`cnnnative train ARGV` in which rank 1 kills itself (SIGKILL) at its step-th
+    training step (counted from 1)."""
+    import cnnnative.distributed as dist
+    from cnnnative import cli
+    rank = dist.init().rank
+    calls = [0]
+    original = Trainer._forward_backward
+
+    def forward_backward(self, x, y):
+        calls[0] += 1
+        if rank == 1 and calls[0] == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(self, x, y)
+    Trainer._forward_backward = forward_backward
+    return cli.main(argv)
 
 
 def main():
@@ -94,4 +112,6 @@ def main():
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "cli-kill":
+        sys.exit(cli_kill(int(sys.argv[2]), sys.argv[3:]))
     main()

@@ -478,3 +478,38 @@ def test_threads_broadcast_buffers_keeps_rank_zero_running_stats():
 
     for out in run_ranks(n, rank_fn):
         np.testing.assert_allclose(out, 5.0 * 0.9, rtol=1e-6)
+
+
+def test_threads_any_buffer_dtype_is_broadcast():
+    class WithFlags(nn.Module):
+        def __init__(self, r):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+            self.register_buffer("mask", np.array([r == 0, True, r != 0]))
+            self.register_buffer("half", np.full(3, r, np.float16))
+
+        def forward(self, x):
+            return self.fc(x)
+
+    models = [WithFlags(r) for r in range(2)]
+
+    def rank_fn(comm):
+        dist.DistributedDataParallel(models[comm.rank], communicator=comm)
+        return models[comm.rank].mask.copy(), models[comm.rank].half.copy()
+
+    for mask, half in run_ranks(2, rank_fn):
+        assert mask.tolist() == [True, True, False] and half.tolist() == [0, 0, 0]
+
+
+def test_nn_syncbatchnorm_alias_and_compiled_eval_equals_eager(local):
+    import cnnnative as cn
+    assert nn.SyncBatchNorm is dist.SyncBatchNorm
+    with pytest.raises(AttributeError):
+        nn.NoSuchLayer
+    model = dist.SyncBatchNorm.convert_sync_batchnorm(small_net(batchnorm=True))
+    model(np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32))  # running stats move
+    model.eval()
+    x = np.random.default_rng(1).standard_normal((2, 1, 8, 8)).astype(np.float32)
+    with cn.no_grad():
+        eager = np.asarray(model(x))
+    np.testing.assert_allclose(cn.compile(model, (2, 1, 8, 8))(x), eager, rtol=1e-5, atol=1e-5)

@@ -128,3 +128,20 @@ def test_cli_flags_need_distributed(tmp_path):
     from cnnnative.cli import main
     with pytest.raises(SystemExit, match="need --distributed"):
         main(["train", "--scale-lr", "--out", str(tmp_path), "--epochs", "1"])
+
+
+def test_cli_resume_keeps_the_global_batch(tmp_path, capsys):
+    """--resume continues up to --epochs in all, with the checkpoint's global batch when
+    --batch-size is not given (here one process: 2 ranks x 8 would resume as 1 x 16)."""
+    from cnnnative.cli import main
+    common = ["train", "--limit", "48", "--no-plots", "--json", "--schedule", "none", "--threads", "1"]
+    assert main(common + ["--epochs", "1", "--batch-size", "12", "--out", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    assert main(common + ["--epochs", "2", "--resume", str(tmp_path / "a" / "model.npz"),
+                          "--out", str(tmp_path / "b")]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["batch_size"] == 12 and summary["epochs"] == 2
+    ck = cnnnative.io.load(tmp_path / "b" / "model.npz")
+    assert ck["meta"]["extra"]["epoch"] == 2 and len(ck["meta"]["extra"]["history"]) == 2
+    with pytest.raises(SystemExit, match="--resume: checkpoint .* not found"):
+        main(common + ["--resume", str(tmp_path / "nothing.npz"), "--out", str(tmp_path / "c")])

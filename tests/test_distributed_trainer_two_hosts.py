@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -60,6 +61,9 @@ def two_hosts(tmp_path):
             r = _sh("ip", *step)
             if r.returncode != 0:
                 pytest.skip(f"ip {' '.join(step)} failed: {r.stderr.strip()}")
+        r = _sh("ip", "netns", "exec", ns_b, "unshare", "--uts", "true")  # what the agent will do
+        if r.returncode != 0:
+            pytest.skip(f"ip netns exec / unshare --uts are not permitted here: {r.stderr.strip()}")
         log = tmp_path / "agent.log"
         agent = tmp_path / "agent.sh"
         agent.write_text(AGENT.format(log=log, ip_a=ip_a, ip_b=ip_b, ns_a=ns_a, ns_b=ns_b))
@@ -72,14 +76,20 @@ def two_hosts(tmp_path):
             _sh("ip", "netns", "del", ns)  # takes the veth pair with it
 
 
-def test_two_hosts_over_tcp_equal_one_process(tmp_path, two_hosts):
-    h = two_hosts
+def _launch(h):
+    """mpiexec in host A's namespace, the hostfile naming both hosts, TCP only."""
     cmd = ["ip", "netns", "exec", h["ns_a"], mpiexec_path(), "--hostfile", h["hostfile"], "-n", "2",
            "--prtemca", "prte_ssh_agent", h["agent"],
            "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", h["subnet"]]
     if os.geteuid() == 0:
         cmd.insert(5, "--allow-run-as-root")
-    r = run(cmd + [sys.executable, WORKER, "train", str(tmp_path / "two.npz"), "--batch-size", "4"], timeout=90)
+    return cmd
+
+
+def test_two_hosts_over_tcp_equal_one_process(tmp_path, two_hosts):
+    h = two_hosts
+    r = run(_launch(h) + [sys.executable, WORKER, "train", str(tmp_path / "two.npz"), "--batch-size", "4"],
+            timeout=90)
     assert r.returncode == 0, r.stderr
     assert h["log"].read_text().split() == [h["ip_b"]]  # the second rank was started on "host B"
     r1 = run([sys.executable, WORKER, "train", str(tmp_path / "one.npz"), "--batch-size", "8", "--no-distributed"])
@@ -89,3 +99,20 @@ def test_two_hosts_over_tcp_equal_one_process(tmp_path, two_hosts):
         if k.startswith("arr_"):
             rel = float(np.abs(two[k] - one[k]).max() / np.abs(one[k]).max())
             assert rel <= 2e-6, f"{k}: {rel:.3g}"
+
+
+@pytest.mark.parametrize("ulfm", [False, True])
+def test_a_rank_killed_on_the_other_host_ends_the_job(tmp_path, two_hosts, ulfm):
+    """Rank 1 (on host B) kills itself at its third batch: the job ends non-zero within 30 s.
+    Over TCP, rank 0 usually sees the broken connection before the launcher reports the
+    death, and Open MPI's own message then names the peer's host ("Peer host: host-...")
+    or only says "Socket closed". With `--mca mpi_ft_enable 1` (ULFM) the failure reaches
+    Python as MPI_ERR_PROC_FAILED and the excepthook names the dead rank."""
+    cmd = _launch(two_hosts) + (["--mca", "mpi_ft_enable", "1"] if ulfm else [])
+    t0 = time.monotonic()
+    r = run(cmd + [sys.executable, WORKER, "fail-kill", str(tmp_path / "w.npz")], timeout=60)
+    assert time.monotonic() - t0 < 30
+    assert r.returncode != 0, r.stderr
+    if ulfm:
+        assert "rank 0 failed: rank 1 died (MPI_ERR_PROC_FAILED)" in r.stderr or \
+            ("rank 1" in r.stderr and "signal 9" in r.stderr), r.stderr

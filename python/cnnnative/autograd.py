@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 
 import numpy as np
 
@@ -214,7 +215,6 @@ def _forget_leaf(hooks, key, ref):
 
 def add_leaf_hook(t, fn) -> RemovableHandle:
     """Tensor.register_post_accumulate_grad_hook's work (see its docstring)."""
-    import weakref
     if not callable(fn):
         raise TypeError(f"register_post_accumulate_grad_hook: hook must be callable, got {type(fn).__name__}")
     if not t.is_leaf:

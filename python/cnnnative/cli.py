@@ -271,13 +271,12 @@ def _transfer_params(args, model, lr):
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def _fit(args, trainer, train_set, test_set):
+def _fit(args, trainer, train_set, test_set, save=None):
     """trainer.fit, or with --freeze-backbone: the backbone's features cached once and
     the model's head trained on them (the trainer then holds the head's history)."""
     if not args.freeze_backbone:
-        # --resume: up to --epochs in all
-        return trainer.fit(train_set, test_set, epochs=max(0, args.epochs - trainer.epoch),
-                           batch_size=args.batch_size)
+        from .cli_distributed import fit_epochs  # --resume, --save-every
+        return fit_epochs(args, trainer, train_set, test_set, save)
     from .finetune import extract_features
     from .train import Trainer
     train_f, test_f = extract_features(trainer.model, train_set), extract_features(trainer.model, test_set)
@@ -310,6 +309,8 @@ def _train(args):
     elif args.scale_lr or args.warmup_epochs or args.collective_timeout or args.sync_batchnorm:
         raise SystemExit("cnnnative train: --scale-lr, --warmup-epochs, --collective-timeout and --sync-batchnorm "
                          "need --distributed")
+    if args.save_every and (args.device != "cpu" or args.freeze_backbone):
+        raise SystemExit("cnnnative train: --save-every trains on the CPU, without --freeze-backbone")
     rank0 = comm is None or comm.rank == 0
     if args.threads is not None:
         cnnnative.set_num_threads(args.threads)
@@ -381,15 +382,16 @@ def _train(args):
               f"batch {args.batch_size}{f' x {world} ranks' if comm is not None else ''}, lr {lr:g}"
               f"{scaled}, "
               f"{cnnnative.get_num_threads()} threads, isa {cnnnative.get_isa()}")
-    history = _fit(args, trainer, train_set, val_set or test_set)
+    ckpt = os.path.join(args.out, "model.npz")
+    # max_value: the model saw images / max_value; predict applies the same scaling.
+    ck_extra = {"dataset": args.dataset, "max_value": train_set.max_value,
+                "global_batch_size": args.batch_size * world, **split["extra"]}
+    history = _fit(args, trainer, train_set, val_set or test_set, lambda: trainer.save(ckpt, extra=ck_extra))
     train_seconds = sum(h["seconds"] for h in history)
     result = trainer.evaluate(test_set)
     val_result = trainer.evaluate(val_set) if val_set else None
-    ckpt = os.path.join(args.out, "model.npz")
     model.to("cpu")  # checkpoints hold host arrays
-    # max_value: the model saw images / max_value; predict applies the same scaling.
-    trainer.save(ckpt, extra={"dataset": args.dataset, "max_value": train_set.max_value,
-                              "global_batch_size": args.batch_size * world, **split["extra"]})
+    trainer.save(ckpt, extra=ck_extra)
     pngs = [] if args.no_plots or not rank0 else _plots(args.out, history, model, "val" if val_set else "test")
     summary = {
         "test_accuracy": result["accuracy"], "test_loss": result["loss"], "epochs": args.epochs,

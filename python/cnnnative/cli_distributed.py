@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["add_arguments", "run", "threads_per_rank", "resume_batch_size"]
+__all__ = ["add_arguments", "run", "threads_per_rank", "resume_batch_size", "fit_epochs"]
 
 
 def add_arguments(t, positive_int, positive_float, non_negative_float):
@@ -32,6 +32,9 @@ def add_arguments(t, positive_int, positive_float, non_negative_float):
                    help="BatchNorm statistics over the global batch (SyncBatchNorm) instead of each rank's")
     g.add_argument("--bucket-cap-mb", type=positive_float, default=25.0,
                    help="gradient bucket size of DistributedDataParallel (MiB)")
+    t.add_argument("--save-every", type=positive_int, default=None, metavar="EPOCHS",
+                   help="also write the checkpoint every EPOCHS epochs during training (atomically: a crash keeps "
+                        "the last complete one; continue with --resume)")
     t.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue from a checkpoint of `cnnnative train` (any number of ranks) up to --epochs in "
                         "all; without --batch-size the checkpoint's global batch is kept")
@@ -61,6 +64,21 @@ def resume_batch_size(checkpoint: dict, world_size: int, given, default: int = 3
         raise SystemExit(f"cnnnative train: --resume: the checkpoint's global batch {total} does not split over "
                          f"{world_size} ranks; pass --batch-size (per rank)")
     return total // world_size
+
+
+def fit_epochs(args, trainer, train_set, val_set, save):
+    """trainer.fit up to --epochs in all (after --resume: the rest), calling save() every
+    --save-every epochs (and after the last one, which the caller saves anyway)."""
+    remaining = max(0, args.epochs - trainer.epoch)
+    every = args.save_every
+    if not every:
+        return trainer.fit(train_set, val_set, epochs=remaining, batch_size=args.batch_size)
+    while trainer.epoch < args.epochs:
+        step = min(every - trainer.epoch % every, args.epochs - trainer.epoch)
+        trainer.fit(train_set, val_set, epochs=step, batch_size=args.batch_size)
+        if trainer.epoch < args.epochs:
+            save()
+    return trainer.history
 
 
 def run(args, command):

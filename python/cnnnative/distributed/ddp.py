@@ -41,14 +41,15 @@ def _describe(arr) -> str:
 
 
 def _broadcast_coalesced(comm, arrays, root=0):
-    """Broadcast many arrays in one call per dtype: packed, sent, unpacked in place."""
+    """Broadcast many arrays in one call per dtype: packed, sent (as bytes: a copy needs no
+    arithmetic, so any dtype goes), unpacked in place."""
     groups = {}
     for a in arrays:
         groups.setdefault(np.dtype(a.dtype).str, []).append(a)
     for group in groups.values():
         flat = np.concatenate([np.ravel(a) for a in group]) if len(group) > 1 else \
             np.array(np.ravel(group[0]), copy=True)
-        comm.broadcast_(flat, root)
+        comm.broadcast_(flat.view(np.uint8), root)
         at = 0
         for a in group:
             a[...] = flat[at:at + a.size].reshape(a.shape)

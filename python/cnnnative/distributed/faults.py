@@ -4,7 +4,9 @@ What ends a job, and how (all tested in tests/test_distributed_trainer_faults.py
 
 - A rank whose process dies (killed, segfault, os._exit): Open MPI's mpiexec notices the
   exit and kills the other ranks itself, exit status non-zero, naming the rank
-  ("prterun noticed that process rank 1 ... exited on signal 9").
+  ("prterun noticed that process rank 1 ... exited on signal 9"). Over TCP a peer may
+  see the broken connection first (Open MPI then names the dead rank's host); started with
+  `--mca mpi_ft_enable 1`, the peer gets MPI_ERR_PROC_FAILED and the hook names the rank.
 - A rank that raises: the Python interpreter would run MPI_Finalize at exit and wait there
   for the others, who wait in their next collective for it: a silent hang. The hook that
   `install_excepthook` sets prints "rank N failed: <error>" with the traceback and calls
@@ -78,12 +80,36 @@ def install_excepthook(comm) -> None:
                 _write(f"{etype.__name__}: {value}")
             return  # every rank is here: the interpreter exits with status 1, MPI finalises
         text = "".join(traceback.format_exception(etype, value, tb))
+        dead = _failed_peers(comm, value)
+        if dead:
+            _write(f"rank {comm.rank} failed: rank{'s' if len(dead) > 1 else ''} {', '.join(map(str, dead))} "
+                   f"died (MPI_ERR_PROC_FAILED)\n{text}rank {comm.rank}: aborting the job (MPI_Abort)")
+            _abort(comm, 1)
         _write(f"rank {comm.rank} failed: {etype.__name__}: {value}\n{text}"
                f"rank {comm.rank}: aborting the job (MPI_Abort)")
         _abort(comm, 1)
 
     sys.excepthook = hook
     _installed["comm"] = comm
+
+
+def _failed_peers(comm, error) -> list:
+    """The ranks MPI reports dead when `error` (or an exception it was raised from) is
+    mpi4py's MPI_ERR_PROC_FAILED: Open MPI raises it, instead of ending the job from
+    inside, when started with `--mca mpi_ft_enable 1` (ULFM). [] otherwise."""
+    mpi = getattr(comm, "MPI", None)
+    seen = 0
+    while error is not None and seen < 10:
+        if mpi is not None and isinstance(error, mpi.Exception) and \
+                error.Get_error_class() == getattr(mpi, "ERR_PROC_FAILED", None):
+            try:
+                failed = comm.comm.Get_failed()
+                ranks = mpi.Group.Translate_ranks(failed, list(range(failed.Get_size())), comm.comm.Get_group())
+                return sorted(int(r) for r in ranks if r != mpi.UNDEFINED)
+            except Exception:  # noqa: BLE001 -- an MPI without ULFM's Get_failed: say nothing more
+                return []
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return []
 
 
 def fail(comm, message: str, code: int = 1) -> None:

@@ -55,3 +55,12 @@ __all__ += _padding_names
 from .loss import *  # noqa: E402,F401,F403  (the loss modules, nn/loss.py)
 from .loss import __all__ as _loss_names  # noqa: E402
 __all__ += _loss_names
+
+
+def __getattr__(name):
+    # nn.SyncBatchNorm, where a PyTorch user looks for it; it lives in cnnnative.distributed
+    # (which imports nn), so it is imported on first use.
+    if name == "SyncBatchNorm":
+        from ..distributed.sync_batchnorm import SyncBatchNorm
+        return SyncBatchNorm
+    raise AttributeError(f"module 'cnnnative.nn' has no attribute {name!r}")
