@@ -4,10 +4,14 @@ started in turn (libgomp reads the policy once, when it loads).
     python benchmarks/bench_wait_policy.py                  # 2 threads, 5 rounds
     python benchmarks/bench_wait_policy.py --busy           # beside one busy process
 
-Policies: cnnnative's default (OMP_WAIT_POLICY=passive: idle workers sleep at once),
-short spins (GOMP_SPINCOUNT=1000, 3000), 10000 (the default before), and libgomp's own
-(~300,000 spins).
-Workloads: a compiled ResNet-18 at batch 1 (64x64 input, many short parallel regions),
+Two pools wait: libgomp's (training kernels) and, since issue 16, the inference kernels' own
+team (cnnnative/thread_pool.h: pause-spin 10 us, yield 90 us, then sleep). Policies:
+cnnnative's default (libgomp passive: idle workers sleep at once; the team as above), the
+team sleeping at once (CNNNATIVE_SPIN_US=0) or waiting 1 ms, the user's OMP_WAIT_POLICY=passive
+(both sleep at once), short libgomp spins (GOMP_SPINCOUNT=1000, 3000; the team then
+pause-spins as long), 10000 (libgomp's default before), and libgomp's own (~300,000 spins).
+Workloads: a compiled ResNet-18 at batch 1 (64x64 input, many short parallel regions), a
+compiled MobileNet-v2 at batch 1 (224x224, ~100 nodes),
 one Trainer.step of seed_mnist_net at batch 64, and a 3x3 conv of 64 channels at 56x56.
 Each round starts one process per policy, in turn; the table gives the median over rounds
 of each process's median wall and CPU milliseconds per call. --busy runs one spinning
@@ -24,7 +28,10 @@ import sys
 import time
 
 POLICIES = {
-    "passive (default)": {},
+    "default": {},
+    "team sleeps at once": {"CNNNATIVE_SPIN_US": "0"},
+    "team waits 1 ms": {"CNNNATIVE_SPIN_US": "1000"},
+    "OpenMP passive, team too": {"OMP_WAIT_POLICY": "passive"},
     "GOMP_SPINCOUNT=1000": {"GOMP_SPINCOUNT": "1000"},
     "GOMP_SPINCOUNT=3000": {"GOMP_SPINCOUNT": "3000"},
     "GOMP_SPINCOUNT=10000": {"GOMP_SPINCOUNT": "10000"},
@@ -57,6 +64,9 @@ nn.init.manual_seed(0)
 run = cn.compile(cn.models.resnet18_module(), (1, 3, 64, 64))
 x = rng.standard_normal((1, 3, 64, 64)).astype(np.float32)
 out["ResNet-18 compiled b1 64x64"] = timed(lambda: run(x))
+mobile = cn.compile(models.build("mobilenet_v2").eval(), (1, 3, 224, 224))
+xm = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
+out["MobileNet-v2 compiled b1 224x224"] = timed(lambda: mobile(xm))
 
 model = models.build("seed_mnist_net")
 trainer = cn.Trainer(model, optim.SGD(model, lr=0.01, momentum=0.9), seed=0)
@@ -79,7 +89,7 @@ def main():
     ap.add_argument("--busy", action="store_true", help="run one spinning process beside the workloads")
     args = ap.parse_args()
 
-    base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "CNNNATIVE_SPIN_US")}
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
     results = {p: [] for p in POLICIES}
     try:

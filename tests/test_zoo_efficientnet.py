@@ -2,17 +2,14 @@
 committed tests/data/zoo_layouts/*.json, written by tools/torchvision_reference.py), output
 shapes, compile == eager with the SE gates on the engine, a training step and weights=.
 The outputs against torchvision's: tools/check_zoo_torchvision.py (offline)."""
-import json
-import os
-
 import numpy as np
 import pytest
 
 import cnnnative as cn
-from cnnnative import models, nn, ops
+from cnnnative import models, nn
 from cnnnative.models import efficientnet
+from zoo_mobile_common import assert_layout, assert_trains, assert_weights_round_trip, engine_nodes
 
-LAYOUTS = os.path.join(os.path.dirname(__file__), "data", "zoo_layouts")
 NAMES = ["efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3"]
 
 
@@ -24,12 +21,8 @@ def b0():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_state_dict_layout_is_torchvisions(name):
-    with open(os.path.join(LAYOUTS, f"{name}.json")) as f:
-        ref = json.load(f)
     with nn.init.skip_random_init():  # the layout only
-        model = models.MODELS[name]()
-    assert [[k, list(v.shape)] for k, v in model.state_dict().items()] == ref["state_dict"]
-    assert model.num_parameters() == ref["params"]
+        assert_layout(models.MODELS[name](), name)
     assert name in models.__all__
 
 
@@ -66,14 +59,7 @@ def test_in_channels_and_a_wider_variant():
 
 
 def test_compiles_on_the_engine_and_matches_eager(b0):
-    b0.eval()
-    x = np.random.default_rng(2).standard_normal((2, 3, 48, 48)).astype(np.float32)
-    with cn.no_grad():
-        expected = np.asarray(b0(x))
-    compiled = cn.compile(b0, x.shape)
-    np.testing.assert_allclose(compiled(x), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
-    nodes = [(n["op"], n["activation"]) for n in compiled.nodes]
-    assert not [op for op, _ in nodes if op.startswith("host:")]
+    nodes = engine_nodes(b0, (2, 3, 48, 48))
     # 16 MBConv blocks: each SE gate one channel_scale after a sigmoid-epilogue 1x1 conv of
     # the pooled 1x1 map (run as a linear node, as is SE fc1 with SiLU); SiLU in the conv
     # epilogues (stem, expand, depthwise, head); residual adds fused.
@@ -84,25 +70,10 @@ def test_compiles_on_the_engine_and_matches_eager(b0):
 
 
 def test_one_training_step(b0):
-    b0.train()
-    x = cn.tensor(np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32))
-    b0.zero_grad()
-    loss = ops.cross_entropy(b0(x), np.array([1, 7]))
-    loss.backward()
-    grads = [p.grad for p in b0.parameters()]
-    assert all(g is not None for g in grads)
-    assert np.abs(b0.features[0][0].weight.grad).max() > 0
-    assert np.abs(b0.classifier[1].weight.grad).max() > 0
-    b0.eval()
+    assert_trains(b0, (2, 3, 32, 32), 10)
 
 
-def test_weights_path_round_trip(b0, tmp_path):
-    b0.eval()
-    path = tmp_path / "b0.npz"
-    np.savez(path, **b0.state_dict())
-    again = models.efficientnet_b0(weights=str(path), num_classes=10).eval()
-    x = np.random.default_rng(4).standard_normal((1, 3, 32, 32)).astype(np.float32)
-    with cn.no_grad():
-        np.testing.assert_array_equal(np.asarray(again(x)), np.asarray(b0(x)))
-    assert np.array_equal(models.build("efficientnet_b0", weights=str(path), num_classes=10)
-                          .state_dict()["classifier.1.weight"], b0.state_dict()["classifier.1.weight"])
+def test_weights_path_round_trip(tmp_path):
+    assert_weights_round_trip(models.efficientnet_b0, tmp_path, (1, 3, 32, 32), num_classes=10)
+
+

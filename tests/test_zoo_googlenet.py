@@ -10,32 +10,17 @@ import numpy as np
 import pytest
 
 import cnnnative as cn
+from bn_stats import randomize_conv_and_bn
 from cnnnative import models, nn, ops
 from cnnnative.models.googlenet import GoogLeNetOutputs
 
 LAYOUT = os.path.join(os.path.dirname(__file__), "data", "zoo_layouts", "googlenet.json")
 
 
-def _randomize(model, rng):
-    """He-normal convolutions and BatchNorms away from the identity: activations stay of
-    order one through the depth (the default init shrinks them to the fc bias), so a
-    comparison of two outputs means something."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight.data, nonlinearity="relu", rng=rng)
-        elif isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.running_mean[...] = rng.uniform(-0.2, 0.2, c)
-            m.running_var[...] = rng.uniform(0.5, 1.5, c)
-            m.weight.data[...] = rng.uniform(0.5, 1.5, c)
-            m.bias.data[...] = rng.uniform(-0.2, 0.2, c)
-    return model
-
-
 @pytest.fixture(scope="module")
 def model():
     nn.init.manual_seed(0)
-    return _randomize(models.googlenet(num_classes=10), np.random.default_rng(0))
+    return randomize_conv_and_bn(models.googlenet(num_classes=10), np.random.default_rng(0))
 
 
 def test_state_dict_layout_matches_torchvision():
@@ -123,7 +108,7 @@ def test_compile_matches_eager_without_host_nodes(model, transform, rng):
 
 def test_one_training_step_reaches_every_parameter(rng):
     nn.init.manual_seed(1)
-    m = _randomize(models.googlenet(num_classes=5), rng).train()
+    m = randomize_conv_and_bn(models.googlenet(num_classes=5), rng).train()
     x = cn.tensor(rng.standard_normal((2, 3, 64, 64)).astype(np.float32))
     logits, aux2, aux1 = m(x)
     labels = np.array([1, 3])

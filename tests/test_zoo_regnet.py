@@ -2,17 +2,14 @@
 state_dict layout (committed tests/data/zoo_layouts/*.json), the stage parameters from
 (depth, w_0, w_a, w_m, group width), output shapes, compile == eager, a training step and
 weights=. The outputs against torchvision's: tools/check_zoo_torchvision.py (offline)."""
-import json
-import os
-
 import numpy as np
 import pytest
 
 import cnnnative as cn
-from cnnnative import models, nn, ops
+from cnnnative import models, nn
 from cnnnative.models.regnet import BlockParams
+from zoo_mobile_common import assert_layout, assert_trains, assert_weights_round_trip, engine_nodes
 
-LAYOUTS = os.path.join(os.path.dirname(__file__), "data", "zoo_layouts")
 NAMES = ["regnet_y_400mf", "regnet_y_800mf", "regnet_x_400mf"]
 
 
@@ -24,12 +21,8 @@ def y400():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_state_dict_layout_is_torchvisions(name):
-    with open(os.path.join(LAYOUTS, f"{name}.json")) as f:
-        ref = json.load(f)
     with nn.init.skip_random_init():  # the layout only
-        model = models.MODELS[name]()
-    assert [[k, list(v.shape)] for k, v in model.state_dict().items()] == ref["state_dict"]
-    assert model.num_parameters() == ref["params"]
+        assert_layout(models.MODELS[name](), name)
     assert name in models.__all__
 
 
@@ -61,14 +54,7 @@ def test_in_channels_and_regnet_x():
 
 
 def test_compiles_on_the_engine_and_matches_eager(y400):
-    y400.eval()
-    x = np.random.default_rng(2).standard_normal((2, 3, 48, 48)).astype(np.float32)
-    with cn.no_grad():
-        expected = np.asarray(y400(x))
-    compiled = cn.compile(y400, x.shape)
-    np.testing.assert_allclose(compiled(x), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
-    nodes = [(n["op"], n["activation"]) for n in compiled.nodes]
-    assert not [op for op, _ in nodes if op.startswith("host:")]
+    nodes = engine_nodes(y400, (2, 3, 48, 48))
     # 16 blocks, each SE gate a channel_scale after a sigmoid-epilogue 1x1 conv of the
     # pooled 1x1 map (run as a linear node); the residual add and its ReLU fused into the
     # block's last conv; 4 projection shortcuts.
@@ -79,22 +65,10 @@ def test_compiles_on_the_engine_and_matches_eager(y400):
 
 
 def test_one_training_step(y400):
-    y400.train()
-    x = cn.tensor(np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32))
-    y400.zero_grad()
-    loss = ops.cross_entropy(y400(x), np.array([1, 7]))
-    loss.backward()
-    assert all(p.grad is not None for p in y400.parameters())
-    assert np.abs(y400.stem[0].weight.grad).max() > 0
-    assert np.abs(y400.fc.weight.grad).max() > 0
-    y400.eval()
+    assert_trains(y400, (2, 3, 32, 32), 10)
 
 
-def test_weights_path_round_trip(y400, tmp_path):
-    y400.eval()
-    path = tmp_path / "y400.npz"
-    np.savez(path, **y400.state_dict())
-    again = models.regnet_y_400mf(weights=str(path), num_classes=10).eval()
-    x = np.random.default_rng(4).standard_normal((1, 3, 32, 32)).astype(np.float32)
-    with cn.no_grad():
-        np.testing.assert_array_equal(np.asarray(again(x)), np.asarray(y400(x)))
+def test_weights_path_round_trip(tmp_path):
+    assert_weights_round_trip(models.regnet_y_400mf, tmp_path, (1, 3, 32, 32), num_classes=10)
+
+

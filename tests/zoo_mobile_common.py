@@ -65,9 +65,7 @@ def eager(model, x) -> np.ndarray:
         return np.asarray(model.eval()(x))
 
 
-def assert_compiled_equals_eager(model, shape) -> list:
-    """Compile at `shape` (poisoned arena), compare with eager at rtol 1e-4; returns the
-    host nodes (ops the engine did not run)."""
+def _compiled_equal_to_eager(model, shape):
     import cnnnative as cn
     x = seeded_input(shape)
     expected = eager(model, x)
@@ -75,7 +73,21 @@ def assert_compiled_equals_eager(model, shape) -> list:
     scale = float(np.abs(expected).max())
     np.testing.assert_allclose(compiled(x), expected, rtol=1e-4, atol=1e-4 * scale)
     np.testing.assert_allclose(compiled(x[:1]), expected[:1], rtol=1e-4, atol=1e-4 * scale)
-    return [n["op"] for n in compiled.nodes if n["op"].startswith("host:")]
+    return compiled
+
+
+def assert_compiled_equals_eager(model, shape) -> list:
+    """Compile at `shape` (poisoned arena), compare with eager at rtol 1e-4; returns the
+    host nodes (ops the engine did not run)."""
+    return [n["op"] for n in _compiled_equal_to_eager(model, shape).nodes if n["op"].startswith("host:")]
+
+
+def engine_nodes(model, shape) -> list:
+    """As assert_compiled_equals_eager, and every op ran on the engine; returns the compiled
+    graph's (op, activation) pairs, for tests that count what fusion made of a family."""
+    nodes = [(n["op"], n["activation"]) for n in _compiled_equal_to_eager(model, shape).nodes]
+    assert not [op for op, _ in nodes if op.startswith("host:")]
+    return nodes
 
 
 def assert_trains(model, shape, num_classes) -> None:

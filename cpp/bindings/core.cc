@@ -2,6 +2,7 @@
 #include <pybind11/stl.h>
 
 #include "cnnnative/isa.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "output_cache.h"
 #include "registry.h"
@@ -63,10 +64,17 @@ CNNNATIVE_BINDINGS(core) {
     s["start_warning"] = d.warning;
     s["source"] = thread_count_source();
     s["lost_pool_in_fork"] = calling_thread_lost_pool_in_fork();
+    const TeamWait w = team_wait();
+    s["team_spin_us"] = w.spin_us;
+    s["team_yield_us"] = w.yield_us;
+    s["team_wait_source"] = std::string(w.source);
     return s;
   }, "Where the thread count came from: start value and its source (OMP_NUM_THREADS or\n"
      "CPU affinity), why OMP_NUM_THREADS was ignored (or ''), the current source, and\n"
      "whether the calling thread forked this process (then its kernels run on 1 thread).");
+  m.def("_set_team_wait", &set_team_wait, py::arg("spin_us"), py::arg("yield_us"),
+        "Benchmarks and tests: how long idle members of the inference kernels' team pause-spin,\n"
+        "then yield, before they sleep (microseconds; negative keeps a value).");
   m.def("_parallel_team_size", [] {
     py::gil_scoped_release release;
     return parallel_team_size();

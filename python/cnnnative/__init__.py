@@ -129,10 +129,16 @@ def _threads_source() -> str:
     return settings["source"]
 
 
+def _team_wait() -> str:
+    s = _core.thread_settings()
+    return (f"pause-spin {s['team_spin_us']} us, then yield {s['team_yield_us']} us, then sleep "
+            f"({s['team_wait_source']})")
+
+
 def info() -> dict:
     """What this build is and what it will use: version, ISA chosen and available,
     threads (and where the count came from), the OpenMP wait policy in force (and where
-    it came from), OpenMP, CUDA built/available, compiler and flags."""
+    it came from), how the inference kernels' own team waits (cnnnative/thread_pool.h), OpenMP, CUDA built/available, compiler and flags."""
     build = _core.build_info()
     cuda = _cuda_info()
     return {
@@ -145,6 +151,7 @@ def info() -> dict:
         "threads_source": _threads_source(),
         "wait_policy": _wait_state["policy"],
         "wait_policy_source": _wait_state["source"],
+        "team_wait": _team_wait(),
         "openmp": build["openmp"],
         "cuda_built": cuda["built"],
         "cuda_available": cuda["available"],

@@ -3,12 +3,11 @@
 // The per-ISA kernels in act/, pool/, loss/, optim/, linear/ and dropout/ are written for one
 // thread over a range [begin, end); the drivers hand each thread one contiguous piece with
 // parallel_for. Small ranges (fewer than `grain` items per thread) run on the calling thread,
-// so tiny tensors do not pay for waking a team.
+// so tiny tensors do not pay for waking a team. The team is run_team's (thread_pool.h).
 #pragma once
-#include <omp.h>
-
 #include <cstdint>
 
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 
 namespace cnnnative {
@@ -24,14 +23,10 @@ void parallel_for(int64_t n, int64_t grain, Body body) {
     body(int64_t(0), n);
     return;
   }
-  const int threads = static_cast<int>(teams);
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    // Even split; n * t cannot overflow because n is an element count of a real array.
-    const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+  run_team(static_cast<int>(teams), [&](int t, int nt) {
+    const auto [begin, end] = team_share(n, t, nt);
     if (begin < end) body(begin, end);
-  }
+  });
 }
 
 }  // namespace cnnnative

@@ -11,6 +11,7 @@
 
 #include "cnnnative/conv.h"
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "depthwise_kernels.h"
 
@@ -23,12 +24,11 @@ template <class Body>
 void for_each_with_scratch(int64_t count, int64_t scratch_floats, Body body) {
   const int nt = num_threads();
   ScratchBuffer scratch(static_cast<size_t>(checked_numel({nt, scratch_floats}, "depthwise workspace")));
-#pragma omp parallel num_threads(nt)
-  {
-    float* mine = scratch.data() + omp_get_thread_num() * scratch_floats;
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < count; ++i) body(i, mine);
-  }
+  run_team(nt, [&](int tid, int team) {
+    float* mine = scratch.data() + tid * scratch_floats;
+    const auto [begin, end] = team_share(count, tid, team);
+    for (int64_t i = begin; i < end; ++i) body(i, mine);
+  });
 }
 
 }  // namespace

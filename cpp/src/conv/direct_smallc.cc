@@ -3,8 +3,6 @@
 // and runs the ISA's band kernel. Registered as the conv algorithm "direct_smallc".
 #include "direct_smallc.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -15,6 +13,7 @@
 #include "autotune.h"  // ScratchBuffer
 #include "cnnnative/conv.h"
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/isa.h"
 #include "cnnnative/threads.h"
 #include "core/int_math.h"
@@ -223,13 +222,13 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
   }
   const int64_t items = p.N * g.chunks, P = g.OH * g.OW, in_image = p.C * p.H * p.W;
   const ActivationPass pass = activation_pass(ep);  // what the band's store does not apply
-#pragma omp parallel num_threads(threads)
-  {
-    float* planes = workspace + int64_t(omp_get_thread_num()) * g.thread_floats;
+  // Dynamic: on a busy machine a thread that starts late takes fewer chunks.
+  DynamicChunks work(items, 1);
+  run_team(threads, [&](int tid, int) {
+    float* planes = workspace + int64_t(tid) * g.thread_floats;
     float* ph = planes + round16(g.planes * g.plane_floats + kPlanePadFloats);
-    // Dynamic: on a busy machine a thread that starts late takes fewer chunks.
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < items; ++item) {
+    int64_t item, item_end;
+    while (work.next(&item, &item_end)) {
       const int64_t n = item / g.chunks, j0 = (item % g.chunks) * g.chunk_pixels;
       const int64_t j1 = std::min(P, j0 + g.chunk_pixels);
       const int64_t oh0 = j0 / g.OW, rows = (j1 - 1) / g.OW + 1 - oh0;
@@ -249,7 +248,7 @@ void forward_packed(const ConvParams& p, const float* x, const float* packed_w, 
       band(a);
       pass.apply_rows(a.y, p.K, a.pixels, P, 0);  // the band just stored, in cache
     }
-  }
+  });
 }
 
 void forward(const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {

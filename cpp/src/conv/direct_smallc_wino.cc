@@ -17,6 +17,7 @@
 #include "autotune.h"  // ScratchBuffer
 #include "cnnnative/conv.h"
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "direct_smallc.h"
 #include "direct_smallc_kernels.h"  // deinterleave, kPlanePadFloats
@@ -289,12 +290,12 @@ void forward_finite(const ConvParams& p, const float* x, const float* packed_w, 
   const int64_t items = p.N * g.chunks;
   const int64_t full_taps = p.C * p.R * int64_t(phs.full.size());
   const ActivationPass pass = activation_pass(ep);  // what the band's store does not apply
-#pragma omp parallel num_threads(threads)
-  {
-    float* planes = workspace + int64_t(omp_get_thread_num()) * g.thread_floats;
+  DynamicChunks work(items, 1);
+  run_team(threads, [&](int tid, int) {
+    float* planes = workspace + int64_t(tid) * g.thread_floats;
     float* ph = planes + round16(g.planes * g.plane_floats + direct_smallc::kPlanePadFloats);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < items; ++item) {
+    int64_t item, item_end;
+    while (work.next(&item, &item_end)) {
       const int64_t n = item / g.chunks, i = item % g.chunks;
       const int64_t j0 = 16 * (i * g.tiles / g.chunks), j1 = std::min(pairs, 16 * ((i + 1) * g.tiles / g.chunks));
       const int64_t oh0 = j0 / g.PW, rows = (j1 - 1) / g.PW + 1 - oh0;
@@ -323,7 +324,7 @@ void forward_finite(const ConvParams& p, const float* x, const float* packed_w, 
       const int64_t last = ((j1 - 1) / g.PW) * g.OW + std::min(2 * ((j1 - 1) % g.PW) + 2, g.OW);
       pass.apply_rows(a.y + first, p.K, last - first, P, 0);
     }
-  }
+  });
 }
 
 }  // namespace

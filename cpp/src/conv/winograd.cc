@@ -14,9 +14,9 @@
 // with the filter rotated by 180 degrees and K, C swapped.
 #include "cnnnative/winograd.h"
 
-#include <omp.h>
-
 #include <algorithm>
+#include <atomic>
+#include <memory>
 
 #include "act/epilogue_activation.h"
 #include "autotune.h"
@@ -24,6 +24,7 @@
 #include "cnnnative/conv.h"
 #include "cnnnative/errors.h"
 #include "cnnnative/isa.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "winograd_kernels.h"
 
@@ -113,15 +114,14 @@ void transform_row_block(const Problem& q, const winograd::Kernels& kern, const 
 void transform_filters(const Problem& q, const FilterSource& src, float* U, int nt) {
   const winograd::Kernels& kern = winograd::kernels_for(active_isa(), q.m);
   const int64_t KB = q.row_blocks();
-#pragma omp parallel num_threads(nt)
-  {
+  run_team(nt, [&](int tid, int team) {
     ScratchBuffer f(src.backward ? static_cast<size_t>(q.Cg() * 9 * kRowBlock) : 0);
-#pragma omp for schedule(static)
-    for (int64_t gb = 0; gb < q.groups * KB; ++gb) {
+    const auto [first, end] = team_share(q.groups * KB, tid, team);
+    for (int64_t gb = first; gb < end; ++gb) {
       const int64_t g = gb / KB, kb = gb % KB;
       transform_row_block(q, kern, src, g, kb, f.data(), U + gb * q.u_block(), q.u_stride());
     }
-  }
+  });
 }
 
 // How run_in() splits one call among threads.
@@ -291,14 +291,14 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
   const int64_t vf = v_floats(q), mf = m_floats(q);
 
   if (s.per_thread_blocks) {
-#pragma omp parallel num_threads(nt)
-    {
-      float* v = workspace + omp_get_thread_num() * (vf + mf);
+    // Dynamic: a thread the OS holds up (a busy machine) does not hold up the call.
+    DynamicChunks blocks(q.groups * nblocks, 1);
+    run_team(nt, [&](int tid, int) {
+      float* v = workspace + tid * (vf + mf);
       float* m = v + vf;
-      // Dynamic: a thread the OS holds up (a busy machine) does not hold up the call.
-#pragma omp for schedule(dynamic)
-      for (int64_t gb = 0; gb < q.groups * nblocks; ++gb) br.whole_block(gb / nblocks, gb % nblocks, U, v, m);
-    }
+      int64_t gb, gb_end;
+      while (blocks.next(&gb, &gb_end)) br.whole_block(gb / nblocks, gb % nblocks, U, v, m);
+    });
     return;
   }
 
@@ -307,23 +307,27 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
   float* thread_scratch = workspace + bpc * vf;
   const int64_t tf = row_block_thread_floats(q, s.fuse_filters);
   const int64_t u_block = q.u_block();  // one fused row block's filters
-#pragma omp parallel num_threads(nt)
-  {
-    float* mloc = thread_scratch + omp_get_thread_num() * tf;
+  // One work counter per (group, chunk): the second phase of each hands out its items.
+  const int64_t chunks_per_group = (nblocks + bpc - 1) / bpc;
+  std::unique_ptr<std::atomic<int64_t>[]> next_item(new std::atomic<int64_t>[size_t(q.groups * chunks_per_group)]);
+  for (int64_t i = 0; i < q.groups * chunks_per_group; ++i) next_item[size_t(i)].store(0);
+  run_team(nt, [&](int tid, int team) {
+    float* mloc = thread_scratch + tid * tf;
     float* uloc = mloc + int64_t(NXI) * kRowBlock * kTileBlock;
     float* floc = uloc + u_block;
     int64_t fused_gkb = -1;  // (group, row block) whose filters uloc holds
     for (int64_t g = 0; g < q.groups; ++g) {
       for (int64_t chunk = 0; chunk < nblocks; chunk += bpc) {
         const int64_t nb = std::min(bpc, nblocks - chunk);
-#pragma omp for collapse(2) schedule(static)
-        for (int64_t b = 0; b < nb; ++b)
-          for (int64_t c = 0; c < Cg; ++c) br.input(g, chunk + b, c, v + b * vf);
+        const auto [first_input, end_input] = team_share(nb * Cg, tid, team);
+        for (int64_t i = first_input; i < end_input; ++i) br.input(g, chunk + i / Cg, i % Cg, v + (i / Cg) * vf);
+        team_barrier();  // every tile block of the chunk transformed
         // Row block outermost and handed out whole (all its tile blocks), so a thread
         // transforms each fused row block once; dynamic, so a thread the OS holds up
         // does not hold up the call.
-#pragma omp for collapse(2) schedule(dynamic, nb)
-        for (int64_t kb = 0; kb < KB; ++kb) {
+        std::atomic<int64_t>& next = next_item[size_t(g * chunks_per_group + chunk / bpc)];
+        for (int64_t start; (start = next.fetch_add(nb, std::memory_order_relaxed)) < KB * nb;) {
+          const int64_t kb = start / nb;
           for (int64_t b = 0; b < nb; ++b) {
             const float* ukb;
             if (s.fuse_filters) {
@@ -345,9 +349,10 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
               br.output(g, chunk + b, kb * kRowBlock + r, mloc + r * kTileBlock, kRowBlock * kTileBlock);
           }
         }
+        team_barrier();  // the chunk's V is overwritten next
       }
     }
-  }
+  });
 }
 
 nonfinite::Correlation correlation(const Problem& q) {

@@ -1,5 +1,6 @@
 // The process-wide thread count and its fork rule (see cnnnative/threads.h).
 #include "cnnnative/threads.h"
+#include "cnnnative/thread_pool.h"
 
 #include <omp.h>
 #include <pthread.h>
@@ -117,10 +118,12 @@ int team_for(int requested) {
 }
 
 namespace {
-thread_local int thread_count_override = 0;  // 0: the process-wide count
+thread_local int thread_count_override = 0;  // 0: the process-wide count (ThreadCountOverride)
 }  // namespace
 
+// Inside a member of run_team's team a kernel runs on its thread alone (thread_pool.h).
 int num_threads() {
+  if (in_team()) return 1;
   const int n = thread_count_override > 0 ? thread_count_override : thread_count().load(std::memory_order_relaxed);
   return team_for(n);
 }

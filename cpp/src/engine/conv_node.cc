@@ -10,7 +10,6 @@
 // machine every barrier can cost a scheduler slice. Weights are the GEMM's A
 // (Kg x Cg*R*S, exactly OIHW memory), so no re-layout is needed; BatchNorm was folded
 // into them.
-#include <omp.h>
 
 #include <cstring>
 
@@ -189,15 +188,15 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
   const Activation stored = stored_part(n.act);
   const ActivationPass pass = node_activation_pass(n);
 
-#pragma omp parallel num_threads(threads)
-  {
-    float* mine = unfold ? scratch + int64_t(omp_get_thread_num()) * depth * tn : nullptr;
+  // Dynamic: a thread that starts late (busy machine) takes fewer items instead of holding
+  // everyone at the end. Consecutive items share a column block, so a thread taking
+  // neighbours skips the unfold.
+  DynamicChunks items(blocks * mtiles, 1);
+  run_team(threads, [&](int tid, int) {
+    float* mine = unfold ? scratch + int64_t(tid) * depth * tn : nullptr;
     int64_t unfolded = -1;  // the block `mine` holds
-    // Dynamic: a thread that starts late (busy machine) takes fewer items instead of
-    // holding everyone at the closing barrier. Consecutive items share a column block,
-    // so a thread taking neighbours skips the unfold.
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < blocks * mtiles; ++item) {
+    int64_t item, item_end;
+    while (items.next(&item, &item_end)) {
       const int64_t block = item / mtiles, mt = item % mtiles;
       const int64_t cb = block % ntiles, g = (block / ntiles) % G, img = block / (ntiles * G);
       const int64_t n0 = cb * tn, cols = std::min(tn, P - n0);
@@ -224,7 +223,7 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
       if (residual) add_residual(stored, y + yoff, residual + yoff, rows, cols, P);
       pass.apply_rows(y + yoff, rows, cols, P, g * Kg + m0);
     }
-  }
+  });
 }
 
 }  // namespace engine

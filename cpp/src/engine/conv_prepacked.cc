@@ -19,7 +19,6 @@
 // several threads is cut into a pixel block per thread when each keeps enough panels,
 // else into channel chunks, and then each thread unfolds the whole image (~3% of the
 // multiply for 512 x 7x7) rather than meet the others at a barrier.
-#include <omp.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -190,16 +189,16 @@ bool prepacked_conv_forward(const Node& n, int64_t batch, const float* x, const 
   const Activation stored = stored_part(n.act);
   const ActivationPass pass = node_activation_pass(n);
 
-#pragma omp parallel num_threads(threads)
-  {
-    float* packed = scratch + int64_t(omp_get_thread_num()) * layout.total();
+  // Chunk-major order: with as many blocks as threads, each thread keeps to its own block
+  // (unfolded once) unless another thread falls behind.
+  DynamicChunks items(blocks * nchunks, 1);
+  run_team(threads, [&](int tid, int) {
+    float* packed = scratch + int64_t(tid) * layout.total();
     float* unfold = packed + layout.packed;
     float* product = unfold + layout.unfold;
     int64_t unfolded = -1;  // the block `packed` holds
-    // Chunk-major order: with as many blocks as threads, each thread keeps to its own block
-    // (unfolded once) unless another thread falls behind.
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < blocks * nchunks; ++item) {
+    int64_t item, item_end;
+    while (items.next(&item, &item_end)) {
       const int64_t block = item % blocks, mt = item / blocks;
       const int64_t cb = block % nblocks, g = (block / nblocks) % G, img = block / (nblocks * G);
       const int64_t n0 = cb * pb, cols = std::min(pb, P - n0);
@@ -235,7 +234,7 @@ bool prepacked_conv_forward(const Node& n, int64_t batch, const float* x, const 
         store_output(stored, product, ldt, cols, rows, bias, res, y + yoff, P);
       pass.apply_rows(y + yoff, rows, cols, P, g * Kg + m0);  // the block just stored, in cache
     }
-  }
+  });
   return true;
 }
 

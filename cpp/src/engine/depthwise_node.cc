@@ -4,10 +4,9 @@
 // activation is applied as the kernel stores (AVX-512) or right after, and a residual is
 // added on each plane right after, while it is in cache.
 // The bias is folded into the kernel's accumulators.
-#include <omp.h>
-
 #include "conv/autotune.h"  // ScratchBuffer
 #include "cnnnative/isa.h"
+#include "cnnnative/thread_pool.h"
 #include "conv/depthwise_kernels.h"
 #include "engine/kernels.h"
 
@@ -23,11 +22,10 @@ void depthwise_forward(const Node& n, int64_t batch, const float* x, const float
   const int act = static_cast<int>(stored_part(n.act));
   const ActivationPass pass = node_activation_pass(n);  // the other activations, per plane
   ScratchBuffer scratch(static_cast<size_t>(threads * scratch_floats));
-#pragma omp parallel num_threads(threads)
-  {
-    float* mine = scratch.data() + omp_get_thread_num() * scratch_floats;
-#pragma omp for schedule(static)
-    for (int64_t plane = 0; plane < planes; ++plane) {
+  run_team(threads, [&](int tid, int team) {
+    float* mine = scratch.data() + tid * scratch_floats;
+    const auto [first_plane, end_plane] = team_share(planes, tid, team);
+    for (int64_t plane = first_plane; plane < end_plane; ++plane) {
       const int64_t c = plane % p.C;
       float* yc = y + plane * P;
       // Without a residual the kernel applies the activation as it stores; with one, the
@@ -36,7 +34,7 @@ void depthwise_forward(const Node& n, int64_t batch, const float* x, const float
       if (residual) kern.epilogue(yc, residual + plane * P, P, act);
       pass.apply(yc, P, c);
     }
-  }
+  });
 }
 
 }  // namespace engine

@@ -1,11 +1,10 @@
 // Element-wise and layout nodes: add (+activation), per-channel affine (an unfolded
 // BatchNorm), activation, softmax, channel concat. Flatten is a plain copy.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "cnnnative/thread_pool.h"
 #include "engine/kernels.h"
 
 namespace cnnnative {
@@ -19,27 +18,27 @@ constexpr int64_t kBlock = 4096;
 void add_forward(const Node& n, int64_t count, const float* a, const float* b, float* y, int threads) {
   const Activation act = stored_part(n.act);
   const ActivationPass pass = node_activation_pass(n);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i0 = 0; i0 < count; i0 += kBlock) {
-    const int64_t i1 = std::min(count, i0 + kBlock);
+  team_for_each(threads, (count + kBlock - 1) / kBlock, [&](int64_t block) {
+    const int64_t i0 = block * kBlock, i1 = std::min(count, i0 + kBlock);
     for (int64_t i = i0; i < i1; ++i) y[i] = activate(a[i] + b[i], act);
     pass.apply(y + i0, i1 - i0, 0);
-  }
+  });
 }
 
 void activation_forward(const Node& n, int64_t count, const float* x, float* y, int threads) {
   const Activation act = stored_part(n.act);
   const ActivationPass pass = node_activation_pass(n);
   if (pass) {  // the elementwise kernel itself, from x straight into y
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t i0 = 0; i0 < count; i0 += kBlock) {
-      const int64_t len = std::min(count - i0, kBlock);
-      pass.fn(x + i0, y + i0, len, pass.param(0));
-    }
+    team_for_each(threads, (count + kBlock - 1) / kBlock, [&](int64_t block) {
+      const int64_t i0 = block * kBlock;
+      pass.fn(x + i0, y + i0, std::min(count - i0, kBlock), pass.param(0));
+    });
     return;
   }
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < count; ++i) y[i] = activate(x[i], act);
+  run_team(threads, [&](int tid, int team) {
+    const auto [begin, end] = team_share(count, tid, team);
+    for (int64_t i = begin; i < end; ++i) y[i] = activate(x[i], act);
+  });
 }
 
 void channel_affine_forward(const Node& n, int64_t batch, const float* x, float* y, int threads) {
@@ -49,15 +48,14 @@ void channel_affine_forward(const Node& n, int64_t batch, const float* x, float*
   const int64_t planes = batch * C;
   const Activation act = stored_part(n.act);
   const ActivationPass pass = node_activation_pass(n);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t plane = 0; plane < planes; ++plane) {
+  team_for_each(threads, planes, [&](int64_t plane) {
     const int64_t c = plane % C;
     const float s = n.weight[c], t = n.bias[c];
     const float* xp = x + plane * inner;
     float* yp = y + plane * inner;
     for (int64_t i = 0; i < inner; ++i) yp[i] = activate(xp[i] * s + t, act);
     pass.apply(yp, inner, c);
-  }
+  });
 }
 
 void softmax_forward(const Node& n, int64_t batch, const float* x, float* y) {

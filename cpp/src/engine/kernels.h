@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cnnnative/engine.h"
+#include "cnnnative/thread_pool.h"
 #include "act/epilogue_activation.h"  // ActivationPass, stored_by_kernel
 #include "cnnnative/winograd.h"         // ConvEpilogue
 

@@ -1,6 +1,7 @@
 // Fully connected node: y (N x out) = x (N x in) * W^T + bias, then the activation.
 // One threaded GEMM, then the epilogue (the output is tiny next to the weights).
 #include "cnnnative/gemm.h"
+#include "cnnnative/thread_pool.h"
 #include "engine/kernels.h"
 
 namespace cnnnative {
@@ -15,12 +16,11 @@ void linear_forward(const Node& n, int64_t batch, const float* x, float* y, int 
     sgemm_single_thread(false, true, batch, out, in, 1.f, x, in, n.weight.data(), in, 0.f, y, out);
   const Activation stored = stored_part(n.act);
   const ActivationPass pass = node_activation_pass(n);  // one slope per feature for prelu
-#pragma omp parallel for num_threads(threads) schedule(static) if (batch * out >= 16384)
-  for (int64_t i = 0; i < batch; ++i) {
+  team_for_each(batch * out >= 16384 ? threads : 1, batch, [&](int64_t i) {
     float* yr = y + i * out;
     for (int64_t j = 0; j < out; ++j) yr[j] = activate(yr[j] + n.bias[j], stored);
     pass.apply_features(yr, out);  // the row just written, in cache
-  }
+  });
 }
 
 }  // namespace engine

@@ -1,11 +1,11 @@
 // Max, average and global-average pooling over NCHW planes, parallel over (image, channel).
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "cnnnative/thread_pool.h"
 #include "engine/kernels.h"
 #include "pool/max_pool_separable.h"
 
@@ -65,15 +65,16 @@ void max_pool_forward(const Node& n, int64_t batch, const float* x, float* y, in
   // The padded row: column iw of the image sits at iw + pad_left; everything else is -inf.
   const int64_t row_len = std::max(w.pad_left + W, (OW - 1) * w.sw + (w.kw - 1) * w.dw + 1);
   constexpr float kLow = -std::numeric_limits<float>::infinity();
-#pragma omp parallel num_threads(threads)
-  {
+  DynamicChunks chunks(planes, 4);
+  run_team(threads, [&](int, int) {
     thread_local std::vector<float> row;  // grows once, then reused by every call
     if (int64_t(row.size()) < row_len) row.resize(size_t(row_len));
     float* padded = row.data();
     std::fill(padded, padded + row_len, kLow);
     float* image_part = padded + w.pad_left;
-#pragma omp for schedule(dynamic, 4)
-    for (int64_t plane = 0; plane < planes; ++plane) {
+    int64_t first_plane, end_plane;
+    while (chunks.next(&first_plane, &end_plane))
+    for (int64_t plane = first_plane; plane < end_plane; ++plane) {
       const float* xp = x + plane * H * W;
       float* yp = y + plane * OH * OW;
       for (int64_t oh = 0; oh < OH; ++oh) {
@@ -104,7 +105,7 @@ void max_pool_forward(const Node& n, int64_t batch, const float* x, float* y, in
           }
       }
     }
-  }
+  });
 }
 
 void avg_pool_forward(const Node& n, int64_t batch, const float* x, float* y, int threads) {
@@ -112,8 +113,7 @@ void avg_pool_forward(const Node& n, int64_t batch, const float* x, float* y, in
   const int64_t C = n.in_shape[1], H = n.in_shape[2], W = n.in_shape[3];
   const int64_t OH = n.out_shape[2], OW = n.out_shape[3];
   const int64_t planes = batch * C;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
-  for (int64_t plane = 0; plane < planes; ++plane) {
+  team_for_each_dynamic(threads, planes, 4, [&](int64_t plane) {
     const float* xp = x + plane * H * W;
     float* yp = y + plane * OH * OW;
     for (int64_t oh = 0; oh < OH; ++oh) {
@@ -132,14 +132,13 @@ void avg_pool_forward(const Node& n, int64_t batch, const float* x, float* y, in
         yp[oh * OW + ow] = count > 0 ? sum / float(count) : 0.f;
       }
     }
-  }
+  });
 }
 
 void global_avg_pool_forward(const Node& n, int64_t batch, const float* x, float* y, int threads) {
   const int64_t C = n.in_shape[1], HW = n.in_shape[2] * n.in_shape[3];
   const int64_t planes = batch * C;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
-  for (int64_t plane = 0; plane < planes; ++plane) {
+  team_for_each_dynamic(threads, planes, 4, [&](int64_t plane) {
     // 16 running sums, not one: a single float accumulator is a chain of dependent adds the
     // compiler may not reorder (4 cycles per value); 16 independent lanes vectorise, and the
     // shorter chains also round less.
@@ -152,7 +151,7 @@ void global_avg_pool_forward(const Node& n, int64_t batch, const float* x, float
     for (int width = 8; width >= 1; width /= 2)
       for (int k = 0; k < width; ++k) lanes[k] += lanes[k + width];
     y[plane] = lanes[0] / float(HW);
-  }
+  });
 }
 
 }  // namespace engine

@@ -13,6 +13,7 @@
 #include <new>
 
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "gemm/gemm_kernels.h"
 
@@ -196,8 +197,9 @@ void sgemm_small_n(bool threaded, int64_t M, int64_t N, int64_t K, const float* 
     run_part(0);
     return;
   }
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
-  for (int part = 0; part < threads; ++part) run_part(part);
+  run_team(threads, [&](int tid, int team) {
+    for (int part = tid; part < threads; part += team) run_part(part);
+  });
 }
 
 }  // namespace cnnnative

@@ -20,7 +20,6 @@
 // When there are too few C tiles for the threads but K is long, K is split instead
 // (run_split_k); when the transposed product pads much less (N narrow), C^T is computed
 // and transposed into C (run_transposed).
-#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -32,6 +31,7 @@
 #include "cnnnative/gemm.h"
 #include "cnnnative/isa.h"
 #include "core/int_math.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "gemm/gemm_kernels.h"
 #include "gemm/skinny.h"
@@ -136,9 +136,7 @@ void run_thread(const Problem& p, const GemmKernelTable& t, Grid g, int64_t nc, 
   // are several of them (tm > 1); with tm == 1 each thread packs exactly what it uses.
   const bool shared_b = parallel && g.tm > 1;
   auto barrier = [shared_b] {
-    if (shared_b) {
-#pragma omp barrier
-    }
+    if (shared_b) team_barrier();
   };
 
   for (int64_t jc = 0; jc < p.N; jc += nc) {
@@ -213,12 +211,7 @@ void scale_only(const Problem& p, bool parallel) {
       c[j] = v;
     }
   };
-  if (parallel) {
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
-    for (int64_t i = 0; i < p.M; ++i) row_job(i);
-  } else {
-    for (int64_t i = 0; i < p.M; ++i) row_job(i);
-  }
+  team_for_each(parallel ? num_threads() : 1, p.M, row_job);
 }
 
 void validate(const Problem& p) {
@@ -253,11 +246,8 @@ void run(const Problem& p, bool allow_threads, bool may_transpose = true);
 void run_split_k(const Problem& p, int parts) {
   const int64_t mn = p.M * p.N;
   float* partial = tl_partial.get(checked_mul(parts, mn));
-  bool failed = false;
-#pragma omp parallel num_threads(parts)
-  {
-    const int team = omp_get_num_threads();
-    for (int part = omp_get_thread_num(); part < parts; part += team) {
+  run_team(parts, [&](int tid, int team) {
+    for (int part = tid; part < parts; part += team) {
       const int64_t k0 = split_begin(p.K, parts, part), k1 = split_begin(p.K, parts, part + 1);
       Problem slice = p;
       slice.K = k1 - k0;
@@ -267,17 +257,10 @@ void run_split_k(const Problem& p, int parts) {
       slice.C = partial + part * mn;
       slice.ldc = p.N;
       slice.ep = nullptr;
-      try {
-        run(slice, false);
-      } catch (...) {  // exceptions must not leave the parallel region
-#pragma omp atomic write
-        failed = true;
-      }
+      run(slice, false);
     }
-  }
-  if (failed) throw std::bad_alloc();
-#pragma omp parallel for num_threads(parts) schedule(static)
-  for (int64_t i = 0; i < p.M; ++i) {
+  });
+  team_for_each(parts, p.M, [&](int64_t i) {
     float* c = p.C + i * p.ldc;
     for (int64_t j = 0; j < p.N; ++j) {
       float v = 0.f;
@@ -290,7 +273,7 @@ void run_split_k(const Problem& p, int parts) {
       }
       c[j] = v;
     }
-  }
+  });
 }
 
 // Narrow products such as 256 x 196 waste an eighth of every tile on padding N up to
@@ -317,12 +300,7 @@ void run_transposed(const Problem& p, bool allow_threads) {
       c[j] = v;
     }
   };
-  if (allow_threads && mn >= (1 << 14)) {
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
-    for (int64_t i = 0; i < p.M; ++i) row_job(i);
-  } else {
-    for (int64_t i = 0; i < p.M; ++i) row_job(i);
-  }
+  team_for_each(allow_threads && mn >= (1 << 14) ? num_threads() : 1, p.M, row_job);
 }
 
 // M <= kSkinnyMaxRows: stream op(B) once (gemm/skinny.h). Threads split the columns of C,
@@ -348,12 +326,11 @@ void run_skinny(const Problem& p, bool allow_threads) {
   }
   // Column ranges in whole 64-column chunks, so no thread splits a register block.
   const int64_t chunks = ceil_div(p.N, 64);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int t = 0; t < threads; ++t) {
-    const int64_t j0 = std::min(p.N, split_begin(chunks, threads, t) * 64);
-    const int64_t j1 = std::min(p.N, split_begin(chunks, threads, t + 1) * 64);
+  run_team(threads, [&](int t, int team) {
+    const int64_t j0 = std::min(p.N, split_begin(chunks, team, t) * 64);
+    const int64_t j1 = std::min(p.N, split_begin(chunks, team, t + 1) * 64);
     if (j1 > j0) kernel(q, j0, j1);
-  }
+  });
 }
 
 void run(const Problem& p, bool allow_threads, bool may_transpose) {
@@ -402,17 +379,13 @@ void run(const Problem& p, bool allow_threads, bool may_transpose) {
     run_thread(p, t, g, nc, 0, false, scratch, scratch + b_floats);
     return;
   }
-#pragma omp parallel num_threads(threads)
-  {
-    if (omp_get_num_threads() == threads) {
-      const int tid = omp_get_thread_num();
+  run_team(threads, [&](int tid, int team) {
+    if (team == threads) {
       run_thread(p, t, g, nc, tid, true, scratch, scratch + b_floats + tid * a_floats);
-    } else {
-      // Fewer threads than asked for (e.g. nested in another region): run on one.
-#pragma omp single
+    } else {  // fewer threads than asked for (the team is busy elsewhere): run on one
       run_thread(p, t, Grid{1, 1}, nc, 0, false, scratch, scratch + b_floats);
     }
-  }
+  });
 }
 
 }  // namespace

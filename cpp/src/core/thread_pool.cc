@@ -1,0 +1,280 @@
+// The team behind run_team (cnnnative/thread_pool.h): persistent workers, one region at a
+// time, each idle member waiting by pause-spin, then sched_yield, then a futex sleep.
+//
+// Hand-off: the caller writes the region (body, team size, counters), then bumps each
+// needed worker's own `go` word and wakes it only if it is asleep. A worker's `sleeping`
+// flag and the caller's bump are both sequentially consistent, so either the worker sees
+// the new word before it sleeps or the caller sees the flag and wakes it (futex_wait also
+// rechecks the word atomically). The last worker to finish bumps `done` for the caller the
+// same way; barriers use a generation word.
+#include "cnnnative/thread_pool.h"
+
+#include <immintrin.h>
+#include <linux/futex.h>
+#include <omp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace cnnnative {
+namespace {
+
+// Default waiting: 10 us of pause-spin covers back-to-back kernels (an engine's next node);
+// 90 us more of yielding covers the Python between two ops of a training step, while
+// giving the core to anything else that wants it.
+constexpr int64_t kDefaultSpinUs = 10, kDefaultYieldUs = 90;
+constexpr int kMaxWorkers = 4095;
+
+int64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+void futex_wait(std::atomic<uint32_t>* word, uint32_t expected) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+}
+
+void futex_wake(std::atomic<uint32_t>* word, int count) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+}
+
+struct WaitPolicy {
+  std::atomic<int64_t> spin_ns{kDefaultSpinUs * 1000}, yield_ns{kDefaultYieldUs * 1000};
+  const char* source = "cnnnative default";
+};
+
+bool read_count(const char* name, int64_t* value) {
+  const char* text = std::getenv(name);
+  if (!text || !*text) return false;
+  char* end = nullptr;
+  const long long v = std::strtoll(text, &end, 10);
+  if (*end != '\0' || v < 0) return false;
+  *value = v;
+  return true;
+}
+
+// Read when the first team starts, after cnnnative's __init__ removed its own
+// OMP_WAIT_POLICY default again (_wait_policy.py), so only the user's settings are seen.
+WaitPolicy& wait_policy() {
+  static WaitPolicy* p = [] {
+    auto* w = new WaitPolicy;
+    int64_t v = 0;
+    const char* omp = std::getenv("OMP_WAIT_POLICY");
+    const std::string policy = omp ? omp : "";
+    if (read_count("CNNNATIVE_SPIN_US", &v)) {
+      w->spin_ns = std::min<int64_t>(v, kDefaultSpinUs) * 1000;
+      w->yield_ns = (v - std::min<int64_t>(v, kDefaultSpinUs)) * 1000;
+      w->source = "CNNNATIVE_SPIN_US";
+    } else if (policy == "passive" || policy == "PASSIVE") {
+      w->spin_ns = 0, w->yield_ns = 0, w->source = "OMP_WAIT_POLICY=passive";
+    } else if (policy == "active" || policy == "ACTIVE") {
+      w->spin_ns = 200 * 1000, w->yield_ns = int64_t(1000) * 1000 * 1000, w->source = "OMP_WAIT_POLICY=active";
+    } else if (read_count("GOMP_SPINCOUNT", &v)) {
+      // libgomp spins `v` pause instructions, ~10 ns each.
+      w->spin_ns = v * 10, w->yield_ns = 0, w->source = "GOMP_SPINCOUNT";
+    }
+    return w;
+  }();
+  return *p;
+}
+
+// Returns once `word` differs from `old`, waiting as the policy says; `sleepers` counts the
+// threads asleep on `word` so that the waker knows whether to make the system call.
+void wait_for_change(std::atomic<uint32_t>& word, uint32_t old, std::atomic<int>& sleepers) {
+  if (word.load(std::memory_order_acquire) != old) return;
+  const WaitPolicy& w = wait_policy();
+  const int64_t spin = w.spin_ns.load(std::memory_order_relaxed);
+  const int64_t yield = w.yield_ns.load(std::memory_order_relaxed);
+  if (spin + yield > 0) {
+    const int64_t start = now_ns();
+    int64_t elapsed = 0;
+    while (elapsed < spin) {
+      for (int i = 0; i < 32; ++i) {
+        _mm_pause();
+        if (word.load(std::memory_order_acquire) != old) return;
+      }
+      elapsed = now_ns() - start;
+    }
+    while (elapsed < spin + yield) {
+      sched_yield();
+      if (word.load(std::memory_order_acquire) != old) return;
+      elapsed = now_ns() - start;
+    }
+  }
+  sleepers.fetch_add(1, std::memory_order_seq_cst);
+  while (word.load(std::memory_order_seq_cst) == old) futex_wait(&word, old);
+  sleepers.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void bump_and_wake(std::atomic<uint32_t>& word, std::atomic<int>& sleepers, int count) {
+  word.fetch_add(1, std::memory_order_seq_cst);
+  if (sleepers.load(std::memory_order_seq_cst) > 0) futex_wake(&word, count);
+}
+
+struct Region {
+  team_detail::Call call = nullptr;
+  void* body = nullptr;
+  int team = 1;
+  std::atomic<int> pending{0};  // workers still in the body
+  std::atomic<uint32_t> done{0};
+  std::atomic<int> done_sleepers{0};
+  std::atomic<int> arrived{0};
+  std::atomic<uint32_t> barrier_generation{0};
+  std::atomic<int> barrier_sleepers{0};
+  std::mutex error_mutex;
+  std::exception_ptr error;
+
+  void record(std::exception_ptr e) {
+    std::lock_guard<std::mutex> lock(error_mutex);
+    if (!error) error = e;
+  }
+};
+
+struct alignas(64) WorkerSlot {
+  std::atomic<uint32_t> go{0};
+  std::atomic<int> sleepers{0};
+};
+
+thread_local Region* tl_region = nullptr;  // the region this thread is a member of
+thread_local bool tl_in_team = false;
+
+// Runs the body as member `tid`, marking the thread so that nested kernels stay serial.
+void run_member(Region& r, int tid) {
+  tl_in_team = true;
+  tl_region = &r;
+  try {
+    r.call(r.body, tid, r.team);
+  } catch (...) {
+    r.record(std::current_exception());
+  }
+  tl_region = nullptr;
+  tl_in_team = false;
+}
+
+class Team {
+ public:
+  Team() : slots_(new WorkerSlot[kMaxWorkers + 1]) {}
+
+  // false: the team is in use (another thread's region); the caller runs alone.
+  bool try_run(int threads, team_detail::Call call, void* body) {
+    std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);
+    if (!lock.owns_lock()) return false;
+    const int team = std::min(threads, kMaxWorkers + 1);
+    while (int(workers_) < team - 1) start_worker();
+    Region& r = region_;
+    r.call = call, r.body = body, r.team = team;
+    r.error = nullptr;
+    r.arrived.store(0, std::memory_order_relaxed);
+    r.pending.store(team - 1, std::memory_order_relaxed);
+    for (int w = 1; w < team; ++w) bump_and_wake(slots_[w].go, slots_[w].sleepers, 1);
+    run_member(r, 0);
+    uint32_t seen = r.done.load(std::memory_order_acquire);
+    while (r.pending.load(std::memory_order_acquire) != 0) {
+      wait_for_change(r.done, seen, r.done_sleepers);
+      seen = r.done.load(std::memory_order_acquire);
+    }
+    if (r.error) std::rethrow_exception(r.error);
+    return true;
+  }
+
+ private:
+  void start_worker() {
+    const int tid = int(++workers_);
+    // Detached: the team lives until the process ends (never destroyed, see team()).
+    std::thread([this, tid] { worker_loop(tid); }).detach();
+  }
+
+  void worker_loop(int tid) {
+    WorkerSlot& slot = slots_[tid];
+    uint32_t seen = 0;
+    for (;;) {
+      wait_for_change(slot.go, seen, slot.sleepers);
+      seen = slot.go.load(std::memory_order_acquire);
+      Region& r = region_;
+      run_member(r, tid);
+      if (r.pending.fetch_sub(1, std::memory_order_acq_rel) == 1) bump_and_wake(r.done, r.done_sleepers, 1);
+    }
+  }
+
+  std::mutex busy_;
+  std::unique_ptr<WorkerSlot[]> slots_;
+  size_t workers_ = 0;
+  Region region_;
+};
+
+// One team per process; the child of a fork gets a new one (the parent's workers do not
+// exist there, and its busy mutex may have been held by another thread at the fork). The
+// old one is leaked on purpose: its detached threads' objects must not be destroyed.
+std::atomic<Team*> g_team{nullptr};
+std::mutex g_team_mutex;
+
+void forget_team_in_child() { g_team.store(nullptr); }
+[[maybe_unused]] const int fork_handler = pthread_atfork(nullptr, nullptr, forget_team_in_child);
+
+Team& team() {
+  Team* t = g_team.load(std::memory_order_acquire);
+  if (t) return *t;
+  std::lock_guard<std::mutex> lock(g_team_mutex);
+  t = g_team.load(std::memory_order_acquire);
+  if (!t) {
+    wait_policy();  // read the environment now, at the first use
+    t = new Team;
+    g_team.store(t, std::memory_order_release);
+  }
+  return *t;
+}
+
+}  // namespace
+
+namespace team_detail {
+void run(int threads, Call call, void* body) {
+  // Inside another team or an OpenMP region nesting would oversubscribe: run alone.
+  if (threads > 1 && !tl_in_team && !omp_in_parallel() && team().try_run(threads, call, body)) return;
+  Region alone;
+  alone.call = call, alone.body = body, alone.team = 1;
+  const bool outer = tl_in_team;
+  Region* outer_region = tl_region;
+  run_member(alone, 0);
+  tl_in_team = outer, tl_region = outer_region;
+  if (alone.error) std::rethrow_exception(alone.error);
+}
+}  // namespace team_detail
+
+void team_barrier() {
+  Region* r = tl_region;
+  if (!r || r->team <= 1) return;
+  const uint32_t generation = r->barrier_generation.load(std::memory_order_acquire);
+  if (r->arrived.fetch_add(1, std::memory_order_acq_rel) == r->team - 1) {
+    r->arrived.store(0, std::memory_order_relaxed);
+    bump_and_wake(r->barrier_generation, r->barrier_sleepers, INT_MAX);
+  } else {
+    wait_for_change(r->barrier_generation, generation, r->barrier_sleepers);
+  }
+}
+
+bool in_team() { return tl_in_team; }
+
+TeamWait team_wait() {
+  const WaitPolicy& w = wait_policy();
+  return TeamWait{w.spin_ns.load() / 1000, w.yield_ns.load() / 1000, w.source};
+}
+
+void set_team_wait(int64_t spin_us, int64_t yield_us) {
+  WaitPolicy& w = wait_policy();
+  if (spin_us >= 0) w.spin_ns.store(spin_us * 1000);
+  if (yield_us >= 0) w.yield_ns.store(yield_us * 1000);
+  w.source = "set_team_wait";
+}
+
+}  // namespace cnnnative
