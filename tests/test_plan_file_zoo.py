@@ -1,10 +1,11 @@
 """The plan of a zoo model, loaded by the C++ loader, gives exactly the Python compiled
 model's output (the same kernels are chosen on the same CPU).
 
-Seven families run by default at small inputs; every builder in cnnnative.models runs
-with CNNNATIVE_PLAN_ZOO=1 (about a minute and a half on a quiet 2-core machine; builders
-with host nodes -- LeNet-5's tanh, ZFNet's local response norm -- must be refused, naming
-the layer)."""
+Seven families run by default at small inputs (about 10 s); every builder in
+cnnnative.models runs with CNNNATIVE_PLAN_ZOO=1 -- minutes, as the VGGs and ResNeXt-101 hold
+100M+ parameters even with 5 classes (21 min niced on the shared 2-core machine, all 50
+passing). Builders with host nodes (LeNet-5's tanh, ZFNet's local response norm) must be
+refused, naming the layer."""
 import os
 
 import numpy as np

@@ -280,6 +280,13 @@ static void test_run(void) {
   CHECK(out.data == first && out.shape[0] == 1);
   CHECK(max_abs_diff(out.data, expected, out_per_sample) <= 1e-4f);
   cnn_tensor_free(&out);
+  /* A library buffer too small for the next batch is replaced, not an error. */
+  EXPECT_STATUS(cnn_run(s, &one, 1, &out, 1), CNN_OK);
+  CHECK(out.capacity == out_per_sample);
+  EXPECT_STATUS(cnn_run(s, &in, 1, &out, 1), CNN_OK);
+  CHECK(out.capacity == count && out.shape[0] == planned);
+  CHECK(out.data && max_abs_diff(out.data, expected, count) <= 1e-4f);
+  cnn_tensor_free(&out);
   CHECK(out.data == NULL);
   cnn_tensor_free(&out); /* twice is harmless */
   free(buffer);

@@ -138,8 +138,9 @@ CNN_API void cnn_session_free(cnn_session* session); /* NULL is allowed */
 /* Runs the model on inputs[0 .. num_inputs) into outputs[0 .. num_outputs) (counts as
  * cnn_model_input_count / output_count say). Each input's shape must equal the model's
  * except shape[0], the batch: 1 .. the planned batch. Each output's shape becomes
- * (batch, ...). An output with data == NULL gets a buffer from the library; one with data
- * set must have capacity >= its element count. Nothing is written on failure. */
+ * (batch, ...). An output with data == NULL gets a buffer from the library (a library buffer
+ * from an earlier run is reused, or replaced when the batch needs more); a caller's buffer
+ * must have capacity >= the element count. Nothing is written on failure. */
 CNN_API cnn_status cnn_run(cnn_session* session, const cnn_tensor* inputs, size_t num_inputs, cnn_tensor* outputs,
                            size_t num_outputs);
 

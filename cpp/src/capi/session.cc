@@ -126,7 +126,8 @@ cnn_status cnn_run(cnn_session* session, const cnn_tensor* inputs, size_t num_in
   size_t out_count = size_t(batch), in_count = size_t(batch);
   for (size_t i = 1; i < oshape.size(); ++i) out_count *= size_t(oshape[i]);  // bounded by the plan's buffers
   for (size_t i = 1; i < want.size(); ++i) in_count *= size_t(want[i]);
-  if (out.data && out.capacity < out_count)
+  const bool library_buffer = out.data && (out.flags & kOwnedByLibrary);
+  if (out.data && !library_buffer && out.capacity < out_count)
     return fail(CNN_ERROR_BUFFER_TOO_SMALL, "cnn_run: outputs[0] ('" + m.output.name + "') holds " +
                                                 std::to_string(out.capacity) + " elements; the result has " +
                                                 std::to_string(out_count));
@@ -136,7 +137,7 @@ cnn_status cnn_run(cnn_session* session, const cnn_tensor* inputs, size_t num_in
   return guarded(CNN_ERROR_INVALID_ARGUMENT, "cnn_run", [&] {
     std::unique_ptr<float, FreeDeleter> allocated;
     float* y = out.data;
-    if (!y) {
+    if (!y || (library_buffer && out.capacity < out_count)) {  // none yet, or ours and too small
       allocated.reset(aligned_floats(out_count * sizeof(float)));
       if (!allocated) throw std::bad_alloc();
       y = allocated.get();
@@ -146,6 +147,7 @@ cnn_status cnn_run(cnn_session* session, const cnn_tensor* inputs, size_t num_in
       m.plan->run_with_arena(in.data, batch, y, session->arena.get());
     }
     if (allocated) {
+      if (library_buffer) std::free(out.data);
       out.data = allocated.release();
       out.capacity = out_count;
       out.flags |= kOwnedByLibrary;

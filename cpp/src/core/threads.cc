@@ -118,7 +118,7 @@ int team_for(int requested) {
 }
 
 namespace {
-thread_local int thread_count_override = 0;  // 0: the process-wide count
+thread_local int thread_count_override = 0;  // 0: the process-wide count (ThreadCountOverride)
 }  // namespace
 
 // Inside a member of run_team's team a kernel runs on its thread alone (thread_pool.h).

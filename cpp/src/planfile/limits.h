@@ -7,4 +7,7 @@
 namespace cnnnative::planfile {
 void set_max_buffer_bytes(int64_t bytes);  // default 2^38 (256 GiB)
 int64_t max_buffer_bytes();
+// false: a file asking for autotune is built with the heuristic choice instead (the fuzzer:
+// timing kernels is not loading, and it is a hundred times slower).
+void set_autotune_allowed(bool allowed);
 }  // namespace cnnnative::planfile

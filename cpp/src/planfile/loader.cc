@@ -43,6 +43,7 @@ constexpr int64_t kMaxSections = 64;
 constexpr int64_t kMaxNodes = int64_t(1) << 20;
 
 int64_t g_max_buffer_bytes = int64_t(1) << 38;
+bool g_autotune_allowed = true;
 
 // Hands the pages of a memory-mapped file back once they are read (the checksum pass, each
 // tensor once copied into the plan), so loading from a file never holds the whole file
@@ -588,7 +589,9 @@ LoadedPlan load(const uint8_t* p, int64_t size, const PageRelease& release) {
 
   LoadedPlan result;
   const engine::ConvChoice cc = choice == 0 ? engine::ConvChoice::heuristic
-                                : choice == 1 ? engine::ConvChoice::gemm : engine::ConvChoice::autotune;
+                                : choice == 1              ? engine::ConvChoice::gemm
+                                : g_autotune_allowed       ? engine::ConvChoice::autotune
+                                                           : engine::ConvChoice::heuristic;
   try {
     result.plan = std::make_unique<Plan>(plan_in, cc);
   } catch (const std::exception& e) {
@@ -634,6 +637,7 @@ LoadedPlan load(const uint8_t* p, int64_t size, const PageRelease& release) {
 
 void set_max_buffer_bytes(int64_t bytes) { g_max_buffer_bytes = bytes; }
 int64_t max_buffer_bytes() { return g_max_buffer_bytes; }
+void set_autotune_allowed(bool allowed) { g_autotune_allowed = allowed; }
 
 LoadedPlan load_from_memory(const void* data, size_t size) {
   if (data == nullptr && size != 0) throw std::invalid_argument("plan file: data is NULL but size is not 0");
