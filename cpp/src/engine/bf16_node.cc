@@ -1,18 +1,25 @@
 // bf16 convolutions and linear layers (Plan::set_precision(Precision::bf16)).
 //
-// A conv runs as the transposed product, as gemm_prepacked does (conv_prepacked.cc):
+// The weights are rounded to bf16 and packed once (gemm/sbgemm.h: pairs of the depth
+// interleaved for vdpbf16ps); the activations are rounded while they are packed, per
+// call; every tile is summed over the whole depth in fp32 registers and written once.
+// Two orientations, chosen per conv at build time by its output size:
 //
-//   Y^T (pixels x out channels) = bf16(unfold^T) (pixels x C*R*S) * bf16(W)^T
+// - small images (< 1024 output pixels: ResNet's 28x28 and below) as the transposed product,
+//   as gemm_prepacked does (conv_prepacked.cc),
+//     Y^T (pixels x out channels) = bf16(unfold^T) (pixels x C*R*S) * bf16(W)^T,
+//   pixels on the microkernel's broadcast side, 14 at a time (7 divides every ResNet image
+//   size; remainders get their own tile shape, so nothing is padded), W in 32-channel
+//   panels; each item's pixels x chunk buffer is then written transposed into NCHW with
+//   bias, residual and activation.
+// - large images: output channels on the broadcast side (W packed as 14-row panels),
+//   pixels on the vector side in 32-pixel panels, so the tiles are NCHW rows written
+//   straight into the output; bias, residual and activation then run over the item's rows
+//   while they are in cache.
 //
-// with W rounded and packed once (gemm/sbgemm.h: NR = 32 output channels per panel, pairs
-// of the depth interleaved for vdpbf16ps) and the pixels on the microkernel's broadcast
-// side, 14 at a time (7 divides every ResNet image size; remainders get their own tile
-// shape, so nothing is padded). Work items are (image, group, pixel block, channel
-// chunk). An item packs its pixel block for the WHOLE depth -- the 1x1 image or im2col
-// rows, KU rows at a time, rounded to bf16 pairs while packed -- kept while the same
-// thread takes another chunk of that block; multiplies it into a pixels x chunk fp32
-// buffer, each tile summed over the whole depth in registers; and writes that buffer
-// transposed into NCHW with bias, residual and activation, as the fp32 path does.
+// Work items are (image, group, pixel block, channel chunk). An item packs its pixel block
+// for the WHOLE depth -- the 1x1 image or im2col rows, kUnfoldRows rows at a time -- and
+// keeps it while the same thread takes another chunk of that block.
 //
 // Which convs (bf16_conv_eligible): all but three kinds, which stay fp32 --
 // depthwise (memory bound, a few multiply-adds per value), the stem (few input channels:
