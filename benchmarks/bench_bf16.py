@@ -64,7 +64,7 @@ def bench(name, batch, threads, repeats, workdir):
     model = models.build(name).eval()
     shape = (batch, 3, 224, 224)
     macs = summarize(model, shape)["totals"]
-    macs = macs.get("macs", macs["flops"] // 2)
+    macs = macs.get("macs", macs["flops"] // 2) * batch  # the summary counts one sample
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     runs = {"ours_fp32": cnnnative.compile(model, shape), "ours_bf16": cnnnative.compile(model, shape, precision="bf16")}
     row = {"model": name, "batch": batch, "threads": threads, "gflop": 2 * macs / 1e9}

@@ -48,6 +48,10 @@ CONVS = [  # (C, K, kernel, stride, pad, groups, H)
     (24, 48, 3, 2, 1, 2, 15),   # grouped, strided
     (3, 20, 5, 1, 2, 1, 11),    # odd depth 75
     (64, 96, 3, 1, 1, 1, 7),    # 49 pixels = 3 x 14 + 7
+    # >= 1024 output pixels: output channels on the broadcast side, NCHW rows written directly
+    (16, 40, 3, 1, 1, 1, 33),   # 1089 pixels = 34 x 32 + 1, 40 channels = 2 x 14 + 12
+    (9, 30, 1, 1, 0, 1, 40),    # 1x1, odd depth, 1600 pixels
+    (12, 20, 3, 2, 1, 2, 65),   # grouped, strided: 33 x 33
 ]
 
 
@@ -66,9 +70,10 @@ def test_single_conv_against_float64(isa, rng, c, k, ks, stride, pad, groups, h)
     assert np.all(np.abs(y - np.maximum(ref, 0)) <= bound), isa
 
 
-def test_residual_epilogue_stays_fp32(isa, rng):
+@pytest.mark.parametrize("size", [10, 33])
+def test_residual_epilogue_stays_fp32(isa, rng, size):
     model = Residual(64)
-    x = rng.standard_normal((2, 64, 10, 10)).astype(np.float32)
+    x = rng.standard_normal((2, 64, size, size)).astype(np.float32)
     compiled = cn.compile(model, x.shape, precision="bf16")
     node = compiled.nodes[0]
     assert node["precision"] == "bf16" and node["residual"]

@@ -55,6 +55,13 @@ class EnginePlan:
         ...
     def buffer_shape(self, id: typing.SupportsInt | typing.SupportsIndex) -> list[int]:
         ...
+    def set_precision(self, precision: str) -> None:
+        """
+        'bf16': conv (but depthwise) and linear nodes added afterwards multiply bf16 inputs and weights with fp32 accumulation; 'fp32' (default): everything fp32.
+        """
+    @property
+    def precision(self) -> str:
+        ...
     def finalize(self, output: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     def nodes(self) -> list:
@@ -437,5 +444,26 @@ def plan_crc32(data: bytes) -> int:
 def _plan_loader_max_buffer_bytes(bytes: typing.SupportsInt = 0) -> int:
     """
     Test hook: the loader's per-buffer byte limit (set when bytes > 0); returns the old one.
+    """
+# bf16 GEMM (cpp/bindings/bf16.cc)
+def bf16_supported() -> bool:
+    """
+    Does this CPU have AVX512-BF16 (vdpbf16ps)?
+    """
+def bf16_native() -> bool:
+    """
+    Do the AVX512-BF16 kernels run now (CPU support and active ISA avx512)?
+    """
+def bf16_round(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    fp32(bf16(x)): round to nearest even, NaN kept, denormals to signed zero.
+    """
+def bf16_gemm(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], w: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    c (m, n) = bf16(a) (m, k) @ bf16(w).T (k, n), fp32 accumulation; vdpbf16ps where it runs, else the rounded fp32 GEMM.
+    """
+def measure_bf16_peak(seconds: typing.SupportsFloat | typing.SupportsIndex = 0.5) -> float:
+    """
+    One core's vdpbf16ps throughput in GFLOP/s (thread CPU time); 0 without AVX512-BF16.
     """
 __version__: str = ''

@@ -34,39 +34,39 @@ void round_array(const float* x, float* y, int64_t count) {
   for (int64_t i = 0; i < count; ++i) y[i] = round_float(x[i]);
 }
 
-PackedWeights::PackedWeights(const float* w, int64_t ldw, int64_t n, int64_t k) : n_(n), k_(k) {
+PackedWeights::PackedWeights(const float* w, int64_t ldw, int64_t n, int64_t k, bool as_rows)
+    : n_(n), k_(k), rows_(as_rows) {
   CN_CHECK(n > 0 && k > 0, "bf16 weights must be non-empty, got ", n, " x ", k);
-  const int64_t dwords = checked_mul(checked_mul(panels(), pairs(), "bf16 weights"), int64_t(kNR), "bf16 weights");
+  const int64_t dwords = checked_mul(checked_mul(panels(), pairs(), "bf16 weights"), int64_t(rows_ ? kMR : kNR),
+                                     "bf16 weights");
   void* mem = std::aligned_alloc(64, size_t((dwords * 4 + 63) / 64 * 64));
   if (!mem) throw std::bad_alloc();
   data_ = std::shared_ptr<uint32_t>(static_cast<uint32_t*>(mem), [](uint32_t* p) { std::free(p); });
   uint32_t* d = data_.get();
   std::fill(d, d + dwords, 0u);
-  for (int64_t q = 0; q < panels(); ++q) {
-    const int width = panel_width(q);
-    uint32_t* panel = d + q * pairs() * kNR;
-    for (int64_t c = 0; c < std::min<int64_t>(width, n - q * kNR); ++c) {
-      const float* row = w + (q * kNR + c) * ldw;
-      for (int64_t p = 0; p < pairs(); ++p) {
-        const uint32_t lo = round_to_bf16(row[2 * p]);
-        const uint32_t hi = 2 * p + 1 < k ? round_to_bf16(row[2 * p + 1]) : 0u;
-        panel[p * width + c] = lo | (hi << 16);
-      }
+  for (int64_t row = 0; row < n; ++row) {
+    const float* src = w + row * ldw;
+    // Where (row, pair p) goes: its panel, then [pair][row within the panel].
+    const int64_t width = rows_ ? kMR : panel_width(row / kNR);
+    uint32_t* out = rows_ ? d + (row / kMR) * pairs() * kMR + row % kMR : d + (row / kNR) * pairs() * kNR + row % kNR;
+    for (int64_t p = 0; p < pairs(); ++p) {
+      const uint32_t lo = round_to_bf16(src[2 * p]);
+      const uint32_t hi = 2 * p + 1 < k ? round_to_bf16(src[2 * p + 1]) : 0u;
+      out[p * width] = lo | (hi << 16);
     }
   }
 }
 
 void PackedWeights::unpack(float* w, int64_t ldw) const {
-  for (int64_t q = 0; q < panels(); ++q) {
-    const int width = panel_width(q);
-    const uint32_t* panel = this->panel(q);
-    for (int64_t c = 0; c < std::min<int64_t>(width, n_ - q * kNR); ++c) {
-      float* row = w + (q * kNR + c) * ldw;
-      for (int64_t p = 0; p < pairs(); ++p) {
-        const uint32_t v = panel[p * width + c];
-        row[2 * p] = bf16_to_float(uint16_t(v & 0xffffu));
-        if (2 * p + 1 < k_) row[2 * p + 1] = bf16_to_float(uint16_t(v >> 16));
-      }
+  const uint32_t* d = data_.get();
+  for (int64_t row = 0; row < n_; ++row) {
+    float* dst = w + row * ldw;
+    const int64_t width = rows_ ? kMR : panel_width(row / kNR);
+    const uint32_t* in = rows_ ? d + (row / kMR) * pairs() * kMR + row % kMR : d + (row / kNR) * pairs() * kNR + row % kNR;
+    for (int64_t p = 0; p < pairs(); ++p) {
+      const uint32_t v = in[p * width];
+      dst[2 * p] = bf16_to_float(uint16_t(v & 0xffffu));
+      if (2 * p + 1 < k_) dst[2 * p + 1] = bf16_to_float(uint16_t(v >> 16));
     }
   }
 }

@@ -53,24 +53,29 @@ inline float round_float(float f) { return bf16_to_float(round_to_bf16(f)); }
 // y[i] = fp32(bf16(x[i])) (y may be x).
 void round_array(const float* x, float* y, int64_t count);
 
-// W (n x k, row stride ldw) rounded and packed: panel q holds columns [q*NR, q*NR + width)
-// (width NR, or 16 for a last panel with <= 16 columns left) as [pair][column][2] bf16,
-// columns past n and the odd k's partner zero. Immutable after construction.
+// W (n x k, row stride ldw) rounded and packed in one of two layouts. Columns (the vector
+// side, default): panel q holds W's rows [q*NR, q*NR + width) (width NR, or 16 for a last
+// panel with <= 16 left) as [pair][row] dwords of two bf16 (k even, k odd). Rows
+// (`as_rows`, the broadcast side, for products whose OTHER operand is the vector side):
+// panel i holds rows [i*MR, i*MR + MR) as [pair][row] dwords, as pack_a_* lays out A.
+// Rows past n and the odd k's partner are zero. Immutable after construction.
 class PackedWeights {
  public:
-  PackedWeights(const float* w, int64_t ldw, int64_t n, int64_t k);
+  PackedWeights(const float* w, int64_t ldw, int64_t n, int64_t k, bool as_rows = false);
   int64_t n() const { return n_; }
   int64_t k() const { return k_; }
+  bool as_rows() const { return rows_; }
   int64_t pairs() const { return (k_ + 1) / 2; }
-  int64_t panels() const { return (n_ + kNR - 1) / kNR; }
-  int panel_width(int64_t q) const { return n_ - q * kNR > 16 ? kNR : 16; }
-  const uint32_t* panel(int64_t q) const { return data_.get() + q * pairs() * kNR; }
-  int64_t bytes() const { return panels() * pairs() * kNR * 4; }
+  int64_t panels() const { return rows_ ? (n_ + kMR - 1) / kMR : (n_ + kNR - 1) / kNR; }
+  int panel_width(int64_t q) const { return n_ - q * kNR > 16 ? kNR : 16; }  // columns layout
+  const uint32_t* panel(int64_t q) const { return data_.get() + q * pairs() * (rows_ ? kMR : kNR); }
+  int64_t bytes() const { return panels() * pairs() * (rows_ ? kMR : kNR) * 4; }
   // The rounded weights back as fp32, n x k at w (row stride ldw): the fallback's operand.
   void unpack(float* w, int64_t ldw) const;
 
  private:
   int64_t n_, k_;
+  bool rows_;
   std::shared_ptr<uint32_t> data_;  // 64-byte aligned
 };
 
@@ -90,6 +95,19 @@ void pack_a_mxk(const float* src, int64_t ld, int64_t m, int64_t k, uint32_t* ds
 // ldc; W panels outer, A panels inner (a W panel stays in cache while the A block streams).
 void multiply(const uint32_t* a, int64_t m, const PackedWeights& w, int64_t q0, int64_t q1, float* c,
               int64_t ldc);
+
+// The other orientation, for convs on large images: C (channels x pixels, row stride ldc,
+// NCHW rows) = W (as_rows: m channels x k) * bf16(X) (k x n pixels). X's block is packed
+// per call by pack_b_kxn into 32-pixel panels (16 for a last one with <= 16 left) of
+// [pair][pixel] dwords: rows [k0, k0 + kb) (k0 even) of X stored k x n (row stride ld,
+// src at its row k0), for n pixels, into the block of depth k at dst
+// (packed_b_dwords(n, k) dwords; lanes past n zero).
+inline int64_t packed_b_dwords(int64_t n, int64_t k) { return (n + kNR - 1) / kNR * kNR * ((k + 1) / 2); }
+void pack_b_kxn(const float* src, int64_t ld, int64_t k0, int64_t kb, int64_t n, int64_t k, uint32_t* dst);
+// C[0:rows, 0:n] = W rows [r0, r0 + rows) (r0 a multiple of MR) * packed X block; pixel
+// panels outer, W panels inner; columns past n are not written.
+void multiply_rows(const PackedWeights& w, int64_t r0, int64_t rows, const uint32_t* b, int64_t n, float* c,
+                   int64_t ldc);
 
 // C = bf16(A) * bf16(W)^T for A m x k (row stride lda), any ISA: native kernels when
 // available, else rounded fp32 SGEMM. threads: 1 runs on the calling thread.

@@ -79,16 +79,19 @@ inline __m512i interleave_index() {
 void pack_a_kxm(const float* src, int64_t ld, int64_t k0, int64_t kb, int64_t m, int64_t k, uint32_t* dst) {
   const int64_t pairs = (k + 1) / 2, p0 = k0 / 2;
   const __m512i idx = interleave_index();
-  for (int64_t r0 = 0; r0 < m; r0 += kMR) {
-    const int rows = int(std::min<int64_t>(kMR, m - r0));
-    const __mmask16 mask = __mmask16((1u << rows) - 1u);
-    uint32_t* panel = dst + (r0 / kMR) * kMR * pairs + p0 * kMR;
-    const float* s = src + r0;
-    for (int64_t kk = 0; kk < kb; kk += 2) {
-      const __m512 lo = _mm512_maskz_loadu_ps(mask, s + kk * ld);
-      const __m512 hi = kk + 1 < kb ? _mm512_maskz_loadu_ps(mask, s + (kk + 1) * ld) : _mm512_setzero_ps();
+  // Row pair outer, panels inner: both source rows are read front to back (prefetchable)
+  // while the panels are written at one offset each.
+  for (int64_t kk = 0; kk < kb; kk += 2) {
+    const float* lo_row = src + kk * ld;
+    const float* hi_row = kk + 1 < kb ? lo_row + ld : nullptr;
+    uint32_t* out = dst + (p0 + kk / 2) * kMR;
+    for (int64_t r0 = 0; r0 < m; r0 += kMR) {
+      const int rows = int(std::min<int64_t>(kMR, m - r0));
+      const __mmask16 mask = __mmask16((1u << rows) - 1u);
+      const __m512 lo = _mm512_maskz_loadu_ps(mask, lo_row + r0);
+      const __m512 hi = hi_row ? _mm512_maskz_loadu_ps(mask, hi_row + r0) : _mm512_setzero_ps();
       const __m512i v = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-      _mm512_mask_storeu_epi32(panel + (kk / 2) * kMR, mask, v);
+      _mm512_mask_storeu_epi32(out + (r0 / kMR) * kMR * pairs, mask, v);
     }
   }
 }
@@ -122,6 +125,40 @@ void multiply(const uint32_t* a, int64_t m, const PackedWeights& w, int64_t q0, 
     for (int64_t r0 = 0; r0 < m; r0 += kMR) {
       const int rows = int(std::min<int64_t>(kMR, m - r0));
       kTiles[rows - 1][width / 16 - 1](pairs, a + (r0 / kMR) * kMR * pairs, b, c + r0 * ldc + (q - q0) * kNR, ldc, n);
+    }
+  }
+}
+
+void pack_b_kxn(const float* src, int64_t ld, int64_t k0, int64_t kb, int64_t n, int64_t k, uint32_t* dst) {
+  const int64_t pairs = (k + 1) / 2, p0 = k0 / 2;
+  const __m512i idx = interleave_index();
+  for (int64_t kk = 0; kk < kb; kk += 2) {
+    const float* lo_row = src + kk * ld;
+    const float* hi_row = kk + 1 < kb ? lo_row + ld : nullptr;
+    for (int64_t c0 = 0; c0 < n; c0 += kNR) {
+      const int width = n - c0 > 16 ? kNR : 16;
+      uint32_t* out = dst + (c0 / kNR) * kNR * pairs + (p0 + kk / 2) * width;
+      for (int v = 0; v < width / 16; ++v) {
+        const int64_t left = n - c0 - 16 * v;
+        const __mmask16 mask = left >= 16 ? 0xFFFF : left <= 0 ? 0 : __mmask16((1u << left) - 1u);
+        const __m512 lo = _mm512_maskz_loadu_ps(mask, lo_row + c0 + 16 * v);
+        const __m512 hi = hi_row ? _mm512_maskz_loadu_ps(mask, hi_row + c0 + 16 * v) : _mm512_setzero_ps();
+        _mm512_storeu_si512(out + 16 * v, _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(hi, lo)));
+      }
+    }
+  }
+}
+
+void multiply_rows(const PackedWeights& w, int64_t r0, int64_t rows, const uint32_t* b, int64_t n, float* c,
+                   int64_t ldc) {
+  const int64_t pairs = w.pairs();
+  for (int64_t c0 = 0; c0 < n; c0 += kNR) {
+    const int width = n - c0 > 16 ? kNR : 16;
+    const int cols = int(std::min<int64_t>(width, n - c0));
+    const uint32_t* bp = b + (c0 / kNR) * kNR * pairs;
+    for (int64_t i = 0; i < rows; i += kMR) {
+      const int m = int(std::min<int64_t>(kMR, rows - i));
+      kTiles[m - 1][width / 16 - 1](pairs, w.panel((r0 + i) / kMR), bp, c + i * ldc + c0, ldc, cols);
     }
   }
 }
