@@ -24,7 +24,7 @@ void check_q(QParams q, const char* what) {
 }
 
 // Packs the (groups x rows) x K_gemm weights in blocks of at most kMBlock rows per group.
-constexpr int64_t kMBlock = 64;
+constexpr int64_t kMBlock = 256;
 void pack_blocks(QuantNode& q, const int8_t* w, int64_t groups, int64_t rows) {
   q.m_block = std::min(rows, kMBlock);
   q.m_blocks = (rows + q.m_block - 1) / q.m_block;
