@@ -18,6 +18,14 @@ namespace {
 
 constexpr int kMr = 6, kNr = 64, kKg = 4;
 
+// vpdpbusd with its accumulator tied in asm: GCC 12's own pattern for the intrinsic
+// copies every accumulator around each instruction (measured: twice the instructions
+// and stack spills in the 6x64 loop, half the speed).
+inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
+  return acc;
+}
+
 inline __mmask16 col_mask(int64_t cols) { return cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1); }
 
 // dst[g][j][i] = x[4g + i][j]: each 16 columns of 4 rows interleave into 64 bytes.
@@ -61,7 +69,7 @@ void tile_nv(int64_t groups, const int8_t* w, const uint8_t* x, int32_t* c, int6
       std::memcpy(&wd, w + i * kKg, sizeof wd);
       const __m512i wb = _mm512_set1_epi32(wd);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], xv[v], wb);
+      for (int v = 0; v < NV; ++v) acc[i][v] = dpbusd(acc[i][v], xv[v], wb);
     }
   }
 #pragma GCC unroll 6
