@@ -18,7 +18,7 @@ namespace cnnnative {
 namespace engine {
 
 namespace {
-constexpr int64_t kPixelBlock = 256;  // output pixels per work item
+constexpr int64_t kPixelBlock = kInt8PixelBlock;
 constexpr int64_t kSerialMacs = int64_t(1) << 21;
 
 // The output stage of `rows` channels starting at k0 over `cols` pixels: acc rows of
@@ -100,26 +100,32 @@ int64_t conv_thread_bytes(const Node& n) {
   return (unfold + 63) / 64 * 64 + q.m_block * nb * 4;
 }
 
-// Depthwise: quant::depthwise_s8u8_s32 per image (exact int32 sums with the zero point
-// in the padding, parallel over channel planes), then the output stage per plane.
+// Depthwise: quant::depthwise_s8u8_s32 one channel plane at a time (exact int32 sums
+// with the zero point in the padding) into the thread's scratch, then the output stage
+// of that plane while it is in cache.
 void depthwise_int8(const Node& n, int64_t batch, const uint8_t* x, const void* residual, void* y,
                     void* scratch, int threads) {
   const QuantNode& q = *n.quant;
-  ConvParams p = n.conv;
+  ConvParams p = n.conv;  // one plane: a 1-channel depthwise conv of one image
+  const int64_t C = p.C, plane_in = p.H * p.W;
   p.N = 1;
-  const int64_t P = p.output_h() * p.output_w(), K = p.K;
-  const int64_t in_image = p.C * p.H * p.W;
+  p.C = p.K = p.groups = 1;
+  const int64_t P = p.output_h() * p.output_w();
   const int64_t out_elem = q.out_u8 ? 1 : 4, res_elem = q.res_u8 ? 1 : 4;
-  if (K * P * p.R * p.S < kSerialMacs) threads = 1;
-  auto* acc = static_cast<int32_t*>(scratch);
-  for (int64_t b = 0; b < batch; ++b) {
-    quant::depthwise_s8u8_s32(p, x + b * in_image, uint8_t(q.in.zero), q.weight.data(), acc, threads == 1);
-    const int64_t base = b * K * P;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t k = 0; k < K; ++k)
-      epilogue(q, n.act, acc + k * P, P, k, 1, P,
-               residual ? static_cast<const char*>(residual) + base * res_elem : nullptr,
+  if (batch * C * P * p.R * p.S < kSerialMacs) threads = 1;
+  const int64_t planes = batch * C;
+#pragma omp parallel num_threads(threads)
+  {
+    int32_t* acc = static_cast<int32_t*>(scratch) + int64_t(omp_get_thread_num()) * ((P + 15) / 16 * 16);
+#pragma omp for schedule(static)
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      const int64_t k = plane % C;
+      quant::depthwise_s8u8_s32(p, x + plane * plane_in, uint8_t(q.in.zero), q.weight.data() + k * p.R * p.S, acc,
+                                true);
+      const int64_t base = plane * P - k * P;  // element offset of (image, channel 0)
+      epilogue(q, n.act, acc, P, k, 1, P, residual ? static_cast<const char*>(residual) + base * res_elem : nullptr,
                static_cast<char*>(y) + base * out_elem, P);
+    }
   }
 }
 }  // namespace
@@ -130,7 +136,7 @@ int64_t int8_conv_scratch_bytes(const Node& n, int threads) {
     const int64_t N = n.in_shape[0];
     return (q.K_gemm * N + 63) / 64 * 64 + n.out_features * N * 4;
   }
-  if (n.quant->depthwise) return n.conv.K * n.conv.output_h() * n.conv.output_w() * 4;
+  if (n.quant->depthwise) return (n.conv.output_h() * n.conv.output_w() + 15) / 16 * 16 * 4 * threads;
   return conv_thread_bytes(n) * threads;
 }
 
