@@ -100,30 +100,37 @@ int64_t conv_thread_bytes(const Node& n) {
   return (unfold + 63) / 64 * 64 + q.m_block * nb * 4;
 }
 
-// Depthwise: quant::depthwise_s8u8_s32 one channel plane at a time (exact int32 sums
-// with the zero point in the padding) into the thread's scratch, then the output stage
-// of that plane while it is in cache.
+// Depthwise: quant::depthwise_s8u8_s32 on a chunk of channels at a time (exact int32 sums
+// with the zero point in the padding; about 64 KB of sums, so small 7x7 planes go many
+// to a call) into the thread's scratch, then the output stage while they are in cache.
+int64_t dw_chunk(const ConvParams& p) {
+  const int64_t P = p.output_h() * p.output_w();
+  return std::max<int64_t>(1, std::min<int64_t>(p.C, 16384 / std::max<int64_t>(P, 1)));
+}
+
 void depthwise_int8(const Node& n, int64_t batch, const uint8_t* x, const void* residual, void* y,
                     void* scratch, int threads) {
   const QuantNode& q = *n.quant;
-  ConvParams p = n.conv;  // one plane: a 1-channel depthwise conv of one image
-  const int64_t C = p.C, plane_in = p.H * p.W;
-  p.N = 1;
-  p.C = p.K = p.groups = 1;
-  const int64_t P = p.output_h() * p.output_w();
+  const ConvParams& full = n.conv;
+  const int64_t C = full.C, plane_in = full.H * full.W, taps = full.R * full.S;
+  const int64_t P = full.output_h() * full.output_w(), chunk = dw_chunk(full);
+  const int64_t chunks = (C + chunk - 1) / chunk, items = batch * chunks;
   const int64_t out_elem = q.out_u8 ? 1 : 4, res_elem = q.res_u8 ? 1 : 4;
-  if (batch * C * P * p.R * p.S < kSerialMacs) threads = 1;
-  const int64_t planes = batch * C;
+  if (batch * C * P * taps < kSerialMacs) threads = 1;
+  threads = int(std::min<int64_t>(threads, items));
 #pragma omp parallel num_threads(threads)
   {
-    int32_t* acc = static_cast<int32_t*>(scratch) + int64_t(omp_get_thread_num()) * ((P + 15) / 16 * 16);
-#pragma omp for schedule(static)
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      const int64_t k = plane % C;
-      quant::depthwise_s8u8_s32(p, x + plane * plane_in, uint8_t(q.in.zero), q.weight.data() + k * p.R * p.S, acc,
-                                true);
-      const int64_t base = plane * P - k * P;  // element offset of (image, channel 0)
-      epilogue(q, n.act, acc, P, k, 1, P, residual ? static_cast<const char*>(residual) + base * res_elem : nullptr,
+    int32_t* acc = static_cast<int32_t*>(scratch) + int64_t(omp_get_thread_num()) * chunk * P;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; ++it) {
+      const int64_t b = it / chunks, c0 = (it % chunks) * chunk, nc = std::min(chunk, C - c0);
+      ConvParams p = full;  // channels [c0, c0 + nc) of image b: a depthwise conv of its own
+      p.N = 1;
+      p.C = p.K = p.groups = nc;
+      quant::depthwise_s8u8_s32(p, x + (b * C + c0) * plane_in, uint8_t(q.in.zero), q.weight.data() + c0 * taps,
+                                acc, true);
+      const int64_t base = b * C * P;  // element offset of (image b, channel 0)
+      epilogue(q, n.act, acc, P, c0, nc, P, residual ? static_cast<const char*>(residual) + base * res_elem : nullptr,
                static_cast<char*>(y) + base * out_elem, P);
     }
   }
@@ -136,7 +143,7 @@ int64_t int8_conv_scratch_bytes(const Node& n, int threads) {
     const int64_t N = n.in_shape[0];
     return (q.K_gemm * N + 63) / 64 * 64 + n.out_features * N * 4;
   }
-  if (n.quant->depthwise) return (n.conv.output_h() * n.conv.output_w() + 15) / 16 * 16 * 4 * threads;
+  if (n.quant->depthwise) return dw_chunk(n.conv) * n.conv.output_h() * n.conv.output_w() * 4 * threads;
   return conv_thread_bytes(n) * threads;
 }
 
