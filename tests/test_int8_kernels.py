@@ -22,8 +22,8 @@ def ref_gemm(w, x):
     return w.astype(np.int64) @ x.astype(np.int64)
 
 
-def check_gemm(w, x, single_thread=False):
-    c = _core.int8_gemm(w, x, single_thread=single_thread)
+def check_gemm(w, x, single_thread=False, n_hint=0):
+    c = _core.int8_gemm(w, x, single_thread=single_thread, n_hint=n_hint)
     assert c.dtype == np.int32 and c.shape == (w.shape[0], x.shape[1])
     np.testing.assert_array_equal(c.astype(np.int64), ref_gemm(w, x))
 
@@ -35,12 +35,27 @@ def test_int8_isa_names_the_dispatch(isa):
 
 @pytest.mark.parametrize("M", SIZES)
 def test_gemm_odd_sizes(isa, rng, M):
-    # Every K and N size with this M; K not a multiple of 4 (or 2) included.
+    # Every K and N size with this M; K not a multiple of 4 (or 2) included. With n_hint=N
+    # small N packs for the VNNI kernel with lanes along M where it is chosen.
     for K in SIZES:
-        for N in (1, 17, 65, 130):
+        for N in (1, 6, 7, 17, 65, 130):
             w = rng.integers(-128, 128, (M, K), dtype=np.int8)
             x = rng.integers(0, 256, (K, N), dtype=np.uint8)
             check_gemm(w, x)
+            check_gemm(w, x, n_hint=N)
+
+
+def test_gemm_small_n_kernel(isa, threads, rng):
+    # The VNNI kernel with lanes along M (chosen for small N), on sizes where it is chosen,
+    # with several k blocks and weight blocks, and its output transposed back.
+    for M, N, K in [(512, 49, 1100), (300, 1, 700), (130, 8, 257), (1000, 13, 64)]:
+        w = rng.integers(-128, 128, (M, K), dtype=np.int8)
+        x = rng.integers(0, 256, (K, N), dtype=np.uint8)
+        pw = _core.Int8PackedWeights(w, n_hint=N)
+        if _core.int8_isa() == "avx512_vnni":
+            assert pw.tile_rows == 64
+        np.testing.assert_array_equal(_core.int8_gemm_packed(pw, x), ref_gemm(w, x))
+        np.testing.assert_array_equal(_core.int8_gemm_packed(pw, x[:, :1].copy()), ref_gemm(w, x[:, :1]))
 
 
 @pytest.mark.parametrize("wv", [-128, 127])
@@ -49,11 +64,13 @@ def test_gemm_extremes(isa, threads, wv):
     M, K, N = 19, 1031, 67
     w = np.full((M, K), wv, np.int8)
     x = np.full((K, N), 255, np.uint8)
-    check_gemm(w, x)
-    check_gemm(w, np.zeros((K, N), np.uint8))
+    for n_hint in (0, 1):
+        check_gemm(w, x, n_hint=n_hint)
+        check_gemm(w, np.zeros((K, N), np.uint8), n_hint=n_hint)
     # Alternating extremes so every pair of products has the largest magnitude sum.
     w[:, 1::2] = -128 if wv == 127 else 127
     check_gemm(w, x)
+    check_gemm(w, x, n_hint=1)
 
 
 def test_gemm_longest_exact_sum(isa):
@@ -88,12 +105,14 @@ def test_packed_weights_row_sums_and_cross_isa(rng):
     try:
         for pack_isa in _core.available_isas():
             _core.set_isa(pack_isa)
-            pw = _core.Int8PackedWeights(w)
-            assert pw.shape == (37, 75)
-            np.testing.assert_array_equal(pw.row_sums, w.astype(np.int64).sum(1))
-            for run_isa in _core.available_isas():  # packed under another ISA: repacked, same result
-                _core.set_isa(run_isa)
-                np.testing.assert_array_equal(_core.int8_gemm_packed(pw, x), ref_gemm(w, x))
+            for n_hint in (0, 1):
+                _core.set_isa(pack_isa)
+                pw = _core.Int8PackedWeights(w, n_hint=n_hint)
+                assert pw.shape == (37, 75)
+                np.testing.assert_array_equal(pw.row_sums, w.astype(np.int64).sum(1))
+                for run_isa in _core.available_isas():  # packed under another ISA: repacked, same result
+                    _core.set_isa(run_isa)
+                    np.testing.assert_array_equal(_core.int8_gemm_packed(pw, x), ref_gemm(w, x))
     finally:
         _core.set_isa(before)
 

@@ -141,3 +141,20 @@ def test_same_int8_result_under_every_isa():
             np.testing.assert_array_equal(qm(x[8:]), want, err_msg=isa)
     finally:
         cnnnative.set_isa(start)
+    threads = cnnnative.get_num_threads()
+    try:
+        for n in (1, 2, 3):  # the work split changes, the integers do not
+            cnnnative.set_num_threads(n)
+            np.testing.assert_array_equal(qm(x[8:]), want, err_msg=f"{n} threads")
+    finally:
+        cnnnative.set_num_threads(threads)
+
+
+def test_poisoned_arena_gives_the_same_result(setup):
+    """The uint8 buffers share the arena with float ones: a run that NaN-fills (0xFF-fills
+    uint8) every dead buffer must give the same output, so no node reads freed bytes."""
+    model, x = setup
+    for fp32_layers in (("first", "last"), ()):
+        qm = cnnnative.quantize(model, x[:16], input_shape=(8, 3, 8, 8), fp32_layers=fp32_layers)
+        plan = qm._steps[0].plan
+        np.testing.assert_array_equal(plan.run(x[16:], True), qm(x[16:]))

@@ -49,12 +49,23 @@ ConvParams conv_params(const py::array& x, int64_t K, int64_t R, int64_t S, cons
   return p;
 }
 
-py::array_t<int32_t> gemm_packed(const quant::PackedWeightsS8& w, const py::array& x_in, bool single_thread) {
+py::array_t<int32_t> gemm_packed(const quant::PackedWeightsS8& w, const py::array& x_in, bool single_thread,
+                                 py::object out) {
   auto x = exact_array<uint8_t>(x_in, 2, "x", "uint8");
   CN_CHECK(x.shape(0) == w.K, "x has shape ", shape_string(x), ", expected (", w.K, ", N) for weights of shape (",
            w.M, ", ", w.K, ")");
   const int64_t N = x.shape(1);
-  py::array_t<int32_t> c({static_cast<py::ssize_t>(w.M), static_cast<py::ssize_t>(N)});
+  py::array_t<int32_t> c;
+  if (out.is_none()) {
+    c = py::array_t<int32_t>({static_cast<py::ssize_t>(w.M), static_cast<py::ssize_t>(N)});
+  } else {
+    // Written in place: it must already be exactly the result's array.
+    CN_CHECK(py::isinstance<py::array_t<int32_t>>(out), "out must be an int32 array");
+    c = out.cast<py::array_t<int32_t>>();
+    CN_CHECK(c.dtype().is(py::dtype::of<int32_t>()) && c.ndim() == 2 && c.shape(0) == w.M && c.shape(1) == N &&
+                 (c.flags() & py::array::c_style) && c.writeable(),
+             "out must be a writeable C-contiguous int32 array of shape (", w.M, ", ", N, ")");
+  }
   const uint8_t* px = x.data();
   int32_t* pc = c.mutable_data();
   const int64_t ld = std::max<int64_t>(N, 1);
@@ -63,9 +74,10 @@ py::array_t<int32_t> gemm_packed(const quant::PackedWeightsS8& w, const py::arra
   return c;
 }
 
-quant::PackedWeightsS8 pack(const py::array& w_in) {
+quant::PackedWeightsS8 pack(const py::array& w_in, int64_t n_hint) {
   auto w = exact_array<int8_t>(w_in, 2, "w", "int8");
-  return quant::pack_weights_s8(w.data(), w.shape(0), w.shape(1));
+  CN_CHECK(n_hint >= 0, "n_hint must be >= 0, got ", n_hint);
+  return quant::pack_weights_s8(w.data(), w.shape(0), w.shape(1), n_hint);
 }
 
 }  // namespace
@@ -73,17 +85,20 @@ quant::PackedWeightsS8 pack(const py::array& w_in) {
 CNNNATIVE_BINDINGS(quant) {
   py::class_<quant::PackedWeightsS8>(m, "Int8PackedWeights",
                                      "int8 weights (M, K) packed for the active ISA's int8 GEMM kernel.")
-      .def(py::init(&pack), py::arg("w"))
+      .def(py::init(&pack), py::arg("w"), py::arg("n_hint") = 0)
       .def_property_readonly("shape", [](const quant::PackedWeightsS8& w) { return py::make_tuple(w.M, w.K); })
       .def_property_readonly("row_sums", [](const quant::PackedWeightsS8& w) {
         return py::array_t<int32_t>(static_cast<py::ssize_t>(w.row_sums.size()), w.row_sums.data());
       }, "sum_k w[m, k] as int32, (M,).")
-      .def_property_readonly("packed_bytes", [](const quant::PackedWeightsS8& w) { return w.data.size(); });
+      .def_property_readonly("packed_bytes", [](const quant::PackedWeightsS8& w) { return w.data.size(); })
+      .def_property_readonly("tile_rows", [](const quant::PackedWeightsS8& w) { return w.mr; },
+                             "Rows per packed tile (64: the VNNI kernel with lanes along M, chosen for small n_hint).");
   m.def("int8_gemm_packed", &gemm_packed, py::arg("w"), py::arg("x"), py::arg("single_thread") = false,
-        "Exact int32 C (M, N) = w @ x for packed int8 w (M, K) and uint8 x (K, N).");
-  m.def("int8_gemm", [](const py::array& w, const py::array& x, bool single_thread) {
-          return gemm_packed(pack(w), x, single_thread);
-        }, py::arg("w"), py::arg("x"), py::arg("single_thread") = false,
+        py::arg("out") = py::none(),
+        "Exact int32 C (M, N) = w @ x for packed int8 w (M, K) and uint8 x (K, N); out: int32 (M, N).");
+  m.def("int8_gemm", [](const py::array& w, const py::array& x, bool single_thread, int64_t n_hint) {
+          return gemm_packed(pack(w, n_hint), x, single_thread, py::none());
+        }, py::arg("w"), py::arg("x"), py::arg("single_thread") = false, py::arg("n_hint") = 0,
         "Exact int32 C (M, N) = w @ x for int8 w (M, K) and uint8 x (K, N) (packs w each call).");
   m.def("int8_depthwise",
         [](const py::array& x_in, const py::array& w_in, int zero_point, std::vector<int64_t> stride,

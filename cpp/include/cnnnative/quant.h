@@ -50,8 +50,12 @@ struct PackedWeightsS8 {
 };
 
 // Packs W (M x K, row-major, dense) for the active ISA's GEMM kernel.
+// n_hint: the N the weights will mostly be used with (output pixels x batch for a conv,
+// the batch for a linear layer), or 0 if unknown. On VNNI a small N (e.g. 49, or 1-8)
+// selects a kernel with its vector lanes along M instead of N, which wastes fewer lanes
+// there; any N still works with either.
 // Throws ValueError for negative sizes or K > kMaxK.
-PackedWeightsS8 pack_weights_s8(const int8_t* w, int64_t M, int64_t K);
+PackedWeightsS8 pack_weights_s8(const int8_t* w, int64_t M, int64_t K, int64_t n_hint = 0);
 
 // C[m, n] = sum_k W[m, k] * X[k, n], exact int32.
 // x: uint8, K x N, row stride ldx >= max(N, 1); c: int32, M x N, row stride ldc >= max(N, 1).

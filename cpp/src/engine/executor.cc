@@ -157,7 +157,8 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
       case OpKind::quantize: case OpKind::dequantize: case OpKind::conv_int8: case OpKind::linear_int8:
       case OpKind::max_pool_u8: case OpKind::avg_pool_u8: case OpKind::global_avg_pool_u8:
       case OpKind::concat_u8: {
-        std::vector<const void*> ins;
+        thread_local std::vector<const void*> ins;  // reused: a run allocates nothing
+        ins.clear();
         for (int id : n.inputs) ins.push_back(addr(id));
         int8_node_forward(n, batch, ins, out, scratch, std::min(team, planned_threads_));
         break;

@@ -12,84 +12,75 @@
 
 #include "cnnnative/errors.h"
 #include "engine/int8_nodes.h"
+#include "engine/int8_requant.h"
 
 namespace cnnnative {
 namespace engine {
 
 namespace {
-constexpr int64_t kPixelBlock = 256;  // output pixels per work item
+constexpr int64_t kPixelBlock = kInt8PixelBlock;
 constexpr int64_t kSerialMacs = int64_t(1) << 21;
-
-// 2^23 + 2^22: adding and subtracting it rounds a float in [0, 2^22) to the nearest
-// integer, ties to even (the current rounding mode), as rint does, but vectorises on SSE2.
-constexpr float kRound = 12582912.f;
-
-inline uint8_t requant(float v, float inv_scale, float zero) {
-  float t = v * inv_scale;
-  t = t + zero;
-  t = t > 0.f ? t : 0.f;  // NaN -> 0
-  t = t < 255.f ? t : 255.f;
-  t = (t + kRound) - kRound;
-  return uint8_t(int32_t(t));
-}
-
-inline float activate_q(float v, Activation a) {
-  if (a == Activation::relu) return v < 0.f ? 0.f : v;
-  if (a == Activation::relu6) return std::min(std::max(v, 0.f), 6.f);
-  return v;
-}
 
 // The output stage of `rows` channels starting at k0 over `cols` pixels: acc rows of
 // stride lda; y / residual at channel k, pixel j: base + k * ldy + j (element units).
 void epilogue(const QuantNode& q, Activation act, const int32_t* acc, int64_t lda, int64_t k0, int64_t rows,
-              int64_t cols, const void* residual, void* y, int64_t ldy, int64_t acc_col_stride = 1) {
-  const float inv = 1.f / q.out.scale, zero = float(q.out.zero);
-  const float rs = q.res.scale;
-  const int32_t rz = q.res.zero;
+              int64_t cols, const void* residual, void* y, int64_t ldy) {
+  RowStage st;
+  st.act = act;
+  st.res_scale = q.res.scale;
+  st.res_zero = q.res.zero;
+  st.inv_scale = 1.f / q.out.scale;
+  st.zero = float(q.out.zero);
   for (int64_t m = 0; m < rows; ++m) {
     const int64_t k = k0 + m;
-    const int32_t corr = q.corr[size_t(k)];
-    const float mult = q.mult[size_t(k)], bias = q.bias[size_t(k)];
-    const int32_t* a = acc + m * lda;
-    float vals[kPixelBlock];
-    for (int64_t j0 = 0; j0 < cols; j0 += kPixelBlock) {
-      const int64_t nj = std::min(kPixelBlock, cols - j0);
-      for (int64_t j = 0; j < nj; ++j) vals[j] = int8_dequant_acc(a[(j0 + j) * acc_col_stride] + corr, mult, bias);
-      if (residual) {
-        if (q.res_u8) {
-          const uint8_t* r = static_cast<const uint8_t*>(residual) + k * ldy + j0;
-          for (int64_t j = 0; j < nj; ++j) vals[j] += rs * float(int32_t(r[j]) - rz);
-        } else {
-          const float* r = static_cast<const float*>(residual) + k * ldy + j0;
-          for (int64_t j = 0; j < nj; ++j) vals[j] += r[j];
-        }
-      }
-      if (act != Activation::none)
-        for (int64_t j = 0; j < nj; ++j) vals[j] = activate_q(vals[j], act);
-      if (q.out_u8) {
-        uint8_t* o = static_cast<uint8_t*>(y) + k * ldy + j0;
-        for (int64_t j = 0; j < nj; ++j) o[j] = requant(vals[j], inv, zero);
-      } else {
-        float* o = static_cast<float*>(y) + k * ldy + j0;
-        std::memcpy(o, vals, sizeof(float) * size_t(nj));
-      }
+    st.corr = q.corr[size_t(k)];
+    st.mult = q.mult[size_t(k)];
+    st.bias = q.bias[size_t(k)];
+    if (residual) {
+      if (q.res_u8) st.res_u8 = static_cast<const uint8_t*>(residual) + k * ldy;
+      else st.res_f32 = static_cast<const float*>(residual) + k * ldy;
     }
+    if (q.out_u8) st.out_u8 = static_cast<uint8_t*>(y) + k * ldy;
+    else st.out_f32 = static_cast<float*>(y) + k * ldy;
+    requant_row(st, acc + m * lda, cols);
   }
 }
 
-// Rows (c, r, s) of one group's unfolded image for output pixels [n0, n0 + cols).
+// Rows (c, r, s) of one group's unfolded image for output pixels [n0, n0 + cols), the
+// padding holding `pad` (the input's zero point). Row by row over contiguous runs of one
+// output row, as the float im2col_rows (engine/conv_node.cc) does.
 void im2col_u8(const ConvParams& p, const uint8_t* x, int64_t rows, int64_t n0, int64_t cols, uint8_t pad,
                uint8_t* dst) {
   const int64_t OW = p.output_w();
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t s = row % p.S, r = (row / p.S) % p.R, c = row / (p.R * p.S);
     const uint8_t* xc = x + c * p.H * p.W;
+    const int64_t shift = s * p.dilation_w - p.pad_left;  // iw = ow * stride + shift
+    int64_t ow_lo = shift >= 0 ? 0 : (-shift + p.stride_w - 1) / p.stride_w;
+    int64_t ow_hi = (p.W - 1 - shift) < 0 ? 0 : (p.W - 1 - shift) / p.stride_w + 1;
+    ow_lo = std::min(ow_lo, OW);
+    ow_hi = std::min(std::max(ow_hi, ow_lo), OW);
     uint8_t* d = dst + row * cols;
-    for (int64_t j = 0; j < cols; ++j) {
-      const int64_t pix = n0 + j, oh = pix / OW, ow = pix % OW;
+    int64_t j = n0;
+    const int64_t end = n0 + cols;
+    while (j < end) {
+      const int64_t oh = j / OW, ow0 = j % OW, ow1 = std::min(OW, ow0 + (end - j));
       const int64_t ih = oh * p.stride_h - p.pad_top + r * p.dilation_h;
-      const int64_t iw = ow * p.stride_w - p.pad_left + s * p.dilation_w;
-      d[j] = (ih >= 0 && ih < p.H && iw >= 0 && iw < p.W) ? xc[ih * p.W + iw] : pad;
+      if (ih < 0 || ih >= p.H) {
+        std::memset(d, pad, size_t(ow1 - ow0));
+      } else {
+        const uint8_t* src = xc + ih * p.W + shift;
+        const int64_t a = std::max(ow0, ow_lo), b = std::min(ow1, ow_hi);
+        for (int64_t ow = ow0; ow < std::min(ow1, a); ++ow) d[ow - ow0] = pad;
+        if (p.stride_w == 1) {
+          if (b > a) std::memcpy(d + (a - ow0), src + a, size_t(b - a));
+        } else {
+          for (int64_t ow = a; ow < b; ++ow) d[ow - ow0] = src[ow * p.stride_w];
+        }
+        for (int64_t ow = std::max(b, ow0); ow < ow1; ++ow) d[ow - ow0] = pad;
+      }
+      d += ow1 - ow0;
+      j += ow1 - ow0;
     }
   }
 }
@@ -109,52 +100,38 @@ int64_t conv_thread_bytes(const Node& n) {
   return (unfold + 63) / 64 * 64 + q.m_block * nb * 4;
 }
 
-void depthwise_int8(const Node& n, int64_t batch, const uint8_t* x, const void* residual, void* y, int threads) {
+// Depthwise: quant::depthwise_s8u8_s32 on a chunk of channels at a time (exact int32 sums
+// with the zero point in the padding; about 64 KB of sums, so small 7x7 planes go many
+// to a call) into the thread's scratch, then the output stage while they are in cache.
+int64_t dw_chunk(const ConvParams& p) {
+  const int64_t P = p.output_h() * p.output_w();
+  return std::max<int64_t>(1, std::min<int64_t>(p.C, 16384 / std::max<int64_t>(P, 1)));
+}
+
+void depthwise_int8(const Node& n, int64_t batch, const uint8_t* x, const void* residual, void* y,
+                    void* scratch, int threads) {
   const QuantNode& q = *n.quant;
-  const ConvParams& p = n.conv;
-  const int64_t OH = p.output_h(), OW = p.output_w(), C = p.C, taps = p.R * p.S;
-  const int32_t zx = q.in.zero;
-  const int64_t planes = batch * C;
-  if (int64_t(batch) * C * OH * OW * taps < kSerialMacs) threads = 1;
+  const ConvParams& full = n.conv;
+  const int64_t C = full.C, plane_in = full.H * full.W, taps = full.R * full.S;
+  const int64_t P = full.output_h() * full.output_w(), chunk = dw_chunk(full);
+  const int64_t chunks = (C + chunk - 1) / chunk, items = batch * chunks;
+  const int64_t out_elem = q.out_u8 ? 1 : 4, res_elem = q.res_u8 ? 1 : 4;
+  if (batch * C * P * taps < kSerialMacs) threads = 1;
+  threads = int(std::min<int64_t>(threads, items));
 #pragma omp parallel num_threads(threads)
   {
-    thread_local std::vector<int32_t> acc;  // grows once, then reused
-    if (int64_t(acc.size()) < OW) acc.resize(size_t(OW));
-#pragma omp for schedule(dynamic, 4)
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      const int64_t c = plane % C;
-      const uint8_t* xp = x + plane * p.H * p.W;
-      const int8_t* w = q.weight.data() + c * taps;
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        std::fill(acc.begin(), acc.begin() + OW, 0);
-        for (int64_t r = 0; r < p.R; ++r) {
-          const int64_t ih = oh * p.stride_h - p.pad_top + r * p.dilation_h;
-          if (ih < 0 || ih >= p.H) continue;
-          const uint8_t* xr = xp + ih * p.W;
-          for (int64_t s = 0; s < p.S; ++s) {
-            const int32_t wv = w[r * p.S + s];
-            const int64_t shift = s * p.dilation_w - p.pad_left;
-            int64_t lo = shift >= 0 ? 0 : (-shift + p.stride_w - 1) / p.stride_w;
-            int64_t hi = (p.W - 1 - shift) < 0 ? 0 : (p.W - 1 - shift) / p.stride_w + 1;
-            hi = std::min(hi, OW);
-            for (int64_t ow = lo; ow < hi; ++ow) acc[size_t(ow)] += wv * (int32_t(xr[ow * p.stride_w + shift]) - zx);
-          }
-        }
-        // acc already is acc + corr (padding and the zero point cancel): no correction.
-        const int64_t out_off = (plane * OH + oh) * OW;
-        const float mult = q.mult[size_t(c)], bias = q.bias[size_t(c)];
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          float v = int8_dequant_acc(acc[size_t(ow)], mult, bias);
-          if (residual) {
-            const int64_t i = out_off + ow;
-            v += q.res_u8 ? q.res.scale * float(int32_t(static_cast<const uint8_t*>(residual)[i]) - q.res.zero)
-                          : static_cast<const float*>(residual)[i];
-          }
-          v = activate_q(v, n.act);
-          if (q.out_u8) static_cast<uint8_t*>(y)[out_off + ow] = requant(v, 1.f / q.out.scale, float(q.out.zero));
-          else static_cast<float*>(y)[out_off + ow] = v;
-        }
-      }
+    int32_t* acc = static_cast<int32_t*>(scratch) + int64_t(omp_get_thread_num()) * chunk * P;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; ++it) {
+      const int64_t b = it / chunks, c0 = (it % chunks) * chunk, nc = std::min(chunk, C - c0);
+      ConvParams p = full;  // channels [c0, c0 + nc) of image b: a depthwise conv of its own
+      p.N = 1;
+      p.C = p.K = p.groups = nc;
+      quant::depthwise_s8u8_s32(p, x + (b * C + c0) * plane_in, uint8_t(q.in.zero), q.weight.data() + c0 * taps,
+                                acc, true);
+      const int64_t base = b * C * P;  // element offset of (image b, channel 0)
+      epilogue(q, n.act, acc, P, c0, nc, P, residual ? static_cast<const char*>(residual) + base * res_elem : nullptr,
+               static_cast<char*>(y) + base * out_elem, P);
     }
   }
 }
@@ -166,7 +143,7 @@ int64_t int8_conv_scratch_bytes(const Node& n, int threads) {
     const int64_t N = n.in_shape[0];
     return (q.K_gemm * N + 63) / 64 * 64 + n.out_features * N * 4;
   }
-  if (n.quant->depthwise) return 0;
+  if (n.quant->depthwise) return dw_chunk(n.conv) * n.conv.output_h() * n.conv.output_w() * 4 * threads;
   return conv_thread_bytes(n) * threads;
 }
 
@@ -174,7 +151,7 @@ void conv_int8_forward(const Node& n, int64_t batch, const uint8_t* x, const voi
                        int threads) {
   const QuantNode& q = *n.quant;
   const ConvParams& p = n.conv;
-  if (q.depthwise) return depthwise_int8(n, batch, x, residual, y, threads);
+  if (q.depthwise) return depthwise_int8(n, batch, x, residual, y, scratch, threads);
   const int64_t G = p.groups, cpg = p.C / G, kpg = p.K / G, P = p.output_h() * p.output_w();
   const int64_t nb = pixel_block(p), n_blocks = (P + nb - 1) / nb;
   const int64_t items = batch * G * n_blocks * q.m_blocks;
@@ -236,11 +213,9 @@ void linear_int8_forward(const Node& n, int64_t batch, const uint8_t* x, void* y
   }
   // acc is M x batch; y is batch x M: the epilogue walks channel k's row of acc with the
   // output stride M... written per sample instead, reading acc with column stride.
-  for (int64_t b = 0; b < batch; ++b) {
-    const int64_t elem = q.out_u8 ? 1 : 4;
-    // Row k of sample b: acc[k * batch + b]; treat each output channel as a 1-pixel row.
+  const int64_t elem = q.out_u8 ? 1 : 4;
+  for (int64_t b = 0; b < batch; ++b)  // row k of sample b is acc[k * batch + b]: one 1-pixel row per channel
     epilogue(q, n.act, acc + b, batch, 0, M, 1, nullptr, static_cast<char*>(y) + b * M * elem, 1);
-  }
 }
 
 }  // namespace engine

@@ -25,6 +25,9 @@ namespace engine {
 
 using QParams = Plan::QParams;
 
+// Output pixels per GEMM call of a conv_int8 (one work item; see int8_conv.cc).
+constexpr int64_t kInt8PixelBlock = 256;
+
 struct QuantNode {
   QParams in, out, res;
   bool out_u8 = true;

@@ -24,14 +24,14 @@ void check_q(QParams q, const char* what) {
 }
 
 // Packs the (groups x rows) x K_gemm weights in blocks of at most kMBlock rows per group.
-constexpr int64_t kMBlock = 64;
-void pack_blocks(QuantNode& q, const int8_t* w, int64_t groups, int64_t rows) {
+constexpr int64_t kMBlock = 256;
+void pack_blocks(QuantNode& q, const int8_t* w, int64_t groups, int64_t rows, int64_t n_hint) {
   q.m_block = std::min(rows, kMBlock);
   q.m_blocks = (rows + q.m_block - 1) / q.m_block;
   for (int64_t g = 0; g < groups; ++g)
     for (int64_t b = 0; b < q.m_blocks; ++b) {
       const int64_t m0 = b * q.m_block, m = std::min(q.m_block, rows - m0);
-      q.packed.push_back(quant::pack_weights_s8(w + (g * rows + m0) * q.K_gemm, m, q.K_gemm));
+      q.packed.push_back(quant::pack_weights_s8(w + (g * rows + m0) * q.K_gemm, m, q.K_gemm, n_hint));
     }
 }
 
@@ -136,7 +136,8 @@ int Plan::add_conv_int8(int input, QParams in, std::vector<int8_t> weight, const
   if (q->depthwise) {
     q->weight = std::move(weight);
   } else {
-    pack_blocks(*q, weight.data(), groups, kpg);
+    // n_hint: the columns of each GEMM call (a block of output pixels)
+    pack_blocks(*q, weight.data(), groups, kpg, std::min(p.output_h() * p.output_w(), kInt8PixelBlock));
   }
   n.quant = q;
   const int id = push(std::move(n), oshape);
@@ -173,7 +174,7 @@ int Plan::add_linear_int8(int input, QParams in, std::vector<int8_t> weight, int
   q->K_gemm = in_features;
   q->mult = mult;
   q->bias = bias.empty() ? std::vector<float>(size_t(out_features), 0.f) : bias;
-  pack_blocks(*q, weight.data(), 1, out_features);
+  pack_blocks(*q, weight.data(), 1, out_features, std::max<int64_t>(b.shape[0], 1));  // n_hint: the batch
   q->corr.assign(size_t(out_features), 0);
   for (int64_t k = 0; k < out_features; ++k) {
     int64_t sum = 0;

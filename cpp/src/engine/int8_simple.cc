@@ -8,6 +8,7 @@
 
 #include "cnnnative/errors.h"
 #include "engine/int8_nodes.h"
+#include "engine/int8_requant.h"
 
 namespace cnnnative {
 namespace engine {
@@ -19,33 +20,32 @@ void linear_int8_forward(const Node& n, int64_t batch, const uint8_t* x, void* y
 
 namespace {
 constexpr int64_t kSerial = int64_t(1) << 15;
-constexpr float kRound = 12582912.f;  // see int8_conv.cc
 
-// clamp(rint(x / scale) + zero, 0, 255) with x / scale computed as x * (1 / scale).
+// clamp(rint(x / scale) + zero, 0, 255) with x / scale computed as x * (1 / scale), in
+// chunks of 4096 values per thread.
+constexpr int64_t kChunk = 4096;
 void quantize(const float* x, int64_t count, QParams q, uint8_t* y, int threads) {
   const float inv = 1.f / q.scale, zero = float(q.zero);
   if (count < kSerial) threads = 1;
+  const int64_t chunks = (count + kChunk - 1) / kChunk;
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < count; ++i) {
-    float t = x[i] * inv;
-    t = t + zero;
-    t = t > 0.f ? t : 0.f;
-    t = t < 255.f ? t : 255.f;
-    y[i] = uint8_t(int32_t((t + kRound) - kRound));
-  }
+  for (int64_t c = 0; c < chunks; ++c)
+    quantize_row(x + c * kChunk, std::min(kChunk, count - c * kChunk), inv, zero, y + c * kChunk);
 }
 
 void dequantize(const uint8_t* x, int64_t count, QParams q, float* y, int threads) {
   if (count < kSerial) threads = 1;
+  const int64_t chunks = (count + kChunk - 1) / kChunk;
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < count; ++i) y[i] = q.scale * float(int32_t(x[i]) - q.zero);
+  for (int64_t c = 0; c < chunks; ++c)
+    dequantize_row(x + c * kChunk, std::min(kChunk, count - c * kChunk), q.scale, q.zero, y + c * kChunk);
 }
 
 // A pooled value of one window: uint8 (rounded, same scale) or dequantized float.
 inline void store_pooled(const QuantNode& q, float mean_q, void* y, int64_t i) {
   if (q.out_u8) {
     const float t = std::min(255.f, std::max(0.f, mean_q));
-    static_cast<uint8_t*>(y)[i] = uint8_t(int32_t((t + kRound) - kRound));
+    static_cast<uint8_t*>(y)[i] = uint8_t(std::nearbyint(t));
   } else {
     static_cast<float*>(y)[i] = q.in.scale * (mean_q - float(q.in.zero));
   }

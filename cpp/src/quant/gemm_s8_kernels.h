@@ -22,11 +22,15 @@ struct S8Kernel {
   // C[0:mrows, 0:ncols] (=|+=) the product of `groups` k groups of w and x.
   void (*tile)(int64_t groups, const void* w, const void* x, int32_t* c, int64_t ldc, int64_t mrows,
                int64_t ncols, bool accumulate);
+  // The tile writes C transposed: c points at C^T[n0][m0] with row stride ldc, and it
+  // may write all mr rows (zero for rows past M): the caller transposes afterwards.
+  bool transposed_out = false;
 };
 
 const S8Kernel& s8_kernel_scalar();
 const S8Kernel& s8_kernel_avx2();
 const S8Kernel& s8_kernel_avx512_vnni();
+const S8Kernel& s8_kernel_avx512_vnni_t();  // lanes along M, for small N (see its file)
 
 // Shared helper for edge tiles: stores/adds acc (mr x nr, dense) into C[0:mrows, 0:ncols].
 inline void store_tile(const int32_t* acc, int nr, int32_t* c, int64_t ldc, int64_t mrows, int64_t ncols,

@@ -1,6 +1,7 @@
 // int8 peak probe, AVX2 without VNNI: the AVX2 GEMM kernel's inner step, vpmaddwd (16
-// int16 products summed in pairs) then vpaddd, in 7 independent chains (14 of the 16 ymm
-// registers; each madd feeds the next so the compiler cannot hoist it).
+// int16 products summed in pairs) then vpaddd into 6 independent accumulators. An empty
+// asm on the shared operand each round keeps the compiler from hoisting the products out
+// of the loop; the 6 weight vectors differ so it cannot merge them.
 #include <immintrin.h>
 
 #include "quant/int8_peak_probe.h"
@@ -8,16 +9,14 @@
 namespace cnnnative::quant::detail {
 
 double int8_loop_avx2(int64_t iterations, int32_t* sink) {
-  constexpr int kChains = 7;
-  __m256i acc[kChains], t[kChains];
-  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_epi32(i), t[i] = _mm256_set1_epi16(static_cast<short>(i));
-  const __m256i b = _mm256_set1_epi16(-1);
+  constexpr int kChains = 6;
+  __m256i acc[kChains], b[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_epi32(i), b[i] = _mm256_set1_epi16(static_cast<short>(i + 1));
+  __m256i a = _mm256_set1_epi16(3);
   for (int64_t it = 0; it < iterations; ++it) {
-#pragma GCC unroll 7
-    for (int i = 0; i < kChains; ++i) {
-      t[i] = _mm256_madd_epi16(t[i], b);
-      acc[i] = _mm256_add_epi32(acc[i], t[i]);
-    }
+    asm volatile("" : "+x"(a));
+#pragma GCC unroll 6
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(a, b[i]));
   }
   __m256i total = acc[0];
   for (int i = 1; i < kChains; ++i) total = _mm256_add_epi32(total, acc[i]);
