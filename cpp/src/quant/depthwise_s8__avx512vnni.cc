@@ -26,6 +26,35 @@ __attribute__((target("avx512vbmi"))) inline __m512i dpbusd(__m512i acc, __m512i
 
 inline __mmask16 col_mask(int64_t cols) { return cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1); }
 
+// All output rows. RT, QT > 0: R and ceil(S/4) known at compile time (3x3, 5x5, 7x7), so
+// the tap loops unroll; 0: from p. Each vector's R*Q vpdpbusd form a dependent chain, so
+// two accumulators per vector and the next vector's independent work keep the pipes fed.
+template <int RT, int QT>
+__attribute__((target("avx512vbmi"))) void rows(const ConvParams& p, const uint8_t* xp, int64_t ld, const __m512i* idx,
+                                                 const __m512i* wq, int32_t* y, int64_t OH, int64_t OW) {
+  const int64_t R = RT ? RT : p.R, Q = QT ? QT : (p.S + 3) / 4, sw = p.stride_w, dh = p.dilation_h * ld;
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const uint8_t* base = xp + oh * p.stride_h * ld;
+    for (int64_t ow = 0; ow < OW; ow += 16) {
+      __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+      const uint8_t* src = base + ow * sw;
+#pragma GCC unroll 7
+      for (int64_t r = 0; r < R; ++r) {
+        const __m512i data = _mm512_loadu_si512(src + r * dh);
+#pragma GCC unroll 2
+        for (int64_t q = 0; q < Q; ++q) {
+          const __m512i taps = _mm512_permutexvar_epi8(idx[q], data);
+          if ((r * Q + q) & 1)
+            acc1 = dpbusd(acc1, taps, wq[r * Q + q]);
+          else
+            acc0 = dpbusd(acc0, taps, wq[r * Q + q]);
+        }
+      }
+      _mm512_mask_storeu_epi32(y + oh * OW + ow, col_mask(OW - ow), _mm512_add_epi32(acc0, acc1));
+    }
+  }
+}
+
 }  // namespace
 
 bool dw_vnni_supports(const ConvParams& p) {
@@ -62,21 +91,11 @@ __attribute__((target("avx512vbmi"))) void dw_plane_vnni(const ConvParams& p, co
       std::memcpy(&d, taps, sizeof d);
       wq[r * Q + q] = _mm512_set1_epi32(d);
     }
-  for (int64_t oh = 0; oh < OH; ++oh) {
-    const uint8_t* base = xp + oh * p.stride_h * ld;
-    for (int64_t ow = 0; ow < OW; ow += 16) {
-      __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
-      for (int64_t r = 0; r < R; ++r) {
-        const __m512i data = _mm512_loadu_si512(base + r * p.dilation_h * ld + ow * sw);
-        const __m512i* wr = wq + r * Q;
-        if (r & 1) {
-          for (int64_t q = 0; q < Q; ++q) acc1 = dpbusd(acc1, _mm512_permutexvar_epi8(idx[q], data), wr[q]);
-        } else {
-          for (int64_t q = 0; q < Q; ++q) acc0 = dpbusd(acc0, _mm512_permutexvar_epi8(idx[q], data), wr[q]);
-        }
-      }
-      _mm512_mask_storeu_epi32(y + oh * OW + ow, col_mask(OW - ow), _mm512_add_epi32(acc0, acc1));
-    }
+  switch (R * 8 + Q) {
+    case 3 * 8 + 1: return rows<3, 1>(p, xp, ld, idx, wq, y, OH, OW);
+    case 5 * 8 + 2: return rows<5, 2>(p, xp, ld, idx, wq, y, OH, OW);
+    case 7 * 8 + 2: return rows<7, 2>(p, xp, ld, idx, wq, y, OH, OW);
+    default: return rows<0, 0>(p, xp, ld, idx, wq, y, OH, OW);
   }
 }
 
