@@ -5,7 +5,8 @@ N = output pixels, K = C*R*S: the im2col shapes of the 3x3 and 7x7 layers and th
 layers as they are), plus the fc layer. Measures the int8 peak (a register-only vpdpbusd
 loop, or the AVX2 kernel's vpmaddwd loop) and the fp32 FMA peak on each thread count,
 then times both GEMMs on the same shapes, runs interleaved (int8, fp32, int8, ...),
-median of --repeats after --warmup. Weights are packed once (as the engine does);
+median of --repeats after --warmup. Weights are packed once, for the N they are used
+with (as the engine does: small N selects the VNNI kernel with lanes along M);
 activations are packed inside every int8 call (counted). GOPS = 2*M*N*K / time for both.
 
     python benchmarks/bench_int8_gemm.py              # 1 and 2 threads
@@ -75,7 +76,7 @@ def main() -> None:
     for label, M, N, K in SHAPES:
         w8 = rng.integers(-128, 128, (M, K), dtype=np.int8)
         x8 = rng.integers(0, 256, (K, N), dtype=np.uint8)
-        pw = _core.Int8PackedWeights(w8)
+        pw = _core.Int8PackedWeights(w8, n_hint=N)  # as the engine packs, knowing N
         c8 = np.empty((M, N), np.int32)
         a = rng.standard_normal((M, K)).astype(np.float32)
         b = rng.standard_normal((K, N)).astype(np.float32)

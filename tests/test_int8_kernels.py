@@ -158,6 +158,12 @@ DW_CASES = [
     (2, 1, 1, 1, 3, 3, (1, 1), (1, 1), (1, 1)),
     (2, 1, 6, 70, 1, 4, (1, 2), (0, 3), (1, 1)),
     (2, 1, 4, 5, 2, 3, (2, 1), (0, 0), (1, 2)),
+    # Taps of 16 outputs beyond 64 bytes: the vpmaddwd kernel even on VNNI + VBMI CPUs
+    # (stride 1; stride 2 single taps; stride 2 paired taps), and a kernel over 64 taps.
+    (2, 1, 3, 70, 1, 3, (1, 1), (0, 0), (1, 25)),
+    (2, 1, 3, 90, 1, 3, (1, 2), (0, 1), (1, 17)),
+    (2, 1, 2, 80, 1, 35, (1, 2), (0, 2), (1, 1)),
+    (1, 1, 12, 12, 9, 9, (1, 1), (4, 4), (1, 1)),
 ]
 
 

@@ -467,3 +467,51 @@ def measure_bf16_peak(seconds: typing.SupportsFloat | typing.SupportsIndex = 0.5
     One core's vdpbf16ps throughput in GFLOP/s (thread CPU time); 0 without AVX512-BF16.
     """
 __version__: str = ''
+# int8 kernels (cpp/bindings/quant.cc; cnnnative/quant.h).
+class Int8PackedWeights:
+    """
+    int8 weights (M, K) packed for the active ISA's int8 GEMM kernel.
+    """
+    def __init__(self, w: numpy.typing.NDArray[numpy.int8], n_hint: typing.SupportsInt = 0) -> None:
+        ...
+    @property
+    def packed_bytes(self) -> int:
+        ...
+    @property
+    def row_sums(self) -> numpy.typing.NDArray[numpy.int32]:
+        """
+        sum_k w[m, k] as int32, (M,).
+        """
+    @property
+    def shape(self) -> tuple:
+        ...
+    @property
+    def tile_rows(self) -> int:
+        """
+        Rows per packed tile (64: the VNNI kernel with lanes along M, chosen for small n_hint).
+        """
+def int8_gemm(w: numpy.typing.NDArray[numpy.int8], x: numpy.typing.NDArray[numpy.uint8], single_thread: bool = False, n_hint: typing.SupportsInt = 0) -> numpy.typing.NDArray[numpy.int32]:
+    """
+    Exact int32 C (M, N) = w @ x for int8 w (M, K) and uint8 x (K, N) (packs w each call).
+    """
+def int8_gemm_packed(w: Int8PackedWeights, x: numpy.typing.NDArray[numpy.uint8], single_thread: bool = False, out: typing.Any = None) -> numpy.typing.NDArray[numpy.int32]:
+    """
+    Exact int32 C (M, N) = w @ x for packed int8 w (M, K) and uint8 x (K, N); out: int32 (M, N).
+    """
+def int8_depthwise(x: numpy.typing.NDArray[numpy.uint8], w: numpy.typing.NDArray[numpy.int8], zero_point: typing.SupportsInt = 0, stride: collections.abc.Sequence[typing.SupportsInt] = [1], padding: collections.abc.Sequence[typing.SupportsInt] = [0], dilation: collections.abc.Sequence[typing.SupportsInt] = [1], single_thread: bool = False) -> numpy.typing.NDArray[numpy.int32]:
+    """
+    Exact int32 depthwise conv: uint8 x (N, C, H, W), int8 w (K, 1, R, S) with K a multiple of C;
+    padding reads zero_point. Returns (N, K, OH, OW) int32.
+    """
+def int8_im2col(x: numpy.typing.NDArray[numpy.uint8], R: typing.SupportsInt, S: typing.SupportsInt, stride: collections.abc.Sequence[typing.SupportsInt] = [1], padding: collections.abc.Sequence[typing.SupportsInt] = [0], dilation: collections.abc.Sequence[typing.SupportsInt] = [1], groups: typing.SupportsInt = 1, group: typing.SupportsInt = 0, zero_point: typing.SupportsInt = 0) -> numpy.typing.NDArray[numpy.uint8]:
+    """
+    im2col of one uint8 image x (C, H, W) for one group: (C/groups*R*S, OH*OW), padding = zero_point.
+    """
+def int8_isa() -> str:
+    """
+    The int8 GEMM kernel the dispatch picks now: 'avx512_vnni', 'avx2' or 'scalar'.
+    """
+def measure_int8_peak(seconds: typing.SupportsFloat = 0.2, threads: typing.SupportsInt | None = None, thread_cpu_time: bool = False) -> float:
+    """
+    Peak int8 multiply-add rate of the int8_isa() kernel in GOPS (multiply-add = 2 ops).
+    """

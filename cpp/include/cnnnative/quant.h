@@ -74,8 +74,11 @@ void im2col_u8(const ConvParams& p, const uint8_t* x, uint8_t zero_point, int64_
 // Depthwise int8 convolution (groups == C, K = C * m for a channel multiplier m >= 1):
 //   y[n, k, oh, ow] = sum_{r,s} w[k, 0, r, s] * x[n, k / m, ih, iw]
 // with ih = oh*stride_h - pad_top + r*dilation_h (iw likewise); taps in the padding
-// read x_zero_point. Any kernel size, stride, padding and dilation (AVX-512 vector paths
-// for stride 1 and 2, the rest scalar). x: uint8 N x C x H x W; w: int8 K x 1 x R x S;
+// read x_zero_point. Any kernel size, stride, padding and dilation. Under the avx512 ISA:
+// vpdpbusd on vpermb-gathered taps where the CPU has AVX512-VNNI and VBMI and the taps of
+// 16 outputs fit 64 bytes (15*stride_w + (S-1)*dilation_w < 64), else vpmaddwd for
+// stride_w 1 and 2 (up to 64 taps); everything else (and the scalar ISA) scalar.
+// AVX2 runs the scalar kernel. x: uint8 N x C x H x W; w: int8 K x 1 x R x S;
 // y: int32 N x K x OH x OW, dense. Parallel over (n, k) planes when worth it.
 // Throws ValueError when p is not depthwise or invalid, or R*S > kMaxK.
 void depthwise_s8u8_s32(const ConvParams& p, const uint8_t* x, uint8_t x_zero_point, const int8_t* w,

@@ -4,6 +4,10 @@
 // side, so the plane kernels read every tap without bounds checks and the padding
 // contributes zero_point * w exactly; the copy (H*W bytes) is small next to the R*S
 // products per output. A channel multiplier m reuses the padded plane m times.
+// Plane kernels: vpdpbusd on vpermb-gathered taps (AVX512-VNNI + VBMI, strides and
+// dilations whose 16 outputs' taps fit one 64-byte load), else vpmaddwd (AVX-512),
+// else scalar.
+#include <cpuid.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -17,6 +21,17 @@
 #include "quant/depthwise_s8_kernels.h"
 
 namespace cnnnative::quant {
+namespace detail {
+
+bool cpu_has_avx512_vbmi() {
+  static const bool has = [] {
+    unsigned eax, ebx, ecx, edx;
+    return cpu_supports(Isa::avx512) && __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 1));
+  }();
+  return has;
+}
+
+}  // namespace detail
 
 void depthwise_s8u8_s32(const ConvParams& p, const uint8_t* x, uint8_t x_zero_point, const int8_t* w,
                         int32_t* y, bool single_thread) {
@@ -28,8 +43,11 @@ void depthwise_s8u8_s32(const ConvParams& p, const uint8_t* x, uint8_t x_zero_po
   if (p.N == 0 || p.C == 0 || OH <= 0 || OW <= 0) return;
   const int64_t hp = p.H + p.pad_top + p.pad_bottom, ld = p.W + p.pad_left + p.pad_right;
   const size_t plane_bytes = static_cast<size_t>(hp * ld + detail::kDwSlack);
-  const detail::DwPlaneKernel kernel =
-      active_isa() == Isa::avx512 ? detail::dw_plane_avx512 : detail::dw_plane_scalar;
+  detail::DwPlaneKernel kernel = detail::dw_plane_scalar;
+  if (active_isa() == Isa::avx512)
+    kernel = cpu_has_avx512_vnni() && detail::cpu_has_avx512_vbmi() && detail::dw_vnni_supports(p)
+                 ? detail::dw_plane_vnni
+                 : detail::dw_plane_avx512;
   const int64_t planes = p.N * p.C;
   const double work = static_cast<double>(p.output_numel()) * static_cast<double>(p.R * p.S);
   const int threads = (single_thread || work < (1 << 20) || planes < 2) ? 1 : num_threads();

@@ -16,5 +16,9 @@ constexpr int64_t kDwSlack = 128;
 
 void dw_plane_scalar(const ConvParams& p, const uint8_t* xp, int64_t ld, const int8_t* w, int32_t* y);
 void dw_plane_avx512(const ConvParams& p, const uint8_t* xp, int64_t ld, const int8_t* w, int32_t* y);
+// AVX512-VNNI + VBMI (vpdpbusd on vpermb-gathered taps), where dw_vnni_supports(p).
+void dw_plane_vnni(const ConvParams& p, const uint8_t* xp, int64_t ld, const int8_t* w, int32_t* y);
+bool dw_vnni_supports(const ConvParams& p);
+bool cpu_has_avx512_vbmi();
 
 }  // namespace cnnnative::quant::detail

@@ -1,10 +1,13 @@
 // gemm_s8u8_s32: packing of weights, dispatch, blocking and threads (see quant.h).
 //
-// Loop order per call: X is packed once into panels of nr columns (all of K, in k groups),
-// then each task (one panel x one block of weight tiles) runs, for each k block of kc,
-// every weight tile of its block against the panel's kc-slice. The slice (kc x nr bytes,
-// 16 KB for VNNI) stays in L1 while the weight block (about 256 rows x kc) streams from L2;
-// the int32 C tile is re-read per k block, which costs little next to kc/4 dot products.
+// X is packed in panels of nr columns (all of K, in k groups). With at least two panels
+// per thread, each thread packs a panel just before using it (still in L1/L2) and runs
+// every weight tile against it; with fewer (small N) all panels are packed first and the
+// weight blocks are split between threads too. For each k block of kc, every weight tile
+// of a block (about 256 rows) runs against the panel's kc-slice (kc x nr bytes, 16 KB for
+// VNNI), which stays in L1 while the weights stream from L2; the int32 C tile is re-read
+// per k block, which costs little next to kc/4 dot products. A kernel with transposed
+// output (lanes along M) writes C^T into a scratch buffer, transposed into C at the end.
 #include <cpuid.h>
 #include <omp.h>
 
