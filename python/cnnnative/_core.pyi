@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EnginePlan', 'WinogradWeights', 'adagrad_step', 'adam_step', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_backward', 'build_info', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'elu', 'elu_backward', 'gelu', 'gelu_backward', 'gelu_tanh', 'gelu_tanh_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'hardsigmoid', 'hardsigmoid_backward', 'hardswish', 'hardswish_backward', 'hardtanh', 'hardtanh_backward', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'local_response_norm', 'local_response_norm_backward', 'log_sigmoid', 'log_sigmoid_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'measure_fma_peak', 'mish', 'mish_backward', 'mse_loss', 'mse_loss_backward', 'prelu', 'prelu_backward', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'rmsprop_step', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'softmax', 'softmax_backward', 'softplus', 'softplus_backward', 'softsign', 'softsign_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'thread_settings', 'threshold', 'threshold_backward', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
+__all__: list[str] = ['EnginePlan', 'WinogradWeights', 'adagrad_step', 'adam_step', 'adaptive_avg_pool', 'adaptive_avg_pool_backward', 'adaptive_max_pool', 'adaptive_max_pool_backward', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'avg_pool3d', 'avg_pool3d_backward', 'avg_pool_channels', 'avg_pool_channels_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_backward', 'build_info', 'channel_scale', 'channel_scale_backward', 'channel_shuffle', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv3d', 'conv3d_input', 'conv3d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'elu', 'elu_backward', 'gelu', 'gelu_backward', 'gelu_tanh', 'gelu_tanh_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'hardsigmoid', 'hardsigmoid_backward', 'hardswish', 'hardswish_backward', 'hardtanh', 'hardtanh_backward', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'local_response_norm', 'local_response_norm_backward', 'locally_connected2d', 'locally_connected2d_backward', 'log_sigmoid', 'log_sigmoid_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'max_pool3d', 'max_pool3d_backward', 'max_pool_channels', 'max_pool_channels_backward', 'measure_fma_peak', 'mish', 'mish_backward', 'mse_loss', 'mse_loss_backward', 'output_cache_bytes', 'output_cache_clear', 'pad', 'pad_backward', 'pixel_shuffle', 'pixel_unshuffle', 'prelu', 'prelu_backward', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'resample', 'resample_backward', 'rmsprop_step', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'softmax', 'softmax_backward', 'softplus', 'softplus_backward', 'softsign', 'softsign_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'thread_settings', 'threshold', 'threshold_backward', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
 class WinogradWeights:
     @property
     def groups(self) -> int:
@@ -39,17 +39,31 @@ class EnginePlan:
         ...
     def add_channel_scale(self, input: typing.SupportsInt | typing.SupportsIndex, scale: typing.SupportsInt | typing.SupportsIndex) -> int:
         ...
+    def add_channel_shuffle(self, input: typing.SupportsInt | typing.SupportsIndex, groups: typing.SupportsInt | typing.SupportsIndex) -> int:
+        ...
+    def add_channel_slice(self, input: typing.SupportsInt | typing.SupportsIndex, start: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex) -> int:
+        ...
     def add_concat(self, inputs: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> int:
         ...
     def add_conv(self, input: typing.SupportsInt | typing.SupportsIndex, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, activation: str = 'none', residual: typing.SupportsInt | typing.SupportsIndex = -1, slope: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> int:
+        ...
+    def add_conv_transpose(self, input: typing.SupportsInt | typing.SupportsIndex, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], output_padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, activation: str = 'none', slope: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> int:
         ...
     def add_flatten(self, input: typing.SupportsInt | typing.SupportsIndex) -> int:
         ...
     def add_global_avg_pool(self, input: typing.SupportsInt | typing.SupportsIndex) -> int:
         ...
+    def add_interpolate(self, input: typing.SupportsInt | typing.SupportsIndex, size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], mode: str, align_corners: bool, scale: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex]) -> int:
+        """
+        size (out_h, out_w); scale: PyTorch's scale_factor per axis, 0 where the sizes rule
+        """
     def add_linear(self, input: typing.SupportsInt | typing.SupportsIndex, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, activation: str = 'none', slope: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> int:
         ...
     def add_max_pool(self, input: typing.SupportsInt | typing.SupportsIndex, kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], ceil_mode: bool) -> int:
+        ...
+    def add_pixel_shuffle(self, input: typing.SupportsInt | typing.SupportsIndex, upscale_factor: typing.SupportsInt | typing.SupportsIndex) -> int:
+        ...
+    def add_pixel_unshuffle(self, input: typing.SupportsInt | typing.SupportsIndex, downscale_factor: typing.SupportsInt | typing.SupportsIndex) -> int:
         ...
     def add_softmax(self, input: typing.SupportsInt | typing.SupportsIndex) -> int:
         ...
@@ -64,13 +78,13 @@ class EnginePlan:
         ...
     def finalize(self, output: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
-    def nodes(self) -> list:
+    def nodes(self) -> list[typing.Any]:
         ...
     def profile(self, input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> list[float]:
         """
         Run once and return each node's seconds.
         """
-    def run(self, input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], poison: bool = False, out: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> numpy.typing.NDArray[numpy.float32]:
+    def run(self, input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], poison: bool = False, out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
         """
         Run every node with the GIL released; input (n, ...) with n <= the compiled batch.
         """
@@ -98,6 +112,10 @@ def _force_sgemm_kernel(name: str) -> None:
     """
     Testing aid: force an SGEMM tile by name for calls on its ISA ('' = automatic).
     """
+def _parallel_team_size() -> int:
+    """
+    Testing aid: the team size of one region opened by the calling thread.
+    """
 def _set_debug_fill(on: bool) -> None:
     """
     Test aid: NaN-fill every output the ops bindings allocate before the kernel runs.
@@ -118,9 +136,17 @@ def adagrad_step(param: typing.Any, grad: typing.Annotated[numpy.typing.ArrayLik
     ...
 def adam_step(param: typing.Any, grad: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], exp_avg: typing.Any, exp_avg_sq: typing.Any, max_exp_avg_sq: typing.Any, step: typing.SupportsInt | typing.SupportsIndex, lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, amsgrad: bool, decoupled_weight_decay: bool, maximize: bool) -> None:
     ...
-def add(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+def adaptive_avg_pool(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"]) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def add_relu(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+def adaptive_avg_pool_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(5)"]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def adaptive_max_pool(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], return_indices: bool) -> tuple[typing.Any, ...]:
+    ...
+def adaptive_max_pool_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(5)"]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def add(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def add_relu(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def available_isas() -> list[str]:
     ...
@@ -128,11 +154,19 @@ def avg_pool2d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k
     ...
 def avg_pool2d_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], ceil_mode: bool, count_include_pad: bool) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def batch_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, save_mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], save_invstd: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], training: bool) -> tuple:
+def avg_pool3d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], ceil_mode: bool, count_include_pad: bool) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def avg_pool3d_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(5)"], kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], ceil_mode: bool, count_include_pad: bool) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def avg_pool_channels(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel_size: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def avg_pool_channels_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_size: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], kernel_size: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def batch_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, save_mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], save_invstd: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], training: bool) -> tuple[typing.Any, ...]:
     """
     -> (grad_input, grad_weight or None, grad_bias or None)
     """
-def batch_norm_forward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], running_mean: typing.Any, running_var: typing.Any, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, training: bool, momentum: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
+def batch_norm_forward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], running_mean: typing.Any, running_var: typing.Any, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, training: bool, momentum: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex) -> tuple[typing.Any, ...]:
     """
     -> (output, save_mean, save_invstd); running stats updated in place when training
     """
@@ -144,13 +178,13 @@ def binary_cross_entropy_with_logits(input: typing.Annotated[numpy.typing.ArrayL
     """
 def binary_cross_entropy_with_logits_backward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.SupportsFloat | typing.SupportsIndex, grad: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, pos_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def build_info() -> dict:
+def build_info() -> dict[str, typing.Any]:
     """
     Compiler, flags and options this binary was built with.
     """
 def channel_scale(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def channel_scale_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], want_input: bool = True, want_scale: bool = True) -> tuple:
+def channel_scale_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], want_input: bool = True, want_scale: bool = True) -> tuple[typing.Any, ...]:
     ...
 def channel_shuffle(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], groups: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
@@ -160,17 +194,17 @@ def conv2d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weigh
     ...
 def conv2d_input(input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, algo: str) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def conv2d_weight(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, with_bias: bool) -> tuple:
+def conv2d_weight(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, with_bias: bool) -> tuple[typing.Any, ...]:
     ...
 def conv3d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(6)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], groups: typing.SupportsInt | typing.SupportsIndex, algo: str = 'auto') -> numpy.typing.NDArray[numpy.float32]:
     ...
 def conv3d_input(input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(5)"], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(6)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], groups: typing.SupportsInt | typing.SupportsIndex, algo: str = 'auto') -> numpy.typing.NDArray[numpy.float32]:
     ...
-def conv3d_weight(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(5)"], grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(6)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], groups: typing.SupportsInt | typing.SupportsIndex, with_bias: bool, algo: str = 'auto') -> tuple:
+def conv3d_weight(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(5)"], grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(6)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], groups: typing.SupportsInt | typing.SupportsIndex, with_bias: bool, algo: str = 'auto') -> tuple[typing.Any, ...]:
     ...
 def conv_algorithm_names() -> list[str]:
     ...
-def conv_algorithm_support(arg0: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg1: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg2: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], arg3: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg4: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], arg5: typing.SupportsInt | typing.SupportsIndex) -> dict:
+def conv_algorithm_support(arg0: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg1: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg2: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], arg3: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], arg4: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], arg5: typing.SupportsInt | typing.SupportsIndex) -> dict[str, typing.Any]:
     ...
 def cross_entropy_backward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], scale: typing.SupportsFloat | typing.SupportsIndex, row_scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, ignore_index: typing.SupportsInt | typing.SupportsIndex | None = None, label_smoothing: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> numpy.typing.NDArray[numpy.float32]:
     ...
@@ -178,9 +212,9 @@ def cross_entropy_rows(input: typing.Annotated[numpy.typing.ArrayLike, numpy.flo
     """
     Per-row cross-entropy losses (N,) of logits (N, classes) and labels (N,), times the label's class weight; 0 for rows labelled ignore_index.
     """
-def depthwise_conv2d_weight(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, with_bias: bool) -> tuple:
+def depthwise_conv2d_weight(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, with_bias: bool) -> tuple[typing.Any, ...]:
     ...
-def dropout(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+def dropout(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, ...]:
     """
     Inverted dropout; returns (output, uint8 mask). Same seed -> same mask.
     """
@@ -205,7 +239,7 @@ def gemm(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.A
     """
 def get_autotune() -> bool:
     ...
-def get_fast_algorithms() -> dict:
+def get_fast_algorithms() -> dict[str, typing.Any]:
     ...
 def get_isa() -> str:
     """
@@ -219,11 +253,11 @@ def global_avg_pool2d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.floa
     ...
 def global_avg_pool2d_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"]) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def group_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], num_groups: typing.SupportsInt | typing.SupportsIndex, mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rstd: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None) -> tuple:
+def group_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], num_groups: typing.SupportsInt | typing.SupportsIndex, mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rstd: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None) -> tuple[typing.Any, ...]:
     """
     -> (grad_input, grad_weight or None, grad_bias or None)
     """
-def group_norm_forward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], num_groups: typing.SupportsInt | typing.SupportsIndex, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, eps: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
+def group_norm_forward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], num_groups: typing.SupportsInt | typing.SupportsIndex, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, eps: typing.SupportsFloat | typing.SupportsIndex) -> tuple[typing.Any, ...]:
     """
     -> (output, mean, rstd), (N, G) each
     """
@@ -239,29 +273,29 @@ def hardtanh(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], min_val
     ...
 def hardtanh_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], min_val: typing.SupportsFloat | typing.SupportsIndex, max_val: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def layer_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], normalized_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rstd: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None) -> tuple:
+def layer_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], normalized_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rstd: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None) -> tuple[typing.Any, ...]:
     """
     -> (grad_input, grad_weight or None, grad_bias or None)
     """
-def layer_norm_forward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], normalized_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, eps: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
+def layer_norm_forward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], normalized_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, eps: typing.SupportsFloat | typing.SupportsIndex) -> tuple[typing.Any, ...]:
     """
     -> (output, mean, rstd)
     """
-def leaky_relu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], negative_slope: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+def leaky_relu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], negative_slope: typing.SupportsFloat | typing.SupportsIndex, out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def leaky_relu_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], negative_slope: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+def leaky_relu_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], negative_slope: typing.SupportsFloat | typing.SupportsIndex, out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def linear(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def linear_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], need_bias: bool) -> tuple:
-    ...
-def locally_connected2d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"]) -> numpy.typing.NDArray[numpy.float32]:
-    ...
-def locally_connected2d_backward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], need_input: bool, need_weight: bool) -> tuple:
+def linear_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], need_bias: bool) -> tuple[typing.Any, ...]:
     ...
 def local_response_norm(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, beta: typing.SupportsFloat | typing.SupportsIndex, k: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def local_response_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, beta: typing.SupportsFloat | typing.SupportsIndex, k: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def locally_connected2d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"]) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def locally_connected2d_backward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], need_input: bool, need_weight: bool) -> tuple[typing.Any, ...]:
     ...
 def log_sigmoid(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
@@ -271,31 +305,15 @@ def log_softmax(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], dim:
     ...
 def log_softmax_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], dim: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def max_pool2d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], ceil_mode: bool, return_indices: bool) -> tuple:
+def max_pool2d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], ceil_mode: bool, return_indices: bool) -> tuple[typing.Any, ...]:
     ...
-def max_pool2d_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"]) -> numpy.typing.NDArray[numpy.float32]:
+def max_pool2d_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def adaptive_avg_pool(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"]) -> numpy.typing.NDArray[numpy.float32]:
-    ...
-def adaptive_avg_pool_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(5)"]) -> numpy.typing.NDArray[numpy.float32]:
-    ...
-def adaptive_max_pool(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], return_indices: bool) -> tuple:
-    ...
-def adaptive_max_pool_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(5)"]) -> numpy.typing.NDArray[numpy.float32]:
-    ...
-def avg_pool3d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], ceil_mode: bool, count_include_pad: bool) -> numpy.typing.NDArray[numpy.float32]:
-    ...
-def avg_pool3d_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(5)"], kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], ceil_mode: bool, count_include_pad: bool) -> numpy.typing.NDArray[numpy.float32]:
-    ...
-def avg_pool_channels(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel_size: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
-    ...
-def avg_pool_channels_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_size: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], kernel_size: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
-    ...
-def max_pool3d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], ceil_mode: bool, return_indices: bool) -> tuple:
+def max_pool3d(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"], ceil_mode: bool, return_indices: bool) -> tuple[typing.Any, ...]:
     ...
 def max_pool3d_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], input_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(5)"]) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def max_pool_channels(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel_size: typing.SupportsInt | typing.SupportsIndex, return_indices: bool) -> tuple:
+def max_pool_channels(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel_size: typing.SupportsInt | typing.SupportsIndex, return_indices: bool) -> tuple[typing.Any, ...]:
     ...
 def max_pool_channels_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], input_size: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], kernel_size: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
@@ -324,10 +342,6 @@ def output_cache_clear() -> None:
     """
     Free the kept output blocks.
     """
-def pixel_shuffle(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], upscale_factor: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
-    ...
-def pixel_unshuffle(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], downscale_factor: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
-    ...
 def pad(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], pads: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(6)"], mode: str, value: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> numpy.typing.NDArray[numpy.float32]:
     """
     Pads the last three dimensions of a (planes, D, H, W) array; pads = (W before, W after, H before, H after, D before, D after), negative crops; mode constant/reflect/replicate/circular.
@@ -336,21 +350,25 @@ def pad_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.flo
     """
     Gradient of pad with respect to its input: borders add into the elements they copy.
     """
+def pixel_shuffle(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], upscale_factor: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
+def pixel_unshuffle(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], downscale_factor: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    ...
 def prelu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
     """
     x where x > 0, else weight[c] * x (c the index on dim 1; a 1-element weight is shared).
     """
-def prelu_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_grad: bool = True, weight_grad: bool = True) -> tuple:
+def prelu_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_grad: bool = True, weight_grad: bool = True) -> tuple[typing.Any, ...]:
     """
     (grad_input or None, grad_weight or None) of prelu.
     """
-def relu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+def relu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def relu6(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+def relu6(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def relu6_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+def relu6_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def relu_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+def relu_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def resample(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], mode: str, align_corners: bool, output_size: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], scales: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> numpy.typing.NDArray[numpy.float32]:
     """
@@ -378,7 +396,7 @@ def set_scratch_nan(on: bool) -> None:
     ...
 def sgd_step(param: typing.Any, grad: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], momentum_buffer: typing.Any, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex, dampening: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, nesterov: bool, first_step: bool) -> None:
     ...
-def sgemm_blocking(M: typing.SupportsInt | typing.SupportsIndex = 1024, N: typing.SupportsInt | typing.SupportsIndex = 1024, K: typing.SupportsInt | typing.SupportsIndex = 1024, trans_b: bool = False) -> dict:
+def sgemm_blocking(M: typing.SupportsInt | typing.SupportsIndex = 1024, N: typing.SupportsInt | typing.SupportsIndex = 1024, K: typing.SupportsInt | typing.SupportsIndex = 1024, trans_b: bool = False) -> dict[str, typing.Any]:
     """
     Tile (mr, nr), cache blocks (mc, kc, nc) and kernel name the active ISA's SGEMM uses
     for an M x N x K product; transposed: it computes C^T (N x M) and transposes it.
@@ -387,9 +405,9 @@ def sgemm_kernels() -> list[str]:
     """
     Tiles the active ISA chooses from, by name.
     """
-def sigmoid(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+def sigmoid(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def sigmoid_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+def sigmoid_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def silu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
@@ -409,11 +427,11 @@ def softsign_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, nump
     ...
 def sum_of_squares(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> float:
     ...
-def tanh(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+def tanh(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def tanh_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+def tanh_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def thread_settings() -> dict:
+def thread_settings() -> dict[str, typing.Any]:
     """
     Where the thread count came from: start value and its source (OMP_NUM_THREADS or
     CPU affinity), why OMP_NUM_THREADS was ignored (or ''), the current source, and
@@ -466,7 +484,6 @@ def measure_bf16_peak(seconds: typing.SupportsFloat | typing.SupportsIndex = 0.5
     """
     One core's vdpbf16ps throughput in GFLOP/s (thread CPU time); 0 without AVX512-BF16.
     """
-__version__: str = ''
 # int8 kernels (cpp/bindings/quant.cc; cnnnative/quant.h).
 class Int8PackedWeights:
     """
@@ -515,3 +532,4 @@ def measure_int8_peak(seconds: typing.SupportsFloat = 0.2, threads: typing.Suppo
     """
     Peak int8 multiply-add rate of the int8_isa() kernel in GOPS (multiply-add = 2 ops).
     """
+__version__: str = '0.1.0'

@@ -22,8 +22,11 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
+from typing import Any, Callable, TypeVar
 
 import numpy as np
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "backward",
            "record", "wants", "array_of", "unbroadcast", "Node", "queue_callback"]
@@ -47,19 +50,19 @@ def is_grad_enabled() -> bool:
 class set_grad_enabled:
     """Context manager (and decorator) that switches recording on or off in this thread."""
 
-    def __init__(self, mode: bool):
+    def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
         self.prev = is_grad_enabled()
         _state.disabled = not self.mode  # usable as a plain call too, like torch's
 
-    def __enter__(self):
+    def __enter__(self) -> set_grad_enabled:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> bool:
         _state.disabled = not self.prev
         return False
 
-    def __call__(self, function):
+    def __call__(self, function: _F) -> _F:
         import functools
         mode = self.mode
         _state.disabled = not self.prev  # the decorator form must not change the mode now
@@ -75,14 +78,14 @@ class no_grad(set_grad_enabled):
     """`with cn.no_grad(): ...` (or `@cn.no_grad()`): ops record nothing, outputs do not
     require grad. Inference, evaluation and weight surgery run here."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(False)
 
 
 class enable_grad(set_grad_enabled):
     """Recording back on inside a `no_grad` block."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(True)
 
 
@@ -93,7 +96,7 @@ class Node:
 
     __slots__ = ("backward", "parents", "n_outputs", "name", "__weakref__")
 
-    def __init__(self, backward, parents, n_outputs, name):
+    def __init__(self, backward, parents, n_outputs, name) -> None:
         self.backward, self.parents, self.n_outputs, self.name = backward, parents, n_outputs, name
 
     def __repr__(self):
@@ -177,7 +180,7 @@ class _Walk:
     """What one backward pass needs to know: which gradients are wanted and where leaf
     gradients go (`.grad`, or the result of grad())."""
 
-    def __init__(self, order, targets):
+    def __init__(self, order, targets) -> None:
         self.targets = targets  # None, or {id(tensor): tensor} asked for by grad()
         self.needed = None if targets is None else _needed(order, targets)
         self.callbacks = []     # queue_callback(): run once when a backward() walk ends

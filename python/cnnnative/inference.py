@@ -56,6 +56,8 @@ the engine runs whole allocates nothing.
 """
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import numpy as np
 
 from . import _core
@@ -292,7 +294,7 @@ def _emit(plan, node, buf):
 class _EngineStep:
     __slots__ = ("plan", "source", "result")
 
-    def __init__(self, plan, source, result):
+    def __init__(self, plan, source, result) -> None:
         self.plan, self.source, self.result = plan, source, result
 
     def run(self, x, poison, out=None):
@@ -313,7 +315,7 @@ class _EngineStep:
 class _HostStep:
     __slots__ = ("node",)
 
-    def __init__(self, node):
+    def __init__(self, node) -> None:
         self.node = node
 
 
@@ -346,7 +348,7 @@ class _Boundary:
     """Which values cross the edge of a group of nodes: the ones it reads from outside
     (sources) and the ones read outside it or returned by the graph (results)."""
 
-    def __init__(self, graph):
+    def __init__(self, graph) -> None:
         self.readers: dict[int, set] = {}
         for node in graph.nodes:
             for v in node.inputs:
@@ -438,7 +440,7 @@ class CompiledModel:
 
     precision = "fp32"  # compile(precision=...) sets it
 
-    def __init__(self, steps, graph, input_shape, fused, poison):
+    def __init__(self, steps, graph, input_shape, fused, poison) -> None:
         self._steps = steps
         self._plans = [s.plan for s in steps if isinstance(s, _EngineStep)]
         self._input = graph.inputs[0]
@@ -587,7 +589,7 @@ def _is_onnx_source(model) -> bool:
             or type(model).__name__ == "ModelProto")
 
 
-def trace(model, input_shape, *, fuse=True):
+def trace(model: Any, input_shape: Sequence[int], *, fuse: bool = True) -> Any:
     """The model's OpGraph for inputs of `input_shape` (batch dim dynamic), simplified
     (identities removed; with fuse, BatchNorm folded and epilogues fused)."""
     from .ir.trace import trace as trace_module
@@ -595,8 +597,8 @@ def trace(model, input_shape, *, fuse=True):
     return _fuse.simplify(graph, fuse=fuse)
 
 
-def compile(model, input_shape, *, fuse=True, algo="auto", poison=False, device="cpu", precision="fp32",
-            exportable=False):
+def compile(model: Any, input_shape: Sequence[int], *, fuse: bool = True, algo: str = "auto", poison: bool = False,
+            device: str = "cpu", precision: str = "fp32", exportable: bool = False) -> Any:
     """Compile `model` for inference on inputs of `input_shape`.
 
     model: any cnnnative.nn.Module whose forward is made of cnnnative.ops calls (layers,

@@ -43,7 +43,7 @@ class Tensor:
     __slots__ = ("data", "grad", "requires_grad", "_node", "_index", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to the Tensor's operator
 
-    def __init__(self, data, requires_grad: bool = False):
+    def __init__(self, data, requires_grad: bool = False) -> None:
         if isinstance(data, Tensor):
             data = data.data
         if not _on_device(data):

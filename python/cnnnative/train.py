@@ -59,7 +59,7 @@ class _Progress:
     """tqdm when installed; otherwise a plain one-line counter rewritten in place. Either
     only on a terminal and never in quiet mode (fit prints one line per epoch anyway)."""
 
-    def __init__(self, total, desc, quiet):
+    def __init__(self, total, desc, quiet) -> None:
         self.bar = None
         self.plain = False
         self.total, self.desc, self.seen, self.last = total, desc, 0, 0.0
@@ -122,7 +122,7 @@ class Trainer:
 
     def __init__(self, model: Module, optimizer, loss="cross_entropy", *, metrics=None, scheduler=None,
                  seed: int = 0, quiet: bool = False, log=print, adversarial=None, distributed=None,
-                 scale_lr: bool = False, warmup_epochs: float = 0.0):
+                 scale_lr: bool = False, warmup_epochs: float = 0.0) -> None:
         self.loss_fn, self.loss, self.task = resolve_loss(loss)
         self.metrics = resolve_metrics(metrics, self.task, self.loss_fn)
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
@@ -417,7 +417,7 @@ def _adversarial_training(spec):
 class _Tally:
     """Per-sample mean loss and the metrics over the batches of an epoch."""
 
-    def __init__(self, metrics):
+    def __init__(self, metrics) -> None:
         self.metrics = metrics
         self.total, self.n = 0.0, 0
         self.sums = {name: [0.0, 0] for name in metrics}

@@ -32,7 +32,7 @@ def _pair(v, what, who):
 class _Random:
     """A transform with its own generator (seed=None: fresh entropy; an int or a Generator)."""
 
-    def __init__(self, seed=None):
+    def __init__(self, seed=None) -> None:
         self.generator = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     def _rng(self, generator):
@@ -43,7 +43,7 @@ class Compose:
     """Apply transforms in order: Compose([RandomCrop(32, 4), RandomHorizontalFlip(),
     Normalize(mean, std)]). Calls pass `generator` on to every transform."""
 
-    def __init__(self, transforms):
+    def __init__(self, transforms) -> None:
         self.transforms = list(transforms)
         for t in self.transforms:
             if not callable(t):
@@ -67,7 +67,7 @@ class RandomCrop(_Random):
 
     _MODES = ("constant", "edge", "reflect", "symmetric")
 
-    def __init__(self, size, padding=None, fill=0, padding_mode="constant", *, seed=None):
+    def __init__(self, size, padding=None, fill=0, padding_mode="constant", *, seed=None) -> None:
         super().__init__(seed)
         self.size = _pair(size, "size", "RandomCrop")
         if min(self.size) < 1:
@@ -116,7 +116,7 @@ class RandomHorizontalFlip(_Random):
     """Each image mirrored left-right with probability p (independently per image).
     (N, C, H, W) -> same shape and dtype."""
 
-    def __init__(self, p=0.5, *, seed=None):
+    def __init__(self, p=0.5, *, seed=None) -> None:
         super().__init__(seed)
         if not 0.0 <= float(p) <= 1.0:
             raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1], got {p!r}")
@@ -140,7 +140,7 @@ class Normalize:
     float tensor. mean, std: one value per channel (or one for all). (N, C, H, W) float ->
     float32 of the same shape. Deterministic (generator is ignored)."""
 
-    def __init__(self, mean, std):
+    def __init__(self, mean, std) -> None:
         self.mean = np.asarray(mean, np.float32).reshape(-1)
         self.std = np.asarray(std, np.float32).reshape(-1)
         if self.mean.size == 0 or self.std.size == 0:

@@ -13,7 +13,7 @@ class Dataset:
     labels (N,) integers in [0, num_classes). transform: None or a callable
     `transform(x, generator=None)` applied to every float batch (see data.augment)."""
 
-    def __init__(self, images, labels, num_classes=None, max_value=255.0, name="dataset", transform=None):
+    def __init__(self, images, labels, num_classes=None, max_value=255.0, name="dataset", transform=None) -> None:
         images = np.asarray(images)
         labels = np.asarray(labels)
         if images.ndim == 3:

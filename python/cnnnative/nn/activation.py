@@ -66,7 +66,7 @@ class ReLU(_Elementwise):
 
     records_in_place = True
 
-    def __init__(self, inplace: bool = False):
+    def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = bool(inplace)
 
@@ -82,7 +82,7 @@ class ReLU6(_Elementwise):
 
     records_in_place = True
 
-    def __init__(self, inplace: bool = False):
+    def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = bool(inplace)
 
@@ -96,7 +96,7 @@ class ReLU6(_Elementwise):
 class LeakyReLU(_Elementwise):
     """x if x > 0 else negative_slope * x, any shape."""
 
-    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = float(negative_slope)
         self.inplace = bool(inplace)
@@ -131,7 +131,7 @@ class _InplaceOptional(_Elementwise):
 
     _op = None  # the cnnnative.ops function, set by subclasses
 
-    def __init__(self, inplace: bool = False):
+    def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = bool(inplace)
 
@@ -164,7 +164,7 @@ class Hardsigmoid(_InplaceOptional):
 class GELU(_Elementwise):
     """x * Phi(x) (approximate='none') or its tanh form (approximate='tanh'), any shape."""
 
-    def __init__(self, approximate: str = "none"):
+    def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         self.approximate = _gelu_kind(approximate)
 
@@ -178,7 +178,7 @@ class GELU(_Elementwise):
 class Softmax(_Elementwise):
     """softmax along `dim` (default -1, the class axis of (N, classes))."""
 
-    def __init__(self, dim: int = -1):
+    def __init__(self, dim: int = -1) -> None:
         super().__init__()
         self.dim = index(dim, "dim")
 

@@ -23,7 +23,7 @@ class PReLU(Module):
     (num_parameters=1) or one per channel (num_parameters = C, the size of dim 1). The
     slopes start at `init` (0.25, as PyTorch). state_dict: {"weight": (num_parameters,)}."""
 
-    def __init__(self, num_parameters: int = 1, init: float = 0.25):
+    def __init__(self, num_parameters: int = 1, init: float = 0.25) -> None:
         super().__init__()
         n = index(num_parameters, "PReLU num_parameters")
         if n < 1:
@@ -44,7 +44,7 @@ class PReLU(Module):
 class _WithOut(_Elementwise):
     """An activation whose op takes out= (inplace=True writes into the input)."""
 
-    def __init__(self, inplace: bool = False):
+    def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = bool(inplace)
 
@@ -68,7 +68,7 @@ class _WithOut(_Elementwise):
 class ELU(_WithOut):
     """x where x > 0, else alpha * (exp(x) - 1)."""
 
-    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__(inplace)
         self.alpha = finite(alpha, "ELU alpha")
 
@@ -92,7 +92,7 @@ class SELU(_WithOut):
 class CELU(_WithOut):
     """x where x > 0, else alpha * (exp(x / alpha) - 1); alpha == 0 is a ValueError."""
 
-    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__(inplace)
         self.alpha = _celu_alpha(alpha)
 
@@ -109,7 +109,7 @@ class CELU(_WithOut):
 class Hardtanh(_WithOut):
     """clamp(x, min_val, max_val); max_val must be greater than min_val (as torch.nn)."""
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
         super().__init__(inplace)
         self.min_val, self.max_val = _bounds(min_val, max_val)
         if self.max_val == self.min_val:
@@ -128,7 +128,7 @@ class Hardtanh(_WithOut):
 class Threshold(_WithOut):
     """x where x > threshold, else value."""
 
-    def __init__(self, threshold: float, value: float, inplace: bool = False):
+    def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
         super().__init__(inplace)
         self.threshold = finite(threshold, "Threshold threshold")
         self.value = finite(value, "Threshold value")
@@ -153,7 +153,7 @@ class Mish(_WithOut):
 class Softplus(_Elementwise):
     """log(1 + exp(beta x)) / beta, and x where beta x > threshold."""
 
-    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
         self.beta, self.threshold = _softplus_args(beta, threshold)
 

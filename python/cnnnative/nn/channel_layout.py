@@ -12,7 +12,7 @@ __all__ = ["PixelShuffle", "PixelUnshuffle", "ChannelShuffle"]
 class PixelShuffle(Module):
     """(*, C * r**2, H, W) -> (*, C, H * r, W * r), r = upscale_factor (torch.nn.PixelShuffle)."""
 
-    def __init__(self, upscale_factor: int):
+    def __init__(self, upscale_factor: int) -> None:
         super().__init__()
         self.upscale_factor = positive(upscale_factor, "upscale_factor")
 
@@ -35,7 +35,7 @@ class PixelShuffle(Module):
 class PixelUnshuffle(Module):
     """(*, C, H * r, W * r) -> (*, C * r**2, H, W), r = downscale_factor (torch.nn.PixelUnshuffle)."""
 
-    def __init__(self, downscale_factor: int):
+    def __init__(self, downscale_factor: int) -> None:
         super().__init__()
         self.downscale_factor = positive(downscale_factor, "downscale_factor")
 
@@ -59,7 +59,7 @@ class ChannelShuffle(Module):
     """ShuffleNet's channel shuffle (torch.nn.ChannelShuffle): (N, C, *) with C seen as
     (groups, C / groups), transposed."""
 
-    def __init__(self, groups: int):
+    def __init__(self, groups: int) -> None:
         super().__init__()
         self.groups = positive(groups, "groups")
 

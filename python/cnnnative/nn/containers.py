@@ -19,7 +19,7 @@ def _module(m, where):
 class ModuleList(Module):
     """A list of modules, registered under "0", "1", ... (torch.nn.ModuleList)."""
 
-    def __init__(self, modules=None):
+    def __init__(self, modules=None) -> None:
         super().__init__()
         if modules is not None:
             self.extend(modules)
@@ -80,7 +80,7 @@ class ModuleList(Module):
 class ModuleDict(Module):
     """An ordered dict of modules, registered under their keys (torch.nn.ModuleDict)."""
 
-    def __init__(self, modules=None):
+    def __init__(self, modules=None) -> None:
         super().__init__()
         if modules is not None:
             self.update(modules)

@@ -62,7 +62,7 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", *, algo="auto", rng=None):
+                 groups=1, bias=True, padding_mode="zeros", *, algo="auto", rng=None) -> None:
         super().__init__()
         self.in_channels = positive(in_channels, "in_channels")
         self.out_channels = positive(out_channels, "out_channels")
@@ -142,7 +142,7 @@ class Conv1d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", *, rng=None):
+                 groups=1, bias=True, padding_mode="zeros", *, rng=None) -> None:
         super().__init__()
         self.in_channels = positive(in_channels, "in_channels")
         self.out_channels = positive(out_channels, "out_channels")

@@ -72,7 +72,7 @@ class Conv3d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", *, rng=None):
+                 groups=1, bias=True, padding_mode="zeros", *, rng=None) -> None:
         super().__init__()
         self.in_channels = positive(in_channels, "in_channels")
         self.out_channels = positive(out_channels, "out_channels")
@@ -126,7 +126,7 @@ class ConvTranspose3d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups=1, bias=True, dilation=1, padding_mode="zeros", *, rng=None):
+                 groups=1, bias=True, dilation=1, padding_mode="zeros", *, rng=None) -> None:
         super().__init__()
         self.in_channels = positive(in_channels, "in_channels")
         self.out_channels = positive(out_channels, "out_channels")

@@ -19,7 +19,7 @@ class _ConvTransposeNd(Module):
     _dims = 2
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
-                 dilation, padding_mode, rng):
+                 dilation, padding_mode, rng) -> None:
         super().__init__()
         name = type(self).__name__
         as_tuple = (lambda v, n: (single(v, n),)) if self._dims == 1 else pair
@@ -95,7 +95,7 @@ class ConvTranspose2d(_ConvTransposeNd):
     _dims = 2
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", *, rng=None):
+                 bias=True, dilation=1, padding_mode="zeros", *, rng=None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
                          dilation, padding_mode, rng)
 
@@ -117,7 +117,7 @@ class ConvTranspose1d(_ConvTransposeNd):
     _dims = 1
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", *, rng=None):
+                 bias=True, dilation=1, padding_mode="zeros", *, rng=None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
                          dilation, padding_mode, rng)
 

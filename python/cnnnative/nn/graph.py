@@ -47,7 +47,7 @@ class Node:
 
     __slots__ = ("graph", "value")
 
-    def __init__(self, graph, value):
+    def __init__(self, graph, value) -> None:
         self.graph, self.value = graph, value
 
     @property
@@ -66,7 +66,7 @@ class Graph(Module):
     """A DAG of modules and ops with any number of inputs and outputs. Is itself a Module;
     its layers' parameters are named by their node names (the state_dict prefixes)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         object.__setattr__(self, "ir", OpGraph())
         self.peak_live = 0

@@ -19,7 +19,7 @@ class Linear(Module):
     weight (out_features, in_features), bias (out_features,); PyTorch's initialisation.
     """
 
-    def __init__(self, in_features, out_features, bias=True, *, rng=None):
+    def __init__(self, in_features, out_features, bias=True, *, rng=None) -> None:
         super().__init__()
         self.in_features = positive(in_features, "in_features")
         self.out_features = positive(out_features, "out_features")

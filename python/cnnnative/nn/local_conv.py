@@ -43,7 +43,7 @@ class LocallyConnected2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, input_size, kernel_size, stride=1, padding=0, bias=True, *,
-                 rng=None):
+                 rng=None) -> None:
         super().__init__()
         self.in_channels = positive(in_channels, "in_channels")
         self.out_channels = positive(out_channels, "out_channels")
@@ -109,7 +109,7 @@ class TiledConv2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, tile_size=(2, 2), stride=1, padding=0, bias=True, *,
-                 rng=None):
+                 rng=None) -> None:
         super().__init__()
         self.in_channels = positive(in_channels, "in_channels")
         self.out_channels = positive(out_channels, "out_channels")

@@ -32,7 +32,7 @@ class _Loss(Module):
 
     name = ""  # the cnnnative.ops function (and Trainer loss name) this module calls
 
-    def __init__(self, reduction: str = "mean", reductions=REDUCTIONS):
+    def __init__(self, reduction: str = "mean", reductions=REDUCTIONS) -> None:
         super().__init__()
         self.reduction = reduction_arg(reduction, reductions)
 
@@ -55,7 +55,7 @@ class CrossEntropyLoss(_Loss):
     name = "cross_entropy"
 
     def __init__(self, weight=None, *, ignore_index: int = -100, reduction: str = "mean",
-                 label_smoothing: float = 0.0):
+                 label_smoothing: float = 0.0) -> None:
         super().__init__(reduction)
         self.register_buffer("weight", _optional_array(weight, "CrossEntropyLoss: weight"))
         self.ignore_index = index(ignore_index, "ignore_index")
@@ -75,7 +75,7 @@ class NLLLoss(_Loss):
 
     name = "nll_loss"
 
-    def __init__(self, weight=None, *, ignore_index: int = -100, reduction: str = "mean"):
+    def __init__(self, weight=None, *, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(reduction)
         self.register_buffer("weight", _optional_array(weight, "NLLLoss: weight"))
         self.ignore_index = index(ignore_index, "ignore_index")
@@ -87,7 +87,7 @@ class NLLLoss(_Loss):
 class MSELoss(_Loss):
     name = "mse_loss"
 
-    def __init__(self, *, reduction: str = "mean"):
+    def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction)
 
     def forward(self, input, target):
@@ -97,7 +97,7 @@ class MSELoss(_Loss):
 class L1Loss(_Loss):
     name = "l1_loss"
 
-    def __init__(self, *, reduction: str = "mean"):
+    def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction)
 
     def forward(self, input, target):
@@ -107,7 +107,7 @@ class L1Loss(_Loss):
 class SmoothL1Loss(_Loss):
     name = "smooth_l1_loss"
 
-    def __init__(self, *, reduction: str = "mean", beta: float = 1.0):
+    def __init__(self, *, reduction: str = "mean", beta: float = 1.0) -> None:
         super().__init__(reduction)
         self.beta = nonnegative(beta, "beta")
 
@@ -121,7 +121,7 @@ class SmoothL1Loss(_Loss):
 class HuberLoss(_Loss):
     name = "huber_loss"
 
-    def __init__(self, *, reduction: str = "mean", delta: float = 1.0):
+    def __init__(self, *, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction)
         self.delta = positive(delta, "delta")
 
@@ -137,7 +137,7 @@ class BCELoss(_Loss):
 
     name = "binary_cross_entropy"
 
-    def __init__(self, weight=None, *, reduction: str = "mean"):
+    def __init__(self, weight=None, *, reduction: str = "mean") -> None:
         super().__init__(reduction)
         self.register_buffer("weight", _optional_array(weight, "BCELoss: weight"))
 
@@ -151,7 +151,7 @@ class BCEWithLogitsLoss(_Loss):
 
     name = "binary_cross_entropy_with_logits"
 
-    def __init__(self, weight=None, *, reduction: str = "mean", pos_weight=None):
+    def __init__(self, weight=None, *, reduction: str = "mean", pos_weight=None) -> None:
         super().__init__(reduction)
         self.register_buffer("weight", _optional_array(weight, "BCEWithLogitsLoss: weight"))
         self.register_buffer("pos_weight", _optional_array(pos_weight, "BCEWithLogitsLoss: pos_weight"))
@@ -165,7 +165,7 @@ class KLDivLoss(_Loss):
 
     name = "kl_div"
 
-    def __init__(self, *, reduction: str = "mean", log_target: bool = False):
+    def __init__(self, *, reduction: str = "mean", log_target: bool = False) -> None:
         super().__init__(reduction, ("mean", "batchmean", "sum", "none"))
         self.log_target = bool(log_target)
 

@@ -16,7 +16,7 @@ import functools
 import warnings
 import weakref
 from collections import OrderedDict
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -56,7 +56,7 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data, requires_grad: bool = True):
+    def __init__(self, data, requires_grad: bool = True) -> None:
         if isinstance(data, Tensor):
             data = data.data
         data = data if on_device(data) else np.ascontiguousarray(data, dtype=np.float32)
@@ -85,7 +85,7 @@ class Module:
     shape is one sample's shape (no batch dimension), e.g. (C, H, W).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
@@ -95,7 +95,7 @@ class Module:
         object.__setattr__(self, "_last_call", None)
 
     # -- attribute registry ---------------------------------------------------------------
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError("call Module.__init__() before assigning attributes")
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
@@ -112,14 +112,14 @@ class Module:
             return
         self.__dict__.pop(name, None)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         d = self.__dict__
         for key in ("_parameters", "_buffers", "_modules"):
             if key in d and name in d[key]:
                 return d[key][name]
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> None:
         for d in (self._parameters, self._buffers, self._modules):
             if name in d:
                 del d[name]
@@ -162,13 +162,13 @@ class Module:
         self._modules[name] = module
 
     # -- computation ----------------------------------------------------------------------
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         # Every forward notes its last recorded output for the deprecated backward(), also
         # when called as module.forward(x) (the pre-autograd idiom). Weak references only:
         # the graph must die with the caller's output.
@@ -228,7 +228,7 @@ class Module:
     def children(self) -> Iterator["Module"]:
         return iter(self._modules.values())
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         return iter(self._modules.items())
 
     def named_modules(self, prefix: str = "", _seen=None):
@@ -243,11 +243,11 @@ class Module:
             if m is not None:
                 yield from m.named_modules(f"{prefix}.{name}" if prefix else name, seen)
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True):
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, Parameter) pairs, each parameter once, in registration order
         (recurse=False: this module's own only)."""
         seen = set()
@@ -258,7 +258,7 @@ class Module:
                 seen.add(id(p))
                 yield (f"{mname}.{pname}" if mname else pname), p
 
-    def parameters(self, recurse: bool = True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
@@ -364,7 +364,7 @@ class Module:
         return OrderedDict((k, v.numpy() if on_device(v) else np.array(v, copy=True))
                            for k, v in self._state_items())
 
-    def load_state_dict(self, state_dict, strict: bool = True):
+    def load_state_dict(self, state_dict: Any, strict: bool = True) -> Any:
         """Copy arrays into this module's parameters and buffers (shapes must match).
 
         Values may be numpy arrays or anything np.asarray accepts (e.g. torch tensors

@@ -36,7 +36,7 @@ def _running_stats(module, num_features, track):
 class _BatchNorm(Module):
     _ndims = (4,)
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True) -> None:
         super().__init__()
         self.num_features = positive(num_features, "num_features")
         self.eps = finite(eps, "eps", 0.0)
@@ -94,7 +94,7 @@ class BatchNorm1d(_BatchNorm):
 class LayerNorm(Module):
     """torch.nn.LayerNorm: normalise over the trailing `normalized_shape` dims."""
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True) -> None:
         super().__init__()
         if not hasattr(normalized_shape, "__iter__") or isinstance(normalized_shape, (str, bytes)):
             normalized_shape = (index(normalized_shape, "normalized_shape"),)  # one int, else TypeError
@@ -121,7 +121,7 @@ class LayerNorm(Module):
 class GroupNorm(Module):
     """torch.nn.GroupNorm: (N, C, ...) normalised over each group of C/num_groups channels."""
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True) -> None:
         super().__init__()
         self.num_groups = positive(num_groups, "num_groups")
         self.num_channels = positive(num_channels, "num_channels")
@@ -149,7 +149,7 @@ class GroupNorm(Module):
 class InstanceNorm2d(Module):
     """torch.nn.InstanceNorm2d: each (sample, channel) plane of (N, C, H, W) normalised."""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False) -> None:
         super().__init__()
         self.num_features = positive(num_features, "num_features")
         self.eps = finite(eps, "eps", 0.0)
@@ -179,7 +179,7 @@ class InstanceNorm2d(Module):
 class LocalResponseNorm(Module):
     """torch.nn.LocalResponseNorm across channels of (N, C, H, W) (AlexNet)."""
 
-    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0) -> None:
         super().__init__()
         self.size = positive(size, "size")
         self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)

@@ -37,7 +37,7 @@ class _PadNd(Module):
     dims = 2
     mode = "constant"
 
-    def __init__(self, padding):
+    def __init__(self, padding) -> None:
         super().__init__()
         self.padding = _padding(padding, self.dims, type(self).__name__)
 
@@ -60,7 +60,7 @@ class _PadNd(Module):
 
 
 class _ConstantPadNd(_PadNd):
-    def __init__(self, padding, value):
+    def __init__(self, padding, value) -> None:
         super().__init__(padding)
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise TypeError(f"{type(self).__name__}: value must be a number, got {type(value).__name__} {value!r}")
@@ -92,7 +92,7 @@ class ConstantPad3d(_ConstantPadNd):
 class ZeroPad1d(ConstantPad1d):
     """torch.nn.ZeroPad1d(padding): ConstantPad1d with value 0."""
 
-    def __init__(self, padding):
+    def __init__(self, padding) -> None:
         super().__init__(padding, 0.0)
 
     def extra_repr(self):
@@ -102,7 +102,7 @@ class ZeroPad1d(ConstantPad1d):
 class ZeroPad2d(ConstantPad2d):
     """torch.nn.ZeroPad2d(padding): ConstantPad2d with value 0."""
 
-    def __init__(self, padding):
+    def __init__(self, padding) -> None:
         super().__init__(padding, 0.0)
 
     def extra_repr(self):
@@ -112,7 +112,7 @@ class ZeroPad2d(ConstantPad2d):
 class ZeroPad3d(ConstantPad3d):
     """torch.nn.ZeroPad3d(padding): ConstantPad3d with value 0."""
 
-    def __init__(self, padding):
+    def __init__(self, padding) -> None:
         super().__init__(padding, 0.0)
 
     def extra_repr(self):

@@ -10,7 +10,7 @@ __all__ = ["MaxPool2d", "AvgPool2d", "GlobalAvgPool2d"]
 
 
 class _Pool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> None:
         super().__init__()
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else pair(stride, "stride")
@@ -45,7 +45,7 @@ class MaxPool2d(_Pool2d):
     """torch.nn.MaxPool2d: (N, C, H, W) -> (N, C, OH, OW); the gradient goes to the
     arg-max of each window. return_indices=True returns (out, indices) for MaxUnpool2d."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False) -> None:
         super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
         self.return_indices = bool(return_indices)
 
@@ -62,7 +62,7 @@ class MaxPool2d(_Pool2d):
 class AvgPool2d(_Pool2d):
     """torch.nn.AvgPool2d: (N, C, H, W) -> (N, C, OH, OW)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True) -> None:
         super().__init__(kernel_size, stride, padding, 1, ceil_mode)
         self.count_include_pad = bool(count_include_pad)
 

@@ -19,7 +19,7 @@ __all__ = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "Adapt
 class _Adaptive(Module):
     _dims = 2
 
-    def __init__(self, output_size):
+    def __init__(self, output_size) -> None:
         super().__init__()
         items = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * self._dims
         if len(items) != self._dims:
@@ -44,7 +44,7 @@ class _Adaptive(Module):
 
 
 class _AdaptiveMax(_Adaptive):
-    def __init__(self, output_size, return_indices=False):
+    def __init__(self, output_size, return_indices=False) -> None:
         super().__init__(output_size)
         self.return_indices = bool(return_indices)
 

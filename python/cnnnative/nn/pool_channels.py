@@ -17,7 +17,7 @@ __all__ = ["Maxout", "ChannelAvgPool"]
 class _ChannelPool(Module):
     _arg = "kernel_size"
 
-    def __init__(self, k):
+    def __init__(self, k) -> None:
         super().__init__()
         self._k = positive(k, self._arg)
 
@@ -37,7 +37,7 @@ class Maxout(_ChannelPool):
 
     _arg = "pieces"
 
-    def __init__(self, pieces: int):
+    def __init__(self, pieces: int) -> None:
         super().__init__(pieces)
         self.pieces = self._k
 
@@ -52,7 +52,7 @@ class Maxout(_ChannelPool):
 class ChannelAvgPool(_ChannelPool):
     """ChannelAvgPool(kernel_size): out[:, g] = mean of input channels g*k .. (g+1)*k - 1."""
 
-    def __init__(self, kernel_size: int):
+    def __init__(self, kernel_size: int) -> None:
         super().__init__(kernel_size)
         self.kernel_size = self._k
 

@@ -15,7 +15,7 @@ class LPPool2d(Module):
 
     _dims = 2
 
-    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False) -> None:
         super().__init__()
         self.norm_type = finite(norm_type, "norm_type", minimum=0.0, positive=True)
         axis = pair if self._dims == 2 else single

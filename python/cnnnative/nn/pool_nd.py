@@ -19,7 +19,7 @@ class _PoolNd(Module):
     _dims = 1
     _axis = staticmethod(single)
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False) -> None:
         super().__init__()
         self.kernel_size = self._axis(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None or stride == () else self._axis(stride, "stride")
@@ -84,7 +84,7 @@ class MaxPool3d(_PoolNd):
 class AvgPool1d(_PoolNd):
     """torch.nn.AvgPool1d: (N, C, L) -> (N, C, OL)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True) -> None:
         super().__init__(kernel_size, stride, padding, 1, False, ceil_mode)
         self.count_include_pad = bool(count_include_pad)
 
@@ -99,7 +99,7 @@ class AvgPool3d(_PoolNd):
     _dims = 3
     _axis = staticmethod(triple)
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True) -> None:
         super().__init__(kernel_size, stride, padding, 1, False, ceil_mode)
         self.count_include_pad = bool(count_include_pad)
 

@@ -17,7 +17,7 @@ class MaxUnpool2d(Module):
 
     _dims = 2
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0) -> None:
         super().__init__()
         axis = pair if self._dims == 2 else single
         self.kernel_size = axis(kernel_size, "kernel_size")

@@ -18,7 +18,7 @@ class Upsample(Module):
     the linear modes only. Nothing to learn."""
 
     def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
-                 recompute_scale_factor=None):
+                 recompute_scale_factor=None) -> None:
         super().__init__()
         self.size = tuple(size) if isinstance(size, list) else size
         if isinstance(scale_factor, (tuple, list)):
@@ -53,7 +53,7 @@ class Upsample(Module):
 class UpsamplingNearest2d(Upsample):
     """torch.nn.UpsamplingNearest2d: Upsample(size, scale_factor, mode='nearest') on (N, C, H, W)."""
 
-    def __init__(self, size=None, scale_factor=None):
+    def __init__(self, size=None, scale_factor=None) -> None:
         super().__init__(size, scale_factor, mode="nearest")
 
 
@@ -61,5 +61,5 @@ class UpsamplingBilinear2d(Upsample):
     """torch.nn.UpsamplingBilinear2d: Upsample(size, scale_factor, mode='bilinear',
     align_corners=True) on (N, C, H, W)."""
 
-    def __init__(self, size=None, scale_factor=None):
+    def __init__(self, size=None, scale_factor=None) -> None:
         super().__init__(size, scale_factor, mode="bilinear", align_corners=True)

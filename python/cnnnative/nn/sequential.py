@@ -14,7 +14,7 @@ class Sequential(Module):
     Sequential(m0, m1, ...) or Sequential(OrderedDict(name=module, ...)).
     """
 
-    def __init__(self, *modules):
+    def __init__(self, *modules) -> None:
         super().__init__()
         if len(modules) == 1 and isinstance(modules[0], OrderedDict):
             for name, m in modules[0].items():

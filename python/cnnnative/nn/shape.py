@@ -15,7 +15,7 @@ class Flatten(Module):
     """torch.nn.Flatten(start_dim=1, end_dim=-1): merges dimensions start_dim..end_dim (of
     the batched input) into one, e.g. (N, C, H, W) -> (N, C*H*W). A view (no copy)."""
 
-    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = index(start_dim, "start_dim"), index(end_dim, "end_dim")
 
@@ -44,7 +44,7 @@ class Unflatten(Module):
     unflattened_size (one entry may be -1), e.g. Unflatten(1, (C, H, W)) after a Linear.
     A view (no copy). A size whose product does not match the dimension is a ValueError."""
 
-    def __init__(self, dim: int, unflattened_size):
+    def __init__(self, dim: int, unflattened_size) -> None:
         super().__init__()
         self.dim = index(dim, "dim")
         if not isinstance(unflattened_size, (tuple, list)) or not unflattened_size:
@@ -101,7 +101,7 @@ class Dropout(Module):
     (`seed`, or drawn from nn.init's generator), so a seeded model drops the same units.
     """
 
-    def __init__(self, p: float = 0.5, inplace: bool = False, *, seed=None):
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, seed=None) -> None:
         super().__init__()
         p = float(p)
         if not 0.0 <= p <= 1.0:

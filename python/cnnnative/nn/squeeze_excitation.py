@@ -21,7 +21,7 @@ class SqueezeExcitation(Module):
     activation / scale_activation: classes (or any callables) returning layers, as in
     torchvision (default ReLU and Sigmoid)."""
 
-    def __init__(self, input_channels: int, squeeze_channels: int, activation=ReLU, scale_activation=Sigmoid):
+    def __init__(self, input_channels: int, squeeze_channels: int, activation=ReLU, scale_activation=Sigmoid) -> None:
         super().__init__()
         positive(input_channels, "input_channels")
         positive(squeeze_channels, "squeeze_channels")

@@ -55,7 +55,7 @@ class StochasticDepth(Module):
     The masks come from this layer's own numpy generator (`seed`, or one drawn from
     nn.init's generator), as nn.Dropout's do, so a seeded model drops the same samples."""
 
-    def __init__(self, p: float, mode: str, *, seed=None):
+    def __init__(self, p: float, mode: str, *, seed=None) -> None:
         super().__init__()
         self.p = _check(p, mode)
         self.mode = mode

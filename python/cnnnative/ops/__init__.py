@@ -19,6 +19,40 @@ for _area in _AREAS:
     __all__.extend(_mod.__all__)
 del _area, _mod, _name
 
+# The same names, spelled out for type checkers (which cannot follow the loop above).
+from typing import TYPE_CHECKING as _TYPE_CHECKING  # noqa: E402
+
+if _TYPE_CHECKING:
+    from .gemm import *  # noqa: F401,F403
+    from .conv import *  # noqa: F401,F403
+    from .conv1d import *  # noqa: F401,F403
+    from .conv3d import *  # noqa: F401,F403
+    from .fastconv import *  # noqa: F401,F403
+    from .pool import *  # noqa: F401,F403
+    from .activation import *  # noqa: F401,F403
+    from .loss import *  # noqa: F401,F403
+    from .linear import *  # noqa: F401,F403
+    from .norm import *  # noqa: F401,F403
+    from .optim import *  # noqa: F401,F403
+    from .shape import *  # noqa: F401,F403
+    from .elementwise import *  # noqa: F401,F403
+    from .matmul import *  # noqa: F401,F403
+    from .reduce import *  # noqa: F401,F403
+    from .index import *  # noqa: F401,F403
+    from .local_conv import *  # noqa: F401,F403
+    from .resample import *  # noqa: F401,F403
+    from .pool_nd import *  # noqa: F401,F403
+    from .pool_adaptive import *  # noqa: F401,F403
+    from .pool_channels import *  # noqa: F401,F403
+    from .pool_unpool import *  # noqa: F401,F403
+    from .pool_lp import *  # noqa: F401,F403
+    from .conv_transpose import *  # noqa: F401,F403
+    from .pad import *  # noqa: F401,F403
+    from .activation_more import *  # noqa: F401,F403
+    from .dropout_more import *  # noqa: F401,F403
+    from .special import *  # noqa: F401,F403
+    from .pool_indices import *  # noqa: F401,F403
+
 # --- dispatch: numpy, recording Tensor, GPU ---------------------------------------------
 # Every public op goes through `_dispatching`. Plain arrays (the common, fast case) pay one
 # type check per argument. A Tensor argument means autograd: the op's recording version

@@ -24,7 +24,7 @@ class Adagrad(Optimizer):
     _BUFFER_NAMES = ("sum",)
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
-                 eps=1e-10, foreach=None, *, maximize=False, fused=None):  # foreach/fused: as torch; always fused
+                 eps=1e-10, foreach=None, *, maximize=False, fused=None) -> None:  # foreach/fused: as torch; always fused
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
                                       maximize=maximize))

@@ -27,7 +27,7 @@ class Adam(Optimizer):
     _BUFFER_NAMES = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-                 *, maximize=False, decoupled_weight_decay=False, foreach=None, fused=None):
+                 *, maximize=False, decoupled_weight_decay=False, foreach=None, fused=None) -> None:
         # foreach / fused are accepted as torch.optim takes them: every step here is one fused
         # pass per tensor whatever they say, with the single-tensor rule's rounding.
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
@@ -63,6 +63,6 @@ class AdamW(Adam):
     any weight-decay term in the gradient. Default weight_decay 1e-2, as PyTorch."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
-                 *, maximize=False, foreach=None, fused=None):
+                 *, maximize=False, foreach=None, fused=None) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          maximize=maximize, decoupled_weight_decay=True)

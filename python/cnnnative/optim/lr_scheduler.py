@@ -14,7 +14,7 @@ class LRScheduler:
     """Sets each group's lr from its initial lr and the schedule position. Call step()
     once per epoch (or per iteration, consistently); position 0 is the start."""
 
-    def __init__(self, optimizer: Optimizer):
+    def __init__(self, optimizer: Optimizer) -> None:
         self.optimizer = optimizer
         self.last_epoch = 0
         self._apply()
@@ -63,7 +63,7 @@ class LRScheduler:
 class StepLR(LRScheduler):
     """lr = base * gamma ** (t // step_size)."""
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
+    def __init__(self, optimizer, step_size, gamma=0.1) -> None:
         if index(step_size, "step_size") <= 0:
             raise ValueError(f"StepLR step_size must be positive, got {step_size}")
         self.step_size, self.gamma = int(step_size), _finite(gamma, "gamma", 0.0)
@@ -76,7 +76,7 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """lr = base * gamma ** (number of milestones <= t)."""
 
-    def __init__(self, optimizer, milestones, gamma=0.1):
+    def __init__(self, optimizer, milestones, gamma=0.1) -> None:
         self.milestones = sorted(index(m, "milestones") for m in milestones)
         self.gamma = _finite(gamma, "gamma", 0.0)
         super().__init__(optimizer)
@@ -88,7 +88,7 @@ class MultiStepLR(LRScheduler):
 class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (base - eta_min) * (1 + cos(pi * t / T_max)) / 2, t clamped to T_max."""
 
-    def __init__(self, optimizer, T_max, eta_min=0.0):
+    def __init__(self, optimizer, T_max, eta_min=0.0) -> None:
         if index(T_max, "T_max") <= 0:
             raise ValueError(f"CosineAnnealingLR T_max must be positive, got {T_max}")
         self.T_max, self.eta_min = int(T_max), _finite(eta_min, "eta_min", 0.0)
@@ -103,7 +103,7 @@ class LinearWarmupLR(LRScheduler):
     """Linear warm-up from start_factor*base to base over warmup_steps, then `after`
     (another schedule, counted from the end of warm-up) or constant."""
 
-    def __init__(self, optimizer, warmup_steps, start_factor=0.1, after: LRScheduler | None = None):
+    def __init__(self, optimizer, warmup_steps, start_factor=0.1, after: LRScheduler | None = None) -> None:
         if index(warmup_steps, "warmup_steps") < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
         self.warmup_steps, self.after = int(warmup_steps), after

@@ -70,7 +70,7 @@ class Optimizer:
     _HYPER: tuple = ()          # names of a group's options
     _BUFFER_NAMES: tuple = ()   # every state buffer this optimizer may keep
 
-    def __init__(self, params, defaults: dict):
+    def __init__(self, params, defaults: dict) -> None:
         name = type(self).__name__
         self.defaults = self._checked_hyper(dict(defaults), name)
         if isinstance(params, (Module, Tensor)):

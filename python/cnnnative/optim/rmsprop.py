@@ -27,7 +27,7 @@ class RMSprop(Optimizer):
     _BUFFER_NAMES = ("square_avg", "grad_avg", "momentum_buffer")
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
-                 *, maximize=False, foreach=None):  # foreach: accepted as torch takes it; always fused here
+                 *, maximize=False, foreach=None) -> None:  # foreach: accepted as torch takes it; always fused here
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize))
 

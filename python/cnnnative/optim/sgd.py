@@ -52,7 +52,7 @@ class SGD(Optimizer):
     _HYPER = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
 
     def __init__(self, params, lr=0.01, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False, max_grad_norm=None):
+                 nesterov=False, max_grad_norm=None) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
         self.max_grad_norm = None if max_grad_norm is None else finite(max_grad_norm, "max_grad_norm", 0.0,
