@@ -6,23 +6,8 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EnginePlan', 'WinogradWeights', 'adagrad_step', 'adam_step', 'adaptive_avg_pool', 'adaptive_avg_pool_backward', 'adaptive_max_pool', 'adaptive_max_pool_backward', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'avg_pool3d', 'avg_pool3d_backward', 'avg_pool_channels', 'avg_pool_channels_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_backward', 'build_info', 'channel_scale', 'channel_scale_backward', 'channel_shuffle', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv3d', 'conv3d_input', 'conv3d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'elu', 'elu_backward', 'gelu', 'gelu_backward', 'gelu_tanh', 'gelu_tanh_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'hardsigmoid', 'hardsigmoid_backward', 'hardswish', 'hardswish_backward', 'hardtanh', 'hardtanh_backward', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'local_response_norm', 'local_response_norm_backward', 'locally_connected2d', 'locally_connected2d_backward', 'log_sigmoid', 'log_sigmoid_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'max_pool3d', 'max_pool3d_backward', 'max_pool_channels', 'max_pool_channels_backward', 'measure_fma_peak', 'mish', 'mish_backward', 'mse_loss', 'mse_loss_backward', 'output_cache_bytes', 'output_cache_clear', 'pad', 'pad_backward', 'pixel_shuffle', 'pixel_unshuffle', 'prelu', 'prelu_backward', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'resample', 'resample_backward', 'rmsprop_step', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'softmax', 'softmax_backward', 'softplus', 'softplus_backward', 'softsign', 'softsign_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'thread_settings', 'threshold', 'threshold_backward', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
-class WinogradWeights:
-    @property
-    def groups(self) -> int:
-        ...
-    @property
-    def in_channels_per_group(self) -> int:
-        ...
-    @property
-    def nbytes(self) -> int:
-        ...
-    @property
-    def out_channels(self) -> int:
-        ...
-    @property
-    def tile(self) -> int:
-        ...
+import typing_extensions
+__all__: list[str] = ['EnginePlan', 'Int8PackedWeights', 'WinogradWeights', 'adagrad_step', 'adam_step', 'adaptive_avg_pool', 'adaptive_avg_pool_backward', 'adaptive_max_pool', 'adaptive_max_pool_backward', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'avg_pool3d', 'avg_pool3d_backward', 'avg_pool_channels', 'avg_pool_channels_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'bf16_gemm', 'bf16_native', 'bf16_round', 'bf16_supported', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_backward', 'buffer_elem_bytes', 'build_info', 'channel_scale', 'channel_scale_backward', 'channel_shuffle', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv3d', 'conv3d_input', 'conv3d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'elu', 'elu_backward', 'gelu', 'gelu_backward', 'gelu_tanh', 'gelu_tanh_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'hardsigmoid', 'hardsigmoid_backward', 'hardswish', 'hardswish_backward', 'hardtanh', 'hardtanh_backward', 'int8_depthwise', 'int8_gemm', 'int8_gemm_packed', 'int8_im2col', 'int8_isa', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'load_plan_bytes', 'load_plan_file', 'local_response_norm', 'local_response_norm_backward', 'locally_connected2d', 'locally_connected2d_backward', 'log_sigmoid', 'log_sigmoid_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'max_pool3d', 'max_pool3d_backward', 'max_pool_channels', 'max_pool_channels_backward', 'measure_bf16_peak', 'measure_fma_peak', 'measure_int8_peak', 'mish', 'mish_backward', 'mse_loss', 'mse_loss_backward', 'output_cache_bytes', 'output_cache_clear', 'pad', 'pad_backward', 'pixel_shuffle', 'pixel_unshuffle', 'plan_add_avg_pool_u8', 'plan_add_concat_u8', 'plan_add_conv_int8', 'plan_add_dequantize', 'plan_add_global_avg_pool_u8', 'plan_add_linear_int8', 'plan_add_max_pool_u8', 'plan_add_quantize', 'plan_crc32', 'prelu', 'prelu_backward', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'resample', 'resample_backward', 'rmsprop_step', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'softmax', 'softmax_backward', 'softplus', 'softplus_backward', 'softsign', 'softsign_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'thread_settings', 'threshold', 'threshold_backward', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
 class EnginePlan:
     """
     A compiled network: nodes over numbered buffers (0 = input), one planned arena.
@@ -69,13 +54,6 @@ class EnginePlan:
         ...
     def buffer_shape(self, id: typing.SupportsInt | typing.SupportsIndex) -> list[int]:
         ...
-    def set_precision(self, precision: str) -> None:
-        """
-        'bf16': conv (but depthwise) and linear nodes added afterwards multiply bf16 inputs and weights with fp32 accumulation; 'fp32' (default): everything fp32.
-        """
-    @property
-    def precision(self) -> str:
-        ...
     def finalize(self, output: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     def nodes(self) -> list[typing.Any]:
@@ -87,6 +65,10 @@ class EnginePlan:
     def run(self, input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], poison: bool = False, out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
         """
         Run every node with the GIL released; input (n, ...) with n <= the compiled batch.
+        """
+    def set_precision(self, precision: str) -> None:
+        """
+        'bf16': conv (but depthwise) and linear nodes added afterwards multiply bf16 inputs and weights with fp32 accumulation; 'fp32' (default): everything fp32.
         """
     @property
     def arena_bytes(self) -> int:
@@ -101,11 +83,52 @@ class EnginePlan:
     def planned_threads(self) -> int:
         ...
     @property
+    def precision(self) -> str:
+        ...
+    @property
     def unshared_bytes(self) -> int:
         ...
     @property
     def weight_bytes(self) -> int:
         ...
+class WinogradWeights:
+    @property
+    def groups(self) -> int:
+        ...
+    @property
+    def in_channels_per_group(self) -> int:
+        ...
+    @property
+    def nbytes(self) -> int:
+        ...
+    @property
+    def out_channels(self) -> int:
+        ...
+    @property
+    def tile(self) -> int:
+        ...
+class Int8PackedWeights:
+    """
+    int8 weights (M, K) packed for the active ISA's int8 GEMM kernel.
+    """
+    def __init__(self, w: numpy.ndarray, n_hint: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        ...
+    @property
+    def packed_bytes(self) -> int:
+        ...
+    @property
+    def row_sums(self) -> numpy.typing.NDArray[numpy.int32]:
+        """
+        sum_k w[m, k] as int32, (M,).
+        """
+    @property
+    def shape(self) -> tuple[int, int]:
+        ...
+    @property
+    def tile_rows(self) -> int:
+        """
+        Rows per packed tile (64: the VNNI kernel with lanes along M, chosen for small n_hint).
+        """
 def _engine_plan_arena(requests: collections.abc.Sequence[typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"]], alignment: typing.SupportsInt | typing.SupportsIndex = 64) -> tuple[list[int], int]:
     ...
 def _force_sgemm_kernel(name: str) -> None:
@@ -116,6 +139,10 @@ def _parallel_team_size() -> int:
     """
     Testing aid: the team size of one region opened by the calling thread.
     """
+def _plan_loader_max_buffer_bytes(bytes: typing.SupportsInt | typing.SupportsIndex = 0) -> int:
+    """
+    Test hook: the loader's per-buffer byte limit (set when bytes > 0); returns the old one.
+    """
 def _set_debug_fill(on: bool) -> None:
     """
     Test aid: NaN-fill every output the ops bindings allocate before the kernel runs.
@@ -123,6 +150,11 @@ def _set_debug_fill(on: bool) -> None:
 def _set_sgemm_poison_scratch(on: bool) -> None:
     """
     Testing aid: fill SGEMM pack buffers with NaN before each call.
+    """
+def _set_team_wait(spin_us: typing.SupportsInt | typing.SupportsIndex, yield_us: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Benchmarks and tests: how long idle members of the inference kernels' team pause-spin,
+    then yield, before they sleep (microseconds; negative keeps a value).
     """
 def _sgemm_batched_in_parallel(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], use_sgemm: bool = False) -> numpy.typing.NDArray[numpy.float32]:
     """
@@ -172,12 +204,32 @@ def batch_norm_forward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.flo
     """
 def best_isa() -> str:
     ...
+def bf16_gemm(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], w: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    c (m, n) = bf16(a) (m, k) @ bf16(w).T (k, n), fp32 accumulation; vdpbf16ps where it runs, else the rounded fp32 GEMM.
+    """
+def bf16_native() -> bool:
+    """
+    Do the AVX512-BF16 kernels run now (CPU support and active ISA avx512)?
+    """
+def bf16_round(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    fp32(bf16(x)): round to nearest even, NaN kept, denormals to signed zero.
+    """
+def bf16_supported() -> bool:
+    """
+    Does this CPU have AVX512-BF16 (vdpbf16ps)?
+    """
 def binary_cross_entropy_with_logits(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, pos_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, reduce: bool = False) -> typing.Any:
     """
     Stable BCE of logits per element (weight / pos_weight already broadcast to the input's shape), or (reduce=True) the float64 sum.
     """
 def binary_cross_entropy_with_logits_backward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.SupportsFloat | typing.SupportsIndex, grad: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, pos_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
+def buffer_elem_bytes(plan: EnginePlan, id: typing.SupportsInt | typing.SupportsIndex) -> int:
+    """
+    4 for a float32 buffer, 1 for uint8.
+    """
 def build_info() -> dict[str, typing.Any]:
     """
     Compiler, flags and options this binary was built with.
@@ -273,6 +325,27 @@ def hardtanh(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], min_val
     ...
 def hardtanh_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], min_val: typing.SupportsFloat | typing.SupportsIndex, max_val: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
+def int8_depthwise(x: numpy.ndarray, w: numpy.ndarray, zero_point: typing.SupportsInt | typing.SupportsIndex = 0, stride: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex] = [1], padding: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex] = [0], dilation: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex] = [1], single_thread: bool = False) -> numpy.typing.NDArray[numpy.int32]:
+    """
+    Exact int32 depthwise conv: uint8 x (N, C, H, W), int8 w (K, 1, R, S) with K a multiple of C;
+    padding reads zero_point. Returns (N, K, OH, OW) int32.
+    """
+def int8_gemm(w: numpy.ndarray, x: numpy.ndarray, single_thread: bool = False, n_hint: typing.SupportsInt | typing.SupportsIndex = 0) -> numpy.typing.NDArray[numpy.int32]:
+    """
+    Exact int32 C (M, N) = w @ x for int8 w (M, K) and uint8 x (K, N) (packs w each call).
+    """
+def int8_gemm_packed(w: Int8PackedWeights, x: numpy.ndarray, single_thread: bool = False, out: typing.Any = None) -> numpy.typing.NDArray[numpy.int32]:
+    """
+    Exact int32 C (M, N) = w @ x for packed int8 w (M, K) and uint8 x (K, N); out: int32 (M, N).
+    """
+def int8_im2col(x: numpy.ndarray, R: typing.SupportsInt | typing.SupportsIndex, S: typing.SupportsInt | typing.SupportsIndex, stride: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex] = [1], padding: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex] = [0], dilation: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex] = [1], groups: typing.SupportsInt | typing.SupportsIndex = 1, group: typing.SupportsInt | typing.SupportsIndex = 0, zero_point: typing.SupportsInt | typing.SupportsIndex = 0) -> numpy.typing.NDArray[numpy.uint8]:
+    """
+    im2col of one uint8 image x (C, H, W) for one group: (C/groups*R*S, OH*OW), padding = zero_point.
+    """
+def int8_isa() -> str:
+    """
+    The int8 GEMM kernel the dispatch picks now: 'avx512_vnni', 'avx2' or 'scalar'.
+    """
 def layer_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], normalized_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rstd: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None) -> tuple[typing.Any, ...]:
     """
     -> (grad_input, grad_weight or None, grad_bias or None)
@@ -289,6 +362,14 @@ def linear(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weigh
     ...
 def linear_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], need_bias: bool) -> tuple[typing.Any, ...]:
     ...
+def load_plan_bytes(data: typing_extensions.Buffer) -> tuple[typing.Any, ...]:
+    """
+    Load a plan file from bytes: (EnginePlan, (input name, shape), (output name, shape)).
+    """
+def load_plan_file(path: str) -> tuple[typing.Any, ...]:
+    """
+    Load a plan file from a path: (EnginePlan, (input name, shape), (output name, shape)).
+    """
 def local_response_norm(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, beta: typing.SupportsFloat | typing.SupportsIndex, k: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
 def local_response_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, beta: typing.SupportsFloat | typing.SupportsIndex, k: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
@@ -317,10 +398,18 @@ def max_pool_channels(input: typing.Annotated[numpy.typing.ArrayLike, numpy.floa
     ...
 def max_pool_channels_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], input_size: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], kernel_size: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
+def measure_bf16_peak(seconds: typing.SupportsFloat | typing.SupportsIndex = 0.5) -> float:
+    """
+    One core's vdpbf16ps throughput in GFLOP/s (thread CPU time); 0 without AVX512-BF16.
+    """
 def measure_fma_peak(seconds: typing.SupportsFloat | typing.SupportsIndex = 0.2, threads: typing.SupportsInt | typing.SupportsIndex | None = None, thread_cpu_time: bool = False) -> float:
     """
     Peak FP32 FMA rate in GFLOP/s on `threads` threads (default: the library's).
     thread_cpu_time=True (threads=1 only) times by the thread's CPU time.
+    """
+def measure_int8_peak(seconds: typing.SupportsFloat | typing.SupportsIndex = 0.2, threads: typing.SupportsInt | typing.SupportsIndex | None = None, thread_cpu_time: bool = False) -> float:
+    """
+    Peak int8 multiply-add rate of the int8_isa() kernel in GOPS (multiply-add = 2 ops).
     """
 def mish(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
@@ -354,6 +443,26 @@ def pixel_shuffle(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], up
     ...
 def pixel_unshuffle(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], downscale_factor: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
+def plan_add_avg_pool_u8(plan: EnginePlan, input: typing.SupportsInt | typing.SupportsIndex, kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], ceil_mode: bool, count_include_pad: bool, q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], out_u8: bool) -> int:
+    ...
+def plan_add_concat_u8(plan: EnginePlan, inputs: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], in_q: collections.abc.Sequence[tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]], out_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]) -> int:
+    ...
+def plan_add_conv_int8(plan: EnginePlan, input: typing.SupportsInt | typing.SupportsIndex, in_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.int8], mult: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, activation: str, residual: typing.SupportsInt | typing.SupportsIndex, res_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], out_u8: bool, out_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]) -> int:
+    ...
+def plan_add_dequantize(plan: EnginePlan, input: typing.SupportsInt | typing.SupportsIndex, scale: typing.SupportsFloat | typing.SupportsIndex, zero_point: typing.SupportsInt | typing.SupportsIndex) -> int:
+    ...
+def plan_add_global_avg_pool_u8(plan: EnginePlan, input: typing.SupportsInt | typing.SupportsIndex, q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], out_u8: bool) -> int:
+    ...
+def plan_add_linear_int8(plan: EnginePlan, input: typing.SupportsInt | typing.SupportsIndex, in_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.int8], mult: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], activation: str, out_u8: bool, out_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]) -> int:
+    ...
+def plan_add_max_pool_u8(plan: EnginePlan, input: typing.SupportsInt | typing.SupportsIndex, kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], ceil_mode: bool, q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], out_u8: bool) -> int:
+    ...
+def plan_add_quantize(plan: EnginePlan, input: typing.SupportsInt | typing.SupportsIndex, scale: typing.SupportsFloat | typing.SupportsIndex, zero_point: typing.SupportsInt | typing.SupportsIndex) -> int:
+    ...
+def plan_crc32(data: bytes) -> int:
+    """
+    CRC-32 (zlib's) of bytes, as the plan file checksum uses.
+    """
 def prelu(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
     """
     x where x > 0, else weight[c] * x (c the index on dim 1; a 1-element weight is shared).
@@ -447,89 +556,4 @@ def winograd_forward_prepared(input: typing.Annotated[numpy.typing.ArrayLike, nu
     ...
 def winograd_prepare(weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], groups: typing.SupportsInt | typing.SupportsIndex, tile: typing.SupportsInt | typing.SupportsIndex) -> WinogradWeights:
     ...
-def load_plan_bytes(data: typing.Any) -> tuple[EnginePlan, tuple[str, list[int]], tuple[str, list[int]]]:
-    """
-    Load a plan file from bytes: (EnginePlan, (input name, shape), (output name, shape)).
-    """
-def load_plan_file(path: str) -> tuple[EnginePlan, tuple[str, list[int]], tuple[str, list[int]]]:
-    """
-    Load a plan file from a path: (EnginePlan, (input name, shape), (output name, shape)).
-    """
-def plan_crc32(data: bytes) -> int:
-    """
-    CRC-32 (zlib's) of bytes, as the plan file checksum uses.
-    """
-def _plan_loader_max_buffer_bytes(bytes: typing.SupportsInt = 0) -> int:
-    """
-    Test hook: the loader's per-buffer byte limit (set when bytes > 0); returns the old one.
-    """
-# bf16 GEMM (cpp/bindings/bf16.cc)
-def bf16_supported() -> bool:
-    """
-    Does this CPU have AVX512-BF16 (vdpbf16ps)?
-    """
-def bf16_native() -> bool:
-    """
-    Do the AVX512-BF16 kernels run now (CPU support and active ISA avx512)?
-    """
-def bf16_round(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
-    """
-    fp32(bf16(x)): round to nearest even, NaN kept, denormals to signed zero.
-    """
-def bf16_gemm(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], w: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float32]:
-    """
-    c (m, n) = bf16(a) (m, k) @ bf16(w).T (k, n), fp32 accumulation; vdpbf16ps where it runs, else the rounded fp32 GEMM.
-    """
-def measure_bf16_peak(seconds: typing.SupportsFloat | typing.SupportsIndex = 0.5) -> float:
-    """
-    One core's vdpbf16ps throughput in GFLOP/s (thread CPU time); 0 without AVX512-BF16.
-    """
-# int8 kernels (cpp/bindings/quant.cc; cnnnative/quant.h).
-class Int8PackedWeights:
-    """
-    int8 weights (M, K) packed for the active ISA's int8 GEMM kernel.
-    """
-    def __init__(self, w: numpy.typing.NDArray[numpy.int8], n_hint: typing.SupportsInt = 0) -> None:
-        ...
-    @property
-    def packed_bytes(self) -> int:
-        ...
-    @property
-    def row_sums(self) -> numpy.typing.NDArray[numpy.int32]:
-        """
-        sum_k w[m, k] as int32, (M,).
-        """
-    @property
-    def shape(self) -> tuple:
-        ...
-    @property
-    def tile_rows(self) -> int:
-        """
-        Rows per packed tile (64: the VNNI kernel with lanes along M, chosen for small n_hint).
-        """
-def int8_gemm(w: numpy.typing.NDArray[numpy.int8], x: numpy.typing.NDArray[numpy.uint8], single_thread: bool = False, n_hint: typing.SupportsInt = 0) -> numpy.typing.NDArray[numpy.int32]:
-    """
-    Exact int32 C (M, N) = w @ x for int8 w (M, K) and uint8 x (K, N) (packs w each call).
-    """
-def int8_gemm_packed(w: Int8PackedWeights, x: numpy.typing.NDArray[numpy.uint8], single_thread: bool = False, out: typing.Any = None) -> numpy.typing.NDArray[numpy.int32]:
-    """
-    Exact int32 C (M, N) = w @ x for packed int8 w (M, K) and uint8 x (K, N); out: int32 (M, N).
-    """
-def int8_depthwise(x: numpy.typing.NDArray[numpy.uint8], w: numpy.typing.NDArray[numpy.int8], zero_point: typing.SupportsInt = 0, stride: collections.abc.Sequence[typing.SupportsInt] = [1], padding: collections.abc.Sequence[typing.SupportsInt] = [0], dilation: collections.abc.Sequence[typing.SupportsInt] = [1], single_thread: bool = False) -> numpy.typing.NDArray[numpy.int32]:
-    """
-    Exact int32 depthwise conv: uint8 x (N, C, H, W), int8 w (K, 1, R, S) with K a multiple of C;
-    padding reads zero_point. Returns (N, K, OH, OW) int32.
-    """
-def int8_im2col(x: numpy.typing.NDArray[numpy.uint8], R: typing.SupportsInt, S: typing.SupportsInt, stride: collections.abc.Sequence[typing.SupportsInt] = [1], padding: collections.abc.Sequence[typing.SupportsInt] = [0], dilation: collections.abc.Sequence[typing.SupportsInt] = [1], groups: typing.SupportsInt = 1, group: typing.SupportsInt = 0, zero_point: typing.SupportsInt = 0) -> numpy.typing.NDArray[numpy.uint8]:
-    """
-    im2col of one uint8 image x (C, H, W) for one group: (C/groups*R*S, OH*OW), padding = zero_point.
-    """
-def int8_isa() -> str:
-    """
-    The int8 GEMM kernel the dispatch picks now: 'avx512_vnni', 'avx2' or 'scalar'.
-    """
-def measure_int8_peak(seconds: typing.SupportsFloat = 0.2, threads: typing.SupportsInt | None = None, thread_cpu_time: bool = False) -> float:
-    """
-    Peak int8 multiply-add rate of the int8_isa() kernel in GOPS (multiply-add = 2 ops).
-    """
 __version__: str = '0.1.0'
