@@ -22,12 +22,12 @@ def test_resnet20_int8_agrees_with_fp32():
     xte, yte = generated(rng, 128, colors, templates)
     nn.init.manual_seed(0)
     model = models.resnet20()
-    opt = optim.SGD(model, lr=0.05, momentum=0.9)
-    cnnnative.Trainer(model, opt, seed=0, quiet=True).fit((xtr, ytr), epochs=2, batch_size=16)
+    opt = optim.SGD(model, lr=0.02, momentum=0.9)
+    cnnnative.Trainer(model, opt, seed=0, quiet=True).fit((xtr, ytr), epochs=3, batch_size=16)
     model.eval()
     y = cnnnative.compile(model, xte.shape)(xte)
     fp32_acc = float((y.argmax(1) == yte).mean())
-    assert fp32_acc > 0.4  # trained: well above chance (measured ~0.7)
+    assert fp32_acc > 0.5  # trained well above chance (0.1): measured 0.89-0.95 on scalar, avx2, avx512
     for method in ("minmax", "percentile"):
         qm = cnnnative.quantize(model, xtr[:64], input_shape=xte.shape, method=method)
         yq = qm(xte)
