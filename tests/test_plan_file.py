@@ -131,3 +131,17 @@ def test_identity_model_and_algo_choice():
     assert parse(data)["meta"]["choice"] == 1
     with pytest.raises(ValueError, match="algo"):
         cn.export_plan(cn.compile(model, shape, exportable=True), None, algo="fast")
+
+
+def test_low_precision_models_are_refused_not_written_as_float32(tmp_path):
+    """The format holds float32 plans: a bf16 or int8 model must not be silently exported as
+    float32."""
+    cn.nn.init.manual_seed(0)
+    net = cn.models.resnet20().eval()
+    with pytest.raises(ValueError, match="float32 plans only"):
+        cn.compile(net, (1, 3, 32, 32), precision="bf16", exportable=True)
+    with pytest.raises(ValueError, match="float32 plans only"):
+        cn.export_plan(cn.compile(net, (1, 3, 32, 32), precision="bf16"), str(tmp_path / "x.cnn"))
+    calib = np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(np.float32)
+    with pytest.raises(ValueError, match="float32 plans only"):
+        cn.export_plan(cn.quantize(net, calib, input_shape=(1, 3, 32, 32)), str(tmp_path / "q.cnn"))

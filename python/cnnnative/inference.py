@@ -649,6 +649,8 @@ def compile(model: Any, input_shape: Sequence[int], *, fuse: bool = True, algo: 
         raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     if precision != "fp32" and device != "cpu":
         raise ValueError(f"precision={precision!r} is for device='cpu' only, got device={device!r}")
+    if precision != "fp32" and exportable:
+        raise ValueError(f"exportable=True: the plan file format holds float32 plans only, got precision={precision!r}")
     if device != "cpu":
         from . import cuda
         cuda._require()

@@ -271,6 +271,9 @@ def export_plan(model, path=None, input_shape=None, *, input_name="input", outpu
     from .inference import compile as cn_compile
     if isinstance(model, CompiledModel):
         compiled = model
+        if type(model).__name__ == "QuantizedModel" or getattr(model, "precision", "fp32") != "fp32":
+            raise ValueError("export_plan: the plan file format holds float32 plans only; int8 (quantize) and "
+                             "bf16 models cannot be written yet")
         if input_shape is not None and tuple(int(d) for d in input_shape) != compiled.input_shape:
             raise ValueError(f"export_plan: input_shape {tuple(input_shape)} differs from the compiled model's "
                              f"{compiled.input_shape}")
