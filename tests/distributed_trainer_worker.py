@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+# The launcher (tests/mpi_launch.py) puts the cnnnative the tests import on PYTHONPATH.
 
 import cnnnative  # noqa: E402
 from cnnnative import models, nn, optim  # noqa: E402

@@ -12,8 +12,12 @@ import sys
 
 import pytest
 
+import cnnnative
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-PYTHON_DIR = os.path.join(HERE, "..", "python")
+# The directory holding the cnnnative these tests import (the source tree's python/ after
+# tools/dev-build, site-packages after `pip install .`): the ranks must import the same one.
+PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(cnnnative.__file__)))
 WORKER = os.path.join(HERE, "distributed_trainer_worker.py")
 
 

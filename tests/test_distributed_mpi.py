@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
+import cnnnative
+
 ROOT = Path(__file__).resolve().parent.parent
+# Where the cnnnative these tests import lives (source tree or site-packages): the ranks use it too.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(cnnnative.__file__)))
 SCRIPT = ROOT / "tests" / "mpi_scripts" / "ddp_equivalence.py"
 TOLERANCE = 1e-5  # relative, after 20 steps (the target)
 
@@ -34,7 +38,7 @@ def launch(n, out, *scenarios, timeout=120):
     if os.geteuid() == 0:
         cmd.append("--allow-run-as-root")
     env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT / "python"), os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([_PACKAGE_DIR, os.environ.get("PYTHONPATH", "")]))
     cmd += ["-n", str(n), sys.executable, str(SCRIPT), str(out), *scenarios]
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
