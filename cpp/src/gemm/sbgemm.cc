@@ -12,6 +12,7 @@
 #include <new>
 
 #include "cnnnative/errors.h"
+#include "core/peak_probe.h"
 #include "cnnnative/gemm.h"
 #include "cnnnative/isa.h"
 
@@ -128,30 +129,7 @@ void gemm(const float* a, int64_t lda, int64_t m, const PackedWeights& w, float*
 double measure_peak(double seconds) {
   CN_CHECK(seconds > 0 && seconds <= 60, "measure_bf16_peak: seconds must be in (0, 60], got ", seconds);
   if (!cpu_has_avx512_bf16()) return 0.0;
-  auto cpu = [] {
-    timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-  };
-  float sink = 0;
-  int64_t iterations = 1024;
-  double elapsed = 0;
-  for (;;) {
-    const double t0 = cpu();
-    dpbf16_loop(iterations, &sink);
-    elapsed = cpu() - t0;
-    if (elapsed > 0.005 || iterations > (int64_t{1} << 40)) break;
-    iterations *= 4;
-  }
-  const int64_t per_round = std::max<int64_t>(1, int64_t(double(iterations) * (seconds / 5) / elapsed));
-  double best = 0;
-  for (int round = 0; round < 5; ++round) {
-    const double t0 = cpu();
-    const double flops = dpbf16_loop(per_round, &sink);
-    best = std::max(best, flops / (cpu() - t0) / 1e9);
-  }
-  if (sink == 12345.f) best += 0;
-  return best;
+  return cnnnative::measure_peak("measure_bf16_peak", seconds, 1, /*thread_cpu_time=*/true, dpbf16_loop);
 }
 
 }  // namespace bf16
