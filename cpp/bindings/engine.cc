@@ -11,6 +11,7 @@
 #include "arrays.h"
 #include "out_array.h"
 #include "cnnnative/engine.h"
+#include "conv/depthwise_cblock.h"
 #include "engine/arena_planner.h"
 #include "registry.h"
 
@@ -280,4 +281,22 @@ CNNNATIVE_BINDINGS(engine) {
           return py::make_tuple(l.offsets, l.total_bytes);
         },
         py::arg("requests"), py::arg("alignment") = 64);
+
+  // Tests and benchmarks: which depthwise layout later engine runs use.
+  m.def(
+      "_force_depthwise_layout",
+      [](const std::string& layout) {
+        using depthwise::DepthwiseLayout;
+        if (layout == "auto")
+          depthwise::force_depthwise_layout(DepthwiseLayout::automatic);
+        else if (layout == "planes")
+          depthwise::force_depthwise_layout(DepthwiseLayout::planes);
+        else if (layout == "channels")
+          depthwise::force_depthwise_layout(DepthwiseLayout::channels);
+        else
+          throw py::value_error("layout must be 'auto', 'planes' or 'channels', got '" + layout + "'");
+      },
+      py::arg("layout"),
+      "Depthwise convolutions in compiled models: 'auto' (the measured rule), 'planes' (the per-plane "
+      "kernels) or 'channels' (16 channels per vector, AVX-512, where the geometry allows).");
 }

@@ -13,6 +13,7 @@
 #include "cnnnative/errors.h"
 #include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
+#include "depthwise_cblock.h"
 #include "depthwise_kernels.h"
 
 namespace cnnnative {
@@ -43,6 +44,10 @@ bool depthwise_supports(const ConvParams& p, std::string* why) {
 }
 
 void depthwise_forward(const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
+  if (depthwise::use_channel_blocks(p)) {  // 16 channels per vector where measured faster
+    depthwise::channel_blocks_forward(p, p.N, x, w, bias, nullptr, y, 0, num_threads());
+    return;
+  }
   const depthwise::Kernels& kern = depthwise::kernels_for(active_isa());
   const int64_t mult = p.K / p.C, in_plane = p.H * p.W, out_plane = p.output_h() * p.output_w();
   const int64_t taps = p.R * p.S, planes = p.N * p.K;
