@@ -7,6 +7,15 @@
 // the new word before it sleeps or the caller sees the flag and wakes it (futex_wait also
 // rechecks the word atomically). The last worker to finish bumps `done` for the caller the
 // same way; barriers use a generation word.
+//
+// Members are claimed, not assigned: a woken worker takes the next member index nobody
+// has started, and the caller, once done with member 0, takes every index still
+// unclaimed. So a worker whose core is busy with another process (or that is still waking
+// from a futex sleep) never holds up the region: its share runs on the caller, and the
+// region costs what one thread would, not a scheduler time slice. Each index still runs
+// exactly once, on one thread, so per-member scratch and even splits stay valid; a body
+// that uses team_barrier has all of its members claimed by distinct threads (none can
+// finish, and claim another, before all arrive).
 #include "cnnnative/thread_pool.h"
 
 #include <immintrin.h>
@@ -122,11 +131,18 @@ void bump_and_wake(std::atomic<uint32_t>& word, std::atomic<int>& sleepers, int 
   if (sleepers.load(std::memory_order_seq_cst) > 0) futex_wake(&word, count);
 }
 
+// The claim word of a region: epoch (bits 32..63, new per region, so a stale claim attempt
+// from a previous region fails its compare-exchange), team size (16..31), next member (0..15).
+constexpr uint64_t pack_claims(uint64_t epoch, int team, int next) {
+  return (epoch << 32) | (uint64_t(team) << 16) | uint64_t(next);
+}
+
 struct Region {
   team_detail::Call call = nullptr;
   void* body = nullptr;
   int team = 1;
-  std::atomic<int> pending{0};  // workers still in the body
+  std::atomic<uint64_t> claims{0};
+  std::atomic<int> pending{0};  // members 1 .. team-1 not yet finished
   std::atomic<uint32_t> done{0};
   std::atomic<int> done_sleepers{0};
   std::atomic<int> arrived{0};
@@ -138,6 +154,19 @@ struct Region {
   void record(std::exception_ptr e) {
     std::lock_guard<std::mutex> lock(error_mutex);
     if (!error) error = e;
+  }
+
+  // The next member index nobody has started, if any.
+  bool claim(int* tid) {
+    uint64_t v = claims.load(std::memory_order_acquire);
+    for (;;) {
+      const int next = int(v & 0xFFFF), size = int((v >> 16) & 0xFFFF);
+      if (next >= size) return false;
+      if (claims.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        *tid = next;
+        return true;
+      }
+    }
   }
 };
 
@@ -177,8 +206,14 @@ class Team {
     r.error = nullptr;
     r.arrived.store(0, std::memory_order_relaxed);
     r.pending.store(team - 1, std::memory_order_relaxed);
+    r.claims.store(pack_claims(++epoch_, team, 1), std::memory_order_release);  // publishes the fields above
     for (int w = 1; w < team; ++w) bump_and_wake(slots_[w].go, slots_[w].sleepers, 1);
     run_member(r, 0);
+    // The members no worker has started yet run here rather than being waited for.
+    for (int tid; r.claim(&tid);) {
+      run_member(r, tid);
+      r.pending.fetch_sub(1, std::memory_order_acq_rel);
+    }
     uint32_t seen = r.done.load(std::memory_order_acquire);
     while (r.pending.load(std::memory_order_acquire) != 0) {
       wait_for_change(r.done, seen, r.done_sleepers);
@@ -202,14 +237,17 @@ class Team {
       wait_for_change(slot.go, seen, slot.sleepers);
       seen = slot.go.load(std::memory_order_acquire);
       Region& r = region_;
-      run_member(r, tid);
-      if (r.pending.fetch_sub(1, std::memory_order_acq_rel) == 1) bump_and_wake(r.done, r.done_sleepers, 1);
+      for (int member; r.claim(&member);) {
+        run_member(r, member);
+        if (r.pending.fetch_sub(1, std::memory_order_acq_rel) == 1) bump_and_wake(r.done, r.done_sleepers, 1);
+      }
     }
   }
 
   std::mutex busy_;
   std::unique_ptr<WorkerSlot[]> slots_;
   size_t workers_ = 0;
+  uint64_t epoch_ = 0;  // regions started (low 32 bits go into the claim word)
   Region region_;
 };
 
