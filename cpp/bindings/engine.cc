@@ -12,6 +12,7 @@
 #include "out_array.h"
 #include "cnnnative/engine.h"
 #include "conv/depthwise_cblock.h"
+#include "pool/max_pool_cblock.h"
 #include "engine/arena_planner.h"
 #include "registry.h"
 
@@ -299,4 +300,14 @@ CNNNATIVE_BINDINGS(engine) {
       py::arg("layout"),
       "Depthwise convolutions in compiled models: 'auto' (the measured rule), 'planes' (the per-plane "
       "kernels) or 'channels' (16 channels per vector, AVX-512, where the geometry allows).");
+  m.def(
+      "_force_max_pool_layout",
+      [](const std::string& layout) {
+        if (layout != "auto" && layout != "planes" && layout != "channels")
+          throw py::value_error("layout must be 'auto', 'planes' or 'channels', got '" + layout + "'");
+        force_max_pool_cblock(layout == "auto" ? 0 : layout == "planes" ? 1 : 2);
+      },
+      py::arg("layout"),
+      "Max pooling (compiled and eager): 'auto' (the measured rule), 'planes' (the separable per-plane "
+      "kernel) or 'channels' (16 planes per vector, AVX-512, where the window allows).");
 }

@@ -45,7 +45,7 @@ int64_t cblock_scratch_floats(const ConvParams& p, int64_t band_rows) {
 namespace {
 std::atomic<int> forced_layout{static_cast<int>(DepthwiseLayout::automatic)};
 
-// Measured on one thread (CPU time, AMD Zen 4: `python benchmarks/bench_depthwise_layout.py`),
+// Measured on one thread (CPU time, AMD Zen 4: `python benchmarks/bench_channel_blocks.py`),
 // channels in the lanes against the per-plane kernels: 2.2-4.5x faster on every 5x5 layer
 // of MobileNet-v3 / EfficientNet / MnasNet (7x7 to 56x56 planes), 1.0-2.1x at stride 2 with
 // 3x3, 1.2-2.1x for 3x3 on 7x7 and 14x14 planes; slower for 3x3 stride 1 on planes 28
@@ -56,36 +56,42 @@ bool prefer_channel_blocks(const ConvParams& p) {
 }
 }  // namespace
 
-void channel_blocks_forward(const ConvParams& p, int64_t batch, const float* x, const float* w, const float* bias,
-                            const float* residual, float* y, int act, int threads, const CBlockAfter& after) {
-  const int64_t OH = p.output_h(), P = OH * p.output_w(), HW = p.H * p.W;
-  const int64_t blocks = (p.C + kCBlockLanes - 1) / kCBlockLanes;
-  int64_t band = cblock_band_rows(p);
+void for_each_channel_block(int64_t batch, int64_t C, int64_t OH, int64_t band, int threads,
+                            const std::function<int64_t(int64_t band)>& scratch_floats, const CBlockItem& item) {
+  const int64_t blocks = (C + kCBlockLanes - 1) / kCBlockLanes;
   if (threads > 1 && batch * blocks * ((OH + band - 1) / band) < 2 * threads)
     band = std::max<int64_t>(1, OH * batch * blocks / (2 * threads));
   const int64_t bands = (OH + band - 1) / band, items = batch * blocks * bands;
-  if (items == 0) return;
+  if (items <= 0) return;
+  const int64_t share = (scratch_floats(band) + 15) / 16 * 16;  // 64-byte aligned shares
+  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, items)));
+  ScratchBuffer scratch(static_cast<size_t>(threads * share));
+  run_team(threads, [&](int tid, int team) {
+    float* mine = scratch.data() + tid * share;
+    const auto [first, end] = team_share(items, tid, team);
+    for (int64_t i = first; i < end; ++i) {
+      const int64_t image = i / (blocks * bands), c0 = i / bands % blocks * kCBlockLanes, oh0 = i % bands * band;
+      item(mine, image, c0, static_cast<int>(std::min<int64_t>(kCBlockLanes, C - c0)), oh0, std::min(OH, oh0 + band));
+    }
+  });
+}
+
+void channel_blocks_forward(const ConvParams& p, int64_t batch, const float* x, const float* w, const float* bias,
+                            const float* residual, float* y, int act, int threads, const CBlockAfter& after) {
+  const int64_t P = p.output_h() * p.output_w(), HW = p.H * p.W;
   std::vector<float> zeros;
   if (!bias) {
     zeros.assign(static_cast<size_t>(p.C), 0.f);
     bias = zeros.data();
   }
-  const int64_t scratch_floats = (cblock_scratch_floats(p, band) + 15) / 16 * 16;  // 64-byte aligned shares
-  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, items)));
-  ScratchBuffer scratch(static_cast<size_t>(threads * scratch_floats));
-  run_team(threads, [&](int tid, int team) {
-    float* mine = scratch.data() + tid * scratch_floats;
-    const auto [first, end] = team_share(items, tid, team);
-    for (int64_t item = first; item < end; ++item) {
-      const int64_t image = item / (blocks * bands), block = item / bands % blocks, oh0 = item % bands * band;
-      const int64_t oh1 = std::min(OH, oh0 + band), c0 = block * kCBlockLanes;
-      const int nc = static_cast<int>(std::min<int64_t>(kCBlockLanes, p.C - c0));
-      float* y_img = y + image * p.C * P;
-      cblock_forward__avx512(p, x + image * p.C * HW, w, bias, c0, nc, oh0, oh1,
-                             residual ? residual + image * p.C * P : nullptr, y_img, act, mine);
-      if (after) after(y_img, c0, nc, oh0, oh1);
-    }
-  });
+  for_each_channel_block(
+      batch, p.C, p.output_h(), cblock_band_rows(p), threads, [&](int64_t band) { return cblock_scratch_floats(p, band); },
+      [&](float* scratch, int64_t image, int64_t c0, int nc, int64_t oh0, int64_t oh1) {
+        float* y_img = y + image * p.C * P;
+        cblock_forward__avx512(p, x + image * p.C * HW, w, bias, c0, nc, oh0, oh1,
+                               residual ? residual + image * p.C * P : nullptr, y_img, act, scratch);
+        if (after) after(y_img, c0, nc, oh0, oh1);
+      });
 }
 
 void force_depthwise_layout(DepthwiseLayout layout) { forced_layout.store(static_cast<int>(layout)); }

@@ -46,6 +46,14 @@ bool use_channel_blocks(const ConvParams& p);
 enum class DepthwiseLayout { automatic, planes, channels };
 void force_depthwise_layout(DepthwiseLayout layout);
 
+// The work of a channel-blocked layer: items (image, block of 16 channels, band of output
+// rows), shared out statically over `threads`, with bands cut smaller when there would be
+// fewer than two items per thread. item(scratch, image, c0, nc, oh0, oh1) gets its
+// member's scratch_floats(band) floats (64-byte aligned).
+using CBlockItem = std::function<void(float* scratch, int64_t image, int64_t c0, int nc, int64_t oh0, int64_t oh1)>;
+void for_each_channel_block(int64_t batch, int64_t C, int64_t OH, int64_t band, int threads,
+                            const std::function<int64_t(int64_t band)>& scratch_floats, const CBlockItem& item);
+
 // The whole layer channel-blocked, on `threads` threads: items (image, block of 16
 // channels, band of output rows) shared out statically, bands cut smaller when there are
 // fewer items than twice the threads. bias may be null (zero); act and residual as in
