@@ -2,7 +2,6 @@
 // per-plane kernels, and the registered algorithm "direct".
 #include "cnnnative/depthwise.h"
 
-#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -96,8 +95,7 @@ void depthwise_backward_input(const ConvParams& p, const float* dy, const float*
     return;
   }
   // One thread per input plane: it sums the mult output channels that read it.
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
-  for (int64_t nc = 0; nc < planes; ++nc) {
+  team_for_each(num_threads(), planes, [&](int64_t nc) {
     const int64_t n = nc / p.C, c = nc % p.C;
     float* dxp = dx + nc * in_plane;
     std::memset(dxp, 0, sizeof(float) * in_plane);
@@ -105,7 +103,7 @@ void depthwise_backward_input(const ConvParams& p, const float* dy, const float*
       const int64_t k = c * mult + j;
       kern.backward_input(p, dy + (n * p.K + k) * out_plane, w + k * taps, dxp);
     }
-  }
+  });
 }
 
 bool depthwise_backward_weight(const ConvParams& p, const float* x, const float* dy, float* dw, float* db) {

@@ -100,11 +100,17 @@ WaitPolicy& wait_policy() {
 
 // Returns once `word` differs from `old`, waiting as the policy says; `sleepers` counts the
 // threads asleep on `word` so that the waker knows whether to make the system call.
-void wait_for_change(std::atomic<uint32_t>& word, uint32_t old, std::atomic<int>& sleepers) {
+// may_yield false: after the pause-spin, sleep at once. The caller of a region waits so for
+// members still running: on a busy machine sched_yield hands its core to another process
+// for a whole time slice (milliseconds) while the member finishes in microseconds, and the
+// member's futex wake-up brings it back at once. (Measured with `cnnnative train` beside a
+// busy process, benchmarks/bench_busy_threads.py: 2 threads took 1.5x the time of 1 with
+// the yielding caller.)
+void wait_for_change(std::atomic<uint32_t>& word, uint32_t old, std::atomic<int>& sleepers, bool may_yield = true) {
   if (word.load(std::memory_order_acquire) != old) return;
   const WaitPolicy& w = wait_policy();
   const int64_t spin = w.spin_ns.load(std::memory_order_relaxed);
-  const int64_t yield = w.yield_ns.load(std::memory_order_relaxed);
+  const int64_t yield = may_yield ? w.yield_ns.load(std::memory_order_relaxed) : 0;
   if (spin + yield > 0) {
     const int64_t start = now_ns();
     int64_t elapsed = 0;
@@ -216,7 +222,7 @@ class Team {
     }
     uint32_t seen = r.done.load(std::memory_order_acquire);
     while (r.pending.load(std::memory_order_acquire) != 0) {
-      wait_for_change(r.done, seen, r.done_sleepers);
+      wait_for_change(r.done, seen, r.done_sleepers, /*may_yield=*/false);
       seen = r.done.load(std::memory_order_acquire);
     }
     if (r.error) std::rethrow_exception(r.error);
