@@ -14,6 +14,7 @@
 #include "conv/depthwise_cblock.h"
 #include "pool/max_pool_cblock.h"
 #include "engine/arena_planner.h"
+#include "pool_window.h"
 #include "registry.h"
 
 using namespace cnnnative;
@@ -65,17 +66,6 @@ std::vector<float> to_vector(const std::optional<FloatArray>& a) {
   return a ? to_vector(*a) : std::vector<float>();
 }
 
-
-PoolWindow window(Pair k, Pair s, Quad pad, Pair d, bool ceil_mode, bool count_include_pad) {
-  PoolWindow w;
-  w.kh = k[0]; w.kw = k[1];
-  w.sh = s[0]; w.sw = s[1];
-  w.pad_top = pad[0]; w.pad_bottom = pad[1]; w.pad_left = pad[2]; w.pad_right = pad[3];
-  w.dh = d[0]; w.dw = d[1];
-  w.ceil_mode = ceil_mode;
-  w.count_include_pad = count_include_pad;
-  return w;
-}
 
 py::array_t<float> run_plan(const Plan& plan, FloatArray x, bool poison, const py::object& out) {
   CN_CHECK(plan.finalized(), "the plan is not finalized; call finalize(output) first");
@@ -175,13 +165,13 @@ CNNNATIVE_BINDINGS(engine) {
            py::arg("slope") = py::none())
       .def("add_max_pool",
            [](Plan& p, int input, Pair k, Pair s, Quad pad, Pair d, bool ceil_mode) {
-             return p.add_max_pool(input, window(k, s, pad, d, ceil_mode, true));
+             return p.add_max_pool(input, bindings::pool_window(k, s, pad, d, ceil_mode, true));
            },
            py::arg("input"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
            py::arg("ceil_mode"))
       .def("add_avg_pool",
            [](Plan& p, int input, Pair k, Pair s, Quad pad, bool ceil_mode, bool count_include_pad) {
-             return p.add_avg_pool(input, window(k, s, pad, {1, 1}, ceil_mode, count_include_pad));
+             return p.add_avg_pool(input, bindings::pool_window(k, s, pad, {1, 1}, ceil_mode, count_include_pad));
            },
            py::arg("input"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
            py::arg("count_include_pad"))
