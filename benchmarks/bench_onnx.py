@@ -68,6 +68,22 @@ def input_shape(path):
     return vi.name, (1,) + tuple(dims[1:])
 
 
+def ort_session(path, threads, spin=True):
+    """An ONNX Runtime CPU session as every benchmark here runs it: `threads` intra-op
+    threads, sequential execution, all graph optimisations; spin=False turns off its
+    workers' spin-waiting (which an oversubscribed machine punishes)."""
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # the light models' unused initializers make it warn
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
 def bench_one(name, path, threads, repeats, warmup, spin=True):
     import onnxruntime as ort
 
@@ -94,14 +110,7 @@ def bench_one(name, path, threads, repeats, warmup, spin=True):
     except Exception as e:  # a compile failure is a result to report, not a crash of the run
         row["error"] = f"compile failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}"
         return row
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3  # the light models' unused initializers make it warn
-    if not spin:  # ORT's workers spin-wait by default, which an oversubscribed machine punishes
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    sess = ort_session(path, threads, spin)
 
     def run_ort():
         return sess.run(None, {in_name: x})[0]
