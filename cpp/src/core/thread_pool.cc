@@ -38,10 +38,13 @@
 namespace cnnnative {
 namespace {
 
-// Default waiting: 10 us of pause-spin covers back-to-back kernels (an engine's next node);
-// 90 us more of yielding covers the Python between two ops of a training step, while
-// giving the core to anything else that wants it.
-constexpr int64_t kDefaultSpinUs = 10, kDefaultYieldUs = 90;
+// Default waiting: 10 us of pause-spin covers back-to-back kernels (an engine's next node),
+// then sleep. No sched_yield phase by default: a yielding thread stays runnable, so beside
+// a busy process it kept taking time slices from our own threads (`cnnnative train` with
+// 2 threads took 1.57x the time of 1 with 90 us of yielding, 0.39x without:
+// benchmarks/bench_busy_threads.py). Members are claimed (below), so a region never waits
+// for a sleeping worker to wake: the caller runs its share.
+constexpr int64_t kDefaultSpinUs = 10, kDefaultYieldUs = 0;
 constexpr int kMaxWorkers = 4095;
 
 int64_t now_ns() {
