@@ -7,7 +7,8 @@ max_pool_cblock.cc come from this.
     python benchmarks/bench_channel_blocks.py --threads 2 --clock wall --ops maxpool
 
 Each layer is compiled (a depthwise Conv2d + Hardswish, or a MaxPool2d); the two layouts,
-the automatic choice and torch run in turn, interleaved, medians of --repeats; ratios are
+the automatic choice and torch run in turn, interleaved (which one goes first rotates), medians
+of --repeats; ratios are
 planes / channels and torch / auto.
 """
 from __future__ import annotations
@@ -98,8 +99,9 @@ def main(argv=None):
         for _ in range(3):
             for run in timers.values():
                 run()
-        for _ in range(args.repeats):
-            for name, run in timers.items():
+        order = list(timers.items())
+        for i in range(args.repeats):  # a different one first each time: no run always follows torch's
+            for name, run in order[i % len(order):] + order[:i % len(order)]:
                 samples[name].append(run())
         force[op]("auto")
         us = {name: float(np.median(v)) * 1e6 for name, v in samples.items()}
