@@ -7,9 +7,8 @@ max_pool_cblock.cc come from this.
     python benchmarks/bench_channel_blocks.py --threads 2 --clock wall --ops maxpool
 
 Each layer is compiled (a depthwise Conv2d + Hardswish, or a MaxPool2d); the two layouts,
-the automatic choice and torch run in turn, interleaved (which one goes first rotates), medians
-of --repeats; ratios are
-planes / channels and torch / auto.
+the automatic choice and torch run in turn, interleaved (which one goes first rotates),
+medians of --repeats; ratios are planes / channels and torch / auto.
 """
 from __future__ import annotations
 
