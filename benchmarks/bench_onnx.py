@@ -84,7 +84,7 @@ def ort_session(path, threads, spin=True):
     return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
 
 
-def bench_one(name, path, threads, repeats, warmup, spin=True):
+def bench_one(name, path, threads, repeats, warmup, spin=True, clock=time.perf_counter):
     import onnxruntime as ort
 
     import cnnnative
@@ -134,13 +134,16 @@ def bench_one(name, path, threads, repeats, warmup, spin=True):
         run_ours()
         run_ort()
     t_ours, t_ort = [], []
-    for _ in range(repeats):  # interleaved: both see the same machine load
-        t0 = time.perf_counter()
+    # Interleaved: both see the same machine load. clock: wall time, or with one thread
+    # time.thread_time (CPU time of the calling thread, which runs everything at 1 thread:
+    # robust on a machine shared with other jobs).
+    for _ in range(repeats):
+        t0 = clock()
         run_ours()
-        t_ours.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
+        t_ours.append(clock() - t0)
+        t0 = clock()
         run_ort()
-        t_ort.append(time.perf_counter() - t0)
+        t_ort.append(clock() - t0)
     row["ours_ms"] = 1e3 * statistics.median(t_ours)
     row["ort_ms"] = 1e3 * statistics.median(t_ort)
     row["ratio"] = row["ours_ms"] / row["ort_ms"]
