@@ -71,7 +71,9 @@ def test_engine_depthwise_matches_float64(shape, batch, isa, layout, rng):
     for name in ("channels", "planes"):
         layout(name)
         plan = _plan(x.shape, w, b, stride, pads)
-        assert plan.nodes()[-1]["method"] == "depthwise"
+        node = plan.nodes()[-1]
+        assert node["method"] == "depthwise"
+        assert node["lanes"] == ("channels" if name == "channels" and isa == "avx512" else "pixels")
         got = plan.run(x, poison=True)
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5, err_msg=name)

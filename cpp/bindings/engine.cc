@@ -12,6 +12,7 @@
 #include "out_array.h"
 #include "cnnnative/engine.h"
 #include "conv/depthwise_cblock.h"
+#include "conv/grouped_cblock.h"
 #include "pool/max_pool_cblock.h"
 #include "engine/arena_planner.h"
 #include "pool_window.h"
@@ -111,6 +112,11 @@ py::list describe(const Plan& plan) {
       d["residual"] = n.inputs.size() > 1;
       d["tile"] = std::vector<int64_t>{n.tile_m, n.tile_n};
       d["winograd_tile"] = n.winograd_tile;
+      // "channels" where the run takes the 16-channels-per-vector kernels (now, under the
+      // active ISA): depthwise (conv/depthwise_cblock.h) or small groups (grouped_cblock.h).
+      const bool lanes = (n.method == ConvMethod::depthwise && depthwise::use_channel_blocks(n.conv)) ||
+                         (n.method == ConvMethod::im2col_gemm && grouped::use_channel_blocks(n.conv));
+      d["lanes"] = lanes ? "channels" : "pixels";
     }
     if (n.kind == OpKind::conv || n.kind == OpKind::linear) d["precision"] = n.bf16_weights ? "bf16" : "fp32";
     d["scratch_bytes"] = n.scratch_bytes;
