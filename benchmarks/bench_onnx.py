@@ -173,7 +173,11 @@ def main(argv=None):
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--ort-no-spin", action="store_true",
                     help="ONNX Runtime workers block instead of spin-waiting (fairer on a busy machine)")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time with the thread's CPU time (needs --threads 1: each runtime then runs on the calling thread)")
     args = ap.parse_args(argv)
+    if args.cpu_time and args.threads != 1:
+        ap.error("--cpu-time needs --threads 1")
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -201,7 +205,8 @@ def main(argv=None):
                 path = light_path(name)
             else:
                 ap.error(f"unknown model {name!r}")
-            row = bench_one(name, path, args.threads, args.repeats, args.warmup, spin=not args.ort_no_spin)
+            row = bench_one(name, path, args.threads, args.repeats, args.warmup, spin=not args.ort_no_spin,
+                            clock=time.thread_time if args.cpu_time else time.perf_counter)
             rows.append(row)
             print(_line(row, False), file=sys.stderr if args.markdown else sys.stdout, flush=True)
     if args.markdown:
