@@ -1,7 +1,7 @@
 """Channel-blocked kernels (16 channels per AVX-512 vector) against the per-plane ones, and
 PyTorch: the depthwise convolutions (conv/depthwise_cblock.h) and max pools
-(pool/max_pool_cblock.h) of the zoo at batch 1. The 'auto' rules in depthwise_cblock.cc and
-max_pool_cblock.cc come from this.
+(pool/pool_cblock.h) of the zoo at batch 1. The 'auto' rules in depthwise_cblock.cc and
+pool_cblock.cc come from this.
 
     python benchmarks/bench_channel_blocks.py                  # 1 thread, CPU time
     python benchmarks/bench_channel_blocks.py --threads 2 --clock wall --ops maxpool
@@ -68,7 +68,7 @@ def main(argv=None):
             torch.set_num_threads(args.threads)
         except ImportError:
             torch = None
-    force = {"depthwise": _core._force_depthwise_layout, "maxpool": _core._force_max_pool_layout}
+    force = {"depthwise": _core._force_depthwise_layout, "maxpool": _core._force_pool_layout}
     print(f"# threads={args.threads} clock={clock_name} repeats={args.repeats} isa={_core.get_isa()}"
           + (f" torch={torch.__version__}" if torch else ""))
     print(f"{'layer':<30} {'planes us':>10} {'channels us':>12} {'auto':>9} {'planes/ch':>10}"

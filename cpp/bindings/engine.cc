@@ -13,7 +13,7 @@
 #include "cnnnative/engine.h"
 #include "conv/depthwise_cblock.h"
 #include "conv/grouped_cblock.h"
-#include "pool/max_pool_cblock.h"
+#include "pool/pool_cblock.h"
 #include "engine/arena_planner.h"
 #include "pool_window.h"
 #include "registry.h"
@@ -297,13 +297,13 @@ CNNNATIVE_BINDINGS(engine) {
       "Depthwise convolutions in compiled models: 'auto' (the measured rule), 'planes' (the per-plane "
       "kernels) or 'channels' (16 channels per vector, AVX-512, where the geometry allows).");
   m.def(
-      "_force_max_pool_layout",
+      "_force_pool_layout",
       [](const std::string& layout) {
         if (layout != "auto" && layout != "planes" && layout != "channels")
           throw py::value_error("layout must be 'auto', 'planes' or 'channels', got '" + layout + "'");
-        force_max_pool_cblock(layout == "auto" ? 0 : layout == "planes" ? 1 : 2);
+        force_pool_cblock(layout == "auto" ? 0 : layout == "planes" ? 1 : 2);
       },
       py::arg("layout"),
-      "Max pooling (compiled and eager): 'auto' (the measured rule), 'planes' (the separable per-plane "
-      "kernel) or 'channels' (16 planes per vector, AVX-512, where the window allows).");
+      "Max and average pooling (compiled and eager): 'auto' (the measured rule), 'planes' (the per-plane "
+      "kernels) or 'channels' (16 planes per vector, AVX-512, where the window allows).");
 }

@@ -135,9 +135,9 @@ def _force_depthwise_layout(layout: str) -> None:
     """
     Depthwise convolutions in compiled models: 'auto' (the measured rule), 'planes' (the per-plane kernels) or 'channels' (16 channels per vector, AVX-512, where the geometry allows).
     """
-def _force_max_pool_layout(layout: str) -> None:
+def _force_pool_layout(layout: str) -> None:
     """
-    Max pooling (compiled and eager): 'auto' (the measured rule), 'planes' (the separable per-plane kernel) or 'channels' (16 planes per vector, AVX-512, where the window allows).
+    Max and average pooling (compiled and eager): 'auto' (the measured rule), 'planes' (the per-plane kernels) or 'channels' (16 planes per vector, AVX-512, where the window allows).
     """
 def _force_sgemm_kernel(name: str) -> None:
     """

@@ -1,6 +1,6 @@
 // Moving 16 channels of an NCHW image into the lanes of AVX-512 vectors and back, for the
 // kernels that compute with one vector per pixel (depthwise_cblock__avx512.cc,
-// pool/max_pool_cblock__avx512.cc): 16 x 16 register transposes, a zero- or -inf-padded
+// pool/pool_cblock__avx512.cc): 16 x 16 register transposes, a zero- or -inf-padded
 // band of input rows, and the way back with a per-channel store.
 // Internal linkage: include only from __avx512 files.
 #pragma once

@@ -5,7 +5,7 @@
 
 #include "act/isa_table.h"
 #include "cnnnative/thread_pool.h"
-#include "pool/max_pool_cblock.h"
+#include "pool/pool_cblock.h"
 #include "pool/max_pool_separable.h"
 
 namespace cnnnative {

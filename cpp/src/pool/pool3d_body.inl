@@ -112,17 +112,6 @@ void max_forward(const Pool3dParams& p, const float* in, float* out, int64_t* id
   }
 }
 
-// One axis of an average window: [start, end) clipped to the padded input (its length is
-// the count_include_pad divisor) and [lo, hi) clipped to the real input.
-struct Window {
-  int64_t padded, lo, hi;
-};
-inline Window avg_window(int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t in) {
-  const int64_t start = o * stride - pad;
-  const int64_t end = k < in + pad - start ? start + k : in + pad;  // min(start + k, in + pad)
-  return Window{end - start, start < 0 ? 0 : start, end < in ? end : in};
-}
-
 // Divisor of output column ow of a row whose depth and height windows are wd, wh (as a
 // float; double products so absurd paddings cannot overflow). 0 for an empty window.
 inline float avg_divisor(const Pool3dParams& p, const Window& wd, const Window& wh, int64_t ow) {

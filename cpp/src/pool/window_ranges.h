@@ -46,5 +46,25 @@ inline int64_t plane_index(int64_t ih, int64_t W, int64_t iw) {
   return static_cast<int64_t>(static_cast<uint64_t>(ih) * static_cast<uint64_t>(W) + static_cast<uint64_t>(iw));
 }
 
+// The window of output (oh, ow) in one axis: [start, end) clipped to the padded input
+// (its size is the count_include_pad divisor), and [lo, hi) clipped to the real input.
+struct Window {
+  int64_t padded, lo, hi;
+};
+inline Window avg_window(int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t in) {
+  const int64_t start = o * stride - pad;
+  // end = min(start + k, in + pad), without forming start + k (k may be near INT64_MAX).
+  const int64_t end = k < in + pad - start ? start + k : in + pad;
+  Window w{end - start, start < 0 ? 0 : start, end < in ? end : in};
+  return w;
+}
+
+// The divisor a * b as a float; the int64 product may overflow for absurd padding.
+inline float divisor(int64_t a, int64_t b) {
+  int64_t d;
+  if (__builtin_mul_overflow(a, b, &d)) return static_cast<float>(static_cast<double>(a) * static_cast<double>(b));
+  return static_cast<float>(d);
+}
+
 }  // namespace
 }  // namespace cnnnative

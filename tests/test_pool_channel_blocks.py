@@ -1,4 +1,4 @@
-"""Max pooling with 16 planes per AVX-512 vector (pool/max_pool_cblock.h) against a numpy
+"""Max pooling with 16 planes per AVX-512 vector (pool/pool_cblock.h) against a numpy
 reference, compiled and eager, both layouts forced in turn (under ISAs without AVX-512
 'channels' falls back to the separable kernel, so every case runs under every ISA).
 Shapes: plane counts that leave a partial block, odd sizes, ceil mode, padding, kernels
@@ -24,8 +24,8 @@ CASES = [
 
 @pytest.fixture
 def layout():
-    yield _core._force_max_pool_layout
-    _core._force_max_pool_layout("auto")
+    yield _core._force_pool_layout
+    _core._force_pool_layout("auto")
 
 
 def _reference(x, k, s, p, ceil):
@@ -77,4 +77,63 @@ def test_max_pool_matches_torch_with_nan(layout, rng):
 
 def test_max_pool_layout_names_are_checked():
     with pytest.raises(ValueError, match="layout"):
-        _core._force_max_pool_layout("nhwc")
+        _core._force_pool_layout("nhwc")
+
+
+def _avg_reference(x, k, s, p, ceil, count_include_pad):
+    """PyTorch's average pooling in float64: window sums over the real input, divided by the
+    window clipped to the padded input (count_include_pad) or to the input."""
+    kh, kw = k
+    N, C, H, W = x.shape
+
+    def out(n, kk):
+        size = (n + 2 * p - kk + (s - 1 if ceil else 0)) // s + 1
+        if ceil and (size - 1) * s >= n + p:
+            size -= 1
+        return size
+    OH, OW = out(H, kh), out(W, kw)
+    y = np.zeros((N, C, OH, OW))
+    for oh in range(OH):
+        h0 = oh * s - p
+        h1p = min(h0 + kh, H + p)
+        ha, hb = max(h0, 0), min(h0 + kh, H)
+        for ow in range(OW):
+            w0 = ow * s - p
+            w1p = min(w0 + kw, W + p)
+            wa, wb = max(w0, 0), min(w0 + kw, W)
+            total = x[:, :, ha:hb, wa:wb].astype(np.float64).sum(axis=(2, 3))
+            count = (h1p - h0) * (w1p - w0) if count_include_pad else (hb - ha) * (wb - wa)
+            y[:, :, oh, ow] = total / count
+    return y
+
+
+# (C, H, W, kernel, stride, padding, ceil_mode, count_include_pad)
+AVG_CASES = [
+    (17, 9, 9, (3, 3), 1, 1, False, True),
+    (20, 17, 17, (3, 3), 1, 1, False, False),
+    (33, 8, 11, (3, 3), 2, 1, True, False),
+    (16, 13, 13, (2, 2), 2, 0, True, True),
+    (5, 12, 7, (5, 3), 1, 1, False, True),
+]
+
+
+@pytest.mark.parametrize("case", AVG_CASES, ids=lambda c: "C{}_{}x{}_k{}_s{}_p{}_ceil{}_cip{}".format(*c))
+@pytest.mark.parametrize("batch", [1, 3])
+def test_avg_pool_channel_blocks(case, batch, isa, layout, rng):
+    C, H, W, k, s, p, ceil, cip = case
+    x = rng.standard_normal((batch, C, H, W)).astype(np.float32)
+    want = _avg_reference(x, k, s, p, ceil, cip)
+    x_nan = x.copy()
+    x_nan[0, 1, 2, 3] = np.nan
+    results = {}
+    for name in ("channels", "planes"):
+        layout(name)
+        got = ops.avg_pool2d(x, k, s, p, ceil_mode=ceil, count_include_pad=cip)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+        compiled = cn.compile(nn.Sequential(nn.AvgPool2d(k, s, p, ceil_mode=ceil, count_include_pad=cip)), x.shape)
+        np.testing.assert_array_equal(compiled(x), got, err_msg=f"compiled {name}")
+        results[name] = (got, ops.avg_pool2d(x_nan, k, s, p, ceil_mode=ceil, count_include_pad=cip))
+    # the two layouts add the same taps in the same order: bit-equal, NaN included
+    np.testing.assert_array_equal(results["channels"][0], results["planes"][0])
+    np.testing.assert_array_equal(results["channels"][1], results["planes"][1])
+    assert np.isnan(results["channels"][1]).any()
