@@ -30,6 +30,11 @@ MAXPOOL = [
     (64, 56, 2, 2, 0, False), (192, 28, 3, 1, 1, False), (480, 14, 3, 1, 1, True), (832, 14, 2, 2, 0, True),
     (64, 147, 3, 2, 0, False), (192, 71, 3, 2, 0, False),
 ]
+# (channels, size, groups, stride): ResNeXt-50 32x4d's and RegNet-Y-400MF's grouped 3x3 layers
+GROUPED = [
+    (128, 56, 32, 1), (256, 56, 32, 2), (256, 28, 32, 1), (512, 28, 32, 2), (512, 14, 32, 1), (1024, 7, 32, 1),
+    (48, 56, 6, 2), (104, 28, 13, 1), (208, 14, 26, 1), (440, 7, 55, 1),
+]
 
 
 def _layers(ops):
@@ -45,13 +50,19 @@ def _layers(ops):
             yield ("maxpool", f"pool C{C} {size}x{size} k{k} s{s}{' ceil' if ceil else ''}", (1, C, size, size),
                    lambda: nn.Sequential(nn.MaxPool2d(k, s, p, ceil_mode=ceil)),
                    lambda torch: torch.nn.MaxPool2d(k, s, p, ceil_mode=ceil))
+    if "grouped" in ops:
+        for C, size, g, s in GROUPED:
+            yield ("grouped", f"grouped C{C} {size}x{size} g{g} s{s}", (1, C, size, size),
+                   lambda: nn.Sequential(nn.Conv2d(C, C, 3, stride=s, padding=1, groups=g), nn.ReLU()),
+                   lambda torch: torch.nn.Sequential(torch.nn.Conv2d(C, C, 3, stride=s, padding=1, groups=g),
+                                                     torch.nn.ReLU()))
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=31)
-    ap.add_argument("--ops", default="depthwise,maxpool")
+    ap.add_argument("--ops", default="depthwise,maxpool,grouped")
     ap.add_argument("--clock", choices=("thread", "wall"), default=None,
                     help="thread CPU time (default with 1 thread) or wall time (default otherwise)")
     ap.add_argument("--no-torch", action="store_true")
@@ -68,7 +79,8 @@ def main(argv=None):
             torch.set_num_threads(args.threads)
         except ImportError:
             torch = None
-    force = {"depthwise": _core._force_depthwise_layout, "maxpool": _core._force_pool_layout}
+    force = {"depthwise": _core._force_depthwise_layout, "maxpool": _core._force_pool_layout,
+             "grouped": lambda layout: None}  # no switch: the lanes kernel wherever it applies
     print(f"# threads={args.threads} clock={clock_name} repeats={args.repeats} isa={_core.get_isa()}"
           + (f" torch={torch.__version__}" if torch else ""))
     print(f"{'layer':<30} {'planes us':>10} {'channels us':>12} {'auto':>9} {'planes/ch':>10}"
@@ -84,7 +96,8 @@ def main(argv=None):
                 compiled(x)
                 return clock() - start
             return run
-        timers = {layout: ours(layout) for layout in ("planes", "channels", "auto")}
+        layouts = ("planes", "channels", "auto") if op != "grouped" else ("auto",)
+        timers = {layout: ours(layout) for layout in layouts}
         if torch is not None:
             module, tx = build_torch(torch).eval(), torch.from_numpy(x)
 
@@ -104,8 +117,11 @@ def main(argv=None):
                 samples[name].append(run())
         force[op]("auto")
         us = {name: float(np.median(v)) * 1e6 for name, v in samples.items()}
-        line = (f"{label:<30} {us['planes']:10.1f} {us['channels']:12.1f} {us['auto']:9.1f}"
-                f" {us['planes'] / us['channels']:10.2f}")
+        if op == "grouped":
+            line = f"{label:<30} {'':>10} {'':>12} {us['auto']:9.1f} {'':>10}"
+        else:
+            line = (f"{label:<30} {us['planes']:10.1f} {us['channels']:12.1f} {us['auto']:9.1f}"
+                    f" {us['planes'] / us['channels']:10.2f}")
         if torch is not None:
             line += f" {us['torch']:9.1f} {us['torch'] / us['auto']:11.2f}"
         print(line, flush=True)
