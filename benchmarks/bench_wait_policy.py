@@ -8,8 +8,8 @@ Two pools wait: libgomp's (training kernels) and, since issue 16, the inference 
 team (cnnnative/thread_pool.h: pause-spin 10 us, then sleep; a region's caller runs the
 shares no worker has started). Policies: cnnnative's default (libgomp passive: idle workers
 sleep at once; the team as above), the team sleeping at once (CNNNATIVE_SPIN_US=0), spinning
-10 us then yielding for 90 us (CNNNATIVE_SPIN_US=100, the default until stop 24) or waiting 1 ms, the user's OMP_WAIT_POLICY=passive
-(both sleep at once), short libgomp spins (GOMP_SPINCOUNT=1000, 3000; the team then
+10 us then yielding for 90 us (CNNNATIVE_SPIN_US=100, the default until stop 24) or waiting
+1 ms, the user's OMP_WAIT_POLICY=passive (both sleep at once), short libgomp spins (GOMP_SPINCOUNT=1000, 3000; the team then
 pause-spins as long), 10000 (libgomp's default before), and libgomp's own (~300,000 spins).
 Workloads: a compiled ResNet-18 at batch 1 (64x64 input, many short parallel regions), a
 compiled MobileNet-v2 at batch 1 (224x224, ~100 nodes),
