@@ -85,3 +85,46 @@ def test_grouped_conv_epilogue_and_nonfinite(act, isa, rng):
     want = _reference(x, w, b, stride, pads, groups) + _reference(x, w, b[::-1].copy(), stride, pads, groups)
     np.testing.assert_array_equal(np.isnan(plain), np.isnan(want))
     assert np.isnan(plain).any() and np.isfinite(plain).any()
+
+
+@pytest.mark.parametrize("case", CASES[:5], ids=lambda c: "C{}_g{}_{}x{}_s{}".format(*c[:5]))
+def test_eager_grouped_lanes_algorithm(case, isa, rng):
+    """ops.conv2d(algo='grouped_lanes') against the reference (symmetric padding); 'auto'
+    takes it on AVX-512 for up to 16 channels per group; elsewhere it is refused by name."""
+    C, groups, H, W, stride, pads = case
+    if pads[0] != pads[1] or pads[2] != pads[3]:
+        pytest.skip("ops.conv2d pads symmetrically")
+    x = rng.standard_normal((2, C, H, W)).astype(np.float32)
+    w = (rng.standard_normal((C, C // groups, 3, 3)) / 6).astype(np.float32)
+    b = rng.standard_normal(C).astype(np.float32)
+    padding = (pads[0], pads[2])
+    want = _reference(x, w, b, stride, pads, groups)
+    if isa != "avx512":
+        with pytest.raises(ValueError, match="grouped_lanes"):
+            ops.conv2d(x, w, b, stride=stride, padding=padding, groups=groups, algo="grouped_lanes")
+        return
+    got = ops.conv2d(x, w, b, stride=stride, padding=padding, groups=groups, algo="grouped_lanes")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    auto = ops.conv_algorithms(x.shape, w.shape, stride=stride, padding=padding, groups=groups)["auto"]
+    assert auto == ("grouped_lanes" if C // groups <= 16 else auto)
+
+
+def test_grouped_conv_trains(rng):
+    """A grouped Conv2d's forward (grouped_lanes on AVX-512) and backward (other algorithms)
+    agree with finite differences."""
+    from cnnnative import nn
+    from cnnnative.tensor import Tensor
+    conv = nn.Conv2d(16, 16, 3, padding=1, groups=4)
+    x = rng.standard_normal((1, 16, 6, 6)).astype(np.float32)
+    xt = Tensor(x, requires_grad=True)
+    loss = (conv(xt) ** 2).sum()
+    loss.backward()
+    g = xt.grad if not hasattr(xt.grad, "numpy") else xt.grad.numpy()
+    g = np.asarray(g)
+    assert np.abs(g).max() > 0
+    eps, idx = 1e-2, (0, 5, 2, 3)
+    xp, xm = x.copy(), x.copy()
+    xp[idx] += eps
+    xm[idx] -= eps
+    num = (float((conv(Tensor(xp)) ** 2).sum().item()) - float((conv(Tensor(xm)) ** 2).sum().item())) / (2 * eps)
+    assert abs(num - g[idx]) <= 2e-2 * max(1.0, abs(num))

@@ -16,6 +16,7 @@
 #include "cnnnative/errors.h"
 #include "direct_smallc.h"
 #include "direct_smallc_wino.h"
+#include "grouped_cblock.h"
 
 namespace cnnnative {
 namespace {
@@ -92,6 +93,9 @@ std::string choose_conv_algorithm(const ConvParams& p, bool for_input_gradient) 
   if (autotune_enabled()) return autotuned_conv_algorithm(p);
   std::string why;
   if (depthwise_supports(p, &why) && p.C > 1) return "direct";
+  // Small groups (ResNeXt, RegNet) with 16 channels per vector; its input gradient is not
+  // written (im2col or Winograd take that).
+  if (!for_input_gradient && grouped::prefer_for_ops(p)) return "grouped_lanes";
   // Few input channels (ResNet stem, AlexNet conv1, C < 16) or a strided kernel with up
   // to 64 channels: the GEMM would be short and deep and its unfolded input R*S copies of
   // the image; direct_smallc walks the taps instead. Measured single-threaded against

@@ -25,6 +25,9 @@ bool geometry_ok(const ConvParams& p);
 
 // Whether compiled models run p with this kernel: the AVX-512 ISA and geometry_ok.
 bool use_channel_blocks(const ConvParams& p);
+// Whether ops.conv2d's automatic choice takes it (registered as algorithm "grouped_lanes",
+// forward only): where measured faster than im2col and Winograd.
+bool prefer_for_ops(const ConvParams& p);
 
 // The whole layer on `threads` threads (items as in depthwise_cblock.h's
 // for_each_channel_block). bias may be null; act 0 none, 1 ReLU, 2 ReLU6; residual (or null)
