@@ -45,7 +45,8 @@ py::object subpixel_weight(FloatArray w, std::array<int64_t, 4> input_size, Pair
                            Pair dilation, int64_t groups, bool for_input_gradient) {
   const ConvParams p = params(input_size, w, stride, padding, dilation, groups);
   subpixel::Geometry g;
-  if (!subpixel::preferred(p, &g, for_input_gradient)) return py::none();
+  if (!subpixel::preferred(p, &g, for_input_gradient, true)) return py::none();
+  if (!subpixel::weight_finite(p, w.data())) return py::none();
   auto wsub = new_float_array({g.conv.K, g.conv.C, 3, 3});
   const float* pw = w.data();
   float* out = wsub.mutable_data();
@@ -80,11 +81,11 @@ py::array_t<float> subpixel_forward(FloatArray dy, FloatArray w, FloatArray wsub
   c.N = p.N;
   auto stacked = new_float_array({std::max<int64_t>(c.N * c.K * g.mh * g.mw, 1)});
   poison_for_debug(stacked);
-  const float *pdy = dy.data(), *pws = wsub.data();
+  const float *pdy = dy.data(), *pw = w.data(), *pws = wsub.data();
   float *pdx = dx.mutable_data(), *ps = stacked.mutable_data();
   {
     py::gil_scoped_release release;
-    subpixel::forward(p, g, pdy, pws, pdx, ps);
+    subpixel::forward(p, g, pdy, pw, pws, pdx, ps);
   }
   return dx;
 }
@@ -100,11 +101,11 @@ py::array_t<float> subpixel_input_grad(FloatArray grad_dx, FloatArray w, FloatAr
   poison_for_debug(gdy);
   auto stacked = new_float_array({std::max<int64_t>(p.N * g.conv.K * g.mh * g.mw, 1)});
   poison_for_debug(stacked);
-  const float *pg = grad_dx.data(), *pws = wsub.data();
+  const float *pg = grad_dx.data(), *pw = w.data(), *pws = wsub.data();
   float *pgdy = gdy.mutable_data(), *ps = stacked.mutable_data();
   {
     py::gil_scoped_release release;
-    subpixel::input_gradient(p, g, pg, pws, pgdy, ps);
+    subpixel::input_gradient(p, g, pg, pw, pws, pgdy, ps);
   }
   return gdy;
 }

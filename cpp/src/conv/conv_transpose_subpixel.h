@@ -36,22 +36,31 @@ bool decomposes(const ConvParams& p, Geometry* g);
 
 // decomposes(p) and the decomposition is expected to be faster than GEMM + col2im: the
 // stacked convolution runs on Winograd ("auto" would choose it for this pass), there are
-// enough channels, and CNNNATIVE_ALGO forces nothing.
-bool preferred(const ConvParams& p, Geometry* g, bool for_input_gradient);
+// enough channels (and, with weight_per_call, enough tiles to repay building the stacked
+// weight), and CNNNATIVE_ALGO forces nothing.
+bool preferred(const ConvParams& p, Geometry* g, bool for_input_gradient, bool weight_per_call);
 
 // The stacked weight (s*s*C, K, 3, 3), output channel (c*sh + r)*sw + q, from w (K, C, R, S).
 void stacked_weight(const ConvParams& p, const Geometry& g, const float* w, float* wsub);
 
-// dx (N, C, H, W) = transposed convolution of dy (N, K, OH, OW): the stacked convolution
-// into `stacked` (g.stacked_numel() floats), then interleaved into dx.
-void forward(const ConvParams& p, const Geometry& g, const float* dy, const float* wsub, float* dx,
-             float* stacked);
+// True when w (K, C, R, S) holds no NaN or inf. Callers build the stacked weight only
+// then: the stacked 3x3 window also covers input pixels a phase has no tap for (weight 0),
+// and 0 * inf is NaN where the transposed convolution has no term at all.
+bool weight_finite(const ConvParams& p, const float* w);
+
+// dx (N, C, H, W) = transposed convolution of dy (N, K, OH, OW) with w: the stacked
+// convolution into `stacked` (g.stacked_numel() floats), then interleaved into dx. When
+// dy holds a NaN or inf, GEMM + col2im instead (see weight_finite: the stacked window would
+// spread it to outputs of other phases).
+void forward(const ConvParams& p, const Geometry& g, const float* dy, const float* w, const float* wsub,
+             float* dx, float* stacked);
 
 // grad_dy (N, K, OH, OW) = the convolution of grad_dx (N, C, H, W) with w (stride s):
 // grad_dx de-interleaved into `stacked` (g.stacked_numel() floats), then the stacked
-// convolution's input gradient.
-void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx, const float* wsub,
-                    float* grad_dy, float* stacked);
+// convolution's input gradient; the strided convolution itself when grad_dx holds a NaN
+// or inf.
+void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx, const float* w,
+                    const float* wsub, float* grad_dy, float* stacked);
 
 }  // namespace subpixel
 }  // namespace cnnnative

@@ -5,7 +5,9 @@
 // (ops/conv_transpose.py) calls, conv2d_backward_input (GEMM + col2im, or Winograd),
 // straight into the arena output: compiled equals eager. Bias and the activation
 // (ReLU/ReLU6 per value, the others through an ActivationPass) then run over each output
-// plane right after, one plane per task, while it is in cache.
+// plane right after, one plane per task, while it is in cache. Layers that decompose into
+// sub-pixel phases (DCGAN's 4x4 stride 2) run them instead, as eager does, from a
+// stacked weight built once here at plan time (eager builds it per call).
 #include <omp.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 
 #include "cnnnative/conv.h"
 #include "cnnnative/errors.h"
+#include "conv/conv_transpose_subpixel.h"
 #include "engine/kernels.h"
 
 namespace cnnnative {
@@ -58,13 +61,30 @@ void add_bias_activate(float* y, int64_t n, float b, Activation act) {
       for (int64_t i = 0; i < n; ++i) y[i] += b;
   }
 }
-}  // namespace
 
-int64_t conv_transpose_scratch_bytes(const Node& n) {
+// Bytes of x with its extra zero rows/columns (at the front of the scratch).
+int64_t padded_bytes(const Node& n) {
   if (!has_extra(n)) return 0;
   const ConvParams& p = n.conv;
   return checked_numel({std::max<int64_t>(p.N, 1), p.K, p.output_h(), p.output_w(), int64_t(sizeof(float))},
                        "conv_transpose workspace");
+}
+}  // namespace
+
+int64_t conv_transpose_scratch_bytes(Node& n) {
+  const ConvParams& p = n.conv;
+  subpixel::Geometry g;
+  // The planned batch may be larger than a run's: the run decides again (preferred).
+  if (!n.subpixel_weight && subpixel::preferred(p, &g, false, false) && subpixel::weight_finite(p, n.weight.data())) {
+    auto wsub = std::make_shared<std::vector<float>>(size_t(g.weight_numel()));
+    subpixel::stacked_weight(p, g, n.weight.data(), wsub->data());
+    n.subpixel_weight = std::move(wsub);
+  }
+  int64_t bytes = padded_bytes(n);
+  if (n.subpixel_weight && subpixel::decomposes(p, &g))
+    bytes = checked_add(bytes, checked_mul(g.stacked_numel(), int64_t(sizeof(float)), "conv_transpose workspace"),
+                        "conv_transpose workspace");
+  return bytes;
 }
 
 void conv_transpose_forward(const Node& n, int64_t batch, const float* x, float* y, float* scratch, int threads) {
@@ -75,7 +95,13 @@ void conv_transpose_forward(const Node& n, int64_t batch, const float* x, float*
     pad_extra(n, batch, x, scratch, threads);
     grad = scratch;
   }
-  conv2d_backward_input(p, grad, n.weight.data(), y, "auto");
+  subpixel::Geometry g;
+  if (n.subpixel_weight && batch <= n.conv.N && subpixel::preferred(p, &g, false, false)) {
+    float* stacked = scratch + padded_bytes(n) / int64_t(sizeof(float));
+    subpixel::forward(p, g, grad, n.weight.data(), n.subpixel_weight->data(), y, stacked);
+  } else {
+    conv2d_backward_input(p, grad, n.weight.data(), y, "auto");
+  }
   const int64_t hw = p.H * p.W, planes = batch * p.C;
   const Activation stored = stored_part(n.act);
   const ActivationPass pass = node_activation_pass(n);
