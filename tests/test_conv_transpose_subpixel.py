@@ -153,3 +153,19 @@ def test_a_dcgan_generator_compiles_to_the_eager_output(rng):
     close(compiled(x), expected)
     close(compiled(x[:1]), expected[:1])
     close(cn.compile(model[0], (4, 64, 16, 16))(x), first)
+
+
+def test_compiled_nan_and_inf_stay_where_torch_puts_them(rng):
+    m = nn.ConvTranspose2d(32, 16, 4, 2, 1).eval()
+    x = rng.standard_normal((4, 32, 16, 16)).astype(np.float32)
+    compiled = cn.compile(m, x.shape)
+    w, b = torch.tensor(np.asarray(m.weight)), torch.tensor(np.asarray(m.bias))
+    close(compiled(x), F.conv_transpose2d(torch.tensor(x), w, b, 2, 1).numpy())
+    x[0, 1, 2, 3] = np.nan
+    x[3, 4, 15, 0] = -np.inf
+    got, want = compiled(x), F.conv_transpose2d(torch.tensor(x), w, b, 2, 1).numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
+    finite = np.isfinite(want)
+    close(got[finite], want[finite])

@@ -140,8 +140,8 @@ struct Node {
   // output_padding >= stride, allowed below the dilation).
   int64_t extra_rows = 0, extra_cols = 0;
   // and, where it decomposes into sub-pixel phases (conv/conv_transpose_subpixel.h), the
-  // stacked 3x3 weight, built once at plan time.
-  std::shared_ptr<const std::vector<float>> subpixel_weight;
+  // stacked 3x3 convolution's Winograd weights, transformed once at plan time.
+  std::shared_ptr<const WinogradWeights> subpixel_winograd;
   // linear
   int64_t in_features = 0, out_features = 0;
   // pools

@@ -130,6 +130,12 @@ void forward(const ConvParams& p, const Geometry& g, const float* dy, const floa
     return;
   }
   conv2d_forward(c, dy, wsub, nullptr, stacked, "auto");
+  interleave(p, g, stacked, dx);
+}
+
+bool finite(const float* x, int64_t n) { return nonfinite::all_finite(x, n, num_threads()); }
+
+void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx) {
   const int64_t plane = g.mh * g.mw, planes = p.N * p.C;
 #pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
   for (int64_t nc = 0; nc < planes; ++nc) {

@@ -55,6 +55,12 @@ bool weight_finite(const ConvParams& p, const float* w);
 void forward(const ConvParams& p, const Geometry& g, const float* dy, const float* w, const float* wsub,
              float* dx, float* stacked);
 
+// The stacked convolution's output (`stacked`, N x s*s*C x mh x mw) interleaved into dx.
+void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx);
+
+// True when x[0, n) holds no NaN or inf (the condition for the stacked path, see forward).
+bool finite(const float* x, int64_t n);
+
 // grad_dy (N, K, OH, OW) = the convolution of grad_dx (N, C, H, W) with w (stride s):
 // grad_dx de-interleaved into `stacked` (g.stacked_numel() floats), then the stacked
 // convolution's input gradient; the strided convolution itself when grad_dx holds a NaN

@@ -6,8 +6,9 @@
 // straight into the arena output: compiled equals eager. Bias and the activation
 // (ReLU/ReLU6 per value, the others through an ActivationPass) then run over each output
 // plane right after, one plane per task, while it is in cache. Layers that decompose into
-// sub-pixel phases (DCGAN's 4x4 stride 2) run them instead, as eager does, from a
-// stacked weight built once here at plan time (eager builds it per call).
+// sub-pixel phases (DCGAN's 4x4 stride 2) run them instead, as eager does, with the
+// stacked weight built and Winograd-transformed once here at plan time (eager does both
+// per call).
 #include <omp.h>
 
 #include <algorithm>
@@ -15,6 +16,8 @@
 
 #include "cnnnative/conv.h"
 #include "cnnnative/errors.h"
+#include "cnnnative/threads.h"
+#include "cnnnative/winograd.h"
 #include "conv/conv_transpose_subpixel.h"
 #include "engine/kernels.h"
 
@@ -71,19 +74,26 @@ int64_t padded_bytes(const Node& n) {
 }
 }  // namespace
 
+// The stacked convolution's output, then Winograd's workspace, after the padded x.
+int64_t subpixel_bytes(const Node& n, const subpixel::Geometry& g, int threads) {
+  const char* what = "conv_transpose workspace";
+  return checked_add(checked_mul(g.stacked_numel(), int64_t(sizeof(float)), what),
+                     int64_t(winograd_prepared_workspace_bytes(g.conv, n.subpixel_winograd->tile, threads)), what);
+}
+
 int64_t conv_transpose_scratch_bytes(Node& n) {
   const ConvParams& p = n.conv;
   subpixel::Geometry g;
-  // The planned batch may be larger than a run's: the run decides again (preferred).
-  if (!n.subpixel_weight && subpixel::preferred(p, &g, false, false) && subpixel::weight_finite(p, n.weight.data())) {
-    auto wsub = std::make_shared<std::vector<float>>(size_t(g.weight_numel()));
-    subpixel::stacked_weight(p, g, n.weight.data(), wsub->data());
-    n.subpixel_weight = std::move(wsub);
+  // Decided at the planned batch; a run with a smaller one decides again (preferred).
+  if (!n.subpixel_winograd && subpixel::preferred(p, &g, false, false) && subpixel::weight_finite(p, n.weight.data())) {
+    std::vector<float> wsub(size_t(g.weight_numel()));
+    subpixel::stacked_weight(p, g, n.weight.data(), wsub.data());
+    n.subpixel_winograd =
+        std::make_shared<WinogradWeights>(winograd_prepare(g.conv, wsub.data(), winograd_default_tile(g.conv)));
   }
   int64_t bytes = padded_bytes(n);
-  if (n.subpixel_weight && subpixel::decomposes(p, &g))
-    bytes = checked_add(bytes, checked_mul(g.stacked_numel(), int64_t(sizeof(float)), "conv_transpose workspace"),
-                        "conv_transpose workspace");
+  if (n.subpixel_winograd && subpixel::decomposes(p, &g))
+    bytes = checked_add(bytes, subpixel_bytes(n, g, num_threads()), "conv_transpose workspace");
   return bytes;
 }
 
@@ -95,10 +105,19 @@ void conv_transpose_forward(const Node& n, int64_t batch, const float* x, float*
     pad_extra(n, batch, x, scratch, threads);
     grad = scratch;
   }
+  // The stacked path needs finite data (subpixel::forward says why); the prepared weights
+  // are finite by construction.
   subpixel::Geometry g;
-  if (n.subpixel_weight && batch <= n.conv.N && subpixel::preferred(p, &g, false, false)) {
+  if (n.subpixel_winograd && scratch && batch <= n.conv.N && subpixel::preferred(p, &g, false, false) &&
+      subpixel::finite(grad, batch * p.K * p.output_h() * p.output_w())) {
     float* stacked = scratch + padded_bytes(n) / int64_t(sizeof(float));
-    subpixel::forward(p, g, grad, n.weight.data(), n.subpixel_weight->data(), y, stacked);
+    float* workspace = stacked + g.stacked_numel();
+    const size_t workspace_bytes = size_t(n.scratch_bytes - padded_bytes(n)) - size_t(g.stacked_numel()) * sizeof(float);
+    ConvParams c = g.conv;
+    c.N = batch;
+    winograd_forward_prepared(c, *n.subpixel_winograd, grad, stacked, ConvEpilogue{}, workspace, workspace_bytes,
+                              threads);
+    subpixel::interleave(p, g, stacked, y);
   } else {
     conv2d_backward_input(p, grad, n.weight.data(), y, "auto");
   }
