@@ -80,13 +80,9 @@ def make_engines(model, onnx_path, shape, threads, names):
             skipped["ours-int8"] = "this build has no cnnnative.quantize"
     if "ort" in names:
         try:
-            import onnxruntime as ort
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            opts.log_severity_level = 3
-            sess = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
+            import onnxruntime  # noqa: F401  (ImportError: reported as skipped below)
+            from bench_onnx import ort_session
+            sess = ort_session(onnx_path, threads)
             in_name = sess.get_inputs()[0].name
             engines["ort"] = (lambda x, s=sess, n=in_name: s.run(None, {n: x})[0], "")
         except ImportError:

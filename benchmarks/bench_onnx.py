@@ -68,7 +68,23 @@ def input_shape(path):
     return vi.name, (1,) + tuple(dims[1:])
 
 
-def bench_one(name, path, threads, repeats, warmup, spin=True):
+def ort_session(path, threads, spin=True):
+    """An ONNX Runtime CPU session as every benchmark here runs it: `threads` intra-op
+    threads, sequential execution, all graph optimisations; spin=False turns off its
+    workers' spin-waiting (which an oversubscribed machine punishes)."""
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # the light models' unused initializers make it warn
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def bench_one(name, path, threads, repeats, warmup, spin=True, clock=time.perf_counter):
     import onnxruntime as ort
 
     import cnnnative
@@ -94,14 +110,7 @@ def bench_one(name, path, threads, repeats, warmup, spin=True):
     except Exception as e:  # a compile failure is a result to report, not a crash of the run
         row["error"] = f"compile failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}"
         return row
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3  # the light models' unused initializers make it warn
-    if not spin:  # ORT's workers spin-wait by default, which an oversubscribed machine punishes
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    sess = ort_session(path, threads, spin)
 
     def run_ort():
         return sess.run(None, {in_name: x})[0]
@@ -125,13 +134,16 @@ def bench_one(name, path, threads, repeats, warmup, spin=True):
         run_ours()
         run_ort()
     t_ours, t_ort = [], []
-    for _ in range(repeats):  # interleaved: both see the same machine load
-        t0 = time.perf_counter()
+    # Interleaved: both see the same machine load. clock: wall time, or with one thread
+    # time.thread_time (CPU time of the calling thread, which runs everything at 1 thread:
+    # robust on a machine shared with other jobs).
+    for _ in range(repeats):
+        t0 = clock()
         run_ours()
-        t_ours.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
+        t_ours.append(clock() - t0)
+        t0 = clock()
         run_ort()
-        t_ort.append(time.perf_counter() - t0)
+        t_ort.append(clock() - t0)
     row["ours_ms"] = 1e3 * statistics.median(t_ours)
     row["ort_ms"] = 1e3 * statistics.median(t_ort)
     row["ratio"] = row["ours_ms"] / row["ort_ms"]
@@ -161,7 +173,11 @@ def main(argv=None):
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--ort-no-spin", action="store_true",
                     help="ONNX Runtime workers block instead of spin-waiting (fairer on a busy machine)")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time with the thread's CPU time (needs --threads 1: each runtime then runs on the calling thread)")
     args = ap.parse_args(argv)
+    if args.cpu_time and args.threads != 1:
+        ap.error("--cpu-time needs --threads 1")
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -189,7 +205,8 @@ def main(argv=None):
                 path = light_path(name)
             else:
                 ap.error(f"unknown model {name!r}")
-            row = bench_one(name, path, args.threads, args.repeats, args.warmup, spin=not args.ort_no_spin)
+            row = bench_one(name, path, args.threads, args.repeats, args.warmup, spin=not args.ort_no_spin,
+                            clock=time.thread_time if args.cpu_time else time.perf_counter)
             rows.append(row)
             print(_line(row, False), file=sys.stderr if args.markdown else sys.stdout, flush=True)
     if args.markdown:

@@ -94,17 +94,9 @@ def worker(framework, workdir, batch, threads, repeats, warmup):
             ts.append(time.perf_counter() - t)
         extra["call_overhead_us"] = float(np.median(ts) * 1e6)
     elif framework.startswith("onnxruntime"):
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        if framework == "onnxruntime-nospin":
-            # ORT's idle threads spin by default; cnnnative's sleep (OMP_WAIT_POLICY=PASSIVE).
-            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        sess = ort.InferenceSession(os.path.join(workdir, "model.onnx"), so, providers=["CPUExecutionProvider"])
+        from bench_onnx import ort_session
+        # ORT's idle threads spin by default; cnnnative's sleep after a short spin.
+        sess = ort_session(os.path.join(workdir, "model.onnx"), threads, spin=framework != "onnxruntime-nospin")
         run = lambda: sess.run(None, {"input": x})[0]  # noqa: E731
     elif framework == "torch":
         import torch

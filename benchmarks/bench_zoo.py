@@ -4,6 +4,7 @@ by bench_onnx's interleaved loop: cnnnative.compile(cnnnative.onnx.load(file)) v
 
     python benchmarks/bench_zoo.py                            # one builder per family
     python benchmarks/bench_zoo.py --models vgg16,resnet50 --repeats 20 --markdown
+    python benchmarks/bench_zoo.py --threads 1 --cpu-time      # a machine shared with other jobs
 
 Weights are the builders' seeded random initialisation (the speed does not depend on them);
 the outputs of the two engines must agree within 1e-4 relative.
@@ -14,6 +15,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_onnx import bench_one, print_ratio_summary  # noqa: E402
@@ -32,7 +34,11 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--ort-no-spin", action="store_true")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time with the thread's CPU time (needs --threads 1: each runtime then runs on the calling thread)")
     args = ap.parse_args(argv)
+    if args.cpu_time and args.threads != 1:
+        ap.error("--cpu-time needs --threads 1")
     import cnnnative
     import cnnnative.onnx
     from cnnnative import models, nn
@@ -54,7 +60,8 @@ def main(argv=None):
             except ValueError as e:
                 rows.append({"model": name, "error": f"export failed: {str(e).splitlines()[0][:160]}"})
                 continue
-            row = bench_one(name, path, args.threads, args.repeats, args.warmup, spin=not args.ort_no_spin)
+            row = bench_one(name, path, args.threads, args.repeats, args.warmup, spin=not args.ort_no_spin,
+                            clock=time.thread_time if args.cpu_time else time.perf_counter)
             row["params"], row["macs"] = totals["params"], totals.get("macs", totals["flops"] // 2)
             rows.append(row)
             print(_line(row, False), file=sys.stderr if args.markdown else sys.stdout, flush=True)

@@ -11,7 +11,11 @@
 #include "arrays.h"
 #include "out_array.h"
 #include "cnnnative/engine.h"
+#include "conv/depthwise_cblock.h"
+#include "conv/grouped_cblock.h"
+#include "pool/max_pool_cblock.h"
 #include "engine/arena_planner.h"
+#include "pool_window.h"
 #include "registry.h"
 
 using namespace cnnnative;
@@ -64,17 +68,6 @@ std::vector<float> to_vector(const std::optional<FloatArray>& a) {
 }
 
 
-PoolWindow window(Pair k, Pair s, Quad pad, Pair d, bool ceil_mode, bool count_include_pad) {
-  PoolWindow w;
-  w.kh = k[0]; w.kw = k[1];
-  w.sh = s[0]; w.sw = s[1];
-  w.pad_top = pad[0]; w.pad_bottom = pad[1]; w.pad_left = pad[2]; w.pad_right = pad[3];
-  w.dh = d[0]; w.dw = d[1];
-  w.ceil_mode = ceil_mode;
-  w.count_include_pad = count_include_pad;
-  return w;
-}
-
 py::array_t<float> run_plan(const Plan& plan, FloatArray x, bool poison, const py::object& out) {
   CN_CHECK(plan.finalized(), "the plan is not finalized; call finalize(output) first");
   const auto& in = plan.buffer_shape(0);
@@ -119,6 +112,11 @@ py::list describe(const Plan& plan) {
       d["residual"] = n.inputs.size() > 1;
       d["tile"] = std::vector<int64_t>{n.tile_m, n.tile_n};
       d["winograd_tile"] = n.winograd_tile;
+      // "channels" where the run takes the 16-channels-per-vector kernels (now, under the
+      // active ISA): depthwise (conv/depthwise_cblock.h) or small groups (grouped_cblock.h).
+      const bool lanes = (n.method == ConvMethod::depthwise && depthwise::use_channel_blocks(n.conv)) ||
+                         (n.method == ConvMethod::im2col_gemm && grouped::use_channel_blocks(n.conv));
+      d["lanes"] = lanes ? "channels" : "pixels";
     }
     if (n.kind == OpKind::conv || n.kind == OpKind::linear) d["precision"] = n.bf16_weights ? "bf16" : "fp32";
     d["scratch_bytes"] = n.scratch_bytes;
@@ -173,13 +171,13 @@ CNNNATIVE_BINDINGS(engine) {
            py::arg("slope") = py::none())
       .def("add_max_pool",
            [](Plan& p, int input, Pair k, Pair s, Quad pad, Pair d, bool ceil_mode) {
-             return p.add_max_pool(input, window(k, s, pad, d, ceil_mode, true));
+             return p.add_max_pool(input, bindings::pool_window(k, s, pad, d, ceil_mode, true));
            },
            py::arg("input"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
            py::arg("ceil_mode"))
       .def("add_avg_pool",
            [](Plan& p, int input, Pair k, Pair s, Quad pad, bool ceil_mode, bool count_include_pad) {
-             return p.add_avg_pool(input, window(k, s, pad, {1, 1}, ceil_mode, count_include_pad));
+             return p.add_avg_pool(input, bindings::pool_window(k, s, pad, {1, 1}, ceil_mode, count_include_pad));
            },
            py::arg("input"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
            py::arg("count_include_pad"))
@@ -280,4 +278,32 @@ CNNNATIVE_BINDINGS(engine) {
           return py::make_tuple(l.offsets, l.total_bytes);
         },
         py::arg("requests"), py::arg("alignment") = 64);
+
+  // Tests and benchmarks: which depthwise layout later engine runs use.
+  m.def(
+      "_force_depthwise_layout",
+      [](const std::string& layout) {
+        using depthwise::DepthwiseLayout;
+        if (layout == "auto")
+          depthwise::force_depthwise_layout(DepthwiseLayout::automatic);
+        else if (layout == "planes")
+          depthwise::force_depthwise_layout(DepthwiseLayout::planes);
+        else if (layout == "channels")
+          depthwise::force_depthwise_layout(DepthwiseLayout::channels);
+        else
+          throw py::value_error("layout must be 'auto', 'planes' or 'channels', got '" + layout + "'");
+      },
+      py::arg("layout"),
+      "Depthwise convolutions in compiled models: 'auto' (the measured rule), 'planes' (the per-plane "
+      "kernels) or 'channels' (16 channels per vector, AVX-512, where the geometry allows).");
+  m.def(
+      "_force_max_pool_layout",
+      [](const std::string& layout) {
+        if (layout != "auto" && layout != "planes" && layout != "channels")
+          throw py::value_error("layout must be 'auto', 'planes' or 'channels', got '" + layout + "'");
+        force_max_pool_cblock(layout == "auto" ? 0 : layout == "planes" ? 1 : 2);
+      },
+      py::arg("layout"),
+      "Max pooling (compiled and eager): 'auto' (the measured rule), 'planes' (the separable per-plane "
+      "kernel) or 'channels' (16 planes per vector, AVX-512, where the window allows).");
 }

@@ -9,6 +9,7 @@
 #include "arrays.h"
 #include "cnnnative/engine.h"
 #include "cnnnative/quant.h"
+#include "pool_window.h"
 #include "registry.h"
 
 using namespace cnnnative;
@@ -35,16 +36,6 @@ std::vector<int64_t> dims(const py::array& a) {
   return s;
 }
 
-PoolWindow window(Pair k, Pair s, Quad pad, Pair d, bool ceil_mode, bool count_include_pad) {
-  PoolWindow w;
-  w.kh = k[0]; w.kw = k[1];
-  w.sh = s[0]; w.sw = s[1];
-  w.pad_top = pad[0]; w.pad_bottom = pad[1]; w.pad_left = pad[2]; w.pad_right = pad[3];
-  w.dh = d[0]; w.dw = d[1];
-  w.ceil_mode = ceil_mode;
-  w.count_include_pad = count_include_pad;
-  return w;
-}
 }  // namespace
 
 CNNNATIVE_BINDINGS(engine_int8) {
@@ -80,14 +71,14 @@ CNNNATIVE_BINDINGS(engine_int8) {
   m.def("plan_add_max_pool_u8",
         [](Plan& p, int input, Pair k, Pair s, Quad pad, Pair d, bool ceil_mode, std::pair<float, int> q,
            bool out_u8) {
-          return p.add_max_pool_u8(input, window(k, s, pad, d, ceil_mode, true), Q{q.first, q.second}, out_u8);
+          return p.add_max_pool_u8(input, bindings::pool_window(k, s, pad, d, ceil_mode, true), Q{q.first, q.second}, out_u8);
         },
         py::arg("plan"), py::arg("input"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("ceil_mode"), py::arg("q"), py::arg("out_u8"));
   m.def("plan_add_avg_pool_u8",
         [](Plan& p, int input, Pair k, Pair s, Quad pad, bool ceil_mode, bool count_include_pad,
            std::pair<float, int> q, bool out_u8) {
-          return p.add_avg_pool_u8(input, window(k, s, pad, {1, 1}, ceil_mode, count_include_pad),
+          return p.add_avg_pool_u8(input, bindings::pool_window(k, s, pad, {1, 1}, ceil_mode, count_include_pad),
                                    Q{q.first, q.second}, out_u8);
         },
         py::arg("plan"), py::arg("input"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),

@@ -21,6 +21,8 @@ def _engine_rows(plan):
         method = n.get("method", "")
         if method == "winograd":
             method += f" F({n['winograd_tile']}x{n['winograd_tile']})"
+        if n.get("lanes") == "channels":  # 16 channels per vector (depthwise, small groups)
+            method += " lanes=ch"
         if n.get("residual"):
             method += " +residual"
         if n["activation"] != "none":

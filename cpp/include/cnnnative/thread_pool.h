@@ -1,19 +1,21 @@
-// The library's own thread team for the hot inference kernels: spin briefly, then sleep.
+// The library's own thread team for the hot kernels: spin briefly, then sleep.
 //
 // Why not only OpenMP: libgomp's idle workers either spin for a fixed count (GOMP_SPINCOUNT,
 // read once at load) or sleep at once (OMP_WAIT_POLICY=passive, cnnnative's default because
-// spinning workers starve other processes on a shared machine). Sleeping at once costs a
-// futex wake-up at every parallel region, and a compiled MobileNet runs ~100 regions per
-// image: 7.4 ms instead of 5.6 ms with a short spin. This team waits in three phases:
-// pause-spin for a few microseconds (back-to-back kernels), then spin with sched_yield, which
-// hands the core to any other runnable thread (ours or another process's) at once, then a
-// futex sleep. So it is as quick as spinning on an idle machine and gives the CPU away on a
-// busy one. The lengths come from CNNNATIVE_SPIN_US, else from the user's OMP_WAIT_POLICY
-// (passive: sleep at once; active: spin long) or GOMP_SPINCOUNT, else the default below.
+// spinning workers starve other processes on a shared machine); and its static schedules
+// make a region wait for a worker whose core another process holds. This team's idle
+// members pause-spin for a few microseconds (back-to-back kernels), then sleep on a futex;
+// and a region's members are claimed, not assigned: the caller runs every share no worker
+// has started, so neither a sleeping worker nor a busy core holds it up. Optionally (a user's
+// CNNNATIVE_SPIN_US above 10, or OMP_WAIT_POLICY=active) members also spin with sched_yield
+// before sleeping. The lengths come from CNNNATIVE_SPIN_US, else from the user's
+// OMP_WAIT_POLICY (passive: sleep at once; active: spin long) or GOMP_SPINCOUNT, else the
+// default in thread_pool.cc.
 //
 // Rules for code that uses it:
-// - run_team(threads, body) calls body(tid, team) on `team` <= threads threads at once, the
-//   caller being tid 0, and returns when every call has returned. `team` may be smaller than
+// - run_team(threads, body) calls body(tid, team) once for each tid < team <= threads, and
+//   returns when every call has returned. The caller runs tid 0 and any member no worker
+//   started; the others run on the workers, at the same time as far as the cores allow. `team` may be smaller than
 //   asked (1 inside another team, inside an OpenMP region, or while another thread holds the
 //   team): body must be correct for any team it is given.
 // - Inside body, num_threads() is 1, so a kernel called from it runs on its thread alone

@@ -8,7 +8,6 @@
 // end; when those copies would be too large, units run in order with threaded kernels and
 // accumulate into dw directly. The bias gradient is dy summed over N, OH, OW.
 #include <string>
-#include <omp.h>
 
 #include <algorithm>
 #include <vector>
@@ -17,6 +16,7 @@
 #include "cnnnative/depthwise.h"
 #include "cnnnative/errors.h"
 #include "cnnnative/gemm.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
 #include "conv/im2col_small_gemm.h"
@@ -46,13 +46,11 @@ void gemm(bool threaded, int64_t M, int64_t N, int64_t K, const float* A, int64_
 // dot_gemm_nt with the columns of C (the weight's C/g*R*S taps) split across threads.
 void dot_gemm_nt_threaded(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                           const float* B, int64_t ldb, float* C, int64_t ldc) {
-#pragma omp parallel num_threads(cnnnative::num_threads())
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+  run_team(cnnnative::num_threads(), [&](int t, int nt) {
     const int64_t blocks = (N + 3) / 4;  // whole 4-column blocks per thread
     const int64_t j0 = std::min(N, blocks * t / nt * 4), j1 = std::min(N, blocks * (t + 1) / nt * 4);
     if (j1 > j0) im2col::dot_gemm_nt(M, j1 - j0, K, A, lda, B + j0 * ldb, ldb, C + j0, ldc);
-  }
+  });
 }
 
 // Sum of n floats in 16 independent partial sums: the compiler vectorises it without
@@ -71,12 +69,11 @@ double sum_floats(const float* v, int64_t n) {
 
 void bias_gradient(const ConvParams& p, const float* dy, float* db) {
   const int64_t P = p.output_h() * p.output_w();
-#pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
-  for (int64_t k = 0; k < p.K; ++k) {
+  team_for_each(cnnnative::num_threads(), p.K, [&](int64_t k) {
     double sum = 0.0;  // float64 across images: the sum runs over N*OH*OW terms
     for (int64_t n = 0; n < p.N; ++n) sum += sum_floats(dy + (n * p.K + k) * P, P);
     db[k] = static_cast<float>(sum);
-  }
+  });
 }
 
 void weight_gradient(const ConvParams& p, const float* x, const float* dy, float* dw) {
@@ -126,12 +123,11 @@ void weight_gradient(const ConvParams& p, const float* x, const float* dy, float
 
   if (plan.parallel_units) {
     const int slots = plan.threads;
-#pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
-    for (int64_t i = 0; i < dw_numel; ++i) {
+    team_for_each(cnnnative::num_threads(), dw_numel, [&](int64_t i) {
       float s = 0.f;
       for (int t = 0; t < slots; ++t) s += partials[size_t(t * dw_numel + i)];
       dw[i] = s;
-    }
+    });
   }
 }
 

@@ -2,11 +2,11 @@
 // position it was read from; padding positions are dropped. Taps overlap (kernel larger
 // than the stride), hence accumulation. Threads split by channel: the R*S rows of channel
 // c write only into channel c of dx, so no two threads touch the same element.
-#include <omp.h>
 
 #include <algorithm>
 #include <vector>
 
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
 #include "conv/im2col_range.h"
@@ -54,11 +54,9 @@ void col2im_band(const ConvParams& p, const float* cols, int64_t ld, int64_t oh0
     col2im_channels(p, cols, ld, oh0, oh1, 0, Cg, dxg);
     return;
   }
-#pragma omp parallel num_threads(cnnnative::num_threads())
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+  run_team(cnnnative::num_threads(), [&](int t, int nt) {
     col2im_channels(p, cols, ld, oh0, oh1, Cg * t / nt, Cg * (t + 1) / nt, dxg);
-  }
+  });
 }
 
 }  // namespace im2col

@@ -2,7 +2,6 @@
 // per-plane kernels, and the registered algorithm "direct".
 #include "cnnnative/depthwise.h"
 
-#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -13,6 +12,7 @@
 #include "cnnnative/errors.h"
 #include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
+#include "depthwise_cblock.h"
 #include "depthwise_kernels.h"
 
 namespace cnnnative {
@@ -43,6 +43,10 @@ bool depthwise_supports(const ConvParams& p, std::string* why) {
 }
 
 void depthwise_forward(const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
+  if (depthwise::use_channel_blocks(p)) {  // 16 channels per vector where measured faster
+    depthwise::channel_blocks_forward(p, p.N, x, w, bias, nullptr, y, 0, num_threads());
+    return;
+  }
   const depthwise::Kernels& kern = depthwise::kernels_for(active_isa());
   const int64_t mult = p.K / p.C, in_plane = p.H * p.W, out_plane = p.output_h() * p.output_w();
   const int64_t taps = p.R * p.S, planes = p.N * p.K;
@@ -91,8 +95,7 @@ void depthwise_backward_input(const ConvParams& p, const float* dy, const float*
     return;
   }
   // One thread per input plane: it sums the mult output channels that read it.
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
-  for (int64_t nc = 0; nc < planes; ++nc) {
+  team_for_each(num_threads(), planes, [&](int64_t nc) {
     const int64_t n = nc / p.C, c = nc % p.C;
     float* dxp = dx + nc * in_plane;
     std::memset(dxp, 0, sizeof(float) * in_plane);
@@ -100,7 +103,7 @@ void depthwise_backward_input(const ConvParams& p, const float* dy, const float*
       const int64_t k = c * mult + j;
       kern.backward_input(p, dy + (n * p.K + k) * out_plane, w + k * taps, dxp);
     }
-  }
+  });
 }
 
 bool depthwise_backward_weight(const ConvParams& p, const float* x, const float* dy, float* dw, float* db) {

@@ -4,8 +4,6 @@
 // "direct_smallc_wino".
 #include "direct_smallc_wino.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -223,8 +221,9 @@ void pack_weights(const ConvParams& p, const float* w, float* packed) {
   const int64_t K = p.K, CRS = p.C * p.R * p.S;
   // Parallel over channel blocks: on the ops.conv2d path this runs before every call and
   // would otherwise leave the other threads idle.
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
-  for (int64_t b = 0; b < blocks; ++b)
+  // A team only when there is enough to split: a small layer's packing takes microseconds.
+  const int threads = blocks * taps * P * B >= 16384 ? num_threads() : 1;
+  team_for_each(threads, blocks, [&](int64_t b) {
     for (int64_t t = 0; t < taps; ++t) {
       const Tap tp = order[size_t(t)];
       const std::array<int64_t, kMaxSlots> cols = column[size_t(tp.a)];
@@ -252,6 +251,7 @@ void pack_weights(const ConvParams& p, const float* w, float* packed) {
         for (int i = 0; i < P; ++i) dst[i * B + kk] = static_cast<float>(G[i]);
       }
     }
+  });
 }
 
 size_t workspace_bytes(const ConvParams& p, int threads) {

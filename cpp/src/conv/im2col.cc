@@ -4,11 +4,11 @@
 //   x[c, oh*stride_h - pad_top + r*dilation_h, ow*stride_w - pad_left + s*dilation_w]
 // or 0 where that lands in the padding. The per-row work (zeros, copy, zeros) is
 // gather_row (im2col_row.h).
-#include <omp.h>
 
 #include <algorithm>
 
 
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
 #include "conv/im2col_range.h"
@@ -62,12 +62,10 @@ void im2col_band(const ConvParams& p, const float* xg, int64_t oh0, int64_t oh1,
     im2col_rows(p, xg, oh0, oh1, 0, rows, cols, ld);
     return;
   }
-#pragma omp parallel num_threads(cnnnative::num_threads())
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+  run_team(cnnnative::num_threads(), [&](int t, int nt) {
     const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
     im2col_rows(p, xg, oh0, oh1, r0, r1, cols, ld);
-  }
+  });
 }
 
 }  // namespace im2col

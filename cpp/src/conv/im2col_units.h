@@ -2,10 +2,10 @@
 // parallel, each thread with its own scratch slot and single-threaded kernels inside, or
 // one after another with threaded kernels inside. Never nests parallel regions.
 #pragma once
-#include <omp.h>
 
 #include <algorithm>
 
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "conv/im2col.h"
 
@@ -20,12 +20,12 @@ void run_units(const Plan& plan, Body&& body) {
     for (int64_t i = 0; i < units; ++i) body(unit_at(plan, i), 0, true);
     return;
   }
-#pragma omp parallel num_threads(plan.threads)
-  {
-    const int slot = omp_get_thread_num();
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < units; ++i) body(unit_at(plan, i), slot, false);
-  }
+  // On the library's team: a member whose core is busy elsewhere has its share run by
+  // the caller instead of holding the pass up (cnnnative/thread_pool.h).
+  run_team(plan.threads, [&](int slot, int team) {
+    const auto [begin, end] = team_share(units, slot, team);
+    for (int64_t i = begin; i < end; ++i) body(unit_at(plan, i), slot, false);
+  });
 }
 
 // Stacked units keep Kg x (images * P) matrices (dy in, y out) in a staging buffer: image

@@ -7,6 +7,15 @@
 // the new word before it sleeps or the caller sees the flag and wakes it (futex_wait also
 // rechecks the word atomically). The last worker to finish bumps `done` for the caller the
 // same way; barriers use a generation word.
+//
+// Members are claimed, not assigned: a woken worker takes the next member index nobody
+// has started, and the caller, once done with member 0, takes every index still
+// unclaimed. So a worker whose core is busy with another process (or that is still waking
+// from a futex sleep) never holds up the region: its share runs on the caller, and the
+// region costs what one thread would, not a scheduler time slice. Each index still runs
+// exactly once, on one thread, so per-member scratch and even splits stay valid; a body
+// that uses team_barrier has all of its members claimed by distinct threads (none can
+// finish, and claim another, before all arrive).
 #include "cnnnative/thread_pool.h"
 
 #include <immintrin.h>
@@ -29,10 +38,13 @@
 namespace cnnnative {
 namespace {
 
-// Default waiting: 10 us of pause-spin covers back-to-back kernels (an engine's next node);
-// 90 us more of yielding covers the Python between two ops of a training step, while
-// giving the core to anything else that wants it.
-constexpr int64_t kDefaultSpinUs = 10, kDefaultYieldUs = 90;
+// Default waiting: 10 us of pause-spin covers back-to-back kernels (an engine's next node),
+// then sleep. No sched_yield phase by default: a yielding thread stays runnable, so beside
+// a busy process it kept taking time slices from our own threads (`cnnnative train` with
+// 2 threads took 1.57x the time of 1 with 90 us of yielding, 0.39x without:
+// benchmarks/bench_busy_threads.py). Members are claimed (below), so a region never waits
+// for a sleeping worker to wake: the caller runs its share.
+constexpr int64_t kDefaultSpinUs = 10, kDefaultYieldUs = 0;
 constexpr int kMaxWorkers = 4095;
 
 int64_t now_ns() {
@@ -91,11 +103,17 @@ WaitPolicy& wait_policy() {
 
 // Returns once `word` differs from `old`, waiting as the policy says; `sleepers` counts the
 // threads asleep on `word` so that the waker knows whether to make the system call.
-void wait_for_change(std::atomic<uint32_t>& word, uint32_t old, std::atomic<int>& sleepers) {
+// may_yield false: after the pause-spin, sleep at once. The caller of a region waits so for
+// members still running: on a busy machine sched_yield hands its core to another process
+// for a whole time slice (milliseconds) while the member finishes in microseconds, and the
+// member's futex wake-up brings it back at once. (Measured with `cnnnative train` beside a
+// busy process, benchmarks/bench_busy_threads.py: 2 threads took 1.5x the time of 1 with
+// the yielding caller.)
+void wait_for_change(std::atomic<uint32_t>& word, uint32_t old, std::atomic<int>& sleepers, bool may_yield = true) {
   if (word.load(std::memory_order_acquire) != old) return;
   const WaitPolicy& w = wait_policy();
   const int64_t spin = w.spin_ns.load(std::memory_order_relaxed);
-  const int64_t yield = w.yield_ns.load(std::memory_order_relaxed);
+  const int64_t yield = may_yield ? w.yield_ns.load(std::memory_order_relaxed) : 0;
   if (spin + yield > 0) {
     const int64_t start = now_ns();
     int64_t elapsed = 0;
@@ -122,11 +140,18 @@ void bump_and_wake(std::atomic<uint32_t>& word, std::atomic<int>& sleepers, int 
   if (sleepers.load(std::memory_order_seq_cst) > 0) futex_wake(&word, count);
 }
 
+// The claim word of a region: epoch (bits 32..63, new per region, so a stale claim attempt
+// from a previous region fails its compare-exchange), team size (16..31), next member (0..15).
+constexpr uint64_t pack_claims(uint64_t epoch, int team, int next) {
+  return (epoch << 32) | (uint64_t(team) << 16) | uint64_t(next);
+}
+
 struct Region {
   team_detail::Call call = nullptr;
   void* body = nullptr;
   int team = 1;
-  std::atomic<int> pending{0};  // workers still in the body
+  std::atomic<uint64_t> claims{0};
+  std::atomic<int> pending{0};  // members 1 .. team-1 not yet finished
   std::atomic<uint32_t> done{0};
   std::atomic<int> done_sleepers{0};
   std::atomic<int> arrived{0};
@@ -138,6 +163,19 @@ struct Region {
   void record(std::exception_ptr e) {
     std::lock_guard<std::mutex> lock(error_mutex);
     if (!error) error = e;
+  }
+
+  // The next member index nobody has started, if any.
+  bool claim(int* tid) {
+    uint64_t v = claims.load(std::memory_order_acquire);
+    for (;;) {
+      const int next = int(v & 0xFFFF), size = int((v >> 16) & 0xFFFF);
+      if (next >= size) return false;
+      if (claims.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        *tid = next;
+        return true;
+      }
+    }
   }
 };
 
@@ -177,11 +215,17 @@ class Team {
     r.error = nullptr;
     r.arrived.store(0, std::memory_order_relaxed);
     r.pending.store(team - 1, std::memory_order_relaxed);
+    r.claims.store(pack_claims(++epoch_, team, 1), std::memory_order_release);  // publishes the fields above
     for (int w = 1; w < team; ++w) bump_and_wake(slots_[w].go, slots_[w].sleepers, 1);
     run_member(r, 0);
+    // The members no worker has started yet run here rather than being waited for.
+    for (int tid; r.claim(&tid);) {
+      run_member(r, tid);
+      r.pending.fetch_sub(1, std::memory_order_acq_rel);
+    }
     uint32_t seen = r.done.load(std::memory_order_acquire);
     while (r.pending.load(std::memory_order_acquire) != 0) {
-      wait_for_change(r.done, seen, r.done_sleepers);
+      wait_for_change(r.done, seen, r.done_sleepers, /*may_yield=*/false);
       seen = r.done.load(std::memory_order_acquire);
     }
     if (r.error) std::rethrow_exception(r.error);
@@ -202,14 +246,17 @@ class Team {
       wait_for_change(slot.go, seen, slot.sleepers);
       seen = slot.go.load(std::memory_order_acquire);
       Region& r = region_;
-      run_member(r, tid);
-      if (r.pending.fetch_sub(1, std::memory_order_acq_rel) == 1) bump_and_wake(r.done, r.done_sleepers, 1);
+      for (int member; r.claim(&member);) {
+        run_member(r, member);
+        if (r.pending.fetch_sub(1, std::memory_order_acq_rel) == 1) bump_and_wake(r.done, r.done_sleepers, 1);
+      }
     }
   }
 
   std::mutex busy_;
   std::unique_ptr<WorkerSlot[]> slots_;
   size_t workers_ = 0;
+  uint64_t epoch_ = 0;  // regions started (low 32 bits go into the claim word)
   Region region_;
 };
 

@@ -16,6 +16,7 @@
 #include "cnnnative/errors.h"
 #include "cnnnative/gemm.h"
 #include "cnnnative/winograd.h"
+#include "conv/grouped_cblock.h"
 #include "engine/kernels.h"
 
 namespace cnnnative {
@@ -179,6 +180,17 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
   }
   if (n.method == ConvMethod::gemm_prepacked && prepacked_conv_forward(n, batch, x, residual, y, scratch, threads))
     return;
+  if (n.method == ConvMethod::im2col_gemm && grouped::use_channel_blocks(n.conv)) {
+    // Small groups (ResNeXt, RegNet): 16 channels per vector (conv/grouped_cblock.h).
+    const ConvParams& q = n.conv;
+    const ActivationPass pass = node_activation_pass(n);
+    const int64_t OW = q.output_w(), P = q.output_h() * OW;
+    grouped::forward(q, batch, x, n.weight.data(), n.bias.data(), residual, y, static_cast<int>(stored_part(n.act)),
+                     threads, [&](float* y_img, int64_t c0, int nc, int64_t oh0, int64_t oh1) {
+                       pass.apply_rows(y_img + c0 * P + oh0 * OW, nc, (oh1 - oh0) * OW, P, c0);
+                     });
+    return;
+  }
   const ConvParams& p = n.conv;
   const int64_t G = p.groups, Cg = p.channels_per_group(), Kg = p.outputs_per_group();
   const int64_t P = p.output_h() * p.output_w(), HW = p.H * p.W;

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstring>
 
+#include "act/elementwise.h"
 #include "cnnnative/thread_pool.h"
 #include "engine/kernels.h"
+#include "norm/kernels.h"
 
 namespace cnnnative {
 namespace engine {
@@ -13,15 +15,30 @@ namespace engine {
 namespace {
 // Blocks small enough that the activation pass after each finds it in L1.
 constexpr int64_t kBlock = 4096;
+
+// The ISA's vector kernel for ReLU / ReLU6 (the activations the nodes store themselves),
+// or null. These files are built for the baseline ISA: a scalar loop with the activation
+// switch inside ran at about 1 ns per element (DenseNet's 62 BatchNorm+ReLU nodes: 13 ms
+// of 95 on one thread).
+UnaryKernel stored_kernel(Activation a) {
+  switch (a) {
+    case Activation::relu: return elementwise_kernels().unary[static_cast<int>(UnaryOp::relu)];
+    case Activation::relu6: return elementwise_kernels().unary[static_cast<int>(UnaryOp::relu6)];
+    default: return nullptr;
+  }
+}
 }  // namespace
 
 void add_forward(const Node& n, int64_t count, const float* a, const float* b, float* y, int threads) {
   const Activation act = stored_part(n.act);
   const ActivationPass pass = node_activation_pass(n);
+  const BinaryKernel sum = elementwise_kernels().binary[static_cast<int>(BinaryOp::add)];
+  const UnaryKernel stored = stored_kernel(act);
   team_for_each(threads, (count + kBlock - 1) / kBlock, [&](int64_t block) {
-    const int64_t i0 = block * kBlock, i1 = std::min(count, i0 + kBlock);
-    for (int64_t i = i0; i < i1; ++i) y[i] = activate(a[i] + b[i], act);
-    pass.apply(y + i0, i1 - i0, 0);
+    const int64_t i0 = block * kBlock, m = std::min(count, i0 + kBlock) - i0;
+    sum(a + i0, b + i0, y + i0, m, ActParams{});
+    if (stored) stored(y + i0, y + i0, m, ActParams{});
+    pass.apply(y + i0, m, 0);
   });
 }
 
@@ -35,9 +52,13 @@ void activation_forward(const Node& n, int64_t count, const float* x, float* y, 
     });
     return;
   }
-  run_team(threads, [&](int tid, int team) {
-    const auto [begin, end] = team_share(count, tid, team);
-    for (int64_t i = begin; i < end; ++i) y[i] = activate(x[i], act);
+  const UnaryKernel stored = stored_kernel(act);
+  team_for_each(threads, (count + kBlock - 1) / kBlock, [&](int64_t block) {
+    const int64_t i0 = block * kBlock, m = std::min(count - i0, kBlock);
+    if (stored)
+      stored(x + i0, y + i0, m, ActParams{});
+    else if (y != x)
+      std::memcpy(y + i0, x + i0, sizeof(float) * size_t(m));
   });
 }
 
@@ -48,12 +69,17 @@ void channel_affine_forward(const Node& n, int64_t batch, const float* x, float*
   const int64_t planes = batch * C;
   const Activation act = stored_part(n.act);
   const ActivationPass pass = node_activation_pass(n);
+  const norm::Kernels& vec = norm::kernels();
+  const UnaryKernel stored = stored_kernel(act);
   team_for_each(threads, planes, [&](int64_t plane) {
     const int64_t c = plane % C;
-    const float s = n.weight[c], t = n.bias[c];
     const float* xp = x + plane * inner;
     float* yp = y + plane * inner;
-    for (int64_t i = 0; i < inner; ++i) yp[i] = activate(xp[i] * s + t, act);
+    for (int64_t i0 = 0; i0 < inner; i0 += kBlock) {  // each block's activation pass finds it in L1
+      const int64_t m = std::min(inner - i0, kBlock);
+      vec.scale_shift(xp + i0, yp + i0, m, 0.f, n.weight[c], n.bias[c]);
+      if (stored) stored(yp + i0, yp + i0, m, ActParams{});
+    }
     pass.apply(yp, inner, c);
   });
 }

@@ -11,6 +11,8 @@ void CNNNATIVE_SKINNY_NAME(const SkinnyProblem& p, int64_t j0, int64_t j1) {
   if (p.tb) {
     for (int64_t j = j0; j < j1; ++j) {
       const float* b = p.B + j * p.ldb;
+      // Row j + 4 requested now (B is usually cold): see skinny__avx512.cc.
+      for (int64_t k = 0; k < p.K; k += 16) __builtin_prefetch(b + 4 * p.ldb + k);
       for (int64_t i = 0; i < p.M; ++i) {
         const float* a = p.A + i * p.lda;
         float acc = 0.f;

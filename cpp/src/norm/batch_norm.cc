@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "norm/column_sums.h"
 #include "norm/kernels.h"
@@ -51,12 +52,11 @@ void channel_stats(const Kernels& k, const NormShape& s, const float* x, std::ve
                    std::vector<double>& var) {
   const int64_t count = s.N * s.S, row = s.C * s.S;
   if (!use_columns(s)) {
-#pragma omp parallel for num_threads(threads_for(s)) schedule(static)
-    for (int64_t c = 0; c < s.C; ++c) {
+    team_for_each(threads_for(s), s.C, [&](int64_t c) {
       const MeanVar mv = span_stats(k, x + c * s.S, s.N, row, s.S);
       mean[c] = mv.mean;
       var[c] = mv.var;
-    }
+    });
     return;
   }
   // Two passes over the rows: sums about zero, then deviations about the mean.
@@ -89,17 +89,17 @@ void apply_scale_shift(const Kernels& k, const NormShape& s, const float* x, flo
                        const std::vector<double>& shift) {
   const int64_t row = s.C * s.S;
   if (!use_columns(s)) {
-#pragma omp parallel for num_threads(threads_for(s)) schedule(static)
-    for (int64_t c = 0; c < s.C; ++c)
+    team_for_each(threads_for(s), s.C, [&](int64_t c) {
       for (int64_t n = 0; n < s.N; ++n)
         k.scale_shift(x + n * row + c * s.S, y + n * row + c * s.S, s.S, static_cast<float>(mean[c]),
                       static_cast<float>(scale[c]), static_cast<float>(shift[c]));
+    });
     return;
   }
   const std::vector<float> mu = per_column(s, mean), sc = per_column(s, scale), sh = per_column(s, shift);
-#pragma omp parallel for num_threads(threads_for(s)) schedule(static)
-  for (int64_t n = 0; n < s.N; ++n)
+  team_for_each(threads_for(s), s.N, [&](int64_t n) {
     k.cols_scale_shift(x + n * row, y + n * row, row, mu.data(), sc.data(), sh.data());
+  });
 }
 
 }  // namespace
@@ -159,15 +159,14 @@ void batch_norm_backward(const NormShape& s, const float* dy, const float* x, co
   for (int64_t c = 0; c < s.C; ++c) mean[c] = save_mean[c];
 
   if (need_sums && !use_columns(s)) {
-#pragma omp parallel for num_threads(threads_for(s)) schedule(static)
-    for (int64_t c = 0; c < s.C; ++c) {
+    team_for_each(threads_for(s), s.C, [&](int64_t c) {
       for (int64_t n = 0; n < s.N; ++n) {
         const int64_t o = n * row + c * s.S;
         const Sums g = k.grad_sums(dy + o, x + o, nullptr, s.S, save_mean[c]);
         sum_g[c] += g.first;
         sum_g_xmu[c] += g.second;
       }
-    }
+    });
   } else if (need_sums) {
     const std::vector<float> mu = per_column(s, mean);
     std::vector<double> col1(row), col2(row);
@@ -194,21 +193,21 @@ void batch_norm_backward(const NormShape& s, const float* dy, const float* x, co
 
   if (empty) return;
   if (!use_columns(s)) {
-#pragma omp parallel for num_threads(threads_for(s)) schedule(static)
-    for (int64_t c = 0; c < s.C; ++c)
+    team_for_each(threads_for(s), s.C, [&](int64_t c) {
       for (int64_t n = 0; n < s.N; ++n) {
         const int64_t o = n * row + c * s.S;
         k.grad_input(dy + o, x + o, nullptr, dx + o, s.S, static_cast<float>(a[c]),
                      static_cast<float>(b[c]), save_mean[c], static_cast<float>(cst[c]));
       }
+    });
     return;
   }
   const std::vector<float> mu = per_column(s, mean), va = per_column(s, a), vb = per_column(s, b),
                            vc = per_column(s, cst);
-#pragma omp parallel for num_threads(threads_for(s)) schedule(static)
-  for (int64_t n = 0; n < s.N; ++n)
+  team_for_each(threads_for(s), s.N, [&](int64_t n) {
     k.cols_grad_input(dy + n * row, x + n * row, dx + n * row, row, mu.data(), va.data(), vb.data(),
                       vc.data());
+  });
 }
 
 }  // namespace norm

@@ -6,7 +6,7 @@
 // so float error is bounded by the block length, not by the number of rows; at the end
 // the threads' totals are added in a fixed order.
 #pragma once
-#include <omp.h>
+#include "cnnnative/thread_pool.h"
 
 #include <cstdint>
 #include <vector>
@@ -19,9 +19,7 @@ void column_sums(int64_t rows, int64_t n, int threads, AddRow add_row, double* o
   constexpr int64_t kRowsPerBlock = 256;
   std::vector<float> block(static_cast<size_t>(threads) * 2 * n);
   std::vector<double> total(block.size(), 0.0);
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+  run_team(threads, [&](int t, int nt) {
     const int64_t begin = rows * t / nt, end = rows * (t + 1) / nt;
     float *b1 = block.data() + 2 * n * t, *b2 = b1 + n;
     double *t1 = total.data() + 2 * n * t, *t2 = t1 + n;
@@ -34,7 +32,7 @@ void column_sums(int64_t rows, int64_t n, int threads, AddRow add_row, double* o
         t2[j] += b2[j];
       }
     }
-  }
+  });
   for (int64_t j = 0; j < n; ++j) {
     double s1 = 0.0, s2 = 0.0;
     for (int t = 0; t < threads; ++t) {

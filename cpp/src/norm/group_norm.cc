@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "norm/kernels.h"
 #include "norm/norm.h"
@@ -32,8 +33,7 @@ void group_norm_forward(const NormShape& s, int64_t groups, const float* x, cons
   const int64_t rows = s.N * groups;
   const bool parallel = s.numel() >= kParallelMinElements;
 
-#pragma omp parallel for num_threads(num_threads()) schedule(static) if (parallel)
-  for (int64_t row = 0; row < rows; ++row) {
+  team_for_each(parallel ? num_threads() : 1, rows, [&](int64_t row) {
     const float* xr = x + row * row_len;
     float* yr = y + row * row_len;
     const MeanVar mv = span_stats(k, xr, 1, 0, row_len);
@@ -48,7 +48,7 @@ void group_norm_forward(const NormShape& s, int64_t groups, const float* x, cons
     }
     mean[row] = mu;
     rstd[row] = static_cast<float>(r);
-  }
+  });
 }
 
 // Per row, with xmu = x - mean, g_c = w_c * dy and M = C/G * S values:
@@ -75,8 +75,7 @@ void group_norm_backward(const NormShape& s, int64_t groups, const float* dy, co
   }
   std::vector<double> partial_dw(affine_grads ? s.N * s.C : 0), partial_db(partial_dw.size());
 
-#pragma omp parallel for num_threads(num_threads()) schedule(static) if (parallel)
-  for (int64_t row = 0; row < rows; ++row) {
+  team_for_each(parallel ? num_threads() : 1, rows, [&](int64_t row) {
     const int64_t n = row / groups, first_channel = (row % groups) * channels_per_group;
     const int64_t offset = row * row_len;
     const float mu = mean[row];
@@ -101,7 +100,7 @@ void group_norm_backward(const NormShape& s, int64_t groups, const float* dy, co
       k.grad_input(dy + o, x + o, nullptr, dx + o, s.S, static_cast<float>(a),
                    static_cast<float>(b), mu, static_cast<float>(cst));
     }
-  }
+  });
   if (!affine_grads) return;
   for (int64_t c = 0; c < s.C; ++c) {
     double dw = 0.0, db = 0.0;

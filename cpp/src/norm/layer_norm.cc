@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "norm/column_sums.h"
 #include "norm/kernels.h"
@@ -19,15 +20,14 @@ void layer_norm_forward(int64_t M, int64_t D, const float* x, const float* weigh
   const int64_t numel = checked_mul(M, D, "layer_norm input size");
   const Kernels& k = kernels();
 
-#pragma omp parallel for num_threads(num_threads()) schedule(static) if (numel >= kParallelMinElements)
-  for (int64_t row = 0; row < M; ++row) {
+  team_for_each(numel >= kParallelMinElements ? num_threads() : 1, M, [&](int64_t row) {
     const MeanVar mv = span_stats(k, x + row * D, 1, 0, D);
     const float mu = static_cast<float>(mv.mean);
     const float r = static_cast<float>(1.0 / std::sqrt(mv.var + eps));
     k.normalize_affine(x + row * D, y + row * D, D, mu, r, weight, bias);
     mean[row] = mu;
     rstd[row] = r;
-  }
+  });
 }
 
 // Per row, with g = w * dy, xmu = x - mean:

@@ -1,11 +1,11 @@
 // Threaded driver of the separable max pooling (see pool/max_pool_separable.h): whole
 // planes per thread, each with its own buffer of reduced rows.
-#include <omp.h>
-
 #include <cstdint>
 #include <vector>
 
 #include "act/isa_table.h"
+#include "cnnnative/thread_pool.h"
+#include "pool/max_pool_cblock.h"
 #include "pool/max_pool_separable.h"
 
 namespace cnnnative {
@@ -21,6 +21,10 @@ bool max_separable_applies(const MaxPoolWindow& w) {
 }
 
 void max_pool2d_separable(const MaxPoolWindow& w, const float* x, float* y, int64_t planes, int threads) {
+  if (max_pool_cblock_applies(w)) {  // 16 planes per vector where measured faster
+    max_pool_cblock(w, x, y, planes, threads);
+    return;
+  }
   const MaxPoolSeparableKernels& k =
       table_for_active_isa(max_pool_separable_scalar, max_pool_separable_avx2, max_pool_separable_avx512);
   const int64_t hw = w.H * w.W, ohw = w.OH * w.OW;
@@ -30,18 +34,17 @@ void max_pool2d_separable(const MaxPoolWindow& w, const float* x, float* y, int6
   if (teams > threads) teams = threads;
   if (teams > planes) teams = planes;
   if (teams < 1) teams = 1;
-#pragma omp parallel num_threads(static_cast<int>(teams)) if (teams > 1)
-  {
+  run_team(static_cast<int>(teams), [&](int tid, int team) {
     thread_local std::vector<float> reduced;  // H rows of OW maxima; grows once, then reused
     if (static_cast<int64_t>(reduced.size()) < w.H * w.OW) reduced.resize(static_cast<size_t>(w.H * w.OW));
-#pragma omp for schedule(static)
-    for (int64_t plane = 0; plane < planes; ++plane) {
+    const auto [first, end] = team_share(planes, tid, team);
+    for (int64_t plane = first; plane < end; ++plane) {
       const float* xp = x + plane * hw;
       float* yp = y + plane * ohw;
       for (int64_t ih = 0; ih < w.H; ++ih) k.reduce_row(w, xp + ih * w.W, reduced.data() + ih * w.OW);
       for (int64_t oh = 0; oh < w.OH; ++oh) k.combine_rows(w, reduced.data(), oh, yp + oh * w.OW);
     }
-  }
+  });
 }
 
 }  // namespace cnnnative

@@ -204,6 +204,21 @@ inline void avg_reciprocal_row(const PoolParams& p, int64_t oh, float* factor) {
 
 void avg_forward(const PoolParams& p, const float* in, float* out, int64_t oh0, int64_t oh1) {
   const int64_t W = p.W, OW = p.OW, sw = p.stride_w;
+  if (p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && sw == 2 && p.pad_h == 0 && p.pad_w == 0 &&
+      2 * p.OH <= p.H && 2 * OW <= W) {
+    // 2x2 stride 2 with every window inside the input (DenseNet's transitions): the same sums
+    // in the same order as below, and the divisor 4, without the per-column window
+    // arithmetic and strided tap loops (3-4 ns per output on AVX-512).
+    for (int64_t oh = oh0; oh < oh1; ++oh) {
+      const float* r0 = in + 2 * oh * W;
+      const float* r1 = r0 + W;
+      float* o = out + oh * OW;
+#pragma omp simd
+      for (int64_t ow = 0; ow < OW; ++ow)
+        o[ow] = (((0.0f + r0[2 * ow]) + r0[2 * ow + 1]) + r1[2 * ow] + r1[2 * ow + 1]) / 4.0f;
+    }
+    return;
+  }
   for (int64_t oh = oh0; oh < oh1; ++oh) {
     float* o = out + oh * OW;
     for (int64_t ow = 0; ow < OW; ++ow) o[ow] = 0.0f;
