@@ -77,7 +77,8 @@ bool decomposes(const ConvParams& p, Geometry* g) {
 bool preferred(const ConvParams& p, Geometry* g, bool for_input_gradient, bool weight_per_call) {
   if (!forced_conv_algorithm().empty()) return false;
   // Few channels: the transforms outweigh the saved multiplies (DCGAN's last 64 -> 3
-  // layer: GEMM + col2im 2.9 ms, the phases 5.8 ms).
+  // layer, measured on AVX2 with the phases as separate 2x2 convolutions: GEMM + col2im
+  // 2.9 ms, the phases 5.8 ms; benchmarks/RESULTS.md).
   if (p.K < 32 || p.C < 16 || p.N < 1) return false;
   if (!decomposes(p, g)) return false;
   // Building the stacked weight costs about a quarter of the Winograd convolution on
