@@ -2,7 +2,9 @@
 
 Layers: the DCGAN generator's 4x4 stride-2 padding-1 layers (512->256->128->64 channels,
 4->8->16->32, batch 16) and a U-Net decoder step (2x2 stride 2, 128->64 at 64x64, batch 4).
-For each: forward alone, and forward + both gradients (input and weight, bias too). The
+For each: forward alone, forward + both gradients (input and weight, bias too), and the
+forward of the layer compiled for inference (cn.compile: weights re-laid out and
+transformed once, at compile time) against torch's no-grad forward. The
 two libraries alternate call by call, so a busy machine slows both alike; medians, and
 the ratio torch_time / our_time (> 1: cnnnative is faster).
 
@@ -90,7 +92,15 @@ def main():
             XT.grad = WT.grad = BT.grad = None
             F.conv_transpose2d(XT, WT, BT, s, p).backward(gt)
 
-        for label, fns in (("fwd", (ours_fwd, torch_fwd)), ("fwd+bwd", (ours_train, torch_train))):
+        layer = cn.nn.ConvTranspose2d(c_in, c_out, k, s, p).eval()
+        layer.load_state_dict({"weight": weight, "bias": bias})
+        compiled = cn.compile(layer, x.shape)
+
+        def ours_compiled():
+            compiled(x)
+
+        for label, fns in (("fwd", (ours_fwd, torch_fwd)), ("fwd+bwd", (ours_train, torch_train)),
+                           ("compiled", (ours_compiled, torch_fwd))):
             ours_s, torch_s = interleaved_medians(fns, args.repeat)
             print(f"{name:30s} {label:8s} {ours_s * 1e3:9.3f} {torch_s * 1e3:9.3f} {torch_s / ours_s:10.2f}")
 

@@ -139,6 +139,9 @@ struct Node {
   // the zero rows/columns that convolution's output has beyond the node's input (an
   // output_padding >= stride, allowed below the dilation).
   int64_t extra_rows = 0, extra_cols = 0;
+  // and, where it decomposes into sub-pixel phases (conv/conv_transpose_subpixel.h), the
+  // stacked 3x3 convolution's Winograd weights, transformed once at plan time.
+  std::shared_ptr<const WinogradWeights> subpixel_winograd;
   // linear
   int64_t in_features = 0, out_features = 0;
   // pools

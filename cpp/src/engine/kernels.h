@@ -54,7 +54,7 @@ void configure_scratch(Node& n, int threads);
 
 // Transposed convolution (conv_transpose_node.cc): its scratch (x with the extra zero
 // rows/columns, when it has them) and its run with bias and activation.
-int64_t conv_transpose_scratch_bytes(const Node& n);
+int64_t conv_transpose_scratch_bytes(Node& n);  // also builds n.subpixel_weight
 void conv_transpose_forward(const Node& n, int64_t batch, const float* x, float* y, float* scratch, int threads);
 
 // Convolution with its fused epilogue (bias, residual, activation).

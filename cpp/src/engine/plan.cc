@@ -558,6 +558,7 @@ int64_t Plan::weight_bytes() const {
     b += int64_t(prepacked_weights_bytes(n));  // gemm_prepacked: the packed copy replaces OIHW
     if (n.quant) b += int8_weight_bytes(n);
     b += bf16_weights_bytes(n);                 // bf16: the packed bf16 copy replaces OIHW
+    if (n.subpixel_winograd) b += int64_t(n.subpixel_winograd->bytes());  // conv_transpose: kept beside OIHW
   }
   return b;
 }

@@ -9,11 +9,18 @@ conv2d_weight(grad_out, w.shape, x)). The weight layout is torch's
 (in_channels, out_channels/groups, kH, kW), which is exactly the (K, C/groups, R, S) of
 that convolution, so no weight is ever transposed or copied. conv_transpose1d runs the
 same path on height-1 views.
+
+Layers whose stride-s phases each read a 3x3 window of x with enough taps (DCGAN's 4x4
+stride 2 padding 1) run the sub-pixel decomposition instead (C++ conv/conv_transpose_subpixel.h):
+one 3x3 stride-1 convolution with s*s*C_out outputs on Winograd, interleaved into the
+output; the input gradient is that convolution's input gradient. The stacked weight is
+built per call and shared by the forward and the input gradient.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import _core
 from . import conv as _conv
 from ._args import index, pair
 from .conv1d import single
@@ -139,8 +146,21 @@ def _check_bias(b, c_out):
         raise ValueError(f"bias must have shape ({c_out},) (out_channels), got {tuple(b.shape)}")
 
 
-def _forward(x4, w4, b, p):
-    y = _conv.conv2d_input(p.conv_size, w4, p.padded(x4), *p.geometry)
+def _stacked_weight(w4, p, for_input_gradient):
+    """The sub-pixel path's stacked 3x3 weight, or None where GEMM + col2im runs."""
+    if p.conv_size[0] == 0:
+        return None
+    stride, padding, dilation, groups = p.geometry
+    return _core.conv_transpose_subpixel_weight(np.asarray(w4, dtype=np.float32), p.conv_size, stride, padding,
+                                                dilation, groups, for_input_gradient)
+
+
+def _forward(x4, w4, b, p, wsub=None):
+    if wsub is not None:
+        y = _core.conv_transpose_subpixel(np.asarray(p.padded(x4), dtype=np.float32), w4, wsub, p.conv_size,
+                                          *p.geometry)
+    else:
+        y = _conv.conv2d_input(p.conv_size, w4, p.padded(x4), *p.geometry)
     if b is not None:
         y += np.asarray(b, dtype=np.float32)[:, None, None]  # y is fresh: add in place
     return y
@@ -162,7 +182,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     Returns (N, C_out, OH, OW), OH = (H-1)*stride - 2*padding + dilation*(kH-1) + output_padding + 1.
     """
     x4, w, b, p = _checked_2d(input, weight, bias, stride, padding, output_padding, groups, dilation)
-    return _shaped(_forward(x4, w, b, p), p, False)
+    return _shaped(_forward(x4, w, b, p, _stacked_weight(w, p, False)), p, False)
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -218,15 +238,21 @@ def _recorded(name, checked, one_d):
     def rule(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
         x4, w4, b, p = checked(_array_of(input), _array_of(weight), _array_of(bias), stride, padding,
                                output_padding, groups, dilation)
-        y4 = _forward(x4, w4, b, p)
+        wsub = _stacked_weight(w4, p, False)
+        y4 = _forward(x4, w4, b, p, wsub)
         y = _shaped(y4, p, one_d)
         x_shape, w_shape, y4_shape = _array_of(input).shape, _array_of(weight).shape, y4.shape
 
         def backward(g):
             g4 = np.ascontiguousarray(g, dtype=np.float32).reshape(y4_shape)
             gx = gw = gb = None
-            if _wants(input):  # the convolution's forward
-                gx = p.cropped(_conv.conv2d(g4, w4, None, *p.geometry)).reshape(x_shape)
+            if _wants(input):  # the convolution's forward (or the stacked one's input gradient)
+                ws = wsub if wsub is not None else _stacked_weight(w4, p, True)
+                if ws is not None:
+                    gx4 = _core.conv_transpose_subpixel_input_grad(g4, w4, ws, *p.geometry)
+                else:
+                    gx4 = _conv.conv2d(g4, w4, None, *p.geometry)
+                gx = p.cropped(gx4).reshape(x_shape)
             if _wants(weight):  # its weight gradient, grad_out as the image and x as the gradient
                 gw = _conv.conv2d_weight(g4, w4.shape, p.padded(x4), *p.geometry).reshape(w_shape)
             if _wants(bias):

@@ -1,0 +1,192 @@
+// Sub-pixel decomposition of the transposed convolution (see conv_transpose_subpixel.h).
+//
+// Along one axis (stride s, padding pt, kernel R), transposed output o = s*m + r gets tap
+// kh of input i = (o + pt - kh) / s whenever that divides: i = m + d with
+// d = (r + pt - kh) / s, the same offset for every m. The offsets of all phases and taps
+// span [dmin, dmax]; when that is at most 3 wide, each phase is a correlation over the
+// input window [m + dmin, m + dmin + 2].
+#include "conv/conv_transpose_subpixel.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cnnnative/conv.h"
+#include "cnnnative/errors.h"
+#include "cnnnative/threads.h"
+#include "conv/nonfinite.h"
+
+namespace cnnnative {
+namespace subpixel {
+namespace {
+
+// Floor division (the offsets can be negative).
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// [dmin, dmax] of one axis; false when no tap lands anywhere (cannot happen for R >= 1).
+bool offsets(int64_t s, int64_t pt, int64_t R, int64_t* dmin, int64_t* dmax) {
+  bool any = false;
+  for (int64_t r = 0; r < s; ++r)
+    for (int64_t kh = 0; kh < R; ++kh) {
+      const int64_t t = r + pt - kh;
+      if (t - floor_div(t, s) * s != 0) continue;
+      const int64_t d = floor_div(t, s);
+      *dmin = any ? std::min(*dmin, d) : d;
+      *dmax = any ? std::max(*dmax, d) : d;
+      any = true;
+    }
+  return any;
+}
+
+}  // namespace
+
+bool decomposes(const ConvParams& p, Geometry* g) {
+  if (p.groups != 1 || p.dilation_h != 1 || p.dilation_w != 1) return false;
+  if (p.stride_h * p.stride_w < 2) return false;  // stride 1: an ordinary 3x3 conv already
+  // Fewer than 3.5 direct taps per phase output gain too little over Winograd's 2.25
+  // (U-Net's 2x2 stride 2 has 1, 3x3 stride 2 has 2.25); DCGAN's 4x4 stride 2 has 4.
+  if (2 * p.R * p.S < 7 * p.stride_h * p.stride_w) return false;
+  Geometry q;
+  q.sh = p.stride_h, q.sw = p.stride_w;
+  int64_t dmax_h = 0, dmax_w = 0;
+  if (!offsets(q.sh, p.pad_top, p.R, &q.dmin_h, &dmax_h) || !offsets(q.sw, p.pad_left, p.S, &q.dmin_w, &dmax_w))
+    return false;
+  if (dmax_h - q.dmin_h > 2 || dmax_w - q.dmin_w > 2) return false;
+  if (q.dmin_h > 0 || q.dmin_w > 0) return false;  // the window would start past the padding
+  const int64_t OH = p.output_h(), OW = p.output_w();
+  q.mh = (p.H + q.sh - 1) / q.sh;
+  q.mw = (p.W + q.sw - 1) / q.sw;
+  // The stacked convolution: input dy (N, K, OH, OW) padded by -dmin before and whatever
+  // makes mh (mw) outputs after; a negative amount would need a cropped input.
+  ConvParams& c = q.conv;
+  c.N = p.N, c.C = p.K, c.H = OH, c.W = OW;
+  c.K = checked_numel({q.sh, q.sw, p.C}, "sub-pixel channels");
+  c.R = c.S = 3;
+  c.pad_top = -q.dmin_h, c.pad_left = -q.dmin_w;
+  c.pad_bottom = q.mh + 2 - OH - c.pad_top;
+  c.pad_right = q.mw + 2 - OW - c.pad_left;
+  if (c.pad_bottom < 0 || c.pad_right < 0) return false;
+  if (c.output_h() != q.mh || c.output_w() != q.mw) return false;
+  *g = q;
+  return true;
+}
+
+bool preferred(const ConvParams& p, Geometry* g, bool for_input_gradient, bool weight_per_call) {
+  if (!forced_conv_algorithm().empty()) return false;
+  // Few channels: the transforms outweigh the saved multiplies (DCGAN's last 64 -> 3
+  // layer, measured on AVX2 with the phases as separate 2x2 convolutions: GEMM + col2im
+  // 2.9 ms, the phases 5.8 ms; benchmarks/RESULTS.md).
+  if (p.K < 32 || p.C < 16 || p.N < 1) return false;
+  if (!decomposes(p, g)) return false;
+  // Building the stacked weight costs about a quarter of the Winograd convolution on
+  // few tiles: DCGAN 512->256 at 4x4 -> 8x8, batch 16 (16 tiles of 4x4): weight 3.1 ms +
+  // 11.9 ms against GEMM + col2im 14.6 ms, one thread; 256->128 at 8x8 (64 tiles): 1.2 +
+  // 9.7 against 14.3 ms.
+  const int64_t tiles = p.N * ((g->mh + 3) / 4) * ((g->mw + 3) / 4);
+  if (weight_per_call && tiles < 64) return false;
+  return choose_conv_algorithm(g->conv, for_input_gradient).rfind("winograd", 0) == 0;
+}
+
+void stacked_weight(const ConvParams& p, const Geometry& g, const float* w, float* wsub) {
+  const int64_t K = p.K, C = p.C, R = p.R, S = p.S, phases = g.sh * g.sw;
+  // Per phase (r, q): the source tap of each of the 9 window positions, -1 for none.
+  std::vector<int64_t> tap(size_t(phases * 9), -1);
+  for (int64_t r = 0; r < g.sh; ++r)
+    for (int64_t q = 0; q < g.sw; ++q)
+      for (int64_t a = 0; a < 3; ++a)
+        for (int64_t b = 0; b < 3; ++b) {
+          const int64_t kh = r + p.pad_top - g.sh * (a + g.dmin_h);
+          const int64_t kw = q + p.pad_left - g.sw * (b + g.dmin_w);
+          if (kh >= 0 && kh < R && kw >= 0 && kw < S) tap[size_t((r * g.sw + q) * 9 + a * 3 + b)] = kh * S + kw;
+        }
+  // One output channel c at a time: its R*S taps of each k are one contiguous run of w
+  // (read once), and its s*s phase rows of wsub are written in order, zeros included.
+#pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t k = 0; k < K; ++k) {
+      const float* src = w + (k * C + c) * R * S;
+      for (int64_t ph = 0; ph < phases; ++ph) {
+        float* dst = wsub + ((c * phases + ph) * K + k) * 9;
+        const int64_t* t = tap.data() + ph * 9;
+        for (int i = 0; i < 9; ++i) dst[i] = t[i] >= 0 ? src[t[i]] : 0.f;
+      }
+    }
+  }
+}
+
+bool weight_finite(const ConvParams& p, const float* w) {
+  return nonfinite::all_finite(w, p.weight_numel(), num_threads());
+}
+
+void forward(const ConvParams& p, const Geometry& g, const float* dy, const float* w, const float* wsub,
+             float* dx, float* stacked) {
+  ConvParams c = g.conv;
+  c.N = p.N;
+  if (p.N == 0) return;
+  if (!nonfinite::all_finite(dy, p.N * p.K * p.output_h() * p.output_w(), num_threads())) {
+    conv2d_backward_input(p, dy, w, dx, "auto");
+    return;
+  }
+  conv2d_forward(c, dy, wsub, nullptr, stacked, "auto");
+  interleave(p, g, stacked, dx);
+}
+
+bool finite(const float* x, int64_t n) { return nonfinite::all_finite(x, n, num_threads()); }
+
+void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx) {
+  const int64_t plane = g.mh * g.mw, planes = p.N * p.C;
+#pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
+  for (int64_t nc = 0; nc < planes; ++nc) {
+    const float* src = stacked + nc * g.sh * g.sw * plane;  // its sh*sw phase planes
+    float* dst = dx + nc * p.H * p.W;
+    for (int64_t o = 0; o < p.H; ++o) {
+      const int64_t m = o / g.sh, r = o % g.sh;
+      float* row = dst + o * p.W;
+      for (int64_t q = 0; q < g.sw; ++q) {
+        const float* s = src + (r * g.sw + q) * plane + m * g.mw;
+        const int64_t n = (p.W - q + g.sw - 1) / g.sw;  // columns q, q + sw, ... below W
+        for (int64_t j = 0; j < n; ++j) row[j * g.sw + q] = s[j];
+      }
+    }
+  }
+}
+
+void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx, const float* w,
+                    const float* wsub, float* grad_dy, float* stacked) {
+  ConvParams c = g.conv;
+  c.N = p.N;
+  if (p.N == 0) return;
+  if (!nonfinite::all_finite(grad_dx, p.N * p.C * p.H * p.W, num_threads())) {
+    conv2d_forward(p, grad_dx, w, nullptr, grad_dy, "auto");
+    return;
+  }
+  const int64_t plane = g.mh * g.mw, planes = p.N * p.C;
+#pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
+  for (int64_t nc = 0; nc < planes; ++nc) {
+    const float* src = grad_dx + nc * p.H * p.W;
+    float* dst = stacked + nc * g.sh * g.sw * plane;
+    for (int64_t r = 0; r < g.sh; ++r)
+      for (int64_t q = 0; q < g.sw; ++q) {
+        float* d = dst + (r * g.sw + q) * plane;
+        for (int64_t m = 0; m < g.mh; ++m) {
+          const int64_t o = m * g.sh + r;
+          float* row = d + m * g.mw;
+          if (o >= p.H) {  // the phase's last row lies beyond the image: zero gradient
+            std::fill(row, row + g.mw, 0.f);
+            continue;
+          }
+          const float* s = src + o * p.W + q;
+          const int64_t n = (p.W - q + g.sw - 1) / g.sw;
+          for (int64_t j = 0; j < n; ++j) row[j] = s[j * g.sw];
+          std::fill(row + n, row + g.mw, 0.f);
+        }
+      }
+  }
+  conv2d_backward_input(c, stacked, wsub, grad_dy, "auto");
+}
+
+}  // namespace subpixel
+}  // namespace cnnnative

@@ -1,0 +1,72 @@
+// Transposed convolution by sub-pixel decomposition: a stride-s transposed convolution is
+// s*s ordinary stride-1 correlations (one per output phase (r, q): the output pixels
+// (s*m + r, s*j + q)), each over a few neighbouring input pixels. When every phase's
+// taps fall inside one 3-wide window of the input (DCGAN's 4x4 stride 2 padding 1, or
+// 3x3 stride 2 padding 1), the s*s phases stack into one 3x3 stride-1 convolution with
+// s*s*C_out output channels (the phase kernels zero-padded to 3x3), which runs on
+// Winograd F(4x4, 3x3): 2.25 multiplies per output against the direct 4 of a 2x2 phase
+// kernel. Its output interleaves into the transposed output (a pixel shuffle). The input
+// gradient is that 3x3 convolution's input gradient (Winograd again) of the
+// de-interleaved gradient.
+//
+// Everything is phrased with `p`, the convolution whose input gradient the transposed
+// convolution is (as conv_transpose_node.cc and ops/conv_transpose.py do): p's input
+// (N, C, H, W) is the transposed output, p's output (N, K, OH, OW) the transposed input.
+#pragma once
+#include <cstdint>
+
+#include "cnnnative/conv_params.h"
+
+namespace cnnnative {
+namespace subpixel {
+
+struct Geometry {
+  int64_t sh = 1, sw = 1;      // the stride: phases per axis
+  int64_t dmin_h = 0, dmin_w = 0;  // input offset of the 3-wide window's first tap
+  int64_t mh = 0, mw = 0;      // outputs per phase: ceil(H / sh), ceil(W / sw)
+  ConvParams conv;             // the stacked 3x3 stride-1 convolution (its N follows p.N)
+  int64_t weight_numel() const { return conv.K * conv.C * 9; }
+  int64_t stacked_numel() const { return conv.N * conv.K * mh * mw; }  // its output, floats
+};
+
+// True when p decomposes as above (groups 1, dilation 1, stride >= 2 on some axis, every
+// phase inside a 3-wide window, no cropping needed); fills *g. Shape only: says nothing
+// about speed.
+bool decomposes(const ConvParams& p, Geometry* g);
+
+// decomposes(p) and the decomposition is expected to be faster than GEMM + col2im: the
+// stacked convolution runs on Winograd ("auto" would choose it for this pass), there are
+// enough channels (and, with weight_per_call, enough tiles to repay building the stacked
+// weight), and CNNNATIVE_ALGO forces nothing.
+bool preferred(const ConvParams& p, Geometry* g, bool for_input_gradient, bool weight_per_call);
+
+// The stacked weight (s*s*C, K, 3, 3), output channel (c*sh + r)*sw + q, from w (K, C, R, S).
+void stacked_weight(const ConvParams& p, const Geometry& g, const float* w, float* wsub);
+
+// True when w (K, C, R, S) holds no NaN or inf. Callers build the stacked weight only
+// then: the stacked 3x3 window also covers input pixels a phase has no tap for (weight 0),
+// and 0 * inf is NaN where the transposed convolution has no term at all.
+bool weight_finite(const ConvParams& p, const float* w);
+
+// dx (N, C, H, W) = transposed convolution of dy (N, K, OH, OW) with w: the stacked
+// convolution into `stacked` (g.stacked_numel() floats), then interleaved into dx. When
+// dy holds a NaN or inf, GEMM + col2im instead (see weight_finite: the stacked window would
+// spread it to outputs of other phases).
+void forward(const ConvParams& p, const Geometry& g, const float* dy, const float* w, const float* wsub,
+             float* dx, float* stacked);
+
+// The stacked convolution's output (`stacked`, N x s*s*C x mh x mw) interleaved into dx.
+void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx);
+
+// True when x[0, n) holds no NaN or inf (the condition for the stacked path, see forward).
+bool finite(const float* x, int64_t n);
+
+// grad_dy (N, K, OH, OW) = the convolution of grad_dx (N, C, H, W) with w (stride s):
+// grad_dx de-interleaved into `stacked` (g.stacked_numel() floats), then the stacked
+// convolution's input gradient; the strided convolution itself when grad_dx holds a NaN
+// or inf.
+void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx, const float* w,
+                    const float* wsub, float* grad_dy, float* stacked);
+
+}  // namespace subpixel
+}  // namespace cnnnative
