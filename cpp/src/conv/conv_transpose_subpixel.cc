@@ -7,8 +7,6 @@
 // input window [m + dmin, m + dmin + 2].
 #include "conv/conv_transpose_subpixel.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -16,6 +14,7 @@
 
 #include "cnnnative/conv.h"
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "conv/nonfinite.h"
 
@@ -104,8 +103,7 @@ void stacked_weight(const ConvParams& p, const Geometry& g, const float* w, floa
         }
   // One output channel c at a time: its R*S taps of each k are one contiguous run of w
   // (read once), and its s*s phase rows of wsub are written in order, zeros included.
-#pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
-  for (int64_t c = 0; c < C; ++c) {
+  team_for_each(num_threads(), C, [&](int64_t c) {
     for (int64_t k = 0; k < K; ++k) {
       const float* src = w + (k * C + c) * R * S;
       for (int64_t ph = 0; ph < phases; ++ph) {
@@ -114,7 +112,7 @@ void stacked_weight(const ConvParams& p, const Geometry& g, const float* w, floa
         for (int i = 0; i < 9; ++i) dst[i] = t[i] >= 0 ? src[t[i]] : 0.f;
       }
     }
-  }
+  });
 }
 
 bool weight_finite(const ConvParams& p, const float* w) {
@@ -138,8 +136,7 @@ bool finite(const float* x, int64_t n) { return nonfinite::all_finite(x, n, num_
 
 void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx) {
   const int64_t plane = g.mh * g.mw, planes = p.N * p.C;
-#pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
-  for (int64_t nc = 0; nc < planes; ++nc) {
+  team_for_each(num_threads(), planes, [&](int64_t nc) {
     const float* src = stacked + nc * g.sh * g.sw * plane;  // its sh*sw phase planes
     float* dst = dx + nc * p.H * p.W;
     for (int64_t o = 0; o < p.H; ++o) {
@@ -151,7 +148,7 @@ void interleave(const ConvParams& p, const Geometry& g, const float* stacked, fl
         for (int64_t j = 0; j < n; ++j) row[j * g.sw + q] = s[j];
       }
     }
-  }
+  });
 }
 
 void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx, const float* w,
@@ -164,8 +161,7 @@ void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx
     return;
   }
   const int64_t plane = g.mh * g.mw, planes = p.N * p.C;
-#pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
-  for (int64_t nc = 0; nc < planes; ++nc) {
+  team_for_each(num_threads(), planes, [&](int64_t nc) {
     const float* src = grad_dx + nc * p.H * p.W;
     float* dst = stacked + nc * g.sh * g.sw * plane;
     for (int64_t r = 0; r < g.sh; ++r)
@@ -184,7 +180,7 @@ void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx
           std::fill(row + n, row + g.mw, 0.f);
         }
       }
-  }
+  });
   conv2d_backward_input(c, stacked, wsub, grad_dy, "auto");
 }
 
