@@ -1,0 +1,162 @@
+// The driver of the direct 3-D convolution (conv3d_direct.h): the W-padded input copy,
+// the packed weights, rows split across threads, and each row's position-major result
+// transposed into y with the bias.
+#include "conv/conv3d_direct.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "cnnnative/errors.h"
+#include "cnnnative/isa.h"
+#include "cnnnative/threads.h"
+#include "core/int_math.h"
+
+namespace cnnnative {
+namespace conv3d {
+namespace {
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using AlignedFloats = std::unique_ptr<float[], FreeDeleter>;
+
+AlignedFloats aligned_floats(int64_t n) {
+  const size_t bytes = static_cast<size_t>(ceil_div(std::max<int64_t>(n, 1) * 4, 64) * 64);
+  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!p) throw std::bad_alloc();
+  return AlignedFloats(p);
+}
+
+// [first, last) of the taps k whose input index o * stride + k * dilation - pad lies in
+// [0, size).
+void valid_taps(int64_t o, int64_t stride, int64_t dilation, int64_t pad, int64_t kernel,
+                int64_t size, int64_t* first, int64_t* last) {
+  const int64_t base = o * stride - pad;
+  int64_t lo = 0;
+  if (base < 0) lo = (-base + dilation - 1) / dilation;
+  int64_t hi = base >= size ? 0 : (size - 1 - base) / dilation + 1;
+  *first = std::min(lo, kernel);
+  *last = std::max(*first, std::min(hi, kernel));
+}
+
+}  // namespace
+
+DirectRowKernel direct_row_kernel() {
+  return active_isa() == Isa::avx512 ? direct_row_kernel_avx512() : nullptr;
+}
+
+bool direct_forward_supported(const Conv3dParams& p) {
+  // Below 32 output channels per group a tile is mostly one vector wide and vol2col +
+  // GEMM does as well; the depthwise kernel takes groups == C == K.
+  return direct_row_kernel() && p.Kg() >= 32 && !p.depthwise();
+}
+
+void direct_forward(const Conv3dParams& p, const float* x, const float* w, const float* bias, float* y) {
+  const DirectRowKernel kernel = direct_row_kernel();
+  const int64_t D = p.in[0], H = p.in[1], W = p.in[2];
+  const int64_t T = p.kernel[0], R = p.kernel[1], S = p.kernel[2], taps = p.taps();
+  const int64_t OD = p.out(0), OH = p.out(1), OW = p.out(2), P = p.out_volume();
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups;
+  const int threads = num_threads();
+
+  // The input with the width padding made explicit (rows of WP floats); depth and height
+  // padding are skipped taps.
+  const int64_t WP = W + p.pad_lo[2] + p.pad_hi[2];
+  AlignedFloats padded;
+  const float* xw = x;
+  if (WP != W) {
+    const int64_t rows = p.N * p.C * D * H;
+    padded = aligned_floats(checked_mul(rows, WP));
+    float* dst = padded.get();
+    const int64_t lo = p.pad_lo[2];
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+      float* d = dst + i * WP;
+      std::fill(d, d + lo, 0.f);
+      std::memcpy(d + lo, x + i * W, sizeof(float) * size_t(W));
+      std::fill(d + lo + W, d + WP, 0.f);
+    }
+    xw = padded.get();
+  }
+
+  // Weights per group and block of 32 output channels: [c][kt][kr][ks][32], zero past Kg.
+  const int64_t blocks = ceil_div(Kg, kDirectBlock);
+  const int64_t block_floats = Cg * taps * kDirectBlock;
+  AlignedFloats packed = aligned_floats(checked_mul(G * blocks, block_floats));
+  {
+    float* wp = packed.get();
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t gb = 0; gb < G * blocks; ++gb) {
+      const int64_t g = gb / blocks, k0 = (gb % blocks) * kDirectBlock;
+      float* dst = wp + gb * block_floats;
+      for (int64_t ct = 0; ct < Cg * taps; ++ct)
+        for (int64_t l = 0; l < kDirectBlock; ++l) {
+          const int64_t k = k0 + l;
+          dst[ct * kDirectBlock + l] = k < Kg ? w[(g * Kg + k) * Cg * taps + ct] : 0.f;
+        }
+    }
+  }
+
+  const int64_t ldo = blocks * kDirectBlock;
+  const int64_t rows = p.N * G * OD * OH;
+  const int64_t x_channel = D * H * WP;
+  const int last_vectors = Kg - (blocks - 1) * kDirectBlock > 16 ? 2 : 1;
+#pragma omp parallel num_threads(threads)
+  {
+    AlignedFloats out = aligned_floats(OW * ldo);
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    for (int64_t i = r0; i < r1; ++i) {
+      const int64_t oh = i % OH, od = (i / OH) % OD, g = (i / (OH * OD)) % G, n = i / (OH * OD * G);
+      int64_t kt0, kt1, kr0, kr1;
+      valid_taps(od, p.stride[0], p.dilation[0], p.pad_lo[0], T, D, &kt0, &kt1);
+      valid_taps(oh, p.stride[1], p.dilation[1], p.pad_lo[1], R, H, &kr0, &kr1);
+      DirectRow r;
+      r.Cg = Cg;
+      r.nt = kt1 - kt0;
+      r.nr = kr1 - kr0;
+      r.S = S;
+      r.xc = x_channel;
+      r.xt = p.dilation[0] * H * WP;
+      r.xr = p.dilation[1] * WP;
+      r.xs = p.dilation[2];
+      r.sw = p.stride[2];
+      const float* xg = xw + (n * p.C + g * Cg) * x_channel;
+      if (r.nt > 0 && r.nr > 0) {
+        const int64_t id = od * p.stride[0] - p.pad_lo[0] + kt0 * p.dilation[0];
+        const int64_t ih = oh * p.stride[1] - p.pad_lo[1] + kr0 * p.dilation[1];
+        xg += (id * H + ih) * WP;
+      }
+      r.x = xg;
+      r.wc = taps * kDirectBlock;
+      r.wt = R * S * kDirectBlock;
+      r.wr = S * kDirectBlock;
+      r.w = packed.get() + g * blocks * block_floats + (kt0 * R + kr0) * S * kDirectBlock;
+      r.block_floats = block_floats;
+      r.blocks = blocks;
+      r.last_vectors = last_vectors;
+      r.OW = OW;
+      r.out = out.get();
+      kernel(r);
+      // Position-major out -> the row of each output channel, plus the bias.
+      float* yrow = y + (n * p.K + g * Kg) * P + (od * OH + oh) * OW;
+      for (int64_t k = 0; k < Kg; ++k, yrow += P) {
+        const float* src = out.get() + k;
+        if (bias) {
+          const float b = bias[g * Kg + k];
+          for (int64_t ow = 0; ow < OW; ++ow) yrow[ow] = src[ow * ldo] + b;
+        } else {
+          for (int64_t ow = 0; ow < OW; ++ow) yrow[ow] = src[ow * ldo];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace conv3d
+}  // namespace cnnnative

@@ -1,0 +1,95 @@
+// The AVX-512 row kernel of the direct 3-D convolution (conv3d_direct.h): tiles of up to
+// 14 output positions x 32 output channels, 28 zmm accumulators, two weight vectors and a
+// broadcast per step.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "conv/conv3d_direct.h"
+
+namespace cnnnative {
+namespace conv3d {
+namespace {
+
+constexpr int kMaxPositions = 14;
+
+// out[j][0 .. 16*NV) = sum over (c, kt, kr, ks) of w[...] * x[j * SW + ...] for j < P.
+// SW: the width stride (1 or 2; 0 means the run-time r.sw).
+template <int NV, int P, int SW>
+void tile(const DirectRow& r, const float* x, const float* w, float* out, int64_t ldo) {
+  __m512 acc[P][NV];
+#pragma GCC unroll 14
+  for (int j = 0; j < P; ++j)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[j][v] = _mm512_setzero_ps();
+  const int64_t sw = SW ? SW : r.sw;
+  for (int64_t c = 0; c < r.Cg; ++c) {
+    for (int64_t t = 0; t < r.nt; ++t) {
+      const float* xt = x + c * r.xc + t * r.xt;
+      const float* wt = w + c * r.wc + t * r.wt;
+      for (int64_t q = 0; q < r.nr; ++q) {
+        const float* xs = xt + q * r.xr;
+        const float* ws = wt + q * r.wr;
+        for (int64_t s = 0; s < r.S; ++s, xs += r.xs, ws += kDirectBlock) {
+          __m512 wv[NV];
+#pragma GCC unroll 2
+          for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(ws + 16 * v);
+#pragma GCC unroll 14
+          for (int j = 0; j < P; ++j) {
+            const __m512 xv = _mm512_set1_ps(xs[j * sw]);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) acc[j][v] = _mm512_fmadd_ps(xv, wv[v], acc[j][v]);
+          }
+        }
+      }
+    }
+  }
+#pragma GCC unroll 14
+  for (int j = 0; j < P; ++j)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) _mm512_store_ps(out + j * ldo + 16 * v, acc[j][v]);
+}
+
+using TileFn = void (*)(const DirectRow&, const float*, const float*, float*, int64_t);
+
+template <int NV, int SW, int... P>
+constexpr TileFn tile_for(int p, std::integer_sequence<int, P...>) {
+  TileFn fns[] = {&tile<NV, P + 1, SW>...};
+  return fns[p - 1];
+}
+
+template <int NV, int SW>
+TileFn tile_fn(int positions) {
+  return tile_for<NV, SW>(positions, std::make_integer_sequence<int, kMaxPositions>{});
+}
+
+template <int SW>
+void row_kernel(const DirectRow& r) {
+  const int64_t ldo = r.blocks * kDirectBlock;
+  for (int64_t b = 0; b < r.blocks; ++b) {
+    const int nv = b + 1 == r.blocks ? r.last_vectors : 2;
+    const float* w = r.w + b * r.block_floats;
+    for (int64_t ow = 0; ow < r.OW; ow += kMaxPositions) {
+      const int p = static_cast<int>(std::min<int64_t>(kMaxPositions, r.OW - ow));
+      const TileFn fn = nv == 2 ? tile_fn<2, SW>(p) : tile_fn<1, SW>(p);
+      fn(r, r.x + ow * r.sw, w, r.out + ow * ldo + b * kDirectBlock, ldo);
+    }
+  }
+}
+
+void row_any_stride(const DirectRow& r) {
+  if (r.sw == 1)
+    row_kernel<1>(r);
+  else if (r.sw == 2)
+    row_kernel<2>(r);
+  else
+    row_kernel<0>(r);
+}
+
+}  // namespace
+
+DirectRowKernel direct_row_kernel_avx512() { return &row_any_stride; }
+
+}  // namespace conv3d
+}  // namespace cnnnative
