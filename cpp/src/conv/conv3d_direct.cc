@@ -44,45 +44,49 @@ void valid_taps(int64_t o, int64_t stride, int64_t dilation, int64_t pad, int64_
   *last = std::max(*first, std::min(hi, kernel));
 }
 
+// The input with the width padding made explicit (rows of W + pads floats), or x itself
+// when there is none; depth and height padding are skipped taps.
+const float* width_padded(const Conv3dParams& p, const float* x, int threads, AlignedFloats* storage) {
+  const int64_t W = p.in[2], lo = p.pad_lo[2], WP = W + lo + p.pad_hi[2];
+  if (WP == W) return x;
+  const int64_t rows = p.N * p.C * p.in[0] * p.in[1];
+  *storage = aligned_floats(checked_mul(rows, WP));
+  float* dst = storage->get();
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < rows; ++i) {
+    float* d = dst + i * WP;
+    std::fill(d, d + lo, 0.f);
+    std::memcpy(d + lo, x + i * W, sizeof(float) * size_t(W));
+    std::fill(d + lo + W, d + WP, 0.f);
+  }
+  return dst;
+}
+
 }  // namespace
 
-DirectRowKernel direct_row_kernel() {
-  return active_isa() == Isa::avx512 ? direct_row_kernel_avx512() : nullptr;
+const DirectKernels* direct_kernels() {
+  return active_isa() == Isa::avx512 ? &direct_kernels_avx512() : nullptr;
 }
 
 bool direct_forward_supported(const Conv3dParams& p) {
   // Below 32 output channels per group a tile is mostly one vector wide and vol2col +
   // GEMM does as well; the depthwise kernel takes groups == C == K.
-  return direct_row_kernel() && p.Kg() >= 32 && !p.depthwise();
+  return direct_kernels() && p.Kg() >= 32 && !p.depthwise();
 }
 
+bool direct_weight_supported(const Conv3dParams& p) { return direct_forward_supported(p); }
+
 void direct_forward(const Conv3dParams& p, const float* x, const float* w, const float* bias, float* y) {
-  const DirectRowKernel kernel = direct_row_kernel();
+  const DirectRowKernel kernel = direct_kernels()->forward_row;
   const int64_t D = p.in[0], H = p.in[1], W = p.in[2];
   const int64_t T = p.kernel[0], R = p.kernel[1], S = p.kernel[2], taps = p.taps();
   const int64_t OD = p.out(0), OH = p.out(1), OW = p.out(2), P = p.out_volume();
   const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups;
   const int threads = num_threads();
 
-  // The input with the width padding made explicit (rows of WP floats); depth and height
-  // padding are skipped taps.
   const int64_t WP = W + p.pad_lo[2] + p.pad_hi[2];
   AlignedFloats padded;
-  const float* xw = x;
-  if (WP != W) {
-    const int64_t rows = p.N * p.C * D * H;
-    padded = aligned_floats(checked_mul(rows, WP));
-    float* dst = padded.get();
-    const int64_t lo = p.pad_lo[2];
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < rows; ++i) {
-      float* d = dst + i * WP;
-      std::fill(d, d + lo, 0.f);
-      std::memcpy(d + lo, x + i * W, sizeof(float) * size_t(W));
-      std::fill(d + lo + W, d + WP, 0.f);
-    }
-    xw = padded.get();
-  }
+  const float* xw = width_padded(p, x, threads, &padded);
 
   // Weights per group and block of 32 output channels: [c][kt][kr][ks][32], zero past Kg.
   const int64_t blocks = ceil_div(Kg, kDirectBlock);
@@ -154,6 +158,74 @@ void direct_forward(const Conv3dParams& p, const float* x, const float* w, const
           for (int64_t ow = 0; ow < OW; ++ow) yrow[ow] = src[ow * ldo];
         }
       }
+    }
+  }
+}
+
+void direct_backward_weight(const Conv3dParams& p, const float* x, const float* dy, float* dw) {
+  const WeightRowKernel kernel = direct_kernels()->weight_row;
+  const int64_t D = p.in[0], H = p.in[1], W = p.in[2];
+  const int64_t T = p.kernel[0], R = p.kernel[1], S = p.kernel[2], taps = p.taps();
+  const int64_t OD = p.out(0), OH = p.out(1), OW = p.out(2), P = p.out_volume();
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups;
+  const int threads = num_threads();
+  const int64_t WP = W + p.pad_lo[2] + p.pad_hi[2];
+  AlignedFloats padded;
+  const float* xw = width_padded(p, x, threads, &padded);
+
+  // Per thread: the sums acc[g][c][kt][kr][ks][k] (k padded to ldk), over its rows.
+  const int64_t ldk = ceil_div(Kg, 16) * 16;
+  const int64_t acc_floats = checked_mul(G * Cg * taps, ldk);
+  const int64_t rows = p.N * G * OD * OH;
+  const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, rows)));
+  AlignedFloats sums = aligned_floats(checked_mul(acc_floats, team));
+#pragma omp parallel num_threads(team)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    float* acc = sums.get() + t * acc_floats;
+    std::fill(acc, acc + acc_floats, 0.f);
+    AlignedFloats dyt = aligned_floats(OW * ldk);
+    std::fill(dyt.get(), dyt.get() + OW * ldk, 0.f);
+    const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    for (int64_t i = r0; i < r1; ++i) {
+      const int64_t oh = i % OH, od = (i / OH) % OD, g = (i / (OH * OD)) % G, n = i / (OH * OD * G);
+      int64_t kt0, kt1, kr0, kr1;
+      valid_taps(od, p.stride[0], p.dilation[0], p.pad_lo[0], T, D, &kt0, &kt1);
+      valid_taps(oh, p.stride[1], p.dilation[1], p.pad_lo[1], R, H, &kr0, &kr1);
+      if (kt0 == kt1 || kr0 == kr1) continue;
+      // This row of dy, position-major.
+      const float* dyrow = dy + (n * p.K + g * Kg) * P + (od * OH + oh) * OW;
+      for (int64_t k = 0; k < Kg; ++k)
+        for (int64_t ow = 0; ow < OW; ++ow) dyt[ow * ldk + k] = dyrow[k * P + ow];
+      WeightRow r;
+      r.sw = p.stride[2];
+      r.xs = p.dilation[2];
+      r.S = S;
+      r.dy = dyt.get();
+      r.OW = OW;
+      r.ldk = ldk;
+      const int64_t id0 = od * p.stride[0] - p.pad_lo[0], ih0 = oh * p.stride[1] - p.pad_lo[1];
+      for (int64_t c = 0; c < Cg; ++c) {
+        const float* xc = xw + (n * p.C + g * Cg + c) * D * H * WP;
+        for (int64_t kt = kt0; kt < kt1; ++kt)
+          for (int64_t kr = kr0; kr < kr1; ++kr) {
+            const int64_t id = id0 + kt * p.dilation[0], ih = ih0 + kr * p.dilation[1];
+            r.x = xc + (id * H + ih) * WP;
+            r.acc = acc + (((g * Cg + c) * T + kt) * R + kr) * S * ldk;
+            kernel(r);
+          }
+      }
+    }
+  }
+  // dw[g, k, c, tap] = the threads' sums, in thread order.
+  float* const first = sums.get();
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t gct = 0; gct < G * Cg * taps; ++gct) {
+    const int64_t g = gct / (Cg * taps), ct = gct % (Cg * taps);
+    for (int64_t k = 0; k < Kg; ++k) {
+      float s = first[gct * ldk + k];
+      for (int t = 1; t < team; ++t) s += first[t * acc_floats + gct * ldk + k];
+      dw[(g * Kg + k) * Cg * taps + ct] = s;
     }
   }
 }

@@ -36,15 +36,40 @@ struct DirectRow {
 
 using DirectRowKernel = void (*)(const DirectRow& row);
 
-// Null when the active ISA has no direct kernel.
-DirectRowKernel direct_row_kernel();
-DirectRowKernel direct_row_kernel_avx512();
+// The weight gradient of one output row and one input row it reads (one input channel,
+// one valid depth and height tap): for every width tap ks and output channel k,
+//   acc[ks][k] += sum over ow of x[ow * sw + ks * xs] * dy[ow][k]
+// dy is the row's output gradient transposed position-major (OW x ldk, ldk a multiple of
+// 16, zero past the channels); acc is S x ldk.
+struct WeightRow {
+  const float* x;  // the input row (W-padded), at index 0
+  int64_t sw, xs, S;
+  const float* dy;
+  int64_t OW, ldk;
+  float* acc;
+};
+
+using WeightRowKernel = void (*)(const WeightRow& row);
+
+struct DirectKernels {
+  DirectRowKernel forward_row;
+  WeightRowKernel weight_row;
+};
+
+// Null when the active ISA has no direct kernels.
+const DirectKernels* direct_kernels();
+const DirectKernels& direct_kernels_avx512();
 
 // Whether conv3d_direct_forward handles p on the active ISA (and is expected to beat
 // vol2col + GEMM there).
 bool direct_forward_supported(const Conv3dParams& p);
 // y = conv3d(x, w) + bias; same contract as conv3d_forward.
 void direct_forward(const Conv3dParams& p, const float* x, const float* w, const float* bias, float* y);
+
+// Whether direct_backward_weight handles p on the active ISA.
+bool direct_weight_supported(const Conv3dParams& p);
+// dw = the weight gradient (written in full); the bias gradient is separate.
+void direct_backward_weight(const Conv3dParams& p, const float* x, const float* dy, float* dw);
 
 }  // namespace conv3d
 }  // namespace cnnnative

@@ -87,9 +87,68 @@ void row_any_stride(const DirectRow& r) {
     row_kernel<0>(r);
 }
 
+// acc[s][v] += sum over ow of x[ow * SW + s * xs] * dy[ow][16v ..], NS width taps and NV
+// vectors of output channels (SW 0: the run-time stride).
+template <int NS, int NV, int SW>
+void weight_tile(const WeightRow& r, int64_t s0, int64_t k0) {
+  __m512 acc[NS][NV];
+  float* a = r.acc + s0 * r.ldk + k0;
+#pragma GCC unroll 4
+  for (int s = 0; s < NS; ++s)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[s][v] = _mm512_load_ps(a + s * r.ldk + 16 * v);
+  const int64_t sw = SW ? SW : r.sw;
+  const float* x = r.x + s0 * r.xs;
+  const float* dy = r.dy + k0;
+  for (int64_t ow = 0; ow < r.OW; ++ow, x += sw, dy += r.ldk) {
+    __m512 d[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) d[v] = _mm512_load_ps(dy + 16 * v);
+#pragma GCC unroll 4
+    for (int s = 0; s < NS; ++s) {
+      const __m512 xv = _mm512_set1_ps(x[s * r.xs]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[s][v] = _mm512_fmadd_ps(xv, d[v], acc[s][v]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int s = 0; s < NS; ++s)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) _mm512_store_ps(a + s * r.ldk + 16 * v, acc[s][v]);
+}
+
+template <int SW>
+void weight_row_kernel(const WeightRow& r) {
+  using Fn = void (*)(const WeightRow&, int64_t, int64_t);
+  // [width taps - 1][vectors - 1]
+  static constexpr Fn table[3][4] = {
+      {&weight_tile<1, 1, SW>, &weight_tile<1, 2, SW>, &weight_tile<1, 3, SW>, &weight_tile<1, 4, SW>},
+      {&weight_tile<2, 1, SW>, &weight_tile<2, 2, SW>, &weight_tile<2, 3, SW>, &weight_tile<2, 4, SW>},
+      {&weight_tile<3, 1, SW>, &weight_tile<3, 2, SW>, &weight_tile<3, 3, SW>, &weight_tile<3, 4, SW>}};
+  for (int64_t k0 = 0; k0 < r.ldk; k0 += 64) {
+    const int nv = static_cast<int>(std::min<int64_t>(4, (r.ldk - k0) / 16));
+    for (int64_t s0 = 0; s0 < r.S; s0 += 3) {
+      const int ns = static_cast<int>(std::min<int64_t>(3, r.S - s0));
+      table[ns - 1][nv - 1](r, s0, k0);
+    }
+  }
+}
+
+void weight_row_any_stride(const WeightRow& r) {
+  if (r.sw == 1)
+    weight_row_kernel<1>(r);
+  else if (r.sw == 2)
+    weight_row_kernel<2>(r);
+  else
+    weight_row_kernel<0>(r);
+}
+
 }  // namespace
 
-DirectRowKernel direct_row_kernel_avx512() { return &row_any_stride; }
+const DirectKernels& direct_kernels_avx512() {
+  static const DirectKernels kernels{&row_any_stride, &weight_row_any_stride};
+  return kernels;
+}
 
 }  // namespace conv3d
 }  // namespace cnnnative

@@ -297,7 +297,8 @@ void conv3d_backward_input(const Conv3dParams& p, const float* dy, const float* 
 void conv3d_backward_weight(const Conv3dParams& p, const float* x, const float* dy, float* dw,
                             float* db, const std::string& algo) {
   p.validate();
-  const bool depthwise = choose_algo(p, algo) == Algo::depthwise;
+  const Algo a = choose_algo(p, algo);
+  const bool depthwise = a == Algo::depthwise;
   if (p.N == 0) {
     std::fill(dw, dw + p.weight_numel(), 0.f);
     if (db) std::fill(db, db + p.K, 0.f);
@@ -305,6 +306,8 @@ void conv3d_backward_weight(const Conv3dParams& p, const float* x, const float* 
   }
   if (depthwise)
     conv3d::depthwise_backward_weight(p, x, dy, dw);
+  else if (a == Algo::direct && conv3d::direct_weight_supported(p))
+    conv3d::direct_backward_weight(p, x, dy, dw);
   else
     backward_weight_gemm(p, x, dy, dw);
   if (db) conv3d::bias_gradient(p, dy, db);
