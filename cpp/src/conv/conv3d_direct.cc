@@ -6,6 +6,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -162,7 +164,7 @@ void direct_forward(const Conv3dParams& p, const float* x, const float* w, const
   }
 }
 
-void direct_backward_weight(const Conv3dParams& p, const float* x, const float* dy, float* dw) {
+bool direct_backward_weight(const Conv3dParams& p, const float* x, const float* dy, float* dw) {
   const WeightRowKernel kernel = direct_kernels()->weight_row;
   const int64_t D = p.in[0], H = p.in[1], W = p.in[2];
   const int64_t T = p.kernel[0], R = p.kernel[1], S = p.kernel[2], taps = p.taps();
@@ -179,6 +181,7 @@ void direct_backward_weight(const Conv3dParams& p, const float* x, const float* 
   const int64_t rows = p.N * G * OD * OH;
   const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, rows)));
   AlignedFloats sums = aligned_floats(checked_mul(acc_floats, team));
+  std::atomic<bool> nonfinite_border{false};
 #pragma omp parallel num_threads(team)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -192,9 +195,18 @@ void direct_backward_weight(const Conv3dParams& p, const float* x, const float* 
       int64_t kt0, kt1, kr0, kr1;
       valid_taps(od, p.stride[0], p.dilation[0], p.pad_lo[0], T, D, &kt0, &kt1);
       valid_taps(oh, p.stride[1], p.dilation[1], p.pad_lo[1], R, H, &kr0, &kr1);
+      const float* dyrow = dy + (n * p.K + g * Kg) * P + (od * OH + oh) * OW;
+      // Taps skipped in the depth/height padding multiply dy by 0 by definition (vol2col
+      // + GEMM does): a non-finite dy there would make those sums NaN. Rare: the caller
+      // then recomputes with vol2col + GEMM.
+      if (kt1 - kt0 < T || kr1 - kr0 < R) {
+        bool finite = true;
+        for (int64_t k = 0; k < Kg; ++k)
+          for (int64_t ow = 0; ow < OW; ++ow) finite &= std::isfinite(dyrow[k * P + ow]);
+        if (!finite) nonfinite_border.store(true, std::memory_order_relaxed);
+      }
       if (kt0 == kt1 || kr0 == kr1) continue;
       // This row of dy, position-major.
-      const float* dyrow = dy + (n * p.K + g * Kg) * P + (od * OH + oh) * OW;
       for (int64_t k = 0; k < Kg; ++k)
         for (int64_t ow = 0; ow < OW; ++ow) dyt[ow * ldk + k] = dyrow[k * P + ow];
       WeightRow r;
@@ -204,19 +216,22 @@ void direct_backward_weight(const Conv3dParams& p, const float* x, const float* 
       r.dy = dyt.get();
       r.OW = OW;
       r.ldk = ldk;
+      r.nr = kr1 - kr0;
+      r.xr = p.dilation[1] * WP;
+      r.accr = S * ldk;
       const int64_t id0 = od * p.stride[0] - p.pad_lo[0], ih0 = oh * p.stride[1] - p.pad_lo[1];
       for (int64_t c = 0; c < Cg; ++c) {
         const float* xc = xw + (n * p.C + g * Cg + c) * D * H * WP;
-        for (int64_t kt = kt0; kt < kt1; ++kt)
-          for (int64_t kr = kr0; kr < kr1; ++kr) {
-            const int64_t id = id0 + kt * p.dilation[0], ih = ih0 + kr * p.dilation[1];
-            r.x = xc + (id * H + ih) * WP;
-            r.acc = acc + (((g * Cg + c) * T + kt) * R + kr) * S * ldk;
-            kernel(r);
-          }
+        for (int64_t kt = kt0; kt < kt1; ++kt) {
+          const int64_t id = id0 + kt * p.dilation[0], ih = ih0 + kr0 * p.dilation[1];
+          r.x = xc + (id * H + ih) * WP;
+          r.acc = acc + (((g * Cg + c) * T + kt) * R + kr0) * S * ldk;
+          kernel(r);
+        }
       }
     }
   }
+  if (nonfinite_border.load()) return false;
   // dw[g, k, c, tap] = the threads' sums, in thread order.
   float* const first = sums.get();
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -228,6 +243,7 @@ void direct_backward_weight(const Conv3dParams& p, const float* x, const float* 
       dw[(g * Kg + k) * Cg * taps + ct] = s;
     }
   }
+  return true;
 }
 
 }  // namespace conv3d

@@ -6,8 +6,13 @@
 // the input rows and the packed weights is read, and taps that fall in the depth or
 // height padding are skipped instead of multiplied by zeros (vol2col + GEMM multiplies
 // them). Only the width padding is materialised (a W-padded copy of the input).
+// The stride-1 input gradient runs as this forward with the kernel flipped
+// (conv3d_gemm.cc). The weight gradient is direct too: per output row, dy is transposed
+// position-major and, for every input channel and valid tap row, the products with the
+// input row are summed in registers over the row's positions (per-thread sums, added in
+// thread order at the end).
 //
-// The AVX-512 row kernel is in conv3d_direct__avx512.cc; other ISAs use vol2col + GEMM.
+// The AVX-512 kernels are in conv3d_direct__avx512.cc; other ISAs use vol2col + GEMM.
 #pragma once
 #include <cstdint>
 
@@ -41,9 +46,12 @@ using DirectRowKernel = void (*)(const DirectRow& row);
 //   acc[ks][k] += sum over ow of x[ow * sw + ks * xs] * dy[ow][k]
 // dy is the row's output gradient transposed position-major (OW x ldk, ldk a multiple of
 // 16, zero past the channels); acc is S x ldk.
+// nr consecutive valid height taps are done in one call: row q reads x + q * xr and
+// accumulates into acc + q * accr.
 struct WeightRow {
   const float* x;  // the input row (W-padded), at index 0
   int64_t sw, xs, S;
+  int64_t nr, xr, accr;
   const float* dy;
   int64_t OW, ldk;
   float* acc;
@@ -60,16 +68,20 @@ struct DirectKernels {
 const DirectKernels* direct_kernels();
 const DirectKernels& direct_kernels_avx512();
 
-// Whether conv3d_direct_forward handles p on the active ISA (and is expected to beat
-// vol2col + GEMM there).
+// Whether direct_forward handles p on the active ISA (and is expected to beat vol2col +
+// GEMM there). Callers also need finite weights: a skipped padding tap would turn
+// 0 * NaN = NaN (what vol2col + GEMM and torch give) into nothing.
 bool direct_forward_supported(const Conv3dParams& p);
 // y = conv3d(x, w) + bias; same contract as conv3d_forward.
 void direct_forward(const Conv3dParams& p, const float* x, const float* w, const float* bias, float* y);
 
 // Whether direct_backward_weight handles p on the active ISA.
 bool direct_weight_supported(const Conv3dParams& p);
-// dw = the weight gradient (written in full); the bias gradient is separate.
-void direct_backward_weight(const Conv3dParams& p, const float* x, const float* dy, float* dw);
+// dw = the weight gradient (written in full); the bias gradient is separate. Returns false
+// (dw unspecified) when dy holds a non-finite value at an output whose taps reach the
+// depth/height padding: those products are 0 * NaN by definition, which the skipped
+// taps would miss, so the caller recomputes with vol2col + GEMM.
+bool direct_backward_weight(const Conv3dParams& p, const float* x, const float* dy, float* dw);
 
 }  // namespace conv3d
 }  // namespace cnnnative

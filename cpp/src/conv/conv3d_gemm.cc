@@ -22,6 +22,7 @@
 #include "conv/conv3d.h"
 #include "conv/conv3d_direct.h"
 #include "conv/im2col.h"
+#include "conv/nonfinite.h"
 
 namespace cnnnative {
 namespace {
@@ -166,7 +167,8 @@ bool backward_input_as_forward(const Conv3dParams& p, const float* dy, const flo
   }
   if (algo == Algo::depthwise)
     conv3d::depthwise_forward(q, dy, flipped.data(), nullptr, dx);
-  else if (algo == Algo::direct && conv3d::direct_forward_supported(q))
+  else if (algo == Algo::direct && conv3d::direct_forward_supported(q) &&
+           nonfinite::all_finite(flipped.data(), p.weight_numel(), num_threads()))
     conv3d::direct_forward(q, dy, flipped.data(), nullptr, dx);
   else
     forward_gemm(q, dy, flipped.data(), nullptr, dx);
@@ -276,7 +278,8 @@ void conv3d_forward(const Conv3dParams& p, const float* x, const float* w, const
   if (p.N == 0) return;
   if (a == Algo::depthwise)
     conv3d::depthwise_forward(p, x, w, bias, y);
-  else if (a == Algo::direct && conv3d::direct_forward_supported(p))
+  else if (a == Algo::direct && conv3d::direct_forward_supported(p) &&
+           nonfinite::all_finite(w, p.weight_numel(), num_threads()))
     conv3d::direct_forward(p, x, w, bias, y);
   else
     forward_gemm(p, x, w, bias, y);
@@ -306,9 +309,8 @@ void conv3d_backward_weight(const Conv3dParams& p, const float* x, const float* 
   }
   if (depthwise)
     conv3d::depthwise_backward_weight(p, x, dy, dw);
-  else if (a == Algo::direct && conv3d::direct_weight_supported(p))
-    conv3d::direct_backward_weight(p, x, dy, dw);
-  else
+  else if (!(a == Algo::direct && conv3d::direct_weight_supported(p) &&
+             conv3d::direct_backward_weight(p, x, dy, dw)))
     backward_weight_gemm(p, x, dy, dw);
   if (db) conv3d::bias_gradient(p, dy, db);
 }
