@@ -46,14 +46,34 @@ void valid_taps(int64_t o, int64_t stride, int64_t dilation, int64_t pad, int64_
   *last = std::max(*first, std::min(hi, kernel));
 }
 
-// The input with the width padding made explicit (rows of W + pads floats), or x itself
-// when there is none; depth and height padding are skipped taps.
-const float* width_padded(const Conv3dParams& p, const float* x, int threads, AlignedFloats* storage) {
+// A grow-only buffer per calling thread for the W-padded input: a fresh 13 MB buffer per
+// call (the C3D layer) cost more in page faults than the copy itself.
+class GrowBuffer {
+ public:
+  float* get(int64_t n) {
+    if (n > capacity_) {
+      data_.reset();
+      data_ = aligned_floats(n);
+      capacity_ = n;
+    }
+    return data_.get();
+  }
+
+ private:
+  AlignedFloats data_;
+  int64_t capacity_ = 0;
+};
+
+thread_local GrowBuffer tl_padded;
+
+// The input with the width padding made explicit (rows of W + pads floats, in the calling
+// thread's tl_padded), or x itself when there is none; depth and height padding are
+// skipped taps.
+const float* width_padded(const Conv3dParams& p, const float* x, int threads) {
   const int64_t W = p.in[2], lo = p.pad_lo[2], WP = W + lo + p.pad_hi[2];
   if (WP == W) return x;
   const int64_t rows = p.N * p.C * p.in[0] * p.in[1];
-  *storage = aligned_floats(checked_mul(rows, WP));
-  float* dst = storage->get();
+  float* dst = tl_padded.get(checked_mul(rows, WP));
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t i = 0; i < rows; ++i) {
     float* d = dst + i * WP;
@@ -80,6 +100,7 @@ bool direct_weight_supported(const Conv3dParams& p) { return direct_forward_supp
 
 void direct_forward(const Conv3dParams& p, const float* x, const float* w, const float* bias, float* y) {
   const DirectRowKernel kernel = direct_kernels()->forward_row;
+  const TransposeKernel transpose = direct_kernels()->transpose;
   const int64_t D = p.in[0], H = p.in[1], W = p.in[2];
   const int64_t T = p.kernel[0], R = p.kernel[1], S = p.kernel[2], taps = p.taps();
   const int64_t OD = p.out(0), OH = p.out(1), OW = p.out(2), P = p.out_volume();
@@ -87,8 +108,7 @@ void direct_forward(const Conv3dParams& p, const float* x, const float* w, const
   const int threads = num_threads();
 
   const int64_t WP = W + p.pad_lo[2] + p.pad_hi[2];
-  AlignedFloats padded;
-  const float* xw = width_padded(p, x, threads, &padded);
+  const float* xw = width_padded(p, x, threads);
 
   // Weights per group and block of 32 output channels: [c][kt][kr][ks][32], zero past Kg.
   const int64_t blocks = ceil_div(Kg, kDirectBlock);
@@ -112,12 +132,15 @@ void direct_forward(const Conv3dParams& p, const float* x, const float* w, const
   const int64_t rows = p.N * G * OD * OH;
   const int64_t x_channel = D * H * WP;
   const int last_vectors = Kg - (blocks - 1) * kDirectBlock > 16 ? 2 : 1;
+  // Rows are independent, so they are handed out in chunks as threads come free (on a
+  // busy machine a descheduled thread then delays the call by one chunk, not by its
+  // static share); consecutive rows of a chunk share most input rows in L2.
+  const int64_t chunk = std::max<int64_t>(1, rows / (int64_t(threads) * 64));
 #pragma omp parallel num_threads(threads)
   {
     AlignedFloats out = aligned_floats(OW * ldo);
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
-    for (int64_t i = r0; i < r1; ++i) {
+#pragma omp for schedule(dynamic, chunk)
+    for (int64_t i = 0; i < rows; ++i) {
       const int64_t oh = i % OH, od = (i / OH) % OD, g = (i / (OH * OD)) % G, n = i / (OH * OD * G);
       int64_t kt0, kt1, kr0, kr1;
       valid_taps(od, p.stride[0], p.dilation[0], p.pad_lo[0], T, D, &kt0, &kt1);
@@ -150,30 +173,22 @@ void direct_forward(const Conv3dParams& p, const float* x, const float* w, const
       r.out = out.get();
       kernel(r);
       // Position-major out -> the row of each output channel, plus the bias.
-      float* yrow = y + (n * p.K + g * Kg) * P + (od * OH + oh) * OW;
-      for (int64_t k = 0; k < Kg; ++k, yrow += P) {
-        const float* src = out.get() + k;
-        if (bias) {
-          const float b = bias[g * Kg + k];
-          for (int64_t ow = 0; ow < OW; ++ow) yrow[ow] = src[ow * ldo] + b;
-        } else {
-          for (int64_t ow = 0; ow < OW; ++ow) yrow[ow] = src[ow * ldo];
-        }
-      }
+      transpose(out.get(), ldo, OW, Kg, bias ? bias + g * Kg : nullptr,
+                y + (n * p.K + g * Kg) * P + (od * OH + oh) * OW, P);
     }
   }
 }
 
 bool direct_backward_weight(const Conv3dParams& p, const float* x, const float* dy, float* dw) {
   const WeightRowKernel kernel = direct_kernels()->weight_row;
+  const TransposeKernel transpose = direct_kernels()->transpose;
   const int64_t D = p.in[0], H = p.in[1], W = p.in[2];
   const int64_t T = p.kernel[0], R = p.kernel[1], S = p.kernel[2], taps = p.taps();
   const int64_t OD = p.out(0), OH = p.out(1), OW = p.out(2), P = p.out_volume();
   const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups;
   const int threads = num_threads();
   const int64_t WP = W + p.pad_lo[2] + p.pad_hi[2];
-  AlignedFloats padded;
-  const float* xw = width_padded(p, x, threads, &padded);
+  const float* xw = width_padded(p, x, threads);
 
   // Per thread: the sums acc[g][c][kt][kr][ks][k] (k padded to ldk), over its rows.
   const int64_t ldk = ceil_div(Kg, 16) * 16;
@@ -206,9 +221,8 @@ bool direct_backward_weight(const Conv3dParams& p, const float* x, const float* 
         if (!finite) nonfinite_border.store(true, std::memory_order_relaxed);
       }
       if (kt0 == kt1 || kr0 == kr1) continue;
-      // This row of dy, position-major.
-      for (int64_t k = 0; k < Kg; ++k)
-        for (int64_t ow = 0; ow < OW; ++ow) dyt[ow * ldk + k] = dyrow[k * P + ow];
+      // This row of dy, position-major (columns Kg .. ldk stay 0).
+      transpose(dyrow, P, Kg, OW, nullptr, dyt.get(), ldk);
       WeightRow r;
       r.sw = p.stride[2];
       r.xs = p.dilation[2];

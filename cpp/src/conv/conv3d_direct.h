@@ -59,9 +59,15 @@ struct WeightRow {
 
 using WeightRowKernel = void (*)(const WeightRow& row);
 
+// dst[j * ldd + i] = src[i * lds + j] (+ add[j] when add is not null) for i < rows,
+// j < cols; nothing else of dst is written.
+using TransposeKernel = void (*)(const float* src, int64_t lds, int64_t rows, int64_t cols,
+                                 const float* add, float* dst, int64_t ldd);
+
 struct DirectKernels {
   DirectRowKernel forward_row;
   WeightRowKernel weight_row;
+  TransposeKernel transpose;
 };
 
 // Null when the active ISA has no direct kernels.

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "conv/conv3d_direct.h"
+#include "gemm/transpose16x16__avx512.h"
 
 namespace cnnnative {
 namespace conv3d {
@@ -165,10 +166,37 @@ void weight_row_any_stride(const WeightRow& r) {
     weight_row_kernel<0>(r);
 }
 
+inline __mmask16 first_lanes(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+// 16 x 16 blocks through registers, masked at the edges.
+void transpose_add(const float* src, int64_t lds, int64_t rows, int64_t cols, const float* add,
+                   float* dst, int64_t ldd) {
+  for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+    const int64_t ni = std::min<int64_t>(16, rows - i0);
+    const __mmask16 mi = first_lanes(ni);
+    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+      const int64_t nj = std::min<int64_t>(16, cols - j0);
+      const __mmask16 mj = first_lanes(nj);
+      __m512 t[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i)
+        t[i] = i < ni ? _mm512_maskz_loadu_ps(mj, src + (i0 + i) * lds + j0) : _mm512_setzero_ps();
+      gemm_detail::transpose16x16(t);
+      for (int j = 0; j < nj; ++j) {
+        __m512 v = t[j];
+        if (add) v = _mm512_add_ps(v, _mm512_set1_ps(add[j0 + j]));
+        _mm512_mask_storeu_ps(dst + (j0 + j) * ldd + i0, mi, v);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 const DirectKernels& direct_kernels_avx512() {
-  static const DirectKernels kernels{&row_any_stride, &weight_row_any_stride};
+  static const DirectKernels kernels{&row_any_stride, &weight_row_any_stride, &transpose_add};
   return kernels;
 }
 
