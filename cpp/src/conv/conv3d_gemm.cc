@@ -1,5 +1,5 @@
 // conv3d by vol2col + the packed SGEMM (conv3d.h), and the entry points that choose
-// between it and the direct depthwise kernel.
+// between it, the direct kernel (conv3d_direct.h) and the direct depthwise kernel.
 //
 // Work is split into units (image n, group g, band of output rows). When there are
 // enough units to keep every thread busy they run in parallel, each with its own column
