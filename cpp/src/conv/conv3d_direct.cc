@@ -136,9 +136,11 @@ void direct_forward(const Conv3dParams& p, const float* x, const float* w, const
   // busy machine a descheduled thread then delays the call by one chunk, not by its
   // static share); consecutive rows of a chunk share most input rows in L2.
   const int64_t chunk = std::max<int64_t>(1, rows / (int64_t(threads) * 64));
+  // Each thread's row result; allocated here, as nothing may throw inside the team.
+  AlignedFloats outs = aligned_floats(checked_mul(threads, OW * ldo));
 #pragma omp parallel num_threads(threads)
   {
-    AlignedFloats out = aligned_floats(OW * ldo);
+    float* const out = outs.get() + omp_get_thread_num() * OW * ldo;
 #pragma omp for schedule(dynamic, chunk)
     for (int64_t i = 0; i < rows; ++i) {
       const int64_t oh = i % OH, od = (i / OH) % OD, g = (i / (OH * OD)) % G, n = i / (OH * OD * G);
@@ -170,10 +172,10 @@ void direct_forward(const Conv3dParams& p, const float* x, const float* w, const
       r.blocks = blocks;
       r.last_vectors = last_vectors;
       r.OW = OW;
-      r.out = out.get();
+      r.out = out;
       kernel(r);
       // Position-major out -> the row of each output channel, plus the bias.
-      transpose(out.get(), ldo, OW, Kg, bias ? bias + g * Kg : nullptr,
+      transpose(out, ldo, OW, Kg, bias ? bias + g * Kg : nullptr,
                 y + (n * p.K + g * Kg) * P + (od * OH + oh) * OW, P);
     }
   }
@@ -196,14 +198,16 @@ bool direct_backward_weight(const Conv3dParams& p, const float* x, const float* 
   const int64_t rows = p.N * G * OD * OH;
   const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, rows)));
   AlignedFloats sums = aligned_floats(checked_mul(acc_floats, team));
+  AlignedFloats dyts = aligned_floats(checked_mul(team, OW * ldk));  // each thread's dy row
+  // Zeroed here: a team smaller than asked for leaves some sums untouched, yet all are added.
+  std::fill(sums.get(), sums.get() + acc_floats * team, 0.f);
   std::atomic<bool> nonfinite_border{false};
 #pragma omp parallel num_threads(team)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     float* acc = sums.get() + t * acc_floats;
-    std::fill(acc, acc + acc_floats, 0.f);
-    AlignedFloats dyt = aligned_floats(OW * ldk);
-    std::fill(dyt.get(), dyt.get() + OW * ldk, 0.f);
+    float* const dyt = dyts.get() + t * OW * ldk;
+    std::fill(dyt, dyt + OW * ldk, 0.f);
     const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
     for (int64_t i = r0; i < r1; ++i) {
       const int64_t oh = i % OH, od = (i / OH) % OD, g = (i / (OH * OD)) % G, n = i / (OH * OD * G);
@@ -222,12 +226,12 @@ bool direct_backward_weight(const Conv3dParams& p, const float* x, const float* 
       }
       if (kt0 == kt1 || kr0 == kr1) continue;
       // This row of dy, position-major (columns Kg .. ldk stay 0).
-      transpose(dyrow, P, Kg, OW, nullptr, dyt.get(), ldk);
+      transpose(dyrow, P, Kg, OW, nullptr, dyt, ldk);
       WeightRow r;
       r.sw = p.stride[2];
       r.xs = p.dilation[2];
       r.S = S;
-      r.dy = dyt.get();
+      r.dy = dyt;
       r.OW = OW;
       r.ldk = ldk;
       r.nr = kr1 - kr0;
