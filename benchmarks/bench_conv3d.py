@@ -10,6 +10,8 @@ figures are medians and the ratio is torch_time / our_time (> 1: we are faster).
     python benchmarks/bench_conv3d.py                 # 2 threads, 7 repeats
     python benchmarks/bench_conv3d.py --repeat 15 --markdown
     python benchmarks/bench_conv3d.py --profile       # where the C3D forward's time goes
+    python benchmarks/bench_conv3d.py --algo gemm     # vol2col + GEMM instead of 'auto'
+    python benchmarks/bench_conv3d.py --clock cpu     # process CPU time (busy machine)
 """
 from __future__ import annotations
 
@@ -31,15 +33,18 @@ LAYERS = [  # name, N, C, (D, H, W), K, kernel, padding, groups
 ]
 
 
+CLOCK = time.perf_counter
+
+
 def interleaved_medians(fns, repeat):
     for fn in fns:
         fn()  # warm-up: page in buffers, pack caches, thread pools
     times = [[] for _ in fns]
     for _ in range(repeat):
         for t, fn in zip(times, fns):
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             fn()
-            t.append(time.perf_counter() - t0)
+            t.append(CLOCK() - t0)
     return [statistics.median(t) for t in times]
 
 
@@ -49,13 +54,18 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--profile", action="store_true", help="C3D forward: vol2col+GEMM vs the GEMM alone")
+    ap.add_argument("--algo", default="auto", help="cnnnative algo: auto, gemm, direct, depthwise")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: process CPU time (all threads), steadier on a shared machine")
     args = ap.parse_args(argv)
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     cnnnative.set_num_threads(args.threads)
     import torch
     torch.set_num_threads(args.threads)
     info = cnnnative.info()
     print(f"# cnnnative {info['version']} isa={info['isa']} threads={args.threads} repeat={args.repeat} "
-          f"(median, wall clock, interleaved); torch {torch.__version__}")
+          f"algo={args.algo} (median, {args.clock} clock, interleaved); torch {torch.__version__}")
     rng = np.random.default_rng(0)
     rows = []
     for name, n, c, size, k, ksize, pad, groups in LAYERS:
@@ -69,13 +79,15 @@ def main(argv=None):
         np.testing.assert_allclose(y, torch.nn.functional.conv3d(tx, tw, tb, 1, pad, 1, groups).numpy(),
                                    rtol=1e-3, atol=1e-3)
 
+        algo = args.algo if args.algo != "depthwise" or groups == c else "auto"
+
         def our_fwd():
-            ops.conv3d(x, w, b, 1, pad, 1, groups)
+            ops.conv3d(x, w, b, 1, pad, 1, groups, algo=algo)
 
         def our_step():
-            ops.conv3d(x, w, b, 1, pad, 1, groups)
-            ops.conv3d_input(x.shape, w, dy, 1, pad, 1, groups)
-            ops.conv3d_weight(x, w.shape, dy, 1, pad, 1, groups, with_bias=True)
+            ops.conv3d(x, w, b, 1, pad, 1, groups, algo=algo)
+            ops.conv3d_input(x.shape, w, dy, 1, pad, 1, groups, algo=algo)
+            ops.conv3d_weight(x, w.shape, dy, 1, pad, 1, groups, with_bias=True, algo=algo)
 
         def torch_fwd():
             with torch.no_grad():

@@ -1,5 +1,5 @@
 // 3-D convolution (torch.nn.functional.conv3d): NCDHW activations, OIDHW weights
-// (K x C/groups x T x R x S). Two algorithms:
+// (K x C/groups x T x R x S). Three algorithms:
 //   - vol2col + the packed SGEMM (any stride, dilation, padding, groups): the 3-D
 //     im2col. A "column" matrix of Cg*T*R*S rows by (a band of) OD*OH*OW columns is
 //     built from one image's group of channels; then the forward pass is
@@ -7,6 +7,9 @@
 //     weight gradient dw_g += dy_g * cols^T (vol2col.cc, conv3d_gemm.cc).
 //   - a direct depthwise kernel for groups == C == K (one input and one output channel
 //     per group), where the GEMMs would be 1 row tall (depthwise3d.cc).
+//   - a direct kernel for >= 32 output channels per group on AVX-512 (conv3d_direct.h):
+//     output channels in the vector lanes, no column matrix, padding taps skipped; the
+//     forward, the stride-1 input gradient and the weight gradient (the C3D block).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -37,7 +40,8 @@ struct Conv3dParams {
   void validate() const;
 };
 
-// "auto" (depthwise kernel when depthwise(), else vol2col+GEMM), "gemm" or "depthwise".
+// "auto" (depthwise kernel when depthwise(), else the direct kernel where it applies, else
+// vol2col+GEMM), "gemm", "direct" (vol2col+GEMM where it does not apply) or "depthwise".
 // y, dx, dw, db are written in full (never read).
 void conv3d_forward(const Conv3dParams& p, const float* x, const float* w, const float* bias,
                     float* y, const std::string& algo = "auto");

@@ -1,5 +1,5 @@
 // conv3d by vol2col + the packed SGEMM (conv3d.h), and the entry points that choose
-// between it and the direct depthwise kernel.
+// between it, the direct kernel (conv3d_direct.h) and the direct depthwise kernel.
 //
 // Work is split into units (image n, group g, band of output rows). When there are
 // enough units to keep every thread busy they run in parallel, each with its own column
@@ -20,7 +20,9 @@
 #include "cnnnative/gemm.h"
 #include "cnnnative/threads.h"
 #include "conv/conv3d.h"
+#include "conv/conv3d_direct.h"
 #include "conv/im2col.h"
+#include "conv/nonfinite.h"
 
 namespace cnnnative {
 namespace {
@@ -43,6 +45,8 @@ struct Plan {
 
   int slots() const { return parallel ? threads : 1; }
 };
+
+enum class Algo { gemm, direct, depthwise };
 
 bool is_pointwise(const Conv3dParams& p) {
   for (int d = 0; d < 3; ++d)
@@ -138,7 +142,7 @@ void forward_gemm(const Conv3dParams& p, const float* x, const float* w, const f
 // The stride-1 input gradient as a forward convolution (see the top of this file), or
 // false when the padding is too large for it (pad > dilation * (k - 1)).
 bool backward_input_as_forward(const Conv3dParams& p, const float* dy, const float* w, float* dx,
-                               bool depthwise) {
+                               Algo algo) {
   Conv3dParams q = p;
   for (int d = 0; d < 3; ++d) {
     const int64_t span = p.dilation[d] * (p.kernel[d] - 1);
@@ -161,15 +165,18 @@ bool backward_input_as_forward(const Conv3dParams& p, const float* dy, const flo
       for (int64_t t = 0; t < taps; ++t) dst[taps - 1 - t] = src[t];
     }
   }
-  if (depthwise)
+  if (algo == Algo::depthwise)
     conv3d::depthwise_forward(q, dy, flipped.data(), nullptr, dx);
+  else if (algo == Algo::direct && conv3d::direct_forward_supported(q) &&
+           nonfinite::all_finite(flipped.data(), p.weight_numel(), num_threads()))
+    conv3d::direct_forward(q, dy, flipped.data(), nullptr, dx);
   else
     forward_gemm(q, dy, flipped.data(), nullptr, dx);
   return true;
 }
 
-void backward_input_gemm(const Conv3dParams& p, const float* dy, const float* w, float* dx) {
-  if (backward_input_as_forward(p, dy, w, dx, false)) return;
+void backward_input_gemm(const Conv3dParams& p, const float* dy, const float* w, float* dx, Algo algo) {
+  if (backward_input_as_forward(p, dy, w, dx, algo)) return;
   Plan plan = make_plan(p, false);  // units are whole (image, group)s
   // Units of a whole image need a whole image's column matrix: when that is large, run
   // them in order and walk the image in bands of kColumnFloats.
@@ -224,14 +231,20 @@ void backward_weight_gemm(const Conv3dParams& p, const float* x, const float* dy
   }
 }
 
-// Whether this call runs the depthwise kernel; "depthwise" on a non-depthwise layer and
-// unknown names are a ValueError.
-bool use_depthwise(const Conv3dParams& p, const std::string& algo) {
-  CN_CHECK(algo == "auto" || algo == "gemm" || algo == "depthwise",
-           "algo must be 'auto', 'gemm' or 'depthwise', got '", algo, "'");
+// The algorithm of this call. "auto" takes the depthwise kernel for depthwise layers and
+// the direct kernel (conv3d_direct.h) where the active ISA has one and the layer suits it
+// (the stride-1 input gradient runs as a forward, so it is judged as that forward);
+// "depthwise" on a non-depthwise layer and unknown names are a ValueError. "direct"
+// falls back to vol2col + GEMM where there is no direct kernel for the active ISA or the
+// layer, so one algo name works on every ISA.
+Algo choose_algo(const Conv3dParams& p, const std::string& algo) {
+  CN_CHECK(algo == "auto" || algo == "gemm" || algo == "depthwise" || algo == "direct",
+           "algo must be 'auto', 'gemm', 'direct' or 'depthwise', got '", algo, "'");
   CN_CHECK(algo != "depthwise" || p.depthwise(), "algo='depthwise' needs groups == in_channels == "
            "out_channels, got groups=", p.groups, ", in_channels=", p.C, ", out_channels=", p.K);
-  return algo == "depthwise" || (algo == "auto" && p.depthwise());
+  if (algo == "depthwise" || (algo == "auto" && p.depthwise())) return Algo::depthwise;
+  if (algo == "gemm") return Algo::gemm;
+  return Algo::direct;
 }
 
 }  // namespace
@@ -261,10 +274,13 @@ void bias_gradient(const Conv3dParams& p, const float* dy, float* db) {
 void conv3d_forward(const Conv3dParams& p, const float* x, const float* w, const float* bias,
                     float* y, const std::string& algo) {
   p.validate();
-  const bool depthwise = use_depthwise(p, algo);
+  const Algo a = choose_algo(p, algo);
   if (p.N == 0) return;
-  if (depthwise)
+  if (a == Algo::depthwise)
     conv3d::depthwise_forward(p, x, w, bias, y);
+  else if (a == Algo::direct && conv3d::direct_forward_supported(p) &&
+           nonfinite::all_finite(w, p.weight_numel(), num_threads()))
+    conv3d::direct_forward(p, x, w, bias, y);
   else
     forward_gemm(p, x, w, bias, y);
 }
@@ -272,19 +288,20 @@ void conv3d_forward(const Conv3dParams& p, const float* x, const float* w, const
 void conv3d_backward_input(const Conv3dParams& p, const float* dy, const float* w, float* dx,
                            const std::string& algo) {
   p.validate();
-  const bool depthwise = use_depthwise(p, algo);
+  const Algo a = choose_algo(p, algo);
   if (p.N == 0) return;
-  if (depthwise) {
-    if (!backward_input_as_forward(p, dy, w, dx, true)) conv3d::depthwise_backward_input(p, dy, w, dx);
+  if (a == Algo::depthwise) {
+    if (!backward_input_as_forward(p, dy, w, dx, a)) conv3d::depthwise_backward_input(p, dy, w, dx);
   } else {
-    backward_input_gemm(p, dy, w, dx);
+    backward_input_gemm(p, dy, w, dx, a);
   }
 }
 
 void conv3d_backward_weight(const Conv3dParams& p, const float* x, const float* dy, float* dw,
                             float* db, const std::string& algo) {
   p.validate();
-  const bool depthwise = use_depthwise(p, algo);
+  const Algo a = choose_algo(p, algo);
+  const bool depthwise = a == Algo::depthwise;
   if (p.N == 0) {
     std::fill(dw, dw + p.weight_numel(), 0.f);
     if (db) std::fill(db, db + p.K, 0.f);
@@ -292,7 +309,8 @@ void conv3d_backward_weight(const Conv3dParams& p, const float* x, const float* 
   }
   if (depthwise)
     conv3d::depthwise_backward_weight(p, x, dy, dw);
-  else
+  else if (!(a == Algo::direct && conv3d::direct_weight_supported(p) &&
+             conv3d::direct_backward_weight(p, x, dy, dw)))
     backward_weight_gemm(p, x, dy, dw);
   if (db) conv3d::bias_gradient(p, dy, db);
 }

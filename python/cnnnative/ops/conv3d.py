@@ -103,8 +103,11 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
     input (N, C, D, H, W) or unbatched (C, D, H, W); weight (K, C/groups, kD, kH, kW);
     bias (K,) or None. stride, dilation: int or 3-tuple; padding: int, 3-tuple, 'valid'
-    or 'same' (stride 1). algo: 'auto', 'gemm' (vol2col + GEMM) or 'depthwise' (direct
-    kernel, groups == C == K only). Returns (N, K, OD, OH, OW) (or unbatched).
+    or 'same' (stride 1). algo: 'auto', 'gemm' (vol2col + GEMM), 'direct' (the direct
+    AVX-512 kernel for >= 32 output channels per group, which 'auto' picks there; vol2col
+    + GEMM where it does not apply) or 'depthwise' (direct kernel, groups == C == K only).
+    The same names select the gradients' algorithms. Returns (N, K, OD, OH, OW) (or
+    unbatched).
     """
     x, w = _array(input, "input"), _weight(weight)
     x5 = _batched(x)
