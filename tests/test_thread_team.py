@@ -34,10 +34,10 @@ def restore_wait():
     _core._set_team_wait(s["team_spin_us"], s["team_yield_us"])
 
 
-def test_default_waiting_is_a_short_spin_then_sleep():
+def test_default_waiting_is_a_short_spin_then_yield():
     proc = _run("import json, cnnnative as cn; print(json.dumps(cn._core.thread_settings()))")
     s = _json_result(proc)
-    assert (s["team_spin_us"], s["team_yield_us"], s["team_wait_source"]) == (10, 0, "cnnnative default")
+    assert (s["team_spin_us"], s["team_yield_us"], s["team_wait_source"]) == (10, 90, "cnnnative default")
 
 
 @pytest.mark.parametrize("env,expected", [

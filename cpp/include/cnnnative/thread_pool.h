@@ -4,13 +4,12 @@
 // read once at load) or sleep at once (OMP_WAIT_POLICY=passive, cnnnative's default because
 // spinning workers starve other processes on a shared machine); and its static schedules
 // make a region wait for a worker whose core another process holds. This team's idle
-// members pause-spin for a few microseconds (back-to-back kernels), then sleep on a futex;
-// and a region's members are claimed, not assigned: the caller runs every share no worker
-// has started, so neither a sleeping worker nor a busy core holds it up. Optionally (a user's
-// CNNNATIVE_SPIN_US above 10, or OMP_WAIT_POLICY=active) members also spin with sched_yield
-// before sleeping. The lengths come from CNNNATIVE_SPIN_US, else from the user's
-// OMP_WAIT_POLICY (passive: sleep at once; active: spin long) or GOMP_SPINCOUNT, else the
-// default in thread_pool.cc.
+// members pause-spin for a few microseconds (back-to-back kernels), then spin with
+// sched_yield (which hands the core to any other runnable thread at once), then sleep on a
+// futex; and a region's members are claimed, not assigned: the caller runs every share no
+// worker has started, so neither a sleeping worker nor a busy core holds it up. The lengths
+// come from CNNNATIVE_SPIN_US, else from the user's OMP_WAIT_POLICY (passive: sleep at
+// once; active: spin long) or GOMP_SPINCOUNT, else the default in thread_pool.cc.
 //
 // Rules for code that uses it:
 // - run_team(threads, body) calls body(tid, team) once for each tid < team <= threads, and

@@ -38,13 +38,15 @@
 namespace cnnnative {
 namespace {
 
-// Default waiting: 10 us of pause-spin covers back-to-back kernels (an engine's next node),
-// then sleep. No sched_yield phase by default: a yielding thread stays runnable, so beside
-// a busy process it kept taking time slices from our own threads (`cnnnative train` with
-// 2 threads took 1.57x the time of 1 with 90 us of yielding, 0.39x without:
-// benchmarks/bench_busy_threads.py). Members are claimed (below), so a region never waits
-// for a sleeping worker to wake: the caller runs its share.
-constexpr int64_t kDefaultSpinUs = 10, kDefaultYieldUs = 0;
+// Default waiting of an idle worker: 10 us of pause-spin covers back-to-back kernels (an
+// engine's next node); 90 us more of yielding covers the Python between two ops of a
+// training step, while giving the core to anything else that wants it; then sleep. A
+// region's caller waiting for members to finish pause-spins the same 100 us instead (see
+// wait_for_change). Measured, 2 threads (benchmarks/bench_wait_policy.py, quiet): with workers
+// that sleep after 10 us and a caller that did too, ResNet-18 b1 3.7 vs 2.8 ms and
+// Trainer.step 14.9 vs 10.1 ms (the caller's futex wake-up); beside a busy process the two
+// were within noise (bench_busy_threads.py: 2 threads / 1 thread 1.12 vs 1.17).
+constexpr int64_t kDefaultSpinUs = 10, kDefaultYieldUs = 90;
 constexpr int kMaxWorkers = 4095;
 
 int64_t now_ns() {
@@ -103,17 +105,17 @@ WaitPolicy& wait_policy() {
 
 // Returns once `word` differs from `old`, waiting as the policy says; `sleepers` counts the
 // threads asleep on `word` so that the waker knows whether to make the system call.
-// may_yield false: after the pause-spin, sleep at once. The caller of a region waits so for
-// members still running: on a busy machine sched_yield hands its core to another process
-// for a whole time slice (milliseconds) while the member finishes in microseconds, and the
-// member's futex wake-up brings it back at once. (Measured with `cnnnative train` beside a
-// busy process, benchmarks/bench_busy_threads.py: 2 threads took 1.5x the time of 1 with
-// the yielding caller.)
+// may_yield false: the whole budget as pause-spin, then sleep. The caller of a region waits
+// so for members still running: on a busy machine sched_yield hands its core to another
+// process for a whole time slice (milliseconds) while the member finishes in microseconds;
+// sleeping at once instead costs a futex wake-up (tens of microseconds) on every region
+// whose members finish after the caller.
 void wait_for_change(std::atomic<uint32_t>& word, uint32_t old, std::atomic<int>& sleepers, bool may_yield = true) {
   if (word.load(std::memory_order_acquire) != old) return;
   const WaitPolicy& w = wait_policy();
-  const int64_t spin = w.spin_ns.load(std::memory_order_relaxed);
-  const int64_t yield = may_yield ? w.yield_ns.load(std::memory_order_relaxed) : 0;
+  int64_t spin = w.spin_ns.load(std::memory_order_relaxed);
+  int64_t yield = w.yield_ns.load(std::memory_order_relaxed);
+  if (!may_yield) spin += yield, yield = 0;  // the same patience, without giving the core away
   if (spin + yield > 0) {
     const int64_t start = now_ns();
     int64_t elapsed = 0;
