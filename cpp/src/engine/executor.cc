@@ -111,7 +111,11 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
       if (scratch) fill_nan(scratch, n.scratch_bytes / int64_t(sizeof(float)));
     }
     const float* in0 = addr(n.inputs[0]);
-    const bool convolves = n.kind == OpKind::conv || n.kind == OpKind::conv_transpose;
+    // Depthwise layers count as elementwise work: a few taps per value, bound by moving the
+    // data (MobileNet-v2's 14x14 ones ran serial by their MACs and waited on the other
+    // core's cache for the half of their input it had just written).
+    const bool convolves = (n.kind == OpKind::conv && n.method != ConvMethod::depthwise) ||
+                           n.kind == OpKind::conv_transpose;
     const int64_t work = convolves ? conv_macs(n.conv, batch)
                          : n.kind == OpKind::linear ? batch * n.in_features * n.out_features / 64
                                                     : count(n.inputs[0]) + count(n.output);
