@@ -68,6 +68,24 @@ inline void padded_band(const float* x_img, int64_t H, int64_t W, int64_t pad_le
   });
 }
 
+// One kernel row of a block of B output pixels (stride SW, S taps wide) over `row`, the
+// padded copy's row at the block's first input column: each input vector the block touches
+// is loaded once and step(j, s, v) is called for every output pixel j < B and tap s < S that
+// reads it (input column j * SW + s). For each pixel the taps come in increasing s.
+template <int S, int SW, int B, class Step>
+inline void for_each_tap_of_row(const float* row, Step step) {
+  constexpr int kColumns = (B - 1) * SW + S;
+#pragma GCC unroll 40
+  for (int c = 0; c < kColumns; ++c) {
+    const __m512 v = _mm512_load_ps(row + c * L);
+#pragma GCC unroll 7
+    for (int s = 0; s < S; ++s) {
+      const int d = c - s;
+      if (d >= 0 && d % SW == 0 && d / SW < B) step(d / SW, s, v);
+    }
+  }
+}
+
 // The way back: `count_all` pixel vectors at `out` become 16-pixel runs of each channel
 // ch < nc; store(ch, q0, mask, v) writes the run of positions q0 .. q0 + 15 (mask: those
 // that exist).

@@ -27,7 +27,6 @@ using channel_lanes::L;
 // input column. Input column c of the block feeds pixel j through tap s = c - j*SW.
 template <int S, int SW, int B>
 void row_block(const float* in, int64_t ld, int64_t R, const float* taps, const float* bias, float* out) {
-  constexpr int kColumns = (B - 1) * SW + S;
   __m512 acc[B];
   const __m512 b = _mm512_load_ps(bias);
 #pragma GCC unroll 16
@@ -37,15 +36,8 @@ void row_block(const float* in, int64_t ld, int64_t R, const float* taps, const 
     __m512 w[S];
 #pragma GCC unroll 7
     for (int s = 0; s < S; ++s) w[s] = _mm512_load_ps(taps + (r * S + s) * L);
-#pragma GCC unroll 40
-    for (int c = 0; c < kColumns; ++c) {
-      const __m512 v = _mm512_load_ps(row + c * L);
-#pragma GCC unroll 7
-      for (int s = 0; s < S; ++s) {
-        const int d = c - s;
-        if (d >= 0 && d % SW == 0 && d / SW < B) acc[d / SW] = _mm512_fmadd_ps(w[s], v, acc[d / SW]);
-      }
-    }
+    channel_lanes::for_each_tap_of_row<S, SW, B>(
+        row, [&](int j, int s, __m512 v) { acc[j] = _mm512_fmadd_ps(w[s], v, acc[j]); });
   }
 #pragma GCC unroll 16
   for (int j = 0; j < B; ++j) _mm512_store_ps(out + j * L, acc[j]);

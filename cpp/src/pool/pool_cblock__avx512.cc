@@ -25,21 +25,13 @@ inline __m512 take(__m512 m, __m512 v) {
 // in row-major order (for each pixel its columns come in increasing s within each row r).
 template <bool AVG, int S, int SW, int B>
 void window_block(const float* in, int64_t ld, int64_t R, float* out) {
-  constexpr int kColumns = (B - 1) * SW + S;
   __m512 acc[B];
 #pragma GCC unroll 16
   for (int j = 0; j < B; ++j) acc[j] = AVG ? _mm512_setzero_ps() : _mm512_set1_ps(-INFINITY);
   for (int64_t r = 0; r < R; ++r) {
-    const float* row = in + r * ld;
-#pragma GCC unroll 40
-    for (int c = 0; c < kColumns; ++c) {
-      const __m512 v = _mm512_load_ps(row + c * L);
-#pragma GCC unroll 3
-      for (int s = 0; s < S; ++s) {
-        const int d = c - s;
-        if (d >= 0 && d % SW == 0 && d / SW < B) acc[d / SW] = AVG ? _mm512_add_ps(acc[d / SW], v) : take(acc[d / SW], v);
-      }
-    }
+    channel_lanes::for_each_tap_of_row<S, SW, B>(in + r * ld, [&](int j, int, __m512 v) {
+      acc[j] = AVG ? _mm512_add_ps(acc[j], v) : take(acc[j], v);
+    });
   }
 #pragma GCC unroll 16
   for (int j = 0; j < B; ++j) _mm512_store_ps(out + j * L, acc[j]);
