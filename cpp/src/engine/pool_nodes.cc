@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <vector>
 
@@ -110,14 +111,14 @@ void max_pool_forward(const Node& n, int64_t batch, const float* x, float* y, in
 }
 
 namespace {
-// PyTorch's pooled size along one axis (dilation 1): floor or ceil, and in ceil mode the
-// last window must start inside the input or its left padding.
+// PyTorch's pooled size along one axis (the eager op's own rule, pool/pool.h), or -1 where
+// that rule has no output for it (never thrown from a run).
 int64_t torch_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, bool ceil_mode) {
-  const int64_t span = in + 2 * pad - k;
-  if (span < 0 || stride < 1) return -1;
-  int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
-  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
-  return out;
+  try {
+    return pool_output_size(in, k, pad, stride, 1, ceil_mode, "avg_pool", "size");
+  } catch (const std::exception&) {
+    return -1;
+  }
 }
 }  // namespace
 
