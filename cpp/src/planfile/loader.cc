@@ -300,6 +300,24 @@ class Builder {
     return v;
   }
 
+  // The 4-D weight tensor of a conv or conv_transpose node, its dims checked.
+  const TensorEntry& weight4(const NodeRecord& n) {
+    const TensorEntry& w = tensor(n.tensors[0], "weight");
+    if (w.shape.size() != 4) node_fail(concat("weight '", w.name, "' has shape ", shape_str(w.shape), ", expected 4-D"));
+    for (int64_t d : w.shape)
+      if (d < 1 || d > kMaxAttr) node_fail(concat("weight '", w.name, "' has shape ", shape_str(w.shape)));
+    return w;
+  }
+
+  // Their weight, bias (or empty) and PReLU slope (or empty).
+  struct ConvTensors {
+    std::vector<float> weight, bias, slope;
+  };
+  ConvTensors conv_tensors(const NodeRecord& n) {
+    return {floats(n.tensors[0], "weight", 4, true), floats(n.tensors[1], "bias", 1, false),
+            floats(n.tensors[2], "slope", 1, false)};
+  }
+
   // conv: inputs (x[, residual]); ints stride_h, stride_w, pad t, b, l, r, dilation_h,
   // dilation_w, groups, activation; tensors weight (K, C/g, R, S), bias (K) or -1, slope or -1.
   int conv(const NodeRecord& n) {
@@ -310,10 +328,7 @@ class Builder {
     const int64_t dh = attr(n, 6, "dilation_h", 1), dw = attr(n, 7, "dilation_w", 1);
     const int64_t groups = attr(n, 8, "groups", 1);
     const Activation a = act(n.ints[9], true);
-    const TensorEntry& w = tensor(n.tensors[0], "weight");
-    if (w.shape.size() != 4) node_fail(concat("weight '", w.name, "' has shape ", shape_str(w.shape), ", expected 4-D"));
-    for (int64_t d : w.shape)
-      if (d < 1 || d > kMaxAttr) node_fail(concat("weight '", w.name, "' has shape ", shape_str(w.shape)));
+    const TensorEntry& w = weight4(n);
     // autotune runs the convolution at build time on images of the input's and output's
     // size: bound the output before add_conv allocates it.
     const auto& in = plan_.buffer_shape(n.inputs[0]);
@@ -331,12 +346,10 @@ class Builder {
                            g_max_buffer_bytes, " bytes"));
       }
     }
-    std::vector<float> weight = floats(n.tensors[0], "weight", 4, true);
-    std::vector<float> bias = floats(n.tensors[1], "bias", 1, false);
-    std::vector<float> slope = floats(n.tensors[2], "slope", 1, false);
+    ConvTensors t = conv_tensors(n);
     const int residual = n.inputs.size() > 1 ? n.inputs[1] : -1;
-    return plan_.add_conv(n.inputs[0], std::move(weight), w.shape, bias, sh, sw, pad, dh, dw, groups, a, residual,
-                          std::move(slope));
+    return plan_.add_conv(n.inputs[0], std::move(t.weight), w.shape, t.bias, sh, sw, pad, dh, dw, groups, a, residual,
+                          std::move(t.slope));
   }
 
   // conv_transpose: ints stride h, w, padding h, w, output_padding h, w, dilation h, w,
@@ -349,15 +362,10 @@ class Builder {
     const int64_t dh = attr(n, 6, "dilation_h", 1), dw = attr(n, 7, "dilation_w", 1);
     const int64_t groups = attr(n, 8, "groups", 1);
     const Activation a = act(n.ints[9], true);
-    const TensorEntry& w = tensor(n.tensors[0], "weight");
-    if (w.shape.size() != 4) node_fail(concat("weight '", w.name, "' has shape ", shape_str(w.shape), ", expected 4-D"));
-    for (int64_t d : w.shape)
-      if (d < 1 || d > kMaxAttr) node_fail(concat("weight '", w.name, "' has shape ", shape_str(w.shape)));
-    std::vector<float> weight = floats(n.tensors[0], "weight", 4, true);
-    std::vector<float> bias = floats(n.tensors[1], "bias", 1, false);
-    std::vector<float> slope = floats(n.tensors[2], "slope", 1, false);
-    return plan_.add_conv_transpose(n.inputs[0], std::move(weight), w.shape, bias, sh, sw, ph, pw, oph, opw, dh, dw,
-                                    groups, a, std::move(slope));
+    const TensorEntry& w = weight4(n);
+    ConvTensors t = conv_tensors(n);
+    return plan_.add_conv_transpose(n.inputs[0], std::move(t.weight), w.shape, t.bias, sh, sw, ph, pw, oph, opw, dh, dw,
+                                    groups, a, std::move(t.slope));
   }
 
   // max_pool: ints kh, kw, sh, sw, pad t, b, l, r, dh, dw, ceil_mode.
