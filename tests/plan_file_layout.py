@@ -57,7 +57,7 @@ def parse(data):
     out = {"sections": sections}
     c = _Cursor(data, by_type[1][2])
     meta = {"choice": c.take("I")[1], "n_in": c.take("I")[0], "n_out": c.take("I")[0]}
-    c.take("I")
+    meta["precision_at"], meta["precision"] = c.take("I")
     meta["input_name"] = c.string()
     meta["input_shape"] = c.shape()[0]
     meta["output_name"] = c.string()

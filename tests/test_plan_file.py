@@ -69,7 +69,7 @@ def test_layout_header_alignment_and_tensor_names():
     model, shape = build("residual")
     data = cn.export_plan(model, None, shape)
     assert data[:8] == b"CNNPLAN\0"
-    assert struct.unpack_from("<HH", data, 8) == (1, 0) == cn.plan_file.FORMAT_VERSION
+    assert struct.unpack_from("<HH", data, 8) == (1, 1) == cn.plan_file.FORMAT_VERSION
     assert struct.unpack_from("<Q", data, 16)[0] == len(data)
     layout = parse(data)
     data_section = [s for s in layout["sections"] if s[1] == 4][0]
@@ -133,15 +133,41 @@ def test_identity_model_and_algo_choice():
         cn.export_plan(cn.compile(model, shape, exportable=True), None, algo="fast")
 
 
-def test_low_precision_models_are_refused_not_written_as_float32(tmp_path):
-    """The format holds float32 plans: a bf16 or int8 model must not be silently exported as
-    float32."""
+@pytest.mark.parametrize("algo", ["auto", "gemm"])
+def test_bf16_plan_round_trip_is_exact(algo, tmp_path):
+    """A bf16 model is written with its precision (meta, version 1.1) and float32 weights;
+    the loader rounds them to bf16 as compile does, so the loaded plan gives the compiled
+    bf16 model's output bit for bit, with the same nodes in bf16."""
     cn.nn.init.manual_seed(0)
     net = cn.models.resnet20().eval()
-    with pytest.raises(ValueError, match="float32 plans only"):
-        cn.compile(net, (1, 3, 32, 32), precision="bf16", exportable=True)
-    with pytest.raises(ValueError, match="float32 plans only"):
-        cn.export_plan(cn.compile(net, (1, 3, 32, 32), precision="bf16"), str(tmp_path / "x.cnn"))
+    compiled = cn.compile(net, (2, 3, 32, 32), algo=algo, precision="bf16", exportable=True)
+    data = cn.export_plan(compiled)
+    assert parse(data)["meta"]["precision"] == 1
+    loaded = cn.load_plan(data)
+    x = np.random.default_rng(1).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    np.testing.assert_array_equal(loaded(x), compiled(x))
+    assert [n.get("precision") for n in loaded.nodes] == [n.get("precision") for n in compiled.nodes]
+    assert any(n.get("precision") == "bf16" for n in loaded.nodes)
+    # Through a file and from a model with input_shape too; the fp32 plan of the same net differs.
+    path = str(tmp_path / "bf16.cnn")
+    cn.export_plan(compiled, path)
+    np.testing.assert_array_equal(cn.load_plan(path)(x), compiled(x))
+    fp32 = cn.load_plan(cn.export_plan(net, None, (2, 3, 32, 32), algo=algo))
+    assert parse(cn.export_plan(net, None, (2, 3, 32, 32)))["meta"]["precision"] == 0
+    assert not any(n.get("precision") == "bf16" for n in fp32.nodes)
+    assert not np.array_equal(fp32(x), loaded(x))
+    np.testing.assert_array_equal(
+        cn.load_plan(cn.export_plan(net, None, (2, 3, 32, 32), algo=algo, precision="bf16"))(x), compiled(x))
+    with pytest.raises(ValueError, match="precision='fp32' differs"):
+        cn.export_plan(compiled, None, precision="fp32")
+
+
+def test_int8_models_are_refused_not_written_as_float32(tmp_path):
+    """The format holds float32 and bf16 plans: an int8 model must not be silently exported
+    as float32."""
+    cn.nn.init.manual_seed(0)
+    net = cn.models.resnet20().eval()
     calib = np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(np.float32)
-    with pytest.raises(ValueError, match="float32 plans only"):
+    with pytest.raises(ValueError, match="int8 .quantize. models cannot be written"):
         cn.export_plan(cn.quantize(net, calib, input_shape=(1, 3, 32, 32)), str(tmp_path / "q.cnn"))
+    assert not (tmp_path / "q.cnn").exists()

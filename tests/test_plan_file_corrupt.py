@@ -69,7 +69,7 @@ def test_bit_flips_behind_a_fixed_checksum_never_crash(plan):
 def test_header_fields(plan):
     _refused(b"", "fewer than the 64-byte header")
     _refused(b"NOTAPLAN" + plan[8:], "magic")
-    _refused(put(plan, 8, "H", 2), r"format version 2\.0 is newer than this reader \(1\.0\)")
+    _refused(put(plan, 8, "H", 2), r"format version 2\.1 is newer than this reader \(1\.1\)")
     _refused(put(plan, 8, "H", 0), "not a released version")
     _refused(put(plan, 12, "I", 4), "flags")
     _refused(put(plan, 16, "Q", 2**64 - 1, seal=False), "truncated")
@@ -106,6 +106,7 @@ def test_meta_fields(plan):
     meta = parse(plan)["meta"]
     _refused(put(plan, meta["input_name"] - 16, "I", 3), "conv choice")
     _refused(put(plan, meta["input_name"] - 12, "I", 2), "inputs")
+    _refused(put(plan, meta["precision_at"], "I", 2), r"precision 2 is unknown \(0 float32, 1 bf16\)")
     _refused(put(plan, meta["input_name"], "I", 2**32 - 1), "input name length")
     _refused(put(plan, meta["input_name"], "I", 0), "name is empty")
     _refused(put(plan, meta["input_shape"], "I", 1000), "input shape rank")

@@ -399,7 +399,7 @@ def _lower(graph, batch, algo, recordings=None, precision="fp32"):
             recorder = None
             if recordings is not None:
                 from .plan_file import PlanRecorder
-                recorder = PlanRecorder(plan, [batch, *engine_shape(source.shape)[1:]], algo)
+                recorder = PlanRecorder(plan, [batch, *engine_shape(source.shape)[1:]], algo, precision)
                 recordings.append(recorder)
             buf = {id(source): 0}
             for node in piece:
@@ -649,8 +649,6 @@ def compile(model: Any, input_shape: Sequence[int], *, fuse: bool = True, algo: 
         raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     if precision != "fp32" and device != "cpu":
         raise ValueError(f"precision={precision!r} is for device='cpu' only, got device={device!r}")
-    if precision != "fp32" and exportable:
-        raise ValueError(f"exportable=True: the plan file format holds float32 plans only, got precision={precision!r}")
     if device != "cpu":
         from . import cuda
         cuda._require()

@@ -3,7 +3,8 @@
 A plan file (docs/plan_format.md) holds the compiled, BatchNorm-folded, fused graph with its
 weights: the sequence of engine build calls (conv, pool, add, ...) with their original
 float32 weights and attributes, in a versioned little-endian format with a CRC-32 and
-64-byte-aligned weights. Loading replays those calls in C++ (the same loader the C API
+64-byte-aligned weights. A bf16 model (compile(..., precision="bf16")) is written with the
+same float32 weights and its precision; the loader rounds them to bf16 as compile does. Loading replays those calls in C++ (the same loader the C API
 uses), so each convolution's kernel (Winograd, prepacked GEMM, ...) is chosen for the CPU
 that loads the file, exactly as `cnnnative.compile` chooses it there.
 
@@ -27,13 +28,14 @@ from . import _core
 
 __all__ = ["export_plan", "load_plan", "LoadedPlan", "FORMAT_VERSION"]
 
-FORMAT_VERSION = (1, 0)
+FORMAT_VERSION = (1, 1)
 _MAGIC = b"CNNPLAN\0"
 _HEADER_BYTES = 64
 _SECTION_ENTRY_BYTES = 32
 _ALIGN = 64
 _SECTION = {"meta": 1, "tensors": 2, "graph": 3, "data": 4}
 _DTYPE_FLOAT32 = 1
+_PRECISION = {"fp32": 0, "bf16": 1}  # meta field (version 1.1)
 _CONV_CHOICE = {"auto": 0, "gemm": 1, "autotune": 2}
 _ACTIVATIONS = {"none": 0, "": 0, "relu": 1, "relu6": 2, "silu": 3, "hardswish": 4, "gelu": 5, "gelu_tanh": 6,
                 "sigmoid": 7, "prelu": 8, "hardsigmoid": 9}
@@ -62,8 +64,9 @@ class PlanRecorder:
     can be written to a file. `scope` names the layer whose nodes are being added (tensor
     names in the file)."""
 
-    def __init__(self, plan, input_shape, algo):
+    def __init__(self, plan, input_shape, algo, precision="fp32"):
         self.plan = plan
+        self.precision = str(precision)
         self.input_shape = [int(d) for d in input_shape]
         self.algo = str(algo)
         self.nodes: list[_Node] = []
@@ -205,7 +208,7 @@ def plan_bytes(recording, input_name, input_shape, output_name, output_shape) ->
     """The plan file of a finished PlanRecorder, with the input and output named and shaped
     as the caller sees them (batch first; the recording's own input may be the (N, C, 1, L)
     engine form of an (N, C, L) input)."""
-    meta = b"".join([_u32(_CONV_CHOICE[recording.algo]), _u32(1), _u32(1), _u32(0),
+    meta = b"".join([_u32(_CONV_CHOICE[recording.algo]), _u32(1), _u32(1), _u32(_PRECISION[recording.precision]),
                      _string(input_name), _shape(input_shape), _string(output_name), _shape(output_shape)])
     table, data_parts, data_size = [_u32(len(recording.tensors)), _u32(0)], [], 0
     for name, array in recording.tensors:
@@ -250,7 +253,7 @@ def _host_layers(compiled):
 
 
 def export_plan(model, path=None, input_shape=None, *, input_name="input", output_name="output", algo=None,
-                fuse=True):
+                fuse=True, precision=None):
     """Write a compiled model to a plan file (docs/plan_format.md).
 
     model: a CompiledModel made by ``cnnnative.compile(..., exportable=True)``, or a model
@@ -263,6 +266,9 @@ def export_plan(model, path=None, input_shape=None, *, input_name="input", outpu
     reports them).
     algo: the convolution method choice the loader applies ("auto", "gemm" or "autotune");
     for a model, also how it is compiled here. Default: the CompiledModel's, or "auto".
+    precision: "fp32" or "bf16" (the conv and linear nodes multiply bf16-rounded values; see
+    `cnnnative.compile`): for a model, how it is compiled here (default "fp32"); for a
+    CompiledModel, None or its own precision.
     Returns the path (or the bytes when path is None).
     Raises ValueError for a model the engine does not run whole (a host node: the message
     names the layer) and for a CompiledModel compiled without exportable=True.
@@ -271,9 +277,13 @@ def export_plan(model, path=None, input_shape=None, *, input_name="input", outpu
     from .inference import compile as cn_compile
     if isinstance(model, CompiledModel):
         compiled = model
-        if type(model).__name__ == "QuantizedModel" or getattr(model, "precision", "fp32") != "fp32":
-            raise ValueError("export_plan: the plan file format holds float32 plans only; int8 (quantize) and "
-                             "bf16 models cannot be written yet")
+        if type(model).__name__ == "QuantizedModel":
+            raise ValueError("export_plan: the plan file format holds float32 and bf16 plans; int8 (quantize) "
+                             "models cannot be written yet")
+        own = getattr(model, "precision", "fp32")
+        if precision is not None and precision != own:
+            raise ValueError(f"export_plan: precision={precision!r} differs from the compiled model's {own!r}; "
+                             "compile it with that precision, or pass the model and input_shape")
         if input_shape is not None and tuple(int(d) for d in input_shape) != compiled.input_shape:
             raise ValueError(f"export_plan: input_shape {tuple(input_shape)} differs from the compiled model's "
                              f"{compiled.input_shape}")
@@ -283,7 +293,8 @@ def export_plan(model, path=None, input_shape=None, *, input_name="input", outpu
                              "(device='cpu', exportable=True) or pass the model and input_shape")
         if input_shape is None:
             raise ValueError("export_plan: input_shape is required when exporting a model (not a CompiledModel)")
-        compiled = cn_compile(model, input_shape, fuse=fuse, algo="auto" if algo is None else algo, exportable=True)
+        compiled = cn_compile(model, input_shape, fuse=fuse, algo="auto" if algo is None else algo, exportable=True,
+                              precision="fp32" if precision is None else precision)
     for what, name in (("input_name", input_name), ("output_name", output_name)):
         if not isinstance(name, str) or not name:
             raise ValueError(f"export_plan: {what} must be a non-empty string, got {name!r}")

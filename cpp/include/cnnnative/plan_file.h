@@ -23,7 +23,7 @@ namespace cnnnative::planfile {
 
 // The format version this build writes and reads (a file with a newer major is refused).
 constexpr uint32_t kFormatMajor = 1;
-constexpr uint32_t kFormatMinor = 0;
+constexpr uint32_t kFormatMinor = 1;  // 1.1: the meta precision field (bf16 plans)
 
 struct TensorSpec {
   std::string name;

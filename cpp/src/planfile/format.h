@@ -39,6 +39,11 @@ enum class FileOp : uint32_t {
   channel_slice = 18,
 };
 
+// The precision of the conv and linear nodes (meta section; version 1.1, before which the
+// field was reserved and 0). The weights stay float32 in the file: a bf16 plan's loader
+// rounds them to bf16 once, as cnnnative.compile(precision="bf16") does.
+enum class FilePrecision : uint32_t { float32 = 0, bf16 = 1 };
+
 // The conv method choice recorded in the meta section (the loading CPU applies it).
 enum class FileConvChoice : uint32_t { heuristic = 0, gemm = 1, autotune = 2 };
 

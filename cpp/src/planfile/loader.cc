@@ -556,7 +556,7 @@ LoadedPlan load(const uint8_t* p, int64_t size, const PageRelease& release) {
   if (data.offset % kDataAlignment != 0)
     fail(concat("the data section starts at offset ", data.offset, ", not a multiple of ", kDataAlignment));
 
-  // meta: u32 conv choice, u32 input count (1), u32 output count (1), u32 reserved, then
+  // meta: u32 conv choice, u32 input count (1), u32 output count (1), u32 precision, then
   // the input and the output (name, shape).
   const SectionEntry& ms = found[uint32_t(Section::meta)];
   Reader m(p, ms.offset, ms.offset + ms.size, "meta");
@@ -565,7 +565,9 @@ LoadedPlan load(const uint8_t* p, int64_t size, const PageRelease& release) {
   const uint32_t n_in = m.u32("input count"), n_out = m.u32("output count");
   if (n_in != 1 || n_out != 1)
     fail(concat("meta: ", n_in, " inputs and ", n_out, " outputs; this reader takes one of each"));
-  if (m.u32("meta reserved field") != 0) fail("meta: reserved field is not 0");
+  const uint32_t precision = m.u32("precision");
+  if (precision > uint32_t(FilePrecision::bf16))
+    fail(concat("meta: precision ", precision, " is unknown (0 float32, 1 bf16)"));
   IoEntry in = read_io(m, "input");
   IoEntry out = read_io(m, "output");
 
@@ -602,6 +604,8 @@ LoadedPlan load(const uint8_t* p, int64_t size, const PageRelease& release) {
                                                            : engine::ConvChoice::heuristic;
   try {
     result.plan = std::make_unique<Plan>(plan_in, cc);
+    result.plan->set_precision(precision == uint32_t(FilePrecision::bf16) ? engine::Precision::bf16
+                                                                          : engine::Precision::fp32);
   } catch (const std::exception& e) {
     fail(concat("graph: plan input shape ", shape_str(plan_in), ": ", e.what()));
   }
