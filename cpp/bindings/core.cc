@@ -1,6 +1,7 @@
 // Library-wide settings and introspection: ISA, threads, build information.
 #include <pybind11/stl.h>
 
+#include "cnnnative/cpu_caches.h"
 #include "cnnnative/isa.h"
 #include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
@@ -49,6 +50,18 @@ CNNNATIVE_BINDINGS(core) {
   m.def("set_isa", [](const std::string& name) { set_active_isa(parse_isa(name)); },
         py::arg("isa"), "Force kernels onto an ISA this CPU supports (ValueError otherwise).");
   m.def("best_isa", [] { return std::string(isa_name(best_isa())); });
+  m.def("cpu_caches", [] {
+    const CpuCaches& c = cpu_caches();
+    py::dict d;
+    d["l1d"] = c.l1d;
+    d["l2"] = c.l2;
+    d["l3"] = c.l3;
+    d["source"] = std::string(c.source);
+    return d;
+  }, "Data cache sizes in bytes (L1d and L2 per core, L3 as reported) the GEMM blocking is sized for, "
+     "and where they came from ('cpuid', 'sysconf' or 'default').");
+  m.def("_scale_to_l2", &scale_to_l2, py::arg("tuned"), py::arg("multiple"), py::arg("l2"),
+        "Testing: a block size tuned for a 1 MiB L2, scaled to an L2 of l2 bytes.");
   m.def("available_isas", [] {
     std::vector<std::string> v;
     for (Isa i : available_isas()) v.push_back(isa_name(i));

@@ -142,7 +142,7 @@ def _team_wait() -> str:
 
 def info() -> dict:
     """What this build is and what it will use: version, ISA chosen and available,
-    threads (and where the count came from), the OpenMP wait policy in force (and where
+    the data cache sizes the GEMM blocking is sized for, threads (and where the count came from), the OpenMP wait policy in force (and where
     it came from), how the inference kernels' own team waits (cnnnative/thread_pool.h), OpenMP, CUDA built/available, compiler and flags."""
     build = _core.build_info()
     cuda = _cuda_info()
@@ -152,6 +152,7 @@ def info() -> dict:
         "isa_best": _core.best_isa(),
         "isas_available": list(_core.available_isas()),
         "isa_env": _os.environ.get("CNNNATIVE_ISA"),
+        "caches": _core.cpu_caches(),
         "threads": _core.get_num_threads(),
         "threads_source": _threads_source(),
         "wait_policy": _wait_state["policy"],

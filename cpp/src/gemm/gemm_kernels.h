@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cnnnative/gemm.h"
+#include "cnnnative/cpu_caches.h"
 #include "cnnnative/isa.h"
 
 namespace cnnnative {

@@ -365,8 +365,8 @@ void run(const Problem& p, bool allow_threads, bool may_transpose) {
   }
   const Grid g = choose_grid(p, t, threads);
   // The packed B block holds all of K for nc columns, so threads meet once per N block
-  // rather than once per K block. Keep it to about a quarter of L3 (8 MiB).
-  constexpr int64_t kBBlockFloats = int64_t{2} << 20;
+  // rather than once per K block. Keep it to about a quarter of L3, at most 8 MiB.
+  static const int64_t kBBlockFloats = std::clamp<int64_t>(cpu_caches().l3 / 4, int64_t{1} << 20, int64_t{8} << 20) / 4;
   const int64_t nc = std::min(t.nc, std::max<int64_t>(t.nr, kBBlockFloats / p.K / t.nr * t.nr));
   // Scratch: the shared B block, then one A block per thread (each 64-byte aligned).
   const int64_t b_floats = ceil_div(p.K * ceil_div(std::min(nc, p.N), t.nr) * t.nr, 16) * 16;

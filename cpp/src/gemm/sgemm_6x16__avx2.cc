@@ -162,9 +162,10 @@ void pack_b(bool trans, const float* b, int64_t ldb, int64_t k, int64_t n, float
 }  // namespace
 
 const GemmKernelTable& gemm_table_6x16__avx2() {
-  // KC: the 16-column B panel (KC*64 bytes) and the A panel fit L1; MC*KC*4 fits L2.
+  // KC: the 16-column B panel (KC*64 bytes) and the A panel fit L1; MC*KC*4 fits L2 (144 KiB
+  // for a 1 MiB L2, scaled to this CPU's: cnnnative/cpu_caches.h).
   static const GemmKernelTable table{
-      "6x16__avx2", Isa::avx2, kMR, kNR, /*mc=*/kMR * 24, /*kc=*/256, /*nc=*/kNR * 256,
+      "6x16__avx2", Isa::avx2, kMR, kNR, /*mc=*/scale_to_l2(kMR * 24, kMR), /*kc=*/256, /*nc=*/kNR * 256,
       &full_tile, &edge_tile, &pack_a, &pack_b};
   return table;
 }

@@ -118,7 +118,8 @@ void pack_b_avx512(bool trans, const float* b, int64_t ldb, int64_t k, int64_t n
 // The table for one tile shape and blocking.
 template <int MR, int NV>
 GemmKernelTable avx512_table(const char* name, int64_t mc, int64_t kc, int64_t nc) {
-  return GemmKernelTable{name, Isa::avx512, MR, 16 * NV, mc, kc, nc,
+  // mc was tuned for a 1 MiB L2: scaled to this CPU's (cnnnative/cpu_caches.h).
+  return GemmKernelTable{name, Isa::avx512, MR, 16 * NV, scale_to_l2(mc, MR), kc, nc,
                          &full_tile<MR, NV>, &edge_tile<MR, NV>, &pack_a_avx512<MR>,
                          &pack_b_avx512<NV>};
 }
