@@ -1,5 +1,6 @@
 """Small networks that together use every op a plan file holds (tests and the fuzz seed
-corpus, tools/plan_fuzz_corpus.py): name -> (builder, input shape)."""
+corpus, tools/plan_fuzz_corpus.py): name -> (builder, input shape); and a quantized one for
+the int8 ops (quantized())."""
 import numpy as np
 
 import cnnnative as cn
@@ -112,3 +113,35 @@ def build(name):
     nn.init.manual_seed(0)
     make, shape = NETS[name]
     return make().eval(), shape
+
+
+class Int8Net(nn.Module):
+    """What cnnnative.quantize lowers to int8 nodes: quantize, conv_int8 (a residual in
+    uint8, ReLU6, grouped, stride 2), max_pool_u8, avg_pool_u8, concat_u8,
+    global_avg_pool_u8, linear_int8, dequantize."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.group = nn.Conv2d(c, c, 3, stride=2, padding=1, groups=2)
+        self.pool = nn.MaxPool2d(2)
+        self.avg = nn.AvgPool2d(3, 1, 1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2 * c, 5)
+
+    def forward(self, x):
+        y = cn.ops.relu(self.stem(x))
+        y = cn.ops.relu(cn.ops.add(self.conv(y), y))
+        a = cn.ops.relu6(self.group(y))
+        y = cn.ops.cat([self.pool(y), self.avg(a)], dim=1)
+        return self.fc(cn.ops.flatten(self.gap(y), 1))
+
+
+def quantized(per_channel=True, fp32_layers=()):
+    """Int8Net quantized for a (2, 3, 12, 12) input, exportable; and that input's shape."""
+    nn.init.manual_seed(0)
+    shape = (2, 3, 12, 12)
+    calib = np.random.default_rng(3).standard_normal((8, *shape[1:])).astype(np.float32)
+    return cn.quantize(Int8Net().eval(), calib, input_shape=shape, per_channel=per_channel, fp32_layers=fp32_layers,
+                       exportable=True), shape

@@ -15,14 +15,19 @@ import cnnnative
 from capi_support import ROOT, compile_program, require_c_api, require_compiler, run, small_net
 
 
-@pytest.fixture(scope="module", params=["fp32", "bf16"])
+@pytest.fixture(scope="module", params=["fp32", "bf16", "int8"])
 def plan(tmp_path_factory, request):
-    """A small plan with planned batch 2 (float32, and bf16: the C loader rounds its
-    weights), its input and Python's output for it."""
+    """A small plan with planned batch 2 (float32; bf16: the C loader rounds its weights;
+    int8: quantized), its input and Python's output for it."""
     require_c_api()
     d = tmp_path_factory.mktemp("capi")
     net = small_net()
-    cnnnative.export_plan(net, str(d / "model.cnn"), (2, 3, 16, 16), precision=request.param)
+    if request.param == "int8":
+        calib = np.random.default_rng(2).normal(size=(8, 3, 16, 16)).astype(np.float32)
+        cnnnative.export_plan(cnnnative.quantize(net, calib, input_shape=(2, 3, 16, 16), exportable=True),
+                              str(d / "model.cnn"))
+    else:
+        cnnnative.export_plan(net, str(d / "model.cnn"), (2, 3, 16, 16), precision=request.param)
     x = np.random.default_rng(1).normal(size=(2, 3, 16, 16)).astype(np.float32)
     y = np.asarray(cnnnative.load_plan(str(d / "model.cnn"))(x), dtype=np.float32)
     x.tofile(d / "input.raw")

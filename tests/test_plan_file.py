@@ -10,7 +10,7 @@ import pytest
 import cnnnative as cn
 from cnnnative import nn
 from plan_file_layout import parse
-from plan_file_nets import NETS, build
+from plan_file_nets import NETS, build, quantized
 
 
 def _round_trip(name, algo="auto"):
@@ -162,12 +162,50 @@ def test_bf16_plan_round_trip_is_exact(algo, tmp_path):
         cn.export_plan(compiled, None, precision="fp32")
 
 
-def test_int8_models_are_refused_not_written_as_float32(tmp_path):
-    """The format holds float32 and bf16 plans: an int8 model must not be silently exported
-    as float32."""
+@pytest.mark.parametrize("per_channel,fp32_layers",
+                         [(True, ()), (False, ("last",)), (True, ("first", "last")), (True, ("group",))])
+def test_int8_plan_round_trip_is_exact(per_channel, fp32_layers, tmp_path):
+    """An int8 model (quantize(..., exportable=True)) is written node for node with its
+    int8 weights and quantization parameters: the loaded plan gives the QuantizedModel's
+    output bit for bit, with the same nodes."""
+    q, shape = quantized(per_channel, fp32_layers)
+    data = cn.export_plan(q)
+    layout = parse(data)
+    dtypes = {struct.unpack_from("<I", data, t["dtype_at"])[0] for t in layout["tensors"]}
+    assert dtypes == {1, 4}  # int8 weights; float32 mult and bias (and the fp32 layers)
+    loaded = cn.load_plan(data)
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    np.testing.assert_array_equal(loaded(x), q(x))
+    np.testing.assert_array_equal(loaded(x[:1]), q(x[:1]))
+    assert [n["op"] for n in loaded.nodes] == [n["op"] for n in q.nodes]
+    ops = {n["op"] for n in loaded.nodes}
+    assert {"quantize", "conv_int8"} <= ops
+    if "group" not in fp32_layers:
+        assert {"max_pool_u8", "avg_pool_u8", "concat_u8", "global_avg_pool_u8"} <= ops
+    assert ("linear_int8" in ops) != ("last" in fp32_layers)
+    assert ("dequantize" in ops) == ("group" in fp32_layers)  # a float32 layer reading a uint8 value
+    assert loaded.arena_bytes == q._plan.arena_bytes
+    path = str(tmp_path / "q.cnn")
+    cn.export_plan(q, path)
+    np.testing.assert_array_equal(cn.load_plan(path)(x), q(x))
+
+
+def test_int8_zoo_model_round_trip_is_exact():
     cn.nn.init.manual_seed(0)
     net = cn.models.resnet20().eval()
     calib = np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(np.float32)
-    with pytest.raises(ValueError, match="int8 .quantize. models cannot be written"):
+    q = cn.quantize(net, calib, input_shape=(2, 3, 32, 32), exportable=True)
+    x = np.random.default_rng(1).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    data = cn.export_plan(q)
+    np.testing.assert_array_equal(cn.load_plan(data)(x), q(x))
+    # int8 weights: the file is much smaller than the float32 plan's.
+    assert len(data) < 0.5 * len(cn.export_plan(net, None, (2, 3, 32, 32)))
+
+
+def test_a_quantized_model_without_its_build_record_is_refused(tmp_path):
+    cn.nn.init.manual_seed(0)
+    net = cn.models.resnet20().eval()
+    calib = np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"quantize\(model, calibration_data, \.\.\., exportable=True\)"):
         cn.export_plan(cn.quantize(net, calib, input_shape=(1, 3, 32, 32)), str(tmp_path / "q.cnn"))
     assert not (tmp_path / "q.cnn").exists()

@@ -11,7 +11,7 @@ import pytest
 import cnnnative as cn
 from cnnnative import _core
 from plan_file_layout import fix, parse, put
-from plan_file_nets import build
+from plan_file_nets import build, quantized
 
 
 @pytest.fixture(scope="module")
@@ -260,3 +260,70 @@ def test_random_garbage_never_crashes():
                 struct.pack_into("<HH", raw, 8, 1, 0)
             with pytest.raises(ValueError):
                 cn.load_plan(fix(bytes(raw)) if n >= 64 else bytes(raw))
+
+
+@pytest.fixture(scope="module")
+def int8_plan():
+    """Every int8 op but dequantize."""
+    return cn.export_plan(quantized(True, ())[0])
+
+
+@pytest.fixture(scope="module")
+def dequantize_plan():
+    """A float32 conv ('group') between int8 ones: dequantize before it."""
+    return cn.export_plan(quantized(True, ("group",))[0])
+
+
+def _fields(node):
+    """Offsets of a parsed node's attribute arrays: ints, reals, tensors (first element)."""
+    ints = node["at"] + 8 + 4 * len(node["inputs"]) + 4
+    reals = ints + 8 * len(node["ints"]) + 4
+    tensors = reals + 8 * len(node["reals"]) + 4
+    return ints, reals, tensors
+
+
+def test_int8_node_fields(int8_plan):
+    """Quantization parameters, int8 codes, flags and weight dtypes of the int8 ops."""
+    ops = {}
+    for n in parse(int8_plan)["nodes"]:
+        ops.setdefault(n["opcode"], n)
+    assert {19, 21, 22, 23, 24, 25, 26} <= set(ops), sorted(ops)
+    _refused(int8_plan[:len(int8_plan) - 1])
+    # quantize: zero point and scale.
+    ints, reals, _ = _fields(ops[19])
+    _refused(put(int8_plan, ints, "q", 256), r"quantize\): zero point is 256")
+    _refused(put(int8_plan, ints, "q", -1), "zero point is -1")
+    for bad in (0.0, -1.0, float("nan"), float("inf"), 1e300):
+        _refused(put(int8_plan, reals, "d", bad), "scale is .*positive finite float32")
+    # conv_int8: in zero, activation code, out_u8 flag, scales, the weight's dtype.
+    conv = ops[21]
+    ints, reals, tensors = _fields(conv)
+    _refused(put(int8_plan, ints, "q", 300), "input zero point is 300")
+    _refused(put(int8_plan, ints + 8 * 10, "q", 3), "int8 activation code 3")
+    _refused(put(int8_plan, ints + 8 * 12, "q", 2), "out_u8 is 2")
+    _refused(put(int8_plan, reals, "d", 0.0), "input scale is 0")
+    _refused(put(int8_plan, tensors, "i", conv["tensors"][1]), "weight tensor .* is float32; this reader takes int8")
+    _refused(put(int8_plan, tensors + 4, "i", conv["tensors"][0]), "mult tensor .* is int8; this reader takes float32")
+    _refused(put(int8_plan, ints + 8, "q", 0), "stride_h is 0")
+    _refused(put(int8_plan, ints + 8 * 3, "q", 2**31 - 1), "limit")
+    # linear_int8 and the pools.
+    ints, reals, _ = _fields(ops[22])
+    _refused(put(int8_plan, ints + 8, "q", 7), "int8 activation code 7")
+    ints, reals, _ = _fields(ops[23])
+    _refused(put(int8_plan, ints, "q", 0), "kernel_h is 0")
+    _refused(put(int8_plan, ints + 8 * 11, "q", 999), "zero point is 999")
+    ints, reals, _ = _fields(ops[25])
+    _refused(put(int8_plan, reals, "d", float("nan")), "scale is nan")
+
+
+def test_int8_ops_refuse_float32_buffers_and_float_ops_refuse_uint8(int8_plan, dequantize_plan):
+    nodes = parse(int8_plan)["nodes"]
+    conv = next(n for n in nodes if n["opcode"] == 21)
+    _refused(put(int8_plan, conv["at"] + 8, "i", 0), "conv_int8 input must be a uint8 buffer")
+    nodes = parse(dequantize_plan)["nodes"]
+    deq = next(n for n in nodes if n["opcode"] == 20)
+    float_conv = next(n for n in nodes if n["opcode"] == 1)
+    assert float_conv["inputs"][0] == deq["output"]
+    _refused(put(dequantize_plan, deq["at"] + 8, "i", 0), "dequantize input must be a uint8 buffer")
+    # The uint8 buffer the dequantize reads, of the same shape, fed to the float32 conv.
+    _refused(put(dequantize_plan, float_conv["at"] + 8, "i", deq["inputs"][0]), "uint8|float32")

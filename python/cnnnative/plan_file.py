@@ -4,7 +4,9 @@ A plan file (docs/plan_format.md) holds the compiled, BatchNorm-folded, fused gr
 weights: the sequence of engine build calls (conv, pool, add, ...) with their original
 float32 weights and attributes, in a versioned little-endian format with a CRC-32 and
 64-byte-aligned weights. A bf16 model (compile(..., precision="bf16")) is written with the
-same float32 weights and its precision; the loader rounds them to bf16 as compile does. Loading replays those calls in C++ (the same loader the C API
+same float32 weights and its precision; the loader rounds them to bf16 as compile does. An
+int8 model (cnnnative.quantize(..., exportable=True)) is written with its int8 weights and
+quantization parameters, node for node. Loading replays those calls in C++ (the same loader the C API
 uses), so each convolution's kernel (Winograd, prepacked GEMM, ...) is chosen for the CPU
 that loads the file, exactly as `cnnnative.compile` chooses it there.
 
@@ -34,7 +36,7 @@ _HEADER_BYTES = 64
 _SECTION_ENTRY_BYTES = 32
 _ALIGN = 64
 _SECTION = {"meta": 1, "tensors": 2, "graph": 3, "data": 4}
-_DTYPE_FLOAT32 = 1
+_DTYPE = {np.dtype(np.float32): 1, np.dtype(np.int8): 4}
 _PRECISION = {"fp32": 0, "bf16": 1}  # meta field (version 1.1)
 _CONV_CHOICE = {"auto": 0, "gemm": 1, "autotune": 2}
 _ACTIVATIONS = {"none": 0, "": 0, "relu": 1, "relu6": 2, "silu": 3, "hardswish": 4, "gelu": 5, "gelu_tanh": 6,
@@ -44,7 +46,11 @@ _INTERP_MODES = {"nearest": 0, "nearest-exact": 1, "linear": 2}
 _OPS = {"conv": 1, "conv_transpose": 2, "max_pool": 3, "avg_pool": 4, "global_avg_pool": 5, "linear": 6, "add": 7,
         "concat": 8, "flatten": 9, "softmax": 10, "channel_affine": 11, "activation": 12, "channel_scale": 13,
         "interpolate": 14, "pixel_shuffle": 15, "pixel_unshuffle": 16, "channel_shuffle": 17,
-        "channel_slice": 18}
+        "channel_slice": 18,
+        # int8 (cnnnative.quantize; version 1.1)
+        "quantize": 19, "dequantize": 20, "conv_int8": 21, "linear_int8": 22, "max_pool_u8": 23,
+        "avg_pool_u8": 24, "global_avg_pool_u8": 25, "concat_u8": 26}
+_INT8_ACTIVATIONS = {"none": 0, "": 0, "relu": 1, "relu6": 2}
 
 
 # -- recording the engine build calls ----------------------------------------------------------------
@@ -75,8 +81,8 @@ class PlanRecorder:
         self.scope = ""
         self._names: set = set()
 
-    def _tensor(self, array, what):
-        """Index of a copy of `array` in the tensor table (-1 for None)."""
+    def _tensor(self, array, what, dtype=np.float32):
+        """Index of a copy of `array` (as dtype) in the tensor table (-1 for None)."""
         if array is None:
             return -1
         base = f"{self.scope or f'node{len(self.nodes)}'}.{what}"
@@ -85,11 +91,11 @@ class PlanRecorder:
             k += 1
             name = f"{base}_{k}"
         self._names.add(name)
-        self.tensors.append((name, np.array(array, dtype=np.float32, order="C", copy=True)))
+        self.tensors.append((name, np.array(array, dtype=dtype, order="C", copy=True)))
         return len(self.tensors) - 1
 
     def _record(self, op, output, inputs, ints=(), reals=(), arrays=()):
-        tensors = [self._tensor(a, what) for what, a in arrays]
+        tensors = [self._tensor(array, what, *dtype) for what, array, *dtype in arrays]
         self.nodes.append(_Node(op, inputs, ints, reals, tensors, output))
         return output
 
@@ -175,6 +181,60 @@ class PlanRecorder:
         return self._record("channel_slice", self.plan.add_channel_slice(input, start, count), [input],
                             [start, count])
 
+    # int8 nodes (cnnnative.quantization.lower): the same calls as _core.plan_add_*, recorded.
+    # A quantization is (scale, zero point); it goes to the file as a real and an int.
+    @staticmethod
+    def _int8_act(activation):
+        if activation not in _INT8_ACTIVATIONS:
+            raise ValueError(f"export_plan: int8 activation {activation!r} has no plan file code")
+        return _INT8_ACTIVATIONS[activation]
+
+    def add_quantize(self, input, scale, zero):
+        out = _core.plan_add_quantize(self.plan, input, scale, zero)
+        return self._record("quantize", out, [input], [zero], [scale])
+
+    def add_dequantize(self, input, scale, zero):
+        out = _core.plan_add_dequantize(self.plan, input, scale, zero)
+        return self._record("dequantize", out, [input], [zero], [scale])
+
+    def add_conv_int8(self, input, in_q, weight, mult, bias, stride, padding, dilation, groups, activation, residual,
+                      res_q, out_u8, out_q):
+        out = _core.plan_add_conv_int8(self.plan, input, in_q, weight, mult, bias, stride, padding, dilation, groups,
+                                       activation, residual, res_q, out_u8, out_q)
+        inputs = [input] if residual < 0 else [input, residual]
+        return self._record("conv_int8", out, inputs,
+                            [in_q[1], *stride, *padding, *dilation, groups, self._int8_act(activation), res_q[1],
+                             bool(out_u8), out_q[1]], [in_q[0], res_q[0], out_q[0]],
+                            arrays=(("weight", weight, np.int8), ("mult", mult), ("bias", bias)))
+
+    def add_linear_int8(self, input, in_q, weight, mult, bias, activation, out_u8, out_q):
+        out = _core.plan_add_linear_int8(self.plan, input, in_q, weight, mult, bias, activation, out_u8, out_q)
+        return self._record("linear_int8", out, [input],
+                            [in_q[1], self._int8_act(activation), bool(out_u8), out_q[1]], [in_q[0], out_q[0]],
+                            arrays=(("weight", weight, np.int8), ("mult", mult), ("bias", bias)))
+
+    def add_max_pool_u8(self, input, kernel_size, stride, padding, dilation, ceil_mode, q, out_u8):
+        out = _core.plan_add_max_pool_u8(self.plan, input, kernel_size, stride, padding, dilation, ceil_mode, q,
+                                         out_u8)
+        return self._record("max_pool_u8", out, [input],
+                            [*kernel_size, *stride, *padding, *dilation, bool(ceil_mode), q[1], bool(out_u8)], [q[0]])
+
+    def add_avg_pool_u8(self, input, kernel_size, stride, padding, ceil_mode, count_include_pad, q, out_u8):
+        out = _core.plan_add_avg_pool_u8(self.plan, input, kernel_size, stride, padding, ceil_mode,
+                                         count_include_pad, q, out_u8)
+        return self._record("avg_pool_u8", out, [input],
+                            [*kernel_size, *stride, *padding, bool(ceil_mode), bool(count_include_pad), q[1],
+                             bool(out_u8)], [q[0]])
+
+    def add_global_avg_pool_u8(self, input, q, out_u8):
+        out = _core.plan_add_global_avg_pool_u8(self.plan, input, q, out_u8)
+        return self._record("global_avg_pool_u8", out, [input], [q[1], bool(out_u8)], [q[0]])
+
+    def add_concat_u8(self, inputs, in_q, out_q):
+        out = _core.plan_add_concat_u8(self.plan, inputs, in_q, out_q)
+        return self._record("concat_u8", out, list(inputs), [*(q[1] for q in in_q), out_q[1]],
+                            [*(q[0] for q in in_q), out_q[0]])
+
     def finalize(self, output):
         self.plan.finalize(output)
         self.output = int(output)
@@ -212,8 +272,8 @@ def plan_bytes(recording, input_name, input_shape, output_name, output_shape) ->
                      _string(input_name), _shape(input_shape), _string(output_name), _shape(output_shape)])
     table, data_parts, data_size = [_u32(len(recording.tensors)), _u32(0)], [], 0
     for name, array in recording.tensors:
-        raw = array.astype("<f4", copy=False).tobytes()
-        table += [_string(name), _u32(_DTYPE_FLOAT32), _shape(array.shape), struct.pack("<QQ", data_size, len(raw))]
+        raw = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+        table += [_string(name), _u32(_DTYPE[array.dtype]), _shape(array.shape), struct.pack("<QQ", data_size, len(raw))]
         data_parts += [raw, b"\0" * _pad_to(len(raw))]
         data_size += len(raw) + _pad_to(len(raw))
     tensors = b"".join(table)
@@ -256,7 +316,8 @@ def export_plan(model, path=None, input_shape=None, *, input_name="input", outpu
                 fuse=True, precision=None):
     """Write a compiled model to a plan file (docs/plan_format.md).
 
-    model: a CompiledModel made by ``cnnnative.compile(..., exportable=True)``, or a model
+    model: a CompiledModel made by ``cnnnative.compile(..., exportable=True)`` (or a
+    QuantizedModel by ``cnnnative.quantize(..., exportable=True)``), or a model
     (anything `cnnnative.compile` takes) together with `input_shape`, which is compiled here.
     path: where to write (str or os.PathLike), a binary file object, or None to return the
     file's bytes.
@@ -277,9 +338,6 @@ def export_plan(model, path=None, input_shape=None, *, input_name="input", outpu
     from .inference import compile as cn_compile
     if isinstance(model, CompiledModel):
         compiled = model
-        if type(model).__name__ == "QuantizedModel":
-            raise ValueError("export_plan: the plan file format holds float32 and bf16 plans; int8 (quantize) "
-                             "models cannot be written yet")
         own = getattr(model, "precision", "fp32")
         if precision is not None and precision != own:
             raise ValueError(f"export_plan: precision={precision!r} differs from the compiled model's {own!r}; "
@@ -305,6 +363,9 @@ def export_plan(model, path=None, input_shape=None, *, input_name="input", outpu
                          f"Python host and cannot be written to a plan file: {layers}")
     recordings = getattr(compiled, "_recordings", None)
     if recordings is None:
+        if type(compiled).__name__ == "QuantizedModel":
+            raise ValueError("export_plan: this QuantizedModel keeps no record of its build; quantize it with "
+                             "cnnnative.quantize(model, calibration_data, ..., exportable=True)")
         raise ValueError("export_plan: this CompiledModel keeps no record of its build; compile it with "
                          "cnnnative.compile(model, input_shape, exportable=True), or pass the model and "
                          "input_shape to export_plan")

@@ -12,8 +12,8 @@ constexpr int64_t kDataAlignment = 64;  // every tensor's bytes start at a multi
 
 enum class Section : uint32_t { meta = 1, tensors = 2, graph = 3, data = 4 };
 
-// Element types of the tensor table. The loader of this version takes float32 only; the
-// other codes are reserved so that quantized files can say what they hold.
+// Element types of the tensor table. The loader of this version takes float32, and int8 for
+// the int8 nodes' weights; the other codes are reserved.
 enum class DType : uint32_t { float32 = 1, float16 = 2, bfloat16 = 3, int8 = 4, int32 = 5, uint8 = 6 };
 
 // Node kinds in the graph section: the Plan::add_* call each node replays. Stable numbers
@@ -37,6 +37,15 @@ enum class FileOp : uint32_t {
   pixel_unshuffle = 16,
   channel_shuffle = 17,
   channel_slice = 18,
+  // int8 (version 1.1): uint8 buffers hold q for scale * (q - zero point).
+  quantize = 19,
+  dequantize = 20,
+  conv_int8 = 21,
+  linear_int8 = 22,
+  max_pool_u8 = 23,
+  avg_pool_u8 = 24,
+  global_avg_pool_u8 = 25,
+  concat_u8 = 26,
 };
 
 // The precision of the conv and linear nodes (meta section; version 1.1, before which the

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -106,6 +107,14 @@ const char* op_file_name(uint32_t op) {
     case FileOp::pixel_unshuffle: return "pixel_unshuffle";
     case FileOp::channel_shuffle: return "channel_shuffle";
     case FileOp::channel_slice: return "channel_slice";
+    case FileOp::quantize: return "quantize";
+    case FileOp::dequantize: return "dequantize";
+    case FileOp::conv_int8: return "conv_int8";
+    case FileOp::linear_int8: return "linear_int8";
+    case FileOp::max_pool_u8: return "max_pool_u8";
+    case FileOp::avg_pool_u8: return "avg_pool_u8";
+    case FileOp::global_avg_pool_u8: return "global_avg_pool_u8";
+    case FileOp::concat_u8: return "concat_u8";
   }
   return nullptr;
 }
@@ -224,6 +233,29 @@ class Builder {
         expect(n, 1, 1, 2, 0, 0);
         id = plan_.add_channel_slice(n.inputs[0], attr(n, 0, "start", 0), attr(n, 1, "count", 1));
         break;
+      case FileOp::quantize:
+      case FileOp::dequantize: {
+        expect(n, 1, 1, 1, 1, 0);
+        const Plan::QParams q = qparams(n, 0, 0, "");
+        id = FileOp(n.op) == FileOp::quantize ? plan_.add_quantize(n.inputs[0], q.scale, q.zero)
+                                               : plan_.add_dequantize(n.inputs[0], q.scale, q.zero);
+        break;
+      }
+      case FileOp::conv_int8: id = conv_int8(n); break;
+      case FileOp::linear_int8: id = linear_int8(n); break;
+      case FileOp::max_pool_u8:
+      case FileOp::avg_pool_u8: id = pool_u8(n); break;
+      case FileOp::global_avg_pool_u8:
+        expect(n, 1, 1, 2, 1, 0);
+        id = plan_.add_global_avg_pool_u8(n.inputs[0], qparams(n, 0, 0, ""), flag(n, 1, "out_u8"));
+        break;
+      case FileOp::concat_u8: {
+        expect(n, 1, 1 << 20, n.inputs.size() + 1, n.inputs.size() + 1, 0);
+        std::vector<Plan::QParams> in;
+        for (size_t i = 0; i < n.inputs.size(); ++i) in.push_back(qparams(n, i, i, concat("input ", i, " ").c_str()));
+        id = plan_.add_concat_u8(n.inputs, in, qparams(n, n.inputs.size(), n.inputs.size(), "output "));
+        break;
+      }
       default: fail(concat("node ", index, ": unknown op kind ", n.op));
     }
     if (id != n.output)
@@ -278,14 +310,39 @@ class Builder {
     return Activation(v);
   }
 
-  const TensorEntry& tensor(int64_t t, const char* what) const {
+  const TensorEntry& tensor(int64_t t, const char* what, DType want = DType::float32) const {
     if (t < 0 || t >= int64_t(tensors_.size()))
       node_fail(concat(what, " is tensor ", t, "; the tensor table has ", tensors_.size(), " tensors"));
     const TensorEntry& e = tensors_[size_t(t)];
-    if (DType(e.dtype) != DType::float32)
-      node_fail(concat(what, " tensor '", e.name, "' is ", dtype_name(e.dtype),
-                       "; this reader takes float32 for it"));
+    if (DType(e.dtype) != want)
+      node_fail(concat(what, " tensor '", e.name, "' is ", dtype_name(e.dtype), "; this reader takes ",
+                       dtype_name(uint32_t(want)), " for it"));
     return e;
+  }
+
+  // A quantization (scale, zero point) from the node's reals[r] and ints[i]: the scale a
+  // finite positive float32, the zero point in [0, 255] (add_* checks them again).
+  Plan::QParams qparams(const NodeRecord& n, size_t r, size_t i, const char* what) const {
+    const double s = n.reals[r];
+    if (!(std::isfinite(s) && s > 0.0 && s <= double(std::numeric_limits<float>::max())))
+      node_fail(concat(what, "scale is ", s, "; it must be a positive finite float32"));
+    Plan::QParams q;
+    q.scale = float(s);
+    q.zero = int32_t(attr(n, i, concat(what, "zero point").c_str(), 0, 255));
+    return q;
+  }
+
+  // An int8 node's int8 weight (of `rank` dims, each in [1, kMaxAttr]).
+  std::vector<int8_t> int8s(int64_t t, size_t rank, std::vector<int64_t>* shape) const {
+    const TensorEntry& e = tensor(t, "weight", DType::int8);
+    if (e.shape.size() != rank) node_fail(concat("weight '", e.name, "' has shape ", shape_str(e.shape), ", expected ", rank, "-D"));
+    for (int64_t d : e.shape)
+      if (d < 1 || d > kMaxAttr) node_fail(concat("weight '", e.name, "' has shape ", shape_str(e.shape)));
+    std::vector<int8_t> v(size_t(e.numel));
+    if (e.numel) std::memcpy(v.data(), base_ + e.offset, size_t(e.nbytes));
+    release_(e.offset, e.nbytes);
+    *shape = e.shape;
+    return v;
   }
 
   // A tensor's values (rank checked), or empty for -1 when optional.
@@ -331,25 +388,94 @@ class Builder {
     const TensorEntry& w = weight4(n);
     // autotune runs the convolution at build time on images of the input's and output's
     // size: bound the output before add_conv allocates it.
-    const auto& in = plan_.buffer_shape(n.inputs[0]);
-    if (in.size() == 4) {
-      ConvParams p;
-      p.N = std::max<int64_t>(in[0], 1); p.C = in[1]; p.H = in[2]; p.W = in[3];
-      p.K = w.shape[0]; p.R = w.shape[2]; p.S = w.shape[3];
-      p.stride_h = sh; p.stride_w = sw; p.dilation_h = dh; p.dilation_w = dw;
-      p.pad_top = pad[0]; p.pad_bottom = pad[1]; p.pad_left = pad[2]; p.pad_right = pad[3];
-      p.groups = groups;
-      if (checked_mul(w.shape[1], groups) == p.C) {
-        p.validate();
-        if (checked_mul(p.output_numel(), 4) > g_max_buffer_bytes)
-          node_fail(concat("its output of ", p.output_numel(), " values is larger than the loader's limit of ",
-                           g_max_buffer_bytes, " bytes"));
-      }
-    }
+    bound_conv_output(n.inputs[0], w.shape, sh, sw, pad, dh, dw, groups);
     ConvTensors t = conv_tensors(n);
     const int residual = n.inputs.size() > 1 ? n.inputs[1] : -1;
     return plan_.add_conv(n.inputs[0], std::move(t.weight), w.shape, t.bias, sh, sw, pad, dh, dw, groups, a, residual,
                           std::move(t.slope));
+  }
+
+  // Fails when a convolution of these sizes on the buffer `input` would write more than the
+  // loader's limit (checked before add_* allocates or packs anything for it).
+  void bound_conv_output(int input, const std::vector<int64_t>& wshape, int64_t sh, int64_t sw,
+                         const std::vector<int64_t>& pad, int64_t dh, int64_t dw, int64_t groups) const {
+    const auto& in = plan_.buffer_shape(input);
+    if (in.size() != 4 || wshape.size() != 4) return;
+    ConvParams p;
+    p.N = std::max<int64_t>(in[0], 1); p.C = in[1]; p.H = in[2]; p.W = in[3];
+    p.K = wshape[0]; p.R = wshape[2]; p.S = wshape[3];
+    p.stride_h = sh; p.stride_w = sw; p.dilation_h = dh; p.dilation_w = dw;
+    p.pad_top = pad[0]; p.pad_bottom = pad[1]; p.pad_left = pad[2]; p.pad_right = pad[3];
+    p.groups = groups;
+    if (checked_mul(wshape[1], groups) != p.C) return;  // add_* names the mismatch
+    p.validate();
+    if (checked_mul(p.output_numel(), 4) > g_max_buffer_bytes)
+      node_fail(concat("its output of ", p.output_numel(), " values is larger than the loader's limit of ",
+                       g_max_buffer_bytes, " bytes"));
+  }
+
+  // conv_int8: inputs (x[, residual]); ints in_zero, stride h, w, pad t, b, l, r, dilation h,
+  // w, groups, activation (0 none, 1 relu, 2 relu6), res_zero, out_u8, out_zero; reals
+  // in_scale, res_scale, out_scale; tensors weight int8 (K, C/g, R, S), mult (K), bias (K).
+  int conv_int8(const NodeRecord& n) {
+    expect(n, 1, 2, 14, 3, 3);
+    const Plan::QParams in = qparams(n, 0, 0, "input ");
+    const int64_t sh = attr(n, 1, "stride_h", 1), sw = attr(n, 2, "stride_w", 1);
+    std::vector<int64_t> pad = {attr(n, 3, "padding top", 0), attr(n, 4, "padding bottom", 0),
+                                attr(n, 5, "padding left", 0), attr(n, 6, "padding right", 0)};
+    const int64_t dh = attr(n, 7, "dilation_h", 1), dw = attr(n, 8, "dilation_w", 1);
+    const int64_t groups = attr(n, 9, "groups", 1);
+    const Activation a = int8_act(n.ints[10]);
+    const bool residual = n.inputs.size() > 1;
+    const Plan::QParams res = residual ? qparams(n, 1, 11, "residual ") : Plan::QParams{};
+    const bool out_u8 = flag(n, 12, "out_u8");
+    const Plan::QParams out = out_u8 ? qparams(n, 2, 13, "output ") : Plan::QParams{};
+    std::vector<int64_t> wshape;
+    std::vector<int8_t> weight = int8s(n.tensors[0], 4, &wshape);
+    bound_conv_output(n.inputs[0], wshape, sh, sw, pad, dh, dw, groups);
+    std::vector<float> mult = floats(n.tensors[1], "mult", 1, true), bias = floats(n.tensors[2], "bias", 1, true);
+    return plan_.add_conv_int8(n.inputs[0], in, std::move(weight), wshape, mult, bias, sh, sw, pad, dh, dw, groups, a,
+                               residual ? n.inputs[1] : -1, res, out_u8, out);
+  }
+
+  // linear_int8: ints in_zero, activation, out_u8, out_zero; reals in_scale, out_scale;
+  // tensors weight int8 (out, in), mult (out), bias (out).
+  int linear_int8(const NodeRecord& n) {
+    expect(n, 1, 1, 4, 2, 3);
+    const Plan::QParams in = qparams(n, 0, 0, "input ");
+    const Activation a = int8_act(n.ints[1]);
+    const bool out_u8 = flag(n, 2, "out_u8");
+    const Plan::QParams out = out_u8 ? qparams(n, 1, 3, "output ") : Plan::QParams{};
+    std::vector<int64_t> wshape;
+    std::vector<int8_t> weight = int8s(n.tensors[0], 2, &wshape);
+    std::vector<float> mult = floats(n.tensors[1], "mult", 1, true), bias = floats(n.tensors[2], "bias", 1, true);
+    return plan_.add_linear_int8(n.inputs[0], in, std::move(weight), wshape[0], wshape[1], mult, bias, a, out_u8, out);
+  }
+
+  // max_pool_u8: ints kh, kw, sh, sw, pad t, b, l, r, dh, dw, ceil_mode, zero, out_u8;
+  // avg_pool_u8: ints kh, kw, sh, sw, pad t, b, l, r, ceil_mode, count_include_pad, zero,
+  // out_u8; reals scale (the input's, kept by a uint8 output).
+  int pool_u8(const NodeRecord& n) {
+    const bool is_max = FileOp(n.op) == FileOp::max_pool_u8;
+    expect(n, 1, 1, is_max ? 13 : 12, 1, 0);
+    engine::PoolWindow w;
+    w.kh = attr(n, 0, "kernel_h", 1); w.kw = attr(n, 1, "kernel_w", 1);
+    w.sh = attr(n, 2, "stride_h", 1); w.sw = attr(n, 3, "stride_w", 1);
+    w.pad_top = attr(n, 4, "padding top", 0); w.pad_bottom = attr(n, 5, "padding bottom", 0);
+    w.pad_left = attr(n, 6, "padding left", 0); w.pad_right = attr(n, 7, "padding right", 0);
+    if (is_max) {
+      w.dh = attr(n, 8, "dilation_h", 1); w.dw = attr(n, 9, "dilation_w", 1);
+      w.ceil_mode = flag(n, 10, "ceil_mode");
+      return plan_.add_max_pool_u8(n.inputs[0], w, qparams(n, 0, 11, ""), flag(n, 12, "out_u8"));
+    }
+    w.ceil_mode = flag(n, 8, "ceil_mode");
+    w.count_include_pad = flag(n, 9, "count_include_pad");
+    return plan_.add_avg_pool_u8(n.inputs[0], w, qparams(n, 0, 10, ""), flag(n, 11, "out_u8"));
+  }
+
+  Activation int8_act(int64_t v) const {
+    if (v < 0 || v > 2) node_fail(concat("int8 activation code ", v, " is unknown (0 none, 1 relu, 2 relu6)"));
+    return v == 0 ? Activation::none : v == 1 ? Activation::relu : Activation::relu6;
   }
 
   // conv_transpose: ints stride h, w, padding h, w, output_padding h, w, dilation h, w,

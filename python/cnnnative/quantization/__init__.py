@@ -103,7 +103,7 @@ def _batches(calibration_data, sample_shape):
 
 
 def quantize(model, calibration_data, *, input_shape=None, method="minmax", per_channel=True,
-             fp32_layers=("first", "last"), percentile=99.99, algo="auto"):
+             fp32_layers=("first", "last"), percentile=99.99, algo="auto", exportable=False):
     """Post-training static int8 quantization of `model` for the C++ engine.
 
     model: a cnnnative.nn.Module (or a torch.nn module / ONNX model, as compile() takes)
@@ -118,6 +118,8 @@ def quantize(model, calibration_data, *, input_shape=None, method="minmax", per_
     fp32_layers: conv/linear layers kept in float32: "first", "last" and/or layer names
     (dotted module paths); () quantizes all of them.
     algo: the fp32 layers' convolution choice, as in compile().
+    exportable: keep a copy of the build calls and weights so `cnnnative.export_plan` can
+    write the quantized model to a plan file (as compile(..., exportable=True)).
     Returns a QuantizedModel: ``y = qm(x)``, ``qm.report()``.
     """
     if isinstance(model, _inf.CompiledModel):
@@ -149,6 +151,10 @@ def quantize(model, calibration_data, *, input_shape=None, method="minmax", per_
                          f"the engine runs whole ({len(host)} such node(s))")
     ranges = calibrate(graph, batches, method, percentile)
     modes = decide(graph, fp32_layers)
-    plan, layers = lower(graph, shape[0], algo, ranges, modes, per_channel)
+    plan, layers = lower(graph, shape[0], algo, ranges, modes, per_channel, exportable)
+    recording = plan if exportable else None
+    plan = plan.plan if exportable else plan
     steps = [_inf._EngineStep(plan, graph.inputs[0], graph.outputs[0])]
-    return QuantizedModel(steps, graph, shape, layers, method, per_channel)
+    quantized = QuantizedModel(steps, graph, shape, layers, method, per_channel)
+    quantized._recordings = [recording] if exportable else None
+    return quantized

@@ -101,13 +101,27 @@ def decide(graph, fp32_layers):
     return modes
 
 
-class _Builder:
-    """Emits nodes into one EnginePlan, tracking each value's representation."""
+def _int8(plan, name, *args):
+    """Plan.add_<name>(*args) for an int8 node: the binding _core.plan_add_<name>, or the
+    PlanRecorder's method of that name when the build is recorded for export_plan."""
+    from ..plan_file import PlanRecorder
+    if isinstance(plan, PlanRecorder):
+        return getattr(plan, f"add_{name}")(*args)
+    return getattr(_core, f"plan_add_{name}")(plan, *args)
 
-    def __init__(self, graph, batch, algo, ranges, per_channel):
+
+class _Builder:
+    """Emits nodes into one EnginePlan (or its PlanRecorder when exportable), tracking each
+    value's representation."""
+
+    def __init__(self, graph, batch, algo, ranges, per_channel, exportable=False):
         self.graph, self.ranges, self.per_channel = graph, ranges, per_channel
         src = graph.inputs[0]
-        self.plan = _core.EnginePlan([batch, *_inf.engine_shape(src.shape)[1:]], str(algo))
+        shape = [batch, *_inf.engine_shape(src.shape)[1:]]
+        self.plan = _core.EnginePlan(shape, str(algo))
+        if exportable:
+            from ..plan_file import PlanRecorder
+            self.plan = PlanRecorder(self.plan, shape, algo)
         self.rep = {id(src): ("f32", 0, None)}
         self.f32_cache, self.u8_cache = {}, {}
         self.report = []
@@ -121,7 +135,7 @@ class _Builder:
         if kind == "f32":
             return buf
         if id(v) not in self.f32_cache:
-            self.f32_cache[id(v)] = _core.plan_add_dequantize(self.plan, buf, q[0], q[1])
+            self.f32_cache[id(v)] = _int8(self.plan, "dequantize", buf, q[0], q[1])
         return self.f32_cache[id(v)]
 
     def u8(self, v):
@@ -131,13 +145,14 @@ class _Builder:
             return buf, q
         if id(v) not in self.u8_cache:
             q = self.q_of(v)
-            self.u8_cache[id(v)] = (_core.plan_add_quantize(self.plan, buf, q[0], q[1]), q)
+            self.u8_cache[id(v)] = (_int8(self.plan, "quantize", buf, q[0], q[1]), q)
         return self.u8_cache[id(v)]
 
 
-def lower(graph, batch, algo, ranges, modes, per_channel):
-    """(plan, report rows) for a graph the engine can run whole."""
-    b = _Builder(graph, batch, algo, ranges, per_channel)
+def lower(graph, batch, algo, ranges, modes, per_channel, exportable=False):
+    """(plan, report rows) for a graph the engine can run whole; the plan is a PlanRecorder
+    (the EnginePlan is its .plan) when exportable."""
+    b = _Builder(graph, batch, algo, ranges, per_channel, exportable)
     readers = {}
     for node in graph.nodes:
         for v in node.inputs:
@@ -168,7 +183,7 @@ def lower(graph, batch, algo, ranges, modes, per_channel):
             bias = np.zeros(w.shape[0], np.float32) if bias is None else np.asarray(bias, np.float32)
             _, residual, act = _inf._epilogue_parts(node)
             if op == "linear":
-                buf = _core.plan_add_linear_int8(b.plan, xbuf, in_q, wq, mult, bias, act[0], u8_out, out_q)
+                buf = _int8(b.plan, "linear_int8", xbuf, in_q, wq, mult, bias, act[0], u8_out, out_q)
             else:
                 res, res_q = -1, (1.0, 0)
                 if residual is not None:
@@ -177,14 +192,14 @@ def lower(graph, batch, algo, ranges, modes, per_channel):
                 stride = _inf._pair(a.get("stride", 1), "stride")
                 pad = _inf._pad4(a.get("padding", 0))
                 dilation = _inf._pair(a.get("dilation", 1), "dilation")
-                buf = _core.plan_add_conv_int8(b.plan, xbuf, in_q, wq, mult, bias, stride, pad, dilation,
+                buf = _int8(b.plan, "conv_int8", xbuf, in_q, wq, mult, bias, stride, pad, dilation,
                                                int(a.get("groups", 1)), act[0], res, res_q, u8_out, out_q)
             row.update(in_scale=in_q[0], in_zero=in_q[1], weight_scale=(float(wscale.min()), float(wscale.max())),
                        residual=None if residual is None else {"u8": "uint8", "f32": "float32"}[b.rep[id(residual)][0]])
         elif op == "cat":
             parts = [b.u8(v) for v in a["tensors"]]
             cat_q = b.q_of(out)
-            buf = _core.plan_add_concat_u8(b.plan, [p[0] for p in parts], [p[1] for p in parts], cat_q)
+            buf = _int8(b.plan, "concat_u8", [p[0] for p in parts], [p[1] for p in parts], cat_q)
             u8_out, out_q = True, cat_q  # float readers dequantize it
         else:
             xbuf, in_q = b.u8(node.inputs[0])
@@ -193,7 +208,7 @@ def lower(graph, batch, algo, ranges, modes, per_channel):
                 buf = b.plan.add_flatten(xbuf)
                 u8_out = True
             elif op == "global_avg_pool2d":
-                buf = _core.plan_add_global_avg_pool_u8(b.plan, xbuf, in_q, u8_out)
+                buf = _int8(b.plan, "global_avg_pool_u8", xbuf, in_q, u8_out)
             else:
                 k = _inf._pair(a["kernel_size"], "kernel_size")
                 stride = a.get("stride")
@@ -202,11 +217,11 @@ def lower(graph, batch, algo, ranges, modes, per_channel):
                 pad = (p[0], p[0], p[1], p[1])
                 ceil = bool(a.get("ceil_mode", False))
                 if op == "max_pool2d":
-                    buf = _core.plan_add_max_pool_u8(b.plan, xbuf, k, s, pad, _inf._pair(a.get("dilation", 1),
+                    buf = _int8(b.plan, "max_pool_u8", xbuf, k, s, pad, _inf._pair(a.get("dilation", 1),
                                                                                           "dilation"),
                                                      ceil, in_q, u8_out)
                 else:
-                    buf = _core.plan_add_avg_pool_u8(b.plan, xbuf, k, s, pad, ceil,
+                    buf = _int8(b.plan, "avg_pool_u8", xbuf, k, s, pad, ceil,
                                                      bool(a.get("count_include_pad", True)), in_q, u8_out)
         b.rep[id(out)] = ("u8", buf, out_q) if u8_out else ("f32", buf, None)
         row.update(output="uint8" if u8_out else "float32", out_scale=out_q[0] if u8_out else None,
