@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cnnnative import ops
-from test_conv3d import _sym, ref_conv3d, ref_grads
+from test_conv3d import _case_arrays, _sym, ref_conv3d, ref_grads
 
 
 @pytest.fixture(autouse=True)
@@ -28,14 +28,6 @@ CASES = [
     (1, 4, (3, 5, 12), 64, (2, 2, 4), (1, 1, 1), (0, 1, 1, 0, 1, 2), (1, 1, 1), 1),    # even kernel, 'same'-like pads
     (1, 2, (2, 3, 1), 32, (3, 3, 3), (1, 1, 1), (1, 1, 1, 1, 1, 1), (1, 1, 1), 1),     # W = 1
 ]
-
-
-def _arrays(case, rng):
-    n, c, size, k, kernel, stride, pad6, dilation, groups = case
-    x = rng.standard_normal((n, c, *size)).astype(np.float32)
-    w = rng.standard_normal((k, c // groups, *kernel)).astype(np.float32)
-    b = rng.standard_normal(k).astype(np.float32)
-    return x, w, b
 
 
 def _padding(pad6):
@@ -59,7 +51,7 @@ def _run(x, w, b, dy, stride, pad6, dilation, groups, algo):
 
 @pytest.mark.parametrize("case", CASES)
 def test_direct_matches_the_float64_reference_and_gemm(case, rng, isa):
-    x, w, b = _arrays(case, rng)
+    x, w, b = _case_arrays(case, rng)
     *_, stride, pad6, dilation, groups = case
     expected = ref_conv3d(x, w, b, stride, pad6, dilation, groups)
     dy = rng.standard_normal(expected.shape).astype(np.float32)
