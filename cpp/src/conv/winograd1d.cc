@@ -1,0 +1,434 @@
+// 1-D Winograd F(m, 3) driver (see winograd1d.h): tiles over (image, phase, tile), blocks
+// of 32 tiles run by whole blocks per thread: input transform into V[xi][C][32], the
+// (m+2) packed-filter GEMMs into M[xi][K][32] (winograd::Kernels::wgemm of the active
+// ISA), output transform with bias. The transforms are plain 32-lane loops; they are a
+// few percent of the GEMM at the channel counts this runs on.
+#include "winograd1d.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "autotune.h"
+#include "nonfinite.h"
+#include "cnnnative/conv.h"
+#include "cnnnative/errors.h"
+#include "cnnnative/gemm.h"
+#include "cnnnative/isa.h"
+#include "cnnnative/thread_pool.h"
+#include "cnnnative/threads.h"
+#include "cnnnative/winograd.h"
+#include "winograd_kernels.h"
+
+namespace cnnnative {
+namespace winograd1d {
+namespace {
+
+using winograd::kChannelBlock;
+using winograd::kRowBlock;
+using winograd::kTileBlock;
+constexpr int L32 = kTileBlock;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Cook-Toom matrices on the points 0, +-1, +-2 (, +-1/2) and infinity, as the 2-D
+// Winograd's (winograd_kernels_impl.h); G in double, rounded once per transformed weight.
+template <int M>
+struct Mat;
+template <>
+struct Mat<4> {
+  static constexpr float BT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                     {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+  static constexpr float AT[4][6] = {
+      {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+  static constexpr double G[6][3] = {{1.0 / 4, 0, 0},
+                                     {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                     {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                     {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                     {0, 0, 1}};
+};
+template <>
+struct Mat<6> {
+  static constexpr float BT[8][8] = {
+      {-1, 0, 5.25f, 0, -5.25f, 0, 1, 0},        {0, 1, 1, -4.25f, -4.25f, 1, 1, 0},
+      {0, -1, 1, 4.25f, -4.25f, -1, 1, 0},       {0, 2, 4, -2.5f, -5, 0.5f, 1, 0},
+      {0, -2, 4, 2.5f, -5, -0.5f, 1, 0},         {0, 0.5f, 0.25f, -2.5f, -1.25f, 2, 1, 0},
+      {0, -0.5f, 0.25f, 2.5f, -1.25f, -2, 1, 0}, {0, -1, 0, 5.25f, 0, -5.25f, 0, 1}};
+  static constexpr float AT[6][8] = {{1, 1, 1, 1, 1, 1, 1, 0},
+                                     {0, 1, -1, 0.5f, -0.5f, 2, -2, 0},
+                                     {0, 1, 1, 0.25f, 0.25f, 4, 4, 0},
+                                     {0, 1, -1, 0.125f, -0.125f, 8, -8, 0},
+                                     {0, 1, 1, 0.0625f, 0.0625f, 16, 16, 0},
+                                     {0, 1, -1, 0.03125f, -0.03125f, 32, -32, 1}};
+  static constexpr double G[8][3] = {{-1, 0, 0},
+                                     {-2.0 / 9, -2.0 / 9, -2.0 / 9},
+                                     {-2.0 / 9, 2.0 / 9, -2.0 / 9},
+                                     {32.0 / 45, 16.0 / 45, 8.0 / 45},
+                                     {32.0 / 45, -16.0 / 45, 8.0 / 45},
+                                     {1.0 / 90, 1.0 / 45, 2.0 / 45},
+                                     {1.0 / 90, -1.0 / 45, 2.0 / 45},
+                                     {0, 0, 1}};
+};
+
+// One stride-1 3-tap correlation y[N,K,OL] from x[N,C,L]: output o, tap t reads input
+// o - pad + d*t (zero outside; pad may be negative: the input gradient crops).
+struct Problem {
+  int64_t N, C, L, K, OL, pad, d;
+  int m;
+  std::vector<int64_t> o0;  // first output of each tile of one image (phase-major)
+  int alpha() const { return m + 2; }
+  int64_t T() const { return int64_t(o0.size()); }
+  int64_t tiles() const { return checked_mul(N, T(), "winograd1d tiles"); }
+  int64_t blocks() const { return ceil_div(tiles(), kTileBlock); }
+  int64_t row_blocks() const { return ceil_div(K, kRowBlock); }
+  // V [xi][C][32] and M [xi][K][32], points one cache line more than the data apart.
+  int64_t v_stride() const { return C * L32 + 16; }
+  int64_t m_stride() const { return K * L32 + 16; }
+  // Packed filters [row block][xi][u_stride] with panels [ceil(C/16)][12][16].
+  int64_t u_stride() const { return ceil_div(C, kChannelBlock) * kChannelBlock * kRowBlock + 16; }
+  int64_t u_floats() const { return checked_numel({row_blocks(), alpha(), u_stride()}, "winograd1d weights"); }
+};
+
+Problem make_problem(int64_t N, int64_t C, int64_t L, int64_t K, int64_t OL, int64_t pad, int64_t d, int m) {
+  Problem q{N, C, L, K, OL, pad, d, m, {}};
+  for (int64_t ph = 0; ph < std::min(d, OL); ++ph) {
+    const int64_t len = ceil_div(OL - ph, d);
+    for (int64_t j = 0; j < ceil_div(len, m); ++j) q.o0.push_back(ph + d * m * j);
+  }
+  return q;
+}
+
+Problem forward_problem(const ConvParams& p, int m) {
+  return make_problem(p.N, p.C, p.W, p.K, p.output_w(), p.pad_left, p.dilation_w, m);
+}
+// dx = correlation of dy (padded by 2d - pad) with the reversed taps, C and K swapped.
+Problem backward_input_problem(const ConvParams& p, int m) {
+  return make_problem(p.N, p.K, p.output_w(), p.C, p.W, 2 * p.dilation_w - p.pad_left, p.dilation_w, m);
+}
+
+// Filter tap t of the problem's output channel k, input channel c: the forward weights
+// w[K, C, 1, 3], or (transposed) the input gradient's reversed ones.
+struct Taps {
+  const float* w;
+  bool backward;
+  int64_t C_old;  // the forward weights' input channels
+  float at(int64_t k, int64_t c, int t) const {
+    return backward ? w[(c * C_old + k) * 3 + 2 - t] : w[(k * C_old + c) * 3 + t];
+  }
+};
+
+template <int M>
+void transform_filters_m(const Problem& q, const Taps& taps, float* U, int nt) {
+  constexpr int A = M + 2;
+  const int64_t KB = q.row_blocks(), CP = ceil_div(q.C, kChannelBlock);
+  team_for_each(nt, KB, [&](int64_t kb) {
+    float* u = U + kb * A * q.u_stride();
+    for (int xi = 0; xi < A; ++xi) std::fill(u + xi * q.u_stride(), u + (xi + 1) * q.u_stride(), 0.f);
+    const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, q.K - kb * kRowBlock));
+    for (int kr = 0; kr < rows; ++kr)
+      for (int64_t c = 0; c < q.C; ++c) {
+        const double f0 = taps.at(kb * kRowBlock + kr, c, 0), f1 = taps.at(kb * kRowBlock + kr, c, 1),
+                     f2 = taps.at(kb * kRowBlock + kr, c, 2);
+        float* dst = u + (c / kChannelBlock) * kChannelBlock * kRowBlock + kr * kChannelBlock + c % kChannelBlock;
+        for (int xi = 0; xi < A; ++xi)
+          dst[xi * q.u_stride()] = float(Mat<M>::G[xi][0] * f0 + Mat<M>::G[xi][1] * f1 + Mat<M>::G[xi][2] * f2);
+      }
+    (void)CP;
+  });
+}
+
+// Where the 32 lanes of a block read: input offset of the window's first tap (image
+// offset + o0 - pad), whether the whole window is inside [0, L), and the outputs.
+struct Lanes {
+  int n = 0;                  // tiles in the block
+  int64_t img[L32], base[L32];  // image index, first input position
+  bool inside[L32];
+};
+
+Lanes lanes_of(const Problem& q, int64_t block) {
+  Lanes ln;
+  const int64_t t0 = block * kTileBlock, t1 = std::min(t0 + kTileBlock, q.tiles()), T = q.T();
+  ln.n = int(t1 - t0);
+  const int64_t span = q.d * (q.alpha() - 1);
+  for (int l = 0; l < ln.n; ++l) {
+    ln.img[l] = (t0 + l) / T;
+    ln.base[l] = q.o0[size_t((t0 + l) % T)] - q.pad;
+    ln.inside[l] = ln.base[l] >= 0 && ln.base[l] + span < q.L;
+  }
+  return ln;
+}
+
+// V[xi * xi_stride + lane] for channel plane `x` (image n at x + n * image_stride).
+template <int M>
+void input_transform(const Problem& q, const Lanes& ln, const float* x, int64_t image_stride, float* v,
+                     int64_t xi_stride) {
+  constexpr int A = M + 2;
+  alignas(64) float dt[A][L32];
+  const int64_t d = q.d;
+  for (int l = 0; l < L32; ++l) {
+    if (l >= ln.n) {
+      for (int i = 0; i < A; ++i) dt[i][l] = 0.f;
+      continue;
+    }
+    const float* row = x + ln.img[l] * image_stride;
+    const int64_t b = ln.base[l];
+    if (ln.inside[l]) {
+      for (int i = 0; i < A; ++i) dt[i][l] = row[b + d * i];
+    } else {
+      for (int i = 0; i < A; ++i) {
+        const int64_t pos = b + d * i;
+        dt[i][l] = pos >= 0 && pos < q.L ? row[pos] : 0.f;
+      }
+    }
+  }
+  for (int xi = 0; xi < A; ++xi) {
+    float acc[L32] = {};
+    for (int i = 0; i < A; ++i) {
+      const float c = Mat<M>::BT[xi][i];
+      if (c == 0.f) continue;
+      for (int l = 0; l < L32; ++l) acc[l] += c * dt[i][l];
+    }
+    std::copy(acc, acc + L32, v + xi * xi_stride);
+  }
+}
+
+// Output channel plane y (image n at y + n * image_stride) from M[xi * xi_stride + lane].
+template <int M>
+void output_transform(const Problem& q, const Lanes& ln, const float* mm, int64_t xi_stride, float bias, float* y,
+                      int64_t image_stride) {
+  constexpr int A = M + 2;
+  alignas(64) float out[M][L32];
+  for (int r = 0; r < M; ++r) {
+    float acc[L32];
+    for (int l = 0; l < L32; ++l) acc[l] = bias;
+    for (int xi = 0; xi < A; ++xi) {
+      const float c = Mat<M>::AT[r][xi];
+      if (c == 0.f) continue;
+      const float* src = mm + xi * xi_stride;
+      for (int l = 0; l < L32; ++l) acc[l] += c * src[l];
+    }
+    std::copy(acc, acc + L32, out[r]);
+  }
+  for (int l = 0; l < ln.n; ++l) {
+    float* row = y + ln.img[l] * image_stride;
+    const int64_t o = ln.base[l] + q.pad;
+    for (int r = 0; r < M && o + q.d * r < q.OL; ++r) row[o + q.d * r] = out[r][l];
+  }
+}
+
+// Runs the conv with transformed filters U (q.u_floats()): whole blocks per thread.
+template <int M>
+void run_blocks(const Problem& q, const float* x, const float* U, const float* bias, float* y, int nt) {
+  constexpr int A = M + 2;
+  const winograd::Kernels& kern = winograd::kernels_for(active_isa(), 4);
+  const int64_t vf = A * q.v_stride(), mf = A * q.m_stride(), KB = q.row_blocks();
+  ScratchBuffer ws(static_cast<size_t>(checked_numel({nt, vf + mf}, "winograd1d workspace")));
+  DynamicChunks blocks(q.blocks(), 1);
+  run_team(nt, [&](int tid, int) {
+    float* v = ws.data() + tid * (vf + mf);
+    float* mm = v + vf;
+    int64_t b, b_end;
+    while (blocks.next(&b, &b_end)) {
+      const Lanes ln = lanes_of(q, b);
+      for (int64_t c = 0; c < q.C; ++c)
+        input_transform<M>(q, ln, x + c * q.L, q.C * q.L, v + c * L32, q.v_stride());
+      const auto gemm = ln.n <= 16 ? kern.wgemm_half : kern.wgemm;
+      for (int xi = 0; xi < A; ++xi)
+        for (int64_t kb = 0; kb < KB; ++kb) {
+          const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, q.K - kb * kRowBlock));
+          gemm(U + (kb * A + xi) * q.u_stride(), v + xi * q.v_stride(),
+               mm + xi * q.m_stride() + kb * kRowBlock * L32, q.C, rows);
+        }
+      for (int64_t k = 0; k < q.K; ++k)
+        output_transform<M>(q, ln, mm + k * L32, q.m_stride(), bias ? bias[k] : 0.f, y + k * q.OL, q.K * q.OL);
+    }
+  });
+}
+
+nonfinite::Correlation correlation(const Problem& q) {
+  nonfinite::Correlation c{q.N, q.C, 1, q.L, q.K, 1, 1, q.OL, 1, 3, 0, q.pad};
+  c.dilation_w = q.d;
+  return c;
+}
+
+template <int M>
+void run_m(const Problem& q, const float* x, const Taps& taps, const float* bias, float* y) {
+  if (q.tiles() == 0) return;
+  const int nt = num_threads();
+  ConvEpilogue ep;
+  ep.bias = bias;
+  nonfinite::keep_nonfinite(
+      correlation(q), x, nonfinite::Filters{taps.w, q.K * q.C * 3}, ep, y, nt,
+      [&](const float* xf) {
+        ScratchBuffer U(static_cast<size_t>(q.u_floats()));
+        transform_filters_m<M>(q, taps, U.data(), nt);
+        run_blocks<M>(q, xf, U.data(), bias, y, nt);
+      },
+      [&] {
+        std::vector<float> f(static_cast<size_t>(q.K * q.C * 3));
+        for (int64_t k = 0; k < q.K; ++k)
+          for (int64_t c = 0; c < q.C; ++c)
+            for (int t = 0; t < 3; ++t) f[size_t((k * q.C + c) * 3 + t)] = taps.at(k, c, t);
+        return f;
+      });
+}
+
+void run(const Problem& q, const float* x, const Taps& taps, const float* bias, float* y) {
+  if (q.m == 6)
+    run_m<6>(q, x, taps, bias, y);
+  else
+    run_m<4>(q, x, taps, bias, y);
+}
+
+// Weight gradient: for tile chunks, V[xi][C][ld] (inputs) and D[xi][K][ld] (A applied to
+// the output gradient's tiles) for all the chunk's tiles, then per point
+// dU[xi] (K x C) += D[xi] V[xi]^T; finally dw[k][c][t] = sum_xi G[xi][t] dU[xi][k][c].
+template <int M>
+void weight_gradient_m(const Problem& q, const float* x, const float* dy, float* dw, int nt) {
+  constexpr int A = M + 2;
+  const int64_t nblocks = q.blocks();
+  // Chunks of up to 32 blocks (1024 tiles): the GEMMs reduce over 1024 tiles, V and D
+  // stay ~12 MiB for 256 channels.
+  const int64_t chunk_blocks = std::min<int64_t>(nblocks, 32), ld = chunk_blocks * L32;
+  const int64_t vs = checked_mul(q.C, ld, "winograd1d V"), ds = checked_mul(q.K, ld, "winograd1d D");
+  ScratchBuffer V(static_cast<size_t>(checked_mul(A, vs, "winograd1d V")));
+  ScratchBuffer D(static_cast<size_t>(checked_mul(A, ds, "winograd1d D")));
+  ScratchBuffer dU(static_cast<size_t>(checked_numel({A, q.K, q.C}, "winograd1d dU")));
+  for (int64_t b0 = 0; b0 < nblocks; b0 += chunk_blocks) {
+    const int64_t nb = std::min(chunk_blocks, nblocks - b0), width = nb * L32;
+    team_for_each(nt, nb, [&](int64_t i) {
+      const Lanes ln = lanes_of(q, b0 + i);
+      for (int64_t c = 0; c < q.C; ++c)
+        input_transform<M>(q, ln, x + c * q.L, q.C * q.L, V.data() + c * ld + i * L32, vs);
+      for (int64_t k = 0; k < q.K; ++k) {
+        // D[xi] = sum_r AT[r][xi] * dy[o + d*r] (outputs past OL are zero).
+        alignas(64) float g[M][L32];
+        for (int l = 0; l < L32; ++l) {
+          const int64_t o = l < ln.n ? ln.base[l] + q.pad : q.OL;
+          const float* row = dy + (l < ln.n ? ln.img[l] : 0) * q.K * q.OL + k * q.OL;
+          for (int r = 0; r < M; ++r) g[r][l] = o + q.d * r < q.OL ? row[o + q.d * r] : 0.f;
+        }
+        for (int xi = 0; xi < A; ++xi) {
+          float acc[L32] = {};
+          for (int r = 0; r < M; ++r) {
+            const float c = Mat<M>::AT[r][xi];
+            if (c == 0.f) continue;
+            for (int l = 0; l < L32; ++l) acc[l] += c * g[r][l];
+          }
+          std::copy(acc, acc + L32, D.data() + xi * ds + k * ld + i * L32);
+        }
+      }
+    });
+    const float beta = b0 == 0 ? 0.f : 1.f;
+    for (int xi = 0; xi < A; ++xi)
+      sgemm(false, true, q.K, q.C, width, 1.f, D.data() + xi * ds, ld, V.data() + xi * vs, ld, beta,
+            dU.data() + xi * q.K * q.C, q.C);
+  }
+  const int64_t KC = q.K * q.C;
+  team_for_each(nt, q.K, [&](int64_t k) {
+    for (int64_t c = 0; c < q.C; ++c)
+      for (int t = 0; t < 3; ++t) {
+        double s = 0;
+        for (int xi = 0; xi < A; ++xi) s += Mat<M>::G[xi][t] * dU.data()[xi * KC + k * q.C + c];
+        dw[(k * q.C + c) * 3 + t] = float(s);
+      }
+  });
+}
+
+template <int M>
+bool supports_m(const ConvParams& p, std::string* why) { return supports(p, M, why); }
+template <int M>
+void forward_m(const ConvParams& p, const float* x, const float* w, const float* b, float* y) {
+  forward(p, M, x, w, b, y);
+}
+template <int M>
+void backward_input_m(const ConvParams& p, const float* dy, const float* w, float* dx) {
+  backward_input(p, M, dy, w, dx);
+}
+template <int M>
+size_t workspace_m(const ConvParams& p) {
+  const Problem q = forward_problem(p, M);
+  const size_t per_thread = size_t((M + 2) * (q.v_stride() + q.m_stride()));
+  return (size_t(q.u_floats()) + size_t(num_threads()) * per_thread) * sizeof(float);
+}
+bool supports_any(const ConvParams& p, std::string* why) { return supports(p, default_tile(p), why); }
+void forward_any(const ConvParams& p, const float* x, const float* w, const float* b, float* y) {
+  forward(p, default_tile(p), x, w, b, y);
+}
+void backward_input_any(const ConvParams& p, const float* dy, const float* w, float* dx) {
+  backward_input(p, default_tile(p), dy, w, dx);
+}
+size_t workspace_any(const ConvParams& p) { return workspace_m<4>(p); }
+
+}  // namespace
+
+bool supports(const ConvParams& p, int m, std::string* why) {
+  auto no = [&](const std::string& reason) {
+    if (why) *why = reason;
+    return false;
+  };
+  if (m != 4 && m != 6) return no(concat("1-D Winograd tile must be 4 or 6, got ", m));
+  if (!winograd_enabled()) return no("Winograd is switched off (set_fast_algorithms(winograd=False))");
+  if (p.H != 1 || p.R != 1 || p.S != 3)
+    return no(concat("1-D Winograd needs a height-1 input and a 1x3 kernel (conv1d, k=3), got H=", p.H,
+                     " and kernel ", p.R, "x", p.S));
+  if (p.stride_w != 1 || p.stride_h != 1)
+    return no(concat("1-D Winograd needs stride 1, got (", p.stride_h, ", ", p.stride_w, ")"));
+  if (p.pad_top != 0 || p.pad_bottom != 0) return no("1-D Winograd needs zero padding along the height");
+  if (p.groups != 1) return no(concat("1-D Winograd needs groups=1, got ", p.groups));
+  return true;
+}
+
+int default_tile(const ConvParams&) { return 4; }
+
+// Measured on benchmarks/bench_conv1d.py's TCN layers (256 -> 256, k3, L1024, b8, dilation
+// 1-8): see the numbers in benchmarks/RESULTS.md "Conv1d". Below 64 channels on either
+// side the transforms weigh more than the saved multiplies; short sequences give too few
+// tiles for the filter transform to pay off.
+bool preferred(const ConvParams& p) {
+  if (!supports(p, 4, nullptr)) return false;
+  const int64_t tiles = p.N * ceil_div(p.output_w(), 4);
+  return p.C >= 64 && p.K >= 64 && tiles >= 256;
+}
+
+void forward(const ConvParams& p, int m, const float* x, const float* w, const float* bias, float* y) {
+  std::string why;
+  CN_CHECK(supports(p, m, &why), "winograd1d: ", why);
+  if (p.N == 0) return;
+  run(forward_problem(p, m), x, Taps{w, false, p.C}, bias, y);
+}
+
+void backward_input(const ConvParams& p, int m, const float* dy, const float* w, float* dx) {
+  std::string why;
+  CN_CHECK(supports(p, m, &why), "winograd1d: ", why);
+  if (p.N == 0) return;
+  run(backward_input_problem(p, m), dy, Taps{w, true, p.C}, nullptr, dx);
+}
+
+bool backward_weight(const ConvParams& p, const float* x, const float* dy, float* dw) {
+  const std::string forced = forced_conv_algorithm();
+  const bool named = forced == "winograd1d" || forced == "winograd1x4" || forced == "winograd1x6";
+  if (!(forced.empty() ? preferred(p) : named && supports(p, 4, nullptr)) || p.N == 0) return false;
+  const int nt = num_threads();
+  // NaN/inf: the GEMM path gives the direct sum's non-finite values exactly.
+  if (!nonfinite::all_finite(x, p.input_numel(), nt) || !nonfinite::all_finite(dy, p.output_numel(), nt))
+    return false;
+  const int m = forced == "winograd1x6" ? 6 : 4;
+  const Problem q = forward_problem(p, m);
+  if (q.tiles() == 0) return false;
+  if (m == 6)
+    weight_gradient_m<6>(q, x, dy, dw, nt);
+  else
+    weight_gradient_m<4>(q, x, dy, dw, nt);
+  return true;
+}
+
+CNNNATIVE_REGISTER_CONV_ALGORITHM(winograd1x4, ConvAlgorithm{"winograd1x4", &supports_m<4>, &forward_m<4>,
+                                                             &backward_input_m<4>, &workspace_m<4>});
+CNNNATIVE_REGISTER_CONV_ALGORITHM(winograd1x6, ConvAlgorithm{"winograd1x6", &supports_m<6>, &forward_m<6>,
+                                                             &backward_input_m<6>, &workspace_m<6>});
+CNNNATIVE_REGISTER_CONV_ALGORITHM(winograd1d, ConvAlgorithm{"winograd1d", &supports_any, &forward_any,
+                                                            &backward_input_any, &workspace_any});
+
+}  // namespace winograd1d
+}  // namespace cnnnative
