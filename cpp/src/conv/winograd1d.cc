@@ -301,14 +301,22 @@ bool supports(const ConvParams& p, int m, std::string* why) {
 // measured 10-20% faster (TCN 256 ch L1024 b8, one thread: forward 18.6 vs 21-23 ms).
 int default_tile(const ConvParams&) { return 6; }
 
-// Measured on benchmarks/bench_conv1d.py's TCN layers (256 -> 256, k3, L1024, b8, dilation
-// 1-8): see the numbers in benchmarks/RESULTS.md "Conv1d". Below 64 channels on either
-// side the transforms weigh more than the saved multiplies; short sequences give too few
-// tiles for the filter transform to pay off.
+// Forward and input gradient: where measured faster than im2col (one thread, CPU time,
+// ms im2col -> winograd1d): 256 ch L1024 b8 37 -> 19-23 (every dilation), b1 4.5 -> 2.8;
+// 128 ch L1024 b8 d2 8.5 -> 5.9; 64 ch L1024 b8 2.3 -> 1.7, b1 0.27 -> 0.23; 64 ch L4096
+// b8 d4 9.4 -> 8.9. Not faster: 48 and 32 channels (0.92-1.06x), and few tiles (256 ch
+// L256 b1, 43 tiles of 6: 1.04 / 0.97x), where the filter transform is not repaid.
 bool preferred(const ConvParams& p) {
-  if (!supports(p, 4, nullptr)) return false;
+  if (!supports(p, 6, nullptr)) return false;
   const int64_t tiles = p.N * ceil_div(p.output_w(), 4);
   return p.C >= 64 && p.K >= 64 && tiles >= 256;
+}
+
+// The weight gradient gains less (its GEMMs reduce over tiles in chunks and both
+// operands are transformed): 256 ch L1024 b8 37 -> 26, b1 4.8 -> 3.4, but 128 ch 9.0 ->
+// 9.0, 64 ch L1024 b8 2.4 -> 2.1, b1 and L4096 d4 slower (0.98x, 0.82x).
+bool preferred_for_weight(const ConvParams& p) {
+  return preferred(p) && p.C >= 192 && p.K >= 192 && p.N * ceil_div(p.output_w(), 4) >= 512;
 }
 
 void forward(const ConvParams& p, int m, const float* x, const float* w, const float* bias, float* y) {
@@ -328,7 +336,7 @@ void backward_input(const ConvParams& p, int m, const float* dy, const float* w,
 bool backward_weight(const ConvParams& p, const float* x, const float* dy, float* dw) {
   const std::string forced = forced_conv_algorithm();
   const bool named = forced == "winograd1d" || forced == "winograd1x4" || forced == "winograd1x6";
-  if (!(forced.empty() ? preferred(p) : named && supports(p, 4, nullptr)) || p.N == 0) return false;
+  if (!(forced.empty() ? preferred_for_weight(p) : named && supports(p, 4, nullptr)) || p.N == 0) return false;
   const int nt = num_threads();
   // NaN/inf: the GEMM path gives the direct sum's non-finite values exactly.
   if (!nonfinite::all_finite(x, p.input_numel(), nt) || !nonfinite::all_finite(dy, p.output_numel(), nt))

@@ -32,10 +32,12 @@ bool supports(const ConvParams& p, int m, std::string* why);
 int default_tile(const ConvParams& p);
 // The "auto" rule: the shapes where it was measured faster than im2col (winograd1d.cc).
 bool preferred(const ConvParams& p);
+// The weight gradient's rule (fewer shapes: see winograd1d.cc).
+bool preferred_for_weight(const ConvParams& p);
 
 void forward(const ConvParams& p, int m, const float* x, const float* w, const float* bias, float* y);
 void backward_input(const ConvParams& p, int m, const float* dy, const float* w, float* dx);
-// dw[K, C, 1, 3] for a preferred() shape with finite x and dy; false (nothing written)
+// dw[K, C, 1, 3] for a preferred_for_weight() shape (or under CNNNATIVE_ALGO=winograd1d/1x4/1x6) with finite x and dy; false (nothing written)
 // where it does not apply, and the caller runs the GEMM path.
 bool backward_weight(const ConvParams& p, const float* x, const float* dy, float* dw);
 
