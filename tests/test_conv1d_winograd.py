@@ -254,3 +254,36 @@ def test_gradients_by_finite_differences(rng, monkeypatch):
             m[idx] -= eps
             fd[idx] = (loss(p, w) - loss(m, w) if other == "x" else loss(x, p) - loss(x, m)) / (2 * eps)
         assert np.abs(grad - fd).max() <= 1e-4 * np.abs(fd).max(), other
+
+
+class _Block(cn.nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.conv1 = cn.nn.Conv1d(64, 64, 3, padding=d, dilation=d)
+        self.conv2 = cn.nn.Conv1d(64, 64, 3, padding="same", dilation=2 * d)
+        self.act = cn.nn.SiLU()
+
+    def forward(self, x):
+        return self.act(self.conv2(cn.nn.functional.relu(self.conv1(x))) + x)
+
+
+def test_compile_runs_conv1d_with_winograd1d(rng):
+    """The engine plans conv1d's 3-tap layers with the 1-D Winograd (filters transformed
+    at build time; bias, residual and activations in its epilogue) and matches eager and
+    the GEMM plan."""
+    model = cn.nn.Sequential(_Block(1), _Block(4))
+    model.eval()
+    shape = (4, 64, 301)
+    x = rng.standard_normal(shape).astype(np.float32)
+    auto = cn.compile(model, shape)
+    methods = [n.get("method") for n in auto.nodes if n.get("method")]
+    assert methods.count("winograd1d") == 4, methods
+    gemm = cn.compile(model, shape, algo="gemm")
+    assert "winograd1d" not in [n.get("method") for n in gemm.nodes]
+    eager = np.asarray(model(cn.Tensor(x)).numpy())
+    y = np.asarray(auto(x))
+    scale = np.abs(eager).max()
+    assert np.abs(y - eager).max() <= 1e-4 * scale
+    assert np.abs(y - np.asarray(gemm(x))).max() <= 1e-4 * scale
+    y1 = np.asarray(auto(x[:1]))  # a smaller batch than planned
+    assert np.abs(y1 - y[:1]).max() <= 1e-5 * scale

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "act/epilogue_activation.h"
 #include "autotune.h"
 #include "nonfinite.h"
 #include "cnnnative/conv.h"
@@ -150,17 +151,47 @@ Block block_lanes(const Problem& q, int64_t block) {
   return b;
 }
 
+// Per-thread V and M of run_blocks().
+size_t block_workspace_floats(const Problem& q, int nt) {
+  return static_cast<size_t>(
+      checked_numel({nt, q.alpha(), q.v_stride() + q.m_stride()}, "winograd1d workspace"));
+}
+
+// The engine's epilogue beyond the bias (which the output transform adds): residual,
+// ReLU/ReLU6 and the other activations, one pass over each output row after the blocks
+// (a block's outputs are strided across rows, so this is not fused into its stores).
+void finish_rows(const Problem& q, const ConvEpilogue& ep, float* y, int nt) {
+  const Activation stored = stored_by_kernel(ep.activation);
+  const ActivationPass pass = activation_pass(ep);
+  if (!ep.residual && stored == Activation::none && !pass) return;
+  team_for_each(nt, q.N * q.K, [&](int64_t r) {
+    float* row = y + r * q.OL;
+    if (ep.residual) {
+      const float* res = ep.residual + r * q.OL;
+      for (int64_t i = 0; i < q.OL; ++i) row[i] += res[i];
+    }
+    if (stored == Activation::relu)
+      for (int64_t i = 0; i < q.OL; ++i) row[i] = row[i] < 0.f ? 0.f : row[i];
+    else if (stored == Activation::relu6)
+      for (int64_t i = 0; i < q.OL; ++i) row[i] = row[i] < 0.f ? 0.f : row[i] > 6.f ? 6.f : row[i];
+    pass.apply(row, q.OL, r % q.K);
+  });
+}
+
 // Runs the conv with transformed filters U (q.u_floats()): whole blocks per thread.
 template <int M>
-void run_blocks(const Problem& q, const float* x, const float* U, const float* bias, float* y, int nt) {
+// workspace: block_workspace_floats(q, nt) floats, or null (allocated here).
+void run_blocks(const Problem& q, const float* x, const float* U, const float* bias, float* y, int nt,
+                float* workspace) {
   constexpr int A = M + 2;
   const winograd::Kernels& kern = winograd::kernels_for(active_isa(), 4);
   const Kernels& tr = kernels_for(active_isa(), M);
   const int64_t vf = A * q.v_stride(), mf = A * q.m_stride(), KB = q.row_blocks();
-  ScratchBuffer ws(static_cast<size_t>(checked_numel({nt, vf + mf}, "winograd1d workspace")));
+  ScratchBuffer own(workspace ? 0 : block_workspace_floats(q, nt));
+  float* ws = workspace ? workspace : own.data();
   DynamicChunks blocks(q.blocks(), 1);
   run_team(nt, [&](int tid, int) {
-    float* v = ws.data() + tid * (vf + mf);
+    float* v = ws + tid * (vf + mf);
     float* mm = v + vf;
     int64_t b, b_end;
     while (blocks.next(&b, &b_end)) {
@@ -196,7 +227,7 @@ void run_m(const Problem& q, const float* x, const Taps& taps, const float* bias
       [&](const float* xf) {
         ScratchBuffer U(static_cast<size_t>(q.u_floats()));
         transform_filters_m<M>(q, taps, U.data(), nt);
-        run_blocks<M>(q, xf, U.data(), bias, y, nt);
+        run_blocks<M>(q, xf, U.data(), bias, y, nt, nullptr);
       },
       [&] {
         std::vector<float> f(static_cast<size_t>(q.K * q.C * 3));
@@ -349,6 +380,59 @@ bool backward_weight(const ConvParams& p, const float* x, const float* dy, float
   else
     weight_gradient_m<4>(q, x, dy, dw, nt);
   return true;
+}
+
+WinogradWeights prepare(const ConvParams& p, const float* w, int m) {
+  p.validate();
+  if (m == 0) m = default_tile(p);
+  std::string why;
+  CN_CHECK(supports(p, m, &why), "winograd1d::prepare: ", why);
+  const Problem q = forward_problem(p, m);
+  WinogradWeights ww;
+  ww.tile = m;
+  ww.K = p.K;
+  ww.C_per_group = p.C;
+  ww.groups = 1;
+  ww.packed.resize(static_cast<size_t>(q.u_floats()));
+  const Taps taps{w, false, p.C};
+  if (m == 6)
+    transform_filters_m<6>(q, taps, ww.packed.data(), num_threads());
+  else
+    transform_filters_m<4>(q, taps, ww.packed.data(), num_threads());
+  const int64_t count = p.K * p.C * 3;
+  ww.finite = nonfinite::all_finite(w, count, num_threads());
+  if (ww.finite)
+    ww.tap_signs = nonfinite::tap_signs(w, count);
+  else
+    ww.oihw.assign(w, w + count);
+  return ww;
+}
+
+size_t prepared_workspace_bytes(const ConvParams& p, int m, int threads) {
+  return block_workspace_floats(forward_problem(p, m), threads) * sizeof(float);
+}
+
+void forward_prepared(const ConvParams& p, const WinogradWeights& w, const float* x, float* y,
+                      const ConvEpilogue& ep, float* workspace, size_t workspace_bytes, int threads) {
+  std::string why;
+  CN_CHECK(supports(p, w.tile, &why), "winograd1d::forward_prepared: ", why);
+  const Problem q = forward_problem(p, w.tile);
+  CN_CHECK(w.K == p.K && w.C_per_group == p.C && w.groups == 1 &&
+               int64_t(w.packed.size()) == q.u_floats(),
+           "winograd1d::forward_prepared: weights were prepared for another shape than ", p.to_string());
+  if (p.N == 0 || q.tiles() == 0) return;
+  CN_CHECK(!workspace || workspace_bytes >= block_workspace_floats(q, threads) * sizeof(float),
+           "winograd1d::forward_prepared: workspace too small for ", p.to_string());
+  nonfinite::keep_nonfinite(
+      correlation(q), x, nonfinite::Filters{nullptr, 0, w.finite}, ep, y, threads,
+      [&](const float* xf) {
+        if (w.tile == 6)
+          run_blocks<6>(q, xf, w.packed.data(), ep.bias, y, threads, workspace);
+        else
+          run_blocks<4>(q, xf, w.packed.data(), ep.bias, y, threads, workspace);
+        finish_rows(q, ep, y, threads);
+      },
+      [&] { return w.finite ? nonfinite::sign_filters(w.tap_signs) : w.oihw; });
 }
 
 CNNNATIVE_REGISTER_CONV_ALGORITHM(winograd1x4, ConvAlgorithm{"winograd1x4", &supports_m<4>, &forward_m<4>,

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "cnnnative/conv_params.h"
+#include "cnnnative/winograd.h"  // WinogradWeights, ConvEpilogue
 
 namespace cnnnative {
 namespace winograd1d {
@@ -40,6 +41,15 @@ void backward_input(const ConvParams& p, int m, const float* dy, const float* w,
 // dw[K, C, 1, 3] for a preferred_for_weight() shape (or under CNNNATIVE_ALGO=winograd1d/1x4/1x6) with finite x and dy; false (nothing written)
 // where it does not apply, and the caller runs the GEMM path.
 bool backward_weight(const ConvParams& p, const float* x, const float* dy, float* dw);
+
+// The inference engine's path: filters transformed once (tile m, 0: the default) into a
+// WinogradWeights (packed [row block][point][panel], K x C, groups 1; ~(m+2)/3 the
+// weights), then forward calls with the full epilogue (bias, residual, activation) in
+// the caller's workspace of prepared_workspace_bytes(p, tile, threads) (null: allocated).
+WinogradWeights prepare(const ConvParams& p, const float* w, int m = 0);
+size_t prepared_workspace_bytes(const ConvParams& p, int m, int threads);
+void forward_prepared(const ConvParams& p, const WinogradWeights& w, const float* x, float* y,
+                      const ConvEpilogue& ep, float* workspace, size_t workspace_bytes, int threads);
 
 }  // namespace winograd1d
 }  // namespace cnnnative
