@@ -178,7 +178,8 @@ def test_auto_rule():
     auto = lambda x, w, **kw: ops.conv_algorithms(x, w, **kw)["auto"]  # noqa: E731
     for d in (1, 2, 4, 8):
         assert auto((8, 256, 1, 1024), (256, 256, 1, 3), padding=(0, 0, d, d), dilation=(1, d)) == "winograd1d"
-    assert auto((8, 64, 1, 4096), (64, 64, 1, 3), padding=(0, 0, 4, 4), dilation=(1, 4)) == "winograd1d"
+    assert auto((8, 128, 1, 1024), (128, 128, 1, 3), padding=(0, 0, 2, 2), dilation=(1, 2)) == "winograd1d"
+    assert auto((8, 64, 1, 4096), (64, 64, 1, 3), padding=(0, 0, 4, 4), dilation=(1, 4)) == "im2col"
     assert auto((8, 48, 1, 2048), (48, 48, 1, 3), padding=(0, 0, 1, 1)) != "winograd1d"
     assert auto((1, 256, 1, 256), (256, 256, 1, 3), padding=(0, 0, 1, 1)) != "winograd1d"
     assert auto((8, 256, 1, 1024), (256, 256, 1, 3), stride=(1, 2)) != "winograd1d"
@@ -259,8 +260,8 @@ def test_gradients_by_finite_differences(rng, monkeypatch):
 class _Block(cn.nn.Module):
     def __init__(self, d):
         super().__init__()
-        self.conv1 = cn.nn.Conv1d(64, 64, 3, padding=d, dilation=d)
-        self.conv2 = cn.nn.Conv1d(64, 64, 3, padding="same", dilation=2 * d)
+        self.conv1 = cn.nn.Conv1d(128, 128, 3, padding=d, dilation=d)
+        self.conv2 = cn.nn.Conv1d(128, 128, 3, padding="same", dilation=2 * d)
         self.act = cn.nn.SiLU()
 
     def forward(self, x):
@@ -273,7 +274,7 @@ def test_compile_runs_conv1d_with_winograd1d(rng):
     the GEMM plan."""
     model = cn.nn.Sequential(_Block(1), _Block(4))
     model.eval()
-    shape = (4, 64, 301)
+    shape = (4, 128, 301)
     x = rng.standard_normal(shape).astype(np.float32)
     auto = cn.compile(model, shape)
     methods = [n.get("method") for n in auto.nodes if n.get("method")]

@@ -332,15 +332,17 @@ bool supports(const ConvParams& p, int m, std::string* why) {
 // measured 10-20% faster (TCN 256 ch L1024 b8, one thread: forward 18.6 vs 21-23 ms).
 int default_tile(const ConvParams&) { return 6; }
 
-// Forward and input gradient: where measured faster than im2col (one thread, CPU time,
-// ms im2col -> winograd1d): 256 ch L1024 b8 37 -> 19-23 (every dilation), b1 4.5 -> 2.8;
-// 128 ch L1024 b8 d2 8.5 -> 5.9; 64 ch L1024 b8 2.3 -> 1.7, b1 0.27 -> 0.23; 64 ch L4096
-// b8 d4 9.4 -> 8.9. Not faster: 48 and 32 channels (0.92-1.06x), and few tiles (256 ch
-// L256 b1, 43 tiles of 6: 1.04 / 0.97x), where the filter transform is not repaid.
+// Forward and input gradient: where measured clearly faster than im2col (one thread, CPU
+// time, ms im2col -> winograd1d): 256 ch L1024 b8 37 -> 19-23 (every dilation), b1 4.5 ->
+// 2.8; 128 ch L1024 b8 d2 8.5 -> 5.9. At 64 channels the gain is smaller and shape-bound
+// (L1024 b8 2.3 -> 1.7, b1 0.27 -> 0.23, but L4096 b8 d4 9.4 -> 8.9, with forward and both
+// gradients 1.04x): those stay on im2col (tests/test_engine_epilogue.py pins it). 48 and
+// 32 channels are slower (0.92-1.06x), and so are few tiles (256 ch L256 b1, 43 tiles of
+// 6: 1.04 / 0.97x), where the filter transform is not repaid.
 bool preferred(const ConvParams& p) {
   if (!supports(p, 6, nullptr)) return false;
   const int64_t tiles = p.N * ceil_div(p.output_w(), 4);
-  return p.C >= 64 && p.K >= 64 && tiles >= 256;
+  return p.C >= 128 && p.K >= 128 && tiles >= 256;
 }
 
 // The weight gradient gains less (its GEMMs reduce over tiles in chunks and both
