@@ -253,9 +253,12 @@ void weight_gradient_m(const Problem& q, const float* x, const float* dy, float*
   constexpr int A = M + 2;
   const Kernels& tr = kernels_for(active_isa(), M);
   const int64_t nblocks = q.blocks();
-  // Chunks of up to 32 blocks (1024 tiles): the GEMMs reduce over 1024 tiles, V and D
-  // stay ~12 MiB for 256 channels.
-  const int64_t chunk_blocks = std::min<int64_t>(nblocks, 32), ld = chunk_blocks * L32;
+  // As few chunks as keep V and D within 32 MiB (im2col's unfold of the TCN layer is 25
+  // MiB), of even size: longer GEMM reductions measured faster (256 ch L1024 b8, 43 blocks
+  // of F(6,3): one chunk 25-28 ms, chunks of 32 + 11 blocks 30-32 ms).
+  const int64_t block_bytes = checked_numel({A, q.C + q.K, L32, int64_t(sizeof(float))}, "winograd1d V");
+  const int64_t max_blocks = std::max<int64_t>(1, (int64_t(32) << 20) / block_bytes);
+  const int64_t chunk_blocks = ceil_div(nblocks, ceil_div(nblocks, max_blocks)), ld = chunk_blocks * L32;
   const int64_t vs = checked_mul(q.C, ld, "winograd1d V"), ds = checked_mul(q.K, ld, "winograd1d D");
   ScratchBuffer V(static_cast<size_t>(checked_mul(A, vs, "winograd1d V")));
   ScratchBuffer D(static_cast<size_t>(checked_mul(A, ds, "winograd1d D")));
