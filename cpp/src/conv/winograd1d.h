@@ -38,8 +38,9 @@ bool preferred_for_weight(const ConvParams& p);
 
 void forward(const ConvParams& p, int m, const float* x, const float* w, const float* bias, float* y);
 void backward_input(const ConvParams& p, int m, const float* dy, const float* w, float* dx);
-// dw[K, C, 1, 3] for a preferred_for_weight() shape (or under CNNNATIVE_ALGO=winograd1d/1x4/1x6) with finite x and dy; false (nothing written)
-// where it does not apply, and the caller runs the GEMM path.
+// dw[K, C, 1, 3] for a preferred_for_weight() shape (or one CNNNATIVE_ALGO=winograd1d /
+// winograd1x4 / winograd1x6 names) with finite x and dy; false (nothing written) where it
+// does not apply, and the caller runs the GEMM path.
 bool backward_weight(const ConvParams& p, const float* x, const float* dy, float* dw);
 
 // The inference engine's path: filters transformed once (tile m, 0: the default) into a
