@@ -1,7 +1,7 @@
 // 1-D Winograd transforms, written once and compiled per ISA. Include only from the
 // winograd1d_kernels*.cc files, after defining WINOGRAD1D_ISA_NS (a namespace name of that
-// ISA). Plain loops over the 32 lanes of a block: the compiler vectorises them, with
-// gathers (and AVX-512 scatters) for the strided windows.
+// ISA). Plain loops over the 32 lanes of a block: the compiler vectorises the transforms;
+// the strided window loads and output stores stay one value at a time.
 #include <algorithm>
 
 #include "winograd1d_kernels.h"
