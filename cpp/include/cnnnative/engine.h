@@ -83,6 +83,8 @@ enum class ConvMethod {
   direct_smallc_wino,  // the same with a 1-D Winograd F(2,4) along the width (the stem on AVX-512)
   gemm_prepacked,  // small images, many channels: pixels x channels = unfold^T * W^T with W^T
                    // packed once at build time into the GEMM microkernel's panels
+  winograd1d,  // conv1d 3-tap (height-1, 1x3, stride 1, any dilation): 1-D Winograd F(m, 3)
+               // on filters transformed at build time (conv/winograd1d.h)
 };
 
 // How build time picks the method of each convolution.

@@ -17,6 +17,7 @@
 #include "direct_smallc.h"
 #include "direct_smallc_wino.h"
 #include "grouped_cblock.h"
+#include "winograd1d.h"
 
 namespace cnnnative {
 namespace {
@@ -131,6 +132,8 @@ std::string choose_conv_algorithm(const ConvParams& p, bool for_input_gradient) 
       if (tiles(2) >= 16) return "winograd2x2";  // e.g. 7x7 at batch 1 (wino2: faster than im2col)
     }
   }
+  // conv1d's 3-tap layers with many channels (TCN): 1-D Winograd (winograd1d.cc).
+  if (winograd1d::preferred(p)) return "winograd1d";
   // FFT (kernels of 5x5 and more): when its cost model (fft.h) beats im2col's ~75
   // GFLOP/s per core on these layers (measured 62-85 with >= 16 channels).
   if (fft_beats(75.0)) return "fft";

@@ -21,6 +21,7 @@
 #include "conv/im2col.h"
 #include "conv/im2col_small_gemm.h"
 #include "conv/im2col_units.h"
+#include "conv/winograd1d.h"
 
 namespace cnnnative {
 namespace {
@@ -148,7 +149,8 @@ void conv2d_backward_weight(const ConvParams& p, const float* x, const float* dy
   // CNNNATIVE_ALGO=im2col keeps every pass on im2col.
   const bool im2col_only = forced_conv_algorithm() == "im2col";
   if (!im2col_only && p.groups > 1 && depthwise_backward_weight(p, x, dy, dw, db)) return;
-  weight_gradient(p, x, dy, dw);
+  // conv1d's 3-tap layers with many channels: 1-D Winograd (winograd1d.h) when "auto" picks it.
+  if (im2col_only || !winograd1d::backward_weight(p, x, dy, dw)) weight_gradient(p, x, dy, dw);
   if (db) bias_gradient(p, dy, db);
 }
 

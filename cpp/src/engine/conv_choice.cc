@@ -6,7 +6,8 @@
 // when its filters are reused enough: the transformed filters are (m+2)^2/9 times the
 // original (4x for F(4x4), 1.8x for F(2x2)) and are read once per call, so with few
 // output tiles (small images at batch 1: ResNet's 7x7 stage) the conv would be bound by
-// reading them, and memory would grow for nothing. F(4x4) when the batch has >= 16
+// reading them, and memory would grow for nothing. conv1d's 3-tap layers (height 1, 1x3)
+// with many channels take the 1-D Winograd (winograd1d::preferred, as the ops' "auto"). F(4x4) when the batch has >= 16
 // tiles of 4x4, else F(2x2) when it has >= 16 tiles of 2x2 (ResNet's 7x7 stage at batch 1:
 // measured faster than im2col with prepared filters), else GEMM. F(6x6) is never picked: its float32 error
 // (tests/test_conv_fast.py) is too large for the 1e-4 equivalence inference promises.
@@ -21,6 +22,7 @@
 
 #include "cnnnative/errors.h"
 #include "cnnnative/winograd.h"
+#include "conv/winograd1d.h"
 #include "cnnnative/threads.h"
 #include "engine/kernels.h"
 
@@ -52,6 +54,15 @@ void use_winograd(Node& n, int tile) {
   n.method = ConvMethod::winograd;
   n.winograd_tile = tile;
   n.winograd_weights = std::make_shared<WinogradWeights>(winograd_prepare(n.conv, n.weight.data(), tile));
+}
+
+// conv1d's 3-tap layers with many channels: 1-D Winograd (conv/winograd1d.h), its
+// default tile, the same shapes as the ops' "auto" rule.
+void use_winograd1d(Node& n) {
+  n.method = ConvMethod::winograd1d;
+  n.winograd_tile = winograd1d::default_tile(n.conv);
+  n.winograd_weights =
+      std::make_shared<WinogradWeights>(winograd1d::prepare(n.conv, n.weight.data(), n.winograd_tile));
 }
 
 // Median-free but robust enough: the best of a few runs after one warm-up.
@@ -111,6 +122,19 @@ void autotune(Node& n, int threads) {
       n.prepacked.reset();
     }
   }
+  if (winograd1d::supports(p, winograd1d::default_tile(p), nullptr)) {
+    use_winograd1d(trial);
+    trial.scratch_bytes = conv_scratch_floats(trial, threads) * int64_t(sizeof(float));
+    scratch.resize(std::max(scratch.size(), size_t(trial.scratch_bytes / int64_t(sizeof(float)))));
+    const double t = time_method(trial, x, y, scratch, threads);
+    if (t < best) {
+      best = t;
+      n.method = ConvMethod::winograd1d;
+      n.winograd_tile = trial.winograd_tile;
+      n.winograd_weights = trial.winograd_weights;
+      n.prepacked.reset();
+    }
+  }
   autotune_direct_smallc(n, trial, x, y, threads, &best);  // direct_node.cc
 }
 
@@ -132,15 +156,21 @@ void configure_conv(Node& n, ConvChoice choice) {
       use_winograd(n, 4);
     else if (tiles(2) >= kMinWinogradTiles)
       use_winograd(n, 2);
+  } else if (choice == ConvChoice::heuristic) {
+    ConvParams planned = p;
+    planned.N = std::max<int64_t>(p.N, 1);
+    if (winograd1d::preferred(planned)) use_winograd1d(n);
   }
-  if (choice == ConvChoice::heuristic && n.method != ConvMethod::winograd && direct_smallc_preferred(p))
+  if (choice == ConvChoice::heuristic && n.method != ConvMethod::winograd && n.method != ConvMethod::winograd1d &&
+      direct_smallc_preferred(p))
     use_direct_smallc(n);  // small-channel direct convolution (direct_node.cc)
   if ((n.method == ConvMethod::im2col_gemm || n.method == ConvMethod::gemm_1x1) && choice != ConvChoice::autotune &&
       prefer_prepacked(p)) {
     n.method = ConvMethod::gemm_prepacked;
     prepack_conv_weights(n);
   }
-  if (n.method == ConvMethod::winograd || n.method == ConvMethod::gemm_prepacked) {
+  if (n.method == ConvMethod::winograd || n.method == ConvMethod::winograd1d ||
+      n.method == ConvMethod::gemm_prepacked) {
     n.weight.clear();  // the transformed / packed filters replace the OIHW copy
     n.weight.shrink_to_fit();
   }

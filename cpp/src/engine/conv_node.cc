@@ -16,6 +16,7 @@
 #include "cnnnative/errors.h"
 #include "cnnnative/gemm.h"
 #include "cnnnative/winograd.h"
+#include "conv/winograd1d.h"
 #include "conv/grouped_cblock.h"
 #include "engine/kernels.h"
 
@@ -45,6 +46,10 @@ int64_t conv_scratch_floats(const Node& n, int threads) {
   const ConvParams& p = n.conv;
   if (n.method == ConvMethod::direct_smallc || n.method == ConvMethod::direct_smallc_wino)
     return direct_smallc_scratch_floats(n, threads);
+  if (n.method == ConvMethod::winograd1d) {
+    const size_t bytes = winograd1d::prepared_workspace_bytes(p, n.winograd_tile, threads);
+    return static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float));
+  }
   if (n.method == ConvMethod::winograd) {
     // The transformed tiles of one chunk, for the planned batch and thread count (a call
     // with fewer images or threads needs no more).
@@ -176,6 +181,13 @@ void conv_forward(const Node& n, int64_t batch, const float* x, const float* res
       winograd_forward_prepared(p, *n.winograd_weights, x, y, ep, scratch, size_t(n.scratch_bytes), threads);
     else
       winograd_forward_prepared(p, *n.winograd_weights, x, y, ep);
+    return;
+  }
+  if (n.method == ConvMethod::winograd1d) {
+    ConvParams p = n.conv;
+    p.N = batch;
+    winograd1d::forward_prepared(p, *n.winograd_weights, x, y, conv_epilogue(n, residual), scratch,
+                                 scratch ? size_t(n.scratch_bytes) : 0, threads);
     return;
   }
   if (n.method == ConvMethod::gemm_prepacked && prepacked_conv_forward(n, batch, x, residual, y, scratch, threads))

@@ -54,6 +54,7 @@ const char* conv_method_name(ConvMethod m) {
     case ConvMethod::direct_smallc: return "direct_smallc";
     case ConvMethod::direct_smallc_wino: return "direct_smallc_wino";
     case ConvMethod::gemm_prepacked: return "gemm_prepacked";
+    case ConvMethod::winograd1d: return "winograd1d";
   }
   return "?";
 }

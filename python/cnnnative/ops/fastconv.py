@@ -4,6 +4,10 @@ Winograd with pre-transformed weights (for inference).
 The algorithms themselves run through ops.conv2d(..., algo=...):
   "winograd2x2", "winograd4x4", "winograd6x6", "winograd" (tile chosen by shape) —
       3x3, stride 1, dilation 1, any padding and groups; forward and input gradient.
+  "winograd1x4", "winograd1x6", "winograd1d" (F(6,3)) — 1-D Winograd F(m, 3) for conv1d's
+      3-tap layers (height-1 input, 1x3 kernel, stride 1, any dilation and padding,
+      groups 1); forward, input gradient and (under "auto" for >= 192 channels, or
+      CNNNATIVE_ALGO) the weight gradient; the compiled engine runs it too.
   "fft8", "fft16", "fft" (window chosen by shape) — tiled overlap-save FFT, stride 1,
       dilation 1, kernels up to the window; forward and input gradient.
   "direct" — depthwise (groups == channels, any channel multiplier, kernel, stride,
@@ -15,6 +19,8 @@ Error bounds (float32; asserted in tests/test_conv_fast.py), as
 max|y - y_exact| / (max|x| * max|w| * sqrt(C/groups * 9)):
   measured (C up to 512): im2col 1.2e-7, F(2x2) 1.2e-7, F(4x4) 1.9e-6, F(6x6) 3.6e-6;
   asserted bounds: winograd2x2 <= 1e-6, winograd4x4 <= 8e-6, winograd6x6 <= 2e-5;
+  1-D F(4,3) / F(6,3) (reduction 3C) measured 6-9e-7 at C = 256, asserted <= 4e-6
+  (tests/test_conv1d_winograd.py);
   fft (any window) measured ~8e-8, asserted <= 1e-6; direct asserted <= 5e-6 (reduction R*S).
 """
 from __future__ import annotations
