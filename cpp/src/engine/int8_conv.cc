@@ -31,6 +31,7 @@ void epilogue(const QuantNode& q, Activation act, const int32_t* acc, int64_t ld
   st.res_zero = q.res.zero;
   st.inv_scale = 1.f / q.out.scale;
   st.zero = float(q.out.zero);
+  const RequantRowFn row = requant_row_fn();
   for (int64_t m = 0; m < rows; ++m) {
     const int64_t k = k0 + m;
     st.corr = q.corr[size_t(k)];
@@ -42,7 +43,7 @@ void epilogue(const QuantNode& q, Activation act, const int32_t* acc, int64_t ld
     }
     if (q.out_u8) st.out_u8 = static_cast<uint8_t*>(y) + k * ldy;
     else st.out_f32 = static_cast<float*>(y) + k * ldy;
-    requant_row(st, acc + m * lda, cols);
+    row(st, acc + m * lda, cols);
   }
 }
 
