@@ -1,15 +1,38 @@
 """conv_int8 nodes against the integer reference of test_quantize_exact, bit for bit, under
 every ISA this CPU has (the `isa` fixture): the output stage's vector width (16-lane AVX-512,
-4-lane SSE2) and row tails, the unfolding of 3x3 convolutions over several pixel blocks and
-image rows (odd sizes, padding, stride 2, batch 1 and 2), uint8 and float32 residuals and
-outputs."""
+4-lane SSE2) and row tails; stride-1 convolutions as the implicit GEMM over padded taps
+(several pixel blocks cutting image rows, odd channel counts, padding, dilation, groups),
+stride 2 through im2col; batch 1 and 2, uint8 and float32 residuals and outputs; weights
+packed under one ISA and run under another."""
 import numpy as np
 import pytest
 
 from cnnnative import _core
-from test_quantize_exact import conv_ref, requant_ref
+from test_quantize_exact import requant_ref
 
 f32 = np.float32
+
+
+def conv_ref(x, in_q, wq, mult, bias, stride, pad, groups, dil, act, out_q, res=None, res_q=None):
+    """test_quantize_exact.conv_ref with dilation: exact int64 sums, then the output stage."""
+    n, c, h, w = x.shape
+    k, cpg, R, S = wq.shape
+    kpg = k // groups
+    xp = np.full((n, c, h + 2 * pad, w + 2 * pad), in_q[1], np.int64)
+    xp[:, :, pad:pad + h, pad:pad + w] = x
+    oh = (h + 2 * pad - dil * (R - 1) - 1) // stride + 1
+    ow = (w + 2 * pad - dil * (S - 1) - 1) // stride + 1
+    cols = np.empty((n, c, R, S, oh, ow), np.int64)
+    for r in range(R):
+        for s in range(S):
+            cols[:, :, r, s] = xp[:, :, r * dil:r * dil + stride * oh:stride, s * dil:s * dil + stride * ow:stride]
+    acc = np.concatenate([np.einsum("mk,nkp->nmp", wq[g * kpg:(g + 1) * kpg].reshape(kpg, -1).astype(np.int64),
+                                    cols[:, g * cpg:(g + 1) * cpg].reshape(n, cpg * R * S, oh * ow))
+                          for g in range(groups)], axis=1)
+    corr = -in_q[1] * wq.reshape(k, -1).astype(np.int64).sum(1)
+    ys = [requant_ref(acc[i], corr, mult, bias, act, out_q, None if res is None else res[i].reshape(k, -1), res_q)
+          for i in range(n)]
+    return np.stack(ys).reshape(n, k, oh, ow)
 
 CASES = [
     # (N, C, K, H, W, R, stride, pad, groups)
@@ -21,10 +44,12 @@ CASES = [
     (2, 16, 33, 21, 21, 1, 1, 0, 1),    # plain 1x1 over 441 pixels
     (1, 6, 9, 64, 5, 3, 1, 1, 1),       # narrow rows, several rows per block
     (1, 8, 8, 7, 7, 5, 1, 2, 1),        # 5x5
+    (2, 7, 10, 15, 14, 3, 1, 2, 1, 2),  # dilation 2
+    (1, 4, 6, 6, 30, 3, 1, 0, 1),       # 4 x 28 outputs: few rows
 ]
 
 
-def run_case(N, C, K, H, W, R, stride, pad, groups, act, residual, out_u8, rng):
+def run_case(N, C, K, H, W, R, stride, pad, groups, dil, act, residual, out_u8, rng, run_isa=None):
     x8 = rng.integers(0, 256, (N, C, H, W)).astype(np.uint8)
     in_q = (0.02, int(rng.integers(0, 256)))
     wq = rng.integers(-127, 128, (K, C // groups, R, R)).astype(np.int8)
@@ -36,12 +61,18 @@ def run_case(N, C, K, H, W, R, stride, pad, groups, act, residual, out_u8, rng):
     plan = _core.EnginePlan([N, C, H, W])
     xb = _core.plan_add_quantize(plan, 0, in_q[0], in_q[1])
     conv = lambda res, a, u8, q: _core.plan_add_conv_int8(  # noqa: E731
-        plan, xb, in_q, wq, mult, bias, (stride, stride), (pad,) * 4, (1, 1), groups, a, res, res_q, u8, q)
+        plan, xb, in_q, wq, mult, bias, (stride, stride), (pad,) * 4, (dil, dil), groups, a, res, res_q, u8, q)
     res = conv(-1, "none", True, res_q) if residual else -1
     y = conv(res, act, out_u8, out_q if out_u8 else (1.0, 0))
     plan.finalize(_core.plan_add_dequantize(plan, y, *out_q) if out_u8 else y)
-    got = plan.run(xf)
-    args = (x8, in_q, wq, mult, bias, stride, pad, groups)
+    before = _core.get_isa()
+    try:
+        if run_isa:
+            _core.set_isa(run_isa)
+        got = plan.run(xf)
+    finally:
+        _core.set_isa(before)
+    args = (x8, in_q, wq, mult, bias, stride, pad, groups, dil)
     r8 = conv_ref(*args, "none", res_q) if residual else None
     want = conv_ref(*args, act, out_q if out_u8 else None, r8, res_q if residual else None)
     if out_u8:
@@ -51,8 +82,22 @@ def run_case(N, C, K, H, W, R, stride, pad, groups, act, residual, out_u8, rng):
 
 @pytest.mark.parametrize("case", CASES)
 def test_conv_int8_paths(isa, rng, case):
+    case = (case + (1,))[:10]
     for act, residual, out_u8 in (("relu", False, True), ("relu6", True, True), ("none", False, False)):
         run_case(*case, act, residual, out_u8, rng)
+
+
+@pytest.mark.parametrize("case", [CASES[1], CASES[4], CASES[2]])
+def test_weights_packed_under_another_isa(rng, case):
+    isas = list(_core.available_isas())
+    before = _core.get_isa()
+    try:
+        for pack_isa in isas:
+            for run_isa in isas:
+                _core.set_isa(pack_isa)
+                run_case(*case, 1, "relu", True, True, rng, run_isa=run_isa)
+    finally:
+        _core.set_isa(before)
 
 
 def test_output_stage_nan_and_extremes(isa):

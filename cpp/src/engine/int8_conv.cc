@@ -9,8 +9,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "engine/int8_nodes.h"
 #include "engine/int8_requant.h"
 
@@ -138,6 +140,95 @@ void depthwise_int8(const Node& n, int64_t batch, const uint8_t* x, const void* 
 }
 }  // namespace
 
+// The implicit GEMM over taps (quant::gemm_s8u8_s32_taps) for stride-1 convs: no
+// unfolded copy (the im2col and its packing were about a tenth of an int8 ResNet-50), at
+// the price of the Wp - OW columns per output row it computes and drops; taken while
+// those add at most a third to the work (7x7 outputs with padding 1: 61 for 49 pixels).
+bool int8_conv_uses_taps(const ConvParams& p) {
+  if (p.stride_h != 1 || p.stride_w != 1 || p.R * p.S == 1) return false;
+  const int64_t wp = p.W + p.pad_left + p.pad_right, OH = p.output_h(), OW = p.output_w();
+  const int64_t ext = (OH - 1) * wp + OW;
+  return OH > 0 && OW > 0 && 3 * ext <= 4 * OH * OW;
+}
+
+namespace {
+struct TapsGeometry {
+  int64_t Hp, Wp, plane, ext, nb, n_blocks;
+  int64_t padded_bytes(int64_t batch, int64_t C) const { return (batch * C * plane + 63) / 64 * 64; }
+};
+
+TapsGeometry taps_geometry(const ConvParams& p) {
+  TapsGeometry t;
+  t.Hp = p.H + p.pad_top + p.pad_bottom;
+  t.Wp = p.W + p.pad_left + p.pad_right;
+  t.plane = t.Hp * t.Wp;
+  t.ext = (p.output_h() - 1) * t.Wp + p.output_w();
+  t.nb = std::min(t.ext, kPixelBlock);
+  t.n_blocks = (t.ext + t.nb - 1) / t.nb;
+  return t;
+}
+
+// Images copied into planes padded with the zero point, then (image, group, block of
+// extended pixels, block of output channels) items shared by the team; each item's sums
+// cover whole extended rows' spans, of which the first OW columns of each row are output.
+void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* residual, void* y, void* scratch,
+                    int threads) {
+  const QuantNode& q = *n.quant;
+  const ConvParams& p = n.conv;
+  const TapsGeometry t = taps_geometry(p);
+  const int64_t G = p.groups, cpg = p.C / G, kpg = p.K / G, OW = p.output_w(), P = p.output_h() * OW;
+  auto* padded = static_cast<uint8_t*>(scratch);
+  const uint8_t zero = uint8_t(q.in.zero);
+  for (int64_t pc = 0; pc < batch * p.C; ++pc) {  // H*W bytes per plane: small next to the GEMM
+    uint8_t* dst = padded + pc * t.plane;
+    std::memset(dst, zero, size_t(p.pad_top * t.Wp));
+    for (int64_t h = 0; h < p.H; ++h) {
+      uint8_t* row = dst + (h + p.pad_top) * t.Wp;
+      std::memset(row, zero, size_t(p.pad_left));
+      std::memcpy(row + p.pad_left, x + (pc * p.H + h) * p.W, size_t(p.W));
+      std::memset(row + p.pad_left + p.W, zero, size_t(p.pad_right));
+    }
+    std::memset(dst + (p.pad_top + p.H) * t.Wp, zero, size_t(p.pad_bottom * t.Wp));
+  }
+  std::vector<int64_t> offsets;
+  for (int64_t r = 0; r < p.R; ++r)
+    for (int64_t s = 0; s < p.S; ++s) offsets.push_back(r * p.dilation_h * t.Wp + s * p.dilation_w);
+  const int64_t items = batch * G * t.n_blocks * q.m_blocks;
+  if (batch * p.K * P * q.K_gemm < kSerialMacs) threads = 1;
+  threads = int(std::min<int64_t>(threads, items));
+  int32_t* acc_base = reinterpret_cast<int32_t*>(static_cast<char*>(scratch) + t.padded_bytes(batch, p.C));
+  const int64_t out_elem = q.out_u8 ? 1 : 4, res_elem = q.res_u8 ? 1 : 4;
+  DynamicChunks work(items, 1);
+  run_team(threads, [&](int tid, int) {
+    int32_t* acc = acc_base + int64_t(tid) * q.m_block * t.nb;
+    int64_t i0, i1;
+    while (work.next(&i0, &i1))
+      for (int64_t it = i0; it < i1; ++it) {
+        const int64_t mb = it % q.m_blocks, rest = it / q.m_blocks;
+        const int64_t blk = rest % t.n_blocks, bg = rest / t.n_blocks, g = bg % G, b = bg / G;
+        const int64_t n0 = blk * t.nb, ncols = std::min(t.nb, t.ext - n0);
+        const quant::PackedWeightsS8& w = q.packed[size_t(g * q.m_blocks + mb)];
+        quant::gemm_s8u8_s32_taps(w, ncols, padded + (b * p.C + g * cpg) * t.plane + n0, t.plane, offsets.data(),
+                                  int64_t(offsets.size()), cpg, acc, ncols);
+        const int64_t k0 = g * kpg + mb * q.m_block;
+        for (int64_t j = n0; j < n0 + ncols;) {  // the output columns of each extended row
+          const int64_t oh = j / t.Wp, ow = j % t.Wp;
+          if (ow >= OW) {
+            j = (oh + 1) * t.Wp;
+            continue;
+          }
+          const int64_t len = std::min(OW - ow, n0 + ncols - j);
+          const int64_t base = b * p.K * P + oh * OW + ow;  // element offset of (b, channel 0, pixel)
+          epilogue(q, n.act, acc + (j - n0), ncols, k0, w.M, len,
+                   residual ? static_cast<const char*>(residual) + base * res_elem : nullptr,
+                   static_cast<char*>(y) + base * out_elem, P);
+          j += len;
+        }
+      }
+  });
+}
+}  // namespace
+
 int64_t int8_conv_scratch_bytes(const Node& n, int threads) {
   if (n.kind == OpKind::linear_int8) {
     const QuantNode& q = *n.quant;
@@ -145,6 +236,10 @@ int64_t int8_conv_scratch_bytes(const Node& n, int threads) {
     return (q.K_gemm * N + 63) / 64 * 64 + n.out_features * N * 4;
   }
   if (n.quant->depthwise) return dw_chunk(n.conv) * n.conv.output_h() * n.conv.output_w() * 4 * threads;
+  if (n.quant->taps) {
+    const TapsGeometry t = taps_geometry(n.conv);
+    return t.padded_bytes(n.in_shape[0], n.conv.C) + n.quant->m_block * t.nb * 4 * threads;
+  }
   return conv_thread_bytes(n) * threads;
 }
 
@@ -153,6 +248,7 @@ void conv_int8_forward(const Node& n, int64_t batch, const uint8_t* x, const voi
   const QuantNode& q = *n.quant;
   const ConvParams& p = n.conv;
   if (q.depthwise) return depthwise_int8(n, batch, x, residual, y, scratch, threads);
+  if (q.taps) return conv_int8_taps(n, batch, x, residual, y, scratch, threads);
   const int64_t G = p.groups, cpg = p.C / G, kpg = p.K / G, P = p.output_h() * p.output_w();
   const int64_t nb = pixel_block(p), n_blocks = (P + nb - 1) / nb;
   const int64_t items = batch * G * n_blocks * q.m_blocks;

@@ -42,6 +42,10 @@ struct QuantNode {
   std::vector<float> mult, bias;               // per output channel
   int64_t K_gemm = 0;                          // rows of the unfolded matrix per group (C/g*R*S)
   bool depthwise = false;
+  // Stride-1 R x S convs (not depthwise) run as an implicit GEMM over a zero-point-padded
+  // copy of the image (quant::gemm_s8u8_s32_taps, int8_conv.cc): packed weight columns
+  // ordered (tap, channel), channels per group rounded up to 4 with zero weights.
+  bool taps = false;
   // concat_u8: one 256-entry table per input (input q -> output q)
   std::vector<std::vector<uint8_t>> tables;
   std::vector<int64_t> parts;  // elements per sample of each input
@@ -49,6 +53,9 @@ struct QuantNode {
 };
 
 inline bool is_int8_kind(OpKind k) { return int(k) >= int(OpKind::quantize); }
+
+// Whether conv_int8 runs `p` as the implicit GEMM over padded taps (int8_conv.cc).
+bool int8_conv_uses_taps(const ConvParams& p);
 
 // Scratch bytes of an int8 node for `threads` workers (0 for most).
 int64_t int8_scratch_bytes(const Node& n, int threads);

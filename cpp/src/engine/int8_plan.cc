@@ -3,6 +3,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cnnnative/engine.h"
 #include "cnnnative/errors.h"
@@ -25,14 +26,26 @@ void check_q(QParams q, const char* what) {
 
 // Packs the (groups x rows) x K_gemm weights in blocks of at most kMBlock rows per group.
 constexpr int64_t kMBlock = 256;
-void pack_blocks(QuantNode& q, const int8_t* w, int64_t groups, int64_t rows, int64_t n_hint) {
+// K: the packed columns per row (q.K_gemm, or the taps layout's).
+void pack_blocks(QuantNode& q, const int8_t* w, int64_t groups, int64_t rows, int64_t n_hint, int64_t K) {
   q.m_block = std::min(rows, kMBlock);
   q.m_blocks = (rows + q.m_block - 1) / q.m_block;
   for (int64_t g = 0; g < groups; ++g)
     for (int64_t b = 0; b < q.m_blocks; ++b) {
       const int64_t m0 = b * q.m_block, m = std::min(q.m_block, rows - m0);
-      q.packed.push_back(quant::pack_weights_s8(w + (g * rows + m0) * q.K_gemm, m, q.K_gemm, n_hint));
+      q.packed.push_back(quant::pack_weights_s8(w + (g * rows + m0) * K, m, K, n_hint));
     }
+}
+
+// (K, C/g, R, S) weights -> (K, R*S, round_up(C/g, 4)) with zeros in the padding columns:
+// the column order of the implicit GEMM over taps (quant::gemm_s8u8_s32_taps).
+std::vector<int8_t> taps_order(const std::vector<int8_t>& w, int64_t K, int64_t cpg, int64_t taps) {
+  const int64_t rows = (cpg + 3) / 4 * 4;
+  std::vector<int8_t> out(size_t(K * taps * rows), 0);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < cpg; ++c)
+      for (int64_t t = 0; t < taps; ++t) out[size_t((k * taps + t) * rows + c)] = w[size_t((k * cpg + c) * taps + t)];
+  return out;
 }
 
 Activation check_int8_act(Activation a, const char* what) {
@@ -137,7 +150,15 @@ int Plan::add_conv_int8(int input, QParams in, std::vector<int8_t> weight, const
     q->weight = std::move(weight);
   } else {
     // n_hint: the columns of each GEMM call (a block of output pixels)
-    pack_blocks(*q, weight.data(), groups, kpg, std::min(p.output_h() * p.output_w(), kInt8PixelBlock));
+    q->taps = int8_conv_uses_taps(p);
+    if (q->taps) {
+      const int64_t wp = p.W + p.pad_left + p.pad_right, ext = (p.output_h() - 1) * wp + p.output_w();
+      pack_blocks(*q, taps_order(weight, p.K, cpg, taps).data(), groups, kpg, std::min(ext, kInt8PixelBlock),
+                  taps * ((cpg + 3) / 4 * 4));
+    } else {
+      pack_blocks(*q, weight.data(), groups, kpg, std::min(p.output_h() * p.output_w(), kInt8PixelBlock),
+                  q->K_gemm);
+    }
   }
   n.quant = q;
   const int id = push(std::move(n), oshape);
@@ -174,7 +195,8 @@ int Plan::add_linear_int8(int input, QParams in, std::vector<int8_t> weight, int
   q->K_gemm = in_features;
   q->mult = mult;
   q->bias = bias.empty() ? std::vector<float>(size_t(out_features), 0.f) : bias;
-  pack_blocks(*q, weight.data(), 1, out_features, std::max<int64_t>(b.shape[0], 1));  // n_hint: the batch
+  pack_blocks(*q, weight.data(), 1, out_features, std::max<int64_t>(b.shape[0], 1),  // n_hint: the batch
+              in_features);
   q->corr.assign(size_t(out_features), 0);
   for (int64_t k = 0; k < out_features; ++k) {
     int64_t sum = 0;
