@@ -1,8 +1,8 @@
 """conv_int8 nodes against the integer reference of test_quantize_exact, bit for bit, under
 every ISA this CPU has (the `isa` fixture): the output stage's vector width (16-lane AVX-512,
-4-lane SSE2) and row tails; stride-1 convolutions as the implicit GEMM over padded taps
-(several pixel blocks cutting image rows, odd channel counts, padding, dilation, groups),
-stride 2 through im2col; batch 1 and 2, uint8 and float32 residuals and outputs; weights
+4-lane SSE2) and row tails; convolutions as the implicit GEMM over padded phase planes
+(several pixel blocks cutting image rows, odd channel counts, padding, dilation, groups,
+strides 1-3) and through im2col; batch 1 and 2, uint8 and float32 residuals and outputs; weights
 packed under one ISA and run under another."""
 import numpy as np
 import pytest
@@ -43,9 +43,14 @@ CASES = [
     (1, 12, 20, 19, 19, 3, 1, 2, 2),    # padding 2, groups
     (2, 16, 33, 21, 21, 1, 1, 0, 1),    # plain 1x1 over 441 pixels
     (1, 6, 9, 64, 5, 3, 1, 1, 1),       # narrow rows, several rows per block
-    (1, 8, 8, 7, 7, 5, 1, 2, 1),        # 5x5
+    (1, 8, 8, 7, 7, 5, 1, 2, 1),        # 5x5 on 49 pixels: im2col
+    (1, 8, 8, 11, 12, 5, 1, 2, 1),      # 5x5
     (2, 7, 10, 15, 14, 3, 1, 2, 1, 2),  # dilation 2
     (1, 4, 6, 6, 30, 3, 1, 0, 1),       # 4 x 28 outputs: few rows
+    (2, 10, 12, 13, 15, 1, 2, 0, 1),    # strided 1x1: im2col
+    (2, 10, 12, 25, 27, 3, 2, 0, 1),    # stride 2: four phase planes
+    (1, 4, 8, 31, 34, 5, 3, 2, 1),      # stride 3, 5x5: nine phase planes
+    (1, 6, 8, 20, 3, 3, 1, 2, 1),       # 3 columns, padding 2: too many extra columns, im2col
 ]
 
 

@@ -54,8 +54,10 @@ struct QuantNode {
 
 inline bool is_int8_kind(OpKind k) { return int(k) >= int(OpKind::quantize); }
 
-// Whether conv_int8 runs `p` as the implicit GEMM over padded taps (int8_conv.cc).
+// Whether conv_int8 runs `p` as the implicit GEMM over padded taps, and its GEMM's
+// columns (output pixels on the extended grid) per image (int8_conv.cc).
 bool int8_conv_uses_taps(const ConvParams& p);
+int64_t int8_taps_columns(const ConvParams& p);
 
 // Scratch bytes of an int8 node for `threads` workers (0 for most).
 int64_t int8_scratch_bytes(const Node& n, int threads);

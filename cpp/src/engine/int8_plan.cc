@@ -152,8 +152,8 @@ int Plan::add_conv_int8(int input, QParams in, std::vector<int8_t> weight, const
     // n_hint: the columns of each GEMM call (a block of output pixels)
     q->taps = int8_conv_uses_taps(p);
     if (q->taps) {
-      const int64_t wp = p.W + p.pad_left + p.pad_right, ext = (p.output_h() - 1) * wp + p.output_w();
-      pack_blocks(*q, taps_order(weight, p.K, cpg, taps).data(), groups, kpg, std::min(ext, kInt8PixelBlock),
+      pack_blocks(*q, taps_order(weight, p.K, cpg, taps).data(), groups, kpg,
+                  std::min(int8_taps_columns(p), kInt8PixelBlock),
                   taps * ((cpg + 3) / 4 * 4));
     } else {
       pack_blocks(*q, weight.data(), groups, kpg, std::min(p.output_h() * p.output_w(), kInt8PixelBlock),
