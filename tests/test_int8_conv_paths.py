@@ -130,3 +130,14 @@ def test_output_stage_nan_and_extremes(isa):
             q = np.rint(np.clip(np.where(np.isnan(t), f32(0), t), 0, 255)).astype(np.int32)
             want = (f32(0.05) * (q - 3)).astype(f32)
         np.testing.assert_array_equal(got.reshape(K, 18), want)
+
+
+@pytest.mark.parametrize("case", [(2, 32, 40, 36, 37, 3, 1, 1, 1, 1), (1, 32, 24, 45, 44, 3, 2, 1, 1, 1)])
+def test_conv_int8_two_threads(rng, case):
+    # Enough work (over 2^21 multiply-adds) for the node to split padding and GEMM items.
+    before = _core.get_num_threads()
+    _core.set_num_threads(2)
+    try:
+        run_case(*case, "relu", True, True, rng)
+    finally:
+        _core.set_num_threads(before)

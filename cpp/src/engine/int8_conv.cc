@@ -204,9 +204,14 @@ void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* 
   const int64_t G = p.groups, cpg = p.C / G, kpg = p.K / G, OW = p.output_w(), P = p.output_h() * OW;
   const int64_t sh = p.stride_h, sw = p.stride_w;
   auto* padded = static_cast<uint8_t*>(scratch);
-  std::memset(padded, q.in.zero, size_t(batch * p.C * t.plane));  // H*W bytes per plane: small next to the GEMM
-  for (int64_t pc = 0; pc < batch * p.C; ++pc) {
+  const int64_t items = batch * G * t.n_blocks * q.m_blocks;
+  if (batch * p.K * P * q.K_gemm < kSerialMacs) threads = 1;
+  threads = int(std::min<int64_t>(threads, items));
+  // H*W bytes per plane: small next to the GEMM, but split too (a serial part costs
+  // a second thread its share).
+  team_for_each(threads, batch * p.C, [&](int64_t pc) {
     uint8_t* dst = padded + pc * t.plane;
+    std::memset(dst, q.in.zero, size_t(t.plane));
     for (int64_t h = 0; h < p.H; ++h) {
       const int64_t ih = h + p.pad_top;
       const uint8_t* src = x + (pc * p.H + h) * p.W;
@@ -223,11 +228,8 @@ void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* 
         }
       }
     }
-  }
+  });
   const std::vector<int64_t>& offsets = t.offsets;
-  const int64_t items = batch * G * t.n_blocks * q.m_blocks;
-  if (batch * p.K * P * q.K_gemm < kSerialMacs) threads = 1;
-  threads = int(std::min<int64_t>(threads, items));
   int32_t* acc_base = reinterpret_cast<int32_t*>(static_cast<char*>(scratch) + t.padded_bytes(batch, p.C));
   const int64_t out_elem = q.out_u8 ? 1 : 4, res_elem = q.res_u8 ? 1 : 4;
   DynamicChunks work(items, 1);
