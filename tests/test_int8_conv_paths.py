@@ -132,7 +132,13 @@ def test_output_stage_nan_and_extremes(isa):
         np.testing.assert_array_equal(got.reshape(K, 18), want)
 
 
-@pytest.mark.parametrize("case", [(2, 32, 40, 36, 37, 3, 1, 1, 1, 1), (1, 32, 24, 45, 44, 3, 2, 1, 1, 1)])
+@pytest.mark.parametrize("case", [
+    (2, 32, 40, 36, 37, 3, 1, 1, 1, 1),   # two images
+    (1, 32, 24, 45, 44, 3, 2, 1, 1, 1),   # one image: pixel blocks of whole panels
+    (1, 96, 160, 14, 14, 1, 1, 0, 1, 1),  # one pixel block: output channels in two blocks
+    (1, 32, 130, 12, 12, 3, 1, 1, 1, 1),  # the same through the taps
+    (1, 40, 64, 20, 20, 3, 1, 1, 1, 1),   # 3x3 through taps, blocks of 64 pixels
+])
 def test_conv_int8_two_threads(rng, case):
     # Enough work (over 2^21 multiply-adds) for the node to split padding and GEMM items.
     before = _core.get_num_threads()

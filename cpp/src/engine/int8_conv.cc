@@ -95,6 +95,17 @@ bool plain_1x1(const ConvParams& p) {
 
 int64_t pixel_block(const ConvParams& p) { return std::min(p.output_h() * p.output_w(), kPixelBlock); }
 
+// The pixel block of one run (at most `full`, the scratch's): `full` on one thread or when
+// the other item dimensions (images, groups, channel blocks) give every thread work; else
+// whole 64-column panels, about two blocks per thread: a 28x28 output on two threads runs
+// blocks of 192 pixels (256, 256, 256, 16 left one thread with twice the other's work).
+int64_t run_pixel_block(int64_t cols, int64_t full, int64_t other_items, int threads) {
+  if (threads <= 1 || other_items >= threads) return full;
+  const int64_t panels = (cols + 63) / 64;
+  const int64_t per = std::clamp<int64_t>(panels * other_items / (2 * threads), 1, kPixelBlock / 64);
+  return std::min(full, per * 64);
+}
+
 // Per-thread scratch of a GEMM conv: the unfolded block and the int32 sums.
 int64_t conv_thread_bytes(const Node& n) {
   const QuantNode& q = *n.quant;
@@ -154,7 +165,7 @@ void depthwise_int8(const Node& n, int64_t batch, const uint8_t* x, const void* 
 // 1.15 -> 0.89.
 namespace {
 struct TapsGeometry {
-  int64_t Hq, Wq, phase_plane, plane, ext, nb, n_blocks;
+  int64_t Hq, Wq, phase_plane, plane, ext, nb;  // nb: the largest pixel block (run_pixel_block)
   std::vector<int> phase_of;  // (ih % sh) * sw + iw % sw -> stored phase index, or -1
   std::vector<int64_t> offsets;  // per tap (r, s), from the channel's first stored phase
   int64_t padded_bytes(int64_t batch, int64_t C) const { return (batch * C * plane + 63) / 64 * 64; }
@@ -178,7 +189,6 @@ TapsGeometry taps_geometry(const ConvParams& p) {
   t.plane = stored * t.phase_plane;
   t.ext = (p.output_h() - 1) * t.Wq + p.output_w();
   t.nb = std::min(t.ext, kPixelBlock);
-  t.n_blocks = (t.ext + t.nb - 1) / t.nb;
   return t;
 }
 }  // namespace
@@ -204,8 +214,9 @@ void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* 
   const int64_t G = p.groups, cpg = p.C / G, kpg = p.K / G, OW = p.output_w(), P = p.output_h() * OW;
   const int64_t sh = p.stride_h, sw = p.stride_w;
   auto* padded = static_cast<uint8_t*>(scratch);
-  const int64_t items = batch * G * t.n_blocks * q.m_blocks;
   if (batch * p.K * P * q.K_gemm < kSerialMacs) threads = 1;
+  const int64_t nb = run_pixel_block(t.ext, t.nb, batch * G * q.m_blocks, threads), n_blocks = (t.ext + nb - 1) / nb;
+  const int64_t items = batch * G * n_blocks * q.m_blocks;
   threads = int(std::min<int64_t>(threads, items));
   // H*W bytes per plane: small next to the GEMM, but split too (a serial part costs
   // a second thread its share).
@@ -234,13 +245,13 @@ void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* 
   const int64_t out_elem = q.out_u8 ? 1 : 4, res_elem = q.res_u8 ? 1 : 4;
   DynamicChunks work(items, 1);
   run_team(threads, [&](int tid, int) {
-    int32_t* acc = acc_base + int64_t(tid) * q.m_block * t.nb;
+    int32_t* acc = acc_base + int64_t(tid) * q.m_block * t.nb;  // t.nb >= nb: the scratch's stride
     int64_t i0, i1;
     while (work.next(&i0, &i1))
       for (int64_t it = i0; it < i1; ++it) {
         const int64_t mb = it % q.m_blocks, rest = it / q.m_blocks;
-        const int64_t blk = rest % t.n_blocks, bg = rest / t.n_blocks, g = bg % G, b = bg / G;
-        const int64_t n0 = blk * t.nb, ncols = std::min(t.nb, t.ext - n0);
+        const int64_t blk = rest % n_blocks, bg = rest / n_blocks, g = bg % G, b = bg / G;
+        const int64_t n0 = blk * nb, ncols = std::min(nb, t.ext - n0);
         const quant::PackedWeightsS8& w = q.packed[size_t(g * q.m_blocks + mb)];
         quant::gemm_s8u8_s32_taps(w, ncols, padded + (b * p.C + g * cpg) * t.plane + n0, t.plane, offsets.data(),
                                   int64_t(offsets.size()), cpg, acc, ncols);
@@ -284,10 +295,10 @@ void conv_int8_forward(const Node& n, int64_t batch, const uint8_t* x, const voi
   if (q.depthwise) return depthwise_int8(n, batch, x, residual, y, scratch, threads);
   if (q.taps) return conv_int8_taps(n, batch, x, residual, y, scratch, threads);
   const int64_t G = p.groups, cpg = p.C / G, kpg = p.K / G, P = p.output_h() * p.output_w();
-  const int64_t nb = pixel_block(p), n_blocks = (P + nb - 1) / nb;
-  const int64_t items = batch * G * n_blocks * q.m_blocks;
   const int64_t macs = batch * p.K * P * q.K_gemm;
   if (macs < kSerialMacs) threads = 1;
+  const int64_t nb = run_pixel_block(P, pixel_block(p), batch * G * q.m_blocks, threads), n_blocks = (P + nb - 1) / nb;
+  const int64_t items = batch * G * n_blocks * q.m_blocks;
   threads = int(std::min<int64_t>(threads, items));
   const bool direct = plain_1x1(p);
   const int64_t per_thread = conv_thread_bytes(n);
