@@ -147,3 +147,31 @@ def test_conv_int8_two_threads(rng, case):
         run_case(*case, "relu", True, True, rng)
     finally:
         _core.set_num_threads(before)
+
+
+def test_conv_int8_taps_batch_in_chunks(rng):
+    # 256 channels of 129 x 129 padded pixels are over 4 MiB: the node pads (and runs) one
+    # image at a time, three chunks here. Reference: exact sums tap by tap (float64 matmuls
+    # of integers below 2^53).
+    N, C, K, H = 3, 256, 5, 127
+    x8 = rng.integers(0, 256, (N, C, H, H)).astype(np.uint8)
+    in_q = (0.02, 77)
+    wq = rng.integers(-127, 128, (K, C, 3, 3)).astype(np.int8)
+    mult = (f32(in_q[0]) * rng.uniform(1e-5, 1e-4, K)).astype(f32)
+    bias = rng.normal(0, 0.5, K).astype(f32)
+    out_q = (0.05, 3)
+    plan = _core.EnginePlan([N, C, H, H])
+    xb = _core.plan_add_quantize(plan, 0, *in_q)
+    y = _core.plan_add_conv_int8(plan, xb, in_q, wq, mult, bias, (1, 1), (1,) * 4, (1, 1), 1, "relu", -1, (1.0, 0),
+                                 True, out_q)
+    plan.finalize(_core.plan_add_dequantize(plan, y, *out_q))
+    got = plan.run((f32(in_q[0]) * (x8.astype(np.int32) - in_q[1])).astype(f32))
+    xp = np.pad(x8, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=in_q[1]).astype(np.float64)
+    corr = -in_q[1] * wq.reshape(K, -1).astype(np.int64).sum(1)
+    for i in range(N):
+        acc = np.zeros((K, H * H))
+        for r in range(3):
+            for s in range(3):
+                acc += wq[:, :, r, s].astype(np.float64) @ xp[i, :, r:r + H, s:s + H].reshape(C, -1)
+        want = requant_ref(acc.astype(np.int64), corr, mult, bias, "relu", out_q)
+        np.testing.assert_array_equal(got[i].reshape(K, -1), (f32(out_q[0]) * (want.astype(np.int32) - 3)).astype(f32))

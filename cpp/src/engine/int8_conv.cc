@@ -168,7 +168,12 @@ struct TapsGeometry {
   int64_t Hq, Wq, phase_plane, plane, ext, nb;  // nb: the largest pixel block (run_pixel_block)
   std::vector<int> phase_of;  // (ih % sh) * sw + iw % sw -> stored phase index, or -1
   std::vector<int64_t> offsets;  // per tap (r, s), from the channel's first stored phase
-  int64_t padded_bytes(int64_t batch, int64_t C) const { return (batch * C * plane + 63) / 64 * 64; }
+  int64_t padded_bytes(int64_t images, int64_t C) const { return (images * C * plane + 63) / 64 * 64; }
+  // Images padded at a time: all of a small batch, at most about 4 MiB of planes (at least
+  // one image), so the scratch does not grow with the batch.
+  int64_t chunk_images(int64_t batch, int64_t C) const {
+    return std::max<int64_t>(1, std::min<int64_t>(batch, (int64_t(4) << 20) / std::max<int64_t>(C * plane, 1)));
+  }
 };
 
 TapsGeometry taps_geometry(const ConvParams& p) {
@@ -203,9 +208,9 @@ bool int8_conv_uses_taps(const ConvParams& p) {
 int64_t int8_taps_columns(const ConvParams& p) { return taps_geometry(p).ext; }
 
 namespace {
-// The images' phase planes (padding = the zero point), then (image, group, block of
-// extended pixels, block of output channels) items shared by the team; each item's sums
-// span extended rows, of which the first OW columns of each are output.
+// Per chunk of images: their phase planes (padding = the zero point), then (image, group,
+// block of extended pixels, block of output channels) items shared by the team; each
+// item's sums span extended rows, of which the first OW columns of each are output.
 void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* residual, void* y, void* scratch,
                     int threads) {
   const QuantNode& q = *n.quant;
@@ -214,63 +219,67 @@ void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* 
   const int64_t G = p.groups, cpg = p.C / G, kpg = p.K / G, OW = p.output_w(), P = p.output_h() * OW;
   const int64_t sh = p.stride_h, sw = p.stride_w;
   auto* padded = static_cast<uint8_t*>(scratch);
-  if (batch * p.K * P * q.K_gemm < kSerialMacs) threads = 1;
-  const int64_t nb = run_pixel_block(t.ext, t.nb, batch * G * q.m_blocks, threads), n_blocks = (t.ext + nb - 1) / nb;
-  const int64_t items = batch * G * n_blocks * q.m_blocks;
-  threads = int(std::min<int64_t>(threads, items));
-  // H*W bytes per plane: small next to the GEMM, but split too (a serial part costs
-  // a second thread its share).
-  team_for_each(threads, batch * p.C, [&](int64_t pc) {
-    uint8_t* dst = padded + pc * t.plane;
-    std::memset(dst, q.in.zero, size_t(t.plane));
-    for (int64_t h = 0; h < p.H; ++h) {
-      const int64_t ih = h + p.pad_top;
-      const uint8_t* src = x + (pc * p.H + h) * p.W;
-      for (int64_t cp = 0; cp < sw; ++cp) {  // the columns of phase (ih % sh, cp)
-        const int ph = t.phase_of[size_t((ih % sh) * sw + cp)];
-        if (ph < 0) continue;
-        uint8_t* row = dst + ph * t.phase_plane + ih / sh * t.Wq;
-        const int64_t w0 = ((cp - p.pad_left) % sw + sw) % sw;  // first w with (w + pad_left) % sw == cp
-        if (sw == 1) {
-          std::memcpy(row + p.pad_left, src, size_t(p.W));
-        } else {
-          uint8_t* out = row + (w0 + p.pad_left) / sw;
-          for (int64_t w = w0; w < p.W; w += sw) *out++ = src[w];
-        }
-      }
-    }
-  });
+  const int64_t chunk = t.chunk_images(n.in_shape[0], p.C);  // as the scratch was sized
+  int32_t* acc_base = reinterpret_cast<int32_t*>(static_cast<char*>(scratch) + t.padded_bytes(chunk, p.C));
   const std::vector<int64_t>& offsets = t.offsets;
-  int32_t* acc_base = reinterpret_cast<int32_t*>(static_cast<char*>(scratch) + t.padded_bytes(batch, p.C));
   const int64_t out_elem = q.out_u8 ? 1 : 4, res_elem = q.res_u8 ? 1 : 4;
-  DynamicChunks work(items, 1);
-  run_team(threads, [&](int tid, int) {
-    int32_t* acc = acc_base + int64_t(tid) * q.m_block * t.nb;  // t.nb >= nb: the scratch's stride
-    int64_t i0, i1;
-    while (work.next(&i0, &i1))
-      for (int64_t it = i0; it < i1; ++it) {
-        const int64_t mb = it % q.m_blocks, rest = it / q.m_blocks;
-        const int64_t blk = rest % n_blocks, bg = rest / n_blocks, g = bg % G, b = bg / G;
-        const int64_t n0 = blk * nb, ncols = std::min(nb, t.ext - n0);
-        const quant::PackedWeightsS8& w = q.packed[size_t(g * q.m_blocks + mb)];
-        quant::gemm_s8u8_s32_taps(w, ncols, padded + (b * p.C + g * cpg) * t.plane + n0, t.plane, offsets.data(),
-                                  int64_t(offsets.size()), cpg, acc, ncols);
-        const int64_t k0 = g * kpg + mb * q.m_block;
-        for (int64_t j = n0; j < n0 + ncols;) {  // the output columns of each extended row
-          const int64_t oh = j / t.Wq, ow = j % t.Wq;
-          if (ow >= OW) {
-            j = (oh + 1) * t.Wq;
-            continue;
+  if (batch * p.K * P * q.K_gemm < kSerialMacs) threads = 1;
+  for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
+    const int64_t images = std::min(chunk, batch - b0);
+    const int64_t nb = run_pixel_block(t.ext, t.nb, images * G * q.m_blocks, threads);
+    const int64_t n_blocks = (t.ext + nb - 1) / nb, items = images * G * n_blocks * q.m_blocks;
+    const int team = int(std::min<int64_t>(threads, items));
+    // H*W bytes per plane: small next to the GEMM, but split too (a serial part costs
+    // a second thread its share).
+    team_for_each(team, images * p.C, [&](int64_t pc) {
+      uint8_t* dst = padded + pc * t.plane;
+      std::memset(dst, q.in.zero, size_t(t.plane));
+      for (int64_t h = 0; h < p.H; ++h) {
+        const int64_t ih = h + p.pad_top;
+        const uint8_t* src = x + ((b0 * p.C + pc) * p.H + h) * p.W;
+        for (int64_t cp = 0; cp < sw; ++cp) {  // the columns of phase (ih % sh, cp)
+          const int ph = t.phase_of[size_t((ih % sh) * sw + cp)];
+          if (ph < 0) continue;
+          uint8_t* row = dst + ph * t.phase_plane + ih / sh * t.Wq;
+          const int64_t w0 = ((cp - p.pad_left) % sw + sw) % sw;  // first w with (w + pad_left) % sw == cp
+          if (sw == 1) {
+            std::memcpy(row + p.pad_left, src, size_t(p.W));
+          } else {
+            uint8_t* out = row + (w0 + p.pad_left) / sw;
+            for (int64_t w = w0; w < p.W; w += sw) *out++ = src[w];
           }
-          const int64_t len = std::min(OW - ow, n0 + ncols - j);
-          const int64_t base = b * p.K * P + oh * OW + ow;  // element offset of (b, channel 0, pixel)
-          epilogue(q, n.act, acc + (j - n0), ncols, k0, w.M, len,
-                   residual ? static_cast<const char*>(residual) + base * res_elem : nullptr,
-                   static_cast<char*>(y) + base * out_elem, P);
-          j += len;
         }
       }
-  });
+    });
+    DynamicChunks work(items, 1);
+    run_team(team, [&](int tid, int) {
+      int32_t* acc = acc_base + int64_t(tid) * q.m_block * t.nb;  // t.nb >= nb: the scratch's stride
+      int64_t i0, i1;
+      while (work.next(&i0, &i1))
+        for (int64_t it = i0; it < i1; ++it) {
+          const int64_t mb = it % q.m_blocks, rest = it / q.m_blocks;
+          const int64_t blk = rest % n_blocks, bg = rest / n_blocks, g = bg % G, bl = bg / G, b = b0 + bl;
+          const int64_t n0 = blk * nb, ncols = std::min(nb, t.ext - n0);
+          const quant::PackedWeightsS8& w = q.packed[size_t(g * q.m_blocks + mb)];
+          quant::gemm_s8u8_s32_taps(w, ncols, padded + (bl * p.C + g * cpg) * t.plane + n0, t.plane,
+                                    offsets.data(), int64_t(offsets.size()), cpg, acc, ncols);
+          const int64_t k0 = g * kpg + mb * q.m_block;
+          for (int64_t j = n0; j < n0 + ncols;) {  // the output columns of each extended row
+            const int64_t oh = j / t.Wq, ow = j % t.Wq;
+            if (ow >= OW) {
+              j = (oh + 1) * t.Wq;
+              continue;
+            }
+            const int64_t len = std::min(OW - ow, n0 + ncols - j);
+            const int64_t base = b * p.K * P + oh * OW + ow;  // element offset of (b, channel 0, pixel)
+            epilogue(q, n.act, acc + (j - n0), ncols, k0, w.M, len,
+                     residual ? static_cast<const char*>(residual) + base * res_elem : nullptr,
+                     static_cast<char*>(y) + base * out_elem, P);
+            j += len;
+          }
+        }
+    });
+  }
 }
 }  // namespace
 
@@ -283,7 +292,7 @@ int64_t int8_conv_scratch_bytes(const Node& n, int threads) {
   if (n.quant->depthwise) return dw_chunk(n.conv) * n.conv.output_h() * n.conv.output_w() * 4 * threads;
   if (n.quant->taps) {
     const TapsGeometry t = taps_geometry(n.conv);
-    return t.padded_bytes(n.in_shape[0], n.conv.C) + n.quant->m_block * t.nb * 4 * threads;
+    return t.padded_bytes(t.chunk_images(n.in_shape[0], n.conv.C), n.conv.C) + n.quant->m_block * t.nb * 4 * threads;
   }
   return conv_thread_bytes(n) * threads;
 }
