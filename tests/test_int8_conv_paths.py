@@ -175,3 +175,35 @@ def test_conv_int8_taps_batch_in_chunks(rng):
                 acc += wq[:, :, r, s].astype(np.float64) @ xp[i, :, r:r + H, s:s + H].reshape(C, -1)
         want = requant_ref(acc.astype(np.int64), corr, mult, bias, "relu", out_q)
         np.testing.assert_array_equal(got[i].reshape(K, -1), (f32(out_q[0]) * (want.astype(np.int32) - 3)).astype(f32))
+
+
+@pytest.mark.parametrize("act", ["silu", "hardswish", "sigmoid", "hardsigmoid", "gelu", "gelu_tanh"])
+@pytest.mark.parametrize("case", [CASES[1], CASES[5], (2, 12, 12, 9, 11, 3, 2, 1, 12)])  # taps, 1x1, depthwise
+def test_conv_int8_float_activations(isa, rng, act, case):
+    # The stage up to the residual, then the engine's own float kernel for the activation
+    # (_core.<act>, the eager op), then the quantization: bit for bit.
+    N, C, K, H, W, R, stride, pad, groups = case
+    x8 = rng.integers(0, 256, (N, C, H, W)).astype(np.uint8)
+    in_q = (0.02, int(rng.integers(0, 256)))
+    wq = rng.integers(-127, 128, (K, C // groups, R, R)).astype(np.int8)
+    mult = (f32(in_q[0]) * rng.uniform(1e-4, 3e-3, K)).astype(f32)
+    bias = rng.normal(0, 0.5, K).astype(f32)
+    out_q, res_q = (0.02, 40), (0.03, 10)
+    for residual, out_u8 in ((False, True), (True, True), (False, False)):
+        plan = _core.EnginePlan([N, C, H, W])
+        xb = _core.plan_add_quantize(plan, 0, *in_q)
+        conv = lambda res, a, u8, q: _core.plan_add_conv_int8(  # noqa: E731
+            plan, xb, in_q, wq, mult, bias, (stride, stride), (pad,) * 4, (1, 1), groups, a, res, res_q, u8, q)
+        res = conv(-1, "none", True, res_q) if residual else -1
+        y = conv(res, act, out_u8, out_q if out_u8 else (1.0, 0))
+        plan.finalize(_core.plan_add_dequantize(plan, y, *out_q) if out_u8 else y)
+        got = plan.run((f32(in_q[0]) * (x8.astype(np.int32) - in_q[1])).astype(f32))
+        args = (x8, in_q, wq, mult, bias, stride, pad, groups, 1)
+        r8 = conv_ref(*args, "none", res_q) if residual else None
+        v = conv_ref(*args, "none", None, r8, res_q if residual else None)
+        want = getattr(_core, act)(np.ascontiguousarray(v, f32))
+        if out_u8:
+            t = (want * (f32(1) / f32(out_q[0]))).astype(f32) + f32(out_q[1])
+            q = np.rint(np.clip(t, 0, 255)).astype(np.int32)
+            want = (f32(out_q[0]) * (q - out_q[1])).astype(f32)
+        np.testing.assert_array_equal(got, want)

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "act/epilogue_activation.h"
 #include "cnnnative/errors.h"
 #include "cnnnative/thread_pool.h"
 #include "engine/int8_nodes.h"
@@ -25,8 +26,31 @@ constexpr int64_t kSerialMacs = int64_t(1) << 21;
 
 // The output stage of `rows` channels starting at k0 over `cols` pixels: acc rows of
 // stride lda; y / residual at channel k, pixel j: base + k * ldy + j (element units).
+// Activations past relu6 (silu, hardswish, gelu, sigmoid, hardsigmoid): the row is staged
+// to float32 without one, the engine's float kernel for it runs on that (act/elementwise:
+// the eager op's very loop, as the float engine's epilogues do), then it is quantized as the
+// stage's last step does (quantize_row: the same operations).
+void epilogue_float_act(const RowStage& st, RequantRowFn row, const ActivationPass& pass, int64_t k,
+                        const int32_t* acc, int64_t cols) {
+  constexpr int64_t kChunk = 256;
+  float tmp[kChunk];
+  for (int64_t j0 = 0; j0 < cols; j0 += kChunk) {
+    const int64_t n = std::min(kChunk, cols - j0);
+    RowStage s = st;
+    s.act = Activation::none;
+    if (s.res_u8) s.res_u8 += j0;
+    if (s.res_f32) s.res_f32 += j0;
+    s.out_u8 = nullptr;
+    s.out_f32 = st.out_f32 ? st.out_f32 + j0 : tmp;
+    row(s, acc + j0, n);
+    pass.apply(s.out_f32, n, k);
+    if (st.out_u8) quantize_row(tmp, n, st.inv_scale, st.zero, st.out_u8 + j0);
+  }
+}
+
 void epilogue(const QuantNode& q, Activation act, const int32_t* acc, int64_t lda, int64_t k0, int64_t rows,
               int64_t cols, const void* residual, void* y, int64_t ldy) {
+  const ActivationPass pass = activation_pass(static_cast<cnnnative::Activation>(static_cast<int>(act)));
   RowStage st;
   st.act = act;
   st.res_scale = q.res.scale;
@@ -45,7 +69,8 @@ void epilogue(const QuantNode& q, Activation act, const int32_t* acc, int64_t ld
     }
     if (q.out_u8) st.out_u8 = static_cast<uint8_t*>(y) + k * ldy;
     else st.out_f32 = static_cast<float*>(y) + k * ldy;
-    row(st, acc + m * lda, cols);
+    if (pass) epilogue_float_act(st, row, pass, k, acc + m * lda, cols);
+    else row(st, acc + m * lda, cols);
   }
 }
 

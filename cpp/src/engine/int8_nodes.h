@@ -10,7 +10,10 @@
 //   acc  += corr[k]                                  int32, corr[k] = -in.zero * rowsum(W[k])
 //   v     = float(acc) * mult[k] + bias[k]           float32 (two roundings, no FMA)
 //   v    += res.scale * float(r - res.zero)          uint8 residual (or v += r for float32)
-//   v     = act(v)                                   relu: max(v, 0); relu6: min(max(v, 0), 6)
+//   v     = act(v)                                   relu: max(v, 0); relu6: min(max(v, 0), 6);
+//                                                     silu, hardswish, gelu(_tanh), sigmoid,
+//                                                     hardsigmoid: the engine's float kernel
+//                                                     (act/elementwise, as the eager op)
 //   out   = clamp(rint(v * (1 / out.scale)) + out.zero, 0, 255)   uint8 out (rint: half to even)
 //         = v                                                     float32 out
 #pragma once

@@ -59,8 +59,11 @@ std::vector<int8_t> taps_order(const std::vector<int8_t>& w, int64_t K, int64_t 
 }
 
 Activation check_int8_act(Activation a, const char* what) {
-  CN_CHECK(a == Activation::none || a == Activation::relu || a == Activation::relu6, what,
-           " takes activation none, relu or relu6 only, got ", int(a));
+  CN_CHECK(a == Activation::none || a == Activation::relu || a == Activation::relu6 || a == Activation::silu ||
+               a == Activation::hardswish || a == Activation::gelu || a == Activation::gelu_tanh ||
+               a == Activation::sigmoid || a == Activation::hardsigmoid,
+           what, " takes activation none, relu, relu6, silu, hardswish, gelu, gelu_tanh, sigmoid or hardsigmoid, got ",
+           int(a));
   return a;
 }
 }  // namespace
