@@ -25,7 +25,14 @@ Activation int8_activation(const std::string& s) {
   if (s == "none" || s.empty()) return Activation::none;
   if (s == "relu") return Activation::relu;
   if (s == "relu6") return Activation::relu6;
-  throw std::invalid_argument("int8 nodes take activation 'none', 'relu' or 'relu6', got '" + s + "'");
+  if (s == "silu") return Activation::silu;
+  if (s == "hardswish") return Activation::hardswish;
+  if (s == "gelu") return Activation::gelu;
+  if (s == "gelu_tanh") return Activation::gelu_tanh;
+  if (s == "sigmoid") return Activation::sigmoid;
+  if (s == "hardsigmoid") return Activation::hardsigmoid;
+  throw std::invalid_argument("int8 nodes take activation 'none', 'relu', 'relu6', 'silu', 'hardswish', 'gelu', "
+                              "'gelu_tanh', 'sigmoid' or 'hardsigmoid', got '" + s + "'");
 }
 
 std::vector<float> vec(const FloatArray& a) { return std::vector<float>(a.data(), a.data() + a.size()); }

@@ -65,6 +65,16 @@ PackedWeightsS8 pack_weights_s8(const int8_t* w, int64_t M, int64_t K, int64_t n
 void gemm_s8u8_s32(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_t ldx, int32_t* c,
                    int64_t ldc, bool single_thread = false);
 
+// C = W X on one thread for X given as `taps` shifted views of one zero-point-padded image,
+// the implicit GEMM of a stride-1 convolution: row t * round_up(channels, 4) + c of X is
+// x + tap_offsets[t] + c * ldx (N contiguous bytes), rows c >= channels are zero; so
+// W's K must be taps * round_up(channels, 4), its columns ordered (tap, channel) with zeros
+// in the padding columns. Each panel of X is packed straight from the image, with no
+// unfolded copy. Exact int32 sums as gemm_s8u8_s32 (weights packed under another ISA:
+// gathered into a dense X first, correct and slower).
+void gemm_s8u8_s32_taps(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_t ldx,
+                        const int64_t* tap_offsets, int64_t taps, int64_t channels, int32_t* c, int64_t ldc);
+
 // im2col for uint8 activations: the (C/groups*R*S) x (OH*OW) matrix of one image and one
 // group, rows ordered (c, r, s) as the OIHW weight's columns; taps in the padding read
 // `zero_point`, so padding contributes zero_point * w exactly as a real zero would after

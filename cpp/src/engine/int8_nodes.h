@@ -10,7 +10,10 @@
 //   acc  += corr[k]                                  int32, corr[k] = -in.zero * rowsum(W[k])
 //   v     = float(acc) * mult[k] + bias[k]           float32 (two roundings, no FMA)
 //   v    += res.scale * float(r - res.zero)          uint8 residual (or v += r for float32)
-//   v     = act(v)                                   relu: max(v, 0); relu6: min(max(v, 0), 6)
+//   v     = act(v)                                   relu: max(v, 0); relu6: min(max(v, 0), 6);
+//                                                     silu, hardswish, gelu(_tanh), sigmoid,
+//                                                     hardsigmoid: the engine's float kernel
+//                                                     (act/elementwise, as the eager op)
 //   out   = clamp(rint(v * (1 / out.scale)) + out.zero, 0, 255)   uint8 out (rint: half to even)
 //         = v                                                     float32 out
 #pragma once
@@ -42,6 +45,10 @@ struct QuantNode {
   std::vector<float> mult, bias;               // per output channel
   int64_t K_gemm = 0;                          // rows of the unfolded matrix per group (C/g*R*S)
   bool depthwise = false;
+  // Stride-1 R x S convs (not depthwise) run as an implicit GEMM over a zero-point-padded
+  // copy of the image (quant::gemm_s8u8_s32_taps, int8_conv.cc): packed weight columns
+  // ordered (tap, channel), channels per group rounded up to 4 with zero weights.
+  bool taps = false;
   // concat_u8: one 256-entry table per input (input q -> output q)
   std::vector<std::vector<uint8_t>> tables;
   std::vector<int64_t> parts;  // elements per sample of each input
@@ -49,6 +56,11 @@ struct QuantNode {
 };
 
 inline bool is_int8_kind(OpKind k) { return int(k) >= int(OpKind::quantize); }
+
+// Whether conv_int8 runs `p` as the implicit GEMM over padded taps, and its GEMM's
+// columns (output pixels on the extended grid) per image (int8_conv.cc).
+bool int8_conv_uses_taps(const ConvParams& p);
+int64_t int8_taps_columns(const ConvParams& p);
 
 // Scratch bytes of an int8 node for `threads` workers (0 for most).
 int64_t int8_scratch_bytes(const Node& n, int threads);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cnnnative/engine.h"
 #include "cnnnative/errors.h"
@@ -25,19 +26,44 @@ void check_q(QParams q, const char* what) {
 
 // Packs the (groups x rows) x K_gemm weights in blocks of at most kMBlock rows per group.
 constexpr int64_t kMBlock = 256;
-void pack_blocks(QuantNode& q, const int8_t* w, int64_t groups, int64_t rows, int64_t n_hint) {
+// K: the packed columns per row (q.K_gemm, or the taps layout's). A conv whose output
+// pixels fit one pixel block (14x14, 7x7) splits 128 to 256 rows into two blocks of whole
+// tiles, so two threads get one block each: as one block of 256 rows it was one work item,
+// and the second thread idled through a 1x1 1024->256 at 14x14. On one thread the split
+// costs the second packing of X per block: 0.262 -> 0.277 ms on that layer (blocks of 128
+// rows, the last 6-row tile of each part empty), less with blocks of whole 6-row tiles.
+void pack_blocks(QuantNode& q, const int8_t* w, int64_t groups, int64_t rows, int64_t n_hint, int64_t K,
+                 bool split = false) {
   q.m_block = std::min(rows, kMBlock);
+  if (split && rows >= 128 && rows <= kMBlock) {
+    const int64_t unit = n_hint <= 64 ? 64 : 12;  // the transposed VNNI tile's rows; else 6- and 4-row tiles'
+    q.m_block = ((rows + 1) / 2 + unit - 1) / unit * unit;
+  }
   q.m_blocks = (rows + q.m_block - 1) / q.m_block;
   for (int64_t g = 0; g < groups; ++g)
     for (int64_t b = 0; b < q.m_blocks; ++b) {
       const int64_t m0 = b * q.m_block, m = std::min(q.m_block, rows - m0);
-      q.packed.push_back(quant::pack_weights_s8(w + (g * rows + m0) * q.K_gemm, m, q.K_gemm, n_hint));
+      q.packed.push_back(quant::pack_weights_s8(w + (g * rows + m0) * K, m, K, n_hint));
     }
 }
 
+// (K, C/g, R, S) weights -> (K, R*S, round_up(C/g, 4)) with zeros in the padding columns:
+// the column order of the implicit GEMM over taps (quant::gemm_s8u8_s32_taps).
+std::vector<int8_t> taps_order(const std::vector<int8_t>& w, int64_t K, int64_t cpg, int64_t taps) {
+  const int64_t rows = (cpg + 3) / 4 * 4;
+  std::vector<int8_t> out(size_t(K * taps * rows), 0);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < cpg; ++c)
+      for (int64_t t = 0; t < taps; ++t) out[size_t((k * taps + t) * rows + c)] = w[size_t((k * cpg + c) * taps + t)];
+  return out;
+}
+
 Activation check_int8_act(Activation a, const char* what) {
-  CN_CHECK(a == Activation::none || a == Activation::relu || a == Activation::relu6, what,
-           " takes activation none, relu or relu6 only, got ", int(a));
+  CN_CHECK(a == Activation::none || a == Activation::relu || a == Activation::relu6 || a == Activation::silu ||
+               a == Activation::hardswish || a == Activation::gelu || a == Activation::gelu_tanh ||
+               a == Activation::sigmoid || a == Activation::hardsigmoid,
+           what, " takes activation none, relu, relu6, silu, hardswish, gelu, gelu_tanh, sigmoid or hardsigmoid, got ",
+           int(a));
   return a;
 }
 }  // namespace
@@ -137,7 +163,15 @@ int Plan::add_conv_int8(int input, QParams in, std::vector<int8_t> weight, const
     q->weight = std::move(weight);
   } else {
     // n_hint: the columns of each GEMM call (a block of output pixels)
-    pack_blocks(*q, weight.data(), groups, kpg, std::min(p.output_h() * p.output_w(), kInt8PixelBlock));
+    q->taps = int8_conv_uses_taps(p);
+    if (q->taps) {
+      pack_blocks(*q, taps_order(weight, p.K, cpg, taps).data(), groups, kpg,
+                  std::min(int8_taps_columns(p), kInt8PixelBlock), taps * ((cpg + 3) / 4 * 4),
+                  int8_taps_columns(p) <= kInt8PixelBlock);
+    } else {
+      pack_blocks(*q, weight.data(), groups, kpg, std::min(p.output_h() * p.output_w(), kInt8PixelBlock),
+                  q->K_gemm, p.output_h() * p.output_w() <= kInt8PixelBlock);
+    }
   }
   n.quant = q;
   const int id = push(std::move(n), oshape);
@@ -174,7 +208,8 @@ int Plan::add_linear_int8(int input, QParams in, std::vector<int8_t> weight, int
   q->K_gemm = in_features;
   q->mult = mult;
   q->bias = bias.empty() ? std::vector<float>(size_t(out_features), 0.f) : bias;
-  pack_blocks(*q, weight.data(), 1, out_features, std::max<int64_t>(b.shape[0], 1));  // n_hint: the batch
+  pack_blocks(*q, weight.data(), 1, out_features, std::max<int64_t>(b.shape[0], 1),  // n_hint: the batch
+              in_features);
   q->corr.assign(size_t(out_features), 0);
   for (int64_t k = 0; k < out_features; ++k) {
     int64_t sum = 0;

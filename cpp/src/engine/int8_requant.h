@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "cnnnative/engine.h"
+#include "cnnnative/isa.h"
 
 namespace cnnnative {
 namespace engine {
@@ -91,6 +92,15 @@ inline void requant_row(const RowStage& s, const int32_t* acc, int64_t n) {
       s.out_f32[j] = v;
     }
   }
+}
+
+// The same row 16 lanes at a time (engine/int8_requant__avx512.cc), equal value for value.
+void requant_row_avx512(const RowStage& s, const int32_t* acc, int64_t n);
+
+using RequantRowFn = void (*)(const RowStage&, const int32_t*, int64_t);
+// The row function for the active ISA (checked per node run: tests switch ISAs).
+inline RequantRowFn requant_row_fn() {
+  return active_isa() == Isa::avx512 ? requant_row_avx512 : requant_row;
 }
 
 // y = clamp(rint(x * inv + zero), 0, 255) (NaN -> 0).

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "cnnnative/errors.h"
 #include "engine/int8_nodes.h"
@@ -51,6 +52,41 @@ inline void store_pooled(const QuantNode& q, float mean_q, void* y, int64_t i) {
   }
 }
 
+// One plane of max_pool_u8: for each output row, the column-wise max of its window's
+// valid input rows (a byte loop the compiler vectorizes), then each output's max over its
+// window's valid columns of that row. Max is exact, so this equals the per-window loop
+// it replaces (which was a quarter of an int8 SqueezeNet's time).
+// rowmax: W bytes of scratch.
+void max_pool_u8_plane(const QuantNode& q, const PoolWindow& w, const uint8_t* xp, int64_t H, int64_t W, int64_t OH,
+                       int64_t OW, uint8_t* rowmax, void* y, int64_t yo) {
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    bool any_row = false;
+    for (int64_t r = 0; r < w.kh; ++r) {
+      const int64_t ih = oh * w.sh - w.pad_top + r * w.dh;
+      if (ih < 0 || ih >= H) continue;
+      const uint8_t* src = xp + ih * W;
+      if (!any_row) {
+        std::memcpy(rowmax, src, size_t(W));
+        any_row = true;
+      } else {
+        for (int64_t i = 0; i < W; ++i) rowmax[i] = std::max(rowmax[i], src[i]);
+      }
+    }
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      int m = -1;
+      if (any_row)
+        for (int64_t s = 0; s < w.kw; ++s) {
+          const int64_t iw = ow * w.sw - w.pad_left + s * w.dw;
+          if (iw >= 0 && iw < W) m = std::max(m, int(rowmax[iw]));
+        }
+      const int64_t i = yo + oh * OW + ow;
+      if (m < 0) m = q.in.zero;  // a window wholly in the padding
+      if (q.out_u8) static_cast<uint8_t*>(y)[i] = uint8_t(m);
+      else static_cast<float*>(y)[i] = q.in.scale * (float(m) - float(q.in.zero));
+    }
+  }
+}
+
 // max_pool_u8 (is_max) and avg_pool_u8 over (image, channel) planes.
 void pool_u8(const Node& n, bool is_max, int64_t batch, const uint8_t* x, void* y, int threads) {
   const QuantNode& q = *n.quant;
@@ -63,21 +99,13 @@ void pool_u8(const Node& n, bool is_max, int64_t batch, const uint8_t* x, void* 
   for (int64_t plane = 0; plane < planes; ++plane) {
     const uint8_t* xp = x + plane * H * W;
     const int64_t yo = plane * OH * OW;
+    if (is_max) {
+      std::vector<uint8_t> rowmax(static_cast<size_t>(W));  // per plane: one small allocation next to H*W*kh max ops
+      max_pool_u8_plane(q, w, xp, H, W, OH, OW, rowmax.data(), y, yo);
+      continue;
+    }
     for (int64_t oh = 0; oh < OH; ++oh)
       for (int64_t ow = 0; ow < OW; ++ow) {
-        if (is_max) {
-          int m = -1;
-          for (int64_t r = 0; r < w.kh; ++r) {
-            const int64_t ih = oh * w.sh - w.pad_top + r * w.dh;
-            if (ih < 0 || ih >= H) continue;
-            for (int64_t s = 0; s < w.kw; ++s) {
-              const int64_t iw = ow * w.sw - w.pad_left + s * w.dw;
-              if (iw >= 0 && iw < W) m = std::max(m, int(xp[ih * W + iw]));
-            }
-          }
-          store_pooled(q, float(m < 0 ? q.in.zero : m), y, yo + oh * OW + ow);
-          continue;
-        }
         // PyTorch's divisor (as engine/pool_nodes.cc); padding counts as the zero point.
         const int64_t h0 = oh * w.sh - w.pad_top, h1p = std::min(h0 + w.kh, H + w.pad_bottom);
         const int64_t h0c = std::max<int64_t>(h0, 0), h1c = std::min(h0 + w.kh, H);

@@ -119,6 +119,10 @@ PackedWeightsS8 pack_for(const S8Kernel& kern, int64_t M, int64_t K, Get get) {
 
 }  // namespace
 
+namespace detail {
+const S8Kernel& s8_kernel_for_running(int layout) { return kernel_for_running(layout); }
+}  // namespace detail
+
 bool cpu_has_avx512_vnni() {
   static const bool has = detect_vnni();
   return has;

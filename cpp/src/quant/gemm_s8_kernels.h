@@ -32,6 +32,10 @@ const S8Kernel& s8_kernel_avx2();
 const S8Kernel& s8_kernel_avx512_vnni();
 const S8Kernel& s8_kernel_avx512_vnni_t();  // lanes along M, for small N (see its file)
 
+// The kernel gemm_s8u8_s32 runs weights packed in `layout` with under the active ISA
+// (gemm_s8.cc): that layout's when the ISA has it, else the ISA's default.
+const S8Kernel& s8_kernel_for_running(int layout);
+
 // Shared helper for edge tiles: stores/adds acc (mr x nr, dense) into C[0:mrows, 0:ncols].
 inline void store_tile(const int32_t* acc, int nr, int32_t* c, int64_t ldc, int64_t mrows, int64_t ncols,
                        bool accumulate) {

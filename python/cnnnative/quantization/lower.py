@@ -26,7 +26,10 @@ from .. import inference as _inf
 from ..ir import fuse as _fuse
 from .calibrate import qparams
 
-_INT8_ACTS = ("none", "relu", "relu6")
+# The int8 nodes also take sigmoid and hardsigmoid; they stay fp32 here: in the networks that
+# have them (squeeze-excitation gates) their readers are float channel scales, so an int8
+# layer would only add a dequantize.
+_INT8_ACTS = ("none", "relu", "relu6", "silu", "hardswish", "gelu", "gelu_tanh")
 _PASSTHROUGH = ("max_pool2d", "avg_pool2d", "global_avg_pool2d", "flatten", "reshape", "cat")
 
 

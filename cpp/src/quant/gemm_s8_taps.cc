@@ -1,0 +1,74 @@
+// gemm_s8u8_s32_taps (see quant.h): the implicit GEMM of a stride-1 convolution. For an
+// image padded on every side (Hp x Wp per channel), output pixel (oh, ow) of tap (r, s)
+// reads padded pixel (oh + r*dh) * Wp + ow + s*dw: over the "extended" output grid of Wp
+// columns per row, every tap's X rows are the image shifted by one offset, contiguous in
+// the pixel index. Each panel of nr columns is packed tap by tap straight from the image
+// (the kernel's own pack_x), so no im2col copy is written and read back; the columns
+// past OW in each row are computed and dropped by the caller.
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "cnnnative/errors.h"
+#include "cnnnative/quant.h"
+#include "quant/gemm_s8_kernels.h"
+
+namespace cnnnative::quant {
+
+void gemm_s8u8_s32_taps(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_t ldx,
+                        const int64_t* tap_offsets, int64_t taps, int64_t channels, int32_t* c, int64_t ldc) {
+  const int64_t rows = (channels + 3) / 4 * 4;  // per tap, a whole number of k groups for kg 1, 2, 4
+  CN_CHECK(w.layout >= 0 && w.K == taps * rows, "gemm_s8u8_s32_taps: weights have K=", w.K, ", expected ", taps,
+           " taps x ", rows, " rows");
+  CN_CHECK(N >= 0 && ldc >= std::max<int64_t>(N, 1), "gemm_s8u8_s32_taps: bad N=", N, " or ldc=", ldc);
+  const int64_t M = w.M, K = w.K;
+  if (M == 0 || N == 0) return;
+  const detail::S8Kernel& kern = detail::s8_kernel_for_running(w.layout);
+  if (w.layout != kern.layout || rows % kern.kg != 0) {
+    // Packed under another ISA: gather X densely and take the general path.
+    std::vector<uint8_t> dense(static_cast<size_t>(K * N), 0);
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t ch = 0; ch < channels; ++ch)
+        std::memcpy(dense.data() + (t * rows + ch) * N, x + tap_offsets[t] + ch * ldx, static_cast<size_t>(N));
+    gemm_s8u8_s32(w, N, dense.data(), N, c, ldc, /*single_thread=*/true);
+    return;
+  }
+  const int64_t groups = w.k_groups(), tap_groups = rows / kern.kg;
+  const int64_t x_group_bytes = int64_t{kern.nr} * kern.kg * kern.x_elem;
+  const int64_t w_group_bytes = int64_t{kern.mr} * kern.kg * kern.w_elem;
+  const int64_t panel_bytes = (groups * x_group_bytes + 63) / 64 * 64;
+  const int64_t panels = (N + kern.nr - 1) / kern.nr, m_tiles = (M + kern.mr - 1) / kern.mr;
+  const int64_t kc_groups = kern.kc / kern.kg;
+  const int8_t* wdata = w.data.data();
+  const int64_t wtile_bytes = w.tile_bytes();
+  const int64_t ldt = m_tiles * kern.mr;  // transposed kernels write C^T (N x ldt) first
+  std::unique_ptr<int32_t[]> ct(kern.transposed_out ? new int32_t[static_cast<size_t>(N * ldt)] : nullptr);
+  auto* xp = static_cast<uint8_t*>(::operator new[](static_cast<size_t>(panel_bytes), std::align_val_t(64)));
+  const int64_t packed_groups = (channels + kern.kg - 1) / kern.kg;
+  for (int64_t p = 0; p < panels; ++p) {
+    const int64_t n0 = p * kern.nr, ncols = std::min<int64_t>(kern.nr, N - n0);
+    for (int64_t t = 0; t < taps; ++t) {
+      uint8_t* dst = xp + t * tap_groups * x_group_bytes;
+      kern.pack_x(x + tap_offsets[t] + n0, ldx, channels, ncols, dst);
+      std::memset(dst + packed_groups * x_group_bytes, 0,
+                  static_cast<size_t>((tap_groups - packed_groups) * x_group_bytes));
+    }
+    for (int64_t g0 = 0; g0 < groups; g0 += kc_groups) {
+      const int64_t ng = std::min(kc_groups, groups - g0);
+      for (int64_t t = 0; t < m_tiles; ++t) {
+        const int64_t m0 = t * kern.mr;
+        int32_t* out = kern.transposed_out ? ct.get() + n0 * ldt + m0 : c + m0 * ldc + n0;
+        kern.tile(ng, wdata + t * wtile_bytes + g0 * w_group_bytes, xp + g0 * x_group_bytes, out,
+                  kern.transposed_out ? ldt : ldc, std::min<int64_t>(kern.mr, M - m0), ncols, g0 > 0);
+      }
+    }
+  }
+  ::operator delete[](xp, std::align_val_t(64));
+  if (kern.transposed_out)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t m = 0; m < M; ++m) c[m * ldc + n] = ct[static_cast<size_t>(n * ldt + m)];
+}
+
+}  // namespace cnnnative::quant
