@@ -117,7 +117,7 @@ def build(name):
 
 class Int8Net(nn.Module):
     """What cnnnative.quantize lowers to int8 nodes: quantize, conv_int8 (a residual in
-    uint8, ReLU6, grouped, stride 2), max_pool_u8, avg_pool_u8, concat_u8,
+    uint8, ReLU6, SiLU, hardswish, grouped, stride 2), max_pool_u8, avg_pool_u8, concat_u8,
     global_avg_pool_u8, linear_int8, dequantize."""
 
     def __init__(self, c=8):
@@ -125,6 +125,8 @@ class Int8Net(nn.Module):
         self.stem = nn.Conv2d(3, c, 3, padding=1)
         self.conv = nn.Conv2d(c, c, 3, padding=1)
         self.group = nn.Conv2d(c, c, 3, stride=2, padding=1, groups=2)
+        self.pw = nn.Conv2d(c, c, 1)
+        self.pw2 = nn.Conv2d(c, c, 1)
         self.pool = nn.MaxPool2d(2)
         self.avg = nn.AvgPool2d(3, 1, 1)
         self.gap = nn.AdaptiveAvgPool2d(1)
@@ -134,6 +136,7 @@ class Int8Net(nn.Module):
         y = cn.ops.relu(self.stem(x))
         y = cn.ops.relu(cn.ops.add(self.conv(y), y))
         a = cn.ops.relu6(self.group(y))
+        a = cn.ops.hardswish(self.pw2(cn.ops.silu(self.pw(a))))
         y = cn.ops.cat([self.pool(y), self.avg(a)], dim=1)
         return self.fc(cn.ops.flatten(self.gap(y), 1))
 

@@ -299,7 +299,8 @@ def test_int8_node_fields(int8_plan):
     conv = ops[21]
     ints, reals, tensors = _fields(conv)
     _refused(put(int8_plan, ints, "q", 300), "input zero point is 300")
-    _refused(put(int8_plan, ints + 8 * 10, "q", 3), "int8 activation code 3")
+    _refused(put(int8_plan, ints + 8 * 10, "q", 42), "activation code 42")
+    _refused(put(int8_plan, ints + 8 * 10, "q", 8), "prelu")
     _refused(put(int8_plan, ints + 8 * 12, "q", 2), "out_u8 is 2")
     _refused(put(int8_plan, reals, "d", 0.0), "input scale is 0")
     _refused(put(int8_plan, tensors, "i", conv["tensors"][1]), "weight tensor .* is float32; this reader takes int8")
@@ -308,7 +309,7 @@ def test_int8_node_fields(int8_plan):
     _refused(put(int8_plan, ints + 8 * 3, "q", 2**31 - 1), "limit")
     # linear_int8 and the pools.
     ints, reals, _ = _fields(ops[22])
-    _refused(put(int8_plan, ints + 8, "q", 7), "int8 activation code 7")
+    _refused(put(int8_plan, ints + 8, "q", 10), "activation code 10")
     ints, reals, _ = _fields(ops[23])
     _refused(put(int8_plan, ints, "q", 0), "kernel_h is 0")
     _refused(put(int8_plan, ints + 8 * 11, "q", 999), "zero point is 999")

@@ -50,7 +50,6 @@ _OPS = {"conv": 1, "conv_transpose": 2, "max_pool": 3, "avg_pool": 4, "global_av
         # int8 (cnnnative.quantize; version 1.1)
         "quantize": 19, "dequantize": 20, "conv_int8": 21, "linear_int8": 22, "max_pool_u8": 23,
         "avg_pool_u8": 24, "global_avg_pool_u8": 25, "concat_u8": 26}
-_INT8_ACTIVATIONS = {"none": 0, "": 0, "relu": 1, "relu6": 2}
 
 
 # -- recording the engine build calls ----------------------------------------------------------------
@@ -183,11 +182,6 @@ class PlanRecorder:
 
     # int8 nodes (cnnnative.quantization.lower): the same calls as _core.plan_add_*, recorded.
     # A quantization is (scale, zero point); it goes to the file as a real and an int.
-    @staticmethod
-    def _int8_act(activation):
-        if activation not in _INT8_ACTIVATIONS:
-            raise ValueError(f"export_plan: int8 activation {activation!r} has no plan file code")
-        return _INT8_ACTIVATIONS[activation]
 
     def add_quantize(self, input, scale, zero):
         out = _core.plan_add_quantize(self.plan, input, scale, zero)
@@ -203,14 +197,14 @@ class PlanRecorder:
                                        activation, residual, res_q, out_u8, out_q)
         inputs = [input] if residual < 0 else [input, residual]
         return self._record("conv_int8", out, inputs,
-                            [in_q[1], *stride, *padding, *dilation, groups, self._int8_act(activation), res_q[1],
+                            [in_q[1], *stride, *padding, *dilation, groups, self._act(activation), res_q[1],
                              bool(out_u8), out_q[1]], [in_q[0], res_q[0], out_q[0]],
                             arrays=(("weight", weight, np.int8), ("mult", mult), ("bias", bias)))
 
     def add_linear_int8(self, input, in_q, weight, mult, bias, activation, out_u8, out_q):
         out = _core.plan_add_linear_int8(self.plan, input, in_q, weight, mult, bias, activation, out_u8, out_q)
         return self._record("linear_int8", out, [input],
-                            [in_q[1], self._int8_act(activation), bool(out_u8), out_q[1]], [in_q[0], out_q[0]],
+                            [in_q[1], self._act(activation), bool(out_u8), out_q[1]], [in_q[0], out_q[0]],
                             arrays=(("weight", weight, np.int8), ("mult", mult), ("bias", bias)))
 
     def add_max_pool_u8(self, input, kernel_size, stride, padding, dilation, ceil_mode, q, out_u8):

@@ -415,7 +415,8 @@ class Builder {
   }
 
   // conv_int8: inputs (x[, residual]); ints in_zero, stride h, w, pad t, b, l, r, dilation h,
-  // w, groups, activation (0 none, 1 relu, 2 relu6), res_zero, out_u8, out_zero; reals
+  // w, groups, activation (add_conv_int8 takes those of its output stage), res_zero, out_u8,
+  // out_zero; reals
   // in_scale, res_scale, out_scale; tensors weight int8 (K, C/g, R, S), mult (K), bias (K).
   int conv_int8(const NodeRecord& n) {
     expect(n, 1, 2, 14, 3, 3);
@@ -425,7 +426,7 @@ class Builder {
                                 attr(n, 5, "padding left", 0), attr(n, 6, "padding right", 0)};
     const int64_t dh = attr(n, 7, "dilation_h", 1), dw = attr(n, 8, "dilation_w", 1);
     const int64_t groups = attr(n, 9, "groups", 1);
-    const Activation a = int8_act(n.ints[10]);
+    const Activation a = act(n.ints[10], false);
     const bool residual = n.inputs.size() > 1;
     const Plan::QParams res = residual ? qparams(n, 1, 11, "residual ") : Plan::QParams{};
     const bool out_u8 = flag(n, 12, "out_u8");
@@ -443,7 +444,7 @@ class Builder {
   int linear_int8(const NodeRecord& n) {
     expect(n, 1, 1, 4, 2, 3);
     const Plan::QParams in = qparams(n, 0, 0, "input ");
-    const Activation a = int8_act(n.ints[1]);
+    const Activation a = act(n.ints[1], false);
     const bool out_u8 = flag(n, 2, "out_u8");
     const Plan::QParams out = out_u8 ? qparams(n, 1, 3, "output ") : Plan::QParams{};
     std::vector<int64_t> wshape;
@@ -471,11 +472,6 @@ class Builder {
     w.ceil_mode = flag(n, 8, "ceil_mode");
     w.count_include_pad = flag(n, 9, "count_include_pad");
     return plan_.add_avg_pool_u8(n.inputs[0], w, qparams(n, 0, 10, ""), flag(n, 11, "out_u8"));
-  }
-
-  Activation int8_act(int64_t v) const {
-    if (v < 0 || v > 2) node_fail(concat("int8 activation code ", v, " is unknown (0 none, 1 relu, 2 relu6)"));
-    return v == 0 ? Activation::none : v == 1 ? Activation::relu : Activation::relu6;
   }
 
   // conv_transpose: ints stride h, w, padding h, w, output_padding h, w, dilation h, w,
