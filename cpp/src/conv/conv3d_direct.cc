@@ -139,42 +139,43 @@ void direct_forward(const Conv3dParams& p, const float* x, const float* w, const
   run_team(threads, [&](int tid, int) {
     float* const out = outs.get() + tid * OW * ldo;
     int64_t i_begin, i_end;
-    while (row_chunks.next(&i_begin, &i_end))
+    while (row_chunks.next(&i_begin, &i_end)) {
       for (int64_t i = i_begin; i < i_end; ++i) {
-      const int64_t oh = i % OH, od = (i / OH) % OD, g = (i / (OH * OD)) % G, n = i / (OH * OD * G);
-      int64_t kt0, kt1, kr0, kr1;
-      valid_taps(od, p.stride[0], p.dilation[0], p.pad_lo[0], T, D, &kt0, &kt1);
-      valid_taps(oh, p.stride[1], p.dilation[1], p.pad_lo[1], R, H, &kr0, &kr1);
-      DirectRow r;
-      r.Cg = Cg;
-      r.nt = kt1 - kt0;
-      r.nr = kr1 - kr0;
-      r.S = S;
-      r.xc = x_channel;
-      r.xt = p.dilation[0] * H * WP;
-      r.xr = p.dilation[1] * WP;
-      r.xs = p.dilation[2];
-      r.sw = p.stride[2];
-      const float* xg = xw + (n * p.C + g * Cg) * x_channel;
-      if (r.nt > 0 && r.nr > 0) {
-        const int64_t id = od * p.stride[0] - p.pad_lo[0] + kt0 * p.dilation[0];
-        const int64_t ih = oh * p.stride[1] - p.pad_lo[1] + kr0 * p.dilation[1];
-        xg += (id * H + ih) * WP;
+        const int64_t oh = i % OH, od = (i / OH) % OD, g = (i / (OH * OD)) % G, n = i / (OH * OD * G);
+        int64_t kt0, kt1, kr0, kr1;
+        valid_taps(od, p.stride[0], p.dilation[0], p.pad_lo[0], T, D, &kt0, &kt1);
+        valid_taps(oh, p.stride[1], p.dilation[1], p.pad_lo[1], R, H, &kr0, &kr1);
+        DirectRow r;
+        r.Cg = Cg;
+        r.nt = kt1 - kt0;
+        r.nr = kr1 - kr0;
+        r.S = S;
+        r.xc = x_channel;
+        r.xt = p.dilation[0] * H * WP;
+        r.xr = p.dilation[1] * WP;
+        r.xs = p.dilation[2];
+        r.sw = p.stride[2];
+        const float* xg = xw + (n * p.C + g * Cg) * x_channel;
+        if (r.nt > 0 && r.nr > 0) {
+          const int64_t id = od * p.stride[0] - p.pad_lo[0] + kt0 * p.dilation[0];
+          const int64_t ih = oh * p.stride[1] - p.pad_lo[1] + kr0 * p.dilation[1];
+          xg += (id * H + ih) * WP;
+        }
+        r.x = xg;
+        r.wc = taps * kDirectBlock;
+        r.wt = R * S * kDirectBlock;
+        r.wr = S * kDirectBlock;
+        r.w = packed.get() + g * blocks * block_floats + (kt0 * R + kr0) * S * kDirectBlock;
+        r.block_floats = block_floats;
+        r.blocks = blocks;
+        r.last_vectors = last_vectors;
+        r.OW = OW;
+        r.out = out;
+        kernel(r);
+        // Position-major out -> the row of each output channel, plus the bias.
+        transpose(out, ldo, OW, Kg, bias ? bias + g * Kg : nullptr,
+                  y + (n * p.K + g * Kg) * P + (od * OH + oh) * OW, P);
       }
-      r.x = xg;
-      r.wc = taps * kDirectBlock;
-      r.wt = R * S * kDirectBlock;
-      r.wr = S * kDirectBlock;
-      r.w = packed.get() + g * blocks * block_floats + (kt0 * R + kr0) * S * kDirectBlock;
-      r.block_floats = block_floats;
-      r.blocks = blocks;
-      r.last_vectors = last_vectors;
-      r.OW = OW;
-      r.out = out;
-      kernel(r);
-      // Position-major out -> the row of each output channel, plus the bias.
-      transpose(out, ldo, OW, Kg, bias ? bias + g * Kg : nullptr,
-                y + (n * p.K + g * Kg) * P + (od * OH + oh) * OW, P);
     }
   });
 }
