@@ -52,10 +52,8 @@ constexpr int64_t kDefaultSpinUs = 10, kDefaultYieldUs = 90;
 // pause-spin: a thread woken from sleep gets a core back promptly, one that kept yielding
 // is preempted mid-share again. Beside one busy process on 2 CPUs (bench_busy_threads.py,
 // `cnnnative train`, 2 threads / 1 thread, median of 15 interleaved rounds on a loaded
-// machine, load 6-9): 1.56 with the yielding always on, 0.90 with this rule, 0.69 never
-// yielding (CNNNATIVE_SPIN_US=10, which costs quiet machines the wake-ups measured above).
-// With nothing else running beside the one busy process all three measured 1.05-1.3x
-// (that tiny network gains nothing from a second thread even alone: 0.86-0.99x).
+// machine): 1.56 with the yielding always on, 0.90 with this rule, 0.69 never yielding
+// (CNNNATIVE_SPIN_US=10, which costs quiet machines the wake-ups measured above).
 constexpr int64_t kLateMemberNs = 200 * 1000, kContendedHoldNs = int64_t(2000) * 1000 * 1000;
 constexpr int kMaxWorkers = 4095;
 
