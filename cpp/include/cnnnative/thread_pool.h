@@ -7,8 +7,7 @@
 // schedules make a region wait for a worker whose core another process holds; its pools
 // do not survive fork; and a wheel would have to bundle libgomp. This team's idle
 // members pause-spin for a few microseconds (back-to-back kernels), then spin with
-// sched_yield (which hands the core to any other runnable thread at once; skipped for a
-// while after a worker lost its core mid-region, see thread_pool.cc), then sleep on a
+// sched_yield (which hands the core to any other runnable thread at once), then sleep on a
 // futex; and a region's members are claimed, not assigned: the caller runs every share no
 // worker has started, so neither a sleeping worker nor a busy core holds it up. The lengths
 // come from CNNNATIVE_SPIN_US, else from the user's OMP_WAIT_POLICY (passive: sleep at

@@ -46,15 +46,6 @@ namespace {
 // Trainer.step 14.9 vs 10.1 ms (the caller's futex wake-up); beside a busy process the two
 // were within noise (bench_busy_threads.py: 2 threads / 1 thread 1.12 vs 1.17).
 constexpr int64_t kDefaultSpinUs = 10, kDefaultYieldUs = 90;
-// A busy machine: a region whose caller waited this long (and longer than a quarter of its
-// own share) for a member a worker had started means that worker lost its core mid-share.
-// For kContendedHoldNs after that, idle workers skip the yielding and sleep after the
-// pause-spin: a thread woken from sleep gets a core back promptly, one that kept yielding
-// is preempted mid-share again. Beside one busy process on 2 CPUs (bench_busy_threads.py,
-// `cnnnative train`, 2 threads / 1 thread, median of 15 interleaved rounds on a loaded
-// machine): 1.56 with the yielding always on, 0.90 with this rule, 0.69 never yielding
-// (CNNNATIVE_SPIN_US=10, which costs quiet machines the wake-ups measured above).
-constexpr int64_t kLateMemberNs = 200 * 1000, kContendedHoldNs = int64_t(2000) * 1000 * 1000;
 constexpr int kMaxWorkers = 4095;
 
 int64_t now_ns() {
@@ -62,9 +53,6 @@ int64_t now_ns() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
-
-// Until when idle workers skip the yielding (see kLateMemberNs).
-std::atomic<int64_t> g_contended_until_ns{0};
 
 void futex_wait(std::atomic<uint32_t>* word, uint32_t expected) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
@@ -127,7 +115,6 @@ void wait_for_change(std::atomic<uint32_t>& word, uint32_t old, std::atomic<int>
   int64_t spin = w.spin_ns.load(std::memory_order_relaxed);
   int64_t yield = w.yield_ns.load(std::memory_order_relaxed);
   if (!may_yield) spin += yield, yield = 0;  // the same patience, without giving the core away
-  if (yield > 0 && now_ns() < g_contended_until_ns.load(std::memory_order_relaxed)) yield = 0;
   if (spin + yield > 0) {
     const int64_t start = now_ns();
     int64_t elapsed = 0;
@@ -231,23 +218,16 @@ class Team {
     r.pending.store(team - 1, std::memory_order_relaxed);
     r.claims.store(pack_claims(++epoch_, team, 1), std::memory_order_release);  // publishes the fields above
     for (int w = 1; w < team; ++w) bump_and_wake(slots_[w].go, slots_[w].sleepers, 1);
-    const int64_t start = now_ns();
     run_member(r, 0);
     // The members no worker has started yet run here rather than being waited for.
     for (int tid; r.claim(&tid);) {
       run_member(r, tid);
       r.pending.fetch_sub(1, std::memory_order_acq_rel);
     }
-    if (r.pending.load(std::memory_order_acquire) != 0) {
-      const int64_t own_done = now_ns();
-      uint32_t seen = r.done.load(std::memory_order_acquire);
-      while (r.pending.load(std::memory_order_acquire) != 0) {
-        wait_for_change(r.done, seen, r.done_sleepers, /*may_yield=*/false);
-        seen = r.done.load(std::memory_order_acquire);
-      }
-      const int64_t end = now_ns(), waited = end - own_done;
-      if (waited > kLateMemberNs && waited > (own_done - start) / 4)
-        g_contended_until_ns.store(end + kContendedHoldNs, std::memory_order_relaxed);
+    uint32_t seen = r.done.load(std::memory_order_acquire);
+    while (r.pending.load(std::memory_order_acquire) != 0) {
+      wait_for_change(r.done, seen, r.done_sleepers, /*may_yield=*/false);
+      seen = r.done.load(std::memory_order_acquire);
     }
     if (r.error) std::rethrow_exception(r.error);
     return true;
