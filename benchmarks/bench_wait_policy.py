@@ -1,16 +1,16 @@
-"""What the OpenMP wait policy costs: the same workloads under each policy, in processes
-started in turn (libgomp reads the policy once, when it loads).
+"""What the thread team's waiting costs: the same workloads under each wait setting, in
+processes started in turn (the team reads its setting once, when it is first used).
 
     python benchmarks/bench_wait_policy.py                  # 2 threads, 5 rounds
     python benchmarks/bench_wait_policy.py --busy           # beside one busy process
 
-Two pools wait: libgomp's (training kernels) and, since issue 16, the inference kernels' own
-team (cnnnative/thread_pool.h: pause-spin 10 us, then sleep; a region's caller runs the
-shares no worker has started). Policies: cnnnative's default (libgomp passive: idle workers
-sleep at once; the team as above), the team sleeping at once (CNNNATIVE_SPIN_US=0), spinning
-10 us then yielding for 90 us (CNNNATIVE_SPIN_US=100, the default until stop 24) or waiting
-1 ms, the user's OMP_WAIT_POLICY=passive (both sleep at once), short libgomp spins (GOMP_SPINCOUNT=1000, 3000; the team then
-pause-spins as long), 10000 (libgomp's default before), and libgomp's own (~300,000 spins).
+Every parallel region runs on the library's own team (cnnnative/thread_pool.h: idle
+members pause-spin, then yield, then sleep; a region's caller runs the shares no worker has
+started); no OpenMP runtime is linked since issue 16/17 (before, the training kernels ran
+on libgomp, whose idle workers cnnnative made sleep at once). Settings: the default
+(pause-spin 10 us, yield 90 us), the team sleeping at once (CNNNATIVE_SPIN_US=0), spinning
+100 us or waiting 1 ms, the user's OMP_WAIT_POLICY=passive (sleep at once), and the lengths
+the team derives from GOMP_SPINCOUNT (1000, 3000, 10000, 300000: libgomp's own default).
 Workloads: a compiled ResNet-18 at batch 1 (64x64 input, many short parallel regions), a
 compiled MobileNet-v2 at batch 1 (224x224, ~100 nodes),
 one Trainer.step of seed_mnist_net at batch 64, and a 3x3 conv of 64 channels at 56x56.
@@ -33,11 +33,11 @@ POLICIES = {
     "team sleeps at once": {"CNNNATIVE_SPIN_US": "0"},
     "team spins 10 us, yields 90 us (stop 23)": {"CNNNATIVE_SPIN_US": "100"},
     "team waits 1 ms": {"CNNNATIVE_SPIN_US": "1000"},
-    "OpenMP passive, team too": {"OMP_WAIT_POLICY": "passive"},
+    "OMP_WAIT_POLICY=passive": {"OMP_WAIT_POLICY": "passive"},
     "GOMP_SPINCOUNT=1000": {"GOMP_SPINCOUNT": "1000"},
     "GOMP_SPINCOUNT=3000": {"GOMP_SPINCOUNT": "3000"},
     "GOMP_SPINCOUNT=10000": {"GOMP_SPINCOUNT": "10000"},
-    "libgomp default": {"GOMP_SPINCOUNT": "300000"},
+    "GOMP_SPINCOUNT=300000 (libgomp's default)": {"GOMP_SPINCOUNT": "300000"},
 }
 
 _CHILD = r"""

@@ -20,9 +20,10 @@ endif()
 set(CNNNATIVE_CMAKE_INSTALL_DIR ${CNNNATIVE_LIB_INSTALL_DIR}/cmake/cnnnative)
 set(CNNNATIVE_PKGCONFIG_INSTALL_DIR ${CNNNATIVE_LIB_INSTALL_DIR}/pkgconfig)
 
-# What a static link of libcnnnative.a adds: the OpenMP runtime this build used (libgomp
-# with GCC), the C++ runtime and libm.
-set(CNNNATIVE_STATIC_LINK_LIBS ${OpenMP_CXX_LIB_NAMES} stdc++ m)
+# What a static link of libcnnnative.a adds: pthreads (the library's thread team; part of
+# libc since glibc 2.34, a library of its own before), the C++ runtime and libm. No OpenMP
+# runtime: the library links none.
+set(CNNNATIVE_STATIC_LINK_LIBS pthread stdc++ m)
 list(REMOVE_DUPLICATES CNNNATIVE_STATIC_LINK_LIBS)
 set(CNNNATIVE_STATIC_LINK_FLAGS "")
 foreach(lib ${CNNNATIVE_STATIC_LINK_LIBS})

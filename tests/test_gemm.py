@@ -322,9 +322,10 @@ def test_split_k_for_few_tiles_and_long_k(isa, rng, ta, tb):
 
 @pytest.mark.parametrize("use_sgemm", [False, True])
 def test_called_inside_an_openmp_loop(isa, rng, use_sgemm):
-    """Conv code calls sgemm_single_thread from its own `omp parallel for`: each OpenMP
-    thread must use its own pack buffers. The threaded sgemm called there (nested) must
-    fall back to one thread, not deadlock at its barriers."""
+    """Conv code calls sgemm_single_thread from its own parallel loop (formerly an `omp
+    parallel for`, now the thread team's): each thread must use its own pack buffers. The
+    threaded sgemm called there (nested) must fall back to one thread, not deadlock at its
+    barriers."""
     before = _core.get_num_threads()
     try:
         _core.set_num_threads(2)

@@ -97,7 +97,7 @@ def test_concurrent_callers_get_the_same_outputs(two_threads):
 
 def test_forked_child_runs_the_team_and_never_hangs():
     """The parent's team members do not exist in a forked child: the child starts a new team
-    (from a thread that never used OpenMP, so it may use 2 threads) and gets the same result."""
+    (with the full count, here 2 threads) and gets the same result."""
     code = _SETUP + """
     cn.set_num_threads(2)
     cn.nn.init.manual_seed(0)

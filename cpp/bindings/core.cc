@@ -27,7 +27,7 @@ using namespace cnnnative;
 CNNNATIVE_BINDINGS(core) {
   // Read CNNNATIVE_ISA now, so a bad value fails the import with its message.
   active_isa();
-  // Read the start thread count now, before another library can touch OpenMP's.
+  // Read the start thread count (OMP_NUM_THREADS or the CPU affinity) now, at import.
   thread_default();
   m.attr("__version__") = CNNNATIVE_VERSION;
   m.def("build_info", [] {
@@ -36,7 +36,7 @@ CNNNATIVE_BINDINGS(core) {
     d["compiler"] = CNNNATIVE_COMPILER;
     d["flags"] = CNNNATIVE_CXX_FLAGS;
     d["native_build"] = static_cast<bool>(CNNNATIVE_NATIVE_BUILD);
-    d["openmp"] = openmp_enabled();
+    d["openmp"] = false;  // no OpenMP runtime: regions run on the library's team (thread_pool.h)
     d["cuda_option"] = CNNNATIVE_CUDA_OPTION;  // AUTO, ON or OFF, as CMake resolved it
     d["cuda_built"] = static_cast<bool>(CNNNATIVE_CUDA_BUILT);  // _cuda was built beside _core
     return d;
@@ -76,7 +76,6 @@ CNNNATIVE_BINDINGS(core) {
     s["start_source"] = d.source;
     s["start_warning"] = d.warning;
     s["source"] = thread_count_source();
-    s["lost_pool_in_fork"] = calling_thread_lost_pool_in_fork();
     const TeamWait w = team_wait();
     s["team_spin_us"] = w.spin_us;
     s["team_yield_us"] = w.yield_us;
@@ -84,9 +83,9 @@ CNNNATIVE_BINDINGS(core) {
     return s;
   }, "Where the thread count came from: start value and its source (OMP_NUM_THREADS or\n"
      "CPU affinity), why OMP_NUM_THREADS was ignored (or ''), the current source, and\n"
-     "whether the calling thread forked this process (then its kernels run on 1 thread).");
+     "how idle members of the thread team wait (and which setting chose that).");
   m.def("_set_team_wait", &set_team_wait, py::arg("spin_us"), py::arg("yield_us"),
-        "Benchmarks and tests: how long idle members of the inference kernels' team pause-spin,\n"
+        "Benchmarks and tests: how long idle members of the thread team pause-spin,\n"
         "then yield, before they sleep (microseconds; negative keeps a value).");
   m.def("_parallel_team_size", [] {
     py::gil_scoped_release release;

@@ -8,6 +8,7 @@
 #include "arrays.h"
 #include "out_array.h"
 #include "cnnnative/gemm.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "registry.h"
 
@@ -74,7 +75,7 @@ py::array_t<float> gemm_binding(FloatArray a, FloatArray b, bool trans_a, bool t
   return c;
 }
 
-// Testing aid: C[i] = A[i] @ B[i] for a batch, one batch item per iteration of an OpenMP
+// Testing aid: C[i] = A[i] @ B[i] for a batch, one batch item per item of a dynamic team
 // loop, the way conv code calls SGEMM from inside its own parallel region. With
 // use_sgemm the inner call is the threaded sgemm (which must then run on one thread).
 py::array_t<float> batched_in_parallel(FloatArray a, FloatArray b, bool use_sgemm) {
@@ -89,8 +90,7 @@ py::array_t<float> batched_in_parallel(FloatArray a, FloatArray b, bool use_sgem
   float* pc = c.mutable_data();
   {
     py::gil_scoped_release release;
-#pragma omp parallel for num_threads(num_threads()) schedule(dynamic)
-    for (int64_t i = 0; i < batch; ++i) {
+    team_for_each_dynamic(num_threads(), batch, 1, [&](int64_t i) {
       const float* ai = pa + i * M * K;
       const float* bi = pb + i * K * N;
       float* ci = pc + i * M * N;
@@ -100,7 +100,7 @@ py::array_t<float> batched_in_parallel(FloatArray a, FloatArray b, bool use_sgem
         sgemm(false, false, M, N, K, 1.f, ai, lda, bi, ldb, 0.f, ci, ldc);
       else
         sgemm_single_thread(false, false, M, N, K, 1.f, ai, lda, bi, ldb, 0.f, ci, ldc);
-    }
+    });
   }
   return c;
 }
@@ -138,7 +138,7 @@ CNNNATIVE_BINDINGS(gemm) {
         "Testing aid: force an SGEMM tile by name for calls on its ISA ('' = automatic).");
   m.def("_sgemm_batched_in_parallel", &batched_in_parallel, py::arg("a"), py::arg("b"),
         py::arg("use_sgemm") = false,
-        "Testing aid: (B, M, K) @ (B, K, N), one SGEMM per OpenMP loop iteration.");
+        "Testing aid: (B, M, K) @ (B, K, N), one SGEMM per item of a team loop.");
   m.def("_set_sgemm_poison_scratch", &set_sgemm_poison_scratch, py::arg("on"),
         "Testing aid: fill SGEMM pack buffers with NaN before each call.");
   m.def("measure_fma_peak",

@@ -10,14 +10,11 @@ import os as _os
 import warnings as _warnings
 
 from . import _wait_policy
+from . import _core  # noqa: E402
 
-# Idle OpenMP workers sleep at once unless the user chose a wait policy (see
-# _wait_policy): it must be in the environment when libgomp loads, i.e. before _core.
-_wait_state = _wait_policy.set_default_before_openmp_loads()
-try:
-    from . import _core  # noqa: E402
-finally:
-    _wait_state = _wait_policy.after_openmp_loaded(_wait_state)
+# Which setting chose how idle threads wait; read at import, as the team reads it then too
+# (thread_settings() below is its first use).
+_wait_state = _wait_policy.read()
 
 if _core.thread_settings()["start_warning"]:
     _warnings.warn(_core.thread_settings()["start_warning"], RuntimeWarning, stacklevel=2)
@@ -84,23 +81,13 @@ __all__ = [
 
 def set_num_threads(n: int) -> None:
     """Set the number of threads every kernel uses (n >= 1). Starts at OMP_NUM_THREADS,
-    else the CPUs this process may run on, read at import.
-
-    In a process made by fork(), kernels called from the thread that forked stay on one
-    thread (OpenMP's workers do not survive fork); threads started in the child use n."""
+    else the CPUs this process may run on, read at import. A process made by fork() keeps
+    the count and runs on a fresh set of threads."""
     _core.set_num_threads(int(n))
-    if int(n) > 1 and _core.thread_settings()["lost_pool_in_fork"]:
-        _warnings.warn(
-            f"cnnnative.set_num_threads({int(n)}) in a forked process: kernels called from "
-            "the thread that forked keep running on 1 thread, because OpenMP's worker "
-            "threads do not survive fork(). Threads started in this process use "
-            f"{int(n)}; or use multiprocessing's 'spawn' or 'forkserver' start method.",
-            RuntimeWarning, stacklevel=2)
 
 
 def get_num_threads() -> int:
-    """Threads kernels called from this thread use (1 on the thread that forked this
-    process, see set_num_threads)."""
+    """Threads kernels called from this thread use."""
     return _core.get_num_threads()
 
 
@@ -128,10 +115,7 @@ def _cuda_info() -> dict:
 
 
 def _threads_source() -> str:
-    settings = _core.thread_settings()
-    if settings["lost_pool_in_fork"]:
-        return "1 on the thread that forked this process (OpenMP workers do not survive fork)"
-    return settings["source"]
+    return _core.thread_settings()["source"]
 
 
 def _team_wait() -> str:
@@ -142,8 +126,11 @@ def _team_wait() -> str:
 
 def info() -> dict:
     """What this build is and what it will use: version, ISA chosen and available,
-    the data cache sizes the GEMM blocking is sized for, threads (and where the count came from), the OpenMP wait policy in force (and where
-    it came from), how the inference kernels' own team waits (cnnnative/thread_pool.h), OpenMP, CUDA built/available, compiler and flags."""
+    the data cache sizes the GEMM blocking is sized for, threads (and where the count came
+    from), the setting that chose how idle threads wait
+    (wait_policy, wait_policy_source) and what that waiting is (team_wait; the library's
+    own thread team, cnnnative/thread_pool.h), openmp (False: no OpenMP runtime is linked),
+    CUDA built/available, compiler and flags."""
     build = _core.build_info()
     cuda = _cuda_info()
     return {

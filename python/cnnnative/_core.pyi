@@ -165,12 +165,12 @@ def _set_sgemm_poison_scratch(on: bool) -> None:
     """
 def _set_team_wait(spin_us: typing.SupportsInt | typing.SupportsIndex, yield_us: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
-    Benchmarks and tests: how long idle members of the inference kernels' team pause-spin,
+    Benchmarks and tests: how long idle members of the thread team pause-spin,
     then yield, before they sleep (microseconds; negative keeps a value).
     """
 def _sgemm_batched_in_parallel(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], use_sgemm: bool = False) -> numpy.typing.NDArray[numpy.float32]:
     """
-    Testing aid: (B, M, K) @ (B, K, N), one SGEMM per OpenMP loop iteration.
+    Testing aid: (B, M, K) @ (B, K, N), one SGEMM per item of a team loop.
     """
 def _sgemm_variants() -> list[str]:
     """
@@ -566,7 +566,7 @@ def thread_settings() -> dict[str, typing.Any]:
     """
     Where the thread count came from: start value and its source (OMP_NUM_THREADS or
     CPU affinity), why OMP_NUM_THREADS was ignored (or ''), the current source, and
-    whether the calling thread forked this process (then its kernels run on 1 thread).
+    how idle members of the thread team wait (and which setting chose that).
     """
 def threshold(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], threshold: typing.SupportsFloat | typing.SupportsIndex, value: typing.SupportsFloat | typing.SupportsIndex, out: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
     ...

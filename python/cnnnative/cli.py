@@ -39,8 +39,8 @@ _DEFAULT_MODEL = {"digits": "digits_net", "mnist": "seed_mnist_net", "fashion-mn
 
 _THREADS_HELP = ("threads for every kernel (default: OMP_NUM_THREADS, else the CPUs this process may "
                  "run on). Use at most one per core you have to yourself: with other busy processes "
-                 "on the machine fewer (often 1) is faster. `cnnnative info` shows the count and the "
-                 "OpenMP wait policy in force")
+                 "on the machine fewer (often 1) is faster. `cnnnative info` shows the count and how "
+                 "idle threads wait")
 
 
 # Hyperparameters a model needs that differ from the command's defaults. all_conv_net (nine
@@ -129,7 +129,7 @@ def _parser():
     from .cli_attack import add_parser as add_attack_parser
     add_attack_parser(sub, _positive_int, _positive_float, _non_negative_float)
 
-    sub.add_parser("info", help="print build and CPU information, threads and OpenMP wait policy (JSON)")
+    sub.add_parser("info", help="print build and CPU information, threads and how idle threads wait (JSON)")
 
     b = sub.add_parser("bench", help="time convolution layers (beside PyTorch when installed), or an ONNX "
                                      "model compiled beside ONNX Runtime with a per-node profile")

@@ -23,8 +23,8 @@
  *     arguments unchanged (or NULL) and cnn_last_error() says what went wrong.
  *   - No C++ exception, abort or exit crosses this interface: bad arguments, unreadable,
  *     truncated or corrupt files, and out-of-memory are all status codes.
- *   - Link: -lcnnnative (shared). The static libcnnnative.a also needs the C++ and OpenMP
- *     runtimes at link time: -lcnnnative -lstdc++ -lgomp -lpthread -lm (pkg-config --static
+ *   - Link: -lcnnnative (shared). The static libcnnnative.a also needs the C++ and thread
+ *     runtimes at link time: -lcnnnative -lpthread -lstdc++ -lm (pkg-config --static
  *     cnnnative, or CMake's cnnnative::cnnnative_static, add them for you).
  *
  * Thread safety
@@ -37,7 +37,7 @@
  *     the model's memory is released with its last session.
  *   - cnn_last_error() is per thread.
  *   - Each session's runs use its own thread count (cnn_session_options.num_threads) for
- *     their OpenMP regions; concurrent sessions together use the sum of their counts.
+ *     their parallel regions; concurrent sessions together use the sum of their counts.
  *     Convolutions use at most the default count the model was loaded with (their scratch
  *     memory is planned for it): set OMP_NUM_THREADS before loading to plan for more.
  */

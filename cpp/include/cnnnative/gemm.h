@@ -27,8 +27,8 @@
 
 namespace cnnnative {
 
-// Uses the library's threads (OpenMP across blocks). Do not call from inside an
-// OpenMP parallel region: use sgemm_single_thread there.
+// Uses the library's threads (its team across blocks). Inside a team's region it runs on
+// the calling thread alone; sgemm_single_thread says so explicitly.
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc);

@@ -1,9 +1,11 @@
-// The library's own thread team for the hot kernels: spin briefly, then sleep.
+// The library's thread team, the only one it has (it links no OpenMP runtime): spin
+// briefly, then sleep.
 //
-// Why not only OpenMP: libgomp's idle workers either spin for a fixed count (GOMP_SPINCOUNT,
-// read once at load) or sleep at once (OMP_WAIT_POLICY=passive, cnnnative's default because
-// spinning workers starve other processes on a shared machine); and its static schedules
-// make a region wait for a worker whose core another process holds. This team's idle
+// Why not OpenMP: libgomp's idle workers either spin for a fixed count (GOMP_SPINCOUNT,
+// read once at load) or sleep at once (OMP_WAIT_POLICY=passive) and are woken by futex for
+// every region; spinning workers starve other processes on a shared machine; its static
+// schedules make a region wait for a worker whose core another process holds; its pools
+// do not survive fork; and a wheel would have to bundle libgomp. This team's idle
 // members pause-spin for a few microseconds (back-to-back kernels), then spin with
 // sched_yield (which hands the core to any other runnable thread at once), then sleep on a
 // futex; and a region's members are claimed, not assigned: the caller runs every share no
@@ -15,10 +17,10 @@
 // - run_team(threads, body) calls body(tid, team) once for each tid < team <= threads, and
 //   returns when every call has returned. The caller runs tid 0 and any member no worker
 //   started; the others run on the workers, at the same time as far as the cores allow. `team` may be smaller than
-//   asked (1 inside another team, inside an OpenMP region, or while another thread holds the
-//   team): body must be correct for any team it is given.
+//   asked (1 inside another team, or while another thread holds the team): body must be
+//   correct for any team it is given.
 // - Inside body, num_threads() is 1, so a kernel called from it runs on its thread alone
-//   (never opens a nested OpenMP team).
+//   (never opens a nested team).
 // - team_barrier() inside body waits for the whole team.
 // - An exception thrown by any member is rethrown by run_team after all members returned.
 // - fork: the child starts a fresh team when it first needs one.

@@ -12,21 +12,27 @@
 
 namespace cnnnative {
 
+// body(t, begin, end) with the member index t < num_threads(), for per-thread scratch.
 template <typename Body>
-void parallel_for(int64_t n, int64_t grain, Body body) {
+void parallel_for_indexed(int64_t n, int64_t grain, Body body) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   int64_t teams = n / grain;
   const int64_t want = num_threads();
   if (teams > want) teams = want;
   if (teams <= 1) {
-    body(int64_t(0), n);
+    body(0, int64_t(0), n);
     return;
   }
   run_team(static_cast<int>(teams), [&](int t, int nt) {
     const auto [begin, end] = team_share(n, t, nt);
-    if (begin < end) body(begin, end);
+    if (begin < end) body(t, begin, end);
   });
+}
+
+template <typename Body>
+void parallel_for(int64_t n, int64_t grain, Body body) {
+  parallel_for_indexed(n, grain, [&](int, int64_t begin, int64_t end) { body(begin, end); });
 }
 
 }  // namespace cnnnative

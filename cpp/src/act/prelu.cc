@@ -1,8 +1,6 @@
 // Threaded drivers of PReLU (see act/prelu.h).
 #include "act/prelu.h"
 
-#include <omp.h>
-
 #include <vector>
 
 #include "act/elementwise.h"
@@ -65,8 +63,8 @@ void prelu_backward(const float* g, const float* x, const float* weight, float* 
   // One row of partial slope gradients per thread (in double), summed at the end.
   const int threads = num_threads();
   std::vector<double> partial(gw != nullptr ? static_cast<size_t>(threads) * C : 0, 0.0);
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    double* mine = gw != nullptr ? partial.data() + static_cast<size_t>(omp_get_thread_num()) * C : nullptr;
+  parallel_for_indexed(n, kGrain, [&](int tid, int64_t b, int64_t e) {
+    double* mine = gw != nullptr ? partial.data() + static_cast<size_t>(tid) * C : nullptr;
     for_each_run(b, e, C, inner, [&](int64_t s, int64_t t, int64_t c) {
       const float w = weight[c];
       if (inner < kShortRun) {

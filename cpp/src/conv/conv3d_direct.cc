@@ -3,8 +3,6 @@
 // transposed into y with the bias.
 #include "conv/conv3d_direct.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -15,6 +13,7 @@
 
 #include "cnnnative/errors.h"
 #include "cnnnative/isa.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "core/int_math.h"
 
@@ -74,13 +73,12 @@ const float* width_padded(const Conv3dParams& p, const float* x, int threads) {
   if (WP == W) return x;
   const int64_t rows = p.N * p.C * p.in[0] * p.in[1];
   float* dst = tl_padded.get(checked_mul(rows, WP));
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < rows; ++i) {
+  team_for_each(threads, rows, [&](int64_t i) {
     float* d = dst + i * WP;
     std::fill(d, d + lo, 0.f);
     std::memcpy(d + lo, x + i * W, sizeof(float) * size_t(W));
     std::fill(d + lo + W, d + WP, 0.f);
-  }
+  });
   return dst;
 }
 
@@ -116,8 +114,7 @@ void direct_forward(const Conv3dParams& p, const float* x, const float* w, const
   AlignedFloats packed = aligned_floats(checked_mul(G * blocks, block_floats));
   {
     float* wp = packed.get();
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t gb = 0; gb < G * blocks; ++gb) {
+    team_for_each(threads, G * blocks, [&](int64_t gb) {
       const int64_t g = gb / blocks, k0 = (gb % blocks) * kDirectBlock;
       float* dst = wp + gb * block_floats;
       for (int64_t ct = 0; ct < Cg * taps; ++ct)
@@ -125,7 +122,7 @@ void direct_forward(const Conv3dParams& p, const float* x, const float* w, const
           const int64_t k = k0 + l;
           dst[ct * kDirectBlock + l] = k < Kg ? w[(g * Kg + k) * Cg * taps + ct] : 0.f;
         }
-    }
+    });
   }
 
   const int64_t ldo = blocks * kDirectBlock;
@@ -138,47 +135,49 @@ void direct_forward(const Conv3dParams& p, const float* x, const float* w, const
   const int64_t chunk = std::max<int64_t>(1, rows / (int64_t(threads) * 64));
   // Each thread's row result; allocated here, as nothing may throw inside the team.
   AlignedFloats outs = aligned_floats(checked_mul(threads, OW * ldo));
-#pragma omp parallel num_threads(threads)
-  {
-    float* const out = outs.get() + omp_get_thread_num() * OW * ldo;
-#pragma omp for schedule(dynamic, chunk)
-    for (int64_t i = 0; i < rows; ++i) {
-      const int64_t oh = i % OH, od = (i / OH) % OD, g = (i / (OH * OD)) % G, n = i / (OH * OD * G);
-      int64_t kt0, kt1, kr0, kr1;
-      valid_taps(od, p.stride[0], p.dilation[0], p.pad_lo[0], T, D, &kt0, &kt1);
-      valid_taps(oh, p.stride[1], p.dilation[1], p.pad_lo[1], R, H, &kr0, &kr1);
-      DirectRow r;
-      r.Cg = Cg;
-      r.nt = kt1 - kt0;
-      r.nr = kr1 - kr0;
-      r.S = S;
-      r.xc = x_channel;
-      r.xt = p.dilation[0] * H * WP;
-      r.xr = p.dilation[1] * WP;
-      r.xs = p.dilation[2];
-      r.sw = p.stride[2];
-      const float* xg = xw + (n * p.C + g * Cg) * x_channel;
-      if (r.nt > 0 && r.nr > 0) {
-        const int64_t id = od * p.stride[0] - p.pad_lo[0] + kt0 * p.dilation[0];
-        const int64_t ih = oh * p.stride[1] - p.pad_lo[1] + kr0 * p.dilation[1];
-        xg += (id * H + ih) * WP;
+  DynamicChunks row_chunks(rows, chunk);
+  run_team(threads, [&](int tid, int) {
+    float* const out = outs.get() + tid * OW * ldo;
+    int64_t i_begin, i_end;
+    while (row_chunks.next(&i_begin, &i_end)) {
+      for (int64_t i = i_begin; i < i_end; ++i) {
+        const int64_t oh = i % OH, od = (i / OH) % OD, g = (i / (OH * OD)) % G, n = i / (OH * OD * G);
+        int64_t kt0, kt1, kr0, kr1;
+        valid_taps(od, p.stride[0], p.dilation[0], p.pad_lo[0], T, D, &kt0, &kt1);
+        valid_taps(oh, p.stride[1], p.dilation[1], p.pad_lo[1], R, H, &kr0, &kr1);
+        DirectRow r;
+        r.Cg = Cg;
+        r.nt = kt1 - kt0;
+        r.nr = kr1 - kr0;
+        r.S = S;
+        r.xc = x_channel;
+        r.xt = p.dilation[0] * H * WP;
+        r.xr = p.dilation[1] * WP;
+        r.xs = p.dilation[2];
+        r.sw = p.stride[2];
+        const float* xg = xw + (n * p.C + g * Cg) * x_channel;
+        if (r.nt > 0 && r.nr > 0) {
+          const int64_t id = od * p.stride[0] - p.pad_lo[0] + kt0 * p.dilation[0];
+          const int64_t ih = oh * p.stride[1] - p.pad_lo[1] + kr0 * p.dilation[1];
+          xg += (id * H + ih) * WP;
+        }
+        r.x = xg;
+        r.wc = taps * kDirectBlock;
+        r.wt = R * S * kDirectBlock;
+        r.wr = S * kDirectBlock;
+        r.w = packed.get() + g * blocks * block_floats + (kt0 * R + kr0) * S * kDirectBlock;
+        r.block_floats = block_floats;
+        r.blocks = blocks;
+        r.last_vectors = last_vectors;
+        r.OW = OW;
+        r.out = out;
+        kernel(r);
+        // Position-major out -> the row of each output channel, plus the bias.
+        transpose(out, ldo, OW, Kg, bias ? bias + g * Kg : nullptr,
+                  y + (n * p.K + g * Kg) * P + (od * OH + oh) * OW, P);
       }
-      r.x = xg;
-      r.wc = taps * kDirectBlock;
-      r.wt = R * S * kDirectBlock;
-      r.wr = S * kDirectBlock;
-      r.w = packed.get() + g * blocks * block_floats + (kt0 * R + kr0) * S * kDirectBlock;
-      r.block_floats = block_floats;
-      r.blocks = blocks;
-      r.last_vectors = last_vectors;
-      r.OW = OW;
-      r.out = out;
-      kernel(r);
-      // Position-major out -> the row of each output channel, plus the bias.
-      transpose(out, ldo, OW, Kg, bias ? bias + g * Kg : nullptr,
-                y + (n * p.K + g * Kg) * P + (od * OH + oh) * OW, P);
     }
-  }
+  });
 }
 
 bool direct_backward_weight(const Conv3dParams& p, const float* x, const float* dy, float* dw) {
@@ -202,9 +201,7 @@ bool direct_backward_weight(const Conv3dParams& p, const float* x, const float* 
   // Zeroed here: a team smaller than asked for leaves some sums untouched, yet all are added.
   std::fill(sums.get(), sums.get() + acc_floats * team, 0.f);
   std::atomic<bool> nonfinite_border{false};
-#pragma omp parallel num_threads(team)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+  run_team(team, [&](int t, int nt) {
     float* acc = sums.get() + t * acc_floats;
     float* const dyt = dyts.get() + t * OW * ldk;
     std::fill(dyt, dyt + OW * ldk, 0.f);
@@ -248,19 +245,18 @@ bool direct_backward_weight(const Conv3dParams& p, const float* x, const float* 
         }
       }
     }
-  }
+  });
   if (nonfinite_border.load()) return false;
   // dw[g, k, c, tap] = the threads' sums, in thread order.
   float* const first = sums.get();
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t gct = 0; gct < G * Cg * taps; ++gct) {
+  team_for_each(threads, G * Cg * taps, [&](int64_t gct) {
     const int64_t g = gct / (Cg * taps), ct = gct % (Cg * taps);
     for (int64_t k = 0; k < Kg; ++k) {
       float s = first[gct * ldk + k];
       for (int t = 1; t < team; ++t) s += first[t * acc_floats + gct * ldk + k];
       dw[(g * Kg + k) * Cg * taps + ct] = s;
     }
-  }
+  });
   return true;
 }
 

@@ -11,13 +11,12 @@
 // with the kernel flipped and in/out channels swapped (padding dilation*(k-1) - pad), so
 // it takes the forward path, parallel bands included. Other strides use GEMM + col2vol,
 // whose bands of one image overlap in dx and so run in order.
-#include <omp.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "cnnnative/errors.h"
 #include "cnnnative/gemm.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "conv/conv3d.h"
 #include "conv/conv3d_direct.h"
@@ -95,8 +94,10 @@ Unit unit_at(const Conv3dParams& p, const Plan& plan, int64_t i) {
 template <typename F>
 void run_units(const Conv3dParams& p, const Plan& plan, F&& f) {
   if (plan.parallel) {
-#pragma omp parallel for num_threads(plan.threads) schedule(static)
-    for (int64_t i = 0; i < plan.units; ++i) f(unit_at(p, plan, i), omp_get_thread_num(), false);
+    run_team(plan.threads, [&](int tid, int team) {
+      const auto [begin, end] = team_share(plan.units, tid, team);
+      for (int64_t i = begin; i < end; ++i) f(unit_at(p, plan, i), tid, false);
+    });
   } else {
     for (int64_t i = 0; i < plan.units; ++i) f(unit_at(p, plan, i), 0, true);
   }
@@ -156,15 +157,14 @@ bool backward_input_as_forward(const Conv3dParams& p, const float* dy, const flo
   // w'[g, c, k, flipped tap] = w[g, k, c, tap]: in/out channels swapped within each group.
   const int64_t taps = p.taps(), Cg = p.Cg(), Kg = p.Kg();
   std::vector<float> flipped(size_t(p.weight_numel()));
-#pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
-  for (int64_t gc = 0; gc < p.groups * Cg; ++gc) {
+  team_for_each(cnnnative::num_threads(), p.groups * Cg, [&](int64_t gc) {
     const int64_t g = gc / Cg, c = gc % Cg;
     for (int64_t k = 0; k < Kg; ++k) {
       const float* src = w + ((g * Kg + k) * Cg + c) * taps;
       float* dst = flipped.data() + (gc * Kg + k) * taps;
       for (int64_t t = 0; t < taps; ++t) dst[taps - 1 - t] = src[t];
     }
-  }
+  });
   if (algo == Algo::depthwise)
     conv3d::depthwise_forward(q, dy, flipped.data(), nullptr, dx);
   else if (algo == Algo::direct && conv3d::direct_forward_supported(q) &&
@@ -222,12 +222,11 @@ void backward_weight_gemm(const Conv3dParams& p, const float* x, const float* dy
     gemm(threaded, false, true, Kg, plan.CRS, u.len(plan.OW), dyg, plan.P, cols, ld, 1.f, acc, plan.CRS);
   });
   if (plan.parallel) {
-#pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
-    for (int64_t i = 0; i < dw_numel; ++i) {
+    team_for_each(cnnnative::num_threads(), dw_numel, [&](int64_t i) {
       float s = 0.f;
       for (int t = 0; t < plan.threads; ++t) s += partials[size_t(t * dw_numel + i)];
       dw[i] = s;
-    }
+    });
   }
 }
 
@@ -253,8 +252,7 @@ namespace conv3d {
 
 void bias_gradient(const Conv3dParams& p, const float* dy, float* db) {
   const int64_t P = p.out_volume();
-#pragma omp parallel for num_threads(cnnnative::num_threads()) schedule(static)
-  for (int64_t k = 0; k < p.K; ++k) {
+  team_for_each(cnnnative::num_threads(), p.K, [&](int64_t k) {
     double sum = 0.0;
     for (int64_t n = 0; n < p.N; ++n) {
       const float* v = dy + (n * p.K + k) * P;
@@ -266,7 +264,7 @@ void bias_gradient(const Conv3dParams& p, const float* dy, float* db) {
       for (int l = 0; l < 16; ++l) sum += part[l];
     }
     db[k] = static_cast<float>(sum);
-  }
+  });
 }
 
 }  // namespace conv3d

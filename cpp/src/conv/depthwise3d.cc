@@ -4,12 +4,11 @@
 // the weight gradient splits channels (each thread owns its channels' taps).
 // The stride-1 input gradient runs as the forward with the kernel flipped
 // (conv3d_gemm.cc); other strides scatter into a padded plane and crop it.
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "conv/conv3d.h"
 #include "conv/depthwise3d_kernels.h"
@@ -58,16 +57,15 @@ void depthwise_forward(const Conv3dParams& p, const float* x, const float* w, co
   const PlaneGeometry g = geometry(p, pad);
   const DepthwiseKernels& k = kernels();
   const int64_t V = p.in_volume(), OV = p.out_volume(), taps = p.taps(), planes = p.N * p.C;
-#pragma omp parallel num_threads(cnnnative::num_threads())
-  {
+  run_team(cnnnative::num_threads(), [&](int tid, int team) {
     std::vector<float> xp(static_cast<size_t>(pad.volume()));
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < planes; ++i) {
+    const auto [i_begin, i_end] = team_share(planes, tid, team);
+    for (int64_t i = i_begin; i < i_end; ++i) {
       const int64_t c = i % p.C;
       pad_into(p, pad, x + i * V, xp.data());
       k.gather(g, xp.data(), w + c * taps, bias ? bias[c] : 0.f, y + i * OV);
     }
-  }
+  });
 }
 
 void depthwise_backward_input(const Conv3dParams& p, const float* dy, const float* w, float* dx) {
@@ -76,11 +74,10 @@ void depthwise_backward_input(const Conv3dParams& p, const float* dy, const floa
   const DepthwiseKernels& k = kernels();
   const int64_t D = p.in[0], H = p.in[1], W = p.in[2];
   const int64_t V = p.in_volume(), OV = p.out_volume(), taps = p.taps(), planes = p.N * p.C;
-#pragma omp parallel num_threads(cnnnative::num_threads())
-  {
+  run_team(cnnnative::num_threads(), [&](int tid, int team) {
     std::vector<float> dxp(static_cast<size_t>(pad.volume()));
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < planes; ++i) {
+    const auto [i_begin, i_end] = team_share(planes, tid, team);
+    for (int64_t i = i_begin; i < i_end; ++i) {
       std::fill(dxp.begin(), dxp.end(), 0.f);
       k.scatter(g, dy + i * OV, w + (i % p.C) * taps, dxp.data());
       float* dxi = dx + i * V;  // the interior of the padded plane; the padding is dropped
@@ -90,7 +87,7 @@ void depthwise_backward_input(const Conv3dParams& p, const float* dy, const floa
                       dxp.data() + ((id + p.pad_lo[0]) * pad.HP + ih + p.pad_lo[1]) * pad.WP + p.pad_lo[2],
                       sizeof(float) * size_t(W));
     }
-  }
+  });
 }
 
 void depthwise_backward_weight(const Conv3dParams& p, const float* x, const float* dy, float* dw) {
@@ -98,12 +95,11 @@ void depthwise_backward_weight(const Conv3dParams& p, const float* x, const floa
   const PlaneGeometry g = geometry(p, pad);
   const DepthwiseKernels& k = kernels();
   const int64_t V = p.in_volume(), OV = p.out_volume(), taps = p.taps();
-#pragma omp parallel num_threads(cnnnative::num_threads())
-  {
+  run_team(cnnnative::num_threads(), [&](int tid, int team) {
     std::vector<float> xp(static_cast<size_t>(pad.volume()));
     std::vector<double> sums(static_cast<size_t>(taps));
-#pragma omp for schedule(static)
-    for (int64_t c = 0; c < p.C; ++c) {
+    const auto [c_begin, c_end] = team_share(p.C, tid, team);
+    for (int64_t c = c_begin; c < c_end; ++c) {
       std::fill(sums.begin(), sums.end(), 0.0);
       for (int64_t n = 0; n < p.N; ++n) {
         pad_into(p, pad, x + (n * p.C + c) * V, xp.data());
@@ -111,7 +107,7 @@ void depthwise_backward_weight(const Conv3dParams& p, const float* x, const floa
       }
       for (int64_t t = 0; t < taps; ++t) dw[c * taps + t] = static_cast<float>(sums[size_t(t)]);
     }
-  }
+  });
 }
 
 }  // namespace conv3d

@@ -7,8 +7,6 @@
 // for 8x8 windows, 6 MB for 16x16 windows of 64 channels).
 #include "cnnnative/fft.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -16,6 +14,7 @@
 #include "cnnnative/conv.h"
 #include "cnnnative/errors.h"
 #include "cnnnative/isa.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "core/int_math.h"
 #include "fft_kernels.h"
@@ -63,11 +62,10 @@ template <typename Tap>
 void transform_filters(const Problem& q, Tap tap, float* U) {
   const fft::Kernels& kern = fft::kernels_for(active_isa(), q.T);
   const int64_t Cg = q.Cg(), Kg = q.Kg(), KB = q.KB(), taps = q.R * q.S;
-#pragma omp parallel num_threads(num_threads())
-  {
+  run_team(num_threads(), [&](int tid, int team) {
     ScratchBuffer f(static_cast<size_t>(Cg * taps * kRows));
-#pragma omp for schedule(static)
-    for (int64_t gb = 0; gb < q.groups * KB; ++gb) {
+    const auto [gb_begin, gb_end] = team_share(q.groups * KB, tid, team);
+    for (int64_t gb = gb_begin; gb < gb_end; ++gb) {
       const int64_t g = gb / KB, kb = gb % KB;
       // Filter by filter, so the forward weights are read contiguously.
       for (int kr = 0; kr < kRows; ++kr) {
@@ -86,7 +84,7 @@ void transform_filters(const Problem& q, Tap tap, float* U) {
       a.plane_stride = q.plane_floats();
       kern.filter_transform(a);
     }
-  }
+  });
 }
 
 // The three phases of one block of 32 windows in group g, written once for both
@@ -178,19 +176,18 @@ void run(const Problem& q, const float* x, const float* U, const float* bias, fl
     for (int64_t k = kb_begin * kRows; k < std::min(kb_end * kRows, Kg); ++k) ph.output(g, block, k, m);
   };
   ScratchBuffer V(checked_numel({nt, vf}, "fft workspace")), M(checked_numel({nt, mf}, "fft workspace"));
-#pragma omp parallel num_threads(nt)
-  {
-    float* v = V.data() + omp_get_thread_num() * vf;
-    float* m = M.data() + omp_get_thread_num() * mf;
-#pragma omp for schedule(static) nowait
-    for (int64_t gb = 0; gb < whole; ++gb) block_part(gb, 0, KB, v, m);
+  run_team(nt, [&](int tid, int team) {
+    float* v = V.data() + tid * vf;
+    float* m = M.data() + tid * mf;
+    const auto [gb_begin, gb_end] = team_share(whole, tid, team);
+    for (int64_t gb = gb_begin; gb < gb_end; ++gb) block_part(gb, 0, KB, v, m);
     // The leftover blocks, each cut into nt parts by output row blocks.
-#pragma omp for schedule(static)
-    for (int64_t item = 0; item < (units - whole) * nt; ++item) {
+    const auto [item_begin, item_end] = team_share((units - whole) * nt, tid, team);
+    for (int64_t item = item_begin; item < item_end; ++item) {
       const int64_t part = item % nt, kb_begin = KB * part / nt, kb_end = KB * (part + 1) / nt;
       if (kb_begin < kb_end) block_part(whole + item / nt, kb_begin, kb_end, v, m);
     }
-  }
+  });
 }
 
 // The problem's filters in [K, C/groups, R, S] order, from tap(k, c, r, s).

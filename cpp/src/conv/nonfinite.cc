@@ -3,8 +3,10 @@
 #include "nonfinite.h"
 
 #include "act/epilogue_activation.h"
+#include "cnnnative/thread_pool.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <limits>
 
@@ -38,10 +40,11 @@ bool all_finite(const float* x, int64_t n, int threads) {
   constexpr int64_t kChunk = int64_t(1) << 16;  // 256 KiB per piece
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   if (threads <= 1 || chunks < 4) return span_finite(x, n);
-  int bad = 0;
-#pragma omp parallel for num_threads(threads) reduction(| : bad) schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) bad |= !span_finite(x + c * kChunk, std::min(kChunk, n - c * kChunk));
-  return bad == 0;
+  std::atomic<bool> bad{false};
+  team_for_each(threads, chunks, [&](int64_t c) {
+    if (!span_finite(x + c * kChunk, std::min(kChunk, n - c * kChunk))) bad.store(true, std::memory_order_relaxed);
+  });
+  return !bad.load();
 }
 
 std::vector<int8_t> tap_signs(const float* w, int64_t n) {
@@ -92,9 +95,8 @@ void direct_outputs(const Correlation& q, const float* x, const float* w, const 
       }
   }
   const ActivationPass pass = activation_pass(ep);
-#pragma omp parallel for collapse(2) num_threads(threads) schedule(dynamic)
-  for (int64_t ng = 0; ng < q.N * G; ++ng)
-    for (int64_t oh = 0; oh < q.OH; ++oh) {
+  team_for_each_dynamic(threads, q.N * G * q.OH, 1, [&](int64_t row) {
+      const int64_t ng = row / q.OH, oh = row % q.OH;
       const int64_t n = ng / G, g = ng % G;
       for (int64_t ow = 0; ow < q.OW; ++ow) {
         const uint8_t kind = mark[ng * plane + oh * q.OW + ow];
@@ -129,7 +131,7 @@ void direct_outputs(const Correlation& q, const float* x, const float* w, const 
           y[at] = v;
         }
       }
-    }
+    });
 }
 
 }  // namespace nonfinite

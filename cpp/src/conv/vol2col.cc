@@ -3,10 +3,9 @@
 // sees there (0 in the padding). The band is a range of output rows r = od * OH + oh,
 // so a band's columns are contiguous in y and dy and the GEMM writes straight into them.
 // The innermost copies are the 2-D ones (im2col_row.h: memcpy for stride 1).
-#include <omp.h>
-
 #include <algorithm>
 
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "conv/conv3d.h"
 #include "conv/im2col_range.h"
@@ -55,12 +54,10 @@ void vol2col(const Conv3dParams& p, const float* xg, int64_t r0, int64_t r1, flo
     vol2col_rows(p, xg, r0, r1, 0, rows, cols, ld);
     return;
   }
-#pragma omp parallel num_threads(cnnnative::num_threads())
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+  run_team(cnnnative::num_threads(), [&](int64_t t, int64_t nt) {
     const int64_t a = rows * t / nt, b = rows * (t + 1) / nt;
     vol2col_rows(p, xg, r0, r1, a, b, cols + a * ld, ld);
-  }
+  });
 }
 
 namespace {
@@ -95,11 +92,9 @@ void col2vol(const Conv3dParams& p, const float* cols, int64_t ld, int64_t r0, i
     col2vol_channels(p, cols, ld, r0, r1, 0, Cg, dxg);
     return;
   }
-#pragma omp parallel num_threads(cnnnative::num_threads())
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+  run_team(cnnnative::num_threads(), [&](int64_t t, int64_t nt) {
     col2vol_channels(p, cols, ld, r0, r1, Cg * t / nt, Cg * (t + 1) / nt, dxg);
-  }
+  });
 }
 
 }  // namespace conv3d

@@ -1,13 +1,13 @@
 // measure_peak: see peak_probe.h.
 #include "core/peak_probe.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <vector>
 
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 
 namespace cnnnative {
@@ -53,18 +53,19 @@ double measure_peak(const char* what, double seconds, int threads, bool thread_c
       best = std::max(best, ops / (thread_cpu_seconds() - t0) / 1e9);
       continue;
     }
-    double ops = 0;
+    // The probe's own thread count, by design (the caller asks for 1 and 2 threads).
+    // The barrier puts every member on a thread of its own, so they run at the same time.
+    std::vector<double> ops(static_cast<size_t>(threads), 0.0);
     const double t0 = now_seconds();
-    // The probe's own thread count, by design (the caller asks for 1 and 2 threads),
-    // except on a thread whose OpenMP pool was lost in fork (see threads.h).
-    const int team = team_for(threads);
-#pragma omp parallel num_threads(team) reduction(+ : ops)
-    {
+    run_team(threads, [&](int tid, int) {
+      team_barrier();
       float local_sink = 0;
-      ops += loop(per_round, &local_sink);
-      if (local_sink == 12345.f) ops += 0;  // keep local_sink observed
-    }
-    best = std::max(best, ops / (now_seconds() - t0) / 1e9);
+      ops[static_cast<size_t>(tid)] = loop(per_round, &local_sink);
+      if (local_sink == 12345.f) ops[static_cast<size_t>(tid)] += 0;  // keep local_sink observed
+    });
+    double total = 0;
+    for (double o : ops) total += o;
+    best = std::max(best, total / (now_seconds() - t0) / 1e9);
   }
   if (sink == 12345.f) best += 0;
   return best;

@@ -6,7 +6,7 @@
 // calibrates the iteration count on the calling thread until one run takes a few
 // milliseconds, then keeps the best of 5 rounds of about seconds / 5 each: timed by the
 // calling thread's CPU time (thread_cpu_time, one thread only: immune to other processes),
-// or by wall time over an OpenMP team of `threads`, each running the loop (total
+// or by wall time over a thread team of `threads`, each running the loop (total
 // operations over the slowest thread's time).
 #pragma once
 #include <cstdint>

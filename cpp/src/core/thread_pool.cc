@@ -20,7 +20,6 @@
 
 #include <immintrin.h>
 #include <linux/futex.h>
-#include <omp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -288,8 +287,8 @@ Team& team() {
 
 namespace team_detail {
 void run(int threads, Call call, void* body) {
-  // Inside another team or an OpenMP region nesting would oversubscribe: run alone.
-  if (threads > 1 && !tl_in_team && !omp_in_parallel() && team().try_run(threads, call, body)) return;
+  // Inside another team nesting would oversubscribe: run alone.
+  if (threads > 1 && !tl_in_team && team().try_run(threads, call, body)) return;
   Region alone;
   alone.call = call, alone.body = body, alone.team = 1;
   const bool outer = tl_in_team;

@@ -1,9 +1,7 @@
-// The process-wide thread count and its fork rule (see cnnnative/threads.h).
+// The process-wide thread count (see cnnnative/threads.h).
 #include "cnnnative/threads.h"
 #include "cnnnative/thread_pool.h"
 
-#include <omp.h>
-#include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -78,24 +76,7 @@ std::atomic<int>& thread_count() {
 }
 
 std::atomic<bool> explicitly_set{false};
-
-// Set once this thread has asked for a team of more than one: libgomp may then hold a
-// worker pool for it. (A pool opened by another library on the same libgomp is not seen.)
-thread_local bool may_own_pool = false;
-
-// The child of fork() starts with one thread, the one that called fork; its libgomp pool
-// (thread-local) names workers the child does not have. Threads the child starts later
-// get pools of their own, so only this thread is marked (fork preserves pthread_self()).
-std::atomic<bool> forking_thread_lost_pool{false};
-pthread_t forking_thread;
-
-void after_fork_in_child() {
-  forking_thread = pthread_self();
-  forking_thread_lost_pool.store(may_own_pool);
-}
-
-// Registered when the module loads, before any region can open.
-[[maybe_unused]] const int fork_handler = pthread_atfork(nullptr, nullptr, after_fork_in_child);
+thread_local int thread_count_override = 0;  // 0: the process-wide count (ThreadCountOverride)
 
 }  // namespace
 
@@ -104,28 +85,10 @@ const ThreadDefault& thread_default() {
   return d;
 }
 
-bool calling_thread_lost_pool_in_fork() {
-  return forking_thread_lost_pool.load(std::memory_order_relaxed) &&
-         pthread_equal(pthread_self(), forking_thread);
-}
-
-int team_for(int requested) {
-  // A multi-threaded region here would wait forever for the lost workers; a region of
-  // one thread does not touch the pool.
-  if (calling_thread_lost_pool_in_fork()) return 1;
-  if (requested > 1) may_own_pool = true;
-  return requested;
-}
-
-namespace {
-thread_local int thread_count_override = 0;  // 0: the process-wide count (ThreadCountOverride)
-}  // namespace
-
 // Inside a member of run_team's team a kernel runs on its thread alone (thread_pool.h).
 int num_threads() {
   if (in_team()) return 1;
-  const int n = thread_count_override > 0 ? thread_count_override : thread_count().load(std::memory_order_relaxed);
-  return team_for(n);
+  return thread_count_override > 0 ? thread_count_override : thread_count().load(std::memory_order_relaxed);
 }
 
 ThreadCountOverride::ThreadCountOverride(int n) : previous_(thread_count_override) {
@@ -144,16 +107,13 @@ std::string thread_count_source() {
   return explicitly_set.load() ? "set_num_threads" : thread_default().source;
 }
 
-bool openmp_enabled() { return true; }
-
 int parallel_team_size() {
-  int team = 0;
-#pragma omp parallel num_threads(num_threads())
-  {
-#pragma omp single
-    team = omp_get_num_threads();
-  }
-  return team;
+  std::atomic<int> size{0};
+  run_team(num_threads(), [&](int, int team) {
+    team_barrier();  // every member on a thread of its own: a worker that cannot run hangs here
+    size.store(team);
+  });
+  return size.load();
 }
 
 }  // namespace cnnnative

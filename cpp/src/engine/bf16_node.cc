@@ -33,11 +33,11 @@
 // and unpacks its rounded weights, then runs the fp32 im2col / 1x1 GEMM path on them:
 // the same bf16 products, summed in another order, at fp32 speed -- a fallback so that
 // a bf16 plan gives the same answers on every x86, not a fast path.
-#include <omp.h>
 
 #include <algorithm>
 
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/winograd.h"
 #include "engine/kernels.h"
 #include "gemm/sbgemm.h"
@@ -231,15 +231,15 @@ void bf16_conv_forward(const Node& n, int64_t batch, const float* x, const float
   const ActivationPass pass = node_activation_pass(n);
   const bool rows_out = rows_layout(n);
 
-#pragma omp parallel num_threads(threads)
-  {
-    float* mine = scratch + int64_t(omp_get_thread_num()) * layout.total();
+  DynamicChunks items(blocks * nchunks, 1);
+  run_team(threads, [&](int tid, int) {
+    float* mine = scratch + int64_t(tid) * layout.total();
     uint32_t* packed = reinterpret_cast<uint32_t*>(mine);
     float* unfold = mine + layout.packed;
     float* product = unfold + layout.unfold;
     int64_t packed_block = -1;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < blocks * nchunks; ++item) {
+    int64_t item, item_end;
+    while (items.next(&item, &item_end)) {
       const int64_t block = item % blocks, mt = item / blocks;
       const int64_t cb = block % nblocks, g = (block / nblocks) % G, img = block / (nblocks * G);
       const int64_t n0 = cb * pb, cols = std::min(pb, P - n0);
@@ -286,7 +286,7 @@ void bf16_conv_forward(const Node& n, int64_t batch, const float* x, const float
       store_transposed__avx512(stored, product, chunk, cols, rows, bias, res, y + yoff, P);
       pass.apply_rows(y + yoff, rows, cols, P, g * Kg + m0);
     }
-  }
+  });
 }
 
 }  // namespace engine

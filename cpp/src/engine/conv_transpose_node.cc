@@ -9,13 +9,13 @@
 // sub-pixel phases (DCGAN's 4x4 stride 2) run them instead, as eager does, with the
 // stacked weight built and Winograd-transformed once here at plan time (eager does both
 // per call).
-#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "cnnnative/conv.h"
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "cnnnative/winograd.h"
 #include "conv/conv_transpose_subpixel.h"
@@ -34,8 +34,7 @@ void pad_extra(const Node& n, int64_t batch, const float* x, float* dst, int thr
   const int64_t oh = p.output_h(), ow = p.output_w();
   const int64_t h = oh - n.extra_rows, w = ow - n.extra_cols;
   const int64_t planes = batch * p.K;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t plane = 0; plane < planes; ++plane) {
+  team_for_each(threads, planes, [&](int64_t plane) {
     const float* src = x + plane * h * w;
     float* d = dst + plane * oh * ow;
     for (int64_t r = 0; r < h; ++r) {
@@ -43,7 +42,7 @@ void pad_extra(const Node& n, int64_t batch, const float* x, float* dst, int thr
       std::fill(d + r * ow + w, d + (r + 1) * ow, 0.f);
     }
     std::fill(d + h * ow, d + oh * ow, 0.f);
-  }
+  });
 }
 // y = act(y + b) over one plane, the activation chosen outside the loop so each case is
 // a plain vectorised loop (a switch per value kept the loop scalar: a compiled DCGAN
@@ -124,14 +123,13 @@ void conv_transpose_forward(const Node& n, int64_t batch, const float* x, float*
   const int64_t hw = p.H * p.W, planes = batch * p.C;
   const Activation stored = stored_part(n.act);
   const ActivationPass pass = node_activation_pass(n);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t plane = 0; plane < planes; ++plane) {
+  team_for_each(threads, planes, [&](int64_t plane) {
     const int64_t c = plane % p.C;
     const float b = n.bias[size_t(c)];
     float* yp = y + plane * hw;
     add_bias_activate(yp, hw, b, stored);
     pass.apply(yp, hw, c);
-  }
+  });
 }
 
 }  // namespace engine

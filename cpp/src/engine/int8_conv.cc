@@ -5,7 +5,6 @@
 // shared dynamically by the team; each item unfolds its pixels (uint8 im2col, padding =
 // the input's zero point) into its thread's scratch, unless the conv is a plain 1x1 whose
 // image already is the GEMM's input. Depthwise convs run direct loops per channel plane.
-#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -157,11 +156,11 @@ void depthwise_int8(const Node& n, int64_t batch, const uint8_t* x, const void* 
   const int64_t out_elem = q.out_u8 ? 1 : 4, res_elem = q.res_u8 ? 1 : 4;
   if (batch * C * P * taps < kSerialMacs) threads = 1;
   threads = int(std::min<int64_t>(threads, items));
-#pragma omp parallel num_threads(threads)
-  {
-    int32_t* acc = static_cast<int32_t*>(scratch) + int64_t(omp_get_thread_num()) * chunk * P;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t it = 0; it < items; ++it) {
+  DynamicChunks work(items, 1);
+  run_team(threads, [&](int tid, int) {
+    int32_t* acc = static_cast<int32_t*>(scratch) + int64_t(tid) * chunk * P;
+    int64_t it, it_end;
+    while (work.next(&it, &it_end)) {
       const int64_t b = it / chunks, c0 = (it % chunks) * chunk, nc = std::min(chunk, C - c0);
       ConvParams p = full;  // channels [c0, c0 + nc) of image b: a depthwise conv of its own
       p.N = 1;
@@ -172,7 +171,7 @@ void depthwise_int8(const Node& n, int64_t batch, const uint8_t* x, const void* 
       epilogue(q, n.act, acc, P, c0, nc, P, residual ? static_cast<const char*>(residual) + base * res_elem : nullptr,
                static_cast<char*>(y) + base * out_elem, P);
     }
-  }
+  });
 }
 }  // namespace
 
@@ -339,14 +338,14 @@ void conv_int8_forward(const Node& n, int64_t batch, const uint8_t* x, const voi
   const int64_t unfold_bytes = direct ? 0 : (q.K_gemm * nb + 63) / 64 * 64;
   const int64_t out_elem = q.out_u8 ? 1 : 4, res_elem = q.res_u8 ? 1 : 4;
   const uint8_t pad = uint8_t(q.in.zero);
-#pragma omp parallel num_threads(threads)
-  {
-    char* mine = static_cast<char*>(scratch) + int64_t(omp_get_thread_num()) * per_thread;
+  DynamicChunks work(items, 1);
+  run_team(threads, [&](int tid, int) {
+    char* mine = static_cast<char*>(scratch) + int64_t(tid) * per_thread;
     uint8_t* cols = reinterpret_cast<uint8_t*>(mine);
     int32_t* acc = reinterpret_cast<int32_t*>(mine + unfold_bytes);
     int64_t last_unfolded = -1;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t it = 0; it < items; ++it) {
+    int64_t it, it_end;
+    while (work.next(&it, &it_end)) {
       const int64_t mb = it % q.m_blocks, rest = it / q.m_blocks;
       const int64_t blk = rest % n_blocks, bg = rest / n_blocks, g = bg % G, b = bg / G;
       const int64_t n0 = blk * nb, ncols = std::min(nb, P - n0);
@@ -370,7 +369,7 @@ void conv_int8_forward(const Node& n, int64_t batch, const uint8_t* x, const voi
                residual ? static_cast<const char*>(residual) + base * res_elem : nullptr,
                static_cast<char*>(y) + base * out_elem, P);
     }
-  }
+  });
 }
 
 void linear_int8_forward(const Node& n, int64_t batch, const uint8_t* x, void* y, void* scratch, int threads) {
@@ -382,11 +381,10 @@ void linear_int8_forward(const Node& n, int64_t batch, const uint8_t* x, void* y
     for (int64_t k = 0; k < K; ++k) xt[k * batch + b] = x[b * K + k];
   if (batch * K * M < kSerialMacs) threads = 1;
   threads = int(std::min<int64_t>(threads, q.m_blocks));
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-  for (int64_t mb = 0; mb < q.m_blocks; ++mb) {
+  team_for_each_dynamic(threads, q.m_blocks, 1, [&](int64_t mb) {
     const quant::PackedWeightsS8& w = q.packed[size_t(mb)];
     quant::gemm_s8u8_s32(w, batch, xt, batch, acc + mb * q.m_block * batch, batch, /*single_thread=*/true);
-  }
+  });
   // acc is M x batch; y is batch x M: the epilogue walks channel k's row of acc with the
   // output stride M... written per sample instead, reading acc with column stride.
   const int64_t elem = q.out_u8 ? 1 : 4;

@@ -1,13 +1,12 @@
 // The int8 nodes besides conv / linear: quantize, dequantize, the uint8 pools and concat,
 // and the dispatch of all int8 nodes (engine/int8_nodes.h).
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "engine/int8_nodes.h"
 #include "engine/int8_requant.h"
 
@@ -29,17 +28,17 @@ void quantize(const float* x, int64_t count, QParams q, uint8_t* y, int threads)
   const float inv = 1.f / q.scale, zero = float(q.zero);
   if (count < kSerial) threads = 1;
   const int64_t chunks = (count + kChunk - 1) / kChunk;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t c = 0; c < chunks; ++c)
+  team_for_each(threads, chunks, [&](int64_t c) {
     quantize_row(x + c * kChunk, std::min(kChunk, count - c * kChunk), inv, zero, y + c * kChunk);
+  });
 }
 
 void dequantize(const uint8_t* x, int64_t count, QParams q, float* y, int threads) {
   if (count < kSerial) threads = 1;
   const int64_t chunks = (count + kChunk - 1) / kChunk;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t c = 0; c < chunks; ++c)
+  team_for_each(threads, chunks, [&](int64_t c) {
     dequantize_row(x + c * kChunk, std::min(kChunk, count - c * kChunk), q.scale, q.zero, y + c * kChunk);
+  });
 }
 
 // A pooled value of one window: uint8 (rounded, same scale) or dequantized float.
@@ -95,8 +94,7 @@ void pool_u8(const Node& n, bool is_max, int64_t batch, const uint8_t* x, void* 
   const int64_t OH = n.out_shape[2], OW = n.out_shape[3];
   const int64_t planes = batch * C;
   if (planes * OH * OW * w.kh * w.kw < kSerial) threads = 1;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
-  for (int64_t plane = 0; plane < planes; ++plane) {
+  team_for_each_dynamic(threads, planes, 4, [&](int64_t plane) {
     const uint8_t* xp = x + plane * H * W;
     const int64_t yo = plane * OH * OW;
     if (is_max) {
@@ -119,19 +117,18 @@ void pool_u8(const Node& n, bool is_max, int64_t batch, const uint8_t* x, void* 
         sum += (count - valid) * q.in.zero;
         store_pooled(q, count > 0 ? float(sum) / float(count) : float(q.in.zero), y, yo + oh * OW + ow);
       }
-  }
+  });
 }
 
 void global_pool_u8(const Node& n, int64_t batch, const uint8_t* x, void* y, int threads) {
   const int64_t C = n.in_shape[1], HW = n.in_shape[2] * n.in_shape[3], planes = batch * C;
   if (planes * HW < kSerial) threads = 1;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t plane = 0; plane < planes; ++plane) {
+  team_for_each(threads, planes, [&](int64_t plane) {
     const uint8_t* xp = x + plane * HW;
     int64_t sum = 0;
     for (int64_t i = 0; i < HW; ++i) sum += xp[i];
     store_pooled(*n.quant, float(sum) / float(HW), y, plane);
-  }
+  });
 }
 }  // namespace
 

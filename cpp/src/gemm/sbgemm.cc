@@ -3,7 +3,6 @@
 #include "gemm/sbgemm.h"
 
 #include <cpuid.h>
-#include <omp.h>
 
 #include <time.h>
 
@@ -15,6 +14,7 @@
 #include "core/peak_probe.h"
 #include "cnnnative/gemm.h"
 #include "cnnnative/isa.h"
+#include "cnnnative/thread_pool.h"
 
 namespace cnnnative {
 namespace bf16 {
@@ -119,11 +119,10 @@ void gemm(const float* a, int64_t lda, int64_t m, const PackedWeights& w, float*
     multiply(packed, m, w, 0, panels, c, ldc);
     return;
   }
-#pragma omp parallel for num_threads(team) schedule(static)
-  for (int t = 0; t < team; ++t) {
-    const int64_t q0 = panels * t / team, q1 = panels * (t + 1) / team;
+  run_team(team, [&](int t, int nt) {
+    const auto [q0, q1] = team_share(panels, t, nt);
     if (q1 > q0) multiply(packed, m, w, q0, q1, c + q0 * kNR, ldc);
-  }
+  });
 }
 
 double measure_peak(double seconds) {

@@ -124,7 +124,7 @@ Grid choose_grid(const Problem& p, const GemmKernelTable& t, int threads) {
 }
 
 // Runs thread `tid` of `threads` over the whole problem. `parallel` says whether it runs
-// inside an OpenMP team (and so must meet the others at barriers). `nc` is this call's
+// inside a thread team (and so must meet the others at barriers). `nc` is this call's
 // N block: the packed B block holds all of K for nc columns.
 void run_thread(const Problem& p, const GemmKernelTable& t, Grid g, int64_t nc, int tid,
                 bool parallel, float* bpack, float* apack) {

@@ -1,12 +1,11 @@
 // Locally connected 2-D convolution: one small GEMM per output position (see the header).
 #include "local/locally_connected.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "act/parallel.h"
 #include "local/small_gemm.h"
@@ -129,17 +128,16 @@ int64_t teams_for(const LocalGeometry& g) {
 }
 
 // Runs body(t, begin, end) for the T contiguous ranges of positions, in parallel. A smaller
-// team than asked for (nested regions) takes several ranges per thread.
+// team than asked for (inside another team, or while another thread holds it) takes several ranges per thread.
 template <typename Body>
 void for_each_range(int64_t P, int64_t T, Body body) {
   if (T <= 1) {
     body(int64_t(0), int64_t(0), P);
     return;
   }
-#pragma omp parallel num_threads(static_cast<int>(T))
-  {
-    for (int64_t t = omp_get_thread_num(); t < T; t += omp_get_num_threads()) body(t, P * t / T, P * (t + 1) / T);
-  }
+  run_team(static_cast<int>(T), [&](int tid, int team) {
+    for (int64_t t = tid; t < T; t += team) body(t, P * t / T, P * (t + 1) / T);
+  });
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // Batch norm, forward and backward. A channel's N * S values are N spans of S floats,
 // C * S apart. Two layouts of the work:
-//  - spans (S >= kMinSpanForSpans): one channel per task, OpenMP over channels, each
+//  - spans (S >= kMinSpanForSpans): one channel per task, the thread team over channels, each
 //    span handled by the contiguous span kernels;
 //  - columns (small S, e.g. (N, C) input or 7x7 maps): the input is N rows of C * S
 //    floats; per-column sums run over rows (threads split the rows, see column_sums.h)

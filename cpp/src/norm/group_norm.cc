@@ -1,6 +1,6 @@
 // Group norm (and instance norm, groups == C), forward and backward.
 // Row (n, g) holds channels [g*C/G, (g+1)*C/G) of sample n: C/G * S contiguous floats.
-// OpenMP over rows; each row's statistics come from one contiguous span.
+// The thread team over rows; each row's statistics come from one contiguous span.
 #include <cmath>
 #include <vector>
 

@@ -2,7 +2,7 @@
 //
 // Each normalization (batch, layer, group/instance, local response) is a loop over
 // contiguous spans of floats: "sum this span", "normalize this span", ... The loops
-// that decide WHICH spans (and the OpenMP threads) live in batch_norm.cc,
+// that decide WHICH spans (and the team's threads) live in batch_norm.cc,
 // layer_norm.cc, group_norm.cc and local_response_norm.cc; the span work lives here,
 // written once in kernels_impl.h and compiled per ISA (norm_kernels__scalar.cc,
 // norm_kernels__avx2.cc, norm_kernels__avx512.cc). `kernels()` picks the table for

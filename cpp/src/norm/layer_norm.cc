@@ -1,4 +1,4 @@
-// Layer norm, forward and backward: rows of D contiguous floats, OpenMP over rows.
+// Layer norm, forward and backward: rows of D contiguous floats, the thread team over rows.
 #include <cmath>
 #include <vector>
 

@@ -1,12 +1,11 @@
 // Local response norm across channels, forward and backward.
 // Work is split into tasks of (sample n, a block of kColumns spatial positions); a
 // task runs through all channels of its block, so the channel window stays in cache.
-#include <omp.h>
-
 #include <limits>
 #include <vector>
 
 #include "cnnnative/errors.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "norm/kernels.h"
 #include "norm/norm.h"
@@ -18,7 +17,7 @@ namespace {
 
 constexpr int64_t kColumns = 64;
 
-// Calls body(scratch, x_offset, columns) for every (n, column block) task, OpenMP
+// Calls body(scratch, x_offset, columns) for every (n, column block) task, the team
 // over tasks; each thread owns `scratch_per_column * kColumns` floats of scratch.
 template <class Body>
 void for_each_block(const NormShape& s, int64_t scratch_per_column, Body body) {
@@ -31,17 +30,16 @@ void for_each_block(const NormShape& s, int64_t scratch_per_column, Body body) {
   // reported. NaN-filled: the kernels write every scratch element before reading it.
   std::vector<float> scratch(static_cast<size_t>(checked_mul(scratch_len, threads, "scratch size")),
                              std::numeric_limits<float>::quiet_NaN());
-#pragma omp parallel num_threads(threads)
-  {
-    float* mine = scratch.data() + scratch_len * omp_get_thread_num();
-#pragma omp for schedule(static)
-    for (int64_t task = 0; task < tasks; ++task) {
+  run_team(threads, [&](int tid, int team) {
+    float* mine = scratch.data() + scratch_len * tid;
+    const auto [task_begin, task_end] = team_share(tasks, tid, team);
+    for (int64_t task = task_begin; task < task_end; ++task) {
       const int64_t n = task / blocks_per_sample, block = task % blocks_per_sample;
       const int64_t first = block * kColumns;
       const int64_t columns = s.S - first < kColumns ? s.S - first : kColumns;
       body(mine, n * s.C * s.S + first, columns);
     }
-  }
+  });
 }
 
 }  // namespace

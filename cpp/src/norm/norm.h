@@ -4,7 +4,7 @@
 // remaining (spatial) dimensions, C-contiguous. Layer norm is viewed as (M, D): rows
 // and the normalized trailing size. Pointers marked "may be null" are optional.
 // Each function validates its sizes first (ValueError / OverflowError in Python),
-// runs OpenMP threads with num_threads(cnnnative::num_threads()), and picks the span
+// runs on the thread team with cnnnative::num_threads() members, and picks the span
 // kernels for cnnnative::active_isa() (see kernels.h).
 #pragma once
 #include <cstdint>

@@ -8,8 +8,6 @@
 // dilations whose 16 outputs' taps fit one 64-byte load), else vpmaddwd (AVX-512),
 // else scalar.
 #include <cpuid.h>
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -17,6 +15,7 @@
 #include "cnnnative/errors.h"
 #include "cnnnative/isa.h"
 #include "cnnnative/quant.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "quant/depthwise_s8_kernels.h"
 
@@ -51,11 +50,10 @@ void depthwise_s8u8_s32(const ConvParams& p, const uint8_t* x, uint8_t x_zero_po
   const int64_t planes = p.N * p.C;
   const double work = static_cast<double>(p.output_numel()) * static_cast<double>(p.R * p.S);
   const int threads = (single_thread || work < (1 << 20) || planes < 2) ? 1 : num_threads();
-#pragma omp parallel num_threads(threads)
-  {
+  run_team(threads, [&](int tid, int team) {
     std::vector<uint8_t> buf(plane_bytes, x_zero_point);  // borders stay the zero point
-#pragma omp for schedule(static)
-    for (int64_t nc = 0; nc < planes; ++nc) {
+    const auto [nc_begin, nc_end] = team_share(planes, tid, team);
+    for (int64_t nc = nc_begin; nc < nc_end; ++nc) {
       const int64_t n = nc / p.C, c = nc % p.C;
       const uint8_t* src = x + nc * p.H * p.W;
       for (int64_t h = 0; h < p.H; ++h)
@@ -65,7 +63,7 @@ void depthwise_s8u8_s32(const ConvParams& p, const uint8_t* x, uint8_t x_zero_po
         kernel(p, buf.data(), ld, w + k * p.R * p.S, y + (n * p.K + k) * OH * OW);
       }
     }
-  }
+  });
 }
 
 }  // namespace cnnnative::quant

@@ -9,8 +9,6 @@
 // per k block, which costs little next to kc/4 dot products. A kernel with transposed
 // output (lanes along M) writes C^T into a scratch buffer, transposed into C at the end.
 #include <cpuid.h>
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -19,6 +17,7 @@
 #include "cnnnative/errors.h"
 #include "cnnnative/isa.h"
 #include "cnnnative/quant.h"
+#include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "quant/gemm_s8_kernels.h"
 
@@ -208,37 +207,38 @@ void gemm_s8u8_s32(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_
   if (panels >= 2 * threads) {
     // Enough panels for every thread: each packs a panel just before using it, while it
     // is still in L2, and runs every weight block against it.
-#pragma omp parallel num_threads(threads)
-    {
+    run_team(threads, [&](int tid, int team) {
       Scratch xp = scratch(static_cast<size_t>(panel_bytes));
-#pragma omp for schedule(static)
-      for (int64_t p = 0; p < panels; ++p) {
+      const auto [p_begin, p_end] = team_share(panels, tid, team);
+      for (int64_t p = p_begin; p < p_end; ++p) {
         pack(p, xp.get());
         for (int64_t t0 = 0; t0 < m_tiles; t0 += block_tiles) run(p, xp.get(), t0, std::min(m_tiles, t0 + block_tiles));
       }
       if (kern.transposed_out) {
-#pragma omp for schedule(static)
-        for (int64_t m = 0; m < M; m += 64) transpose_back(m, std::min(M, m + 64));
+        team_barrier();  // every panel's rows are in ct
+        const auto [b0, b1] = team_share((M + 63) / 64, tid, team);
+        for (int64_t m = b0 * 64; m < std::min(M, b1 * 64); m += 64) transpose_back(m, std::min(M, m + 64));
       }
-    }
+    });
     return;
   }
   // Few panels (small N): pack them all, then split the weight blocks between threads too.
   Scratch xp = scratch(static_cast<size_t>(checked_mul(panels, panel_bytes, "gemm_s8u8_s32")));
-#pragma omp parallel num_threads(threads)
-  {
-#pragma omp for schedule(static)
-    for (int64_t p = 0; p < panels; ++p) pack(p, xp.get() + p * panel_bytes);
-#pragma omp for schedule(static)
-    for (int64_t task = 0; task < tasks; ++task) {
+  run_team(threads, [&](int tid, int team) {
+    const auto [p_begin, p_end] = team_share(panels, tid, team);
+    for (int64_t p = p_begin; p < p_end; ++p) pack(p, xp.get() + p * panel_bytes);
+    team_barrier();  // every panel is packed
+    const auto [task_begin, task_end] = team_share(tasks, tid, team);
+    for (int64_t task = task_begin; task < task_end; ++task) {
       const int64_t p = task / m_blocks, mb = task % m_blocks;
       run(p, xp.get() + p * panel_bytes, mb * block_tiles, std::min(m_tiles, (mb + 1) * block_tiles));
     }
     if (kern.transposed_out) {
-#pragma omp for schedule(static)
-      for (int64_t m = 0; m < M; m += 64) transpose_back(m, std::min(M, m + 64));
+      team_barrier();  // every task's rows are in ct
+      const auto [b0, b1] = team_share((M + 63) / 64, tid, team);
+      for (int64_t m = b0 * 64; m < std::min(M, b1 * 64); m += 64) transpose_back(m, std::min(M, m + 64));
     }
-  }
+  });
 }
 
 }  // namespace cnnnative::quant
