@@ -100,7 +100,7 @@ void pool_u8(const Node& n, bool is_max, int64_t batch, const uint8_t* x, void* 
     if (is_max) {
       std::vector<uint8_t> rowmax(static_cast<size_t>(W));  // per plane: one small allocation next to H*W*kh max ops
       max_pool_u8_plane(q, w, xp, H, W, OH, OW, rowmax.data(), y, yo);
-      continue;
+      return;
     }
     for (int64_t oh = 0; oh < OH; ++oh)
       for (int64_t ow = 0; ow < OW; ++ow) {
