@@ -207,3 +207,23 @@ def test_conv_int8_float_activations(isa, rng, act, case):
             q = np.rint(np.clip(t, 0, 255)).astype(np.int32)
             want = (f32(out_q[0]) * (q - out_q[1])).astype(f32)
         np.testing.assert_array_equal(got, want)
+
+
+def test_an_absurd_stride_builds_at_once_and_computes_the_first_row():
+    """A plan file may give any stride up to 2^31 - 1: the taps path keeps one entry per
+    stride phase, so such strides take im2col (the plan loader fuzzer's stride of 2^30 had
+    it allocate 6 GB). The one output row equals the stride-1 convolution's first."""
+    rng = np.random.default_rng(0)
+    w = rng.integers(-100, 100, (8, 8, 1, 3)).astype(np.int8)
+    mult, bias = np.full(8, 1e-3, np.float32), np.zeros(8, np.float32)
+    x = rng.standard_normal((1, 8, 2, 100)).astype(np.float32)
+    outs = []
+    for stride in ((2**30, 1), (1, 1)):
+        plan = _core.EnginePlan([1, 8, 2, 100], "auto")
+        q = _core.plan_add_quantize(plan, 0, 0.05, 128)
+        out = _core.plan_add_conv_int8(plan, q, (0.05, 128), w, mult, bias, stride, (0, 0, 0, 0), (1, 1), 1, "none",
+                                       -1, (1.0, 0), False, (1.0, 0))
+        plan.finalize(out)
+        outs.append(plan.run(x, False, None))
+    assert outs[0].shape == (1, 8, 1, 98)
+    np.testing.assert_array_equal(outs[0][:, :, 0], outs[1][:, :, 0])

@@ -225,6 +225,10 @@ TapsGeometry taps_geometry(const ConvParams& p) {
 bool int8_conv_uses_taps(const ConvParams& p) {
   const int64_t OH = p.output_h(), OW = p.output_w();
   if (OH <= 0 || OW <= 0 || p.R * p.S == 1 || OH * OW <= 64) return false;
+  // The geometry keeps one entry per stride phase (stride_h * stride_w): the strides of
+  // real networks (1-4) only; a plan file's absurd stride takes im2col (the fuzzer's
+  // stride of 2^30 asked for 6 GB here).
+  if (p.stride_h > 4 || p.stride_w > 4) return false;
   const int64_t wq = (p.W + p.pad_left + p.pad_right + p.stride_w - 1) / p.stride_w;
   return 3 * ((OH - 1) * wq + OW) <= 4 * OH * OW;
 }

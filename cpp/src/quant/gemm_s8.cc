@@ -207,12 +207,15 @@ void gemm_s8u8_s32(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_
   if (panels >= 2 * threads) {
     // Enough panels for every thread: each packs a panel just before using it, while it
     // is still in L2, and runs every weight block against it.
+    // One panel buffer per member, allocated here: an allocation failing inside the region
+    // would leave the other members waiting at its barrier.
+    Scratch panels_xp = scratch(static_cast<size_t>(checked_mul(threads, panel_bytes, "gemm_s8u8_s32")));
     run_team(threads, [&](int tid, int team) {
-      Scratch xp = scratch(static_cast<size_t>(panel_bytes));
+      uint8_t* xp = panels_xp.get() + tid * panel_bytes;
       const auto [p_begin, p_end] = team_share(panels, tid, team);
       for (int64_t p = p_begin; p < p_end; ++p) {
-        pack(p, xp.get());
-        for (int64_t t0 = 0; t0 < m_tiles; t0 += block_tiles) run(p, xp.get(), t0, std::min(m_tiles, t0 + block_tiles));
+        pack(p, xp);
+        for (int64_t t0 = 0; t0 < m_tiles; t0 += block_tiles) run(p, xp, t0, std::min(m_tiles, t0 + block_tiles));
       }
       if (kern.transposed_out) {
         team_barrier();  // every panel's rows are in ct
