@@ -459,19 +459,10 @@ class Builder {
   int pool_u8(const NodeRecord& n) {
     const bool is_max = FileOp(n.op) == FileOp::max_pool_u8;
     expect(n, 1, 1, is_max ? 13 : 12, 1, 0);
-    engine::PoolWindow w;
-    w.kh = attr(n, 0, "kernel_h", 1); w.kw = attr(n, 1, "kernel_w", 1);
-    w.sh = attr(n, 2, "stride_h", 1); w.sw = attr(n, 3, "stride_w", 1);
-    w.pad_top = attr(n, 4, "padding top", 0); w.pad_bottom = attr(n, 5, "padding bottom", 0);
-    w.pad_left = attr(n, 6, "padding left", 0); w.pad_right = attr(n, 7, "padding right", 0);
-    if (is_max) {
-      w.dh = attr(n, 8, "dilation_h", 1); w.dw = attr(n, 9, "dilation_w", 1);
-      w.ceil_mode = flag(n, 10, "ceil_mode");
-      return plan_.add_max_pool_u8(n.inputs[0], w, qparams(n, 0, 11, ""), flag(n, 12, "out_u8"));
-    }
-    w.ceil_mode = flag(n, 8, "ceil_mode");
-    w.count_include_pad = flag(n, 9, "count_include_pad");
-    return plan_.add_avg_pool_u8(n.inputs[0], w, qparams(n, 0, 10, ""), flag(n, 11, "out_u8"));
+    const engine::PoolWindow w = pool_window(n, is_max);
+    const int64_t q = is_max ? 11 : 10;  // zero point, then out_u8
+    return is_max ? plan_.add_max_pool_u8(n.inputs[0], w, qparams(n, 0, q, ""), flag(n, q + 1, "out_u8"))
+                  : plan_.add_avg_pool_u8(n.inputs[0], w, qparams(n, 0, q, ""), flag(n, q + 1, "out_u8"));
   }
 
   // conv_transpose: ints stride h, w, padding h, w, output_padding h, w, dilation h, w,
@@ -490,11 +481,9 @@ class Builder {
                                     groups, a, std::move(t.slope));
   }
 
-  // max_pool: ints kh, kw, sh, sw, pad t, b, l, r, dh, dw, ceil_mode.
-  // avg_pool: ints kh, kw, sh, sw, pad t, b, l, r, ceil_mode, count_include_pad.
-  int pool(const NodeRecord& n) {
-    const bool is_max = FileOp(n.op) == FileOp::max_pool;
-    expect(n, 1, 1, is_max ? 11 : 10, 0, 0);
+  // The window of a pool node (float or uint8): ints kh, kw, sh, sw, pad t, b, l, r, then
+  // dh, dw, ceil_mode (max) or ceil_mode, count_include_pad (avg).
+  engine::PoolWindow pool_window(const NodeRecord& n, bool is_max) const {
     engine::PoolWindow w;
     w.kh = attr(n, 0, "kernel_h", 1); w.kw = attr(n, 1, "kernel_w", 1);
     w.sh = attr(n, 2, "stride_h", 1); w.sw = attr(n, 3, "stride_w", 1);
@@ -503,11 +492,20 @@ class Builder {
     if (is_max) {
       w.dh = attr(n, 8, "dilation_h", 1); w.dw = attr(n, 9, "dilation_w", 1);
       w.ceil_mode = flag(n, 10, "ceil_mode");
-      return plan_.add_max_pool(n.inputs[0], w);
+    } else {
+      w.ceil_mode = flag(n, 8, "ceil_mode");
+      w.count_include_pad = flag(n, 9, "count_include_pad");
     }
-    w.ceil_mode = flag(n, 8, "ceil_mode");
-    w.count_include_pad = flag(n, 9, "count_include_pad");
-    return plan_.add_avg_pool(n.inputs[0], w);
+    return w;
+  }
+
+  // max_pool: ints kh, kw, sh, sw, pad t, b, l, r, dh, dw, ceil_mode.
+  // avg_pool: ints kh, kw, sh, sw, pad t, b, l, r, ceil_mode, count_include_pad.
+  int pool(const NodeRecord& n) {
+    const bool is_max = FileOp(n.op) == FileOp::max_pool;
+    expect(n, 1, 1, is_max ? 11 : 10, 0, 0);
+    const engine::PoolWindow w = pool_window(n, is_max);
+    return is_max ? plan_.add_max_pool(n.inputs[0], w) : plan_.add_avg_pool(n.inputs[0], w);
   }
 
   // linear: ints activation; tensors weight (out, in), bias or -1, slope or -1.
