@@ -603,6 +603,11 @@ def test_conv_geometry_matches_onnx(case):
         _eager(layer, np.zeros(shape, np.float32))
     except ValueError:
         hypothesis.assume(False)
+    # onnx's reference evaluator (1.23) fails on grouped ConvTranspose ("could not broadcast
+    # (2,3,3) into (1,3,3)"; onnxruntime agrees with us there): without onnxruntime those
+    # cases have nothing to be checked against.
+    if onnxruntime is None and isinstance(layer, nn.ConvTranspose2d) and layer.groups > 1:
+        hypothesis.assume(False)
     proto = _export(layer, shape)
     _check_runs(layer, shape, proto, batches=(2,), reference=onnxruntime is None)
 

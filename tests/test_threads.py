@@ -337,5 +337,6 @@ def test_built_libraries_do_not_link_an_openmp_runtime():
         libs.append(shared)
     for lib in libs:
         out = subprocess.run(["ldd", lib], capture_output=True, text=True, timeout=TIMEOUT).stdout
-        assert "libstdc++" in out or "not a dynamic" in out, out
+        # ldd worked (libc is always there; libstdc++ is not in a portable wheel, which links it in)
+        assert "libc.so" in out or "not a dynamic" in out, out
         assert not any(r in out for r in _OPENMP_RUNTIMES), f"{lib} links an OpenMP runtime:\n{out}"
