@@ -338,10 +338,16 @@ class Builder {
     if (e.shape.size() != rank) node_fail(concat("weight '", e.name, "' has shape ", shape_str(e.shape), ", expected ", rank, "-D"));
     for (int64_t d : e.shape)
       if (d < 1 || d > kMaxAttr) node_fail(concat("weight '", e.name, "' has shape ", shape_str(e.shape)));
-    std::vector<int8_t> v(size_t(e.numel));
+    *shape = e.shape;
+    return values<int8_t>(e);
+  }
+
+  // A checked tensor's elements, copied out of the file (whose pages are then released).
+  template <typename T>
+  std::vector<T> values(const TensorEntry& e) const {
+    std::vector<T> v(size_t(e.numel));
     if (e.numel) std::memcpy(v.data(), base_ + e.offset, size_t(e.nbytes));
     release_(e.offset, e.nbytes);
-    *shape = e.shape;
     return v;
   }
 
@@ -351,10 +357,7 @@ class Builder {
     const TensorEntry& e = tensor(t, what);
     if (e.shape.size() != rank)
       node_fail(concat(what, " tensor '", e.name, "' has shape ", shape_str(e.shape), ", expected ", rank, "-D"));
-    std::vector<float> v(size_t(e.numel));
-    if (e.numel) std::memcpy(v.data(), base_ + e.offset, size_t(e.nbytes));
-    release_(e.offset, e.nbytes);
-    return v;
+    return values<float>(e);
   }
 
   // The 4-D weight tensor of a conv or conv_transpose node, its dims checked.
