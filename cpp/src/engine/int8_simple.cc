@@ -94,12 +94,11 @@ void pool_u8(const Node& n, bool is_max, int64_t batch, const uint8_t* x, void* 
   const int64_t OH = n.out_shape[2], OW = n.out_shape[3];
   const int64_t planes = batch * C;
   if (planes * OH * OW * w.kh * w.kw < kSerial) threads = 1;
-  team_for_each_dynamic(threads, planes, 4, [&](int64_t plane) {
+  auto pool_u8_plane = [&](int64_t plane, uint8_t* rowmax) {
     const uint8_t* xp = x + plane * H * W;
     const int64_t yo = plane * OH * OW;
     if (is_max) {
-      std::vector<uint8_t> rowmax(static_cast<size_t>(W));  // per plane: one small allocation next to H*W*kh max ops
-      max_pool_u8_plane(q, w, xp, H, W, OH, OW, rowmax.data(), y, yo);
+      max_pool_u8_plane(q, w, xp, H, W, OH, OW, rowmax, y, yo);
       return;
     }
     for (int64_t oh = 0; oh < OH; ++oh)
@@ -117,6 +116,14 @@ void pool_u8(const Node& n, bool is_max, int64_t batch, const uint8_t* x, void* 
         sum += (count - valid) * q.in.zero;
         store_pooled(q, count > 0 ? float(sum) / float(count) : float(q.in.zero), y, yo + oh * OW + ow);
       }
+  };
+  // The max pool's row of column maxima: one per member, allocated before the region.
+  const int team = int(std::max<int64_t>(1, std::min<int64_t>(threads, planes)));
+  std::vector<uint8_t> rowmax(is_max ? static_cast<size_t>(team * W) : 0);
+  DynamicChunks chunks(planes, 4);
+  run_team(team, [&](int tid, int) {
+    for (int64_t begin, end; chunks.next(&begin, &end);)
+      for (int64_t plane = begin; plane < end; ++plane) pool_u8_plane(plane, rowmax.data() + (is_max ? tid * W : 0));
   });
 }
 
