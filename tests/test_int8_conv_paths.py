@@ -217,7 +217,7 @@ def test_an_absurd_stride_builds_at_once_and_computes_the_first_row():
     w = rng.integers(-100, 100, (8, 8, 1, 3)).astype(np.int8)
     mult, bias = np.full(8, 1e-3, np.float32), np.zeros(8, np.float32)
     x = rng.standard_normal((1, 8, 2, 100)).astype(np.float32)
-    outs = []
+    outs, methods = [], []
     for stride in ((2**30, 1), (1, 1)):
         plan = _core.EnginePlan([1, 8, 2, 100], "auto")
         q = _core.plan_add_quantize(plan, 0, 0.05, 128)
@@ -225,5 +225,7 @@ def test_an_absurd_stride_builds_at_once_and_computes_the_first_row():
                                        -1, (1.0, 0), False, (1.0, 0))
         plan.finalize(out)
         outs.append(plan.run(x, False, None))
+        methods.append(plan.nodes()[-1]["method"])
+    assert methods == ["im2col", "taps"]
     assert outs[0].shape == (1, 8, 1, 98)
     np.testing.assert_array_equal(outs[0][:, :, 0], outs[1][:, :, 0])

@@ -12,6 +12,7 @@
 #include "out_array.h"
 #include "cnnnative/engine.h"
 #include "conv/depthwise_cblock.h"
+#include "engine/int8_nodes.h"
 #include "conv/grouped_cblock.h"
 #include "pool/pool_cblock.h"
 #include "engine/arena_planner.h"
@@ -118,6 +119,8 @@ py::list describe(const Plan& plan) {
                          (n.method == ConvMethod::im2col_gemm && grouped::use_channel_blocks(n.conv));
       d["lanes"] = lanes ? "channels" : "pixels";
     }
+    if (n.kind == OpKind::conv_int8)  // engine/int8_conv.cc's three ways to run it
+      d["method"] = n.quant->depthwise ? "depthwise" : n.quant->taps ? "taps" : "im2col";
     if (n.kind == OpKind::conv || n.kind == OpKind::linear) d["precision"] = n.bf16_weights ? "bf16" : "fp32";
     d["scratch_bytes"] = n.scratch_bytes;
     nodes.append(d);
