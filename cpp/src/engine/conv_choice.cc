@@ -108,12 +108,16 @@ void autotune(Node& n, int threads) {
       n.prepacked = packed.prepacked;
     }
   }
+  // The trial node's time with its own scratch (a Winograd method set on it).
+  auto time_trial = [&] {
+    trial.scratch_bytes = conv_scratch_floats(trial, threads) * int64_t(sizeof(float));
+    scratch.resize(std::max(scratch.size(), size_t(trial.scratch_bytes / int64_t(sizeof(float)))));
+    return time_method(trial, x, y, scratch, threads);
+  };
   for (int tile : {2, 4}) {
     if (is_depthwise(p) || !winograd_supports(p, tile, nullptr)) continue;
     use_winograd(trial, tile);
-    trial.scratch_bytes = conv_scratch_floats(trial, threads) * int64_t(sizeof(float));
-    scratch.resize(std::max(scratch.size(), size_t(trial.scratch_bytes / int64_t(sizeof(float)))));
-    const double t = time_method(trial, x, y, scratch, threads);
+    const double t = time_trial();
     if (t < best) {
       best = t;
       n.method = ConvMethod::winograd;
@@ -124,9 +128,7 @@ void autotune(Node& n, int threads) {
   }
   if (winograd1d::supports(p, winograd1d::default_tile(p), nullptr)) {
     use_winograd1d(trial);
-    trial.scratch_bytes = conv_scratch_floats(trial, threads) * int64_t(sizeof(float));
-    scratch.resize(std::max(scratch.size(), size_t(trial.scratch_bytes / int64_t(sizeof(float)))));
-    const double t = time_method(trial, x, y, scratch, threads);
+    const double t = time_trial();
     if (t < best) {
       best = t;
       n.method = ConvMethod::winograd1d;
