@@ -304,6 +304,7 @@ def make_calls(rng):
         "log": ([x], {}),
         "sqrt": ([x], {}),
         "erf": ([x], {}),
+        "fake_quantize_per_tensor_affine": ([x, 0.05, 3, -8, 7], {}),
         "abs": ([x], {}),
         "clamp": ([x], {"min": -0.5, "max": 0.5}),
         "sum": ([x, (1, 3)], {"keepdim": True}),

@@ -9,7 +9,7 @@ import importlib as _importlib
 _AREAS = ("gemm", "conv", "conv1d", "conv3d", "fastconv", "pool", "activation", "loss", "linear", "norm",
           "optim", "shape", "elementwise", "matmul", "reduce", "index", "local_conv", "resample", "pool_nd",
           "pool_adaptive", "pool_channels", "pool_unpool", "pool_lp", "conv_transpose", "pad",
-          "activation_more", "dropout_more", "special", "pool_indices")
+          "activation_more", "dropout_more", "special", "pool_indices", "quant_fake")
 
 __all__ = []
 for _area in _AREAS:
@@ -52,6 +52,7 @@ if _TYPE_CHECKING:
     from .dropout_more import *  # noqa: F401,F403
     from .special import *  # noqa: F401,F403
     from .pool_indices import *  # noqa: F401,F403
+    from .quant_fake import *  # noqa: F401,F403
 
 # --- dispatch: numpy, recording Tensor, GPU ---------------------------------------------
 # Every public op goes through `_dispatching`. Plain arrays (the common, fast case) pay one
