@@ -181,6 +181,8 @@ def _engine_can_run(node) -> bool:
         return len(values) == 1 and len(values[0].shape) in (3, 4)
     if op == "getitem":
         return len(values) == 1 and _channel_range(node) is not None
+    if op == "fake_quantize_per_tensor_affine":  # a QDQ pair: the engine's quantize + dequantize
+        return len(values) == 1 and _fake_quant_u8(node) is not None
     x = values[0] if values else None
     if op == "max_pool2d":
         return len(x.shape) == 4 and not a.get("return_indices", False)
@@ -210,6 +212,16 @@ def _channel_range(node):
         return None
     start, stop, step = index[1].indices(x.shape[1])
     return (start, stop) if step == 1 and stop > start else None
+
+
+def _fake_quant_u8(node):
+    """(scale, uint8 zero point) of a fake_quantize_per_tensor_affine node on an 8-bit grid
+    (uint8 0..255, or int8 -128..127 shifted by 128: the same values), else None."""
+    a = node.args
+    lo, hi = int(a.get("quant_min", 0)), int(a.get("quant_max", 255))
+    if (lo, hi) not in ((0, 255), (-128, 127)) or isinstance(a.get("scale"), Value):
+        return None
+    return float(np.float32(a["scale"])), int(a["zero_point"]) - lo
 
 
 def _f32(a):
@@ -286,6 +298,10 @@ def _emit(plan, node, buf):
     if op == "getitem":
         start, stop = _channel_range(node)
         return plan.add_channel_slice(ins[0], start, stop - start)
+    if op == "fake_quantize_per_tensor_affine":
+        from .quantization.lower import _int8
+        scale, zero = _fake_quant_u8(node)
+        return _int8(plan, "dequantize", _int8(plan, "quantize", ins[0], scale, zero), scale, zero)
     raise AssertionError(op)  # pragma: no cover - _engine_can_run admits only the ops above
 
 

@@ -21,6 +21,7 @@ __all__ = ["load", "export", "supported_ops", "exportable_ops", "ConversionError
 _CONVERTER_MODULES = ("convert_basic", "convert_conv", "convert_control", "convert_compare", "convert_math",
                       "convert_activation", "convert_reduce", "convert_pool", "convert_norm", "convert_linear",
                       "convert_shape", "convert_fill", "convert_pad", "convert_resize", "convert_depth_space",
+                      "convert_quantize",
                       "patterns_activation", "patterns_layers", "patterns_shuffle",
                       "patterns_where", "patterns_local_conv")
 

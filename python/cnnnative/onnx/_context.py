@@ -78,7 +78,11 @@ class ConvertContext:
         `default` when the input is absent (optional and not given)."""
         if not self.has_input(i):
             return default
-        return self.importer.value(self.node.input[i], self)
+        v = self.importer.value(self.node.input[i], self)
+        if type(v).__name__ == "QuantizedValue" and self.node.op_type != "DequantizeLinear":
+            self.fail(f"input {i} is the integer output of QuantizeLinear {v.node!r}; cnnnative imports "
+                      "QuantizeLinear on run-time values only as a QuantizeLinear -> DequantizeLinear pair")
+        return v
 
     def const(self, i: int, what: str, default=None):
         """Input i as a numpy array; it must be known at load (an initializer, a Constant or

@@ -252,6 +252,9 @@ class Importer:
             if vi.name not in self.env:
                 raise ValueError(f"graph output {vi.name!r} is never produced")
             v = self.env[vi.name]
+            if type(v).__name__ == "QuantizedValue":
+                raise ValueError(f"graph output {vi.name!r} is the integer output of QuantizeLinear {v.node!r}; "
+                                 "cnnnative graphs return float32 values")
             if is_graph_value(v):
                 outputs.append(v)
             elif self.constant_outputs:
