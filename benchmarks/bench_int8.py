@@ -10,14 +10,17 @@ batch 1, --size x --size images):
   last layers fp32 (the default), calibrated on --calib standard-normal images (the input
   distribution the benchmark feeds);
 - ORT fp32: the same model exported with cnnnative.onnx.export (opset 17);
-- ORT int8: onnxruntime.quantization.quantize_static on that export, QOperator format,
+- ORT int8: onnxruntime.quantization.quantize_static on that export after ORT's
+  quant_pre_process (BatchNorm folded into the convs, as ORT's documentation asks), QOperator format,
   uint8 activations, int8 weights per channel (ORT's fastest int8 path on x86), calibrated
   on the same images (MinMax).
 The four run the same input, interleaved call by call after a warm-up; the table gives the
 median CPU time per call (process CPU time: on a shared machine wall time mostly measures the
 neighbours) and wall time, the speed-ups our int8 / our fp32 and our int8 / ORT int8, and
 the top-1 agreement / max relative logit error of each int8 model against our fp32 on
---eval fresh inputs. Also printed: the int8 kernels' ISA and how many layers ran int8.
+--eval fresh inputs. With --qdq also ORT's QDQ-format quantization of the same export (same
+calibration), run by ORT ("ORT qdq") and by cnnnative.quantize(path, None) with the file's
+own scales ("ours qdq"). Also printed: the int8 kernels' ISA and how many layers ran int8.
 """
 from __future__ import annotations
 
@@ -56,7 +59,7 @@ def ort_session(path, threads):
     return lambda x: sess.run(None, {name: x})[0]
 
 
-def ort_int8(fp32_path, out_path, calib):
+def ort_int8(fp32_path, out_path, calib, fmt="QOperator"):
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     import onnx
@@ -69,7 +72,7 @@ def ort_int8(fp32_path, out_path, calib):
         def get_next(self):
             return next(self.it, None)
 
-    quantize_static(fp32_path, out_path, Reader(), quant_format=QuantFormat.QOperator,
+    quantize_static(fp32_path, out_path, Reader(), quant_format=getattr(QuantFormat, fmt),
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
     return out_path
 
@@ -99,12 +102,24 @@ def bench_model(name, args, workdir):
     runs = {"ours fp32": fp32, "ours int8": qm}
     try:
         runs["ORT fp32"] = ort_session(fp32_path, args.threads)
-        int8_path = ort_int8(fp32_path, os.path.join(workdir, f"{name}.int8.onnx"), calib)
+        # ORT's recommended flow: its pre-processing (shape inference, BatchNorm folded into
+        # the convs) before quantize_static; without it every BatchNorm stays a float node
+        # between dequantize and quantize (stop 25's figures were taken so: too slow for ORT)
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+        pre_path = os.path.join(workdir, f"{name}.pre.onnx")
+        quant_pre_process(fp32_path, pre_path)
+        int8_path = ort_int8(pre_path, os.path.join(workdir, f"{name}.int8.onnx"), calib)
         runs["ORT int8"] = ort_session(int8_path, args.threads)
+        if args.qdq:
+            qdq_path = ort_int8(pre_path, os.path.join(workdir, f"{name}.qdq.onnx"), calib, "QDQ")
+            runs["ORT qdq"] = ort_session(qdq_path, args.threads)
+            runs["ours qdq"] = cnnnative.quantize(qdq_path, None, input_shape=(1, 3, s, s))
+            row["qdq_int8_layers"] = sum(r["mode"] == "int8" and r["op"] in ("conv2d", "linear")
+                                         for r in runs["ours qdq"].layers)
     except ImportError:
         print("onnxruntime is not installed: ORT columns skipped", file=sys.stderr)
     ref = np.concatenate([fp32(evalx[i:i + 1]) for i in range(len(evalx))])
-    for k in ("ours int8", "ORT int8", "ORT fp32"):
+    for k in ("ours int8", "ORT int8", "ORT fp32", "ours qdq", "ORT qdq"):
         if k in runs:
             y = np.concatenate([runs[k](evalx[i:i + 1]) for i in range(len(evalx))])
             row[k + " agree"] = agreement(y, ref)
@@ -134,6 +149,9 @@ def main(argv=None):
     ap.add_argument("--calib", type=int, default=16, help="calibration images")
     ap.add_argument("--eval", type=int, default=16, help="images for the agreement check")
     ap.add_argument("--method", default="minmax")
+    ap.add_argument("--qdq", action="store_true",
+                    help="also ORT's QDQ-format quantization of the same export, run by ORT and imported by "
+                         "cnnnative.quantize(path, None) (its own scales)")
     args = ap.parse_args(argv)
     import cnnnative
     from cnnnative.quantization import int8_isa
@@ -144,14 +162,17 @@ def main(argv=None):
         for name in args.models.split(","):
             row = bench_model(name, args, workdir)
             parts = [f"{row['model']:13s} int8 layers {row['int8_layers']}/{row['gemm_layers']}"]
-            for k in ("ours fp32", "ours int8", "ORT fp32", "ORT int8"):
+            for k in ("ours fp32", "ours int8", "ORT fp32", "ORT int8", "ours qdq", "ORT qdq"):
                 if k in row:
                     parts.append(f"{k} {row[k][0]:7.1f}/{row[k][1]:7.1f}")
             ours8, ours32 = row["ours int8"][0], row["ours fp32"][0]
             parts.append(f"int8 speed-up vs our fp32 {ours32 / ours8:.2f}x")
             if "ORT int8" in row:
                 parts.append(f"vs ORT int8 {row['ORT int8'][0] / ours8:.2f}x")
-            for k in ("ours int8", "ORT int8"):
+            if "ours qdq" in row:
+                parts.append(f"QDQ import: {row['qdq_int8_layers']}/{row['gemm_layers']} int8, "
+                             f"vs ORT on the QDQ file {row['ORT qdq'][0] / row['ours qdq'][0]:.2f}x")
+            for k in ("ours int8", "ORT int8", "ours qdq", "ORT qdq"):
                 if k + " agree" in row:
                     a, e = row[k + " agree"]
                     parts.append(f"{k} top-1 agree {a:.3f} max rel err {e:.3f}")

@@ -22,7 +22,9 @@ import numpy as np
 from .. import _core
 from .. import inference as _inf
 from .calibrate import calibrate, qparams
-from .lower import decide, lower
+from ..ir import fuse as _fuse
+from .lower import decide, lower, model_q
+from .qdq import drop_inner_rounding, has_fake_quant
 
 __all__ = ["quantize", "QuantizedModel", "int8_isa"]
 
@@ -102,21 +104,27 @@ def _batches(calibration_data, sample_shape):
     return chunks
 
 
-def quantize(model, calibration_data, *, input_shape=None, method="minmax", per_channel=True,
-             fp32_layers=("first", "last"), percentile=99.99, algo="auto", exportable=False):
+def quantize(model, calibration_data=None, *, input_shape=None, method="minmax", per_channel=True,
+             fp32_layers=None, percentile=99.99, algo="auto", exportable=False):
     """Post-training static int8 quantization of `model` for the C++ engine.
 
     model: a cnnnative.nn.Module (or a torch.nn module / ONNX model, as compile() takes)
-    whose graph the engine runs whole (no host nodes).
+    whose graph the engine runs whole (no host nodes). An ONNX model in QDQ form
+    (QuantizeLinear -> DequantizeLinear pairs, as ONNX Runtime's ``quantize_static(...,
+    quant_format=QuantFormat.QDQ)`` writes) brings its own scales: every value it quantizes
+    keeps the model's scale and zero point (see quantization/qdq.py).
     calibration_data: a float array (N, *sample_shape) or an iterable of such batches,
-    drawn from the inputs the model will see (a few hundred samples is plenty).
+    drawn from the inputs the model will see (a few hundred samples is plenty). None for a
+    QDQ model: its own scales are used, and values it leaves unquantized stay float32.
     input_shape: (N, C, H, W) or (N, F) the quantized model is built for (calls take any
-    batch <= N); default: (first calibration batch's size, *its sample shape).
+    batch <= N); default: (first calibration batch's size, *its sample shape); required
+    without calibration data.
     method: "minmax", "percentile" (keeps `percentile` % of each activation's values) or
     "entropy" (KL-divergence thresholds, TensorRT's method); see quantization.calibrate.
     per_channel: one weight scale per output channel (else one per layer).
     fp32_layers: conv/linear layers kept in float32: "first", "last" and/or layer names
-    (dotted module paths); () quantizes all of them.
+    (dotted module paths); () quantizes all of them. Default: ("first", "last"), and () for
+    a QDQ model (which says itself which layers are quantized).
     algo: the fp32 layers' convolution choice, as in compile().
     exportable: keep a copy of the build calls and weights so `cnnnative.export_plan` can
     write the quantized model to a plan file (as compile(..., exportable=True)).
@@ -131,10 +139,11 @@ def quantize(model, calibration_data, *, input_shape=None, method="minmax", per_
         raise ValueError(f"percentile must be in (0, 100], got {percentile}")
     if isinstance(fp32_layers, str):
         fp32_layers = (fp32_layers,)
-    fp32_layers = tuple(fp32_layers)
     sample = None if input_shape is None else tuple(int(d) for d in input_shape)[1:]
-    batches = _batches(calibration_data, sample)
+    batches = None if calibration_data is None else _batches(calibration_data, sample)
     if input_shape is None:
+        if batches is None:
+            raise ValueError("quantize(): give input_shape=(N, C, H, W) when there is no calibration_data")
         input_shape = (len(batches[0]), *batches[0].shape[1:])
     shape = _inf._checked_shape(input_shape)
     if len(shape) not in (2, 4):
@@ -142,19 +151,29 @@ def quantize(model, calibration_data, *, input_shape=None, method="minmax", per_
     if _inf._is_onnx_source(model):
         from .. import onnx as _onnx
         model = _onnx.load(model, input_shape=shape)
-    graph = _inf.trace(model, shape, fuse=True)
+    graph = _inf.trace(model, shape, fuse=False)
+    qdq = has_fake_quant(graph)
+    if qdq:
+        drop_inner_rounding(graph)
+    graph = _fuse.simplify(graph, fuse=True)
     if len(graph.outputs) != 1 or graph.outputs[0] is graph.inputs[0]:
         raise ValueError("quantize(): the model must return one array computed from its input")
     host = [n for n in graph.nodes if not _inf._engine_can_run(n)]
     if host:
         raise ValueError(f"quantize(): {host[0].where} runs on the host, not in the engine; int8 needs a model "
                          f"the engine runs whole ({len(host)} such node(s))")
-    ranges = calibrate(graph, batches, method, percentile)
-    modes = decide(graph, fp32_layers)
+    if batches is None and not qdq:
+        raise ValueError("quantize(): calibration_data is required: the model carries no quantization of its own "
+                         "(no QuantizeLinear/DequantizeLinear pairs)")
+    fp32_layers = tuple(fp32_layers) if fp32_layers is not None else (() if qdq else ("first", "last"))
+    ranges = calibrate(graph, batches, method, percentile) if batches is not None else {}
+    own = model_q(graph)
+    modes = decide(graph, fp32_layers, known=lambda v: id(v) in ranges or id(v) in own)
     plan, layers = lower(graph, shape[0], algo, ranges, modes, per_channel, exportable)
     recording = plan if exportable else None
     plan = plan.plan if exportable else plan
     steps = [_inf._EngineStep(plan, graph.inputs[0], graph.outputs[0])]
-    quantized = QuantizedModel(steps, graph, shape, layers, method, per_channel)
+    source = method if not qdq else ("the model's QDQ scales" if batches is None else f"QDQ scales + {method}")
+    quantized = QuantizedModel(steps, graph, shape, layers, source, per_channel)
     quantized._recordings = [recording] if exportable else None
     return quantized

@@ -31,6 +31,8 @@ from .calibrate import qparams
 # layer would only add a dequantize.
 _INT8_ACTS = ("none", "relu", "relu6", "silu", "hardswish", "gelu", "gelu_tanh")
 _PASSTHROUGH = ("max_pool2d", "avg_pool2d", "global_avg_pool2d", "flatten", "reshape", "cat")
+# A QuantizeLinear -> DequantizeLinear pair of an imported QDQ model (see quantization/qdq.py).
+FAKE_QUANT = "fake_quantize_per_tensor_affine"
 
 
 def _layer_name(node):
@@ -51,8 +53,33 @@ def _gemm_nodes(graph):
     return [n for n in graph.nodes if n.op in ("conv1d", "conv2d", "linear", *_fuse.TRANSPOSED)]
 
 
-def decide(graph, fp32_layers):
-    """{id(node): (mode, reason)}: mode "int8" or "fp32"."""
+def fake_quant_q(node):
+    """(scale, uint8 zero point) of a fake-quantize node on an 8-bit grid, else None."""
+    if node is None or node.op != FAKE_QUANT:
+        return None
+    return _inf._fake_quant_u8(node)
+
+
+def op_writes_own_scale(node):
+    """Does an int8 node requantize to its output's own scale (conv / linear), rather than
+    keep its input's (pools, flatten) or take its reader's (cat, fake-quantize)?"""
+    return node.op in ("conv2d", "linear")
+
+
+def model_q(graph):
+    """{id(value): (scale, zero)} for the values a QDQ model quantizes: each fake-quantize
+    node's input takes the quantization of its first fake-quantize reader."""
+    q = {}
+    for node in graph.nodes:
+        fq = fake_quant_q(node)
+        if fq is not None:
+            q.setdefault(id(node.inputs[0]), fq)
+    return q
+
+
+def decide(graph, fp32_layers, known=lambda v: True):
+    """{id(node): (mode, reason)}: mode "int8" or "fp32". known(v): whether value v has a
+    quantization (a calibrated range or the model's own QDQ scale)."""
     gemms = _gemm_nodes(graph)
     forced = set()
     for name in fp32_layers:
@@ -63,8 +90,20 @@ def decide(graph, fp32_layers):
         else:
             forced.update(id(n) for n in gemms if _layer_name(n) == name or n.name == name)
     modes = {}
+
+    def quantized(v):  # does v have a uint8 form with a scale: its own, or its producer's
+        producer = v.node
+        if producer is not None and modes.get(id(producer), ("fp32",))[0] == "int8" and \
+                (producer.op in _PASSTHROUGH or producer.op == FAKE_QUANT):
+            return True
+        return known(v)
+
     for node in graph.nodes:
         op = node.op
+        if op == FAKE_QUANT:
+            modes[id(node)] = (("int8", "the model's QDQ quantization") if fake_quant_q(node) is not None
+                               else ("fp32", "not an 8-bit grid"))
+            continue
         if op in ("conv2d", "linear"):
             _, residual, act = _inf._epilogue_parts(node)
             if id(node) in forced:
@@ -74,19 +113,23 @@ def decide(graph, fp32_layers):
                 modes[id(node)] = ("fp32", f"activation {act[0]} has no int8 output stage")
             elif op == "conv2d" and len(node.inputs[0].shape) != 4:
                 modes[id(node)] = ("fp32", "not a 4-D image")
+            elif not quantized(node.inputs[0]):
+                modes[id(node)] = ("fp32", "its input has no quantization (no QDQ pair in the model, no calibration)")
             else:
                 modes[id(node)] = ("int8", "")
             continue
         if op in _PASSTHROUGH:
             values = _inf._value_args(node) if op != "cat" else list(node.args["tensors"])
             producers_int8 = all(v.node is not None and modes.get(id(v.node), ("fp32",))[0] == "int8"
-                                 for v in values)
+                                 and quantized(v) for v in values)
             if op in ("flatten", "reshape", "cat") and not producers_int8:
                 modes[id(node)] = ("fp32", "its input is float32")
             elif not producers_int8:
                 modes[id(node)] = ("fp32", "its input is float32")
             elif _inf._epilogue_parts(node)[2][0] != "none" or node.epilogue:
                 modes[id(node)] = ("fp32", "fused epilogue on a pool")
+            elif op == "cat" and not known(node.output):
+                modes[id(node)] = ("fp32", "its output has no quantization")
             else:
                 modes[id(node)] = ("int8", "uint8 in, same scale" if op != "cat" else "uint8, rescaled by table")
             continue
@@ -119,6 +162,7 @@ class _Builder:
 
     def __init__(self, graph, batch, algo, ranges, per_channel, exportable=False):
         self.graph, self.ranges, self.per_channel = graph, ranges, per_channel
+        self.model_q = model_q(graph)
         src = graph.inputs[0]
         shape = [batch, *_inf.engine_shape(src.shape)[1:]]
         self.plan = _core.EnginePlan(shape, str(algo))
@@ -130,6 +174,11 @@ class _Builder:
         self.report = []
 
     def q_of(self, v):
+        """(scale, zero) of v as uint8: the model's QDQ scale, else its calibrated range, else None."""
+        if id(v) in self.model_q:
+            return self.model_q[id(v)]
+        if id(v) not in self.ranges:
+            return None
         lo, hi = self.ranges[id(v)]
         return qparams(lo, hi)
 
@@ -176,9 +225,21 @@ def lower(graph, batch, algo, ranges, modes, per_channel, exportable=False):
             b.report.append(row)
             continue
         u8_out = wants_u8(out)
-        out_q = b.q_of(out) if u8_out else (1.0, 0)
+        if op_writes_own_scale(node) and b.q_of(out) is None:
+            u8_out = False  # no scale for its output (QDQ model without calibration): float32 out
+        out_q = b.q_of(out) if u8_out and op_writes_own_scale(node) else (1.0, 0)
         op, a = node.op, node.args
-        if op in ("conv2d", "linear"):
+        if op == FAKE_QUANT:  # the value on the pair's grid: uint8 with its scale
+            q = fake_quant_q(node)
+            kind, xbuf, in_q = b.rep[id(node.inputs[0])]
+            if kind == "u8" and in_q == q:
+                buf = xbuf  # already on that grid (the producer wrote it so): nothing to run
+                row["reason"] = "QDQ: its producer writes this grid"
+            else:
+                buf = _int8(b.plan, "quantize", b.f32(node.inputs[0]), q[0], q[1])
+                row["reason"] = "QDQ: quantize"
+            u8_out, out_q = True, q
+        elif op in ("conv2d", "linear"):
             (xbuf, in_q) = b.u8(node.inputs[0])
             w, bias, _ = _fuse.folded_weights(node)
             wq, wscale = quantize_weight(w, b.per_channel)
