@@ -262,8 +262,13 @@ def test_onnxruntime_quantizer_model_imports_and_runs_int8(tmp_path):
     b2 = numpy_helper.from_array((rng.standard_normal(8) * 0.1).astype(np.float32), "c2.bias")
     wf = numpy_helper.from_array((rng.standard_normal((5, 8)) * 0.5).astype(np.float32), "fc.weight")
     bf = numpy_helper.from_array(np.zeros(5, np.float32), "fc.bias")
+    we = numpy_helper.from_array((rng.standard_normal((8, 8, 1, 1)) * 0.3).astype(np.float32), "se.weight")
+    be = numpy_helper.from_array(np.zeros(8, np.float32), "se.bias")
     nodes = [helper.make_node("Conv", ["x", "c1.weight", "c1.bias"], ["a"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["a"], ["ar"]),
+             helper.make_node("Sigmoid", ["a"], ["as"]), helper.make_node("Mul", ["a", "as"], ["a1"]),  # SiLU
+             helper.make_node("GlobalAveragePool", ["a1"], ["sq"]),  # squeeze-and-excitation
+             helper.make_node("Conv", ["sq", "se.weight", "se.bias"], ["ex"]),
+             helper.make_node("Sigmoid", ["ex"], ["gate"]), helper.make_node("Mul", ["a1", "gate"], ["ar"]),
              helper.make_node("Conv", ["ar", "c2.weight", "c2.bias"], ["b"], pads=[1, 1, 1, 1]),
              helper.make_node("Add", ["b", "ar"], ["s"]), helper.make_node("Relu", ["s"], ["sr"]),
              helper.make_node("MaxPool", ["sr"], ["m"], kernel_shape=[2, 2], strides=[2, 2]),
@@ -271,7 +276,7 @@ def test_onnxruntime_quantizer_model_imports_and_runs_int8(tmp_path):
              helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], transB=1)]
     graph = helper.make_graph(nodes, "f", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 12, 12])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 5])],
-                              [w1, b1, w2, b2, wf, bf])
+                              [w1, b1, w2, b2, wf, bf, we, be])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     f32 = tmp_path / "f32.onnx"
@@ -293,8 +298,48 @@ def test_onnxruntime_quantizer_model_imports_and_runs_int8(tmp_path):
         x = rng.standard_normal((3, 3, 12, 12)).astype(np.float32)
         theirs = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
         eager = np.asarray(cnx.load(str(path), input_shape=(3, 3, 12, 12)).eval()(x))
-        ours = cn.quantize(str(path), None, input_shape=(3, 3, 12, 12))(x)
+        quantized = cn.quantize(str(path), None, input_shape=(3, 3, 12, 12))
+        ours = quantized(x)
+        modes = {r["layer"]: r["mode"] for r in quantized.layers if r["op"] in ("conv2d", "linear")}
+        assert sorted(modes.values()) == ["fp32", "int8", "int8", "int8"], quantized.report()  # the SE gate: fp32
         out_step = float(np.abs(np.diff(np.unique(theirs))).min()) if np.unique(theirs).size > 1 else 1.0
         assert np.abs(eager - theirs).max() <= out_step * 1.001
         assert np.abs(ours - theirs).max() <= 4 * out_step
         np.testing.assert_array_equal(ours.argmax(1), theirs.argmax(1))
+
+
+def test_qdq_pairs_inside_a_silu_are_dropped_for_int8_only():
+    """conv -> QDQ -> x * Sigmoid(x) (each piece QDQ'd, as ORT writes SiLU) -> QDQ -> conv:
+    load/compile keep every pair (float islands included); quantize drops the pairs only
+    float ops read, so the SiLU is recognised and fuses into the first conv's int8 stage."""
+    rng = np.random.default_rng(7)
+    nodes, inits = [], []
+    x = _qdq(nodes, inits, "in", "x", 0.03, 128, np.uint8)
+    w, b, _ = _weight(nodes, inits, "c1", rng.standard_normal((6, 3, 3, 3)).astype(np.float32) * 0.3, 0.03)
+    nodes.append(helper.make_node("Conv", [x, w, b], ["c1o"], pads=[1, 1, 1, 1]))
+    y = _qdq(nodes, inits, "y", "c1o", 0.02, 100, np.uint8)
+    nodes.append(helper.make_node("Sigmoid", [y], ["sig"]))
+    s = _qdq(nodes, inits, "sig", "sig", 1 / 255, 0, np.uint8)
+    nodes.append(helper.make_node("Mul", [y, s], ["silu"]))
+    h = _qdq(nodes, inits, "h", "silu", 0.01, 30, np.uint8)
+    w, b, _ = _weight(nodes, inits, "c2", rng.standard_normal((4, 6, 1, 1)).astype(np.float32) * 0.4, 0.01)
+    nodes.append(helper.make_node("Conv", [h, w, b], ["c2o"]))
+    out = _qdq(nodes, inits, "out", "c2o", 0.02, 128, np.uint8)
+    nodes.append(helper.make_node("Identity", [out], ["y_out"]))
+    graph = helper.make_graph(nodes, "silu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 6, 5])],
+                              [helper.make_tensor_value_info("y_out", TensorProto.FLOAT, ["n", 4, 6, 5])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    data = model.SerializeToString()
+    xin = (rng.standard_normal((2, 3, 6, 5)) * 1.5).astype(np.float32)
+    eager = np.asarray(cnx.load(data, input_shape=(2, 3, 6, 5)).eval()(xin))
+    assert cn.compile(data, (2, 3, 6, 5)).summary().count(" quantize ->") == 5  # every pair kept
+    q = cn.quantize(data, None, input_shape=(2, 3, 6, 5))
+    assert q.summary().count("conv_int8") == 2, q.summary()
+    assert [r["mode"] for r in q.layers if r["op"] == "conv2d"] == ["int8", "int8"]
+    # int8 computes the model without the island's pairs (up to its own output rounding) ...
+    islands_dropped = np.asarray(cnx._load(data, (2, 3, 6, 5), for_int8=True).eval()(xin))
+    assert np.abs(q(xin) - islands_dropped).max() <= 2 * 0.02
+    # ... which differs from the full QDQ model by the dropped roundings, carried through c2
+    assert np.abs(q(xin) - eager).max() <= 10 * 0.02
+    assert len(model.graph.node) == len(onnx.load_from_string(data).graph.node)  # the caller's model unchanged

@@ -44,11 +44,24 @@ def load(f, input_shape=None):
     Raises UnsupportedOperatorError listing every operator it cannot import, and
     ValueError (ConversionError) naming the node for anything malformed.
     """
+    return _load(f, input_shape)
+
+
+def _load(f, input_shape=None, for_int8=False):
+    """load(); for_int8: first drop the QDQ pairs no int8 kernel reads (qdq_islands.py),
+    as cnnnative.quantize does for a QDQ model."""
     from ._importer import Importer
     from ._read import read_model
     _register_converters()
     from ..nn.init import skip_random_init
     model, _ = read_model(f)
+    if for_int8:
+        import onnx
+        from .qdq_islands import drop_float_island_pairs
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)  # never change a ModelProto the caller passed
+        model = copy
+        drop_float_island_pairs(model)
     with skip_random_init():  # every imported weight is overwritten from the file
         graph = Importer(model, input_shape).build()
     graph.eval()

@@ -150,7 +150,7 @@ def quantize(model, calibration_data=None, *, input_shape=None, method="minmax",
         raise ValueError(f"input_shape must be (N, C, H, W) or (N, F), got {shape}")
     if _inf._is_onnx_source(model):
         from .. import onnx as _onnx
-        model = _onnx.load(model, input_shape=shape)
+        model = _onnx._load(model, shape, for_int8=True)
     graph = _inf.trace(model, shape, fuse=False)
     qdq = has_fake_quant(graph)
     if qdq:

@@ -9,6 +9,10 @@ fake-quantize node takes that node's scale and zero point (lower.model_q), so th
 convolutions read and write exactly the grids the model names, and a fake-quantize node
 whose producer already wrote its grid costs nothing.
 
+An ONNX QDQ model is imported for ``quantize`` without the pairs that only float ops read
+(onnx/qdq_islands.py: inside SiLU, squeeze-and-excitation gates, channel shuffles), so
+those patterns are recognised and run in float32 between the int8 layers.
+
 One rewrite before fusion (``drop_inner_rounding``): in ``add(fq(conv(x)), r)`` -- a
 residual block whose conv output is quantized before the add, as ORT writes it -- and in
 ``batch_norm(fq(conv(x)))`` (a model quantized without folding its BatchNorms first), the
