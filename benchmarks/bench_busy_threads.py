@@ -3,6 +3,7 @@
     python benchmarks/bench_busy_threads.py                 # digits defaults, 5 rounds
     python benchmarks/bench_busy_threads.py --busy 0        # the same without the competitor
     python benchmarks/bench_busy_threads.py --epochs 3 --rounds 7 --extra "--model seed_mnist_net"
+    python benchmarks/bench_busy_threads.py --no-backoff-too   # also 2 threads, CNNNATIVE_TEAM_BACKOFF=0
 
 Issue 16's rule: on a machine loaded by another busy process, 2 threads must never be
 slower than 1. Each round runs the CLI's defaults (digits, batch 32) once per thread count,
@@ -25,10 +26,12 @@ import tempfile
 import time
 
 
-def _train(threads: int, epochs: int, extra: list[str], out_dir: str) -> tuple[float, float]:
+def _train(threads: int, epochs: int, extra: list[str], out_dir: str, backoff: bool = True) -> tuple[float, float]:
     cmd = [sys.executable, "-m", "cnnnative", "train", "--epochs", str(epochs), "--threads", str(threads),
            "--quiet", "--json", "--no-plots", "--out", out_dir, *extra]
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS",)}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "CNNNATIVE_TEAM_BACKOFF")}
+    if not backoff:
+        env["CNNNATIVE_TEAM_BACKOFF"] = "0"
     before = os.times()
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -47,31 +50,40 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--busy", type=int, default=1, help="competing spinning processes (0: none)")
     ap.add_argument("--extra", default="", help="more `cnnnative train` arguments, one string")
+    ap.add_argument("--no-backoff-too", action="store_true",
+                    help="also 2 threads with the team's busy-machine back-off off (CNNNATIVE_TEAM_BACKOFF=0)")
     args = ap.parse_args()
     extra = shlex.split(args.extra)
 
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
-    rows: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+    configs = [(1, True), (2, True)] + ([(2, False)] if args.no_backoff_too else [])
+    rows: dict = {c: [] for c in configs}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(args.rounds):
-                for threads in (1, 2):
-                    rows[threads].append(_train(threads, args.epochs, extra, os.path.join(tmp, f"t{threads}")))
+                for threads, backoff in configs:
+                    rows[(threads, backoff)].append(_train(threads, args.epochs, extra,
+                                                           os.path.join(tmp, f"t{threads}"), backoff))
     finally:
         for p in busy:
             p.kill()
             p.wait()
 
-    ratios = [b[0] / a[0] for a, b in zip(rows[1], rows[2])]
+    ratios = [b[0] / a[0] for a, b in zip(rows[(1, True)], rows[(2, True)])]
     print(f"`cnnnative train --epochs {args.epochs} {args.extra}`, {args.rounds} rounds, "
           f"{args.busy} busy process(es) beside it, {os.cpu_count()} CPUs")
     print("| threads | train s (median) | process CPU s (median) |")
     print("| --- | --- | --- |")
-    for threads, runs in rows.items():
-        print(f"| {threads} | {statistics.median(r[0] for r in runs):.2f} | "
+    for (threads, backoff), runs in rows.items():
+        label = f"{threads}" + ("" if backoff else " (back-off off)")
+        print(f"| {label} | {statistics.median(r[0] for r in runs):.2f} | "
               f"{statistics.median(r[1] for r in runs):.2f} |")
     print(f"2 threads / 1 thread, per round: median {statistics.median(ratios):.2f}, worst {max(ratios):.2f} "
           f"({', '.join(f'{r:.2f}' for r in ratios)})")
+    if (2, False) in rows:
+        off = [b[0] / a[0] for a, b in zip(rows[(1, True)], rows[(2, False)])]
+        print(f"2 threads with the back-off off / 1 thread: median {statistics.median(off):.2f}, worst {max(off):.2f} "
+              f"({', '.join(f'{r:.2f}' for r in off)})")
 
 
 if __name__ == "__main__":

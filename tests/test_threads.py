@@ -340,3 +340,49 @@ def test_built_libraries_do_not_link_an_openmp_runtime():
         # ldd worked (libc is always there; libstdc++ is not in a portable wheel, which links it in)
         assert "libc.so" in out or "not a dynamic" in out, out
         assert not any(r in out for r in _OPENMP_RUNTIMES), f"{lib} links an OpenMP runtime:\n{out}"
+
+
+def test_team_backs_off_to_one_thread_when_its_cores_are_taken():
+    # Two threads pinned to one CPU: every region's worker waits for the caller's core, the
+    # textbook busy machine. The team must notice (events), run kernels on the caller alone
+    # for a while (solo_us_left), keep the results exact, and open the full team again for a
+    # caller that asks past the back-off (parallel_team_size ignores it). Turned off, it
+    # never backs off.
+    proc = _run("""
+        import json, os
+        import numpy as np
+        import cnnnative as cn
+        cpu = sorted(os.sched_getaffinity(0))[0]
+        os.sched_setaffinity(0, {cpu})
+        cn.set_num_threads(2)
+        rng = np.random.default_rng(0)
+        a = rng.standard_normal((256, 256)).astype(np.float32)
+        b = rng.standard_normal((256, 256)).astype(np.float32)
+        want = a.astype(np.float64) @ b.astype(np.float64)
+        ok = True
+        for _ in range(200):
+            ok = ok and bool(np.allclose(cn.ops.gemm(a, b), want, rtol=1e-4, atol=1e-3))
+        state = cn.info()["team_backoff"]
+        team = cn._core._parallel_team_size()
+        cn._core._set_team_contention_backoff(False)
+        off = cn._core.team_contention()
+        before = off["events"]
+        for _ in range(50):
+            cn.ops.gemm(a, b)
+        print(json.dumps({"ok": ok, "state": state, "team": team, "off": off,
+                          "events_while_off": cn._core.team_contention()["events"] - before}))
+    """)
+    out = _json_result(proc)
+    assert out["ok"]
+    assert out["state"]["enabled"] and out["state"]["events"] >= 1, out
+    assert out["team"] == 2
+    assert out["off"] == {"events": out["off"]["events"], "solo_us_left": 0, "enabled": False}
+    assert out["events_while_off"] == 0
+
+
+def test_team_backoff_can_be_turned_off_from_the_environment():
+    proc = _run("""
+        import json, cnnnative as cn
+        print(json.dumps(cn.info()["team_backoff"]))
+    """, env=_env(CNNNATIVE_TEAM_BACKOFF="0"))
+    assert _json_result(proc) == {"events": 0, "solo_us_left": 0, "enabled": False}

@@ -87,6 +87,19 @@ CNNNATIVE_BINDINGS(core) {
   m.def("_set_team_wait", &set_team_wait, py::arg("spin_us"), py::arg("yield_us"),
         "Benchmarks and tests: how long idle members of the thread team pause-spin,\n"
         "then yield, before they sleep (microseconds; negative keeps a value).");
+  m.def("team_contention", [] {
+    const TeamContention c = team_contention();
+    py::dict d;
+    d["events"] = c.events;
+    d["solo_us_left"] = c.solo_us_left;
+    d["enabled"] = c.enabled;
+    return d;
+  }, "The thread team's busy-machine back-off: regions that found a member's core taken by\n"
+     "another process (events), microseconds left in which regions run on the calling\n"
+     "thread alone (solo_us_left), and whether the back-off is on (enabled).");
+  m.def("_set_team_contention_backoff", &set_team_contention_backoff, py::arg("enabled"),
+        "Benchmarks and tests: turn the busy-machine back-off off (regions always use the\n"
+        "team) or on again.");
   m.def("_parallel_team_size", [] {
     py::gil_scoped_release release;
     return parallel_team_size();

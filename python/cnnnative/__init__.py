@@ -129,7 +129,9 @@ def info() -> dict:
     the data cache sizes the GEMM blocking is sized for, threads (and where the count came
     from), the setting that chose how idle threads wait
     (wait_policy, wait_policy_source) and what that waiting is (team_wait; the library's
-    own thread team, cnnnative/thread_pool.h), openmp (False: no OpenMP runtime is linked),
+    own thread team, cnnnative/thread_pool.h), team_backoff (its busy-machine back-off:
+    how often kernels went to one thread because the team lost time to other processes,
+    and for how many more microseconds), openmp (False: no OpenMP runtime is linked),
     CUDA built/available, compiler and flags."""
     build = _core.build_info()
     cuda = _cuda_info()
@@ -145,6 +147,7 @@ def info() -> dict:
         "wait_policy": _wait_state["policy"],
         "wait_policy_source": _wait_state["source"],
         "team_wait": _team_wait(),
+        "team_backoff": _core.team_contention(),
         "openmp": build["openmp"],
         "cuda_built": cuda["built"],
         "cuda_available": cuda["available"],

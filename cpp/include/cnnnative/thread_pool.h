@@ -9,7 +9,9 @@
 // members pause-spin for a few microseconds (back-to-back kernels), then spin with
 // sched_yield (which hands the core to any other runnable thread at once), then sleep on a
 // futex; and a region's members are claimed, not assigned: the caller runs every share no
-// worker has started, so neither a sleeping worker nor a busy core holds it up. The lengths
+// worker has started, so neither a sleeping worker nor a busy core holds it up. When a
+// member that did start lost its core to another process, the following regions run on the
+// caller alone for a while (a back-off, see thread_pool.cc). The lengths
 // come from CNNNATIVE_SPIN_US, else from the user's OMP_WAIT_POLICY (passive: sleep at
 // once; active: spin long) or GOMP_SPINCOUNT, else the default in thread_pool.cc.
 //
@@ -33,7 +35,8 @@ namespace cnnnative {
 
 namespace team_detail {
 using Call = void (*)(void* body, int tid, int team);
-void run(int threads, Call call, void* body);
+// backoff false: open the team even during a busy-machine back-off (parallel_team_size).
+void run(int threads, Call call, void* body, bool backoff = true);
 }  // namespace team_detail
 
 template <typename Body>
@@ -111,5 +114,16 @@ struct TeamWait {
 TeamWait team_wait();
 // Testing and benchmarks: change the waiting for regions opened from now on (negative: keep).
 void set_team_wait(int64_t spin_us, int64_t yield_us);
+
+// The busy-machine back-off (thread_pool.cc, Contention): regions that found a member's
+// core taken by another process, microseconds left of the current period in which regions
+// run on the calling thread alone, and whether the back-off is on.
+struct TeamContention {
+  int64_t events = 0, solo_us_left = 0;
+  bool enabled = true;
+};
+TeamContention team_contention();
+// Benchmarks and tests: turn the back-off off (regions always use the team) or on again.
+void set_team_contention_backoff(bool enabled);
 
 }  // namespace cnnnative

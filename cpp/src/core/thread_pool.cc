@@ -54,6 +54,12 @@ int64_t now_ns() {
   return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+int64_t thread_cpu_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 void futex_wait(std::atomic<uint32_t>* word, uint32_t expected) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
 }
@@ -141,6 +147,78 @@ void bump_and_wake(std::atomic<uint32_t>& word, std::atomic<int>& sleepers, int 
   if (sleepers.load(std::memory_order_seq_cst) > 0) futex_wake(&word, count);
 }
 
+// Contention: when another process holds the cores, a worker is late to its share or loses
+// its core half way, and the region then waits for it: tens of microseconds, or a scheduler
+// time slice (milliseconds). Beside one busy process that made 2 threads slower than 1
+// (benchmarks/bench_busy_threads.py); claiming only helps with shares nobody started. So the
+// team keeps score: after each region the caller knows the CPU time its own shares took
+// (own, k of the team's members; CPU time, because a caller preempted in its share did no
+// work meanwhile) and the region's wall time; alone it would have needed about
+// own * team / k, so the team gained that minus the wall time. The gains
+// are averaged (one part in 8 per region); when the average turns negative, regions run on
+// the calling thread alone for a back-off period. The first kProbeRegions scored regions
+// after it probe the team again: if together they lost time the period doubles
+// (kMinSoloNs..kMaxSoloNs) and the team backs off at once, else the period resets. On a
+// quiet machine a worker that starts late only shortens its gain (if it starts later than
+// the caller's own share ends, the caller runs that share too and the region is not
+// scored), and an uneven split up to 2:1 scores zero, so the average stays positive.
+constexpr int64_t kMinSoloNs = 50 * 1000 * 1000, kMaxSoloNs = int64_t(1600) * 1000 * 1000;
+constexpr int kProbeRegions = 4;
+
+struct Contention {
+  std::atomic<int64_t> solo_until{0};  // now_ns() before which regions run alone
+  std::atomic<int64_t> events{0};      // back-offs started (for team_contention())
+  std::atomic<bool> enabled{true};
+  // Written only by the thread holding the team (Team::busy_), inside observe().
+  int64_t solo_ns = kMinSoloNs, mean_gain_ns = 0, probe_gain_ns = 0;
+  int probes_left = 0;
+
+  bool solo(int64_t now) const { return now < solo_until.load(std::memory_order_relaxed); }
+
+  // After a team region of `team` members, of which the caller ran k in `own` ns of its CPU
+  // time, that took `wall` ns. Only the thread holding the team calls it.
+  void observe(int team, int k, int64_t own, int64_t wall, int64_t now) {
+    // k == team: no worker took part (they were asleep or busy, and claiming let the caller
+    // run everything): nothing was lost waiting and nothing learnt about the team
+    if (!enabled.load(std::memory_order_relaxed) || k >= team) return;
+    const int64_t gain = own * team / k - wall;
+    if (probes_left > 0) {
+      probe_gain_ns += gain;
+      if (--probes_left == 0) {
+        if (probe_gain_ns > 0)
+          solo_ns = kMinSoloNs, mean_gain_ns = 0;
+        else
+          back_off(now);
+      }
+      return;
+    }
+    mean_gain_ns += (gain - mean_gain_ns) / 8;
+    if (mean_gain_ns < 0) back_off(now);
+  }
+
+  void back_off(int64_t now) {
+    solo_until.store(now + solo_ns, std::memory_order_relaxed);
+    solo_ns = std::min(2 * solo_ns, kMaxSoloNs);
+    events.fetch_add(1, std::memory_order_relaxed);
+    mean_gain_ns = 0, probe_gain_ns = 0, probes_left = kProbeRegions;
+  }
+
+  void reset() {
+    solo_until.store(0);
+    solo_ns = kMinSoloNs, mean_gain_ns = 0, probe_gain_ns = 0, probes_left = 0;
+  }
+};
+
+Contention& contention() {
+  static Contention* c = [] {  // leaked: used until the process ends
+    auto* made = new Contention;
+    const char* env = std::getenv("CNNNATIVE_TEAM_BACKOFF");  // "0": off (benchmarks compare)
+    if (env && std::string(env) == "0") made->enabled.store(false);
+    return made;
+  }();
+  return *c;
+}
+
 // The claim word of a region: epoch (bits 32..63, new per region, so a stale claim attempt
 // from a previous region fails its compare-exchange), team size (16..31), next member (0..15).
 constexpr uint64_t pack_claims(uint64_t epoch, int team, int next) {
@@ -217,18 +295,23 @@ class Team {
     r.arrived.store(0, std::memory_order_relaxed);
     r.pending.store(team - 1, std::memory_order_relaxed);
     r.claims.store(pack_claims(++epoch_, team, 1), std::memory_order_release);  // publishes the fields above
+    const int64_t start = now_ns(), start_cpu = thread_cpu_ns();
     for (int w = 1; w < team; ++w) bump_and_wake(slots_[w].go, slots_[w].sleepers, 1);
     run_member(r, 0);
+    int ran = 1;
     // The members no worker has started yet run here rather than being waited for.
-    for (int tid; r.claim(&tid);) {
+    for (int tid; r.claim(&tid); ++ran) {
       run_member(r, tid);
       r.pending.fetch_sub(1, std::memory_order_acq_rel);
     }
+    const int64_t own_cpu = thread_cpu_ns() - start_cpu;
     uint32_t seen = r.done.load(std::memory_order_acquire);
     while (r.pending.load(std::memory_order_acquire) != 0) {
       wait_for_change(r.done, seen, r.done_sleepers, /*may_yield=*/false);
       seen = r.done.load(std::memory_order_acquire);
     }
+    const int64_t end = now_ns();
+    contention().observe(team, ran, own_cpu, end - start, end);
     if (r.error) std::rethrow_exception(r.error);
     return true;
   }
@@ -286,9 +369,11 @@ Team& team() {
 }  // namespace
 
 namespace team_detail {
-void run(int threads, Call call, void* body) {
-  // Inside another team nesting would oversubscribe: run alone.
-  if (threads > 1 && !tl_in_team && team().try_run(threads, call, body)) return;
+void run(int threads, Call call, void* body, bool backoff) {
+  // Inside another team nesting would oversubscribe: run alone; so while the machine's
+  // cores are taken by others (Contention above).
+  if (threads > 1 && !tl_in_team && !(backoff && contention().solo(now_ns())) && team().try_run(threads, call, body))
+    return;
   Region alone;
   alone.call = call, alone.body = body, alone.team = 1;
   const bool outer = tl_in_team;
@@ -316,6 +401,18 @@ bool in_team() { return tl_in_team; }
 TeamWait team_wait() {
   const WaitPolicy& w = wait_policy();
   return TeamWait{w.spin_ns.load() / 1000, w.yield_ns.load() / 1000, w.source};
+}
+
+TeamContention team_contention() {
+  Contention& c = contention();
+  const int64_t left = c.solo_until.load() - now_ns();
+  return TeamContention{c.events.load(), left > 0 ? left / 1000 : 0, c.enabled.load()};
+}
+
+void set_team_contention_backoff(bool enabled) {
+  Contention& c = contention();
+  c.enabled.store(enabled);
+  if (!enabled) c.reset();
 }
 
 void set_team_wait(int64_t spin_us, int64_t yield_us) {
