@@ -151,41 +151,45 @@ void bump_and_wake(std::atomic<uint32_t>& word, std::atomic<int>& sleepers, int 
 // its core half way, and the region then waits for it: tens of microseconds, or a scheduler
 // time slice (milliseconds). Beside one busy process that made 2 threads slower than 1
 // (benchmarks/bench_busy_threads.py); claiming only helps with shares nobody started. So the
-// team keeps score: after each region the caller knows the CPU time its own shares took
-// (own, k of the team's members; CPU time, because a caller preempted in its share did no
-// work meanwhile) and the region's wall time; alone it would have needed about
-// own * team / k, so the team gained that minus the wall time. The gains
-// are averaged (one part in 8 per region); when the average turns negative, regions run on
-// the calling thread alone for a back-off period. The first kProbeRegions scored regions
-// after it probe the team again: if together they lost time the period doubles
-// (kMinSoloNs..kMaxSoloNs) and the team backs off at once, else the period resets. On a
-// quiet machine a worker that starts late only shortens its gain (if it starts later than
-// the caller's own share ends, the caller runs that share too and the region is not
-// scored), and an uneven split up to 2:1 scores zero, so the average stays positive.
+// team keeps score on one region in kSampleEvery (and on every probe below): each member
+// adds the CPU time of its shares (the work; CPU time, because a member preempted half way
+// did no work meanwhile), which is what running alone would have cost, and the region's
+// gain is that minus its wall time. Gains are averaged (one part in 8 per scored region);
+// when the average falls below -kToleranceNs, regions run on the calling thread alone for a
+// back-off period. The first kProbeRegions scored regions after it probe the team again: if
+// together they lost time the period doubles (kMinSoloNs..kMaxSoloNs) and the team backs
+// off at once, else the period resets. On a quiet machine a region gains, or loses a few
+// microseconds of wake-up when it had little to share (the tolerance); a region whose
+// caller ran every share (no worker came) is not scored. Thread CPU time is a system call
+// here (~1.4 us on this VM), hence the sampling.
 constexpr int64_t kMinSoloNs = 50 * 1000 * 1000, kMaxSoloNs = int64_t(1600) * 1000 * 1000;
-constexpr int kProbeRegions = 4;
+constexpr int64_t kToleranceNs = 10 * 1000;
+constexpr int kProbeRegions = 4, kSampleEvery = 8;
 
 struct Contention {
   std::atomic<int64_t> solo_until{0};  // now_ns() before which regions run alone
   std::atomic<int64_t> events{0};      // back-offs started (for team_contention())
   std::atomic<bool> enabled{true};
-  // Written only by the thread holding the team (Team::busy_), inside observe().
+  // Used only by the thread holding the team (Team::busy_).
   int64_t solo_ns = kMinSoloNs, mean_gain_ns = 0, probe_gain_ns = 0;
   int probes_left = 0;
+  uint32_t regions = 0;
 
   bool solo(int64_t now) const { return now < solo_until.load(std::memory_order_relaxed); }
 
-  // After a team region of `team` members, of which the caller ran k in `own` ns of its CPU
-  // time, that took `wall` ns. Only the thread holding the team calls it.
-  void observe(int team, int k, int64_t own, int64_t wall, int64_t now) {
-    // k == team: no worker took part (they were asleep or busy, and claiming let the caller
-    // run everything): nothing was lost waiting and nothing learnt about the team
-    if (!enabled.load(std::memory_order_relaxed) || k >= team) return;
-    const int64_t gain = own * team / k - wall;
+  // Whether to score the region about to open.
+  bool sample() {
+    if (!enabled.load(std::memory_order_relaxed)) return false;
+    return probes_left > 0 || ++regions % kSampleEvery == 0;
+  }
+
+  // After a scored team region: its members' CPU time in their shares, and its wall time.
+  void observe(int64_t work, int64_t wall, int64_t now) {
+    const int64_t gain = work - wall;
     if (probes_left > 0) {
       probe_gain_ns += gain;
       if (--probes_left == 0) {
-        if (probe_gain_ns > 0)
+        if (probe_gain_ns > -kToleranceNs * kProbeRegions)
           solo_ns = kMinSoloNs, mean_gain_ns = 0;
         else
           back_off(now);
@@ -193,7 +197,7 @@ struct Contention {
       return;
     }
     mean_gain_ns += (gain - mean_gain_ns) / 8;
-    if (mean_gain_ns < 0) back_off(now);
+    if (mean_gain_ns < -kToleranceNs) back_off(now);
   }
 
   void back_off(int64_t now) {
@@ -234,6 +238,8 @@ struct Region {
   std::atomic<uint32_t> done{0};
   std::atomic<int> done_sleepers{0};
   std::atomic<int> arrived{0};
+  bool sample = false;                 // scored: members add their shares' CPU time
+  std::atomic<int64_t> work_ns{0};
   std::atomic<uint32_t> barrier_generation{0};
   std::atomic<int> barrier_sleepers{0};
   std::mutex error_mutex;
@@ -270,11 +276,13 @@ thread_local bool tl_in_team = false;
 void run_member(Region& r, int tid) {
   tl_in_team = true;
   tl_region = &r;
+  const int64_t cpu = r.sample ? thread_cpu_ns() : 0;
   try {
     r.call(r.body, tid, r.team);
   } catch (...) {
     r.record(std::current_exception());
   }
+  if (r.sample) r.work_ns.fetch_add(thread_cpu_ns() - cpu, std::memory_order_relaxed);
   tl_region = nullptr;
   tl_in_team = false;
 }
@@ -293,9 +301,11 @@ class Team {
     r.call = call, r.body = body, r.team = team;
     r.error = nullptr;
     r.arrived.store(0, std::memory_order_relaxed);
+    r.sample = contention().sample();
+    r.work_ns.store(0, std::memory_order_relaxed);
     r.pending.store(team - 1, std::memory_order_relaxed);
     r.claims.store(pack_claims(++epoch_, team, 1), std::memory_order_release);  // publishes the fields above
-    const int64_t start = now_ns(), start_cpu = thread_cpu_ns();
+    const int64_t start = r.sample ? now_ns() : 0;
     for (int w = 1; w < team; ++w) bump_and_wake(slots_[w].go, slots_[w].sleepers, 1);
     run_member(r, 0);
     int ran = 1;
@@ -304,14 +314,17 @@ class Team {
       run_member(r, tid);
       r.pending.fetch_sub(1, std::memory_order_acq_rel);
     }
-    const int64_t own_cpu = thread_cpu_ns() - start_cpu;
     uint32_t seen = r.done.load(std::memory_order_acquire);
     while (r.pending.load(std::memory_order_acquire) != 0) {
       wait_for_change(r.done, seen, r.done_sleepers, /*may_yield=*/false);
       seen = r.done.load(std::memory_order_acquire);
     }
-    const int64_t end = now_ns();
-    contention().observe(team, ran, own_cpu, end - start, end);
+    // Scored only when a worker took part (else the caller ran every share: nothing lost
+    // waiting, nothing learnt about the team).
+    if (r.sample && ran < team) {
+      const int64_t end = now_ns();
+      contention().observe(r.work_ns.load(std::memory_order_acquire), end - start, end);
+    }
     if (r.error) std::rethrow_exception(r.error);
     return true;
   }
