@@ -8,6 +8,7 @@
 #include <array>
 #include <optional>
 
+#include "activation_names.h"
 #include "arrays.h"
 #include "out_array.h"
 #include "cnnnative/engine.h"
@@ -39,29 +40,6 @@ void release_free_heap() {
 #endif
 }
 
-
-// The engine's activations by the names of the ops they fuse (gelu_tanh: gelu(approximate='tanh')).
-constexpr std::pair<const char*, Activation> kActivations[] = {
-    {"none", Activation::none},   {"relu", Activation::relu},           {"relu6", Activation::relu6},
-    {"silu", Activation::silu},   {"hardswish", Activation::hardswish}, {"gelu", Activation::gelu},
-    {"gelu_tanh", Activation::gelu_tanh}, {"sigmoid", Activation::sigmoid}, {"prelu", Activation::prelu},
-    {"hardsigmoid", Activation::hardsigmoid}};
-
-Activation parse_activation(const std::string& s) {
-  if (s.empty()) return Activation::none;
-  std::string names;
-  for (const auto& [name, a] : kActivations) {
-    if (s == name) return a;
-    names += std::string(names.empty() ? "'" : ", '") + name + "'";
-  }
-  throw std::invalid_argument("activation must be one of " + names + "; got '" + s + "'");
-}
-
-const char* activation_name(Activation a) {
-  for (const auto& [name, value] : kActivations)
-    if (value == a) return name;
-  return "?";
-}
 
 std::vector<float> to_vector(const FloatArray& a) { return std::vector<float>(a.data(), a.data() + a.size()); }
 std::vector<float> to_vector(const std::optional<FloatArray>& a) {

@@ -6,6 +6,7 @@
 #include <array>
 #include <optional>
 
+#include "activation_names.h"
 #include "arrays.h"
 #include "cnnnative/engine.h"
 #include "cnnnative/quant.h"
@@ -20,20 +21,6 @@ using Pair = std::array<int64_t, 2>;
 using Quad = std::array<int64_t, 4>;
 using Int8Array = KernelArray<int8_t>;
 using Q = Plan::QParams;
-
-Activation int8_activation(const std::string& s) {
-  if (s == "none" || s.empty()) return Activation::none;
-  if (s == "relu") return Activation::relu;
-  if (s == "relu6") return Activation::relu6;
-  if (s == "silu") return Activation::silu;
-  if (s == "hardswish") return Activation::hardswish;
-  if (s == "gelu") return Activation::gelu;
-  if (s == "gelu_tanh") return Activation::gelu_tanh;
-  if (s == "sigmoid") return Activation::sigmoid;
-  if (s == "hardsigmoid") return Activation::hardsigmoid;
-  throw std::invalid_argument("int8 nodes take activation 'none', 'relu', 'relu6', 'silu', 'hardswish', 'gelu', "
-                              "'gelu_tanh', 'sigmoid' or 'hardsigmoid', got '" + s + "'");
-}
 
 std::vector<float> vec(const FloatArray& a) { return std::vector<float>(a.data(), a.data() + a.size()); }
 std::vector<int8_t> vec8(const Int8Array& a) { return std::vector<int8_t>(a.data(), a.data() + a.size()); }
@@ -60,7 +47,7 @@ CNNNATIVE_BINDINGS(engine_int8) {
           CN_CHECK(w.ndim() == 4, "conv_int8 weight must be 4-D (K, C/groups, R, S), got ", shape_string(w));
           return p.add_conv_int8(input, Q{in.first, in.second}, vec8(w), dims(w), vec(mult), vec(bias), stride[0],
                                  stride[1], std::vector<int64_t>(padding.begin(), padding.end()), dilation[0],
-                                 dilation[1], groups, int8_activation(act), residual, Q{res.first, res.second},
+                                 dilation[1], groups, parse_activation(act), residual, Q{res.first, res.second},
                                  out_u8, Q{out.first, out.second});
         },
         py::arg("plan"), py::arg("input"), py::arg("in_q"), py::arg("weight"), py::arg("mult"), py::arg("bias"),
@@ -71,7 +58,7 @@ CNNNATIVE_BINDINGS(engine_int8) {
            const std::string& act, bool out_u8, std::pair<float, int> out) {
           CN_CHECK(w.ndim() == 2, "linear_int8 weight must be 2-D (out, in), got ", shape_string(w));
           return p.add_linear_int8(input, Q{in.first, in.second}, vec8(w), w.shape(0), w.shape(1), vec(mult),
-                                   vec(bias), int8_activation(act), out_u8, Q{out.first, out.second});
+                                   vec(bias), parse_activation(act), out_u8, Q{out.first, out.second});
         },
         py::arg("plan"), py::arg("input"), py::arg("in_q"), py::arg("weight"), py::arg("mult"), py::arg("bias"),
         py::arg("activation"), py::arg("out_u8"), py::arg("out_q"));
