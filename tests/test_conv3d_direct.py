@@ -43,6 +43,8 @@ CASES = [
     (1, 6, (4, 5, 19), 82, (3, 1, 4), (1, 1, 1), (1, 1, 0, 0, 3, 3), (1, 1, 2), 2),
     # 7 positions (tiles of 3 and 4), 3 height taps (2 + 1), depth dilation
     (3, 4, (5, 5, 7), 48, (2, 3, 3), (1, 1, 1), (1, 1, 1, 1, 1, 1), (2, 1, 1), 1),
+    # 9 x 8 = 72 depth x height taps: the AVX2 forward's tap table in two pieces (64 + 8)
+    (1, 2, (9, 9, 7), 32, (9, 8, 1), (1, 1, 1), (4, 4, 3, 3, 0, 0), (1, 1, 1), 1),
 ]
 
 
