@@ -5,7 +5,7 @@ kernels; on scalar algo='direct' runs vol2col + GEMM). The shapes cover the tile
 both: output rows that are not a multiple of the 14-position (AVX-512) or 6-position
 (AVX2) tile, channel counts that end in a one- or two-vector block (32 channels per
 block on AVX-512, 16 on AVX2), input channels that are not a multiple of the AVX2 kernel's
-4-channel chunk, weight-gradient tiles with 1-4 height and 1-5 width taps, groups,
+8-channel chunk, weight-gradient tiles with 1-4 height and 1-5 width taps, groups,
 strides, dilations, padding larger than the kernel's reach (rows with no valid tap),
 asymmetric width padding, batch 1 and > 1, and non-finite values where a skipped padding
 tap must still give NaN; finite differences of the autograd path and torch's
@@ -35,7 +35,7 @@ CASES = [
     (1, 3, (3, 4, 30), 32, (1, 1, 1), (1, 1, 3), (0, 0, 0, 0, 0, 0), (1, 1, 1), 1),    # pointwise, strided
     (1, 4, (3, 5, 12), 64, (2, 2, 4), (1, 1, 1), (0, 1, 1, 0, 1, 2), (1, 1, 1), 1),    # even kernel, 'same'-like pads
     (1, 2, (2, 3, 1), 32, (3, 3, 3), (1, 1, 1), (1, 1, 1, 1, 1, 1), (1, 1, 1), 1),     # W = 1
-    # AVX2 tile edges: 40 = 16 + 16 + 8 channels, 9 input channels = 4 + 4 + 1, 4 height
+    # AVX2 tile edges: 40 = 16 + 16 + 8 channels, 9 input channels = 8 + 1, 4 height
     # taps (2 + 2) and 5 width taps (3 + 2) in the weight gradient, width stride 2
     (2, 9, (5, 6, 27), 40, (3, 4, 5), (1, 1, 2), (1, 1, 2, 2, 2, 2), (1, 1, 1), 1),
     # 41 per group = 16 + 16 + 9 (two vectors in the last block), one height tap, 4

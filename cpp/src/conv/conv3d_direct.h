@@ -3,7 +3,7 @@
 // the register tile: for each input channel and tap, the weight vectors of one block of
 // output channels are multiplied by one broadcast input value per position. The
 // accumulators (AVX-512: 14 positions x 32 channels; AVX2: 6 x 16) stay in registers over
-// the reduction (AVX2: over chunks of 4 input channels), so nothing but the input rows and
+// the reduction (AVX2: over chunks of 8 input channels), so nothing but the input rows and
 // the packed weights is read, and taps that fall in the depth or height padding are
 // skipped instead of multiplied by zeros (vol2col + GEMM multiplies them). Only the width
 // padding is materialised (a W-padded copy of the input).

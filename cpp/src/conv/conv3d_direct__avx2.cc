@@ -19,11 +19,12 @@ namespace {
 
 constexpr int64_t kBlock = 16;  // channels per packed weight block: two ymm
 constexpr int kMaxPositions = 6;
-// Input channels per pass over a row's tiles: a block's weights for 4 channels (6.9 KB for
+// Input channels per pass over a row's tiles: a block's weights for 8 channels (13.8 KB for
 // 3x3x3) stay in L1 across the row's tiles, where one pass over all channels streamed the
-// block's 110 KB of C3D weights from L2 for every 6-position tile (forward 30.4 -> 26.5
-// ms at depth 4; 8 and 16 channels: 27.2, 27.8 ms).
-constexpr int64_t kChannelChunk = 4;
+// block's 110 KB of C3D weights from L2 for every 6-position tile (C3D forward, 1 thread:
+// all 64 channels at once 155 ms; chunks of 2, 4, 8, 12, 16: 118, 111-118, 107-112,
+// 110-116, 113 ms).
+constexpr int64_t kChannelChunk = 8;
 
 // Where a valid (depth, height) tap's input row and weights start, from the row's first
 // valid tap of input channel 0: one table per output row, so the tiles' loop over taps is
