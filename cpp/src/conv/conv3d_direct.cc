@@ -115,6 +115,14 @@ struct RowTaps {
   bool all_taps(const Geometry& m) const { return kt1 - kt0 == m.T && kr1 - kr0 == m.R; }
 };
 
+// 1x1x1, stride 1, no padding: vol2col + GEMM multiplies the input itself (no column
+// matrix), which the direct kernels do not beat (benchmarks/RESULTS.md, Conv3d on AVX2).
+bool pointwise(const Conv3dParams& p) {
+  for (int d = 0; d < 3; ++d)
+    if (p.kernel[d] != 1 || p.stride[d] != 1 || p.pad_lo[d] != 0 || p.pad_hi[d] != 0) return false;
+  return true;
+}
+
 }  // namespace
 
 const DirectKernels* direct_kernels() {
@@ -127,11 +135,14 @@ const DirectKernels* direct_kernels() {
 
 bool direct_forward_supported(const Conv3dParams& p) {
   // Below 32 output channels per group a tile is mostly one vector wide and vol2col +
-  // GEMM does as well; the depthwise kernel takes groups == C == K.
-  return direct_kernels() && p.Kg() >= 32 && !p.depthwise();
+  // GEMM does as well; the depthwise kernel takes groups == C == K. Pointwise layers:
+  // the AVX2 forward was 0.43-0.59x of vol2col + GEMM (the AVX-512 one 0.92-1.15x).
+  return direct_kernels() && p.Kg() >= 32 && !p.depthwise() &&
+         !(active_isa() == Isa::avx2 && pointwise(p));
 }
 
-bool direct_weight_supported(const Conv3dParams& p) { return direct_forward_supported(p); }
+// Pointwise weight gradients: 0.41-0.43x of vol2col + GEMM on AVX2, 0.33-0.58x on AVX-512.
+bool direct_weight_supported(const Conv3dParams& p) { return direct_forward_supported(p) && !pointwise(p); }
 
 void direct_forward(const Conv3dParams& p, const float* x, const float* w, const float* bias, float* y) {
   const DirectKernels& kernels = *direct_kernels();

@@ -19,12 +19,13 @@ namespace {
 
 constexpr int64_t kBlock = 16;  // channels per packed weight block: two ymm
 constexpr int kMaxPositions = 6;
-// Input channels per pass over a row's tiles: a block's weights for 8 channels (13.8 KB for
-// 3x3x3) stay in L1 across the row's tiles, where one pass over all channels streamed the
-// block's 110 KB of C3D weights from L2 for every 6-position tile (C3D forward, 1 thread:
-// all 64 channels at once 155 ms; chunks of 2, 4, 8, 12, 16: 118, 111-118, 107-112,
-// 110-116, 113 ms).
-constexpr int64_t kChannelChunk = 8;
+// Input channels per pass over a row's tiles: as many as keep a block's weights for them
+// within 3456 floats (13.5 KB: 8 channels of 3x3x3), so they stay in L1 across the row's
+// tiles, where one pass over all channels streamed the block's 110 KB of C3D weights from
+// L2 for every 6-position tile (C3D forward, 1 thread: all 64 channels at once 155 ms;
+// chunks of 2, 4, 8, 12, 16: 118, 111-118, 107-112, 110-116, 113 ms). Chunks change no
+// result: the sums are stored and reloaded, not reordered.
+constexpr int64_t kChunkWeightFloats = 8 * 27 * kBlock;
 
 // Where a valid (depth, height) tap's input row and weights start, from the row's first
 // valid tap of input channel 0: one table per output row, so the tiles' loop over taps is
@@ -90,6 +91,7 @@ void row_kernel(const DirectRow& r) {
   // Near-equal tiles (56 positions: 10 tiles of 5 or 6, not 9 of 6 and one of 2).
   const int64_t tiles = (r.OW + kMaxPositions - 1) / kMaxPositions;
   const int64_t ntaps = r.nt * r.nr;
+  const int64_t chunk = std::max<int64_t>(1, kChunkWeightFloats / std::max<int64_t>(1, ntaps * r.S * kBlock));
   TapOffsets table[kMaxTaps];
   // Loops outside the tiles: pieces of the tap table (one for kernels of <= 64 depth x
   // height taps), blocks of channels, chunks of input channels; the first piece and chunk
@@ -102,8 +104,8 @@ void row_kernel(const DirectRow& r) {
     }
     for (int64_t b = 0; b < r.blocks; ++b) {
       const int nv = b + 1 == r.blocks ? r.last_vectors : 2;
-      for (int64_t c0 = 0; c0 < r.Cg; c0 += kChannelChunk) {
-        const int64_t nc = std::min(kChannelChunk, r.Cg - c0);
+      for (int64_t c0 = 0; c0 < r.Cg; c0 += chunk) {
+        const int64_t nc = std::min(chunk, r.Cg - c0);
         const float* w = r.w + b * r.block_floats + c0 * r.wc;
         const float* x = r.x + c0 * r.xc;
         for (int64_t i = 0; i < tiles; ++i) {
