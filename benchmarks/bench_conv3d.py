@@ -14,6 +14,7 @@ figures are medians and the ratio is torch_time / our_time (> 1: we are faster).
     python benchmarks/bench_conv3d.py --clock cpu     # process CPU time (busy machine)
     python benchmarks/bench_conv3d.py --threads 1 --clock thread  # the calling thread's CPU time
     python benchmarks/bench_conv3d.py --baseline-algo gemm  # before/after: gemm, auto, torch interleaved
+    python benchmarks/bench_conv3d.py --passes        # also each gradient pass on its own
 
 On an AVX2-only comparison cap both libraries: CNNNATIVE_ISA=avx2 for cnnnative and
 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 for torch (its convolutions are oneDNN's).
@@ -67,6 +68,8 @@ def main(argv=None):
                     help="also time cnnnative with this algo in the same interleaved loop "
                          "(e.g. gemm: the code the direct kernel replaces)")
     ap.add_argument("--layers", default="all", choices=["all", "c3d", "depthwise"])
+    ap.add_argument("--passes", action="store_true",
+                    help="also time the input gradient and the weight + bias gradient alone")
     args = ap.parse_args(argv)
     if args.clock == "thread" and args.threads != 1:
         ap.error("--clock thread needs --threads 1 (other threads' work would not be counted)")
@@ -115,8 +118,24 @@ def main(argv=None):
                 torch.ops.aten.convolution_backward(tdy, tx, tw, [k], [1] * 3, [pad] * 3, [1] * 3, False,
                                                     [0] * 3, groups, [True, True, True])
 
-        for what, ours, theirs, f in (("forward", our_fwd, torch_fwd, flops),
-                                      ("fwd+bwd", our_step, torch_step, 3 * flops)):
+        def our_dx(algo=fit(args.algo)):
+            ops.conv3d_input(x.shape, w, dy, 1, pad, 1, groups, algo=algo)
+
+        def our_dw(algo=fit(args.algo)):
+            ops.conv3d_weight(x, w.shape, dy, 1, pad, 1, groups, with_bias=True, algo=algo)
+
+        def torch_grad(mask):
+            def run():
+                with torch.no_grad():
+                    torch.ops.aten.convolution_backward(tdy, tx, tw, [k], [1] * 3, [pad] * 3, [1] * 3, False,
+                                                        [0] * 3, groups, mask)
+            return run
+
+        passes = [("forward", our_fwd, torch_fwd, flops), ("fwd+bwd", our_step, torch_step, 3 * flops)]
+        if args.passes:
+            passes += [("dx", our_dx, torch_grad([True, False, False]), flops),
+                       ("dw+db", our_dw, torch_grad([False, True, True]), flops)]
+        for what, ours, theirs, f in passes:
             fns = [ours, theirs]
             if args.baseline_algo:
                 base_algo = fit(args.baseline_algo)
