@@ -136,7 +136,7 @@ const DirectKernels* direct_kernels() {
 bool direct_forward_supported(const Conv3dParams& p) {
   // Below 32 output channels per group a tile is mostly one vector wide and vol2col +
   // GEMM does as well; the depthwise kernel takes groups == C == K. Pointwise layers:
-  // the AVX2 forward was 0.43-0.59x of vol2col + GEMM (the AVX-512 one 0.92-1.15x).
+  // the AVX2 forward was 0.43-0.59x of vol2col + GEMM (the AVX-512 one 0.82-1.15x).
   return direct_kernels() && p.Kg() >= 32 && !p.depthwise() &&
          !(active_isa() == Isa::avx2 && pointwise(p));
 }
