@@ -109,6 +109,8 @@ CASES = [
     (1, 5, (7, 6, 19), 5, (3, 1, 5), (2, 1, 3), (1, 0, 2), (1, 1, 1), 5),      # depthwise, strided
     (2, 3, (6, 7, 21), 3, (2, 3, 3), (1, 1, 1), (3, 2, 2), (1, 2, 1), 3),      # depthwise, pad > span
     (1, 4, (4, 5, 6), 8, (3, 3, 3), (1, 1, 1), (4, 3, 2), (1, 1, 1), 4),      # groups, large padding
+    (2, 6, (3, 5, 11), 64, (3, 3, 3), (1, 1, 1), (1, 1, 1), (1, 1, 1), 2),    # 32 per group: direct (AVX2, AVX-512)
+    (1, 5, (4, 4, 9), 40, (3, 2, 3), (2, 1, 1), (1, 1, 2), (1, 1, 2), 1),     # direct, depth stride, width dilation
 ]
 
 
@@ -121,8 +123,10 @@ def _case_arrays(case, rng):
 
 
 def _algos(case):
+    """vol2col + GEMM, and the direct kernels: depthwise, or ('direct') >= 32 output channels
+    per group where the ISA has them (elsewhere 'direct' is vol2col + GEMM)."""
     n, c, size, k, kernel, stride, padding, dilation, groups = case
-    return ("gemm", "depthwise") if groups == c == k else ("gemm",)
+    return ("gemm", "depthwise") if groups == c == k else ("gemm", "direct")
 
 
 @pytest.mark.parametrize("case", CASES)

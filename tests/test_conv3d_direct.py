@@ -1,16 +1,24 @@
 """The direct conv3d kernels (cpp/src/conv/conv3d_direct.h: forward, the stride-1 input
 gradient as a flipped forward, and the weight gradient) against the float64 references of
-test_conv3d.py and against vol2col + GEMM, on every ISA (where the active ISA has no direct
-kernel, algo='direct' runs vol2col + GEMM). The shapes cover the tile edges: output rows
-that are not a multiple of the 14-position tile, channel counts that end in a one- or
-two-vector block, groups, strides, dilations, padding larger than the kernel's reach
-(rows with no valid tap), asymmetric width padding, batch 1 and > 1, and non-finite
-values where a skipped padding tap must still give NaN."""
+test_conv3d.py and against vol2col + GEMM, on every ISA (AVX-512 and AVX2 have direct
+kernels; on scalar algo='direct' runs vol2col + GEMM). The shapes cover the tile edges of
+both: output rows that are not a multiple of the 14-position (AVX-512) or 6-position
+(AVX2) tile, channel counts that end in a one- or two-vector block (32 channels per
+block on AVX-512, 16 on AVX2), input channels that are not a multiple of the AVX2 kernel's
+8-channel chunk, weight-gradient tiles with 1-4 height and 1-5 width taps, groups,
+strides, dilations, padding larger than the kernel's reach (rows with no valid tap),
+asymmetric width padding, batch 1 and > 1, and non-finite values where a skipped padding
+tap must still give NaN; finite differences of the autograd path and torch's
+conv3d, where installed, on every ISA."""
 import numpy as np
 import pytest
 
-from cnnnative import ops
+import cnnnative as cn
+from cnnnative import nn, ops
 from test_conv3d import _case_arrays, _sym, ref_conv3d, ref_grads
+
+# ISAs whose conv3d has a direct kernel (cpp/src/conv/conv3d_direct.cc: direct_kernels()).
+DIRECT_ISAS = ("avx2", "avx512")
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +33,19 @@ CASES = [
     (1, 6, (5, 4, 15), 66, (2, 3, 3), (2, 1, 2), (0, 0, 1, 1, 2, 2), (1, 2, 1), 2),    # 33 per group: 32 + 16
     (2, 4, (4, 5, 9), 40, (3, 2, 3), (1, 2, 1), (3, 3, 2, 2, 0, 0), (1, 1, 2), 1),     # rows with no valid tap
     (1, 3, (3, 4, 30), 32, (1, 1, 1), (1, 1, 3), (0, 0, 0, 0, 0, 0), (1, 1, 1), 1),    # pointwise, strided
+    (2, 5, (2, 3, 9), 32, (1, 1, 1), (1, 1, 1), (0, 0, 0, 0, 0, 0), (1, 1, 1), 1),     # pointwise (AVX2: GEMM)
     (1, 4, (3, 5, 12), 64, (2, 2, 4), (1, 1, 1), (0, 1, 1, 0, 1, 2), (1, 1, 1), 1),    # even kernel, 'same'-like pads
     (1, 2, (2, 3, 1), 32, (3, 3, 3), (1, 1, 1), (1, 1, 1, 1, 1, 1), (1, 1, 1), 1),     # W = 1
+    # AVX2 tile edges: 40 = 16 + 16 + 8 channels, 9 input channels = 8 + 1, 4 height
+    # taps (2 + 2) and 5 width taps (3 + 2) in the weight gradient, width stride 2
+    (2, 9, (5, 6, 27), 40, (3, 4, 5), (1, 1, 2), (1, 1, 2, 2, 2, 2), (1, 1, 1), 1),
+    # 41 per group = 16 + 16 + 9 (two vectors in the last block), one height tap, 4
+    # dilated width taps, 13 positions (tiles of 4, 4, 5)
+    (1, 6, (4, 5, 19), 82, (3, 1, 4), (1, 1, 1), (1, 1, 0, 0, 3, 3), (1, 1, 2), 2),
+    # 7 positions (tiles of 3 and 4), 3 height taps (2 + 1), depth dilation
+    (3, 4, (5, 5, 7), 48, (2, 3, 3), (1, 1, 1), (1, 1, 1, 1, 1, 1), (2, 1, 1), 1),
+    # 9 x 8 = 72 depth x height taps: the AVX2 forward's tap table in two pieces (64 + 8)
+    (1, 2, (9, 9, 7), 32, (9, 8, 1), (1, 1, 1), (4, 4, 3, 3, 0, 0), (1, 1, 1), 1),
 ]
 
 
@@ -126,3 +145,98 @@ def test_nan_grad_output_at_the_border_reaches_the_padding_taps(rng, isa):
 def test_unknown_algo_names_the_choices():
     with pytest.raises(ValueError, match="'direct'"):
         ops.conv3d(np.zeros((1, 1, 2, 2, 2), np.float32), np.zeros((1, 1, 1, 1, 1), np.float32), algo="fft")
+
+
+def test_direct_kernel_runs_where_the_isa_has_one(rng, isa):
+    # On AVX2 and AVX-512 algo='direct' is a different summation than vol2col + GEMM (so
+    # its last bits differ: the direct kernel ran); on scalar it is vol2col + GEMM itself.
+    x = rng.standard_normal((1, 16, 3, 4, 20)).astype(np.float32)
+    w = rng.standard_normal((32, 16, 3, 3, 3)).astype(np.float32)
+    expected = ref_conv3d(x, w, None, (1, 1, 1), _sym((1, 1, 1)), (1, 1, 1), 1)
+    direct = ops.conv3d(x, w, None, 1, 1, algo="direct")
+    gemm = ops.conv3d(x, w, None, 1, 1, algo="gemm")
+    np.testing.assert_allclose(direct, expected, rtol=1e-4, atol=1e-3)
+    assert np.array_equal(direct, gemm) == (isa not in DIRECT_ISAS)
+
+
+def test_infinities_propagate_as_in_vol2col_gemm(rng, isa):
+    # +-inf inputs: inf * w is +-inf, inf - inf is NaN; the direct kernels must give the
+    # same NaN / inf pattern (and signs) as vol2col + GEMM in all three passes.
+    x = rng.standard_normal((2, 3, 3, 4, 15)).astype(np.float32)
+    x[0, 0, 0, 0, 0] = np.inf      # a corner: its neighbours' taps reach the padding
+    x[0, 2, 1, 2, 7] = -np.inf
+    x[1, 1, 1, 1, 3] = np.inf
+    x[1, 2, 1, 1, 4] = -np.inf     # overlaps the +inf above: NaN where both reach
+    w = rng.standard_normal((32, 3, 3, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((2, 32, 3, 4, 15)).astype(np.float32)
+    dy[1, 4, 1, 2, 6] = np.inf     # interior: every tap valid, the direct weight gradient keeps it
+    dy[0, 9, 1, 1, 14] = -np.inf   # right edge: the width padding is explicit, so also kept
+    results = {}
+    for algo in ("direct", "gemm"):
+        results[algo] = (ops.conv3d(x, w, None, 1, 1, algo=algo),
+                         ops.conv3d_input(x.shape, w, dy, 1, 1, algo=algo),
+                         ops.conv3d_weight(x, w.shape, dy, 1, 1, algo=algo))
+    for got, want, what in zip(results["direct"], results["gemm"], ("y", "dx", "dw")):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=what)
+        np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want), err_msg=what)
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want), err_msg=what)
+        finite = np.isfinite(want)
+        assert finite.any() and not finite.all(), what
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-4, atol=1e-3, err_msg=what)
+
+
+def test_autograd_through_the_direct_kernel_matches_finite_differences(rng, isa):
+    # 32 output channels: Conv3d's autograd takes the direct kernels for all three passes.
+    x = rng.standard_normal((2, 3, 3, 4, 9))
+    w = rng.standard_normal((32, 3, 3, 3, 3)) * 0.3
+    b = rng.standard_normal(32)
+    r = rng.standard_normal((2, 32, 3, 4, 9))
+    pad6 = _sym((1, 1, 1))
+
+    def loss(x_, w_, b_):
+        return float((ref_conv3d(x_, w_, b_, (1, 1, 1), pad6, (1, 1, 1), 1) * r).sum())
+
+    xt, wt, bt = (cn.Tensor(a.astype(np.float32), requires_grad=True) for a in (x, w, b))
+    (ops.conv3d(xt, wt, bt, 1, 1) * cn.Tensor(r.astype(np.float32))).sum().backward()
+    eps = 1e-4
+    for tensor, base, idxs in ((xt, x, [(0, 0, 0, 0, 0), (1, 2, 1, 2, 4), (1, 1, 2, 3, 8)]),
+                               (wt, w, [(0, 0, 0, 0, 0), (17, 1, 1, 1, 1), (31, 2, 2, 2, 2)]),
+                               (bt, b, [(5,)])):
+        for idx in idxs:
+            plus, minus = base.copy(), base.copy()
+            plus[idx] += eps
+            minus[idx] -= eps
+            args_p = [plus if a is base else a for a in (x, w, b)]
+            args_m = [minus if a is base else a for a in (x, w, b)]
+            numeric = (loss(*args_p) - loss(*args_m)) / (2 * eps)
+            assert numeric != 0
+            assert tensor.grad[idx] == pytest.approx(numeric, rel=1e-3, abs=1e-3)
+        assert np.abs(tensor.grad).max() > 0
+
+
+TORCH_CASES = [  # layers the direct kernels take (>= 32 output channels per group)
+    dict(cin=5, cout=40, k=3, stride=1, padding=1, dilation=1, groups=1, size=(3, 4, 13), n=2),
+    dict(cin=6, cout=66, k=(2, 3, 3), stride=(1, 1, 2), padding=(1, 1, 2), dilation=(2, 1, 1), groups=2,
+         size=(4, 5, 15), n=1),
+    dict(cin=3, cout=32, k=(3, 2, 5), stride=1, padding="same", dilation=(1, 2, 1), groups=1, size=(3, 5, 9), n=1),
+]
+
+
+@pytest.mark.parametrize("cfg", TORCH_CASES)
+def test_direct_layer_matches_torch(cfg, rng, isa):
+    torch = pytest.importorskip("torch")
+    args = (cfg["cin"], cfg["cout"], cfg["k"], cfg["stride"], cfg["padding"], cfg["dilation"], cfg["groups"])
+    ours, theirs = nn.Conv3d(*args), torch.nn.Conv3d(*args)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = rng.standard_normal((cfg["n"], cfg["cin"], *cfg["size"])).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt)
+    dy = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+    yt.backward(torch.tensor(dy))
+    xc = cn.Tensor(x, requires_grad=True)
+    y = ours(xc)
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-4)
+    (y * cn.Tensor(dy)).sum().backward()
+    np.testing.assert_allclose(xc.grad, xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-4, atol=2e-4)
+    np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), rtol=1e-4, atol=1e-4)

@@ -7,7 +7,8 @@
 //     weight gradient dw_g += dy_g * cols^T (vol2col.cc, conv3d_gemm.cc).
 //   - a direct depthwise kernel for groups == C == K (one input and one output channel
 //     per group), where the GEMMs would be 1 row tall (depthwise3d.cc).
-//   - a direct kernel for >= 32 output channels per group on AVX-512 (conv3d_direct.h):
+//   - a direct kernel for >= 32 output channels per group on AVX-512 and AVX2
+//     (conv3d_direct.h):
 //     output channels in the vector lanes, no column matrix, padding taps skipped; the
 //     forward, the stride-1 input gradient and the weight gradient (the C3D block).
 #pragma once

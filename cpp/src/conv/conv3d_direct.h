@@ -1,18 +1,20 @@
 // Direct 3-D convolution for layers with many output channels (the C3D block): no column
 // matrix. Output channels are the vector lanes, output positions along one row (od, oh)
-// the register tile: for each input channel and tap, a weight vector of 16 or 32 output
-// channels is multiplied by one broadcast input value per position. The accumulators
-// (14 positions x 32 channels) stay in registers over the whole reduction, so nothing but
-// the input rows and the packed weights is read, and taps that fall in the depth or
-// height padding are skipped instead of multiplied by zeros (vol2col + GEMM multiplies
-// them). Only the width padding is materialised (a W-padded copy of the input).
+// the register tile: for each input channel and tap, the weight vectors of one block of
+// output channels are multiplied by one broadcast input value per position. The
+// accumulators (AVX-512: 14 positions x 32 channels; AVX2: 6 x 16) stay in registers over
+// the reduction (AVX2: over chunks of 8 input channels), so nothing but the input rows and
+// the packed weights is read, and taps that fall in the depth or height padding are
+// skipped instead of multiplied by zeros (vol2col + GEMM multiplies them). Only the width
+// padding is materialised (a W-padded copy of the input).
 // The stride-1 input gradient runs as this forward with the kernel flipped
 // (conv3d_gemm.cc). The weight gradient is direct too: per output row, dy is transposed
 // position-major and, for every input channel and valid tap row, the products with the
 // input row are summed in registers over the row's positions (per-thread sums, added in
 // thread order at the end).
 //
-// The AVX-512 kernels are in conv3d_direct__avx512.cc; other ISAs use vol2col + GEMM.
+// The kernels are in conv3d_direct__avx512.cc and conv3d_direct__avx2.cc; scalar uses
+// vol2col + GEMM.
 #pragma once
 #include <cstdint>
 
@@ -20,9 +22,6 @@
 
 namespace cnnnative {
 namespace conv3d {
-
-// Channels per packed weight block (two AVX-512 vectors).
-constexpr int64_t kDirectBlock = 32;
 
 // One output row (od, oh) of one group, every channel block and every position.
 struct DirectRow {
@@ -33,10 +32,10 @@ struct DirectRow {
   const float* w;         // packed weights of block 0 at the first valid (kt, kr)
   int64_t wc, wt, wr;     // weight strides (floats) per input channel, depth tap, height tap
   int64_t block_floats;   // floats per packed weight block
-  int64_t blocks;         // channel blocks; the last has last_vectors (1 or 2) vectors
-  int last_vectors;
+  int64_t blocks;         // channel blocks; the last has last_vectors (1 or 2) of its
+  int last_vectors;       // two vectors (half a block each)
   int64_t OW;
-  float* out;             // OW x (blocks * kDirectBlock), position-major
+  float* out;             // OW x (blocks * block), position-major
 };
 
 using DirectRowKernel = void (*)(const DirectRow& row);
@@ -68,11 +67,15 @@ struct DirectKernels {
   DirectRowKernel forward_row;
   WeightRowKernel weight_row;
   TransposeKernel transpose;
+  // Output channels per packed weight block (two vectors): the forward's packed weights
+  // are [group][block][c][kt][kr][ks][block], zero past the group's channels.
+  int64_t block;
 };
 
 // Null when the active ISA has no direct kernels.
 const DirectKernels* direct_kernels();
 const DirectKernels& direct_kernels_avx512();
+const DirectKernels& direct_kernels_avx2();
 
 // Whether direct_forward handles p on the active ISA (and is expected to beat vol2col +
 // GEMM there). Callers also need finite weights: a skipped padding tap would turn

@@ -16,6 +16,7 @@ namespace cnnnative {
 namespace conv3d {
 namespace {
 
+constexpr int64_t kBlock = 32;  // channels per packed weight block: two zmm
 constexpr int kMaxPositions = 14;
 
 // out[j][0 .. 16*NV) = sum over (c, kt, kr, ks) of w[...] * x[j * SW + ...] for j < P.
@@ -37,7 +38,7 @@ void tile(const DirectRow& r, const float* x, const float* w, float* out, int64_
         const float* ws = wt + q * r.wr;
         // The next tile of this row reads the next cache line of the input row.
         _mm_prefetch(reinterpret_cast<const char*>(xs + P * sw + 16), _MM_HINT_T0);
-        for (int64_t s = 0; s < r.S; ++s, xs += r.xs, ws += kDirectBlock) {
+        for (int64_t s = 0; s < r.S; ++s, xs += r.xs, ws += kBlock) {
           __m512 wv[NV];
 #pragma GCC unroll 4
           for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(ws + 16 * v);
@@ -72,7 +73,7 @@ TileFn tile_fn(int positions) {
 
 template <int SW>
 void row_kernel(const DirectRow& r) {
-  const int64_t ldo = r.blocks * kDirectBlock;
+  const int64_t ldo = r.blocks * kBlock;
   for (int64_t b = 0; b < r.blocks; ++b) {
     const int nv = b + 1 == r.blocks ? r.last_vectors : 2;
     const float* w = r.w + b * r.block_floats;
@@ -82,7 +83,7 @@ void row_kernel(const DirectRow& r) {
       const int64_t ow = r.OW * i / tiles;
       const int p = static_cast<int>(r.OW * (i + 1) / tiles - ow);
       const TileFn fn = nv == 2 ? tile_fn<2, SW>(p) : tile_fn<1, SW>(p);
-      fn(r, r.x + ow * r.sw, w, r.out + ow * ldo + b * kDirectBlock, ldo);
+      fn(r, r.x + ow * r.sw, w, r.out + ow * ldo + b * kBlock, ldo);
     }
   }
 }
@@ -196,7 +197,7 @@ void transpose_add(const float* src, int64_t lds, int64_t rows, int64_t cols, co
 }  // namespace
 
 const DirectKernels& direct_kernels_avx512() {
-  static const DirectKernels kernels{&row_any_stride, &weight_row_any_stride, &transpose_add};
+  static const DirectKernels kernels{&row_any_stride, &weight_row_any_stride, &transpose_add, kBlock};
   return kernels;
 }
 

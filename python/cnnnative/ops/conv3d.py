@@ -1,7 +1,8 @@
 """3-D convolution (torch.nn.functional.conv3d / conv_transpose3d) over NCDHW volumes.
 
-The C++ core runs vol2col + the packed SGEMM for every shape, and a direct kernel for
-depthwise layers (groups == in_channels == out_channels); both passes of the gradient too.
+The C++ core runs vol2col + the packed SGEMM for every shape, a direct kernel for
+depthwise layers (groups == in_channels == out_channels), and on AVX-512 and AVX2 a direct
+kernel for >= 32 output channels per group (the C3D block); both passes of the gradient too.
 The transposed convolution is the convolution's input gradient, and its gradients are
 the convolution's forward and weight gradient: no kernel of its own.
 """
@@ -104,8 +105,9 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     input (N, C, D, H, W) or unbatched (C, D, H, W); weight (K, C/groups, kD, kH, kW);
     bias (K,) or None. stride, dilation: int or 3-tuple; padding: int, 3-tuple, 'valid'
     or 'same' (stride 1). algo: 'auto', 'gemm' (vol2col + GEMM), 'direct' (the direct
-    AVX-512 kernel for >= 32 output channels per group, which 'auto' picks there; vol2col
-    + GEMM where it does not apply) or 'depthwise' (direct kernel, groups == C == K only).
+    AVX-512 or AVX2 kernel for >= 32 output channels per group, which 'auto' picks there;
+    vol2col + GEMM where it does not apply, e.g. on the scalar ISA) or 'depthwise' (direct
+    kernel, groups == C == K only).
     The same names select the gradients' algorithms. Returns (N, K, OD, OH, OW) (or
     unbatched).
     """
