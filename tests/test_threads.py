@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 TIMEOUT = 120
@@ -386,3 +387,29 @@ def test_team_backoff_can_be_turned_off_from_the_environment():
         print(json.dumps(cn.info()["team_backoff"]))
     """, env=_env(CNNNATIVE_TEAM_BACKOFF="0"))
     assert _json_result(proc) == {"events": 0, "solo_us_left": 0, "enabled": False}
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
+def test_gemm_gives_the_same_bits_on_any_team(isa):
+    # The SGEMM's regions are run_team_any_size (the busy-machine back-off may run them on
+    # one thread): so its results must not depend on the team size.
+    import cnnnative as cn
+    from cnnnative import ops
+    if isa not in cn.info()["isas_available"]:
+        pytest.skip(f"{isa} not available here")
+    before = cn.get_isa()
+    cn._core.set_isa(isa)
+    try:
+        rng = np.random.default_rng(0)
+        for m, k, n in [(1, 1025, 1), (3, 64, 513), (17, 300, 33), (64, 5, 128), (100, 1025, 7), (257, 64, 16)]:
+            a = rng.standard_normal((m, k)).astype(np.float32)
+            b = rng.standard_normal((k, n)).astype(np.float32)
+            out = {}
+            for threads in (1, 2):
+                cn.set_num_threads(threads)
+                out[threads] = (ops.gemm(a, b), ops.linear(a, b.T.copy(), None))
+            for x, y in zip(out[1], out[2]):
+                np.testing.assert_array_equal(x, y)
+    finally:
+        cn._core.set_isa(before)
+        cn.set_num_threads(AFFINITY)

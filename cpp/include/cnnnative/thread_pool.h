@@ -9,9 +9,10 @@
 // members pause-spin for a few microseconds (back-to-back kernels), then spin with
 // sched_yield (which hands the core to any other runnable thread at once), then sleep on a
 // futex; and a region's members are claimed, not assigned: the caller runs every share no
-// worker has started, so neither a sleeping worker nor a busy core holds it up. When a
-// member that did start lost its core to another process, the following regions run on the
-// caller alone for a while (a back-off, see thread_pool.cc). The lengths
+// worker has started, so neither a sleeping worker nor a busy core holds it up. When the
+// team keeps losing time to other processes, regions whose results do not depend on the
+// team size (run_team_any_size) run on the caller alone for a while (a back-off, see
+// thread_pool.cc). The lengths
 // come from CNNNATIVE_SPIN_US, else from the user's OMP_WAIT_POLICY (passive: sleep at
 // once; active: spin long) or GOMP_SPINCOUNT, else the default in thread_pool.cc.
 //
@@ -35,16 +36,32 @@ namespace cnnnative {
 
 namespace team_detail {
 using Call = void (*)(void* body, int tid, int team);
-// backoff false: open the team even during a busy-machine back-off (parallel_team_size).
-void run(int threads, Call call, void* body, bool backoff = true);
+// any_size: the body's results do not depend on the team it gets, so it may run alone
+// during a busy-machine back-off.
+void run(int threads, Call call, void* body, bool any_size);
+
+template <typename Body>
+void run(int threads, Body& body, bool any_size) {
+  using B = std::remove_reference_t<Body>;
+  run(
+      threads, [](void* b, int tid, int team) { (*static_cast<B*>(b))(tid, team); },
+      const_cast<void*>(static_cast<const void*>(&body)), any_size);
+}
 }  // namespace team_detail
 
 template <typename Body>
 void run_team(int threads, Body&& body) {
-  using B = std::remove_reference_t<Body>;
-  team_detail::run(
-      threads, [](void* b, int tid, int team) { (*static_cast<B*>(b))(tid, team); },
-      const_cast<void*>(static_cast<const void*>(&body)));
+  team_detail::run(threads, body, /*any_size=*/false);
+}
+
+// run_team for a body whose results are the same whatever team size it gets: each output
+// is computed by one member, or the work is split into parts the caller fixed (not by
+// `team`) and members loop over them. Only such regions run on the calling thread alone
+// during the busy-machine back-off (thread_pool.cc), so that a kernel whose sums depend on
+// the team (per-member partial sums) gives the same bits on every call.
+template <typename Body>
+void run_team_any_size(int threads, Body&& body) {
+  team_detail::run(threads, body, /*any_size=*/true);
 }
 
 // Waits until every member of the calling thread's team has arrived (no-op outside a team
@@ -68,7 +85,7 @@ void team_for_each(int threads, int64_t n, Body&& body) {
     run_team(1, [&](int, int) { for (int64_t i = 0; i < n; ++i) body(i); });
     return;
   }
-  run_team(threads, [&](int tid, int team) {
+  run_team_any_size(threads, [&](int tid, int team) {  // body(i) sees no member index
     const auto [begin, end] = team_share(n, tid, team);
     for (int64_t i = begin; i < end; ++i) body(i);
   });
@@ -98,7 +115,7 @@ template <typename Body>
 void team_for_each_dynamic(int threads, int64_t n, int64_t chunk, Body&& body) {
   if (n <= 0) return;
   DynamicChunks chunks(n, chunk);
-  run_team(threads, [&](int, int) {
+  run_team_any_size(threads, [&](int, int) {
     int64_t begin, end;
     while (chunks.next(&begin, &end))
       for (int64_t i = begin; i < end; ++i) body(i);

@@ -382,10 +382,10 @@ Team& team() {
 }  // namespace
 
 namespace team_detail {
-void run(int threads, Call call, void* body, bool backoff) {
-  // Inside another team nesting would oversubscribe: run alone; so while the machine's
-  // cores are taken by others (Contention above).
-  if (threads > 1 && !tl_in_team && !(backoff && contention().solo(now_ns())) && team().try_run(threads, call, body))
+void run(int threads, Call call, void* body, bool any_size) {
+  // Inside another team nesting would oversubscribe: run alone; so does a region that may,
+  // while the machine's cores are taken by others (Contention above).
+  if (threads > 1 && !tl_in_team && !(any_size && contention().solo(now_ns())) && team().try_run(threads, call, body))
     return;
   Region alone;
   alone.call = call, alone.body = body, alone.team = 1;

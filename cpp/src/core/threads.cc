@@ -107,16 +107,12 @@ std::string thread_count_source() {
   return explicitly_set.load() ? "set_num_threads" : thread_default().source;
 }
 
-// The team a region can have, whatever the busy-machine back-off decides for kernels now.
 int parallel_team_size() {
   std::atomic<int> size{0};
-  auto body = [&](int, int team) {
+  run_team(num_threads(), [&](int, int team) {
     team_barrier();  // every member on a thread of its own: a worker that cannot run hangs here
     size.store(team);
-  };
-  team_detail::run(
-      num_threads(), [](void* b, int tid, int team) { (*static_cast<decltype(body)*>(b))(tid, team); }, &body,
-      /*backoff=*/false);
+  });
   return size.load();
 }
 
