@@ -17,7 +17,7 @@ void channel_scale_node_forward(const Node& n, int64_t batch, const float* x, co
   // executor judged too small for a team runs on one.
   const int64_t planes = batch * n.in_shape[1];
   if (threads <= 1) {
-    for (int64_t p = 0; p < planes; ++p) channel_scale_forward(x + p * hw, s + p, y + p * hw, 1, hw);
+    channel_scale_forward_serial(x, s, y, planes, hw);
   } else {
     channel_scale_forward(x, s, y, planes, hw);
   }
