@@ -117,7 +117,9 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
     const bool convolves = (n.kind == OpKind::conv && n.method != ConvMethod::depthwise) ||
                            n.kind == OpKind::conv_transpose;
     const int64_t work = convolves ? conv_macs(n.conv, batch)
-                         : n.kind == OpKind::linear ? batch * n.in_features * n.out_features / 64
+                         // a linear layer streams its weights: at small batches they are the work
+                         : n.kind == OpKind::linear ? std::max(batch * n.in_features * n.out_features / 64,
+                                                               n.in_features * n.out_features / 4)
                                                     : count(n.inputs[0]) + count(n.output);
     int threads = work < (convolves ? kSerialMacs : kSerialElements) ? 1 : team;
     if (n.kind == OpKind::conv) threads = std::min(threads, planned_threads_);  // scratch is per thread
