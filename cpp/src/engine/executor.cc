@@ -106,7 +106,9 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
     const auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     float* out = addr(n.output);
     float* scratch = n.scratch_offset >= 0 ? arena + n.scratch_offset / int64_t(sizeof(float)) : nullptr;
-    if (poison && !(n.kind == OpKind::channel_scale && out == addr(n.inputs[0]))) {  // not over an in-place input
+    const bool parts_in_place = n.kind == OpKind::concat && buffers_[n.inputs[0]].concat_root == n.output;
+    if (poison && !(n.kind == OpKind::channel_scale && out == addr(n.inputs[0])) &&
+        !parts_in_place) {  // not over an in-place input
       poison_buffer(n.output);
       if (scratch) fill_nan(scratch, n.scratch_bytes / int64_t(sizeof(float)));
     }
@@ -155,7 +157,7 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
         int64_t offset = 0;
         for (int id : n.inputs) {
           const int64_t per = buffers_[id].per_sample();
-          concat_part_forward(batch, addr(id), per, out, total, offset);
+          if (buffers_[id].concat_root != n.output) concat_part_forward(batch, addr(id), per, out, total, offset);
           offset += per;
         }
         break;
@@ -174,7 +176,7 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
       (*node_seconds)[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (poison) {
       for (int id : n.inputs)
-        if (id != 0 && id != output_ && buffers_[id].last == i) poison_buffer(id);
+        if (id != 0 && id != output_ && buffers_[id].last == i && buffers_[id].concat_root < 0) poison_buffer(id);
     }
   }
 }
