@@ -67,9 +67,11 @@ def test_global_avg_pool_node_nan_and_inf(isa, rng):
     np.testing.assert_array_equal(got[finite], _sum16(x)[finite])
 
 
-def test_global_avg_pool_node_many_planes_threads_and_smaller_batch(isa, rng):
-    x = rng.standard_normal((2, 960, 7, 7)).astype(np.float32)
-    run = _pool(960, 7, 7)
+@pytest.mark.parametrize("shape", [(960, 7, 7), (600, 17, 17)], ids=str)  # one thread; a team
+def test_global_avg_pool_node_many_planes_threads_and_smaller_batch(isa, rng, shape):
+    C = shape[0]
+    x = rng.standard_normal((2,) + shape).astype(np.float32)
+    run = _pool(*shape)
     before = cn.get_num_threads()
     try:
         cn.set_num_threads(2)
@@ -79,5 +81,5 @@ def test_global_avg_pool_node_many_planes_threads_and_smaller_batch(isa, rng):
     finally:
         cn.set_num_threads(before)
     np.testing.assert_array_equal(two, one)  # one order whatever the split
-    np.testing.assert_array_equal(one.reshape(2, 960), _sum16(x))
-    np.testing.assert_array_equal(np.asarray(run(x[:1])).reshape(1, 960), _sum16(x[:1]))
+    np.testing.assert_array_equal(one.reshape(2, C), _sum16(x))
+    np.testing.assert_array_equal(np.asarray(run(x[:1])).reshape(1, C), _sum16(x[:1]))
