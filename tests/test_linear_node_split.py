@@ -9,8 +9,8 @@ import pytest
 import cnnnative as cn
 from cnnnative import nn
 
-# (in, out): below and above the split threshold (in * out >= 131072), odd tails
-SIZES = [(960, 240), (240, 960), (200, 700), (131, 1001), (512, 129), (64, 64)]
+# (in, out): below and above the split threshold (in * out >= 65536), odd tails
+SIZES = [(960, 240), (240, 960), (200, 700), (131, 1001), (512, 129), (672, 168), (64, 64)]
 
 
 def _run(model, x, threads):

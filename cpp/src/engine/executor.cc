@@ -121,7 +121,7 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
     const int64_t work = convolves ? conv_macs(n.conv, batch)
                          // a linear layer streams its weights: at small batches they are the work
                          : n.kind == OpKind::linear ? std::max(batch * n.in_features * n.out_features / 64,
-                                                               n.in_features * n.out_features / 4)
+                                                               n.in_features * n.out_features / 2)
                                                     : count(n.inputs[0]) + count(n.output);
     int threads = work < (convolves ? kSerialMacs : kSerialElements) ? 1 : team;
     if (n.kind == OpKind::conv) threads = std::min(threads, planned_threads_);  // scratch is per thread
