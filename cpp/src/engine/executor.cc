@@ -106,7 +106,9 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
     const auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     float* out = addr(n.output);
     float* scratch = n.scratch_offset >= 0 ? arena + n.scratch_offset / int64_t(sizeof(float)) : nullptr;
-    if (poison && !(n.kind == OpKind::channel_scale && out == addr(n.inputs[0]))) {  // not over an in-place input
+    const bool parts_in_place = n.kind == OpKind::concat && buffers_[n.inputs[0]].concat_root == n.output;
+    if (poison && !(n.kind == OpKind::channel_scale && out == addr(n.inputs[0])) &&
+        !parts_in_place) {  // not over an in-place input
       poison_buffer(n.output);
       if (scratch) fill_nan(scratch, n.scratch_bytes / int64_t(sizeof(float)));
     }
@@ -117,7 +119,9 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
     const bool convolves = (n.kind == OpKind::conv && n.method != ConvMethod::depthwise) ||
                            n.kind == OpKind::conv_transpose;
     const int64_t work = convolves ? conv_macs(n.conv, batch)
-                         : n.kind == OpKind::linear ? batch * n.in_features * n.out_features / 64
+                         // a linear layer streams its weights: at small batches they are the work
+                         : n.kind == OpKind::linear ? std::max(batch * n.in_features * n.out_features / 64,
+                                                               n.in_features * n.out_features / 2)
                                                     : count(n.inputs[0]) + count(n.output);
     int threads = work < (convolves ? kSerialMacs : kSerialElements) ? 1 : team;
     if (n.kind == OpKind::conv) threads = std::min(threads, planned_threads_);  // scratch is per thread
@@ -153,7 +157,7 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
         int64_t offset = 0;
         for (int id : n.inputs) {
           const int64_t per = buffers_[id].per_sample();
-          concat_part_forward(batch, addr(id), per, out, total, offset);
+          if (buffers_[id].concat_root != n.output) concat_part_forward(batch, addr(id), per, out, total, offset);
           offset += per;
         }
         break;
@@ -172,7 +176,7 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
       (*node_seconds)[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (poison) {
       for (int id : n.inputs)
-        if (id != 0 && id != output_ && buffers_[id].last == i) poison_buffer(id);
+        if (id != 0 && id != output_ && buffers_[id].last == i && buffers_[id].concat_root < 0) poison_buffer(id);
     }
   }
 }

@@ -132,6 +132,10 @@ void channel_scale_node_forward(const Node& n, int64_t batch, const float* x, co
                                 int threads);
 std::vector<int> alias_in_place_outputs(const std::vector<Node>& nodes, std::vector<BufferInfo>& buffers,
                                         int plan_output);
+// finalize, batch-1 plans (concat_in_place.cc): root_of[part] = the concat output whose bytes
+// hold input `part` as its slice (the producer writes it there; the concat copies nothing), -1.
+std::vector<int> concat_parts_in_place(const std::vector<Node>& nodes, const std::vector<BufferInfo>& buffers,
+                                       int plan_output, const std::vector<int>& alias_of);
 // Resampling and channel layout (interpolate_node.cc, pixel_shuffle_node.cc,
 // channel_shuffle_node.cc): the src/resample kernels from x's buffer into y's.
 void check_interpolate_node(const Node& n);  // ValueError / OverflowError naming the sizes

@@ -529,12 +529,22 @@ void Plan::finalize(int output) {
     else configure_scratch(n, planned_threads_);
   }
   const std::vector<int> alias_of = alias_in_place_outputs(nodes_, buffers_, output_);
+  const std::vector<int> concat_root = concat_parts_in_place(nodes_, buffers_, output_, alias_of);
+  // A concat whose parts live in its bytes holds them from the first part's writing on.
+  std::vector<int> held_from(buffers_.size(), -1);
+  for (int id = 0; id < int(buffers_.size()); ++id) {
+    buffers_[id].concat_root = concat_root[id];
+    held_from[id] = buffers_[id].first;
+  }
+  for (int id = 0; id < int(buffers_.size()); ++id)
+    if (concat_root[id] >= 0) held_from[concat_root[id]] = std::min(held_from[concat_root[id]], buffers_[id].first);
   std::vector<ArenaRequest> req;
   std::vector<int64_t*> where;
   for (int id = 1; id < int(buffers_.size()); ++id) {
     if (id == output_) continue;  // written straight into the caller's array
     if (alias_of[id] >= 0) continue;  // an in-place output: its input's bytes (placed below)
-    req.push_back({buffers_[id].bytes(), buffers_[id].first, buffers_[id].last});
+    if (concat_root[id] >= 0) continue;  // a slice of its concat's bytes (placed below)
+    req.push_back({buffers_[id].bytes(), held_from[id], buffers_[id].last});
     where.push_back(&buffers_[id].offset);
   }
   for (int i = 0; i < int(nodes_.size()); ++i) {
@@ -546,6 +556,14 @@ void Plan::finalize(int output) {
   for (size_t i = 0; i < req.size(); ++i) *where[i] = layout.offsets[i];
   for (int id = 1; id < int(buffers_.size()); ++id)
     if (alias_of[id] >= 0) buffers_[id].offset = buffers_[alias_of[id]].offset;
+  for (const Node& n : nodes_) {  // the in-place concat parts, back to back in input order
+    if (n.kind != OpKind::concat || n.inputs.empty() || concat_root[n.inputs[0]] != n.output) continue;
+    int64_t offset = buffers_[n.output].offset;
+    for (int id : n.inputs) {
+      buffers_[id].offset = offset;
+      offset += buffers_[id].bytes();
+    }
+  }
   arena_bytes_ = layout.total_bytes;
   finalized_ = true;
 }

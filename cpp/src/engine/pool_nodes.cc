@@ -8,6 +8,7 @@
 
 #include "cnnnative/thread_pool.h"
 #include "engine/kernels.h"
+#include "pool/global_avg_pool.h"
 #include "pool/max_pool_separable.h"
 #include "pool/pool.h"
 
@@ -164,21 +165,8 @@ void avg_pool_forward(const Node& n, int64_t batch, const float* x, float* y, in
 
 void global_avg_pool_forward(const Node& n, int64_t batch, const float* x, float* y, int threads) {
   const int64_t C = n.in_shape[1], HW = n.in_shape[2] * n.in_shape[3];
-  const int64_t planes = batch * C;
-  team_for_each_dynamic(threads, planes, 4, [&](int64_t plane) {
-    // 16 running sums, not one: a single float accumulator is a chain of dependent adds the
-    // compiler may not reorder (4 cycles per value); 16 independent lanes vectorise, and the
-    // shorter chains also round less.
-    const float* xp = x + plane * HW;
-    float lanes[16] = {};
-    int64_t i = 0;
-    for (; i + 16 <= HW; i += 16)
-      for (int k = 0; k < 16; ++k) lanes[k] += xp[i + k];
-    for (; i < HW; ++i) lanes[i & 15] += xp[i];
-    for (int width = 8; width >= 1; width /= 2)
-      for (int k = 0; k < width; ++k) lanes[k] += lanes[k + width];
-    y[plane] = lanes[0] / float(HW);
-  });
+  // The ISA's vector sums (pool/global_avg_pool.h), in the order the baseline loop used.
+  global_avg_pool_planes(x, batch * C, HW, y, threads);
 }
 
 }  // namespace engine

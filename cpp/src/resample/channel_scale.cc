@@ -22,6 +22,11 @@ void channel_scale_forward(const float* x, const float* s, float* y, int64_t pla
   });
 }
 
+void channel_scale_forward_serial(const float* x, const float* s, float* y, int64_t planes, int64_t hw) {
+  const ResampleKernels& k = kernels();
+  for (int64_t p = 0; p < planes; ++p) k.scale(x + p * hw, s[p], y + p * hw, hw);
+}
+
 void channel_scale_backward(const float* gy, const float* x, const float* s, float* gx, float* gs,
                             int64_t planes, int64_t hw) {
   parallel_for(planes, plane_grain(hw), [&](int64_t begin, int64_t end) {
