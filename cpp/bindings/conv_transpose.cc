@@ -110,6 +110,41 @@ py::array_t<float> subpixel_input_grad(FloatArray grad_dx, FloatArray w, FloatAr
   return gdy;
 }
 
+// grad_w (K, C, R, S) of the transposed convolution from its input dy (N, K, OH, OW) and
+// output gradient grad_dx (N, C, H, W) on the stacked Winograd path, or None where that
+// path is not preferred or the data hold a NaN or inf (the caller runs conv2d_weight).
+py::object subpixel_weight_grad(FloatArray grad_dx, FloatArray dy, std::array<int64_t, 4> weight_size, Pair stride,
+                                Quad padding, Pair dilation, int64_t groups) {
+  require_ndim(grad_dx, 4, "grad_output");
+  require_ndim(dy, 4, "input");
+  ConvParams p;
+  p.N = grad_dx.shape(0), p.C = grad_dx.shape(1), p.H = grad_dx.shape(2), p.W = grad_dx.shape(3);
+  p.K = weight_size[0], p.R = weight_size[2], p.S = weight_size[3];
+  p.stride_h = stride[0], p.stride_w = stride[1];
+  p.pad_top = padding[0], p.pad_bottom = padding[1], p.pad_left = padding[2], p.pad_right = padding[3];
+  p.dilation_h = dilation[0], p.dilation_w = dilation[1];
+  p.groups = groups;
+  CN_CHECK(groups >= 1 && weight_size[1] * groups == p.C, "weight size with groups=", groups, " does not fit ", p.C,
+           " output channels");
+  p.validate();
+  CN_CHECK(dy.shape(0) == p.N && dy.shape(1) == p.K && dy.shape(2) == p.output_h() && dy.shape(3) == p.output_w(),
+           "input has shape ", shape_string(dy), ", expected (", p.N, ", ", p.K, ", ", p.output_h(), ", ",
+           p.output_w(), ")");
+  subpixel::Geometry g;
+  if (!subpixel::weight_gradient_preferred(p, &g)) return py::none();
+  auto gw = new_float_array({p.K, p.C / p.groups, p.R, p.S});
+  poison_for_debug(gw);
+  const float *pg = grad_dx.data(), *pdy = dy.data();
+  float* pw = gw.mutable_data();
+  bool done;
+  {
+    py::gil_scoped_release release;
+    done = subpixel::weight_gradient(p, g, pg, pdy, pw);
+  }
+  if (!done) return py::none();
+  return std::move(gw);
+}
+
 }  // namespace
 
 CNNNATIVE_BINDINGS(conv_transpose) {
@@ -121,4 +156,6 @@ CNNNATIVE_BINDINGS(conv_transpose) {
         py::arg("dilation"), py::arg("groups"));
   m.def("conv_transpose_subpixel_input_grad", &subpixel_input_grad, py::arg("grad_input"), py::arg("weight"),
         py::arg("stacked_weight"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"));
+  m.def("conv_transpose_subpixel_weight_grad", &subpixel_weight_grad, py::arg("grad_output"), py::arg("input"),
+        py::arg("weight_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"));
 }

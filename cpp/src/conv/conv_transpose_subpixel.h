@@ -68,5 +68,18 @@ bool finite(const float* x, int64_t n);
 void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx, const float* w,
                     const float* wsub, float* grad_dy, float* stacked);
 
+// The weight gradient on Winograd F(4x4, 3x3) (conv_transpose_subpixel_wgrad.cc):
+// preferred when p decomposes (fills *g), has enough channels and at least 64 tiles of
+// 4x4 stacked outputs (fewer: the 36 per-point GEMMs reduce over too little), and
+// CNNNATIVE_ALGO forces nothing.
+bool weight_gradient_preferred(const ConvParams& p, Geometry* g);
+
+// grad_w (K, C, R, S) = the weight gradient of the transposed convolution whose input is
+// dy (N, K, OH, OW) and whose output gradient is grad_dx (N, C, H, W) (the convolution
+// p's weight gradient with grad_dx as its image). False, nothing written, when either
+// holds a NaN or inf: the caller runs the GEMM path, which keeps them where the direct
+// sum has them.
+bool weight_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx, const float* dy, float* grad_w);
+
 }  // namespace subpixel
 }  // namespace cnnnative

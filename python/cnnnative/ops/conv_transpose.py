@@ -13,8 +13,10 @@ same path on height-1 views.
 Layers whose stride-s phases each read a 3x3 window of x with enough taps (DCGAN's 4x4
 stride 2 padding 1) run the sub-pixel decomposition instead (C++ conv/conv_transpose_subpixel.h):
 one 3x3 stride-1 convolution with s*s*C_out outputs on Winograd, interleaved into the
-output; the input gradient is that convolution's input gradient. The stacked weight is
-built per call and shared by the forward and the input gradient.
+output; the input gradient is that convolution's input gradient, and the weight gradient
+its Winograd weight gradient with the real taps gathered back (where there are enough
+tiles). The stacked weight is built per call and shared by the forward and the input
+gradient.
 """
 from __future__ import annotations
 
@@ -254,7 +256,14 @@ def _recorded(name, checked, one_d):
                     gx4 = _conv.conv2d(g4, w4, None, *p.geometry)
                 gx = p.cropped(gx4).reshape(x_shape)
             if _wants(weight):  # its weight gradient, grad_out as the image and x as the gradient
-                gw = _conv.conv2d_weight(g4, w4.shape, p.padded(x4), *p.geometry).reshape(w_shape)
+                xp = p.padded(x4)
+                gw4 = None
+                if p.conv_size[0] > 0:  # the stacked Winograd weight gradient, where it pays
+                    gw4 = _core.conv_transpose_subpixel_weight_grad(g4, np.asarray(xp, dtype=np.float32),
+                                                                    tuple(w4.shape), *p.geometry)
+                if gw4 is None:
+                    gw4 = _conv.conv2d_weight(g4, w4.shape, xp, *p.geometry)
+                gw = gw4.reshape(w_shape)
             if _wants(bias):
                 gb = _conv.conv2d_bias(g4)
             return gx, gw, gb
