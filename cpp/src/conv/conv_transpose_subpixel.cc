@@ -17,6 +17,7 @@
 #include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "conv/nonfinite.h"
+#include "conv/winograd_gather.h"
 
 namespace cnnnative {
 namespace subpixel {
@@ -38,6 +39,66 @@ bool offsets(int64_t s, int64_t pt, int64_t R, int64_t* dmin, int64_t* dmax) {
       any = true;
     }
   return any;
+}
+
+// Per phase (r, q): the source tap of each of the 9 window positions, -1 for none.
+std::vector<int64_t> window_taps(const ConvParams& p, const Geometry& g) {
+  std::vector<int64_t> tap(size_t(g.sh * g.sw * 9), -1);
+  for (int64_t r = 0; r < g.sh; ++r)
+    for (int64_t q = 0; q < g.sw; ++q)
+      for (int64_t a = 0; a < 3; ++a)
+        for (int64_t b = 0; b < 3; ++b) {
+          const int64_t kh = r + p.pad_top - g.sh * (a + g.dmin_h);
+          const int64_t kw = q + p.pad_left - g.sw * (b + g.dmin_w);
+          if (kh >= 0 && kh < p.R && kw >= 0 && kw < p.S) tap[size_t((r * g.sw + q) * 9 + a * 3 + b)] = kh * p.S + kw;
+        }
+  return tap;
+}
+
+// The stacked weight's filters gathered from w (K, C, R, S) for the Winograd filter
+// transform, one row block at a time (winograd_gather.h): never built whole.
+struct Gather {
+  const float* w;
+  int64_t C, RS, phases;
+  const int64_t* tap;  // window_taps()
+};
+
+// Forward rows: stacked channels ks = c * phases + ph, columns the K inputs.
+void gather_forward(const void* ctx, int64_t k0, int rows, int64_t Cg, float* f) {
+  const Gather& s = *static_cast<const Gather*>(ctx);
+  for (int r = 0; r < rows; ++r) {
+    const int64_t ks = k0 + r, c = ks / s.phases;
+    const int64_t* t = s.tap + (ks % s.phases) * 9;
+    for (int64_t k = 0; k < Cg; ++k) {
+      const float* src = s.w + (k * s.C + c) * s.RS;
+      float* dst = f + (r * Cg + k) * 9;
+      for (int i = 0; i < 9; ++i) dst[i] = t[i] >= 0 ? src[t[i]] : 0.f;
+    }
+  }
+}
+
+// Input-gradient rows: the K inputs, columns the stacked channels, taps rotated by 180.
+void gather_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg, float* f) {
+  const Gather& s = *static_cast<const Gather*>(ctx);
+  for (int r = 0; r < rows; ++r) {
+    const float* wk = s.w + (k0 + r) * s.C * s.RS;  // w[k, :, :, :], contiguous
+    for (int64_t ks = 0; ks < Cg; ++ks) {
+      const float* src = wk + (ks / s.phases) * s.RS;
+      const int64_t* t = s.tap + (ks % s.phases) * 9;
+      float* dst = f + (r * Cg + ks) * 9;
+      for (int i = 0; i < 9; ++i) dst[i] = t[8 - i] >= 0 ? src[t[8 - i]] : 0.f;
+    }
+  }
+}
+
+// The Winograd tile `auto` runs the stacked convolution with, 0 when it is not Winograd.
+int chosen_tile(const ConvParams& c, bool for_input_gradient) {
+  const std::string a = choose_conv_algorithm(c, for_input_gradient);
+  if (a == "winograd2x2") return 2;
+  if (a == "winograd4x4") return 4;
+  if (a == "winograd6x6") return 6;
+  if (a == "winograd") return winograd_tile_for(c, for_input_gradient);
+  return 0;
 }
 
 }  // namespace
@@ -80,27 +141,19 @@ bool preferred(const ConvParams& p, Geometry* g, bool for_input_gradient, bool w
   // 2.9 ms, the phases 5.8 ms; benchmarks/RESULTS.md).
   if (p.K < 32 || p.C < 16 || p.N < 1) return false;
   if (!decomposes(p, g)) return false;
-  // Building the stacked weight costs about a quarter of the Winograd convolution on
-  // few tiles: DCGAN 512->256 at 4x4 -> 8x8, batch 16 (16 tiles of 4x4): weight 3.1 ms +
-  // 11.9 ms against GEMM + col2im 14.6 ms, one thread; 256->128 at 8x8 (64 tiles): 1.2 +
-  // 9.7 against 14.3 ms.
+  // Transforming the filters per call (the stacked ones gathered from w inside the
+  // transform, winograd_gather.h) is repaid from 16 tiles of 4x4: DCGAN 512->256 at 4x4
+  // -> 8x8, batch 16 (16 tiles), eager forward 0.78-0.92x torch on GEMM + col2im, 0.96-1.02x
+  // gathered (one thread, loaded machine; benchmarks/RESULTS.md). With the stacked weight
+  // built whole first (3.1 ms there) it took 64 tiles.
   const int64_t tiles = p.N * ((g->mh + 3) / 4) * ((g->mw + 3) / 4);
-  if (weight_per_call && tiles < 64) return false;
+  if (weight_per_call && tiles < 16) return false;
   return choose_conv_algorithm(g->conv, for_input_gradient).rfind("winograd", 0) == 0;
 }
 
 void stacked_weight(const ConvParams& p, const Geometry& g, const float* w, float* wsub) {
   const int64_t K = p.K, C = p.C, R = p.R, S = p.S, phases = g.sh * g.sw;
-  // Per phase (r, q): the source tap of each of the 9 window positions, -1 for none.
-  std::vector<int64_t> tap(size_t(phases * 9), -1);
-  for (int64_t r = 0; r < g.sh; ++r)
-    for (int64_t q = 0; q < g.sw; ++q)
-      for (int64_t a = 0; a < 3; ++a)
-        for (int64_t b = 0; b < 3; ++b) {
-          const int64_t kh = r + p.pad_top - g.sh * (a + g.dmin_h);
-          const int64_t kw = q + p.pad_left - g.sw * (b + g.dmin_w);
-          if (kh >= 0 && kh < R && kw >= 0 && kw < S) tap[size_t((r * g.sw + q) * 9 + a * 3 + b)] = kh * S + kw;
-        }
+  const std::vector<int64_t> tap = window_taps(p, g);
   // One output channel c at a time: its R*S taps of each k are one contiguous run of w
   // (read once), and its s*s phase rows of wsub are written in order, zeros included.
   team_for_each(num_threads(), C, [&](int64_t c) {
@@ -124,11 +177,26 @@ void forward(const ConvParams& p, const Geometry& g, const float* dy, const floa
   ConvParams c = g.conv;
   c.N = p.N;
   if (p.N == 0) return;
-  if (!nonfinite::all_finite(dy, p.N * p.K * p.output_h() * p.output_w(), num_threads())) {
+  // NaN/inf in dy (or, when gathering, in w): GEMM + col2im (see weight_finite).
+  if (!nonfinite::all_finite(dy, p.N * p.K * p.output_h() * p.output_w(), num_threads()) ||
+      (!wsub && !weight_finite(p, w))) {
     conv2d_backward_input(p, dy, w, dx, "auto");
     return;
   }
-  conv2d_forward(c, dy, wsub, nullptr, stacked, "auto");
+  if (wsub) {
+    conv2d_forward(c, dy, wsub, nullptr, stacked, "auto");
+  } else {
+    const std::vector<int64_t> tap = window_taps(p, g);
+    const Gather ctx{w, p.C, p.R * p.S, g.sh * g.sw, tap.data()};
+    const int m = chosen_tile(c, false);
+    if (m) {
+      winograd_forward_gathered(c, m, FilterGather{&gather_forward, &ctx}, dy, stacked);
+    } else {  // auto would not run Winograd (preferred() said it would): build the weight
+      std::vector<float> built(size_t(g.weight_numel()));
+      stacked_weight(p, g, w, built.data());
+      conv2d_forward(c, dy, built.data(), nullptr, stacked, "auto");
+    }
+  }
   interleave(p, g, stacked, dx);
 }
 
@@ -156,7 +224,7 @@ void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx
   ConvParams c = g.conv;
   c.N = p.N;
   if (p.N == 0) return;
-  if (!nonfinite::all_finite(grad_dx, p.N * p.C * p.H * p.W, num_threads())) {
+  if (!nonfinite::all_finite(grad_dx, p.N * p.C * p.H * p.W, num_threads()) || (!wsub && !weight_finite(p, w))) {
     conv2d_forward(p, grad_dx, w, nullptr, grad_dy, "auto");
     return;
   }
@@ -181,7 +249,20 @@ void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx
         }
       }
   });
-  conv2d_backward_input(c, stacked, wsub, grad_dy, "auto");
+  if (wsub) {
+    conv2d_backward_input(c, stacked, wsub, grad_dy, "auto");
+    return;
+  }
+  const std::vector<int64_t> tap = window_taps(p, g);
+  const Gather ctx{w, p.C, p.R * p.S, g.sh * g.sw, tap.data()};
+  const int m = chosen_tile(c, true);
+  if (m) {
+    winograd_backward_input_gathered(c, m, FilterGather{&gather_input_gradient, &ctx}, stacked, grad_dy);
+  } else {
+    std::vector<float> built(size_t(g.weight_numel()));
+    stacked_weight(p, g, w, built.data());
+    conv2d_backward_input(c, stacked, built.data(), grad_dy, "auto");
+  }
 }
 
 }  // namespace subpixel

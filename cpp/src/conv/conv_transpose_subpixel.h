@@ -36,7 +36,7 @@ bool decomposes(const ConvParams& p, Geometry* g);
 
 // decomposes(p) and the decomposition is expected to be faster than GEMM + col2im: the
 // stacked convolution runs on Winograd ("auto" would choose it for this pass), there are
-// enough channels (and, with weight_per_call, enough tiles to repay building the stacked
+// enough channels (and, with weight_per_call, enough tiles to repay transforming the stacked
 // weight), and CNNNATIVE_ALGO forces nothing.
 bool preferred(const ConvParams& p, Geometry* g, bool for_input_gradient, bool weight_per_call);
 
@@ -49,7 +49,9 @@ void stacked_weight(const ConvParams& p, const Geometry& g, const float* w, floa
 bool weight_finite(const ConvParams& p, const float* w);
 
 // dx (N, C, H, W) = transposed convolution of dy (N, K, OH, OW) with w: the stacked
-// convolution into `stacked` (g.stacked_numel() floats), then interleaved into dx. When
+// convolution into `stacked` (g.stacked_numel() floats), then interleaved into dx. wsub:
+// the stacked weight, or null to gather its filters from w inside the Winograd filter
+// transform (winograd_gather.h; w must then be finite, see weight_finite). When
 // dy holds a NaN or inf, GEMM + col2im instead (see weight_finite: the stacked window would
 // spread it to outputs of other phases).
 void forward(const ConvParams& p, const Geometry& g, const float* dy, const float* w, const float* wsub,
@@ -64,7 +66,7 @@ bool finite(const float* x, int64_t n);
 // grad_dy (N, K, OH, OW) = the convolution of grad_dx (N, C, H, W) with w (stride s):
 // grad_dx de-interleaved into `stacked` (g.stacked_numel() floats), then the stacked
 // convolution's input gradient; the strided convolution itself when grad_dx holds a NaN
-// or inf.
+// or inf. wsub: as for forward (null: gathered from w).
 void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx, const float* w,
                     const float* wsub, float* grad_dy, float* stacked);
 

@@ -190,7 +190,7 @@ bool weight_gradient(const ConvParams& p, const Geometry& g, const float* grad_d
       for (int64_t cb = 0; cb < CB; ++cb) {
         const int64_t c0 = cb * kL, nc = std::min<int64_t>(kL, q.Cs - c0);
         for (int xi = 0; xi < kXi; ++xi)
-          kern.wgemm(D.data() + xi * d_kb, V.data() + xi * vs + cb * v_cb, &dU[xi][0][0], q.ld, rows);
+          kern.wgemm(D.data() + xi * d_kb, V.data() + xi * vs + cb * v_cb, &dU[xi][0][0], ceil_div(q.tiles, 16) * 16, rows);
         for (int kr = 0; kr < rows; ++kr) {
           const PhaseTaps& pt = taps[size_t((kb * kRB + kr) % phases)];
           wk.reduce(&dU[0][kr][0], kRB * kL, pt.ab.data(), static_cast<int>(pt.ab.size()), out[kr]);
