@@ -84,7 +84,7 @@ subpixel::Geometry geometry(const ConvParams& p, const py::object& stacked) {
 
 // dx (N, C, H, W) from dy (N, K, OH, OW).
 py::array_t<float> subpixel_forward(FloatArray dy, FloatArray w, py::object stacked_weight, std::array<int64_t, 4> input_size,
-                                    Pair stride, Quad padding, Pair dilation, int64_t groups) {
+                                    Pair stride, Quad padding, Pair dilation, int64_t groups, bool weight_finite) {
   const ConvParams p = params(input_size, w, stride, padding, dilation, groups);
   const subpixel::Geometry g = geometry(p, stacked_weight);
   FloatArray wsub;
@@ -103,14 +103,14 @@ py::array_t<float> subpixel_forward(FloatArray dy, FloatArray w, py::object stac
   float *pdx = dx.mutable_data(), *ps = stacked.mutable_data();
   {
     py::gil_scoped_release release;
-    subpixel::forward(p, g, pdy, pw, pws, pdx, ps);
+    subpixel::forward(p, g, pdy, pw, pws, pdx, ps, weight_finite);
   }
   return dx;
 }
 
 // grad_dy (N, K, OH, OW) from grad_dx (N, C, H, W).
 py::array_t<float> subpixel_input_grad(FloatArray grad_dx, FloatArray w, py::object stacked_weight, Pair stride,
-                                       Quad padding, Pair dilation, int64_t groups) {
+                                       Quad padding, Pair dilation, int64_t groups, bool weight_finite) {
   require_ndim(grad_dx, 4, "grad_output");
   const ConvParams p = params({grad_dx.shape(0), grad_dx.shape(1), grad_dx.shape(2), grad_dx.shape(3)}, w, stride,
                               padding, dilation, groups);
@@ -125,7 +125,7 @@ py::array_t<float> subpixel_input_grad(FloatArray grad_dx, FloatArray w, py::obj
   float *pgdy = gdy.mutable_data(), *ps = stacked.mutable_data();
   {
     py::gil_scoped_release release;
-    subpixel::input_gradient(p, g, pg, pw, pws, pgdy, ps);
+    subpixel::input_gradient(p, g, pg, pw, pws, pgdy, ps, weight_finite);
   }
   return gdy;
 }
@@ -176,9 +176,10 @@ CNNNATIVE_BINDINGS(conv_transpose) {
         py::arg("for_input_gradient"));
   m.def("conv_transpose_subpixel", &subpixel_forward, py::arg("grad_output"), py::arg("weight"),
         py::arg("stacked_weight"), py::arg("input_size"), py::arg("stride"), py::arg("padding"),
-        py::arg("dilation"), py::arg("groups"));
+        py::arg("dilation"), py::arg("groups"), py::arg("weight_finite") = false);
   m.def("conv_transpose_subpixel_input_grad", &subpixel_input_grad, py::arg("grad_input"), py::arg("weight"),
-        py::arg("stacked_weight"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"));
+        py::arg("stacked_weight"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+        py::arg("weight_finite") = false);
   m.def("conv_transpose_subpixel_weight_grad", &subpixel_weight_grad, py::arg("grad_output"), py::arg("input"),
         py::arg("weight_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"));
 }

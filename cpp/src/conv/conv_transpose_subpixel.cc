@@ -173,13 +173,13 @@ bool weight_finite(const ConvParams& p, const float* w) {
 }
 
 void forward(const ConvParams& p, const Geometry& g, const float* dy, const float* w, const float* wsub,
-             float* dx, float* stacked) {
+             float* dx, float* stacked, bool weight_known_finite) {
   ConvParams c = g.conv;
   c.N = p.N;
   if (p.N == 0) return;
   // NaN/inf in dy (or, when gathering, in w): GEMM + col2im (see weight_finite).
   if (!nonfinite::all_finite(dy, p.N * p.K * p.output_h() * p.output_w(), num_threads()) ||
-      (!wsub && !weight_finite(p, w))) {
+      (!wsub && !weight_known_finite && !weight_finite(p, w))) {
     conv2d_backward_input(p, dy, w, dx, "auto");
     return;
   }
@@ -220,11 +220,11 @@ void interleave(const ConvParams& p, const Geometry& g, const float* stacked, fl
 }
 
 void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx, const float* w,
-                    const float* wsub, float* grad_dy, float* stacked) {
+                    const float* wsub, float* grad_dy, float* stacked, bool weight_known_finite) {
   ConvParams c = g.conv;
   c.N = p.N;
   if (p.N == 0) return;
-  if (!nonfinite::all_finite(grad_dx, p.N * p.C * p.H * p.W, num_threads()) || (!wsub && !weight_finite(p, w))) {
+  if (!nonfinite::all_finite(grad_dx, p.N * p.C * p.H * p.W, num_threads()) || (!wsub && !weight_known_finite && !weight_finite(p, w))) {
     conv2d_forward(p, grad_dx, w, nullptr, grad_dy, "auto");
     return;
   }

@@ -51,11 +51,12 @@ bool weight_finite(const ConvParams& p, const float* w);
 // dx (N, C, H, W) = transposed convolution of dy (N, K, OH, OW) with w: the stacked
 // convolution into `stacked` (g.stacked_numel() floats), then interleaved into dx. wsub:
 // the stacked weight, or null to gather its filters from w inside the Winograd filter
-// transform (winograd_gather.h; w must then be finite, see weight_finite). When
+// transform (winograd_gather.h; a w with NaN or inf then runs GEMM + col2im, see
+// weight_finite, unless the caller vouches with weight_known_finite that it checked). When
 // dy holds a NaN or inf, GEMM + col2im instead (see weight_finite: the stacked window would
 // spread it to outputs of other phases).
 void forward(const ConvParams& p, const Geometry& g, const float* dy, const float* w, const float* wsub,
-             float* dx, float* stacked);
+             float* dx, float* stacked, bool weight_known_finite = false);
 
 // The stacked convolution's output (`stacked`, N x s*s*C x mh x mw) interleaved into dx.
 void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx);
@@ -68,7 +69,7 @@ bool finite(const float* x, int64_t n);
 // convolution's input gradient; the strided convolution itself when grad_dx holds a NaN
 // or inf. wsub: as for forward (null: gathered from w).
 void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx, const float* w,
-                    const float* wsub, float* grad_dy, float* stacked);
+                    const float* wsub, float* grad_dy, float* stacked, bool weight_known_finite = false);
 
 // The weight gradient on Winograd F(4x4, 3x3) (conv_transpose_subpixel_wgrad.cc):
 // preferred when p decomposes (fills *g), has enough channels and at least 64 tiles of
