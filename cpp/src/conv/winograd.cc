@@ -162,7 +162,7 @@ int64_t row_block_thread_floats(const Problem& q, bool fused) {
   return n;
 }
 
-Schedule schedule(const Problem& q, int nt, bool weights_prepared) {
+Schedule schedule(const Problem& q, int nt, bool weights_prepared, int64_t chunk_bytes = kChunkBytes) {
   Schedule s;
   const int64_t nblocks = ceil_div(q.tiles(), kTileBlock);
   const int64_t u_group_bytes = checked_numel({q.row_blocks(), q.u_block(), 4}, "winograd weights");
@@ -174,7 +174,7 @@ Schedule schedule(const Problem& q, int nt, bool weights_prepared) {
     s.per_thread_blocks = true;
     return s;
   }
-  const int64_t max_bpc = std::max<int64_t>(1, kChunkBytes / checked_mul(v_floats(q), 4, "winograd V"));
+  const int64_t max_bpc = std::max<int64_t>(1, chunk_bytes / checked_mul(v_floats(q), 4, "winograd V"));
   const int64_t nchunks = ceil_div(nblocks, max_bpc);
   s.blocks_per_chunk = std::max<int64_t>(1, ceil_div(nblocks, std::max<int64_t>(nchunks, 1)));
   s.fuse_filters = !weights_prepared && nchunks <= 1;
@@ -474,7 +474,11 @@ void run_gathered(const Problem& q, const FilterGather& filters, const float* x,
   FilterSource src;
   src.gather = &filters;
   const int nt = num_threads();
-  const Schedule s = schedule(q, nt, false);
+  // One chunk (filters transformed where they are used) up to 8 MiB of V: gathered filters
+  // are derived weights (the sub-pixel stacked ones, 2.25x the real taps), whose whole
+  // transformed copy would be larger still (DCGAN 256->128: U 19 MB against V 2.4 MB;
+  // eager forward 10.0 -> 9.0 ms, one thread; benchmarks/RESULTS.md).
+  const Schedule s = schedule(q, nt, false, std::max<int64_t>(kChunkBytes, int64_t(8) << 20));
   // The filters are the caller's to keep finite (winograd_gather.h): only x is scanned.
   nonfinite::keep_nonfinite(
       correlation(q), x, nonfinite::Filters{nullptr, 0, true}, ConvEpilogue{}, y, nt,
