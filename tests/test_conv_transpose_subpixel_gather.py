@@ -86,3 +86,62 @@ def test_a_nonfinite_weight_given_to_the_gathered_path_runs_gemm():
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
     finite = np.isfinite(want)
     np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-5)
+
+
+def test_the_bias_added_while_interleaving_and_on_the_nonfinite_fallback():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 32, 16, 16)).astype(np.float32)
+    w = (rng.standard_normal((32, 16, 4, 4)) * 0.1).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32)
+    x4, w4, _, plan = ct._checked_2d(x, w, None, 2, 1, 0, 1, 1)
+    assert ct._stacked_weight(w4, plan, False) is ct._GATHERED
+    for poison in (False, True):  # finite: interleave adds it; NaN/inf in x: GEMM + col2im, then the bias
+        if poison:
+            x[1, 3, 5, 7] = np.nan
+            x[2, 0, 0, 15] = -np.inf
+        got = ops.conv_transpose2d(x, w, b, 2, 1)
+        want = torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), 2, 1).numpy()
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+        finite = np.isfinite(want)
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-4, atol=1e-4)
+
+
+def test_training_steps_with_the_weight_updated_in_place_follow_torch():
+    """Nothing about the stacked filters outlives a call: SGD steps that change the weight
+    in place give torch's forward and gradients at every step."""
+    torch = pytest.importorskip("torch")
+    from cnnnative import nn
+    rng = np.random.default_rng(8)
+    m = nn.ConvTranspose2d(32, 16, 4, 2, 1)
+    mt = torch.nn.ConvTranspose2d(32, 16, 4, 2, 1)
+    with torch.no_grad():
+        mt.weight.copy_(torch.tensor(np.asarray(m.weight)))
+        mt.bias.copy_(torch.tensor(np.asarray(m.bias)))
+    x = rng.standard_normal((4, 32, 16, 16)).astype(np.float32)
+    g = rng.standard_normal((4, 16, 32, 32)).astype(np.float32)
+    previous = None
+    for _ in range(3):
+        m.weight.grad = m.bias.grad = None
+        mt.zero_grad()
+        y = m(cn_tensor(x))
+        yt = mt(torch.tensor(x))
+        out = np.asarray(y)
+        np.testing.assert_allclose(out, yt.detach().numpy(), rtol=1e-4, atol=1e-5 * np.abs(out).max())
+        if previous is not None:
+            assert np.abs(out - previous).max() > 1e-2  # the in-place step changed the layer
+        previous = out.copy()
+        y.backward(g)
+        yt.backward(torch.tensor(g))
+        gw = np.asarray(m.weight.grad)
+        np.testing.assert_allclose(gw, mt.weight.grad.numpy(), rtol=1e-4, atol=1e-4 * np.abs(gw).max())
+        w_now = np.asarray(m.weight)
+        w_now -= 1e-3 * gw  # in place, as an optimizer does
+        with torch.no_grad():
+            mt.weight -= 1e-3 * mt.weight.grad
+
+
+def cn_tensor(a):
+    import cnnnative as cn
+    return cn.Tensor(a)

@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <optional>
 #include <limits>
 
 #include "arrays.h"
@@ -84,7 +85,8 @@ subpixel::Geometry geometry(const ConvParams& p, const py::object& stacked) {
 
 // dx (N, C, H, W) from dy (N, K, OH, OW).
 py::array_t<float> subpixel_forward(FloatArray dy, FloatArray w, py::object stacked_weight, std::array<int64_t, 4> input_size,
-                                    Pair stride, Quad padding, Pair dilation, int64_t groups, bool weight_finite) {
+                                    Pair stride, Quad padding, Pair dilation, int64_t groups, bool weight_finite,
+                                    std::optional<FloatArray> bias) {
   const ConvParams p = params(input_size, w, stride, padding, dilation, groups);
   const subpixel::Geometry g = geometry(p, stacked_weight);
   FloatArray wsub;
@@ -101,9 +103,15 @@ py::array_t<float> subpixel_forward(FloatArray dy, FloatArray w, py::object stac
   poison_for_debug(stacked);
   const float *pdy = dy.data(), *pw = w.data(), *pws = stacked_weight.is_none() ? nullptr : wsub.data();
   float *pdx = dx.mutable_data(), *ps = stacked.mutable_data();
+  const float* pb = nullptr;
+  if (bias) {
+    require_ndim(*bias, 1, "bias");
+    CN_CHECK(bias->shape(0) == p.C, "bias has shape ", shape_string(*bias), ", expected (", p.C, ",)");
+    pb = bias->data();
+  }
   {
     py::gil_scoped_release release;
-    subpixel::forward(p, g, pdy, pw, pws, pdx, ps, weight_finite);
+    subpixel::forward(p, g, pdy, pw, pws, pdx, ps, weight_finite, pb);
   }
   return dx;
 }
@@ -176,7 +184,7 @@ CNNNATIVE_BINDINGS(conv_transpose) {
         py::arg("for_input_gradient"));
   m.def("conv_transpose_subpixel", &subpixel_forward, py::arg("grad_output"), py::arg("weight"),
         py::arg("stacked_weight"), py::arg("input_size"), py::arg("stride"), py::arg("padding"),
-        py::arg("dilation"), py::arg("groups"), py::arg("weight_finite") = false);
+        py::arg("dilation"), py::arg("groups"), py::arg("weight_finite") = false, py::arg("bias") = py::none());
   m.def("conv_transpose_subpixel_input_grad", &subpixel_input_grad, py::arg("grad_input"), py::arg("weight"),
         py::arg("stacked_weight"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
         py::arg("weight_finite") = false);

@@ -173,7 +173,7 @@ bool weight_finite(const ConvParams& p, const float* w) {
 }
 
 void forward(const ConvParams& p, const Geometry& g, const float* dy, const float* w, const float* wsub,
-             float* dx, float* stacked, bool weight_known_finite) {
+             float* dx, float* stacked, bool weight_known_finite, const float* bias) {
   ConvParams c = g.conv;
   c.N = p.N;
   if (p.N == 0) return;
@@ -181,6 +181,12 @@ void forward(const ConvParams& p, const Geometry& g, const float* dy, const floa
   if (!nonfinite::all_finite(dy, p.N * p.K * p.output_h() * p.output_w(), num_threads()) ||
       (!wsub && !weight_known_finite && !weight_finite(p, w))) {
     conv2d_backward_input(p, dy, w, dx, "auto");
+    if (bias)
+      team_for_each(num_threads(), p.N * p.C, [&](int64_t nc) {
+        float* plane = dx + nc * p.H * p.W;
+        const float b = bias[nc % p.C];
+        for (int64_t i = 0; i < p.H * p.W; ++i) plane[i] += b;
+      });
     return;
   }
   if (wsub) {
@@ -197,23 +203,27 @@ void forward(const ConvParams& p, const Geometry& g, const float* dy, const floa
       conv2d_forward(c, dy, built.data(), nullptr, stacked, "auto");
     }
   }
-  interleave(p, g, stacked, dx);
+  interleave(p, g, stacked, dx, bias);
 }
 
 bool finite(const float* x, int64_t n) { return nonfinite::all_finite(x, n, num_threads()); }
 
-void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx) {
+void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx, const float* bias) {
   const int64_t plane = g.mh * g.mw, planes = p.N * p.C;
   team_for_each(num_threads(), planes, [&](int64_t nc) {
     const float* src = stacked + nc * g.sh * g.sw * plane;  // its sh*sw phase planes
     float* dst = dx + nc * p.H * p.W;
+    const float b = bias ? bias[nc % p.C] : 0.f;
     for (int64_t o = 0; o < p.H; ++o) {
       const int64_t m = o / g.sh, r = o % g.sh;
       float* row = dst + o * p.W;
       for (int64_t q = 0; q < g.sw; ++q) {
         const float* s = src + (r * g.sw + q) * plane + m * g.mw;
         const int64_t n = (p.W - q + g.sw - 1) / g.sw;  // columns q, q + sw, ... below W
-        for (int64_t j = 0; j < n; ++j) row[j * g.sw + q] = s[j];
+        if (bias)
+          for (int64_t j = 0; j < n; ++j) row[j * g.sw + q] = s[j] + b;
+        else
+          for (int64_t j = 0; j < n; ++j) row[j * g.sw + q] = s[j];
       }
     }
   });

@@ -55,11 +55,13 @@ bool weight_finite(const ConvParams& p, const float* w);
 // weight_finite, unless the caller vouches with weight_known_finite that it checked). When
 // dy holds a NaN or inf, GEMM + col2im instead (see weight_finite: the stacked window would
 // spread it to outputs of other phases).
+// bias: (C,) added to dx (while interleaving), or null.
 void forward(const ConvParams& p, const Geometry& g, const float* dy, const float* w, const float* wsub,
-             float* dx, float* stacked, bool weight_known_finite = false);
+             float* dx, float* stacked, bool weight_known_finite = false, const float* bias = nullptr);
 
-// The stacked convolution's output (`stacked`, N x s*s*C x mh x mw) interleaved into dx.
-void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx);
+// The stacked convolution's output (`stacked`, N x s*s*C x mh x mw) interleaved into dx,
+// plus bias[c] when bias is not null.
+void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx, const float* bias = nullptr);
 
 // True when x[0, n) holds no NaN or inf (the condition for the stacked path, see forward).
 bool finite(const float* x, int64_t n);
