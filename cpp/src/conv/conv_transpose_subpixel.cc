@@ -56,23 +56,49 @@ std::vector<int64_t> window_taps(const ConvParams& p, const Geometry& g) {
 }
 
 // The stacked weight's filters gathered from w (K, C, R, S) for the Winograd filter
-// transform, one row block at a time (winograd_gather.h): never built whole.
+// transform, one row block at a time (winograd_gather.h): never built whole. Per phase,
+// only its real taps are copied (4 of 9 at 4x4 stride 2) into zeroed filters.
 struct Gather {
   const float* w;
   int64_t C, RS, phases;
-  const int64_t* tap;  // window_taps()
+  // Per phase: count, then (window position, source tap) pairs, forward and rotated.
+  std::vector<int> fwd, rot;  // phases x (1 + 2 * 9)
+  Gather(const float* w_, const ConvParams& p, const Geometry& g)
+      : w(w_), C(p.C), RS(p.R * p.S), phases(g.sh * g.sw),
+        fwd(size_t(phases * 19), 0), rot(size_t(phases * 19), 0) {
+    const std::vector<int64_t> tap = window_taps(p, g);
+    for (int64_t ph = 0; ph < phases; ++ph)
+      for (int i = 0; i < 9; ++i) {
+        if (tap[size_t(ph * 9 + i)] >= 0) {
+          int* f = fwd.data() + ph * 19;
+          f[1 + 2 * f[0]] = i, f[2 + 2 * f[0]] = int(tap[size_t(ph * 9 + i)]), ++f[0];
+        }
+        if (tap[size_t(ph * 9 + 8 - i)] >= 0) {  // rotated by 180 degrees
+          int* r = rot.data() + ph * 19;
+          r[1 + 2 * r[0]] = i, r[2 + 2 * r[0]] = int(tap[size_t(ph * 9 + 8 - i)]), ++r[0];
+        }
+      }
+  }
 };
 
-// Forward rows: stacked channels ks = c * phases + ph, columns the K inputs.
+inline void put_filter(const float* src, const int* list, float* dst) {
+  for (int i = 0; i < 9; ++i) dst[i] = 0.f;
+  for (int n = 0; n < list[0]; ++n) dst[list[1 + 2 * n]] = src[list[2 + 2 * n]];
+}
+
+// Forward rows: stacked channels ks = c * phases + ph, columns the K inputs. Input channel
+// outermost: w[k, c, :, :] of the block's few c is read once.
 void gather_forward(const void* ctx, int64_t k0, int rows, int64_t Cg, float* f) {
   const Gather& s = *static_cast<const Gather*>(ctx);
-  for (int r = 0; r < rows; ++r) {
-    const int64_t ks = k0 + r, c = ks / s.phases;
-    const int64_t* t = s.tap + (ks % s.phases) * 9;
-    for (int64_t k = 0; k < Cg; ++k) {
-      const float* src = s.w + (k * s.C + c) * s.RS;
-      float* dst = f + (r * Cg + k) * 9;
-      for (int i = 0; i < 9; ++i) dst[i] = t[i] >= 0 ? src[t[i]] : 0.f;
+  const int64_t c_first = k0 / s.phases, c_span = (k0 + rows - 1) / s.phases - c_first + 1;
+  for (int64_t k = 0; k < Cg; ++k) {
+    // w[k, c, :, :] rows lie C * R * S floats apart: fetch a few k ahead (the hardware
+    // prefetchers do not follow that stride; without it the gather waited on memory).
+    if (k + 8 < Cg)
+      for (int64_t l = 0; l < c_span * s.RS; l += 16) __builtin_prefetch(s.w + ((k + 8) * s.C + c_first) * s.RS + l);
+    for (int r = 0; r < rows; ++r) {
+      const int64_t ks = k0 + r;
+      put_filter(s.w + (k * s.C + ks / s.phases) * s.RS, s.fwd.data() + (ks % s.phases) * 19, f + (r * Cg + k) * 9);
     }
   }
 }
@@ -82,12 +108,8 @@ void gather_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg, fl
   const Gather& s = *static_cast<const Gather*>(ctx);
   for (int r = 0; r < rows; ++r) {
     const float* wk = s.w + (k0 + r) * s.C * s.RS;  // w[k, :, :, :], contiguous
-    for (int64_t ks = 0; ks < Cg; ++ks) {
-      const float* src = wk + (ks / s.phases) * s.RS;
-      const int64_t* t = s.tap + (ks % s.phases) * 9;
-      float* dst = f + (r * Cg + ks) * 9;
-      for (int i = 0; i < 9; ++i) dst[i] = t[8 - i] >= 0 ? src[t[8 - i]] : 0.f;
-    }
+    for (int64_t ks = 0; ks < Cg; ++ks)
+      put_filter(wk + (ks / s.phases) * s.RS, s.rot.data() + (ks % s.phases) * 19, f + (r * Cg + ks) * 9);
   }
 }
 
@@ -192,8 +214,7 @@ void forward(const ConvParams& p, const Geometry& g, const float* dy, const floa
   if (wsub) {
     conv2d_forward(c, dy, wsub, nullptr, stacked, "auto");
   } else {
-    const std::vector<int64_t> tap = window_taps(p, g);
-    const Gather ctx{w, p.C, p.R * p.S, g.sh * g.sw, tap.data()};
+    const Gather ctx(w, p, g);
     const int m = chosen_tile(c, false);
     if (m) {
       winograd_forward_gathered(c, m, FilterGather{&gather_forward, &ctx}, dy, stacked);
@@ -263,8 +284,7 @@ void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx
     conv2d_backward_input(c, stacked, wsub, grad_dy, "auto");
     return;
   }
-  const std::vector<int64_t> tap = window_taps(p, g);
-  const Gather ctx{w, p.C, p.R * p.S, g.sh * g.sw, tap.data()};
+  const Gather ctx(w, p, g);
   const int m = chosen_tile(c, true);
   if (m) {
     winograd_backward_input_gathered(c, m, FilterGather{&gather_input_gradient, &ctx}, stacked, grad_dy);
