@@ -140,3 +140,19 @@ def test_autograd_weight_grad_matches_torch_and_finite_differences():
         fd = (fp - fm) / (2 * eps)
         assert abs(fd) > 1e-2
         assert abs(ours[idx] - fd) <= 1e-3 * max(1.0, abs(fd)), (idx, ours[idx], fd)
+
+
+def test_tiles_past_one_chunk_add_up():
+    """8 x 32 x 32 tiles of 32 channels hold more than one 32 MiB chunk of transformed
+    tiles (227 blocks of 32): the chunks' parts must sum to the GEMM path's gradient."""
+    from cnnnative.ops import conv as _conv
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((8, 32, 128, 128)).astype(np.float32)
+    g = rng.standard_normal((8, 16, 256, 256)).astype(np.float32)
+    got = winograd_grad(x, g, (32, 16, 4, 4), 2, 1)
+    assert got is not None
+    _, _, _, p = ct._checked_2d(x, np.zeros((32, 16, 4, 4), np.float32), None, 2, 1, 0, 1, 1)
+    want = _conv.conv2d_weight(g, (32, 16, 4, 4), x, *p.geometry)
+    # Winograd's error measure (as above); a chunk lost or counted twice would be ~1e-3.
+    err = np.abs(got - want).max() / (np.abs(x).max() * np.abs(g).max() * np.sqrt(8 * 128 * 128))
+    assert err < 8e-6, err

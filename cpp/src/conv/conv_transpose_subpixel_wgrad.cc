@@ -15,7 +15,7 @@
 // transforms write straight into its operand layouts (no packing per call): D as
 // [xi][row block][tile / 16][12][16] (the output gradient's tiles, read from the
 // interleaved grad_output, no de-interleaved copy) and V as [xi][channel block][tile][32]
-// (the 2-D Winograd's own input transform, transposed 32 x 32). Each (row block, channel
+// (the 2-D Winograd's own input transform, transposed 32 x 32), in chunks of tiles. Each (row block, channel
 // block) item then runs its 36 GEMMs into a 36 x 12 x 32 dU in L1/L2 and reduces it by
 // G^T . G to the real taps right away: dU never goes to memory.
 #include <algorithm>
@@ -45,7 +45,7 @@ constexpr int64_t kRB = winograd::kRowBlock;  // stacked channels per GEMM row b
 
 struct Plan {
   int64_t N, Cs, Ks, H, W;  // the stacked convolution's input (the transposed input)
-  int64_t mh, mw, TH, TW, tiles, blocks, ld;
+  int64_t mh, mw, TH, TW, tiles, blocks;
   int64_t pad_top, pad_left;
 };
 
@@ -121,92 +121,107 @@ bool weight_gradient(const ConvParams& p, const Geometry& g, const float* grad_d
   q.N = p.N, q.Cs = g.conv.C, q.Ks = g.conv.K, q.H = g.conv.H, q.W = g.conv.W;
   q.mh = g.mh, q.mw = g.mw, q.TH = ceil_div(g.mh, kM), q.TW = ceil_div(g.mw, kM);
   q.tiles = checked_numel({q.N, q.TH, q.TW}, "sub-pixel tiles");
-  q.blocks = ceil_div(q.tiles, kL), q.ld = q.blocks * kL;
+  q.blocks = ceil_div(q.tiles, kL);
   q.pad_top = g.conv.pad_top, q.pad_left = g.conv.pad_left;
   const int64_t KB = ceil_div(q.Ks, kRB), CB = ceil_div(q.Cs, kL);
+  // Tile blocks in chunks whose V stays within 32 MiB (a big batch or image would otherwise
+  // hold every tile's transform at once); grad_w is the sum of the chunks' (linear) parts.
+  // The DCGAN layers of the benchmark fit one chunk (2 and 8 blocks).
+  const int64_t v_block = checked_numel({kXi, CB, kL * kL}, "sub-pixel V");
+  const int64_t chunk = std::max<int64_t>(1, (int64_t(32) << 20) / int64_t(sizeof(float)) / v_block);
+  const int64_t ld = std::min(chunk, q.blocks) * kL;  // tiles of the largest chunk
   // One xi's operands: D of a row block (ld/16 panels of 12 x 16), V of a channel block.
-  const int64_t d_kb = checked_mul(q.ld, kRB, "sub-pixel D"), v_cb = checked_mul(q.ld, kL, "sub-pixel V");
+  const int64_t d_kb = checked_mul(ld, kRB, "sub-pixel D"), v_cb = checked_mul(ld, kL, "sub-pixel V");
   const int64_t vs = checked_mul(CB, v_cb, "sub-pixel V");
   ScratchBuffer V(static_cast<size_t>(checked_mul(kXi, vs, "sub-pixel V")));
   const winograd::Kernels& kern = winograd::kernels_for(active_isa(), kM);
   const WgradKernels& wk = wgrad_kernels_for(active_isa());
-  // V: (tile block, channel block of 32 inputs) items.
-  const int64_t v_items = q.blocks * CB, phases = g.sh * g.sw;
+  const int64_t phases = g.sh * g.sw, RS = p.R * p.S;
   const TileTable tiles = tile_table(p, g, q);
-  run_team(nt, [&](int tid, int team) {
-    ScratchBuffer scratch(size_t(kL * kXi * kL));
-    float (*tmp)[kXi][kL] = reinterpret_cast<float (*)[kXi][kL]>(scratch.data());  // [channel][xi][tile lane]
-    const auto [first, end] = team_share(v_items, tid, team);
-    for (int64_t item = first; item < end; ++item) {
-      const int64_t block = item % q.blocks, cb = item / q.blocks;
-      winograd::InputTransformArgs a;
-      a.tiles.tile_begin = block * kL;
-      a.tiles.tile_end = std::min(a.tiles.tile_begin + kL, q.tiles);
-      a.tiles.TH = q.TH, a.tiles.TW = q.TW, a.tiles.pad_top = q.pad_top, a.tiles.pad_left = q.pad_left;
-      a.image_stride = q.Cs * q.H * q.W;
-      a.H = q.H, a.W = q.W;
-      a.xi_stride = kL;
-      const int64_t c0 = cb * kL, nc = std::min<int64_t>(kL, q.Cs - c0);
-      const int64_t lanes = a.tiles.tile_end - a.tiles.tile_begin;
-      for (int64_t c = 0; c < nc; ++c) {
-        a.x = dy + (c0 + c) * q.H * q.W;
-        a.v = &tmp[c][0][0];
-        kern.input_transform(a);
-        for (int xi = 0; xi < kXi; ++xi) std::fill(&tmp[c][xi][lanes], &tmp[c][xi][0] + kL, 0.f);
-      }
-      for (int64_t c = nc; c < kL; ++c) std::fill(&tmp[c][0][0], &tmp[c][0][0] + kXi * kL, 0.f);
-      wk.transpose(&tmp[0][0][0], V.data() + cb * v_cb + block * kL * kL, vs);
-    }
-  });
   const auto taps = phase_taps(p, g);
-  const int64_t RS = p.R * p.S;
-  DynamicChunks work(KB, 1);
-  run_team(std::min<int64_t>(nt, KB), [&](int, int) {
-    ScratchBuffer D(static_cast<size_t>(checked_mul(kXi, d_kb, "sub-pixel D")));
-    ScratchBuffer scratch(size_t(kXi * kRB * kL + kRB * 9 * kL));
-    float (*dU)[kRB][kL] = reinterpret_cast<float (*)[kRB][kL]>(scratch.data());  // [xi][row][channel lane]
-    float (*out)[9 * kL] = reinterpret_cast<float (*)[9 * kL]>(scratch.data() + kXi * kRB * kL);
-    int64_t kb, kb_end;
-    while (work.next(&kb, &kb_end)) {
-      // D of the row block's stacked channels, [xi][tile / 16][12][16] (rows past Ks zero).
-      const int rows = static_cast<int>(std::min<int64_t>(kRB, q.Ks - kb * kRB));
-      if (rows < kRB)
-        for (int xi = 0; xi < kXi; ++xi)
-          for (int64_t panel = 0; panel < q.ld / 16; ++panel)
-            std::fill(D.data() + xi * d_kb + panel * kRB * 16 + rows * 16, D.data() + xi * d_kb + (panel + 1) * kRB * 16,
-                      0.f);
-      for (int kr = 0; kr < rows; ++kr)
-        for (int64_t block = 0; block < q.blocks; ++block) {
-          const int64_t k = kb * kRB + kr, e = (block * phases + k % phases) * kL;
-          GradTileArgs a;
-          a.plane = grad_dx + (k / phases) * p.H * p.W;
-          a.offset = tiles.offset.data() + e, a.rows = tiles.rows.data() + e, a.cols = tiles.cols.data() + e;
-          a.lanes = static_cast<int>(std::min<int64_t>(kL, q.tiles - block * kL));
-          a.row_step = g.sh * p.W, a.col_step = g.sw;
-          a.d = D.data() + (block * 2) * kRB * 16 + kr * 16;
-          a.xi_stride = d_kb, a.half_offset = kRB * 16;
-          wk.grad_transform(a);
-        }
-      for (int64_t cb = 0; cb < CB; ++cb) {
+  for (int64_t b0 = 0; b0 < q.blocks; b0 += chunk) {
+    const int64_t nb = std::min(chunk, q.blocks - b0);
+    // The GEMMs' reduction: the chunk's tiles in whole panels of 16 (D is zero past them).
+    const int64_t reduce_len = ceil_div(std::min(nb * kL, q.tiles - b0 * kL), 16) * 16;
+    const bool first_chunk = b0 == 0;
+    // V: (tile block, channel block of 32 inputs) items.
+    const int64_t v_items = nb * CB;
+    run_team(nt, [&](int tid, int team) {
+      ScratchBuffer scratch(size_t(kL * kXi * kL));
+      float (*tmp)[kXi][kL] = reinterpret_cast<float (*)[kXi][kL]>(scratch.data());  // [channel][xi][tile lane]
+      const auto [first, end] = team_share(v_items, tid, team);
+      for (int64_t item = first; item < end; ++item) {
+        const int64_t i = item % nb, block = b0 + i, cb = item / nb;
+        winograd::InputTransformArgs a;
+        a.tiles.tile_begin = block * kL;
+        a.tiles.tile_end = std::min(a.tiles.tile_begin + kL, q.tiles);
+        a.tiles.TH = q.TH, a.tiles.TW = q.TW, a.tiles.pad_top = q.pad_top, a.tiles.pad_left = q.pad_left;
+        a.image_stride = q.Cs * q.H * q.W;
+        a.H = q.H, a.W = q.W;
+        a.xi_stride = kL;
         const int64_t c0 = cb * kL, nc = std::min<int64_t>(kL, q.Cs - c0);
-        for (int xi = 0; xi < kXi; ++xi)
-          kern.wgemm(D.data() + xi * d_kb, V.data() + xi * vs + cb * v_cb, &dU[xi][0][0], ceil_div(q.tiles, 16) * 16, rows);
-        for (int kr = 0; kr < rows; ++kr) {
-          const PhaseTaps& pt = taps[size_t((kb * kRB + kr) % phases)];
-          wk.reduce(&dU[0][kr][0], kRB * kL, pt.ab.data(), static_cast<int>(pt.ab.size()), out[kr]);
+        const int64_t lanes = a.tiles.tile_end - a.tiles.tile_begin;
+        for (int64_t c = 0; c < nc; ++c) {
+          a.x = dy + (c0 + c) * q.H * q.W;
+          a.v = &tmp[c][0][0];
+          kern.input_transform(a);
+          for (int xi = 0; xi < kXi; ++xi) std::fill(&tmp[c][xi][lanes], &tmp[c][xi][0] + kL, 0.f);
         }
-        // Input channel outermost: one block's taps of a channel are a few whole cache lines
-        // of grad_w (a 4x4 stride-2 block: 3 output channels x 16 taps).
-        for (int64_t l = 0; l < nc; ++l)
-          for (int kr = 0; kr < rows; ++kr) {
-            const int64_t k = kb * kRB + kr;
-            const PhaseTaps& pt = taps[size_t(k % phases)];
-            float* dst = grad_w + ((c0 + l) * p.C + k / phases) * RS;
-            for (size_t n = 0; n < pt.ab.size(); ++n) dst[pt.tap[n]] = out[kr][n * kL + l];
-          }
+        for (int64_t c = nc; c < kL; ++c) std::fill(&tmp[c][0][0], &tmp[c][0][0] + kXi * kL, 0.f);
+        wk.transpose(&tmp[0][0][0], V.data() + cb * v_cb + i * kL * kL, vs);
       }
-    }
-  });
+    });
+    DynamicChunks work(KB, 1);
+    run_team(std::min<int64_t>(nt, KB), [&](int, int) {
+      ScratchBuffer D(static_cast<size_t>(checked_mul(kXi, d_kb, "sub-pixel D")));
+      ScratchBuffer scratch(size_t(kXi * kRB * kL + kRB * 9 * kL));
+      float (*dU)[kRB][kL] = reinterpret_cast<float (*)[kRB][kL]>(scratch.data());  // [xi][row][channel lane]
+      float (*out)[9 * kL] = reinterpret_cast<float (*)[9 * kL]>(scratch.data() + kXi * kRB * kL);
+      int64_t kb, kb_end;
+      while (work.next(&kb, &kb_end)) {
+        // D of the row block's stacked channels, [xi][tile / 16][12][16] (rows past Ks zero).
+        const int rows = static_cast<int>(std::min<int64_t>(kRB, q.Ks - kb * kRB));
+        if (rows < kRB)
+          for (int xi = 0; xi < kXi; ++xi)
+            for (int64_t panel = 0; panel < 2 * nb; ++panel)
+              std::fill(D.data() + xi * d_kb + panel * kRB * 16 + rows * 16,
+                        D.data() + xi * d_kb + (panel + 1) * kRB * 16, 0.f);
+        for (int kr = 0; kr < rows; ++kr)
+          for (int64_t i = 0; i < nb; ++i) {
+            const int64_t block = b0 + i, k = kb * kRB + kr, e = (block * phases + k % phases) * kL;
+            GradTileArgs a;
+            a.plane = grad_dx + (k / phases) * p.H * p.W;
+            a.offset = tiles.offset.data() + e, a.rows = tiles.rows.data() + e, a.cols = tiles.cols.data() + e;
+            a.lanes = static_cast<int>(std::min<int64_t>(kL, q.tiles - block * kL));
+            a.row_step = g.sh * p.W, a.col_step = g.sw;
+            a.d = D.data() + (i * 2) * kRB * 16 + kr * 16;
+            a.xi_stride = d_kb, a.half_offset = kRB * 16;
+            wk.grad_transform(a);
+          }
+        for (int64_t cb = 0; cb < CB; ++cb) {
+          const int64_t c0 = cb * kL, nc = std::min<int64_t>(kL, q.Cs - c0);
+          for (int xi = 0; xi < kXi; ++xi)
+            kern.wgemm(D.data() + xi * d_kb, V.data() + xi * vs + cb * v_cb, &dU[xi][0][0], reduce_len, rows);
+          for (int kr = 0; kr < rows; ++kr) {
+            const PhaseTaps& pt = taps[size_t((kb * kRB + kr) % phases)];
+            wk.reduce(&dU[0][kr][0], kRB * kL, pt.ab.data(), static_cast<int>(pt.ab.size()), out[kr]);
+          }
+          // Input channel outermost: one block's taps of a channel are a few whole cache
+          // lines of grad_w (a 4x4 stride-2 block: 3 output channels x 16 taps).
+          for (int64_t l = 0; l < nc; ++l)
+            for (int kr = 0; kr < rows; ++kr) {
+              const int64_t k = kb * kRB + kr;
+              const PhaseTaps& pt = taps[size_t(k % phases)];
+              float* dst = grad_w + ((c0 + l) * p.C + k / phases) * RS;
+              if (first_chunk)
+                for (size_t n = 0; n < pt.ab.size(); ++n) dst[pt.tap[n]] = out[kr][n * kL + l];
+              else
+                for (size_t n = 0; n < pt.ab.size(); ++n) dst[pt.tap[n]] += out[kr][n * kL + l];
+            }
+        }
+      }
+    });
+  }
   return true;
 }
 
