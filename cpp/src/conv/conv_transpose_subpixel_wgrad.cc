@@ -177,10 +177,23 @@ bool weight_gradient(const ConvParams& p, const Geometry& g, const float* grad_d
       ScratchBuffer scratch(size_t(kXi * kRB * kL + kRB * 9 * kL));
       float (*dU)[kRB][kL] = reinterpret_cast<float (*)[kRB][kL]>(scratch.data());  // [xi][row][channel lane]
       float (*out)[9 * kL] = reinterpret_cast<float (*)[9 * kL]>(scratch.data() + kXi * kRB * kL);
+      const float* outf = &out[0][0];
+      int64_t pair_src[kRB * 9], pair_dst[kRB * 9];
       int64_t kb, kb_end;
       while (work.next(&kb, &kb_end)) {
         // D of the row block's stacked channels, [xi][tile / 16][12][16] (rows past Ks zero).
         const int rows = static_cast<int>(std::min<int64_t>(kRB, q.Ks - kb * kRB));
+        // Where each (row, tap) result goes: out[row][n * 32 + lane] -> grad_w[cs][c][tap]
+        // at cs = lane's channel (the offsets below are from grad_w[cs][0][0]).
+        int n_pairs = 0;
+        for (int kr = 0; kr < rows; ++kr) {
+          const int64_t k = kb * kRB + kr;
+          const PhaseTaps& pt = taps[size_t(k % phases)];
+          for (size_t n = 0; n < pt.ab.size(); ++n, ++n_pairs) {
+            pair_src[n_pairs] = kr * 9 * kL + int64_t(n) * kL;
+            pair_dst[n_pairs] = (k / phases) * RS + pt.tap[n];
+          }
+        }
         if (rows < kRB)
           for (int xi = 0; xi < kXi; ++xi)
             for (int64_t panel = 0; panel < 2 * nb; ++panel)
@@ -208,16 +221,13 @@ bool weight_gradient(const ConvParams& p, const Geometry& g, const float* grad_d
           }
           // Input channel outermost: one block's taps of a channel are a few whole cache
           // lines of grad_w (a 4x4 stride-2 block: 3 output channels x 16 taps).
-          for (int64_t l = 0; l < nc; ++l)
-            for (int kr = 0; kr < rows; ++kr) {
-              const int64_t k = kb * kRB + kr;
-              const PhaseTaps& pt = taps[size_t(k % phases)];
-              float* dst = grad_w + ((c0 + l) * p.C + k / phases) * RS;
-              if (first_chunk)
-                for (size_t n = 0; n < pt.ab.size(); ++n) dst[pt.tap[n]] = out[kr][n * kL + l];
-              else
-                for (size_t n = 0; n < pt.ab.size(); ++n) dst[pt.tap[n]] += out[kr][n * kL + l];
-            }
+          for (int64_t l = 0; l < nc; ++l) {
+            float* dst = grad_w + (c0 + l) * p.C * RS;
+            if (first_chunk)
+              for (int e = 0; e < n_pairs; ++e) dst[pair_dst[e]] = outf[pair_src[e] + l];
+            else
+              for (int e = 0; e < n_pairs; ++e) dst[pair_dst[e]] += outf[pair_src[e] + l];
+          }
         }
       }
     });
