@@ -56,6 +56,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
                     help="thread: CPU time of the calling thread (only meaningful with --threads 1)")
+    ap.add_argument("--filter", default="", help="only the layers whose name contains this (e.g. dcgan)")
     args = ap.parse_args()
     global CLOCK
     CLOCK = time.thread_time if args.clock == "thread" else time.perf_counter
@@ -67,6 +68,8 @@ def main():
     print(f"threads={args.threads} clock={args.clock} repeat={args.repeat} isa={cn.info()['isa']} torch={torch.__version__}")
     print(f"{'layer':30s} {'pass':8s} {'ours ms':>9s} {'torch ms':>9s} {'torch/ours':>10s}")
     for name, n, c_in, c_out, h, w, k, s, p in LAYERS:
+        if args.filter not in name:
+            continue
         x = rng.standard_normal((n, c_in, h, w)).astype(np.float32)
         weight = (rng.standard_normal((c_in, c_out, k, k)) * 0.05).astype(np.float32)
         bias = rng.standard_normal(c_out).astype(np.float32)

@@ -17,6 +17,7 @@
 #include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "conv/nonfinite.h"
+#include "conv/winograd_gather.h"
 
 namespace cnnnative {
 namespace subpixel {
@@ -38,6 +39,88 @@ bool offsets(int64_t s, int64_t pt, int64_t R, int64_t* dmin, int64_t* dmax) {
       any = true;
     }
   return any;
+}
+
+// Per phase (r, q): the source tap of each of the 9 window positions, -1 for none.
+std::vector<int64_t> window_taps(const ConvParams& p, const Geometry& g) {
+  std::vector<int64_t> tap(size_t(g.sh * g.sw * 9), -1);
+  for (int64_t r = 0; r < g.sh; ++r)
+    for (int64_t q = 0; q < g.sw; ++q)
+      for (int64_t a = 0; a < 3; ++a)
+        for (int64_t b = 0; b < 3; ++b) {
+          const int64_t kh = r + p.pad_top - g.sh * (a + g.dmin_h);
+          const int64_t kw = q + p.pad_left - g.sw * (b + g.dmin_w);
+          if (kh >= 0 && kh < p.R && kw >= 0 && kw < p.S) tap[size_t((r * g.sw + q) * 9 + a * 3 + b)] = kh * p.S + kw;
+        }
+  return tap;
+}
+
+// The stacked weight's filters gathered from w (K, C, R, S) for the Winograd filter
+// transform, one row block at a time (winograd_gather.h): never built whole. Per phase,
+// only its real taps are copied (4 of 9 at 4x4 stride 2) into zeroed filters.
+struct Gather {
+  const float* w;
+  int64_t C, RS, phases;
+  // Per phase: count, then (window position, source tap) pairs, forward and rotated.
+  std::vector<int> fwd, rot;  // phases x (1 + 2 * 9)
+  Gather(const float* w_, const ConvParams& p, const Geometry& g)
+      : w(w_), C(p.C), RS(p.R * p.S), phases(g.sh * g.sw),
+        fwd(size_t(phases * 19), 0), rot(size_t(phases * 19), 0) {
+    const std::vector<int64_t> tap = window_taps(p, g);
+    for (int64_t ph = 0; ph < phases; ++ph)
+      for (int i = 0; i < 9; ++i) {
+        if (tap[size_t(ph * 9 + i)] >= 0) {
+          int* f = fwd.data() + ph * 19;
+          f[1 + 2 * f[0]] = i, f[2 + 2 * f[0]] = int(tap[size_t(ph * 9 + i)]), ++f[0];
+        }
+        if (tap[size_t(ph * 9 + 8 - i)] >= 0) {  // rotated by 180 degrees
+          int* r = rot.data() + ph * 19;
+          r[1 + 2 * r[0]] = i, r[2 + 2 * r[0]] = int(tap[size_t(ph * 9 + 8 - i)]), ++r[0];
+        }
+      }
+  }
+};
+
+inline void put_filter(const float* src, const int* list, float* dst) {
+  for (int i = 0; i < 9; ++i) dst[i] = 0.f;
+  for (int n = 0; n < list[0]; ++n) dst[list[1 + 2 * n]] = src[list[2 + 2 * n]];
+}
+
+// Forward rows: stacked channels ks = c * phases + ph, columns the K inputs. Input channel
+// outermost: w[k, c, :, :] of the block's few c is read once.
+void gather_forward(const void* ctx, int64_t k0, int rows, int64_t Cg, float* f) {
+  const Gather& s = *static_cast<const Gather*>(ctx);
+  const int64_t c_first = k0 / s.phases, c_span = (k0 + rows - 1) / s.phases - c_first + 1;
+  for (int64_t k = 0; k < Cg; ++k) {
+    // w[k, c, :, :] rows lie C * R * S floats apart: fetch a few k ahead (the hardware
+    // prefetchers do not follow that stride; without it the gather waited on memory).
+    if (k + 8 < Cg)
+      for (int64_t l = 0; l < c_span * s.RS; l += 16) __builtin_prefetch(s.w + ((k + 8) * s.C + c_first) * s.RS + l);
+    for (int r = 0; r < rows; ++r) {
+      const int64_t ks = k0 + r;
+      put_filter(s.w + (k * s.C + ks / s.phases) * s.RS, s.fwd.data() + (ks % s.phases) * 19, f + (r * Cg + k) * 9);
+    }
+  }
+}
+
+// Input-gradient rows: the K inputs, columns the stacked channels, taps rotated by 180.
+void gather_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg, float* f) {
+  const Gather& s = *static_cast<const Gather*>(ctx);
+  for (int r = 0; r < rows; ++r) {
+    const float* wk = s.w + (k0 + r) * s.C * s.RS;  // w[k, :, :, :], contiguous
+    for (int64_t ks = 0; ks < Cg; ++ks)
+      put_filter(wk + (ks / s.phases) * s.RS, s.rot.data() + (ks % s.phases) * 19, f + (r * Cg + ks) * 9);
+  }
+}
+
+// The Winograd tile `auto` runs the stacked convolution with, 0 when it is not Winograd.
+int chosen_tile(const ConvParams& c, bool for_input_gradient) {
+  const std::string a = choose_conv_algorithm(c, for_input_gradient);
+  if (a == "winograd2x2") return 2;
+  if (a == "winograd4x4") return 4;
+  if (a == "winograd6x6") return 6;
+  if (a == "winograd") return winograd_tile_for(c, for_input_gradient);
+  return 0;
 }
 
 }  // namespace
@@ -80,27 +163,19 @@ bool preferred(const ConvParams& p, Geometry* g, bool for_input_gradient, bool w
   // 2.9 ms, the phases 5.8 ms; benchmarks/RESULTS.md).
   if (p.K < 32 || p.C < 16 || p.N < 1) return false;
   if (!decomposes(p, g)) return false;
-  // Building the stacked weight costs about a quarter of the Winograd convolution on
-  // few tiles: DCGAN 512->256 at 4x4 -> 8x8, batch 16 (16 tiles of 4x4): weight 3.1 ms +
-  // 11.9 ms against GEMM + col2im 14.6 ms, one thread; 256->128 at 8x8 (64 tiles): 1.2 +
-  // 9.7 against 14.3 ms.
+  // Transforming the filters per call (the stacked ones gathered from w inside the
+  // transform, winograd_gather.h) is repaid from 16 tiles of 4x4: DCGAN 512->256 at 4x4
+  // -> 8x8, batch 16 (16 tiles), eager forward 0.78-0.92x torch on GEMM + col2im, 0.96-1.02x
+  // gathered (one thread, loaded machine; benchmarks/RESULTS.md). With the stacked weight
+  // built whole first (3.1 ms there) it took 64 tiles.
   const int64_t tiles = p.N * ((g->mh + 3) / 4) * ((g->mw + 3) / 4);
-  if (weight_per_call && tiles < 64) return false;
+  if (weight_per_call && tiles < 16) return false;
   return choose_conv_algorithm(g->conv, for_input_gradient).rfind("winograd", 0) == 0;
 }
 
 void stacked_weight(const ConvParams& p, const Geometry& g, const float* w, float* wsub) {
   const int64_t K = p.K, C = p.C, R = p.R, S = p.S, phases = g.sh * g.sw;
-  // Per phase (r, q): the source tap of each of the 9 window positions, -1 for none.
-  std::vector<int64_t> tap(size_t(phases * 9), -1);
-  for (int64_t r = 0; r < g.sh; ++r)
-    for (int64_t q = 0; q < g.sw; ++q)
-      for (int64_t a = 0; a < 3; ++a)
-        for (int64_t b = 0; b < 3; ++b) {
-          const int64_t kh = r + p.pad_top - g.sh * (a + g.dmin_h);
-          const int64_t kw = q + p.pad_left - g.sw * (b + g.dmin_w);
-          if (kh >= 0 && kh < R && kw >= 0 && kw < S) tap[size_t((r * g.sw + q) * 9 + a * 3 + b)] = kh * S + kw;
-        }
+  const std::vector<int64_t> tap = window_taps(p, g);
   // One output channel c at a time: its R*S taps of each k are one contiguous run of w
   // (read once), and its s*s phase rows of wsub are written in order, zeros included.
   team_for_each(num_threads(), C, [&](int64_t c) {
@@ -120,43 +195,67 @@ bool weight_finite(const ConvParams& p, const float* w) {
 }
 
 void forward(const ConvParams& p, const Geometry& g, const float* dy, const float* w, const float* wsub,
-             float* dx, float* stacked) {
+             float* dx, float* stacked, bool weight_known_finite, const float* bias) {
   ConvParams c = g.conv;
   c.N = p.N;
   if (p.N == 0) return;
-  if (!nonfinite::all_finite(dy, p.N * p.K * p.output_h() * p.output_w(), num_threads())) {
+  // NaN/inf in dy (or, when gathering, in w): GEMM + col2im (see weight_finite).
+  if (!nonfinite::all_finite(dy, p.N * p.K * p.output_h() * p.output_w(), num_threads()) ||
+      (!wsub && !weight_known_finite && !weight_finite(p, w))) {
     conv2d_backward_input(p, dy, w, dx, "auto");
+    if (bias)
+      team_for_each(num_threads(), p.N * p.C, [&](int64_t nc) {
+        float* plane = dx + nc * p.H * p.W;
+        const float b = bias[nc % p.C];
+        for (int64_t i = 0; i < p.H * p.W; ++i) plane[i] += b;
+      });
     return;
   }
-  conv2d_forward(c, dy, wsub, nullptr, stacked, "auto");
-  interleave(p, g, stacked, dx);
+  if (wsub) {
+    conv2d_forward(c, dy, wsub, nullptr, stacked, "auto");
+  } else {
+    const Gather ctx(w, p, g);
+    const int m = chosen_tile(c, false);
+    if (m) {
+      winograd_forward_gathered(c, m, FilterGather{&gather_forward, &ctx}, dy, stacked);
+    } else {  // auto would not run Winograd (preferred() said it would): build the weight
+      std::vector<float> built(size_t(g.weight_numel()));
+      stacked_weight(p, g, w, built.data());
+      conv2d_forward(c, dy, built.data(), nullptr, stacked, "auto");
+    }
+  }
+  interleave(p, g, stacked, dx, bias);
 }
 
 bool finite(const float* x, int64_t n) { return nonfinite::all_finite(x, n, num_threads()); }
 
-void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx) {
+void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx, const float* bias) {
   const int64_t plane = g.mh * g.mw, planes = p.N * p.C;
   team_for_each(num_threads(), planes, [&](int64_t nc) {
     const float* src = stacked + nc * g.sh * g.sw * plane;  // its sh*sw phase planes
     float* dst = dx + nc * p.H * p.W;
+    const float b = bias ? bias[nc % p.C] : 0.f;
     for (int64_t o = 0; o < p.H; ++o) {
       const int64_t m = o / g.sh, r = o % g.sh;
       float* row = dst + o * p.W;
       for (int64_t q = 0; q < g.sw; ++q) {
         const float* s = src + (r * g.sw + q) * plane + m * g.mw;
         const int64_t n = (p.W - q + g.sw - 1) / g.sw;  // columns q, q + sw, ... below W
-        for (int64_t j = 0; j < n; ++j) row[j * g.sw + q] = s[j];
+        if (bias)
+          for (int64_t j = 0; j < n; ++j) row[j * g.sw + q] = s[j] + b;
+        else
+          for (int64_t j = 0; j < n; ++j) row[j * g.sw + q] = s[j];
       }
     }
   });
 }
 
 void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx, const float* w,
-                    const float* wsub, float* grad_dy, float* stacked) {
+                    const float* wsub, float* grad_dy, float* stacked, bool weight_known_finite) {
   ConvParams c = g.conv;
   c.N = p.N;
   if (p.N == 0) return;
-  if (!nonfinite::all_finite(grad_dx, p.N * p.C * p.H * p.W, num_threads())) {
+  if (!nonfinite::all_finite(grad_dx, p.N * p.C * p.H * p.W, num_threads()) || (!wsub && !weight_known_finite && !weight_finite(p, w))) {
     conv2d_forward(p, grad_dx, w, nullptr, grad_dy, "auto");
     return;
   }
@@ -181,7 +280,19 @@ void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx
         }
       }
   });
-  conv2d_backward_input(c, stacked, wsub, grad_dy, "auto");
+  if (wsub) {
+    conv2d_backward_input(c, stacked, wsub, grad_dy, "auto");
+    return;
+  }
+  const Gather ctx(w, p, g);
+  const int m = chosen_tile(c, true);
+  if (m) {
+    winograd_backward_input_gathered(c, m, FilterGather{&gather_input_gradient, &ctx}, stacked, grad_dy);
+  } else {
+    std::vector<float> built(size_t(g.weight_numel()));
+    stacked_weight(p, g, w, built.data());
+    conv2d_backward_input(c, stacked, built.data(), grad_dy, "auto");
+  }
 }
 
 }  // namespace subpixel

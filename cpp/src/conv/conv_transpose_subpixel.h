@@ -36,7 +36,7 @@ bool decomposes(const ConvParams& p, Geometry* g);
 
 // decomposes(p) and the decomposition is expected to be faster than GEMM + col2im: the
 // stacked convolution runs on Winograd ("auto" would choose it for this pass), there are
-// enough channels (and, with weight_per_call, enough tiles to repay building the stacked
+// enough channels (and, with weight_per_call, enough tiles to repay transforming the stacked
 // weight), and CNNNATIVE_ALGO forces nothing.
 bool preferred(const ConvParams& p, Geometry* g, bool for_input_gradient, bool weight_per_call);
 
@@ -49,14 +49,19 @@ void stacked_weight(const ConvParams& p, const Geometry& g, const float* w, floa
 bool weight_finite(const ConvParams& p, const float* w);
 
 // dx (N, C, H, W) = transposed convolution of dy (N, K, OH, OW) with w: the stacked
-// convolution into `stacked` (g.stacked_numel() floats), then interleaved into dx. When
+// convolution into `stacked` (g.stacked_numel() floats), then interleaved into dx. wsub:
+// the stacked weight, or null to gather its filters from w inside the Winograd filter
+// transform (winograd_gather.h; a w with NaN or inf then runs GEMM + col2im, see
+// weight_finite, unless the caller vouches with weight_known_finite that it checked). When
 // dy holds a NaN or inf, GEMM + col2im instead (see weight_finite: the stacked window would
 // spread it to outputs of other phases).
+// bias: (C,) added to dx (while interleaving), or null.
 void forward(const ConvParams& p, const Geometry& g, const float* dy, const float* w, const float* wsub,
-             float* dx, float* stacked);
+             float* dx, float* stacked, bool weight_known_finite = false, const float* bias = nullptr);
 
-// The stacked convolution's output (`stacked`, N x s*s*C x mh x mw) interleaved into dx.
-void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx);
+// The stacked convolution's output (`stacked`, N x s*s*C x mh x mw) interleaved into dx,
+// plus bias[c] when bias is not null.
+void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx, const float* bias = nullptr);
 
 // True when x[0, n) holds no NaN or inf (the condition for the stacked path, see forward).
 bool finite(const float* x, int64_t n);
@@ -64,9 +69,22 @@ bool finite(const float* x, int64_t n);
 // grad_dy (N, K, OH, OW) = the convolution of grad_dx (N, C, H, W) with w (stride s):
 // grad_dx de-interleaved into `stacked` (g.stacked_numel() floats), then the stacked
 // convolution's input gradient; the strided convolution itself when grad_dx holds a NaN
-// or inf.
+// or inf. wsub: as for forward (null: gathered from w).
 void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx, const float* w,
-                    const float* wsub, float* grad_dy, float* stacked);
+                    const float* wsub, float* grad_dy, float* stacked, bool weight_known_finite = false);
+
+// The weight gradient on Winograd F(4x4, 3x3) (conv_transpose_subpixel_wgrad.cc):
+// preferred when p decomposes (fills *g), has enough channels and at least 64 tiles of
+// 4x4 stacked outputs (fewer: the 36 per-point GEMMs reduce over too little), and
+// CNNNATIVE_ALGO forces nothing.
+bool weight_gradient_preferred(const ConvParams& p, Geometry* g);
+
+// grad_w (K, C, R, S) = the weight gradient of the transposed convolution whose input is
+// dy (N, K, OH, OW) and whose output gradient is grad_dx (N, C, H, W) (the convolution
+// p's weight gradient with grad_dx as its image). False, nothing written, when either
+// holds a NaN or inf: the caller runs the GEMM path, which keeps them where the direct
+// sum has them.
+bool weight_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx, const float* dy, float* grad_w);
 
 }  // namespace subpixel
 }  // namespace cnnnative

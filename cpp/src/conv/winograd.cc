@@ -26,6 +26,7 @@
 #include "cnnnative/isa.h"
 #include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
+#include "winograd_gather.h"
 #include "winograd_kernels.h"
 
 namespace cnnnative {
@@ -85,6 +86,7 @@ Problem backward_input_problem(const ConvParams& p, int m) {
 struct FilterSource {
   const float* w = nullptr;
   const ConvParams* backward = nullptr;
+  const FilterGather* gather = nullptr;  // or produced by a gather rule (winograd_gather.h)
 };
 
 // Transformed filters of row block kb of group g: u[xi * xi_stride + panel layout].
@@ -94,6 +96,11 @@ void transform_row_block(const Problem& q, const winograd::Kernels& kern, const 
                          int64_t kb, float* f, float* u, int64_t xi_stride) {
   const int64_t Cg = q.Cg(), Kg = q.Kg();
   const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, Kg - kb * kRowBlock));
+  if (src.gather) {
+    src.gather->fn(src.gather->ctx, g * Kg + kb * kRowBlock, rows, Cg, f);
+    kern.filter_transform(f, Cg * 9, rows, Cg, u, xi_stride);
+    return;
+  }
   if (!src.backward) {
     kern.filter_transform(src.w + (g * Kg + kb * kRowBlock) * Cg * 9, Cg * 9, rows, Cg, u, xi_stride);
     return;
@@ -115,7 +122,7 @@ void transform_filters(const Problem& q, const FilterSource& src, float* U, int 
   const winograd::Kernels& kern = winograd::kernels_for(active_isa(), q.m);
   const int64_t KB = q.row_blocks();
   run_team(nt, [&](int tid, int team) {
-    ScratchBuffer f(src.backward ? static_cast<size_t>(q.Cg() * 9 * kRowBlock) : 0);
+    ScratchBuffer f(src.backward || src.gather ? static_cast<size_t>(q.Cg() * 9 * kRowBlock) : 0);
     const auto [first, end] = team_share(q.groups * KB, tid, team);
     for (int64_t gb = first; gb < end; ++gb) {
       const int64_t g = gb / KB, kb = gb % KB;
@@ -155,7 +162,7 @@ int64_t row_block_thread_floats(const Problem& q, bool fused) {
   return n;
 }
 
-Schedule schedule(const Problem& q, int nt, bool weights_prepared) {
+Schedule schedule(const Problem& q, int nt, bool weights_prepared, int64_t chunk_bytes = kChunkBytes) {
   Schedule s;
   const int64_t nblocks = ceil_div(q.tiles(), kTileBlock);
   const int64_t u_group_bytes = checked_numel({q.row_blocks(), q.u_block(), 4}, "winograd weights");
@@ -167,7 +174,7 @@ Schedule schedule(const Problem& q, int nt, bool weights_prepared) {
     s.per_thread_blocks = true;
     return s;
   }
-  const int64_t max_bpc = std::max<int64_t>(1, kChunkBytes / checked_mul(v_floats(q), 4, "winograd V"));
+  const int64_t max_bpc = std::max<int64_t>(1, chunk_bytes / checked_mul(v_floats(q), 4, "winograd V"));
   const int64_t nchunks = ceil_div(nblocks, max_bpc);
   s.blocks_per_chunk = std::max<int64_t>(1, ceil_div(nblocks, std::max<int64_t>(nchunks, 1)));
   s.fuse_filters = !weights_prepared && nchunks <= 1;
@@ -363,6 +370,13 @@ nonfinite::Correlation correlation(const Problem& q) {
 // transposed ones gathered as in transform_row_block): for nonfinite::direct_outputs.
 std::vector<float> problem_filters(const Problem& q, const FilterSource& src) {
   const int64_t Cg = q.Cg();
+  if (src.gather) {
+    std::vector<float> f(static_cast<size_t>(q.K * Cg * 9));
+    for (int64_t k0 = 0; k0 < q.K; k0 += kRowBlock)
+      src.gather->fn(src.gather->ctx, k0, static_cast<int>(std::min<int64_t>(kRowBlock, q.K - k0)), Cg,
+                     f.data() + k0 * Cg * 9);
+    return f;
+  }
   if (!src.backward) return std::vector<float>(src.w, src.w + q.K * Cg * 9);
   std::vector<float> f(static_cast<size_t>(q.K * Cg * 9));
   const ConvParams& p = *src.backward;
@@ -453,6 +467,58 @@ size_t workspace_any(const ConvParams& p) {
 }
 
 }  // namespace
+
+namespace {
+void run_gathered(const Problem& q, const FilterGather& filters, const float* x, float* y) {
+  if (q.tiles() == 0) return;
+  FilterSource src;
+  src.gather = &filters;
+  const int nt = num_threads();
+  // One chunk (filters transformed where they are used) up to 8 MiB of V: gathered filters
+  // are derived weights (the sub-pixel stacked ones, 2.25x the real taps), whose whole
+  // transformed copy would be larger still (DCGAN 256->128: U 19 MB against V 2.4 MB;
+  // eager forward 10.0 -> 9.0 ms, one thread; benchmarks/RESULTS.md).
+  const Schedule s = schedule(q, nt, false, std::max<int64_t>(kChunkBytes, int64_t(8) << 20));
+  // The filters are the caller's to keep finite (winograd_gather.h): only x is scanned.
+  nonfinite::keep_nonfinite(
+      correlation(q), x, nonfinite::Filters{nullptr, 0, true}, ConvEpilogue{}, y, nt,
+      [&](const float* xf) {
+        ScratchBuffer ws(scratch_floats(q, s, nt));
+        ScratchBuffer u_scratch(!s.fuse_filters ? static_cast<size_t>(q.packed_weight_floats()) : 0);
+        run_in(q, xf, nullptr, src, u_scratch.data(), ConvEpilogue{}, y, nt, s, ws.data());
+      },
+      [&] { return problem_filters(q, src); });
+}
+
+void check_gathered(const ConvParams& p) {
+  CN_CHECK(p.groups == 1 && p.R == 3 && p.S == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 &&
+               p.dilation_w == 1,
+           "Winograd with gathered filters needs a 3x3 stride-1 convolution without groups, got ", p.to_string());
+}
+}  // namespace
+
+void winograd_forward_gathered(const ConvParams& p, int m, const FilterGather& filters, const float* x, float* y) {
+  check_tile(m);
+  check_gathered(p);
+  run_gathered(forward_problem(p, m), filters, x, y);
+}
+
+void winograd_backward_input_gathered(const ConvParams& p, int m, const FilterGather& filters, const float* dy,
+                                      float* dx) {
+  check_tile(m);
+  check_gathered(p);
+  run_gathered(backward_input_problem(p, m), filters, dy, dx);
+}
+
+int winograd_tile_for(const ConvParams& p, bool for_input_gradient) {
+  if (!for_input_gradient) return winograd_default_tile(p);
+  ConvParams t = p;  // as backward_input_any: the tile by the input gradient's size
+  t.H = p.output_h() + 2;
+  t.W = p.output_w() + 2;
+  t.pad_top = t.pad_bottom = t.pad_left = t.pad_right = 0;
+  std::swap(t.C, t.K);
+  return winograd_default_tile(t);
+}
 
 bool winograd_supports(const ConvParams& p, int tile, std::string* why) {
   auto no = [&](const std::string& reason) {

@@ -13,8 +13,10 @@ same path on height-1 views.
 Layers whose stride-s phases each read a 3x3 window of x with enough taps (DCGAN's 4x4
 stride 2 padding 1) run the sub-pixel decomposition instead (C++ conv/conv_transpose_subpixel.h):
 one 3x3 stride-1 convolution with s*s*C_out outputs on Winograd, interleaved into the
-output; the input gradient is that convolution's input gradient. The stacked weight is
-built per call and shared by the forward and the input gradient.
+output; the input gradient is that convolution's input gradient, and the weight gradient
+its Winograd weight gradient with the real taps gathered back (where there are enough
+tiles). The stacked weight is never built: the Winograd filter transform gathers its
+filters from the weight row block by row block.
 """
 from __future__ import annotations
 
@@ -146,21 +148,36 @@ def _check_bias(b, c_out):
         raise ValueError(f"bias must have shape ({c_out},) (out_channels), got {tuple(b.shape)}")
 
 
+class _Gathered:
+    """Marks the sub-pixel path: its stacked 3x3 filters are gathered from the weight
+    inside the Winograd filter transform (C++ conv/winograd_gather.h), never built."""
+
+    def __repr__(self):
+        return "<stacked weight gathered in C++>"
+
+
+_GATHERED = _Gathered()
+
+
 def _stacked_weight(w4, p, for_input_gradient):
-    """The sub-pixel path's stacked 3x3 weight, or None where GEMM + col2im runs."""
+    """_GATHERED where the sub-pixel path runs this pass, None where GEMM + col2im runs."""
     if p.conv_size[0] == 0:
         return None
     stride, padding, dilation, groups = p.geometry
-    return _core.conv_transpose_subpixel_weight(np.asarray(w4, dtype=np.float32), p.conv_size, stride, padding,
-                                                dilation, groups, for_input_gradient)
+    if _core.conv_transpose_subpixel_preferred(np.asarray(w4, dtype=np.float32), p.conv_size, stride, padding,
+                                               dilation, groups, for_input_gradient):
+        return _GATHERED
+    return None
 
 
 def _forward(x4, w4, b, p, wsub=None):
     if wsub is not None:
-        y = _core.conv_transpose_subpixel(np.asarray(p.padded(x4), dtype=np.float32), w4, wsub, p.conv_size,
-                                          *p.geometry)
-    else:
-        y = _conv.conv2d_input(p.conv_size, w4, p.padded(x4), *p.geometry)
+        # weight_finite: _stacked_weight checked this weight a moment ago; the bias is
+        # added while the phases interleave
+        bias = None if b is None else np.ascontiguousarray(b, dtype=np.float32)
+        return _core.conv_transpose_subpixel(np.asarray(p.padded(x4), dtype=np.float32), w4, None, p.conv_size,
+                                             *p.geometry, weight_finite=True, bias=bias)
+    y = _conv.conv2d_input(p.conv_size, w4, p.padded(x4), *p.geometry)
     if b is not None:
         y += np.asarray(b, dtype=np.float32)[:, None, None]  # y is fresh: add in place
     return y
@@ -249,12 +266,19 @@ def _recorded(name, checked, one_d):
             if _wants(input):  # the convolution's forward (or the stacked one's input gradient)
                 ws = wsub if wsub is not None else _stacked_weight(w4, p, True)
                 if ws is not None:
-                    gx4 = _core.conv_transpose_subpixel_input_grad(g4, w4, ws, *p.geometry)
+                    gx4 = _core.conv_transpose_subpixel_input_grad(g4, w4, None, *p.geometry)
                 else:
                     gx4 = _conv.conv2d(g4, w4, None, *p.geometry)
                 gx = p.cropped(gx4).reshape(x_shape)
             if _wants(weight):  # its weight gradient, grad_out as the image and x as the gradient
-                gw = _conv.conv2d_weight(g4, w4.shape, p.padded(x4), *p.geometry).reshape(w_shape)
+                xp = p.padded(x4)
+                gw4 = None
+                if p.conv_size[0] > 0:  # the stacked Winograd weight gradient, where it pays
+                    gw4 = _core.conv_transpose_subpixel_weight_grad(g4, np.asarray(xp, dtype=np.float32),
+                                                                    tuple(w4.shape), *p.geometry)
+                if gw4 is None:
+                    gw4 = _conv.conv2d_weight(g4, w4.shape, xp, *p.geometry)
+                gw = gw4.reshape(w_shape)
             if _wants(bias):
                 gb = _conv.conv2d_bias(g4)
             return gx, gw, gb
