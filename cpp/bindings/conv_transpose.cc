@@ -18,6 +18,7 @@ using Pair = std::array<int64_t, 2>;
 using Quad = std::array<int64_t, 4>;
 
 namespace {
+namespace conv_transpose_binding {  // a name per file: the bindings compile as unity sources
 
 ConvParams params(const std::array<int64_t, 4>& input_size, const py::array& w, Pair stride, Quad padding,
                   Pair dilation, int64_t groups) {
@@ -110,8 +111,6 @@ py::array_t<float> subpixel_input_grad(FloatArray grad_dx, FloatArray w, FloatAr
   return gdy;
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(conv_transpose) {
   m.def("conv_transpose_subpixel_weight", &subpixel_weight, py::arg("weight"), py::arg("input_size"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
@@ -122,3 +121,6 @@ CNNNATIVE_BINDINGS(conv_transpose) {
   m.def("conv_transpose_subpixel_input_grad", &subpixel_input_grad, py::arg("grad_input"), py::arg("weight"),
         py::arg("stacked_weight"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"));
 }
+
+}  // namespace conv_transpose_binding
+}  // namespace
