@@ -11,6 +11,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace activation_binding {  // a name per file: the bindings compile as unity sources
 
 // New outputs come from new_float_array: 64-byte aligned, and large ones from the output
 // cache, so a 64 MiB activation does not pay the kernel's page faults on every call
@@ -136,8 +137,6 @@ py::array_t<float> softmax_bwd(FloatArray g, FloatArray y, int64_t dim, bool log
   return gx;
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(activation) {
   m.def("_set_debug_fill", &set_debug_fill, py::arg("on"),
         "Test aid: NaN-fill every output the ops bindings allocate before the kernel runs.");
@@ -251,3 +250,6 @@ CNNNATIVE_BINDINGS(activation) {
         [](FloatArray g, FloatArray y, int64_t dim) { return softmax_bwd(g, y, dim, true); },
         py::arg("grad_output"), py::arg("output"), py::arg("dim"));
 }
+
+}  // namespace activation_binding
+}  // namespace

@@ -16,6 +16,7 @@ using Pair = std::array<int64_t, 2>;
 using Quad = std::array<int64_t, 4>;
 
 namespace {
+namespace conv_binding {  // a name per file: the bindings compile as unity sources
 
 ConvParams make_params(const std::array<int64_t, 4>& input_size, const std::array<int64_t, 4>& weight_size,
                        Pair stride, Quad padding, Pair dilation, int64_t groups) {
@@ -126,8 +127,6 @@ py::tuple conv2d_weight(FloatArray x, std::array<int64_t, 4> weight_size, FloatA
   return py::make_tuple(dw, db_obj);
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(conv) {
   m.def("conv2d", &conv2d, py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("algo"));
@@ -161,3 +160,6 @@ CNNNATIVE_BINDINGS(conv) {
           return d;
         });
 }
+
+}  // namespace conv_binding
+}  // namespace

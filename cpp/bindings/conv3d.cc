@@ -18,6 +18,7 @@ using Six = std::array<int64_t, 6>;
 using Size5 = std::array<int64_t, 5>;
 
 namespace {
+namespace conv3d_binding {  // a name per file: the bindings compile as unity sources
 
 Conv3dParams make_params(const Size5& input_size, const Size5& weight_size, Triple stride,
                          Six padding, Triple dilation, int64_t groups) {
@@ -123,8 +124,6 @@ py::tuple conv3d_weight(FloatArray x, Size5 weight_size, FloatArray dy, Triple s
   return py::make_tuple(dw, db_obj);
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(conv3d) {
   m.def("conv3d", &conv3d_forward_py, py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("algo") = "auto");
@@ -135,3 +134,6 @@ CNNNATIVE_BINDINGS(conv3d) {
         py::arg("grad_output"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("groups"), py::arg("with_bias"), py::arg("algo") = "auto");
 }
+
+}  // namespace conv3d_binding
+}  // namespace

@@ -19,6 +19,7 @@ using Pair = std::array<int64_t, 2>;
 using Quad = std::array<int64_t, 4>;
 
 namespace {
+namespace conv_transpose_binding {  // a name per file: the bindings compile as unity sources
 
 ConvParams params(const std::array<int64_t, 4>& input_size, const py::array& w, Pair stride, Quad padding,
                   Pair dilation, int64_t groups) {
@@ -173,8 +174,6 @@ py::object subpixel_weight_grad(FloatArray grad_dx, FloatArray dy, std::array<in
   return std::move(gw);
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(conv_transpose) {
   m.def("conv_transpose_subpixel_weight", &subpixel_weight, py::arg("weight"), py::arg("input_size"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
@@ -191,3 +190,6 @@ CNNNATIVE_BINDINGS(conv_transpose) {
   m.def("conv_transpose_subpixel_weight_grad", &subpixel_weight_grad, py::arg("grad_output"), py::arg("input"),
         py::arg("weight_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"));
 }
+
+}  // namespace conv_transpose_binding
+}  // namespace

@@ -9,6 +9,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace dropout_binding {  // a name per file: the bindings compile as unity sources
 
 using MaskArray = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
 
@@ -57,10 +58,11 @@ py::array_t<float> backward(FloatArray g, MaskArray mask, double p) {
   return gx;
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(dropout) {
   m.def("dropout", &forward, py::arg("input"), py::arg("p"), py::arg("seed"),
         "Inverted dropout; returns (output, uint8 mask). Same seed -> same mask.");
   m.def("dropout_backward", &backward, py::arg("grad_output"), py::arg("mask"), py::arg("p"));
 }
+
+}  // namespace dropout_binding
+}  // namespace

@@ -21,11 +21,12 @@
 #include "registry.h"
 
 using namespace cnnnative;
-using namespace cnnnative::engine;
 using Pair = std::array<int64_t, 2>;
 using Quad = std::array<int64_t, 4>;
 
 namespace {
+namespace engine_binding {  // a name per file: the bindings compile as unity sources
+using namespace cnnnative::engine;  // here, not file-wide: the next file in the unity source would see it
 
 // Building a plan allocates and frees weight-sized temporaries (the copy taken from the
 // caller's array, transform scratch). glibc keeps freed heap blocks resident, so after
@@ -105,8 +106,6 @@ py::list describe(const Plan& plan) {
   }
   return nodes;
 }
-
-}  // namespace
 
 CNNNATIVE_BINDINGS(engine) {
   py::class_<Plan>(m, "EnginePlan",
@@ -288,3 +287,6 @@ CNNNATIVE_BINDINGS(engine) {
       "Max and average pooling (compiled and eager): 'auto' (the measured rule), 'planes' (the per-plane "
       "kernels) or 'channels' (16 planes per vector, AVX-512, where the window allows).");
 }
+
+}  // namespace engine_binding
+}  // namespace

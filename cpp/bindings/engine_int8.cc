@@ -14,9 +14,10 @@
 #include "registry.h"
 
 using namespace cnnnative;
-using namespace cnnnative::engine;
 
 namespace {
+namespace engine_int8_binding {  // a name per file: the bindings compile as unity sources
+using namespace cnnnative::engine;  // here, not file-wide: the next file in the unity source would see it
 using Pair = std::array<int64_t, 2>;
 using Quad = std::array<int64_t, 4>;
 using Int8Array = KernelArray<int8_t>;
@@ -29,8 +30,6 @@ std::vector<int64_t> dims(const py::array& a) {
   for (py::ssize_t i = 0; i < a.ndim(); ++i) s.push_back(a.shape(i));
   return s;
 }
-
-}  // namespace
 
 CNNNATIVE_BINDINGS(engine_int8) {
   m.def("buffer_elem_bytes", [](const Plan& p, int id) { return p.buffers().at(size_t(id)).elem_bytes; },
@@ -91,3 +90,6 @@ CNNNATIVE_BINDINGS(engine_int8) {
         },
         py::arg("plan"), py::arg("inputs"), py::arg("in_q"), py::arg("out_q"));
 }
+
+}  // namespace engine_int8_binding
+}  // namespace

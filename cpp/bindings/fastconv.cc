@@ -17,6 +17,7 @@ using Quad = std::array<int64_t, 4>;
 using Size4 = std::array<int64_t, 4>;
 
 namespace {
+namespace fastconv_binding {  // a name per file: the bindings compile as unity sources
 
 ConvParams params(const Size4& in, const Size4& w, Pair stride, Quad pad, Pair dil, int64_t groups) {
   ConvParams p;
@@ -70,8 +71,6 @@ py::tuple depthwise_weight(FloatArray x, Size4 weight_size, FloatArray dy, Pair 
   }
   return py::make_tuple(dw, db_obj);
 }
-
-}  // namespace
 
 CNNNATIVE_BINDINGS(fastconv) {
   m.def("set_fast_algorithms", &set_fast_algorithms, py::arg("winograd"), py::arg("fft"));
@@ -138,3 +137,6 @@ CNNNATIVE_BINDINGS(fastconv) {
         py::arg("input"), py::arg("weights"), py::arg("padding"), py::arg("bias"), py::arg("residual"),
         py::arg("activation"));
 }
+
+}  // namespace fastconv_binding
+}  // namespace

@@ -15,6 +15,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace gemm_binding {  // a name per file: the bindings compile as unity sources
 
 // A 1-D float32 bias of `n` values, or nullopt.
 std::optional<FloatArray> checked_bias(const std::optional<FloatArray>& bias, int64_t n,
@@ -105,8 +106,6 @@ py::array_t<float> batched_in_parallel(FloatArray a, FloatArray b, bool use_sgem
   return c;
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(gemm) {
   m.def("gemm", &gemm_binding, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f,
@@ -152,3 +151,6 @@ CNNNATIVE_BINDINGS(gemm) {
         "Peak FP32 FMA rate in GFLOP/s on `threads` threads (default: the library's).\n"
         "thread_cpu_time=True (threads=1 only) times by the thread's CPU time.");
 }
+
+}  // namespace gemm_binding
+}  // namespace

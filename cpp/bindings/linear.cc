@@ -11,6 +11,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace linear_binding {  // a name per file: the bindings compile as unity sources
 
 void check_weight(const py::array& x, const py::array& w, const char* op) {
   require_ndim(x, 2, "input");
@@ -64,10 +65,11 @@ py::tuple backward(FloatArray gy, FloatArray x, FloatArray w, bool need_bias) {
   return py::make_tuple(gx, gw, gb_obj);
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(linear) {
   m.def("linear", &forward, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
   m.def("linear_backward", &backward, py::arg("grad_output"), py::arg("input"), py::arg("weight"),
         py::arg("need_bias"));
 }
+
+}  // namespace linear_binding
+}  // namespace

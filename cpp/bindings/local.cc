@@ -14,6 +14,7 @@ using Pair = std::array<int64_t, 2>;
 using Quad = std::array<int64_t, 4>;
 
 namespace {
+namespace local_binding {  // a name per file: the bindings compile as unity sources
 
 // The geometry of `input` under kernel/stride/padding, and a check that `weight` is the
 // (OH*OW, out_channels, C*kH*kW) bank that geometry needs.
@@ -91,8 +92,6 @@ py::tuple backward(FloatArray x, FloatArray w, FloatArray dy, Pair kernel, Pair 
   return py::make_tuple(gx_obj, gw_obj);
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(local) {
   m.def("locally_connected2d", &forward, py::arg("input"), py::arg("weight"), py::arg("bias"),
         py::arg("kernel_size"), py::arg("stride"), py::arg("padding"));
@@ -100,3 +99,6 @@ CNNNATIVE_BINDINGS(local) {
         py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("need_input"),
         py::arg("need_weight"));
 }
+
+}  // namespace local_binding
+}  // namespace

@@ -13,6 +13,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace loss_binding {  // a name per file: the bindings compile as unity sources
 
 // Options from the Python arguments; weight (classes,) is checked against the input.
 CrossEntropyOptions options(const py::array& x, const std::optional<FloatArray>& weight,
@@ -188,8 +189,6 @@ py::array_t<float> bce_backward(FloatArray x, FloatArray y, float scale, std::op
   return gx;
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(loss) {
   m.def("cross_entropy_rows", &forward, py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
         py::arg("ignore_index") = py::none(), py::arg("label_smoothing") = 0.0f,
@@ -210,3 +209,6 @@ CNNNATIVE_BINDINGS(loss) {
         py::arg("scale"), py::arg("grad") = py::none(), py::arg("weight") = py::none(),
         py::arg("pos_weight") = py::none());
 }
+
+}  // namespace loss_binding
+}  // namespace

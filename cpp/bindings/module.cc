@@ -9,16 +9,16 @@
 
 namespace cnnnative {
 
-static std::vector<std::pair<const char*, BindingFunction>>& bindings() {
+static std::vector<std::pair<const char*, BindingFunction>>& registered_bindings() {
   static std::vector<std::pair<const char*, BindingFunction>> v;
   return v;
 }
 
-void register_binding(const char* name, BindingFunction fn) { bindings().emplace_back(name, fn); }
+void register_binding(const char* name, BindingFunction fn) { registered_bindings().emplace_back(name, fn); }
 
 }  // namespace cnnnative
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "cnnnative C++ core: CPU kernels (NCHW float32, OIHW weights).";
-  for (auto& [name, fn] : cnnnative::bindings()) fn(m);
+  for (auto& [name, fn] : cnnnative::registered_bindings()) fn(m);
 }

@@ -15,6 +15,7 @@ using norm::NormShape;
 using OptArray = std::optional<FloatArray>;
 
 namespace {
+namespace norm_binding {  // a name per file: the bindings compile as unity sources
 
 // (N, C, S) view of an input with at least `min_ndim` dimensions.
 NormShape ncs_shape(const py::array& a, const char* name, py::ssize_t min_ndim) {
@@ -276,8 +277,6 @@ FloatArray local_response_norm_backward(FloatArray dy, FloatArray x, int64_t siz
   return dx;
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(norm) {
   m.def("batch_norm_forward", &batch_norm_forward, py::arg("input"), py::arg("running_mean"),
         py::arg("running_var"), py::arg("weight"), py::arg("bias"), py::arg("training"),
@@ -301,3 +300,6 @@ CNNNATIVE_BINDINGS(norm) {
   m.def("local_response_norm_backward", &local_response_norm_backward, py::arg("grad_output"),
         py::arg("input"), py::arg("size"), py::arg("alpha"), py::arg("beta"), py::arg("k"));
 }
+
+}  // namespace norm_binding
+}  // namespace

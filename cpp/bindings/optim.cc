@@ -14,6 +14,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace optim_binding {  // a name per file: the bindings compile as unity sources
 
 void sgd_step(py::object param_obj, FloatArray grad, py::object buf_obj, float lr, float momentum,
               float dampening, float weight_decay, bool nesterov, bool first_step) {
@@ -66,8 +67,6 @@ void scale_(py::object x_obj, float s) {
   scale_inplace(px, n, s);
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(optim) {
   m.def("sgd_step", &sgd_step, py::arg("param"), py::arg("grad"), py::arg("momentum_buffer"), py::arg("lr"),
         py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"),
@@ -75,3 +74,6 @@ CNNNATIVE_BINDINGS(optim) {
   m.def("sum_of_squares", &sum_sq, py::arg("x"));
   m.def("scale_", &scale_, py::arg("x"), py::arg("s"));
 }
+
+}  // namespace optim_binding
+}  // namespace

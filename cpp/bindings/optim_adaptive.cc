@@ -16,6 +16,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace optim_adaptive_binding {  // a name per file: the bindings compile as unity sources
 
 void require_at_least(const char* op, const char* name, double value, double low) {
   CN_CHECK(value >= low, op, ": invalid ", name, " ", value, " (must be >= ", low, ")");
@@ -129,8 +130,6 @@ void adagrad_step(py::object param_obj, FloatArray grad, py::object state_sum_ob
   adagrad_update(pp, pg, ps, n, cfg);
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(optim_adaptive) {
   m.def("adam_step", &adam_step, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"),
         py::arg("max_exp_avg_sq"), py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
@@ -142,3 +141,6 @@ CNNNATIVE_BINDINGS(optim_adaptive) {
   m.def("adagrad_step", &adagrad_step, py::arg("param"), py::arg("grad"), py::arg("state_sum"), py::arg("step"),
         py::arg("lr"), py::arg("lr_decay"), py::arg("eps"), py::arg("weight_decay"), py::arg("maximize"));
 }
+
+}  // namespace optim_adaptive_binding
+}  // namespace

@@ -14,6 +14,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace pad_binding {  // a name per file: the bindings compile as unity sources
 
 using Pads = std::array<int64_t, 6>;  // (W before, W after, H before, H after, D before, D after)
 using Shape4 = std::array<int64_t, 4>;
@@ -65,8 +66,6 @@ py::array_t<float> backward(FloatArray gy, Shape4 input_shape, Pads pads, const 
   return gx;
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(pad) {
   m.def("pad", &forward, py::arg("input"), py::arg("pads"), py::arg("mode"), py::arg("value") = 0.0,
         "Pads the last three dimensions of a (planes, D, H, W) array; pads = (W before, W after, "
@@ -74,3 +73,6 @@ CNNNATIVE_BINDINGS(pad) {
   m.def("pad_backward", &backward, py::arg("grad_output"), py::arg("input_shape"), py::arg("pads"),
         py::arg("mode"), "Gradient of pad with respect to its input: borders add into the elements they copy.");
 }
+
+}  // namespace pad_binding
+}  // namespace

@@ -10,14 +10,13 @@ using namespace cnnnative;
 namespace py = pybind11;
 
 namespace {
+namespace plan_file_binding {  // a name per file: the bindings compile as unity sources
 
 py::tuple to_python(planfile::LoadedPlan&& loaded) {
   py::object plan = py::cast(std::move(loaded.plan));
   return py::make_tuple(plan, py::make_tuple(loaded.input.name, loaded.input.shape),
                         py::make_tuple(loaded.output.name, loaded.output.shape));
 }
-
-}  // namespace
 
 CNNNATIVE_BINDINGS(plan_file) {
   m.def("load_plan_bytes",
@@ -59,3 +58,6 @@ CNNNATIVE_BINDINGS(plan_file) {
         },
         py::arg("bytes") = 0, "Test hook: the loader's per-buffer byte limit (set when bytes > 0); returns the old one.");
 }
+
+}  // namespace plan_file_binding
+}  // namespace

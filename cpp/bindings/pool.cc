@@ -13,6 +13,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace pool_binding {  // a name per file: the bindings compile as unity sources
 
 using Pair = std::array<int64_t, 2>;
 using Size4 = std::array<int64_t, 4>;
@@ -163,8 +164,6 @@ py::array_t<float> global_avg_bwd(FloatArray dy, Size4 s) {
   return dx;
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(pool) {
   m.def("max_pool2d", &max_pool2d, py::arg("input"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"), py::arg("return_indices"));
@@ -178,3 +177,6 @@ CNNNATIVE_BINDINGS(pool) {
   m.def("global_avg_pool2d", &global_avg, py::arg("input"));
   m.def("global_avg_pool2d_backward", &global_avg_bwd, py::arg("grad_output"), py::arg("input_size"));
 }
+
+}  // namespace pool_binding
+}  // namespace

@@ -12,6 +12,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace pool3d_binding {  // a name per file: the bindings compile as unity sources
 
 using Triple = std::array<int64_t, 3>;
 using Size5 = std::array<int64_t, 5>;
@@ -126,8 +127,6 @@ py::array_t<float> avg_pool3d_bwd(FloatArray dy, Size5 input_size, Triple kernel
   return dx;
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(pool3d) {
   m.def("max_pool3d", &max_pool3d, py::arg("input"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("ceil_mode"), py::arg("return_indices"));
@@ -138,3 +137,6 @@ CNNNATIVE_BINDINGS(pool3d) {
         py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
         py::arg("count_include_pad"));
 }
+
+}  // namespace pool3d_binding
+}  // namespace

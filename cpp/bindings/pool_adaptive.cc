@@ -13,6 +13,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace pool_adaptive_binding {  // a name per file: the bindings compile as unity sources
 
 using Triple = std::array<int64_t, 3>;
 using Size5 = std::array<int64_t, 5>;
@@ -107,8 +108,6 @@ py::array_t<float> adaptive_max_bwd(FloatArray dy, IndexArray indices, Size5 inp
   return dx;
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(pool_adaptive) {
   m.def("adaptive_avg_pool", &adaptive_avg, py::arg("input"), py::arg("output_size"));
   m.def("adaptive_avg_pool_backward", &adaptive_avg_bwd, py::arg("grad_output"), py::arg("input_size"));
@@ -116,3 +115,6 @@ CNNNATIVE_BINDINGS(pool_adaptive) {
   m.def("adaptive_max_pool_backward", &adaptive_max_bwd, py::arg("grad_output"), py::arg("indices"),
         py::arg("input_size"));
 }
+
+}  // namespace pool_adaptive_binding
+}  // namespace

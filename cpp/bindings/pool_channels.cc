@@ -12,6 +12,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace pool_channels_binding {  // a name per file: the bindings compile as unity sources
 
 using PieceArray = KernelArray<int32_t>;
 
@@ -125,8 +126,6 @@ py::array_t<float> avg_pool_channels_bwd(FloatArray dy, std::vector<int64_t> inp
   return dx;
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(pool_channels) {
   m.def("max_pool_channels", &max_pool_channels, py::arg("input"), py::arg("kernel_size"), py::arg("return_indices"));
   m.def("max_pool_channels_backward", &max_pool_channels_bwd, py::arg("grad_output"), py::arg("indices"),
@@ -135,3 +134,6 @@ CNNNATIVE_BINDINGS(pool_channels) {
   m.def("avg_pool_channels_backward", &avg_pool_channels_bwd, py::arg("grad_output"), py::arg("input_size"),
         py::arg("kernel_size"));
 }
+
+}  // namespace pool_channels_binding
+}  // namespace

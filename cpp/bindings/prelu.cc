@@ -11,6 +11,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace prelu_binding {  // a name per file: the bindings compile as unity sources
 
 // x viewed as (outer, C, inner) around dim 1 with C the slope count (C = 1 for a shared slope).
 struct PreluView {
@@ -79,8 +80,6 @@ py::tuple backward(FloatArray g, FloatArray x, FloatArray weight, bool input_gra
   return py::make_tuple(gx_obj, gw_obj);
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(prelu) {
   m.def("prelu", &forward, py::arg("x"), py::arg("weight"),
         "x where x > 0, else weight[c] * x (c the index on dim 1; a 1-element weight is shared).");
@@ -88,3 +87,6 @@ CNNNATIVE_BINDINGS(prelu) {
         py::arg("input_grad") = true, py::arg("weight_grad") = true,
         "(grad_input or None, grad_weight or None) of prelu.");
 }
+
+}  // namespace prelu_binding
+}  // namespace

@@ -16,6 +16,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace quant_binding {  // a name per file: the bindings compile as unity sources
 
 template <typename T>
 using Exact = py::array_t<T, py::array::c_style>;
@@ -79,8 +80,6 @@ quant::PackedWeightsS8 pack(const py::array& w_in, int64_t n_hint) {
   CN_CHECK(n_hint >= 0, "n_hint must be >= 0, got ", n_hint);
   return quant::pack_weights_s8(w.data(), w.shape(0), w.shape(1), n_hint);
 }
-
-}  // namespace
 
 CNNNATIVE_BINDINGS(quant) {
   py::class_<quant::PackedWeightsS8>(m, "Int8PackedWeights",
@@ -150,3 +149,6 @@ CNNNATIVE_BINDINGS(quant) {
         py::arg("seconds") = 0.2, py::arg("threads") = py::none(), py::arg("thread_cpu_time") = false,
         "Peak int8 multiply-add rate of the int8_isa() kernel in GOPS (multiply-add = 2 ops).");
 }
+
+}  // namespace quant_binding
+}  // namespace

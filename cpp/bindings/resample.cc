@@ -15,6 +15,7 @@
 using namespace cnnnative;
 
 namespace {
+namespace resample_binding {  // a name per file: the bindings compile as unity sources
 
 std::vector<int64_t> shape_of_array(const py::array& a) {
   return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
@@ -210,8 +211,6 @@ py::tuple channel_scale_bwd(FloatArray g, FloatArray x, FloatArray s, bool want_
   return py::make_tuple(gx_obj, gs_obj);
 }
 
-}  // namespace
-
 CNNNATIVE_BINDINGS(resample) {
   m.def("resample", &resample, py::arg("x"), py::arg("mode"), py::arg("align_corners"), py::arg("output_size"),
         py::arg("scales"),
@@ -228,3 +227,6 @@ CNNNATIVE_BINDINGS(resample) {
   m.def("channel_scale_backward", &channel_scale_bwd, py::arg("grad_output"), py::arg("x"), py::arg("scale"),
         py::arg("want_input") = true, py::arg("want_scale") = true);
 }
+
+}  // namespace resample_binding
+}  // namespace
