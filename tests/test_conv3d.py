@@ -272,8 +272,9 @@ TORCH_CASES = [
 ]
 
 
-@pytest.mark.parametrize("cfg", TORCH_CASES)
-def test_conv3d_layer_matches_torch(cfg, rng):
+def layer_matches_torch(cfg, rng):
+    """nn.Conv3d(cfg) with torch.nn.Conv3d's weights: same state_dict layout, output and
+    gradients (input, weight, bias) as torch on a random input and output gradient."""
     torch = pytest.importorskip("torch")
     ours = nn.Conv3d(cfg["cin"], cfg["cout"], cfg["k"], cfg["stride"], cfg["padding"], cfg["dilation"], cfg["groups"])
     theirs = torch.nn.Conv3d(cfg["cin"], cfg["cout"], cfg["k"], cfg["stride"], cfg["padding"], cfg["dilation"],
@@ -293,6 +294,11 @@ def test_conv3d_layer_matches_torch(cfg, rng):
     np.testing.assert_allclose(xc.grad, xt.grad.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-4, atol=2e-4)
     np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cfg", TORCH_CASES)
+def test_conv3d_layer_matches_torch(cfg, rng):
+    layer_matches_torch(cfg, rng)
 
 
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])

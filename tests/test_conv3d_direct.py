@@ -15,7 +15,7 @@ import pytest
 
 import cnnnative as cn
 from cnnnative import nn, ops
-from test_conv3d import _case_arrays, _sym, ref_conv3d, ref_grads
+from test_conv3d import _case_arrays, _sym, layer_matches_torch, ref_conv3d, ref_grads
 
 # ISAs whose conv3d has a direct kernel (cpp/src/conv/conv3d_direct.cc: direct_kernels()).
 DIRECT_ISAS = ("avx2", "avx512")
@@ -224,19 +224,4 @@ TORCH_CASES = [  # layers the direct kernels take (>= 32 output channels per gro
 
 @pytest.mark.parametrize("cfg", TORCH_CASES)
 def test_direct_layer_matches_torch(cfg, rng, isa):
-    torch = pytest.importorskip("torch")
-    args = (cfg["cin"], cfg["cout"], cfg["k"], cfg["stride"], cfg["padding"], cfg["dilation"], cfg["groups"])
-    ours, theirs = nn.Conv3d(*args), torch.nn.Conv3d(*args)
-    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
-    x = rng.standard_normal((cfg["n"], cfg["cin"], *cfg["size"])).astype(np.float32)
-    xt = torch.tensor(x, requires_grad=True)
-    yt = theirs(xt)
-    dy = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
-    yt.backward(torch.tensor(dy))
-    xc = cn.Tensor(x, requires_grad=True)
-    y = ours(xc)
-    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-4)
-    (y * cn.Tensor(dy)).sum().backward()
-    np.testing.assert_allclose(xc.grad, xt.grad.numpy(), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-4, atol=2e-4)
-    np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), rtol=1e-4, atol=1e-4)
+    layer_matches_torch(cfg, rng)
