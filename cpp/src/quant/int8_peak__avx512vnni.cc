@@ -26,7 +26,11 @@ double int8_loop_vnni(int64_t iterations, int32_t* sink) {
   }
   __m512i total = acc[0];
   for (int i = 1; i < kChains; ++i) total = _mm512_add_epi32(total, acc[i]);
-  *sink = _mm512_reduce_add_epi32(total);
+  // One lane is enough to keep every chain alive; _mm512_reduce_add_epi32 would add the
+  // lanes as C ints, and these wrapped sums overflow that (UBSan: signed overflow).
+  alignas(64) int32_t lanes[16];
+  _mm512_store_si512(lanes, total);
+  *sink = lanes[0];
   return 2.0 * kChains * 64 * static_cast<double>(iterations);
 }
 
