@@ -41,19 +41,6 @@ bool offsets(int64_t s, int64_t pt, int64_t R, int64_t* dmin, int64_t* dmax) {
   return any;
 }
 
-// Per phase (r, q): the source tap of each of the 9 window positions, -1 for none.
-std::vector<int64_t> window_taps(const ConvParams& p, const Geometry& g) {
-  std::vector<int64_t> tap(size_t(g.sh * g.sw * 9), -1);
-  for (int64_t r = 0; r < g.sh; ++r)
-    for (int64_t q = 0; q < g.sw; ++q)
-      for (int64_t a = 0; a < 3; ++a)
-        for (int64_t b = 0; b < 3; ++b) {
-          const int64_t kh = r + p.pad_top - g.sh * (a + g.dmin_h);
-          const int64_t kw = q + p.pad_left - g.sw * (b + g.dmin_w);
-          if (kh >= 0 && kh < p.R && kw >= 0 && kw < p.S) tap[size_t((r * g.sw + q) * 9 + a * 3 + b)] = kh * p.S + kw;
-        }
-  return tap;
-}
 
 // The stacked weight's filters gathered from w (K, C, R, S) for the Winograd filter
 // transform, one row block at a time (winograd_gather.h): never built whole. Per phase,
@@ -124,6 +111,19 @@ int chosen_tile(const ConvParams& c, bool for_input_gradient) {
 }
 
 }  // namespace
+
+std::vector<int64_t> window_taps(const ConvParams& p, const Geometry& g) {
+  std::vector<int64_t> tap(size_t(g.sh * g.sw * 9), -1);
+  for (int64_t r = 0; r < g.sh; ++r)
+    for (int64_t q = 0; q < g.sw; ++q)
+      for (int64_t a = 0; a < 3; ++a)
+        for (int64_t b = 0; b < 3; ++b) {
+          const int64_t kh = r + p.pad_top - g.sh * (a + g.dmin_h);
+          const int64_t kw = q + p.pad_left - g.sw * (b + g.dmin_w);
+          if (kh >= 0 && kh < p.R && kw >= 0 && kw < p.S) tap[size_t((r * g.sw + q) * 9 + a * 3 + b)] = kh * p.S + kw;
+        }
+  return tap;
+}
 
 bool decomposes(const ConvParams& p, Geometry* g) {
   if (p.groups != 1 || p.dilation_h != 1 || p.dilation_w != 1) return false;

@@ -13,6 +13,7 @@
 // convolution is (as conv_transpose_node.cc and ops/conv_transpose.py do): p's input
 // (N, C, H, W) is the transposed output, p's output (N, K, OH, OW) the transposed input.
 #pragma once
+#include <vector>
 #include <cstdint>
 
 #include "cnnnative/conv_params.h"
@@ -33,6 +34,10 @@ struct Geometry {
 // phase inside a 3-wide window, no cropping needed); fills *g. Shape only: says nothing
 // about speed.
 bool decomposes(const ConvParams& p, Geometry* g);
+
+// Per phase (r, q) of g, the source tap (kh * S + kw) of each of the 9 positions of the
+// stacked 3x3 window, -1 where the phase has no tap there: (r * sw + q) * 9 + a * 3 + b.
+std::vector<int64_t> window_taps(const ConvParams& p, const Geometry& g);
 
 // decomposes(p) and the decomposition is expected to be faster than GEMM + col2im: the
 // stacked convolution runs on Winograd ("auto" would choose it for this pass), there are

@@ -80,19 +80,16 @@ struct PhaseTaps {
   std::vector<int64_t> tap;
 };
 
+// window_taps (conv_transpose_subpixel.h) as lists of the real taps per phase.
 std::vector<PhaseTaps> phase_taps(const ConvParams& p, const Geometry& g) {
+  const std::vector<int64_t> window = window_taps(p, g);
   std::vector<PhaseTaps> taps(size_t(g.sh * g.sw));
-  for (int64_t r = 0; r < g.sh; ++r)
-    for (int64_t q = 0; q < g.sw; ++q)
-      for (int a = 0; a < 3; ++a)
-        for (int b = 0; b < 3; ++b) {
-          const int64_t kh = r + p.pad_top - g.sh * (a + g.dmin_h);
-          const int64_t kw = q + p.pad_left - g.sw * (b + g.dmin_w);
-          if (kh >= 0 && kh < p.R && kw >= 0 && kw < p.S) {
-            taps[size_t(r * g.sw + q)].ab.push_back(a * 3 + b);
-            taps[size_t(r * g.sw + q)].tap.push_back(kh * p.S + kw);
-          }
-        }
+  for (size_t phase = 0; phase < taps.size(); ++phase)
+    for (int ab = 0; ab < 9; ++ab)
+      if (const int64_t tap = window[phase * 9 + size_t(ab)]; tap >= 0) {
+        taps[phase].ab.push_back(ab);
+        taps[phase].tap.push_back(tap);
+      }
   return taps;
 }
 
