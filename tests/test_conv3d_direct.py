@@ -15,7 +15,7 @@ import pytest
 
 import cnnnative as cn
 from cnnnative import nn, ops
-from test_conv3d import _case_arrays, _sym, layer_matches_torch, ref_conv3d, ref_grads
+from test_conv3d import _case_arrays, _sym, finite_differences_match, layer_matches_torch, ref_conv3d, ref_grads
 
 # ISAs whose conv3d has a direct kernel (cpp/src/conv/conv3d_direct.cc: direct_kernels()).
 DIRECT_ISAS = ("avx2", "avx512")
@@ -198,20 +198,9 @@ def test_autograd_through_the_direct_kernel_matches_finite_differences(rng, isa)
 
     xt, wt, bt = (cn.Tensor(a.astype(np.float32), requires_grad=True) for a in (x, w, b))
     (ops.conv3d(xt, wt, bt, 1, 1) * cn.Tensor(r.astype(np.float32))).sum().backward()
-    eps = 1e-4
-    for tensor, base, idxs in ((xt, x, [(0, 0, 0, 0, 0), (1, 2, 1, 2, 4), (1, 1, 2, 3, 8)]),
-                               (wt, w, [(0, 0, 0, 0, 0), (17, 1, 1, 1, 1), (31, 2, 2, 2, 2)]),
-                               (bt, b, [(5,)])):
-        for idx in idxs:
-            plus, minus = base.copy(), base.copy()
-            plus[idx] += eps
-            minus[idx] -= eps
-            args_p = [plus if a is base else a for a in (x, w, b)]
-            args_m = [minus if a is base else a for a in (x, w, b)]
-            numeric = (loss(*args_p) - loss(*args_m)) / (2 * eps)
-            assert numeric != 0
-            assert tensor.grad[idx] == pytest.approx(numeric, rel=1e-3, abs=1e-3)
-        assert np.abs(tensor.grad).max() > 0
+    finite_differences_match(loss, (x, w, b), (xt, wt, bt),
+                             ([(0, 0, 0, 0, 0), (1, 2, 1, 2, 4), (1, 1, 2, 3, 8)],
+                              [(0, 0, 0, 0, 0), (17, 1, 1, 1, 1), (31, 2, 2, 2, 2)], [(5,)]), each_nonzero=True)
 
 
 TORCH_CASES = [  # layers the direct kernels take (>= 32 output channels per group)

@@ -175,13 +175,11 @@ def test_qdq_model_runs_int8_with_its_own_scales(dtype):
     # every conv / linear ran int8, reading and writing the model's grids
     rows = {r["layer"]: r for r in q.layers if r["op"] in ("conv2d", "linear")}
     assert all(r["mode"] == "int8" for r in rows.values()), q.report()
-    shift = 0 if dtype == np.uint8 else 128
     c1 = next(r for r in q.layers if r["op"] == "conv2d")
     assert c1["in_zero"] == 128 and abs(c1["in_scale"] - 0.03) < 1e-9
     assert c1["out_scale"] == pytest.approx(0.02) and c1["out_zero"] == 0
     assert sum(r["op"] == "conv2d" and r.get("residual") == "uint8" for r in q.layers) == 1  # add fused
     assert "conv_int8" in q.summary() and "linear_int8" in q.summary()
-    del shift
     # the int8 result is the QDQ model's up to a few steps of the output grid (the residual
     # add skips one rounding, see quantization/qdq.py), and picks the same class
     assert np.abs(y - eager).max() <= 4 * 0.02
