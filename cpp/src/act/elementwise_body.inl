@@ -77,6 +77,14 @@ void hardsigmoid(const float* x, float* y, int64_t n, const ActParams&) {
 // (see ActParams); NaN takes the expm1 branch and stays NaN.
 void elu(const float* x, float* y, int64_t n, const ActParams& p) {
   const float neg = p.a, pos = p.b, in_scale = p.c;
+  if (in_scale > 0.0f) {  // the expm1 side only sees x * in_scale <= 0 (or NaN): one path
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const float z = x[i] * in_scale;
+      y[i] = x[i] > 0.0f ? x[i] * pos : vm::expm1_nonpos(z > 0.0f ? 0.0f : z) * neg;
+    }
+    return;
+  }
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] * pos : vm::expm1(x[i] * in_scale) * neg;
 }
