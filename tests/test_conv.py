@@ -153,6 +153,10 @@ CASES = [
     Case(2, 40, 9, 9, 48, 3, 3, pad=(1, 1, 1, 1)),                # weight grad by packed GEMM
     Case(1, 96, 50, 50, 8, 3, 3, pad=(1, 1, 1, 1)),               # several im2col bands
     Case(3, 40, 37, 41, 5, 3, 3, pad=(0, 1, 2, 0), stride=(1, 2)),  # bands + batch 3
+    # weight blocks of >= 1M floats: the weight gradient reduces all stacked images in one
+    # threaded GEMM instead of per-thread partial copies (im2col_plan.cc)
+    Case(5, 128, 4, 5, 512, 4, 4, stride=(2, 2), pad=(1, 1, 1, 1)),  # DCGAN-like, odd batch
+    Case(2, 233, 9, 7, 500, 3, 3, pad=(1, 1, 1, 1)),              # odd channel count
 ]
 
 

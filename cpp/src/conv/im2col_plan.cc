@@ -29,6 +29,13 @@ constexpr int64_t kMaxImagesPerUnit = 64;
 // per image), 6 images per unit are 1.27x faster than 1; 512 helped 7x7 a little more
 // but slowed 14x14.
 constexpr int64_t kMinStackColumns = 256;
+// A weight gradient block (Kg x CRS) from this many floats (4 MiB) up is reduced by one
+// threaded GEMM over stacked images rather than by per-thread partial copies: each copy
+// would stream the whole block through memory once per unit and again in the final sum.
+// Measured on DCGAN's 512->256 4x4 stride-2 layer (2M floats, 16 images of 4x4 pixels),
+// quiet, 2 threads: 15.1 ms with two partial copies (no faster than 1 thread), see
+// benchmarks/RESULTS.md for the figure with this rule.
+constexpr int64_t kLargeWeightGradFloats = int64_t(1) << 20;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -63,7 +70,11 @@ Plan make_plan(const ConvParams& p, Pass pass, int threads) {
   plan.P = plan.OH * plan.OW;
   plan.pointwise = is_pointwise(p);
   plan.threads = std::max(1, threads);
-  const int T = plan.threads;
+  // A large weight gradient is planned as for one thread (the most images a unit can stack,
+  // units in order) and its GEMMs use the threads (kLargeWeightGradFloats).
+  const bool shared_weight_grad = pass == Pass::backward_weight && p.groups == 1 &&
+                                  plan.Kg * plan.CRS >= kLargeWeightGradFloats;
+  const int T = shared_weight_grad ? 1 : plan.threads;
 
   // Bands sized by the scratch target (one band covers everything when pointwise).
   const int64_t row_floats = std::max<int64_t>(1, plan.CRS * plan.OW);
