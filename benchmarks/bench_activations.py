@@ -5,7 +5,7 @@ For each activation and size: median time of cnnnative and of torch, the achieve
 bandwidth (bytes the op must move / time: forward reads x and writes y, 8 bytes an
 element; backward reads g and x and writes gx, 12), that bandwidth as a fraction of the
 machine's bandwidth-bound speed (`bw`: a plain copy, np.copyto, and a numpy add of the same
-size, which move 8 and 12 bytes an element, timed the same way with the same threads:
+size, which move 8 and 12 bytes an element, timed in the same interleaved rounds as each row, with the same threads:
 numpy's copy and add are single-threaded, so the reference uses cnnnative's own threaded
 add when it is faster), and torch_time / our_time (> 1: we are faster).
 
@@ -26,6 +26,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 import cnnnative  # noqa: E402
 from cnnnative import ops  # noqa: E402
+import torch_waits  # noqa: E402
 
 CLOCK = time.perf_counter
 SELU = (1.6732632423543772848170429916717, 1.0507009873554804934193349852946)
@@ -115,7 +116,9 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated activation names")
     ap.add_argument("--clock", choices=["wall", "thread"], default="wall")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--wait-policy", choices=torch_waits.CHOICES, default="passive", help=torch_waits.HELP)
     args = ap.parse_args()
+    wait_policy = torch_waits.apply(args.threads, args.wait_policy)  # before torch is imported
     if args.clock == "thread":
         if args.threads != 1:
             ap.error("--clock thread measures one thread: use it with --threads 1")
@@ -129,7 +132,8 @@ def main():
     table = cases(torch)
     names = [n for n in table if not args.only or n in args.only.split(",")]
     print(f"# cnnnative {cnnnative.info()['isa']}, threads={args.threads}, torch "
-          f"{torch.__version__ if torch else '-'}, {args.clock} clock, medians of interleaved rounds")
+          f"{torch.__version__ if torch else '-'}, {args.clock} clock, medians of interleaved rounds, "
+          f"OMP_WAIT_POLICY={wait_policy}")
     sep = "|" if args.markdown else " "
     for lg in (int(s) for s in args.sizes.split(",")):
         n = 1 << lg
@@ -138,11 +142,13 @@ def main():
         x = (rng.standard_normal(n) * 3).astype(np.float32)
         g = rng.standard_normal(n).astype(np.float32)
         y = np.empty_like(x)
-        t_copy = timed(lambda: np.copyto(y, x), repeat)
-        t_add = min(timed(lambda: np.add(g, x, out=y), repeat), timed(lambda: ops.add(g, x), repeat))
-        bw_read_write, bw_2read_write = 8 * n / t_copy, 12 * n / t_add
+        copy_refs = [lambda: np.copyto(y, x)]
+        add_refs = [lambda: np.add(g, x, out=y), lambda: ops.add(g, x)]
+        t_copy = min(interleaved(copy_refs, repeat))
+        t_add = min(interleaved(add_refs, repeat))
         print(f"\n## n = 2^{lg} floats ({4 * n / 2**20:.2f} MiB an array): bandwidth-bound reference "
-              f"{bw_read_write / 1e9:.1f} GB/s (copy), {bw_2read_write / 1e9:.1f} GB/s (add)")
+              f"{8 * n / t_copy / 1e9:.1f} GB/s (copy), {12 * n / t_add / 1e9:.1f} GB/s (add) before the "
+              f"rows; each row's 'of bw' uses the reference timed in its own interleaved rounds")
         header = ["activation", "pass", "ours us", "torch us", "ours GB/s", "of bw", "torch GB/s", "torch/ours"]
         print(sep.join(f"{h:>11s}" for h in header) if not args.markdown else "|" + "|".join(header) + "|")
         if args.markdown:
@@ -151,14 +157,18 @@ def main():
         gt = torch.from_numpy(g) if torch else None
         for name in names:
             fwd, bwd, tfwd, tbwd = table[name]
-            for pas, ours, theirs, nbytes, bw in (
-                    ("forward", lambda: fwd(x), (lambda: tfwd(xt)) if torch else None, 8 * n, bw_read_write),
-                    ("backward", lambda: bwd(g, x), (lambda: tbwd(gt, xt)) if torch else None, 12 * n, bw_2read_write)):
+            for pas, ours, theirs, nbytes, refs in (
+                    ("forward", lambda: fwd(x), (lambda: tfwd(xt)) if torch else None, 8 * n, copy_refs),
+                    ("backward", lambda: bwd(g, x), (lambda: tbwd(gt, xt)) if torch else None, 12 * n, add_refs)):
+                # The bandwidth reference runs in the same rounds as the op: on a shared machine
+                # the available bandwidth drifts between rows.
                 if torch:
                     with torch.no_grad():
-                        t_ours, t_torch = interleaved([ours, theirs], repeat)
+                        t_ours, t_torch, *t_refs = interleaved([ours, theirs, *refs], repeat)
                 else:
-                    t_ours, t_torch = interleaved([ours], repeat)[0], float("nan")
+                    t_ours, *t_refs = interleaved([ours, *refs], repeat)
+                    t_torch = float("nan")
+                bw = nbytes / min(t_refs)
                 row = [name, pas, f"{t_ours * 1e6:.1f}", f"{t_torch * 1e6:.1f}", f"{nbytes / t_ours / 1e9:.1f}",
                        f"{nbytes / t_ours / bw:.2f}", f"{nbytes / t_torch / 1e9:.1f}", f"{t_torch / t_ours:.2f}"]
                 print(sep.join(f"{c:>11s}" for c in row) if not args.markdown else "|" + "|".join(row) + "|")

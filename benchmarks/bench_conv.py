@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 import cnnnative  # noqa: E402
 from cnnnative import ops  # noqa: E402
+import torch_waits  # noqa: E402
 
 
 class Layer:
@@ -117,7 +118,9 @@ def main(argv=None):
     ap.add_argument("--clock", choices=["wall", "thread"], default="wall",
                     help="thread: CPU time of the calling thread (with --threads 1 only; "
                          "steadier than wall time on a machine shared with other jobs)")
+    ap.add_argument("--wait-policy", choices=torch_waits.CHOICES, default="passive", help=torch_waits.HELP)
     args = ap.parse_args(argv)
+    wait_policy = torch_waits.apply(args.threads, args.wait_policy)  # before torch is imported
     if args.clock == "thread":
         if args.threads != 1:
             ap.error("--clock thread measures one thread: use it with --threads 1")
@@ -135,7 +138,8 @@ def main(argv=None):
 
     info = cnnnative.info()
     print(f"# cnnnative {info['version']} isa={info['isa']} threads={args.threads} algo={args.algo}"
-          f" repeat={repeat} (median, {args.clock} clock); torch {torch.__version__ if torch else '-'}")
+          f" repeat={repeat} (median, {args.clock} clock); torch {torch.__version__ if torch else '-'}"
+          f" OMP_WAIT_POLICY={wait_policy}")
     rng = np.random.default_rng(0)
     rows = []
     for layer in layers(args.quick):

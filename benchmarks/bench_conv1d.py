@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 import cnnnative as cn  # noqa: E402
+import torch_waits  # noqa: E402
 from cnnnative import ops  # noqa: E402
 
 
@@ -101,7 +102,9 @@ def main(argv=None):
     ap.add_argument("--forward-only", action="store_true")
     ap.add_argument("--clock", choices=["wall", "thread"], default="wall",
                     help="thread: CPU time of the calling thread (with --threads 1 only)")
+    ap.add_argument("--wait-policy", choices=torch_waits.CHOICES, default="passive", help=torch_waits.HELP)
     args = ap.parse_args(argv)
+    wait_policy = torch_waits.apply(args.threads, args.wait_policy)  # before torch is imported
     if args.clock == "thread":
         if args.threads != 1:
             ap.error("--clock thread measures one thread: use it with --threads 1")
@@ -112,7 +115,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     info = cn.info()
     print(f"# cnnnative {info['version']} isa={info['isa']} threads={args.threads} repeat={args.repeat} "
-          f"(interleaved medians, {args.clock} clock); torch {torch.__version__}")
+          f"(interleaved medians, {args.clock} clock); torch {torch.__version__}, OMP_WAIT_POLICY={wait_policy}")
     rng = np.random.default_rng(0)
     for layer in layers():
         if args.filter and args.filter not in layer.name:

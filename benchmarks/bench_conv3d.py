@@ -32,6 +32,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 import cnnnative  # noqa: E402
 from cnnnative import ops  # noqa: E402
+import torch_waits  # noqa: E402
 
 LAYERS = [  # name, N, C, (D, H, W), K, kernel, padding, groups
     ("C3D 3x3x3 64->64 16x56x56", 1, 64, (16, 56, 56), 64, 3, 1, 1),
@@ -70,7 +71,9 @@ def main(argv=None):
     ap.add_argument("--layers", default="all", choices=["all", "c3d", "depthwise"])
     ap.add_argument("--passes", action="store_true",
                     help="also time the input gradient and the weight + bias gradient alone")
+    ap.add_argument("--wait-policy", choices=torch_waits.CHOICES, default="passive", help=torch_waits.HELP)
     args = ap.parse_args(argv)
+    wait_policy = torch_waits.apply(args.threads, args.wait_policy)  # before torch is imported
     if args.clock == "thread" and args.threads != 1:
         ap.error("--clock thread needs --threads 1 (other threads' work would not be counted)")
     global CLOCK
@@ -82,7 +85,7 @@ def main(argv=None):
     print(f"# cnnnative {info['version']} isa={info['isa']} threads={args.threads} repeat={args.repeat} "
           f"algo={args.algo} (median, {args.clock} clock, interleaved); torch {torch.__version__} "
           f"cpu_capability={torch.backends.cpu.get_cpu_capability()} "
-          f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '-')}")
+          f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '-')} OMP_WAIT_POLICY={wait_policy}")
     rng = np.random.default_rng(0)
     rows = []
     layers = {"all": LAYERS, "c3d": LAYERS[:1], "depthwise": LAYERS[1:]}[args.layers]

@@ -11,15 +11,7 @@ the ratio torch_time / our_time (> 1: cnnnative is faster).
     python benchmarks/bench_conv_transpose.py                 # 2 threads, 30 repeats
     python benchmarks/bench_conv_transpose.py --threads 1 --clock thread   # on a busy machine
 
-With more than one thread, both libraries' idle threads sleep at once between calls
-(OMP_WAIT_POLICY=passive, which torch's OpenMP and cnnnative's team both read), unless the
-environment sets a policy or `--wait-policy default` is given. Otherwise torch's OpenMP
-workers spin for milliseconds after each of its calls (libgomp's default spin count) on the
-cores our next call needs, and the interleaved comparison measures that fight instead of
-the layers: quiet, 2 threads, compiled DCGAN 512->256 took 3.9 ms in a process of its own
-and 8.1 ms interleaved with torch under the default policies (torch 7.5 ms alone, 48 ms
-interleaved). Passive waiting costs each library a futex wake-up per call (torch 7.5 -> 9.0
-ms alone), and treats both alike.
+With more than one thread torch's OpenMP workers wait passively (benchmarks/torch_waits.py).
 """
 from __future__ import annotations
 
@@ -34,6 +26,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 import cnnnative as cn  # noqa: E402
 from cnnnative import ops  # noqa: E402
+
+import torch_waits  # noqa: E402
 
 # (name, N, C_in, C_out, H, W, kernel, stride, padding)
 LAYERS = [
@@ -67,12 +61,9 @@ def main():
     ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
                     help="thread: CPU time of the calling thread (only meaningful with --threads 1)")
     ap.add_argument("--filter", default="", help="only the layers whose name contains this (e.g. dcgan)")
-    ap.add_argument("--wait-policy", choices=("passive", "default"), default="passive",
-                    help="passive (default with --threads > 1): OMP_WAIT_POLICY=passive for both "
-                         "libraries unless the environment sets one; default: each library's own")
+    ap.add_argument("--wait-policy", choices=torch_waits.CHOICES, default="passive", help=torch_waits.HELP)
     args = ap.parse_args()
-    if args.threads > 1 and args.wait_policy == "passive":
-        os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # before torch loads its OpenMP
+    wait_policy = torch_waits.apply(args.threads, args.wait_policy)  # before torch loads its OpenMP
     global CLOCK
     CLOCK = time.thread_time if args.clock == "thread" else time.perf_counter
     import torch
@@ -81,7 +72,7 @@ def main():
     F = torch.nn.functional
     rng = np.random.default_rng(0)
     print(f"threads={args.threads} clock={args.clock} repeat={args.repeat} isa={cn.info()['isa']} torch={torch.__version__} "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')} cnnnative wait={cn._core.thread_settings()['team_wait_source']}")
+          f"OMP_WAIT_POLICY={wait_policy}")
     print(f"{'layer':30s} {'pass':8s} {'ours ms':>9s} {'torch ms':>9s} {'torch/ours':>10s}")
     for name, n, c_in, c_out, h, w, k, s, p in LAYERS:
         if args.filter not in name:

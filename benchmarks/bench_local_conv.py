@@ -26,6 +26,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 import cnnnative as cn  # noqa: E402
 from cnnnative import nn  # noqa: E402
+import torch_waits  # noqa: E402
 
 
 def torch_locally_connected(torch, x, weight, bias, kernel, padding):
@@ -75,7 +76,9 @@ def main():
     ap.add_argument("--kernel", type=int, default=3)
     ap.add_argument("--tile", type=int, default=2)
     ap.add_argument("--clock", choices=("wall", "thread"), default="wall")
+    ap.add_argument("--wait-policy", choices=torch_waits.CHOICES, default="passive", help=torch_waits.HELP)
     args = ap.parse_args()
+    wait_policy = torch_waits.apply(args.threads, args.wait_policy)  # before torch is imported
     if args.clock == "thread":
         if args.threads != 1:
             ap.error("--clock thread needs --threads 1 (other threads' work would not be counted)")
@@ -142,7 +145,7 @@ def main():
     flops = 2 * n * c * c * k * k * oh * ow  # a dense conv's: both layers do that much work
     print(f"# LocallyConnected2d / TiledConv2d (tile {args.tile}x{args.tile}) vs PyTorch {torch.__version__} "
           f"unfold+einsum; in=out={c}, {k}x{k} pad {pad}, input {s}x{s}, batch {n}, {args.threads} threads, "
-          f"{args.clock} clock")
+          f"{args.clock} clock, OMP_WAIT_POLICY={wait_policy}")
     print(f"{'case':40s} {'cnnnative ms':>13s} {'torch ms':>10s} {'ratio':>7s} {'our GFLOP/s':>12s}")
     cases = [
         ("LocallyConnected2d forward", our_fwd(local), their_fwd(torch_local), 1),
