@@ -44,13 +44,17 @@ void gelu(const float* x, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * vm::erfc(-x[i] * 0.70710678f);
 }
-// GELU's tanh form: x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))).
+// GELU's tanh form: x/2 * (1 + tanh(u)), u = sqrt(2/pi) * (x + 0.044715 x^3), computed as
+// x * sigmoid(2u) = x / (1 + exp(-2u)) (the same function: 1 + tanh(u) = 2 sigmoid(2u)). One
+// exp and one division instead of tanh's expm1 and division plus the rest, and no
+// cancellation in 1 + tanh(u) for negative u. exp overflowing to inf gives -0 (x < 0), as
+// x/2 * (1 + tanh(u)) does; x = -inf gives NaN (inf / inf), as PyTorch.
 constexpr float kGeluBeta = 0.7978845608f, kGeluKappa = 0.044715f;
 void gelu_tanh(const float* x, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float inner = kGeluBeta * (x[i] + kGeluKappa * x[i] * x[i] * x[i]);
-    y[i] = 0.5f * x[i] * (1.0f + vm::tanh(inner));
+    y[i] = x[i] / (1.0f + vm::exp(-2.0f * inner));
   }
 }
 // relu6(x + 3) / 6, written so that NaN passes (both comparisons are false for NaN).
@@ -191,14 +195,19 @@ void gelu_backward(const float* g, const float* x, float* gx, int64_t n, const A
     gx[i] = g[i] * (cdf + x[i] * pdf);
   }
 }
+// d/dx x s(2u) = s + 2x s (1 - s) u' with s = sigmoid(2u) = 1 / (1 + e), e = exp(-2u), and
+// 1 - s = e s without cancellation (the tanh form's 0.5 (1 + t) + x/2 (1 - t^2) u', since
+// 1 + t = 2s and 1 - t^2 = 4 s (1 - s)). Where e overflows (-2u > 88) the gradient is 0 in
+// float; it is set so (0 * x: NaN for x = -inf, as PyTorch), since e s would be inf * 0.
 void gelu_tanh_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float x2 = x[i] * x[i];
-    const float t = vm::tanh(kGeluBeta * (x[i] + kGeluKappa * x2 * x[i]));
-    const float left = 0.5f * x[i];
+    const float z = -2.0f * kGeluBeta * (x[i] + kGeluKappa * x2 * x[i]);
+    const float e = vm::exp(z), s = 1.0f / (1.0f + e);
     const float inner_derivative = kGeluBeta * (1.0f + 3.0f * kGeluKappa * x2);
-    gx[i] = g[i] * (0.5f * (1.0f + t) + left * (1.0f - t * t) * inner_derivative);
+    const float d = s + 2.0f * x[i] * (e * s) * s * inner_derivative;
+    gx[i] = z > 88.0f ? 0.0f * x[i] * g[i] : g[i] * d;
   }
 }
 // PyTorch's choice at the kinks: 0 at x <= -3, grad at x >= 3, NaN input gives NaN.
