@@ -389,6 +389,40 @@ def test_team_backoff_can_be_turned_off_from_the_environment():
     assert _json_result(proc) == {"events": 0, "solo_us_left": 0, "enabled": False}
 
 
+def test_weight_gradients_give_the_same_bits_backed_off_or_not():
+    # The conv weight gradients' per-slot partial sums run in parts fixed by the plan (one
+    # per configured thread), so they may back off too: pinned to one CPU with 2 threads,
+    # every call must give the bits of a call made with the back-off off (the full team).
+    proc = _run("""
+        import json, os
+        import numpy as np
+        import cnnnative as cn
+        from cnnnative import ops
+        cpu = sorted(os.sched_getaffinity(0))[0]
+        os.sched_setaffinity(0, {cpu})
+        cn.set_num_threads(2)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((8, 6, 14, 14)).astype(np.float32)      # LeNet conv2: stacked
+        dy = rng.standard_normal((8, 16, 10, 10)).astype(np.float32)    # images, per-slot sums
+        x3 = rng.standard_normal((4, 3, 6, 7, 8)).astype(np.float32)    # Conv3d, vol2col units
+        dy3 = rng.standard_normal((4, 5, 4, 5, 6)).astype(np.float32)
+        x1 = rng.standard_normal((1, 8, 40, 40)).astype(np.float32)     # one image: threaded
+        dy1 = rng.standard_normal((1, 4, 38, 38)).astype(np.float32)    # dot products
+        run = lambda: (ops.conv2d_weight(x, (16, 6, 5, 5), dy), ops.conv3d_weight(x3, (5, 3, 3, 3, 3), dy3),
+                       ops.conv2d_weight(x1, (4, 8, 3, 3), dy1))
+        cn._core._set_team_contention_backoff(False)
+        want = run()
+        cn._core._set_team_contention_backoff(True)
+        same = True
+        for _ in range(60):
+            same = same and all(np.array_equal(a, b) for a, b in zip(run(), want))
+        print(json.dumps({"same": same, "state": cn.info()["team_backoff"]}))
+    """)
+    out = _json_result(proc)
+    assert out["same"], out
+    assert out["state"]["events"] >= 1, out  # the back-off did run regions alone
+
+
 @pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
 def test_gemm_gives_the_same_bits_on_any_team(isa):
     # The SGEMM's regions are run_team_any_size (the busy-machine back-off may run them on

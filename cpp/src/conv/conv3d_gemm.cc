@@ -88,15 +88,18 @@ Unit unit_at(const Conv3dParams& p, const Plan& plan, int64_t i) {
   return {image / p.groups, image % p.groups, r0, std::min(plan.rows, r0 + plan.band_rows)};
 }
 
-// f(unit, slot, threaded) for every unit. Static schedule: each thread always gets the
-// same units, so the weight gradient's per-thread partial sums, hence its rounding, are
-// the same on every call (dynamic scheduling made repeated calls differ in the last bits).
+// f(unit, slot, threaded) for every unit. Static parts fixed here, one per planned
+// thread: part s always runs the same units with slot s, whatever team runs the parts
+// (fewer members, or the caller alone during a busy-machine back-off), so the weight
+// gradient's per-slot partial sums, hence its rounding, are the same on every call
+// (dynamic scheduling made repeated calls differ in the last bits).
 template <typename F>
 void run_units(const Conv3dParams& p, const Plan& plan, F&& f) {
   if (plan.parallel) {
-    run_team(plan.threads, [&](int tid, int team) {
-      const auto [begin, end] = team_share(plan.units, tid, team);
-      for (int64_t i = begin; i < end; ++i) f(unit_at(p, plan, i), tid, false);
+    const int parts = plan.threads;
+    team_for_each(parts, parts, [&](int64_t slot) {
+      const auto [begin, end] = team_share(plan.units, int(slot), parts);
+      for (int64_t i = begin; i < end; ++i) f(unit_at(p, plan, i), int(slot), false);
     });
   } else {
     for (int64_t i = 0; i < plan.units; ++i) f(unit_at(p, plan, i), 0, true);

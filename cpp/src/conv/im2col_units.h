@@ -20,11 +20,15 @@ void run_units(const Plan& plan, Body&& body) {
     for (int64_t i = 0; i < units; ++i) body(unit_at(plan, i), 0, true);
     return;
   }
-  // On the library's team: a member whose core is busy elsewhere has its share run by
-  // the caller instead of holding the pass up (cnnnative/thread_pool.h).
-  run_team(plan.threads, [&](int slot, int team) {
-    const auto [begin, end] = team_share(units, slot, team);
-    for (int64_t i = begin; i < end; ++i) body(unit_at(plan, i), slot, false);
+  // One part per planned thread, fixed here: part s always runs the same units with
+  // scratch slot s, whatever team runs the parts (fewer members, or the caller alone
+  // during a busy-machine back-off), so the weight gradient's per-slot partial sums give
+  // the same bits on every call. A member whose core is busy elsewhere has its parts run
+  // by the caller instead of holding the pass up (cnnnative/thread_pool.h).
+  const int parts = plan.threads;
+  team_for_each(parts, parts, [&](int64_t slot) {
+    const auto [begin, end] = team_share(units, int(slot), parts);
+    for (int64_t i = begin; i < end; ++i) body(unit_at(plan, i), int(slot), false);
   });
 }
 
