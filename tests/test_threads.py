@@ -343,13 +343,9 @@ def test_built_libraries_do_not_link_an_openmp_runtime():
         assert not any(r in out for r in _OPENMP_RUNTIMES), f"{lib} links an OpenMP runtime:\n{out}"
 
 
-def test_team_backs_off_to_one_thread_when_its_cores_are_taken():
-    # Two threads pinned to one CPU: every region's worker waits for the caller's core, the
-    # textbook busy machine. The team must notice (events), run kernels on the caller alone
-    # for a while (solo_us_left), keep the results exact, and open the full team again for a
-    # caller that asks past the back-off (parallel_team_size ignores it). Turned off, it
-    # never backs off.
-    proc = _run("""
+# Two threads pinned to one CPU: every region's worker waits for the caller's core, the
+# textbook busy machine (a scenario's first lines, for _run).
+_PINNED_TWO_THREADS = """
         import json, os
         import numpy as np
         import cnnnative as cn
@@ -357,6 +353,16 @@ def test_team_backs_off_to_one_thread_when_its_cores_are_taken():
         os.sched_setaffinity(0, {cpu})
         cn.set_num_threads(2)
         rng = np.random.default_rng(0)
+"""
+
+
+def test_team_backs_off_to_one_thread_when_its_cores_are_taken():
+    # Two threads pinned to one CPU: every region's worker waits for the caller's core, the
+    # textbook busy machine. The team must notice (events), run kernels on the caller alone
+    # for a while (solo_us_left), keep the results exact, and open the full team again for a
+    # caller that asks past the back-off (parallel_team_size ignores it). Turned off, it
+    # never backs off.
+    proc = _run(_PINNED_TWO_THREADS + """
         a = rng.standard_normal((256, 256)).astype(np.float32)
         b = rng.standard_normal((256, 256)).astype(np.float32)
         want = a.astype(np.float64) @ b.astype(np.float64)
@@ -393,15 +399,8 @@ def test_weight_gradients_give_the_same_bits_backed_off_or_not():
     # The conv weight gradients' per-slot partial sums run in parts fixed by the plan (one
     # per configured thread), so they may back off too: pinned to one CPU with 2 threads,
     # every call must give the bits of a call made with the back-off off (the full team).
-    proc = _run("""
-        import json, os
-        import numpy as np
-        import cnnnative as cn
+    proc = _run(_PINNED_TWO_THREADS + """
         from cnnnative import ops
-        cpu = sorted(os.sched_getaffinity(0))[0]
-        os.sched_setaffinity(0, {cpu})
-        cn.set_num_threads(2)
-        rng = np.random.default_rng(0)
         x = rng.standard_normal((8, 6, 14, 14)).astype(np.float32)      # LeNet conv2: stacked
         dy = rng.standard_normal((8, 16, 10, 10)).astype(np.float32)    # images, per-slot sums
         x3 = rng.standard_normal((4, 3, 6, 7, 8)).astype(np.float32)    # Conv3d, vol2col units
