@@ -299,9 +299,9 @@ def _emit(plan, node, buf):
         start, stop = _channel_range(node)
         return plan.add_channel_slice(ins[0], start, stop - start)
     if op == "fake_quantize_per_tensor_affine":
-        from .quantization.lower import _int8
+        from .plan_file import add_int8_node
         scale, zero = _fake_quant_u8(node)
-        return _int8(plan, "dequantize", _int8(plan, "quantize", ins[0], scale, zero), scale, zero)
+        return add_int8_node(plan, "dequantize", add_int8_node(plan, "quantize", ins[0], scale, zero), scale, zero)
     raise AssertionError(op)  # pragma: no cover - _engine_can_run admits only the ops above
 
 

@@ -237,6 +237,15 @@ class PlanRecorder:
         return getattr(self.plan, name)
 
 
+def add_int8_node(plan, name, *args):
+    """plan.add_<name>(*args) for an int8 node (quantize, dequantize, conv_int8, ...): the
+    binding `_core.plan_add_<name>` on an EnginePlan, or the PlanRecorder's method of that
+    name when the build is recorded for export_plan."""
+    if isinstance(plan, PlanRecorder):
+        return getattr(plan, f"add_{name}")(*args)
+    return getattr(_core, f"plan_add_{name}")(plan, *args)
+
+
 # -- writing -------------------------------------------------------------------------------------------
 
 def _u32(v):

@@ -24,6 +24,7 @@ import numpy as np
 from .. import _core
 from .. import inference as _inf
 from ..ir import fuse as _fuse
+from ..plan_file import add_int8_node
 from .calibrate import qparams
 
 # The int8 nodes also take sigmoid and hardsigmoid; they stay fp32 here: in the networks that
@@ -147,15 +148,6 @@ def decide(graph, fp32_layers, known=lambda v: True):
     return modes
 
 
-def _int8(plan, name, *args):
-    """Plan.add_<name>(*args) for an int8 node: the binding _core.plan_add_<name>, or the
-    PlanRecorder's method of that name when the build is recorded for export_plan."""
-    from ..plan_file import PlanRecorder
-    if isinstance(plan, PlanRecorder):
-        return getattr(plan, f"add_{name}")(*args)
-    return getattr(_core, f"plan_add_{name}")(plan, *args)
-
-
 class _Builder:
     """Emits nodes into one EnginePlan (or its PlanRecorder when exportable), tracking each
     value's representation."""
@@ -187,7 +179,7 @@ class _Builder:
         if kind == "f32":
             return buf
         if id(v) not in self.f32_cache:
-            self.f32_cache[id(v)] = _int8(self.plan, "dequantize", buf, q[0], q[1])
+            self.f32_cache[id(v)] = add_int8_node(self.plan, "dequantize", buf, q[0], q[1])
         return self.f32_cache[id(v)]
 
     def u8(self, v):
@@ -197,7 +189,7 @@ class _Builder:
             return buf, q
         if id(v) not in self.u8_cache:
             q = self.q_of(v)
-            self.u8_cache[id(v)] = (_int8(self.plan, "quantize", buf, q[0], q[1]), q)
+            self.u8_cache[id(v)] = (add_int8_node(self.plan, "quantize", buf, q[0], q[1]), q)
         return self.u8_cache[id(v)]
 
 
@@ -236,7 +228,7 @@ def lower(graph, batch, algo, ranges, modes, per_channel, exportable=False):
                 buf = xbuf  # already on that grid (the producer wrote it so): nothing to run
                 row["reason"] = "QDQ: its producer writes this grid"
             else:
-                buf = _int8(b.plan, "quantize", b.f32(node.inputs[0]), q[0], q[1])
+                buf = add_int8_node(b.plan, "quantize", b.f32(node.inputs[0]), q[0], q[1])
                 row["reason"] = "QDQ: quantize"
             u8_out, out_q = True, q
         elif op in ("conv2d", "linear"):
@@ -247,7 +239,7 @@ def lower(graph, batch, algo, ranges, modes, per_channel, exportable=False):
             bias = np.zeros(w.shape[0], np.float32) if bias is None else np.asarray(bias, np.float32)
             _, residual, act = _inf._epilogue_parts(node)
             if op == "linear":
-                buf = _int8(b.plan, "linear_int8", xbuf, in_q, wq, mult, bias, act[0], u8_out, out_q)
+                buf = add_int8_node(b.plan, "linear_int8", xbuf, in_q, wq, mult, bias, act[0], u8_out, out_q)
             else:
                 res, res_q = -1, (1.0, 0)
                 if residual is not None:
@@ -256,14 +248,14 @@ def lower(graph, batch, algo, ranges, modes, per_channel, exportable=False):
                 stride = _inf._pair(a.get("stride", 1), "stride")
                 pad = _inf._pad4(a.get("padding", 0))
                 dilation = _inf._pair(a.get("dilation", 1), "dilation")
-                buf = _int8(b.plan, "conv_int8", xbuf, in_q, wq, mult, bias, stride, pad, dilation,
+                buf = add_int8_node(b.plan, "conv_int8", xbuf, in_q, wq, mult, bias, stride, pad, dilation,
                                                int(a.get("groups", 1)), act[0], res, res_q, u8_out, out_q)
             row.update(in_scale=in_q[0], in_zero=in_q[1], weight_scale=(float(wscale.min()), float(wscale.max())),
                        residual=None if residual is None else {"u8": "uint8", "f32": "float32"}[b.rep[id(residual)][0]])
         elif op == "cat":
             parts = [b.u8(v) for v in a["tensors"]]
             cat_q = b.q_of(out)
-            buf = _int8(b.plan, "concat_u8", [p[0] for p in parts], [p[1] for p in parts], cat_q)
+            buf = add_int8_node(b.plan, "concat_u8", [p[0] for p in parts], [p[1] for p in parts], cat_q)
             u8_out, out_q = True, cat_q  # float readers dequantize it
         else:
             xbuf, in_q = b.u8(node.inputs[0])
@@ -272,7 +264,7 @@ def lower(graph, batch, algo, ranges, modes, per_channel, exportable=False):
                 buf = b.plan.add_flatten(xbuf)
                 u8_out = True
             elif op == "global_avg_pool2d":
-                buf = _int8(b.plan, "global_avg_pool_u8", xbuf, in_q, u8_out)
+                buf = add_int8_node(b.plan, "global_avg_pool_u8", xbuf, in_q, u8_out)
             else:
                 k = _inf._pair(a["kernel_size"], "kernel_size")
                 stride = a.get("stride")
@@ -281,11 +273,11 @@ def lower(graph, batch, algo, ranges, modes, per_channel, exportable=False):
                 pad = (p[0], p[0], p[1], p[1])
                 ceil = bool(a.get("ceil_mode", False))
                 if op == "max_pool2d":
-                    buf = _int8(b.plan, "max_pool_u8", xbuf, k, s, pad, _inf._pair(a.get("dilation", 1),
+                    buf = add_int8_node(b.plan, "max_pool_u8", xbuf, k, s, pad, _inf._pair(a.get("dilation", 1),
                                                                                           "dilation"),
                                                      ceil, in_q, u8_out)
                 else:
-                    buf = _int8(b.plan, "avg_pool_u8", xbuf, k, s, pad, ceil,
+                    buf = add_int8_node(b.plan, "avg_pool_u8", xbuf, k, s, pad, ceil,
                                                      bool(a.get("count_include_pad", True)), in_q, u8_out)
         b.rep[id(out)] = ("u8", buf, out_q) if u8_out else ("f32", buf, None)
         row.update(output="uint8" if u8_out else "float32", out_scale=out_q[0] if u8_out else None,
