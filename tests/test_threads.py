@@ -395,10 +395,11 @@ def test_team_backoff_can_be_turned_off_from_the_environment():
     assert _json_result(proc) == {"events": 0, "solo_us_left": 0, "enabled": False}
 
 
-def test_weight_gradients_give_the_same_bits_backed_off_or_not():
+def test_weight_gradients_and_winograd_give_the_same_bits_backed_off_or_not():
     # The conv weight gradients' per-slot partial sums run in parts fixed by the plan (one
-    # per configured thread), so they may back off too: pinned to one CPU with 2 threads,
-    # every call must give the bits of a call made with the back-off off (the full team).
+    # per configured thread), and the Winograd convolution computes each output on one
+    # member, so they may back off too: pinned to one CPU with 2 threads, every call must
+    # give the bits of a call made with the back-off off (the full team).
     proc = _run(_PINNED_TWO_THREADS + """
         from cnnnative import ops
         x = rng.standard_normal((8, 6, 14, 14)).astype(np.float32)      # LeNet conv2: stacked
@@ -407,8 +408,13 @@ def test_weight_gradients_give_the_same_bits_backed_off_or_not():
         dy3 = rng.standard_normal((4, 5, 4, 5, 6)).astype(np.float32)
         x1 = rng.standard_normal((1, 8, 40, 40)).astype(np.float32)     # one image: threaded
         dy1 = rng.standard_normal((1, 4, 38, 38)).astype(np.float32)    # dot products
+        xw = rng.standard_normal((2, 32, 20, 20)).astype(np.float32)    # Winograd forward: both
+        ww = rng.standard_normal((48, 32, 3, 3)).astype(np.float32)     # schedules
+        xb = rng.standard_normal((1, 64, 12, 12)).astype(np.float32)
+        wb = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
         run = lambda: (ops.conv2d_weight(x, (16, 6, 5, 5), dy), ops.conv3d_weight(x3, (5, 3, 3, 3, 3), dy3),
-                       ops.conv2d_weight(x1, (4, 8, 3, 3), dy1))
+                       ops.conv2d_weight(x1, (4, 8, 3, 3), dy1), ops.conv2d(xw, ww, padding=1, algo="winograd"),
+                       ops.conv2d(xb, wb, padding=1, algo="winograd"))
         cn._core._set_team_contention_backoff(False)
         want = run()
         cn._core._set_team_contention_backoff(True)
