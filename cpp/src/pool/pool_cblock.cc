@@ -55,6 +55,8 @@ void run(const ConvParams& p, const float* divisors, const float* x, float* y, i
 
 void force_pool_cblock(int mode) { forced_mode.store(mode); }
 
+bool pool_layout_forced() { return forced_mode.load(std::memory_order_relaxed) != 0; }
+
 bool max_pool_cblock_applies(const MaxPoolWindow& w) {
   if (active_isa() != Isa::avx512 || !max_separable_applies(w)) return false;
   if (!window_ok(w.kernel_h, w.kernel_w, w.stride_h, w.stride_w)) return false;
