@@ -28,7 +28,11 @@ bool max_unpadded_applies(const MaxPoolWindow& w) {
 void max_pool2d_separable(const MaxPoolWindow& w, const float* x, float* y, int64_t planes, int threads) {
   const MaxPoolSeparableKernels& k =
       table_for_active_isa(max_pool_separable_scalar, max_pool_separable_avx2, max_pool_separable_avx512);
-  const bool unpadded = k.planes_unpadded && max_unpadded_applies(w) && !pool_layout_forced();
+  // Measured (benchmarks/bench_channel_blocks.py, /tmp probes; 1 thread, CPU time, Zen 4):
+  // faster than both other kernels on the zoo's unpadded stride-2 pools from 17 to 224
+  // wide (Inception 768x17x17 2x, VGG 512x28x28 2x2 1.6x, 64x224x224 1.2x), slower than the
+  // channel lanes below 16 columns (VGG's 512x14x14: 34 vs 29 us), which keep those.
+  const bool unpadded = k.planes_unpadded && max_unpadded_applies(w) && w.W >= 16 && !pool_layout_forced();
   if (!unpadded && max_pool_cblock_applies(w)) {  // 16 planes per vector where measured faster
     max_pool_cblock(w, x, y, planes, threads);
     return;
