@@ -46,7 +46,8 @@ void max_pool2d_separable(const MaxPoolWindow& w, const float* x, float* y, int6
   if (teams < 1) teams = 1;
   run_team(static_cast<int>(teams), [&](int tid, int team) {
     thread_local std::vector<float> reduced;  // H rows of OW maxima; grows once, then reused
-    if (static_cast<int64_t>(reduced.size()) < w.H * w.OW) reduced.resize(static_cast<size_t>(w.H * w.OW));
+    const int64_t need = (unpadded ? 2 : 1) * w.H * w.OW;
+    if (static_cast<int64_t>(reduced.size()) < need) reduced.resize(static_cast<size_t>(need));
     const auto [first, end] = team_share(planes, tid, team);
     if (unpadded) {
       k.planes_unpadded(w, x + first * hw, y + first * ohw, end - first, reduced.data());

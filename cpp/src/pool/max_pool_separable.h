@@ -25,7 +25,7 @@ struct MaxPoolSeparableKernels {
   void (*reduce_row)(const MaxPoolWindow& w, const float* r, float* h);
   // Output row oh from the reduced rows (OW floats apart) of its window.
   void (*combine_rows)(const MaxPoolWindow& w, const float* reduced, int64_t oh, float* out);
-  // n whole planes of a window max_unpadded_applies takes; reduced: H * OW floats. Null
+  // n whole planes of a window max_unpadded_applies takes; reduced: 2 * H * OW floats. Null
   // where the ISA has none (only AVX-512 has).
   void (*planes_unpadded)(const MaxPoolWindow& w, const float* x, float* y, int64_t n, float* reduced);
 };
