@@ -35,8 +35,9 @@ inline float clipped_window_max(const float* r, int64_t s, int64_t k, int64_t W)
 #if defined(__AVX512F__)
 constexpr int64_t kLanes = 16;
 inline __m512 take_vec(__m512 m, __m512 v) {
-  const __mmask16 greater_or_nan = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-  return _mm512_mask_mov_ps(m, greater_or_nan, v);
+  // vmaxps(v, m) is v > m ? v : m (m on ties and on any NaN); then a NaN v replaces it.
+  // One compare into a mask register instead of two and an or.
+  return _mm512_mask_mov_ps(_mm512_max_ps(v, m), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
 }
 // 16 outputs of a stride-2 window of k = 2 or 3 columns starting at p (reads p[0, 34)):
 // even and odd columns are gathered from two loads with one two-source permute each.
