@@ -28,10 +28,12 @@ bool max_unpadded_applies(const MaxPoolWindow& w) {
 void max_pool2d_separable(const MaxPoolWindow& w, const float* x, float* y, int64_t planes, int threads) {
   const MaxPoolSeparableKernels& k =
       table_for_active_isa(max_pool_separable_scalar, max_pool_separable_avx2, max_pool_separable_avx512);
-  // Measured (benchmarks/bench_channel_blocks.py, /tmp probes; 1 thread, CPU time, Zen 4):
-  // faster than both other kernels on the zoo's unpadded stride-2 pools from 17 to 224
-  // wide (Inception 768x17x17 2x, VGG 512x28x28 2x2 1.6x, 64x224x224 1.2x), slower than the
-  // channel lanes below 16 columns (VGG's 512x14x14: 34 vs 29 us), which keep those.
+  // Measured on one thread, Zen 4: in Inception-v3 (benchmarks/bench_pool_nodes.py) 79 vs
+  // 187 us on 768x17x17 and 95 vs 160 on 288x35x35 against the channel lanes, whose
+  // transposes pay for inputs that come from L3 (alone, with the input hot, the lanes win
+  // the 17-wide one, 61 vs 79); alone (/tmp probes, CPU time) 1.2-1.6x faster than both
+  // other kernels on the zoo's 2x2 / 2 and 3x3 / 2 pools from 28 to 224 wide, but slower
+  // than the lanes below 16 columns (VGG's 512x14x14: 34 vs 29 us), which keep those.
   const bool unpadded = k.planes_unpadded && max_unpadded_applies(w) && w.W >= 16 && !pool_layout_forced();
   if (!unpadded && max_pool_cblock_applies(w)) {  // 16 planes per vector where measured faster
     max_pool_cblock(w, x, y, planes, threads);
