@@ -130,7 +130,8 @@ void avg_pool_forward(const Node& n, int64_t batch, const float* x, float* y, in
   const int64_t planes = batch * C;
   // PyTorch's windows (symmetric padding, ceil mode as a flag): the eager op's vector
   // kernels (pool/pool.h), threaded over output rows. DenseNet's 2x2 transitions took
-  // 0.8 ms in the loop below, which the baseline ISA compiles to scalar code.
+  // 0.8 ms in the loop below, which the baseline ISA compiles to scalar code. Inception's
+  // 3x3 / 1 / 1 branch pools take the separable kernel there (pool/avg_pool_same3.h).
   if (w.pad_top == w.pad_bottom && w.pad_left == w.pad_right && torch_output_size(H, w.kh, w.pad_top, w.sh, w.ceil_mode) == OH &&
       torch_output_size(W, w.kw, w.pad_left, w.sw, w.ceil_mode) == OW) {
     PoolParams q;

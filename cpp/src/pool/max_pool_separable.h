@@ -25,6 +25,9 @@ struct MaxPoolSeparableKernels {
   void (*reduce_row)(const MaxPoolWindow& w, const float* r, float* h);
   // Output row oh from the reduced rows (OW floats apart) of its window.
   void (*combine_rows)(const MaxPoolWindow& w, const float* reduced, int64_t oh, float* out);
+  // n whole planes of a window max_unpadded_applies takes; reduced: 2 * H * OW floats. Null
+  // where the ISA has none (only AVX-512 has).
+  void (*planes_unpadded)(const MaxPoolWindow& w, const float* x, float* y, int64_t n, float* reduced);
 };
 
 extern const MaxPoolSeparableKernels max_pool_separable_scalar;
@@ -32,6 +35,9 @@ extern const MaxPoolSeparableKernels max_pool_separable_avx2;
 extern const MaxPoolSeparableKernels max_pool_separable_avx512;
 
 bool max_separable_applies(const MaxPoolWindow& w);
+// Windows of planes_unpadded: stride 2 across with 2 or 3 columns, no padding, every window
+// inside the input (Inception's and GoogLeNet's 3x3 / 2 pools without ceil overhang).
+bool max_unpadded_applies(const MaxPoolWindow& w);
 
 // planes NCHW planes of H x W -> OH x OW, parallel over planes on `threads` threads
 // (a team is opened only when there is enough work).

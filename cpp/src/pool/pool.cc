@@ -7,6 +7,7 @@
 #include "act/isa_table.h"
 #include "act/parallel.h"
 #include "cnnnative/errors.h"
+#include "pool/avg_pool_same3.h"
 #include "pool/max_pool_separable.h"
 #include "pool/pool.h"
 #include "pool/pool_cblock.h"
@@ -71,6 +72,10 @@ void max_pool2d_forward(const PoolParams& p, const float* x, float* y, int64_t* 
 }
 
 void avg_pool2d_forward(const PoolParams& p, const float* x, float* y) {
+  if (avg_pool_same3_applies(p) && !pool_layout_forced()) {  // Inception's 3x3 / 1 / 1: separable
+    avg_pool_same3(p, x, y, num_threads());
+    return;
+  }
   if (avg_pool_cblock_applies(p)) {  // 16 planes per vector where measured faster
     avg_pool_cblock(p, x, y, num_threads());
     return;

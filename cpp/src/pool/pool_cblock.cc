@@ -55,6 +55,8 @@ void run(const ConvParams& p, const float* divisors, const float* x, float* y, i
 
 void force_pool_cblock(int mode) { forced_mode.store(mode); }
 
+bool pool_layout_forced() { return forced_mode.load(std::memory_order_relaxed) != 0; }
+
 bool max_pool_cblock_applies(const MaxPoolWindow& w) {
   if (active_isa() != Isa::avx512 || !max_separable_applies(w)) return false;
   if (!window_ok(w.kernel_h, w.kernel_w, w.stride_h, w.stride_w)) return false;
@@ -63,7 +65,9 @@ bool max_pool_cblock_applies(const MaxPoolWindow& w) {
   // Measured on one thread (CPU time, AMD Zen 4; `python benchmarks/bench_channel_blocks.py`):
   // 1.2-6.1x faster than the separable kernel on the zoo's pools from 112x112 planes down
   // (4.2x on SqueezeNet's 27x27, 6.1x on GoogLeNet's 14x14 2x2); Inception-v3's 147x147 was
-  // 0.94-1.15x across runs, so wide planes stay with the separable kernel.
+  // 0.94-1.15x across runs, so wide planes stay with the separable kernel. (Unpadded
+  // stride-2 windows from 16 columns wide take the separable kernel's whole-plane AVX-512
+  // path before this rule is asked: max_pool2d_separable.)
   return w.W < 128;
 }
 
@@ -74,7 +78,8 @@ bool avg_pool_cblock_applies(const PoolParams& p) {
   const int mode = forced_mode.load(std::memory_order_relaxed);
   if (mode != 0) return mode == 2;
   // Measured as above: 4-11x the per-plane kernel on Inception's 3x3 stride-1 branch pools
-  // (35x35, 17x17, 8x8) and strided 3x3; but DenseNet's 2x2 stride-2 windows without
+  // (35x35, 17x17, 8x8; these now take pool/avg_pool_same3.h before this rule is asked,
+  // 2-3x faster again in the network) and strided 3x3; but DenseNet's 2x2 stride-2 windows without
   // padding have their own one-pass loop there (3x faster than this), and planes from 128
   // wide keep the per-plane kernel as for max pooling.
   const bool plain_2x2 = p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && p.pad_h == 0 && p.pad_w == 0 &&

@@ -31,6 +31,9 @@ bool avg_pool_cblock_applies(const PoolParams& p);
 // Tests and benchmarks: 0 the measured rule, 1 never (the per-plane kernels), 2 wherever
 // the window allows; for max and average pooling alike.
 void force_pool_cblock(int mode);
+// Whether a layout is forced (mode 1 or 2): then the average pooling's separable 3x3 kernel
+// (pool/avg_pool_same3.h) steps aside, so that both forced kernels stay testable.
+bool pool_layout_forced();
 
 // planes NCHW planes of H x W -> OH x OW (any 16 planes are pooled together: channels and
 // images alike), parallel on `threads` threads.

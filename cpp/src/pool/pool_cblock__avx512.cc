@@ -15,10 +15,10 @@ namespace {
 
 using channel_lanes::L;
 
-// The running maximum m takes the tap v when v is greater or NaN.
+// The running maximum m takes the tap v when v is greater or NaN: vmaxps(v, m) is
+// v > m ? v : m (m on ties and on any NaN), then a NaN v replaces it.
 inline __m512 take(__m512 m, __m512 v) {
-  const __mmask16 greater_or_nan = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-  return _mm512_mask_mov_ps(m, greater_or_nan, v);
+  return _mm512_mask_mov_ps(_mm512_max_ps(v, m), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
 }
 
 // B output pixels: out[j] = max (AVG: sum from 0) over r < R, s < S of in[r][j*SW + s], taps
