@@ -51,6 +51,9 @@ CASES = [
     (2, 10, 12, 25, 27, 3, 2, 0, 1),    # stride 2: four phase planes
     (1, 4, 8, 31, 34, 5, 3, 2, 1),      # stride 3, 5x5: nine phase planes
     (1, 6, 8, 20, 3, 3, 1, 2, 1),       # 3 columns, padding 2: too many extra columns, im2col
+    (1, 4, 8, 5, 71, 3, 2, 1, 1),       # stride 2, wide odd rows: the vector phase split, padding 1
+    (1, 4, 8, 8, 66, 3, 2, 0, 1),       # ... even rows, no padding
+    (1, 4, 8, 3, 67, 1, 2, 0, 1),       # strided 1x1 over wide rows: the vector even-column gather
 ]
 
 

@@ -6,6 +6,8 @@
 // the input's zero point) into its thread's scratch, unless the conv is a plain 1x1 whose
 // image already is the GEMM's input. Depthwise convs run direct loops per channel plane.
 
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -29,6 +31,39 @@ constexpr int64_t kSerialMacs = int64_t(1) << 21;
 // to float32 without one, the engine's float kernel for it runs on that (act/elementwise:
 // the eager op's very loop, as the float engine's epilogues do), then it is quantized as the
 // stage's last step does (quantize_row: the same operations).
+// dst[i] = src[2 i] for i < n, reading no byte past src[2 (n - 1)]. SSE2 (every x86-64):
+// the strided copies of the 3x3/2 and 1x1/2 layers ran byte by byte (a tenth to a quarter
+// of those layers' time, perf on the AMD EPYC here).
+void gather_even_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
+  const __m128i lo8 = _mm_set1_epi16(0x00FF);
+  int64_t i = 0;
+  for (; i + 16 < n; i += 16) {  // reads src[2i .. 2i + 31], and 2i + 31 < 2 (n - 1)
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i + 16));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm_packus_epi16(_mm_and_si128(a, lo8), _mm_and_si128(b, lo8)));
+  }
+  for (; i < n; ++i) dst[i] = src[2 * i];
+}
+
+// even[i] = src[2 i], odd[i] = src[2 i + 1] for the n bytes src[0, n).
+void split_pairs_u8(const uint8_t* src, int64_t n, uint8_t* even, uint8_t* odd) {
+  const __m128i lo8 = _mm_set1_epi16(0x00FF);
+  int64_t i = 0;
+  for (; 2 * i + 32 <= n; i += 16) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i + 16));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(even + i),
+                     _mm_packus_epi16(_mm_and_si128(a, lo8), _mm_and_si128(b, lo8)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(odd + i),
+                     _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8)));
+  }
+  for (; 2 * i < n; ++i) {
+    even[i] = src[2 * i];
+    if (2 * i + 1 < n) odd[i] = src[2 * i + 1];
+  }
+}
+
 void epilogue_float_act(const RowStage& st, RequantRowFn row, const ActivationPass& pass, int64_t k,
                         const int32_t* acc, int64_t cols) {
   constexpr int64_t kChunk = 256;
@@ -101,6 +136,8 @@ void im2col_u8(const ConvParams& p, const uint8_t* x, int64_t rows, int64_t n0, 
         for (int64_t ow = ow0; ow < std::min(ow1, a); ++ow) d[ow - ow0] = pad;
         if (p.stride_w == 1) {
           if (b > a) std::memcpy(d + (a - ow0), src + a, size_t(b - a));
+        } else if (p.stride_w == 2) {
+          if (b > a) gather_even_u8(src + 2 * a, b - a, d + (a - ow0));
         } else {
           for (int64_t ow = a; ow < b; ++ow) d[ow - ow0] = src[ow * p.stride_w];
         }
@@ -262,19 +299,30 @@ void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* 
     team_for_each(team, images * p.C, [&](int64_t pc) {
       uint8_t* dst = padded + pc * t.plane;
       std::memset(dst, q.in.zero, size_t(t.plane));
+      const int64_t W = p.W, pad_left = p.pad_left;
       for (int64_t h = 0; h < p.H; ++h) {
         const int64_t ih = h + p.pad_top;
-        const uint8_t* src = x + ((b0 * p.C + pc) * p.H + h) * p.W;
+        const uint8_t* src = x + ((b0 * p.C + pc) * p.H + h) * W;
+        if (sw == 2) {  // both phases of the row in one pass, when both are stored
+          const int pe = t.phase_of[size_t((ih % sh) * 2 + pad_left % 2)];
+          const int po = t.phase_of[size_t((ih % sh) * 2 + (pad_left + 1) % 2)];
+          if (pe >= 0 && po >= 0) {  // src[w] goes to padded column w + pad_left
+            uint8_t* row = dst + ih / sh * t.Wq;
+            split_pairs_u8(src, W, row + pe * t.phase_plane + pad_left / 2,
+                           row + po * t.phase_plane + (pad_left + 1) / 2);
+            continue;
+          }
+        }
         for (int64_t cp = 0; cp < sw; ++cp) {  // the columns of phase (ih % sh, cp)
           const int ph = t.phase_of[size_t((ih % sh) * sw + cp)];
           if (ph < 0) continue;
           uint8_t* row = dst + ph * t.phase_plane + ih / sh * t.Wq;
-          const int64_t w0 = ((cp - p.pad_left) % sw + sw) % sw;  // first w with (w + pad_left) % sw == cp
+          const int64_t w0 = ((cp - pad_left) % sw + sw) % sw;  // first w with (w + pad_left) % sw == cp
           if (sw == 1) {
-            std::memcpy(row + p.pad_left, src, size_t(p.W));
+            std::memcpy(row + pad_left, src, size_t(W));
           } else {
-            uint8_t* out = row + (w0 + p.pad_left) / sw;
-            for (int64_t w = w0; w < p.W; w += sw) *out++ = src[w];
+            uint8_t* out = row + (w0 + pad_left) / sw;
+            for (int64_t w = w0; w < W; w += sw) *out++ = src[w];
           }
         }
       }
