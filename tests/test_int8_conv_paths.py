@@ -54,6 +54,7 @@ CASES = [
     (1, 4, 8, 5, 71, 3, 2, 1, 1),       # stride 2, wide odd rows: the vector phase split, padding 1
     (1, 4, 8, 8, 66, 3, 2, 0, 1),       # ... even rows, no padding
     (1, 4, 8, 3, 67, 1, 2, 0, 1),       # strided 1x1 over wide rows: the vector even-column gather
+    (1, 4, 8, 9, 10, 3, 3, 1, 1),       # stride 3 on 12 pixels: im2col from padded planes
 ]
 
 
