@@ -213,6 +213,29 @@ def test_conv_int8_float_activations(isa, rng, act, case):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("pads", [(1, 1, 1, 1), (0, 2, 2, 0), (1, 0, 0, 1), (2, 1, 1, 2), (0, 0, 1, 0)])
+def test_conv_int8_taps_asymmetric_padding(isa, rng, pads):
+    # Stride-1 taps over planes whose rows share their padding (W + max(left, right) bytes
+    # per row): every (top, bottom, left, right) against the reference on the pre-padded image.
+    N, C, K, H, W, R = 1, 8, 12, 11, 13, 3
+    top, bottom, left, right = pads
+    x8 = rng.integers(0, 256, (N, C, H, W)).astype(np.uint8)
+    in_q, out_q = (0.02, int(rng.integers(0, 256))), (0.05, 3)
+    wq = rng.integers(-127, 128, (K, C, R, R)).astype(np.int8)
+    mult = (f32(in_q[0]) * rng.uniform(1e-4, 3e-3, K)).astype(f32)
+    bias = rng.normal(0, 0.5, K).astype(f32)
+    plan = _core.EnginePlan([N, C, H, W])
+    xb = _core.plan_add_quantize(plan, 0, *in_q)
+    y = _core.plan_add_conv_int8(plan, xb, in_q, wq, mult, bias, (1, 1), pads, (1, 1), 1, "relu", -1, (1.0, 0),
+                                 True, out_q)
+    plan.finalize(_core.plan_add_dequantize(plan, y, *out_q))
+    got = plan.run((f32(in_q[0]) * (x8.astype(np.int32) - in_q[1])).astype(f32))
+    xp = np.full((N, C, H + top + bottom, W + left + right), in_q[1], np.uint8)
+    xp[:, :, top:top + H, left:left + W] = x8
+    want = conv_ref(xp, in_q, wq, mult, bias, 1, 0, 1, 1, "relu", out_q)
+    np.testing.assert_array_equal(got, (f32(out_q[0]) * (want.astype(np.int32) - out_q[1])).astype(f32))
+
+
 def test_an_absurd_stride_builds_at_once_and_computes_the_first_row():
     """A plan file may give any stride up to 2^31 - 1: the taps path keeps one entry per
     stride phase, so such strides take im2col (the plan loader fuzzer's stride of 2^30 had

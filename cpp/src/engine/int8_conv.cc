@@ -309,6 +309,17 @@ void depthwise_int8(const Node& n, int64_t batch, const uint8_t* x, const void* 
 // (ms, im2col -> taps): 3x3 64->64 at 56x56 0.91 -> 0.69, 3x3 stride 2 128->128 56->28
 // 1.15 -> 0.89.
 namespace {
+// The row stride of the padded planes (in the stride phase planes: columns of one phase).
+// At stride 1, W + max(pad_left, pad_right) instead of W + pad_left + pad_right: the
+// padding between two rows serves as the right padding of one and the left padding of the
+// next (a tap reads at most pad_right columns past its row's pixels and pad_left before),
+// so each output row computes max(pad) extra columns instead of their sum: at 14x14 with
+// padding 1, 15 columns per 14 outputs instead of 16.
+int64_t taps_row_stride(const ConvParams& p) {
+  if (p.stride_h == 1 && p.stride_w == 1) return p.W + std::max(p.pad_left, p.pad_right);
+  return (p.W + p.pad_left + p.pad_right + p.stride_w - 1) / p.stride_w;
+}
+
 struct TapsGeometry {
   int64_t Hq, Wq, phase_plane, plane, ext, nb;  // nb: the largest pixel block (run_pixel_block)
   std::vector<int> phase_of;  // (ih % sh) * sw + iw % sw -> stored phase index, or -1
@@ -325,8 +336,10 @@ TapsGeometry taps_geometry(const ConvParams& p) {
   TapsGeometry t;
   const int64_t Hp = p.H + p.pad_top + p.pad_bottom, Wp = p.W + p.pad_left + p.pad_right;
   t.Hq = (Hp + p.stride_h - 1) / p.stride_h;
-  t.Wq = (Wp + p.stride_w - 1) / p.stride_w;
-  t.phase_plane = t.Hq * t.Wq;
+  t.Wq = taps_row_stride(p);
+  // Stride 1: rows of W + max(pad_left, pad_right) (see taps_row_stride), and the last
+  // row's right padding reads up to min(pad_left, pad_right) more bytes.
+  t.phase_plane = t.Hq * t.Wq + (Wp == t.Wq ? 0 : std::min(p.pad_left, p.pad_right));
   t.phase_of.assign(size_t(p.stride_h * p.stride_w), -1);
   int stored = 0;
   for (int64_t r = 0; r < p.R; ++r)
@@ -350,8 +363,7 @@ bool int8_conv_uses_taps(const ConvParams& p) {
   // real networks (1-4) only; a plan file's absurd stride takes im2col (the fuzzer's
   // stride of 2^30 asked for 6 GB here).
   if (p.stride_h > 4 || p.stride_w > 4) return false;
-  const int64_t wq = (p.W + p.pad_left + p.pad_right + p.stride_w - 1) / p.stride_w;
-  return 3 * ((OH - 1) * wq + OW) <= 4 * OH * OW;
+  return 3 * ((OH - 1) * taps_row_stride(p) + OW) <= 4 * OH * OW;
 }
 
 int64_t int8_taps_columns(const ConvParams& p) { return taps_geometry(p).ext; }
