@@ -256,3 +256,36 @@ def test_an_absurd_stride_builds_at_once_and_computes_the_first_row():
     assert methods == ["im2col", "taps"]
     assert outs[0].shape == (1, 8, 1, 98)
     np.testing.assert_array_equal(outs[0][:, :, 0], outs[1][:, :, 0])
+
+
+def test_output_stage_extremes_equal_on_every_isa():
+    # Non-finite and huge per-channel multipliers and biases: the uint8 output stage gives
+    # the same bytes on every ISA (AVX-512 rows of 16 lanes and a masked tail, SSE2 rows:
+    # NaN -> 0, +inf -> 255, -inf -> 0), with and without relu.
+    rng = np.random.default_rng(5)
+    C, K, H = 8, 16, 12  # 144 pixels: whole vectors and a tail
+    x8 = rng.integers(0, 256, (1, C, H, H)).astype(np.uint8)
+    in_q, out_q = (0.02, 100), (0.05, 3)
+    wq = rng.integers(-127, 128, (K, C, 1, 1)).astype(np.int8)
+    mult = (f32(in_q[0]) * rng.uniform(1e-4, 3e-3, K)).astype(f32)
+    mult[:3] = np.inf, 1e30, -1e30
+    bias = rng.normal(0, 0.5, K).astype(f32)
+    bias[3:10] = np.nan, np.inf, -np.inf, 1e20, -1e20, 12.5, -0.02
+    xf = (f32(in_q[0]) * (x8.astype(np.int32) - in_q[1])).astype(f32)
+    before = _core.get_isa()
+    try:
+        for act in ("none", "relu", "relu6"):
+            plan = _core.EnginePlan([1, C, H, H])
+            xb = _core.plan_add_quantize(plan, 0, *in_q)
+            y = _core.plan_add_conv_int8(plan, xb, in_q, wq, mult, bias, (1, 1), (0,) * 4, (1, 1), 1, act, -1,
+                                         (1.0, 0), True, out_q)
+            plan.finalize(_core.plan_add_dequantize(plan, y, *out_q))
+            outs = []
+            for isa in ("scalar", "avx2", "avx512"):
+                _core.set_isa(isa)
+                outs.append(plan.run(xf))
+            np.testing.assert_array_equal(outs[0], outs[1])
+            np.testing.assert_array_equal(outs[0], outs[2])
+            assert np.isfinite(outs[0]).all()
+    finally:
+        _core.set_isa(before)
