@@ -51,6 +51,10 @@ CASES = [
     (2, 10, 12, 25, 27, 3, 2, 0, 1),    # stride 2: four phase planes
     (1, 4, 8, 31, 34, 5, 3, 2, 1),      # stride 3, 5x5: nine phase planes
     (1, 6, 8, 20, 3, 3, 1, 2, 1),       # 3 columns, padding 2: too many extra columns, im2col
+    (1, 4, 8, 5, 71, 3, 2, 1, 1),       # stride 2, wide odd rows: the vector phase split, padding 1
+    (1, 4, 8, 8, 66, 3, 2, 0, 1),       # ... even rows, no padding
+    (1, 4, 8, 3, 67, 1, 2, 0, 1),       # strided 1x1 over wide rows: the vector even-column gather
+    (1, 4, 8, 9, 10, 3, 3, 1, 1),       # stride 3 on 12 pixels: im2col from padded planes
 ]
 
 
@@ -209,6 +213,29 @@ def test_conv_int8_float_activations(isa, rng, act, case):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("pads", [(1, 1, 1, 1), (0, 2, 2, 0), (1, 0, 0, 1), (2, 1, 1, 2), (0, 0, 1, 0)])
+def test_conv_int8_taps_asymmetric_padding(isa, rng, pads):
+    # Stride-1 taps over planes whose rows share their padding (W + max(left, right) bytes
+    # per row): every (top, bottom, left, right) against the reference on the pre-padded image.
+    N, C, K, H, W, R = 1, 8, 12, 11, 13, 3
+    top, bottom, left, right = pads
+    x8 = rng.integers(0, 256, (N, C, H, W)).astype(np.uint8)
+    in_q, out_q = (0.02, int(rng.integers(0, 256))), (0.05, 3)
+    wq = rng.integers(-127, 128, (K, C, R, R)).astype(np.int8)
+    mult = (f32(in_q[0]) * rng.uniform(1e-4, 3e-3, K)).astype(f32)
+    bias = rng.normal(0, 0.5, K).astype(f32)
+    plan = _core.EnginePlan([N, C, H, W])
+    xb = _core.plan_add_quantize(plan, 0, *in_q)
+    y = _core.plan_add_conv_int8(plan, xb, in_q, wq, mult, bias, (1, 1), pads, (1, 1), 1, "relu", -1, (1.0, 0),
+                                 True, out_q)
+    plan.finalize(_core.plan_add_dequantize(plan, y, *out_q))
+    got = plan.run((f32(in_q[0]) * (x8.astype(np.int32) - in_q[1])).astype(f32))
+    xp = np.full((N, C, H + top + bottom, W + left + right), in_q[1], np.uint8)
+    xp[:, :, top:top + H, left:left + W] = x8
+    want = conv_ref(xp, in_q, wq, mult, bias, 1, 0, 1, 1, "relu", out_q)
+    np.testing.assert_array_equal(got, (f32(out_q[0]) * (want.astype(np.int32) - out_q[1])).astype(f32))
+
+
 def test_an_absurd_stride_builds_at_once_and_computes_the_first_row():
     """A plan file may give any stride up to 2^31 - 1: the taps path keeps one entry per
     stride phase, so such strides take im2col (the plan loader fuzzer's stride of 2^30 had
@@ -229,3 +256,36 @@ def test_an_absurd_stride_builds_at_once_and_computes_the_first_row():
     assert methods == ["im2col", "taps"]
     assert outs[0].shape == (1, 8, 1, 98)
     np.testing.assert_array_equal(outs[0][:, :, 0], outs[1][:, :, 0])
+
+
+def test_output_stage_extremes_equal_on_every_isa():
+    # Non-finite and huge per-channel multipliers and biases: the uint8 output stage gives
+    # the same bytes on every ISA (AVX-512 rows of 16 lanes and a masked tail, SSE2 rows:
+    # NaN -> 0, +inf -> 255, -inf -> 0), with and without relu.
+    rng = np.random.default_rng(5)
+    C, K, H = 8, 16, 12  # 144 pixels: whole vectors and a tail
+    x8 = rng.integers(0, 256, (1, C, H, H)).astype(np.uint8)
+    in_q, out_q = (0.02, 100), (0.05, 3)
+    wq = rng.integers(-127, 128, (K, C, 1, 1)).astype(np.int8)
+    mult = (f32(in_q[0]) * rng.uniform(1e-4, 3e-3, K)).astype(f32)
+    mult[:3] = np.inf, 1e30, -1e30
+    bias = rng.normal(0, 0.5, K).astype(f32)
+    bias[3:10] = np.nan, np.inf, -np.inf, 1e20, -1e20, 12.5, -0.02
+    xf = (f32(in_q[0]) * (x8.astype(np.int32) - in_q[1])).astype(f32)
+    before = _core.get_isa()
+    try:
+        for act in ("none", "relu", "relu6"):
+            plan = _core.EnginePlan([1, C, H, H])
+            xb = _core.plan_add_quantize(plan, 0, *in_q)
+            y = _core.plan_add_conv_int8(plan, xb, in_q, wq, mult, bias, (1, 1), (0,) * 4, (1, 1), 1, act, -1,
+                                         (1.0, 0), True, out_q)
+            plan.finalize(_core.plan_add_dequantize(plan, y, *out_q))
+            outs = []
+            for isa in ("scalar", "avx2", "avx512"):
+                _core.set_isa(isa)
+                outs.append(plan.run(xf))
+            np.testing.assert_array_equal(outs[0], outs[1])
+            np.testing.assert_array_equal(outs[0], outs[2])
+            assert np.isfinite(outs[0]).all()
+    finally:
+        _core.set_isa(before)

@@ -9,6 +9,7 @@
 // per k block, which costs little next to kc/4 dot products. A kernel with transposed
 // output (lanes along M) writes C^T into a scratch buffer, transposed into C at the end.
 #include <cpuid.h>
+#include <xmmintrin.h>
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -193,10 +194,29 @@ void gemm_s8u8_s32(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_
       }
     }
   };
-  // Rows [m0, m1) of C from C^T: contiguous reads of m1 - m0 values per n, the writes
-  // spread over m1 - m0 rows of C that stay in L1 (m1 - m0 <= 64, N small here).
+  // Rows [m0, m1) of C from C^T in 4 x 4 blocks (SSE2): the writes spread over m1 - m0
+  // rows of C that stay in L1 (m1 - m0 <= 64, N small here). Element by element, one
+  // strided store each, it took about a fifth of a 256 x 49 x 512 product (perf).
   auto transpose_back = [&](int64_t m0, int64_t m1) {
-    for (int64_t n = 0; n < N; ++n) {
+    int64_t n = 0;
+    for (; n + 4 <= N; n += 4) {
+      const int32_t* src = ct.get() + n * ldt;
+      int64_t m = m0;
+      for (; m + 4 <= m1; m += 4) {
+        __m128 r0 = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + m)));
+        __m128 r1 = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + ldt + m)));
+        __m128 r2 = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * ldt + m)));
+        __m128 r3 = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 3 * ldt + m)));
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  // moves bits only: any int32 pattern survives
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(c + m * ldc + n), _mm_castps_si128(r0));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(c + (m + 1) * ldc + n), _mm_castps_si128(r1));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(c + (m + 2) * ldc + n), _mm_castps_si128(r2));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(c + (m + 3) * ldc + n), _mm_castps_si128(r3));
+      }
+      for (; m < m1; ++m)
+        for (int64_t i = 0; i < 4; ++i) c[m * ldc + n + i] = src[i * ldt + m];
+    }
+    for (; n < N; ++n) {
       const int32_t* src = ct.get() + n * ldt;
       for (int64_t m = m0; m < m1; ++m) c[m * ldc + n] = src[m];
     }
