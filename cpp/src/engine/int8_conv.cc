@@ -108,10 +108,7 @@ void epilogue(const QuantNode& q, Activation act, const int32_t* acc, int64_t ld
   }
 }
 
-// Rows (c, r, s) of one group's unfolded image for output pixels [n0, n0 + cols), the
-// padding holding `pad` (the input's zero point). Row by row over contiguous runs of one
-// output row, as the float im2col_rows (engine/conv_node.cc) does.
-// n bytes, inline for the short runs of small outputs (7 columns per output row at 7x7,
+// Copies n bytes, inline for the short runs of small outputs (7 columns per output row at 7x7,
 // where the libc calls and two divisions per run took about a fifth of a layer4 3x3):
 // two overlapping fixed-size moves.
 inline void copy_short(uint8_t* d, const uint8_t* s, int64_t n) {
@@ -136,6 +133,7 @@ inline void copy_short(uint8_t* d, const uint8_t* s, int64_t n) {
   }
 }
 
+// Sets n bytes to v, the same way.
 inline void fill_short(uint8_t* d, uint8_t v, int64_t n) {
   if (n >= 16) {
     std::memset(d, v, size_t(n));
@@ -183,6 +181,9 @@ void im2col_u8_padded(const ConvParams& p, const uint8_t* x, int64_t rows, uint8
   }
 }
 
+// Rows (c, r, s) of one group's unfolded image for output pixels [n0, n0 + cols), the
+// padding holding `pad` (the input's zero point). Row by row over contiguous runs of one
+// output row, as the float im2col_rows (engine/conv_node.cc) does.
 void im2col_u8(const ConvParams& p, const uint8_t* x, int64_t rows, int64_t n0, int64_t cols, uint8_t pad,
                uint8_t* dst) {
   const int64_t OW = p.output_w();
