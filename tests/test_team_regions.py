@@ -80,3 +80,45 @@ def test_conv3d_forward_is_bit_identical_and_weight_gradient_stable(rng, restore
     for t in two[1:]:
         np.testing.assert_array_equal(t, two[0])
     np.testing.assert_allclose(two[0], one, rtol=1e-4, atol=1e-3)
+
+
+def _gradient(fn, x):
+    t = cn.Tensor(x.copy(), requires_grad=True)
+    y = fn(t)
+    (y * y).sum().backward()
+    return np.asarray(t.grad)
+
+
+# Ops whose kernels split their items over the team with parallel_for (act/parallel.h), which
+# the busy-machine back-off may run on the caller alone: forward and gradient must be the
+# same bits whatever the split. Sizes above each kernel's threshold for opening a team.
+_X4 = np.random.default_rng(1).standard_normal((3, 37, 45, 47)).astype(np.float32)
+_X2 = np.random.default_rng(2).standard_normal((513, 1001)).astype(np.float32)
+_X5 = np.random.default_rng(3).standard_normal((2, 9, 13, 17, 19)).astype(np.float32)
+_TARGET = np.random.default_rng(4).integers(0, 1001, 513)
+_SPLIT_OPS = {
+    "max_pool2d": (lambda x: ops.max_pool2d(x, 3, 2, 1), _X4),
+    "avg_pool2d": (lambda x: ops.avg_pool2d(x, 3, 2, 1), _X4),
+    "avg_pool2d 3x3/1": (lambda x: ops.avg_pool2d(x, 3, 1, 1), _X4),
+    "adaptive_avg_pool2d": (lambda x: ops.adaptive_avg_pool2d(x, (5, 7)), _X4),
+    "adaptive_max_pool2d": (lambda x: ops.adaptive_max_pool2d(x, (5, 7)), _X4),
+    "max_pool3d": (lambda x: ops.max_pool3d(x, 3, 2, 1), _X5),
+    "avg_pool3d": (lambda x: ops.avg_pool3d(x, 3, 2, 1), _X5),
+    "softmax": (lambda x: ops.softmax(x, 1), _X2),
+    "log_softmax": (lambda x: ops.log_softmax(x, 1), _X2),
+    "cross_entropy": (lambda x: ops.cross_entropy(x, _TARGET), _X2),
+    "pad reflect": (lambda x: ops.pad(x, (2, 3, 1, 4), "reflect"), _X4),
+    "interpolate bilinear": (lambda x: ops.interpolate(x, scale_factor=2, mode="bilinear"), _X4),
+    "tanh": (ops.tanh, _X4),
+    "gelu": (ops.gelu, _X4),
+    "hardswish": (ops.hardswish, _X4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SPLIT_OPS))
+def test_item_parallel_ops_give_the_same_bits_on_any_split(isa, restore_threads, name):
+    fn, x = _SPLIT_OPS[name]
+    one = _on(1, lambda: (np.asarray(fn(x)), _gradient(fn, x)))
+    two = _on(2, lambda: (np.asarray(fn(x)), _gradient(fn, x)))
+    np.testing.assert_array_equal(two[0], one[0])
+    np.testing.assert_array_equal(two[1], one[1])

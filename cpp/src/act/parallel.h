@@ -30,9 +30,26 @@ void parallel_for_indexed(int64_t n, int64_t grain, Body body) {
   });
 }
 
+// body(begin, end) sees only its range, not the member, so every item is computed the same
+// whoever runs it: the results do not depend on the team, and the busy-machine back-off may
+// run the loop on the caller alone (run_team_any_size). (parallel_for_indexed's bodies keep
+// per-member partial sums, so it keeps its team.) Kernels that sum across ranges do so in
+// pieces the caller fixes (sum_of_squares, the pointwise losses), never per member.
 template <typename Body>
 void parallel_for(int64_t n, int64_t grain, Body body) {
-  parallel_for_indexed(n, grain, [&](int, int64_t begin, int64_t end) { body(begin, end); });
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  int64_t teams = n / grain;
+  const int64_t want = num_threads();
+  if (teams > want) teams = want;
+  if (teams <= 1) {
+    body(int64_t(0), n);
+    return;
+  }
+  run_team_any_size(static_cast<int>(teams), [&](int t, int nt) {
+    const auto [begin, end] = team_share(n, t, nt);
+    if (begin < end) body(begin, end);
+  });
 }
 
 }  // namespace cnnnative
