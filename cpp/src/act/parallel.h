@@ -12,19 +12,24 @@
 
 namespace cnnnative {
 
+// How many members to split n items over: at least `grain` items each, at most
+// num_threads(); 1 means run on the calling thread.
+inline int team_for(int64_t n, int64_t grain) {
+  if (grain < 1) grain = 1;
+  const int64_t teams = n / grain, want = num_threads();
+  return static_cast<int>(teams < want ? (teams < 1 ? 1 : teams) : want);
+}
+
 // body(t, begin, end) with the member index t < num_threads(), for per-thread scratch.
 template <typename Body>
 void parallel_for_indexed(int64_t n, int64_t grain, Body body) {
   if (n <= 0) return;
-  if (grain < 1) grain = 1;
-  int64_t teams = n / grain;
-  const int64_t want = num_threads();
-  if (teams > want) teams = want;
+  const int teams = team_for(n, grain);
   if (teams <= 1) {
     body(0, int64_t(0), n);
     return;
   }
-  run_team(static_cast<int>(teams), [&](int t, int nt) {
+  run_team(teams, [&](int t, int nt) {
     const auto [begin, end] = team_share(n, t, nt);
     if (begin < end) body(t, begin, end);
   });
@@ -38,15 +43,12 @@ void parallel_for_indexed(int64_t n, int64_t grain, Body body) {
 template <typename Body>
 void parallel_for(int64_t n, int64_t grain, Body body) {
   if (n <= 0) return;
-  if (grain < 1) grain = 1;
-  int64_t teams = n / grain;
-  const int64_t want = num_threads();
-  if (teams > want) teams = want;
+  const int teams = team_for(n, grain);
   if (teams <= 1) {
     body(int64_t(0), n);
     return;
   }
-  run_team_any_size(static_cast<int>(teams), [&](int t, int nt) {
+  run_team_any_size(teams, [&](int t, int nt) {
     const auto [begin, end] = team_share(n, t, nt);
     if (begin < end) body(begin, end);
   });
