@@ -16,12 +16,13 @@ double int8_loop(int64_t iterations, int32_t* sink) {
   const char* isa = int8_isa();
   if (std::strcmp(isa, "avx512_vnni") == 0) return detail::int8_loop_vnni(iterations, sink);
   if (std::strcmp(isa, "avx2") == 0) return detail::int8_loop_avx2(iterations, sink);
-  int32_t acc[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-  volatile int32_t m = 3;
-  const int32_t mv = m;
+  // Unsigned: the chains wrap (a signed int's overflow is undefined; UBSan found it here).
+  uint32_t acc[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  volatile uint32_t m = 3;
+  const uint32_t mv = m;
   for (int64_t it = 0; it < iterations; ++it)
-    for (int32_t& a : acc) a = a * mv + 1;
-  *sink = acc[0] + acc[7];
+    for (uint32_t& a : acc) a = a * mv + 1;
+  *sink = static_cast<int32_t>(acc[0] + acc[7]);
   return 2.0 * 8 * static_cast<double>(iterations);
 }
 
