@@ -8,18 +8,14 @@ import pytest
 
 import cnnnative as cn
 from cnnnative import nn
+from thread_count import on_threads
 
 # (in, out): below and above the split threshold (in * out >= 65536), odd tails
 SIZES = [(960, 240), (240, 960), (200, 700), (131, 1001), (512, 129), (672, 168), (64, 64)]
 
 
 def _run(model, x, threads):
-    before = cn.get_num_threads()
-    try:
-        cn.set_num_threads(threads)
-        return np.asarray(cn.compile(model, x.shape, poison=True)(x))
-    finally:
-        cn.set_num_threads(before)
+    return on_threads(threads, lambda: np.asarray(cn.compile(model, x.shape, poison=True)(x)))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=str)

@@ -8,6 +8,7 @@ import pytest
 
 import cnnnative as cn
 from cnnnative import nn
+from thread_count import on_threads
 
 
 def _block(C):
@@ -18,12 +19,7 @@ def _block(C):
 
 
 def _run(m, x, threads):
-    before = cn.get_num_threads()
-    try:
-        cn.set_num_threads(threads)
-        return np.asarray(cn.compile(m, x.shape, poison=True)(x))
-    finally:
-        cn.set_num_threads(before)
+    return on_threads(threads, lambda: np.asarray(cn.compile(m, x.shape, poison=True)(x)))
 
 
 @pytest.mark.parametrize("shape", [(96, 7, 7), (37, 14, 14), (120, 28, 28), (200, 33, 33)], ids=str)
