@@ -26,9 +26,6 @@
 namespace cnnnative {
 namespace {
 
-// Per-thread copies of dw above this many floats (256 MiB in all) are not worth it.
-constexpr int64_t kMaxPartialFloats = int64_t(1) << 26;
-
 // A weight block (Kg x CRS per group) up to this many elements goes to dot_gemm_nt;
 // larger ones (AlexNet's 96 x 363, ResNet's 64 x 576 and up) to the packed GEMM.
 // Measured with one thread: dot products 1.2-2.3x faster on LeNet's 16 x 150 and 6 x 25,
@@ -82,9 +79,7 @@ void bias_gradient(const ConvParams& p, const float* dy, float* db) {
 void weight_gradient(const ConvParams& p, const float* x, const float* dy, float* dw) {
   using namespace im2col;
   Plan plan = make_plan(p, Pass::backward_weight, num_threads());
-  const int64_t dw_numel = p.weight_numel();
-  if (plan.parallel_units && checked_mul(dw_numel, plan.threads) > kMaxPartialFloats)
-    plan.parallel_units = false;
+  const int64_t dw_numel = p.weight_numel();  // make_plan keeps per-thread copies of it small
 
   const auto scratch = allocate_scratch(plan.slot_floats() * plan.workspace_slots());
   std::vector<float> partials;

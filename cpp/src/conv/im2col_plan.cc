@@ -36,6 +36,9 @@ constexpr int64_t kMinStackColumns = 256;
 // quiet, 2 threads: 15.1 ms with two partial copies (no faster than 1 thread), see
 // benchmarks/RESULTS.md for the figure with this rule.
 constexpr int64_t kLargeWeightGradFloats = int64_t(1) << 20;
+// Per-thread copies of the whole weight gradient (all groups) above this many floats
+// (256 MiB in all) are not worth it either.
+constexpr int64_t kMaxPartialFloats = int64_t(1) << 26;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -71,9 +74,12 @@ Plan make_plan(const ConvParams& p, Pass pass, int threads) {
   plan.pointwise = is_pointwise(p);
   plan.threads = std::max(1, threads);
   // A large weight gradient is planned as for one thread (the most images a unit can stack,
-  // units in order) and its GEMMs use the threads (kLargeWeightGradFloats).
-  const bool shared_weight_grad = pass == Pass::backward_weight && p.groups == 1 &&
-                                  plan.Kg * plan.CRS >= kLargeWeightGradFloats;
+  // units in order) and its GEMMs use the threads: no per-thread partial copies
+  // (kLargeWeightGradFloats, kMaxPartialFloats).
+  const bool shared_weight_grad =
+      pass == Pass::backward_weight &&
+      ((p.groups == 1 && plan.Kg * plan.CRS >= kLargeWeightGradFloats) ||
+       checked_mul(p.weight_numel(), plan.threads) > kMaxPartialFloats);
   const int T = shared_weight_grad ? 1 : plan.threads;
 
   // Bands sized by the scratch target (one band covers everything when pointwise).
