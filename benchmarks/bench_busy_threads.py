@@ -4,6 +4,7 @@
     python benchmarks/bench_busy_threads.py --busy 0        # the same without the competitor
     python benchmarks/bench_busy_threads.py --epochs 3 --rounds 7 --extra "--model seed_mnist_net"
     python benchmarks/bench_busy_threads.py --no-backoff-too   # also 2 threads, CNNNATIVE_TEAM_BACKOFF=0
+    python benchmarks/bench_busy_threads.py --solo-too   # also 2 threads always backed off (the bound)
 
 Issue 16's rule: on a machine loaded by another busy process, 2 threads must never be
 slower than 1. Each round runs the CLI's defaults (digits, batch 32) once per thread count,
@@ -26,12 +27,12 @@ import tempfile
 import time
 
 
-def _train(threads: int, epochs: int, extra: list[str], out_dir: str, backoff: bool = True) -> tuple[float, float]:
+def _train(threads: int, epochs: int, extra: list[str], out_dir: str, backoff: str = "") -> tuple[float, float]:
     cmd = [sys.executable, "-m", "cnnnative", "train", "--epochs", str(epochs), "--threads", str(threads),
            "--quiet", "--json", "--no-plots", "--out", out_dir, *extra]
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "CNNNATIVE_TEAM_BACKOFF")}
-    if not backoff:
-        env["CNNNATIVE_TEAM_BACKOFF"] = "0"
+    if backoff:
+        env["CNNNATIVE_TEAM_BACKOFF"] = backoff
     before = os.times()
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -52,11 +53,14 @@ def main() -> None:
     ap.add_argument("--extra", default="", help="more `cnnnative train` arguments, one string")
     ap.add_argument("--no-backoff-too", action="store_true",
                     help="also 2 threads with the team's busy-machine back-off off (CNNNATIVE_TEAM_BACKOFF=0)")
+    ap.add_argument("--solo-too", action="store_true",
+                    help="also 2 threads backed off from the start (CNNNATIVE_TEAM_BACKOFF=always): what the "
+                         "back-off could reach at best, the 2-thread plans run on one thread")
     args = ap.parse_args()
     extra = shlex.split(args.extra)
 
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
-    configs = [(1, True), (2, True)] + ([(2, False)] if args.no_backoff_too else [])
+    configs = [(1, ""), (2, "")] + ([(2, "0")] if args.no_backoff_too else []) + ([(2, "always")] if args.solo_too else [])
     rows: dict = {c: [] for c in configs}
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -69,21 +73,22 @@ def main() -> None:
             p.kill()
             p.wait()
 
-    ratios = [b[0] / a[0] for a, b in zip(rows[(1, True)], rows[(2, True)])]
+    ratios = [b[0] / a[0] for a, b in zip(rows[(1, "")], rows[(2, "")])]
     print(f"`cnnnative train --epochs {args.epochs} {args.extra}`, {args.rounds} rounds, "
           f"{args.busy} busy process(es) beside it, {os.cpu_count()} CPUs")
     print("| threads | train s (median) | process CPU s (median) |")
     print("| --- | --- | --- |")
     for (threads, backoff), runs in rows.items():
-        label = f"{threads}" + ("" if backoff else " (back-off off)")
+        label = f"{threads}" + {"": "", "0": " (back-off off)", "always": " (always backed off)"}[backoff]
         print(f"| {label} | {statistics.median(r[0] for r in runs):.2f} | "
               f"{statistics.median(r[1] for r in runs):.2f} |")
     print(f"2 threads / 1 thread, per round: median {statistics.median(ratios):.2f}, worst {max(ratios):.2f} "
           f"({', '.join(f'{r:.2f}' for r in ratios)})")
-    if (2, False) in rows:
-        off = [b[0] / a[0] for a, b in zip(rows[(1, True)], rows[(2, False)])]
-        print(f"2 threads with the back-off off / 1 thread: median {statistics.median(off):.2f}, worst {max(off):.2f} "
-              f"({', '.join(f'{r:.2f}' for r in off)})")
+    for backoff, what in (("0", "with the back-off off"), ("always", "always backed off")):
+        if (2, backoff) in rows:
+            other = [b[0] / a[0] for a, b in zip(rows[(1, "")], rows[(2, backoff)])]
+            print(f"2 threads {what} / 1 thread: median {statistics.median(other):.2f}, worst {max(other):.2f} "
+                  f"({', '.join(f'{r:.2f}' for r in other)})")
 
 
 if __name__ == "__main__":

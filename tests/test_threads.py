@@ -433,7 +433,7 @@ def test_weight_gradients_and_winograd_give_the_same_bits_backed_off_or_not():
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
 def test_gemm_gives_the_same_bits_on_any_team(isa):
-    # The SGEMM's regions are run_team_any_size (the busy-machine back-off may run them on
+    # The SGEMM's regions are run_team (the busy-machine back-off may run them on
     # one thread): so its results must not depend on the team size.
     import cnnnative as cn
     from cnnnative import ops

@@ -100,8 +100,13 @@ CNNNATIVE_BINDINGS(core) {
   m.def("_set_team_contention_backoff", &set_team_contention_backoff, py::arg("enabled"),
         "Benchmarks and tests: turn the busy-machine back-off off (regions always use the\n"
         "team) or on again.");
-  m.def("_parallel_team_size", [] {
+  m.def("_set_team_always_backed_off", &set_team_always_backed_off, py::arg("always"),
+        "Benchmarks and tests: every parallel region that may back off runs on the calling\n"
+        "thread alone, as during a busy-machine back-off (True), or as the back-off decides.");
+  m.def("_parallel_team_size", [](bool may_back_off) {
     py::gil_scoped_release release;
-    return parallel_team_size();
-  }, "Testing aid: the team size of one region opened by the calling thread.");
+    return parallel_team_size(may_back_off);
+  }, py::arg("may_back_off") = false,
+  "Testing aid: the team size of one region opened by the calling thread (may_back_off: a\n"
+  "run_team region, which runs alone during a busy-machine back-off).");
 }

@@ -8,44 +8,6 @@ import numpy.typing
 import typing
 import typing_extensions
 __all__: list[str] = ['EnginePlan', 'Int8PackedWeights', 'WinogradWeights', 'adagrad_step', 'adam_step', 'adaptive_avg_pool', 'adaptive_avg_pool_backward', 'adaptive_max_pool', 'adaptive_max_pool_backward', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'avg_pool3d', 'avg_pool3d_backward', 'avg_pool_channels', 'avg_pool_channels_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'bf16_gemm', 'bf16_native', 'bf16_round', 'bf16_supported', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_backward', 'buffer_elem_bytes', 'build_info', 'channel_scale', 'channel_scale_backward', 'channel_shuffle', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv3d', 'conv3d_input', 'conv3d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'conv_transpose_subpixel', 'conv_transpose_subpixel_input_grad', 'conv_transpose_subpixel_preferred', 'conv_transpose_subpixel_weight', 'conv_transpose_subpixel_weight_grad', 'cpu_caches', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'elu', 'elu_backward', 'gelu', 'gelu_backward', 'gelu_tanh', 'gelu_tanh_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'hardsigmoid', 'hardsigmoid_backward', 'hardswish', 'hardswish_backward', 'hardtanh', 'hardtanh_backward', 'int8_depthwise', 'int8_gemm', 'int8_gemm_packed', 'int8_im2col', 'int8_isa', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'load_plan_bytes', 'load_plan_file', 'local_response_norm', 'local_response_norm_backward', 'locally_connected2d', 'locally_connected2d_backward', 'log_sigmoid', 'log_sigmoid_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'max_pool3d', 'max_pool3d_backward', 'max_pool_channels', 'max_pool_channels_backward', 'measure_bf16_peak', 'measure_fma_peak', 'measure_int8_peak', 'mish', 'mish_backward', 'mse_loss', 'mse_loss_backward', 'output_cache_bytes', 'output_cache_clear', 'pad', 'pad_backward', 'pixel_shuffle', 'pixel_unshuffle', 'plan_add_avg_pool_u8', 'plan_add_concat_u8', 'plan_add_conv_int8', 'plan_add_dequantize', 'plan_add_global_avg_pool_u8', 'plan_add_linear_int8', 'plan_add_max_pool_u8', 'plan_add_quantize', 'plan_crc32', 'prelu', 'prelu_backward', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'resample', 'resample_backward', 'rmsprop_step', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'softmax', 'softmax_backward', 'softplus', 'softplus_backward', 'softsign', 'softsign_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'team_contention', 'thread_settings', 'threshold', 'threshold_backward', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
-class Int8PackedWeights:
-    """
-    int8 weights (M, K) packed for the active ISA's int8 GEMM kernel.
-    """
-    def __init__(self, w: numpy.ndarray, n_hint: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
-        ...
-    @property
-    def packed_bytes(self) -> int:
-        ...
-    @property
-    def row_sums(self) -> numpy.typing.NDArray[numpy.int32]:
-        """
-        sum_k w[m, k] as int32, (M,).
-        """
-    @property
-    def shape(self) -> tuple[int, int]:
-        ...
-    @property
-    def tile_rows(self) -> int:
-        """
-        Rows per packed tile (64: the VNNI kernel with lanes along M, chosen for small n_hint).
-        """
-class WinogradWeights:
-    @property
-    def groups(self) -> int:
-        ...
-    @property
-    def in_channels_per_group(self) -> int:
-        ...
-    @property
-    def nbytes(self) -> int:
-        ...
-    @property
-    def out_channels(self) -> int:
-        ...
-    @property
-    def tile(self) -> int:
-        ...
 class EnginePlan:
     """
     A compiled network: nodes over numbered buffers (0 = input), one planned arena.
@@ -129,6 +91,44 @@ class EnginePlan:
     @property
     def weight_bytes(self) -> int:
         ...
+class WinogradWeights:
+    @property
+    def groups(self) -> int:
+        ...
+    @property
+    def in_channels_per_group(self) -> int:
+        ...
+    @property
+    def nbytes(self) -> int:
+        ...
+    @property
+    def out_channels(self) -> int:
+        ...
+    @property
+    def tile(self) -> int:
+        ...
+class Int8PackedWeights:
+    """
+    int8 weights (M, K) packed for the active ISA's int8 GEMM kernel.
+    """
+    def __init__(self, w: numpy.ndarray, n_hint: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        ...
+    @property
+    def packed_bytes(self) -> int:
+        ...
+    @property
+    def row_sums(self) -> numpy.typing.NDArray[numpy.int32]:
+        """
+        sum_k w[m, k] as int32, (M,).
+        """
+    @property
+    def shape(self) -> tuple[int, int]:
+        ...
+    @property
+    def tile_rows(self) -> int:
+        """
+        Rows per packed tile (64: the VNNI kernel with lanes along M, chosen for small n_hint).
+        """
 def _engine_plan_arena(requests: collections.abc.Sequence[typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(3)"]], alignment: typing.SupportsInt | typing.SupportsIndex = 64) -> tuple[list[int], int]:
     ...
 def _force_depthwise_layout(layout: str) -> None:
@@ -143,9 +143,10 @@ def _force_sgemm_kernel(name: str) -> None:
     """
     Testing aid: force an SGEMM tile by name for calls on its ISA ('' = automatic).
     """
-def _parallel_team_size() -> int:
+def _parallel_team_size(may_back_off: bool = False) -> int:
     """
-    Testing aid: the team size of one region opened by the calling thread.
+    Testing aid: the team size of one region opened by the calling thread (may_back_off: a
+    run_team region, which runs alone during a busy-machine back-off).
     """
 def _plan_loader_max_buffer_bytes(bytes: typing.SupportsInt | typing.SupportsIndex = 0) -> int:
     """
@@ -162,6 +163,11 @@ def _set_debug_fill(on: bool) -> None:
 def _set_sgemm_poison_scratch(on: bool) -> None:
     """
     Testing aid: fill SGEMM pack buffers with NaN before each call.
+    """
+def _set_team_always_backed_off(always: bool) -> None:
+    """
+    Benchmarks and tests: every parallel region that may back off runs on the calling
+    thread alone, as during a busy-machine back-off (True), or as the back-off decides.
     """
 def _set_team_contention_backoff(enabled: bool) -> None:
     """
@@ -243,7 +249,7 @@ def binary_cross_entropy_with_logits(input: typing.Annotated[numpy.typing.ArrayL
     """
 def binary_cross_entropy_with_logits_backward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.SupportsFloat | typing.SupportsIndex, grad: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, pos_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def buffer_elem_bytes(plan: ..., id: typing.SupportsInt | typing.SupportsIndex) -> int:
+def buffer_elem_bytes(plan: EnginePlan, id: typing.SupportsInt | typing.SupportsIndex) -> int:
     """
     4 for a float32 buffer, 1 for uint8.
     """
@@ -474,21 +480,21 @@ def pixel_shuffle(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], up
     ...
 def pixel_unshuffle(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], downscale_factor: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def plan_add_avg_pool_u8(plan: ..., input: typing.SupportsInt | typing.SupportsIndex, kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], ceil_mode: bool, count_include_pad: bool, q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], out_u8: bool) -> int:
+def plan_add_avg_pool_u8(plan: EnginePlan, input: typing.SupportsInt | typing.SupportsIndex, kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], ceil_mode: bool, count_include_pad: bool, q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], out_u8: bool) -> int:
     ...
-def plan_add_concat_u8(plan: ..., inputs: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], in_q: collections.abc.Sequence[tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]], out_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]) -> int:
+def plan_add_concat_u8(plan: EnginePlan, inputs: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], in_q: collections.abc.Sequence[tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]], out_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]) -> int:
     ...
-def plan_add_conv_int8(plan: ..., input: typing.SupportsInt | typing.SupportsIndex, in_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.int8], mult: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, activation: str, residual: typing.SupportsInt | typing.SupportsIndex, res_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], out_u8: bool, out_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]) -> int:
+def plan_add_conv_int8(plan: EnginePlan, input: typing.SupportsInt | typing.SupportsIndex, in_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.int8], mult: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], groups: typing.SupportsInt | typing.SupportsIndex, activation: str, residual: typing.SupportsInt | typing.SupportsIndex, res_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], out_u8: bool, out_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]) -> int:
     ...
-def plan_add_dequantize(plan: ..., input: typing.SupportsInt | typing.SupportsIndex, scale: typing.SupportsFloat | typing.SupportsIndex, zero_point: typing.SupportsInt | typing.SupportsIndex) -> int:
+def plan_add_dequantize(plan: EnginePlan, input: typing.SupportsInt | typing.SupportsIndex, scale: typing.SupportsFloat | typing.SupportsIndex, zero_point: typing.SupportsInt | typing.SupportsIndex) -> int:
     ...
-def plan_add_global_avg_pool_u8(plan: ..., input: typing.SupportsInt | typing.SupportsIndex, q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], out_u8: bool) -> int:
+def plan_add_global_avg_pool_u8(plan: EnginePlan, input: typing.SupportsInt | typing.SupportsIndex, q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], out_u8: bool) -> int:
     ...
-def plan_add_linear_int8(plan: ..., input: typing.SupportsInt | typing.SupportsIndex, in_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.int8], mult: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], activation: str, out_u8: bool, out_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]) -> int:
+def plan_add_linear_int8(plan: EnginePlan, input: typing.SupportsInt | typing.SupportsIndex, in_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.int8], mult: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], activation: str, out_u8: bool, out_q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]) -> int:
     ...
-def plan_add_max_pool_u8(plan: ..., input: typing.SupportsInt | typing.SupportsIndex, kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], ceil_mode: bool, q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], out_u8: bool) -> int:
+def plan_add_max_pool_u8(plan: EnginePlan, input: typing.SupportsInt | typing.SupportsIndex, kernel_size: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], stride: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], padding: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], dilation: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"], ceil_mode: bool, q: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], out_u8: bool) -> int:
     ...
-def plan_add_quantize(plan: ..., input: typing.SupportsInt | typing.SupportsIndex, scale: typing.SupportsFloat | typing.SupportsIndex, zero_point: typing.SupportsInt | typing.SupportsIndex) -> int:
+def plan_add_quantize(plan: EnginePlan, input: typing.SupportsInt | typing.SupportsIndex, scale: typing.SupportsFloat | typing.SupportsIndex, zero_point: typing.SupportsInt | typing.SupportsIndex) -> int:
     ...
 def plan_crc32(data: bytes) -> int:
     """

@@ -10,18 +10,21 @@
 // sched_yield (which hands the core to any other runnable thread at once), then sleep on a
 // futex; and a region's members are claimed, not assigned: the caller runs every share no
 // worker has started, so neither a sleeping worker nor a busy core holds it up. When the
-// team keeps losing time to other processes, regions whose results do not depend on the
-// team size (run_team_any_size) run on the caller alone for a while (a back-off, see
-// thread_pool.cc). The lengths
-// come from CNNNATIVE_SPIN_US, else from the user's OMP_WAIT_POLICY (passive: sleep at
-// once; active: spin long) or GOMP_SPINCOUNT, else the default in thread_pool.cc.
+// team keeps losing time to other processes, regions run on the caller alone for a while
+// (a back-off, see thread_pool.cc), except those whose results depend on the team size
+// (run_team_no_backoff). The lengths come from CNNNATIVE_SPIN_US, else from the user's
+// OMP_WAIT_POLICY (passive: sleep at once; active: spin long) or GOMP_SPINCOUNT, else the
+// default in thread_pool.cc.
 //
 // Rules for code that uses it:
 // - run_team(threads, body) calls body(tid, team) once for each tid < team <= threads, and
-//   returns when every call has returned. The caller runs tid 0 and any member no worker
-//   started; the others run on the workers, at the same time as far as the cores allow. `team` may be smaller than
-//   asked (1 inside another team, or while another thread holds the team): body must be
-//   correct for any team it is given.
+//   returns when every call has returned. Its results must not depend on `team` (each
+//   output computed by one member, or in parts the caller fixed), because during a back-off
+//   it gets a team of 1; bodies whose members add partial sums use run_team_no_backoff.
+//   The caller runs tid 0 and any member no worker started; the others run on the
+//   workers, at the same time as far as the cores allow. `team` may be smaller than asked
+//   (1 inside another team, or while another thread holds the team): body must be correct
+//   for any team it is given.
 // - Inside body, num_threads() is 1, so a kernel called from it runs on its thread alone
 //   (never opens a nested team).
 // - team_barrier() inside body waits for the whole team.
@@ -49,19 +52,21 @@ void run(int threads, Body& body, bool any_size) {
 }
 }  // namespace team_detail
 
+// Results the same whatever team the body gets: each output is computed by one member, or
+// the work is split into parts the caller fixed (not by `team`) and members loop over them.
+// So it may run on the calling thread alone during the busy-machine back-off
+// (thread_pool.cc) and still give the same bits on every call.
 template <typename Body>
 void run_team(int threads, Body&& body) {
-  team_detail::run(threads, body, /*any_size=*/false);
+  team_detail::run(threads, body, /*any_size=*/true);
 }
 
-// run_team for a body whose results are the same whatever team size it gets: each output
-// is computed by one member, or the work is split into parts the caller fixed (not by
-// `team`) and members loop over them. Only such regions run on the calling thread alone
-// during the busy-machine back-off (thread_pool.cc), so that a kernel whose sums depend on
-// the team (per-member partial sums) gives the same bits on every call.
+// run_team for a body whose results depend on the team it gets (members' partial sums, so
+// the split changes the rounding), or that measures the team itself: it asks for the team
+// even during a back-off, so that its bits stay the same from call to call.
 template <typename Body>
-void run_team_any_size(int threads, Body&& body) {
-  team_detail::run(threads, body, /*any_size=*/true);
+void run_team_no_backoff(int threads, Body&& body) {
+  team_detail::run(threads, body, /*any_size=*/false);
 }
 
 // Waits until every member of the calling thread's team has arrived (no-op outside a team
@@ -85,7 +90,7 @@ void team_for_each(int threads, int64_t n, Body&& body) {
     run_team(1, [&](int, int) { for (int64_t i = 0; i < n; ++i) body(i); });
     return;
   }
-  run_team_any_size(threads, [&](int tid, int team) {  // body(i) sees no member index
+  run_team(threads, [&](int tid, int team) {  // body(i) sees no member index
     const auto [begin, end] = team_share(n, tid, team);
     for (int64_t i = begin; i < end; ++i) body(i);
   });
@@ -115,7 +120,7 @@ template <typename Body>
 void team_for_each_dynamic(int threads, int64_t n, int64_t chunk, Body&& body) {
   if (n <= 0) return;
   DynamicChunks chunks(n, chunk);
-  run_team_any_size(threads, [&](int, int) {
+  run_team(threads, [&](int, int) {
     int64_t begin, end;
     while (chunks.next(&begin, &end))
       for (int64_t i = begin; i < end; ++i) body(i);
@@ -142,5 +147,8 @@ struct TeamContention {
 TeamContention team_contention();
 // Benchmarks and tests: turn the back-off off (regions always use the team) or on again.
 void set_team_contention_backoff(bool enabled);
+// Benchmarks and tests: every region that may back off runs on its caller alone, as during a
+// back-off (true), or as the back-off decides (false).
+void set_team_always_backed_off(bool always);
 
 }  // namespace cnnnative

@@ -49,7 +49,8 @@ const ThreadDefault& thread_default();
 std::string thread_count_source();
 
 // Testing aid: opens one region of num_threads() members that all meet at a barrier (so
-// each runs on a thread of its own) and returns its size.
-int parallel_team_size();
+// each runs on a thread of its own) and returns its size. may_back_off: a run_team region,
+// which gets a team of 1 during a busy-machine back-off; else run_team_no_backoff.
+int parallel_team_size(bool may_back_off = false);
 
 }  // namespace cnnnative

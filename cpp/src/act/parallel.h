@@ -29,7 +29,7 @@ void parallel_for_indexed(int64_t n, int64_t grain, Body body) {
     body(0, int64_t(0), n);
     return;
   }
-  run_team(teams, [&](int t, int nt) {
+  run_team_no_backoff(teams, [&](int t, int nt) {
     const auto [begin, end] = team_share(n, t, nt);
     if (begin < end) body(t, begin, end);
   });
@@ -37,9 +37,10 @@ void parallel_for_indexed(int64_t n, int64_t grain, Body body) {
 
 // body(begin, end) sees only its range, not the member, so every item is computed the same
 // whoever runs it: the results do not depend on the team, and the busy-machine back-off may
-// run the loop on the caller alone (run_team_any_size). (parallel_for_indexed's bodies keep
-// per-member partial sums, so it keeps its team.) Kernels that sum across ranges do so in
-// pieces the caller fixes (sum_of_squares, the pointwise losses), never per member.
+// run the loop on the caller alone (run_team). (parallel_for_indexed's bodies keep
+// per-member partial sums, so it keeps its team: run_team_no_backoff.) Kernels that sum
+// across ranges do so in pieces the caller fixes (sum_of_squares, the pointwise losses),
+// never per member.
 template <typename Body>
 void parallel_for(int64_t n, int64_t grain, Body body) {
   if (n <= 0) return;
@@ -48,7 +49,7 @@ void parallel_for(int64_t n, int64_t grain, Body body) {
     body(int64_t(0), n);
     return;
   }
-  run_team_any_size(teams, [&](int t, int nt) {
+  run_team(teams, [&](int t, int nt) {
     const auto [begin, end] = team_share(n, t, nt);
     if (begin < end) body(begin, end);
   });

@@ -46,7 +46,7 @@ void gemm(bool threaded, int64_t M, int64_t N, int64_t K, const float* A, int64_
 // (so the region may run on the caller alone during a busy-machine back-off).
 void dot_gemm_nt_threaded(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                           const float* B, int64_t ldb, float* C, int64_t ldc) {
-  run_team_any_size(cnnnative::num_threads(), [&](int t, int nt) {
+  run_team(cnnnative::num_threads(), [&](int t, int nt) {
     const int64_t blocks = (N + 3) / 4;  // whole 4-column blocks per thread
     const int64_t j0 = std::min(N, blocks * t / nt * 4), j1 = std::min(N, blocks * (t + 1) / nt * 4);
     if (j1 > j0) im2col::dot_gemm_nt(M, j1 - j0, K, A, lda, B + j0 * ldb, ldb, C + j0, ldc);

@@ -234,7 +234,7 @@ bool direct_backward_weight(const Conv3dParams& p, const float* x, const float* 
   // Zeroed here: a team smaller than asked for leaves some sums untouched, yet all are added.
   std::fill(sums.get(), sums.get() + acc_floats * team, 0.f);
   std::atomic<bool> nonfinite_border{false};
-  run_team(team, [&](int t, int nt) {
+  run_team_no_backoff(team, [&](int t, int nt) {
     float* acc = sums.get() + t * acc_floats;
     float* const dyt = dyts.get() + t * OW * ldk;
     std::fill(dyt, dyt + OW * ldk, 0.f);

@@ -122,7 +122,7 @@ void transform_filters(const Problem& q, const FilterSource& src, float* U, int 
   const winograd::Kernels& kern = winograd::kernels_for(active_isa(), q.m);
   const int64_t KB = q.row_blocks();
   // Each row block's filters are transformed by one member: the same on any team.
-  run_team_any_size(nt, [&](int tid, int team) {
+  run_team(nt, [&](int tid, int team) {
     ScratchBuffer f(src.backward || src.gather ? static_cast<size_t>(q.Cg() * 9 * kRowBlock) : 0);
     const auto [first, end] = team_share(q.groups * KB, tid, team);
     for (int64_t gb = first; gb < end; ++gb) {
@@ -301,7 +301,7 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
   if (s.per_thread_blocks) {
     // Dynamic: a thread the OS holds up (a busy machine) does not hold up the call.
     DynamicChunks blocks(q.groups * nblocks, 1);
-    run_team_any_size(nt, [&](int tid, int) {  // a block is one member's: any team, same bits
+    run_team(nt, [&](int tid, int) {  // a block is one member's: any team, same bits
       float* v = workspace + tid * (vf + mf);
       float* m = v + vf;
       int64_t gb, gb_end;
@@ -321,7 +321,7 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
   for (int64_t i = 0; i < q.groups * chunks_per_group; ++i) next_item[size_t(i)].store(0);
   // Every output is one member's (a row block's GEMMs reduce over all channels), so the
   // results are the same on any team: the busy-machine back-off may run it alone.
-  run_team_any_size(nt, [&](int tid, int team) {
+  run_team(nt, [&](int tid, int team) {
     float* mloc = thread_scratch + tid * tf;
     float* uloc = mloc + int64_t(NXI) * kRowBlock * kTileBlock;
     float* floc = uloc + u_block;

@@ -57,7 +57,7 @@ double measure_peak(const char* what, double seconds, int threads, bool thread_c
     // The barrier puts every member on a thread of its own, so they run at the same time.
     std::vector<double> ops(static_cast<size_t>(threads), 0.0);
     const double t0 = now_seconds();
-    run_team(threads, [&](int tid, int) {
+    run_team_no_backoff(threads, [&](int tid, int) {
       team_barrier();
       float local_sink = 0;
       ops[static_cast<size_t>(tid)] = loop(per_round, &local_sink);

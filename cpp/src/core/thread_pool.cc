@@ -170,12 +170,17 @@ struct Contention {
   std::atomic<int64_t> solo_until{0};  // now_ns() before which regions run alone
   std::atomic<int64_t> events{0};      // back-offs started (for team_contention())
   std::atomic<bool> enabled{true};
+  // Every region that may back off runs alone (CNNNATIVE_TEAM_BACKOFF=always, or
+  // set_team_always_backed_off): what the back-off reaches at best, and its bits.
+  std::atomic<bool> always{false};
   // Used only by the thread holding the team (Team::busy_).
   int64_t solo_ns = kMinSoloNs, mean_gain_ns = 0, probe_gain_ns = 0;
   int probes_left = 0;
   uint32_t regions = 0;
 
-  bool solo(int64_t now) const { return now < solo_until.load(std::memory_order_relaxed); }
+  bool solo(int64_t now) const {
+    return always.load(std::memory_order_relaxed) || now < solo_until.load(std::memory_order_relaxed);
+  }
 
   // Whether to score the region about to open.
   bool sample() {
@@ -216,8 +221,10 @@ struct Contention {
 Contention& contention() {
   static Contention* c = [] {  // leaked: used until the process ends
     auto* made = new Contention;
-    const char* env = std::getenv("CNNNATIVE_TEAM_BACKOFF");  // "0": off (benchmarks compare)
+    // "0": off; "always": backed off for good (benchmarks compare both with the default)
+    const char* env = std::getenv("CNNNATIVE_TEAM_BACKOFF");
     if (env && std::string(env) == "0") made->enabled.store(false);
+    if (env && std::string(env) == "always") made->always.store(true);
     return made;
   }();
   return *c;
@@ -427,6 +434,8 @@ void set_team_contention_backoff(bool enabled) {
   c.enabled.store(enabled);
   if (!enabled) c.reset();
 }
+
+void set_team_always_backed_off(bool always) { contention().always.store(always); }
 
 void set_team_wait(int64_t spin_us, int64_t yield_us) {
   WaitPolicy& w = wait_policy();

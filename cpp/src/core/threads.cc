@@ -107,12 +107,16 @@ std::string thread_count_source() {
   return explicitly_set.load() ? "set_num_threads" : thread_default().source;
 }
 
-int parallel_team_size() {
+int parallel_team_size(bool may_back_off) {
   std::atomic<int> size{0};
-  run_team(num_threads(), [&](int, int team) {
+  auto body = [&](int, int team) {
     team_barrier();  // every member on a thread of its own: a worker that cannot run hangs here
     size.store(team);
-  });
+  };
+  if (may_back_off)
+    run_team(num_threads(), body);
+  else
+    run_team_no_backoff(num_threads(), body);
   return size.load();
 }
 

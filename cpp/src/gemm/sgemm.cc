@@ -246,7 +246,7 @@ void run(const Problem& p, bool allow_threads, bool may_transpose = true);
 void run_split_k(const Problem& p, int parts) {
   const int64_t mn = p.M * p.N;
   float* partial = tl_partial.get(checked_mul(parts, mn));
-  run_team_any_size(parts, [&](int tid, int team) {  // the parts are fixed: any team sums them alike
+  run_team(parts, [&](int tid, int team) {  // the parts are fixed: any team sums them alike
     for (int part = tid; part < parts; part += team) {
       const int64_t k0 = split_begin(p.K, parts, part), k1 = split_begin(p.K, parts, part + 1);
       Problem slice = p;
@@ -326,7 +326,7 @@ void run_skinny(const Problem& p, bool allow_threads) {
   }
   // Column ranges in whole 64-column chunks, so no thread splits a register block.
   const int64_t chunks = ceil_div(p.N, 64);
-  run_team_any_size(threads, [&](int t, int team) {  // each column by one member
+  run_team(threads, [&](int t, int team) {  // each column by one member
     const int64_t j0 = std::min(p.N, split_begin(chunks, team, t) * 64);
     const int64_t j1 = std::min(p.N, split_begin(chunks, team, t + 1) * 64);
     if (j1 > j0) kernel(q, j0, j1);
@@ -381,7 +381,7 @@ void run(const Problem& p, bool allow_threads, bool may_transpose) {
   }
   // Each C tile is summed over all of K by one member in the same order, whatever the grid
   // (1 and 2 threads give the same bits: tests/test_threads.py), so any team size will do.
-  run_team_any_size(threads, [&](int tid, int team) {
+  run_team(threads, [&](int tid, int team) {
     if (team == threads) {
       run_thread(p, t, g, nc, tid, true, scratch, scratch + b_floats + tid * a_floats);
     } else {  // fewer threads than asked for (the team is busy elsewhere): run on one

@@ -19,7 +19,7 @@ void column_sums(int64_t rows, int64_t n, int threads, AddRow add_row, double* o
   constexpr int64_t kRowsPerBlock = 256;
   std::vector<float> block(static_cast<size_t>(threads) * 2 * n);
   std::vector<double> total(block.size(), 0.0);
-  run_team(threads, [&](int t, int nt) {
+  run_team_no_backoff(threads, [&](int t, int nt) {
     const int64_t begin = rows * t / nt, end = rows * (t + 1) / nt;
     float *b1 = block.data() + 2 * n * t, *b2 = b1 + n;
     double *t1 = total.data() + 2 * n * t, *t2 = t1 + n;

@@ -45,7 +45,7 @@ void avg_pool_same3(const PoolParams& p, const float* x, float* y, int threads) 
   // Chunks of planes to whichever member asks first; each plane's bits are the same on any.
   const int64_t chunk = std::max<int64_t>(1, 8192 / HW);  // about 32 KB of input
   DynamicChunks chunks(planes, chunk);
-  run_team_any_size(static_cast<int>(team), [&](int, int) {
+  run_team(static_cast<int>(team), [&](int, int) {
     thread_local std::vector<float> scratch;  // H*W + 2 floats; grows once, then reused
     if (static_cast<int64_t>(scratch.size()) < HW + 2) scratch.resize(static_cast<size_t>(HW + 2));
     int64_t b, e;
