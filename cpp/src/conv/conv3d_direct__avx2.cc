@@ -3,15 +3,16 @@
 // Forward: weights packed in blocks of 16 output channels (two ymm); tiles of up to 6
 // output positions x 16 channels: 12 accumulators, two weight vectors and a broadcast
 // (15 registers), the shape of the AVX2 SGEMM's 6x16 micro-kernel.
-// Weight gradient: tiles of 2 height taps x 3 width taps x 16 output channels (12
-// accumulators) summed over the positions of one output row: two dy vectors and six
-// broadcasts per 12 FMAs.
+// Weight gradient (conv3d_direct_weight_row.h with 2 ymm per tile): tiles of 2 height taps
+// x 3 width taps x 16 output channels (12 accumulators) summed over the positions of one
+// output row: two dy vectors and six broadcasts per 12 FMAs.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <utility>
 
 #include "conv/conv3d_direct.h"
+#include "conv/conv3d_direct_weight_row.h"
 
 namespace cnnnative {
 namespace conv3d {
@@ -128,73 +129,16 @@ void row_any_stride(const DirectRow& r) {
     row_kernel<0>(r);
 }
 
-// acc[q][s][v] += sum over ow of x[q * xr + ow * SW + s * xs] * dy[ow][8v ..] for NQ
-// height taps, NS width taps and the two vectors of 16 output channels (SW 0: the
-// run-time stride).
-template <int NQ, int NS, int SW>
-void weight_tile(const WeightRow& r, const float* x0, float* a, int64_t s0, int64_t k0) {
-  constexpr int NV = 2;
-  __m256 acc[NQ][NS][NV];
-  a += s0 * r.ldk + k0;
-#pragma GCC unroll 2
-  for (int q = 0; q < NQ; ++q)
-#pragma GCC unroll 3
-    for (int s = 0; s < NS; ++s)
-#pragma GCC unroll 2
-      for (int v = 0; v < NV; ++v) acc[q][s][v] = _mm256_load_ps(a + q * r.accr + s * r.ldk + 8 * v);
-  const int64_t sw = SW ? SW : r.sw;
-  const float* x = x0 + s0 * r.xs;
-  const float* dy = r.dy + k0;
-  for (int64_t ow = 0; ow < r.OW; ++ow, x += sw, dy += r.ldk) {
-    __m256 d[NV];
-#pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) d[v] = _mm256_load_ps(dy + 8 * v);
-#pragma GCC unroll 2
-    for (int q = 0; q < NQ; ++q)
-#pragma GCC unroll 3
-      for (int s = 0; s < NS; ++s) {
-        const __m256 xv = _mm256_broadcast_ss(x + q * r.xr + s * r.xs);
-#pragma GCC unroll 2
-        for (int v = 0; v < NV; ++v) acc[q][s][v] = _mm256_fmadd_ps(xv, d[v], acc[q][s][v]);
-      }
-  }
-#pragma GCC unroll 2
-  for (int q = 0; q < NQ; ++q)
-#pragma GCC unroll 3
-    for (int s = 0; s < NS; ++s)
-#pragma GCC unroll 2
-      for (int v = 0; v < NV; ++v) _mm256_store_ps(a + q * r.accr + s * r.ldk + 8 * v, acc[q][s][v]);
-}
+// The vector policy of the weight-gradient row kernel (conv3d_direct_weight_row.h).
+struct Ymm {
+  using T = __m256;
+  static constexpr int kLanes = 8, kMaxVectors = 2;
+  static T load(const float* p) { return _mm256_load_ps(p); }
+  static void store(float* p, T v) { _mm256_store_ps(p, v); }
+  static T broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+};
 
-template <int SW>
-void weight_row_kernel(const WeightRow& r) {
-  using Fn = void (*)(const WeightRow&, const float*, float*, int64_t, int64_t);
-  // [height taps - 1][width taps - 1]
-  static constexpr Fn table[2][3] = {
-      {&weight_tile<1, 1, SW>, &weight_tile<1, 2, SW>, &weight_tile<1, 3, SW>},
-      {&weight_tile<2, 1, SW>, &weight_tile<2, 2, SW>, &weight_tile<2, 3, SW>}};
-  // ldk is a multiple of 16 (conv3d_direct.h), so every channel step is two whole vectors.
-  for (int64_t q0 = 0; q0 < r.nr; q0 += 2) {
-    const int nq = static_cast<int>(std::min<int64_t>(2, r.nr - q0));
-    const float* x = r.x + q0 * r.xr;
-    float* a = r.acc + q0 * r.accr;
-    for (int64_t k0 = 0; k0 < r.ldk; k0 += 16) {
-      for (int64_t s0 = 0; s0 < r.S; s0 += 3) {
-        const int ns = static_cast<int>(std::min<int64_t>(3, r.S - s0));
-        table[nq - 1][ns - 1](r, x, a, s0, k0);
-      }
-    }
-  }
-}
-
-void weight_row_any_stride(const WeightRow& r) {
-  if (r.sw == 1)
-    weight_row_kernel<1>(r);
-  else if (r.sw == 2)
-    weight_row_kernel<2>(r);
-  else
-    weight_row_kernel<0>(r);
-}
 
 // In place: t[j] lane i <- t[i] lane j.
 inline void transpose8x8(__m256 t[8]) {
@@ -243,7 +187,7 @@ void transpose_add(const float* src, int64_t lds, int64_t rows, int64_t cols, co
 }  // namespace
 
 const DirectKernels& direct_kernels_avx2() {
-  static const DirectKernels kernels{&row_any_stride, &weight_row_any_stride, &transpose_add, kBlock};
+  static const DirectKernels kernels{&row_any_stride, &weight_row_any_stride<Ymm>, &transpose_add, kBlock};
   return kernels;
 }
 

@@ -1,15 +1,16 @@
 // The AVX-512 kernels of the direct 3-D convolution (conv3d_direct.h).
 // Forward: tiles of up to 14 output positions x 32 output channels, 28 zmm accumulators,
 // two weight vectors and a broadcast per step.
-// Weight gradient: tiles of 2 height taps x 3 width taps x 64 output channels (24 zmm
-// accumulators) summed over the positions of one output row: four dy vectors and six
-// broadcasts per 24 FMAs (one height tap per tile ran 13% slower).
+// Weight gradient (conv3d_direct_weight_row.h with 4 zmm per tile): tiles of 2 height taps x
+// 3 width taps x 64 output channels (24 accumulators) summed over the positions of one
+// output row: four dy vectors and six broadcasts per 24 FMAs.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <utility>
 
 #include "conv/conv3d_direct.h"
+#include "conv/conv3d_direct_weight_row.h"
 #include "gemm/transpose16x16__avx512.h"
 
 namespace cnnnative {
@@ -97,75 +98,16 @@ void row_any_stride(const DirectRow& r) {
     row_kernel<0>(r);
 }
 
-// acc[q][s][v] += sum over ow of x[q * xr + ow * SW + s * xs] * dy[ow][16v ..] for NQ
-// height taps, NS width taps and NV vectors of output channels (SW 0: the run-time stride).
-template <int NQ, int NS, int NV, int SW>
-void weight_tile(const WeightRow& r, const float* x0, float* a, int64_t s0, int64_t k0) {
-  __m512 acc[NQ][NS][NV];
-  a += s0 * r.ldk + k0;
-#pragma GCC unroll 4
-  for (int q = 0; q < NQ; ++q)
-#pragma GCC unroll 4
-    for (int s = 0; s < NS; ++s)
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[q][s][v] = _mm512_load_ps(a + q * r.accr + s * r.ldk + 16 * v);
-  const int64_t sw = SW ? SW : r.sw;
-  const float* x = x0 + s0 * r.xs;
-  const float* dy = r.dy + k0;
-  for (int64_t ow = 0; ow < r.OW; ++ow, x += sw, dy += r.ldk) {
-    __m512 d[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) d[v] = _mm512_load_ps(dy + 16 * v);
-#pragma GCC unroll 4
-    for (int q = 0; q < NQ; ++q)
-#pragma GCC unroll 4
-      for (int s = 0; s < NS; ++s) {
-        const __m512 xv = _mm512_set1_ps(x[q * r.xr + s * r.xs]);
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[q][s][v] = _mm512_fmadd_ps(xv, d[v], acc[q][s][v]);
-      }
-  }
-#pragma GCC unroll 4
-  for (int q = 0; q < NQ; ++q)
-#pragma GCC unroll 4
-    for (int s = 0; s < NS; ++s)
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) _mm512_store_ps(a + q * r.accr + s * r.ldk + 16 * v, acc[q][s][v]);
-}
+// The vector policy of the weight-gradient row kernel (conv3d_direct_weight_row.h).
+struct Zmm {
+  using T = __m512;
+  static constexpr int kLanes = 16, kMaxVectors = 4;
+  static T load(const float* p) { return _mm512_load_ps(p); }
+  static void store(float* p, T v) { _mm512_store_ps(p, v); }
+  static T broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static T fmadd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+};
 
-template <int SW>
-void weight_row_kernel(const WeightRow& r) {
-  using Fn = void (*)(const WeightRow&, const float*, float*, int64_t, int64_t);
-  // [height taps - 1][width taps - 1][vectors - 1]
-  static constexpr Fn table[2][3][4] = {
-      {{&weight_tile<1, 1, 1, SW>, &weight_tile<1, 1, 2, SW>, &weight_tile<1, 1, 3, SW>, &weight_tile<1, 1, 4, SW>},
-       {&weight_tile<1, 2, 1, SW>, &weight_tile<1, 2, 2, SW>, &weight_tile<1, 2, 3, SW>, &weight_tile<1, 2, 4, SW>},
-       {&weight_tile<1, 3, 1, SW>, &weight_tile<1, 3, 2, SW>, &weight_tile<1, 3, 3, SW>, &weight_tile<1, 3, 4, SW>}},
-      {{&weight_tile<2, 1, 1, SW>, &weight_tile<2, 1, 2, SW>, &weight_tile<2, 1, 3, SW>, &weight_tile<2, 1, 4, SW>},
-       {&weight_tile<2, 2, 1, SW>, &weight_tile<2, 2, 2, SW>, &weight_tile<2, 2, 3, SW>, &weight_tile<2, 2, 4, SW>},
-       {&weight_tile<2, 3, 1, SW>, &weight_tile<2, 3, 2, SW>, &weight_tile<2, 3, 3, SW>, &weight_tile<2, 3, 4, SW>}}};
-  for (int64_t q0 = 0; q0 < r.nr; q0 += 2) {
-    const int nq = static_cast<int>(std::min<int64_t>(2, r.nr - q0));
-    const float* x = r.x + q0 * r.xr;
-    float* a = r.acc + q0 * r.accr;
-    for (int64_t k0 = 0; k0 < r.ldk; k0 += 64) {
-      const int nv = static_cast<int>(std::min<int64_t>(4, (r.ldk - k0) / 16));
-      for (int64_t s0 = 0; s0 < r.S; s0 += 3) {
-        const int ns = static_cast<int>(std::min<int64_t>(3, r.S - s0));
-        table[nq - 1][ns - 1][nv - 1](r, x, a, s0, k0);
-      }
-    }
-  }
-}
-
-void weight_row_any_stride(const WeightRow& r) {
-  if (r.sw == 1)
-    weight_row_kernel<1>(r);
-  else if (r.sw == 2)
-    weight_row_kernel<2>(r);
-  else
-    weight_row_kernel<0>(r);
-}
 
 inline __mmask16 first_lanes(int64_t n) {
   return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
@@ -197,7 +139,7 @@ void transpose_add(const float* src, int64_t lds, int64_t rows, int64_t cols, co
 }  // namespace
 
 const DirectKernels& direct_kernels_avx512() {
-  static const DirectKernels kernels{&row_any_stride, &weight_row_any_stride, &transpose_add, kBlock};
+  static const DirectKernels kernels{&row_any_stride, &weight_row_any_stride<Zmm>, &transpose_add, kBlock};
   return kernels;
 }
 
