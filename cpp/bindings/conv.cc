@@ -1,14 +1,12 @@
 // conv2d and its two gradients (torch.nn.functional.conv2d / torch.nn.grad signatures).
 #include <pybind11/stl.h>
 
-#include <algorithm>
 #include <array>
-#include <limits>
 #include <optional>
 
 #include "arrays.h"
 #include "cnnnative/conv.h"
-#include "conv/im2col.h"
+#include "conv_outputs.h"
 #include "registry.h"
 
 using namespace cnnnative;
@@ -43,13 +41,6 @@ ConvParams make_params(const std::array<int64_t, 4>& input_size, const std::arra
            " (expected ", (groups > 0 ? p.C / groups : 0), ")");
   p.validate();
   return p;
-}
-
-// Under CNNNATIVE_DEBUG_NAN (tests) outputs start as NaN, so an element a kernel forgets
-// to write shows up instead of passing as whatever the allocator left there.
-void poison_for_debug(FloatArray& a) {
-  if (im2col::debug_nan_enabled())
-    std::fill(a.mutable_data(), a.mutable_data() + a.size(), std::numeric_limits<float>::quiet_NaN());
 }
 
 std::array<int64_t, 4> shape4(const py::array& a, const char* name) {
@@ -110,21 +101,14 @@ py::tuple conv2d_weight(FloatArray x, std::array<int64_t, 4> weight_size, FloatA
   check_grad_output(dy, p);
   auto dw = new_float_array({weight_size[0], weight_size[1], weight_size[2], weight_size[3]});
   poison_for_debug(dw);
-  py::object db_obj = py::none();
-  float* pdb = nullptr;
-  if (with_bias) {
-    auto db = new_float_array({p.K});
-    poison_for_debug(db);
-    pdb = db.mutable_data();
-    db_obj = db;
-  }
+  const BiasGradientOutput db = bias_gradient_output(with_bias, p.K);
   const float *px = x.data(), *pdy = dy.data();
   float* pdw = dw.mutable_data();
   {
     py::gil_scoped_release release;
-    conv2d_backward_weight(p, px, pdy, pdw, pdb);
+    conv2d_backward_weight(p, px, pdy, pdw, db.data);
   }
-  return py::make_tuple(dw, db_obj);
+  return py::make_tuple(dw, db.array);
 }
 
 CNNNATIVE_BINDINGS(conv) {

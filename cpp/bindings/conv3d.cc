@@ -2,14 +2,12 @@
 // padding is six values: (front, back, top, bottom, left, right).
 #include <pybind11/stl.h>
 
-#include <algorithm>
 #include <array>
-#include <limits>
 #include <optional>
 
 #include "arrays.h"
 #include "conv/conv3d.h"
-#include "conv/im2col.h"
+#include "conv_outputs.h"
 #include "registry.h"
 
 using namespace cnnnative;
@@ -42,13 +40,6 @@ Conv3dParams make_params(const Size5& input_size, const Size5& weight_size, Trip
            " channels and groups=", groups, " (expected ", p.C / groups, ")");
   p.validate();
   return p;
-}
-
-// Under CNNNATIVE_DEBUG_NAN (tests) outputs start as NaN, so an element a kernel forgets
-// to write shows up.
-void poison_for_debug(FloatArray& a) {
-  if (im2col::debug_nan_enabled())
-    std::fill(a.mutable_data(), a.mutable_data() + a.size(), std::numeric_limits<float>::quiet_NaN());
 }
 
 Size5 shape5(const py::array& a, const char* name) {
@@ -107,21 +98,14 @@ py::tuple conv3d_weight(FloatArray x, Size5 weight_size, FloatArray dy, Triple s
   auto dw = new_float_array({weight_size[0], weight_size[1], weight_size[2], weight_size[3],
                              weight_size[4]});
   poison_for_debug(dw);
-  py::object db_obj = py::none();
-  float* pdb = nullptr;
-  if (with_bias) {
-    auto db = new_float_array({p.K});
-    poison_for_debug(db);
-    pdb = db.mutable_data();
-    db_obj = db;
-  }
+  const BiasGradientOutput db = bias_gradient_output(with_bias, p.K);
   const float *px = x.data(), *pdy = dy.data();
   float* pdw = dw.mutable_data();
   {
     py::gil_scoped_release release;
-    conv3d_backward_weight(p, px, pdy, pdw, pdb, algo);
+    conv3d_backward_weight(p, px, pdy, pdw, db.data, algo);
   }
-  return py::make_tuple(dw, db_obj);
+  return py::make_tuple(dw, db.array);
 }
 
 CNNNATIVE_BINDINGS(conv3d) {

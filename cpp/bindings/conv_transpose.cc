@@ -6,12 +6,11 @@
 
 #include <array>
 #include <optional>
-#include <limits>
 
 #include "arrays.h"
 #include "cnnnative/conv.h"
 #include "conv/conv_transpose_subpixel.h"
-#include "conv/im2col.h"
+#include "conv_outputs.h"
 #include "registry.h"
 
 using namespace cnnnative;
@@ -35,11 +34,6 @@ ConvParams params(const std::array<int64_t, 4>& input_size, const py::array& w, 
            " does not fit ", p.C, " output channels");
   p.validate();
   return p;
-}
-
-void poison_for_debug(FloatArray& a) {
-  if (im2col::debug_nan_enabled())
-    std::fill(a.mutable_data(), a.mutable_data() + a.size(), std::numeric_limits<float>::quiet_NaN());
 }
 
 // The stacked 3x3 weight when the sub-pixel path is preferred for this pass, else None.

@@ -9,6 +9,7 @@
 #include "arrays.h"
 #include "cnnnative/depthwise.h"
 #include "cnnnative/winograd.h"
+#include "conv_outputs.h"
 #include "registry.h"
 
 using namespace cnnnative;
@@ -56,20 +57,14 @@ py::tuple depthwise_weight(FloatArray x, Size4 weight_size, FloatArray dy, Pair 
            "grad_output has shape ", shape_string(dy), " but the convolution's output is (", p.N, ", ", p.K,
            ", ", p.output_h(), ", ", p.output_w(), ")");
   auto dw = new_float_array({weight_size[0], weight_size[1], weight_size[2], weight_size[3]});
-  py::object db_obj = py::none();
-  float* pdb = nullptr;
-  if (with_bias) {
-    auto db = new_float_array({p.K});
-    pdb = db.mutable_data();
-    db_obj = db;
-  }
+  const BiasGradientOutput db = bias_gradient_output(with_bias, p.K);
   const float *px = x.data(), *pdy = dy.data();
   float* pdw = dw.mutable_data();
   {
     py::gil_scoped_release release;
-    depthwise_backward_weight(p, px, pdy, pdw, pdb);
+    depthwise_backward_weight(p, px, pdy, pdw, db.data);
   }
-  return py::make_tuple(dw, db_obj);
+  return py::make_tuple(dw, db.array);
 }
 
 CNNNATIVE_BINDINGS(fastconv) {
