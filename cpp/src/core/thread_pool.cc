@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <exception>
@@ -154,16 +155,16 @@ void bump_and_wake(std::atomic<uint32_t>& word, std::atomic<int>& sleepers, int 
 // team keeps score on one region in kSampleEvery (and on every probe below): each member
 // adds the CPU time of its shares (the work; CPU time, because a member preempted half way
 // did no work meanwhile), which is what running alone would have cost, and the region's
-// gain is that minus its wall time. Gains are averaged (one part in 8 per scored region);
-// when the average falls below -kToleranceNs, regions run on the calling thread alone for a
-// back-off period. The first kProbeRegions scored regions after it probe the team again: if
+// gain is that minus its wall time. Gains are averaged (one part in 8 per scored region,
+// a loss counted at most kMaxLossNs); when the average falls below -kToleranceNs, regions
+// run on the calling thread alone for a back-off period. The first kProbeRegions scored regions after it probe the team again: if
 // together they lost time the period doubles (kMinSoloNs..kMaxSoloNs) and the team backs
 // off at once, else the period resets. On a quiet machine a region gains, or loses a few
 // microseconds of wake-up when it had little to share (the tolerance); a region whose
 // caller ran every share (no worker came) is not scored. Thread CPU time is a system call
 // here (~1.4 us on this VM), hence the sampling.
 constexpr int64_t kMinSoloNs = 50 * 1000 * 1000, kMaxSoloNs = int64_t(1600) * 1000 * 1000;
-constexpr int64_t kToleranceNs = 10 * 1000;
+constexpr int64_t kToleranceNs = 10 * 1000, kMaxLossNs = 8 * kToleranceNs;
 constexpr int kProbeRegions = 4, kSampleEvery = 8;
 
 struct Contention {
@@ -201,7 +202,10 @@ struct Contention {
       }
       return;
     }
-    mean_gain_ns += (gain - mean_gain_ns) / 8;
+    // A loss counts at most kMaxLossNs: one late region alone (on a quiet machine a
+    // daemon's time slice cost one region 1-3 ms and backed the team off for 50 ms) then
+    // cannot pull the average below -kToleranceNs; a run of them still does.
+    mean_gain_ns += (std::max(gain, -kMaxLossNs) - mean_gain_ns) / 8;
     if (mean_gain_ns < -kToleranceNs) back_off(now);
   }
 
