@@ -9,6 +9,7 @@ convolution, the kernel the engine chose: winograd F(4x4), im2col, 1x1 gemm, dep
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
@@ -57,7 +58,9 @@ def _one_pass(compiled, x):
 
 def profile(compiled, x, repeats=10, warmup=2):
     """Per-node times of `compiled` (a CompiledModel) on input `x`: a list of rows
-    {op, method, runs_on, layer, output_shape, ms, share}, in execution order."""
+    {op, method, runs_on, layer, output_shape, ms, share}, in execution order. Warns
+    (RuntimeWarning) when the thread team's busy-machine back-off ran regions on one thread
+    meanwhile."""
     from .inference import _EngineStep
     rows = []
     for step in compiled._steps:
@@ -67,9 +70,19 @@ def profile(compiled, x, repeats=10, warmup=2):
             n = step.node
             rows.append({"op": n.op, "method": "cnnnative.ops", "runs_on": "host", "layer": n.scope,
                          "output_shape": tuple(n.outputs[0].shape[1:])})
+    from . import _core
+    backoffs = _core.team_contention()["events"]
     for _ in range(warmup):
         _one_pass(compiled, x)
     samples = np.array([_one_pass(compiled, x)[0] for _ in range(max(1, repeats))])
+    backoffs = _core.team_contention()["events"] - backoffs
+    if backoffs and _core.get_num_threads() > 1:
+        # During a back-off the parallel regions ran on one thread: those rows are not what a
+        # quiet machine gives, and the user should know before tuning on them.
+        warnings.warn(f"profile: the thread team backed off {backoffs} time(s) while profiling (other processes "
+                      f"held the cores), so some nodes ran on one of the {_core.get_num_threads()} threads; "
+                      "profile on a quiet machine or with cnnnative.set_num_threads(1)", RuntimeWarning,
+                      stacklevel=2)
     ms = np.median(samples, axis=0) * 1e3
     total = float(ms.sum()) or 1.0
     for row, t in zip(rows, ms):
