@@ -5,7 +5,8 @@ written, shows up as NaN. Covered: fire modules (the
 SqueezeNet case), parts read again by later nodes or joined twice (copied, not in place), the
 plan input as a part, a concat as the plan output, nested concats, a squeeze-and-excitation
 scale in place on a concat, odd channel counts (slices not 64-byte aligned), batch 2 plans,
-NaN inputs; under every ISA."""
+NaN inputs; DenseNet's chains of concats (each joins the previous one's parts and one more)
+and the chains the rule must leave alone; under every ISA."""
 import numpy as np
 import pytest
 
@@ -73,6 +74,33 @@ class ScaledConcat(nn.Module):
         return self.out(self.se(ops.cat([self.c1(x), self.c2(x)], 1)))
 
 
+class DenseBlock(nn.Module):
+    """DenseNet's block: layer j reads cat(x0, y1, ..., y_{j-1}) (pre-activation BN-ReLU-conv)."""
+    def __init__(self, cin=16, growth=16, layers=4, read_x0_after=False, branch=False):
+        super().__init__()
+        self.layers = nn.ModuleList([
+            nn.Sequential(nn.BatchNorm2d(cin + j * growth), nn.ReLU(), nn.Conv2d(cin + j * growth, growth, 3, padding=1))
+            for j in range(layers)])
+        self.stem = nn.Conv2d(3, cin, 3, padding=1)
+        self.read_x0_after, self.branch = read_x0_after, branch
+        self.tail = nn.Sequential(nn.BatchNorm2d(cin + layers * growth), nn.ReLU())
+
+    def forward(self, x):
+        features = [self.stem(x)]
+        for layer in self.layers:
+            features.append(layer(ops.cat(features, 1)))
+        out = self.tail(ops.cat(features, 1))
+        if self.branch:  # a second concat extending the same prefix: not one chain
+            out = ops.add(out, ops.cat(features[:-1] + [features[1]], 1))
+        if self.read_x0_after:  # a part read after the chain's last concat
+            out = ops.add(out, ops.cat([features[0]] * (len(features)), 1))
+        return out
+
+
+def _in_place(compiled):
+    return [n["in_place"] for n in compiled.nodes if n["op"] == "concat"]
+
+
 def _check(model, shape, rng, nan=False):
     model.eval()
     x = rng.standard_normal(shape).astype(np.float32)
@@ -86,6 +114,7 @@ def _check(model, shape, rng, nan=False):
     scale = max(1.0, float(np.nanmax(np.abs(want))))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * scale)  # NaN where eager has NaN
     np.testing.assert_array_equal(np.asarray(compiled(x)), got)  # a second run: same bits
+    _check.compiled = compiled
     return got
 
 
@@ -111,4 +140,25 @@ def test_scale_in_place_on_a_concat(isa, rng):
 
 def test_nan_reaches_the_concat_slices(isa, rng):
     got = _check(Fires(), (1, 3, 12, 12), rng, nan=True)
+    assert np.isnan(got).any() and not np.isnan(got).all()
+
+
+@pytest.mark.parametrize("size", [(16, 16), (13, 11)], ids=str)
+def test_dense_block_chain_in_place_equals_eager(isa, rng, size):
+    _check(DenseBlock(), (1, 3) + size, rng)
+    assert all(_in_place(_check.compiled))  # every concat of the chain copies nothing
+    _check(DenseBlock(), (2, 3) + size, rng)  # batch 2: parts interleave per sample, copied
+    assert not any(_in_place(_check.compiled))
+
+
+def test_dense_block_chains_left_alone(isa, rng):
+    for model in (DenseBlock(cin=16, growth=7),  # 7-channel parts of 13x11: slices not aligned
+                  DenseBlock(read_x0_after=True),  # a part read after the chain
+                  DenseBlock(branch=True)):  # two concats extend one prefix
+        _check(model, (1, 3, 13, 11), rng)
+        assert not any(_in_place(_check.compiled))
+
+
+def test_dense_block_nan_reaches_every_layer(isa, rng):
+    got = _check(DenseBlock(), (1, 3, 12, 12), rng, nan=True)
     assert np.isnan(got).any() and not np.isnan(got).all()

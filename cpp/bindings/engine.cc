@@ -101,6 +101,11 @@ py::list describe(const Plan& plan) {
     if (n.kind == OpKind::conv_int8)  // engine/int8_conv.cc's three ways to run it
       d["method"] = n.quant->depthwise ? "depthwise" : n.quant->taps ? "taps" : "im2col";
     if (n.kind == OpKind::conv || n.kind == OpKind::linear) d["precision"] = n.bf16_weights ? "bf16" : "fp32";
+    if (n.kind == OpKind::concat) {  // its parts already sit in its bytes (engine/concat_in_place.cc)
+      const std::vector<BufferInfo>& b = plan.buffers();
+      const int root = b[size_t(n.inputs[0])].concat_root;
+      d["in_place"] = root >= 0 && (root == n.output || b[size_t(n.output)].concat_root == root);
+    }
     d["scratch_bytes"] = n.scratch_bytes;
     nodes.append(d);
   }

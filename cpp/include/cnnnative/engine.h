@@ -173,6 +173,7 @@ struct BufferInfo {
   int first = -1, last = -1;   // node indices that define / last read it (-1 = input)
   int64_t elem_bytes = 4;      // 4: float32; 1: uint8 (int8 nodes)
   int concat_root = -1;        // batch-1 plans: the concat output this buffer is a slice of
+                               // (a part, or an earlier concat of a chain: concat_in_place.cc)
   int64_t bytes() const;
   int64_t per_sample() const;  // elements per batch item
 };

@@ -106,7 +106,11 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
     const auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     float* out = addr(n.output);
     float* scratch = n.scratch_offset >= 0 ? arena + n.scratch_offset / int64_t(sizeof(float)) : nullptr;
-    const bool parts_in_place = n.kind == OpKind::concat && buffers_[n.inputs[0]].concat_root == n.output;
+    // A concat whose parts already sit in its bytes: the root of in-place parts, or an earlier
+    // concat of a chain (its output is the root's first bytes).
+    const bool parts_in_place = n.kind == OpKind::concat && buffers_[n.inputs[0]].concat_root >= 0 &&
+                                (buffers_[n.inputs[0]].concat_root == n.output ||
+                                 buffers_[n.output].concat_root == buffers_[n.inputs[0]].concat_root);
     if (poison && !(n.kind == OpKind::channel_scale && out == addr(n.inputs[0])) &&
         !parts_in_place) {  // not over an in-place input
       poison_buffer(n.output);
@@ -153,11 +157,12 @@ void Plan::run_in_arena(const float* x, int64_t batch, float* y, bool poison, st
         break;
       }
       case OpKind::concat: {
+        if (parts_in_place) break;  // nothing to move
         const int64_t total = buffers_[n.output].per_sample();
         int64_t offset = 0;
         for (int id : n.inputs) {
           const int64_t per = buffers_[id].per_sample();
-          if (buffers_[id].concat_root != n.output) concat_part_forward(batch, addr(id), per, out, total, offset);
+          concat_part_forward(batch, addr(id), per, out, total, offset);
           offset += per;
         }
         break;

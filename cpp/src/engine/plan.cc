@@ -564,6 +564,9 @@ void Plan::finalize(int output) {
       offset += buffers_[id].bytes();
     }
   }
+  for (const Node& n : nodes_)  // a chain's earlier concats: the first bytes of its root
+    if (n.kind == OpKind::concat && concat_root[n.output] >= 0)
+      buffers_[n.output].offset = buffers_[concat_root[n.output]].offset;
   arena_bytes_ = layout.total_bytes;
   finalized_ = true;
 }
