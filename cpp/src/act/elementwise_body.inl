@@ -53,12 +53,15 @@ void gelu(const float* x, float* y, int64_t n, const ActParams&) {
 // cancellation in 1 + tanh(u) for negative u. exp_sat's inf (-2u >= 88.4) gives -0 (x < 0), as
 // x/2 * (1 + tanh(u)) does; x = -inf gives NaN (inf / inf), as PyTorch.
 constexpr float kGeluBeta = 0.7978845608f, kGeluKappa = 0.044715f;
+// -2u = x (-2 beta - 2 beta kappa x^2) and 2 x u' = x (2 beta + 6 beta kappa x^2): two operations each.
+constexpr float kMinus2Beta = -2.0f * kGeluBeta, kMinus2BetaKappa = -2.0f * kGeluBeta * kGeluKappa;
+constexpr float k2Beta = 2.0f * kGeluBeta, k6BetaKappa = 6.0f * kGeluBeta * kGeluKappa;
 void gelu_tanh(const float* x, float* y, int64_t n, const ActParams&) {
   const vm::Clamp c = vm::exp_bounds();
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float inner = kGeluBeta * (x[i] + kGeluKappa * x[i] * x[i] * x[i]);
-    y[i] = x[i] / (1.0f + vm::exp_sat(-2.0f * inner, c));
+    const float x2 = x[i] * x[i];
+    y[i] = x[i] / (1.0f + vm::exp_sat(x[i] * (x2 * kMinus2BetaKappa + kMinus2Beta), c));
   }
 }
 // relu6(x + 3) / 6, written so that NaN passes (both comparisons are false for NaN).
@@ -101,7 +104,17 @@ void elu(const float* x, float* y, int64_t n, const ActParams& p) {
 void softplus(const float* x, float* y, int64_t n, const ActParams& p) {
   const float beta = p.a, threshold = p.b;
   const vm::Clamp c = vm::exp_bounds();
-  if (beta == 1.0f) {  // the default: no scaling in and out (the same values)
+  if (beta == 1.0f && threshold >= 15.0f) {
+    // The default: no scaling in and out, and no cut-off either: from z = 15 on,
+    // log1p(exp(-z)) < ulp(z)/2 and z + log1p(exp(-z)) rounds to z itself.
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const float z = x[i], az = z < 0.0f ? -z : z;
+      y[i] = (z > 0.0f ? z : 0.0f) + vm::log1p_unit(vm::exp_nonpos(-az, c));
+    }
+    return;
+  }
+  if (beta == 1.0f) {  // no scaling in and out (the same values)
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
       const float z = x[i], az = z < 0.0f ? -z : z;
@@ -220,12 +233,12 @@ void gelu_tanh_backward(const float* g, const float* x, float* gx, int64_t n, co
   const vm::Clamp c = vm::clamp_bounds(-104.0f, 88.0f);  // above 88 the result is selected away
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float x2 = x[i] * x[i];
-    const float z = -2.0f * kGeluBeta * (x[i] + kGeluKappa * x2 * x[i]);
+    const float x2 = x[i] * x[i], z = x[i] * (x2 * kMinus2BetaKappa + kMinus2Beta);  // -2u
     const float e = vm::exp_sat_core(vm::clamp(z, c)), s = 1.0f / (1.0f + e);
-    const float inner_derivative = kGeluBeta * (1.0f + 3.0f * kGeluKappa * x2);
-    const float d = s + 2.0f * x[i] * (e * s) * s * inner_derivative;
-    gx[i] = z > 88.0f ? 0.0f * x[i] * g[i] : g[i] * d;
+    // s + 2 x u' (e s) s, with e s multiplied in first: it is 0 for large x, where 2 x u'
+    // alone would overflow from x = 1e13 on (inf * 0)
+    const float d = (((e * s) * x[i]) * (x2 * k6BetaKappa + k2Beta)) * s + s;
+    gx[i] = (z > 88.0f ? 0.0f * x[i] : d) * g[i];
   }
 }
 // PyTorch's choice at the kinks: 0 at x <= -3, grad at x >= 3, NaN input gives NaN.
@@ -267,6 +280,11 @@ void elu_backward(const float* g, const float* x, float* gx, int64_t n, const Ac
 void softplus_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams& p) {
   const float beta = p.a, threshold = p.b;
   const vm::Clamp c = vm::exp_bounds();
+  if (threshold >= 17.0f) {  // from z = 17 on, 1 + exp(-z) rounds to 1: no cut-off needed
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) gx[i] = g[i] / (1.0f + vm::exp_sat(-(x[i] * beta), c));
+    return;
+  }
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float z = x[i] * beta;
