@@ -109,7 +109,7 @@ void softplus(const float* x, float* y, int64_t n, const ActParams& p) {
     // log1p(exp(-z)) < ulp(z)/2 and z + log1p(exp(-z)) rounds to z itself.
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
-      const float z = x[i], az = z < 0.0f ? -z : z;
+      const float z = x[i], az = std::fabs(z);
       y[i] = (z > 0.0f ? z : 0.0f) + vm::log1p_unit(vm::exp_nonpos(-az, c));
     }
     return;
@@ -117,7 +117,7 @@ void softplus(const float* x, float* y, int64_t n, const ActParams& p) {
   if (beta == 1.0f) {  // no scaling in and out (the same values)
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
-      const float z = x[i], az = z < 0.0f ? -z : z;
+      const float z = x[i], az = std::fabs(z);
       const float sp = (z > 0.0f ? z : 0.0f) + vm::log1p_unit(vm::exp_nonpos(-az, c));
       y[i] = z > threshold ? z : sp;
     }
@@ -125,7 +125,7 @@ void softplus(const float* x, float* y, int64_t n, const ActParams& p) {
   }
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float z = x[i] * beta, az = z < 0.0f ? -z : z;
+    const float z = x[i] * beta, az = std::fabs(z);
     const float sp = (z > 0.0f ? z : 0.0f) + vm::log1p_unit(vm::exp_nonpos(-az, c));
     y[i] = z > threshold ? x[i] : sp / beta;
   }
@@ -165,7 +165,7 @@ void log_sigmoid(const float* x, float* y, int64_t n, const ActParams&) {
   const vm::Clamp c = vm::exp_bounds();
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float ax = x[i] < 0.0f ? -x[i] : x[i];
+    const float ax = std::fabs(x[i]);
     y[i] = (x[i] > 0.0f ? 0.0f : x[i]) - vm::log1p_unit(vm::exp_nonpos(-ax, c));
   }
 }
@@ -218,7 +218,7 @@ void gelu_backward(const float* g, const float* x, float* gx, int64_t n, const A
   const vm::Clamp c = vm::exp_bounds();
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float z = (x[i] < 0.0f ? -x[i] : x[i]) * 0.70710678f;
+    const float z = std::fabs(x[i]) * 0.70710678f;
     const float e = vm::exp_nonpos(-z * z, c);
     const float half_erfc = vm::half_erfcx_gelu(z) * e;  // Phi(-|x|)
     const float cdf = x[i] < 0.0f ? half_erfc : 1.0f - half_erfc;
@@ -331,7 +331,7 @@ void log_sigmoid_backward(const float* g, const float* x, float* gx, int64_t n, 
   const vm::Clamp c = vm::exp_bounds();
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float ax = x[i] < 0.0f ? -x[i] : x[i], z = vm::exp_nonpos(-ax, c), r = g[i] / (1.0f + z);
+    const float ax = std::fabs(x[i]), z = vm::exp_nonpos(-ax, c), r = g[i] / (1.0f + z);
     gx[i] = x[i] < 0.0f ? r : r * z;
   }
 }

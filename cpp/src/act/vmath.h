@@ -11,6 +11,7 @@
 // overflow gives +inf, underflow below -87.3 gives 0 (denormal results are flushed), NaN
 // stays NaN.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -180,7 +181,7 @@ static inline float sigmoid(float x) { return 1.0f / (1.0f + vm::exp(-x)); }
 // tanh(x) = sign(x) * -m / (2 + m) with m = expm1(-2|x|), which keeps full relative
 // accuracy near 0 and saturates to +-1 for large |x|.
 static inline float tanh(float x) {
-  const float ax = x < 0.0f ? -x : x;
+  const float ax = std::fabs(x);  // one AND (x < 0 ? -x : x is a compare and a blend)
   const float m = expm1_nonpos(-2.0f * ax);  // NaN stays NaN
   const float t = -m / (2.0f + m);
   return x < 0.0f ? -t : (x > 0.0f ? t : x);  // keeps -0, +0 and NaN as they are
@@ -211,7 +212,7 @@ static inline float half_erfcx_gelu(float z) {
 // Phi(-x) for x >= 0. Relative error ~3e-7 for |x| < 5, growing in the far tail where the
 // rounding of x*x dominates (values there are below 1e-30). NaN stays NaN.
 static inline float normal_cdf(float x, Clamp c) {
-  const float z = (x < 0.0f ? -x : x) * 0.70710678f;
+  const float z = std::fabs(x) * 0.70710678f;
   const float h = half_erfcx_gelu(z) * exp_nonpos(-z * z, c);
   return x < 0.0f ? h : 1.0f - h;
 }
