@@ -41,11 +41,15 @@ void silu(const float* x, float* y, int64_t n, const ActParams&) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] / (1.0f + vm::exp_sat(-x[i], c));
 }
-// x * Phi(x) (Phi accurate in the negative tail, see vm::normal_cdf).
+// x * Phi(x), with Phi(x) = 1 - Phi(-x) for x >= 0 (Phi accurate in the negative tail, see
+// vm::normal_tail).
 void gelu(const float* x, float* y, int64_t n, const ActParams&) {
-  const vm::Clamp c = vm::exp_bounds();
+  const vm::Clamp c = vm::gelu_bounds();
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * vm::normal_cdf(x[i], c);
+  for (int64_t i = 0; i < n; ++i) {
+    const float h = vm::normal_tail(std::fabs(x[i]), c).h;
+    y[i] = x[i] * (x[i] < 0.0f ? h : 1.0f - h);
+  }
 }
 // GELU's tanh form: x/2 * (1 + tanh(u)), u = sqrt(2/pi) * (x + 0.044715 x^3), computed as
 // x * sigmoid(2u) = x / (1 + exp(-2u)) (the same function: 1 + tanh(u) = 2 sigmoid(2u)). One
@@ -215,14 +219,12 @@ void silu_backward(const float* g, const float* x, float* gx, int64_t n, const A
 }
 // Phi(x) + x * phi(x), phi the standard normal density: both from one exp(-x^2 / 2).
 void gelu_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams&) {
-  const vm::Clamp c = vm::exp_bounds();
+  const vm::Clamp c = vm::gelu_bounds();
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float z = std::fabs(x[i]) * 0.70710678f;
-    const float e = vm::exp_nonpos(-z * z, c);
-    const float half_erfc = vm::half_erfcx_gelu(z) * e;  // Phi(-|x|)
-    const float cdf = x[i] < 0.0f ? half_erfc : 1.0f - half_erfc;
-    gx[i] = g[i] * ((x[i] * 0.39894228f) * e + cdf);
+    const vm::NormalTail nt = vm::normal_tail(std::fabs(x[i]), c);  // exp(-x^2/2), Phi(-|x|)
+    const float cdf = x[i] < 0.0f ? nt.h : 1.0f - nt.h;
+    gx[i] = g[i] * ((x[i] * 0.39894228f) * nt.e + cdf);
   }
 }
 // d/dx x s(2u) = s + 2x s (1 - s) u' with s = sigmoid(2u) = 1 / (1 + e), e = exp(-2u), and

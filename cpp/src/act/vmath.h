@@ -187,14 +187,39 @@ static inline float tanh(float x) {
   return x < 0.0f ? -t : (x > 0.0f ? t : x);  // keeps -0, +0 and NaN as they are
 }
 
-// erfc(z) * exp(z^2) / 2 for z in [0, 9.4] (the scaled complementary error function, halved
-// for Phi): t * Q(t) with t = 1 / (1 + z/2) and Q a degree-8 polynomial fitted (Lawson's
-// minimax iteration, relative error 4e-8 in exact arithmetic, 3.3e-7 in float evaluation
-// where t's rounding dominates) over t in [0.175, 1]. Past z = 9.34 exp(-z^2) underflows, so
-// GELU needs no more range. Split out so that GELU's backward shares one exp(-z^2) between
-// erfc and the normal density.
-static inline float half_erfcx_gelu(float z) {
-  const float t = 1.0f / (1.0f + 0.5f * z);
+// 2^(-w^2) for w in [0, 12.2] (callers clamp; NaN stays NaN): w^2 = n - f with n an integer
+// and |f| <= 1/2, both from fused multiply-adds with w * w exact inside them (so the square is
+// never rounded on its own, unlike exp(-z * z)), then 2^f by a degree-6 minimax polynomial
+// (relative error 9e-8 in float) and 2^n by pow2i_sat: 0 from w^2 = 126.5 on.
+static inline float exp2_neg_square(float w) {
+  const float shifter = 12582912.0f;
+  const float t = -w * w + shifter;  // -w^2 rounded to an integer, in the low mantissa bits
+  const float n = t - shifter, f = -w * w - n;
+  float p = 0.00015403512225020677f;
+  p = p * f + 0.0013390746898949146f;
+  p = p * f + 0.009618237614631653f;
+  p = p * f + 0.05550357326865196f;
+  p = p * f + 0.24022649228572845f;
+  p = p * f + 0.6931471824645996f;
+  return (p * f + 1.0f) * pow2i_sat(static_cast<int32_t>(to_bits(t) - to_bits(shifter)));
+}
+
+// The normal distribution at -|x| for GELU: e = exp(-x^2/2) and h = Phi(-|x|) = erfc(z)/2 with
+// z = |x|/sqrt 2, relative accuracy kept in the tail (no cancellation in 1 + erf). Both come
+// from w = |x| sqrt(log2(e)/2) (exp(-x^2/2) = 2^(-w^2)), capped at c.hi = 12.2, where e is 0
+// already. erfc(z)/2 = exp(-z^2) t Q(t), t = 1 / (1 + z/2), Q a degree-8 polynomial fitted
+// (Lawson's minimax iteration, relative error 4e-8 in exact arithmetic, 3.3e-7 in float
+// evaluation where t's rounding dominates) over z in [0, 9.4], the range where exp(-z^2) is
+// not 0. NaN stays NaN.
+struct NormalTail {
+  float e, h;
+};
+static inline Clamp gelu_bounds() { return clamp_bounds(0.0f, 12.2f); }
+static inline NormalTail normal_tail(float ax, Clamp c) {
+  float w = ax * 0.8493217825889587f;
+  w = w > c.hi ? c.hi : w;
+  const float e = exp2_neg_square(w);
+  const float t = 1.0f / (1.0f + 0.41627731919288635f * w);  // z / 2 = w * 0.5 / sqrt(log2 e)
   float q = -0.029423516243696213f;
   q = q * t + 0.14174364507198334f;
   q = q * t - 0.24246810376644135f;
@@ -204,17 +229,7 @@ static inline float half_erfcx_gelu(float z) {
   q = q * t + 0.12165012210607529f;
   q = q * t + 0.14117400348186493f;
   q = q * t + 0.1410439908504486f;
-  return t * q;
-}
-
-// Phi(x), the standard normal CDF, for GELU: erfc(|x|/sqrt 2)/2 = half_erfcx * exp(-x^2/2) is
-// Phi(-|x|) with relative accuracy in the tail (no cancellation in 1 + erf), Phi(x) = 1 -
-// Phi(-x) for x >= 0. Relative error ~3e-7 for |x| < 5, growing in the far tail where the
-// rounding of x*x dominates (values there are below 1e-30). NaN stays NaN.
-static inline float normal_cdf(float x, Clamp c) {
-  const float z = std::fabs(x) * 0.70710678f;
-  const float h = half_erfcx_gelu(z) * exp_nonpos(-z * z, c);
-  return x < 0.0f ? h : 1.0f - h;
+  return {e, (t * q) * e};
 }
 
 }  // namespace vm
