@@ -54,18 +54,21 @@ void gelu(const float* x, float* y, int64_t n, const ActParams&) {
 // GELU's tanh form: x/2 * (1 + tanh(u)), u = sqrt(2/pi) * (x + 0.044715 x^3), computed as
 // x * sigmoid(2u) = x / (1 + exp(-2u)) (the same function: 1 + tanh(u) = 2 sigmoid(2u)). One
 // exp and one division instead of tanh's expm1 and division plus the rest, and no
-// cancellation in 1 + tanh(u) for negative u. exp_sat's inf (-2u >= 88.4) gives -0 (x < 0), as
+// cancellation in 1 + tanh(u) for negative u. exp2_sat_core's inf (-2u >= 88.4) gives -0 (x < 0), as
 // x/2 * (1 + tanh(u)) does; x = -inf gives NaN (inf / inf), as PyTorch.
 constexpr float kGeluBeta = 0.7978845608f, kGeluKappa = 0.044715f;
-// -2u = x (-2 beta - 2 beta kappa x^2) and 2 x u' = x (2 beta + 6 beta kappa x^2): two operations each.
-constexpr float kMinus2Beta = -2.0f * kGeluBeta, kMinus2BetaKappa = -2.0f * kGeluBeta * kGeluKappa;
+// -2u log2(e) = x (a + b x^2) (the exponent in base 2, see vm::exp2_sat_core) and
+// 2 x u' = x (2 beta + 6 beta kappa x^2): two operations each.
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kMinus2BetaLog2e = -2.0f * kGeluBeta * kLog2e;
+constexpr float kMinus2BetaKappaLog2e = -2.0f * kGeluBeta * kGeluKappa * kLog2e;
 constexpr float k2Beta = 2.0f * kGeluBeta, k6BetaKappa = 6.0f * kGeluBeta * kGeluKappa;
 void gelu_tanh(const float* x, float* y, int64_t n, const ActParams&) {
-  const vm::Clamp c = vm::exp_bounds();
+  const vm::Clamp c = vm::clamp_bounds(-150.0f, 150.0f);
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float x2 = x[i] * x[i];
-    y[i] = x[i] / (1.0f + vm::exp_sat(x[i] * (x2 * kMinus2BetaKappa + kMinus2Beta), c));
+    y[i] = x[i] / (1.0f + vm::exp2_sat_core(vm::clamp(x[i] * (x2 * kMinus2BetaKappaLog2e + kMinus2BetaLog2e), c)));
   }
 }
 // relu6(x + 3) / 6, written so that NaN passes (both comparisons are false for NaN).
@@ -229,18 +232,19 @@ void gelu_backward(const float* g, const float* x, float* gx, int64_t n, const A
 }
 // d/dx x s(2u) = s + 2x s (1 - s) u' with s = sigmoid(2u) = 1 / (1 + e), e = exp(-2u), and
 // 1 - s = e s without cancellation (the tanh form's 0.5 (1 + t) + x/2 (1 - t^2) u', since
-// 1 + t = 2s and 1 - t^2 = 4 s (1 - s)). Where e overflows (-2u > 88) the gradient is 0 in
-// float; it is set so (0 * x: NaN for x = -inf, as PyTorch), since e s would be inf * 0.
+// 1 + t = 2s and 1 - t^2 = 4 s (1 - s)). Past -2u = 88 (127 in base 2), where e overflows, the
+// gradient is 0 in float; it is set so (0 * x: NaN for x = -inf, as PyTorch), since e s would
+// be inf * 0.
 void gelu_tanh_backward(const float* g, const float* x, float* gx, int64_t n, const ActParams&) {
-  const vm::Clamp c = vm::clamp_bounds(-104.0f, 88.0f);  // above 88 the result is selected away
+  const vm::Clamp c = vm::clamp_bounds(-150.0f, 127.0f);  // above 127 the result is selected away
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float x2 = x[i] * x[i], z = x[i] * (x2 * kMinus2BetaKappa + kMinus2Beta);  // -2u
-    const float e = vm::exp_sat_core(vm::clamp(z, c)), s = 1.0f / (1.0f + e);
+    const float x2 = x[i] * x[i], z = x[i] * (x2 * kMinus2BetaKappaLog2e + kMinus2BetaLog2e);  // -2u log2(e)
+    const float e = vm::exp2_sat_core(vm::clamp(z, c)), s = 1.0f / (1.0f + e);
     // s + 2 x u' (e s) s, with e s multiplied in first: it is 0 for large x, where 2 x u'
     // alone would overflow from x = 1e13 on (inf * 0)
     const float d = (((e * s) * x[i]) * (x2 * k6BetaKappa + k2Beta)) * s + s;
-    gx[i] = (z > 88.0f ? 0.0f * x[i] : d) * g[i];
+    gx[i] = (z > 127.0f ? 0.0f * x[i] : d) * g[i];
   }
 }
 // PyTorch's choice at the kinks: 0 at x <= -3, grad at x >= 3, NaN input gives NaN.

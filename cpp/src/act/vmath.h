@@ -204,6 +204,24 @@ static inline float exp2_neg_square(float w) {
   return (p * f + 1.0f) * pow2i_sat(static_cast<int32_t>(to_bits(t) - to_bits(shifter)));
 }
 
+// 2^w for w in [-150, 150] (callers clamp; NaN stays NaN): w = n + f, n = round(w) by the
+// shifter, f = w - n exact (|f| <= 1/2), 2^f by the polynomial of exp2_neg_square and 2^n by
+// pow2i_sat (0 from w = -126.5 down, inf from 127.5 up). Three operations of reduction
+// instead of exp's four; for formulas whose argument is a product anyway, so that log2(e)
+// folds into its constants at no cost in accuracy (the argument's own rounding dominates).
+static inline float exp2_sat_core(float w) {
+  const float shifter = 12582912.0f;
+  const float t = w + shifter;
+  const float n = t - shifter, f = w - n;
+  float p = 0.00015403512225020677f;
+  p = p * f + 0.0013390746898949146f;
+  p = p * f + 0.009618237614631653f;
+  p = p * f + 0.05550357326865196f;
+  p = p * f + 0.24022649228572845f;
+  p = p * f + 0.6931471824645996f;
+  return (p * f + 1.0f) * pow2i_sat(static_cast<int32_t>(to_bits(t) - to_bits(shifter)));
+}
+
 // The normal distribution at -|x| for GELU: e = exp(-x^2/2) and h = Phi(-|x|) = erfc(z)/2 with
 // z = |x|/sqrt 2, relative accuracy kept in the tail (no cancellation in 1 + erf). Both come
 // from w = |x| sqrt(log2(e)/2) (exp(-x^2/2) = 2^(-w^2)), capped at c.hi = 12.2, where e is 0
