@@ -75,6 +75,24 @@ void gemm_s8u8_s32(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_
 void gemm_s8u8_s32_taps(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_t ldx,
                         const int64_t* tap_offsets, int64_t taps, int64_t channels, int32_t* c, int64_t ldc);
 
+// The same product with the image stored 4 channels per pixel: channel quad q (channels
+// 4q .. 4q+3, zero point or anything in the channels past `channels`) is a plane of
+// 4-byte pixels at x + q * quad_stride, and row t * round_up(channels, 4) + c of X is
+// channel c of pixels tap_offsets[t] + n, n < N, i.e. byte
+// x + (c / 4) * quad_stride + 4 * (tap_offsets[t] + n) + c % 4. That is the layout the
+// VNNI kernel multiplies, so it runs straight on the image, its accumulators kept over
+// all taps. Only where gemm_s8_taps_c4_supported(w) (the AVX512-VNNI kernel runs w). It
+// reads whole vectors of 16 pixels: up to 15 pixels (60 bytes) past each tap's last
+// column must be readable (their values are not used). Exact int32 sums, on one thread.
+bool gemm_s8_taps_c4_supported(const PackedWeightsS8& w);
+void gemm_s8u8_s32_taps_c4(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_t quad_stride,
+                           const int64_t* tap_offsets, int64_t taps, int64_t channels, int32_t* c, int64_t ldc);
+
+// One row of gemm_s8u8_s32_taps_c4's layout: pixel i of dst (4 bytes) is
+// (s[0][i * step], s[1][i * step], s[2][i * step], s[3][i * step]) for i < n, step >= 1.
+// AVX-512 where the CPU has it (steps 1 and 2), else plain loops.
+void interleave4_u8(const uint8_t* const s[4], int64_t n, int64_t step, uint8_t* dst);
+
 // im2col for uint8 activations: the (C/groups*R*S) x (OH*OW) matrix of one image and one
 // group, rows ordered (c, r, s) as the OIHW weight's columns; taps in the padding read
 // `zero_point`, so padding contributes zero_point * w exactly as a real zero would after

@@ -326,6 +326,11 @@ struct TapsGeometry {
   std::vector<int> phase_of;  // (ih % sh) * sw + iw % sw -> stored phase index, or -1
   std::vector<int64_t> offsets;  // per tap (r, s), from the channel's first stored phase
   int64_t padded_bytes(int64_t images, int64_t C) const { return (images * C * plane + 63) / 64 * 64; }
+  // The same images with 4 channels per pixel (quads per group, see fill_quad_planes), and
+  // the 60 bytes past the last pixel the VNNI tile may read.
+  int64_t padded_c4_bytes(int64_t images, int64_t G, int64_t quads) const {
+    return (images * G * quads * 4 * plane + 64 + 63) / 64 * 64;
+  }
   // Images padded at a time: all of a small batch, at most about 4 MiB of planes (at least
   // one image), so the scratch does not grow with the batch.
   int64_t chunk_images(int64_t batch, int64_t C) const {
@@ -357,6 +362,22 @@ TapsGeometry taps_geometry(const ConvParams& p) {
 }
 }  // namespace
 
+namespace {
+// The taps path's scratch: the padded planes of a chunk of images (sized for the 4-channel
+// layout, which holds the one-channel planes too), then per thread the int32 sums of a
+// block.
+struct TapsScratch {
+  int64_t padded, acc_per_thread;
+};
+TapsScratch taps_scratch_parts(const Node& n) {
+  const ConvParams& p = n.conv;
+  const TapsGeometry t = taps_geometry(p);
+  const int64_t chunk = t.chunk_images(n.in_shape[0], p.C), cpg = p.C / p.groups;
+  return {std::max(t.padded_bytes(chunk, p.C), t.padded_c4_bytes(chunk, p.groups, (cpg + 3) / 4)),
+          (n.quant->m_block * t.nb * 4 + 63) / 64 * 64};
+}
+}  // namespace
+
 bool int8_conv_uses_taps(const ConvParams& p) {
   const int64_t OH = p.output_h(), OW = p.output_w();
   if (OH <= 0 || OW <= 0 || p.R * p.S == 1 || OH * OW <= 64) return false;
@@ -370,6 +391,31 @@ bool int8_conv_uses_taps(const ConvParams& p) {
 int64_t int8_taps_columns(const ConvParams& p) { return taps_geometry(p).ext; }
 
 namespace {
+// The phase planes of channels c0 .. c0 + 3 of one image (x: its first channel, `valid` of
+// them real) with 4 channels per pixel, into dst (4 * t.plane bytes): the layout of
+// quant::gemm_s8u8_s32_taps_c4. Channels past `valid` repeat channel c0: their weights
+// are zero, so any value adds nothing.
+void fill_quad_planes(const ConvParams& p, const TapsGeometry& t, const uint8_t* x, int64_t valid, uint8_t zero,
+                      uint8_t* dst) {
+  const int64_t H = p.H, W = p.W, sh = p.stride_h, sw = p.stride_w, pad_left = p.pad_left;
+  std::memset(dst, zero, size_t(4 * t.plane));
+  const uint8_t* ch[4];
+  for (int64_t j = 0; j < 4; ++j) ch[j] = x + (j < valid ? j : 0) * H * W;
+  for (int64_t h = 0; h < H; ++h) {
+    const int64_t ih = h + p.pad_top;
+    for (int64_t cp = 0; cp < sw; ++cp) {  // the columns of phase (ih % sh, cp)
+      const int ph = t.phase_of[size_t((ih % sh) * sw + cp)];
+      if (ph < 0) continue;
+      const int64_t w0 = ((cp - pad_left) % sw + sw) % sw;  // first w with (w + pad_left) % sw == cp
+      if (w0 >= W) continue;
+      const int64_t count = (W - w0 + sw - 1) / sw;
+      const uint8_t* rows[4];
+      for (int64_t j = 0; j < 4; ++j) rows[j] = ch[j] + h * W + w0;
+      quant::interleave4_u8(rows, count, sw, dst + 4 * (ph * t.phase_plane + ih / sh * t.Wq + (w0 + pad_left) / sw));
+    }
+  }
+}
+
 // Per chunk of images: their phase planes (padding = the zero point), then (image, group,
 // block of extended pixels, block of output channels) items shared by the team; each
 // item's sums span extended rows, of which the first OW columns of each are output.
@@ -382,7 +428,12 @@ void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* 
   const int64_t sh = p.stride_h, sw = p.stride_w;
   auto* padded = static_cast<uint8_t*>(scratch);
   const int64_t chunk = t.chunk_images(n.in_shape[0], p.C);  // as the scratch was sized
-  int32_t* acc_base = reinterpret_cast<int32_t*>(static_cast<char*>(scratch) + t.padded_bytes(chunk, p.C));
+  const int64_t quads = (cpg + 3) / 4, quad_bytes = 4 * t.plane;
+  // The VNNI kernel reads the image with 4 channels per pixel; the others take the planes
+  // one channel each (the scratch fits either: taps_scratch_parts).
+  const bool c4 = quant::gemm_s8_taps_c4_supported(q.packed[0]);
+  const TapsScratch parts = taps_scratch_parts(n);
+  uint8_t* thread_base = static_cast<uint8_t*>(scratch) + parts.padded;  // per thread: the sums
   const std::vector<int64_t>& offsets = t.offsets;
   const int64_t out_elem = q.out_u8 ? 1 : 4, res_elem = q.res_u8 ? 1 : 4;
   if (batch * p.K * P * q.K_gemm < kSerialMacs) threads = 1;
@@ -391,42 +442,52 @@ void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* 
     const int64_t nb = run_pixel_block(t.ext, t.nb, images * G * q.m_blocks, threads);
     const int64_t n_blocks = (t.ext + nb - 1) / nb, items = images * G * n_blocks * q.m_blocks;
     const int team = int(std::min<int64_t>(threads, items));
-    // H*W bytes per plane: small next to the GEMM, but split too (a serial part costs
-    // a second thread its share).
-    team_for_each(team, images * p.C, [&](int64_t pc) {
-      uint8_t* dst = padded + pc * t.plane;
-      std::memset(dst, q.in.zero, size_t(t.plane));
-      const int64_t W = p.W, pad_left = p.pad_left;
-      for (int64_t h = 0; h < p.H; ++h) {
-        const int64_t ih = h + p.pad_top;
-        const uint8_t* src = x + ((b0 * p.C + pc) * p.H + h) * W;
-        if (sw == 2) {  // both phases of the row in one pass, when both are stored
-          const int pe = t.phase_of[size_t((ih % sh) * 2 + pad_left % 2)];
-          const int po = t.phase_of[size_t((ih % sh) * 2 + (pad_left + 1) % 2)];
-          if (pe >= 0 && po >= 0) {  // src[w] goes to padded column w + pad_left
-            uint8_t* row = dst + ih / sh * t.Wq;
-            split_pairs_u8(src, W, row + pe * t.phase_plane + pad_left / 2,
-                           row + po * t.phase_plane + (pad_left + 1) / 2);
-            continue;
+    if (c4) {
+      team_for_each(team, images * G * quads, [&](int64_t i) {  // i = (image, group, quad)
+        const int64_t qd = i % quads, bg = i / quads;
+        const int64_t c0 = (bg % G) * cpg + 4 * qd, bl = bg / G;
+        fill_quad_planes(p, t, x + ((b0 + bl) * p.C + c0) * p.H * p.W, std::min<int64_t>(4, cpg - 4 * qd),
+                         uint8_t(q.in.zero), padded + i * quad_bytes);
+      });
+    } else {
+      // H*W bytes per plane: small next to the GEMM, but split too (a serial part costs
+      // a second thread its share).
+      team_for_each(team, images * p.C, [&](int64_t pc) {
+        uint8_t* dst = padded + pc * t.plane;
+        std::memset(dst, q.in.zero, size_t(t.plane));
+        const int64_t W = p.W, pad_left = p.pad_left;
+        for (int64_t h = 0; h < p.H; ++h) {
+          const int64_t ih = h + p.pad_top;
+          const uint8_t* src = x + ((b0 * p.C + pc) * p.H + h) * W;
+          if (sw == 2) {  // both phases of the row in one pass, when both are stored
+            const int pe = t.phase_of[size_t((ih % sh) * 2 + pad_left % 2)];
+            const int po = t.phase_of[size_t((ih % sh) * 2 + (pad_left + 1) % 2)];
+            if (pe >= 0 && po >= 0) {  // src[w] goes to padded column w + pad_left
+              uint8_t* row = dst + ih / sh * t.Wq;
+              split_pairs_u8(src, W, row + pe * t.phase_plane + pad_left / 2,
+                             row + po * t.phase_plane + (pad_left + 1) / 2);
+              continue;
+            }
+          }
+          for (int64_t cp = 0; cp < sw; ++cp) {  // the columns of phase (ih % sh, cp)
+            const int ph = t.phase_of[size_t((ih % sh) * sw + cp)];
+            if (ph < 0) continue;
+            uint8_t* row = dst + ph * t.phase_plane + ih / sh * t.Wq;
+            const int64_t w0 = ((cp - pad_left) % sw + sw) % sw;  // first w with (w + pad_left) % sw == cp
+            if (sw == 1) {
+              std::memcpy(row + pad_left, src, size_t(W));
+            } else {
+              uint8_t* out = row + (w0 + pad_left) / sw;
+              for (int64_t w = w0; w < W; w += sw) *out++ = src[w];
+            }
           }
         }
-        for (int64_t cp = 0; cp < sw; ++cp) {  // the columns of phase (ih % sh, cp)
-          const int ph = t.phase_of[size_t((ih % sh) * sw + cp)];
-          if (ph < 0) continue;
-          uint8_t* row = dst + ph * t.phase_plane + ih / sh * t.Wq;
-          const int64_t w0 = ((cp - pad_left) % sw + sw) % sw;  // first w with (w + pad_left) % sw == cp
-          if (sw == 1) {
-            std::memcpy(row + pad_left, src, size_t(W));
-          } else {
-            uint8_t* out = row + (w0 + pad_left) / sw;
-            for (int64_t w = w0; w < W; w += sw) *out++ = src[w];
-          }
-        }
-      }
-    });
+      });
+    }
     DynamicChunks work(items, 1);
     run_team(team, [&](int tid, int) {
-      int32_t* acc = acc_base + int64_t(tid) * q.m_block * t.nb;  // t.nb >= nb: the scratch's stride
+      // t.nb >= nb: the sums of any block fit
+      int32_t* acc = reinterpret_cast<int32_t*>(thread_base + tid * parts.acc_per_thread);
       int64_t i0, i1;
       while (work.next(&i0, &i1))
         for (int64_t it = i0; it < i1; ++it) {
@@ -434,8 +495,12 @@ void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* 
           const int64_t blk = rest % n_blocks, bg = rest / n_blocks, g = bg % G, bl = bg / G, b = b0 + bl;
           const int64_t n0 = blk * nb, ncols = std::min(nb, t.ext - n0);
           const quant::PackedWeightsS8& w = q.packed[size_t(g * q.m_blocks + mb)];
-          quant::gemm_s8u8_s32_taps(w, ncols, padded + (bl * p.C + g * cpg) * t.plane + n0, t.plane,
-                                    offsets.data(), int64_t(offsets.size()), cpg, acc, ncols);
+          if (c4)
+            quant::gemm_s8u8_s32_taps_c4(w, ncols, padded + (bl * G + g) * quads * quad_bytes + 4 * n0, quad_bytes,
+                                         offsets.data(), int64_t(offsets.size()), cpg, acc, ncols);
+          else
+            quant::gemm_s8u8_s32_taps(w, ncols, padded + (bl * p.C + g * cpg) * t.plane + n0, t.plane,
+                                      offsets.data(), int64_t(offsets.size()), cpg, acc, ncols);
           const int64_t k0 = g * kpg + mb * q.m_block;
           for (int64_t j = n0; j < n0 + ncols;) {  // the output columns of each extended row
             const int64_t oh = j / t.Wq, ow = j % t.Wq;
@@ -464,8 +529,8 @@ int64_t int8_conv_scratch_bytes(const Node& n, int threads) {
   }
   if (n.quant->depthwise) return dw_chunk(n.conv) * n.conv.output_h() * n.conv.output_w() * 4 * threads;
   if (n.quant->taps) {
-    const TapsGeometry t = taps_geometry(n.conv);
-    return t.padded_bytes(t.chunk_images(n.in_shape[0], n.conv.C), n.conv.C) + n.quant->m_block * t.nb * 4 * threads;
+    const TapsScratch s = taps_scratch_parts(n);
+    return s.padded + s.acc_per_thread * threads;
   }
   return conv_thread_bytes(n) * threads;
 }

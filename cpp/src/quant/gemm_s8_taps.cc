@@ -72,3 +72,55 @@ void gemm_s8u8_s32_taps(const PackedWeightsS8& w, int64_t N, const uint8_t* x, i
 }
 
 }  // namespace cnnnative::quant
+
+// gemm_s8u8_s32_taps_c4: the image already is the VNNI kernel's packed X (4 channels per
+// pixel), so there is nothing to pack; each 6-row tile runs its whole K (all taps and
+// channel quads) against one panel of 64 columns in registers
+// (gemm_s8_taps_c4__avx512vnni.cc). Panels outer, tiles inner: the panel's rows of the
+// image (quads x about 64 + 2 rows of pixels) stay in L1/L2 while the weight tiles stream.
+namespace cnnnative::quant {
+
+void interleave4_u8(const uint8_t* const s[4], int64_t n, int64_t step, uint8_t* dst) {
+  if ((step == 1 || step == 2) && cpu_has_avx512_vnni()) return detail::interleave4_u8_avx512(s, n, step, dst);
+  for (int64_t i = 0; i < n; ++i)
+    for (int j = 0; j < 4; ++j) dst[4 * i + j] = s[j][i * step];
+}
+
+bool gemm_s8_taps_c4_supported(const PackedWeightsS8& w) {
+  const detail::S8Kernel& k = detail::s8_kernel_for_running(w.layout);
+  return &k == &detail::s8_kernel_avx512_vnni() && w.layout == k.layout;
+}
+
+void gemm_s8u8_s32_taps_c4(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_t quad_stride,
+                           const int64_t* tap_offsets, int64_t taps, int64_t channels, int32_t* c, int64_t ldc) {
+  const int64_t quads = (channels + 3) / 4;
+  CN_CHECK(gemm_s8_taps_c4_supported(w), "gemm_s8u8_s32_taps_c4: needs weights packed for the AVX512-VNNI kernel");
+  CN_CHECK(w.K == taps * quads * 4, "gemm_s8u8_s32_taps_c4: weights have K=", w.K, ", expected ", taps, " taps x ",
+           quads * 4, " rows");
+  CN_CHECK(N >= 0 && ldc >= std::max<int64_t>(N, 1), "gemm_s8u8_s32_taps_c4: bad N=", N, " or ldc=", ldc);
+  const detail::S8Kernel& kern = detail::s8_kernel_avx512_vnni();
+  const int64_t M = w.M;
+  if (M == 0 || N == 0) return;
+  int64_t tap_bytes_small[16];
+  std::vector<int64_t> tap_bytes_big;
+  int64_t* tap_bytes = tap_bytes_small;
+  if (taps > 16) {
+    tap_bytes_big.resize(size_t(taps));
+    tap_bytes = tap_bytes_big.data();
+  }
+  for (int64_t t = 0; t < taps; ++t) tap_bytes[t] = 4 * tap_offsets[t];
+  const detail::TapsC4Args a{quads, taps, quads, tap_bytes, quad_stride, ldc};
+  const int64_t m_tiles = (M + kern.mr - 1) / kern.mr;
+  const int8_t* wdata = w.data.data();
+  const int64_t wtile_bytes = w.tile_bytes();
+  for (int64_t n0 = 0; n0 < N; n0 += kern.nr) {
+    const int64_t ncols = std::min<int64_t>(kern.nr, N - n0);
+    for (int64_t t = 0; t < m_tiles; ++t) {
+      const int64_t m0 = t * kern.mr;
+      detail::s8_taps_c4_tile_avx512_vnni(a, wdata + t * wtile_bytes, x + 4 * n0, c + m0 * ldc + n0,
+                                          std::min<int64_t>(kern.mr, M - m0), ncols);
+    }
+  }
+}
+
+}  // namespace cnnnative::quant

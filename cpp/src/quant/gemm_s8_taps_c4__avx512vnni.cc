@@ -1,0 +1,122 @@
+// The AVX512-VNNI tile of gemm_s8u8_s32_taps_c4 (gemm_s8_taps.cc drives it): the image
+// is stored with 4 channels interleaved per pixel ([channel quad][pixel][4] bytes), which
+// is already the layout vpdpbusd wants (16 pixels x 4 channels = one zmm), so each tap's
+// 64 columns are 4 unaligned loads straight from the padded image, at the tap's offset:
+// no packed copy of X per panel and tap. The 24 int32 accumulators (6 rows x 64 columns)
+// stay in registers over all taps and channel quads and are stored once: the general
+// GEMM tile stores and reloads them every k block of 256 (9 times for 256 channels).
+// GCC 12 warns that _mm512_shuffle_i64x2's own _mm512_undefined_*() "may be used
+// uninitialized" once inlined (a known false positive of its headers).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// Weights are the normal VNNI tile's ([k group][6 rows][4]) in (tap, channel) order, so
+// tap t of quad q is group t * tap_groups + q.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "quant/gemm_s8_kernels.h"
+
+namespace cnnnative::quant::detail {
+namespace {
+
+constexpr int kMr = 6, kKg = 4;
+
+// vpdpbusd with its accumulator tied in asm (see gemm_s8__avx512vnni.cc: GCC 12's pattern
+// for the intrinsic copies every accumulator around each instruction).
+inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
+  return acc;
+}
+
+inline __mmask16 col_mask(int64_t cols) { return cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1); }
+
+template <int NV>
+void taps_tile_nv(const TapsC4Args& a, const int8_t* w, const uint8_t* x, int32_t* c, int64_t mrows, int64_t ncols) {
+  __m512i acc[kMr][NV];
+#pragma GCC unroll 6
+  for (int i = 0; i < kMr; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
+  const int64_t w_tap = a.tap_groups * kMr * kKg;
+  for (int64_t q = 0; q < a.quads; ++q, x += a.quad_stride, w += kMr * kKg) {
+    const int8_t* wt = w;
+    for (int64_t t = 0; t < a.taps; ++t, wt += w_tap) {
+      const uint8_t* xt = x + a.tap_bytes[t];
+      __m512i xv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) xv[v] = _mm512_loadu_si512(xt + v * 64);
+#pragma GCC unroll 6
+      for (int i = 0; i < kMr; ++i) {
+        int32_t wd;
+        std::memcpy(&wd, wt + i * kKg, sizeof wd);
+        const __m512i wb = _mm512_set1_epi32(wd);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = dpbusd(acc[i][v], xv[v], wb);
+      }
+    }
+  }
+  if (mrows == kMr && ncols == NV * 16) {
+#pragma GCC unroll 6
+    for (int i = 0; i < kMr; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm512_storeu_si512(c + i * a.ldc + v * 16, acc[i][v]);
+    return;
+  }
+  __mmask16 m[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) m[v] = col_mask(ncols - v * 16);
+#pragma GCC unroll 6
+  for (int i = 0; i < kMr; ++i) {
+    if (i >= mrows) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) _mm512_mask_storeu_epi32(c + i * a.ldc + v * 16, m[v], acc[i][v]);
+  }
+}
+
+}  // namespace
+
+// Masked 64-byte loads and 16-pixel stores, so a row of any length has no scalar tail
+// (rows of 14 or 28 pixels are most of a row at the 3x3 layers' sizes).
+void interleave4_u8_avx512(const uint8_t* const s[4], int64_t n, int64_t step, uint8_t* dst) {
+  const __m512i lo8 = _mm512_set1_epi16(0x00FF);
+  const __m512i qidx = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
+  auto mask64 = [](int64_t m) { return m >= 64 ? ~__mmask64{0} : m <= 0 ? __mmask64{0} : (__mmask64{1} << m) - 1; };
+  for (int64_t i = 0; i < n; i += 64) {
+    const int64_t m = std::min<int64_t>(64, n - i);
+    __m512i r[4];
+    for (int j = 0; j < 4; ++j) {
+      if (step == 1) {
+        r[j] = _mm512_maskz_loadu_epi8(mask64(m), s[j] + i);
+      } else {  // even bytes of 2m - 1: packus leaves 8-byte runs per lane, qidx orders them
+        const int64_t bytes = 2 * m - 1;
+        const __m512i a = _mm512_maskz_loadu_epi8(mask64(bytes), s[j] + 2 * i);
+        const __m512i b = _mm512_maskz_loadu_epi8(mask64(bytes - 64), s[j] + 2 * i + 64);
+        r[j] = _mm512_permutexvar_epi64(qidx, _mm512_packus_epi16(_mm512_and_si512(a, lo8), _mm512_and_si512(b, lo8)));
+      }
+    }
+    // As the VNNI pack_x: byte and word unpacks, then a 4 x 4 transpose of 128-bit lanes.
+    const __m512i a = _mm512_unpacklo_epi8(r[0], r[1]), b = _mm512_unpackhi_epi8(r[0], r[1]);
+    const __m512i c = _mm512_unpacklo_epi8(r[2], r[3]), e = _mm512_unpackhi_epi8(r[2], r[3]);
+    const __m512i o0 = _mm512_unpacklo_epi16(a, c), o1 = _mm512_unpackhi_epi16(a, c);
+    const __m512i o2 = _mm512_unpacklo_epi16(b, e), o3 = _mm512_unpackhi_epi16(b, e);
+    const __m512i t0 = _mm512_shuffle_i64x2(o0, o1, 0x44), t1 = _mm512_shuffle_i64x2(o0, o1, 0xEE);
+    const __m512i t2 = _mm512_shuffle_i64x2(o2, o3, 0x44), t3 = _mm512_shuffle_i64x2(o2, o3, 0xEE);
+    const __m512i d[4] = {_mm512_shuffle_i64x2(t0, t2, 0x88), _mm512_shuffle_i64x2(t0, t2, 0xDD),
+                          _mm512_shuffle_i64x2(t1, t3, 0x88), _mm512_shuffle_i64x2(t1, t3, 0xDD)};
+    for (int k = 0; k < 4 && 16 * k < m; ++k)
+      _mm512_mask_storeu_epi32(dst + 4 * (i + 16 * k), col_mask(m - 16 * k), d[k]);
+  }
+}
+
+void s8_taps_c4_tile_avx512_vnni(const TapsC4Args& a, const int8_t* w, const uint8_t* x, int32_t* c,
+                                 int64_t mrows, int64_t ncols) {
+  switch ((ncols + 15) / 16) {
+    case 1: return taps_tile_nv<1>(a, w, x, c, mrows, ncols);
+    case 2: return taps_tile_nv<2>(a, w, x, c, mrows, ncols);
+    case 3: return taps_tile_nv<3>(a, w, x, c, mrows, ncols);
+    default: return taps_tile_nv<4>(a, w, x, c, mrows, ncols);
+  }
+}
+
+}  // namespace cnnnative::quant::detail
