@@ -69,3 +69,55 @@ def test_taps_c4_extreme_values(isa):
         for s in range(3):
             want += np.einsum("kc,chw->khw", wq[:, :, r, s].astype(np.int64), xp[0, :, r:r + H, s:s + H])
     np.testing.assert_array_equal(got[0], want.astype(f32))
+
+
+# Small images whose output channels fill 64-row tiles: the taps run with lanes along M
+# (quant::gemm_s8u8_s32_taps_c4t) where the CPU has AVX512-VNNI.
+LANES_M_CASES = [
+    # (N, C, K, H, W, R, stride, pad, groups)
+    (1, 37, 64, 14, 14, 3, 1, 1, 1),    # 196 pixels, 37 channels (the last quad one real)
+    (2, 70, 128, 7, 7, 3, 1, 1, 1),     # 49 pixels, batch 2, two row blocks of 64
+    (1, 16, 64, 15, 13, 3, 2, 1, 1),    # stride 2, odd sizes: 8 x 7 outputs
+    (1, 21, 128, 9, 11, 3, 1, 0, 1),    # no padding
+    (2, 10, 128, 12, 12, 3, 1, 1, 2),   # groups: 5 channels and 64 rows per group
+    (1, 8, 256, 6, 6, 3, 1, 1, 1),      # 36 pixels: 6 full pixel tiles, 4 row tiles
+    (1, 12, 64, 10, 10, 5, 1, 2, 1),    # 5x5
+]
+
+
+def lanes_of(case):
+    N, C, K, H, W, R, stride, pad, groups = case
+    plan = _core.EnginePlan([N, C, H, W])
+    xb = _core.plan_add_quantize(plan, 0, 0.02, 3)
+    y = _core.plan_add_conv_int8(plan, xb, (0.02, 3), np.ones((K, C // groups, R, R), np.int8),
+                                 np.ones(K, np.float32), np.zeros(K, np.float32), (stride, stride), (pad,) * 4,
+                                 (1, 1), groups, "none", -1, (1.0, 0), True, (1.0, 0))
+    plan.finalize(_core.plan_add_dequantize(plan, y, 1.0, 0))
+    node = plan.nodes()[1]
+    return node["method"], node.get("lanes")
+
+
+@pytest.mark.parametrize("case", LANES_M_CASES)
+def test_taps_lanes_m_exact(isa, rng, case):
+    if isa == "avx512" and _core.int8_isa() == "avx512_vnni":
+        assert lanes_of(case) == ("taps", "m")
+    for act, residual, out_u8 in (("relu", False, True), ("relu6", True, True), ("none", False, False)):
+        run_case(*case, 1, act, residual, out_u8, rng)
+
+
+@pytest.mark.parametrize("case", [LANES_M_CASES[1], LANES_M_CASES[4]])
+def test_taps_lanes_m_weights_run_under_another_isa(rng, case):
+    # Weights packed with lanes along M, run by every ISA (the others repack: correct, slower).
+    isas = list(_core.available_isas())
+    before = _core.get_isa()
+    try:
+        for pack_isa in isas:
+            for run_isa in isas:
+                _core.set_isa(pack_isa)
+                run_case(*case, 1, "relu", True, True, rng, run_isa=run_isa)
+    finally:
+        _core.set_isa(before)
+
+
+def test_taps_lanes_m_two_threads(rng):
+    on_threads(2, lambda: run_case(1, 64, 256, 14, 14, 3, 1, 1, 1, 1, "relu", True, True, rng))

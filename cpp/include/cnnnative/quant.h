@@ -56,6 +56,10 @@ struct PackedWeightsS8 {
 // there; any N still works with either.
 // Throws ValueError for negative sizes or K > kMaxK.
 PackedWeightsS8 pack_weights_s8(const int8_t* w, int64_t M, int64_t K, int64_t n_hint = 0);
+// Packs W for the kernel with its lanes along M (the transposed VNNI kernel, tiles of 64
+// rows) where the active ISA has it, else as pack_weights_s8 (gemm_s8u8_s32_taps_c4t's
+// weights).
+PackedWeightsS8 pack_weights_s8_lanes_m(const int8_t* w, int64_t M, int64_t K);
 
 // C[m, n] = sum_k W[m, k] * X[k, n], exact int32.
 // x: uint8, K x N, row stride ldx >= max(N, 1); c: int32, M x N, row stride ldc >= max(N, 1).
@@ -87,6 +91,17 @@ void gemm_s8u8_s32_taps(const PackedWeightsS8& w, int64_t N, const uint8_t* x, i
 bool gemm_s8_taps_c4_supported(const PackedWeightsS8& w);
 void gemm_s8u8_s32_taps_c4(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_t quad_stride,
                            const int64_t* tap_offsets, int64_t taps, int64_t channels, int32_t* c, int64_t ldc);
+
+// The same product with lanes along M (for images of few pixels: no column is computed
+// that is not an output): weights packed by pack_weights_s8_lanes_m, and column n of X is
+// the pixel at pixel_offsets[n] (in pixels, added to each tap's offset), so the columns
+// need not be contiguous (the output pixels of a padded grid, without its padding
+// columns). Reads nothing past the listed pixels. Only where
+// gemm_s8_taps_c4t_supported(w) (weights in the transposed AVX512-VNNI layout, run by it).
+bool gemm_s8_taps_c4t_supported(const PackedWeightsS8& w);
+void gemm_s8u8_s32_taps_c4t(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_t quad_stride,
+                            const int64_t* tap_offsets, int64_t taps, const int64_t* pixel_offsets, int64_t channels,
+                            int32_t* c, int64_t ldc);
 
 // One row of gemm_s8u8_s32_taps_c4's layout: pixel i of dst (4 bytes) is
 // (s[0][i * step], s[1][i * step], s[2][i * step], s[3][i * step]) for i < n, step >= 1.

@@ -61,6 +61,10 @@ inline bool is_int8_kind(OpKind k) { return int(k) >= int(OpKind::quantize); }
 // columns (output pixels on the extended grid) per image (int8_conv.cc).
 bool int8_conv_uses_taps(const ConvParams& p);
 int64_t int8_taps_columns(const ConvParams& p);
+// Whether the taps path runs `p` with lanes along M (quant::gemm_s8u8_s32_taps_c4t: weights
+// packed by pack_weights_s8_lanes_m, exactly the output pixels computed): small images on
+// AVX512-VNNI (int8_conv.cc). Such a conv runs the taps path whatever int8_conv_uses_taps says.
+bool int8_conv_taps_lanes_m(const ConvParams& p);
 
 // Scratch bytes of an int8 node for `threads` workers (0 for most).
 int64_t int8_scratch_bytes(const Node& n, int threads);

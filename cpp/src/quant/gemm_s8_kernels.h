@@ -49,6 +49,12 @@ struct TapsC4Args {
 void s8_taps_c4_tile_avx512_vnni(const TapsC4Args& a, const int8_t* w, const uint8_t* x, int32_t* c,
                                  int64_t mrows, int64_t ncols);
 
+// gemm_s8u8_s32_taps_c4t's tile: T[j][0:64] (int32, 64 per pixel) = the 64-row weight tile
+// w (the transposed VNNI kernel's layout, K ordered (tap, channel)) times the P <= 6
+// pixels at byte offsets pix_bytes[j] of x (4 channels per pixel, as TapsC4Args).
+void s8_taps_c4t_tile_avx512_vnni(const TapsC4Args& a, const int8_t* w, const uint8_t* x, const int64_t* pix_bytes,
+                                  int64_t P, int32_t* t);
+
 // interleave4_u8 (quant.h) with AVX-512BW; step 1 or 2.
 void interleave4_u8_avx512(const uint8_t* const s[4], int64_t n, int64_t step, uint8_t* dst);
 

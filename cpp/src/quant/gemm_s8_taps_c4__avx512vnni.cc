@@ -74,7 +74,58 @@ void taps_tile_nv(const TapsC4Args& a, const int8_t* w, const uint8_t* x, int32_
   }
 }
 
+// The lanes-along-M tile: 64 weight rows (4 vectors of 16 output channels, the transposed
+// VNNI kernel's weight tiles) x P listed pixels, each pixel's 4 channels broadcast. It
+// computes exactly the pixels it is given (no 16-column rounding, no padding columns of
+// the extended grid), for images of few pixels (14x14, 7x7). Writes T[j][0:64] for pixel j.
+template <int P>
+void taps_tile_t(const TapsC4Args& a, const int8_t* w, const uint8_t* x, const int64_t* pix, int32_t* t) {
+  __m512i acc[P][4];
+#pragma GCC unroll 6
+  for (int j = 0; j < P; ++j)
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) acc[j][v] = _mm512_setzero_si512();
+  const int64_t w_tap = a.tap_groups * 64 * kKg;
+  const uint8_t* xp[P];
+#pragma GCC unroll 6
+  for (int j = 0; j < P; ++j) xp[j] = x + pix[j];
+  for (int64_t q = 0; q < a.quads; ++q, w += 64 * kKg) {
+    const int8_t* wt = w;
+    const int64_t qo = q * a.quad_stride;
+    for (int64_t tp = 0; tp < a.taps; ++tp, wt += w_tap) {
+      const int64_t o = qo + a.tap_bytes[tp];
+      __m512i wv[4];
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) wv[v] = _mm512_loadu_si512(wt + v * 64);
+#pragma GCC unroll 6
+      for (int j = 0; j < P; ++j) {
+        int32_t xd;
+        std::memcpy(&xd, xp[j] + o, sizeof xd);
+        const __m512i xb = _mm512_set1_epi32(xd);
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v) acc[j][v] = dpbusd(acc[j][v], xb, wv[v]);
+      }
+    }
+  }
+#pragma GCC unroll 6
+  for (int j = 0; j < P; ++j)
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) _mm512_storeu_si512(t + j * 64 + v * 16, acc[j][v]);
+}
+
 }  // namespace
+
+void s8_taps_c4t_tile_avx512_vnni(const TapsC4Args& a, const int8_t* w, const uint8_t* x, const int64_t* pix_bytes,
+                                  int64_t P, int32_t* t) {
+  switch (P) {
+    case 1: return taps_tile_t<1>(a, w, x, pix_bytes, t);
+    case 2: return taps_tile_t<2>(a, w, x, pix_bytes, t);
+    case 3: return taps_tile_t<3>(a, w, x, pix_bytes, t);
+    case 4: return taps_tile_t<4>(a, w, x, pix_bytes, t);
+    case 5: return taps_tile_t<5>(a, w, x, pix_bytes, t);
+    default: return taps_tile_t<6>(a, w, x, pix_bytes, t);
+  }
+}
 
 // Masked 64-byte loads and 16-pixel stores, so a row of any length has no scalar tail
 // (rows of 14 or 28 pixels are most of a row at the 3x3 layers' sizes).
