@@ -82,6 +82,9 @@ LANES_M_CASES = [
     (2, 10, 128, 12, 12, 3, 1, 1, 2),   # groups: 5 channels and 64 rows per group
     (1, 8, 256, 6, 6, 3, 1, 1, 1),      # 36 pixels: 6 full pixel tiles, 4 row tiles
     (1, 12, 64, 10, 10, 5, 1, 2, 1),    # 5x5
+    (1, 9, 120, 7, 7, 3, 1, 1, 1),      # 120 rows: a last row tile of 56
+    (1, 8, 64, 3, 3, 3, 1, 1, 1),       # 9 pixels: tiles of 5 and 4
+    (2, 8, 64, 2, 1, 3, 1, 1, 1),       # 2 pixels: one tile of 2
 ]
 
 

@@ -198,12 +198,16 @@ void gemm_s8u8_s32_taps_c4t(const PackedWeightsS8& w, int64_t N, const uint8_t* 
   alignas(64) int32_t tbuf[6 * 64];
   for (int64_t mt = 0; mt < m_tiles; ++mt) {
     const int64_t m0 = mt * 64, rows = std::min<int64_t>(64, M - m0);
-    for (int64_t n0 = 0; n0 < N; n0 += 6) {
-      const int64_t P = std::min<int64_t>(6, N - n0);
+    // Tiles of equal pixel counts (49 = 5 x 5 + 4 x 6, not 8 x 6 + 1): a 1-pixel tile has
+    // 4 accumulator chains, too few for vpdpbusd's latency.
+    const int64_t n_tiles = (N + 5) / 6, small = N / n_tiles, big_tiles = N % n_tiles;
+    for (int64_t i = 0, n0 = 0; i < n_tiles; ++i) {
+      const int64_t P = small + (i < big_tiles ? 1 : 0);
       int64_t pix[6];
       for (int64_t j = 0; j < P; ++j) pix[j] = 4 * pixel_offsets[n0 + j];
       detail::s8_taps_c4t_tile_avx512_vnni(a, wdata + mt * wtile_bytes, x, pix, P, tbuf);
       transpose_tile(tbuf, P, rows, c + m0 * ldc + n0, ldc);
+      n0 += P;
     }
   }
 }
