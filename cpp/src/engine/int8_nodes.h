@@ -46,8 +46,9 @@ struct QuantNode {
   int64_t K_gemm = 0;                          // rows of the unfolded matrix per group (C/g*R*S)
   bool depthwise = false;
   // Stride-1 R x S convs (not depthwise) run as an implicit GEMM over a zero-point-padded
-  // copy of the image (quant::gemm_s8u8_s32_taps, int8_conv.cc): packed weight columns
-  // ordered (tap, channel), channels per group rounded up to 4 with zero weights.
+  // copy of the image (quant::gemm_s8u8_s32_taps, or its 4-channel forms _c4 and _c4t on
+  // AVX512-VNNI; int8_conv.cc): packed weight columns ordered (tap, channel), channels per
+  // group rounded up to 4 with zero weights.
   bool taps = false;
   // concat_u8: one 256-entry table per input (input q -> output q)
   std::vector<std::vector<uint8_t>> tables;
