@@ -107,6 +107,9 @@ void gemm_s8u8_s32_taps_c4t(const PackedWeightsS8& w, int64_t N, const uint8_t* 
 // (s[0][i * step], s[1][i * step], s[2][i * step], s[3][i * step]) for i < n, step >= 1.
 // AVX-512 where the CPU has it (steps 1 and 2), else plain loops.
 void interleave4_u8(const uint8_t* const s[4], int64_t n, int64_t step, uint8_t* dst);
+// Both stride-2 phases of 4 rows of n bytes: pixel i of even is (s[0][2i], .., s[3][2i])
+// for i < (n + 1) / 2, pixel i of odd (s[0][2i + 1], .., s[3][2i + 1]) for i < n / 2.
+void split_interleave4_u8(const uint8_t* const s[4], int64_t n, uint8_t* even, uint8_t* odd);
 
 // im2col for uint8 activations: the (C/groups*R*S) x (OH*OW) matrix of one image and one
 // group, rows ordered (c, r, s) as the OIHW weight's columns; taps in the padding read

@@ -427,6 +427,18 @@ void fill_quad_planes(const ConvParams& p, const TapsGeometry& t, const uint8_t*
   for (int64_t j = 0; j < 4; ++j) ch[j] = x + (j < valid ? j : 0) * H * W;
   for (int64_t h = 0; h < H; ++h) {
     const int64_t ih = h + p.pad_top;
+    if (sw == 2) {  // both phases of the row in one pass, when both are stored
+      const int pe = t.phase_of[size_t((ih % sh) * 2 + pad_left % 2)];
+      const int po = t.phase_of[size_t((ih % sh) * 2 + (pad_left + 1) % 2)];
+      if (pe >= 0 && po >= 0) {  // src[w] goes to padded column w + pad_left
+        const uint8_t* rows[4];
+        for (int64_t j = 0; j < 4; ++j) rows[j] = ch[j] + h * W;
+        uint8_t* row = dst + 4 * (ih / sh * t.Wq);
+        quant::split_interleave4_u8(rows, W, row + 4 * (pe * t.phase_plane + pad_left / 2),
+                                    row + 4 * (po * t.phase_plane + (pad_left + 1) / 2));
+        continue;
+      }
+    }
     for (int64_t cp = 0; cp < sw; ++cp) {  // the columns of phase (ih % sh, cp)
       const int ph = t.phase_of[size_t((ih % sh) * sw + cp)];
       if (ph < 0) continue;

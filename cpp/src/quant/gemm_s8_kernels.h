@@ -57,6 +57,8 @@ void s8_taps_c4t_tile_avx512_vnni(const TapsC4Args& a, const int8_t* w, const ui
 
 // interleave4_u8 (quant.h) with AVX-512BW; step 1 or 2.
 void interleave4_u8_avx512(const uint8_t* const s[4], int64_t n, int64_t step, uint8_t* dst);
+// split_interleave4_u8 (quant.h) with AVX-512BW.
+void split_interleave4_u8_avx512(const uint8_t* const s[4], int64_t n, uint8_t* even, uint8_t* odd);
 
 // Shared helper for edge tiles: stores/adds acc (mr x nr, dense) into C[0:mrows, 0:ncols].
 inline void store_tile(const int32_t* acc, int nr, int32_t* c, int64_t ldc, int64_t mrows, int64_t ncols,

@@ -89,6 +89,12 @@ void interleave4_u8(const uint8_t* const s[4], int64_t n, int64_t step, uint8_t*
     for (int j = 0; j < 4; ++j) dst[4 * i + j] = s[j][i * step];
 }
 
+void split_interleave4_u8(const uint8_t* const s[4], int64_t n, uint8_t* even, uint8_t* odd) {
+  if (cpu_has_avx512_vnni()) return detail::split_interleave4_u8_avx512(s, n, even, odd);
+  for (int64_t i = 0; i < n; ++i)
+    for (int j = 0; j < 4; ++j) (i % 2 ? odd : even)[4 * (i / 2) + j] = s[j][i];
+}
+
 bool gemm_s8_taps_c4_supported(const PackedWeightsS8& w) {
   const detail::S8Kernel& k = detail::s8_kernel_for_running(w.layout);
   return &k == &detail::s8_kernel_avx512_vnni() && w.layout == k.layout;
