@@ -76,11 +76,8 @@ void gemm_s8u8_s32_taps(const PackedWeightsS8& w, int64_t N, const uint8_t* x, i
 
 }  // namespace cnnnative::quant
 
-// gemm_s8u8_s32_taps_c4: the image already is the VNNI kernel's packed X (4 channels per
-// pixel), so there is nothing to pack; each 6-row tile runs its whole K (all taps and
-// channel quads) against one panel of 64 columns in registers
-// (gemm_s8_taps_c4__avx512vnni.cc). Panels outer, tiles inner: the panel's rows of the
-// image (quads x about 64 + 2 rows of pixels) stay in L1/L2 while the weight tiles stream.
+// The 4-channel forms of the taps GEMM (gemm_s8u8_s32_taps_c4 and _c4t) and the row
+// interleaving that writes their images.
 namespace cnnnative::quant {
 
 void interleave4_u8(const uint8_t* const s[4], int64_t n, int64_t step, uint8_t* dst) {
@@ -95,6 +92,11 @@ void split_interleave4_u8(const uint8_t* const s[4], int64_t n, uint8_t* even, u
     for (int j = 0; j < 4; ++j) (i % 2 ? odd : even)[4 * (i / 2) + j] = s[j][i];
 }
 
+// gemm_s8u8_s32_taps_c4: the image already is the VNNI kernel's packed X (4 channels per
+// pixel), so there is nothing to pack; each 6-row tile runs its whole K (all taps and
+// channel quads) against one panel of 64 columns in registers
+// (gemm_s8_taps_c4__avx512vnni.cc). Panels outer, tiles inner: the panel's rows of the
+// image (quads x about 64 + 2 rows of pixels) stay in L1/L2 while the weight tiles stream.
 bool gemm_s8_taps_c4_supported(const PackedWeightsS8& w) {
   const detail::S8Kernel& k = detail::s8_kernel_for_running(w.layout);
   return &k == &detail::s8_kernel_avx512_vnni() && w.layout == k.layout;
