@@ -98,8 +98,13 @@ py::list describe(const Plan& plan) {
                          (n.method == ConvMethod::im2col_gemm && grouped::use_channel_blocks(n.conv));
       d["lanes"] = lanes ? "channels" : "pixels";
     }
-    if (n.kind == OpKind::conv_int8)  // engine/int8_conv.cc's three ways to run it
+    if (n.kind == OpKind::conv_int8) {  // engine/int8_conv.cc's three ways to run it
       d["method"] = n.quant->depthwise ? "depthwise" : n.quant->taps ? "taps" : "im2col";
+      // "m" where the taps run now with lanes along M (output channels per vector:
+      // quant::gemm_s8u8_s32_taps_c4t), else "pixels"
+      if (n.quant->taps)
+        d["lanes"] = quant::gemm_s8_taps_c4t_supported(n.quant->packed[0]) ? "m" : "pixels";
+    }
     if (n.kind == OpKind::conv || n.kind == OpKind::linear) d["precision"] = n.bf16_weights ? "bf16" : "fp32";
     if (n.kind == OpKind::concat) {  // its parts already sit in its bytes (engine/concat_in_place.cc)
       const std::vector<BufferInfo>& b = plan.buffers();

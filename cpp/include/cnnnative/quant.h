@@ -56,6 +56,10 @@ struct PackedWeightsS8 {
 // there; any N still works with either.
 // Throws ValueError for negative sizes or K > kMaxK.
 PackedWeightsS8 pack_weights_s8(const int8_t* w, int64_t M, int64_t K, int64_t n_hint = 0);
+// Packs W for the kernel with its lanes along M (the transposed VNNI kernel, tiles of 64
+// rows) where the active ISA has it, else as pack_weights_s8 (gemm_s8u8_s32_taps_c4t's
+// weights).
+PackedWeightsS8 pack_weights_s8_lanes_m(const int8_t* w, int64_t M, int64_t K);
 
 // C[m, n] = sum_k W[m, k] * X[k, n], exact int32.
 // x: uint8, K x N, row stride ldx >= max(N, 1); c: int32, M x N, row stride ldc >= max(N, 1).
@@ -74,6 +78,38 @@ void gemm_s8u8_s32(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_
 // gathered into a dense X first, correct and slower).
 void gemm_s8u8_s32_taps(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_t ldx,
                         const int64_t* tap_offsets, int64_t taps, int64_t channels, int32_t* c, int64_t ldc);
+
+// The same product with the image stored 4 channels per pixel: channel quad q (channels
+// 4q .. 4q+3, zero point or anything in the channels past `channels`) is a plane of
+// 4-byte pixels at x + q * quad_stride, and row t * round_up(channels, 4) + c of X is
+// channel c of pixels tap_offsets[t] + n, n < N, i.e. byte
+// x + (c / 4) * quad_stride + 4 * (tap_offsets[t] + n) + c % 4. That is the layout the
+// VNNI kernel multiplies, so it runs straight on the image, its accumulators kept over
+// all taps. Only where gemm_s8_taps_c4_supported(w) (the AVX512-VNNI kernel runs w). It
+// reads whole vectors of 16 pixels: up to 15 pixels (60 bytes) past each tap's last
+// column must be readable (their values are not used). Exact int32 sums, on one thread.
+bool gemm_s8_taps_c4_supported(const PackedWeightsS8& w);
+void gemm_s8u8_s32_taps_c4(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_t quad_stride,
+                           const int64_t* tap_offsets, int64_t taps, int64_t channels, int32_t* c, int64_t ldc);
+
+// The same product with lanes along M (for images of few pixels: no column is computed
+// that is not an output): weights packed by pack_weights_s8_lanes_m, and column n of X is
+// the pixel at pixel_offsets[n] (in pixels, added to each tap's offset), so the columns
+// need not be contiguous (the output pixels of a padded grid, without its padding
+// columns). Reads nothing past the listed pixels. Only where
+// gemm_s8_taps_c4t_supported(w) (weights in the transposed AVX512-VNNI layout, run by it).
+bool gemm_s8_taps_c4t_supported(const PackedWeightsS8& w);
+void gemm_s8u8_s32_taps_c4t(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_t quad_stride,
+                            const int64_t* tap_offsets, int64_t taps, const int64_t* pixel_offsets, int64_t channels,
+                            int32_t* c, int64_t ldc);
+
+// One row of gemm_s8u8_s32_taps_c4's layout: pixel i of dst (4 bytes) is
+// (s[0][i * step], s[1][i * step], s[2][i * step], s[3][i * step]) for i < n, step >= 1.
+// AVX-512 where the CPU has it (steps 1 and 2), else plain loops.
+void interleave4_u8(const uint8_t* const s[4], int64_t n, int64_t step, uint8_t* dst);
+// Both stride-2 phases of 4 rows of n bytes: pixel i of even is (s[0][2i], .., s[3][2i])
+// for i < (n + 1) / 2, pixel i of odd (s[0][2i + 1], .., s[3][2i + 1]) for i < n / 2.
+void split_interleave4_u8(const uint8_t* const s[4], int64_t n, uint8_t* even, uint8_t* odd);
 
 // im2col for uint8 activations: the (C/groups*R*S) x (OH*OW) matrix of one image and one
 // group, rows ordered (c, r, s) as the OIHW weight's columns; taps in the padding read

@@ -14,6 +14,8 @@
 
 #include "act/epilogue_activation.h"
 #include "cnnnative/errors.h"
+#include "cnnnative/isa.h"
+#include "cnnnative/quant.h"
 #include "cnnnative/thread_pool.h"
 #include "engine/int8_nodes.h"
 #include "engine/int8_requant.h"
@@ -309,6 +311,11 @@ void depthwise_int8(const Node& n, int64_t batch, const uint8_t* x, const void* 
 // Only the phases some tap reads are stored. Measured on one core of the AMD EPYC here
 // (ms, im2col -> taps): 3x3 64->64 at 56x56 0.91 -> 0.69, 3x3 stride 2 128->128 56->28
 // 1.15 -> 0.89.
+// With AVX512-VNNI the planes hold 4 channels per pixel (fill_quad_planes), the layout
+// vpdpbusd multiplies, and the kernel reads them in place with its accumulators kept over
+// all taps (quant::gemm_s8u8_s32_taps_c4: 3x3 layers 0.86-0.91x of the one-channel planes
+// packed per panel); outputs of at most 256 pixels run with lanes along M over exactly the
+// output pixels (gemm_s8u8_s32_taps_c4t, int8_conv_taps_lanes_m), 7x7 outputs included.
 namespace {
 // The row stride of the padded planes (in the stride phase planes: columns of one phase).
 // At stride 1, W + max(pad_left, pad_right) instead of W + pad_left + pad_right: the
@@ -326,6 +333,11 @@ struct TapsGeometry {
   std::vector<int> phase_of;  // (ih % sh) * sw + iw % sw -> stored phase index, or -1
   std::vector<int64_t> offsets;  // per tap (r, s), from the channel's first stored phase
   int64_t padded_bytes(int64_t images, int64_t C) const { return (images * C * plane + 63) / 64 * 64; }
+  // The same images with 4 channels per pixel (quads per group, see fill_quad_planes), and
+  // the 60 bytes past the last pixel the VNNI tile may read.
+  int64_t padded_c4_bytes(int64_t images, int64_t G, int64_t quads) const {
+    return (images * G * quads * 4 * plane + 64 + 63) / 64 * 64;
+  }
   // Images padded at a time: all of a small batch, at most about 4 MiB of planes (at least
   // one image), so the scratch does not grow with the batch.
   int64_t chunk_images(int64_t batch, int64_t C) const {
@@ -357,6 +369,22 @@ TapsGeometry taps_geometry(const ConvParams& p) {
 }
 }  // namespace
 
+namespace {
+// The taps path's scratch: the padded planes of a chunk of images (sized for the 4-channel
+// layout, which holds the one-channel planes too), then per thread the int32 sums of a
+// block.
+struct TapsScratch {
+  int64_t padded, acc_per_thread;
+};
+TapsScratch taps_scratch_parts(const Node& n) {
+  const ConvParams& p = n.conv;
+  const TapsGeometry t = taps_geometry(p);
+  const int64_t chunk = t.chunk_images(n.in_shape[0], p.C), cpg = p.C / p.groups;
+  return {std::max(t.padded_bytes(chunk, p.C), t.padded_c4_bytes(chunk, p.groups, (cpg + 3) / 4)),
+          (n.quant->m_block * t.nb * 4 + 63) / 64 * 64};
+}
+}  // namespace
+
 bool int8_conv_uses_taps(const ConvParams& p) {
   const int64_t OH = p.output_h(), OW = p.output_w();
   if (OH <= 0 || OW <= 0 || p.R * p.S == 1 || OH * OW <= 64) return false;
@@ -369,7 +397,61 @@ bool int8_conv_uses_taps(const ConvParams& p) {
 
 int64_t int8_taps_columns(const ConvParams& p) { return taps_geometry(p).ext; }
 
+// Lanes along M where the normal tile's waste is clearly larger: it rounds the extended
+// grid's columns up to 16 and computes its padding columns (224 columns for the 196 pixels
+// of a 14x14 output, 64 for 49 at 7x7), the lanes-along-M tile rounds only the rows to 64.
+// Outputs of one pixel block at most: the 3x3 ResNet layers at 14x14 (0.77-0.80x of their
+// time with the normal tile on 4-channel pixels) and 7x7 (0.89-0.92x of im2col, which
+// unfolded a copy of the image). At 28x28 and 56x56 it measured 0.97-1.04x of the normal
+// tile (its 6 x 64 sums are transposed into C, a cost the normal tile does not have).
+bool int8_conv_taps_lanes_m(const ConvParams& p) {
+  if (active_isa() != Isa::avx512 || !quant::cpu_has_avx512_vnni()) return false;
+  const int64_t OH = p.output_h(), OW = p.output_w(), P = OH * OW;
+  if (OH <= 0 || OW <= 0 || p.R * p.S == 1 || p.stride_h > 4 || p.stride_w > 4 || P > kPixelBlock) return false;
+  const int64_t kpg = p.K / p.groups, ext = (OH - 1) * taps_row_stride(p) + OW;
+  const double lanes_m = double(kpg) / double((kpg + 63) / 64 * 64);
+  const double normal = double(P) / double((ext + 15) / 16 * 16) * double(kpg) / double((kpg + 5) / 6 * 6);
+  return lanes_m > 1.05 * normal;
+}
+
 namespace {
+// The phase planes of channels c0 .. c0 + 3 of one image (x: its first channel, `valid` of
+// them real) with 4 channels per pixel, into dst (4 * t.plane bytes): the layout of
+// quant::gemm_s8u8_s32_taps_c4. Channels past `valid` repeat channel c0: their weights
+// are zero, so any value adds nothing.
+void fill_quad_planes(const ConvParams& p, const TapsGeometry& t, const uint8_t* x, int64_t valid, uint8_t zero,
+                      uint8_t* dst) {
+  const int64_t H = p.H, W = p.W, sh = p.stride_h, sw = p.stride_w, pad_left = p.pad_left;
+  std::memset(dst, zero, size_t(4 * t.plane));
+  const uint8_t* ch[4];
+  for (int64_t j = 0; j < 4; ++j) ch[j] = x + (j < valid ? j : 0) * H * W;
+  for (int64_t h = 0; h < H; ++h) {
+    const int64_t ih = h + p.pad_top;
+    if (sw == 2) {  // both phases of the row in one pass, when both are stored
+      const int pe = t.phase_of[size_t((ih % sh) * 2 + pad_left % 2)];
+      const int po = t.phase_of[size_t((ih % sh) * 2 + (pad_left + 1) % 2)];
+      if (pe >= 0 && po >= 0) {  // src[w] goes to padded column w + pad_left
+        const uint8_t* rows[4];
+        for (int64_t j = 0; j < 4; ++j) rows[j] = ch[j] + h * W;
+        uint8_t* row = dst + 4 * (ih / sh * t.Wq);
+        quant::split_interleave4_u8(rows, W, row + 4 * (pe * t.phase_plane + pad_left / 2),
+                                    row + 4 * (po * t.phase_plane + (pad_left + 1) / 2));
+        continue;
+      }
+    }
+    for (int64_t cp = 0; cp < sw; ++cp) {  // the columns of phase (ih % sh, cp)
+      const int ph = t.phase_of[size_t((ih % sh) * sw + cp)];
+      if (ph < 0) continue;
+      const int64_t w0 = ((cp - pad_left) % sw + sw) % sw;  // first w with (w + pad_left) % sw == cp
+      if (w0 >= W) continue;
+      const int64_t count = (W - w0 + sw - 1) / sw;
+      const uint8_t* rows[4];
+      for (int64_t j = 0; j < 4; ++j) rows[j] = ch[j] + h * W + w0;
+      quant::interleave4_u8(rows, count, sw, dst + 4 * (ph * t.phase_plane + ih / sh * t.Wq + (w0 + pad_left) / sw));
+    }
+  }
+}
+
 // Per chunk of images: their phase planes (padding = the zero point), then (image, group,
 // block of extended pixels, block of output channels) items shared by the team; each
 // item's sums span extended rows, of which the first OW columns of each are output.
@@ -382,61 +464,96 @@ void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* 
   const int64_t sh = p.stride_h, sw = p.stride_w;
   auto* padded = static_cast<uint8_t*>(scratch);
   const int64_t chunk = t.chunk_images(n.in_shape[0], p.C);  // as the scratch was sized
-  int32_t* acc_base = reinterpret_cast<int32_t*>(static_cast<char*>(scratch) + t.padded_bytes(chunk, p.C));
+  const int64_t quads = (cpg + 3) / 4, quad_bytes = 4 * t.plane;
+  // The VNNI kernel reads the image with 4 channels per pixel; the others take the planes
+  // one channel each (the scratch fits either: taps_scratch_parts).
+  const bool lanes_m = quant::gemm_s8_taps_c4t_supported(q.packed[0]);
+  const bool c4 = lanes_m || quant::gemm_s8_taps_c4_supported(q.packed[0]);
+  // Lanes along M: the GEMM's columns are the output pixels, at these offsets in the planes.
+  std::vector<int64_t> pixels;
+  if (lanes_m)
+    for (int64_t i = 0; i < P; ++i) pixels.push_back(i / OW * t.Wq + i % OW);
+  const int64_t columns = lanes_m ? P : t.ext;
+  const TapsScratch parts = taps_scratch_parts(n);
+  uint8_t* thread_base = static_cast<uint8_t*>(scratch) + parts.padded;  // per thread: the sums
   const std::vector<int64_t>& offsets = t.offsets;
   const int64_t out_elem = q.out_u8 ? 1 : 4, res_elem = q.res_u8 ? 1 : 4;
   if (batch * p.K * P * q.K_gemm < kSerialMacs) threads = 1;
   for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
     const int64_t images = std::min(chunk, batch - b0);
-    const int64_t nb = run_pixel_block(t.ext, t.nb, images * G * q.m_blocks, threads);
-    const int64_t n_blocks = (t.ext + nb - 1) / nb, items = images * G * n_blocks * q.m_blocks;
+    const int64_t nb = run_pixel_block(columns, std::min(columns, t.nb), images * G * q.m_blocks, threads);
+    const int64_t n_blocks = (columns + nb - 1) / nb, items = images * G * n_blocks * q.m_blocks;
     const int team = int(std::min<int64_t>(threads, items));
-    // H*W bytes per plane: small next to the GEMM, but split too (a serial part costs
-    // a second thread its share).
-    team_for_each(team, images * p.C, [&](int64_t pc) {
-      uint8_t* dst = padded + pc * t.plane;
-      std::memset(dst, q.in.zero, size_t(t.plane));
-      const int64_t W = p.W, pad_left = p.pad_left;
-      for (int64_t h = 0; h < p.H; ++h) {
-        const int64_t ih = h + p.pad_top;
-        const uint8_t* src = x + ((b0 * p.C + pc) * p.H + h) * W;
-        if (sw == 2) {  // both phases of the row in one pass, when both are stored
-          const int pe = t.phase_of[size_t((ih % sh) * 2 + pad_left % 2)];
-          const int po = t.phase_of[size_t((ih % sh) * 2 + (pad_left + 1) % 2)];
-          if (pe >= 0 && po >= 0) {  // src[w] goes to padded column w + pad_left
-            uint8_t* row = dst + ih / sh * t.Wq;
-            split_pairs_u8(src, W, row + pe * t.phase_plane + pad_left / 2,
-                           row + po * t.phase_plane + (pad_left + 1) / 2);
-            continue;
+    if (c4) {
+      team_for_each(team, images * G * quads, [&](int64_t i) {  // i = (image, group, quad)
+        const int64_t qd = i % quads, bg = i / quads;
+        const int64_t c0 = (bg % G) * cpg + 4 * qd, bl = bg / G;
+        fill_quad_planes(p, t, x + ((b0 + bl) * p.C + c0) * p.H * p.W, std::min<int64_t>(4, cpg - 4 * qd),
+                         uint8_t(q.in.zero), padded + i * quad_bytes);
+      });
+    } else {
+      // H*W bytes per plane: small next to the GEMM, but split too (a serial part costs
+      // a second thread its share).
+      team_for_each(team, images * p.C, [&](int64_t pc) {
+        uint8_t* dst = padded + pc * t.plane;
+        std::memset(dst, q.in.zero, size_t(t.plane));
+        const int64_t W = p.W, pad_left = p.pad_left;
+        for (int64_t h = 0; h < p.H; ++h) {
+          const int64_t ih = h + p.pad_top;
+          const uint8_t* src = x + ((b0 * p.C + pc) * p.H + h) * W;
+          if (sw == 2) {  // both phases of the row in one pass, when both are stored
+            const int pe = t.phase_of[size_t((ih % sh) * 2 + pad_left % 2)];
+            const int po = t.phase_of[size_t((ih % sh) * 2 + (pad_left + 1) % 2)];
+            if (pe >= 0 && po >= 0) {  // src[w] goes to padded column w + pad_left
+              uint8_t* row = dst + ih / sh * t.Wq;
+              split_pairs_u8(src, W, row + pe * t.phase_plane + pad_left / 2,
+                             row + po * t.phase_plane + (pad_left + 1) / 2);
+              continue;
+            }
+          }
+          for (int64_t cp = 0; cp < sw; ++cp) {  // the columns of phase (ih % sh, cp)
+            const int ph = t.phase_of[size_t((ih % sh) * sw + cp)];
+            if (ph < 0) continue;
+            uint8_t* row = dst + ph * t.phase_plane + ih / sh * t.Wq;
+            const int64_t w0 = ((cp - pad_left) % sw + sw) % sw;  // first w with (w + pad_left) % sw == cp
+            if (sw == 1) {
+              std::memcpy(row + pad_left, src, size_t(W));
+            } else {
+              uint8_t* out = row + (w0 + pad_left) / sw;
+              for (int64_t w = w0; w < W; w += sw) *out++ = src[w];
+            }
           }
         }
-        for (int64_t cp = 0; cp < sw; ++cp) {  // the columns of phase (ih % sh, cp)
-          const int ph = t.phase_of[size_t((ih % sh) * sw + cp)];
-          if (ph < 0) continue;
-          uint8_t* row = dst + ph * t.phase_plane + ih / sh * t.Wq;
-          const int64_t w0 = ((cp - pad_left) % sw + sw) % sw;  // first w with (w + pad_left) % sw == cp
-          if (sw == 1) {
-            std::memcpy(row + pad_left, src, size_t(W));
-          } else {
-            uint8_t* out = row + (w0 + pad_left) / sw;
-            for (int64_t w = w0; w < W; w += sw) *out++ = src[w];
-          }
-        }
-      }
-    });
+      });
+    }
     DynamicChunks work(items, 1);
     run_team(team, [&](int tid, int) {
-      int32_t* acc = acc_base + int64_t(tid) * q.m_block * t.nb;  // t.nb >= nb: the scratch's stride
+      // t.nb >= nb: the sums of any block fit
+      int32_t* acc = reinterpret_cast<int32_t*>(thread_base + tid * parts.acc_per_thread);
       int64_t i0, i1;
       while (work.next(&i0, &i1))
         for (int64_t it = i0; it < i1; ++it) {
           const int64_t mb = it % q.m_blocks, rest = it / q.m_blocks;
           const int64_t blk = rest % n_blocks, bg = rest / n_blocks, g = bg % G, bl = bg / G, b = b0 + bl;
-          const int64_t n0 = blk * nb, ncols = std::min(nb, t.ext - n0);
+          const int64_t n0 = blk * nb, ncols = std::min(nb, columns - n0);
           const quant::PackedWeightsS8& w = q.packed[size_t(g * q.m_blocks + mb)];
-          quant::gemm_s8u8_s32_taps(w, ncols, padded + (bl * p.C + g * cpg) * t.plane + n0, t.plane,
-                                    offsets.data(), int64_t(offsets.size()), cpg, acc, ncols);
           const int64_t k0 = g * kpg + mb * q.m_block;
+          if (lanes_m) {  // dense output pixels [n0, n0 + ncols)
+            quant::gemm_s8u8_s32_taps_c4t(w, ncols, padded + (bl * G + g) * quads * quad_bytes, quad_bytes,
+                                          offsets.data(), int64_t(offsets.size()), pixels.data() + n0, cpg, acc,
+                                          ncols);
+            const int64_t base = b * p.K * P + n0;  // element offset of (b, channel 0, pixel n0)
+            epilogue(q, n.act, acc, ncols, k0, w.M, ncols,
+                     residual ? static_cast<const char*>(residual) + base * res_elem : nullptr,
+                     static_cast<char*>(y) + base * out_elem, P);
+            continue;
+          }
+          if (c4)
+            quant::gemm_s8u8_s32_taps_c4(w, ncols, padded + (bl * G + g) * quads * quad_bytes + 4 * n0, quad_bytes,
+                                         offsets.data(), int64_t(offsets.size()), cpg, acc, ncols);
+          else
+            quant::gemm_s8u8_s32_taps(w, ncols, padded + (bl * p.C + g * cpg) * t.plane + n0, t.plane,
+                                      offsets.data(), int64_t(offsets.size()), cpg, acc, ncols);
           for (int64_t j = n0; j < n0 + ncols;) {  // the output columns of each extended row
             const int64_t oh = j / t.Wq, ow = j % t.Wq;
             if (ow >= OW) {
@@ -464,8 +581,8 @@ int64_t int8_conv_scratch_bytes(const Node& n, int threads) {
   }
   if (n.quant->depthwise) return dw_chunk(n.conv) * n.conv.output_h() * n.conv.output_w() * 4 * threads;
   if (n.quant->taps) {
-    const TapsGeometry t = taps_geometry(n.conv);
-    return t.padded_bytes(t.chunk_images(n.in_shape[0], n.conv.C), n.conv.C) + n.quant->m_block * t.nb * 4 * threads;
+    const TapsScratch s = taps_scratch_parts(n);
+    return s.padded + s.acc_per_thread * threads;
   }
   return conv_thread_bytes(n) * threads;
 }

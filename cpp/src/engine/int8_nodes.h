@@ -46,8 +46,9 @@ struct QuantNode {
   int64_t K_gemm = 0;                          // rows of the unfolded matrix per group (C/g*R*S)
   bool depthwise = false;
   // Stride-1 R x S convs (not depthwise) run as an implicit GEMM over a zero-point-padded
-  // copy of the image (quant::gemm_s8u8_s32_taps, int8_conv.cc): packed weight columns
-  // ordered (tap, channel), channels per group rounded up to 4 with zero weights.
+  // copy of the image (quant::gemm_s8u8_s32_taps, or its 4-channel forms _c4 and _c4t on
+  // AVX512-VNNI; int8_conv.cc): packed weight columns ordered (tap, channel), channels per
+  // group rounded up to 4 with zero weights.
   bool taps = false;
   // concat_u8: one 256-entry table per input (input q -> output q)
   std::vector<std::vector<uint8_t>> tables;
@@ -61,6 +62,10 @@ inline bool is_int8_kind(OpKind k) { return int(k) >= int(OpKind::quantize); }
 // columns (output pixels on the extended grid) per image (int8_conv.cc).
 bool int8_conv_uses_taps(const ConvParams& p);
 int64_t int8_taps_columns(const ConvParams& p);
+// Whether the taps path runs `p` with lanes along M (quant::gemm_s8u8_s32_taps_c4t: weights
+// packed by pack_weights_s8_lanes_m, exactly the output pixels computed): small images on
+// AVX512-VNNI (int8_conv.cc). Such a conv runs the taps path whatever int8_conv_uses_taps says.
+bool int8_conv_taps_lanes_m(const ConvParams& p);
 
 // Scratch bytes of an int8 node for `threads` workers (0 for most).
 int64_t int8_scratch_bytes(const Node& n, int threads);

@@ -32,18 +32,21 @@ constexpr int64_t kMBlock = 256;
 // and the second thread idled through a 1x1 1024->256 at 14x14. On one thread the split
 // costs the second packing of X per block: 0.262 -> 0.277 ms on that layer (blocks of 128
 // rows, the last 6-row tile of each part empty), less with blocks of whole 6-row tiles.
+// lanes_m: packed by pack_weights_s8_lanes_m (int8_conv_taps_lanes_m).
 void pack_blocks(QuantNode& q, const int8_t* w, int64_t groups, int64_t rows, int64_t n_hint, int64_t K,
-                 bool split = false) {
+                 bool split = false, bool lanes_m = false) {
   q.m_block = std::min(rows, kMBlock);
   if (split && rows >= 128 && rows <= kMBlock) {
-    const int64_t unit = n_hint <= 64 ? 64 : 12;  // the transposed VNNI tile's rows; else 6- and 4-row tiles'
+    // the transposed VNNI tiles' rows; else 6- and 4-row tiles'
+    const int64_t unit = lanes_m || n_hint <= 64 ? 64 : 12;
     q.m_block = ((rows + 1) / 2 + unit - 1) / unit * unit;
   }
   q.m_blocks = (rows + q.m_block - 1) / q.m_block;
   for (int64_t g = 0; g < groups; ++g)
     for (int64_t b = 0; b < q.m_blocks; ++b) {
       const int64_t m0 = b * q.m_block, m = std::min(q.m_block, rows - m0);
-      q.packed.push_back(quant::pack_weights_s8(w + (g * rows + m0) * K, m, K, n_hint));
+      const int8_t* wb = w + (g * rows + m0) * K;
+      q.packed.push_back(lanes_m ? quant::pack_weights_s8_lanes_m(wb, m, K) : quant::pack_weights_s8(wb, m, K, n_hint));
     }
 }
 
@@ -163,8 +166,12 @@ int Plan::add_conv_int8(int input, QParams in, std::vector<int8_t> weight, const
     q->weight = std::move(weight);
   } else {
     // n_hint: the columns of each GEMM call (a block of output pixels)
-    q->taps = int8_conv_uses_taps(p);
-    if (q->taps) {
+    const bool lanes_m = int8_conv_taps_lanes_m(p);
+    q->taps = lanes_m || int8_conv_uses_taps(p);
+    if (lanes_m) {  // the GEMM's columns are the output pixels, at most one block
+      pack_blocks(*q, taps_order(weight, p.K, cpg, taps).data(), groups, kpg, p.output_h() * p.output_w(),
+                  taps * ((cpg + 3) / 4 * 4), p.output_h() * p.output_w() <= kInt8PixelBlock, true);
+    } else if (q->taps) {
       pack_blocks(*q, taps_order(weight, p.K, cpg, taps).data(), groups, kpg,
                   std::min(int8_taps_columns(p), kInt8PixelBlock), taps * ((cpg + 3) / 4 * 4),
                   int8_taps_columns(p) <= kInt8PixelBlock);

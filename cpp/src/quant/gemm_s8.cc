@@ -144,6 +144,16 @@ PackedWeightsS8 pack_weights_s8(const int8_t* w, int64_t M, int64_t K, int64_t n
   return pack_for(kernel_for_packing(M, n_hint), M, K, [&](int64_t m, int64_t k) { return int32_t{w[m * K + k]}; });
 }
 
+PackedWeightsS8 pack_weights_s8_lanes_m(const int8_t* w, int64_t M, int64_t K) {
+  CN_CHECK(M >= 0 && K >= 0, "pack_weights_s8_lanes_m: M and K must be >= 0, got M=", M, ", K=", K);
+  CN_CHECK(K <= kMaxK, "pack_weights_s8_lanes_m: K=", K, " exceeds ", kMaxK,
+           ", the longest int32-exact sum of uint8 x int8 products");
+  checked_mul(M, K, "pack_weights_s8_lanes_m");
+  const S8Kernel& k = active_kernel();
+  const S8Kernel& kern = &k == &detail::s8_kernel_avx512_vnni() ? detail::s8_kernel_avx512_vnni_t() : k;
+  return pack_for(kern, M, K, [&](int64_t m, int64_t kk) { return int32_t{w[m * K + kk]}; });
+}
+
 void gemm_s8u8_s32(const PackedWeightsS8& w, int64_t N, const uint8_t* x, int64_t ldx, int32_t* c,
                    int64_t ldc, bool single_thread) {
   CN_CHECK(w.layout >= 0, "gemm_s8u8_s32: weights were not packed with pack_weights_s8");

@@ -36,6 +36,30 @@ const S8Kernel& s8_kernel_avx512_vnni_t();  // lanes along M, for small N (see i
 // (gemm_s8.cc): that layout's when the ISA has it, else the ISA's default.
 const S8Kernel& s8_kernel_for_running(int layout);
 
+// gemm_s8u8_s32_taps_c4's tile (AVX512-VNNI only): C[0:mrows, 0:ncols] (ldc) = the
+// 6-row weight tile w (normal VNNI layout, K ordered (tap, channel)) times the columns of
+// x, an image of `quads` channel quads (quad_stride bytes apart) with 4 channels per pixel,
+// tap t's column n at x + tap_bytes[t] + 4 n. Reads whole 64-byte vectors (up to 16
+// columns past ncols).
+struct TapsC4Args {
+  int64_t quads, taps, tap_groups;  // tap_groups: k groups per tap in the weights (>= quads)
+  const int64_t* tap_bytes;
+  int64_t quad_stride, ldc;
+};
+void s8_taps_c4_tile_avx512_vnni(const TapsC4Args& a, const int8_t* w, const uint8_t* x, int32_t* c,
+                                 int64_t mrows, int64_t ncols);
+
+// gemm_s8u8_s32_taps_c4t's tile: T[j][0:64] (int32, 64 per pixel) = the 64-row weight tile
+// w (the transposed VNNI kernel's layout, K ordered (tap, channel)) times the P <= 6
+// pixels at byte offsets pix_bytes[j] of x (4 channels per pixel, as TapsC4Args).
+void s8_taps_c4t_tile_avx512_vnni(const TapsC4Args& a, const int8_t* w, const uint8_t* x, const int64_t* pix_bytes,
+                                  int64_t P, int32_t* t);
+
+// interleave4_u8 (quant.h) with AVX-512BW; step 1 or 2.
+void interleave4_u8_avx512(const uint8_t* const s[4], int64_t n, int64_t step, uint8_t* dst);
+// split_interleave4_u8 (quant.h) with AVX-512BW.
+void split_interleave4_u8_avx512(const uint8_t* const s[4], int64_t n, uint8_t* even, uint8_t* odd);
+
 // Shared helper for edge tiles: stores/adds acc (mr x nr, dense) into C[0:mrows, 0:ncols].
 inline void store_tile(const int32_t* acc, int nr, int32_t* c, int64_t ldc, int64_t mrows, int64_t ncols,
                        bool accumulate) {
