@@ -41,6 +41,11 @@ CASES = [
     (4, 32, 17, 18, 14, 6, 3, 2, 2),      # stride 3, odd C_out
     (4, 33, 16, 16, 16, 4, 2, 3, 0),      # padding 3, odd C_in
     (4, 32, 16, 16, 16, (4, 3), (2, 1), (1, 1), 0),  # stride 2 along the height only
+    # Phase-major stacked channels: 24 and 40 outputs per phase put 16-channel panels and
+    # 12-row blocks across two phases (the phase filter transform's fallback, the union of
+    # two phases' transform points); odd C_in and sizes.
+    (3, 37, 24, 9, 7, 4, 2, 1, 1),
+    (4, 48, 40, 8, 8, 4, 2, 1, 0),
 ]
 
 

@@ -52,6 +52,7 @@ CASES = [
     (4, 32, 17, 18, 14, 6, 3, 2, 2),      # stride 3, odd C_out
     (4, 33, 16, 16, 16, 4, 2, 3, 0),      # padding 3, odd C_in
     (4, 32, 16, 16, 16, (4, 3), (2, 1), (1, 1), 0),  # stride 2 along the height only
+    (3, 37, 20, 17, 19, 4, 2, 1, 1),      # row blocks of 12 stacked channels across two phases
 ]
 
 

@@ -17,7 +17,10 @@
 #include "cnnnative/thread_pool.h"
 #include "cnnnative/threads.h"
 #include "conv/nonfinite.h"
+#include "conv/conv_transpose_subpixel_filter_kernels.h"
 #include "conv/winograd_gather.h"
+#include "conv/winograd_kernels.h"
+#include "cnnnative/isa.h"
 
 namespace cnnnative {
 namespace subpixel {
@@ -41,17 +44,23 @@ bool offsets(int64_t s, int64_t pt, int64_t R, int64_t* dmin, int64_t* dmax) {
   return any;
 }
 
+inline void put_filter(const float* src, const int* list, float* dst) {
+  for (int i = 0; i < 9; ++i) dst[i] = 0.f;
+  for (int n = 0; n < list[0]; ++n) dst[list[1 + 2 * n]] = src[list[2 + 2 * n]];
+}
 
 // The stacked weight's filters gathered from w (K, C, R, S) for the Winograd filter
 // transform, one row block at a time (winograd_gather.h): never built whole. Per phase,
-// only its real taps are copied (4 of 9 at 4x4 stride 2) into zeroed filters.
+// only its real taps are copied (4 of 9 at 4x4 stride 2) into zeroed filters. Stacked
+// channel ks is phase g.phase_of(ks / C), output channel ks % C (Geometry::stacked_channel).
 struct Gather {
   const float* w;
   int64_t C, RS, phases;
+  Geometry geo;
   // Per phase: count, then (window position, source tap) pairs, forward and rotated.
   std::vector<int> fwd, rot;  // phases x (1 + 2 * 9)
   Gather(const float* w_, const ConvParams& p, const Geometry& g)
-      : w(w_), C(p.C), RS(p.R * p.S), phases(g.sh * g.sw),
+      : w(w_), C(p.C), RS(p.R * p.S), phases(g.sh * g.sw), geo(g),
         fwd(size_t(phases * 19), 0), rot(size_t(phases * 19), 0) {
     const std::vector<int64_t> tap = window_taps(p, g);
     for (int64_t ph = 0; ph < phases; ++ph)
@@ -65,27 +74,79 @@ struct Gather {
           r[1 + 2 * r[0]] = i, r[2 + 2 * r[0]] = int(tap[size_t(ph * 9 + 8 - i)]), ++r[0];
         }
       }
+    fill_taps();
+  }
+  int64_t phase(int64_t ks) const { return geo.phase_of(ks / C); }
+  // Per phase, the source tap of each window position (-1: none), forward and rotated:
+  // the same lists as fwd / rot, for the phase filter transform.
+  std::vector<int> taps_fwd, taps_rot;  // phases x 9
+  void fill_taps() {
+    taps_fwd.assign(size_t(phases * 9), -1);
+    taps_rot.assign(size_t(phases * 9), -1);
+    for (int64_t ph = 0; ph < phases; ++ph)
+      for (int n = 0; n < fwd[size_t(ph * 19)]; ++n) {
+        const int pos = fwd[size_t(ph * 19 + 1 + 2 * n)], tap = fwd[size_t(ph * 19 + 2 + 2 * n)];
+        taps_fwd[size_t(ph * 9 + pos)] = tap;
+        taps_rot[size_t(ph * 9 + 8 - pos)] = tap;
+      }
   }
 };
 
-inline void put_filter(const float* src, const int* list, float* dst) {
-  for (int i = 0; i < 9; ++i) dst[i] = 0.f;
-  for (int n = 0; n < list[0]; ++n) dst[list[1 + 2 * n]] = src[list[2 + 2 * n]];
+// Zero filters for the rows [rows, 12) of a packed row block's panel at u.
+void zero_rows(int rows, float* u, int64_t xi_stride) {
+  for (int xi = 0; xi < 36; ++xi)
+    for (int r = rows; r < int(kGatherRowBlock); ++r) std::fill(u + xi * xi_stride + r * 16, u + xi * xi_stride + r * 16 + 16, 0.f);
 }
 
-// Forward rows: stacked channels ks = c * phases + ph, columns the K inputs. Input channel
-// outermost: w[k, c, :, :] of the block's few c is read once.
+// FilterGather::transform of the input gradient: rows the K inputs, the lanes 16 stacked
+// channels (one panel); a panel of one phase reads 16 consecutive filters w[k, c, :, :]
+// (rotated taps), one that spans two phases (C not a multiple of 16) goes through put_filter
+// and the generic transform.
+void transform_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg, float* u, int64_t xi_stride) {
+  const Gather& s = *static_cast<const Gather*>(ctx);
+  const PhaseFilterKernels& kern = phase_filter_kernels_for(active_isa());
+  int32_t off[16];
+  for (int l = 0; l < 16; ++l) off[l] = static_cast<int32_t>(l * s.RS);
+  PhaseFilterArgs a;
+  a.lane_offset = off;
+  a.xi_stride = xi_stride;
+  float f[kGatherRowBlock * 16 * 9];
+  for (int64_t c0 = 0; c0 < Cg; c0 += 16) {
+    float* panel = u + (c0 / 16) * 16 * kGatherRowBlock;
+    const int lanes = static_cast<int>(std::min<int64_t>(16, Cg - c0));
+    const int64_t ph = s.phase(c0);
+    if (s.phase(c0 + lanes - 1) != ph) {
+      for (int r = 0; r < rows; ++r) {
+        const float* wk = s.w + (k0 + r) * s.C * s.RS;
+        for (int l = 0; l < lanes; ++l)
+          put_filter(wk + ((c0 + l) % s.C) * s.RS, s.rot.data() + s.phase(c0 + l) * 19, f + (r * 16 + l) * 9);
+      }
+      winograd::kernels_for(active_isa(), 4).filter_transform(f, 16 * 9, rows, lanes, panel, xi_stride);
+      continue;
+    }
+    a.lanes = lanes;
+    a.taps = s.taps_rot.data() + ph * 9;
+    for (int r = 0; r < rows; ++r) {
+      a.base = s.w + ((k0 + r) * s.C + c0 % s.C) * s.RS;
+      a.u = panel + r * 16;
+      kern.transform(a);
+    }
+    zero_rows(rows, panel, xi_stride);
+  }
+}
+
+// Forward rows: stacked channels ks, columns the K inputs. Input channel outermost:
+// w[k, c, :, :] of the block's few c is read once.
 void gather_forward(const void* ctx, int64_t k0, int rows, int64_t Cg, float* f) {
   const Gather& s = *static_cast<const Gather*>(ctx);
-  const int64_t c_first = k0 / s.phases, c_span = (k0 + rows - 1) / s.phases - c_first + 1;
   for (int64_t k = 0; k < Cg; ++k) {
     // w[k, c, :, :] rows lie C * R * S floats apart: fetch a few k ahead (the hardware
     // prefetchers do not follow that stride; without it the gather waited on memory).
     if (k + 8 < Cg)
-      for (int64_t l = 0; l < c_span * s.RS; l += 16) __builtin_prefetch(s.w + ((k + 8) * s.C + c_first) * s.RS + l);
+      for (int r = 0; r < rows; ++r) __builtin_prefetch(s.w + ((k + 8) * s.C + (k0 + r) % s.C) * s.RS);
     for (int r = 0; r < rows; ++r) {
       const int64_t ks = k0 + r;
-      put_filter(s.w + (k * s.C + ks / s.phases) * s.RS, s.fwd.data() + (ks % s.phases) * 19, f + (r * Cg + k) * 9);
+      put_filter(s.w + (k * s.C + ks % s.C) * s.RS, s.fwd.data() + s.phase(ks) * 19, f + (r * Cg + k) * 9);
     }
   }
 }
@@ -96,8 +157,46 @@ void gather_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg, fl
   for (int r = 0; r < rows; ++r) {
     const float* wk = s.w + (k0 + r) * s.C * s.RS;  // w[k, :, :, :], contiguous
     for (int64_t ks = 0; ks < Cg; ++ks)
-      put_filter(wk + (ks / s.phases) * s.RS, s.rot.data() + (ks % s.phases) * 19, f + (r * Cg + ks) * 9);
+      put_filter(wk + (ks % s.C) * s.RS, s.rot.data() + s.phase(ks) * 19, f + (r * Cg + ks) * 9);
   }
+}
+
+// The forward's row blocks (winograd::kRowBlock stacked channels each): the points where
+// any of their filters can be nonzero (FilterGather::points).
+std::vector<uint64_t> row_block_points(const ConvParams& p, const Geometry& g, int m) {
+  const int64_t Ks = g.conv.K, C = g.channels(), blocks = (Ks + kGatherRowBlock - 1) / kGatherRowBlock;
+  std::vector<uint64_t> per_phase(size_t(g.phases()));
+  for (int64_t ph = 0; ph < g.phases(); ++ph) per_phase[size_t(ph)] = phase_points(p, g, ph, m, false);
+  std::vector<uint64_t> points(size_t(blocks), 0);
+  for (int64_t ks = 0; ks < Ks; ++ks) points[size_t(ks / kGatherRowBlock)] |= per_phase[size_t(g.phase_of(ks / C))];
+  return points;
+}
+
+// The input gradient's reduction (over stacked channels) per transform point: the slots
+// whose rotated filters can be nonzero there, as ranges widened to whole 16-channel panels
+// (FilterGather::segments).
+std::vector<int64_t> input_gradient_segments(const ConvParams& p, const Geometry& g, int m) {
+  const int nxi = (m + 2) * (m + 2);
+  const int64_t C = g.channels(), Ks = g.conv.K, slots = g.phases();
+  std::vector<int64_t> seg(size_t(nxi * kGatherSegmentStride), 0);
+  for (int xi = 0; xi < nxi; ++xi) {
+    int64_t* out = seg.data() + xi * kGatherSegmentStride;
+    int n = 0;
+    for (int64_t slot = 0; slot < slots; ++slot) {
+      if (!(phase_points(p, g, g.phase_of(slot), m, true) >> xi & 1)) continue;
+      const int64_t lo = (slot * C) / 16 * 16, hi = std::min(Ks, ((slot + 1) * C + 15) / 16 * 16);
+      if (n > 0 && lo <= out[2 * n]) {
+        out[2 * n] = std::max(out[2 * n], hi);  // extends the last range
+      } else if (n < kGatherMaxSegments) {
+        out[1 + 2 * n] = lo, out[2 + 2 * n] = hi, ++n;
+      } else {  // too many ranges: the whole reduction
+        n = 1, out[1] = 0, out[2] = Ks;
+        break;
+      }
+    }
+    out[0] = n;
+  }
+  return seg;
 }
 
 // The Winograd tile `auto` runs the stacked convolution with, 0 when it is not Winograd.
@@ -123,6 +222,26 @@ std::vector<int64_t> window_taps(const ConvParams& p, const Geometry& g) {
           if (kh >= 0 && kh < p.R && kw >= 0 && kw < p.S) tap[size_t((r * g.sw + q) * 9 + a * 3 + b)] = kh * p.S + kw;
         }
   return tap;
+}
+
+uint64_t phase_points(const ConvParams& p, const Geometry& g, int64_t ph, int m, bool rotated) {
+  const std::vector<int64_t> tap = window_taps(p, g);
+  int rows = 0, cols = 0;  // window rows / columns holding a tap (bit a, bit b)
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b)
+      if (tap[size_t(ph * 9 + a * 3 + b)] >= 0) {
+        rows |= 1 << (rotated ? 2 - a : a);
+        cols |= 1 << (rotated ? 2 - b : b);
+      }
+  // G's first row reads tap 0 only, its last tap 2 only, the others all three (F(2x2),
+  // F(4x4) and F(6x6) alike).
+  const int A = m + 2;
+  auto active = [&](int taps, int i) { return i == 0 ? (taps & 1) != 0 : i == A - 1 ? (taps & 4) != 0 : taps != 0; };
+  uint64_t points = 0;
+  for (int i = 0; i < A; ++i)
+    for (int j = 0; j < A; ++j)
+      if (active(rows, i) && active(cols, j)) points |= uint64_t(1) << (i * A + j);
+  return points;
 }
 
 bool decomposes(const ConvParams& p, Geometry* g) {
@@ -177,12 +296,12 @@ void stacked_weight(const ConvParams& p, const Geometry& g, const float* w, floa
   const int64_t K = p.K, C = p.C, R = p.R, S = p.S, phases = g.sh * g.sw;
   const std::vector<int64_t> tap = window_taps(p, g);
   // One output channel c at a time: its R*S taps of each k are one contiguous run of w
-  // (read once), and its s*s phase rows of wsub are written in order, zeros included.
+  // (read once), and its s*s phase rows of wsub are written, zeros included.
   team_for_each(num_threads(), C, [&](int64_t c) {
     for (int64_t k = 0; k < K; ++k) {
       const float* src = w + (k * C + c) * R * S;
       for (int64_t ph = 0; ph < phases; ++ph) {
-        float* dst = wsub + ((c * phases + ph) * K + k) * 9;
+        float* dst = wsub + (g.stacked_channel(c, ph) * K + k) * 9;
         const int64_t* t = tap.data() + ph * 9;
         for (int i = 0; i < 9; ++i) dst[i] = t[i] >= 0 ? src[t[i]] : 0.f;
       }
@@ -217,7 +336,10 @@ void forward(const ConvParams& p, const Geometry& g, const float* dy, const floa
     const Gather ctx(w, p, g);
     const int m = chosen_tile(c, false);
     if (m) {
-      winograd_forward_gathered(c, m, FilterGather{&gather_forward, &ctx}, dy, stacked);
+      const std::vector<uint64_t> points = row_block_points(p, g, m);
+      FilterGather filters{&gather_forward, &ctx};
+      filters.points = points.data();
+      winograd_forward_gathered(c, m, filters, dy, stacked);
     } else {  // auto would not run Winograd (preferred() said it would): build the weight
       std::vector<float> built(size_t(g.weight_numel()));
       stacked_weight(p, g, w, built.data());
@@ -232,19 +354,20 @@ bool finite(const float* x, int64_t n) { return nonfinite::all_finite(x, n, num_
 void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx, const float* bias) {
   const int64_t plane = g.mh * g.mw, planes = p.N * p.C;
   team_for_each(num_threads(), planes, [&](int64_t nc) {
-    const float* src = stacked + nc * g.sh * g.sw * plane;  // its sh*sw phase planes
+    const int64_t n = nc / p.C, c = nc % p.C;
+    const float* src = stacked + n * g.sh * g.sw * p.C * plane;  // image n's stacked planes
     float* dst = dx + nc * p.H * p.W;
     const float b = bias ? bias[nc % p.C] : 0.f;
     for (int64_t o = 0; o < p.H; ++o) {
       const int64_t m = o / g.sh, r = o % g.sh;
       float* row = dst + o * p.W;
       for (int64_t q = 0; q < g.sw; ++q) {
-        const float* s = src + (r * g.sw + q) * plane + m * g.mw;
-        const int64_t n = (p.W - q + g.sw - 1) / g.sw;  // columns q, q + sw, ... below W
+        const float* s = src + g.stacked_channel(c, r * g.sw + q) * plane + m * g.mw;
+        const int64_t cols = (p.W - q + g.sw - 1) / g.sw;  // columns q, q + sw, ... below W
         if (bias)
-          for (int64_t j = 0; j < n; ++j) row[j * g.sw + q] = s[j] + b;
+          for (int64_t j = 0; j < cols; ++j) row[j * g.sw + q] = s[j] + b;
         else
-          for (int64_t j = 0; j < n; ++j) row[j * g.sw + q] = s[j];
+          for (int64_t j = 0; j < cols; ++j) row[j * g.sw + q] = s[j];
       }
     }
   });
@@ -261,11 +384,12 @@ void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx
   }
   const int64_t plane = g.mh * g.mw, planes = p.N * p.C;
   team_for_each(num_threads(), planes, [&](int64_t nc) {
+    const int64_t n = nc / p.C, c = nc % p.C;
     const float* src = grad_dx + nc * p.H * p.W;
-    float* dst = stacked + nc * g.sh * g.sw * plane;
+    float* dst = stacked + n * g.sh * g.sw * p.C * plane;  // image n's stacked planes
     for (int64_t r = 0; r < g.sh; ++r)
       for (int64_t q = 0; q < g.sw; ++q) {
-        float* d = dst + (r * g.sw + q) * plane;
+        float* d = dst + g.stacked_channel(c, r * g.sw + q) * plane;
         for (int64_t m = 0; m < g.mh; ++m) {
           const int64_t o = m * g.sh + r;
           float* row = d + m * g.mw;
@@ -274,9 +398,9 @@ void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx
             continue;
           }
           const float* s = src + o * p.W + q;
-          const int64_t n = (p.W - q + g.sw - 1) / g.sw;
-          for (int64_t j = 0; j < n; ++j) row[j] = s[j * g.sw];
-          std::fill(row + n, row + g.mw, 0.f);
+          const int64_t cols = (p.W - q + g.sw - 1) / g.sw;
+          for (int64_t j = 0; j < cols; ++j) row[j] = s[j * g.sw];
+          std::fill(row + cols, row + g.mw, 0.f);
         }
       }
   });
@@ -287,7 +411,11 @@ void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx
   const Gather ctx(w, p, g);
   const int m = chosen_tile(c, true);
   if (m) {
-    winograd_backward_input_gathered(c, m, FilterGather{&gather_input_gradient, &ctx}, stacked, grad_dy);
+    const std::vector<int64_t> segments = input_gradient_segments(p, g, m);
+    FilterGather filters{&gather_input_gradient, &ctx};
+    filters.segments = segments.data();
+    filters.transform = &transform_input_gradient;
+    winograd_backward_input_gathered(c, m, filters, stacked, grad_dy);
   } else {
     std::vector<float> built(size_t(g.weight_numel()));
     stacked_weight(p, g, w, built.data());

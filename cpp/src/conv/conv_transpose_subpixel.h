@@ -28,6 +28,18 @@ struct Geometry {
   ConvParams conv;             // the stacked 3x3 stride-1 convolution (its N follows p.N)
   int64_t weight_numel() const { return conv.K * conv.C * 9; }
   int64_t stacked_numel() const { return conv.N * conv.K * mh * mw; }  // its output, floats
+  int64_t phases() const { return sh * sw; }
+  int64_t channels() const { return conv.K / (sh * sw); }  // the transposed output's C
+  // Stacked channels are phase-major: slot * C + c, the phases in snake order (row r of
+  // phases left to right when r is even, right to left when odd). A Winograd transform
+  // point of a stacked 4x4 stride-2 filter is nonzero for 1, 2 or 4 phases (phase_points);
+  // in this order those are few contiguous channel ranges (stacked_segments).
+  int64_t slot_of(int64_t ph) const {
+    const int64_t r = ph / sw, q = ph % sw;
+    return r * sw + (r % 2 ? sw - 1 - q : q);
+  }
+  int64_t phase_of(int64_t slot) const { return slot_of(slot); }  // the snake is its own inverse
+  int64_t stacked_channel(int64_t c, int64_t ph) const { return slot_of(ph) * channels() + c; }
 };
 
 // True when p decomposes as above (groups 1, dilation 1, stride >= 2 on some axis, every
@@ -39,13 +51,22 @@ bool decomposes(const ConvParams& p, Geometry* g);
 // stacked 3x3 window, -1 where the phase has no tap there: (r * sw + q) * 9 + a * 3 + b.
 std::vector<int64_t> window_taps(const ConvParams& p, const Geometry& g);
 
+// Bit xi = i * (m + 2) + j set where the Winograd F(m x m, 3x3) transform G f G^T of phase
+// ph's stacked 3x3 filter f (rotated by 180 degrees when `rotated`: the input gradient's)
+// can be nonzero. A phase whose taps miss window row 0 has (G f)[0] = 0 exactly (G's first
+// row reads tap row 0 only), and one that misses row 2 has (G f)[m + 1] = 0; likewise for
+// columns. 4x4 stride 2 padding 1: 25 of 36 points per phase, so the GEMMs over the
+// transform points can skip 31% of their multiplies, with the same results.
+uint64_t phase_points(const ConvParams& p, const Geometry& g, int64_t ph, int m, bool rotated);
+
 // decomposes(p) and the decomposition is expected to be faster than GEMM + col2im: the
 // stacked convolution runs on Winograd ("auto" would choose it for this pass), there are
 // enough channels (and, with weight_per_call, enough tiles to repay transforming the stacked
 // weight), and CNNNATIVE_ALGO forces nothing.
 bool preferred(const ConvParams& p, Geometry* g, bool for_input_gradient, bool weight_per_call);
 
-// The stacked weight (s*s*C, K, 3, 3), output channel (c*sh + r)*sw + q, from w (K, C, R, S).
+// The stacked weight (s*s*C, K, 3, 3), output channel g.stacked_channel(c, r * sw + q),
+// from w (K, C, R, S).
 void stacked_weight(const ConvParams& p, const Geometry& g, const float* w, float* wsub);
 
 // True when w (K, C, R, S) holds no NaN or inf. Callers build the stacked weight only
@@ -64,7 +85,8 @@ bool weight_finite(const ConvParams& p, const float* w);
 void forward(const ConvParams& p, const Geometry& g, const float* dy, const float* w, const float* wsub,
              float* dx, float* stacked, bool weight_known_finite = false, const float* bias = nullptr);
 
-// The stacked convolution's output (`stacked`, N x s*s*C x mh x mw) interleaved into dx,
+// The stacked convolution's output (`stacked`, N x s*s*C x mh x mw, channels in
+// stacked_channel order) interleaved into dx,
 // plus bias[c] when bias is not null.
 void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx, const float* bias = nullptr);
 

@@ -133,9 +133,19 @@ bool weight_gradient(const ConvParams& p, const Geometry& g, const float* grad_d
   ScratchBuffer V(static_cast<size_t>(checked_mul(kXi, vs, "sub-pixel V")));
   const winograd::Kernels& kern = winograd::kernels_for(active_isa(), kM);
   const WgradKernels& wk = wgrad_kernels_for(active_isa());
-  const int64_t phases = g.sh * g.sw, RS = p.R * p.S;
+  const int64_t phases = g.sh * g.sw, RS = p.R * p.S, Cout = g.channels();
   const TileTable tiles = tile_table(p, g, q);
   const auto taps = phase_taps(p, g);
+  // Stacked channel k is output channel k % Cout of phase g.phase_of(k / Cout); a row
+  // block's GEMMs run only at the points where one of its phases' G f G^T can be nonzero
+  // (phase_points: dU elsewhere meets a zero of G in the reduction to taps).
+  auto phase_of = [&](int64_t k) { return g.phase_of(k / Cout); };
+  std::vector<uint64_t> block_points(size_t(KB), 0);
+  {
+    std::vector<uint64_t> per_phase(static_cast<size_t>(phases));
+    for (int64_t ph = 0; ph < phases; ++ph) per_phase[size_t(ph)] = phase_points(p, g, ph, kM, false);
+    for (int64_t k = 0; k < q.Ks; ++k) block_points[size_t(k / kRB)] |= per_phase[size_t(phase_of(k))];
+  }
   for (int64_t b0 = 0; b0 < q.blocks; b0 += chunk) {
     const int64_t nb = std::min(chunk, q.blocks - b0);
     // The GEMMs' reduction: the chunk's tiles in whole panels of 16 (D is zero past them).
@@ -185,10 +195,10 @@ bool weight_gradient(const ConvParams& p, const Geometry& g, const float* grad_d
         int n_pairs = 0;
         for (int kr = 0; kr < rows; ++kr) {
           const int64_t k = kb * kRB + kr;
-          const PhaseTaps& pt = taps[size_t(k % phases)];
+          const PhaseTaps& pt = taps[size_t(phase_of(k))];
           for (size_t n = 0; n < pt.ab.size(); ++n, ++n_pairs) {
             pair_src[n_pairs] = kr * 9 * kL + int64_t(n) * kL;
-            pair_dst[n_pairs] = (k / phases) * RS + pt.tap[n];
+            pair_dst[n_pairs] = (k % Cout) * RS + pt.tap[n];
           }
         }
         if (rows < kRB)
@@ -198,9 +208,9 @@ bool weight_gradient(const ConvParams& p, const Geometry& g, const float* grad_d
                         D.data() + xi * d_kb + (panel + 1) * kRB * 16, 0.f);
         for (int kr = 0; kr < rows; ++kr)
           for (int64_t i = 0; i < nb; ++i) {
-            const int64_t block = b0 + i, k = kb * kRB + kr, e = (block * phases + k % phases) * kL;
+            const int64_t block = b0 + i, k = kb * kRB + kr, e = (block * phases + phase_of(k)) * kL;
             GradTileArgs a;
-            a.plane = grad_dx + (k / phases) * p.H * p.W;
+            a.plane = grad_dx + (k % Cout) * p.H * p.W;
             a.offset = tiles.offset.data() + e, a.rows = tiles.rows.data() + e, a.cols = tiles.cols.data() + e;
             a.lanes = static_cast<int>(std::min<int64_t>(kL, q.tiles - block * kL));
             a.row_step = g.sh * p.W, a.col_step = g.sw;
@@ -208,12 +218,18 @@ bool weight_gradient(const ConvParams& p, const Geometry& g, const float* grad_d
             a.xi_stride = d_kb, a.half_offset = kRB * 16;
             wk.grad_transform(a);
           }
+        // dU stays zero at the points skipped below (the reduction reads them only through
+        // zeros of G, but 0 * garbage could be NaN).
+        const uint64_t points = block_points[size_t(kb)];
+        for (int xi = 0; xi < kXi; ++xi)
+          if (!(points >> xi & 1)) std::fill(&dU[xi][0][0], &dU[xi][0][0] + kRB * kL, 0.f);
         for (int64_t cb = 0; cb < CB; ++cb) {
           const int64_t c0 = cb * kL, nc = std::min<int64_t>(kL, q.Cs - c0);
           for (int xi = 0; xi < kXi; ++xi)
-            kern.wgemm(D.data() + xi * d_kb, V.data() + xi * vs + cb * v_cb, &dU[xi][0][0], reduce_len, rows);
+            if (points >> xi & 1)
+              kern.wgemm(D.data() + xi * d_kb, V.data() + xi * vs + cb * v_cb, &dU[xi][0][0], reduce_len, rows);
           for (int kr = 0; kr < rows; ++kr) {
-            const PhaseTaps& pt = taps[size_t((kb * kRB + kr) % phases)];
+            const PhaseTaps& pt = taps[size_t(phase_of(kb * kRB + kr))];
             wk.reduce(&dU[0][kr][0], kRB * kL, pt.ab.data(), static_cast<int>(pt.ab.size()), out[kr]);
           }
           // Input channel outermost: one block's taps of a channel are a few whole cache

@@ -35,6 +35,7 @@ namespace {
 using winograd::kChannelBlock;
 using winograd::kRowBlock;
 using winograd::kTileBlock;
+static_assert(kRowBlock == kGatherRowBlock, "winograd_gather.h row blocks are the GEMM's");
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -96,6 +97,10 @@ void transform_row_block(const Problem& q, const winograd::Kernels& kern, const 
                          int64_t kb, float* f, float* u, int64_t xi_stride) {
   const int64_t Cg = q.Cg(), Kg = q.Kg();
   const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, Kg - kb * kRowBlock));
+  if (src.gather && src.gather->transform && q.m == 4) {
+    src.gather->transform(src.gather->ctx, g * Kg + kb * kRowBlock, rows, Cg, u, xi_stride);
+    return;
+  }
   if (src.gather) {
     src.gather->fn(src.gather->ctx, g * Kg + kb * kRowBlock, rows, Cg, f);
     kern.filter_transform(f, Cg * 9, rows, Cg, u, xi_stride);
@@ -244,6 +249,12 @@ struct BlockRunner {
     const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, q.Kg() - kb * kRowBlock));
     (block_lanes(tiles_of(block)) == 16 ? kern.wgemm_half : kern.wgemm)(u, v, m, q.Cg(), rows);
   }
+  // The same over the input-channel ranges seg[1 .. 2 * seg[0]] only (FilterGather::segments).
+  void gemm_segments(int64_t block, int64_t kb, const float* u, const float* v, float* m, const int64_t* seg) const {
+    const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, q.Kg() - kb * kRowBlock));
+    (block_lanes(tiles_of(block)) == 16 ? kern.wgemm_half_seg : kern.wgemm_seg)(u, v, m, seg + 1,
+                                                                                static_cast<int>(seg[0]), rows);
+  }
   // Output channel k of group g from m[xi * xi_stride + lane].
   void output(int64_t g, int64_t block, int64_t k, const float* m, int64_t xi_stride) const {
     const int64_t Kg = q.Kg(), out_plane = q.OH * q.OW;
@@ -310,6 +321,9 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
     return;
   }
 
+  // Zeros of the gathered filters' transforms the GEMMs may skip (winograd_gather.h).
+  const uint64_t* points = src.gather ? src.gather->points : nullptr;
+  const int64_t* segments = src.gather ? src.gather->segments : nullptr;
   const int64_t bpc = s.blocks_per_chunk;
   float* v = workspace;
   float* thread_scratch = workspace + bpc * vf;
@@ -351,10 +365,19 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
             }
             const int64_t u_xi_stride = q.u_stride();
             const float* vb = v + b * vf;
-            for (int xi = 0; xi < NXI; ++xi)
-              br.gemm(chunk + b, kb, ukb + xi * u_xi_stride, vb + xi * q.v_stride(),
-                      mloc + xi * kRowBlock * kTileBlock);
             const int64_t rows = std::min<int64_t>(kRowBlock, q.Kg() - kb * kRowBlock);
+            for (int xi = 0; xi < NXI; ++xi) {
+              float* mxi = mloc + xi * kRowBlock * kTileBlock;
+              if (points && !(points[g * KB + kb] >> xi & 1)) {  // its filters are all zero there
+                std::fill(mxi, mxi + rows * kTileBlock, 0.f);
+                continue;
+              }
+              if (segments)
+                br.gemm_segments(chunk + b, kb, ukb + xi * u_xi_stride, vb + xi * q.v_stride(), mxi,
+                                 segments + xi * kGatherSegmentStride);
+              else
+                br.gemm(chunk + b, kb, ukb + xi * u_xi_stride, vb + xi * q.v_stride(), mxi);
+            }
             for (int64_t r = 0; r < rows; ++r)
               br.output(g, chunk + b, kb * kRowBlock + r, mloc + r * kTileBlock, kRowBlock * kTileBlock);
           }

@@ -9,11 +9,30 @@
 
 namespace cnnnative {
 
+constexpr int64_t kGatherRowBlock = 12;     // output channels per row block (winograd::kRowBlock)
+constexpr int kGatherMaxSegments = 4;         // input-channel ranges per transform point
+constexpr int64_t kGatherSegmentStride = 1 + 2 * kGatherMaxSegments;
+
 // Writes the problem's filters of output channels [k0, k0 + rows) over all Cg input
 // channels: f[(r * Cg + c) * 9 + tap], tap = kh * 3 + kw (OIHW of the convolution run).
+//
+// Optionally, where the transformed filters G f G^T are exactly zero, so the transform-
+// domain GEMMs may skip them (the results are the same: they would add exact zeros):
+//  - points: per row block kb (output channels kb * 12 ..), bit xi set where any of its
+//    filters can be nonzero at transform point xi; elsewhere its GEMM is skipped.
+//  - segments: per transform point xi, at segments + xi * kGatherSegmentStride, a count n
+//    <= kGatherMaxSegments and n ranges [lo, hi) of input channels (lo a multiple of 16,
+//    increasing, disjoint) outside which every filter is zero at xi; the GEMM reduces over
+//    those ranges only.
 struct FilterGather {
   void (*fn)(const void* ctx, int64_t k0, int rows, int64_t Cg, float* f) = nullptr;
   const void* ctx = nullptr;
+  const uint64_t* points = nullptr;
+  const int64_t* segments = nullptr;
+  // Optional, F(4x4) only: writes the transformed filters of rows [k0, k0 + rows) itself,
+  // in the packed layout of winograd::Kernels::filter_transform (rows past `rows` zero),
+  // instead of fn + the generic filter transform. fn stays required (NaN/inf fallbacks).
+  void (*transform)(const void* ctx, int64_t k0, int rows, int64_t Cg, float* u, int64_t xi_stride) = nullptr;
 };
 
 // y[N, K, OH, OW] = the 3x3 stride-1 correlation of x with the gathered filters (groups 1,

@@ -60,6 +60,9 @@ struct OutputTransformArgs {
 // wgemm (Winograd's) reads U packed [ceil(C/16)][12][16]. wgemm_half computes lanes
 // 0..15 only (a block of <= 16 tiles) and leaves lanes 16..31 of M unwritten.
 using GemmFn = void (*)(const float* u, const float* v, float* m, int64_t C, int rows);
+// wgemm over the input channels of nseg ranges [seg[2s], seg[2s + 1]) only (starts
+// multiples of 16): the others' filters are zero (winograd_gather.h).
+using GemmSegFn = void (*)(const float* u, const float* v, float* m, const int64_t* seg, int nseg, int rows);
 using InputTransformFn = void (*)(const InputTransformArgs&);
 using OutputTransformFn = void (*)(const OutputTransformArgs&);
 // U[xi * xi_stride + (c/16)*192 + kr*16 + c%16] = (G f G^T)[xi] for the filters
@@ -75,6 +78,8 @@ struct Kernels {
   GemmFn wgemm;
   GemmFn wgemm_half;
   FilterTransformFn filter_transform;
+  GemmSegFn wgemm_seg;
+  GemmSegFn wgemm_half_seg;
 };
 
 // Table for tile size m (2, 4 or 6) on each ISA.

@@ -508,6 +508,25 @@ inline void wgemm_rows(const float* u, const float* v, float* m, int64_t C) {
   store_rows<MR, NV>(acc, m);
 }
 
+// wgemm_rows over the channel ranges seg[2s] .. seg[2s + 1] (starts multiples of 16).
+template <int MR, int NV>
+inline void wgemm_rows_seg(const float* u, const float* v, float* m, const int64_t* seg, int nseg) {
+  constexpr int CB = kChannelBlock;
+  vg acc[MR][NV] = {};
+  for (int s = 0; s < nseg; ++s) {
+    int64_t c = seg[2 * s];
+    const int64_t end = seg[2 * s + 1];
+    for (; c + CB <= end; c += CB) {
+      const float* ub = u + c * kRowBlock;
+#pragma GCC unroll 16
+      for (int ci = 0; ci < CB; ++ci) gemm_step<MR, NV>(acc, v + (c + ci) * L, ub + ci, CB);
+    }
+    const float* ub = u + c * kRowBlock;
+    for (int ci = 0; c + ci < end; ++ci) gemm_step<MR, NV>(acc, v + (c + ci) * L, ub + ci, CB);
+  }
+  store_rows<MR, NV>(acc, m);
+}
+
 // Rows in registers: WINOGRAD_GEMM_MR for full blocks, twice that (at most one packed
 // row block) for half blocks, which need half the accumulators per row. u_row: floats
 // between U rows (1 for the FFT's packing, 16 for Winograd's).
@@ -530,6 +549,28 @@ inline void gemm_lanes(const float* u, const float* v, float* m, int64_t C, int 
   for (; r < rows; ++r) run(std::integral_constant<int, 1>{}, r);
 }
 
+template <int NV>
+inline void gemm_lanes_seg(const float* u, const float* v, float* m, const int64_t* seg, int nseg, int rows) {
+  constexpr int MR = NV == 32 / VW ? WINOGRAD_GEMM_MR
+                                   : (2 * WINOGRAD_GEMM_MR > kRowBlock ? kRowBlock : 2 * WINOGRAD_GEMM_MR);
+  auto run = [&](auto rows_tag, int r) {
+    constexpr int R = decltype(rows_tag)::value;
+    wgemm_rows_seg<R, NV>(u + r * kChannelBlock, v, m + r * L, seg, nseg);
+  };
+  int r = 0;
+  for (; r + MR <= rows; r += MR) run(std::integral_constant<int, MR>{}, r);
+  if (MR > 4)
+    for (; r + 4 <= rows; r += 4) run(std::integral_constant<int, 4>{}, r);
+  for (; r < rows; ++r) run(std::integral_constant<int, 1>{}, r);
+}
+
+inline void wgemm_seg(const float* u, const float* v, float* m, const int64_t* seg, int nseg, int rows) {
+  gemm_lanes_seg<32 / VW>(u, v, m, seg, nseg, rows);
+}
+inline void wgemm_half_seg(const float* u, const float* v, float* m, const int64_t* seg, int nseg, int rows) {
+  gemm_lanes_seg<16 / VW>(u, v, m, seg, nseg, rows);
+}
+
 inline void gemm(const float* u, const float* v, float* m, int64_t C, int rows) {
   gemm_lanes<32 / VW, false>(u, v, m, C, rows);
 }
@@ -542,7 +583,8 @@ inline void wgemm_half(const float* u, const float* v, float* m, int64_t C, int 
 
 template <int M>
 constexpr Kernels make_kernels() {
-  return Kernels{&input_transform<M>, &output_transform<M>, &gemm, &wgemm, &wgemm_half, &filter_transform<M>};
+  return Kernels{&input_transform<M>, &output_transform<M>, &gemm,     &wgemm, &wgemm_half, &filter_transform<M>,
+                 &wgemm_seg,         &wgemm_half_seg};
 }
 
 inline const Kernels& table(int m) {
