@@ -16,21 +16,18 @@
 #include <cstring>
 
 #include "quant/gemm_s8_kernels.h"
+#include "quant/gemm_s8_tile__avx512vnni.h"
 
 namespace cnnnative::quant::detail {
 namespace {
 
-constexpr int kMr = 6, kNr = 64, kKg = 4;
-
-// vpdpbusd with its accumulator tied in asm: GCC 12's own pattern for the intrinsic
-// copies every accumulator around each instruction (measured: twice the instructions
-// and stack spills in the 6x64 loop, half the speed).
-inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
-  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
-  return acc;
-}
-
-inline __mmask16 col_mask(int64_t cols) { return cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1); }
+using vnni_tile::col_mask;
+using vnni_tile::dpbusd;
+using vnni_tile::kKg;
+using vnni_tile::kMr;
+using vnni_tile::multiply_add;
+using vnni_tile::store;
+constexpr int kNr = 64;
 
 // dst[g][j][i] = x[4g + i][j]: each 16 columns of 4 rows interleave into 64 bytes.
 // Whole groups of a full panel (64 columns, 4 rows) go 64 columns at a time: byte and word
@@ -89,41 +86,9 @@ void tile_nv(int64_t groups, const int8_t* w, const uint8_t* x, int32_t* c, int6
     __m512i xv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) xv[v] = _mm512_load_si512(x + v * 64);
-#pragma GCC unroll 6
-    for (int i = 0; i < kMr; ++i) {
-      int32_t wd;
-      std::memcpy(&wd, w + i * kKg, sizeof wd);
-      const __m512i wb = _mm512_set1_epi32(wd);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = dpbusd(acc[i][v], xv[v], wb);
-    }
+    multiply_add<NV>(acc, xv, w);
   }
-  if (mrows == kMr && ncols == NV * 16) {  // whole tile: plain stores
-#pragma GCC unroll 6
-    for (int i = 0; i < kMr; ++i)
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
-        int32_t* p = c + i * ldc + v * 16;
-        __m512i r = acc[i][v];
-        if (accumulate) r = _mm512_add_epi32(r, _mm512_loadu_si512(p));
-        _mm512_storeu_si512(p, r);
-      }
-    return;
-  }
-  __mmask16 m[NV];
-#pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v) m[v] = col_mask(ncols - v * 16);
-#pragma GCC unroll 6
-  for (int i = 0; i < kMr; ++i) {
-    if (i >= mrows) break;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      int32_t* p = c + i * ldc + v * 16;
-      __m512i r = acc[i][v];
-      if (accumulate) r = _mm512_add_epi32(r, _mm512_maskz_loadu_epi32(m[v], p));
-      _mm512_mask_storeu_epi32(p, m[v], r);
-    }
-  }
+  store<NV>(acc, c, ldc, mrows, ncols, accumulate);
 }
 
 void tile(int64_t groups, const void* wp, const void* xp, int32_t* c, int64_t ldc, int64_t mrows, int64_t ncols,

@@ -16,20 +16,17 @@
 #include <cstring>
 
 #include "quant/gemm_s8_kernels.h"
+#include "quant/gemm_s8_tile__avx512vnni.h"
 
 namespace cnnnative::quant::detail {
 namespace {
 
-constexpr int kMr = 6, kKg = 4;
-
-// vpdpbusd with its accumulator tied in asm (see gemm_s8__avx512vnni.cc: GCC 12's pattern
-// for the intrinsic copies every accumulator around each instruction).
-inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
-  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
-  return acc;
-}
-
-inline __mmask16 col_mask(int64_t cols) { return cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1); }
+using vnni_tile::col_mask;
+using vnni_tile::dpbusd;
+using vnni_tile::kKg;
+using vnni_tile::kMr;
+using vnni_tile::multiply_add;
+using vnni_tile::store;
 
 template <int NV>
 void taps_tile_nv(const TapsC4Args& a, const int8_t* w, const uint8_t* x, int32_t* c, int64_t mrows, int64_t ncols) {
@@ -46,32 +43,10 @@ void taps_tile_nv(const TapsC4Args& a, const int8_t* w, const uint8_t* x, int32_
       __m512i xv[NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) xv[v] = _mm512_loadu_si512(xt + v * 64);
-#pragma GCC unroll 6
-      for (int i = 0; i < kMr; ++i) {
-        int32_t wd;
-        std::memcpy(&wd, wt + i * kKg, sizeof wd);
-        const __m512i wb = _mm512_set1_epi32(wd);
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[i][v] = dpbusd(acc[i][v], xv[v], wb);
-      }
+      multiply_add<NV>(acc, xv, wt);
     }
   }
-  if (mrows == kMr && ncols == NV * 16) {
-#pragma GCC unroll 6
-    for (int i = 0; i < kMr; ++i)
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) _mm512_storeu_si512(c + i * a.ldc + v * 16, acc[i][v]);
-    return;
-  }
-  __mmask16 m[NV];
-#pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v) m[v] = col_mask(ncols - v * 16);
-#pragma GCC unroll 6
-  for (int i = 0; i < kMr; ++i) {
-    if (i >= mrows) break;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) _mm512_mask_storeu_epi32(c + i * a.ldc + v * 16, m[v], acc[i][v]);
-  }
+  store<NV>(acc, c, a.ldc, mrows, ncols, /*accumulate=*/false);
 }
 
 // The lanes-along-M tile: 64 weight rows (4 vectors of 16 output channels, the transposed
