@@ -187,39 +187,37 @@ static inline float tanh(float x) {
   return x < 0.0f ? -t : (x > 0.0f ? t : x);  // keeps -0, +0 and NaN as they are
 }
 
-// 2^(-w^2) for w in [0, 12.2] (callers clamp; NaN stays NaN): w^2 = n - f with n an integer
-// and |f| <= 1/2, both from fused multiply-adds with w * w exact inside them (so the square is
-// never rounded on its own, unlike exp(-z * z)), then 2^f by a degree-6 minimax polynomial
-// (relative error 9e-8 in float) and 2^n by pow2i_sat: 0 from w^2 = 126.5 on.
-static inline float exp2_neg_square(float w) {
-  const float shifter = 12582912.0f;
-  const float t = -w * w + shifter;  // -w^2 rounded to an integer, in the low mantissa bits
-  const float n = t - shifter, f = -w * w - n;
+// 2^f for |f| <= 1/2: a degree-6 minimax polynomial, relative error 9e-8 in float.
+static inline float exp2_fraction(float f) {
   float p = 0.00015403512225020677f;
   p = p * f + 0.0013390746898949146f;
   p = p * f + 0.009618237614631653f;
   p = p * f + 0.05550357326865196f;
   p = p * f + 0.24022649228572845f;
   p = p * f + 0.6931471824645996f;
-  return (p * f + 1.0f) * pow2i_sat(static_cast<int32_t>(to_bits(t) - to_bits(shifter)));
+  return p * f + 1.0f;
+}
+
+// 2^(-w^2) for w in [0, 12.2] (callers clamp; NaN stays NaN): w^2 = n - f with n an integer
+// and |f| <= 1/2, both from fused multiply-adds with w * w exact inside them (so the square is
+// never rounded on its own, unlike exp(-z * z)), then 2^f by exp2_fraction and 2^n by
+// pow2i_sat: 0 from w^2 = 126.5 on.
+static inline float exp2_neg_square(float w) {
+  const float shifter = 12582912.0f;
+  const float t = -w * w + shifter;  // -w^2 rounded to an integer, in the low mantissa bits
+  const float n = t - shifter, f = -w * w - n;
+  return exp2_fraction(f) * pow2i_sat(static_cast<int32_t>(to_bits(t) - to_bits(shifter)));
 }
 
 // 2^w for w in [-150, 150] (callers clamp; NaN stays NaN): w = n + f, n = round(w) by the
-// shifter, f = w - n exact (|f| <= 1/2), 2^f by the polynomial of exp2_neg_square and 2^n by
-// pow2i_sat (0 from w = -126.5 down, inf from 127.5 up). Three operations of reduction
-// instead of exp's four; for formulas whose argument is a product anyway, so that log2(e)
+// shifter, f = w - n exact (|f| <= 1/2), 2^f by exp2_fraction and 2^n by pow2i_sat (0 from
+// w = -126.5 down, inf from 127.5 up). Three operations of reduction instead of exp's four; for formulas whose argument is a product anyway, so that log2(e)
 // folds into its constants at no cost in accuracy (the argument's own rounding dominates).
 static inline float exp2_sat_core(float w) {
   const float shifter = 12582912.0f;
   const float t = w + shifter;
   const float n = t - shifter, f = w - n;
-  float p = 0.00015403512225020677f;
-  p = p * f + 0.0013390746898949146f;
-  p = p * f + 0.009618237614631653f;
-  p = p * f + 0.05550357326865196f;
-  p = p * f + 0.24022649228572845f;
-  p = p * f + 0.6931471824645996f;
-  return (p * f + 1.0f) * pow2i_sat(static_cast<int32_t>(to_bits(t) - to_bits(shifter)));
+  return exp2_fraction(f) * pow2i_sat(static_cast<int32_t>(to_bits(t) - to_bits(shifter)));
 }
 
 // The normal distribution at -|x| for GELU: e = exp(-x^2/2) and h = Phi(-|x|) = erfc(z)/2 with
