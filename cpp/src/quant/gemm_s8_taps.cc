@@ -92,6 +92,31 @@ void split_interleave4_u8(const uint8_t* const s[4], int64_t n, uint8_t* even, u
     for (int j = 0; j < 4; ++j) (i % 2 ? odd : even)[4 * (i / 2) + j] = s[j][i];
 }
 
+namespace {
+
+// The taps' offsets in bytes of the 4-channel image (4 bytes a pixel), on the stack for up
+// to 16 taps (3x3, 4x4), else on the heap.
+class TapBytes {
+ public:
+  TapBytes(const int64_t* tap_offsets, int64_t taps) {
+    if (taps > kOnStack) big_.resize(size_t(taps));
+    int64_t* bytes = taps > kOnStack ? big_.data() : small_;
+    for (int64_t t = 0; t < taps; ++t) bytes[t] = 4 * tap_offsets[t];
+    data_ = bytes;
+  }
+  TapBytes(const TapBytes&) = delete;  // data_ may point into this object
+  TapBytes& operator=(const TapBytes&) = delete;
+  const int64_t* data() const { return data_; }
+
+ private:
+  static constexpr int64_t kOnStack = 16;
+  int64_t small_[kOnStack];
+  std::vector<int64_t> big_;
+  const int64_t* data_ = nullptr;
+};
+
+}  // namespace
+
 // gemm_s8u8_s32_taps_c4: the image already is the VNNI kernel's packed X (4 channels per
 // pixel), so there is nothing to pack; each 6-row tile runs its whole K (all taps and
 // channel quads) against one panel of 64 columns in registers
@@ -112,15 +137,8 @@ void gemm_s8u8_s32_taps_c4(const PackedWeightsS8& w, int64_t N, const uint8_t* x
   const detail::S8Kernel& kern = detail::s8_kernel_avx512_vnni();
   const int64_t M = w.M;
   if (M == 0 || N == 0) return;
-  int64_t tap_bytes_small[16];
-  std::vector<int64_t> tap_bytes_big;
-  int64_t* tap_bytes = tap_bytes_small;
-  if (taps > 16) {
-    tap_bytes_big.resize(size_t(taps));
-    tap_bytes = tap_bytes_big.data();
-  }
-  for (int64_t t = 0; t < taps; ++t) tap_bytes[t] = 4 * tap_offsets[t];
-  const detail::TapsC4Args a{quads, taps, quads, tap_bytes, quad_stride, ldc};
+  const TapBytes tap_bytes(tap_offsets, taps);
+  const detail::TapsC4Args a{quads, taps, quads, tap_bytes.data(), quad_stride, ldc};
   const int64_t m_tiles = (M + kern.mr - 1) / kern.mr;
   const int8_t* wdata = w.data.data();
   const int64_t wtile_bytes = w.tile_bytes();
@@ -191,15 +209,8 @@ void gemm_s8u8_s32_taps_c4t(const PackedWeightsS8& w, int64_t N, const uint8_t* 
   CN_CHECK(N >= 0 && ldc >= std::max<int64_t>(N, 1), "gemm_s8u8_s32_taps_c4t: bad N=", N, " or ldc=", ldc);
   const int64_t M = w.M;
   if (M == 0 || N == 0) return;
-  int64_t tap_bytes_small[16];
-  std::vector<int64_t> tap_bytes_big;
-  int64_t* tap_bytes = tap_bytes_small;
-  if (taps > 16) {
-    tap_bytes_big.resize(size_t(taps));
-    tap_bytes = tap_bytes_big.data();
-  }
-  for (int64_t t = 0; t < taps; ++t) tap_bytes[t] = 4 * tap_offsets[t];
-  const detail::TapsC4Args a{quads, taps, quads, tap_bytes, quad_stride, 0};
+  const TapBytes tap_bytes(tap_offsets, taps);
+  const detail::TapsC4Args a{quads, taps, quads, tap_bytes.data(), quad_stride, 0};
   const int64_t m_tiles = (M + 63) / 64;
   const int8_t* wdata = w.data.data();
   const int64_t wtile_bytes = w.tile_bytes();
