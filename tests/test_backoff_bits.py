@@ -128,6 +128,17 @@ def _compiled_case(precision):
     return run
 
 
+def _compiled_winograd_few_row_blocks():
+    # K = 32: three row blocks of 12 output channels, handed out per (row block, tile block)
+    # with prepared filters (winograd.cc), as DenseNet's 3x3 layers.
+    nn.init.manual_seed(2)
+    model = nn.Sequential(nn.Conv2d(64, 32, 3, padding=1)).eval()
+    x = _arrays(12, (1, 64, 40, 40))[0]
+    engine = cn.compile(model, x.shape)
+    assert engine.nodes[0]["method"] == "winograd", engine.nodes
+    return [np.asarray(engine(x))]
+
+
 _CASES = {
     "conv2d im2col": _conv2d_case("im2col", (2, 32, 28, 28), (48, 32, 3, 3)),
     "conv2d im2col stride 2": _conv2d_case("im2col", (2, 16, 33, 31), (32, 16, 3, 3), stride=2),
@@ -150,6 +161,7 @@ _CASES = {
     "train digits_net": _train_steps(lambda: cn.models.digits_net(), (32, 1, 8, 8), 10),
     "train seed_mnist_net": _train_steps(lambda: cn.models.seed_mnist_net(), (16, 1, 28, 28), 10, steps=2),
     "compiled fp32": _compiled_case("fp32"),
+    "compiled winograd K=32": _compiled_winograd_few_row_blocks,
     "compiled int8": _compiled_case("int8"),
 }
 

@@ -346,13 +346,16 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
         const auto [first_input, end_input] = team_share(nb * Cg, tid, team);
         for (int64_t i = first_input; i < end_input; ++i) br.input(g, chunk + i / Cg, i % Cg, v + (i / Cg) * vf);
         team_barrier();  // every tile block of the chunk transformed
-        // Row block outermost and handed out whole (all its tile blocks), so a thread
-        // transforms each fused row block once; dynamic, so a thread the OS holds up
-        // does not hold up the call.
+        // Items are (row block, tile block), row block outermost. With fused filters a row
+        // block is handed out whole (all its tile blocks), so a thread transforms its
+        // filters once; with prepared ones item by item, which balances when row blocks
+        // are few (K = 32: 3 row blocks, 2 on one thread and 1 on the other). Dynamic, so
+        // a thread the OS holds up does not hold up the call.
+        const int64_t step = s.fuse_filters ? nb : 1;
         std::atomic<int64_t>& next = next_item[size_t(g * chunks_per_group + chunk / bpc)];
-        for (int64_t start; (start = next.fetch_add(nb, std::memory_order_relaxed)) < KB * nb;) {
+        for (int64_t start; (start = next.fetch_add(step, std::memory_order_relaxed)) < KB * nb;) {
           const int64_t kb = start / nb;
-          for (int64_t b = 0; b < nb; ++b) {
+          for (int64_t b = start % nb; b < start % nb + step; ++b) {
             const float* ukb;
             if (s.fuse_filters) {
               if (fused_gkb != g * KB + kb) {
