@@ -21,12 +21,7 @@
 namespace cnnnative::quant::detail {
 namespace {
 
-using vnni_tile::col_mask;
-using vnni_tile::dpbusd;
-using vnni_tile::kKg;
-using vnni_tile::kMr;
-using vnni_tile::multiply_add;
-using vnni_tile::store;
+using namespace vnni_tile;  // the shared tile pieces: kMr, kKg, dpbusd, col_mask, multiply_add, store
 constexpr int kNr = 64;
 
 // dst[g][j][i] = x[4g + i][j]: each 16 columns of 4 rows interleave into 64 bytes.

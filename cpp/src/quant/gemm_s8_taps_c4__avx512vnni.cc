@@ -21,12 +21,7 @@
 namespace cnnnative::quant::detail {
 namespace {
 
-using vnni_tile::col_mask;
-using vnni_tile::dpbusd;
-using vnni_tile::kKg;
-using vnni_tile::kMr;
-using vnni_tile::multiply_add;
-using vnni_tile::store;
+using namespace vnni_tile;  // the shared tile pieces: kMr, kKg, dpbusd, col_mask, multiply_add, store
 
 template <int NV>
 void taps_tile_nv(const TapsC4Args& a, const int8_t* w, const uint8_t* x, int32_t* c, int64_t mrows, int64_t ncols) {
