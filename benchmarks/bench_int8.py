@@ -1,7 +1,7 @@
 """int8 inference: cnnnative.quantize beside our fp32 compile and ONNX Runtime fp32 / int8.
 
     python benchmarks/bench_int8.py                                  # resnet18, resnet50, mobilenet_v2
-    python benchmarks/bench_int8.py --models resnet18 --size 112 --threads 2 --repeats 20
+    python benchmarks/bench_int8.py --models resnet18 --size 112 --threads 2 --repeats 20 --ort-no-spin
 
 Per model (cnnnative.models, random weights with non-trivial BatchNorm statistics, seed 0,
 batch 1, --size x --size images):
@@ -52,9 +52,9 @@ def build(name, rng):
     return model
 
 
-def ort_session(path, threads):
+def ort_session(path, threads, spin=True):
     from bench_onnx import ort_session as session
-    sess = session(path, threads)
+    sess = session(path, threads, spin=spin)
     name = sess.get_inputs()[0].name
     return lambda x: sess.run(None, {name: x})[0]
 
@@ -101,7 +101,7 @@ def bench_model(name, args, workdir):
     cnnnative.onnx.export(model, fp32_path, (1, 3, s, s), opset=17)
     runs = {"ours fp32": fp32, "ours int8": qm}
     try:
-        runs["ORT fp32"] = ort_session(fp32_path, args.threads)
+        runs["ORT fp32"] = ort_session(fp32_path, args.threads, spin=not args.ort_no_spin)
         # ORT's recommended flow: its pre-processing (shape inference, BatchNorm folded into
         # the convs) before quantize_static; without it every BatchNorm stays a float node
         # between dequantize and quantize (stop 25's figures were taken so: too slow for ORT)
@@ -109,10 +109,10 @@ def bench_model(name, args, workdir):
         pre_path = os.path.join(workdir, f"{name}.pre.onnx")
         quant_pre_process(fp32_path, pre_path)
         int8_path = ort_int8(pre_path, os.path.join(workdir, f"{name}.int8.onnx"), calib)
-        runs["ORT int8"] = ort_session(int8_path, args.threads)
+        runs["ORT int8"] = ort_session(int8_path, args.threads, spin=not args.ort_no_spin)
         if args.qdq:
             qdq_path = ort_int8(pre_path, os.path.join(workdir, f"{name}.qdq.onnx"), calib, "QDQ")
-            runs["ORT qdq"] = ort_session(qdq_path, args.threads)
+            runs["ORT qdq"] = ort_session(qdq_path, args.threads, spin=not args.ort_no_spin)
             runs["ours qdq"] = cnnnative.quantize(qdq_path, None, input_shape=(1, 3, s, s))
             row["qdq_int8_layers"] = sum(r["mode"] == "int8" and r["op"] in ("conv2d", "linear")
                                          for r in runs["ours qdq"].layers)
@@ -152,12 +152,19 @@ def main(argv=None):
     ap.add_argument("--qdq", action="store_true",
                     help="also ORT's QDQ-format quantization of the same export, run by ORT and imported by "
                          "cnnnative.quantize(path, None) (its own scales)")
+    ap.add_argument("--ort-no-spin", action="store_true",
+                    help="ONNX Runtime's workers block instead of spin-waiting: with --threads > 1 their "
+                         "spinning after each call otherwise takes the cores from our next (interleaved) call")
     args = ap.parse_args(argv)
     import cnnnative
     from cnnnative.quantization import int8_isa
     cnnnative.set_num_threads(args.threads)
+    # One thread: CPU time (robust on a shared machine); more: wall time (the latency; CPU time
+    # then adds the threads' time and any spinning).
+    clock = 0 if args.threads == 1 else 1
     print(f"int8 kernels: {int8_isa()}; threads {args.threads}; batch 1, {args.size}x{args.size}; "
-          f"CPU ms / wall ms per call (medians of {args.repeats}, interleaved)")
+          f"CPU ms / wall ms per call (medians of {args.repeats}, interleaved); ratios from "
+          f"{'CPU' if clock == 0 else 'wall'} time")
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.models.split(","):
             row = bench_model(name, args, workdir)
@@ -165,13 +172,13 @@ def main(argv=None):
             for k in ("ours fp32", "ours int8", "ORT fp32", "ORT int8", "ours qdq", "ORT qdq"):
                 if k in row:
                     parts.append(f"{k} {row[k][0]:7.1f}/{row[k][1]:7.1f}")
-            ours8, ours32 = row["ours int8"][0], row["ours fp32"][0]
+            ours8, ours32 = row["ours int8"][clock], row["ours fp32"][clock]
             parts.append(f"int8 speed-up vs our fp32 {ours32 / ours8:.2f}x")
             if "ORT int8" in row:
-                parts.append(f"vs ORT int8 {row['ORT int8'][0] / ours8:.2f}x")
+                parts.append(f"vs ORT int8 {row['ORT int8'][clock] / ours8:.2f}x")
             if "ours qdq" in row:
                 parts.append(f"QDQ import: {row['qdq_int8_layers']}/{row['gemm_layers']} int8, "
-                             f"vs ORT on the QDQ file {row['ORT qdq'][0] / row['ours qdq'][0]:.2f}x")
+                             f"vs ORT on the QDQ file {row['ORT qdq'][clock] / row['ours qdq'][clock]:.2f}x")
             for k in ("ours int8", "ORT int8", "ours qdq", "ORT qdq"):
                 if k + " agree" in row:
                     a, e = row[k + " agree"]
