@@ -354,8 +354,8 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
         const int64_t step = s.fuse_filters ? nb : 1;
         std::atomic<int64_t>& next = next_item[size_t(g * chunks_per_group + chunk / bpc)];
         for (int64_t start; (start = next.fetch_add(step, std::memory_order_relaxed)) < KB * nb;) {
-          const int64_t kb = start / nb;
-          for (int64_t b = start % nb; b < start % nb + step; ++b) {
+          const int64_t kb = start / nb, first_block = start % nb;
+          for (int64_t b = first_block; b < first_block + step; ++b) {
             const float* ukb;
             if (s.fuse_filters) {
               if (fused_gkb != g * KB + kb) {
