@@ -101,7 +101,9 @@ def _in_place(compiled):
     return [n["in_place"] for n in compiled.nodes if n["op"] == "concat"]
 
 
-def _check(model, shape, rng, nan=False):
+def _compiled_and_checked(model, shape, rng, nan=False):
+    """model compiled with the arena NaN-poisoned and checked against eager mode (and a second
+    run): (outputs, compiled model)."""
     model.eval()
     x = rng.standard_normal(shape).astype(np.float32)
     if nan:
@@ -114,8 +116,11 @@ def _check(model, shape, rng, nan=False):
     scale = max(1.0, float(np.nanmax(np.abs(want))))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * scale)  # NaN where eager has NaN
     np.testing.assert_array_equal(np.asarray(compiled(x)), got)  # a second run: same bits
-    _check.compiled = compiled
-    return got
+    return got, compiled
+
+
+def _check(model, shape, rng, nan=False):
+    return _compiled_and_checked(model, shape, rng, nan)[0]
 
 
 @pytest.mark.parametrize("size", [(16, 16), (13, 11), (9, 20)], ids=str)
@@ -145,18 +150,18 @@ def test_nan_reaches_the_concat_slices(isa, rng):
 
 @pytest.mark.parametrize("size", [(16, 16), (13, 11)], ids=str)
 def test_dense_block_chain_in_place_equals_eager(isa, rng, size):
-    _check(DenseBlock(), (1, 3) + size, rng)
-    assert all(_in_place(_check.compiled))  # every concat of the chain copies nothing
-    _check(DenseBlock(), (2, 3) + size, rng)  # batch 2: parts interleave per sample, copied
-    assert not any(_in_place(_check.compiled))
+    _, compiled = _compiled_and_checked(DenseBlock(), (1, 3) + size, rng)
+    assert all(_in_place(compiled))  # every concat of the chain copies nothing
+    _, compiled = _compiled_and_checked(DenseBlock(), (2, 3) + size, rng)  # batch 2: copied per sample
+    assert not any(_in_place(compiled))
 
 
 def test_dense_block_chains_left_alone(isa, rng):
     for model in (DenseBlock(cin=16, growth=7),  # 7-channel parts of 13x11: slices not aligned
                   DenseBlock(read_x0_after=True),  # a part read after the chain
                   DenseBlock(branch=True)):  # two concats extend one prefix
-        _check(model, (1, 3, 13, 11), rng)
-        assert not any(_in_place(_check.compiled))
+        _, compiled = _compiled_and_checked(model, (1, 3, 13, 11), rng)
+        assert not any(_in_place(compiled))
 
 
 def test_dense_block_nan_reaches_every_layer(isa, rng):
