@@ -116,6 +116,33 @@ def check_all_passes(case, x, w, b, dy):
     np.testing.assert_array_equal(ops.conv2d_weight(x, w.shape, dy, **g), dw)
 
 
+# Weight blocks above kDotMaxWeightBlock (16384 floats per group) run the packed GEMM, whose
+# first product per group is stored into the uninitialised gradient (backward_weight.cc):
+# groups 1-3, units in order and in parallel (one and two threads, one image and several),
+# a band of rows per unit, and the DCGAN 512->256 layer's 8 MB gradient.
+@pytest.mark.parametrize("n, c, k, h, ksize, stride, pad, groups", [
+    (16, 256, 512, 8, 4, 2, 1, 1),
+    (3, 256, 256, 9, 3, 1, 1, 2),
+    (5, 96, 192, 11, 3, 2, 1, 3),
+    (1, 200, 300, 5, 3, 1, 0, 1),
+    (1, 64, 512, 40, 3, 1, 1, 1),
+])
+def test_weight_gradient_packed_gemm_stores_first_product(threads, n, c, k, h, ksize, stride, pad, groups):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((n, c, h, h)).astype(np.float32)
+    oh = (h + 2 * pad - ksize) // stride + 1
+    dy = rng.standard_normal((n, k, oh, oh)).astype(np.float32)
+    w_shape = (k, c // groups, ksize, ksize)
+    assert (k // groups) * w_shape[1] * ksize * ksize > 16384
+    geometry = dict(stride=(stride, stride), padding=(pad, pad, pad, pad), groups=groups)
+    rg = dict(stride=(stride, stride), pad=(pad, pad, pad, pad), groups=groups)
+    dw = ops.conv2d_weight(x, w_shape, dy, **geometry)
+    assert_within_bound(dw, conv2d_weight_ref(x, w_shape, dy, **rg), conv2d_weight_ref(np.abs(x), w_shape, np.abs(dy), **rg),
+                        n * oh * oh, f"weight gradient {n, c, k, h, ksize, stride, pad, groups}")
+    assert np.abs(dw).min(axis=(1, 2, 3)).max() > 0  # every filter's gradient is there
+    np.testing.assert_array_equal(ops.conv2d_weight(x, w_shape, dy, **geometry), dw)  # same bits again
+
+
 # Odd sizes around the vector widths (8, 16), primes, size 1, batch 1 and > 1, channels
 # not a multiple of the vector width, every geometry feature on its own and mixed.
 CASES = [
