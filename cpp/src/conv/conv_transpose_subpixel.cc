@@ -8,6 +8,7 @@
 #include "conv/conv_transpose_subpixel.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -76,7 +77,20 @@ struct Gather {
       }
     fill_taps();
   }
-  int64_t phase(int64_t ks) const { return geo.phase_of(ks / C); }
+  // The forward's stacked channels in Geometry::blocked_channel order (else stacked_channel).
+  bool blocked = false;
+  int64_t phase(int64_t ks) const {
+    if (!blocked) return geo.phase_of(ks / C);
+    int64_t c, ph;
+    geo.blocked_channel_phase(ks, &c, &ph);
+    return ph;
+  }
+  int64_t channel(int64_t ks) const {
+    if (!blocked) return ks % C;
+    int64_t c, ph;
+    geo.blocked_channel_phase(ks, &c, &ph);
+    return c;
+  }
   // Per phase, the source tap of each window position (-1: none), forward and rotated:
   // the same lists as fwd / rot, for the phase filter transform.
   std::vector<int> taps_fwd, taps_rot;  // phases x 9
@@ -135,6 +149,66 @@ void transform_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg,
   }
 }
 
+// FilterGather::transform of the forward in blocked order (Geometry::blocked_channel): a
+// row block is the few channels c of block k0 / 12, each in every phase; the lanes are 16
+// of the K inputs (one panel). Lane l's filter w[k + l, c] lies C * R * S floats from lane
+// l - 1's (16 KB at DCGAN 512->256), so the first phase's loads of a (panel, channel) wait
+// on memory and the other phases find the same lines in L1: each filter of w is fetched
+// once per call (phase-major rows fetched it once per phase, about a third of DCGAN
+// 512->256's eager forward).
+void transform_forward_blocked(const void* ctx, int64_t k0, int rows, int64_t Cg, float* u, int64_t xi_stride) {
+  const Gather& s = *static_cast<const Gather*>(ctx);
+  const PhaseFilterKernels& kern = phase_filter_kernels_for(active_isa());
+  const int64_t b = k0 / kGatherRowBlock, cb = s.geo.channels_in_block(b);
+  const int64_t c0 = b * s.geo.channels_per_block();
+  int32_t off[16];
+  for (int l = 0; l < 16; ++l) off[l] = static_cast<int32_t>(l * s.C * s.RS);
+  PhaseFilterArgs a;
+  a.lane_offset = off;
+  a.xi_stride = xi_stride;
+  for (int64_t k = 0; k < Cg; k += 16) {
+    float* panel = u + (k / 16) * 16 * kGatherRowBlock;
+    a.lanes = static_cast<int>(std::min<int64_t>(16, Cg - k));
+    // The next panel's lines (the hardware prefetchers do not follow the 16 KB stride).
+    for (int64_t l = 16; l < 32 && k + l < Cg; ++l)
+      for (int64_t j = 0; j < cb; ++j) __builtin_prefetch(s.w + ((k + l) * s.C + c0 + j) * s.RS);
+    for (int64_t j = 0; j < cb; ++j) {
+      a.base = s.w + (k * s.C + c0 + j) * s.RS;
+      for (int64_t slot = 0; slot < s.phases; ++slot) {
+        a.taps = s.taps_fwd.data() + s.geo.phase_of(slot) * 9;
+        a.u = panel + (slot * cb + j) * 16;
+        kern.transform(a);
+      }
+    }
+    zero_rows(rows, panel, xi_stride);
+  }
+}
+
+// Blocked order's FilterGather::row_ranges: per row block and F(m x m) transform point, the
+// rows (whole phases of the block's channels) whose phase filters can be nonzero there.
+std::vector<int32_t> blocked_row_ranges(const ConvParams& p, const Geometry& g, int m) {
+  const int nxi = (m + 2) * (m + 2);
+  const int64_t phases = g.phases(), blocks = (g.conv.K + kGatherRowBlock - 1) / kGatherRowBlock;
+  std::vector<uint64_t> slot_points(static_cast<size_t>(phases));
+  for (int64_t slot = 0; slot < phases; ++slot) slot_points[size_t(slot)] = phase_points(p, g, g.phase_of(slot), m, false);
+  std::vector<int32_t> ranges(size_t(blocks * nxi * kGatherRowRangeStride), 0);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int32_t cb = static_cast<int32_t>(g.channels_in_block(b));
+    for (int xi = 0; xi < nxi; ++xi) {
+      int32_t* out = ranges.data() + (b * nxi + xi) * kGatherRowRangeStride;
+      for (int64_t slot = 0; slot < phases; ++slot) {
+        if (!(slot_points[size_t(slot)] >> xi & 1)) continue;
+        const int32_t lo = static_cast<int32_t>(slot) * cb, hi = lo + cb;
+        if (out[0] > 0 && out[2 * out[0]] == lo)
+          out[2 * out[0]] = hi;  // extends the last range
+        else
+          out[1 + 2 * out[0]] = lo, out[2 + 2 * out[0]] = hi, ++out[0];
+      }
+    }
+  }
+  return ranges;
+}
+
 // Forward rows: stacked channels ks, columns the K inputs. Input channel outermost:
 // w[k, c, :, :] of the block's few c is read once.
 void gather_forward(const void* ctx, int64_t k0, int rows, int64_t Cg, float* f) {
@@ -143,10 +217,10 @@ void gather_forward(const void* ctx, int64_t k0, int rows, int64_t Cg, float* f)
     // w[k, c, :, :] rows lie C * R * S floats apart: fetch a few k ahead (the hardware
     // prefetchers do not follow that stride; without it the gather waited on memory).
     if (k + 8 < Cg)
-      for (int r = 0; r < rows; ++r) __builtin_prefetch(s.w + ((k + 8) * s.C + (k0 + r) % s.C) * s.RS);
+      for (int r = 0; r < rows; ++r) __builtin_prefetch(s.w + ((k + 8) * s.C + s.channel(k0 + r)) * s.RS);
     for (int r = 0; r < rows; ++r) {
       const int64_t ks = k0 + r;
-      put_filter(s.w + (k * s.C + ks % s.C) * s.RS, s.fwd.data() + s.phase(ks) * 19, f + (r * Cg + k) * 9);
+      put_filter(s.w + (k * s.C + s.channel(ks)) * s.RS, s.fwd.data() + s.phase(ks) * 19, f + (r * Cg + k) * 9);
     }
   }
 }
@@ -330,15 +404,28 @@ void forward(const ConvParams& p, const Geometry& g, const float* dy, const floa
       });
     return;
   }
+  bool blocked = false;  // the order of `stacked`'s channels
   if (wsub) {
     conv2d_forward(c, dy, wsub, nullptr, stacked, "auto");
   } else {
-    const Gather ctx(w, p, g);
+    Gather ctx(w, p, g);
     const int m = chosen_tile(c, false);
     if (m) {
-      const std::vector<uint64_t> points = row_block_points(p, g, m);
       FilterGather filters{&gather_forward, &ctx};
-      filters.points = points.data();
+      std::vector<uint64_t> points;
+      std::vector<int32_t> ranges;
+      // The blocked order where its transform runs: F(4x4) (the phase filter kernels'),
+      // phases filling row blocks, and lane offsets within int32.
+      blocked = m == 4 && g.blocked_order_fits() && 15 * p.C * p.R * p.S <= INT32_MAX;
+      if (blocked) {
+        ctx.blocked = true;
+        ranges = blocked_row_ranges(p, g, m);
+        filters.row_ranges = ranges.data();
+        filters.transform = &transform_forward_blocked;
+      } else {
+        points = row_block_points(p, g, m);
+        filters.points = points.data();
+      }
       winograd_forward_gathered(c, m, filters, dy, stacked);
     } else {  // auto would not run Winograd (preferred() said it would): build the weight
       std::vector<float> built(size_t(g.weight_numel()));
@@ -346,12 +433,13 @@ void forward(const ConvParams& p, const Geometry& g, const float* dy, const floa
       conv2d_forward(c, dy, built.data(), nullptr, stacked, "auto");
     }
   }
-  interleave(p, g, stacked, dx, bias);
+  interleave(p, g, stacked, dx, bias, blocked);
 }
 
 bool finite(const float* x, int64_t n) { return nonfinite::all_finite(x, n, num_threads()); }
 
-void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx, const float* bias) {
+void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx, const float* bias,
+                bool blocked) {
   const int64_t plane = g.mh * g.mw, planes = p.N * p.C;
   team_for_each(num_threads(), planes, [&](int64_t nc) {
     const int64_t n = nc / p.C, c = nc % p.C;
@@ -362,7 +450,8 @@ void interleave(const ConvParams& p, const Geometry& g, const float* stacked, fl
       const int64_t m = o / g.sh, r = o % g.sh;
       float* row = dst + o * p.W;
       for (int64_t q = 0; q < g.sw; ++q) {
-        const float* s = src + g.stacked_channel(c, r * g.sw + q) * plane + m * g.mw;
+        const int64_t ph = r * g.sw + q;
+        const float* s = src + (blocked ? g.blocked_channel(c, ph) : g.stacked_channel(c, ph)) * plane + m * g.mw;
         const int64_t cols = (p.W - q + g.sw - 1) / g.sw;  // columns q, q + sw, ... below W
         if (bias)
           for (int64_t j = 0; j < cols; ++j) row[j * g.sw + q] = s[j] + b;

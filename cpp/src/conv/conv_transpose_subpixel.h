@@ -13,8 +13,9 @@
 // convolution is (as conv_transpose_node.cc and ops/conv_transpose.py do): p's input
 // (N, C, H, W) is the transposed output, p's output (N, K, OH, OW) the transposed input.
 #pragma once
-#include <vector>
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "cnnnative/conv_params.h"
 
@@ -40,6 +41,28 @@ struct Geometry {
   }
   int64_t phase_of(int64_t slot) const { return slot_of(slot); }  // the snake is its own inverse
   int64_t stacked_channel(int64_t c, int64_t ph) const { return slot_of(ph) * channels() + c; }
+
+  // The gathered forward's order instead ("blocked", where blocked_order_fits): the
+  // channels in blocks of 12 / phases, each block's 12 stacked channels slot-major (slot *
+  // channels in the block + the channel's place in it). A Winograd row block (12 stacked
+  // channels) then holds every phase of its few channels, so each filter of w is read once
+  // for all of its phases; the transform points a phase lacks become row ranges
+  // (blocked_row_ranges) instead of whole row blocks skipped.
+  int64_t channels_per_block() const { return 12 / phases(); }
+  bool blocked_order_fits() const { return phases() <= 12 && 12 % phases() == 0; }
+  int64_t channels_in_block(int64_t b) const {
+    return std::min(channels_per_block(), channels() - b * channels_per_block());
+  }
+  int64_t blocked_channel(int64_t c, int64_t ph) const {
+    const int64_t per = channels_per_block(), b = c / per;
+    return b * 12 + slot_of(ph) * channels_in_block(b) + c % per;
+  }
+  // The inverse: the channel and phase of stacked channel ks.
+  void blocked_channel_phase(int64_t ks, int64_t* c, int64_t* ph) const {
+    const int64_t b = ks / 12, cb = channels_in_block(b), r = ks % 12;
+    *c = b * channels_per_block() + r % cb;
+    *ph = phase_of(r / cb);
+  }
 };
 
 // True when p decomposes as above (groups 1, dilation 1, stride >= 2 on some axis, every
@@ -86,9 +109,10 @@ void forward(const ConvParams& p, const Geometry& g, const float* dy, const floa
              float* dx, float* stacked, bool weight_known_finite = false, const float* bias = nullptr);
 
 // The stacked convolution's output (`stacked`, N x s*s*C x mh x mw, channels in
-// stacked_channel order) interleaved into dx,
+// stacked_channel order, or blocked_channel order when `blocked`) interleaved into dx,
 // plus bias[c] when bias is not null.
-void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx, const float* bias = nullptr);
+void interleave(const ConvParams& p, const Geometry& g, const float* stacked, float* dx, const float* bias = nullptr,
+                bool blocked = false);
 
 // True when x[0, n) holds no NaN or inf (the condition for the stacked path, see forward).
 bool finite(const float* x, int64_t n);

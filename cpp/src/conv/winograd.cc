@@ -246,7 +246,10 @@ struct BlockRunner {
   // M rows of one row block at point xi: m[r * 32 + lane] for u = that point's packed
   // filters (one panel) and v = the block's V.
   void gemm(int64_t block, int64_t kb, const float* u, const float* v, float* m) const {
-    const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, q.Kg() - kb * kRowBlock));
+    gemm_rows(block, static_cast<int>(std::min<int64_t>(kRowBlock, q.Kg() - kb * kRowBlock)), u, v, m);
+  }
+  // The first `rows` rows of u (rows further down: u + r * kChannelBlock, m + r * kTileBlock).
+  void gemm_rows(int64_t block, int rows, const float* u, const float* v, float* m) const {
     (block_lanes(tiles_of(block)) == 16 ? kern.wgemm_half : kern.wgemm)(u, v, m, q.Cg(), rows);
   }
   // The same over the input-channel ranges seg[1 .. 2 * seg[0]] only (FilterGather::segments).
@@ -324,6 +327,7 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
   // Zeros of the gathered filters' transforms the GEMMs may skip (winograd_gather.h).
   const uint64_t* points = src.gather ? src.gather->points : nullptr;
   const int64_t* segments = src.gather ? src.gather->segments : nullptr;
+  const int32_t* row_ranges = src.gather ? src.gather->row_ranges : nullptr;
   const int64_t bpc = s.blocks_per_chunk;
   float* v = workspace;
   float* thread_scratch = workspace + bpc * vf;
@@ -371,6 +375,19 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
             const int64_t rows = std::min<int64_t>(kRowBlock, q.Kg() - kb * kRowBlock);
             for (int xi = 0; xi < NXI; ++xi) {
               float* mxi = mloc + xi * kRowBlock * kTileBlock;
+              if (row_ranges) {  // rows outside the ranges: all their filters are zero at xi
+                const int32_t* rr = row_ranges + ((g * KB + kb) * NXI + xi) * kGatherRowRangeStride;
+                int64_t done = 0;
+                for (int i = 0; i < rr[0]; ++i) {
+                  const int lo = rr[1 + 2 * i], hi = rr[2 + 2 * i];
+                  std::fill(mxi + done * kTileBlock, mxi + lo * kTileBlock, 0.f);
+                  br.gemm_rows(chunk + b, hi - lo, ukb + xi * u_xi_stride + lo * winograd::kChannelBlock,
+                               vb + xi * q.v_stride(), mxi + lo * kTileBlock);
+                  done = hi;
+                }
+                std::fill(mxi + done * kTileBlock, mxi + rows * kTileBlock, 0.f);
+                continue;
+              }
               if (points && !(points[g * KB + kb] >> xi & 1)) {  // its filters are all zero there
                 std::fill(mxi, mxi + rows * kTileBlock, 0.f);
                 continue;

@@ -12,6 +12,8 @@ namespace cnnnative {
 constexpr int64_t kGatherRowBlock = 12;     // output channels per row block (winograd::kRowBlock)
 constexpr int kGatherMaxSegments = 4;         // input-channel ranges per transform point
 constexpr int64_t kGatherSegmentStride = 1 + 2 * kGatherMaxSegments;
+constexpr int kGatherMaxRowRanges = 4;      // row ranges per (row block, transform point)
+constexpr int64_t kGatherRowRangeStride = 1 + 2 * kGatherMaxRowRanges;
 
 // Writes the problem's filters of output channels [k0, k0 + rows) over all Cg input
 // channels: f[(r * Cg + c) * 9 + tap], tap = kh * 3 + kw (OIHW of the convolution run).
@@ -24,11 +26,16 @@ constexpr int64_t kGatherSegmentStride = 1 + 2 * kGatherMaxSegments;
 //    <= kGatherMaxSegments and n ranges [lo, hi) of input channels (lo a multiple of 16,
 //    increasing, disjoint) outside which every filter is zero at xi; the GEMM reduces over
 //    those ranges only.
+//  - row_ranges (instead of points): per row block kb and transform point xi, at
+//    row_ranges + (kb * nxi + xi) * kGatherRowRangeStride, a count n <= kGatherMaxRowRanges
+//    and n ranges [lo, hi) of the block's rows (increasing, disjoint) outside which its
+//    filters are zero at xi; the GEMM computes those rows only (n = 0: none).
 struct FilterGather {
   void (*fn)(const void* ctx, int64_t k0, int rows, int64_t Cg, float* f) = nullptr;
   const void* ctx = nullptr;
   const uint64_t* points = nullptr;
   const int64_t* segments = nullptr;
+  const int32_t* row_ranges = nullptr;
   // Optional, F(4x4) only: writes the transformed filters of rows [k0, k0 + rows) itself,
   // in the packed layout of winograd::Kernels::filter_transform (rows past `rows` zero),
   // instead of fn + the generic filter transform. fn stays required (NaN/inf fallbacks).

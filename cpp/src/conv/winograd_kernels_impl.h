@@ -527,6 +527,20 @@ inline void wgemm_rows_seg(const float* u, const float* v, float* m, const int64
   store_rows<MR, NV>(acc, m);
 }
 
+// The last rows (fewer than MR) of a row block in one pass over V: the row ranges of the
+// sub-pixel forward (winograd_gather.h) give 3 and 6 rows, which in 4s and 1s read V up to
+// four times. Each row's sums are the same whatever the grouping.
+template <int MR, typename Run>
+inline void run_remainder(Run& run, int r, int rem) {
+  if constexpr (MR > 1) {
+    if (rem == MR - 1) {
+      run(std::integral_constant<int, MR - 1>{}, r);
+      return;
+    }
+    run_remainder<MR - 1>(run, r, rem);
+  }
+}
+
 // Rows in registers: WINOGRAD_GEMM_MR for full blocks, twice that (at most one packed
 // row block) for half blocks, which need half the accumulators per row. u_row: floats
 // between U rows (1 for the FFT's packing, 16 for Winograd's).
@@ -544,9 +558,7 @@ inline void gemm_lanes(const float* u, const float* v, float* m, int64_t C, int 
   };
   int r = 0;
   for (; r + MR <= rows; r += MR) run(std::integral_constant<int, MR>{}, r);
-  if (MR > 4)
-    for (; r + 4 <= rows; r += 4) run(std::integral_constant<int, 4>{}, r);
-  for (; r < rows; ++r) run(std::integral_constant<int, 1>{}, r);
+  run_remainder<MR>(run, r, rows - r);
 }
 
 template <int NV>
@@ -559,9 +571,7 @@ inline void gemm_lanes_seg(const float* u, const float* v, float* m, const int64
   };
   int r = 0;
   for (; r + MR <= rows; r += MR) run(std::integral_constant<int, MR>{}, r);
-  if (MR > 4)
-    for (; r + 4 <= rows; r += 4) run(std::integral_constant<int, 4>{}, r);
-  for (; r < rows; ++r) run(std::integral_constant<int, 1>{}, r);
+  run_remainder<MR>(run, r, rows - r);
 }
 
 inline void wgemm_seg(const float* u, const float* v, float* m, const int64_t* seg, int nseg, int rows) {
