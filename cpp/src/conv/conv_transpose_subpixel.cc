@@ -8,7 +8,6 @@
 #include "conv/conv_transpose_subpixel.h"
 
 #include <algorithm>
-#include <climits>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -119,6 +118,26 @@ void zero_rows(int rows, float* u, int64_t xi_stride) {
 void transform_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg, float* u, int64_t xi_stride) {
   const Gather& s = *static_cast<const Gather*>(ctx);
   const PhaseFilterKernels& kern = phase_filter_kernels_for(active_isa());
+  if (s.C % 16 == 0 && s.phases <= PhaseFilterBlockArgs::kMaxPhases && s.RS <= 16) {
+    // Every phase of 16 output channels from one load of their filters w[k, c .. c + 15]
+    // (contiguous): the panels of the phases' slots (slot * C + c) / 16 at once.
+    PhaseFilterBlockArgs a;
+    a.lane_stride = s.RS;
+    a.taps_per_filter = static_cast<int>(s.RS);
+    a.phases = static_cast<int>(s.phases);
+    a.xi_stride = xi_stride;
+    for (int64_t slot = 0; slot < s.phases; ++slot) a.taps[slot] = s.taps_rot.data() + s.geo.phase_of(slot) * 9;
+    auto panel = [&](int64_t slot, int64_t c) { return u + (slot * s.C + c) / 16 * 16 * kGatherRowBlock; };
+    for (int64_t c = 0; c < s.C; c += 16) {
+      for (int r = 0; r < rows; ++r) {
+        a.base = s.w + ((k0 + r) * s.C + c) * s.RS;
+        for (int64_t slot = 0; slot < s.phases; ++slot) a.u[slot] = panel(slot, c) + r * 16;
+        kern.transform_phases(a);
+      }
+      for (int64_t slot = 0; slot < s.phases; ++slot) zero_rows(rows, panel(slot, c), xi_stride);
+    }
+    return;
+  }
   int32_t off[16];
   for (int l = 0; l < 16; ++l) off[l] = static_cast<int32_t>(l * s.RS);
   PhaseFilterArgs a;
@@ -151,21 +170,21 @@ void transform_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg,
 
 // FilterGather::transform of the forward in blocked order (Geometry::blocked_channel): a
 // row block is the few channels c of block k0 / 12, each in every phase; the lanes are 16
-// of the K inputs (one panel). Lane l's filter w[k + l, c] lies C * R * S floats from lane
-// l - 1's (16 KB at DCGAN 512->256), so the first phase's loads of a (panel, channel) wait
-// on memory and the other phases find the same lines in L1: each filter of w is fetched
-// once per call (phase-major rows fetched it once per phase, about a third of DCGAN
-// 512->256's eager forward).
+// of the K inputs (one panel). The 16 filters w[k + l, c] (C * R * S floats apart: 16 KB at
+// DCGAN 512->256) are loaded whole once and give every phase's taps
+// (PhaseFilterKernels::transform_phases). Phase-major rows gathered each phase's taps from
+// those 16 lines again: about a third of DCGAN 512->256's eager forward.
 void transform_forward_blocked(const void* ctx, int64_t k0, int rows, int64_t Cg, float* u, int64_t xi_stride) {
   const Gather& s = *static_cast<const Gather*>(ctx);
   const PhaseFilterKernels& kern = phase_filter_kernels_for(active_isa());
   const int64_t b = k0 / kGatherRowBlock, cb = s.geo.channels_in_block(b);
   const int64_t c0 = b * s.geo.channels_per_block();
-  int32_t off[16];
-  for (int l = 0; l < 16; ++l) off[l] = static_cast<int32_t>(l * s.C * s.RS);
-  PhaseFilterArgs a;
-  a.lane_offset = off;
+  PhaseFilterBlockArgs a;
+  a.lane_stride = s.C * s.RS;
+  a.taps_per_filter = static_cast<int>(s.RS);
+  a.phases = static_cast<int>(s.phases);
   a.xi_stride = xi_stride;
+  for (int64_t slot = 0; slot < s.phases; ++slot) a.taps[slot] = s.taps_fwd.data() + s.geo.phase_of(slot) * 9;
   for (int64_t k = 0; k < Cg; k += 16) {
     float* panel = u + (k / 16) * 16 * kGatherRowBlock;
     a.lanes = static_cast<int>(std::min<int64_t>(16, Cg - k));
@@ -174,11 +193,8 @@ void transform_forward_blocked(const void* ctx, int64_t k0, int rows, int64_t Cg
       for (int64_t j = 0; j < cb; ++j) __builtin_prefetch(s.w + ((k + l) * s.C + c0 + j) * s.RS);
     for (int64_t j = 0; j < cb; ++j) {
       a.base = s.w + (k * s.C + c0 + j) * s.RS;
-      for (int64_t slot = 0; slot < s.phases; ++slot) {
-        a.taps = s.taps_fwd.data() + s.geo.phase_of(slot) * 9;
-        a.u = panel + (slot * cb + j) * 16;
-        kern.transform(a);
-      }
+      for (int64_t slot = 0; slot < s.phases; ++slot) a.u[slot] = panel + (slot * cb + j) * 16;
+      kern.transform_phases(a);
     }
     zero_rows(rows, panel, xi_stride);
   }
@@ -190,7 +206,8 @@ std::vector<int32_t> blocked_row_ranges(const ConvParams& p, const Geometry& g, 
   const int nxi = (m + 2) * (m + 2);
   const int64_t phases = g.phases(), blocks = (g.conv.K + kGatherRowBlock - 1) / kGatherRowBlock;
   std::vector<uint64_t> slot_points(static_cast<size_t>(phases));
-  for (int64_t slot = 0; slot < phases; ++slot) slot_points[size_t(slot)] = phase_points(p, g, g.phase_of(slot), m, false);
+  for (int64_t slot = 0; slot < phases; ++slot)
+    slot_points[size_t(slot)] = phase_points(p, g, g.phase_of(slot), m, false);
   std::vector<int32_t> ranges(size_t(blocks * nxi * kGatherRowRangeStride), 0);
   for (int64_t b = 0; b < blocks; ++b) {
     const int32_t cb = static_cast<int32_t>(g.channels_in_block(b));
@@ -415,8 +432,9 @@ void forward(const ConvParams& p, const Geometry& g, const float* dy, const floa
       std::vector<uint64_t> points;
       std::vector<int32_t> ranges;
       // The blocked order where its transform runs: F(4x4) (the phase filter kernels'),
-      // phases filling row blocks, and lane offsets within int32.
-      blocked = m == 4 && g.blocked_order_fits() && 15 * p.C * p.R * p.S <= INT32_MAX;
+      // phases filling row blocks, filters of at most 16 taps (one vector).
+      blocked = m == 4 && g.phases() <= PhaseFilterBlockArgs::kMaxPhases && g.blocked_order_fits() &&
+                p.R * p.S <= 16;
       if (blocked) {
         ctx.blocked = true;
         ranges = blocked_row_ranges(p, g, m);
@@ -451,7 +469,8 @@ void interleave(const ConvParams& p, const Geometry& g, const float* stacked, fl
       float* row = dst + o * p.W;
       for (int64_t q = 0; q < g.sw; ++q) {
         const int64_t ph = r * g.sw + q;
-        const float* s = src + (blocked ? g.blocked_channel(c, ph) : g.stacked_channel(c, ph)) * plane + m * g.mw;
+        const int64_t ks = blocked ? g.blocked_channel(c, ph) : g.stacked_channel(c, ph);
+        const float* s = src + ks * plane + m * g.mw;
         const int64_t cols = (p.W - q + g.sw - 1) / g.sw;  // columns q, q + sw, ... below W
         if (bias)
           for (int64_t j = 0; j < cols; ++j) row[j * g.sw + q] = s[j] + b;

@@ -24,8 +24,27 @@ struct PhaseFilterArgs {
   int64_t xi_stride = 0;
 };
 
+// Every phase of the same 16 filters at once: lane l's filter is its R*S <= 16 taps,
+// contiguous at base + l * lane_stride (a 4x4 kernel: one vector). The 16 filters are loaded
+// whole and transposed in registers, so each tap of each phase comes without a gather
+// (gathers from 16 lines were most of DCGAN 512->256's filter transform).
+struct PhaseFilterBlockArgs {
+  const float* base = nullptr;
+  int64_t lane_stride = 0;
+  int lanes = 16;  // lanes >= `lanes` are zero filters
+  int taps_per_filter = 16;  // R * S
+  int phases = 0;  // at most kMaxPhases
+  static constexpr int kMaxPhases = 4;
+  // Phase i: its tap at window position pos as in PhaseFilterArgs (taps[i] + pos), and its
+  // output U[xi] at u[i] + xi * xi_stride (16 floats each).
+  const int* taps[kMaxPhases] = {};
+  float* u[kMaxPhases] = {};
+  int64_t xi_stride = 0;
+};
+
 struct PhaseFilterKernels {
   void (*transform)(const PhaseFilterArgs& a);
+  void (*transform_phases)(const PhaseFilterBlockArgs& a);
 };
 
 const PhaseFilterKernels& phase_filter_kernels_scalar();

@@ -80,6 +80,18 @@ inline void transform_present(const v16* f, int present, float* u, int64_t xi_st
     }
 }
 
+// The transform of one phase whose window taps are f (present: bit pos where taps[pos] >= 0).
+inline void transform_taps(const v16* f, int present, float* u, int64_t xi_stride) {
+  // The four 2x2 corners of the 3x3 window: the phases of a 4x4 stride-2 kernel.
+  switch (present) {
+    case 0x1B: transform_present<0x1B>(f, present, u, xi_stride); break;
+    case 0x36: transform_present<0x36>(f, present, u, xi_stride); break;
+    case 0xD8: transform_present<0xD8>(f, present, u, xi_stride); break;
+    case 0x1B0: transform_present<0x1B0>(f, present, u, xi_stride); break;
+    default: transform_present<-1>(f, present, u, xi_stride); break;
+  }
+}
+
 void transform(const PhaseFilterArgs& a) {
   v16 f[9];
   int present = 0;
@@ -91,18 +103,68 @@ void transform(const PhaseFilterArgs& a) {
     present |= 1 << pos;
     f[pos] = load_tap(a.base + a.taps[pos], a.lane_offset, a.lanes);
   }
-  // The four 2x2 corners of the 3x3 window: the phases of a 4x4 stride-2 kernel.
-  switch (present) {
-    case 0x1B: transform_present<0x1B>(f, present, a.u, a.xi_stride); break;
-    case 0x36: transform_present<0x36>(f, present, a.u, a.xi_stride); break;
-    case 0xD8: transform_present<0xD8>(f, present, a.u, a.xi_stride); break;
-    case 0x1B0: transform_present<0x1B0>(f, present, a.u, a.xi_stride); break;
-    default: transform_present<-1>(f, present, a.u, a.xi_stride); break;
+  transform_taps(f, present, a.u, a.xi_stride);
+}
+
+#ifdef __AVX512F__
+// The tap each register holds after load_transposed's four interleaving steps (the 64-bit
+// step swaps the middle two of every four).
+constexpr int kTransposedTap[16] = {0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15};
+#endif
+
+// t[tap][lane] = filter `lane`'s tap: the 16 filters loaded whole and transposed.
+inline void load_transposed(const PhaseFilterBlockArgs& a, v16* t) {
+#ifdef __AVX512F__
+  const __mmask16 taps = static_cast<__mmask16>((1u << a.taps_per_filter) - 1);
+  __m512 r[16];
+  for (int l = 0; l < 16; ++l)
+    r[l] = l < a.lanes ? _mm512_maskz_loadu_ps(taps, a.base + l * a.lane_stride) : _mm512_setzero_ps();
+  // 16 x 16 transpose: pairs of rows interleaved by 1, 2, 4 and 8 floats.
+  __m512 s[16];
+  for (int i = 0; i < 8; ++i) {
+    s[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    s[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 2; ++j) {
+      const __m512d lo = _mm512_castps_pd(s[4 * i + j]), hi = _mm512_castps_pd(s[4 * i + 2 + j]);
+      r[4 * i + j] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo, hi));
+      r[4 * i + 2 + j] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo, hi));
+    }
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 4; ++j) {
+      s[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+      s[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xDD);
+    }
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_shuffle_f32x4(s[j], s[8 + j], 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(s[j], s[8 + j], 0xDD);
+  }
+  for (int k = 0; k < 16; ++k) t[kTransposedTap[k]] = (v16)r[k];
+#else
+  for (int tap = 0; tap < 16; ++tap) t[tap] = v16{};
+  for (int l = 0; l < a.lanes; ++l)
+    for (int tap = 0; tap < a.taps_per_filter; ++tap) t[tap][l] = a.base[l * a.lane_stride + tap];
+#endif
+}
+
+void transform_phases(const PhaseFilterBlockArgs& a) {
+  v16 t[16];
+  load_transposed(a, t);
+  for (int i = 0; i < a.phases; ++i) {
+    v16 f[9];
+    int present = 0;
+    for (int pos = 0; pos < 9; ++pos) {
+      const int tap = a.taps[i][pos];
+      f[pos] = tap < 0 ? v16{} : t[tap];
+      if (tap >= 0) present |= 1 << pos;
+    }
+    transform_taps(f, present, a.u[i], a.xi_stride);
   }
 }
 
 inline const PhaseFilterKernels& table() {
-  static const PhaseFilterKernels k{&transform};
+  static const PhaseFilterKernels k{&transform, &transform_phases};
   return k;
 }
 
