@@ -115,7 +115,8 @@ void zero_rows(int rows, float* u, int64_t xi_stride) {
 // channels (one panel); a panel of one phase reads 16 consecutive filters w[k, c, :, :]
 // (rotated taps), one that spans two phases (C not a multiple of 16) goes through put_filter
 // and the generic transform.
-void transform_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg, float* u, int64_t xi_stride) {
+void transform_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg, float* u, int64_t xi_stride,
+                              bool zero_points) {
   const Gather& s = *static_cast<const Gather*>(ctx);
   const PhaseFilterKernels& kern = phase_filter_kernels_for(active_isa());
   if (s.C % 16 == 0 && s.phases <= PhaseFilterBlockArgs::kMaxPhases && s.RS <= 16) {
@@ -126,6 +127,7 @@ void transform_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg,
     a.taps_per_filter = static_cast<int>(s.RS);
     a.phases = static_cast<int>(s.phases);
     a.xi_stride = xi_stride;
+    a.zero_points = zero_points;  // a phase-pure panel is outside the segments where it is zero
     for (int64_t slot = 0; slot < s.phases; ++slot) a.taps[slot] = s.taps_rot.data() + s.geo.phase_of(slot) * 9;
     auto panel = [&](int64_t slot, int64_t c) { return u + (slot * s.C + c) / 16 * 16 * kGatherRowBlock; };
     for (int64_t c = 0; c < s.C; c += 16) {
@@ -174,7 +176,8 @@ void transform_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg,
 // DCGAN 512->256) are loaded whole once and give every phase's taps
 // (PhaseFilterKernels::transform_phases). Phase-major rows gathered each phase's taps from
 // those 16 lines again: about a third of DCGAN 512->256's eager forward.
-void transform_forward_blocked(const void* ctx, int64_t k0, int rows, int64_t Cg, float* u, int64_t xi_stride) {
+void transform_forward_blocked(const void* ctx, int64_t k0, int rows, int64_t Cg, float* u, int64_t xi_stride,
+                               bool zero_points) {
   const Gather& s = *static_cast<const Gather*>(ctx);
   const PhaseFilterKernels& kern = phase_filter_kernels_for(active_isa());
   const int64_t b = k0 / kGatherRowBlock, cb = s.geo.channels_in_block(b);
@@ -184,6 +187,7 @@ void transform_forward_blocked(const void* ctx, int64_t k0, int rows, int64_t Cg
   a.taps_per_filter = static_cast<int>(s.RS);
   a.phases = static_cast<int>(s.phases);
   a.xi_stride = xi_stride;
+  a.zero_points = zero_points;  // rows outside the row ranges are not read
   for (int64_t slot = 0; slot < s.phases; ++slot) a.taps[slot] = s.taps_fwd.data() + s.geo.phase_of(slot) * 9;
   for (int64_t k = 0; k < Cg; k += 16) {
     float* panel = u + (k / 16) * 16 * kGatherRowBlock;

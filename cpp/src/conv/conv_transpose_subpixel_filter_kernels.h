@@ -40,6 +40,9 @@ struct PhaseFilterBlockArgs {
   const int* taps[kMaxPhases] = {};
   float* u[kMaxPhases] = {};
   int64_t xi_stride = 0;
+  // false: leave the points where a phase's transform is zero whatever its taps unwritten,
+  // for callers whose GEMMs skip them (a third of the stores at 4x4 stride 2).
+  bool zero_points = true;
 };
 
 struct PhaseFilterKernels {

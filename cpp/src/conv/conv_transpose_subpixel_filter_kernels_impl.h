@@ -44,7 +44,7 @@ inline v16 load_tap(const float* base, const int32_t* off, int lanes) {
 // are zero and skipped. P a constant: every skip folds away (the common patterns); or
 // the runtime mask `present` when P < 0.
 template <int P>
-inline void transform_present(const v16* f, int present, float* u, int64_t xi_stride) {
+inline void transform_present(const v16* f, int present, float* u, int64_t xi_stride, bool zero_points) {
   const int mask = P >= 0 ? P : present;
   v16 t[6][3];  // t[i][s] = sum_r G[i][r] f[r][s]
 #pragma GCC unroll 6
@@ -67,6 +67,12 @@ inline void transform_present(const v16* f, int present, float* u, int64_t xi_st
   for (int i = 0; i < 6; ++i)
 #pragma GCC unroll 6
     for (int j = 0; j < 6; ++j) {
+      if (!zero_points) {  // U[i][j] is zero whatever the taps when no tap reaches it
+        bool reached = false;
+        for (int r = 0; r < 3; ++r)
+          for (int s = 0; s < 3; ++s) reached |= G[i][r] != 0.f && G[j][s] != 0.f && (mask >> (r * 3 + s) & 1);
+        if (!reached) continue;
+      }
       v16 acc = {};
       bool first = true;
 #pragma GCC unroll 3
@@ -81,14 +87,14 @@ inline void transform_present(const v16* f, int present, float* u, int64_t xi_st
 }
 
 // The transform of one phase whose window taps are f (present: bit pos where taps[pos] >= 0).
-inline void transform_taps(const v16* f, int present, float* u, int64_t xi_stride) {
+inline void transform_taps(const v16* f, int present, float* u, int64_t xi_stride, bool zero_points) {
   // The four 2x2 corners of the 3x3 window: the phases of a 4x4 stride-2 kernel.
   switch (present) {
-    case 0x1B: transform_present<0x1B>(f, present, u, xi_stride); break;
-    case 0x36: transform_present<0x36>(f, present, u, xi_stride); break;
-    case 0xD8: transform_present<0xD8>(f, present, u, xi_stride); break;
-    case 0x1B0: transform_present<0x1B0>(f, present, u, xi_stride); break;
-    default: transform_present<-1>(f, present, u, xi_stride); break;
+    case 0x1B: transform_present<0x1B>(f, present, u, xi_stride, zero_points); break;
+    case 0x36: transform_present<0x36>(f, present, u, xi_stride, zero_points); break;
+    case 0xD8: transform_present<0xD8>(f, present, u, xi_stride, zero_points); break;
+    case 0x1B0: transform_present<0x1B0>(f, present, u, xi_stride, zero_points); break;
+    default: transform_present<-1>(f, present, u, xi_stride, zero_points); break;
   }
 }
 
@@ -103,7 +109,7 @@ void transform(const PhaseFilterArgs& a) {
     present |= 1 << pos;
     f[pos] = load_tap(a.base + a.taps[pos], a.lane_offset, a.lanes);
   }
-  transform_taps(f, present, a.u, a.xi_stride);
+  transform_taps(f, present, a.u, a.xi_stride, true);
 }
 
 #ifdef __AVX512F__
@@ -159,7 +165,7 @@ void transform_phases(const PhaseFilterBlockArgs& a) {
       f[pos] = tap < 0 ? v16{} : t[tap];
       if (tap >= 0) present |= 1 << pos;
     }
-    transform_taps(f, present, a.u[i], a.xi_stride);
+    transform_taps(f, present, a.u[i], a.xi_stride, a.zero_points);
   }
 }
 

@@ -93,12 +93,14 @@ struct FilterSource {
 // Transformed filters of row block kb of group g: u[xi * xi_stride + panel layout].
 // The forward weights are read in place; the input gradient's (rotated, transposed)
 // filters are first gathered into f (Cg * 9 * 12 floats) in the same OIHW order.
+// zero_points false: the caller's GEMMs skip what the gather's points / segments /
+// row_ranges mark zero, so a gather's own transform may leave those unwritten.
 void transform_row_block(const Problem& q, const winograd::Kernels& kern, const FilterSource& src, int64_t g,
-                         int64_t kb, float* f, float* u, int64_t xi_stride) {
+                         int64_t kb, float* f, float* u, int64_t xi_stride, bool zero_points = true) {
   const int64_t Cg = q.Cg(), Kg = q.Kg();
   const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, Kg - kb * kRowBlock));
   if (src.gather && src.gather->transform && q.m == 4) {
-    src.gather->transform(src.gather->ctx, g * Kg + kb * kRowBlock, rows, Cg, u, xi_stride);
+    src.gather->transform(src.gather->ctx, g * Kg + kb * kRowBlock, rows, Cg, u, xi_stride, zero_points);
     return;
   }
   if (src.gather) {
@@ -363,7 +365,7 @@ void run_in(const Problem& q, const float* x, const float* U, const FilterSource
             const float* ukb;
             if (s.fuse_filters) {
               if (fused_gkb != g * KB + kb) {
-                transform_row_block(q, kern, src, g, kb, floc, uloc, q.u_stride());
+                transform_row_block(q, kern, src, g, kb, floc, uloc, q.u_stride(), false);
                 fused_gkb = g * KB + kb;
               }
               ukb = uloc;

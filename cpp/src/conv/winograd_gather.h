@@ -39,7 +39,10 @@ struct FilterGather {
   // Optional, F(4x4) only: writes the transformed filters of rows [k0, k0 + rows) itself,
   // in the packed layout of winograd::Kernels::filter_transform (rows past `rows` zero),
   // instead of fn + the generic filter transform. fn stays required (NaN/inf fallbacks).
-  void (*transform)(const void* ctx, int64_t k0, int rows, int64_t Cg, float* u, int64_t xi_stride) = nullptr;
+  // zero_points false: the values that points / segments / row_ranges mark zero may be left
+  // unwritten (the caller's GEMMs skip them).
+  void (*transform)(const void* ctx, int64_t k0, int rows, int64_t Cg, float* u, int64_t xi_stride,
+                    bool zero_points) = nullptr;
 };
 
 // y[N, K, OH, OW] = the 3x3 stride-1 correlation of x with the gathered filters (groups 1,
