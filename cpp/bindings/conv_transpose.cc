@@ -53,17 +53,15 @@ py::object subpixel_weight(FloatArray w, std::array<int64_t, 4> input_size, Pair
   return std::move(wsub);
 }
 
-// True when the sub-pixel path is preferred for this pass and w is finite: then
+// True when the sub-pixel path is preferred for this pass: then
 // conv_transpose_subpixel(_input_grad) with stacked_weight=None gather the stacked
-// filters from w inside the Winograd filter transform (no stacked weight is built).
+// filters from w inside the Winograd filter transform (no stacked weight is built). A w
+// holding a NaN or inf is found there (weight_finite=False) and runs GEMM instead.
 bool subpixel_preferred(FloatArray w, std::array<int64_t, 4> input_size, Pair stride, Quad padding, Pair dilation,
                         int64_t groups, bool for_input_gradient) {
   const ConvParams p = params(input_size, w, stride, padding, dilation, groups);
   subpixel::Geometry g;
-  if (!subpixel::preferred(p, &g, for_input_gradient, true)) return false;
-  const float* pw = w.data();
-  py::gil_scoped_release release;
-  return subpixel::weight_finite(p, pw);
+  return subpixel::preferred(p, &g, for_input_gradient, true);
 }
 
 // The geometry, and the stacked weight's shape when one is given (None: gathered).

@@ -8,6 +8,7 @@
 #include "conv/conv_transpose_subpixel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -78,6 +79,10 @@ struct Gather {
   }
   // The forward's stacked channels in Geometry::blocked_channel order (else stacked_channel).
   bool blocked = false;
+  // Set by the transforms that load whole filters (transform_phases) when one holds a NaN
+  // or inf: their callers check the weight that way instead of scanning it first.
+  mutable std::atomic<bool> nonfinite{false};
+  bool loads_whole_filters = false;  // the input gradient's: input_gradient_loads_whole_filters
   int64_t phase(int64_t ks) const {
     if (!blocked) return geo.phase_of(ks / C);
     int64_t c, ph;
@@ -115,11 +120,22 @@ void zero_rows(int rows, float* u, int64_t xi_stride) {
 // channels (one panel); a panel of one phase reads 16 consecutive filters w[k, c, :, :]
 // (rotated taps), one that spans two phases (C not a multiple of 16) goes through put_filter
 // and the generic transform.
+// Whether the F(4x4) filter transforms load every phase of 16 whole filters at once
+// (transform_phases): the forward in blocked order, and the input gradient when each
+// 16-channel panel holds one phase (C % 16 == 0). Those transforms find a NaN or inf in w
+// themselves (Gather::nonfinite).
+bool forward_loads_whole_filters(const ConvParams& p, const Geometry& g, int m) {
+  return m == 4 && g.phases() <= PhaseFilterBlockArgs::kMaxPhases && g.blocked_order_fits() && p.R * p.S <= 16;
+}
+bool input_gradient_loads_whole_filters(const ConvParams& p, const Geometry& g, int m) {
+  return m == 4 && g.phases() <= PhaseFilterBlockArgs::kMaxPhases && p.R * p.S <= 16 && p.C % 16 == 0;
+}
+
 void transform_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg, float* u, int64_t xi_stride,
                               bool zero_points) {
   const Gather& s = *static_cast<const Gather*>(ctx);
   const PhaseFilterKernels& kern = phase_filter_kernels_for(active_isa());
-  if (s.C % 16 == 0 && s.phases <= PhaseFilterBlockArgs::kMaxPhases && s.RS <= 16) {
+  if (s.loads_whole_filters) {
     // Every phase of 16 output channels from one load of their filters w[k, c .. c + 15]
     // (contiguous): the panels of the phases' slots (slot * C + c) / 16 at once.
     PhaseFilterBlockArgs a;
@@ -134,7 +150,7 @@ void transform_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg,
       for (int r = 0; r < rows; ++r) {
         a.base = s.w + ((k0 + r) * s.C + c) * s.RS;
         for (int64_t slot = 0; slot < s.phases; ++slot) a.u[slot] = panel(slot, c) + r * 16;
-        kern.transform_phases(a);
+        if (!kern.transform_phases(a)) s.nonfinite.store(true, std::memory_order_relaxed);
       }
       for (int64_t slot = 0; slot < s.phases; ++slot) zero_rows(rows, panel(slot, c), xi_stride);
     }
@@ -198,36 +214,10 @@ void transform_forward_blocked(const void* ctx, int64_t k0, int rows, int64_t Cg
     for (int64_t j = 0; j < cb; ++j) {
       a.base = s.w + (k * s.C + c0 + j) * s.RS;
       for (int64_t slot = 0; slot < s.phases; ++slot) a.u[slot] = panel + (slot * cb + j) * 16;
-      kern.transform_phases(a);
+      if (!kern.transform_phases(a)) s.nonfinite.store(true, std::memory_order_relaxed);
     }
     zero_rows(rows, panel, xi_stride);
   }
-}
-
-// Blocked order's FilterGather::row_ranges: per row block and F(m x m) transform point, the
-// rows (whole phases of the block's channels) whose phase filters can be nonzero there.
-std::vector<int32_t> blocked_row_ranges(const ConvParams& p, const Geometry& g, int m) {
-  const int nxi = (m + 2) * (m + 2);
-  const int64_t phases = g.phases(), blocks = (g.conv.K + kGatherRowBlock - 1) / kGatherRowBlock;
-  std::vector<uint64_t> slot_points(static_cast<size_t>(phases));
-  for (int64_t slot = 0; slot < phases; ++slot)
-    slot_points[size_t(slot)] = phase_points(p, g, g.phase_of(slot), m, false);
-  std::vector<int32_t> ranges(size_t(blocks * nxi * kGatherRowRangeStride), 0);
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int32_t cb = static_cast<int32_t>(g.channels_in_block(b));
-    for (int xi = 0; xi < nxi; ++xi) {
-      int32_t* out = ranges.data() + (b * nxi + xi) * kGatherRowRangeStride;
-      for (int64_t slot = 0; slot < phases; ++slot) {
-        if (!(slot_points[size_t(slot)] >> xi & 1)) continue;
-        const int32_t lo = static_cast<int32_t>(slot) * cb, hi = lo + cb;
-        if (out[0] > 0 && out[2 * out[0]] == lo)
-          out[2 * out[0]] = hi;  // extends the last range
-        else
-          out[1 + 2 * out[0]] = lo, out[2 + 2 * out[0]] = hi, ++out[0];
-      }
-    }
-  }
-  return ranges;
 }
 
 // Forward rows: stacked channels ks, columns the K inputs. Input channel outermost:
@@ -339,6 +329,30 @@ uint64_t phase_points(const ConvParams& p, const Geometry& g, int64_t ph, int m,
   return points;
 }
 
+std::vector<int32_t> blocked_row_ranges(const ConvParams& p, const Geometry& g, int m) {
+  const int nxi = (m + 2) * (m + 2);
+  const int64_t phases = g.phases(), blocks = (g.conv.K + kGatherRowBlock - 1) / kGatherRowBlock;
+  std::vector<uint64_t> slot_points(static_cast<size_t>(phases));
+  for (int64_t slot = 0; slot < phases; ++slot)
+    slot_points[size_t(slot)] = phase_points(p, g, g.phase_of(slot), m, false);
+  std::vector<int32_t> ranges(size_t(blocks * nxi * kGatherRowRangeStride), 0);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int32_t cb = static_cast<int32_t>(g.channels_in_block(b));
+    for (int xi = 0; xi < nxi; ++xi) {
+      int32_t* out = ranges.data() + (b * nxi + xi) * kGatherRowRangeStride;
+      for (int64_t slot = 0; slot < phases; ++slot) {
+        if (!(slot_points[size_t(slot)] >> xi & 1)) continue;
+        const int32_t lo = static_cast<int32_t>(slot) * cb, hi = lo + cb;
+        if (out[0] > 0 && out[2 * out[0]] == lo)
+          out[2 * out[0]] = hi;  // extends the last range
+        else
+          out[1 + 2 * out[0]] = lo, out[2 + 2 * out[0]] = hi, ++out[0];
+      }
+    }
+  }
+  return ranges;
+}
+
 bool decomposes(const ConvParams& p, Geometry* g) {
   if (p.groups != 1 || p.dilation_h != 1 || p.dilation_w != 1) return false;
   if (p.stride_h * p.stride_w < 2) return false;  // stride 1: an ordinary 3x3 conv already
@@ -413,9 +427,8 @@ void forward(const ConvParams& p, const Geometry& g, const float* dy, const floa
   ConvParams c = g.conv;
   c.N = p.N;
   if (p.N == 0) return;
-  // NaN/inf in dy (or, when gathering, in w): GEMM + col2im (see weight_finite).
-  if (!nonfinite::all_finite(dy, p.N * p.K * p.output_h() * p.output_w(), num_threads()) ||
-      (!wsub && !weight_known_finite && !weight_finite(p, w))) {
+  // NaN/inf in dy or w: GEMM + col2im (see weight_finite).
+  auto gemm_path = [&] {
     conv2d_backward_input(p, dy, w, dx, "auto");
     if (bias)
       team_for_each(num_threads(), p.N * p.C, [&](int64_t nc) {
@@ -423,22 +436,25 @@ void forward(const ConvParams& p, const Geometry& g, const float* dy, const floa
         const float b = bias[nc % p.C];
         for (int64_t i = 0; i < p.H * p.W; ++i) plane[i] += b;
       });
+  };
+  const int m = wsub ? 0 : chosen_tile(c, false);
+  // The blocked order where its transform runs: F(4x4) (the phase filter kernels'), phases
+  // filling row blocks, filters of at most 16 taps (one vector). That transform finds a NaN
+  // or inf in w itself; the other gathers need w scanned first.
+  const bool blocked = m && forward_loads_whole_filters(p, g, m);
+  if (!nonfinite::all_finite(dy, p.N * p.K * p.output_h() * p.output_w(), num_threads()) ||
+      (!wsub && !blocked && !weight_known_finite && !weight_finite(p, w))) {
+    gemm_path();
     return;
   }
-  bool blocked = false;  // the order of `stacked`'s channels
   if (wsub) {
     conv2d_forward(c, dy, wsub, nullptr, stacked, "auto");
   } else {
     Gather ctx(w, p, g);
-    const int m = chosen_tile(c, false);
     if (m) {
       FilterGather filters{&gather_forward, &ctx};
       std::vector<uint64_t> points;
       std::vector<int32_t> ranges;
-      // The blocked order where its transform runs: F(4x4) (the phase filter kernels'),
-      // phases filling row blocks, filters of at most 16 taps (one vector).
-      blocked = m == 4 && g.phases() <= PhaseFilterBlockArgs::kMaxPhases && g.blocked_order_fits() &&
-                p.R * p.S <= 16;
       if (blocked) {
         ctx.blocked = true;
         ranges = blocked_row_ranges(p, g, m);
@@ -449,6 +465,10 @@ void forward(const ConvParams& p, const Geometry& g, const float* dy, const floa
         filters.points = points.data();
       }
       winograd_forward_gathered(c, m, filters, dy, stacked);
+      if (ctx.nonfinite.load()) {  // w held a NaN or inf: the result above is discarded
+        gemm_path();
+        return;
+      }
     } else {  // auto would not run Winograd (preferred() said it would): build the weight
       std::vector<float> built(size_t(g.weight_numel()));
       stacked_weight(p, g, w, built.data());
@@ -490,7 +510,10 @@ void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx
   ConvParams c = g.conv;
   c.N = p.N;
   if (p.N == 0) return;
-  if (!nonfinite::all_finite(grad_dx, p.N * p.C * p.H * p.W, num_threads()) || (!wsub && !weight_known_finite && !weight_finite(p, w))) {
+  const int m = wsub ? 0 : chosen_tile(c, true);
+  const bool whole_filters = m && input_gradient_loads_whole_filters(p, g, m);  // w checked while transformed
+  if (!nonfinite::all_finite(grad_dx, p.N * p.C * p.H * p.W, num_threads()) ||
+      (!wsub && !whole_filters && !weight_known_finite && !weight_finite(p, w))) {
     conv2d_forward(p, grad_dx, w, nullptr, grad_dy, "auto");
     return;
   }
@@ -520,14 +543,15 @@ void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx
     conv2d_backward_input(c, stacked, wsub, grad_dy, "auto");
     return;
   }
-  const Gather ctx(w, p, g);
-  const int m = chosen_tile(c, true);
+  Gather ctx(w, p, g);
+  ctx.loads_whole_filters = whole_filters;
   if (m) {
     const std::vector<int64_t> segments = input_gradient_segments(p, g, m);
     FilterGather filters{&gather_input_gradient, &ctx};
     filters.segments = segments.data();
     filters.transform = &transform_input_gradient;
     winograd_backward_input_gathered(c, m, filters, stacked, grad_dy);
+    if (ctx.nonfinite.load()) conv2d_forward(p, grad_dx, w, nullptr, grad_dy, "auto");  // w held a NaN or inf
   } else {
     std::vector<float> built(size_t(g.weight_numel()));
     stacked_weight(p, g, w, built.data());

@@ -82,6 +82,12 @@ std::vector<int64_t> window_taps(const ConvParams& p, const Geometry& g);
 // transform points can skip 31% of their multiplies, with the same results.
 uint64_t phase_points(const ConvParams& p, const Geometry& g, int64_t ph, int m, bool rotated);
 
+// In Geometry::blocked_channel order, per Winograd row block (12 stacked channels) and
+// F(m x m) transform point xi, the rows whose phase filters can be nonzero there (whole
+// phases of the block's channels, phase_points): at (block * (m + 2)^2 + xi) *
+// kGatherRowRangeStride a count n and n ranges [lo, hi) (winograd_gather.h's row_ranges).
+std::vector<int32_t> blocked_row_ranges(const ConvParams& p, const Geometry& g, int m);
+
 // decomposes(p) and the decomposition is expected to be faster than GEMM + col2im: the
 // stacked convolution runs on Winograd ("auto" would choose it for this pass), there are
 // enough channels (and, with weight_per_call, enough tiles to repay transforming the stacked
@@ -125,9 +131,9 @@ void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx
                     const float* wsub, float* grad_dy, float* stacked, bool weight_known_finite = false);
 
 // The weight gradient on Winograd F(4x4, 3x3) (conv_transpose_subpixel_wgrad.cc):
-// preferred when p decomposes (fills *g), has enough channels and at least 64 tiles of
-// 4x4 stacked outputs (fewer: the 36 per-point GEMMs reduce over too little), and
-// CNNNATIVE_ALGO forces nothing.
+// preferred when p decomposes (fills *g), has enough channels and at least 16 tiles of
+// 4x4 stacked outputs where the phases fit the blocked order (64 where they do not; fewer:
+// the 36 per-point GEMMs reduce over too little), and CNNNATIVE_ALGO forces nothing.
 bool weight_gradient_preferred(const ConvParams& p, Geometry* g);
 
 // grad_w (K, C, R, S) = the weight gradient of the transposed convolution whose input is

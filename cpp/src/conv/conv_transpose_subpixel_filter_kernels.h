@@ -47,7 +47,9 @@ struct PhaseFilterBlockArgs {
 
 struct PhaseFilterKernels {
   void (*transform)(const PhaseFilterArgs& a);
-  void (*transform_phases)(const PhaseFilterBlockArgs& a);
+  // Returns false when one of the 16 filters holds a NaN or inf (the callers then take the
+  // GEMM path instead of scanning the whole weight first).
+  bool (*transform_phases)(const PhaseFilterBlockArgs& a);
 };
 
 const PhaseFilterKernels& phase_filter_kernels_scalar();

@@ -3,6 +3,8 @@
 #include <cstdint>
 #ifdef __AVX512F__
 #include <immintrin.h>
+
+#include "gemm/transpose16x16__avx512.h"
 #endif
 
 #include "conv_transpose_subpixel_filter_kernels.h"
@@ -112,51 +114,36 @@ void transform(const PhaseFilterArgs& a) {
   transform_taps(f, present, a.u, a.xi_stride, true);
 }
 
-#ifdef __AVX512F__
-// The tap each register holds after load_transposed's four interleaving steps (the 64-bit
-// step swaps the middle two of every four).
-constexpr int kTransposedTap[16] = {0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15};
-#endif
-
-// t[tap][lane] = filter `lane`'s tap: the 16 filters loaded whole and transposed.
-inline void load_transposed(const PhaseFilterBlockArgs& a, v16* t) {
+// t[tap][lane] = filter `lane`'s tap: the 16 filters loaded whole and transposed. False
+// when a tap is NaN or inf (x - x is then NaN).
+inline bool load_transposed(const PhaseFilterBlockArgs& a, v16* t) {
 #ifdef __AVX512F__
   const __mmask16 taps = static_cast<__mmask16>((1u << a.taps_per_filter) - 1);
   __m512 r[16];
-  for (int l = 0; l < 16; ++l)
+  __m512 nonfinite = _mm512_setzero_ps();
+  for (int l = 0; l < 16; ++l) {
     r[l] = l < a.lanes ? _mm512_maskz_loadu_ps(taps, a.base + l * a.lane_stride) : _mm512_setzero_ps();
-  // 16 x 16 transpose: pairs of rows interleaved by 1, 2, 4 and 8 floats.
-  __m512 s[16];
-  for (int i = 0; i < 8; ++i) {
-    s[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    s[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    nonfinite = _mm512_add_ps(nonfinite, _mm512_sub_ps(r[l], r[l]));
   }
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 2; ++j) {
-      const __m512d lo = _mm512_castps_pd(s[4 * i + j]), hi = _mm512_castps_pd(s[4 * i + 2 + j]);
-      r[4 * i + j] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo, hi));
-      r[4 * i + 2 + j] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo, hi));
-    }
-  for (int i = 0; i < 2; ++i)
-    for (int j = 0; j < 4; ++j) {
-      s[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
-      s[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xDD);
-    }
-  for (int j = 0; j < 8; ++j) {
-    r[j] = _mm512_shuffle_f32x4(s[j], s[8 + j], 0x88);
-    r[8 + j] = _mm512_shuffle_f32x4(s[j], s[8 + j], 0xDD);
-  }
-  for (int k = 0; k < 16; ++k) t[kTransposedTap[k]] = (v16)r[k];
+  gemm_detail::transpose16x16(r);
+  for (int tap = 0; tap < 16; ++tap) t[tap] = (v16)r[tap];
+  return _mm512_cmp_ps_mask(nonfinite, nonfinite, _CMP_UNORD_Q) == 0;
 #else
+  bool finite = true;
   for (int tap = 0; tap < 16; ++tap) t[tap] = v16{};
   for (int l = 0; l < a.lanes; ++l)
-    for (int tap = 0; tap < a.taps_per_filter; ++tap) t[tap][l] = a.base[l * a.lane_stride + tap];
+    for (int tap = 0; tap < a.taps_per_filter; ++tap) {
+      const float v = a.base[l * a.lane_stride + tap];
+      finite &= v - v == 0.f;
+      t[tap][l] = v;
+    }
+  return finite;
 #endif
 }
 
-void transform_phases(const PhaseFilterBlockArgs& a) {
+bool transform_phases(const PhaseFilterBlockArgs& a) {
   v16 t[16];
-  load_transposed(a, t);
+  const bool finite = load_transposed(a, t);
   for (int i = 0; i < a.phases; ++i) {
     v16 f[9];
     int present = 0;
@@ -167,6 +154,7 @@ void transform_phases(const PhaseFilterBlockArgs& a) {
     }
     transform_taps(f, present, a.u[i], a.xi_stride, a.zero_points);
   }
+  return finite;
 }
 
 inline const PhaseFilterKernels& table() {

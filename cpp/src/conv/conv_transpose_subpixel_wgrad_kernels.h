@@ -26,6 +26,19 @@ struct GradTileArgs {
   int64_t xi_stride = 0, half_offset = 16;
 };
 
+// Whole filters of grad_w from reduced taps: for lanes l < lanes (input channels) and
+// e < run_len, run element e of lane l is out[src[e] + l] (a reduce output row, lane l),
+// stored to (or, with accumulate, added to) dst[l * lane_stride + e].
+struct FilterRunArgs {
+  const float* out = nullptr;
+  const int64_t* src = nullptr;  // [run_len]
+  int64_t run_len = 0;
+  int lanes = 0;  // <= 32
+  float* dst = nullptr;
+  int64_t lane_stride = 0;
+  bool accumulate = false;
+};
+
 struct WgradKernels {
   // D = A y A^T of F(4x4, 3x3) for the 32 tiles of GradTileArgs.
   void (*grad_transform)(const GradTileArgs& a);
@@ -35,6 +48,8 @@ struct WgradKernels {
   // out[xi * xi_stride + t * 32 + c] = in[(c * 36 + xi) * 32 + t]: 32 channels' transformed
   // tiles ([channel][xi][tile]) to the GEMM's [xi][tile][channel].
   void (*transpose)(const float* in, float* out, int64_t xi_stride);
+  // FilterRunArgs: a transpose of run elements x lanes (16 x 16 blocks on AVX-512).
+  void (*store_runs)(const FilterRunArgs& a);
 };
 
 const WgradKernels& wgrad_kernels_scalar();

@@ -1,6 +1,11 @@
 // Kernels of conv_transpose_subpixel_wgrad_kernels.h, compiled per ISA. Include only from
 // the conv_transpose_subpixel_wgrad_kernels*.cc files, after defining WGRAD_ISA_NS.
 #include <algorithm>
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+#include "gemm/transpose16x16__avx512.h"
+#endif
 
 #include "conv_transpose_subpixel_wgrad_kernels.h"
 
@@ -108,8 +113,30 @@ void transpose(const float* in, float* out, int64_t xi_stride) {
   }
 }
 
+void store_runs(const FilterRunArgs& a) {
+#ifdef __AVX512F__
+  for (int l0 = 0; l0 < a.lanes; l0 += 16)
+    for (int64_t e0 = 0; e0 < a.run_len; e0 += 16) {
+      const int64_t n = std::min<int64_t>(16, a.run_len - e0);
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i) r[i] = i < n ? _mm512_loadu_ps(a.out + a.src[e0 + i] + l0) : _mm512_setzero_ps();
+      gemm_detail::transpose16x16(r);  // r[i]: lane l0 + i's elements e0 .. e0 + 15
+      const __mmask16 m = static_cast<__mmask16>((1u << n) - 1);
+      for (int i = 0; i < 16 && l0 + i < a.lanes; ++i) {
+        float* d = a.dst + (l0 + i) * a.lane_stride + e0;
+        _mm512_mask_storeu_ps(d, m, a.accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(m, d), r[i]) : r[i]);
+      }
+    }
+#else
+  for (int l = 0; l < a.lanes; ++l) {
+    float* d = a.dst + l * a.lane_stride;
+    for (int64_t e = 0; e < a.run_len; ++e) d[e] = (a.accumulate ? d[e] : 0.f) + a.out[a.src[e] + l];
+  }
+#endif
+}
+
 inline const WgradKernels& table() {
-  static const WgradKernels k{&grad_transform, &reduce, &transpose};
+  static const WgradKernels k{&grad_transform, &reduce, &transpose, &store_runs};
   return k;
 }
 

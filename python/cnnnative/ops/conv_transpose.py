@@ -172,11 +172,11 @@ def _stacked_weight(w4, p, for_input_gradient):
 
 def _forward(x4, w4, b, p, wsub=None):
     if wsub is not None:
-        # weight_finite: _stacked_weight checked this weight a moment ago; the bias is
-        # added while the phases interleave
+        # a NaN or inf in the weight is found in C++ (it then runs GEMM + col2im); the bias
+        # is added while the phases interleave
         bias = None if b is None else np.ascontiguousarray(b, dtype=np.float32)
         return _core.conv_transpose_subpixel(np.asarray(p.padded(x4), dtype=np.float32), w4, None, p.conv_size,
-                                             *p.geometry, weight_finite=True, bias=bias)
+                                             *p.geometry, bias=bias)
     y = _conv.conv2d_input(p.conv_size, w4, p.padded(x4), *p.geometry)
     if b is not None:
         y += np.asarray(b, dtype=np.float32)[:, None, None]  # y is fresh: add in place
