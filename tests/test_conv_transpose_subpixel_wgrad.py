@@ -52,7 +52,8 @@ CASES = [
     (4, 32, 17, 18, 14, 6, 3, 2, 2),      # stride 3, odd C_out
     (4, 33, 16, 16, 16, 4, 2, 3, 0),      # padding 3, odd C_in
     (4, 32, 16, 16, 16, (4, 3), (2, 1), (1, 1), 0),  # stride 2 along the height only
-    (3, 37, 20, 17, 19, 4, 2, 1, 1),      # row blocks of 12 stacked channels across two phases
+    (3, 37, 20, 17, 19, 4, 2, 1, 1),      # 20 channels: the blocked order's last row block holds 2 of 3
+    (16, 40, 25, 4, 4, 4, 2, 1, 0),       # 16 tiles (DCGAN's first layer shape), 25 channels: last block 1
 ]
 
 
@@ -78,8 +79,13 @@ def test_matches_a_float64_reference_on_every_isa(isa, nan_scratch, case):
 
 def test_few_tiles_channels_or_a_forced_algorithm_decline(monkeypatch):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((1, 32, 8, 8)).astype(np.float32)       # 16 tiles
+    x = rng.standard_normal((1, 32, 8, 8)).astype(np.float32)       # 4 tiles of 4x4 stacked outputs
     assert winograd_grad(x, np.ones((1, 16, 16, 16), np.float32), (32, 16, 4, 4), 2, 1) is None
+    # 16 tiles (16 images of 4x4 -> 8x8, DCGAN's first layer): taken where the 4 phases fit
+    # the blocked order, declined at stride 3 (9 phases, the phase-major order needs 64).
+    x = rng.standard_normal((16, 32, 4, 4)).astype(np.float32)
+    assert winograd_grad(x, np.ones((16, 16, 8, 8), np.float32), (32, 16, 4, 4), 2, 1) is not None
+    assert winograd_grad(x, np.ones((16, 16, 11, 11), np.float32), (32, 16, 6, 6), 3, 2) is None
     x = rng.standard_normal((4, 8, 16, 16)).astype(np.float32)      # 8 input channels
     assert winograd_grad(x, np.ones((4, 16, 32, 32), np.float32), (8, 16, 4, 4), 2, 1) is None
     x = rng.standard_normal((4, 32, 16, 16)).astype(np.float32)

@@ -162,13 +162,13 @@ bool weight_gradient(const ConvParams& p, const Geometry& g, const float* grad_d
     g.blocked_channel_phase(k, &c, &ph);
     return c;
   };
+  std::vector<uint64_t> per_phase(static_cast<size_t>(phases));
+  for (int64_t ph = 0; ph < phases; ++ph) per_phase[size_t(ph)] = phase_points(p, g, ph, kM, false);
   std::vector<int32_t> row_ranges;
   if (blocked) {
     row_ranges = blocked_row_ranges(p, g, kM);
   } else {
     row_ranges.assign(size_t(KB * kXi * kGatherRowRangeStride), 0);
-    std::vector<uint64_t> per_phase(static_cast<size_t>(phases));
-    for (int64_t ph = 0; ph < phases; ++ph) per_phase[size_t(ph)] = phase_points(p, g, ph, kM, false);
     for (int64_t kb = 0; kb < KB; ++kb) {
       uint64_t points = 0;
       for (int64_t k = kb * kRB; k < std::min(q.Ks, (kb + 1) * kRB); ++k) points |= per_phase[size_t(phase_of(k))];
@@ -280,7 +280,8 @@ bool weight_gradient(const ConvParams& p, const Geometry& g, const float* grad_d
           }
           for (int kr = 0; kr < rows; ++kr) {
             const PhaseTaps& pt = taps[size_t(phase_of(kb * kRB + kr))];
-            wk.reduce(&dU[0][kr][0], kRB * kL, pt.ab.data(), static_cast<int>(pt.ab.size()), out[kr]);
+            const uint64_t points = per_phase[size_t(phase_of(kb * kRB + kr))];
+            wk.reduce(&dU[0][kr][0], kRB * kL, pt.ab.data(), static_cast<int>(pt.ab.size()), points, out[kr]);
           }
           // Input channel outermost: one block's taps of a channel are a few whole cache
           // lines of grad_w (a 4x4 stride-2 block: 3 output channels x 16 taps). In the

@@ -43,8 +43,9 @@ struct WgradKernels {
   // D = A y A^T of F(4x4, 3x3) for the 32 tiles of GradTileArgs.
   void (*grad_transform)(const GradTileArgs& a);
   // out[n][l] = (G^T dU G)[ab[n] / 3][ab[n] % 3] for lanes l < 32, dU[xi][l] = du[xi *
-  // xi_stride + l] (the 36 transform points of one stacked channel).
-  void (*reduce)(const float* du, int64_t xi_stride, const int* ab, int n, float* out);
+  // xi_stride + l] (the 36 transform points of one stacked channel), read only at the rows
+  // and columns of the points set in `points` (its phase's: dU is zero elsewhere).
+  void (*reduce)(const float* du, int64_t xi_stride, const int* ab, int n, uint64_t points, float* out);
   // out[xi * xi_stride + t * 32 + c] = in[(c * 36 + xi) * 32 + t]: 32 channels' transformed
   // tiles ([channel][xi][tile]) to the GEMM's [xi][tile][channel].
   void (*transpose)(const float* in, float* out, int64_t xi_stride);

@@ -73,14 +73,20 @@ void grad_transform(const GradTileArgs& g) {
     }
 }
 
-void reduce(const float* du, int64_t xi_stride, const int* ab, int n, float* out) {
+void reduce(const float* du, int64_t xi_stride, const int* ab, int n, uint64_t points, float* out) {
   int cols = 0;  // the window columns any requested tap needs
   for (int k = 0; k < n; ++k) cols |= 1 << (ab[k] % 3);
-  alignas(64) float t[A][3][L];  // t[i][s] = sum_j dU[i][j] G[j][s]
+  // The rows i of dU the phase's points reach: t[i] of the others would only meet zeros of
+  // G in the second sum (its columns' zeros are G's own, skipped below).
+  int point_rows = 0;
+  for (int xi = 0; xi < XI; ++xi)
+    if (points >> xi & 1) point_rows |= 1 << (xi / A);
+  alignas(64) float t[A][3][L];  // t[i][s] = sum_j dU[i][j] G[j][s], rows in point_rows
   for (int s = 0; s < 3; ++s) {
     if (!(cols >> s & 1)) continue;
 #pragma GCC unroll 6
     for (int i = 0; i < A; ++i) {
+      if (!(point_rows >> i & 1)) continue;
       float acc[L] = {};
 #pragma GCC unroll 6
       for (int j = 0; j < A; ++j) {
@@ -98,7 +104,7 @@ void reduce(const float* du, int64_t xi_stride, const int* ab, int n, float* out
 #pragma GCC unroll 6
     for (int i = 0; i < A; ++i) {
       const float gi = G[i][r];
-      if (gi == 0.f) continue;
+      if (gi == 0.f || !(point_rows >> i & 1)) continue;
       for (int l = 0; l < L; ++l) acc[l] += gi * t[i][s][l];
     }
     for (int l = 0; l < L; ++l) out[k * L + l] = acc[l];
