@@ -18,6 +18,7 @@
 #include "cnnnative/quant.h"
 #include "cnnnative/thread_pool.h"
 #include "engine/int8_nodes.h"
+#include "engine/int8_taps_geometry.h"
 #include "engine/int8_requant.h"
 
 namespace cnnnative {
@@ -328,25 +329,11 @@ int64_t taps_row_stride(const ConvParams& p) {
   return (p.W + p.pad_left + p.pad_right + p.stride_w - 1) / p.stride_w;
 }
 
-struct TapsGeometry {
-  int64_t Hq, Wq, phase_plane, plane, ext, nb;  // nb: the largest pixel block (run_pixel_block)
-  std::vector<int> phase_of;  // (ih % sh) * sw + iw % sw -> stored phase index, or -1
-  std::vector<int64_t> offsets;  // per tap (r, s), from the channel's first stored phase
-  int64_t padded_bytes(int64_t images, int64_t C) const { return (images * C * plane + 63) / 64 * 64; }
-  // The same images with 4 channels per pixel (quads per group, see fill_quad_planes), and
-  // the 60 bytes past the last pixel the VNNI tile may read.
-  int64_t padded_c4_bytes(int64_t images, int64_t G, int64_t quads) const {
-    return (images * G * quads * 4 * plane + 64 + 63) / 64 * 64;
-  }
-  // Images padded at a time: all of a small batch, at most about 4 MiB of planes (at least
-  // one image), so the scratch does not grow with the batch.
-  int64_t chunk_images(int64_t batch, int64_t C) const {
-    return std::max<int64_t>(1, std::min<int64_t>(batch, (int64_t(4) << 20) / std::max<int64_t>(C * plane, 1)));
-  }
-};
+}  // namespace
 
-TapsGeometry taps_geometry(const ConvParams& p) {
-  TapsGeometry t;
+std::shared_ptr<const Int8TapsGeometry> int8_taps_geometry(const ConvParams& p, bool lanes_m) {
+  auto made = std::make_shared<Int8TapsGeometry>();
+  Int8TapsGeometry& t = *made;
   const int64_t Hp = p.H + p.pad_top + p.pad_bottom, Wp = p.W + p.pad_left + p.pad_right;
   t.Hq = (Hp + p.stride_h - 1) / p.stride_h;
   t.Wq = taps_row_stride(p);
@@ -365,9 +352,12 @@ TapsGeometry taps_geometry(const ConvParams& p) {
   t.plane = stored * t.phase_plane;
   t.ext = (p.output_h() - 1) * t.Wq + p.output_w();
   t.nb = std::min(t.ext, kPixelBlock);
-  return t;
+  if (lanes_m) {  // the GEMM's columns: the output pixels, at these offsets in the planes
+    const int64_t OW = p.output_w();
+    for (int64_t i = 0; i < p.output_h() * OW; ++i) t.pixels.push_back(i / OW * t.Wq + i % OW);
+  }
+  return made;
 }
-}  // namespace
 
 namespace {
 // The taps path's scratch: the padded planes of a chunk of images (sized for the 4-channel
@@ -378,7 +368,7 @@ struct TapsScratch {
 };
 TapsScratch taps_scratch_parts(const Node& n) {
   const ConvParams& p = n.conv;
-  const TapsGeometry t = taps_geometry(p);
+  const Int8TapsGeometry& t = *n.quant->taps_geometry;
   const int64_t chunk = t.chunk_images(n.in_shape[0], p.C), cpg = p.C / p.groups;
   return {std::max(t.padded_bytes(chunk, p.C), t.padded_c4_bytes(chunk, p.groups, (cpg + 3) / 4)),
           (n.quant->m_block * t.nb * 4 + 63) / 64 * 64};
@@ -395,7 +385,7 @@ bool int8_conv_uses_taps(const ConvParams& p) {
   return 3 * ((OH - 1) * taps_row_stride(p) + OW) <= 4 * OH * OW;
 }
 
-int64_t int8_taps_columns(const ConvParams& p) { return taps_geometry(p).ext; }
+int64_t int8_taps_columns(const ConvParams& p) { return int8_taps_geometry(p, false)->ext; }
 
 // Lanes along M where the normal tile's waste is clearly larger: it rounds the extended
 // grid's columns up to 16 and computes its padding columns (224 columns for the 196 pixels
@@ -419,7 +409,7 @@ namespace {
 // them real) with 4 channels per pixel, into dst (4 * t.plane bytes): the layout of
 // quant::gemm_s8u8_s32_taps_c4. Channels past `valid` repeat channel c0: their weights
 // are zero, so any value adds nothing.
-void fill_quad_planes(const ConvParams& p, const TapsGeometry& t, const uint8_t* x, int64_t valid, uint8_t zero,
+void fill_quad_planes(const ConvParams& p, const Int8TapsGeometry& t, const uint8_t* x, int64_t valid, uint8_t zero,
                       uint8_t* dst) {
   const int64_t H = p.H, W = p.W, sh = p.stride_h, sw = p.stride_w, pad_left = p.pad_left;
   std::memset(dst, zero, size_t(4 * t.plane));
@@ -459,7 +449,7 @@ void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* 
                     int threads) {
   const QuantNode& q = *n.quant;
   const ConvParams& p = n.conv;
-  const TapsGeometry t = taps_geometry(p);
+  const Int8TapsGeometry& t = *q.taps_geometry;  // made with the node (int8_plan.cc)
   const int64_t G = p.groups, cpg = p.C / G, kpg = p.K / G, OW = p.output_w(), P = p.output_h() * OW;
   const int64_t sh = p.stride_h, sw = p.stride_w;
   auto* padded = static_cast<uint8_t*>(scratch);
@@ -469,10 +459,8 @@ void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* 
   // one channel each (the scratch fits either: taps_scratch_parts).
   const bool lanes_m = quant::gemm_s8_taps_c4t_supported(q.packed[0]);
   const bool c4 = lanes_m || quant::gemm_s8_taps_c4_supported(q.packed[0]);
-  // Lanes along M: the GEMM's columns are the output pixels, at these offsets in the planes.
-  std::vector<int64_t> pixels;
-  if (lanes_m)
-    for (int64_t i = 0; i < P; ++i) pixels.push_back(i / OW * t.Wq + i % OW);
+  CN_CHECK(!lanes_m || int64_t(t.pixels.size()) == P, "conv_int8: the node's taps geometry lists ", t.pixels.size(),
+           " output pixels for its lanes-along-M weights, expected ", P);
   const int64_t columns = lanes_m ? P : t.ext;
   const TapsScratch parts = taps_scratch_parts(n);
   uint8_t* thread_base = static_cast<uint8_t*>(scratch) + parts.padded;  // per thread: the sums
@@ -540,7 +528,7 @@ void conv_int8_taps(const Node& n, int64_t batch, const uint8_t* x, const void* 
           const int64_t k0 = g * kpg + mb * q.m_block;
           if (lanes_m) {  // dense output pixels [n0, n0 + ncols)
             quant::gemm_s8u8_s32_taps_c4t(w, ncols, padded + (bl * G + g) * quads * quad_bytes, quad_bytes,
-                                          offsets.data(), int64_t(offsets.size()), pixels.data() + n0, cpg, acc,
+                                          offsets.data(), int64_t(offsets.size()), t.pixels.data() + n0, cpg, acc,
                                           ncols);
             const int64_t base = b * p.K * P + n0;  // element offset of (b, channel 0, pixel n0)
             epilogue(q, n.act, acc, ncols, k0, w.M, ncols,

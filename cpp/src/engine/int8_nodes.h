@@ -18,6 +18,7 @@
 //         = v                                                     float32 out
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "cnnnative/engine.h"
@@ -30,6 +31,8 @@ using QParams = Plan::QParams;
 
 // Output pixels per GEMM call of a conv_int8 (one work item; see int8_conv.cc).
 constexpr int64_t kInt8PixelBlock = 256;
+
+struct Int8TapsGeometry;
 
 struct QuantNode {
   QParams in, out, res;
@@ -50,6 +53,7 @@ struct QuantNode {
   // AVX512-VNNI; int8_conv.cc): packed weight columns ordered (tap, channel), channels per
   // group rounded up to 4 with zero weights.
   bool taps = false;
+  std::shared_ptr<const Int8TapsGeometry> taps_geometry;  // with taps (int8_taps_geometry.h)
   // concat_u8: one 256-entry table per input (input q -> output q)
   std::vector<std::vector<uint8_t>> tables;
   std::vector<int64_t> parts;  // elements per sample of each input

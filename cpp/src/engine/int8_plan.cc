@@ -8,6 +8,7 @@
 #include "cnnnative/engine.h"
 #include "cnnnative/errors.h"
 #include "engine/int8_nodes.h"
+#include "engine/int8_taps_geometry.h"
 
 namespace cnnnative {
 namespace engine {
@@ -168,6 +169,7 @@ int Plan::add_conv_int8(int input, QParams in, std::vector<int8_t> weight, const
     // n_hint: the columns of each GEMM call (a block of output pixels)
     const bool lanes_m = int8_conv_taps_lanes_m(p);
     q->taps = lanes_m || int8_conv_uses_taps(p);
+    if (q->taps) q->taps_geometry = int8_taps_geometry(p, lanes_m);
     if (lanes_m) {  // the GEMM's columns are the output pixels, at most one block
       pack_blocks(*q, taps_order(weight, p.K, cpg, taps).data(), groups, kpg, p.output_h() * p.output_w(),
                   taps * ((cpg + 3) / 4 * 4), p.output_h() * p.output_w() <= kInt8PixelBlock, true);
