@@ -264,7 +264,7 @@ bool weight_gradient(const ConvParams& p, const Geometry& g, const float* grad_d
           int done = 0;
           for (int i = 0; i <= r[0]; ++i) {
             const int lo = i < r[0] ? r[1 + 2 * i] : kRB;
-            std::fill(&dU[xi][done][0], &dU[xi][lo][0], 0.f);
+            std::fill(&dU[xi][0][0] + done * kL, &dU[xi][0][0] + lo * kL, 0.f);  // lo may be kRB: one past
             if (i < r[0]) done = r[2 + 2 * i];
           }
         }
