@@ -96,8 +96,8 @@ def test_conv_int8_paths(isa, rng, case):
         run_case(*case, act, residual, out_u8, rng)
 
 
-@pytest.mark.parametrize("case", [CASES[1], CASES[4], CASES[2]])
-def test_weights_packed_under_another_isa(rng, case):
+def run_packed_under_every_isa(case, rng):
+    """case's weights packed under each ISA the CPU has and run under each (relu, residual)."""
     isas = list(_core.available_isas())
     before = _core.get_isa()
     try:
@@ -107,6 +107,11 @@ def test_weights_packed_under_another_isa(rng, case):
                 run_case(*case, 1, "relu", True, True, rng, run_isa=run_isa)
     finally:
         _core.set_isa(before)
+
+
+@pytest.mark.parametrize("case", [CASES[1], CASES[4], CASES[2]])
+def test_weights_packed_under_another_isa(rng, case):
+    run_packed_under_every_isa(case, rng)
 
 
 def test_output_stage_nan_and_extremes(isa):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cnnnative import _core
-from test_int8_conv_paths import run_case
+from test_int8_conv_paths import run_case, run_packed_under_every_isa
 from thread_count import on_threads
 
 CASES = [
@@ -111,15 +111,7 @@ def test_taps_lanes_m_exact(isa, rng, case):
 @pytest.mark.parametrize("case", [LANES_M_CASES[1], LANES_M_CASES[4]])
 def test_taps_lanes_m_weights_run_under_another_isa(rng, case):
     # Weights packed with lanes along M, run by every ISA (the others repack: correct, slower).
-    isas = list(_core.available_isas())
-    before = _core.get_isa()
-    try:
-        for pack_isa in isas:
-            for run_isa in isas:
-                _core.set_isa(pack_isa)
-                run_case(*case, 1, "relu", True, True, rng, run_isa=run_isa)
-    finally:
-        _core.set_isa(before)
+    run_packed_under_every_isa(case, rng)
 
 
 def test_taps_lanes_m_two_threads(rng):

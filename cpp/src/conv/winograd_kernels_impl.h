@@ -575,36 +575,36 @@ inline void run_remainder(Run& run, int r, int rem) {
 }
 
 // Rows in registers: WINOGRAD_GEMM_MR for full blocks, twice that (at most one packed
-// row block) for half blocks, which need half the accumulators per row. u_row: floats
-// between U rows (1 for the FFT's packing, 16 for Winograd's).
-template <int NV, bool WINO>
-inline void gemm_lanes(const float* u, const float* v, float* m, int64_t C, int rows) {
+// row block) for half blocks, which need half the accumulators per row. run(rows_tag, r)
+// computes rows r .. r + rows_tag: MR at a time, then the rest in one pass.
+template <int NV, typename Run>
+inline void for_row_groups(int rows, Run&& run) {
   constexpr int MR = NV == 32 / VW ? WINOGRAD_GEMM_MR
                                    : (2 * WINOGRAD_GEMM_MR > kRowBlock ? kRowBlock : 2 * WINOGRAD_GEMM_MR);
-  constexpr int u_row = WINO ? kChannelBlock : 1;
-  auto run = [&](auto rows_tag, int r) {
-    constexpr int R = decltype(rows_tag)::value;
-    if constexpr (WINO)
-      wgemm_rows<R, NV>(u + r * u_row, v, m + r * L, C);
-    else
-      gemm_rows<R, NV>(u + r * u_row, v, m + r * L, C);
-  };
   int r = 0;
   for (; r + MR <= rows; r += MR) run(std::integral_constant<int, MR>{}, r);
   run_remainder<MR>(run, r, rows - r);
 }
 
+// u_row: floats between U rows (1 for the FFT's packing, 16 for Winograd's).
+template <int NV, bool WINO>
+inline void gemm_lanes(const float* u, const float* v, float* m, int64_t C, int rows) {
+  constexpr int u_row = WINO ? kChannelBlock : 1;
+  for_row_groups<NV>(rows, [&](auto rows_tag, int r) {
+    constexpr int R = decltype(rows_tag)::value;
+    if constexpr (WINO)
+      wgemm_rows<R, NV>(u + r * u_row, v, m + r * L, C);
+    else
+      gemm_rows<R, NV>(u + r * u_row, v, m + r * L, C);
+  });
+}
+
 template <int NV>
 inline void gemm_lanes_seg(const float* u, const float* v, float* m, const int64_t* seg, int nseg, int rows) {
-  constexpr int MR = NV == 32 / VW ? WINOGRAD_GEMM_MR
-                                   : (2 * WINOGRAD_GEMM_MR > kRowBlock ? kRowBlock : 2 * WINOGRAD_GEMM_MR);
-  auto run = [&](auto rows_tag, int r) {
+  for_row_groups<NV>(rows, [&](auto rows_tag, int r) {
     constexpr int R = decltype(rows_tag)::value;
     wgemm_rows_seg<R, NV>(u + r * kChannelBlock, v, m + r * L, seg, nseg);
-  };
-  int r = 0;
-  for (; r + MR <= rows; r += MR) run(std::integral_constant<int, MR>{}, r);
-  run_remainder<MR>(run, r, rows - r);
+  });
 }
 
 inline void wgemm_seg(const float* u, const float* v, float* m, const int64_t* seg, int nseg, int rows) {
