@@ -111,19 +111,8 @@ void sub_t(int64_t groups, const int8_t* w, const uint8_t* x, int32_t* t, int64_
   for (int j = 0; j < P; ++j)
 #pragma GCC unroll 4
     for (int v = 0; v < 4; ++v) acc[j][v] = _mm512_setzero_si512();
-  for (int64_t g = 0; g < groups; ++g, w += 64 * kKg, x += kNr * kKg) {
-    __m512i wv[4];
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) wv[v] = _mm512_loadu_si512(w + v * 64);  // packed weights: 16-byte aligned
-#pragma GCC unroll 6
-    for (int j = 0; j < P; ++j) {
-      int32_t xd;
-      std::memcpy(&xd, x + j * kKg, sizeof xd);
-      const __m512i xb = _mm512_set1_epi32(xd);
-#pragma GCC unroll 4
-      for (int v = 0; v < 4; ++v) acc[j][v] = dpbusd(acc[j][v], xb, wv[v]);
-    }
-  }
+  for (int64_t g = 0; g < groups; ++g, w += 64 * kKg, x += kNr * kKg)
+    multiply_add_t<P>(acc, w, [&](int j) { return x + j * kKg; });
 #pragma GCC unroll 6
   for (int j = 0; j < P; ++j)
 #pragma GCC unroll 4

@@ -64,17 +64,7 @@ void taps_tile_t(const TapsC4Args& a, const int8_t* w, const uint8_t* x, const i
     const int64_t qo = q * a.quad_stride;
     for (int64_t tp = 0; tp < a.taps; ++tp, wt += w_tap) {
       const int64_t o = qo + a.tap_bytes[tp];
-      __m512i wv[4];
-#pragma GCC unroll 4
-      for (int v = 0; v < 4; ++v) wv[v] = _mm512_loadu_si512(wt + v * 64);
-#pragma GCC unroll 6
-      for (int j = 0; j < P; ++j) {
-        int32_t xd;
-        std::memcpy(&xd, xp[j] + o, sizeof xd);
-        const __m512i xb = _mm512_set1_epi32(xd);
-#pragma GCC unroll 4
-        for (int v = 0; v < 4; ++v) acc[j][v] = dpbusd(acc[j][v], xb, wv[v]);
-      }
+      multiply_add_t<P>(acc, wt, [&](int j) { return xp[j] + o; });
     }
   }
 #pragma GCC unroll 6

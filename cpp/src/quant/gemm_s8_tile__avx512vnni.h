@@ -1,6 +1,7 @@
 // The pieces of the AVX512-VNNI 6 x (16 NV) int8 tile that the GEMM kernel
 // (gemm_s8__avx512vnni.cc) and the 4-channel taps kernel (gemm_s8_taps_c4__avx512vnni.cc)
-// share: the tied vpdpbusd, one k group's multiply-adds into the 6 x NV accumulators, and
+// share: the tied vpdpbusd, one k group's multiply-adds into the 6 x NV accumulators (and
+// into the transposed tile's P x 4), and
 // the int32 store of a whole or ragged tile. Include only from sources compiled with the
 // AVX512-VNNI flags.
 #pragma once
@@ -34,6 +35,23 @@ inline void multiply_add(__m512i (&acc)[kMr][NV], const __m512i (&xv)[NV], const
     const __m512i wb = _mm512_set1_epi32(wd);
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = dpbusd(acc[i][v], xv[v], wb);
+  }
+}
+
+// The transposed tile's k group: acc[j][v] += pixel j's 4 activations (the dword at
+// pixel(j)) times the 64 weight rows' 4 weights at w (4 vectors of 16 rows).
+template <int P, typename Pixel>
+inline void multiply_add_t(__m512i (&acc)[P][4], const int8_t* w, Pixel&& pixel) {
+  __m512i wv[4];
+#pragma GCC unroll 4
+  for (int v = 0; v < 4; ++v) wv[v] = _mm512_loadu_si512(w + v * 64);  // packed weights: 16-byte aligned
+#pragma GCC unroll 6
+  for (int j = 0; j < P; ++j) {
+    int32_t xd;
+    std::memcpy(&xd, pixel(j), sizeof xd);
+    const __m512i xb = _mm512_set1_epi32(xd);
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) acc[j][v] = dpbusd(acc[j][v], xb, wv[v]);
   }
 }
 
