@@ -526,22 +526,7 @@ inline void gemm_rows(const float* u, const float* v, float* m, int64_t C) {
 
 // Winograd's GEMM: U packed [ceil(C/16)][12][16] (see filter_transform), so the filter
 // transform writes whole vectors; the 16 channels of a block unroll with constant offsets.
-template <int MR, int NV>
-inline void wgemm_rows(const float* u, const float* v, float* m, int64_t C) {
-  constexpr int CB = kChannelBlock;
-  vg acc[MR][NV] = {};
-  int64_t c = 0;
-  for (; c + CB <= C; c += CB) {
-    const float* ub = u + c * kRowBlock;
-#pragma GCC unroll 16
-    for (int ci = 0; ci < CB; ++ci) gemm_step<MR, NV>(acc, v + (c + ci) * L, ub + ci, CB);
-  }
-  const float* ub = u + c * kRowBlock;
-  for (int ci = 0; c + ci < C; ++ci) gemm_step<MR, NV>(acc, v + (c + ci) * L, ub + ci, CB);
-  store_rows<MR, NV>(acc, m);
-}
-
-// wgemm_rows over the channel ranges seg[2s] .. seg[2s + 1] (starts multiples of 16).
+// Over the channel ranges seg[2s] .. seg[2s + 1] (starts multiples of 16).
 template <int MR, int NV>
 inline void wgemm_rows_seg(const float* u, const float* v, float* m, const int64_t* seg, int nseg) {
   constexpr int CB = kChannelBlock;
@@ -558,6 +543,13 @@ inline void wgemm_rows_seg(const float* u, const float* v, float* m, const int64
     for (int ci = 0; c + ci < end; ++ci) gemm_step<MR, NV>(acc, v + (c + ci) * L, ub + ci, CB);
   }
   store_rows<MR, NV>(acc, m);
+}
+
+// wgemm_rows_seg over all C channels.
+template <int MR, int NV>
+inline void wgemm_rows(const float* u, const float* v, float* m, int64_t C) {
+  const int64_t all[2] = {0, C};
+  wgemm_rows_seg<MR, NV>(u, v, m, all, 1);
 }
 
 // The last rows (fewer than MR) of a row block in one pass over V: the row ranges of the
