@@ -124,11 +124,14 @@ void zero_rows(int rows, float* u, int64_t xi_stride) {
 // (transform_phases): the forward in blocked order, and the input gradient when each
 // 16-channel panel holds one phase (C % 16 == 0). Those transforms find a NaN or inf in w
 // themselves (Gather::nonfinite).
+bool phase_kernel_fits(const ConvParams& p, const Geometry& g, int m) {  // F(4x4), <= 4 phases, <= 16 taps
+  return m == 4 && g.phases() <= PhaseFilterBlockArgs::kMaxPhases && p.R * p.S <= 16;
+}
 bool forward_loads_whole_filters(const ConvParams& p, const Geometry& g, int m) {
-  return m == 4 && g.phases() <= PhaseFilterBlockArgs::kMaxPhases && g.blocked_order_fits() && p.R * p.S <= 16;
+  return phase_kernel_fits(p, g, m) && g.blocked_order_fits();
 }
 bool input_gradient_loads_whole_filters(const ConvParams& p, const Geometry& g, int m) {
-  return m == 4 && g.phases() <= PhaseFilterBlockArgs::kMaxPhases && p.R * p.S <= 16 && p.C % 16 == 0;
+  return phase_kernel_fits(p, g, m) && p.C % 16 == 0;
 }
 
 void transform_input_gradient(const void* ctx, int64_t k0, int rows, int64_t Cg, float* u, int64_t xi_stride,
@@ -441,7 +444,7 @@ void forward(const ConvParams& p, const Geometry& g, const float* dy, const floa
   // The blocked order where its transform runs: F(4x4) (the phase filter kernels'), phases
   // filling row blocks, filters of at most 16 taps (one vector). That transform finds a NaN
   // or inf in w itself; the other gathers need w scanned first.
-  const bool blocked = m && forward_loads_whole_filters(p, g, m);
+  const bool blocked = forward_loads_whole_filters(p, g, m);
   if (!nonfinite::all_finite(dy, p.N * p.K * p.output_h() * p.output_w(), num_threads()) ||
       (!wsub && !blocked && !weight_known_finite && !weight_finite(p, w))) {
     gemm_path();
@@ -511,7 +514,7 @@ void input_gradient(const ConvParams& p, const Geometry& g, const float* grad_dx
   c.N = p.N;
   if (p.N == 0) return;
   const int m = wsub ? 0 : chosen_tile(c, true);
-  const bool whole_filters = m && input_gradient_loads_whole_filters(p, g, m);  // w checked while transformed
+  const bool whole_filters = input_gradient_loads_whole_filters(p, g, m);  // w checked while transformed
   if (!nonfinite::all_finite(grad_dx, p.N * p.C * p.H * p.W, num_threads()) ||
       (!wsub && !whole_filters && !weight_known_finite && !weight_finite(p, w))) {
     conv2d_forward(p, grad_dx, w, nullptr, grad_dy, "auto");
