@@ -42,6 +42,10 @@ def max_pool_ref(x, k, s, pad, d, ceil, zero):
     ((1, 4, 9, 10), (2, 3), (1, 2), (1, 0, 1, 1), (2, 1), True),     # dilation, uneven padding
     ((2, 2, 8, 8), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False),
     ((1, 2, 7, 30), (5, 1), (3, 1), (2, 2, 0, 0), (1, 1), True),
+    # rows wide enough for the vector loops of every tap pass: stride 2, 3 and 1
+    ((1, 3, 11, 113), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), True),
+    ((1, 2, 9, 70), (3, 4), (3, 3), (1, 1, 2, 1), (1, 2), True),
+    ((1, 2, 6, 67), (1, 5), (1, 1), (0, 0, 2, 2), (1, 1), False),
 ])
 @pytest.mark.parametrize("out_u8", [True, False])
 def test_max_pool_u8(shape, k, s, pad, d, ceil, out_u8):

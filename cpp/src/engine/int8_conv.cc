@@ -20,6 +20,7 @@
 #include "engine/int8_nodes.h"
 #include "engine/int8_taps_geometry.h"
 #include "engine/int8_requant.h"
+#include "engine/u8_rows.h"
 
 namespace cnnnative {
 namespace engine {
@@ -34,39 +35,6 @@ constexpr int64_t kSerialMacs = int64_t(1) << 21;
 // to float32 without one, the engine's float kernel for it runs on that (act/elementwise:
 // the eager op's very loop, as the float engine's epilogues do), then it is quantized as the
 // stage's last step does (quantize_row: the same operations).
-// dst[i] = src[2 i] for i < n, reading no byte past src[2 (n - 1)]. SSE2 (every x86-64):
-// the strided copies of the 3x3/2 and 1x1/2 layers ran byte by byte (a tenth to a quarter
-// of those layers' time, perf on the AMD EPYC here).
-void gather_even_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
-  const __m128i lo8 = _mm_set1_epi16(0x00FF);
-  int64_t i = 0;
-  for (; i + 16 < n; i += 16) {  // reads src[2i .. 2i + 31], and 2i + 31 < 2 (n - 1)
-    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i + 16));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
-                     _mm_packus_epi16(_mm_and_si128(a, lo8), _mm_and_si128(b, lo8)));
-  }
-  for (; i < n; ++i) dst[i] = src[2 * i];
-}
-
-// even[i] = src[2 i], odd[i] = src[2 i + 1] for the n bytes src[0, n).
-void split_pairs_u8(const uint8_t* src, int64_t n, uint8_t* even, uint8_t* odd) {
-  const __m128i lo8 = _mm_set1_epi16(0x00FF);
-  int64_t i = 0;
-  for (; 2 * i + 32 <= n; i += 16) {
-    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i + 16));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(even + i),
-                     _mm_packus_epi16(_mm_and_si128(a, lo8), _mm_and_si128(b, lo8)));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(odd + i),
-                     _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8)));
-  }
-  for (; 2 * i < n; ++i) {
-    even[i] = src[2 * i];
-    if (2 * i + 1 < n) odd[i] = src[2 * i + 1];
-  }
-}
-
 void epilogue_float_act(const RowStage& st, RequantRowFn row, const ActivationPass& pass, int64_t k,
                         const int32_t* acc, int64_t cols) {
   constexpr int64_t kChunk = 256;
