@@ -115,7 +115,8 @@ def test_weights_packed_under_another_isa(rng, case):
 
 
 def test_output_stage_nan_and_extremes(isa):
-    # A NaN bias stays NaN through relu in float output and quantizes to 0; huge values clamp.
+    # A NaN bias stays NaN through relu in float output and quantizes to relu's lower clamp,
+    # the zero point (the real 0); huge values clamp.
     K = 19
     x8 = np.full((1, 4, 3, 6), 200, np.uint8)
     in_q = (0.5, 0)
@@ -132,12 +133,12 @@ def test_output_stage_nan_and_extremes(isa):
         xf = (f32(in_q[0]) * x8.astype(f32)).astype(f32)
         got = plan.run(xf)
         acc = np.full((K, 18), 4 * 200 * 127, np.int64)
-        want = requant_ref(acc, np.zeros(K, np.int64), mult, bias, "relu", None)
-        assert np.isnan(want[3]).all()
-        if out_u8:  # the documented rounding, NaN -> 0
-            t = (want * (f32(1) / f32(0.05))).astype(f32) + f32(3)
-            q = np.rint(np.clip(np.where(np.isnan(t), f32(0), t), 0, 255)).astype(np.int32)
-            want = (f32(0.05) * (q - 3)).astype(f32)
+        want = requant_ref(acc, np.zeros(K, np.int64), mult, bias, "relu", (0.05, 3) if out_u8 else None)
+        if out_u8:
+            assert (want[3] == 3).all() and (want[-3:] == 255).all()
+            want = (f32(0.05) * (want.astype(np.int32) - 3)).astype(f32)
+        else:
+            assert np.isnan(want[3]).all()
         np.testing.assert_array_equal(got.reshape(K, 18), want)
 
 

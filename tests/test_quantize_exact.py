@@ -25,19 +25,29 @@ def unfold(x, R, S, stride, pad, zero):
 
 
 def requant_ref(acc, corr, mult, bias, act, out_q, res=None, res_q=None):
-    """The documented output stage, one float32 rounding at a time."""
-    v = (acc + corr[:, None]).astype(np.int32).astype(f32) * mult[:, None]
-    v = (v + bias[:, None]).astype(f32)
+    """The documented output stage (cpp/src/engine/int8_nodes.h): the node's parameters
+    folded per channel in float64 and rounded to float32, then one float32 rounding at a time."""
+    f64 = np.float64  # the engine holds scales as float32
+    inv, zero = (f64(1) / f64(f32(out_q[0])), f64(out_q[1])) if out_q is not None else (f64(1), f64(0))
+    r_s = f64(f32(res_q[0])) if res is not None and res.dtype == np.uint8 else f64(1)
+    a = (mult.astype(f64) * inv).astype(f32)
+    b = bias.astype(f64) * inv + zero
+    if res is not None and res.dtype == np.uint8:
+        b = b - f64(res_q[1]) * r_s * inv
+    b = b.astype(f32)
+    t = ((acc + corr[:, None]).astype(np.int32).astype(f32) * a[:, None]).astype(f32)
+    t = (t + b[:, None]).astype(f32)
     if res is not None:
-        v = (v + f32(res_q[0]) * (res.astype(np.int32) - res_q[1]).astype(f32)).astype(f32)
-    if act == "relu":
-        v = np.maximum(v, f32(0))
-    elif act == "relu6":
-        v = np.minimum(np.maximum(v, f32(0)), f32(6))
+        t = (t + (res.astype(f32) * f32(r_s * inv)).astype(f32)).astype(f32)
     if out_q is None:
-        return v
-    t = (v * (f32(1) / f32(out_q[0]))).astype(f32) + f32(out_q[1])
-    return np.rint(np.clip(t, 0, 255)).astype(np.uint8)
+        if act == "relu":
+            t = np.maximum(t, f32(0))
+        elif act == "relu6":
+            t = np.minimum(np.maximum(t, f32(0)), f32(6))
+        return t
+    lo = f32(out_q[1]) if act in ("relu", "relu6") else f32(0)
+    hi = f32(min(255.0, 6.0 * inv + zero)) if act == "relu6" else f32(255)
+    return np.rint(np.clip(np.nan_to_num(t, nan=lo), lo, hi)).astype(np.uint8)
 
 
 def conv_ref(x, in_q, wq, mult, bias, stride, pad, groups, act, out_q, res=None, res_q=None):

@@ -29,52 +29,81 @@ namespace {
 constexpr int64_t kPixelBlock = kInt8PixelBlock;
 constexpr int64_t kSerialMacs = int64_t(1) << 21;
 
-// The output stage of `rows` channels starting at k0 over `cols` pixels: acc rows of
-// stride lda; y / residual at channel k, pixel j: base + k * ldy + j (element units).
+// The row stages of a node's output channels (RowStage's constants, int8_requant.h), with
+// the node's parameters folded: the uint8 output's 1 / scale and zero point, the uint8
+// residual's scale and zero point, and relu / relu6 as the uint8 clamp. Folded in double,
+// per node and then per channel; the per-pixel work is then a multiply-add or two and the
+// clamp (half the vector operations of the stage step by step). `u8_stage`: the stage
+// itself ends in uint8 (else it gives float32 values, e.g. for a float activation after it).
+class ChannelStages {
+ public:
+  ChannelStages(const QuantNode& q, Activation act, bool residual, bool u8_stage) : q_(q) {
+    inv_ = u8_stage ? 1.0 / double(q.out.scale) : 1.0;
+    const double zero = u8_stage ? double(q.out.zero) : 0.0;
+    const bool res_u8 = residual && q.res_u8;
+    const double res_scale = res_u8 ? double(q.res.scale) : 1.0;
+    shift_ = zero - (res_u8 ? double(q.res.zero) * res_scale * inv_ : 0.0);
+    common_.res_scale = float(res_scale * inv_);
+    common_.act = u8_stage ? Activation::none : act;
+    const bool clamps_at_zero = act == Activation::relu || act == Activation::relu6;
+    common_.lo = u8_stage && clamps_at_zero ? float(zero) : 0.f;
+    common_.hi = u8_stage && act == Activation::relu6 ? float(std::min(255.0, 6.0 * inv_ + zero)) : 255.f;
+  }
+  RowStage operator()(int64_t k) const {
+    RowStage st = common_;
+    st.corr = q_.corr[size_t(k)];
+    st.scale = float(double(q_.mult[size_t(k)]) * inv_);
+    st.offset = float(double(q_.bias[size_t(k)]) * inv_ + shift_);
+    return st;
+  }
+
+ private:
+  const QuantNode& q_;
+  double inv_, shift_;
+  RowStage common_;
+};
+
 // Activations past relu6 (silu, hardswish, gelu, sigmoid, hardsigmoid): the row is staged
 // to float32 without one, the engine's float kernel for it runs on that (act/elementwise:
-// the eager op's very loop, as the float engine's epilogues do), then it is quantized as the
-// stage's last step does (quantize_row: the same operations).
-void epilogue_float_act(const RowStage& st, RequantRowFn row, const ActivationPass& pass, int64_t k,
-                        const int32_t* acc, int64_t cols) {
+// the eager op's very loop, as the float engine's epilogues do), then it is quantized as
+// quantize does (quantize_row: the same operations).
+void epilogue_float_act(const QuantNode& q, const RowStage& st, RequantRowFn row, const ActivationPass& pass,
+                        int64_t k, const int32_t* acc, int64_t cols, uint8_t* out_u8) {
   constexpr int64_t kChunk = 256;
   float tmp[kChunk];
+  const float inv = 1.f / q.out.scale, zero = float(q.out.zero);
   for (int64_t j0 = 0; j0 < cols; j0 += kChunk) {
     const int64_t n = std::min(kChunk, cols - j0);
     RowStage s = st;
-    s.act = Activation::none;
     if (s.res_u8) s.res_u8 += j0;
     if (s.res_f32) s.res_f32 += j0;
-    s.out_u8 = nullptr;
-    s.out_f32 = st.out_f32 ? st.out_f32 + j0 : tmp;
+    s.out_f32 = out_u8 ? tmp : st.out_f32 + j0;
     row(s, acc + j0, n);
     pass.apply(s.out_f32, n, k);
-    if (st.out_u8) quantize_row(tmp, n, st.inv_scale, st.zero, st.out_u8 + j0);
+    if (out_u8) quantize_row(tmp, n, inv, zero, out_u8 + j0);
   }
 }
 
+// The output stage of `rows` channels starting at k0 over `cols` pixels: acc rows of
+// stride lda; y / residual at channel k, pixel j: base + k * ldy + j (element units).
 void epilogue(const QuantNode& q, Activation act, const int32_t* acc, int64_t lda, int64_t k0, int64_t rows,
               int64_t cols, const void* residual, void* y, int64_t ldy) {
   const ActivationPass pass = activation_pass(static_cast<cnnnative::Activation>(static_cast<int>(act)));
-  RowStage st;
-  st.act = act;
-  st.res_scale = q.res.scale;
-  st.res_zero = q.res.zero;
-  st.inv_scale = 1.f / q.out.scale;
-  st.zero = float(q.out.zero);
+  const bool u8_stage = q.out_u8 && !pass;
   const RequantRowFn row = requant_row_fn();
+  const ChannelStages stages(q, pass ? Activation::none : act, residual != nullptr, u8_stage);
   for (int64_t m = 0; m < rows; ++m) {
     const int64_t k = k0 + m;
-    st.corr = q.corr[size_t(k)];
-    st.mult = q.mult[size_t(k)];
-    st.bias = q.bias[size_t(k)];
+    RowStage st = stages(k);
     if (residual) {
       if (q.res_u8) st.res_u8 = static_cast<const uint8_t*>(residual) + k * ldy;
       else st.res_f32 = static_cast<const float*>(residual) + k * ldy;
     }
-    if (q.out_u8) st.out_u8 = static_cast<uint8_t*>(y) + k * ldy;
-    else st.out_f32 = static_cast<float*>(y) + k * ldy;
-    if (pass) epilogue_float_act(st, row, pass, k, acc + m * lda, cols);
+    if (u8_stage) st.out_u8 = static_cast<uint8_t*>(y) + k * ldy;
+    else if (!q.out_u8) st.out_f32 = static_cast<float*>(y) + k * ldy;
+    if (pass)
+      epilogue_float_act(q, st, row, pass, k, acc + m * lda, cols,
+                         q.out_u8 ? static_cast<uint8_t*>(y) + k * ldy : nullptr);
     else row(st, acc + m * lda, cols);
   }
 }

@@ -8,14 +8,19 @@
 //   acc   = sum_i W[k, i] * X[i, p]                  int32, exact (X: the raw uint8 q,
 //                                                     padding holds in.zero)
 //   acc  += corr[k]                                  int32, corr[k] = -in.zero * rowsum(W[k])
-//   v     = float(acc) * mult[k] + bias[k]           float32 (two roundings, no FMA)
-//   v    += res.scale * float(r - res.zero)          uint8 residual (or v += r for float32)
-//   v     = act(v)                                   relu: max(v, 0); relu6: min(max(v, 0), 6);
-//                                                     silu, hardswish, gelu(_tanh), sigmoid,
-//                                                     hardsigmoid: the engine's float kernel
-//                                                     (act/elementwise, as the eager op)
-//   out   = clamp(rint(v * (1 / out.scale)) + out.zero, 0, 255)   uint8 out (rint: half to even)
-//         = v                                                     float32 out
+// uint8 output (out.scale, out.zero), the constants folded in double, rounded to float32:
+//   a = mult[k] / out.scale;  b = bias[k] / out.scale + out.zero - res.zero * r_s
+//   r_s = res.scale / out.scale (uint8 residual) or 1 / out.scale (float32 residual)
+//   t     = float(acc) * a + b                       float32 (two roundings, no FMA)
+//   t    += float(r) * r_s                           residual r: raw uint8 q, or float32
+//   out   = rint(clamp(t, lo, 255)) (hi for relu6)   lo = out.zero for relu / relu6, else 0;
+//                                                     hi = min(255, 6 / out.scale + out.zero);
+//                                                     NaN -> lo; rint: half to even
+// float32 output: the same with a = mult[k], b = bias[k] - res.zero * res.scale,
+//   r_s = res.scale (uint8 residual) or 1, then relu max(t, 0) / relu6 min(max(t, 0), 6)
+//   (NaN kept). silu, hardswish, gelu(_tanh), sigmoid, hardsigmoid: the float32 stage
+//   without them, then the engine's float kernel (act/elementwise, as the eager op), then
+//   for uint8 output rint(clamp(v * float32(1 / out.scale) + out.zero, 0, 255)) (as quantize).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -78,12 +83,6 @@ int64_t int8_weight_bytes(const Node& n);
 // Runs an int8 node: ins are its input buffers (uint8 or float32 as the node expects).
 void int8_node_forward(const Node& n, int64_t batch, const std::vector<const void*>& ins, void* out,
                        void* scratch, int threads);
-
-// One output value of the requantizing epilogue (above), before the residual.
-inline float int8_dequant_acc(int32_t acc, float mult, float bias) {
-  const float v = float(acc) * mult;
-  return v + bias;
-}
 
 }  // namespace engine
 }  // namespace cnnnative

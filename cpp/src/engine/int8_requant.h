@@ -1,8 +1,8 @@
 // The requantizing output stage of conv_int8 / linear_int8 over one output row
-// (engine/int8_nodes.h has the arithmetic), and quantize / dequantize, with SSE2
-// intrinsics: every x86-64 CPU has them, and written as plain C++ the clamps became
-// branches (GCC keeps floating-point compares that may trap) and the loops ran scalar.
-// The vector and scalar parts compute the same float32 operations in the same order, so
+// (engine/int8_nodes.h has the arithmetic; RowStage below, its folded form), and quantize /
+// dequantize, with SSE2 intrinsics: every x86-64 CPU has them, and written as plain C++
+// the clamps became branches (GCC keeps floating-point compares that may trap) and the loops
+// ran scalar. The vector and scalar parts compute the same float32 operations in the same order, so
 // the result does not depend on where a row's vector part ends. _mm_cvtps_epi32 rounds
 // to nearest, ties to even (the default MXCSR mode), as rint does.
 #pragma once
@@ -18,78 +18,75 @@
 namespace cnnnative {
 namespace engine {
 
+// One output channel's stage over a row of pixels (engine/int8_nodes.h folds the node's
+// parameters into these constants, int8_conv.cc's epilogue):
+//   t = float(acc + corr) * scale + offset        (two roundings, no FMA)
+//   t = t + float(r) * res_scale                  (residual r: raw uint8 q, its zero point
+//                                                  in offset; or float32)
+//   uint8 out: clamp(t, lo, hi) -> rint           (NaN -> lo; rint: half to even)
+//   float out: relu max(0, t) / relu6 min(6, max(0, t)) (NaN kept, as the float engine)
 struct RowStage {
   int32_t corr = 0;
-  float mult = 1.f, bias = 0.f;
+  float scale = 1.f, offset = 0.f;
   const uint8_t* res_u8 = nullptr;  // residual row (one of these two, or neither)
   const float* res_f32 = nullptr;
   float res_scale = 1.f;
-  int32_t res_zero = 0;
-  Activation act = Activation::none;
-  uint8_t* out_u8 = nullptr;  // output row (one of these two)
+  Activation act = Activation::none;  // float output only
+  float lo = 0.f, hi = 255.f;         // uint8 output's clamp
+  uint8_t* out_u8 = nullptr;          // output row (one of these two)
   float* out_f32 = nullptr;
-  float inv_scale = 1.f, zero = 0.f;  // uint8 output's 1 / scale and zero point
 };
 
 // One row of n values: acc (int32) -> out.
-inline void requant_row(const RowStage& s, const int32_t* acc, int64_t n) {
+inline void requant_row(const RowStage& stage_in, const int32_t* acc, int64_t n) {
+  const RowStage s = stage_in;  // a copy the uint8 stores cannot alias (fields kept in registers)
   const __m128i vcorr = _mm_set1_epi32(s.corr);
-  const __m128 vmult = _mm_set1_ps(s.mult), vbias = _mm_set1_ps(s.bias);
-  const __m128 vrs = _mm_set1_ps(s.res_scale), vinv = _mm_set1_ps(s.inv_scale), vzero = _mm_set1_ps(s.zero);
-  const __m128i vrz = _mm_set1_epi32(s.res_zero);
-  const __m128 v0 = _mm_setzero_ps(), v6 = _mm_set1_ps(6.f), v255 = _mm_set1_ps(255.f);
+  const __m128 vscale = _mm_set1_ps(s.scale), voffset = _mm_set1_ps(s.offset), vrs = _mm_set1_ps(s.res_scale);
+  const __m128 vlo = _mm_set1_ps(s.lo), vhi = _mm_set1_ps(s.hi);
+  const __m128 v0 = _mm_setzero_ps(), v6 = _mm_set1_ps(6.f);
   const __m128i zi = _mm_setzero_si128();
   int64_t j = 0;
   for (; j + 16 <= n; j += 16) {
     __m128 v[4];
     for (int q = 0; q < 4; ++q) {
       const __m128i a = _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(acc + j + 4 * q)), vcorr);
-      v[q] = _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(a), vmult), vbias);
+      v[q] = _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(a), vscale), voffset);
     }
     if (s.res_u8) {
       const __m128i r8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.res_u8 + j));
       const __m128i lo = _mm_unpacklo_epi8(r8, zi), hi = _mm_unpackhi_epi8(r8, zi);
       const __m128i r32[4] = {_mm_unpacklo_epi16(lo, zi), _mm_unpackhi_epi16(lo, zi), _mm_unpacklo_epi16(hi, zi),
                               _mm_unpackhi_epi16(hi, zi)};
-      for (int q = 0; q < 4; ++q)
-        v[q] = _mm_add_ps(v[q], _mm_mul_ps(vrs, _mm_cvtepi32_ps(_mm_sub_epi32(r32[q], vrz))));
+      for (int q = 0; q < 4; ++q) v[q] = _mm_add_ps(v[q], _mm_mul_ps(_mm_cvtepi32_ps(r32[q]), vrs));
     } else if (s.res_f32) {
-      for (int q = 0; q < 4; ++q) v[q] = _mm_add_ps(v[q], _mm_loadu_ps(s.res_f32 + j + 4 * q));
-    }
-    // max_ps / min_ps return the second operand when either is NaN: v first keeps NaN
-    // through relu / relu6 as the float engine does (its epilogue's rule).
-    if (s.act == Activation::relu) {
-      for (int q = 0; q < 4; ++q) v[q] = _mm_max_ps(v0, v[q]);
-    } else if (s.act == Activation::relu6) {
-      for (int q = 0; q < 4; ++q) v[q] = _mm_min_ps(v6, _mm_max_ps(v0, v[q]));
+      for (int q = 0; q < 4; ++q) v[q] = _mm_add_ps(v[q], _mm_mul_ps(_mm_loadu_ps(s.res_f32 + j + 4 * q), vrs));
     }
     if (s.out_u8) {
       __m128i qi[4];
-      for (int q = 0; q < 4; ++q) {
-        __m128 t = _mm_add_ps(_mm_mul_ps(v[q], vinv), vzero);
-        t = _mm_min_ps(_mm_max_ps(t, v0), v255);  // NaN -> 0 (max_ps returns its second operand)
-        qi[q] = _mm_cvtps_epi32(t);
-      }
+      for (int q = 0; q < 4; ++q)  // max_ps returns its second operand when either is NaN: NaN -> lo
+        qi[q] = _mm_cvtps_epi32(_mm_min_ps(_mm_max_ps(v[q], vlo), vhi));
       const __m128i w0 = _mm_packs_epi32(qi[0], qi[1]), w1 = _mm_packs_epi32(qi[2], qi[3]);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(s.out_u8 + j), _mm_packus_epi16(w0, w1));
     } else {
+      // 0 first: max_ps / min_ps return the second operand when either is NaN, so NaN stays.
+      if (s.act == Activation::relu) {
+        for (int q = 0; q < 4; ++q) v[q] = _mm_max_ps(v0, v[q]);
+      } else if (s.act == Activation::relu6) {
+        for (int q = 0; q < 4; ++q) v[q] = _mm_min_ps(v6, _mm_max_ps(v0, v[q]));
+      }
       for (int q = 0; q < 4; ++q) _mm_storeu_ps(s.out_f32 + j + 4 * q, v[q]);
     }
   }
   for (; j < n; ++j) {
-    float v = float(acc[j] + s.corr) * s.mult;
-    v = v + s.bias;
-    if (s.res_u8) v = v + s.res_scale * float(int32_t(s.res_u8[j]) - s.res_zero);
-    else if (s.res_f32) v = v + s.res_f32[j];
-    if (s.act == Activation::relu) v = _mm_cvtss_f32(_mm_max_ss(_mm_set_ss(0.f), _mm_set_ss(v)));
-    else if (s.act == Activation::relu6)
-      v = _mm_cvtss_f32(_mm_min_ss(_mm_set_ss(6.f), _mm_max_ss(_mm_set_ss(0.f), _mm_set_ss(v))));
+    __m128 v = _mm_add_ss(_mm_mul_ss(_mm_cvtsi32_ss(v0, acc[j] + s.corr), vscale), voffset);
+    if (s.res_u8) v = _mm_add_ss(v, _mm_mul_ss(_mm_cvtsi32_ss(v0, int32_t(s.res_u8[j])), vrs));
+    else if (s.res_f32) v = _mm_add_ss(v, _mm_mul_ss(_mm_set_ss(s.res_f32[j]), vrs));
     if (s.out_u8) {
-      __m128 t = _mm_add_ss(_mm_mul_ss(_mm_set_ss(v), _mm_set_ss(s.inv_scale)), _mm_set_ss(s.zero));
-      t = _mm_min_ss(_mm_max_ss(t, _mm_setzero_ps()), _mm_set_ss(255.f));
-      s.out_u8[j] = uint8_t(_mm_cvtss_si32(t));
+      s.out_u8[j] = uint8_t(_mm_cvtss_si32(_mm_min_ss(_mm_max_ss(v, vlo), vhi)));
     } else {
-      s.out_f32[j] = v;
+      if (s.act == Activation::relu) v = _mm_max_ss(v0, v);
+      else if (s.act == Activation::relu6) v = _mm_min_ss(v6, _mm_max_ss(v0, v));
+      s.out_f32[j] = _mm_cvtss_f32(v);
     }
   }
 }
