@@ -124,7 +124,8 @@ void im2col_u8(const ConvParams& p, const uint8_t* x, uint8_t zero_point, int64_
 // vpdpbusd on vpermb-gathered taps where the CPU has AVX512-VNNI and VBMI and the taps of
 // 16 outputs fit 64 bytes (15*stride_w + (S-1)*dilation_w < 64), else vpmaddwd for
 // stride_w 1 and 2 (up to 64 taps); everything else (and the scalar ISA) scalar.
-// AVX2 runs the scalar kernel. x: uint8 N x C x H x W; w: int8 K x 1 x R x S;
+// Under avx2: vpmaddwd at 8 outputs per vector for stride_w 1 and 2 (up to 64 taps), else
+// scalar. x: uint8 N x C x H x W; w: int8 K x 1 x R x S;
 // y: int32 N x K x OH x OW, dense. Parallel over (n, k) planes when worth it.
 // Throws ValueError when p is not depthwise or invalid, or R*S > kMaxK.
 void depthwise_s8u8_s32(const ConvParams& p, const uint8_t* x, uint8_t x_zero_point, const int8_t* w,

@@ -5,8 +5,8 @@
 // contributes zero_point * w exactly; the copy (H*W bytes) is small next to the R*S
 // products per output. A channel multiplier m reuses the padded plane m times.
 // Plane kernels: vpdpbusd on vpermb-gathered taps (AVX512-VNNI + VBMI, strides and
-// dilations whose 16 outputs' taps fit one 64-byte load), else vpmaddwd (AVX-512),
-// else scalar.
+// dilations whose 16 outputs' taps fit one 64-byte load), else vpmaddwd (AVX-512, or
+// AVX2 at 8 outputs per vector), else scalar.
 #include <cpuid.h>
 #include <algorithm>
 #include <cstring>
@@ -47,6 +47,8 @@ void depthwise_s8u8_s32(const ConvParams& p, const uint8_t* x, uint8_t x_zero_po
     kernel = cpu_has_avx512_vnni() && detail::cpu_has_avx512_vbmi() && detail::dw_vnni_supports(p)
                  ? detail::dw_plane_vnni
                  : detail::dw_plane_avx512;
+  else if (active_isa() == Isa::avx2)
+    kernel = detail::dw_plane_avx2;
   const int64_t planes = p.N * p.C;
   const double work = static_cast<double>(p.output_numel()) * static_cast<double>(p.R * p.S);
   const int threads = (single_thread || work < (1 << 20) || planes < 2) ? 1 : num_threads();

@@ -15,6 +15,7 @@ using DwPlaneKernel = void (*)(const ConvParams& p, const uint8_t* xp, int64_t l
 constexpr int64_t kDwSlack = 128;
 
 void dw_plane_scalar(const ConvParams& p, const uint8_t* xp, int64_t ld, const int8_t* w, int32_t* y);
+void dw_plane_avx2(const ConvParams& p, const uint8_t* xp, int64_t ld, const int8_t* w, int32_t* y);
 void dw_plane_avx512(const ConvParams& p, const uint8_t* xp, int64_t ld, const int8_t* w, int32_t* y);
 // AVX512-VNNI + VBMI (vpdpbusd on vpermb-gathered taps), where dw_vnni_supports(p).
 void dw_plane_vnni(const ConvParams& p, const uint8_t* xp, int64_t ld, const int8_t* w, int32_t* y);
