@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cnnnative import _core
+from int8_settings import SETTINGS, int8_setting, isa_with_int8_kernels  # noqa: F401 (`isa`: every int8 kernel)
 from test_quantize_exact import requant_ref
 
 f32 = np.float32
@@ -58,7 +59,7 @@ CASES = [
 ]
 
 
-def run_case(N, C, K, H, W, R, stride, pad, groups, dil, act, residual, out_u8, rng, run_isa=None):
+def run_case(N, C, K, H, W, R, stride, pad, groups, dil, act, residual, out_u8, rng, run_setting=None):
     x8 = rng.integers(0, 256, (N, C, H, W)).astype(np.uint8)
     in_q = (0.02, int(rng.integers(0, 256)))
     wq = rng.integers(-127, 128, (K, C // groups, R, R)).astype(np.int8)
@@ -74,13 +75,11 @@ def run_case(N, C, K, H, W, R, stride, pad, groups, dil, act, residual, out_u8, 
     res = conv(-1, "none", True, res_q) if residual else -1
     y = conv(res, act, out_u8, out_q if out_u8 else (1.0, 0))
     plan.finalize(_core.plan_add_dequantize(plan, y, *out_q) if out_u8 else y)
-    before = _core.get_isa()
-    try:
-        if run_isa:
-            _core.set_isa(run_isa)
+    if run_setting:
+        with int8_setting(run_setting):
+            got = plan.run(xf)
+    else:
         got = plan.run(xf)
-    finally:
-        _core.set_isa(before)
     args = (x8, in_q, wq, mult, bias, stride, pad, groups, dil)
     r8 = conv_ref(*args, "none", res_q) if residual else None
     want = conv_ref(*args, act, out_q if out_u8 else None, r8, res_q if residual else None)
@@ -97,16 +96,12 @@ def test_conv_int8_paths(isa, rng, case):
 
 
 def run_packed_under_every_isa(case, rng):
-    """case's weights packed under each ISA the CPU has and run under each (relu, residual)."""
-    isas = list(_core.available_isas())
-    before = _core.get_isa()
-    try:
-        for pack_isa in isas:
-            for run_isa in isas:
-                _core.set_isa(pack_isa)
-                run_case(*case, 1, "relu", True, True, rng, run_isa=run_isa)
-    finally:
-        _core.set_isa(before)
+    """case's weights packed under each int8 setting (ISA, AVX2-class kernel) the CPU has and
+    run under each (relu, residual)."""
+    for pack_setting in SETTINGS:
+        for run_setting in SETTINGS:
+            with int8_setting(pack_setting):
+                run_case(*case, 1, "relu", True, True, rng, run_setting=run_setting)
 
 
 @pytest.mark.parametrize("case", [CASES[1], CASES[4], CASES[2]])

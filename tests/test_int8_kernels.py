@@ -1,9 +1,12 @@
 """int8 kernels (cnnnative/quant.h): exact int32 results against a numpy int64 reference,
 on every ISA this CPU has (the `isa` fixture), on one and two threads."""
+import os
+
 import numpy as np
 import pytest
 
 from cnnnative import _core
+from int8_settings import SETTINGS, int8_setting, isa_with_int8_kernels  # noqa: F401 (`isa`: every int8 kernel)
 
 SIZES = [1, 3, 17, 63, 64, 65, 129]
 
@@ -28,9 +31,47 @@ def check_gemm(w, x, single_thread=False, n_hint=0):
     np.testing.assert_array_equal(c.astype(np.int64), ref_gemm(w, x))
 
 
+def avx2_class_kernel():
+    """The kernel the avx2 ISA picks now (set_avx2_int8_kernel, else by the CPU)."""
+    chosen = _core.avx2_int8_kernel()
+    if chosen != "auto":
+        return chosen
+    return "avx_vnni" if _core.cpu_has_avx_vnni() and _core.avx_vnni_kernel_built() else "avx2"
+
+
 def test_int8_isa_names_the_dispatch(isa):
-    expected = {"scalar": {"scalar"}, "avx2": {"avx2"}, "avx512": {"avx512_vnni", "avx2"}}[isa]
-    assert _core.int8_isa() in expected
+    if isa == "scalar":
+        assert _core.int8_isa() == "scalar"
+    elif isa == "avx2" or not _core.cpu_has_avx512_vnni():
+        assert _core.int8_isa() == avx2_class_kernel()
+    else:
+        assert _core.int8_isa() == "avx512_vnni"
+
+
+def test_avx2_int8_kernel_choice_is_checked():
+    with pytest.raises(ValueError, match="must be 'auto', 'avx2', 'avx_vnni' or 'avx_vnni_evex', got 'vnni'"):
+        _core.set_avx2_int8_kernel("vnni")
+    if not (_core.cpu_has_avx_vnni() and _core.avx_vnni_kernel_built()):
+        with pytest.raises(ValueError, match="avx_vnni needs a CPU with AVX-VNNI"):
+            _core.set_avx2_int8_kernel("avx_vnni")
+    if not _core.cpu_has_avx512_vnni():
+        with pytest.raises(ValueError, match="avx_vnni_evex needs a CPU with AVX512-VNNI"):
+            _core.set_avx2_int8_kernel("avx_vnni_evex")
+    assert _core.avx2_int8_kernel() == "auto"
+
+
+@pytest.mark.skipif(not _core.cpu_has_avx512_vnni(), reason="the EVEX twin needs AVX512-VNNI")
+def test_avx2_int8_kernel_from_the_environment():
+    import subprocess
+    import sys
+    code = ("from cnnnative import _core; _core.set_isa('avx2'); "
+            "print(_core.avx2_int8_kernel(), _core.int8_isa())")
+    env = dict(os.environ, CNNNATIVE_AVX2_INT8_KERNEL="avx_vnni_evex")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["avx_vnni_evex", "avx_vnni_evex"]
+    env["CNNNATIVE_AVX2_INT8_KERNEL"] = "vnni"
+    bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "got 'vnni'" in bad.stderr
 
 
 @pytest.mark.parametrize("M", SIZES)
@@ -101,20 +142,15 @@ def test_gemm_empty_and_k_zero(isa):
 def test_packed_weights_row_sums_and_cross_isa(rng):
     w = rng.integers(-128, 128, (37, 75), dtype=np.int8)
     x = rng.integers(0, 256, (75, 41), dtype=np.uint8)
-    before = _core.get_isa()
-    try:
-        for pack_isa in _core.available_isas():
-            _core.set_isa(pack_isa)
-            for n_hint in (0, 1):
-                _core.set_isa(pack_isa)
+    for pack_setting in SETTINGS:
+        for n_hint in (0, 1):
+            with int8_setting(pack_setting):
                 pw = _core.Int8PackedWeights(w, n_hint=n_hint)
-                assert pw.shape == (37, 75)
-                np.testing.assert_array_equal(pw.row_sums, w.astype(np.int64).sum(1))
-                for run_isa in _core.available_isas():  # packed under another ISA: repacked, same result
-                    _core.set_isa(run_isa)
+            assert pw.shape == (37, 75)
+            np.testing.assert_array_equal(pw.row_sums, w.astype(np.int64).sum(1))
+            for run_setting in SETTINGS:  # packed for another kernel: shared or repacked, same result
+                with int8_setting(run_setting):
                     np.testing.assert_array_equal(_core.int8_gemm_packed(pw, x), ref_gemm(w, x))
-    finally:
-        _core.set_isa(before)
 
 
 def test_dtypes_are_not_converted():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cnnnative import _core
+from int8_settings import isa_with_int8_kernels  # noqa: F401 (the `isa` fixture: every int8 kernel)
 from test_int8_conv_paths import run_case, run_packed_under_every_isa
 from thread_count import on_threads
 

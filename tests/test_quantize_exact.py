@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from cnnnative import _core
+from int8_settings import isa_with_int8_kernels  # noqa: F401 (the `isa` fixture: every int8 kernel)
 
 f32 = np.float32
 

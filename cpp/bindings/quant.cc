@@ -139,7 +139,21 @@ CNNNATIVE_BINDINGS(quant) {
         py::arg("groups") = 1, py::arg("group") = 0, py::arg("zero_point") = 0,
         "im2col of one uint8 image x (C, H, W) for one group: (C/groups*R*S, OH*OW), padding = zero_point.");
   m.def("int8_isa", [] { return std::string(quant::int8_isa()); },
-        "The int8 GEMM kernel the dispatch picks now: 'avx512_vnni', 'avx2' or 'scalar'.");
+        "The int8 GEMM kernel the dispatch picks now: 'avx512_vnni', 'avx_vnni', 'avx2' or 'scalar' "
+        "('avx_vnni_evex' when chosen by set_avx2_int8_kernel).");
+  m.def("cpu_has_avx512_vnni", &quant::cpu_has_avx512_vnni, "Whether the CPU has AVX512-VNNI (and AVX-512 is usable).");
+  m.def("cpu_has_avx_vnni", &quant::cpu_has_avx_vnni, "Whether the CPU has AVX-VNNI (VEX-encoded vpdpbusd).");
+  m.def("avx_vnni_kernel_built", &quant::avx_vnni_kernel_built,
+        "Whether this build has the AVX-VNNI int8 kernel (the compiler knew -mavxvnni).");
+  m.def("set_avx2_int8_kernel",
+        [](const std::string& name) { quant::set_avx2_int8_kernel(quant::avx2_int8_kernel_from_name(name)); },
+        py::arg("name"),
+        "The int8 GEMM kernel of the avx2 ISA (and of avx512 without AVX512-VNNI): 'auto' (AVX-VNNI where the CPU "
+        "has it, else AVX2), 'avx2', 'avx_vnni', or 'avx_vnni_evex' (the AVX-VNNI kernel in EVEX encoding, for "
+        "tests on AVX512-VNNI machines). Raises ValueError for one this CPU or build cannot run. The environment "
+        "variable CNNNATIVE_AVX2_INT8_KERNEL sets it at first use.");
+  m.def("avx2_int8_kernel", [] { return std::string(quant::avx2_int8_kernel_name(quant::avx2_int8_kernel())); },
+        "The choice set by set_avx2_int8_kernel ('auto' unless changed).");
   m.def("measure_int8_peak",
         [](double seconds, std::optional<int> threads, bool thread_cpu_time) {
           const int n = threads ? *threads : num_threads();

@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 import typing_extensions
-__all__: list[str] = ['EnginePlan', 'Int8PackedWeights', 'WinogradWeights', 'adagrad_step', 'adam_step', 'adaptive_avg_pool', 'adaptive_avg_pool_backward', 'adaptive_max_pool', 'adaptive_max_pool_backward', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'avg_pool3d', 'avg_pool3d_backward', 'avg_pool_channels', 'avg_pool_channels_backward', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'bf16_gemm', 'bf16_native', 'bf16_round', 'bf16_supported', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_backward', 'buffer_elem_bytes', 'build_info', 'channel_scale', 'channel_scale_backward', 'channel_shuffle', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv3d', 'conv3d_input', 'conv3d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'conv_transpose_subpixel', 'conv_transpose_subpixel_input_grad', 'conv_transpose_subpixel_preferred', 'conv_transpose_subpixel_weight', 'conv_transpose_subpixel_weight_grad', 'cpu_caches', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'elu', 'elu_backward', 'gelu', 'gelu_backward', 'gelu_tanh', 'gelu_tanh_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'hardsigmoid', 'hardsigmoid_backward', 'hardswish', 'hardswish_backward', 'hardtanh', 'hardtanh_backward', 'int8_depthwise', 'int8_gemm', 'int8_gemm_packed', 'int8_im2col', 'int8_isa', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'load_plan_bytes', 'load_plan_file', 'local_response_norm', 'local_response_norm_backward', 'locally_connected2d', 'locally_connected2d_backward', 'log_sigmoid', 'log_sigmoid_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'max_pool3d', 'max_pool3d_backward', 'max_pool_channels', 'max_pool_channels_backward', 'measure_bf16_peak', 'measure_fma_peak', 'measure_int8_peak', 'mish', 'mish_backward', 'mse_loss', 'mse_loss_backward', 'output_cache_bytes', 'output_cache_clear', 'pad', 'pad_backward', 'pixel_shuffle', 'pixel_unshuffle', 'plan_add_avg_pool_u8', 'plan_add_concat_u8', 'plan_add_conv_int8', 'plan_add_dequantize', 'plan_add_global_avg_pool_u8', 'plan_add_linear_int8', 'plan_add_max_pool_u8', 'plan_add_quantize', 'plan_crc32', 'prelu', 'prelu_backward', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'resample', 'resample_backward', 'rmsprop_step', 'scale_', 'set_autotune', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'softmax', 'softmax_backward', 'softplus', 'softplus_backward', 'softsign', 'softsign_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'team_contention', 'thread_settings', 'threshold', 'threshold_backward', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
+__all__: list[str] = ['EnginePlan', 'Int8PackedWeights', 'WinogradWeights', 'adagrad_step', 'adam_step', 'adaptive_avg_pool', 'adaptive_avg_pool_backward', 'adaptive_max_pool', 'adaptive_max_pool_backward', 'add', 'add_relu', 'available_isas', 'avg_pool2d', 'avg_pool2d_backward', 'avg_pool3d', 'avg_pool3d_backward', 'avg_pool_channels', 'avg_pool_channels_backward', 'avx2_int8_kernel', 'avx_vnni_kernel_built', 'batch_norm_backward', 'batch_norm_forward', 'best_isa', 'bf16_gemm', 'bf16_native', 'bf16_round', 'bf16_supported', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_backward', 'buffer_elem_bytes', 'build_info', 'channel_scale', 'channel_scale_backward', 'channel_shuffle', 'clear_autotune_cache', 'conv2d', 'conv2d_input', 'conv2d_weight', 'conv3d', 'conv3d_input', 'conv3d_weight', 'conv_algorithm_names', 'conv_algorithm_support', 'conv_transpose_subpixel', 'conv_transpose_subpixel_input_grad', 'conv_transpose_subpixel_preferred', 'conv_transpose_subpixel_weight', 'conv_transpose_subpixel_weight_grad', 'cpu_caches', 'cpu_has_avx512_vnni', 'cpu_has_avx_vnni', 'cross_entropy_backward', 'cross_entropy_rows', 'depthwise_conv2d_weight', 'dropout', 'dropout_backward', 'elu', 'elu_backward', 'gelu', 'gelu_backward', 'gelu_tanh', 'gelu_tanh_backward', 'gemm', 'get_autotune', 'get_fast_algorithms', 'get_isa', 'get_num_threads', 'global_avg_pool2d', 'global_avg_pool2d_backward', 'group_norm_backward', 'group_norm_forward', 'hardsigmoid', 'hardsigmoid_backward', 'hardswish', 'hardswish_backward', 'hardtanh', 'hardtanh_backward', 'int8_depthwise', 'int8_gemm', 'int8_gemm_packed', 'int8_im2col', 'int8_isa', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear', 'linear_backward', 'load_plan_bytes', 'load_plan_file', 'local_response_norm', 'local_response_norm_backward', 'locally_connected2d', 'locally_connected2d_backward', 'log_sigmoid', 'log_sigmoid_backward', 'log_softmax', 'log_softmax_backward', 'max_pool2d', 'max_pool2d_backward', 'max_pool3d', 'max_pool3d_backward', 'max_pool_channels', 'max_pool_channels_backward', 'measure_bf16_peak', 'measure_fma_peak', 'measure_int8_peak', 'mish', 'mish_backward', 'mse_loss', 'mse_loss_backward', 'output_cache_bytes', 'output_cache_clear', 'pad', 'pad_backward', 'pixel_shuffle', 'pixel_unshuffle', 'plan_add_avg_pool_u8', 'plan_add_concat_u8', 'plan_add_conv_int8', 'plan_add_dequantize', 'plan_add_global_avg_pool_u8', 'plan_add_linear_int8', 'plan_add_max_pool_u8', 'plan_add_quantize', 'plan_crc32', 'prelu', 'prelu_backward', 'relu', 'relu6', 'relu6_backward', 'relu_backward', 'resample', 'resample_backward', 'rmsprop_step', 'scale_', 'set_autotune', 'set_avx2_int8_kernel', 'set_fast_algorithms', 'set_isa', 'set_num_threads', 'set_scratch_nan', 'sgd_step', 'sgemm_blocking', 'sgemm_kernels', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'softmax', 'softmax_backward', 'softplus', 'softplus_backward', 'softsign', 'softsign_backward', 'sum_of_squares', 'tanh', 'tanh_backward', 'team_contention', 'thread_settings', 'threshold', 'threshold_backward', 'winograd_default_tile', 'winograd_forward_prepared', 'winograd_prepare']
 class EnginePlan:
     """
     A compiled network: nodes over numbered buffers (0 = input), one planned arena.
@@ -217,6 +217,14 @@ def avg_pool_channels(input: typing.Annotated[numpy.typing.ArrayLike, numpy.floa
     ...
 def avg_pool_channels_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input_size: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], kernel_size: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     ...
+def avx2_int8_kernel() -> str:
+    """
+    The choice set by set_avx2_int8_kernel ('auto' unless changed).
+    """
+def avx_vnni_kernel_built() -> bool:
+    """
+    Whether this build has the AVX-VNNI int8 kernel (the compiler knew -mavxvnni).
+    """
 def batch_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None, save_mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], save_invstd: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], training: bool) -> tuple[typing.Any, ...]:
     """
     -> (grad_input, grad_weight or None, grad_bias or None)
@@ -294,6 +302,14 @@ def conv_transpose_subpixel_weight_grad(grad_output: typing.Annotated[numpy.typi
 def cpu_caches() -> dict[str, typing.Any]:
     """
     Data cache sizes in bytes (L1d and L2 per core, L3 as reported) the GEMM blocking is sized for, and where they came from ('cpuid', 'sysconf' or 'default').
+    """
+def cpu_has_avx512_vnni() -> bool:
+    """
+    Whether the CPU has AVX512-VNNI (and AVX-512 is usable).
+    """
+def cpu_has_avx_vnni() -> bool:
+    """
+    Whether the CPU has AVX-VNNI (VEX-encoded vpdpbusd).
     """
 def cross_entropy_backward(input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], target: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], scale: typing.SupportsFloat | typing.SupportsIndex, row_scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, ignore_index: typing.SupportsInt | typing.SupportsIndex | None = None, label_smoothing: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> numpy.typing.NDArray[numpy.float32]:
     ...
@@ -381,7 +397,7 @@ def int8_im2col(x: numpy.ndarray, R: typing.SupportsInt | typing.SupportsIndex, 
     """
 def int8_isa() -> str:
     """
-    The int8 GEMM kernel the dispatch picks now: 'avx512_vnni', 'avx2' or 'scalar'.
+    The int8 GEMM kernel the dispatch picks now: 'avx512_vnni', 'avx_vnni', 'avx2' or 'scalar' ('avx_vnni_evex' when chosen by set_avx2_int8_kernel).
     """
 def layer_norm_backward(grad_output: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], input: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], normalized_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rstd: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None) -> tuple[typing.Any, ...]:
     """
@@ -528,6 +544,10 @@ def scale_(x: typing.Any, s: typing.SupportsFloat | typing.SupportsIndex) -> Non
     ...
 def set_autotune(on: bool) -> None:
     ...
+def set_avx2_int8_kernel(name: str) -> None:
+    """
+    The int8 GEMM kernel of the avx2 ISA (and of avx512 without AVX512-VNNI): 'auto' (AVX-VNNI where the CPU has it, else AVX2), 'avx2', 'avx_vnni', or 'avx_vnni_evex' (the AVX-VNNI kernel in EVEX encoding, for tests on AVX512-VNNI machines). Raises ValueError for one this CPU or build cannot run. The environment variable CNNNATIVE_AVX2_INT8_KERNEL sets it at first use.
+    """
 def set_fast_algorithms(winograd: bool, fft: bool) -> None:
     ...
 def set_isa(isa: str) -> None:

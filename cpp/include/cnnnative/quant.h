@@ -9,17 +9,20 @@
 // |u8 * s8| <= 255 * 128 fits int32 for K <= kMaxK (65793), which pack_weights_s8 checks.
 //
 // Dispatch follows cnnnative::active_isa() at each call (CNNNATIVE_ISA / set_isa):
-//   avx512 on a CPU with AVX512-VNNI -> "avx512_vnni" (vpdpbusd, u8 x s8 4-way dots);
-//   avx512 without VNNI, or avx2     -> "avx2" (u8 and s8 widened to int16, vpmaddwd:
+//   avx512 on a CPU with AVX512-VNNI -> "avx512_vnni" (vpdpbusd on zmm, u8 x s8 4-way dots);
+//   avx512 without AVX512-VNNI, or avx2: the AVX2-class kernel (set_avx2_int8_kernel):
+//     on a CPU with AVX-VNNI          -> "avx_vnni" (vpdpbusd on ymm, VEX encoding);
+//     else                            -> "avx2" (u8 and s8 widened to int16, vpmaddwd:
 //                                       no vpmaddubsw, whose int16 sums saturate);
 //   scalar                           -> "scalar" (the reference).
-// AVX-VNNI (VEX) and AMX-INT8 kernels are not built: no CPU here has them to test on.
+// No AMX-INT8 kernel is built: no CPU here has AMX to test it on.
 //
 // Threads: a call runs on cnnnative::num_threads() threads only when its work is worth it
 // (see gemm_s8u8_s32); it releases nothing and takes no lock, so calls are reentrant and
 // may run from several threads at once.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "cnnnative/conv_params.h"
@@ -131,9 +134,25 @@ void im2col_u8(const ConvParams& p, const uint8_t* x, uint8_t zero_point, int64_
 void depthwise_s8u8_s32(const ConvParams& p, const uint8_t* x, uint8_t x_zero_point, const int8_t* w,
                         int32_t* y, bool single_thread = false);
 
-// Which GEMM kernel the dispatch picks now: "avx512_vnni", "avx2" or "scalar".
+// Which GEMM kernel the dispatch picks now: "avx512_vnni", "avx_vnni", "avx2" or "scalar"
+// ("avx_vnni_evex" when a test chose it).
 const char* int8_isa();
 bool cpu_has_avx512_vnni();
+bool cpu_has_avx_vnni();       // cpuid: AVX-VNNI (and the OS saves YMM state)
+bool avx_vnni_kernel_built();  // the compiler knew -mavxvnni when this library was built
+
+// The AVX2-class int8 GEMM kernel (the avx2 ISA's, and avx512's without AVX512-VNNI):
+// automatic (AVX-VNNI where the CPU has it and it was built, else AVX2), or one forced.
+// avx_vnni_evex is the AVX-VNNI kernel's body in EVEX encoding (AVX512-VNNI + VL): the
+// tests run it on AVX-512 machines, which have no AVX-VNNI. Throws ValueError for a
+// kernel this CPU or build cannot run. Process-wide, for tests and benchmarks; the
+// environment variable CNNNATIVE_AVX2_INT8_KERNEL (a name below) sets it at first use.
+enum class Avx2Int8Kernel { automatic = 0, avx2 = 1, avx_vnni = 2, avx_vnni_evex = 3 };
+void set_avx2_int8_kernel(Avx2Int8Kernel k);
+Avx2Int8Kernel avx2_int8_kernel();
+// "auto", "avx2", "avx_vnni", "avx_vnni_evex" (ValueError for another name) and back.
+Avx2Int8Kernel avx2_int8_kernel_from_name(const std::string& name);
+const char* avx2_int8_kernel_name(Avx2Int8Kernel k);
 
 // Peak int8 multiply-add rate of the kernel int8_isa() names, in GOPS (a multiply-add is
 // 2 ops), on `threads` threads: a loop of independent vpdpbusd (or vpmaddwd + vpaddd on

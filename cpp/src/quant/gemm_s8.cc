@@ -11,6 +11,9 @@
 #include <cpuid.h>
 #include <xmmintrin.h>
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <string>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -43,10 +46,55 @@ bool detect_vnni() {
   return ecx & (1u << 11);  // AVX512_VNNI
 }
 
+bool detect_avx_vnni() {
+  if (!cpu_supports(Isa::avx2)) return false;  // also checks the OS saves YMM state
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return false;
+  return eax & (1u << 4);  // AVX-VNNI (VEX-encoded vpdpbusd)
+}
+
+constexpr const char* kAvx2KernelNames[] = {"auto", "avx2", "avx_vnni", "avx_vnni_evex"};
+
+// Throws ValueError unless this CPU and build can run k.
+void check_runnable(Avx2Int8Kernel k, const char* who) {
+  CN_CHECK(k != Avx2Int8Kernel::avx_vnni || (avx_vnni_kernel_built() && cpu_has_avx_vnni()), who,
+           ": avx_vnni needs a CPU with AVX-VNNI and a build with the kernel (this one: cpu ",
+           cpu_has_avx_vnni() ? "has" : "lacks", " it, kernel ", avx_vnni_kernel_built() ? "built" : "not built", ")");
+  CN_CHECK(k != Avx2Int8Kernel::avx_vnni_evex || cpu_has_avx512_vnni(), who,
+           ": avx_vnni_evex needs a CPU with AVX512-VNNI");
+}
+
+// The kernel for the avx2 ISA (set_avx2_int8_kernel; at first use CNNNATIVE_AVX2_INT8_KERNEL).
+std::atomic<int>& avx2_kernel_choice() {
+  static std::atomic<int> choice{[] {
+    const char* env = std::getenv("CNNNATIVE_AVX2_INT8_KERNEL");
+    if (!env || !*env) return 0;
+    const Avx2Int8Kernel k = avx2_int8_kernel_from_name(env);
+    check_runnable(k, "CNNNATIVE_AVX2_INT8_KERNEL");
+    return static_cast<int>(k);
+  }()};
+  return choice;
+}
+
+const S8Kernel& avx2_class_kernel() {
+  switch (static_cast<Avx2Int8Kernel>(avx2_kernel_choice().load(std::memory_order_relaxed))) {
+    case Avx2Int8Kernel::avx2: return detail::s8_kernel_avx2();
+#ifdef CNNNATIVE_HAVE_AVXVNNI
+    case Avx2Int8Kernel::avx_vnni: return detail::s8_kernel_avx_vnni();
+#endif
+    case Avx2Int8Kernel::avx_vnni_evex: return detail::s8_kernel_avx_vnni_evex();
+    default: break;
+  }
+#ifdef CNNNATIVE_HAVE_AVXVNNI
+  if (cpu_has_avx_vnni()) return detail::s8_kernel_avx_vnni();
+#endif
+  return detail::s8_kernel_avx2();
+}
+
 const S8Kernel& active_kernel() {
   switch (active_isa()) {
-    case Isa::avx512: return cpu_has_avx512_vnni() ? detail::s8_kernel_avx512_vnni() : detail::s8_kernel_avx2();
-    case Isa::avx2: return detail::s8_kernel_avx2();
+    case Isa::avx512: return cpu_has_avx512_vnni() ? detail::s8_kernel_avx512_vnni() : avx2_class_kernel();
+    case Isa::avx2: return avx2_class_kernel();
     default: return detail::s8_kernel_scalar();
   }
 }
@@ -126,6 +174,37 @@ const S8Kernel& s8_kernel_for_running(int layout) { return kernel_for_running(la
 bool cpu_has_avx512_vnni() {
   static const bool has = detect_vnni();
   return has;
+}
+
+bool cpu_has_avx_vnni() {
+  static const bool has = detect_avx_vnni();
+  return has;
+}
+
+bool avx_vnni_kernel_built() {
+#ifdef CNNNATIVE_HAVE_AVXVNNI
+  return true;
+#else
+  return false;
+#endif
+}
+
+Avx2Int8Kernel avx2_int8_kernel_from_name(const std::string& name) {
+  for (int i = 0; i < 4; ++i)
+    if (name == kAvx2KernelNames[i]) return static_cast<Avx2Int8Kernel>(i);
+  CN_CHECK(false, "avx2 int8 kernel: must be 'auto', 'avx2', 'avx_vnni' or 'avx_vnni_evex', got '", name, "'");
+  return Avx2Int8Kernel::automatic;
+}
+
+const char* avx2_int8_kernel_name(Avx2Int8Kernel k) { return kAvx2KernelNames[static_cast<int>(k)]; }
+
+void set_avx2_int8_kernel(Avx2Int8Kernel k) {
+  check_runnable(k, "set_avx2_int8_kernel");
+  avx2_kernel_choice().store(static_cast<int>(k), std::memory_order_relaxed);
+}
+
+Avx2Int8Kernel avx2_int8_kernel() {
+  return static_cast<Avx2Int8Kernel>(avx2_kernel_choice().load(std::memory_order_relaxed));
 }
 
 const char* int8_isa() { return active_kernel().name; }

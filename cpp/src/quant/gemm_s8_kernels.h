@@ -31,6 +31,10 @@ const S8Kernel& s8_kernel_scalar();
 const S8Kernel& s8_kernel_avx2();
 const S8Kernel& s8_kernel_avx512_vnni();
 const S8Kernel& s8_kernel_avx512_vnni_t();  // lanes along M, for small N (see its file)
+// AVX-VNNI (gemm_s8__avxvnni.cc, built when the compiler supports it: CNNNATIVE_HAVE_AVXVNNI)
+// and its EVEX twin for tests on AVX-512 machines (gemm_s8_ymm__avx512vnni.cc).
+const S8Kernel& s8_kernel_avx_vnni();
+const S8Kernel& s8_kernel_avx_vnni_evex();
 
 // The kernel gemm_s8u8_s32 runs weights packed in `layout` with under the active ISA
 // (gemm_s8.cc): that layout's when the ISA has it, else the ISA's default.

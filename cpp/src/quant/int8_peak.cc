@@ -16,6 +16,10 @@ double int8_loop(int64_t iterations, int32_t* sink) {
   const char* isa = int8_isa();
   if (std::strcmp(isa, "avx512_vnni") == 0) return detail::int8_loop_vnni(iterations, sink);
   if (std::strcmp(isa, "avx2") == 0) return detail::int8_loop_avx2(iterations, sink);
+#ifdef CNNNATIVE_HAVE_AVXVNNI
+  if (std::strcmp(isa, "avx_vnni") == 0) return detail::int8_loop_avx_vnni(iterations, sink);
+#endif
+  if (std::strcmp(isa, "avx_vnni_evex") == 0) return detail::int8_loop_avx_vnni_evex(iterations, sink);
   // Unsigned: the chains wrap (a signed int's overflow is undefined; UBSan found it here).
   uint32_t acc[8] = {0, 1, 2, 3, 4, 5, 6, 7};
   volatile uint32_t m = 3;

@@ -8,5 +8,7 @@ namespace cnnnative::quant::detail {
 // and returns the operations done (a multiply-add counts as 2); `sink` depends on all.
 double int8_loop_vnni(int64_t iterations, int32_t* sink);
 double int8_loop_avx2(int64_t iterations, int32_t* sink);
+double int8_loop_avx_vnni(int64_t iterations, int32_t* sink);       // built with CNNNATIVE_HAVE_AVXVNNI
+double int8_loop_avx_vnni_evex(int64_t iterations, int32_t* sink);
 
 }  // namespace cnnnative::quant::detail
