@@ -7,8 +7,8 @@ Per model (cnnnative.models, random weights with non-trivial BatchNorm statistic
 batch 1, --size x --size images):
 - ours fp32: cnnnative.compile(model, (1, 3, s, s));
 - ours int8: cnnnative.quantize(model, calib, method=minmax, per_channel=True), first and
-  last layers fp32 (the default), calibrated on --calib standard-normal images (the input
-  distribution the benchmark feeds);
+  last layers fp32 (the default; --fp32-layers none quantizes them too, as ORT does),
+  calibrated on --calib standard-normal images (the input distribution the benchmark feeds);
 - ORT fp32: the same model exported with cnnnative.onnx.export (opset 17);
 - ORT int8: onnxruntime.quantization.quantize_static on that export after ORT's
   quant_pre_process (BatchNorm folded into the convs, as ORT's documentation asks), QOperator format,
@@ -93,7 +93,8 @@ def bench_model(name, args, workdir):
     row = {"model": name}
     t0 = time.perf_counter()
     fp32 = cnnnative.compile(model, (1, 3, s, s))
-    qm = cnnnative.quantize(model, calib, input_shape=(1, 3, s, s), method=args.method)
+    fp32_layers = () if args.fp32_layers == "none" else tuple(args.fp32_layers.split(","))
+    qm = cnnnative.quantize(model, calib, input_shape=(1, 3, s, s), method=args.method, fp32_layers=fp32_layers)
     row["quantize_s"] = time.perf_counter() - t0
     row["int8_layers"] = sum(r["mode"] == "int8" and r["op"] in ("conv2d", "linear") for r in qm.layers)
     row["gemm_layers"] = sum(r["op"] in ("conv2d", "linear") for r in qm.layers)
@@ -149,6 +150,9 @@ def main(argv=None):
     ap.add_argument("--calib", type=int, default=16, help="calibration images")
     ap.add_argument("--eval", type=int, default=16, help="images for the agreement check")
     ap.add_argument("--method", default="minmax")
+    ap.add_argument("--fp32-layers", default="first,last",
+                    help="quantize's fp32_layers: 'first,last' (the default), 'last', or 'none' (every conv and "
+                         "linear in int8, as ONNX Runtime's quantize_static does)")
     ap.add_argument("--qdq", action="store_true",
                     help="also ORT's QDQ-format quantization of the same export, run by ORT and imported by "
                          "cnnnative.quantize(path, None) (its own scales)")

@@ -91,13 +91,19 @@ inline void requant_row(const RowStage& stage_in, const int32_t* acc, int64_t n)
   }
 }
 
-// The same row 16 lanes at a time (engine/int8_requant__avx512.cc), equal value for value.
+// The same row 16 lanes at a time (engine/int8_requant__avx512.cc) and 8 at a time
+// (engine/int8_requant__avx2.cc), equal value for value.
 void requant_row_avx512(const RowStage& s, const int32_t* acc, int64_t n);
+void requant_row_avx2(const RowStage& s, const int32_t* acc, int64_t n);
 
 using RequantRowFn = void (*)(const RowStage&, const int32_t*, int64_t);
 // The row function for the active ISA (checked per node run: tests switch ISAs).
 inline RequantRowFn requant_row_fn() {
-  return active_isa() == Isa::avx512 ? requant_row_avx512 : requant_row;
+  switch (active_isa()) {
+    case Isa::avx512: return requant_row_avx512;
+    case Isa::avx2: return requant_row_avx2;
+    default: return requant_row;
+  }
 }
 
 // y = clamp(rint(x * inv + zero), 0, 255) (NaN -> 0).
