@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "quant/gemm_s8_kernels.h"
+#include "quant/gemm_s8_ymm_store.h"
 
 namespace cnnnative::quant::detail {
 namespace {
@@ -59,20 +60,7 @@ void tile(int64_t groups, const void* wp, const void* xp, int32_t* c, int64_t ld
       acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(x1, wb));
     }
   }
-  if (mrows == kMr && ncols == kNr) {
-    for (int i = 0; i < kMr; ++i)
-      for (int v = 0; v < 2; ++v) {
-        auto* p = reinterpret_cast<__m256i*>(c + i * ldc + 8 * v);
-        __m256i r = acc[i][v];
-        if (accumulate) r = _mm256_add_epi32(r, _mm256_loadu_si256(p));
-        _mm256_storeu_si256(p, r);
-      }
-    return;
-  }
-  alignas(32) int32_t buf[kMr * kNr];
-  for (int i = 0; i < kMr; ++i)
-    for (int v = 0; v < 2; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(buf + i * kNr + 8 * v), acc[i][v]);
-  store_tile(buf, kNr, c, ldc, mrows, ncols, accumulate);
+  store_ymm_tile<kMr>(acc, c, ldc, mrows, ncols, accumulate);
 }
 
 }  // namespace

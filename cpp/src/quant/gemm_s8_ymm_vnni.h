@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "quant/gemm_s8_kernels.h"
+#include "quant/gemm_s8_ymm_store.h"
 
 namespace cnnnative::quant::detail {
 namespace CN_YMM_VNNI_NAMESPACE {
@@ -72,21 +73,7 @@ inline void tile(int64_t groups, const void* wp, const void* xp, int32_t* c, int
       acc[i][1] = CN_YMM_DPBUSD(acc[i][1], x1, wb);
     }
   }
-  if (mrows == kMr && ncols == kNr) {
-#pragma GCC unroll 6
-    for (int i = 0; i < kMr; ++i)
-      for (int v = 0; v < 2; ++v) {
-        auto* p = reinterpret_cast<__m256i*>(c + i * ldc + 8 * v);
-        __m256i r = acc[i][v];
-        if (accumulate) r = _mm256_add_epi32(r, _mm256_loadu_si256(p));
-        _mm256_storeu_si256(p, r);
-      }
-    return;
-  }
-  alignas(32) int32_t buf[kMr * kNr];
-  for (int i = 0; i < kMr; ++i)
-    for (int v = 0; v < 2; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(buf + i * kNr + 8 * v), acc[i][v]);
-  store_tile(buf, kNr, c, ldc, mrows, ncols, accumulate);
+  store_ymm_tile<kMr>(acc, c, ldc, mrows, ncols, accumulate);
 }
 
 }  // namespace CN_YMM_VNNI_NAMESPACE
