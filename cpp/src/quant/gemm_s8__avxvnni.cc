@@ -2,7 +2,8 @@
 // gemm_s8_ymm_vnni.h has the body. Compiled only where the compiler knows -mavxvnni
 // (CMakeLists.txt), and chosen only where cpuid reports AVX-VNNI (gemm_s8.cc).
 #define CN_YMM_VNNI_NAMESPACE vex
-#define CN_YMM_DPBUSD(acc, u8, s8) _mm256_dpbusd_avx_epi32(acc, u8, s8)
+#define CN_YMM_DPBUSD "%{vex%} vpdpbusd"  // braces escaped: GCC asm reads {..|..} as dialects
+#define CN_YMM_DPBUSD_REG "x"
 #include "quant/gemm_s8_ymm_vnni.h"
 
 namespace cnnnative::quant::detail {

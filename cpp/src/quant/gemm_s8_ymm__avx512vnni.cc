@@ -2,7 +2,8 @@
 // vpdpbusd (AVX512-VNNI + AVX512VL): the twin the tests run on AVX-512 machines in place of
 // the AVX-VNNI kernel, selected by set_avx2_int8_kernel("avx_vnni_evex") (quant.h) only.
 #define CN_YMM_VNNI_NAMESPACE evex
-#define CN_YMM_DPBUSD(acc, u8, s8) _mm256_dpbusd_epi32(acc, u8, s8)
+#define CN_YMM_DPBUSD "vpdpbusd"
+#define CN_YMM_DPBUSD_REG "v"
 #include "quant/gemm_s8_ymm_vnni.h"
 
 namespace cnnnative::quant::detail {

@@ -5,8 +5,9 @@
 //   gemm_s8_ymm__avx512vnni.cc the same instructions EVEX-encoded (AVX512-VNNI + VL): a
 //                              twin that runs this body on AVX-512 machines, where the
 //                              tests check it (no CPU here has AVX-VNNI).
-// The including file defines CN_YMM_DPBUSD(acc, u8, s8) and includes this inside a
-// namespace of its own.
+// The including file defines CN_YMM_VNNI_NAMESPACE (a namespace of its own), CN_YMM_DPBUSD
+// (the instruction, as asm text) and CN_YMM_DPBUSD_REG (the register constraint: "x" for
+// VEX, which encodes ymm0-15 only, "v" for EVEX).
 //
 // Tile 6 x 16: 12 ymm accumulators (6 rows x 2 vectors of 8 columns), 2 activation
 // vectors and one broadcast weight dword per row and k group: 15 of the 16 ymm registers
@@ -24,6 +25,13 @@ namespace cnnnative::quant::detail {
 namespace CN_YMM_VNNI_NAMESPACE {
 
 constexpr int kMr = 6, kNr = 16, kKg = 4;
+
+// vpdpbusd with its accumulator tied in asm: with the intrinsic GCC 12 copied all twelve
+// accumulators to other registers every k group (the AVX512-VNNI kernel's finding too).
+inline __m256i dpbusd(__m256i acc, __m256i u8, __m256i s8) {
+  asm(CN_YMM_DPBUSD " %2, %1, %0" : "+" CN_YMM_DPBUSD_REG(acc) : CN_YMM_DPBUSD_REG(u8), CN_YMM_DPBUSD_REG(s8));
+  return acc;
+}
 
 // dst[g][j][i] = x[4g + i][j], zero past k_rows and nc: byte and word unpacks of the 4
 // rows of a group interleave 16 columns into 64 bytes.
@@ -69,8 +77,8 @@ inline void tile(int64_t groups, const void* wp, const void* xp, int32_t* c, int
       int32_t wd;
       std::memcpy(&wd, w + i * kKg, sizeof wd);
       const __m256i wb = _mm256_set1_epi32(wd);
-      acc[i][0] = CN_YMM_DPBUSD(acc[i][0], x0, wb);
-      acc[i][1] = CN_YMM_DPBUSD(acc[i][1], x1, wb);
+      acc[i][0] = dpbusd(acc[i][0], x0, wb);
+      acc[i][1] = dpbusd(acc[i][1], x1, wb);
     }
   }
   store_ymm_tile<kMr>(acc, c, ldc, mrows, ncols, accumulate);
@@ -80,4 +88,5 @@ inline void tile(int64_t groups, const void* wp, const void* xp, int32_t* c, int
 }  // namespace cnnnative::quant::detail
 
 #undef CN_YMM_DPBUSD
+#undef CN_YMM_DPBUSD_REG
 #undef CN_YMM_VNNI_NAMESPACE
