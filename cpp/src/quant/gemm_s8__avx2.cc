@@ -67,7 +67,7 @@ void tile(int64_t groups, const void* wp, const void* xp, int32_t* c, int64_t ld
       acc[i][1] = add_into(acc[i][1], _mm256_madd_epi16(x1, wb));
     }
   }
-  store_ymm_tile<kMr>(acc, c, ldc, mrows, ncols, accumulate);
+  store_ymm_tile(acc, c, ldc, mrows, ncols, accumulate);
 }
 
 }  // namespace

@@ -62,26 +62,35 @@ inline void pack_x(const uint8_t* x, int64_t ldx, int64_t k_rows, int64_t nc, vo
   }
 }
 
-inline void tile(int64_t groups, const void* wp, const void* xp, int32_t* c, int64_t ldc, int64_t mrows,
-                 int64_t ncols, bool accumulate) {
-  const auto* w = static_cast<const int8_t*>(wp);
-  const auto* x = static_cast<const uint8_t*>(xp);
-  __m256i acc[kMr][2];
+// Rows x NV vectors of 8 columns: NV = 2 for whole panels, 1 for a last panel of at most 8
+// columns (a 7x7 output's 49 pixels are 3 panels and 1 column: 8 lanes computed for it, not 16).
+template <int NV>
+inline void tile_nv(int64_t groups, const int8_t* w, const uint8_t* x, int32_t* c, int64_t ldc, int64_t mrows,
+                    int64_t ncols, bool accumulate) {
+  __m256i acc[kMr][NV];
 #pragma GCC unroll 6
-  for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+  for (int i = 0; i < kMr; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_si256();
   for (int64_t g = 0; g < groups; ++g, w += kMr * kKg, x += kNr * kKg) {
-    const __m256i x0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x));
-    const __m256i x1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 32));
+    __m256i xv[NV];
+    for (int v = 0; v < NV; ++v) xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 32 * v));
 #pragma GCC unroll 6
     for (int i = 0; i < kMr; ++i) {
       int32_t wd;
       std::memcpy(&wd, w + i * kKg, sizeof wd);
       const __m256i wb = _mm256_set1_epi32(wd);
-      acc[i][0] = dpbusd(acc[i][0], x0, wb);
-      acc[i][1] = dpbusd(acc[i][1], x1, wb);
+      for (int v = 0; v < NV; ++v) acc[i][v] = dpbusd(acc[i][v], xv[v], wb);
     }
   }
-  store_ymm_tile<kMr>(acc, c, ldc, mrows, ncols, accumulate);
+  store_ymm_tile(acc, c, ldc, mrows, ncols, accumulate);
+}
+
+inline void tile(int64_t groups, const void* wp, const void* xp, int32_t* c, int64_t ldc, int64_t mrows,
+                 int64_t ncols, bool accumulate) {
+  const auto* w = static_cast<const int8_t*>(wp);
+  const auto* x = static_cast<const uint8_t*>(xp);
+  if (ncols <= 8) return tile_nv<1>(groups, w, x, c, ldc, mrows, ncols, accumulate);
+  tile_nv<2>(groups, w, x, c, ldc, mrows, ncols, accumulate);
 }
 
 }  // namespace CN_YMM_VNNI_NAMESPACE
