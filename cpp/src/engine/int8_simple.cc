@@ -64,7 +64,7 @@ inline void store_pooled(const QuantNode& q, float mean_q, void* y, int64_t i) {
 class MaxPoolU8Plane {
  public:
   MaxPoolU8Plane(const PoolWindow& w, int64_t H, int64_t W, int64_t OH, int64_t OW)
-      : w_(w), H_(H), W_(W), OH_(OH), OW_(OW) {
+      : w_(w), W_(W), OH_(OH), OW_(OW) {
     span_ = std::max(w.pad_left + W, (OW - 1) * w.sw + (w.kw - 1) * w.dw + 1);
     phase_len_ = (span_ + w.sw - 1) / w.sw;
     for (int64_t ow = 0; ow < OW; ++ow) {
@@ -74,6 +74,28 @@ class MaxPoolU8Plane {
         any = iw >= 0 && iw < W;
       }
       if (!any) empty_columns_.push_back(ow);
+    }
+    // The input rows of output row oh are the window's rows r in [row_begin_[oh],
+    // row_end_[oh]) (those inside the image: a contiguous run), row_offsets_[r - begin]
+    // bytes after the first of them.
+    for (int64_t r = 0; r < w.kh; ++r) row_offsets_.push_back(r * w.dh * W);
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      int64_t begin = w.kh, end = 0;
+      for (int64_t r = 0; r < w.kh; ++r) {
+        const int64_t ih = oh * w.sh - w.pad_top + r * w.dh;
+        if (ih >= 0 && ih < H) {
+          begin = std::min(begin, r);
+          end = r + 1;
+        }
+      }
+      row_begin_.push_back(begin);
+      row_end_.push_back(std::max(begin, end));
+    }
+    // Tap s of output ow reads padded[ow * sw + s * dw]: in an output row's phases (stride
+    // >= 2) or padded row, at tap_offsets_[s] + ow.
+    for (int64_t s = 0; s < w.kw; ++s) {
+      const int64_t at = s * w.dw;
+      tap_offsets_.push_back(w.sw > 1 ? (at % w.sw) * phase_len_ + at / w.sw : at);
     }
   }
   // Bytes of one member's scratch: the padded rows, their stride phases, one output row.
@@ -85,30 +107,20 @@ class MaxPoolU8Plane {
     uint8_t* phases = padded + OH_ * span_;         // OH rows of sw phases (stride >= 2)
     uint8_t* row_u8 = phases + OH_ * phases_bytes();  // one output row, for float output
     const uint8_t zero = uint8_t(q.in.zero);
-    std::vector<const uint8_t*> srcs(size_t(std::max(w_.kh, w_.kw)));
-    std::vector<bool> no_input_row(static_cast<size_t>(OH_));
     for (int64_t oh = 0; oh < OH_; ++oh) {
-      int64_t valid_rows = 0;
-      for (int64_t r = 0; r < w_.kh; ++r) {
-        const int64_t ih = oh * w_.sh - w_.pad_top + r * w_.dh;
-        if (ih >= 0 && ih < H_) srcs[size_t(valid_rows++)] = xp + ih * W_;
-      }
-      no_input_row[size_t(oh)] = valid_rows == 0;
-      if (valid_rows) max_rows_u8(padded + oh * span_ + w_.pad_left, srcs.data(), valid_rows, W_);
+      const int64_t r0 = row_begin_[size_t(oh)], rows = row_end_[size_t(oh)] - r0;
+      const uint8_t* first = xp + (oh * w_.sh - w_.pad_top + r0 * w_.dh) * W_;
+      if (rows) max_rows_u8(padded + oh * span_ + w_.pad_left, first, row_offsets_.data(), rows, W_);
     }
     if (w_.sw > 1)
       for (int64_t oh = 0; oh < OH_; ++oh) split_phases(padded + oh * span_, phases + oh * phases_bytes());
     for (int64_t oh = 0; oh < OH_; ++oh) {
       uint8_t* out = q.out_u8 ? static_cast<uint8_t*>(y) + yo + oh * OW_ : row_u8;
-      if (no_input_row[size_t(oh)]) {
+      if (row_end_[size_t(oh)] == row_begin_[size_t(oh)]) {
         std::memset(out, zero, size_t(OW_));  // a window wholly in the padding
       } else {
-        for (int64_t s = 0; s < w_.kw; ++s) {
-          const int64_t at = s * w_.dw;  // tap s of output ow reads padded[ow * sw + at]
-          srcs[size_t(s)] = (w_.sw > 1 ? phases + oh * phases_bytes() + (at % w_.sw) * phase_len_
-                                       : padded + oh * span_) + at / w_.sw;
-        }
-        max_rows_u8(out, srcs.data(), w_.kw, OW_);
+        const uint8_t* taps = w_.sw > 1 ? phases + oh * phases_bytes() : padded + oh * span_;
+        max_rows_u8(out, taps, tap_offsets_.data(), w_.kw, OW_);
         for (int64_t ow : empty_columns_) out[ow] = zero;
       }
       if (!q.out_u8) {
@@ -132,8 +144,9 @@ class MaxPoolU8Plane {
   }
 
   PoolWindow w_;
-  int64_t H_, W_, OH_, OW_, span_, phase_len_;
+  int64_t W_, OH_, OW_, span_, phase_len_;
   std::vector<int64_t> empty_columns_;
+  std::vector<int64_t> row_offsets_, row_begin_, row_end_, tap_offsets_;
 };
 
 // max_pool_u8 (is_max) and avg_pool_u8 over (image, channel) planes.

@@ -41,22 +41,22 @@ inline void split_pairs_u8(const uint8_t* src, int64_t n, uint8_t* even, uint8_t
   }
 }
 
-// dst[i] = max over k < count of srcs[k][i], for i < n (count >= 1). Written out because
-// a plain byte loop stays scalar (its uint8 stores may alias anything, its own bounds
-// included), and all sources in one pass so dst is only written: accumulating into dst
-// source by source, an overlapping last vector reloaded bytes just stored (a store-forward
-// stall that cost more than the scalar tail).
-inline void max_rows_u8(uint8_t* dst, const uint8_t* const* srcs, int64_t count, int64_t n) {
+// dst[i] = max over k < count of base[offsets[k] + i], for i < n (count >= 1). Written out
+// because a plain byte loop stays scalar (its uint8 stores may alias anything, its own
+// bounds included), and all sources in one pass so dst is only written: accumulating into
+// dst source by source, an overlapping last vector reloaded bytes just stored (a
+// store-forward stall that cost more than the scalar tail).
+inline void max_rows_u8(uint8_t* dst, const uint8_t* base, const int64_t* offsets, int64_t count, int64_t n) {
   auto max16 = [&](int64_t i) {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(srcs[0] + i));
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + offsets[0] + i));
     for (int64_t k = 1; k < count; ++k)
-      v = _mm_max_epu8(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(srcs[k] + i)));
+      v = _mm_max_epu8(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + offsets[k] + i)));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), v);
   };
   if (n < 16) {
     for (int64_t i = 0; i < n; ++i) {
-      uint8_t m = srcs[0][i];
-      for (int64_t k = 1; k < count; ++k) m = srcs[k][i] > m ? srcs[k][i] : m;
+      uint8_t m = base[offsets[0] + i];
+      for (int64_t k = 1; k < count; ++k) m = base[offsets[k] + i] > m ? base[offsets[k] + i] : m;
       dst[i] = m;
     }
     return;
