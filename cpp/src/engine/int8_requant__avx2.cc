@@ -2,10 +2,8 @@
 // AVX-512 (the SSE2 row is 4 lanes): the same float32 operations in the same order, lane
 // for lane, so every value equals the SSE2 and AVX-512 rows'. Every product goes through
 // mul() so GCC cannot fuse it with the following add (-mfma is on here): the documented
-// stage rounds twice. The last n % 16 values run the same vector code on padded copies.
+// stage rounds twice. The last n % 16 values run the SSE2 row.
 #include <immintrin.h>
-
-#include <cstring>
 
 #include "engine/int8_requant.h"
 
@@ -63,27 +61,12 @@ void requant_row_avx2(const RowStage& stage_in, const int32_t* acc, int64_t n) {
   int64_t j = 0;
   for (; j + 16 <= n; j += 16) block16(s, acc, j);
   if (j == n) return;
-  // The last n - j < 16 values through the same vector code on zero-padded copies (the SSE2
-  // row's scalar tail, compiled here with -mfma, could fuse its products).
-  const int64_t m = n - j;
-  alignas(32) int32_t a[16] = {};
-  alignas(32) uint8_t r8[16] = {}, o8[16];
-  alignas(32) float rf[16] = {}, of[16];
-  std::memcpy(a, acc + j, size_t(m) * sizeof(int32_t));
-  RowStage t = s;
-  if (s.res_u8) {
-    std::memcpy(r8, s.res_u8 + j, size_t(m));
-    t.res_u8 = r8;
-  }
-  if (s.res_f32) {
-    std::memcpy(rf, s.res_f32 + j, size_t(m) * sizeof(float));
-    t.res_f32 = rf;
-  }
-  if (s.out_u8) t.out_u8 = o8;
-  else t.out_f32 = of;
-  block16(t, a, 0);
-  if (s.out_u8) std::memcpy(s.out_u8 + j, o8, size_t(m));
-  else std::memcpy(s.out_f32 + j, of, size_t(m) * sizeof(float));
+  RowStage t = s;  // the last n - j < 16 values: the SSE2 row (int8_requant.cc, no FMA)
+  if (t.res_u8) t.res_u8 += j;
+  if (t.res_f32) t.res_f32 += j;
+  if (t.out_u8) t.out_u8 += j;
+  if (t.out_f32) t.out_f32 += j;
+  requant_row(t, acc + j, n - j);
 }
 
 }  // namespace engine
